@@ -1,0 +1,120 @@
+/*
+ * config — the loaded, validated configuration (DESIGN §2).
+ *
+ * config_load() reads <dir>/datastores.yaml and every <dir>/pipelines/NAME.yaml
+ * (sorted by file name) with libyaml, expands ${VAR} and ${VAR:default} in
+ * scalar values, applies defaults and validates everything. It reports every
+ * problem it finds, not only the first, each as `file:line:col: message`
+ * naming the key; on any problem it returns ST_EINVAL and no config.
+ *
+ * The structs below are plain data, read-only after loading, owned by the
+ * `config` value and released by config_free(). Strings are never NULL unless
+ * documented as optional. Relative SQLite paths are resolved against the
+ * config directory, so every path here is absolute.
+ */
+#ifndef ST_CONFIG_H
+#define ST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../error/st_error.h"
+
+typedef enum { CONFIG_DS_SQLITE, CONFIG_DS_POSTGRES } config_ds_type;
+
+typedef struct config_datastore {
+    char *name;
+    config_ds_type type;
+    char *path;     /* sqlite: absolute file path; NULL for postgres */
+    /* postgres connection; optional fields are NULL / 0 when absent */
+    char *host, *user, *password, *dbname, *sslmode;
+    int port;
+    char *file;     /* where it was defined, for messages */
+    int line, col;
+} config_datastore;
+
+typedef struct config_column {
+    char *name;       /* source column */
+    char *dest_name;  /* destination column (key `dest`, default = name) */
+    char *type;       /* SQL type as written, e.g. "numeric(12,2)" */
+    bool key;
+} config_column;
+
+typedef enum { CONFIG_STRATEGY_FULL, CONFIG_STRATEGY_DELTA, CONFIG_STRATEGY_HASH } config_strategy_type;
+
+typedef struct config_strategy {
+    char *name;
+    config_strategy_type type;
+    char *cron;          /* optional: a strategy without cron is never scheduled */
+    char *timezone;      /* optional IANA zone, NULL = UTC */
+    bool enabled;        /* default true */
+    char *cursor;        /* delta: source column name of the cursor; else NULL */
+    int64_t lookback_seconds;  /* delta: re-read window, default 0 */
+    int64_t batch_size;        /* rows per write batch, default 10000 */
+    int64_t segment_rows;      /* hash: rows per leaf segment, default 1000 */
+    int line, col;
+} config_strategy;
+
+typedef struct config_locks {
+    bool wait_for_pipeline_lock;     /* default false */
+    int64_t pipeline_lock_wait_timeout; /* seconds, default 60 */
+    bool wait_for_table_lock;        /* default false */
+    int64_t table_lock_wait_timeout; /* seconds, default 30 */
+    int64_t lease_ttl_seconds;       /* default 30 */
+} config_locks;
+
+typedef struct config_retry {
+    int64_t max_retry_count;              /* default 3 */
+    int64_t safe_fallback_window_minutes; /* default 30 */
+    int64_t schedule_buffer_seconds;      /* default 60 */
+} config_retry;
+
+typedef struct config_endpoint {
+    char *datastore;
+    char *schema;    /* default: "public" on postgres, "main" on sqlite */
+    char *table;     /* required for destination; source needs table or query */
+    char *query;     /* optional source query instead of a table; NULL if unused */
+} config_endpoint;
+
+typedef struct config_pipeline {
+    char *name;
+    char *file;      /* absolute path of the YAML file */
+    config_endpoint source, destination;
+    config_column *columns;
+    size_t ncolumns;
+    config_strategy *strategies;
+    size_t nstrategies;
+    config_locks locks;
+    config_retry retry;
+} config_pipeline;
+
+typedef struct config {
+    char *dir;                 /* absolute config directory */
+    config_datastore *datastores;
+    size_t ndatastores;
+    char *state_url;           /* "sqlite:/abs/path/state.db" or "redis://..." */
+    config_pipeline *pipelines;
+    size_t npipelines;
+} config;
+
+/* Every problem found, each "file:line:col: message". */
+typedef struct config_problems {
+    char **items;
+    size_t n;
+} config_problems;
+
+/* Loads and validates `dir`. Returns 0 and *out, or ST_EINVAL with every
+ * problem in *problems (and a one-line summary in err). `problems` may be
+ * NULL. A missing directory or datastores.yaml is also ST_EINVAL. */
+int config_load(config **out, const char *dir, config_problems *problems, st_error *err);
+void config_free(config *cfg);
+void config_problems_clear(config_problems *p);
+
+const config_pipeline *config_pipeline_find(const config *cfg, const char *name);
+const config_strategy *config_strategy_find(const config_pipeline *p, const char *name);
+const config_datastore *config_datastore_find(const config *cfg, const char *name);
+
+const char *config_strategy_type_name(config_strategy_type t);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * json writer — compact JSON into a growable buffer (see json.h).
+ *
+ * The writer keeps one "needs a comma" flag per nesting level; every value
+ * or key first emits a comma if its level already holds something. A key
+ * clears the flag for the value that follows it. Allocation failure sets
+ * `failed` and turns every later call into a no-op, so callers check once.
+ */
+#include "json.h"
+
+#include "../time/st_time.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void json_init(json_writer *w) { memset(w, 0, sizeof *w); }
+
+void json_release(json_writer *w) {
+    free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+static void put(json_writer *w, const char *s, size_t n) {
+    if (w->failed) return;
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n + 1) cap *= 2;
+        char *nb = realloc(w->buf, cap);
+        if (nb == NULL) {
+            w->failed = true;
+            return;
+        }
+        w->buf = nb;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+}
+
+static void puts_(json_writer *w, const char *s) { put(w, s, strlen(s)); }
+
+static void separate(json_writer *w) {
+    if (w->need_comma[w->depth]) put(w, ",", 1);
+    w->need_comma[w->depth] = true;
+}
+
+static void open_(json_writer *w, const char *c) {
+    separate(w);
+    put(w, c, 1);
+    if (w->depth < 63) w->depth++;
+    w->need_comma[w->depth] = false;
+}
+
+static void close_(json_writer *w, const char *c) {
+    if (w->depth > 0) w->depth--;
+    put(w, c, 1);
+}
+
+void json_begin_object(json_writer *w) { open_(w, "{"); }
+void json_end_object(json_writer *w) { close_(w, "}"); }
+void json_begin_array(json_writer *w) { open_(w, "["); }
+void json_end_array(json_writer *w) { close_(w, "]"); }
+
+static void quoted(json_writer *w, const char *s) {
+    put(w, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"': puts_(w, "\\\""); break;
+        case '\\': puts_(w, "\\\\"); break;
+        case '\n': puts_(w, "\\n"); break;
+        case '\r': puts_(w, "\\r"); break;
+        case '\t': puts_(w, "\\t"); break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *p);
+                puts_(w, esc);
+            } else {
+                put(w, (const char *)p, 1);
+            }
+        }
+    }
+    put(w, "\"", 1);
+}
+
+void json_key(json_writer *w, const char *key) {
+    separate(w);
+    quoted(w, key);
+    put(w, ":", 1);
+    w->need_comma[w->depth] = false;
+}
+
+void json_string(json_writer *w, const char *s) {
+    separate(w);
+    if (s == NULL)
+        puts_(w, "null");
+    else
+        quoted(w, s);
+}
+
+void json_int(json_writer *w, int64_t v) {
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    separate(w);
+    puts_(w, b);
+}
+
+void json_double(json_writer *w, double v) {
+    char b[64];
+    if (!isfinite(v))
+        snprintf(b, sizeof b, "null");
+    else
+        snprintf(b, sizeof b, "%.17g", v);
+    separate(w);
+    puts_(w, b);
+}
+
+void json_bool(json_writer *w, bool v) {
+    separate(w);
+    puts_(w, v ? "true" : "false");
+}
+
+void json_null(json_writer *w) {
+    separate(w);
+    puts_(w, "null");
+}
+
+void json_time(json_writer *w, int64_t t) {
+    if (t == ST_TIME_NONE) {
+        json_null(w);
+        return;
+    }
+    char b[40];
+    st_time_format(t, b, sizeof b);
+    json_string(w, b);
+}
+
+void json_kv_string(json_writer *w, const char *key, const char *s) {
+    json_key(w, key);
+    json_string(w, s);
+}
+
+void json_kv_int(json_writer *w, const char *key, int64_t v) {
+    json_key(w, key);
+    json_int(w, v);
+}
+
+void json_kv_bool(json_writer *w, const char *key, bool v) {
+    json_key(w, key);
+    json_bool(w, v);
+}
+
+void json_kv_time(json_writer *w, const char *key, int64_t t) {
+    json_key(w, key);
+    json_time(w, t);
+}

@@ -1,0 +1,87 @@
+/*
+ * lock — leased locks with owner tokens and fencing tokens (DESIGN §4).
+ *
+ * A `lock_manager` fronts one backend (struct lock_ops): SQLite (the state
+ * file, correct across processes on one host) or Redis (any number of hosts).
+ * lock_open() picks it from the same URL as the state: "sqlite:/path" or
+ * "redis://host:port/db".
+ *
+ * Every acquisition returns a random owner token and a fencing token (a
+ * per-key counter that only grows). Renewal and release are compare-and-act
+ * on the owner token: nobody releases or renews a lock they do not hold
+ * (ST_ESTALE). A holder that stops renewing loses the lock after its TTL.
+ *
+ * Table locks are shared (syncs writing the table) or exclusive (schema
+ * changes). A waiting exclusive request blocks new shared holders, so a
+ * schema change is not starved by a stream of syncs.
+ *
+ * Keys (Redis spelling; SQLite uses the same strings as row keys):
+ *   synctool:exec:pipeline:<pipeline>
+ *   synctool:enqueue:pipeline:<pipeline>
+ *   synctool:table:<datastore>:<schema>:<table>
+ */
+#ifndef ST_LOCK_H
+#define ST_LOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../error/st_error.h"
+
+typedef enum { LOCK_EXCLUSIVE = 0, LOCK_SHARED = 1 } lock_mode;
+
+typedef struct lock_handle {
+    char key[320];
+    char owner[64];   /* random owner token */
+    int64_t fence;    /* fencing token, grows per key */
+    int64_t ttl_ms;
+    lock_mode mode;
+} lock_handle;
+
+typedef struct lock_info {
+    char key[320];
+    char owner[64];
+    lock_mode mode;
+    int64_t fence;
+    int64_t expires_at;   /* wall clock, microseconds */
+    int holders;          /* >1 only for shared locks */
+} lock_info;
+
+typedef struct lock_manager lock_manager;
+
+/* Opens the backend named by `url`. ST_EUNAVAIL with the URL (no password)
+ * if unreachable. */
+int lock_open(lock_manager **out, const char *url, st_error *err);
+void lock_close(lock_manager *lm);
+
+/* Tries once. 0 = acquired (*h filled), ST_EBUSY = held by someone else,
+ * ST_EUNAVAIL = backend unreachable. */
+int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
+                 lock_handle *h, st_error *err);
+
+/* Tries, then polls at most every second until timeout_ms has passed.
+ * 0 = acquired, ST_ETIMEOUT = still busy at the deadline. An exclusive waiter
+ * registers itself so new shared holders are refused while it waits. */
+int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
+                      int64_t timeout_ms, lock_handle *h, st_error *err);
+
+/* Extends the lease to ttl_ms from now. ST_ESTALE if no longer held. */
+int lock_renew(lock_manager *lm, const lock_handle *h, st_error *err);
+
+/* Releases. ST_ESTALE if no longer held (nothing is released then). */
+int lock_release(lock_manager *lm, const lock_handle *h, st_error *err);
+
+/* Is `fence` still the current fencing token of a live holder of h->key? */
+int lock_check_fence(lock_manager *lm, const lock_handle *h, st_error *err);
+
+/* Held locks, sorted by key. Caller frees *out. */
+int lock_list(lock_manager *lm, lock_info **out, size_t *n, st_error *err);
+
+/* Key builders; return buf. */
+char *lock_key_pipeline(char *buf, size_t n, const char *pipeline);
+char *lock_key_enqueue(char *buf, size_t n, const char *pipeline);
+char *lock_key_table(char *buf, size_t n, const char *datastore, const char *schema,
+                     const char *table);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * log — the one piece of global mutable state synctool allows.
+ *
+ * One line per event on stderr: `TIME LEVEL pipeline:strategy message`,
+ * e.g. `2025-10-15T02:05:00Z info orders_sync:hash_daily Retrying skipped job
+ * within current slot`. TIME is the wall clock unless log_set_time_override()
+ * fixed it (the scheduler's --at does, so logs match the state it writes).
+ * Messages never contain passwords: callers pass names, not connection strings.
+ */
+#ifndef ST_LOG_H
+#define ST_LOG_H
+
+#include <stdint.h>
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level;
+
+void log_set_level(log_level level);
+log_level log_get_level(void);
+
+/* Parses "debug", "info", "warn"/"warning", "error". Returns 0 or ST_EINVAL. */
+int log_level_parse(const char *s, log_level *out);
+
+/* 0 = use the wall clock (the default). */
+void log_set_time_override(int64_t now_us);
+
+/* pipeline/strategy may be NULL (printed as "-"). */
+void log_event(log_level level, const char *pipeline, const char *strategy,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#define log_debug(p, s, ...) log_event(LOG_DEBUG, p, s, __VA_ARGS__)
+#define log_info(p, s, ...) log_event(LOG_INFO, p, s, __VA_ARGS__)
+#define log_warn(p, s, ...) log_event(LOG_WARN, p, s, __VA_ARGS__)
+#define log_error(p, s, ...) log_event(LOG_ERROR, p, s, __VA_ARGS__)
+
+#endif

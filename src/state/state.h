@@ -1,0 +1,126 @@
+/*
+ * state — run state and history per (pipeline, strategy) (DESIGN §3).
+ *
+ * A `state` handle fronts one backend (struct state_ops): SQLite, the
+ * embedded default, or Redis. state_open() picks it from the URL:
+ * "sqlite:/abs/path/state.db" or "redis://host:port/db".
+ *
+ * Transitions (what each writer sets):
+ *   enqueue   -> pending, last_scheduled_at, run_id (new)
+ *   locks ok  -> running, last_attempted_at, worker
+ *   success   -> success, last_run = start of the run, retry_count = 0
+ *   failed    -> failed, retry_count + 1, error
+ *   skipped   -> skipped, last_attempted_at only (retry_count unchanged)
+ * Every update carries a run_id; the backend applies it atomically and only
+ * if run_id >= the stored run_id, so a stale update from an older run never
+ * overwrites a newer one (it returns ST_ESTALE instead). Every finished
+ * attempt (success, failed, skipped) is appended to history, newest first,
+ * bounded per strategy (default 50).
+ *
+ * Unknown instants are ST_TIME_NONE. Corrupt stored rows are reported with
+ * ST_EINVAL naming the pipeline and strategy; they never affect other rows.
+ */
+#ifndef ST_STATE_H
+#define ST_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../error/st_error.h"
+
+typedef enum {
+    STATE_IDLE = 0,
+    STATE_PENDING,
+    STATE_RUNNING,
+    STATE_SUCCESS,
+    STATE_FAILED,
+    STATE_SKIPPED
+} state_status;
+
+typedef struct state_record {
+    char pipeline[128];
+    char strategy[128];
+    state_status status;
+    int64_t last_run;          /* start of the last successful run */
+    int64_t last_scheduled_at; /* last enqueue */
+    int64_t last_attempted_at; /* last lock attempt (success or skip) */
+    int64_t retry_count;       /* consecutive failures */
+    int64_t run_id;            /* 0 = none */
+    char worker[128];
+    char message[512];
+    char error[1024];
+    int64_t updated_at;
+} state_record;
+
+/* What a finished run moved; stored with history and printed by run --json. */
+typedef struct state_stats {
+    int64_t rows_read, rows_inserted, rows_updated, rows_deleted;
+    int64_t rows_null_cursor;
+    int64_t segments_compared, segments_skipped;
+    double seconds;
+} state_stats;
+
+typedef struct state_history_entry {
+    int64_t run_id;
+    state_status status;
+    int64_t started_at, finished_at;
+    int64_t retry_count;
+    char worker[128];
+    char message[512];
+    char error[1024];
+    state_stats stats;
+} state_history_entry;
+
+typedef struct state state;
+
+/* Opens the backend named by `url`. ST_EUNAVAIL (message names the URL,
+ * never a password) if it cannot be reached. */
+int state_open(state **out, const char *url, st_error *err);
+void state_close(state *st);
+
+/* Fills *out. ST_ENOTFOUND if the pair has no state; ST_EINVAL if corrupt. */
+int state_get(state *st, const char *pipeline, const char *strategy,
+              state_record *out, st_error *err);
+
+/* All records, sorted by pipeline then strategy. Caller frees *out with free().
+ * Corrupt rows are skipped and described in err->msg (the call still
+ * returns 0 if at least the listing worked). */
+int state_list(state *st, state_record **out, size_t *n, st_error *err);
+
+/* Allocates a new run id, strictly greater than any given before. */
+int state_new_run_id(state *st, int64_t *out, st_error *err);
+
+/* Transitions; each is one atomic compare-on-run_id update. */
+int state_mark_pending(state *st, const char *pipeline, const char *strategy,
+                       int64_t run_id, int64_t now, st_error *err);
+int state_mark_running(state *st, const char *pipeline, const char *strategy,
+                       int64_t run_id, int64_t now, const char *worker, st_error *err);
+/* status is STATE_SUCCESS, STATE_FAILED or STATE_SKIPPED. started_at is the
+ * run's start (becomes last_run on success). Appends history. */
+int state_mark_finished(state *st, const char *pipeline, const char *strategy,
+                        int64_t run_id, state_status status, int64_t started_at,
+                        int64_t now, const char *worker, const char *message,
+                        const char *error, const state_stats *stats, st_error *err);
+
+/* Clears failures and the paused state: status idle, retry_count 0, error "". */
+int state_reset(state *st, const char *pipeline, const char *strategy, st_error *err);
+
+/* Writes a whole record as is (import); atomic per record. */
+int state_put(state *st, const state_record *rec, st_error *err);
+
+/* Newest first, at most `limit` entries. Caller frees *out with free(). */
+int state_history(state *st, const char *pipeline, const char *strategy,
+                  size_t limit, state_history_entry **out, size_t *n, st_error *err);
+
+/* Small per-strategy key/value store (delta watermarks and the like). */
+int state_meta_get(state *st, const char *pipeline, const char *strategy,
+                   const char *key, char *buf, size_t buflen, st_error *err);
+int state_meta_put(state *st, const char *pipeline, const char *strategy,
+                   const char *key, const char *value, st_error *err);
+
+const char *state_status_name(state_status s);
+/* Parses a status name; ST_EINVAL for unknown names. */
+int state_status_parse(const char *s, state_status *out);
+
+#endif

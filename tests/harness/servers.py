@@ -1,0 +1,135 @@
+"""Throw-away redis-server and PostgreSQL instances for the test suites.
+
+Each server gets a fresh temporary directory and a free port on 127.0.0.1 and
+is torn down afterwards. PostgreSQL refuses to run as root, so when we are
+root the data directory is handed to the unprivileged `postgres` user (created
+by Debian's postgresql package) and every server command runs through
+`runuser`. Nothing here touches the system's own redis or PostgreSQL service.
+
+Used two ways: scripts/with-servers starts both around `make test` and exports
+SYNCTOOL_TEST_REDIS_URL / SYNCTOOL_TEST_PG_* ; tests/e2e/conftest.py reuses
+those when present and otherwise starts its own.
+"""
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+PG_USER = "synctool"
+PG_PASSWORD = "synctool-test-pw"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start within {timeout}s")
+
+
+class Redis:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="synctool-redis-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", self.dir, "--save", "", "--appendonly", "no",
+             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.port)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pg_bin(name):
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise RuntimeError(f"PostgreSQL {name} not found: run scripts/install-deps")
+    return found[-1]
+
+
+class Postgres:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="synctool-pg-")
+        self.port = free_port()
+        self.root = os.geteuid() == 0
+        os.chmod(self.dir, 0o755)
+        data = os.path.join(self.dir, "data")
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as f:
+            f.write(PG_PASSWORD + "\n")
+        if self.root:
+            shutil.chown(self.dir, "postgres", "postgres")
+            shutil.chown(pwfile, "postgres", "postgres")
+        self._run([_pg_bin("initdb"), "-D", data, "-U", PG_USER,
+                   "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                   "--locale=C.UTF-8", "--no-sync"])
+        opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+                f"-c unix_socket_directories={self.dir} -c fsync=off "
+                f"-c synchronous_commit=off -c full_page_writes=off "
+                f"-c max_connections=200")
+        self._run([_pg_bin("pg_ctl"), "-D", data, "-o", opts, "-l",
+                   os.path.join(self.dir, "pg.log"), "-w", "-t", "60", "start"])
+        self.data = data
+        _wait_port(self.port)
+        self.host, self.user, self.password = "127.0.0.1", PG_USER, PG_PASSWORD
+        self.dbname = "postgres"
+        self.conninfo = (f"host=127.0.0.1 port={self.port} user={PG_USER} "
+                         f"password={PG_PASSWORD} dbname=postgres")
+
+    def _run(self, cmd):
+        if self.root:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, cwd=self.dir)
+
+    def psql(self, sql, dbname="postgres"):
+        env = dict(os.environ, PGPASSWORD=PG_PASSWORD)
+        out = subprocess.run(
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+             "-p", str(self.port), "-U", PG_USER, "-d", dbname, "-c", sql],
+            env=env, check=True, capture_output=True, text=True)
+        return out.stdout
+
+    def stop(self):
+        try:
+            self._run([_pg_bin("pg_ctl"), "-D", self.data, "-m", "immediate", "stop"])
+        except Exception:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def env_for(redis=None, pg=None):
+    env = {}
+    if redis:
+        env["SYNCTOOL_TEST_REDIS_URL"] = redis.url
+    if pg:
+        env.update({
+            "SYNCTOOL_TEST_PG_HOST": pg.host,
+            "SYNCTOOL_TEST_PG_PORT": str(pg.port),
+            "SYNCTOOL_TEST_PG_USER": pg.user,
+            "SYNCTOOL_TEST_PG_PASSWORD": pg.password,
+            "SYNCTOOL_TEST_PG_DBNAME": pg.dbname,
+            "SYNCTOOL_TEST_PG_CONNINFO": pg.conninfo,
+        })
+    return env
