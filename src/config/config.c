@@ -17,3 +17,9 @@ void config_problems_clear(config_problems *p) {
     p->items = NULL;
     p->n = 0;
 }
+
+void config_free(config *cfg) { (void)cfg; }
+const config_pipeline *config_pipeline_find(const config *cfg, const char *name) { (void)cfg; (void)name; return NULL; }
+const config_strategy *config_strategy_find(const config_pipeline *p, const char *name) { (void)p; (void)name; return NULL; }
+const config_datastore *config_datastore_find(const config *cfg, const char *name) { (void)cfg; (void)name; return NULL; }
+const char *config_strategy_type_name(config_strategy_type t) { (void)t; return "?"; }
