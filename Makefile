@@ -9,12 +9,15 @@
 #   make bench      benchmarks (bench/run), ratios against same-run baselines
 #   make clean
 #
+# BUILD=dir puts every artefact under dir instead of build/ (parallel checkouts).
+#
 # Sources are found by wildcard: a module is a folder src/<module>/ and a unit
 # test is tests/unit/test_<name>.c, so adding either needs no Makefile edit.
 
 CC      ?= cc
 PKGS    := yaml-0.1 sqlite3 libpq hiredis
 PYTHON  ?= /usr/bin/python3
+BUILD   ?= build
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation
 DEFS    := -D_GNU_SOURCE
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -32,68 +35,68 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 SUPPORT_SRC := $(wildcard tests/unit/support/*.c)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 
-REL_OBJ := $(LIB_SRC:%.c=build/obj/%.o)
-SAN_OBJ := $(LIB_SRC:%.c=build/asan/obj/%.o)
-SUPPORT_OBJ := $(SUPPORT_SRC:%.c=build/asan/obj/%.o)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
-BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
+REL_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
+SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/asan/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test unit unit-run e2e e2e-run bench clean asan
-all: build/synctool
+all: $(BUILD)/synctool
 
-build/libsynctool.a: $(REL_OBJ)
+$(BUILD)/libsynctool.a: $(REL_OBJ)
 	@mkdir -p $(@D)
 	ar rcs $@ $^
 
-build/synctool: $(MAIN_SRC) build/libsynctool.a
-	$(CC) $(CFLAGS_REL) -o $@ $< build/libsynctool.a $(PKG_LIBS)
+$(BUILD)/synctool: $(MAIN_SRC) $(BUILD)/libsynctool.a
+	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libsynctool.a $(PKG_LIBS)
 
-build/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_REL) -MMD -MP -c -o $@ $<
 
-build/asan/obj/%.o: %.c
+$(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_SAN) -MMD -MP -c -o $@ $<
 
-build/asan/libsynctool.a: $(SAN_OBJ)
+$(BUILD)/asan/libsynctool.a: $(SAN_OBJ)
 	@mkdir -p $(@D)
 	ar rcs $@ $^
 
-build/asan/synctool: $(MAIN_SRC) build/asan/libsynctool.a
-	$(CC) $(CFLAGS_SAN) -o $@ $< build/asan/libsynctool.a $(PKG_LIBS) $(LDFLAGS_SAN)
+$(BUILD)/asan/synctool: $(MAIN_SRC) $(BUILD)/asan/libsynctool.a
+	$(CC) $(CFLAGS_SAN) -o $@ $< $(BUILD)/asan/libsynctool.a $(PKG_LIBS) $(LDFLAGS_SAN)
 
-build/asan/tests/%: tests/unit/%.c $(SUPPORT_OBJ) build/asan/libsynctool.a
+$(BUILD)/asan/tests/%: tests/unit/%.c $(SUPPORT_OBJ) $(BUILD)/asan/libsynctool.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_SAN) -Itests/unit -o $@ $< $(SUPPORT_OBJ) build/asan/libsynctool.a \
+	$(CC) $(CFLAGS_SAN) -Itests/unit -o $@ $< $(SUPPORT_OBJ) $(BUILD)/asan/libsynctool.a \
 	    $(PKG_LIBS) $(CMOCKA_LIBS) $(LDFLAGS_SAN)
 
-build/bench/%: bench/%.c build/libsynctool.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libsynctool.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_REL) -o $@ $< build/libsynctool.a $(PKG_LIBS)
+	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libsynctool.a $(PKG_LIBS)
 
-asan: build/asan/synctool $(UNIT_BIN)
+asan: $(BUILD)/asan/synctool $(UNIT_BIN)
 
 # The one command CI and the README use.
-test: build/synctool asan
+test: $(BUILD)/synctool asan
 	scripts/with-servers $(MAKE) --no-print-directory unit-run e2e-run
 
 unit: asan
 	scripts/with-servers $(MAKE) --no-print-directory unit-run
 
-e2e: build/synctool asan
+e2e: $(BUILD)/synctool asan
 	scripts/with-servers $(MAKE) --no-print-directory e2e-run
 
 unit-run:
 	@scripts/run-unit $(UNIT_BIN)
 
 e2e-run:
-	SYNCTOOL_BIN=$(CURDIR)/build/asan/synctool $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+	SYNCTOOL_BIN=$(abspath $(BUILD))/asan/synctool $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
-bench: build/synctool $(BENCH_BIN)
-	bench/run
+bench: $(BUILD)/synctool $(BENCH_BIN)
+	BUILD=$(abspath $(BUILD)) bench/run
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
 
 -include $(REL_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d)
