@@ -1,14 +1,310 @@
-/* sched — placeholder until the decision function lands. */
+/*
+ * sched — the scheduling decision (DESIGN §3), strategy selection and the
+ * enqueue guard.
+ *
+ * sched_should_run() answers "should this strategy run at `now`, and why"
+ * from four inputs only: the stored state record, the compiled cron, the
+ * instant and the pipeline's retry settings. It reads no clock, touches no
+ * backend and allocates nothing, so every rule is testable at a fixed instant
+ * and the scheduler can afford to call it for every strategy on every tick.
+ * It calls cron_prev() and cron_next() once each (they dominate its cost);
+ * everything else is integer comparisons and one snprintf of the reason.
+ *
+ * The twelve rules of DESIGN §3 are applied in order, first match wins, and
+ * their reason strings are an interface (logs, `synctool explain`, tests
+ * assert them verbatim): instants are formatted with st_time_format(),
+ * durations as integer seconds. Elapsed durations ("pending for Ns", "gap")
+ * are rounded down; remaining durations ("retry in Ns", "Ns until next slot")
+ * are rounded up, so "retry in 0s" is never printed while a retry is refused.
+ * `prev` is the latest fire time <= now (inclusive: at 10:00:00 the 10:00
+ * slot has begun), `next` the first fire time > now, slot = next - prev and
+ * backoff = clamp(slot / 2, 30 s, 300 s). A cron that has no fire time within
+ * the cron module's search horizon cannot define a slot and is reported under
+ * rule 1 ("Error: ...") like an invalid one.
+ *
+ * How states map onto the rules:
+ *   - no record (NULL) and a record in status idle behave the same: idle is
+ *     matched by none of rules 2-7, so rules 8-12 decide from its fields.
+ *     A blank idle record (no timestamps) is therefore exactly "no state"
+ *     (rule 8: first run inside the fallback window); an idle record left by
+ *     `synctool reset` keeps its last_run and is judged by rules 9-12.
+ *   - success is judged by rules 8-12 as well.
+ *   - pending older than 300 s (or with no last_scheduled_at) was lost in
+ *     the scheduler -> worker hand-off; it is treated exactly like a skipped
+ *     run (rule 6 inside its slot, rule 7 after it).
+ *   - failed below max_retry_count whose last attempt is before `prev` is an
+ *     old slot's failure: rules 8-12 decide, without the rule 7 prefix (that
+ *     prefix is about abandoning a skipped run's retry).
+ *   - an unknown instant (ST_TIME_NONE) is never ">= prev": a skipped record
+ *     without last_scheduled_at is from "an earlier slot" (rule 7).
+ *
+ * sched_select() decides every strategy of a pipeline and picks the due one
+ * with the longest slot (ties: config order); disabled strategies and
+ * strategies without cron are reported but never chosen. sched_can_enqueue()
+ * is the scheduler's cheaper guard before it takes the enqueue lock.
+ *
+ * Not here: the scheduler loop (scheduler.c), locks, queues, the state
+ * backends. This file never writes state.
+ */
 #include "sched.h"
 
+#include "../time/st_time.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-void sched_settings_from_config(sched_settings *s, const config_retry *r) { (void)r; memset(s, 0, sizeof *s); }
-void sched_should_run(const state_record *st, const cron_expr *cron, const char *cron_error, int64_t now, const sched_settings *s, sched_decision *out) {
-    (void)st; (void)cron; (void)cron_error; (void)now; (void)s;
-    memset(out, 0, sizeof *out);
-    snprintf(out->reason, sizeof out->reason, "Error: scheduling decision not implemented");
+#define SCHED_PENDING_LOST_US (300 * ST_USEC)
+#define SCHED_BACKOFF_MIN_US (30 * ST_USEC)
+#define SCHED_BACKOFF_MAX_US (300 * ST_USEC)
+
+static const char sched_moved_prefix[] = "Moved to new schedule slot, abandoning old retry; ";
+
+/* --- small helpers --- */
+
+static bool sched_known(int64_t t) { return t != ST_TIME_NONE; }
+
+/* True when `t` is known and at or after `ref`. */
+static bool sched_since(int64_t t, int64_t ref) { return t != ST_TIME_NONE && t >= ref; }
+
+/* Whole seconds, rounded toward minus infinity (elapsed durations). */
+static long long sched_secs(int64_t us) {
+    int64_t s = us / ST_USEC;
+    if (us % ST_USEC < 0) s -= 1;
+    return (long long)s;
 }
-int sched_select(const config_pipeline *p, const cron_expr *const *crons, const state_record *const *states, int64_t now, sched_decision *d) { (void)p; (void)crons; (void)states; (void)now; (void)d; return -1; }
-bool sched_can_enqueue(const state_record *st, int64_t now, char *reason, size_t n) { (void)st; (void)now; snprintf(reason, n, "not implemented"); return false; }
+
+/* Whole seconds, rounded toward plus infinity (remaining durations). */
+static long long sched_secs_up(int64_t us) { return -sched_secs(-us); }
+
+/* Sets the verdict; the reason is written after the first `off` bytes (the
+ * rule 7 prefix, when present). */
+static void sched_verdict(sched_decision *d, size_t off, bool run, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void sched_verdict(sched_decision *d, size_t off, bool run, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->reason + off, sizeof d->reason - off, fmt, ap);
+    va_end(ap);
+    d->run = run;
+}
+
+/* Fills prev, next and backoff. Returns false (and a rule 1 verdict) when the
+ * cron has no fire time on one side of `now`. */
+static bool sched_slot_bounds(const cron_expr *cron, int64_t now, sched_decision *d) {
+    char at[40];
+    int rc = cron_prev(cron, now, &d->prev);
+    if (rc == ST_OK) rc = cron_next(cron, now, &d->next);
+    if (rc != ST_OK) {
+        d->prev = d->next = ST_TIME_NONE;
+        st_time_format(now, at, sizeof at);
+        if (rc == ST_ENOTFOUND)
+            sched_verdict(d, 0, false, "Error: cron '%s' has no fire time near %s",
+                          cron_text(cron), at);
+        else
+            sched_verdict(d, 0, false, "Error: cron '%s' could not be evaluated (%s)",
+                          cron_text(cron), st_error_name(rc));
+        return false;
+    }
+    int64_t backoff = (d->next - d->prev) / 2;
+    if (backoff < SCHED_BACKOFF_MIN_US) backoff = SCHED_BACKOFF_MIN_US;
+    if (backoff > SCHED_BACKOFF_MAX_US) backoff = SCHED_BACKOFF_MAX_US;
+    d->backoff_s = backoff / ST_USEC;
+    return true;
+}
+
+/* --- the rules --- */
+
+/* Rules 8-12: a fresh slot. `st` may be NULL (no state); `off` is the length
+ * of a rule 7 prefix already in d->reason. */
+static void sched_decide_fresh(const state_record *st, int64_t now, const sched_settings *s,
+                               sched_decision *d, size_t off) {
+    int64_t lr = st ? st->last_run : ST_TIME_NONE;
+    int64_t ls = st ? st->last_scheduled_at : ST_TIME_NONE;
+    int64_t gap = now - d->prev;
+    char a[40], b[40];
+    if (!sched_known(lr)) { /* rule 8: never succeeded */
+        if (sched_since(ls, d->prev)) {
+            st_time_format(ls, a, sizeof a);
+            sched_verdict(d, off, false, "Already scheduled at %s", a);
+        } else if (gap >= 0 && gap <= s->fallback_window_s * ST_USEC) {
+            sched_verdict(d, off, true,
+                          "First run or missing state \xe2\x80\x94 within %llds of schedule slot",
+                          sched_secs(gap));
+        } else {
+            sched_verdict(d, off, false, "State missing and outside fallback window (gap: %llds)",
+                          sched_secs(gap));
+        }
+    } else if (lr >= d->prev) { /* rule 9 */
+        st_time_format(lr, a, sizeof a);
+        st_time_format(d->prev, b, sizeof b);
+        sched_verdict(d, off, false, "Already ran at %s, last scheduled was %s", a, b);
+    } else if (sched_since(ls, d->prev)) { /* rule 10 */
+        st_time_format(ls, a, sizeof a);
+        sched_verdict(d, off, false, "Already scheduled at %s", a);
+    } else if (gap >= 0 && gap <= s->buffer_s * ST_USEC) { /* rule 11 */
+        st_time_format(d->prev, a, sizeof a);
+        sched_verdict(d, off, true, "Due to run (last scheduled: %s, gap: %llds)", a,
+                      sched_secs(gap));
+    } else if (now - lr >= d->next - d->prev) { /* rule 12 */
+        sched_verdict(d, off, true, "Overdue (gap: %llds, last success: %llds ago)",
+                      sched_secs(gap), sched_secs(now - lr));
+    } else {
+        sched_verdict(d, off, false, "Not due yet (gap: %llds, buffer: %llds)", sched_secs(gap),
+                      (long long)s->buffer_s);
+    }
+}
+
+/* Rule 6: a skipped (or lost pending) run inside the slot it was scheduled in. */
+static void sched_decide_retry(const state_record *st, int64_t now, sched_decision *d) {
+    int64_t la = st->last_attempted_at;
+    if (!sched_known(la)) {
+        sched_verdict(d, 0, true, "Retrying skipped job within current slot");
+        return;
+    }
+    int64_t since = now - la, backoff = d->backoff_s * ST_USEC;
+    if (since >= backoff)
+        sched_verdict(d, 0, true,
+                      "Retrying skipped job within current slot (skipped %llds ago, "
+                      "%llds until next slot)",
+                      sched_secs(since), sched_secs_up(d->next - now));
+    else
+        sched_verdict(d, 0, false, "Recently skipped, retry in %llds (within current slot)",
+                      sched_secs_up(backoff - since));
+}
+
+/* Rules 2-7 for a present record; prev/next/backoff are already known. */
+static void sched_decide_state(const state_record *st, int64_t now, const sched_settings *s,
+                               sched_decision *d) {
+    char a[40];
+    int64_t ls = st->last_scheduled_at;
+    if (st->status == STATE_FAILED && st->retry_count >= s->max_retry_count) { /* rule 2 */
+        sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job",
+                      (long long)s->max_retry_count);
+    } else if (st->status == STATE_RUNNING) { /* rule 3 */
+        sched_verdict(d, 0, false, "Strategy is already running");
+    } else if (st->status == STATE_PENDING && sched_known(ls) &&
+               now - ls < SCHED_PENDING_LOST_US) { /* rule 4 */
+        st_time_format(ls, a, sizeof a);
+        sched_verdict(d, 0, false, "Already scheduled at %s (pending for %llds)", a,
+                      sched_secs(now - ls));
+    } else if (st->status == STATE_FAILED && (!sched_known(st->last_attempted_at) ||
+                                              st->last_attempted_at >= d->prev)) { /* rule 5 */
+        sched_verdict(d, 0, false, "Job failed on last attempt, waiting for next regular schedule");
+    } else if (st->status == STATE_SKIPPED || st->status == STATE_PENDING) {
+        if (sched_since(ls, d->prev)) { /* rule 6 */
+            sched_decide_retry(st, now, d);
+        } else { /* rule 7 */
+            memcpy(d->reason, sched_moved_prefix, sizeof sched_moved_prefix);
+            sched_decide_fresh(st, now, s, d, sizeof sched_moved_prefix - 1);
+        }
+    } else {
+        sched_decide_fresh(st, now, s, d, 0);
+    }
+}
+
+/* --- public API --- */
+
+void sched_settings_from_config(sched_settings *s, const config_retry *r) {
+    s->max_retry_count = r->max_retry_count;
+    s->fallback_window_s = r->safe_fallback_window_minutes * 60;
+    s->buffer_s = r->schedule_buffer_seconds;
+}
+
+void sched_should_run(const state_record *st, const cron_expr *cron, const char *cron_error,
+                      int64_t now, const sched_settings *s, sched_decision *out) {
+    out->run = false;
+    out->reason[0] = '\0';
+    out->prev = out->next = ST_TIME_NONE;
+    out->backoff_s = 0;
+    if (cron == NULL) { /* rule 1 */
+        sched_verdict(out, 0, false, "Error: %s",
+                      cron_error && cron_error[0] ? cron_error : "invalid cron expression");
+        return;
+    }
+    if (!sched_slot_bounds(cron, now, out)) return; /* rule 1 as well */
+    if (st == NULL)
+        sched_decide_fresh(NULL, now, s, out, 0);
+    else
+        sched_decide_state(st, now, s, out);
+}
+
+/* A strategy that is never selected: the verdict says why; the slot is still
+ * shown when the cron is usable (explain prints it). */
+static void sched_decide_off(const cron_expr *cron, int64_t now, const char *why,
+                             sched_decision *d) {
+    d->prev = d->next = ST_TIME_NONE;
+    d->backoff_s = 0;
+    if (cron != NULL) (void)sched_slot_bounds(cron, now, d);
+    sched_verdict(d, 0, false, "%s", why);
+}
+
+/* Decides strategy `cs` whose caller passed no compiled cron: compiles it here
+ * (slow path, allocates) so an invalid expression reports its parse error. */
+static void sched_decide_uncompiled(const config_strategy *cs, const state_record *st,
+                                    int64_t now, const sched_settings *s, sched_decision *d) {
+    cron_expr *c = NULL;
+    st_error err;
+    st_error_clear(&err);
+    if (cron_parse(&c, cs->cron, cs->timezone, &err) != ST_OK) {
+        sched_should_run(st, NULL, err.msg, now, s, d);
+        return;
+    }
+    sched_should_run(st, c, NULL, now, s, d);
+    cron_free(c);
+}
+
+int sched_select(const config_pipeline *p, const cron_expr *const *crons,
+                 const state_record *const *states, int64_t now, sched_decision *decisions) {
+    sched_settings s;
+    sched_settings_from_config(&s, &p->retry);
+    int best = -1;
+    int64_t best_slot = 0;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *cs = &p->strategies[i];
+        const cron_expr *c = crons ? crons[i] : NULL;
+        const state_record *st = states ? states[i] : NULL;
+        sched_decision *d = &decisions[i];
+        if (!cs->enabled) {
+            sched_decide_off(c, now, "Strategy is disabled", d);
+            continue;
+        }
+        if (cs->cron == NULL || cs->cron[0] == '\0') {
+            sched_decide_off(NULL, now, "Strategy has no cron schedule", d);
+            continue;
+        }
+        if (c != NULL)
+            sched_should_run(st, c, NULL, now, &s, d);
+        else
+            sched_decide_uncompiled(cs, st, now, &s, d);
+        if (d->run && (best < 0 || d->next - d->prev > best_slot)) {
+            best = (int)i;
+            best_slot = d->next - d->prev;
+        }
+    }
+    return best;
+}
+
+/* A record that carries nothing: idle and never scheduled, attempted or run. */
+static bool sched_state_blank(const state_record *st) {
+    return st->status == STATE_IDLE && !sched_known(st->last_run) &&
+           !sched_known(st->last_scheduled_at) && !sched_known(st->last_attempted_at);
+}
+
+bool sched_can_enqueue(const state_record *st, int64_t now, char *reason, size_t n) {
+    if (st == NULL || sched_state_blank(st)) {
+        snprintf(reason, n, "No state, first run");
+        return true;
+    }
+    if (st->status == STATE_RUNNING) {
+        snprintf(reason, n, "Already running");
+        return false;
+    }
+    if (st->status == STATE_PENDING && sched_known(st->last_scheduled_at) &&
+        now - st->last_scheduled_at < SCHED_PENDING_LOST_US) {
+        snprintf(reason, n, "Already pending for %llds", sched_secs(now - st->last_scheduled_at));
+        return false;
+    }
+    snprintf(reason, n, "Can enqueue");
+    return true;
+}

@@ -40,8 +40,13 @@ void sched_should_run(const state_record *st, const cron_expr *cron,
 
 /* Decides every strategy of `p` (states[i] and crons[i] parallel to
  * p->strategies; NULL entries allowed) into decisions[i] and returns the
- * index of the selected strategy, or -1 if none is due. Disabled strategies
- * and strategies without cron are never selected (their decision says so). */
+ * index of the selected strategy, or -1 if none is due: among due strategies
+ * the longest slot wins, ties go to config order. Settings come from
+ * p->retry. A NULL states[i] (or states == NULL) means no state; a NULL
+ * crons[i] (or crons == NULL) makes sched_select compile the strategy's cron
+ * itself (slow path; an invalid expression gives rule 1 with its parse
+ * error). Disabled strategies ("Strategy is disabled") and strategies without
+ * cron ("Strategy has no cron schedule") are never selected. */
 int sched_select(const config_pipeline *p, const cron_expr *const *crons,
                  const state_record *const *states, int64_t now,
                  sched_decision *decisions);
