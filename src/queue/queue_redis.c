@@ -1,0 +1,321 @@
+/*
+ * queue_redis — the distributed job queue: one Redis Stream, one consumer
+ * group.
+ *
+ * Layout: the stream `synctool:jobs` (QUEUE_STREAM_KEY) holds one entry per
+ * job that is not yet done, with the fields
+ *     pipeline strategy run_id at ek eo ef
+ * (ek/eo/ef: the enqueue lock's key, owner token and fencing token, so the
+ * consumer can release it once it has its own locks). Workers read through
+ * the consumer group `synctool-workers` (QUEUE_GROUP), which Redis keeps per
+ * stream: XREADGROUP ... > hands each entry to exactly one consumer and puts
+ * it in the group's pending entries list (PEL) until XACK.
+ *
+ * Why this gives "never lost": an entry leaves the PEL only through ack.
+ * A consumer that dies keeps its entries in the PEL; XAUTOCLAIM (Redis >=
+ * 6.2) moves entries idle longer than a threshold to a live consumer and
+ * bumps their delivery count. ack is XACK followed by XDEL, so the stream
+ * only ever holds unfinished work and XLEN minus the PEL size is the
+ * backlog that nobody has seen yet.
+ *
+ * The group is created at open with MKSTREAM from id 0, so jobs pushed
+ * before any worker existed are still delivered; BUSYGROUP (another process
+ * created it first) is fine. A handle wraps one hiredis connection and is
+ * not thread-safe: every worker thread opens its own.
+ *
+ * The URL is redis://[user:password@]host:port[/db]. Error messages name
+ * host:port and never the password.
+ */
+#include "queue.h"
+
+#include <hiredis/hiredis.h>
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct redis_queue {
+    redisContext *c;
+    char where[300];   /* host:port for messages */
+} redis_queue;
+
+/* --- URL and connection --- */
+
+typedef struct redis_url {
+    char host[256], user[128], pass[256];
+    int port, db;
+} redis_url;
+
+static int rq_parse_url(const char *url, redis_url *u, st_error *err) {
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    const char *p = url + strlen("redis://");
+    const char *at = strchr(p, '@');
+    const char *slash = strchr(p, '/');
+    if (at != NULL && (slash == NULL || at < slash)) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon != NULL) {
+            snprintf(u->user, sizeof u->user, "%.*s", (int)(colon - p), p);
+            snprintf(u->pass, sizeof u->pass, "%.*s", (int)(at - colon - 1), colon + 1);
+        } else {
+            snprintf(u->pass, sizeof u->pass, "%.*s", (int)(at - p), p);
+        }
+        p = at + 1;
+    }
+    size_t hostlen = slash ? (size_t)(slash - p) : strlen(p);
+    const char *colon = memchr(p, ':', hostlen);
+    if (colon != NULL) {
+        char *end = NULL;
+        long port = strtol(colon + 1, &end, 10);
+        if (end != p + hostlen || port <= 0 || port > 65535)
+            return st_error_set(err, ST_EINVAL, "queue: bad port in redis URL");
+        u->port = (int)port;
+        hostlen = (size_t)(colon - p);
+    }
+    snprintf(u->host, sizeof u->host, "%.*s", (int)hostlen, p);
+    if (u->host[0] == '\0') snprintf(u->host, sizeof u->host, "127.0.0.1");
+    if (slash != NULL && slash[1] != '\0') {
+        char *end = NULL;
+        long db = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || db < 0)
+            return st_error_set(err, ST_EINVAL, "queue: bad database number in redis URL");
+        u->db = (int)db;
+    }
+    return ST_OK;
+}
+
+/* Runs a command; on a transport error or an error reply returns NULL with
+ * err filled. The reply must be freed. */
+static redisReply *rq_cmd(redis_queue *q, st_error *err, int argc, const char **argv) {
+    redisReply *r = redisCommandArgv(q->c, argc, argv, NULL);
+    if (r == NULL) {
+        st_error_set(err, ST_EUNAVAIL, "queue: redis at %s: %s", q->where,
+                     q->c->errstr[0] ? q->c->errstr : "connection lost");
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        st_error_set(err, ST_ERR, "queue: redis at %s: %s: %s", q->where, argv[0], r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int rq_simple(redis_queue *q, st_error *err, int argc, const char **argv) {
+    redisReply *r = rq_cmd(q, err, argc, argv);
+    if (r == NULL) return err ? err->code : ST_ERR;
+    freeReplyObject(r);
+    return ST_OK;
+}
+
+static int rq_setup(redis_queue *q, const redis_url *u, st_error *err) {
+    char db[16];
+    if (u->pass[0] != '\0') {
+        const char *a2[] = {"AUTH", u->pass};
+        const char *a3[] = {"AUTH", u->user, u->pass};
+        int rc = u->user[0] ? rq_simple(q, NULL, 3, a3) : rq_simple(q, NULL, 2, a2);
+        if (rc != ST_OK)
+            return st_error_set(err, ST_EUNAVAIL, "queue: redis at %s: authentication failed",
+                                q->where);
+    }
+    snprintf(db, sizeof db, "%d", u->db);
+    const char *sel[] = {"SELECT", db};
+    if (rq_simple(q, err, 2, sel) != ST_OK) return err ? err->code : ST_ERR;
+    const char *grp[] = {"XGROUP", "CREATE", QUEUE_STREAM_KEY, QUEUE_GROUP, "0", "MKSTREAM"};
+    st_error e2;
+    if (rq_simple(q, &e2, 6, grp) != ST_OK && strstr(e2.msg, "BUSYGROUP") == NULL)
+        return st_error_set(err, e2.code, "%s", e2.msg);
+    return ST_OK;
+}
+
+/* --- Entries --- */
+
+static int64_t rq_i64(const char *s) { return s ? strtoll(s, NULL, 10) : 0; }
+
+/* Fills out from one stream entry [id, [field, value, ...]]. */
+static int rq_entry(const redisReply *e, queue_job *out, st_error *err) {
+    if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+        return st_error_set(err, ST_EINVAL, "queue: malformed stream entry");
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", e->element[0]->str);
+    const redisReply *f = e->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const char *k = f->element[i]->str, *v = f->element[i + 1]->str;
+        if (k == NULL || v == NULL) continue;
+        if (strcmp(k, "pipeline") == 0) snprintf(out->pipeline, sizeof out->pipeline, "%s", v);
+        else if (strcmp(k, "strategy") == 0) snprintf(out->strategy, sizeof out->strategy, "%s", v);
+        else if (strcmp(k, "run_id") == 0) out->run_id = rq_i64(v);
+        else if (strcmp(k, "at") == 0) out->at = rq_i64(v);
+        else if (strcmp(k, "ek") == 0) snprintf(out->enqueue_key, sizeof out->enqueue_key, "%s", v);
+        else if (strcmp(k, "eo") == 0) snprintf(out->enqueue_owner, sizeof out->enqueue_owner, "%s", v);
+        else if (strcmp(k, "ef") == 0) out->enqueue_fence = rq_i64(v);
+    }
+    if (out->pipeline[0] == '\0' || out->strategy[0] == '\0')
+        return st_error_set(err, ST_EINVAL, "queue: stream entry %s has no pipeline/strategy",
+                            out->id);
+    return ST_OK;
+}
+
+/* --- Operations --- */
+
+static int rq_push(void *be, queue_job *job, st_error *err) {
+    redis_queue *q = be;
+    char rid[32], at[32], ef[32];
+    snprintf(rid, sizeof rid, "%" PRId64, job->run_id);
+    snprintf(at, sizeof at, "%" PRId64, job->at);
+    snprintf(ef, sizeof ef, "%" PRId64, job->enqueue_fence);
+    const char *argv[] = {"XADD", QUEUE_STREAM_KEY, "*", "pipeline", job->pipeline,
+                          "strategy", job->strategy, "run_id", rid, "at", at,
+                          "ek", job->enqueue_key, "eo", job->enqueue_owner, "ef", ef};
+    redisReply *r = rq_cmd(q, err, (int)(sizeof argv / sizeof argv[0]), argv);
+    if (r == NULL) return err ? err->code : ST_ERR;
+    snprintf(job->id, sizeof job->id, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return ST_OK;
+}
+
+static int rq_pop(void *be, const char *consumer, int64_t block_ms, queue_job *out,
+                  st_error *err) {
+    redis_queue *q = be;
+    char ms[32];
+    snprintf(ms, sizeof ms, "%" PRId64, block_ms);
+    const char *with_block[] = {"XREADGROUP", "GROUP", QUEUE_GROUP, consumer, "COUNT", "1",
+                                "BLOCK", ms, "STREAMS", QUEUE_STREAM_KEY, ">"};
+    const char *no_block[] = {"XREADGROUP", "GROUP", QUEUE_GROUP, consumer, "COUNT", "1",
+                              "STREAMS", QUEUE_STREAM_KEY, ">"};
+    redisReply *r = block_ms > 0 ? rq_cmd(q, err, 11, with_block) : rq_cmd(q, err, 9, no_block);
+    if (r == NULL) return err ? err->code : ST_ERR;
+    int rc = st_error_set(err, ST_ENOTFOUND, "queue: empty");
+    /* [[key, [[id, fields]]]] or nil on timeout */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2) {
+        const redisReply *entries = r->element[0]->element[1];
+        if (entries->type == REDIS_REPLY_ARRAY && entries->elements >= 1) {
+            rc = rq_entry(entries->element[0], out, err);
+            out->deliveries = 1;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rq_ack(void *be, const char *id, st_error *err) {
+    redis_queue *q = be;
+    const char *ack[] = {"XACK", QUEUE_STREAM_KEY, QUEUE_GROUP, id};
+    const char *del[] = {"XDEL", QUEUE_STREAM_KEY, id};
+    int rc = rq_simple(q, err, 4, ack);
+    if (rc == ST_OK) rc = rq_simple(q, err, 3, del);
+    return rc;
+}
+
+/* Delivery count of one pending entry (XPENDING key group id id 1). */
+static int64_t rq_deliveries(redis_queue *q, const char *id) {
+    const char *argv[] = {"XPENDING", QUEUE_STREAM_KEY, QUEUE_GROUP, id, id, "1"};
+    redisReply *r = rq_cmd(q, NULL, 6, argv);
+    int64_t n = 0;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 4)
+        n = r->element[0]->element[3]->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+/* XAUTOCLAIM scans the PEL in bounded steps; follow the cursor until one
+ * entry is claimed or the scan wraps to 0-0. */
+static int rq_claim(void *be, const char *consumer, int64_t min_idle_ms, queue_job *out,
+                    st_error *err) {
+    redis_queue *q = be;
+    char idle[32], cursor[64] = "0-0";
+    snprintf(idle, sizeof idle, "%" PRId64, min_idle_ms);
+    for (int step = 0; step < 1000; step++) {
+        const char *argv[] = {"XAUTOCLAIM", QUEUE_STREAM_KEY, QUEUE_GROUP, consumer, idle,
+                              cursor, "COUNT", "1"};
+        redisReply *r = rq_cmd(q, err, 8, argv);
+        if (r == NULL) return err ? err->code : ST_ERR;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+            freeReplyObject(r);
+            return st_error_set(err, ST_EINVAL, "queue: unexpected XAUTOCLAIM reply");
+        }
+        const redisReply *list = r->element[1];
+        if (list->type == REDIS_REPLY_ARRAY && list->elements >= 1 &&
+            list->element[0]->type == REDIS_REPLY_ARRAY) {
+            int rc = rq_entry(list->element[0], out, err);
+            freeReplyObject(r);
+            if (rc == ST_OK) out->deliveries = rq_deliveries(q, out->id);
+            return rc;
+        }
+        snprintf(cursor, sizeof cursor, "%s",
+                 r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "0-0");
+        freeReplyObject(r);
+        if (strcmp(cursor, "0-0") == 0) break;
+    }
+    return st_error_set(err, ST_ENOTFOUND, "queue: nothing to claim");
+}
+
+static int rq_count(void *be, size_t *waiting, size_t *pending, st_error *err) {
+    redis_queue *q = be;
+    const char *xlen[] = {"XLEN", QUEUE_STREAM_KEY};
+    const char *xpend[] = {"XPENDING", QUEUE_STREAM_KEY, QUEUE_GROUP};
+    redisReply *r = rq_cmd(q, err, 2, xlen);
+    if (r == NULL) return err ? err->code : ST_ERR;
+    long long len = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    r = rq_cmd(q, err, 3, xpend);
+    if (r == NULL) return err ? err->code : ST_ERR;
+    long long pend = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        pend = r->element[0]->integer;
+    freeReplyObject(r);
+    if (waiting) *waiting = (size_t)(len > pend ? len - pend : 0);
+    if (pending) *pending = (size_t)pend;
+    return ST_OK;
+}
+
+static void rq_close(void *be) {
+    redis_queue *q = be;
+    if (q == NULL) return;
+    if (q->c) redisFree(q->c);
+    free(q);
+}
+
+static const struct queue_ops redis_queue_ops = {
+    .version = QUEUE_OPS_VERSION,
+    .name = "redis",
+    .push = rq_push,
+    .pop = rq_pop,
+    .ack = rq_ack,
+    .claim = rq_claim,
+    .count = rq_count,
+    .close = rq_close,
+};
+
+int queue_redis_open(void **be, const struct queue_ops **ops, const char *url,
+                     st_error *err) {
+    redis_url u;
+    int rc = rq_parse_url(url, &u, err);
+    if (rc != ST_OK) return rc;
+    redis_queue *q = calloc(1, sizeof *q);
+    if (q == NULL) return st_error_set(err, ST_ENOMEM, "queue: out of memory");
+    snprintf(q->where, sizeof q->where, "%s:%d", u.host, u.port);
+    struct timeval tv = {5, 0};
+    q->c = redisConnectWithTimeout(u.host, u.port, tv);
+    if (q->c == NULL || q->c->err) {
+        rc = st_error_set(err, ST_EUNAVAIL, "queue: cannot connect to redis at %s: %s",
+                          q->where, q->c ? q->c->errstr : "out of memory");
+        rq_close(q);
+        return rc;
+    }
+    rc = rq_setup(q, &u, err);
+    memset(&u, 0, sizeof u); /* do not leave the password lying around */
+    if (rc != ST_OK) {
+        rq_close(q);
+        return rc;
+    }
+    *be = q;
+    *ops = &redis_queue_ops;
+    return ST_OK;
+}

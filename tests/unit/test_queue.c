@@ -1,0 +1,297 @@
+/*
+ * Unit tests for the queue module: the in-process backend always, the Redis
+ * Streams backend against a real redis-server when SYNCTOOL_TEST_REDIS_URL
+ * is set (scripts/with-servers does), each Redis test on its own database
+ * number so it never sees another test's stream.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <hiredis/hiredis.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/queue/queue.h"
+
+static queue_job mk_job(const char *p, const char *s, int64_t run_id) {
+    queue_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.pipeline, sizeof j.pipeline, "%s", p);
+    snprintf(j.strategy, sizeof j.strategy, "%s", s);
+    j.run_id = run_id;
+    j.at = 1760493600000000LL;
+    snprintf(j.enqueue_key, sizeof j.enqueue_key, "synctool:enqueue:pipeline:%s", p);
+    snprintf(j.enqueue_owner, sizeof j.enqueue_owner, "owner-%lld", (long long)run_id);
+    j.enqueue_fence = 40 + run_id;
+    return j;
+}
+
+/* --- The behaviour every backend shares --- */
+
+static void check_fifo_and_fields(queue *q) {
+    st_error err;
+    queue_job a = mk_job("orders", "delta", 1), b = mk_job("users", "full", 2), got;
+    assert_int_equal(queue_push(q, &a, &err), 0);
+    assert_int_equal(queue_push(q, &b, &err), 0);
+    assert_true(a.id[0] != '\0');
+    assert_string_not_equal(a.id, b.id);
+    assert_int_equal(queue_pop(q, "w1", 0, &got, &err), 0);
+    assert_string_equal(got.id, a.id);
+    assert_string_equal(got.pipeline, "orders");
+    assert_string_equal(got.strategy, "delta");
+    assert_int_equal(got.run_id, 1);
+    assert_int_equal(got.at, 1760493600000000LL);
+    assert_string_equal(got.enqueue_key, "synctool:enqueue:pipeline:orders");
+    assert_string_equal(got.enqueue_owner, "owner-1");
+    assert_int_equal(got.enqueue_fence, 41);
+    assert_int_equal(got.deliveries, 1);
+    size_t waiting = 99, pending = 99;
+    assert_int_equal(queue_count(q, &waiting, &pending, &err), 0);
+    assert_int_equal(waiting, 1);
+    assert_int_equal(pending, 1);
+    assert_int_equal(queue_ack(q, got.id, &err), 0);
+    assert_int_equal(queue_pop(q, "w1", 0, &got, &err), 0);
+    assert_string_equal(got.pipeline, "users");
+    assert_int_equal(queue_ack(q, got.id, &err), 0);
+    assert_int_equal(queue_pop(q, "w1", 0, &got, &err), ST_ENOTFOUND);
+    assert_int_equal(queue_count(q, &waiting, &pending, &err), 0);
+    assert_int_equal(waiting, 0);
+    assert_int_equal(pending, 0);
+}
+
+/* A consumer takes a job and dies without acknowledging: the job stays
+ * pending, nobody else pops it, and claim hands it to a live consumer. */
+static void check_claim_from_dead_consumer(queue *q) {
+    st_error err;
+    queue_job a = mk_job("orders", "hash", 7), got, claimed;
+    assert_int_equal(queue_push(q, &a, &err), 0);
+    assert_int_equal(queue_pop(q, "dead", 0, &got, &err), 0);
+    assert_int_equal(queue_pop(q, "alive", 0, &got, &err), ST_ENOTFOUND);
+    /* Not idle long enough yet. */
+    assert_int_equal(queue_claim(q, "alive", 600000, &claimed, &err), ST_ENOTFOUND);
+    assert_int_equal(queue_claim(q, "alive", 0, &claimed, &err), 0);
+    assert_string_equal(claimed.id, a.id);
+    assert_int_equal(claimed.run_id, 7);
+    assert_int_equal(claimed.deliveries, 2);
+    assert_int_equal(queue_ack(q, claimed.id, &err), 0);
+    assert_int_equal(queue_claim(q, "alive", 0, &claimed, &err), ST_ENOTFOUND);
+    /* A late ack from the dead consumer is harmless. */
+    assert_int_equal(queue_ack(q, got.id, &err), 0);
+}
+
+/* Many jobs, consumers taking some and dying: every job is eventually
+ * acknowledged exactly once by someone. */
+static void check_never_lost(queue *q) {
+    st_error err;
+    enum { N = 25 };
+    int seen[N + 1] = {0};
+    for (int i = 1; i <= N; i++) {
+        queue_job j = mk_job("p", "s", i);
+        assert_int_equal(queue_push(q, &j, &err), 0);
+    }
+    queue_job got;
+    for (int i = 0; i < 5; i++) assert_int_equal(queue_pop(q, "crashy", 0, &got, &err), 0);
+    int done = 0;
+    while (done < N) {
+        int rc = queue_pop(q, "steady", 0, &got, &err);
+        if (rc == ST_ENOTFOUND) rc = queue_claim(q, "steady", 0, &got, &err);
+        assert_int_equal(rc, 0);
+        assert_true(got.run_id >= 1 && got.run_id <= N);
+        seen[got.run_id]++;
+        assert_int_equal(queue_ack(q, got.id, &err), 0);
+        done++;
+    }
+    for (int i = 1; i <= N; i++) assert_int_equal(seen[i], 1);
+    size_t waiting, pending;
+    assert_int_equal(queue_count(q, &waiting, &pending, &err), 0);
+    assert_int_equal(waiting + pending, 0);
+}
+
+/* --- Local backend --- */
+
+static void test_local_fifo(void **s) {
+    (void)s;
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open(&q, "local:", &err), 0);
+    assert_string_equal(queue_backend_name(q), "local");
+    check_fifo_and_fields(q);
+    queue_close(q);
+}
+
+static void test_local_claim(void **s) {
+    (void)s;
+    queue *q;
+    assert_int_equal(queue_open(&q, "local:", NULL), 0);
+    check_claim_from_dead_consumer(q);
+    queue_close(q);
+}
+
+static void test_local_never_lost(void **s) {
+    (void)s;
+    queue *q;
+    assert_int_equal(queue_open(&q, "local:", NULL), 0);
+    check_never_lost(q);
+    queue_close(q);
+}
+
+static void test_open_bad_scheme(void **s) {
+    (void)s;
+    queue *q = (queue *)1;
+    st_error err;
+    assert_int_equal(queue_open(&q, "amqp://x", &err), ST_EINVAL);
+    assert_null(q);
+    assert_non_null(strstr(err.msg, "unsupported URL scheme"));
+    queue_close(NULL);
+}
+
+static void mock_close(void *be) { (void)be; }
+static const struct queue_ops mock_v0 = {.version = 0, .name = "old", .close = mock_close};
+
+static void test_open_with_wrong_version(void **s) {
+    (void)s;
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open_with(&q, &mock_v0, NULL, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "backend table version 0"));
+}
+
+/* --- Redis backend --- */
+
+/* SYNCTOOL_TEST_REDIS_URL with its database number replaced by `db`, the
+ * stream there deleted first. */
+static int redis_url_for(char *buf, size_t n, int db) {
+    const char *base = getenv("SYNCTOOL_TEST_REDIS_URL");
+    if (base == NULL || base[0] == '\0') return -1;
+    const char *hostport = base + strlen("redis://");
+    const char *slash = strchr(hostport, '/');
+    int len = slash ? (int)(slash - base) : (int)strlen(base);
+    snprintf(buf, n, "%.*s/%d", len, base, db);
+    char host[128];
+    int port = 6379;
+    sscanf(hostport, "%127[^:]:%d", host, &port);
+    redisContext *c = redisConnect(host, port);
+    assert_true(c != NULL && c->err == 0);
+    freeReplyObject(redisCommand(c, "SELECT %d", db));
+    freeReplyObject(redisCommand(c, "DEL %s", QUEUE_STREAM_KEY));
+    redisFree(c);
+    return 0;
+}
+
+#define REDIS_OR_SKIP(db)                                                   \
+    char url[256];                                                          \
+    if (redis_url_for(url, sizeof url, db) != 0) {                          \
+        skip();                                                             \
+    }
+
+static void test_redis_fifo(void **s) {
+    (void)s;
+    REDIS_OR_SKIP(11);
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_string_equal(queue_backend_name(q), "redis");
+    check_fifo_and_fields(q);
+    queue_close(q);
+}
+
+static void test_redis_claim(void **s) {
+    (void)s;
+    REDIS_OR_SKIP(12);
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open(&q, url, &err), 0);
+    check_claim_from_dead_consumer(q);
+    queue_close(q);
+}
+
+static void test_redis_never_lost(void **s) {
+    (void)s;
+    REDIS_OR_SKIP(13);
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open(&q, url, &err), 0);
+    check_never_lost(q);
+    queue_close(q);
+}
+
+/* Two handles = two processes: a job pushed by the scheduler's handle is
+ * popped by the worker's, once; a blocking pop on an empty stream times out. */
+static void test_redis_two_handles_and_block(void **s) {
+    (void)s;
+    REDIS_OR_SKIP(14);
+    queue *sched, *w1, *w2;
+    st_error err;
+    assert_int_equal(queue_open(&sched, url, &err), 0);
+    assert_int_equal(queue_open(&w1, url, &err), 0);
+    assert_int_equal(queue_open(&w2, url, &err), 0);
+    queue_job j = mk_job("orders", "full", 3), got;
+    assert_int_equal(queue_push(sched, &j, &err), 0);
+    assert_int_equal(queue_pop(w1, "w1", 100, &got, &err), 0);
+    assert_int_equal(got.run_id, 3);
+    assert_int_equal(queue_pop(w2, "w2", 100, &got, &err), ST_ENOTFOUND);
+    assert_int_equal(queue_ack(w1, got.id, &err), 0);
+    queue_close(sched);
+    queue_close(w1);
+    queue_close(w2);
+}
+
+/* Jobs pushed before any worker created the group are still delivered. */
+static void test_redis_push_before_group(void **s) {
+    (void)s;
+    REDIS_OR_SKIP(15);
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open(&q, url, &err), 0);
+    queue_job j = mk_job("early", "full", 1), got;
+    assert_int_equal(queue_push(q, &j, &err), 0);
+    queue_close(q);
+    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_int_equal(queue_pop(q, "w", 0, &got, &err), 0);
+    assert_string_equal(got.pipeline, "early");
+    assert_int_equal(queue_ack(q, got.id, &err), 0);
+    queue_close(q);
+}
+
+static void test_redis_unreachable(void **s) {
+    (void)s;
+    queue *q;
+    st_error err;
+    /* Port 1 on loopback: nothing listens there. */
+    int rc = queue_open(&q, "redis://user:s3cret@127.0.0.1:1/0", &err);
+    assert_int_equal(rc, ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "127.0.0.1:1"));
+    assert_null(strstr(err.msg, "s3cret"));
+}
+
+static void test_redis_bad_port(void **s) {
+    (void)s;
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open(&q, "redis://127.0.0.1:notaport/0", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "bad port in redis URL"));
+    assert_int_equal(queue_open(&q, "redis://127.0.0.1:6379/x", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "bad database number in redis URL"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_fifo),
+        cmocka_unit_test(test_local_claim),
+        cmocka_unit_test(test_local_never_lost),
+        cmocka_unit_test(test_open_bad_scheme),
+        cmocka_unit_test(test_open_with_wrong_version),
+        cmocka_unit_test(test_redis_fifo),
+        cmocka_unit_test(test_redis_claim),
+        cmocka_unit_test(test_redis_never_lost),
+        cmocka_unit_test(test_redis_two_handles_and_block),
+        cmocka_unit_test(test_redis_push_before_group),
+        cmocka_unit_test(test_redis_unreachable),
+        cmocka_unit_test(test_redis_bad_port),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
