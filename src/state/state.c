@@ -1,19 +1,338 @@
-/* state — placeholder until the backends land: every call is "not implemented". */
-#include "state.h"
+/*
+ * state — the generic front of the run-state store (see state.h).
+ *
+ * This file owns the transition rules of DESIGN §3 and nothing else: each
+ * public state_mark_*() call is turned into one `state_change` (which fields
+ * to set, what to do with retry_count, which run_id to compare, which
+ * history entry to append) and handed to the backend, which applies it
+ * atomically. Keeping the rules here means SQLite and Redis cannot drift
+ * apart: a backend is only a faithful "compare run_id, then set" engine.
+ *
+ * What each transition sets (and nothing else, besides updated_at):
+ *   pending  : status, last_scheduled_at = now, run_id
+ *   running  : status, last_attempted_at = now, worker, run_id
+ *   finished : status, worker, message, error, run_id, and
+ *              success -> last_run = started_at, retry_count = 0
+ *              failed  -> retry_count + 1
+ *              skipped -> last_attempted_at = now (retry_count unchanged)
+ *              plus one history entry (started_at .. now, stats).
+ *   reset    : status idle, retry_count 0, error "" — unconditional.
+ *
+ * The URL picks the backend: "sqlite:/abs/path.db" or "redis://...".
+ * state_list() sorts by pipeline then strategy so every backend lists in
+ * the same order. The only clock read is state_reset()'s updated_at.
+ */
+#include "state_backend.h"
 
-#define NI return st_error_set(err, ST_ENOTIMPL, "state: not implemented")
-int state_open(state **out, const char *url, st_error *err) { (void)url; *out = NULL; NI; }
-void state_close(state *st) { (void)st; }
-int state_get(state *st, const char *p, const char *s, state_record *out, st_error *err) { (void)st; (void)p; (void)s; (void)out; NI; }
-int state_list(state *st, state_record **out, size_t *n, st_error *err) { (void)st; (void)out; (void)n; NI; }
-int state_new_run_id(state *st, int64_t *out, st_error *err) { (void)st; (void)out; NI; }
-int state_mark_pending(state *st, const char *p, const char *s, int64_t run_id, int64_t now, st_error *err) { (void)st; (void)p; (void)s; (void)run_id; (void)now; NI; }
-int state_mark_running(state *st, const char *p, const char *s, int64_t run_id, int64_t now, const char *worker, st_error *err) { (void)st; (void)p; (void)s; (void)run_id; (void)now; (void)worker; NI; }
-int state_mark_finished(state *st, const char *p, const char *s, int64_t run_id, state_status status, int64_t started_at, int64_t now, const char *worker, const char *message, const char *error, const state_stats *stats, st_error *err) { (void)st; (void)p; (void)s; (void)run_id; (void)status; (void)started_at; (void)now; (void)worker; (void)message; (void)error; (void)stats; NI; }
-int state_reset(state *st, const char *p, const char *s, st_error *err) { (void)st; (void)p; (void)s; NI; }
-int state_put(state *st, const state_record *rec, st_error *err) { (void)st; (void)rec; NI; }
-int state_history(state *st, const char *p, const char *s, size_t limit, state_history_entry **out, size_t *n, st_error *err) { (void)st; (void)p; (void)s; (void)limit; (void)out; (void)n; NI; }
-int state_meta_get(state *st, const char *p, const char *s, const char *key, char *buf, size_t buflen, st_error *err) { (void)st; (void)p; (void)s; (void)key; (void)buf; (void)buflen; NI; }
-int state_meta_put(state *st, const char *p, const char *s, const char *key, const char *value, st_error *err) { (void)st; (void)p; (void)s; (void)key; (void)value; NI; }
-const char *state_status_name(state_status s) { (void)s; return "?"; }
-int state_status_parse(const char *s, state_status *out) { (void)s; (void)out; return ST_ENOTIMPL; }
+#include "../time/st_time.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct state {
+    const struct state_ops *ops;
+    void *be;
+};
+
+/* --- helpers shared by the backends --- */
+
+int state_parse_i64(const char *s, int64_t *out) {
+    if (s == NULL || *s == '\0') return ST_EINVAL;
+    const char *p = s;
+    bool neg = false;
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    if (*p == '\0') return ST_EINVAL;
+    uint64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return ST_EINVAL;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return ST_EINVAL;
+        v = v * 10 + d;
+    }
+    if (!neg && v > (uint64_t)INT64_MAX) return ST_EINVAL;
+    if (neg && v > (uint64_t)INT64_MAX + 1) return ST_EINVAL;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return ST_OK;
+}
+
+int state_corrupt(st_error *err, const char *pipeline, const char *strategy,
+                  const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return st_error_set(err, ST_EINVAL, "corrupt state for %s:%s: %s", pipeline, strategy,
+                        what);
+}
+
+void state_note_problem(st_error *err, const st_error *problem) {
+    if (err == NULL) return;
+    if (err->code == ST_OK || err->msg[0] == '\0') {
+        st_error_set(err, problem->code, "%s", problem->msg);
+        return;
+    }
+    size_t len = strlen(err->msg);
+    snprintf(err->msg + len, sizeof err->msg - len, "; %s", problem->msg);
+}
+
+void state_copy(char *dst, size_t n, const char *src) {
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+void state_record_init(state_record *r, const char *pipeline, const char *strategy) {
+    memset(r, 0, sizeof *r);
+    state_copy(r->pipeline, sizeof r->pipeline, pipeline);
+    state_copy(r->strategy, sizeof r->strategy, strategy);
+    r->status = STATE_IDLE;
+    r->last_run = r->last_scheduled_at = r->last_attempted_at = ST_TIME_NONE;
+    r->updated_at = ST_TIME_NONE;
+}
+
+int state_stale(st_error *err, int64_t run_id, int64_t stored) {
+    return st_error_set(err, ST_ESTALE, "stale update from run %lld ignored: run %lld is newer",
+                        (long long)run_id, (long long)stored);
+}
+
+static const char *const status_names[] = {"idle", "pending", "running",
+                                           "success", "failed", "skipped"};
+
+const char *state_status_name(state_status s) {
+    if ((unsigned)s >= sizeof status_names / sizeof status_names[0]) return "unknown";
+    return status_names[s];
+}
+
+int state_status_parse(const char *s, state_status *out) {
+    for (size_t i = 0; s && i < sizeof status_names / sizeof status_names[0]; i++) {
+        if (strcmp(s, status_names[i]) == 0) {
+            *out = (state_status)i;
+            return ST_OK;
+        }
+    }
+    return ST_EINVAL;
+}
+
+/* --- open / close --- */
+
+int state_open_with_ops(state **out, const struct state_ops *ops, void *be, st_error *err) {
+    *out = NULL;
+    if (ops == NULL || ops->version != STATE_OPS_VERSION) {
+        if (ops && ops->close) ops->close(be);
+        return st_error_set(err, ST_EINVAL, "state backend: unsupported ops version %d",
+                            ops ? ops->version : -1);
+    }
+    state *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        ops->close(be);
+        return st_error_set(err, ST_ENOMEM, "state: out of memory");
+    }
+    st->ops = ops;
+    st->be = be;
+    *out = st;
+    return ST_OK;
+}
+
+int state_open(state **out, const char *url, st_error *err) {
+    *out = NULL;
+    if (url == NULL) return st_error_set(err, ST_EINVAL, "state: no URL given");
+    const struct state_ops *ops = NULL;
+    void *be = NULL;
+    int rc;
+    if (strncmp(url, "sqlite:", 7) == 0)
+        rc = state_sqlite_open(&be, &ops, url + 7, err);
+    else if (strncmp(url, "redis://", 8) == 0)
+        rc = state_redis_open(&be, &ops, url, err);
+    else
+        return st_error_set(err, ST_EINVAL,
+                            "state: unsupported URL scheme (expected sqlite:/path or "
+                            "redis://host:port/db)");
+    if (rc != ST_OK) return rc;
+    return state_open_with_ops(out, ops, be, err);
+}
+
+void state_close(state *st) {
+    if (st == NULL) return;
+    st->ops->close(st->be);
+    free(st);
+}
+
+const char *state_backend_name(const state *st) { return st->ops->name; }
+
+/* --- reads --- */
+
+int state_get(state *st, const char *pipeline, const char *strategy, state_record *out,
+              st_error *err) {
+    return st->ops->get(st->be, pipeline, strategy, out, err);
+}
+
+static int record_cmp(const void *a, const void *b) {
+    const state_record *x = a, *y = b;
+    int c = strcmp(x->pipeline, y->pipeline);
+    return c ? c : strcmp(x->strategy, y->strategy);
+}
+
+int state_list(state *st, state_record **out, size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    st_error_clear(err);
+    int rc = st->ops->list(st->be, out, n, err);
+    if (rc != ST_OK) return rc;
+    if (*n > 1) qsort(*out, *n, sizeof **out, record_cmp);
+    return ST_OK;
+}
+
+int state_history(state *st, const char *pipeline, const char *strategy, size_t limit,
+                  state_history_entry **out, size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    return st->ops->history(st->be, pipeline, strategy, limit, out, n, err);
+}
+
+int state_new_run_id(state *st, int64_t *out, st_error *err) {
+    return st->ops->new_run_id(st->be, out, err);
+}
+
+/* --- transitions --- */
+
+static void change_init(state_change *c, const char *pipeline, const char *strategy,
+                        int64_t run_id, int64_t now) {
+    memset(c, 0, sizeof *c);
+    c->pipeline = pipeline;
+    c->strategy = strategy;
+    c->check_run_id = true;
+    c->run_id = run_id;
+    c->now = now;
+    state_record_init(&c->values, pipeline, strategy);
+    c->values.run_id = run_id;
+    c->set = STATE_SET_RUN_ID | STATE_SET_STATUS;
+}
+
+int state_mark_pending(state *st, const char *pipeline, const char *strategy, int64_t run_id,
+                       int64_t now, st_error *err) {
+    state_change c;
+    change_init(&c, pipeline, strategy, run_id, now);
+    c.values.status = STATE_PENDING;
+    c.values.last_scheduled_at = now;
+    c.set |= STATE_SET_LAST_SCHEDULED;
+    return st->ops->apply(st->be, &c, err);
+}
+
+int state_mark_running(state *st, const char *pipeline, const char *strategy, int64_t run_id,
+                       int64_t now, const char *worker, st_error *err) {
+    state_change c;
+    change_init(&c, pipeline, strategy, run_id, now);
+    c.values.status = STATE_RUNNING;
+    c.values.last_attempted_at = now;
+    state_copy(c.values.worker, sizeof c.values.worker, worker);
+    c.set |= STATE_SET_LAST_ATTEMPTED | STATE_SET_WORKER;
+    return st->ops->apply(st->be, &c, err);
+}
+
+static void history_fill(state_history_entry *h, int64_t run_id, state_status status,
+                         int64_t started_at, int64_t now, const char *worker,
+                         const char *message, const char *error, const state_stats *stats) {
+    memset(h, 0, sizeof *h);
+    h->run_id = run_id;
+    h->status = status;
+    h->started_at = started_at;
+    h->finished_at = now;
+    state_copy(h->worker, sizeof h->worker, worker);
+    state_copy(h->message, sizeof h->message, message);
+    state_copy(h->error, sizeof h->error, error);
+    if (stats) h->stats = *stats;
+}
+
+int state_mark_finished(state *st, const char *pipeline, const char *strategy, int64_t run_id,
+                        state_status status, int64_t started_at, int64_t now,
+                        const char *worker, const char *message, const char *error,
+                        const state_stats *stats, st_error *err) {
+    if (status != STATE_SUCCESS && status != STATE_FAILED && status != STATE_SKIPPED)
+        return st_error_set(err, ST_EINVAL,
+                            "state: %s:%s: finished status must be success, failed or "
+                            "skipped, not %s", pipeline, strategy, state_status_name(status));
+    state_change c;
+    change_init(&c, pipeline, strategy, run_id, now);
+    c.values.status = status;
+    state_copy(c.values.worker, sizeof c.values.worker, worker);
+    state_copy(c.values.message, sizeof c.values.message, message);
+    state_copy(c.values.error, sizeof c.values.error, error);
+    c.set |= STATE_SET_WORKER | STATE_SET_MESSAGE | STATE_SET_ERROR;
+    if (status == STATE_SUCCESS) {
+        c.values.last_run = started_at;
+        c.set |= STATE_SET_LAST_RUN;
+        c.retry = STATE_RETRY_RESET;
+    } else if (status == STATE_FAILED) {
+        c.retry = STATE_RETRY_INCR;
+    } else {
+        c.values.last_attempted_at = now;
+        c.set |= STATE_SET_LAST_ATTEMPTED;
+    }
+    state_history_entry h;
+    history_fill(&h, run_id, status, started_at, now, worker, message, error, stats);
+    c.history = &h;
+    return st->ops->apply(st->be, &c, err);
+}
+
+int state_reset_at(state *st, const char *pipeline, const char *strategy, int64_t now,
+                   st_error *err) {
+    state_change c;
+    change_init(&c, pipeline, strategy, 0, now);
+    c.check_run_id = false;
+    c.must_exist = true;
+    c.set = STATE_SET_STATUS | STATE_SET_ERROR;
+    c.values.status = STATE_IDLE;
+    c.retry = STATE_RETRY_RESET;
+    return st->ops->apply(st->be, &c, err);
+}
+
+int state_reset(state *st, const char *pipeline, const char *strategy, st_error *err) {
+    return state_reset_at(st, pipeline, strategy, st_time_now(), err);
+}
+
+static int check_put(const state_record *rec, st_error *err) {
+    if (rec->pipeline[0] == '\0' || rec->strategy[0] == '\0')
+        return st_error_set(err, ST_EINVAL, "state put: pipeline and strategy are required");
+    if ((unsigned)rec->status > STATE_SKIPPED)
+        return st_error_set(err, ST_EINVAL, "state put: %s:%s: unknown status %d",
+                            rec->pipeline, rec->strategy, (int)rec->status);
+    if (rec->retry_count < 0 || rec->run_id < 0)
+        return st_error_set(err, ST_EINVAL,
+                            "state put: %s:%s: retry_count and run_id must be >= 0",
+                            rec->pipeline, rec->strategy);
+    return ST_OK;
+}
+
+int state_put(state *st, const state_record *rec, st_error *err) {
+    int rc = check_put(rec, err);
+    return rc != ST_OK ? rc : st->ops->put(st->be, rec, err);
+}
+
+int state_put_many(state *st, const state_record *recs, size_t n, st_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_put(&recs[i], err);
+        if (rc != ST_OK) return rc;
+    }
+    if (st->ops->put_many) return st->ops->put_many(st->be, recs, n, err);
+    for (size_t i = 0; i < n; i++) {
+        int rc = st->ops->put(st->be, &recs[i], err);
+        if (rc != ST_OK) return rc;
+    }
+    return ST_OK;
+}
+
+/* --- meta --- */
+
+int state_meta_get(state *st, const char *pipeline, const char *strategy, const char *key,
+                   char *buf, size_t buflen, st_error *err) {
+    return st->ops->meta_get(st->be, pipeline, strategy, key, buf, buflen, err);
+}
+
+int state_meta_put(state *st, const char *pipeline, const char *strategy, const char *key,
+                   const char *value, st_error *err) {
+    return st->ops->meta_put(st->be, pipeline, strategy, key, value, err);
+}

@@ -106,8 +106,19 @@ int state_mark_finished(state *st, const char *pipeline, const char *strategy,
 /* Clears failures and the paused state: status idle, retry_count 0, error "". */
 int state_reset(state *st, const char *pipeline, const char *strategy, st_error *err);
 
+/* Same as state_reset, with updated_at = now (state_reset uses the wall clock). */
+int state_reset_at(state *st, const char *pipeline, const char *strategy, int64_t now,
+                   st_error *err);
+
 /* Writes a whole record as is (import); atomic per record. */
 int state_put(state *st, const state_record *rec, st_error *err);
+
+/* Writes n records; all or nothing where the backend allows (SQLite: one
+ * transaction; Redis: one Lua script per record, validation done before). */
+int state_put_many(state *st, const state_record *recs, size_t n, st_error *err);
+
+/* Backend name: "sqlite", "redis" (or a mock's). */
+const char *state_backend_name(const state *st);
 
 /* Newest first, at most `limit` entries. Caller frees *out with free(). */
 int state_history(state *st, const char *pipeline, const char *strategy,

@@ -1,0 +1,114 @@
+/*
+ * state_backend — the vtable a state backend implements (see state.h).
+ *
+ * The generic front (state.c) turns every public transition into one
+ * `state_change`: a run_id to compare, which fields to set, what to do with
+ * retry_count, and optionally a history entry to append. A backend applies a
+ * change atomically — SQLite inside one BEGIN IMMEDIATE transaction, Redis in
+ * one Lua script — so the transition rules live in one place (state.c) and a
+ * backend only has to be a faithful, atomic "compare run_id, then set".
+ *
+ * Backends: state_sqlite.c (state_sqlite_open), state_redis.c
+ * (state_redis_open). Tests plug a mock through state_open_with_ops().
+ */
+#ifndef ST_STATE_BACKEND_H
+#define ST_STATE_BACKEND_H
+
+#include "state.h"
+
+#define STATE_OPS_VERSION 1
+#define STATE_HISTORY_LIMIT 50
+
+/* Which fields of state_change.values a change sets. */
+enum {
+    STATE_SET_STATUS = 1 << 0,
+    STATE_SET_LAST_RUN = 1 << 1,
+    STATE_SET_LAST_SCHEDULED = 1 << 2,
+    STATE_SET_LAST_ATTEMPTED = 1 << 3,
+    STATE_SET_WORKER = 1 << 4,
+    STATE_SET_MESSAGE = 1 << 5,
+    STATE_SET_ERROR = 1 << 6,
+    STATE_SET_RUN_ID = 1 << 7
+};
+
+typedef enum { STATE_RETRY_KEEP = 0, STATE_RETRY_RESET, STATE_RETRY_INCR } state_retry_op;
+
+typedef struct state_change {
+    const char *pipeline, *strategy;
+    bool check_run_id;   /* refuse with ST_ESTALE if stored run_id > run_id */
+    bool must_exist;     /* ST_ENOTFOUND if the pair has no state (reset) */
+    int64_t run_id;
+    unsigned set;        /* STATE_SET_* mask */
+    state_record values; /* values of the fields named in `set` */
+    state_retry_op retry;
+    int64_t now;         /* becomes updated_at */
+    /* If not NULL, appended to history after the update; its retry_count is
+     * replaced by the stored retry_count after the update. Trimmed to
+     * STATE_HISTORY_LIMIT newest entries in the same atomic step. */
+    const state_history_entry *history;
+} state_change;
+
+/*
+ * struct state_ops — one backend. Every method returns 0 or a negative ST_E*
+ * code and fills `err`. `be` is the backend's own handle. All methods are
+ * required unless marked optional.
+ */
+struct state_ops {
+    int version;       /* STATE_OPS_VERSION */
+    const char *name;  /* "sqlite", "redis", "mock" */
+    /* Releases the handle; NULL-safe. */
+    void (*close)(void *be);
+    /* One record; ST_ENOTFOUND if absent, ST_EINVAL (naming the pair) if
+     * corrupt. */
+    int (*get)(void *be, const char *pipeline, const char *strategy,
+               state_record *out, st_error *err);
+    /* Every readable record, any order (the front sorts). Corrupt records are
+     * left out and described in err->msg with err->code ST_EINVAL while the
+     * method still returns 0. *out is malloc'ed. */
+    int (*list)(void *be, state_record **out, size_t *n, st_error *err);
+    /* A run id strictly greater than every id returned before. */
+    int (*new_run_id)(void *be, int64_t *out, st_error *err);
+    /* Applies `c` atomically (see struct state_change). ST_ESTALE with
+     * "stale update from run R ignored: run S is newer" when refused. */
+    int (*apply)(void *be, const state_change *c, st_error *err);
+    /* Replaces the record as a whole (import), unconditionally. */
+    int (*put)(void *be, const state_record *rec, st_error *err);
+    /* Optional: writes n records in one transaction (all or nothing). The
+     * front falls back to put() per record when NULL. */
+    int (*put_many)(void *be, const state_record *recs, size_t n, st_error *err);
+    /* Newest first, at most `limit`. *out is malloc'ed. */
+    int (*history)(void *be, const char *pipeline, const char *strategy, size_t limit,
+                   state_history_entry **out, size_t *n, st_error *err);
+    /* ST_ENOTFOUND if the key is absent. */
+    int (*meta_get)(void *be, const char *pipeline, const char *strategy,
+                    const char *key, char *buf, size_t buflen, st_error *err);
+    int (*meta_put)(void *be, const char *pipeline, const char *strategy,
+                    const char *key, const char *value, st_error *err);
+};
+
+/* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or
+ * at once if this fails). ST_EINVAL if ops->version is not supported. */
+int state_open_with_ops(state **out, const struct state_ops *ops, void *be, st_error *err);
+
+int state_sqlite_open(void **be, const struct state_ops **ops, const char *path,
+                      st_error *err);
+int state_redis_open(void **be, const struct state_ops **ops, const char *url,
+                     st_error *err);
+
+/* --- helpers shared by the backends (state.c) --- */
+
+/* Strict decimal int64: optional '-', digits, nothing else. 0 or ST_EINVAL. */
+int state_parse_i64(const char *s, int64_t *out);
+/* Formats "corrupt state for P:S: <fmt>" with code ST_EINVAL. */
+int state_corrupt(st_error *err, const char *pipeline, const char *strategy,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Appends one "; "-separated problem to err (list() collects several). */
+void state_note_problem(st_error *err, const st_error *problem);
+/* Fills a record with the no-state defaults (idle, unknown times). */
+void state_record_init(state_record *r, const char *pipeline, const char *strategy);
+/* Copies into a fixed buffer, truncating; NULL copies "". */
+void state_copy(char *dst, size_t n, const char *src);
+/* The stale-update message, code ST_ESTALE. */
+int state_stale(st_error *err, int64_t run_id, int64_t stored);
+
+#endif

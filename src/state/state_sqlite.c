@@ -1,0 +1,594 @@
+/*
+ * state_sqlite — the embedded state backend: one SQLite file, several
+ * processes on one host (URL "sqlite:/abs/path/state.db").
+ *
+ * Tables (all ours are prefixed state_; the lock module keeps its own tables
+ * in the same file through its own connection):
+ *   synctool_meta(key, value)      schema versions; our key is state.schema_version
+ *   state_records(pipeline, strategy, status, last_run, last_scheduled_at,
+ *                 last_attempted_at, retry_count, run_id, worker, message,
+ *                 error, updated_at)          one row per pair
+ *   state_history(id, pipeline, strategy, ...)  newest = highest id, trimmed
+ *                 to STATE_HISTORY_LIMIT per pair in the same transaction
+ *   state_kv(pipeline, strategy, key, value)    state_meta_get/put
+ *   state_counters(name, value)                 the run_id counter
+ * Timestamps are integer microseconds, NULL when unknown.
+ *
+ * Concurrency: WAL journal, busy_timeout 10 s, and every read-modify-write
+ * (apply, new_run_id, put_many) runs inside BEGIN IMMEDIATE, which takes the
+ * write lock up front, so two processes never interleave a compare and a
+ * set. Plain reads need no transaction (WAL gives them a snapshot).
+ *
+ * Corruption: tables are not STRICT, so a person (or a bug) can write text
+ * where an integer belongs. Rows are checked as they are read — unknown
+ * status, non-integer timestamp or counter — and reported with ST_EINVAL
+ * naming the pair; list() skips such rows and reports them without failing.
+ */
+#include "state_backend.h"
+
+#include "../time/st_time.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SCHEMA_VERSION "1"
+
+typedef struct sqlite_be {
+    sqlite3 *db;
+    char path[1024];
+} sqlite_be;
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS synctool_meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS state_records("
+    " pipeline TEXT NOT NULL, strategy TEXT NOT NULL, status TEXT NOT NULL,"
+    " last_run INTEGER, last_scheduled_at INTEGER, last_attempted_at INTEGER,"
+    " retry_count INTEGER NOT NULL DEFAULT 0, run_id INTEGER NOT NULL DEFAULT 0,"
+    " worker TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',"
+    " error TEXT NOT NULL DEFAULT '', updated_at INTEGER,"
+    " PRIMARY KEY(pipeline, strategy));"
+    "CREATE TABLE IF NOT EXISTS state_history("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, pipeline TEXT NOT NULL, strategy TEXT NOT NULL,"
+    " run_id INTEGER, status TEXT, started_at INTEGER, finished_at INTEGER,"
+    " retry_count INTEGER, worker TEXT, message TEXT, error TEXT,"
+    " rows_read INTEGER, rows_inserted INTEGER, rows_updated INTEGER, rows_deleted INTEGER,"
+    " rows_null_cursor INTEGER, segments_compared INTEGER, segments_skipped INTEGER,"
+    " seconds REAL);"
+    "CREATE INDEX IF NOT EXISTS state_history_pair ON state_history(pipeline, strategy, id);"
+    "CREATE TABLE IF NOT EXISTS state_kv(pipeline TEXT NOT NULL, strategy TEXT NOT NULL,"
+    " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(pipeline, strategy, key));"
+    "CREATE TABLE IF NOT EXISTS state_counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO state_counters(name, value) VALUES('run_id', 0);"
+    "INSERT OR IGNORE INTO synctool_meta(key, value) VALUES('state.schema_version', "
+    SCHEMA_VERSION ");";
+
+#define RECORD_COLUMNS                                                                  \
+    "pipeline, strategy, status, last_run, last_scheduled_at, last_attempted_at, "     \
+    "retry_count, run_id, worker, message, error, updated_at"
+
+/* --- small SQL helpers --- */
+
+static int db_fail(sqlite_be *b, st_error *err, const char *what) {
+    int code = sqlite3_errcode(b->db);
+    int st = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN ||
+              code == SQLITE_IOERR || code == SQLITE_FULL)
+                 ? ST_EUNAVAIL
+                 : ST_ERR;
+    return st_error_set(err, st, "state sqlite %s: %s: %s", b->path, what,
+                        sqlite3_errmsg(b->db));
+}
+
+static int exec(sqlite_be *b, const char *sql, st_error *err) {
+    if (sqlite3_exec(b->db, sql, NULL, NULL, NULL) != SQLITE_OK) return db_fail(b, err, sql);
+    return ST_OK;
+}
+
+static int prepare(sqlite_be *b, const char *sql, sqlite3_stmt **stmt, st_error *err) {
+    if (sqlite3_prepare_v2(b->db, sql, -1, stmt, NULL) != SQLITE_OK) {
+        *stmt = NULL;
+        return db_fail(b, err, "prepare");
+    }
+    return ST_OK;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+    sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static void bind_time(sqlite3_stmt *s, int i, int64_t t) {
+    if (t == ST_TIME_NONE)
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_int64(s, i, t);
+}
+
+/* Runs a statement that returns no rows, then finalizes it. */
+static int step_done(sqlite_be *b, sqlite3_stmt *s, st_error *err) {
+    int rc = sqlite3_step(s);
+    int out = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? ST_OK : db_fail(b, err, "step");
+    sqlite3_finalize(s);
+    return out;
+}
+
+static int rollback(sqlite_be *b, int rc) {
+    sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int commit(sqlite_be *b, st_error *err) {
+    int rc = exec(b, "COMMIT", err);
+    return rc == ST_OK ? ST_OK : rollback(b, rc);
+}
+
+/* --- open / close --- */
+
+static int mkdir_parents(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return 0;
+}
+
+static void sqlite_close(void *be) {
+    sqlite_be *b = be;
+    if (b == NULL) return;
+    sqlite3_close(b->db);
+    free(b);
+}
+
+/* journal_mode=WAL needs a moment of exclusive access; retry while another
+ * process is creating the file at the same time. */
+static int setup_connection(sqlite_be *b, st_error *err) {
+    sqlite3_busy_timeout(b->db, 10000);
+    int rc = ST_ERR;
+    for (int i = 0; i < 50 && rc != ST_OK; i++) {
+        rc = sqlite3_exec(b->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) == SQLITE_OK
+                 ? ST_OK
+                 : ST_ERR;
+    }
+    if (rc != ST_OK) return db_fail(b, err, "enable WAL");
+    if ((rc = exec(b, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", err)) != ST_OK) return rc;
+    if ((rc = exec(b, schema_sql, err)) != ST_OK) return rollback(b, rc);
+    return commit(b, err);
+}
+
+int state_sqlite_open(void **be, const struct state_ops **ops, const char *path,
+                      st_error *err);
+
+static const struct state_ops sqlite_state_ops;
+
+int state_sqlite_open(void **be, const struct state_ops **ops, const char *path,
+                      st_error *err) {
+    *be = NULL;
+    if (strncmp(path, "//", 2) == 0) path += 2;
+    if (path[0] != '/')
+        return st_error_set(err, ST_EINVAL, "state sqlite: path must be absolute, got '%s'",
+                            path);
+    if (mkdir_parents(path) != 0)
+        return st_error_set(err, ST_EUNAVAIL, "state sqlite %s: cannot create directory: %s",
+                            path, strerror(errno));
+    sqlite_be *b = calloc(1, sizeof *b);
+    if (b == NULL) return st_error_set(err, ST_ENOMEM, "state sqlite: out of memory");
+    snprintf(b->path, sizeof b->path, "%s", path);
+    if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        st_error_set(err, ST_EUNAVAIL, "state sqlite %s: cannot open: %s", path,
+                     b->db ? sqlite3_errmsg(b->db) : "out of memory");
+        sqlite_close(b);
+        return ST_EUNAVAIL;
+    }
+    int rc = setup_connection(b, err);
+    if (rc != ST_OK) {
+        sqlite_close(b);
+        return rc;
+    }
+    *be = b;
+    *ops = &sqlite_state_ops;
+    return ST_OK;
+}
+
+/* --- reading rows --- */
+
+static int col_time(sqlite3_stmt *s, int i, int64_t *out, const state_record *r,
+                    st_error *err) {
+    int t = sqlite3_column_type(s, i);
+    if (t == SQLITE_NULL) {
+        *out = ST_TIME_NONE;
+        return ST_OK;
+    }
+    if (t != SQLITE_INTEGER)
+        return state_corrupt(err, r->pipeline, r->strategy, "%s is not an integer timestamp: '%s'",
+                             sqlite3_column_name(s, i), (const char *)sqlite3_column_text(s, i));
+    *out = sqlite3_column_int64(s, i);
+    return ST_OK;
+}
+
+static int col_count(sqlite3_stmt *s, int i, int64_t *out, const state_record *r,
+                     st_error *err) {
+    if (sqlite3_column_type(s, i) != SQLITE_INTEGER || sqlite3_column_int64(s, i) < 0)
+        return state_corrupt(err, r->pipeline, r->strategy,
+                             "%s is not a non-negative integer: '%s'", sqlite3_column_name(s, i),
+                             (const char *)sqlite3_column_text(s, i));
+    *out = sqlite3_column_int64(s, i);
+    return ST_OK;
+}
+
+static const char *col_str(sqlite3_stmt *s, int i) {
+    const char *v = (const char *)sqlite3_column_text(s, i);
+    return v ? v : "";
+}
+
+/* Decodes one RECORD_COLUMNS row; ST_EINVAL naming the pair if corrupt. */
+static int row_to_record(sqlite3_stmt *s, state_record *r, st_error *err) {
+    state_record_init(r, col_str(s, 0), col_str(s, 1));
+    const char *status = col_str(s, 2);
+    if (state_status_parse(status, &r->status) != ST_OK)
+        return state_corrupt(err, r->pipeline, r->strategy, "unknown status '%s'", status);
+    int rc;
+    if ((rc = col_time(s, 3, &r->last_run, r, err)) != ST_OK) return rc;
+    if ((rc = col_time(s, 4, &r->last_scheduled_at, r, err)) != ST_OK) return rc;
+    if ((rc = col_time(s, 5, &r->last_attempted_at, r, err)) != ST_OK) return rc;
+    if ((rc = col_count(s, 6, &r->retry_count, r, err)) != ST_OK) return rc;
+    if ((rc = col_count(s, 7, &r->run_id, r, err)) != ST_OK) return rc;
+    state_copy(r->worker, sizeof r->worker, col_str(s, 8));
+    state_copy(r->message, sizeof r->message, col_str(s, 9));
+    state_copy(r->error, sizeof r->error, col_str(s, 10));
+    return col_time(s, 11, &r->updated_at, r, err);
+}
+
+static int sqlite_get(void *be, const char *pipeline, const char *strategy, state_record *out,
+                      st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT " RECORD_COLUMNS " FROM state_records "
+                        "WHERE pipeline = ?1 AND strategy = ?2", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, pipeline);
+    bind_text(s, 2, strategy);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        rc = row_to_record(s, out, err);
+    else if (step == SQLITE_DONE)
+        rc = st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", pipeline, strategy);
+    else
+        rc = db_fail(b, err, "get");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int grow(state_record **arr, size_t *cap, size_t need) {
+    if (need <= *cap) return ST_OK;
+    size_t nc = *cap ? *cap * 2 : 64;
+    state_record *na = realloc(*arr, nc * sizeof *na);
+    if (na == NULL) return ST_ENOMEM;
+    *arr = na;
+    *cap = nc;
+    return ST_OK;
+}
+
+static int sqlite_list(void *be, state_record **out, size_t *n, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT " RECORD_COLUMNS " FROM state_records", &s, err);
+    if (rc != ST_OK) return rc;
+    state_record *arr = NULL;
+    size_t len = 0, cap = 0;
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (grow(&arr, &cap, len + 1) != ST_OK) {
+            step = SQLITE_NOMEM;
+            break;
+        }
+        st_error problem;
+        if (row_to_record(s, &arr[len], &problem) == ST_OK)
+            len++;
+        else
+            state_note_problem(err, &problem);
+    }
+    if (step != SQLITE_DONE) {
+        rc = step == SQLITE_NOMEM ? st_error_set(err, ST_ENOMEM, "state list: out of memory")
+                                  : db_fail(b, err, "list");
+        free(arr);
+        sqlite3_finalize(s);
+        return rc;
+    }
+    sqlite3_finalize(s);
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+/* --- writes --- */
+
+static int sqlite_new_run_id(void *be, int64_t *out, st_error *err) {
+    sqlite_be *b = be;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    rc = exec(b, "UPDATE state_counters SET value = value + 1 WHERE name = 'run_id'", err);
+    if (rc != ST_OK) return rollback(b, rc);
+    sqlite3_stmt *s;
+    if ((rc = prepare(b, "SELECT value FROM state_counters WHERE name = 'run_id'", &s, err)))
+        return rollback(b, rc);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = db_fail(b, err, "read run_id counter");
+        sqlite3_finalize(s);
+        return rollback(b, rc);
+    }
+    *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return commit(b, err);
+}
+
+/* Reads the stored run_id of a pair: ST_ENOTFOUND if no row, ST_EINVAL if
+ * it is not an integer. */
+static int stored_run_id(sqlite_be *b, const char *p, const char *st, int64_t *out,
+                         st_error *err) {
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT run_id FROM state_records WHERE pipeline = ?1 AND strategy = ?2",
+                     &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, p);
+    bind_text(s, 2, st);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        state_record r;
+        state_record_init(&r, p, st);
+        rc = col_count(s, 0, out, &r, err);
+    } else {
+        rc = step == SQLITE_DONE ? ST_ENOTFOUND : db_fail(b, err, "read run_id");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int insert_blank(sqlite_be *b, const char *p, const char *st, st_error *err) {
+    sqlite3_stmt *s;
+    int rc = prepare(b, "INSERT INTO state_records(pipeline, strategy, status) "
+                        "VALUES(?1, ?2, 'idle')", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, p);
+    bind_text(s, 2, st);
+    return step_done(b, s, err);
+}
+
+/* Builds "UPDATE ... SET col = ?N, ..." from the change mask: column names
+ * are constants, every value is a bound parameter. */
+static int update_fields(sqlite_be *b, const state_change *c, st_error *err) {
+    static const struct { unsigned bit; const char *col; } cols[] = {
+        {STATE_SET_STATUS, "status"}, {STATE_SET_LAST_RUN, "last_run"},
+        {STATE_SET_LAST_SCHEDULED, "last_scheduled_at"},
+        {STATE_SET_LAST_ATTEMPTED, "last_attempted_at"}, {STATE_SET_WORKER, "worker"},
+        {STATE_SET_MESSAGE, "message"}, {STATE_SET_ERROR, "error"}, {STATE_SET_RUN_ID, "run_id"},
+    };
+    char sql[1024] = "UPDATE state_records SET updated_at = ?3";
+    size_t len = strlen(sql);
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        if (c->set & cols[i].bit)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, ", %s = ?%zu", cols[i].col, i + 4);
+    if (c->retry == STATE_RETRY_RESET)
+        len += (size_t)snprintf(sql + len, sizeof sql - len, ", retry_count = 0");
+    else if (c->retry == STATE_RETRY_INCR)
+        len += (size_t)snprintf(sql + len, sizeof sql - len, ", retry_count = retry_count + 1");
+    snprintf(sql + len, sizeof sql - len, " WHERE pipeline = ?1 AND strategy = ?2");
+    sqlite3_stmt *s;
+    int rc = prepare(b, sql, &s, err);
+    if (rc != ST_OK) return rc;
+    const state_record *v = &c->values;
+    bind_text(s, 1, c->pipeline);
+    bind_text(s, 2, c->strategy);
+    bind_time(s, 3, c->now);
+    if (c->set & STATE_SET_STATUS) bind_text(s, 4, state_status_name(v->status));
+    if (c->set & STATE_SET_LAST_RUN) bind_time(s, 5, v->last_run);
+    if (c->set & STATE_SET_LAST_SCHEDULED) bind_time(s, 6, v->last_scheduled_at);
+    if (c->set & STATE_SET_LAST_ATTEMPTED) bind_time(s, 7, v->last_attempted_at);
+    if (c->set & STATE_SET_WORKER) bind_text(s, 8, v->worker);
+    if (c->set & STATE_SET_MESSAGE) bind_text(s, 9, v->message);
+    if (c->set & STATE_SET_ERROR) bind_text(s, 10, v->error);
+    if (c->set & STATE_SET_RUN_ID) sqlite3_bind_int64(s, 11, v->run_id);
+    return step_done(b, s, err);
+}
+
+static int append_history(sqlite_be *b, const state_change *c, st_error *err) {
+    const state_history_entry *h = c->history;
+    sqlite3_stmt *s;
+    int rc = prepare(b,
+                     "INSERT INTO state_history(pipeline, strategy, run_id, status, started_at,"
+                     " finished_at, retry_count, worker, message, error, rows_read, rows_inserted,"
+                     " rows_updated, rows_deleted, rows_null_cursor, segments_compared,"
+                     " segments_skipped, seconds) SELECT ?1, ?2, ?3, ?4, ?5, ?6, retry_count,"
+                     " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 FROM state_records"
+                     " WHERE pipeline = ?1 AND strategy = ?2", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, c->pipeline);
+    bind_text(s, 2, c->strategy);
+    sqlite3_bind_int64(s, 3, h->run_id);
+    bind_text(s, 4, state_status_name(h->status));
+    bind_time(s, 5, h->started_at);
+    bind_time(s, 6, h->finished_at);
+    bind_text(s, 7, h->worker);
+    bind_text(s, 8, h->message);
+    bind_text(s, 9, h->error);
+    const state_stats *x = &h->stats;
+    const int64_t v[] = {x->rows_read, x->rows_inserted, x->rows_updated, x->rows_deleted,
+                         x->rows_null_cursor, x->segments_compared, x->segments_skipped};
+    for (int i = 0; i < 7; i++) sqlite3_bind_int64(s, 10 + i, v[i]);
+    sqlite3_bind_double(s, 17, x->seconds);
+    if ((rc = step_done(b, s, err)) != ST_OK) return rc;
+    if ((rc = prepare(b, "DELETE FROM state_history WHERE pipeline = ?1 AND strategy = ?2 AND id"
+                         " NOT IN (SELECT id FROM state_history WHERE pipeline = ?1 AND"
+                         " strategy = ?2 ORDER BY id DESC LIMIT ?3)", &s, err)) != ST_OK)
+        return rc;
+    bind_text(s, 1, c->pipeline);
+    bind_text(s, 2, c->strategy);
+    sqlite3_bind_int(s, 3, STATE_HISTORY_LIMIT);
+    return step_done(b, s, err);
+}
+
+/* The compare-and-set of one change, inside an open transaction. */
+static int apply_in_tx(sqlite_be *b, const state_change *c, st_error *err) {
+    int64_t stored = 0;
+    int rc = stored_run_id(b, c->pipeline, c->strategy, &stored, err);
+    if (rc == ST_ENOTFOUND) {
+        if (c->must_exist)
+            return st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", c->pipeline,
+                                c->strategy);
+        if ((rc = insert_blank(b, c->pipeline, c->strategy, err)) != ST_OK) return rc;
+    } else if (rc != ST_OK) {
+        return rc;
+    } else if (c->check_run_id && stored > c->run_id) {
+        return state_stale(err, c->run_id, stored);
+    }
+    if ((rc = update_fields(b, c, err)) != ST_OK) return rc;
+    return c->history ? append_history(b, c, err) : ST_OK;
+}
+
+static int sqlite_apply(void *be, const state_change *c, st_error *err) {
+    sqlite_be *b = be;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    if ((rc = apply_in_tx(b, c, err)) != ST_OK) return rollback(b, rc);
+    return commit(b, err);
+}
+
+static int put_in_tx(sqlite_be *b, const state_record *r, st_error *err) {
+    sqlite3_stmt *s;
+    int rc = prepare(b, "INSERT OR REPLACE INTO state_records(" RECORD_COLUMNS ") VALUES("
+                        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, r->pipeline);
+    bind_text(s, 2, r->strategy);
+    bind_text(s, 3, state_status_name(r->status));
+    bind_time(s, 4, r->last_run);
+    bind_time(s, 5, r->last_scheduled_at);
+    bind_time(s, 6, r->last_attempted_at);
+    sqlite3_bind_int64(s, 7, r->retry_count);
+    sqlite3_bind_int64(s, 8, r->run_id);
+    bind_text(s, 9, r->worker);
+    bind_text(s, 10, r->message);
+    bind_text(s, 11, r->error);
+    bind_time(s, 12, r->updated_at);
+    if ((rc = step_done(b, s, err)) != ST_OK) return rc;
+    /* Keep the counter ahead of imported run ids so new runs stay newest. */
+    if ((rc = prepare(b, "UPDATE state_counters SET value = max(value, ?1) WHERE name = 'run_id'",
+                      &s, err)) != ST_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, r->run_id);
+    return step_done(b, s, err);
+}
+
+static int sqlite_put_many(void *be, const state_record *recs, size_t n, st_error *err) {
+    sqlite_be *b = be;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = put_in_tx(b, &recs[i], err)) != ST_OK) return rollback(b, rc);
+    return commit(b, err);
+}
+
+static int sqlite_put(void *be, const state_record *rec, st_error *err) {
+    return sqlite_put_many(be, rec, 1, err);
+}
+
+/* --- history and meta --- */
+
+static void row_to_history(sqlite3_stmt *s, state_history_entry *h) {
+    memset(h, 0, sizeof *h);
+    h->run_id = sqlite3_column_int64(s, 0);
+    if (state_status_parse(col_str(s, 1), &h->status) != ST_OK) h->status = STATE_IDLE;
+    h->started_at = sqlite3_column_type(s, 2) == SQLITE_INTEGER ? sqlite3_column_int64(s, 2)
+                                                                 : ST_TIME_NONE;
+    h->finished_at = sqlite3_column_type(s, 3) == SQLITE_INTEGER ? sqlite3_column_int64(s, 3)
+                                                                  : ST_TIME_NONE;
+    h->retry_count = sqlite3_column_int64(s, 4);
+    state_copy(h->worker, sizeof h->worker, col_str(s, 5));
+    state_copy(h->message, sizeof h->message, col_str(s, 6));
+    state_copy(h->error, sizeof h->error, col_str(s, 7));
+    state_stats *x = &h->stats;
+    int64_t *v[] = {&x->rows_read, &x->rows_inserted, &x->rows_updated, &x->rows_deleted,
+                    &x->rows_null_cursor, &x->segments_compared, &x->segments_skipped};
+    for (int i = 0; i < 7; i++) *v[i] = sqlite3_column_int64(s, 8 + i);
+    x->seconds = sqlite3_column_double(s, 15);
+}
+
+static int sqlite_history(void *be, const char *pipeline, const char *strategy, size_t limit,
+                          state_history_entry **out, size_t *n, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT run_id, status, started_at, finished_at, retry_count, worker,"
+                        " message, error, rows_read, rows_inserted, rows_updated, rows_deleted,"
+                        " rows_null_cursor, segments_compared, segments_skipped, seconds"
+                        " FROM state_history WHERE pipeline = ?1 AND strategy = ?2"
+                        " ORDER BY id DESC LIMIT ?3", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, pipeline);
+    bind_text(s, 2, strategy);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)(limit > INT32_MAX ? INT32_MAX : limit));
+    state_history_entry *arr = calloc(limit ? (limit < 1000 ? limit : 1000) : 1, sizeof *arr);
+    size_t len = 0;
+    while (arr && len < limit && len < 1000 && sqlite3_step(s) == SQLITE_ROW)
+        row_to_history(s, &arr[len++]);
+    sqlite3_finalize(s);
+    if (arr == NULL) return st_error_set(err, ST_ENOMEM, "state history: out of memory");
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+static int sqlite_meta_get(void *be, const char *p, const char *st, const char *key, char *buf,
+                           size_t buflen, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT value FROM state_kv WHERE pipeline = ?1 AND strategy = ?2"
+                        " AND key = ?3", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, p);
+    bind_text(s, 2, st);
+    bind_text(s, 3, key);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        state_copy(buf, buflen, col_str(s, 0));
+    else if (step == SQLITE_DONE)
+        rc = st_error_set(err, ST_ENOTFOUND, "no meta '%s' for %s:%s", key, p, st);
+    else
+        rc = db_fail(b, err, "meta get");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int sqlite_meta_put(void *be, const char *p, const char *st, const char *key,
+                           const char *value, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "INSERT OR REPLACE INTO state_kv(pipeline, strategy, key, value)"
+                        " VALUES(?1, ?2, ?3, ?4)", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, p);
+    bind_text(s, 2, st);
+    bind_text(s, 3, key);
+    bind_text(s, 4, value);
+    return step_done(b, s, err);
+}
+
+static const struct state_ops sqlite_state_ops = {
+    .version = STATE_OPS_VERSION,
+    .name = "sqlite",
+    .close = sqlite_close,
+    .get = sqlite_get,
+    .list = sqlite_list,
+    .new_run_id = sqlite_new_run_id,
+    .apply = sqlite_apply,
+    .put = sqlite_put,
+    .put_many = sqlite_put_many,
+    .history = sqlite_history,
+    .meta_get = sqlite_meta_get,
+    .meta_put = sqlite_meta_put,
+};

@@ -1,0 +1,495 @@
+/*
+ * state_cases — the behaviour cases every state backend must pass.
+ *
+ * Included (not linked) by test_state_sqlite.c and test_state_redis.c, which
+ * each define one `state_test_backend`: how to wipe and open a fresh store,
+ * and how to corrupt a stored field behind the module's back. The cases use
+ * fixed instants only and exercise the public state.h API, so both backends
+ * are held to exactly the same contract.
+ */
+#ifndef TEST_STATE_CASES_H
+#define TEST_STATE_CASES_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../src/state/state.h"
+#include "../../src/time/st_time.h"
+
+typedef struct state_test_backend {
+    const char *name;
+    /* Removes everything the previous case stored. */
+    void (*wipe)(void);
+    /* Opens a new handle (a new connection) to the test store. */
+    int (*open)(state **out, st_error *err);
+    /* Overwrites one stored field of a pair with raw text, bypassing state.h. */
+    void (*corrupt)(const char *pipeline, const char *strategy, const char *field,
+                    const char *raw);
+} state_test_backend;
+
+static const state_test_backend *TB;
+
+#define T0 (1760522760LL * ST_USEC) /* 2025-10-15T10:06:00Z */
+#define MIN (60LL * ST_USEC)
+
+static int case_setup(void **ctx) {
+    TB->wipe();
+    state *st = NULL;
+    st_error err;
+    if (TB->open(&st, &err) != ST_OK) {
+        fprintf(stderr, "%s: cannot open test state: %s\n", TB->name, err.msg);
+        return -1;
+    }
+    *ctx = st;
+    return 0;
+}
+
+static int case_teardown(void **ctx) {
+    state_close(*ctx);
+    return 0;
+}
+
+/* A full record with every field set, so a transition that touches a field
+ * it should not is caught. */
+static state_record seeded(const char *p, const char *s) {
+    state_record r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.pipeline, sizeof r.pipeline, "%s", p);
+    snprintf(r.strategy, sizeof r.strategy, "%s", s);
+    r.status = STATE_SUCCESS;
+    r.last_run = T0 - 60 * MIN;
+    r.last_scheduled_at = T0 - 61 * MIN;
+    r.last_attempted_at = T0 - 59 * MIN;
+    r.retry_count = 2;
+    r.run_id = 10;
+    snprintf(r.worker, sizeof r.worker, "old-worker");
+    snprintf(r.message, sizeof r.message, "old message");
+    snprintf(r.error, sizeof r.error, "old error");
+    r.updated_at = T0 - 58 * MIN;
+    return r;
+}
+
+static void put_seed(state *st, const state_record *r) {
+    st_error err;
+    int rc = state_put(st, r, &err);
+    if (rc != ST_OK) fail_msg("state_put: %s", err.msg);
+}
+
+static state_record get_ok(state *st, const char *p, const char *s) {
+    state_record r;
+    st_error err;
+    int rc = state_get(st, p, s, &r, &err);
+    if (rc != ST_OK) fail_msg("state_get %s:%s: %s", p, s, err.msg);
+    return r;
+}
+
+/* Asserts every field of got equals want. */
+static void assert_record(const state_record *got, const state_record *want) {
+    assert_string_equal(got->pipeline, want->pipeline);
+    assert_string_equal(got->strategy, want->strategy);
+    assert_string_equal(state_status_name(got->status), state_status_name(want->status));
+    assert_true(got->last_run == want->last_run);
+    assert_true(got->last_scheduled_at == want->last_scheduled_at);
+    assert_true(got->last_attempted_at == want->last_attempted_at);
+    assert_int_equal(got->retry_count, want->retry_count);
+    assert_int_equal(got->run_id, want->run_id);
+    assert_string_equal(got->worker, want->worker);
+    assert_string_equal(got->message, want->message);
+    assert_string_equal(got->error, want->error);
+    assert_true(got->updated_at == want->updated_at);
+}
+
+static void test_put_get_roundtrip(void **ctx) {
+    state *st = *ctx;
+    state_record r = seeded("orders_sync", "hash_daily");
+    put_seed(st, &r);
+    state_record got = get_ok(st, "orders_sync", "hash_daily");
+    assert_record(&got, &r);
+    /* unknown instants survive as ST_TIME_NONE */
+    r.last_run = r.last_attempted_at = ST_TIME_NONE;
+    put_seed(st, &r);
+    got = get_ok(st, "orders_sync", "hash_daily");
+    assert_record(&got, &r);
+}
+
+static void test_get_missing_is_notfound(void **ctx) {
+    state_record r;
+    st_error err;
+    assert_int_equal(state_get(*ctx, "nope", "full", &r, &err), ST_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope:full"));
+}
+
+static void test_pending_sets_exactly(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s");
+    put_seed(st, &want);
+    assert_int_equal(state_mark_pending(st, "p", "s", 11, T0, NULL), ST_OK);
+    want.status = STATE_PENDING;
+    want.last_scheduled_at = T0;
+    want.run_id = 11;
+    want.updated_at = T0;
+    state_record got = get_ok(st, "p", "s");
+    assert_record(&got, &want);
+}
+
+static void test_pending_without_state_creates_it(void **ctx) {
+    state *st = *ctx;
+    assert_int_equal(state_mark_pending(st, "fresh", "delta", 1, T0, NULL), ST_OK);
+    state_record got = get_ok(st, "fresh", "delta");
+    assert_int_equal(got.status, STATE_PENDING);
+    assert_true(got.last_scheduled_at == T0);
+    assert_true(got.last_run == ST_TIME_NONE);
+    assert_true(got.last_attempted_at == ST_TIME_NONE);
+    assert_int_equal(got.retry_count, 0);
+    assert_int_equal(got.run_id, 1);
+}
+
+static void test_running_sets_exactly(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s");
+    put_seed(st, &want);
+    assert_int_equal(state_mark_running(st, "p", "s", 10, T0, "host:42", NULL), ST_OK);
+    want.status = STATE_RUNNING;
+    want.last_attempted_at = T0;
+    snprintf(want.worker, sizeof want.worker, "host:42");
+    want.updated_at = T0;
+    state_record got = get_ok(st, "p", "s");
+    assert_record(&got, &want);
+}
+
+static void finish(state *st, const char *p, const char *s, int64_t run_id, state_status status,
+                   int64_t started, int64_t now, const char *msg, const char *error) {
+    st_error err;
+    state_stats stats = {.rows_read = run_id, .rows_inserted = 3, .rows_updated = 2,
+                         .rows_deleted = 1, .seconds = 1.5};
+    int rc = state_mark_finished(st, p, s, run_id, status, started, now, "w1", msg, error,
+                                 &stats, &err);
+    if (rc != ST_OK) fail_msg("mark_finished: %s", err.msg);
+}
+
+static void test_success_sets_exactly(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s");
+    put_seed(st, &want);
+    finish(st, "p", "s", 12, STATE_SUCCESS, T0 - MIN, T0, "copied 6 rows", NULL);
+    want.status = STATE_SUCCESS;
+    want.last_run = T0 - MIN;
+    want.retry_count = 0;
+    want.run_id = 12;
+    snprintf(want.worker, sizeof want.worker, "w1");
+    snprintf(want.message, sizeof want.message, "copied 6 rows");
+    want.error[0] = '\0';
+    want.updated_at = T0;
+    state_record got = get_ok(st, "p", "s");
+    assert_record(&got, &want);
+}
+
+static void test_failed_increments_retry(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s");
+    put_seed(st, &want);
+    finish(st, "p", "s", 10, STATE_FAILED, T0 - MIN, T0, "", "connection refused");
+    finish(st, "p", "s", 11, STATE_FAILED, T0, T0 + MIN, "", "connection refused again");
+    want.status = STATE_FAILED;
+    want.retry_count = 4;
+    want.run_id = 11;
+    snprintf(want.worker, sizeof want.worker, "w1");
+    want.message[0] = '\0';
+    snprintf(want.error, sizeof want.error, "connection refused again");
+    want.updated_at = T0 + MIN;
+    state_record got = get_ok(st, "p", "s");
+    assert_record(&got, &want);
+}
+
+static void test_skipped_sets_attempted_only(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s");
+    put_seed(st, &want);
+    finish(st, "p", "s", 10, STATE_SKIPPED, T0, T0 + 1, "Pipeline lock not available, skipping execution",
+           NULL);
+    want.status = STATE_SKIPPED;
+    want.last_attempted_at = T0 + 1;
+    snprintf(want.worker, sizeof want.worker, "w1");
+    snprintf(want.message, sizeof want.message, "Pipeline lock not available, skipping execution");
+    want.error[0] = '\0';
+    want.updated_at = T0 + 1;
+    state_record got = get_ok(st, "p", "s");
+    assert_record(&got, &want); /* retry_count still 2, last_run unchanged */
+}
+
+static void test_finished_rejects_non_final_status(void **ctx) {
+    st_error err;
+    assert_int_equal(state_mark_finished(*ctx, "p", "s", 1, STATE_RUNNING, T0, T0, "w", "", "",
+                                         NULL, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "p:s"));
+}
+
+static void test_stale_run_id_refused(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s"); /* run_id 10 */
+    put_seed(st, &want);
+    st_error err;
+    assert_int_equal(state_mark_pending(st, "p", "s", 9, T0, &err), ST_ESTALE);
+    assert_string_equal(err.msg, "stale update from run 9 ignored: run 10 is newer");
+    assert_int_equal(state_mark_running(st, "p", "s", 3, T0, "w", &err), ST_ESTALE);
+    assert_int_equal(state_mark_finished(st, "p", "s", 9, STATE_FAILED, T0, T0, "w", "", "boom",
+                                         NULL, &err), ST_ESTALE);
+    state_record got = get_ok(st, "p", "s");
+    assert_record(&got, &want);
+    state_history_entry *h;
+    size_t n;
+    assert_int_equal(state_history(st, "p", "s", 10, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 0); /* a refused finish appends no history */
+    free(h);
+    /* the same run_id is accepted */
+    assert_int_equal(state_mark_running(st, "p", "s", 10, T0, "w", &err), ST_OK);
+}
+
+static void test_new_run_id_strictly_increasing(void **ctx) {
+    state *st = *ctx;
+    int64_t prev = 0, id;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(state_new_run_id(st, &id, NULL), ST_OK);
+        assert_true(id > prev);
+        prev = id;
+    }
+    /* a second connection continues the same sequence */
+    state *other;
+    assert_int_equal(TB->open(&other, NULL), ST_OK);
+    assert_int_equal(state_new_run_id(other, &id, NULL), ST_OK);
+    assert_true(id > prev);
+    state_close(other);
+}
+
+static void test_history_bounded_newest_first(void **ctx) {
+    state *st = *ctx;
+    for (int64_t i = 1; i <= 60; i++)
+        finish(st, "p", "s", i, i % 2 ? STATE_FAILED : STATE_SUCCESS, T0 + i * MIN,
+               T0 + i * MIN + 5 * ST_USEC, i % 2 ? "" : "ok", i % 2 ? "bad" : "");
+    state_history_entry *h;
+    size_t n;
+    assert_int_equal(state_history(st, "p", "s", 1000, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 50);
+    for (size_t i = 0; i < n; i++) assert_int_equal(h[i].run_id, 60 - (int64_t)i);
+    assert_int_equal(h[0].status, STATE_SUCCESS);
+    assert_true(h[0].started_at == T0 + 60 * MIN);
+    assert_true(h[0].finished_at == T0 + 60 * MIN + 5 * ST_USEC);
+    assert_string_equal(h[0].message, "ok");
+    assert_string_equal(h[0].worker, "w1");
+    assert_int_equal(h[0].stats.rows_read, 60);
+    assert_int_equal(h[0].stats.rows_inserted, 3);
+    assert_int_equal(h[0].stats.rows_updated, 2);
+    assert_int_equal(h[0].stats.rows_deleted, 1);
+    assert_true(h[0].stats.seconds == 1.5);
+    assert_int_equal(h[1].status, STATE_FAILED);
+    assert_string_equal(h[1].error, "bad");
+    assert_int_equal(h[1].retry_count, 1); /* the count after that failure */
+    free(h);
+    assert_int_equal(state_history(st, "p", "s", 3, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(h[2].run_id, 58);
+    free(h);
+    /* other pairs have their own history */
+    assert_int_equal(state_history(st, "p", "other", 10, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 0);
+    free(h);
+}
+
+static void test_reset_clears_failure(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s");
+    want.status = STATE_FAILED;
+    want.retry_count = 3;
+    put_seed(st, &want);
+    st_error err;
+    assert_int_equal(state_reset_at(st, "p", "s", T0, &err), ST_OK);
+    want.status = STATE_IDLE;
+    want.retry_count = 0;
+    want.error[0] = '\0';
+    want.updated_at = T0;
+    state_record got = get_ok(st, "p", "s");
+    assert_record(&got, &want); /* run_id kept: older runs stay stale */
+    assert_int_equal(state_reset(st, "nope", "s", &err), ST_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope:s"));
+}
+
+static void test_list_sorted_and_put_many(void **ctx) {
+    state *st = *ctx;
+    state_record recs[3] = {seeded("b", "full"), seeded("a", "hash"), seeded("a", "delta")};
+    st_error err;
+    assert_int_equal(state_put_many(st, recs, 3, &err), ST_OK);
+    state_record *all;
+    size_t n;
+    assert_int_equal(state_list(st, &all, &n, &err), ST_OK);
+    assert_string_equal(err.msg, "");
+    assert_int_equal(n, 3);
+    assert_string_equal(all[0].pipeline, "a");
+    assert_string_equal(all[0].strategy, "delta");
+    assert_string_equal(all[1].strategy, "hash");
+    assert_string_equal(all[2].pipeline, "b");
+    assert_record(&all[2], &recs[0]);
+    free(all);
+}
+
+static void test_put_rejects_bad_record(void **ctx) {
+    state_record r = seeded("p", "s");
+    r.retry_count = -1;
+    st_error err;
+    assert_int_equal(state_put(*ctx, &r, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "p:s"));
+    r = seeded("", "s");
+    assert_int_equal(state_put(*ctx, &r, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "pipeline and strategy are required"));
+}
+
+static void test_meta_get_put(void **ctx) {
+    state *st = *ctx;
+    char buf[64];
+    st_error err;
+    assert_int_equal(state_meta_get(st, "p", "d", "watermark", buf, sizeof buf, &err),
+                     ST_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "watermark"));
+    assert_int_equal(state_meta_put(st, "p", "d", "watermark", "2025-10-15T10:00:00Z", NULL),
+                     ST_OK);
+    assert_int_equal(state_meta_put(st, "p", "other", "watermark", "x", NULL), ST_OK);
+    assert_int_equal(state_meta_get(st, "p", "d", "watermark", buf, sizeof buf, NULL), ST_OK);
+    assert_string_equal(buf, "2025-10-15T10:00:00Z");
+    assert_int_equal(state_meta_put(st, "p", "d", "watermark", "v2", NULL), ST_OK);
+    assert_int_equal(state_meta_get(st, "p", "d", "watermark", buf, sizeof buf, NULL), ST_OK);
+    assert_string_equal(buf, "v2");
+}
+
+static void test_corrupt_status_reported_per_record(void **ctx) {
+    state *st = *ctx;
+    state_record a = seeded("orders_sync", "hash_daily"), b = seeded("users_sync", "full");
+    put_seed(st, &a);
+    put_seed(st, &b);
+    TB->corrupt("orders_sync", "hash_daily", "status", "bogus");
+    state_record r;
+    st_error err;
+    assert_int_equal(state_get(st, "orders_sync", "hash_daily", &r, &err), ST_EINVAL);
+    assert_string_equal(err.msg, "corrupt state for orders_sync:hash_daily: unknown status 'bogus'");
+    state_record *all;
+    size_t n;
+    assert_int_equal(state_list(st, &all, &n, &err), ST_OK);
+    assert_int_equal(n, 1);
+    assert_record(&all[0], &b);
+    assert_int_equal(err.code, ST_EINVAL);
+    assert_non_null(strstr(err.msg, "orders_sync:hash_daily: unknown status 'bogus'"));
+    free(all);
+    /* the healthy pair still takes updates */
+    assert_int_equal(state_mark_pending(st, "users_sync", "full", 11, T0, NULL), ST_OK);
+}
+
+static void test_corrupt_timestamp_reported(void **ctx) {
+    state *st = *ctx;
+    state_record a = seeded("orders_sync", "delta"), b = seeded("orders_sync", "full");
+    put_seed(st, &a);
+    put_seed(st, &b);
+    TB->corrupt("orders_sync", "delta", "last_run", "yesterday");
+    state_record r;
+    st_error err;
+    assert_int_equal(state_get(st, "orders_sync", "delta", &r, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "corrupt state for orders_sync:delta: last_run"));
+    assert_non_null(strstr(err.msg, "yesterday"));
+    state_record *all;
+    size_t n;
+    assert_int_equal(state_list(st, &all, &n, &err), ST_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(all[0].strategy, "full");
+    free(all);
+    /* import (put) repairs it */
+    put_seed(st, &a);
+    r = get_ok(st, "orders_sync", "delta");
+    assert_record(&r, &a);
+}
+
+/* Child of the concurrency case: K failed finishes on one pair, and K run
+ * ids written to `fd`. Exits 0 on success. */
+static void hammer(int fd, int k) {
+    state *st;
+    if (TB->open(&st, NULL) != ST_OK) _exit(3);
+    for (int i = 0; i < k; i++) {
+        int64_t id;
+        if (state_new_run_id(st, &id, NULL) != ST_OK) _exit(4);
+        if (write(fd, &id, sizeof id) != (ssize_t)sizeof id) _exit(5);
+        if (state_mark_finished(st, "race", "s", 1, STATE_FAILED, T0, T0, "w", "", "e", NULL,
+                                NULL) != ST_OK)
+            _exit(6);
+    }
+    state_close(st);
+    _exit(0);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_two_processes_lose_no_update(void **ctx) {
+    enum { K = 60 };
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pids[2];
+    for (int c = 0; c < 2; c++) {
+        pids[c] = fork();
+        assert_true(pids[c] >= 0);
+        if (pids[c] == 0) {
+            close(fds[0]);
+            hammer(fds[1], K);
+        }
+    }
+    close(fds[1]);
+    int64_t ids[2 * K];
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof ids && (r = read(fds[0], (char *)ids + got, sizeof ids - got)) > 0)
+        got += (size_t)r;
+    close(fds[0]);
+    for (int c = 0; c < 2; c++) {
+        int status;
+        assert_int_equal(waitpid(pids[c], &status, 0), pids[c]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(got, sizeof ids);
+    qsort(ids, 2 * K, sizeof ids[0], cmp_i64);
+    for (int i = 1; i < 2 * K; i++) assert_true(ids[i] > ids[i - 1]); /* all distinct */
+    state_record rec = get_ok(*ctx, "race", "s");
+    assert_int_equal(rec.retry_count, 2 * K); /* no increment lost */
+}
+
+#define STATE_CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
+
+static const struct CMUnitTest state_cases[] = {
+    STATE_CASE(test_put_get_roundtrip),
+    STATE_CASE(test_get_missing_is_notfound),
+    STATE_CASE(test_pending_sets_exactly),
+    STATE_CASE(test_pending_without_state_creates_it),
+    STATE_CASE(test_running_sets_exactly),
+    STATE_CASE(test_success_sets_exactly),
+    STATE_CASE(test_failed_increments_retry),
+    STATE_CASE(test_skipped_sets_attempted_only),
+    STATE_CASE(test_finished_rejects_non_final_status),
+    STATE_CASE(test_stale_run_id_refused),
+    STATE_CASE(test_new_run_id_strictly_increasing),
+    STATE_CASE(test_history_bounded_newest_first),
+    STATE_CASE(test_reset_clears_failure),
+    STATE_CASE(test_list_sorted_and_put_many),
+    STATE_CASE(test_put_rejects_bad_record),
+    STATE_CASE(test_meta_get_put),
+    STATE_CASE(test_corrupt_status_reported_per_record),
+    STATE_CASE(test_corrupt_timestamp_reported),
+    STATE_CASE(test_two_processes_lose_no_update),
+};
+
+#endif
