@@ -55,4 +55,65 @@ int sched_select(const config_pipeline *p, const cron_expr *const *crons,
  * "Already pending for Ns", "Can enqueue". */
 bool sched_can_enqueue(const state_record *st, int64_t now, char *reason, size_t n);
 
+/* ==== scheduler loop (src/sched/scheduler.c; owned by the scheduler work) ====
+ *
+ * A sched_plan is a config with every strategy's cron compiled once (per
+ * config load, not per tick). sched_tick() is one pass of the scheduler over
+ * every pipeline at `now`: recover runs whose lease expired, decide, take the
+ * enqueue lock, check can_enqueue, mark pending and push to the queue.
+ * sched_run_job() is what a consumer of the queue does with one job (the
+ * embedded scheduler's child process and the distributed worker alike): run
+ * it through the job manager and record state.
+ */
+#include "../lock/lock.h"
+#include "../job/job.h"
+#include "../queue/queue.h"
+
+typedef struct sched_plan {
+    const config *cfg;          /* borrowed */
+    cron_expr ***crons;         /* crons[i][j]: pipeline i, strategy j; NULL if none/invalid */
+} sched_plan;
+
+int sched_plan_build(sched_plan **out, const config *cfg, st_error *err);
+void sched_plan_free(sched_plan *plan);
+
+typedef struct sched_tick_opts {
+    int64_t now;
+    bool fixed_time;            /* jobs record `now` as their times (--at) */
+    int64_t enqueue_lock_ttl_ms;  /* 0 = 60000 */
+} sched_tick_opts;
+
+typedef struct sched_tick_stats {
+    size_t pipelines, due, enqueued, busy, recovered, errors;
+} sched_tick_stats;
+
+/* One tick. Returns 0 unless the state listing itself failed; per-pipeline
+ * problems are logged and counted in stats->errors. */
+int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
+               const sched_tick_opts *o, sched_tick_stats *stats, st_error *err);
+
+#define SCHED_WORKER_LOST "Worker lost: lease expired"
+
+typedef struct sched_job_env {
+    const config *cfg;
+    state *st;
+    lock_manager *lm;
+    const char *worker;         /* recorded in state; e.g. host:pid */
+} sched_job_env;
+
+/* What happened to a job taken from the queue. */
+typedef enum {
+    SCHED_JOB_RAN = 0,          /* ran through the job manager; *res says how */
+    SCHED_JOB_DROPPED           /* superseded or already finished: acknowledge, not run */
+} sched_job_outcome;
+
+/* Runs one queued job. Returns 0 with *outcome (and *res when it ran) once
+ * the job is handled and may be acknowledged; an error if the state could
+ * not be read or written (do not acknowledge: it will be retried). */
+int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
+                  job_result *res, st_error *err);
+
+/* Exit code for a job result: 0 success, 1 failed, 75 skipped. */
+int sched_job_exit_code(const job_result *res);
+
 #endif

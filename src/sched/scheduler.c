@@ -1,0 +1,478 @@
+/*
+ * scheduler — the scheduler loop's building blocks (the "scheduler loop"
+ * section of sched.h): the compiled plan, one tick, and running one job
+ * taken from the queue.
+ *
+ * A tick is a pure pass over data loaded in bulk: one state_list() for every
+ * record, at most one lock_list() (only when some record says running), then
+ * per pipeline sched_select() at the tick's `now`. Only a pipeline that is
+ * due costs more round trips: the enqueue lock (a short lease so a crashed
+ * hand-off frees itself), sched_can_enqueue(), a new run id,
+ * state_mark_pending() and queue_push(). The decision's reason is logged
+ * verbatim (DESIGN §5); strategies that are waiting on a retry are logged at
+ * info, plain "not due" at debug, so an idle scheduler stays quiet.
+ *
+ * Recovery: a record `running` whose pipeline lock nobody holds has lost its
+ * worker. The tick confirms that by taking the pipeline lock itself (so no
+ * worker can be mid-run), re-reads the record and, if it is still the same
+ * run, marks it failed SCHED_WORKER_LOST. The failed-run rules of §3 then
+ * apply as for any failure.
+ *
+ * sched_run_job() is the consumer side, shared by the embedded scheduler's
+ * child processes and `synctool worker`: drop jobs that a newer run
+ * superseded or that already finished (a redelivered job is never run
+ * twice), otherwise job_run() with callbacks that mark the run running and
+ * release the enqueue lock, execute sync_run() under the locks, and record
+ * the result. A job's times are its `at` (the scheduler's fixed --at) or the
+ * wall clock; the locks always keep real time.
+ *
+ * Not here: processes, signals, the leader lease (src/cli/cmd_scheduler.c,
+ * src/cli/cmd_worker.c). Nothing here reads the clock except where a job has
+ * no fixed time.
+ */
+#include "sched.h"
+
+#include "../log/log.h"
+#include "../sync/sync.h"
+#include "../time/st_time.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHED_ENQUEUE_TTL_MS 60000
+
+/* --- Plan --- */
+
+int sched_plan_build(sched_plan **out, const config *cfg, st_error *err) {
+    *out = NULL;
+    sched_plan *plan = calloc(1, sizeof *plan);
+    if (plan == NULL) return st_error_set(err, ST_ENOMEM, "scheduler: out of memory");
+    plan->cfg = cfg;
+    plan->crons = calloc(cfg->npipelines ? cfg->npipelines : 1, sizeof *plan->crons);
+    if (plan->crons == NULL) goto oom;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const config_pipeline *p = &cfg->pipelines[i];
+        plan->crons[i] = calloc(p->nstrategies ? p->nstrategies : 1, sizeof **plan->crons);
+        if (plan->crons[i] == NULL) goto oom;
+        for (size_t j = 0; j < p->nstrategies; j++) {
+            const config_strategy *s = &p->strategies[j];
+            if (s->cron == NULL || s->cron[0] == '\0') continue;
+            st_error e;
+            /* An invalid cron stays NULL: sched_select() reports it (rule 1). */
+            if (cron_parse(&plan->crons[i][j], s->cron, s->timezone, &e) != ST_OK)
+                plan->crons[i][j] = NULL;
+        }
+    }
+    *out = plan;
+    return ST_OK;
+oom:
+    sched_plan_free(plan);
+    return st_error_set(err, ST_ENOMEM, "scheduler: out of memory");
+}
+
+void sched_plan_free(sched_plan *plan) {
+    if (plan == NULL) return;
+    if (plan->crons != NULL) {
+        for (size_t i = 0; i < plan->cfg->npipelines; i++) {
+            if (plan->crons[i] == NULL) continue;
+            for (size_t j = 0; j < plan->cfg->pipelines[i].nstrategies; j++)
+                cron_free(plan->crons[i][j]);
+            free(plan->crons[i]);
+        }
+        free(plan->crons);
+    }
+    free(plan);
+}
+
+/* --- Tick --- */
+
+typedef struct tick_ctx {
+    const sched_plan *plan;
+    state *st;
+    lock_manager *lm;
+    queue *q;
+    const sched_tick_opts *o;
+    sched_tick_stats *stats;
+    state_record **idx;        /* records sorted by (pipeline, strategy) */
+    size_t n;
+    const state_record **states;   /* scratch, max strategies per pipeline */
+    sched_decision *decisions;     /* scratch */
+} tick_ctx;
+
+static int sched_rec_cmp(const void *a, const void *b) {
+    const state_record *x = *(const state_record *const *)a;
+    const state_record *y = *(const state_record *const *)b;
+    int c = strcmp(x->pipeline, y->pipeline);
+    return c ? c : strcmp(x->strategy, y->strategy);
+}
+
+/* Index of the first record of `pipeline` in the sorted index, or n. */
+static size_t sched_first_of(const tick_ctx *c, const char *pipeline) {
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->idx[mid]->pipeline, pipeline) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Fills c->states for pipeline p (NULL where the strategy has no record). */
+static void sched_states_for(tick_ctx *c, const config_pipeline *p) {
+    size_t first = sched_first_of(c, p->name);
+    for (size_t j = 0; j < p->nstrategies; j++) {
+        c->states[j] = NULL;
+        for (size_t k = first; k < c->n && strcmp(c->idx[k]->pipeline, p->name) == 0; k++) {
+            if (strcmp(c->idx[k]->strategy, p->strategies[j].name) == 0) {
+                c->states[j] = c->idx[k];
+                break;
+            }
+        }
+    }
+}
+
+static bool sched_key_held(const lock_info *held, size_t n, const char *key) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(held[i].key, key) == 0) return true;
+    return false;
+}
+
+/* Marks one running record failed if its pipeline lock is really free:
+ * we take the lock ourselves first so no worker can be mid-run. */
+static void sched_recover_one(tick_ctx *c, state_record *rec) {
+    char key[320];
+    lock_key_pipeline(key, sizeof key, rec->pipeline);
+    lock_handle h;
+    st_error e;
+    if (lock_acquire(c->lm, key, LOCK_EXCLUSIVE, 10000, &h, &e) != ST_OK) return;
+    state_record fresh;
+    if (state_get(c->st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK &&
+        fresh.status == STATE_RUNNING && fresh.run_id == rec->run_id) {
+        state_stats none = {0};
+        int64_t started = fresh.last_attempted_at != ST_TIME_NONE ? fresh.last_attempted_at
+                                                                    : c->o->now;
+        if (state_mark_finished(c->st, rec->pipeline, rec->strategy, rec->run_id,
+                                STATE_FAILED, started, c->o->now, fresh.worker,
+                                SCHED_WORKER_LOST, SCHED_WORKER_LOST, &none, &e) == ST_OK) {
+            log_warn(rec->pipeline, rec->strategy, "Run %" PRId64 " marked failed: %s "
+                     "(worker %s)", rec->run_id, SCHED_WORKER_LOST,
+                     fresh.worker[0] ? fresh.worker : "unknown");
+            c->stats->recovered++;
+            if (state_get(c->st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK)
+                *rec = fresh;
+        } else {
+            log_error(rec->pipeline, rec->strategy, "cannot mark lost run failed: %s", e.msg);
+            c->stats->errors++;
+        }
+    }
+    lock_release(c->lm, &h, &e);
+}
+
+static void sched_recover(tick_ctx *c) {
+    bool any = false;
+    for (size_t i = 0; i < c->n && !any; i++) any = c->idx[i]->status == STATE_RUNNING;
+    if (!any || c->lm == NULL) return;
+    lock_info *held = NULL;
+    size_t nheld = 0;
+    st_error e;
+    if (lock_list(c->lm, &held, &nheld, &e) != ST_OK) {
+        log_warn(NULL, NULL, "cannot list locks, lost runs not checked: %s", e.msg);
+        return;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        state_record *rec = c->idx[i];
+        if (rec->status != STATE_RUNNING) continue;
+        char key[320];
+        lock_key_pipeline(key, sizeof key, rec->pipeline);
+        if (!sched_key_held(held, nheld, key)) sched_recover_one(c, rec);
+    }
+    free(held);
+}
+
+/* Pending + push once the enqueue lock is ours. Returns 0 or an error. */
+static int sched_handoff(tick_ctx *c, const config_pipeline *p, const config_strategy *s,
+                         const lock_handle *h, int64_t *run_id, st_error *e) {
+    int rc = state_new_run_id(c->st, run_id, e);
+    if (rc == ST_OK) rc = state_mark_pending(c->st, p->name, s->name, *run_id, c->o->now, e);
+    if (rc != ST_OK) return rc;
+    queue_job job;
+    memset(&job, 0, sizeof job);
+    snprintf(job.pipeline, sizeof job.pipeline, "%s", p->name);
+    snprintf(job.strategy, sizeof job.strategy, "%s", s->name);
+    job.run_id = *run_id;
+    job.at = c->o->fixed_time ? c->o->now : 0;
+    if (h != NULL) {
+        snprintf(job.enqueue_key, sizeof job.enqueue_key, "%s", h->key);
+        snprintf(job.enqueue_owner, sizeof job.enqueue_owner, "%s", h->owner);
+        job.enqueue_fence = h->fence;
+    }
+    return queue_push(c->q, &job, e);
+}
+
+static void sched_enqueue(tick_ctx *c, const config_pipeline *p, const config_strategy *s,
+                          const state_record *rec) {
+    lock_handle h;
+    st_error e;
+    char key[320], why[160];
+    lock_key_enqueue(key, sizeof key, p->name);
+    int64_t ttl = c->o->enqueue_lock_ttl_ms > 0 ? c->o->enqueue_lock_ttl_ms : SCHED_ENQUEUE_TTL_MS;
+    int rc = c->lm ? lock_acquire(c->lm, key, LOCK_EXCLUSIVE, ttl, &h, &e) : ST_OK;
+    if (rc == ST_EBUSY) {
+        log_info(p->name, s->name, "Enqueue lock is held, not enqueueing this tick");
+        c->stats->busy++;
+        return;
+    }
+    if (rc != ST_OK) {
+        log_error(p->name, s->name, "cannot take the enqueue lock: %s", e.msg);
+        c->stats->errors++;
+        return;
+    }
+    if (!sched_can_enqueue(rec, c->o->now, why, sizeof why)) {
+        log_info(p->name, s->name, "Not enqueued: %s", why);
+        if (c->lm) lock_release(c->lm, &h, &e);
+        c->stats->busy++;
+        return;
+    }
+    int64_t run_id = 0;
+    if (sched_handoff(c, p, s, c->lm ? &h : NULL, &run_id, &e) != ST_OK) {
+        log_error(p->name, s->name, "cannot enqueue: %s", e.msg);
+        if (c->lm) lock_release(c->lm, &h, &e);
+        c->stats->errors++;
+        return;
+    }
+    log_info(p->name, s->name, "Enqueued run %" PRId64, run_id);
+    c->stats->enqueued++;
+}
+
+/* Logs the decisions of a pipeline: the due one and retries at info. */
+static void sched_log_decisions(const tick_ctx *c, const config_pipeline *p, int chosen) {
+    for (size_t j = 0; j < p->nstrategies; j++) {
+        const sched_decision *d = &c->decisions[j];
+        const state_record *st = c->states[j];
+        bool watch = st != NULL && (st->status == STATE_SKIPPED ||
+                                    strncmp(d->reason, "Max retry count", 15) == 0);
+        log_level lv = ((int)j == chosen || watch) ? LOG_INFO : LOG_DEBUG;
+        if (lv < log_get_level()) continue;
+        log_event(lv, p->name, p->strategies[j].name, "%s", d->reason);
+    }
+}
+
+static void sched_tick_pipeline(tick_ctx *c, size_t i) {
+    const config_pipeline *p = &c->plan->cfg->pipelines[i];
+    if (p->nstrategies == 0) return;
+    sched_states_for(c, p);
+    int k = sched_select(p, (const cron_expr *const *)c->plan->crons[i], c->states,
+                         c->o->now, c->decisions);
+    sched_log_decisions(c, p, k);
+    if (k < 0) return;
+    c->stats->due++;
+    sched_enqueue(c, p, &p->strategies[k], c->states[k]);
+}
+
+static int sched_tick_alloc(tick_ctx *c, state_record *recs, st_error *err) {
+    size_t maxs = 1;
+    for (size_t i = 0; i < c->plan->cfg->npipelines; i++)
+        if (c->plan->cfg->pipelines[i].nstrategies > maxs)
+            maxs = c->plan->cfg->pipelines[i].nstrategies;
+    c->idx = malloc((c->n ? c->n : 1) * sizeof *c->idx);
+    c->states = malloc(maxs * sizeof *c->states);
+    c->decisions = malloc(maxs * sizeof *c->decisions);
+    if (c->idx == NULL || c->states == NULL || c->decisions == NULL)
+        return st_error_set(err, ST_ENOMEM, "scheduler: out of memory");
+    for (size_t i = 0; i < c->n; i++) c->idx[i] = &recs[i];
+    qsort(c->idx, c->n, sizeof *c->idx, sched_rec_cmp);
+    return ST_OK;
+}
+
+int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
+               const sched_tick_opts *o, sched_tick_stats *stats, st_error *err) {
+    sched_tick_stats local;
+    if (stats == NULL) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    state_record *recs = NULL;
+    st_error le;
+    st_error_clear(&le);
+    tick_ctx c = {.plan = plan, .st = st, .lm = lm, .q = q, .o = o, .stats = stats};
+    int rc = state_list(st, &recs, &c.n, &le);
+    if (rc != ST_OK) {
+        st_error_set(err, rc, "scheduler: cannot load state: %s", le.msg);
+        return rc;
+    }
+    if (le.msg[0] != '\0') log_warn(NULL, NULL, "state: %s", le.msg);
+    rc = sched_tick_alloc(&c, recs, err);
+    if (rc == ST_OK) {
+        sched_recover(&c);
+        stats->pipelines = plan->cfg->npipelines;
+        for (size_t i = 0; i < plan->cfg->npipelines; i++) sched_tick_pipeline(&c, i);
+    }
+    free(c.idx);
+    free(c.states);
+    free(c.decisions);
+    free(recs);
+    return rc;
+}
+
+/* --- Running one job --- */
+
+typedef struct run_ctx {
+    const sched_job_env *env;
+    const queue_job *job;
+    const config_pipeline *p;
+    int64_t started_at;
+    bool enqueue_released;
+} run_ctx;
+
+static int64_t sched_job_now(const queue_job *job) {
+    return job->at != 0 ? job->at : st_time_now();
+}
+
+static void sched_release_enqueue(run_ctx *rc) {
+    if (rc->enqueue_released || rc->job->enqueue_key[0] == '\0' || rc->env->lm == NULL) return;
+    lock_handle h;
+    memset(&h, 0, sizeof h);
+    snprintf(h.key, sizeof h.key, "%s", rc->job->enqueue_key);
+    snprintf(h.owner, sizeof h.owner, "%s", rc->job->enqueue_owner);
+    h.fence = rc->job->enqueue_fence;
+    h.mode = LOCK_EXCLUSIVE;
+    st_error e;
+    lock_release(rc->env->lm, &h, &e); /* ST_ESTALE: it expired; nothing to do */
+    rc->enqueue_released = true;
+}
+
+static void sched_on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
+    run_ctx *rc = ud;
+    (void)ctx;
+    st_error e;
+    if (state_mark_running(rc->env->st, rc->job->pipeline, rc->job->strategy, rc->job->run_id,
+                           sched_job_now(rc->job), rc->env->worker, &e) != ST_OK)
+        log_warn(rc->job->pipeline, rc->job->strategy, "cannot mark run %" PRId64
+                 " running: %s", rc->job->run_id, e.msg);
+    sched_release_enqueue(rc);
+}
+
+static void sched_on_skip(void *ud, const char *reason_code, const char *message) {
+    run_ctx *rc = ud;
+    (void)reason_code;
+    (void)message;
+    sched_release_enqueue(rc);
+}
+
+static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats,
+                           st_error *err) {
+    run_ctx *rc = ud;
+    sync_opts so = {
+        .cfg = rc->env->cfg,
+        .pipeline = ctx->pipeline,
+        .strategy = ctx->strategy,
+        .st = rc->env->st,
+        .fence_key = ctx->pipeline_lock ? ctx->pipeline_lock->key : NULL,
+        .fence_token = ctx->pipeline_lock ? ctx->pipeline_lock->fence : 0,
+        .cancel = ctx->cancel,
+        .progress = false,
+        .now = rc->started_at,
+    };
+    return sync_run(&so, stats, err);
+}
+
+/* Whether a delivered job must not run: a newer run superseded it, or this
+ * very run already finished (a redelivery after the ack was lost). */
+static bool sched_job_stale(const state_record *rec, const queue_job *job, char *why,
+                            size_t n) {
+    if (rec->run_id > job->run_id) {
+        snprintf(why, n, "superseded by run %" PRId64, rec->run_id);
+        return true;
+    }
+    if (rec->run_id != job->run_id) return false;
+    bool lost = rec->status == STATE_FAILED &&
+                (strcmp(rec->error, SCHED_WORKER_LOST) == 0 ||
+                 strcmp(rec->message, SCHED_WORKER_LOST) == 0);
+    if (rec->status == STATE_SUCCESS || rec->status == STATE_SKIPPED ||
+        (rec->status == STATE_FAILED && !lost)) {
+        snprintf(why, n, "already finished (%s)", state_status_name(rec->status));
+        return true;
+    }
+    return false;
+}
+
+static state_status sched_state_of(job_status s) {
+    return s == JOB_SUCCESS ? STATE_SUCCESS : s == JOB_SKIPPED ? STATE_SKIPPED : STATE_FAILED;
+}
+
+static void sched_log_result(const queue_job *job, const job_result *res) {
+    const char *msg = res->message[0] ? res->message : "done";
+    if (res->status == JOB_SUCCESS)
+        log_info(job->pipeline, job->strategy, "Run %" PRId64 " succeeded: %s", job->run_id, msg);
+    else if (res->status == JOB_SKIPPED)
+        log_warn(job->pipeline, job->strategy, "Run %" PRId64 " skipped: %s", job->run_id, msg);
+    else
+        log_error(job->pipeline, job->strategy, "Run %" PRId64 " failed: %s", job->run_id, msg);
+}
+
+static int sched_record(run_ctx *rc, const job_result *res, st_error *err) {
+    const queue_job *job = rc->job;
+    int r = state_mark_finished(rc->env->st, job->pipeline, job->strategy, job->run_id,
+                                sched_state_of(res->status), rc->started_at,
+                                sched_job_now(job), rc->env->worker, res->message,
+                                res->status == JOB_FAILED ? res->message : "", &res->stats,
+                                err);
+    if (r == ST_ESTALE) {
+        log_warn(job->pipeline, job->strategy, "result of run %" PRId64 " not recorded: %s",
+                 job->run_id, err ? err->msg : "stale");
+        return ST_OK;
+    }
+    return r;
+}
+
+/* The job manager options for this delivery: a redelivered job whose run is
+ * still marked running waits for the dead worker's pipeline lease to lapse
+ * instead of skipping on it. */
+static void sched_job_opts(job_opts *opts, const config_pipeline *p, const queue_job *job,
+                           const state_record *rec) {
+    job_opts_from_config(opts, p, job->strategy);
+    if (rec != NULL && rec->status == STATE_RUNNING && rec->run_id == job->run_id) {
+        int64_t lease_s = p->locks.lease_ttl_seconds > 0 ? p->locks.lease_ttl_seconds : 30;
+        opts->wait_pipeline_lock = true;
+        if (opts->pipeline_lock_timeout_s < lease_s + 10)
+            opts->pipeline_lock_timeout_s = lease_s + 10;
+    }
+    if (p->locks.lease_ttl_seconds > 0) opts->lease_ttl_ms = p->locks.lease_ttl_seconds * 1000;
+}
+
+int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
+                  job_result *res, st_error *err) {
+    memset(res, 0, sizeof *res);
+    run_ctx rc = {.env = env, .job = job, .started_at = sched_job_now(job)};
+    rc.p = config_pipeline_find(env->cfg, job->pipeline);
+    state_record rec;
+    int r = state_get(env->st, job->pipeline, job->strategy, &rec, err);
+    if (r != ST_OK && r != ST_ENOTFOUND) return r;
+    char why[160];
+    if (r == ST_OK && sched_job_stale(&rec, job, why, sizeof why)) {
+        log_info(job->pipeline, job->strategy, "Run %" PRId64 " not run: %s", job->run_id, why);
+        sched_release_enqueue(&rc);
+        *outcome = SCHED_JOB_DROPPED;
+        return ST_OK;
+    }
+    *outcome = SCHED_JOB_RAN;
+    if (rc.p == NULL) {
+        sched_release_enqueue(&rc);
+        res->status = JOB_FAILED;
+        snprintf(res->reason_code, sizeof res->reason_code, "pipeline_not_found");
+        snprintf(res->message, sizeof res->message, "Pipeline '%s' not found in config",
+                 job->pipeline);
+    } else {
+        job_opts opts;
+        sched_job_opts(&opts, rc.p, job, r == ST_OK ? &rec : NULL);
+        job_callbacks cb = {sched_on_locks_acquired, sched_on_skip, &rc};
+        job_run(env->cfg, rc.p, &opts, env->lm, &cb, sched_exec_sync, &rc, res);
+        sched_release_enqueue(&rc);
+    }
+    sched_log_result(job, res);
+    return sched_record(&rc, res, err);
+}
+
+int sched_job_exit_code(const job_result *res) {
+    return res->status == JOB_SUCCESS ? 0 : res->status == JOB_SKIPPED ? 75 : 1;
+}
