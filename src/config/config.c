@@ -1,25 +1,373 @@
-/* config — placeholder until the loader lands: every load says "not implemented". */
-#include "config.h"
+/*
+ * config — loading a config directory, problems, lookups and freeing.
+ *
+ * config_load() resolves the directory to an absolute path, reads
+ * datastores.yaml, then every pipelines/NAME.yaml or NAME.yml in byte order
+ * of the file name (hidden files skipped). Each file is read whole, parsed
+ * into a positioned node tree (config_yaml.c) and turned into structs
+ * (config_parse.c), which also runs the cross-file checks (duplicate
+ * pipeline names, unknown datastores) because datastores.yaml and earlier
+ * pipelines are already known when a pipeline file is parsed.
+ *
+ * Problems are collected, never fatal: after the last file, any problem
+ * means ST_EINVAL, no config, and the full list for the caller. A problem's
+ * file is shown relative to the config directory ("pipelines/orders.yaml"),
+ * which is what an operator sees in their repository; config_pipeline.file
+ * keeps the absolute path. Only a missing directory or datastores.yaml stops
+ * the load early, with the absolute path in err and no problems.
+ *
+ * Nothing here opens a database or the network.
+ */
+#include "config_int.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int config_load(config **out, const char *dir, config_problems *problems, st_error *err) {
-    (void)dir;
-    *out = NULL;
-    if (problems) problems->n = 0;
-    return st_error_set(err, ST_ENOTIMPL, "config loading: not implemented");
+/* --- small helpers --- */
+
+char *config_strdup(config_loader *ld, const char *s) {
+    if (s == NULL) return NULL;
+    char *d = strdup(s);
+    if (d == NULL) ld->oom = true;
+    return d;
+}
+
+char *config_path_join(config_loader *ld, const char *dir, const char *rel) {
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (p == NULL) {
+        ld->oom = true;
+        return NULL;
+    }
+    snprintf(p, n, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", rel);
+    return p;
+}
+
+/* --- problems --- */
+
+static int problems_push(config_problems *p, const char *file, int line, int col,
+                         const char *msg) {
+    char **items = realloc(p->items, (p->n + 1) * sizeof *items);
+    if (items == NULL) return ST_ENOMEM;
+    p->items = items;
+    config_problem *det = realloc(p->details, (p->n + 1) * sizeof *det);
+    if (det == NULL) return ST_ENOMEM;
+    p->details = det;
+    int len = snprintf(NULL, 0, "%s:%d:%d: %s", file, line, col, msg);
+    char *text = malloc((size_t)len + 1);
+    char *f = strdup(file), *m = strdup(msg);
+    if (text == NULL || f == NULL || m == NULL) {
+        free(text);
+        free(f);
+        free(m);
+        return ST_ENOMEM;
+    }
+    snprintf(text, (size_t)len + 1, "%s:%d:%d: %s", file, line, col, msg);
+    items[p->n] = text;
+    det[p->n] = (config_problem){.file = f, .line = line, .col = col, .message = m};
+    p->n++;
+    return 0;
+}
+
+void config_problem_add(config_loader *ld, int line, int col, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (problems_push(&ld->probs, ld->file ? ld->file : "?", line, col, msg) != 0)
+        ld->oom = true;
 }
 
 void config_problems_clear(config_problems *p) {
     if (p == NULL) return;
-    for (size_t i = 0; i < p->n; i++) free(p->items[i]);
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->items[i]);
+        if (p->details) {
+            free(p->details[i].file);
+            free(p->details[i].message);
+        }
+    }
     free(p->items);
+    free(p->details);
     p->items = NULL;
+    p->details = NULL;
     p->n = 0;
 }
 
-void config_free(config *cfg) { (void)cfg; }
-const config_pipeline *config_pipeline_find(const config *cfg, const char *name) { (void)cfg; (void)name; return NULL; }
-const config_strategy *config_strategy_find(const config_pipeline *p, const char *name) { (void)p; (void)name; return NULL; }
-const config_datastore *config_datastore_find(const config *cfg, const char *name) { (void)cfg; (void)name; return NULL; }
-const char *config_strategy_type_name(config_strategy_type t) { (void)t; return "?"; }
+/* --- reading files --- */
+
+static int read_file(const char *path, char **out, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return -errno;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = realloc(buf, cap *= 2);
+        if (nb == NULL) free(buf);
+        buf = nb;
+    }
+    int err = ferror(f) ? EIO : 0;
+    fclose(f);
+    if (buf == NULL) return -ENOMEM;
+    if (err) {
+        free(buf);
+        return -err;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Parses one file (display name `rel`) into a tree; problems recorded. */
+static config_node *load_tree(config_loader *ld, const char *abs, const char *rel) {
+    char *text = NULL;
+    size_t len = 0;
+    ld->file = rel;
+    int rc = read_file(abs, &text, &len);
+    if (rc != 0) {
+        config_problem_add(ld, 1, 1, "cannot read file: %s", strerror(-rc));
+        return NULL;
+    }
+    config_node *root = NULL;
+    if (config_yaml_parse(ld, text, len, &root) == 0 && root == NULL)
+        config_problem_add(ld, 1, 1, "file is empty: expected a mapping");
+    free(text);
+    return root;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_pipeline_file(const char *name) {
+    size_t n = strlen(name);
+    if (name[0] == '.') return false;
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+/* Sorted names of pipelines/NAME.yaml or .yml; a missing folder is no pipelines. */
+static char **list_pipeline_files(config_loader *ld, const char *pdir, size_t *count) {
+    *count = 0;
+    DIR *d = opendir(pdir);
+    if (d == NULL) return NULL;
+    char **names = NULL;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_pipeline_file(e->d_name)) continue;
+        char **nn = realloc(names, (*count + 1) * sizeof *nn);
+        char *s = strdup(e->d_name);
+        if (nn == NULL || s == NULL) {
+            free(s);
+            if (nn) names = nn;
+            ld->oom = true;
+            break;
+        }
+        names = nn;
+        names[(*count)++] = s;
+    }
+    closedir(d);
+    if (*count > 1) qsort(names, *count, sizeof *names, cmp_str);
+    return names;
+}
+
+static void load_pipelines(config_loader *ld, config *cfg) {
+    char *pdir = config_path_join(ld, cfg->dir, "pipelines");
+    if (pdir == NULL) return;
+    size_t count;
+    char **names = list_pipeline_files(ld, pdir, &count);
+    for (size_t i = 0; i < count; i++) {
+        char *abs = config_path_join(ld, pdir, names[i]);
+        char *rel = config_path_join(ld, "pipelines", names[i]);
+        struct stat st;
+        if (abs && rel && stat(abs, &st) == 0 && S_ISREG(st.st_mode)) {
+            config_node *root = load_tree(ld, abs, rel);
+            if (root) config_parse_pipeline(ld, cfg, root, abs);
+            config_node_free(root);
+        }
+        free(abs);
+        free(rel);
+        free(names[i]);
+    }
+    free(names);
+    free(pdir);
+}
+
+/* --- config_load --- */
+
+static int resolve_dir(const char *dir, char **out, st_error *err) {
+    char buf[PATH_MAX];
+    struct stat st;
+    if (dir == NULL || dir[0] == '\0')
+        return st_error_set(err, ST_EINVAL, "config directory: none given");
+    if (realpath(dir, buf) == NULL)
+        return st_error_set(err, ST_EINVAL, "config directory %s: %s", dir, strerror(errno));
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return st_error_set(err, ST_EINVAL, "config directory %s: not a directory", dir);
+    *out = strdup(buf);
+    if (*out == NULL) return st_error_set(err, ST_ENOMEM, "config: out of memory");
+    return 0;
+}
+
+static int load_datastores(config_loader *ld, config *cfg, st_error *err) {
+    char *abs = config_path_join(ld, cfg->dir, "datastores.yaml");
+    if (abs == NULL) return st_error_set(err, ST_ENOMEM, "config: out of memory");
+    if (access(abs, F_OK) != 0) {
+        st_error_set(err, ST_EINVAL, "%s: %s", abs, strerror(errno));
+        free(abs);
+        return ST_EINVAL;
+    }
+    config_node *root = load_tree(ld, abs, "datastores.yaml");
+    config_parse_datastores(ld, cfg, root);
+    config_node_free(root);
+    free(abs);
+    return 0;
+}
+
+/* Orders problems by line and column within each file, keeping files in
+ * load order (a stable insertion sort: problem lists are short). */
+static void sort_problems(config_problems *p) {
+    for (size_t i = 1; i < p->n; i++) {
+        config_problem d = p->details[i];
+        char *item = p->items[i];
+        size_t j = i;
+        while (j > 0 && strcmp(p->details[j - 1].file, d.file) == 0 &&
+               (p->details[j - 1].line > d.line ||
+                (p->details[j - 1].line == d.line && p->details[j - 1].col > d.col))) {
+            p->details[j] = p->details[j - 1];
+            p->items[j] = p->items[j - 1];
+            j--;
+        }
+        p->details[j] = d;
+        p->items[j] = item;
+    }
+}
+
+static void hand_over_problems(config_loader *ld, config_problems *problems) {
+    sort_problems(&ld->probs);
+    if (problems != NULL) {
+        config_problems_clear(problems);
+        *problems = ld->probs;
+    } else {
+        config_problems_clear(&ld->probs);
+    }
+}
+
+int config_load(config **out, const char *dir, config_problems *problems, st_error *err) {
+    *out = NULL;
+    if (problems) config_problems_clear(problems);
+    config *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL) return st_error_set(err, ST_ENOMEM, "config: out of memory");
+    int rc = resolve_dir(dir, &cfg->dir, err);
+    config_loader ld = {.dir = cfg->dir};
+    if (rc == 0) rc = load_datastores(&ld, cfg, err);
+    if (rc == 0) load_pipelines(&ld, cfg);
+    if (rc == 0 && ld.oom) rc = st_error_set(err, ST_ENOMEM, "config: out of memory");
+    if (rc == 0 && ld.probs.n > 0)
+        rc = st_error_set(err, ST_EINVAL, "%s: %zu problem%s in the configuration",
+                          cfg->dir, ld.probs.n, ld.probs.n == 1 ? "" : "s");
+    hand_over_problems(&ld, problems);
+    if (rc != 0) {
+        config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return 0;
+}
+
+/* --- freeing --- */
+
+static void free_endpoint(config_endpoint *e) {
+    free(e->datastore);
+    free(e->schema);
+    free(e->table);
+    free(e->query);
+}
+
+static void free_pipeline(config_pipeline *p) {
+    free(p->name);
+    free(p->description);
+    free(p->file);
+    free_endpoint(&p->source);
+    free_endpoint(&p->destination);
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        free(p->columns[i].name);
+        free(p->columns[i].dest_name);
+        free(p->columns[i].type);
+    }
+    free(p->columns);
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        config_strategy *s = &p->strategies[i];
+        free(s->name);
+        free(s->cron);
+        free(s->timezone);
+        free(s->cursor);
+    }
+    free(p->strategies);
+}
+
+void config_free(config *cfg) {
+    if (cfg == NULL) return;
+    for (size_t i = 0; i < cfg->ndatastores; i++) {
+        config_datastore *d = &cfg->datastores[i];
+        free(d->name);
+        free(d->path);
+        free(d->host);
+        free(d->user);
+        free(d->password);
+        free(d->dbname);
+        free(d->sslmode);
+        free(d->file);
+    }
+    free(cfg->datastores);
+    for (size_t i = 0; i < cfg->npipelines; i++) free_pipeline(&cfg->pipelines[i]);
+    free(cfg->pipelines);
+    free(cfg->state_url);
+    free(cfg->dir);
+    free(cfg);
+}
+
+/* --- lookups --- */
+
+const config_pipeline *config_pipeline_find(const config *cfg, const char *name) {
+    if (cfg == NULL || name == NULL) return NULL;
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        if (cfg->pipelines[i].name && strcmp(cfg->pipelines[i].name, name) == 0)
+            return &cfg->pipelines[i];
+    return NULL;
+}
+
+const config_strategy *config_strategy_find(const config_pipeline *p, const char *name) {
+    if (p == NULL || name == NULL) return NULL;
+    for (size_t i = 0; i < p->nstrategies; i++)
+        if (p->strategies[i].name && strcmp(p->strategies[i].name, name) == 0)
+            return &p->strategies[i];
+    return NULL;
+}
+
+const config_datastore *config_datastore_find(const config *cfg, const char *name) {
+    if (cfg == NULL || name == NULL) return NULL;
+    for (size_t i = 0; i < cfg->ndatastores; i++)
+        if (cfg->datastores[i].name && strcmp(cfg->datastores[i].name, name) == 0)
+            return &cfg->datastores[i];
+    return NULL;
+}
+
+const char *config_strategy_type_name(config_strategy_type t) {
+    switch (t) {
+    case CONFIG_STRATEGY_FULL: return "full";
+    case CONFIG_STRATEGY_DELTA: return "delta";
+    case CONFIG_STRATEGY_HASH: return "hash";
+    }
+    return "?";
+}

@@ -79,7 +79,9 @@ typedef struct config_endpoint {
 
 typedef struct config_pipeline {
     char *name;
+    char *description; /* optional, NULL if absent */
     char *file;      /* absolute path of the YAML file */
+    int line, col;   /* position of the `name` value in file */
     config_endpoint source, destination;
     config_column *columns;
     size_t ncolumns;
@@ -98,10 +100,19 @@ typedef struct config {
     size_t npipelines;
 } config;
 
-/* Every problem found, each "file:line:col: message". */
+/* One problem, split into its parts (items[i] is the joined text). */
+typedef struct config_problem {
+    char *file;      /* relative to the config directory, e.g. "pipelines/orders.yaml" */
+    int line, col;   /* 1-based */
+    char *message;   /* "strategies[1].cron: invalid cron expression ..." */
+} config_problem;
+
+/* Every problem found, each "file:line:col: message" (file relative to the
+ * config directory), in file order: datastores.yaml, then pipelines/ sorted. */
 typedef struct config_problems {
     char **items;
     size_t n;
+    config_problem *details;  /* parallel to items */
 } config_problems;
 
 /* Loads and validates `dir`. Returns 0 and *out, or ST_EINVAL with every

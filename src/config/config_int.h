@@ -1,0 +1,86 @@
+/*
+ * config_int — private interface between the files of the config module.
+ *
+ * The loader works in two passes per file. config_yaml.c turns the libyaml
+ * event stream into a small tree of config_node values that keeps the
+ * 1-based line and column of every key and value; config_parse.c then walks
+ * that tree with typed getters that know the key path ("strategies[1].cron")
+ * and record problems at the exact node. Nothing in this header is visible
+ * outside src/config/.
+ */
+#ifndef ST_CONFIG_INT_H
+#define ST_CONFIG_INT_H
+
+#include "config.h"
+
+typedef enum { CONFIG_NODE_SCALAR, CONFIG_NODE_MAP, CONFIG_NODE_SEQ } config_node_kind;
+
+typedef struct config_node {
+    config_node_kind kind;
+    char *value;      /* scalar text, never NULL for a scalar */
+    bool is_null;     /* plain scalar "", "~" or "null" */
+    int line, col;    /* 1-based position of the node's first character */
+    size_t n;         /* map entries / sequence items */
+    struct config_node **keys;  /* map keys (any kind; non-scalars are problems) */
+    struct config_node **vals;  /* map values or sequence items */
+} config_node;
+
+/* The state shared by every step of one config_load(). */
+typedef struct config_loader {
+    const char *dir;          /* absolute config directory */
+    const char *file;         /* display name of the current file (relative to dir) */
+    config_problems probs;    /* everything found so far */
+    bool oom;                 /* an allocation failed: the result is incomplete */
+} config_loader;
+
+/* Records "file:line:col: message" for the current file. */
+void config_problem_add(config_loader *ld, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Parses one YAML text (len bytes) into *out. On a syntax error records the
+ * problem and returns ST_EINVAL; an empty document gives *out = NULL and 0. */
+int config_yaml_parse(config_loader *ld, const char *text, size_t len, config_node **out);
+void config_node_free(config_node *n);
+
+/* Builds the typed structs from parsed trees (config_parse.c). Problems are
+ * recorded in ld; the structs are filled as far as possible either way. */
+void config_parse_datastores(config_loader *ld, config *cfg, const config_node *root);
+void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *root,
+                           const char *abs_path);
+
+/* --- typed access to a mapping (config_fields.c) ---
+ * `path` is the key path of the mapping ("" at top level, "strategies[1]");
+ * messages name "path.key". Each getter returns true when the value is
+ * usable (or absent and optional) and false after recording a problem.
+ * Absent optional keys leave *out untouched (the caller set the default). */
+
+/* Checks that `node` is a mapping whose keys are unique scalars from
+ * `allowed` (NULL-terminated). Returns false if it is not a mapping. */
+bool config_check_map(config_loader *ld, const config_node *node, const char *path,
+                      const char *what, const char *const *allowed);
+const config_node *config_map_get(const config_node *map, const char *key);
+/* The key node for `key` (for positions), or NULL. */
+const config_node *config_map_key(const config_node *map, const char *key);
+void config_key_path(char *buf, size_t n, const char *path, const char *key);
+const char *config_kind_name(const config_node *n);
+/* ${VAR} / ${VAR:default} expansion of a scalar. NULL after a problem. */
+char *config_expand(config_loader *ld, const config_node *n, const char *path);
+bool config_get_string(config_loader *ld, const config_node *map, const char *path,
+                       const char *key, bool required, char **out);
+bool config_get_bool(config_loader *ld, const config_node *map, const char *path,
+                     const char *key, bool *out);
+bool config_get_int(config_loader *ld, const config_node *map, const char *path,
+                    const char *key, int64_t min, int64_t max, int64_t *out);
+void config_missing(config_loader *ld, const config_node *map, const char *path,
+                    const char *key);
+
+/* Columns and strategies of one pipeline (config_pipeline.c). */
+void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p);
+void config_parse_strategies(config_loader *ld, const config_node *root, config_pipeline *p);
+
+/* Helpers shared by the parse files. */
+bool config_valid_name(const char *s);
+char *config_strdup(config_loader *ld, const char *s);
+char *config_path_join(config_loader *ld, const char *dir, const char *rel);
+
+#endif

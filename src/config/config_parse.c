@@ -1,0 +1,323 @@
+/*
+ * config_parse — datastores.yaml and the top level of pipeline files.
+ *
+ * Walks the node trees of config_yaml.c with the getters of config_fields.c
+ * and fills the public structs of config.h, applying defaults. Every check
+ * that can be made with what is already loaded is made here, at the node
+ * that is wrong, so its line and column are exact:
+ *   - datastores: type sqlite|postgres, sqlite needs `path` (made absolute
+ *     against the config dir), postgres needs `connection.dbname`, keys that
+ *     belong to the other type are refused; optional `state.url` (sqlite:PATH
+ *     made absolute, or redis:// / rediss://), default sqlite:DIR/.synctool/state.db;
+ *   - pipelines: unique names across files, known datastores, schema
+ *     defaults (public on postgres, main on sqlite). Columns and strategies
+ *     are in config_pipeline.c.
+ *
+ * Names of datastores, pipelines and strategies end up in lock keys and in
+ * `datastore.schema.table` references, so they are restricted to letters,
+ * digits, `_` and `-`.
+ */
+#include "config_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool config_valid_name(const char *s) {
+    if (s == NULL || s[0] == '\0' || s[0] == '-') return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-')) return false;
+    return true;
+}
+
+/* --- datastores.yaml --- */
+
+static const char *const ds_keys[] = {"type", "path", "connection", NULL};
+static const char *const conn_keys[] = {"host", "port", "user", "password", "dbname",
+                                        "sslmode", NULL};
+static const char *const sslmodes[] = {"disable", "allow", "prefer", "require",
+                                       "verify-ca", "verify-full", NULL};
+
+/* A key that only the other datastore type takes. */
+static void refuse_key(config_loader *ld, const config_node *map, const char *path,
+                       const char *key, const char *only) {
+    const config_node *k = config_map_key(map, key);
+    if (k == NULL) return;
+    char kp[512];
+    config_key_path(kp, sizeof kp, path, key);
+    config_problem_add(ld, k->line, k->col, "%s: only valid for %s datastores", kp, only);
+}
+
+static void parse_sslmode(config_loader *ld, const config_node *conn, const char *cp,
+                          config_datastore *d) {
+    if (!config_get_string(ld, conn, cp, "sslmode", false, &d->sslmode) || !d->sslmode) return;
+    for (size_t i = 0; sslmodes[i]; i++)
+        if (strcmp(sslmodes[i], d->sslmode) == 0) return;
+    const config_node *v = config_map_get(conn, "sslmode");
+    config_problem_add(ld, v->line, v->col,
+                       "%s.sslmode: unknown sslmode \"%s\" (expected disable, allow, "
+                       "prefer, require, verify-ca or verify-full)", cp, d->sslmode);
+}
+
+static void parse_postgres(config_loader *ld, const config_node *m, const char *path,
+                           config_datastore *d) {
+    refuse_key(ld, m, path, "path", "sqlite");
+    const config_node *conn = config_map_get(m, "connection");
+    char cp[512];
+    config_key_path(cp, sizeof cp, path, "connection");
+    if (conn == NULL) {
+        config_missing(ld, m, path, "connection");
+        return;
+    }
+    if (!config_check_map(ld, conn, cp, NULL, conn_keys)) return;
+    config_get_string(ld, conn, cp, "host", false, &d->host);
+    config_get_string(ld, conn, cp, "user", false, &d->user);
+    config_get_string(ld, conn, cp, "password", false, &d->password);
+    config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
+    int64_t port = 0;
+    if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
+    parse_sslmode(ld, conn, cp, d);
+}
+
+static void parse_sqlite(config_loader *ld, const config_node *m, const char *path,
+                         config_datastore *d) {
+    refuse_key(ld, m, path, "connection", "postgres");
+    char *p = NULL;
+    if (!config_get_string(ld, m, path, "path", true, &p)) return;
+    if (p[0] == '/') {
+        d->path = p;
+        return;
+    }
+    d->path = config_path_join(ld, ld->dir, p);
+    free(p);
+}
+
+static config_datastore *add_datastore(config_loader *ld, config *cfg) {
+    config_datastore *ds = realloc(cfg->datastores, (cfg->ndatastores + 1) * sizeof *ds);
+    if (ds == NULL) {
+        ld->oom = true;
+        return NULL;
+    }
+    cfg->datastores = ds;
+    config_datastore *d = &ds[cfg->ndatastores++];
+    memset(d, 0, sizeof *d);
+    return d;
+}
+
+static void parse_datastore(config_loader *ld, config *cfg, const config_node *key,
+                            const config_node *val) {
+    if (key->kind != CONFIG_NODE_SCALAR) return; /* reported by config_check_map */
+    char path[512];
+    config_key_path(path, sizeof path, "datastores", key->value);
+    if (!config_valid_name(key->value))
+        config_problem_add(ld, key->line, key->col,
+                           "%s: invalid datastore name \"%s\": use letters, digits, '_' and '-'",
+                           path, key->value);
+    if (config_datastore_find(cfg, key->value)) return; /* duplicate key, reported */
+    config_datastore *d = add_datastore(ld, cfg);
+    if (d == NULL) return;
+    d->name = config_strdup(ld, key->value);
+    d->file = config_strdup(ld, ld->file);
+    d->line = key->line;
+    d->col = key->col;
+    d->type = (config_ds_type)-1;
+    if (!config_check_map(ld, val, path, NULL, ds_keys)) return;
+    char *type = NULL;
+    if (!config_get_string(ld, val, path, "type", true, &type)) return;
+    if (strcmp(type, "sqlite") == 0) {
+        d->type = CONFIG_DS_SQLITE;
+        parse_sqlite(ld, val, path, d);
+    } else if (strcmp(type, "postgres") == 0) {
+        d->type = CONFIG_DS_POSTGRES;
+        parse_postgres(ld, val, path, d);
+    } else {
+        const config_node *v = config_map_get(val, "type");
+        config_problem_add(ld, v->line, v->col,
+                           "%s.type: unknown datastore type \"%s\" (expected sqlite or postgres)",
+                           path, type);
+    }
+    free(type);
+}
+
+/* "sqlite:" + absolute path (relative ones against the config dir). */
+static char *sqlite_url(config_loader *ld, const char *path) {
+    char *abs = path[0] == '/' ? config_strdup(ld, path) : config_path_join(ld, ld->dir, path);
+    if (abs == NULL) return NULL;
+    size_t n = strlen(abs) + 8;
+    char *url = malloc(n);
+    if (url == NULL)
+        ld->oom = true;
+    else
+        snprintf(url, n, "sqlite:%s", abs);
+    free(abs);
+    return url;
+}
+
+static void parse_state(config_loader *ld, config *cfg, const config_node *st) {
+    static const char *const keys[] = {"url", NULL};
+    if (!config_check_map(ld, st, "state", NULL, keys)) return;
+    char *url = NULL;
+    if (!config_get_string(ld, st, "state", "url", true, &url)) return;
+    const config_node *v = config_map_get(st, "url");
+    if (strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0') {
+        cfg->state_url = sqlite_url(ld, url + 7);
+    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0) {
+        cfg->state_url = url;
+        url = NULL;
+    } else {
+        /* The URL may hold a password: never echo it. */
+        config_problem_add(ld, v->line, v->col, "state.url: unsupported state URL (expected "
+                           "sqlite:PATH or redis://HOST:PORT/DB)");
+    }
+    free(url);
+}
+
+void config_parse_datastores(config_loader *ld, config *cfg, const config_node *root) {
+    static const char *const top[] = {"datastores", "state", NULL};
+    if (root != NULL && config_check_map(ld, root, "", NULL, top)) {
+        const config_node *ds = config_map_get(root, "datastores");
+        if (ds == NULL)
+            config_missing(ld, root, "", "datastores");
+        else if (config_check_map(ld, ds, "datastores", NULL, NULL))
+            for (size_t i = 0; i < ds->n; i++) parse_datastore(ld, cfg, ds->keys[i], ds->vals[i]);
+        const config_node *st = config_map_get(root, "state");
+        if (st != NULL && !(st->kind == CONFIG_NODE_SCALAR && st->is_null))
+            parse_state(ld, cfg, st);
+    }
+    if (cfg->state_url == NULL) cfg->state_url = sqlite_url(ld, ".synctool/state.db");
+}
+
+/* --- pipelines: endpoints and the top level --- */
+
+static void endpoint_datastore(config_loader *ld, const config *cfg, const config_node *m,
+                               const char *path, config_endpoint *e) {
+    if (e->datastore == NULL) return;
+    const config_datastore *d = config_datastore_find(cfg, e->datastore);
+    if (d == NULL) {
+        const config_node *v = config_map_get(m, "datastore");
+        char known[512] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < cfg->ndatastores && used < sizeof known; i++)
+            used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
+                                     cfg->datastores[i].name);
+        config_problem_add(ld, v->line, v->col,
+                           "%s.datastore: unknown datastore \"%s\" (datastores.yaml defines: %s)",
+                           path, e->datastore, used ? known : "none");
+        return;
+    }
+    if (e->schema == NULL && (d->type == CONFIG_DS_SQLITE || d->type == CONFIG_DS_POSTGRES))
+        e->schema = config_strdup(ld, d->type == CONFIG_DS_SQLITE ? "main" : "public");
+}
+
+static void parse_endpoint(config_loader *ld, const config *cfg, const config_node *root,
+                           const char *path, bool is_source, config_endpoint *e) {
+    static const char *const src_keys[] = {"datastore", "schema", "table", "query", NULL};
+    static const char *const dst_keys[] = {"datastore", "schema", "table", NULL};
+    const config_node *m = config_map_get(root, path);
+    if (m == NULL) {
+        config_missing(ld, root, "", path);
+        return;
+    }
+    if (!config_check_map(ld, m, path, NULL, is_source ? src_keys : dst_keys)) return;
+    config_get_string(ld, m, path, "datastore", true, &e->datastore);
+    config_get_string(ld, m, path, "schema", false, &e->schema);
+    if (is_source) {
+        config_get_string(ld, m, path, "table", false, &e->table);
+        config_get_string(ld, m, path, "query", false, &e->query);
+        if (config_map_get(m, "table") == NULL && config_map_get(m, "query") == NULL)
+            config_problem_add(ld, m->line, m->col,
+                               "source: missing required key \"table\" (or \"query\")");
+        else if (e->table && e->query) {
+            const config_node *k = config_map_key(m, "query");
+            config_problem_add(ld, k->line, k->col,
+                               "source.query: give either table or query, not both");
+        }
+    } else {
+        config_get_string(ld, m, path, "table", true, &e->table);
+    }
+    endpoint_datastore(ld, cfg, m, path, e);
+}
+
+static void parse_name(config_loader *ld, const config *cfg, const config_node *root,
+                       config_pipeline *p) {
+    if (!config_get_string(ld, root, "", "name", true, &p->name)) return;
+    const config_node *v = config_map_get(root, "name");
+    p->line = v->line;
+    p->col = v->col;
+    if (!config_valid_name(p->name)) {
+        config_problem_add(ld, v->line, v->col,
+                           "name: invalid pipeline name \"%s\": use letters, digits, '_' and '-'",
+                           p->name);
+        return;
+    }
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const config_pipeline *o = &cfg->pipelines[i];
+        if (o->name == NULL || strcmp(o->name, p->name) != 0) continue;
+        size_t dl = strlen(ld->dir);
+        const char *of = o->file ? o->file : "?";
+        if (strncmp(of, ld->dir, dl) == 0 && of[dl] == '/') of += dl + 1;
+        config_problem_add(ld, v->line, v->col,
+                           "name: duplicate pipeline name \"%s\" (first defined in %s:%d:%d)",
+                           p->name, of, o->line, o->col);
+        return;
+    }
+}
+
+static void parse_locks(config_loader *ld, const config_node *root, config_locks *l) {
+    static const char *const keys[] = {"wait_for_pipeline_lock", "pipeline_lock_wait_timeout",
+                                       "wait_for_table_lock", "table_lock_wait_timeout",
+                                       "lease_ttl_seconds", NULL};
+    *l = (config_locks){false, 60, false, 30, 30};
+    const config_node *m = config_map_get(root, "locks");
+    if (m == NULL || !config_check_map(ld, m, "locks", NULL, keys)) return;
+    config_get_bool(ld, m, "locks", "wait_for_pipeline_lock", &l->wait_for_pipeline_lock);
+    config_get_int(ld, m, "locks", "pipeline_lock_wait_timeout", 0, 86400,
+                   &l->pipeline_lock_wait_timeout);
+    config_get_bool(ld, m, "locks", "wait_for_table_lock", &l->wait_for_table_lock);
+    config_get_int(ld, m, "locks", "table_lock_wait_timeout", 0, 86400,
+                   &l->table_lock_wait_timeout);
+    config_get_int(ld, m, "locks", "lease_ttl_seconds", 3, 86400, &l->lease_ttl_seconds);
+}
+
+static void parse_retry(config_loader *ld, const config_node *root, config_retry *r) {
+    static const char *const keys[] = {"max_retry_count", "safe_fallback_window_minutes",
+                                       "schedule_buffer_seconds", NULL};
+    *r = (config_retry){3, 30, 60};
+    const config_node *m = config_map_get(root, "retry");
+    if (m == NULL || !config_check_map(ld, m, "retry", NULL, keys)) return;
+    config_get_int(ld, m, "retry", "max_retry_count", 0, 1000000, &r->max_retry_count);
+    config_get_int(ld, m, "retry", "safe_fallback_window_minutes", 0, 525600,
+                   &r->safe_fallback_window_minutes);
+    config_get_int(ld, m, "retry", "schedule_buffer_seconds", 0, 86400,
+                   &r->schedule_buffer_seconds);
+}
+
+static config_pipeline *add_pipeline(config_loader *ld, config *cfg) {
+    config_pipeline *ps = realloc(cfg->pipelines, (cfg->npipelines + 1) * sizeof *ps);
+    if (ps == NULL) {
+        ld->oom = true;
+        return NULL;
+    }
+    cfg->pipelines = ps;
+    return memset(&ps[cfg->npipelines], 0, sizeof *ps);
+}
+
+void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *root,
+                           const char *abs_path) {
+    static const char *const keys[] = {"name", "description", "source", "destination",
+                                       "columns", "strategies", "locks", "retry", NULL};
+    if (!config_check_map(ld, root, "", NULL, keys)) return;
+    config_pipeline *p = add_pipeline(ld, cfg);
+    if (p == NULL) return;
+    p->file = config_strdup(ld, abs_path);
+    parse_name(ld, cfg, root, p);
+    cfg->npipelines++; /* counted only now: parse_name compares with the others */
+    config_get_string(ld, root, "", "description", false, &p->description);
+    parse_endpoint(ld, cfg, root, "source", true, &p->source);
+    parse_endpoint(ld, cfg, root, "destination", false, &p->destination);
+    config_parse_columns(ld, root, p);
+    config_parse_strategies(ld, root, p);
+    parse_locks(ld, root, &p->locks);
+    parse_retry(ld, root, &p->retry);
+}

@@ -1,0 +1,230 @@
+/*
+ * config_pipeline — the `columns` and `strategies` lists of a pipeline.
+ *
+ * Columns map source names to destination names (`dest`, default the same)
+ * with an SQL type kept as written; at least one column is the key. Column
+ * and destination names are unique.
+ *
+ * Strategies are full, delta or hash, each with optional cron + timezone and
+ * type-specific settings: a delta needs a `cursor` that is one of the
+ * pipeline's source columns and may have `lookback_seconds`; a hash may have
+ * `segment_rows`. A setting that belongs to another type is refused rather
+ * than ignored, so a typo in the type cannot silently change behaviour.
+ *
+ * Cron expressions and zones are checked with cron_parse(), the same parser
+ * the scheduler uses, so "valid here" means "schedulable there". The zone is
+ * checked separately (with the pipeline's expression, or `* * * * *` when
+ * there is none) so a bad zone is reported at `timezone`, not at `cron`.
+ * While the cron module answers ST_ENOTIMPL, cron cannot be validated and
+ * the check is skipped rather than failing every config.
+ */
+#include "config_int.h"
+
+#include "../cron/cron.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The list at key `key`, or NULL after recording why there is none usable. */
+static const config_node *get_list(config_loader *ld, const config_node *root,
+                                   const char *key, const char *what) {
+    const config_node *m = config_map_get(root, key);
+    if (m == NULL) {
+        config_missing(ld, root, "", key);
+        return NULL;
+    }
+    if (m->kind != CONFIG_NODE_SEQ) {
+        config_problem_add(ld, m->line, m->col, "%s: expected a list, got %s", key,
+                           config_kind_name(m));
+        return NULL;
+    }
+    if (m->n == 0) {
+        config_problem_add(ld, m->line, m->col, "%s: must list at least one %s", key, what);
+        return NULL;
+    }
+    return m;
+}
+
+/* --- columns --- */
+
+/* Reports `field` of column i if an earlier column has the same value;
+ * returns false then. */
+static bool column_unique(config_loader *ld, const config_pipeline *p, size_t i,
+                          const config_node *item, bool dest) {
+    const char *v = dest ? p->columns[i].dest_name : p->columns[i].name;
+    if (v == NULL) return true;
+    for (size_t j = 0; j < i; j++) {
+        const char *o = dest ? p->columns[j].dest_name : p->columns[j].name;
+        if (o == NULL || strcmp(o, v) != 0) continue;
+        const config_node *n = config_map_get(item, dest ? "dest" : "name");
+        if (n == NULL) n = config_map_get(item, "name");
+        config_problem_add(ld, n->line, n->col, "columns[%zu].%s: duplicate %s column \"%s\" "
+                           "(also columns[%zu])", i, dest ? "dest" : "name",
+                           dest ? "destination" : "source", v, j);
+        return false;
+    }
+    return true;
+}
+
+void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p) {
+    static const char *const keys[] = {"name", "type", "key", "dest", NULL};
+    const config_node *m = get_list(ld, root, "columns", "column");
+    if (m == NULL) return;
+    p->columns = calloc(m->n, sizeof *p->columns);
+    if (p->columns == NULL) {
+        ld->oom = true;
+        return;
+    }
+    p->ncolumns = m->n;
+    bool any_key = false;
+    for (size_t i = 0; i < m->n; i++) {
+        config_column *c = &p->columns[i];
+        char path[64];
+        snprintf(path, sizeof path, "columns[%zu]", i);
+        if (!config_check_map(ld, m->vals[i], path, NULL, keys)) continue;
+        config_get_string(ld, m->vals[i], path, "name", true, &c->name);
+        config_get_string(ld, m->vals[i], path, "type", true, &c->type);
+        config_get_bool(ld, m->vals[i], path, "key", &c->key);
+        config_get_string(ld, m->vals[i], path, "dest", false, &c->dest_name);
+        if (c->dest_name == NULL) c->dest_name = config_strdup(ld, c->name);
+        if (column_unique(ld, p, i, m->vals[i], false)) column_unique(ld, p, i, m->vals[i], true);
+        any_key = any_key || c->key;
+    }
+    if (!any_key)
+        config_problem_add(ld, m->line, m->col,
+                           "columns: no key column (mark at least one with key: true)");
+}
+
+/* --- strategies --- */
+
+static bool parse_type(config_loader *ld, const config_node *m, const char *path,
+                       config_strategy *s) {
+    static const char *const names[] = {"full", "delta", "hash"};
+    char *t = NULL;
+    if (!config_get_string(ld, m, path, "type", true, &t)) return false;
+    for (size_t i = 0; i < 3; i++) {
+        if (strcmp(t, names[i]) == 0) {
+            s->type = (config_strategy_type)i;
+            free(t);
+            return true;
+        }
+    }
+    const config_node *v = config_map_get(m, "type");
+    config_problem_add(ld, v->line, v->col,
+                       "%s.type: unknown strategy type \"%s\" (expected full, delta or hash)",
+                       path, t);
+    free(t);
+    return false;
+}
+
+static void refuse_unless(config_loader *ld, const config_node *m, const char *path,
+                          const char *key, bool ok, const char *only) {
+    const config_node *k = config_map_key(m, key);
+    if (k == NULL || ok) return;
+    config_problem_add(ld, k->line, k->col, "%s.%s: only valid for %s strategies", path, key,
+                       only);
+}
+
+static void check_cursor(config_loader *ld, const config_node *m, const char *path,
+                         const config_pipeline *p, const config_strategy *s) {
+    if (s->cursor == NULL) {
+        if (config_map_get(m, "cursor") == NULL)
+            config_problem_add(ld, m->line, m->col, "%s: missing required key \"cursor\" "
+                               "(a delta strategy needs a cursor column)", path);
+        return;
+    }
+    for (size_t i = 0; i < p->ncolumns; i++)
+        if (p->columns[i].name && strcmp(p->columns[i].name, s->cursor) == 0) return;
+    if (p->ncolumns == 0) return; /* columns already reported */
+    const config_node *v = config_map_get(m, "cursor");
+    config_problem_add(ld, v->line, v->col, "%s.cursor: column \"%s\" is not in columns",
+                       path, s->cursor);
+}
+
+static void check_cron(config_loader *ld, const config_node *m, const char *path,
+                       const config_strategy *s) {
+    cron_expr *c = NULL;
+    st_error err;
+    if (s->cron) {
+        int rc = cron_parse(&c, s->cron, NULL, &err);
+        cron_free(c);
+        if (rc == ST_ENOTIMPL) return; /* cron module not built yet: cannot validate */
+        if (rc != 0) {
+            const config_node *v = config_map_get(m, "cron");
+            config_problem_add(ld, v->line, v->col, "%s.cron: invalid cron expression \"%s\": %s",
+                               path, s->cron, err.msg);
+            return;
+        }
+    }
+    if (s->timezone) {
+        c = NULL;
+        int rc = cron_parse(&c, s->cron ? s->cron : "* * * * *", s->timezone, &err);
+        cron_free(c);
+        if (rc == 0 || rc == ST_ENOTIMPL) return;
+        const config_node *v = config_map_get(m, "timezone");
+        config_problem_add(ld, v->line, v->col, "%s.timezone: invalid time zone \"%s\": %s",
+                           path, s->timezone, err.msg);
+    }
+}
+
+static void strategy_unique(config_loader *ld, const config_node *m, const char *path,
+                            const config_pipeline *p, size_t i) {
+    const char *name = p->strategies[i].name;
+    const config_node *v = config_map_get(m, "name");
+    if (!config_valid_name(name)) {
+        config_problem_add(ld, v->line, v->col, "%s.name: invalid strategy name \"%s\": use "
+                           "letters, digits, '_' and '-'", path, name);
+        return;
+    }
+    for (size_t j = 0; j < i; j++) {
+        if (p->strategies[j].name == NULL || strcmp(p->strategies[j].name, name) != 0) continue;
+        config_problem_add(ld, v->line, v->col,
+                           "%s.name: duplicate strategy name \"%s\" (also strategies[%zu])",
+                           path, name, j);
+        return;
+    }
+}
+
+static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
+                           config_pipeline *p) {
+    static const char *const keys[] = {"name", "type", "cron", "timezone", "enabled",
+                                       "cursor", "lookback_seconds", "batch_size",
+                                       "segment_rows", NULL};
+    config_strategy *s = &p->strategies[i];
+    char path[64];
+    snprintf(path, sizeof path, "strategies[%zu]", i);
+    *s = (config_strategy){.enabled = true, .batch_size = 10000, .segment_rows = 1000,
+                           .line = m->line, .col = m->col};
+    if (!config_check_map(ld, m, path, NULL, keys)) return;
+    if (config_get_string(ld, m, path, "name", true, &s->name))
+        strategy_unique(ld, m, path, p, i);
+    bool typed = parse_type(ld, m, path, s);
+    config_get_string(ld, m, path, "cron", false, &s->cron);
+    config_get_string(ld, m, path, "timezone", false, &s->timezone);
+    config_get_bool(ld, m, path, "enabled", &s->enabled);
+    config_get_string(ld, m, path, "cursor", false, &s->cursor);
+    config_get_int(ld, m, path, "lookback_seconds", 0, 31536000, &s->lookback_seconds);
+    config_get_int(ld, m, path, "batch_size", 1, 10000000, &s->batch_size);
+    config_get_int(ld, m, path, "segment_rows", 1, 100000000, &s->segment_rows);
+    if (typed) {
+        bool delta = s->type == CONFIG_STRATEGY_DELTA;
+        refuse_unless(ld, m, path, "cursor", delta, "delta");
+        refuse_unless(ld, m, path, "lookback_seconds", delta, "delta");
+        refuse_unless(ld, m, path, "segment_rows", s->type == CONFIG_STRATEGY_HASH, "hash");
+        if (delta) check_cursor(ld, m, path, p, s);
+    }
+    check_cron(ld, m, path, s);
+}
+
+void config_parse_strategies(config_loader *ld, const config_node *root, config_pipeline *p) {
+    const config_node *m = get_list(ld, root, "strategies", "strategy");
+    if (m == NULL) return;
+    p->strategies = calloc(m->n, sizeof *p->strategies);
+    if (p->strategies == NULL) {
+        ld->oom = true;
+        return;
+    }
+    p->nstrategies = m->n;
+    for (size_t i = 0; i < m->n; i++) parse_strategy(ld, m->vals[i], i, p);
+}
