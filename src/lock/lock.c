@@ -1,15 +1,306 @@
-/* lock — placeholder until the backends land: every call is "not implemented". */
+/*
+ * lock — the front end of the lock module (see lock.h for the contract).
+ *
+ * A lock_manager is a backend vtable (struct lock_ops, lock_backend.h) plus
+ * the policy every backend shares, kept here so SQLite, Redis and the test
+ * mock behave identically:
+ *   - owner tokens: 128 random bits from /dev/urandom, hex encoded, one per
+ *     acquisition, so two acquisitions by the same process are different
+ *     owners and a stale handle can never act on a newer hold;
+ *   - waiting: lock_acquire_wait() tries, then sleeps min(poll interval,
+ *     time left) and tries again, with one last try at the deadline, so the
+ *     timeout is honoured exactly (ST_ETIMEOUT). Deadlines use the monotonic
+ *     clock; lease instants (now_us) use the wall clock because they are
+ *     compared across processes;
+ *   - exclusive intents: an exclusive waiter refreshes an intent with a short
+ *     TTL (three poll intervals) before each sleep, which makes new shared
+ *     acquisitions fail with ST_EBUSY; the intent is cleared when the waiter
+ *     gets the lock or gives up, and expires by itself if it dies.
+ *
+ * Every backend call goes through the manager's mutex, so a manager may be
+ * shared by threads even when its backend connection may not (hiredis and
+ * sqlite connections are not shared across threads without it). The lease
+ * renewer prefers its own connection (lock_clone) anyway.
+ *
+ * Deliberately not here: any notion of pipelines or jobs beyond key names,
+ * and retries of a failed backend call (callers decide).
+ */
 #include "lock.h"
+#include "lock_backend.h"
 
-#define NI return st_error_set(err, ST_ENOTIMPL, "lock: not implemented")
-int lock_open(lock_manager **out, const char *url, st_error *err) { (void)url; *out = NULL; NI; }
-void lock_close(lock_manager *lm) { (void)lm; }
-int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms, lock_handle *h, st_error *err) { (void)lm; (void)key; (void)mode; (void)ttl_ms; (void)h; NI; }
-int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms, int64_t timeout_ms, lock_handle *h, st_error *err) { (void)lm; (void)key; (void)mode; (void)ttl_ms; (void)timeout_ms; (void)h; NI; }
-int lock_renew(lock_manager *lm, const lock_handle *h, st_error *err) { (void)lm; (void)h; NI; }
-int lock_release(lock_manager *lm, const lock_handle *h, st_error *err) { (void)lm; (void)h; NI; }
-int lock_check_fence(lock_manager *lm, const lock_handle *h, st_error *err) { (void)lm; (void)h; NI; }
-int lock_list(lock_manager *lm, lock_info **out, size_t *n, st_error *err) { (void)lm; (void)out; (void)n; NI; }
-char *lock_key_pipeline(char *buf, size_t n, const char *pipeline) { (void)n; (void)pipeline; return buf; }
-char *lock_key_enqueue(char *buf, size_t n, const char *pipeline) { (void)n; (void)pipeline; return buf; }
-char *lock_key_table(char *buf, size_t n, const char *ds, const char *schema, const char *table) { (void)n; (void)ds; (void)schema; (void)table; return buf; }
+#include "../time/st_time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCK_DEFAULT_POLL_MS 1000
+
+struct lock_manager {
+    const struct lock_ops *ops;
+    void *be;
+    char url[512];        /* redacted, for messages */
+    int64_t poll_ms;
+    pthread_mutex_t mu;
+};
+
+/* --- URLs ---------------------------------------------------------------- */
+
+char *lock_url_redact(char *buf, size_t n, const char *url) {
+    if (n == 0) return buf;
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    if (at == NULL || (slash != NULL && slash < at)) {
+        snprintf(buf, n, "%s", url);
+        return buf;
+    }
+    /* scheme://[user[:password]]@rest -> scheme://user:***@rest or ***@rest */
+    const char *cred = scheme + 3;
+    const char *colon = memchr(cred, ':', (size_t)(at - cred));
+    if (colon != NULL && colon > cred)
+        snprintf(buf, n, "%.*s:***%s", (int)(colon - url), url, at);
+    else
+        snprintf(buf, n, "%.*s***%s", (int)(cred - url), url, at);
+    return buf;
+}
+
+/* --- manager ------------------------------------------------------------- */
+
+int lock_open_with_ops(lock_manager **out, const struct lock_ops *ops, void *be,
+                       const char *url, st_error *err) {
+    *out = NULL;
+    if (ops == NULL || ops->version != LOCK_OPS_VERSION)
+        return st_error_set(err, ST_EINVAL, "lock: backend '%s' has ops version %d, want %d",
+                            ops && ops->name ? ops->name : "?", ops ? ops->version : -1,
+                            LOCK_OPS_VERSION);
+    lock_manager *lm = calloc(1, sizeof *lm);
+    if (lm == NULL) return st_error_set(err, ST_ENOMEM, "lock: out of memory");
+    lm->ops = ops;
+    lm->be = be;
+    lm->poll_ms = LOCK_DEFAULT_POLL_MS;
+    snprintf(lm->url, sizeof lm->url, "%s", url ? url : ops->name);
+    pthread_mutex_init(&lm->mu, NULL);
+    *out = lm;
+    return ST_OK;
+}
+
+int lock_open(lock_manager **out, const char *url, st_error *err) {
+    *out = NULL;
+    char shown[512];
+    lock_url_redact(shown, sizeof shown, url ? url : "");
+    void *be = NULL;
+    const struct lock_ops *ops;
+    int rc;
+    if (url != NULL && strncmp(url, "sqlite:", 7) == 0) {
+        ops = &lock_sqlite_ops;
+        rc = lock_sqlite_open(&be, url + 7, shown, err);
+    } else if (url != NULL && (strncmp(url, "redis://", 8) == 0 ||
+                               strncmp(url, "rediss://", 9) == 0)) {
+        ops = &lock_redis_ops;
+        rc = lock_redis_open(&be, url, shown, err);
+    } else {
+        return st_error_set(err, ST_EINVAL,
+                            "lock: unsupported backend URL '%s' (want sqlite:/path or "
+                            "redis://host:port/db)", shown);
+    }
+    if (rc != ST_OK) return rc;
+    rc = lock_open_with_ops(out, ops, be, shown, err);
+    if (rc != ST_OK) ops->close(be);
+    return rc;
+}
+
+void lock_close(lock_manager *lm) {
+    if (lm == NULL) return;
+    lm->ops->close(lm->be);
+    pthread_mutex_destroy(&lm->mu);
+    free(lm);
+}
+
+int lock_clone(lock_manager *lm, lock_manager **out, st_error *err) {
+    *out = NULL;
+    if (lm->ops->clone == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "lock: backend %s cannot clone", lm->ops->name);
+    void *be = NULL;
+    pthread_mutex_lock(&lm->mu);
+    int rc = lm->ops->clone(lm->be, &be, err);
+    pthread_mutex_unlock(&lm->mu);
+    if (rc != ST_OK) return rc;
+    rc = lock_open_with_ops(out, lm->ops, be, lm->url, err);
+    if (rc != ST_OK) lm->ops->close(be);
+    else (*out)->poll_ms = lm->poll_ms;
+    return rc;
+}
+
+void lock_set_poll_interval(lock_manager *lm, int64_t ms) {
+    lm->poll_ms = ms > 0 ? ms : LOCK_DEFAULT_POLL_MS;
+}
+
+const char *lock_backend_name(const lock_manager *lm) { return lm->ops->name; }
+
+const char *lock_mode_name(lock_mode m) { return m == LOCK_SHARED ? "shared" : "exclusive"; }
+
+/* --- owner tokens -------------------------------------------------------- */
+
+/* 32 hex chars from /dev/urandom. Returns 0 or ST_ERR. */
+static int lock_new_owner(char *buf, size_t n, st_error *err) {
+    unsigned char raw[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
+    if (fd >= 0) close(fd);
+    if (got != (ssize_t)sizeof raw)
+        return st_error_set(err, ST_ERR, "lock: cannot read /dev/urandom: %s", strerror(errno));
+    static const char hex[] = "0123456789abcdef";
+    size_t j = 0;
+    for (size_t i = 0; i < sizeof raw && j + 2 < n; i++) {
+        buf[j++] = hex[raw[i] >> 4];
+        buf[j++] = hex[raw[i] & 15];
+    }
+    buf[j] = '\0';
+    return ST_OK;
+}
+
+/* --- acquire / renew / release ------------------------------------------- */
+
+static int check_key(const char *key, st_error *err) {
+    if (key == NULL || key[0] == '\0' || strlen(key) >= sizeof(((lock_handle *)0)->key))
+        return st_error_set(err, ST_EINVAL, "lock: invalid key '%s'", key ? key : "(null)");
+    return ST_OK;
+}
+
+/* One attempt with a given owner token. */
+static int acquire_as(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
+                      const char *owner, lock_handle *h, st_error *err) {
+    int64_t fence = 0;
+    pthread_mutex_lock(&lm->mu);
+    int rc = lm->ops->acquire(lm->be, key, mode, owner, ttl_ms, st_time_now(), &fence, err);
+    pthread_mutex_unlock(&lm->mu);
+    if (rc != ST_OK) return rc;
+    memset(h, 0, sizeof *h);
+    snprintf(h->key, sizeof h->key, "%s", key);
+    snprintf(h->owner, sizeof h->owner, "%s", owner);
+    h->fence = fence;
+    h->ttl_ms = ttl_ms;
+    h->mode = mode;
+    return ST_OK;
+}
+
+int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
+                 lock_handle *h, st_error *err) {
+    int rc = check_key(key, err);
+    if (rc != ST_OK) return rc;
+    if (ttl_ms <= 0) return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
+    char owner[64];
+    if ((rc = lock_new_owner(owner, sizeof owner, err)) != ST_OK) return rc;
+    return acquire_as(lm, key, mode, ttl_ms, owner, h, err);
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int intent(lock_manager *lm, const char *key, const char *owner, bool set,
+                  st_error *err) {
+    pthread_mutex_lock(&lm->mu);
+    int rc = set ? lm->ops->intent_set(lm->be, key, owner, 3 * lm->poll_ms, st_time_now(), err)
+                 : lm->ops->intent_clear(lm->be, key, owner, err);
+    pthread_mutex_unlock(&lm->mu);
+    return rc;
+}
+
+/* Polls until acquired, a non-busy error, or the deadline (one last try at
+ * the deadline itself). An exclusive waiter keeps its intent alive. */
+int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
+                      int64_t timeout_ms, lock_handle *h, st_error *err) {
+    int rc = check_key(key, err);
+    if (rc != ST_OK) return rc;
+    if (ttl_ms <= 0) return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
+    char owner[64];
+    if ((rc = lock_new_owner(owner, sizeof owner, err)) != ST_OK) return rc;
+    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    bool intent_set = false;
+    for (;;) {
+        rc = acquire_as(lm, key, mode, ttl_ms, owner, h, err);
+        if (rc != ST_EBUSY) break;
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            rc = st_error_set(err, ST_ETIMEOUT, "lock '%s' still held after waiting %llds",
+                              key, (long long)((timeout_ms + 999) / 1000));
+            break;
+        }
+        if (mode == LOCK_EXCLUSIVE) {
+            int irc = intent(lm, key, owner, true, err);
+            if (irc != ST_OK) { rc = irc; break; }
+            intent_set = true;
+        }
+        sleep_ms(left < lm->poll_ms ? left : lm->poll_ms);
+    }
+    if (intent_set) intent(lm, key, owner, false, NULL);
+    return rc;
+}
+
+int lock_renew(lock_manager *lm, const lock_handle *h, st_error *err) {
+    pthread_mutex_lock(&lm->mu);
+    int rc = lm->ops->renew(lm->be, h, st_time_now(), err);
+    pthread_mutex_unlock(&lm->mu);
+    return rc;
+}
+
+int lock_release(lock_manager *lm, const lock_handle *h, st_error *err) {
+    pthread_mutex_lock(&lm->mu);
+    int rc = lm->ops->release(lm->be, h, st_time_now(), err);
+    pthread_mutex_unlock(&lm->mu);
+    return rc;
+}
+
+int lock_check_fence(lock_manager *lm, const lock_handle *h, st_error *err) {
+    pthread_mutex_lock(&lm->mu);
+    int rc = lm->ops->check_fence(lm->be, h, st_time_now(), err);
+    pthread_mutex_unlock(&lm->mu);
+    return rc;
+}
+
+static int cmp_info(const void *a, const void *b) {
+    return strcmp(((const lock_info *)a)->key, ((const lock_info *)b)->key);
+}
+
+int lock_list(lock_manager *lm, lock_info **out, size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&lm->mu);
+    int rc = lm->ops->list(lm->be, st_time_now(), out, n, err);
+    pthread_mutex_unlock(&lm->mu);
+    if (rc == ST_OK && *n > 1) qsort(*out, *n, sizeof **out, cmp_info);
+    return rc;
+}
+
+/* --- keys ---------------------------------------------------------------- */
+
+char *lock_key_pipeline(char *buf, size_t n, const char *pipeline) {
+    snprintf(buf, n, "synctool:exec:pipeline:%s", pipeline);
+    return buf;
+}
+
+char *lock_key_enqueue(char *buf, size_t n, const char *pipeline) {
+    snprintf(buf, n, "synctool:enqueue:pipeline:%s", pipeline);
+    return buf;
+}
+
+char *lock_key_table(char *buf, size_t n, const char *datastore, const char *schema,
+                     const char *table) {
+    snprintf(buf, n, "synctool:table:%s:%s:%s", datastore, schema, table);
+    return buf;
+}

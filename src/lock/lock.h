@@ -78,6 +78,32 @@ int lock_check_fence(lock_manager *lm, const lock_handle *h, st_error *err);
 /* Held locks, sorted by key. Caller frees *out. */
 int lock_list(lock_manager *lm, lock_info **out, size_t *n, st_error *err);
 
+/* Polling interval of lock_acquire_wait (default 1000 ms; tests shorten it).
+ * Values <= 0 restore the default. */
+void lock_set_poll_interval(lock_manager *lm, int64_t ms);
+
+/* A second manager on an independent connection to the same store, for
+ * another thread (the lease renewer). ST_ENOTIMPL if the backend cannot. */
+int lock_clone(lock_manager *lm, lock_manager **out, st_error *err);
+
+/* "sqlite", "redis", "mock". */
+const char *lock_backend_name(const lock_manager *lm);
+const char *lock_mode_name(lock_mode m);
+
+/* Copies url into buf with any password replaced by "***"; returns buf. */
+char *lock_url_redact(char *buf, size_t n, const char *url);
+
+/* Lease renewal (lock_renew.c): a pthread that renews every handle every
+ * interval_ms on its own connection (lock_clone, or lm shared under its
+ * mutex). If a renewal says ST_ESTALE — or the backend stays unreachable past
+ * a lease — it sets *cancel = 1 and stops. Handles must outlive the renewer. */
+typedef struct lock_renewer lock_renewer;
+int lock_renewer_start(lock_renewer **out, lock_manager *lm, const lock_handle *const *handles,
+                       size_t n, int64_t interval_ms, volatile int *cancel, st_error *err);
+/* Stops and joins the thread; returns 1 if a lease was lost, else 0.
+ * NULL is a no-op returning 0. */
+int lock_renewer_stop(lock_renewer *r);
+
 /* Key builders; return buf. */
 char *lock_key_pipeline(char *buf, size_t n, const char *pipeline);
 char *lock_key_enqueue(char *buf, size_t n, const char *pipeline);

@@ -1,0 +1,479 @@
+/*
+ * lock_redis — the lock backend for many hosts: leases in Redis (hiredis).
+ *
+ * URL `redis://[[user]:password@]host[:port][/db]`. Key layout per lock key K
+ * (K is e.g. synctool:exec:pipeline:orders_sync):
+ *
+ *   K           string, the exclusive holder's owner token, PX = lease
+ *   K:shared    sorted set, shared holders: owner -> expiry (server ms)
+ *   K:intent    sorted set, exclusive waiters: owner -> expiry (server ms)
+ *   K:fence     integer, the fencing counter (INCR on every acquisition)
+ *
+ * Every operation is one Lua script (EVALSHA, loaded at connect, reloaded on
+ * NOSCRIPT), so check-and-act is atomic and an acquire+release cycle costs
+ * exactly two round trips. Scripts read the server clock (TIME; Redis 7
+ * replicates script effects), so hosts with skewed clocks still agree on
+ * which leases are alive. The exclusive path is `SET K owner NX PX ttl` in
+ * spirit: the script refuses if K exists or a live shared holder remains,
+ * then SETs with PX. Shared holders are refused while K exists or a live
+ * intent exists — that is what keeps a waiting schema change from being
+ * starved. Sorted sets get PEXPIREAT of their latest member, so a dead
+ * holder's entries vanish by themselves.
+ *
+ * Release is compare-and-delete and renewal compare-and-pexpire on the owner
+ * token: a holder whose lease expired and was taken over gets ST_ESTALE and
+ * changes nothing. Deleting without the compare would let a paused process
+ * delete its successor's lock.
+ *
+ * A dropped connection reports ST_EUNAVAIL naming the URL (password masked)
+ * and reconnects on the next call.
+ */
+#include "lock_backend.h"
+
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, SCRIPT_FENCE, SCRIPT_INTENT, NSCRIPTS };
+
+#define LUA_NOW                                                                  \
+    "local t = redis.call('TIME') "                                              \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+#define LUA_EXPIRE_SET(k)                                                        \
+    "local top = redis.call('ZRANGE', " k ", -1, -1, 'WITHSCORES') "             \
+    "if top[2] then redis.call('PEXPIREAT', " k ", top[2]) end "
+
+/* KEYS: K, K:shared, K:intent, K:fence. ARGV: mode (0 x, 1 s), owner, ttl.
+ * Returns the new fence, -1 busy, -2 an exclusive waiter blocks shared. */
+static const char LUA_ACQUIRE[] =
+    LUA_NOW
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) "
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end "
+    "if ARGV[1] == '0' then "
+    "  if redis.call('ZCARD', KEYS[2]) > 0 then return -1 end "
+    "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) "
+    "  redis.call('ZREM', KEYS[3], ARGV[2]) "
+    "else "
+    "  if redis.call('ZCARD', KEYS[3]) > 0 then return -2 end "
+    "  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2]) "
+    LUA_EXPIRE_SET("KEYS[2]")
+    "end "
+    "return redis.call('INCR', KEYS[4])";
+
+/* KEYS: K, K:shared. ARGV: mode, owner, ttl. 1 renewed, 0 stale. */
+static const char LUA_RENEW[] =
+    "if ARGV[1] == '0' then "
+    "  if redis.call('GET', KEYS[1]) == ARGV[2] then "
+    "    redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1 end "
+    "  return 0 "
+    "end "
+    LUA_NOW
+    "local sc = redis.call('ZSCORE', KEYS[2], ARGV[2]) "
+    "if not sc or tonumber(sc) <= now then redis.call('ZREM', KEYS[2], ARGV[2]) return 0 end "
+    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2]) "
+    LUA_EXPIRE_SET("KEYS[2]")
+    "return 1";
+
+/* KEYS: K, K:shared. ARGV: mode, owner. 1 released, 0 stale. */
+static const char LUA_RELEASE[] =
+    "if ARGV[1] == '0' then "
+    "  if redis.call('GET', KEYS[1]) == ARGV[2] then redis.call('DEL', KEYS[1]) return 1 end "
+    "  return 0 "
+    "end "
+    LUA_NOW
+    "local sc = redis.call('ZSCORE', KEYS[2], ARGV[2]) "
+    "redis.call('ZREM', KEYS[2], ARGV[2]) "
+    "if not sc or tonumber(sc) <= now then return 0 end "
+    "return 1";
+
+/* KEYS: K, K:shared, K:fence. ARGV: mode, owner, fence. 1 current, 0 stale. */
+static const char LUA_FENCE[] =
+    "if ARGV[1] == '0' then "
+    "  if redis.call('GET', KEYS[1]) == ARGV[2] and redis.call('GET', KEYS[3]) == ARGV[3] "
+    "  then return 1 end "
+    "  return 0 "
+    "end "
+    LUA_NOW
+    "local sc = redis.call('ZSCORE', KEYS[2], ARGV[2]) "
+    "if sc and tonumber(sc) > now then return 1 end "
+    "return 0";
+
+/* KEYS: K:intent. ARGV: owner, ttl (0 = clear). */
+static const char LUA_INTENT[] =
+    "if ARGV[2] == '0' then redis.call('ZREM', KEYS[1], ARGV[1]) return 1 end "
+    LUA_NOW
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) "
+    LUA_EXPIRE_SET("KEYS[1]")
+    "return 1";
+
+static const char *const SCRIPTS[NSCRIPTS] = {LUA_ACQUIRE, LUA_RENEW, LUA_RELEASE, LUA_FENCE,
+                                              LUA_INTENT};
+
+typedef struct lrd {
+    redisContext *c;
+    char url[1024];      /* full URL, for clone only; never printed */
+    char shown[512];
+    char host[256];
+    int port, db;
+    char user[128], password[256];
+    char sha[NSCRIPTS][41];
+} lrd;
+
+/* --- connection ---------------------------------------------------------- */
+
+/* Parses redis://[[user]:password@]host[:port][/db]. */
+static int lrd_parse(lrd *r, const char *url, st_error *err) {
+    const char *p = url + strlen("redis://");
+    const char *slash = strchr(p, '/');
+    const char *end = slash ? slash : p + strlen(p);
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon == NULL)
+            snprintf(r->password, sizeof r->password, "%.*s", (int)(at - p), p);
+        else {
+            snprintf(r->user, sizeof r->user, "%.*s", (int)(colon - p), p);
+            snprintf(r->password, sizeof r->password, "%.*s", (int)(at - colon - 1), colon + 1);
+        }
+        p = at + 1;
+    }
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    const char *hend = colon ? colon : end;
+    snprintf(r->host, sizeof r->host, "%.*s", (int)(hend - p), p);
+    r->port = colon ? atoi(colon + 1) : 6379;
+    r->db = slash && slash[1] ? atoi(slash + 1) : 0;
+    if (r->host[0] == '\0' || r->port <= 0 || r->port > 65535 || r->db < 0)
+        return st_error_set(err, ST_EINVAL, "lock backend %s: bad Redis URL", r->shown);
+    return ST_OK;
+}
+
+static int lrd_drop(lrd *r, const char *what, st_error *err) {
+    int rc = st_error_set(err, ST_EUNAVAIL, "lock backend %s unreachable: %s: %s", r->shown,
+                          what, r->c && r->c->errstr[0] ? r->c->errstr : "no connection");
+    if (r->c) redisFree(r->c);
+    r->c = NULL;
+    return rc;
+}
+
+/* Runs a command that must not fail; frees the reply. */
+static int lrd_simple(lrd *r, const char *what, st_error *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r->c, fmt, ap);
+    va_end(ap);
+    if (rep == NULL) return lrd_drop(r, what, err);
+    int bad = rep->type == REDIS_REPLY_ERROR;
+    if (bad) st_error_set(err, ST_EUNAVAIL, "lock backend %s: %s: %s", r->shown, what, rep->str);
+    freeReplyObject(rep);
+    return bad ? ST_EUNAVAIL : ST_OK;
+}
+
+static int lrd_load_scripts(lrd *r, st_error *err) {
+    for (int i = 0; i < NSCRIPTS; i++) {
+        redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", SCRIPTS[i]);
+        if (rep == NULL) return lrd_drop(r, "script load", err);
+        int ok = rep->type == REDIS_REPLY_STRING && rep->len == 40;
+        if (ok) memcpy(r->sha[i], rep->str, 41);
+        else st_error_set(err, ST_EUNAVAIL, "lock backend %s: script load: %s", r->shown,
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        freeReplyObject(rep);
+        if (!ok) return ST_EUNAVAIL;
+    }
+    return ST_OK;
+}
+
+static int lrd_connect(lrd *r, st_error *err) {
+    struct timeval tv = {.tv_sec = 3, .tv_usec = 0};
+    r->c = redisConnectWithTimeout(r->host, r->port, tv);
+    if (r->c == NULL || r->c->err) return lrd_drop(r, "connect", err);
+    struct timeval cmd = {.tv_sec = 10, .tv_usec = 0};
+    redisSetTimeout(r->c, cmd);
+    int rc = ST_OK;
+    if (r->password[0] && r->user[0])
+        rc = lrd_simple(r, "auth", err, "AUTH %s %s", r->user, r->password);
+    else if (r->password[0])
+        rc = lrd_simple(r, "auth", err, "AUTH %s", r->password);
+    if (rc == ST_OK && r->db != 0) rc = lrd_simple(r, "select", err, "SELECT %d", r->db);
+    if (rc == ST_OK) rc = lrd_load_scripts(r, err);
+    if (rc != ST_OK && r->c) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+    return rc;
+}
+
+static void lrd_close(void *be) {
+    lrd *r = be;
+    if (r == NULL) return;
+    if (r->c) redisFree(r->c);
+    free(r);
+}
+
+int lock_redis_open(void **out, const char *url, const char *shown, st_error *err) {
+    *out = NULL;
+    lrd *r = calloc(1, sizeof *r);
+    if (r == NULL) return st_error_set(err, ST_ENOMEM, "lock: out of memory");
+    snprintf(r->url, sizeof r->url, "%s", url);
+    snprintf(r->shown, sizeof r->shown, "%s", shown);
+    int rc = lrd_parse(r, url, err);
+    if (rc == ST_OK) rc = lrd_connect(r, err);
+    if (rc != ST_OK) {
+        lrd_close(r);
+        return rc;
+    }
+    *out = r;
+    return ST_OK;
+}
+
+static int lrd_clone(void *be, void **out, st_error *err) {
+    lrd *r = be;
+    return lock_redis_open(out, r->url, r->shown, err);
+}
+
+/* --- scripts ------------------------------------------------------------- */
+
+/* EVALSHA script with nkeys keys then args (argv strings); on NOSCRIPT
+ * reloads once. Reconnects if the connection was dropped. Integer reply in
+ * *res. */
+static int lrd_eval(lrd *r, int script, int nkeys, const char **kv, int nkv, long long *res,
+                    st_error *err) {
+    if (r->c == NULL) {
+        int rc = lrd_connect(r, err);
+        if (rc != ST_OK) return rc;
+    }
+    const char *argv[12];
+    char nk[8];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    argv[0] = "EVALSHA";
+    argv[1] = r->sha[script];
+    argv[2] = nk;
+    for (int i = 0; i < nkv; i++) argv[3 + i] = kv[i];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisReply *rep = redisCommandArgv(r->c, 3 + nkv, argv, NULL);
+        if (rep == NULL) return lrd_drop(r, "command", err);
+        if (rep->type == REDIS_REPLY_INTEGER) {
+            *res = rep->integer;
+            freeReplyObject(rep);
+            return ST_OK;
+        }
+        int noscript = rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0;
+        if (!noscript)
+            st_error_set(err, ST_EUNAVAIL, "lock backend %s: script: %s", r->shown,
+                         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        freeReplyObject(rep);
+        if (!noscript) return ST_EUNAVAIL;
+        int rc = lrd_load_scripts(r, err);
+        if (rc != ST_OK) return rc;
+    }
+    return st_error_set(err, ST_EUNAVAIL, "lock backend %s: script not loaded", r->shown);
+}
+
+typedef struct lrd_keys {
+    char shared[400], intent[400], fence[400];
+} lrd_keys;
+
+static void lrd_keys_of(lrd_keys *k, const char *key) {
+    snprintf(k->shared, sizeof k->shared, "%s:shared", key);
+    snprintf(k->intent, sizeof k->intent, "%s:intent", key);
+    snprintf(k->fence, sizeof k->fence, "%s:fence", key);
+}
+
+static int lrd_acquire(void *be, const char *key, lock_mode mode, const char *owner,
+                       int64_t ttl_ms, int64_t now, int64_t *fence, st_error *err) {
+    (void)now;
+    lrd_keys k;
+    lrd_keys_of(&k, key);
+    char ttl[32];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
+    const char *kv[] = {key, k.shared, k.intent, k.fence, mode == LOCK_SHARED ? "1" : "0",
+                        owner, ttl};
+    long long res = 0;
+    int rc = lrd_eval(be, SCRIPT_ACQUIRE, 4, kv, 7, &res, err);
+    if (rc != ST_OK) return rc;
+    if (res == -1) return st_error_set(err, ST_EBUSY, "lock '%s' is held by another owner", key);
+    if (res == -2) return st_error_set(err, ST_EBUSY, "lock '%s' has an exclusive waiter", key);
+    *fence = res;
+    return ST_OK;
+}
+
+static int lrd_own(lrd *r, int script, const lock_handle *h, st_error *err) {
+    lrd_keys k;
+    lrd_keys_of(&k, h->key);
+    char arg[32];
+    if (script == SCRIPT_FENCE) snprintf(arg, sizeof arg, "%lld", (long long)h->fence);
+    else snprintf(arg, sizeof arg, "%lld", (long long)h->ttl_ms);
+    const char *kv[] = {h->key, k.shared, k.fence, h->mode == LOCK_SHARED ? "1" : "0", h->owner,
+                        arg};
+    int nkeys = script == SCRIPT_FENCE ? 3 : 2;
+    const char *kv2[] = {h->key, k.shared, kv[3], kv[4], arg};
+    long long res = 0;
+    int rc = nkeys == 3 ? lrd_eval(r, script, 3, kv, 6, &res, err)
+                        : lrd_eval(r, script, 2, kv2, 5, &res, err);
+    if (rc != ST_OK) return rc;
+    if (res == 1) return ST_OK;
+    if (script == SCRIPT_FENCE)
+        return st_error_set(err, ST_ESTALE, "fencing token %lld of lock '%s' is stale",
+                            (long long)h->fence, h->key);
+    return st_error_set(err, ST_ESTALE, "lock '%s' is no longer held by this owner", h->key);
+}
+
+static int lrd_renew(void *be, const lock_handle *h, int64_t now, st_error *err) {
+    (void)now;
+    return lrd_own(be, SCRIPT_RENEW, h, err);
+}
+
+static int lrd_release(void *be, const lock_handle *h, int64_t now, st_error *err) {
+    (void)now;
+    return lrd_own(be, SCRIPT_RELEASE, h, err);
+}
+
+static int lrd_check_fence(void *be, const lock_handle *h, int64_t now, st_error *err) {
+    (void)now;
+    return lrd_own(be, SCRIPT_FENCE, h, err);
+}
+
+static int lrd_intent(lrd *r, const char *key, const char *owner, int64_t ttl_ms,
+                      st_error *err) {
+    char ik[400], ttl[32];
+    snprintf(ik, sizeof ik, "%s:intent", key);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
+    const char *kv[] = {ik, owner, ttl};
+    long long res = 0;
+    return lrd_eval(r, SCRIPT_INTENT, 1, kv, 3, &res, err);
+}
+
+static int lrd_intent_set(void *be, const char *key, const char *owner, int64_t ttl_ms,
+                          int64_t now, st_error *err) {
+    (void)now;
+    return lrd_intent(be, key, owner, ttl_ms > 0 ? ttl_ms : 1, err);
+}
+
+static int lrd_intent_clear(void *be, const char *key, const char *owner, st_error *err) {
+    return lrd_intent(be, key, owner, 0, err);
+}
+
+/* --- listing ------------------------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suf) {
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static bool is_lock_key(const char *k) {
+    return strncmp(k, "synctool:exec:", 14) == 0 || strncmp(k, "synctool:enqueue:", 17) == 0 ||
+           strncmp(k, "synctool:table:", 15) == 0;
+}
+
+static long long lrd_int(lrd *r, const char *fmt, const char *arg) {
+    redisReply *rep = redisCommand(r->c, fmt, arg);
+    long long v = 0;
+    if (rep && rep->type == REDIS_REPLY_INTEGER) v = rep->integer;
+    else if (rep && rep->type == REDIS_REPLY_STRING) v = atoll(rep->str);
+    freeReplyObject(rep);
+    return v;
+}
+
+/* Fills li from key `k` (exclusive string or `:shared` set). 1 if live. */
+static int lrd_describe(lrd *r, const char *k, long long now_ms, lock_info *li) {
+    memset(li, 0, sizeof *li);
+    bool shared = ends_with(k, ":shared");
+    snprintf(li->key, sizeof li->key, "%.*s", (int)(strlen(k) - (shared ? 7 : 0)), k);
+    char fk[400];
+    snprintf(fk, sizeof fk, "%s:fence", li->key);
+    li->fence = lrd_int(r, "GET %s", fk);
+    if (!shared) {
+        redisReply *rep = redisCommand(r->c, "GET %s", k);
+        if (rep && rep->type == REDIS_REPLY_STRING)
+            snprintf(li->owner, sizeof li->owner, "%s", rep->str);
+        freeReplyObject(rep);
+        long long pttl = lrd_int(r, "PTTL %s", k);
+        li->mode = LOCK_EXCLUSIVE;
+        li->holders = 1;
+        li->expires_at = (now_ms + (pttl > 0 ? pttl : 0)) * 1000;
+        return li->owner[0] != '\0' && pttl > 0;
+    }
+    char lo[32];
+    snprintf(lo, sizeof lo, "(%lld", now_ms);
+    redisReply *rep = redisCommand(r->c, "ZRANGEBYSCORE %s %s +inf WITHSCORES", k, lo);
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
+        li->mode = LOCK_SHARED;
+        li->holders = (int)(rep->elements / 2);
+        snprintf(li->owner, sizeof li->owner, "%s", rep->element[0]->str);
+        li->expires_at = atoll(rep->element[rep->elements - 1]->str) * 1000;
+    }
+    freeReplyObject(rep);
+    return li->holders > 0;
+}
+
+static int lrd_push(lock_info **out, size_t *n, size_t *cap, const lock_info *li) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        lock_info *g = realloc(*out, *cap * sizeof *g);
+        if (g == NULL) return ST_ENOMEM;
+        *out = g;
+    }
+    (*out)[(*n)++] = *li;
+    return ST_OK;
+}
+
+static long long lrd_now_ms(lrd *r) {
+    redisReply *rep = redisCommand(r->c, "TIME");
+    long long now = 0;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+        now = atoll(rep->element[0]->str) * 1000 + atoll(rep->element[1]->str) / 1000;
+    freeReplyObject(rep);
+    return now;
+}
+
+static int lrd_list(void *be, int64_t now, lock_info **out, size_t *n, st_error *err) {
+    (void)now;
+    lrd *r = be;
+    if (r->c == NULL && lrd_connect(r, err) != ST_OK) return ST_EUNAVAIL;
+    long long now_ms = lrd_now_ms(r);
+    char cursor[32] = "0";
+    size_t cap = 0;
+    do {
+        redisReply *rep = redisCommand(r->c, "SCAN %s MATCH synctool:* COUNT 1000", cursor);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            freeReplyObject(rep);
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return lrd_drop(r, "scan", err);
+        }
+        snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+        redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *k = keys->element[i]->str;
+            if (!is_lock_key(k) || ends_with(k, ":fence") || ends_with(k, ":intent")) continue;
+            lock_info li;
+            if (lrd_describe(r, k, now_ms, &li) && lrd_push(out, n, &cap, &li) != ST_OK) {
+                freeReplyObject(rep);
+                free(*out);
+                *out = NULL;
+                *n = 0;
+                return st_error_set(err, ST_ENOMEM, "lock: out of memory");
+            }
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    return ST_OK;
+}
+
+const struct lock_ops lock_redis_ops = {
+    .version = LOCK_OPS_VERSION,
+    .name = "redis",
+    .acquire = lrd_acquire,
+    .renew = lrd_renew,
+    .release = lrd_release,
+    .check_fence = lrd_check_fence,
+    .list = lrd_list,
+    .intent_set = lrd_intent_set,
+    .intent_clear = lrd_intent_clear,
+    .clone = lrd_clone,
+    .close = lrd_close,
+};

@@ -1,0 +1,402 @@
+/*
+ * test_lock_backends — the same lock behaviour cases against both real
+ * backends: SQLite (a temp file) and the redis-server named by
+ * SYNCTOOL_TEST_REDIS_URL (scripts/with-servers starts one; the Redis group
+ * fails loudly if it is missing). Each run uses fresh random key names, so
+ * reruns against the same server never collide.
+ *
+ * Timing: leases in these tests are short (hundreds of ms), but every check
+ * that waits for an expiry polls with a generous deadline instead of
+ * sleeping a fixed time, so a loaded machine only makes them slower.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../src/lock/lock.h"
+
+typedef struct fixture {
+    lock_manager *lm;
+    char prefix[64];
+    char dbpath[256];
+} fixture;
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap_ms(int64_t ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static char *key(fixture *f, char *buf, const char *name) {
+    snprintf(buf, 320, "synctool:table:%s:%s", f->prefix, name);
+    return buf;
+}
+
+static int open_fixture(void **state, const char *url, const char *dbpath) {
+    fixture *f = calloc(1, sizeof *f);
+    st_error err;
+    if (dbpath) snprintf(f->dbpath, sizeof f->dbpath, "%s", dbpath);
+    if (lock_open(&f->lm, url, &err) != 0) {
+        fprintf(stderr, "cannot open %s: %s\n", url, err.msg);
+        free(f);
+        return -1;
+    }
+    lock_set_poll_interval(f->lm, 50);
+    snprintf(f->prefix, sizeof f->prefix, "t%ld_%d", (long)time(NULL), (int)getpid());
+    *state = f;
+    return 0;
+}
+
+static int setup_sqlite(void **state) {
+    char path[] = "/tmp/synctool-lock-test-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    close(fd);
+    char url[300];
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    return open_fixture(state, url, path);
+}
+
+static int setup_redis(void **state) {
+    const char *url = getenv("SYNCTOOL_TEST_REDIS_URL");
+    if (url == NULL || url[0] == '\0') {
+        fprintf(stderr, "SYNCTOOL_TEST_REDIS_URL is not set: run under scripts/with-servers\n");
+        return -1;
+    }
+    return open_fixture(state, url, NULL);
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    lock_close(f->lm);
+    if (f->dbpath[0]) {
+        char p[300];
+        unlink(f->dbpath);
+        snprintf(p, sizeof p, "%s-wal", f->dbpath);
+        unlink(p);
+        snprintf(p, sizeof p, "%s-shm", f->dbpath);
+        unlink(p);
+    }
+    free(f);
+    return 0;
+}
+
+static void test_acquire_busy_release(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle a, b;
+    st_error err;
+    key(f, k, "abr");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &a, &err), 0);
+    assert_string_equal(a.key, k);
+    assert_int_equal(strlen(a.owner), 32);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &b, &err), ST_EBUSY);
+    assert_non_null(strstr(err.msg, k));
+    assert_int_equal(lock_release(f->lm, &a, &err), 0);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &b, &err), 0);
+    assert_string_not_equal(a.owner, b.owner);
+    assert_int_equal(lock_release(f->lm, &b, &err), 0);
+}
+
+static void test_stale_owner_cannot_release_or_renew(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle a, forged, b;
+    st_error err;
+    key(f, k, "stale");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &a, &err), 0);
+    forged = a;
+    snprintf(forged.owner, sizeof forged.owner, "not-the-owner");
+    assert_int_equal(lock_release(f->lm, &forged, &err), ST_ESTALE);
+    assert_non_null(strstr(err.msg, "no longer held"));
+    assert_int_equal(lock_renew(f->lm, &forged, &err), ST_ESTALE);
+    assert_int_equal(lock_check_fence(f->lm, &forged, &err), ST_ESTALE);
+    /* still held by a */
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &b, &err), ST_EBUSY);
+    assert_int_equal(lock_check_fence(f->lm, &a, &err), 0);
+    assert_int_equal(lock_release(f->lm, &a, &err), 0);
+    /* a second release is stale: nothing is released twice */
+    assert_int_equal(lock_release(f->lm, &a, &err), ST_ESTALE);
+}
+
+static void test_renew_keeps_lock_past_ttl(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle a, b;
+    st_error err;
+    key(f, k, "renew");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 1500, &a, &err), 0);
+    for (int i = 0; i < 4; i++) {
+        nap_ms(500);
+        assert_int_equal(lock_renew(f->lm, &a, &err), 0);
+    }
+    /* 2 s > ttl have passed: only the renewals kept it */
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 1500, &b, &err), ST_EBUSY);
+    assert_int_equal(lock_release(f->lm, &a, &err), 0);
+}
+
+/* Polls an exclusive acquisition for up to 10 s. */
+static int acquire_eventually(fixture *f, const char *k, int64_t ttl, lock_handle *h) {
+    int64_t end = mono_ms() + 10000;
+    int rc;
+    while ((rc = lock_acquire(f->lm, k, LOCK_EXCLUSIVE, ttl, h, NULL)) == ST_EBUSY &&
+           mono_ms() < end)
+        nap_ms(20);
+    return rc;
+}
+
+static void test_ttl_expiry_frees_and_fences(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle a, b;
+    st_error err;
+    key(f, k, "ttl");
+    int64_t t0 = mono_ms();
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 300, &a, &err), 0);
+    assert_int_equal(acquire_eventually(f, k, 10000, &b), 0);
+    assert_true(mono_ms() - t0 >= 250); /* not before the lease ran out */
+    assert_true(b.fence > a.fence);
+    /* the expired holder can neither renew nor release the new lock */
+    assert_int_equal(lock_renew(f->lm, &a, &err), ST_ESTALE);
+    assert_int_equal(lock_release(f->lm, &a, &err), ST_ESTALE);
+    assert_int_equal(lock_check_fence(f->lm, &a, &err), ST_ESTALE);
+    assert_non_null(strstr(err.msg, "stale"));
+    assert_int_equal(lock_check_fence(f->lm, &b, &err), 0);
+    assert_int_equal(lock_release(f->lm, &b, &err), 0);
+}
+
+static void test_fencing_only_grows(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle h;
+    int64_t last = 0;
+    key(f, k, "fence");
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &h, NULL), 0);
+        assert_true(h.fence > last);
+        last = h.fence;
+        assert_int_equal(lock_release(f->lm, &h, NULL), 0);
+    }
+}
+
+static void test_shared_vs_exclusive(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle s1, s2, x;
+    st_error err;
+    key(f, k, "sx");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_SHARED, 10000, &s1, &err), 0);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_SHARED, 10000, &s2, &err), 0);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &x, &err), ST_EBUSY);
+    assert_int_equal(lock_renew(f->lm, &s1, &err), 0);
+    assert_int_equal(lock_release(f->lm, &s1, &err), 0);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &x, &err), ST_EBUSY);
+    assert_int_equal(lock_release(f->lm, &s2, &err), 0);
+    assert_int_equal(lock_release(f->lm, &s2, &err), ST_ESTALE);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &x, &err), 0);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_SHARED, 10000, &s1, &err), ST_EBUSY);
+    assert_int_equal(lock_release(f->lm, &x, &err), 0);
+}
+
+static void test_shared_expiry(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle s, x;
+    key(f, k, "sexp");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_SHARED, 300, &s, NULL), 0);
+    assert_int_equal(acquire_eventually(f, k, 10000, &x), 0);
+    assert_int_equal(lock_renew(f->lm, &s, NULL), ST_ESTALE);
+    assert_int_equal(lock_release(f->lm, &x, NULL), 0);
+}
+
+typedef struct waiter {
+    lock_manager *lm;
+    const char *key;
+    int rc;
+    lock_handle h;
+} waiter;
+
+static void *wait_exclusive(void *arg) {
+    waiter *w = arg;
+    w->rc = lock_acquire_wait(w->lm, w->key, LOCK_EXCLUSIVE, 10000, 20000, &w->h, NULL);
+    return NULL;
+}
+
+static void test_waiting_exclusive_blocks_new_shared(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle s, s2;
+    st_error err;
+    key(f, k, "intent");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_SHARED, 10000, &s, &err), 0);
+    waiter w = {.key = k};
+    assert_int_equal(lock_clone(f->lm, &w.lm, &err), 0);
+    lock_set_poll_interval(w.lm, 50);
+    pthread_t t;
+    pthread_create(&t, NULL, wait_exclusive, &w);
+    /* once the waiter has registered, new shared holders are refused */
+    int64_t end = mono_ms() + 10000;
+    int rc;
+    while ((rc = lock_acquire(f->lm, k, LOCK_SHARED, 10000, &s2, &err)) == 0 &&
+           mono_ms() < end) {
+        lock_release(f->lm, &s2, NULL);
+        nap_ms(10);
+    }
+    assert_int_equal(rc, ST_EBUSY);
+    assert_non_null(strstr(err.msg, "exclusive waiter"));
+    assert_int_equal(lock_release(f->lm, &s, &err), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.h.mode, LOCK_EXCLUSIVE);
+    assert_int_equal(lock_release(f->lm, &w.h, &err), 0);
+    /* the intent is gone with the waiter */
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_SHARED, 10000, &s2, &err), 0);
+    assert_int_equal(lock_release(f->lm, &s2, &err), 0);
+    lock_close(w.lm);
+}
+
+static void test_wait_timeout_is_honoured(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle a, b;
+    st_error err;
+    key(f, k, "timeout");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &a, &err), 0);
+    int64_t t0 = mono_ms();
+    assert_int_equal(lock_acquire_wait(f->lm, k, LOCK_EXCLUSIVE, 10000, 400, &b, &err),
+                     ST_ETIMEOUT);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= 400);
+    assert_true(took < 5000);
+    assert_non_null(strstr(err.msg, "still held"));
+    assert_int_equal(lock_release(f->lm, &a, &err), 0);
+}
+
+static void test_list_shows_held_locks(void **state) {
+    fixture *f = *state;
+    char k1[320], k2[320];
+    lock_handle a, s1, s2;
+    key(f, k1, "list_x");
+    key(f, k2, "list_s");
+    assert_int_equal(lock_acquire(f->lm, k1, LOCK_EXCLUSIVE, 10000, &a, NULL), 0);
+    assert_int_equal(lock_acquire(f->lm, k2, LOCK_SHARED, 10000, &s1, NULL), 0);
+    assert_int_equal(lock_acquire(f->lm, k2, LOCK_SHARED, 10000, &s2, NULL), 0);
+    lock_info *li = NULL;
+    size_t n = 0;
+    assert_int_equal(lock_list(f->lm, &li, &n, NULL), 0);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(li[i].key, k1) == 0) {
+            assert_int_equal(li[i].mode, LOCK_EXCLUSIVE);
+            assert_string_equal(li[i].owner, a.owner);
+            assert_true(li[i].fence == a.fence);
+            assert_int_equal(li[i].holders, 1);
+            seen++;
+        } else if (strcmp(li[i].key, k2) == 0) {
+            assert_int_equal(li[i].mode, LOCK_SHARED);
+            assert_int_equal(li[i].holders, 2);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 2);
+    free(li);
+    lock_release(f->lm, &a, NULL);
+    lock_release(f->lm, &s1, NULL);
+    lock_release(f->lm, &s2, NULL);
+    assert_int_equal(lock_list(f->lm, &li, &n, NULL), 0);
+    for (size_t i = 0; i < n; i++) assert_string_not_equal(li[i].key, k1);
+    free(li);
+}
+
+static void test_renewer_raises_cancel_on_loss(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle a;
+    key(f, k, "renewer");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 600, &a, NULL), 0);
+    volatile int cancel = 0;
+    const lock_handle *hs[] = {&a};
+    lock_renewer *r = NULL;
+    assert_int_equal(lock_renewer_start(&r, f->lm, hs, 1, 200, &cancel, NULL), 0);
+    nap_ms(1500); /* > ttl: alive only thanks to the renewer */
+    assert_int_equal(cancel, 0);
+    assert_int_equal(lock_check_fence(f->lm, &a, NULL), 0);
+    /* someone removes it (as an expiry + takeover would) */
+    assert_int_equal(lock_release(f->lm, &a, NULL), 0);
+    int64_t end = mono_ms() + 10000;
+    while (!cancel && mono_ms() < end) nap_ms(20);
+    assert_int_equal(cancel, 1);
+    assert_int_equal(lock_renewer_stop(r), 1);
+}
+
+static void test_key_builders(void **state) {
+    (void)state;
+    char b[320];
+    assert_string_equal(lock_key_pipeline(b, sizeof b, "orders"), "synctool:exec:pipeline:orders");
+    assert_string_equal(lock_key_enqueue(b, sizeof b, "orders"),
+                        "synctool:enqueue:pipeline:orders");
+    assert_string_equal(lock_key_table(b, sizeof b, "wh", "main", "orders"),
+                        "synctool:table:wh:main:orders");
+    assert_string_equal(lock_url_redact(b, sizeof b, "redis://:s3cret@h:1/0"), "redis://***@h:1/0");
+    assert_string_equal(lock_url_redact(b, sizeof b, "redis://u:s3cret@h:1/0"),
+                        "redis://u:***@h:1/0");
+    assert_string_equal(lock_url_redact(b, sizeof b, "redis://h:1/0"), "redis://h:1/0");
+}
+
+static void test_unreachable_backends(void **state) {
+    (void)state;
+    lock_manager *lm = NULL;
+    st_error err;
+    assert_int_equal(lock_open(&lm, "redis://:hunter2@127.0.0.1:1/0", &err), ST_EUNAVAIL);
+    assert_null(lm);
+    assert_non_null(strstr(err.msg, "redis://***@127.0.0.1:1/0"));
+    assert_non_null(strstr(err.msg, "unreachable"));
+    assert_null(strstr(err.msg, "hunter2"));
+    assert_int_equal(lock_open(&lm, "sqlite:/proc/no/such/dir/state.db", &err), ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "/proc/no/such/dir/state.db"));
+    assert_int_equal(lock_open(&lm, "memcached://x", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "unsupported backend URL"));
+    assert_int_equal(lock_open(&lm, "sqlite:relative.db", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "absolute"));
+}
+
+#define CASES(prefix)                                                         \
+    cmocka_unit_test(test_acquire_busy_release),                              \
+    cmocka_unit_test(test_stale_owner_cannot_release_or_renew),               \
+    cmocka_unit_test(test_renew_keeps_lock_past_ttl),                         \
+    cmocka_unit_test(test_ttl_expiry_frees_and_fences),                       \
+    cmocka_unit_test(test_fencing_only_grows),                                \
+    cmocka_unit_test(test_shared_vs_exclusive),                               \
+    cmocka_unit_test(test_shared_expiry),                                     \
+    cmocka_unit_test(test_waiting_exclusive_blocks_new_shared),               \
+    cmocka_unit_test(test_wait_timeout_is_honoured),                          \
+    cmocka_unit_test(test_list_shows_held_locks),                             \
+    cmocka_unit_test(test_renewer_raises_cancel_on_loss)
+
+int main(void) {
+    const struct CMUnitTest sqlite_cases[] = {CASES(sqlite)};
+    const struct CMUnitTest redis_cases[] = {CASES(redis)};
+    const struct CMUnitTest plain[] = {
+        cmocka_unit_test(test_key_builders),
+        cmocka_unit_test(test_unreachable_backends),
+    };
+    int failed = 0;
+    failed += cmocka_run_group_tests_name("LockBackendSQLite", sqlite_cases, setup_sqlite,
+                                          teardown);
+    failed += cmocka_run_group_tests_name("LockBackendRedis", redis_cases, setup_redis, teardown);
+    failed += cmocka_run_group_tests_name("LockHelpers", plain, NULL, NULL);
+    return failed;
+}
