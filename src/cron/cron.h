@@ -39,4 +39,8 @@ int cron_prev(const cron_expr *c, int64_t t, int64_t *out);
 const char *cron_text(const cron_expr *c);
 const char *cron_zone(const cron_expr *c);
 
+/* Seconds east of UTC in the expression's zone at instant t (0 for UTC);
+ * for showing fire times as local time. */
+int32_t cron_utc_offset(const cron_expr *c, int64_t t);
+
 #endif

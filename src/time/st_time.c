@@ -170,3 +170,21 @@ void st_time_format(int64_t t, char *buf, size_t n) {
         snprintf(buf, n, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, hh, mm,
                  ss);
 }
+
+void st_time_format_offset(int64_t t, int32_t offset, char *buf, size_t n) {
+    if (t == ST_TIME_NONE || n < 8) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    st_time_format(t + (int64_t)offset * ST_USEC, buf, n);
+    size_t len = strlen(buf);
+    if (len == 0 || buf[len - 1] != 'Z') return;
+    int32_t a = offset < 0 ? -offset : offset;
+    char sign = offset < 0 ? '-' : '+';
+    if (a % 60)
+        snprintf(buf + len - 1, n - (len - 1), "%c%02d:%02d:%02d", sign, (int)(a / 3600),
+                 (int)(a % 3600 / 60), (int)(a % 60));
+    else
+        snprintf(buf + len - 1, n - (len - 1), "%c%02d:%02d", sign, (int)(a / 3600),
+                 (int)(a % 3600 / 60));
+}

@@ -32,6 +32,11 @@ int st_time_parse(const char *s, int64_t *out, st_error *err);
 /* Formats as UTC ISO-8601 into buf (>= 32 bytes); ST_TIME_NONE gives "-". */
 void st_time_format(int64_t t, char *buf, size_t n);
 
+/* Formats t as local wall time at `offset` seconds east of UTC with that
+ * offset: `2025-10-15T12:06:00+02:00` (`+HH:MM:SS` if the offset has
+ * seconds). ST_TIME_NONE gives "-". buf >= 40 bytes. */
+void st_time_format_offset(int64_t t, int32_t offset, char *buf, size_t n);
+
 /* Days since 1970-01-01 for a proleptic Gregorian date (month 1-12). */
 int64_t st_days_from_civil(int64_t y, unsigned m, unsigned d);
 
