@@ -1,0 +1,156 @@
+/*
+ * store — the front end of the datastore drivers (see store.h).
+ *
+ * A store is a driver vtable plus its connection state and the datastore
+ * name used in every message. The wrappers here are thin on purpose: all
+ * engine knowledge lives in the drivers, and what is the same on both
+ * engines lives here once:
+ *   - the FROM clause (quoted schema.table, or a source query as a derived
+ *     table),
+ *   - the row text used for hashing (canonical values joined with '|',
+ *     '\' and '|' escaped, NULL as \N) built from the driver's canonical
+ *     expressions, so both engines hash byte-equal text,
+ *   - fencing: synctool_fence(lock_key text primary key, token bigint) is
+ *     updated with one conditional upsert inside the caller's transaction
+ *     (the row lock serialises concurrent writers on PostgreSQL; SQLite
+ *     writers are serialised by the database lock). Zero affected rows means
+ *     a larger token is stored: the caller lost its lock.
+ */
+#include "store.h"
+#include "store_driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+    const struct store_ops *ops;
+    void *impl;
+    char name[128];
+};
+
+int store_open(store **out, const config_datastore *ds, st_error *err) {
+    *out = NULL;
+    store *s = calloc(1, sizeof *s);
+    if (s == NULL) return st_error_set(err, ST_ENOMEM, "datastore '%s': out of memory", ds->name);
+    s->ops = ds->type == CONFIG_DS_POSTGRES ? store_pg_driver() : store_sqlite_driver();
+    snprintf(s->name, sizeof s->name, "%s", ds->name);
+    int rc = s->ops->open(&s->impl, ds, err);
+    if (rc != ST_OK) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return ST_OK;
+}
+
+void store_close(store *s) {
+    if (s == NULL) return;
+    s->ops->close(s->impl);
+    free(s);
+}
+
+const struct store_ops *store_ops_of(const store *s) { return s->ops; }
+const char *store_name(const store *s) { return s->name; }
+const char *store_schema(const store *s, const char *schema) {
+    return schema ? schema : s->ops->default_schema;
+}
+
+int store_query(store *s, store_reader **out, const char *sql, int nparams,
+                const char *const *params, st_error *err) {
+    return s->ops->query(s->impl, out, sql, nparams, params, err);
+}
+int store_next(store *s, store_reader *r, const char *const **row, int *ncols, st_error *err) {
+    return s->ops->reader_next(r, row, ncols, err);
+}
+void store_reader_close(store *s, store_reader *r) { s->ops->reader_close(r); }
+int store_exec(store *s, const char *sql, int nparams, const char *const *params,
+               int64_t *affected, st_error *err) {
+    return s->ops->exec(s->impl, sql, nparams, params, affected, err);
+}
+int store_begin(store *s, st_error *err) { return s->ops->begin(s->impl, err); }
+int store_commit(store *s, st_error *err) { return s->ops->commit(s->impl, err); }
+int store_rollback(store *s) { return s->ops->rollback(s->impl); }
+int store_apply(store *s, const store_table *t, const store_change *ch, size_t n,
+                store_counts *out, st_error *err) {
+    return s->ops->apply(s->impl, t, ch, n, out, err);
+}
+int store_describe(store *s, const char *schema, const char *table,
+                   store_column_info **out, size_t *n, st_error *err) {
+    return s->ops->describe(s->impl, store_schema(s, schema), table, out, n, err);
+}
+int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err) {
+    return s->ops->ddl_type(s->impl, cfgtype, buf, n, err);
+}
+
+void store_sb_from(store_sb *b, const store *s, const store_table *t) {
+    if (t->query != NULL) {
+        store_sb_addf(b, "(%s) AS \"synctool_src\"", t->query);
+        return;
+    }
+    store_sb_quote(b, store_schema(s, t->schema));
+    store_sb_add(b, ".");
+    store_sb_quote(b, t->table);
+}
+
+void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (i > 0) store_sb_add(b, " || '|' || ");
+        store_sb q = {0}, e = {0};
+        store_sb_quote(&q, t->cols[i]);
+        s->ops->canon_expr(&e, t->kinds[i], q.oom ? "" : q.s);
+        store_sb_addf(b, "COALESCE(replace(replace(%s, '\\', '\\\\'), '|', '\\|'), '\\N')",
+                      e.oom ? "" : e.s);
+        store_sb_free(&q);
+        store_sb_free(&e);
+    }
+}
+
+/* --- Fencing --- */
+
+int store_fence_ensure_table(store *s, st_error *err) {
+    int rc = store_exec(s, "CREATE TABLE IF NOT EXISTS synctool_fence "
+                           "(lock_key text PRIMARY KEY, token bigint NOT NULL)",
+                        0, NULL, NULL, err);
+    if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': creating synctool_fence", s->name);
+    return ST_OK;
+}
+
+static int64_t fence_current(store *s, const char *key) {
+    store_sb q = {0};
+    store_sb_addf(&q, "SELECT token FROM synctool_fence WHERE lock_key = %c1", s->ops->param_prefix);
+    store_reader *r = NULL;
+    int64_t cur = -1;
+    const char *p[1] = {key};
+    if (!q.oom && store_query(s, &r, q.s, 1, p, NULL) == ST_OK) {
+        const char *const *row;
+        int nc;
+        if (store_next(s, r, &row, &nc, NULL) == 1 && row[0]) cur = strtoll(row[0], NULL, 10);
+        store_reader_close(s, r);
+    }
+    store_sb_free(&q);
+    return cur;
+}
+
+int store_fence_check(store *s, const char *key, int64_t token, st_error *err) {
+    char tok[32];
+    snprintf(tok, sizeof tok, "%lld", (long long)token);
+    char pp = s->ops->param_prefix;
+    store_sb q = {0};
+    store_sb_addf(&q,
+                  "INSERT INTO synctool_fence (lock_key, token) VALUES (%c1, CAST(%c2 AS bigint)) "
+                  "ON CONFLICT (lock_key) DO UPDATE SET token = excluded.token "
+                  "WHERE synctool_fence.token <= excluded.token",
+                  pp, pp);
+    if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
+    const char *p[2] = {key, tok};
+    int64_t n = 0;
+    int rc = store_exec(s, q.s, 2, p, &n, err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': fencing check", s->name);
+    if (n == 0)
+        return st_error_set(err, ST_ESTALE,
+                            "fencing token %lld is stale (current %lld): this run lost its lock",
+                            (long long)token, (long long)fence_current(s, key));
+    return ST_OK;
+}

@@ -1,0 +1,233 @@
+/*
+ * store — datastore drivers behind one documented vtable (DESIGN §1).
+ *
+ * A `store` is one open connection to one datastore (SQLite file or
+ * PostgreSQL database). Everything above this header (the sync strategies,
+ * `ddl apply`) speaks only this interface; each engine is a
+ * `static const struct store_ops` table in store_sqlite.c / store_pg.c.
+ *
+ * The canonical value representation. Every value that crosses this
+ * interface is text in a *canonical* form decided by the column's kind
+ * (store_kind, derived from the config type), or NULL for SQL NULL:
+ *
+ *   INT        decimal integer, no sign for positives:       -42
+ *   NUMERIC    exact decimal, no exponent, no trailing zeros: 12.5, 0, -0.001
+ *   FLOAT      PostgreSQL's float8 text (shortest exact):     0.1, 1e+20
+ *   BOOL       t or f
+ *   TIMESTAMPTZ UTC, always 6 fraction digits:       2025-10-15T08:00:00.000001Z
+ *   TIMESTAMP  the same without the zone:            2025-10-15T08:00:00.000001
+ *   DATE       2025-10-15
+ *   TEXT       the text itself (UTF-8)
+ *
+ * The canonical form is computed by the database itself (drivers provide
+ * store_canon_expr(), a SQL expression per kind; SQLite evaluates it with
+ * C functions this module registers), so both engines produce byte-equal
+ * text for equal values. The *row text* used for hashing joins canonical
+ * values with '|', escapes '\' and '|' with a backslash and writes NULL as
+ * \N, so ('a','bc') and ('ab','c') and (NULL) and ('\N') all differ.
+ *
+ * Reads stream: a reader yields one row at a time and never holds a whole
+ * table (PostgreSQL: server-side cursor fetched in chunks; SQLite: one
+ * stepping statement). Writes are batches applied by store_apply() inside a
+ * transaction the caller opened with store_begin().
+ *
+ * SQL identifiers are always quoted (store_quote()); values always travel as
+ * parameters. Error messages name the datastore (and the table when there
+ * is one) and never contain a password or connection string.
+ */
+#ifndef ST_STORE_H
+#define ST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../config/config.h"
+#include "../error/st_error.h"
+
+typedef enum {
+    STORE_K_TEXT = 0,
+    STORE_K_INT,
+    STORE_K_NUMERIC,
+    STORE_K_FLOAT,
+    STORE_K_BOOL,
+    STORE_K_TIMESTAMPTZ,
+    STORE_K_TIMESTAMP,
+    STORE_K_DATE
+} store_kind;
+
+/* Maps a config type ("bigint", "numeric(12,2)", "timestamptz", ...) to its
+ * kind. Unknown types are TEXT (compared and copied as their text form). */
+store_kind store_kind_of(const char *sqltype);
+
+/* A growable NUL-terminated string. All functions tolerate ENOMEM by
+ * setting `oom`; callers check it once before use. */
+typedef struct store_sb {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} store_sb;
+
+void store_sb_add(store_sb *b, const char *s);
+void store_sb_addn(store_sb *b, const char *s, size_t n);
+void store_sb_addf(store_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void store_sb_free(store_sb *b);
+/* Appends `name` as a quoted identifier: "na""me". */
+void store_sb_quote(store_sb *b, const char *name);
+
+/* One table as synctool sees it: the mapped columns, their kinds, keys. */
+typedef struct store_table {
+    const char *datastore;    /* for messages */
+    const char *schema;       /* may be NULL: the engine default */
+    const char *table;        /* NULL when `query` is used */
+    const char *query;        /* source query instead of a table, or NULL */
+    size_t ncols;
+    const char *const *cols;  /* column names in this datastore */
+    const char *const *types; /* config types, for DDL and casts */
+    const store_kind *kinds;
+    const bool *key;          /* key columns */
+} store_table;
+
+/* A change applied by store_apply(). `vals` has one entry per column of the
+ * table (canonical text or NULL); for DELETE only the key entries are read.
+ * UPSERT is "insert or update if different" when the caller does not know
+ * whether the row exists (delta); INSERT / UPDATE when it does (full, hash). */
+typedef enum { STORE_INSERT, STORE_UPDATE, STORE_UPSERT, STORE_DELETE } store_op;
+
+typedef struct store_change {
+    store_op op;
+    const char *const *vals;
+} store_change;
+
+typedef struct store_counts {
+    int64_t inserted, updated, deleted;
+} store_counts;
+
+typedef struct store_column_info {
+    char name[128];
+    char type[128];   /* as the engine reports it */
+} store_column_info;
+
+typedef struct store_reader store_reader;
+typedef struct store store;
+
+/*
+ * The driver vtable. All methods are required. `impl` is the driver's own
+ * connection state, created by open. Methods that fail fill `err` with a
+ * message naming the datastore and return a negative ST_E* code.
+ */
+#define STORE_OPS_VERSION 1
+struct store_ops {
+    int version;               /* STORE_OPS_VERSION */
+    const char *engine;        /* "sqlite" or "postgres" */
+    const char *default_schema; /* "main" or "public" */
+    char param_prefix;          /* '?' (sqlite ?N) or '$' (postgres $N) */
+
+    /* Connects. ST_EUNAVAIL if unreachable or the credentials are refused. */
+    int (*open)(void **impl, const config_datastore *ds, st_error *err);
+    /* Closes; NULL is a no-op. Rolls back an open transaction. */
+    void (*close)(void *impl);
+
+    /* Appends the SQL expression giving the canonical text of `qcol` (an
+     * already quoted column reference) for `kind`. */
+    void (*canon_expr)(store_sb *b, store_kind kind, const char *qcol);
+    /* Appends the SQL casting parameter `param` (e.g. "$1") to `type` (a
+     * config type) so comparisons with the raw column use its index. */
+    void (*param_cast)(store_sb *b, const char *param, store_kind kind, const char *type);
+    /* Appends the ORDER BY term for a key column (PostgreSQL adds COLLATE
+     * "C" for text so both engines order keys by bytes). */
+    void (*order_term)(store_sb *b, const char *qcol, store_kind kind);
+    /* Appends the expression for the 64-bit checksum aggregate of row texts
+     * `rowtext`: sum of the first 16 hex digits of md5 as integers (reduced
+     * mod 2^64 by the caller). */
+    void (*sum64_expr)(store_sb *b, const char *rowtext);
+
+    /* Starts a streaming query; rows come from reader_next. Parameters are
+     * text (NULL = SQL NULL). Only one reader per store at a time. */
+    int (*query)(void *impl, store_reader **out, const char *sql, int nparams,
+                 const char *const *params, st_error *err);
+    /* 1 and *row (ncols values, valid until the next call), 0 at the end, or
+     * an error code. */
+    int (*reader_next)(store_reader *r, const char *const **row, int *ncols, st_error *err);
+    /* Ends the query (the rest of the rows are discarded). NULL is a no-op. */
+    void (*reader_close)(store_reader *r);
+
+    /* Runs one statement; *affected (may be NULL) gets the changed rows. */
+    int (*exec)(void *impl, const char *sql, int nparams, const char *const *params,
+                int64_t *affected, st_error *err);
+    int (*begin)(void *impl, st_error *err);
+    int (*commit)(void *impl, st_error *err);
+    int (*rollback)(void *impl);
+
+    /* Applies a batch inside the current transaction, counting what really
+     * changed (an UPSERT of an identical row changes nothing). */
+    int (*apply)(void *impl, const store_table *t, const store_change *ch, size_t n,
+                 store_counts *out, st_error *err);
+
+    /* Columns of schema.table in order. ST_ENOTFOUND if the table does not
+     * exist. Caller frees *out. */
+    int (*describe)(void *impl, const char *schema, const char *table,
+                    store_column_info **out, size_t *n, st_error *err);
+    /* The engine type `ddl apply` writes for a config type, normalised the
+     * way describe() reports it, into buf. */
+    int (*ddl_type)(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err);
+};
+
+/* --- Front end (store.c) --- */
+
+/* Opens the driver for ds->type. */
+int store_open(store **out, const config_datastore *ds, st_error *err);
+void store_close(store *s);
+const struct store_ops *store_ops_of(const store *s);
+const char *store_name(const store *s);   /* the datastore name */
+const char *store_schema(const store *s, const char *schema); /* schema or default */
+
+int store_query(store *s, store_reader **out, const char *sql, int nparams,
+                const char *const *params, st_error *err);
+int store_next(store *s, store_reader *r, const char *const **row, int *ncols, st_error *err);
+void store_reader_close(store *s, store_reader *r);
+int store_exec(store *s, const char *sql, int nparams, const char *const *params,
+               int64_t *affected, st_error *err);
+int store_begin(store *s, st_error *err);
+int store_commit(store *s, st_error *err);
+int store_rollback(store *s);
+int store_apply(store *s, const store_table *t, const store_change *ch, size_t n,
+                store_counts *out, st_error *err);
+int store_describe(store *s, const char *schema, const char *table,
+                   store_column_info **out, size_t *n, st_error *err);
+int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err);
+
+/* Appends "schema"."table" (or "(query) AS synctool_src"). */
+void store_sb_from(store_sb *b, const store *s, const store_table *t);
+/* Appends the row text expression over the table's columns (see top). */
+void store_sb_rowtext(store_sb *b, const store *s, const store_table *t);
+
+/* Fencing: in the current transaction, stores `token` for `key` in
+ * synctool_fence unless a larger token is stored. ST_ESTALE "fencing token N
+ * is stale (current M): this run lost its lock" otherwise. */
+int store_fence_ensure_table(store *s, st_error *err);
+int store_fence_check(store *s, const char *key, int64_t token, st_error *err);
+
+/* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
+uint64_t store_mod64(const char *dec);
+
+/* --- Canonical values in C (store_canon.c): used by the SQLite functions
+ * and by tests. Each writes into buf (>= 64 bytes for non-text kinds) and
+ * returns buf, or NULL if the input cannot be read as that kind. --- */
+const char *store_canon_int64(int64_t v, char *buf, size_t n);
+const char *store_canon_double(double v, store_kind kind, char *buf, size_t n);
+/* Canonicalises text input for `kind`; TEXT is returned unchanged (pointer
+ * to `in`). NULL if unparseable. */
+const char *store_canon_text(const char *in, store_kind kind, char *buf, size_t n);
+/* Appends `v` (or \N for NULL) escaped for the row text. */
+void store_sb_rowvalue(store_sb *b, const char *v);
+
+/* --- MD5 (store_md5.c), RFC 1321 --- */
+void store_md5(const void *data, size_t len, unsigned char out[16]);
+void store_md5_hex(const void *data, size_t len, char out[33]);
+
+/* Compares two canonical key values of `kind` (numbers numerically, the
+ * rest bytewise), as the engines order them. */
+int store_key_cmp(store_kind kind, const char *a, const char *b);
+
+#endif

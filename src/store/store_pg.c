@@ -1,0 +1,520 @@
+/*
+ * store_pg — the PostgreSQL driver (libpq) behind struct store_ops.
+ *
+ * Connection: PQconnectdbParams with keyword arrays (no conninfo string is
+ * ever built, so nothing needs escaping and nothing leaks into messages);
+ * connect_timeout 10 s, client_encoding UTF8, extra_float_digits 1 (the
+ * shortest exact float text that store_canon.c mirrors). libpq's connection
+ * errors are reduced to their first line and scrubbed of the password
+ * before they reach a message.
+ *
+ * Reads stream through a server-side cursor (DECLARE ... NO SCROLL CURSOR,
+ * FETCH 10000 at a time), so memory is bounded by one chunk whatever the
+ * table size. A reader opened outside a transaction starts a REPEATABLE READ
+ * one (one snapshot for the whole scan) and ends it on close.
+ *
+ * Writes (apply): per batch, inside the caller's transaction,
+ *   1. CREATE TEMP TABLE synctool_up / synctool_del ... ON COMMIT DROP
+ *      with the destination's own column types (AS SELECT ... WITH NO DATA),
+ *   2. COPY the canonical text into them (text format, escaped),
+ *   3. one merge: INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE SET ...
+ *      WHERE (dest cols) IS DISTINCT FROM (excluded cols) RETURNING
+ *      (xmax = 0) — so unchanged rows are not rewritten and inserts and
+ *      updates are counted exactly — and DELETE ... USING synctool_del.
+ *
+ * Canonical expressions (store.h): trim_scale(x)::text for numerics,
+ * to_char(x AT TIME ZONE 'UTC', ...US) for timestamps, x::text otherwise;
+ * text keys order with COLLATE "C" (bytewise, as SQLite's BINARY).
+ */
+#include "store.h"
+#include "store_driver.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_FETCH 10000
+
+typedef struct pg_impl {
+    PGconn *conn;
+    char name[128];
+    int cursor_seq;
+} pg_impl;
+
+struct store_reader {
+    pg_impl *impl;
+    PGresult *res;
+    int pos, ntuples, ncols;
+    bool own_txn, done;
+    char cursor[48];
+    const char **row;
+};
+
+/* --- Errors --- */
+
+/* First line of msg with every occurrence of `secret` replaced by ***. */
+static void pg_scrub(char *out, size_t n, const char *msg, const char *secret) {
+    size_t k = 0;
+    size_t sl = secret ? strlen(secret) : 0;
+    for (const char *p = msg; *p && *p != '\n' && k + 4 < n;) {
+        if (sl > 0 && strncmp(p, secret, sl) == 0) {
+            memcpy(out + k, "***", 3);
+            k += 3;
+            p += sl;
+        } else {
+            out[k++] = *p++;
+        }
+    }
+    out[k] = '\0';
+}
+
+static int pg_fail_res(pg_impl *g, PGresult *res, st_error *err, const char *what) {
+    const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char clean[512];
+    pg_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
+    int code = PQstatus(g->conn) == CONNECTION_OK ? ST_ERR : ST_EUNAVAIL;
+    st_error_set(err, code, "datastore '%s' (postgres): %s: %s", g->name, what, clean);
+    PQclear(res);
+    return code;
+}
+
+/* --- Connection --- */
+
+static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
+    pg_impl *g = calloc(1, sizeof *g);
+    if (g == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
+    snprintf(g->name, sizeof g->name, "%s", ds->name);
+    char port[16];
+    snprintf(port, sizeof port, "%d", ds->port);
+    const char *keys[10], *vals[10];
+    int k = 0;
+#define KV(K, V) if (V) { keys[k] = K; vals[k++] = V; }
+    KV("host", ds->host) KV("user", ds->user) KV("password", ds->password)
+    KV("dbname", ds->dbname) KV("sslmode", ds->sslmode)
+    if (ds->port > 0) { keys[k] = "port"; vals[k++] = port; }
+    KV("connect_timeout", "10") KV("client_encoding", "UTF8")
+    KV("application_name", "synctool")
+#undef KV
+    keys[k] = vals[k] = NULL;
+    g->conn = PQconnectdbParams(keys, vals, 0);
+    if (g->conn == NULL || PQstatus(g->conn) != CONNECTION_OK) {
+        char clean[512];
+        pg_scrub(clean, sizeof clean, g->conn ? PQerrorMessage(g->conn) : "out of memory",
+                 ds->password);
+        st_error_set(err, ST_EUNAVAIL, "datastore '%s' (postgres): cannot connect: %s",
+                     ds->name, clean);
+        PQfinish(g->conn);
+        free(g);
+        return ST_EUNAVAIL;
+    }
+    PQclear(PQexec(g->conn, "SET extra_float_digits = 1"));
+    *impl = g;
+    return ST_OK;
+}
+
+static void pg_close(void *impl) {
+    pg_impl *g = impl;
+    if (g == NULL) return;
+    PQfinish(g->conn);
+    free(g);
+}
+
+/* --- Dialect --- */
+
+static void pg_canon_expr(store_sb *b, store_kind kind, const char *c) {
+    switch (kind) {
+    case STORE_K_NUMERIC: store_sb_addf(b, "trim_scale((%s)::numeric)::text", c); break;
+    case STORE_K_FLOAT: store_sb_addf(b, "(%s)::float8::text", c); break;
+    case STORE_K_BOOL:
+        store_sb_addf(b, "CASE WHEN (%s) IS NULL THEN NULL WHEN (%s)::boolean THEN 't' ELSE 'f' END", c, c);
+        break;
+    case STORE_K_TIMESTAMPTZ:
+        store_sb_addf(b, "to_char((%s)::timestamptz AT TIME ZONE 'UTC', "
+                         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", c);
+        break;
+    case STORE_K_TIMESTAMP:
+        store_sb_addf(b, "to_char((%s)::timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')", c);
+        break;
+    case STORE_K_DATE: store_sb_addf(b, "to_char((%s)::date, 'YYYY-MM-DD')", c); break;
+    default: store_sb_addf(b, "(%s)::text", c);
+    }
+}
+
+/* Config types are pasted into SQL as type names: only a safe alphabet. */
+static bool pg_type_ok(const char *t) {
+    if (t == NULL || *t == '\0' || strlen(t) > 100) return false;
+    for (const char *p = t; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(" _(),[]", *p)) return false;
+    return true;
+}
+
+static void pg_param_cast(store_sb *b, const char *param, store_kind kind, const char *type) {
+    if (kind == STORE_K_TEXT || !pg_type_ok(type)) store_sb_addf(b, "%s", param);
+    else store_sb_addf(b, "CAST(%s AS %s)", param, type);
+}
+
+static void pg_order_term(store_sb *b, const char *qcol, store_kind kind) {
+    if (kind == STORE_K_TEXT) store_sb_addf(b, "%s COLLATE \"C\"", qcol);
+    else store_sb_add(b, qcol);
+}
+
+static void pg_sum64_expr(store_sb *b, const char *rowtext) {
+    store_sb_addf(b, "COALESCE(sum(('x' || substr(md5(%s), 1, 16))::bit(64)::bigint::numeric), 0)::text",
+                  rowtext);
+}
+
+/* --- Statements --- */
+
+static PGresult *pg_run(pg_impl *g, const char *sql, int np, const char *const *p) {
+    return PQexecParams(g->conn, sql, np, NULL, p, NULL, NULL, 0);
+}
+
+static int pg_exec(void *impl, const char *sql, int np, const char *const *p,
+                   int64_t *affected, st_error *err) {
+    pg_impl *g = impl;
+    PGresult *res = pg_run(g, sql, np, p);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "statement");
+    if (affected) *affected = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return ST_OK;
+}
+
+static int pg_begin(void *impl, st_error *err) { return pg_exec(impl, "BEGIN", 0, NULL, NULL, err); }
+static int pg_commit(void *impl, st_error *err) { return pg_exec(impl, "COMMIT", 0, NULL, NULL, err); }
+static int pg_rollback(void *impl) {
+    pg_impl *g = impl;
+    if (PQtransactionStatus(g->conn) == PQTRANS_IDLE) return ST_OK;
+    return pg_exec(impl, "ROLLBACK", 0, NULL, NULL, NULL);
+}
+
+static int pg_query(void *impl, store_reader **out, const char *sql, int np,
+                    const char *const *p, st_error *err) {
+    pg_impl *g = impl;
+    store_reader *r = calloc(1, sizeof *r);
+    if (r == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
+    r->impl = g;
+    snprintf(r->cursor, sizeof r->cursor, "synctool_cur_%d", ++g->cursor_seq);
+    int rc = ST_OK;
+    if (PQtransactionStatus(g->conn) == PQTRANS_IDLE) {
+        rc = pg_exec(g, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, NULL, err);
+        r->own_txn = rc == ST_OK;
+    }
+    store_sb q = {0};
+    store_sb_addf(&q, "DECLARE %s NO SCROLL CURSOR FOR %s", r->cursor, sql);
+    if (rc == ST_OK) rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                                : pg_exec(g, q.s, np, p, NULL, err);
+    store_sb_free(&q);
+    if (rc != ST_OK) {
+        if (r->own_txn) pg_rollback(g);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return ST_OK;
+}
+
+static int pg_fetch(store_reader *r, st_error *err) {
+    char sql[96];
+    snprintf(sql, sizeof sql, "FETCH %d FROM %s", PG_FETCH, r->cursor);
+    PQclear(r->res);
+    r->res = PQexec(r->impl->conn, sql);
+    if (PQresultStatus(r->res) != PGRES_TUPLES_OK) {
+        PGresult *res = r->res;
+        r->res = NULL;
+        return pg_fail_res(r->impl, res, err, "reading rows");
+    }
+    r->ntuples = PQntuples(r->res);
+    r->pos = 0;
+    if (r->ntuples < PG_FETCH) r->done = true;
+    if (r->row == NULL) {
+        r->ncols = PQnfields(r->res);
+        r->row = calloc((size_t)r->ncols + 1, sizeof *r->row);
+        if (r->row == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    return ST_OK;
+}
+
+static int pg_next(store_reader *r, const char *const **row, int *ncols, st_error *err) {
+    if (r->res == NULL || r->pos >= r->ntuples) {
+        if (r->res != NULL && r->done) return 0;
+        int rc = pg_fetch(r, err);
+        if (rc != ST_OK) return rc;
+        if (r->ntuples == 0) return 0;
+    }
+    for (int i = 0; i < r->ncols; i++)
+        r->row[i] = PQgetisnull(r->res, r->pos, i) ? NULL : PQgetvalue(r->res, r->pos, i);
+    r->pos++;
+    *row = r->row;
+    *ncols = r->ncols;
+    return 1;
+}
+
+static void pg_reader_close(store_reader *r) {
+    if (r == NULL) return;
+    PQclear(r->res);
+    char sql[96];
+    snprintf(sql, sizeof sql, "CLOSE %s", r->cursor);
+    if (PQtransactionStatus(r->impl->conn) == PQTRANS_INTRANS) PQclear(PQexec(r->impl->conn, sql));
+    if (r->own_txn) {
+        if (PQtransactionStatus(r->impl->conn) == PQTRANS_INTRANS)
+            PQclear(PQexec(r->impl->conn, "COMMIT"));
+        else
+            pg_rollback(r->impl);
+    }
+    free(r->row);
+    free(r);
+}
+
+/* --- Writes --- */
+
+static void pg_qualified(store_sb *b, const store_table *t) {
+    store_sb_quote(b, t->schema ? t->schema : "public");
+    store_sb_add(b, ".");
+    store_sb_quote(b, t->table);
+}
+
+static void pg_collist(store_sb *b, const store_table *t, bool keys_only, const char *prefix) {
+    const char *sep = "";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (keys_only && !t->key[i]) continue;
+        store_sb_addf(b, "%s%s", sep, prefix);
+        store_sb_quote(b, t->cols[i]);
+        sep = ", ";
+    }
+}
+
+/* Appends one COPY text-format field: \N for NULL, escapes otherwise. */
+static void pg_copy_field(store_sb *b, const char *v) {
+    if (v == NULL) { store_sb_add(b, "\\N"); return; }
+    const char *run = v;
+    for (const char *p = v;; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '\t' ? "\\t" : *p == '\n' ? "\\n"
+                        : *p == '\r' ? "\\r" : NULL;
+        if (esc == NULL && *p != '\0') continue;
+        store_sb_addn(b, run, (size_t)(p - run));
+        if (*p == '\0') break;
+        store_sb_add(b, esc);
+        run = p + 1;
+    }
+}
+
+static int pg_copy_rows(pg_impl *g, const char *sql, const store_table *t, const store_change *ch,
+                        size_t n, bool deletes, st_error *err) {
+    PGresult *res = PQexec(g->conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) return pg_fail_res(g, res, err, "COPY");
+    PQclear(res);
+    store_sb b = {0};
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        if ((ch[i].op == STORE_DELETE) != deletes) continue;
+        const char *sep = "";
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (deletes && !t->key[c]) continue;
+            store_sb_add(&b, sep);
+            pg_copy_field(&b, ch[i].vals[c]);
+            sep = "\t";
+        }
+        store_sb_add(&b, "\n");
+        if (b.len >= 1 << 16 || i + 1 == n) {
+            ok = !b.oom && PQputCopyData(g->conn, b.s, (int)b.len) == 1;
+            b.len = 0;
+        }
+    }
+    if (ok && b.len > 0) ok = !b.oom && PQputCopyData(g->conn, b.s, (int)b.len) == 1;
+    store_sb_free(&b);
+    PQputCopyEnd(g->conn, ok ? NULL : "synctool: copy aborted");
+    res = PQgetResult(g->conn);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? ST_OK : pg_fail_res(g, res, err, "COPY");
+    if (rc == ST_OK) PQclear(res);
+    while ((res = PQgetResult(g->conn)) != NULL) PQclear(res);
+    return rc;
+}
+
+static int pg_stage(pg_impl *g, const store_table *t, const char *stage, bool keys_only,
+                    const store_change *ch, size_t n, st_error *err) {
+    store_sb q = {0};
+    store_sb_addf(&q, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT ", stage);
+    pg_collist(&q, t, keys_only, "");
+    store_sb_add(&q, " FROM ");
+    pg_qualified(&q, t);
+    store_sb_add(&q, " WITH NO DATA");
+    int rc = q.oom ? ST_ENOMEM : pg_exec(g, q.s, 0, NULL, NULL, err);
+    q.len = 0;
+    store_sb_addf(&q, "COPY %s (", stage);
+    pg_collist(&q, t, keys_only, "");
+    store_sb_add(&q, ") FROM STDIN");
+    if (rc == ST_OK) rc = q.oom ? ST_ENOMEM : pg_copy_rows(g, q.s, t, ch, n, keys_only, err);
+    store_sb_free(&q);
+    return rc;
+}
+
+static void pg_build_merge(store_sb *q, const store_table *t) {
+    store_sb_add(q, "WITH m AS (INSERT INTO ");
+    pg_qualified(q, t);
+    store_sb_add(q, " AS d (");
+    pg_collist(q, t, false, "");
+    store_sb_add(q, ") SELECT ");
+    pg_collist(q, t, false, "");
+    store_sb_add(q, " FROM synctool_up ON CONFLICT (");
+    pg_collist(q, t, true, "");
+    store_sb_add(q, ") DO ");
+    bool any = false;
+    for (size_t i = 0; i < t->ncols; i++) any |= !t->key[i];
+    if (!any) {
+        store_sb_add(q, "NOTHING");
+    } else {
+        const char *sep = "UPDATE SET ";
+        for (size_t i = 0; i < t->ncols; i++) {
+            if (t->key[i]) continue;
+            store_sb_add(q, sep);
+            store_sb_quote(q, t->cols[i]);
+            store_sb_add(q, " = EXCLUDED.");
+            store_sb_quote(q, t->cols[i]);
+            sep = ", ";
+        }
+        store_sb_add(q, " WHERE (");
+        pg_collist(q, t, false, "d.");
+        store_sb_add(q, ") IS DISTINCT FROM (");
+        pg_collist(q, t, false, "EXCLUDED.");
+        store_sb_add(q, ")");
+    }
+    store_sb_add(q, " RETURNING (xmax = 0) AS ins) SELECT count(*) FILTER (WHERE ins), "
+                    "count(*) FILTER (WHERE NOT ins) FROM m");
+}
+
+static int pg_merge(pg_impl *g, const store_table *t, store_counts *out, st_error *err) {
+    store_sb q = {0};
+    pg_build_merge(&q, t);
+    if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
+    PGresult *res = PQexec(g->conn, q.s);
+    store_sb_free(&q);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "merge");
+    out->inserted += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    out->updated += strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PQclear(res);
+    return ST_OK;
+}
+
+static int pg_delete(pg_impl *g, const store_table *t, store_counts *out, st_error *err) {
+    store_sb q = {0};
+    store_sb_add(&q, "DELETE FROM ");
+    pg_qualified(&q, t);
+    store_sb_add(&q, " AS d USING synctool_del AS s WHERE ");
+    const char *sep = "";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (!t->key[i]) continue;
+        store_sb_addf(&q, "%sd.", sep);
+        store_sb_quote(&q, t->cols[i]);
+        store_sb_add(&q, " = s.");
+        store_sb_quote(&q, t->cols[i]);
+        sep = " AND ";
+    }
+    int64_t n = 0;
+    int rc = q.oom ? ST_ENOMEM : pg_exec(g, q.s, 0, NULL, &n, err);
+    store_sb_free(&q);
+    out->deleted += n;
+    return rc;
+}
+
+static int pg_apply(void *impl, const store_table *t, const store_change *ch, size_t n,
+                    store_counts *out, st_error *err) {
+    pg_impl *g = impl;
+    size_t ndel = 0;
+    for (size_t i = 0; i < n; i++) ndel += ch[i].op == STORE_DELETE;
+    int rc = ST_OK;
+    if (ndel > 0) {
+        rc = pg_stage(g, t, "synctool_del", true, ch, n, err);
+        if (rc == ST_OK) rc = pg_delete(g, t, out, err);
+        if (rc == ST_OK) rc = pg_exec(g, "DROP TABLE synctool_del", 0, NULL, NULL, err);
+    }
+    if (rc == ST_OK && ndel < n) {
+        rc = pg_stage(g, t, "synctool_up", false, ch, n, err);
+        if (rc == ST_OK) rc = pg_merge(g, t, out, err);
+        if (rc == ST_OK) rc = pg_exec(g, "DROP TABLE synctool_up", 0, NULL, NULL, err);
+    }
+    if (rc != ST_OK) st_error_wrap(err, "writing table %s", t->table);
+    return rc;
+}
+
+/* --- Schema --- */
+
+static int pg_describe(void *impl, const char *schema, const char *table,
+                       store_column_info **out, size_t *n, st_error *err) {
+    pg_impl *g = impl;
+    const char *p[2] = {schema, table};
+    *out = NULL;
+    *n = 0;
+    PGresult *res = pg_run(g,
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace s ON s.oid = c.relnamespace "
+        "WHERE s.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum", 2, p);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "describe");
+    int rows = PQntuples(res);
+    if (rows == 0) {
+        PQclear(res);
+        return st_error_set(err, ST_ENOTFOUND, "datastore '%s': table %s.%s does not exist",
+                            g->name, schema, table);
+    }
+    *out = calloc((size_t)rows, sizeof **out);
+    if (*out == NULL) { PQclear(res); return st_error_set(err, ST_ENOMEM, "out of memory"); }
+    for (int i = 0; i < rows; i++) {
+        snprintf((*out)[i].name, sizeof (*out)[i].name, "%s", PQgetvalue(res, i, 0));
+        snprintf((*out)[i].type, sizeof (*out)[i].type, "%s", PQgetvalue(res, i, 1));
+    }
+    *n = (size_t)rows;
+    PQclear(res);
+    return ST_OK;
+}
+
+/* Asks PostgreSQL how it spells `cfgtype` by creating a throw-away temp
+ * table with one column of that type. */
+static int pg_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err) {
+    pg_impl *g = impl;
+    if (!pg_type_ok(cfgtype))
+        return st_error_set(err, ST_EINVAL, "column type '%s' is not a valid type name", cfgtype);
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE TEMP TABLE synctool_probe (c %s)", cfgtype);
+    pg_exec(g, "DROP TABLE IF EXISTS pg_temp.synctool_probe", 0, NULL, NULL, NULL);
+    int rc = pg_exec(g, sql, 0, NULL, NULL, err);
+    if (rc != ST_OK) return st_error_wrap(err, "column type '%s'", cfgtype);
+    PGresult *res = PQexec(g->conn,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = 'pg_temp.synctool_probe'::regclass AND attnum = 1");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = pg_fail_res(g, res, err, "type probe");
+    else {
+        snprintf(buf, n, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    pg_exec(g, "DROP TABLE IF EXISTS pg_temp.synctool_probe", 0, NULL, NULL, NULL);
+    return rc;
+}
+
+static const struct store_ops pg_store_ops = {
+    .version = STORE_OPS_VERSION,
+    .engine = "postgres",
+    .default_schema = "public",
+    .param_prefix = '$',
+    .open = pg_open,
+    .close = pg_close,
+    .canon_expr = pg_canon_expr,
+    .param_cast = pg_param_cast,
+    .order_term = pg_order_term,
+    .sum64_expr = pg_sum64_expr,
+    .query = pg_query,
+    .reader_next = pg_next,
+    .reader_close = pg_reader_close,
+    .exec = pg_exec,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .apply = pg_apply,
+    .describe = pg_describe,
+    .ddl_type = pg_ddl_type,
+};
+
+const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }

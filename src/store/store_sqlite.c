@@ -1,0 +1,441 @@
+/*
+ * store_sqlite — the SQLite driver (libsqlite3) behind struct store_ops.
+ *
+ * One sqlite3 connection per store, busy timeout 10 s. On open it
+ * registers three SQL functions so SQLite can compute the canonical row
+ * text and checksums itself, exactly as PostgreSQL does with built-ins:
+ *   md5(text)            hex MD5 of the UTF-8 bytes (store_md5.c)
+ *   st_canon(kind, v)    canonical text of v for store_kind `kind`,
+ *                        whatever storage class v has (store_canon.c)
+ *   st_sum64(hex16)      aggregate: sum of 64-bit values mod 2^64, as text
+ *
+ * Type mapping for `ddl apply`: integers INTEGER, floats REAL, and every
+ * other kind TEXT — numerics are kept as exact decimal text (a NUMERIC
+ * column would turn 1234567890.123456789 into a double), timestamps as
+ * canonical ISO text, so nothing loses precision.
+ *
+ * Reads are one stepping statement (constant memory). Writes: apply()
+ * prepares an upsert and a delete statement per batch and runs them inside
+ * the caller's BEGIN IMMEDIATE transaction. An UPSERT of unknown existence
+ * first reads the canonical row by key, so counts say what really changed
+ * and identical rows are not rewritten.
+ */
+#include "store.h"
+#include "store_driver.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sq_impl {
+    sqlite3 *db;
+    char name[128];
+} sq_impl;
+
+struct store_reader {
+    sq_impl *impl;
+    sqlite3_stmt *stmt;
+    int ncols;
+    const char **row;
+};
+
+/* --- SQL functions --- */
+
+static void fn_md5(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    if (sqlite3_value_type(v[0]) == SQLITE_NULL) { sqlite3_result_null(c); return; }
+    const unsigned char *s = sqlite3_value_text(v[0]);
+    int n = sqlite3_value_bytes(v[0]);
+    char hex[33];
+    store_md5_hex(s ? (const char *)s : "", (size_t)n, hex);
+    sqlite3_result_text(c, hex, 32, SQLITE_TRANSIENT);
+}
+
+static void fn_canon(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    store_kind k = (store_kind)sqlite3_value_int(v[0]);
+    char buf[128];
+    const char *out = NULL;
+    switch (sqlite3_value_type(v[1])) {
+    case SQLITE_NULL: sqlite3_result_null(c); return;
+    case SQLITE_INTEGER:
+        if (k == STORE_K_BOOL) out = sqlite3_value_int64(v[1]) ? "t" : "f";
+        else if (k == STORE_K_FLOAT) out = store_canon_double((double)sqlite3_value_int64(v[1]), k, buf, sizeof buf);
+        else out = store_canon_int64(sqlite3_value_int64(v[1]), buf, sizeof buf);
+        break;
+    case SQLITE_FLOAT:
+        out = store_canon_double(sqlite3_value_double(v[1]), k, buf, sizeof buf);
+        break;
+    default: {
+        const char *t = (const char *)sqlite3_value_text(v[1]);
+        out = t ? store_canon_text(t, k, buf, sizeof buf) : NULL;
+        if (out == NULL) out = t ? t : "";
+    }
+    }
+    if (out == NULL) { sqlite3_result_value(c, v[1]); return; }
+    sqlite3_result_text(c, out, -1, SQLITE_TRANSIENT);
+}
+
+static void fn_sum64_step(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    uint64_t *acc = sqlite3_aggregate_context(c, sizeof *acc);
+    const char *h = (const char *)sqlite3_value_text(v[0]);
+    if (acc == NULL || h == NULL) return;
+    *acc += strtoull(h, NULL, 16);
+}
+
+static void fn_sum64_final(sqlite3_context *c) {
+    uint64_t *acc = sqlite3_aggregate_context(c, 0);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)(acc ? *acc : 0));
+    sqlite3_result_text(c, buf, -1, SQLITE_TRANSIENT);
+}
+
+static int sq_register(sqlite3 *db) {
+    int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+    if (sqlite3_create_function(db, "md5", 1, f, NULL, fn_md5, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "st_canon", 2, f, NULL, fn_canon, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "st_sum64", 1, f, NULL, NULL, fn_sum64_step,
+                                fn_sum64_final) != SQLITE_OK)
+        return ST_ERR;
+    return ST_OK;
+}
+
+/* --- Connection --- */
+
+static int sq_fail(sq_impl *q, st_error *err, const char *what) {
+    return st_error_set(err, ST_ERR, "datastore '%s' (sqlite): %s: %s", q->name, what,
+                        sqlite3_errmsg(q->db));
+}
+
+static int sq_open(void **impl, const config_datastore *ds, st_error *err) {
+    sq_impl *q = calloc(1, sizeof *q);
+    if (q == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
+    snprintf(q->name, sizeof q->name, "%s", ds->name);
+    if (sqlite3_open_v2(ds->path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+            SQLITE_OK ||
+        sq_register(q->db) != ST_OK) {
+        st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s", ds->name,
+                     ds->path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        sqlite3_close(q->db);
+        free(q);
+        return ST_EUNAVAIL;
+    }
+    sqlite3_busy_timeout(q->db, 10000);
+    *impl = q;
+    return ST_OK;
+}
+
+static void sq_close(void *impl) {
+    sq_impl *q = impl;
+    if (q == NULL) return;
+    if (!sqlite3_get_autocommit(q->db)) sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(q->db);
+    free(q);
+}
+
+/* --- Dialect --- */
+
+static void sq_canon_expr(store_sb *b, store_kind kind, const char *qcol) {
+    if (kind == STORE_K_TEXT) store_sb_addf(b, "CAST(%s AS TEXT)", qcol);
+    else store_sb_addf(b, "st_canon(%d, %s)", (int)kind, qcol);
+}
+
+static void sq_param_cast(store_sb *b, const char *param, store_kind kind, const char *type) {
+    (void)type;
+    if (kind == STORE_K_INT) store_sb_addf(b, "CAST(%s AS INTEGER)", param);
+    else store_sb_add(b, param);
+}
+
+static void sq_order_term(store_sb *b, const char *qcol, store_kind kind) {
+    if (kind == STORE_K_INT || kind == STORE_K_TEXT) store_sb_add(b, qcol);
+    else sq_canon_expr(b, kind, qcol);
+}
+
+static void sq_sum64_expr(store_sb *b, const char *rowtext) {
+    store_sb_addf(b, "st_sum64(substr(md5(%s), 1, 16))", rowtext);
+}
+
+/* --- Statements --- */
+
+static int sq_prepare(sq_impl *q, sqlite3_stmt **st, const char *sql, int np,
+                      const char *const *p, st_error *err) {
+    if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK) return sq_fail(q, err, "query");
+    for (int i = 0; i < np; i++) {
+        int rc = p[i] ? sqlite3_bind_text(*st, i + 1, p[i], -1, SQLITE_TRANSIENT)
+                      : sqlite3_bind_null(*st, i + 1);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(*st);
+            *st = NULL;
+            return sq_fail(q, err, "binding a parameter");
+        }
+    }
+    return ST_OK;
+}
+
+static int sq_query(void *impl, store_reader **out, const char *sql, int np,
+                    const char *const *p, st_error *err) {
+    sq_impl *q = impl;
+    store_reader *r = calloc(1, sizeof *r);
+    if (r == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
+    r->impl = q;
+    int rc = sq_prepare(q, &r->stmt, sql, np, p, err);
+    if (rc != ST_OK) { free(r); return rc; }
+    r->ncols = sqlite3_column_count(r->stmt);
+    r->row = calloc((size_t)r->ncols + 1, sizeof *r->row);
+    if (r->row == NULL) {
+        sqlite3_finalize(r->stmt);
+        free(r);
+        return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    *out = r;
+    return ST_OK;
+}
+
+static int sq_next(store_reader *r, const char *const **row, int *ncols, st_error *err) {
+    int rc = sqlite3_step(r->stmt);
+    if (rc == SQLITE_DONE) return 0;
+    if (rc != SQLITE_ROW) return sq_fail(r->impl, err, "reading rows");
+    for (int i = 0; i < r->ncols; i++)
+        r->row[i] = sqlite3_column_type(r->stmt, i) == SQLITE_NULL
+                        ? NULL : (const char *)sqlite3_column_text(r->stmt, i);
+    *row = r->row;
+    *ncols = r->ncols;
+    return 1;
+}
+
+static void sq_reader_close(store_reader *r) {
+    if (r == NULL) return;
+    sqlite3_finalize(r->stmt);
+    free(r->row);
+    free(r);
+}
+
+static int sq_exec(void *impl, const char *sql, int np, const char *const *p,
+                   int64_t *affected, st_error *err) {
+    sq_impl *q = impl;
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prepare(q, &st, sql, np, p, err);
+    if (rc != ST_OK) return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {}
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return sq_fail(q, err, "statement");
+    if (affected) *affected = sqlite3_changes(q->db);
+    return ST_OK;
+}
+
+static int sq_begin(void *impl, st_error *err) {
+    return sq_exec(impl, "BEGIN IMMEDIATE", 0, NULL, NULL, err);
+}
+static int sq_commit(void *impl, st_error *err) { return sq_exec(impl, "COMMIT", 0, NULL, NULL, err); }
+static int sq_rollback(void *impl) {
+    sq_impl *q = impl;
+    if (sqlite3_get_autocommit(q->db)) return ST_OK;
+    return sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ? ST_OK : ST_ERR;
+}
+
+/* --- Writes --- */
+
+/* Appends " WHERE k1 = ?a AND k2 = ?b" numbering keys by column index. */
+static void sq_where_keys(store_sb *b, const store_table *t) {
+    const char *sep = " WHERE ";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (!t->key[i]) continue;
+        store_sb_add(b, sep);
+        store_sb_quote(b, t->cols[i]);
+        store_sb_addf(b, " = ?%zu", i + 1);
+        sep = " AND ";
+    }
+}
+
+static void sq_build_upsert(store_sb *b, const store_table *t) {
+    store_sb_add(b, "INSERT INTO ");
+    store_sb_quote(b, t->schema ? t->schema : "main");
+    store_sb_add(b, ".");
+    store_sb_quote(b, t->table);
+    store_sb_add(b, " (");
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (i) store_sb_add(b, ", ");
+        store_sb_quote(b, t->cols[i]);
+    }
+    store_sb_add(b, ") VALUES (");
+    for (size_t i = 0; i < t->ncols; i++) store_sb_addf(b, "%s?%zu", i ? ", " : "", i + 1);
+    store_sb_add(b, ") ON CONFLICT (");
+    const char *sep = "";
+    for (size_t i = 0; i < t->ncols; i++)
+        if (t->key[i]) { store_sb_add(b, sep); store_sb_quote(b, t->cols[i]); sep = ", "; }
+    store_sb_add(b, ") DO ");
+    sep = "UPDATE SET ";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (t->key[i]) continue;
+        store_sb_add(b, sep);
+        store_sb_quote(b, t->cols[i]);
+        store_sb_add(b, " = excluded.");
+        store_sb_quote(b, t->cols[i]);
+        sep = ", ";
+    }
+    if (strcmp(sep, "UPDATE SET ") == 0) store_sb_add(b, "NOTHING");
+}
+
+static void sq_build_select(store_sb *b, const store_table *t) {
+    store_sb_add(b, "SELECT ");
+    for (size_t i = 0; i < t->ncols; i++) {
+        store_sb q = {0};
+        store_sb_quote(&q, t->cols[i]);
+        if (i) store_sb_add(b, ", ");
+        sq_canon_expr(b, t->kinds[i], q.oom ? "" : q.s);
+        store_sb_free(&q);
+    }
+    store_sb_add(b, " FROM ");
+    store_sb_quote(b, t->schema ? t->schema : "main");
+    store_sb_add(b, ".");
+    store_sb_quote(b, t->table);
+    sq_where_keys(b, t);
+}
+
+typedef struct sq_stmts {
+    sqlite3_stmt *up, *del, *sel;
+} sq_stmts;
+
+static void sq_stmts_free(sq_stmts *s) {
+    sqlite3_finalize(s->up);
+    sqlite3_finalize(s->del);
+    sqlite3_finalize(s->sel);
+}
+
+static int sq_stmts_prepare(sq_impl *q, const store_table *t, sq_stmts *s, st_error *err) {
+    store_sb up = {0}, del = {0}, sel = {0};
+    sq_build_upsert(&up, t);
+    store_sb_add(&del, "DELETE FROM ");
+    store_sb_quote(&del, t->schema ? t->schema : "main");
+    store_sb_add(&del, ".");
+    store_sb_quote(&del, t->table);
+    sq_where_keys(&del, t);
+    sq_build_select(&sel, t);
+    int rc = ST_OK;
+    if (up.oom || del.oom || sel.oom) rc = st_error_set(err, ST_ENOMEM, "out of memory");
+    else if (sqlite3_prepare_v2(q->db, up.s, -1, &s->up, NULL) != SQLITE_OK ||
+             sqlite3_prepare_v2(q->db, del.s, -1, &s->del, NULL) != SQLITE_OK ||
+             sqlite3_prepare_v2(q->db, sel.s, -1, &s->sel, NULL) != SQLITE_OK)
+        rc = st_error_set(err, ST_ERR, "datastore '%s' (sqlite): table %s: %s", q->name,
+                          t->table, sqlite3_errmsg(q->db));
+    store_sb_free(&up);
+    store_sb_free(&del);
+    store_sb_free(&sel);
+    return rc;
+}
+
+static void sq_bind_row(sqlite3_stmt *st, const store_table *t, const char *const *v, bool keys_only) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (keys_only && !t->key[i]) continue;
+        if (v[i]) sqlite3_bind_text(st, (int)i + 1, v[i], -1, SQLITE_STATIC);
+    }
+}
+
+/* For UPSERT: 0 = row missing, 1 = present and equal, 2 = present, differs. */
+static int sq_compare_existing(sqlite3_stmt *sel, const store_table *t, const char *const *v) {
+    sq_bind_row(sel, t, v, true);
+    if (sqlite3_step(sel) != SQLITE_ROW) return 0;
+    for (size_t i = 0; i < t->ncols; i++) {
+        const char *have = sqlite3_column_type(sel, (int)i) == SQLITE_NULL
+                               ? NULL : (const char *)sqlite3_column_text(sel, (int)i);
+        if ((have == NULL) != (v[i] == NULL) || (have && strcmp(have, v[i]) != 0)) return 2;
+    }
+    return 1;
+}
+
+static int sq_apply_one(sq_impl *q, sq_stmts *s, const store_table *t, const store_change *c,
+                        store_counts *out) {
+    int existing = c->op == STORE_INSERT ? 0 : c->op == STORE_UPDATE ? 2 : -1;
+    if (c->op == STORE_UPSERT) existing = sq_compare_existing(s->sel, t, c->vals);
+    if (c->op == STORE_DELETE) {
+        sq_bind_row(s->del, t, c->vals, true);
+        if (sqlite3_step(s->del) != SQLITE_DONE) return ST_ERR;
+        out->deleted += sqlite3_changes(q->db);
+        return ST_OK;
+    }
+    if (existing == 1) return ST_OK;
+    sq_bind_row(s->up, t, c->vals, false);
+    if (sqlite3_step(s->up) != SQLITE_DONE) return ST_ERR;
+    if (existing == 0) out->inserted++;
+    else out->updated++;
+    return ST_OK;
+}
+
+static int sq_apply(void *impl, const store_table *t, const store_change *ch, size_t n,
+                    store_counts *out, st_error *err) {
+    sq_impl *q = impl;
+    sq_stmts s = {0};
+    int rc = sq_stmts_prepare(q, t, &s, err);
+    for (size_t i = 0; rc == ST_OK && i < n; i++)
+        if (sq_apply_one(q, &s, t, &ch[i], out) != ST_OK)
+            rc = st_error_set(err, ST_ERR, "datastore '%s' (sqlite): writing table %s: %s",
+                              q->name, t->table, sqlite3_errmsg(q->db));
+    sq_stmts_free(&s);
+    return rc;
+}
+
+/* --- Schema --- */
+
+static int sq_describe(void *impl, const char *schema, const char *table,
+                       store_column_info **out, size_t *n, st_error *err) {
+    sq_impl *q = impl;
+    const char *p[2] = {table, schema};
+    store_reader *r = NULL;
+    *out = NULL;
+    *n = 0;
+    int rc = sq_query(q, &r, "SELECT name, type FROM pragma_table_info(?1, ?2)", 2, p, err);
+    const char *const *row;
+    int nc;
+    while (rc == ST_OK && (rc = sq_next(r, &row, &nc, err)) == 1) {
+        store_column_info *g = realloc(*out, (*n + 1) * sizeof **out);
+        if (g == NULL) { rc = st_error_set(err, ST_ENOMEM, "out of memory"); break; }
+        *out = g;
+        snprintf(g[*n].name, sizeof g[*n].name, "%s", row[0] ? row[0] : "");
+        snprintf(g[*n].type, sizeof g[*n].type, "%s", row[1] ? row[1] : "");
+        (*n)++;
+        rc = ST_OK;
+    }
+    sq_reader_close(r);
+    if (rc == ST_OK && *n == 0)
+        rc = st_error_set(err, ST_ENOTFOUND, "datastore '%s': table %s.%s does not exist",
+                          q->name, schema, table);
+    if (rc != ST_OK) { free(*out); *out = NULL; *n = 0; }
+    return rc;
+}
+
+static int sq_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err) {
+    (void)impl;
+    (void)err;
+    store_kind k = store_kind_of(cfgtype);
+    snprintf(buf, n, "%s", k == STORE_K_INT ? "INTEGER" : k == STORE_K_FLOAT ? "REAL" : "TEXT");
+    return ST_OK;
+}
+
+static const struct store_ops sqlite_store_ops = {
+    .version = STORE_OPS_VERSION,
+    .engine = "sqlite",
+    .default_schema = "main",
+    .param_prefix = '?',
+    .open = sq_open,
+    .close = sq_close,
+    .canon_expr = sq_canon_expr,
+    .param_cast = sq_param_cast,
+    .order_term = sq_order_term,
+    .sum64_expr = sq_sum64_expr,
+    .query = sq_query,
+    .reader_next = sq_next,
+    .reader_close = sq_reader_close,
+    .exec = sq_exec,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .apply = sq_apply,
+    .describe = sq_describe,
+    .ddl_type = sq_ddl_type,
+};
+
+const struct store_ops *store_sqlite_driver(void) { return &sqlite_store_ops; }
