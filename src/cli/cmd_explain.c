@@ -1,11 +1,242 @@
 /*
- * synctool explain — not built yet; answers "not implemented" (exit 1).
+ * synctool explain PIPELINE [--strategy S] [--at TIME] [--json] — why each
+ * strategy of a pipeline would or would not run at an instant.
+ *
+ * It loads the config and the state, compiles each strategy's cron (in its
+ * zone) and asks sched_select() exactly what the scheduler would ask at
+ * --at (default: now, read once here): per strategy the decision, the §3
+ * reason verbatim, the slot around the instant (prev inclusive, next strict)
+ * and the retry backoff; then which strategy would be selected. It writes
+ * nothing and opens no datastore, so it is safe against a live system.
+ *
+ * State: a strategy without a state record (ST_ENOTFOUND) is decided as "no
+ * state"; any other state error (corrupt record, unreachable backend) is
+ * printed naming pipeline:strategy and the command fails (exit 1) rather
+ * than explaining a decision from data it could not read. An invalid cron
+ * is not fatal: it is rule 1 ("Error: ...") for that strategy.
+ *
+ * --strategy S restricts the per-strategy output to S; "selected" is still
+ * the pipeline-wide choice, since selection weighs every strategy.
+ *
+ * --json prints exactly
+ *   {"pipeline", "at", "selected", "strategies": [{"name", "should_run",
+ *    "reason", "prev_slot", "next_slot", "backoff_seconds"}]}
+ * with instants as ISO-8601 UTC strings (null when unknown) and selected a
+ * strategy name or null.
  */
 #include "cli.h"
 
+#include "../cron/cron.h"
+#include "../json/json.h"
+#include "../sched/sched.h"
+#include "../time/st_time.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct explain_ctx {
+    const config_pipeline *p;
+    const char *only;            /* --strategy, or NULL */
+    int64_t at;
+    cron_expr **crons;           /* parallel to p->strategies; NULL = none/invalid */
+    state_record *records;
+    const state_record **states; /* NULL entries = no state */
+    sched_decision *decisions;
+    int selected;
+} explain_ctx;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: synctool [--config-dir DIR] explain PIPELINE [--strategy S] [--at TIME] "
+            "[--json]\n\n"
+            "For each strategy of PIPELINE: whether the scheduler would run it at TIME,\n"
+            "the reason, the cron slot around TIME and the retry backoff; then which\n"
+            "strategy would be selected. Reads config and state; changes nothing.\n\n"
+            "  --strategy S  show only strategy S (selection still weighs all)\n"
+            "  --at TIME     ISO-8601 instant with offset (default now),\n"
+            "                e.g. 2025-10-15T10:06:00Z\n"
+            "  --json        {\"pipeline\", \"at\", \"selected\", \"strategies\": [{\"name\",\n"
+            "                \"should_run\", \"reason\", \"prev_slot\", \"next_slot\",\n"
+            "                \"backoff_seconds\"}]}\n"
+            "  -h, --help    this help\n");
+}
+
+static void explain_free(explain_ctx *x) {
+    if (x->crons)
+        for (size_t i = 0; i < x->p->nstrategies; i++) cron_free(x->crons[i]);
+    free(x->crons);
+    free(x->records);
+    free(x->states);
+    free(x->decisions);
+}
+
+static int explain_alloc(explain_ctx *x) {
+    size_t n = x->p->nstrategies ? x->p->nstrategies : 1;
+    x->crons = calloc(n, sizeof *x->crons);
+    x->records = calloc(n, sizeof *x->records);
+    x->states = calloc(n, sizeof *x->states);
+    x->decisions = calloc(n, sizeof *x->decisions);
+    if (!x->crons || !x->records || !x->states || !x->decisions) {
+        fprintf(stderr, "synctool explain: out of memory\n");
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+/* Reads every strategy's state; ST_ENOTFOUND is "no state". */
+static int explain_load_states(explain_ctx *x, state *st) {
+    for (size_t i = 0; i < x->p->nstrategies; i++) {
+        const char *name = x->p->strategies[i].name;
+        st_error err;
+        st_error_clear(&err);
+        int rc = state_get(st, x->p->name, name, &x->records[i], &err);
+        if (rc == ST_OK) {
+            x->states[i] = &x->records[i];
+        } else if (rc != ST_ENOTFOUND) {
+            fprintf(stderr, "synctool explain: state of %s:%s: %s\n", x->p->name, name,
+                    err.msg[0] ? err.msg : st_error_name(rc));
+            return CLI_FAILED;
+        }
+    }
+    return CLI_OK;
+}
+
+/* Compiles each cron; a bad one stays NULL and sched_select reports its
+ * parse error under rule 1. */
+static void explain_compile(explain_ctx *x) {
+    for (size_t i = 0; i < x->p->nstrategies; i++) {
+        const config_strategy *s = &x->p->strategies[i];
+        if (s->cron == NULL || s->cron[0] == '\0') continue;
+        if (cron_parse(&x->crons[i], s->cron, s->timezone, NULL) != ST_OK) x->crons[i] = NULL;
+    }
+}
+
+static bool explain_shown(const explain_ctx *x, size_t i) {
+    return x->only == NULL || strcmp(x->only, x->p->strategies[i].name) == 0;
+}
+
+/* --- output --- */
+
+static void print_text(const explain_ctx *x) {
+    char at[40], prev[40], next[40];
+    st_time_format(x->at, at, sizeof at);
+    printf("pipeline %s at %s\n", x->p->name, at);
+    for (size_t i = 0; i < x->p->nstrategies; i++) {
+        if (!explain_shown(x, i)) continue;
+        const config_strategy *s = &x->p->strategies[i];
+        const sched_decision *d = &x->decisions[i];
+        st_time_format(d->prev, prev, sizeof prev);
+        st_time_format(d->next, next, sizeof next);
+        printf("\n  %s (%s, cron %s%s%s%s)\n", s->name, config_strategy_type_name(s->type),
+               s->cron ? s->cron : "-", s->timezone ? " " : "", s->timezone ? s->timezone : "",
+               s->enabled ? "" : ", disabled");
+        printf("    decision: %s\n", d->run ? "run" : "do not run");
+        printf("    reason:   %s\n", d->reason);
+        printf("    slot:     %s .. %s\n", prev, next);
+        if (d->backoff_s > 0)
+            printf("    backoff:  %llds\n", (long long)d->backoff_s);
+        else
+            printf("    backoff:  -\n");
+    }
+    if (x->selected >= 0)
+        printf("\nselected: %s\n", x->p->strategies[x->selected].name);
+    else
+        printf("\nselected: none (no strategy is due)\n");
+}
+
+static int print_json(const explain_ctx *x) {
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_string(&w, "pipeline", x->p->name);
+    json_kv_time(&w, "at", x->at);
+    json_kv_string(&w, "selected", x->selected >= 0 ? x->p->strategies[x->selected].name : NULL);
+    json_key(&w, "strategies");
+    json_begin_array(&w);
+    for (size_t i = 0; i < x->p->nstrategies; i++) {
+        if (!explain_shown(x, i)) continue;
+        const sched_decision *d = &x->decisions[i];
+        json_begin_object(&w);
+        json_kv_string(&w, "name", x->p->strategies[i].name);
+        json_kv_bool(&w, "should_run", d->run);
+        json_kv_string(&w, "reason", d->reason);
+        json_kv_time(&w, "prev_slot", d->prev);
+        json_kv_time(&w, "next_slot", d->next);
+        json_kv_int(&w, "backoff_seconds", d->backoff_s);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_end_object(&w);
+    if (w.failed) {
+        json_release(&w);
+        fprintf(stderr, "synctool explain: out of memory\n");
+        return CLI_FAILED;
+    }
+    printf("%s\n", w.buf);
+    json_release(&w);
+    return CLI_OK;
+}
+
+/* Everything after the config is loaded and the pipeline found. */
+static int explain_pipeline(explain_ctx *x, const config *cfg, bool as_json) {
+    int rc = explain_alloc(x);
+    if (rc != CLI_OK) return rc;
+    state *st = NULL;
+    rc = cli_open_state(cfg, &st);
+    if (rc != CLI_OK) return rc;
+    rc = explain_load_states(x, st);
+    state_close(st);
+    if (rc != CLI_OK) return rc;
+    explain_compile(x);
+    x->selected = sched_select(x->p, (const cron_expr *const *)x->crons,
+                               (const state_record *const *)x->states, x->at, x->decisions);
+    if (as_json) return print_json(x);
+    print_text(x);
+    return CLI_OK;
+}
+
 int cli_cmd_explain(cli_ctx *ctx, int argc, char **argv) {
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    return cli_not_implemented("explain");
+    static const struct option opts[] = {
+        {"strategy", required_argument, NULL, 's'},
+        {"at", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    explain_ctx x = {.at = ST_TIME_NONE, .selected = -1};
+    bool as_json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': x.only = optarg; break;
+        case 'a':
+            if (cli_parse_time("--at", optarg, &x.at) != CLI_OK) return CLI_USAGE;
+            break;
+        case 'j': as_json = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind >= argc) return cli_usage_error("explain", "missing PIPELINE (see --help)");
+    if (optind + 1 < argc)
+        return cli_usage_error("explain", "unexpected argument '%s' (see --help)",
+                               argv[optind + 1]);
+    const char *name = argv[optind];
+    if (x.at == ST_TIME_NONE) x.at = st_time_now();
+    config *cfg = NULL;
+    int rc = cli_load_config(ctx, &cfg);
+    if (rc != CLI_OK) return rc;
+    x.p = config_pipeline_find(cfg, name);
+    if (x.p == NULL) {
+        rc = cli_usage_error("explain", "unknown pipeline '%s'", name);
+    } else if (x.only && config_strategy_find(x.p, x.only) == NULL) {
+        rc = cli_usage_error("explain", "pipeline '%s' has no strategy '%s'", name, x.only);
+    } else {
+        rc = explain_pipeline(&x, cfg, as_json);
+        explain_free(&x);
+    }
+    config_free(cfg);
+    return rc;
 }
