@@ -1,9 +1,692 @@
-/* state_redis — placeholder while the Redis backend is written. */
+/*
+ * state_redis — the distributed state backend (URL
+ * "redis://[[user]:password@]host[:port][/db]") over hiredis.
+ *
+ * Key layout:
+ *   synctool:state:<pipeline>:<strategy>    hash: one record; fields are the
+ *                                           state_record names, times as
+ *                                           integer microseconds ("" = unknown)
+ *   synctool:state:index                    sorted set (all scores 0) of
+ *                                           "<pipeline>:<strategy>" members
+ *   synctool:state:run_id                   INCR counter for run ids
+ *   synctool:history:<pipeline>:<strategy>  list of JSON entries, newest first
+ *                                           (LPUSH + LTRIM to STATE_HISTORY_LIMIT)
+ *   synctool:meta:<pipeline>:<strategy>     hash: state_meta_get/put
+ *
+ * Atomicity: a transition is one Lua script (APPLY_LUA) that checks the
+ * stored run_id, validates what it is about to increment, and only then
+ * writes the hash, the index and the history — all checks come before the
+ * first write, so a refused or corrupt update changes nothing. Imports run
+ * PUT_LUA, which replaces whole hashes and keeps the run_id counter ahead of
+ * imported ids. Scripts are loaded once (SCRIPT LOAD) and called by EVALSHA;
+ * a NOSCRIPT reply (server restarted or flushed) reloads them.
+ *
+ * list() reads the index, then pipelines HGETALL in chunks of 1000
+ * (redisAppendCommandArgv ... redisGetReply): 30,000 records cost 30 round
+ * trips, not 30,000. Corrupt hashes are reported per record.
+ *
+ * Errors name the URL with any password replaced by three stars.
+ * After an I/O error the connection is dropped and re-made on the next call.
+ * Connect and command timeouts are 5 s.
+ */
 #include "state_backend.h"
 
-int state_redis_open(void **be, const struct state_ops **ops, const char *url, st_error *err) {
-    (void)url;
-    *be = NULL;
-    *ops = NULL;
-    return st_error_set(err, ST_ENOTIMPL, "state redis: not implemented");
+#include "../json/json.h"
+#include "../time/st_time.h"
+
+#include <hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX 600
+#define LIST_CHUNK 1000
+#define PUT_CHUNK 2000
+#define NFIELDS 12
+
+typedef struct redis_be {
+    redisContext *c;
+    char host[256];
+    int port, db;
+    char user[128], password[256];
+    char shown[512];          /* URL safe to print */
+    char apply_sha[41], put_sha[41];
+} redis_be;
+
+static const char *const field_names[NFIELDS] = {
+    "pipeline", "strategy", "status", "last_run", "last_scheduled_at", "last_attempted_at",
+    "retry_count", "run_id", "worker", "message", "error", "updated_at"};
+
+/* KEYS: 1 state hash, 2 index, 3 history list.
+ * ARGV: 1 check run_id, 2 must exist, 3 run_id, 4 retry op, 5 member,
+ *       6 pipeline, 7 strategy, 8 history body ("" = none), 9 history
+ *       limit, 10 updated_at, 11.. field/value pairs to set. */
+static const char APPLY_LUA[] =
+    "local exists = redis.call('EXISTS', KEYS[1]) == 1\n"
+    "if not exists and ARGV[2] == '1' then return {'notfound'} end\n"
+    "if exists then\n"
+    "  local cur = redis.call('HGET', KEYS[1], 'run_id')\n"
+    "  if cur and cur ~= '' then\n"
+    "    if not string.match(cur, '^%d+$') then return {'corrupt', 'run_id', cur} end\n"
+    "    if ARGV[1] == '1' and tonumber(cur) > tonumber(ARGV[3]) then return {'stale', cur} end\n"
+    "  end\n"
+    "  local rc = redis.call('HGET', KEYS[1], 'retry_count')\n"
+    "  if ARGV[4] == 'incr' and rc and rc ~= '' and not string.match(rc, '^%d+$') then\n"
+    "    return {'corrupt', 'retry_count', rc} end\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], 'pipeline', ARGV[6], 'strategy', ARGV[7], 'status', 'idle',\n"
+    "             'retry_count', '0', 'run_id', '0')\n"
+    "  redis.call('ZADD', KEYS[2], 0, ARGV[5])\n"
+    "end\n"
+    "if ARGV[4] == 'reset' then redis.call('HSET', KEYS[1], 'retry_count', '0')\n"
+    "elseif ARGV[4] == 'incr' then redis.call('HINCRBY', KEYS[1], 'retry_count', 1) end\n"
+    "local args = {'updated_at', ARGV[10]}\n"
+    "for i = 11, #ARGV do args[#args + 1] = ARGV[i] end\n"
+    "redis.call('HSET', KEYS[1], unpack(args))\n"
+    "if ARGV[8] ~= '' then\n"
+    "  local n = redis.call('HGET', KEYS[1], 'retry_count') or '0'\n"
+    "  redis.call('LPUSH', KEYS[3], '{\"retry_count\":' .. n .. ',' .. ARGV[8])\n"
+    "  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[9]) - 1)\n"
+    "end\n"
+    "return {'ok'}\n";
+
+/* KEYS: 1 index, 2 run_id counter, 3.. state hashes.
+ * ARGV: per hash, its index member then the 12 field values in order. */
+static const char PUT_LUA[] =
+    "local names = {'pipeline', 'strategy', 'status', 'last_run', 'last_scheduled_at',\n"
+    "  'last_attempted_at', 'retry_count', 'run_id', 'worker', 'message', 'error', 'updated_at'}\n"
+    "local maxid = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
+    "local oldmax = maxid\n"
+    "local a = 1\n"
+    "for k = 3, #KEYS do\n"
+    "  local member = ARGV[a]\n"
+    "  local h = {}\n"
+    "  for i = 1, 12 do h[#h + 1] = names[i]; h[#h + 1] = ARGV[a + i] end\n"
+    "  a = a + 13\n"
+    "  redis.call('DEL', KEYS[k])\n"
+    "  redis.call('HSET', KEYS[k], unpack(h))\n"
+    "  redis.call('ZADD', KEYS[1], 0, member)\n"
+    "  local id = tonumber(h[16])\n"
+    "  if id > maxid then maxid = id end\n"
+    "end\n"
+    "if maxid > oldmax then redis.call('SET', KEYS[2], string.format('%d', maxid)) end\n"
+    "return 'OK'\n";
+
+/* --- URL and connection --- */
+
+/* Parses redis://[[user]:password@]host[:port][/db]. */
+static int parse_url(redis_be *b, const char *url, st_error *err) {
+    const char *p = url + strlen("redis://");
+    const char *at = strrchr(p, '@');
+    b->port = 6379;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon == NULL)
+            return st_error_set(err, ST_EINVAL, "state redis: credentials in URL need "
+                                                "user:password@ or :password@");
+        snprintf(b->user, sizeof b->user, "%.*s", (int)(colon - p), p);
+        snprintf(b->password, sizeof b->password, "%.*s", (int)(at - colon - 1), colon + 1);
+        p = at + 1;
+    }
+    size_t hl = strcspn(p, ":/");
+    snprintf(b->host, sizeof b->host, "%.*s", (int)hl, p);
+    p += hl;
+    char *end;
+    if (*p == ':') {
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port <= 0 || port > 65535 || (*end && *end != '/'))
+            return st_error_set(err, ST_EINVAL, "state redis: bad port in URL");
+        b->port = (int)port;
+        p = end;
+    }
+    if (*p == '/' && p[1]) {
+        long db = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end || db < 0 || db > 100000)
+            return st_error_set(err, ST_EINVAL, "state redis: bad database number in URL");
+        b->db = (int)db;
+    }
+    if (b->host[0] == '\0') return st_error_set(err, ST_EINVAL, "state redis: no host in URL");
+    snprintf(b->shown, sizeof b->shown, "redis://%s%s:%d/%d", at ? "***@" : "", b->host,
+             b->port, b->db);
+    return ST_OK;
 }
+
+static int unavailable(redis_be *b, st_error *err, const char *what) {
+    const char *why = b->c ? (b->c->errstr[0] ? b->c->errstr : "connection lost")
+                           : "out of memory";
+    st_error_set(err, ST_EUNAVAIL, "state redis %s: %s: %s", b->shown, what, why);
+    if (b->c) {
+        redisFree(b->c);
+        b->c = NULL;
+    }
+    return ST_EUNAVAIL;
+}
+
+/* Runs one command; *out is the reply (caller frees) unless it failed. A
+ * Redis error reply is ST_ERR with its text, an I/O error ST_EUNAVAIL. */
+static int command(redis_be *b, redisReply **out, st_error *err, int argc, const char **argv,
+                   const size_t *lens);
+
+static int load_scripts(redis_be *b, st_error *err) {
+    const char *scripts[2] = {APPLY_LUA, PUT_LUA};
+    char *shas[2] = {b->apply_sha, b->put_sha};
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
+        redisReply *r;
+        int rc = command(b, &r, err, 3, argv, NULL);
+        if (rc != ST_OK) return rc;
+        if (r->type == REDIS_REPLY_STRING) snprintf(shas[i], 41, "%s", r->str);
+        freeReplyObject(r);
+    }
+    return ST_OK;
+}
+
+static int connect_be(redis_be *b, st_error *err) {
+    struct timeval tv = {5, 0};
+    b->c = redisConnectWithTimeout(b->host, b->port, tv);
+    if (b->c == NULL || b->c->err) return unavailable(b, err, "cannot connect");
+    redisSetTimeout(b->c, tv);
+    redisReply *r;
+    int rc = ST_OK;
+    if (b->password[0]) {
+        const char *argv[] = {"AUTH", b->user, b->password};
+        int argc = b->user[0] ? 3 : 2;
+        if (!b->user[0]) argv[1] = b->password;
+        if ((rc = command(b, &r, err, argc, argv, NULL)) != ST_OK) return rc;
+        freeReplyObject(r);
+    }
+    if (b->db != 0) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", b->db);
+        const char *argv[] = {"SELECT", db};
+        if ((rc = command(b, &r, err, 2, argv, NULL)) != ST_OK) return rc;
+        freeReplyObject(r);
+    }
+    return load_scripts(b, err);
+}
+
+static int ensure_connected(redis_be *b, st_error *err) {
+    if (b->c) return ST_OK;
+    int rc = connect_be(b, err);
+    if (rc != ST_OK && b->c) {
+        redisFree(b->c);
+        b->c = NULL;
+    }
+    return rc;
+}
+
+static int command(redis_be *b, redisReply **out, st_error *err, int argc, const char **argv,
+                   const size_t *lens) {
+    *out = NULL;
+    redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
+    if (r == NULL) return unavailable(b, err, argv[0]);
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* AUTH errors could echo nothing secret, but keep the text short. */
+        st_error_set(err, ST_ERR, "state redis %s: %s: %s", b->shown, argv[0], r->str);
+        freeReplyObject(r);
+        return ST_ERR;
+    }
+    *out = r;
+    return ST_OK;
+}
+
+static void redis_close(void *be) {
+    redis_be *b = be;
+    if (b == NULL) return;
+    if (b->c) redisFree(b->c);
+    free(b);
+}
+
+static const struct state_ops redis_state_ops;
+
+int state_redis_open(void **be, const struct state_ops **ops, const char *url,
+                     st_error *err) {
+    *be = NULL;
+    redis_be *b = calloc(1, sizeof *b);
+    if (b == NULL) return st_error_set(err, ST_ENOMEM, "state redis: out of memory");
+    int rc = parse_url(b, url, err);
+    if (rc == ST_OK) rc = ensure_connected(b, err);
+    if (rc != ST_OK) {
+        redis_close(b);
+        return rc;
+    }
+    *be = b;
+    *ops = &redis_state_ops;
+    return ST_OK;
+}
+
+/* --- keys and record decoding --- */
+
+static void key_of(char *buf, const char *kind, const char *p, const char *s) {
+    snprintf(buf, KEY_MAX, "synctool:%s:%s:%s", kind, p, s);
+}
+
+static void fmt_time(char *buf, size_t n, int64_t t) {
+    if (t == ST_TIME_NONE)
+        buf[0] = '\0';
+    else
+        snprintf(buf, n, "%lld", (long long)t);
+}
+
+static int field_time(const char *v, const char *name, int64_t *out, const state_record *r,
+                      st_error *err) {
+    if (v == NULL || v[0] == '\0') {
+        *out = ST_TIME_NONE;
+        return ST_OK;
+    }
+    if (state_parse_i64(v, out) != ST_OK)
+        return state_corrupt(err, r->pipeline, r->strategy,
+                             "%s is not an integer timestamp: '%s'", name, v);
+    return ST_OK;
+}
+
+static int field_count(const char *v, const char *name, int64_t *out, const state_record *r,
+                       st_error *err) {
+    if (v == NULL || v[0] == '\0') {
+        *out = 0;
+        return ST_OK;
+    }
+    if (state_parse_i64(v, out) != ST_OK || *out < 0)
+        return state_corrupt(err, r->pipeline, r->strategy,
+                             "%s is not a non-negative integer: '%s'", name, v);
+    return ST_OK;
+}
+
+/* Decodes an HGETALL reply. `p`/`s` name the pair when the hash lacks them. */
+static int reply_to_record(const redisReply *h, const char *p, const char *s, state_record *r,
+                           st_error *err) {
+    const char *v[NFIELDS] = {0};
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        for (int f = 0; f < NFIELDS; f++)
+            if (strcmp(h->element[i]->str, field_names[f]) == 0) v[f] = h->element[i + 1]->str;
+    state_record_init(r, v[0] ? v[0] : p, v[1] ? v[1] : s);
+    if (state_status_parse(v[2] ? v[2] : "", &r->status) != ST_OK)
+        return state_corrupt(err, r->pipeline, r->strategy, "unknown status '%s'",
+                             v[2] ? v[2] : "");
+    int64_t *times[] = {&r->last_run, &r->last_scheduled_at, &r->last_attempted_at};
+    for (int i = 0; i < 3; i++) {
+        int rc = field_time(v[3 + i], field_names[3 + i], times[i], r, err);
+        if (rc != ST_OK) return rc;
+    }
+    int rc = field_count(v[6], "retry_count", &r->retry_count, r, err);
+    if (rc == ST_OK) rc = field_count(v[7], "run_id", &r->run_id, r, err);
+    if (rc == ST_OK) rc = field_time(v[11], "updated_at", &r->updated_at, r, err);
+    state_copy(r->worker, sizeof r->worker, v[8]);
+    state_copy(r->message, sizeof r->message, v[9]);
+    state_copy(r->error, sizeof r->error, v[10]);
+    return rc;
+}
+
+static int redis_get(void *be, const char *p, const char *s, state_record *out,
+                     st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[KEY_MAX];
+    key_of(key, "state", p, s);
+    const char *argv[] = {"HGETALL", key};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 2, argv, NULL)) != ST_OK) return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        rc = st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", p, s);
+    else
+        rc = reply_to_record(r, p, s, out, err);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* --- list: pipelined HGETALL --- */
+
+/* Reads the replies of `n` appended HGETALLs into arr (appending). */
+static int read_chunk(redis_be *b, const redisReply *idx, size_t from, size_t n,
+                      state_record *arr, size_t *len, st_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        void *rv = NULL;
+        if (redisGetReply(b->c, &rv) != REDIS_OK) return unavailable(b, err, "HGETALL");
+        redisReply *r = rv;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+            st_error problem;
+            const char *member = idx->element[from + i]->str;
+            if (reply_to_record(r, member, "", &arr[*len], &problem) == ST_OK)
+                (*len)++;
+            else
+                state_note_problem(err, &problem);
+        }
+        freeReplyObject(r);
+    }
+    return ST_OK;
+}
+
+static int redis_list(void *be, state_record **out, size_t *n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    const char *argv[] = {"ZRANGE", "synctool:state:index", "0", "-1"};
+    redisReply *idx;
+    if ((rc = command(b, &idx, err, 4, argv, NULL)) != ST_OK) return rc;
+    state_record *arr = calloc(idx->elements ? idx->elements : 1, sizeof *arr);
+    if (arr == NULL) {
+        freeReplyObject(idx);
+        return st_error_set(err, ST_ENOMEM, "state list: out of memory");
+    }
+    size_t len = 0;
+    for (size_t at = 0; rc == ST_OK && at < idx->elements; at += LIST_CHUNK) {
+        size_t chunk = idx->elements - at < LIST_CHUNK ? idx->elements - at : LIST_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            char key[KEY_MAX];
+            snprintf(key, sizeof key, "synctool:state:%s", idx->element[at + i]->str);
+            const char *hargv[] = {"HGETALL", key};
+            redisAppendCommandArgv(b->c, 2, hargv, NULL);
+        }
+        rc = read_chunk(b, idx, at, chunk, arr, &len, err);
+    }
+    freeReplyObject(idx);
+    if (rc != ST_OK) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+/* --- writes --- */
+
+static int redis_new_run_id(void *be, int64_t *out, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    const char *argv[] = {"INCR", "synctool:state:run_id"};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 2, argv, NULL)) != ST_OK) return rc;
+    *out = r->integer;
+    freeReplyObject(r);
+    return ST_OK;
+}
+
+/* EVALSHA, reloading the scripts once on NOSCRIPT. */
+static int evalsha(redis_be *b, const char *sha, redisReply **out, int argc, const char **argv,
+                   st_error *err) {
+    argv[0] = "EVALSHA";
+    argv[1] = sha;
+    st_error local;
+    int rc = command(b, out, &local, argc, argv, NULL);
+    if (rc == ST_ERR && strstr(local.msg, "NOSCRIPT")) {
+        if ((rc = load_scripts(b, err)) != ST_OK) return rc;
+        argv[1] = sha; /* same content, same sha */
+        return command(b, out, err, argc, argv, NULL);
+    }
+    if (rc != ST_OK && err) *err = local;
+    return rc;
+}
+
+/* The history entry as a JSON object body without its opening brace (the
+ * script prepends {"retry_count":N, ...). */
+static int history_body(const state_history_entry *h, json_writer *w) {
+    json_init(w);
+    json_begin_object(w);
+    json_kv_int(w, "run_id", h->run_id);
+    json_kv_string(w, "status", state_status_name(h->status));
+    json_key(w, "started_at");
+    if (h->started_at == ST_TIME_NONE) json_null(w); else json_int(w, h->started_at);
+    json_key(w, "finished_at");
+    if (h->finished_at == ST_TIME_NONE) json_null(w); else json_int(w, h->finished_at);
+    json_kv_string(w, "worker", h->worker);
+    json_kv_string(w, "message", h->message);
+    json_kv_string(w, "error", h->error);
+    const state_stats *x = &h->stats;
+    json_kv_int(w, "rows_read", x->rows_read);
+    json_kv_int(w, "rows_inserted", x->rows_inserted);
+    json_kv_int(w, "rows_updated", x->rows_updated);
+    json_kv_int(w, "rows_deleted", x->rows_deleted);
+    json_kv_int(w, "rows_null_cursor", x->rows_null_cursor);
+    json_kv_int(w, "segments_compared", x->segments_compared);
+    json_kv_int(w, "segments_skipped", x->segments_skipped);
+    json_key(w, "seconds");
+    json_double(w, x->seconds);
+    json_end_object(w);
+    return w->failed ? ST_ENOMEM : ST_OK;
+}
+
+/* The field/value pairs a change sets, as strings in `vals`. */
+static int change_fields(const state_change *c, const char **argv, char vals[][32]) {
+    const state_record *v = &c->values;
+    int n = 0;
+    if (c->set & STATE_SET_STATUS) { argv[n++] = "status"; argv[n++] = state_status_name(v->status); }
+    const struct { unsigned bit; const char *name; int64_t t; } times[] = {
+        {STATE_SET_LAST_RUN, "last_run", v->last_run},
+        {STATE_SET_LAST_SCHEDULED, "last_scheduled_at", v->last_scheduled_at},
+        {STATE_SET_LAST_ATTEMPTED, "last_attempted_at", v->last_attempted_at},
+        {STATE_SET_RUN_ID, "run_id", v->run_id}};
+    for (int i = 0; i < 4; i++) {
+        if (!(c->set & times[i].bit)) continue;
+        fmt_time(vals[i], 32, times[i].t);
+        argv[n++] = times[i].name;
+        argv[n++] = vals[i];
+    }
+    if (c->set & STATE_SET_WORKER) { argv[n++] = "worker"; argv[n++] = v->worker; }
+    if (c->set & STATE_SET_MESSAGE) { argv[n++] = "message"; argv[n++] = v->message; }
+    if (c->set & STATE_SET_ERROR) { argv[n++] = "error"; argv[n++] = v->error; }
+    return n;
+}
+
+static int apply_result(const redisReply *r, const state_change *c, st_error *err) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return st_error_set(err, ST_ERR, "state redis: unexpected script reply");
+    const char *tag = r->element[0]->str;
+    if (strcmp(tag, "ok") == 0) return ST_OK;
+    if (strcmp(tag, "notfound") == 0)
+        return st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", c->pipeline, c->strategy);
+    if (strcmp(tag, "stale") == 0) {
+        int64_t stored = 0;
+        state_parse_i64(r->element[1]->str, &stored);
+        return state_stale(err, c->run_id, stored);
+    }
+    return state_corrupt(err, c->pipeline, c->strategy, "%s is not a non-negative integer: '%s'",
+                         r->elements > 1 ? r->element[1]->str : "?",
+                         r->elements > 2 ? r->element[2]->str : "?");
+}
+
+static const char *const retry_ops[] = {"keep", "reset", "incr"};
+
+static int redis_apply(void *be, const state_change *c, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[KEY_MAX], hkey[KEY_MAX], member[KEY_MAX], run_id[32], now[32], limit[16];
+    snprintf(limit, sizeof limit, "%d", STATE_HISTORY_LIMIT);
+    key_of(key, "state", c->pipeline, c->strategy);
+    key_of(hkey, "history", c->pipeline, c->strategy);
+    snprintf(member, sizeof member, "%s:%s", c->pipeline, c->strategy);
+    snprintf(run_id, sizeof run_id, "%lld", (long long)c->run_id);
+    fmt_time(now, sizeof now, c->now);
+    json_writer w = {0};
+    if (c->history && history_body(c->history, &w) != ST_OK) {
+        json_release(&w);
+        return st_error_set(err, ST_ENOMEM, "state redis: out of memory");
+    }
+    const char *argv[40] = {NULL, NULL, "3", key, "synctool:state:index", hkey,
+                            c->check_run_id ? "1" : "0", c->must_exist ? "1" : "0", run_id,
+                            retry_ops[c->retry], member, c->pipeline, c->strategy,
+                            c->history ? w.buf + 1 : "", limit, now};
+    char vals[4][32];
+    int argc = 16 + change_fields(c, argv + 16, vals);
+    redisReply *r;
+    rc = evalsha(b, b->apply_sha, &r, argc, argv, err);
+    json_release(&w);
+    if (rc != ST_OK) return rc;
+    rc = apply_result(r, c, err);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* One PUT_LUA call for recs[0..n). */
+static int put_chunk(redis_be *b, const state_record *recs, size_t n, st_error *err) {
+    size_t argc = 5 + n + n * 13;
+    const char **argv = calloc(argc, sizeof *argv);
+    char (*keys)[KEY_MAX] = calloc(n, sizeof *keys);
+    char (*members)[KEY_MAX] = calloc(n, sizeof *members);
+    char (*nums)[6][32] = calloc(n, sizeof *nums);
+    int rc = ST_ENOMEM;
+    if (argv && keys && members && nums) {
+        char nkeys[32];
+        snprintf(nkeys, sizeof nkeys, "%zu", n + 2);
+        argv[2] = nkeys;
+        argv[3] = "synctool:state:index";
+        argv[4] = "synctool:state:run_id";
+        size_t a = 5 + n;
+        for (size_t i = 0; i < n; i++) {
+            const state_record *r = &recs[i];
+            key_of(keys[i], "state", r->pipeline, r->strategy);
+            snprintf(members[i], KEY_MAX, "%s:%s", r->pipeline, r->strategy);
+            argv[5 + i] = keys[i];
+            fmt_time(nums[i][0], 32, r->last_run);
+            fmt_time(nums[i][1], 32, r->last_scheduled_at);
+            fmt_time(nums[i][2], 32, r->last_attempted_at);
+            snprintf(nums[i][3], 32, "%lld", (long long)r->retry_count);
+            snprintf(nums[i][4], 32, "%lld", (long long)r->run_id);
+            fmt_time(nums[i][5], 32, r->updated_at);
+            const char *v[13] = {members[i], r->pipeline, r->strategy,
+                                 state_status_name(r->status), nums[i][0], nums[i][1],
+                                 nums[i][2], nums[i][3], nums[i][4], r->worker, r->message,
+                                 r->error, nums[i][5]};
+            for (int f = 0; f < 13; f++) argv[a++] = v[f];
+        }
+        redisReply *reply;
+        rc = evalsha(b, b->put_sha, &reply, (int)argc, argv, err);
+        if (rc == ST_OK) freeReplyObject(reply);
+    } else {
+        st_error_set(err, ST_ENOMEM, "state redis: out of memory");
+    }
+    free(argv);
+    free(keys);
+    free(members);
+    free(nums);
+    return rc;
+}
+
+static int redis_put_many(void *be, const state_record *recs, size_t n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    for (size_t at = 0; rc == ST_OK && at < n; at += PUT_CHUNK)
+        rc = put_chunk(b, recs + at, n - at < PUT_CHUNK ? n - at : PUT_CHUNK, err);
+    return rc;
+}
+
+static int redis_put(void *be, const state_record *rec, st_error *err) {
+    return redis_put_many(be, rec, 1, err);
+}
+
+/* --- history and meta --- */
+
+static int64_t jint(const json_value *o, const char *k) {
+    const json_value *v = json_get(o, k);
+    return v && v->type == JSON_NUMBER && v->is_integer ? v->integer : 0;
+}
+
+static int64_t jtime(const json_value *o, const char *k) {
+    const json_value *v = json_get(o, k);
+    return v && v->type == JSON_NUMBER && v->is_integer ? v->integer : ST_TIME_NONE;
+}
+
+static const char *jstr(const json_value *o, const char *k) {
+    const json_value *v = json_get(o, k);
+    return v && v->type == JSON_STRING ? v->string : "";
+}
+
+static void json_to_history(const json_value *o, state_history_entry *h) {
+    memset(h, 0, sizeof *h);
+    h->run_id = jint(o, "run_id");
+    if (state_status_parse(jstr(o, "status"), &h->status) != ST_OK) h->status = STATE_IDLE;
+    h->started_at = jtime(o, "started_at");
+    h->finished_at = jtime(o, "finished_at");
+    h->retry_count = jint(o, "retry_count");
+    state_copy(h->worker, sizeof h->worker, jstr(o, "worker"));
+    state_copy(h->message, sizeof h->message, jstr(o, "message"));
+    state_copy(h->error, sizeof h->error, jstr(o, "error"));
+    state_stats *x = &h->stats;
+    x->rows_read = jint(o, "rows_read");
+    x->rows_inserted = jint(o, "rows_inserted");
+    x->rows_updated = jint(o, "rows_updated");
+    x->rows_deleted = jint(o, "rows_deleted");
+    x->rows_null_cursor = jint(o, "rows_null_cursor");
+    x->segments_compared = jint(o, "segments_compared");
+    x->segments_skipped = jint(o, "segments_skipped");
+    const json_value *sec = json_get(o, "seconds");
+    x->seconds = sec && sec->type == JSON_NUMBER ? sec->number : 0;
+}
+
+static int redis_history(void *be, const char *p, const char *s, size_t limit,
+                         state_history_entry **out, size_t *n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[KEY_MAX], stop[32];
+    key_of(key, "history", p, s);
+    snprintf(stop, sizeof stop, "%lld", limit ? (long long)limit - 1 : -1LL);
+    if (limit == 0) snprintf(stop, sizeof stop, "-1");
+    const char *argv[] = {"LRANGE", key, "0", stop};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 4, argv, NULL)) != ST_OK) return rc;
+    size_t cnt = limit == 0 ? 0 : r->elements;
+    state_history_entry *arr = calloc(cnt ? cnt : 1, sizeof *arr);
+    size_t len = 0;
+    for (size_t i = 0; arr && i < cnt; i++) {
+        json_value *o;
+        if (json_parse(&o, r->element[i]->str, r->element[i]->len, NULL) != ST_OK) continue;
+        json_to_history(o, &arr[len++]);
+        json_free(o);
+    }
+    freeReplyObject(r);
+    if (arr == NULL) return st_error_set(err, ST_ENOMEM, "state history: out of memory");
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+static int redis_meta_get(void *be, const char *p, const char *s, const char *k, char *buf,
+                          size_t buflen, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[KEY_MAX];
+    key_of(key, "meta", p, s);
+    const char *argv[] = {"HGET", key, k};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 3, argv, NULL)) != ST_OK) return rc;
+    if (r->type == REDIS_REPLY_STRING)
+        state_copy(buf, buflen, r->str);
+    else
+        rc = st_error_set(err, ST_ENOTFOUND, "no meta '%s' for %s:%s", k, p, s);
+    freeReplyObject(r);
+    return rc;
+}
+
+static int redis_meta_put(void *be, const char *p, const char *s, const char *k,
+                          const char *value, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[KEY_MAX];
+    key_of(key, "meta", p, s);
+    const char *argv[] = {"HSET", key, k, value ? value : ""};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 4, argv, NULL)) != ST_OK) return rc;
+    freeReplyObject(r);
+    return ST_OK;
+}
+
+static const struct state_ops redis_state_ops = {
+    .version = STATE_OPS_VERSION,
+    .name = "redis",
+    .close = redis_close,
+    .get = redis_get,
+    .list = redis_list,
+    .new_run_id = redis_new_run_id,
+    .apply = redis_apply,
+    .put = redis_put,
+    .put_many = redis_put_many,
+    .history = redis_history,
+    .meta_get = redis_meta_get,
+    .meta_put = redis_meta_put,
+};
