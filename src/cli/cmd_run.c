@@ -1,11 +1,297 @@
 /*
- * synctool run — not built yet; answers "not implemented" (exit 1).
+ * synctool run — run one strategy of one pipeline now, through the job
+ * manager (DESIGN §4, §5).
+ *
+ *   run --job-name N [--strategy S] [--lock-timeout SECS]
+ *       [--table-lock-timeout SECS] [--no-wait-lock] [--json]
+ *
+ * Without --strategy the highest-priority enabled strategy runs: the one
+ * whose cron slot (next - prev around now) is longest, ties in config order
+ * — the same rule the scheduler uses to pick among due strategies. Waiting:
+ * the pipeline's `locks:` block decides unless --lock-timeout (wait for the
+ * pipeline lock), --table-lock-timeout (wait for the table lock) or
+ * --no-wait-lock (never wait) say otherwise.
+ *
+ * State: a new run_id; lock success marks the strategy running; the end
+ * marks it success, failed or skipped with the run's start time and stats.
+ * Locks live at the state URL. If the lock backend cannot be reached nothing
+ * executes: the run is skipped with `lock_backend_unavailable` and a message
+ * naming the URL (password masked). An unknown pipeline or strategy is a
+ * usage error (exit 2) and is not recorded: there is no state row to record
+ * it under.
+ *
+ * Output: one summary line (stdout on success, stderr otherwise), or with
+ * --json one object {pipeline, strategy, run_id, status, reason_code,
+ * message, stats}. Exit 0 success, 1 failed, 75 skipped, 2 usage/config.
  */
 #include "cli.h"
 
-int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
+#include "../cron/cron.h"
+#include "../job/job.h"
+#include "../json/json.h"
+#include "../lock/lock.h"
+#include "../log/log.h"
+#include "../sync/sync.h"
+#include "../time/st_time.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct run_args {
+    const char *job, *strategy;
+    int64_t lock_timeout, table_lock_timeout;  /* -1 = not given */
+    bool no_wait, json;
+} run_args;
+
+typedef struct run_ctx {
+    const config *cfg;
+    state *st;
+    const config_pipeline *p;
+    const char *strategy;
+    int64_t run_id, started;
+    char worker[160];
+} run_ctx;
+
+static void run_usage(FILE *f) {
+    fprintf(f,
+            "usage: synctool run --job-name N [--strategy S] [--lock-timeout SECS]\n"
+            "                    [--table-lock-timeout SECS] [--no-wait-lock] [--json]\n\n"
+            "Runs a pipeline now through the job manager: takes the pipeline lock and\n"
+            "the destination table lock (shared), executes, records the result.\n\n"
+            "  --job-name N              the pipeline\n"
+            "  --strategy S              the strategy (default: the enabled one with the\n"
+            "                            longest cron slot)\n"
+            "  --lock-timeout SECS       wait up to SECS for the pipeline lock\n"
+            "  --table-lock-timeout SECS wait up to SECS for the table DDL lock\n"
+            "  --no-wait-lock            never wait, whatever the config says\n"
+            "  --json                    print the result as JSON\n\n"
+            "Exit codes: 0 success, 1 failed, 2 usage or config error, 75 skipped.\n");
+}
+
+static int run_parse(int argc, char **argv, run_args *a) {
+    static const struct option opts[] = {
+        {"job-name", required_argument, NULL, 'j'}, {"strategy", required_argument, NULL, 's'},
+        {"lock-timeout", required_argument, NULL, 'l'},
+        {"table-lock-timeout", required_argument, NULL, 't'},
+        {"no-wait-lock", no_argument, NULL, 'n'}, {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    *a = (run_args){.lock_timeout = -1, .table_lock_timeout = -1};
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': a->job = optarg; break;
+        case 's': a->strategy = optarg; break;
+        case 'l': if (cli_parse_int("--lock-timeout", optarg, &a->lock_timeout)) return CLI_USAGE; break;
+        case 't': if (cli_parse_int("--table-lock-timeout", optarg, &a->table_lock_timeout)) return CLI_USAGE; break;
+        case 'n': a->no_wait = true; break;
+        case 'J': a->json = true; break;
+        case 'h': run_usage(stdout); return -1;
+        case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("run", "unknown option '%s' (see run --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+    if (a->job == NULL) return cli_usage_error("run", "--job-name is required");
+    if (a->no_wait && (a->lock_timeout >= 0 || a->table_lock_timeout >= 0))
+        return cli_usage_error("run", "--no-wait-lock contradicts --lock-timeout/--table-lock-timeout");
+    return CLI_OK;
+}
+
+/* Slot length of s at now in microseconds; -1 without a usable cron. */
+static int64_t slot_length(const config_strategy *s, int64_t now) {
+    cron_expr *c = NULL;
+    if (s->cron == NULL || cron_parse(&c, s->cron, s->timezone, NULL) != ST_OK) return -1;
+    int64_t prev, next, len = -1;
+    if (cron_prev(c, now, &prev) == ST_OK && cron_next(c, now, &next) == ST_OK) len = next - prev;
+    cron_free(c);
+    return len;
+}
+
+/* The enabled strategy with the longest slot, ties in config order. */
+static const config_strategy *pick_strategy(const config_pipeline *p, int64_t now) {
+    const config_strategy *best = NULL;
+    int64_t best_len = -2;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        if (!p->strategies[i].enabled) continue;
+        int64_t len = slot_length(&p->strategies[i], now);
+        if (len > best_len) {
+            best = &p->strategies[i];
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+static int resolve_strategy(const config_pipeline *p, const char *name, int64_t now,
+                            const char **out) {
+    if (name == NULL) {
+        const config_strategy *s = pick_strategy(p, now);
+        if (s == NULL)
+            return cli_usage_error("run", "pipeline '%s' has no enabled strategy", p->name);
+        *out = s->name;
+        return CLI_OK;
+    }
+    if (job_strategy_config(p, name) != NULL) {
+        *out = name;
+        return CLI_OK;
+    }
+    char names[512] = "";
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", p->strategies[i].name);
+    }
+    return cli_usage_error("run", "Strategy '%s' not found in config (pipeline '%s' has: %s)",
+                           name, p->name, names);
+}
+
+static void apply_overrides(job_opts *o, const run_args *a) {
+    if (a->lock_timeout >= 0) {
+        o->wait_pipeline_lock = true;
+        o->pipeline_lock_timeout_s = a->lock_timeout;
+    }
+    if (a->table_lock_timeout >= 0) {
+        o->wait_table_lock = true;
+        o->table_lock_timeout_s = a->table_lock_timeout;
+    }
+    if (a->no_wait) o->wait_pipeline_lock = o->wait_table_lock = false;
+}
+
+/* --- callbacks ------------------------------------------------------------- */
+
+static void on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
+    run_ctx *r = ud;
     (void)ctx;
-    (void)argc;
-    (void)argv;
-    return cli_not_implemented("run");
+    st_error err;
+    if (r->st && state_mark_running(r->st, r->p->name, r->strategy, r->run_id, st_time_now(),
+                                    r->worker, &err) != ST_OK)
+        log_warn(r->p->name, r->strategy, "cannot record running: %s", err.msg);
+}
+
+static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_error *err) {
+    run_ctx *r = ud;
+    sync_opts so = {.cfg = r->cfg, .pipeline = ctx->pipeline, .strategy = ctx->strategy,
+                    .st = r->st, .cancel = ctx->cancel, .progress = isatty(2) != 0,
+                    .now = r->started};
+    if (ctx->pipeline_lock != NULL) {
+        so.fence_key = ctx->pipeline_lock->key;
+        so.fence_token = ctx->pipeline_lock->fence;
+    }
+    return sync_run(&so, stats, err);
+}
+
+/* --- output ---------------------------------------------------------------- */
+
+static void print_json(const run_ctx *r, const job_result *res) {
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_string(&w, "pipeline", r->p->name);
+    json_kv_string(&w, "strategy", r->strategy);
+    json_kv_int(&w, "run_id", r->run_id);
+    json_kv_string(&w, "status", job_status_name(res->status));
+    json_key(&w, "reason_code");
+    json_string(&w, res->reason_code[0] ? res->reason_code : NULL);
+    json_kv_string(&w, "message", res->message);
+    json_key(&w, "stats");
+    json_begin_object(&w);
+    json_kv_int(&w, "rows_read", res->stats.rows_read);
+    json_kv_int(&w, "rows_inserted", res->stats.rows_inserted);
+    json_kv_int(&w, "rows_updated", res->stats.rows_updated);
+    json_kv_int(&w, "rows_deleted", res->stats.rows_deleted);
+    json_key(&w, "seconds");
+    json_double(&w, res->stats.seconds);
+    json_end_object(&w);
+    json_end_object(&w);
+    if (w.buf) printf("%s\n", w.buf);
+    json_release(&w);
+}
+
+static int report(const run_ctx *r, const job_result *res, bool json) {
+    if (json) print_json(r, res);
+    else if (res->status == JOB_SUCCESS)
+        printf("%s:%s success in %.1fs: %lld inserted, %lld updated, %lld deleted\n", r->p->name,
+               r->strategy, res->stats.seconds, (long long)res->stats.rows_inserted,
+               (long long)res->stats.rows_updated, (long long)res->stats.rows_deleted);
+    else
+        fprintf(stderr, "%s:%s %s: %s\n", r->p->name, r->strategy, job_status_name(res->status),
+                res->message);
+    fflush(stdout);
+    return res->status == JOB_SUCCESS ? CLI_OK
+           : res->status == JOB_SKIPPED ? CLI_SKIPPED : CLI_FAILED;
+}
+
+static void record(const run_ctx *r, const job_result *res) {
+    if (r->st == NULL) return;
+    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED};
+    st_error err;
+    const char *error = res->status == JOB_FAILED ? res->message : "";
+    if (state_mark_finished(r->st, r->p->name, r->strategy, r->run_id, map[res->status],
+                            r->started, st_time_now(), r->worker, res->message, error,
+                            &res->stats, &err) != ST_OK)
+        log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
+}
+
+/* --- the command ----------------------------------------------------------- */
+
+/* Lock backend unreachable: nothing runs; record if the state is reachable. */
+static int run_without_locks(run_ctx *r, const st_error *lerr, bool json) {
+    job_result res = {.status = JOB_SKIPPED};
+    snprintf(res.reason_code, sizeof res.reason_code, "lock_backend_unavailable");
+    snprintf(res.message, sizeof res.message, "Lock backend unavailable, skipping execution: %s",
+             lerr->msg);
+    if (state_open(&r->st, r->cfg->state_url, NULL) == ST_OK &&
+        state_new_run_id(r->st, &r->run_id, NULL) == ST_OK)
+        record(r, &res);
+    int rc = report(r, &res, json);
+    state_close(r->st);
+    r->st = NULL;
+    return rc;
+}
+
+static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
+    st_error err;
+    if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK) {
+        fprintf(stderr, "synctool run: cannot allocate a run id: %s\n", err.msg);
+        return CLI_FAILED;
+    }
+    job_opts o;
+    job_opts_from_config(&o, r->p, r->strategy);
+    apply_overrides(&o, a);
+    job_callbacks cb = {.on_locks_acquired = on_locks_acquired, .ud = r};
+    job_result res;
+    job_run(r->cfg, r->p, &o, lm, &cb, execute, r, &res);
+    if (res.stats.seconds <= 0 && res.status != JOB_SKIPPED)
+        res.stats.seconds = (double)(st_time_now() - r->started) / 1e6;
+    record(r, &res);
+    return report(r, &res, a->json);
+}
+
+int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
+    run_args a;
+    int rc = run_parse(argc, argv, &a);
+    if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
+    config *cfg = NULL;
+    if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
+    run_ctx r = {.cfg = cfg, .started = st_time_now()};
+    snprintf(r.worker, sizeof r.worker, "run:%d", (int)getpid());
+    r.p = config_pipeline_find(cfg, a.job);
+    if (r.p == NULL) rc = cli_usage_error("run", "unknown pipeline '%s'", a.job);
+    else rc = resolve_strategy(r.p, a.strategy, r.started, &r.strategy);
+    if (rc != CLI_OK) {
+        config_free(cfg);
+        return rc;
+    }
+    lock_manager *lm = NULL;
+    st_error lerr;
+    int lrc = lock_open(&lm, cfg->state_url, &lerr);
+    if (lrc == ST_EINVAL) rc = cli_usage_error("run", "%s", lerr.msg);
+    else if (lrc != ST_OK) rc = run_without_locks(&r, &lerr, a.json);
+    else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) rc = run_job_now(&r, lm, &a);
+    state_close(r.st);
+    lock_close(lm);
+    config_free(cfg);
+    return rc;
 }
