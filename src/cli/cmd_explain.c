@@ -7,7 +7,8 @@
  * --at (default: now, read once here): per strategy the decision, the §3
  * reason verbatim, the slot around the instant (prev inclusive, next strict)
  * and the retry backoff; then which strategy would be selected. It writes
- * nothing and opens no datastore, so it is safe against a live system.
+ * no state (opening the default SQLite state may create its empty file) and
+ * opens no datastore, so it is safe against a live system.
  *
  * State: a strategy without a state record (ST_ENOTFOUND) is decided as "no
  * state"; any other state error (corrupt record, unreachable backend) is
@@ -53,7 +54,7 @@ static void usage(FILE *f) {
             "[--json]\n\n"
             "For each strategy of PIPELINE: whether the scheduler would run it at TIME,\n"
             "the reason, the cron slot around TIME and the retry backoff; then which\n"
-            "strategy would be selected. Reads config and state; changes nothing.\n\n"
+            "strategy would be selected. Reads config and state; writes no state.\n\n"
             "  --strategy S  show only strategy S (selection still weighs all)\n"
             "  --at TIME     ISO-8601 instant with offset (default now),\n"
             "                e.g. 2025-10-15T10:06:00Z\n"
