@@ -41,7 +41,10 @@
  * sched_select() decides every strategy of a pipeline and picks the due one
  * with the longest slot (ties: config order); disabled strategies and
  * strategies without cron are reported but never chosen. sched_can_enqueue()
- * is the scheduler's cheaper guard before it takes the enqueue lock.
+ * is the scheduler's cheaper guard before it takes the enqueue lock; for it
+ * too a blank idle record counts as "No state, first run", and a pending
+ * record older than 300 s (or without last_scheduled_at) may be enqueued
+ * again.
  *
  * Not here: the scheduler loop (scheduler.c), locks, queues, the state
  * backends. This file never writes state.

@@ -232,3 +232,20 @@ def test_explain_usage_errors(synctool, tmp_path):
     assert r.rc == 2 and "--at" in r.err and "yesterday" in r.err
     r = synctool("explain", "--help")
     assert r.rc == 0 and r.out.startswith("usage: synctool")
+
+
+def test_explain_corrupt_state_names_the_strategy(synctool, tmp_path):
+    import sqlite3
+    cfg = three_strategies(tmp_path)
+    r = synctool("explain", "orders", "--at", "2025-10-15T10:40:00Z", config_dir=cfg)
+    assert r.rc == 0, r  # creates the default state database
+    db = sqlite3.connect(str(tmp_path / ".synctool" / "state.db"))
+    db.execute("INSERT INTO state_records(pipeline, strategy, status) "
+               "VALUES('orders', 'hash_daily', 'bogus')")
+    db.commit()
+    db.close()
+    r = synctool("explain", "orders", "--at", "2025-10-15T10:40:00Z", config_dir=cfg)
+    assert r.rc == 1, r
+    assert "synctool explain: state of orders:hash_daily: " in r.err
+    assert "bogus" in r.err
+    assert r.out == ""
