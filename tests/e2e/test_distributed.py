@@ -1,0 +1,125 @@
+"""Distributed mode end to end: Redis state, the Redis Stream job queue,
+`synctool scheduler` ticking at fixed instants and several `synctool worker`
+processes, against a real redis-server (fixture redis_server).
+
+Each test uses its own Redis database number (flushed first), so the state,
+the locks and the stream `synctool:jobs` are its own.
+"""
+import os
+import signal
+import subprocess
+
+from test_scheduler_helpers import (count_rows, export_state, history, iso, make_table,
+                                    pipeline_yaml, state_of, wait_until, write_config)
+from test_scheduler_scenarios import Background
+from conftest import BIN
+
+
+def redis_db_url(redis_server, db):
+    subprocess.run(["redis-cli", "-p", str(redis_server.port), "-n", str(db), "FLUSHDB"],
+                   check=True, capture_output=True)
+    base = redis_server.url.rsplit("/", 1)[0]
+    return f"{base}/{db}"
+
+
+def stream_len(redis_server, db):
+    out = subprocess.run(["redis-cli", "-p", str(redis_server.port), "-n", str(db), "XLEN",
+                          "synctool:jobs"], check=True, capture_output=True, text=True).stdout
+    return int(out.strip() or 0)
+
+
+def run_ticks_together(cfg, at, n=2):
+    """n schedulers tick the same instant at once: exactly one may lead."""
+    procs = [subprocess.Popen([BIN, "--config-dir", cfg, "scheduler", "--once", "--at", at],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(n)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    results = [(p.returncode, err) for p, err in zip(procs, errs)]
+    for rc, err in results:
+        assert rc in (0, 75), err
+    return results
+
+
+def test_twenty_pipelines_three_workers_every_slot_exactly_once(tmp_path, redis_server):
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 7)
+    names = [f"pipe{i:02d}" for i in range(20)]
+    write_config(cfg, {n: pipeline_yaml(n, "* * * * *", src_table=n, dst_table=n)
+                       for n in names}, state_url=url)
+    for i, n in enumerate(names):
+        make_table(os.path.join(cfg, "src.db"), table=n, rows=i + 1)
+    minutes = [f"2025-10-15T10:{m:02d}:00Z" for m in range(10)]
+    workers = [Background(cfg, "worker", "--name", f"w{i}", "--claim-idle", "60")
+               for i in range(3)]
+    try:
+        for w in workers:
+            w.wait_for("started")
+        for at in minutes:
+            results = run_ticks_together(cfg, at)
+            enqueued = sum(err.count("Enqueued run") for _, err in results)
+            assert enqueued == 20, results
+
+            def drained():
+                if stream_len(redis_server, 7) != 0:
+                    return False
+                recs = [r for r in export_state(cfg) if r["pipeline"] in names]
+                return len(recs) == 20 and all(
+                    r["status"] == "success" and iso(r["last_run"]) == at for r in recs)
+            wait_until(drained, timeout=180, interval=0.3, what=f"the {at} jobs to finish")
+    finally:
+        for w in workers:
+            assert w.stop() == 0, w.text()
+    logs = "".join(w.text() for w in workers)
+    assert logs.count("succeeded") == 200, logs
+    assert "Pipeline lock not available" not in logs
+    for n in names:
+        hist = history(cfg, n, limit=50)
+        assert [h["status"] for h in hist] == ["success"] * 10, hist
+        starts = sorted(iso(h["started_at"]) for h in hist)
+        assert starts == minutes, (n, starts)
+        assert len({h["run_id"] for h in hist}) == 10
+    for i, n in enumerate(names):
+        assert count_rows(os.path.join(cfg, "dst.db"), n) == i + 1
+
+
+def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_server):
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 8)
+    write_config(cfg, {"big": pipeline_yaml("big_sync", "0 * * * *",
+                                            extra="locks: {lease_ttl_seconds: 3}\n")},
+                 state_url=url)
+    make_table(os.path.join(cfg, "src.db"), rows=300000)
+    a = Background(cfg, "worker", "--name", "doomed", "--claim-idle", "5")
+    b = None
+    try:
+        a.wait_for("started")
+        r = subprocess.run([BIN, "--config-dir", cfg, "scheduler", "--once", "--at",
+                            "2025-10-15T11:00:00Z"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and "Enqueued run" in r.stderr, r.stderr
+        wait_until(lambda: (state_of(cfg, "big_sync", "full_job") or {}).get("status")
+                   in ("running", "success", "failed"), timeout=120, interval=0.05,
+                   what="the run to start")
+        st = state_of(cfg, "big_sync", "full_job")
+        assert st["status"] == "running", \
+            "the sync finished before it could be killed; make the table bigger"
+        assert st["worker"] == "doomed"
+        os.killpg(a.proc.pid, signal.SIGKILL)
+        a.proc.wait()
+        b = Background(cfg, "worker", "--name", "rescuer", "--claim-idle", "5")
+        wait_until(lambda: state_of(cfg, "big_sync", "full_job")["status"]
+                   in ("success", "failed", "skipped"), timeout=240, interval=0.3,
+                   what="the claimed job to finish")
+        st = state_of(cfg, "big_sync", "full_job")
+        assert st["status"] == "success", (st, b.text())
+        assert st["worker"] == "rescuer"
+        assert iso(st["last_run"]) == "2025-10-15T11:00:00Z"
+        assert "claimed run" in b.text(), b.text()
+        assert stream_len(redis_server, 8) == 0
+    finally:
+        a.stop()
+        if b is not None:
+            assert b.stop() == 0, b.text()
+    assert count_rows(os.path.join(cfg, "dst.db")) == 300000
+    hist = history(cfg, "big_sync")
+    assert [h["status"] for h in hist].count("success") == 1, hist
