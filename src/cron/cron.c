@@ -148,7 +148,8 @@ static int parse_range(const field_def *f, const char **p, const char *end, int 
     if (*p < end && **p == '-') {
         (*p)++;
         const char *v = *p;
-        if ((rc = read_value(f, p, end, hi)) < 0) return value_error(f, rc, v, end, err);
+        if ((rc = read_value(f, p, end, hi)) < 0)
+            return value_error(f, rc, rc == -2 ? v : item, end, err);
     } else {
         *single = 1;
     }
@@ -172,7 +173,7 @@ static int parse_item(const field_def *f, const char *s, const char *end, uint64
             return st_error_set(err, ST_EINVAL, "%s: step %d out of range 1-%d in '%s'",
                                 f->name, step, f->max - f->min + 1,
                                 show(s, (size_t)(end - s), b));
-        if (single) hi = f->star_max;
+        if (single) hi = lo > f->star_max ? lo : f->star_max; /* `5/10`: 5 to the end */
     }
     if (p != end)
         return st_error_set(err, ST_EINVAL, "%s: bad token '%s'", f->name,
@@ -243,23 +244,23 @@ static void build_dow_patterns(cron_expr *c) {
 
 /* Splits into exactly five fields and fills the masks. */
 static int parse_fields(cron_expr *c, const char *s, st_error *err) {
-    const char *tok[6];
-    size_t len[6];
+    const char *tok[5];
+    size_t len[5];
     int n = 0;
     for (const char *p = s;;) {
         while (isspace((unsigned char)*p)) p++;
         if (!*p) break;
         const char *e = p;
         while (*e && !isspace((unsigned char)*e)) e++;
-        if (n == 6) n++;
-        if (n < 6) tok[n] = p, len[n] = (size_t)(e - p), n++;
+        if (n < 5) tok[n] = p, len[n] = (size_t)(e - p);
+        n++;
         p = e;
     }
     if (n != 5)
         return st_error_set(err, ST_EINVAL,
                             "expected 5 fields (minute hour day-of-month month "
-                            "day-of-week), got %s%d",
-                            n > 6 ? "more than " : "", n > 6 ? 6 : n);
+                            "day-of-week), got %d",
+                            n);
     uint64_t m[5];
     for (int i = 0; i < 5; i++) {
         int rc = parse_field(&fields[i], tok[i], len[i], &m[i], err);
