@@ -149,12 +149,36 @@ static int build_scalar(yaml_builder *b, yaml_event_t *ev, config_node **out) {
     return 0;
 }
 
+/* Reads one entry of a collection: a sequence item, or a map key and value.
+ * Sets *end when the collection's end event came instead. */
+static int build_entry(yaml_builder *b, bool is_map, yaml_event_type_t end_type, int depth,
+                       config_node **key, config_node **val, bool *end) {
+    yaml_event_t ev;
+    *end = false;
+    int rc = next_event(b, &ev);
+    if (rc != 0) return rc;
+    if (ev.type == end_type) {
+        yaml_event_delete(&ev);
+        *end = true;
+        return 0;
+    }
+    rc = build_node(b, &ev, depth + 1, is_map ? key : val);
+    if (rc != 0 || !is_map) return rc;
+    rc = next_event(b, &ev);
+    if (rc == 0) rc = build_node(b, &ev, depth + 1, val);
+    if (rc != 0) {
+        config_node_free(*key);
+        *key = NULL;
+    }
+    return rc;
+}
+
 /* Builds the children of a sequence or mapping whose start event was `start`,
  * consuming events up to and including the matching end event. */
 static int build_collection(yaml_builder *b, yaml_event_t *start, int depth,
                             config_node **out) {
     bool is_map = start->type == YAML_MAPPING_START_EVENT;
-    yaml_event_type_t end = is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
+    yaml_event_type_t end_type = is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
     config_node *n = node_new(b, is_map ? CONFIG_NODE_MAP : CONFIG_NODE_SEQ,
                               start->start_mark);
     if (n == NULL) return ST_ENOMEM;
@@ -165,23 +189,12 @@ static int build_collection(yaml_builder *b, yaml_event_t *start, int depth,
         return ST_EINVAL;
     }
     for (;;) {
-        yaml_event_t ev;
         config_node *key = NULL, *val = NULL;
-        int rc = next_event(b, &ev);
-        if (rc != 0) goto fail;
-        if (ev.type == end) {
-            yaml_event_delete(&ev);
-            break;
-        }
-        rc = build_node(b, &ev, depth + 1, is_map ? &key : &val);
-        if (rc == 0 && is_map) {
-            rc = next_event(b, &ev);
-            if (rc == 0) rc = build_node(b, &ev, depth + 1, &val);
-            if (rc != 0) config_node_free(key);
-        }
+        bool end;
+        int rc = build_entry(b, is_map, end_type, depth, &key, &val, &end);
+        if (rc == 0 && end) break;
         if (rc == 0) rc = node_append(b, n, key, val);
         if (rc != 0) {
-        fail:
             config_node_free(n);
             return rc;
         }

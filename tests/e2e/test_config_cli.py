@@ -256,3 +256,17 @@ def test_list_broken_config_exits_2(synctool, tmp_path):
     assert r.rc == 2, r
     assert r.out == ""
     assert 'pipelines/orders.yaml:3:14: destination: missing required key "table"' in r.err
+
+
+def test_no_pipelines(synctool, tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "datastores.yaml").write_text("datastores: {}\n")
+    r = synctool("validate", config_dir=cfg)
+    assert r.rc == 0, r
+    assert r.out == f"OK: 0 pipelines, 0 strategies ({os.path.realpath(cfg)})\n"
+    r = synctool("list", config_dir=cfg)
+    assert r.rc == 0, r
+    assert r.out.splitlines()[1] == f"(no pipelines in {os.path.realpath(cfg)}/pipelines)"
+    r = synctool("list", "--json", config_dir=cfg)
+    assert r.rc == 0 and json.loads(r.out) == [], r

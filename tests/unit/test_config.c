@@ -691,6 +691,60 @@ static void test_problems_may_be_null(void **state) {
     config_problems_clear(NULL);
 }
 
+/* The remaining messages, each provoked once. */
+static void test_type_and_value_messages(void **state) {
+    tdir *t = *state;
+    write_file(t, "datastores.yaml",
+               "datastores:\n"
+               "  src: {type: sqlite, path: a.db, connection: {dbname: x}}\n"
+               "  dst: {type: sqlite, path: \"\"}\n"
+               "  ds3: {type: {sqlite: yes}, path: b.db}\n"
+               "  ds4: {type: sqlite, path: ~}\n");
+    write_file(t, "pipelines/p1.yaml",
+               "name: p1\n"
+               "source: {datastore: src, table: a, query: \"SELECT 1\"}\n"
+               "destination: {datastore: src, table: a, [x]: 1}\n"
+               "columns: [{name: id, type: int, key: true}, {name: id, type: text}]\n"
+               "strategies: [{name: \"bad name\", type: full, segment_rows: 5}]\n");
+    assert_int_equal(load(t), ST_EINVAL);
+    assert_problem(t, "datastores.yaml:2:35: datastores.src.connection: only valid for "
+                      "postgres datastores");
+    assert_problem(t, "datastores.yaml:3:29: datastores.dst.path: must not be empty");
+    assert_problem(t, "datastores.yaml:4:15: datastores.ds3.type: expected a string, got a mapping");
+    assert_problem(t, "datastores.yaml:5:29: datastores.ds4.path: expected a string, got null");
+    assert_problem(t, "pipelines/p1.yaml:2:36: source.query: give either table or query, not both");
+    assert_problem(t, "pipelines/p1.yaml:3:41: destination: keys must be plain names, got a list");
+    assert_problem(t, "pipelines/p1.yaml:4:52: columns[1].name: duplicate source column \"id\" "
+                      "(also columns[0])");
+    assert_problem(t, "pipelines/p1.yaml:5:21: strategies[0].name: invalid strategy name "
+                      "\"bad name\": use letters, digits, '_' and '-'");
+    assert_problem(t, "pipelines/p1.yaml:5:45: strategies[0].segment_rows: only valid for hash "
+                      "strategies");
+    assert_int_equal(t->probs.n, 9);
+}
+
+static void test_nesting_limit(void **state) {
+    tdir *t = *state;
+    char deep[512] = "datastores: ";
+    for (int i = 0; i < 100; i++) strcat(deep, "[");
+    strcat(deep, "\n");
+    write_file(t, "datastores.yaml", deep);
+    assert_int_equal(load(t), ST_EINVAL);
+    assert_problem(t, "datastores.yaml:1:76: nesting deeper than 64 levels");
+}
+
+static void test_config_dir_is_a_file(void **state) {
+    tdir *t = *state;
+    write_file(t, "datastores.yaml", DS);
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/datastores.yaml", t->path);
+    assert_int_equal(config_load(&t->cfg, p, &t->probs, &t->err), ST_EINVAL);
+    assert_int_equal(t->probs.n, 0);
+    assert_non_null(strstr(t->err.msg, "not a directory"));
+    assert_int_equal(config_load(&t->cfg, "", &t->probs, &t->err), ST_EINVAL);
+    assert_string_equal(t->err.msg, "config directory: none given");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_quickstart_example, setup, teardown),
@@ -735,6 +789,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_pipeline_files_sorted_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_dir_and_datastores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_problems_may_be_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_and_value_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nesting_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_dir_is_a_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
