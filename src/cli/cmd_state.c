@@ -1,11 +1,353 @@
 /*
- * synctool state — not built yet; answers "not implemented" (exit 1).
+ * synctool state export [--output FILE] | state import FILE|- — the run
+ * state as JSON, for backups, moves between backends and test scenarios.
+ *
+ * Format: a JSON list of objects, one per (pipeline, strategy):
+ *   {"pipeline", "strategy", "status", "last_run", "last_scheduled_at",
+ *    "last_attempted_at", "retry_count", "run_id", "worker", "message",
+ *    "error", "updated_at"}
+ * with times as ISO-8601 strings (UTC, "Z") or null. Export writes one
+ * object per line so files diff well; corrupt records are skipped with a
+ * warning naming them and the exit code is 1.
+ *
+ * Import is all or nothing. Every entry is validated before anything is
+ * written: pipeline and strategy are required non-empty strings, status
+ * (default idle) must be a known status, times must be ISO-8601 with an
+ * offset or null, retry_count and run_id (default 0) non-negative integers,
+ * worker/message/error strings or null, no unknown keys (a typo such as
+ * "last_runn" would otherwise be silently lost), no pair twice. Each problem
+ * is printed as "entry [INDEX] (pipeline:strategy): FIELD: problem" and
+ * nothing is imported (exit 2). A valid file is written with
+ * state_put_many(): one transaction on SQLite. Entries for pipelines or
+ * strategies that are not in the config are imported with a warning, so
+ * state can be restored before the config that uses it. A missing
+ * updated_at becomes the time of the import.
  */
 #include "cli.h"
 
+#include "../json/json.h"
+#include "../time/st_time.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: synctool [--config-dir DIR] state export [--output FILE]\n"
+               "       synctool [--config-dir DIR] state import FILE|-\n\n"
+               "export  writes every state record as a JSON list (stdout or FILE)\n"
+               "import  validates every entry of FILE (- for stdin) and writes them all,\n"
+               "        or nothing if any entry is invalid (each problem is printed)\n\n"
+               "Entry fields: pipeline, strategy, status, last_run, last_scheduled_at,\n"
+               "last_attempted_at, retry_count, run_id, worker, message, error, updated_at\n"
+               "(times ISO-8601 with offset, or null).\n");
+}
+
+/* --- export --- */
+
+static void record_json(json_writer *w, const state_record *r) {
+    json_begin_object(w);
+    json_kv_string(w, "pipeline", r->pipeline);
+    json_kv_string(w, "strategy", r->strategy);
+    json_kv_string(w, "status", state_status_name(r->status));
+    json_kv_time(w, "last_run", r->last_run);
+    json_kv_time(w, "last_scheduled_at", r->last_scheduled_at);
+    json_kv_time(w, "last_attempted_at", r->last_attempted_at);
+    json_kv_int(w, "retry_count", r->retry_count);
+    json_kv_int(w, "run_id", r->run_id);
+    json_kv_string(w, "worker", r->worker);
+    json_kv_string(w, "message", r->message);
+    json_kv_string(w, "error", r->error);
+    json_kv_time(w, "updated_at", r->updated_at);
+    json_end_object(w);
+}
+
+static int write_export(FILE *f, const state_record *recs, size_t n) {
+    fputs("[", f);
+    for (size_t i = 0; i < n; i++) {
+        json_writer w;
+        json_init(&w);
+        record_json(&w, &recs[i]);
+        if (w.failed) {
+            json_release(&w);
+            return CLI_FAILED;
+        }
+        fprintf(f, "%s\n  %s", i ? "," : "", w.buf);
+        json_release(&w);
+    }
+    fputs(n ? "\n]\n" : "]\n", f);
+    return ferror(f) ? CLI_FAILED : CLI_OK;
+}
+
+static int do_export(state *st, const char *output) {
+    state_record *recs;
+    size_t n;
+    st_error err;
+    if (state_list(st, &recs, &n, &err) != ST_OK) {
+        fprintf(stderr, "synctool state export: %s\n", err.msg);
+        return CLI_FAILED;
+    }
+    bool corrupt = err.code != ST_OK && err.msg[0];
+    if (corrupt) fprintf(stderr, "synctool state export: skipped: %s\n", err.msg);
+    FILE *f = output ? fopen(output, "w") : stdout;
+    int rc = CLI_FAILED;
+    if (f == NULL) {
+        fprintf(stderr, "synctool state export: cannot write %s\n", output);
+    } else {
+        rc = write_export(f, recs, n);
+        if (output && fclose(f) != 0) rc = CLI_FAILED;
+        if (rc != CLI_OK) fprintf(stderr, "synctool state export: write failed\n");
+        else if (output) fprintf(stderr, "exported %zu records to %s\n", n, output);
+    }
+    free(recs);
+    return rc == CLI_OK && corrupt ? CLI_FAILED : rc;
+}
+
+/* --- import: validation --- */
+
+typedef struct import_ctx {
+    const config *cfg;
+    size_t problems;
+    int64_t now;
+} import_ctx;
+
+static void problem(import_ctx *ic, size_t idx, const state_record *r, const char *field,
+                    const char *what) {
+    fprintf(stderr, "synctool state import: entry [%zu] (%s:%s): %s: %s\n", idx,
+            r->pipeline[0] ? r->pipeline : "?", r->strategy[0] ? r->strategy : "?", field, what);
+    ic->problems++;
+}
+
+static void take_string(import_ctx *ic, size_t idx, const json_value *o, const char *key,
+                        char *dst, size_t n, state_record *r) {
+    const json_value *v = json_get(o, key);
+    if (v == NULL || v->type == JSON_NULL) return;
+    if (v->type != JSON_STRING) {
+        problem(ic, idx, r, key, "expected a string or null");
+        return;
+    }
+    if (strlen(v->string) >= n) {
+        problem(ic, idx, r, key, "too long");
+        return;
+    }
+    snprintf(dst, n, "%s", v->string);
+}
+
+static void take_time(import_ctx *ic, size_t idx, const json_value *o, const char *key,
+                      int64_t *dst, state_record *r) {
+    const json_value *v = json_get(o, key);
+    *dst = ST_TIME_NONE;
+    if (v == NULL || v->type == JSON_NULL) return;
+    st_error err;
+    if (v->type != JSON_STRING)
+        {
+        problem(ic, idx, r, key, "expected an ISO-8601 timestamp string or null");
+        return;
+    }
+    if (st_time_parse(v->string, dst, &err) != ST_OK) {
+        *dst = ST_TIME_NONE;
+        problem(ic, idx, r, key, err.msg);
+    }
+}
+
+static void take_count(import_ctx *ic, size_t idx, const json_value *o, const char *key,
+                       int64_t *dst, state_record *r) {
+    const json_value *v = json_get(o, key);
+    *dst = 0;
+    if (v == NULL) return;
+    if (v->type != JSON_NUMBER || !v->is_integer || v->integer < 0)
+        {
+        problem(ic, idx, r, key, "expected a non-negative integer");
+        return;
+    }
+    *dst = v->integer;
+}
+
+static const char *const known_keys[] = {
+    "pipeline", "strategy", "status", "last_run", "last_scheduled_at", "last_attempted_at",
+    "retry_count", "run_id", "worker", "message", "error", "updated_at"};
+
+static void check_keys(import_ctx *ic, size_t idx, const json_value *o, state_record *r) {
+    for (size_t i = 0; i < o->n; i++) {
+        bool ok = false;
+        for (size_t k = 0; k < sizeof known_keys / sizeof known_keys[0]; k++)
+            ok = ok || strcmp(o->keys[i], known_keys[k]) == 0;
+        if (!ok) problem(ic, idx, r, o->keys[i], "unknown field");
+    }
+}
+
+static void check_status(import_ctx *ic, size_t idx, const json_value *o, state_record *r) {
+    const json_value *v = json_get(o, "status");
+    r->status = STATE_IDLE;
+    if (v == NULL) return;
+    char what[200];
+    if (v->type != JSON_STRING)
+        {
+        problem(ic, idx, r, "status", "expected a status name");
+        return;
+    }
+    if (state_status_parse(v->string, &r->status) != ST_OK) {
+        snprintf(what, sizeof what, "unknown status '%.80s' (idle, pending, running, success, "
+                 "failed, skipped)", v->string);
+        problem(ic, idx, r, "status", what);
+    }
+}
+
+/* Validates entry idx into *r, printing every problem. */
+static void read_entry(import_ctx *ic, size_t idx, const json_value *o, state_record *r) {
+    memset(r, 0, sizeof *r);
+    if (o->type != JSON_OBJECT) {
+        problem(ic, idx, r, "entry", "expected an object");
+        return;
+    }
+    take_string(ic, idx, o, "pipeline", r->pipeline, sizeof r->pipeline, r);
+    take_string(ic, idx, o, "strategy", r->strategy, sizeof r->strategy, r);
+    if (!r->pipeline[0]) problem(ic, idx, r, "pipeline", "required");
+    if (!r->strategy[0]) problem(ic, idx, r, "strategy", "required");
+    check_keys(ic, idx, o, r);
+    check_status(ic, idx, o, r);
+    take_time(ic, idx, o, "last_run", &r->last_run, r);
+    take_time(ic, idx, o, "last_scheduled_at", &r->last_scheduled_at, r);
+    take_time(ic, idx, o, "last_attempted_at", &r->last_attempted_at, r);
+    take_time(ic, idx, o, "updated_at", &r->updated_at, r);
+    if (json_get(o, "updated_at") == NULL) r->updated_at = ic->now;
+    take_count(ic, idx, o, "retry_count", &r->retry_count, r);
+    take_count(ic, idx, o, "run_id", &r->run_id, r);
+    take_string(ic, idx, o, "worker", r->worker, sizeof r->worker, r);
+    take_string(ic, idx, o, "message", r->message, sizeof r->message, r);
+    take_string(ic, idx, o, "error", r->error, sizeof r->error, r);
+}
+
+static void check_duplicates_and_config(import_ctx *ic, const state_record *recs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(recs[i].pipeline, recs[j].pipeline) == 0 &&
+                strcmp(recs[i].strategy, recs[j].strategy) == 0) {
+                char what[64];
+                snprintf(what, sizeof what, "same pipeline and strategy as entry [%zu]", j);
+                problem(ic, i, &recs[i], "strategy", what);
+                break;
+            }
+        if (!recs[i].pipeline[0] || !recs[i].strategy[0]) continue;
+        const config_pipeline *p = config_pipeline_find(ic->cfg, recs[i].pipeline);
+        if (p == NULL || config_strategy_find(p, recs[i].strategy) == NULL)
+            fprintf(stderr, "synctool state import: warning: entry [%zu] (%s:%s) is not in "
+                            "the config; importing it anyway\n",
+                    i, recs[i].pipeline, recs[i].strategy);
+    }
+}
+
+/* --- import: reading and writing --- */
+
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) return NULL;
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (nb == NULL) free(buf);
+            buf = nb;
+        }
+    }
+    if (f != stdin) fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Parses and validates; on success *out holds every record. */
+static int parse_import(import_ctx *ic, const char *path, state_record **out, size_t *n) {
+    size_t len;
+    char *text = read_all(path, &len);
+    if (text == NULL) {
+        fprintf(stderr, "synctool state import: cannot read %s\n", path);
+        return CLI_USAGE;
+    }
+    json_value *root;
+    st_error err;
+    int rc = json_parse(&root, text, len, &err);
+    free(text);
+    if (rc != ST_OK) {
+        fprintf(stderr, "synctool state import: %s: %s\n", path, err.msg);
+        return CLI_USAGE;
+    }
+    if (root->type != JSON_ARRAY) {
+        json_free(root);
+        fprintf(stderr, "synctool state import: %s: expected a JSON list of objects\n", path);
+        return CLI_USAGE;
+    }
+    state_record *recs = calloc(root->n ? root->n : 1, sizeof *recs);
+    for (size_t i = 0; recs && i < root->n; i++) read_entry(ic, i, root->items[i], &recs[i]);
+    if (recs) check_duplicates_and_config(ic, recs, root->n);
+    *n = root->n;
+    json_free(root);
+    *out = recs;
+    return recs ? CLI_OK : CLI_FAILED;
+}
+
+static int do_import(import_ctx *ic, state *st, const char *path) {
+    state_record *recs = NULL;
+    size_t n = 0;
+    int rc = parse_import(ic, path, &recs, &n);
+    if (rc == CLI_OK && ic->problems) {
+        fprintf(stderr, "synctool state import: %zu problem%s in %s; nothing imported\n",
+                ic->problems, ic->problems == 1 ? "" : "s", path);
+        rc = CLI_USAGE;
+    } else if (rc == CLI_OK) {
+        st_error err;
+        if (state_put_many(st, recs, n, &err) != ST_OK) {
+            fprintf(stderr, "synctool state import: %s\n", err.msg);
+            rc = CLI_FAILED;
+        } else {
+            printf("imported %zu record%s\n", n, n == 1 ? "" : "s");
+        }
+    }
+    free(recs);
+    return rc;
+}
+
+/* --- command --- */
+
+static int run_sub(const cli_ctx *ctx, bool import, const char *arg) {
+    config *cfg;
+    int rc = cli_load_config(ctx, &cfg);
+    if (rc != CLI_OK) return rc;
+    state *st;
+    if ((rc = cli_open_state(cfg, &st)) == CLI_OK) {
+        import_ctx ic = {.cfg = cfg, .now = st_time_now()};
+        rc = import ? do_import(&ic, st, arg) : do_export(st, arg);
+        state_close(st);
+    }
+    config_free(cfg);
+    return rc;
+}
+
 int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    return cli_not_implemented("state");
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *output = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        if (c == 'h') { usage(stdout); return CLI_OK; }
+        if (c == 'o') output = optarg;
+        else { usage(stderr); return CLI_USAGE; }
+    }
+    int left = argc - optind;
+    const char *sub = left > 0 ? argv[optind] : NULL;
+    if (sub == NULL) return cli_usage_error("state", "expected export or import (see --help)");
+    if (strcmp(sub, "export") == 0) {
+        if (left != 1) return cli_usage_error("state", "export takes no arguments besides --output");
+        return run_sub(ctx, false, output);
+    }
+    if (strcmp(sub, "import") == 0) {
+        if (output) return cli_usage_error("state", "--output is for export");
+        if (left != 2) return cli_usage_error("state", "import needs one FILE (or - for stdin)");
+        return run_sub(ctx, true, argv[optind + 1]);
+    }
+    return cli_usage_error("state", "unknown subcommand '%s' (export or import)", sub);
 }
