@@ -33,6 +33,12 @@ bool config_valid_name(const char *s) {
 
 /* --- datastores.yaml --- */
 
+/* "./a/b" and "a/b" name the same file: drop leading "./" before joining. */
+static const char *skip_dot_slash(const char *p) {
+    while (p[0] == '.' && p[1] == '/') p += 2;
+    return p;
+}
+
 static const char *const ds_keys[] = {"type", "path", "connection", NULL};
 static const char *const conn_keys[] = {"host", "port", "user", "password", "dbname",
                                         "sslmode", NULL};
@@ -89,7 +95,7 @@ static void parse_sqlite(config_loader *ld, const config_node *m, const char *pa
         d->path = p;
         return;
     }
-    d->path = config_path_join(ld, ld->dir, p);
+    d->path = config_path_join(ld, ld->dir, skip_dot_slash(p));
     free(p);
 }
 
@@ -142,7 +148,8 @@ static void parse_datastore(config_loader *ld, config *cfg, const config_node *k
 
 /* "sqlite:" + absolute path (relative ones against the config dir). */
 static char *sqlite_url(config_loader *ld, const char *path) {
-    char *abs = path[0] == '/' ? config_strdup(ld, path) : config_path_join(ld, ld->dir, path);
+    char *abs = path[0] == '/' ? config_strdup(ld, path)
+                               : config_path_join(ld, ld->dir, skip_dot_slash(path));
     if (abs == NULL) return NULL;
     size_t n = strlen(abs) + 8;
     char *url = malloc(n);

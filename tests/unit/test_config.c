@@ -260,6 +260,9 @@ static void test_postgres_and_settings(void **state) {
     assert_string_equal(pg->dbname, "shop");
     assert_string_equal(pg->sslmode, "require");
     assert_string_equal(t->cfg->state_url, "redis://127.0.0.1:6379/0");
+    char want[PATH_MAX + 16];
+    snprintf(want, sizeof want, "%s/x.db", t->cfg->dir);
+    assert_string_equal(config_datastore_find(t->cfg, "lite")->path, want);
     const config_pipeline *p = config_pipeline_find(t->cfg, "a");
     assert_string_equal(p->description, "copy");
     assert_string_equal(p->source.schema, "public");
@@ -628,7 +631,7 @@ static void test_relative_paths_resolved(void **state) {
     write_file(t, "datastores.yaml",
                "datastores:\n  src: {type: sqlite, path: sub/dir/src.db}\n"
                "  dst: {type: sqlite, path: /abs/dst.db}\n"
-               "state: {url: \"sqlite:state/st.db\"}\n");
+               "state: {url: \"sqlite:./state/st.db\"}\n");
     /* load through a relative path with a trailing slash */
     char cwd[PATH_MAX], rel[PATH_MAX];
     assert_non_null(getcwd(cwd, sizeof cwd));
