@@ -1,11 +1,101 @@
 /*
- * synctool ddl — not built yet; answers "not implemented" (exit 1).
+ * synctool ddl apply PIPELINE [--lock-timeout SECS] — create or alter the
+ * destination table of a pipeline from its `columns` (sync_ddl_apply).
+ *
+ * The schema change runs under the EXCLUSIVE table lock
+ * (synctool:table:<datastore>:<schema>:<table>), so it waits for running
+ * syncs (which hold it shared) and no sync starts while it runs. It waits
+ * up to --lock-timeout seconds (default: the pipeline's
+ * table_lock_wait_timeout); still busy then: exit 75 (skipped), nothing
+ * changed. Exit codes: 0 done, 1 failed (type change refused, database
+ * error), 2 usage or config error, 75 lock busy.
  */
 #include "cli.h"
 
+#include "../lock/lock.h"
+#include "../log/log.h"
+#include "../sync/sync.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static void ddl_help(FILE *f) {
+    fprintf(f, "usage: synctool ddl apply PIPELINE [--lock-timeout SECS]\n\n"
+               "Creates the destination table of PIPELINE from its columns (types mapped\n"
+               "per engine, primary key on the key columns), or adds missing columns.\n"
+               "Column type changes are refused. Runs under the exclusive table lock,\n"
+               "waiting up to SECS for running syncs (default table_lock_wait_timeout).\n"
+               "Exit: 0 done, 1 failed, 2 usage, 75 table lock busy.\n");
+}
+
+static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeout_s) {
+    lock_manager *lm = NULL;
+    lock_handle h;
+    st_error err;
+    char key[320];
+    lock_key_table(key, sizeof key, p->destination.datastore, p->destination.schema,
+                   p->destination.table);
+    if (lock_open(&lm, cfg->state_url, &err) != ST_OK) {
+        fprintf(stderr, "synctool ddl: cannot open locks: %s\n", err.msg);
+        return CLI_FAILED;
+    }
+    int64_t ttl = (p->locks.lease_ttl_seconds > 0 ? p->locks.lease_ttl_seconds : 30) * 1000;
+    int rc = lock_acquire_wait(lm, key, LOCK_EXCLUSIVE, ttl, timeout_s * 1000, &h, &err);
+    if (rc == ST_ETIMEOUT || rc == ST_EBUSY) {
+        fprintf(stderr, "synctool ddl: table lock %s busy after %llds, nothing changed\n", key,
+                (long long)timeout_s);
+        lock_close(lm);
+        return CLI_SKIPPED;
+    }
+    if (rc != ST_OK) {
+        fprintf(stderr, "synctool ddl: table lock %s: %s\n", key, err.msg);
+        lock_close(lm);
+        return CLI_FAILED;
+    }
+    rc = sync_ddl_apply(cfg, p, &err);
+    lock_release(lm, &h, NULL);
+    lock_close(lm);
+    if (rc != ST_OK) {
+        fprintf(stderr, "synctool ddl: %s\n", err.msg);
+        return CLI_FAILED;
+    }
+    printf("ddl apply %s: %s.%s.%s is up to date with the config\n", p->name,
+           p->destination.datastore, p->destination.schema, p->destination.table);
+    return CLI_OK;
+}
+
 int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv) {
-    (void)ctx;
-    (void)argc;
-    (void)argv;
-    return cli_not_implemented("ddl");
+    static const struct option opts[] = {{"lock-timeout", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int64_t timeout = -1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': ddl_help(stdout); return CLI_OK;
+        case 'l':
+            if (cli_parse_int("--lock-timeout", optarg, &timeout)) return CLI_USAGE;
+            break;
+        case ':': return cli_usage_error("ddl", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("ddl", "unknown option '%s' (see ddl --help)", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return cli_usage_error("ddl", "missing subcommand: ddl apply PIPELINE");
+    if (strcmp(argv[optind], "apply") != 0)
+        return cli_usage_error("ddl", "unknown subcommand '%s' (only: apply)", argv[optind]);
+    if (optind + 2 != argc)
+        return cli_usage_error("ddl", "expected exactly one PIPELINE: ddl apply PIPELINE");
+    config *cfg = NULL;
+    int rc = cli_load_config(ctx, &cfg);
+    if (rc != CLI_OK) return rc;
+    const config_pipeline *p = config_pipeline_find(cfg, argv[optind + 1]);
+    if (p == NULL) {
+        fprintf(stderr, "synctool ddl: unknown pipeline '%s'\n", argv[optind + 1]);
+        config_free(cfg);
+        return CLI_USAGE;
+    }
+    rc = ddl_locked(cfg, p, timeout >= 0 ? timeout : p->locks.table_lock_wait_timeout);
+    config_free(cfg);
+    return rc;
 }

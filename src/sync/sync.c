@@ -1,5 +1,158 @@
-/* sync — placeholder until the strategies land. */
-#include "sync.h"
+/*
+ * sync — sync_run(): one strategy of one pipeline, source to destination.
+ *
+ * This file sets a run up and tears it down; the strategies live in
+ * sync_full.c, sync_delta.c and sync_hash.c, the batch commit (fencing,
+ * cancel) in sync_batch.c, DDL in sync_ddl.c.
+ *
+ * Setup, in order, each failure naming the datastore and table:
+ *   1. resolve both datastores and build the two table specs (the config
+ *      columns, source and destination names, kinds, keys);
+ *   2. connect to both (ST_EUNAVAIL for unreachable servers and refused
+ *      credentials; never a password in the message);
+ *   3. check that the destination table exists ("run `synctool ddl apply`")
+ *      and has every column, and the same for a source table;
+ *   4. create synctool_fence in the destination when the run is fenced.
+ * Nothing is written before all checks pass.
+ *
+ * Errors from the strategies are prefixed with "SRC -> DST" (datastore.
+ * schema.table on both sides), except lock loss and stale fencing tokens,
+ * whose messages are part of the interface and stay as they are.
+ */
+#include "sync_int.h"
+#include "../log/log.h"
 
-int sync_run(const sync_opts *opts, state_stats *stats, st_error *err) { (void)opts; (void)stats; return st_error_set(err, ST_ENOTIMPL, "sync: not implemented"); }
-int sync_ddl_apply(const config *cfg, const config_pipeline *p, st_error *err) { (void)cfg; (void)p; return st_error_set(err, ST_ENOTIMPL, "ddl apply: not implemented"); }
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void ctx_free(sync_ctx *c) {
+    store_close(c->src);
+    store_close(c->dst);
+    free(c->scols);
+    free(c->dcols);
+    free(c->types);
+    free(c->kinds);
+    free(c->key);
+    sync_batch_free(&c->batch);
+}
+
+static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
+    size_t n = p->ncolumns;
+    c->ncols = n;
+    c->scols = calloc(n, sizeof *c->scols);
+    c->dcols = calloc(n, sizeof *c->dcols);
+    c->types = calloc(n, sizeof *c->types);
+    c->kinds = calloc(n, sizeof *c->kinds);
+    c->key = calloc(n, sizeof *c->key);
+    if (!c->scols || !c->dcols || !c->types || !c->kinds || !c->key)
+        return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        c->scols[i] = p->columns[i].name;
+        c->dcols[i] = p->columns[i].dest_name ? p->columns[i].dest_name : p->columns[i].name;
+        c->types[i] = p->columns[i].type;
+        c->kinds[i] = store_kind_of(p->columns[i].type);
+        c->key[i] = p->columns[i].key;
+        c->nkeys += c->key[i];
+    }
+    if (c->nkeys == 0)
+        return st_error_set(c->err, ST_EINVAL, "pipeline '%s' has no key column", p->name);
+    store_table base = {.ncols = n, .types = c->types, .kinds = c->kinds, .key = c->key};
+    c->st = base;
+    c->st.datastore = p->source.datastore;
+    c->st.schema = p->source.schema;
+    c->st.table = p->source.query ? NULL : p->source.table;
+    c->st.query = p->source.query;
+    c->st.cols = c->scols;
+    c->dt = base;
+    c->dt.datastore = p->destination.datastore;
+    c->dt.schema = p->destination.schema;
+    c->dt.table = p->destination.table;
+    c->dt.cols = c->dcols;
+    return ST_OK;
+}
+
+/* Every mapped column must exist in the table. */
+static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
+    store_column_info *info = NULL;
+    size_t n = 0;
+    int rc = store_describe(s, t->schema, t->table, &info, &n, c->err);
+    if (rc == ST_ENOTFOUND && dest)
+        return st_error_wrap(c->err, "run `synctool ddl apply` first");
+    for (size_t i = 0; rc == ST_OK && i < t->ncols; i++) {
+        bool found = false;
+        for (size_t j = 0; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;
+        if (!found)
+            rc = st_error_set(c->err, ST_ENOTFOUND, "datastore '%s': table %s.%s has no column '%s'",
+                              store_name(s), store_schema(s, t->schema), t->table, t->cols[i]);
+    }
+    free(info);
+    return rc;
+}
+
+static int ctx_open(sync_ctx *c, const sync_opts *o) {
+    const config_pipeline *p = o->pipeline;
+    const config_datastore *sd = config_datastore_find(o->cfg, p->source.datastore);
+    const config_datastore *dd = config_datastore_find(o->cfg, p->destination.datastore);
+    if (sd == NULL || dd == NULL)
+        return st_error_set(c->err, ST_ENOTFOUND, "pipeline '%s': datastore '%s' is not defined",
+                            p->name, sd == NULL ? p->source.datastore : p->destination.datastore);
+    int rc = ctx_columns(c, p);
+    if (rc == ST_OK) rc = store_open(&c->src, sd, c->err);
+    if (rc == ST_OK) rc = store_open(&c->dst, dd, c->err);
+    if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
+    if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
+    if (rc == ST_OK && o->fence_key) rc = store_fence_ensure_table(c->dst, c->err);
+    return rc;
+}
+
+static void name_tables(const sync_opts *o, char *buf, size_t n) {
+    const config_pipeline *p = o->pipeline;
+    snprintf(buf, n, "%s.%s.%s -> %s.%s.%s", p->source.datastore,
+             p->source.schema ? p->source.schema : "-",
+             p->source.table ? p->source.table : "(query)", p->destination.datastore,
+             p->destination.schema ? p->destination.schema : "-", p->destination.table);
+}
+
+static int run_strategy(sync_ctx *c) {
+    int64_t batch = c->o->strategy->batch_size;
+    c->batch_size = batch > 0 ? batch : 10000;
+    sync_progress_start(&c->prog, c->o->progress, 0);
+    int rc;
+    switch (c->o->strategy->type) {
+    case CONFIG_STRATEGY_FULL: rc = sync_full(c); break;
+    case CONFIG_STRATEGY_DELTA: rc = sync_delta(c); break;
+    case CONFIG_STRATEGY_HASH: rc = sync_hash(c); break;
+    default: rc = st_error_set(c->err, ST_EINVAL, "unknown strategy type");
+    }
+    sync_progress_end(&c->prog, c->stats);
+    return rc;
+}
+
+int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
+    st_error local;
+    if (err == NULL) err = &local;
+    memset(stats, 0, sizeof *stats);
+    if (o == NULL || o->cfg == NULL || o->pipeline == NULL || o->strategy == NULL)
+        return st_error_set(err, ST_EINVAL, "sync: missing config, pipeline or strategy");
+    int64_t t0 = sync_clock_us();
+    sync_ctx c = {.o = o, .stats = stats, .err = err};
+    int rc = ctx_open(&c, o);
+    if (rc == ST_OK) rc = run_strategy(&c);
+    ctx_free(&c);
+    stats->seconds = (double)(sync_clock_us() - t0) / 1e6;
+    if (rc != ST_OK && rc != ST_ESTALE && rc != ST_ELOST) {
+        char names[600];
+        name_tables(o, names, sizeof names);
+        st_error_wrap(err, "%s", names);
+    }
+    if (rc == ST_OK)
+        log_info(o->pipeline->name, o->strategy->name,
+                 "sync done: %lld read, %lld inserted, %lld updated, %lld deleted, "
+                 "%lld segments compared, %lld skipped, %lld NULL cursor, %.3fs",
+                 (long long)stats->rows_read, (long long)stats->rows_inserted,
+                 (long long)stats->rows_updated, (long long)stats->rows_deleted,
+                 (long long)stats->segments_compared, (long long)stats->segments_skipped,
+                 (long long)stats->rows_null_cursor, stats->seconds);
+    return rc;
+}

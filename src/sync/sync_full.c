@@ -1,0 +1,196 @@
+/*
+ * sync_full — the full strategy: the destination ends identical to the
+ * source (inserts, updates and deletes), in constant memory.
+ *
+ * Design: a streaming merge-join. Both sides are read ordered by key, as
+ * canonical text, and compared row by row:
+ *   source key < destination key  -> INSERT
+ *   source key > destination key  -> DELETE the destination row
+ *   equal keys, different rows    -> UPDATE; equal rows -> nothing
+ * Changes go to the batch (sync_batch.c), committed every batch_size.
+ *
+ * The source is one streaming query (a cursor on PostgreSQL). The
+ * destination is read in keyset pages (WHERE key > last ORDER BY key LIMIT
+ * batch_size), each a short query: the destination connection is never
+ * holding a cursor while a batch commits, and no page can see our own
+ * writes — every key we insert is smaller than the destination key we were
+ * comparing with, which is at most the last key of the current page.
+ * Both engines order keys the same way (numbers numerically, text
+ * bytewise), which the merge relies on.
+ *
+ * The merge itself (sync_merge) takes two iterators, so the hash strategy
+ * reuses it on the rows of a mismatching segment.
+ */
+#include "sync_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* --- Iterators --- */
+
+static int stream_next(sync_iter *it, const char *const **row, st_error *err) {
+    sync_stream *s = (sync_stream *)it;
+    int nc;
+    return store_next(s->s, s->r, row, &nc, err);
+}
+
+int sync_stream_open(sync_stream *it, store *s, const char *sql, int np, const char *const *p,
+                     st_error *err) {
+    it->it.next = stream_next;
+    it->s = s;
+    it->r = NULL;
+    return store_query(s, &it->r, sql, np, p, err);
+}
+
+void sync_stream_close(sync_stream *it) {
+    if (it->r) store_reader_close(it->s, it->r);
+    it->r = NULL;
+}
+
+static int list_next(sync_iter *it, const char *const **row, st_error *err) {
+    (void)err;
+    sync_list *l = (sync_list *)it;
+    if (l->pos >= l->n) return 0;
+    *row = l->rows[l->pos++]->v;
+    return 1;
+}
+
+void sync_list_free(sync_list *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->rows[i]);
+    free(l->rows);
+    l->rows = NULL;
+    l->n = l->pos = 0;
+}
+
+int sync_list_load(sync_list *l, store *s, const char *sql, int np, const char *const *p,
+                   st_error *err) {
+    memset(l, 0, sizeof *l);
+    l->it.next = list_next;
+    store_reader *r = NULL;
+    int rc = store_query(s, &r, sql, np, p, err);
+    size_t cap = 0;
+    const char *const *row;
+    int nc;
+    while (rc == ST_OK && (rc = store_next(s, r, &row, &nc, err)) == 1) {
+        rc = ST_OK;
+        if (l->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            sync_row **g = realloc(l->rows, cap * sizeof *g);
+            if (g == NULL) { rc = st_error_set(err, ST_ENOMEM, "out of memory"); break; }
+            l->rows = g;
+        }
+        if ((l->rows[l->n] = sync_row_copy(row, (size_t)nc)) == NULL)
+            rc = st_error_set(err, ST_ENOMEM, "out of memory");
+        else
+            l->n++;
+    }
+    if (r) store_reader_close(s, r);
+    if (rc != ST_OK) sync_list_free(l);
+    return rc;
+}
+
+/* Destination in keyset pages. */
+typedef struct dst_pages {
+    sync_iter it;
+    sync_ctx *c;
+    sync_list page;
+    sync_row *last;   /* last key of the previous page */
+    bool eof;
+} dst_pages;
+
+static int pages_fetch(dst_pages *d, st_error *err) {
+    sync_ctx *c = d->c;
+    store_sb q = {0};
+    const char *params[64];
+    int np = 0;
+    sync_sql_select(&q, c, false);
+    if (d->last) {
+        store_sb_add(&q, " WHERE ");
+        sync_sql_keyset(&q, c, false, -1, 1, ">", false);
+        for (size_t i = 0; i < c->ncols && np < 64; i++)
+            if (c->key[i]) params[np++] = d->last->v[i];
+    }
+    sync_sql_order(&q, c, false, -1);
+    store_sb_addf(&q, " LIMIT %lld", (long long)c->batch_size);
+    sync_list_free(&d->page);
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : sync_list_load(&d->page, c->dst, q.s, np, params, err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    if ((int64_t)d->page.n < c->batch_size) d->eof = true;
+    if (d->page.n > 0) {
+        free(d->last);
+        d->last = sync_row_copy(d->page.rows[d->page.n - 1]->v, c->ncols);
+        if (d->last == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    return ST_OK;
+}
+
+static int pages_next(sync_iter *it, const char *const **row, st_error *err) {
+    dst_pages *d = (dst_pages *)it;
+    if (d->page.pos >= d->page.n) {
+        if (d->eof) return 0;
+        int rc = pages_fetch(d, err);
+        if (rc != ST_OK) return rc;
+        if (d->page.n == 0) return 0;
+    }
+    *row = d->page.rows[d->page.pos++]->v;
+    return 1;
+}
+
+/* --- Merge --- */
+
+static int merge_step(sync_ctx *c, const char *const *s, const char *const *d, int *adv) {
+    int cmp = s && d ? sync_key_cmp(c, s, d) : (s ? -1 : 1);
+    *adv = cmp < 0 ? 1 : cmp > 0 ? 2 : 3;
+    if (cmp < 0) return sync_batch_add(c, STORE_INSERT, s);
+    if (cmp > 0) return sync_batch_add(c, STORE_DELETE, d);
+    if (!sync_rows_equal(c, s, d)) return sync_batch_add(c, STORE_UPDATE, s);
+    return ST_OK;
+}
+
+static int null_key(sync_ctx *c, const char *const *row) {
+    for (size_t i = 0; i < c->ncols; i++)
+        if (c->key[i] && row[i] == NULL)
+            return st_error_set(c->err, ST_EINVAL, "key column '%s' is NULL in datastore '%s'",
+                                c->scols[i], store_name(c->src));
+    return ST_OK;
+}
+
+int sync_merge(sync_ctx *c, sync_iter *src, sync_iter *dst) {
+    const char *const *s = NULL, *const *d = NULL;
+    int rs = src->next(src, &s, c->err);
+    int rd = rs < 0 ? 0 : dst->next(dst, &d, c->err);
+    while (rs == 1 || rd == 1) {
+        if (rs < 0 || rd < 0) break;
+        if (rs == 1 && null_key(c, s) != ST_OK) return c->err->code;
+        int adv;
+        int rc = merge_step(c, rs == 1 ? s : NULL, rd == 1 ? d : NULL, &adv);
+        if (rc != ST_OK) return rc;
+        if (adv & 1) {
+            c->stats->rows_read++;
+            rs = src->next(src, &s, c->err);
+        }
+        if ((adv & 2) && rs >= 0) rd = dst->next(dst, &d, c->err);
+    }
+    if (rs < 0 || rd < 0) return rs < 0 ? rs : rd;
+    return ST_OK;
+}
+
+int sync_full(sync_ctx *c) {
+    store_sb q = {0};
+    sync_sql_select(&q, c, true);
+    sync_sql_order(&q, c, true, -1);
+    if (q.oom) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    sync_stream src;
+    int rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    dst_pages dst = {.it.next = pages_next, .c = c};
+    rc = sync_merge(c, &src.it, &dst.it);
+    sync_stream_close(&src);
+    sync_list_free(&dst.page);
+    free(dst.last);
+    if (rc == ST_OK) rc = sync_batch_flush(c);
+    return rc;
+}

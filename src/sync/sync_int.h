@@ -1,0 +1,105 @@
+/*
+ * sync_int — what the strategy files share (internal to src/sync).
+ *
+ * A sync_ctx is one run: both stores, both table specs (same columns,
+ * source and destination names), the batch of pending changes, the stats
+ * and progress. Rows inside sync are arrays of canonical text (store.h)
+ * in config column order.
+ */
+#ifndef ST_SYNC_INT_H
+#define ST_SYNC_INT_H
+
+#include "../store/store.h"
+#include "sync.h"
+
+/* An owned row: one malloc holding the pointer array and the strings. */
+typedef struct sync_row {
+    size_t n;
+    const char *v[];
+} sync_row;
+
+sync_row *sync_row_copy(const char *const *vals, size_t n);
+
+/* Progress line on stderr (sync_progress.c); silent unless enabled. */
+typedef struct sync_progress {
+    bool on;
+    int64_t start_us, last_us;
+    int64_t total;  /* expected rows, 0 = unknown */
+} sync_progress;
+
+void sync_progress_start(sync_progress *p, bool want, int64_t total);
+void sync_progress_update(sync_progress *p, const state_stats *s, bool force);
+void sync_progress_end(sync_progress *p, const state_stats *s);
+int64_t sync_clock_us(void);  /* monotonic; display and durations only */
+
+typedef struct sync_batch {
+    store_change *ch;
+    sync_row **rows;
+    size_t n, cap;
+} sync_batch;
+
+typedef struct sync_ctx {
+    const sync_opts *o;
+    store *src, *dst;
+    store_table st, dt;
+    const char **scols, **dcols, **types;
+    store_kind *kinds;
+    bool *key;
+    size_t ncols, nkeys;
+    int64_t batch_size;
+    sync_batch batch;
+    state_stats *stats;
+    sync_progress prog;
+    st_error *err;
+} sync_ctx;
+
+/* sync_batch.c: queue a change (copies the row); flush when full. */
+int sync_batch_add(sync_ctx *c, store_op op, const char *const *vals);
+/* Commits the pending changes in one destination transaction with the
+ * fencing check and the cancel check. */
+int sync_batch_flush(sync_ctx *c);
+void sync_batch_free(sync_batch *b);
+
+/* sync_sql.c: SQL builders. */
+void sync_sql_select(store_sb *b, const sync_ctx *c, bool source);
+void sync_sql_order(store_sb *b, const sync_ctx *c, bool source, int cursor_col);
+/* "(t1, t2) > (cast($first), cast($first+1))" over the key columns, with the
+ * cursor column first when cursor_col >= 0; op is ">" or ">=". */
+void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col, int first,
+                     const char *op, bool cursor_only);
+int sync_key_cmp(const sync_ctx *c, const char *const *a, const char *const *b);
+bool sync_rows_equal(const sync_ctx *c, const char *const *a, const char *const *b);
+
+/* A row source for the merge: 1 + *row, 0 at the end, or an error. */
+typedef struct sync_iter {
+    int (*next)(struct sync_iter *it, const char *const **row, st_error *err);
+} sync_iter;
+
+/* sync_full.c */
+int sync_merge(sync_ctx *c, sync_iter *src, sync_iter *dst);
+int sync_full(sync_ctx *c);
+
+/* Streaming reader as an iterator. */
+typedef struct sync_stream {
+    sync_iter it;
+    store *s;
+    store_reader *r;
+} sync_stream;
+int sync_stream_open(sync_stream *it, store *s, const char *sql, int np, const char *const *p,
+                     st_error *err);
+void sync_stream_close(sync_stream *it);
+
+/* Materialised rows as an iterator (hash leaves). */
+typedef struct sync_list {
+    sync_iter it;
+    sync_row **rows;
+    size_t n, pos;
+} sync_list;
+int sync_list_load(sync_list *l, store *s, const char *sql, int np, const char *const *p,
+                   st_error *err);
+void sync_list_free(sync_list *l);
+
+int sync_delta(sync_ctx *c);
+int sync_hash(sync_ctx *c);
+
+#endif
