@@ -31,6 +31,7 @@ typedef struct config_loader {
     const char *file;         /* display name of the current file (relative to dir) */
     config_problems probs;    /* everything found so far */
     bool oom;                 /* an allocation failed: the result is incomplete */
+    bool datastores_parsed;   /* datastores.yaml was valid YAML: names are known */
 } config_loader;
 
 /* Records "file:line:col: message" for the current file. */

@@ -182,6 +182,7 @@ static void parse_state(config_loader *ld, config *cfg, const config_node *st) {
 
 void config_parse_datastores(config_loader *ld, config *cfg, const config_node *root) {
     static const char *const top[] = {"datastores", "state", NULL};
+    ld->datastores_parsed = root != NULL;
     if (root != NULL && config_check_map(ld, root, "", NULL, top)) {
         const config_node *ds = config_map_get(root, "datastores");
         if (ds == NULL)
@@ -201,6 +202,7 @@ static void endpoint_datastore(config_loader *ld, const config *cfg, const confi
                                const char *path, config_endpoint *e) {
     if (e->datastore == NULL) return;
     const config_datastore *d = config_datastore_find(cfg, e->datastore);
+    if (d == NULL && !ld->datastores_parsed) return; /* its syntax error says it all */
     if (d == NULL) {
         const config_node *v = config_map_get(m, "datastore");
         char known[512] = "";

@@ -296,6 +296,8 @@ static void test_yaml_syntax_error(void **state) {
 static void test_yaml_tab_indent_error(void **state) {
     tdir *t = *state;
     write_file(t, "datastores.yaml", "datastores:\n\tsrc: {type: sqlite, path: a.db}\n");
+    /* the pipeline's datastores are unknown, but that is not reported twice over */
+    write_file(t, "pipelines/p1.yaml", PIPE);
     expect_invalid(t, 1, "datastores.yaml:2:1: YAML syntax error: found character that cannot "
                          "start any token");
 }
