@@ -1,0 +1,204 @@
+/*
+ * test_store — MD5 (RFC 1321 vectors), canonical values, row text, the
+ * SQLite SQL functions (md5, st_canon, st_sum64), and the checksum
+ * reduction modulo 2^64.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/store/store.h"
+
+static void test_md5_rfc1321(void **s) {
+    (void)s;
+    static const char *v[][2] = {
+        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"a", "0cc175b9c0f1b6a831c399e269772661"},
+        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+        {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+        {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+        {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+         "d174ab98d277d9f5a5611c2c9f419d9f"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "57edf4a22be3c955ac49da2e2107b67a"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char hex[33];
+        store_md5_hex(v[i][0], strlen(v[i][0]), hex);
+        assert_string_equal(hex, v[i][1]);
+    }
+}
+
+static void check_text(const char *in, store_kind k, const char *want) {
+    char buf[256];
+    const char *got = store_canon_text(in, k, buf, sizeof buf);
+    if (want == NULL) {
+        assert_null(got);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, want);
+}
+
+static void test_canon_numeric_text(void **s) {
+    (void)s;
+    check_text("+001.2300", STORE_K_NUMERIC, "1.23");
+    check_text("-0.00", STORE_K_NUMERIC, "0");
+    check_text("1e3", STORE_K_NUMERIC, "1000");
+    check_text("12.50", STORE_K_NUMERIC, "12.5");
+    check_text("0.000100", STORE_K_NUMERIC, "0.0001");
+    check_text("-0.000001", STORE_K_NUMERIC, "-0.000001");
+    check_text("123456789012345678901234.123456", STORE_K_NUMERIC,
+               "123456789012345678901234.123456");
+    check_text("abc", STORE_K_NUMERIC, NULL);
+    check_text("42", STORE_K_INT, "42");
+}
+
+static void check_double(double v, store_kind k, const char *want) {
+    char buf[128];
+    assert_string_equal(store_canon_double(v, k, buf, sizeof buf), want);
+}
+
+static void test_canon_doubles_match_postgres(void **s) {
+    (void)s;
+    /* PostgreSQL float8out (extra_float_digits = 1) spellings */
+    check_double(0.1, STORE_K_FLOAT, "0.1");
+    check_double(1e20, STORE_K_FLOAT, "1e+20");
+    check_double(1234567890123456.0, STORE_K_FLOAT, "1.234567890123456e+15");
+    check_double(0.0001, STORE_K_FLOAT, "0.0001");
+    check_double(0.00001, STORE_K_FLOAT, "1e-05");
+    check_double(123456.0, STORE_K_FLOAT, "123456");
+    check_double(-3.25, STORE_K_FLOAT, "-3.25");
+    /* a REAL in a numeric column: exact decimal, no exponent */
+    check_double(19.99, STORE_K_NUMERIC, "19.99");
+    check_double(1e20, STORE_K_NUMERIC, "100000000000000000000");
+    check_double(5.0, STORE_K_NUMERIC, "5");
+    check_double(7.0, STORE_K_INT, "7");
+}
+
+static void test_canon_time_bool_date(void **s) {
+    (void)s;
+    check_text("2025-10-15T12:06:00.25+02:00", STORE_K_TIMESTAMPTZ, "2025-10-15T10:06:00.250000Z");
+    check_text("2025-10-15 08:00:00", STORE_K_TIMESTAMPTZ, "2025-10-15T08:00:00.000000Z");
+    check_text("2025-10-15T08:00:00.000001Z", STORE_K_TIMESTAMP, "2025-10-15T08:00:00.000001");
+    check_text("not a time", STORE_K_TIMESTAMPTZ, NULL);
+    check_text("true", STORE_K_BOOL, "t");
+    check_text("0", STORE_K_BOOL, "f");
+    check_text("maybe", STORE_K_BOOL, NULL);
+    check_text("2025-10-15", STORE_K_DATE, "2025-10-15");
+    check_text("anything", STORE_K_TEXT, "anything");
+}
+
+static void test_kind_of(void **s) {
+    (void)s;
+    assert_int_equal(store_kind_of("bigint"), STORE_K_INT);
+    assert_int_equal(store_kind_of("numeric(12,2)"), STORE_K_NUMERIC);
+    assert_int_equal(store_kind_of("TIMESTAMPTZ"), STORE_K_TIMESTAMPTZ);
+    assert_int_equal(store_kind_of("timestamp with time zone"), STORE_K_TIMESTAMPTZ);
+    assert_int_equal(store_kind_of("timestamp"), STORE_K_TIMESTAMP);
+    assert_int_equal(store_kind_of("double precision"), STORE_K_FLOAT);
+    assert_int_equal(store_kind_of("varchar(20)"), STORE_K_TEXT);
+}
+
+static char *rowtext(const char *const *v, size_t n) {
+    store_sb b = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (i) store_sb_add(&b, "|");
+        store_sb_rowvalue(&b, v[i]);
+    }
+    return b.s;
+}
+
+static void test_rowtext_separates_values(void **s) {
+    (void)s;
+    const char *a[] = {"a", "bc"}, *b[] = {"ab", "c"}, *c[] = {NULL}, *d[] = {"\\N"},
+               *e[] = {"a|b"}, *f[] = {"a", "b"};
+    char *ta = rowtext(a, 2), *tb = rowtext(b, 2), *tc = rowtext(c, 1), *td = rowtext(d, 1),
+         *te = rowtext(e, 1), *tf = rowtext(f, 2);
+    assert_string_not_equal(ta, tb);
+    assert_string_not_equal(tc, td);
+    assert_string_not_equal(te, tf);
+    assert_string_equal(tc, "\\N");
+    assert_string_equal(te, "a\\|b");
+    free(ta); free(tb); free(tc); free(td); free(te); free(tf);
+}
+
+static void test_mod64(void **s) {
+    (void)s;
+    assert_true(store_mod64("0") == 0);
+    assert_true(store_mod64("18446744073709551616") == 0);          /* 2^64 */
+    assert_true(store_mod64("18446744073709551617") == 1);
+    assert_true(store_mod64("-1") == UINT64_MAX);
+    assert_true(store_mod64("36893488147419103234") == 2);           /* 2*2^64 + 2 */
+}
+
+static void test_key_cmp(void **s) {
+    (void)s;
+    assert_true(store_key_cmp(STORE_K_INT, "9", "10") < 0);
+    assert_true(store_key_cmp(STORE_K_TEXT, "9", "10") > 0);
+    assert_true(store_key_cmp(STORE_K_INT, "-5", "3") < 0);
+    assert_int_equal(store_key_cmp(STORE_K_TEXT, "é", "é"), 0);
+    assert_true(store_key_cmp(STORE_K_TEXT, "Z", "a") < 0);  /* bytewise, like COLLATE "C" */
+}
+
+/* The SQL functions the SQLite driver registers, through the store API. */
+static void test_sqlite_functions(void **s) {
+    (void)s;
+    config_datastore ds = {.name = "mem", .type = CONFIG_DS_SQLITE, .path = ":memory:"};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), 0);
+    store_reader *r = NULL;
+    assert_int_equal(store_query(st, &r,
+        "SELECT md5('abc'), st_canon(2, '12.500'), st_canon(2, 19.99), st_canon(5, "
+        "'2025-10-15T12:06:00+02:00'), st_canon(4, 1), st_canon(1, NULL), "
+        "(SELECT st_sum64(h) FROM (SELECT 'ffffffffffffffff' AS h UNION ALL SELECT "
+        "'0000000000000002'))", 0, NULL, &err), 0);
+    const char *const *row;
+    int nc;
+    assert_int_equal(store_next(st, r, &row, &nc, &err), 1);
+    assert_int_equal(nc, 7);
+    assert_string_equal(row[0], "900150983cd24fb0d6963f7d28e17f72");
+    assert_string_equal(row[1], "12.5");
+    assert_string_equal(row[2], "19.99");
+    assert_string_equal(row[3], "2025-10-15T10:06:00.000000Z");
+    assert_string_equal(row[4], "t");
+    assert_null(row[5]);
+    assert_string_equal(row[6], "1");  /* (2^64 - 1 + 2) mod 2^64 */
+    assert_int_equal(store_next(st, r, &row, &nc, &err), 0);
+    store_reader_close(st, r);
+    store_close(st);
+    store_close(NULL);
+}
+
+static void test_sqlite_open_failure_names_datastore(void **s) {
+    (void)s;
+    config_datastore ds = {.name = "ghost", .type = CONFIG_DS_SQLITE,
+                           .path = "/nonexistent-dir/x/y.db"};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "datastore 'ghost'"));
+    assert_null(st);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_md5_rfc1321),
+        cmocka_unit_test(test_canon_numeric_text),
+        cmocka_unit_test(test_canon_doubles_match_postgres),
+        cmocka_unit_test(test_canon_time_bool_date),
+        cmocka_unit_test(test_kind_of),
+        cmocka_unit_test(test_rowtext_separates_values),
+        cmocka_unit_test(test_mod64),
+        cmocka_unit_test(test_key_cmp),
+        cmocka_unit_test(test_sqlite_functions),
+        cmocka_unit_test(test_sqlite_open_failure_names_datastore),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
