@@ -1,7 +1,7 @@
 /*
  * test_state_redis — the shared state behaviour cases (state_cases.h)
  * against a real redis-server ($SYNCTOOL_TEST_REDIS_URL, set by
- * scripts/with-servers and make test), in database 11 which this test
+ * scripts/with-servers and make test), in database 14 which this test
  * flushes before every case and at the end. Plus what only Redis has: an
  * unreachable server, password masking, and the index/list pipelining.
  */
@@ -9,7 +9,7 @@
 
 #include <hiredis.h>
 
-#define TEST_DB 11
+#define TEST_DB 14
 
 static char g_url[512];
 static char g_host[256];
