@@ -48,6 +48,7 @@ def test_twenty_pipelines_three_workers_every_slot_exactly_once(tmp_path, redis_
                        for n in names}, state_url=url)
     for i, n in enumerate(names):
         make_table(os.path.join(cfg, "src.db"), table=n, rows=i + 1)
+        make_table(os.path.join(cfg, "dst.db"), table=n, rows=0)
     minutes = [f"2025-10-15T10:{m:02d}:00Z" for m in range(10)]
     workers = [Background(cfg, "worker", "--name", f"w{i}", "--claim-idle", "60")
                for i in range(3)]
@@ -89,6 +90,7 @@ def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_se
                                             extra="locks: {lease_ttl_seconds: 3}\n")},
                  state_url=url)
     make_table(os.path.join(cfg, "src.db"), rows=300000)
+    make_table(os.path.join(cfg, "dst.db"), rows=0)
     a = Background(cfg, "worker", "--name", "doomed", "--claim-idle", "5")
     b = None
     try:

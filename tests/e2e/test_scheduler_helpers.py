@@ -137,6 +137,9 @@ class LockHolder:
 
     def __init__(self, cfg, *target, key, seconds=600, env=None):
         self.cfg, self.key, self.env = cfg, key, env
+        # Create the state/lock store first: two processes initialising a fresh
+        # SQLite file at the same instant can see "database is locked".
+        lock_list(cfg, env)
         full_env = dict(os.environ, **(env or {}))
         full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.proc = subprocess.Popen(

@@ -249,6 +249,7 @@ def test_max_jobs_bounds_parallel_children_and_all_jobs_run(tmp_path):
     write_config(cfg, pipes)
     for i in range(5):
         make_table(os.path.join(cfg, "src.db"), table=f"t{i}", rows=i + 1)
+        make_table(os.path.join(cfg, "dst.db"), table=f"t{i}", rows=0)
     r = tick(cfg, "2025-10-15T10:00:00Z", "--max-jobs", "2")
     assert r.rc == 0, r
     assert r.err.count("succeeded") == 5, r
@@ -351,7 +352,7 @@ def test_lost_worker_is_marked_failed_by_the_next_tick(tmp_path):
     cfg = str(tmp_path)
     setup_sqlite(cfg, "big_sync", "0 * * * *", rows=300000,
                  extra="locks: {lease_ttl_seconds: 3}\n")
-    bg = Background(cfg, "scheduler", "--once", "--at", "2025-10-15T10:00:00Z")
+    bg = Background(cfg, "scheduler", "--once", "--at", "2025-10-15T10:00:00Z", "--lease", "3")
     try:
         wait_until(lambda: (state_of(cfg, "big_sync", "full_job") or {}).get("status")
                    in ("running", "success", "failed"), timeout=120, interval=0.05,
@@ -362,8 +363,9 @@ def test_lost_worker_is_marked_failed_by_the_next_tick(tmp_path):
         bg.proc.wait()
     finally:
         bg.stop()
-    wait_until(lambda: PIPE_KEY.format("big_sync") not in lock_list(cfg), timeout=60,
-               what="the dead run's lease to lapse")
+    wait_until(lambda: PIPE_KEY.format("big_sync") not in lock_list(cfg) and
+               "synctool:scheduler:leader" not in lock_list(cfg), timeout=60,
+               what="the dead run's and the dead scheduler's leases to lapse")
     r = tick(cfg, "2025-10-15T10:07:00Z", log_level="debug")
     assert "Worker lost: lease expired" in r.err, r
     st = state_of(cfg, "big_sync", "full_job")
