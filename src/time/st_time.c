@@ -17,6 +17,10 @@
 #include <string.h>
 #include <time.h>
 
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z in seconds. */
+#define ST_TIME_MIN_SECS (-62167219200LL)
+#define ST_TIME_MAX_SECS (253402300799LL)
+
 int64_t st_time_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -98,9 +102,12 @@ static int read_offset(const char **p, int64_t *off) {
     (*p)++;
     int hh, mm = 0;
     if (read_digits(p, 2, &hh) < 0 || hh > 23) return -1;
-    if (**p == ':') (*p)++;
-    if (isdigit((unsigned char)**p) && (read_digits(p, 2, &mm) < 0 || mm > 59))
+    if (**p == ':') {
+        (*p)++; /* a colon must be followed by minutes: "+05:" is an error */
+        if (read_digits(p, 2, &mm) < 0 || mm > 59) return -1;
+    } else if (isdigit((unsigned char)**p) && (read_digits(p, 2, &mm) < 0 || mm > 59)) {
         return -1;
+    }
     *off = sign * (hh * 3600 + mm * 60);
     return 0;
 }
@@ -135,6 +142,11 @@ int st_time_parse(const char *s, int64_t *out, st_error *err) {
                             "invalid timestamp '%s': field out of range", s);
     int64_t days = st_days_from_civil(y, (unsigned)mo, (unsigned)d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
+    /* Keep every accepted instant printable by st_time_format and parseable
+     * again: "0000-01-01T00:00:00+01:00" would be year -1 in UTC. */
+    if (secs < ST_TIME_MIN_SECS || secs > ST_TIME_MAX_SECS)
+        return st_error_set(err, ST_EINVAL,
+                            "invalid timestamp '%s': outside years 0000-9999 in UTC", s);
     *out = secs * ST_USEC + frac;
     return ST_OK;
 bad:
