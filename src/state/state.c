@@ -82,7 +82,10 @@ void state_note_problem(st_error *err, const st_error *problem) {
 }
 
 void state_copy(char *dst, size_t n, const char *src) {
-    snprintf(dst, n, "%s", src ? src : "");
+    if (n == 0) return;
+    size_t len = src ? strnlen(src, n - 1) : 0;
+    if (len) memcpy(dst, src, len);
+    dst[len] = '\0';
 }
 
 void state_record_init(state_record *r, const char *pipeline, const char *strategy) {
@@ -182,7 +185,11 @@ int state_list(state *st, state_record **out, size_t *n, st_error *err) {
     st_error_clear(err);
     int rc = st->ops->list(st->be, out, n, err);
     if (rc != ST_OK) return rc;
-    if (*n > 1) qsort(*out, *n, sizeof **out, record_cmp);
+    /* Backends usually list in order already; records are ~2 KB, so skip
+     * the sort (and its copying) when they do. */
+    bool sorted = true;
+    for (size_t i = 1; sorted && i < *n; i++) sorted = record_cmp(&(*out)[i - 1], &(*out)[i]) <= 0;
+    if (!sorted) qsort(*out, *n, sizeof **out, record_cmp);
     return ST_OK;
 }
 

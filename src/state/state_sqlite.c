@@ -275,15 +275,27 @@ static int grow(state_record **arr, size_t *cap, size_t need) {
     return ST_OK;
 }
 
+/* Row count, to allocate the listing once (records are ~2 KB each). */
+static size_t count_records(sqlite_be *b) {
+    sqlite3_stmt *s;
+    size_t n = 0;
+    if (prepare(b, "SELECT count(*) FROM state_records", &s, NULL) != ST_OK) return 0;
+    if (sqlite3_step(s) == SQLITE_ROW) n = (size_t)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
 static int sqlite_list(void *be, state_record **out, size_t *n, st_error *err) {
     sqlite_be *b = be;
     sqlite3_stmt *s;
-    int rc = prepare(b, "SELECT " RECORD_COLUMNS " FROM state_records", &s, err);
+    size_t cap = count_records(b) + 1;
+    int rc = prepare(b, "SELECT " RECORD_COLUMNS " FROM state_records"
+                        " ORDER BY pipeline, strategy", &s, err);
     if (rc != ST_OK) return rc;
-    state_record *arr = NULL;
-    size_t len = 0, cap = 0;
-    int step;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    state_record *arr = malloc(cap * sizeof *arr);
+    size_t len = 0;
+    int step = arr ? SQLITE_ROW : SQLITE_NOMEM;
+    while (arr && (step = sqlite3_step(s)) == SQLITE_ROW) {
         if (grow(&arr, &cap, len + 1) != ST_OK) {
             step = SQLITE_NOMEM;
             break;
