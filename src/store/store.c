@@ -93,6 +93,18 @@ void store_sb_from(store_sb *b, const store *s, const store_table *t) {
     store_sb_quote(b, t->table);
 }
 
+void store_sb_colref(store_sb *b, const store *s, const store_table *t, const char *col) {
+    if (t->query != NULL) {
+        store_sb_add(b, "\"synctool_src\"");
+    } else {
+        store_sb_quote(b, store_schema(s, t->schema));
+        store_sb_add(b, ".");
+        store_sb_quote(b, t->table);
+    }
+    store_sb_add(b, ".");
+    store_sb_quote(b, col);
+}
+
 void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
     for (size_t i = 0; i < t->ncols; i++) {
         if (i > 0) store_sb_add(b, " || '|' || ");

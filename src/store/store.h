@@ -199,6 +199,10 @@ int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error 
 
 /* Appends "schema"."table" (or "(query) AS synctool_src"). */
 void store_sb_from(store_sb *b, const store *s, const store_table *t);
+/* Appends a fully qualified column reference ("schema"."table"."col"):
+ * ORDER BY terms must name the input column, not an output column of the
+ * same name (PostgreSQL prefers output names in ORDER BY). */
+void store_sb_colref(store_sb *b, const store *s, const store_table *t, const char *col);
 /* Appends the row text expression over the table's columns (see top). */
 void store_sb_rowtext(store_sb *b, const store *s, const store_table *t);
 

@@ -82,6 +82,12 @@ static int pg_fail_res(pg_impl *g, PGresult *res, st_error *err, const char *wha
 
 /* --- Connection --- */
 
+/* Server notices ("table does not exist, skipping") are not errors. */
+static void pg_notice_ignore(void *arg, const char *msg) {
+    (void)arg;
+    (void)msg;
+}
+
 static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
     pg_impl *g = calloc(1, sizeof *g);
     if (g == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
@@ -109,6 +115,7 @@ static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
         free(g);
         return ST_EUNAVAIL;
     }
+    PQsetNoticeProcessor(g->conn, pg_notice_ignore, NULL);
     PQclear(PQexec(g->conn, "SET extra_float_digits = 1"));
     *impl = g;
     return ST_OK;

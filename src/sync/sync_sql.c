@@ -35,7 +35,7 @@ void sync_sql_select(store_sb *b, const sync_ctx *c, bool source) {
 
 static void term(store_sb *b, const sync_ctx *c, bool source, size_t i) {
     store_sb q = {0};
-    store_sb_quote(&q, colname(c, source, i));
+    store_sb_colref(&q, side(c, source), source ? &c->st : &c->dt, colname(c, source, i));
     store_ops_of(side(c, source))->order_term(b, q.oom ? "" : q.s, c->kinds[i]);
     store_sb_free(&q);
 }
