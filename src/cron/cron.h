@@ -1,17 +1,31 @@
 /*
  * cron — five-field cron expressions with optional IANA time zone.
  *
- * Grammar: `min hour dom month dow` with `*`, lists `a,b`, ranges `a-b`,
- * steps `*``/n` (star-slash-n) and `a-b/n`, month names JAN-DEC and day names SUN-SAT
- * (0 and 7 are Sunday), plus @hourly @daily @midnight @weekly @monthly
- * @yearly @annually. Vixie rule: when both day-of-month and day-of-week are
- * restricted (neither is `*`), a day matches if EITHER matches.
+ * Grammar: `min hour dom month dow` separated by blanks, each a comma list
+ * of `*`, `a`, `a-b`, `*``/n`, `a-b/n` or `a/n` (a to the field's end), plus
+ * @hourly @daily @midnight @weekly @monthly @yearly @annually (macros are
+ * case-insensitive). Months JAN-DEC and days SUN-SAT may stand for numbers,
+ * any case, also in ranges (MON-FRI). Day-of-week 0 and 7 are Sunday.
+ * Ranges: minute 0-59, hour 0-23, day-of-month 1-31, month 1-12,
+ * day-of-week 0-7; a step is 1 up to the field's size. Vixie rule: when both
+ * day-of-month and day-of-week are restricted a day matches if EITHER
+ * matches; a field written starting with `*` (`*`, `*``/2`) is unrestricted,
+ * and then only the other field decides (as in Vixie cron and cronie).
+ * Everything else (`L`, `W`, `#`, `?`, seconds, @reboot) is rejected.
  *
- * Times are int64 microseconds since the epoch (st_time.h). cron_next() is
- * the first fire time strictly after t; cron_prev() the latest fire time at
- * or before t (inclusive). In a zone with DST, a wall time skipped by
- * spring-forward fires once at the first valid instant after the gap, and a
- * wall time repeated by fall-back fires once (at its first occurrence).
+ * Times are int64 microseconds since the epoch (st_time.h). Fire times are
+ * whole minutes of local wall time. cron_next() is the first fire time
+ * strictly after t; cron_prev() the latest fire time at or before t
+ * (inclusive). In a zone with DST, a wall time skipped by spring-forward
+ * fires once at the first valid instant after the gap (02:30 on the Berlin
+ * spring-forward day fires at 03:00 CEST = 01:00Z), and a wall time repeated
+ * by fall-back fires once, at its first occurrence. prev(next(t)) == next(t)
+ * and prev(t) <= t < next(t) always hold.
+ *
+ * Zones are read from TZif files under $TZDIR (default /usr/share/zoneinfo),
+ * compiled once by cron_parse and kept in the cron_expr; no TZ/localtime.
+ * A parsed cron_expr is immutable: any number of threads may call
+ * cron_next/cron_prev on it concurrently.
  */
 #ifndef ST_CRON_H
 #define ST_CRON_H

@@ -162,6 +162,11 @@ static const next_case next_cases[] = {
     {"30 2 * * *", "America/New_York", "2040-03-10T12:00:00Z", {"2040-03-11T07:00:00Z"}},
     {"0 9 * * MON-FRI", "America/New_York", "2025-03-07T15:00:00Z",
      {"2025-03-10T13:00:00Z", "2025-03-11T13:00:00Z"}},
+    /* Lord Howe: 30-minute DST shifts, 2025-10-05 02:00 -> 02:30, 2025-04-06 02:00 -> 01:30 */
+    {"15 2 * * *", "Australia/Lord_Howe", "2025-10-04T00:00:00Z",
+     {"2025-10-04T15:30:00Z", "2025-10-05T15:15:00Z"}},
+    {"45 1 * * *", "Australia/Lord_Howe", "2025-04-05T00:00:00Z",
+     {"2025-04-05T14:45:00Z", "2025-04-06T15:15:00Z"}},
     /* southern hemisphere: Sydney DST begins 2040-10-07 02:00 local */
     {"30 2 * * *", "Australia/Sydney", "2040-10-06T00:00:00Z", {"2040-10-06T16:00:00Z"}},
 };
@@ -370,6 +375,22 @@ static void test_out_of_range_instants(void **s) {
     assert_int_equal(cron_next(c, T("9999-12-31T23:00:00Z"), &out), ST_OK);
     assert_int_equal(cron_prev(c, T("0001-01-01T00:00:00Z"), &out), ST_OK);
     cron_free(c);
+}
+
+static void test_too_long(void **s) {
+    (void)s;
+    char buf[1200];
+    memset(buf, ' ', sizeof buf);
+    memcpy(buf + 1100, "* * * * *", 10);
+    cron_expr *c = NULL;
+    st_error err;
+    assert_int_equal(cron_parse(&c, buf, NULL, &err), ST_OK); /* leading blanks are skipped */
+    cron_free(c);
+    for (size_t i = 0; i + 2 < 1100; i += 2) buf[i] = '1', buf[i + 1] = ',';
+    assert_int_equal(cron_parse(&c, buf, NULL, &err), ST_EINVAL);
+    assert_string_equal(err.msg, "cron expression too long");
+    assert_int_equal(cron_parse(&c, NULL, NULL, &err), ST_EINVAL);
+    assert_string_equal(err.msg, "empty cron expression");
 }
 
 static void test_text_and_zone(void **s) {
@@ -705,6 +726,7 @@ int main(void) {
         cmocka_unit_test(test_weekly_sunday_across_spring_forward),
         cmocka_unit_test(test_never_fires_not_found),
         cmocka_unit_test(test_out_of_range_instants),
+        cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_text_and_zone),
         cmocka_unit_test(test_zone_errors),
         cmocka_unit_test_setup_teardown(test_tzdir_v1_and_junk, tzdir_setup, tzdir_teardown),
