@@ -10,7 +10,9 @@
  * hand-off frees itself), sched_can_enqueue(), a new run id,
  * state_mark_pending() and queue_push(). The decision's reason is logged
  * verbatim (DESIGN §5); strategies that are waiting on a retry are logged at
- * info, plain "not due" at debug, so an idle scheduler stays quiet.
+ * info, plain "not due" at debug, so an idle scheduler stays quiet. One
+ * pipeline runs one strategy at a time: a due strategy is not enqueued
+ * while another strategy of its pipeline is pending or running.
  *
  * Recovery: a record `running` whose pipeline lock nobody holds has lost its
  * worker. The tick confirms that by taking the pipeline lock itself (so no
@@ -259,6 +261,20 @@ static void sched_log_decisions(const tick_ctx *c, const config_pipeline *p, int
     }
 }
 
+/* One pipeline runs one strategy at a time: the name of another strategy
+ * that is running, or pending and not yet lost (< 300 s), else NULL. */
+static const char *sched_busy_strategy(const tick_ctx *c, const config_pipeline *p, int k) {
+    for (size_t j = 0; j < p->nstrategies; j++) {
+        const state_record *st = c->states[j];
+        if ((int)j == k || st == NULL) continue;
+        char why[160];
+        if ((st->status == STATE_RUNNING || st->status == STATE_PENDING) &&
+            !sched_can_enqueue(st, c->o->now, why, sizeof why))
+            return p->strategies[j].name;
+    }
+    return NULL;
+}
+
 static void sched_tick_pipeline(tick_ctx *c, size_t i) {
     const config_pipeline *p = &c->plan->cfg->pipelines[i];
     if (p->nstrategies == 0) return;
@@ -268,6 +284,13 @@ static void sched_tick_pipeline(tick_ctx *c, size_t i) {
     sched_log_decisions(c, p, k);
     if (k < 0) return;
     c->stats->due++;
+    const char *busy = sched_busy_strategy(c, p, k);
+    if (busy != NULL) {
+        log_info(p->name, p->strategies[k].name, "Not enqueued: strategy '%s' of this "
+                 "pipeline is already pending or running", busy);
+        c->stats->busy++;
+        return;
+    }
     sched_enqueue(c, p, &p->strategies[k], c->states[k]);
 }
 
