@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "support/synct_env.h"
+#include "../../src/log/log.h"
 
 #define N0 200
 
@@ -100,6 +101,7 @@ CASE(test_hash_sqlite_pg, false, true, CONFIG_STRATEGY_HASH)
 CASE(test_hash_pg_sqlite, true, false, CONFIG_STRATEGY_HASH)
 
 int main(void) {
+    log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_sqlite_sqlite), cmocka_unit_test(test_full_pg_pg),
         cmocka_unit_test(test_full_sqlite_pg),     cmocka_unit_test(test_full_pg_sqlite),
