@@ -376,3 +376,41 @@ def test_lost_worker_is_marked_failed_by_the_next_tick(tmp_path):
     r = tick(cfg, "2025-10-15T11:00:00Z")
     assert "succeeded" in r.err, r
     assert count_rows(os.path.join(cfg, "dst.db")) == 300000
+
+
+def start_slow_scheduler(cfg, *extra):
+    """A looping scheduler whose first tick (wall clock) starts a slow run."""
+    setup_sqlite(cfg, "big_sync", "* * * * *", rows=300000,
+                 extra="locks: {lease_ttl_seconds: 3}\n")
+    bg = Background(cfg, "scheduler", "--tick", "1", *extra)
+    wait_until(lambda: (state_of(cfg, "big_sync", "full_job") or {}).get("status")
+               in ("running", "success", "failed"), timeout=120, interval=0.05,
+               what="the run to start")
+    assert state_of(cfg, "big_sync", "full_job")["status"] == "running", \
+        "the sync finished before the signal; make the table bigger"
+    return bg
+
+
+def test_sigterm_lets_the_running_job_finish_within_grace(tmp_path):
+    cfg = str(tmp_path)
+    bg = start_slow_scheduler(cfg, "--grace", "120")
+    rc = bg.stop(signal.SIGTERM, timeout=150)
+    log = bg.text()
+    assert rc == 0, log
+    assert "stopping; 1 running jobs get up to 120s to finish" in log
+    assert "succeeded" in log and "scheduler stopped" in log
+    assert state_of(cfg, "big_sync", "full_job")["status"] == "success"
+    assert count_rows(os.path.join(cfg, "dst.db")) == 300000
+    locks = lock_list(cfg)
+    assert "synctool:exec:pipeline:big_sync" not in locks
+    assert "synctool:scheduler:leader" not in locks
+
+
+def test_sigterm_grace_over_stops_the_job(tmp_path):
+    cfg = str(tmp_path)
+    bg = start_slow_scheduler(cfg, "--grace", "0")
+    rc = bg.stop(signal.SIGTERM, timeout=60)
+    log = bg.text()
+    assert rc == 0, log
+    assert "grace period over: stopping run" in log
+    assert "scheduler stopped" in log
