@@ -125,3 +125,44 @@ def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_se
     assert count_rows(os.path.join(cfg, "dst.db")) == 300000
     hist = history(cfg, "big_sync")
     assert [h["status"] for h in hist].count("success") == 1, hist
+
+
+def test_worker_pool_concurrency_reload_and_stop(tmp_path, redis_server):
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 9)
+    names = [f"pool{i}" for i in range(6)]
+    write_config(cfg, {n: pipeline_yaml(n, "* * * * *", src_table=n, dst_table=n)
+                       for n in names}, state_url=url)
+    for n in names:
+        make_table(os.path.join(cfg, "src.db"), table=n, rows=4)
+        make_table(os.path.join(cfg, "dst.db"), table=n, rows=0)
+    pool = Background(cfg, "worker", "--concurrency", "3", "--name", "pool")
+    try:
+        for i in (1, 2, 3):
+            pool.wait_for(f"worker pool-{i} started")
+        r = subprocess.run([BIN, "--config-dir", cfg, "scheduler", "--once", "--at",
+                            "2025-10-15T10:00:00Z"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and r.stderr.count("Enqueued run") == 6, r.stderr
+
+        def all_done():
+            recs = [x for x in export_state(cfg) if x["pipeline"] in names]
+            return len(recs) == 6 and all(x["status"] == "success" for x in recs)
+        wait_until(all_done, timeout=180, interval=0.3, what="the pool to run six jobs")
+        workers = {x["worker"] for x in export_state(cfg) if x["pipeline"] in names}
+        assert workers <= {"pool-1", "pool-2", "pool-3"}, workers
+
+        with open(os.path.join(cfg, "pipelines", "bad.yaml"), "w") as f:
+            f.write(pipeline_yaml("bad", "not a cron"))
+        pool.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: pool.text().count("config reload failed; keeping the previous "
+                                             "config") == 3, timeout=60,
+                   what="every consumer to refuse the bad config")
+        assert "bad.yaml:" in pool.text()
+    finally:
+        rc = pool.stop(signal.SIGTERM, timeout=60)
+    assert rc == 0, pool.text()
+    for i in (1, 2, 3):
+        assert f"worker pool-{i} stopped" in pool.text()
+    for n in names:
+        assert count_rows(os.path.join(cfg, "dst.db"), n) == 4

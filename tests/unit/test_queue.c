@@ -190,7 +190,7 @@ static int redis_url_for(char *buf, size_t n, int db) {
 
 static void test_redis_fifo(void **s) {
     (void)s;
-    REDIS_OR_SKIP(11);
+    REDIS_OR_SKIP(1);
     queue *q;
     st_error err;
     assert_int_equal(queue_open(&q, url, &err), 0);
@@ -201,7 +201,7 @@ static void test_redis_fifo(void **s) {
 
 static void test_redis_claim(void **s) {
     (void)s;
-    REDIS_OR_SKIP(12);
+    REDIS_OR_SKIP(2);
     queue *q;
     st_error err;
     assert_int_equal(queue_open(&q, url, &err), 0);
@@ -211,7 +211,7 @@ static void test_redis_claim(void **s) {
 
 static void test_redis_never_lost(void **s) {
     (void)s;
-    REDIS_OR_SKIP(13);
+    REDIS_OR_SKIP(3);
     queue *q;
     st_error err;
     assert_int_equal(queue_open(&q, url, &err), 0);
@@ -223,7 +223,7 @@ static void test_redis_never_lost(void **s) {
  * popped by the worker's, once; a blocking pop on an empty stream times out. */
 static void test_redis_two_handles_and_block(void **s) {
     (void)s;
-    REDIS_OR_SKIP(14);
+    REDIS_OR_SKIP(4);
     queue *sched, *w1, *w2;
     st_error err;
     assert_int_equal(queue_open(&sched, url, &err), 0);
@@ -243,7 +243,7 @@ static void test_redis_two_handles_and_block(void **s) {
 /* Jobs pushed before any worker created the group are still delivered. */
 static void test_redis_push_before_group(void **s) {
     (void)s;
-    REDIS_OR_SKIP(15);
+    REDIS_OR_SKIP(5);
     queue *q;
     st_error err;
     assert_int_equal(queue_open(&q, url, &err), 0);
