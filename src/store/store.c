@@ -111,8 +111,13 @@ void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
         store_sb q = {0}, e = {0};
         store_sb_quote(&q, t->cols[i]);
         s->ops->canon_expr(&e, t->kinds[i], q.oom ? "" : q.s);
-        store_sb_addf(b, "COALESCE(replace(replace(%s, '\\', '\\\\'), '|', '\\|'), '\\N')",
-                      e.oom ? "" : e.s);
+        /* Only text can contain the separator or the escape character: the
+         * canonical forms of the other kinds never do. */
+        if (t->kinds[i] == STORE_K_TEXT)
+            store_sb_addf(b, "COALESCE(replace(replace(%s, '\\', '\\\\'), '|', '\\|'), '\\N')",
+                          e.oom ? "" : e.s);
+        else
+            store_sb_addf(b, "COALESCE(%s, '\\N')", e.oom ? "" : e.s);
         store_sb_free(&q);
         store_sb_free(&e);
     }

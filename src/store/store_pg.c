@@ -17,6 +17,8 @@
  *   1. CREATE TEMP TABLE synctool_up / synctool_del ... ON COMMIT DROP
  *      with the destination's own column types (AS SELECT ... WITH NO DATA),
  *   2. COPY the canonical text into them (text format, escaped),
+ *   (rows the caller knows are new, STORE_INSERT, skip 1-3: they are COPYed
+ *   straight into the destination table)
  *   3. one merge: INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE SET ...
  *      WHERE (dest cols) IS DISTINCT FROM (excluded cols) RETURNING
  *      (xmax = 0) — so unchanged rows are not rewritten and inserts and
@@ -116,7 +118,8 @@ static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
         return ST_EUNAVAIL;
     }
     PQsetNoticeProcessor(g->conn, pg_notice_ignore, NULL);
-    PQclear(PQexec(g->conn, "SET extra_float_digits = 1"));
+    /* Cursors are read to the end: plan for total time, not first rows. */
+    PQclear(PQexec(g->conn, "SET extra_float_digits = 1; SET cursor_tuple_fraction = 1.0"));
     *impl = g;
     return ST_OK;
 }
@@ -308,18 +311,22 @@ static void pg_copy_field(store_sb *b, const char *v) {
     }
 }
 
+#define PG_OPBIT(op) (1u << (op))
+
+/* COPYs the changes whose op is in `mask` (keys only if `keys_only`);
+ * *copied (may be NULL) gets the server's row count. */
 static int pg_copy_rows(pg_impl *g, const char *sql, const store_table *t, const store_change *ch,
-                        size_t n, bool deletes, st_error *err) {
+                        size_t n, unsigned mask, bool keys_only, int64_t *copied, st_error *err) {
     PGresult *res = PQexec(g->conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) return pg_fail_res(g, res, err, "COPY");
     PQclear(res);
     store_sb b = {0};
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
-        if ((ch[i].op == STORE_DELETE) != deletes) continue;
+        if (!(mask & PG_OPBIT(ch[i].op))) continue;
         const char *sep = "";
         for (size_t c = 0; c < t->ncols; c++) {
-            if (deletes && !t->key[c]) continue;
+            if (keys_only && !t->key[c]) continue;
             store_sb_add(&b, sep);
             pg_copy_field(&b, ch[i].vals[c]);
             sep = "\t";
@@ -335,13 +342,14 @@ static int pg_copy_rows(pg_impl *g, const char *sql, const store_table *t, const
     PQputCopyEnd(g->conn, ok ? NULL : "synctool: copy aborted");
     res = PQgetResult(g->conn);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? ST_OK : pg_fail_res(g, res, err, "COPY");
+    if (rc == ST_OK && copied) *copied = strtoll(PQcmdTuples(res), NULL, 10);
     if (rc == ST_OK) PQclear(res);
     while ((res = PQgetResult(g->conn)) != NULL) PQclear(res);
     return rc;
 }
 
 static int pg_stage(pg_impl *g, const store_table *t, const char *stage, bool keys_only,
-                    const store_change *ch, size_t n, st_error *err) {
+                    unsigned mask, const store_change *ch, size_t n, st_error *err) {
     store_sb q = {0};
     store_sb_addf(&q, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT ", stage);
     pg_collist(&q, t, keys_only, "");
@@ -353,7 +361,7 @@ static int pg_stage(pg_impl *g, const store_table *t, const char *stage, bool ke
     store_sb_addf(&q, "COPY %s (", stage);
     pg_collist(&q, t, keys_only, "");
     store_sb_add(&q, ") FROM STDIN");
-    if (rc == ST_OK) rc = q.oom ? ST_ENOMEM : pg_copy_rows(g, q.s, t, ch, n, keys_only, err);
+    if (rc == ST_OK) rc = q.oom ? ST_ENOMEM : pg_copy_rows(g, q.s, t, ch, n, mask, keys_only, NULL, err);
     store_sb_free(&q);
     return rc;
 }
@@ -426,19 +434,41 @@ static int pg_delete(pg_impl *g, const store_table *t, store_counts *out, st_err
     return rc;
 }
 
+/* Rows known to be new (full, hash) are COPYed straight into the table:
+ * one write instead of staging + merge. A concurrent writer that inserted
+ * the same key makes the COPY fail and the batch roll back; the re-run
+ * re-reads the destination and converges. */
+static int pg_copy_direct(pg_impl *g, const store_table *t, const store_change *ch, size_t n,
+                          store_counts *out, st_error *err) {
+    store_sb q = {0};
+    store_sb_add(&q, "COPY ");
+    pg_qualified(&q, t);
+    store_sb_add(&q, " (");
+    pg_collist(&q, t, false, "");
+    store_sb_add(&q, ") FROM STDIN");
+    int64_t copied = 0;
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : pg_copy_rows(g, q.s, t, ch, n, PG_OPBIT(STORE_INSERT), false, &copied, err);
+    store_sb_free(&q);
+    out->inserted += copied;
+    return rc;
+}
+
 static int pg_apply(void *impl, const store_table *t, const store_change *ch, size_t n,
                     store_counts *out, st_error *err) {
     pg_impl *g = impl;
-    size_t ndel = 0;
-    for (size_t i = 0; i < n; i++) ndel += ch[i].op == STORE_DELETE;
+    size_t count[4] = {0};
+    for (size_t i = 0; i < n; i++) count[ch[i].op]++;
     int rc = ST_OK;
-    if (ndel > 0) {
-        rc = pg_stage(g, t, "synctool_del", true, ch, n, err);
+    if (count[STORE_DELETE] > 0) {
+        rc = pg_stage(g, t, "synctool_del", true, PG_OPBIT(STORE_DELETE), ch, n, err);
         if (rc == ST_OK) rc = pg_delete(g, t, out, err);
         if (rc == ST_OK) rc = pg_exec(g, "DROP TABLE synctool_del", 0, NULL, NULL, err);
     }
-    if (rc == ST_OK && ndel < n) {
-        rc = pg_stage(g, t, "synctool_up", false, ch, n, err);
+    if (rc == ST_OK && count[STORE_INSERT] > 0) rc = pg_copy_direct(g, t, ch, n, out, err);
+    if (rc == ST_OK && count[STORE_UPDATE] + count[STORE_UPSERT] > 0) {
+        rc = pg_stage(g, t, "synctool_up", false, PG_OPBIT(STORE_UPDATE) | PG_OPBIT(STORE_UPSERT),
+                      ch, n, err);
         if (rc == ST_OK) rc = pg_merge(g, t, out, err);
         if (rc == ST_OK) rc = pg_exec(g, "DROP TABLE synctool_up", 0, NULL, NULL, err);
     }

@@ -19,12 +19,16 @@
  * updates and deletes needed. Identical tables transfer no rows: only
  * HASH_FANOUT (count, checksum) pairs per side.
  *
+ * The two sides' bucket queries run concurrently (the source's in a
+ * thread), each on its own connection.
+ *
  * Other keys (text, composite): the whole table is one segment. Equal
  * checksums: nothing to do; otherwise the full merge runs (documented
  * limitation; integer keys are the common case and get the recursion).
  */
 #include "sync_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +52,7 @@ static int key_index(const sync_ctx *c) {
 
 /* SELECT bucket, count(*), checksum FROM t WHERE k BETWEEN lo AND hi GROUP BY 1 */
 static int bucket_sums(sync_ctx *c, bool source, hash_range r, int64_t step, seg_sum *out,
-                       size_t nb) {
+                       size_t nb, st_error *err) {
     store *s = source ? c->src : c->dst;
     const struct store_ops *ops = store_ops_of(s);
     int k = key_index(c);
@@ -79,8 +83,8 @@ static int bucket_sums(sync_ctx *c, bool source, hash_range r, int64_t step, seg
     snprintf(d, sizeof d, "%lld", (long long)r.hi);
     const char *params[3] = {a, b, d};
     sync_list l;
-    int rc = (q.oom || kq.oom || rt.oom) ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                                         : sync_list_load(&l, s, q.s, 3, params, c->err);
+    int rc = (q.oom || kq.oom || rt.oom) ? st_error_set(err, ST_ENOMEM, "out of memory")
+                                         : sync_list_load(&l, s, q.s, 3, params, err);
     store_sb_free(&q);
     store_sb_free(&kq);
     store_sb_free(&rt);
@@ -94,6 +98,37 @@ static int bucket_sums(sync_ctx *c, bool source, hash_range r, int64_t step, seg
     }
     sync_list_free(&l);
     return ST_OK;
+}
+
+/* Source side in a thread while the destination side runs here: the two
+ * databases scan and hash at the same time (separate connections). */
+typedef struct side_job {
+    sync_ctx *c;
+    hash_range r;
+    int64_t step;
+    seg_sum *out;
+    st_error err;
+    int rc;
+} side_job;
+
+static void *side_thread(void *arg) {
+    side_job *j = arg;
+    j->rc = bucket_sums(j->c, true, j->r, j->step, j->out, HASH_FANOUT, &j->err);
+    return NULL;
+}
+
+static int both_bucket_sums(sync_ctx *c, hash_range r, int64_t step, seg_sum *s, seg_sum *d) {
+    side_job j = {.c = c, .r = r, .step = step, .out = s};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, side_thread, &j) == 0;
+    if (!threaded) side_thread(&j);
+    int rc = bucket_sums(c, false, r, step, d, HASH_FANOUT, c->err);
+    if (threaded) pthread_join(th, NULL);
+    if (rc == ST_OK && j.rc != ST_OK) {
+        *c->err = j.err;
+        rc = j.rc;
+    }
+    return rc;
 }
 
 /* Rows of one key range from both sides, merged into the batch. */
@@ -159,8 +194,7 @@ static int hash_range_split(sync_ctx *c, hash_range r, hash_range **stack, size_
     int64_t step = (int64_t)((width + HASH_FANOUT - 1) / HASH_FANOUT);
     if (step < 1) step = 1;
     seg_sum s[HASH_FANOUT], d[HASH_FANOUT];
-    int rc = bucket_sums(c, true, r, step, s, HASH_FANOUT);
-    if (rc == ST_OK) rc = bucket_sums(c, false, r, step, d, HASH_FANOUT);
+    int rc = both_bucket_sums(c, r, step, s, d);
     for (int b = 0; rc == ST_OK && b < HASH_FANOUT; b++) {
         hash_range sub = {r.lo + (int64_t)b * step, 0};
         if (sub.lo > r.hi || sub.lo < r.lo) break;
