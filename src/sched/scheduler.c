@@ -25,7 +25,9 @@
  * superseded or that already finished (a redelivered job is never run
  * twice), otherwise job_run() with callbacks that mark the run running and
  * release the enqueue lock, execute sync_run() under the locks, and record
- * the result. A job's times are its `at` (the scheduler's fixed --at) or the
+ * the result. The staleness check is repeated once the locks are held, and
+ * a skip caused by another delivery of the same run holding the pipeline
+ * lock is not recorded, so duplicates never add runs or overwrite results. A job's times are its `at` (the scheduler's fixed --at) or the
  * wall clock; the locks always keep real time.
  *
  * Not here: processes, signals, the leader lease (src/cli/cmd_scheduler.c,
@@ -339,12 +341,33 @@ int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
 
 /* --- Running one job --- */
 
+/* Whether a delivered job must not run: a newer run superseded it, or this
+ * very run already finished (a redelivery after the ack was lost). */
+static bool sched_job_stale(const state_record *rec, const queue_job *job, char *why,
+                            size_t n) {
+    if (rec->run_id > job->run_id) {
+        snprintf(why, n, "superseded by run %" PRId64, rec->run_id);
+        return true;
+    }
+    if (rec->run_id != job->run_id) return false;
+    bool lost = rec->status == STATE_FAILED &&
+                (strcmp(rec->error, SCHED_WORKER_LOST) == 0 ||
+                 strcmp(rec->message, SCHED_WORKER_LOST) == 0);
+    if (rec->status == STATE_SUCCESS || rec->status == STATE_SKIPPED ||
+        (rec->status == STATE_FAILED && !lost)) {
+        snprintf(why, n, "already finished (%s)", state_status_name(rec->status));
+        return true;
+    }
+    return false;
+}
+
 typedef struct run_ctx {
     const sched_job_env *env;
     const queue_job *job;
     const config_pipeline *p;
     int64_t started_at;
     bool enqueue_released;
+    bool abandoned;        /* another delivery of this run got there first */
 } run_ctx;
 
 static int64_t sched_job_now(const queue_job *job) {
@@ -364,10 +387,23 @@ static void sched_release_enqueue(run_ctx *rc) {
     rc->enqueue_released = true;
 }
 
+/* Once the locks are ours, look again: a duplicate delivery of this run may
+ * have run it while we waited. Then this one does nothing and records
+ * nothing (rc->abandoned). */
 static void sched_on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
     run_ctx *rc = ud;
     (void)ctx;
     st_error e;
+    state_record rec;
+    char why[160];
+    if (state_get(rc->env->st, rc->job->pipeline, rc->job->strategy, &rec, &e) == ST_OK &&
+        sched_job_stale(&rec, rc->job, why, sizeof why)) {
+        log_info(rc->job->pipeline, rc->job->strategy, "Run %" PRId64 " not run: %s",
+                 rc->job->run_id, why);
+        rc->abandoned = true;
+        sched_release_enqueue(rc);
+        return;
+    }
     if (state_mark_running(rc->env->st, rc->job->pipeline, rc->job->strategy, rc->job->run_id,
                            sched_job_now(rc->job), rc->env->worker, &e) != ST_OK)
         log_warn(rc->job->pipeline, rc->job->strategy, "cannot mark run %" PRId64
@@ -385,6 +421,7 @@ static void sched_on_skip(void *ud, const char *reason_code, const char *message
 static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats,
                            st_error *err) {
     run_ctx *rc = ud;
+    if (rc->abandoned) return ST_OK;
     sync_opts so = {
         .cfg = rc->env->cfg,
         .pipeline = ctx->pipeline,
@@ -397,26 +434,6 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
         .now = rc->started_at,
     };
     return sync_run(&so, stats, err);
-}
-
-/* Whether a delivered job must not run: a newer run superseded it, or this
- * very run already finished (a redelivery after the ack was lost). */
-static bool sched_job_stale(const state_record *rec, const queue_job *job, char *why,
-                            size_t n) {
-    if (rec->run_id > job->run_id) {
-        snprintf(why, n, "superseded by run %" PRId64, rec->run_id);
-        return true;
-    }
-    if (rec->run_id != job->run_id) return false;
-    bool lost = rec->status == STATE_FAILED &&
-                (strcmp(rec->error, SCHED_WORKER_LOST) == 0 ||
-                 strcmp(rec->message, SCHED_WORKER_LOST) == 0);
-    if (rec->status == STATE_SUCCESS || rec->status == STATE_SKIPPED ||
-        (rec->status == STATE_FAILED && !lost)) {
-        snprintf(why, n, "already finished (%s)", state_status_name(rec->status));
-        return true;
-    }
-    return false;
 }
 
 static state_status sched_state_of(job_status s) {
@@ -457,10 +474,25 @@ static void sched_job_opts(job_opts *opts, const config_pipeline *p, const queue
     if (rec != NULL && rec->status == STATE_RUNNING && rec->run_id == job->run_id) {
         int64_t lease_s = p->locks.lease_ttl_seconds > 0 ? p->locks.lease_ttl_seconds : 30;
         opts->wait_pipeline_lock = true;
-        if (opts->pipeline_lock_timeout_s < lease_s + 10)
-            opts->pipeline_lock_timeout_s = lease_s + 10;
+        opts->pipeline_lock_timeout_s = lease_s + 5;
     }
     if (p->locks.lease_ttl_seconds > 0) opts->lease_ttl_ms = p->locks.lease_ttl_seconds * 1000;
+}
+
+/* A skip because another delivery of this very run holds the pipeline lock
+ * (state: same run_id, running or finished) is not this run's result: it
+ * must not overwrite what that delivery records. */
+static bool sched_duplicate_skip(const run_ctx *rc, const job_result *res) {
+    if (res->status != JOB_SKIPPED) return false;
+    state_record rec;
+    if (state_get(rc->env->st, rc->job->pipeline, rc->job->strategy, &rec, NULL) != ST_OK)
+        return false;
+    if (rec.run_id != rc->job->run_id || rec.status == STATE_PENDING ||
+        rec.status == STATE_SKIPPED || rec.status == STATE_IDLE)
+        return false;
+    log_info(rc->job->pipeline, rc->job->strategy, "Run %" PRId64 " not recorded: another "
+             "delivery of it is %s", rc->job->run_id, state_status_name(rec.status));
+    return true;
 }
 
 int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
@@ -491,6 +523,10 @@ int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outc
         job_callbacks cb = {sched_on_locks_acquired, sched_on_skip, &rc};
         job_run(env->cfg, rc.p, &opts, env->lm, &cb, sched_exec_sync, &rc, res);
         sched_release_enqueue(&rc);
+        if (rc.abandoned || sched_duplicate_skip(&rc, res)) {
+            *outcome = SCHED_JOB_DROPPED;
+            return ST_OK;
+        }
     }
     sched_log_result(job, res);
     return sched_record(&rc, res, err);

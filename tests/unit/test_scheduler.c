@@ -64,7 +64,8 @@ static const char *PIPE =
     "  - {name: name, type: text}\n"
     "strategies:\n"
     "  - {name: delta_15m, type: full, cron: \"*/15 * * * *\"}\n"
-    "  - {name: full_daily, type: full, cron: \"0 2 * * *\"}\n";
+    "  - {name: full_daily, type: full, cron: \"0 2 * * *\"}\n"
+    "locks: {lease_ttl_seconds: 3}\n";
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
@@ -335,6 +336,33 @@ static void test_run_job_superseded_is_dropped(void **state) {
     assert_int_equal(r.run_id, j.run_id + 5);
 }
 
+/* A second delivery of a run that another worker is running right now: it
+ * skips on the pipeline lock and records nothing (the state stays running). */
+static void test_run_job_duplicate_delivery_records_nothing(void **state) {
+    fixture *f = *state;
+    do_tick(f, "2025-10-15T02:00:00Z");
+    queue_job j;
+    job_result res;
+    assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
+    lock_handle h;
+    assert_int_equal(lock_acquire(f->lm, "synctool:exec:pipeline:orders", LOCK_EXCLUSIVE,
+                                  60000, &h, NULL), 0);
+    assert_int_equal(state_mark_running(f->st, "orders", "full_daily", j.run_id, j.at,
+                                        "other:1", NULL), 0);
+    sched_job_outcome out = run_job(f, &j, &res);
+    assert_int_equal(out, SCHED_JOB_DROPPED);
+    state_record r;
+    assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
+    assert_int_equal(r.status, STATE_RUNNING);
+    assert_string_equal(r.worker, "other:1");
+    state_history_entry *hist;
+    size_t n;
+    assert_int_equal(state_history(f->st, "orders", "full_daily", 10, &hist, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    free(hist);
+    lock_release(f->lm, &h, NULL);
+}
+
 static void test_run_job_unknown_pipeline_fails(void **state) {
     fixture *f = *state;
     queue_job j;
@@ -367,6 +395,7 @@ int main(void) {
         T(test_run_job_runs_records_and_releases_enqueue_lock),
         T(test_run_job_skips_when_pipeline_lock_held),
         T(test_run_job_superseded_is_dropped),
+        T(test_run_job_duplicate_delivery_records_nothing),
         T(test_run_job_unknown_pipeline_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
