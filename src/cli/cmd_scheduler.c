@@ -101,6 +101,7 @@ static void sched_usage(FILE *f) {
         "(lock synctool:scheduler:leader), the others stand by and take over.\n\n"
         "Options:\n"
         "  --once          run a single tick, wait for the jobs it started, exit\n"
+        "                  (distributed mode: exit once its jobs are enqueued)\n"
         "  --at TIME       with --once: fix \"now\" for the tick (ISO-8601, e.g.\n"
         "                  2025-10-15T02:00:00Z); its jobs record that time in state\n"
         "  --max-jobs K    embedded mode: jobs running at once (default 4)\n"
@@ -416,6 +417,24 @@ static void sched_wait_signal(sched_proc *p) {
     else if (sig == SIGHUP) sched_reload(p);
 }
 
+/* Jobs still in the in-process queue when we stop: free their enqueue locks
+ * now rather than at lease expiry. Their state stays pending, which the
+ * next scheduler retries once the pending timeout (300 s) has passed. */
+static void sched_drop_unstarted(sched_proc *p) {
+    queue_job j;
+    while (p->embedded && queue_pop(p->q, "scheduler", 0, &j, NULL) == ST_OK) {
+        if (j.enqueue_key[0] != '\0') {
+            lock_handle h = {.fence = j.enqueue_fence, .mode = LOCK_EXCLUSIVE};
+            snprintf(h.key, sizeof h.key, "%s", j.enqueue_key);
+            snprintf(h.owner, sizeof h.owner, "%s", j.enqueue_owner);
+            lock_release(p->lm, &h, NULL);
+        }
+        log_warn(j.pipeline, j.strategy, "run %" PRId64 " not started: the scheduler is "
+                 "stopping (it stays pending and is retried later)", j.run_id);
+        queue_ack(p->q, j.id, NULL);
+    }
+}
+
 /* The loop; returns when stopped, or after one tick with --once. */
 static int sched_loop(sched_proc *p) {
     for (;;) {
@@ -434,6 +453,7 @@ static int sched_loop(sched_proc *p) {
         sched_wait_signal(p);
     }
     if (p->leading) lock_release(p->lm, &p->leader, NULL);
+    sched_drop_unstarted(p);
     if (p->stopping) log_info(NULL, NULL, "scheduler stopped");
     return p->status;
 }

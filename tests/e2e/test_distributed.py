@@ -188,3 +188,23 @@ def test_worker_pool_concurrency_reload_and_stop(tmp_path, redis_server):
         assert f"worker pool-{i} stopped" in pool.text()
     for n in names:
         assert count_rows(os.path.join(cfg, "dst.db"), n) == 4
+
+
+def test_redis_leader_lease_standby_takes_over(tmp_path, redis_server):
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 6)
+    write_config(cfg, {"quiet": pipeline_yaml("quiet", "0 0 1 1 *")}, state_url=url)
+    a = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--name", "red-a")
+    b = None
+    try:
+        a.wait_for("leader: red-a holds the scheduler lease")
+        assert "distributed mode" in a.text()
+        b = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--name", "red-b")
+        b.wait_for("standby: leader is red-a")
+        os.killpg(a.proc.pid, signal.SIGKILL)
+        a.proc.wait()
+        b.wait_for("leader: red-b holds the scheduler lease", timeout=60)
+    finally:
+        a.stop()
+        if b is not None:
+            assert b.stop() == 0, b.text()

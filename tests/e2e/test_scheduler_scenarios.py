@@ -414,3 +414,29 @@ def test_sigterm_grace_over_stops_the_job(tmp_path):
     assert rc == 0, log
     assert "grace period over: stopping run" in log
     assert "scheduler stopped" in log
+
+
+def test_sigterm_leaves_unstarted_jobs_pending_and_frees_their_enqueue_locks(tmp_path):
+    cfg = str(tmp_path)
+    pipes = {n: pipeline_yaml(n, "* * * * *", src_table=n, dst_table=n)
+             for n in ("first", "second")}
+    write_config(cfg, pipes)
+    for n in pipes:
+        make_table(os.path.join(cfg, "src.db"), table=n, rows=300000)
+        make_table(os.path.join(cfg, "dst.db"), table=n, rows=0)
+    bg = Background(cfg, "scheduler", "--tick", "1", "--max-jobs", "1", "--grace", "120")
+    try:
+        def one_running():
+            recs = {r["pipeline"]: r["status"] for r in export_state(cfg)}
+            return len(recs) == 2 and "running" in recs.values() and \
+                "pending" in recs.values()
+        wait_until(one_running, timeout=120, interval=0.05,
+                   what="one run to start while the other waits")
+    finally:
+        rc = bg.stop(signal.SIGTERM, timeout=150)
+    log = bg.text()
+    assert rc == 0, log
+    assert "not started: the scheduler is stopping" in log
+    statuses_now = sorted(r["status"] for r in export_state(cfg))
+    assert statuses_now == ["pending", "success"], statuses_now
+    assert "synctool:enqueue:pipeline:" not in lock_list(cfg)
