@@ -46,6 +46,9 @@ struct lock_manager {
     void *be;
     char url[512];        /* redacted, for messages */
     int64_t poll_ms;
+    int urandom;          /* /dev/urandom, kept open */
+    unsigned char pool[512];   /* random bytes read ahead; under mu */
+    size_t pool_used;
     pthread_mutex_t mu;
 };
 
@@ -84,6 +87,8 @@ int lock_open_with_ops(lock_manager **out, const struct lock_ops *ops, void *be,
     lm->ops = ops;
     lm->be = be;
     lm->poll_ms = LOCK_DEFAULT_POLL_MS;
+    lm->urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    lm->pool_used = sizeof lm->pool;
     snprintf(lm->url, sizeof lm->url, "%s", url ? url : ops->name);
     pthread_mutex_init(&lm->mu, NULL);
     *out = lm;
@@ -118,6 +123,7 @@ int lock_open(lock_manager **out, const char *url, st_error *err) {
 void lock_close(lock_manager *lm) {
     if (lm == NULL) return;
     lm->ops->close(lm->be);
+    if (lm->urandom >= 0) close(lm->urandom);
     pthread_mutex_destroy(&lm->mu);
     free(lm);
 }
@@ -147,13 +153,24 @@ const char *lock_mode_name(lock_mode m) { return m == LOCK_SHARED ? "shared" : "
 
 /* --- owner tokens -------------------------------------------------------- */
 
-/* 32 hex chars from /dev/urandom. Returns 0 or ST_ERR. */
-static int lock_new_owner(char *buf, size_t n, st_error *err) {
+/* 32 hex chars from /dev/urandom, read ahead 512 bytes at a time so a
+ * token costs no system call on the hot path. Returns 0 or ST_ERR. */
+static int lock_new_owner(lock_manager *lm, char *buf, size_t n, st_error *err) {
     unsigned char raw[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
-    if (fd >= 0) close(fd);
-    if (got != (ssize_t)sizeof raw)
+    pthread_mutex_lock(&lm->mu);
+    int ok = 1;
+    if (lm->pool_used + sizeof raw > sizeof lm->pool) {
+        ok = lm->urandom >= 0 &&
+             read(lm->urandom, lm->pool, sizeof lm->pool) == (ssize_t)sizeof lm->pool;
+        if (ok) lm->pool_used = 0;
+    }
+    if (ok) {
+        memcpy(raw, lm->pool + lm->pool_used, sizeof raw);
+        memset(lm->pool + lm->pool_used, 0, sizeof raw); /* never hand out twice */
+        lm->pool_used += sizeof raw;
+    }
+    pthread_mutex_unlock(&lm->mu);
+    if (!ok)
         return st_error_set(err, ST_ERR, "lock: cannot read /dev/urandom: %s", strerror(errno));
     static const char hex[] = "0123456789abcdef";
     size_t j = 0;
@@ -196,7 +213,7 @@ int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_
     if (rc != ST_OK) return rc;
     if (ttl_ms <= 0) return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
     char owner[64];
-    if ((rc = lock_new_owner(owner, sizeof owner, err)) != ST_OK) return rc;
+    if ((rc = lock_new_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
     return acquire_as(lm, key, mode, ttl_ms, owner, h, err);
 }
 
@@ -229,7 +246,7 @@ int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t
     if (rc != ST_OK) return rc;
     if (ttl_ms <= 0) return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
     char owner[64];
-    if ((rc = lock_new_owner(owner, sizeof owner, err)) != ST_OK) return rc;
+    if ((rc = lock_new_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
     int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     bool intent_set = false;
     for (;;) {

@@ -4,26 +4,32 @@
  * URL `redis://[[user]:password@]host[:port][/db]`. Key layout per lock key K
  * (K is e.g. synctool:exec:pipeline:orders_sync):
  *
- *   K           string, the exclusive holder's owner token, PX = lease
- *   K:shared    sorted set, shared holders: owner -> expiry (server ms)
+ *   K           held exclusively: a string, the owner token, PX = lease;
+ *               held shared: a sorted set, owner -> expiry (server ms),
+ *               with PEXPIREAT of its latest member
  *   K:intent    sorted set, exclusive waiters: owner -> expiry (server ms)
  *   K:fence     integer, the fencing counter (INCR on every acquisition)
  *
+ * Keeping both forms under K itself is what makes the exclusive path cheap:
+ * it is literally `SET K owner NX PX ttl` — refused while K exists as
+ * either a holder string or a set of shared holders — plus INCR of the
+ * fence, in one script. Because each set carries the expiry of its latest
+ * member, K exists exactly while some holder's lease is alive, so a dead
+ * holder frees the key by itself. Shared holders are refused while K is a
+ * string or a live intent exists — that is what keeps a waiting schema
+ * change from being starved.
+ *
  * Every operation is one Lua script (EVALSHA, loaded at connect, reloaded on
  * NOSCRIPT), so check-and-act is atomic and an acquire+release cycle costs
- * exactly two round trips. Scripts read the server clock (TIME; Redis 7
- * replicates script effects), so hosts with skewed clocks still agree on
- * which leases are alive. The exclusive path is `SET K owner NX PX ttl` in
- * spirit: the script refuses if K exists or a live shared holder remains,
- * then SETs with PX. Shared holders are refused while K exists or a live
- * intent exists — that is what keeps a waiting schema change from being
- * starved. Sorted sets get PEXPIREAT of their latest member, so a dead
- * holder's entries vanish by themselves.
+ * exactly two round trips. Scripts that need the time read the server clock
+ * (TIME; Redis 7 replicates script effects), so hosts with skewed clocks
+ * still agree on which leases are alive.
  *
  * Release is compare-and-delete and renewal compare-and-pexpire on the owner
- * token: a holder whose lease expired and was taken over gets ST_ESTALE and
- * changes nothing. Deleting without the compare would let a paused process
- * delete its successor's lock.
+ * token (GET through pcall, so a set in K simply "is not ours"): a holder
+ * whose lease expired and was taken over gets ST_ESTALE and changes
+ * nothing. Deleting without the compare would let a paused process delete
+ * its successor's lock.
  *
  * A dropped connection reports ST_EUNAVAIL naming the URL (password masked)
  * and reconnects on the next call.
@@ -46,59 +52,67 @@ enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, SCRIPT_FENCE, SCRIPT_INTENT
     "local top = redis.call('ZRANGE', " k ", -1, -1, 'WITHSCORES') "             \
     "if top[2] then redis.call('PEXPIREAT', " k ", top[2]) end "
 
-/* KEYS: K, K:shared, K:intent, K:fence. ARGV: mode (0 x, 1 s), owner, ttl.
- * Returns the new fence, -1 busy, -2 an exclusive waiter blocks shared. */
+#define LUA_IS_ZSET "redis.call('TYPE', KEYS[1])['ok'] == 'zset' "
+
+/* KEYS: K, K:intent, K:fence. ARGV: mode (0 x, 1 s), owner, ttl.
+ * Returns the new fence, -1 busy, -2 an exclusive waiter blocks shared.
+ * Exclusive is exactly SET K owner NX PX ttl (refused while K exists in
+ * either form) plus the INCR: no clock, no extra reads. */
 static const char LUA_ACQUIRE[] =
+    "if ARGV[1] == '0' then "
+    "  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then return -1 end "
+    "  return redis.call('INCR', KEYS[3]) "
+    "end "
+    "local ty = redis.call('TYPE', KEYS[1])['ok'] "
+    "if ty ~= 'none' and ty ~= 'zset' then return -1 end "
     LUA_NOW
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) "
-    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) "
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end "
-    "if ARGV[1] == '0' then "
-    "  if redis.call('ZCARD', KEYS[2]) > 0 then return -1 end "
-    "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) "
-    "  redis.call('ZREM', KEYS[3], ARGV[2]) "
-    "else "
-    "  if redis.call('ZCARD', KEYS[3]) > 0 then return -2 end "
-    "  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2]) "
-    LUA_EXPIRE_SET("KEYS[2]")
-    "end "
-    "return redis.call('INCR', KEYS[4])";
+    "if redis.call('ZCARD', KEYS[2]) > 0 then return -2 end "
+    "if ty == 'zset' then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end "
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2]) "
+    LUA_EXPIRE_SET("KEYS[1]")
+    "return redis.call('INCR', KEYS[3])";
 
-/* KEYS: K, K:shared. ARGV: mode, owner, ttl. 1 renewed, 0 stale. */
+/* KEYS: K. ARGV: mode, owner, ttl. 1 renewed, 0 stale. GET goes through
+ * pcall: on a shared (zset) K it is an error, i.e. not ours. */
 static const char LUA_RENEW[] =
     "if ARGV[1] == '0' then "
-    "  if redis.call('GET', KEYS[1]) == ARGV[2] then "
+    "  if redis.pcall('GET', KEYS[1]) == ARGV[2] then "
     "    redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1 end "
     "  return 0 "
     "end "
+    "if not (" LUA_IS_ZSET ") then return 0 end "
     LUA_NOW
-    "local sc = redis.call('ZSCORE', KEYS[2], ARGV[2]) "
-    "if not sc or tonumber(sc) <= now then redis.call('ZREM', KEYS[2], ARGV[2]) return 0 end "
-    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2]) "
-    LUA_EXPIRE_SET("KEYS[2]")
+    "local sc = redis.call('ZSCORE', KEYS[1], ARGV[2]) "
+    "if not sc or tonumber(sc) <= now then redis.call('ZREM', KEYS[1], ARGV[2]) return 0 end "
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2]) "
+    LUA_EXPIRE_SET("KEYS[1]")
     "return 1";
 
-/* KEYS: K, K:shared. ARGV: mode, owner. 1 released, 0 stale. */
+/* KEYS: K. ARGV: mode, owner. 1 released, 0 stale. */
 static const char LUA_RELEASE[] =
     "if ARGV[1] == '0' then "
-    "  if redis.call('GET', KEYS[1]) == ARGV[2] then redis.call('DEL', KEYS[1]) return 1 end "
+    "  if redis.pcall('GET', KEYS[1]) == ARGV[2] then redis.call('DEL', KEYS[1]) return 1 end "
     "  return 0 "
     "end "
+    "if not (" LUA_IS_ZSET ") then return 0 end "
     LUA_NOW
-    "local sc = redis.call('ZSCORE', KEYS[2], ARGV[2]) "
-    "redis.call('ZREM', KEYS[2], ARGV[2]) "
+    "local sc = redis.call('ZSCORE', KEYS[1], ARGV[2]) "
+    "redis.call('ZREM', KEYS[1], ARGV[2]) "
+    LUA_EXPIRE_SET("KEYS[1]")
     "if not sc or tonumber(sc) <= now then return 0 end "
     "return 1";
 
-/* KEYS: K, K:shared, K:fence. ARGV: mode, owner, fence. 1 current, 0 stale. */
+/* KEYS: K, K:fence. ARGV: mode, owner, fence. 1 current, 0 stale. */
 static const char LUA_FENCE[] =
     "if ARGV[1] == '0' then "
-    "  if redis.call('GET', KEYS[1]) == ARGV[2] and redis.call('GET', KEYS[3]) == ARGV[3] "
+    "  if redis.pcall('GET', KEYS[1]) == ARGV[2] and redis.call('GET', KEYS[2]) == ARGV[3] "
     "  then return 1 end "
     "  return 0 "
     "end "
+    "if not (" LUA_IS_ZSET ") then return 0 end "
     LUA_NOW
-    "local sc = redis.call('ZSCORE', KEYS[2], ARGV[2]) "
+    "local sc = redis.call('ZSCORE', KEYS[1], ARGV[2]) "
     "if sc and tonumber(sc) > now then return 1 end "
     "return 0";
 
@@ -272,27 +286,16 @@ static int lrd_eval(lrd *r, int script, int nkeys, const char **kv, int nkv, lon
     return st_error_set(err, ST_EUNAVAIL, "lock backend %s: script not loaded", r->shown);
 }
 
-typedef struct lrd_keys {
-    char shared[400], intent[400], fence[400];
-} lrd_keys;
-
-static void lrd_keys_of(lrd_keys *k, const char *key) {
-    snprintf(k->shared, sizeof k->shared, "%s:shared", key);
-    snprintf(k->intent, sizeof k->intent, "%s:intent", key);
-    snprintf(k->fence, sizeof k->fence, "%s:fence", key);
-}
-
 static int lrd_acquire(void *be, const char *key, lock_mode mode, const char *owner,
                        int64_t ttl_ms, int64_t now, int64_t *fence, st_error *err) {
     (void)now;
-    lrd_keys k;
-    lrd_keys_of(&k, key);
-    char ttl[32];
+    char ik[400], fk[400], ttl[24];
+    snprintf(ik, sizeof ik, "%s:intent", key);
+    snprintf(fk, sizeof fk, "%s:fence", key);
     snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
-    const char *kv[] = {key, k.shared, k.intent, k.fence, mode == LOCK_SHARED ? "1" : "0",
-                        owner, ttl};
+    const char *kv[] = {key, ik, fk, mode == LOCK_SHARED ? "1" : "0", owner, ttl};
     long long res = 0;
-    int rc = lrd_eval(be, SCRIPT_ACQUIRE, 4, kv, 7, &res, err);
+    int rc = lrd_eval(be, SCRIPT_ACQUIRE, 3, kv, 6, &res, err);
     if (rc != ST_OK) return rc;
     if (res == -1) return st_error_set(err, ST_EBUSY, "lock '%s' is held by another owner", key);
     if (res == -2) return st_error_set(err, ST_EBUSY, "lock '%s' has an exclusive waiter", key);
@@ -300,19 +303,22 @@ static int lrd_acquire(void *be, const char *key, lock_mode mode, const char *ow
     return ST_OK;
 }
 
+/* Renew, release or fence check: compare-and-act on h->owner. */
 static int lrd_own(lrd *r, int script, const lock_handle *h, st_error *err) {
-    lrd_keys k;
-    lrd_keys_of(&k, h->key);
-    char arg[32];
-    if (script == SCRIPT_FENCE) snprintf(arg, sizeof arg, "%lld", (long long)h->fence);
-    else snprintf(arg, sizeof arg, "%lld", (long long)h->ttl_ms);
-    const char *kv[] = {h->key, k.shared, k.fence, h->mode == LOCK_SHARED ? "1" : "0", h->owner,
-                        arg};
-    int nkeys = script == SCRIPT_FENCE ? 3 : 2;
-    const char *kv2[] = {h->key, k.shared, kv[3], kv[4], arg};
+    char fk[400], arg[24];
+    const char *mode = h->mode == LOCK_SHARED ? "1" : "0";
     long long res = 0;
-    int rc = nkeys == 3 ? lrd_eval(r, script, 3, kv, 6, &res, err)
-                        : lrd_eval(r, script, 2, kv2, 5, &res, err);
+    int rc;
+    if (script == SCRIPT_FENCE) {
+        snprintf(fk, sizeof fk, "%s:fence", h->key);
+        snprintf(arg, sizeof arg, "%lld", (long long)h->fence);
+        const char *kv[] = {h->key, fk, mode, h->owner, arg};
+        rc = lrd_eval(r, script, 2, kv, 5, &res, err);
+    } else {
+        snprintf(arg, sizeof arg, "%lld", (long long)h->ttl_ms);
+        const char *kv[] = {h->key, mode, h->owner, arg};
+        rc = lrd_eval(r, script, 1, kv, 4, &res, err);
+    }
     if (rc != ST_OK) return rc;
     if (res == 1) return ST_OK;
     if (script == SCRIPT_FENCE)
@@ -377,28 +383,28 @@ static long long lrd_int(lrd *r, const char *fmt, const char *arg) {
     return v;
 }
 
-/* Fills li from key `k` (exclusive string or `:shared` set). 1 if live. */
+/* Fills li from key `k`: a string (exclusive holder) or a sorted set
+ * (shared holders). 1 if some holder is live. */
 static int lrd_describe(lrd *r, const char *k, long long now_ms, lock_info *li) {
     memset(li, 0, sizeof *li);
-    bool shared = ends_with(k, ":shared");
-    snprintf(li->key, sizeof li->key, "%.*s", (int)(strlen(k) - (shared ? 7 : 0)), k);
+    snprintf(li->key, sizeof li->key, "%s", k);
     char fk[400];
-    snprintf(fk, sizeof fk, "%s:fence", li->key);
+    snprintf(fk, sizeof fk, "%s:fence", k);
     li->fence = lrd_int(r, "GET %s", fk);
-    if (!shared) {
-        redisReply *rep = redisCommand(r->c, "GET %s", k);
-        if (rep && rep->type == REDIS_REPLY_STRING)
-            snprintf(li->owner, sizeof li->owner, "%s", rep->str);
-        freeReplyObject(rep);
+    redisReply *rep = redisCommand(r->c, "GET %s", k);
+    bool exclusive = rep && rep->type == REDIS_REPLY_STRING;
+    if (exclusive) snprintf(li->owner, sizeof li->owner, "%s", rep->str);
+    freeReplyObject(rep);
+    if (exclusive) {
         long long pttl = lrd_int(r, "PTTL %s", k);
         li->mode = LOCK_EXCLUSIVE;
         li->holders = 1;
         li->expires_at = (now_ms + (pttl > 0 ? pttl : 0)) * 1000;
-        return li->owner[0] != '\0' && pttl > 0;
+        return pttl > 0;
     }
     char lo[32];
     snprintf(lo, sizeof lo, "(%lld", now_ms);
-    redisReply *rep = redisCommand(r->c, "ZRANGEBYSCORE %s %s +inf WITHSCORES", k, lo);
+    rep = redisCommand(r->c, "ZRANGEBYSCORE %s %s +inf WITHSCORES", k, lo);
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
         li->mode = LOCK_SHARED;
         li->holders = (int)(rep->elements / 2);

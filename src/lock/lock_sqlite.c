@@ -27,14 +27,18 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#define LSQ_CACHE 16
+
 typedef struct lsq {
     sqlite3 *db;
+    struct { const char *sql; sqlite3_stmt *st; } cache[LSQ_CACHE]; /* by SQL literal */
     char path[1024];
     char shown[512];
 } lsq;
@@ -92,6 +96,7 @@ static int lsq_connect(lsq *s, st_error *err) {
 static void lsq_close(void *be) {
     lsq *s = be;
     if (s == NULL) return;
+    for (int i = 0; i < LSQ_CACHE; i++) sqlite3_finalize(s->cache[i].st);
     sqlite3_close(s->db);
     free(s);
 }
@@ -124,10 +129,32 @@ static int lsq_clone(void *be, void **out, st_error *err) {
  * const char *, 'i' an int64_t. Returns the result of the last
  * sqlite3_step(); if `row` is non-NULL the first column of the first row
  * lands there. */
-static int lsq_exec(lsq *s, int64_t *row, const char *sql, const char *fmt, ...) {
+/* Prepared statements are cached per SQL literal (the same pointer at each
+ * call site), so the hot path never re-parses SQL. */
+static sqlite3_stmt *lsq_stmt(lsq *s, const char *sql) {
+    int i;
+    for (i = 0; i < LSQ_CACHE && s->cache[i].sql != NULL; i++)
+        if (s->cache[i].sql == sql) return s->cache[i].st;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) return rc;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (i < LSQ_CACHE) {
+        s->cache[i].sql = sql;
+        s->cache[i].st = st;
+    }
+    return st;
+}
+
+static bool lsq_cached(lsq *s, sqlite3_stmt *st) {
+    for (int i = 0; i < LSQ_CACHE; i++)
+        if (s->cache[i].st == st) return true;
+    return false;
+}
+
+static int lsq_exec(lsq *s, int64_t *row, const char *sql, const char *fmt, ...) {
+    sqlite3_stmt *st = lsq_stmt(s, sql);
+    if (st == NULL) return sqlite3_errcode(s->db);
+    int rc;
     va_list ap;
     va_start(ap, fmt);
     for (int i = 0; fmt[i]; i++) {
@@ -138,7 +165,12 @@ static int lsq_exec(lsq *s, int64_t *row, const char *sql, const char *fmt, ...)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && row != NULL) *row = sqlite3_column_int64(st, 0);
     while (rc == SQLITE_ROW) rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    if (lsq_cached(s, st)) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        sqlite3_finalize(st);
+    }
     return rc;
 }
 

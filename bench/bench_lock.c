@@ -1,0 +1,207 @@
+/*
+ * bench_lock — acquire+release cycles per second, beside the physical
+ * limit measured in the same run.
+ *
+ * Redis (SYNCTOOL_TEST_REDIS_URL, loopback, one client): a cycle is two
+ * round trips (EVALSHA acquire, EVALSHA release), so the limit is half the
+ * single-client round-trip rate, measured here with plain SET through
+ * hiredis (the same thing `redis-benchmark -c 1 -t set` measures). Goal:
+ * at least 90% of that limit.
+ *
+ * SQLite (a file under $BENCH_DIR, default /var/tmp): a cycle is two write
+ * transactions (BEGIN IMMEDIATE ... COMMIT). The limit is half the rate of
+ * the smallest possible write transaction on the same file with the same
+ * settings (WAL, synchronous=FULL: one fsync per commit). The same baseline
+ * with synchronous=NORMAL (no fsync per commit) shows how much of the cost
+ * is the fsync.
+ *
+ * Prints one table; never fails on a figure (benchmarks report).
+ */
+#include "../src/lock/lock.h"
+
+#include <hiredis/hiredis.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void row(const char *what, double rate, double limit, const char *goal) {
+    if (limit > 0)
+        printf("%-44s %10.0f /s   limit %10.0f /s   ratio %5.1f%%   %s\n", what, rate, limit,
+               100.0 * rate / limit, goal);
+    else
+        printf("%-44s %10.0f /s\n", what, rate);
+}
+
+/* --- Redis ------------------------------------------------------------------ */
+
+static double redis_set_rate(const char *url, int n) {
+    char host[256] = "127.0.0.1";
+    int port = 6379;
+    sscanf(url, "redis://%255[^:]:%d", host, &port);
+    redisContext *c = redisConnect(host, port);
+    if (c == NULL || c->err) return 0;
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        redisReply *r = redisCommand(c, "SET bench:lock:baseline %d", i);
+        freeReplyObject(r);
+    }
+    double rate = n / (now_s() - t0);
+    freeReplyObject(redisCommand(c, "DEL bench:lock:baseline"));
+    redisFree(c);
+    return rate;
+}
+
+/* The floor of any Lua compare-and-delete lock: the two smallest scripts
+ * (SET NX PX + INCR; GET == owner then DEL) sent straight through hiredis,
+ * no library code. Shows how much of the gap to the limit is Redis running
+ * scripts rather than our client. */
+static double redis_script_floor(const char *url, int n) {
+    char host[256] = "127.0.0.1";
+    int port = 6379;
+    sscanf(url, "redis://%255[^:]:%d", host, &port);
+    redisContext *c = redisConnect(host, port);
+    if (c == NULL || c->err) return 0;
+    char acq[41] = "", rel[41] = "";
+    redisReply *r = redisCommand(c, "SCRIPT LOAD %s",
+                                 "if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) "
+                                 "then return -1 end return redis.call('INCR', KEYS[2])");
+    if (r && r->type == REDIS_REPLY_STRING) memcpy(acq, r->str, 41);
+    freeReplyObject(r);
+    r = redisCommand(c, "SCRIPT LOAD %s",
+                     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                     "redis.call('DEL', KEYS[1]) return 1 end return 0");
+    if (r && r->type == REDIS_REPLY_STRING) memcpy(rel, r->str, 41);
+    freeReplyObject(r);
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        freeReplyObject(redisCommand(c, "EVALSHA %s 2 bench:floor bench:floor:fence "
+                                        "0123456789abcdef0123456789abcdef 30000", acq));
+        freeReplyObject(redisCommand(c, "EVALSHA %s 1 bench:floor "
+                                        "0123456789abcdef0123456789abcdef", rel));
+    }
+    double rate = n / (now_s() - t0);
+    freeReplyObject(redisCommand(c, "DEL bench:floor:fence"));
+    redisFree(c);
+    return rate;
+}
+
+static double lock_cycle_rate(const char *url, const char *key, int n) {
+    lock_manager *lm = NULL;
+    st_error err;
+    if (lock_open(&lm, url, &err) != ST_OK) {
+        fprintf(stderr, "bench_lock: %s\n", err.msg);
+        return 0;
+    }
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        lock_handle h;
+        if (lock_acquire(lm, key, LOCK_EXCLUSIVE, 30000, &h, &err) != ST_OK ||
+            lock_release(lm, &h, &err) != ST_OK) {
+            fprintf(stderr, "bench_lock: cycle %d: %s\n", i, err.msg);
+            lock_close(lm);
+            return 0;
+        }
+    }
+    double rate = n / (now_s() - t0);
+    lock_close(lm);
+    return rate;
+}
+
+static void bench_redis(void) {
+    const char *url = getenv("SYNCTOOL_TEST_REDIS_URL");
+    if (url == NULL) {
+        printf("redis: SYNCTOOL_TEST_REDIS_URL not set, skipped\n");
+        return;
+    }
+    char key[128];
+    snprintf(key, sizeof key, "synctool:exec:pipeline:bench_%d", (int)getpid());
+    lock_cycle_rate(url, key, 500); /* warm up */
+    redis_set_rate(url, 2000);
+    /* The machine is shared: alternate short rounds and keep the best of
+     * each, so both figures come from the same quiet moments. */
+    double best_set = 0, best_cyc = 0, best_floor = 0;
+    for (int round = 0; round < 15; round++) {
+        double s = redis_set_rate(url, 4000), c = lock_cycle_rate(url, key, 2000);
+        double f = redis_script_floor(url, 2000);
+        if (s > best_set) best_set = s;
+        if (c > best_cyc) best_cyc = c;
+        if (f > best_floor) best_floor = f;
+    }
+    row("redis: single-client SET round trips", best_set, 0, "");
+    row("redis: lock acquire+release cycles", best_cyc, best_set / 2, "goal >= 90%");
+    row("redis: floor, two bare Lua scripts/cycle", best_floor, best_set / 2,
+        "(no library code)");
+    row("redis: lock cycles vs. that script floor", best_cyc, best_floor, "library overhead");
+}
+
+/* --- SQLite ----------------------------------------------------------------- */
+
+static double sqlite_txn_rate(const char *path, const char *sync, int n) {
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK) return 0;
+    char pragma[128];
+    snprintf(pragma, sizeof pragma, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;", sync);
+    sqlite3_exec(db, pragma, NULL, NULL, NULL);
+    sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS bench(k TEXT PRIMARY KEY, v INTEGER);"
+                     "INSERT OR IGNORE INTO bench VALUES('x', 0);", NULL, NULL, NULL);
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, "UPDATE bench SET v=v+1 WHERE k='x'", -1, &st, NULL);
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    double rate = n / (now_s() - t0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rate;
+}
+
+static void unlink_db(const char *path) {
+    char p[600];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
+static void bench_sqlite(void) {
+    const char *dir = getenv("BENCH_DIR") ? getenv("BENCH_DIR") : "/var/tmp";
+    char path[512], url[600];
+    snprintf(path, sizeof path, "%s/synctool-bench-lock-%d.db", dir, (int)getpid());
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    double full = 0, normal = 0, cyc = 0;
+    for (int round = 0; round < 8; round++) { /* interleaved, best of each */
+        double f = sqlite_txn_rate(path, "FULL", 300);
+        double c = lock_cycle_rate(url, "synctool:exec:pipeline:bench", 150);
+        double nm = sqlite_txn_rate(path, "NORMAL", 2000);
+        if (f > full) full = f;
+        if (c > cyc) cyc = c;
+        if (nm > normal) normal = nm;
+    }
+    unlink_db(path);
+    printf("sqlite file: %s\n", path);
+    row("sqlite: write txn, WAL synchronous=FULL", full, 0, "");
+    row("sqlite: write txn, WAL synchronous=NORMAL", normal, 0, "(no fsync per commit)");
+    row("sqlite: lock acquire+release cycles (FULL)", cyc, full / 2,
+        "bound: one fsync per commit");
+}
+
+int main(void) {
+    printf("bench_lock: acquire+release cycles/s vs. the same-run physical limit\n");
+    bench_redis();
+    bench_sqlite();
+    return 0;
+}
