@@ -60,6 +60,10 @@ int store_query(store *s, store_reader **out, const char *sql, int nparams,
                 const char *const *params, st_error *err) {
     return s->ops->query(s->impl, out, sql, nparams, params, err);
 }
+int store_query_small(store *s, store_reader **out, const char *sql, int nparams,
+                      const char *const *params, st_error *err) {
+    return s->ops->query_small(s->impl, out, sql, nparams, params, err);
+}
 int store_next(store *s, store_reader *r, const char *const **row, int *ncols, st_error *err) {
     return s->ops->reader_next(r, row, ncols, err);
 }
@@ -121,6 +125,11 @@ void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
         store_sb_free(&q);
         store_sb_free(&e);
     }
+}
+
+int store_hint_aggregate(store *s, bool on, st_error *err) {
+    if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
+    return store_exec(s, on ? "SET enable_sort = off" : "RESET enable_sort", 0, NULL, NULL, err);
 }
 
 /* --- Fencing --- */

@@ -146,6 +146,11 @@ struct store_ops {
      * text (NULL = SQL NULL). Only one reader per store at a time. */
     int (*query)(void *impl, store_reader **out, const char *sql, int nparams,
                  const char *const *params, st_error *err);
+    /* Like query, for results the caller knows are small (aggregates,
+     * pages, segments): one plain statement, no cursor, so PostgreSQL may
+     * use a parallel plan. */
+    int (*query_small)(void *impl, store_reader **out, const char *sql, int nparams,
+                       const char *const *params, st_error *err);
     /* 1 and *row (ncols values, valid until the next call), 0 at the end, or
      * an error code. */
     int (*reader_next)(store_reader *r, const char *const **row, int *ncols, st_error *err);
@@ -184,6 +189,8 @@ const char *store_schema(const store *s, const char *schema); /* schema or defau
 
 int store_query(store *s, store_reader **out, const char *sql, int nparams,
                 const char *const *params, st_error *err);
+int store_query_small(store *s, store_reader **out, const char *sql, int nparams,
+                      const char *const *params, st_error *err);
 int store_next(store *s, store_reader *r, const char *const **row, int *ncols, st_error *err);
 void store_reader_close(store *s, store_reader *r);
 int store_exec(store *s, const char *sql, int nparams, const char *const *params,
@@ -205,6 +212,12 @@ void store_sb_from(store_sb *b, const store *s, const store_table *t);
 void store_sb_colref(store_sb *b, const store *s, const store_table *t, const char *col);
 /* Appends the row text expression over the table's columns (see top). */
 void store_sb_rowtext(store_sb *b, const store *s, const store_table *t);
+
+/* Planner hint for the hash strategy's GROUP BY bucket queries: PostgreSQL
+ * estimates one group per key and would sort the whole range to disk; with
+ * `on` it hash-aggregates (SET enable_sort = off; RESET when off). No-op on
+ * SQLite. */
+int store_hint_aggregate(store *s, bool on, st_error *err);
 
 /* Fencing: in the current transaction, stores `token` for `key` in
  * synctool_fence unless a larger token is stored. ST_ESTALE "fencing token N

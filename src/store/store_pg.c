@@ -8,6 +8,8 @@
  * errors are reduced to their first line and scrubbed of the password
  * before they reach a message.
  *
+ * Small, bounded results (aggregates, keyset pages, segments) use
+ * query_small: one plain statement, so the planner may go parallel.
  * Reads stream through a server-side cursor (DECLARE ... NO SCROLL CURSOR,
  * FETCH 10000 at a time), so memory is bounded by one chunk whatever the
  * table size. A reader opened outside a transaction starts a REPEATABLE READ
@@ -226,6 +228,31 @@ static int pg_query(void *impl, store_reader **out, const char *sql, int np,
     return ST_OK;
 }
 
+static int pg_query_small(void *impl, store_reader **out, const char *sql, int np,
+                          const char *const *p, st_error *err) {
+    pg_impl *g = impl;
+    store_reader *r = calloc(1, sizeof *r);
+    if (r == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
+    r->impl = g;
+    r->res = pg_run(g, sql, np, p);
+    if (PQresultStatus(r->res) != PGRES_TUPLES_OK) {
+        PGresult *res = r->res;
+        free(r);
+        return pg_fail_res(g, res, err, "query");
+    }
+    r->done = true;
+    r->ntuples = PQntuples(r->res);
+    r->ncols = PQnfields(r->res);
+    r->row = calloc((size_t)r->ncols + 1, sizeof *r->row);
+    if (r->row == NULL) {
+        PQclear(r->res);
+        free(r);
+        return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    *out = r;
+    return ST_OK;
+}
+
 static int pg_fetch(store_reader *r, st_error *err) {
     char sql[96];
     snprintf(sql, sizeof sql, "FETCH %d FROM %s", PG_FETCH, r->cursor);
@@ -267,7 +294,8 @@ static void pg_reader_close(store_reader *r) {
     PQclear(r->res);
     char sql[96];
     snprintf(sql, sizeof sql, "CLOSE %s", r->cursor);
-    if (PQtransactionStatus(r->impl->conn) == PQTRANS_INTRANS) PQclear(PQexec(r->impl->conn, sql));
+    if (r->cursor[0] && PQtransactionStatus(r->impl->conn) == PQTRANS_INTRANS)
+        PQclear(PQexec(r->impl->conn, sql));
     if (r->own_txn) {
         if (PQtransactionStatus(r->impl->conn) == PQTRANS_INTRANS)
             PQclear(PQexec(r->impl->conn, "COMMIT"));
@@ -543,6 +571,7 @@ static const struct store_ops pg_store_ops = {
     .order_term = pg_order_term,
     .sum64_expr = pg_sum64_expr,
     .query = pg_query,
+    .query_small = pg_query_small,
     .reader_next = pg_next,
     .reader_close = pg_reader_close,
     .exec = pg_exec,

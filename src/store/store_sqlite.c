@@ -427,6 +427,7 @@ static const struct store_ops sqlite_store_ops = {
     .order_term = sq_order_term,
     .sum64_expr = sq_sum64_expr,
     .query = sq_query,
+    .query_small = sq_query,
     .reader_next = sq_next,
     .reader_close = sq_reader_close,
     .exec = sq_exec,

@@ -67,7 +67,7 @@ int sync_list_load(sync_list *l, store *s, const char *sql, int np, const char *
     memset(l, 0, sizeof *l);
     l->it.next = list_next;
     store_reader *r = NULL;
-    int rc = store_query(s, &r, sql, np, p, err);
+    int rc = store_query_small(s, &r, sql, np, p, err);
     size_t cap = 0;
     const char *const *row;
     int nc;

@@ -8,6 +8,8 @@
  * sums as numeric; SQLite uses the md5() and st_sum64() functions the driver
  * registers. Both reduce to the same number for equal rows, across engines.
  *
+ * The whole table is the first segment: a plain count + checksum per side
+ * (PostgreSQL runs it with parallel workers); identical tables stop there.
  * Segments (single integer key): the key range [min, max] over both sides
  * is cut into HASH_FANOUT buckets of equal width with one GROUP BY query
  * per side — one scan computes every bucket's (count, checksum). Equal
@@ -105,30 +107,55 @@ static int bucket_sums(sync_ctx *c, bool source, hash_range r, int64_t step, seg
 typedef struct side_job {
     sync_ctx *c;
     hash_range r;
-    int64_t step;
+    int64_t step;    /* 0: whole table, one (count, checksum) */
     seg_sum *out;
     st_error err;
     int rc;
 } side_job;
 
+static int table_sum(sync_ctx *c, bool source, seg_sum *out, st_error *err);
+
+static int side_run(side_job *j, bool source, st_error *err) {
+    if (j->step == 0) return table_sum(j->c, source, j->out, err);
+    return bucket_sums(j->c, source, j->r, j->step, j->out, HASH_FANOUT, err);
+}
+
 static void *side_thread(void *arg) {
     side_job *j = arg;
-    j->rc = bucket_sums(j->c, true, j->r, j->step, j->out, HASH_FANOUT, &j->err);
+    j->rc = side_run(j, true, &j->err);
     return NULL;
 }
 
-static int both_bucket_sums(sync_ctx *c, hash_range r, int64_t step, seg_sum *s, seg_sum *d) {
+static int both_sides(sync_ctx *c, hash_range r, int64_t step, seg_sum *s, seg_sum *d) {
     side_job j = {.c = c, .r = r, .step = step, .out = s};
+    side_job here = {.c = c, .r = r, .step = step, .out = d};
     pthread_t th;
     bool threaded = pthread_create(&th, NULL, side_thread, &j) == 0;
     if (!threaded) side_thread(&j);
-    int rc = bucket_sums(c, false, r, step, d, HASH_FANOUT, c->err);
+    int rc = side_run(&here, false, c->err);
     if (threaded) pthread_join(th, NULL);
     if (rc == ST_OK && j.rc != ST_OK) {
         *c->err = j.err;
         rc = j.rc;
     }
     return rc;
+}
+
+static int both_bucket_sums(sync_ctx *c, hash_range r, int64_t step, seg_sum *s, seg_sum *d) {
+    return both_sides(c, r, step, s, d);
+}
+
+/* The top segment: whole-table count and checksum on both sides (a plain
+ * aggregate, which PostgreSQL runs with parallel workers). */
+static int whole_table_same(sync_ctx *c, bool *same) {
+    seg_sum s = {0}, d = {0};
+    hash_range none = {0, 0};
+    int rc = both_sides(c, none, 0, &s, &d);
+    if (rc != ST_OK) return rc;
+    c->stats->segments_compared++;
+    *same = s.count == d.count && s.sum == d.sum;
+    c->stats->segments_skipped += *same;
+    return ST_OK;
 }
 
 /* Rows of one key range from both sides, merged into the batch. */
@@ -225,22 +252,29 @@ static int hash_range_split(sync_ctx *c, hash_range r, hash_range **stack, size_
 static int hash_int_key(sync_ctx *c) {
     int64_t slo = 0, shi = 0, dlo = 0, dhi = 0;
     bool se, de;
-    int rc = range_of(c, true, &slo, &shi, &se);
+    bool same;
+    int rc = whole_table_same(c, &same);
+    if (rc != ST_OK || same) return rc;
+    rc = range_of(c, true, &slo, &shi, &se);
     if (rc == ST_OK) rc = range_of(c, false, &dlo, &dhi, &de);
     if (rc != ST_OK || (se && de)) return rc;
     hash_range top = {se ? dlo : de ? slo : (slo < dlo ? slo : dlo),
                       se ? dhi : de ? shi : (shi > dhi ? shi : dhi)};
     hash_range *stack = NULL;
     size_t n = 0, cap = 0;
-    rc = hash_range_split(c, top, &stack, &n, &cap);
+    rc = store_hint_aggregate(c->src, true, c->err);
+    if (rc == ST_OK) rc = store_hint_aggregate(c->dst, true, c->err);
+    if (rc == ST_OK) rc = hash_range_split(c, top, &stack, &n, &cap);
     while (rc == ST_OK && n > 0) rc = hash_range_split(c, stack[--n], &stack, &n, &cap);
     free(stack);
+    store_hint_aggregate(c->src, false, NULL);
+    store_hint_aggregate(c->dst, false, NULL);
     if (rc == ST_OK) rc = sync_batch_flush(c);
     return rc;
 }
 
 /* Non-integer or composite keys: one whole-table segment, then full merge. */
-static int table_sum(sync_ctx *c, bool source, seg_sum *out) {
+static int table_sum(sync_ctx *c, bool source, seg_sum *out, st_error *err) {
     store *s = source ? c->src : c->dst;
     store_sb q = {0}, rt = {0};
     store_sb_rowtext(&rt, s, source ? &c->st : &c->dt);
@@ -249,7 +283,7 @@ static int table_sum(sync_ctx *c, bool source, seg_sum *out) {
     store_sb_add(&q, " FROM ");
     store_sb_from(&q, s, source ? &c->st : &c->dt);
     sync_list l;
-    int rc = q.oom || rt.oom ? ST_ENOMEM : sync_list_load(&l, s, q.s, 0, NULL, c->err);
+    int rc = q.oom || rt.oom ? ST_ENOMEM : sync_list_load(&l, s, q.s, 0, NULL, err);
     store_sb_free(&q);
     store_sb_free(&rt);
     if (rc != ST_OK) return rc;
@@ -262,14 +296,8 @@ static int table_sum(sync_ctx *c, bool source, seg_sum *out) {
 int sync_hash(sync_ctx *c) {
     int k = key_index(c);
     if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) return hash_int_key(c);
-    seg_sum s, d;
-    int rc = table_sum(c, true, &s);
-    if (rc == ST_OK) rc = table_sum(c, false, &d);
-    if (rc != ST_OK) return rc;
-    c->stats->segments_compared++;
-    if (s.count == d.count && s.sum == d.sum) {
-        c->stats->segments_skipped++;
-        return ST_OK;
-    }
+    bool same;
+    int rc = whole_table_same(c, &same);
+    if (rc != ST_OK || same) return rc;
     return sync_full(c);
 }

@@ -89,7 +89,8 @@ int sync_stream_open(sync_stream *it, store *s, const char *sql, int np, const c
                      st_error *err);
 void sync_stream_close(sync_stream *it);
 
-/* Materialised rows as an iterator (hash leaves). */
+/* Materialised rows as an iterator (pages, hash leaves, aggregates): the
+ * query must have a bounded result; it runs without a cursor. */
 typedef struct sync_list {
     sync_iter it;
     sync_row **rows;
