@@ -201,7 +201,9 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
     }
     if (lm == NULL) execute(cb, &ctx, exec, exec_ud, out);
     else run_locked(p, opts, lm, cb, &ctx, exec, exec_ud, out);
-    log_event(out->status == JOB_SUCCESS ? LOG_INFO : LOG_WARN, p->name, opts->strategy,
-              "%s: %s", job_status_name(out->status), out->message);
+    /* Callers report the result in their own words (run prints a summary,
+     * the scheduler logs the §3 reasons); this line is for debugging. */
+    log_debug(p->name, opts->strategy, "job %s (%s): %s", job_status_name(out->status),
+              out->reason_code[0] ? out->reason_code : "ok", out->message);
     return ST_OK;
 }

@@ -438,3 +438,32 @@ def test_help(tmp_path, args):
     rc, out, err = run(env, *args)
     assert rc == 0
     assert out.startswith("usage: synctool")
+
+
+def _state(env):
+    rc, out, err = run(env, "state", "export")
+    assert rc == 0, err
+    return {(r["pipeline"], r["strategy"]): r for r in json.loads(out)}
+
+
+def test_run_records_skipped_then_success(env):
+    h = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 120)
+    h.wait_for("holding")
+    rc, out, err = run(env, "run", "--job-name", env.pipeline, "--json")
+    assert rc == 75
+    skipped_id = json.loads(out)["run_id"]
+    rec = _state(env)[(env.pipeline, "full_weekly")]
+    assert rec["status"] == "skipped"
+    assert rec["last_attempted_at"] is not None
+    assert rec["retry_count"] == 0  # a skip never counts as a failure
+    assert rec["last_run"] is None
+    h.p.send_signal(signal.SIGTERM)
+    assert h.finish()[0] == 0
+    rc, out, err = run(env, "run", "--job-name", env.pipeline, "--json")
+    assert rc == 0, (out, err)
+    res = json.loads(out)
+    assert res["run_id"] > skipped_id
+    rec = _state(env)[(env.pipeline, "full_weekly")]
+    assert rec["status"] == "success"
+    assert rec["last_run"] is not None
+    assert rec["run_id"] == res["run_id"]
