@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, SCRIPT_FENCE, SCRIPT_INTENT, NSCRIPTS };
 
@@ -212,6 +213,9 @@ static int lrd_connect(lrd *r, st_error *err) {
     else if (r->password[0])
         rc = lrd_simple(r, "auth", err, "AUTH %s", r->password);
     if (rc == ST_OK && r->db != 0) rc = lrd_simple(r, "select", err, "SELECT %d", r->db);
+    /* named with the pid, so operators can tell whose connection it is */
+    if (rc == ST_OK)
+        rc = lrd_simple(r, "client setname", err, "CLIENT SETNAME synctool-lock-%d", (int)getpid());
     if (rc == ST_OK) rc = lrd_load_scripts(r, err);
     if (rc != ST_OK && r->c) {
         redisFree(r->c);

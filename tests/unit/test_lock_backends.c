@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
+#include "../../src/job/job.h"
 #include "../../src/lock/lock.h"
 
 typedef struct fixture {
@@ -342,6 +345,91 @@ static void test_renewer_raises_cancel_on_loss(void **state) {
     assert_int_equal(lock_renewer_stop(r), 1);
 }
 
+/* --- the job manager on a real backend: a lost lease stops the run ------- */
+
+typedef struct steal_ctx {
+    fixture *f;
+    int saw_cancel;
+} steal_ctx;
+
+/* Simulates "our lease ran out and someone else took the lock": releases
+ * the run's pipeline lock with its own handle, takes it as another owner,
+ * then waits for the renewal thread to raise cancel. */
+static int steal_and_wait(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_error *err) {
+    (void)stats;
+    steal_ctx *s = ud;
+    lock_handle other;
+    if (lock_release(s->f->lm, ctx->pipeline_lock, NULL) != ST_OK ||
+        lock_acquire(s->f->lm, ctx->pipeline_lock->key, LOCK_EXCLUSIVE, 10000, &other, NULL) !=
+            ST_OK)
+        return st_error_set(err, ST_ERR, "test setup failed");
+    int64_t end = mono_ms() + 10000;
+    while (!*ctx->cancel && mono_ms() < end) nap_ms(20);
+    s->saw_cancel = *ctx->cancel;
+    lock_release(s->f->lm, &other, NULL);
+    return st_error_set(err, ST_ELOST, "lost pipeline lock");
+}
+
+static void test_job_lost_lease_cancels_execution(void **state) {
+    fixture *f = *state;
+    char name[96];
+    snprintf(name, sizeof name, "%s_job", f->prefix);
+    config_strategy strat = {.name = "full", .type = CONFIG_STRATEGY_FULL, .enabled = true};
+    config_pipeline p = {.name = name, .strategies = &strat, .nstrategies = 1};
+    p.destination = (config_endpoint){.datastore = f->prefix, .schema = "main", .table = "t"};
+    job_opts o = {.strategy = "full", .lease_ttl_ms = 600}; /* renewal every 200 ms */
+    steal_ctx s = {.f = f};
+    job_result r;
+    assert_int_equal(job_run(NULL, &p, &o, f->lm, NULL, steal_and_wait, &s, &r), 0);
+    assert_int_equal(s.saw_cancel, 1);
+    assert_int_equal(r.status, JOB_FAILED);
+    assert_string_equal(r.reason_code, "lost_pipeline_lock");
+    assert_string_equal(r.message, "lost pipeline lock");
+    /* the table lock was still ours and is released; nothing is left held */
+    lock_info *li = NULL;
+    size_t n = 0;
+    assert_int_equal(lock_list(f->lm, &li, &n, NULL), 0);
+    for (size_t i = 0; i < n; i++) assert_null(strstr(li[i].key, f->prefix));
+    free(li);
+}
+
+/* A dropped Redis connection: the call that finds it dead reports
+ * ST_EUNAVAIL naming the URL, the next one reconnects. */
+static void test_redis_reconnects_after_drop(void **state) {
+    fixture *f = *state;
+    const char *url = getenv("SYNCTOOL_TEST_REDIS_URL");
+    int port = atoi(strrchr(url, ':') + 1);
+    redisContext *c = redisConnect("127.0.0.1", port);
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    /* kill this process's lock connections (named synctool-lock-<pid>) */
+    char mine[64];
+    snprintf(mine, sizeof mine, "name=synctool-lock-%d ", (int)getpid());
+    redisReply *list = redisCommand(c, "CLIENT LIST");
+    assert_non_null(list);
+    int killed = 0;
+    for (char *line = strtok(list->str, "\n"); line; line = strtok(NULL, "\n")) {
+        char *addr = strstr(line, "addr="), *nm = strstr(line, mine);
+        if (addr == NULL || nm == NULL) continue;
+        char a[64];
+        sscanf(addr + 5, "%63s", a);
+        freeReplyObject(redisCommand(c, "CLIENT KILL %s", a));
+        killed++;
+    }
+    freeReplyObject(list);
+    redisFree(c);
+    assert_true(killed >= 1);
+    char k[320];
+    lock_handle h;
+    st_error err;
+    key(f, k, "reconnect");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &h, &err), ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "unreachable"));
+    assert_non_null(strstr(err.msg, "127.0.0.1"));
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &h, &err), 0);
+    assert_int_equal(lock_release(f->lm, &h, &err), 0);
+}
+
 static void test_key_builders(void **state) {
     (void)state;
     char b[320];
@@ -384,11 +472,13 @@ static void test_unreachable_backends(void **state) {
     cmocka_unit_test(test_waiting_exclusive_blocks_new_shared),               \
     cmocka_unit_test(test_wait_timeout_is_honoured),                          \
     cmocka_unit_test(test_list_shows_held_locks),                             \
-    cmocka_unit_test(test_renewer_raises_cancel_on_loss)
+    cmocka_unit_test(test_renewer_raises_cancel_on_loss),                     \
+    cmocka_unit_test(test_job_lost_lease_cancels_execution)
 
 int main(void) {
     const struct CMUnitTest sqlite_cases[] = {CASES(sqlite)};
-    const struct CMUnitTest redis_cases[] = {CASES(redis)};
+    const struct CMUnitTest redis_cases[] = {CASES(redis),
+                                             cmocka_unit_test(test_redis_reconnects_after_drop)};
     const struct CMUnitTest plain[] = {
         cmocka_unit_test(test_key_builders),
         cmocka_unit_test(test_unreachable_backends),
