@@ -306,8 +306,13 @@ static int sched_tick_alloc(tick_ctx *c, state_record *recs, st_error *err) {
     c->decisions = malloc(maxs * sizeof *c->decisions);
     if (c->idx == NULL || c->states == NULL || c->decisions == NULL)
         return st_error_set(err, ST_ENOMEM, "scheduler: out of memory");
-    for (size_t i = 0; i < c->n; i++) c->idx[i] = &recs[i];
-    qsort(c->idx, c->n, sizeof *c->idx, sched_rec_cmp);
+    bool sorted = true;
+    for (size_t i = 0; i < c->n; i++) {
+        c->idx[i] = &recs[i];
+        if (sorted && i > 0 && sched_rec_cmp(&c->idx[i - 1], &c->idx[i]) > 0) sorted = false;
+    }
+    /* state_list() promises this order; sort only if a backend did not. */
+    if (!sorted) qsort(c->idx, c->n, sizeof *c->idx, sched_rec_cmp);
     return ST_OK;
 }
 
