@@ -6,7 +6,9 @@
  * queue_redis.c). Its loop: once a second try to claim a job that another
  * consumer took and left unacknowledged for longer than --claim-idle (that
  * consumer is presumed dead: XAUTOCLAIM), otherwise block up to a second on
- * XREADGROUP for a new job. A job runs through sched_run_job() — the same
+ * XREADGROUP for a new job. While a job runs, a heartbeat thread (its own
+ * connection) touches it every claim-idle/3, so a long job of a live worker
+ * is never taken for a dead one's. A job runs through sched_run_job() — the same
  * path as the embedded scheduler's children: job manager, locks, state —
  * and is acknowledged once its result is recorded. If the state cannot be
  * written the job is not acknowledged, so another worker retries it later:
@@ -27,8 +29,10 @@
 #include "../sched/sched.h"
 #include "../time/st_time.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +47,20 @@ typedef struct worker_opts {
     char name[128];
 } worker_opts;
 
+/* The heartbeat of the job in hand: a thread with its own queue connection
+ * touches the job every claim_idle/3 so a long job is never mistaken for
+ * a dead worker's and claimed by another. */
+typedef struct worker_beat {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    queue *q;
+    const char *consumer;
+    char id[64];
+    int64_t every_ms;
+} worker_beat;
+
 typedef struct worker_proc {
     cli_ctx *ctx;
     worker_opts o;
@@ -51,6 +69,7 @@ typedef struct worker_proc {
     state *st;
     lock_manager *lm;
     queue *q;
+    queue *beat_q;          /* the heartbeat thread's own connection */
     sigset_t sigs;
     bool stopping;
 } worker_proc;
@@ -102,6 +121,7 @@ static int worker_parse(worker_opts *o, int argc, char **argv) {
     }
     if (rc != CLI_OK) return rc;
     if (optind < argc) return cli_usage_error("worker", "unexpected argument '%s'", argv[optind]);
+    if (o->claim_idle_s < 1) return cli_usage_error("worker", "--claim-idle must be at least 1");
     if (o->concurrency < 1 || o->concurrency > 256)
         return cli_usage_error("worker", "--concurrency must be between 1 and 256");
     return CLI_OK;
@@ -140,7 +160,66 @@ static void worker_poll_signals(worker_proc *w) {
     }
 }
 
+static void *worker_beat_main(void *arg) {
+    worker_beat *b = arg;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += b->every_ms / 1000;
+        ts.tv_nsec += (b->every_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!b->stop && pthread_cond_timedwait(&b->cv, &b->mu, &ts) != ETIMEDOUT) {}
+        if (b->stop) break;
+        pthread_mutex_unlock(&b->mu);
+        st_error e;
+        if (queue_touch(b->q, b->consumer, b->id, &e) != ST_OK)
+            log_warn(NULL, NULL, "heartbeat of job %s: %s", b->id, e.msg);
+        pthread_mutex_lock(&b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Starts the heartbeat for `job`; returns false (no heartbeat) on failure. */
+static bool worker_beat_start(worker_beat *b, worker_proc *w, const queue_job *job) {
+    memset(b, 0, sizeof *b);
+    if (w->beat_q == NULL) return false;
+    b->q = w->beat_q;
+    b->consumer = w->consumer;
+    snprintf(b->id, sizeof b->id, "%s", job->id);
+    b->every_ms = w->o.claim_idle_s * 1000 / 3 > 500 ? w->o.claim_idle_s * 1000 / 3 : 500;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&b->mu, NULL);
+    if (pthread_create(&b->th, NULL, worker_beat_main, b) == 0) return true;
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    return false;
+}
+
+static void worker_beat_stop(worker_beat *b) {
+    pthread_mutex_lock(&b->mu);
+    b->stop = true;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->th, NULL);
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+}
+
 static void worker_handle(worker_proc *w, const queue_job *job) {
+    worker_beat beat;
+    bool beating = worker_beat_start(&beat, w, job);
+    if (!beating) log_warn(job->pipeline, job->strategy, "no heartbeat for run %" PRId64
+                           ": a job longer than --claim-idle may be claimed by another "
+                           "worker", job->run_id);
     if (job->at != 0) log_set_time_override(job->at);
     sched_job_env env = {.cfg = w->cfg, .st = w->st, .lm = w->lm, .worker = w->consumer};
     sched_job_outcome out;
@@ -155,6 +234,7 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
                   "retry: %s", job->run_id, e.msg);
     }
     log_set_time_override(0);
+    if (beating) worker_beat_stop(&beat);
 }
 
 /* Claims a dead consumer's job or pops a new one (blocking up to 1 s).
@@ -185,7 +265,8 @@ static int worker_consume(worker_proc *w) {
     st_error e;
     if (cli_open_state(w->cfg, &w->st) != CLI_OK) return CLI_FAILED;
     if (lock_open(&w->lm, w->cfg->state_url, &e) != ST_OK ||
-        queue_open(&w->q, w->cfg->state_url, &e) != ST_OK) {
+        queue_open(&w->q, w->cfg->state_url, &e) != ST_OK ||
+        queue_open(&w->beat_q, w->cfg->state_url, &e) != ST_OK) {
         fprintf(stderr, "synctool worker: %s\n", e.msg);
         return CLI_FAILED;
     }
@@ -202,6 +283,7 @@ static int worker_consume(worker_proc *w) {
 }
 
 static void worker_close(worker_proc *w) {
+    queue_close(w->beat_q);
     queue_close(w->q);
     lock_close(w->lm);
     state_close(w->st);

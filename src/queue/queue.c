@@ -75,6 +75,10 @@ int queue_claim(queue *q, const char *consumer, int64_t min_idle_ms, queue_job *
     return q->ops->claim(q->be, consumer, min_idle_ms, out, err);
 }
 
+int queue_touch(queue *q, const char *consumer, const char *id, st_error *err) {
+    return q->ops->touch(q->be, consumer, id, err);
+}
+
 int queue_count(queue *q, size_t *waiting, size_t *pending, st_error *err) {
     return q->ops->count(q->be, waiting, pending, err);
 }

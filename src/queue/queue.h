@@ -10,7 +10,8 @@
  * Delivery is at-least-once. A consumer takes a job with queue_pop(); the
  * job stays "pending" (delivered, not acknowledged) until queue_ack(). A job
  * whose consumer died is handed to another one by queue_claim() once it has
- * been idle for `min_idle_ms`. So a job is never lost, and may be delivered
+ * been idle for `min_idle_ms`; a consumer busy with a long job keeps it with
+ * queue_touch() heartbeats. So a job is never lost, and may be delivered
  * twice: the pipeline lock makes sure it never runs twice at once, and the
  * consumer checks the state's run_id before running a redelivered job.
  *
@@ -61,6 +62,10 @@ struct queue_ops {
      * min_idle_ms (its consumer is presumed dead). ST_ENOTFOUND if none. */
     int (*claim)(void *be, const char *consumer, int64_t min_idle_ms, queue_job *out,
                  st_error *err);
+    /* Heartbeat of a consumer still working on a delivered job: resets its
+     * idle time so claim() does not hand it to another consumer. ST_ESTALE
+     * if the job is no longer delivered to `consumer`. */
+    int (*touch)(void *be, const char *consumer, const char *id, st_error *err);
     /* Jobs not yet acknowledged: *waiting never delivered, *pending delivered. */
     int (*count)(void *be, size_t *waiting, size_t *pending, st_error *err);
     void (*close)(void *be);
@@ -81,6 +86,7 @@ int queue_pop(queue *q, const char *consumer, int64_t block_ms, queue_job *out,
 int queue_ack(queue *q, const char *id, st_error *err);
 int queue_claim(queue *q, const char *consumer, int64_t min_idle_ms, queue_job *out,
                 st_error *err);
+int queue_touch(queue *q, const char *consumer, const char *id, st_error *err);
 int queue_count(queue *q, size_t *waiting, size_t *pending, st_error *err);
 const char *queue_backend_name(const queue *q);
 

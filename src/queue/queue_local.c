@@ -105,6 +105,18 @@ static int local_claim(void *be, const char *consumer, int64_t min_idle_ms, queu
     return st_error_set(err, ST_ENOTFOUND, "queue: nothing to claim");
 }
 
+static int local_touch(void *be, const char *consumer, const char *id, st_error *err) {
+    local_queue *q = be;
+    for (size_t i = 0; i < q->n; i++) {
+        local_entry *e = &q->items[i];
+        if (strcmp(e->job.id, id) == 0 && e->delivered && strcmp(e->consumer, consumer) == 0) {
+            e->delivered_ms = local_mono_ms();
+            return ST_OK;
+        }
+    }
+    return st_error_set(err, ST_ESTALE, "queue: job %s is not delivered to %s", id, consumer);
+}
+
 static int local_count(void *be, size_t *waiting, size_t *pending, st_error *err) {
     (void)err;
     local_queue *q = be;
@@ -132,6 +144,7 @@ static const struct queue_ops local_queue_ops = {
     .pop = local_pop,
     .ack = local_ack,
     .claim = local_claim,
+    .touch = local_touch,
     .count = local_count,
     .close = local_close,
 };

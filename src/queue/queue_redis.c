@@ -14,7 +14,9 @@
  * Why this gives "never lost": an entry leaves the PEL only through ack.
  * A consumer that dies keeps its entries in the PEL; XAUTOCLAIM (Redis >=
  * 6.2) moves entries idle longer than a threshold to a live consumer and
- * bumps their delivery count. ack is XACK followed by XDEL, so the stream
+ * bumps their delivery count; a live consumer busy with a long job resets
+ * its entry's idle time (touch: a small Lua script), so only dead
+ * consumers' jobs are ever claimed. ack is XACK followed by XDEL, so the stream
  * only ever holds unfinished work and XLEN minus the PEL size is the
  * backlog that nobody has seen yet.
  *
@@ -255,6 +257,29 @@ static int rq_claim(void *be, const char *consumer, int64_t min_idle_ms, queue_j
     return st_error_set(err, ST_ENOTFOUND, "queue: nothing to claim");
 }
 
+/* Resets the idle time of an entry we own, atomically in Lua: XPENDING
+ * filtered by consumer proves it is still ours (a plain XCLAIM would steal
+ * it back from a consumer that claimed it meanwhile), then XCLAIM ... 0 id
+ * JUSTID resets its idle time without bumping the delivery count. */
+static const char rq_touch_lua[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) "
+    "if #p == 0 then return 0 end "
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID') "
+    "return 1";
+
+static int rq_touch(void *be, const char *consumer, const char *id, st_error *err) {
+    redis_queue *q = be;
+    const char *argv[] = {"EVAL", rq_touch_lua, "1", QUEUE_STREAM_KEY, QUEUE_GROUP,
+                          consumer, id};
+    redisReply *r = rq_cmd(q, err, 7, argv);
+    if (r == NULL) return err ? err->code : ST_ERR;
+    bool ok = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return ok ? ST_OK
+              : st_error_set(err, ST_ESTALE, "queue: job %s is not delivered to %s", id,
+                             consumer);
+}
+
 static int rq_count(void *be, size_t *waiting, size_t *pending, st_error *err) {
     redis_queue *q = be;
     const char *xlen[] = {"XLEN", QUEUE_STREAM_KEY};
@@ -289,6 +314,7 @@ static const struct queue_ops redis_queue_ops = {
     .pop = rq_pop,
     .ack = rq_ack,
     .claim = rq_claim,
+    .touch = rq_touch,
     .count = rq_count,
     .close = rq_close,
 };

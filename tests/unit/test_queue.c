@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../src/queue/queue.h"
 
@@ -83,6 +84,29 @@ static void check_claim_from_dead_consumer(queue *q) {
     assert_int_equal(queue_ack(q, got.id, &err), 0);
 }
 
+/* A consumer busy with a long job heartbeats it: the job is then not idle
+ * and not claimable; a touch by someone who does not own it is refused. */
+static void check_touch_keeps_job(queue *q, void (*pause)(void)) {
+    st_error err;
+    queue_job a = mk_job("orders", "full", 9), got, claimed;
+    assert_int_equal(queue_push(q, &a, &err), 0);
+    assert_int_equal(queue_pop(q, "busy", 0, &got, &err), 0);
+    pause();
+    assert_int_equal(queue_touch(q, "busy", got.id, &err), 0);
+    assert_int_equal(queue_claim(q, "thief", 150, &claimed, &err), ST_ENOTFOUND);
+    assert_int_equal(queue_touch(q, "thief", got.id, &err), ST_ESTALE);
+    pause();
+    assert_int_equal(queue_claim(q, "rescuer", 150, &claimed, &err), 0);
+    assert_string_equal(claimed.id, got.id);
+    /* Now it is the rescuer's: the old owner's heartbeat does not steal it back. */
+    assert_int_equal(queue_touch(q, "busy", got.id, &err), ST_ESTALE);
+    assert_int_equal(queue_touch(q, "rescuer", got.id, &err), 0);
+    assert_int_equal(queue_ack(q, got.id, &err), 0);
+    assert_int_equal(queue_touch(q, "rescuer", got.id, &err), ST_ESTALE);
+}
+
+static void pause_200ms(void) { usleep(200 * 1000); }
+
 /* Many jobs, consumers taking some and dying: every job is eventually
  * acknowledged exactly once by someone. */
 static void check_never_lost(queue *q) {
@@ -136,6 +160,14 @@ static void test_local_never_lost(void **s) {
     queue *q;
     assert_int_equal(queue_open(&q, "local:", NULL), 0);
     check_never_lost(q);
+    queue_close(q);
+}
+
+static void test_local_touch(void **s) {
+    (void)s;
+    queue *q;
+    assert_int_equal(queue_open(&q, "local:", NULL), 0);
+    check_touch_keeps_job(q, pause_200ms);
     queue_close(q);
 }
 
@@ -257,6 +289,16 @@ static void test_redis_push_before_group(void **s) {
     queue_close(q);
 }
 
+static void test_redis_touch(void **s) {
+    (void)s;
+    REDIS_OR_SKIP(6);
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open(&q, url, &err), 0);
+    check_touch_keeps_job(q, pause_200ms);
+    queue_close(q);
+}
+
 static void test_redis_unreachable(void **s) {
     (void)s;
     queue *q;
@@ -283,6 +325,7 @@ int main(void) {
         cmocka_unit_test(test_local_fifo),
         cmocka_unit_test(test_local_claim),
         cmocka_unit_test(test_local_never_lost),
+        cmocka_unit_test(test_local_touch),
         cmocka_unit_test(test_open_bad_scheme),
         cmocka_unit_test(test_open_with_wrong_version),
         cmocka_unit_test(test_redis_fifo),
@@ -290,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_redis_never_lost),
         cmocka_unit_test(test_redis_two_handles_and_block),
         cmocka_unit_test(test_redis_push_before_group),
+        cmocka_unit_test(test_redis_touch),
         cmocka_unit_test(test_redis_unreachable),
         cmocka_unit_test(test_redis_bad_port),
     };
