@@ -79,7 +79,9 @@ asan: $(BUILD)/asan/synctool $(UNIT_BIN)
 
 # The one command CI and the README use.
 test: $(BUILD)/synctool asan
-	scripts/with-servers $(MAKE) --no-print-directory unit-run e2e-run
+	scripts/with-servers sh -c '$(MAKE) --no-print-directory unit-run; u=$$?; \
+	    $(MAKE) --no-print-directory e2e-run; e=$$?; \
+	    echo "unit exit $$u, e2e exit $$e"; [ $$u -eq 0 ] && [ $$e -eq 0 ]'
 
 unit: asan
 	scripts/with-servers $(MAKE) --no-print-directory unit-run
