@@ -412,6 +412,10 @@ def test_default_strategy_is_longest_slot(tmp_path):
     (["run", "--job-name", "PIPE", "--no-wait-lock", "--lock-timeout", "5"], "contradicts"),
     (["run", "--job-name", "PIPE", "extra"], "unexpected argument 'extra'"),
     (["run", "--bogus"], "unknown option"),
+    (["run", "--job-name"], "--job-name needs a value"),
+    (["lock", "hold", "--pipeline"], "--pipeline needs a value"),
+    (["lock", "hold", "--bogus"], "unknown option"),
+    (["lock", "list", "--bogus"], "unknown option"),
     (["lock"], "usage: synctool lock"),
     (["lock", "frob"], "unknown subcommand 'frob'"),
     (["lock", "hold", "--pipeline", "PIPE"], "hold needs --for SECS"),
@@ -467,3 +471,17 @@ def test_run_records_skipped_then_success(env):
     assert rec["status"] == "success"
     assert rec["last_run"] is not None
     assert rec["run_id"] == res["run_id"]
+
+
+def test_no_enabled_strategy_is_a_usage_error(tmp_path):
+    env = Env(tmp_path / "cfg")
+    y = env.dir / "pipelines" / "orders.yaml"
+    y.write_text(y.read_text().replace("cron: '*/15 * * * *'}", "cron: '*/15 * * * *', enabled: false}")
+                 .replace("cron: '0 0 * * 0'}", "cron: '0 0 * * 0', enabled: false}"))
+    rc, out, err = run(env, "run", "--job-name", env.pipeline)
+    assert rc == 2, err
+    assert f"pipeline '{env.pipeline}' has no enabled strategy" in err
+    # an explicitly named disabled strategy still runs by hand
+    rc, out, err = run(env, "run", "--job-name", env.pipeline, "--strategy", "full_weekly", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["status"] == "success"

@@ -444,6 +444,38 @@ static void test_key_builders(void **state) {
     assert_string_equal(lock_url_redact(b, sizeof b, "redis://h:1/0"), "redis://h:1/0");
 }
 
+static void test_argument_errors(void **state) {
+    (void)state;
+    char path[] = "/tmp/synctool-lock-args-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    char url[300];
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    lock_manager *lm = NULL;
+    st_error err;
+    assert_int_equal(lock_open(&lm, url, &err), 0);
+    lock_handle h;
+    assert_int_equal(lock_acquire(lm, "", LOCK_EXCLUSIVE, 1000, &h, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "invalid key"));
+    assert_int_equal(lock_acquire_wait(lm, NULL, LOCK_EXCLUSIVE, 1000, 10, &h, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "invalid key"));
+    assert_int_equal(lock_acquire(lm, "synctool:exec:pipeline:x", LOCK_EXCLUSIVE, 0, &h, &err),
+                     ST_EINVAL);
+    assert_non_null(strstr(err.msg, "ttl must be positive"));
+    const lock_handle *many[17] = {0};
+    lock_renewer *r = NULL;
+    assert_int_equal(lock_renewer_start(&r, lm, many, 17, 100, NULL, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "at most 16 handles"));
+    assert_string_equal(lock_backend_name(lm), "sqlite");
+    lock_close(lm);
+    lock_close(NULL); /* no-op */
+    assert_int_equal(lock_renewer_stop(NULL), 0);
+    unlink(path);
+    assert_int_equal(lock_open(&lm, "redis://:pw@:0/x", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "bad Redis URL"));
+    assert_null(strstr(err.msg, "pw@"));
+}
+
 static void test_unreachable_backends(void **state) {
     (void)state;
     lock_manager *lm = NULL;
@@ -482,6 +514,7 @@ int main(void) {
     const struct CMUnitTest plain[] = {
         cmocka_unit_test(test_key_builders),
         cmocka_unit_test(test_unreachable_backends),
+        cmocka_unit_test(test_argument_errors),
     };
     int failed = 0;
     failed += cmocka_run_group_tests_name("LockBackendSQLite", sqlite_cases, setup_sqlite,

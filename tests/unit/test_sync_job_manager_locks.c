@@ -352,6 +352,33 @@ static void test_lost_lease_cancels_and_fails(void **state) {
     assert_int_equal(lockmock_holders(f->mock), 0);
 }
 
+static void test_invalid_arguments(void **state) {
+    fx *f = *state;
+    job_result r;
+    assert_int_equal(job_run(NULL, NULL, &f->opts, f->lm, NULL, execute, f, &r), ST_EINVAL);
+    assert_int_equal(r.status, JOB_FAILED);
+    assert_string_equal(r.message, "job: no pipeline or options");
+    /* no execute function: failed, locks still released */
+    assert_int_equal(job_run(NULL, &f->p, &f->opts, f->lm, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, JOB_FAILED);
+    assert_string_equal(r.message, "no execute function");
+    assert_int_equal(lockmock_holders(f->mock), 0);
+}
+
+static void test_backend_vtable_checks(void **state) {
+    fx *f = *state;
+    struct lock_ops bad = {.version = LOCK_OPS_VERSION + 1, .name = "future"};
+    lock_manager *lm = NULL;
+    st_error err;
+    assert_int_equal(lock_open_with_ops(&lm, &bad, NULL, NULL, &err), ST_EINVAL);
+    assert_null(lm);
+    assert_non_null(strstr(err.msg, "ops version"));
+    /* the mock cannot clone: the renewer shares the manager instead */
+    assert_int_equal(lock_clone(f->lm, &lm, &err), ST_ENOTIMPL);
+    assert_non_null(strstr(err.msg, "cannot clone"));
+    assert_string_equal(lock_backend_name(f->lm), "mock");
+}
+
 static void test_status_names(void **state) {
     (void)state;
     assert_string_equal(job_status_name(JOB_SUCCESS), "success");
@@ -388,6 +415,8 @@ int main(void) {
         T(test_strategy_not_found_fails),
         T(test_execution_error_fails_and_releases),
         T(test_lost_lease_cancels_and_fails),
+        T(test_invalid_arguments),
+        T(test_backend_vtable_checks),
         cmocka_unit_test(test_status_names),
     };
     int failed = 0;
