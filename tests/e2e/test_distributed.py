@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 from test_scheduler_helpers import (count_rows, export_state, history, iso, make_table,
                                     pipeline_yaml, state_of, wait_until, write_config)
@@ -208,3 +209,38 @@ def test_redis_leader_lease_standby_takes_over(tmp_path, redis_server):
         a.stop()
         if b is not None:
             assert b.stop() == 0, b.text()
+
+
+def test_long_job_of_a_live_worker_is_not_claimed(tmp_path, redis_server):
+    """The running worker heartbeats its job, so another worker with a claim
+    timeout far shorter than the job never takes it."""
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 10)
+    write_config(cfg, {"big": pipeline_yaml("long_sync", "0 * * * *")}, state_url=url)
+    make_table(os.path.join(cfg, "src.db"), rows=2000000)
+    make_table(os.path.join(cfg, "dst.db"), rows=0)
+    a = Background(cfg, "worker", "--name", "steady", "--claim-idle", "3")
+    b = None
+    try:
+        a.wait_for("started")
+        r = subprocess.run([BIN, "--config-dir", cfg, "scheduler", "--once", "--at",
+                            "2025-10-15T11:00:00Z"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and "Enqueued run" in r.stderr, r.stderr
+        wait_until(lambda: (state_of(cfg, "long_sync", "full_job") or {}).get("status")
+                   in ("running", "success", "failed"), timeout=120, interval=0.05,
+                   what="the run to start")
+        started = time.monotonic()
+        b = Background(cfg, "worker", "--name", "eager", "--claim-idle", "3")
+        wait_until(lambda: state_of(cfg, "long_sync", "full_job")["status"] != "running",
+                   timeout=300, interval=0.3, what="the long run to finish")
+        took = time.monotonic() - started
+        assert took > 4.5, f"the run took {took:.1f}s: too short to outlast --claim-idle"
+        st = state_of(cfg, "long_sync", "full_job")
+        assert st["status"] == "success" and st["worker"] == "steady", st
+        assert "claimed run" not in b.text(), b.text()
+    finally:
+        a.stop()
+        if b is not None:
+            assert b.stop() == 0, b.text()
+    assert [h["status"] for h in history(cfg, "long_sync")] == ["success"]
