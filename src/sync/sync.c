@@ -77,8 +77,11 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
     store_column_info *info = NULL;
     size_t n = 0;
     int rc = store_describe(s, t->schema, t->table, &info, &n, c->err);
-    if (rc == ST_ENOTFOUND && dest)
-        return st_error_wrap(c->err, "run `synctool ddl apply` first");
+    if (rc == ST_ENOTFOUND && dest) {
+        char msg[sizeof c->err->msg];
+        memcpy(msg, c->err->msg, sizeof msg);
+        return st_error_set(c->err, ST_ENOTFOUND, "%s (run `synctool ddl apply` first)", msg);
+    }
     for (size_t i = 0; rc == ST_OK && i < t->ncols; i++) {
         bool found = false;
         for (size_t j = 0; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;
@@ -114,10 +117,26 @@ static void name_tables(const sync_opts *o, char *buf, size_t n) {
              p->destination.schema ? p->destination.schema : "-", p->destination.table);
 }
 
+/* Source row count for the ETA (only when a progress line is shown). */
+static int64_t source_rows(sync_ctx *c) {
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT count(*) FROM ");
+    store_sb_from(&q, c->src, &c->st);
+    sync_list l;
+    int64_t n = 0;
+    if (!q.oom && sync_list_load(&l, c->src, q.s, 0, NULL, NULL) == ST_OK) {
+        if (l.n == 1 && l.rows[0]->v[0]) n = strtoll(l.rows[0]->v[0], NULL, 10);
+        sync_list_free(&l);
+    }
+    store_sb_free(&q);
+    return n;
+}
+
 static int run_strategy(sync_ctx *c) {
     int64_t batch = c->o->strategy->batch_size;
     c->batch_size = batch > 0 ? batch : 10000;
     sync_progress_start(&c->prog, c->o->progress, 0);
+    if (c->prog.on && c->o->strategy->type == CONFIG_STRATEGY_FULL) c->prog.total = source_rows(c);
     int rc;
     switch (c->o->strategy->type) {
     case CONFIG_STRATEGY_FULL: rc = sync_full(c); break;

@@ -182,3 +182,32 @@ def test_kill_midway_and_rerun_pg_to_pg(tmp_path, pg_server, schema):
                     f'SELECT count(*) FROM ((TABLE "{schema}".src EXCEPT ALL TABLE "{schema}".dst) '
                     f'UNION ALL (TABLE "{schema}".dst EXCEPT ALL TABLE "{schema}".src)) d')
     assert diff == 0
+
+
+def test_ddl_waits_for_table_lock_then_skips(tmp_path):
+    """A sync holding the table lock (here `lock hold`, shared like a run)
+    makes `ddl apply` wait --lock-timeout, then exit 75 with nothing changed."""
+    write_config(tmp_path, "  a: {type: sqlite, path: data/a.db}\n  b: {type: sqlite, path: data/b.db}\n",
+                 "{datastore: a, table: orders}", "{datastore: b, table: orders}")
+    hold = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "lock", "hold", "--table",
+                             "b.main.orders", "--for", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        seen = ""
+        while time.time() < deadline and "holding" not in seen:
+            line = hold.stdout.readline()
+            if not line:
+                break
+            seen += line
+        assert "holding" in seen, seen
+        r = subprocess.run([BIN, "--config-dir", str(tmp_path), "ddl", "apply", "p",
+                            "--lock-timeout", "1"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 75, r.stderr
+        assert "table lock synctool:table:b:main:orders busy after 1s, nothing changed" in r.stderr
+        assert not (tmp_path / "data" / "b.db").exists() or \
+            sqlite3.connect(tmp_path / "data" / "b.db").execute(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'orders'").fetchone()[0] == 0
+    finally:
+        hold.send_signal(signal.SIGTERM)
+        hold.wait(30)

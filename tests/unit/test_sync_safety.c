@@ -222,6 +222,25 @@ static void test_hash_text_key_falls_back_to_merge(void **s) {
     synct_teardown(&e);
 }
 
+static void test_source_query(void **s) {
+    (void)s;
+    synct_env e;
+    synct_setup(&e, true, false, CONFIG_STRATEGY_FULL);
+    fill(&e, 1, 40);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT * FROM \"%s\".src_t WHERE id %% 2 = 0", e.schemas[0]);
+    e.p.source.query = q;
+    state_stats st;
+    st_error err;
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), 0);
+    assert_int_equal(st.rows_inserted, 20);
+    assert_int_equal(synct_count(&e, 1), 20);
+    e.strat.type = CONFIG_STRATEGY_HASH;
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), 0);
+    assert_int_equal(st.segments_skipped, st.segments_compared);
+    synct_teardown(&e);
+}
+
 int main(void) {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -238,6 +257,7 @@ int main(void) {
         cmocka_unit_test(test_delta_counts_null_cursor),
         cmocka_unit_test(test_delta_watermark_and_lookback),
         cmocka_unit_test(test_hash_text_key_falls_back_to_merge),
+        cmocka_unit_test(test_source_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
