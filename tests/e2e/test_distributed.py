@@ -244,3 +244,31 @@ def test_long_job_of_a_live_worker_is_not_claimed(tmp_path, redis_server):
         if b is not None:
             assert b.stop() == 0, b.text()
     assert [h["status"] for h in history(cfg, "long_sync")] == ["success"]
+
+
+def test_redis_outage_is_logged_and_processes_still_stop_cleanly(tmp_path):
+    """A private redis-server goes away under a worker and a scheduler: both
+    log what failed (never the URL's password), keep trying, and exit 0 on
+    SIGTERM."""
+    import servers
+    red = servers.Redis()
+    cfg = str(tmp_path)
+    try:
+        write_config(cfg, {"quiet": pipeline_yaml("quiet", "0 0 1 1 *")},
+                     state_url=red.url.replace("redis://", "redis://:sekrit-pw@"))
+        subprocess.run(["redis-cli", "-p", str(red.port), "CONFIG", "SET", "requirepass",
+                        "sekrit-pw"], check=True, capture_output=True)
+        w = Background(cfg, "worker", "--name", "orphan")
+        s = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--name", "lonely")
+        try:
+            w.wait_for("worker orphan started")
+            s.wait_for("leader: lonely holds the scheduler lease")
+            red.stop()
+            w.wait_for("reading the job stream failed")
+            s.wait_for("lost the scheduler lease")
+        finally:
+            assert w.stop() == 0, w.text()
+            assert s.stop() == 0, s.text()
+        assert "sekrit-pw" not in w.text() + s.text()
+    finally:
+        red.stop()

@@ -352,20 +352,24 @@ def test_lost_worker_is_marked_failed_by_the_next_tick(tmp_path):
     cfg = str(tmp_path)
     setup_sqlite(cfg, "big_sync", "0 * * * *", rows=300000,
                  extra="locks: {lease_ttl_seconds: 3}\n")
-    bg = Background(cfg, "scheduler", "--once", "--at", "2025-10-15T10:00:00Z", "--lease", "3")
+    bg = Background(cfg, "scheduler", "--once", "--at", "2025-10-15T10:00:00Z")
     try:
         wait_until(lambda: (state_of(cfg, "big_sync", "full_job") or {}).get("status")
                    in ("running", "success", "failed"), timeout=120, interval=0.05,
                    what="the run to start")
         assert state_of(cfg, "big_sync", "full_job")["status"] == "running", \
             "the sync finished before it could be killed; make the table bigger"
-        os.killpg(bg.proc.pid, signal.SIGKILL)
-        bg.proc.wait()
+        kids = subprocess.run(["pgrep", "-P", str(bg.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+        assert len(kids) == 1, kids
+        os.kill(int(kids[0]), signal.SIGKILL)      # the job process only
+        assert bg.proc.wait(60) == 0, bg.text()
     finally:
         bg.stop()
-    wait_until(lambda: PIPE_KEY.format("big_sync") not in lock_list(cfg) and
-               "synctool:scheduler:leader" not in lock_list(cfg), timeout=60,
-               what="the dead run's and the dead scheduler's leases to lapse")
+    assert "job process died (signal 9)" in bg.text(), bg.text()
+    assert state_of(cfg, "big_sync", "full_job")["status"] == "running"
+    wait_until(lambda: PIPE_KEY.format("big_sync") not in lock_list(cfg), timeout=60,
+               what="the dead run's lease to lapse")
     r = tick(cfg, "2025-10-15T10:07:00Z", log_level="debug")
     assert "Worker lost: lease expired" in r.err, r
     st = state_of(cfg, "big_sync", "full_job")
