@@ -75,6 +75,7 @@ typedef struct sched_proc {
     size_t nkids;
     lock_handle leader;
     bool leading, standby_logged, ticked, stopping;
+    int lease_rc;           /* last failed leader-lease attempt (ST_EBUSY: standby) */
     int64_t next_tick, next_lease, stop_deadline;   /* monotonic ms */
     sigset_t sigs;
     int status;
@@ -314,6 +315,7 @@ static void sched_lead(sched_proc *p, int64_t mono) {
         p->leading = false;
     }
     int rc = lock_acquire(p->lm, SCHED_LEADER_KEY, LOCK_EXCLUSIVE, ttl_ms, &p->leader, &e);
+    p->lease_rc = rc;
     if (rc == ST_OK) {
         sched_became_leader(p);
         return;
@@ -443,7 +445,7 @@ static int sched_loop(sched_proc *p) {
         if (sched_done(p, mono)) break;
         if (!p->stopping) sched_lead(p, mono);
         if (p->o.once && !p->leading && !p->ticked) {
-            p->status = CLI_SKIPPED;
+            p->status = p->lease_rc == ST_EBUSY ? CLI_SKIPPED : CLI_FAILED;
             break;
         }
         if (p->leading && !p->stopping && mono >= p->next_tick && !(p->o.once && p->ticked))

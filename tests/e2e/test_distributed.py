@@ -272,3 +272,15 @@ def test_redis_outage_is_logged_and_processes_still_stop_cleanly(tmp_path):
         assert "sekrit-pw" not in w.text() + s.text()
     finally:
         red.stop()
+
+
+def test_unreachable_redis_state_fails_without_leaking_the_password(tmp_path):
+    cfg = str(tmp_path)
+    write_config(cfg, {"quiet": pipeline_yaml("quiet", "0 0 1 1 *")},
+                 state_url="redis://:hush-hush@127.0.0.1:1/0")
+    for args in (["scheduler", "--once"], ["worker"]):
+        r = subprocess.run([BIN, "--config-dir", cfg, *args], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "cannot open state" in r.stderr and "127.0.0.1:1" in r.stderr, r.stderr
+        assert "hush-hush" not in r.stderr + r.stdout
