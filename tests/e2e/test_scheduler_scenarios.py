@@ -248,13 +248,26 @@ def test_max_jobs_bounds_parallel_children_and_all_jobs_run(tmp_path):
                                     dst_table=f"t{i}") for i in range(5)}
     write_config(cfg, pipes)
     for i in range(5):
-        make_table(os.path.join(cfg, "src.db"), table=f"t{i}", rows=i + 1)
+        make_table(os.path.join(cfg, "src.db"), table=f"t{i}", rows=200000 + i)
         make_table(os.path.join(cfg, "dst.db"), table=f"t{i}", rows=0)
-    r = tick(cfg, "2025-10-15T10:00:00Z", "--max-jobs", "2")
-    assert r.rc == 0, r
-    assert r.err.count("succeeded") == 5, r
+    bg = Background(cfg, "--log-level", "debug", "scheduler", "--once", "--at",
+                    "2025-10-15T10:00:00Z", "--max-jobs", "2")
+    most = 0
+    try:
+        while bg.proc.poll() is None:
+            kids = subprocess.run(["pgrep", "-P", str(bg.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+            most = max(most, len(kids))
+            time.sleep(0.02)
+    finally:
+        rc = bg.stop()
+    log = bg.text()
+    assert rc == 0, log
+    assert 1 <= most <= 2, most
+    assert log.count("started in process") == 5, log
+    assert log.count("succeeded") == 5, log
     for i in range(5):
-        assert count_rows(os.path.join(cfg, "dst.db"), f"t{i}") == i + 1
+        assert count_rows(os.path.join(cfg, "dst.db"), f"t{i}") == 200000 + i
 
 
 class Background:
