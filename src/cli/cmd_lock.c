@@ -139,39 +139,39 @@ static int hold_loop(lock_manager *lm, const lock_handle *h, int64_t for_s) {
     }
 }
 
+/* Acquires with SIGINT/SIGTERM still deliverable (so Ctrl-C ends a long
+ * --wait), then blocks them for the hold. A signal in the instant between
+ * the two ends the process with the lock held: it expires after its TTL. */
 static int hold_locked(lock_manager *lm, const hold_args *a, const char *key) {
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(SIG_BLOCK, &set, &old);
     lock_mode mode = a->shared ? LOCK_SHARED : LOCK_EXCLUSIVE;
     int64_t ttl = (a->ttl_s > 0 ? a->ttl_s : 30) * 1000;
     lock_handle h;
     st_error err;
     int rc = a->wait_s >= 0 ? lock_acquire_wait(lm, key, mode, ttl, a->wait_s * 1000, &h, &err)
                             : lock_acquire(lm, key, mode, ttl, &h, &err);
-    int out = CLI_OK;
     if (rc == ST_EBUSY || rc == ST_ETIMEOUT) {
         fprintf(stderr, "synctool lock: %s is busy: %s\n", key, err.msg);
-        out = CLI_SKIPPED;
-    } else if (rc != ST_OK) {
-        fprintf(stderr, "synctool lock: %s\n", err.msg);
-        out = CLI_FAILED;
-    } else {
-        printf("holding %s (fence %lld) for %lld s\n", key,
-               (long long)h.fence, (long long)a->for_s);
-        fflush(stdout);
-        int lost = hold_loop(lm, &h, a->for_s);
-        if (!lost && lock_release(lm, &h, &err) == ST_ESTALE) {
-            fprintf(stderr, "synctool lock: lost lock %s: %s\n", key, err.msg);
-            lost = 1;
-        }
-        if (lost) out = CLI_FAILED;
-        else printf("released %s\n", key);
+        return CLI_SKIPPED;
     }
+    if (rc != ST_OK) {
+        fprintf(stderr, "synctool lock: %s\n", err.msg);
+        return CLI_FAILED;
+    }
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    printf("holding %s (fence %lld) for %lld s\n", key, (long long)h.fence, (long long)a->for_s);
+    fflush(stdout);
+    int lost = hold_loop(lm, &h, a->for_s);
+    if (!lost && lock_release(lm, &h, &err) == ST_ESTALE) {
+        fprintf(stderr, "synctool lock: lost lock %s: %s\n", key, err.msg);
+        lost = 1;
+    }
+    if (!lost) printf("released %s\n", key);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    return out;
+    return lost ? CLI_FAILED : CLI_OK;
 }
 
 static int open_locks(const config *cfg, lock_manager **lm) {

@@ -169,8 +169,10 @@ def test_two_concurrent_runs_exactly_one_executes(env):
     first, second = (a, b) if a.p.poll() is not None else (b, a)
     rc, out, err = first.finish()
     assert rc == 75, (out, err)
-    assert "Pipeline lock not available" in err
-    assert json.loads(out)["reason_code"] == "pipeline_lock_unavailable"
+    res = json.loads(out)
+    assert res["status"] == "skipped"
+    assert res["reason_code"] == "pipeline_lock_unavailable"
+    assert res["message"] == "Pipeline lock not available, skipping execution"
     assert second.p.poll() is None
     assert env.warehouse_rows() == 0  # nothing executed yet
     holder.p.send_signal(signal.SIGTERM)
@@ -485,3 +487,16 @@ def test_no_enabled_strategy_is_a_usage_error(tmp_path):
     rc, out, err = run(env, "run", "--job-name", env.pipeline, "--strategy", "full_weekly", "--json")
     assert rc == 0, err
     assert json.loads(out)["status"] == "success"
+
+
+def test_ctrl_c_ends_a_waiting_hold(env):
+    h = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 120)
+    h.wait_for("holding")
+    w = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 5, "--wait", 600)
+    time.sleep(1)
+    assert w.p.poll() is None  # waiting
+    w.p.send_signal(signal.SIGINT)
+    w.p.wait(timeout=30)
+    assert w.p.returncode != 0
+    assert b"holding" not in w.out
+    assert env.pipeline_key in held_keys(env)  # the holder is untouched
