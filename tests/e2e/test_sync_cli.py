@@ -75,6 +75,10 @@ def test_ddl_usage(synctool, tmp_path):
     assert r.rc == 2 and "unknown subcommand 'frob'" in r.err
     r = synctool("ddl", "apply")
     assert r.rc == 2 and "expected exactly one PIPELINE" in r.err
+    r = synctool("ddl", "apply", "p", "--bogus")
+    assert r.rc == 2 and "unknown option '--bogus'" in r.err
+    r = synctool("ddl", "apply", "p", "--lock-timeout")
+    assert r.rc == 2 and "option '--lock-timeout' needs a value" in r.err
     write_config(tmp_path, "  a: {type: sqlite, path: data/a.db}\n  b: {type: sqlite, path: data/b.db}\n",
                  "{datastore: a, table: orders}", "{datastore: b, table: orders}")
     r = synctool("ddl", "apply", "nope", config_dir=tmp_path)

@@ -241,6 +241,48 @@ static void test_source_query(void **s) {
     synct_teardown(&e);
 }
 
+static void test_config_mistakes_are_named(void **s) {
+    (void)s;
+    synct_env e;
+    synct_setup(&e, false, false, CONFIG_STRATEGY_DELTA);
+    fill(&e, 1, 3);
+    e.strat.cursor = "no_such_cursor";
+    expect_fail(&e, ST_EINVAL, (const char *[]){"strategy 'strat': cursor column "
+                                                "'no_such_cursor' is not in columns", NULL});
+    e.strat.cursor = "updated_at";
+    e.cols[0].key = false;
+    expect_fail(&e, ST_EINVAL, (const char *[]){"pipeline 'synct_pipe' has no key column", NULL});
+    e.cols[0].key = true;
+    e.p.destination.datastore = "nowhere";
+    expect_fail(&e, ST_ENOTFOUND, (const char *[]){"pipeline 'synct_pipe': datastore 'nowhere' "
+                                                   "is not defined", NULL});
+    e.p.destination.datastore = "dst_ds";
+    state_stats st;
+    st_error err;
+    sync_opts empty = {0};
+    assert_int_equal(sync_run(&empty, &st, &err), ST_EINVAL);
+    assert_string_equal(err.msg, "sync: missing config, pipeline or strategy");
+    assert_int_equal(synct_count(&e, 1), 0);
+    synct_teardown(&e);
+}
+
+static void test_null_key_is_refused(void **s) {
+    (void)s;
+    synct_env e;
+    synct_setup(&e, true, false, CONFIG_STRATEGY_FULL);
+    fill(&e, 1, 3);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT CASE WHEN id = 2 THEN NULL ELSE id END AS id, name, amount, "
+             "updated_at, flag, note, ratio FROM \"%s\".src_t", e.schemas[0]);
+    e.p.source.query = q;
+    e.strat.batch_size = 1;  /* rows before the NULL key are committed... */
+    expect_fail(&e, ST_EINVAL, (const char *[]){"key column 'id' is NULL in datastore 'src_ds'",
+                                                NULL});
+    /* ...PostgreSQL orders the NULL key last: ids 1 and 3, nothing after */
+    assert_int_equal(synct_count(&e, 1), 2);
+    synct_teardown(&e);
+}
+
 int main(void) {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -258,6 +300,8 @@ int main(void) {
         cmocka_unit_test(test_delta_watermark_and_lookback),
         cmocka_unit_test(test_hash_text_key_falls_back_to_merge),
         cmocka_unit_test(test_source_query),
+        cmocka_unit_test(test_config_mistakes_are_named),
+        cmocka_unit_test(test_null_key_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
