@@ -225,7 +225,9 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
     sched_job_outcome out;
     job_result res;
     st_error e;
-    if (sched_run_job(&env, job, &out, &res, &e) == ST_OK) {
+    int rc = sched_run_job(&env, job, &out, &res, &e);
+    if (beating) worker_beat_stop(&beat);   /* before the ack: no touch after it */
+    if (rc == ST_OK) {
         if (queue_ack(w->q, job->id, &e) != ST_OK)
             log_error(job->pipeline, job->strategy, "cannot acknowledge run %" PRId64 ": %s",
                       job->run_id, e.msg);
@@ -234,7 +236,6 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
                   "retry: %s", job->run_id, e.msg);
     }
     log_set_time_override(0);
-    if (beating) worker_beat_stop(&beat);
 }
 
 /* Claims a dead consumer's job or pops a new one (blocking up to 1 s).
