@@ -172,8 +172,11 @@ static void pg_order_term(store_sb *b, const char *qcol, store_kind kind) {
     else store_sb_add(b, qcol);
 }
 
+/* sum(bigint) accumulates in 128 bits and returns an exact numeric; the
+ * caller reduces it mod 2^64 (store_mod64), which is the same as summing
+ * the unsigned values mod 2^64 as SQLite's st_sum64 does. */
 static void pg_sum64_expr(store_sb *b, const char *rowtext) {
-    store_sb_addf(b, "COALESCE(sum(('x' || substr(md5(%s), 1, 16))::bit(64)::bigint::numeric), 0)::text",
+    store_sb_addf(b, "COALESCE(sum(('x' || substr(md5(%s), 1, 16))::bit(64)::bigint), 0)::text",
                   rowtext);
 }
 
