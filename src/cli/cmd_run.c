@@ -12,8 +12,13 @@
  * pipeline lock), --table-lock-timeout (wait for the table lock) or
  * --no-wait-lock (never wait) say otherwise.
  *
- * State: a new run_id; lock success marks the strategy running; the end
- * marks it success, failed or skipped with the run's start time and stats.
+ * State: lock success allocates a run_id and marks the strategy running;
+ * the end marks it success, failed or skipped with the run's start time and
+ * stats. The run_id is allocated only when there is something to record,
+ * never up front, and a skip is not recorded over a record that says
+ * another run is running: that run holds the lock we could not get and
+ * records its own outcome (a newer run_id on our skip would make its
+ * result a "stale update").
  * Locks live at the state URL. If the lock backend cannot be reached nothing
  * executes: the run is skipped with `lock_backend_unavailable` and a message
  * naming the URL (password masked). An unknown pipeline or strategy is a
@@ -165,8 +170,10 @@ static void on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
     run_ctx *r = ud;
     (void)ctx;
     st_error err;
-    if (r->st && state_mark_running(r->st, r->p->name, r->strategy, r->run_id, st_time_now(),
-                                    r->worker, &err) != ST_OK)
+    if (r->st == NULL) return;
+    if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK ||
+        state_mark_running(r->st, r->p->name, r->strategy, r->run_id, st_time_now(),
+                           r->worker, &err) != ST_OK)
         log_warn(r->p->name, r->strategy, "cannot record running: %s", err.msg);
 }
 
@@ -190,7 +197,9 @@ static void print_json(const run_ctx *r, const job_result *res) {
     json_begin_object(&w);
     json_kv_string(&w, "pipeline", r->p->name);
     json_kv_string(&w, "strategy", r->strategy);
-    json_kv_int(&w, "run_id", r->run_id);
+    json_key(&w, "run_id");
+    if (r->run_id > 0) json_int(&w, r->run_id);
+    else json_null(&w);
     json_kv_string(&w, "status", job_status_name(res->status));
     json_key(&w, "reason_code");
     json_string(&w, res->reason_code[0] ? res->reason_code : NULL);
@@ -223,10 +232,27 @@ static int report(const run_ctx *r, const job_result *res, bool json) {
            : res->status == JOB_SKIPPED ? CLI_SKIPPED : CLI_FAILED;
 }
 
-static void record(const run_ctx *r, const job_result *res) {
+/* Is another run of this strategy recorded as running? */
+static bool other_run_running(run_ctx *r) {
+    state_record rec;
+    return state_get(r->st, r->p->name, r->strategy, &rec, NULL) == ST_OK &&
+           rec.status == STATE_RUNNING && rec.run_id != r->run_id;
+}
+
+static void record(run_ctx *r, const job_result *res) {
     if (r->st == NULL) return;
     static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED};
     st_error err;
+    if (r->run_id == 0) {
+        if (res->status == JOB_SKIPPED && other_run_running(r)) {
+            log_info(r->p->name, r->strategy, "skip not recorded: another run is in progress");
+            return;
+        }
+        if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK) {
+            log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
+            return;
+        }
+    }
     const char *error = res->status == JOB_FAILED ? res->message : "";
     if (state_mark_finished(r->st, r->p->name, r->strategy, r->run_id, map[res->status],
                             r->started, st_time_now(), r->worker, res->message, error,
@@ -234,17 +260,13 @@ static void record(const run_ctx *r, const job_result *res) {
         log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
 }
 
-/* --- the command ----------------------------------------------------------- */
-
 /* Lock backend unreachable: nothing runs; record if the state is reachable. */
 static int run_without_locks(run_ctx *r, const st_error *lerr, bool json) {
     job_result res = {.status = JOB_SKIPPED};
     snprintf(res.reason_code, sizeof res.reason_code, "lock_backend_unavailable");
     snprintf(res.message, sizeof res.message, "Lock backend unavailable, skipping execution: %s",
              lerr->msg);
-    if (state_open(&r->st, r->cfg->state_url, NULL) == ST_OK &&
-        state_new_run_id(r->st, &r->run_id, NULL) == ST_OK)
-        record(r, &res);
+    if (state_open(&r->st, r->cfg->state_url, NULL) == ST_OK) record(r, &res);
     int rc = report(r, &res, json);
     state_close(r->st);
     r->st = NULL;
@@ -252,11 +274,6 @@ static int run_without_locks(run_ctx *r, const st_error *lerr, bool json) {
 }
 
 static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
-    st_error err;
-    if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK) {
-        fprintf(stderr, "synctool run: cannot allocate a run id: %s\n", err.msg);
-        return CLI_FAILED;
-    }
     job_opts o;
     job_opts_from_config(&o, r->p, r->strategy);
     apply_overrides(&o, a);
@@ -268,6 +285,8 @@ static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
     record(r, &res);
     return report(r, &res, a->json);
 }
+
+/* --- the command ----------------------------------------------------------- */
 
 int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     run_args a;

@@ -82,7 +82,16 @@ static int lsq_connect(lsq *s, st_error *err) {
     if (rc != SQLITE_OK) return lsq_fail(s, ST_EUNAVAIL, "unreachable", err);
     sqlite3_busy_timeout(s->db, 10000);
     char *msg = NULL;
-    rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg);
+    /* Switching a new file to WAL needs a moment of exclusive access and
+     * can answer SQLITE_BUSY without waiting: retry while another process
+     * (the state module, a concurrent run) is creating the file too. */
+    for (int i = 0; i < 100; i++) {
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) break;
+        sqlite3_sleep(20);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, &msg);
     if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, SCHEMA, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         int r = st_error_set(err, ST_EUNAVAIL, "lock backend %s: cannot initialise: %s",

@@ -201,6 +201,26 @@ def test_second_run_skips_with_clear_message(env):
     assert "4 inserted, 0 updated, 0 deleted" in out
 
 
+def test_skip_does_not_clobber_the_running_run(env):
+    holder = hold_table(env)
+    a = env.spawn("run", "--job-name", env.pipeline, "--table-lock-timeout", 120, "--json")
+    # A has its pipeline lock once it waits for the table; it is marked
+    # running only after both locks, so release the table and catch it there
+    poll(lambda: env.pipeline_key in held_keys(env))
+    rc, out, err = run(env, "run", "--job-name", env.pipeline, "--json")
+    assert rc == 75
+    assert json.loads(out)["reason_code"] == "pipeline_lock_unavailable"
+    holder.p.send_signal(signal.SIGTERM)
+    holder.finish()
+    rc, out, err = a.finish()
+    assert rc == 0, err
+    ra = json.loads(out)
+    rec = _state(env)[(env.pipeline, "full_weekly")]
+    assert rec["status"] == "success"
+    assert rec["run_id"] == ra["run_id"]
+    assert rec["last_run"] is not None
+
+
 def test_lock_timeout_waits_for_first_then_runs(env):
     holder = hold_table(env)
     a = env.spawn("run", "--job-name", env.pipeline, "--table-lock-timeout", 120)
