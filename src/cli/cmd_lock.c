@@ -76,7 +76,9 @@ static int hold_parse(int argc, char **argv, hold_args *a) {
         case 's': a->shared = true; break;
         case 'h': lock_usage(stdout); return -1;
         case ':': return cli_usage_error("lock", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("lock", "unknown option '%s' (see lock --help)", argv[optind - 1]);
+        default:
+            return cli_usage_error("lock", "unknown option '%s' (see lock --help)",
+                                   argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error("lock", "unexpected argument '%s'", argv[optind]);
@@ -241,7 +243,8 @@ static int cmd_list(cli_ctx *ctx, int argc, char **argv) {
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'J') json = true;
         else if (c == 'h') { lock_usage(stdout); return CLI_OK; }
-        else return cli_usage_error("lock", "unknown option '%s' (see lock --help)", argv[optind - 1]);
+        else return cli_usage_error("lock", "unknown option '%s' (see lock --help)",
+                                    argv[optind - 1]);
     }
     if (optind < argc) return cli_usage_error("lock", "unexpected argument '%s'", argv[optind]);
     config *cfg = NULL;

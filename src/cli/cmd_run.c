@@ -89,19 +89,26 @@ static int run_parse(int argc, char **argv, run_args *a) {
         switch (c) {
         case 'j': a->job = optarg; break;
         case 's': a->strategy = optarg; break;
-        case 'l': if (cli_parse_int("--lock-timeout", optarg, &a->lock_timeout)) return CLI_USAGE; break;
-        case 't': if (cli_parse_int("--table-lock-timeout", optarg, &a->table_lock_timeout)) return CLI_USAGE; break;
+        case 'l':
+            if (cli_parse_int("--lock-timeout", optarg, &a->lock_timeout)) return CLI_USAGE;
+            break;
+        case 't':
+            if (cli_parse_int("--table-lock-timeout", optarg, &a->table_lock_timeout))
+                return CLI_USAGE;
+            break;
         case 'n': a->no_wait = true; break;
         case 'J': a->json = true; break;
         case 'h': run_usage(stdout); return -1;
         case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("run", "unknown option '%s' (see run --help)", argv[optind - 1]);
+        default:
+            return cli_usage_error("run", "unknown option '%s' (see run --help)", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
     if (a->job == NULL) return cli_usage_error("run", "--job-name is required");
     if (a->no_wait && (a->lock_timeout >= 0 || a->table_lock_timeout >= 0))
-        return cli_usage_error("run", "--no-wait-lock contradicts --lock-timeout/--table-lock-timeout");
+        return cli_usage_error("run",
+                               "--no-wait-lock contradicts --lock-timeout/--table-lock-timeout");
     return CLI_OK;
 }
 

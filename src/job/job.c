@@ -150,7 +150,8 @@ static void execute_renewed(lock_manager *lm, const job_opts *opts, const job_ca
         log_warn(ctx->pipeline->name, opts->strategy, "no lease renewal: %s", err.msg);
     execute(cb, ctx, exec, exec_ud, out);
     int lost = lock_renewer_stop(r);
-    if (lost || *ctx->cancel) result_set(out, JOB_FAILED, "lost_pipeline_lock", "lost pipeline lock");
+    if (lost || *ctx->cancel)
+        result_set(out, JOB_FAILED, "lost_pipeline_lock", "lost pipeline lock");
 }
 
 /* Steps 3-5 of job_run: both locks, execute under renewal, release. */

@@ -211,7 +211,8 @@ int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_
                  lock_handle *h, st_error *err) {
     int rc = check_key(key, err);
     if (rc != ST_OK) return rc;
-    if (ttl_ms <= 0) return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
+    if (ttl_ms <= 0)
+        return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
     char owner[64];
     if ((rc = lock_new_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
     return acquire_as(lm, key, mode, ttl_ms, owner, h, err);
@@ -244,7 +245,8 @@ int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t
                       int64_t timeout_ms, lock_handle *h, st_error *err) {
     int rc = check_key(key, err);
     if (rc != ST_OK) return rc;
-    if (ttl_ms <= 0) return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
+    if (ttl_ms <= 0)
+        return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
     char owner[64];
     if ((rc = lock_new_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
     int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);

@@ -167,7 +167,8 @@ static int lsq_exec(lsq *s, int64_t *row, const char *sql, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     for (int i = 0; fmt[i]; i++) {
-        if (fmt[i] == 't') sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
+        if (fmt[i] == 't')
+            sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_STATIC);
         else sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
     }
     va_end(ap);
