@@ -7,6 +7,7 @@ the locks and the stream `synctool:jobs` are its own.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -181,7 +182,8 @@ def test_worker_pool_concurrency_reload_and_stop(tmp_path, redis_server):
         wait_until(lambda: pool.text().count("config reload failed; keeping the previous "
                                              "config") == 3, timeout=60,
                    what="every consumer to refuse the bad config")
-        assert "bad.yaml:" in pool.text()
+        assert re.search(r"reload: (\S*/)?pipelines/bad\.yaml:\d+:\d+: ", pool.text()), \
+            pool.text()
     finally:
         rc = pool.stop(signal.SIGTERM, timeout=60)
     assert rc == 0, pool.text()
