@@ -15,8 +15,8 @@
  * While execute runs, a lock_renewer extends both leases every ttl/3 on its
  * own connection. If it reports a lost lease it raises the cancel flag that
  * execute receives (sync checks it before every commit); the result is then
- * failed with reason `lost_pipeline_lock`, message "lost pipeline lock",
- * whatever execute returned.
+ * failed with reason `lost_pipeline_lock`, message "lost pipeline lock"
+ * (`lost_table_lock` if it was the table lease), whatever execute returned.
  *
  * Deliberately not here: state writes (callers record via callbacks and the
  * returned result) and clock-based decisions — waiting is delegated to
@@ -150,7 +150,8 @@ static void execute_renewed(lock_manager *lm, const job_opts *opts, const job_ca
         log_warn(ctx->pipeline->name, opts->strategy, "no lease renewal: %s", err.msg);
     execute(cb, ctx, exec, exec_ud, out);
     int lost = lock_renewer_stop(r);
-    if (lost || *ctx->cancel)
+    if (lost == 2) result_set(out, JOB_FAILED, "lost_table_lock", "lost table lock");
+    else if (lost || *ctx->cancel)
         result_set(out, JOB_FAILED, "lost_pipeline_lock", "lost pipeline lock");
 }
 

@@ -100,8 +100,8 @@ char *lock_url_redact(char *buf, size_t n, const char *url);
 typedef struct lock_renewer lock_renewer;
 int lock_renewer_start(lock_renewer **out, lock_manager *lm, const lock_handle *const *handles,
                        size_t n, int64_t interval_ms, volatile int *cancel, st_error *err);
-/* Stops and joins the thread; returns 1 if a lease was lost, else 0.
- * NULL is a no-op returning 0. */
+/* Stops and joins the thread. Returns 0 if every lease held, else 1 + the
+ * index of the handle whose lease was lost. NULL is a no-op returning 0. */
 int lock_renewer_stop(lock_renewer *r);
 
 /* Key builders; return buf. */

@@ -33,7 +33,7 @@ struct lock_renewer {
     size_t n;
     int64_t interval_ms;
     volatile int *cancel;
-    int lost;
+    int lost;              /* 1 + index of the lost handle, 0 = none */
     bool stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -58,8 +58,8 @@ static int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Renews every handle once. Returns 1 if a lease is lost. `ok_at[i]` is the
- * last instant handle i was known alive. */
+/* Renews every handle once. Returns 1 + the index of a lost lease, or 0.
+ * `ok_at[i]` is the last instant handle i was known alive. */
 static int renew_all(lock_renewer *r, int64_t *ok_at) {
     for (size_t i = 0; i < r->n; i++) {
         const lock_handle *h = r->handles[i];
@@ -71,7 +71,7 @@ static int renew_all(lock_renewer *r, int64_t *ok_at) {
         }
         if (rc == ST_ESTALE || mono_ms() - ok_at[i] >= h->ttl_ms) {
             log_error(NULL, NULL, "lease lost: %s", err.msg);
-            return 1;
+            return (int)i + 1;
         }
         log_warn(NULL, NULL, "lease renewal failed, retrying: %s", err.msg);
     }
@@ -92,7 +92,7 @@ static void *renew_main(void *arg) {
         int lost = renew_all(r, ok_at);
         pthread_mutex_lock(&r->mu);
         if (lost) {
-            r->lost = 1;
+            r->lost = lost;
             if (r->cancel) *r->cancel = 1;
             break;
         }

@@ -342,7 +342,7 @@ static void test_renewer_raises_cancel_on_loss(void **state) {
     int64_t end = mono_ms() + 10000;
     while (!cancel && mono_ms() < end) nap_ms(20);
     assert_int_equal(cancel, 1);
-    assert_int_equal(lock_renewer_stop(r), 1);
+    assert_int_equal(lock_renewer_stop(r), 1); /* handle 0 was lost */
 }
 
 /* --- the job manager on a real backend: a lost lease stops the run ------- */

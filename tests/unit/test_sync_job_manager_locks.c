@@ -42,6 +42,7 @@ typedef struct fx {
     int64_t fence_seen;
     int exec_rc;
     bool steal_during_exec;
+    const char *steal_key;
 } fx;
 
 static int64_t mono_ms(void) {
@@ -109,7 +110,7 @@ static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_err
     f->fence_seen = ctx->pipeline_lock ? ctx->pipeline_lock->fence : -1;
     assert_ptr_equal(ctx->strategy, &f->strategies[1]);
     if (f->steal_during_exec) {
-        lockmock_steal(f->mock, PKEY); /* the lease ran out and someone took over */
+        lockmock_steal(f->mock, f->steal_key); /* the lease ran out, someone took over */
         int64_t end = mono_ms() + 10000;
         while (!*ctx->cancel && mono_ms() < end) {
             struct timespec ts = {0, 10000000};
@@ -345,10 +346,23 @@ static void test_lost_lease_cancels_and_fails(void **state) {
     fx *f = *state;
     f->opts.lease_ttl_ms = 300; /* renewal every 100 ms */
     f->steal_during_exec = true;
+    f->steal_key = PKEY;
     job_result r = run(f, true);
     assert_int_equal(r.status, JOB_FAILED);
     assert_string_equal(r.reason_code, "lost_pipeline_lock");
     assert_string_equal(r.message, "lost pipeline lock");
+    assert_int_equal(lockmock_holders(f->mock), 0);
+}
+
+static void test_lost_table_lease_cancels_and_fails(void **state) {
+    fx *f = *state;
+    f->opts.lease_ttl_ms = 300;
+    f->steal_during_exec = true;
+    f->steal_key = TKEY;
+    job_result r = run(f, true);
+    assert_int_equal(r.status, JOB_FAILED);
+    assert_string_equal(r.reason_code, "lost_table_lock");
+    assert_string_equal(r.message, "lost table lock");
     assert_int_equal(lockmock_holders(f->mock), 0);
 }
 
@@ -415,6 +429,7 @@ int main(void) {
         T(test_strategy_not_found_fails),
         T(test_execution_error_fails_and_releases),
         T(test_lost_lease_cancels_and_fails),
+        T(test_lost_table_lease_cancels_and_fails),
         T(test_invalid_arguments),
         T(test_backend_vtable_checks),
         cmocka_unit_test(test_status_names),
