@@ -42,6 +42,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test unit unit-run e2e e2e-run bench clean asan
+# Keep the test-support objects: they are intermediate to several binaries.
+.SECONDARY:
 all: $(BUILD)/synctool
 
 $(BUILD)/libsynctool.a: $(REL_OBJ)

@@ -35,9 +35,9 @@
  * and reconnects on the next call.
  */
 #include "lock_backend.h"
+#include "../redis/redis_conn.h"
 
 #include <hiredis/hiredis.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,39 +132,11 @@ typedef struct lrd {
     redisContext *c;
     char url[1024];      /* full URL, for clone only; never printed */
     char shown[512];
-    char host[256];
-    int port, db;
-    char user[128], password[256];
+    redis_url u;         /* parsed URL, credentials kept for reconnects */
     char sha[NSCRIPTS][41];
 } lrd;
 
 /* --- connection ---------------------------------------------------------- */
-
-/* Parses redis://[[user]:password@]host[:port][/db]. */
-static int lrd_parse(lrd *r, const char *url, st_error *err) {
-    const char *p = url + strlen("redis://");
-    const char *slash = strchr(p, '/');
-    const char *end = slash ? slash : p + strlen(p);
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at != NULL) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon == NULL)
-            snprintf(r->password, sizeof r->password, "%.*s", (int)(at - p), p);
-        else {
-            snprintf(r->user, sizeof r->user, "%.*s", (int)(colon - p), p);
-            snprintf(r->password, sizeof r->password, "%.*s", (int)(at - colon - 1), colon + 1);
-        }
-        p = at + 1;
-    }
-    const char *colon = memchr(p, ':', (size_t)(end - p));
-    const char *hend = colon ? colon : end;
-    snprintf(r->host, sizeof r->host, "%.*s", (int)(hend - p), p);
-    r->port = colon ? atoi(colon + 1) : 6379;
-    r->db = slash && slash[1] ? atoi(slash + 1) : 0;
-    if (r->host[0] == '\0' || r->port <= 0 || r->port > 65535 || r->db < 0)
-        return st_error_set(err, ST_EINVAL, "lock backend %s: bad Redis URL", r->shown);
-    return ST_OK;
-}
 
 static int lrd_drop(lrd *r, const char *what, st_error *err) {
     int rc = st_error_set(err, ST_EUNAVAIL, "lock backend %s unreachable: %s: %s", r->shown,
@@ -172,19 +144,6 @@ static int lrd_drop(lrd *r, const char *what, st_error *err) {
     if (r->c) redisFree(r->c);
     r->c = NULL;
     return rc;
-}
-
-/* Runs a command that must not fail; frees the reply. */
-static int lrd_simple(lrd *r, const char *what, st_error *err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *rep = redisvCommand(r->c, fmt, ap);
-    va_end(ap);
-    if (rep == NULL) return lrd_drop(r, what, err);
-    int bad = rep->type == REDIS_REPLY_ERROR;
-    if (bad) st_error_set(err, ST_EUNAVAIL, "lock backend %s: %s: %s", r->shown, what, rep->str);
-    freeReplyObject(rep);
-    return bad ? ST_EUNAVAIL : ST_OK;
 }
 
 static int lrd_load_scripts(lrd *r, st_error *err) {
@@ -202,21 +161,12 @@ static int lrd_load_scripts(lrd *r, st_error *err) {
 }
 
 static int lrd_connect(lrd *r, st_error *err) {
-    struct timeval tv = {.tv_sec = 3, .tv_usec = 0};
-    r->c = redisConnectWithTimeout(r->host, r->port, tv);
-    if (r->c == NULL || r->c->err) return lrd_drop(r, "connect", err);
-    struct timeval cmd = {.tv_sec = 10, .tv_usec = 0};
-    redisSetTimeout(r->c, cmd);
-    int rc = ST_OK;
-    if (r->password[0] && r->user[0])
-        rc = lrd_simple(r, "auth", err, "AUTH %s %s", r->user, r->password);
-    else if (r->password[0])
-        rc = lrd_simple(r, "auth", err, "AUTH %s", r->password);
-    if (rc == ST_OK && r->db != 0) rc = lrd_simple(r, "select", err, "SELECT %d", r->db);
+    char name[64];
+    snprintf(name, sizeof name, "synctool-lock-%d", (int)getpid());
     /* named with the pid, so operators can tell whose connection it is */
-    if (rc == ST_OK)
-        rc = lrd_simple(r, "client setname", err, "CLIENT SETNAME synctool-lock-%d", (int)getpid());
-    if (rc == ST_OK) rc = lrd_load_scripts(r, err);
+    int rc = redis_conn_open(&r->c, &r->u, name, err);
+    if (rc != ST_OK) return st_error_wrap(err, "lock backend %s unreachable", r->shown);
+    rc = lrd_load_scripts(r, err);
     if (rc != ST_OK && r->c) {
         redisFree(r->c);
         r->c = NULL;
@@ -237,7 +187,8 @@ int lock_redis_open(void **out, const char *url, const char *shown, st_error *er
     if (r == NULL) return st_error_set(err, ST_ENOMEM, "lock: out of memory");
     snprintf(r->url, sizeof r->url, "%s", url);
     snprintf(r->shown, sizeof r->shown, "%s", shown);
-    int rc = lrd_parse(r, url, err);
+    int rc = redis_url_parse(&r->u, url, err);
+    if (rc != ST_OK) st_error_wrap(err, "lock backend %s", r->shown);
     if (rc == ST_OK) rc = lrd_connect(r, err);
     if (rc != ST_OK) {
         lrd_close(r);

@@ -29,6 +29,7 @@
  * host:port and never the password.
  */
 #include "queue.h"
+#include "../redis/redis_conn.h"
 
 #include <hiredis/hiredis.h>
 
@@ -43,50 +44,7 @@ typedef struct redis_queue {
     char where[300];   /* host:port for messages */
 } redis_queue;
 
-/* --- URL and connection --- */
-
-typedef struct redis_url {
-    char host[256], user[128], pass[256];
-    int port, db;
-} redis_url;
-
-static int rq_parse_url(const char *url, redis_url *u, st_error *err) {
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    const char *p = url + strlen("redis://");
-    const char *at = strchr(p, '@');
-    const char *slash = strchr(p, '/');
-    if (at != NULL && (slash == NULL || at < slash)) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL) {
-            snprintf(u->user, sizeof u->user, "%.*s", (int)(colon - p), p);
-            snprintf(u->pass, sizeof u->pass, "%.*s", (int)(at - colon - 1), colon + 1);
-        } else {
-            snprintf(u->pass, sizeof u->pass, "%.*s", (int)(at - p), p);
-        }
-        p = at + 1;
-    }
-    size_t hostlen = slash ? (size_t)(slash - p) : strlen(p);
-    const char *colon = memchr(p, ':', hostlen);
-    if (colon != NULL) {
-        char *end = NULL;
-        long port = strtol(colon + 1, &end, 10);
-        if (end != p + hostlen || port <= 0 || port > 65535)
-            return st_error_set(err, ST_EINVAL, "queue: bad port in redis URL");
-        u->port = (int)port;
-        hostlen = (size_t)(colon - p);
-    }
-    snprintf(u->host, sizeof u->host, "%.*s", (int)hostlen, p);
-    if (u->host[0] == '\0') snprintf(u->host, sizeof u->host, "127.0.0.1");
-    if (slash != NULL && slash[1] != '\0') {
-        char *end = NULL;
-        long db = strtol(slash + 1, &end, 10);
-        if (*end != '\0' || db < 0)
-            return st_error_set(err, ST_EINVAL, "queue: bad database number in redis URL");
-        u->db = (int)db;
-    }
-    return ST_OK;
-}
+/* --- Connection --- */
 
 /* Runs a command; on a transport error or an error reply returns NULL with
  * err filled. The reply must be freed. */
@@ -112,19 +70,8 @@ static int rq_simple(redis_queue *q, st_error *err, int argc, const char **argv)
     return ST_OK;
 }
 
-static int rq_setup(redis_queue *q, const redis_url *u, st_error *err) {
-    char db[16];
-    if (u->pass[0] != '\0') {
-        const char *a2[] = {"AUTH", u->pass};
-        const char *a3[] = {"AUTH", u->user, u->pass};
-        int rc = u->user[0] ? rq_simple(q, NULL, 3, a3) : rq_simple(q, NULL, 2, a2);
-        if (rc != ST_OK)
-            return st_error_set(err, ST_EUNAVAIL, "queue: redis at %s: authentication failed",
-                                q->where);
-    }
-    snprintf(db, sizeof db, "%d", u->db);
-    const char *sel[] = {"SELECT", db};
-    if (rq_simple(q, err, 2, sel) != ST_OK) return err ? err->code : ST_ERR;
+/* Creates the consumer group (and the stream) unless it exists. */
+static int rq_setup(redis_queue *q, st_error *err) {
     const char *grp[] = {"XGROUP", "CREATE", QUEUE_STREAM_KEY, QUEUE_GROUP, "0", "MKSTREAM"};
     st_error e2;
     if (rq_simple(q, &e2, 6, grp) != ST_OK && strstr(e2.msg, "BUSYGROUP") == NULL)
@@ -322,21 +269,15 @@ static const struct queue_ops redis_queue_ops = {
 int queue_redis_open(void **be, const struct queue_ops **ops, const char *url,
                      st_error *err) {
     redis_url u;
-    int rc = rq_parse_url(url, &u, err);
-    if (rc != ST_OK) return rc;
+    int rc = redis_url_parse(&u, url, err);
+    if (rc != ST_OK) return st_error_wrap(err, "queue");
     redis_queue *q = calloc(1, sizeof *q);
     if (q == NULL) return st_error_set(err, ST_ENOMEM, "queue: out of memory");
     snprintf(q->where, sizeof q->where, "%s:%d", u.host, u.port);
-    struct timeval tv = {5, 0};
-    q->c = redisConnectWithTimeout(u.host, u.port, tv);
-    if (q->c == NULL || q->c->err) {
-        rc = st_error_set(err, ST_EUNAVAIL, "queue: cannot connect to redis at %s: %s",
-                          q->where, q->c ? q->c->errstr : "out of memory");
-        rq_close(q);
-        return rc;
-    }
-    rc = rq_setup(q, &u, err);
+    rc = redis_conn_open(&q->c, &u, NULL, err);
     memset(&u, 0, sizeof u); /* do not leave the password lying around */
+    if (rc != ST_OK) st_error_wrap(err, "queue: redis at %s", q->where);
+    if (rc == ST_OK) rc = rq_setup(q, err);
     if (rc != ST_OK) {
         rq_close(q);
         return rc;

@@ -30,6 +30,7 @@
  * Connect and command timeouts are 5 s.
  */
 #include "state_backend.h"
+#include "../redis/redis_conn.h"
 
 #include "../json/json.h"
 #include "../time/st_time.h"
@@ -46,9 +47,7 @@
 
 typedef struct redis_be {
     redisContext *c;
-    char host[256];
-    int port, db;
-    char user[128], password[256];
+    redis_url u;              /* parsed URL; credentials kept for reconnects */
     char shown[512];          /* URL safe to print */
     char apply_sha[41], put_sha[41];
 } redis_be;
@@ -114,40 +113,9 @@ static const char PUT_LUA[] =
 
 /* --- URL and connection --- */
 
-/* Parses redis://[[user]:password@]host[:port][/db]. */
 static int parse_url(redis_be *b, const char *url, st_error *err) {
-    const char *p = url + strlen("redis://");
-    const char *at = strrchr(p, '@');
-    b->port = 6379;
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon == NULL)
-            return st_error_set(err, ST_EINVAL, "state redis: credentials in URL need "
-                                                "user:password@ or :password@");
-        snprintf(b->user, sizeof b->user, "%.*s", (int)(colon - p), p);
-        snprintf(b->password, sizeof b->password, "%.*s", (int)(at - colon - 1), colon + 1);
-        p = at + 1;
-    }
-    size_t hl = strcspn(p, ":/");
-    snprintf(b->host, sizeof b->host, "%.*s", (int)hl, p);
-    p += hl;
-    char *end;
-    if (*p == ':') {
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port <= 0 || port > 65535 || (*end && *end != '/'))
-            return st_error_set(err, ST_EINVAL, "state redis: bad port in URL");
-        b->port = (int)port;
-        p = end;
-    }
-    if (*p == '/' && p[1]) {
-        long db = strtol(p + 1, &end, 10);
-        if (end == p + 1 || *end || db < 0 || db > 100000)
-            return st_error_set(err, ST_EINVAL, "state redis: bad database number in URL");
-        b->db = (int)db;
-    }
-    if (b->host[0] == '\0') return st_error_set(err, ST_EINVAL, "state redis: no host in URL");
-    snprintf(b->shown, sizeof b->shown, "redis://%s%s:%d/%d", at ? "***@" : "", b->host,
-             b->port, b->db);
+    if (redis_url_parse(&b->u, url, err) != ST_OK) return st_error_wrap(err, "state redis");
+    snprintf(b->shown, sizeof b->shown, "%s", b->u.shown);
     return ST_OK;
 }
 
@@ -182,26 +150,8 @@ static int load_scripts(redis_be *b, st_error *err) {
 }
 
 static int connect_be(redis_be *b, st_error *err) {
-    struct timeval tv = {5, 0};
-    b->c = redisConnectWithTimeout(b->host, b->port, tv);
-    if (b->c == NULL || b->c->err) return unavailable(b, err, "cannot connect");
-    redisSetTimeout(b->c, tv);
-    redisReply *r;
-    int rc = ST_OK;
-    if (b->password[0]) {
-        const char *argv[] = {"AUTH", b->user, b->password};
-        int argc = b->user[0] ? 3 : 2;
-        if (!b->user[0]) argv[1] = b->password;
-        if ((rc = command(b, &r, err, argc, argv, NULL)) != ST_OK) return rc;
-        freeReplyObject(r);
-    }
-    if (b->db != 0) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", b->db);
-        const char *argv[] = {"SELECT", db};
-        if ((rc = command(b, &r, err, 2, argv, NULL)) != ST_OK) return rc;
-        freeReplyObject(r);
-    }
+    if (redis_conn_open(&b->c, &b->u, NULL, err) != ST_OK)
+        return st_error_wrap(err, "state redis %s", b->shown);
     return load_scripts(b, err);
 }
 

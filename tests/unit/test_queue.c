@@ -315,9 +315,9 @@ static void test_redis_bad_port(void **s) {
     queue *q;
     st_error err;
     assert_int_equal(queue_open(&q, "redis://127.0.0.1:notaport/0", &err), ST_EINVAL);
-    assert_non_null(strstr(err.msg, "bad port in redis URL"));
+    assert_non_null(strstr(err.msg, "queue: bad Redis URL: bad port"));
     assert_int_equal(queue_open(&q, "redis://127.0.0.1:6379/x", &err), ST_EINVAL);
-    assert_non_null(strstr(err.msg, "bad database number in redis URL"));
+    assert_non_null(strstr(err.msg, "queue: bad Redis URL: bad database number"));
 }
 
 int main(void) {

@@ -74,11 +74,11 @@ static void test_bad_urls(void **ctx) {
     state *st;
     st_error err;
     assert_int_equal(state_open(&st, "redis://host:notaport/0", &err), ST_EINVAL);
-    assert_string_equal(err.msg, "state redis: bad port in URL");
+    assert_string_equal(err.msg, "state redis: bad Redis URL: bad port");
     assert_int_equal(state_open(&st, "redis://host:6379/x", &err), ST_EINVAL);
-    assert_string_equal(err.msg, "state redis: bad database number in URL");
+    assert_string_equal(err.msg, "state redis: bad Redis URL: bad database number");
     assert_int_equal(state_open(&st, "redis:///0", &err), ST_EINVAL);
-    assert_string_equal(err.msg, "state redis: no host in URL");
+    assert_string_equal(err.msg, "state redis: bad Redis URL: no host");
 }
 
 static void test_layout_and_big_list(void **ctx) {
