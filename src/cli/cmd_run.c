@@ -58,6 +58,7 @@ typedef struct run_ctx {
     const char *strategy;
     int64_t run_id, started;
     char worker[160];
+    bool recorded;   /* the result is in state (on_finished ran) */
 } run_ctx;
 
 static void run_usage(FILE *f) {
@@ -280,16 +281,31 @@ static int run_without_locks(run_ctx *r, const st_error *lerr, bool json) {
     return rc;
 }
 
+static void fill_seconds(const run_ctx *r, job_result *res) {
+    if (res->stats.seconds <= 0 && res->status != JOB_SKIPPED)
+        res->stats.seconds = (double)(st_time_now() - r->started) / 1e6;
+}
+
+/* Records an executed run's result while its locks are still held. */
+static void on_finished(void *ud, const job_exec_ctx *ctx, const job_result *res) {
+    run_ctx *r = ud;
+    (void)ctx;
+    job_result copy = *res;
+    fill_seconds(r, &copy);
+    record(r, &copy);
+    r->recorded = true;
+}
+
 static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
     job_opts o;
     job_opts_from_config(&o, r->p, r->strategy);
     apply_overrides(&o, a);
-    job_callbacks cb = {.on_locks_acquired = on_locks_acquired, .ud = r};
+    job_callbacks cb = {.on_locks_acquired = on_locks_acquired, .ud = r,
+                        .on_finished = on_finished};
     job_result res;
     job_run(r->cfg, r->p, &o, lm, &cb, execute, r, &res);
-    if (res.stats.seconds <= 0 && res.status != JOB_SKIPPED)
-        res.stats.seconds = (double)(st_time_now() - r->started) / 1e6;
-    record(r, &res);
+    fill_seconds(r, &res);
+    if (!r->recorded) record(r, &res); /* skips: no locks were held */
     return report(r, &res, a->json);
 }
 

@@ -128,6 +128,11 @@ static void release(lock_manager *lm, const lock_handle *h, const config_pipelin
 
 /* --- execution ----------------------------------------------------------- */
 
+/* on_finished, if the caller wants it: the locks are still held here. */
+static void finished(const job_callbacks *cb, const job_exec_ctx *ctx, const job_result *out) {
+    if (cb != NULL && cb->on_finished != NULL) cb->on_finished(cb->ud, ctx, out);
+}
+
 /* on_locks_acquired, then execute; maps execute's outcome into *out. */
 static void execute(const job_callbacks *cb, const job_exec_ctx *ctx, job_execute_fn exec,
                     void *exec_ud, job_result *out) {
@@ -153,6 +158,7 @@ static void execute_renewed(lock_manager *lm, const job_opts *opts, const job_ca
     if (lost == 2) result_set(out, JOB_FAILED, "lost_table_lock", "lost table lock");
     else if (lost || *ctx->cancel)
         result_set(out, JOB_FAILED, "lost_pipeline_lock", "lost pipeline lock");
+    finished(cb, ctx, out);
 }
 
 /* Steps 3-5 of job_run: both locks, execute under renewal, release. */
@@ -201,8 +207,11 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
         skip(cb, out, JOB_FAILED, "strategy_not_found", msg);
         return ST_OK;
     }
-    if (lm == NULL) execute(cb, &ctx, exec, exec_ud, out);
-    else run_locked(p, opts, lm, cb, &ctx, exec, exec_ud, out);
+    if (lm == NULL) {
+        execute(cb, &ctx, exec, exec_ud, out);
+        finished(cb, &ctx, out);
+    } else
+        run_locked(p, opts, lm, cb, &ctx, exec, exec_ud, out);
     /* Callers report the result in their own words (run prints a summary,
      * the scheduler logs the §3 reasons); this line is for debugging. */
     log_debug(p->name, opts->strategy, "job %s (%s): %s", job_status_name(out->status),

@@ -11,8 +11,9 @@
  *     "Table has active DDL lock, skipping execution" or
  *     "Table DDL lock timeout after Ns, skipping execution".
  *  5. on_locks_acquired, execute while holding both locks (a renewal thread
- *     extends them every ttl/3 and raises `cancel` if one is lost), release,
- *     return the result. An execution error is failed with the error text.
+ *     extends them every ttl/3 and raises `cancel` if one is lost),
+ *     on_finished with the result (locks still held), release, return the
+ *     result. An execution error is failed with the error text.
  *
  * job_run() does not write state itself: callers record through callbacks
  * and the returned result, so the same manager serves `run`, the embedded
@@ -57,6 +58,12 @@ typedef struct job_callbacks {
     void (*on_locks_acquired)(void *ud, const job_exec_ctx *ctx);
     void (*on_skip)(void *ud, const char *reason_code, const char *message);
     void *ud;
+    /* Optional: called once after an execution, with its result, while the
+     * locks are STILL HELD, so the caller records success or failure before
+     * anyone can take the lock. (Recording after release left a window in
+     * which a scheduler saw "running" with a free lock and declared the
+     * worker lost.) Not called for skips. */
+    void (*on_finished)(void *ud, const job_exec_ctx *ctx, const job_result *res);
 } job_callbacks;
 
 typedef struct job_opts {

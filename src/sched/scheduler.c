@@ -373,6 +373,9 @@ typedef struct run_ctx {
     int64_t started_at;
     bool enqueue_released;
     bool abandoned;        /* another delivery of this run got there first */
+    bool recorded;         /* sched_on_finished recorded the result */
+    int record_rc;         /* ... and what recording returned */
+    st_error record_err;
 } run_ctx;
 
 static int64_t sched_job_now(const queue_job *job) {
@@ -470,6 +473,17 @@ static int sched_record(run_ctx *rc, const job_result *res, st_error *err) {
     return r;
 }
 
+/* Logs and records an executed run while its locks are still held (see
+ * job_callbacks.on_finished); an abandoned duplicate records nothing. */
+static void sched_on_finished(void *ud, const job_exec_ctx *ctx, const job_result *res) {
+    run_ctx *rc = ud;
+    (void)ctx;
+    if (rc->abandoned) return;
+    sched_log_result(rc->job, res);
+    rc->record_rc = sched_record(rc, res, &rc->record_err);
+    rc->recorded = true;
+}
+
 /* The job manager options for this delivery: a redelivered job whose run is
  * still marked running waits for the dead worker's pipeline lease to lapse
  * instead of skipping on it. */
@@ -525,12 +539,16 @@ int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outc
     } else {
         job_opts opts;
         sched_job_opts(&opts, rc.p, job, r == ST_OK ? &rec : NULL);
-        job_callbacks cb = {sched_on_locks_acquired, sched_on_skip, &rc};
+        job_callbacks cb = {sched_on_locks_acquired, sched_on_skip, &rc, sched_on_finished};
         job_run(env->cfg, rc.p, &opts, env->lm, &cb, sched_exec_sync, &rc, res);
         sched_release_enqueue(&rc);
         if (rc.abandoned || sched_duplicate_skip(&rc, res)) {
             *outcome = SCHED_JOB_DROPPED;
             return ST_OK;
+        }
+        if (rc.recorded) {
+            if (rc.record_rc != ST_OK && err) *err = rc.record_err;
+            return rc.record_rc;
         }
     }
     sched_log_result(job, res);

@@ -99,7 +99,7 @@ def test_twenty_pipelines_three_workers_every_slot_exactly_once(tmp_path, redis_
     assert dropped == 20, logs
     for n in names:
         hist = history(cfg, n, limit=50)
-        assert [h["status"] for h in hist] == ["success"] * 10, hist
+        assert [h["status"] for h in hist] == ["success"] * 10, [(h["status"], h["error"], h["message"], h.get("worker")) for h in hist]
         starts = sorted(iso(h["started_at"]) for h in hist)
         assert starts == minutes, (n, starts)
         assert len({h["run_id"] for h in hist}) == 10

@@ -275,6 +275,55 @@ static void test_on_skip_called_when_lock_unavailable(void **state) {
     assert_string_equal(f->skip_msg, "Pipeline lock not available, skipping execution");
 }
 
+/* on_finished sees the result while both locks are still held: the result is
+ * recorded before anyone else can take the pipeline lock (regression: the
+ * result used to be recorded after release, and a scheduler tick in that gap
+ * declared the worker lost). */
+static bool finished_held_pipeline, finished_held_table;
+static job_status finished_status;
+static int finished_calls;
+
+static void on_finished(void *ud, const job_exec_ctx *ctx, const job_result *res) {
+    fx *f = ud;
+    (void)ctx;
+    finished_calls++;
+    finished_status = res->status;
+    finished_held_pipeline = lockmock_is_held(f->mock, PKEY, LOCK_EXCLUSIVE);
+    finished_held_table = lockmock_is_held(f->mock, TKEY, LOCK_SHARED);
+    lockmock_note(f->mock, "on_finished");
+}
+
+static job_result run_with_finished(fx *f) {
+    job_callbacks cb = {.on_locks_acquired = on_locks_acquired, .on_skip = on_skip, .ud = f,
+                        .on_finished = on_finished};
+    job_result r;
+    finished_calls = 0;
+    assert_int_equal(job_run(NULL, &f->p, &f->opts, f->lm, &cb, execute, f, &r), 0);
+    return r;
+}
+
+static void test_on_finished_called_while_locks_held(void **state) {
+    fx *f = *state;
+    job_result r = run_with_finished(f);
+    assert_int_equal(r.status, JOB_SUCCESS);
+    assert_int_equal(finished_calls, 1);
+    assert_int_equal(finished_status, JOB_SUCCESS);
+    assert_true(finished_held_pipeline);
+    assert_true(finished_held_table);
+    assert_string_equal(lockmock_log(f->mock),
+                        "acquire:" PKEY ":x:ok;acquire:" TKEY ":s:ok;on_locks_acquired;execute;"
+                        "on_finished;release:" TKEY ";release:" PKEY ";");
+}
+
+static void test_on_finished_not_called_on_skip(void **state) {
+    fx *f = *state;
+    lockmock_hold(f->mock, TKEY, LOCK_EXCLUSIVE, 0);
+    job_result r = run_with_finished(f);
+    assert_int_equal(r.status, JOB_SKIPPED);
+    assert_int_equal(finished_calls, 0);
+    assert_int_equal(f->skip_calls, 1);
+}
+
 /* --- TestHelpers ------------------------------------------------------------ */
 
 static void test_strategy_config_extraction(void **state) {
@@ -419,6 +468,8 @@ int main(void) {
     const struct CMUnitTest callbacks[] = {
         T(test_on_locks_acquired_called_after_lock_success),
         T(test_on_skip_called_when_lock_unavailable),
+        T(test_on_finished_called_while_locks_held),
+        T(test_on_finished_not_called_on_skip),
     };
     const struct CMUnitTest helpers[] = {
         T(test_strategy_config_extraction),
