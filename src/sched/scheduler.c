@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SCHED_ENQUEUE_TTL_MS 60000
 
@@ -500,15 +501,34 @@ static void sched_job_opts(job_opts *opts, const config_pipeline *p, const queue
 
 /* A skip because another delivery of this very run holds the pipeline lock
  * (state: same run_id, running or finished) is not this run's result: it
- * must not overwrite what that delivery records. */
+ * must not overwrite what that delivery records.
+ *
+ * The other delivery marks the run running only once it holds both locks,
+ * so for a moment it holds the pipeline lock while the state still says
+ * pending. A pipeline-lock skip that finds its own run pending therefore
+ * looks again for up to SCHED_DUP_WAIT_MS: if the run turns running or
+ * finished, the holder was another delivery; if it stays pending, someone
+ * else holds the lock and the skip is recorded as usual. */
+#define SCHED_DUP_WAIT_MS 2000
+
+static bool sched_is_other_delivery(const state_record *rec, const queue_job *job) {
+    return rec->run_id == job->run_id && rec->status != STATE_PENDING &&
+           rec->status != STATE_SKIPPED && rec->status != STATE_IDLE;
+}
+
 static bool sched_duplicate_skip(const run_ctx *rc, const job_result *res) {
     if (res->status != JOB_SKIPPED) return false;
+    bool may_be_pending = strcmp(res->reason_code, "pipeline_lock_unavailable") == 0;
     state_record rec;
-    if (state_get(rc->env->st, rc->job->pipeline, rc->job->strategy, &rec, NULL) != ST_OK)
-        return false;
-    if (rec.run_id != rc->job->run_id || rec.status == STATE_PENDING ||
-        rec.status == STATE_SKIPPED || rec.status == STATE_IDLE)
-        return false;
+    for (int waited = 0;; waited += 100) {
+        if (state_get(rc->env->st, rc->job->pipeline, rc->job->strategy, &rec, NULL) != ST_OK)
+            return false;
+        if (sched_is_other_delivery(&rec, rc->job)) break;
+        bool own_pending = rec.run_id == rc->job->run_id && rec.status == STATE_PENDING;
+        if (!may_be_pending || !own_pending || waited >= SCHED_DUP_WAIT_MS) return false;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     log_info(rc->job->pipeline, rc->job->strategy, "Run %" PRId64 " not recorded: another "
              "delivery of it is %s", rc->job->run_id, state_status_name(rec.status));
     return true;

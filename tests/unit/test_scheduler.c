@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -363,6 +365,53 @@ static void test_run_job_duplicate_delivery_records_nothing(void **state) {
     lock_release(f->lm, &h, NULL);
 }
 
+/* The other delivery holds the pipeline lock but has not yet marked the run
+ * running (regression: the duplicate recorded a skip in that moment, adding
+ * a spurious "skipped" to history). It turns running 300 ms later, on its
+ * own state connection: this delivery must drop the run and record nothing. */
+typedef struct late_runner {
+    const char *url;
+    int64_t run_id, at;
+} late_runner;
+
+static void *mark_running_later(void *arg) {
+    late_runner *lr = arg;
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    state *st;
+    assert_int_equal(state_open(&st, lr->url, NULL), 0);
+    assert_int_equal(state_mark_running(st, "orders", "full_daily", lr->run_id, lr->at,
+                                        "other:1", NULL), 0);
+    state_close(st);
+    return NULL;
+}
+
+static void test_run_job_duplicate_while_other_delivery_still_pending(void **state) {
+    fixture *f = *state;
+    do_tick(f, "2025-10-15T02:00:00Z");
+    queue_job j;
+    job_result res;
+    assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
+    lock_handle h;
+    assert_int_equal(lock_acquire(f->lm, "synctool:exec:pipeline:orders", LOCK_EXCLUSIVE,
+                                  60000, &h, NULL), 0);
+    late_runner lr = {f->cfg->state_url, j.run_id, j.at};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, mark_running_later, &lr), 0);
+    sched_job_outcome out = run_job(f, &j, &res);
+    pthread_join(t, NULL);
+    assert_int_equal(out, SCHED_JOB_DROPPED);
+    state_record r;
+    assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
+    assert_int_equal(r.status, STATE_RUNNING);
+    state_history_entry *hist;
+    size_t n;
+    assert_int_equal(state_history(f->st, "orders", "full_daily", 10, &hist, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    free(hist);
+    lock_release(f->lm, &h, NULL);
+}
+
 static void test_run_job_unknown_pipeline_fails(void **state) {
     fixture *f = *state;
     queue_job j;
@@ -396,6 +445,7 @@ int main(void) {
         T(test_run_job_skips_when_pipeline_lock_held),
         T(test_run_job_superseded_is_dropped),
         T(test_run_job_duplicate_delivery_records_nothing),
+        T(test_run_job_duplicate_while_other_delivery_still_pending),
         T(test_run_job_unknown_pipeline_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
