@@ -60,7 +60,7 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
         fprintf(stderr, "synctool ddl: %s\n", err.msg);
         return CLI_FAILED;
     }
-    printf("ddl apply %s: %s.%s.%s is up to date with the config\n", p->name,
+    printf("ddl apply %s: %s.%s.%s matches the config\n", p->name,
            p->destination.datastore, p->destination.schema, p->destination.table);
     return CLI_OK;
 }

@@ -92,6 +92,7 @@ def test_sqlite_quickstart_sync(synctool, tmp_path):
     r = synctool("ddl", "apply", "p", config_dir=tmp_path)
     assert r.rc == 0, r
     assert "created table b.main.orders" in r.err
+    assert r.out == "ddl apply p: b.main.orders matches the config\n"
     r = synctool("run", "--job-name", "p", "--strategy", "full", config_dir=tmp_path)
     assert r.rc == 0, r
     db = sqlite3.connect(tmp_path / "data" / "b.db")
