@@ -7,9 +7,9 @@
  * engines lives here once:
  *   - the FROM clause (quoted schema.table, or a source query as a derived
  *     table),
- *   - the row text used for hashing (canonical values joined with '|',
- *     '\' and '|' escaped, NULL as \N) built from the driver's canonical
- *     expressions, so both engines hash byte-equal text,
+ *   - the row text used for hashing (hash texts joined with '|', '\' and
+ *     '|' escaped, NULL as \N) built from the driver's hash expressions
+ *     (store.h), so both engines hash byte-equal text,
  *   - fencing: synctool_fence(lock_key text primary key, token bigint) is
  *     updated with one conditional upsert inside the caller's transaction
  *     (the row lock serialises concurrent writers on PostgreSQL; SQLite
@@ -114,9 +114,9 @@ void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
         if (i > 0) store_sb_add(b, " || '|' || ");
         store_sb q = {0}, e = {0};
         store_sb_quote(&q, t->cols[i]);
-        s->ops->canon_expr(&e, t->kinds[i], q.oom ? "" : q.s);
+        s->ops->hash_expr(&e, t->kinds[i], q.oom ? "" : q.s);
         /* Only text can contain the separator or the escape character: the
-         * canonical forms of the other kinds never do. */
+         * hash texts of the other kinds never do. */
         if (t->kinds[i] == STORE_K_TEXT)
             store_sb_addf(b, "COALESCE(replace(replace(%s, '\\', '\\\\'), '|', '\\|'), '\\N')",
                           e.oom ? "" : e.s);

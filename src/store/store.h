@@ -22,9 +22,15 @@
  * The canonical form is computed by the database itself (drivers provide
  * store_canon_expr(), a SQL expression per kind; SQLite evaluates it with
  * C functions this module registers), so both engines produce byte-equal
- * text for equal values. The *row text* used for hashing joins canonical
- * values with '|', escapes '\' and '|' with a backslash and writes NULL as
- * \N, so ('a','bc') and ('ab','c') and (NULL) and ('\N') all differ.
+ * text for equal values. The *row text* used for hashing joins the values'
+ * *hash text* with '|', escapes '\' and '|' with a backslash and writes NULL
+ * as \N, so ('a','bc') and ('ab','c') and (NULL) and ('\N') all differ.
+ * The hash text is the canonical text, except for timestamps, which hash in
+ * PostgreSQL's own ISO output form (UTC for TIMESTAMPTZ): a space instead of
+ * 'T', no 'Z', trailing fraction zeros dropped (and the '.' when the
+ * fraction is zero): 2025-10-15 08:00:00.5 — one value, one text, as the
+ * canonical form, but PostgreSQL produces it with its output function
+ * instead of to_char() (3x cheaper per row; store_canon_hash_time()).
  *
  * Reads stream: a reader yields one row at a time and never holds a whole
  * table (PostgreSQL: server-side cursor fetched in chunks; SQLite: one
@@ -116,7 +122,7 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 1
+#define STORE_OPS_VERSION 2
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite" or "postgres" */
@@ -131,6 +137,9 @@ struct store_ops {
     /* Appends the SQL expression giving the canonical text of `qcol` (an
      * already quoted column reference) for `kind`. */
     void (*canon_expr)(store_sb *b, store_kind kind, const char *qcol);
+    /* Appends the SQL expression giving the hash text (see top) of `qcol`
+     * for `kind`: canon_expr's, except for timestamps. */
+    void (*hash_expr)(store_sb *b, store_kind kind, const char *qcol);
     /* Appends the SQL casting parameter `param` (e.g. "$1") to `type` (a
      * config type) so comparisons with the raw column use its index. */
     void (*param_cast)(store_sb *b, const char *param, store_kind kind, const char *type);
@@ -236,6 +245,10 @@ const char *store_canon_double(double v, store_kind kind, char *buf, size_t n);
 /* Canonicalises text input for `kind`; TEXT is returned unchanged (pointer
  * to `in`). NULL if unparseable. */
 const char *store_canon_text(const char *in, store_kind kind, char *buf, size_t n);
+/* Rewrites a canonical TIMESTAMPTZ / TIMESTAMP text in place into its hash
+ * text (see top): "2025-10-15T08:00:00.500000Z" -> "2025-10-15 08:00:00.5".
+ * Returns buf. */
+char *store_canon_hash_time(char *buf);
 /* Appends `v` (or \N for NULL) escaped for the row text. */
 void store_sb_rowvalue(store_sb *b, const char *v);
 

@@ -11,7 +11,8 @@
  *   - floats: shortest round-tripping digits, exponent form when the decimal
  *     exponent is < -4 or >= 15, as PostgreSQL's float8out;
  *   - timestamps: parsed with st_time_parse (naive text is taken as UTC) and
- *     printed in UTC with exactly six fraction digits.
+ *     printed in UTC with exactly six fraction digits; their hash text
+ *     (store_canon_hash_time) is PostgreSQL's ISO output of the same value.
  * Decimal rendering goes through one helper (digits + point position), so
  * text, integers and doubles share the trimming rules.
  *
@@ -229,6 +230,19 @@ static const char *canon_time(const char *in, bool zone, char *buf, size_t n) {
     snprintf(buf, n, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lld%s", (long long)y, m, d,
              (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60),
              (long long)(rem % ST_USEC), zone ? "Z" : "");
+    return buf;
+}
+
+char *store_canon_hash_time(char *buf) {
+    char *t = strchr(buf, 'T');
+    if (t == NULL) return buf;
+    *t = ' ';
+    size_t len = strlen(buf);
+    if (len > 0 && buf[len - 1] == 'Z') buf[--len] = '\0';
+    char *dot = strrchr(t, '.');
+    if (dot == NULL) return buf;
+    while (len > 0 && buf[len - 1] == '0') buf[--len] = '\0';
+    if (&buf[len - 1] == dot) buf[--len] = '\0';
     return buf;
 }
 

@@ -6,7 +6,8 @@
  * text and checksums itself, exactly as PostgreSQL does with built-ins:
  *   md5(text)            hex MD5 of the UTF-8 bytes (store_md5.c)
  *   st_canon(kind, v)    canonical text of v for store_kind `kind`,
- *                        whatever storage class v has (store_canon.c)
+ *                        whatever storage class v has (store_canon.c);
+ *                        kind + SQ_HASH_FORM gives the hash text (store.h)
  *   st_sum64(hex16)      aggregate: sum of 64-bit values mod 2^64, as text
  *
  * Type mapping for `ddl apply`: integers INTEGER, floats REAL, and every
@@ -52,9 +53,14 @@ static void fn_md5(sqlite3_context *c, int argc, sqlite3_value **v) {
     sqlite3_result_text(c, hex, 32, SQLITE_TRANSIENT);
 }
 
+/* Added to the kind argument of st_canon() for the hash text. */
+#define SQ_HASH_FORM 100
+
 static void fn_canon(sqlite3_context *c, int argc, sqlite3_value **v) {
     (void)argc;
-    store_kind k = (store_kind)sqlite3_value_int(v[0]);
+    int kv = sqlite3_value_int(v[0]);
+    bool hash = kv >= SQ_HASH_FORM;
+    store_kind k = (store_kind)(hash ? kv - SQ_HASH_FORM : kv);
     char buf[128];
     const char *out = NULL;
     switch (sqlite3_value_type(v[1])) {
@@ -74,6 +80,8 @@ static void fn_canon(sqlite3_context *c, int argc, sqlite3_value **v) {
     }
     }
     if (out == NULL) { sqlite3_result_value(c, v[1]); return; }
+    if (hash && out == buf && (k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP))
+        store_canon_hash_time(buf);
     sqlite3_result_text(c, out, -1, SQLITE_TRANSIENT);
 }
 
@@ -140,6 +148,12 @@ static void sq_close(void *impl) {
 static void sq_canon_expr(store_sb *b, store_kind kind, const char *qcol) {
     if (kind == STORE_K_TEXT) store_sb_addf(b, "CAST(%s AS TEXT)", qcol);
     else store_sb_addf(b, "st_canon(%d, %s)", (int)kind, qcol);
+}
+
+static void sq_hash_expr(store_sb *b, store_kind kind, const char *qcol) {
+    if (kind == STORE_K_TIMESTAMPTZ || kind == STORE_K_TIMESTAMP)
+        store_sb_addf(b, "st_canon(%d, %s)", (int)kind + SQ_HASH_FORM, qcol);
+    else sq_canon_expr(b, kind, qcol);
 }
 
 static void sq_param_cast(store_sb *b, const char *param, store_kind kind, const char *type) {
@@ -425,6 +439,7 @@ static const struct store_ops sqlite_store_ops = {
     .canon_expr = sq_canon_expr,
     .param_cast = sq_param_cast,
     .order_term = sq_order_term,
+    .hash_expr = sq_hash_expr,
     .sum64_expr = sq_sum64_expr,
     .query = sq_query,
     .query_small = sq_query,

@@ -3,9 +3,10 @@
  *
  * Each database computes, for a key range, the row count and a 64-bit
  * checksum ITSELF in SQL: the sum modulo 2^64 of the first 16 hex digits of
- * md5(row text), where the row text is the canonical values joined with '|'
- * (store.h; '\' and '|' escaped, NULL as \N). PostgreSQL uses its md5() and
- * sums as numeric; SQLite uses the md5() and st_sum64() functions the driver
+ * md5(row text), where the row text is the values' hash texts joined with
+ * '|' (store.h: canonical text, timestamps in ISO output form; '\' and '|'
+ * escaped, NULL as \N). PostgreSQL uses its md5() and sums bigints (128-bit
+ * accumulator); SQLite uses the md5() and st_sum64() functions the driver
  * registers. Both reduce to the same number for equal rows, across engines.
  *
  * The whole table is the first segment: a plain count + checksum per side
