@@ -52,12 +52,6 @@ static void lock_usage(FILE *f) {
             "list: every held lock with its mode, holders, fence and expiry.\n");
 }
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int hold_parse(int argc, char **argv, hold_args *a) {
     static const struct option opts[] = {
         {"pipeline", required_argument, NULL, 'p'}, {"table", required_argument, NULL, 't'},
@@ -119,10 +113,10 @@ static int hold_loop(lock_manager *lm, const lock_handle *h, int64_t for_s) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    int64_t end = mono_ms() + for_s * 1000, every = h->ttl_ms / 3;
-    int64_t next = mono_ms() + every;
+    int64_t end = st_time_mono_ms() + for_s * 1000, every = h->ttl_ms / 3;
+    int64_t next = st_time_mono_ms() + every;
     for (;;) {
-        int64_t now = mono_ms();
+        int64_t now = st_time_mono_ms();
         if (now >= end) return 0;
         if (now >= next) {
             st_error err;

@@ -81,12 +81,6 @@ typedef struct sched_proc {
     int status;
 } sched_proc;
 
-static int64_t sched_mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sched_usage(FILE *f) {
     fprintf(f,
         "usage: synctool scheduler [--once] [--at TIME] [--max-jobs K] [--tick SECS]\n"
@@ -415,7 +409,7 @@ static void sched_wait_signal(sched_proc *p) {
     struct timespec ts = {0, 200 * 1000000L};
     siginfo_t si;
     int sig = sigtimedwait(&p->sigs, &si, &ts);
-    if (sig == SIGTERM || sig == SIGINT) sched_begin_stop(p, sig, sched_mono_ms());
+    if (sig == SIGTERM || sig == SIGINT) sched_begin_stop(p, sig, st_time_mono_ms());
     else if (sig == SIGHUP) sched_reload(p);
 }
 
@@ -440,7 +434,7 @@ static void sched_drop_unstarted(sched_proc *p) {
 /* The loop; returns when stopped, or after one tick with --once. */
 static int sched_loop(sched_proc *p) {
     for (;;) {
-        int64_t mono = sched_mono_ms();
+        int64_t mono = st_time_mono_ms();
         sched_reap(p);
         if (sched_done(p, mono)) break;
         if (!p->stopping) sched_lead(p, mono);
@@ -451,7 +445,7 @@ static int sched_loop(sched_proc *p) {
         if (p->leading && !p->stopping && mono >= p->next_tick && !(p->o.once && p->ticked))
             sched_do_tick(p, mono);
         sched_dispatch(p);
-        if (sched_done(p, sched_mono_ms())) continue;
+        if (sched_done(p, st_time_mono_ms())) continue;
         sched_wait_signal(p);
     }
     if (p->leading) lock_release(p->lm, &p->leader, NULL);

@@ -74,12 +74,6 @@ typedef struct worker_proc {
     bool stopping;
 } worker_proc;
 
-static int64_t worker_mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void worker_usage(FILE *f) {
     fprintf(f,
         "usage: synctool worker [--concurrency K] [--name NAME] [--claim-idle SECS]\n\n"
@@ -242,7 +236,7 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
  * Returns true with *job filled if there is work. */
 static bool worker_next(worker_proc *w, int64_t *next_claim, queue_job *job) {
     st_error e;
-    int64_t mono = worker_mono_ms();
+    int64_t mono = st_time_mono_ms();
     if (mono >= *next_claim) {
         *next_claim = mono + 1000;
         int rc = queue_claim(w->q, w->consumer, w->o.claim_idle_s * 1000, job, &e);

@@ -218,12 +218,6 @@ int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_
     return acquire_as(lm, key, mode, ttl_ms, owner, h, err);
 }
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -249,12 +243,12 @@ int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t
         return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
     char owner[64];
     if ((rc = lock_new_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = st_time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     bool intent_set = false;
     for (;;) {
         rc = acquire_as(lm, key, mode, ttl_ms, owner, h, err);
         if (rc != ST_EBUSY) break;
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - st_time_mono_ms();
         if (left <= 0) {
             rc = st_error_set(err, ST_ETIMEOUT, "lock '%s' still held after waiting %llds",
                               key, (long long)((timeout_ms + 999) / 1000));

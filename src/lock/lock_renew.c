@@ -18,6 +18,7 @@
  * monotonic clock, and lock_renewer_stop() signals it and joins.
  */
 #include "lock.h"
+#include "../time/st_time.h"
 
 #include "../log/log.h"
 
@@ -52,12 +53,6 @@ static struct timespec deadline_after(int64_t ms) {
     return ts;
 }
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Renews every handle once. Returns 1 + the index of a lost lease, or 0.
  * `ok_at[i]` is the last instant handle i was known alive. */
 static int renew_all(lock_renewer *r, int64_t *ok_at) {
@@ -66,10 +61,10 @@ static int renew_all(lock_renewer *r, int64_t *ok_at) {
         st_error err;
         int rc = lock_renew(r->lm, h, &err);
         if (rc == ST_OK) {
-            ok_at[i] = mono_ms();
+            ok_at[i] = st_time_mono_ms();
             continue;
         }
-        if (rc == ST_ESTALE || mono_ms() - ok_at[i] >= h->ttl_ms) {
+        if (rc == ST_ESTALE || st_time_mono_ms() - ok_at[i] >= h->ttl_ms) {
             log_error(NULL, NULL, "lease lost: %s", err.msg);
             return (int)i + 1;
         }
@@ -81,7 +76,7 @@ static int renew_all(lock_renewer *r, int64_t *ok_at) {
 static void *renew_main(void *arg) {
     lock_renewer *r = arg;
     int64_t ok_at[16];
-    for (size_t i = 0; i < r->n; i++) ok_at[i] = mono_ms();
+    for (size_t i = 0; i < r->n; i++) ok_at[i] = st_time_mono_ms();
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         struct timespec dl = deadline_after(r->interval_ms);

@@ -14,6 +14,7 @@
  * retried, DESIGN §3 rule 4) for jobs lost with the scheduler itself.
  */
 #include "queue.h"
+#include "../time/st_time.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,12 +35,6 @@ typedef struct local_queue {
     uint64_t seq;
 } local_queue;
 
-static int64_t local_mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int local_push(void *be, queue_job *job, st_error *err) {
     local_queue *q = be;
     if (q->n == q->cap) {
@@ -59,7 +54,7 @@ static int local_push(void *be, queue_job *job, st_error *err) {
 
 static void local_deliver(local_entry *e, const char *consumer, queue_job *out) {
     e->delivered = true;
-    e->delivered_ms = local_mono_ms();
+    e->delivered_ms = st_time_mono_ms();
     snprintf(e->consumer, sizeof e->consumer, "%s", consumer ? consumer : "");
     e->job.deliveries++;
     *out = e->job;
@@ -94,7 +89,7 @@ static int local_ack(void *be, const char *id, st_error *err) {
 static int local_claim(void *be, const char *consumer, int64_t min_idle_ms, queue_job *out,
                        st_error *err) {
     local_queue *q = be;
-    int64_t now = local_mono_ms();
+    int64_t now = st_time_mono_ms();
     for (size_t i = 0; i < q->n; i++) {
         local_entry *e = &q->items[i];
         if (e->delivered && now - e->delivered_ms >= min_idle_ms) {
@@ -110,7 +105,7 @@ static int local_touch(void *be, const char *consumer, const char *id, st_error 
     for (size_t i = 0; i < q->n; i++) {
         local_entry *e = &q->items[i];
         if (strcmp(e->job.id, id) == 0 && e->delivered && strcmp(e->consumer, consumer) == 0) {
-            e->delivered_ms = local_mono_ms();
+            e->delivered_ms = st_time_mono_ms();
             return ST_OK;
         }
     }

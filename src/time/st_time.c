@@ -27,6 +27,12 @@ int64_t st_time_now(void) {
     return (int64_t)ts.tv_sec * ST_USEC + ts.tv_nsec / 1000;
 }
 
+int64_t st_time_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t st_days_from_civil(int64_t y, unsigned m, unsigned d) {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;

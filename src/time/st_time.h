@@ -26,6 +26,10 @@
 /* Wall clock, microseconds since the epoch. */
 int64_t st_time_now(void);
 
+/* Monotonic clock in milliseconds: for timeouts, ticks and poll intervals
+ * (never for decisions, never stored). */
+int64_t st_time_mono_ms(void);
+
 /* Parses `s` into *out. Returns 0 or ST_EINVAL with a message quoting `s`. */
 int st_time_parse(const char *s, int64_t *out, st_error *err);
 

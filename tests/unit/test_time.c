@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../src/time/st_time.h"
 
@@ -159,12 +160,23 @@ static void test_civil_roundtrip(void **s) {
     assert_int_equal(st_days_in_month(2025, 12), 31);
 }
 
+static void test_mono_ms_advances(void **s) {
+    (void)s;
+    int64_t a = st_time_mono_ms();
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    int64_t b = st_time_mono_ms();
+    assert_true(b - a >= 20);
+    assert_true(b - a < 60000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_utc),
         cmocka_unit_test(test_parse_offset_and_fraction),
         cmocka_unit_test(test_parse_rejects_garbage),
         cmocka_unit_test(test_format_roundtrip),
+        cmocka_unit_test(test_mono_ms_advances),
         cmocka_unit_test(test_parse_forms),
         cmocka_unit_test(test_parse_year_bounds),
         cmocka_unit_test(test_format_offset),
