@@ -22,10 +22,15 @@
  *   2. COPY the canonical text into them (text format, escaped),
  *   (rows the caller knows are new, STORE_INSERT, skip 1-3: they are COPYed
  *   straight into the destination table)
- *   3. one merge: INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE SET ...
- *      WHERE (dest cols) IS DISTINCT FROM (excluded cols) RETURNING
- *      (xmax = 0) — so unchanged rows are not rewritten and inserts and
- *      updates are counted exactly — and DELETE ... USING synctool_del.
+ *   3. the merge (pg_merge): UPDATE ... FROM synctool_up WHERE the
+ *      non-key values are DISTINCT, then — only if that did not change
+ *      every staged row — INSERT ... ON CONFLICT (key) DO NOTHING for the
+ *      new keys (and the UPDATE once more for rows a concurrent writer
+ *      inserted in between), so unchanged rows are never locked or
+ *      rewritten and inserts and updates are counted exactly; and
+ *      DELETE ... USING synctool_del. A delta page of changed rows is one
+ *      UPDATE (an INSERT ... ON CONFLICT DO UPDATE locked every row first
+ *      and cost 1.5-2x as much).
  *
  * Canonical expressions (store.h): trim_scale(x)::text for numerics,
  * to_char(x AT TIME ZONE 'UTC', ...US) for timestamps, x::text otherwise;
@@ -410,51 +415,93 @@ static int pg_stage(pg_impl *g, const store_table *t, const char *stage, bool ke
     return rc;
 }
 
-static void pg_build_merge(store_sb *q, const store_table *t) {
-    store_sb_add(q, "WITH m AS (INSERT INTO ");
-    pg_qualified(q, t);
-    store_sb_add(q, " AS d (");
-    pg_collist(q, t, false, "");
-    store_sb_add(q, ") SELECT ");
-    pg_collist(q, t, false, "");
-    store_sb_add(q, " FROM synctool_up ON CONFLICT (");
-    pg_collist(q, t, true, "");
-    store_sb_add(q, ") DO ");
-    bool any = false;
-    for (size_t i = 0; i < t->ncols; i++) any |= !t->key[i];
-    if (!any) {
-        store_sb_add(q, "NOTHING");
-    } else {
-        const char *sep = "UPDATE SET ";
-        for (size_t i = 0; i < t->ncols; i++) {
-            if (t->key[i]) continue;
-            store_sb_add(q, sep);
-            store_sb_quote(q, t->cols[i]);
-            store_sb_add(q, " = EXCLUDED.");
-            store_sb_quote(q, t->cols[i]);
-            sep = ", ";
-        }
-        store_sb_add(q, " WHERE (");
-        pg_collist(q, t, false, "d.");
-        store_sb_add(q, ") IS DISTINCT FROM (");
-        pg_collist(q, t, false, "EXCLUDED.");
-        store_sb_add(q, ")");
-    }
-    store_sb_add(q, " RETURNING (xmax = 0) AS ins) SELECT count(*) FILTER (WHERE ins), "
-                    "count(*) FILTER (WHERE NOT ins) FROM m");
+/* INSERT ... SELECT FROM synctool_up ON CONFLICT (key) DO NOTHING: the new
+ * keys only; existing rows are neither locked nor written. */
+static int pg_insert_new(pg_impl *g, const store_table *t, int64_t *n, st_error *err) {
+    store_sb q = {0};
+    store_sb_add(&q, "INSERT INTO ");
+    pg_qualified(&q, t);
+    store_sb_add(&q, " (");
+    pg_collist(&q, t, false, "");
+    store_sb_add(&q, ") SELECT ");
+    pg_collist(&q, t, false, "");
+    store_sb_add(&q, " FROM synctool_up ON CONFLICT (");
+    pg_collist(&q, t, true, "");
+    store_sb_add(&q, ") DO NOTHING");
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : pg_exec(g, q.s, 0, NULL, n, err);
+    store_sb_free(&q);
+    return rc;
 }
 
-static int pg_merge(pg_impl *g, const store_table *t, store_counts *out, st_error *err) {
+static int pg_update_from(pg_impl *g, const store_table *t, int64_t *n, st_error *err) {
     store_sb q = {0};
-    pg_build_merge(&q, t);
-    if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
-    PGresult *res = PQexec(g->conn, q.s);
+    store_sb_add(&q, "UPDATE ");
+    pg_qualified(&q, t);
+    const char *sep = " AS d SET ";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (t->key[i]) continue;
+        store_sb_add(&q, sep);
+        store_sb_quote(&q, t->cols[i]);
+        store_sb_add(&q, " = s.");
+        store_sb_quote(&q, t->cols[i]);
+        sep = ", ";
+    }
+    store_sb_add(&q, " FROM synctool_up AS s WHERE ");
+    sep = "";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (!t->key[i]) continue;
+        store_sb_addf(&q, "%sd.", sep);
+        store_sb_quote(&q, t->cols[i]);
+        store_sb_add(&q, " = s.");
+        store_sb_quote(&q, t->cols[i]);
+        sep = " AND ";
+    }
+    store_sb_add(&q, " AND (");
+    sep = "";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (t->key[i]) continue;
+        store_sb_addf(&q, "%sd.", sep);
+        store_sb_quote(&q, t->cols[i]);
+        sep = ", ";
+    }
+    store_sb_add(&q, ") IS DISTINCT FROM (");
+    sep = "";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (t->key[i]) continue;
+        store_sb_addf(&q, "%ss.", sep);
+        store_sb_quote(&q, t->cols[i]);
+        sep = ", ";
+    }
+    store_sb_add(&q, ")");
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : pg_exec(g, q.s, 0, NULL, n, err);
     store_sb_free(&q);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "merge");
-    out->inserted += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    out->updated += strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    PQclear(res);
-    return ST_OK;
+    return rc;
+}
+
+/* Merges the `staged` rows of synctool_up, counting exactly what changed:
+ *   1. UPDATE ... FROM for existing keys whose values differ. When it
+ *      changed every staged row (the usual delta page, every full or hash
+ *      update batch) all keys exist: done.
+ *   2. Otherwise INSERT ... ON CONFLICT DO NOTHING adds the new keys.
+ *   3. If some staged rows are still unaccounted for, they are identical
+ *      rows, or rows another writer inserted between 1 and 2: the UPDATE
+ *      runs again (READ COMMITTED sees them; identical rows count nothing).
+ * Unlike INSERT ... ON CONFLICT DO UPDATE, identical rows are never locked
+ * or rewritten, and changed rows skip the speculative insertion. */
+static int pg_merge(pg_impl *g, const store_table *t, int64_t staged, store_counts *out,
+                    st_error *err) {
+    bool nonkey = false;
+    for (size_t i = 0; i < t->ncols; i++) nonkey |= !t->key[i];
+    int64_t updated = 0, inserted = 0, again = 0;
+    int rc = nonkey ? pg_update_from(g, t, &updated, err) : ST_OK;
+    if (rc == ST_OK && updated < staged) rc = pg_insert_new(g, t, &inserted, err);
+    if (rc == ST_OK && nonkey && updated + inserted < staged)
+        rc = pg_update_from(g, t, &again, err);
+    out->updated += updated + again;
+    out->inserted += inserted;
+    return rc;
 }
 
 static int pg_delete(pg_impl *g, const store_table *t, store_counts *out, st_error *err) {
@@ -513,7 +560,8 @@ static int pg_apply(void *impl, const store_table *t, const store_change *ch, si
     if (rc == ST_OK && count[STORE_UPDATE] + count[STORE_UPSERT] > 0) {
         rc = pg_stage(g, t, "synctool_up", false, PG_OPBIT(STORE_UPDATE) | PG_OPBIT(STORE_UPSERT),
                       ch, n, err);
-        if (rc == ST_OK) rc = pg_merge(g, t, out, err);
+        if (rc == ST_OK)
+            rc = pg_merge(g, t, (int64_t)(count[STORE_UPDATE] + count[STORE_UPSERT]), out, err);
         if (rc == ST_OK) rc = pg_exec(g, "DROP TABLE synctool_up", 0, NULL, NULL, err);
     }
     if (rc != ST_OK) st_error_wrap(err, "writing table %s", t->table);
