@@ -8,8 +8,9 @@
  * Setup, in order, each failure naming the datastore and table:
  *   1. resolve both datastores and build the two table specs (the config
  *      columns, source and destination names, kinds, keys);
- *   2. connect to both (ST_EUNAVAIL for unreachable servers and refused
- *      credentials; never a password in the message);
+ *   2. connect to both at once, the source in a thread (ST_EUNAVAIL for
+ *      unreachable servers and refused credentials, the source's error
+ *      first; never a password in the message);
  *   3. check that the destination table exists ("run `synctool ddl apply`")
  *      and has every column, and the same for a source table;
  *   4. create synctool_fence in the destination when the run is fenced.
@@ -22,6 +23,7 @@
 #include "sync_int.h"
 #include "../log/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +95,38 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
     return rc;
 }
 
+typedef struct open_job {
+    const config_datastore *ds;
+    store *s;
+    st_error err;
+    int rc;
+} open_job;
+
+static void *open_thread(void *arg) {
+    open_job *j = arg;
+    j->rc = store_open(&j->s, j->ds, &j->err);
+    return NULL;
+}
+
+/* Connection set-up (TCP, TLS negotiation, SCRAM) is mostly waiting: the
+ * two stores connect concurrently. */
+static int open_both(sync_ctx *c, const config_datastore *sd, const config_datastore *dd) {
+    open_job j = {.ds = sd};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, open_thread, &j) == 0;
+    if (!threaded) open_thread(&j);
+    st_error derr;
+    int rc = store_open(&c->dst, dd, &derr);
+    if (threaded) pthread_join(th, NULL);
+    c->src = j.s;
+    if (j.rc != ST_OK) {
+        *c->err = j.err;
+        return j.rc;
+    }
+    if (rc != ST_OK) *c->err = derr;
+    return rc;
+}
+
 static int ctx_open(sync_ctx *c, const sync_opts *o) {
     const config_pipeline *p = o->pipeline;
     const config_datastore *sd = config_datastore_find(o->cfg, p->source.datastore);
@@ -101,8 +135,7 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
         return st_error_set(c->err, ST_ENOTFOUND, "pipeline '%s': datastore '%s' is not defined",
                             p->name, sd == NULL ? p->source.datastore : p->destination.datastore);
     int rc = ctx_columns(c, p);
-    if (rc == ST_OK) rc = store_open(&c->src, sd, c->err);
-    if (rc == ST_OK) rc = store_open(&c->dst, dd, c->err);
+    if (rc == ST_OK) rc = open_both(c, sd, dd);
     if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
     if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
     if (rc == ST_OK && o->fence_key) rc = store_fence_ensure_table(c->dst, c->err);
