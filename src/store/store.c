@@ -132,6 +132,54 @@ int store_hint_aggregate(store *s, bool on, st_error *err) {
     return store_exec(s, on ? "SET enable_sort = off" : "RESET enable_sort", 0, NULL, NULL, err);
 }
 
+int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {
+    if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
+    char sql[160];
+    int rc = ST_OK;
+    if (idle_s > 0) {
+        snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %lld",
+                 (long long)idle_s * 1000);
+        rc = store_exec(s, sql, 0, NULL, NULL, err);
+    }
+    if (rc == ST_OK && lock_s > 0) {
+        snprintf(sql, sizeof sql, "SET lock_timeout = %lld", (long long)lock_s * 1000);
+        rc = store_exec(s, sql, 0, NULL, NULL, err);
+    }
+    return rc;
+}
+
+static const char EVICT_SQL[] =
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+    "WHERE pid <> pg_backend_pid() AND application_name LIKE $1 "
+    "AND split_part(application_name, ':', 3) ~ '^[0-9]+$' "
+    "AND split_part(application_name, ':', 3)::bigint < $2::bigint";
+
+int store_fence_session(store *s, const char *pipeline, int64_t fence, int *evicted,
+                        st_error *err) {
+    *evicted = 0;
+    if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
+    char tag[64], like[40], token[24];
+    char hex[33];
+    store_md5_hex(pipeline, strlen(pipeline), hex);
+    hex[16] = '\0';
+    snprintf(tag, sizeof tag, "synctool:%s:%lld", hex, (long long)fence);
+    snprintf(like, sizeof like, "synctool:%s:%%", hex);
+    snprintf(token, sizeof token, "%lld", (long long)fence);
+    const char *set_params[] = {tag};
+    int rc = store_exec(s, "SELECT set_config('application_name', $1, false)", 1, set_params,
+                        NULL, err);
+    if (rc != ST_OK) return rc;
+    const char *params[] = {like, token};
+    store_reader *r;
+    rc = store_query_small(s, &r, EVICT_SQL, 2, params, err);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int ncols;
+    if (store_next(s, r, &row, &ncols, err) > 0 && ncols == 1 && row[0]) *evicted = atoi(row[0]);
+    store_reader_close(s, r);
+    return ST_OK;
+}
+
 /* --- Fencing --- */
 
 int store_fence_ensure_table(store *s, st_error *err) {

@@ -228,6 +228,26 @@ void store_sb_rowtext(store_sb *b, const store *s, const store_table *t);
  * SQLite. */
 int store_hint_aggregate(store *s, bool on, st_error *err);
 
+/* Bounds how long this session may sit idle inside a transaction and how
+ * long it waits for a row lock, in seconds (0 = leave as is). A run frozen
+ * mid-batch (SIGSTOP, a paused VM) keeps its transaction and row locks
+ * after its lease is gone; the server ends that session after idle_s, and a
+ * newer run waiting on its rows gives up after lock_s instead of hanging.
+ * PostgreSQL: idle_in_transaction_session_timeout and lock_timeout. No-op
+ * on SQLite (a file lock; busy_timeout already bounds waits). */
+int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err);
+
+/* Session fencing for a writer holding fencing token `fence` on `pipeline`.
+ * Tags this session (application_name `synctool:<16 hex of md5(pipeline)>:
+ * <fence>`) and terminates every other session tagged for the same pipeline
+ * with an older token: those belong to runs that lost their lock, and one
+ * frozen mid-batch (even mid-COPY, which no server timeout ends) would hold
+ * its row locks forever. Sets *evicted to how many were ended. Needs the
+ * right to signal them (same role, or pg_signal_backend); the caller treats
+ * a failure as a warning. No-op on SQLite (*evicted = 0). */
+int store_fence_session(store *s, const char *pipeline, int64_t fence, int *evicted,
+                        st_error *err);
+
 /* Fencing: in the current transaction, stores `token` for `key` in
  * synctool_fence unless a larger token is stored. ST_ESTALE "fencing token N
  * is stale (current M): this run lost its lock" otherwise. */

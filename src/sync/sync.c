@@ -127,6 +127,30 @@ static int open_both(sync_ctx *c, const config_datastore *sd, const config_datas
     return rc;
 }
 
+/* A run that lost its lease while frozen mid-batch still holds its
+ * destination transaction; these limits make the server end it (idle for
+ * 2 leases) and make a newer run wait at most 4 leases for its rows, so the
+ * newer run proceeds once the stale session is gone instead of hanging. */
+static int limit_stale_sessions(sync_ctx *c, const config_pipeline *p) {
+    int64_t lease = p->locks.lease_ttl_seconds > 0 ? p->locks.lease_ttl_seconds : 30;
+    int64_t idle = lease * 2 < 10 ? 10 : lease * 2;
+    return store_session_limits(c->dst, idle, idle * 3, c->err);
+}
+
+/* Ends destination sessions of older runs of this pipeline (store.h,
+ * store_fence_session). Failing to is a warning: lock_timeout still bounds
+ * the wait, and fencing still refuses their commits. */
+static void fence_sessions(sync_ctx *c, const sync_opts *o) {
+    st_error e;
+    int evicted = 0;
+    const char *p = o->pipeline->name;
+    if (store_fence_session(c->dst, p, o->fence_token, &evicted, &e) != ST_OK)
+        log_warn(p, o->strategy->name, "cannot end sessions of older runs: %s", e.msg);
+    else if (evicted > 0)
+        log_warn(p, o->strategy->name, "ended %d destination session(s) of older runs that "
+                 "lost the pipeline lock", evicted);
+}
+
 static int ctx_open(sync_ctx *c, const sync_opts *o) {
     const config_pipeline *p = o->pipeline;
     const config_datastore *sd = config_datastore_find(o->cfg, p->source.datastore);
@@ -136,6 +160,8 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
                             p->name, sd == NULL ? p->source.datastore : p->destination.datastore);
     int rc = ctx_columns(c, p);
     if (rc == ST_OK) rc = open_both(c, sd, dd);
+    if (rc == ST_OK) rc = limit_stale_sessions(c, p);
+    if (rc == ST_OK && o->fence_key != NULL) fence_sessions(c, o);
     if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
     if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
     if (rc == ST_OK && o->fence_key) rc = store_fence_ensure_table(c->dst, c->err);

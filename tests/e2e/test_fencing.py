@@ -1,0 +1,85 @@
+"""End-to-end: a run that lost its lock cannot write (DESIGN §4, issue 5).
+
+A real `synctool run` (PostgreSQL -> PostgreSQL full sync) is frozen with
+SIGSTOP mid-way, past its lease. A second run takes the pipeline lock (a
+newer fencing token) and finishes. Then the source changes and the first
+run is resumed with SIGCONT: it must notice it lost its lock, fail (exit 1)
+and write nothing, so the destination keeps the second run's result plus
+nothing stale. Without fencing the resumed run would re-insert rows the
+source no longer has. If it was frozen inside a batch transaction (even
+mid-COPY), its row locks must not block the newer runs forever: the newer
+run, holding a newer fencing token, ends the older run's destination
+session (store_fence_session).
+"""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import BIN
+from test_sync_cli import pg_count, pg_ds, schema, write_config  # noqa: F401  (fixture)
+
+
+def _run(base, env, *args, timeout=600):
+    return subprocess.run(base + list(args), env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, schema):
+    n = 200000
+    pg_server.psql(
+        f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, customer_id bigint, '
+        f'total numeric(14,2), note text, updated_at timestamptz); '
+        f'INSERT INTO "{schema}".src SELECT g, g % 97, g * 1.25, \'row \' || g, '
+        f"'2025-10-15T00:00:00Z'::timestamptz + g * interval '1 millisecond' "
+        f"FROM generate_series(1, {n}) g", dbname=pg_server.dbname)
+    write_config(tmp_path, pg_ds(pg_server, "shop") + pg_ds(pg_server, "wh"),
+                 f"{{datastore: shop, schema: {schema}, table: src}}",
+                 f"{{datastore: wh, schema: {schema}, table: dst}}")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    base = [BIN, "--config-dir", str(tmp_path)]
+    # Fencing tokens count per lock key in this test's own state file, while
+    # synctool_fence is per destination database: forget what earlier tests'
+    # runs of a pipeline also named "p" stored there.
+    pg_server.psql("CREATE TABLE IF NOT EXISTS synctool_fence (lock_key text PRIMARY KEY, "
+                   "token bigint NOT NULL); DELETE FROM synctool_fence", dbname=pg_server.dbname)
+    assert _run(base, env, "ddl", "apply", "p").returncode == 0
+    stale = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and stale.poll() is None:
+            if pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') > 0:
+                break
+            time.sleep(0.02)
+        assert stale.poll() is None, "the first run finished before it could be frozen"
+        stale.send_signal(signal.SIGSTOP)
+        time.sleep(4.5)  # lease_ttl_seconds is 3: the frozen run's lock expires
+        second = _run(base, env, "run", "--job-name", "p", "--strategy", "full",
+                      "--lock-timeout", "30", "--table-lock-timeout", "30")
+        assert second.returncode == 0, second.stderr
+        assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') == n
+        # The source moves on; a stale writer would bring the deleted rows back.
+        pg_server.psql(f'DELETE FROM "{schema}".src WHERE id > {n - 1000}',
+                       dbname=pg_server.dbname)
+        third = _run(base, env, "run", "--job-name", "p", "--strategy", "full")
+        assert third.returncode == 0, third.stderr
+        stale.send_signal(signal.SIGCONT)
+        out, err = stale.communicate(timeout=300)
+    finally:
+        if stale.poll() is None:
+            stale.kill()
+            stale.wait()
+        pg_server.psql("DELETE FROM synctool_fence", dbname=pg_server.dbname)
+    print("stale run stderr:", err)
+    assert stale.returncode == 1, err
+    # Refused by the lease renewer, by the fencing token, or (frozen inside a
+    # batch) by its destination session having been ended by the newer run:
+    # never written.
+    assert any(m in err for m in ("lost pipeline lock", "is stale", "terminating connection",
+                                  "server closed the connection")), err
+    assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') == n - 1000
+    diff = pg_count(pg_server,
+                    f'SELECT count(*) FROM ((TABLE "{schema}".src EXCEPT ALL TABLE "{schema}".dst) '
+                    f'UNION ALL (TABLE "{schema}".dst EXCEPT ALL TABLE "{schema}".src)) d')
+    assert diff == 0

@@ -1,0 +1,118 @@
+/*
+ * test_store_fence_session — session-level fencing on PostgreSQL: a writer
+ * with a newer fencing token ends the destination sessions of older runs of
+ * the same pipeline (which may hold row locks forever if their process is
+ * frozen mid-batch), and leaves everything else alone. Against the real
+ * server from SYNCTOOL_TEST_PG_*; SQLite is a no-op.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/synct_env.h"
+
+static config_datastore pg_ds(void) {
+    const char *port = getenv("SYNCTOOL_TEST_PG_PORT");
+    if (port == NULL) fail_msg("SYNCTOOL_TEST_PG_* not set: run under scripts/with-servers");
+    config_datastore ds = {.name = "wh", .type = CONFIG_DS_POSTGRES,
+                           .host = getenv("SYNCTOOL_TEST_PG_HOST"),
+                           .user = getenv("SYNCTOOL_TEST_PG_USER"),
+                           .password = getenv("SYNCTOOL_TEST_PG_PASSWORD"),
+                           .dbname = getenv("SYNCTOOL_TEST_PG_DBNAME"), .port = atoi(port)};
+    return ds;
+}
+
+static store *open_pg(void) {
+    config_datastore ds = pg_ds();
+    store *s;
+    st_error err;
+    assert_int_equal(store_open(&s, &ds, &err), ST_OK);
+    return s;
+}
+
+/* Is the session still usable? (A terminated one fails its next query.) */
+static bool alive(store *s) {
+    st_error err;
+    return store_exec(s, "SELECT 1", 0, NULL, NULL, &err) == ST_OK;
+}
+
+static void fence(store *s, const char *pipeline, int64_t token, int want_evicted) {
+    int evicted = -1;
+    st_error err;
+    if (store_fence_session(s, pipeline, token, &evicted, &err) != ST_OK)
+        fail_msg("store_fence_session: %s", err.msg);
+    assert_int_equal(evicted, want_evicted);
+}
+
+static void test_newer_token_ends_older_sessions_of_same_pipeline_only(void **st) {
+    (void)st;
+    store *old_run = open_pg(), *other_pipeline = open_pg(), *newer = open_pg();
+    store *late = open_pg();
+    st_error err;
+    fence(old_run, "orders_sync", 5, 0);
+    fence(other_pipeline, "customers", 1, 0);
+    /* an open transaction, as a run frozen mid-batch would hold */
+    assert_int_equal(store_begin(old_run, &err), ST_OK);
+    fence(newer, "orders_sync", 9, 1);  /* token 5 < 9: ended */
+    usleep(300 * 1000);                 /* termination is a signal: let it land */
+    assert_false(alive(old_run));
+    assert_true(alive(other_pipeline)); /* another pipeline: left alone */
+    fence(late, "orders_sync", 7, 0);   /* token 9 > 7: not ours to end */
+    assert_true(alive(newer));
+    assert_true(alive(late));
+    store_close(old_run);
+    store_close(other_pipeline);
+    store_close(newer);
+    store_close(late);
+}
+
+static void test_sqlite_is_a_no_op(void **st) {
+    (void)st;
+    char path[] = "/tmp/test_fence_session_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    config_datastore ds = {.name = "a", .type = CONFIG_DS_SQLITE, .path = path};
+    store *s;
+    st_error err;
+    assert_int_equal(store_open(&s, &ds, &err), ST_OK);
+    int evicted = -1;
+    assert_int_equal(store_fence_session(s, "orders_sync", 3, &evicted, &err), ST_OK);
+    assert_int_equal(evicted, 0);
+    assert_int_equal(store_session_limits(s, 10, 30, &err), ST_OK);
+    store_close(s);
+    unlink(path);
+}
+
+static void test_session_limits_are_set(void **st) {
+    (void)st;
+    store *s = open_pg();
+    st_error err;
+    assert_int_equal(store_session_limits(s, 12, 34, &err), ST_OK);
+    store_reader *r;
+    assert_int_equal(store_query_small(s, &r, "SELECT current_setting('idle_in_transaction_"
+                                       "session_timeout'), current_setting('lock_timeout')",
+                                       0, NULL, &err), ST_OK);
+    const char *const *row;
+    int n;
+    assert_int_equal(store_next(s, r, &row, &n, &err), 1);
+    assert_string_equal(row[0], "12s");
+    assert_string_equal(row[1], "34s");
+    store_reader_close(s, r);
+    store_close(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_newer_token_ends_older_sessions_of_same_pipeline_only),
+        cmocka_unit_test(test_sqlite_is_a_no_op),
+        cmocka_unit_test(test_session_limits_are_set),
+    };
+    return cmocka_run_group_tests_name("store_fence_session", tests, NULL, NULL);
+}
