@@ -17,6 +17,7 @@
  * value; only integer, boolean and enumerated fields quote what they got.
  */
 #include "config_int.h"
+#include "../strbuf/strbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -120,25 +121,8 @@ void config_missing(config_loader *ld, const config_node *map, const char *path,
 
 /* --- environment expansion --- */
 
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-} strbuf;
-
-static bool sb_put(strbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (ns == NULL) return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-    return true;
-}
+/* Appends; false when out of memory. */
+static bool sb_put(strbuf *b, const char *s, size_t n) { return strbuf_put(b, s, n) == ST_OK; }
 
 static bool valid_var_name(const char *s, size_t n) {
     if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return false;

@@ -18,6 +18,7 @@
  * string below it; json_free(root) releases all of it (NULL is a no-op).
  */
 #include "json.h"
+#include "../strbuf/strbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -143,25 +144,6 @@ static int parse_number(parser *p, json_value **out) {
 
 /* --- strings --- */
 
-typedef struct sbuf {
-    char *b;
-    size_t len, cap;
-} sbuf;
-
-static int sb_put(sbuf *sb, const char *s, size_t n) {
-    if (sb->len + n + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap * 2 : 32;
-        while (cap < sb->len + n + 1) cap *= 2;
-        char *nb = realloc(sb->b, cap);
-        if (nb == NULL) return ST_ENOMEM;
-        sb->b = nb;
-        sb->cap = cap;
-    }
-    memcpy(sb->b + sb->len, s, n);
-    sb->len += n;
-    sb->b[sb->len] = '\0';
-    return ST_OK;
-}
 
 static int hex4(parser *p, unsigned *out) {
     if (p->len - p->pos < 4) return fail(p, "expected 4 hex digits after \\u%s", "");
@@ -201,7 +183,7 @@ static size_t utf8_encode(unsigned cp, char *o) {
 }
 
 /* \uXXXX, possibly the high half of a surrogate pair (p->pos is after 'u'). */
-static int parse_unicode_escape(parser *p, sbuf *sb) {
+static int parse_unicode_escape(parser *p, strbuf *sb) {
     unsigned cp, lo;
     int rc = hex4(p, &cp);
     if (rc != ST_OK) return rc;
@@ -217,15 +199,15 @@ static int parse_unicode_escape(parser *p, sbuf *sb) {
     }
     if (cp == 0) return fail(p, "\\u0000 is not supported in strings%s", "");
     char o[4];
-    return sb_put(sb, o, utf8_encode(cp, o));
+    return strbuf_put(sb, o, utf8_encode(cp, o));
 }
 
-static int parse_escape(parser *p, sbuf *sb) {
+static int parse_escape(parser *p, strbuf *sb) {
     if (p->pos >= p->len) return fail(p, "unterminated string%s", "");
     char c = p->s[p->pos++];
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
     const char *hit = c ? strchr(from, c) : NULL;
-    if (hit) return sb_put(sb, &to[hit - from], 1);
+    if (hit) return strbuf_put(sb, &to[hit - from], 1);
     if (c == 'u') return parse_unicode_escape(p, sb);
     p->pos--;
     return fail(p, "invalid escape '\\%.1s'", &p->s[p->pos]);
@@ -255,8 +237,8 @@ static size_t utf8_valid(const parser *p) {
 
 /* A string token (p->pos at the opening quote) into a malloc'ed C string. */
 static int parse_string_raw(parser *p, char **out) {
-    sbuf sb = {0};
-    int rc = sb_put(&sb, "", 0);
+    strbuf sb = {0};
+    int rc = strbuf_put(&sb, "", 0);
     p->pos++;
     while (rc == ST_OK) {
         if (p->pos >= p->len) {
@@ -266,7 +248,7 @@ static int parse_string_raw(parser *p, char **out) {
         unsigned char c = (unsigned char)p->s[p->pos];
         if (c == '"') {
             p->pos++;
-            *out = sb.b;
+            *out = sb.s;
             return ST_OK;
         }
         if (c == '\\') {
@@ -277,11 +259,11 @@ static int parse_string_raw(parser *p, char **out) {
         } else {
             size_t n = utf8_valid(p);
             if (n == 0) rc = fail(p, "invalid UTF-8 in string%s", "");
-            else rc = sb_put(&sb, p->s + p->pos, n), p->pos += n;
+            else rc = strbuf_put(&sb, p->s + p->pos, n), p->pos += n;
         }
     }
     if (rc == ST_ENOMEM) st_error_set(p->err, ST_ENOMEM, "json: out of memory");
-    free(sb.b);
+    strbuf_release(&sb);
     return rc;
 }
 
