@@ -240,11 +240,15 @@ static int report(const run_ctx *r, const job_result *res, bool json) {
            : res->status == JOB_SKIPPED ? CLI_SKIPPED : CLI_FAILED;
 }
 
-/* Is another run of this strategy recorded as running? */
-static bool other_run_running(run_ctx *r) {
+/* Is another run of this strategy in progress: running, or pending (a
+ * scheduled run that holds the pipeline lock but still waits for the table
+ * lock says pending)? A skip recorded then, under a newer run id, would make
+ * that run's own updates stale and hide its result. */
+static bool other_run_in_progress(run_ctx *r) {
     state_record rec;
     return state_get(r->st, r->p->name, r->strategy, &rec, NULL) == ST_OK &&
-           rec.status == STATE_RUNNING && rec.run_id != r->run_id;
+           (rec.status == STATE_RUNNING || rec.status == STATE_PENDING) &&
+           rec.run_id != r->run_id;
 }
 
 static void record(run_ctx *r, const job_result *res) {
@@ -252,7 +256,7 @@ static void record(run_ctx *r, const job_result *res) {
     static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED};
     st_error err;
     if (r->run_id == 0) {
-        if (res->status == JOB_SKIPPED && other_run_running(r)) {
+        if (res->status == JOB_SKIPPED && other_run_in_progress(r)) {
             log_info(r->p->name, r->strategy, "skip not recorded: another run is in progress");
             return;
         }
