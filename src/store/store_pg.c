@@ -335,14 +335,27 @@ static void pg_qualified(store_sb *b, const store_table *t) {
     store_sb_quote(b, t->table);
 }
 
-static void pg_collist(store_sb *b, const store_table *t, bool keys_only, const char *prefix) {
-    const char *sep = "";
+typedef enum { PG_ALL, PG_KEYS, PG_VALUES } pg_cols;
+
+/* Appends the chosen columns, each as `left"col"`, or as the comparison
+ * `left"col" = right"col"` when right is not NULL, joined by sep. */
+static void pg_cols_join(store_sb *b, const store_table *t, pg_cols which, const char *left,
+                         const char *right, const char *sep) {
+    const char *s = "";
     for (size_t i = 0; i < t->ncols; i++) {
-        if (keys_only && !t->key[i]) continue;
-        store_sb_addf(b, "%s%s", sep, prefix);
+        if (which != PG_ALL && (which == PG_KEYS) != t->key[i]) continue;
+        store_sb_addf(b, "%s%s", s, left);
         store_sb_quote(b, t->cols[i]);
-        sep = ", ";
+        if (right != NULL) {
+            store_sb_addf(b, " = %s", right);
+            store_sb_quote(b, t->cols[i]);
+        }
+        s = sep;
     }
+}
+
+static void pg_collist(store_sb *b, const store_table *t, bool keys_only, const char *prefix) {
+    pg_cols_join(b, t, keys_only ? PG_KEYS : PG_ALL, prefix, NULL, ", ");
 }
 
 /* Appends one COPY text-format field: \N for NULL, escapes otherwise. */
@@ -438,41 +451,14 @@ static int pg_update_from(pg_impl *g, const store_table *t, int64_t *n, st_error
     store_sb q = {0};
     store_sb_add(&q, "UPDATE ");
     pg_qualified(&q, t);
-    const char *sep = " AS d SET ";
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (t->key[i]) continue;
-        store_sb_add(&q, sep);
-        store_sb_quote(&q, t->cols[i]);
-        store_sb_add(&q, " = s.");
-        store_sb_quote(&q, t->cols[i]);
-        sep = ", ";
-    }
+    store_sb_add(&q, " AS d SET ");
+    pg_cols_join(&q, t, PG_VALUES, "", "s.", ", ");
     store_sb_add(&q, " FROM synctool_up AS s WHERE ");
-    sep = "";
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (!t->key[i]) continue;
-        store_sb_addf(&q, "%sd.", sep);
-        store_sb_quote(&q, t->cols[i]);
-        store_sb_add(&q, " = s.");
-        store_sb_quote(&q, t->cols[i]);
-        sep = " AND ";
-    }
+    pg_cols_join(&q, t, PG_KEYS, "d.", "s.", " AND ");
     store_sb_add(&q, " AND (");
-    sep = "";
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (t->key[i]) continue;
-        store_sb_addf(&q, "%sd.", sep);
-        store_sb_quote(&q, t->cols[i]);
-        sep = ", ";
-    }
+    pg_cols_join(&q, t, PG_VALUES, "d.", NULL, ", ");
     store_sb_add(&q, ") IS DISTINCT FROM (");
-    sep = "";
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (t->key[i]) continue;
-        store_sb_addf(&q, "%ss.", sep);
-        store_sb_quote(&q, t->cols[i]);
-        sep = ", ";
-    }
+    pg_cols_join(&q, t, PG_VALUES, "s.", NULL, ", ");
     store_sb_add(&q, ")");
     int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
                    : pg_exec(g, q.s, 0, NULL, n, err);
@@ -509,15 +495,7 @@ static int pg_delete(pg_impl *g, const store_table *t, store_counts *out, st_err
     store_sb_add(&q, "DELETE FROM ");
     pg_qualified(&q, t);
     store_sb_add(&q, " AS d USING synctool_del AS s WHERE ");
-    const char *sep = "";
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (!t->key[i]) continue;
-        store_sb_addf(&q, "%sd.", sep);
-        store_sb_quote(&q, t->cols[i]);
-        store_sb_add(&q, " = s.");
-        store_sb_quote(&q, t->cols[i]);
-        sep = " AND ";
-    }
+    pg_cols_join(&q, t, PG_KEYS, "d.", "s.", " AND ");
     int64_t n = 0;
     int rc = q.oom ? ST_ENOMEM : pg_exec(g, q.s, 0, NULL, &n, err);
     store_sb_free(&q);
