@@ -86,6 +86,10 @@ int store_describe(store *s, const char *schema, const char *table,
 int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err) {
     return s->ops->ddl_type(s->impl, cfgtype, buf, n, err);
 }
+int store_key_indexed(store *s, const char *schema, const char *table, const char *col,
+                      bool *yes, st_error *err) {
+    return s->ops->key_indexed(s->impl, store_schema(s, schema), table, col, yes, err);
+}
 
 void store_sb_from(store_sb *b, const store *s, const store_table *t) {
     if (t->query != NULL) {
@@ -129,7 +133,9 @@ void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
 
 int store_hint_aggregate(store *s, bool on, st_error *err) {
     if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
-    return store_exec(s, on ? "SET enable_sort = off" : "RESET enable_sort", 0, NULL, NULL, err);
+    int rc = store_exec(s, on ? "SET enable_sort = off" : "RESET enable_sort", 0, NULL, NULL, err);
+    if (rc == ST_OK) rc = store_exec(s, on ? "SET jit = off" : "RESET jit", 0, NULL, NULL, err);
+    return rc;
 }
 
 int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {

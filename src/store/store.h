@@ -122,7 +122,7 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 2
+#define STORE_OPS_VERSION 3
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite" or "postgres" */
@@ -150,6 +150,15 @@ struct store_ops {
      * `rowtext`: sum of the first 16 hex digits of md5 as integers (reduced
      * mod 2^64 by the caller). */
     void (*sum64_expr)(store_sb *b, const char *rowtext);
+    /* Appends the key range digest query: parameter 1 is a JSON array of
+     * [lo, hi] integer pairs; one row per pair, (i, count, digest): i its
+     * 0-based position, count the rows with lo <= key <= hi, digest the hex
+     * md5 of their row texts joined with '|' in ascending key order (NULL
+     * when there are none). `from` is the quoted table, `qkey` the quoted
+     * integer key column, `rowtext` the row text expression. One range is
+     * digested at a time, reading it in key order through the key's index
+     * (server memory: one range's row texts). */
+    void (*digest_sql)(store_sb *b, const char *from, const char *qkey, const char *rowtext);
 
     /* Starts a streaming query; rows come from reader_next. Parameters are
      * text (NULL = SQL NULL). Only one reader per store at a time. */
@@ -182,6 +191,10 @@ struct store_ops {
      * exist. Caller frees *out. */
     int (*describe)(void *impl, const char *schema, const char *table,
                     store_column_info **out, size_t *n, st_error *err);
+    /* *yes when `col` of schema.table leads an index (or is SQLite's
+     * rowid), so reading a key range is an index range scan. */
+    int (*key_indexed)(void *impl, const char *schema, const char *table, const char *col,
+                       bool *yes, st_error *err);
     /* The engine type `ddl apply` writes for a config type, normalised the
      * way describe() reports it, into buf. */
     int (*ddl_type)(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err);
@@ -212,6 +225,8 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err);
 int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err);
+int store_key_indexed(store *s, const char *schema, const char *table, const char *col,
+                      bool *yes, st_error *err);
 
 /* Appends "schema"."table" (or "(query) AS synctool_src"). */
 void store_sb_from(store_sb *b, const store *s, const store_table *t);
@@ -224,8 +239,10 @@ void store_sb_rowtext(store_sb *b, const store *s, const store_table *t);
 
 /* Planner hint for the hash strategy's GROUP BY bucket queries: PostgreSQL
  * estimates one group per key and would sort the whole range to disk; with
- * `on` it hash-aggregates (SET enable_sort = off; RESET when off). No-op on
- * SQLite. */
+ * `on` it hash-aggregates (SET enable_sort = off; RESET when off). The
+ * penalty that setting adds to any plan with a sort would make PostgreSQL
+ * JIT-compile even the small queries of the recursion (~200 ms each), so
+ * `on` also sets jit = off. No-op on SQLite. */
 int store_hint_aggregate(store *s, bool on, st_error *err);
 
 /* Bounds how long this session may sit idle inside a transaction and how
@@ -275,6 +292,15 @@ void store_sb_rowvalue(store_sb *b, const char *v);
 /* --- MD5 (store_md5.c), RFC 1321 --- */
 void store_md5(const void *data, size_t len, unsigned char out[16]);
 void store_md5_hex(const void *data, size_t len, char out[33]);
+typedef struct store_md5_ctx {
+    uint32_t h[4];
+    uint64_t len;
+    unsigned char buf[64];
+} store_md5_ctx;
+void store_md5_init(store_md5_ctx *m);
+void store_md5_update(store_md5_ctx *m, const void *data, size_t len);
+void store_md5_final(store_md5_ctx *m, unsigned char out[16]);
+void store_md5_digest_hex(const unsigned char d[16], char out[33]);
 
 /* Compares two canonical key values of `kind` (numbers numerically, the
  * rest bytewise), as the engines order them. */

@@ -6,8 +6,10 @@
  * the SQLite driver registers md5() backed by this file. MD5 is used as a
  * well-distributed fingerprint, not for security.
  *
- * One-shot only (store_md5 over a buffer): row texts are small and the
- * SQLite function sees each value whole. Tested with the RFC 1321 vectors.
+ * One-shot (store_md5 over a buffer, for the per-row md5() SQL function) and
+ * streaming (init / update / final, for st_md5_agg, which digests a whole
+ * key range's row texts without joining them into one buffer). Tested with
+ * the RFC 1321 vectors, split at every offset for the streaming form.
  */
 #include "store.h"
 
@@ -53,30 +55,62 @@ static void md5_block(uint32_t h[4], const unsigned char *p) {
     h[0] += a; h[1] += b; h[2] += c; h[3] += d;
 }
 
-void store_md5(const void *data, size_t len, unsigned char out[16]) {
-    uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
-    const unsigned char *p = data;
-    size_t left = len;
-    for (; left >= 64; p += 64, left -= 64) md5_block(h, p);
-    unsigned char tail[128] = {0};
-    memcpy(tail, p, left);
-    tail[left] = 0x80;
-    size_t tlen = left < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
-    for (int i = 0; i < 8; i++) tail[tlen - 8 + i] = (unsigned char)(bits >> (8 * i));
-    md5_block(h, tail);
-    if (tlen == 128) md5_block(h, tail + 64);
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) out[i * 4 + j] = (unsigned char)(h[i] >> (8 * j));
+void store_md5_init(store_md5_ctx *m) {
+    m->h[0] = 0x67452301;
+    m->h[1] = 0xefcdab89;
+    m->h[2] = 0x98badcfe;
+    m->h[3] = 0x10325476;
+    m->len = 0;
 }
 
-void store_md5_hex(const void *data, size_t len, char out[33]) {
+void store_md5_update(store_md5_ctx *m, const void *data, size_t len) {
+    const unsigned char *p = data;
+    size_t have = (size_t)(m->len % 64);
+    m->len += len;
+    if (have > 0) {
+        size_t take = 64 - have < len ? 64 - have : len;
+        memcpy(m->buf + have, p, take);
+        p += take;
+        len -= take;
+        if (have + take < 64) return;
+        md5_block(m->h, m->buf);
+    }
+    for (; len >= 64; p += 64, len -= 64) md5_block(m->h, p);
+    memcpy(m->buf, p, len);
+}
+
+void store_md5_final(store_md5_ctx *m, unsigned char out[16]) {
+    size_t left = (size_t)(m->len % 64);
+    unsigned char tail[128] = {0};
+    memcpy(tail, m->buf, left);
+    tail[left] = 0x80;
+    size_t tlen = left < 56 ? 64 : 128;
+    uint64_t bits = m->len * 8;
+    for (int i = 0; i < 8; i++) tail[tlen - 8 + i] = (unsigned char)(bits >> (8 * i));
+    md5_block(m->h, tail);
+    if (tlen == 128) md5_block(m->h, tail + 64);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) out[i * 4 + j] = (unsigned char)(m->h[i] >> (8 * j));
+}
+
+void store_md5(const void *data, size_t len, unsigned char out[16]) {
+    store_md5_ctx m;
+    store_md5_init(&m);
+    store_md5_update(&m, data, len);
+    store_md5_final(&m, out);
+}
+
+void store_md5_digest_hex(const unsigned char d[16], char out[33]) {
     static const char hex[] = "0123456789abcdef";
-    unsigned char d[16];
-    store_md5(data, len, d);
     for (int i = 0; i < 16; i++) {
         out[i * 2] = hex[d[i] >> 4];
         out[i * 2 + 1] = hex[d[i] & 15];
     }
     out[32] = '\0';
+}
+
+void store_md5_hex(const void *data, size_t len, char out[33]) {
+    unsigned char d[16];
+    store_md5(data, len, d);
+    store_md5_digest_hex(d, out);
 }

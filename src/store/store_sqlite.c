@@ -9,6 +9,12 @@
  *                        whatever storage class v has (store_canon.c);
  *                        kind + SQ_HASH_FORM gives the hash text (store.h)
  *   st_sum64(hex16)      aggregate: sum of 64-bit values mod 2^64, as text
+ *   st_md5_agg(key, t)   aggregate: hex MD5 of the texts joined with '|' in
+ *                        ascending integer key order, whatever order SQLite
+ *                        feeds them in (it keeps one key range's texts and
+ *                        sorts them unless they came sorted); NULL if empty.
+ *                        PostgreSQL's md5(string_agg(t, '|')) over the
+ *                        same rows read in key order gives the same digest.
  *
  * Type mapping for `ddl apply`: integers INTEGER, floats REAL, and every
  * other kind TEXT — numerics are kept as exact decimal text (a NUMERIC
@@ -100,12 +106,91 @@ static void fn_sum64_final(sqlite3_context *c) {
     sqlite3_result_text(c, buf, -1, SQLITE_TRANSIENT);
 }
 
+typedef struct md5_item {
+    int64_t key;
+    char *text;
+    size_t len;
+} md5_item;
+
+typedef struct md5_agg {
+    md5_item *v;
+    size_t n, cap;
+    bool unsorted, oom;
+} md5_agg;
+
+static void md5_agg_free(md5_agg *a) {
+    for (size_t i = 0; i < a->n; i++) free(a->v[i].text);
+    free(a->v);
+    a->v = NULL;
+    a->n = a->cap = 0;
+}
+
+static void fn_md5_agg_step(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    md5_agg **slot = sqlite3_aggregate_context(c, sizeof *slot);
+    if (slot == NULL) { sqlite3_result_error_nomem(c); return; }
+    if (*slot == NULL && (*slot = calloc(1, sizeof **slot)) == NULL) {
+        sqlite3_result_error_nomem(c);
+        return;
+    }
+    md5_agg *a = *slot;
+    const char *t = (const char *)sqlite3_value_text(v[1]);
+    if (a->oom || t == NULL) return;
+    size_t len = (size_t)sqlite3_value_bytes(v[1]);
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        md5_item *g = realloc(a->v, cap * sizeof *g);
+        if (g == NULL) { a->oom = true; return; }
+        a->v = g;
+        a->cap = cap;
+    }
+    md5_item *it = &a->v[a->n];
+    it->key = sqlite3_value_int64(v[0]);
+    it->len = len;
+    if ((it->text = malloc(len + 1)) == NULL) { a->oom = true; return; }
+    memcpy(it->text, t, len + 1);
+    if (a->n > 0 && a->v[a->n - 1].key > it->key) a->unsorted = true;
+    a->n++;
+}
+
+static int md5_item_cmp(const void *x, const void *y) {
+    const md5_item *a = x, *b = y;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+static void fn_md5_agg_final(sqlite3_context *c) {
+    md5_agg **slot = sqlite3_aggregate_context(c, 0);
+    md5_agg *a = slot ? *slot : NULL;
+    if (a == NULL || a->n == 0 || a->oom) {
+        if (a && a->oom) sqlite3_result_error_nomem(c);
+        else sqlite3_result_null(c);
+        if (a) { md5_agg_free(a); free(a); }
+        return;
+    }
+    if (a->unsorted) qsort(a->v, a->n, sizeof *a->v, md5_item_cmp);
+    store_md5_ctx m;
+    unsigned char d[16];
+    char hex[33];
+    store_md5_init(&m);
+    for (size_t i = 0; i < a->n; i++) {
+        if (i > 0) store_md5_update(&m, "|", 1);
+        store_md5_update(&m, a->v[i].text, a->v[i].len);
+    }
+    store_md5_final(&m, d);
+    store_md5_digest_hex(d, hex);
+    sqlite3_result_text(c, hex, 32, SQLITE_TRANSIENT);
+    md5_agg_free(a);
+    free(a);
+}
+
 static int sq_register(sqlite3 *db) {
     int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
     if (sqlite3_create_function(db, "md5", 1, f, NULL, fn_md5, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "st_canon", 2, f, NULL, fn_canon, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "st_sum64", 1, f, NULL, NULL, fn_sum64_step,
-                                fn_sum64_final) != SQLITE_OK)
+                                fn_sum64_final) != SQLITE_OK ||
+        sqlite3_create_function(db, "st_md5_agg", 2, f, NULL, NULL, fn_md5_agg_step,
+                                fn_md5_agg_final) != SQLITE_OK)
         return ST_ERR;
     return ST_OK;
 }
@@ -169,6 +254,22 @@ static void sq_order_term(store_sb *b, const char *qcol, store_kind kind) {
 
 static void sq_sum64_expr(store_sb *b, const char *rowtext) {
     store_sb_addf(b, "st_sum64(substr(md5(%s), 1, 16))", rowtext);
+}
+
+/* One row per [lo, hi] pair of the JSON array ?1: two correlated
+ * subqueries over the key range (an index range scan when the key leads an
+ * index, which the hash strategy checks first). */
+static void sq_digest_range(store_sb *b, const char *from, const char *qkey) {
+    store_sb_addf(b, " FROM %s WHERE %s BETWEEN json_extract(\"synctool_j\".value, '$[0]') "
+                     "AND json_extract(\"synctool_j\".value, '$[1]'))", from, qkey);
+}
+
+static void sq_digest_sql(store_sb *b, const char *from, const char *qkey, const char *rowtext) {
+    store_sb_add(b, "SELECT \"synctool_j\".key, (SELECT count(*)");
+    sq_digest_range(b, from, qkey);
+    store_sb_addf(b, ", (SELECT st_md5_agg(%s, %s)", qkey, rowtext);
+    sq_digest_range(b, from, qkey);
+    store_sb_add(b, " FROM json_each(?1) AS \"synctool_j\"");
 }
 
 /* --- Statements --- */
@@ -421,6 +522,29 @@ static int sq_describe(void *impl, const char *schema, const char *table,
     return rc;
 }
 
+/* The key leads an index, or is the rowid (INTEGER PRIMARY KEY). */
+static int sq_key_indexed(void *impl, const char *schema, const char *table, const char *col,
+                          bool *yes, st_error *err) {
+    const char *p[3] = {table, schema, col};
+    store_reader *r = NULL;
+    *yes = false;
+    int rc = sq_query(impl, &r,
+                      "SELECT 1 FROM pragma_index_list(?1, ?2) AS il, "
+                      "pragma_index_info(il.name, ?2) AS ii WHERE ii.seqno = 0 AND ii.name = ?3 "
+                      "UNION ALL SELECT 1 FROM pragma_table_info(?1, ?2) "
+                      "WHERE pk = 1 AND name = ?3 AND upper(type) = 'INTEGER'",
+                      3, p, err);
+    const char *const *row;
+    int nc;
+    if (rc == ST_OK) {
+        rc = sq_next(r, &row, &nc, err);
+        *yes = rc == 1;
+        if (rc >= 0) rc = ST_OK;
+    }
+    sq_reader_close(r);
+    return rc;
+}
+
 static int sq_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err) {
     (void)impl;
     (void)err;
@@ -441,6 +565,7 @@ static const struct store_ops sqlite_store_ops = {
     .order_term = sq_order_term,
     .hash_expr = sq_hash_expr,
     .sum64_expr = sq_sum64_expr,
+    .digest_sql = sq_digest_sql,
     .query = sq_query,
     .query_small = sq_query,
     .reader_next = sq_next,
@@ -451,6 +576,7 @@ static const struct store_ops sqlite_store_ops = {
     .rollback = sq_rollback,
     .apply = sq_apply,
     .describe = sq_describe,
+    .key_indexed = sq_key_indexed,
     .ddl_type = sq_ddl_type,
 };
 

@@ -1,33 +1,42 @@
 /*
- * sync_hash — the hash strategy: compare checksums, move only what differs.
+ * sync_hash — the hash strategy: compare digests, move only what differs.
  *
- * Each database computes, for a key range, the row count and a 64-bit
- * checksum ITSELF in SQL: the sum modulo 2^64 of the first 16 hex digits of
- * md5(row text), where the row text is the values' hash texts joined with
- * '|' (store.h: canonical text, timestamps in ISO output form; '\' and '|'
- * escaped, NULL as \N). PostgreSQL uses its md5() and sums bigints (128-bit
- * accumulator); SQLite uses the md5() and st_sum64() functions the driver
- * registers. Both reduce to the same number for equal rows, across engines.
+ * Each database computes, for key ranges, the row count and an MD5-based
+ * digest of the rows ITSELF in SQL, over the *row text* of each row: the
+ * values' hash texts joined with '|' (store.h: canonical text, timestamps in
+ * ISO output form; '\' and '|' escaped, NULL as \N). Equal rows give equal
+ * text on both engines, so equal ranges give equal digests across engines.
  *
- * The whole table is the first segment: a plain count + checksum per side
- * (PostgreSQL runs it with parallel workers); identical tables stop there.
- * Segments (single integer key): the key range [min, max] over both sides
- * is cut into HASH_FANOUT buckets of equal width with one GROUP BY query
- * per side — one scan computes every bucket's (count, checksum). Equal
- * buckets are skipped (segments_skipped). A differing bucket holding more
- * than segment_rows rows on either side is split again the same way
- * (recursion by range, fan-out 16 instead of 2 to save round trips); a
- * smaller one is a leaf: its rows are fetched from both sides (ordered by
- * key) and merged with sync_merge(), which queues exactly the inserts,
- * updates and deletes needed. Identical tables transfer no rows: only
- * HASH_FANOUT (count, checksum) pairs per side.
+ * Ordered digests (single integer key with an index on both sides, table
+ * sources): a range's digest is md5 of its row texts joined with '|' in key
+ * order — one MD5 over the range, not one per row, which is what made the
+ * hash pass cost 2x a plain read of the row text (PostgreSQL sets up an
+ * OpenSSL context per md5() call). Each side reads the range through the
+ * key index in key order, so the server holds one range's text at a time
+ * (store_ops.digest_sql). The key range [min, max] over both sides is cut
+ * into buckets of equal width, enough of them (16 to HASH_MAX_FANOUT) that
+ * one holds about HASH_AGG_ROWS / 2 rows on average; one query per side
+ * digests them all. A bucket whose width may exceed HASH_AGG_ROWS keys
+ * (sparse keys) is first only counted, and split further before anything
+ * is digested, so no digest ever joins more than HASH_AGG_ROWS rows (keys
+ * are unique). Equal buckets are skipped (segments_skipped). A differing
+ * bucket holding more than segment_rows rows on either side is cut into 16
+ * and digested again; a smaller one is a leaf: its rows are fetched from
+ * both sides (ordered by key) and merged with sync_merge(), which queues
+ * exactly the inserts, updates and deletes needed. Identical tables
+ * transfer no rows: only the buckets' (count, digest) pairs.
  *
- * The two sides' bucket queries run concurrently (the source's in a
- * thread), each on its own connection.
+ * Summed checksums (any other key, a key without an index, a source
+ * query): the 64-bit checksum of a range is the sum modulo 2^64 of the
+ * first 16 hex digits of md5(row text) per row, which needs no order.
+ * PostgreSQL uses md5() and sums bigints (128-bit accumulator); SQLite the
+ * md5() and st_sum64() functions the driver registers. The whole table is
+ * the first segment; with a single integer key, differing tables recurse by
+ * key range with one GROUP BY query per level (fan-out 16); other keys
+ * compare one whole-table checksum and run the full merge when it differs.
  *
- * Other keys (text, composite): the whole table is one segment. Equal
- * checksums: nothing to do; otherwise the full merge runs (documented
- * limitation; integer keys are the common case and get the recursion).
+ * The two sides' queries run concurrently (the source's in a thread), each
+ * on its own connection.
  */
 #include "sync_int.h"
 
@@ -37,15 +46,25 @@
 #include <string.h>
 
 #define HASH_FANOUT 16
+#define HASH_MAX_FANOUT 1024
+#define HASH_AGG_ROWS 32768   /* most rows one ordered digest joins */
 
 typedef struct seg_sum {
     int64_t count;
-    uint64_t sum;
+    uint64_t sum;        /* summed checksums */
+    char digest[33];     /* ordered digests; "" when the range is empty */
+    int64_t min, max;    /* key_span */
 } seg_sum;
 
 typedef struct hash_range {
     int64_t lo, hi;
+    int64_t rows;        /* most rows either side holds in it; -1 unknown */
 } hash_range;
+
+typedef struct range_stack {
+    hash_range *v;
+    size_t n, cap;
+} range_stack;
 
 static int key_index(const sync_ctx *c) {
     for (size_t i = 0; i < c->ncols; i++)
@@ -53,37 +72,126 @@ static int key_index(const sync_ctx *c) {
     return -1;
 }
 
-/* SELECT bucket, count(*), checksum FROM t WHERE k BETWEEN lo AND hi GROUP BY 1 */
-static int bucket_sums(sync_ctx *c, bool source, hash_range r, int64_t step, seg_sum *out,
-                       size_t nb, st_error *err) {
-    store *s = source ? c->src : c->dst;
-    const struct store_ops *ops = store_ops_of(s);
+static store *side_store(sync_ctx *c, bool source) { return source ? c->src : c->dst; }
+static const store_table *side_table(sync_ctx *c, bool source) {
+    return source ? &c->st : &c->dt;
+}
+static const char *side_key(sync_ctx *c, bool source) {
     int k = key_index(c);
-    const char *type = c->types[k];
+    return source ? c->scols[k] : c->dcols[k];
+}
+
+static int push_range(sync_ctx *c, range_stack *st, hash_range r) {
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 32;
+        hash_range *g = realloc(st->v, cap * sizeof *g);
+        if (g == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+        st->v = g;
+        st->cap = cap;
+    }
+    st->v[st->n++] = r;
+    return ST_OK;
+}
+
+/* Cuts [r.lo, r.hi] into at most nb buckets of equal width `*step`;
+ * returns how many (the last may be narrower). */
+static size_t cut_range(hash_range r, size_t nb, int64_t *step, hash_range *out) {
+    uint64_t width = (uint64_t)r.hi - (uint64_t)r.lo + 1;
+    uint64_t w = width == 0 ? UINT64_MAX / nb + 1 : (width + nb - 1) / nb;
+    if (w < 1) w = 1;
+    *step = (int64_t)w;
+    size_t n = 0;
+    for (uint64_t lo = (uint64_t)r.lo; n < nb; lo += w) {
+        uint64_t left = (uint64_t)r.hi - lo;
+        out[n].lo = (int64_t)lo;
+        out[n].hi = left < w ? r.hi : (int64_t)(lo + w - 1);
+        out[n].rows = -1;
+        n++;
+        if (left < w) break;
+    }
+    return n;
+}
+
+/* --- The two sides at once --- */
+
+typedef struct side_job side_job;
+typedef int (*side_fn)(side_job *j, bool source, st_error *err);
+
+struct side_job {
+    sync_ctx *c;
+    side_fn fn;
+    hash_range r;           /* bucket queries: the range ... */
+    int64_t step;           /* ... and the bucket width */
+    const hash_range *segs; /* digests: the ranges */
+    size_t n;               /* buckets or ranges */
+    bool count_only;
+    seg_sum *out;
+    st_error err;
+    int rc;
+};
+
+static void *side_thread(void *arg) {
+    side_job *j = arg;
+    j->rc = j->fn(j, true, &j->err);
+    return NULL;
+}
+
+/* Runs j->fn for the source in a thread and for the destination here,
+ * filling src[] and dst[]. */
+static int both_sides(side_job *j, seg_sum *src, seg_sum *dst) {
+    side_job s = *j, d = *j;
+    s.out = src;
+    d.out = dst;
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, side_thread, &s) == 0;
+    if (!threaded) side_thread(&s);
+    int rc = d.fn(&d, false, j->c->err);
+    if (threaded) pthread_join(th, NULL);
+    if (rc == ST_OK && s.rc != ST_OK) {
+        *j->c->err = s.err;
+        rc = s.rc;
+    }
+    return rc;
+}
+
+static bool seg_equal(const seg_sum *a, const seg_sum *b) {
+    return a->count == b->count && a->sum == b->sum && strcmp(a->digest, b->digest) == 0;
+}
+
+/* --- Queries --- */
+
+/* SELECT bucket, count(*), checksum FROM t WHERE k BETWEEN lo AND hi GROUP BY 1
+ * (count_only: no checksum). */
+static int bucket_sums(side_job *j, bool source, st_error *err) {
+    sync_ctx *c = j->c;
+    store *s = side_store(c, source);
+    const struct store_ops *ops = store_ops_of(s);
+    const char *type = c->types[key_index(c)];
     char pp = ops->param_prefix, p1[8], p2[8], p3[8];
     snprintf(p1, sizeof p1, "%c1", pp);
     snprintf(p2, sizeof p2, "%c2", pp);
     snprintf(p3, sizeof p3, "%c3", pp);
     store_sb q = {0}, kq = {0}, rt = {0};
-    store_sb_quote(&kq, source ? c->scols[k] : c->dcols[k]);
-    store_sb_rowtext(&rt, s, source ? &c->st : &c->dt);
+    store_sb_quote(&kq, side_key(c, source));
+    if (!j->count_only) store_sb_rowtext(&rt, s, side_table(c, source));
     store_sb_addf(&q, "SELECT (%s - ", kq.s);
     ops->param_cast(&q, p1, STORE_K_INT, type);
     store_sb_add(&q, ") / ");
     ops->param_cast(&q, p2, STORE_K_INT, type);
     store_sb_add(&q, ", count(*), ");
-    ops->sum64_expr(&q, rt.s ? rt.s : "''");
+    if (j->count_only) store_sb_add(&q, "0");
+    else ops->sum64_expr(&q, rt.s ? rt.s : "''");
     store_sb_add(&q, " FROM ");
-    store_sb_from(&q, s, source ? &c->st : &c->dt);
+    store_sb_from(&q, s, side_table(c, source));
     store_sb_addf(&q, " WHERE %s >= ", kq.s);
     ops->param_cast(&q, p1, STORE_K_INT, type);
     store_sb_addf(&q, " AND %s <= ", kq.s);
     ops->param_cast(&q, p3, STORE_K_INT, type);
     store_sb_add(&q, " GROUP BY 1");
     char a[24], b[24], d[24];
-    snprintf(a, sizeof a, "%lld", (long long)r.lo);
-    snprintf(b, sizeof b, "%lld", (long long)step);
-    snprintf(d, sizeof d, "%lld", (long long)r.hi);
+    snprintf(a, sizeof a, "%lld", (long long)j->r.lo);
+    snprintf(b, sizeof b, "%lld", (long long)j->step);
+    snprintf(d, sizeof d, "%lld", (long long)j->r.hi);
     const char *params[3] = {a, b, d};
     sync_list l;
     int rc = (q.oom || kq.oom || rt.oom) ? st_error_set(err, ST_ENOMEM, "out of memory")
@@ -92,72 +200,102 @@ static int bucket_sums(sync_ctx *c, bool source, hash_range r, int64_t step, seg
     store_sb_free(&kq);
     store_sb_free(&rt);
     if (rc != ST_OK) return rc;
-    memset(out, 0, nb * sizeof *out);
+    memset(j->out, 0, j->n * sizeof *j->out);
     for (size_t i = 0; i < l.n; i++) {
         long long bi = l.rows[i]->v[0] ? strtoll(l.rows[i]->v[0], NULL, 10) : -1;
-        if (bi < 0 || (size_t)bi >= nb) continue;
-        out[bi].count = l.rows[i]->v[1] ? strtoll(l.rows[i]->v[1], NULL, 10) : 0;
-        out[bi].sum = l.rows[i]->v[2] ? store_mod64(l.rows[i]->v[2]) : 0;
+        if (bi < 0 || (size_t)bi >= j->n) continue;
+        j->out[bi].count = l.rows[i]->v[1] ? strtoll(l.rows[i]->v[1], NULL, 10) : 0;
+        j->out[bi].sum = l.rows[i]->v[2] ? store_mod64(l.rows[i]->v[2]) : 0;
     }
     sync_list_free(&l);
     return ST_OK;
 }
 
-/* Source side in a thread while the destination side runs here: the two
- * databases scan and hash at the same time (separate connections). */
-typedef struct side_job {
-    sync_ctx *c;
-    hash_range r;
-    int64_t step;    /* 0: whole table, one (count, checksum) */
-    seg_sum *out;
-    st_error err;
-    int rc;
-} side_job;
-
-static int table_sum(sync_ctx *c, bool source, seg_sum *out, st_error *err);
-
-static int side_run(side_job *j, bool source, st_error *err) {
-    if (j->step == 0) return table_sum(j->c, source, j->out, err);
-    return bucket_sums(j->c, source, j->r, j->step, j->out, HASH_FANOUT, err);
-}
-
-static void *side_thread(void *arg) {
-    side_job *j = arg;
-    j->rc = side_run(j, true, &j->err);
-    return NULL;
-}
-
-static int both_sides(sync_ctx *c, hash_range r, int64_t step, seg_sum *s, seg_sum *d) {
-    side_job j = {.c = c, .r = r, .step = step, .out = s};
-    side_job here = {.c = c, .r = r, .step = step, .out = d};
-    pthread_t th;
-    bool threaded = pthread_create(&th, NULL, side_thread, &j) == 0;
-    if (!threaded) side_thread(&j);
-    int rc = side_run(&here, false, c->err);
-    if (threaded) pthread_join(th, NULL);
-    if (rc == ST_OK && j.rc != ST_OK) {
-        *c->err = j.err;
-        rc = j.rc;
-    }
-    return rc;
-}
-
-static int both_bucket_sums(sync_ctx *c, hash_range r, int64_t step, seg_sum *s, seg_sum *d) {
-    return both_sides(c, r, step, s, d);
-}
-
-/* The top segment: whole-table count and checksum on both sides (a plain
- * aggregate, which PostgreSQL runs with parallel workers). */
-static int whole_table_same(sync_ctx *c, bool *same) {
-    seg_sum s = {0}, d = {0};
-    hash_range none = {0, 0};
-    int rc = both_sides(c, none, 0, &s, &d);
+/* Whole table: one (count, summed checksum). */
+static int table_sum(side_job *j, bool source, st_error *err) {
+    sync_ctx *c = j->c;
+    store *s = side_store(c, source);
+    store_sb q = {0}, rt = {0};
+    store_sb_rowtext(&rt, s, side_table(c, source));
+    store_sb_add(&q, "SELECT count(*), ");
+    store_ops_of(s)->sum64_expr(&q, rt.s ? rt.s : "''");
+    store_sb_add(&q, " FROM ");
+    store_sb_from(&q, s, side_table(c, source));
+    sync_list l;
+    int rc = q.oom || rt.oom ? ST_ENOMEM : sync_list_load(&l, s, q.s, 0, NULL, err);
+    store_sb_free(&q);
+    store_sb_free(&rt);
     if (rc != ST_OK) return rc;
-    c->stats->segments_compared++;
-    *same = s.count == d.count && s.sum == d.sum;
-    c->stats->segments_skipped += *same;
+    memset(j->out, 0, sizeof *j->out);
+    j->out->count = l.n ? strtoll(l.rows[0]->v[0], NULL, 10) : 0;
+    j->out->sum = l.n && l.rows[0]->v[1] ? store_mod64(l.rows[0]->v[1]) : 0;
+    sync_list_free(&l);
     return ST_OK;
 }
+
+/* Ordered digests of j->segs (store_ops.digest_sql), one query. */
+static int range_digests(side_job *j, bool source, st_error *err) {
+    sync_ctx *c = j->c;
+    store *s = side_store(c, source);
+    store_sb q = {0}, kq = {0}, rt = {0}, from = {0}, arg = {0};
+    store_sb_quote(&kq, side_key(c, source));
+    store_sb_rowtext(&rt, s, side_table(c, source));
+    store_sb_from(&from, s, side_table(c, source));
+    store_ops_of(s)->digest_sql(&q, from.s ? from.s : "", kq.s ? kq.s : "", rt.s ? rt.s : "''");
+    store_sb_add(&arg, "[");
+    for (size_t i = 0; i < j->n; i++)
+        store_sb_addf(&arg, "%s[%lld,%lld]", i ? "," : "", (long long)j->segs[i].lo,
+                      (long long)j->segs[i].hi);
+    store_sb_add(&arg, "]");
+    const char *params[1] = {arg.s};
+    sync_list l;
+    bool oom = q.oom || kq.oom || rt.oom || from.oom || arg.oom;
+    int rc = oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                 : sync_list_load(&l, s, q.s, 1, params, err);
+    store_sb_free(&q);
+    store_sb_free(&kq);
+    store_sb_free(&rt);
+    store_sb_free(&from);
+    store_sb_free(&arg);
+    if (rc != ST_OK) return rc;
+    memset(j->out, 0, j->n * sizeof *j->out);
+    for (size_t i = 0; i < l.n; i++) {
+        long long bi = l.rows[i]->v[0] ? strtoll(l.rows[i]->v[0], NULL, 10) : -1;
+        if (bi < 0 || (size_t)bi >= j->n) continue;
+        j->out[bi].count = l.rows[i]->v[1] ? strtoll(l.rows[i]->v[1], NULL, 10) : 0;
+        if (l.rows[i]->v[2])
+            snprintf(j->out[bi].digest, sizeof j->out[bi].digest, "%s", l.rows[i]->v[2]);
+    }
+    sync_list_free(&l);
+    return ST_OK;
+}
+
+/* min(key), max(key), count(*) of one side; out->count = -1 when empty. */
+static int key_span(side_job *j, bool source, st_error *err) {
+    sync_ctx *c = j->c;
+    store *s = side_store(c, source);
+    store_sb q = {0}, kq = {0};
+    store_sb_quote(&kq, side_key(c, source));
+    store_sb_addf(&q, "SELECT min(%s), max(%s), count(*) FROM ", kq.s, kq.s);
+    store_sb_from(&q, s, side_table(c, source));
+    sync_list l;
+    int rc = q.oom || kq.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                             : sync_list_load(&l, s, q.s, 0, NULL, err);
+    store_sb_free(&q);
+    store_sb_free(&kq);
+    if (rc != ST_OK) return rc;
+    memset(j->out, 0, sizeof *j->out);
+    if (l.n == 0 || l.rows[0]->v[0] == NULL) j->out->count = -1;
+    else {
+        j->out->min = strtoll(l.rows[0]->v[0], NULL, 10);
+        j->out->max = strtoll(l.rows[0]->v[1], NULL, 10);
+        j->out->count = strtoll(l.rows[0]->v[2], NULL, 10);
+    }
+    sync_list_free(&l);
+    return ST_OK;
+}
+
+/* --- Leaves --- */
 
 /* Rows of one key range from both sides, merged into the batch. */
 static int hash_leaf(sync_ctx *c, hash_range r) {
@@ -166,7 +304,7 @@ static int hash_leaf(sync_ctx *c, hash_range r) {
     int rc = ST_OK;
     for (int i = 0; i < 2 && rc == ST_OK; i++) {
         bool source = i == 0;
-        store *s = source ? c->src : c->dst;
+        store *s = side_store(c, source);
         const struct store_ops *ops = store_ops_of(s);
         char p1[8], p2[8];
         snprintf(p1, sizeof p1, "%c1", ops->param_prefix);
@@ -174,7 +312,7 @@ static int hash_leaf(sync_ctx *c, hash_range r) {
         store_sb q = {0};
         sync_sql_select(&q, c, source);
         store_sb_add(&q, " WHERE ");
-        store_sb_quote(&q, source ? c->scols[k] : c->dcols[k]);
+        store_sb_quote(&q, side_key(c, source));
         store_sb_add(&q, " BETWEEN ");
         ops->param_cast(&q, p1, STORE_K_INT, c->types[k]);
         store_sb_add(&q, " AND ");
@@ -195,108 +333,155 @@ static int hash_leaf(sync_ctx *c, hash_range r) {
     return rc;
 }
 
-static int range_of(sync_ctx *c, bool source, int64_t *lo, int64_t *hi, bool *empty) {
-    int k = key_index(c);
-    store *s = source ? c->src : c->dst;
-    store_sb q = {0}, kq = {0};
-    store_sb_quote(&kq, source ? c->scols[k] : c->dcols[k]);
-    store_sb_addf(&q, "SELECT min(%s), max(%s) FROM ", kq.s, kq.s);
-    store_sb_from(&q, s, source ? &c->st : &c->dt);
-    sync_list l;
-    int rc = q.oom || kq.oom ? ST_ENOMEM : sync_list_load(&l, s, q.s, 0, NULL, c->err);
-    store_sb_free(&q);
-    store_sb_free(&kq);
-    if (rc != ST_OK) return rc;
-    *empty = l.n == 0 || l.rows[0]->v[0] == NULL;
-    if (!*empty) {
-        *lo = strtoll(l.rows[0]->v[0], NULL, 10);
-        *hi = strtoll(l.rows[0]->v[1], NULL, 10);
+/* A compared bucket: skipped when equal, a leaf when small, else pushed. */
+static int settle(sync_ctx *c, range_stack *st, hash_range sub, const seg_sum *s,
+                  const seg_sum *d) {
+    c->stats->segments_compared++;
+    if (seg_equal(s, d)) {
+        c->stats->segments_skipped++;
+        return ST_OK;
     }
-    sync_list_free(&l);
+    sub.rows = s->count > d->count ? s->count : d->count;
+    if (sub.rows <= c->o->strategy->segment_rows || sub.lo == sub.hi) return hash_leaf(c, sub);
+    return push_range(c, st, sub);
+}
+
+/* The key range over both sides; *empty when both tables are empty. */
+static int both_spans(sync_ctx *c, hash_range *top, bool *empty) {
+    seg_sum s, d;
+    side_job j = {.c = c, .fn = key_span};
+    int rc = both_sides(&j, &s, &d);
+    if (rc != ST_OK) return rc;
+    *empty = s.count < 0 && d.count < 0;
+    if (*empty) return ST_OK;
+    int64_t slo = s.min, shi = s.max, dlo = d.min, dhi = d.max;
+    top->lo = s.count < 0 ? dlo : d.count < 0 ? slo : slo < dlo ? slo : dlo;
+    top->hi = s.count < 0 ? dhi : d.count < 0 ? shi : shi > dhi ? shi : dhi;
+    top->rows = s.count > d.count ? s.count : d.count;
     return ST_OK;
 }
 
-static int hash_range_split(sync_ctx *c, hash_range r, hash_range **stack, size_t *n,
-                            size_t *cap) {
-    uint64_t width = (uint64_t)r.hi - (uint64_t)r.lo + 1;
-    int64_t step = (int64_t)((width + HASH_FANOUT - 1) / HASH_FANOUT);
-    if (step < 1) step = 1;
-    seg_sum s[HASH_FANOUT], d[HASH_FANOUT];
-    int rc = both_bucket_sums(c, r, step, s, d);
-    for (int b = 0; rc == ST_OK && b < HASH_FANOUT; b++) {
-        hash_range sub = {r.lo + (int64_t)b * step, 0};
-        if (sub.lo > r.hi || sub.lo < r.lo) break;
-        sub.hi = (r.hi - sub.lo < step) ? r.hi : sub.lo + step - 1;
-        c->stats->segments_compared++;
-        if (s[b].count == d[b].count && s[b].sum == d[b].sum) {
-            c->stats->segments_skipped++;
-            continue;
-        }
-        int64_t most = s[b].count > d[b].count ? s[b].count : d[b].count;
-        if (most <= c->o->strategy->segment_rows || step == 1 ||
-            most <= 1) {
-            rc = hash_leaf(c, sub);
-            continue;
-        }
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 32;
-            hash_range *g = realloc(*stack, *cap * sizeof *g);
-            if (g == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
-            *stack = g;
-        }
-        (*stack)[(*n)++] = sub;
+/* --- Ordered digests --- */
+
+/* Counts only (buckets may be too wide to digest): pushes the non-empty
+ * buckets with their row counts; nothing is compared yet. */
+static int ordered_count(sync_ctx *c, range_stack *st, hash_range r, size_t nb) {
+    hash_range sub[HASH_MAX_FANOUT];
+    seg_sum *s = calloc(2 * nb, sizeof *s);
+    if (s == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    side_job j = {.c = c, .fn = bucket_sums, .r = r, .n = nb, .count_only = true};
+    size_t n = cut_range(r, nb, &j.step, sub);
+    int rc = both_sides(&j, s, s + nb);
+    for (size_t b = 0; rc == ST_OK && b < n; b++) {
+        sub[b].rows = s[b].count > s[nb + b].count ? s[b].count : s[nb + b].count;
+        if (sub[b].rows > 0) rc = push_range(c, st, sub[b]);
     }
+    free(s);
+    return rc;
+}
+
+static int ordered_split(sync_ctx *c, range_stack *st, hash_range r) {
+    size_t nb = (size_t)(r.rows / (HASH_AGG_ROWS / 2)) + 1;
+    nb = nb < HASH_FANOUT ? HASH_FANOUT : nb > HASH_MAX_FANOUT ? HASH_MAX_FANOUT : nb;
+    hash_range sub[HASH_MAX_FANOUT];
+    int64_t step;
+    size_t n = cut_range(r, nb, &step, sub);
+    if (r.rows > HASH_AGG_ROWS && step > HASH_AGG_ROWS) return ordered_count(c, st, r, nb);
+    seg_sum *s = calloc(2 * n, sizeof *s);
+    if (s == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    side_job j = {.c = c, .fn = range_digests, .segs = sub, .n = n};
+    int rc = both_sides(&j, s, s + n);
+    for (size_t b = 0; rc == ST_OK && b < n; b++) rc = settle(c, st, sub[b], &s[b], &s[n + b]);
+    free(s);
     sync_progress_update(&c->prog, c->stats, false);
     return rc;
 }
 
-static int hash_int_key(sync_ctx *c) {
-    int64_t slo = 0, shi = 0, dlo = 0, dhi = 0;
-    bool se, de;
-    bool same;
-    int rc = whole_table_same(c, &same);
-    if (rc != ST_OK || same) return rc;
-    rc = range_of(c, true, &slo, &shi, &se);
-    if (rc == ST_OK) rc = range_of(c, false, &dlo, &dhi, &de);
-    if (rc != ST_OK || (se && de)) return rc;
-    hash_range top = {se ? dlo : de ? slo : (slo < dlo ? slo : dlo),
-                      se ? dhi : de ? shi : (shi > dhi ? shi : dhi)};
-    hash_range *stack = NULL;
-    size_t n = 0, cap = 0;
+static int hash_ordered(sync_ctx *c) {
+    hash_range top;
+    bool empty;
+    int rc = both_spans(c, &top, &empty);
+    if (rc != ST_OK || empty) return rc;
+    range_stack st = {0};
     rc = store_hint_aggregate(c->src, true, c->err);
     if (rc == ST_OK) rc = store_hint_aggregate(c->dst, true, c->err);
-    if (rc == ST_OK) rc = hash_range_split(c, top, &stack, &n, &cap);
-    while (rc == ST_OK && n > 0) rc = hash_range_split(c, stack[--n], &stack, &n, &cap);
-    free(stack);
+    if (rc == ST_OK) rc = ordered_split(c, &st, top);
+    while (rc == ST_OK && st.n > 0) rc = ordered_split(c, &st, st.v[--st.n]);
+    free(st.v);
     store_hint_aggregate(c->src, false, NULL);
     store_hint_aggregate(c->dst, false, NULL);
     if (rc == ST_OK) rc = sync_batch_flush(c);
     return rc;
 }
 
-/* Non-integer or composite keys: one whole-table segment, then full merge. */
-static int table_sum(sync_ctx *c, bool source, seg_sum *out, st_error *err) {
-    store *s = source ? c->src : c->dst;
-    store_sb q = {0}, rt = {0};
-    store_sb_rowtext(&rt, s, source ? &c->st : &c->dt);
-    store_sb_add(&q, "SELECT count(*), ");
-    store_ops_of(s)->sum64_expr(&q, rt.s ? rt.s : "''");
-    store_sb_add(&q, " FROM ");
-    store_sb_from(&q, s, source ? &c->st : &c->dt);
-    sync_list l;
-    int rc = q.oom || rt.oom ? ST_ENOMEM : sync_list_load(&l, s, q.s, 0, NULL, err);
-    store_sb_free(&q);
-    store_sb_free(&rt);
+/* --- Summed checksums --- */
+
+/* The top segment: whole-table count and checksum on both sides (a plain
+ * aggregate, which PostgreSQL runs with parallel workers). */
+static int whole_table_same(sync_ctx *c, bool *same) {
+    seg_sum s, d;
+    side_job j = {.c = c, .fn = table_sum, .n = 1};
+    int rc = both_sides(&j, &s, &d);
     if (rc != ST_OK) return rc;
-    out->count = l.n ? strtoll(l.rows[0]->v[0], NULL, 10) : 0;
-    out->sum = l.n && l.rows[0]->v[1] ? store_mod64(l.rows[0]->v[1]) : 0;
-    sync_list_free(&l);
+    c->stats->segments_compared++;
+    *same = seg_equal(&s, &d);
+    c->stats->segments_skipped += *same;
+    return ST_OK;
+}
+
+static int summed_split(sync_ctx *c, range_stack *st, hash_range r) {
+    hash_range sub[HASH_FANOUT];
+    seg_sum s[HASH_FANOUT], d[HASH_FANOUT];
+    side_job j = {.c = c, .fn = bucket_sums, .r = r, .n = HASH_FANOUT};
+    size_t n = cut_range(r, HASH_FANOUT, &j.step, sub);
+    int rc = both_sides(&j, s, d);
+    for (size_t b = 0; rc == ST_OK && b < n; b++) rc = settle(c, st, sub[b], &s[b], &d[b]);
+    sync_progress_update(&c->prog, c->stats, false);
+    return rc;
+}
+
+static int hash_summed_int_key(sync_ctx *c) {
+    bool same, empty;
+    int rc = whole_table_same(c, &same);
+    if (rc != ST_OK || same) return rc;
+    hash_range top;
+    rc = both_spans(c, &top, &empty);
+    if (rc != ST_OK || empty) return rc;
+    range_stack st = {0};
+    rc = store_hint_aggregate(c->src, true, c->err);
+    if (rc == ST_OK) rc = store_hint_aggregate(c->dst, true, c->err);
+    if (rc == ST_OK) rc = summed_split(c, &st, top);
+    while (rc == ST_OK && st.n > 0) rc = summed_split(c, &st, st.v[--st.n]);
+    free(st.v);
+    store_hint_aggregate(c->src, false, NULL);
+    store_hint_aggregate(c->dst, false, NULL);
+    if (rc == ST_OK) rc = sync_batch_flush(c);
+    return rc;
+}
+
+/* Ordered digests need a table (not a query) on both sides whose key leads
+ * an index: each range is then an index range scan in key order. */
+static int can_order(sync_ctx *c, bool *yes) {
+    *yes = false;
+    if (c->st.query != NULL || c->dt.query != NULL) return ST_OK;
+    for (int i = 0; i < 2; i++) {
+        bool source = i == 0;
+        const store_table *t = side_table(c, source);
+        int rc = store_key_indexed(side_store(c, source), t->schema, t->table,
+                                   side_key(c, source), yes, c->err);
+        if (rc != ST_OK || !*yes) return rc;
+    }
     return ST_OK;
 }
 
 int sync_hash(sync_ctx *c) {
     int k = key_index(c);
-    if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) return hash_int_key(c);
+    if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) {
+        bool ordered;
+        int rc = can_order(c, &ordered);
+        if (rc != ST_OK) return rc;
+        return ordered ? hash_ordered(c) : hash_summed_int_key(c);
+    }
     bool same;
     int rc = whole_table_same(c, &same);
     if (rc != ST_OK || same) return rc;

@@ -34,6 +34,39 @@ static void test_md5_rfc1321(void **s) {
     }
 }
 
+/* The streaming form gives the one-shot digest wherever the input is cut,
+ * including cuts at and around the 64-byte block and 56-byte pad edges. */
+static void test_md5_streaming_any_split(void **s) {
+    (void)s;
+    char text[300];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = (char)('a' + i % 26);
+    for (size_t len = 0; len <= sizeof text; len += 7) {
+        char want[33];
+        store_md5_hex(text, len, want);
+        for (size_t cut = 0; cut <= len; cut++) {
+            store_md5_ctx m;
+            unsigned char d[16];
+            char got[33];
+            store_md5_init(&m);
+            store_md5_update(&m, text, cut);
+            store_md5_update(&m, text + cut, (len - cut) / 2);
+            store_md5_update(&m, text + cut + (len - cut) / 2, len - cut - (len - cut) / 2);
+            store_md5_final(&m, d);
+            store_md5_digest_hex(d, got);
+            assert_string_equal(got, want);
+        }
+    }
+    char hex[33];
+    store_md5_ctx m;
+    unsigned char d[16];
+    store_md5_init(&m);
+    store_md5_update(&m, "message ", 8);
+    store_md5_update(&m, "digest", 6);
+    store_md5_final(&m, d);
+    store_md5_digest_hex(d, hex);
+    assert_string_equal(hex, "f96b697d7cb7938d525a2f31aaf161d0");
+}
+
 static void check_text(const char *in, store_kind k, const char *want) {
     char buf[256];
     const char *got = store_canon_text(in, k, buf, sizeof buf);
@@ -176,6 +209,32 @@ static void test_sqlite_functions(void **s) {
     store_close(NULL);
 }
 
+/* st_md5_agg: md5 of the texts joined with '|' in key order, whatever
+ * order the rows arrive in; NULL over no rows. */
+static void test_sqlite_md5_agg_orders_by_key(void **s) {
+    (void)s;
+    config_datastore ds = {.name = "mem", .type = CONFIG_DS_SQLITE, .path = ":memory:"};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), 0);
+    assert_int_equal(store_exec(st, "CREATE TABLE t (k INTEGER, v TEXT)", 0, NULL, NULL, &err), 0);
+    assert_int_equal(store_exec(st, "INSERT INTO t VALUES (3, 'c'), (-7, 'a'), (10, 'd|'), "
+                                    "(2, 'b')", 0, NULL, NULL, &err), 0);
+    store_reader *r = NULL;
+    assert_int_equal(store_query(st, &r,
+        "SELECT (SELECT st_md5_agg(k, v) FROM (SELECT * FROM t ORDER BY v DESC)), "
+        "(SELECT st_md5_agg(k, v) FROM (SELECT * FROM t ORDER BY k)), md5('a|b|c|d|'), "
+        "(SELECT st_md5_agg(k, v) FROM t WHERE k > 100)", 0, NULL, &err), 0);
+    const char *const *row;
+    int nc;
+    assert_int_equal(store_next(st, r, &row, &nc, &err), 1);
+    assert_string_equal(row[0], row[2]);
+    assert_string_equal(row[1], row[2]);
+    assert_null(row[3]);
+    store_reader_close(st, r);
+    store_close(st);
+}
+
 static void test_sqlite_open_failure_names_datastore(void **s) {
     (void)s;
     config_datastore ds = {.name = "ghost", .type = CONFIG_DS_SQLITE,
@@ -190,6 +249,7 @@ static void test_sqlite_open_failure_names_datastore(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_md5_rfc1321),
+        cmocka_unit_test(test_md5_streaming_any_split),
         cmocka_unit_test(test_canon_numeric_text),
         cmocka_unit_test(test_canon_doubles_match_postgres),
         cmocka_unit_test(test_canon_time_bool_date),
@@ -198,6 +258,7 @@ int main(void) {
         cmocka_unit_test(test_mod64),
         cmocka_unit_test(test_key_cmp),
         cmocka_unit_test(test_sqlite_functions),
+        cmocka_unit_test(test_sqlite_md5_agg_orders_by_key),
         cmocka_unit_test(test_sqlite_open_failure_names_datastore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
