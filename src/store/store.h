@@ -161,7 +161,9 @@ struct store_ops {
     void (*digest_sql)(store_sb *b, const char *from, const char *qkey, const char *rowtext);
 
     /* Starts a streaming query; rows come from reader_next. Parameters are
-     * text (NULL = SQL NULL). Only one reader per store at a time. */
+     * text (NULL = SQL NULL). Only one reader per store at a time, and
+     * nothing else runs on that store until it is closed (PostgreSQL
+     * keeps the next FETCH in flight while the caller works). */
     int (*query)(void *impl, store_reader **out, const char *sql, int nparams,
                  const char *const *params, st_error *err);
     /* Like query, for results the caller knows are small (aggregates,
