@@ -397,21 +397,29 @@ static int ordered_split(sync_ctx *c, range_stack *st, hash_range r) {
     return rc;
 }
 
-static int hash_ordered(sync_ctx *c) {
-    hash_range top;
-    bool empty;
-    int rc = both_spans(c, &top, &empty);
-    if (rc != ST_OK || empty) return rc;
+typedef int (*split_fn)(sync_ctx *c, range_stack *st, hash_range r);
+
+/* Splits `top`, then every range a split pushes, until none is left
+ * (depth first); flushes the queued changes. */
+static int recurse(sync_ctx *c, hash_range top, split_fn split) {
     range_stack st = {0};
-    rc = store_hint_aggregate(c->src, true, c->err);
+    int rc = store_hint_aggregate(c->src, true, c->err);
     if (rc == ST_OK) rc = store_hint_aggregate(c->dst, true, c->err);
-    if (rc == ST_OK) rc = ordered_split(c, &st, top);
-    while (rc == ST_OK && st.n > 0) rc = ordered_split(c, &st, st.v[--st.n]);
+    if (rc == ST_OK) rc = split(c, &st, top);
+    while (rc == ST_OK && st.n > 0) rc = split(c, &st, st.v[--st.n]);
     free(st.v);
     store_hint_aggregate(c->src, false, NULL);
     store_hint_aggregate(c->dst, false, NULL);
     if (rc == ST_OK) rc = sync_batch_flush(c);
     return rc;
+}
+
+static int hash_ordered(sync_ctx *c) {
+    hash_range top;
+    bool empty;
+    int rc = both_spans(c, &top, &empty);
+    if (rc != ST_OK || empty) return rc;
+    return recurse(c, top, ordered_split);
 }
 
 /* --- Summed checksums --- */
@@ -447,16 +455,7 @@ static int hash_summed_int_key(sync_ctx *c) {
     hash_range top;
     rc = both_spans(c, &top, &empty);
     if (rc != ST_OK || empty) return rc;
-    range_stack st = {0};
-    rc = store_hint_aggregate(c->src, true, c->err);
-    if (rc == ST_OK) rc = store_hint_aggregate(c->dst, true, c->err);
-    if (rc == ST_OK) rc = summed_split(c, &st, top);
-    while (rc == ST_OK && st.n > 0) rc = summed_split(c, &st, st.v[--st.n]);
-    free(st.v);
-    store_hint_aggregate(c->src, false, NULL);
-    store_hint_aggregate(c->dst, false, NULL);
-    if (rc == ST_OK) rc = sync_batch_flush(c);
-    return rc;
+    return recurse(c, top, summed_split);
 }
 
 /* Ordered digests need a table (not a query) on both sides whose key leads
