@@ -191,7 +191,7 @@ static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_err
                     .st = r->st, .cancel = ctx->cancel, .progress = isatty(2) != 0,
                     .now = r->started};
     if (ctx->pipeline_lock != NULL) {
-        so.fence_key = ctx->pipeline_lock->key;
+        so.fence_key = ctx->pipeline_lock->fence_key;
         so.fence_token = ctx->pipeline_lock->fence;
     }
     return sync_run(&so, stats, err);

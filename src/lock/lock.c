@@ -50,6 +50,7 @@ struct lock_manager {
     unsigned char pool[512];   /* random bytes read ahead; under mu */
     size_t pool_used;
     pthread_mutex_t mu;
+    char store_id[40];    /* the lock store's identity, once read; under mu */
 };
 
 /* --- URLs ---------------------------------------------------------------- */
@@ -191,15 +192,42 @@ static int check_key(const char *key, st_error *err) {
 }
 
 /* One attempt with a given owner token. */
+/* The backend's store identity (lock_backend.h), read once per manager;
+ * "" when the backend has none. */
+static int store_identity(lock_manager *lm, char *out, size_t n, st_error *err) {
+    if (lm->ops->store_id == NULL) {
+        out[0] = '\0';
+        return ST_OK;
+    }
+    pthread_mutex_lock(&lm->mu);
+    bool known = lm->store_id[0] != '\0';
+    if (known) snprintf(out, n, "%s", lm->store_id);
+    pthread_mutex_unlock(&lm->mu);
+    if (known) return ST_OK;
+    char candidate[64];
+    int rc = lock_new_owner(lm, candidate, sizeof candidate, err);
+    if (rc != ST_OK) return rc;
+    pthread_mutex_lock(&lm->mu);
+    rc = lm->ops->store_id(lm->be, candidate, lm->store_id, sizeof lm->store_id, err);
+    if (rc == ST_OK) snprintf(out, n, "%s", lm->store_id);
+    else lm->store_id[0] = '\0';
+    pthread_mutex_unlock(&lm->mu);
+    return rc;
+}
+
 static int acquire_as(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
                       const char *owner, lock_handle *h, st_error *err) {
     int64_t fence = 0;
+    char id[40];
+    int rc = store_identity(lm, id, sizeof id, err);
+    if (rc != ST_OK) return rc;
     pthread_mutex_lock(&lm->mu);
-    int rc = lm->ops->acquire(lm->be, key, mode, owner, ttl_ms, st_time_now(), &fence, err);
+    rc = lm->ops->acquire(lm->be, key, mode, owner, ttl_ms, st_time_now(), &fence, err);
     pthread_mutex_unlock(&lm->mu);
     if (rc != ST_OK) return rc;
     memset(h, 0, sizeof *h);
     snprintf(h->key, sizeof h->key, "%s", key);
+    snprintf(h->fence_key, sizeof h->fence_key, "%s%s%s", id, id[0] ? "/" : "", key);
     snprintf(h->owner, sizeof h->owner, "%s", owner);
     h->fence = fence;
     h->ttl_ms = ttl_ms;

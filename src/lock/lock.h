@@ -35,6 +35,13 @@ typedef struct lock_handle {
     char key[320];
     char owner[64];   /* random owner token */
     int64_t fence;    /* fencing token, grows per key */
+    /* Where `fence` is checked in a destination (synctool_fence): the
+     * lock store's identity and the key, "<store id>/<key>". Fencing
+     * counters belong to one lock store; a destination shared by two
+     * deployments, or written again after the state file was deleted
+     * (counters back at 1), keeps their tokens apart instead of refusing
+     * every new run as stale. */
+    char fence_key[360];
     int64_t ttl_ms;
     lock_mode mode;
 } lock_handle;

@@ -19,7 +19,7 @@
 
 #include "lock.h"
 
-#define LOCK_OPS_VERSION 1
+#define LOCK_OPS_VERSION 2
 
 struct lock_ops {
     int version;          /* LOCK_OPS_VERSION */
@@ -58,6 +58,12 @@ struct lock_ops {
      * for another thread. Without it the front end shares this context and
      * serialises calls with a mutex. */
     int (*clone)(void *be, void **out, st_error *err);
+
+    /* Optional (NULL: no identity, fencing keys are the bare lock keys).
+     * The lock store's identity: stores `candidate` (a fresh random hex
+     * string) unless an identity is already stored, and copies the stored
+     * one into out. Atomic: concurrent first callers all get one value. */
+    int (*store_id)(void *be, const char *candidate, char *out, size_t n, st_error *err);
 
     /* Required. Frees the context (NULL is a no-op). */
     void (*close)(void *be);

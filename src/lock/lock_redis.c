@@ -425,6 +425,20 @@ static int lrd_list(void *be, int64_t now, lock_info **out, size_t *n, st_error 
     return ST_OK;
 }
 
+/* SET NX keeps the first writer's value; GET returns whichever won. */
+static int lrd_store_id(void *be, const char *candidate, char *out, size_t n, st_error *err) {
+    lrd *r = be;
+    if (r->c == NULL && lrd_connect(r, err) != ST_OK) return ST_EUNAVAIL;
+    redisReply *rep = redisCommand(r->c, "SET synctool:lock-store-id %s NX", candidate);
+    bool ok = rep && rep->type != REDIS_REPLY_ERROR;
+    freeReplyObject(rep);
+    rep = ok ? redisCommand(r->c, "GET synctool:lock-store-id") : NULL;
+    ok = rep && rep->type == REDIS_REPLY_STRING;
+    if (ok) snprintf(out, n, "%s", rep->str);
+    freeReplyObject(rep);
+    return ok ? ST_OK : lrd_drop(r, "store id", err);
+}
+
 const struct lock_ops lock_redis_ops = {
     .version = LOCK_OPS_VERSION,
     .name = "redis",
@@ -436,5 +450,6 @@ const struct lock_ops lock_redis_ops = {
     .intent_set = lrd_intent_set,
     .intent_clear = lrd_intent_clear,
     .clone = lrd_clone,
+    .store_id = lrd_store_id,
     .close = lrd_close,
 };

@@ -7,6 +7,7 @@
  *   lock_holders(key, owner, mode, fence, expires_at)  PK (key, owner)
  *   lock_fences(key, fence)        per-key fencing counter, only ever grows
  *   lock_intents(key, owner, expires_at)  exclusive waiters, PK (key, owner)
+ *   lock_meta(name, value)         the store's identity ("store_id")
  *
  * expires_at is wall-clock microseconds: processes on one host share the
  * clock, so a lease is comparable across them. Every operation is one
@@ -49,7 +50,8 @@ static const char *SCHEMA =
     " PRIMARY KEY(key, owner));"
     "CREATE TABLE IF NOT EXISTS lock_fences(key TEXT PRIMARY KEY, fence INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS lock_intents(key TEXT NOT NULL, owner TEXT NOT NULL,"
-    " expires_at INTEGER NOT NULL, PRIMARY KEY(key, owner));";
+    " expires_at INTEGER NOT NULL, PRIMARY KEY(key, owner));"
+    "CREATE TABLE IF NOT EXISTS lock_meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 /* --- connection ---------------------------------------------------------- */
 
@@ -365,6 +367,38 @@ static int lsq_list(void *be, int64_t now, lock_info **out, size_t *n, st_error 
     return ST_OK;
 }
 
+/* Reads the stored identity into out; 1 if there is one. */
+static int lsq_read_id(lsq *s, char *out, size_t n) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM lock_meta WHERE name = 'store_id'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW;
+    if (found) snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+}
+
+/* INSERT OR IGNORE keeps the first writer's value; the read after it sees
+ * whichever won. */
+static int lsq_store_id(void *be, const char *candidate, char *out, size_t n, st_error *err) {
+    lsq *s = be;
+    int found = lsq_read_id(s, out, n);
+    if (found == 1) return ST_OK;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO lock_meta VALUES ('store_id', ?1)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, candidate, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK || lsq_read_id(s, out, n) != 1)
+        return lsq_fail(s, ST_EUNAVAIL, "store id", err);
+    return ST_OK;
+}
+
 const struct lock_ops lock_sqlite_ops = {
     .version = LOCK_OPS_VERSION,
     .name = "sqlite",
@@ -376,5 +410,6 @@ const struct lock_ops lock_sqlite_ops = {
     .intent_set = lsq_intent_set,
     .intent_clear = lsq_intent_clear,
     .clone = lsq_clone,
+    .store_id = lsq_store_id,
     .close = lsq_close,
 };

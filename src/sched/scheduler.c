@@ -436,7 +436,7 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
         .pipeline = ctx->pipeline,
         .strategy = ctx->strategy,
         .st = rc->env->st,
-        .fence_key = ctx->pipeline_lock ? ctx->pipeline_lock->key : NULL,
+        .fence_key = ctx->pipeline_lock ? ctx->pipeline_lock->fence_key : NULL,
         .fence_token = ctx->pipeline_lock ? ctx->pipeline_lock->fence : 0,
         .cancel = ctx->cancel,
         .progress = false,

@@ -160,13 +160,13 @@ static const char EVICT_SQL[] =
     "AND split_part(application_name, ':', 3) ~ '^[0-9]+$' "
     "AND split_part(application_name, ':', 3)::bigint < $2::bigint";
 
-int store_fence_session(store *s, const char *pipeline, int64_t fence, int *evicted,
+int store_fence_session(store *s, const char *scope, int64_t fence, int *evicted,
                         st_error *err) {
     *evicted = 0;
     if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
     char tag[64], like[40], token[24];
     char hex[33];
-    store_md5_hex(pipeline, strlen(pipeline), hex);
+    store_md5_hex(scope, strlen(scope), hex);
     hex[16] = '\0';
     snprintf(tag, sizeof tag, "synctool:%s:%lld", hex, (long long)fence);
     snprintf(like, sizeof like, "synctool:%s:%%", hex);

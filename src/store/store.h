@@ -256,15 +256,16 @@ int store_hint_aggregate(store *s, bool on, st_error *err);
  * on SQLite (a file lock; busy_timeout already bounds waits). */
 int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err);
 
-/* Session fencing for a writer holding fencing token `fence` on `pipeline`.
- * Tags this session (application_name `synctool:<16 hex of md5(pipeline)>:
- * <fence>`) and terminates every other session tagged for the same pipeline
+/* Session fencing for a writer holding fencing token `fence` under
+ * `scope` (the run's fencing key: lock store identity and pipeline lock).
+ * Tags this session (application_name `synctool:<16 hex of md5(scope)>:
+ * <fence>`) and terminates every other session tagged for the same scope
  * with an older token: those belong to runs that lost their lock, and one
  * frozen mid-batch (even mid-COPY, which no server timeout ends) would hold
  * its row locks forever. Sets *evicted to how many were ended. Needs the
  * right to signal them (same role, or pg_signal_backend); the caller treats
  * a failure as a warning. No-op on SQLite (*evicted = 0). */
-int store_fence_session(store *s, const char *pipeline, int64_t fence, int *evicted,
+int store_fence_session(store *s, const char *scope, int64_t fence, int *evicted,
                         st_error *err);
 
 /* Fencing: in the current transaction, stores `token` for `key` in

@@ -144,7 +144,7 @@ static void fence_sessions(sync_ctx *c, const sync_opts *o) {
     st_error e;
     int evicted = 0;
     const char *p = o->pipeline->name;
-    if (store_fence_session(c->dst, p, o->fence_token, &evicted, &e) != ST_OK)
+    if (store_fence_session(c->dst, o->fence_key, o->fence_token, &evicted, &e) != ST_OK)
         log_warn(p, o->strategy->name, "cannot end sessions of older runs: %s", e.msg);
     else if (evicted > 0)
         log_warn(p, o->strategy->name, "ended %d destination session(s) of older runs that "

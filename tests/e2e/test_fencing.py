@@ -38,11 +38,6 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
                  f"{{datastore: wh, schema: {schema}, table: dst}}")
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     base = [BIN, "--config-dir", str(tmp_path)]
-    # Fencing tokens count per lock key in this test's own state file, while
-    # synctool_fence is per destination database: forget what earlier tests'
-    # runs of a pipeline also named "p" stored there.
-    pg_server.psql("CREATE TABLE IF NOT EXISTS synctool_fence (lock_key text PRIMARY KEY, "
-                   "token bigint NOT NULL); DELETE FROM synctool_fence", dbname=pg_server.dbname)
     assert _run(base, env, "ddl", "apply", "p").returncode == 0
     stale = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -70,7 +65,6 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
         if stale.poll() is None:
             stale.kill()
             stale.wait()
-        pg_server.psql("DELETE FROM synctool_fence", dbname=pg_server.dbname)
     print("stale run stderr:", err)
     assert stale.returncode == 1, err
     # Refused by the lease renewer, by the fencing token, or (frozen inside a
@@ -83,3 +77,42 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
                     f'SELECT count(*) FROM ((TABLE "{schema}".src EXCEPT ALL TABLE "{schema}".dst) '
                     f'UNION ALL (TABLE "{schema}".dst EXCEPT ALL TABLE "{schema}".src)) d')
     assert diff == 0
+
+
+def test_new_lock_store_is_not_fenced_out_by_old_tokens(tmp_path, pg_server, schema):
+    """Fencing tokens count per lock store; synctool_fence outlives it.
+
+    A deployment whose state file was deleted (its counters start again at
+    1), or a second deployment with a pipeline of the same name writing to
+    the same database, must not be refused as "stale" by the tokens the
+    first one left in synctool_fence: the fencing key carries the lock
+    store's identity.
+    """
+    pg_server.psql(
+        f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, customer_id bigint, '
+        f'total numeric(14,2), note text, updated_at timestamptz); '
+        f'INSERT INTO "{schema}".src SELECT g, g, g, \'r\' || g, now() '
+        f"FROM generate_series(1, 50) g", dbname=pg_server.dbname)
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    one, two = tmp_path / "one", tmp_path / "two"
+    for root in (one, two):
+        write_config(root, pg_ds(pg_server, "shop") + pg_ds(pg_server, "wh"),
+                     f"{{datastore: shop, schema: {schema}, table: src}}",
+                     f"{{datastore: wh, schema: {schema}, table: dst}}")
+    base = [BIN, "--config-dir", str(one)]
+    assert _run(base, env, "ddl", "apply", "p").returncode == 0
+    for _ in range(3):
+        r = _run(base, env, "run", "--job-name", "p", "--strategy", "full")
+        assert r.returncode == 0, r.stderr
+    subprocess.run(["rm", "-rf", str(one / ".synctool")], check=True)
+    pg_server.psql(f'INSERT INTO "{schema}".src VALUES (51, 1, 1, \'new\', now())',
+                   dbname=pg_server.dbname)
+    r = _run(base, env, "run", "--job-name", "p", "--strategy", "full")
+    assert r.returncode == 0, r.stderr
+    assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') == 51
+    pg_server.psql(f'INSERT INTO "{schema}".src VALUES (52, 1, 1, \'new\', now())',
+                   dbname=pg_server.dbname)
+    r = _run([BIN, "--config-dir", str(two)], env, "run", "--job-name", "p", "--strategy",
+             "full")
+    assert r.returncode == 0, r.stderr
+    assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') == 52

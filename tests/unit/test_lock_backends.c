@@ -30,6 +30,7 @@ typedef struct fixture {
     lock_manager *lm;
     char prefix[64];
     char dbpath[256];
+    char url[300];
 } fixture;
 
 static int64_t mono_ms(void) {
@@ -52,6 +53,7 @@ static int open_fixture(void **state, const char *url, const char *dbpath) {
     fixture *f = calloc(1, sizeof *f);
     st_error err;
     if (dbpath) snprintf(f->dbpath, sizeof f->dbpath, "%s", dbpath);
+    snprintf(f->url, sizeof f->url, "%s", url);
     if (lock_open(&f->lm, url, &err) != 0) {
         fprintf(stderr, "cannot open %s: %s\n", url, err.msg);
         free(f);
@@ -193,6 +195,46 @@ static void test_fencing_only_grows(void **state) {
         last = h.fence;
         assert_int_equal(lock_release(f->lm, &h, NULL), 0);
     }
+}
+
+/* Fencing keys carry the lock store's identity: the same for every manager
+ * on one store, different for another store (a deleted state file, a second
+ * deployment), so their counters never meet in one synctool_fence row. */
+static void test_fence_key_names_the_lock_store(void **state) {
+    fixture *f = *state;
+    char k[320], k2[320];
+    lock_handle a, b;
+    st_error err;
+    key(f, k, "fkey");
+    key(f, k2, "fkey2");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &a, &err), 0);
+    const char *slash = strchr(a.fence_key, '/');
+    assert_non_null(slash);
+    assert_int_equal(slash - a.fence_key, 32);
+    assert_string_equal(slash + 1, k);
+    lock_manager *other = NULL;
+    assert_int_equal(lock_open(&other, f->url, &err), 0);
+    assert_int_equal(lock_acquire(other, k2, LOCK_EXCLUSIVE, 10000, &b, &err), 0);
+    assert_memory_equal(a.fence_key, b.fence_key, 33);
+    assert_int_equal(lock_release(other, &b, &err), 0);
+    lock_close(other);
+    assert_int_equal(lock_release(f->lm, &a, &err), 0);
+    if (f->dbpath[0] == '\0') return;
+    char path[] = "/tmp/synctool-lock-test-XXXXXX", url[300];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    assert_int_equal(lock_open(&other, url, &err), 0);
+    assert_int_equal(lock_acquire(other, k, LOCK_EXCLUSIVE, 10000, &b, &err), 0);
+    assert_string_not_equal(a.fence_key, b.fence_key);
+    assert_string_equal(strchr(b.fence_key, '/') + 1, k);
+    lock_close(other);
+    unlink(path);
+    snprintf(url, sizeof url, "%s-wal", path);
+    unlink(url);
+    snprintf(url, sizeof url, "%s-shm", path);
+    unlink(url);
 }
 
 static void test_shared_vs_exclusive(void **state) {
@@ -499,6 +541,7 @@ static void test_unreachable_backends(void **state) {
     cmocka_unit_test(test_renew_keeps_lock_past_ttl),                         \
     cmocka_unit_test(test_ttl_expiry_frees_and_fences),                       \
     cmocka_unit_test(test_fencing_only_grows),                                \
+    cmocka_unit_test(test_fence_key_names_the_lock_store),                    \
     cmocka_unit_test(test_shared_vs_exclusive),                               \
     cmocka_unit_test(test_shared_expiry),                                     \
     cmocka_unit_test(test_waiting_exclusive_blocks_new_shared),               \
