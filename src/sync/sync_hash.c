@@ -160,6 +160,20 @@ static bool seg_equal(const seg_sum *a, const seg_sum *b) {
 
 /* --- Queries --- */
 
+/* Rows (bucket index, count, checksum or digest) into j->out; frees l. */
+static void fill_buckets(side_job *j, sync_list *l, bool digest) {
+    memset(j->out, 0, j->n * sizeof *j->out);
+    for (size_t i = 0; i < l->n; i++) {
+        const char *const *v = l->rows[i]->v;
+        long long bi = v[0] ? strtoll(v[0], NULL, 10) : -1;
+        if (bi < 0 || (size_t)bi >= j->n) continue;
+        j->out[bi].count = v[1] ? strtoll(v[1], NULL, 10) : 0;
+        if (v[2] && digest) snprintf(j->out[bi].digest, sizeof j->out[bi].digest, "%s", v[2]);
+        else if (v[2]) j->out[bi].sum = store_mod64(v[2]);
+    }
+    sync_list_free(l);
+}
+
 /* SELECT bucket, count(*), checksum FROM t WHERE k BETWEEN lo AND hi GROUP BY 1
  * (count_only: no checksum). */
 static int bucket_sums(side_job *j, bool source, st_error *err) {
@@ -200,14 +214,7 @@ static int bucket_sums(side_job *j, bool source, st_error *err) {
     store_sb_free(&kq);
     store_sb_free(&rt);
     if (rc != ST_OK) return rc;
-    memset(j->out, 0, j->n * sizeof *j->out);
-    for (size_t i = 0; i < l.n; i++) {
-        long long bi = l.rows[i]->v[0] ? strtoll(l.rows[i]->v[0], NULL, 10) : -1;
-        if (bi < 0 || (size_t)bi >= j->n) continue;
-        j->out[bi].count = l.rows[i]->v[1] ? strtoll(l.rows[i]->v[1], NULL, 10) : 0;
-        j->out[bi].sum = l.rows[i]->v[2] ? store_mod64(l.rows[i]->v[2]) : 0;
-    }
-    sync_list_free(&l);
+    fill_buckets(j, &l, false);
     return ST_OK;
 }
 
@@ -258,15 +265,7 @@ static int range_digests(side_job *j, bool source, st_error *err) {
     store_sb_free(&from);
     store_sb_free(&arg);
     if (rc != ST_OK) return rc;
-    memset(j->out, 0, j->n * sizeof *j->out);
-    for (size_t i = 0; i < l.n; i++) {
-        long long bi = l.rows[i]->v[0] ? strtoll(l.rows[i]->v[0], NULL, 10) : -1;
-        if (bi < 0 || (size_t)bi >= j->n) continue;
-        j->out[bi].count = l.rows[i]->v[1] ? strtoll(l.rows[i]->v[1], NULL, 10) : 0;
-        if (l.rows[i]->v[2])
-            snprintf(j->out[bi].digest, sizeof j->out[bi].digest, "%s", l.rows[i]->v[2]);
-    }
-    sync_list_free(&l);
+    fill_buckets(j, &l, true);
     return ST_OK;
 }
 
