@@ -191,7 +191,6 @@ static int check_key(const char *key, st_error *err) {
     return ST_OK;
 }
 
-/* One attempt with a given owner token. */
 /* The backend's store identity (lock_backend.h), read once per manager;
  * "" when the backend has none. */
 static int store_identity(lock_manager *lm, char *out, size_t n, st_error *err) {
@@ -215,6 +214,7 @@ static int store_identity(lock_manager *lm, char *out, size_t n, st_error *err) 
     return rc;
 }
 
+/* One attempt with a given owner token. */
 static int acquire_as(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
                       const char *owner, lock_handle *h, st_error *err) {
     int64_t fence = 0;

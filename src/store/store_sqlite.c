@@ -2,7 +2,7 @@
  * store_sqlite — the SQLite driver (libsqlite3) behind struct store_ops.
  *
  * One sqlite3 connection per store, busy timeout 10 s. On open it
- * registers three SQL functions so SQLite can compute the canonical row
+ * registers four SQL functions so SQLite can compute the canonical row
  * text and checksums itself, exactly as PostgreSQL does with built-ins:
  *   md5(text)            hex MD5 of the UTF-8 bytes (store_md5.c)
  *   st_canon(kind, v)    canonical text of v for store_kind `kind`,
