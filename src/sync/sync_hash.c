@@ -33,7 +33,7 @@
  * md5() and st_sum64() functions the driver registers. The whole table is
  * the first segment; with a single integer key, differing tables recurse by
  * key range with one GROUP BY query per level (fan-out 16); other keys
- * compare one whole-table checksum and run the full merge when it differs.
+ * recurse over ranges cut at real keys (sync_hash_keyset.c).
  *
  * The two sides' queries run concurrently (the source's in a thread), each
  * on its own connection.
@@ -425,13 +425,12 @@ static int hash_ordered(sync_ctx *c) {
 
 /* The top segment: whole-table count and checksum on both sides (a plain
  * aggregate, which PostgreSQL runs with parallel workers). */
-static int whole_table_same(sync_ctx *c, bool *same) {
-    seg_sum s, d;
+static int whole_table_same(sync_ctx *c, bool *same, seg_sum *s, seg_sum *d) {
     side_job j = {.c = c, .fn = table_sum, .n = 1};
-    int rc = both_sides(&j, &s, &d);
+    int rc = both_sides(&j, s, d);
     if (rc != ST_OK) return rc;
     c->stats->segments_compared++;
-    *same = seg_equal(&s, &d);
+    *same = seg_equal(s, d);
     c->stats->segments_skipped += *same;
     return ST_OK;
 }
@@ -449,7 +448,8 @@ static int summed_split(sync_ctx *c, range_stack *st, hash_range r) {
 
 static int hash_summed_int_key(sync_ctx *c) {
     bool same, empty;
-    int rc = whole_table_same(c, &same);
+    seg_sum s, d;
+    int rc = whole_table_same(c, &same, &s, &d);
     if (rc != ST_OK || same) return rc;
     hash_range top;
     rc = both_spans(c, &top, &empty);
@@ -481,7 +481,8 @@ int sync_hash(sync_ctx *c) {
         return ordered ? hash_ordered(c) : hash_summed_int_key(c);
     }
     bool same;
-    int rc = whole_table_same(c, &same);
+    seg_sum s, d;
+    int rc = whole_table_same(c, &same, &s, &d);
     if (rc != ST_OK || same) return rc;
-    return sync_full(c);
+    return sync_hash_keyset(c, s.count, d.count);
 }

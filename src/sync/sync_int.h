@@ -102,5 +102,8 @@ void sync_list_free(sync_list *l);
 
 int sync_delta(sync_ctx *c);
 int sync_hash(sync_ctx *c);
+/* sync_hash_keyset.c: hash recursion over keyset ranges for keys that are
+ * not one integer; the whole table (scount, dcount rows) is known to differ. */
+int sync_hash_keyset(sync_ctx *c, int64_t scount, int64_t dcount);
 
 #endif
