@@ -86,9 +86,9 @@ int store_describe(store *s, const char *schema, const char *table,
 int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err) {
     return s->ops->ddl_type(s->impl, cfgtype, buf, n, err);
 }
-int store_key_indexed(store *s, const char *schema, const char *table, const char *col,
-                      bool *yes, st_error *err) {
-    return s->ops->key_indexed(s->impl, store_schema(s, schema), table, col, yes, err);
+int store_key_indexed(store *s, const char *schema, const char *table, const char *const *cols,
+                      size_t n, bool *yes, st_error *err) {
+    return s->ops->key_indexed(s->impl, store_schema(s, schema), table, cols, n, yes, err);
 }
 
 void store_sb_from(store_sb *b, const store *s, const store_table *t) {

@@ -193,10 +193,11 @@ struct store_ops {
      * exist. Caller frees *out. */
     int (*describe)(void *impl, const char *schema, const char *table,
                     store_column_info **out, size_t *n, st_error *err);
-    /* *yes when `col` of schema.table leads an index (or is SQLite's
-     * rowid), so reading a key range is an index range scan. */
-    int (*key_indexed)(void *impl, const char *schema, const char *table, const char *col,
-                       bool *yes, st_error *err);
+    /* *yes when cols[0..n-1] are, in that order, the leading columns of
+     * one index of schema.table (or cols[0] is SQLite's rowid, n = 1), so
+     * reading a key range is an index range scan. */
+    int (*key_indexed)(void *impl, const char *schema, const char *table,
+                       const char *const *cols, size_t n, bool *yes, st_error *err);
     /* The engine type `ddl apply` writes for a config type, normalised the
      * way describe() reports it, into buf. */
     int (*ddl_type)(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err);
@@ -227,8 +228,8 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err);
 int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err);
-int store_key_indexed(store *s, const char *schema, const char *table, const char *col,
-                      bool *yes, st_error *err);
+int store_key_indexed(store *s, const char *schema, const char *table, const char *const *cols,
+                      size_t n, bool *yes, st_error *err);
 
 /* Appends "schema"."table" (or "(query) AS synctool_src"). */
 void store_sb_from(store_sb *b, const store *s, const store_table *t);

@@ -560,8 +560,8 @@ static int pg_copy_direct(pg_impl *g, const store_table *t, const store_change *
     return rc;
 }
 
-static int pg_key_indexed(void *impl, const char *schema, const char *table, const char *col,
-                          bool *yes, st_error *err);
+static int pg_key_indexed(void *impl, const char *schema, const char *table,
+                          const char *const *cols, size_t n, bool *yes, st_error *err);
 
 /* A batch (at most batch_size rows) joins its staging table to the whole
  * destination by key. Without statistics on the staging table PostgreSQL
@@ -580,7 +580,7 @@ static int pg_prefer_index_joins(pg_impl *g, const store_table *t, st_error *err
     snprintf(id, sizeof id, "%s.%s.%s", schema, t->table, key);
     if (strcmp(id, g->nl_table) != 0) {
         bool yes = false;
-        int rc = pg_key_indexed(g, schema, t->table, key, &yes, err);
+        int rc = pg_key_indexed(g, schema, t->table, &key, 1, &yes, err);
         if (rc != ST_OK) return rc;
         snprintf(g->nl_table, sizeof g->nl_table, "%s", id);
         g->nl_indexed = yes;
@@ -646,18 +646,29 @@ static int pg_describe(void *impl, const char *schema, const char *table,
     return ST_OK;
 }
 
-/* A btree index whose first column is `col` (no expression, no predicate). */
-static int pg_key_indexed(void *impl, const char *schema, const char *table, const char *col,
-                          bool *yes, st_error *err) {
+/* A btree index (no predicate) whose leading columns are cols, in order. */
+static int pg_key_indexed(void *impl, const char *schema, const char *table,
+                          const char *const *cols, size_t n, bool *yes, st_error *err) {
     pg_impl *g = impl;
-    const char *p[3] = {schema, table, col};
-    PGresult *res = pg_run(g,
+    *yes = false;
+    if (n == 0 || n > 32) return ST_OK;
+    const char *p[34] = {schema, table};
+    store_sb q = {0};
+    store_sb_add(&q,
         "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
         "JOIN pg_namespace s ON s.oid = c.relnamespace "
         "JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam "
-        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
-        "WHERE s.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND am.amname = 'btree' "
-        "AND i.indpred IS NULL LIMIT 1", 3, p);
+        "WHERE s.nspname = $1 AND c.relname = $2 AND am.amname = 'btree' "
+        "AND i.indpred IS NULL");
+    for (size_t k = 0; k < n; k++) {
+        store_sb_addf(&q, " AND i.indkey[%zu] = (SELECT attnum FROM pg_attribute "
+                          "WHERE attrelid = c.oid AND attname = $%zu)", k, k + 3);
+        p[k + 2] = cols[k];
+    }
+    store_sb_add(&q, " LIMIT 1");
+    if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
+    PGresult *res = pg_run(g, q.s, (int)n + 2, p);
+    store_sb_free(&q);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "describe");
     *yes = PQntuples(res) > 0;
     PQclear(res);

@@ -522,18 +522,26 @@ static int sq_describe(void *impl, const char *schema, const char *table,
     return rc;
 }
 
-/* The key leads an index, or is the rowid (INTEGER PRIMARY KEY). */
-static int sq_key_indexed(void *impl, const char *schema, const char *table, const char *col,
-                          bool *yes, st_error *err) {
-    const char *p[3] = {table, schema, col};
-    store_reader *r = NULL;
+/* cols lead an index in this order, or cols[0] is the rowid (INTEGER
+ * PRIMARY KEY). */
+static int sq_key_indexed(void *impl, const char *schema, const char *table,
+                          const char *const *cols, size_t n, bool *yes, st_error *err) {
     *yes = false;
-    int rc = sq_query(impl, &r,
-                      "SELECT 1 FROM pragma_index_list(?1, ?2) AS il, "
-                      "pragma_index_info(il.name, ?2) AS ii WHERE ii.seqno = 0 AND ii.name = ?3 "
-                      "UNION ALL SELECT 1 FROM pragma_table_info(?1, ?2) "
-                      "WHERE pk = 1 AND name = ?3 AND upper(type) = 'INTEGER'",
-                      3, p, err);
+    if (n == 0 || n > 32) return ST_OK;
+    const char *p[34] = {table, schema};
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT 1 FROM pragma_index_list(?1, ?2) AS il WHERE 1");
+    for (size_t k = 0; k < n; k++) {
+        store_sb_addf(&q, " AND EXISTS (SELECT 1 FROM pragma_index_info(il.name, ?2) "
+                          "WHERE seqno = %zu AND name = ?%zu)", k, k + 3);
+        p[k + 2] = cols[k];
+    }
+    store_sb_addf(&q, " UNION ALL SELECT 1 FROM pragma_table_info(?1, ?2) WHERE %d AND pk = 1 "
+                      "AND name = ?3 AND upper(type) = 'INTEGER'", n == 1);
+    store_reader *r = NULL;
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : sq_query(impl, &r, q.s, (int)n + 2, p, err);
+    store_sb_free(&q);
     const char *const *row;
     int nc;
     if (rc == ST_OK) {

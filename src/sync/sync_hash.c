@@ -33,7 +33,9 @@
  * md5() and st_sum64() functions the driver registers. The whole table is
  * the first segment; with a single integer key, differing tables recurse by
  * key range with one GROUP BY query per level (fan-out 16); other keys
- * recurse over ranges cut at real keys (sync_hash_keyset.c).
+ * recurse over ranges cut at real keys when both sides can read such a
+ * range through an index (sync_hash_keyset.c), and run the full merge
+ * otherwise.
  *
  * The two sides' queries run concurrently (the source's in a thread), each
  * on its own connection.
@@ -465,8 +467,9 @@ static int can_order(sync_ctx *c, bool *yes) {
     for (int i = 0; i < 2; i++) {
         bool source = i == 0;
         const store_table *t = side_table(c, source);
-        int rc = store_key_indexed(side_store(c, source), t->schema, t->table,
-                                   side_key(c, source), yes, c->err);
+        const char *key = side_key(c, source);
+        int rc = store_key_indexed(side_store(c, source), t->schema, t->table, &key, 1, yes,
+                                   c->err);
         if (rc != ST_OK || !*yes) return rc;
     }
     return ST_OK;
@@ -484,5 +487,8 @@ int sync_hash(sync_ctx *c) {
     seg_sum s, d;
     int rc = whole_table_same(c, &same, &s, &d);
     if (rc != ST_OK || same) return rc;
-    return sync_hash_keyset(c, s.count, d.count);
+    bool usable;
+    rc = sync_hash_keyset_usable(c, &usable);
+    if (rc != ST_OK) return rc;
+    return usable ? sync_hash_keyset(c, s.count, d.count) : sync_full(c);
 }

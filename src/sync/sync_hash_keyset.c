@@ -17,6 +17,14 @@
  * a smaller one is a leaf: its rows are fetched from both sides and merged
  * with sync_merge().
  *
+ * Every level reads each differing segment again, so this only pays when a
+ * segment is an index range scan on both sides: both are tables whose key
+ * columns lead an index, in key order, and no PostgreSQL side has a text
+ * key column (its index orders by the database collation, the ranges here
+ * compare bytes, COLLATE "C", which that index cannot serve: every segment
+ * would scan the whole table — 64 s against 18 s for a full merge, 1M
+ * rows). Otherwise sync_hash runs the full merge.
+ *
  * Checksums are the summed per-row MD5s of sync_hash.c (no order needed).
  * The caller has already compared the whole table; this only runs when it
  * differs. Cost per level: one ordered read of the segment on one side for
@@ -24,6 +32,7 @@
  */
 #include "sync_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +158,42 @@ static int sub_sums(sync_ctx *c, bool source, const ks_seg *s, const sync_list *
     return ST_OK;
 }
 
+/* The source side's sub_sums in a thread while the destination's runs
+ * here: both databases scan at once, on their own connections. */
+typedef struct sums_job {
+    sync_ctx *c;
+    const ks_seg *s;
+    const sync_list *b;
+    size_t nb;
+    int64_t *count;
+    uint64_t *sum;
+    st_error err;
+    int rc;
+} sums_job;
+
+static void *sums_thread(void *arg) {
+    sums_job *j = arg;
+    sync_ctx local = *j->c;
+    local.err = &j->err;
+    j->rc = sub_sums(&local, true, j->s, j->b, j->nb, j->count, j->sum);
+    return NULL;
+}
+
+static int both_sub_sums(sync_ctx *c, const ks_seg *s, const sync_list *b, size_t nb,
+                         int64_t *sc, uint64_t *ss, int64_t *dc, uint64_t *ds) {
+    sums_job j = {.c = c, .s = s, .b = b, .nb = nb, .count = sc, .sum = ss};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, sums_thread, &j) == 0;
+    if (!threaded) sums_thread(&j);
+    int rc = sub_sums(c, false, s, b, nb, dc, ds);
+    if (threaded) pthread_join(th, NULL);
+    if (rc == ST_OK && j.rc != ST_OK) {
+        *c->err = j.err;
+        rc = j.rc;
+    }
+    return rc;
+}
+
 /* Rows of the segment from both sides, merged into the batch. */
 static int ks_leaf(sync_ctx *c, const ks_seg *s) {
     sync_list side[2];
@@ -219,8 +264,7 @@ static int ks_split(sync_ctx *c, ks_stack *st, ks_seg *s) {
     }
     int64_t sc[KS_FANOUT + 1] = {0}, dc[KS_FANOUT + 1] = {0};
     uint64_t ss[KS_FANOUT + 1] = {0}, ds[KS_FANOUT + 1] = {0};
-    rc = sub_sums(c, true, s, &b, nb, sc, ss);
-    if (rc == ST_OK) rc = sub_sums(c, false, s, &b, nb, dc, ds);
+    rc = both_sub_sums(c, s, &b, nb, sc, ss, dc, ds);
     for (size_t i = 0; rc == ST_OK && i <= nb; i++) {
         c->stats->segments_compared++;
         if (sc[i] == dc[i] && ss[i] == ds[i]) {
@@ -235,6 +279,30 @@ static int ks_split(sync_ctx *c, ks_stack *st, ks_seg *s) {
     sync_list_free(&b);
     sync_progress_update(&c->prog, c->stats, false);
     return rc;
+}
+
+int sync_hash_keyset_usable(sync_ctx *c, bool *yes) {
+    *yes = false;
+    if (c->st.query != NULL || c->dt.query != NULL || c->nkeys == 0 || c->nkeys > 32) return ST_OK;
+    for (int side = 0; side < 2; side++) {
+        bool source = side == 0;
+        store *s = ks_store(c, source);
+        bool pg = strcmp(store_ops_of(s)->engine, "postgres") == 0;
+        const char *cols[32];
+        size_t n = 0;
+        for (size_t i = 0; i < c->ncols; i++) {
+            if (!c->key[i]) continue;
+            if (pg && c->kinds[i] == STORE_K_TEXT) {
+                *yes = false;
+                return ST_OK;
+            }
+            cols[n++] = source ? c->scols[i] : c->dcols[i];
+        }
+        const store_table *t = source ? &c->st : &c->dt;
+        int rc = store_key_indexed(s, t->schema, t->table, cols, n, yes, c->err);
+        if (rc != ST_OK || !*yes) return rc;
+    }
+    return ST_OK;
 }
 
 int sync_hash_keyset(sync_ctx *c, int64_t scount, int64_t dcount) {

@@ -105,5 +105,7 @@ int sync_hash(sync_ctx *c);
 /* sync_hash_keyset.c: hash recursion over keyset ranges for keys that are
  * not one integer; the whole table (scount, dcount rows) is known to differ. */
 int sync_hash_keyset(sync_ctx *c, int64_t scount, int64_t dcount);
+/* Whether each side reads a keyset range through an index (see there). */
+int sync_hash_keyset_usable(sync_ctx *c, bool *yes);
 
 #endif

@@ -11,8 +11,11 @@
  *     than one digest may join) are counted first and split before any
  *     digest, SQLite -> PostgreSQL, so cross-engine digests agree there too.
  *   - text and composite keys recurse over ranges cut at real keys
- *     (sync_hash_keyset.c), SQLite -> PostgreSQL and back, and read only
- *     the rows of differing segments, not the whole table.
+ *     (sync_hash_keyset.c) when both sides read a range through an index
+ *     — a text key between SQLite files, a (bigint, timestamptz) key
+ *     PostgreSQL -> SQLite — and read only the rows of differing segments;
+ *     a text key on PostgreSQL (its index orders by the database collation)
+ *     runs the full merge instead.
  * The segment counts tell the paths apart: a summed run over identical
  * tables compares 1 segment; an ordered one 16 buckets; the sparse one
  * 16 x 16 (the count pass compares nothing).
@@ -151,19 +154,11 @@ static void rekey(synct_env *e, const int *keys, int n) {
     if (sync_ddl_apply(&e->cfg, &e->p, &err) != 0) fail_msg("ddl: %s", err.msg);
 }
 
-static void keyset_case(bool src_pg, bool dst_pg, const int *keys, int nkeys) {
-    synct_env e;
-    synct_setup(&e, src_pg, dst_pg, CONFIG_STRATEGY_HASH);
-    rekey(&e, keys, nkeys);
-    seed_named(&e, src_pg, KS_ROWS);
-    e.strat.segment_rows = 50;
-    state_stats st;
-    run_ok(&e, CONFIG_STRATEGY_FULL, &st);
-    assert_int_equal(st.rows_inserted, KS_ROWS);
-    assert_identical_run(&e, 1);
-
+/* Changes the source (updates, deletes, inserts) and runs hash; exact
+ * counts and equality. Returns the run's stats. */
+static state_stats change_named(synct_env *e, bool src_pg) {
     char t[160], sql[512];
-    if (src_pg) snprintf(t, sizeof t, "\"%s\".src_t", e.schemas[0]);
+    if (src_pg) snprintf(t, sizeof t, "\"%s\".src_t", e->schemas[0]);
     else snprintf(t, sizeof t, "src_t");
     int64_t upd = 0, del = 0;
     for (int g = 1; g <= KS_ROWS; g++) {
@@ -171,33 +166,73 @@ static void keyset_case(bool src_pg, bool dst_pg, const int *keys, int nkeys) {
         else if (g % 97 == 0) upd++;
     }
     snprintf(sql, sizeof sql, "UPDATE %s SET note = 'changed' WHERE id %% 97 = 0", t);
-    synct_exec(&e, 0, sql);
+    synct_exec(e, 0, sql);
     snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id %% 89 = 1", t);
-    synct_exec(&e, 0, sql);
-    snprintf(sql, sizeof sql, "INSERT INTO %s (id, name) VALUES (900001, 'a-first'), "
-                              "(900002, 'zzz-last'), (900003, 'k02500-é|x')", t);
-    synct_exec(&e, 0, sql);
-    run_ok(&e, CONFIG_STRATEGY_HASH, &st);
+    synct_exec(e, 0, sql);
+    snprintf(sql, sizeof sql, "INSERT INTO %s (id, name, updated_at) VALUES "
+                              "(900001, 'a-first', '2025-10-15T08:00:00.000000Z'), "
+                              "(900002, 'zzz-last', '2025-10-15T08:00:00.000000Z'), "
+                              "(900003, 'k02500-é|x', '2025-10-15T08:00:00.000000Z')", t);
+    synct_exec(e, 0, sql);
+    state_stats st;
+    run_ok(e, CONFIG_STRATEGY_HASH, &st);
     assert_int_equal(st.rows_inserted, 3);
     assert_int_equal(st.rows_updated, upd);
     assert_int_equal(st.rows_deleted, del);
+    synct_assert_equal(e, true);
+    return st;
+}
+
+static void keyset_setup(synct_env *e, bool src_pg, bool dst_pg, const int *keys, int nkeys,
+                         const char *src_index) {
+    synct_setup(e, src_pg, dst_pg, CONFIG_STRATEGY_HASH);
+    rekey(e, keys, nkeys);
+    seed_named(e, src_pg, KS_ROWS);
+    char sql[256];
+    if (src_pg) snprintf(sql, sizeof sql, "CREATE UNIQUE INDEX ON \"%s\".src_t (%s)",
+                         e->schemas[0], src_index);
+    else snprintf(sql, sizeof sql, "CREATE UNIQUE INDEX src_key ON src_t (%s)", src_index);
+    synct_exec(e, 0, sql);
+    e->strat.segment_rows = 50;
+    state_stats st;
+    run_ok(e, CONFIG_STRATEGY_FULL, &st);
+    assert_int_equal(st.rows_inserted, KS_ROWS);
+    assert_identical_run(e, 1);
+}
+
+static void test_hash_text_key_recurses_between_sqlite_files(void **x) {
+    (void)x;
+    static const int name_key[] = {1};
+    synct_env e;
+    keyset_setup(&e, false, false, name_key, 1, "name");
+    state_stats st = change_named(&e, false);
     assert_true(st.segments_compared > 17);
     assert_true(st.rows_read < KS_ROWS / 2);   /* segments, not the whole table */
-    synct_assert_equal(&e, true);
     assert_identical_run(&e, 1);
     synct_teardown(&e);
 }
 
-static void test_hash_text_key_recurses_sqlite_to_pg(void **x) {
-    (void)x;
-    static const int name_key[] = {1};
-    keyset_case(false, true, name_key, 1);
-}
-
 static void test_hash_composite_key_recurses_pg_to_sqlite(void **x) {
     (void)x;
-    static const int name_id[] = {0, 1};
-    keyset_case(true, false, name_id, 2);
+    static const int id_time[] = {0, 3};
+    synct_env e;
+    keyset_setup(&e, true, false, id_time, 2, "id, updated_at");
+    state_stats st = change_named(&e, true);
+    assert_true(st.segments_compared > 17);
+    assert_true(st.rows_read < KS_ROWS / 2);
+    assert_identical_run(&e, 1);
+    synct_teardown(&e);
+}
+
+static void test_hash_text_key_on_postgres_runs_the_full_merge(void **x) {
+    (void)x;
+    static const int name_key[] = {1};
+    synct_env e;
+    keyset_setup(&e, false, true, name_key, 1, "name");
+    state_stats st = change_named(&e, false);
+    assert_int_equal(st.segments_compared, 1);
+    assert_int_equal(st.rows_read, KS_ROWS - (KS_ROWS + 88) / 89 + 3);
+    synct_teardown(&e);
 }
 
 int main(void) {
@@ -205,8 +240,9 @@ int main(void) {
         cmocka_unit_test(test_hash_unindexed_key_uses_summed_checksums),
         cmocka_unit_test(test_hash_indexed_key_uses_ordered_digests),
         cmocka_unit_test(test_hash_sparse_keys_counted_before_digests),
-        cmocka_unit_test(test_hash_text_key_recurses_sqlite_to_pg),
+        cmocka_unit_test(test_hash_text_key_recurses_between_sqlite_files),
         cmocka_unit_test(test_hash_composite_key_recurses_pg_to_sqlite),
+        cmocka_unit_test(test_hash_text_key_on_postgres_runs_the_full_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
