@@ -127,6 +127,34 @@ static int open_both(sync_ctx *c, const config_datastore *sd, const config_datas
     return rc;
 }
 
+typedef struct side_call {
+    sync_ctx *c;
+    sync_side_fn fn;
+    void *arg;
+    st_error err;
+    int rc;
+} side_call;
+
+static void *side_thread(void *arg) {
+    side_call *j = arg;
+    j->rc = j->fn(j->c, true, j->arg, &j->err);
+    return NULL;
+}
+
+int sync_both_sides(sync_ctx *c, sync_side_fn fn, void *src_arg, void *dst_arg) {
+    side_call j = {.c = c, .fn = fn, .arg = src_arg};
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, side_thread, &j) == 0;
+    if (!threaded) side_thread(&j);
+    int rc = fn(c, false, dst_arg, c->err);
+    if (threaded) pthread_join(th, NULL);
+    if (rc == ST_OK && j.rc != ST_OK) {
+        *c->err = j.err;
+        rc = j.rc;
+    }
+    return rc;
+}
+
 /* A run that lost its lease while frozen mid-batch still holds its
  * destination transaction; these limits make the server end it (idle for
  * 2 leases) and make a newer run wait at most 4 leases for its rows, so the

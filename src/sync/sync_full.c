@@ -177,6 +177,31 @@ int sync_merge(sync_ctx *c, sync_iter *src, sync_iter *dst) {
     return ST_OK;
 }
 
+int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t max_params) {
+    const char **params = malloc((max_params ? max_params : 1) * sizeof *params);
+    if (params == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    sync_list side[2];
+    int rc = ST_OK;
+    for (int i = 0; i < 2 && rc == ST_OK; i++) {
+        bool source = i == 0;
+        int np = 0;
+        store_sb q = {0};
+        sync_sql_select(&q, c, source);
+        where(&q, c, source, arg, params, &np);
+        sync_sql_order(&q, c, source, -1);
+        rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
+                   : sync_list_load(&side[i], source ? c->src : c->dst, q.s, np, params, c->err);
+        store_sb_free(&q);
+        if (rc != ST_OK && i == 1) sync_list_free(&side[0]);
+    }
+    free(params);
+    if (rc != ST_OK) return rc;
+    rc = sync_merge(c, &side[0].it, &side[1].it);
+    sync_list_free(&side[0]);
+    sync_list_free(&side[1]);
+    return rc;
+}
+
 int sync_full(sync_ctx *c) {
     store_sb q = {0};
     sync_sql_select(&q, c, true);

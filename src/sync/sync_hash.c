@@ -42,7 +42,6 @@
  */
 #include "sync_int.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,32 +127,20 @@ struct side_job {
     size_t n;               /* buckets or ranges */
     bool count_only;
     seg_sum *out;
-    st_error err;
-    int rc;
 };
 
-static void *side_thread(void *arg) {
+static int side_call(sync_ctx *c, bool source, void *arg, st_error *err) {
+    (void)c;
     side_job *j = arg;
-    j->rc = j->fn(j, true, &j->err);
-    return NULL;
+    return j->fn(j, source, err);
 }
 
-/* Runs j->fn for the source in a thread and for the destination here,
- * filling src[] and dst[]. */
+/* j->fn on both sides at once (sync_both_sides), filling src[] and dst[]. */
 static int both_sides(side_job *j, seg_sum *src, seg_sum *dst) {
     side_job s = *j, d = *j;
     s.out = src;
     d.out = dst;
-    pthread_t th;
-    bool threaded = pthread_create(&th, NULL, side_thread, &s) == 0;
-    if (!threaded) side_thread(&s);
-    int rc = d.fn(&d, false, j->c->err);
-    if (threaded) pthread_join(th, NULL);
-    if (rc == ST_OK && s.rc != ST_OK) {
-        *j->c->err = s.err;
-        rc = s.rc;
-    }
-    return rc;
+    return sync_both_sides(j->c, side_call, &s, &d);
 }
 
 static bool seg_equal(const seg_sum *a, const seg_sum *b) {
@@ -298,40 +285,32 @@ static int key_span(side_job *j, bool source, st_error *err) {
 
 /* --- Leaves --- */
 
+/* WHERE key BETWEEN lo AND hi, for sync_merge_where. */
+static void range_where(store_sb *q, sync_ctx *c, bool source, const void *arg,
+                        const char **params, int *np) {
+    const char *const *bounds = arg;
+    const struct store_ops *ops = store_ops_of(side_store(c, source));
+    const char *type = c->types[key_index(c)];
+    char p1[8], p2[8];
+    snprintf(p1, sizeof p1, "%c%d", ops->param_prefix, *np + 1);
+    snprintf(p2, sizeof p2, "%c%d", ops->param_prefix, *np + 2);
+    store_sb_add(q, " WHERE ");
+    store_sb_quote(q, side_key(c, source));
+    store_sb_add(q, " BETWEEN ");
+    ops->param_cast(q, p1, STORE_K_INT, type);
+    store_sb_add(q, " AND ");
+    ops->param_cast(q, p2, STORE_K_INT, type);
+    params[(*np)++] = bounds[0];
+    params[(*np)++] = bounds[1];
+}
+
 /* Rows of one key range from both sides, merged into the batch. */
 static int hash_leaf(sync_ctx *c, hash_range r) {
-    int k = key_index(c);
-    sync_list side[2];
-    int rc = ST_OK;
-    for (int i = 0; i < 2 && rc == ST_OK; i++) {
-        bool source = i == 0;
-        store *s = side_store(c, source);
-        const struct store_ops *ops = store_ops_of(s);
-        char p1[8], p2[8];
-        snprintf(p1, sizeof p1, "%c1", ops->param_prefix);
-        snprintf(p2, sizeof p2, "%c2", ops->param_prefix);
-        store_sb q = {0};
-        sync_sql_select(&q, c, source);
-        store_sb_add(&q, " WHERE ");
-        store_sb_quote(&q, side_key(c, source));
-        store_sb_add(&q, " BETWEEN ");
-        ops->param_cast(&q, p1, STORE_K_INT, c->types[k]);
-        store_sb_add(&q, " AND ");
-        ops->param_cast(&q, p2, STORE_K_INT, c->types[k]);
-        sync_sql_order(&q, c, source, -1);
-        char a[24], b[24];
-        snprintf(a, sizeof a, "%lld", (long long)r.lo);
-        snprintf(b, sizeof b, "%lld", (long long)r.hi);
-        const char *params[2] = {a, b};
-        rc = q.oom ? ST_ENOMEM : sync_list_load(&side[i], s, q.s, 2, params, c->err);
-        store_sb_free(&q);
-        if (rc != ST_OK && i == 1) sync_list_free(&side[0]);
-    }
-    if (rc != ST_OK) return rc;
-    rc = sync_merge(c, &side[0].it, &side[1].it);
-    sync_list_free(&side[0]);
-    sync_list_free(&side[1]);
-    return rc;
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%lld", (long long)r.lo);
+    snprintf(b, sizeof b, "%lld", (long long)r.hi);
+    const char *bounds[2] = {a, b};
+    return sync_merge_where(c, range_where, bounds, 2);
 }
 
 /* A compared bucket: skipped when equal, a leaf when small, else pushed. */

@@ -32,7 +32,6 @@
  */
 #include "sync_int.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,10 +119,10 @@ static int boundaries(sync_ctx *c, bool source, const ks_seg *s, int64_t step, s
 /* Per sub-segment (count, checksum) on one side: bucket i holds the keys in
  * (b[i-1], b[i]], the last one everything after b[nb-1]. */
 static int sub_sums(sync_ctx *c, bool source, const ks_seg *s, const sync_list *b, size_t nb,
-                    int64_t *count, uint64_t *sum) {
+                    int64_t *count, uint64_t *sum, st_error *err) {
     store *st = ks_store(c, source);
     const char **params = malloc((2 + nb) * c->nkeys * sizeof *params);
-    if (params == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    if (params == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
     int np = 0;
     store_sb q = {0}, rt = {0};
     store_sb_rowtext(&rt, st, source ? &c->st : &c->dt);
@@ -141,8 +140,8 @@ static int sub_sums(sync_ctx *c, bool source, const ks_seg *s, const sync_list *
     seg_where(&q, c, source, s, params, &np);
     store_sb_add(&q, " GROUP BY 1");
     sync_list l;
-    int rc = q.oom || rt.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                             : sync_list_load(&l, st, q.s, np, params, c->err);
+    int rc = q.oom || rt.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                             : sync_list_load(&l, st, q.s, np, params, err);
     store_sb_free(&q);
     store_sb_free(&rt);
     free(params);
@@ -158,66 +157,28 @@ static int sub_sums(sync_ctx *c, bool source, const ks_seg *s, const sync_list *
     return ST_OK;
 }
 
-/* The source side's sub_sums in a thread while the destination's runs
- * here: both databases scan at once, on their own connections. */
+/* One side's sums: what sub_sums needs, and where its results go. */
 typedef struct sums_job {
-    sync_ctx *c;
     const ks_seg *s;
     const sync_list *b;
     size_t nb;
     int64_t *count;
     uint64_t *sum;
-    st_error err;
-    int rc;
 } sums_job;
 
-static void *sums_thread(void *arg) {
+static int sums_side(sync_ctx *c, bool source, void *arg, st_error *err) {
     sums_job *j = arg;
-    sync_ctx local = *j->c;
-    local.err = &j->err;
-    j->rc = sub_sums(&local, true, j->s, j->b, j->nb, j->count, j->sum);
-    return NULL;
+    return sub_sums(c, source, j->s, j->b, j->nb, j->count, j->sum, err);
 }
 
-static int both_sub_sums(sync_ctx *c, const ks_seg *s, const sync_list *b, size_t nb,
-                         int64_t *sc, uint64_t *ss, int64_t *dc, uint64_t *ds) {
-    sums_job j = {.c = c, .s = s, .b = b, .nb = nb, .count = sc, .sum = ss};
-    pthread_t th;
-    bool threaded = pthread_create(&th, NULL, sums_thread, &j) == 0;
-    if (!threaded) sums_thread(&j);
-    int rc = sub_sums(c, false, s, b, nb, dc, ds);
-    if (threaded) pthread_join(th, NULL);
-    if (rc == ST_OK && j.rc != ST_OK) {
-        *c->err = j.err;
-        rc = j.rc;
-    }
-    return rc;
+static void seg_where_arg(store_sb *q, sync_ctx *c, bool source, const void *arg,
+                          const char **params, int *np) {
+    seg_where(q, c, source, arg, params, np);
 }
 
 /* Rows of the segment from both sides, merged into the batch. */
 static int ks_leaf(sync_ctx *c, const ks_seg *s) {
-    sync_list side[2];
-    int rc = ST_OK;
-    const char **params = malloc(2 * c->nkeys * sizeof *params);
-    if (params == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
-    for (int i = 0; i < 2 && rc == ST_OK; i++) {
-        bool source = i == 0;
-        int np = 0;
-        store_sb q = {0};
-        sync_sql_select(&q, c, source);
-        seg_where(&q, c, source, s, params, &np);
-        sync_sql_order(&q, c, source, -1);
-        rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                   : sync_list_load(&side[i], ks_store(c, source), q.s, np, params, c->err);
-        store_sb_free(&q);
-        if (rc != ST_OK && i == 1) sync_list_free(&side[0]);
-    }
-    free(params);
-    if (rc != ST_OK) return rc;
-    rc = sync_merge(c, &side[0].it, &side[1].it);
-    sync_list_free(&side[0]);
-    sync_list_free(&side[1]);
-    return rc;
+    return sync_merge_where(c, seg_where_arg, s, 2 * c->nkeys);
 }
 
 static int push(sync_ctx *c, ks_stack *st, ks_seg s) {
@@ -264,7 +225,9 @@ static int ks_split(sync_ctx *c, ks_stack *st, ks_seg *s) {
     }
     int64_t sc[KS_FANOUT + 1] = {0}, dc[KS_FANOUT + 1] = {0};
     uint64_t ss[KS_FANOUT + 1] = {0}, ds[KS_FANOUT + 1] = {0};
-    rc = both_sub_sums(c, s, &b, nb, sc, ss, dc, ds);
+    sums_job sj = {.s = s, .b = &b, .nb = nb, .count = sc, .sum = ss};
+    sums_job dj = {.s = s, .b = &b, .nb = nb, .count = dc, .sum = ds};
+    rc = sync_both_sides(c, sums_side, &sj, &dj);
     for (size_t i = 0; rc == ST_OK && i <= nb; i++) {
         c->stats->segments_compared++;
         if (sc[i] == dc[i] && ss[i] == ds[i]) {

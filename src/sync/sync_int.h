@@ -77,6 +77,11 @@ typedef struct sync_iter {
 
 /* sync_full.c */
 int sync_merge(sync_ctx *c, sync_iter *src, sync_iter *dst);
+/* The rows matching one WHERE clause on each side (`where` appends it and
+ * its parameters, at most max_params), loaded ordered by key and merged. */
+typedef void (*sync_where_fn)(store_sb *q, sync_ctx *c, bool source, const void *arg,
+                              const char **params, int *np);
+int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t max_params);
 int sync_full(sync_ctx *c);
 
 /* Streaming reader as an iterator. */
@@ -99,6 +104,13 @@ typedef struct sync_list {
 int sync_list_load(sync_list *l, store *s, const char *sql, int np, const char *const *p,
                    st_error *err);
 void sync_list_free(sync_list *l);
+
+/* sync.c: runs fn for the source in a thread and for the destination in
+ * the caller, each on its own connection, so both databases work at once.
+ * fn reports through `err` (never c->err). The destination's error is
+ * returned first, else the source's. */
+typedef int (*sync_side_fn)(sync_ctx *c, bool source, void *arg, st_error *err);
+int sync_both_sides(sync_ctx *c, sync_side_fn fn, void *src_arg, void *dst_arg);
 
 int sync_delta(sync_ctx *c);
 int sync_hash(sync_ctx *c);
