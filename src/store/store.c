@@ -75,9 +75,39 @@ int store_exec(store *s, const char *sql, int nparams, const char *const *params
 int store_begin(store *s, st_error *err) { return s->ops->begin(s->impl, err); }
 int store_commit(store *s, st_error *err) { return s->ops->commit(s->impl, err); }
 int store_rollback(store *s) { return s->ops->rollback(s->impl); }
+/* Pulls the changes of one kind from an array (store_apply). */
+typedef struct array_pull {
+    const store_change *ch;
+    size_t n, i;
+    store_op op;
+} array_pull;
+
+static int array_pull_next(void *arg, const char *const **vals, st_error *err) {
+    (void)err;
+    array_pull *a = arg;
+    while (a->i < a->n && a->ch[a->i].op != a->op) a->i++;
+    if (a->i == a->n) return 0;
+    *vals = a->ch[a->i++].vals;
+    return 1;
+}
+
 int store_apply(store *s, const store_table *t, const store_change *ch, size_t n,
                 store_counts *out, st_error *err) {
-    return s->ops->apply(s->impl, t, ch, n, out, err);
+    static const store_op order[] = {STORE_DELETE, STORE_INSERT, STORE_UPDATE, STORE_UPSERT};
+    bool present[4] = {false};
+    for (size_t i = 0; i < n; i++) present[ch[i].op] = true;
+    for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
+        if (!present[order[k]]) continue;
+        array_pull a = {ch, n, 0, order[k]};
+        int rc = s->ops->apply(s->impl, t, order[k], array_pull_next, &a, out, err);
+        if (rc != ST_OK) return rc;
+    }
+    return ST_OK;
+}
+
+int store_apply_stream(store *s, const store_table *t, store_op op, store_pull_fn pull,
+                       void *arg, store_counts *out, st_error *err) {
+    return s->ops->apply(s->impl, t, op, pull, arg, out, err);
 }
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err) {

@@ -34,8 +34,10 @@
  *
  * Reads stream: a reader yields one row at a time and never holds a whole
  * table (PostgreSQL: server-side cursor fetched in chunks; SQLite: one
- * stepping statement). Writes are batches applied by store_apply() inside a
- * transaction the caller opened with store_begin().
+ * stepping statement). Writes are applied by store_apply() (a batch in
+ * memory) or store_apply_stream() (changes pulled one at a time, written as
+ * they come) inside a transaction the caller opened with store_begin();
+ * drivers implement only the streaming form, one kind of change per call.
  *
  * SQL identifiers are always quoted (store_quote()); values always travel as
  * parameters. Error messages name the datastore (and the table when there
@@ -105,6 +107,11 @@ typedef struct store_change {
     const char *const *vals;
 } store_change;
 
+/* Yields the next change's values (one per column, valid until the next
+ * call): 1 and *vals, 0 at the end, or a negative ST_E* code with `err`
+ * filled. */
+typedef int (*store_pull_fn)(void *arg, const char *const **vals, st_error *err);
+
 typedef struct store_counts {
     int64_t inserted, updated, deleted;
 } store_counts;
@@ -122,7 +129,7 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 3
+#define STORE_OPS_VERSION 4
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite" or "postgres" */
@@ -184,9 +191,13 @@ struct store_ops {
     int (*commit)(void *impl, st_error *err);
     int (*rollback)(void *impl);
 
-    /* Applies a batch inside the current transaction, counting what really
-     * changed (an UPSERT of an identical row changes nothing). */
-    int (*apply)(void *impl, const store_table *t, const store_change *ch, size_t n,
+    /* Applies, inside the current transaction, every change `pull` yields
+     * (all of kind `op`), counting what really changed (an UPSERT of an
+     * identical row changes nothing). Rows are written as they are pulled
+     * (PostgreSQL: COPY into the staging table while the caller is still
+     * reading its source), so a page need not be in memory. When pull
+     * fails it has filled `err`; the driver returns its code unchanged. */
+    int (*apply)(void *impl, const store_table *t, store_op op, store_pull_fn pull, void *arg,
                  store_counts *out, st_error *err);
 
     /* Columns of schema.table in order. ST_ENOTFOUND if the table does not
@@ -223,8 +234,13 @@ int store_exec(store *s, const char *sql, int nparams, const char *const *params
 int store_begin(store *s, st_error *err);
 int store_commit(store *s, st_error *err);
 int store_rollback(store *s);
+/* Applies a batch of changes (any mix of ops) inside the current
+ * transaction: deletes, then inserts, then updates, then upserts. */
 int store_apply(store *s, const store_table *t, const store_change *ch, size_t n,
                 store_counts *out, st_error *err);
+/* Applies the changes `pull` yields, all of kind `op`, as they come. */
+int store_apply_stream(store *s, const store_table *t, store_op op, store_pull_fn pull,
+                       void *arg, store_counts *out, st_error *err);
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err);
 int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err);

@@ -12,11 +12,13 @@
  * Small, bounded results (aggregates, keyset pages, segments) use
  * query_small: one plain statement, so the planner may go parallel.
  * Reads stream through a server-side cursor (DECLARE ... NO SCROLL CURSOR,
- * FETCH 10000 at a time), so memory is bounded by one chunk whatever the
- * table size. A reader opened outside a transaction starts a REPEATABLE READ
- * one (one snapshot for the whole scan) and ends it on close.
+ * FETCH 1000 rows first, doubling up to 10000), so memory is bounded by
+ * one chunk whatever the table size. A reader opened outside a
+ * transaction starts a REPEATABLE READ one (one snapshot for the whole
+ * scan) and ends it on close.
  *
- * Writes (apply): per batch, inside the caller's transaction,
+ * Writes (apply): per call (one kind of change, pulled row by row and
+ * COPYed as it comes), inside the caller's transaction,
  *   1. CREATE TEMP TABLE synctool_up / synctool_del ... ON COMMIT DROP
  *      with the destination's own column types (AS SELECT ... WITH NO DATA),
  *   2. COPY the canonical text into them (text format, escaped),
@@ -47,7 +49,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Cursor chunks start at PG_FETCH_FIRST rows and double up to PG_FETCH. */
 #define PG_FETCH 10000
+#define PG_FETCH_FIRST 1000
 
 typedef struct pg_impl {
     PGconn *conn;
@@ -63,6 +67,7 @@ struct store_reader {
     int pos, ntuples, ncols;
     bool own_txn, done;
     bool pending;        /* the next FETCH is already sent (pg_fetch) */
+    int chunk;           /* rows asked for by the last FETCH sent */
     char cursor[48];
     const char **row;
 };
@@ -305,14 +310,26 @@ static PGresult *pg_fetch_wait(store_reader *r) {
  * FETCH is sent, so the server produces chunk k+1 while the caller works
  * on chunk k (full: merging it and writing batches to the destination),
  * and pg_next keeps draining the socket so the server is never stalled on
- * a full buffer. A failed send just falls back to a plain FETCH next time;
+ * a full buffer. Chunks start small (PG_FETCH_FIRST) and double up to
+ * PG_FETCH, so the first rows reach the caller after a few milliseconds
+ * and a short read (a delta page) is already being written while the rest
+ * is produced. A failed send just falls back to a plain FETCH next time;
  * an error in the chunk sent ahead is reported when it is needed. The
  * connection serves only this reader while it is open (store.h). */
+static void pg_fetch_sql(store_reader *r, char *sql, size_t n) {
+    r->chunk = r->chunk == 0 ? PG_FETCH_FIRST : r->chunk * 2 > PG_FETCH ? PG_FETCH : r->chunk * 2;
+    snprintf(sql, n, "FETCH %d FROM %s", r->chunk, r->cursor);
+}
+
 static int pg_fetch(store_reader *r, st_error *err) {
     char sql[96];
-    snprintf(sql, sizeof sql, "FETCH %d FROM %s", PG_FETCH, r->cursor);
     PQclear(r->res);
-    r->res = r->pending ? pg_fetch_wait(r) : PQexec(r->impl->conn, sql);
+    if (r->pending) {
+        r->res = pg_fetch_wait(r);
+    } else {
+        pg_fetch_sql(r, sql, sizeof sql);
+        r->res = PQexec(r->impl->conn, sql);
+    }
     if (PQresultStatus(r->res) != PGRES_TUPLES_OK) {
         PGresult *res = r->res;
         r->res = NULL;
@@ -320,8 +337,12 @@ static int pg_fetch(store_reader *r, st_error *err) {
     }
     r->ntuples = PQntuples(r->res);
     r->pos = 0;
-    if (r->ntuples < PG_FETCH) r->done = true;
-    else r->pending = PQsendQuery(r->impl->conn, sql) == 1;
+    if (r->ntuples < r->chunk) {
+        r->done = true;
+    } else {
+        pg_fetch_sql(r, sql, sizeof sql);
+        r->pending = PQsendQuery(r->impl->conn, sql) == 1;
+    }
     if (r->row == NULL) {
         r->ncols = PQnfields(r->res);
         r->row = calloc((size_t)r->ncols + 1, sizeof *r->row);
@@ -410,45 +431,56 @@ static void pg_copy_field(store_sb *b, const char *v) {
     }
 }
 
-#define PG_OPBIT(op) (1u << (op))
-
-/* COPYs the changes whose op is in `mask` (keys only if `keys_only`);
- * *copied (may be NULL) gets the server's row count. */
-static int pg_copy_rows(pg_impl *g, const char *sql, const store_table *t, const store_change *ch,
-                        size_t n, unsigned mask, bool keys_only, int64_t *copied, st_error *err) {
+/* Runs the COPY ... FROM STDIN `sql`, sending the rows `pull` yields
+ * (keys only if `keys_only`) as they come, in 64 KiB messages, so the
+ * server parses one part while the caller reads the next. *copied (may be
+ * NULL) gets the server's row count. A pull error aborts the COPY and is
+ * returned as the puller reported it (*pull_failed set). */
+static int pg_copy_rows(pg_impl *g, const char *sql, const store_table *t, bool keys_only,
+                        store_pull_fn pull, void *arg, int64_t *copied, bool *pull_failed,
+                        st_error *err) {
     PGresult *res = PQexec(g->conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) return pg_fail_res(g, res, err, "COPY");
     PQclear(res);
     store_sb b = {0};
     bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        if (!(mask & PG_OPBIT(ch[i].op))) continue;
+    int more = 1;
+    const char *const *vals;
+    while (ok && (more = pull(arg, &vals, err)) > 0) {
         const char *sep = "";
         for (size_t c = 0; c < t->ncols; c++) {
             if (keys_only && !t->key[c]) continue;
             store_sb_add(&b, sep);
-            pg_copy_field(&b, ch[i].vals[c]);
+            pg_copy_field(&b, vals[c]);
             sep = "\t";
         }
         store_sb_add(&b, "\n");
-        if (b.len >= 1 << 16 || i + 1 == n) {
+        if (b.len >= 1 << 16) {
             ok = !b.oom && PQputCopyData(g->conn, b.s, (int)b.len) == 1;
             b.len = 0;
         }
     }
-    if (ok && b.len > 0) ok = !b.oom && PQputCopyData(g->conn, b.s, (int)b.len) == 1;
+    if (ok && more == 0 && b.len > 0) ok = !b.oom && PQputCopyData(g->conn, b.s, (int)b.len) == 1;
     store_sb_free(&b);
-    PQputCopyEnd(g->conn, ok ? NULL : "synctool: copy aborted");
+    PQputCopyEnd(g->conn, ok && more == 0 ? NULL : "synctool: copy aborted");
     res = PQgetResult(g->conn);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? ST_OK : pg_fail_res(g, res, err, "COPY");
-    if (rc == ST_OK && copied) *copied = strtoll(PQcmdTuples(res), NULL, 10);
-    if (rc == ST_OK) PQclear(res);
+    int rc;
+    if (more < 0) {
+        *pull_failed = true;
+        rc = more;
+        PQclear(res);
+    } else {
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? ST_OK : pg_fail_res(g, res, err, "COPY");
+        if (rc == ST_OK && copied) *copied = strtoll(PQcmdTuples(res), NULL, 10);
+        if (rc == ST_OK) PQclear(res);
+    }
     while ((res = PQgetResult(g->conn)) != NULL) PQclear(res);
     return rc;
 }
 
 static int pg_stage(pg_impl *g, const store_table *t, const char *stage, bool keys_only,
-                    unsigned mask, const store_change *ch, size_t n, st_error *err) {
+                    store_pull_fn pull, void *arg, int64_t *staged, bool *pull_failed,
+                    st_error *err) {
     store_sb q = {0};
     store_sb_addf(&q, "CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT ", stage);
     pg_collist(&q, t, keys_only, "");
@@ -460,7 +492,9 @@ static int pg_stage(pg_impl *g, const store_table *t, const char *stage, bool ke
     store_sb_addf(&q, "COPY %s (", stage);
     pg_collist(&q, t, keys_only, "");
     store_sb_add(&q, ") FROM STDIN");
-    if (rc == ST_OK) rc = q.oom ? ST_ENOMEM : pg_copy_rows(g, q.s, t, ch, n, mask, keys_only, NULL, err);
+    if (rc == ST_OK)
+        rc = q.oom ? ST_ENOMEM
+                   : pg_copy_rows(g, q.s, t, keys_only, pull, arg, staged, pull_failed, err);
     store_sb_free(&q);
     return rc;
 }
@@ -544,8 +578,8 @@ static int pg_delete(pg_impl *g, const store_table *t, store_counts *out, st_err
  * one write instead of staging + merge. A concurrent writer that inserted
  * the same key makes the COPY fail and the batch roll back; the re-run
  * re-reads the destination and converges. */
-static int pg_copy_direct(pg_impl *g, const store_table *t, const store_change *ch, size_t n,
-                          store_counts *out, st_error *err) {
+static int pg_copy_direct(pg_impl *g, const store_table *t, store_pull_fn pull, void *arg,
+                          store_counts *out, bool *pull_failed, st_error *err) {
     store_sb q = {0};
     store_sb_add(&q, "COPY ");
     pg_qualified(&q, t);
@@ -554,7 +588,7 @@ static int pg_copy_direct(pg_impl *g, const store_table *t, const store_change *
     store_sb_add(&q, ") FROM STDIN");
     int64_t copied = 0;
     int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
-                   : pg_copy_rows(g, q.s, t, ch, n, PG_OPBIT(STORE_INSERT), false, &copied, err);
+                   : pg_copy_rows(g, q.s, t, false, pull, arg, &copied, pull_failed, err);
     store_sb_free(&q);
     out->inserted += copied;
     return rc;
@@ -590,28 +624,24 @@ static int pg_prefer_index_joins(pg_impl *g, const store_table *t, st_error *err
     return rc == ST_OK ? pg_exec(g, "SET LOCAL enable_hashjoin = off", 0, NULL, NULL, err) : rc;
 }
 
-static int pg_apply(void *impl, const store_table *t, const store_change *ch, size_t n,
+static int pg_apply(void *impl, const store_table *t, store_op op, store_pull_fn pull, void *arg,
                     store_counts *out, st_error *err) {
     pg_impl *g = impl;
-    size_t count[4] = {0};
-    for (size_t i = 0; i < n; i++) count[ch[i].op]++;
+    bool pull_failed = false;
+    int64_t staged = 0;
     int rc = ST_OK;
-    if (count[STORE_DELETE] + count[STORE_UPDATE] + count[STORE_UPSERT] > 0)
-        rc = pg_prefer_index_joins(g, t, err);
-    if (rc == ST_OK && count[STORE_DELETE] > 0) {
-        rc = pg_stage(g, t, "synctool_del", true, PG_OPBIT(STORE_DELETE), ch, n, err);
+    if (op == STORE_INSERT) return pg_copy_direct(g, t, pull, arg, out, &pull_failed, err);
+    rc = pg_prefer_index_joins(g, t, err);
+    if (rc == ST_OK && op == STORE_DELETE) {
+        rc = pg_stage(g, t, "synctool_del", true, pull, arg, &staged, &pull_failed, err);
         if (rc == ST_OK) rc = pg_delete(g, t, out, err);
         if (rc == ST_OK) rc = pg_exec(g, "DROP TABLE synctool_del", 0, NULL, NULL, err);
-    }
-    if (rc == ST_OK && count[STORE_INSERT] > 0) rc = pg_copy_direct(g, t, ch, n, out, err);
-    if (rc == ST_OK && count[STORE_UPDATE] + count[STORE_UPSERT] > 0) {
-        rc = pg_stage(g, t, "synctool_up", false, PG_OPBIT(STORE_UPDATE) | PG_OPBIT(STORE_UPSERT),
-                      ch, n, err);
-        if (rc == ST_OK)
-            rc = pg_merge(g, t, (int64_t)(count[STORE_UPDATE] + count[STORE_UPSERT]), out, err);
+    } else if (rc == ST_OK) {
+        rc = pg_stage(g, t, "synctool_up", false, pull, arg, &staged, &pull_failed, err);
+        if (rc == ST_OK) rc = pg_merge(g, t, staged, out, err);
         if (rc == ST_OK) rc = pg_exec(g, "DROP TABLE synctool_up", 0, NULL, NULL, err);
     }
-    if (rc != ST_OK) st_error_wrap(err, "writing table %s", t->table);
+    if (rc != ST_OK && !pull_failed) st_error_wrap(err, "writing table %s", t->table);
     return rc;
 }
 

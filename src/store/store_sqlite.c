@@ -22,7 +22,8 @@
  * canonical ISO text, so nothing loses precision.
  *
  * Reads are one stepping statement (constant memory). Writes: apply()
- * prepares an upsert and a delete statement per batch and runs them inside
+ * prepares an upsert and a delete statement per call and runs them, one
+ * pulled change at a time, inside
  * the caller's BEGIN IMMEDIATE transaction. An UPSERT of unknown existence
  * first reads the canonical row by key, so counts say what really changed
  * and identical rows are not rewritten.
@@ -480,15 +481,21 @@ static int sq_apply_one(sq_impl *q, sq_stmts *s, const store_table *t, const sto
     return ST_OK;
 }
 
-static int sq_apply(void *impl, const store_table *t, const store_change *ch, size_t n,
+static int sq_apply(void *impl, const store_table *t, store_op op, store_pull_fn pull, void *arg,
                     store_counts *out, st_error *err) {
     sq_impl *q = impl;
     sq_stmts s = {0};
     int rc = sq_stmts_prepare(q, t, &s, err);
-    for (size_t i = 0; rc == ST_OK && i < n; i++)
-        if (sq_apply_one(q, &s, t, &ch[i], out) != ST_OK)
+    for (int more = 1; rc == ST_OK;) {
+        store_change c = {op, NULL};
+        if ((more = pull(arg, &c.vals, err)) <= 0) {
+            rc = more;
+            break;
+        }
+        if (sq_apply_one(q, &s, t, &c, out) != ST_OK)
             rc = st_error_set(err, ST_ERR, "datastore '%s' (sqlite): writing table %s: %s",
                               q->name, t->table, sqlite3_errmsg(q->db));
+    }
     sq_stmts_free(&s);
     return rc;
 }

@@ -11,6 +11,8 @@
  * so a run whose lock was taken over (a larger fencing token is stored)
  * writes nothing (ST_ESTALE), and a run whose lease renewal failed
  * (*opts->cancel) stops before committing (ST_ELOST "lost pipeline lock").
+ * sync_batch_stream() commits the same way, with rows pulled from a source
+ * reader as they arrive instead of queued (delta pages).
  * Any failure rolls back: a batch is all or nothing, and since every write
  * is an idempotent upsert or delete by key, re-running after a failure or a
  * kill neither duplicates nor loses rows.
@@ -65,16 +67,28 @@ int sync_batch_add(sync_ctx *c, store_op op, const char *const *vals) {
     return ST_OK;
 }
 
-static int batch_commit(sync_ctx *c, store_counts *cnt) {
+/* One destination transaction applying the queued batch, or, with `pull`,
+ * the changes it yields. */
+static int batch_commit(sync_ctx *c, store_op op, store_pull_fn pull, void *arg,
+                        store_counts *cnt) {
     int rc = store_begin(c->dst, c->err);
     if (rc == ST_OK && c->o->fence_key != NULL)
         rc = store_fence_check(c->dst, c->o->fence_key, c->o->fence_token, c->err);
-    if (rc == ST_OK) rc = store_apply(c->dst, &c->dt, c->batch.ch, c->batch.n, cnt, c->err);
+    if (rc == ST_OK)
+        rc = pull ? store_apply_stream(c->dst, &c->dt, op, pull, arg, cnt, c->err)
+                  : store_apply(c->dst, &c->dt, c->batch.ch, c->batch.n, cnt, c->err);
     if (rc == ST_OK && c->o->cancel != NULL && *c->o->cancel)
         rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
     if (rc == ST_OK) rc = store_commit(c->dst, c->err);
     if (rc != ST_OK) store_rollback(c->dst);
     return rc;
+}
+
+static void batch_count(sync_ctx *c, const store_counts *cnt) {
+    c->stats->rows_inserted += cnt->inserted;
+    c->stats->rows_updated += cnt->updated;
+    c->stats->rows_deleted += cnt->deleted;
+    sync_progress_update(&c->prog, c->stats, false);
 }
 
 int sync_batch_flush(sync_ctx *c) {
@@ -84,13 +98,16 @@ int sync_batch_flush(sync_ctx *c) {
         return ST_OK;
     }
     store_counts cnt = {0};
-    int rc = batch_commit(c, &cnt);
+    int rc = batch_commit(c, STORE_UPSERT, NULL, NULL, &cnt);
     for (size_t i = 0; i < c->batch.n; i++) free(c->batch.rows[i]);
     c->batch.n = 0;
-    if (rc != ST_OK) return rc;
-    c->stats->rows_inserted += cnt.inserted;
-    c->stats->rows_updated += cnt.updated;
-    c->stats->rows_deleted += cnt.deleted;
-    sync_progress_update(&c->prog, c->stats, false);
-    return ST_OK;
+    if (rc == ST_OK) batch_count(c, &cnt);
+    return rc;
+}
+
+int sync_batch_stream(sync_ctx *c, store_op op, store_pull_fn pull, void *arg) {
+    store_counts cnt = {0};
+    int rc = batch_commit(c, op, pull, arg, &cnt);
+    if (rc == ST_OK) batch_count(c, &cnt);
+    return rc;
 }

@@ -4,8 +4,12 @@
  * Keyset pagination on (cursor, key), never OFFSET:
  *   SELECT ... WHERE cursor IS NOT NULL AND (cursor, key) > ($1, $2)
  *   ORDER BY cursor, key LIMIT batch_size
- * Each page is upserted in one destination transaction (sync_batch.c); only
- * after that commit is the watermark — the last row's cursor and key as
+ * Each page is upserted in one destination transaction (sync_batch_stream):
+ * the page is read through a streaming reader and its rows are written
+ * (PostgreSQL: COPYed into the staging table) as they arrive, so the
+ * source produces the rest of the page while the destination takes in the
+ * first part, and a page is never held in memory. Only after that commit
+ * is the watermark — the last row's cursor and key as
  * canonical text — saved with state_meta_put(pipeline, strategy,
  * "watermark"). A run killed mid-way resumes after its last committed page.
  *
@@ -124,6 +128,33 @@ static int count_null_cursor(sync_ctx *c, int cur) {
     return ST_OK;
 }
 
+/* Streams one page from the source reader into the destination: rows are
+ * pulled by the destination's apply as they arrive, and each one's cursor
+ * and keys become the candidate watermark. */
+typedef struct delta_pull {
+    sync_ctx *c;
+    store_reader *r;
+    int cur;
+    const char *const *first;   /* the row read before the transaction began */
+    delta_wm *last;
+    size_t got;
+} delta_pull;
+
+static int delta_pull_next(void *arg, const char *const **vals, st_error *err) {
+    delta_pull *d = arg;
+    const char *const *row = d->first;
+    int ncols = 0, rc = 1;
+    if (row == NULL) rc = store_next(d->c->src, d->r, &row, &ncols, err);
+    d->first = NULL;
+    if (rc <= 0) return rc;
+    d->got++;
+    d->c->stats->rows_read++;
+    rc = wm_from_row(d->c, d->last, d->cur, row);
+    if (rc != ST_OK) return rc;
+    *vals = row;
+    return 1;
+}
+
 static int delta_page(sync_ctx *c, int cur, const delta_wm *w, bool first_lookback, size_t *got,
                       delta_wm *next) {
     store_sb q = {0};
@@ -137,20 +168,16 @@ static int delta_page(sync_ctx *c, int cur, const delta_wm *w, bool first_lookba
     }
     sync_sql_order(&q, c, true, cur);
     store_sb_addf(&q, " LIMIT %lld", (long long)c->batch_size);
-    sync_list page;
     int np = w->n == 0 ? 0 : first_lookback ? 1 : (int)w->n;
-    int rc = q.oom ? ST_ENOMEM
-                   : sync_list_load(&page, c->src, q.s, np, (const char *const *)w->v, c->err);
+    delta_pull d = {c, NULL, cur, NULL, next, 0};
+    int ncols = 0;
+    int rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
+                   : store_query(c->src, &d.r, q.s, np, (const char *const *)w->v, c->err);
     store_sb_free(&q);
-    if (rc != ST_OK) return rc;
-    for (size_t i = 0; rc == ST_OK && i < page.n; i++) {
-        c->stats->rows_read++;
-        rc = sync_batch_add(c, STORE_UPSERT, page.rows[i]->v);
-    }
-    if (rc == ST_OK) rc = sync_batch_flush(c);
-    *got = page.n;
-    if (rc == ST_OK && page.n > 0) rc = wm_from_row(c, next, cur, page.rows[page.n - 1]->v);
-    sync_list_free(&page);
+    if (rc == ST_OK) rc = store_next(c->src, d.r, &d.first, &ncols, c->err);
+    if (rc == 1) rc = sync_batch_stream(c, STORE_UPSERT, delta_pull_next, &d);
+    store_reader_close(c->src, d.r);
+    *got = d.got;
     return rc;
 }
 

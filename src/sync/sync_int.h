@@ -58,6 +58,10 @@ int sync_batch_add(sync_ctx *c, store_op op, const char *const *vals);
 /* Commits the pending changes in one destination transaction with the
  * fencing check and the cancel check. */
 int sync_batch_flush(sync_ctx *c);
+/* sync_batch.c: one destination transaction (fencing, cancel check, as a
+ * flush) applying the changes `pull` yields, all of kind `op`, as they
+ * come: the caller streams a source read straight into the destination. */
+int sync_batch_stream(sync_ctx *c, store_op op, store_pull_fn pull, void *arg);
 void sync_batch_free(sync_batch *b);
 
 /* sync_sql.c: SQL builders. */

@@ -1,10 +1,13 @@
 /*
  * test_store_pg_reader — the PostgreSQL cursor reader (store_pg.c), which
  * keeps the next FETCH in flight while the caller works on the current
- * chunk of 10,000 rows.
+ * chunk; chunks are 1,000 rows first, doubling up to 10,000 (so the
+ * boundaries fall after 1,000, 3,000, 7,000, 15,000, 25,000, ... rows).
  *
  * Against the real server from scripts/with-servers (SYNCTOOL_TEST_PG_*):
- * every row arrives once and in order across several chunk boundaries; a
+ * every row arrives once and in order across several chunk boundaries,
+ * and exactly as many rows as there are when the result ends on, just
+ * before or just after a boundary; a
  * reader closed while a FETCH is in flight leaves the connection usable;
  * an error raised inside the chunk fetched ahead is reported by store_next
  * (not lost), and the store works afterwards.
@@ -78,6 +81,27 @@ static void test_pg_reader_every_row_once_across_chunks(void **x) {
     store_close(s);
 }
 
+static void test_pg_reader_results_ending_at_chunk_boundaries(void **x) {
+    (void)x;
+    static const long sizes[] = {0, 1, 999, 1000, 1001, 2999, 3000, 3001, 7000, 15000, 25000};
+    store *s = open_pg();
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT g FROM generate_series(1, %ld) g ORDER BY g", sizes[i]);
+        store_reader *r = NULL;
+        st_error err;
+        assert_int_equal(store_query(s, &r, sql, 0, NULL, &err), 0);
+        long last = 0;
+        int rc;
+        assert_int_equal(read_rows(s, r, 1000000, &last, &rc), sizes[i]);
+        assert_int_equal(rc, 0);
+        assert_int_equal(last, sizes[i]);
+        store_reader_close(s, r);
+    }
+    assert_store_usable(s);
+    store_close(s);
+}
+
 static void test_pg_reader_close_with_fetch_in_flight(void **x) {
     (void)x;
     store *s = open_pg();
@@ -105,7 +129,8 @@ static void test_pg_reader_error_in_chunk_fetched_ahead(void **x) {
     int rc;
     long n = read_rows(s, r, 1000000, &last, &rc);
     assert_true(rc < 0);
-    assert_int_equal(n, 10000);   /* the first chunk; the error is in the second */
+    assert_int_equal(n, 7000);   /* chunks of 1,000, 2,000, 4,000; the error is in the
+                                    fourth (8,000 rows), the one fetched ahead */
     store_reader_close(s, r);
     assert_store_usable(s);
     store_close(s);
@@ -114,6 +139,7 @@ static void test_pg_reader_error_in_chunk_fetched_ahead(void **x) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pg_reader_every_row_once_across_chunks),
+        cmocka_unit_test(test_pg_reader_results_ending_at_chunk_boundaries),
         cmocka_unit_test(test_pg_reader_close_with_fetch_in_flight),
         cmocka_unit_test(test_pg_reader_error_in_chunk_fetched_ahead),
     };

@@ -211,6 +211,36 @@ static void test_delta_watermark_and_lookback(void **s) {
     synct_teardown(&e);
 }
 
+/* Pages of 1,200 rows cross the PostgreSQL reader's chunk boundaries
+ * (1,000, then 2,000 more) and are written while they stream in: every
+ * row once, the watermark after the last page, changed rows found again. */
+static void test_delta_pages_larger_than_fetch_chunks(void **s) {
+    (void)s;
+    synct_env e;
+    synct_setup(&e, true, true, CONFIG_STRATEGY_DELTA);
+    e.no_null_cursor = true;
+    e.strat.batch_size = 1200;
+    fill(&e, 1, 3000);
+    state_stats st;
+    st_error err;
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), 0);
+    assert_int_equal(st.rows_read, 3000);
+    assert_int_equal(st.rows_inserted, 3000);
+    synct_assert_equal(&e, true);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE \"%s\".src_t SET note = 'changed', updated_at = "
+             "updated_at + interval '400 days' WHERE id %% 2 = 0", e.schemas[0]);
+    synct_exec(&e, 0, sql);
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), 0);
+    assert_int_equal(st.rows_read, 1500);
+    assert_int_equal(st.rows_updated, 1500);
+    assert_int_equal(st.rows_inserted, 0);
+    synct_assert_equal(&e, true);
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), 0);
+    assert_int_equal(st.rows_read, 0);
+    synct_teardown(&e);
+}
+
 static void test_hash_text_key_falls_back_to_merge(void **s) {
     (void)s;
     synct_env e;
@@ -291,6 +321,7 @@ static void test_null_key_is_refused(void **s) {
 int main(void) {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_delta_pages_larger_than_fetch_chunks),
         cmocka_unit_test(test_fencing_sqlite),
         cmocka_unit_test(test_fencing_pg),
         cmocka_unit_test(test_cancel_is_lost_lock),
