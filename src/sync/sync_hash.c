@@ -163,6 +163,47 @@ static void fill_buckets(side_job *j, sync_list *l, bool digest) {
     sync_list_free(l);
 }
 
+/* Appends the bucket of key `kq` among sub[from..to) as nested CASEs on
+ * their upper bounds (a binary search, log2(n) comparisons per row). */
+static void bucket_case(store_sb *q, const char *kq, const hash_range *sub, size_t from,
+                        size_t to) {
+    if (to - from == 1) {
+        store_sb_addf(q, "%zu", from);
+        return;
+    }
+    size_t mid = from + (to - from) / 2;
+    store_sb_addf(q, "CASE WHEN %s <= %lld THEN ", kq, (long long)sub[mid - 1].hi);
+    bucket_case(q, kq, sub, from, mid);
+    store_sb_add(q, " ELSE ");
+    bucket_case(q, kq, sub, mid, to);
+    store_sb_add(q, " END");
+}
+
+/* Appends the bucket number of key `kq` in j->r: (k - lo) / step, which
+ * both engines compute in 64-bit integers. When the range spans more than
+ * 2^63 keys, k - lo can overflow (PostgreSQL: "bigint out of range";
+ * SQLite: silently a float, so a row could be counted in the wrong
+ * bucket), so such ranges — only the top of a table whose keys reach from
+ * far below zero to far above — compare against the bucket bounds. */
+static bool range_is_wide(hash_range r) {
+    return (uint64_t)r.hi - (uint64_t)r.lo > (uint64_t)INT64_MAX;
+}
+
+static void bucket_expr(store_sb *q, side_job *j, const struct store_ops *ops, const char *kq,
+                        const char *type, const char *p1, const char *p2) {
+    if (range_is_wide(j->r)) {
+        hash_range sub[HASH_MAX_FANOUT];
+        int64_t step;
+        size_t n = cut_range(j->r, j->n, &step, sub);
+        bucket_case(q, kq, sub, 0, n);
+        return;
+    }
+    store_sb_addf(q, "(%s - ", kq);
+    ops->param_cast(q, p1, STORE_K_INT, type);
+    store_sb_add(q, ") / ");
+    ops->param_cast(q, p2, STORE_K_INT, type);
+}
+
 /* SELECT bucket, count(*), checksum FROM t WHERE k BETWEEN lo AND hi GROUP BY 1
  * (count_only: no checksum). */
 static int bucket_sums(side_job *j, bool source, st_error *err) {
@@ -177,10 +218,8 @@ static int bucket_sums(side_job *j, bool source, st_error *err) {
     store_sb q = {0}, kq = {0}, rt = {0};
     store_sb_quote(&kq, side_key(c, source));
     if (!j->count_only) store_sb_rowtext(&rt, s, side_table(c, source));
-    store_sb_addf(&q, "SELECT (%s - ", kq.s);
-    ops->param_cast(&q, p1, STORE_K_INT, type);
-    store_sb_add(&q, ") / ");
-    ops->param_cast(&q, p2, STORE_K_INT, type);
+    store_sb_add(&q, "SELECT ");
+    bucket_expr(&q, j, ops, kq.s, type, p1, p3);
     store_sb_add(&q, ", count(*), ");
     if (j->count_only) store_sb_add(&q, "0");
     else ops->sum64_expr(&q, rt.s ? rt.s : "''");
@@ -189,16 +228,17 @@ static int bucket_sums(side_job *j, bool source, st_error *err) {
     store_sb_addf(&q, " WHERE %s >= ", kq.s);
     ops->param_cast(&q, p1, STORE_K_INT, type);
     store_sb_addf(&q, " AND %s <= ", kq.s);
-    ops->param_cast(&q, p3, STORE_K_INT, type);
+    ops->param_cast(&q, p2, STORE_K_INT, type);
     store_sb_add(&q, " GROUP BY 1");
     char a[24], b[24], d[24];
     snprintf(a, sizeof a, "%lld", (long long)j->r.lo);
-    snprintf(b, sizeof b, "%lld", (long long)j->step);
-    snprintf(d, sizeof d, "%lld", (long long)j->r.hi);
-    const char *params[3] = {a, b, d};
+    snprintf(b, sizeof b, "%lld", (long long)j->r.hi);
+    snprintf(d, sizeof d, "%lld", (long long)j->step);
+    const char *params[3] = {a, b, d};   /* the step only when the bucket uses it */
     sync_list l;
-    int rc = (q.oom || kq.oom || rt.oom) ? st_error_set(err, ST_ENOMEM, "out of memory")
-                                         : sync_list_load(&l, s, q.s, 3, params, err);
+    int rc = (q.oom || kq.oom || rt.oom)
+                 ? st_error_set(err, ST_ENOMEM, "out of memory")
+                 : sync_list_load(&l, s, q.s, range_is_wide(j->r) ? 2 : 3, params, err);
     store_sb_free(&q);
     store_sb_free(&kq);
     store_sb_free(&rt);

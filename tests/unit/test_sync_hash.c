@@ -16,6 +16,8 @@
  *     PostgreSQL -> SQLite — and read only the rows of differing segments;
  *     a text key on PostgreSQL (its index orders by the database collation)
  *     runs the full merge instead.
+ *   - keys from far below zero to far above (a range wider than 2^63),
+ *     on the summed path and through the ordered path's count pass.
  * The segment counts tell the paths apart: a summed run over identical
  * tables compares 1 segment; an ordered one 16 buckets; the sparse one
  * 16 x 16 (the count pass compares nothing).
@@ -45,15 +47,17 @@ static void assert_identical_run(synct_env *e, int64_t segments) {
     assert_int_equal(st.segments_skipped, segments);
 }
 
-/* Random changes on the source, a hash run with exact counts, equality. */
+/* Random changes on the source, a hash run with exact counts, equality.
+ * Keys first, first + stride, ... (n of them; stepped, never multiplied,
+ * so keys near the ends of int64 do not overflow here). */
 static void change_and_hash(synct_env *e, int64_t first, int64_t stride, int64_t n) {
-    int64_t upd = 0, del = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (i % 11 == 3) { synct_delete(e, first + i * stride); del++; }
-        else if (i % 7 == 0) { synct_update(e, first + i * stride); upd++; }
+    int64_t upd = 0, del = 0, k = first;
+    for (int64_t i = 0; i < n; i++, k += i < n ? stride : 0) {
+        if (i % 11 == 3) { synct_delete(e, k); del++; }
+        else if (i % 7 == 0) { synct_update(e, k); upd++; }
     }
     synct_insert(e, first - stride);
-    synct_insert(e, first + n * stride + 12345);
+    synct_insert(e, k + stride + 12345);
     state_stats st;
     run_ok(e, CONFIG_STRATEGY_HASH, &st);
     assert_int_equal(st.rows_inserted, 2);
@@ -114,6 +118,59 @@ static void test_hash_sparse_keys_counted_before_digests(void **x) {
     assert_int_equal(st.rows_inserted, SPARSE_ROWS);
     assert_identical_run(&e, 16 * 16);
     change_and_hash(&e, SPARSE_STRIDE, SPARSE_STRIDE, 2000);
+    assert_identical_run(&e, 16 * 16);
+    synct_teardown(&e);
+}
+
+/* Keys from far below zero to far above: the top range spans more than
+ * 2^63 keys, so "key - lo" would overflow a bigint (PostgreSQL failed the
+ * run with "bigint out of range"; SQLite turned it into a float). The
+ * summed path (no index on the source key) buckets every level that way;
+ * the ordered path's count pass does (more rows than one digest joins). */
+#define WIDE_STRIDE 45000000000000000LL   /* 401 keys: -9.0e18 .. 9.0e18 */
+
+static void test_hash_keys_spanning_int64_summed(void **x) {
+    (void)x;
+    synct_env e;
+    synct_setup(&e, true, true, CONFIG_STRATEGY_HASH);
+    char sql[256];
+    snprintf(sql, sizeof sql, "ALTER TABLE \"%s\".src_t DROP CONSTRAINT src_t_pkey",
+             e.schemas[0]);
+    synct_exec(&e, 0, sql);
+    for (int64_t i = -200; i <= 200; i++) synct_insert(&e, i * WIDE_STRIDE);
+    synct_insert(&e, INT64_MIN);
+    synct_insert(&e, INT64_MAX);
+    state_stats st;
+    run_ok(&e, CONFIG_STRATEGY_HASH, &st);
+    assert_int_equal(st.rows_inserted, 403);
+    synct_assert_equal(&e, true);
+    assert_identical_run(&e, 1);
+    change_and_hash(&e, -200 * WIDE_STRIDE, WIDE_STRIDE, 401);
+    assert_identical_run(&e, 1);
+    synct_teardown(&e);
+}
+
+#define WIDE_ROWS 21000   /* keys i * 2.3e14, i = -21000 .. 21000: 42,001 rows */
+#define WIDE_SPARSE_STRIDE 230000000000000LL
+
+static void test_hash_keys_spanning_int64_count_pass(void **x) {
+    (void)x;
+    synct_env e;
+    synct_setup(&e, false, true, CONFIG_STRATEGY_HASH);
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE g(i) AS (SELECT -%d UNION ALL SELECT i + 1 FROM g WHERE i < %d) "
+             "INSERT INTO src_t SELECT i * %lld, 'n' || i, printf('%%d.25', i), "
+             "'2025-10-15T08:00:00.00000' || abs(i %% 10) || 'Z', i %% 2, "
+             "CASE WHEN i %% 5 = 0 THEN NULL ELSE 'a|b\\c' END, i / 7.0 FROM g",
+             WIDE_ROWS, WIDE_ROWS, WIDE_SPARSE_STRIDE);
+    synct_exec(&e, 0, sql);
+    e.strat.segment_rows = 1000;
+    state_stats st;
+    run_ok(&e, CONFIG_STRATEGY_FULL, &st);
+    assert_int_equal(st.rows_inserted, 2 * WIDE_ROWS + 1);
+    assert_identical_run(&e, 16 * 16);
+    change_and_hash(&e, -WIDE_ROWS * WIDE_SPARSE_STRIDE, WIDE_SPARSE_STRIDE, 2000);
     assert_identical_run(&e, 16 * 16);
     synct_teardown(&e);
 }
@@ -240,6 +297,8 @@ int main(void) {
         cmocka_unit_test(test_hash_unindexed_key_uses_summed_checksums),
         cmocka_unit_test(test_hash_indexed_key_uses_ordered_digests),
         cmocka_unit_test(test_hash_sparse_keys_counted_before_digests),
+        cmocka_unit_test(test_hash_keys_spanning_int64_summed),
+        cmocka_unit_test(test_hash_keys_spanning_int64_count_pass),
         cmocka_unit_test(test_hash_text_key_recurses_between_sqlite_files),
         cmocka_unit_test(test_hash_composite_key_recurses_pg_to_sqlite),
         cmocka_unit_test(test_hash_text_key_on_postgres_runs_the_full_merge),
