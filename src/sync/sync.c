@@ -10,7 +10,8 @@
  *      columns, source and destination names, kinds, keys);
  *   2. connect to both at once, the source in a thread (ST_EUNAVAIL for
  *      unreachable servers and refused credentials, the source's error
- *      first; never a password in the message);
+ *      first; never a password in the message); a full run between two
+ *      tables of one SQLite file needs the file in WAL mode;
  *   3. check that the destination table exists ("run `synctool ddl apply`")
  *      and has every column, and the same for a source table;
  *   4. create synctool_fence in the destination when the run is fenced.
@@ -23,6 +24,7 @@
 #include "sync_int.h"
 #include "../log/log.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +181,31 @@ static void fence_sessions(sync_ctx *c, const sync_opts *o) {
                  "lost the pipeline lock", evicted);
 }
 
+/* A full run keeps its source read open while batches commit. When source
+ * and destination are tables of one SQLite file, only WAL lets a writer
+ * commit past a reader; in any other journal mode the first commit would
+ * wait out the busy timeout and fail with "database is locked". Refused
+ * up front, naming the fix. */
+static int check_shared_sqlite_file(sync_ctx *c, const config_datastore *sd,
+                                    const config_datastore *dd) {
+    char a[PATH_MAX], b[PATH_MAX];
+    if (sd->type != CONFIG_DS_SQLITE || dd->type != CONFIG_DS_SQLITE) return ST_OK;
+    if (realpath(sd->path, a) == NULL || realpath(dd->path, b) == NULL || strcmp(a, b) != 0)
+        return ST_OK;
+    sync_list l;
+    int rc = sync_list_load(&l, c->dst, "PRAGMA journal_mode", 0, NULL, c->err);
+    if (rc != ST_OK) return rc;
+    char mode[32];
+    snprintf(mode, sizeof mode, "%s", l.n == 1 && l.rows[0]->v[0] ? l.rows[0]->v[0] : "?");
+    sync_list_free(&l);
+    if (strcmp(mode, "wal") == 0) return ST_OK;
+    return st_error_set(c->err, ST_EINVAL,
+                        "datastores '%s' and '%s' are the same SQLite file %s, in journal mode "
+                        "'%s': a full run reads the source while it commits to the destination, "
+                        "which needs WAL (run once: sqlite3 %s 'PRAGMA journal_mode=WAL')",
+                        sd->name, dd->name, sd->path, mode, sd->path);
+}
+
 static int ctx_open(sync_ctx *c, const sync_opts *o) {
     const config_pipeline *p = o->pipeline;
     const config_datastore *sd = config_datastore_find(o->cfg, p->source.datastore);
@@ -188,6 +215,8 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
                             p->name, sd == NULL ? p->source.datastore : p->destination.datastore);
     int rc = ctx_columns(c, p);
     if (rc == ST_OK) rc = open_both(c, sd, dd);
+    if (rc == ST_OK && o->strategy->type == CONFIG_STRATEGY_FULL)
+        rc = check_shared_sqlite_file(c, sd, dd);
     if (rc == ST_OK) rc = limit_stale_sessions(c, p);
     if (rc == ST_OK && o->fence_key != NULL) fence_sessions(c, o);
     if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);

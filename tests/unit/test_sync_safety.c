@@ -241,6 +241,34 @@ static void test_delta_pages_larger_than_fetch_chunks(void **s) {
     synct_teardown(&e);
 }
 
+/* Source and destination tables in one SQLite file: a full run reads the
+ * source while it commits, which only WAL allows. Outside WAL it is
+ * refused at once with the fix named (it used to wait out the 10 s busy
+ * timeout and fail with "database is locked"); in WAL it runs. */
+static void test_full_in_one_sqlite_file_needs_wal(void **s) {
+    (void)s;
+    synct_env e;
+    synct_setup(&e, false, false, CONFIG_STRATEGY_FULL);
+    e.ds[1].path = e.ds[0].path;
+    st_error err;
+    assert_int_equal(sync_ddl_apply(&e.cfg, &e.p, &err), 0);
+    fill(&e, 1, 100);
+    state_stats st;
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "same SQLite file"));
+    assert_non_null(strstr(err.msg, "PRAGMA journal_mode=WAL"));
+    assert_int_equal(st.rows_inserted, 0);
+    synct_exec(&e, 0, "PRAGMA journal_mode=WAL");
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), 0);
+    assert_int_equal(st.rows_inserted, 100);
+    e.strat.type = CONFIG_STRATEGY_DELTA;   /* delta reads a page before it commits */
+    e.strat.cursor = "updated_at";
+    synct_exec(&e, 0, "PRAGMA journal_mode=DELETE");
+    if (synct_run(&e, &st, &err, NULL, 0, NULL) != 0) fail_msg("delta: %s", err.msg);
+    e.ds[1].path = e.paths[1];
+    synct_teardown(&e);
+}
+
 static void test_hash_text_key_falls_back_to_merge(void **s) {
     (void)s;
     synct_env e;
@@ -322,6 +350,7 @@ int main(void) {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delta_pages_larger_than_fetch_chunks),
+        cmocka_unit_test(test_full_in_one_sqlite_file_needs_wal),
         cmocka_unit_test(test_fencing_sqlite),
         cmocka_unit_test(test_fencing_pg),
         cmocka_unit_test(test_cancel_is_lost_lock),
