@@ -11,10 +11,14 @@
  *     '|' escaped, NULL as \N) built from the driver's hash expressions
  *     (store.h), so both engines hash byte-equal text,
  *   - fencing: synctool_fence(lock_key text primary key, token bigint) is
- *     updated with one conditional upsert inside the caller's transaction
- *     (the row lock serialises concurrent writers on PostgreSQL; SQLite
- *     writers are serialised by the database lock). Zero affected rows means
- *     a larger token is stored: the caller lost its lock.
+ *     read inside the caller's transaction under a shared row lock (FOR
+ *     SHARE on PostgreSQL; SQLite writers are serialised by the database
+ *     lock). The run's own token: go on (several transactions of one run
+ *     may hold the shared lock together). A larger one: the caller lost its
+ *     lock. None or a smaller one: one conditional upsert raises it (zero
+ *     affected rows: a larger token got there first). A newer run's raise
+ *     waits for every transaction holding the shared lock, so no write of
+ *     an older run can commit after a newer run's token.
  */
 #include "store.h"
 #include "store_driver.h"
@@ -242,7 +246,41 @@ static int64_t fence_current(store *s, const char *key) {
     return cur;
 }
 
-int store_fence_check(store *s, const char *key, int64_t token, st_error *err) {
+static int fence_stale(store *s, const char *key, int64_t token, int64_t cur, st_error *err) {
+    if (cur < 0) cur = fence_current(s, key);
+    return st_error_set(err, ST_ESTALE,
+                        "fencing token %lld is stale (current %lld): this run lost its lock",
+                        (long long)token, (long long)cur);
+}
+
+/* The stored token for key under a shared row lock (-1: no row). */
+static int fence_read_shared(store *s, const char *key, int64_t *cur, st_error *err) {
+    store_sb q = {0};
+    store_sb_addf(&q, "SELECT token FROM synctool_fence WHERE lock_key = %c1%s",
+                  s->ops->param_prefix,
+                  strcmp(s->ops->engine, "postgres") == 0 ? " FOR SHARE" : "");
+    const char *p[1] = {key};
+    store_reader *r = NULL;
+    *cur = -1;
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : store_query_small(s, &r, q.s, 1, p, err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int nc;
+    rc = store_next(s, r, &row, &nc, err);
+    if (rc == 1 && row[0]) *cur = strtoll(row[0], NULL, 10);
+    store_reader_close(s, r);
+    return rc < 0 ? rc : ST_OK;
+}
+
+int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive, st_error *err) {
+    if (exclusive) *exclusive = false;
+    int64_t cur;
+    int rc = fence_read_shared(s, key, &cur, err);
+    if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': fencing check", s->name);
+    if (cur == token) return ST_OK;
+    if (cur > token) return fence_stale(s, key, token, cur, err);
     char tok[32];
     snprintf(tok, sizeof tok, "%lld", (long long)token);
     char pp = s->ops->param_prefix;
@@ -255,12 +293,10 @@ int store_fence_check(store *s, const char *key, int64_t token, st_error *err) {
     if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
     const char *p[2] = {key, tok};
     int64_t n = 0;
-    int rc = store_exec(s, q.s, 2, p, &n, err);
+    rc = store_exec(s, q.s, 2, p, &n, err);
     store_sb_free(&q);
     if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': fencing check", s->name);
-    if (n == 0)
-        return st_error_set(err, ST_ESTALE,
-                            "fencing token %lld is stale (current %lld): this run lost its lock",
-                            (long long)token, (long long)fence_current(s, key));
+    if (n == 0) return fence_stale(s, key, token, -1, err);
+    if (exclusive) *exclusive = true;
     return ST_OK;
 }

@@ -285,11 +285,16 @@ int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err
 int store_fence_session(store *s, const char *scope, int64_t fence, int *evicted,
                         st_error *err);
 
-/* Fencing: in the current transaction, stores `token` for `key` in
- * synctool_fence unless a larger token is stored. ST_ESTALE "fencing token N
- * is stale (current M): this run lost its lock" otherwise. */
+/* Fencing, in the current transaction. When synctool_fence already holds
+ * `token` for `key`, the row is read under a shared lock (PostgreSQL FOR
+ * SHARE): any number of this run's transactions may hold it at once, and a
+ * newer run's raise waits until they all end. Otherwise `token` is stored
+ * unless a larger one is (a conditional upsert: an exclusive row lock
+ * until commit; *exclusive, may be NULL, says so). ST_ESTALE "fencing
+ * token N is stale (current M): this run lost its lock" when a larger token
+ * is stored. */
 int store_fence_ensure_table(store *s, st_error *err);
-int store_fence_check(store *s, const char *key, int64_t token, st_error *err);
+int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive, st_error *err);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

@@ -73,7 +73,7 @@ static int batch_commit(sync_ctx *c, store_op op, store_pull_fn pull, void *arg,
                         store_counts *cnt) {
     int rc = store_begin(c->dst, c->err);
     if (rc == ST_OK && c->o->fence_key != NULL)
-        rc = store_fence_check(c->dst, c->o->fence_key, c->o->fence_token, c->err);
+        rc = store_fence_check(c->dst, c->o->fence_key, c->o->fence_token, NULL, c->err);
     if (rc == ST_OK)
         rc = pull ? store_apply_stream(c->dst, &c->dt, op, pull, arg, cnt, c->err)
                   : store_apply(c->dst, &c->dt, c->batch.ch, c->batch.n, cnt, c->err);
