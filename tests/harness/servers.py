@@ -88,6 +88,12 @@ class Postgres:
                 f"-c unix_socket_directories={self.dir} -c fsync=off "
                 f"-c synchronous_commit=off -c full_page_writes=off "
                 f"-c max_connections=200")
+        # Extra server settings, e.g. SYNCTOOL_TEST_PG_SETTINGS="shared_buffers=1GB"
+        # for benchmarks whose tables should fit the buffer cache.
+        for setting in os.environ.get("SYNCTOOL_TEST_PG_SETTINGS", "").split():
+            if "=" not in setting:
+                raise RuntimeError(f"SYNCTOOL_TEST_PG_SETTINGS: '{setting}' is not name=value")
+            opts += f" -c {setting}"
         self._run([_pg_bin("pg_ctl"), "-D", data, "-o", opts, "-l",
                    os.path.join(self.dir, "pg.log"), "-w", "-t", "60", "start"])
         self.data = data
