@@ -66,14 +66,19 @@ static void change_and_hash(synct_env *e, int64_t first, int64_t stride, int64_t
     synct_assert_equal(e, true);
 }
 
+/* PostgreSQL -> PostgreSQL with no index on the source key: the summed path. */
+static void setup_unindexed_source(synct_env *e) {
+    synct_setup(e, true, true, CONFIG_STRATEGY_HASH);
+    char sql[256];
+    snprintf(sql, sizeof sql, "ALTER TABLE \"%s\".src_t DROP CONSTRAINT src_t_pkey",
+             e->schemas[0]);
+    synct_exec(e, 0, sql);
+}
+
 static void test_hash_unindexed_key_uses_summed_checksums(void **x) {
     (void)x;
     synct_env e;
-    synct_setup(&e, true, true, CONFIG_STRATEGY_HASH);
-    char sql[256];
-    snprintf(sql, sizeof sql, "ALTER TABLE \"%s\".src_t DROP CONSTRAINT src_t_pkey",
-             e.schemas[0]);
-    synct_exec(&e, 0, sql);
+    setup_unindexed_source(&e);
     for (int64_t id = 1; id <= 300; id++) synct_insert(&e, id);
     state_stats st;
     run_ok(&e, CONFIG_STRATEGY_HASH, &st);
@@ -132,11 +137,7 @@ static void test_hash_sparse_keys_counted_before_digests(void **x) {
 static void test_hash_keys_spanning_int64_summed(void **x) {
     (void)x;
     synct_env e;
-    synct_setup(&e, true, true, CONFIG_STRATEGY_HASH);
-    char sql[256];
-    snprintf(sql, sizeof sql, "ALTER TABLE \"%s\".src_t DROP CONSTRAINT src_t_pkey",
-             e.schemas[0]);
-    synct_exec(&e, 0, sql);
+    setup_unindexed_source(&e);
     for (int64_t i = -200; i <= 200; i++) synct_insert(&e, i * WIDE_STRIDE);
     synct_insert(&e, INT64_MIN);
     synct_insert(&e, INT64_MAX);
