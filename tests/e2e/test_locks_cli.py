@@ -90,7 +90,11 @@ class Proc:
     def __init__(self, args):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        # Default Ctrl-C handling even when the suite itself runs in the
+        # background (a shell's background jobs start with SIGINT ignored,
+        # and an ignored signal stays ignored across exec).
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.out = b""
 
     def wait_for(self, needle, timeout=60):
