@@ -215,6 +215,17 @@ static int store_identity(lock_manager *lm, char *out, size_t n, st_error *err) 
 }
 
 /* One attempt with a given owner token. */
+static void fill_handle(lock_handle *h, const char *id, const char *key, lock_mode mode,
+                        int64_t ttl_ms, const char *owner, int64_t fence) {
+    memset(h, 0, sizeof *h);
+    snprintf(h->key, sizeof h->key, "%s", key);
+    snprintf(h->fence_key, sizeof h->fence_key, "%s%s%s", id, id[0] ? "/" : "", key);
+    snprintf(h->owner, sizeof h->owner, "%s", owner);
+    h->fence = fence;
+    h->ttl_ms = ttl_ms;
+    h->mode = mode;
+}
+
 static int acquire_as(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
                       const char *owner, lock_handle *h, st_error *err) {
     int64_t fence = 0;
@@ -225,14 +236,54 @@ static int acquire_as(lock_manager *lm, const char *key, lock_mode mode, int64_t
     rc = lm->ops->acquire(lm->be, key, mode, owner, ttl_ms, st_time_now(), &fence, err);
     pthread_mutex_unlock(&lm->mu);
     if (rc != ST_OK) return rc;
-    memset(h, 0, sizeof *h);
-    snprintf(h->key, sizeof h->key, "%s", key);
-    snprintf(h->fence_key, sizeof h->fence_key, "%s%s%s", id, id[0] ? "/" : "", key);
-    snprintf(h->owner, sizeof h->owner, "%s", owner);
-    h->fence = fence;
-    h->ttl_ms = ttl_ms;
-    h->mode = mode;
+    fill_handle(h, id, key, mode, ttl_ms, owner, fence);
     return ST_OK;
+}
+
+/* The batch in one backend call: owners made first, handles filled after. */
+static int acquire_batch(lock_manager *lm, const char *const *keys, size_t n, lock_mode mode,
+                         int64_t ttl_ms, lock_handle *hs, int *rcs, st_error *err) {
+    char id[40];
+    int rc = store_identity(lm, id, sizeof id, err);
+    char (*owners)[64] = calloc(n, sizeof *owners);
+    const char **op = calloc(n, sizeof *op);
+    int64_t *fences = calloc(n, sizeof *fences);
+    if (rc == ST_OK && (owners == NULL || op == NULL || fences == NULL))
+        rc = st_error_set(err, ST_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == ST_OK && i < n; i++) {
+        rc = lock_new_owner(lm, owners[i], sizeof owners[i], err);
+        op[i] = owners[i];
+    }
+    if (rc == ST_OK) {
+        pthread_mutex_lock(&lm->mu);
+        rc = lm->ops->acquire_many(lm->be, keys, n, mode, op, ttl_ms, st_time_now(), fences, rcs,
+                                   err);
+        pthread_mutex_unlock(&lm->mu);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rc != ST_OK) rcs[i] = rc;
+        else if (rcs[i] == ST_OK) fill_handle(&hs[i], id, keys[i], mode, ttl_ms, owners[i], fences[i]);
+    }
+    free(owners);
+    free(op);
+    free(fences);
+    return rc;
+}
+
+int lock_acquire_many(lock_manager *lm, const char *const *keys, size_t n, lock_mode mode,
+                      int64_t ttl_ms, lock_handle *hs, int *rcs, st_error *err) {
+    int rc = ST_OK;
+    for (size_t i = 0; rc == ST_OK && i < n; i++) rc = check_key(keys[i], err);
+    if (rc == ST_OK && ttl_ms <= 0)
+        rc = st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", keys[0]);
+    if (rc == ST_OK && n > 0 && lm->ops->acquire_many != NULL)
+        return acquire_batch(lm, keys, n, mode, ttl_ms, hs, rcs, err);
+    for (size_t i = 0; i < n; i++) {
+        st_error e;
+        rcs[i] = rc != ST_OK ? rc : lock_acquire(lm, keys[i], mode, ttl_ms, &hs[i], &e);
+        if (rcs[i] != ST_OK && rcs[i] != ST_EBUSY && rc == ST_OK) *err = e;
+    }
+    return rc;
 }
 
 int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,

@@ -67,6 +67,14 @@ void lock_close(lock_manager *lm);
 int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
                  lock_handle *h, st_error *err);
 
+/* lock_acquire for n keys at once (each tried once, in one write to the
+ * store when the backend can: one fsync on SQLite instead of n). rcs[i] is
+ * 0 (hs[i] filled), ST_EBUSY, or another error for keys[i]. Returns 0 when
+ * every key got an answer, else the error that stopped the batch (every
+ * rcs[i] then holds it; nothing was acquired). */
+int lock_acquire_many(lock_manager *lm, const char *const *keys, size_t n, lock_mode mode,
+                      int64_t ttl_ms, lock_handle *hs, int *rcs, st_error *err);
+
 /* Tries, then polls at most every second until timeout_ms has passed.
  * 0 = acquired, ST_ETIMEOUT = still busy at the deadline. An exclusive waiter
  * registers itself so new shared holders are refused while it waits. */

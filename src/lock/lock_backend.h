@@ -19,7 +19,7 @@
 
 #include "lock.h"
 
-#define LOCK_OPS_VERSION 2
+#define LOCK_OPS_VERSION 3
 
 struct lock_ops {
     int version;          /* LOCK_OPS_VERSION */
@@ -33,6 +33,13 @@ struct lock_ops {
     int (*acquire)(void *be, const char *key, lock_mode mode, const char *owner,
                    int64_t ttl_ms, int64_t now_us, int64_t *fence, st_error *err);
 
+    /* Optional (NULL: the front end calls acquire per key). acquire for
+     * keys[0..n) with owners[i], all in one atomic write: rcs[i] gets 0
+     * (fences[i] set), ST_EBUSY, or nothing is taken and the error that
+     * stopped the batch is returned. */
+    int (*acquire_many)(void *be, const char *const *keys, size_t n, lock_mode mode,
+                        const char *const *owners, int64_t ttl_ms, int64_t now_us,
+                        int64_t *fences, int *rcs, st_error *err);
     /* Required. Extends h's lease to ttl_ms from now if h->owner still holds
      * h->key in h->mode; ST_ESTALE otherwise (nothing changes). */
     int (*renew)(void *be, const lock_handle *h, int64_t now_us, st_error *err);

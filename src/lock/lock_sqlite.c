@@ -260,6 +260,28 @@ static int lsq_acquire(void *be, const char *key, lock_mode mode, const char *ow
     return lsq_end(s, rc, err);
 }
 
+/* Every key in one transaction (one fsync): a busy key is answered
+ * ST_EBUSY and the others still taken; any other failure takes none. */
+static int lsq_acquire_many(void *be, const char *const *keys, size_t n, lock_mode mode,
+                            const char *const *owners, int64_t ttl_ms, int64_t now,
+                            int64_t *fences, int *rcs, st_error *err) {
+    lsq *s = be;
+    int rc = lsq_begin(s, err);
+    if (rc != ST_OK) return rc;
+    for (size_t i = 0; rc == ST_OK && i < n; i++) {
+        st_error busy;
+        rc = lsq_purge(s, keys[i], now, err);
+        if (rc == ST_OK) rcs[i] = lsq_conflicts(s, keys[i], mode, &busy);
+        if (rc == ST_OK && rcs[i] != ST_OK && rcs[i] != ST_EBUSY) {
+            *err = busy;
+            rc = rcs[i];
+        }
+        if (rc == ST_OK && rcs[i] == ST_OK)
+            rc = lsq_take(s, keys[i], mode, owners[i], now + ttl_ms * 1000, &fences[i], err);
+    }
+    return lsq_end(s, rc, err);
+}
+
 static int stale(const lock_handle *h, st_error *err) {
     return st_error_set(err, ST_ESTALE, "lock '%s' is no longer held by this owner", h->key);
 }
@@ -403,6 +425,7 @@ const struct lock_ops lock_sqlite_ops = {
     .version = LOCK_OPS_VERSION,
     .name = "sqlite",
     .acquire = lsq_acquire,
+    .acquire_many = lsq_acquire_many,
     .renew = lsq_renew,
     .release = lsq_release,
     .check_fence = lsq_check_fence,

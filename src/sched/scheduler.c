@@ -7,8 +7,10 @@
  * record, at most one lock_list() (only when some record says running), then
  * per pipeline sched_select() at the tick's `now`. Only a pipeline that is
  * due costs more round trips: the enqueue lock (a short lease so a crashed
- * hand-off frees itself), sched_can_enqueue(), a new run id,
- * state_mark_pending() and queue_push(). The decision's reason is logged
+ * hand-off frees itself; the tick tries all due pipelines' enqueue locks in
+ * one lock_acquire_many() after deciding every pipeline), then per taken
+ * lock sched_can_enqueue(), a new run id, state_mark_pending() and
+ * queue_push(). The decision's reason is logged
  * verbatim (DESIGN §5); strategies that are waiting on a retry are logged at
  * info, plain "not due" at debug, so an idle scheduler stays quiet. One
  * pipeline runs one strategy at a time: a due strategy is not enqueued
@@ -104,7 +106,17 @@ typedef struct tick_ctx {
     size_t n;
     const state_record **states;   /* scratch, max strategies per pipeline */
     sched_decision *decisions;     /* scratch */
+    struct tick_due *due;          /* what this tick enqueues, one per pipeline at most */
+    size_t ndue;
 } tick_ctx;
+
+/* A strategy the tick decided to enqueue (sched_enqueue_due). */
+typedef struct tick_due {
+    const config_pipeline *p;
+    const config_strategy *s;
+    const state_record *rec;
+    char key[320];               /* its pipeline's enqueue lock */
+} tick_due;
 
 static int sched_rec_cmp(const void *a, const void *b) {
     const state_record *x = *(const state_record *const *)a;
@@ -216,39 +228,64 @@ static int sched_handoff(tick_ctx *c, const config_pipeline *p, const config_str
     return queue_push(c->q, &job, e);
 }
 
-static void sched_enqueue(tick_ctx *c, const config_pipeline *p, const config_strategy *s,
-                          const state_record *rec) {
-    lock_handle h;
+/* The rest of an enqueue once the enqueue lock was tried (lrc: 0, or
+ * why not): sched_can_enqueue() on the record, then the hand-off. */
+static void sched_enqueue(tick_ctx *c, const tick_due *d, int lrc, lock_handle *h,
+                          const st_error *le) {
+    const config_pipeline *p = d->p;
+    const config_strategy *s = d->s;
     st_error e;
-    char key[320], why[160];
-    lock_key_enqueue(key, sizeof key, p->name);
-    int64_t ttl = c->o->enqueue_lock_ttl_ms > 0 ? c->o->enqueue_lock_ttl_ms : SCHED_ENQUEUE_TTL_MS;
-    int rc = c->lm ? lock_acquire(c->lm, key, LOCK_EXCLUSIVE, ttl, &h, &e) : ST_OK;
-    if (rc == ST_EBUSY) {
+    char why[160];
+    if (lrc == ST_EBUSY) {
         log_info(p->name, s->name, "Enqueue lock is held, not enqueueing this tick");
         c->stats->busy++;
         return;
     }
-    if (rc != ST_OK) {
-        log_error(p->name, s->name, "cannot take the enqueue lock: %s", e.msg);
+    if (lrc != ST_OK) {
+        log_error(p->name, s->name, "cannot take the enqueue lock: %s", le->msg);
         c->stats->errors++;
         return;
     }
-    if (!sched_can_enqueue(rec, c->o->now, why, sizeof why)) {
+    if (!sched_can_enqueue(d->rec, c->o->now, why, sizeof why)) {
         log_info(p->name, s->name, "Not enqueued: %s", why);
-        if (c->lm) lock_release(c->lm, &h, &e);
+        if (c->lm) lock_release(c->lm, h, &e);
         c->stats->busy++;
         return;
     }
     int64_t run_id = 0;
-    if (sched_handoff(c, p, s, c->lm ? &h : NULL, &run_id, &e) != ST_OK) {
+    if (sched_handoff(c, p, s, c->lm ? h : NULL, &run_id, &e) != ST_OK) {
         log_error(p->name, s->name, "cannot enqueue: %s", e.msg);
-        if (c->lm) lock_release(c->lm, &h, &e);
+        if (c->lm) lock_release(c->lm, h, &e);
         c->stats->errors++;
         return;
     }
     log_info(p->name, s->name, "Enqueued run %" PRId64, run_id);
     c->stats->enqueued++;
+}
+
+/* Enqueues what the tick found due: all enqueue locks are tried in one
+ * batch (one write, one fsync, on the SQLite lock store, instead of one per
+ * pipeline), then each taken one is handed off. */
+static void sched_enqueue_due(tick_ctx *c) {
+    if (c->ndue == 0) return;
+    int64_t ttl = c->o->enqueue_lock_ttl_ms > 0 ? c->o->enqueue_lock_ttl_ms : SCHED_ENQUEUE_TTL_MS;
+    const char **keys = malloc(c->ndue * sizeof *keys);
+    lock_handle *hs = calloc(c->ndue, sizeof *hs);
+    int *rcs = calloc(c->ndue, sizeof *rcs);
+    st_error le;
+    st_error_clear(&le);
+    if (keys == NULL || hs == NULL || rcs == NULL) {
+        st_error_set(&le, ST_ENOMEM, "out of memory");
+        for (size_t i = 0; rcs && i < c->ndue; i++) rcs[i] = ST_ENOMEM;
+    } else if (c->lm) {
+        for (size_t i = 0; i < c->ndue; i++) keys[i] = c->due[i].key;
+        lock_acquire_many(c->lm, keys, c->ndue, LOCK_EXCLUSIVE, ttl, hs, rcs, &le);
+    }
+    for (size_t i = 0; i < c->ndue; i++)
+        sched_enqueue(c, &c->due[i], rcs ? rcs[i] : ST_ENOMEM, hs ? &hs[i] : NULL, &le);
+    free(keys);
+    free(hs);
+    free(rcs);
 }
 
 /* Logs the decisions of a pipeline: the due one and retries at info. */
@@ -294,7 +331,11 @@ static void sched_tick_pipeline(tick_ctx *c, size_t i) {
         c->stats->busy++;
         return;
     }
-    sched_enqueue(c, p, &p->strategies[k], c->states[k]);
+    tick_due *d = &c->due[c->ndue++];
+    d->p = p;
+    d->s = &p->strategies[k];
+    d->rec = c->states[k];
+    lock_key_enqueue(d->key, sizeof d->key, p->name);
 }
 
 static int sched_tick_alloc(tick_ctx *c, state_record *recs, st_error *err) {
@@ -305,7 +346,9 @@ static int sched_tick_alloc(tick_ctx *c, state_record *recs, st_error *err) {
     c->idx = malloc((c->n ? c->n : 1) * sizeof *c->idx);
     c->states = malloc(maxs * sizeof *c->states);
     c->decisions = malloc(maxs * sizeof *c->decisions);
-    if (c->idx == NULL || c->states == NULL || c->decisions == NULL)
+    size_t np = c->plan->cfg->npipelines;
+    c->due = malloc((np ? np : 1) * sizeof *c->due);
+    if (c->idx == NULL || c->states == NULL || c->decisions == NULL || c->due == NULL)
         return st_error_set(err, ST_ENOMEM, "scheduler: out of memory");
     bool sorted = true;
     for (size_t i = 0; i < c->n; i++) {
@@ -337,7 +380,9 @@ int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
         sched_recover(&c);
         stats->pipelines = plan->cfg->npipelines;
         for (size_t i = 0; i < plan->cfg->npipelines; i++) sched_tick_pipeline(&c, i);
+        sched_enqueue_due(&c);
     }
+    free(c.due);
     free(c.idx);
     free(c.states);
     free(c.decisions);

@@ -116,6 +116,43 @@ static void test_acquire_busy_release(void **state) {
     assert_int_equal(lock_release(f->lm, &b, &err), 0);
 }
 
+/* lock_acquire_many: free keys are taken (own owners, growing fences, the
+ * store's fence key), a held one answers busy without stopping the others;
+ * the SQLite store does it in one transaction, Redis key by key. */
+static void test_acquire_many(void **state) {
+    fixture *f = *state;
+    char k[3][320];
+    key(f, k[0], "many0");
+    key(f, k[1], "many1");
+    key(f, k[2], "many2");
+    lock_handle held, hs[3], one;
+    st_error err;
+    assert_int_equal(lock_acquire(f->lm, k[1], LOCK_EXCLUSIVE, 10000, &held, &err), 0);
+    const char *keys[3] = {k[0], k[1], k[2]};
+    int rcs[3] = {-99, -99, -99};
+    assert_int_equal(lock_acquire_many(f->lm, keys, 3, LOCK_EXCLUSIVE, 10000, hs, rcs, &err), 0);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(rcs[1], ST_EBUSY);
+    assert_int_equal(rcs[2], 0);
+    assert_string_equal(hs[0].key, k[0]);
+    assert_string_equal(hs[2].key, k[2]);
+    assert_string_not_equal(hs[0].owner, hs[2].owner);
+    assert_true(hs[0].fence >= 1 && hs[2].fence >= 1);
+    assert_non_null(strstr(hs[0].fence_key, k[0]));
+    assert_int_equal(lock_acquire(f->lm, k[0], LOCK_EXCLUSIVE, 10000, &one, &err), ST_EBUSY);
+    assert_int_equal(lock_check_fence(f->lm, &hs[2], &err), 0);
+    assert_int_equal(lock_release(f->lm, &hs[0], &err), 0);
+    assert_int_equal(lock_release(f->lm, &hs[2], &err), 0);
+    assert_int_equal(lock_release(f->lm, &held, &err), 0);
+    assert_int_equal(lock_acquire_many(f->lm, keys, 3, LOCK_EXCLUSIVE, 10000, hs, rcs, &err), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rcs[i], 0);
+        assert_int_equal(lock_release(f->lm, &hs[i], &err), 0);
+    }
+    assert_int_equal(lock_acquire_many(f->lm, keys, 3, LOCK_EXCLUSIVE, 0, hs, rcs, &err),
+                     ST_EINVAL);
+}
+
 static void test_stale_owner_cannot_release_or_renew(void **state) {
     fixture *f = *state;
     char k[320];
@@ -537,6 +574,7 @@ static void test_unreachable_backends(void **state) {
 
 #define CASES(prefix)                                                         \
     cmocka_unit_test(test_acquire_busy_release),                              \
+    cmocka_unit_test(test_acquire_many),                                      \
     cmocka_unit_test(test_stale_owner_cannot_release_or_renew),               \
     cmocka_unit_test(test_renew_keeps_lock_past_ttl),                         \
     cmocka_unit_test(test_ttl_expiry_frees_and_fences),                       \

@@ -168,6 +168,37 @@ static void test_tick_without_fixed_time_leaves_job_time_to_the_worker(void **st
     assert_int_equal(j.at, 0);
 }
 
+/* The tick tries every due pipeline's enqueue lock in one batch: a held
+ * one is answered busy and the others are still enqueued. */
+static void test_tick_enqueues_beside_a_held_enqueue_lock(void **state) {
+    fixture *f = *state;
+    char text[1024];
+    snprintf(text, sizeof text, "%s", PIPE);
+    memcpy(text + strlen("name: "), "refund", 6);   /* "orders" -> "refund" */
+    write_file(f->dir, "pipelines/refund.yaml", text);
+    st_error err;
+    sched_plan_free(f->plan);
+    config_free(f->cfg);
+    assert_int_equal(config_load(&f->cfg, f->dir, NULL, &err), 0);
+    assert_int_equal(f->cfg->npipelines, 2);
+    assert_int_equal(sched_plan_build(&f->plan, f->cfg, &err), 0);
+    lock_handle h;
+    assert_int_equal(lock_acquire(f->lm, "synctool:enqueue:pipeline:orders", LOCK_EXCLUSIVE,
+                                  60000, &h, NULL), 0);
+    sched_tick_stats s = do_tick(f, "2025-10-15T02:00:00Z");
+    assert_int_equal(s.due, 2);
+    assert_int_equal(s.busy, 1);
+    assert_int_equal(s.enqueued, 1);
+    queue_job j;
+    assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
+    assert_string_equal(j.pipeline, "refund");
+    assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), ST_ENOTFOUND);
+    lock_handle again;   /* refund's enqueue lock is held until its job runs */
+    assert_int_equal(lock_acquire(f->lm, "synctool:enqueue:pipeline:refund", LOCK_EXCLUSIVE,
+                                  1000, &again, NULL), ST_EBUSY);
+    assert_int_equal(lock_release(f->lm, &h, NULL), 0);
+}
+
 static void test_tick_respects_a_held_enqueue_lock(void **state) {
     fixture *f = *state;
     lock_handle h;
@@ -437,6 +468,7 @@ int main(void) {
         T(test_tick_enqueues_selected_strategy_and_marks_pending),
         T(test_tick_without_fixed_time_leaves_job_time_to_the_worker),
         T(test_tick_respects_a_held_enqueue_lock),
+        T(test_tick_enqueues_beside_a_held_enqueue_lock),
         T(test_tick_not_due_enqueues_nothing),
         T(test_tick_marks_running_without_lease_as_worker_lost),
         T(test_tick_leaves_running_with_live_lease_alone),
