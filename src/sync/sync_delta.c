@@ -8,10 +8,10 @@
  * the page is read through a streaming reader and its rows are written
  * (PostgreSQL: COPYed into the staging table) as they arrive, so the
  * source produces the rest of the page while the destination takes in the
- * first part, and a page is never held in memory. Only after that commit
- * is the watermark — the last row's cursor and key as
- * canonical text — saved with state_meta_put(pipeline, strategy,
- * "watermark"). A run killed mid-way resumes after its last committed page.
+ * first part (and rows are not copied into a batch first). Only after that
+ * commit is the watermark — the last row's cursor and key as canonical
+ * text — saved with state_meta_put(pipeline, strategy, "watermark"). A run
+ * killed mid-way resumes after its last committed page.
  *
  * lookback_seconds re-reads late-committed rows: the first page starts at
  * (watermark cursor - lookback) inclusive, for timestamp and integer
