@@ -17,7 +17,8 @@ import subprocess
 import time
 
 from conftest import BIN
-from test_sync_cli import pg_count, pg_ds, schema, write_config  # noqa: F401  (fixture)
+from test_sync_cli import (pg_count, pg_ds, pg_orders_pipeline, schema,  # noqa: F401
+                           write_config)
 
 
 def _run(base, env, *args, timeout=600):
@@ -27,18 +28,7 @@ def _run(base, env, *args, timeout=600):
 
 def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, schema):
     n = 200000
-    pg_server.psql(
-        f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, customer_id bigint, '
-        f'total numeric(14,2), note text, updated_at timestamptz); '
-        f'INSERT INTO "{schema}".src SELECT g, g % 97, g * 1.25, \'row \' || g, '
-        f"'2025-10-15T00:00:00Z'::timestamptz + g * interval '1 millisecond' "
-        f"FROM generate_series(1, {n}) g", dbname=pg_server.dbname)
-    write_config(tmp_path, pg_ds(pg_server, "shop") + pg_ds(pg_server, "wh"),
-                 f"{{datastore: shop, schema: {schema}, table: src}}",
-                 f"{{datastore: wh, schema: {schema}, table: dst}}")
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-    base = [BIN, "--config-dir", str(tmp_path)]
-    assert _run(base, env, "ddl", "apply", "p").returncode == 0
+    base, env = pg_orders_pipeline(tmp_path, pg_server, schema, n)
     stale = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

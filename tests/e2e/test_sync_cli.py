@@ -149,13 +149,14 @@ def pg_count(pg, sql):
     return int(pg.psql(sql, dbname=pg.dbname).strip())
 
 
-def test_kill_midway_and_rerun_pg_to_pg(tmp_path, pg_server, schema):
-    n = int(os.environ.get("SYNCTOOL_E2E_KILL_ROWS", "200000"))
+def pg_orders_pipeline(tmp_path, pg_server, schema, n, note_sql="'row ' || g"):
+    """A PostgreSQL src of n orders (note from `note_sql` over g), a
+    PostgreSQL -> PostgreSQL pipeline p into dst, and `ddl apply`.
+    Returns (base argv, env)."""
     pg_server.psql(
         f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, customer_id bigint, '
         f'total numeric(14,2), note text, updated_at timestamptz); '
-        f'INSERT INTO "{schema}".src SELECT g, g % 97, g * 1.25, '
-        f"CASE WHEN g % 5 = 0 THEN NULL ELSE 'row ' || g END, "
+        f'INSERT INTO "{schema}".src SELECT g, g % 97, g * 1.25, {note_sql}, '
         f"'2025-10-15T00:00:00Z'::timestamptz + g * interval '1 millisecond' "
         f"FROM generate_series(1, {n}) g", dbname=pg_server.dbname)
     write_config(tmp_path, pg_ds(pg_server, "shop") + pg_ds(pg_server, "wh"),
@@ -164,6 +165,13 @@ def test_kill_midway_and_rerun_pg_to_pg(tmp_path, pg_server, schema):
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     base = [BIN, "--config-dir", str(tmp_path)]
     assert subprocess.run(base + ["ddl", "apply", "p"], env=env, capture_output=True).returncode == 0
+    return base, env
+
+
+def test_kill_midway_and_rerun_pg_to_pg(tmp_path, pg_server, schema):
+    n = int(os.environ.get("SYNCTOOL_E2E_KILL_ROWS", "200000"))
+    base, env = pg_orders_pipeline(tmp_path, pg_server, schema, n,
+                                   "CASE WHEN g % 5 = 0 THEN NULL ELSE 'row ' || g END")
     proc = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
