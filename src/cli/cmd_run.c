@@ -28,6 +28,12 @@
  * Output: one summary line (stdout on success, stderr otherwise), or with
  * --json one object {pipeline, strategy, run_id, status, reason_code,
  * message, stats}. Exit 0 success, 1 failed, 75 skipped, 2 usage/config.
+ *
+ * SIGINT/SIGTERM (proc_interrupt_install): the run stops at the next batch
+ * boundary, the open batch is rolled back, the attempt is recorded
+ * `interrupted` with the counts of what was committed, the locks are
+ * released, one line says what was committed, and the exit code is 130
+ * (SIGINT) or 143 (SIGTERM). A second signal exits at once.
  */
 #include "cli.h"
 
@@ -36,10 +42,12 @@
 #include "../json/json.h"
 #include "../lock/lock.h"
 #include "../log/log.h"
+#include "../proc/proc.h"
 #include "../sync/sync.h"
 #include "../time/st_time.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +65,7 @@ typedef struct run_ctx {
     const config_pipeline *p;
     const char *strategy;
     int64_t run_id, started;
+    volatile sig_atomic_t *interrupt;
     char worker[160];
     bool recorded;   /* the result is in state (on_finished ran) */
 } run_ctx;
@@ -74,7 +83,11 @@ static void run_usage(FILE *f) {
             "  --table-lock-timeout SECS wait up to SECS for the table DDL lock\n"
             "  --no-wait-lock            never wait, whatever the config says\n"
             "  --json                    print the result as JSON\n\n"
-            "Exit codes: 0 success, 1 failed, 2 usage or config error, 75 skipped.\n");
+            "SIGINT/SIGTERM stop the run at the next batch boundary (the open batch is\n"
+            "rolled back, what was committed stays and is recorded as `interrupted`);\n"
+            "a second signal exits at once.\n\n"
+            "Exit codes: 0 success, 1 failed, 2 usage or config error, 75 skipped,\n"
+            "130/143 interrupted by SIGINT/SIGTERM.\n");
 }
 
 static int run_parse(int argc, char **argv, run_args *a) {
@@ -188,7 +201,8 @@ static void on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
 static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_error *err) {
     run_ctx *r = ud;
     sync_opts so = {.cfg = r->cfg, .pipeline = ctx->pipeline, .strategy = ctx->strategy,
-                    .st = r->st, .cancel = ctx->cancel, .progress = isatty(2) != 0,
+                    .st = r->st, .cancel = ctx->cancel, .interrupt = ctx->interrupt,
+                    .progress = isatty(2) != 0,
                     .now = r->started};
     if (ctx->pipeline_lock != NULL) {
         so.fence_key = ctx->pipeline_lock->fence_key;
@@ -227,7 +241,15 @@ static void print_json(const run_ctx *r, const job_result *res) {
 }
 
 static int report(const run_ctx *r, const job_result *res, bool json) {
+    int sig = r->interrupt != NULL ? (int)*r->interrupt : 0;
     if (json) print_json(r, res);
+    else if (res->status == JOB_INTERRUPTED)
+        fprintf(stderr, "%s:%s interrupted by %s after %.1fs: committed %lld inserted, "
+                "%lld updated, %lld deleted; the open batch was rolled back (run %lld "
+                "recorded as interrupted)\n", r->p->name, r->strategy,
+                sig == SIGINT ? "SIGINT" : "SIGTERM", res->stats.seconds,
+                (long long)res->stats.rows_inserted, (long long)res->stats.rows_updated,
+                (long long)res->stats.rows_deleted, (long long)r->run_id);
     else if (res->status == JOB_SUCCESS)
         printf("%s:%s success in %.1fs: %lld inserted, %lld updated, %lld deleted\n", r->p->name,
                r->strategy, res->stats.seconds, (long long)res->stats.rows_inserted,
@@ -236,6 +258,7 @@ static int report(const run_ctx *r, const job_result *res, bool json) {
         fprintf(stderr, "%s:%s %s: %s\n", r->p->name, r->strategy, job_status_name(res->status),
                 res->message);
     fflush(stdout);
+    if (res->status == JOB_INTERRUPTED) return 128 + (sig > 0 ? sig : SIGTERM);
     return res->status == JOB_SUCCESS ? CLI_OK
            : res->status == JOB_SKIPPED ? CLI_SKIPPED : CLI_FAILED;
 }
@@ -253,7 +276,8 @@ static bool other_run_in_progress(run_ctx *r) {
 
 static void record(run_ctx *r, const job_result *res) {
     if (r->st == NULL) return;
-    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED};
+    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED,
+                                       STATE_INTERRUPTED};
     st_error err;
     if (r->run_id == 0) {
         if (res->status == JOB_SKIPPED && other_run_in_progress(r)) {
@@ -304,6 +328,7 @@ static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
     job_opts o;
     job_opts_from_config(&o, r->p, r->strategy);
     apply_overrides(&o, a);
+    o.interrupt = r->interrupt;
     job_callbacks cb = {.on_locks_acquired = on_locks_acquired, .ud = r,
                         .on_finished = on_finished};
     job_result res;
@@ -321,7 +346,7 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
-    run_ctx r = {.cfg = cfg, .started = st_time_now()};
+    run_ctx r = {.cfg = cfg, .started = st_time_now(), .interrupt = proc_interrupt_install()};
     snprintf(r.worker, sizeof r.worker, "run:%d", (int)getpid());
     r.p = config_pipeline_find(cfg, a.job);
     if (r.p == NULL) rc = cli_usage_error("run", "unknown pipeline '%s'", a.job);

@@ -40,6 +40,7 @@ const char *job_status_name(job_status s) {
     case JOB_SUCCESS: return "success";
     case JOB_FAILED: return "failed";
     case JOB_SKIPPED: return "skipped";
+    case JOB_INTERRUPTED: return "interrupted";
     }
     return "unknown";
 }
@@ -142,6 +143,7 @@ static void execute(const job_callbacks *cb, const job_exec_ctx *ctx, job_execut
     int rc = exec ? exec(exec_ud, ctx, &out->stats, &err)
                   : st_error_set(&err, ST_EINVAL, "no execute function");
     if (rc == ST_OK) result_set(out, JOB_SUCCESS, "", "completed");
+    else if (rc == ST_EINTR) result_set(out, JOB_INTERRUPTED, "interrupted", "interrupted");
     else result_set(out, JOB_FAILED, "execution_error", err.msg[0] ? err.msg : st_error_name(rc));
 }
 
@@ -155,7 +157,9 @@ static void execute_renewed(lock_manager *lm, const job_opts *opts, const job_ca
         log_warn(ctx->pipeline->name, opts->strategy, "no lease renewal: %s", err.msg);
     execute(cb, ctx, exec, exec_ud, out);
     int lost = lock_renewer_stop(r);
-    if (lost == 2) result_set(out, JOB_FAILED, "lost_table_lock", "lost table lock");
+    if (out->status == JOB_INTERRUPTED && !lost) {
+        /* what was committed was committed under our fence: keep it */
+    } else if (lost == 2) result_set(out, JOB_FAILED, "lost_table_lock", "lost table lock");
     else if (lost || *ctx->cancel)
         result_set(out, JOB_FAILED, "lost_pipeline_lock", "lost pipeline lock");
     finished(cb, ctx, out);
@@ -199,7 +203,8 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
     }
     volatile int cancel = 0;
     job_exec_ctx ctx = {.pipeline = p, .strategy = job_strategy_config(p, opts->strategy),
-                        .pipeline_lock = NULL, .cancel = &cancel};
+                        .pipeline_lock = NULL, .cancel = &cancel,
+                        .interrupt = opts->interrupt};
     if (ctx.strategy == NULL) {
         char msg[512];
         snprintf(msg, sizeof msg, "Strategy '%s' not found in config",

@@ -5,7 +5,10 @@
  *
  * Signals are never handled asynchronously: the loops block them at start
  * and read them at a point of their choosing, so no code runs in a signal
- * handler and there is no global flag to race on.
+ * handler and there is no global flag to race on. The exception is a
+ * process that runs one job (proc_interrupt_install): its handler only
+ * stores the signal number in a sig_atomic_t that the sync polls at batch
+ * boundaries, or _exit()s on the second signal.
  */
 #include "proc_int.h"
 
@@ -14,6 +17,31 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+/* --- Interrupting a run --- */
+
+static volatile sig_atomic_t proc_interrupted;
+
+static void proc_on_interrupt(int sig) {
+    if (proc_interrupted != 0) _exit(128 + sig);   /* second signal: now */
+    proc_interrupted = sig;
+}
+
+volatile sig_atomic_t *proc_interrupt_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = proc_on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    return &proc_interrupted;
+}
 
 void proc_default_name(char *buf, size_t n) {
     char host[64] = "localhost";

@@ -20,6 +20,7 @@
 #ifndef ST_PROC_H
 #define ST_PROC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +74,13 @@ typedef struct proc_worker_opts {
  * name host:pid, no service). */
 void proc_scheduler_defaults(proc_scheduler_opts *o);
 void proc_worker_defaults(proc_worker_opts *o);
+
+/* For a process that runs one job (`run`, a scheduler's job process):
+ * installs SIGINT/SIGTERM handlers and returns the flag to pass as
+ * job_opts.interrupt / sched_job_env.interrupt. The first signal stores its
+ * number there (the run stops at the next batch boundary); a second one
+ * exits at once with 128 + its number. Also unblocks both signals. */
+volatile sig_atomic_t *proc_interrupt_install(void);
 
 /* "host:pid" into buf. */
 void proc_default_name(char *buf, size_t n);

@@ -92,7 +92,8 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
         rc = PROC_FAILED;
     }
     if (rc == PROC_OK) {
-        sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name};
+        volatile sig_atomic_t *intr = proc_interrupt_install();
+        sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name, .interrupt = intr};
         sched_job_outcome out;
         job_result res;
         st_error e;
@@ -101,7 +102,7 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
                       job->run_id, e.msg);
             rc = PROC_FAILED;
         } else {
-            rc = out == SCHED_JOB_DROPPED ? PROC_OK : sched_job_exit_code(&res);
+            rc = out == SCHED_JOB_DROPPED ? PROC_OK : sched_job_exit_code(&res, (int)*intr);
         }
     }
     lock_close(lm);

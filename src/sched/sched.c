@@ -35,6 +35,9 @@
  *   - failed below max_retry_count whose last attempt is before `prev` is an
  *     old slot's failure: rules 8-12 decide, without the rule 7 prefix (that
  *     prefix is about abandoning a skipped run's retry).
+ *   - interrupted (an operator or a stopping scheduler asked the run to
+ *     stop) is a skip: rules 6-7, retry_count unchanged. lost (the run
+ *     died without recording; its lease expired) is a failure: rules 2, 5.
  *   - an unknown instant (ST_TIME_NONE) is never ">= prev": a skipped record
  *     without last_scheduled_at is from "an earlier slot" (rule 7).
  *
@@ -181,7 +184,10 @@ static void sched_decide_state(const state_record *st, int64_t now, const sched_
                                sched_decision *d) {
     char a[40];
     int64_t ls = st->last_scheduled_at;
-    if (st->status == STATE_FAILED && st->retry_count >= s->max_retry_count) { /* rule 2 */
+    /* lost counts as failed, interrupted as skipped (DESIGN §3) */
+    bool failed = st->status == STATE_FAILED || st->status == STATE_LOST;
+    bool skipped = st->status == STATE_SKIPPED || st->status == STATE_INTERRUPTED;
+    if (failed && st->retry_count >= s->max_retry_count) { /* rule 2 */
         sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job",
                       (long long)s->max_retry_count);
     } else if (st->status == STATE_RUNNING) { /* rule 3 */
@@ -191,10 +197,10 @@ static void sched_decide_state(const state_record *st, int64_t now, const sched_
         st_time_format(ls, a, sizeof a);
         sched_verdict(d, 0, false, "Already scheduled at %s (pending for %llds)", a,
                       sched_secs(now - ls));
-    } else if (st->status == STATE_FAILED && (!sched_known(st->last_attempted_at) ||
-                                              st->last_attempted_at >= d->prev)) { /* rule 5 */
+    } else if (failed && (!sched_known(st->last_attempted_at) ||
+                          st->last_attempted_at >= d->prev)) { /* rule 5 */
         sched_verdict(d, 0, false, "Job failed on last attempt, waiting for next regular schedule");
-    } else if (st->status == STATE_SKIPPED || st->status == STATE_PENDING) {
+    } else if (skipped || st->status == STATE_PENDING) {
         if (sched_since(ls, d->prev)) { /* rule 6 */
             sched_decide_retry(st, now, d);
         } else { /* rule 7 */

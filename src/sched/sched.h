@@ -99,6 +99,9 @@ typedef struct sched_job_env {
     state *st;
     lock_manager *lm;
     const char *worker;         /* recorded in state; e.g. host:pid */
+    /* Optional interrupt flag (job_opts.interrupt): non-zero stops the run
+     * at the next batch boundary; it is recorded `interrupted`. */
+    volatile sig_atomic_t *interrupt;
 } sched_job_env;
 
 /* What happened to a job taken from the queue. */
@@ -113,7 +116,8 @@ typedef enum {
 int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
                   job_result *res, st_error *err);
 
-/* Exit code for a job result: 0 success, 1 failed, 75 skipped. */
-int sched_job_exit_code(const job_result *res);
+/* Exit code for a job result: 0 success, 1 failed, 75 skipped,
+ * 128 + signal (130, 143) interrupted (env->interrupt holds the signal). */
+int sched_job_exit_code(const job_result *res, int signo);
 
 #endif

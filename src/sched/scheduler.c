@@ -43,6 +43,7 @@
 #include "../time/st_time.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,11 +402,14 @@ static bool sched_job_stale(const state_record *rec, const queue_job *job, char 
         return true;
     }
     if (rec->run_id != job->run_id) return false;
-    bool lost = rec->status == STATE_FAILED &&
-                (strcmp(rec->error, SCHED_WORKER_LOST) == 0 ||
-                 strcmp(rec->message, SCHED_WORKER_LOST) == 0);
+    /* lost (or failed "Worker lost" from before `lost` existed): a
+     * redelivery of the run may still run it */
+    bool lost = rec->status == STATE_LOST ||
+                (rec->status == STATE_FAILED &&
+                 (strcmp(rec->error, SCHED_WORKER_LOST) == 0 ||
+                  strcmp(rec->message, SCHED_WORKER_LOST) == 0));
     if (rec->status == STATE_SUCCESS || rec->status == STATE_SKIPPED ||
-        (rec->status == STATE_FAILED && !lost)) {
+        rec->status == STATE_INTERRUPTED || (rec->status == STATE_FAILED && !lost)) {
         snprintf(why, n, "already finished (%s)", state_status_name(rec->status));
         return true;
     }
@@ -484,6 +488,7 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
         .fence_key = ctx->pipeline_lock ? ctx->pipeline_lock->fence_key : NULL,
         .fence_token = ctx->pipeline_lock ? ctx->pipeline_lock->fence : 0,
         .cancel = ctx->cancel,
+        .interrupt = ctx->interrupt,
         .progress = false,
         .now = rc->started_at,
     };
@@ -491,7 +496,12 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
 }
 
 static state_status sched_state_of(job_status s) {
-    return s == JOB_SUCCESS ? STATE_SUCCESS : s == JOB_SKIPPED ? STATE_SKIPPED : STATE_FAILED;
+    switch (s) {
+    case JOB_SUCCESS: return STATE_SUCCESS;
+    case JOB_SKIPPED: return STATE_SKIPPED;
+    case JOB_INTERRUPTED: return STATE_INTERRUPTED;
+    default: return STATE_FAILED;
+    }
 }
 
 static void sched_log_result(const queue_job *job, const job_result *res) {
@@ -500,6 +510,11 @@ static void sched_log_result(const queue_job *job, const job_result *res) {
         log_info(job->pipeline, job->strategy, "Run %" PRId64 " succeeded: %s", job->run_id, msg);
     else if (res->status == JOB_SKIPPED)
         log_warn(job->pipeline, job->strategy, "Run %" PRId64 " skipped: %s", job->run_id, msg);
+    else if (res->status == JOB_INTERRUPTED)
+        log_warn(job->pipeline, job->strategy, "Run %" PRId64 " interrupted at a batch "
+                 "boundary: %" PRId64 " inserted, %" PRId64 " updated, %" PRId64 " deleted "
+                 "committed; retried inside its slot", job->run_id, res->stats.rows_inserted,
+                 res->stats.rows_updated, res->stats.rows_deleted);
     else
         log_error(job->pipeline, job->strategy, "Run %" PRId64 " failed: %s", job->run_id, msg);
 }
@@ -604,6 +619,7 @@ int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outc
     } else {
         job_opts opts;
         sched_job_opts(&opts, rc.p, job, r == ST_OK ? &rec : NULL);
+        opts.interrupt = env->interrupt;
         job_callbacks cb = {sched_on_locks_acquired, sched_on_skip, &rc, sched_on_finished};
         job_run(env->cfg, rc.p, &opts, env->lm, &cb, sched_exec_sync, &rc, res);
         sched_release_enqueue(&rc);
@@ -620,6 +636,7 @@ int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outc
     return sched_record(&rc, res, err);
 }
 
-int sched_job_exit_code(const job_result *res) {
+int sched_job_exit_code(const job_result *res, int signo) {
+    if (res->status == JOB_INTERRUPTED) return 128 + (signo > 0 ? signo : SIGTERM);
     return res->status == JOB_SUCCESS ? 0 : res->status == JOB_SKIPPED ? 75 : 1;
 }

@@ -311,7 +311,7 @@ static void test_run_job_runs_records_and_releases_enqueue_lock(void **state) {
     assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
     assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
     assert_int_equal(res.status, JOB_SUCCESS);
-    assert_int_equal(sched_job_exit_code(&res), 0);
+    assert_int_equal(sched_job_exit_code(&res, 0), 0);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
     assert_int_equal(r.status, STATE_SUCCESS);
@@ -341,7 +341,7 @@ static void test_run_job_skips_when_pipeline_lock_held(void **state) {
                                   60000, &h, NULL), 0);
     assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
     assert_int_equal(res.status, JOB_SKIPPED);
-    assert_int_equal(sched_job_exit_code(&res), 75);
+    assert_int_equal(sched_job_exit_code(&res, 0), 75);
     assert_string_equal(res.message, "Pipeline lock not available, skipping execution");
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
