@@ -43,6 +43,7 @@
 #include "../lock/lock.h"
 #include "../log/log.h"
 #include "../proc/proc.h"
+#include "../sched/sched.h"
 #include "../sync/sync.h"
 #include "../time/st_time.h"
 
@@ -360,7 +361,12 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     int lrc = lock_open(&lm, cfg->state_url, &lerr);
     if (lrc == ST_EINVAL) rc = cli_usage_error("run", "%s", lerr.msg);
     else if (lrc != ST_OK) rc = run_without_locks(&r, &lerr, a.json);
-    else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) rc = run_job_now(&r, lm, &a);
+    else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) {
+        /* an earlier run that died without recording: record it lost first */
+        if (sched_recover_lost(r.st, lm, r.p->name, st_time_now(), NULL, &lerr) != ST_OK)
+            log_warn(r.p->name, r.strategy, "cannot check for a lost run: %s", lerr.msg);
+        rc = run_job_now(&r, lm, &a);
+    }
     state_close(r.st);
     lock_close(lm);
     config_free(cfg);

@@ -57,7 +57,8 @@ void proc_scheduler_defaults(proc_scheduler_opts *o) {
 }
 
 void proc_worker_defaults(proc_worker_opts *o) {
-    *o = (proc_worker_opts){.concurrency = 1, .claim_idle_s = 60, .service = {.fd = -1}};
+    *o = (proc_worker_opts){.concurrency = 1, .claim_idle_s = 60, .grace_s = 30,
+                            .service = {.fd = -1}};
     proc_default_name(o->name, sizeof o->name);
 }
 

@@ -65,13 +65,15 @@ typedef struct proc_scheduler_opts {
 
 typedef struct proc_worker_opts {
     int64_t concurrency, claim_idle_s;
+    int64_t grace_s;         /* on SIGTERM: how long the job in hand may finish */
     char name[128];
     const char *config_dir;  /* for SIGHUP reloads */
     proc_service service;
 } proc_worker_opts;
 
 /* Fills the defaults (max_jobs 4, tick 10 s, grace 30 s, lease 30 s,
- * name host:pid, no service). */
+ * name host:pid, no service; worker: concurrency 1, claim-idle 60 s,
+ * grace 30 s). */
 void proc_scheduler_defaults(proc_scheduler_opts *o);
 void proc_worker_defaults(proc_worker_opts *o);
 

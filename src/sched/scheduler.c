@@ -17,10 +17,11 @@
  * while another strategy of its pipeline is pending or running.
  *
  * Recovery: a record `running` whose pipeline lock nobody holds has lost its
- * worker. The tick confirms that by taking the pipeline lock itself (so no
- * worker can be mid-run), re-reads the record and, if it is still the same
- * run, marks it failed SCHED_WORKER_LOST. The failed-run rules of §3 then
- * apply as for any failure.
+ * worker. The tick (and `status`, through sched_recover_lost()) confirms
+ * that by taking the pipeline lock itself (so no worker can be mid-run),
+ * re-reads the record and, if it is still the same run, records it `lost`
+ * (SCHED_WORKER_LOST) in state and history. Lost counts as failed for the
+ * §3 rules.
  *
  * sched_run_job() is the consumer side, shared by the embedded scheduler's
  * child processes and `synctool worker`: drop jobs that a newer run
@@ -32,8 +33,7 @@
  * lock is not recorded, so duplicates never add runs or overwrite results. A job's times are its `at` (the scheduler's fixed --at) or the
  * wall clock; the locks always keep real time.
  *
- * Not here: processes, signals, the leader lease (src/cli/cmd_scheduler.c,
- * src/cli/cmd_worker.c). Nothing here reads the clock except where a job has
+ * Not here: processes, signals, the leader lease (src/proc/). Nothing here reads the clock except where a job has
  * no fixed time.
  */
 #include "sched.h"
@@ -157,35 +157,49 @@ static bool sched_key_held(const lock_info *held, size_t n, const char *key) {
     return false;
 }
 
-/* Marks one running record failed if its pipeline lock is really free:
- * we take the lock ourselves first so no worker can be mid-run. */
-static void sched_recover_one(tick_ctx *c, state_record *rec) {
+/* Records one running record `lost` if its pipeline lock is really free:
+ * we take the lock ourselves first so no worker can be mid-run. Returns 1
+ * if it recorded, 0 if not (someone holds the lock, the run moved on), or
+ * an error. On 1, *rec is the record as it is now. */
+static int sched_mark_lost(state *st, lock_manager *lm, state_record *rec, int64_t now,
+                           st_error *err) {
     char key[320];
     lock_key_pipeline(key, sizeof key, rec->pipeline);
     lock_handle h;
     st_error e;
-    if (lock_acquire(c->lm, key, LOCK_EXCLUSIVE, 10000, &h, &e) != ST_OK) return;
+    if (lock_acquire(lm, key, LOCK_EXCLUSIVE, 10000, &h, &e) != ST_OK) return 0;
+    int rc = 0;
     state_record fresh;
-    if (state_get(c->st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK &&
+    if (state_get(st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK &&
         fresh.status == STATE_RUNNING && fresh.run_id == rec->run_id) {
         state_stats none = {0};
         int64_t started = fresh.last_attempted_at != ST_TIME_NONE ? fresh.last_attempted_at
-                                                                    : c->o->now;
-        if (state_mark_finished(c->st, rec->pipeline, rec->strategy, rec->run_id,
-                                STATE_FAILED, started, c->o->now, fresh.worker,
-                                SCHED_WORKER_LOST, SCHED_WORKER_LOST, &none, &e) == ST_OK) {
-            log_warn(rec->pipeline, rec->strategy, "Run %" PRId64 " marked failed: %s "
+                                                                    : now;
+        if (started > now) started = now;
+        rc = state_mark_finished(st, rec->pipeline, rec->strategy, rec->run_id, STATE_LOST,
+                                 started, now, fresh.worker, SCHED_WORKER_LOST,
+                                 SCHED_WORKER_LOST, &none, err);
+        if (rc == ST_OK) {
+            rc = 1;
+            log_warn(rec->pipeline, rec->strategy, "Run %" PRId64 " recorded lost: %s "
                      "(worker %s)", rec->run_id, SCHED_WORKER_LOST,
                      fresh.worker[0] ? fresh.worker : "unknown");
-            c->stats->recovered++;
-            if (state_get(c->st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK)
-                *rec = fresh;
-        } else {
-            log_error(rec->pipeline, rec->strategy, "cannot mark lost run failed: %s", e.msg);
-            c->stats->errors++;
+            if (state_get(st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK) *rec = fresh;
         }
     }
-    lock_release(c->lm, &h, &e);
+    lock_release(lm, &h, &e);
+    return rc;
+}
+
+static void sched_recover_one(tick_ctx *c, state_record *rec) {
+    st_error e;
+    int rc = sched_mark_lost(c->st, c->lm, rec, c->o->now, &e);
+    if (rc == 1) {
+        c->stats->recovered++;
+    } else if (rc < 0) {
+        log_error(rec->pipeline, rec->strategy, "cannot record lost run: %s", e.msg);
+        c->stats->errors++;
+    }
 }
 
 static void sched_recover(tick_ctx *c) {
@@ -207,6 +221,37 @@ static void sched_recover(tick_ctx *c) {
         if (!sched_key_held(held, nheld, key)) sched_recover_one(c, rec);
     }
     free(held);
+}
+
+int sched_recover_lost(state *st, lock_manager *lm, const char *pipeline, int64_t now,
+                       size_t *recovered, st_error *err) {
+    if (recovered) *recovered = 0;
+    state_record *recs = NULL;
+    size_t n = 0;
+    int rc = state_list(st, &recs, &n, err);
+    if (rc != ST_OK) return rc;
+    lock_info *held = NULL;
+    size_t nheld = 0;
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++)
+        any = recs[i].status == STATE_RUNNING &&
+              (pipeline == NULL || strcmp(recs[i].pipeline, pipeline) == 0);
+    if (any && (rc = lock_list(lm, &held, &nheld, err)) == ST_OK) {
+        for (size_t i = 0; i < n && rc >= 0; i++) {
+            if (recs[i].status != STATE_RUNNING) continue;
+            if (pipeline != NULL && strcmp(recs[i].pipeline, pipeline) != 0) continue;
+            char key[320];
+            lock_key_pipeline(key, sizeof key, recs[i].pipeline);
+            if (sched_key_held(held, nheld, key)) continue;
+            int r = sched_mark_lost(st, lm, &recs[i], now, err);
+            if (r < 0) rc = r;
+            else if (r == 1 && recovered) (*recovered)++;
+        }
+        if (rc > 0) rc = ST_OK;
+    }
+    free(held);
+    free(recs);
+    return rc;
 }
 
 /* Pending + push once the enqueue lock is ours. Returns 0 or an error. */

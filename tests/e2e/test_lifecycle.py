@@ -56,35 +56,39 @@ class PgHold:
 
 
 def gated_pipeline(tmp_path, pg, schema, n=3000, gate_after=1500, batch=100, state_url=None,
-                   extra=""):
-    """PostgreSQL src (n rows) behind a view whose rows with id > gate_after
-    wait for advisory lock GATE_KEY; destination a PostgreSQL table dst.
+                   extra="", names=("p",), cron="0 2 * * *"):
+    """Per name a PostgreSQL table NAME_src (n rows) behind a view NAME_v
+    whose rows with id > gate_after wait for advisory lock GATE_KEY, and a
+    pipeline NAME: NAME_v -> NAME_dst (PostgreSQL), strategy `full`.
     The gate's high COST makes the planner stream the source in key order
     (index scan) rather than sort it first, and the reader's first FETCH
     (1000 rows) stays below the gate, so batches commit before it."""
     pg.psql(
-        f'CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, note text); '
-        f'INSERT INTO "{schema}".src SELECT g, \'row \' || g FROM generate_series(1, {n}) g; '
         f'CREATE FUNCTION "{schema}".gate(i bigint) RETURNS boolean LANGUAGE plpgsql '
         f'VOLATILE AS $$ BEGIN IF i > {gate_after} THEN '
         f'PERFORM pg_advisory_lock_shared({GATE_KEY}); '
         f'PERFORM pg_advisory_unlock_shared({GATE_KEY}); END IF; RETURN true; END $$ '
-        f'COST 10000; '
-        f'CREATE VIEW "{schema}".src_v AS SELECT id, note FROM "{schema}".src '
-        f'WHERE "{schema}".gate(id)', dbname=pg.dbname)
+        f'COST 10000', dbname=pg.dbname)
     (tmp_path / "pipelines").mkdir(parents=True, exist_ok=True)
     ds = "datastores:\n" + pg_ds(pg, "shop") + pg_ds(pg, "wh")
     if state_url:
         ds += f'state: {{url: "{state_url}"}}\n'
     (tmp_path / "datastores.yaml").write_text(ds)
-    (tmp_path / "pipelines" / "p.yaml").write_text(
-        f"name: p\nsource: {{datastore: shop, schema: {schema}, table: src_v}}\n"
-        f"destination: {{datastore: wh, schema: {schema}, table: dst}}\n" + COLUMNS +
-        "strategies:\n"
-        f"  - {{name: full, type: full, batch_size: {batch}, cron: \"0 2 * * *\"}}\n"
-        "locks: {lease_ttl_seconds: 5}\n" + extra)
-    r = run_synctool("ddl", "apply", "p", config_dir=tmp_path)
-    assert r.rc == 0, r
+    for name in names:
+        pg.psql(
+            f'CREATE TABLE "{schema}".{name}_src (id bigint PRIMARY KEY, note text); '
+            f'INSERT INTO "{schema}".{name}_src SELECT g, \'row \' || g '
+            f'FROM generate_series(1, {n}) g; '
+            f'CREATE VIEW "{schema}".{name}_v AS SELECT id, note FROM "{schema}".{name}_src '
+            f'WHERE "{schema}".gate(id)', dbname=pg.dbname)
+        (tmp_path / "pipelines" / f"{name}.yaml").write_text(
+            f"name: {name}\nsource: {{datastore: shop, schema: {schema}, table: {name}_v}}\n"
+            f"destination: {{datastore: wh, schema: {schema}, table: {name}_dst}}\n" + COLUMNS +
+            "strategies:\n"
+            f"  - {{name: full, type: full, batch_size: {batch}, cron: \"{cron}\"}}\n"
+            "locks: {lease_ttl_seconds: 5}\n" + extra)
+        r = run_synctool("ddl", "apply", name, config_dir=tmp_path)
+        assert r.rc == 0, r
 
 
 def gate_waiters(pg):
@@ -92,10 +96,11 @@ def gate_waiters(pg):
                         f"AND objid = {GATE_KEY} AND NOT granted")
 
 
-def tables_equal(pg, schema):
-    return pg_count(pg, f'SELECT count(*) FROM ((SELECT id, note FROM "{schema}".src EXCEPT ALL '
-                        f'TABLE "{schema}".dst) UNION ALL (TABLE "{schema}".dst EXCEPT ALL '
-                        f'SELECT id, note FROM "{schema}".src)) d') == 0
+def tables_equal(pg, schema, name="p"):
+    src, dst = f'"{schema}".{name}_src', f'"{schema}".{name}_dst'
+    return pg_count(pg, f'SELECT count(*) FROM ((SELECT id, note FROM {src} EXCEPT ALL '
+                        f'TABLE {dst}) UNION ALL (TABLE {dst} EXCEPT ALL '
+                        f'SELECT id, note FROM {src})) d') == 0
 
 
 def history_json(cfg, pipeline="p"):
@@ -141,7 +146,7 @@ def test_signal_to_run_stops_at_batch_boundary_and_records_interrupted(
     name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
     lines = [ln for ln in err.splitlines() if "interrupted by" in ln]
     assert len(lines) == 1 and name in lines[0] and "committed" in lines[0], err
-    committed = pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst')
+    committed = pg_count(pg_server, f'SELECT count(*) FROM "{schema}".p_dst')
     print(lines[0])
     assert 0 < committed < 3000
     assert committed % 100 == 0  # whole batches only
@@ -182,3 +187,115 @@ def test_second_signal_exits_at_once(tmp_path, pg_server, schema):
         hold.release()
         if proc.poll() is None:
             proc.kill()
+
+
+# --- Stopping the scheduler and the worker (item 3) ---
+
+def scheduler_bg(cfg, *args):
+    from test_scheduler_scenarios import Background
+    return Background(str(cfg), "scheduler", *args)
+
+
+def state_record(cfg, strategy="full"):
+    exported = json.loads(run_synctool("state", "export", config_dir=cfg).out)
+    recs = exported if isinstance(exported, list) else exported.get("records", exported)
+    return [x for x in recs if x["strategy"] == strategy][0]
+
+
+def test_sigterm_to_embedded_scheduler_interrupts_its_job_after_grace(tmp_path, pg_server,
+                                                                       schema):
+    """SIGTERM with a job in flight: the job gets --grace, is then
+    interrupted (not killed), recorded `interrupted` with retry_count
+    unchanged, the scheduler exits 0, and the next scheduler retries it
+    inside its slot."""
+    gated_pipeline(tmp_path, pg_server, schema)
+    hold = PgHold(pg_server)
+    bg = scheduler_bg(tmp_path, "--once", "--at", "2025-10-15T02:00:05Z", "--grace", "1")
+    try:
+        wait_until(lambda: gate_waiters(pg_server) > 0 or bg.proc.poll() is not None,
+                   timeout=120, what="the job waiting at the gate")
+        assert bg.proc.poll() is None, bg.text()
+        bg.proc.send_signal(signal.SIGTERM)
+        bg.wait_for("grace period over: interrupting run")
+        hold.release()
+        bg.proc.wait(120)
+    finally:
+        hold.release()
+        rc = bg.stop()
+    assert rc == 0, bg.text()
+    assert "ignored SIGTERM" not in bg.text()
+    rec = state_record(tmp_path)
+    assert rec["status"] == "interrupted" and rec["retry_count"] == 0, rec
+    assert entries_of(history_json(tmp_path))[0]["status"] == "interrupted"
+    # the next scheduler retries it inside its slot, after the skip backoff
+    r = run_synctool("scheduler", "--once", "--at", "2025-10-15T02:05:06Z", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "Retrying skipped job within current slot" in r.err, r
+    rec = state_record(tmp_path)
+    assert rec["status"] == "success" and rec["retry_count"] == 0, rec
+    assert tables_equal(pg_server, schema)
+
+
+def test_terminal_ctrl_c_reaches_the_scheduler_not_its_jobs(tmp_path, pg_server, schema):
+    """SIGINT to the scheduler's whole process group (what a terminal's
+    Ctrl-C does): job processes are in their own group, so the job is not
+    interrupted; the scheduler stops taking work and waits for it."""
+    gated_pipeline(tmp_path, pg_server, schema)
+    hold = PgHold(pg_server)
+    bg = scheduler_bg(tmp_path, "--once", "--at", "2025-10-15T02:00:05Z", "--grace", "120")
+    try:
+        wait_until(lambda: gate_waiters(pg_server) > 0 or bg.proc.poll() is not None,
+                   timeout=120, what="the job waiting at the gate")
+        assert bg.proc.poll() is None, bg.text()
+        os.killpg(bg.proc.pid, signal.SIGINT)
+        bg.wait_for("stopping; 1 running jobs")
+        hold.release()
+        bg.proc.wait(120)
+    finally:
+        hold.release()
+        rc = bg.stop()
+    assert rc == 0, bg.text()
+    rec = state_record(tmp_path)
+    assert rec["status"] == "success", (rec, bg.text())
+    assert tables_equal(pg_server, schema)
+
+
+def redis_db(redis_server, db):
+    subprocess.run(["redis-cli", "-p", str(redis_server.port), "-n", str(db), "FLUSHDB"],
+                   check=True, capture_output=True)
+    return redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+
+
+def child_pids(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_worker_concurrency_respawns_a_killed_consumer(tmp_path, redis_server, pg_server,
+                                                       schema):
+    """worker --concurrency 2: a consumer killed with SIGKILL is logged
+    (how it died) and respawned; the pool still runs jobs and stops with 0."""
+    from test_scheduler_scenarios import Background
+    url = redis_db(redis_server, 12)
+    gated_pipeline(tmp_path, pg_server, schema, state_url=url)
+    pool = Background(str(tmp_path), "worker", "--concurrency", "2", "--name", "pool",
+                      "--claim-idle", "3")
+    try:
+        pool.wait_for("worker pool-1 started")
+        pool.wait_for("worker pool-2 started")
+        kids = child_pids(pool.proc.pid)
+        assert len(kids) == 2, kids
+        os.kill(kids[0], signal.SIGKILL)
+        pool.wait_for("respawned")
+        assert "killed by Killed" in pool.text(), pool.text()
+        wait_until(lambda: pool.text().count("started (claims") == 3, what="the new consumer")
+        assert len(child_pids(pool.proc.pid)) == 2
+        r = run_synctool("scheduler", "--once", "--at", "2025-10-15T02:00:00Z",
+                         config_dir=tmp_path)
+        assert r.rc == 0 and "Enqueued run" in r.err, r
+        wait_until(lambda: state_record(tmp_path)["status"] == "success", timeout=120,
+                   what="the job to run")
+    finally:
+        rc = pool.stop(signal.SIGTERM)
+    assert rc == 0, pool.text()
+    assert tables_equal(pg_server, schema)
