@@ -15,6 +15,7 @@
 #include "../log/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@ volatile sig_atomic_t *proc_interrupt_install(void) {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
     return &proc_interrupted;
 }
 
@@ -69,6 +71,7 @@ void proc_block_signals(sigset_t *set) {
     sigaddset(set, SIGHUP);
     sigaddset(set, SIGCHLD);
     sigprocmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);   /* a closed Redis/database socket is an error, not death */
 }
 
 bool proc_reload_config(const char *dir, config **out) {
@@ -83,6 +86,35 @@ bool proc_reload_config(const char *dir, config **out) {
         return false;
     }
     return true;
+}
+
+/* --- Backoff --- */
+
+int64_t proc_backoff_fail(proc_backoff *b, const char *why, int64_t mono) {
+    if (b->down_since == 0) {
+        b->down_since = mono;
+        b->step_ms = 0;
+        if (b->seed == 0) b->seed = (unsigned)getpid() ^ (unsigned)mono;
+    }
+    b->step_ms = b->step_ms == 0 ? PROC_BACKOFF_FIRST_MS : b->step_ms * 2;
+    if (b->step_ms > PROC_BACKOFF_MAX_MS) b->step_ms = PROC_BACKOFF_MAX_MS;
+    int64_t jitter = b->step_ms / 5;
+    int64_t delay = b->step_ms - jitter + (int64_t)(rand_r(&b->seed) % (unsigned)(2 * jitter + 1));
+    log_warn(NULL, NULL, "%s unreachable (%s); down for %llds, retrying in %.1fs", b->what, why,
+             (long long)((mono - b->down_since) / 1000), (double)delay / 1000.0);
+    return delay;
+}
+
+void proc_backoff_ok(proc_backoff *b, int64_t mono) {
+    if (b->down_since == 0) return;
+    log_info(NULL, NULL, "%s reachable again after %llds", b->what,
+             (long long)((mono - b->down_since) / 1000));
+    b->down_since = 0;
+    b->step_ms = 0;
+}
+
+bool proc_backoff_expired(const proc_backoff *b, int64_t give_up_s, int64_t mono) {
+    return give_up_s > 0 && b->down_since != 0 && mono - b->down_since > give_up_s * 1000;
 }
 
 void proc_service_call(const proc_service *s, const proc_view *view) {

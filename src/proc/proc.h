@@ -59,6 +59,7 @@ typedef struct proc_scheduler_opts {
     bool once;
     int64_t at;              /* 0 = wall clock */
     int64_t max_jobs, tick_s, grace_s, lease_s;
+    int64_t give_up_s;       /* lock store unreachable longer: exit 69; 0 never */
     char name[128];
     proc_service service;    /* .fd = -1 and .fn = NULL when unused */
 } proc_scheduler_opts;
@@ -66,6 +67,7 @@ typedef struct proc_scheduler_opts {
 typedef struct proc_worker_opts {
     int64_t concurrency, claim_idle_s;
     int64_t grace_s;         /* on SIGTERM: how long the job in hand may finish */
+    int64_t give_up_s;       /* Redis unreachable longer: exit 69; 0 never */
     char name[128];
     const char *config_dir;  /* for SIGHUP reloads */
     proc_service service;

@@ -22,6 +22,13 @@
  * in their own process group, so a terminal's Ctrl-C (SIGINT to the
  * foreground group) reaches the scheduler only, which then stops as above.
  *
+ * Outages: the lock, state and queue backends reconnect by themselves after
+ * an error. While the lease cannot be renewed or taken for any reason other
+ * than "another scheduler holds it", this loop stops leading (no tick: it
+ * runs nothing), retries with a capped exponential backoff with jitter
+ * (proc_backoff: one warning per step) and resumes by itself; after
+ * --give-up-after seconds of outage it stops as on SIGTERM and exits 69.
+ *
  * Leadership: every scheduler tries to take the lock `synctool:scheduler:
  * leader` (lock module, same backend as the state: SQLite on one host, Redis
  * across hosts) and renews it every lease/3. Only the leader ticks; the
@@ -88,6 +95,7 @@ typedef struct sched_proc {
     sigset_t sigs;
     int sigfd;
     int status;
+    proc_backoff bo;        /* lock store (Redis) outages */
 } sched_proc;
 
 /* --- The child side: one job --- */
@@ -227,19 +235,23 @@ static void sched_lead(sched_proc *p, int64_t mono) {
     st_error e;
     p->next_lease = mono + (ttl_ms / 3 > 0 ? ttl_ms / 3 : 1);
     if (p->leading) {
-        if (lock_renew(p->lm, &p->leader, &e) == ST_OK) return;
+        if (lock_renew(p->lm, &p->leader, &e) == ST_OK) {
+            proc_backoff_ok(&p->bo, mono);
+            return;
+        }
         log_warn(NULL, NULL, "lost the scheduler lease: %s", e.msg);
         p->leading = false;
     }
     int rc = lock_acquire(p->lm, SCHED_LEADER_KEY, LOCK_EXCLUSIVE, ttl_ms, &p->leader, &e);
     p->lease_rc = rc;
+    if (rc == ST_OK || rc == ST_EBUSY) proc_backoff_ok(&p->bo, mono);
     if (rc == ST_OK) {
         sched_became_leader(p);
         return;
     }
     p->next_lease = mono + 1000;
     if (rc == ST_EBUSY) sched_log_standby(p);
-    else log_error(NULL, NULL, "cannot take the scheduler lease: %s", e.msg);
+    else p->next_lease = mono + proc_backoff_fail(&p->bo, e.msg, mono);
 }
 
 /* --- Ticks, reload, stop --- */
@@ -298,12 +310,13 @@ static void sched_drop_unstarted(sched_proc *p) {
     }
 }
 
+/* sig 0: giving up on an unreachable lock store (--give-up-after). */
 static void sched_begin_stop(sched_proc *p, int sig, int64_t mono) {
     if (p->stopping) return;
     p->stopping = true;
     p->stop_deadline = mono + p->o.grace_s * 1000;
     log_info(NULL, NULL, "%s: stopping; %zu running jobs get up to %" PRId64 "s to finish",
-             strsignal(sig), p->nkids, p->o.grace_s);
+             sig ? strsignal(sig) : "giving up", p->nkids, p->o.grace_s);
     sched_drop_unstarted(p);
 }
 
@@ -374,6 +387,13 @@ static int sched_loop(sched_proc *p) {
         sched_reap(p);
         if (sched_done(p, mono)) break;
         if (!p->stopping) sched_lead(p, mono);
+        if (!p->stopping && proc_backoff_expired(&p->bo, p->o.give_up_s, mono)) {
+            log_error(NULL, NULL, "%s unreachable for more than %" PRId64 "s: giving up "
+                      "(--give-up-after)", p->bo.what, p->o.give_up_s);
+            p->status = PROC_UNAVAILABLE;
+            sched_begin_stop(p, 0, mono);
+            continue;
+        }
         if (p->o.once && !p->leading && !p->ticked) {
             p->status = p->lease_rc == ST_EBUSY ? PROC_SKIPPED : PROC_FAILED;
             break;
@@ -403,6 +423,7 @@ static int sched_open(sched_proc *p, st_error *err) {
         return PROC_FAILED;
     }
     p->embedded = strncmp(p->cfg->state_url, "redis://", 8) != 0;
+    p->bo.what = p->embedded ? "lock store" : "redis";
     if (queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err) != ST_OK) {
         st_error_wrap(err, "cannot open the job queue");
         return PROC_FAILED;

@@ -25,6 +25,13 @@
  * `lost` when its lease expires. Exit 0 after a clean stop. SIGHUP reloads
  * the configs (an invalid new config keeps the old), after the job in hand.
  *
+ * Redis outages: the queue, state and lock connections reconnect on their
+ * own after an error (each backend drops a broken connection and connects
+ * afresh on the next call). This loop paces it: while the stream cannot be
+ * read it waits a backoff step (0.5 s doubling to 30 s, with jitter),
+ * warning once per step, runs nothing, and resumes by itself; after
+ * --give-up-after seconds of outage it exits 69 (EX_UNAVAILABLE).
+ *
  * --concurrency K > 1 forks K consumer processes named NAME-1..NAME-K. Each
  * dies with its parent (PR_SET_PDEATHSIG), so SIGKILL to the parent kills
  * all of it and the jobs they held are claimed by other workers. The parent
@@ -82,6 +89,7 @@ typedef struct worker_proc {
     volatile sig_atomic_t interrupt;    /* the job in hand's interrupt flag */
     int status;
     size_t in_hand;         /* jobs running now (0 or 1) */
+    proc_backoff bo;        /* Redis outages */
 } worker_proc;
 
 /* The watcher of the job in hand: reads signals while the main thread runs
@@ -224,6 +232,13 @@ static void worker_beat_stop(worker_beat *b) {
 }
 
 static void worker_handle(worker_proc *w, const queue_job *job) {
+    /* a SIGHUP sent with the job (a pipeline just added) is read first */
+    worker_poll_signals(w);
+    if (config_pipeline_find(w->cfg, job->pipeline) == NULL) {
+        log_info(job->pipeline, job->strategy, "pipeline not in this worker's config: "
+                 "reloading it before running run %" PRId64, job->run_id);
+        worker_reload(w);
+    }
     worker_beat beat;
     bool beating = worker_beat_start(&beat, w, job);
     if (!beating) log_warn(job->pipeline, job->strategy, "no heartbeat for run %" PRId64
@@ -255,6 +270,24 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
     log_set_time_override(0);
 }
 
+/* Redis unreachable (or answering errors): wait one backoff step, polling
+ * signals, and give up (exit 69) once --give-up-after has passed. */
+static void worker_outage(worker_proc *w, const char *why) {
+    int64_t until = st_time_mono_ms() + proc_backoff_fail(&w->bo, why, st_time_mono_ms());
+    while (!w->stopping && st_time_mono_ms() < until &&
+           !proc_backoff_expired(&w->bo, w->o.give_up_s, st_time_mono_ms())) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        worker_poll_signals(w);
+    }
+    if (proc_backoff_expired(&w->bo, w->o.give_up_s, st_time_mono_ms()) && !w->stopping) {
+        log_error(NULL, NULL, "redis unreachable for more than %" PRId64 "s: giving up "
+                  "(--give-up-after)", w->o.give_up_s);
+        w->stopping = 1;
+        w->status = PROC_UNAVAILABLE;
+    }
+}
+
 /* Claims a dead consumer's job or pops a new one (blocking up to 1 s).
  * Returns true with *job filled if there is work. */
 static bool worker_next(worker_proc *w, int64_t *next_claim, queue_job *job) {
@@ -264,18 +297,20 @@ static bool worker_next(worker_proc *w, int64_t *next_claim, queue_job *job) {
         *next_claim = mono + 1000;
         int rc = queue_claim(w->q, w->consumer, w->o.claim_idle_s * 1000, job, &e);
         if (rc == ST_OK) {
+            proc_backoff_ok(&w->bo, st_time_mono_ms());
             log_warn(job->pipeline, job->strategy, "claimed run %" PRId64 " from a dead "
                      "worker (delivery %" PRId64 ")", job->run_id, job->deliveries);
             return true;
         }
-        if (rc != ST_ENOTFOUND) log_error(NULL, NULL, "claim failed: %s", e.msg);
+        if (rc != ST_ENOTFOUND) {
+            worker_outage(w, e.msg);
+            return false;
+        }
     }
     int rc = queue_pop(w->q, w->consumer, 1000, job, &e);
+    if (rc == ST_OK || rc == ST_ENOTFOUND) proc_backoff_ok(&w->bo, st_time_mono_ms());
     if (rc == ST_OK) return true;
-    if (rc != ST_ENOTFOUND) {
-        log_error(NULL, NULL, "reading the job stream failed: %s", e.msg);
-        sleep(1);
-    }
+    if (rc != ST_ENOTFOUND) worker_outage(w, e.msg);
     return false;
 }
 
@@ -414,9 +449,18 @@ static int worker_fork_all(worker_proc *w) {
             for (size_t i = 0; i < n; i++) {
                 if (kids[i].pid != pid) continue;
                 bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-                if (stopping) {
+                if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_UNAVAILABLE) {
+                    /* it gave up on Redis (--give-up-after): so do we */
                     kids[i].pid = 0;
-                    if (!clean) rc = PROC_FAILED;
+                    rc = PROC_UNAVAILABLE;
+                    if (!stopping) {
+                        stopping = true;
+                        kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+                        worker_signal_kids(kids, n, SIGTERM);
+                    }
+                } else if (stopping) {
+                    kids[i].pid = 0;
+                    if (!clean && rc == PROC_OK) rc = PROC_FAILED;
                 } else if (!worker_on_death(w, &kids[i], i, status, mono)) {
                     kids[i].pid = 0;
                     rc = PROC_FAILED;
@@ -455,6 +499,7 @@ int proc_worker_run(const proc_worker_opts *o, config *cfg, st_error *err) {
     memset(&w, 0, sizeof w);
     w.o = *o;
     w.cfg = cfg;
+    w.bo.what = "redis";
     proc_block_signals(&w.sigs);
     snprintf(w.consumer, sizeof w.consumer, "%s", w.o.name);
     int rc = w.o.concurrency > 1 ? worker_fork_all(&w) : worker_consume(&w, err);
