@@ -130,7 +130,7 @@
       [/^State missing and outside fallback window/, function () {
         return "Never ran yet; waits for its next scheduled time" +
           (st && st.next_fire_at ? " (" + ago(st.next_fire_at) + ")" : "") + "."; }],
-      [/^Already ran at (\S+)/, function (m) {
+      [/^Already ran at ([^,\s]+)/, function (m) {
         return "Up to date: already ran for this slot (" + ago(m[1]) + ")."; }],
       [/^Already scheduled at/, function () { return "Already queued for this slot."; }],
       [/^Due to run/, function () { return "Due now."; }],
@@ -182,6 +182,7 @@
       if (s.freshness_s != null && (best == null || s.freshness_s < best)) best = s.freshness_s;
     });
     var f = p.freshness || {};
+    if (f.age_s != null) best = f.age_s;
     var level = f.level || null;
     if (!level && best != null) {
       if (f.error_after_s && best >= f.error_after_s) level = "error";
@@ -310,8 +311,8 @@
           esc(p.name) + '" data-state="' + x.st + '">' +
           "<td>" + stateBadge(x.st) + "</td>" +
           '<td><a class="name" href="#/p/' + encodeURIComponent(p.name) + '">' + esc(p.name) +
-          '</a><div class="small muted">' + esc(endpoint(p.source)) + " → " +
-          esc(endpoint(p.destination)) + "</div></td>" +
+          '</a><div class="small muted ell" title="' + esc(endpoint(p.source) + " → " + endpoint(p.destination)) +
+          '">' + esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) + "</div></td>" +
           '<td><div class="chips">' + (p.strategies || []).map(function (s) {
             var st = strategyState(s);
             return '<span class="chip ' + esc(st) + '" title="' + esc(s.type + " · " + (s.cron || "no schedule")) +
@@ -321,10 +322,11 @@
           '<td class="nowrap">' + (x.st === "paused" ? '<span class="muted">paused</span>' :
                                    timeCell(nextOf(p), "not scheduled")) + "</td>" +
           '<td class="nowrap">' + freshnessCell(p) + "</td>" +
-          '<td class="reason">' + (ks ? esc(plainReason(ks.reason, ks)) +
+          '<td class="reason">' + (ks ? '<span title="' + esc(ks.name + ": " + ks.reason) + '">' +
+            esc(plainReason(ks.reason, ks)) + "</span>" +
             (ks.error && (strategyState(ks) === "failed" || strategyState(ks) === "paused")
-              ? '<span class="raw">' + esc(ks.name) + ": " + esc(truncate(ks.error, 160)) + "</span>"
-              : '<span class="raw">' + esc(ks.name) + ": " + esc(ks.reason) + "</span>") : "") +
+              ? '<span class="raw err">' + esc(ks.name) + ": " + esc(truncate(ks.error, 140)) + "</span>"
+              : "") : "") +
           "</td></tr>";
       }).join("");
       $("#pipelines tbody").innerHTML = rows ||
@@ -379,8 +381,12 @@
     }
     var pts = [];
     runs.forEach(function (r, i) {
-      var d = r.duration_s || 0, h = Math.max(1.5, ih * d / maxD);
-      var x = L + i * bw + bw * 0.15, w = Math.max(2, bw * 0.7);
+      var bad = r.status === "failed" || r.status === "lost";
+      var d = r.duration_s || 0, h = Math.max(bad ? 8 : 1.5, ih * d / maxD);
+      var w = Math.min(34, Math.max(2, bw * 0.7)), x = L + i * bw + (bw - w) / 2;
+      if (bad)
+        out.push('<rect x="' + (L + i * bw).toFixed(1) + '" y="' + T + '" width="' + bw.toFixed(1) +
+                 '" height="' + ih + '" fill="#fdecea"/>');
       out.push('<a href="#/run/' + esc(r.run_id) + '"><rect x="' + x.toFixed(1) + '" y="' +
                (T + ih - h).toFixed(1) + '" width="' + w.toFixed(1) + '" height="' + h.toFixed(1) +
                '" rx="2" fill="' + (STATUS_COLOR[r.status] || "#98a2b3") + '"><title>Run ' +
@@ -401,7 +407,7 @@
     out.push("</svg>");
     return out.join("") + '<div class="legend">' +
       '<span><span class="sw" style="background:#2f9e63"></span>duration, success</span>' +
-      '<span><span class="sw" style="background:#d14343"></span>duration, failed</span>' +
+      '<span><span class="sw" style="background:#d14343"></span>failed run (shaded)</span>' +
       '<span><span class="sw" style="background:#7c3aed"></span>rows moved (right axis)</span>' +
       "<span>last " + runs.length + " runs, skips left out</span></div>";
   }
@@ -439,8 +445,8 @@
       '<div class="grid2"><div><h2>Last runs: duration and rows moved</h2>' +
       '<div class="panel chart" id="chart"></div></div>' +
       '<div><h2>Explain at a time</h2><div class="panel explain">' +
-      '<form id="explain-form"><input type="datetime-local" id="explain-at" step="1" aria-label="Time (UTC)">' +
-      '<span class="hint" style="align-self:center">UTC</span>' +
+      '<form id="explain-form"><input type="text" id="explain-at" size="24" spellcheck="false" ' +
+      'placeholder="2025-10-15T10:06:00Z" aria-label="Instant, ISO-8601 (UTC unless an offset is given)">' +
       '<button type="submit">Explain</button></form><div id="explain-out" class="small">' +
       '<span class="muted">Pick an instant to see what the scheduler would decide then, and why.</span>' +
       "</div></div></div></div>" +
@@ -451,9 +457,8 @@
 
     $("#explain-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var v = $("#explain-at").value;
-      if (!v) return;
-      var at = (v.length === 16 ? v + ":00" : v) + "Z";
+      var at = $("#explain-at").value.trim();
+      if (!at) return;
       get(base + "?at=" + encodeURIComponent(at)).then(function (d) {
         var ex = d.explain || {};
         $("#explain-out").innerHTML = "<div>At <b>" + esc(fmtUtc(ex.at || at)) + "</b>: " +
@@ -487,7 +492,7 @@
             wireActions($("#p-actions"), name, function () { actionsDrawn = false; current.refresh(); });
             actionsDrawn = true;
           }
-          if (!$("#explain-at").value && p.at) $("#explain-at").value = p.at.slice(0, 19);
+          if (!$("#explain-at").value && p.at) $("#explain-at").value = p.at.slice(0, 19) + "Z";
           $("#strategies tbody").innerHTML = (p.strategies || []).map(function (s) {
             var ss = strategyState(s);
             return '<tr class="' + (ss === "paused" || ss === "failed" ? "attention " + ss : "") + '">' +
@@ -499,9 +504,9 @@
               '<td class="nowrap">' + timeCell(s.last_attempted_at) + "</td>" +
               '<td class="nowrap">' + (s.paused ? '<span class="muted">paused</span>' : timeCell(s.next_fire_at, "not scheduled")) + "</td>" +
               '<td class="num">' + esc(s.retry_count) + "</td>" +
-              '<td class="reason">' + esc(plainReason(s.reason, s)) +
-              (s.error ? '<span class="raw" style="color:var(--bad)">' + esc(truncate(s.error, 240)) + "</span>"
-                       : '<span class="raw">' + esc(s.reason) + "</span>") + "</td></tr>";
+              '<td class="reason"><span title="' + esc(s.reason) + '">' + esc(plainReason(s.reason, s)) + "</span>" +
+              (s.error && (ss === "failed" || ss === "paused")
+                ? '<span class="raw err">' + esc(truncate(s.error, 240)) + "</span>" : "") + "</td></tr>";
           }).join("");
           $("#chart").innerHTML = chartSvg(runs);
           $("#history tbody").innerHTML = historyRows(runs);
@@ -514,7 +519,8 @@
     if (!lines || !lines.length) return '<div class="empty" style="color:#94a3b8">No log lines were kept for this run.</div>';
     return lines.map(function (l, i) {
       var m = /^(\S+) (debug|info|warn|error) (\S+) (.*)$/.exec(l);
-      var body = m ? '<span class="t">' + esc(m[1].replace("T", " ")) + '</span> <span class="lv-' + m[2] + '">' +
+      var body = m ? '<span class="t" title="' + esc(m[1]) + '">' + esc((m[1].split("T")[1] || m[1]).replace("Z", "")) +
+        '</span> <span class="lv-' + m[2] + '">' +
         esc(m[2].toUpperCase()) + "</span> " + '<span class="t">' + esc(m[3]) + "</span> " +
         (m[2] === "error" ? '<span class="lv-error">' + esc(m[4]) + "</span>" : esc(m[4])) : esc(l);
       return '<div class="ln"><span class="no">' + (i + 1) + "</span><span>" + body + "</span></div>";
@@ -564,7 +570,7 @@
     main.innerHTML = '<h1>Locks</h1><div class="sub">Held now. A pipeline lock means a run is in progress; ' +
       "an exclusive table lock means a schema change.</div>" +
       '<div class="panel"><table id="locks"><thead><tr><th>Kind</th><th>Key</th><th>Mode</th>' +
-      '<th>Owner</th><th class="num">Fence</th><th class="num">Holders</th><th>Expires</th></tr></thead>' +
+      '<th class="num">Fencing token</th><th class="num">Holders</th><th>Lease expires</th></tr></thead>' +
       "<tbody></tbody></table></div>";
     return {
       refresh: function () {
@@ -572,10 +578,10 @@
           var ls = d.locks || [];
           $("#locks tbody").innerHTML = ls.length ? ls.map(function (l) {
             return "<tr><td>" + esc(l.kind) + '</td><td class="mono">' + esc(l.key) + "</td><td>" + esc(l.mode) +
-              '</td><td class="mono small">' + esc(l.owner) + '</td><td class="num">' + esc(l.fence) +
+              '</td><td class="num">' + esc(l.fence) +
               '</td><td class="num">' + esc(l.holders) + '</td><td class="nowrap">' + timeCell(l.expires_at, "–") +
               "</td></tr>";
-          }).join("") : '<tr><td colspan="7" class="empty">No lock is held: nothing is running.</td></tr>';
+          }).join("") : '<tr><td colspan="6" class="empty">No lock is held: nothing is running.</td></tr>';
         });
       }
     };
@@ -584,7 +590,7 @@
   function workersPage() {
     main.innerHTML = '<h1>Workers</h1><div id="w-sub" class="sub"></div>' +
       '<div class="panel"><table id="workers"><thead><tr><th>Name</th><th>Kind</th><th>Role</th>' +
-      "<th>Last heartbeat</th></tr></thead><tbody></tbody></table></div>";
+      "<th>State</th><th>Last heartbeat</th></tr></thead><tbody></tbody></table></div>";
     return {
       refresh: function () {
         return get("/api/v1/workers").then(function (d) {
@@ -594,13 +600,14 @@
             '<span style="color:var(--bad)">No scheduler leads: nothing is being scheduled.</span>';
           $("#workers tbody").innerHTML = ws.length ? ws.map(function (w) {
             var t = parseTime(w.last_heartbeat_at), age = t ? (new Date() - t) / 1000 : null;
-            var stale = age != null && age > 90;
+            var stale = w.alive === false || (w.alive == null && age != null && age > 90);
+            var role = w.kind === "scheduler" ? (w.leader ? "leader: schedules runs" : "standby") :
+                       w.kind === "worker" ? "runs jobs" : "API and dashboard";
             return '<tr><td class="mono">' + esc(w.name) + "</td><td>" + esc(w.kind) + "</td><td>" +
-              (w.leader ? '<span class="badge b-ok">leader</span>' : w.kind === "scheduler" ?
-               '<span class="badge b-idle">standby</span>' : "") + '</td><td class="nowrap">' +
-              (stale ? '<span class="badge b-failed">silent</span> ' : "") + timeCell(w.last_heartbeat_at) +
-              "</td></tr>";
-          }).join("") : '<tr><td colspan="4" class="empty">No scheduler or worker has reported yet.</td></tr>';
+              esc(role) + "</td><td>" + (stale ? '<span class="badge b-failed">silent</span>' :
+              '<span class="badge b-ok">alive</span>') + '</td><td class="nowrap">' +
+              timeCell(w.last_heartbeat_at) + "</td></tr>";
+          }).join("") : '<tr><td colspan="5" class="empty">No scheduler or worker has reported yet.</td></tr>';
         });
       }
     };
