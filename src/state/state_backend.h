@@ -93,6 +93,10 @@ struct state_ops {
      * with their logs; counts them in *removed. */
     int (*prune)(void *be, int64_t cutoff, int64_t keep_runs, int64_t *removed,
                  st_error *err);
+    /* Optional: streams every readable record to fn (see state_list_each),
+     * any order, one reused record buffer; corrupt ones as for list(). The
+     * front falls back to list() when NULL. */
+    int (*list_each)(void *be, state_each_fn fn, void *ud, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or
