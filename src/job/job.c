@@ -18,6 +18,11 @@
  * failed with reason `lost_pipeline_lock`, message "lost pipeline lock"
  * (`lost_table_lock` if it was the table lease), whatever execute returned.
  *
+ * An execution that returns ST_EBUSY (the destination itself is locked by
+ * another writer, e.g. a frozen run's open SQLite transaction) is skipped
+ * with reason `destination_locked`, not failed: retried inside its slot,
+ * retry_count unchanged.
+ *
  * Deliberately not here: state writes (callers record via callbacks and the
  * returned result) and clock-based decisions — waiting is delegated to
  * lock_acquire_wait, which owns the poll loop and the exact deadline.
@@ -145,6 +150,12 @@ static void execute(const job_callbacks *cb, const job_exec_ctx *ctx, job_execut
                   : st_error_set(&err, ST_EINVAL, "no execute function");
     if (rc == ST_OK) result_set(out, JOB_SUCCESS, "", "completed");
     else if (rc == ST_EINTR) result_set(out, JOB_INTERRUPTED, "interrupted", "interrupted");
+    else if (rc == ST_EBUSY) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "Destination locked by another writer, skipping execution: %s",
+                 err.msg);
+        result_set(out, JOB_SKIPPED, "destination_locked", msg);
+    }
     else result_set(out, JOB_FAILED, "execution_error", err.msg[0] ? err.msg : st_error_name(rc));
 }
 

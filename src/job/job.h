@@ -41,7 +41,7 @@ typedef struct job_result {
     char reason_code[64];  /* "", pipeline_lock_unavailable, table_ddl_lock_active,
                               table_ddl_lock_timeout, lock_backend_unavailable,
                               strategy_not_found, execution_error, lost_pipeline_lock,
-                              lost_table_lock, interrupted */
+                              lost_table_lock, interrupted, destination_locked */
     char message[1024];
     state_stats stats;
 } job_result;

@@ -28,7 +28,15 @@ typedef struct sched_decision {
     char reason[320];
     int64_t prev, next;   /* slot bounds; ST_TIME_NONE if unknown */
     int64_t backoff_s;    /* clamp(slot/2, 30, 300); 0 if unknown */
+    /* State instants later than now + SCHED_FUTURE_TOLERANCE_S that the
+     * decision treated as unknown, e.g. "last_run=2027-10-15T02:00:00Z";
+     * "" if none. Callers log it as a warning. */
+    char distrusted[200];
 } sched_decision;
+
+/* How far in the future of `now` a state instant may lie (clock skew
+ * between hosts) before the decision stops trusting it (DESIGN §3). */
+#define SCHED_FUTURE_TOLERANCE_S 60
 
 void sched_settings_from_config(sched_settings *s, const config_retry *r);
 

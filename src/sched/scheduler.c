@@ -437,6 +437,9 @@ static void sched_log_decisions(const tick_ctx *c, const config_pipeline *p, int
                                     st->status == STATE_INTERRUPTED ||
                                     strncmp(d->reason, "Max retry count", 15) == 0);
         log_level lv = ((int)j == chosen || watch) ? LOG_INFO : LOG_DEBUG;
+        if (d->distrusted[0])
+            log_warn(p->name, p->strategies[j].name, "state in the future of now, treated as "
+                     "unknown: %s", d->distrusted);
         if (lv < log_get_level()) continue;
         log_event(lv, p->name, p->strategies[j].name, "%s", d->reason);
     }

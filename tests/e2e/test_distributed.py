@@ -268,7 +268,7 @@ def test_redis_outage_is_logged_and_processes_still_stop_cleanly(tmp_path):
             w.wait_for("worker orphan started")
             s.wait_for("leader: lonely holds the scheduler lease")
             red.stop()
-            w.wait_for("reading the job stream failed")
+            w.wait_for("redis unreachable")
             s.wait_for("lost the scheduler lease")
         finally:
             assert w.stop() == 0, w.text()

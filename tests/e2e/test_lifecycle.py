@@ -299,3 +299,155 @@ def test_worker_concurrency_respawns_a_killed_consumer(tmp_path, redis_server, p
         rc = pool.stop(signal.SIGTERM)
     assert rc == 0, pool.text()
     assert tables_equal(pg_server, schema)
+
+
+# --- Secrets (item 7) ---
+
+@pytest.mark.parametrize("key", ["port", "sslmode"])
+def test_secret_from_env_in_a_wrong_key_is_never_printed(tmp_path, key):
+    """A password put by mistake (through ${VAR}) in port or sslmode: the
+    message names the key and says (value hidden), never the value."""
+    secret = "Pw-" + uuid.uuid4().hex[:12]
+    conn = {"host": "127.0.0.1", "port": "5432", "user": "u", "password": "x",
+            "dbname": "d", "sslmode": "prefer"}
+    conn[key] = "${SYNCTOOL_TEST_SECRET}"
+    body = ", ".join(f'{k}: "{v}"' for k, v in conn.items())
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n"
+        f"  pg: {{type: postgres, connection: {{{body}}}}}\n"
+        "  lite: {type: sqlite, path: l.db}\n")
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "name: p\nsource: {datastore: pg, table: t}\ndestination: {datastore: lite, table: t}\n"
+        + COLUMNS + "strategies:\n  - {name: full, type: full}\n")
+    env = {"SYNCTOOL_TEST_SECRET": secret}
+    for args in (["validate"], ["run", "--job-name", "p"], ["status"], ["list"]):
+        r = run_synctool(*args, config_dir=tmp_path, env=env)
+        assert r.rc == 2, (args, r)
+        assert secret not in r.out + r.err, (args, r)
+        assert f"connection.{key}" in r.err and "(value hidden)" in r.err, (args, r)
+    # without ${...} the value is shown (it is not from the environment)
+    conn[key] = "bogus"
+    body = ", ".join(f'{k}: "{v}"' for k, v in conn.items())
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n"
+        f"  pg: {{type: postgres, connection: {{{body}}}}}\n"
+        "  lite: {type: sqlite, path: l.db}\n")
+    r = run_synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2 and '"bogus"' in r.err, r
+
+
+# --- Time that jumps ahead (item 5) ---
+
+def sqlite_pipeline(cfg, cron="* * * * *", name="t"):
+    from test_scheduler_helpers import make_table, pipeline_yaml, write_config
+    write_config(str(cfg), {name: pipeline_yaml(name, cron)})
+    make_table(os.path.join(cfg, "src.db"), rows=3)
+    make_table(os.path.join(cfg, "dst.db"), rows=0)
+
+
+def test_tick_at_a_future_time_does_not_block_the_real_time(tmp_path):
+    """One tick with --at a year ahead (a clock that was ahead) records
+    instants in the future; the next tick at the real time does not trust
+    them (a warning names the fields) and runs instead of waiting a year."""
+    sqlite_pipeline(tmp_path)
+    r = run_synctool("scheduler", "--once", "--at", "2099-06-01T10:00:00Z", config_dir=tmp_path)
+    assert r.rc == 0 and "succeeded" in r.err, r
+    assert state_record(tmp_path, "full_job")["last_run"].startswith("2099-06-01")
+    r = run_synctool("scheduler", "--once", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "state in the future of now, treated as unknown: last_run=2099-06-01T10:00:00Z" \
+        in r.err, r
+    assert "Already ran at 2099" not in r.err, r
+    assert "succeeded" in r.err, r
+    assert not state_record(tmp_path, "full_job")["last_run"].startswith("2099"), r
+
+
+def test_state_import_refuses_future_instants_unless_allowed(tmp_path):
+    sqlite_pipeline(tmp_path)
+    doc = [{"pipeline": "t", "strategy": "full_job", "status": "success",
+            "last_run": "2099-01-01T00:00:00Z", "last_scheduled_at": None,
+            "last_attempted_at": None, "retry_count": 0, "run_id": 1}]
+    f = tmp_path / "state.json"
+    f.write_text(json.dumps(doc))
+    r = run_synctool("state", "import", str(f), config_dir=tmp_path)
+    assert r.rc == 2, r
+    assert "last_run: 2099-01-01T00:00:00Z is in the future" in r.err and \
+        "--allow-future" in r.err, r
+    assert "nothing imported" in r.err
+    r = run_synctool("state", "import", "--allow-future", str(f), config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert state_record(tmp_path, "full_job")["last_run"].startswith("2099")
+
+
+# --- SQLite destination held by a frozen run (item 6) ---
+
+def test_frozen_sqlite_destination_holder_makes_the_run_skip_not_fail(tmp_path):
+    """Another process holds a write transaction on the SQLite destination
+    (what a frozen run does): the newer run is skipped (destination_locked),
+    retry_count stays 0, the strategy is not paused, and it is retried
+    inside its slot once the holder is gone."""
+    sqlite_pipeline(tmp_path, cron="0 * * * *")
+    holder = sqlite3.connect(os.path.join(tmp_path, "dst.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO items VALUES (1000, 'frozen')")
+    try:
+        r = run_synctool("scheduler", "--once", "--at", "2025-10-15T10:00:00Z",
+                         config_dir=tmp_path)
+        assert r.rc == 0, r
+        assert "Destination locked by another writer" in r.err, r
+        rec = state_record(tmp_path, "full_job")
+        assert rec["status"] == "skipped" and rec["retry_count"] == 0, rec
+        r = run_synctool("run", "--job-name", "t", config_dir=tmp_path)
+        assert r.rc == 75 and "locked by another writer" in r.err, r
+        assert state_record(tmp_path, "full_job")["retry_count"] == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    r = run_synctool("scheduler", "--once", "--at", "2025-10-15T10:06:00Z", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "Retrying skipped job within current slot" in r.err and "succeeded" in r.err, r
+    rec = state_record(tmp_path, "full_job")
+    assert rec["status"] == "success" and rec["retry_count"] == 0, rec
+
+
+# --- Two schedulers: the leader frozen past its lease ---
+
+def test_frozen_leader_steps_down_and_no_slot_runs_twice(tmp_path, redis_server):
+    """Two schedulers on one Redis: the leader is SIGSTOPped past its lease,
+    the standby takes over within one lease, and the old leader, woken,
+    finds its lease gone and stands by instead of ticking."""
+    from test_scheduler_helpers import history, make_table, pipeline_yaml, write_config
+    from test_scheduler_scenarios import Background
+    cfg = str(tmp_path)
+    url = redis_db(redis_server, 13)
+    write_config(cfg, {"m": pipeline_yaml("m", "* * * * *")}, state_url=url)
+    make_table(os.path.join(cfg, "src.db"), rows=3)
+    make_table(os.path.join(cfg, "dst.db"), rows=0)
+    w = Background(cfg, "worker", "--name", "w")
+    a = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--name", "red-a")
+    b = None
+    try:
+        a.wait_for("leader: red-a holds the scheduler lease")
+        b = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--name", "red-b")
+        b.wait_for("standby: leader is red-a")
+        a.proc.send_signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        b.wait_for("leader: red-b holds the scheduler lease", timeout=60)
+        # within one lease (3 s) plus its 1 s retry; generous for a loaded machine
+        assert time.monotonic() - t0 < 10, "the standby did not take over within a lease"
+        time.sleep(1)
+        a.proc.send_signal(signal.SIGCONT)
+        a.wait_for("lost the scheduler lease")
+        a.wait_for("standby: leader is red-b")
+        time.sleep(2)
+    finally:
+        for p in (a, b, w):
+            if p is not None:
+                if p.proc.poll() is None:
+                    p.proc.send_signal(signal.SIGCONT)
+                assert p.stop() == 0, p.text()
+    after = a.text().split("lost the scheduler lease", 1)[1]
+    assert "Enqueued run" not in after, a.text()  # the woken leader never ticked again
+    starts = [h["started_at"] for h in history(cfg, "m")]
+    assert len(starts) == len(set(starts)), starts  # no slot twice
