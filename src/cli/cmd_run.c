@@ -194,6 +194,11 @@ static void on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
     (void)ctx;
     st_error err;
     if (r->st == NULL) return;
+    /* We hold the pipeline lock: a run of this pipeline still marked running
+     * died without recording (its lease expired). Record it lost first. */
+    if (ctx->pipeline_lock != NULL &&
+        sched_recover_lost(r->st, NULL, r->p->name, st_time_now(), NULL, &err) != ST_OK)
+        log_warn(r->p->name, r->strategy, "cannot record a lost run: %s", err.msg);
     if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK ||
         state_mark_running(r->st, r->p->name, r->strategy, r->run_id, st_time_now(),
                            r->worker, &err) != ST_OK)
@@ -370,12 +375,7 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     int lrc = lock_open(&lm, cfg->state_url, &lerr);
     if (lrc == ST_EINVAL) rc = cli_usage_error("run", "%s", lerr.msg);
     else if (lrc != ST_OK) rc = run_without_locks(&r, &lerr, a.json);
-    else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) {
-        /* an earlier run that died without recording: record it lost first */
-        if (sched_recover_lost(r.st, lm, r.p->name, st_time_now(), NULL, &lerr) != ST_OK)
-            log_warn(r.p->name, r.strategy, "cannot check for a lost run: %s", lerr.msg);
-        rc = run_job_now(&r, lm, &a);
-    }
+    else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) rc = run_job_now(&r, lm, &a);
     free(log_capture_end());
     state_close(r.st);
     lock_close(lm);

@@ -115,9 +115,11 @@ int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
 /* Records `lost` (state and history) every running record — of `pipeline`,
  * or of all if NULL — whose pipeline lock nobody holds: its run died
  * without recording (SIGKILL, OOM, a dead host) and its lease expired.
- * Takes each pipeline lock first, so a live run is never touched. The
- * scheduler tick does the same on its own; `status` and `run` call this so
- * they never show `running` for an expired lease. *recovered may be NULL. */
+ * Takes each pipeline lock first, so a live run is never touched; lm NULL
+ * means the caller holds the lock of `pipeline` (required then), so every
+ * running record of it is dead. The scheduler tick does the same on its
+ * own; `status` and `run` call this so they never show `running` for an
+ * expired lease. *recovered may be NULL. */
 int sched_recover_lost(state *st, lock_manager *lm, const char *pipeline, int64_t now,
                        size_t *recovered, st_error *err);
 

@@ -248,16 +248,17 @@ static bool sched_key_held(const lock_info *held, size_t n, const char *key) {
 }
 
 /* Records one running record `lost` if its pipeline lock is really free:
- * we take the lock ourselves first so no worker can be mid-run. Returns 1
- * if it recorded, 0 if not (someone holds the lock, the run moved on), or
- * an error. On 1, *rec is the record as it is now. */
+ * we take the lock ourselves first so no worker can be mid-run (lm NULL:
+ * the caller holds it). Returns 1 if it recorded, 0 if not (someone holds
+ * the lock, the run moved on), or an error. On 1, *rec is the record as it
+ * is now. */
 static int sched_mark_lost(state *st, lock_manager *lm, state_record *rec, int64_t now,
                            st_error *err) {
     char key[320];
     lock_key_pipeline(key, sizeof key, rec->pipeline);
     lock_handle h;
     st_error e;
-    if (lock_acquire(lm, key, LOCK_EXCLUSIVE, 10000, &h, &e) != ST_OK) return 0;
+    if (lm != NULL && lock_acquire(lm, key, LOCK_EXCLUSIVE, 10000, &h, &e) != ST_OK) return 0;
     int rc = 0;
     state_record fresh;
     if (state_get(st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK &&
@@ -277,7 +278,7 @@ static int sched_mark_lost(state *st, lock_manager *lm, state_record *rec, int64
             if (state_get(st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK) *rec = fresh;
         }
     }
-    lock_release(lm, &h, &e);
+    if (lm != NULL) lock_release(lm, &h, &e);
     return rc;
 }
 
@@ -325,13 +326,13 @@ int sched_recover_lost(state *st, lock_manager *lm, const char *pipeline, int64_
     for (size_t i = 0; i < n && !any; i++)
         any = recs[i].status == STATE_RUNNING &&
               (pipeline == NULL || strcmp(recs[i].pipeline, pipeline) == 0);
-    if (any && (rc = lock_list(lm, &held, &nheld, err)) == ST_OK) {
+    if (any && (lm == NULL || (rc = lock_list(lm, &held, &nheld, err)) == ST_OK)) {
         for (size_t i = 0; i < n && rc >= 0; i++) {
             if (recs[i].status != STATE_RUNNING) continue;
             if (pipeline != NULL && strcmp(recs[i].pipeline, pipeline) != 0) continue;
             char key[320];
             lock_key_pipeline(key, sizeof key, recs[i].pipeline);
-            if (sched_key_held(held, nheld, key)) continue;
+            if (lm != NULL && sched_key_held(held, nheld, key)) continue;
             int r = sched_mark_lost(st, lm, &recs[i], now, err);
             if (r < 0) rc = r;
             else if (r == 1 && recovered) (*recovered)++;

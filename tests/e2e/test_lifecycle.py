@@ -451,3 +451,88 @@ def test_frozen_leader_steps_down_and_no_slot_runs_twice(tmp_path, redis_server)
     assert "Enqueued run" not in after, a.text()  # the woken leader never ticked again
     starts = [h["started_at"] for h in history(cfg, "m")]
     assert len(starts) == len(set(starts)), starts  # no slot twice
+
+
+# --- More of item 3: the single worker's grace, and a pool that cannot stay up ---
+
+def test_sigterm_to_worker_interrupts_its_job_after_grace(tmp_path, redis_server, pg_server,
+                                                          schema):
+    from test_scheduler_scenarios import Background
+    url = redis_db(redis_server, 14)
+    gated_pipeline(tmp_path, pg_server, schema, state_url=url)
+    hold = PgHold(pg_server)
+    w = Background(str(tmp_path), "worker", "--name", "w", "--grace", "1")
+    try:
+        w.wait_for("worker w started")
+        r = run_synctool("scheduler", "--once", "--at", "2025-10-15T02:00:05Z",
+                         config_dir=tmp_path)
+        assert r.rc == 0 and "Enqueued run" in r.err, r
+        wait_until(lambda: gate_waiters(pg_server) > 0, timeout=120, what="the job at the gate")
+        w.proc.send_signal(signal.SIGTERM)
+        w.wait_for("grace period over: interrupting run")
+        hold.release()
+        w.proc.wait(120)
+    finally:
+        hold.release()
+        rc = w.stop()
+    assert rc == 0, w.text()
+    rec = state_record(tmp_path)
+    assert rec["status"] == "interrupted" and rec["retry_count"] == 0, (rec, w.text())
+
+
+def test_worker_pool_that_cannot_keep_its_consumers_alive_exits_1(tmp_path):
+    """Every consumer dies at once (its Redis is unreachable): each is
+    respawned with a growing backoff, and after 5 quick deaths in a row the
+    pool says it cannot keep K alive and exits 1 (not 0)."""
+    from test_scheduler_helpers import pipeline_yaml, write_config
+    import servers
+    port = servers.free_port()
+    write_config(str(tmp_path), {"q": pipeline_yaml("q", "0 0 1 1 *")},
+                 state_url=f"redis://127.0.0.1:{port}/0")
+    r = run_synctool("worker", "--concurrency", "2", "--name", "pool", config_dir=tmp_path,
+                     timeout=180)
+    assert r.rc == 1, r
+    assert "respawning in" in r.err and "cannot keep 2 consumers alive" in r.err, r
+
+
+# --- More of item 4: status and the next run see a lost run ---
+
+def test_killed_run_is_recorded_lost_by_status_and_the_next_run(tmp_path, pg_server, schema):
+    gated_pipeline(tmp_path, pg_server, schema)
+    hold = PgHold(pg_server)
+    proc = start_run(tmp_path)
+    try:
+        wait_until(lambda: gate_waiters(pg_server) > 0 or proc.poll() is not None,
+                   timeout=120, what="the run at the gate")
+        assert state_record(tmp_path)["status"] == "running"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        hold.release()
+    # the lease (5 s) lapses; until then status may say running, never after
+    wait_until(lambda: "synctool:exec:pipeline:p" not in
+               run_synctool("lock", "list", config_dir=tmp_path).out, timeout=60,
+               what="the dead run's lease to lapse")
+    r = run_synctool("status", "p", "--json", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "running" not in json.dumps(json.loads(r.out)), r.out
+    assert state_record(tmp_path)["status"] == "lost"
+    runs = entries_of(history_json(tmp_path))
+    assert [x["status"] for x in runs] == ["lost"], runs
+    # a second kill, found by the next run instead
+    hold = PgHold(pg_server)
+    proc = start_run(tmp_path)
+    try:
+        wait_until(lambda: gate_waiters(pg_server) > 0 or proc.poll() is not None,
+                   timeout=120, what="the run at the gate")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        hold.release()
+    r = run_synctool("run", "--job-name", "p", "--strategy", "full", "--lock-timeout", "30",
+                     config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "recorded lost" in r.err, r
+    runs = entries_of(history_json(tmp_path))
+    assert [x["status"] for x in runs][:2] == ["success", "lost"], runs
+    assert tables_equal(pg_server, schema)
