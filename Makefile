@@ -15,7 +15,7 @@
 # test is tests/unit/test_<name>.c, so adding either needs no Makefile edit.
 
 CC      ?= cc
-PKGS    := yaml-0.1 sqlite3 libpq hiredis
+PKGS    := yaml-0.1 sqlite3 libpq hiredis libmicrohttpd
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation

@@ -35,6 +35,9 @@ static const struct {
     {"scheduler", cli_cmd_scheduler, "the scheduler loop"},
     {"worker", cli_cmd_worker, "distributed worker (Redis state)"},
     {"ddl", cli_cmd_ddl, "ddl apply N: create or alter the destination table"},
+    {"pause", cli_cmd_pause, "pause scheduling of a pipeline's strategies"},
+    {"resume", cli_cmd_resume, "resume scheduling paused by `pause`"},
+    {"serve", cli_cmd_serve, "HTTP API, /metrics and health endpoints"},
 };
 
 static void print_help(FILE *f) {
