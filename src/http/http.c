@@ -411,7 +411,10 @@ static struct MHD_Daemon *http_bind(http_server *s, const char *addr, uint16_t p
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    /* poll(), not epoll: with epoll (MHD_USE_AUTO) libmicrohttpd 0.9.75 did not
+     * notice a client that half-closed its side, keeping such connections
+     * (and a slot of the connection limit) until the idle timeout. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     memset(&sin, 0, sizeof sin);
     memset(&sin6, 0, sizeof sin6);
     if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
