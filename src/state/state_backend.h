@@ -95,6 +95,10 @@ struct state_ops {
     int (*beat)(void *be, const char *kind, const char *name, int64_t now, st_error *err);
     /* Optional: every process that ever beat, sorted by name. *out is malloc'ed. */
     int (*beats)(void *be, state_process **out, size_t *n, st_error *err);
+    /* Optional: streams every readable record to fn (see state_list_each),
+     * any order, one reused record buffer; corrupt ones as for list(). The
+     * front falls back to list() when NULL. */
+    int (*list_each)(void *be, state_each_fn fn, void *ud, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or
