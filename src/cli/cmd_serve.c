@@ -39,15 +39,6 @@ static void usage(FILE *f) {
             HTTP_DEFAULT_LISTEN);
 }
 
-static const char *serve_level_name(void) {
-    switch (log_get_level()) {
-    case LOG_DEBUG: return "debug";
-    case LOG_WARN: return "warn";
-    case LOG_ERROR: return "error";
-    default: return "info";
-    }
-}
-
 /* Records this process's heartbeat; problems are logged at debug only. */
 static void serve_beat(const cli_ctx *ctx, const char *name) {
     config *cfg = NULL;
@@ -84,7 +75,7 @@ int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv) {
     sigaddset(&stop, SIGTERM);
     sigprocmask(SIG_BLOCK, &stop, NULL);
     http_opts o = {.listen = listen, .config_dir = ctx->config_dir,
-                   .token = getenv("SYNCTOOL_API_TOKEN"), .log_level = serve_level_name()};
+                   .token = getenv("SYNCTOOL_API_TOKEN")};
     http_server *srv = NULL;
     st_error err;
     int rc = http_server_start(&srv, &o, &err);
@@ -96,9 +87,6 @@ int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv) {
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
     snprintf(name, sizeof name, "serve@%s:%ld", host, (long)getpid());
-    log_info(NULL, NULL, "serve: listening on %s (port %u)%s", listen,
-             (unsigned)http_server_port(srv),
-             o.token && o.token[0] ? "" : "; POST endpoints disabled (no SYNCTOOL_API_TOKEN)");
     for (;;) {
         serve_beat(ctx, name);
         struct timespec ts = {.tv_sec = SERVE_BEAT_S};

@@ -32,6 +32,7 @@
 #include "../time/st_time.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -456,14 +457,21 @@ int http_server_start(http_server **out, const http_opts *o, st_error *err) {
     if (s == NULL) return st_error_set(err, ST_ENOMEM, "http: out of memory");
     snprintf(s->config_dir, sizeof s->config_dir, "%s", o->config_dir);
     snprintf(s->token, sizeof s->token, "%s", has_token ? o->token : "");
-    snprintf(s->log_level, sizeof s->log_level, "%s", o->log_level ? o->log_level : "info");
+    snprintf(s->log_level, sizeof s->log_level, "%s", log_level_name(log_get_level()));
     s->loopback = loopback;
     s->proc = o->proc;
     s->started_at = st_time_now();
     ssize_t n = readlink("/proc/self/exe", s->self_exe, sizeof s->self_exe - 1);
     s->self_exe[n > 0 ? n : 0] = '\0';
     pthread_mutex_init(&s->mu, NULL);
+    /* libmicrohttpd's thread inherits this mask: with every signal blocked
+     * there, SIGTERM and friends always reach the thread that waits for them
+     * (serve's sigtimedwait, the scheduler's signalfd). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     s->daemon = http_bind(s, addr, port, o);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (s->daemon == NULL) {
         pthread_mutex_destroy(&s->mu);
         free(s);
@@ -472,6 +480,8 @@ int http_server_start(http_server **out, const http_opts *o, st_error *err) {
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
+    log_info(NULL, NULL, "http: listening on %s (port %u)%s", listen, (unsigned)s->port,
+             has_token ? "" : "; POST endpoints disabled (no SYNCTOOL_API_TOKEN)");
     *out = s;
     return ST_OK;
 }

@@ -40,7 +40,6 @@ typedef struct http_opts {
     const char *listen;        /* "ADDR:PORT"; NULL = HTTP_DEFAULT_LISTEN */
     const char *config_dir;    /* the --config-dir */
     const char *token;         /* NULL or "" = no token: POST endpoints answer 403 */
-    const char *log_level;     /* passed to job processes ("info") */
     http_process_stats *proc;  /* NULL when serving alone */
     unsigned max_connections;  /* 0 = 64 */
     unsigned timeout_s;        /* idle connection timeout; 0 = 10 */

@@ -351,8 +351,38 @@ def test_run_through_the_api_on_redis_goes_to_a_worker(tmp_path, redis_server):
             assert sample(m, "synctool_rows_read_total", pipeline="good",
                           strategy="full_job") == 3
             assert sample(m, "synctool_queue_depth") == 0
+            assert sample(m, "synctool_workers_live") == 1
+            workers = s.json("GET", "/api/v1/workers")["workers"]
+            assert [(w["name"], w["kind"], w["alive"]) for w in workers
+                    if w["kind"] == "worker"] == [("w1", "worker", True)]
     finally:
         worker.stop()
+
+
+def test_scheduler_http_serves_the_api_from_the_scheduler_process(tmp_path):
+    cfg = str(tmp_path)
+    make_config(cfg)
+    with Server(cfg, "--tick", "1", "--name", "solo", command=("scheduler",),
+                token=TOKEN) as s:
+        wait_until(lambda: "leader: solo holds the scheduler lease" in s.text(),
+                   what="the lease")
+        workers = wait_until(lambda: s.json("GET", "/api/v1/workers")["leader"] == "solo"
+                             and s.json("GET", "/api/v1/workers"), what="the heartbeat")
+        assert [(w["name"], w["kind"], w["leader"]) for w in workers["workers"]
+                if w["kind"] == "scheduler"] == [("solo", "scheduler", True)]
+        m = wait_until(lambda: (lambda m: m if (sample(m, "synctool_scheduler_ticks_total")
+                                                or 0) >= 1 else None)(metrics(s)),
+                       what="a tick in /metrics")
+        assert sample(m, "synctool_process_leader") == 1
+        assert sample(m, "synctool_scheduler_leader", scheduler="solo") == 1
+        assert sample(m, "synctool_scheduler_tick_duration_seconds") >= 0
+        assert {p["name"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]} == {
+            "good", "broken"}
+        doc = s.json("POST", "/api/v1/pipelines/good/pause", template=NAMES + "/pause",
+                     token=TOKEN)
+        assert doc["strategies"][0]["operator_paused"]
+    assert s.proc.returncode == 0, s.text()
+    assert "scheduler stopped" in s.text()
 
 
 # --- metrics ------------------------------------------------------------------------
