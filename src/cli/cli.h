@@ -67,5 +67,6 @@ int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_pause(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_resume(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -15,7 +15,8 @@
  *      listener is not loopback; /healthz and /readyz are always open;
  *   4. the handler fills an http_resp; one function turns it into the
  *      libmicrohttpd response with Content-Type and no-store headers.
- * Errors are JSON {"error": {"code", "message"}} everywhere.
+ * Errors are JSON {"error": {"code", "message"}} everywhere. GET / and
+ * /static/<file> answer the dashboard's compiled-in files (dashboard_asset).
  *
  * Limits: a connection limit, an idle timeout (a slow or stuck client is
  * dropped, never blocks the others), a per-connection memory limit
@@ -28,6 +29,7 @@
  */
 #include "http_int.h"
 
+#include "../dashboard/dashboard.h"
 #include "../log/log.h"
 #include "../time/st_time.h"
 
@@ -63,6 +65,11 @@ static const http_route routes[] = {
     {"POST", "/api/v1/pipelines/*/reset", http_api_reset, AUTH_WRITE},
     {"POST", "/api/v1/pipelines/*/pause", http_api_pause, AUTH_WRITE},
     {"POST", "/api/v1/pipelines/*/resume", http_api_resume, AUTH_WRITE},
+    /* The dashboard's page and files are open: the page asks for the token
+     * itself when the API needs one. */
+    {"GET", "/", http_dashboard, AUTH_OPEN},
+    {"GET", "/index.html", http_dashboard, AUTH_OPEN},
+    {"GET", "/static/*", http_dashboard, AUTH_OPEN},
 };
 
 /* Per-request state kept by libmicrohttpd between callbacks. */
@@ -198,6 +205,24 @@ int http_prepare(http_server *s, http_resp *out) {
     }
     snprintf(s->opened_url, sizeof s->opened_url, "%s", s->cfg->state_url);
     return ST_OK;
+}
+
+/* --- the dashboard (src/dashboard) --- */
+
+void http_dashboard(http_server *s, const http_req *r, http_resp *out) {
+    (void)s;
+    const char *body, *ctype;
+    size_t len;
+    if (dashboard_asset(r->path, &body, &len, &ctype) != 0) {
+        http_reply_error(out, 404, "not_found", "no such file: %s", r->path);
+        return;
+    }
+    free(out->static_body ? NULL : out->body);
+    out->status = 200;
+    out->content_type = ctype;
+    out->body = (char *)body;
+    out->len = len;
+    out->static_body = true;
 }
 
 /* --- routing and authentication --- */

@@ -521,35 +521,25 @@ static void current_run_json(json_writer *w, const state_record *rec) {
     run_json(w, rec->pipeline, rec->strategy, &h);
 }
 
-/* Finds run `id` in the history of every pair that has state. 1 found, 0
- * not, negative error. */
-static int find_run(http_server *s, const state_record *all, size_t nall, int64_t id,
-                    json_writer *w, st_error *err) {
+/* A pending or running run: its state record is its only trace. 1 found, 0 not. */
+static int find_current_run(const state_record *all, size_t nall, int64_t id, json_writer *w) {
     for (size_t i = 0; i < nall; i++) {
-        if (all[i].run_id == id &&
-            (all[i].status == STATE_PENDING || all[i].status == STATE_RUNNING)) {
-            current_run_json(w, &all[i]);
-            return 1;
-        }
-    }
-    for (size_t i = 0; i < nall; i++) {
-        if (all[i].run_id < id) continue;   /* a pair's history only holds ids <= its run_id */
-        state_history_entry *h = NULL;
-        size_t n = 0;
-        int rc = state_history(s->st, all[i].pipeline, all[i].strategy, HTTP_RUNS_MAX, &h, &n,
-                               err);
-        if (rc != ST_OK) return rc;
-        for (size_t k = 0; k < n; k++) {
-            if (h[k].run_id != id) continue;
-            run_json(w, all[i].pipeline, all[i].strategy, &h[k]);
-            free(h);
-            return 1;
-        }
-        free(h);
+        if (all[i].run_id != id ||
+            (all[i].status != STATE_PENDING && all[i].status != STATE_RUNNING))
+            continue;
+        json_begin_object(w);
+        current_run_json(w, &all[i]);
+        json_key(w, "log");
+        json_null(w);
+        json_end_object(w);
+        return 1;
     }
     return 0;
 }
 
+/* GET /api/v1/runs/{id}: a finished run comes from its history entry with
+ * its log lines, through the very writer of `synctool logs --json`
+ * (state_run_write_json); a run still pending or running from its record. */
 void http_api_run(http_server *s, const http_req *r, http_resp *out) {
     char *end;
     long long id = strtoll(r->args[0], &end, 10);
@@ -564,22 +554,27 @@ void http_api_run(http_server *s, const http_req *r, http_resp *out) {
     if (load_states(s, &all, &nall, out) != ST_OK) return;
     json_writer w;
     json_init(&w);
-    json_begin_object(&w);
-    st_error err;
-    st_error_clear(&err);
-    int found = find_run(s, all, nall, id, &w, &err);
+    int found = find_current_run(all, nall, id, &w);
     free(all);
-    if (found <= 0) {
-        json_release(&w);
-        if (found == 0)
-            http_reply_error(out, 404, "not_found", "no run %lld in the kept history", id);
-        else
-            http_reply_st_error(out, found, &err);
+    if (found) {
+        http_reply_json(out, 200, &w);
         return;
     }
-    json_key(&w, "log");
-    json_null(&w);
-    json_end_object(&w);
+    state_run run;
+    st_error err;
+    st_error_clear(&err);
+    int rc = state_run_get(s->st, id, &run, &err);
+    if (rc != ST_OK) {
+        json_release(&w);
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        if (rc == ST_ENOTFOUND)
+            http_reply_error(out, 404, "not_found", "no run %lld in the kept history", id);
+        else
+            http_reply_st_error(out, rc, &err);
+        return;
+    }
+    state_run_write_json(&w, &run, true);
+    state_run_clear(&run);
     http_reply_json(out, 200, &w);
 }
 

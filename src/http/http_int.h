@@ -88,5 +88,6 @@ void http_api_reset(http_server *s, const http_req *r, http_resp *out);
 void http_api_pause(http_server *s, const http_req *r, http_resp *out);
 void http_api_resume(http_server *s, const http_req *r, http_resp *out);
 void http_metrics(http_server *s, const http_req *r, http_resp *out);
+void http_dashboard(http_server *s, const http_req *r, http_resp *out);
 
 #endif

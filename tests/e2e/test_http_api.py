@@ -109,7 +109,12 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
 
         r1 = s.json("GET", f"/api/v1/runs/{ids[0]}", template="/api/v1/runs/{run_id}")
         assert r1["pipeline"] == "good" and r1["rows_inserted"] + r1["rows_updated"] >= 0
-        assert r1["duration_s"] is not None and "log" in r1
+        assert r1["duration_s"] is not None
+        # The run's log lines, the same object as `synctool logs RUN_ID --json`.
+        assert r1["log"] and all(isinstance(line, str) for line in r1["log"])
+        cli = run_synctool("logs", str(ids[0]), "--json", config_dir=cfg)
+        assert cli.rc == 0, cli
+        assert json.loads(cli.out) == r1
         failed = s.json("GET", "/api/v1/pipelines/broken/runs", template=NAMES + "/runs")
         fr = s.json("GET", f"/api/v1/runs/{failed['runs'][0]['run_id']}",
                     template="/api/v1/runs/{run_id}")
@@ -123,6 +128,20 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
         workers = s.json("GET", "/api/v1/workers")
         assert workers["leader"] is None
         assert any(w["kind"] == "serve" and w["alive"] for w in workers["workers"])
+
+
+def test_the_dashboard_is_served_from_the_binary(tmp_path):
+    cfg = str(tmp_path)
+    make_config(cfg)
+    with Server(cfg, token=TOKEN, listen="0.0.0.0:0") as s:   # open even off loopback
+        for path, ctype in [("/", "text/html"), ("/index.html", "text/html"),
+                            ("/static/app.js", "javascript"), ("/static/app.css", "text/css")]:
+            status, headers, body = s.call("GET", path)
+            assert status == 200 and ctype in headers["Content-Type"], (path, headers)
+            assert body
+        for path in ("/static/nope.js", "/static/../index.html", "/static/a/b.js"):
+            status, _, text = s.call("GET", path)
+            assert status == 404 and json.loads(text)["error"]["code"] == "not_found", path
 
 
 def test_errors_are_json_with_the_right_status(tmp_path):
