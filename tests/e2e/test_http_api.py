@@ -433,7 +433,7 @@ def check_known_runs(s):
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_metrics_count_known_runs_and_survive_a_restart(tmp_path, redis_server, backend):
     cfg = str(tmp_path)
-    make_config(cfg, state_url=redis_db_url(redis_server, 15) if backend == "redis" else None)
+    make_config(cfg, state_url=redis_db_url(redis_server, 11) if backend == "redis" else None)
     run(cfg, "good")
     run(cfg, "good")
     with LockHolder(cfg, "--pipeline", "good", key="synctool:exec:pipeline:good"):
