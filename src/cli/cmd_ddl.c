@@ -91,9 +91,9 @@ int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv) {
     if (rc != CLI_OK) return rc;
     const config_pipeline *p = config_pipeline_find(cfg, argv[optind + 1]);
     if (p == NULL) {
-        fprintf(stderr, "synctool ddl: unknown pipeline '%s'\n", argv[optind + 1]);
+        rc = cli_unknown_pipeline("ddl", cfg, argv[optind + 1]);
         config_free(cfg);
-        return CLI_USAGE;
+        return rc;
     }
     rc = ddl_locked(cfg, p, timeout >= 0 ? timeout : p->locks.table_lock_wait_timeout);
     config_free(cfg);

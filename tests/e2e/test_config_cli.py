@@ -242,12 +242,12 @@ def test_list_json_and_disabled(synctool, tmp_path):
     assert hd["type"] == "hash" and hd["cron"] == "0 2 * * *"
     assert hd["timezone"] == "Europe/Berlin" and hd["enabled"] is True
     fw = pl["strategies"][2]
-    assert fw["enabled"] is False and fw["next"] is None  # disabled: never fires
+    assert fw["enabled"] is False and fw["next_fire_at"] is None  # disabled: never fires
     if cron_implemented(synctool):
-        assert pl["strategies"][0]["next"] == "2025-10-15T10:15:00Z"
-        assert hd["next"] == "2025-10-16T00:00:00Z"
+        assert pl["strategies"][0]["next_fire_at"] == "2025-10-15T10:15:00Z"
+        assert hd["next_fire_at"] == "2025-10-16T00:00:00Z"
     else:
-        assert pl["strategies"][0]["next"] is None
+        assert pl["strategies"][0]["next_fire_at"] is None
 
 
 def test_list_broken_config_exits_2(synctool, tmp_path):

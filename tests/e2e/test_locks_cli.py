@@ -222,7 +222,7 @@ def test_skip_does_not_clobber_the_running_run(env):
     rec = _state(env)[(env.pipeline, "full_weekly")]
     assert rec["status"] == "success"
     assert rec["run_id"] == ra["run_id"]
-    assert rec["last_run"] is not None
+    assert rec["last_run_at"] is not None
 
 
 def test_lock_timeout_waits_for_first_then_runs(env):
@@ -486,7 +486,7 @@ def test_run_records_skipped_then_success(env):
     assert rec["status"] == "skipped"
     assert rec["last_attempted_at"] is not None
     assert rec["retry_count"] == 0  # a skip never counts as a failure
-    assert rec["last_run"] is None
+    assert rec["last_run_at"] is None
     h.p.send_signal(signal.SIGTERM)
     assert h.finish()[0] == 0
     rc, out, err = run(env, "run", "--job-name", env.pipeline, "--json")
@@ -495,7 +495,7 @@ def test_run_records_skipped_then_success(env):
     assert res["run_id"] > skipped_id
     rec = _state(env)[(env.pipeline, "full_weekly")]
     assert rec["status"] == "success"
-    assert rec["last_run"] is not None
+    assert rec["last_run_at"] is not None
     assert rec["run_id"] == res["run_id"]
 
 

@@ -70,7 +70,7 @@ def test_scenario1_daily_job_retries_every_5_minutes_then_succeeds(tmp_path):
     assert "succeeded" in r.err, r
     st = state_of(cfg, "daily_sync", "hash_daily")
     assert st["status"] == "success"
-    assert iso(st["last_run"]) == "2025-10-15T02:15:00Z"
+    assert iso(st["last_run_at"]) == "2025-10-15T02:15:00Z"
     assert count_rows(os.path.join(cfg, "dst.db")) == 3
     assert statuses(history(cfg, "daily_sync"))[:4] == ["success", "skipped", "skipped",
                                                          "skipped"]
@@ -82,7 +82,7 @@ def test_scenario1_daily_job_retries_every_5_minutes_then_succeeds(tmp_path):
     r = tick(cfg, "2025-10-16T02:00:00Z")
     assert "Due to run (last scheduled: 2025-10-16T02:00:00Z" in r.err, r
     assert "succeeded" in r.err, r
-    assert iso(state_of(cfg, "daily_sync", "hash_daily")["last_run"]) == "2025-10-16T02:00:00Z"
+    assert iso(state_of(cfg, "daily_sync", "hash_daily")["last_run_at"]) == "2025-10-16T02:00:00Z"
 
 
 # --- Scenario 2: every 2 minutes ---
@@ -109,7 +109,7 @@ def test_scenario2_frequent_job_retries_after_half_slot_then_new_slot_starts_fre
     assert "succeeded" in r.err, r
     st = state_of(cfg, "fast_sync", "delta_2m")
     assert st["status"] == "success"
-    assert iso(st["last_run"]) == "2025-10-15T10:02:00Z"
+    assert iso(st["last_run_at"]) == "2025-10-15T10:02:00Z"
 
 
 # --- Scenario 3: a failing job (bad connection string) ---
