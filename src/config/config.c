@@ -325,6 +325,7 @@ void config_free(config *cfg) {
         free(d->host);
         free(d->user);
         free(d->password);
+        free(d->env_unset);
         free(d->dbname);
         free(d->sslmode);
         free(d->file);

@@ -30,6 +30,12 @@ typedef struct config_datastore {
     /* postgres connection; optional fields are NULL / 0 when absent */
     char *host, *user, *password, *dbname, *sslmode;
     int port;
+    /* Name of a ${VAR} in host/user/password/dbname that was unset at load
+     * time (no default), else NULL. Loading does not need it, so commands
+     * that never connect (list, status, history, lock list, explain,
+     * validate) work without it; store_open() refuses to connect with
+     * "datastore 'NAME': environment variable VAR is not set". */
+    char *env_unset;
     char *file;     /* where it was defined, for messages */
     int line, col;
 } config_datastore;

@@ -32,6 +32,11 @@ typedef struct config_loader {
     config_problems probs;    /* everything found so far */
     bool oom;                 /* an allocation failed: the result is incomplete */
     bool datastores_parsed;   /* datastores.yaml was valid YAML: names are known */
+    /* Connection fields: an unset ${VAR} (no default) is not a problem at
+     * load time; its name is kept here and the value stays NULL, so only
+     * the commands that connect need the variable (see config.h). */
+    bool defer_unset_env;
+    char unset_env[256];
 } config_loader;
 
 /* Records "file:line:col: message" for the current file. */

@@ -194,10 +194,10 @@ def test_env_expansion_and_secrets(synctool, tmp_path):
     env = {k: v for k, v in env.items() if k != "ST_E2E_PW"}
     r = synctool("validate", config_dir=cfg, env=dict(env, ST_E2E_PW=""))
     assert r.rc == 0, r  # set but empty is set
+    # Secrets only when connecting (issue 14 item 7): an unset connection
+    # variable is not a config problem; the commands that connect report it.
     r = synctool("validate", config_dir=cfg, env=env)
-    assert r.rc == 2, r
-    assert r.err == ('datastores.yaml:4:58: datastores.pg.connection.password: environment '
-                     'variable ST_E2E_PW is not set (use ${ST_E2E_PW:default} for a default)\n')
+    assert r.rc == 0, r
 
 
 def test_list_text(synctool, tmp_path):
