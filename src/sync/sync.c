@@ -84,12 +84,19 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
     if (rc == ST_ENOTFOUND && dest) {
         char msg[sizeof c->err->msg];
         memcpy(msg, c->err->msg, sizeof msg);
-        return st_error_set(c->err, ST_ENOTFOUND, "%s (run `synctool ddl apply` first)", msg);
+        return st_error_set(c->err, ST_ENOTFOUND, "%s: run `synctool ddl apply %s`", msg,
+                            c->o->pipeline->name);
     }
     for (size_t i = 0; rc == ST_OK && i < t->ncols; i++) {
         bool found = false;
         for (size_t j = 0; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;
-        if (!found)
+        if (!found && dest)
+            rc = st_error_set(c->err, ST_ENOTFOUND,
+                              "datastore '%s': table %s.%s has no column '%s': run `synctool "
+                              "ddl apply %s`",
+                              store_name(s), store_schema(s, t->schema), t->table, t->cols[i],
+                              c->o->pipeline->name);
+        else if (!found)
             rc = st_error_set(c->err, ST_ENOTFOUND, "datastore '%s': table %s.%s has no column '%s'",
                               store_name(s), store_schema(s, t->schema), t->table, t->cols[i]);
     }
