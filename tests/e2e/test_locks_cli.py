@@ -368,7 +368,7 @@ def test_lock_list_shows_shared_holders(env):
     t = held[env.table_key]
     assert t["mode"] == "shared"
     assert t["holders"] == 2
-    assert t["expires_in"] > 0
+    assert t["expires_in_s"] > 0
     rc, out, err = run(env, "lock", "list")
     assert rc == 0
     assert env.table_key in out and "shared" in out
@@ -431,12 +431,13 @@ def test_default_strategy_is_longest_slot(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["run"], "--job-name is required"),
+    (["run"], "missing PIPELINE"),
     (["run", "--job-name", "nope"], "unknown pipeline 'nope'"),
     (["run", "--job-name", "PIPE", "--strategy", "weekly"], "Strategy 'weekly' not found in config"),
     (["run", "--job-name", "PIPE", "--lock-timeout", "x"], "expected a non-negative integer"),
     (["run", "--job-name", "PIPE", "--no-wait-lock", "--lock-timeout", "5"], "contradicts"),
-    (["run", "--job-name", "PIPE", "extra"], "unexpected argument 'extra'"),
+    (["run", "--job-name", "PIPE", "extra"], "PIPELINE 'extra' contradicts --job-name"),
+    (["run", "PIPE", "extra"], "unexpected argument 'extra'"),
     (["run", "--bogus"], "unknown option"),
     (["run", "--job-name"], "--job-name needs a value"),
     (["lock", "hold", "--pipeline"], "--pipeline needs a value"),
