@@ -39,6 +39,7 @@ static struct {
     bool has_error;
     char code[48];
     char message[2048];
+    config_problems left_out;   /* pipeline files cli_load_config left out */
 } out_state;
 
 static const struct {
@@ -184,10 +185,34 @@ int cli_parse_int(const char *opt, const char *value, int64_t *out) {
     return CLI_OK;
 }
 
+const config_problems *cli_config_left_out(void) { return &out_state.left_out; }
+
+/* Reports the pipeline files left out by config_load_valid, once, as
+ * errors in the log (the scheduler's log at start-up; stderr otherwise). */
+static void report_left_out(config_problems *probs) {
+    for (size_t i = 0; i < probs->n; i++) log_error(NULL, NULL, "%s", probs->items[i]);
+    char files[1024] = "";
+    size_t nfiles = 0;
+    for (size_t i = 0; i < probs->n; i++) {
+        const char *f = probs->details[i].file;
+        if (i > 0 && strcmp(f, probs->details[i - 1].file) == 0) continue;
+        size_t len = strlen(files);
+        snprintf(files + len, sizeof files - len, "%s%s", nfiles++ ? ", " : "", f);
+    }
+    log_error(NULL, NULL, "invalid pipeline file%s left out: %s (the other pipelines are "
+              "served; see synctool validate)", nfiles == 1 ? "" : "s", files);
+    config_problems_clear(&out_state.left_out);
+    out_state.left_out = *probs;
+}
+
 int cli_load_config(const cli_ctx *ctx, config **out) {
     config_problems probs = {0};
     st_error err;
-    if (config_load(out, ctx->config_dir, &probs, &err) == ST_OK) return CLI_OK;
+    if (config_load_valid(out, ctx->config_dir, &probs, &err) == ST_OK) {
+        if (probs.n > 0 && !ctx->quiet_left_out) report_left_out(&probs);
+        else config_problems_clear(&probs);
+        return CLI_OK;
+    }
     for (size_t i = 0; i < probs.n; i++) fprintf(stderr, "%s\n", probs.items[i]);
     if (probs.n == 0) fprintf(stderr, "synctool: %s\n", err.msg);
     if (probs.n > 1) {
@@ -346,5 +371,6 @@ int cli_main(int argc, char **argv) {
     }
     fflush(stdout);
     finish_json(rc);
+    config_problems_clear(&out_state.left_out);
     return rc;
 }

@@ -24,6 +24,8 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_SKIPPED = 75 };
 typedef struct cli_ctx {
     const char *config_dir;   /* resolved: --config-dir, $SYNCTOOL_CONFIG_DIR, ./configs */
     const char *argv0;
+    bool quiet_left_out;      /* cli_load_config: do not log left-out pipeline files
+                                 (a job process: its scheduler already did) */
 } cli_ctx;
 
 typedef int (*cli_cmd_fn)(cli_ctx *ctx, int argc, char **argv);
@@ -31,8 +33,15 @@ typedef int (*cli_cmd_fn)(cli_ctx *ctx, int argc, char **argv);
 int cli_main(int argc, char **argv);
 
 /* Loads the config; on problems prints each "file:line:col: message" to
- * stderr and returns CLI_USAGE. */
+ * stderr and returns CLI_USAGE. When every problem is inside pipeline files
+ * (config_load_valid), those pipelines are left out instead: the problems
+ * are logged as errors once, kept for cli_config_left_out(), and the valid
+ * pipelines are served (CLI_OK). */
 int cli_load_config(const cli_ctx *ctx, config **out);
+
+/* The problems of the pipeline files the last cli_load_config left out
+ * (n == 0: none). Owned by the cli module. */
+const config_problems *cli_config_left_out(void);
 
 /* Opens the state named by cfg->state_url; prints the error and returns
  * CLI_FAILED if it cannot. */

@@ -102,6 +102,7 @@ static int sched_exec_job(cli_ctx *ctx, char **args) {
     snprintf(job.enqueue_owner, sizeof job.enqueue_owner, "%s", args[5]);
     job.enqueue_fence = strtoll(args[6], NULL, 10);
     config *cfg = NULL;
+    ctx->quiet_left_out = true;
     int rc = cli_load_config(ctx, &cfg);
     if (rc != CLI_OK) return rc;
     st_error e = {0};

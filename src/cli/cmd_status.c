@@ -166,6 +166,11 @@ static void print_text(const status_row *rows, size_t n, int64_t now) {
         printf("%s\n", t.cell[COLS - 1]);
     }
     if (n == 0) printf("(no pipelines configured)\n");
+    const config_problems *bad = cli_config_left_out();
+    for (size_t i = 0; i < bad->n; i++) {
+        if (i == 0) printf("\nINVALID pipeline files, left out (fix them; see synctool validate):\n");
+        printf("  %s\n", bad->items[i]);
+    }
 }
 
 /* --- JSON --- */

@@ -128,6 +128,14 @@ int config_load(config **out, const char *dir, config_problems *problems, st_err
 void config_free(config *cfg);
 void config_problems_clear(config_problems *p);
 
+/* As config_load, but when every problem is inside pipelines/ files, those
+ * files' pipelines are left out and the rest is returned (0, with the
+ * problems still in *problems, n > 0): one invalid pipeline file does not
+ * stop the scheduler or the read commands from serving the valid ones.
+ * Problems in datastores.yaml still fail the whole load. */
+int config_load_valid(config **out, const char *dir, config_problems *problems,
+                      st_error *err);
+
 const config_pipeline *config_pipeline_find(const config *cfg, const char *name);
 const config_strategy *config_strategy_find(const config_pipeline *p, const char *name);
 const config_datastore *config_datastore_find(const config *cfg, const char *name);

@@ -84,6 +84,13 @@ void config_missing(config_loader *ld, const config_node *map, const char *path,
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p);
 void config_parse_strategies(config_loader *ld, const config_node *root, config_pipeline *p);
 
+/* config_check.c: column types known to both engines; no destination table
+ * shared with an earlier pipeline. Problems are recorded in ld. */
+void config_check_column_types(config_loader *ld, const config *cfg, const config_node *root,
+                               const config_pipeline *p);
+void config_check_destination(config_loader *ld, const config *cfg, const config_node *root,
+                              const config_pipeline *p);
+
 /* Helpers shared by the parse files. */
 bool config_valid_name(const char *s);
 char *config_strdup(config_loader *ld, const char *s);

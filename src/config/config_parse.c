@@ -336,6 +336,8 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
     parse_endpoint(ld, cfg, root, "destination", false, &p->destination);
     config_parse_columns(ld, root, p);
     config_parse_strategies(ld, root, p);
+    config_check_column_types(ld, cfg, root, p);
+    config_check_destination(ld, cfg, root, p);
     parse_locks(ld, root, &p->locks);
     parse_retry(ld, root, &p->retry);
 }

@@ -134,11 +134,11 @@ def test_json_errors_on_stdout(synctool, tmp_path):
     assert "delta_15m, hash_daily, full_weekly" in err["message"]
     r = synctool("status", "--json", "--at", "yesterday", config_dir=cfg)
     assert r.rc == 2 and json.loads(r.out)["error"]["code"] == "usage"
-    (cfg / "pipelines" / "orders.yaml").write_text("name: [\n")
+    (cfg / "datastores.yaml").write_text("datastores: [\n")
     r = synctool("list", "--json", config_dir=cfg)
     assert r.rc == 2, r
     err = json.loads(r.out)["error"]
-    assert err["code"] == "config_invalid" and "pipelines/orders.yaml" in err["message"]
+    assert err["code"] == "config_invalid" and "datastores.yaml" in err["message"]
     r = synctool("reset", "--json", config_dir=cfg)  # no --json: a usage error
     assert r.rc == 2 and json.loads(r.out)["error"]["code"] == "usage"
     # text mode keeps stdout empty

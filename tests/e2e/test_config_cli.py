@@ -250,12 +250,25 @@ def test_list_json_and_disabled(synctool, tmp_path):
         assert pl["strategies"][0]["next_fire_at"] is None
 
 
-def test_list_broken_config_exits_2(synctool, tmp_path):
+def test_list_leaves_out_broken_pipeline_files(synctool, tmp_path):
+    # One invalid pipeline file no longer stops the read commands (issue 14
+    # item 3): the problems are reported and the valid pipelines listed.
     cfg = write_broken(tmp_path)
+    r = synctool("list", config_dir=cfg)
+    assert r.rc == 0, r
+    assert "(no pipelines in" in r.out
+    assert 'pipelines/orders.yaml:3:14: destination: missing required key "table"' in r.err
+    assert ("invalid pipeline files left out: pipelines/orders.yaml, pipelines/other.yml"
+            in r.err), r
+
+
+def test_list_broken_datastores_exits_2(synctool, tmp_path):
+    cfg = copy_example(tmp_path)
+    (cfg / "datastores.yaml").write_text("datastores: [\n")
     r = synctool("list", config_dir=cfg)
     assert r.rc == 2, r
     assert r.out == ""
-    assert 'pipelines/orders.yaml:3:14: destination: missing required key "table"' in r.err
+    assert "datastores.yaml" in r.err
 
 
 def test_no_pipelines(synctool, tmp_path):
