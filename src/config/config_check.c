@@ -108,8 +108,8 @@ void config_check_destination(config_loader *ld, const config *cfg, const config
         const config_pipeline *o = &cfg->pipelines[i];
         const config_endpoint *od = &o->destination;
         if (o == p || o->name == NULL || od->datastore == NULL || od->table == NULL ||
-            od->schema == NULL)
-            continue;
+            od->schema == NULL || (p->name && strcmp(o->name, p->name) == 0))
+            continue; /* a duplicate name is reported as such */
         if (strcmp(od->datastore, d->datastore) != 0 || strcmp(od->schema, d->schema) != 0 ||
             strcmp(od->table, d->table) != 0)
             continue;
