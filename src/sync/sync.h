@@ -65,4 +65,9 @@ int sync_run(const sync_opts *opts, state_stats *stats, st_error *err);
  * apply`). The caller holds the exclusive table lock. */
 int sync_ddl_apply(const config *cfg, const config_pipeline *p, st_error *err);
 
+/* The statements sync_ddl_apply would run now, each ending ";\n", in *sql
+ * (malloc'd, "" when the table matches the config). Opens the destination,
+ * changes nothing, takes no lock. Type mismatches fail as apply does. */
+int sync_ddl_plan(const config *cfg, const config_pipeline *p, char **sql, st_error *err);
+
 #endif
