@@ -90,6 +90,11 @@ void config_check_column_types(config_loader *ld, const config *cfg, const confi
                                const config_pipeline *p);
 void config_check_destination(config_loader *ld, const config *cfg, const config_node *root,
                               const config_pipeline *p);
+/* datastores.yaml `history:` and `notify:`, a pipeline's `freshness:`
+ * (config_ops.c). The first applies defaults when the keys are absent. */
+void config_parse_operations(config_loader *ld, config *cfg, const config_node *root);
+void config_parse_freshness(config_loader *ld, const config_node *root, config_pipeline *p);
+void config_free_operations(config *cfg);
 
 /* Helpers shared by the parse files. */
 bool config_valid_name(const char *s);
