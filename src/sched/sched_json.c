@@ -3,7 +3,7 @@
  * `synctool explain --json` and the HTTP API (GET /api/v1/pipelines/{name}),
  * so the two cannot drift apart:
  *   {"pipeline", "at", "selected", "strategies": [{"name", "should_run",
- *    "reason", "prev_slot", "next_slot", "backoff_seconds"}]}
+ *    "reason", "prev_slot", "next_slot", "next_fire_at", "backoff_seconds"}]}
  * Instants are ISO-8601 UTC strings or null; selected is a name or null.
  */
 #include "sched.h"
@@ -27,6 +27,7 @@ void sched_explain_json(json_writer *w, const config_pipeline *p, int64_t at, co
         json_kv_string(w, "reason", d->reason);
         json_kv_time(w, "prev_slot", d->prev);
         json_kv_time(w, "next_slot", d->next);
+        json_kv_time(w, "next_fire_at", d->next);
         json_kv_int(w, "backoff_seconds", d->backoff_s);
         json_end_object(w);
     }
