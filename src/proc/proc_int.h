@@ -6,6 +6,8 @@
 
 #include "proc.h"
 
+#include "../state/state.h"
+
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +46,11 @@ void proc_backoff_ok(proc_backoff *b, int64_t mono);
 
 /* Whether the outage has lasted longer than give_up_s (0: never). */
 bool proc_backoff_expired(const proc_backoff *b, int64_t give_up_s, int64_t mono);
+
+/* Records the heartbeat of process `name` when mono_ms has reached *next_ms
+ * (then *next_ms moves PROC_BEAT_S on). A failure is logged at debug only. */
+void proc_beat(state *st, const char *kind, const char *name, int64_t mono_ms,
+               int64_t *next_ms);
 
 /* Calls the plugged-in service, if any. */
 void proc_service_call(const proc_service *s, const proc_view *view);

@@ -90,6 +90,7 @@ typedef struct worker_proc {
     int status;
     size_t in_hand;         /* jobs running now (0 or 1) */
     proc_backoff bo;        /* Redis outages */
+    int64_t next_beat;      /* when the next heartbeat is due (mono ms) */
 } worker_proc;
 
 /* The watcher of the job in hand: reads signals while the main thread runs
@@ -342,6 +343,7 @@ static int worker_consume(worker_proc *w, st_error *err) {
         if (worker_next(w, &next_claim, &job)) worker_handle(w, &job);
         worker_poll_signals(w);
         worker_service(w);
+        proc_beat(w->st, "worker", w->consumer, st_time_mono_ms(), &w->next_beat);
     }
     log_info(NULL, NULL, "worker %s stopped", w->consumer);
     return w->status;

@@ -353,14 +353,14 @@ def test_tick_at_a_future_time_does_not_block_the_real_time(tmp_path):
     sqlite_pipeline(tmp_path)
     r = run_synctool("scheduler", "--once", "--at", "2099-06-01T10:00:00Z", config_dir=tmp_path)
     assert r.rc == 0 and "succeeded" in r.err, r
-    assert state_record(tmp_path, "full_job")["last_run"].startswith("2099-06-01")
+    assert state_record(tmp_path, "full_job")["last_run_at"].startswith("2099-06-01")
     r = run_synctool("scheduler", "--once", config_dir=tmp_path)
     assert r.rc == 0, r
     assert "state in the future of now, treated as unknown: last_run=2099-06-01T10:00:00Z" \
         in r.err, r
     assert "Already ran at 2099" not in r.err, r
     assert "succeeded" in r.err, r
-    assert not state_record(tmp_path, "full_job")["last_run"].startswith("2099"), r
+    assert not state_record(tmp_path, "full_job")["last_run_at"].startswith("2099"), r
 
 
 def test_state_import_refuses_future_instants_unless_allowed(tmp_path):
@@ -377,7 +377,7 @@ def test_state_import_refuses_future_instants_unless_allowed(tmp_path):
     assert "nothing imported" in r.err
     r = run_synctool("state", "import", "--allow-future", str(f), config_dir=tmp_path)
     assert r.rc == 0, r
-    assert state_record(tmp_path, "full_job")["last_run"].startswith("2099")
+    assert state_record(tmp_path, "full_job")["last_run_at"].startswith("2099")
 
 
 # --- SQLite destination held by a frozen run (item 6) ---
