@@ -295,7 +295,8 @@ static void record(run_ctx *r, const job_result *res) {
                                        STATE_INTERRUPTED};
     st_error err;
     if (r->run_id == 0) {
-        if (res->status == JOB_SKIPPED && other_run_in_progress(r)) {
+        if ((res->status == JOB_SKIPPED || res->status == JOB_INTERRUPTED) &&
+            other_run_in_progress(r)) {
             log_info(r->p->name, r->strategy, "skip not recorded: another run is in progress");
             return;
         }

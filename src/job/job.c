@@ -114,7 +114,9 @@ static int take(lock_manager *lm, const char *key, lock_mode mode, bool wait,
                   : lock_acquire(lm, key, mode, ttl_ms, h, &err);
     if (rc == ST_OK) return 0;
     char msg[1024];
-    if (rc == ST_EBUSY) {
+    if (rc == ST_EINTR) {
+        skip(cb, out, JOB_INTERRUPTED, "interrupted", "interrupted while waiting for a lock");
+    } else if (rc == ST_EBUSY) {
         skip(cb, out, JOB_SKIPPED, step->busy_code, step->busy_msg);
     } else if (rc == ST_ETIMEOUT) {
         snprintf(msg, sizeof msg, step->timeout_fmt, (long long)timeout_s);
@@ -230,8 +232,11 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
     if (lm == NULL) {
         execute(cb, &ctx, exec, exec_ud, out);
         finished(cb, &ctx, out);
-    } else
+    } else {
+        lock_set_cancel(lm, opts->interrupt);
         run_locked(p, opts, lm, cb, &ctx, exec, exec_ud, out);
+        lock_set_cancel(lm, NULL);
+    }
     /* Callers report the result in their own words (run prints a summary,
      * the scheduler logs the §3 reasons); this line is for debugging. */
     log_debug(p->name, opts->strategy, "job %s (%s): %s", job_status_name(out->status),

@@ -340,10 +340,11 @@ static int worker_consume(worker_proc *w, st_error *err) {
     int64_t next_claim = 0;
     while (!w->stopping) {
         queue_job job;
+        /* beat first: a worker is live from its start, not after its first job */
+        proc_beat(w->st, "worker", w->consumer, st_time_mono_ms(), &w->next_beat);
         if (worker_next(w, &next_claim, &job)) worker_handle(w, &job);
         worker_poll_signals(w);
         worker_service(w);
-        proc_beat(w->st, "worker", w->consumer, st_time_mono_ms(), &w->next_beat);
     }
     log_info(NULL, NULL, "worker %s stopped", w->consumer);
     return w->status;

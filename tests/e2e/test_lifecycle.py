@@ -394,7 +394,7 @@ def test_frozen_sqlite_destination_holder_makes_the_run_skip_not_fail(tmp_path):
     try:
         r = run_synctool("scheduler", "--once", "--at", "2025-10-15T10:00:00Z",
                          config_dir=tmp_path)
-        assert r.rc == 0, r
+        assert r.rc == 75, r  # --once: its only run was skipped
         assert "Destination locked by another writer" in r.err, r
         rec = state_record(tmp_path, "full_job")
         assert rec["status"] == "skipped" and rec["retry_count"] == 0, rec
@@ -536,3 +536,23 @@ def test_killed_run_is_recorded_lost_by_status_and_the_next_run(tmp_path, pg_ser
     runs = entries_of(history_json(tmp_path))
     assert [x["status"] for x in runs][:2] == ["success", "lost"], runs
     assert tables_equal(pg_server, schema)
+
+
+def test_signal_to_run_waiting_for_a_lock_stops_waiting(tmp_path):
+    """SIGTERM while `run` waits (--lock-timeout 300) for a pipeline lock
+    someone else holds: it stops waiting at once, exit 143, and records
+    nothing over the holder's state."""
+    from test_scheduler_helpers import LockHolder
+    sqlite_pipeline(tmp_path)
+    with LockHolder(str(tmp_path), "--pipeline", "t", key="synctool:exec:pipeline:t"):
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1")
+        proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "--log-level", "debug",
+                                 "run", "--job-name", "t", "--lock-timeout", "300"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        time.sleep(1.5)  # it is waiting for the lock (held for 600 s)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)  # not 300 s
+        assert proc.returncode == 143, err
+        assert "interrupted by SIGTERM" in err, err
