@@ -115,6 +115,7 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
         cli = run_synctool("logs", str(ids[0]), "--json", config_dir=cfg)
         assert cli.rc == 0, cli
         assert json.loads(cli.out) == r1
+        assert {k: v for k, v in r1.items() if k != "log"} == runs["runs"][0]
         failed = s.json("GET", "/api/v1/pipelines/broken/runs", template=NAMES + "/runs")
         fr = s.json("GET", f"/api/v1/runs/{failed['runs'][0]['run_id']}",
                     template="/api/v1/runs/{run_id}")
