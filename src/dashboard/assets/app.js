@@ -470,7 +470,7 @@
                               '<span class="badge b-idle">would not run</span>') +
               "<div>" + esc(s.reason) + '</div><div class="muted">slot ' + esc(fmtUtc(s.prev_slot) || "–") +
               " → " + esc(fmtUtc(s.next_slot) || "–") +
-              (s.backoff_seconds ? " · retry backoff " + esc(fmtDuration(s.backoff_seconds)) : "") +
+              (s.backoff_seconds && /skip/i.test(s.reason) ? " · retry backoff " + esc(fmtDuration(s.backoff_seconds)) : "") +
               "</div></div>";
           }).join("");
       }).catch(function (e) {
@@ -535,7 +535,8 @@
       refresh: function () {
         if (done) return Promise.resolve();
         return get("/api/v1/runs/" + encodeURIComponent(id)).then(function (r) {
-          done = true; // a finished run does not change
+          // a finished run does not change; a pending or running one is polled
+          done = ["success", "failed", "skipped", "interrupted", "lost"].indexOf(r.status) >= 0;
           $("#r-crumb").innerHTML = '<a href="#/p/' + encodeURIComponent(r.pipeline) + '">' + esc(r.pipeline) + "</a> /";
           $("#r-title").innerHTML = "Run " + esc(r.run_id) + " · " + esc(r.pipeline) + ":" + esc(r.strategy) +
             " " + statusBadge(r.status);
@@ -552,7 +553,9 @@
             "<div>Failures in a row</div><div>" + esc(r.retry_count) + "</div>" +
             "<div>Worker</div><div class=\"mono\">" + esc(r.worker || "–") + "</div>" +
             "<div>Message</div><div>" + esc(r.message || "–") + "</div></div>" +
-            "<h2>Log</h2><div class=\"log\" id=\"log\">" + logHtml(r.log) + "</div>";
+            "<h2>Log</h2><div class=\"log\" id=\"log\">" + (done ? logHtml(r.log) :
+              '<div class="empty" style="color:#94a3b8">The run is ' + esc(r.status) +
+              "; its log appears here when it has finished.</div>") + "</div>";
         }).catch(function (e) {
           if (e.status === 404) {
             $("#r-body").innerHTML = '<div class="panel empty">Run ' + esc(id) +
