@@ -132,7 +132,7 @@ def test_dashboard_in_a_browser(synctool, tmp_path, outdir):
                              ("orders_sync", "ok")], order
             paused = rows[0]
             assert "Paused" in paused.find_element(By.CSS_SELECTOR, ".badge").text
-            assert "Paused after 1 failed runs in a row" in paused.text
+            assert "Paused after a failed run. Fix the cause, then press Reset." in paused.text
             assert "table main.payments does not exist" in paused.text
             assert "Failed" in rows[1].find_element(By.CSS_SELECTOR, ".badge").text
             assert "attention" in rows[1].get_attribute("class")

@@ -114,7 +114,8 @@
     }
     var rules = [
       [/^Max retry count \((\d+)\) exceeded/, function (m) {
-        return "Paused after " + m[1] + " failed runs in a row. Fix the cause, then press Reset."; }],
+        return "Paused after " + (m[1] === "1" ? "a failed run" : m[1] + " failed runs in a row") +
+          ". Fix the cause, then press Reset."; }],
       [/^Paused by operator/i, function () { return "Paused by an operator. Press Resume to schedule it again."; }],
       [/^Strategy is already running/, function () { return "Running now."; }],
       [/^Already scheduled at \S+ \(pending for (\d+)s\)/, function (m) {
@@ -549,6 +550,7 @@
             (r.error ? '<div class="errorbox">' + esc(r.error) + "</div>" : "") +
             '<div class="cards stats">' +
             stat(fmtDuration(r.duration_s), "duration") +
+            (r.waiting_s != null && r.waiting_s >= 0.5 ? stat(fmtDuration(r.waiting_s), "waiting for locks") : "") +
             stat(num(r.rows_read), "rows read") + stat(num(r.rows_inserted), "inserted") +
             stat(num(r.rows_updated), "updated") + stat(num(r.rows_deleted), "deleted") +
             (r.segments_compared ? stat(num(r.segments_compared), "segments compared") : "") +
