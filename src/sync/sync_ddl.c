@@ -151,8 +151,8 @@ static int ddl_check(store *s, const config_pipeline *p, const store_column_info
         if (!is_sqlite(s))
             return st_error_set(err, ST_EINVAL,
                                 "datastore '%s': column '%s' of table %s.%s has type %s but the "
-                                "config says %s: synctool does not change PostgreSQL column "
-                                "types; alter the column to %s by hand, or change the config's "
+                                "config says %s: synctool does not change column types on "
+                                "PostgreSQL; alter the column to %s by hand, or change the config's "
                                 "type to %s",
                                 store_name(s), have->name, schema, p->destination.table,
                                 have->type, c->type, want, have->type);
