@@ -426,3 +426,19 @@ def test_validate_and_ddl_warn_about_wide_numerics(synctool, tmp_path):
     r = synctool("ddl", "apply", "p", config_dir=tmp_path)
     assert r.rc == 0, r
     assert "column 'big' (numeric(30,6))" in r.err
+
+
+def test_quickstart_copy_answers_like_its_source(tmp_path):
+    """examples/quickstart/run asks source and copy the same questions and
+    fails when they disagree; `where total > 100` is one of them."""
+    import shutil
+    from conftest import BIN
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    qs = tmp_path / "quickstart"
+    shutil.copytree(os.path.join(root, "examples", "quickstart"), qs,
+                    ignore=shutil.ignore_patterns("data", ".synctool"))
+    r = subprocess.run(["bash", str(qs / "run")], env=dict(os.environ, SYNCTOOL=BIN),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ("+ SELECT count(*) FROM orders WHERE total > 100\n  source: 1\n  copy:   1\n"
+            in r.stdout), r.stdout
