@@ -2,12 +2,18 @@
  * store_sqlite — the SQLite driver (libsqlite3) behind struct store_ops.
  *
  * One sqlite3 connection per store, busy timeout 10 s. On open it
- * registers four SQL functions so SQLite can compute the canonical row
- * text and checksums itself, exactly as PostgreSQL does with built-ins:
+ * registers SQL functions so SQLite can compute the canonical row text and
+ * checksums itself, exactly as PostgreSQL does with built-ins:
  *   md5(text)            hex MD5 of the UTF-8 bytes (store_md5.c)
  *   st_canon(kind, v)    canonical text of v for store_kind `kind`,
- *                        whatever storage class v has (store_canon.c);
- *                        kind + SQ_HASH_FORM gives the hash text (store.h)
+ *                        whatever storage class v has (store_canon.c):
+ *                        numbers from INTEGER, REAL or TEXT; booleans from
+ *                        0/1 or 't'/'true'/...; dates and times from ISO
+ *                        text (with or without an offset; none = UTC), an
+ *                        INTEGER of Unix seconds or a REAL Julian day, as
+ *                        SQLite's own date functions read them
+ *   st_store(kind, v)    v as a sync writes it into a column of `kind`
+ *                        (ddl apply --migrate, SQLite -> SQLite full)
  *   st_sum64(hex16)      aggregate: sum of 64-bit values mod 2^64, as text
  *   st_md5_agg(key, t)   aggregate: hex MD5 of the texts joined with '|' in
  *                        ascending integer key order, whatever order SQLite
@@ -16,10 +22,15 @@
  *                        PostgreSQL's md5(string_agg(t, '|')) over the
  *                        same rows read in key order gives the same digest.
  *
- * Type mapping for `ddl apply`: integers INTEGER, floats REAL, and every
- * other kind TEXT — numerics are kept as exact decimal text (a NUMERIC
- * column would turn 1234567890.123456789 into a double), timestamps as
- * canonical ISO text, so nothing loses precision.
+ * Types (ddl_type, docs/configuration.md): a copy must answer queries as
+ * its source does, so every kind gets the affinity that makes SQLite
+ * compare it right: INTEGER; NUMERIC(p,s) / DECIMAL(p,s) as the config
+ * spells it (numeric affinity: 5.00 is stored as 5, 12.5 as REAL; more
+ * than 15 significant digits become the nearest REAL, which validate and
+ * ddl apply warn about); REAL; BOOLEAN (stored 0/1: writes bind t/f as
+ * integers); DATE, TIMESTAMP, TIMESTAMPTZ (the canonical text, which is
+ * what datetime() produces); TEXT. Canonical text is bound as text and the
+ * column's affinity makes numbers of it.
  *
  * Reads are one stepping statement (constant memory). Writes: apply()
  * prepares an upsert and a delete statement per call and runs them, one

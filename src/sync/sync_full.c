@@ -20,6 +20,9 @@
  *
  * The merge itself (sync_merge) takes two iterators, so the hash strategy
  * reuses it on the rows of a mismatching segment.
+ *
+ * Between two SQLite tables none of this runs: SQLite does the whole job
+ * itself (sync_local.c).
  */
 #include "sync_int.h"
 
@@ -203,6 +206,7 @@ int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t m
 }
 
 int sync_full(sync_ctx *c) {
+    if (sync_local_applies(c)) return sync_full_local(c);
     store_sb q = {0};
     sync_sql_select(&q, c, true);
     sync_sql_order(&q, c, true, -1);

@@ -26,6 +26,7 @@ warns about a numeric wider than SQLite keeps exact.
 import os
 import random
 import sqlite3
+import struct
 import subprocess
 import uuid
 
@@ -310,6 +311,8 @@ def mixed_value(k, name, v):
                                   text=True, check=True).stdout)
     if name == "f" and k % 2:
         return repr(v)
+    if name == "r":  # what a PostgreSQL real holds: the value rounded to float4
+        return struct.unpack("f", struct.pack("f", v))[0]
     return v
 
 
@@ -326,14 +329,34 @@ def test_sqlite_source_in_any_storage_class_reaches_postgres_typed(synctool, tmp
     classes = {r[0] for r in m.execute("SELECT typeof(n) || typeof(b) || typeof(ts) FROM t")}
     assert len(classes) > 3  # really mixed
     m.close()
-    ds = "  m: {type: sqlite, path: data/m.db}\n" + pg_ds(pg_server, "pg")
+    ds = ("  m: {type: sqlite, path: data/m.db}\n  s: {type: sqlite, path: data/s.db}\n"
+          + pg_ds(pg_server, "pg"))
     write_pipeline(tmp_path, "m_to_d", "{datastore: m, table: t}",
                    f"{{datastore: pg, schema: {schema}, table: d}}", ds)
+    write_pipeline(tmp_path, "m_to_s", "{datastore: m, table: t}", "{datastore: s, table: t}", ds)
     run_ok(synctool, tmp_path, "ddl", "apply", "m_to_d")
     run_ok(synctool, tmp_path, "run", "--job-name", "m_to_d", "--strategy", "full")
     assert pg_table_rows(pg_server, schema, "d") == pg_table_rows(pg_server, schema, "ref")
     r = run_ok(synctool, tmp_path, "run", "--job-name", "m_to_d", "--strategy", "hash")
     assert "0 inserted, 0 updated, 0 deleted" in r.out + r.err, r
+    # SQLite -> SQLite runs inside SQLite: the same conversions, counted right
+    run_ok(synctool, tmp_path, "ddl", "apply", "m_to_s")
+    r = run_ok(synctool, tmp_path, "run", "--job-name", "m_to_s", "--strategy", "full")
+    assert f"{len(FIXED)} inserted, 0 updated, 0 deleted" in r.out + r.err, r
+    assert_same_answers(answers_pg(pg_server, f'"{schema}".ref'),
+                        answers_sqlite(tmp_path / "data" / "s.db"), "mixed SQLite -> SQLite")
+    for strategy in ("full", "hash"):
+        r = run_ok(synctool, tmp_path, "run", "--job-name", "m_to_s", "--strategy", strategy)
+        assert "0 inserted, 0 updated, 0 deleted" in r.out + r.err, (strategy, r)
+    m = sqlite3.connect(tmp_path / "data" / "m.db")
+    m.execute("UPDATE t SET dd = '-0.00010' WHERE id = 2")     # same value, other spelling
+    m.execute("UPDATE t SET b = 'f', tz = '2025-03-30T01:00:00.000001Z' WHERE id = 3")  # the same
+    m.execute("UPDATE t SET t = 'changed' WHERE id = 4")
+    m.execute("DELETE FROM t WHERE id = 5")
+    m.commit()
+    m.close()
+    r = run_ok(synctool, tmp_path, "run", "--job-name", "m_to_s", "--strategy", "full")
+    assert "0 inserted, 1 updated, 1 deleted" in r.out + r.err, r
 
 
 def test_migrate_table_made_by_previous_version(synctool, tmp_path, pg_server, schema):
