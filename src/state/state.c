@@ -193,6 +193,17 @@ int state_list(state *st, state_record **out, size_t *n, st_error *err) {
     return ST_OK;
 }
 
+int state_list_each(state *st, state_each_fn fn, void *ud, st_error *err) {
+    st_error_clear(err);
+    if (st->ops->list_each) return st->ops->list_each(st->be, fn, ud, err);
+    state_record *recs = NULL;
+    size_t n = 0;
+    int rc = st->ops->list(st->be, &recs, &n, err);
+    for (size_t i = 0; rc == ST_OK && i < n; i++) rc = fn(ud, &recs[i]);
+    free(recs);
+    return rc;
+}
+
 int state_history(state *st, const char *pipeline, const char *strategy, size_t limit,
                   state_history_entry **out, size_t *n, st_error *err) {
     *out = NULL;

@@ -88,6 +88,15 @@ int state_get(state *st, const char *pipeline, const char *strategy,
  * returns 0 if at least the listing worked). */
 int state_list(state *st, state_record **out, size_t *n, st_error *err);
 
+/* Streams every record to fn, one at a time, in no particular order; `r`
+ * is only valid during the call (the backend reuses one buffer), so a
+ * listing costs memory for one record and one backend chunk, not 2 KB per
+ * record (the scheduler's tick). fn returns 0 to go on; anything else stops
+ * the listing and is returned. Corrupt rows are skipped and described in
+ * err->msg as for state_list(). */
+typedef int (*state_each_fn)(void *ud, const state_record *r);
+int state_list_each(state *st, state_each_fn fn, void *ud, st_error *err);
+
 /* Allocates a new run id, strictly greater than any given before. */
 int state_new_run_id(state *st, int64_t *out, st_error *err);
 

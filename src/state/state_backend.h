@@ -84,6 +84,10 @@ struct state_ops {
                     const char *key, char *buf, size_t buflen, st_error *err);
     int (*meta_put)(void *be, const char *pipeline, const char *strategy,
                     const char *key, const char *value, st_error *err);
+    /* Optional: streams every readable record to fn (see state_list_each),
+     * any order, one reused record buffer; corrupt ones as for list(). The
+     * front falls back to list() when NULL. */
+    int (*list_each)(void *be, state_each_fn fn, void *ud, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or

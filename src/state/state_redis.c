@@ -23,7 +23,10 @@
  *
  * list() reads the index, then pipelines HGETALL in chunks of 1000
  * (redisAppendCommandArgv ... redisGetReply): 30,000 records cost 30 round
- * trips, not 30,000. Corrupt hashes are reported per record.
+ * trips, not 30,000. Corrupt hashes are reported per record. list_each()
+ * pages the index itself (ZRANGEBYLEX after the last member seen, 1000 at
+ * a time) and decodes each HGETALL reply into one reused record, so a
+ * listing holds one chunk of replies whatever the number of records.
  *
  * Errors name the URL with any password replaced by three stars.
  * After an I/O error the connection is dropped and re-made on the next call.
@@ -249,7 +252,13 @@ static int reply_to_record(const redisReply *h, const char *p, const char *s, st
     for (size_t i = 0; i + 1 < h->elements; i += 2)
         for (int f = 0; f < NFIELDS; f++)
             if (strcmp(h->element[i]->str, field_names[f]) == 0) v[f] = h->element[i + 1]->str;
-    state_record_init(r, v[0] ? v[0] : p, v[1] ? v[1] : s);
+    /* Every field is assigned here or below: no 2 KB memset per record. */
+    state_copy(r->pipeline, sizeof r->pipeline, v[0] ? v[0] : p);
+    state_copy(r->strategy, sizeof r->strategy, v[1] ? v[1] : s);
+    r->status = STATE_IDLE;
+    r->retry_count = r->run_id = 0;
+    r->last_run = r->last_scheduled_at = r->last_attempted_at = r->updated_at = ST_TIME_NONE;
+    r->worker[0] = r->message[0] = r->error[0] = '\0';
     if (state_status_parse(v[2] ? v[2] : "", &r->status) != ST_OK)
         return state_corrupt(err, r->pipeline, r->strategy, "unknown status '%s'",
                              v[2] ? v[2] : "");
@@ -338,6 +347,57 @@ static int redis_list(void *be, state_record **out, size_t *n, st_error *err) {
     *out = arr;
     *n = len;
     return ST_OK;
+}
+
+static int redis_list_each(void *be, state_each_fn fn, void *ud, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    state_record *rec = malloc(sizeof *rec);
+    char *last = malloc(KEY_MAX + 2);
+    if (rec == NULL || last == NULL) {
+        free(rec);
+        free(last);
+        return st_error_set(err, ST_ENOMEM, "state list: out of memory");
+    }
+    snprintf(last, KEY_MAX + 2, "-");
+    char chunk_s[16];
+    snprintf(chunk_s, sizeof chunk_s, "%d", LIST_CHUNK);
+    for (;;) {
+        const char *argv[] = {"ZRANGEBYLEX", "synctool:state:index", last, "+", "LIMIT", "0",
+                              chunk_s};
+        redisReply *idx;
+        if ((rc = command(b, &idx, err, 7, argv, NULL)) != ST_OK) break;
+        size_t n = idx->type == REDIS_REPLY_ARRAY ? idx->elements : 0;
+        for (size_t i = 0; i < n; i++) {
+            char key[KEY_MAX];
+            snprintf(key, sizeof key, "synctool:state:%s", idx->element[i]->str);
+            const char *hargv[] = {"HGETALL", key};
+            redisAppendCommandArgv(b->c, 2, hargv, NULL);
+        }
+        for (size_t i = 0; i < n; i++) {
+            void *rv = NULL;
+            if (redisGetReply(b->c, &rv) != REDIS_OK) {
+                rc = unavailable(b, err, "HGETALL");
+                break;
+            }
+            redisReply *r = rv;
+            if (rc == ST_OK && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+                st_error problem;
+                if (reply_to_record(r, idx->element[i]->str, "", rec, &problem) == ST_OK)
+                    rc = fn(ud, rec);
+                else
+                    state_note_problem(err, &problem);
+            }
+            freeReplyObject(r);
+        }
+        if (rc == ST_OK && n > 0) snprintf(last, KEY_MAX + 2, "(%s", idx->element[n - 1]->str);
+        freeReplyObject(idx);
+        if (rc != ST_OK || n < LIST_CHUNK) break;
+    }
+    free(rec);
+    free(last);
+    return rc;
 }
 
 /* --- writes --- */
@@ -632,6 +692,7 @@ static const struct state_ops redis_state_ops = {
     .close = redis_close,
     .get = redis_get,
     .list = redis_list,
+    .list_each = redis_list_each,
     .new_run_id = redis_new_run_id,
     .apply = redis_apply,
     .put = redis_put,
