@@ -108,11 +108,45 @@ static const char *sq_canon_value(sqlite3_value *v, store_kind k, char *buf, siz
     return t ? store_canon_text(t, k, buf, n) : NULL;
 }
 
+/* Already in canonical form (store.h) for kind k: a DATE, or a
+ * TIMESTAMP(TZ) "YYYY-MM-DD HH:MM:SS[.f]" without trailing fraction zeros.
+ * Checked by shape only, so st_store passes most values through without
+ * parsing and formatting them. */
+static bool sq_is_canonical_time(const char *t, int n, store_kind k) {
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    int want = k == STORE_K_DATE ? 10 : 19;
+    if (n < want || (k == STORE_K_DATE && n != 10)) return false;
+    for (int i = 0; i < want; i++)
+        if (shape[i] == 'd' ? (t[i] < '0' || t[i] > '9') : t[i] != shape[i]) return false;
+    if (t[5] > '1' || t[8] > '3') return false;
+    if (k == STORE_K_DATE) return true;
+    if (t[11] > '2' || t[14] > '5' || t[17] > '5') return false;
+    if (n == want) return true;
+    if (t[19] != '.' || n < 21 || n > 26 || t[n - 1] == '0') return false;
+    for (int i = 20; i < n; i++)
+        if (t[i] < '0' || t[i] > '9') return false;
+    return true;
+}
+
+static bool sq_is_time_kind(store_kind k) {
+    return k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+}
+
+/* Canonical already: integers of integer and decimal kinds (SQLite's own
+ * integer text is the canonical one) and time text in canonical shape are
+ * passed through without a conversion (half the cost of a read). */
 static void fn_canon(sqlite3_context *c, int argc, sqlite3_value **v) {
     (void)argc;
     store_kind k = (store_kind)sqlite3_value_int(v[0]);
     char buf[128];
-    if (sqlite3_value_type(v[1]) == SQLITE_NULL) { sqlite3_result_null(c); return; }
+    int type = sqlite3_value_type(v[1]);
+    if (type == SQLITE_NULL) { sqlite3_result_null(c); return; }
+    if ((type == SQLITE_INTEGER && (k == STORE_K_INT || k == STORE_K_NUMERIC)) ||
+        (type == SQLITE_TEXT && sq_is_time_kind(k) &&
+         sq_is_canonical_time((const char *)sqlite3_value_text(v[1]), sqlite3_value_bytes(v[1]), k))) {
+        sqlite3_result_value(c, v[1]);
+        return;
+    }
     const char *out = sq_canon_value(v[1], k, buf, sizeof buf);
     if (out == NULL) {
         const char *t = (const char *)sqlite3_value_text(v[1]);
@@ -129,8 +163,15 @@ static void fn_canon(sqlite3_context *c, int argc, sqlite3_value **v) {
 static void fn_store(sqlite3_context *c, int argc, sqlite3_value **v) {
     (void)argc;
     store_kind k = (store_kind)sqlite3_value_int(v[0]);
+    int type = sqlite3_value_type(v[1]);
+    if ((k == STORE_K_BOOL && type == SQLITE_INTEGER && (sqlite3_value_int64(v[1]) & ~1) == 0) ||
+        (type == SQLITE_TEXT && sq_is_time_kind(k) &&
+         sq_is_canonical_time((const char *)sqlite3_value_text(v[1]), sqlite3_value_bytes(v[1]), k))) {
+        sqlite3_result_value(c, v[1]);
+        return;
+    }
     char buf[128];
-    const char *out = sqlite3_value_type(v[1]) == SQLITE_NULL || k == STORE_K_TEXT
+    const char *out = type == SQLITE_NULL || k == STORE_K_TEXT
                           ? NULL : sq_canon_value(v[1], k, buf, sizeof buf);
     if (out == NULL) sqlite3_result_value(c, v[1]);
     else if (k == STORE_K_BOOL) sqlite3_result_int(c, out[0] == 't');

@@ -311,6 +311,51 @@ static void test_sqlite_md5_agg_orders_by_key(void **s) {
     store_close(st);
 }
 
+/* Values of every storage class read as their kind (st_canon) and written
+ * as a sync writes them (st_store), including the pass-through of values
+ * already canonical and the shapes next to it. */
+static void test_sqlite_canon_and_store_any_storage_class(void **s) {
+    (void)s;
+    config_datastore ds = {.name = "mem", .type = CONFIG_DS_SQLITE, .path = ":memory:"};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), 0);
+    static const char *cases[][2] = {
+        {"st_canon(7, '2025-10-15')", "2025-10-15"},
+        {"st_canon(7, '2025-10-15 23:30:00-05:00')", "2025-10-16"},
+        {"st_canon(7, 1760515200)", "2025-10-15"},
+        {"st_canon(5, '2025-10-15 08:00:00.500')", "2025-10-15 08:00:00.5"},
+        {"st_canon(5, '2025-10-15 08:00:00.000001')", "2025-10-15 08:00:00.000001"},
+        {"st_canon(5, '2025-10-15T08:00:00Z')", "2025-10-15 08:00:00"},
+        {"st_canon(5, 1760515200)", "2025-10-15 08:00:00"},
+        {"st_canon(6, julianday('2025-10-15 08:00:00.250'))", "2025-10-15 08:00:00.25"},
+        {"st_canon(4, 'yes')", "t"}, {"st_canon(4, 0.0)", "f"}, {"st_canon(4, 2)", "t"},
+        {"st_canon(2, 5)", "5"}, {"st_canon(2, '5.00')", "5"}, {"st_canon(2, 5.5)", "5.5"},
+        {"st_canon(3, 5)", "5"}, {"st_canon(3, 1e20)", "1e+20"}, {"st_canon(1, '007')", "7"},
+        {"typeof(st_store(4, 'true')) || st_store(4, 'true')", "integer1"},
+        {"typeof(st_store(4, 0)) || st_store(4, 0)", "integer0"},
+        {"st_store(5, '2025-10-15T10:00:00+02:00')", "2025-10-15 08:00:00"},
+        {"st_store(5, '2025-10-15 08:00:00')", "2025-10-15 08:00:00"},
+        {"st_store(7, '2025-10-15')", "2025-10-15"},
+        {"st_store(2, 'n/a')", "n/a"},   /* unreadable: kept as it is */
+        {"st_store(5, 'soon')", "soon"},
+        {"quote(st_store(5, NULL))", "NULL"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "SELECT %s", cases[i][0]);
+        store_reader *r = NULL;
+        const char *const *row;
+        int nc;
+        assert_int_equal(store_query(st, &r, sql, 0, NULL, &err), 0);
+        assert_int_equal(store_next(st, r, &row, &nc, &err), 1);
+        if (row[0] == NULL || strcmp(row[0], cases[i][1]) != 0)
+            fail_msg("%s: got %s, want %s", cases[i][0], row[0] ? row[0] : "NULL", cases[i][1]);
+        store_reader_close(st, r);
+    }
+    store_close(st);
+}
+
 static void test_sqlite_open_failure_names_datastore(void **s) {
     (void)s;
     config_datastore ds = {.name = "ghost", .type = CONFIG_DS_SQLITE,
@@ -336,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_key_cmp),
         cmocka_unit_test(test_sqlite_functions),
         cmocka_unit_test(test_sqlite_md5_agg_orders_by_key),
+        cmocka_unit_test(test_sqlite_canon_and_store_any_storage_class),
         cmocka_unit_test(test_sqlite_open_failure_names_datastore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
