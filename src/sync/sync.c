@@ -86,9 +86,18 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
         memcpy(msg, c->err->msg, sizeof msg);
         return st_error_set(c->err, ST_ENOTFOUND, "%s (run `synctool ddl apply` first)", msg);
     }
+    bool sqlite = strcmp(store_ops_of(s)->engine, "sqlite") == 0;
     for (size_t i = 0; rc == ST_OK && i < t->ncols; i++) {
         bool found = false;
-        for (size_t j = 0; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;
+        size_t j = 0;
+        for (; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;
+        if (found && dest && sqlite &&
+            sync_sqlite_legacy(t->kinds[i], sync_sqlite_affinity(info[j - 1].type)))
+            log_warn(c->o->pipeline->name, c->o->strategy->name,
+                     "datastore '%s': column '%s' of table %s.%s is %s, as earlier versions "
+                     "made it, so SQLite compares its values as text: run synctool ddl apply "
+                     "%s --migrate", store_name(s), t->cols[i], store_schema(s, t->schema),
+                     t->table, info[j - 1].type, c->o->pipeline->name);
         if (!found)
             rc = st_error_set(c->err, ST_ENOTFOUND, "datastore '%s': table %s.%s has no column '%s'",
                               store_name(s), store_schema(s, t->schema), t->table, t->cols[i]);

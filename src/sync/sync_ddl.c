@@ -37,7 +37,7 @@
  * and ddl apply. All ALTERs run in one transaction. The caller holds the
  * exclusive table lock (cmd_ddl.c).
  */
-#include "sync.h"
+#include "sync_int.h"
 #include "../log/log.h"
 #include "../store/store.h"
 
@@ -47,7 +47,7 @@
 #include <strings.h>
 
 /* SQLite type affinity of a declared type (SQLite docs, section 3.1). */
-static char sqlite_affinity(const char *t) {
+char sync_sqlite_affinity(const char *t) {
     char low[128];
     size_t i = 0;
     for (; t[i] && i < sizeof low - 1; i++) low[i] = (char)(t[i] | 0x20);
@@ -78,12 +78,12 @@ static bool sqlite_ok(store_kind kind, char aff) {
 
 /* A TEXT column where earlier versions put numerics, booleans and
  * timestamps (their values compare as strings). */
-static bool sqlite_legacy(store_kind kind, char aff) {
+bool sync_sqlite_legacy(store_kind kind, char aff) {
     return aff == 'T' && kind != STORE_K_TEXT && kind != STORE_K_DATE;
 }
 
 static bool same_type(store *s, const char *have, const char *cfgtype, const char *want) {
-    if (is_sqlite(s)) return sqlite_ok(store_kind_of(cfgtype), sqlite_affinity(have));
+    if (is_sqlite(s)) return sqlite_ok(store_kind_of(cfgtype), sync_sqlite_affinity(have));
     return strcasecmp(have, want) == 0;
 }
 
@@ -158,7 +158,7 @@ static int ddl_check(store *s, const config_pipeline *p, const store_column_info
                                 have->type, c->type, want, have->type);
         (*rewrite)++;
         if (migrate) continue;
-        if (sqlite_legacy(store_kind_of(c->type), sqlite_affinity(have->type)))
+        if (sync_sqlite_legacy(store_kind_of(c->type), sync_sqlite_affinity(have->type)))
             return st_error_set(err, ST_EINVAL,
                                 "datastore '%s': column '%s' of table %s.%s has type %s, as "
                                 "earlier synctool versions made it, so SQLite compares its "

@@ -385,6 +385,11 @@ def test_migrate_table_made_by_previous_version(synctool, tmp_path, pg_server, s
     assert db.execute("SELECT count(*) FROM t WHERE n > 100").fetchone()[0] != \
         int(pg_server.psql(f'SELECT count(*) FROM "{schema}".ref WHERE n > 100', dbname=pg_server.dbname))
     db.close()
+    # a run still works on the old table (it reads every spelling), and says so
+    r = run_ok(synctool, tmp_path, "run", "--job-name", "pg_to_a", "--strategy", "full")
+    assert "0 inserted, 0 updated, 0 deleted" in r.out + r.err, r
+    assert "column 'n' of table main.t is TEXT, as earlier versions made it" in r.err, r
+    assert "synctool ddl apply pg_to_a --migrate" in r.err
     r = synctool("ddl", "apply", "pg_to_a", config_dir=tmp_path)
     assert r.rc == 1, r
     assert "column 'n'" in r.err and "earlier synctool versions" in r.err

@@ -1,8 +1,12 @@
 build2/obj/src/cli/cmd_reset.o: src/cli/cmd_reset.c src/cli/cli.h \
  src/cli/../config/config.h src/cli/../config/../error/st_error.h \
- src/cli/../state/state.h src/cli/../state/../error/st_error.h
+ src/cli/../state/state.h src/cli/../state/../error/st_error.h \
+ src/cli/../state/../json/json.h \
+ src/cli/../state/../json/../error/st_error.h
 src/cli/cli.h:
 src/cli/../config/config.h:
 src/cli/../config/../error/st_error.h:
 src/cli/../state/state.h:
 src/cli/../state/../error/st_error.h:
+src/cli/../state/../json/json.h:
+src/cli/../state/../json/../error/st_error.h:

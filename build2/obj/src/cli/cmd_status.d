@@ -1,8 +1,9 @@
 build2/obj/src/cli/cmd_status.o: src/cli/cmd_status.c src/cli/cli.h \
  src/cli/../config/config.h src/cli/../config/../error/st_error.h \
  src/cli/../state/state.h src/cli/../state/../error/st_error.h \
- src/cli/../cron/cron.h src/cli/../cron/../error/st_error.h \
- src/cli/../json/json.h src/cli/../json/../error/st_error.h \
+ src/cli/../state/../json/json.h \
+ src/cli/../state/../json/../error/st_error.h src/cli/../cron/cron.h \
+ src/cli/../cron/../error/st_error.h src/cli/../json/json.h \
  src/cli/../sched/sched.h src/cli/../sched/../config/config.h \
  src/cli/../sched/../cron/cron.h src/cli/../sched/../state/state.h \
  src/cli/../sched/../lock/lock.h \
@@ -19,10 +20,11 @@ src/cli/../config/config.h:
 src/cli/../config/../error/st_error.h:
 src/cli/../state/state.h:
 src/cli/../state/../error/st_error.h:
+src/cli/../state/../json/json.h:
+src/cli/../state/../json/../error/st_error.h:
 src/cli/../cron/cron.h:
 src/cli/../cron/../error/st_error.h:
 src/cli/../json/json.h:
-src/cli/../json/../error/st_error.h:
 src/cli/../sched/sched.h:
 src/cli/../sched/../config/config.h:
 src/cli/../sched/../cron/cron.h:

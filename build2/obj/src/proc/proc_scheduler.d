@@ -3,12 +3,18 @@ build2/obj/src/proc/proc_scheduler.o: src/proc/proc_scheduler.c \
  src/proc/../config/../error/st_error.h src/proc/../error/st_error.h \
  src/proc/../queue/queue.h src/proc/../queue/../error/st_error.h \
  src/proc/../lock/lock.h src/proc/../lock/../error/st_error.h \
- src/proc/../log/log.h src/proc/../sched/sched.h \
- src/proc/../sched/../config/config.h src/proc/../sched/../cron/cron.h \
+ src/proc/../log/log.h src/proc/../notify/notify.h \
+ src/proc/../notify/../config/config.h \
+ src/proc/../notify/../error/st_error.h \
+ src/proc/../notify/../state/state.h \
+ src/proc/../notify/../state/../error/st_error.h \
+ src/proc/../notify/../state/../json/json.h \
+ src/proc/../notify/../state/../json/../error/st_error.h \
+ src/proc/../sched/sched.h src/proc/../sched/../config/config.h \
+ src/proc/../sched/../cron/cron.h \
  src/proc/../sched/../cron/../error/st_error.h \
- src/proc/../sched/../state/state.h \
- src/proc/../sched/../state/../error/st_error.h \
- src/proc/../sched/../lock/lock.h src/proc/../sched/../job/job.h \
+ src/proc/../sched/../state/state.h src/proc/../sched/../lock/lock.h \
+ src/proc/../sched/../job/job.h \
  src/proc/../sched/../job/../config/config.h \
  src/proc/../sched/../job/../error/st_error.h \
  src/proc/../sched/../job/../lock/lock.h \
@@ -25,12 +31,18 @@ src/proc/../queue/../error/st_error.h:
 src/proc/../lock/lock.h:
 src/proc/../lock/../error/st_error.h:
 src/proc/../log/log.h:
+src/proc/../notify/notify.h:
+src/proc/../notify/../config/config.h:
+src/proc/../notify/../error/st_error.h:
+src/proc/../notify/../state/state.h:
+src/proc/../notify/../state/../error/st_error.h:
+src/proc/../notify/../state/../json/json.h:
+src/proc/../notify/../state/../json/../error/st_error.h:
 src/proc/../sched/sched.h:
 src/proc/../sched/../config/config.h:
 src/proc/../sched/../cron/cron.h:
 src/proc/../sched/../cron/../error/st_error.h:
 src/proc/../sched/../state/state.h:
-src/proc/../sched/../state/../error/st_error.h:
 src/proc/../sched/../lock/lock.h:
 src/proc/../sched/../job/job.h:
 src/proc/../sched/../job/../config/config.h:

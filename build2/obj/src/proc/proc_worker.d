@@ -8,6 +8,8 @@ build2/obj/src/proc/proc_worker.o: src/proc/proc_worker.c \
  src/proc/../sched/../cron/../error/st_error.h \
  src/proc/../sched/../state/state.h \
  src/proc/../sched/../state/../error/st_error.h \
+ src/proc/../sched/../state/../json/json.h \
+ src/proc/../sched/../state/../json/../error/st_error.h \
  src/proc/../sched/../lock/lock.h src/proc/../sched/../job/job.h \
  src/proc/../sched/../job/../config/config.h \
  src/proc/../sched/../job/../error/st_error.h \
@@ -31,6 +33,8 @@ src/proc/../sched/../cron/cron.h:
 src/proc/../sched/../cron/../error/st_error.h:
 src/proc/../sched/../state/state.h:
 src/proc/../sched/../state/../error/st_error.h:
+src/proc/../sched/../state/../json/json.h:
+src/proc/../sched/../state/../json/../error/st_error.h:
 src/proc/../sched/../lock/lock.h:
 src/proc/../sched/../job/job.h:
 src/proc/../sched/../job/../config/config.h:

@@ -1,16 +1,16 @@
 build2/obj/src/state/state_redis.o: src/state/state_redis.c \
  src/state/state_backend.h src/state/state.h \
- src/state/../error/st_error.h src/state/../redis/redis_conn.h \
- src/state/../redis/../error/st_error.h src/state/../json/json.h \
- src/state/../json/../error/st_error.h src/state/../time/st_time.h \
+ src/state/../error/st_error.h src/state/../json/json.h \
+ src/state/../json/../error/st_error.h src/state/../redis/redis_conn.h \
+ src/state/../redis/../error/st_error.h src/state/../time/st_time.h \
  src/state/../time/../error/st_error.h /usr/include/hiredis/hiredis.h
 src/state/state_backend.h:
 src/state/state.h:
 src/state/../error/st_error.h:
-src/state/../redis/redis_conn.h:
-src/state/../redis/../error/st_error.h:
 src/state/../json/json.h:
 src/state/../json/../error/st_error.h:
+src/state/../redis/redis_conn.h:
+src/state/../redis/../error/st_error.h:
 src/state/../time/st_time.h:
 src/state/../time/../error/st_error.h:
 /usr/include/hiredis/hiredis.h:

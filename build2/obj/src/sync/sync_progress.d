@@ -4,7 +4,9 @@ build2/obj/src/sync/sync_progress.o: src/sync/sync_progress.c \
  src/sync/../store/../config/../error/st_error.h \
  src/sync/../store/../error/st_error.h src/sync/sync.h \
  src/sync/../config/config.h src/sync/../error/st_error.h \
- src/sync/../state/state.h src/sync/../state/../error/st_error.h
+ src/sync/../state/state.h src/sync/../state/../error/st_error.h \
+ src/sync/../state/../json/json.h \
+ src/sync/../state/../json/../error/st_error.h
 src/sync/sync_int.h:
 src/sync/../store/store.h:
 src/sync/../store/../config/config.h:
@@ -15,3 +17,5 @@ src/sync/../config/config.h:
 src/sync/../error/st_error.h:
 src/sync/../state/state.h:
 src/sync/../state/../error/st_error.h:
+src/sync/../state/../json/json.h:
+src/sync/../state/../json/../error/st_error.h:

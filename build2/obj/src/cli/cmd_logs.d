@@ -1,0 +1,18 @@
+build2/obj/src/cli/cmd_logs.o: src/cli/cmd_logs.c src/cli/cli.h \
+ src/cli/../config/config.h src/cli/../config/../error/st_error.h \
+ src/cli/../state/state.h src/cli/../state/../error/st_error.h \
+ src/cli/../state/../json/json.h \
+ src/cli/../state/../json/../error/st_error.h src/cli/../json/json.h \
+ src/cli/../log/log.h src/cli/../time/st_time.h \
+ src/cli/../time/../error/st_error.h
+src/cli/cli.h:
+src/cli/../config/config.h:
+src/cli/../config/../error/st_error.h:
+src/cli/../state/state.h:
+src/cli/../state/../error/st_error.h:
+src/cli/../state/../json/json.h:
+src/cli/../state/../json/../error/st_error.h:
+src/cli/../json/json.h:
+src/cli/../log/log.h:
+src/cli/../time/st_time.h:
+src/cli/../time/../error/st_error.h:

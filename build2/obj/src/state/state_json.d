@@ -1,0 +1,10 @@
+build2/obj/src/state/state_json.o: src/state/state_json.c \
+ src/state/state.h src/state/../error/st_error.h src/state/../json/json.h \
+ src/state/../json/../error/st_error.h src/state/../time/st_time.h \
+ src/state/../time/../error/st_error.h
+src/state/state.h:
+src/state/../error/st_error.h:
+src/state/../json/json.h:
+src/state/../json/../error/st_error.h:
+src/state/../time/st_time.h:
+src/state/../time/../error/st_error.h:
