@@ -69,11 +69,14 @@ typedef struct sched_proc {
     size_t nkids;
     lock_handle leader;
     bool leading, standby_logged, ticked, stopping;
+    int64_t ticks, next_beat;   /* ticks done; when the next heartbeat is due (mono ms) */
+    double last_tick_s;
     int lease_rc;           /* last failed leader-lease attempt (ST_EBUSY: standby) */
     int64_t next_tick, next_lease, stop_deadline;   /* monotonic ms */
     sigset_t sigs;
     int sigfd;
     int status;
+    size_t jobs_ok, jobs_failed, jobs_skipped;  /* job processes reaped, by exit code */
     notifier *nt;           /* alerts (src/notify); inactive without webhooks */
     int64_t next_prune;     /* monotonic ms of the next history pruning */
 } sched_proc;
@@ -168,6 +171,23 @@ static void sched_dispatch(sched_proc *p) {
     }
 }
 
+/* Counts a reaped job process for --once's exit code (sched_once_status). */
+static void sched_count_exit(sched_proc *p, int status) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : PROC_FAILED;
+    if (code == PROC_OK) p->jobs_ok++;
+    else if (code == PROC_SKIPPED) p->jobs_skipped++;
+    else p->jobs_failed++;
+}
+
+/* --once: 1 if any run it started failed, 75 if its runs were only
+ * skipped, else 0 (also when nothing was due): what cron, a CronJob or a
+ * systemd timer running `scheduler --once` needs to see a failure. */
+static int sched_once_status(const sched_proc *p) {
+    if (p->jobs_failed > 0) return PROC_FAILED;
+    if (p->jobs_skipped > 0 && p->jobs_ok == 0) return PROC_SKIPPED;
+    return PROC_OK;
+}
+
 static void sched_reap(sched_proc *p) {
     int status;
     pid_t pid;
@@ -178,6 +198,7 @@ static void sched_reap(sched_proc *p) {
             if (WIFSIGNALED(status))
                 log_error(j->pipeline, j->strategy, "run %" PRId64 ": job process died "
                           "(signal %d)", j->run_id, WTERMSIG(status));
+            sched_count_exit(p, status);
             queue_ack(p->q, j->id, NULL);
             p->kids[i] = p->kids[--p->nkids];
             break;
@@ -266,6 +287,8 @@ static void sched_do_tick(sched_proc *p, int64_t mono) {
     }
     sched_housekeeping(p, to.now, mono);
     p->ticked = true;
+    p->ticks++;
+    p->last_tick_s = (double)(st_time_mono_ms() - mono) / 1000.0;
     p->next_tick = mono + p->o.tick_s * 1000;
 }
 
@@ -348,7 +371,8 @@ static void sched_wait(sched_proc *p) {
 
 static void sched_service(sched_proc *p, int64_t mono) {
     proc_view v = {.name = p->o.name, .cfg = p->cfg, .leading = p->leading,
-                   .stopping = p->stopping, .running = p->nkids, .mono_ms = mono};
+                   .stopping = p->stopping, .running = p->nkids, .mono_ms = mono,
+                   .last_tick_s = p->last_tick_s, .ticks = p->ticks};
     proc_service_call(&p->o.service, &v);
 }
 
@@ -385,6 +409,7 @@ static int sched_loop(sched_proc *p) {
             sched_do_tick(p, mono);
         sched_dispatch(p);
         sched_service(p, mono);
+        proc_beat(p->st, "scheduler", p->o.name, mono, &p->next_beat);
         if (sched_done(p, st_time_mono_ms())) continue;
         sched_wait(p);
     }
@@ -397,6 +422,7 @@ static int sched_loop(sched_proc *p) {
     if (p->leading) lock_release(p->lm, &p->leader, NULL);
     sched_drop_unstarted(p);
     if (p->stopping) log_info(NULL, NULL, "scheduler stopped");
+    if (p->o.once && p->status == PROC_OK && !p->stopping) p->status = sched_once_status(p);
     return p->status;
 }
 
