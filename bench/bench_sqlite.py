@@ -71,12 +71,13 @@ def write_config(root):
           f"user: {PG['USER']}, password: \"{PG['PASSWORD']}\", dbname: {PG['DBNAME']}}}}}")
     with open(os.path.join(root, "datastores.yaml"), "w") as f:
         f.write(f"datastores:\n  src: {{type: sqlite, path: src.db}}\n"
-                f"  dst: {{type: sqlite, path: dst.db}}\n  pg: {pg}\n")
+                f"  dst: {{type: sqlite, path: dst.db}}\n  dst2: {{type: sqlite, path: dst2.db}}\n"
+                f"  pg: {pg}\n")
     cols = "".join(f"  - {{name: {n}, type: \"{t}\"{', key: true' if n == 'id' else ''}}}\n"
                    for n, t in COLS)
     pipes = {"s2s": ("{datastore: src, table: t}", "{datastore: dst, table: t}"),
              "s2p": ("{datastore: src, table: t}", f"{{datastore: pg, schema: {SCHEMA}, table: t}}"),
-             "p2s": (f"{{datastore: pg, schema: {SCHEMA}, table: src}}", "{datastore: dst, table: t}")}
+             "p2s": (f"{{datastore: pg, schema: {SCHEMA}, table: src}}", "{datastore: dst2, table: t}")}
     for name, (src, dst) in pipes.items():
         with open(os.path.join(root, "pipelines", f"{name}.yaml"), "w") as f:
             f.write(f"name: {name}\nsource: {src}\ndestination: {dst}\ncolumns:\n{cols}"
@@ -119,17 +120,18 @@ def main():
         write_config(root)
         src = os.path.join(root, "src.db")
         dst = os.path.join(root, "dst.db")
+        dst2 = os.path.join(root, "dst2.db")
         base = os.path.join(root, "base.db")
         make_sqlite_source(src)
         print(f"{ROWS} rows x 6 columns, median of {REPEAT} interleaved runs; "
               f"{os.cpu_count()} CPUs shared with other work (figures are wall time)")
         print(f"{'benchmark':<38} {'synctool':>9} {'baseline':>9} {'ratio':>7}  goal")
 
-        def fresh_dst():
-            for p in (dst, dst + "-journal", dst + "-wal"):
+        def fresh_dst(path=dst, pipeline="s2s"):
+            for p in (path, path + "-journal", path + "-wal"):
                 if os.path.exists(p):
                     os.remove(p)
-            synctool(root, "ddl", "apply", "s2s")
+            synctool(root, "ddl", "apply", pipeline)
 
         ddl = None
 
@@ -167,7 +169,7 @@ def main():
         psql(f'ANALYZE "{SCHEMA}".src')
 
         def p2s():
-            fresh_dst()
+            fresh_dst(dst2, "p2s")
             return timed(lambda: synctool(root, "run", "--job-name", "p2s", "--strategy", "full"))
 
         def p2s_base():
@@ -186,7 +188,7 @@ def main():
             return timed(lambda: synctool(root, "run", "--job-name", "p2s", "--strategy", "hash"))
 
         def counts():
-            return timed(lambda: (sqlite(dst, "SELECT count(*) FROM t"),
+            return timed(lambda: (sqlite(dst2, "SELECT count(*) FROM t"),
                                   psql(f'SELECT count(*) FROM "{SCHEMA}".src')))
         median_pair("hash, identical PostgreSQL <-> SQLite", hash_run, counts, None,
                     "(baseline: count(*) on both sides)")
