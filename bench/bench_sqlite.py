@@ -33,6 +33,8 @@ REPEAT = int(os.environ.get("SYNCTOOL_BENCH_REPEAT", "5"))
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
       ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
 SCHEMA = f"bench_sqlite_{os.getpid()}"
+# SYNCTOOL_BENCH_ONLY="s2s,s2p,p2s,hash" picks benchmarks (default: all)
+ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "s2s,s2p,p2s,hash").split(","))
 PGENV = dict(os.environ, PGPASSWORD=PG["PASSWORD"] or "")
 COLS = [("id", "bigint"), ("customer_id", "bigint"), ("total", "numeric(14,2)"),
         ("note", "text"), ("updated_at", "timestamptz"), ("ratio", "double precision")]
@@ -148,7 +150,11 @@ def main():
             sqlite(base, ddl)
             return timed(lambda: sqlite(base, f"ATTACH '{src}' AS s; "
                                               "INSERT INTO t SELECT * FROM s.t"))
-        median_pair("SQLite -> SQLite full", s2s, s2s_base, 1.5)
+        if "s2s" in ONLY:
+            median_pair("SQLite -> SQLite full", s2s, s2s_base, 1.5)
+        else:
+            fresh_dst()
+            ddl = sqlite(dst, ".schema t")
 
         synctool(root, "ddl", "apply", "s2p")
         psql(f'CREATE TABLE "{SCHEMA}".base (LIKE "{SCHEMA}".t INCLUDING ALL)')
@@ -162,8 +168,11 @@ def main():
             cmd = (f"sqlite3 -csv {src} 'SELECT {NAMES} FROM t' | "
                    + " ".join(f"'{a}'" for a in psql_args(f'\\copy "{SCHEMA}".base FROM STDIN CSV')))
             return timed(lambda: sh(cmd))
-        median_pair("SQLite -> PostgreSQL full", s2p, s2p_base, 1.2)
-        pgloader_reference(src)
+        if "s2p" in ONLY:
+            median_pair("SQLite -> PostgreSQL full", s2p, s2p_base, 1.2)
+            pgloader_reference(src)
+        else:
+            s2p()
 
         psql(f'ALTER TABLE "{SCHEMA}".t RENAME TO src')
         psql(f'ANALYZE "{SCHEMA}".src')
@@ -179,7 +188,10 @@ def main():
             out = " ".join(f"'{a}'" for a in psql_args(
                 f'\\copy (SELECT {NAMES} FROM "{SCHEMA}".src) TO STDOUT CSV'))
             return timed(lambda: sh(f"{out} | sqlite3 {base} '.import --csv /dev/stdin t'"))
-        median_pair("PostgreSQL -> SQLite full", p2s, p2s_base, 1.3)
+        if "p2s" in ONLY:
+            median_pair("PostgreSQL -> SQLite full", p2s, p2s_base, 1.3)
+        else:
+            p2s()
 
         out = synctool(root, "run", "--job-name", "p2s", "--strategy", "hash")
         assert "0 inserted, 0 updated, 0 deleted" in out, out
@@ -190,8 +202,9 @@ def main():
         def counts():
             return timed(lambda: (sqlite(dst2, "SELECT count(*) FROM t"),
                                   psql(f'SELECT count(*) FROM "{SCHEMA}".src')))
-        median_pair("hash, identical PostgreSQL <-> SQLite", hash_run, counts, None,
-                    "(baseline: count(*) on both sides)")
+        if "hash" in ONLY:
+            median_pair("hash, identical PostgreSQL <-> SQLite", hash_run, counts, None,
+                        "(baseline: count(*) on both sides)")
     finally:
         psql(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
         shutil.rmtree(root, ignore_errors=True)

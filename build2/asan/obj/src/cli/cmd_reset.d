@@ -1,8 +1,0 @@
-build2/asan/obj/src/cli/cmd_reset.o: src/cli/cmd_reset.c src/cli/cli.h \
- src/cli/../config/config.h src/cli/../config/../error/st_error.h \
- src/cli/../state/state.h src/cli/../state/../error/st_error.h
-src/cli/cli.h:
-src/cli/../config/config.h:
-src/cli/../config/../error/st_error.h:
-src/cli/../state/state.h:
-src/cli/../state/../error/st_error.h:

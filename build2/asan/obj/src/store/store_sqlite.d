@@ -1,9 +1,0 @@
-build2/asan/obj/src/store/store_sqlite.o: src/store/store_sqlite.c \
- src/store/store.h src/store/../config/config.h \
- src/store/../config/../error/st_error.h src/store/../error/st_error.h \
- src/store/store_driver.h
-src/store/store.h:
-src/store/../config/config.h:
-src/store/../config/../error/st_error.h:
-src/store/../error/st_error.h:
-src/store/store_driver.h:

@@ -1,3 +1,0 @@
-build2/obj/src/error/st_error.o: src/error/st_error.c \
- src/error/st_error.h
-src/error/st_error.h:

@@ -1,4 +1,0 @@
-build2/obj/src/redis/redis_conn.o: src/redis/redis_conn.c \
- src/redis/redis_conn.h src/redis/../error/st_error.h
-src/redis/redis_conn.h:
-src/redis/../error/st_error.h:

@@ -1,4 +1,0 @@
-build2/obj/src/strbuf/strbuf.o: src/strbuf/strbuf.c src/strbuf/strbuf.h \
- src/strbuf/../error/st_error.h
-src/strbuf/strbuf.h:
-src/strbuf/../error/st_error.h:
