@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -55,6 +56,23 @@ def run_ticks_together(cfg, at, n=2):
     for rc, err in results:
         assert rc in (0, 75), err
     return results
+
+
+class ReadHold:
+    """A read transaction on an SQLite file: a writer's COMMIT waits for it
+    (synctool's busy timeout is 10 s), so a run stays `running` until
+    release(), however fast the machine is. Never a big table instead."""
+
+    def __init__(self, path):
+        self.con = sqlite3.connect(path, isolation_level=None)
+        self.con.execute("BEGIN")
+        self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    def release(self):
+        if self.con is not None:
+            self.con.execute("COMMIT")
+            self.con.close()
+            self.con = None
 
 
 def test_twenty_pipelines_three_workers_every_slot_exactly_once(tmp_path, redis_server):
