@@ -114,3 +114,27 @@ def test_pause_warns_once_with_the_reset_command(tmp_path):
     assert any(t.startswith("Max retry count (1) exceeded") for t in texts), texts
     assert any(t.startswith("Reset by synctool reset (was failed, retry count 1)")
                for t in texts), texts
+
+
+def test_skipped_manual_run_is_logged_once_by_the_scheduler(tmp_path):
+    """The state a skipped manual run leaves (skipped, after a manual success,
+    last scheduled in an earlier slot): the scheduler's ticks log the
+    consequence ("Moved to new schedule slot, abandoning old retry; Already
+    ran ...") once at info, then only at debug -- not every tick."""
+    cfg = str(tmp_path)
+    make_nightly(cfg)
+    f = os.path.join(cfg, "s.json")
+    with open(f, "w") as fh:
+        json.dump([{"pipeline": "nightly", "strategy": "full_nightly", "status": "skipped",
+                    "last_run_at": "2025-10-16T02:30:00Z",
+                    "last_scheduled_at": "2025-10-15T02:00:00Z",
+                    "last_attempted_at": "2025-10-16T02:40:00Z", "run_id": 3}], fh)
+    assert run_synctool("state", "import", f, config_dir=cfg).rc == 0
+    seen = []
+    for t in ("03:00:00", "03:00:10", "03:00:20", "03:00:30"):
+        r = tick(cfg, f"2025-10-16T{t}Z")
+        assert r.rc == 0 and "Enqueued" not in r.err, r
+        seen.append(r.err.count("Moved to new schedule slot, abandoning old retry; Already ran"))
+    assert seen == [1, 0, 0, 0], seen
+    r = tick(cfg, "2025-10-16T03:00:40Z", log_level="debug")  # still decided, at debug
+    assert " debug nightly:full_nightly Moved to new schedule slot" in r.err, r
