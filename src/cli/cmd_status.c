@@ -112,10 +112,12 @@ static void row_decide(status_row *r, int64_t now) {
     sched_should_run(r->has_state ? &r->rec : NULL, c, cron_err, now, &set, &d);
     cron_free(c);
     r->due = r->s->enabled && d.run;
-    r->paused = strncmp(d.reason, "Max retry count", 15) == 0;
+    bool by_failures = strncmp(d.reason, "Max retry count", 15) == 0;
+    bool by_operator = strncmp(d.reason, "Paused by operator", 18) == 0;
+    r->paused = by_failures || by_operator;
     if (r->s->enabled && r->paused)
-        snprintf(r->reason, sizeof r->reason, "%s: run `synctool reset %s --strategy %s` to "
-                 "resume", d.reason, r->p->name, r->s->name);
+        snprintf(r->reason, sizeof r->reason, "%s: run `synctool %s %s --strategy %s` to "
+                 "resume", d.reason, by_failures ? "reset" : "resume", r->p->name, r->s->name);
     else if (r->s->enabled)
         snprintf(r->reason, sizeof r->reason, "%s", d.reason);
     else
