@@ -138,3 +138,15 @@ def test_skipped_manual_run_is_logged_once_by_the_scheduler(tmp_path):
     assert seen == [1, 0, 0, 0], seen
     r = tick(cfg, "2025-10-16T03:00:40Z", log_level="debug")  # still decided, at debug
     assert " debug nightly:full_nightly Moved to new schedule slot" in r.err, r
+
+
+def test_status_marks_an_operator_pause_with_resume(tmp_path):
+    cfg = str(tmp_path)
+    make_nightly(cfg)
+    assert run_synctool("pause", "nightly", config_dir=cfg).rc == 0
+    r = run_synctool("status", "--at", f"{DAY}02:00:00Z", config_dir=cfg)
+    assert r.rc == 0 and "PAUSED" in r.out, r
+    assert "run `synctool resume nightly --strategy full_nightly` to resume" in r.out, r
+    doc = json.loads(run_synctool("status", "--json", "--at", f"{DAY}02:00:00Z",
+                                  config_dir=cfg).out)
+    assert doc[0]["paused"] is True
