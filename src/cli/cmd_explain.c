@@ -98,67 +98,6 @@ static int explain_alloc(explain_ctx *x) {
     return CLI_OK;
 }
 
-/* The record of (p, s) as it was at `at`, from the history and the
- * why-journal's enqueues: 1 rebuilt, 0 nothing had happened by then (no
- * state), -1 no history to rebuild from (keep today's record). */
-static int rebuild_at(state *st, const char *p, const char *s, int64_t at, state_record *r) {
-    state_history_entry *h = NULL;
-    size_t n = 0;
-    if (state_history(st, p, s, 100000, &h, &n, NULL) != ST_OK) return -1;
-    why_entry *j = NULL;
-    size_t nj = 0;
-    if (why_read(st, p, s, &j, &nj, NULL) != ST_OK) nj = 0;
-    if (n == 0 && nj == 0) {
-        free(h);
-        free(j);
-        return -1;
-    }
-    memset(r, 0, sizeof *r);
-    snprintf(r->pipeline, sizeof r->pipeline, "%s", p);
-    snprintf(r->strategy, sizeof r->strategy, "%s", s);
-    r->last_run = r->last_scheduled_at = r->last_attempted_at = ST_TIME_NONE;
-    r->updated_at = ST_TIME_NONE;
-    bool any = false, latest = false;
-    for (size_t i = 0; i < n; i++) { /* newest first */
-        const state_history_entry *e = &h[i];
-        if (e->started_at != ST_TIME_NONE && e->started_at <= at &&
-            (e->finished_at == ST_TIME_NONE || e->finished_at > at) && !latest) {
-            r->status = STATE_RUNNING; /* under way at that instant */
-            r->run_id = e->run_id;
-            r->last_attempted_at = e->started_at;
-            latest = any = true;
-            continue;
-        }
-        if (e->finished_at == ST_TIME_NONE || e->finished_at > at) continue;
-        if (!latest) {
-            r->status = e->status;
-            r->retry_count = e->retry_count;
-            r->run_id = e->run_id;
-            r->last_attempted_at = e->started_at;
-            r->updated_at = e->finished_at;
-            latest = any = true;
-        }
-        if (e->status == STATE_SUCCESS && r->last_run == ST_TIME_NONE) r->last_run = e->started_at;
-    }
-    free(h);
-    for (size_t i = 0; i < nj; i++)
-            if (!j[i].decision && j[i].at <= at && strncmp(j[i].text, "Enqueued run", 12) == 0) {
-                r->last_scheduled_at = j[i].at;
-                any = true;
-            }
-    free(j);
-    if (r->last_scheduled_at == ST_TIME_NONE) r->last_scheduled_at = r->last_attempted_at;
-    return any ? 1 : 0;
-}
-
-/* Does the record know of something that happened after `at`? */
-static bool record_after(const state_record *r, int64_t at) {
-    int64_t t[] = {r->last_run, r->last_scheduled_at, r->last_attempted_at};
-    for (size_t i = 0; i < 3; i++)
-        if (t[i] != ST_TIME_NONE && t[i] > at) return true;
-    return false;
-}
-
 /* Reads every strategy's state; ST_ENOTFOUND is "no state". */
 static int explain_load_states(explain_ctx *x, state *st) {
     for (size_t i = 0; i < x->p->nstrategies; i++) {
@@ -167,8 +106,7 @@ static int explain_load_states(explain_ctx *x, state *st) {
         st_error_clear(&err);
         int rc = state_get(st, x->p->name, name, &x->records[i], &err);
         state_record past;
-        int rb = rc == ST_OK && record_after(&x->records[i], x->at)
-                     ? rebuild_at(st, x->p->name, name, x->at, &past) : -1;
+        int rb = rc == ST_OK ? why_state_as_of(st, &x->records[i], x->at, &past) : -1;
         if (rb >= 0) {
             x->rebuilt[i] = true; /* today's record is newer than --at: use the past */
             x->records[i] = past;

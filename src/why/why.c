@@ -8,6 +8,7 @@
 #include "why.h"
 
 #include "../json/json.h"
+#include "../state/state.h"
 #include "../time/st_time.h"
 
 #include <ctype.h>
@@ -170,4 +171,72 @@ int why_read(state *st, const char *pipeline, const char *strategy, why_entry **
         *n = 0;
     }
     return rc;
+}
+
+/* --- the state as of an instant (explain --at, the API's ?at=) --- */
+
+/* The record of (p, s) as it was at `at`, from the history and the
+ * why-journal's enqueues: 1 rebuilt, 0 nothing had happened by then (no
+ * state), -1 no history to rebuild from (keep today's record). */
+static int rebuild_at(state *st, const char *p, const char *s, int64_t at, state_record *r) {
+    state_history_entry *h = NULL;
+    size_t n = 0;
+    if (state_history(st, p, s, 100000, &h, &n, NULL) != ST_OK) return -1;
+    why_entry *j = NULL;
+    size_t nj = 0;
+    if (why_read(st, p, s, &j, &nj, NULL) != ST_OK) nj = 0;
+    if (n == 0 && nj == 0) {
+        free(h);
+        free(j);
+        return -1;
+    }
+    memset(r, 0, sizeof *r);
+    snprintf(r->pipeline, sizeof r->pipeline, "%s", p);
+    snprintf(r->strategy, sizeof r->strategy, "%s", s);
+    r->last_run = r->last_scheduled_at = r->last_attempted_at = ST_TIME_NONE;
+    r->updated_at = ST_TIME_NONE;
+    bool any = false, latest = false;
+    for (size_t i = 0; i < n; i++) { /* newest first */
+        const state_history_entry *e = &h[i];
+        if (e->started_at != ST_TIME_NONE && e->started_at <= at &&
+            (e->finished_at == ST_TIME_NONE || e->finished_at > at) && !latest) {
+            r->status = STATE_RUNNING; /* under way at that instant */
+            r->run_id = e->run_id;
+            r->last_attempted_at = e->started_at;
+            latest = any = true;
+            continue;
+        }
+        if (e->finished_at == ST_TIME_NONE || e->finished_at > at) continue;
+        if (!latest) {
+            r->status = e->status;
+            r->retry_count = e->retry_count;
+            r->run_id = e->run_id;
+            r->last_attempted_at = e->started_at;
+            r->updated_at = e->finished_at;
+            latest = any = true;
+        }
+        if (e->status == STATE_SUCCESS && r->last_run == ST_TIME_NONE) r->last_run = e->started_at;
+    }
+    free(h);
+    for (size_t i = 0; i < nj; i++)
+            if (!j[i].decision && j[i].at <= at && strncmp(j[i].text, "Enqueued run", 12) == 0) {
+                r->last_scheduled_at = j[i].at;
+                any = true;
+            }
+    free(j);
+    if (r->last_scheduled_at == ST_TIME_NONE) r->last_scheduled_at = r->last_attempted_at;
+    return any ? 1 : 0;
+}
+
+/* Does the record know of something that happened after `at`? */
+static bool record_after(const state_record *r, int64_t at) {
+    int64_t t[] = {r->last_run, r->last_scheduled_at, r->last_attempted_at};
+    for (size_t i = 0; i < 3; i++)
+        if (t[i] != ST_TIME_NONE && t[i] > at) return true;
+    return false;
+}
+
+int why_state_as_of(state *st, const state_record *cur, int64_t at, state_record *out) {
+    if (!record_after(cur, at)) return -1;
+    return rebuild_at(st, cur->pipeline, cur->strategy, at, out);
 }

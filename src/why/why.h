@@ -54,6 +54,16 @@ int why_event(state *st, const char *pipeline, const char *strategy, int64_t at,
 int why_read(state *st, const char *pipeline, const char *strategy, why_entry **out,
              size_t *n, st_error *err);
 
+/* The record as it was at `at` when `cur` knows of something after it (a
+ * run, an enqueue or an attempt later than `at`): rebuilt from the run
+ * history (attempts finished by then: status, retry count, last success,
+ * last attempt; a run started before and finished after is running) and the
+ * journal's enqueues (last scheduled). Returns 1 with *out rebuilt, 0 when
+ * nothing had happened by then (no state), -1 to keep `cur` (nothing after
+ * `at`, or no history to rebuild from). The one rule for `explain --at` and
+ * the API, so they cannot disagree. */
+int why_state_as_of(state *st, const state_record *cur, int64_t at, state_record *out);
+
 /* 64-bit hash of (run, normalized reason), never 0: the scheduler's
  * in-memory memo of the last decision per strategy. */
 uint64_t why_hash(bool run, const char *reason);
