@@ -83,7 +83,9 @@ void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
     if (!p->on && !p->log) return;
     int64_t now = sync_clock_us();
     if (p->on && !force && now - p->last_us < 200000) return;
-    if (p->log && !force && now - p->last_us < p->interval_us) return;
+    /* off a terminal the interval always holds, except for the last figures
+     * of a run that already logged (a forced update mid-run is for the TTY) */
+    if (p->log && now - p->last_us < p->interval_us && !(force && p->logged > 0)) return;
     p->last_us = now;
     estimate(p);
     char line[512];
