@@ -327,6 +327,7 @@ void config_free(config *cfg) {
         free(d->password);
         free(d->dbname);
         free(d->sslmode);
+        free(d->unix_socket);
         free(d->file);
     }
     free(cfg->datastores);

@@ -14,6 +14,11 @@
  * index entry (a HOT update). Measured: 10,000 updates into 1M rows take
  * 130-190 ms instead of 220-410 ms, for ~11% more space.
  *
+ * MySQL tables are InnoDB in utf8mb4 with the binary collation (keys
+ * order by bytes, as on the other engines); a key column's type is asked
+ * for with STORE_DDL_KEY (InnoDB cannot index TEXT / BLOB: varchar(255),
+ * varbinary(255)).
+ *
  * Type changes are refused, never applied: every existing column's type is
  * compared first (PostgreSQL: its own format_type spelling; SQLite: the
  * type affinity), and any mismatch fails the whole call with a message
@@ -57,6 +62,16 @@ static void ddl_table_name(store_sb *b, store *s, const config_endpoint *e) {
 
 static const char *dest_col(const config_column *c) { return c->dest_name ? c->dest_name : c->name; }
 
+static bool is_mysql(store *s) { return strcmp(store_ops_of(s)->engine, "mysql") == 0; }
+
+/* The engine type of column c (STORE_DDL_KEY for MySQL keys). */
+static int col_type(store *s, const config_column *c, char *buf, size_t n, st_error *err) {
+    char want[160];
+    if (c->key && is_mysql(s)) snprintf(want, sizeof want, "%s%s", STORE_DDL_KEY, c->type);
+    else snprintf(want, sizeof want, "%s", c->type);
+    return store_ddl_type(s, want, buf, n, err);
+}
+
 static int ddl_create(store *s, const config_pipeline *p, st_error *err) {
     store_sb q = {0};
     store_sb_add(&q, "CREATE TABLE IF NOT EXISTS ");
@@ -65,7 +80,7 @@ static int ddl_create(store *s, const config_pipeline *p, st_error *err) {
     int rc = ST_OK;
     for (size_t i = 0; i < p->ncolumns && rc == ST_OK; i++) {
         char type[128];
-        rc = store_ddl_type(s, p->columns[i].type, type, sizeof type, err);
+        rc = col_type(s, &p->columns[i], type, sizeof type, err);
         if (i) store_sb_add(&q, ", ");
         store_sb_quote(&q, dest_col(&p->columns[i]));
         store_sb_addf(&q, " %s", type);
@@ -81,6 +96,7 @@ static int ddl_create(store *s, const config_pipeline *p, st_error *err) {
     }
     store_sb_add(&q, "))");
     if (strcmp(store_ops_of(s)->engine, "postgres") == 0) store_sb_add(&q, " WITH (fillfactor = 90)");
+    if (is_mysql(s)) store_sb_add(&q, " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
     if (rc == ST_OK) rc = q.oom ? ST_ENOMEM : store_exec(s, q.s, 0, NULL, NULL, err);
     store_sb_free(&q);
     if (rc == ST_OK)
@@ -103,7 +119,7 @@ static int ddl_check(store *s, const config_pipeline *p, const store_column_info
         const store_column_info *have = find_col(info, n, dest_col(&p->columns[i]));
         if (have == NULL) { (*missing)++; continue; }
         char want[128];
-        int rc = store_ddl_type(s, p->columns[i].type, want, sizeof want, err);
+        int rc = col_type(s, &p->columns[i], want, sizeof want, err);
         if (rc != ST_OK) return rc;
         if (!same_type(s, have->type, want))
             return st_error_set(err, ST_EINVAL,
@@ -123,7 +139,7 @@ static int ddl_add_columns(store *s, const config_pipeline *p, const store_colum
         if (find_col(info, n, dest_col(&p->columns[i]))) continue;
         char type[128];
         store_sb q = {0};
-        rc = store_ddl_type(s, p->columns[i].type, type, sizeof type, err);
+        rc = col_type(s, &p->columns[i], type, sizeof type, err);
         store_sb_add(&q, "ALTER TABLE ");
         ddl_table_name(&q, s, &p->destination);
         store_sb_add(&q, " ADD COLUMN ");
