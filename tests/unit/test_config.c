@@ -769,7 +769,7 @@ static void test_type_and_value_messages(void **state) {
                "strategies: [{name: \"bad name\", type: full, segment_rows: 5}]\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "datastores.yaml:2:35: datastores.src.connection: only valid for "
-                      "postgres datastores");
+                      "postgres and mysql datastores");
     assert_problem(t, "datastores.yaml:3:29: datastores.dst.path: must not be empty");
     assert_problem(t, "datastores.yaml:4:15: datastores.ds3.type: expected a string, got a mapping");
     assert_problem(t, "datastores.yaml:5:29: datastores.ds4.path: expected a string, got null");
