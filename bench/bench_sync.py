@@ -1,19 +1,39 @@
 #!/usr/bin/env python3
 """Sync engine benchmarks, PostgreSQL -> PostgreSQL (run by bench/run).
 
-Each figure is measured against a baseline measured in the same run:
-  - full into an empty table  vs  psql COPY t TO STDOUT | psql COPY t2 FROM STDIN
-  - hash on identical tables  vs  SELECT count(*) on both sides (0 rows moved)
-  - delta with 1% changed     vs  full on the same change
-  - peak RSS of the synctool process (wait4 rusage) at N and BIG rows
+Every figure is measured against a baseline in the same run, interleaved
+(synctool, baseline, synctool, baseline, ...; the order flips every
+repetition), and reported as the median of SYNCTOOL_BENCH_REPS (default 5)
+pairs with the range. Every tool writes into a table of exactly the
+destination's definition: each destination (synctool's, the COPY pipe's,
+pgcopydb's) is made by `synctool ddl apply` of a pipeline naming it, so none
+carries an index the others lack.
 
-Rows: SYNCTOOL_BENCH_ROWS (default 1000000), 6 columns; the RSS check also
-runs at SYNCTOOL_BENCH_BIG_ROWS (default 5000000, 0 to skip). Needs the
-servers from scripts/with-servers (SYNCTOOL_TEST_PG_*) and the release
-binary in SYNCTOOL_BIN. Reports; never fails on a missed goal.
+  full into an empty table   vs  psql COPY TO STDOUT | psql COPY FROM STDIN,
+                                 and pgcopydb copy table-data (same server,
+                                 a second database, --table-jobs 1)
+  hash at 10%/1%/0.1% of rows changed spread evenly and 1% clustered
+                             vs  full on the same change
+  hash on identical tables   vs  SELECT count(*) on both sides (0 rows moved)
+  delta with N rows changed  vs  psql applying exactly those N rows (\\copy
+                                 into a temp table, INSERT ... ON CONFLICT
+                                 DO UPDATE), N = 1% and 10% of the rows
+  peak RSS of the synctool process (wait4 rusage) at ROWS and BIG rows
+
+Changes for hash/full are made in the destination (UPDATE ... SET total =
+total + 1), outside the timed part, so both tools repair the same rows.
+
+Env: SYNCTOOL_BENCH_ROWS (default 1000000), SYNCTOOL_BENCH_BIG_ROWS
+(default 5000000, 0 skips), SYNCTOOL_BENCH_REPS (5), SYNCTOOL_BENCH_LABEL
+(a title for the tables), SYNCTOOL_BENCH_SUMMARY (a file the summary rows
+are appended to, tab-separated: figure, synctool, baseline, ratio, goal,
+met). Needs the servers from scripts/with-servers (SYNCTOOL_TEST_PG_*) and
+the release binary in SYNCTOOL_BIN. Reports; never fails on a missed goal.
 """
 import os
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,83 +42,85 @@ import time
 BIN = os.environ.get("SYNCTOOL_BIN", "build/synctool")
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
 BIG = int(os.environ.get("SYNCTOOL_BENCH_BIG_ROWS", "5000000"))
+REPS = max(1, int(os.environ.get("SYNCTOOL_BENCH_REPS", "5")))
+LABEL = os.environ.get("SYNCTOOL_BENCH_LABEL", "")
+SUMMARY = os.environ.get("SYNCTOOL_BENCH_SUMMARY", "")
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
       ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
 SCHEMA = f"bench_sync_{os.getpid()}"
+TGT_DB = f"bench_sync_tgt_{os.getpid()}"
+COLS = "id, customer_id, total, note, updated_at, ratio"
 
 
-def psql_cmd(sql):
+def psql_cmd(sql, db=None):
     return ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", PG["HOST"],
-            "-p", PG["PORT"], "-U", PG["USER"], "-d", PG["DBNAME"], "-c", sql]
+            "-p", PG["PORT"], "-U", PG["USER"], "-d", db or PG["DBNAME"], "-c", sql]
 
 
 PGENV = dict(os.environ, PGPASSWORD=PG["PASSWORD"] or "")
 
 
-def psql(sql):
-    return subprocess.run(psql_cmd(sql), env=PGENV, check=True, capture_output=True,
+def psql(sql, db=None):
+    return subprocess.run(psql_cmd(sql, db), env=PGENV, check=True, capture_output=True,
                           text=True).stdout.strip()
 
 
-def timed(fn):
-    t = time.monotonic()
-    out = fn()
-    return time.monotonic() - t, out
+def q(table):
+    return f'"{SCHEMA}".{table}'
 
 
 def make_source(table, n):
-    psql(f'DROP TABLE IF EXISTS "{SCHEMA}".{table}; '
-         f'CREATE TABLE "{SCHEMA}".{table} (id bigint PRIMARY KEY, customer_id bigint, '
+    psql(f"DROP TABLE IF EXISTS {q(table)}; "
+         f"CREATE TABLE {q(table)} (id bigint PRIMARY KEY, customer_id bigint, "
          f"total numeric(14,2), note text, updated_at timestamptz, ratio double precision); "
-         f'INSERT INTO "{SCHEMA}".{table} SELECT g, g % 9973, g * 0.37, '
+         f"INSERT INTO {q(table)} SELECT g, g % 9973, g * 0.37, "
          f"CASE WHEN g % 7 = 0 THEN NULL ELSE 'order note ' || g END, "
          f"'2025-01-01T00:00:00Z'::timestamptz + g * interval '1 second', g / 3.0 "
          f"FROM generate_series(1, {n}) g; "
-         f'CREATE INDEX ON "{SCHEMA}".{table} (updated_at, id); ANALYZE "{SCHEMA}".{table}')
+         f"CREATE INDEX ON {q(table)} (updated_at, id); ANALYZE {q(table)}")
 
 
-def write_config(root, src, dst):
+def datastore(db):
+    return (f"{{type: postgres, connection: {{host: {PG['HOST']}, port: {PG['PORT']}, "
+            f"user: {PG['USER']}, password: \"{PG['PASSWORD']}\", dbname: {db}}}}}")
+
+
+def write_config(root, src):
+    """Pipeline p syncs src -> dst; pcopy and ppgc only exist so that `ddl apply`
+    makes the baselines' destinations (copy_t here, src in TGT_DB)."""
     os.makedirs(os.path.join(root, "pipelines"), exist_ok=True)
-    ds = (f"{{type: postgres, connection: {{host: {PG['HOST']}, port: {PG['PORT']}, "
-          f"user: {PG['USER']}, password: \"{PG['PASSWORD']}\", dbname: {PG['DBNAME']}}}}}")
     with open(os.path.join(root, "datastores.yaml"), "w") as f:
-        f.write(f"datastores:\n  shop: {ds}\n  wh: {ds}\n")
-    with open(os.path.join(root, "pipelines", "p.yaml"), "w") as f:
-        f.write(f"name: p\nsource: {{datastore: shop, schema: {SCHEMA}, table: {src}}}\n"
-                f"destination: {{datastore: wh, schema: {SCHEMA}, table: {dst}}}\n"
-                "columns:\n  - {name: id, type: bigint, key: true}\n"
-                "  - {name: customer_id, type: bigint}\n  - {name: total, type: \"numeric(14,2)\"}\n"
-                "  - {name: note, type: text}\n  - {name: updated_at, type: timestamptz}\n"
-                "  - {name: ratio, type: double precision}\n"
-                "strategies:\n  - {name: full, type: full}\n"
-                "  - {name: delta, type: delta, cursor: updated_at}\n"
-                "  - {name: hash, type: hash}\n")
+        f.write(f"datastores:\n  shop: {datastore(PG['DBNAME'])}\n"
+                f"  wh: {datastore(PG['DBNAME'])}\n  tgt: {datastore(TGT_DB)}\n")
+    cols = ("columns:\n  - {name: id, type: bigint, key: true}\n"
+            "  - {name: customer_id, type: bigint}\n  - {name: total, type: \"numeric(14,2)\"}\n"
+            "  - {name: note, type: text}\n  - {name: updated_at, type: timestamptz}\n"
+            "  - {name: ratio, type: double precision}\n")
+    for name, ds, dst in (("p", "wh", "dst"), ("pcopy", "wh", "copy_t"), ("ppgc", "tgt", src)):
+        with open(os.path.join(root, "pipelines", f"{name}.yaml"), "w") as f:
+            f.write(f"name: {name}\nsource: {{datastore: shop, schema: {SCHEMA}, table: {src}}}\n"
+                    f"destination: {{datastore: {ds}, schema: {SCHEMA}, table: {dst}}}\n" + cols +
+                    "strategies:\n  - {name: full, type: full}\n"
+                    "  - {name: delta, type: delta, cursor: updated_at}\n"
+                    "  - {name: hash, type: hash}\n")
 
 
 def synctool(root, *args):
-    """Runs synctool; returns (seconds, stderr)."""
+    """Runs synctool; returns (seconds, stderr, peak RSS in KiB)."""
     t = time.monotonic()
-    p = subprocess.run([BIN, "--config-dir", root] + list(args), capture_output=True, text=True)
+    p = subprocess.Popen([BIN, "--config-dir", root] + list(args), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
     secs = time.monotonic() - t
-    err = p.stderr
+    p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         raise RuntimeError(f"synctool {' '.join(args)} exited {p.returncode}: {err}")
-    return secs, err
+    return secs, err, ru.ru_maxrss
 
 
-def synctool_rss(root, *args):
-    t = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execv(BIN, [BIN, "--config-dir", root] + list(args))
-    _, status, ru = os.wait4(pid, 0)
-    secs = time.monotonic() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"synctool {' '.join(args)} failed")
-    return secs, ru.ru_maxrss
+def run(root, strategy):
+    return synctool(root, "run", "--job-name", "p", "--strategy", strategy)
 
 
 def stats(err):
@@ -107,21 +129,198 @@ def stats(err):
     return tuple(int(x) for x in m.groups()) if m else None
 
 
-def copy_baseline(src, dst):
-    psql(f'DROP TABLE IF EXISTS "{SCHEMA}".{dst}; '
-         f'CREATE TABLE "{SCHEMA}".{dst} (LIKE "{SCHEMA}".{src} INCLUDING ALL)')
-    def run():
-        out = subprocess.Popen(psql_cmd(f'COPY "{SCHEMA}".{src} TO STDOUT'), env=PGENV,
-                               stdout=subprocess.PIPE)
-        subprocess.run(psql_cmd(f'COPY "{SCHEMA}".{dst} FROM STDIN'), env=PGENV,
-                       stdin=out.stdout, check=True, capture_output=True)
-        out.wait()
-    secs, _ = timed(run)
-    return secs
+def timed(fn):
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
 
 
-def row(name, value, base, ratio, goal):
-    print(f"| {name} | {value} | {base} | {ratio} | {goal} |")
+def copy_pipe(src, dst):
+    out = subprocess.Popen(psql_cmd(f"COPY {q(src)} TO STDOUT"), env=PGENV,
+                           stdout=subprocess.PIPE)
+    subprocess.run(psql_cmd(f"COPY {q(dst)} FROM STDIN"), env=PGENV, stdin=out.stdout,
+                   check=True, capture_output=True)
+    out.stdout.close()
+    if out.wait() != 0:
+        raise RuntimeError("psql COPY TO STDOUT failed")
+
+
+def pgcopydb(src, workdir):
+    """pgcopydb copy table-data of `src` into the same-named table of TGT_DB
+    (it truncates the target first). Its work directory is removed before."""
+    shutil.rmtree(os.path.join(workdir, "pgc"), ignore_errors=True)
+    uri = f"postgres://{PG['USER']}:{PG['PASSWORD']}@{PG['HOST']}:{PG['PORT']}/"
+    filters = os.path.join(workdir, "filters.ini")
+    with open(filters, "w") as f:
+        f.write(f"[include-only-table]\n{SCHEMA}.{src}\n")
+    subprocess.run(["pgcopydb", "copy", "table-data", "--source", uri + PG["DBNAME"],
+                    "--target", uri + TGT_DB, "--dir", os.path.join(workdir, "pgc"),
+                    "--filters", filters, "--table-jobs", "1"],
+                   check=True, capture_output=True)
+
+
+def med(v):
+    return statistics.median(v)
+
+
+def rng(v, fmt="{:.2f}"):
+    return "(" + fmt.format(min(v)) + "-" + fmt.format(max(v)) + ")"
+
+
+ROWS_OUT = []
+GEN = [0]  # generations of delta changes, each beyond every watermark so far
+
+
+def report(figure, tool, base, ratio, goal, met):
+    ROWS_OUT.append((figure, tool, base, ratio, goal, "met" if met else "MISSED"))
+    print(f"| {figure} | {tool} | {base} | {ratio} | {goal} | {'met' if met else 'MISSED'} |",
+          flush=True)
+
+
+def interleave(fns):
+    """Runs each function of `fns` REPS times, interleaved, the order reversed
+    every other repetition; returns a list of time lists (one per function)."""
+    out = [[] for _ in fns]
+    for r in range(REPS):
+        order = list(range(len(fns)))
+        if r % 2:
+            order.reverse()
+        for i in order:
+            out[i].append(fns[i]())
+    return out
+
+
+def bench_full(root, workdir, src, n, tag):
+    """Full into an empty table vs the COPY pipe vs pgcopydb; returns peak RSS."""
+    rss = []
+
+    def st():
+        psql(f"TRUNCATE {q('dst')}")
+        secs, err, kib = run(root, "full")
+        s = stats(err)
+        if s is None or s[1] != n:
+            raise RuntimeError(f"full into empty: expected {n} inserted, got {s}")
+        rss.append(kib)
+        return secs
+
+    def cp():
+        psql(f"TRUNCATE {q('copy_t')}")
+        return timed(lambda: copy_pipe(src, "copy_t"))
+
+    def pgc():
+        return timed(lambda: pgcopydb(src, workdir))
+
+    t_st, t_cp, t_pgc = interleave([st, cp, pgc])
+    ratios = [a / b for a, b in zip(t_st, t_cp)]
+    ratios_pgc = [a / b for a, b in zip(t_st, t_pgc)]
+    report(f"full into empty table, {tag} rows", f"{med(t_st):.2f} s {rng(t_st)}",
+           f"COPY pipe {med(t_cp):.2f} s {rng(t_cp)}; pgcopydb {med(t_pgc):.2f} s {rng(t_pgc)}",
+           f"{med(ratios):.2f}x COPY {rng(ratios)}; {med(ratios_pgc):.2f}x pgcopydb",
+           "<= 1.10x COPY", med(ratios) <= 1.10)
+    return max(rss)
+
+
+def change(cond, sign="+"):
+    psql(f"UPDATE {q('dst')} SET total = total {sign} 1 WHERE {cond}")
+
+
+def bench_hash_changed(root, label, cond, n, goal):
+    def h():
+        change(cond)
+        secs, err, _ = run(root, "hash")
+        s = stats(err)
+        if s is None or s[2] != n:
+            raise RuntimeError(f"hash {label}: expected {n} updated, got {s}")
+        return secs
+
+    def f():
+        change(cond)
+        secs, err, _ = run(root, "full")
+        s = stats(err)
+        if s is None or s[2] != n:
+            raise RuntimeError(f"full {label}: expected {n} updated, got {s}")
+        return secs
+
+    t_h, t_f = interleave([h, f])
+    ratios = [a / b for a, b in zip(t_h, t_f)]
+    report(f"hash, {label} ({n} rows)", f"{med(t_h):.2f} s {rng(t_h)}",
+           f"full on the same change {med(t_f):.2f} s {rng(t_f)}",
+           f"{med(ratios):.2f}x {rng(ratios)}", f"<= {goal}x full", med(ratios) <= goal)
+
+
+def bench_hash_identical(root):
+    segs = []
+
+    def h():
+        secs, err, _ = run(root, "hash")
+        s = stats(err)
+        if s is None or s[0] != 0 or s[2] != 0:
+            raise RuntimeError(f"hash identical: expected 0 rows read, got {s}")
+        segs.append(s)
+        return secs
+
+    def c():
+        return timed(lambda: (psql(f"SELECT count(*) FROM {q('src')}"),
+                              psql(f"SELECT count(*) FROM {q('dst')}")))
+
+    t_h, t_c = interleave([h, c])
+    ratios = [a / b for a, b in zip(t_h, t_c)]
+    s = segs[-1]
+    report("hash, identical tables", f"{med(t_h):.2f} s {rng(t_h)} ({s[0]} rows read, "
+           f"{s[5]}/{s[4]} segments skipped)", f"count(*) both sides {med(t_c):.2f} s {rng(t_c)}",
+           f"{med(ratios):.1f}x {rng(ratios, '{:.1f}')}", "<= 5x count(*), 0 rows",
+           med(ratios) <= 5)
+
+
+def bench_delta(root, workdir, n_changed):
+    """Delta with n_changed rows vs psql applying exactly those rows."""
+    step = max(1, ROWS // n_changed)
+    cond = f"id % {step} = 0"
+    csv = os.path.join(workdir, f"delta_{n_changed}.csv")
+    apply_sql = (f"CREATE TEMP TABLE t (LIKE {q('dst')});\n"
+                 f"\\copy t FROM '{csv}' WITH (FORMAT csv)\n"
+                 f"INSERT INTO {q('dst')} SELECT * FROM t ON CONFLICT (id) DO UPDATE SET "
+                 "customer_id = EXCLUDED.customer_id, total = EXCLUDED.total, "
+                 "note = EXCLUDED.note, updated_at = EXCLUDED.updated_at, "
+                 "ratio = EXCLUDED.ratio;\n")
+    script = os.path.join(workdir, "apply.sql")
+    with open(script, "w") as f:
+        f.write(apply_sql)
+
+    def new_change():
+        # A new generation of the changed rows at the source, beyond every
+        # watermark so far, and those exact rows exported for the baseline.
+        GEN[0] += 1
+        psql(f"UPDATE {q('src')} SET total = total + 1, updated_at = "
+             f"timestamptz '2100-01-01' + interval '1 day' * {GEN[0]} "
+             f"+ id * interval '1 microsecond' WHERE {cond}")
+        psql(f"\\copy (SELECT {COLS} FROM {q('src')} WHERE {cond}) TO '{csv}' WITH (FORMAT csv)")
+        change(cond, "-")  # the destination differs in exactly these rows
+
+    counts = []
+
+    def d():
+        new_change()
+        secs, err, _ = run(root, "delta")
+        s = stats(err)
+        if s is None or s[0] != n_changed or s[2] != n_changed:
+            raise RuntimeError(f"delta: expected {n_changed} read and updated, got {s}")
+        counts.append(s)
+        return secs
+
+    def b():
+        new_change()
+        cmd = psql_cmd("", None)[:-2] + ["-f", script]
+        return timed(lambda: subprocess.run(cmd, env=PGENV, check=True, capture_output=True))
+
+    t_d, t_b = interleave([d, b])
+    ratios = [a / b for a, b in zip(t_d, t_b)]
+    limit = 1.5 * med(t_b) + 0.040
+    pct = 100.0 * n_changed / ROWS
+    report(f"delta, {n_changed} rows changed ({pct:g}%)", f"{med(t_d):.3f} s {rng(t_d, '{:.3f}')}",
+           f"psql \\copy + INSERT ON CONFLICT of those rows {med(t_b):.3f} s "
+           f"{rng(t_b, '{:.3f}')}", f"{med(ratios):.2f}x {rng(ratios)} (limit {limit:.3f} s)",
+           "<= 1.5x + 40 ms", med(t_d) <= limit)
 
 
 def main():
@@ -129,50 +328,58 @@ def main():
         print("bench_sync: SYNCTOOL_TEST_PG_* not set (run through bench/run)", file=sys.stderr)
         return 2
     psql(f'CREATE SCHEMA "{SCHEMA}"')
+    subprocess.run(psql_cmd(f'CREATE DATABASE "{TGT_DB}"'), env=PGENV, check=True,
+                   capture_output=True)
+    psql(f'CREATE SCHEMA "{SCHEMA}"', TGT_DB)
     try:
         return bench()
     finally:
+        subprocess.run(psql_cmd(f'DROP DATABASE IF EXISTS "{TGT_DB}"'), env=PGENV,
+                       capture_output=True)
         psql(f'DROP SCHEMA "{SCHEMA}" CASCADE')
 
 
 def bench():
     root = tempfile.mkdtemp(prefix="bench-sync-")
+    settings = psql("SELECT string_agg(name || '=' || current_setting(name), ', ' "
+                    "ORDER BY name) FROM pg_settings WHERE name IN ('fsync', "
+                    "'synchronous_commit', 'full_page_writes', 'shared_buffers')")
     make_source("src", ROWS)
-    write_config(root, "src", "dst")
-    synctool(root, "ddl", "apply", "p")
-    t_copy = copy_baseline("src", "copy_t")
-    t_full, rss = synctool_rss(root, "run", "--job-name", "p", "--strategy", "full")
-    t_count, _ = timed(lambda: (psql(f'SELECT count(*) FROM "{SCHEMA}".src'),
-                                psql(f'SELECT count(*) FROM "{SCHEMA}".dst')))
-    t_hash, err = synctool(root, "run", "--job-name", "p", "--strategy", "hash")
-    hs = stats(err)
-    synctool(root, "run", "--job-name", "p", "--strategy", "delta")  # sets the watermark
-    changed = max(1, ROWS // 100)
-    psql(f'UPDATE "{SCHEMA}".src SET total = total + 1, updated_at = updated_at + interval '
-         f"'100 years' WHERE id % 100 = 0")
-    t_delta, err = synctool(root, "run", "--job-name", "p", "--strategy", "delta")
-    ds = stats(err)
-    psql(f'UPDATE "{SCHEMA}".src SET total = total + 1 WHERE id % 100 = 0')
-    t_full_changed, err = synctool(root, "run", "--job-name", "p", "--strategy", "full")
-    fs = stats(err)
-    print(f"rows: {ROWS} x 6 columns, PostgreSQL -> PostgreSQL\n")
-    print("| figure | synctool | baseline (same run) | ratio | goal |")
-    print("|---|---|---|---|---|")
-    row("full into empty table", f"{t_full:.2f} s", f"psql COPY | psql COPY {t_copy:.2f} s",
-        f"{t_full / t_copy:.2f}x", "<= 1.5x")
-    row("hash, identical tables", f"{t_hash:.2f} s ({hs[0]} rows read, {hs[5]}/{hs[4]} segments skipped)",
-        f"count(*) both sides {t_count:.2f} s", f"{t_hash / t_count:.1f}x", "<= 10x, 0 rows")
-    row(f"delta, {changed} rows changed (1%)", f"{t_delta:.2f} s ({ds[0]} read, {ds[2]} updated)",
-        f"full on the same change {t_full_changed:.2f} s ({fs[2]} updated)",
-        f"{100 * t_delta / t_full_changed:.1f}%", "<= 5%")
-    row(f"peak RSS, full, {ROWS} rows", f"{rss / 1024:.1f} MiB", "-", "-", "<= 64 MiB")
+    write_config(root, "src")
+    for p in ("p", "pcopy", "ppgc"):
+        synctool(root, "ddl", "apply", p)
+    print(f"rows: {ROWS} x 6 columns, PostgreSQL -> PostgreSQL{LABEL}; server: {settings}; "
+          f"median of {REPS} interleaved pairs (range); a shared, loaded 2-core machine\n")
+    print("| figure | synctool | baseline (same run) | ratio | goal | met? |")
+    print("|---|---|---|---|---|---|", flush=True)
+    rss = bench_full(root, root, "src", ROWS, f"{ROWS}")
+    report(f"peak RSS, full, {ROWS} rows", f"{rss / 1024:.1f} MiB", "-", "-", "<= 64 MiB",
+           rss / 1024 <= 64)
+    bench_hash_identical(root)
+    for label, cond, goal in (("10% spread", "id % 10 = 0", 1.0),
+                              ("1% spread", "id % 100 = 0", 1.0),
+                              ("0.1% spread", "id % 1000 = 0", 0.5),
+                              ("1% clustered", f"id > {ROWS // 2} AND id <= {ROWS // 2 + ROWS // 100}",
+                               1.0)):
+        n = int(psql(f"SELECT count(*) FROM {q('dst')} WHERE {cond}"))
+        bench_hash_changed(root, label, cond, n, goal)
+    run(root, "delta")  # sets the watermark
+    for n in (ROWS // 100, ROWS // 10):
+        bench_delta(root, root, n)
     if BIG > 0:
-        make_source("big", BIG)
-        write_config(root, "big", "big_dst")
-        synctool(root, "ddl", "apply", "p")
-        t_big, rss_big = synctool_rss(root, "run", "--job-name", "p", "--strategy", "full")
-        row(f"peak RSS, full, {BIG} rows", f"{rss_big / 1024:.1f} MiB ({t_big:.1f} s)", "-", "-",
-            "<= 64 MiB, same as above")
+        psql(f"DROP TABLE {q('src')}; DROP TABLE {q('dst')}; DROP TABLE {q('copy_t')}")
+        psql(f"DROP TABLE {q('src')}", TGT_DB)
+        make_source("src", BIG)
+        for p in ("p", "pcopy", "ppgc"):
+            synctool(root, "ddl", "apply", p)
+        rss_big = bench_full(root, root, "src", BIG, f"{BIG}")
+        report(f"peak RSS, full, {BIG} rows", f"{rss_big / 1024:.1f} MiB", "-", "-",
+               "<= 64 MiB, flat", rss_big / 1024 <= 64)
+    shutil.rmtree(root, ignore_errors=True)
+    if SUMMARY:
+        with open(SUMMARY, "a") as f:
+            for r in ROWS_OUT:
+                f.write("\t".join((r[0] + LABEL,) + r[1:]) + "\n")
     return 0
 
 

@@ -1,24 +1,36 @@
 /*
- * bench_tick — how long one scheduler tick takes over 10,000 pipelines with
- * three strategies each (delta every 15 min, hash daily, full weekly).
+ * bench_tick — how long one scheduler tick takes over N strategies (three
+ * per pipeline: delta every 15 min, hash daily, full weekly), and the
+ * scheduler's peak RSS doing it.
  *
- * The tick is sched_tick(): one state_list(), the decision for 30,000
- * strategies, sched_can_enqueue and the enqueue bookkeeping (enqueue lock,
- * run id, mark pending, queue push) for the few that are due. The state is
+ *   bench_tick [N ...]      default: 1000 10000 100000
+ *
+ * The tick is sched_tick(): one streamed state listing, the decision for
+ * every strategy, sched_can_enqueue and the enqueue bookkeeping (enqueue
+ * lock, run id, mark pending, queue push) for the due ones. The state is
  * seeded so that every strategy last ran in its current slot ("Already ran
- * at ...") except 1% of pipelines whose delta is overdue, so each first tick
- * enqueues 100 jobs and a second tick finds them pending.
+ * at ...") except the deltas of 100 pipelines spread over the config, which
+ * are overdue: each first tick enqueues 100 jobs and a second (idle) tick
+ * finds them pending.
  *
+ * Each N runs in its own child process, so its peak RSS (getrusage
+ * RUSAGE_SELF at its end) is its own:
+ * the config of N/3 pipelines, the compiled plan, the seeding and the ticks.
  * Measured with SQLite state (temporary file, lock manager on the same file,
  * in-process queue) and, when SYNCTOOL_TEST_REDIS_URL is set, with Redis
  * state (database 10 flushed first; locks and the Redis Stream queue on the
- * same server). Baseline in the same run: the bare state_list() of the same
- * records, i.e. what any tick must pay to see the state at all. Each figure
- * is the median of REPS repetitions (the due records are reset and the
- * queue drained between them): the machine is shared, single runs are noisy.
- * Goals (issue 6): <= 200 ms with SQLite, <= 500 ms with Redis.
+ * same server). Baseline in the same run, interleaved with the ticks: the
+ * bare state_list() of the same records, i.e. what the old tick paid to see
+ * the state at all (2 KB per record), run in a child process of its own so
+ * its memory is not counted in the tick's peak RSS. Each figure is the median of REPS
+ * repetitions with the range (the due records are reset and the queue
+ * drained between them): the machine is shared, single runs are noisy.
+ * Goals (issue 15): 100k strategies <= 1 s with SQLite, <= 2 s with Redis,
+ * peak RSS <= 64 MiB, idle tick growth from 10k to 100k <= 12x.
+ * With SYNCTOOL_BENCH_SUMMARY set, the rows with a goal are appended to
+ * that file for bench/run's summary.
  *
- * The config is built in memory (no 10,000 YAML files to parse); crons are
+ * The config is built in memory (no YAML files to parse); crons are
  * compiled once by sched_plan_build() as the scheduler does per config load.
  * Benchmarks report; they never fail on a slow machine.
  */
@@ -35,12 +47,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define NPIPE 10000
 #define NSTRAT 3
 #define REPS 5
+#define NDUE 100
+
+static size_t npipe;   /* pipelines of this run: ceil(N / NSTRAT) */
+static size_t due_every;
 
 static const struct {
     const char *name, *cron;
@@ -60,12 +77,12 @@ static double bench_ms(void) {
 static config *bench_config(const char *state_url) {
     config *cfg = calloc(1, sizeof *cfg);
     cfg->state_url = strdup(state_url);
-    cfg->npipelines = NPIPE;
-    cfg->pipelines = calloc(NPIPE, sizeof *cfg->pipelines);
-    for (size_t i = 0; i < NPIPE; i++) {
+    cfg->npipelines = npipe;
+    cfg->pipelines = calloc(npipe, sizeof *cfg->pipelines);
+    for (size_t i = 0; i < npipe; i++) {
         config_pipeline *p = &cfg->pipelines[i];
         char name[64];
-        snprintf(name, sizeof name, "pipeline_%05zu", i);
+        snprintf(name, sizeof name, "pipeline_%06zu", i);
         p->name = strdup(name);
         p->nstrategies = NSTRAT;
         p->strategies = calloc(NSTRAT, sizeof *p->strategies);
@@ -91,35 +108,50 @@ static void bench_config_free(config *cfg) {
     free(cfg);
 }
 
+static bool bench_is_due(size_t i, size_t j) {
+    return j == 0 && i % due_every == 0 && i / due_every < NDUE;
+}
+
 /* now = Wed 2025-10-15 10:07 UTC. Every strategy ran at its latest fire
- * time, except pipelines i % 100 == 0 whose delta last ran a day ago.
- * `only_due` re-writes just those (to reset between repetitions). */
+ * time, except the NDUE pipelines whose delta last ran a day ago.
+ * `only_due` re-writes just those (to reset between repetitions). Written
+ * 1,000 records per state_put_many. */
 static int bench_seed(state *st, int64_t now, bool only_due) {
     static const int64_t prevs[NSTRAT] = {
         7 * 60 * ST_USEC,                      /* 10:00 */
         (8 * 3600 + 7 * 60) * ST_USEC,         /* 02:00 */
         (3 * 86400 + 10 * 3600 + 7 * 60) * ST_USEC,  /* Sun 00:00 */
     };
+    enum { CHUNK = 1000 };
+    state_record *batch = calloc(CHUNK, sizeof *batch);
+    size_t nb = 0;
     st_error err;
-    for (size_t i = 0; i < NPIPE; i++) {
-        for (size_t j = 0; j < NSTRAT; j++) {
-            bool due = j == 0 && i % 100 == 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < npipe; i++) {
+        for (size_t j = 0; rc == 0 && j < NSTRAT; j++) {
+            bool due = bench_is_due(i, j);
             if (only_due && !due) continue;
-            state_record r;
-            memset(&r, 0, sizeof r);
-            snprintf(r.pipeline, sizeof r.pipeline, "pipeline_%05zu", i);
-            snprintf(r.strategy, sizeof r.strategy, "%s", bench_strats[j].name);
-            r.status = STATE_SUCCESS;
-            r.last_run = due ? now - 86400 * ST_USEC : now - prevs[j];
-            r.last_scheduled_at = r.last_run;
-            r.last_attempted_at = r.last_run;
-            r.run_id = (int64_t)(i * NSTRAT + j + 1);
-            r.updated_at = r.last_run;
-            if (state_put(st, &r, &err) != ST_OK) {
-                fprintf(stderr, "bench_tick: seeding state: %s\n", err.msg);
-                return -1;
+            state_record *r = &batch[nb++];
+            memset(r, 0, sizeof *r);
+            snprintf(r->pipeline, sizeof r->pipeline, "pipeline_%06zu", i);
+            snprintf(r->strategy, sizeof r->strategy, "%s", bench_strats[j].name);
+            r->status = STATE_SUCCESS;
+            r->last_run = due ? now - 86400 * ST_USEC : now - prevs[j];
+            r->last_scheduled_at = r->last_run;
+            r->last_attempted_at = r->last_run;
+            r->run_id = (int64_t)(i * NSTRAT + j + 1);
+            r->updated_at = r->last_run;
+            if (nb == CHUNK) {
+                rc = state_put_many(st, batch, nb, &err);
+                nb = 0;
             }
         }
+    }
+    if (rc == 0 && nb > 0) rc = state_put_many(st, batch, nb, &err);
+    free(batch);
+    if (rc != 0) {
+        fprintf(stderr, "bench_tick: seeding state: %s\n", err.msg);
+        return -1;
     }
     int64_t id;
     if (!only_due)
@@ -150,16 +182,77 @@ static double bench_median(double *v, int n) {
     return v[n / 2];
 }
 
-static void bench_row(const char *what, double ms, double base, double goal) {
-    if (goal > 0)
-        printf("  %-34s %9.1f ms   %5.2fx state_list   goal <= %.0f ms %s\n", what, ms,
-               base > 0 ? ms / base : 0, goal, ms <= goal ? "(met)" : "(MISSED)");
-    else
-        printf("  %-34s %9.1f ms\n", what, ms);
+/* What a child reports to the parent through a pipe. */
+typedef struct bench_result {
+    double idle_ms[2], enq_ms[2], base_ms[2];  /* [0] SQLite, [1] Redis; < 0 = not run */
+    long maxrss_kib;                            /* the child's own (RUSAGE_SELF) */
+} bench_result;
+
+static void bench_summary(const char *figure, const char *value, const char *base,
+                          const char *ratio, const char *goal, bool met) {
+    const char *path = getenv("SYNCTOOL_BENCH_SUMMARY");
+    if (path == NULL || path[0] == '\0') return;
+    FILE *f = fopen(path, "a");
+    if (f == NULL) return;
+    fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\n", figure, value, base, ratio, goal,
+            met ? "met" : "MISSED");
+    fclose(f);
+}
+
+static void bench_row(const char *what, double *v, double base, double goal_ms,
+                      size_t nrec, const char *label) {
+    double lo = v[0], hi = v[REPS - 1];
+    double ms = v[REPS / 2];
+    printf("  %-34s %9.1f ms (%.1f-%.1f)   %5.2fx state_list", what, ms, lo, hi,
+           base > 0 ? ms / base : 0);
+    if (goal_ms > 0) printf("   goal <= %.0f ms %s", goal_ms, ms <= goal_ms ? "(met)" : "(MISSED)");
+    printf("\n");
+    if (goal_ms > 0) {
+        char fig[160], val[64], b[80], r[32], g[32];
+        snprintf(fig, sizeof fig, "scheduler %s, %zu strategies, %s", what, nrec, label);
+        snprintf(val, sizeof val, "%.1f ms (%.1f-%.1f)", ms, lo, hi);
+        snprintf(b, sizeof b, "old full state_list %.1f ms", base);
+        snprintf(r, sizeof r, "%.2fx", base > 0 ? ms / base : 0);
+        snprintf(g, sizeof g, "<= %.0f ms", goal_ms);
+        bench_summary(fig, val, b, r, g, ms <= goal_ms);
+    }
+}
+
+/* The baseline, state_list() of every record, in a child process of its
+ * own (own handle, the 2 KB records of the listing out of this process's
+ * peak RSS); returns its time in ms, or -1. */
+static double bench_baseline(const char *state_url, size_t *n) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        double r[2] = {-1, 0};
+        state *st = NULL;
+        st_error err;
+        if (state_open(&st, state_url, &err) == ST_OK) {
+            state_record *recs = NULL;
+            size_t cnt = 0;
+            double t0 = bench_ms();
+            if (state_list(st, &recs, &cnt, &err) == ST_OK) r[0] = bench_ms() - t0;
+            r[1] = (double)cnt;
+            free(recs);
+            state_close(st);
+        }
+        _exit(write(fds[1], r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fds[1]);
+    double r[2] = {-1, 0};
+    if (read(fds[0], r, sizeof r) != (ssize_t)sizeof r) r[0] = -1;
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    *n = (size_t)r[1];
+    return r[0];
 }
 
 static int bench_backend(const char *label, const char *state_url, const char *queue_url,
-                         double goal) {
+                         double goal, size_t nstrats, int which, bench_result *res) {
     st_error err;
     state *st = NULL;
     lock_manager *lm = NULL;
@@ -185,11 +278,7 @@ static int bench_backend(const char *label, const char *state_url, const char *q
         size_t n = 0;
         sched_tick_opts o = {.now = now, .fixed_time = true};
         for (int k = 0; k < REPS && rc == 0; k++) {
-            state_record *recs = NULL;
-            t0 = bench_ms();
-            state_list(st, &recs, &n, &err);
-            base[k] = bench_ms() - t0;
-            free(recs);
+            base[k] = bench_baseline(state_url, &n);
             t0 = bench_ms();
             sched_tick(plan, st, lm, q, &o, &s1, &err);
             t1[k] = bench_ms() - t0;
@@ -199,15 +288,21 @@ static int bench_backend(const char *label, const char *state_url, const char *q
             bench_drain(q, lm);
             rc = bench_seed(st, now, true);
         }
+        qsort(t1, REPS, sizeof *t1, bench_dcmp);
+        qsort(t2, REPS, sizeof *t2, bench_dcmp);
         double b = bench_median(base, REPS);
-        printf("%s: %d pipelines x %d strategies (%zu records; seeding took %.0f ms; "
-               "median of %d)\n", label, NPIPE, NSTRAT, n, seed_ms, REPS);
-        bench_row("baseline: state_list", b, 0, 0);
+        printf("%s: %zu pipelines x %d strategies (%zu records; seeding took %.0f ms; "
+               "median of %d, range)\n", label, npipe, NSTRAT, n, seed_ms, REPS);
+        printf("  %-34s %9.1f ms\n", "baseline: full state_list", b);
+        double g = nstrats >= 100000 ? goal : 0;
         char what[80];
         snprintf(what, sizeof what, "tick (%zu due, %zu enqueued)", s1.due, s1.enqueued);
-        bench_row(what, bench_median(t1, REPS), b, goal);
-        snprintf(what, sizeof what, "next tick (%zu due, %zu enqueued)", s2.due, s2.enqueued);
-        bench_row(what, bench_median(t2, REPS), b, goal);
+        bench_row(what, t1, b, g, nstrats, label);
+        snprintf(what, sizeof what, "idle tick (%zu due, %zu enqueued)", s2.due, s2.enqueued);
+        bench_row(what, t2, b, g, nstrats, label);
+        res->enq_ms[which] = t1[REPS / 2];
+        res->idle_ms[which] = t2[REPS / 2];
+        res->base_ms[which] = b;
     }
     sched_plan_free(plan);
     bench_config_free(cfg);
@@ -234,24 +329,100 @@ static int bench_redis_url(char *buf, size_t n) {
     return 0;
 }
 
-int main(void) {
-    log_set_level(LOG_ERROR);
+/* One N, in the child. */
+static int bench_one(size_t nstrats, bench_result *res) {
+    npipe = (nstrats + NSTRAT - 1) / NSTRAT;
+    due_every = npipe / NDUE ? npipe / NDUE : 1;
     char dir[] = "/tmp/bench_tick_XXXXXX", url[512];
     if (mkdtemp(dir) == NULL) return 1;
     snprintf(url, sizeof url, "sqlite:%s/state.db", dir);
-    int rc = bench_backend("SQLite state", url, "local:", 200);
+    int rc = bench_backend("SQLite state", url, "local:", 1000, nstrats, 0, res);
     char path[600];
-    snprintf(path, sizeof path, "%s/state.db", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/state.db-wal", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/state.db-shm", dir);
-    unlink(path);
+    const char *files[] = {"state.db", "state.db-wal", "state.db-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
     rmdir(dir);
     char rurl[512];
     if (bench_redis_url(rurl, sizeof rurl) == 0)
-        rc |= bench_backend("Redis state", rurl, rurl, 500);
+        rc |= bench_backend("Redis state", rurl, rurl, 2000, nstrats, 1, res);
     else
         printf("Redis state: skipped (SYNCTOOL_TEST_REDIS_URL not set)\n");
     return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    log_set_level(LOG_ERROR);
+    size_t counts[16] = {1000, 10000, 100000};
+    int ncounts = 3;
+    if (argc > 1) {
+        ncounts = 0;
+        for (int i = 1; i < argc && ncounts < 16; i++) {
+            char *end;
+            long long v = strtoll(argv[i], &end, 10);
+            if (*end != '\0' || v < NSTRAT) {
+                fprintf(stderr, "bench_tick: '%s' is not a strategy count (>= %d); "
+                        "usage: bench_tick [N ...]\n", argv[i], NSTRAT);
+                return 2;
+            }
+            counts[ncounts++] = (size_t)v;
+        }
+    }
+    int status = 0;
+    bench_result all[16];
+    for (int c = 0; c < ncounts; c++) {
+        int fds[2];
+        if (pipe(fds) != 0) return 1;
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+            bench_result r = {{-1, -1}, {-1, -1}, {-1, -1}};
+            int rc = bench_one(counts[c], &r);
+            struct rusage self;
+            getrusage(RUSAGE_SELF, &self);  /* not its baseline children's */
+            r.maxrss_kib = self.ru_maxrss;
+            fflush(stdout);
+            if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r) rc = 1;
+            _exit(rc);
+        }
+        close(fds[1]);
+        bench_result r = {{-1, -1}, {-1, -1}, {-1, -1}};
+        if (read(fds[0], &r, sizeof r) != (ssize_t)sizeof r) status = 1;
+        close(fds[0]);
+        int ws;
+        if (waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) status = 1;
+        all[c] = r;
+        double mib = r.maxrss_kib / 1024.0;
+        printf("  %-34s %9.1f MiB   goal <= 64 MiB %s\n\n", "peak RSS of the process", mib,
+               mib <= 64 ? "(met)" : "(MISSED)");
+        char fig[96], val[32];
+        snprintf(fig, sizeof fig, "scheduler peak RSS, %zu strategies (SQLite then Redis)",
+                 counts[c]);
+        snprintf(val, sizeof val, "%.1f MiB", mib);
+        if (counts[c] >= 100000) bench_summary(fig, val, "-", "-", "<= 64 MiB", mib <= 64);
+    }
+    /* Growth of the idle tick from 10k to 100k strategies, when both ran. */
+    int i10 = -1, i100 = -1;
+    for (int c = 0; c < ncounts; c++) {
+        if (counts[c] == 10000) i10 = c;
+        if (counts[c] == 100000) i100 = c;
+    }
+    static const char *const names[2] = {"SQLite", "Redis"};
+    for (int b = 0; i10 >= 0 && i100 >= 0 && b < 2; b++) {
+        double a = all[i10].idle_ms[b], z = all[i100].idle_ms[b];
+        if (a <= 0 || z <= 0) continue;
+        double g = z / a;
+        printf("idle tick growth 10k -> 100k strategies, %s: %.1f -> %.1f ms = %.1fx "
+               "(old state_list: %.1fx)   goal <= 12x %s\n", names[b], a, z, g,
+               all[i100].base_ms[b] / all[i10].base_ms[b], g <= 12 ? "(met)" : "(MISSED)");
+        char fig[96], val[64], base[64], r[32];
+        snprintf(fig, sizeof fig, "idle tick growth 10k -> 100k strategies, %s", names[b]);
+        snprintf(val, sizeof val, "%.1f -> %.1f ms", a, z);
+        snprintf(base, sizeof base, "10x the strategies");
+        snprintf(r, sizeof r, "%.1fx", g);
+        bench_summary(fig, val, base, r, "<= 12x", g <= 12);
+    }
+    return status;
 }

@@ -28,6 +28,7 @@ static const struct {
     {"explain", cli_cmd_explain, "why each strategy would or would not run at an instant"},
     {"status", cli_cmd_status, "current state of every strategy"},
     {"history", cli_cmd_history, "past attempts of a pipeline"},
+    {"logs", cli_cmd_logs, "one run's log lines"},
     {"reset", cli_cmd_reset, "clear failures and the paused state"},
     {"state", cli_cmd_state, "state export / state import FILE (JSON)"},
     {"cron", cli_cmd_cron, "print the next fire times of a cron expression"},

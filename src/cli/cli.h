@@ -64,5 +64,6 @@ int cli_cmd_lock(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_scheduler(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_worker(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -7,8 +7,9 @@
  * consecutive-failure count after it, worker, rows inserted/updated/deleted
  * and the message (or the error, for a failure). Without --strategy the
  * histories of all the pipeline's strategies are merged by finish time;
- * --limit (default 20) bounds the total. The store keeps the newest 50 per
- * strategy.
+ * --limit (default 20) bounds the total. The store keeps what the `history:`
+ * retention of datastores.yaml allows (default 30 days); `synctool logs
+ * RUN_ID` shows one run's log lines.
  *
  * --json prints a list of objects {pipeline, strategy, run_id, status,
  * started_at, finished_at, duration_seconds, retry_count, worker, message,

@@ -40,6 +40,7 @@
 #include "../time/st_time.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,10 +267,16 @@ static void record(run_ctx *r, const job_result *res) {
         }
     }
     const char *error = res->status == JOB_FAILED ? res->message : "";
-    if (state_mark_finished(r->st, r->p->name, r->strategy, r->run_id, map[res->status],
-                            r->started, st_time_now(), r->worker, res->message, error,
-                            &res->stats, &err) != ST_OK)
+    log_capture_add(res->status == JOB_SUCCESS ? LOG_INFO : res->status == JOB_SKIPPED
+                    ? LOG_WARN : LOG_ERROR, r->p->name, r->strategy, "Run %" PRId64 " %s: %s",
+                    r->run_id, job_status_name(res->status),
+                    res->message[0] ? res->message : "done");
+    char *log = log_capture_end();
+    if (state_mark_finished_log(r->st, r->p->name, r->strategy, r->run_id, map[res->status],
+                                r->started, st_time_now(), r->worker, res->message, error,
+                                &res->stats, log, &err) != ST_OK)
         log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
+    free(log);
 }
 
 /* Lock backend unreachable: nothing runs; record if the state is reachable. */
@@ -332,10 +339,12 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     }
     lock_manager *lm = NULL;
     st_error lerr;
+    log_capture_begin(r.p->name, r.strategy); /* kept with the history entry */
     int lrc = lock_open(&lm, cfg->state_url, &lerr);
     if (lrc == ST_EINVAL) rc = cli_usage_error("run", "%s", lerr.msg);
     else if (lrc != ST_OK) rc = run_without_locks(&r, &lerr, a.json);
     else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) rc = run_job_now(&r, lm, &a);
+    free(log_capture_end());
     state_close(r.st);
     lock_close(lm);
     config_free(cfg);

@@ -1,85 +1,20 @@
 /*
- * synctool scheduler — the scheduler process: leader lease, ticks, job
- * processes, signals (DESIGN §3-§5).
+ * synctool scheduler — argv of the scheduler process; the loop itself is
+ * proc_scheduler_run() (src/proc/proc_scheduler.c).
  *
- * One loop, woken every 200 ms or by a signal. Signals are blocked and read
- * with sigtimedwait(), so there is no handler and no global flag: SIGTERM /
- * SIGINT stop taking work and wait up to --grace for running jobs, SIGHUP
- * reloads the configs (an invalid new config is logged file:line:col and
- * the old one stays), SIGCHLD only wakes the loop to reap.
- *
- * Leadership: every scheduler tries to take the lock `synctool:scheduler:
- * leader` (lock module, same backend as the state: SQLite on one host, Redis
- * across hosts) and renews it every lease/3. Only the leader ticks; the
- * others log `standby: leader is NAME` once and try again every second, so
- * they take over within one lease of the leader dying. The leader writes
- * its name to the state's meta store for the standby message.
- *
- * Each tick is sched_tick() (src/sched/scheduler.c) at `now` = --at or the
- * wall clock. In embedded mode (sqlite: state) the queue is the in-process
- * one and this loop is its consumer: it re-executes this binary as
- * `scheduler --exec-job ...` per job, at most --max-jobs at once, so a crash
- * in a job takes down only that child. In distributed mode (redis: state)
- * the tick pushes to the Redis Stream and `synctool worker` processes run
- * the jobs. --once runs a single tick and, embedded, waits for its jobs.
- *
- * `--exec-job P S RUN_ID AT EK EO EF` is the child side (internal, listed in
- * --help for operators reading ps output): it loads the config, opens state
- * and locks and calls sched_run_job(); its exit code is the job's (0, 1, 75).
+ * `--exec-job P S RUN_ID AT EK EO EF` is the child side of the embedded
+ * scheduler (internal, listed in --help for operators reading ps output):
+ * its seven arguments become a queue_job for proc_exec_job(); its exit code
+ * is the job's (0, 1, 75).
  */
 #include "cli.h"
 
-#include "../lock/lock.h"
-#include "../log/log.h"
-#include "../queue/queue.h"
-#include "../sched/sched.h"
-#include "../time/st_time.h"
+#include "../proc/proc.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#define SCHED_LEADER_KEY "synctool:scheduler:leader"
-#define SCHED_META_PIPELINE "synctool:scheduler"
-
-typedef struct sched_opts {
-    bool once;
-    int64_t at;             /* 0 = wall clock */
-    int64_t max_jobs, tick_s, grace_s, lease_s;
-    char name[128];
-    bool exec_job;
-} sched_opts;
-
-typedef struct sched_kid {
-    pid_t pid;
-    queue_job job;
-} sched_kid;
-
-typedef struct sched_proc {
-    cli_ctx *ctx;
-    sched_opts o;
-    config *cfg;
-    sched_plan *plan;
-    state *st;
-    lock_manager *lm;
-    queue *q;
-    bool embedded;
-    sched_kid *kids;
-    size_t nkids;
-    lock_handle leader;
-    bool leading, standby_logged, ticked, stopping;
-    int lease_rc;           /* last failed leader-lease attempt (ST_EBUSY: standby) */
-    int64_t next_tick, next_lease, stop_deadline;   /* monotonic ms */
-    sigset_t sigs;
-    int status;
-} sched_proc;
 
 static void sched_usage(FILE *f) {
     fprintf(f,
@@ -113,13 +48,6 @@ static void sched_usage(FILE *f) {
         "scheduler leads.\n");
 }
 
-static void sched_default_name(char *buf, size_t n) {
-    char host[64] = "localhost";
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = '\0';
-    snprintf(buf, n, "%s:%ld", host, (long)getpid());
-}
-
 static int sched_parse_secs(const char *opt, const char *v, int64_t *out) {
     int rc = cli_parse_int(opt, v, out);
     if (rc == CLI_OK && *out == 0)
@@ -127,7 +55,7 @@ static int sched_parse_secs(const char *opt, const char *v, int64_t *out) {
     return rc;
 }
 
-static int sched_parse(sched_opts *o, int argc, char **argv) {
+static int sched_parse(proc_scheduler_opts *o, bool *exec_job, int argc, char **argv) {
     static const struct option lo[] = {
         {"once", no_argument, NULL, 'o'},      {"at", required_argument, NULL, 'a'},
         {"max-jobs", required_argument, NULL, 'm'}, {"tick", required_argument, NULL, 't'},
@@ -135,8 +63,7 @@ static int sched_parse(sched_opts *o, int argc, char **argv) {
         {"name", required_argument, NULL, 'n'}, {"exec-job", no_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
-    *o = (sched_opts){.max_jobs = 4, .tick_s = 10, .grace_s = 30, .lease_s = 30};
-    sched_default_name(o->name, sizeof o->name);
+    proc_scheduler_defaults(o);
     int c, rc = CLI_OK;
     while (rc == CLI_OK && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -147,13 +74,13 @@ static int sched_parse(sched_opts *o, int argc, char **argv) {
         case 'g': rc = cli_parse_int("--grace", optarg, &o->grace_s); break;
         case 'l': rc = sched_parse_secs("--lease", optarg, &o->lease_s); break;
         case 'n': snprintf(o->name, sizeof o->name, "%s", optarg); break;
-        case 'x': o->exec_job = true; break;
+        case 'x': *exec_job = true; break;
         case 'h': sched_usage(stdout); return -1;
         default: sched_usage(stderr); return CLI_USAGE;
         }
     }
     if (rc != CLI_OK) return rc;
-    if (o->exec_job) return optind + 7 == argc ? CLI_OK
+    if (*exec_job) return optind + 7 == argc ? CLI_OK
         : cli_usage_error("scheduler", "--exec-job needs P S RUN_ID AT EK EO EF");
     if (optind < argc)
         return cli_usage_error("scheduler", "unexpected argument '%s'", argv[optind]);
@@ -161,8 +88,6 @@ static int sched_parse(sched_opts *o, int argc, char **argv) {
         return cli_usage_error("scheduler", "--at needs --once (it fixes the time of one tick)");
     return CLI_OK;
 }
-
-/* --- The child side: one job --- */
 
 static int sched_exec_job(cli_ctx *ctx, char **args) {
     queue_job job;
@@ -174,342 +99,26 @@ static int sched_exec_job(cli_ctx *ctx, char **args) {
     snprintf(job.enqueue_key, sizeof job.enqueue_key, "%s", args[4]);
     snprintf(job.enqueue_owner, sizeof job.enqueue_owner, "%s", args[5]);
     job.enqueue_fence = strtoll(args[6], NULL, 10);
-    if (job.at != 0) log_set_time_override(job.at);
     config *cfg = NULL;
-    state *st = NULL;
-    lock_manager *lm = NULL;
     int rc = cli_load_config(ctx, &cfg);
     if (rc != CLI_OK) return rc;
-    st_error e;
-    char name[128];
-    sched_default_name(name, sizeof name);
-    if ((rc = cli_open_state(cfg, &st)) == CLI_OK && lock_open(&lm, cfg->state_url, &e) != 0) {
-        fprintf(stderr, "synctool: cannot open locks: %s\n", e.msg);
-        rc = CLI_FAILED;
-    }
-    if (rc == CLI_OK) {
-        sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name};
-        sched_job_outcome out;
-        job_result res;
-        if (sched_run_job(&env, &job, &out, &res, &e) != ST_OK) {
-            log_error(job.pipeline, job.strategy, "cannot record run %" PRId64 ": %s",
-                      job.run_id, e.msg);
-            rc = CLI_FAILED;
-        } else {
-            rc = out == SCHED_JOB_DROPPED ? CLI_OK : sched_job_exit_code(&res);
-        }
-    }
-    lock_close(lm);
-    state_close(st);
-    config_free(cfg);
+    st_error e = {0};
+    rc = proc_exec_job(cfg, &job, &e);
+    if (e.msg[0] != '\0') fprintf(stderr, "synctool: %s\n", e.msg);
     return rc;
 }
 
-/* --- Children (embedded mode) --- */
-
-static const char *sched_level_name(void) {
-    switch (log_get_level()) {
-    case LOG_DEBUG: return "debug";
-    case LOG_WARN: return "warn";
-    case LOG_ERROR: return "error";
-    default: return "info";
-    }
-}
-
-static pid_t sched_spawn(sched_proc *p, const queue_job *j) {
-    char rid[32], at[32], ef[32], self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return -1;
-    self[n] = '\0';
-    snprintf(rid, sizeof rid, "%" PRId64, j->run_id);
-    snprintf(at, sizeof at, "%" PRId64, j->at);
-    snprintf(ef, sizeof ef, "%" PRId64, j->enqueue_fence);
-    char *argv[] = {self, "--config-dir", (char *)p->ctx->config_dir, "--log-level",
-                    (char *)sched_level_name(), "scheduler", "--exec-job",
-                    (char *)j->pipeline, (char *)j->strategy, rid, at,
-                    (char *)j->enqueue_key, (char *)j->enqueue_owner, ef, NULL};
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execv(self, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void sched_dispatch(sched_proc *p) {
-    while (p->embedded && !p->stopping && p->nkids < (size_t)p->o.max_jobs) {
-        queue_job j;
-        if (queue_pop(p->q, "scheduler", 0, &j, NULL) != ST_OK) return;
-        pid_t pid = sched_spawn(p, &j);
-        if (pid < 0) {
-            log_error(j.pipeline, j.strategy, "cannot start a process for run %" PRId64
-                      ": %s (it stays pending and is retried)", j.run_id, strerror(errno));
-            queue_ack(p->q, j.id, NULL);
-            continue;
-        }
-        log_debug(j.pipeline, j.strategy, "run %" PRId64 " started in process %ld", j.run_id,
-                  (long)pid);
-        p->kids[p->nkids].pid = pid;
-        p->kids[p->nkids].job = j;
-        p->nkids++;
-    }
-}
-
-static void sched_reap(sched_proc *p) {
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (size_t i = 0; i < p->nkids; i++) {
-            if (p->kids[i].pid != pid) continue;
-            const queue_job *j = &p->kids[i].job;
-            if (WIFSIGNALED(status))
-                log_error(j->pipeline, j->strategy, "run %" PRId64 ": job process died "
-                          "(signal %d)", j->run_id, WTERMSIG(status));
-            queue_ack(p->q, j->id, NULL);
-            p->kids[i] = p->kids[--p->nkids];
-            break;
-        }
-    }
-}
-
-/* --- Leadership --- */
-
-static void sched_became_leader(sched_proc *p) {
-    st_error e;
-    p->leading = true;
-    p->standby_logged = false;
-    if (state_meta_put(p->st, SCHED_META_PIPELINE, "-", "leader", p->o.name, &e) != ST_OK)
-        log_debug(NULL, NULL, "cannot record the leader's name: %s", e.msg);
-    log_info(NULL, NULL, "leader: %s holds the scheduler lease", p->o.name);
-}
-
-static void sched_log_standby(sched_proc *p) {
-    if (p->standby_logged) return;
-    char who[160] = "unknown";
-    st_error e;
-    if (state_meta_get(p->st, SCHED_META_PIPELINE, "-", "leader", who, sizeof who, &e) != ST_OK)
-        snprintf(who, sizeof who, "unknown");
-    log_info(NULL, NULL, "standby: leader is %s", who);
-    p->standby_logged = true;
-}
-
-static void sched_lead(sched_proc *p, int64_t mono) {
-    if (mono < p->next_lease) return;
-    int64_t ttl_ms = p->o.lease_s * 1000;
-    st_error e;
-    p->next_lease = mono + (ttl_ms / 3 > 0 ? ttl_ms / 3 : 1);
-    if (p->leading) {
-        if (lock_renew(p->lm, &p->leader, &e) == ST_OK) return;
-        log_warn(NULL, NULL, "lost the scheduler lease: %s", e.msg);
-        p->leading = false;
-    }
-    int rc = lock_acquire(p->lm, SCHED_LEADER_KEY, LOCK_EXCLUSIVE, ttl_ms, &p->leader, &e);
-    p->lease_rc = rc;
-    if (rc == ST_OK) {
-        sched_became_leader(p);
-        return;
-    }
-    p->next_lease = mono + 1000;
-    if (rc == ST_EBUSY) sched_log_standby(p);
-    else log_error(NULL, NULL, "cannot take the scheduler lease: %s", e.msg);
-}
-
-/* --- Ticks, reload, stop --- */
-
-static void sched_do_tick(sched_proc *p, int64_t mono) {
-    sched_tick_opts to = {.now = p->o.at ? p->o.at : st_time_now(), .fixed_time = p->o.at != 0};
-    sched_tick_stats stats;
-    st_error e;
-    if (p->o.at) log_set_time_override(p->o.at);
-    if (sched_tick(p->plan, p->st, p->lm, p->q, &to, &stats, &e) != ST_OK) {
-        log_error(NULL, NULL, "tick failed: %s", e.msg);
-        p->status = CLI_FAILED;
-    } else {
-        log_debug(NULL, NULL, "tick: %zu pipelines, %zu due, %zu enqueued, %zu busy, "
-                  "%zu recovered, %zu errors", stats.pipelines, stats.due, stats.enqueued,
-                  stats.busy, stats.recovered, stats.errors);
-    }
-    p->ticked = true;
-    p->next_tick = mono + p->o.tick_s * 1000;
-}
-
-static void sched_reload(sched_proc *p) {
-    config *ncfg = NULL;
-    config_problems probs = {0};
-    sched_plan *nplan = NULL;
-    st_error e;
-    if (config_load(&ncfg, p->ctx->config_dir, &probs, &e) != ST_OK) {
-        for (size_t i = 0; i < probs.n; i++) log_error(NULL, NULL, "reload: %s", probs.items[i]);
-        if (probs.n == 0) log_error(NULL, NULL, "reload: %s", e.msg);
-        log_error(NULL, NULL, "config reload failed; keeping the previous config");
-        config_problems_clear(&probs);
-        return;
-    }
-    if (sched_plan_build(&nplan, ncfg, &e) != ST_OK) {
-        log_error(NULL, NULL, "config reload failed (%s); keeping the previous config", e.msg);
-        config_free(ncfg);
-        return;
-    }
-    if (strcmp(ncfg->state_url, p->cfg->state_url) != 0)
-        log_warn(NULL, NULL, "reload: the state url changed; restart the scheduler to use it");
-    sched_plan_free(p->plan);
-    config_free(p->cfg);
-    p->cfg = ncfg;
-    p->plan = nplan;
-    log_info(NULL, NULL, "config reloaded: %zu pipelines", ncfg->npipelines);
-}
-
-static void sched_begin_stop(sched_proc *p, int sig, int64_t mono) {
-    if (p->stopping) return;
-    p->stopping = true;
-    p->stop_deadline = mono + p->o.grace_s * 1000;
-    log_info(NULL, NULL, "%s: stopping; %zu running jobs get up to %" PRId64 "s to finish",
-             strsignal(sig), p->nkids, p->o.grace_s);
-}
-
-static void sched_kill_kids(sched_proc *p) {
-    for (size_t i = 0; i < p->nkids; i++) {
-        log_warn(p->kids[i].job.pipeline, p->kids[i].job.strategy,
-                 "grace period over: stopping run %" PRId64 " (its locks lapse with their "
-                 "lease)", p->kids[i].job.run_id);
-        kill(p->kids[i].pid, SIGKILL);
-    }
-    while (p->nkids > 0) {
-        int status;
-        pid_t pid = waitpid(-1, &status, 0);
-        if (pid < 0) break;
-        for (size_t i = 0; i < p->nkids; i++)
-            if (p->kids[i].pid == pid) p->kids[i] = p->kids[--p->nkids];
-    }
-}
-
-static bool sched_done(sched_proc *p, int64_t mono) {
-    if (p->stopping) {
-        if (p->nkids == 0) return true;
-        if (mono >= p->stop_deadline) {
-            sched_kill_kids(p);
-            return true;
-        }
-        return false;
-    }
-    if (!p->o.once) return false;
-    if (!p->ticked) return false;
-    size_t waiting = 0;
-    if (p->embedded) queue_count(p->q, &waiting, NULL, NULL);
-    return p->nkids == 0 && waiting == 0;
-}
-
-/* Waits up to 200 ms for a signal and acts on it. */
-static void sched_wait_signal(sched_proc *p) {
-    struct timespec ts = {0, 200 * 1000000L};
-    siginfo_t si;
-    int sig = sigtimedwait(&p->sigs, &si, &ts);
-    if (sig == SIGTERM || sig == SIGINT) sched_begin_stop(p, sig, st_time_mono_ms());
-    else if (sig == SIGHUP) sched_reload(p);
-}
-
-/* Jobs still in the in-process queue when we stop: free their enqueue locks
- * now rather than at lease expiry. Their state stays pending, which the
- * next scheduler retries once the pending timeout (300 s) has passed. */
-static void sched_drop_unstarted(sched_proc *p) {
-    queue_job j;
-    while (p->embedded && queue_pop(p->q, "scheduler", 0, &j, NULL) == ST_OK) {
-        if (j.enqueue_key[0] != '\0') {
-            lock_handle h = {.fence = j.enqueue_fence, .mode = LOCK_EXCLUSIVE};
-            snprintf(h.key, sizeof h.key, "%s", j.enqueue_key);
-            snprintf(h.owner, sizeof h.owner, "%s", j.enqueue_owner);
-            lock_release(p->lm, &h, NULL);
-        }
-        log_warn(j.pipeline, j.strategy, "run %" PRId64 " not started: the scheduler is "
-                 "stopping (it stays pending and is retried later)", j.run_id);
-        queue_ack(p->q, j.id, NULL);
-    }
-}
-
-/* The loop; returns when stopped, or after one tick with --once. */
-static int sched_loop(sched_proc *p) {
-    for (;;) {
-        int64_t mono = st_time_mono_ms();
-        sched_reap(p);
-        if (sched_done(p, mono)) break;
-        if (!p->stopping) sched_lead(p, mono);
-        if (p->o.once && !p->leading && !p->ticked) {
-            p->status = p->lease_rc == ST_EBUSY ? CLI_SKIPPED : CLI_FAILED;
-            break;
-        }
-        if (p->leading && !p->stopping && mono >= p->next_tick && !(p->o.once && p->ticked))
-            sched_do_tick(p, mono);
-        sched_dispatch(p);
-        if (sched_done(p, st_time_mono_ms())) continue;
-        sched_wait_signal(p);
-    }
-    if (p->leading) lock_release(p->lm, &p->leader, NULL);
-    sched_drop_unstarted(p);
-    if (p->stopping) log_info(NULL, NULL, "scheduler stopped");
-    return p->status;
-}
-
-/* --- Setup --- */
-
-static int sched_open(sched_proc *p) {
-    st_error e;
-    int rc = cli_load_config(p->ctx, &p->cfg);
-    if (rc != CLI_OK) return rc;
-    if ((rc = cli_open_state(p->cfg, &p->st)) != CLI_OK) return rc;
-    if (lock_open(&p->lm, p->cfg->state_url, &e) != ST_OK) {
-        fprintf(stderr, "synctool scheduler: cannot open locks: %s\n", e.msg);
-        return CLI_FAILED;
-    }
-    p->embedded = strncmp(p->cfg->state_url, "redis://", 8) != 0;
-    if (queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, &e) != ST_OK) {
-        fprintf(stderr, "synctool scheduler: cannot open the job queue: %s\n", e.msg);
-        return CLI_FAILED;
-    }
-    if (sched_plan_build(&p->plan, p->cfg, &e) != ST_OK) {
-        fprintf(stderr, "synctool scheduler: %s\n", e.msg);
-        return CLI_FAILED;
-    }
-    p->kids = calloc((size_t)p->o.max_jobs, sizeof *p->kids);
-    if (p->kids == NULL) {
-        fprintf(stderr, "synctool scheduler: out of memory\n");
-        return CLI_FAILED;
-    }
-    return CLI_OK;
-}
-
-static void sched_close(sched_proc *p) {
-    free(p->kids);
-    sched_plan_free(p->plan);
-    queue_close(p->q);
-    lock_close(p->lm);
-    state_close(p->st);
-    config_free(p->cfg);
-}
-
 int cli_cmd_scheduler(cli_ctx *ctx, int argc, char **argv) {
-    sched_proc p;
-    memset(&p, 0, sizeof p);
-    p.ctx = ctx;
-    int rc = sched_parse(&p.o, argc, argv);
+    proc_scheduler_opts o;
+    bool exec_job = false;
+    int rc = sched_parse(&o, &exec_job, argc, argv);
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
-    if (p.o.exec_job) return sched_exec_job(ctx, argv + optind);
-    sigemptyset(&p.sigs);
-    sigaddset(&p.sigs, SIGTERM);
-    sigaddset(&p.sigs, SIGINT);
-    sigaddset(&p.sigs, SIGHUP);
-    sigaddset(&p.sigs, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &p.sigs, NULL);
-    rc = sched_open(&p);
-    if (rc == CLI_OK) {
-        log_info(NULL, NULL, "scheduler %s started (%s mode, %zu pipelines)", p.o.name,
-                 p.embedded ? "embedded" : "distributed", p.cfg->npipelines);
-        rc = sched_loop(&p);
-    }
-    sched_close(&p);
+    if (exec_job) return sched_exec_job(ctx, argv + optind);
+    o.config_dir = ctx->config_dir;
+    config *cfg = NULL;
+    if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
+    st_error e = {0};
+    rc = proc_scheduler_run(&o, cfg, &e);
+    if (e.msg[0] != '\0') fprintf(stderr, "synctool scheduler: %s\n", e.msg);
     return rc;
 }

@@ -333,6 +333,7 @@ void config_free(config *cfg) {
     free(cfg->datastores);
     for (size_t i = 0; i < cfg->npipelines; i++) free_pipeline(&cfg->pipelines[i]);
     free(cfg->pipelines);
+    config_free_operations(cfg);
     free(cfg->state_url);
     free(cfg->dir);
     free(cfg);

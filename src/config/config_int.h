@@ -79,6 +79,12 @@ void config_missing(config_loader *ld, const config_node *map, const char *path,
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p);
 void config_parse_strategies(config_loader *ld, const config_node *root, config_pipeline *p);
 
+/* datastores.yaml `history:` and `notify:`, a pipeline's `freshness:`
+ * (config_ops.c). The first applies defaults when the keys are absent. */
+void config_parse_operations(config_loader *ld, config *cfg, const config_node *root);
+void config_parse_freshness(config_loader *ld, const config_node *root, config_pipeline *p);
+void config_free_operations(config *cfg);
+
 /* Helpers shared by the parse files. */
 bool config_valid_name(const char *s);
 char *config_strdup(config_loader *ld, const char *s);

@@ -241,7 +241,7 @@ static void parse_state(config_loader *ld, config *cfg, const config_node *st) {
 }
 
 void config_parse_datastores(config_loader *ld, config *cfg, const config_node *root) {
-    static const char *const top[] = {"datastores", "state", NULL};
+    static const char *const top[] = {"datastores", "state", "history", "notify", NULL};
     ld->datastores_parsed = root != NULL;
     if (root != NULL && config_check_map(ld, root, "", NULL, top)) {
         const config_node *ds = config_map_get(root, "datastores");
@@ -253,6 +253,7 @@ void config_parse_datastores(config_loader *ld, config *cfg, const config_node *
         if (st != NULL && !(st->kind == CONFIG_NODE_SCALAR && st->is_null))
             parse_state(ld, cfg, st);
     }
+    config_parse_operations(ld, cfg, root);
     if (cfg->state_url == NULL) cfg->state_url = sqlite_url(ld, ".synctool/state.db");
 }
 
@@ -377,7 +378,8 @@ static config_pipeline *add_pipeline(config_loader *ld, config *cfg) {
 void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *root,
                            const char *abs_path) {
     static const char *const keys[] = {"name", "description", "source", "destination",
-                                       "columns", "strategies", "locks", "retry", NULL};
+                                       "columns", "strategies", "locks", "retry",
+                                       "freshness", NULL};
     if (!config_check_map(ld, root, "", NULL, keys)) return;
     config_pipeline *p = add_pipeline(ld, cfg);
     if (p == NULL) return;
@@ -391,4 +393,5 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
     config_parse_strategies(ld, root, p);
     parse_locks(ld, root, &p->locks);
     parse_retry(ld, root, &p->retry);
+    config_parse_freshness(ld, root, p);
 }

@@ -108,12 +108,14 @@ void json_int(json_writer *w, int64_t v) {
     puts_(w, b);
 }
 
+/* 15 significant digits: a duration of 0.009 s prints as 0.009, not as
+ * 0.0089999999999999993 (17 digits round-trip every double but read badly). */
 void json_double(json_writer *w, double v) {
     char b[64];
     if (!isfinite(v))
         snprintf(b, sizeof b, "null");
     else
-        snprintf(b, sizeof b, "%.17g", v);
+        snprintf(b, sizeof b, "%.15g", v);
     separate(w);
     puts_(w, b);
 }

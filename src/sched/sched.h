@@ -72,6 +72,10 @@ bool sched_can_enqueue(const state_record *st, int64_t now, char *reason, size_t
 typedef struct sched_plan {
     const config *cfg;          /* borrowed */
     cron_expr ***crons;         /* crons[i][j]: pipeline i, strategy j; NULL if none/invalid */
+    size_t *first;              /* first[i]: the tick's slot of pipeline i's strategy 0 */
+    size_t nslots;              /* strategies in all */
+    size_t *buckets;            /* pipeline name hash table: index + 1, 0 = empty */
+    size_t nbuckets;            /* a power of two, >= 2 x npipelines */
 } sched_plan;
 
 int sched_plan_build(sched_plan **out, const config *cfg, st_error *err);
@@ -81,6 +85,12 @@ typedef struct sched_tick_opts {
     int64_t now;
     bool fixed_time;            /* jobs record `now` as their times (--at) */
     int64_t enqueue_lock_ttl_ms;  /* 0 = 60000 */
+    /* Optional: called with every pipeline's decisions as the tick makes
+     * them (states[j] as the decision saw them, NULL = no state; chosen is
+     * sched_select's answer). For tests and tools; NULL in the scheduler. */
+    void (*on_decisions)(void *ud, const config_pipeline *p, const state_record *const *states,
+                         const sched_decision *decisions, int chosen);
+    void *ud;
 } sched_tick_opts;
 
 typedef struct sched_tick_stats {

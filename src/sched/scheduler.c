@@ -3,9 +3,16 @@
  * section of sched.h): the compiled plan, one tick, and running one job
  * taken from the queue.
  *
- * A tick is a pure pass over data loaded in bulk: one state_list() for every
- * record, at most one lock_list() (only when some record says running), then
- * per pipeline sched_select() at the tick's `now`. Only a pipeline that is
+ * A tick is a pure pass over data loaded in bulk: one streamed listing of
+ * every record (state_list_each), at most one lock_list() (only when some
+ * record says running), then per pipeline sched_select() at the tick's
+ * `now`. The listing is not kept as 2 KB state_records (100,000 strategies
+ * would be 200 MB per tick, faulted in afresh each time): each record is
+ * reduced as it arrives to a 48-byte tick_slot holding what the decision
+ * reads, placed by the plan's pipeline-name hash (plan->buckets) at
+ * plan->first[i] + j; only records that say running are kept whole, for
+ * recovery. The decision then sees a state_record rebuilt from the slot
+ * (worker, message and error empty: no rule reads them). Only a pipeline that is
  * due costs more round trips: the enqueue lock (a short lease so a crashed
  * hand-off frees itself; the tick tries all due pipelines' enqueue locks in
  * one lock_acquire_many() after deciding every pipeline), then per taken
@@ -52,15 +59,34 @@
 
 /* --- Plan --- */
 
+static uint64_t sched_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+
 int sched_plan_build(sched_plan **out, const config *cfg, st_error *err) {
     *out = NULL;
     sched_plan *plan = calloc(1, sizeof *plan);
     if (plan == NULL) return st_error_set(err, ST_ENOMEM, "scheduler: out of memory");
     plan->cfg = cfg;
     plan->crons = calloc(cfg->npipelines ? cfg->npipelines : 1, sizeof *plan->crons);
-    if (plan->crons == NULL) goto oom;
+    plan->first = calloc(cfg->npipelines ? cfg->npipelines : 1, sizeof *plan->first);
+    plan->nbuckets = 16;
+    while (plan->nbuckets < 2 * cfg->npipelines) plan->nbuckets *= 2;
+    plan->buckets = calloc(plan->nbuckets, sizeof *plan->buckets);
+    if (plan->crons == NULL || plan->first == NULL || plan->buckets == NULL) goto oom;
     for (size_t i = 0; i < cfg->npipelines; i++) {
         const config_pipeline *p = &cfg->pipelines[i];
+        plan->first[i] = plan->nslots;
+        plan->nslots += p->nstrategies;
+        /* First of a duplicated name wins (config validation refuses those). */
+        size_t b = sched_hash(p->name) & (plan->nbuckets - 1);
+        while (plan->buckets[b] != 0 && strcmp(cfg->pipelines[plan->buckets[b] - 1].name,
+                                               p->name) != 0)
+            b = (b + 1) & (plan->nbuckets - 1);
+        if (plan->buckets[b] == 0) plan->buckets[b] = i + 1;
         plan->crons[i] = calloc(p->nstrategies ? p->nstrategies : 1, sizeof **plan->crons);
         if (plan->crons[i] == NULL) goto oom;
         for (size_t j = 0; j < p->nstrategies; j++) {
@@ -90,10 +116,30 @@ void sched_plan_free(sched_plan *plan) {
         }
         free(plan->crons);
     }
+    free(plan->first);
+    free(plan->buckets);
     free(plan);
 }
 
 /* --- Tick --- */
+
+/* A record as the tick keeps it: only what the decision reads (48 bytes
+ * instead of state_record's 1,976), one per configured strategy, found by
+ * position (plan->first[i] + j), so a listing of 100,000 records costs
+ * 4.8 MB and no per-record allocation. */
+typedef struct tick_slot {
+    int64_t last_run, last_scheduled_at, last_attempted_at, retry_count, run_id;
+    int32_t status;
+    bool present;
+} tick_slot;
+
+/* A strategy the tick decided to enqueue (sched_enqueue_due). */
+typedef struct tick_due {
+    const config_pipeline *p;
+    const config_strategy *s;
+    const tick_slot *slot;       /* its state; NULL if none */
+    char key[320];               /* its pipeline's enqueue lock */
+} tick_due;
 
 typedef struct tick_ctx {
     const sched_plan *plan;
@@ -102,51 +148,95 @@ typedef struct tick_ctx {
     queue *q;
     const sched_tick_opts *o;
     sched_tick_stats *stats;
-    state_record **idx;        /* records sorted by (pipeline, strategy) */
-    size_t n;
+    tick_slot *slots;              /* plan->nslots */
+    state_record *running;         /* records that say running (any pipeline) */
+    ptrdiff_t *running_slot;       /* ... and their slot, -1 if not configured */
+    size_t nrunning, caprunning;
+    size_t last_p;                 /* pipeline of the previous record (lookup cache) */
     const state_record **states;   /* scratch, max strategies per pipeline */
+    state_record *scratch;         /* the records states[] point to */
     sched_decision *decisions;     /* scratch */
-    struct tick_due *due;          /* what this tick enqueues, one per pipeline at most */
-    size_t ndue;
+    tick_due *due;                 /* what this tick enqueues, one per pipeline at most */
+    size_t ndue, capdue;
+    int rc;                        /* ST_ENOMEM while listing */
 } tick_ctx;
 
-/* A strategy the tick decided to enqueue (sched_enqueue_due). */
-typedef struct tick_due {
-    const config_pipeline *p;
-    const config_strategy *s;
-    const state_record *rec;
-    char key[320];               /* its pipeline's enqueue lock */
-} tick_due;
-
-static int sched_rec_cmp(const void *a, const void *b) {
-    const state_record *x = *(const state_record *const *)a;
-    const state_record *y = *(const state_record *const *)b;
-    int c = strcmp(x->pipeline, y->pipeline);
-    return c ? c : strcmp(x->strategy, y->strategy);
-}
-
-/* Index of the first record of `pipeline` in the sorted index, or n. */
-static size_t sched_first_of(const tick_ctx *c, const char *pipeline) {
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(c->idx[mid]->pipeline, pipeline) < 0) lo = mid + 1;
-        else hi = mid;
+/* Index of the configured pipeline named `name`, or -1. */
+static ptrdiff_t sched_pipeline_of(const sched_plan *plan, const char *name) {
+    if (plan->nbuckets == 0) return -1;
+    for (size_t b = sched_hash(name) & (plan->nbuckets - 1);; b = (b + 1) & (plan->nbuckets - 1)) {
+        size_t v = plan->buckets[b];
+        if (v == 0) return -1;
+        if (strcmp(plan->cfg->pipelines[v - 1].name, name) == 0) return (ptrdiff_t)(v - 1);
     }
-    return lo;
 }
 
-/* Fills c->states for pipeline p (NULL where the strategy has no record). */
-static void sched_states_for(tick_ctx *c, const config_pipeline *p) {
-    size_t first = sched_first_of(c, p->name);
-    for (size_t j = 0; j < p->nstrategies; j++) {
-        c->states[j] = NULL;
-        for (size_t k = first; k < c->n && strcmp(c->idx[k]->pipeline, p->name) == 0; k++) {
-            if (strcmp(c->idx[k]->strategy, p->strategies[j].name) == 0) {
-                c->states[j] = c->idx[k];
+static void sched_slot_to_record(const tick_slot *t, const config_pipeline *p,
+                                 const config_strategy *s, state_record *r) {
+    snprintf(r->pipeline, sizeof r->pipeline, "%s", p->name);
+    snprintf(r->strategy, sizeof r->strategy, "%s", s->name);
+    r->status = (state_status)t->status;
+    r->last_run = t->last_run;
+    r->last_scheduled_at = t->last_scheduled_at;
+    r->last_attempted_at = t->last_attempted_at;
+    r->retry_count = t->retry_count;
+    r->run_id = t->run_id;
+}
+
+static void sched_record_to_slot(const state_record *r, tick_slot *t) {
+    t->last_run = r->last_run;
+    t->last_scheduled_at = r->last_scheduled_at;
+    t->last_attempted_at = r->last_attempted_at;
+    t->retry_count = r->retry_count;
+    t->run_id = r->run_id;
+    t->status = (int32_t)r->status;
+    t->present = true;
+}
+
+/* state_list_each() callback: one record into its slot; running ones are
+ * also kept whole (any pipeline, configured or not) for recovery. */
+static int sched_take_record(void *ud, const state_record *r) {
+    tick_ctx *c = ud;
+    const config *cfg = c->plan->cfg;
+    ptrdiff_t i = -1;
+    if (c->last_p < cfg->npipelines && strcmp(cfg->pipelines[c->last_p].name, r->pipeline) == 0)
+        i = (ptrdiff_t)c->last_p;
+    else if ((i = sched_pipeline_of(c->plan, r->pipeline)) >= 0)
+        c->last_p = (size_t)i;
+    ptrdiff_t slot = -1;
+    if (i >= 0) {
+        const config_pipeline *p = &cfg->pipelines[i];
+        for (size_t j = 0; j < p->nstrategies; j++)
+            if (strcmp(p->strategies[j].name, r->strategy) == 0) {
+                slot = (ptrdiff_t)(c->plan->first[i] + j);
+                sched_record_to_slot(r, &c->slots[slot]);
                 break;
             }
-        }
+    }
+    if (r->status != STATE_RUNNING) return ST_OK;
+    if (c->nrunning == c->caprunning) {
+        size_t nc = c->caprunning ? c->caprunning * 2 : 16;
+        state_record *nr = realloc(c->running, nc * sizeof *nr);
+        if (nr != NULL) c->running = nr;
+        ptrdiff_t *ns = realloc(c->running_slot, nc * sizeof *ns);
+        if (ns != NULL) c->running_slot = ns;
+        if (nr == NULL || ns == NULL) return c->rc = ST_ENOMEM;
+        c->caprunning = nc;
+    }
+    c->running[c->nrunning] = *r;
+    c->running_slot[c->nrunning++] = slot;
+    return ST_OK;
+}
+
+/* Fills c->states for pipeline i (NULL where the strategy has no record). */
+static void sched_states_for(tick_ctx *c, size_t i) {
+    const config_pipeline *p = &c->plan->cfg->pipelines[i];
+    for (size_t j = 0; j < p->nstrategies; j++) {
+        const tick_slot *t = &c->slots[c->plan->first[i] + j];
+        c->states[j] = NULL;
+        if (!t->present) continue;
+        sched_slot_to_record(t, p, &p->strategies[j], &c->scratch[j]);
+        c->states[j] = &c->scratch[j];
     }
 }
 
@@ -188,9 +278,7 @@ static void sched_recover_one(tick_ctx *c, state_record *rec) {
 }
 
 static void sched_recover(tick_ctx *c) {
-    bool any = false;
-    for (size_t i = 0; i < c->n && !any; i++) any = c->idx[i]->status == STATE_RUNNING;
-    if (!any || c->lm == NULL) return;
+    if (c->nrunning == 0 || c->lm == NULL) return;
     lock_info *held = NULL;
     size_t nheld = 0;
     st_error e;
@@ -198,12 +286,13 @@ static void sched_recover(tick_ctx *c) {
         log_warn(NULL, NULL, "cannot list locks, lost runs not checked: %s", e.msg);
         return;
     }
-    for (size_t i = 0; i < c->n; i++) {
-        state_record *rec = c->idx[i];
-        if (rec->status != STATE_RUNNING) continue;
+    for (size_t i = 0; i < c->nrunning; i++) {
+        state_record *rec = &c->running[i];
         char key[320];
         lock_key_pipeline(key, sizeof key, rec->pipeline);
-        if (!sched_key_held(held, nheld, key)) sched_recover_one(c, rec);
+        if (sched_key_held(held, nheld, key)) continue;
+        sched_recover_one(c, rec);
+        if (c->running_slot[i] >= 0) sched_record_to_slot(rec, &c->slots[c->running_slot[i]]);
     }
     free(held);
 }
@@ -246,7 +335,12 @@ static void sched_enqueue(tick_ctx *c, const tick_due *d, int lrc, lock_handle *
         c->stats->errors++;
         return;
     }
-    if (!sched_can_enqueue(d->rec, c->o->now, why, sizeof why)) {
+    state_record rec;
+    if (d->slot != NULL) {
+        memset(&rec, 0, sizeof rec);
+        sched_slot_to_record(d->slot, p, s, &rec);
+    }
+    if (!sched_can_enqueue(d->slot ? &rec : NULL, c->o->now, why, sizeof why)) {
         log_info(p->name, s->name, "Not enqueued: %s", why);
         if (c->lm) lock_release(c->lm, h, &e);
         c->stats->busy++;
@@ -318,9 +412,10 @@ static const char *sched_busy_strategy(const tick_ctx *c, const config_pipeline 
 static void sched_tick_pipeline(tick_ctx *c, size_t i) {
     const config_pipeline *p = &c->plan->cfg->pipelines[i];
     if (p->nstrategies == 0) return;
-    sched_states_for(c, p);
+    sched_states_for(c, i);
     int k = sched_select(p, (const cron_expr *const *)c->plan->crons[i], c->states,
                          c->o->now, c->decisions);
+    if (c->o->on_decisions) c->o->on_decisions(c->o->ud, p, c->states, c->decisions, k);
     sched_log_decisions(c, p, k);
     if (k < 0) return;
     c->stats->due++;
@@ -331,32 +426,37 @@ static void sched_tick_pipeline(tick_ctx *c, size_t i) {
         c->stats->busy++;
         return;
     }
+    if (c->ndue == c->capdue) {
+        size_t nc = c->capdue ? c->capdue * 2 : 64;
+        tick_due *nd = realloc(c->due, nc * sizeof *nd);
+        if (nd == NULL) {
+            log_error(p->name, p->strategies[k].name, "cannot enqueue: out of memory");
+            c->stats->errors++;
+            return;
+        }
+        c->due = nd;
+        c->capdue = nc;
+    }
     tick_due *d = &c->due[c->ndue++];
     d->p = p;
     d->s = &p->strategies[k];
-    d->rec = c->states[k];
+    const tick_slot *t = &c->slots[c->plan->first[i] + (size_t)k];
+    d->slot = t->present ? t : NULL;
     lock_key_enqueue(d->key, sizeof d->key, p->name);
 }
 
-static int sched_tick_alloc(tick_ctx *c, state_record *recs, st_error *err) {
+static int sched_tick_alloc(tick_ctx *c, st_error *err) {
     size_t maxs = 1;
     for (size_t i = 0; i < c->plan->cfg->npipelines; i++)
         if (c->plan->cfg->pipelines[i].nstrategies > maxs)
             maxs = c->plan->cfg->pipelines[i].nstrategies;
-    c->idx = malloc((c->n ? c->n : 1) * sizeof *c->idx);
+    c->slots = calloc(c->plan->nslots ? c->plan->nslots : 1, sizeof *c->slots);
     c->states = malloc(maxs * sizeof *c->states);
+    c->scratch = malloc(maxs * sizeof *c->scratch);
     c->decisions = malloc(maxs * sizeof *c->decisions);
-    size_t np = c->plan->cfg->npipelines;
-    c->due = malloc((np ? np : 1) * sizeof *c->due);
-    if (c->idx == NULL || c->states == NULL || c->decisions == NULL || c->due == NULL)
+    if (c->slots == NULL || c->states == NULL || c->scratch == NULL || c->decisions == NULL)
         return st_error_set(err, ST_ENOMEM, "scheduler: out of memory");
-    bool sorted = true;
-    for (size_t i = 0; i < c->n; i++) {
-        c->idx[i] = &recs[i];
-        if (sorted && i > 0 && sched_rec_cmp(&c->idx[i - 1], &c->idx[i]) > 0) sorted = false;
-    }
-    /* state_list() promises this order; sort only if a backend did not. */
-    if (!sorted) qsort(c->idx, c->n, sizeof *c->idx, sched_rec_cmp);
+    memset(c->scratch, 0, maxs * sizeof *c->scratch);  /* worker, message, error: "" */
     return ST_OK;
 }
 
@@ -365,17 +465,19 @@ int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
     sched_tick_stats local;
     if (stats == NULL) stats = &local;
     memset(stats, 0, sizeof *stats);
-    state_record *recs = NULL;
     st_error le;
     st_error_clear(&le);
-    tick_ctx c = {.plan = plan, .st = st, .lm = lm, .q = q, .o = o, .stats = stats};
-    int rc = state_list(st, &recs, &c.n, &le);
-    if (rc != ST_OK) {
-        st_error_set(err, rc, "scheduler: cannot load state: %s", le.msg);
-        return rc;
+    tick_ctx c = {.plan = plan, .st = st, .lm = lm, .q = q, .o = o, .stats = stats,
+                  .last_p = SIZE_MAX};
+    int rc = sched_tick_alloc(&c, err);
+    if (rc == ST_OK) {
+        rc = state_list_each(st, sched_take_record, &c, &le);
+        if (rc == ST_OK && c.rc != ST_OK) rc = st_error_set(&le, c.rc, "out of memory");
+        if (rc != ST_OK)
+            st_error_set(err, rc, "scheduler: cannot load state: %s", le.msg);
+        else if (le.msg[0] != '\0')
+            log_warn(NULL, NULL, "state: %s", le.msg);
     }
-    if (le.msg[0] != '\0') log_warn(NULL, NULL, "state: %s", le.msg);
-    rc = sched_tick_alloc(&c, recs, err);
     if (rc == ST_OK) {
         sched_recover(&c);
         stats->pipelines = plan->cfg->npipelines;
@@ -383,10 +485,12 @@ int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
         sched_enqueue_due(&c);
     }
     free(c.due);
-    free(c.idx);
+    free(c.slots);
+    free(c.running);
+    free(c.running_slot);
     free(c.states);
+    free(c.scratch);
     free(c.decisions);
-    free(recs);
     return rc;
 }
 
@@ -506,11 +610,13 @@ static void sched_log_result(const queue_job *job, const job_result *res) {
 
 static int sched_record(run_ctx *rc, const job_result *res, st_error *err) {
     const queue_job *job = rc->job;
-    int r = state_mark_finished(rc->env->st, job->pipeline, job->strategy, job->run_id,
-                                sched_state_of(res->status), rc->started_at,
-                                sched_job_now(job), rc->env->worker, res->message,
-                                res->status == JOB_FAILED ? res->message : "", &res->stats,
-                                err);
+    char *log = log_capture_end();
+    int r = state_mark_finished_log(rc->env->st, job->pipeline, job->strategy, job->run_id,
+                                    sched_state_of(res->status), rc->started_at,
+                                    sched_job_now(job), rc->env->worker, res->message,
+                                    res->status == JOB_FAILED ? res->message : "", &res->stats,
+                                    log, err);
+    free(log);
     if (r == ST_ESTALE) {
         log_warn(job->pipeline, job->strategy, "result of run %" PRId64 " not recorded: %s",
                  job->run_id, err ? err->msg : "stale");
@@ -579,8 +685,21 @@ static bool sched_duplicate_skip(const run_ctx *rc, const job_result *res) {
     return true;
 }
 
+/* The run itself; sched_run_job() wraps it in a log capture, so the lines
+ * logged for this run are kept with its history entry (sched_record). */
+static int sched_run_job_captured(const sched_job_env *env, const queue_job *job,
+                                  sched_job_outcome *outcome, job_result *res, st_error *err);
+
 int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
                   job_result *res, st_error *err) {
+    log_capture_begin(job->pipeline, job->strategy);
+    int rc = sched_run_job_captured(env, job, outcome, res, err);
+    free(log_capture_end()); /* what a dropped run logged, or nothing */
+    return rc;
+}
+
+static int sched_run_job_captured(const sched_job_env *env, const queue_job *job,
+                                  sched_job_outcome *outcome, job_result *res, st_error *err) {
     memset(res, 0, sizeof *res);
     run_ctx rc = {.env = env, .job = job, .started_at = sched_job_now(job)};
     rc.p = config_pipeline_find(env->cfg, job->pipeline);

@@ -621,12 +621,12 @@ static void test_multiple_problems_reported_together(void **state) {
     assert_string_equal(t->probs.items[0], "datastores.yaml:3:15: datastores.dst.type: unknown "
                         "datastore type \"oracle\" (expected sqlite, postgres or mysql)");
     assert_string_equal(t->probs.items[1], "datastores.yaml:4:1: extra: unknown key \"extra\" "
-                        "(expected one of: datastores, state)");
+                        "(expected one of: datastores, state, history, notify)");
     assert_string_equal(t->probs.items[2], "pipelines/a.yaml:7:41: columns[0].size: unknown key "
                         "\"size\" (expected one of: name, type, key, dest)");
     assert_string_equal(t->probs.items[3], "pipelines/b.yaml:2:1: surprise: unknown key "
                         "\"surprise\" (expected one of: name, description, source, destination, "
-                        "columns, strategies, locks, retry)");
+                        "columns, strategies, locks, retry, freshness)");
     /* the parts agree with the joined text */
     assert_string_equal(t->probs.details[2].file, "pipelines/a.yaml");
     assert_int_equal(t->probs.details[2].line, 7);

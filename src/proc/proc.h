@@ -1,0 +1,94 @@
+/*
+ * proc — the long-running processes: the scheduler loop and the worker loop
+ * (DESIGN §3-§5). Everything that spawns, reaps, waits, renews a lease,
+ * beats a heartbeat or reacts to a signal lives here; `cli/` only parses
+ * argv into the option structs below, calls proc_*_run() and exits with the
+ * code it returns.
+ *
+ * Both loops own their config (they reload it on SIGHUP), their state, lock
+ * and queue connections, and their child processes. Setup failures (no
+ * state, no lock store, no queue) come back as PROC_FAILED with `err`
+ * filled, for the caller to print; everything after setup is logged.
+ *
+ * Extra things to service: a caller can plug a proc_service into either
+ * loop (an HTTP listener, a metrics exporter...). The loop calls
+ * service.fn once per iteration (at least every 200 ms in the scheduler,
+ * every second in the worker) and, if service.fd >= 0, also wakes up as
+ * soon as that descriptor is readable. The function runs on the loop's
+ * thread, must not block, and gets the loop's read-only view (proc_view).
+ */
+#ifndef ST_PROC_H
+#define ST_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../config/config.h"
+#include "../error/st_error.h"
+#include "../queue/queue.h"
+
+/* Exit codes (sysexits where one fits). */
+enum {
+    PROC_OK = 0,
+    PROC_FAILED = 1,
+    PROC_USAGE = 2,          /* usage or config error */
+    PROC_UNAVAILABLE = 69,   /* EX_UNAVAILABLE: a backend stayed unreachable */
+    PROC_SKIPPED = 75        /* EX_TEMPFAIL: lock busy / another scheduler leads */
+};
+
+/* What a plugged-in service sees of the loop on each call. */
+typedef struct proc_view {
+    const char *name;        /* scheduler or consumer name */
+    const config *cfg;       /* current config (changes on SIGHUP reload) */
+    bool leading;            /* scheduler: holds the leader lease */
+    bool stopping;           /* a stop signal arrived */
+    size_t running;          /* job processes / jobs in hand */
+    int64_t mono_ms;         /* st_time_mono_ms() of this iteration */
+} proc_view;
+
+typedef struct proc_service {
+    int fd;                                      /* -1: no descriptor to wait on */
+    void (*fn)(void *arg, const proc_view *view); /* NULL: nothing to call */
+    void *arg;
+} proc_service;
+
+typedef struct proc_scheduler_opts {
+    const char *config_dir;  /* passed to the job processes */
+    bool once;
+    int64_t at;              /* 0 = wall clock */
+    int64_t max_jobs, tick_s, grace_s, lease_s;
+    char name[128];
+    proc_service service;    /* .fd = -1 and .fn = NULL when unused */
+} proc_scheduler_opts;
+
+typedef struct proc_worker_opts {
+    int64_t concurrency, claim_idle_s;
+    char name[128];
+    const char *config_dir;  /* for SIGHUP reloads */
+    proc_service service;
+} proc_worker_opts;
+
+/* Fills the defaults (max_jobs 4, tick 10 s, grace 30 s, lease 30 s,
+ * name host:pid, no service). */
+void proc_scheduler_defaults(proc_scheduler_opts *o);
+void proc_worker_defaults(proc_worker_opts *o);
+
+/* "host:pid" into buf. */
+void proc_default_name(char *buf, size_t n);
+
+/* Runs the scheduler until stopped (or one tick with --once). Takes
+ * ownership of cfg. Returns a PROC_* code; on a setup failure fills err. */
+int proc_scheduler_run(const proc_scheduler_opts *o, config *cfg, st_error *err);
+
+/* The job-process side of the embedded scheduler: runs one queued job
+ * through sched_run_job(). Takes ownership of cfg. Returns the job's exit
+ * code (0, 1, 75); on a setup failure fills err and returns PROC_FAILED. */
+int proc_exec_job(config *cfg, const queue_job *job, st_error *err);
+
+/* Runs the worker (one consumer, or `concurrency` consumer processes)
+ * until stopped. Takes ownership of cfg, which must have Redis state.
+ * Returns a PROC_* code; on a setup failure fills err. */
+int proc_worker_run(const proc_worker_opts *o, config *cfg, st_error *err);
+
+#endif

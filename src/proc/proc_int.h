@@ -1,0 +1,24 @@
+/*
+ * proc_int — helpers shared by the scheduler and worker loops (not public).
+ */
+#ifndef ST_PROC_INT_H
+#define ST_PROC_INT_H
+
+#include "proc.h"
+
+#include <signal.h>
+
+/* Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD in this thread (and so in the
+ * threads it creates) and fills *set with them. The loops read them with
+ * sigtimedwait() or a signalfd: no handler, no global flag. */
+void proc_block_signals(sigset_t *set);
+
+/* Loads the config from dir for a SIGHUP reload. Returns true with *out
+ * set, or logs each problem ("reload: ...", then "keeping the previous
+ * config") and returns false. */
+bool proc_reload_config(const char *dir, config **out);
+
+/* Calls the plugged-in service, if any. */
+void proc_service_call(const proc_service *s, const proc_view *view);
+
+#endif

@@ -1,0 +1,463 @@
+/*
+ * proc_scheduler — the scheduler process: leader lease, ticks, job
+ * processes, signals (DESIGN §3-§5).
+ *
+ * One loop, woken every 200 ms, by a signal, or by the plugged-in service's
+ * descriptor (proc.h). Signals are blocked and read through a signalfd, so
+ * there is no handler and no global flag: SIGTERM / SIGINT stop taking work
+ * and wait up to --grace for running jobs, SIGHUP reloads the configs (an
+ * invalid new config is logged file:line:col and the old one stays),
+ * SIGCHLD only wakes the loop to reap.
+ *
+ * Leadership: every scheduler tries to take the lock `synctool:scheduler:
+ * leader` (lock module, same backend as the state: SQLite on one host, Redis
+ * across hosts) and renews it every lease/3. Only the leader ticks; the
+ * others log `standby: leader is NAME` once and try again every second, so
+ * they take over within one lease of the leader dying. The leader writes
+ * its name to the state's meta store for the standby message.
+ *
+ * Each tick is sched_tick() (src/sched/scheduler.c) at `now` = --at or the
+ * wall clock. In embedded mode (sqlite: state) the queue is the in-process
+ * one and this loop is its consumer: it re-executes this binary as
+ * `scheduler --exec-job ...` per job, at most --max-jobs at once, so a crash
+ * in a job takes down only that child (proc_exec_job() is the child side).
+ * In distributed mode (redis: state) the tick pushes to the Redis Stream
+ * and `synctool worker` processes run the jobs. --once runs a single tick
+ * and, embedded, waits for its jobs.
+ *
+ * One iteration of the loop, in order: reap children, check whether we are
+ * done, renew or take the lease, tick if due, start queued jobs, call the
+ * plugged-in service, wait for a signal / the service fd / 200 ms.
+ */
+#include "proc_int.h"
+
+#include "../lock/lock.h"
+#include "../log/log.h"
+#include "../notify/notify.h"
+#include "../sched/sched.h"
+#include "../state/state.h"
+#include "../time/st_time.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SCHED_LEADER_KEY "synctool:scheduler:leader"
+#define SCHED_META_PIPELINE "synctool:scheduler"
+
+typedef struct sched_kid {
+    pid_t pid;
+    queue_job job;
+} sched_kid;
+
+typedef struct sched_proc {
+    proc_scheduler_opts o;
+    config *cfg;
+    sched_plan *plan;
+    state *st;
+    lock_manager *lm;
+    queue *q;
+    bool embedded;
+    sched_kid *kids;
+    size_t nkids;
+    lock_handle leader;
+    bool leading, standby_logged, ticked, stopping;
+    int lease_rc;           /* last failed leader-lease attempt (ST_EBUSY: standby) */
+    int64_t next_tick, next_lease, stop_deadline;   /* monotonic ms */
+    sigset_t sigs;
+    int sigfd;
+    int status;
+    notifier *nt;           /* alerts (src/notify); inactive without webhooks */
+    int64_t next_prune;     /* monotonic ms of the next history pruning */
+} sched_proc;
+
+/* --- The child side: one job --- */
+
+int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
+    state *st = NULL;
+    lock_manager *lm = NULL;
+    int rc = PROC_OK;
+    char name[128];
+    proc_default_name(name, sizeof name);
+    if (job->at != 0) log_set_time_override(job->at);
+    if (state_open(&st, cfg->state_url, err) != ST_OK) {
+        st_error_wrap(err, "cannot open state");
+        rc = PROC_FAILED;
+    } else if (lock_open(&lm, cfg->state_url, err) != ST_OK) {
+        st_error_wrap(err, "cannot open locks");
+        rc = PROC_FAILED;
+    }
+    if (rc == PROC_OK) {
+        sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name};
+        sched_job_outcome out;
+        job_result res;
+        st_error e;
+        if (sched_run_job(&env, job, &out, &res, &e) != ST_OK) {
+            log_error(job->pipeline, job->strategy, "cannot record run %" PRId64 ": %s",
+                      job->run_id, e.msg);
+            rc = PROC_FAILED;
+        } else {
+            rc = out == SCHED_JOB_DROPPED ? PROC_OK : sched_job_exit_code(&res);
+        }
+    }
+    lock_close(lm);
+    state_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+/* --- Children (embedded mode) --- */
+
+static const char *sched_level_name(void) {
+    switch (log_get_level()) {
+    case LOG_DEBUG: return "debug";
+    case LOG_WARN: return "warn";
+    case LOG_ERROR: return "error";
+    default: return "info";
+    }
+}
+
+static pid_t sched_spawn(sched_proc *p, const queue_job *j) {
+    char rid[32], at[32], ef[32], self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return -1;
+    self[n] = '\0';
+    snprintf(rid, sizeof rid, "%" PRId64, j->run_id);
+    snprintf(at, sizeof at, "%" PRId64, j->at);
+    snprintf(ef, sizeof ef, "%" PRId64, j->enqueue_fence);
+    char *argv[] = {self, "--config-dir", (char *)p->o.config_dir, "--log-level",
+                    (char *)sched_level_name(), "scheduler", "--exec-job",
+                    (char *)j->pipeline, (char *)j->strategy, rid, at,
+                    (char *)j->enqueue_key, (char *)j->enqueue_owner, ef, NULL};
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(self, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void sched_dispatch(sched_proc *p) {
+    while (p->embedded && !p->stopping && p->nkids < (size_t)p->o.max_jobs) {
+        queue_job j;
+        if (queue_pop(p->q, "scheduler", 0, &j, NULL) != ST_OK) return;
+        pid_t pid = sched_spawn(p, &j);
+        if (pid < 0) {
+            log_error(j.pipeline, j.strategy, "cannot start a process for run %" PRId64
+                      ": %s (it stays pending and is retried)", j.run_id, strerror(errno));
+            queue_ack(p->q, j.id, NULL);
+            continue;
+        }
+        log_debug(j.pipeline, j.strategy, "run %" PRId64 " started in process %ld", j.run_id,
+                  (long)pid);
+        p->kids[p->nkids].pid = pid;
+        p->kids[p->nkids].job = j;
+        p->nkids++;
+    }
+}
+
+static void sched_reap(sched_proc *p) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < p->nkids; i++) {
+            if (p->kids[i].pid != pid) continue;
+            const queue_job *j = &p->kids[i].job;
+            if (WIFSIGNALED(status))
+                log_error(j->pipeline, j->strategy, "run %" PRId64 ": job process died "
+                          "(signal %d)", j->run_id, WTERMSIG(status));
+            queue_ack(p->q, j->id, NULL);
+            p->kids[i] = p->kids[--p->nkids];
+            break;
+        }
+    }
+}
+
+/* --- Leadership --- */
+
+static void sched_became_leader(sched_proc *p) {
+    st_error e;
+    p->leading = true;
+    p->standby_logged = false;
+    if (state_meta_put(p->st, SCHED_META_PIPELINE, "-", "leader", p->o.name, &e) != ST_OK)
+        log_debug(NULL, NULL, "cannot record the leader's name: %s", e.msg);
+    log_info(NULL, NULL, "leader: %s holds the scheduler lease", p->o.name);
+}
+
+static void sched_log_standby(sched_proc *p) {
+    if (p->standby_logged) return;
+    char who[160] = "unknown";
+    st_error e;
+    if (state_meta_get(p->st, SCHED_META_PIPELINE, "-", "leader", who, sizeof who, &e) != ST_OK)
+        snprintf(who, sizeof who, "unknown");
+    log_info(NULL, NULL, "standby: leader is %s", who);
+    p->standby_logged = true;
+}
+
+static void sched_lead(sched_proc *p, int64_t mono) {
+    if (mono < p->next_lease) return;
+    int64_t ttl_ms = p->o.lease_s * 1000;
+    st_error e;
+    p->next_lease = mono + (ttl_ms / 3 > 0 ? ttl_ms / 3 : 1);
+    if (p->leading) {
+        if (lock_renew(p->lm, &p->leader, &e) == ST_OK) return;
+        log_warn(NULL, NULL, "lost the scheduler lease: %s", e.msg);
+        p->leading = false;
+    }
+    int rc = lock_acquire(p->lm, SCHED_LEADER_KEY, LOCK_EXCLUSIVE, ttl_ms, &p->leader, &e);
+    p->lease_rc = rc;
+    if (rc == ST_OK) {
+        sched_became_leader(p);
+        return;
+    }
+    p->next_lease = mono + 1000;
+    if (rc == ST_EBUSY) sched_log_standby(p);
+    else log_error(NULL, NULL, "cannot take the scheduler lease: %s", e.msg);
+}
+
+/* --- Ticks, reload, stop --- */
+
+#define SCHED_PRUNE_EVERY_MS (3600 * 1000)
+
+/* What the leader does besides scheduling, after each tick: apply the
+ * history retention (hourly, and on the first tick) and look for alerts.
+ * Neither blocks for long: pruning is one statement or script, alerts are
+ * only queued (src/notify delivers them from its own thread). */
+static void sched_housekeeping(sched_proc *p, int64_t now, int64_t mono) {
+    st_error e;
+    if (mono >= p->next_prune) {
+        state_retention r = {p->cfg->history.keep_days, p->cfg->history.keep_runs};
+        int64_t removed = 0;
+        if (state_prune(p->st, now, &r, &removed, &e) != ST_OK)
+            log_warn(NULL, NULL, "history pruning failed: %s", e.msg);
+        else if (removed > 0)
+            log_info(NULL, NULL, "history: pruned %" PRId64 " entries (keep_days %" PRId64
+                     ", keep_runs %" PRId64 ")", removed, r.keep_days, r.keep_runs);
+        p->next_prune = mono + SCHED_PRUNE_EVERY_MS;
+    }
+    if (notify_check(p->nt, p->st, now, NULL, &e) != ST_OK)
+        log_warn(NULL, NULL, "alert check failed: %s", e.msg);
+}
+
+static void sched_do_tick(sched_proc *p, int64_t mono) {
+    sched_tick_opts to = {.now = p->o.at ? p->o.at : st_time_now(), .fixed_time = p->o.at != 0};
+    sched_tick_stats stats;
+    st_error e;
+    if (p->o.at) log_set_time_override(p->o.at);
+    if (sched_tick(p->plan, p->st, p->lm, p->q, &to, &stats, &e) != ST_OK) {
+        log_error(NULL, NULL, "tick failed: %s", e.msg);
+        p->status = PROC_FAILED;
+    } else {
+        log_debug(NULL, NULL, "tick: %zu pipelines, %zu due, %zu enqueued, %zu busy, "
+                  "%zu recovered, %zu errors", stats.pipelines, stats.due, stats.enqueued,
+                  stats.busy, stats.recovered, stats.errors);
+    }
+    sched_housekeeping(p, to.now, mono);
+    p->ticked = true;
+    p->next_tick = mono + p->o.tick_s * 1000;
+}
+
+static void sched_reload(sched_proc *p) {
+    config *ncfg = NULL;
+    sched_plan *nplan = NULL;
+    st_error e;
+    if (!proc_reload_config(p->o.config_dir, &ncfg)) return;
+    if (sched_plan_build(&nplan, ncfg, &e) != ST_OK) {
+        log_error(NULL, NULL, "config reload failed (%s); keeping the previous config", e.msg);
+        config_free(ncfg);
+        return;
+    }
+    if (strcmp(ncfg->state_url, p->cfg->state_url) != 0)
+        log_warn(NULL, NULL, "reload: the state url changed; restart the scheduler to use it");
+    sched_plan_free(p->plan);
+    config_free(p->cfg);
+    p->cfg = ncfg;
+    p->plan = nplan;
+    notifier_set_config(p->nt, ncfg);
+    log_info(NULL, NULL, "config reloaded: %zu pipelines", ncfg->npipelines);
+}
+
+static void sched_begin_stop(sched_proc *p, int sig, int64_t mono) {
+    if (p->stopping) return;
+    p->stopping = true;
+    p->stop_deadline = mono + p->o.grace_s * 1000;
+    log_info(NULL, NULL, "%s: stopping; %zu running jobs get up to %" PRId64 "s to finish",
+             strsignal(sig), p->nkids, p->o.grace_s);
+}
+
+static void sched_kill_kids(sched_proc *p) {
+    for (size_t i = 0; i < p->nkids; i++) {
+        log_warn(p->kids[i].job.pipeline, p->kids[i].job.strategy,
+                 "grace period over: stopping run %" PRId64 " (its locks lapse with their "
+                 "lease)", p->kids[i].job.run_id);
+        kill(p->kids[i].pid, SIGKILL);
+    }
+    while (p->nkids > 0) {
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) break;
+        for (size_t i = 0; i < p->nkids; i++)
+            if (p->kids[i].pid == pid) p->kids[i] = p->kids[--p->nkids];
+    }
+}
+
+static bool sched_done(sched_proc *p, int64_t mono) {
+    if (p->stopping) {
+        if (p->nkids == 0) return true;
+        if (mono >= p->stop_deadline) {
+            sched_kill_kids(p);
+            return true;
+        }
+        return false;
+    }
+    if (!p->o.once) return false;
+    if (!p->ticked) return false;
+    size_t waiting = 0;
+    if (p->embedded) queue_count(p->q, &waiting, NULL, NULL);
+    return p->nkids == 0 && waiting == 0;
+}
+
+static void sched_on_signal(sched_proc *p, int sig) {
+    if (sig == SIGTERM || sig == SIGINT) sched_begin_stop(p, sig, st_time_mono_ms());
+    else if (sig == SIGHUP) sched_reload(p);
+}
+
+/* Waits up to 200 ms for a signal or the service's descriptor and acts on
+ * every signal that arrived. */
+static void sched_wait(sched_proc *p) {
+    struct pollfd fds[2] = {{.fd = p->sigfd, .events = POLLIN},
+                            {.fd = p->o.service.fd, .events = POLLIN}};
+    nfds_t n = p->o.service.fd >= 0 ? 2 : 1;
+    if (poll(fds, n, 200) <= 0 || !(fds[0].revents & POLLIN)) return;
+    struct signalfd_siginfo si;
+    while (read(p->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        sched_on_signal(p, (int)si.ssi_signo);
+}
+
+static void sched_service(sched_proc *p, int64_t mono) {
+    proc_view v = {.name = p->o.name, .cfg = p->cfg, .leading = p->leading,
+                   .stopping = p->stopping, .running = p->nkids, .mono_ms = mono};
+    proc_service_call(&p->o.service, &v);
+}
+
+/* Jobs still in the in-process queue when we stop: free their enqueue locks
+ * now rather than at lease expiry. Their state stays pending, which the
+ * next scheduler retries once the pending timeout (300 s) has passed. */
+static void sched_drop_unstarted(sched_proc *p) {
+    queue_job j;
+    while (p->embedded && queue_pop(p->q, "scheduler", 0, &j, NULL) == ST_OK) {
+        if (j.enqueue_key[0] != '\0') {
+            lock_handle h = {.fence = j.enqueue_fence, .mode = LOCK_EXCLUSIVE};
+            snprintf(h.key, sizeof h.key, "%s", j.enqueue_key);
+            snprintf(h.owner, sizeof h.owner, "%s", j.enqueue_owner);
+            lock_release(p->lm, &h, NULL);
+        }
+        log_warn(j.pipeline, j.strategy, "run %" PRId64 " not started: the scheduler is "
+                 "stopping (it stays pending and is retried later)", j.run_id);
+        queue_ack(p->q, j.id, NULL);
+    }
+}
+
+/* The loop; returns when stopped, or after one tick with --once. */
+static int sched_loop(sched_proc *p) {
+    for (;;) {
+        int64_t mono = st_time_mono_ms();
+        sched_reap(p);
+        if (sched_done(p, mono)) break;
+        if (!p->stopping) sched_lead(p, mono);
+        if (p->o.once && !p->leading && !p->ticked) {
+            p->status = p->lease_rc == ST_EBUSY ? PROC_SKIPPED : PROC_FAILED;
+            break;
+        }
+        if (p->leading && !p->stopping && mono >= p->next_tick && !(p->o.once && p->ticked))
+            sched_do_tick(p, mono);
+        sched_dispatch(p);
+        sched_service(p, mono);
+        if (sched_done(p, st_time_mono_ms())) continue;
+        sched_wait(p);
+    }
+    /* --once: alert on what the tick's own jobs recorded. */
+    if (p->o.once && p->leading && !p->stopping) {
+        st_error e;
+        if (notify_check(p->nt, p->st, p->o.at ? p->o.at : st_time_now(), NULL, &e) != ST_OK)
+            log_warn(NULL, NULL, "alert check failed: %s", e.msg);
+    }
+    if (p->leading) lock_release(p->lm, &p->leader, NULL);
+    sched_drop_unstarted(p);
+    if (p->stopping) log_info(NULL, NULL, "scheduler stopped");
+    return p->status;
+}
+
+/* --- Setup --- */
+
+static int sched_open(sched_proc *p, st_error *err) {
+    if (state_open(&p->st, p->cfg->state_url, err) != ST_OK) {
+        st_error_wrap(err, "cannot open state");
+        return PROC_FAILED;
+    }
+    if (lock_open(&p->lm, p->cfg->state_url, err) != ST_OK) {
+        st_error_wrap(err, "cannot open locks");
+        return PROC_FAILED;
+    }
+    p->embedded = strncmp(p->cfg->state_url, "redis://", 8) != 0;
+    if (queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err) != ST_OK) {
+        st_error_wrap(err, "cannot open the job queue");
+        return PROC_FAILED;
+    }
+    if (sched_plan_build(&p->plan, p->cfg, err) != ST_OK) return PROC_FAILED;
+    if (notifier_open(&p->nt, p->cfg, err) != ST_OK) return PROC_FAILED;
+    p->kids = calloc((size_t)p->o.max_jobs, sizeof *p->kids);
+    if (p->kids == NULL) {
+        st_error_set(err, ST_ENOMEM, "out of memory");
+        return PROC_FAILED;
+    }
+    p->sigfd = signalfd(-1, &p->sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (p->sigfd < 0) {
+        st_error_set(err, ST_ERR, "signalfd: %s", strerror(errno));
+        return PROC_FAILED;
+    }
+    return PROC_OK;
+}
+
+/* Queued alerts get this long to go out when the scheduler stops. */
+#define SCHED_ALERT_DRAIN_MS 30000
+
+static void sched_close(sched_proc *p) {
+    notifier_close(p->nt, SCHED_ALERT_DRAIN_MS);
+    if (p->sigfd >= 0) close(p->sigfd);
+    free(p->kids);
+    sched_plan_free(p->plan);
+    queue_close(p->q);
+    lock_close(p->lm);
+    state_close(p->st);
+    config_free(p->cfg);
+}
+
+int proc_scheduler_run(const proc_scheduler_opts *o, config *cfg, st_error *err) {
+    sched_proc p;
+    memset(&p, 0, sizeof p);
+    p.o = *o;
+    p.cfg = cfg;
+    p.sigfd = -1;
+    proc_block_signals(&p.sigs);
+    int rc = sched_open(&p, err);
+    if (rc == PROC_OK) {
+        log_info(NULL, NULL, "scheduler %s started (%s mode, %zu pipelines)", p.o.name,
+                 p.embedded ? "embedded" : "distributed", p.cfg->npipelines);
+        rc = sched_loop(&p);
+    }
+    sched_close(&p);
+    return rc;
+}
