@@ -42,9 +42,18 @@
  *               datastore says `zero_dates: null`, else the read fails
  *               naming the column and the row.
  *
- * Writes (apply), inside the caller's transaction, in statements of up to
- * MY_STMT_BYTES (well under max_allowed_packet) built as rows are pulled:
- *   INSERT            multi-row INSERT (rows known to be new);
+ * Writes (apply), inside the caller's transaction:
+ *   INSERT            (rows known to be new) LOAD DATA LOCAL INFILE fed by
+ *                     a local-infile handler that pulls the rows as the
+ *                     server asks for the "file" (my_infile_*), so the
+ *                     batch streams with no file and no statement text.
+ *                     LOCAL makes the server turn refused values and
+ *                     duplicate keys into warnings, so any warning fails
+ *                     the batch (it is rolled back) with the first one's
+ *                     text and its row's key. A server that refuses LOCAL
+ *                     gets multi-row INSERTs instead;
+ * and in statements of up to MY_STMT_BYTES (well under max_allowed_packet)
+ * built as rows are pulled:
  *   UPDATE / UPSERT   multi-row INSERT ... ON DUPLICATE KEY UPDATE: an
  *                     identical row is not written (affected 0), counts
  *                     come from mysql_info() ("Duplicates: d" counts the
@@ -85,6 +94,7 @@ typedef struct my_impl {
     MYSQL *conn;
     char name[128];
     bool zero_null;       /* zero_dates: null */
+    bool no_infile;       /* the server refused LOAD DATA LOCAL: INSERT instead */
 } my_impl;
 
 struct store_reader {
@@ -152,6 +162,8 @@ static int my_open(void **impl, const config_datastore *ds, st_error *err) {
     mysql_optionsv(m->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_optionsv(m->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_optionsv(m->conn, MYSQL_INIT_COMMAND, MY_INIT);
+    unsigned infile = 1;
+    mysql_optionsv(m->conn, MYSQL_OPT_LOCAL_INFILE, &infile);
     my_ssl(m->conn, ds->sslmode);
     const char *host = ds->unix_socket ? "localhost" : ds->host ? ds->host : "127.0.0.1";
     if (mysql_real_connect(m->conn, host, ds->user, ds->password, ds->dbname,
@@ -447,6 +459,60 @@ static void my_row_text(store_reader *r, MYSQL_ROW row, char *out, size_t n) {
     if (k + 2 < n) snprintf(out + k, n - k, ")");
 }
 
+/* Rewrites MariaDB's double text ("1e20", "0.00000015", "-2.5") into
+ * PostgreSQL's float8 output. Both print the shortest digits that read
+ * back as the same double, so only the spelling differs: PostgreSQL uses
+ * an exponent (at least two digits, with its sign) when the decimal
+ * exponent is below -4 or at least 15, plain digits otherwise. Returns
+ * NULL when `in` is not such a number (the caller then parses it). */
+static const char *my_float_text(const char *in, char *out, size_t n) {
+    const char *p = in;
+    bool neg = *p == '-';
+    if (neg) p++;
+    char all[40];
+    size_t k = 0;
+    int intlen = -1;                /* digits before the point */
+    for (; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
+        if (*p == '.') {
+            if (intlen >= 0) return NULL;
+            intlen = (int)k;
+            continue;
+        }
+        if (k + 1 >= sizeof all) return NULL;
+        all[k++] = *p;
+    }
+    if (k == 0) return NULL;
+    if (intlen < 0) intlen = (int)k;
+    long e = 0;
+    if (*p == 'e' || *p == 'E') {
+        char *end;
+        e = strtol(p + 1, &end, 10);
+        if (end == p + 1 || e > 400 || e < -400) return NULL;
+        p = end;
+    }
+    if (*p != '\0') return NULL;
+    size_t z = 0;
+    while (z < k && all[z] == '0') z++;
+    while (k > z && all[k - 1] == '0') k--;
+    if (k == z) { snprintf(out, n, "%s", neg ? "-0" : "0"); return out; }
+    all[k] = '\0';
+    const char *d = all + z;          /* significant digits */
+    int nd = (int)(k - z);
+    int x = intlen - 1 - (int)z + (int)e;   /* decimal exponent of d[0] */
+    const char *sg = neg ? "-" : "";
+    int len;
+    if (x < -4 || x >= 15)
+        len = snprintf(out, n, "%s%c%s%se%c%02d", sg, d[0], nd > 1 ? "." : "", d + 1,
+                       x < 0 ? '-' : '+', x < 0 ? -x : x);
+    else if (x < 0)
+        len = snprintf(out, n, "%s0.%.*s%s", sg, -x - 1, "0000", d);
+    else if (x + 1 >= nd)
+        len = snprintf(out, n, "%s%s%.*s", sg, d, x + 1 - nd, "000000000000000");
+    else
+        len = snprintf(out, n, "%s%.*s.%s", sg, x + 1, d, d + x + 1);
+    return len > 0 && (size_t)len < n ? out : NULL;
+}
+
 /* Finishes column i in C (see top). */
 static int my_fix_value(store_reader *r, MYSQL_ROW row, unsigned i, st_error *err) {
     const char *v = row[i];
@@ -462,6 +528,7 @@ static int my_fix_value(store_reader *r, MYSQL_ROW row, unsigned i, st_error *er
     }
     if (r->fixed[i] == NULL && (r->fixed[i] = malloc(64)) == NULL)
         return st_error_set(err, ST_ENOMEM, "out of memory");
+    if ((r->row[i] = my_float_text(v + 1, r->fixed[i], 64)) != NULL) return ST_OK;
     char *end;
     double d = strtod(v + 1, &end);
     r->row[i] = *end == '\0' ? store_canon_double(d, STORE_K_FLOAT, r->fixed[i], 64) : v + 1;
@@ -689,9 +756,20 @@ static void my_stmt_tail(store_sb *q, const store_table *t) {
     }
 }
 
+static int my_load(my_impl *m, const store_table *t, store_pull_fn pull, void *arg,
+                   store_counts *out, st_error *err);
+
 static int my_apply(void *impl, const store_table *t, store_op op, store_pull_fn pull, void *arg,
                     store_counts *out, st_error *err) {
     my_impl *m = impl;
+    if (op == STORE_INSERT && !m->no_infile) {
+        int rc = my_load(m, t, pull, arg, out, err);
+        if (rc <= 0) {
+            if (rc < 0 && rc != ST_ENOMEM) st_error_wrap(err, "writing table %s", t->table);
+            return rc;
+        }
+        m->no_infile = true;   /* LOCAL refused: multi-row INSERT from now on */
+    }
     store_sb q = {0};
     my_keys keys = {0};
     const char *const *vals;
@@ -723,6 +801,153 @@ static int my_apply(void *impl, const store_table *t, store_op op, store_pull_fn
     store_sb_free(&q);
     my_keys_free(&keys);
     if (rc != ST_OK) st_error_wrap(err, "writing table %s", t->table);
+    return rc;
+}
+
+/* --- Apply: LOAD DATA LOCAL INFILE --- */
+
+typedef struct my_infile {
+    my_impl *m;
+    const store_table *t;
+    store_pull_fn pull;
+    void *arg;
+    st_error *err;
+    store_sb buf;         /* formatted rows not yet handed to the server */
+    size_t off;
+    int more;             /* last pull result: 1, 0 (end) or an error */
+    int64_t rows;
+    my_keys keys;
+} my_infile;
+
+/* Appends n bytes escaped for LOAD DATA (ESCAPED BY '\'). */
+static void my_tsv_bytes(store_sb *b, const char *v, size_t n) {
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *esc = v[i] == '\\' ? "\\\\" : v[i] == '\t' ? "\\t" : v[i] == '\n' ? "\\n"
+                        : v[i] == '\0' ? "\\0" : NULL;
+        if (esc == NULL) continue;
+        store_sb_addn(b, v + run, i - run);
+        store_sb_add(b, esc);
+        run = i + 1;
+    }
+    store_sb_addn(b, v + run, n - run);
+}
+
+static int my_hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* One canonical value as a LOAD DATA field (see my_value for the rules). */
+static void my_tsv_value(store_sb *b, store_kind kind, const char *v) {
+    if (v == NULL) { store_sb_add(b, "\\N"); return; }
+    size_t n = strlen(v);
+    if (kind == STORE_K_BOOL && (strcmp(v, "t") == 0 || strcmp(v, "f") == 0)) {
+        store_sb_add(b, v[0] == 't' ? "1" : "0");
+    } else if ((kind == STORE_K_TIMESTAMPTZ || kind == STORE_K_TIMESTAMP) && n > 10 && n < 64) {
+        char t[64];
+        memcpy(t, v, n + 1);
+        if (t[10] == 'T') t[10] = ' ';
+        if (t[n - 1] == 'Z') t[--n] = '\0';
+        store_sb_addn(b, t, n);
+    } else if (kind == STORE_K_BYTES && v[0] == '\\' && v[1] == 'x' && n % 2 == 0) {
+        for (size_t i = 2; i + 1 < n; i += 2) {
+            int hi = my_hexval(v[i]), lo = my_hexval(v[i + 1]);
+            if (hi < 0 || lo < 0) { my_tsv_bytes(b, v, n); return; }
+            char c = (char)(hi * 16 + lo);
+            my_tsv_bytes(b, &c, 1);
+        }
+    } else {
+        my_tsv_bytes(b, v, n);
+    }
+}
+
+static int my_infile_init(void **ptr, const char *name, void *userdata) {
+    (void)name;
+    *ptr = userdata;
+    return 0;
+}
+
+/* Hands the server up to len bytes, pulling rows as needed. */
+static int my_infile_read(void *ptr, char *out, unsigned int len) {
+    my_infile *f = ptr;
+    while (f->buf.len - f->off < len && f->more > 0) {
+        const char *const *vals;
+        f->more = f->pull(f->arg, &vals, f->err);
+        if (f->more <= 0) break;
+        for (size_t i = 0; i < f->t->ncols; i++) {
+            if (i) store_sb_add(&f->buf, "\t");
+            my_tsv_value(&f->buf, f->t->kinds[i], vals[i]);
+        }
+        store_sb_add(&f->buf, "\n");
+        my_keys_add(&f->keys, f->t, vals);
+        f->rows++;
+        if (f->off > (1u << 16) && f->off * 2 > f->buf.len) {   /* drop what was sent */
+            memmove(f->buf.s, f->buf.s + f->off, f->buf.len - f->off);
+            f->buf.len -= f->off;
+            f->off = 0;
+        }
+    }
+    if (f->more < 0 || f->buf.oom || f->keys.text.oom) return -1;
+    size_t n = f->buf.len - f->off < len ? f->buf.len - f->off : len;
+    memcpy(out, f->buf.s + f->off, n);
+    f->off += n;
+    return (int)n;
+}
+
+static void my_infile_end(void *ptr) { (void)ptr; }
+
+static int my_infile_error(void *ptr, char *msg, unsigned int len) {
+    my_infile *f = ptr;
+    snprintf(msg, len, "%s", f->more < 0 ? "synctool: reading the source failed" : "out of memory");
+    return 2000;
+}
+
+/* The first warning of the last statement as the error of the batch. */
+static int my_warning_fail(my_impl *m, const my_keys *keys, st_error *err) {
+    char text[512] = "a value was refused";
+    if (mysql_real_query(m->conn, "SHOW WARNINGS LIMIT 1", 21) == 0) {
+        MYSQL_RES *res = mysql_store_result(m->conn);
+        MYSQL_ROW w = res ? mysql_fetch_row(res) : NULL;
+        if (w && w[2]) snprintf(text, sizeof text, "%s", w[2]);
+        if (res) mysql_free_result(res);
+    }
+    st_error_set(err, ST_ERR, "datastore '%s' (mysql): statement: %s", m->name, text);
+    my_name_key(err, keys);
+    return ST_ERR;
+}
+
+/* 1 when the server refused LOCAL before reading anything (fall back). */
+static int my_load(my_impl *m, const store_table *t, store_pull_fn pull, void *arg,
+                   store_counts *out, st_error *err) {
+    my_infile f = {.m = m, .t = t, .pull = pull, .arg = arg, .err = err, .more = 1};
+    store_sb q = {0};
+    store_sb_add(&q, "LOAD DATA LOCAL INFILE 'synctool-stream' INTO TABLE ");
+    my_qualified(&q, t);
+    store_sb_add(&q, " CHARACTER SET binary FIELDS TERMINATED BY '\t' ESCAPED BY '\\' "
+                     "LINES TERMINATED BY '\n' (");
+    my_collist(&q, t);
+    store_sb_add(&q, ")");
+    if (q.oom) { store_sb_free(&q); return st_error_set(err, ST_ENOMEM, "out of memory"); }
+    mysql_set_local_infile_handler(m->conn, my_infile_init, my_infile_read, my_infile_end,
+                                   my_infile_error, &f);
+    int rc = ST_OK;
+    if (mysql_real_query(m->conn, q.s, (unsigned long)q.len) != 0) {
+        unsigned no = mysql_errno(m->conn);
+        if (f.more < 0) rc = f.more;   /* the puller's error, unchanged */
+        else if (f.rows == 0 && f.more > 0 && (no == 1148 || no == 4166 || no == 2068)) rc = 1;
+        else rc = my_fail(m, err, "statement");
+        if (rc < 0 && f.more >= 0) my_name_key(err, &f.keys);
+    } else if (mysql_warning_count(m->conn) > 0) {
+        rc = my_warning_fail(m, &f.keys, err);
+    } else {
+        my_ulonglong n = mysql_affected_rows(m->conn);
+        out->inserted += n == (my_ulonglong)-1 ? 0 : (int64_t)n;
+    }
+    mysql_set_local_infile_default(m->conn);
+    store_sb_free(&q);
+    store_sb_free(&f.buf);
+    my_keys_free(&f.keys);
     return rc;
 }
 

@@ -404,17 +404,21 @@ def test_kill_held_run_and_rerun_mysql_to_mysql(tmp_path, mysql_server, mydb):
         blocker.stdin.flush()
         deadline = time.time() + 60   # the blocker's transaction holds the row
         while time.time() < deadline and int(mysql_server.sql(
-                "SELECT count(*) FROM information_schema.INNODB_TRX").strip()) == 0:
+                "SELECT count(*) FROM information_schema.INNODB_TRX "
+                "WHERE trx_rows_modified > 0").strip()) == 0:
             time.sleep(0.05)
+        assert time.time() < deadline, "the blocker never inserted its row"
+        log = open(tmp_path / "run.log", "w")
         proc = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         waiting = 0
         while time.time() < deadline and proc.poll() is None and waiting == 0:
             waiting = int(mysql_server.sql(
                 "SELECT count(*) FROM information_schema.INNODB_LOCK_WAITS").strip())
             time.sleep(0.05)
-        assert waiting > 0 and proc.poll() is None, "the run never waited on the held row"
+        assert waiting > 0 and proc.poll() is None, \
+            "the run never waited on the held row: " + (tmp_path / "run.log").read_text()
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         held = int(mysql_server.sql(f"SELECT count(*) FROM `{mydb}`.dst").strip())
@@ -422,6 +426,8 @@ def test_kill_held_run_and_rerun_mysql_to_mysql(tmp_path, mysql_server, mydb):
     finally:
         if proc and proc.poll() is None:
             proc.kill()
+        if proc:
+            log.close()
         blocker.stdin.write("ROLLBACK;\n")
         blocker.stdin.close()
         blocker.wait(30)

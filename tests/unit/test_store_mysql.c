@@ -222,7 +222,7 @@ static void test_apply_counts_and_refused_key(void **x) {
     assert_int_not_equal(store_apply_stream(s, &t, STORE_INSERT, pull_rows, &p, &cnt, &err), 0);
     store_rollback(s);
     assert_non_null(strstr(err.msg, "row with key id=11"));
-    assert_non_null(strstr(err.msg, "`ts`"));
+    if (strstr(err.msg, "ts") == NULL) fail_msg("%s", err.msg);
     assert_non_null(strstr(err.msg, "datastore 'mytest' (mysql)"));
     exec_ok(s, "DROP TABLE apply_t");
     store_close(s);
