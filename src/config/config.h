@@ -34,6 +34,12 @@ typedef struct config_datastore {
     int port;
     char *unix_socket;      /* mysql: socket path instead of host:port */
     bool zero_dates_null;   /* mysql: `zero_dates: null` reads 0000-00-00 as NULL */
+    /* Name of a ${VAR} in host/user/password/dbname that was unset at load
+     * time (no default), else NULL. Loading does not need it, so commands
+     * that never connect (list, status, history, lock list, explain,
+     * validate) work without it; store_open() refuses to connect with
+     * "datastore 'NAME': environment variable VAR is not set". */
+    char *env_unset;
     char *file;     /* where it was defined, for messages */
     int line, col;
 } config_datastore;
@@ -163,6 +169,14 @@ typedef struct config_problems {
 int config_load(config **out, const char *dir, config_problems *problems, st_error *err);
 void config_free(config *cfg);
 void config_problems_clear(config_problems *p);
+
+/* As config_load, but when every problem is inside pipelines/ files, those
+ * files' pipelines are left out and the rest is returned (0, with the
+ * problems still in *problems, n > 0): one invalid pipeline file does not
+ * stop the scheduler or the read commands from serving the valid ones.
+ * Problems in datastores.yaml still fail the whole load. */
+int config_load_valid(config **out, const char *dir, config_problems *problems,
+                      st_error *err);
 
 const config_pipeline *config_pipeline_find(const config *cfg, const char *name);
 const config_strategy *config_strategy_find(const config_pipeline *p, const char *name);

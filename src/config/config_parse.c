@@ -84,10 +84,19 @@ static void parse_postgres(config_loader *ld, const config_node *m, const char *
         return;
     }
     if (!config_check_map(ld, conn, cp, NULL, conn_keys)) return;
+    /* Secrets only when connecting: an unset ${VAR} here is kept for
+     * store_open() to report, not a load problem (config.h, env_unset). */
+    ld->defer_unset_env = true;
+    ld->unset_env[0] = '\0';
     config_get_string(ld, conn, cp, "host", false, &d->host);
     config_get_string(ld, conn, cp, "user", false, &d->user);
     config_get_string(ld, conn, cp, "password", false, &d->password);
     config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
+    ld->defer_unset_env = false;
+    if (ld->unset_env[0] != '\0') {
+        d->env_unset = strdup(ld->unset_env);
+        if (d->env_unset == NULL) ld->oom = true;
+    }
     int64_t port = 0;
     if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
     parse_sslmode(ld, conn, cp, d);
@@ -132,10 +141,18 @@ static void parse_mysql(config_loader *ld, const config_node *m, const char *pat
         return;
     }
     if (!config_check_map(ld, conn, cp, NULL, my_conn_keys)) return;
+    /* as on postgres: an unset ${VAR} is reported when connecting */
+    ld->defer_unset_env = true;
+    ld->unset_env[0] = '\0';
     config_get_string(ld, conn, cp, "host", false, &d->host);
     config_get_string(ld, conn, cp, "user", false, &d->user);
     config_get_string(ld, conn, cp, "password", false, &d->password);
     config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
+    ld->defer_unset_env = false;
+    if (ld->unset_env[0] != '\0') {
+        d->env_unset = strdup(ld->unset_env);
+        if (d->env_unset == NULL) ld->oom = true;
+    }
     config_get_string(ld, conn, cp, "unix_socket", false, &d->unix_socket);
     int64_t port = 0;
     if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
@@ -391,6 +408,8 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
     parse_endpoint(ld, cfg, root, "destination", false, &p->destination);
     config_parse_columns(ld, root, p);
     config_parse_strategies(ld, root, p);
+    config_check_column_types(ld, cfg, root, p);
+    config_check_destination(ld, cfg, root, p);
     parse_locks(ld, root, &p->locks);
     parse_retry(ld, root, &p->retry);
     config_parse_freshness(ld, root, p);

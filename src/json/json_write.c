@@ -145,6 +145,23 @@ void json_kv_string(json_writer *w, const char *key, const char *s) {
     json_string(w, s);
 }
 
+void json_kv_text(json_writer *w, const char *key, const char *s) {
+    json_key(w, key);
+    json_string(w, s && s[0] ? s : NULL);
+}
+
+void json_kv_seconds(json_writer *w, const char *key, double seconds) {
+    json_key(w, key);
+    if (!isfinite(seconds) || seconds < 0) {
+        json_null(w);
+        return;
+    }
+    char b[64];
+    snprintf(b, sizeof b, "%.3f", seconds);
+    separate(w);
+    puts_(w, b);
+}
+
 void json_kv_int(json_writer *w, const char *key, int64_t v) {
     json_key(w, key);
     json_int(w, v);

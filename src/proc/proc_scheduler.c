@@ -74,6 +74,7 @@ typedef struct sched_proc {
     sigset_t sigs;
     int sigfd;
     int status;
+    size_t jobs_ok, jobs_failed, jobs_skipped;  /* job processes reaped, by exit code */
     notifier *nt;           /* alerts (src/notify); inactive without webhooks */
     int64_t next_prune;     /* monotonic ms of the next history pruning */
 } sched_proc;
@@ -168,6 +169,23 @@ static void sched_dispatch(sched_proc *p) {
     }
 }
 
+/* Counts a reaped job process for --once's exit code (sched_once_status). */
+static void sched_count_exit(sched_proc *p, int status) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : PROC_FAILED;
+    if (code == PROC_OK) p->jobs_ok++;
+    else if (code == PROC_SKIPPED) p->jobs_skipped++;
+    else p->jobs_failed++;
+}
+
+/* --once: 1 if any run it started failed, 75 if its runs were only
+ * skipped, else 0 (also when nothing was due): what cron, a CronJob or a
+ * systemd timer running `scheduler --once` needs to see a failure. */
+static int sched_once_status(const sched_proc *p) {
+    if (p->jobs_failed > 0) return PROC_FAILED;
+    if (p->jobs_skipped > 0 && p->jobs_ok == 0) return PROC_SKIPPED;
+    return PROC_OK;
+}
+
 static void sched_reap(sched_proc *p) {
     int status;
     pid_t pid;
@@ -178,6 +196,7 @@ static void sched_reap(sched_proc *p) {
             if (WIFSIGNALED(status))
                 log_error(j->pipeline, j->strategy, "run %" PRId64 ": job process died "
                           "(signal %d)", j->run_id, WTERMSIG(status));
+            sched_count_exit(p, status);
             queue_ack(p->q, j->id, NULL);
             p->kids[i] = p->kids[--p->nkids];
             break;
@@ -397,6 +416,7 @@ static int sched_loop(sched_proc *p) {
     if (p->leading) lock_release(p->lm, &p->leader, NULL);
     sched_drop_unstarted(p);
     if (p->stopping) log_info(NULL, NULL, "scheduler stopped");
+    if (p->o.once && p->status == PROC_OK && !p->stopping) p->status = sched_once_status(p);
     return p->status;
 }
 
