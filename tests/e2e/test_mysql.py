@@ -528,3 +528,23 @@ def test_ddl_check_refuses_type_change_on_mysql(synctool, tmp_path, mysql_server
     r = synctool("ddl", "apply", "p", config_dir=tmp_path)
     assert r.rc == 1, r
     assert "column 'dt'" in r.err and "has type date" in r.err and "longtext" not in r.out, r
+
+
+def test_check_on_mysql_source_and_destination(synctool, tmp_path, mysql_server, mydb):
+    """`check` compares the MySQL source's columns with the config (tinyint(1)
+    for boolean, bigint unsigned for numeric(20), datetime for timestamp are
+    compatible), finds its primary key, and the MySQL destination made by
+    `ddl apply`; a column of the wrong kind is a problem."""
+    my_seed(mysql_server, mydb)
+    write_config(tmp_path, my_ds(mysql_server, "shop", mydb) + my_ds(mysql_server, "wh", mydb),
+                 "{datastore: shop, table: src}", "{datastore: wh, table: dst}")
+    assert synctool("ddl", "apply", "p", config_dir=tmp_path).rc == 0
+    r = synctool("check", "p", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert f"all {len(COLS)} columns present with compatible types" in r.out, r
+    assert "the key is a primary key or unique index of the source" in r.out, r
+    assert f"destination wh.{mydb}.dst matches the config" in r.out, r
+    mysql_server.sql(f"ALTER TABLE `{mydb}`.src MODIFY dt varchar(20)")
+    r = synctool("check", "p", config_dir=tmp_path)
+    assert r.rc == 1, r
+    assert f"column 'dt' of source shop.{mydb}.src is varchar(20), the config says date" in r.out, r

@@ -543,6 +543,29 @@ static void test_mysql_bad_ssl_mode_and_zero_dates(void **state) {
     assert_non_null(strstr(t->probs.items[1], "unknown key \"sslmode\""));
 }
 
+static void test_mysql_column_types(void **state) {
+    tdir *t = *state;
+    write_file(t, "datastores.yaml",
+               "datastores:\n  my: {type: mysql, connection: {dbname: shop}}\n"
+               "  pg: {type: postgres, connection: {dbname: wh}}\n");
+    /* MySQL's own spellings are known on a mysql end, unknown on postgres */
+    write_file(t, "pipelines/a.yml",
+               "name: a\nsource: {datastore: my, table: t}\ndestination: {datastore: my, table: u}\n"
+               "columns: [{name: id, type: bigint unsigned, key: yes}, {name: d, type: datetime(6)},"
+               " {name: e, type: \"enum('x','y')\"}, {name: b, type: longblob}]\n"
+               "strategies: [{name: f, type: full}]\n");
+    write_file(t, "pipelines/b.yml",
+               "name: b\nsource: {datastore: my, table: t}\ndestination: {datastore: pg, table: u}\n"
+               "columns: [{name: id, type: bigint, key: yes}, {name: n, type: nummeric}, "
+               "{name: u, type: bigint unsigned}]\nstrategies: [{name: f, type: full}]\n");
+    assert_int_equal(load(t), ST_EINVAL);
+    assert_int_equal(t->probs.n, 2);
+    assert_non_null(strstr(t->probs.items[0], "columns[1].type: unknown type \"nummeric\" for mysql "
+                                              "(datastore 'my')"));
+    assert_non_null(strstr(t->probs.items[1], "columns[2].type: unknown type \"bigint unsigned\" "
+                                              "for postgres (datastore 'pg')"));
+}
+
 static void test_mysql_keys_refused_elsewhere(void **state) {
     tdir *t = *state;
     write_file(t, "datastores.yaml",
@@ -856,6 +879,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_mysql_datastore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mysql_bad_ssl_mode_and_zero_dates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mysql_keys_refused_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_column_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_datastore_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_without_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_postgres_without_dbname, setup, teardown),
