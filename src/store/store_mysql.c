@@ -33,14 +33,21 @@
  *
  * Reads stream: query() is mysql_real_query + mysql_use_result, one row in
  * client memory at a time whatever the table size; query_small() stores
- * the (small) result. The canonical text (store.h) is computed by the
- * server (my_canon_expr) except for two kinds the reader finishes in C,
- * recognised by a control-character prefix the expression adds:
- *   \x02 FLOAT  MariaDB prints the shortest exact digits but not
- *               PostgreSQL's exponent form: store_canon_double() rewrites it;
- *   \x01 zero date (0000-00-00, a zero month or day): NULL when the
- *               datastore says `zero_dates: null`, else the read fails
- *               naming the column and the row.
+ * the (small) result. The canonical text (store.h) of text, integers,
+ * booleans, time and bytes is computed by the server (my_canon_expr); four
+ * kinds are sent as the server prints them behind a control-character
+ * prefix and finished by the reader in C (my_fix_value), because the SQL
+ * to do it (CASE / TRIM / DATE_FORMAT per value) cost more than the rest
+ * of a full read:
+ *   \x02 FLOAT      MariaDB prints the shortest exact digits but not
+ *                   PostgreSQL's exponent form (my_float_text respells it);
+ *   \x03 NUMERIC    trailing fraction zeros dropped;
+ *   \x04 / \x05 / \x06 TIMESTAMPTZ / TIMESTAMP / DATE: 'T', six fraction
+ *                   digits, 'Z' (the session is UTC). A zero date
+ *                   (0000-00-00, a zero month or day) is NULL when the
+ *                   datastore says `zero_dates: null`, else the read fails
+ *                   naming the column and the row.
+ * The hash text stays in SQL (my_hash_expr): MD5 runs inside the server.
  *
  * Writes (apply), inside the caller's transaction:
  *   INSERT            (rows known to be new) LOAD DATA LOCAL INFILE fed by
