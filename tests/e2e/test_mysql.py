@@ -393,44 +393,56 @@ def test_kill_held_run_and_rerun_mysql_to_mysql(tmp_path, mysql_server, mydb):
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     base = [BIN, "--config-dir", str(tmp_path)]
     assert subprocess.run(base + ["ddl", "apply", "p"], env=env).returncode == 0
+    # One client session inserts key 30 and keeps its transaction open
+    # (SLEEP); it is ended with KILL, which rolls the insert back.
     blocker = subprocess.Popen(
         ["mariadb", "--no-defaults", "-h", mysql_server.host, "-P", str(mysql_server.port),
-         "-u", mysql_server.user, mydb], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, env=dict(os.environ, MYSQL_PWD=mysql_server.password))
+         "-u", mysql_server.user, mydb, "-e",
+         "START TRANSACTION; INSERT INTO dst (id, updated_at) VALUES (30, '2000-01-01'); "
+         "SELECT SLEEP(600)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, MYSQL_PWD=mysql_server.password))
     proc = None
+    log = open(tmp_path / "run.log", "w")
     try:
-        blocker.stdin.write("START TRANSACTION; INSERT INTO dst (id, updated_at) "
-                            "VALUES (30, '2000-01-01');\n")
-        blocker.stdin.flush()
-        deadline = time.time() + 60   # the blocker's transaction holds the row
-        while time.time() < deadline and int(mysql_server.sql(
-                "SELECT count(*) FROM information_schema.INNODB_TRX "
-                "WHERE trx_rows_modified > 0").strip()) == 0:
+        deadline = time.time() + 60
+        holder = ""
+        while time.time() < deadline and not holder and blocker.poll() is None:
+            holder = mysql_server.sql(
+                "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
+                "WHERE trx_rows_modified > 0").strip()
             time.sleep(0.05)
-        assert time.time() < deadline, "the blocker never inserted its row"
-        log = open(tmp_path / "run.log", "w")
+        assert holder, "the blocker never inserted its row"
         proc = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
+        # Batches of 10 rows commit in key order; the one holding key 30
+        # cannot commit while the blocker holds that key, so once every
+        # batch before it is in, the run is waiting inside that batch.
+        ids = sorted(r["id"] for r in BATTERY)
+        before = ids.index(30) // 10 * 10
         deadline = time.time() + 120
-        waiting = 0
-        while time.time() < deadline and proc.poll() is None and waiting == 0:
-            waiting = int(mysql_server.sql(
-                "SELECT count(*) FROM information_schema.INNODB_LOCK_WAITS").strip())
+        committed = -1
+        while time.time() < deadline and proc.poll() is None and committed != before:
+            committed = int(mysql_server.sql(f"SELECT count(*) FROM `{mydb}`.dst").strip())
             time.sleep(0.05)
-        assert waiting > 0 and proc.poll() is None, \
+        assert committed == before and proc.poll() is None, \
             "the run never waited on the held row: " + (tmp_path / "run.log").read_text()
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         held = int(mysql_server.sql(f"SELECT count(*) FROM `{mydb}`.dst").strip())
-        assert 0 < held < len(BATTERY)   # some batches committed, not all
+        assert held == before > 0   # the batches before the held one, nothing of it
     finally:
         if proc and proc.poll() is None:
             proc.kill()
-        if proc:
-            log.close()
-        blocker.stdin.write("ROLLBACK;\n")
-        blocker.stdin.close()
-        blocker.wait(30)
+        log.close()
+        ids = mysql_server.sql("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
+                               "WHERE trx_rows_modified > 0").split()
+        for tid in ids:
+            subprocess.run(["mariadb", "--no-defaults", "-h", mysql_server.host, "-P",
+                            str(mysql_server.port), "-u", mysql_server.user, "-e", f"KILL {tid}"],
+                           env=dict(os.environ, MYSQL_PWD=mysql_server.password),
+                           capture_output=True)
+        blocker.kill()
+        blocker.wait(60)
     r = subprocess.run(base + ["run", "--job-name", "p", "--strategy", "full",
                                "--lock-timeout", "60", "--table-lock-timeout", "60"],
                        env=env, capture_output=True, text=True, timeout=300)
