@@ -94,6 +94,17 @@ typedef void (*sync_where_fn)(store_sb *q, sync_ctx *c, bool source, const void 
 int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t max_params);
 int sync_full(sync_ctx *c);
 
+/* sync_local.c: full between two SQLite tables inside SQLite (no
+ * canonical text), when sync_local_applies(). */
+bool sync_local_applies(const sync_ctx *c);
+/* sync_ddl.c: SQLite's affinity of a declared type ('I', 'T', 'B', 'R',
+ * 'N'; SQLite docs, "Datatypes" 3.1), and whether a column of that
+ * affinity is one earlier versions made for `kind` (TEXT for numerics,
+ * booleans, timestamps: `ddl apply --migrate` rewrites it). */
+char sync_sqlite_affinity(const char *decl);
+bool sync_sqlite_legacy(store_kind kind, char aff);
+int sync_full_local(sync_ctx *c);
+
 /* Streaming reader as an iterator. */
 typedef struct sync_stream {
     sync_iter it;
