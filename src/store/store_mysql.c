@@ -42,8 +42,8 @@
  *   \x02 FLOAT      MariaDB prints the shortest exact digits but not
  *                   PostgreSQL's exponent form (my_float_text respells it);
  *   \x03 NUMERIC    trailing fraction zeros dropped;
- *   \x04 / \x05 / \x06 TIMESTAMPTZ / TIMESTAMP / DATE: 'T', six fraction
- *                   digits, 'Z' (the session is UTC). A zero date
+ *   \x04 / \x05 / \x06 TIMESTAMPTZ / TIMESTAMP / DATE: ISO with a space,
+ *                   fraction zeros dropped (the session is UTC). A zero date
  *                   (0000-00-00, a zero month or day) is NULL when the
  *                   datastore says `zero_dates: null`, else the read fails
  *                   naming the column and the row.
@@ -540,7 +540,8 @@ static int my_zero_date(store_reader *r, MYSQL_ROW row, unsigned i, st_error *er
                         "to read zero dates as NULL", r->impl->name, col, rowtext);
 }
 
-/* "2025-01-02 03:04:05[.ffffff]" or "2025-01-02" -> canonical (store.h);
+/* "2025-01-02 03:04:05[.ffffff]" or "2025-01-02" -> canonical (store.h:
+ * "2025-01-02 03:04:05.5", fraction zeros dropped);
  * NULL when v is not such a text. Sets *zero for a zero month or day. */
 static const char *my_time_text(const char *v, char mark, char *out, size_t n, bool *zero) {
     size_t len = strlen(v);
@@ -551,12 +552,18 @@ static const char *my_time_text(const char *v, char mark, char *out, size_t n, b
         snprintf(out, n, "%.10s", v);
         return out;
     }
-    char frac[7] = "000000";
-    if (len > 20 && v[19] == '.') memcpy(frac, v + 20, len - 20 > 6 ? 6 : len - 20);
-    if (len >= 19)
-        snprintf(out, n, "%.10sT%.8s.%s%s", v, v + 11, frac, mark == MY_TSTZ_MARK ? "Z" : "");
-    else
-        snprintf(out, n, "%.10sT00:00:00.000000%s", v, mark == MY_TSTZ_MARK ? "Z" : "");
+    (void)mark;   /* TIMESTAMPTZ and TIMESTAMP share the form; the session is UTC */
+    if (len < 19) {
+        snprintf(out, n, "%.10s 00:00:00", v);
+        return out;
+    }
+    size_t k = len > 26 ? 26 : len;   /* "YYYY-MM-DD HH:MM:SS.ffffff" */
+    if (k + 1 > n) return NULL;
+    memcpy(out, v, k);
+    out[10] = ' ';
+    while (k > 20 && out[k - 1] == '0') k--;     /* fraction zeros, then a lone '.' */
+    if (k == 20 && out[19] == '.') k = 19;
+    out[k] = '\0';
     return out;
 }
 

@@ -81,7 +81,9 @@ static bool sqlite_ok(store_kind kind, char aff) {
     case STORE_K_DATE: return aff == 'N' || aff == 'T';
     case STORE_K_TIMESTAMP:
     case STORE_K_TIMESTAMPTZ: return aff == 'N';
-    case STORE_K_TEXT: return aff == 'T';
+    case STORE_K_TEXT:
+    case STORE_K_TIME: return aff == 'T';
+    case STORE_K_BYTES: return aff == 'T' || aff == 'B';   /* \x hex text */
     }
     return false;
 }
@@ -89,7 +91,8 @@ static bool sqlite_ok(store_kind kind, char aff) {
 /* A TEXT column where earlier versions put numerics, booleans and
  * timestamps (their values compare as strings). */
 bool sync_sqlite_legacy(store_kind kind, char aff) {
-    return aff == 'T' && kind != STORE_K_TEXT && kind != STORE_K_DATE;
+    return aff == 'T' && kind != STORE_K_TEXT && kind != STORE_K_DATE && kind != STORE_K_TIME &&
+           kind != STORE_K_BYTES;
 }
 
 static bool same_type(store *s, const char *have, const char *cfgtype, const char *want) {

@@ -358,10 +358,14 @@ def test_battery_postgres_to_mysql(synctool, tmp_path, mysql_server, mydb, pg_se
 
 
 def test_battery_mysql_to_sqlite(synctool, tmp_path, mysql_server, mydb):
+    """SQLite stores numerics as numbers (15 significant digits): the
+    20-digit unsigned and the 65-digit decimal travel as text to stay exact
+    (docs/configuration.md, SQLite caveats)."""
     my_seed(mysql_server, mydb)
+    cols = [(n, t, "text" if n in ("u", "d") else ct, k) for n, t, ct, k in COLS]
     write_config(tmp_path, my_ds(mysql_server, "shop", mydb) +
                  "  lite: {type: sqlite, path: lite.db}\n",
-                 "{datastore: shop, table: src}", "{datastore: lite, table: dst}")
+                 "{datastore: shop, table: src}", "{datastore: lite, table: dst}", cols=cols)
     check_all_strategies(
         synctool, tmp_path,
         lambda sql: mysql_server.sql(sql.format(t=f"`{mydb}`.src")),
@@ -407,11 +411,11 @@ def test_kill_held_run_and_rerun_mysql_to_mysql(tmp_path, mysql_server, mydb):
         deadline = time.time() + 60
         holder = ""
         while time.time() < deadline and not holder and blocker.poll() is None:
-            holder = mysql_server.sql(
-                "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
-                "WHERE trx_rows_modified > 0").strip()
+            holder = mysql_server.sql(   # in SLEEP: its INSERT is done
+                "SELECT ID FROM information_schema.PROCESSLIST "
+                "WHERE INFO LIKE 'SELECT SLEEP(600)%'").strip()
             time.sleep(0.05)
-        assert holder, "the blocker never inserted its row"
+        assert holder, f"the blocker never inserted its row (exit {blocker.poll()})"
         proc = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         # Batches of 10 rows commit in key order; the one holding key 30
@@ -434,8 +438,8 @@ def test_kill_held_run_and_rerun_mysql_to_mysql(tmp_path, mysql_server, mydb):
         if proc and proc.poll() is None:
             proc.kill()
         log.close()
-        ids = mysql_server.sql("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
-                               "WHERE trx_rows_modified > 0").split()
+        ids = mysql_server.sql("SELECT ID FROM information_schema.PROCESSLIST "
+                               "WHERE INFO LIKE 'SELECT SLEEP(600)%'").split()
         for tid in ids:
             subprocess.run(["mariadb", "--no-defaults", "-h", mysql_server.host, "-P",
                             str(mysql_server.port), "-u", mysql_server.user, "-e", f"KILL {tid}"],
