@@ -249,8 +249,24 @@ static void name_tables(const sync_opts *o, char *buf, size_t n) {
              p->destination.schema ? p->destination.schema : "-", p->destination.table);
 }
 
-/* Source row count for the ETA (only when a progress line is shown). */
-static int64_t source_rows(sync_ctx *c) {
+/* Source row count for the ETA (sync_progress asks when it first needs
+ * it): PostgreSQL's planner estimate (reltuples, kept by ANALYZE and
+ * autovacuum) for a table, else count(*). */
+int64_t sync_estimate_rows(sync_ctx *c) {
+    if (c->st.table && strcmp(store_ops_of(c->src)->engine, "postgres") == 0) {
+        store_sb e = {0};
+        store_sb_add(&e, "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON "
+                         "n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = $2");
+        const char *params[] = {c->st.table, store_schema(c->src, c->st.schema)};
+        sync_list l;
+        int64_t n = 0;
+        if (!e.oom && sync_list_load(&l, c->src, e.s, 2, params, NULL) == ST_OK) {
+            if (l.n == 1 && l.rows[0]->v[0]) n = strtoll(l.rows[0]->v[0], NULL, 10);
+            sync_list_free(&l);
+        }
+        store_sb_free(&e);
+        if (n > 0) return n;
+    }
     store_sb q = {0};
     store_sb_add(&q, "SELECT count(*) FROM ");
     store_sb_from(&q, c->src, &c->st);
@@ -271,8 +287,12 @@ static int run_strategy(sync_ctx *c) {
     int64_t batch = c->o->strategy->batch_size;
     bool sqlite_dst = strcmp(store_ops_of(c->dst)->engine, "sqlite") == 0;
     c->batch_size = batch > 0 ? batch : sqlite_dst ? 100000 : 10000;
-    sync_progress_start(&c->prog, c->o->progress, 0);
-    if (c->prog.on && c->o->strategy->type == CONFIG_STRATEGY_FULL) c->prog.total = source_rows(c);
+    int64_t iv = c->o->progress_interval_s == 0 ? 30 : c->o->progress_interval_s;
+    c->prog.interval_us = iv > 0 ? iv * 1000000 : 0;
+    c->prog.pipeline = c->o->pipeline->name;
+    c->prog.strategy = c->o->strategy->name;
+    c->prog.c = c;
+    sync_progress_start(&c->prog, c->o->progress && c->o->diff == NULL, 0);
     int rc;
     switch (c->o->strategy->type) {
     case CONFIG_STRATEGY_FULL: rc = sync_full(c); break;

@@ -53,6 +53,8 @@ typedef struct sync_opts {
     int64_t fence_token;      /* pipeline lock fencing token */
     volatile int *cancel;     /* may be NULL */
     bool progress;            /* progress line on stderr (only if a TTY) */
+    int64_t progress_interval_s; /* not on a TTY: an info log line this often for runs
+                                    lasting longer; 0 = 30 s, < 0 = never */
     int64_t now;              /* run start, for logs and watermarks */
     sync_diff *diff;          /* non-NULL: dry run (hash strategy only): changes are
                                  recorded here, nothing is written */

@@ -24,12 +24,22 @@ sync_row *sync_row_copy(const char *const *vals, size_t n);
 
 /* Progress line on stderr (sync_progress.c); silent unless enabled. */
 typedef struct sync_progress {
-    bool on;
+    bool on;               /* the TTY line */
+    bool log;              /* not on a TTY: a log line every interval */
+    int64_t interval_us;
     int64_t start_us, last_us;
-    int64_t total;  /* expected rows, 0 = unknown */
+    int64_t total;         /* expected rows, 0 = unknown (estimated lazily) */
+    int64_t total_segments;/* hash: expected leaf segments, 0 = unknown */
+    bool estimated;        /* the totals were asked for */
+    int64_t logged;        /* log lines written */
+    const char *pipeline, *strategy;
+    struct sync_ctx *c;    /* for the lazy estimate */
 } sync_progress;
 
 void sync_progress_start(sync_progress *p, bool want, int64_t total);
+/* sync.c: the source's expected row count (planner estimate or count(*)),
+ * 0 when unknown. */
+int64_t sync_estimate_rows(struct sync_ctx *c);
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force);
 void sync_progress_end(sync_progress *p, const state_stats *s);
 int64_t sync_clock_us(void);  /* monotonic; display and durations only */
