@@ -72,22 +72,9 @@ typedef struct status_row {
     char reason[1100];
 } status_row;
 
-static const state_record *find_record(const state_record *all, size_t n, const char *p,
-                                       const char *s) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(all[mid].pipeline, p);
-        if (c == 0) c = strcmp(all[mid].strategy, s);
-        if (c == 0) return &all[mid];
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return NULL;
-}
-
 /* Fills the record part: from the listing, else "no state" or "corrupt". */
 static void row_state(status_row *r, state *st, const state_record *all, size_t n) {
-    const state_record *found = find_record(all, n, r->p->name, r->s->name);
+    const state_record *found = state_list_find(all, n, r->p->name, r->s->name);
     if (found) {
         r->rec = *found;
         r->has_state = true;

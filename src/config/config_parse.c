@@ -61,33 +61,36 @@ static void refuse_key(config_loader *ld, const config_node *map, const char *pa
     config_problem_add(ld, k->line, k->col, "%s: only valid for %s datastores", kp, only);
 }
 
-static void parse_sslmode(config_loader *ld, const config_node *conn, const char *cp,
+/* sslmode (postgres) or ssl_mode (mysql): one of `modes`; a wrong value is
+ * named unless it came from ${VAR} (config_shown: "(value hidden)"). */
+static void parse_ssl_key(config_loader *ld, const config_node *conn, const char *cp,
+                          const char *key, const char *const *modes, const char *expected,
                           config_datastore *d) {
-    if (!config_get_string(ld, conn, cp, "sslmode", false, &d->sslmode) || !d->sslmode) return;
-    for (size_t i = 0; sslmodes[i]; i++)
-        if (strcmp(sslmodes[i], d->sslmode) == 0) return;
-    const config_node *v = config_map_get(conn, "sslmode");
+    if (!config_get_string(ld, conn, cp, key, false, &d->sslmode) || !d->sslmode) return;
+    for (size_t i = 0; modes[i]; i++)
+        if (strcmp(modes[i], d->sslmode) == 0) return;
+    const config_node *v = config_map_get(conn, key);
     char shown[256];
-    config_problem_add(ld, v->line, v->col,
-                       "%s.sslmode: unknown sslmode %s (expected disable, allow, "
-                       "prefer, require, verify-ca or verify-full)", cp,
-                       config_shown(shown, sizeof shown, v, d->sslmode));
+    config_problem_add(ld, v->line, v->col, "%s.%s: unknown %s %s (expected %s)", cp, key, key,
+                       config_shown(shown, sizeof shown, v, d->sslmode), expected);
 }
 
-static void parse_postgres(config_loader *ld, const config_node *m, const char *path,
-                           config_datastore *d) {
-    refuse_key(ld, m, path, "path", "sqlite");
-    refuse_key(ld, m, path, "zero_dates", "mysql");
+/* The `connection` map of a server datastore (postgres, mysql): checks its
+ * keys against `keys`, reads host, user, password and dbname, and leaves its
+ * path in cp. Secrets only when connecting: an unset ${VAR} in those fields
+ * is kept in d->env_unset for store_open() to report, not a load problem
+ * (config.h). Returns the map, or NULL when it is missing or malformed. */
+static const config_node *parse_server_connection(config_loader *ld, const config_node *m,
+                                                  const char *path, const char *const *keys,
+                                                  char *cp, size_t cpsz,
+                                                  config_datastore *d) {
     const config_node *conn = config_map_get(m, "connection");
-    char cp[512];
-    config_key_path(cp, sizeof cp, path, "connection");
+    config_key_path(cp, cpsz, path, "connection");
     if (conn == NULL) {
         config_missing(ld, m, path, "connection");
-        return;
+        return NULL;
     }
-    if (!config_check_map(ld, conn, cp, NULL, conn_keys)) return;
-    /* Secrets only when connecting: an unset ${VAR} here is kept for
-     * store_open() to report, not a load problem (config.h, env_unset). */
+    if (!config_check_map(ld, conn, cp, NULL, keys)) return NULL;
     ld->defer_unset_env = true;
     ld->unset_env[0] = '\0';
     config_get_string(ld, conn, cp, "host", false, &d->host);
@@ -99,20 +102,20 @@ static void parse_postgres(config_loader *ld, const config_node *m, const char *
         d->env_unset = strdup(ld->unset_env);
         if (d->env_unset == NULL) ld->oom = true;
     }
-    int64_t port = 0;
-    if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
-    parse_sslmode(ld, conn, cp, d);
+    return conn;
 }
 
-static void parse_mysql_ssl_mode(config_loader *ld, const config_node *conn, const char *cp,
-                                 config_datastore *d) {
-    if (!config_get_string(ld, conn, cp, "ssl_mode", false, &d->sslmode) || !d->sslmode) return;
-    for (size_t i = 0; my_sslmodes[i]; i++)
-        if (strcmp(my_sslmodes[i], d->sslmode) == 0) return;
-    const config_node *v = config_map_get(conn, "ssl_mode");
-    config_problem_add(ld, v->line, v->col,
-                       "%s.ssl_mode: unknown ssl_mode \"%s\" (expected disable, preferred, "
-                       "required, verify_ca or verify_identity)", cp, d->sslmode);
+static void parse_postgres(config_loader *ld, const config_node *m, const char *path,
+                           config_datastore *d) {
+    refuse_key(ld, m, path, "path", "sqlite");
+    refuse_key(ld, m, path, "zero_dates", "mysql");
+    char cp[512];
+    const config_node *conn = parse_server_connection(ld, m, path, conn_keys, cp, sizeof cp, d);
+    if (conn == NULL) return;
+    int64_t port = 0;
+    if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
+    parse_ssl_key(ld, conn, cp, "sslmode", sslmodes,
+                  "disable, allow, prefer, require, verify-ca or verify-full", d);
 }
 
 /* zero_dates: error (default) refuses 0000-00-00 naming column and key;
@@ -135,30 +138,14 @@ static void parse_mysql(config_loader *ld, const config_node *m, const char *pat
                         config_datastore *d) {
     refuse_key(ld, m, path, "path", "sqlite");
     parse_zero_dates(ld, m, path, d);
-    const config_node *conn = config_map_get(m, "connection");
     char cp[512];
-    config_key_path(cp, sizeof cp, path, "connection");
-    if (conn == NULL) {
-        config_missing(ld, m, path, "connection");
-        return;
-    }
-    if (!config_check_map(ld, conn, cp, NULL, my_conn_keys)) return;
-    /* as on postgres: an unset ${VAR} is reported when connecting */
-    ld->defer_unset_env = true;
-    ld->unset_env[0] = '\0';
-    config_get_string(ld, conn, cp, "host", false, &d->host);
-    config_get_string(ld, conn, cp, "user", false, &d->user);
-    config_get_string(ld, conn, cp, "password", false, &d->password);
-    config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
-    ld->defer_unset_env = false;
-    if (ld->unset_env[0] != '\0') {
-        d->env_unset = strdup(ld->unset_env);
-        if (d->env_unset == NULL) ld->oom = true;
-    }
+    const config_node *conn = parse_server_connection(ld, m, path, my_conn_keys, cp, sizeof cp, d);
+    if (conn == NULL) return;
     config_get_string(ld, conn, cp, "unix_socket", false, &d->unix_socket);
     int64_t port = 0;
     if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
-    parse_mysql_ssl_mode(ld, conn, cp, d);
+    parse_ssl_key(ld, conn, cp, "ssl_mode", my_sslmodes,
+                  "disable, preferred, required, verify_ca or verify_identity", d);
 }
 
 static void parse_sqlite(config_loader *ld, const config_node *m, const char *path,

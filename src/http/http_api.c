@@ -72,19 +72,6 @@ static void view_free(pipeline_view *v) {
     memset(v, 0, sizeof *v);
 }
 
-static const state_record *find_record(const state_record *all, size_t n, const char *p,
-                                       const char *s) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(all[mid].pipeline, p);
-        if (c == 0) c = strcmp(all[mid].strategy, s);
-        if (c == 0) return &all[mid];
-        if (c < 0) lo = mid + 1; else hi = mid;
-    }
-    return NULL;
-}
-
 /* The record of a pair without state: idle, every instant unknown. */
 static void record_blank(state_record *r, const char *p, const char *s) {
     memset(r, 0, sizeof *r);
@@ -113,7 +100,7 @@ static int view_build(pipeline_view *v, const config_pipeline *p, const state_re
     }
     for (size_t i = 0; i < p->nstrategies; i++) {
         const config_strategy *s = &p->strategies[i];
-        const state_record *r = find_record(all, nall, p->name, s->name);
+        const state_record *r = state_list_find(all, nall, p->name, s->name);
         state_record old;
         int rb = r && past ? why_state_as_of(past, r, at, &old) : -1;
         if (rb == 1) {

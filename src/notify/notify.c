@@ -249,20 +249,6 @@ static int store_slot(state *st, const char *p, const char *s, const char *key,
 
 /* --- the pass --- */
 
-static const state_record *find_record(const state_record *recs, size_t n, const char *p,
-                                       const char *s) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(recs[mid].pipeline, p);
-        if (c == 0) c = strcmp(recs[mid].strategy, s);
-        if (c == 0) return &recs[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
-}
-
 static void check_strategy(notifier *n, state *st, const config_pipeline *p, size_t i,
                            size_t j, const state_record *r, int64_t now, size_t *queued) {
     int8_t *sv = slot(n, i, j);
@@ -314,7 +300,7 @@ int notify_check(notifier *n, state *st, int64_t now, size_t *queued, st_error *
         const config_pipeline *p = &cfg->pipelines[i];
         int64_t last_success = ST_TIME_NONE;
         for (size_t j = 0; j < p->nstrategies; j++) {
-            const state_record *r = find_record(recs, nrec, p->name, p->strategies[j].name);
+            const state_record *r = state_list_find(recs, nrec, p->name, p->strategies[j].name);
             if (r == NULL) continue;
             if (r->last_run != ST_TIME_NONE && r->last_run <= now &&
                 (last_success == ST_TIME_NONE || r->last_run > last_success))

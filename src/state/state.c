@@ -195,6 +195,20 @@ int state_list(state *st, state_record **out, size_t *n, st_error *err) {
     return ST_OK;
 }
 
+const state_record *state_list_find(const state_record *sorted, size_t n,
+                                    const char *pipeline, const char *strategy) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(sorted[mid].pipeline, pipeline);
+        if (c == 0) c = strcmp(sorted[mid].strategy, strategy);
+        if (c == 0) return &sorted[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
 int state_list_each(state *st, state_each_fn fn, void *ud, st_error *err) {
     st_error_clear(err);
     if (st->ops->list_each) return st->ops->list_each(st->be, fn, ud, err);

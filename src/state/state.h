@@ -93,6 +93,11 @@ int state_get(state *st, const char *pipeline, const char *strategy,
  * returns 0 if at least the listing worked). */
 int state_list(state *st, state_record **out, size_t *n, st_error *err);
 
+/* The record of (pipeline, strategy) in a listing sorted as state_list()
+ * returns it (binary search), or NULL when the pair has none. */
+const state_record *state_list_find(const state_record *sorted, size_t n,
+                                    const char *pipeline, const char *strategy);
+
 /* Streams every record to fn, one at a time, in no particular order; `r`
  * is only valid during the call (the backend reuses one buffer), so a
  * listing costs memory for one record and one backend chunk, not 2 KB per

@@ -303,22 +303,28 @@ def test_worker_concurrency_respawns_a_killed_consumer(tmp_path, redis_server, p
 
 # --- Secrets (item 7) ---
 
-@pytest.mark.parametrize("key", ["port", "sslmode"])
-def test_secret_from_env_in_a_wrong_key_is_never_printed(tmp_path, key):
-    """A password put by mistake (through ${VAR}) in port or sslmode: the
-    message names the key and says (value hidden), never the value."""
+@pytest.mark.parametrize("engine,key", [("postgres", "port"), ("postgres", "sslmode"),
+                                        ("mysql", "port"), ("mysql", "ssl_mode")])
+def test_secret_from_env_in_a_wrong_key_is_never_printed(tmp_path, engine, key):
+    """A password put by mistake (through ${VAR}) in port or sslmode/ssl_mode:
+    the message names the key and says (value hidden), never the value."""
     secret = "Pw-" + uuid.uuid4().hex[:12]
+    ssl_key, ssl_ok = ("sslmode", "prefer") if engine == "postgres" else ("ssl_mode", "preferred")
     conn = {"host": "127.0.0.1", "port": "5432", "user": "u", "password": "x",
-            "dbname": "d", "sslmode": "prefer"}
+            "dbname": "d", ssl_key: ssl_ok}
+
+    def write(conn):
+        body = ", ".join(f'{k}: "{v}"' for k, v in conn.items())
+        (tmp_path / "datastores.yaml").write_text(
+            "datastores:\n"
+            f"  src: {{type: {engine}, connection: {{{body}}}}}\n"
+            "  lite: {type: sqlite, path: l.db}\n")
+
     conn[key] = "${SYNCTOOL_TEST_SECRET}"
-    body = ", ".join(f'{k}: "{v}"' for k, v in conn.items())
+    write(conn)
     (tmp_path / "pipelines").mkdir()
-    (tmp_path / "datastores.yaml").write_text(
-        "datastores:\n"
-        f"  pg: {{type: postgres, connection: {{{body}}}}}\n"
-        "  lite: {type: sqlite, path: l.db}\n")
     (tmp_path / "pipelines" / "p.yaml").write_text(
-        "name: p\nsource: {datastore: pg, table: t}\ndestination: {datastore: lite, table: t}\n"
+        "name: p\nsource: {datastore: src, table: t}\ndestination: {datastore: lite, table: t}\n"
         + COLUMNS + "strategies:\n  - {name: full, type: full}\n")
     env = {"SYNCTOOL_TEST_SECRET": secret}
     for args in (["validate"], ["run", "--job-name", "p"], ["status"], ["list"]):
@@ -328,11 +334,7 @@ def test_secret_from_env_in_a_wrong_key_is_never_printed(tmp_path, key):
         assert f"connection.{key}" in r.err and "(value hidden)" in r.err, (args, r)
     # without ${...} the value is shown (it is not from the environment)
     conn[key] = "bogus"
-    body = ", ".join(f'{k}: "{v}"' for k, v in conn.items())
-    (tmp_path / "datastores.yaml").write_text(
-        "datastores:\n"
-        f"  pg: {{type: postgres, connection: {{{body}}}}}\n"
-        "  lite: {type: sqlite, path: l.db}\n")
+    write(conn)
     r = run_synctool("validate", config_dir=tmp_path)
     assert r.rc == 2 and '"bogus"' in r.err, r
 
