@@ -200,6 +200,17 @@ static void config_signature(const char *dir, int64_t sig[4]) {
     closedir(d);
 }
 
+/* No config yet and the files have problems: serve the pipelines that are
+ * valid (config_load_valid, as the CLI's read commands do); /readyz keeps
+ * answering 503 with the problem until the files are fixed. */
+static void http_load_valid_pipelines(http_server *s) {
+    config *cfg = NULL;
+    config_problems probs = {0};
+    st_error err;
+    if (config_load_valid(&cfg, s->config_dir, &probs, &err) == ST_OK) s->cfg = cfg;
+    config_problems_clear(&probs);
+}
+
 /* Loads the config again when its files changed since the last load. */
 static void http_reload_config(http_server *s) {
     int64_t sig[4];
@@ -220,6 +231,8 @@ static void http_reload_config(http_server *s) {
         s->config_invalid_files = probs.n ? problem_files(&probs) : 1;
         snprintf(s->config_problem, sizeof s->config_problem, "%s",
                  probs.n ? probs.items[0] : err.msg);
+        log_error(NULL, NULL, "config invalid: %s", s->config_problem);
+        if (s->cfg == NULL) http_load_valid_pipelines(s);
     }
     config_problems_clear(&probs);
 }

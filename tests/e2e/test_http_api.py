@@ -212,6 +212,23 @@ def test_readyz_says_why_it_is_not_ready(tmp_path, redis_server):
     assert "hunter2pw" not in s.text()
 
 
+def test_serve_started_with_an_invalid_pipeline_file_serves_the_valid_ones(tmp_path):
+    """One invalid pipeline file does not stop serve (issue 14 item 3): the
+    valid pipelines are served, /readyz answers 503 naming the file."""
+    cfg = str(tmp_path)
+    make_config(cfg)
+    with open(os.path.join(cfg, "pipelines", "broken.yaml"), "a") as f:
+        f.write("bogus_key: 1\n")
+    with Server(cfg) as s:
+        doc = s.json("GET", "/readyz", expect=503)
+        assert "config invalid" in doc["error"]["message"]
+        assert "broken.yaml" in doc["error"]["message"]
+        names = [p["name"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]]
+        assert names == ["good"]
+        assert sample(metrics(s), "synctool_config_invalid_files") == 1
+    assert "broken.yaml" in s.text()   # logged
+
+
 # --- security -----------------------------------------------------------------
 
 def test_mutations_need_the_token_and_are_off_without_one(tmp_path):
