@@ -15,7 +15,7 @@
 # test is tests/unit/test_<name>.c, so adding either needs no Makefile edit.
 
 CC      ?= cc
-PKGS    := yaml-0.1 sqlite3 libpq hiredis
+PKGS    := yaml-0.1 sqlite3 libpq hiredis libcurl
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation
@@ -37,6 +37,13 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 
 REL_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
+
+# The dashboard's files (src/dashboard/assets/*, any name) are compiled in:
+# scripts/embed-assets turns them into one generated C file (xxd -i).
+ASSETS  := $(sort $(wildcard src/dashboard/assets/*))
+GEN_SRC := $(BUILD)/gen/dashboard_assets.c
+REL_OBJ += $(BUILD)/obj/gen/dashboard_assets.o
+SAN_OBJ += $(BUILD)/asan/obj/gen/dashboard_assets.o
 SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -60,6 +67,18 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_SAN) -MMD -MP -c -o $@ $<
+
+$(GEN_SRC): $(ASSETS) scripts/embed-assets
+	@mkdir -p $(@D)
+	scripts/embed-assets $@ $(ASSETS)
+
+$(BUILD)/obj/gen/dashboard_assets.o: $(GEN_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_REL) -c -o $@ $<
+
+$(BUILD)/asan/obj/gen/dashboard_assets.o: $(GEN_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_SAN) -c -o $@ $<
 
 $(BUILD)/asan/libsynctool.a: $(SAN_OBJ)
 	@mkdir -p $(@D)

@@ -121,14 +121,9 @@ static int print_json(const cron_expr *ce, const cron_opts *o, const int64_t *ti
     }
     json_end_array(&w);
     json_end_object(&w);
-    if (w.failed) {
-        json_release(&w);
-        fprintf(stderr, "synctool cron: out of memory\n");
-        return CLI_FAILED;
-    }
-    printf("%s\n", w.buf);
+    int rc = cli_print_json("cron", &w);
     json_release(&w);
-    return CLI_OK;
+    return rc;
 }
 
 static void print_text(const cron_expr *ce, const cron_opts *o, const int64_t *times,

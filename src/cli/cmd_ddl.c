@@ -9,6 +9,11 @@
  * table_lock_wait_timeout); still busy then: exit 75 (skipped), nothing
  * changed. Exit codes: 0 done, 1 failed (type change refused, database
  * error), 2 usage or config error, 75 lock busy.
+ *
+ * synctool ddl plan PIPELINE prints the SQL `ddl apply` would run now
+ * (sync_ddl_plan), one statement per line, or "-- ... matches the config";
+ * it takes no lock and changes nothing. Exit 0, 1 (unreachable, type
+ * change), 2.
  */
 #include "cli.h"
 
@@ -18,10 +23,13 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void ddl_help(FILE *f) {
-    fprintf(f, "usage: synctool ddl apply PIPELINE [--lock-timeout SECS]\n\n"
+    fprintf(f, "usage: synctool ddl apply PIPELINE [--lock-timeout SECS]\n"
+               "       synctool ddl plan PIPELINE\n\n"
+               "plan prints the SQL apply would run (nothing is changed).\n\n"
                "Creates the destination table of PIPELINE from its columns (types mapped\n"
                "per engine, primary key on the key columns), or adds missing columns.\n"
                "Column type changes are refused. Runs under the exclusive table lock,\n"
@@ -65,6 +73,20 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
     return CLI_OK;
 }
 
+static int ddl_plan(const config *cfg, const config_pipeline *p) {
+    char *sql = NULL;
+    st_error err;
+    if (sync_ddl_plan(cfg, p, &sql, &err) != ST_OK)
+        return cli_error("ddl", "failed", CLI_FAILED, "%s", err.msg);
+    if (sql[0] == '\0')
+        printf("-- %s.%s.%s matches the config: nothing to do\n", p->destination.datastore,
+               p->destination.schema, p->destination.table);
+    else
+        fputs(sql, stdout);
+    free(sql);
+    return CLI_OK;
+}
+
 int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv) {
     static const struct option opts[] = {{"lock-timeout", required_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
@@ -82,20 +104,23 @@ int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv) {
         }
     }
     if (optind >= argc) return cli_usage_error("ddl", "missing subcommand: ddl apply PIPELINE");
-    if (strcmp(argv[optind], "apply") != 0)
-        return cli_usage_error("ddl", "unknown subcommand '%s' (only: apply)", argv[optind]);
+    bool plan = strcmp(argv[optind], "plan") == 0;
+    if (strcmp(argv[optind], "apply") != 0 && !plan)
+        return cli_usage_error("ddl", "unknown subcommand '%s' (apply or plan)", argv[optind]);
     if (optind + 2 != argc)
-        return cli_usage_error("ddl", "expected exactly one PIPELINE: ddl apply PIPELINE");
+        return cli_usage_error("ddl", "expected exactly one PIPELINE: ddl %s PIPELINE",
+                               argv[optind]);
     config *cfg = NULL;
     int rc = cli_load_config(ctx, &cfg);
     if (rc != CLI_OK) return rc;
     const config_pipeline *p = config_pipeline_find(cfg, argv[optind + 1]);
     if (p == NULL) {
-        fprintf(stderr, "synctool ddl: unknown pipeline '%s'\n", argv[optind + 1]);
+        rc = cli_unknown_pipeline("ddl", cfg, argv[optind + 1]);
         config_free(cfg);
-        return CLI_USAGE;
+        return rc;
     }
-    rc = ddl_locked(cfg, p, timeout >= 0 ? timeout : p->locks.table_lock_wait_timeout);
+    if (plan) rc = ddl_plan(cfg, p);
+    else rc = ddl_locked(cfg, p, timeout >= 0 ? timeout : p->locks.table_lock_wait_timeout);
     config_free(cfg);
     return rc;
 }

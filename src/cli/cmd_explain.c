@@ -21,7 +21,8 @@
  *
  * --json prints exactly
  *   {"pipeline", "at", "selected", "strategies": [{"name", "should_run",
- *    "reason", "prev_slot", "next_slot", "backoff_seconds"}]}
+ *    "reason", "prev_slot", "next_slot", "next_fire_at", "backoff_seconds"}]}
+ * (next_fire_at, the shared name, equals next_slot, kept for DESIGN §5)
  * with instants as ISO-8601 UTC strings (null when unknown) and selected a
  * strategy name or null.
  */
@@ -56,11 +57,11 @@ static void usage(FILE *f) {
             "the reason, the cron slot around TIME and the retry backoff; then which\n"
             "strategy would be selected. Reads config and state; writes no state.\n\n"
             "  --strategy S  show only strategy S (selection still weighs all)\n"
-            "  --at TIME     ISO-8601 instant with offset (default now),\n"
-            "                e.g. 2025-10-15T10:06:00Z\n"
+            "  --at TIME     ISO-8601 instant (default now), e.g.\n"
+            "                2025-10-15T10:06:00Z; without an offset it is UTC\n"
             "  --json        {\"pipeline\", \"at\", \"selected\", \"strategies\": [{\"name\",\n"
             "                \"should_run\", \"reason\", \"prev_slot\", \"next_slot\",\n"
-            "                \"backoff_seconds\"}]}\n"
+            "                \"next_fire_at\", \"backoff_seconds\"}]}\n"
             "  -h, --help    this help\n");
 }
 
@@ -96,9 +97,8 @@ static int explain_load_states(explain_ctx *x, state *st) {
         if (rc == ST_OK) {
             x->states[i] = &x->records[i];
         } else if (rc != ST_ENOTFOUND) {
-            fprintf(stderr, "synctool explain: state of %s:%s: %s\n", x->p->name, name,
-                    err.msg[0] ? err.msg : st_error_name(rc));
-            return CLI_FAILED;
+            return cli_error("explain", "state_unavailable", CLI_FAILED, "state of %s:%s: %s",
+                             x->p->name, name, err.msg[0] ? err.msg : st_error_name(rc));
         }
     }
     return CLI_OK;
@@ -165,19 +165,15 @@ static int print_json(const explain_ctx *x) {
         json_kv_string(&w, "reason", d->reason);
         json_kv_time(&w, "prev_slot", d->prev);
         json_kv_time(&w, "next_slot", d->next);
+        json_kv_time(&w, "next_fire_at", d->next);
         json_kv_int(&w, "backoff_seconds", d->backoff_s);
         json_end_object(&w);
     }
     json_end_array(&w);
     json_end_object(&w);
-    if (w.failed) {
-        json_release(&w);
-        fprintf(stderr, "synctool explain: out of memory\n");
-        return CLI_FAILED;
-    }
-    printf("%s\n", w.buf);
+    int rc = cli_print_json("explain", &w);
     json_release(&w);
-    return CLI_OK;
+    return rc;
 }
 
 /* Everything after the config is loaded and the pipeline found. */
@@ -231,9 +227,9 @@ int cli_cmd_explain(cli_ctx *ctx, int argc, char **argv) {
     if (rc != CLI_OK) return rc;
     x.p = config_pipeline_find(cfg, name);
     if (x.p == NULL) {
-        rc = cli_usage_error("explain", "unknown pipeline '%s'", name);
+        rc = cli_unknown_pipeline("explain", cfg, name);
     } else if (x.only && config_strategy_find(x.p, x.only) == NULL) {
-        rc = cli_usage_error("explain", "pipeline '%s' has no strategy '%s'", name, x.only);
+        rc = cli_unknown_strategy("explain", x.p, x.only);
     } else {
         rc = explain_pipeline(&x, cfg, as_json);
         explain_free(&x);

@@ -7,12 +7,14 @@
  * consecutive-failure count after it, worker, rows inserted/updated/deleted
  * and the message (or the error, for a failure). Without --strategy the
  * histories of all the pipeline's strategies are merged by finish time;
- * --limit (default 20) bounds the total. The store keeps the newest 50 per
- * strategy.
+ * --limit (default 20) bounds the total. The store keeps what the `history:`
+ * retention of datastores.yaml allows (default 30 days); `synctool logs
+ * RUN_ID` shows one run's log lines.
  *
  * --json prints a list of objects {pipeline, strategy, run_id, status,
- * started_at, finished_at, duration_seconds, retry_count, worker, message,
- * error, rows_read, rows_inserted, rows_updated, rows_deleted}.
+ * started_at, finished_at, duration_s, retry_count, worker, message,
+ * error, rows_read, rows_inserted, rows_updated, rows_deleted}; duration_s
+ * has millisecond precision, unknown values are null.
  */
 #include "cli.h"
 
@@ -58,9 +60,8 @@ static int collect(state *st, const config_pipeline *p, const config_strategy *o
         size_t k;
         st_error err;
         if (state_history(st, p->name, s->name, limit, &h, &k, &err) != ST_OK) {
-            fprintf(stderr, "synctool history: %s\n", err.msg);
             free(rows);
-            return CLI_FAILED;
+            return cli_error("history", "state_unavailable", CLI_FAILED, "%s", err.msg);
         }
         hist_row *nr = realloc(rows, (len + k + 1) * sizeof *nr);
         if (nr == NULL) {
@@ -153,12 +154,11 @@ static int print_json(const char *pipeline, const hist_row *rows, size_t n) {
         json_kv_string(&w, "status", state_status_name(e->status));
         json_kv_time(&w, "started_at", e->started_at);
         json_kv_time(&w, "finished_at", e->finished_at);
-        json_key(&w, "duration_seconds");
-        if (duration_s(e) < 0) json_null(&w); else json_double(&w, duration_s(e));
+        json_kv_seconds(&w, "duration_s", duration_s(e));
         json_kv_int(&w, "retry_count", e->retry_count);
-        json_kv_string(&w, "worker", e->worker);
-        json_kv_string(&w, "message", e->message);
-        json_kv_string(&w, "error", e->error);
+        json_kv_text(&w, "worker", e->worker);
+        json_kv_text(&w, "message", e->message);
+        json_kv_text(&w, "error", e->error);
         json_kv_int(&w, "rows_read", e->stats.rows_read);
         json_kv_int(&w, "rows_inserted", e->stats.rows_inserted);
         json_kv_int(&w, "rows_updated", e->stats.rows_updated);
@@ -166,9 +166,7 @@ static int print_json(const char *pipeline, const hist_row *rows, size_t n) {
         json_end_object(&w);
     }
     json_end_array(&w);
-    int rc = w.failed ? CLI_FAILED : CLI_OK;
-    if (w.failed) fprintf(stderr, "synctool history: out of memory\n");
-    else printf("%s\n", w.buf);
+    int rc = cli_print_json("history", &w);
     json_release(&w);
     return rc;
 }
@@ -186,9 +184,9 @@ static int show(const cli_ctx *ctx, const char *name, const char *strategy, size
     hist_row *rows = NULL;
     size_t n = 0;
     if (p == NULL)
-        rc = cli_usage_error("history", "unknown pipeline '%s'", name);
+        rc = cli_unknown_pipeline("history", cfg, name);
     else if (strategy && s == NULL)
-        rc = cli_usage_error("history", "pipeline '%s' has no strategy '%s'", name, strategy);
+        rc = cli_unknown_strategy("history", p, strategy);
     else if ((rc = cli_open_state(cfg, &st)) == CLI_OK &&
              (rc = collect(st, p, s, limit, &rows, &n)) == CLI_OK) {
         if (json) rc = print_json(name, rows, n);

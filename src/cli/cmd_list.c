@@ -9,7 +9,7 @@
  *
  * Text is an aligned table with a header line. --json prints
  *   [{"pipeline", "description", "file", "source", "destination",
- *     "strategies": [{"name", "type", "cron", "timezone", "enabled", "next"}]}]
+ *     "strategies": [{"name", "type", "cron", "timezone", "enabled", "next_fire_at"}]}]
  * with file relative to the config directory and source/destination as
  * `datastore.schema.table` (a query source shows "datastore:query").
  *
@@ -30,7 +30,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: synctool [--config-dir DIR] list [--json] [--at TIME]\n\n"
                "Lists every pipeline's strategies with type, cron, zone, enabled and the\n"
                "next fire time after now (or after --at). Opens no database.\n\n"
-               "  --at TIME  ISO-8601 instant with offset, e.g. 2025-10-15T10:06:00Z\n"
+               "  --at TIME  ISO-8601 instant, e.g. 2025-10-15T10:06:00Z (no offset: UTC)\n"
                "  --json     a JSON list of pipelines with their strategies\n"
                "  -h, --help this help\n");
 }
@@ -110,7 +110,7 @@ static void json_pipeline(json_writer *w, const config *cfg, const config_pipeli
     char buf[1024];
     json_begin_object(w);
     json_kv_string(w, "pipeline", p->name);
-    json_kv_string(w, "description", p->description);
+    json_kv_text(w, "description", p->description);
     json_kv_string(w, "file", rel_file(cfg, p->file));
     endpoint_text(&p->source, buf, sizeof buf);
     json_kv_string(w, "source", buf);
@@ -126,7 +126,7 @@ static void json_pipeline(json_writer *w, const config *cfg, const config_pipeli
         json_kv_string(w, "cron", s->cron);
         json_kv_string(w, "timezone", s->timezone ? s->timezone : "UTC");
         json_kv_bool(w, "enabled", s->enabled);
-        json_kv_time(w, "next", next_fire(s, at));
+        json_kv_time(w, "next_fire_at", next_fire(s, at));
         json_end_object(w);
     }
     json_end_array(w);
@@ -139,14 +139,9 @@ static int print_json(const config *cfg, int64_t at) {
     json_begin_array(&w);
     for (size_t i = 0; i < cfg->npipelines; i++) json_pipeline(&w, cfg, &cfg->pipelines[i], at);
     json_end_array(&w);
-    if (w.failed) {
-        json_release(&w);
-        fprintf(stderr, "synctool list: out of memory\n");
-        return CLI_FAILED;
-    }
-    printf("%s\n", w.buf);
+    int rc = cli_print_json("list", &w);
     json_release(&w);
-    return CLI_OK;
+    return rc;
 }
 
 int cli_cmd_list(cli_ctx *ctx, int argc, char **argv) {

@@ -208,12 +208,11 @@ static void list_print(const lock_info *li, size_t n, bool json, int64_t now) {
             json_kv_int(&w, "holders", li[i].holders);
             json_kv_int(&w, "fence", li[i].fence);
             json_kv_time(&w, "expires_at", li[i].expires_at);
-            json_key(&w, "expires_in");
-            json_double(&w, (double)(li[i].expires_at - now) / 1e6);
+            json_kv_seconds(&w, "expires_in_s", (double)(li[i].expires_at - now) / 1e6);
             json_end_object(&w);
         }
         json_end_array(&w);
-        if (w.buf) printf("%s\n", w.buf);
+        cli_print_json("lock", &w);
         json_release(&w);
         return;
     }
@@ -250,7 +249,7 @@ static int cmd_list(cli_ctx *ctx, int argc, char **argv) {
         size_t n = 0;
         st_error err;
         if (lock_list(lm, &li, &n, &err) == ST_OK) list_print(li, n, json, st_time_now());
-        else rc = (fprintf(stderr, "synctool lock: %s\n", err.msg), CLI_FAILED);
+        else rc = cli_error("lock", "lock_unavailable", CLI_FAILED, "%s", err.msg);
         free(li);
     }
     lock_close(lm);

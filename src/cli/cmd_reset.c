@@ -42,7 +42,7 @@ static int reset_one(state *st, const char *p, const char *s) {
         return CLI_OK;
     }
     if (state_reset(st, p, s, &err) != ST_OK) {
-        fprintf(stderr, "synctool reset: %s:%s: %s\n", p, s, err.msg);
+        cli_error("reset", "state_unavailable", CLI_FAILED, "%s:%s: %s", p, s, err.msg);
         return CLI_FAILED;
     }
     if (known)
@@ -72,9 +72,9 @@ int cli_cmd_reset(cli_ctx *ctx, int argc, char **argv) {
     const config_pipeline *p = config_pipeline_find(cfg, name);
     state *st = NULL;
     if (p == NULL)
-        rc = cli_usage_error("reset", "unknown pipeline '%s'", name);
+        rc = cli_unknown_pipeline("reset", cfg, name);
     else if (strategy && config_strategy_find(p, strategy) == NULL)
-        rc = cli_usage_error("reset", "pipeline '%s' has no strategy '%s'", name, strategy);
+        rc = cli_unknown_strategy("reset", p, strategy);
     else if ((rc = cli_open_state(cfg, &st)) == CLI_OK)
         for (size_t i = 0; i < p->nstrategies; i++)
             if (!strategy || strcmp(strategy, p->strategies[i].name) == 0)

@@ -2,8 +2,11 @@
  * synctool run — run one strategy of one pipeline now, through the job
  * manager (DESIGN §4, §5).
  *
- *   run --job-name N [--strategy S] [--lock-timeout SECS]
+ *   run PIPELINE [--strategy S] [--lock-timeout SECS]
  *       [--table-lock-timeout SECS] [--no-wait-lock] [--json]
+ *
+ * The pipeline is positional like every other command's; --job-name N (the
+ * upstream tool's spelling) is an alias.
  *
  * Without --strategy the highest-priority enabled strategy runs: the one
  * whose cron slot (next - prev around now) is longest, ties in config order
@@ -27,7 +30,8 @@
  *
  * Output: one summary line (stdout on success, stderr otherwise), or with
  * --json one object {pipeline, strategy, run_id, status, reason_code,
- * message, stats}. Exit 0 success, 1 failed, 75 skipped, 2 usage/config.
+ * message, duration_s, stats: {rows_read, rows_inserted, rows_updated,
+ * rows_deleted}}. Exit 0 success, 1 failed, 75 skipped, 2 usage/config.
  */
 #include "cli.h"
 
@@ -40,6 +44,7 @@
 #include "../time/st_time.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +68,11 @@ typedef struct run_ctx {
 
 static void run_usage(FILE *f) {
     fprintf(f,
-            "usage: synctool run --job-name N [--strategy S] [--lock-timeout SECS]\n"
+            "usage: synctool run PIPELINE [--strategy S] [--lock-timeout SECS]\n"
             "                    [--table-lock-timeout SECS] [--no-wait-lock] [--json]\n\n"
             "Runs a pipeline now through the job manager: takes the pipeline lock and\n"
             "the destination table lock (shared), executes, records the result.\n\n"
-            "  --job-name N              the pipeline\n"
+            "  PIPELINE                  the pipeline (--job-name N is an alias)\n"
             "  --strategy S              the strategy (default: the enabled one with the\n"
             "                            longest cron slot)\n"
             "  --lock-timeout SECS       wait up to SECS for the pipeline lock\n"
@@ -105,8 +110,12 @@ static int run_parse(int argc, char **argv, run_args *a) {
             return cli_usage_error("run", "unknown option '%s' (see run --help)", argv[optind - 1]);
         }
     }
+    if (optind < argc && a->job && strcmp(a->job, argv[optind]) != 0)
+        return cli_usage_error("run", "PIPELINE '%s' contradicts --job-name '%s'", argv[optind],
+                               a->job);
+    if (optind < argc) a->job = argv[optind++];
     if (optind < argc) return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
-    if (a->job == NULL) return cli_usage_error("run", "--job-name is required");
+    if (a->job == NULL) return cli_usage_error("run", "missing PIPELINE (see run --help)");
     if (a->no_wait && (a->lock_timeout >= 0 || a->table_lock_timeout >= 0))
         return cli_usage_error("run",
                                "--no-wait-lock contradicts --lock-timeout/--table-lock-timeout");
@@ -156,8 +165,9 @@ static int resolve_strategy(const config_pipeline *p, const char *name, int64_t 
         size_t len = strlen(names);
         snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", p->strategies[i].name);
     }
-    return cli_usage_error("run", "Strategy '%s' not found in config (pipeline '%s' has: %s)",
-                           name, p->name, names);
+    return cli_error("run", "unknown_strategy", CLI_USAGE,
+                     "Strategy '%s' not found in config (pipeline '%s' has: %s)", name, p->name,
+                     names);
 }
 
 static void apply_overrides(job_opts *o, const run_args *a) {
@@ -211,18 +221,17 @@ static void print_json(const run_ctx *r, const job_result *res) {
     json_kv_string(&w, "status", job_status_name(res->status));
     json_key(&w, "reason_code");
     json_string(&w, res->reason_code[0] ? res->reason_code : NULL);
-    json_kv_string(&w, "message", res->message);
+    json_kv_text(&w, "message", res->message);
+    json_kv_seconds(&w, "duration_s", res->stats.seconds);
     json_key(&w, "stats");
     json_begin_object(&w);
     json_kv_int(&w, "rows_read", res->stats.rows_read);
     json_kv_int(&w, "rows_inserted", res->stats.rows_inserted);
     json_kv_int(&w, "rows_updated", res->stats.rows_updated);
     json_kv_int(&w, "rows_deleted", res->stats.rows_deleted);
-    json_key(&w, "seconds");
-    json_double(&w, res->stats.seconds);
     json_end_object(&w);
     json_end_object(&w);
-    if (w.buf) printf("%s\n", w.buf);
+    cli_print_json("run", &w);
     json_release(&w);
 }
 
@@ -266,10 +275,16 @@ static void record(run_ctx *r, const job_result *res) {
         }
     }
     const char *error = res->status == JOB_FAILED ? res->message : "";
-    if (state_mark_finished(r->st, r->p->name, r->strategy, r->run_id, map[res->status],
-                            r->started, st_time_now(), r->worker, res->message, error,
-                            &res->stats, &err) != ST_OK)
+    log_capture_add(res->status == JOB_SUCCESS ? LOG_INFO : res->status == JOB_SKIPPED
+                    ? LOG_WARN : LOG_ERROR, r->p->name, r->strategy, "Run %" PRId64 " %s: %s",
+                    r->run_id, job_status_name(res->status),
+                    res->message[0] ? res->message : "done");
+    char *log = log_capture_end();
+    if (state_mark_finished_log(r->st, r->p->name, r->strategy, r->run_id, map[res->status],
+                                r->started, st_time_now(), r->worker, res->message, error,
+                                &res->stats, log, &err) != ST_OK)
         log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
+    free(log);
 }
 
 /* Lock backend unreachable: nothing runs; record if the state is reachable. */
@@ -324,7 +339,7 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     run_ctx r = {.cfg = cfg, .started = st_time_now()};
     snprintf(r.worker, sizeof r.worker, "run:%d", (int)getpid());
     r.p = config_pipeline_find(cfg, a.job);
-    if (r.p == NULL) rc = cli_usage_error("run", "unknown pipeline '%s'", a.job);
+    if (r.p == NULL) rc = cli_unknown_pipeline("run", cfg, a.job);
     else rc = resolve_strategy(r.p, a.strategy, r.started, &r.strategy);
     if (rc != CLI_OK) {
         config_free(cfg);
@@ -332,10 +347,12 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     }
     lock_manager *lm = NULL;
     st_error lerr;
+    log_capture_begin(r.p->name, r.strategy); /* kept with the history entry */
     int lrc = lock_open(&lm, cfg->state_url, &lerr);
     if (lrc == ST_EINVAL) rc = cli_usage_error("run", "%s", lerr.msg);
     else if (lrc != ST_OK) rc = run_without_locks(&r, &lerr, a.json);
     else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) rc = run_job_now(&r, lm, &a);
+    free(log_capture_end());
     state_close(r.st);
     lock_close(lm);
     config_free(cfg);

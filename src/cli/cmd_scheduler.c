@@ -45,7 +45,9 @@ static void sched_usage(FILE *f) {
         "Internal: --exec-job P S RUN_ID AT EK EO EF runs one queued job (used by\n"
         "the scheduler for its child processes).\n"
         "Exit: 0 done, 1 failed, 2 usage or config error, 75 --once while another\n"
-        "scheduler leads.\n");
+        "scheduler leads. --once (embedded mode): 1 if any run it started failed,\n"
+        "75 if its runs were only skipped, 0 if they succeeded or nothing was due.\n"
+        "TIME without an offset is UTC.\n");
 }
 
 static int sched_parse_secs(const char *opt, const char *v, int64_t *out) {
@@ -100,6 +102,7 @@ static int sched_exec_job(cli_ctx *ctx, char **args) {
     snprintf(job.enqueue_owner, sizeof job.enqueue_owner, "%s", args[5]);
     job.enqueue_fence = strtoll(args[6], NULL, 10);
     config *cfg = NULL;
+    ctx->quiet_left_out = true;
     int rc = cli_load_config(ctx, &cfg);
     if (rc != CLI_OK) return rc;
     st_error e = {0};

@@ -3,17 +3,20 @@
  * state as JSON, for backups, moves between backends and test scenarios.
  *
  * Format: a JSON list of objects, one per (pipeline, strategy):
- *   {"pipeline", "strategy", "status", "last_run", "last_scheduled_at",
+ *   {"pipeline", "strategy", "status", "last_run_at", "last_scheduled_at",
  *    "last_attempted_at", "retry_count", "run_id", "worker", "message",
  *    "error", "updated_at"}
- * with times as ISO-8601 strings (UTC, "Z") or null. Export writes one
+ * with times as ISO-8601 strings (UTC, "Z") or null, and null for an
+ * unknown run_id, worker, message or error. Import also takes every name an
+ * earlier version exported (`last_run` for last_run_at) and times without
+ * an offset (UTC, as the upstream tool writes them). Export writes one
  * object per line so files diff well; corrupt records are skipped with a
  * warning naming them and the exit code is 1.
  *
  * Import is all or nothing. Every entry is validated before anything is
  * written: pipeline and strategy are required non-empty strings, status
- * (default idle) must be a known status, times must be ISO-8601 with an
- * offset or null, retry_count and run_id (default 0) non-negative integers,
+ * (default idle) must be a known status, times must be ISO-8601 or null,
+ * retry_count and run_id (default 0) non-negative integers or null,
  * worker/message/error strings or null, no unknown keys (a typo such as
  * "last_runn" would otherwise be silently lost), no pair twice. Each problem
  * is printed as "entry [INDEX] (pipeline:strategy): FIELD: problem" and
@@ -39,9 +42,10 @@ static void usage(FILE *f) {
                "export  writes every state record as a JSON list (stdout or FILE)\n"
                "import  validates every entry of FILE (- for stdin) and writes them all,\n"
                "        or nothing if any entry is invalid (each problem is printed)\n\n"
-               "Entry fields: pipeline, strategy, status, last_run, last_scheduled_at,\n"
+               "Entry fields: pipeline, strategy, status, last_run_at, last_scheduled_at,\n"
                "last_attempted_at, retry_count, run_id, worker, message, error, updated_at\n"
-               "(times ISO-8601 with offset, or null).\n");
+               "(times ISO-8601, or null; a time without an offset is UTC). Import also\n"
+               "accepts last_run, the name earlier versions exported.\n");
 }
 
 /* --- export --- */
@@ -51,14 +55,15 @@ static void record_json(json_writer *w, const state_record *r) {
     json_kv_string(w, "pipeline", r->pipeline);
     json_kv_string(w, "strategy", r->strategy);
     json_kv_string(w, "status", state_status_name(r->status));
-    json_kv_time(w, "last_run", r->last_run);
+    json_kv_time(w, "last_run_at", r->last_run);
     json_kv_time(w, "last_scheduled_at", r->last_scheduled_at);
     json_kv_time(w, "last_attempted_at", r->last_attempted_at);
     json_kv_int(w, "retry_count", r->retry_count);
-    json_kv_int(w, "run_id", r->run_id);
-    json_kv_string(w, "worker", r->worker);
-    json_kv_string(w, "message", r->message);
-    json_kv_string(w, "error", r->error);
+    json_key(w, "run_id");
+    if (r->run_id > 0) json_int(w, r->run_id); else json_null(w);
+    json_kv_text(w, "worker", r->worker);
+    json_kv_text(w, "message", r->message);
+    json_kv_text(w, "error", r->error);
     json_kv_time(w, "updated_at", r->updated_at);
     json_end_object(w);
 }
@@ -155,17 +160,18 @@ static void take_count(import_ctx *ic, size_t idx, const json_value *o, const ch
                        int64_t *dst, state_record *r) {
     const json_value *v = json_get(o, key);
     *dst = 0;
-    if (v == NULL) return;
+    if (v == NULL || v->type == JSON_NULL) return;
     if (v->type != JSON_NUMBER || !v->is_integer || v->integer < 0)
         {
-        problem(ic, idx, r, key, "expected a non-negative integer");
+        problem(ic, idx, r, key, "expected a non-negative integer or null");
         return;
     }
     *dst = v->integer;
 }
 
 static const char *const known_keys[] = {
-    "pipeline", "strategy", "status", "last_run", "last_scheduled_at", "last_attempted_at",
+    "pipeline", "strategy", "status", "last_run_at", "last_run", "last_scheduled_at",
+    "last_attempted_at",
     "retry_count", "run_id", "worker", "message", "error", "updated_at"};
 
 static void check_keys(import_ctx *ic, size_t idx, const json_value *o, state_record *r) {
@@ -207,7 +213,11 @@ static void read_entry(import_ctx *ic, size_t idx, const json_value *o, state_re
     if (!r->strategy[0]) problem(ic, idx, r, "strategy", "required");
     check_keys(ic, idx, o, r);
     check_status(ic, idx, o, r);
-    take_time(ic, idx, o, "last_run", &r->last_run, r);
+    /* last_run_at; `last_run` is the name earlier versions exported */
+    if (json_get(o, "last_run_at") != NULL && json_get(o, "last_run") != NULL)
+        problem(ic, idx, r, "last_run", "given together with last_run_at (its new name)");
+    take_time(ic, idx, o, json_get(o, "last_run_at") ? "last_run_at" : "last_run",
+              &r->last_run, r);
     take_time(ic, idx, o, "last_scheduled_at", &r->last_scheduled_at, r);
     take_time(ic, idx, o, "last_attempted_at", &r->last_attempted_at, r);
     take_time(ic, idx, o, "updated_at", &r->updated_at, r);

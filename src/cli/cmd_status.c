@@ -15,8 +15,9 @@
  * with thousands of pipelines. State for pipelines no longer in the config
  * is not shown (state export shows everything).
  *
- * --json prints a list of objects: the state fields of `state export` plus
- * enabled, cron, next_fire, due and reason.
+ * --json prints a list of objects: the state fields of `state export`
+ * (last_run_at, ...) plus enabled, paused, cron, next_fire_at, due and
+ * reason; unknown values are null.
  */
 #include "cli.h"
 
@@ -35,7 +36,7 @@ static void usage(FILE *f) {
                "Shows each strategy's state: status, last run, last attempt, retries, the\n"
                "next fire time, whether it is due and why (the scheduler's own reasons).\n\n"
                "  PIPELINE   only this pipeline\n"
-               "  --at TIME  decide as of this ISO-8601 instant instead of now\n"
+               "  --at TIME  decide as of this ISO-8601 instant instead of now (no offset: UTC)\n"
                "  --json     a JSON list of objects, one per strategy\n"
                "  -h, --help this help\n");
 }
@@ -165,6 +166,11 @@ static void print_text(const status_row *rows, size_t n, int64_t now) {
         printf("%s\n", t.cell[COLS - 1]);
     }
     if (n == 0) printf("(no pipelines configured)\n");
+    const config_problems *bad = cli_config_left_out();
+    for (size_t i = 0; i < bad->n; i++) {
+        if (i == 0) printf("\nINVALID pipeline files, left out (fix them; see synctool validate):\n");
+        printf("  %s\n", bad->items[i]);
+    }
 }
 
 /* --- JSON --- */
@@ -175,19 +181,20 @@ static void json_row(json_writer *w, const status_row *r) {
     json_kv_string(w, "pipeline", r->p->name);
     json_kv_string(w, "strategy", r->s->name);
     json_kv_string(w, "status", r->corrupt ? "corrupt" : state_status_name(s->status));
-    json_kv_time(w, "last_run", s->last_run);
+    json_kv_time(w, "last_run_at", s->last_run);
     json_kv_time(w, "last_scheduled_at", s->last_scheduled_at);
     json_kv_time(w, "last_attempted_at", s->last_attempted_at);
     json_kv_int(w, "retry_count", s->retry_count);
-    json_kv_int(w, "run_id", s->run_id);
-    json_kv_string(w, "worker", s->worker);
-    json_kv_string(w, "message", s->message);
-    json_kv_string(w, "error", s->error);
+    json_key(w, "run_id");
+    if (s->run_id > 0) json_int(w, s->run_id); else json_null(w);
+    json_kv_text(w, "worker", s->worker);
+    json_kv_text(w, "message", s->message);
+    json_kv_text(w, "error", s->error);
     json_kv_time(w, "updated_at", s->updated_at);
     json_kv_bool(w, "has_state", r->has_state);
     json_kv_bool(w, "enabled", r->s->enabled);
     json_kv_string(w, "cron", r->s->cron);
-    json_kv_time(w, "next_fire", r->next);
+    json_kv_time(w, "next_fire_at", r->next);
     json_kv_bool(w, "due", r->due);
     json_kv_string(w, "reason", r->reason);
     json_end_object(w);
@@ -199,9 +206,7 @@ static int print_json(const status_row *rows, size_t n) {
     json_begin_array(&w);
     for (size_t i = 0; i < n; i++) json_row(&w, &rows[i]);
     json_end_array(&w);
-    int rc = w.failed ? CLI_FAILED : CLI_OK;
-    if (w.failed) fprintf(stderr, "synctool status: out of memory\n");
-    else printf("%s\n", w.buf);
+    int rc = cli_print_json("status", &w);
     json_release(&w);
     return rc;
 }
@@ -221,8 +226,7 @@ static int show(const config *cfg, const config_pipeline *only, state *st, int64
     size_t nall = 0;
     st_error err;
     if (state_list(st, &all, &nall, &err) != ST_OK) {
-        fprintf(stderr, "synctool status: %s\n", err.msg);
-        return CLI_FAILED;
+        return cli_error("status", "state_unavailable", CLI_FAILED, "%s", err.msg);
     }
     size_t n = count_rows(cfg, only), k = 0;
     status_row *rows = calloc(n ? n : 1, sizeof *rows);
@@ -269,8 +273,9 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv) {
     if (rc != CLI_OK) return rc;
     const config_pipeline *only = name ? config_pipeline_find(cfg, name) : NULL;
     if (name && only == NULL) {
+        int urc = cli_unknown_pipeline("status", cfg, name);
         config_free(cfg);
-        return cli_usage_error("status", "unknown pipeline '%s'", name);
+        return urc;
     }
     state *st;
     if ((rc = cli_open_state(cfg, &st)) == CLI_OK) {

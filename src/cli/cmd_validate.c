@@ -63,13 +63,9 @@ static int print_json(const char *dir, const config *cfg, const config_problems 
     json_end_array(&w);
     json_kv_string(&w, "error", rc != ST_OK && probs->n == 0 ? err->msg : NULL);
     json_end_object(&w);
-    if (w.failed) {
-        json_release(&w);
-        fprintf(stderr, "synctool validate: out of memory\n");
-        return CLI_FAILED;
-    }
-    printf("%s\n", w.buf);
+    int prc = cli_print_json("validate", &w);
     json_release(&w);
+    if (prc != CLI_OK) return prc;
     return rc == ST_OK ? CLI_OK : CLI_USAGE;
 }
 

@@ -263,7 +263,34 @@ static void hand_over_problems(config_loader *ld, config_problems *problems) {
     }
 }
 
-int config_load(config **out, const char *dir, config_problems *problems, st_error *err) {
+static void free_pipeline(config_pipeline *p);
+
+/* Is every problem in a pipelines/ file? Then the valid pipelines can be
+ * served without the files that have problems. */
+static bool only_pipeline_problems(const config_loader *ld) {
+    for (size_t i = 0; i < ld->probs.n; i++)
+        if (strncmp(ld->probs.details[i].file, "pipelines/", 10) != 0) return false;
+    return ld->probs.n > 0;
+}
+
+/* Drops every pipeline whose file has a problem (config_load_valid). */
+static void drop_invalid_pipelines(const config_loader *ld, config *cfg) {
+    size_t dl = strlen(cfg->dir), k = 0;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        config_pipeline *p = &cfg->pipelines[i];
+        const char *rel = p->file ? p->file : "";
+        if (strncmp(rel, cfg->dir, dl) == 0 && rel[dl] == '/') rel += dl + 1;
+        bool bad = p->file == NULL;
+        for (size_t j = 0; j < ld->probs.n && !bad; j++)
+            bad = strcmp(ld->probs.details[j].file, rel) == 0;
+        if (bad) free_pipeline(p);
+        else cfg->pipelines[k++] = *p;
+    }
+    cfg->npipelines = k;
+}
+
+static int load(config **out, const char *dir, config_problems *problems, bool partial,
+                st_error *err) {
     *out = NULL;
     if (problems) config_problems_clear(problems);
     config *cfg = calloc(1, sizeof *cfg);
@@ -273,6 +300,12 @@ int config_load(config **out, const char *dir, config_problems *problems, st_err
     if (rc == 0) rc = load_datastores(&ld, cfg, err);
     if (rc == 0) load_pipelines(&ld, cfg);
     if (rc == 0 && ld.oom) rc = st_error_set(err, ST_ENOMEM, "config: out of memory");
+    if (rc == 0 && partial && only_pipeline_problems(&ld)) {
+        drop_invalid_pipelines(&ld, cfg);
+        hand_over_problems(&ld, problems);
+        *out = cfg;
+        return 0;
+    }
     if (rc == 0 && ld.probs.n > 0)
         rc = st_error_set(err, ST_EINVAL, "%s: %zu problem%s in the configuration",
                           cfg->dir, ld.probs.n, ld.probs.n == 1 ? "" : "s");
@@ -283,6 +316,14 @@ int config_load(config **out, const char *dir, config_problems *problems, st_err
     }
     *out = cfg;
     return 0;
+}
+
+int config_load(config **out, const char *dir, config_problems *problems, st_error *err) {
+    return load(out, dir, problems, false, err);
+}
+
+int config_load_valid(config **out, const char *dir, config_problems *problems, st_error *err) {
+    return load(out, dir, problems, true, err);
 }
 
 /* --- freeing --- */
@@ -325,6 +366,7 @@ void config_free(config *cfg) {
         free(d->host);
         free(d->user);
         free(d->password);
+        free(d->env_unset);
         free(d->dbname);
         free(d->sslmode);
         free(d->file);
@@ -332,6 +374,7 @@ void config_free(config *cfg) {
     free(cfg->datastores);
     for (size_t i = 0; i < cfg->npipelines; i++) free_pipeline(&cfg->pipelines[i]);
     free(cfg->pipelines);
+    config_free_operations(cfg);
     free(cfg->state_url);
     free(cfg->dir);
     free(cfg);

@@ -30,6 +30,12 @@ typedef struct config_datastore {
     /* postgres connection; optional fields are NULL / 0 when absent */
     char *host, *user, *password, *dbname, *sslmode;
     int port;
+    /* Name of a ${VAR} in host/user/password/dbname that was unset at load
+     * time (no default), else NULL. Loading does not need it, so commands
+     * that never connect (list, status, history, lock list, explain,
+     * validate) work without it; store_open() refuses to connect with
+     * "datastore 'NAME': environment variable VAR is not set". */
+    char *env_unset;
     char *file;     /* where it was defined, for messages */
     int line, col;
 } config_datastore;
@@ -70,6 +76,13 @@ typedef struct config_retry {
     int64_t schedule_buffer_seconds;      /* default 60 */
 } config_retry;
 
+/* `freshness:` of a pipeline: the data is stale once the newest successful
+ * run of any strategy started longer ago than these (seconds, 0 = unset). */
+typedef struct config_freshness {
+    int64_t warn_after_s;
+    int64_t error_after_s;
+} config_freshness;
+
 typedef struct config_endpoint {
     char *datastore;
     char *schema;    /* default: "public" on postgres, "main" on sqlite */
@@ -89,7 +102,36 @@ typedef struct config_pipeline {
     size_t nstrategies;
     config_locks locks;
     config_retry retry;
+    config_freshness freshness;
 } config_pipeline;
+
+/* `history:` of datastores.yaml: retention of run history and logs. */
+typedef struct config_history {
+    int64_t keep_days;   /* default 30; 0 = no age limit */
+    int64_t keep_runs;   /* per strategy, default 50000; 0 = no count limit */
+} config_history;
+
+/* Events a webhook receives (`events:` names). */
+enum {
+    CONFIG_NOTIFY_FAILED = 1 << 0,     /* "failed": a run failed */
+    CONFIG_NOTIFY_PAUSED = 1 << 1,     /* "paused": a strategy reached max_retry_count */
+    CONFIG_NOTIFY_RECOVERED = 1 << 2,  /* "recovered": success after failed/paused */
+    CONFIG_NOTIFY_FRESHNESS = 1 << 3,  /* "freshness": warn/error threshold crossed */
+    CONFIG_NOTIFY_ALL = 0xf
+};
+
+typedef struct config_webhook {
+    char *url;        /* http(s) URL; may hold a token: never print it whole */
+    unsigned events;  /* CONFIG_NOTIFY_* mask, default all */
+} config_webhook;
+
+/* `notify:` of datastores.yaml. */
+typedef struct config_notify {
+    config_webhook *webhooks;
+    size_t nwebhooks;
+    int64_t timeout_seconds;  /* per delivery attempt, default 10 */
+    int64_t max_attempts;     /* per alert, default 5, backoff 1 s, 2 s, 4 s, ... */
+} config_notify;
 
 typedef struct config {
     char *dir;                 /* absolute config directory */
@@ -98,6 +140,8 @@ typedef struct config {
     char *state_url;           /* "sqlite:/abs/path/state.db" or "redis://..." */
     config_pipeline *pipelines;
     size_t npipelines;
+    config_history history;
+    config_notify notify;
 } config;
 
 /* One problem, split into its parts (items[i] is the joined text). */
@@ -122,10 +166,21 @@ int config_load(config **out, const char *dir, config_problems *problems, st_err
 void config_free(config *cfg);
 void config_problems_clear(config_problems *p);
 
+/* As config_load, but when every problem is inside pipelines/ files, those
+ * files' pipelines are left out and the rest is returned (0, with the
+ * problems still in *problems, n > 0): one invalid pipeline file does not
+ * stop the scheduler or the read commands from serving the valid ones.
+ * Problems in datastores.yaml still fail the whole load. */
+int config_load_valid(config **out, const char *dir, config_problems *problems,
+                      st_error *err);
+
 const config_pipeline *config_pipeline_find(const config *cfg, const char *name);
 const config_strategy *config_strategy_find(const config_pipeline *p, const char *name);
 const config_datastore *config_datastore_find(const config *cfg, const char *name);
 
 const char *config_strategy_type_name(config_strategy_type t);
+
+/* A webhook URL safe to print: scheme and host only ("https://hooks.slack.com/…"). */
+void config_url_redact(const char *url, char *buf, size_t n);
 
 #endif

@@ -149,6 +149,10 @@ static bool expand_one(config_loader *ld, const config_node *node, const char *p
         if (!sb_put(out, colon + 1, n - nlen - 1)) *oom = true;
         return true;
     }
+    if (v == NULL && ld->defer_unset_env) {
+        if (ld->unset_env[0] == '\0') snprintf(ld->unset_env, sizeof ld->unset_env, "%s", name);
+        return false;
+    }
     if (v == NULL) {
         config_problem_add(ld, node->line, node->col,
                            "%s: environment variable %s is not set (use ${%s:default} "

@@ -32,6 +32,11 @@ typedef struct config_loader {
     config_problems probs;    /* everything found so far */
     bool oom;                 /* an allocation failed: the result is incomplete */
     bool datastores_parsed;   /* datastores.yaml was valid YAML: names are known */
+    /* Connection fields: an unset ${VAR} (no default) is not a problem at
+     * load time; its name is kept here and the value stays NULL, so only
+     * the commands that connect need the variable (see config.h). */
+    bool defer_unset_env;
+    char unset_env[256];
 } config_loader;
 
 /* Records "file:line:col: message" for the current file. */
@@ -78,6 +83,18 @@ void config_missing(config_loader *ld, const config_node *map, const char *path,
 /* Columns and strategies of one pipeline (config_pipeline.c). */
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p);
 void config_parse_strategies(config_loader *ld, const config_node *root, config_pipeline *p);
+
+/* config_check.c: column types known to both engines; no destination table
+ * shared with an earlier pipeline. Problems are recorded in ld. */
+void config_check_column_types(config_loader *ld, const config *cfg, const config_node *root,
+                               const config_pipeline *p);
+void config_check_destination(config_loader *ld, const config *cfg, const config_node *root,
+                              const config_pipeline *p);
+/* datastores.yaml `history:` and `notify:`, a pipeline's `freshness:`
+ * (config_ops.c). The first applies defaults when the keys are absent. */
+void config_parse_operations(config_loader *ld, config *cfg, const config_node *root);
+void config_parse_freshness(config_loader *ld, const config_node *root, config_pipeline *p);
+void config_free_operations(config *cfg);
 
 /* Helpers shared by the parse files. */
 bool config_valid_name(const char *s);

@@ -77,10 +77,19 @@ static void parse_postgres(config_loader *ld, const config_node *m, const char *
         return;
     }
     if (!config_check_map(ld, conn, cp, NULL, conn_keys)) return;
+    /* Secrets only when connecting: an unset ${VAR} here is kept for
+     * store_open() to report, not a load problem (config.h, env_unset). */
+    ld->defer_unset_env = true;
+    ld->unset_env[0] = '\0';
     config_get_string(ld, conn, cp, "host", false, &d->host);
     config_get_string(ld, conn, cp, "user", false, &d->user);
     config_get_string(ld, conn, cp, "password", false, &d->password);
     config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
+    ld->defer_unset_env = false;
+    if (ld->unset_env[0] != '\0') {
+        d->env_unset = strdup(ld->unset_env);
+        if (d->env_unset == NULL) ld->oom = true;
+    }
     int64_t port = 0;
     if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
     parse_sslmode(ld, conn, cp, d);
@@ -181,7 +190,7 @@ static void parse_state(config_loader *ld, config *cfg, const config_node *st) {
 }
 
 void config_parse_datastores(config_loader *ld, config *cfg, const config_node *root) {
-    static const char *const top[] = {"datastores", "state", NULL};
+    static const char *const top[] = {"datastores", "state", "history", "notify", NULL};
     ld->datastores_parsed = root != NULL;
     if (root != NULL && config_check_map(ld, root, "", NULL, top)) {
         const config_node *ds = config_map_get(root, "datastores");
@@ -193,6 +202,7 @@ void config_parse_datastores(config_loader *ld, config *cfg, const config_node *
         if (st != NULL && !(st->kind == CONFIG_NODE_SCALAR && st->is_null))
             parse_state(ld, cfg, st);
     }
+    config_parse_operations(ld, cfg, root);
     if (cfg->state_url == NULL) cfg->state_url = sqlite_url(ld, ".synctool/state.db");
 }
 
@@ -315,7 +325,8 @@ static config_pipeline *add_pipeline(config_loader *ld, config *cfg) {
 void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *root,
                            const char *abs_path) {
     static const char *const keys[] = {"name", "description", "source", "destination",
-                                       "columns", "strategies", "locks", "retry", NULL};
+                                       "columns", "strategies", "locks", "retry",
+                                       "freshness", NULL};
     if (!config_check_map(ld, root, "", NULL, keys)) return;
     config_pipeline *p = add_pipeline(ld, cfg);
     if (p == NULL) return;
@@ -327,6 +338,9 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
     parse_endpoint(ld, cfg, root, "destination", false, &p->destination);
     config_parse_columns(ld, root, p);
     config_parse_strategies(ld, root, p);
+    config_check_column_types(ld, cfg, root, p);
+    config_check_destination(ld, cfg, root, p);
     parse_locks(ld, root, &p->locks);
     parse_retry(ld, root, &p->retry);
+    config_parse_freshness(ld, root, p);
 }

@@ -142,6 +142,29 @@ static void check_cursor(config_loader *ld, const config_node *m, const char *pa
                        path, s->cursor);
 }
 
+/* A cron that parses but never fires (`0 0 31 2 *`), or fires less than
+ * once in 5 years, would leave its strategy silently unscheduled: the cron
+ * module searches 5 years ahead, so "no next fire time within 5 years of
+ * any of a few instants" is the test. The instants are fixed (validation
+ * reads no clock) and four years apart so Feb 29 crons pass. */
+static void check_cron_fires(config_loader *ld, const config_node *m, const char *path,
+                             const config_strategy *s) {
+    static const int64_t refs[] = {1735689600LL, 1861920000LL}; /* 2025-01-01, 2029-01-01 */
+    cron_expr *c = NULL;
+    if (cron_parse(&c, s->cron, NULL, NULL) != 0) return;
+    bool never = false;
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0] && !never; i++) {
+        int64_t next;
+        never = cron_next(c, refs[i] * 1000000LL, &next) == ST_ENOTFOUND;
+    }
+    cron_free(c);
+    if (!never) return;
+    const config_node *v = config_map_get(m, "cron");
+    config_problem_add(ld, v->line, v->col,
+                       "%s.cron: \"%s\" never fires (not once in 5 years): the strategy would "
+                       "never run", path, s->cron);
+}
+
 static void check_cron(config_loader *ld, const config_node *m, const char *path,
                        const config_strategy *s) {
     cron_expr *c = NULL;
@@ -156,6 +179,7 @@ static void check_cron(config_loader *ld, const config_node *m, const char *path
                                path, s->cron, err.msg);
             return;
         }
+        check_cron_fires(ld, m, path, s);
     }
     if (s->timezone) {
         c = NULL;

@@ -30,6 +30,7 @@
 
 #include "../log/log.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -181,6 +182,9 @@ static void run_locked(const config_pipeline *p, const job_opts *opts, lock_mana
         return;
     }
     ctx->pipeline_lock = &ph;
+    log_info(p->name, opts->strategy, "locks acquired: pipeline (fencing token %" PRId64
+             "), table %s.%s.%s (shared); executing", ph.fence, ds, schema ? schema : "-",
+             table ? table : "-");
     const lock_handle *hs[] = {&ph, &th};
     execute_renewed(lm, opts, cb, ctx, hs, exec, exec_ud, out);
     ctx->pipeline_lock = NULL;

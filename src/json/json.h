@@ -47,6 +47,11 @@ void json_kv_string(json_writer *w, const char *key, const char *s);
 void json_kv_int(json_writer *w, const char *key, int64_t v);
 void json_kv_bool(json_writer *w, const char *key, bool v);
 void json_kv_time(json_writer *w, const char *key, int64_t t);
+/* A string that is null when NULL or empty: unknown is null, never "". */
+void json_kv_text(json_writer *w, const char *key, const char *s);
+/* A duration in seconds with millisecond precision (4.637); null when
+ * negative or not finite (unknown). The shared `duration_s` format. */
+void json_kv_seconds(json_writer *w, const char *key, double seconds);
 
 /* --- reader --- */
 typedef enum { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } json_type;

@@ -108,12 +108,14 @@ void json_int(json_writer *w, int64_t v) {
     puts_(w, b);
 }
 
+/* 15 significant digits: a duration of 0.009 s prints as 0.009, not as
+ * 0.0089999999999999993 (17 digits round-trip every double but read badly). */
 void json_double(json_writer *w, double v) {
     char b[64];
     if (!isfinite(v))
         snprintf(b, sizeof b, "null");
     else
-        snprintf(b, sizeof b, "%.17g", v);
+        snprintf(b, sizeof b, "%.15g", v);
     separate(w);
     puts_(w, b);
 }
@@ -141,6 +143,23 @@ void json_time(json_writer *w, int64_t t) {
 void json_kv_string(json_writer *w, const char *key, const char *s) {
     json_key(w, key);
     json_string(w, s);
+}
+
+void json_kv_text(json_writer *w, const char *key, const char *s) {
+    json_key(w, key);
+    json_string(w, s && s[0] ? s : NULL);
+}
+
+void json_kv_seconds(json_writer *w, const char *key, double seconds) {
+    json_key(w, key);
+    if (!isfinite(seconds) || seconds < 0) {
+        json_null(w);
+        return;
+    }
+    char b[64];
+    snprintf(b, sizeof b, "%.3f", seconds);
+    separate(w);
+    puts_(w, b);
 }
 
 void json_kv_int(json_writer *w, const char *key, int64_t v) {

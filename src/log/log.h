@@ -6,6 +6,12 @@
  * within current slot`. TIME is the wall clock unless log_set_time_override()
  * fixed it (the scheduler's --at does, so logs match the state it writes).
  * Messages never contain passwords: callers pass names, not connection strings.
+ *
+ * Run capture: between log_capture_begin() and log_capture_end() the lines
+ * of one run (its pipeline's lines, and process-wide lines with no pipeline)
+ * are also kept in memory, the last LOG_CAPTURE_MAX_LINES of them, at info
+ * level or more detailed whatever the printing level, so each history entry
+ * can carry its own log (`synctool logs RUN_ID`).
  */
 #ifndef ST_LOG_H
 #define ST_LOG_H
@@ -26,6 +32,22 @@ void log_set_time_override(int64_t now_us);
 /* pipeline/strategy may be NULL (printed as "-"). */
 void log_event(log_level level, const char *pipeline, const char *strategy,
                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Lines kept per run (older ones are dropped, counted in a marker line). */
+#define LOG_CAPTURE_MAX_LINES 500
+
+/* Starts capturing the lines of `pipeline` (any strategy if NULL), dropping
+ * whatever an earlier capture left. */
+void log_capture_begin(const char *pipeline, const char *strategy);
+
+/* Stops capturing and returns the captured lines, '\n'-terminated, as one
+ * malloc'ed string (NULL when nothing was captured or out of memory). */
+char *log_capture_end(void);
+
+/* A line for the captured run log only, not printed (the caller reports the
+ * same fact in its own words elsewhere, e.g. `run` on stdout). */
+void log_capture_add(log_level level, const char *pipeline, const char *strategy,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define log_debug(p, s, ...) log_event(LOG_DEBUG, p, s, __VA_ARGS__)
 #define log_info(p, s, ...) log_event(LOG_INFO, p, s, __VA_ARGS__)

@@ -33,6 +33,7 @@
 
 #include "../lock/lock.h"
 #include "../log/log.h"
+#include "../notify/notify.h"
 #include "../sched/sched.h"
 #include "../state/state.h"
 #include "../time/st_time.h"
@@ -73,6 +74,9 @@ typedef struct sched_proc {
     sigset_t sigs;
     int sigfd;
     int status;
+    size_t jobs_ok, jobs_failed, jobs_skipped;  /* job processes reaped, by exit code */
+    notifier *nt;           /* alerts (src/notify); inactive without webhooks */
+    int64_t next_prune;     /* monotonic ms of the next history pruning */
 } sched_proc;
 
 /* --- The child side: one job --- */
@@ -165,6 +169,23 @@ static void sched_dispatch(sched_proc *p) {
     }
 }
 
+/* Counts a reaped job process for --once's exit code (sched_once_status). */
+static void sched_count_exit(sched_proc *p, int status) {
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : PROC_FAILED;
+    if (code == PROC_OK) p->jobs_ok++;
+    else if (code == PROC_SKIPPED) p->jobs_skipped++;
+    else p->jobs_failed++;
+}
+
+/* --once: 1 if any run it started failed, 75 if its runs were only
+ * skipped, else 0 (also when nothing was due): what cron, a CronJob or a
+ * systemd timer running `scheduler --once` needs to see a failure. */
+static int sched_once_status(const sched_proc *p) {
+    if (p->jobs_failed > 0) return PROC_FAILED;
+    if (p->jobs_skipped > 0 && p->jobs_ok == 0) return PROC_SKIPPED;
+    return PROC_OK;
+}
+
 static void sched_reap(sched_proc *p) {
     int status;
     pid_t pid;
@@ -175,6 +196,7 @@ static void sched_reap(sched_proc *p) {
             if (WIFSIGNALED(status))
                 log_error(j->pipeline, j->strategy, "run %" PRId64 ": job process died "
                           "(signal %d)", j->run_id, WTERMSIG(status));
+            sched_count_exit(p, status);
             queue_ack(p->q, j->id, NULL);
             p->kids[i] = p->kids[--p->nkids];
             break;
@@ -226,6 +248,28 @@ static void sched_lead(sched_proc *p, int64_t mono) {
 
 /* --- Ticks, reload, stop --- */
 
+#define SCHED_PRUNE_EVERY_MS (3600 * 1000)
+
+/* What the leader does besides scheduling, after each tick: apply the
+ * history retention (hourly, and on the first tick) and look for alerts.
+ * Neither blocks for long: pruning is one statement or script, alerts are
+ * only queued (src/notify delivers them from its own thread). */
+static void sched_housekeeping(sched_proc *p, int64_t now, int64_t mono) {
+    st_error e;
+    if (mono >= p->next_prune) {
+        state_retention r = {p->cfg->history.keep_days, p->cfg->history.keep_runs};
+        int64_t removed = 0;
+        if (state_prune(p->st, now, &r, &removed, &e) != ST_OK)
+            log_warn(NULL, NULL, "history pruning failed: %s", e.msg);
+        else if (removed > 0)
+            log_info(NULL, NULL, "history: pruned %" PRId64 " entries (keep_days %" PRId64
+                     ", keep_runs %" PRId64 ")", removed, r.keep_days, r.keep_runs);
+        p->next_prune = mono + SCHED_PRUNE_EVERY_MS;
+    }
+    if (notify_check(p->nt, p->st, now, NULL, &e) != ST_OK)
+        log_warn(NULL, NULL, "alert check failed: %s", e.msg);
+}
+
 static void sched_do_tick(sched_proc *p, int64_t mono) {
     sched_tick_opts to = {.now = p->o.at ? p->o.at : st_time_now(), .fixed_time = p->o.at != 0};
     sched_tick_stats stats;
@@ -239,6 +283,7 @@ static void sched_do_tick(sched_proc *p, int64_t mono) {
                   "%zu recovered, %zu errors", stats.pipelines, stats.due, stats.enqueued,
                   stats.busy, stats.recovered, stats.errors);
     }
+    sched_housekeeping(p, to.now, mono);
     p->ticked = true;
     p->next_tick = mono + p->o.tick_s * 1000;
 }
@@ -259,6 +304,7 @@ static void sched_reload(sched_proc *p) {
     config_free(p->cfg);
     p->cfg = ncfg;
     p->plan = nplan;
+    notifier_set_config(p->nt, ncfg);
     log_info(NULL, NULL, "config reloaded: %zu pipelines", ncfg->npipelines);
 }
 
@@ -361,9 +407,16 @@ static int sched_loop(sched_proc *p) {
         if (sched_done(p, st_time_mono_ms())) continue;
         sched_wait(p);
     }
+    /* --once: alert on what the tick's own jobs recorded. */
+    if (p->o.once && p->leading && !p->stopping) {
+        st_error e;
+        if (notify_check(p->nt, p->st, p->o.at ? p->o.at : st_time_now(), NULL, &e) != ST_OK)
+            log_warn(NULL, NULL, "alert check failed: %s", e.msg);
+    }
     if (p->leading) lock_release(p->lm, &p->leader, NULL);
     sched_drop_unstarted(p);
     if (p->stopping) log_info(NULL, NULL, "scheduler stopped");
+    if (p->o.once && p->status == PROC_OK && !p->stopping) p->status = sched_once_status(p);
     return p->status;
 }
 
@@ -384,6 +437,7 @@ static int sched_open(sched_proc *p, st_error *err) {
         return PROC_FAILED;
     }
     if (sched_plan_build(&p->plan, p->cfg, err) != ST_OK) return PROC_FAILED;
+    if (notifier_open(&p->nt, p->cfg, err) != ST_OK) return PROC_FAILED;
     p->kids = calloc((size_t)p->o.max_jobs, sizeof *p->kids);
     if (p->kids == NULL) {
         st_error_set(err, ST_ENOMEM, "out of memory");
@@ -397,7 +451,11 @@ static int sched_open(sched_proc *p, st_error *err) {
     return PROC_OK;
 }
 
+/* Queued alerts get this long to go out when the scheduler stops. */
+#define SCHED_ALERT_DRAIN_MS 30000
+
 static void sched_close(sched_proc *p) {
+    notifier_close(p->nt, SCHED_ALERT_DRAIN_MS);
     if (p->sigfd >= 0) close(p->sigfd);
     free(p->kids);
     sched_plan_free(p->plan);

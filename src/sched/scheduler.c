@@ -610,11 +610,13 @@ static void sched_log_result(const queue_job *job, const job_result *res) {
 
 static int sched_record(run_ctx *rc, const job_result *res, st_error *err) {
     const queue_job *job = rc->job;
-    int r = state_mark_finished(rc->env->st, job->pipeline, job->strategy, job->run_id,
-                                sched_state_of(res->status), rc->started_at,
-                                sched_job_now(job), rc->env->worker, res->message,
-                                res->status == JOB_FAILED ? res->message : "", &res->stats,
-                                err);
+    char *log = log_capture_end();
+    int r = state_mark_finished_log(rc->env->st, job->pipeline, job->strategy, job->run_id,
+                                    sched_state_of(res->status), rc->started_at,
+                                    sched_job_now(job), rc->env->worker, res->message,
+                                    res->status == JOB_FAILED ? res->message : "", &res->stats,
+                                    log, err);
+    free(log);
     if (r == ST_ESTALE) {
         log_warn(job->pipeline, job->strategy, "result of run %" PRId64 " not recorded: %s",
                  job->run_id, err ? err->msg : "stale");
@@ -683,8 +685,21 @@ static bool sched_duplicate_skip(const run_ctx *rc, const job_result *res) {
     return true;
 }
 
+/* The run itself; sched_run_job() wraps it in a log capture, so the lines
+ * logged for this run are kept with its history entry (sched_record). */
+static int sched_run_job_captured(const sched_job_env *env, const queue_job *job,
+                                  sched_job_outcome *outcome, job_result *res, st_error *err);
+
 int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
                   job_result *res, st_error *err) {
+    log_capture_begin(job->pipeline, job->strategy);
+    int rc = sched_run_job_captured(env, job, outcome, res, err);
+    free(log_capture_end()); /* what a dropped run logged, or nothing */
+    return rc;
+}
+
+static int sched_run_job_captured(const sched_job_env *env, const queue_job *job,
+                                  sched_job_outcome *outcome, job_result *res, st_error *err) {
     memset(res, 0, sizeof *res);
     run_ctx rc = {.env = env, .job = job, .started_at = sched_job_now(job)};
     rc.p = config_pipeline_find(env->cfg, job->pipeline);

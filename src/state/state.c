@@ -269,6 +269,15 @@ int state_mark_finished(state *st, const char *pipeline, const char *strategy, i
                         state_status status, int64_t started_at, int64_t now,
                         const char *worker, const char *message, const char *error,
                         const state_stats *stats, st_error *err) {
+    return state_mark_finished_log(st, pipeline, strategy, run_id, status, started_at, now,
+                                   worker, message, error, stats, NULL, err);
+}
+
+int state_mark_finished_log(state *st, const char *pipeline, const char *strategy,
+                            int64_t run_id, state_status status, int64_t started_at,
+                            int64_t now, const char *worker, const char *message,
+                            const char *error, const state_stats *stats, const char *log,
+                            st_error *err) {
     if (status != STATE_SUCCESS && status != STATE_FAILED && status != STATE_SKIPPED)
         return st_error_set(err, ST_EINVAL,
                             "state: %s:%s: finished status must be success, failed or "
@@ -293,6 +302,7 @@ int state_mark_finished(state *st, const char *pipeline, const char *strategy, i
     state_history_entry h;
     history_fill(&h, run_id, status, started_at, now, worker, message, error, stats);
     c.history = &h;
+    c.log = log;
     return st->ops->apply(st->be, &c, err);
 }
 
@@ -341,6 +351,35 @@ int state_put_many(state *st, const state_record *recs, size_t n, st_error *err)
         if (rc != ST_OK) return rc;
     }
     return ST_OK;
+}
+
+/* --- run logs and retention --- */
+
+int state_run_get(state *st, int64_t run_id, state_run *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    if (st->ops->run_get == NULL)
+        return st_error_set(err, ST_ERR, "state %s: run lookup not supported", st->ops->name);
+    return st->ops->run_get(st->be, run_id, out, err);
+}
+
+void state_run_clear(state_run *r) {
+    if (r == NULL) return;
+    free(r->log);
+    r->log = NULL;
+}
+
+int state_prune(state *st, int64_t now, const state_retention *ret, int64_t *removed,
+                st_error *err) {
+    int64_t dummy = 0;
+    if (removed == NULL) removed = &dummy;
+    *removed = 0;
+    if (ret->keep_days < 0 || ret->keep_runs < 0)
+        return st_error_set(err, ST_EINVAL, "state prune: keep_days and keep_runs must be >= 0");
+    if (st->ops->prune == NULL)
+        return st_error_set(err, ST_ERR, "state %s: pruning not supported", st->ops->name);
+    int64_t cutoff = ret->keep_days > 0 ? now - ret->keep_days * 86400LL * 1000000LL
+                                        : ST_TIME_NONE;
+    return st->ops->prune(st->be, cutoff, ret->keep_runs, removed, err);
 }
 
 /* --- meta --- */

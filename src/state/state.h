@@ -15,7 +15,8 @@
  * if run_id >= the stored run_id, so a stale update from an older run never
  * overwrites a newer one (it returns ST_ESTALE instead). Every finished
  * attempt (success, failed, skipped) is appended to history, newest first,
- * bounded per strategy (default 50).
+ * with the run's log lines (state_mark_finished_log); state_prune() applies
+ * the retention of datastores.yaml `history:` (keep_days, keep_runs).
  *
  * Unknown instants are ST_TIME_NONE. Corrupt stored rows are reported with
  * ST_EINVAL naming the pipeline and strategy; they never affect other rows.
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "../error/st_error.h"
+#include "../json/json.h"
 
 typedef enum {
     STATE_IDLE = 0,
@@ -138,6 +140,49 @@ int state_meta_get(state *st, const char *pipeline, const char *strategy,
                    const char *key, char *buf, size_t buflen, st_error *err);
 int state_meta_put(state *st, const char *pipeline, const char *strategy,
                    const char *key, const char *value, st_error *err);
+
+/* --- run logs and retention ---------------------------------------------- */
+
+/* Defaults of datastores.yaml `history:`. 50000 runs per strategy keep 30
+ * days even of a strategy that runs every minute. */
+#define STATE_KEEP_DAYS_DEFAULT 30
+#define STATE_KEEP_RUNS_DEFAULT 50000
+
+typedef struct state_retention {
+    int64_t keep_days;  /* entries that finished longer ago are removed; 0 = no age limit */
+    int64_t keep_runs;  /* newest entries kept per strategy; 0 = no count limit */
+} state_retention;
+
+/* state_mark_finished plus the run's log lines (text, '\n'-separated, may be
+ * NULL), kept with the history entry. */
+int state_mark_finished_log(state *st, const char *pipeline, const char *strategy,
+                            int64_t run_id, state_status status, int64_t started_at,
+                            int64_t now, const char *worker, const char *message,
+                            const char *error, const state_stats *stats, const char *log,
+                            st_error *err);
+
+/* One history entry found by run id, with its pipeline, strategy and log. */
+typedef struct state_run {
+    char pipeline[128];
+    char strategy[128];
+    state_history_entry entry;
+    char *log;  /* malloc'ed, NULL when the run kept no log lines */
+} state_run;
+
+/* ST_ENOTFOUND ("no run R in history") if no history entry has that id
+ * (never recorded, or pruned). Free with state_run_clear(). */
+int state_run_get(state *st, int64_t run_id, state_run *out, st_error *err);
+void state_run_clear(state_run *r);
+
+/* Writes the run as the JSON object of `synctool logs --json` and the API's
+ * RunDetail (state_json.c); with_log adds the "log" list. */
+void state_run_write_json(json_writer *w, const state_run *r, bool with_log);
+
+/* Removes history entries (and their logs) that finished before
+ * now - keep_days, and all but the newest keep_runs per strategy.
+ * *removed (may be NULL) gets the number of entries removed. */
+int state_prune(state *st, int64_t now, const state_retention *ret, int64_t *removed,
+                st_error *err);
 
 const char *state_status_name(state_status s);
 /* Parses a status name; ST_EINVAL for unknown names. */

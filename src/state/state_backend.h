@@ -17,7 +17,6 @@
 #include "state.h"
 
 #define STATE_OPS_VERSION 1
-#define STATE_HISTORY_LIMIT 50
 
 /* Which fields of state_change.values a change sets. */
 enum {
@@ -43,9 +42,11 @@ typedef struct state_change {
     state_retry_op retry;
     int64_t now;         /* becomes updated_at */
     /* If not NULL, appended to history after the update; its retry_count is
-     * replaced by the stored retry_count after the update. Trimmed to
-     * STATE_HISTORY_LIMIT newest entries in the same atomic step. */
+     * replaced by the stored retry_count after the update. History is not
+     * trimmed here: state_prune() applies the retention. */
     const state_history_entry *history;
+    /* The run's log lines kept with `history` (NULL = none). */
+    const char *log;
 } state_change;
 
 /*
@@ -84,6 +85,14 @@ struct state_ops {
                     const char *key, char *buf, size_t buflen, st_error *err);
     int (*meta_put)(void *be, const char *pipeline, const char *strategy,
                     const char *key, const char *value, st_error *err);
+    /* Optional (NULL: "not supported by this backend"): the history entry
+     * with this run id, its pipeline, strategy and log; ST_ENOTFOUND if none. */
+    int (*run_get)(void *be, int64_t run_id, state_run *out, st_error *err);
+    /* Optional: removes entries finished before `cutoff` (ST_TIME_NONE = no
+     * age limit) and all but the newest `keep_runs` per pair (0 = no limit),
+     * with their logs; counts them in *removed. */
+    int (*prune)(void *be, int64_t cutoff, int64_t keep_runs, int64_t *removed,
+                 st_error *err);
     /* Optional: streams every readable record to fn (see state_list_each),
      * any order, one reused record buffer; corrupt ones as for list(). The
      * front falls back to list() when NULL. */

@@ -10,7 +10,12 @@
  *                                           "<pipeline>:<strategy>" members
  *   synctool:state:run_id                   INCR counter for run ids
  *   synctool:history:<pipeline>:<strategy>  list of JSON entries, newest first
- *                                           (LPUSH + LTRIM to STATE_HISTORY_LIMIT)
+ *                                           (LPUSH; PRUNE_LUA applies retention)
+ *   synctool:run:<run_id>                   hash: pipeline, strategy, entry (the
+ *                                           history JSON) and log, for lookup by
+ *                                           run id (`synctool logs`, the API)
+ *   synctool:runs                           sorted set of run ids by finished_at
+ *                                           (microseconds), for pruning by age
  *   synctool:meta:<pipeline>:<strategy>     hash: state_meta_get/put
  *
  * Atomicity: a transition is one Lua script (APPLY_LUA) that checks the
@@ -52,17 +57,17 @@ typedef struct redis_be {
     redisContext *c;
     redis_url u;              /* parsed URL; credentials kept for reconnects */
     char shown[512];          /* URL safe to print */
-    char apply_sha[41], put_sha[41];
+    char apply_sha[41], put_sha[41], prune_sha[41];
 } redis_be;
 
 static const char *const field_names[NFIELDS] = {
     "pipeline", "strategy", "status", "last_run", "last_scheduled_at", "last_attempted_at",
     "retry_count", "run_id", "worker", "message", "error", "updated_at"};
 
-/* KEYS: 1 state hash, 2 index, 3 history list.
+/* KEYS: 1 state hash, 2 index, 3 history list, 4 run hash, 5 runs by time.
  * ARGV: 1 check run_id, 2 must exist, 3 run_id, 4 retry op, 5 member,
- *       6 pipeline, 7 strategy, 8 history body ("" = none), 9 history
- *       limit, 10 updated_at, 11.. field/value pairs to set. */
+ *       6 pipeline, 7 strategy, 8 history body ("" = none), 9 the run's
+ *       log, 10 updated_at (= finished_at), 11.. field/value pairs to set. */
 static const char APPLY_LUA[] =
     "local exists = redis.call('EXISTS', KEYS[1]) == 1\n"
     "if not exists and ARGV[2] == '1' then return {'notfound'} end\n"
@@ -87,8 +92,11 @@ static const char APPLY_LUA[] =
     "redis.call('HSET', KEYS[1], unpack(args))\n"
     "if ARGV[8] ~= '' then\n"
     "  local n = redis.call('HGET', KEYS[1], 'retry_count') or '0'\n"
-    "  redis.call('LPUSH', KEYS[3], '{\"retry_count\":' .. n .. ',' .. ARGV[8])\n"
-    "  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[9]) - 1)\n"
+    "  local entry = '{\"retry_count\":' .. n .. ',' .. ARGV[8]\n"
+    "  redis.call('LPUSH', KEYS[3], entry)\n"
+    "  redis.call('HSET', KEYS[4], 'pipeline', ARGV[6], 'strategy', ARGV[7], 'entry', entry,\n"
+    "             'log', ARGV[9])\n"
+    "  redis.call('ZADD', KEYS[5], tonumber(ARGV[10]) or 0, ARGV[3])\n"
     "end\n"
     "return {'ok'}\n";
 
@@ -113,6 +121,46 @@ static const char PUT_LUA[] =
     "end\n"
     "if maxid > oldmax then redis.call('SET', KEYS[2], string.format('%d', maxid)) end\n"
     "return 'OK'\n";
+
+/* KEYS: 1 runs by time, 2 index.  ARGV: 1 cutoff ("" = no age limit),
+ * 2 keep_runs per pair (0 = no limit). Removes history entries (and their
+ * run hashes) that finished before the cutoff or lie beyond the newest
+ * keep_runs of their list; returns how many entries left the lists. */
+static const char PRUNE_LUA[] =
+    "local removed = 0\n"
+    "local cutoff = tonumber(ARGV[1])\n"
+    "local keep = tonumber(ARGV[2]) or 0\n"
+    "if cutoff then\n"
+    "  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])) do\n"
+    "    redis.call('DEL', 'synctool:run:' .. id)\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "  end\n"
+    "end\n"
+    "for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"
+    "  local key = 'synctool:history:' .. m\n"
+    "  while cutoff do\n"
+    "    local last = redis.call('LINDEX', key, -1)\n"
+    "    if not last then break end\n"
+    "    local ok, e = pcall(cjson.decode, last)\n"
+    "    local fin = ok and type(e) == 'table' and tonumber(e.finished_at) or nil\n"
+    "    if fin == nil or fin >= cutoff then break end\n"
+    "    redis.call('RPOP', key)\n"
+    "    removed = removed + 1\n"
+    "  end\n"
+    "  if keep > 0 and redis.call('LLEN', key) > keep then\n"
+    "    for _, v in ipairs(redis.call('LRANGE', key, keep, -1)) do\n"
+    "      local ok, e = pcall(cjson.decode, v)\n"
+    "      if ok and type(e) == 'table' and e.run_id then\n"
+    "        local id = string.format('%d', e.run_id)\n"
+    "        redis.call('DEL', 'synctool:run:' .. id)\n"
+    "        redis.call('ZREM', KEYS[1], id)\n"
+    "      end\n"
+    "      removed = removed + 1\n"
+    "    end\n"
+    "    redis.call('LTRIM', key, 0, keep - 1)\n"
+    "  end\n"
+    "end\n"
+    "return removed\n";
 
 /* --- URL and connection --- */
 
@@ -139,9 +187,9 @@ static int command(redis_be *b, redisReply **out, st_error *err, int argc, const
                    const size_t *lens);
 
 static int load_scripts(redis_be *b, st_error *err) {
-    const char *scripts[2] = {APPLY_LUA, PUT_LUA};
-    char *shas[2] = {b->apply_sha, b->put_sha};
-    for (int i = 0; i < 2; i++) {
+    const char *scripts[3] = {APPLY_LUA, PUT_LUA, PRUNE_LUA};
+    char *shas[3] = {b->apply_sha, b->put_sha, b->prune_sha};
+    for (int i = 0; i < 3; i++) {
         const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
         redisReply *r;
         int rc = command(b, &r, err, 3, argv, NULL);
@@ -503,9 +551,9 @@ static int redis_apply(void *be, const state_change *c, st_error *err) {
     redis_be *b = be;
     int rc = ensure_connected(b, err);
     if (rc != ST_OK) return rc;
-    char key[KEY_MAX], hkey[KEY_MAX], member[KEY_MAX], run_id[32], now[32], limit[16];
-    snprintf(limit, sizeof limit, "%d", STATE_HISTORY_LIMIT);
+    char key[KEY_MAX], hkey[KEY_MAX], member[KEY_MAX], run_id[32], now[32], rkey[64];
     key_of(key, "state", c->pipeline, c->strategy);
+    snprintf(rkey, sizeof rkey, "synctool:run:%lld", (long long)c->run_id);
     key_of(hkey, "history", c->pipeline, c->strategy);
     snprintf(member, sizeof member, "%s:%s", c->pipeline, c->strategy);
     snprintf(run_id, sizeof run_id, "%lld", (long long)c->run_id);
@@ -515,12 +563,13 @@ static int redis_apply(void *be, const state_change *c, st_error *err) {
         json_release(&w);
         return st_error_set(err, ST_ENOMEM, "state redis: out of memory");
     }
-    const char *argv[40] = {NULL, NULL, "3", key, "synctool:state:index", hkey,
-                            c->check_run_id ? "1" : "0", c->must_exist ? "1" : "0", run_id,
-                            retry_ops[c->retry], member, c->pipeline, c->strategy,
-                            c->history ? w.buf + 1 : "", limit, now};
+    const char *argv[40] = {NULL, NULL, "5", key, "synctool:state:index", hkey, rkey,
+                            "synctool:runs", c->check_run_id ? "1" : "0",
+                            c->must_exist ? "1" : "0", run_id, retry_ops[c->retry], member,
+                            c->pipeline, c->strategy, c->history ? w.buf + 1 : "",
+                            c->log ? c->log : "", now};
     char vals[4][32];
-    int argc = 16 + change_fields(c, argv + 16, vals);
+    int argc = 18 + change_fields(c, argv + 18, vals);
     redisReply *r;
     rc = evalsha(b, b->apply_sha, &r, argc, argv, err);
     json_release(&w);
@@ -654,6 +703,53 @@ static int redis_history(void *be, const char *p, const char *s, size_t limit,
     return ST_OK;
 }
 
+static int redis_run_get(void *be, int64_t run_id, state_run *out, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[64];
+    snprintf(key, sizeof key, "synctool:run:%lld", (long long)run_id);
+    const char *argv[] = {"HMGET", key, "pipeline", "strategy", "entry", "log"};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 6, argv, NULL)) != ST_OK) return rc;
+    json_value *o = NULL;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+        r->element[2]->type != REDIS_REPLY_STRING ||
+        json_parse(&o, r->element[2]->str, r->element[2]->len, NULL) != ST_OK) {
+        freeReplyObject(r);
+        return st_error_set(err, ST_ENOTFOUND, "no run %lld in history", (long long)run_id);
+    }
+    json_to_history(o, &out->entry);
+    json_free(o);
+    for (int i = 0; i < 2; i++) {
+        const redisReply *e = r->element[i];
+        state_copy(i ? out->strategy : out->pipeline, sizeof out->pipeline,
+                   e->type == REDIS_REPLY_STRING ? e->str : "");
+    }
+    const redisReply *lg = r->element[3];
+    if (lg->type == REDIS_REPLY_STRING && lg->len > 0 &&
+        (out->log = strdup(lg->str)) == NULL)
+        rc = st_error_set(err, ST_ENOMEM, "state: out of memory");
+    freeReplyObject(r);
+    return rc;
+}
+
+static int redis_prune(void *be, int64_t cutoff, int64_t keep_runs, int64_t *removed,
+                       st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char cut[32], keep[32];
+    fmt_time(cut, sizeof cut, cutoff);
+    snprintf(keep, sizeof keep, "%lld", (long long)keep_runs);
+    const char *argv[] = {NULL, NULL, "2", "synctool:runs", "synctool:state:index", cut, keep};
+    redisReply *r;
+    if ((rc = evalsha(b, b->prune_sha, &r, 7, argv, err)) != ST_OK) return rc;
+    *removed = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    return ST_OK;
+}
+
 static int redis_meta_get(void *be, const char *p, const char *s, const char *k, char *buf,
                           size_t buflen, st_error *err) {
     redis_be *b = be;
@@ -698,6 +794,8 @@ static const struct state_ops redis_state_ops = {
     .put = redis_put,
     .put_many = redis_put_many,
     .history = redis_history,
+    .run_get = redis_run_get,
+    .prune = redis_prune,
     .meta_get = redis_meta_get,
     .meta_put = redis_meta_put,
 };

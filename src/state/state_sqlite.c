@@ -8,8 +8,11 @@
  *   state_records(pipeline, strategy, status, last_run, last_scheduled_at,
  *                 last_attempted_at, retry_count, run_id, worker, message,
  *                 error, updated_at)          one row per pair
- *   state_history(id, pipeline, strategy, ...)  newest = highest id, trimmed
- *                 to STATE_HISTORY_LIMIT per pair in the same transaction
+ *   state_history(id, pipeline, strategy, ...)  newest = highest id; kept
+ *                 until state_prune() (retention by age and count per pair)
+ *   state_run_logs(history_id, log)  the run's log lines, one row per history
+ *                 entry that has any (a separate table, so listing history
+ *                 never reads logs and older files gain it by CREATE)
  *   state_kv(pipeline, strategy, key, value)    state_meta_get/put
  *   state_counters(name, value)                 the run_id counter
  * Timestamps are integer microseconds, NULL when unknown.
@@ -59,6 +62,9 @@ static const char *const schema_sql =
     " rows_null_cursor INTEGER, segments_compared INTEGER, segments_skipped INTEGER,"
     " seconds REAL);"
     "CREATE INDEX IF NOT EXISTS state_history_pair ON state_history(pipeline, strategy, id);"
+    "CREATE INDEX IF NOT EXISTS state_history_run ON state_history(run_id);"
+    "CREATE INDEX IF NOT EXISTS state_history_finished ON state_history(finished_at);"
+    "CREATE TABLE IF NOT EXISTS state_run_logs(history_id INTEGER PRIMARY KEY, log TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS state_kv(pipeline TEXT NOT NULL, strategy TEXT NOT NULL,"
     " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(pipeline, strategy, key));"
     "CREATE TABLE IF NOT EXISTS state_counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -466,13 +472,12 @@ static int append_history(sqlite_be *b, const state_change *c, st_error *err) {
     for (int i = 0; i < 7; i++) sqlite3_bind_int64(s, 10 + i, v[i]);
     sqlite3_bind_double(s, 17, x->seconds);
     if ((rc = step_done(b, s, err)) != ST_OK) return rc;
-    if ((rc = prepare(b, "DELETE FROM state_history WHERE pipeline = ?1 AND strategy = ?2 AND id"
-                         " NOT IN (SELECT id FROM state_history WHERE pipeline = ?1 AND"
-                         " strategy = ?2 ORDER BY id DESC LIMIT ?3)", &s, err)) != ST_OK)
+    if (c->log == NULL || c->log[0] == '\0') return ST_OK;
+    if ((rc = prepare(b, "INSERT INTO state_run_logs(history_id, log) VALUES(?1, ?2)", &s,
+                      err)) != ST_OK)
         return rc;
-    bind_text(s, 1, c->pipeline);
-    bind_text(s, 2, c->strategy);
-    sqlite3_bind_int(s, 3, STATE_HISTORY_LIMIT);
+    sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(b->db));
+    bind_text(s, 2, c->log);
     return step_done(b, s, err);
 }
 
@@ -586,6 +591,74 @@ static int sqlite_history(void *be, const char *pipeline, const char *strategy, 
     return ST_OK;
 }
 
+#define HISTORY_COLUMNS                                                                \
+    "run_id, status, started_at, finished_at, retry_count, worker, message, error,"      \
+    " rows_read, rows_inserted, rows_updated, rows_deleted, rows_null_cursor,"           \
+    " segments_compared, segments_skipped, seconds"
+
+static int sqlite_run_get(void *be, int64_t run_id, state_run *out, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT " HISTORY_COLUMNS ", pipeline, strategy,"
+                        " (SELECT log FROM state_run_logs WHERE history_id = h.id)"
+                        " FROM state_history h WHERE run_id = ?1 ORDER BY id DESC LIMIT 1",
+                     &s, err);
+    if (rc != ST_OK) return rc;
+    sqlite3_bind_int64(s, 1, run_id);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        row_to_history(s, &out->entry);
+        state_copy(out->pipeline, sizeof out->pipeline, col_str(s, 16));
+        state_copy(out->strategy, sizeof out->strategy, col_str(s, 17));
+        if (sqlite3_column_type(s, 18) == SQLITE_TEXT) {
+            out->log = strdup((const char *)sqlite3_column_text(s, 18));
+            if (out->log == NULL) rc = st_error_set(err, ST_ENOMEM, "state: out of memory");
+        }
+    } else if (step == SQLITE_DONE) {
+        rc = st_error_set(err, ST_ENOTFOUND, "no run %lld in history", (long long)run_id);
+    } else {
+        rc = db_fail(b, err, "run lookup");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Deletes the history rows named by `victims` (a SELECT of ids) and their
+ * logs, adding the count to *removed. Runs inside the caller's transaction. */
+static int prune_where(sqlite_be *b, const char *victims, int64_t arg, int64_t *removed,
+                       st_error *err) {
+    char sql[512];
+    sqlite3_stmt *s;
+    snprintf(sql, sizeof sql, "DELETE FROM state_run_logs WHERE history_id IN (%s)", victims);
+    int rc = prepare(b, sql, &s, err);
+    if (rc != ST_OK) return rc;
+    sqlite3_bind_int64(s, 1, arg);
+    if ((rc = step_done(b, s, err)) != ST_OK) return rc;
+    snprintf(sql, sizeof sql, "DELETE FROM state_history WHERE id IN (%s)", victims);
+    if ((rc = prepare(b, sql, &s, err)) != ST_OK) return rc;
+    sqlite3_bind_int64(s, 1, arg);
+    if ((rc = step_done(b, s, err)) != ST_OK) return rc;
+    *removed += sqlite3_changes(b->db);
+    return ST_OK;
+}
+
+static int sqlite_prune(void *be, int64_t cutoff, int64_t keep_runs, int64_t *removed,
+                        st_error *err) {
+    sqlite_be *b = be;
+    *removed = 0;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    if (cutoff != ST_TIME_NONE)
+        rc = prune_where(b, "SELECT id FROM state_history WHERE finished_at < ?1", cutoff,
+                         removed, err);
+    if (rc == ST_OK && keep_runs > 0)
+        rc = prune_where(b, "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY"
+                            " pipeline, strategy ORDER BY id DESC) AS n FROM state_history)"
+                            " WHERE n > ?1", keep_runs, removed, err);
+    if (rc != ST_OK) return rollback(b, rc);
+    return commit(b, err);
+}
+
 static int sqlite_meta_get(void *be, const char *p, const char *st, const char *key, char *buf,
                            size_t buflen, st_error *err) {
     sqlite_be *b = be;
@@ -633,6 +706,8 @@ static const struct state_ops sqlite_state_ops = {
     .put = sqlite_put,
     .put_many = sqlite_put_many,
     .history = sqlite_history,
+    .run_get = sqlite_run_get,
+    .prune = sqlite_prune,
     .meta_get = sqlite_meta_get,
     .meta_put = sqlite_meta_put,
 };

@@ -35,6 +35,10 @@ struct store {
 
 int store_open(store **out, const config_datastore *ds, st_error *err) {
     *out = NULL;
+    if (ds->env_unset != NULL)
+        return st_error_set(err, ST_EINVAL,
+                            "datastore '%s': environment variable %s is not set (needed to "
+                            "connect)", ds->name, ds->env_unset);
     store *s = calloc(1, sizeof *s);
     if (s == NULL) return st_error_set(err, ST_ENOMEM, "datastore '%s': out of memory", ds->name);
     s->ops = ds->type == CONFIG_DS_POSTGRES ? store_pg_driver() : store_sqlite_driver();

@@ -467,6 +467,66 @@ static void pg_copy_field(store_sb *b, const char *v) {
     }
 }
 
+/* The key of every row sent in one COPY, one "id=17" line per row, so a
+ * value the server refuses ("COPY x, line 3, column total") can be named
+ * with its row's key. Only key columns are kept (short), truncated. */
+static void pg_keylog_add(store_sb *kl, const store_table *t, const char *const *vals) {
+    const char *sep = "";
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (!t->key[c]) continue;
+        store_sb_addf(kl, "%s%s=", sep, t->cols[c]);
+        const char *v = vals[c] ? vals[c] : "NULL";
+        size_t n = strcspn(v, "\n");
+        store_sb_addn(kl, v, n > 64 ? 64 : n);
+        sep = ", ";
+    }
+    store_sb_add(kl, "\n");
+}
+
+/* Line `line` (1-based) of the key log into buf; "?" if out of range. */
+static void pg_keylog_line(const store_sb *kl, long line, char *buf, size_t n) {
+    snprintf(buf, n, "?");
+    const char *p = kl->s;
+    for (long i = 1; p && i < line; i++) {
+        p = memchr(p, '\n', kl->len - (size_t)(p - kl->s));
+        if (p) p++;
+        if (p && (size_t)(p - kl->s) >= kl->len) p = NULL;
+    }
+    if (p == NULL || line < 1) return;
+    const char *e = memchr(p, '\n', kl->len - (size_t)(p - kl->s));
+    snprintf(buf, n, "%.*s", (int)(e ? e - p : 0), p);
+}
+
+/* A COPY the server refused: when its context names the line and column
+ * (a value the column's type does not take), the message names the column,
+ * its config type, the destination type (in the server's own words) and
+ * the key of the row; otherwise as pg_fail_res. */
+static int pg_copy_fail(pg_impl *g, PGresult *res, const store_table *t, const store_sb *kl,
+                        st_error *err) {
+    const char *ctx = res ? PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
+    const char *lp = ctx ? strstr(ctx, ", line ") : NULL;
+    const char *cp = lp ? strstr(lp, ", column ") : NULL;
+    if (cp == NULL) return pg_fail_res(g, res, err, "COPY");
+    long line = strtol(lp + 7, NULL, 10);
+    char col[128];
+    size_t cn = strcspn(cp + 9, ":");
+    snprintf(col, sizeof col, "%.*s", (int)(cn < sizeof col ? cn : sizeof col - 1), cp + 9);
+    const char *type = "?";
+    for (size_t c = 0; c < t->ncols; c++)
+        if (strcmp(t->cols[c], col) == 0) type = t->types[c];
+    char key[256], clean[512];
+    pg_keylog_line(kl, line, key, sizeof key);
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    pg_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
+    int code = PQstatus(g->conn) == CONNECTION_OK ? ST_ERR : ST_EUNAVAIL;
+    st_error_set(err, code,
+                 "datastore '%s' (postgres): table %s refused a value of column '%s' "
+                 "(config type %s) in the row with key %s: %s",
+                 g->name, t->table ? t->table : "?", col, type, key, clean);
+    PQclear(res);
+    return code;
+}
+
 /* Runs the COPY ... FROM STDIN `sql`, sending the rows `pull` yields
  * (keys only if `keys_only`) as they come, in 64 KiB messages, so the
  * server parses one part while the caller reads the next. *copied (may be
@@ -478,11 +538,12 @@ static int pg_copy_rows(pg_impl *g, const char *sql, const store_table *t, bool 
     PGresult *res = PQexec(g->conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) return pg_fail_res(g, res, err, "COPY");
     PQclear(res);
-    store_sb b = {0};
+    store_sb b = {0}, kl = {0};
     bool ok = true;
     int more = 1;
     const char *const *vals;
     while (ok && (more = pull(arg, &vals, err)) > 0) {
+        pg_keylog_add(&kl, t, vals);
         const char *sep = "";
         for (size_t c = 0; c < t->ncols; c++) {
             if (keys_only && !t->key[c]) continue;
@@ -506,10 +567,11 @@ static int pg_copy_rows(pg_impl *g, const char *sql, const store_table *t, bool 
         rc = more;
         PQclear(res);
     } else {
-        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? ST_OK : pg_fail_res(g, res, err, "COPY");
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? ST_OK : pg_copy_fail(g, res, t, &kl, err);
         if (rc == ST_OK && copied) *copied = strtoll(PQcmdTuples(res), NULL, 10);
         if (rc == ST_OK) PQclear(res);
     }
+    store_sb_free(&kl);
     while ((res = PQgetResult(g->conn)) != NULL) PQclear(res);
     return rc;
 }

@@ -84,12 +84,19 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
     if (rc == ST_ENOTFOUND && dest) {
         char msg[sizeof c->err->msg];
         memcpy(msg, c->err->msg, sizeof msg);
-        return st_error_set(c->err, ST_ENOTFOUND, "%s (run `synctool ddl apply` first)", msg);
+        return st_error_set(c->err, ST_ENOTFOUND, "%s: run `synctool ddl apply %s`", msg,
+                            c->o->pipeline->name);
     }
     for (size_t i = 0; rc == ST_OK && i < t->ncols; i++) {
         bool found = false;
         for (size_t j = 0; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;
-        if (!found)
+        if (!found && dest)
+            rc = st_error_set(c->err, ST_ENOTFOUND,
+                              "datastore '%s': table %s.%s has no column '%s': run `synctool "
+                              "ddl apply %s`",
+                              store_name(s), store_schema(s, t->schema), t->table, t->cols[i],
+                              c->o->pipeline->name);
+        else if (!found)
             rc = st_error_set(c->err, ST_ENOTFOUND, "datastore '%s': table %s.%s has no column '%s'",
                               store_name(s), store_schema(s, t->schema), t->table, t->cols[i]);
     }
@@ -270,6 +277,9 @@ int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
     memset(stats, 0, sizeof *stats);
     if (o == NULL || o->cfg == NULL || o->pipeline == NULL || o->strategy == NULL)
         return st_error_set(err, ST_EINVAL, "sync: missing config, pipeline or strategy");
+    if (o->diff != NULL && (o->strategy->type != CONFIG_STRATEGY_HASH || o->fence_key != NULL))
+        return st_error_set(err, ST_EINVAL, "sync: a dry run is a hash comparison without "
+                                            "fencing");
     int64_t t0 = sync_clock_us();
     sync_ctx c = {.o = o, .stats = stats, .err = err};
     int rc = ctx_open(&c, o);
@@ -281,7 +291,13 @@ int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
         name_tables(o, names, sizeof names);
         st_error_wrap(err, "%s", names);
     }
-    if (rc == ST_OK)
+    if (rc == ST_OK && o->diff != NULL)
+        log_debug(o->pipeline->name, o->strategy->name,
+                  "diff done: %lld to insert, %lld to update, %lld to delete, %lld segments "
+                  "compared, %lld skipped", (long long)o->diff->inserts,
+                  (long long)o->diff->updates, (long long)o->diff->deletes,
+                  (long long)stats->segments_compared, (long long)stats->segments_skipped);
+    else if (rc == ST_OK)
         log_info(o->pipeline->name, o->strategy->name,
                  "sync done: %lld read, %lld inserted, %lld updated, %lld deleted, "
                  "%lld segments compared, %lld skipped, %lld NULL cursor, %.3fs",

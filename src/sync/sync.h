@@ -23,6 +23,27 @@
 #include "../error/st_error.h"
 #include "../state/state.h"
 
+/* What `synctool diff` reports (sync_diff.c): change counts and the first
+ * `limit` changes of each kind, key as "col=value, ..." (destination column
+ * names), and for an update the destination columns that differ. */
+typedef struct sync_diff_entry {
+    char *key;
+    char *columns;   /* updates only, else NULL */
+} sync_diff_entry;
+
+typedef struct sync_diff_list {
+    sync_diff_entry *v;
+    size_t n, cap;
+} sync_diff_list;
+
+typedef struct sync_diff {
+    size_t limit;                    /* entries kept per kind (set by the caller) */
+    int64_t inserts, updates, deletes;
+    sync_diff_list ins, upd, del;
+} sync_diff;
+
+void sync_diff_free(sync_diff *d);
+
 typedef struct sync_opts {
     const config *cfg;
     const config_pipeline *pipeline;
@@ -33,6 +54,8 @@ typedef struct sync_opts {
     volatile int *cancel;     /* may be NULL */
     bool progress;            /* progress line on stderr (only if a TTY) */
     int64_t now;              /* run start, for logs and watermarks */
+    sync_diff *diff;          /* non-NULL: dry run (hash strategy only): changes are
+                                 recorded here, nothing is written */
 } sync_opts;
 
 /* Runs the strategy. Returns 0 and fills *stats, or an error code. */
@@ -41,5 +64,10 @@ int sync_run(const sync_opts *opts, state_stats *stats, st_error *err);
 /* Creates or alters the destination table from `columns` (`synctool ddl
  * apply`). The caller holds the exclusive table lock. */
 int sync_ddl_apply(const config *cfg, const config_pipeline *p, st_error *err);
+
+/* The statements sync_ddl_apply would run now, each ending ";\n", in *sql
+ * (malloc'd, "" when the table matches the config). Opens the destination,
+ * changes nothing, takes no lock. Type mismatches fail as apply does. */
+int sync_ddl_plan(const config *cfg, const config_pipeline *p, char **sql, st_error *err);
 
 #endif

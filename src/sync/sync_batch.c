@@ -92,6 +92,7 @@ static void batch_count(sync_ctx *c, const store_counts *cnt) {
 }
 
 int sync_batch_flush(sync_ctx *c) {
+    if (c->o->diff != NULL) return ST_OK; /* dry run: nothing was queued */
     if (c->batch.n == 0) {
         if (c->o->cancel != NULL && *c->o->cancel)
             return st_error_set(c->err, ST_ELOST, "lost pipeline lock");

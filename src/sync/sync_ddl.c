@@ -20,6 +20,10 @@
  * naming the column, both types and the table, before anything is altered.
  * All ALTERs run in one transaction. The caller holds the exclusive table
  * lock (cmd_ddl.c).
+ *
+ * sync_ddl_plan() is the same walk with every statement appended to a text
+ * instead of executed (`synctool ddl plan`, `synctool check`): what apply
+ * would run, exactly, and nothing when the table matches.
  */
 #include "sync.h"
 #include "../log/log.h"
@@ -57,7 +61,15 @@ static void ddl_table_name(store_sb *b, store *s, const config_endpoint *e) {
 
 static const char *dest_col(const config_column *c) { return c->dest_name ? c->dest_name : c->name; }
 
-static int ddl_create(store *s, const config_pipeline *p, st_error *err) {
+/* Runs q, or with a plan appends it as one statement ("...;\n"). */
+static int ddl_run(store *s, const store_sb *q, store_sb *plan, st_error *err) {
+    if (q->oom) return st_error_set(err, ST_ENOMEM, "out of memory");
+    if (plan == NULL) return store_exec(s, q->s, 0, NULL, NULL, err);
+    store_sb_addf(plan, "%s;\n", q->s);
+    return plan->oom ? st_error_set(err, ST_ENOMEM, "out of memory") : ST_OK;
+}
+
+static int ddl_create(store *s, const config_pipeline *p, store_sb *plan, st_error *err) {
     store_sb q = {0};
     store_sb_add(&q, "CREATE TABLE IF NOT EXISTS ");
     ddl_table_name(&q, s, &p->destination);
@@ -81,9 +93,9 @@ static int ddl_create(store *s, const config_pipeline *p, st_error *err) {
     }
     store_sb_add(&q, "))");
     if (strcmp(store_ops_of(s)->engine, "postgres") == 0) store_sb_add(&q, " WITH (fillfactor = 90)");
-    if (rc == ST_OK) rc = q.oom ? ST_ENOMEM : store_exec(s, q.s, 0, NULL, NULL, err);
+    if (rc == ST_OK) rc = ddl_run(s, &q, plan, err);
     store_sb_free(&q);
-    if (rc == ST_OK)
+    if (rc == ST_OK && plan == NULL)
         log_info(p->name, NULL, "ddl: created table %s.%s.%s", store_name(s),
                  store_schema(s, p->destination.schema), p->destination.table);
     return rc;
@@ -117,8 +129,8 @@ static int ddl_check(store *s, const config_pipeline *p, const store_column_info
 }
 
 static int ddl_add_columns(store *s, const config_pipeline *p, const store_column_info *info,
-                           size_t n, st_error *err) {
-    int rc = store_begin(s, err);
+                           size_t n, store_sb *plan, st_error *err) {
+    int rc = plan ? ST_OK : store_begin(s, err);
     for (size_t i = 0; i < p->ncolumns && rc == ST_OK; i++) {
         if (find_col(info, n, dest_col(&p->columns[i]))) continue;
         char type[128];
@@ -129,18 +141,20 @@ static int ddl_add_columns(store *s, const config_pipeline *p, const store_colum
         store_sb_add(&q, " ADD COLUMN ");
         store_sb_quote(&q, dest_col(&p->columns[i]));
         store_sb_addf(&q, " %s", type);
-        if (rc == ST_OK) rc = q.oom ? ST_ENOMEM : store_exec(s, q.s, 0, NULL, NULL, err);
+        if (rc == ST_OK) rc = ddl_run(s, &q, plan, err);
         store_sb_free(&q);
-        if (rc == ST_OK)
+        if (rc == ST_OK && plan == NULL)
             log_info(p->name, NULL, "ddl: added column %s %s to %s.%s.%s", dest_col(&p->columns[i]),
                      type, store_name(s), store_schema(s, p->destination.schema), p->destination.table);
     }
+    if (plan) return rc;
     if (rc == ST_OK) rc = store_commit(s, err);
     if (rc != ST_OK) store_rollback(s);
     return rc;
 }
 
-int sync_ddl_apply(const config *cfg, const config_pipeline *p, st_error *err) {
+/* apply (plan NULL) or plan. */
+static int ddl_walk(const config *cfg, const config_pipeline *p, store_sb *plan, st_error *err) {
     const config_datastore *ds = config_datastore_find(cfg, p->destination.datastore);
     if (ds == NULL)
         return st_error_set(err, ST_ENOTFOUND, "pipeline '%s': datastore '%s' is not defined",
@@ -151,15 +165,33 @@ int sync_ddl_apply(const config *cfg, const config_pipeline *p, st_error *err) {
     size_t n = 0, missing = 0;
     if (rc == ST_OK) rc = store_describe(s, p->destination.schema, p->destination.table, &info, &n, err);
     if (rc == ST_ENOTFOUND) {
-        rc = ddl_create(s, p, err);
+        rc = ddl_create(s, p, plan, err);
     } else if (rc == ST_OK) {
         rc = ddl_check(s, p, info, n, &missing, err);
-        if (rc == ST_OK && missing > 0) rc = ddl_add_columns(s, p, info, n, err);
-        else if (rc == ST_OK)
+        if (rc == ST_OK && missing > 0) rc = ddl_add_columns(s, p, info, n, plan, err);
+        else if (rc == ST_OK && plan == NULL)
             log_info(p->name, NULL, "ddl: table %s.%s.%s is up to date", ds->name,
                      store_schema(s, p->destination.schema), p->destination.table);
     }
     free(info);
     store_close(s);
     return rc;
+}
+
+int sync_ddl_apply(const config *cfg, const config_pipeline *p, st_error *err) {
+    return ddl_walk(cfg, p, NULL, err);
+}
+
+int sync_ddl_plan(const config *cfg, const config_pipeline *p, char **sql, st_error *err) {
+    store_sb plan = {0};
+    store_sb_add(&plan, "");
+    int rc = ddl_walk(cfg, p, &plan, err);
+    if (rc == ST_OK && plan.oom) rc = st_error_set(err, ST_ENOMEM, "out of memory");
+    if (rc != ST_OK) {
+        store_sb_free(&plan);
+        *sql = NULL;
+        return rc;
+    }
+    *sql = plan.s;
+    return ST_OK;
 }

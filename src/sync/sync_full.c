@@ -143,6 +143,11 @@ static int pages_next(sync_iter *it, const char *const **row, st_error *err) {
 static int merge_step(sync_ctx *c, const char *const *s, const char *const *d, int *adv) {
     int cmp = s && d ? sync_key_cmp(c, s, d) : (s ? -1 : 1);
     *adv = cmp < 0 ? 1 : cmp > 0 ? 2 : 3;
+    if (c->o->diff != NULL) { /* dry run: record, write nothing */
+        if (cmp < 0) return sync_diff_record(c, STORE_INSERT, s, NULL);
+        if (cmp > 0) return sync_diff_record(c, STORE_DELETE, NULL, d);
+        return sync_rows_equal(c, s, d) ? ST_OK : sync_diff_record(c, STORE_UPDATE, s, d);
+    }
     if (cmp < 0) return sync_batch_add(c, STORE_INSERT, s);
     if (cmp > 0) return sync_batch_add(c, STORE_DELETE, d);
     if (!sync_rows_equal(c, s, d)) return sync_batch_add(c, STORE_UPDATE, s);

@@ -20,6 +20,8 @@ typedef struct sync_row {
 
 sync_row *sync_row_copy(const char *const *vals, size_t n);
 
+
+
 /* Progress line on stderr (sync_progress.c); silent unless enabled. */
 typedef struct sync_progress {
     bool on;
@@ -62,6 +64,10 @@ int sync_batch_add(sync_ctx *c, store_op op, const char *const *vals);
 /* Commits the pending changes in one destination transaction with the
  * fencing check and the cancel check. */
 int sync_batch_flush(sync_ctx *c);
+/* sync_diff.c: a change of a dry run (opts->diff): counted and sampled.
+ * s is the source row (INSERT, UPDATE), d the destination row (UPDATE,
+ * DELETE). */
+int sync_diff_record(sync_ctx *c, store_op op, const char *const *s, const char *const *d);
 /* sync_batch.c: one destination transaction (fencing, cancel check, as a
  * flush) applying the changes `pull` yields, all of kind `op`, as they
  * come: the caller streams a source read straight into the destination. */

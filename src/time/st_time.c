@@ -98,6 +98,10 @@ static int read_fraction(const char **p, int64_t *usec) {
 
 /* Parses Z, +HH:MM, -HH:MM, +HHMM or +HH into seconds east of UTC. */
 static int read_offset(const char **p, int64_t *off) {
+    if (**p == '\0') { /* no offset: UTC (DESIGN §5), as the upstream tool writes */
+        *off = 0;
+        return 0;
+    }
     if (**p == 'Z' || **p == 'z') {
         (*p)++;
         *off = 0;
@@ -157,8 +161,8 @@ int st_time_parse(const char *s, int64_t *out, st_error *err) {
     return ST_OK;
 bad:
     return st_error_set(err, ST_EINVAL,
-                        "invalid timestamp '%s': expected ISO-8601 with offset, "
-                        "e.g. 2025-10-15T10:06:00Z",
+                        "invalid timestamp '%s': expected ISO-8601, "
+                        "e.g. 2025-10-15T10:06:00Z (without an offset it is UTC)",
                         s);
 }
 

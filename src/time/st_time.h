@@ -8,8 +8,9 @@
  * Text form is ISO-8601 / RFC 3339 with an explicit offset:
  * `2025-10-15T10:06:00Z`, `2025-10-15T12:06:00.250+02:00`. A space may stand
  * for the `T`. Fractions up to microseconds. Parsing is strict: trailing
- * garbage, missing offset, out-of-range fields, Feb 30 are errors, never a
- * silent zero. Formatting always prints UTC with `Z`, and a fraction only
+ * garbage, out-of-range fields, Feb 30 are errors, never a
+ * silent zero. A time without an offset (`2025-10-15T10:00:00`, as the
+ * upstream tool writes them) is UTC. Formatting always prints UTC with `Z`, and a fraction only
  * when the instant has one.
  */
 #ifndef ST_TIME_H

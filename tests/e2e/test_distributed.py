@@ -88,7 +88,7 @@ def test_twenty_pipelines_three_workers_every_slot_exactly_once(tmp_path, redis_
                     return False
                 recs = [r for r in export_state(cfg) if r["pipeline"] in names]
                 return len(recs) == 20 and all(
-                    r["status"] == "success" and iso(r["last_run"]) == at for r in recs)
+                    r["status"] == "success" and iso(r["last_run_at"]) == at for r in recs)
             wait_until(drained, timeout=180, interval=0.3, what=f"the {at} jobs to finish")
     finally:
         for w in workers:
@@ -139,7 +139,7 @@ def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_se
         st = state_of(cfg, "big_sync", "full_job")
         assert st["status"] == "success", (st, b.text())
         assert st["worker"] == "rescuer"
-        assert iso(st["last_run"]) == "2025-10-15T11:00:00Z"
+        assert iso(st["last_run_at"]) == "2025-10-15T11:00:00Z"
         assert "claimed run" in b.text(), b.text()
         assert stream_len(redis_server, 8) == 0
     finally:

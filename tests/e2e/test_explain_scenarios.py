@@ -62,7 +62,8 @@ def explain(synctool, cfg, pipeline, at, *extra):
     assert set(doc) == {"pipeline", "at", "selected", "strategies"}
     for s in doc["strategies"]:
         assert set(s) == {"name", "should_run", "reason", "prev_slot", "next_slot",
-                          "backoff_seconds"}
+                          "next_fire_at", "backoff_seconds"}
+        assert s["next_fire_at"] == s["next_slot"]
     return doc
 
 

@@ -222,7 +222,7 @@ def test_skip_does_not_clobber_the_running_run(env):
     rec = _state(env)[(env.pipeline, "full_weekly")]
     assert rec["status"] == "success"
     assert rec["run_id"] == ra["run_id"]
-    assert rec["last_run"] is not None
+    assert rec["last_run_at"] is not None
 
 
 def test_lock_timeout_waits_for_first_then_runs(env):
@@ -368,7 +368,7 @@ def test_lock_list_shows_shared_holders(env):
     t = held[env.table_key]
     assert t["mode"] == "shared"
     assert t["holders"] == 2
-    assert t["expires_in"] > 0
+    assert t["expires_in_s"] > 0
     rc, out, err = run(env, "lock", "list")
     assert rc == 0
     assert env.table_key in out and "shared" in out
@@ -431,12 +431,13 @@ def test_default_strategy_is_longest_slot(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["run"], "--job-name is required"),
+    (["run"], "missing PIPELINE"),
     (["run", "--job-name", "nope"], "unknown pipeline 'nope'"),
     (["run", "--job-name", "PIPE", "--strategy", "weekly"], "Strategy 'weekly' not found in config"),
     (["run", "--job-name", "PIPE", "--lock-timeout", "x"], "expected a non-negative integer"),
     (["run", "--job-name", "PIPE", "--no-wait-lock", "--lock-timeout", "5"], "contradicts"),
-    (["run", "--job-name", "PIPE", "extra"], "unexpected argument 'extra'"),
+    (["run", "--job-name", "PIPE", "extra"], "PIPELINE 'extra' contradicts --job-name"),
+    (["run", "PIPE", "extra"], "unexpected argument 'extra'"),
     (["run", "--bogus"], "unknown option"),
     (["run", "--job-name"], "--job-name needs a value"),
     (["lock", "hold", "--pipeline"], "--pipeline needs a value"),
@@ -486,7 +487,7 @@ def test_run_records_skipped_then_success(env):
     assert rec["status"] == "skipped"
     assert rec["last_attempted_at"] is not None
     assert rec["retry_count"] == 0  # a skip never counts as a failure
-    assert rec["last_run"] is None
+    assert rec["last_run_at"] is None
     h.p.send_signal(signal.SIGTERM)
     assert h.finish()[0] == 0
     rc, out, err = run(env, "run", "--job-name", env.pipeline, "--json")
@@ -495,7 +496,7 @@ def test_run_records_skipped_then_success(env):
     assert res["run_id"] > skipped_id
     rec = _state(env)[(env.pipeline, "full_weekly")]
     assert rec["status"] == "success"
-    assert rec["last_run"] is not None
+    assert rec["last_run_at"] is not None
     assert rec["run_id"] == res["run_id"]
 
 

@@ -47,5 +47,5 @@ def test_manual_skip_does_not_overwrite_a_pending_scheduled_run(tmp_path):
     assert sched.returncode == 0, err
     rec = state_of(cfg, "p", "full_job")
     assert rec["status"] == "success", (rec, err)
-    assert iso(rec["last_run"]) == "2025-10-15T02:00:00Z"
+    assert iso(rec["last_run_at"]) == "2025-10-15T02:00:00Z"
     assert [h["status"] for h in history(cfg, "p", "full_job")] == ["success"]

@@ -39,7 +39,7 @@ def test_scenario1_daily_job_retries_every_5_minutes_then_succeeds(tmp_path):
     key = PIPE_KEY.format("daily_sync")
     with LockHolder(cfg, "--pipeline", "daily_sync", key=key) as holder:
         r = tick(cfg, "2025-10-15T02:00:00Z")
-        assert r.rc == 0, r
+        assert r.rc == 75, r  # --once: the run it started was skipped
         assert "First run or missing state — within 0s of schedule slot" in r.err, r
         assert "Pipeline lock not available, skipping execution" in r.err, r
         st = state_of(cfg, "daily_sync", "hash_daily")
@@ -47,7 +47,7 @@ def test_scenario1_daily_job_retries_every_5_minutes_then_succeeds(tmp_path):
         assert iso(st["last_attempted_at"]) == "2025-10-15T02:00:00Z"
 
         r = tick(cfg, "2025-10-15T02:03:00Z")
-        assert r.rc == 0, r
+        assert r.rc == 0, r  # --once: nothing started
         assert "Recently skipped, retry in 120s (within current slot)" in r.err, r
         assert "Enqueued" not in r.err, r
         assert iso(state_of(cfg, "daily_sync", "hash_daily")["last_attempted_at"]) \
@@ -55,7 +55,7 @@ def test_scenario1_daily_job_retries_every_5_minutes_then_succeeds(tmp_path):
 
         for at in ("02:05", "02:10"):
             r = tick(cfg, f"2025-10-15T{at}:00Z")
-            assert r.rc == 0, r
+            assert r.rc == 75, r
             assert "Retrying skipped job within current slot (skipped 300s ago" in r.err, r
             assert "Pipeline lock not available, skipping execution" in r.err, r
             st = state_of(cfg, "daily_sync", "hash_daily")
@@ -70,7 +70,7 @@ def test_scenario1_daily_job_retries_every_5_minutes_then_succeeds(tmp_path):
     assert "succeeded" in r.err, r
     st = state_of(cfg, "daily_sync", "hash_daily")
     assert st["status"] == "success"
-    assert iso(st["last_run"]) == "2025-10-15T02:15:00Z"
+    assert iso(st["last_run_at"]) == "2025-10-15T02:15:00Z"
     assert count_rows(os.path.join(cfg, "dst.db")) == 3
     assert statuses(history(cfg, "daily_sync"))[:4] == ["success", "skipped", "skipped",
                                                          "skipped"]
@@ -82,7 +82,7 @@ def test_scenario1_daily_job_retries_every_5_minutes_then_succeeds(tmp_path):
     r = tick(cfg, "2025-10-16T02:00:00Z")
     assert "Due to run (last scheduled: 2025-10-16T02:00:00Z" in r.err, r
     assert "succeeded" in r.err, r
-    assert iso(state_of(cfg, "daily_sync", "hash_daily")["last_run"]) == "2025-10-16T02:00:00Z"
+    assert iso(state_of(cfg, "daily_sync", "hash_daily")["last_run_at"]) == "2025-10-16T02:00:00Z"
 
 
 # --- Scenario 2: every 2 minutes ---
@@ -109,7 +109,7 @@ def test_scenario2_frequent_job_retries_after_half_slot_then_new_slot_starts_fre
     assert "succeeded" in r.err, r
     st = state_of(cfg, "fast_sync", "delta_2m")
     assert st["status"] == "success"
-    assert iso(st["last_run"]) == "2025-10-15T10:02:00Z"
+    assert iso(st["last_run_at"]) == "2025-10-15T10:02:00Z"
 
 
 # --- Scenario 3: a failing job (bad connection string) ---
@@ -128,13 +128,13 @@ def test_scenario3_failed_job_waits_for_next_slot_and_pauses_after_three(tmp_pat
     make_table(os.path.join(cfg, "dst.db"), rows=0)
     outputs = []
 
-    def at(t, **kw):
+    def at(t, rc=0, **kw):
         r = tick(cfg, t, env=env, **kw)
         outputs.append(r.out + r.err)
-        assert r.rc == 0, r
+        assert r.rc == rc, r  # --once exits 1 when a run it started failed
         return r
 
-    r = at("2025-10-15T10:00:00Z")
+    r = at("2025-10-15T10:00:00Z", rc=1)
     assert "Run 1 failed" in r.err, r
     st = state_of(cfg, "orders_sync", "full_hourly", env=env)
     assert st["status"] == "failed" and int(st["retry_count"]) == 1
@@ -144,7 +144,7 @@ def test_scenario3_failed_job_waits_for_next_slot_and_pauses_after_three(tmp_pat
     assert "Enqueued" not in r.err, r
 
     for n, t in ((2, "11:00"), (3, "12:00")):
-        r = at(f"2025-10-15T{t}:00Z")
+        r = at(f"2025-10-15T{t}:00Z", rc=1)
         assert "Enqueued" in r.err and "failed" in r.err, r
         assert int(state_of(cfg, "orders_sync", "full_hourly", env=env)["retry_count"]) == n
 
@@ -154,7 +154,7 @@ def test_scenario3_failed_job_waits_for_next_slot_and_pauses_after_three(tmp_pat
 
     r = run_synctool("reset", "orders_sync", config_dir=cfg, env=env)
     assert r.rc == 0, r
-    r = at("2025-10-15T14:00:00Z")
+    r = at("2025-10-15T14:00:00Z", rc=1)
     assert "Enqueued" in r.err, r
     st = state_of(cfg, "orders_sync", "full_hourly", env=env)
     assert st["status"] == "failed" and int(st["retry_count"]) == 1
@@ -171,6 +171,7 @@ def test_scenario4_table_ddl_lock_without_wait_skips_then_retries(tmp_path):
     setup_sqlite(cfg, "ddl_sync", "0 * * * *")
     with LockHolder(cfg, "--table", "dst.main.items", key=TABLE_KEY) as holder:
         r = tick(cfg, "2025-10-15T10:00:00Z")
+        assert r.rc == 75, r
         assert "Table has active DDL lock, skipping execution" in r.err, r
         st = state_of(cfg, "ddl_sync", "full_job")
         assert st["status"] == "skipped"
@@ -378,7 +379,7 @@ def test_lost_worker_is_marked_failed_by_the_next_tick(tmp_path):
                               text=True).stdout.split()
         assert len(kids) == 1, kids
         os.kill(int(kids[0]), signal.SIGKILL)      # the job process only
-        assert bg.proc.wait(60) == 0, bg.text()
+        assert bg.proc.wait(60) == 1, bg.text()  # --once: a run it started died
     finally:
         bg.stop()
     assert "job process died (signal 9)" in bg.text(), bg.text()

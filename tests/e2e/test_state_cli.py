@@ -77,6 +77,17 @@ def by_pair(entries):
     return {(e["pipeline"], e["strategy"]): e for e in entries}
 
 
+def exported_form(entries):
+    """An imported entry as export prints it: the current names
+    (last_run -> last_run_at) and null, never "", for unknown."""
+    out = []
+    for e in entries:
+        e = {("last_run_at" if k == "last_run" else k): (None if v == "" else v)
+             for k, v in e.items()}
+        out.append(e)
+    return out
+
+
 def test_help_for_every_command(synctool, tmp_path):
     for cmd in (["status"], ["history"], ["reset"], ["state"]):
         r = synctool(*cmd, "--help")
@@ -93,7 +104,7 @@ def test_export_import_round_trip(synctool, cfg, tmp_path):
     exported = json.loads(r.out)
     assert [(e["pipeline"], e["strategy"]) for e in exported] == [
         ("orders_sync", "delta_15m"), ("orders_sync", "hash_daily")]
-    assert by_pair(exported) == by_pair(STATE)
+    assert by_pair(exported) == by_pair(exported_form(STATE))
     # --output writes the same document to a file; importing it changes nothing
     out = tmp_path / "exported.json"
     r = synctool("state", "export", "--output", out, config_dir=cfg)
@@ -112,7 +123,7 @@ def test_import_from_stdin_and_defaults(synctool, tmp_path):
     assert r.rc == 0, r
     got = json.loads(synctool("state", "export", config_dir=cfg).out)[0]
     assert got["status"] == "idle"
-    assert got["last_run"] is None and got["retry_count"] == 0 and got["run_id"] == 0
+    assert got["last_run_at"] is None and got["retry_count"] == 0 and got["run_id"] is None
 
 
 def test_import_bad_entries_names_each_and_imports_nothing(synctool, cfg, tmp_path):
@@ -195,8 +206,8 @@ def test_status_text_and_json(synctool, cfg, tmp_path):
     assert rows["hash_daily"]["status"] == "failed"
     assert rows["hash_daily"]["retry_count"] == 3
     assert rows["hash_daily"]["due"] is False
-    assert rows["hash_daily"]["next_fire"] == "2025-10-16T02:00:00Z"
-    assert rows["delta_15m"]["next_fire"] == "2025-10-15T10:15:00Z"
+    assert rows["hash_daily"]["next_fire_at"] == "2025-10-16T02:00:00Z"
+    assert rows["delta_15m"]["next_fire_at"] == "2025-10-15T10:15:00Z"
     assert rows["delta_15m"]["reason"].startswith("Retrying skipped job within current slot")
     assert rows["delta_15m"]["due"] is True
     assert rows["full_weekly"]["has_state"] is False
@@ -225,8 +236,8 @@ def test_reset_clears_paused_strategy(synctool, cfg, tmp_path):
     assert "orders_sync:full_weekly: no state, nothing to reset" in r.out
     after = by_pair(json.loads(synctool("state", "export", config_dir=cfg).out))
     h = after[("orders_sync", "hash_daily")]
-    assert (h["status"], h["retry_count"], h["error"]) == ("idle", 0, "")
-    assert h["last_run"] == "2025-10-14T02:00:00Z" and h["run_id"] == 7
+    assert (h["status"], h["retry_count"], h["error"]) == ("idle", 0, None)
+    assert h["last_run_at"] == "2025-10-14T02:00:00Z" and h["run_id"] == 7
     assert after[("orders_sync", "delta_15m")]["status"] == "skipped"
     r = synctool("status", "orders_sync", "--json", "--at", "2025-10-16T02:00:30Z",
                  config_dir=cfg)
@@ -289,7 +300,7 @@ def test_history_text_and_json(synctool, tmp_path):
     assert r.rc == 0, r
     h = json.loads(r.out)
     assert [e["run_id"] for e in h] == [3, 2]
-    assert h[0]["status"] == "success" and h[0]["duration_seconds"] == 12.0
+    assert h[0]["status"] == "success" and h[0]["duration_s"] == 12.0
     assert h[0]["started_at"] == "2025-10-15T02:20:00Z"
     assert h[0]["rows_inserted"] == 5 and h[0]["rows_deleted"] == 1
     assert h[1]["message"] == "Pipeline lock not available, skipping execution"

@@ -40,6 +40,7 @@ static const state_test_backend *TB;
 
 #define T0 (1760522760LL * ST_USEC) /* 2025-10-15T10:06:00Z */
 #define MIN (60LL * ST_USEC)
+#define DAY (86400LL * ST_USEC)
 
 static int case_setup(void **ctx) {
     TB->wipe();
@@ -277,6 +278,14 @@ static void test_history_bounded_newest_first(void **ctx) {
                T0 + i * MIN + 5 * ST_USEC, i % 2 ? "" : "ok", i % 2 ? "bad" : "");
     state_history_entry *h;
     size_t n;
+    /* appending keeps everything; the retention bounds it (keep_runs 50) */
+    assert_int_equal(state_history(st, "p", "s", 1000, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 60);
+    free(h);
+    state_retention keep50 = {0, 50};
+    int64_t removed = -1;
+    assert_int_equal(state_prune(st, T0 + DAY, &keep50, &removed, NULL), ST_OK);
+    assert_int_equal(removed, 10);
     assert_int_equal(state_history(st, "p", "s", 1000, &h, &n, NULL), ST_OK);
     assert_int_equal(n, 50);
     for (size_t i = 0; i < n; i++) assert_int_equal(h[i].run_id, 60 - (int64_t)i);
@@ -302,6 +311,83 @@ static void test_history_bounded_newest_first(void **ctx) {
     assert_int_equal(state_history(st, "p", "other", 10, &h, &n, NULL), ST_OK);
     assert_int_equal(n, 0);
     free(h);
+}
+
+static void finish_log(state *st, const char *p, const char *s, int64_t run_id,
+                       state_status status, int64_t finished, const char *log) {
+    st_error err;
+    state_stats stats = {.rows_read = 7, .rows_inserted = 5, .seconds = 2};
+    int rc = state_mark_finished_log(st, p, s, run_id, status, finished - 2 * ST_USEC, finished,
+                                     "w1", "done", status == STATE_FAILED ? "boom" : "",
+                                     &stats, log, &err);
+    if (rc != ST_OK) fail_msg("mark_finished_log: %s", err.msg);
+}
+
+/* Each finished run keeps its log lines; state_run_get finds the run by id
+ * with its pipeline and strategy; a run without lines has a NULL log. */
+static void test_run_log_kept_with_history(void **ctx) {
+    state *st = *ctx;
+    finish_log(st, "orders", "full", 5, STATE_FAILED, T0, "line one\nline two\n");
+    finish_log(st, "orders", "delta", 6, STATE_SUCCESS, T0 + MIN, NULL);
+    state_run r;
+    assert_int_equal(state_run_get(st, 5, &r, NULL), ST_OK);
+    assert_string_equal(r.pipeline, "orders");
+    assert_string_equal(r.strategy, "full");
+    assert_int_equal(r.entry.run_id, 5);
+    assert_int_equal(r.entry.status, STATE_FAILED);
+    assert_string_equal(r.entry.error, "boom");
+    assert_int_equal(r.entry.stats.rows_inserted, 5);
+    assert_true(r.entry.finished_at == T0);
+    assert_int_equal(r.entry.retry_count, 1);
+    assert_non_null(r.log);
+    assert_string_equal(r.log, "line one\nline two\n");
+    state_run_clear(&r);
+    assert_int_equal(state_run_get(st, 6, &r, NULL), ST_OK);
+    assert_string_equal(r.strategy, "delta");
+    assert_null(r.log);
+    state_run_clear(&r);
+    st_error err;
+    assert_int_equal(state_run_get(st, 99, &r, &err), ST_ENOTFOUND);
+    assert_string_equal(err.msg, "no run 99 in history");
+    state_run_clear(&r);
+}
+
+/* keep_days removes entries (and their logs) that finished before now -
+ * keep_days, across pairs; younger ones stay; pruning twice removes nothing
+ * more. keep_runs counts per pair. */
+static void test_prune_by_age_and_count(void **ctx) {
+    state *st = *ctx;
+    finish_log(st, "a", "s", 1, STATE_SUCCESS, T0 - 40 * DAY, "old\n");
+    finish_log(st, "b", "s", 2, STATE_SUCCESS, T0 - 31 * DAY, "old too\n");
+    finish_log(st, "a", "s", 3, STATE_SUCCESS, T0 - 29 * DAY, "young\n");
+    finish_log(st, "b", "s", 4, STATE_FAILED, T0 - DAY, "young\n");
+    finish_log(st, "b", "s", 5, STATE_SUCCESS, T0, "young\n");
+    state_retention r30 = {30, 0};
+    int64_t removed = -1;
+    assert_int_equal(state_prune(st, T0, &r30, &removed, NULL), ST_OK);
+    assert_int_equal(removed, 2);
+    state_run run;
+    assert_int_equal(state_run_get(st, 1, &run, NULL), ST_ENOTFOUND);
+    assert_int_equal(state_run_get(st, 2, &run, NULL), ST_ENOTFOUND);
+    assert_int_equal(state_run_get(st, 3, &run, NULL), ST_OK);
+    assert_string_equal(run.log, "young\n");
+    state_run_clear(&run);
+    state_history_entry *h;
+    size_t n;
+    assert_int_equal(state_history(st, "a", "s", 10, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].run_id, 3);
+    free(h);
+    assert_int_equal(state_prune(st, T0, &r30, &removed, NULL), ST_OK);
+    assert_int_equal(removed, 0);
+    state_retention keep1 = {0, 1};
+    assert_int_equal(state_prune(st, T0, &keep1, &removed, NULL), ST_OK);
+    assert_int_equal(removed, 1); /* b keeps run 5, a keeps run 3 */
+    assert_int_equal(state_run_get(st, 4, &run, NULL), ST_ENOTFOUND);
+    assert_int_equal(state_run_get(st, 5, &run, NULL), ST_OK);
+    state_run_clear(&run);
+    state_retention bad = {-1, 0};
+    assert_int_equal(state_prune(st, T0, &bad, &removed, NULL), ST_EINVAL);
 }
 
 static void test_reset_clears_failure(void **ctx) {
@@ -483,6 +569,8 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_stale_run_id_refused),
     STATE_CASE(test_new_run_id_strictly_increasing),
     STATE_CASE(test_history_bounded_newest_first),
+    STATE_CASE(test_run_log_kept_with_history),
+    STATE_CASE(test_prune_by_age_and_count),
     STATE_CASE(test_reset_clears_failure),
     STATE_CASE(test_list_sorted_and_put_many),
     STATE_CASE(test_put_rejects_bad_record),

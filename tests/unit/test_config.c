@@ -138,6 +138,26 @@ static void write_pipe_with(tdir *t, const char *rel, int line, const char *text
     write_file(t, rel, buf);
 }
 
+/* PIPE named `name`, writing the destination table of the same name (two
+ * pipelines may not share a destination table). */
+static void write_pipe_named(tdir *t, const char *rel, const char *name) {
+    char buf[4096] = "";
+    const char *s = PIPE;
+    for (int l = 1; *s; l++) {
+        const char *nl = strchr(s, '\n');
+        size_t len = (size_t)(nl - s) + 1, used = strlen(buf);
+        if (l == 1)
+            snprintf(buf + used, sizeof buf - used, "name: %s\n", name);
+        else if (l == 5)
+            snprintf(buf + used, sizeof buf - used,
+                     "destination: {datastore: dst, table: %s}\n", name);
+        else
+            strncat(buf, s, len);
+        s += len;
+    }
+    write_file(t, rel, buf);
+}
+
 static bool cron_available(void) {
     cron_expr *c = NULL;
     int rc = cron_parse(&c, "* * * * *", NULL, NULL);
@@ -565,12 +585,12 @@ static void test_multiple_problems_reported_together(void **state) {
     assert_string_equal(t->probs.items[0], "datastores.yaml:3:15: datastores.dst.type: unknown "
                         "datastore type \"oracle\" (expected sqlite or postgres)");
     assert_string_equal(t->probs.items[1], "datastores.yaml:4:1: extra: unknown key \"extra\" "
-                        "(expected one of: datastores, state)");
+                        "(expected one of: datastores, state, history, notify)");
     assert_string_equal(t->probs.items[2], "pipelines/a.yaml:7:41: columns[0].size: unknown key "
                         "\"size\" (expected one of: name, type, key, dest)");
     assert_string_equal(t->probs.items[3], "pipelines/b.yaml:2:1: surprise: unknown key "
                         "\"surprise\" (expected one of: name, description, source, destination, "
-                        "columns, strategies, locks, retry)");
+                        "columns, strategies, locks, retry, freshness)");
     /* the parts agree with the joined text */
     assert_string_equal(t->probs.details[2].file, "pipelines/a.yaml");
     assert_int_equal(t->probs.details[2].line, 7);
@@ -656,8 +676,8 @@ static void test_relative_paths_resolved(void **state) {
 static void test_pipeline_files_sorted_and_filtered(void **state) {
     tdir *t = *state;
     write_file(t, "datastores.yaml", DS);
-    write_pipe_with(t, "pipelines/b.yml", 1, "name: second\n");
-    write_pipe_with(t, "pipelines/a.yaml", 1, "name: first\n");
+    write_pipe_named(t, "pipelines/b.yml", "second");
+    write_pipe_named(t, "pipelines/a.yaml", "first");
     write_file(t, "pipelines/notes.txt", "not yaml: [");
     write_file(t, "pipelines/.hidden.yaml", "broken: [");
     assert_int_equal(load(t), 0);

@@ -28,9 +28,23 @@ static void test_parse_offset_and_fraction(void **s) {
     assert_true(a == 1760522760LL * ST_USEC);
 }
 
+/* A time without an offset is UTC (DESIGN §5), with or without seconds
+ * and fraction. */
+static void test_parse_naive_is_utc(void **s) {
+    (void)s;
+    int64_t a = 0, b = 0;
+    assert_int_equal(st_time_parse("2025-10-15T10:06:00", &a, NULL), ST_OK);
+    assert_int_equal(st_time_parse("2025-10-15T10:06:00Z", &b, NULL), ST_OK);
+    assert_true(a == b);
+    assert_int_equal(st_time_parse("2025-10-15 10:06", &a, NULL), ST_OK);
+    assert_true(a == b);
+    assert_int_equal(st_time_parse("2025-10-15T10:06:00.250", &a, NULL), ST_OK);
+    assert_true(a == b + 250000);
+}
+
 static void test_parse_rejects_garbage(void **s) {
     (void)s;
-    const char *bad[] = {"", "garbage", "2025-10-15", "2025-10-15T10:06:00",
+    const char *bad[] = {"", "garbage", "2025-10-15",
                          "2025-02-30T00:00:00Z", "2025-10-15T24:00:00Z",
                          "2025-10-15T10:06:00Zjunk", "2025-13-01T00:00:00Z",
                          "2025-10-15T10:06:00+25:00", "2025-10-15T10:06:00.",
@@ -174,6 +188,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_utc),
         cmocka_unit_test(test_parse_offset_and_fraction),
+        cmocka_unit_test(test_parse_naive_is_utc),
         cmocka_unit_test(test_parse_rejects_garbage),
         cmocka_unit_test(test_format_roundtrip),
         cmocka_unit_test(test_mono_ms_advances),

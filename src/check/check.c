@@ -1,0 +1,478 @@
+/*
+ * check — pre-flight checks of pipelines against their databases (see
+ * check.h).
+ *
+ * Connections: every distinct datastore the selected pipelines use is
+ * opened once, all in parallel, one detached-able thread each. The caller
+ * waits for each until the common deadline; a datastore that has not
+ * answered by then is reported "unreachable (no answer within Ns)" and its
+ * thread is abandoned: it closes whatever it opens later and frees its own
+ * slot (the `abandoned` flag under the slot's mutex decides who frees).
+ *
+ * Engine-specific SQL (is the key a primary key or unique index?) sits in
+ * a small table per engine name, as the store drivers do; an engine not in
+ * the table is "not checked". Column types are compared by kind
+ * (store_kind_of): SQLite stores any value in any column, so only
+ * PostgreSQL columns are compared.
+ */
+#include "check.h"
+
+#include "../lock/lock.h"
+#include "../state/state.h"
+#include "../store/store.h"
+#include "../sync/sync.h"
+#include "../time/st_time.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* --- reports --- */
+
+static check_item *add(check_report *r, const char *name, check_level lv, const char *sql,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static check_item *add(check_report *r, const char *name, check_level lv, const char *sql,
+                       const char *fmt, ...) {
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        check_item *v = realloc(r->items, cap * sizeof *v);
+        if (v == NULL) return NULL;
+        r->items = v;
+        r->cap = cap;
+    }
+    check_item *it = &r->items[r->n++];
+    memset(it, 0, sizeof *it);
+    snprintf(it->name, sizeof it->name, "%s", name);
+    it->level = lv;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->message, sizeof it->message, fmt, ap);
+    va_end(ap);
+    it->sql = sql ? strdup(sql) : NULL;
+    return it;
+}
+
+void check_reports_free(check_report *r, size_t n) {
+    for (size_t i = 0; r && i < n; i++) {
+        for (size_t j = 0; j < r[i].n; j++) free(r[i].items[j].sql);
+        free(r[i].items);
+    }
+    free(r);
+}
+
+check_level check_worst(const check_report *r) {
+    check_level w = CHECK_OK;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].level > w) w = r->items[i].level;
+    return w;
+}
+
+const char *check_level_name(check_level l) {
+    return l == CHECK_OK ? "ok" : l == CHECK_WARN ? "warning" : "problem";
+}
+
+/* --- parallel connections --- */
+
+typedef struct conn_slot {
+    const config_datastore *ds;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done, abandoned;
+    store *s;
+    int rc;
+    st_error err;
+} conn_slot;
+
+static void *conn_thread(void *arg) {
+    conn_slot *c = arg;
+    store *s = NULL;
+    st_error err;
+    int rc = store_open(&s, c->ds, &err);
+    pthread_mutex_lock(&c->mu);
+    if (c->abandoned) {
+        pthread_mutex_unlock(&c->mu);
+        store_close(s);
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        free(c);
+        return NULL;
+    }
+    c->s = s;
+    c->rc = rc;
+    c->err = err;
+    c->done = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+#define ABANDONED ((conn_slot *)-1)   /* a slot its thread now owns */
+
+typedef struct conns {
+    conn_slot **slot;      /* parallel to cfg->datastores; NULL = not needed */
+    size_t n;
+    int64_t timeout_ms;
+} conns;
+
+static bool uses(const config *cfg, const config_pipeline *only, const char *ds) {
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const config_pipeline *p = &cfg->pipelines[i];
+        if (only && only != p) continue;
+        if ((p->source.datastore && strcmp(p->source.datastore, ds) == 0) ||
+            (p->destination.datastore && strcmp(p->destination.datastore, ds) == 0))
+            return true;
+    }
+    return false;
+}
+
+static int conns_open(conns *cs, const config *cfg, const config_pipeline *only) {
+    cs->n = cfg->ndatastores;
+    cs->slot = calloc(cs->n ? cs->n : 1, sizeof *cs->slot);
+    if (cs->slot == NULL) return ST_ENOMEM;
+    for (size_t i = 0; i < cs->n; i++) {
+        if (!uses(cfg, only, cfg->datastores[i].name)) continue;
+        conn_slot *c = calloc(1, sizeof *c);
+        if (c == NULL) return ST_ENOMEM;
+        c->ds = &cfg->datastores[i];
+        pthread_mutex_init(&c->mu, NULL);
+        pthread_cond_init(&c->cv, NULL);
+        pthread_t th;
+        if (pthread_create(&th, NULL, conn_thread, c) != 0) {
+            conn_thread(c); /* no thread: connect here */
+        } else {
+            pthread_detach(th);
+        }
+        cs->slot[i] = c;
+    }
+    /* wait for every slot up to one common deadline */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += cs->timeout_ms / 1000;
+    dl.tv_nsec += (cs->timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    for (size_t i = 0; i < cs->n; i++) {
+        conn_slot *c = cs->slot[i];
+        if (c == NULL) continue;
+        pthread_mutex_lock(&c->mu);
+        while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &dl) != ETIMEDOUT) {}
+        bool gone = !c->done;
+        if (gone) c->abandoned = true; /* from now on the thread frees the slot */
+        pthread_mutex_unlock(&c->mu);
+        if (gone) cs->slot[i] = ABANDONED;
+    }
+    return ST_OK;
+}
+
+/* The store for datastore `name`, or NULL with *why filled. */
+static store *conn_get(const conns *cs, const config *cfg, const char *name, char *why,
+                       size_t n) {
+    for (size_t i = 0; i < cs->n; i++) {
+        if (strcmp(cfg->datastores[i].name, name) != 0) continue;
+        conn_slot *c = cs->slot[i];
+        if (c == ABANDONED) {
+            snprintf(why, n, "datastore '%s': unreachable (no answer within %llds)", name,
+                     (long long)((cs->timeout_ms + 999) / 1000));
+            return NULL;
+        }
+        if (c == NULL || c->rc != ST_OK) {
+            snprintf(why, n, "%s", c ? c->err.msg : "not opened");
+            return NULL;
+        }
+        return c->s;
+    }
+    snprintf(why, n, "datastore '%s' is not defined", name);
+    return NULL;
+}
+
+static void conns_close(conns *cs) {
+    for (size_t i = 0; i < cs->n; i++) {
+        conn_slot *c = cs->slot[i];
+        if (c == NULL || c == ABANDONED) continue;
+        store_close(c->s);
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        free(c);
+    }
+    free(cs->slot);
+}
+
+/* --- per engine: is the key unique? --- */
+
+/* SQL answering one row when the sorted, comma-joined column list $3 is a
+ * primary key or a unique index of table $1 in schema $2. */
+static const struct {
+    const char *engine;
+    const char *sql;
+} key_unique_sql[] = {
+    {"postgres",
+     "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+     "JOIN pg_namespace n ON n.oid = c.relnamespace "
+     "WHERE c.relname = $1 AND n.nspname = $2 AND i.indisunique AND i.indpred IS NULL "
+     "AND (SELECT string_agg(a.attname::text, ',' ORDER BY a.attname::text) FROM pg_attribute a "
+     "WHERE a.attrelid = c.oid AND a.attnum = ANY(i.indkey)) = $3"},
+    {"sqlite",
+     "SELECT 1 FROM pragma_index_list(?1, ?2) AS il WHERE il.\"unique\" AND "
+     "(SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_index_info(il.name, ?2) "
+     "ORDER BY name)) = ?3 "
+     "UNION ALL SELECT 1 FROM (SELECT group_concat(name, ',') AS k FROM (SELECT name FROM "
+     "pragma_table_info(?1, ?2) WHERE pk > 0 ORDER BY name)) WHERE k = ?3"},
+};
+
+static int cmp_cstr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 unique, 0 not, -1 not checked (engine unknown or error). */
+static int key_unique(store *s, const char *schema, const char *table, const config_pipeline *p) {
+    const char *sql = NULL;
+    for (size_t i = 0; i < sizeof key_unique_sql / sizeof key_unique_sql[0]; i++)
+        if (strcmp(store_ops_of(s)->engine, key_unique_sql[i].engine) == 0)
+            sql = key_unique_sql[i].sql;
+    if (sql == NULL) return -1;
+    const char *keys[64];
+    size_t nk = 0;
+    for (size_t i = 0; i < p->ncolumns && nk < 64; i++)
+        if (p->columns[i].key) keys[nk++] = p->columns[i].name;
+    qsort(keys, nk, sizeof *keys, cmp_cstr);
+    char joined[1024] = "";
+    for (size_t i = 0; i < nk; i++) {
+        size_t len = strlen(joined);
+        snprintf(joined + len, sizeof joined - len, "%s%s", i ? "," : "", keys[i]);
+    }
+    const char *params[3] = {table, store_schema(s, schema), joined};
+    store_reader *r = NULL;
+    if (store_query(s, &r, sql, 3, params, NULL) != ST_OK) return -1;
+    const char *const *row;
+    int nc;
+    int got = store_next(s, r, &row, &nc, NULL);
+    store_reader_close(s, r);
+    return got < 0 ? -1 : got == 1;
+}
+
+/* --- the checks --- */
+
+static const store_column_info *find_col(const store_column_info *info, size_t n,
+                                         const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(info[i].name, name) == 0) return &info[i];
+    return NULL;
+}
+
+static bool types_compatible(store *s, const char *have, const char *want) {
+    if (strcmp(store_ops_of(s)->engine, "postgres") != 0) return true; /* any value fits */
+    return store_kind_of(have) == store_kind_of(want);
+}
+
+static void check_columns(check_report *r, store *s, const config_pipeline *p,
+                          const store_column_info *info, size_t n) {
+    size_t bad = 0;
+    const config_endpoint *e = &p->source;
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        const config_column *c = &p->columns[i];
+        const store_column_info *have = find_col(info, n, c->name);
+        if (have == NULL) {
+            add(r, "columns", CHECK_PROBLEM, NULL, "source %s.%s.%s has no column '%s'",
+                e->datastore, store_schema(s, e->schema), e->table, c->name);
+            bad++;
+        } else if (!types_compatible(s, have->type, c->type)) {
+            add(r, "columns", CHECK_PROBLEM, NULL,
+                "column '%s' of source %s.%s.%s is %s, the config says %s", c->name,
+                e->datastore, store_schema(s, e->schema), e->table, have->type, c->type);
+            bad++;
+        }
+    }
+    if (bad == 0)
+        add(r, "columns", CHECK_OK, NULL, "all %zu columns present with compatible types",
+            p->ncolumns);
+}
+
+static void check_key(check_report *r, store *s, const config_pipeline *p) {
+    const config_endpoint *e = &p->source;
+    int u = key_unique(s, e->schema, e->table, p);
+    if (u == 1)
+        add(r, "key", CHECK_OK, NULL, "the key is a primary key or unique index of the source");
+    else if (u == 0)
+        add(r, "key", CHECK_WARN, NULL,
+            "the key is not a primary key or unique index of source %s.%s.%s: duplicate keys "
+            "would make runs disagree", e->datastore, store_schema(s, e->schema), e->table);
+    else
+        add(r, "key", CHECK_OK, NULL, "key uniqueness not checked on this engine");
+}
+
+/* Each delta strategy's cursor must lead an index together with the key:
+ * delta pages read WHERE (cursor, key) > (...) ORDER BY cursor, key. */
+static void check_cursor_index(check_report *r, store *s, const config_pipeline *p) {
+    const config_endpoint *e = &p->source;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *st = &p->strategies[i];
+        if (st->type != CONFIG_STRATEGY_DELTA || st->cursor == NULL) continue;
+        const char *cols[64];
+        size_t n = 0;
+        cols[n++] = st->cursor;
+        for (size_t k = 0; k < p->ncolumns && n < 64; k++)
+            if (p->columns[k].key && strcmp(p->columns[k].name, st->cursor) != 0)
+                cols[n++] = p->columns[k].name;
+        bool yes = false;
+        if (store_key_indexed(s, e->schema, e->table, cols, n, &yes, NULL) != ST_OK) continue;
+        if (yes) {
+            add(r, "cursor_index", CHECK_OK, NULL, "strategy %s: cursor %s is indexed with the key",
+                st->name, st->cursor);
+            continue;
+        }
+        store_sb q = {0};
+        store_sb_add(&q, "CREATE INDEX ");
+        char iname[300];
+        snprintf(iname, sizeof iname, "%s_%s_synctool", e->table, st->cursor);
+        store_sb_quote(&q, iname);
+        store_sb_add(&q, " ON ");
+        if (strcmp(store_ops_of(s)->engine, "sqlite") != 0) {
+            store_sb_quote(&q, store_schema(s, e->schema));
+            store_sb_add(&q, ".");
+        }
+        store_sb_quote(&q, e->table);
+        store_sb_add(&q, " (");
+        for (size_t k = 0; k < n; k++) {
+            if (k) store_sb_add(&q, ", ");
+            store_sb_quote(&q, cols[k]);
+        }
+        store_sb_add(&q, ")");
+        add(r, "cursor_index", CHECK_WARN, q.oom ? NULL : q.s,
+            "strategy %s: no index on the source leads with (%s, key): every delta run reads "
+            "the whole table; create one: %s", st->name, st->cursor, q.oom ? "" : q.s);
+        store_sb_free(&q);
+    }
+}
+
+static void check_source(check_report *r, const conns *cs, const config *cfg,
+                         const config_pipeline *p) {
+    char why[1024];
+    store *s = conn_get(cs, cfg, p->source.datastore, why, sizeof why);
+    if (s == NULL) {
+        add(r, "source", CHECK_PROBLEM, NULL, "%s", why);
+        return;
+    }
+    if (p->source.query) {
+        add(r, "source", CHECK_OK, NULL, "datastore '%s' reachable (query source: columns not "
+            "checked)", p->source.datastore);
+        return;
+    }
+    store_column_info *info = NULL;
+    size_t n = 0;
+    st_error err;
+    int rc = store_describe(s, p->source.schema, p->source.table, &info, &n, &err);
+    if (rc != ST_OK) {
+        add(r, "source", CHECK_PROBLEM, NULL, "%s", err.msg);
+        return;
+    }
+    add(r, "source", CHECK_OK, NULL, "source %s.%s.%s reachable", p->source.datastore,
+        store_schema(s, p->source.schema), p->source.table);
+    check_columns(r, s, p, info, n);
+    free(info);
+    check_key(r, s, p);
+    check_cursor_index(r, s, p);
+}
+
+static void check_destination(check_report *r, const conns *cs, const config *cfg,
+                              const config_pipeline *p) {
+    char why[1024];
+    store *s = conn_get(cs, cfg, p->destination.datastore, why, sizeof why);
+    if (s == NULL) {
+        add(r, "destination", CHECK_PROBLEM, NULL, "%s", why);
+        return;
+    }
+    char *sql = NULL;
+    st_error err;
+    if (sync_ddl_plan(cfg, p, &sql, &err) != ST_OK) {
+        add(r, "destination", CHECK_PROBLEM, NULL, "%s", err.msg);
+    } else if (sql[0] != '\0') {
+        size_t len = strlen(sql);
+        while (len > 0 && sql[len - 1] == '\n') sql[--len] = '\0';
+        add(r, "destination", CHECK_PROBLEM, sql,
+            "destination %s.%s.%s does not match the config: run `synctool ddl apply %s`, "
+            "which runs: %s", p->destination.datastore, store_schema(s, p->destination.schema),
+            p->destination.table, p->name, sql);
+    } else {
+        add(r, "destination", CHECK_OK, NULL, "destination %s.%s.%s matches the config",
+            p->destination.datastore, store_schema(s, p->destination.schema),
+            p->destination.table);
+    }
+    free(sql);
+    /* the fencing table: writable inside a transaction rolled back */
+    int rc = store_begin(s, &err);
+    if (rc == ST_OK) rc = store_fence_ensure_table(s, &err);
+    if (rc == ST_OK) {
+        const char *params[] = {"synctool:check"};
+        store_sb q = {0};
+        store_sb_addf(&q, "INSERT INTO synctool_fence (lock_key, token) VALUES (%c1, 0)",
+                      store_ops_of(s)->param_prefix);
+        rc = q.oom ? ST_ENOMEM : store_exec(s, q.s, 1, params, NULL, &err);
+        store_sb_free(&q);
+    }
+    store_rollback(s);
+    if (rc == ST_OK)
+        add(r, "fencing", CHECK_OK, NULL, "fencing table synctool_fence writable");
+    else
+        add(r, "fencing", CHECK_PROBLEM, NULL, "fencing table synctool_fence not writable: %s",
+            err.msg);
+}
+
+static void check_store(check_report *r, const config *cfg) {
+    char shown[512];
+    lock_url_redact(shown, sizeof shown, cfg->state_url);
+    state *st = NULL;
+    st_error err;
+    size_t n = 0;
+    state_record *recs = NULL;
+    if (state_open(&st, cfg->state_url, &err) != ST_OK ||
+        state_list(st, &recs, &n, &err) != ST_OK)
+        add(r, "state", CHECK_PROBLEM, NULL, "state store %s: %s", shown, err.msg);
+    else
+        add(r, "state", CHECK_OK, NULL, "state store %s reachable (%zu records)", shown, n);
+    free(recs);
+    state_close(st);
+    lock_manager *lm = NULL;
+    lock_info *li = NULL;
+    size_t nl = 0;
+    if (lock_open(&lm, cfg->state_url, &err) != ST_OK || lock_list(lm, &li, &nl, &err) != ST_OK)
+        add(r, "locks", CHECK_PROBLEM, NULL, "lock store %s: %s", shown, err.msg);
+    else
+        add(r, "locks", CHECK_OK, NULL, "lock store %s reachable (%zu locks held)", shown, nl);
+    free(li);
+    lock_close(lm);
+}
+
+int check_run(const config *cfg, const config_pipeline *only, int64_t timeout_ms,
+              check_report **out, size_t *n) {
+    size_t np = only ? 1 : cfg->npipelines;
+    check_report *r = calloc(np + 1, sizeof *r);
+    if (r == NULL) return ST_ENOMEM;
+    conns cs = {.timeout_ms = timeout_ms};
+    if (conns_open(&cs, cfg, only) != ST_OK) {
+        conns_close(&cs);
+        free(r);
+        return ST_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const config_pipeline *p = &cfg->pipelines[i];
+        if (only && only != p) continue;
+        snprintf(r[k].subject, sizeof r[k].subject, "%s", p->name);
+        check_source(&r[k], &cs, cfg, p);
+        check_destination(&r[k], &cs, cfg, p);
+        k++;
+    }
+    conns_close(&cs);
+    snprintf(r[k].subject, sizeof r[k].subject, "state");
+    check_store(&r[k], cfg);
+    *out = r;
+    *n = k + 1;
+    return ST_OK;
+}

@@ -1,0 +1,127 @@
+/*
+ * config_check — checks across a pipeline and its datastores that the
+ * per-key parsers cannot make alone (issue 14, item 3):
+ *
+ *   - every column type is one the engines at both ends know
+ *     (config_check_column_types): `type: nummeric` is caught by validate,
+ *     not by `ddl apply` later. PostgreSQL and SQLite each have a list of
+ *     base names (lowercase, without "(p,s)" or "[]"); SQLite accepts a few
+ *     spellings of its own (blob, datetime, ...). A datastore type this file
+ *     does not know is not checked.
+ *   - no two pipelines write the same destination table
+ *     (config_check_destination): they would overwrite each other's rows
+ *     and fight over the table lock.
+ *
+ * Cron expressions that never fire are checked in config_pipeline.c next to
+ * the other cron checks. Everything here is pure: no database is opened.
+ */
+#include "config_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const common_types[] = {
+    "bigint", "int8", "integer", "int", "int4", "smallint", "int2", "numeric", "decimal",
+    "double precision", "float8", "float", "real", "float4", "boolean", "bool",
+    "timestamptz", "timestamp with time zone", "timestamp", "timestamp without time zone",
+    "date", "text", "varchar", "character varying", "char", "character", "uuid", "json",
+    "jsonb", "bytea", "time", "timetz", "time with time zone", "time without time zone",
+    "interval", NULL};
+
+static const char *const sqlite_extra[] = {"blob", "datetime", "clob", "tinyint", "mediumint",
+                                           "double", "nvarchar", "nchar", NULL};
+
+/* Lowercase base name: no "(...)", no "[]", single spaces, trimmed. */
+static void base_name(const char *t, char *out, size_t n) {
+    size_t k = 0;
+    bool space = false;
+    for (const char *p = t; *p && k + 1 < n; p++) {
+        if (*p == '(') {
+            const char *e = strchr(p, ')');
+            if (e == NULL) break;
+            p = e;
+            continue;
+        }
+        if (*p == '[' || *p == ']') continue;
+        if (isspace((unsigned char)*p)) {
+            space = k > 0;
+            continue;
+        }
+        if (space && k + 2 < n) out[k++] = ' ';
+        space = false;
+        out[k++] = (char)tolower((unsigned char)*p);
+    }
+    out[k] = '\0';
+}
+
+static bool in_list(const char *const *list, const char *name) {
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp(list[i], name) == 0) return true;
+    return false;
+}
+
+/* Does the engine of `d` know the type? Unknown engines: yes. */
+static bool engine_knows(const config_datastore *d, const char *type) {
+    char b[128];
+    base_name(type, b, sizeof b);
+    if (d->type == CONFIG_DS_POSTGRES) return in_list(common_types, b);
+    if (d->type == CONFIG_DS_SQLITE) return in_list(common_types, b) || in_list(sqlite_extra, b);
+    return true;
+}
+
+static const char *engine_name(const config_datastore *d) {
+    return d->type == CONFIG_DS_POSTGRES ? "postgres" : "sqlite";
+}
+
+void config_check_column_types(config_loader *ld, const config *cfg, const config_node *root,
+                               const config_pipeline *p) {
+    const config_datastore *ends[2] = {
+        p->source.datastore ? config_datastore_find(cfg, p->source.datastore) : NULL,
+        p->destination.datastore ? config_datastore_find(cfg, p->destination.datastore) : NULL};
+    const config_node *list = config_map_get(root, "columns");
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        const config_column *c = &p->columns[i];
+        if (c->type == NULL) continue;
+        for (int e = 0; e < 2; e++) {
+            if (ends[e] == NULL || engine_knows(ends[e], c->type)) continue;
+            if (e == 1 && ends[0] && ends[0]->type == ends[1]->type) break; /* said once */
+            const config_node *item = list && i < list->n ? list->vals[i] : NULL;
+            const config_node *v = item ? config_map_get(item, "type") : NULL;
+            config_problem_add(ld, v ? v->line : 1, v ? v->col : 1,
+                               "columns[%zu].type: unknown type \"%s\" for %s (datastore '%s'); "
+                               "known: bigint, integer, smallint, numeric(P,S), double precision, "
+                               "real, boolean, text, varchar(N), date, timestamp, timestamptz, "
+                               "time, interval, uuid, json, jsonb, bytea%s",
+                               i, c->type, engine_name(ends[e]), ends[e]->name,
+                               ends[e]->type == CONFIG_DS_SQLITE ? ", blob, datetime" : "");
+            break;
+        }
+    }
+}
+
+void config_check_destination(config_loader *ld, const config *cfg, const config_node *root,
+                              const config_pipeline *p) {
+    const config_endpoint *d = &p->destination;
+    if (d->datastore == NULL || d->table == NULL || d->schema == NULL) return;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const config_pipeline *o = &cfg->pipelines[i];
+        const config_endpoint *od = &o->destination;
+        if (o == p || o->name == NULL || od->datastore == NULL || od->table == NULL ||
+            od->schema == NULL || (p->name && strcmp(o->name, p->name) == 0))
+            continue; /* a duplicate name is reported as such */
+        if (strcmp(od->datastore, d->datastore) != 0 || strcmp(od->schema, d->schema) != 0 ||
+            strcmp(od->table, d->table) != 0)
+            continue;
+        const config_node *m = config_map_get(root, "destination");
+        const config_node *v = m ? config_map_get(m, "table") : NULL;
+        size_t dl = strlen(ld->dir);
+        const char *of = o->file ? o->file : "?";
+        if (strncmp(of, ld->dir, dl) == 0 && of[dl] == '/') of += dl + 1;
+        config_problem_add(ld, v ? v->line : 1, v ? v->col : 1,
+                           "destination.table: %s.%s.%s is already the destination of pipeline "
+                           "\"%s\" (%s): two pipelines would overwrite each other's rows",
+                           d->datastore, d->schema, d->table, o->name, of);
+        return;
+    }
+}

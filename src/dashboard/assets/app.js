@@ -1,0 +1,671 @@
+/* synctool dashboard — one small script, no framework, no build step.
+ *
+ * A hash router (#/, #/p/NAME, #/run/ID, #/locks, #/workers) renders each
+ * page from the JSON API under /api/v1 (docs/openapi.yaml) and refreshes it
+ * every 5 seconds while the tab is visible. Inputs (the explain box, the
+ * strategy picker) live outside the refreshed parts, so a refresh never
+ * eats what the operator is typing. The API token, when entered, is kept in
+ * sessionStorage (gone with the tab) and sent as a Bearer header; the action
+ * buttons stay disabled without it. Everything from the API is escaped
+ * before it touches innerHTML.
+ */
+(function () {
+  "use strict";
+
+  var REFRESH_MS = 5000;
+  var TOKEN_KEY = "synctool.token";
+  var main = document.getElementById("main");
+  var banner = document.getElementById("banner");
+  var current = null;      // {refresh: fn} of the page on screen
+  var timer = null;
+
+  // --- small helpers -------------------------------------------------------
+
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
+  function api(method, path, body) {
+    var headers = {"Accept": "application/json"};
+    if (token()) headers["Authorization"] = "Bearer " + token();
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(path, {method: method, headers: headers,
+                        body: body === undefined ? undefined : JSON.stringify(body)})
+      .then(function (r) {
+        return r.text().then(function (t) {
+          var data = null;
+          try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
+          if (!r.ok) {
+            var msg = data && data.error ? data.error.message : (r.status + " " + r.statusText);
+            var err = new Error(msg);
+            err.status = r.status;
+            err.code = data && data.error ? data.error.code : "";
+            throw err;
+          }
+          return data;
+        });
+      });
+  }
+  function get(path) { return api("GET", path); }
+
+  function showBanner(html, kind) {
+    banner.innerHTML = html;
+    banner.className = "banner" + (kind ? " " + kind : "");
+    banner.hidden = false;
+  }
+  function hideBanner() { banner.hidden = true; }
+
+  function apiError(e) {
+    if (e.status === 401)
+      return "This server needs the API token to be read: paste it in the top right.";
+    if (e.status === 403)
+      return "Refused: " + e.message;
+    return e.message || String(e);
+  }
+
+  // --- time ----------------------------------------------------------------
+
+  var serverNow = null;     // Date of the API's "at", else the browser clock
+  function now() { return serverNow || new Date(); }
+  function parseTime(s) { return s ? new Date(s) : null; }
+
+  function fmtDuration(secs) {
+    if (secs == null || isNaN(secs)) return "–";
+    secs = Math.abs(secs);
+    if (secs < 1) return (secs * 1000).toFixed(0) + " ms";
+    if (secs < 60) return secs.toFixed(secs < 10 ? 1 : 0) + " s";
+    var m = Math.floor(secs / 60), s = Math.round(secs % 60);
+    if (m < 60) return m + " min" + (s && m < 10 ? " " + s + " s" : "");
+    var h = Math.floor(m / 60); m = m % 60;
+    if (h < 48) return h + " h" + (m ? " " + m + " min" : "");
+    var d = Math.floor(h / 24); h = h % 24;
+    return d + " d" + (h ? " " + h + " h" : "");
+  }
+  function ago(iso) {
+    var t = parseTime(iso);
+    if (!t) return "never";
+    var s = (now() - t) / 1000;
+    if (s < -1) return "in " + fmtDuration(-s);
+    if (s < 5) return "just now";
+    return fmtDuration(s) + " ago";
+  }
+  function fmtUtc(iso) {
+    if (!iso) return "";
+    return iso.replace("T", " ").replace(/\.\d+Z$/, "Z").replace("Z", " UTC");
+  }
+  function timeCell(iso, none) {
+    if (!iso) return '<span class="muted">' + esc(none || "never") + "</span>";
+    return '<span title="' + esc(fmtUtc(iso)) + '">' + esc(ago(iso)) + "</span>";
+  }
+
+  // --- status words ----------------------------------------------------------
+
+  function plainReason(reason, st) {
+    if (!reason) return "";
+    var r = reason, m;
+    var prefix = "";
+    if ((m = /^Moved to new schedule slot, abandoning old retry; (.*)$/.exec(r))) {
+      prefix = "New schedule slot (the old retry was dropped). ";
+      r = m[1];
+    }
+    var rules = [
+      [/^Max retry count \((\d+)\) exceeded/, function (m) {
+        return "Paused after " + m[1] + " failed runs in a row. Fix the cause, then press Reset."; }],
+      [/^Paused by operator/i, function () { return "Paused by an operator. Press Resume to schedule it again."; }],
+      [/^Strategy is already running/, function () { return "Running now."; }],
+      [/^Already scheduled at \S+ \(pending for (\d+)s\)/, function (m) {
+        return "Queued " + fmtDuration(+m[1]) + " ago, waiting for a worker."; }],
+      [/^Job failed on last attempt/, function () {
+        return "The last run failed. It runs again at its next scheduled time" +
+          (st && st.next_fire_at ? " (" + ago(st.next_fire_at) + ")" : "") + "."; }],
+      [/^Retrying skipped job within current slot/, function () {
+        return "Skipped because a lock was busy; retrying now."; }],
+      [/^Recently skipped, retry in (\d+)s/, function (m) {
+        return "Skipped because a lock was busy; retrying in " + fmtDuration(+m[1]) + "."; }],
+      [/^First run or missing state/, function () { return "Never ran yet: due now."; }],
+      [/^State missing and outside fallback window/, function () {
+        return "Never ran yet; waits for its next scheduled time" +
+          (st && st.next_fire_at ? " (" + ago(st.next_fire_at) + ")" : "") + "."; }],
+      [/^Already ran at ([^,\s]+)/, function (m) {
+        return "Up to date: already ran for this slot (" + ago(m[1]) + ")."; }],
+      [/^Already scheduled at/, function () { return "Already queued for this slot."; }],
+      [/^Due to run/, function () { return "Due now."; }],
+      [/^Overdue \(gap: (\d+)s/, function () { return "Overdue: it missed its schedule and catches up now."; }],
+      [/^Not due yet/, function () {
+        return "Up to date. Next run " + (st && st.next_fire_at ? ago(st.next_fire_at) : "not scheduled") + "."; }],
+      [/^Error: (.*)$/, function (m) { return "Schedule problem: " + m[1]; }]
+    ];
+    for (var i = 0; i < rules.length; i++) {
+      var mm = rules[i][0].exec(r);
+      if (mm) return prefix + rules[i][1](mm);
+    }
+    return prefix + r;
+  }
+
+  function strategyState(s) {
+    if (s.paused) return "paused";
+    if (s.enabled === false) return "disabled";
+    return s.status || "idle";
+  }
+
+  // The one word that sums a pipeline up, and how urgent it is (lower first).
+  var RANK = {paused: 0, failed: 1, stale: 2, running: 3, ok: 4, never: 5};
+  function pipelineState(p) {
+    var ss = p.strategies || [], any = {};
+    ss.forEach(function (s) { any[strategyState(s)] = true; });
+    var f = freshnessOf(p);
+    if (p.paused || any.paused) return "paused";
+    if (any.failed || any.lost) return "failed";
+    if (f.level === "error" || f.level === "warn") return "stale";
+    if (any.running || any.pending) return "running";
+    if (ss.some(function (s) { return s.last_run_at; })) return "ok";
+    return "never";
+  }
+  var STATE_LABEL = {paused: "Paused", failed: "Failed", stale: "Stale", running: "Running",
+                     ok: "Healthy", never: "Never run"};
+  function stateBadge(state) {
+    var cls = {ok: "b-ok", stale: "b-stale", never: "b-never"}[state] || "b-" + state;
+    return '<span class="badge ' + cls + '">' + esc(STATE_LABEL[state] || state) + "</span>";
+  }
+  function statusBadge(status) {
+    return '<span class="badge b-' + esc(status) + '">' + esc(status) + "</span>";
+  }
+
+  // Freshness of a pipeline: the youngest data any strategy delivered.
+  function freshnessOf(p) {
+    var best = null;
+    (p.strategies || []).forEach(function (s) {
+      if (s.freshness_s != null && (best == null || s.freshness_s < best)) best = s.freshness_s;
+    });
+    var f = p.freshness || {};
+    if (f.age_s != null) best = f.age_s;
+    var level = f.level || null;
+    if (!level && best != null) {
+      if (f.error_after_s && best >= f.error_after_s) level = "error";
+      else if (f.warn_after_s && best >= f.warn_after_s) level = "warn";
+      else if (f.warn_after_s || f.error_after_s) level = "ok";
+    }
+    return {age: best, level: level, warn: f.warn_after_s, error: f.error_after_s};
+  }
+  function freshnessCell(p) {
+    var f = freshnessOf(p);
+    if (f.age == null) return '<span class="muted">no data yet</span>';
+    var cls = f.level === "error" ? "fresh-error" : f.level === "warn" ? "fresh-warn" : "";
+    var lim = [];
+    if (f.warn) lim.push("warn after " + fmtDuration(f.warn));
+    if (f.error) lim.push("error after " + fmtDuration(f.error));
+    return '<span class="' + cls + '" title="' + esc(lim.join(", ") || "no freshness threshold set") +
+      '">' + esc(fmtDuration(f.age)) + " old" +
+      (f.level === "error" ? " · too old" : f.level === "warn" ? " · getting old" : "") + "</span>";
+  }
+
+  // The strategy whose reason explains the pipeline best.
+  function keyStrategy(p) {
+    var ss = p.strategies || [];
+    var order = function (s) {
+      var st = strategyState(s);
+      return st === "paused" ? 0 : st === "failed" || st === "lost" ? 1 :
+             st === "running" || st === "pending" ? 2 : s.name === p.selected ? 3 :
+             st === "disabled" ? 9 : 4;
+    };
+    return ss.slice().sort(function (a, b) { return order(a) - order(b); })[0] || null;
+  }
+
+  function lastOf(p, field) {
+    var best = null;
+    (p.strategies || []).forEach(function (s) {
+      if (s[field] && (!best || s[field] > best)) best = s[field];
+    });
+    return best;
+  }
+  function nextOf(p) {
+    var best = null;
+    (p.strategies || []).forEach(function (s) {
+      if (s.enabled !== false && !s.paused && s.next_fire_at && (!best || s.next_fire_at < best))
+        best = s.next_fire_at;
+    });
+    return best;
+  }
+
+  // --- actions (need the token) ---------------------------------------------
+
+  function actionButtons(name, strategies, opts) {
+    var dis = token() ? "" : " disabled";
+    var title = token() ? "" : ' title="Enter the API token (top right) to enable"';
+    var anyPaused = (strategies || []).some(function (s) { return s.operator_paused; });
+    var sel = '<select id="act-strategy" aria-label="Strategy">' +
+      '<option value="">' + (opts && opts.allLabel || "default strategy") + "</option>" +
+      (strategies || []).map(function (s) {
+        return '<option value="' + esc(s.name) + '">' + esc(s.name) + "</option>";
+      }).join("") + "</select>";
+    return '<div class="actions">' + sel +
+      '<button class="primary" data-act="run"' + dis + title + ">Run now</button>" +
+      '<button data-act="reset"' + dis + title + ">Reset</button>" +
+      '<button data-act="' + (anyPaused ? "resume" : "pause") + '"' + dis + title + ">" +
+      (anyPaused ? "Resume" : "Pause") + "</button></div>" +
+      (token() ? "" : '<div class="hint">Actions need the API token ($SYNCTOOL_API_TOKEN).</div>');
+  }
+
+  function wireActions(root, name, after) {
+    root.querySelectorAll("button[data-act]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var act = b.getAttribute("data-act");
+        var strat = ($("#act-strategy", root) || {}).value || "";
+        var body = strat ? {strategy: strat} : {};
+        if (act === "reset" && !confirm("Clear failures and the pause of " + name +
+                                        (strat ? ":" + strat : " (all strategies)") + "?")) return;
+        b.disabled = true;
+        api("POST", "/api/v1/pipelines/" + encodeURIComponent(name) + "/" + act, body)
+          .then(function (res) {
+            if (act === "run" && res && res.run_id != null)
+              showBanner("Run " + esc(res.run_id) + " of " + esc(res.pipeline) + ":" +
+                         esc(res.strategy) + ' queued. <a href="#/run/' + esc(res.run_id) +
+                         '">Follow it</a>', "info");
+            else
+              showBanner(esc(name) + ": " + esc(act) + " done.", "info");
+            after();
+          })
+          .catch(function (e) { showBanner(esc(apiError(e))); })
+          .then(function () { b.disabled = false; });
+      });
+    });
+  }
+
+  // --- pages -----------------------------------------------------------------
+
+  function pipelinesPage() {
+    main.innerHTML = '<h1>Pipelines</h1><div class="sub">Paused and failed pipelines first. ' +
+      "Click a pipeline for its runs, chart and schedule.</div>" +
+      '<div id="cards" class="cards"></div>' +
+      '<div class="toolbar"><input type="search" id="filter" placeholder="Filter by name…" ' +
+      'aria-label="Filter pipelines"></div>' +
+      '<div class="panel"><table id="pipelines"><thead><tr>' +
+      "<th>Status</th><th>Pipeline</th><th>Strategies</th><th>Last success</th>" +
+      "<th>Next run</th><th>Freshness</th><th>Why</th></tr></thead>" +
+      '<tbody><tr><td colspan="7" class="empty">Loading…</td></tr></tbody></table></div>';
+    var data = null;
+    var filter = $("#filter");
+    filter.addEventListener("input", function () { if (data) draw(); });
+
+    function draw() {
+      var q = filter.value.trim().toLowerCase();
+      var ps = data.pipelines.slice().map(function (p) { return {p: p, st: pipelineState(p)}; });
+      var counts = {paused: 0, failed: 0, stale: 0, running: 0, ok: 0, never: 0};
+      ps.forEach(function (x) { counts[x.st]++; });
+      $("#cards").innerHTML =
+        card(ps.length, "pipelines", "") + card(counts.failed, "failed", counts.failed ? "bad" : "") +
+        card(counts.paused, "paused", counts.paused ? "pause" : "") +
+        card(counts.stale, "stale data", counts.stale ? "warn" : "") +
+        card(counts.running, "running", counts.running ? "run" : "") +
+        card(counts.ok, "healthy", "ok");
+      ps.sort(function (a, b) { return RANK[a.st] - RANK[b.st] || (a.p.name < b.p.name ? -1 : 1); });
+      if (q) ps = ps.filter(function (x) { return x.p.name.toLowerCase().indexOf(q) >= 0; });
+      var rows = ps.map(function (x) {
+        var p = x.p, ks = keyStrategy(p);
+        var attention = x.st === "paused" || x.st === "failed";
+        return '<tr class="' + (attention ? "attention " + x.st : "") + '" data-pipeline="' +
+          esc(p.name) + '" data-state="' + x.st + '">' +
+          "<td>" + stateBadge(x.st) + "</td>" +
+          '<td><a class="name" href="#/p/' + encodeURIComponent(p.name) + '">' + esc(p.name) +
+          '</a><div class="small muted ell" title="' + esc(endpoint(p.source) + " → " + endpoint(p.destination)) +
+          '">' + esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) + "</div></td>" +
+          '<td><div class="chips">' + (p.strategies || []).map(function (s) {
+            var st = strategyState(s);
+            return '<span class="chip ' + esc(st) + '" title="' + esc(s.type + " · " + (s.cron || "no schedule")) +
+              '">' + esc(s.name) + (st !== "success" && st !== "idle" ? " · " + esc(st) : "") + "</span>";
+          }).join("") + "</div></td>" +
+          '<td class="nowrap">' + timeCell(lastOf(p, "last_run_at")) + "</td>" +
+          '<td class="nowrap">' + (x.st === "paused" ? '<span class="muted">paused</span>' :
+                                   timeCell(nextOf(p), "not scheduled")) + "</td>" +
+          '<td class="nowrap">' + freshnessCell(p) + "</td>" +
+          '<td class="reason">' + (ks ? '<span title="' + esc(ks.name + ": " + ks.reason) + '">' +
+            esc(plainReason(ks.reason, ks)) + "</span>" +
+            (ks.error && (strategyState(ks) === "failed" || strategyState(ks) === "paused")
+              ? '<span class="raw err">' + esc(ks.name) + ": " + esc(truncate(ks.error, 140)) + "</span>"
+              : "") : "") +
+          "</td></tr>";
+      }).join("");
+      $("#pipelines tbody").innerHTML = rows ||
+        '<tr><td colspan="7" class="empty">' + (q ? "No pipeline matches." :
+          "No pipelines configured. Add a file under pipelines/ in the config directory.") + "</td></tr>";
+    }
+    function card(n, label, cls) {
+      return '<div class="card ' + cls + '"><div class="n">' + n + '</div><div class="l">' +
+        esc(label) + "</div></div>";
+    }
+    return {
+      refresh: function () {
+        return get("/api/v1/pipelines").then(function (d) {
+          serverNow = d.at ? new Date(d.at) : null;
+          data = d;
+          draw();
+        });
+      }
+    };
+  }
+
+  function endpoint(e) {
+    if (!e) return "";
+    if (e.query) return e.datastore + " (query)";
+    return [e.datastore, e.schema, e.table].filter(Boolean).join(".");
+  }
+  function truncate(s, n) { s = String(s || ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; }
+
+  function rowsMoved(r) { return (r.rows_inserted || 0) + (r.rows_updated || 0) + (r.rows_deleted || 0); }
+
+  var STATUS_COLOR = {success: "#2f9e63", failed: "#d14343", lost: "#d14343", skipped: "#d99a1e",
+                      interrupted: "#d99a1e", running: "#3b82f6", pending: "#3b82f6", idle: "#98a2b3"};
+
+  // Bars: duration per run (colour = outcome); line: rows moved. Oldest left.
+  function chartSvg(runs) {
+    runs = runs.filter(function (r) { return r.status !== "skipped"; }).slice(0, 40).reverse();
+    if (!runs.length) return '<div class="empty">No finished runs yet.</div>';
+    var W = 820, H = 210, L = 56, R = 56, T = 14, B = 28;
+    var iw = W - L - R, ih = H - T - B;
+    var maxD = Math.max.apply(null, runs.map(function (r) { return r.duration_s || 0; })) || 1;
+    var maxR = Math.max.apply(null, runs.map(rowsMoved)) || 1;
+    var bw = iw / runs.length;
+    var out = ['<svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="Duration and rows of the last runs">'];
+    for (var g = 0; g <= 4; g++) {
+      var y = T + ih - ih * g / 4;
+      out.push('<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y + '" y2="' + y +
+               '" stroke="#eef0f3"/>');
+      out.push('<text x="' + (L - 6) + '" y="' + (y + 4) + '" font-size="11" fill="#667085" text-anchor="end">' +
+               esc(fmtDuration(maxD * g / 4)) + "</text>");
+      out.push('<text x="' + (W - R + 6) + '" y="' + (y + 4) + '" font-size="11" fill="#7c3aed">' +
+               esc(compact(maxR * g / 4)) + "</text>");
+    }
+    var pts = [];
+    runs.forEach(function (r, i) {
+      var bad = r.status === "failed" || r.status === "lost";
+      var d = r.duration_s || 0, h = Math.max(bad ? 8 : 1.5, ih * d / maxD);
+      var w = Math.min(34, Math.max(2, bw * 0.7)), x = L + i * bw + (bw - w) / 2;
+      if (bad)
+        out.push('<rect x="' + (L + i * bw).toFixed(1) + '" y="' + T + '" width="' + bw.toFixed(1) +
+                 '" height="' + ih + '" fill="#fdecea"/>');
+      out.push('<a href="#/run/' + esc(r.run_id) + '"><rect x="' + x.toFixed(1) + '" y="' +
+               (T + ih - h).toFixed(1) + '" width="' + w.toFixed(1) + '" height="' + h.toFixed(1) +
+               '" rx="2" fill="' + (STATUS_COLOR[r.status] || "#98a2b3") + '"><title>Run ' +
+               esc(r.run_id) + " · " + esc(r.strategy) + " · " + esc(r.status) + " · " +
+               esc(fmtDuration(d)) + " · " + esc(rowsMoved(r)) + " rows · " + esc(fmtUtc(r.started_at)) +
+               "</title></rect></a>");
+      pts.push([L + i * bw + bw / 2, T + ih - ih * rowsMoved(r) / maxR]);
+    });
+    out.push('<polyline fill="none" stroke="#7c3aed" stroke-width="2" points="' +
+             pts.map(function (p) { return p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" ") + '"/>');
+    pts.forEach(function (p) {
+      out.push('<circle cx="' + p[0].toFixed(1) + '" cy="' + p[1].toFixed(1) + '" r="2.5" fill="#7c3aed"/>');
+    });
+    out.push('<text x="' + L + '" y="' + (H - 8) + '" font-size="11" fill="#667085">' +
+             esc(fmtUtc(runs[0].started_at)) + "</text>");
+    out.push('<text x="' + (W - R) + '" y="' + (H - 8) + '" font-size="11" fill="#667085" text-anchor="end">' +
+             esc(fmtUtc(runs[runs.length - 1].started_at)) + "</text>");
+    out.push("</svg>");
+    return out.join("") + '<div class="legend">' +
+      '<span><span class="sw" style="background:#2f9e63"></span>duration, success</span>' +
+      '<span><span class="sw" style="background:#d14343"></span>failed run (shaded)</span>' +
+      '<span><span class="sw" style="background:#7c3aed"></span>rows moved (right axis)</span>' +
+      "<span>last " + runs.length + " runs, skips left out</span></div>";
+  }
+  function compact(n) {
+    if (n >= 1e9) return (n / 1e9).toFixed(1) + "G";
+    if (n >= 1e6) return (n / 1e6).toFixed(1) + "M";
+    if (n >= 1e4) return (n / 1e3).toFixed(0) + "k";
+    return String(Math.round(n));
+  }
+
+  function historyRows(runs) {
+    if (!runs.length) return '<tr><td colspan="7" class="empty">No runs recorded yet.</td></tr>';
+    return runs.map(function (r) {
+      return "<tr>" +
+        '<td class="num"><a href="#/run/' + esc(r.run_id) + '">' + esc(r.run_id) + "</a></td>" +
+        "<td>" + esc(r.strategy) + "</td>" +
+        "<td>" + statusBadge(r.status) + "</td>" +
+        '<td class="nowrap">' + timeCell(r.started_at) + "</td>" +
+        '<td class="num">' + esc(fmtDuration(r.duration_s)) + "</td>" +
+        '<td class="num mono">+' + esc(r.rows_inserted) + " ~" + esc(r.rows_updated) + " −" +
+        esc(r.rows_deleted) + "</td>" +
+        '<td class="small">' + (r.error ? '<span style="color:var(--bad)">' + esc(truncate(r.error, 200)) +
+          "</span>" : esc(truncate(r.message || "", 200))) + "</td></tr>";
+    }).join("");
+  }
+
+  function pipelinePage(name) {
+    var base = "/api/v1/pipelines/" + encodeURIComponent(name);
+    main.innerHTML = '<div class="crumbs"><a href="#/">Pipelines</a> /</div>' +
+      '<div class="head"><div class="grow"><h1 id="p-title">' + esc(name) + '</h1><div id="p-sub" class="sub"></div></div>' +
+      '<div id="p-actions"></div></div>' +
+      '<div class="panel"><table id="strategies"><thead><tr><th>Strategy</th><th>Status</th>' +
+      "<th>Schedule</th><th>Last success</th><th>Last attempt</th><th>Next run</th>" +
+      '<th class="num">Failures</th><th>Why</th></tr></thead><tbody></tbody></table></div>' +
+      '<div class="grid2"><div><h2>Last runs: duration and rows moved</h2>' +
+      '<div class="panel chart" id="chart"></div></div>' +
+      '<div><h2>Explain at a time</h2><div class="panel explain">' +
+      '<form id="explain-form"><input type="text" id="explain-at" size="24" spellcheck="false" ' +
+      'placeholder="2025-10-15T10:06:00Z" aria-label="Instant, ISO-8601 (UTC unless an offset is given)">' +
+      '<button type="submit">Explain</button></form><div id="explain-out" class="small">' +
+      '<span class="muted">Pick an instant to see what the scheduler would decide then, and why.</span>' +
+      "</div></div></div></div>" +
+      '<h2>History</h2><div class="panel"><table id="history"><thead><tr><th class="num">Run</th>' +
+      "<th>Strategy</th><th>Status</th><th>Started</th><th class=\"num\">Duration</th>" +
+      '<th class="num">Rows</th><th>Message</th></tr></thead><tbody></tbody></table></div>';
+    var actionsDrawn = false;
+
+    $("#explain-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var at = $("#explain-at").value.trim();
+      if (!at) return;
+      get(base + "?at=" + encodeURIComponent(at)).then(function (d) {
+        var ex = d.explain || {};
+        $("#explain-out").innerHTML = "<div>At <b>" + esc(fmtUtc(ex.at || at)) + "</b>: " +
+          (ex.selected ? "the scheduler would run <b>" + esc(ex.selected) + "</b>." :
+           "nothing would run.") + "</div>" +
+          (ex.strategies || []).map(function (s) {
+            return '<div class="item"><b>' + esc(s.name) + "</b> " +
+              (s.should_run ? '<span class="badge b-running">would run</span>' :
+                              '<span class="badge b-idle">would not run</span>') +
+              "<div>" + esc(s.reason) + '</div><div class="muted">slot ' + esc(fmtUtc(s.prev_slot) || "–") +
+              " → " + esc(fmtUtc(s.next_slot) || "–") +
+              (s.backoff_seconds ? " · retry backoff " + esc(fmtDuration(s.backoff_seconds)) : "") +
+              "</div></div>";
+          }).join("");
+      }).catch(function (e) {
+        $("#explain-out").innerHTML = '<div class="errorbox">' + esc(apiError(e)) + "</div>";
+      });
+    });
+
+    return {
+      refresh: function () {
+        return Promise.all([get(base), get(base + "/runs?limit=50")]).then(function (res) {
+          var p = res[0], runs = (res[1] && res[1].runs) || [];
+          serverNow = p.at ? new Date(p.at) : null;
+          var st = pipelineState(p);
+          $("#p-title").innerHTML = esc(p.name) + " " + stateBadge(st);
+          $("#p-sub").innerHTML = esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) +
+            " · freshness: " + freshnessCell(p);
+          if (!actionsDrawn) {
+            $("#p-actions").innerHTML = actionButtons(name, p.strategies);
+            wireActions($("#p-actions"), name, function () { actionsDrawn = false; current.refresh(); });
+            actionsDrawn = true;
+          }
+          if (!$("#explain-at").value && p.at) $("#explain-at").value = p.at.slice(0, 19) + "Z";
+          $("#strategies tbody").innerHTML = (p.strategies || []).map(function (s) {
+            var ss = strategyState(s);
+            return '<tr class="' + (ss === "paused" || ss === "failed" ? "attention " + ss : "") + '">' +
+              '<td><span class="name">' + esc(s.name) + '</span><div class="small muted">' + esc(s.type) +
+              (s.name === p.selected ? " · would run now" : "") + "</div></td>" +
+              "<td>" + statusBadge(ss) + (s.operator_paused ? ' <span class="small muted">by operator</span>' : "") + "</td>" +
+              '<td class="mono small">' + esc(s.cron || "manual only") + (s.timezone ? " " + esc(s.timezone) : "") + "</td>" +
+              '<td class="nowrap">' + timeCell(s.last_run_at) + "</td>" +
+              '<td class="nowrap">' + timeCell(s.last_attempted_at) + "</td>" +
+              '<td class="nowrap">' + (s.paused ? '<span class="muted">paused</span>' : timeCell(s.next_fire_at, "not scheduled")) + "</td>" +
+              '<td class="num">' + esc(s.retry_count) + "</td>" +
+              '<td class="reason"><span title="' + esc(s.reason) + '">' + esc(plainReason(s.reason, s)) + "</span>" +
+              (s.error && (ss === "failed" || ss === "paused")
+                ? '<span class="raw err">' + esc(truncate(s.error, 240)) + "</span>" : "") + "</td></tr>";
+          }).join("");
+          $("#chart").innerHTML = chartSvg(runs);
+          $("#history tbody").innerHTML = historyRows(runs);
+        });
+      }
+    };
+  }
+
+  function logHtml(lines) {
+    if (!lines || !lines.length) return '<div class="empty" style="color:#94a3b8">No log lines were kept for this run.</div>';
+    return lines.map(function (l, i) {
+      var m = /^(\S+) (debug|info|warn|error) (\S+) (.*)$/.exec(l);
+      var body = m ? '<span class="t" title="' + esc(m[1]) + '">' + esc((m[1].split("T")[1] || m[1]).replace("Z", "")) +
+        '</span> <span class="lv-' + m[2] + '">' +
+        esc(m[2].toUpperCase()) + "</span> " + '<span class="t">' + esc(m[3]) + "</span> " +
+        (m[2] === "error" ? '<span class="lv-error">' + esc(m[4]) + "</span>" : esc(m[4])) : esc(l);
+      return '<div class="ln"><span class="no">' + (i + 1) + "</span><span>" + body + "</span></div>";
+    }).join("");
+  }
+
+  function runPage(id) {
+    main.innerHTML = '<div class="crumbs"><a href="#/">Pipelines</a> / <span id="r-crumb"></span></div>' +
+      '<h1 id="r-title">Run ' + esc(id) + "</h1>" + '<div id="r-body"><div class="empty">Loading…</div></div>';
+    var done = false;
+    return {
+      refresh: function () {
+        if (done) return Promise.resolve();
+        return get("/api/v1/runs/" + encodeURIComponent(id)).then(function (r) {
+          done = true; // a finished run does not change
+          $("#r-crumb").innerHTML = '<a href="#/p/' + encodeURIComponent(r.pipeline) + '">' + esc(r.pipeline) + "</a> /";
+          $("#r-title").innerHTML = "Run " + esc(r.run_id) + " · " + esc(r.pipeline) + ":" + esc(r.strategy) +
+            " " + statusBadge(r.status);
+          $("#r-body").innerHTML =
+            (r.error ? '<div class="errorbox">' + esc(r.error) + "</div>" : "") +
+            '<div class="panel kv">' +
+            "<div>Started</div><div>" + esc(fmtUtc(r.started_at) || "–") + ' <span class="muted">(' + esc(ago(r.started_at)) + ")</span></div>" +
+            "<div>Finished</div><div>" + esc(fmtUtc(r.finished_at) || "–") + "</div>" +
+            "<div>Duration</div><div>" + esc(fmtDuration(r.duration_s)) + "</div>" +
+            "<div>Rows</div><div>" + esc(r.rows_read) + " read · " + esc(r.rows_inserted) + " inserted · " +
+            esc(r.rows_updated) + " updated · " + esc(r.rows_deleted) + " deleted" +
+            (r.segments_compared ? " · " + esc(r.segments_compared) + " segments compared, " +
+             esc(r.segments_skipped) + " skipped" : "") + "</div>" +
+            "<div>Failures in a row</div><div>" + esc(r.retry_count) + "</div>" +
+            "<div>Worker</div><div class=\"mono\">" + esc(r.worker || "–") + "</div>" +
+            "<div>Message</div><div>" + esc(r.message || "–") + "</div></div>" +
+            "<h2>Log</h2><div class=\"log\" id=\"log\">" + logHtml(r.log) + "</div>";
+        }).catch(function (e) {
+          if (e.status === 404) {
+            $("#r-body").innerHTML = '<div class="panel empty">Run ' + esc(id) +
+              " has not finished yet (or was pruned by the history retention). " +
+              "This page updates by itself when it finishes.</div>";
+            return;
+          }
+          throw e;
+        });
+      }
+    };
+  }
+
+  function locksPage() {
+    main.innerHTML = '<h1>Locks</h1><div class="sub">Held now. A pipeline lock means a run is in progress; ' +
+      "an exclusive table lock means a schema change.</div>" +
+      '<div class="panel"><table id="locks"><thead><tr><th>Kind</th><th>Key</th><th>Mode</th>' +
+      '<th class="num">Fencing token</th><th class="num">Holders</th><th>Lease expires</th></tr></thead>' +
+      "<tbody></tbody></table></div>";
+    return {
+      refresh: function () {
+        return get("/api/v1/locks").then(function (d) {
+          var ls = d.locks || [];
+          $("#locks tbody").innerHTML = ls.length ? ls.map(function (l) {
+            return "<tr><td>" + esc(l.kind) + '</td><td class="mono">' + esc(l.key) + "</td><td>" + esc(l.mode) +
+              '</td><td class="num">' + esc(l.fence) +
+              '</td><td class="num">' + esc(l.holders) + '</td><td class="nowrap">' + timeCell(l.expires_at, "–") +
+              "</td></tr>";
+          }).join("") : '<tr><td colspan="6" class="empty">No lock is held: nothing is running.</td></tr>';
+        });
+      }
+    };
+  }
+
+  function workersPage() {
+    main.innerHTML = '<h1>Workers</h1><div id="w-sub" class="sub"></div>' +
+      '<div class="panel"><table id="workers"><thead><tr><th>Name</th><th>Kind</th><th>Role</th>' +
+      "<th>State</th><th>Last heartbeat</th></tr></thead><tbody></tbody></table></div>";
+    return {
+      refresh: function () {
+        return get("/api/v1/workers").then(function (d) {
+          serverNow = null;
+          var ws = d.workers || [];
+          $("#w-sub").innerHTML = d.leader ? "Leading scheduler: <b>" + esc(d.leader) + "</b>" :
+            '<span style="color:var(--bad)">No scheduler leads: nothing is being scheduled.</span>';
+          $("#workers tbody").innerHTML = ws.length ? ws.map(function (w) {
+            var t = parseTime(w.last_heartbeat_at), age = t ? (new Date() - t) / 1000 : null;
+            var stale = w.alive === false || (w.alive == null && age != null && age > 90);
+            var role = w.kind === "scheduler" ? (w.leader ? "leader: schedules runs" : "standby") :
+                       w.kind === "worker" ? "runs jobs" : "API and dashboard";
+            return '<tr><td class="mono">' + esc(w.name) + "</td><td>" + esc(w.kind) + "</td><td>" +
+              esc(role) + "</td><td>" + (stale ? '<span class="badge b-failed">silent</span>' :
+              '<span class="badge b-ok">alive</span>') + '</td><td class="nowrap">' +
+              timeCell(w.last_heartbeat_at) + "</td></tr>";
+          }).join("") : '<tr><td colspan="5" class="empty">No scheduler or worker has reported yet.</td></tr>';
+        });
+      }
+    };
+  }
+
+  // --- router and refresh ----------------------------------------------------
+
+  function route() {
+    var h = location.hash.replace(/^#/, "") || "/";
+    var m, nav = "pipelines";
+    hideBanner();
+    if ((m = /^\/p\/(.+)$/.exec(h))) current = pipelinePage(decodeURIComponent(m[1]));
+    else if ((m = /^\/run\/(\d+)$/.exec(h))) current = runPage(m[1]);
+    else if (h === "/locks") { current = locksPage(); nav = "locks"; }
+    else if (h === "/workers") { current = workersPage(); nav = "workers"; }
+    else current = pipelinesPage();
+    document.querySelectorAll("[data-nav]").forEach(function (a) {
+      a.classList.toggle("active", a.getAttribute("data-nav") === nav);
+    });
+    refresh();
+  }
+
+  function refresh() {
+    clearTimeout(timer);
+    var page = current;
+    page.refresh().then(function () {
+      if (page !== current) return;
+      $("#refreshed").textContent = "updated " + new Date().toLocaleTimeString();
+      if (!banner.classList.contains("info")) hideBanner();
+    }).catch(function (e) {
+      if (page === current) showBanner(esc(apiError(e)));
+    }).then(function () {
+      if (page === current) timer = setTimeout(tick, REFRESH_MS);
+    });
+  }
+  function tick() { if (document.hidden) timer = setTimeout(tick, REFRESH_MS); else refresh(); }
+
+  function drawToken() {
+    var set = !!token();
+    $("#token-form").classList.toggle("set", set);
+    $("#token-input").value = "";
+    $("#token-input").placeholder = set ? "token set for this tab" : "paste to enable actions";
+    $("#token-clear").hidden = !set;
+  }
+  $("#token-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var v = $("#token-input").value.trim();
+    if (v) sessionStorage.setItem(TOKEN_KEY, v);
+    drawToken();
+    route();
+  });
+  $("#token-clear").addEventListener("click", function () {
+    sessionStorage.removeItem(TOKEN_KEY);
+    drawToken();
+    route();
+  });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
+  window.addEventListener("hashchange", route);
+  drawToken();
+  route();
+})();

@@ -1,0 +1,316 @@
+/*
+ * notify — detection: which transitions deserve an alert (see notify.h).
+ *
+ * notify_check() reads every record once (state_list, sorted), then walks the
+ * config: per strategy it derives the health (ok / failing / paused) from the
+ * record and the last-notified health, per pipeline the freshness level from
+ * the newest successful run of any strategy. A change is stored first
+ * (state_meta_put) and then queued for delivery: if the process dies between
+ * the two, the alert is lost rather than sent twice — one alert per
+ * transition is the promise, "at most once" the failure mode.
+ *
+ * The last-notified values are cached per (pipeline, strategy) slot after
+ * the first read, so a tick costs one state_list and no meta reads; a config
+ * reload (notifier_set_config) drops the cache. Only the leading scheduler
+ * checks, so two processes never race on the same transition.
+ */
+#include "notify.h"
+#include "notify_int.h"
+
+#include "../json/json.h"
+#include "../log/log.h"
+#include "../time/st_time.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_HEALTH "notify.health"
+#define META_FRESH "notify.freshness"
+#define PIPELINE_SCOPE "*"
+
+/* --- the pure decisions --- */
+
+notify_health notify_health_next(const state_record *r, int64_t max_retry, notify_health prev) {
+    const char *name = state_status_name(r->status);
+    if (strcmp(name, "failed") == 0 || strcmp(name, "lost") == 0)
+        return r->retry_count >= max_retry ? NOTIFY_PAUSED : NOTIFY_FAILING;
+    if (strcmp(name, "success") == 0) return NOTIFY_OK;
+    return prev;
+}
+
+notify_fresh notify_fresh_level(const config_freshness *f, int64_t last_success, int64_t now) {
+    if (f->warn_after_s <= 0 && f->error_after_s <= 0) return NOTIFY_FRESH_UNKNOWN;
+    if (last_success == ST_TIME_NONE) return NOTIFY_FRESH_UNKNOWN;
+    int64_t age_s = (now - last_success) / ST_USEC;
+    if (f->error_after_s > 0 && age_s >= f->error_after_s) return NOTIFY_FRESH_ERROR;
+    if (f->warn_after_s > 0 && age_s >= f->warn_after_s) return NOTIFY_FRESH_WARN;
+    return NOTIFY_FRESH_OK;
+}
+
+unsigned notify_transition(notify_health prev, notify_health cur) {
+    if (prev == cur) return 0;
+    if (cur == NOTIFY_PAUSED) return CONFIG_NOTIFY_PAUSED;
+    if (cur == NOTIFY_FAILING) return prev == NOTIFY_OK ? CONFIG_NOTIFY_FAILED : 0;
+    return CONFIG_NOTIFY_RECOVERED;
+}
+
+const char *notify_health_name(notify_health h) {
+    return h == NOTIFY_PAUSED ? "paused" : h == NOTIFY_FAILING ? "failing" : "ok";
+}
+
+const char *notify_fresh_name(notify_fresh f) {
+    static const char *const names[] = {"unknown", "ok", "warn", "error"};
+    return names[f];
+}
+
+static int parse_health(const char *s) {
+    if (strcmp(s, "ok") == 0) return NOTIFY_OK;
+    if (strcmp(s, "failing") == 0) return NOTIFY_FAILING;
+    if (strcmp(s, "paused") == 0) return NOTIFY_PAUSED;
+    return -1;
+}
+
+static int parse_fresh(const char *s) {
+    for (int i = 0; i <= NOTIFY_FRESH_ERROR; i++)
+        if (strcmp(s, notify_fresh_name((notify_fresh)i)) == 0) return i;
+    return -1;
+}
+
+/* --- the alert body --- */
+
+char *notify_alert_json(const notify_alert *a) {
+    static const struct { unsigned bit; const char *name; } names[] = {
+        {CONFIG_NOTIFY_FAILED, "failed"}, {CONFIG_NOTIFY_PAUSED, "paused"},
+        {CONFIG_NOTIFY_RECOVERED, "recovered"}, {CONFIG_NOTIFY_FRESHNESS, "freshness"}};
+    const char *event = "unknown";
+    for (size_t i = 0; i < 4; i++)
+        if (names[i].bit == a->event) event = names[i].name;
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_string(&w, "text", a->text);
+    json_kv_string(&w, "event", event);
+    json_kv_string(&w, "pipeline", a->pipeline);
+    json_key(&w, "strategy");
+    if (a->strategy[0]) json_string(&w, a->strategy); else json_null(&w);
+    json_kv_string(&w, "status", a->status);
+    json_key(&w, "run_id");
+    if (a->run_id > 0) json_int(&w, a->run_id); else json_null(&w);
+    json_kv_int(&w, "retry_count", a->retry_count);
+    json_key(&w, "freshness_s");
+    if (a->freshness_s >= 0) json_double(&w, a->freshness_s); else json_null(&w);
+    json_key(&w, "error");
+    if (a->error[0]) json_string(&w, a->error); else json_null(&w);
+    json_kv_time(&w, "at", a->at);
+    json_end_object(&w);
+    if (w.failed) {
+        json_release(&w);
+        return NULL;
+    }
+    return w.buf; /* owned by the caller now */
+}
+
+/* "2h 10m", "2h", "45m", "30s": two units at most, a zero second unit left out. */
+static void fmt_age(int64_t s, char *buf, size_t n) {
+    static const struct { int64_t secs; const char *name; } u[] = {
+        {86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+    for (size_t i = 0; i < 3; i++) {
+        if (s < u[i].secs) continue;
+        int64_t rest = s % u[i].secs / u[i + 1].secs;
+        if (rest) snprintf(buf, n, "%" PRId64 "%s %" PRId64 "%s", s / u[i].secs, u[i].name,
+                           rest, u[i + 1].name);
+        else snprintf(buf, n, "%" PRId64 "%s", s / u[i].secs, u[i].name);
+        return;
+    }
+    snprintf(buf, n, "%" PRId64 "s", s);
+}
+
+static void health_alert(notify_alert *a, unsigned event, const config_pipeline *p,
+                         const state_record *r, int64_t now) {
+    memset(a, 0, sizeof *a);
+    a->event = event;
+    snprintf(a->pipeline, sizeof a->pipeline, "%s", p->name);
+    snprintf(a->strategy, sizeof a->strategy, "%s", r->strategy);
+    snprintf(a->status, sizeof a->status, "%s", state_status_name(r->status));
+    snprintf(a->error, sizeof a->error, "%s", r->error);
+    a->run_id = r->run_id;
+    a->retry_count = r->retry_count;
+    a->at = now;
+    a->freshness_s = -1;
+    const char *err = r->error[0] ? r->error : "no error text";
+    if (event == CONFIG_NOTIFY_FAILED)
+        snprintf(a->text, sizeof a->text, ":x: %s:%s failed (run %" PRId64 ", failure %" PRId64
+                 " of %" PRId64 " before it pauses): %s", p->name, r->strategy, r->run_id,
+                 r->retry_count, p->retry.max_retry_count, err);
+    else if (event == CONFIG_NOTIFY_PAUSED)
+        snprintf(a->text, sizeof a->text, ":double_vertical_bar: %s:%s is paused after %" PRId64
+                 " consecutive failures and will not be scheduled until reset. Last error: %s."
+                 " Fix the cause, then run: synctool reset %s --strategy %s", p->name,
+                 r->strategy, r->retry_count, err, p->name, r->strategy);
+    else
+        snprintf(a->text, sizeof a->text, ":white_check_mark: %s:%s recovered: run %" PRId64
+                 " succeeded", p->name, r->strategy, r->run_id);
+}
+
+static void fresh_alert(notify_alert *a, const config_pipeline *p, notify_fresh level,
+                        int64_t last_success, int64_t now) {
+    memset(a, 0, sizeof *a);
+    a->event = CONFIG_NOTIFY_FRESHNESS;
+    snprintf(a->pipeline, sizeof a->pipeline, "%s", p->name);
+    snprintf(a->status, sizeof a->status, "%s", notify_fresh_name(level));
+    a->at = now;
+    int64_t age = (now - last_success) / ST_USEC;
+    a->freshness_s = (double)(now - last_success) / 1e6;
+    char agebuf[32], lim[32], since[40];
+    fmt_age(age, agebuf, sizeof agebuf);
+    st_time_format(last_success, since, sizeof since);
+    if (level == NOTIFY_FRESH_OK) {
+        snprintf(a->text, sizeof a->text, ":white_check_mark: %s data is fresh again: last "
+                 "successful run started %s ago (%s)", p->name, agebuf, since);
+        return;
+    }
+    bool err = level == NOTIFY_FRESH_ERROR;
+    fmt_age(err ? p->freshness.error_after_s : p->freshness.warn_after_s, lim, sizeof lim);
+    snprintf(a->text, sizeof a->text, "%s %s data is stale: last successful run started %s ago"
+             " (%s), over the %s threshold of %s", err ? ":rotating_light:" : ":warning:",
+             p->name, agebuf, since, err ? "error" : "warn", lim);
+}
+
+/* --- the last-notified cache --- */
+
+/* Slot of (pipeline i, strategy j); strategy index nstrategies is the
+ * pipeline's freshness. -1 = not read yet. */
+static int8_t *slot(notifier *n, size_t i, size_t j) {
+    return &n->cache[n->offsets[i] + j];
+}
+
+int notify_cache_build(notifier *n) {
+    free(n->cache);
+    free(n->offsets);
+    n->cache = NULL;
+    n->offsets = NULL;
+    const config *cfg = n->cfg;
+    size_t total = 0;
+    n->offsets = calloc(cfg->npipelines + 1, sizeof *n->offsets);
+    if (n->offsets == NULL) return ST_ENOMEM;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        n->offsets[i] = total;
+        total += cfg->pipelines[i].nstrategies + 1;
+    }
+    n->cache = malloc(total ? total : 1);
+    if (n->cache == NULL) return ST_ENOMEM;
+    memset(n->cache, -1, total ? total : 1);
+    return ST_OK;
+}
+
+/* The stored value for a slot, read once from the state's meta store. */
+static int load_slot(notifier *n, state *st, const char *p, const char *s, const char *key,
+                     int (*parse)(const char *), int8_t *v) {
+    if (*v >= 0) return ST_OK;
+    char buf[32];
+    st_error e;
+    int rc = state_meta_get(st, p, s, key, buf, sizeof buf, &e);
+    if (rc == ST_ENOTFOUND) {
+        *v = 0; /* ok / unknown */
+        return ST_OK;
+    }
+    if (rc != ST_OK) return rc;
+    int parsed = parse(buf);
+    *v = (int8_t)(parsed < 0 ? 0 : parsed);
+    (void)n;
+    return ST_OK;
+}
+
+static int store_slot(state *st, const char *p, const char *s, const char *key,
+                      const char *value, int8_t *slotv, int8_t v) {
+    st_error e;
+    int rc = state_meta_put(st, p, s, key, value, &e);
+    if (rc != ST_OK) {
+        log_warn(p, s[0] == '*' ? NULL : s, "cannot store the notified state: %s", e.msg);
+        return rc;
+    }
+    *slotv = v;
+    return ST_OK;
+}
+
+/* --- the pass --- */
+
+static const state_record *find_record(const state_record *recs, size_t n, const char *p,
+                                       const char *s) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(recs[mid].pipeline, p);
+        if (c == 0) c = strcmp(recs[mid].strategy, s);
+        if (c == 0) return &recs[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+static void check_strategy(notifier *n, state *st, const config_pipeline *p, size_t i,
+                           size_t j, const state_record *r, int64_t now, size_t *queued) {
+    int8_t *sv = slot(n, i, j);
+    if (load_slot(n, st, p->name, r->strategy, META_HEALTH, parse_health, sv) != ST_OK) return;
+    notify_health prev = (notify_health)*sv;
+    notify_health cur = notify_health_next(r, p->retry.max_retry_count, prev);
+    if (cur == prev) return;
+    if (store_slot(st, p->name, r->strategy, META_HEALTH, notify_health_name(cur), sv,
+                   (int8_t)cur) != ST_OK)
+        return;
+    unsigned ev = notify_transition(prev, cur);
+    if (ev == 0) return;
+    notify_alert a;
+    health_alert(&a, ev, p, r, now);
+    if (notify_queue_push(n, &a)) (*queued)++;
+}
+
+static void check_freshness(notifier *n, state *st, const config_pipeline *p, size_t i,
+                            int64_t last_success, int64_t now, size_t *queued) {
+    notify_fresh level = notify_fresh_level(&p->freshness, last_success, now);
+    if (level == NOTIFY_FRESH_UNKNOWN) return;
+    int8_t *sv = slot(n, i, p->nstrategies);
+    if (load_slot(n, st, p->name, PIPELINE_SCOPE, META_FRESH, parse_fresh, sv) != ST_OK) return;
+    notify_fresh prev = (notify_fresh)*sv;
+    if (level == prev) return;
+    if (store_slot(st, p->name, PIPELINE_SCOPE, META_FRESH, notify_fresh_name(level), sv,
+                   (int8_t)level) != ST_OK)
+        return;
+    /* First sight of fresh data is no news; anything else is a crossing. */
+    if (prev == NOTIFY_FRESH_UNKNOWN && level == NOTIFY_FRESH_OK) return;
+    notify_alert a;
+    fresh_alert(&a, p, level, last_success, now);
+    if (notify_queue_push(n, &a)) (*queued)++;
+}
+
+int notify_check(notifier *n, state *st, int64_t now, size_t *queued, st_error *err) {
+    size_t dummy = 0;
+    if (queued == NULL) queued = &dummy;
+    *queued = 0;
+    if (n == NULL || !n->active) return ST_OK;
+    if (n->cache == NULL && notify_cache_build(n) != ST_OK)
+        return st_error_set(err, ST_ENOMEM, "notify: out of memory");
+    state_record *recs = NULL;
+    size_t nrec = 0;
+    int rc = state_list(st, &recs, &nrec, err);
+    if (rc != ST_OK) return rc;
+    const config *cfg = n->cfg;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const config_pipeline *p = &cfg->pipelines[i];
+        int64_t last_success = ST_TIME_NONE;
+        for (size_t j = 0; j < p->nstrategies; j++) {
+            const state_record *r = find_record(recs, nrec, p->name, p->strategies[j].name);
+            if (r == NULL) continue;
+            if (r->last_run != ST_TIME_NONE && r->last_run <= now &&
+                (last_success == ST_TIME_NONE || r->last_run > last_success))
+                last_success = r->last_run;
+            check_strategy(n, st, p, i, j, r, now, queued);
+        }
+        check_freshness(n, st, p, i, last_success, now, queued);
+    }
+    free(recs);
+    return ST_OK;
+}

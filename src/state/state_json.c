@@ -1,0 +1,70 @@
+/*
+ * state_json — one history entry as the JSON object the CLI (`synctool logs
+ * --json`) and the HTTP API (`GET /api/v1/runs/{id}`) both print, so the two
+ * cannot drift apart (docs/openapi.yaml, schema RunDetail).
+ *
+ * Names follow the shared vocabulary: times are ISO-8601 UTC or null,
+ * `duration_s` a number (null when a bound is unknown), empty strings are
+ * null, and `log` is the list of the run's kept log lines (null when the run
+ * kept none: recorded before logs were kept, or nothing was logged).
+ */
+#include "state.h"
+
+#include "../time/st_time.h"
+
+#include <string.h>
+
+static void kv_text_or_null(json_writer *w, const char *key, const char *s) {
+    json_key(w, key);
+    if (s == NULL || s[0] == '\0') json_null(w);
+    else json_string(w, s);
+}
+
+/* The log text as an array of lines (no trailing newlines). */
+static void write_log_lines(json_writer *w, const char *log) {
+    json_key(w, "log");
+    if (log == NULL) {
+        json_null(w);
+        return;
+    }
+    json_begin_array(w);
+    char line[4096];
+    for (const char *p = log; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        size_t k = n < sizeof line - 1 ? n : sizeof line - 1;
+        memcpy(line, p, k);
+        line[k] = '\0';
+        json_string(w, line);
+        p += n + (nl ? 1 : 0);
+    }
+    json_end_array(w);
+}
+
+void state_run_write_json(json_writer *w, const state_run *r, bool with_log) {
+    const state_history_entry *e = &r->entry;
+    json_begin_object(w);
+    json_kv_int(w, "run_id", e->run_id);
+    json_kv_string(w, "pipeline", r->pipeline);
+    json_kv_string(w, "strategy", r->strategy);
+    json_kv_string(w, "status", state_status_name(e->status));
+    json_kv_time(w, "started_at", e->started_at);
+    json_kv_time(w, "finished_at", e->finished_at);
+    json_key(w, "duration_s");
+    if (e->started_at == ST_TIME_NONE || e->finished_at == ST_TIME_NONE) json_null(w);
+    else json_double(w, (double)((e->finished_at - e->started_at) / 1000) / 1000.0);
+    json_kv_int(w, "retry_count", e->retry_count);
+    kv_text_or_null(w, "worker", e->worker);
+    kv_text_or_null(w, "message", e->message);
+    kv_text_or_null(w, "error", e->error);
+    const state_stats *x = &e->stats;
+    json_kv_int(w, "rows_read", x->rows_read);
+    json_kv_int(w, "rows_inserted", x->rows_inserted);
+    json_kv_int(w, "rows_updated", x->rows_updated);
+    json_kv_int(w, "rows_deleted", x->rows_deleted);
+    json_kv_int(w, "rows_null_cursor", x->rows_null_cursor);
+    json_kv_int(w, "segments_compared", x->segments_compared);
+    json_kv_int(w, "segments_skipped", x->segments_skipped);
+    if (with_log) write_log_lines(w, r->log);
+    json_end_object(w);
+}

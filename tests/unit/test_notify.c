@@ -1,0 +1,213 @@
+/*
+ * test_notify — alert detection (src/notify): the pure decisions (health,
+ * freshness level, which transition is which event), the JSON body, and
+ * notify_check() over a real SQLite state store: one alert per transition,
+ * none per tick, none again after a restart (the last-notified state lives
+ * in the store). Delivery goes to a closed loopback port with one attempt,
+ * so nothing waits on the network; e2e tests/e2e/test_alerts.py checks real
+ * delivery to a receiver.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/notify/notify.h"
+#include "../../src/time/st_time.h"
+
+#define T0 (1760522760LL * ST_USEC) /* 2025-10-15T10:06:00Z */
+#define MIN (60LL * ST_USEC)
+#define HOUR (3600LL * ST_USEC)
+
+static state_record rec(state_status st, int64_t retries) {
+    state_record r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.pipeline, sizeof r.pipeline, "orders");
+    snprintf(r.strategy, sizeof r.strategy, "full");
+    r.status = st;
+    r.retry_count = retries;
+    r.last_run = ST_TIME_NONE;
+    return r;
+}
+
+static void test_health_next(void **state) {
+    (void)state;
+    state_record r = rec(STATE_FAILED, 1);
+    assert_int_equal(notify_health_next(&r, 3, NOTIFY_OK), NOTIFY_FAILING);
+    r.retry_count = 3;
+    assert_int_equal(notify_health_next(&r, 3, NOTIFY_FAILING), NOTIFY_PAUSED);
+    r = rec(STATE_SUCCESS, 0);
+    assert_int_equal(notify_health_next(&r, 3, NOTIFY_PAUSED), NOTIFY_OK);
+    /* a reset (idle), a skip or a run in progress changes nothing */
+    state_status keep[] = {STATE_IDLE, STATE_SKIPPED, STATE_RUNNING, STATE_PENDING};
+    for (size_t i = 0; i < 4; i++) {
+        r = rec(keep[i], 0);
+        assert_int_equal(notify_health_next(&r, 3, NOTIFY_PAUSED), NOTIFY_PAUSED);
+        assert_int_equal(notify_health_next(&r, 3, NOTIFY_OK), NOTIFY_OK);
+    }
+}
+
+static void test_transitions(void **state) {
+    (void)state;
+    assert_int_equal(notify_transition(NOTIFY_OK, NOTIFY_FAILING), CONFIG_NOTIFY_FAILED);
+    assert_int_equal(notify_transition(NOTIFY_OK, NOTIFY_PAUSED), CONFIG_NOTIFY_PAUSED);
+    assert_int_equal(notify_transition(NOTIFY_FAILING, NOTIFY_PAUSED), CONFIG_NOTIFY_PAUSED);
+    assert_int_equal(notify_transition(NOTIFY_FAILING, NOTIFY_OK), CONFIG_NOTIFY_RECOVERED);
+    assert_int_equal(notify_transition(NOTIFY_PAUSED, NOTIFY_OK), CONFIG_NOTIFY_RECOVERED);
+    assert_int_equal(notify_transition(NOTIFY_FAILING, NOTIFY_FAILING), 0);
+    assert_int_equal(notify_transition(NOTIFY_PAUSED, NOTIFY_FAILING), 0);
+}
+
+static void test_fresh_level(void **state) {
+    (void)state;
+    config_freshness f = {2 * 3600, 6 * 3600};
+    assert_int_equal(notify_fresh_level(&f, ST_TIME_NONE, T0), NOTIFY_FRESH_UNKNOWN);
+    assert_int_equal(notify_fresh_level(&f, T0 - HOUR, T0), NOTIFY_FRESH_OK);
+    assert_int_equal(notify_fresh_level(&f, T0 - 2 * HOUR, T0), NOTIFY_FRESH_WARN);
+    assert_int_equal(notify_fresh_level(&f, T0 - 6 * HOUR, T0), NOTIFY_FRESH_ERROR);
+    config_freshness none = {0, 0};
+    assert_int_equal(notify_fresh_level(&none, T0 - 100 * HOUR, T0), NOTIFY_FRESH_UNKNOWN);
+    config_freshness err_only = {0, 60};
+    assert_int_equal(notify_fresh_level(&err_only, T0 - 30 * ST_USEC, T0), NOTIFY_FRESH_OK);
+    assert_int_equal(notify_fresh_level(&err_only, T0 - MIN, T0), NOTIFY_FRESH_ERROR);
+}
+
+static void test_alert_json(void **state) {
+    (void)state;
+    notify_alert a;
+    memset(&a, 0, sizeof a);
+    a.event = CONFIG_NOTIFY_PAUSED;
+    snprintf(a.pipeline, sizeof a.pipeline, "orders");
+    snprintf(a.strategy, sizeof a.strategy, "full");
+    snprintf(a.status, sizeof a.status, "failed");
+    snprintf(a.text, sizeof a.text, "say \"hi\"");
+    a.run_id = 7;
+    a.retry_count = 3;
+    a.at = T0;
+    a.freshness_s = -1;
+    char *j = notify_alert_json(&a);
+    assert_string_equal(j, "{\"text\":\"say \\\"hi\\\"\",\"event\":\"paused\",\"pipeline\":\"orders\","
+                           "\"strategy\":\"full\",\"status\":\"failed\",\"run_id\":7,"
+                           "\"retry_count\":3,\"freshness_s\":null,\"error\":null,"
+                           "\"at\":\"2025-10-15T10:06:00Z\"}");
+    free(j);
+}
+
+/* --- notify_check over a real store --- */
+
+typedef struct fx {
+    char dir[64], url[128];
+    state *st;
+    config cfg;
+    config_pipeline p;
+    config_strategy s;
+    config_webhook hook;
+} fx;
+
+static int setup(void **state) {
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_notify.XXXXXX");
+    if (mkdtemp(f->dir) == NULL) return -1;
+    snprintf(f->url, sizeof f->url, "sqlite:%s/state.db", f->dir);
+    if (state_open(&f->st, f->url, NULL) != ST_OK) return -1;
+    f->s.name = "full";
+    f->p.name = "orders";
+    f->p.strategies = &f->s;
+    f->p.nstrategies = 1;
+    f->p.retry.max_retry_count = 2;
+    f->p.freshness = (config_freshness){2 * 3600, 6 * 3600};
+    f->hook.url = "http://127.0.0.1:9/closed";
+    f->hook.events = CONFIG_NOTIFY_ALL;
+    f->cfg.pipelines = &f->p;
+    f->cfg.npipelines = 1;
+    f->cfg.notify = (config_notify){&f->hook, 1, 1, 1};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx *f = *state;
+    state_close(f->st);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0) return -1;
+    free(f);
+    return 0;
+}
+
+static void finish(fx *f, int64_t run_id, state_status st, int64_t at) {
+    assert_int_equal(state_mark_finished(f->st, "orders", "full", run_id, st, at - MIN, at, "w",
+                                         "", st == STATE_FAILED ? "boom" : "", NULL, NULL),
+                     ST_OK);
+}
+
+static size_t check(notifier *n, fx *f, int64_t now) {
+    size_t q = 99;
+    assert_int_equal(notify_check(n, f->st, now, &q, NULL), ST_OK);
+    return q;
+}
+
+static void test_one_alert_per_transition(void **state) {
+    fx *f = *state;
+    notifier *n;
+    assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0), 0);                 /* no state yet */
+    finish(f, 1, STATE_SUCCESS, T0);
+    assert_int_equal(check(n, f, T0), 0);                 /* first sight of fresh data */
+    finish(f, 2, STATE_FAILED, T0 + MIN);
+    assert_int_equal(check(n, f, T0 + MIN), 1);           /* failed */
+    assert_int_equal(check(n, f, T0 + 2 * MIN), 0);       /* not per tick */
+    finish(f, 3, STATE_FAILED, T0 + 3 * MIN);
+    assert_int_equal(check(n, f, T0 + 3 * MIN), 1);       /* paused (2 of 2) */
+    assert_int_equal(check(n, f, T0 + 4 * MIN), 0);
+    assert_int_equal(state_reset_at(f->st, "orders", "full", T0 + 5 * MIN, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 5 * MIN), 0);       /* a reset is no recovery yet */
+    finish(f, 4, STATE_SUCCESS, T0 + 6 * MIN);
+    assert_int_equal(check(n, f, T0 + 6 * MIN), 1);       /* recovered */
+    /* freshness: warn after 2 h, error after 6 h, each once */
+    assert_int_equal(check(n, f, T0 + 6 * MIN + 2 * HOUR), 1);
+    assert_int_equal(check(n, f, T0 + 6 * MIN + 3 * HOUR), 0);
+    assert_int_equal(check(n, f, T0 + 6 * MIN + 6 * HOUR), 1);
+    notifier_close(n, 0);
+    /* a new process (restarted scheduler) remembers what it already said */
+    assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 6 * MIN + 7 * HOUR), 0);
+    char buf[32];
+    assert_int_equal(state_meta_get(f->st, "orders", "*", "notify.freshness", buf, sizeof buf,
+                                    NULL), ST_OK);
+    assert_string_equal(buf, "error");
+    finish(f, 5, STATE_SUCCESS, T0 + 8 * HOUR);
+    assert_int_equal(check(n, f, T0 + 8 * HOUR), 1);       /* fresh again */
+    notifier_close(n, 0);
+}
+
+static void test_without_webhooks_nothing_happens(void **state) {
+    fx *f = *state;
+    f->cfg.notify.nwebhooks = 0;
+    notifier *n;
+    assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
+    finish(f, 1, STATE_FAILED, T0);
+    assert_int_equal(check(n, f, T0), 0);
+    char buf[32];
+    assert_int_equal(state_meta_get(f->st, "orders", "full", "notify.health", buf, sizeof buf,
+                                    NULL), ST_ENOTFOUND);
+    notifier_close(n, 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_next),
+        cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_fresh_level),
+        cmocka_unit_test(test_alert_json),
+        cmocka_unit_test_setup_teardown(test_one_alert_per_transition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_without_webhooks_nothing_happens, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("notify", tests, NULL, NULL);
+}
