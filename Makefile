@@ -8,6 +8,8 @@
 #   make e2e        only the end-to-end tests
 #   make bench      benchmarks (bench/run), ratios against same-run baselines
 #   make clean
+#   make install    PREFIX=/usr/local DESTDIR= : the binary, the systemd units
+#                   (contrib/systemd, paths filled in) and the docs
 #
 # BUILD=dir puts every artefact under dir instead of build/ (parallel checkouts).
 #
@@ -15,7 +17,7 @@
 # test is tests/unit/test_<name>.c, so adding either needs no Makefile edit.
 
 CC      ?= cc
-PKGS    := yaml-0.1 sqlite3 libpq hiredis libcurl
+PKGS    := yaml-0.1 sqlite3 libpq hiredis libmicrohttpd libcurl
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation
@@ -48,7 +50,7 @@ SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit unit-run e2e e2e-run bench clean asan
+.PHONY: all test unit unit-run e2e e2e-run bench clean asan install
 # Keep the test-support objects: they are intermediate to several binaries.
 .SECONDARY:
 all: $(BUILD)/synctool
@@ -121,5 +123,25 @@ bench: $(BUILD)/synctool $(BENCH_BIN)
 
 clean:
 	rm -rf $(BUILD)
+
+# Install layout. SYSCONFDIR holds the config directory (SYSCONFDIR/synctool)
+# the units point at; units go where systemd looks for them under PREFIX.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+DOCDIR     ?= $(PREFIX)/share/doc/synctool
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+UNITS      := $(patsubst contrib/systemd/%.in,%,$(wildcard contrib/systemd/*.in))
+
+install: $(BUILD)/synctool
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/synctool $(DESTDIR)$(BINDIR)/synctool
+	for u in $(UNITS); do \
+	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	        -e 's|@DOCDIR@|$(DOCDIR)|g' contrib/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u \
+	    && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 README.md docs/*.md docs/openapi.yaml $(DESTDIR)$(DOCDIR)/
 
 -include $(REL_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d)

@@ -63,6 +63,9 @@ static const struct {
     {"ddl", cli_cmd_ddl, "ddl apply N | ddl plan N: create or alter the destination table"},
     {"check", cli_cmd_check, "connect and check source, destination, keys, indexes, stores"},
     {"diff", cli_cmd_diff, "what a sync would change, writing nothing (exit 1: differences)"},
+    {"pause", cli_cmd_pause, "pause scheduling of a pipeline's strategies"},
+    {"resume", cli_cmd_resume, "resume scheduling paused by `pause`"},
+    {"serve", cli_cmd_serve, "HTTP API, /metrics and health endpoints"},
     {"help", cli_cmd_help, "help [COMMAND]: this list, or a command's --help"},
 };
 

@@ -150,27 +150,7 @@ static void print_text(const explain_ctx *x) {
 static int print_json(const explain_ctx *x) {
     json_writer w;
     json_init(&w);
-    json_begin_object(&w);
-    json_kv_string(&w, "pipeline", x->p->name);
-    json_kv_time(&w, "at", x->at);
-    json_kv_string(&w, "selected", x->selected >= 0 ? x->p->strategies[x->selected].name : NULL);
-    json_key(&w, "strategies");
-    json_begin_array(&w);
-    for (size_t i = 0; i < x->p->nstrategies; i++) {
-        if (!explain_shown(x, i)) continue;
-        const sched_decision *d = &x->decisions[i];
-        json_begin_object(&w);
-        json_kv_string(&w, "name", x->p->strategies[i].name);
-        json_kv_bool(&w, "should_run", d->run);
-        json_kv_string(&w, "reason", d->reason);
-        json_kv_time(&w, "prev_slot", d->prev);
-        json_kv_time(&w, "next_slot", d->next);
-        json_kv_time(&w, "next_fire_at", d->next);
-        json_kv_int(&w, "backoff_seconds", d->backoff_s);
-        json_end_object(&w);
-    }
-    json_end_array(&w);
-    json_end_object(&w);
+    sched_explain_json(&w, x->p, x->at, x->only, x->decisions, x->selected);
     int rc = cli_print_json("explain", &w);
     json_release(&w);
     return rc;

@@ -9,6 +9,8 @@
  */
 #include "cli.h"
 
+#include "../http/http.h"
+#include "../log/log.h"
 #include "../proc/proc.h"
 
 #include <getopt.h>
@@ -19,7 +21,8 @@
 static void sched_usage(FILE *f) {
     fprintf(f,
         "usage: synctool scheduler [--once] [--at TIME] [--max-jobs K] [--tick SECS]\n"
-        "                          [--grace SECS] [--lease SECS] [--name NAME]\n\n"
+        "                          [--grace SECS] [--lease SECS] [--name NAME]\n"
+        "                          [--http ADDR:PORT]\n\n"
         "The scheduler loop. Every tick it decides, for each pipeline, which strategy\n"
         "is due (the reasons are logged verbatim), takes the enqueue lock, marks the\n"
         "run pending and hands it off:\n"
@@ -39,6 +42,8 @@ static void sched_usage(FILE *f) {
         "  --grace SECS    on SIGTERM, how long running jobs may finish (default 30)\n"
         "  --lease SECS    leader lease, renewed every third of it (default 30)\n"
         "  --name NAME     this scheduler's name in logs and state (default host:pid)\n"
+        "  --http ADDR:PORT  also serve the HTTP API and /metrics, as `synctool serve\n"
+        "                  --listen ADDR:PORT` would (SYNCTOOL_API_TOKEN as for serve)\n"
         "  -h, --help      this help\n\n"
         "Signals: SIGTERM/SIGINT stop taking work and wait --grace for running jobs;\n"
         "SIGHUP reloads the configs (an invalid new config keeps the old one).\n"
@@ -57,12 +62,14 @@ static int sched_parse_secs(const char *opt, const char *v, int64_t *out) {
     return rc;
 }
 
-static int sched_parse(proc_scheduler_opts *o, bool *exec_job, int argc, char **argv) {
+static int sched_parse(proc_scheduler_opts *o, bool *exec_job, const char **http, int argc,
+                       char **argv) {
     static const struct option lo[] = {
         {"once", no_argument, NULL, 'o'},      {"at", required_argument, NULL, 'a'},
         {"max-jobs", required_argument, NULL, 'm'}, {"tick", required_argument, NULL, 't'},
         {"grace", required_argument, NULL, 'g'}, {"lease", required_argument, NULL, 'l'},
         {"name", required_argument, NULL, 'n'}, {"exec-job", no_argument, NULL, 'x'},
+        {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     proc_scheduler_defaults(o);
@@ -77,6 +84,7 @@ static int sched_parse(proc_scheduler_opts *o, bool *exec_job, int argc, char **
         case 'l': rc = sched_parse_secs("--lease", optarg, &o->lease_s); break;
         case 'n': snprintf(o->name, sizeof o->name, "%s", optarg); break;
         case 'x': *exec_job = true; break;
+        case 'H': *http = optarg; break;
         case 'h': sched_usage(stdout); return -1;
         default: sched_usage(stderr); return CLI_USAGE;
         }
@@ -111,17 +119,41 @@ static int sched_exec_job(cli_ctx *ctx, char **args) {
     return rc;
 }
 
+/* The loop's service with --http: copies what /metrics reports about this
+ * process (the server thread reads it). */
+static void sched_http_service(void *arg, const proc_view *v) {
+    http_process_stats *ps = arg;
+    ps->last_tick_seconds = v->last_tick_s;
+    ps->ticks = v->ticks;
+    ps->leader = v->leading;
+}
+
 int cli_cmd_scheduler(cli_ctx *ctx, int argc, char **argv) {
     proc_scheduler_opts o;
     bool exec_job = false;
-    int rc = sched_parse(&o, &exec_job, argc, argv);
+    const char *http = NULL;
+    int rc = sched_parse(&o, &exec_job, &http, argc, argv);
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
     if (exec_job) return sched_exec_job(ctx, argv + optind);
     o.config_dir = ctx->config_dir;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
     st_error e = {0};
+    http_process_stats stats = {0};
+    http_server *srv = NULL;
+    if (http != NULL) {
+        http_opts ho = {.listen = http, .config_dir = ctx->config_dir,
+                        .token = getenv("SYNCTOOL_API_TOKEN"), .proc = &stats};
+        if ((rc = http_server_start(&srv, &ho, &e)) != ST_OK) {
+            fprintf(stderr, "synctool scheduler: --http: %s\n", e.msg);
+            config_free(cfg);
+            return rc == ST_EINVAL ? CLI_USAGE : CLI_FAILED;
+        }
+        o.service.fn = sched_http_service;
+        o.service.arg = &stats;
+    }
     rc = proc_scheduler_run(&o, cfg, &e);
+    http_server_stop(srv);
     if (e.msg[0] != '\0') fprintf(stderr, "synctool scheduler: %s\n", e.msg);
     return rc;
 }

@@ -5,7 +5,7 @@
  * Format: a JSON list of objects, one per (pipeline, strategy):
  *   {"pipeline", "strategy", "status", "last_run_at", "last_scheduled_at",
  *    "last_attempted_at", "retry_count", "run_id", "worker", "message",
- *    "error", "updated_at"}
+ *    "error", "updated_at", "paused"}   (paused: the operator pause, optional)
  * with times as ISO-8601 strings (UTC, "Z") or null, and null for an
  * unknown run_id, worker, message or error. Import also takes every name an
  * earlier version exported (`last_run` for last_run_at) and times without
@@ -65,6 +65,7 @@ static void record_json(json_writer *w, const state_record *r) {
     json_kv_text(w, "message", r->message);
     json_kv_text(w, "error", r->error);
     json_kv_time(w, "updated_at", r->updated_at);
+    json_kv_bool(w, "paused", r->paused);
     json_end_object(w);
 }
 
@@ -172,7 +173,7 @@ static void take_count(import_ctx *ic, size_t idx, const json_value *o, const ch
 static const char *const known_keys[] = {
     "pipeline", "strategy", "status", "last_run_at", "last_run", "last_scheduled_at",
     "last_attempted_at",
-    "retry_count", "run_id", "worker", "message", "error", "updated_at"};
+    "retry_count", "run_id", "worker", "message", "error", "updated_at", "paused"};
 
 static void check_keys(import_ctx *ic, size_t idx, const json_value *o, state_record *r) {
     for (size_t i = 0; i < o->n; i++) {
@@ -227,6 +228,10 @@ static void read_entry(import_ctx *ic, size_t idx, const json_value *o, state_re
     take_string(ic, idx, o, "worker", r->worker, sizeof r->worker, r);
     take_string(ic, idx, o, "message", r->message, sizeof r->message, r);
     take_string(ic, idx, o, "error", r->error, sizeof r->error, r);
+    const json_value *pv = json_get(o, "paused");
+    if (pv != NULL && pv->type != JSON_BOOL && pv->type != JSON_NULL)
+        problem(ic, idx, r, "paused", "expected true or false");
+    r->paused = pv != NULL && pv->type == JSON_BOOL && pv->boolean;
 }
 
 static void check_duplicates_and_config(import_ctx *ic, const state_record *recs, size_t n) {

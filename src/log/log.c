@@ -107,6 +107,15 @@ void log_set_level(log_level level) { g_level = level; }
 log_level log_get_level(void) { return g_level; }
 void log_set_time_override(int64_t now_us) { g_time_override = now_us; }
 
+const char *log_level_name(log_level level) {
+    switch (level) {
+    case LOG_DEBUG: return "debug";
+    case LOG_WARN: return "warn";
+    case LOG_ERROR: return "error";
+    default: return "info";
+    }
+}
+
 int log_level_parse(const char *s, log_level *out) {
     static const struct { const char *name; log_level level; } names[] = {
         {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"warn", LOG_WARN},

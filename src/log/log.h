@@ -26,6 +26,9 @@ log_level log_get_level(void);
 /* Parses "debug", "info", "warn"/"warning", "error". Returns 0 or ST_EINVAL. */
 int log_level_parse(const char *s, log_level *out);
 
+/* "debug", "info", "warn", "error" (what log_level_parse accepts). */
+const char *log_level_name(log_level level);
+
 /* 0 = use the wall clock (the default). */
 void log_set_time_override(int64_t now_us);
 

@@ -10,6 +10,7 @@
 #include "proc_int.h"
 
 #include "../log/log.h"
+#include "../time/st_time.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,15 @@ void proc_scheduler_defaults(proc_scheduler_opts *o) {
 void proc_worker_defaults(proc_worker_opts *o) {
     *o = (proc_worker_opts){.concurrency = 1, .claim_idle_s = 60, .service = {.fd = -1}};
     proc_default_name(o->name, sizeof o->name);
+}
+
+void proc_beat(state *st, const char *kind, const char *name, int64_t mono_ms,
+               int64_t *next_ms) {
+    if (st == NULL || mono_ms < *next_ms) return;
+    *next_ms = mono_ms + PROC_BEAT_S * 1000;
+    st_error e;
+    if (state_beat(st, kind, name, st_time_now(), &e) != ST_OK)
+        log_debug(NULL, NULL, "heartbeat not recorded: %s", e.msg);
 }
 
 void proc_block_signals(sigset_t *set) {

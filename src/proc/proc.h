@@ -10,6 +10,10 @@
  * state, no lock store, no queue) come back as PROC_FAILED with `err`
  * filled, for the caller to print; everything after setup is logged.
  *
+ * Heartbeats: every PROC_BEAT_S each loop records itself in the state
+ * (state_beat: kind "scheduler" or "worker", its name), which the HTTP API
+ * lists under /api/v1/workers and /metrics counts as live workers.
+ *
  * Extra things to service: a caller can plug a proc_service into either
  * loop (an HTTP listener, a metrics exporter...). The loop calls
  * service.fn once per iteration (at least every 200 ms in the scheduler,
@@ -45,6 +49,8 @@ typedef struct proc_view {
     bool stopping;           /* a stop signal arrived */
     size_t running;          /* job processes / jobs in hand */
     int64_t mono_ms;         /* st_time_mono_ms() of this iteration */
+    double last_tick_s;      /* scheduler: duration of the last tick (0 before one) */
+    int64_t ticks;           /* scheduler: ticks done */
 } proc_view;
 
 typedef struct proc_service {
@@ -73,6 +79,8 @@ typedef struct proc_worker_opts {
  * name host:pid, no service). */
 void proc_scheduler_defaults(proc_scheduler_opts *o);
 void proc_worker_defaults(proc_worker_opts *o);
+
+#define PROC_BEAT_S 10
 
 /* "host:pid" into buf. */
 void proc_default_name(char *buf, size_t n);

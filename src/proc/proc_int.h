@@ -6,6 +6,8 @@
 
 #include "proc.h"
 
+#include "../state/state.h"
+
 #include <signal.h>
 
 /* Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD in this thread (and so in the
@@ -17,6 +19,11 @@ void proc_block_signals(sigset_t *set);
  * set, or logs each problem ("reload: ...", then "keeping the previous
  * config") and returns false. */
 bool proc_reload_config(const char *dir, config **out);
+
+/* Records the heartbeat of process `name` when mono_ms has reached *next_ms
+ * (then *next_ms moves PROC_BEAT_S on). A failure is logged at debug only. */
+void proc_beat(state *st, const char *kind, const char *name, int64_t mono_ms,
+               int64_t *next_ms);
 
 /* Calls the plugged-in service, if any. */
 void proc_service_call(const proc_service *s, const proc_view *view);

@@ -69,6 +69,8 @@ typedef struct sched_proc {
     size_t nkids;
     lock_handle leader;
     bool leading, standby_logged, ticked, stopping;
+    int64_t ticks, next_beat;   /* ticks done; when the next heartbeat is due (mono ms) */
+    double last_tick_s;
     int lease_rc;           /* last failed leader-lease attempt (ST_EBUSY: standby) */
     int64_t next_tick, next_lease, stop_deadline;   /* monotonic ms */
     sigset_t sigs;
@@ -285,6 +287,8 @@ static void sched_do_tick(sched_proc *p, int64_t mono) {
     }
     sched_housekeeping(p, to.now, mono);
     p->ticked = true;
+    p->ticks++;
+    p->last_tick_s = (double)(st_time_mono_ms() - mono) / 1000.0;
     p->next_tick = mono + p->o.tick_s * 1000;
 }
 
@@ -367,7 +371,8 @@ static void sched_wait(sched_proc *p) {
 
 static void sched_service(sched_proc *p, int64_t mono) {
     proc_view v = {.name = p->o.name, .cfg = p->cfg, .leading = p->leading,
-                   .stopping = p->stopping, .running = p->nkids, .mono_ms = mono};
+                   .stopping = p->stopping, .running = p->nkids, .mono_ms = mono,
+                   .last_tick_s = p->last_tick_s, .ticks = p->ticks};
     proc_service_call(&p->o.service, &v);
 }
 
@@ -404,6 +409,7 @@ static int sched_loop(sched_proc *p) {
             sched_do_tick(p, mono);
         sched_dispatch(p);
         sched_service(p, mono);
+        proc_beat(p->st, "scheduler", p->o.name, mono, &p->next_beat);
         if (sched_done(p, st_time_mono_ms())) continue;
         sched_wait(p);
     }

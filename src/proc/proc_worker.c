@@ -67,6 +67,7 @@ typedef struct worker_proc {
     sigset_t sigs;
     bool stopping;
     size_t in_hand;         /* jobs running now (0 or 1) */
+    int64_t next_beat;      /* when the next heartbeat is due (mono ms) */
 } worker_proc;
 
 /* --- One consumer --- */
@@ -226,6 +227,7 @@ static int worker_consume(worker_proc *w, st_error *err) {
         if (worker_next(w, &next_claim, &job)) worker_handle(w, &job);
         worker_poll_signals(w);
         worker_service(w);
+        proc_beat(w->st, "worker", w->consumer, st_time_mono_ms(), &w->next_beat);
     }
     log_info(NULL, NULL, "worker %s stopped", w->consumer);
     return PROC_OK;

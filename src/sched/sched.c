@@ -10,6 +10,9 @@
  * It calls cron_prev() and cron_next() once each (they dominate its cost);
  * everything else is integer comparisons and one snprintf of the reason.
  *
+ * An operator pause (state_record.paused, set by POST .../pause) comes right
+ * after rule 1: a paused strategy is never due, SCHED_PAUSED_REASON says so.
+ *
  * The twelve rules of DESIGN §3 are applied in order, first match wins, and
  * their reason strings are an interface (logs, `synctool explain`, tests
  * assert them verbatim): instants are formatted with st_time_format(),
@@ -226,6 +229,10 @@ void sched_should_run(const state_record *st, const cron_expr *cron, const char 
         return;
     }
     if (!sched_slot_bounds(cron, now, out)) return; /* rule 1 as well */
+    if (st != NULL && st->paused) { /* operator pause (issue 13), before rules 2-12 */
+        sched_verdict(out, 0, false, "%s", SCHED_PAUSED_REASON);
+        return;
+    }
     if (st == NULL)
         sched_decide_fresh(NULL, now, s, out, 0);
     else

@@ -30,6 +30,9 @@ typedef struct sched_decision {
     int64_t backoff_s;    /* clamp(slot/2, 30, 300); 0 if unknown */
 } sched_decision;
 
+/* The reason of a strategy paused by an operator (checked after rule 1). */
+#define SCHED_PAUSED_REASON "Paused by operator (resume it to schedule again)"
+
 void sched_settings_from_config(sched_settings *s, const config_retry *r);
 
 /* The decision. `st` NULL means no state at all. `cron` NULL means the cron
@@ -50,6 +53,13 @@ void sched_should_run(const state_record *st, const cron_expr *cron,
 int sched_select(const config_pipeline *p, const cron_expr *const *crons,
                  const state_record *const *states, int64_t now,
                  sched_decision *decisions);
+
+/* Writes the explanation of `p` at `at` (decisions[i] parallel to
+ * p->strategies, selected as sched_select returned; only = one strategy or
+ * NULL) as the JSON object of `explain --json` (src/sched/sched_json.c). */
+#include "../json/json.h"
+void sched_explain_json(json_writer *w, const config_pipeline *p, int64_t at, const char *only,
+                        const sched_decision *decisions, int selected);
 
 /* Whether the scheduler may enqueue: "No state, first run", "Already running",
  * "Already pending for Ns", "Can enqueue". */

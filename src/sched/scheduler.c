@@ -131,6 +131,7 @@ typedef struct tick_slot {
     int64_t last_run, last_scheduled_at, last_attempted_at, retry_count, run_id;
     int32_t status;
     bool present;
+    bool paused;                 /* operator pause: the decision says so */
 } tick_slot;
 
 /* A strategy the tick decided to enqueue (sched_enqueue_due). */
@@ -181,6 +182,7 @@ static void sched_slot_to_record(const tick_slot *t, const config_pipeline *p,
     r->last_attempted_at = t->last_attempted_at;
     r->retry_count = t->retry_count;
     r->run_id = t->run_id;
+    r->paused = t->paused;
 }
 
 static void sched_record_to_slot(const state_record *r, tick_slot *t) {
@@ -190,6 +192,7 @@ static void sched_record_to_slot(const state_record *r, tick_slot *t) {
     t->retry_count = r->retry_count;
     t->run_id = r->run_id;
     t->status = (int32_t)r->status;
+    t->paused = r->paused;
     t->present = true;
 }
 

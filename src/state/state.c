@@ -24,6 +24,7 @@
  */
 #include "state_backend.h"
 
+#include "../log/log.h"
 #include "../time/st_time.h"
 
 #include <stdarg.h>
@@ -265,6 +266,39 @@ static void history_fill(state_history_entry *h, int64_t run_id, state_status st
     if (stats) h->stats = *stats;
 }
 
+/* Adds a finished attempt to the metrics counters (see state_counter). A
+ * failure here is logged: it must never turn a recorded run into an error. */
+static void count_finished(state *st, const char *pipeline, const char *strategy,
+                           state_status status, const state_stats *stats) {
+    if (st->ops->counters_add == NULL) return;
+    static const double le[STATE_NDURATION_BUCKETS] = STATE_DURATION_BUCKETS;
+    char runs[64], bucket[STATE_NDURATION_BUCKETS][64];
+    const char *names[8 + STATE_NDURATION_BUCKETS];
+    double deltas[8 + STATE_NDURATION_BUCKETS];
+    size_t n = 0;
+    snprintf(runs, sizeof runs, "runs_%s", state_status_name(status));
+    names[n] = runs; deltas[n++] = 1;
+    state_stats zero = {0};
+    if (stats == NULL) stats = &zero;
+    names[n] = "rows_read"; deltas[n++] = (double)stats->rows_read;
+    names[n] = "rows_inserted"; deltas[n++] = (double)stats->rows_inserted;
+    names[n] = "rows_updated"; deltas[n++] = (double)stats->rows_updated;
+    names[n] = "rows_deleted"; deltas[n++] = (double)stats->rows_deleted;
+    if (status == STATE_SUCCESS || status == STATE_FAILED) {
+        names[n] = "duration_seconds_sum"; deltas[n++] = stats->seconds;
+        names[n] = "duration_seconds_count"; deltas[n++] = 1;
+        for (int i = 0; i < STATE_NDURATION_BUCKETS; i++) {
+            if (stats->seconds > le[i]) continue;
+            snprintf(bucket[i], sizeof bucket[i], "duration_seconds_bucket:%g", le[i]);
+            names[n] = bucket[i]; deltas[n++] = 1;
+        }
+    }
+    st_error e;
+    st_error_clear(&e);
+    if (st->ops->counters_add(st->be, pipeline, strategy, n, names, deltas, &e) != ST_OK)
+        log_warn(pipeline, strategy, "metrics counters not updated: %s", e.msg);
+}
+
 int state_mark_finished(state *st, const char *pipeline, const char *strategy, int64_t run_id,
                         state_status status, int64_t started_at, int64_t now,
                         const char *worker, const char *message, const char *error,
@@ -303,7 +337,9 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
     history_fill(&h, run_id, status, started_at, now, worker, message, error, stats);
     c.history = &h;
     c.log = log;
-    return st->ops->apply(st->be, &c, err);
+    int rc = st->ops->apply(st->be, &c, err);
+    if (rc == ST_OK) count_finished(st, pipeline, strategy, status, stats);
+    return rc;
 }
 
 int state_reset_at(state *st, const char *pipeline, const char *strategy, int64_t now,
@@ -351,6 +387,47 @@ int state_put_many(state *st, const state_record *recs, size_t n, st_error *err)
         if (rc != ST_OK) return rc;
     }
     return ST_OK;
+}
+
+/* --- operator pause, counters, heartbeats --- */
+
+int state_set_paused(state *st, const char *pipeline, const char *strategy, bool paused,
+                     int64_t now, st_error *err) {
+    state_change c;
+    change_init(&c, pipeline, strategy, 0, now);
+    c.check_run_id = false;
+    c.set = STATE_SET_PAUSED;
+    c.values.paused = paused;
+    return st->ops->apply(st->be, &c, err);
+}
+
+int state_counters_list(state *st, state_counter **out, size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    if (st->ops->counters_list == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s keeps no counters", st->ops->name);
+    return st->ops->counters_list(st->be, out, n, err);
+}
+
+int state_counters_add(state *st, const char *pipeline, const char *strategy, size_t n,
+                       const char *const *names, const double *deltas, st_error *err) {
+    if (st->ops->counters_add == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s keeps no counters", st->ops->name);
+    return st->ops->counters_add(st->be, pipeline, strategy, n, names, deltas, err);
+}
+
+int state_beat(state *st, const char *kind, const char *name, int64_t now, st_error *err) {
+    if (st->ops->beat == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s keeps no heartbeats", st->ops->name);
+    return st->ops->beat(st->be, kind, name, now, err);
+}
+
+int state_beats(state *st, state_process **out, size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    if (st->ops->beats == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s keeps no heartbeats", st->ops->name);
+    return st->ops->beats(st->be, out, n, err);
 }
 
 /* --- run logs and retention --- */

@@ -53,6 +53,7 @@ typedef struct state_record {
     char message[512];
     char error[1024];
     int64_t updated_at;
+    bool paused;               /* operator pause (state_set_paused): not scheduled */
 } state_record;
 
 /* What a finished run moved; stored with history and printed by run --json. */
@@ -141,6 +142,46 @@ int state_meta_get(state *st, const char *pipeline, const char *strategy,
 int state_meta_put(state *st, const char *pipeline, const char *strategy,
                    const char *key, const char *value, st_error *err);
 
+/* --- operator pause, metrics counters, process heartbeats --- */
+
+/* Sets or clears the operator pause of a pair (creating an idle record if it
+ * has none). A paused strategy is never scheduled (sched_should_run says
+ * "Paused by operator"); manual runs still work; state_reset leaves it. */
+int state_set_paused(state *st, const char *pipeline, const char *strategy, bool paused,
+                     int64_t now, st_error *err);
+
+/* One metrics counter of a pair. Every finished attempt adds (in
+ * state_mark_finished, after the transition) "runs_<status>" 1, rows_read,
+ * rows_inserted, rows_updated, rows_deleted, and for success and failed runs
+ * "duration_seconds_sum", "duration_seconds_count" and the cumulative
+ * histogram buckets "duration_seconds_bucket:<le>" (le in
+ * STATE_DURATION_BUCKETS). Counters only grow; they live in the shared
+ * state, so every process sees the whole deployment and they survive
+ * restarts. A counter update that fails is logged, never fails the run. */
+typedef struct state_counter {
+    char pipeline[128], strategy[128], name[64];
+    double value;
+} state_counter;
+
+#define STATE_DURATION_BUCKETS {1, 5, 15, 60, 300, 900, 3600}
+#define STATE_NDURATION_BUCKETS 7
+
+/* ST_ENOTIMPL if the backend keeps no counters. Caller frees *out. */
+int state_counters_list(state *st, state_counter **out, size_t *n, st_error *err);
+/* Adds to counters directly (tests, imports). */
+int state_counters_add(state *st, const char *pipeline, const char *strategy, size_t n,
+                       const char *const *names, const double *deltas, st_error *err);
+
+/* A process that reports itself alive (scheduler, worker, serve). */
+typedef struct state_process {
+    char name[160];
+    char kind[16];
+    int64_t last_heartbeat_at;
+} state_process;
+
+int state_beat(state *st, const char *kind, const char *name, int64_t now, st_error *err);
+/* ST_ENOTIMPL if the backend keeps no heartbeats. Caller frees *out. */
+int state_beats(state *st, state_process **out, size_t *n, st_error *err);
 /* --- run logs and retention ---------------------------------------------- */
 
 /* Defaults of datastores.yaml `history:`. 50000 runs per strategy keep 30

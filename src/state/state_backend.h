@@ -27,7 +27,8 @@ enum {
     STATE_SET_WORKER = 1 << 4,
     STATE_SET_MESSAGE = 1 << 5,
     STATE_SET_ERROR = 1 << 6,
-    STATE_SET_RUN_ID = 1 << 7
+    STATE_SET_RUN_ID = 1 << 7,
+    STATE_SET_PAUSED = 1 << 8
 };
 
 typedef enum { STATE_RETRY_KEEP = 0, STATE_RETRY_RESET, STATE_RETRY_INCR } state_retry_op;
@@ -85,6 +86,16 @@ struct state_ops {
                     const char *key, char *buf, size_t buflen, st_error *err);
     int (*meta_put)(void *be, const char *pipeline, const char *strategy,
                     const char *key, const char *value, st_error *err);
+    /* Optional (metrics): adds deltas[i] to counter names[i] of the pair, all
+     * in one atomic step; a counter starts at 0. */
+    int (*counters_add)(void *be, const char *pipeline, const char *strategy, size_t n,
+                        const char *const *names, const double *deltas, st_error *err);
+    /* Optional: every counter, sorted by pipeline, strategy, name. *out is malloc'ed. */
+    int (*counters_list)(void *be, state_counter **out, size_t *n, st_error *err);
+    /* Optional: records that process `name` (kind scheduler/worker/serve) is alive at now. */
+    int (*beat)(void *be, const char *kind, const char *name, int64_t now, st_error *err);
+    /* Optional: every process that ever beat, sorted by name. *out is malloc'ed. */
+    int (*beats)(void *be, state_process **out, size_t *n, st_error *err);
     /* Optional (NULL: "not supported by this backend"): the history entry
      * with this run id, its pipeline, strategy and log; ST_ENOTFOUND if none. */
     int (*run_get)(void *be, int64_t run_id, state_run *out, st_error *err);

@@ -17,6 +17,10 @@
  *   synctool:runs                           sorted set of run ids by finished_at
  *                                           (microseconds), for pruning by age
  *   synctool:meta:<pipeline>:<strategy>     hash: state_meta_get/put
+ *   synctool:counters:<pipeline>:<strategy> hash: metrics counters (HINCRBYFLOAT)
+ *   synctool:counters:index                 sorted set of "<pipeline>\x1f<strategy>"
+ *   synctool:processes                      hash: process name -> "kind last_heartbeat_us"
+ * The state hash's "paused" field ("1"/"0", absent = 0) is the operator pause.
  *
  * Atomicity: a transition is one Lua script (APPLY_LUA) that checks the
  * stored run_id, validates what it is about to increment, and only then
@@ -51,7 +55,7 @@
 #define KEY_MAX 600
 #define LIST_CHUNK 1000
 #define PUT_CHUNK 2000
-#define NFIELDS 12
+#define NFIELDS 13
 
 typedef struct redis_be {
     redisContext *c;
@@ -62,7 +66,7 @@ typedef struct redis_be {
 
 static const char *const field_names[NFIELDS] = {
     "pipeline", "strategy", "status", "last_run", "last_scheduled_at", "last_attempted_at",
-    "retry_count", "run_id", "worker", "message", "error", "updated_at"};
+    "retry_count", "run_id", "worker", "message", "error", "updated_at", "paused"};
 
 /* KEYS: 1 state hash, 2 index, 3 history list, 4 run hash, 5 runs by time.
  * ARGV: 1 check run_id, 2 must exist, 3 run_id, 4 retry op, 5 member,
@@ -101,18 +105,19 @@ static const char APPLY_LUA[] =
     "return {'ok'}\n";
 
 /* KEYS: 1 index, 2 run_id counter, 3.. state hashes.
- * ARGV: per hash, its index member then the 12 field values in order. */
+ * ARGV: per hash, its index member then the 13 field values in order. */
 static const char PUT_LUA[] =
     "local names = {'pipeline', 'strategy', 'status', 'last_run', 'last_scheduled_at',\n"
-    "  'last_attempted_at', 'retry_count', 'run_id', 'worker', 'message', 'error', 'updated_at'}\n"
+    "  'last_attempted_at', 'retry_count', 'run_id', 'worker', 'message', 'error', 'updated_at',\n"
+    "  'paused'}\n"
     "local maxid = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
     "local oldmax = maxid\n"
     "local a = 1\n"
     "for k = 3, #KEYS do\n"
     "  local member = ARGV[a]\n"
     "  local h = {}\n"
-    "  for i = 1, 12 do h[#h + 1] = names[i]; h[#h + 1] = ARGV[a + i] end\n"
-    "  a = a + 13\n"
+    "  for i = 1, 13 do h[#h + 1] = names[i]; h[#h + 1] = ARGV[a + i] end\n"
+    "  a = a + 14\n"
     "  redis.call('DEL', KEYS[k])\n"
     "  redis.call('HSET', KEYS[k], unpack(h))\n"
     "  redis.call('ZADD', KEYS[1], 0, member)\n"
@@ -321,6 +326,7 @@ static int reply_to_record(const redisReply *h, const char *p, const char *s, st
     state_copy(r->worker, sizeof r->worker, v[8]);
     state_copy(r->message, sizeof r->message, v[9]);
     state_copy(r->error, sizeof r->error, v[10]);
+    r->paused = v[12] != NULL && strcmp(v[12], "1") == 0;
     return rc;
 }
 
@@ -525,6 +531,7 @@ static int change_fields(const state_change *c, const char **argv, char vals[][3
     if (c->set & STATE_SET_WORKER) { argv[n++] = "worker"; argv[n++] = v->worker; }
     if (c->set & STATE_SET_MESSAGE) { argv[n++] = "message"; argv[n++] = v->message; }
     if (c->set & STATE_SET_ERROR) { argv[n++] = "error"; argv[n++] = v->error; }
+    if (c->set & STATE_SET_PAUSED) { argv[n++] = "paused"; argv[n++] = v->paused ? "1" : "0"; }
     return n;
 }
 
@@ -581,7 +588,7 @@ static int redis_apply(void *be, const state_change *c, st_error *err) {
 
 /* One PUT_LUA call for recs[0..n). */
 static int put_chunk(redis_be *b, const state_record *recs, size_t n, st_error *err) {
-    size_t argc = 5 + n + n * 13;
+    size_t argc = 5 + n + n * 14;
     const char **argv = calloc(argc, sizeof *argv);
     char (*keys)[KEY_MAX] = calloc(n, sizeof *keys);
     char (*members)[KEY_MAX] = calloc(n, sizeof *members);
@@ -605,11 +612,11 @@ static int put_chunk(redis_be *b, const state_record *recs, size_t n, st_error *
             snprintf(nums[i][3], 32, "%lld", (long long)r->retry_count);
             snprintf(nums[i][4], 32, "%lld", (long long)r->run_id);
             fmt_time(nums[i][5], 32, r->updated_at);
-            const char *v[13] = {members[i], r->pipeline, r->strategy,
+            const char *v[14] = {members[i], r->pipeline, r->strategy,
                                  state_status_name(r->status), nums[i][0], nums[i][1],
                                  nums[i][2], nums[i][3], nums[i][4], r->worker, r->message,
-                                 r->error, nums[i][5]};
-            for (int f = 0; f < 13; f++) argv[a++] = v[f];
+                                 r->error, nums[i][5], r->paused ? "1" : "0"};
+            for (int f = 0; f < 14; f++) argv[a++] = v[f];
         }
         redisReply *reply;
         rc = evalsha(b, b->put_sha, &reply, (int)argc, argv, err);
@@ -782,6 +789,165 @@ static int redis_meta_put(void *be, const char *p, const char *s, const char *k,
     return ST_OK;
 }
 
+/* --- metrics counters and process heartbeats --- */
+
+/* Sends one pipelined MULTI ... EXEC and reads every reply; the counters of
+ * one finished attempt are added atomically. */
+static int redis_counters_add(void *be, const char *p, const char *s, size_t n,
+                              const char *const *names, const double *deltas, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[KEY_MAX], member[KEY_MAX];
+    key_of(key, "counters", p, s);
+    snprintf(member, sizeof member, "%s\x1f%s", p, s);
+    redisAppendCommand(b->c, "MULTI");
+    const char *zargv[] = {"ZADD", "synctool:counters:index", "0", member};
+    redisAppendCommandArgv(b->c, 4, zargv, NULL);
+    for (size_t i = 0; i < n; i++) {
+        char num[64];
+        snprintf(num, sizeof num, "%.17g", deltas[i]);
+        const char *hargv[] = {"HINCRBYFLOAT", key, names[i], num};
+        redisAppendCommandArgv(b->c, 4, hargv, NULL);
+    }
+    redisAppendCommand(b->c, "EXEC");
+    for (size_t i = 0; i < n + 3; i++) {
+        void *rv = NULL;
+        if (redisGetReply(b->c, &rv) != REDIS_OK) return unavailable(b, err, "HINCRBYFLOAT");
+        redisReply *r = rv;
+        if (r->type == REDIS_REPLY_ERROR && rc == ST_OK)
+            rc = st_error_set(err, ST_ERR, "state redis %s: counters: %s", b->shown, r->str);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+/* Appends the counters of one HGETALL reply for the pair in `member`. */
+static int take_counters(const redisReply *h, const char *member, state_counter **arr,
+                         size_t *len, size_t *cap) {
+    const char *sep = strchr(member, '\x1f');
+    if (sep == NULL || h->type != REDIS_REPLY_ARRAY) return ST_OK;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        if (*len == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            state_counter *na = realloc(*arr, nc * sizeof *na);
+            if (na == NULL) return ST_ENOMEM;
+            *arr = na;
+            *cap = nc;
+        }
+        state_counter *c = &(*arr)[*len];
+        size_t plen = (size_t)(sep - member);
+        if (plen >= sizeof c->pipeline) plen = sizeof c->pipeline - 1;
+        memcpy(c->pipeline, member, plen);
+        c->pipeline[plen] = '\0';
+        state_copy(c->strategy, sizeof c->strategy, sep + 1);
+        state_copy(c->name, sizeof c->name, h->element[i]->str);
+        c->value = strtod(h->element[i + 1]->str, NULL);
+        (*len)++;
+    }
+    return ST_OK;
+}
+
+static int counter_cmp(const void *a, const void *b) {
+    const state_counter *x = a, *y = b;
+    int c = strcmp(x->pipeline, y->pipeline);
+    if (c == 0) c = strcmp(x->strategy, y->strategy);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+static int redis_counters_list(void *be, state_counter **out, size_t *n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    const char *argv[] = {"ZRANGE", "synctool:counters:index", "0", "-1"};
+    redisReply *idx;
+    if ((rc = command(b, &idx, err, 4, argv, NULL)) != ST_OK) return rc;
+    state_counter *arr = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < idx->elements; i++) {
+        const char *member = idx->element[i]->str;
+        const char *sep = strchr(member, '\x1f');
+        if (sep == NULL) continue;
+        char key[KEY_MAX];
+        snprintf(key, sizeof key, "synctool:counters:%.*s:%s", (int)(sep - member), member,
+                 sep + 1);
+        const char *hargv[] = {"HGETALL", key};
+        redisAppendCommandArgv(b->c, 2, hargv, NULL);
+    }
+    for (size_t i = 0; i < idx->elements; i++) {
+        const char *member = idx->element[i]->str;
+        if (strchr(member, '\x1f') == NULL) continue;
+        void *rv = NULL;
+        if (redisGetReply(b->c, &rv) != REDIS_OK) {
+            freeReplyObject(idx);
+            free(arr);
+            return unavailable(b, err, "HGETALL");
+        }
+        if (rc == ST_OK && take_counters(rv, member, &arr, &len, &cap) != ST_OK)
+            rc = st_error_set(err, ST_ENOMEM, "state counters: out of memory");
+        freeReplyObject(rv);
+    }
+    freeReplyObject(idx);
+    if (rc != ST_OK) {
+        free(arr);
+        return rc;
+    }
+    if (len) qsort(arr, len, sizeof *arr, counter_cmp);
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+static int redis_beat(void *be, const char *kind, const char *name, int64_t now,
+                      st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char val[64];
+    snprintf(val, sizeof val, "%s %lld", kind, (long long)now);
+    const char *argv[] = {"HSET", "synctool:processes", name, val};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 4, argv, NULL)) != ST_OK) return rc;
+    freeReplyObject(r);
+    return ST_OK;
+}
+
+static int redis_beats(void *be, state_process **out, size_t *n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    const char *argv[] = {"HGETALL", "synctool:processes"};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 2, argv, NULL)) != ST_OK) return rc;
+    size_t cnt = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    state_process *arr = calloc(cnt ? cnt : 1, sizeof *arr);
+    if (arr == NULL) {
+        freeReplyObject(r);
+        return st_error_set(err, ST_ENOMEM, "state processes: out of memory");
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        state_copy(arr[i].name, sizeof arr[i].name, r->element[2 * i]->str);
+        const char *v = r->element[2 * i + 1]->str;
+        const char *sp = strchr(v, ' ');
+        size_t kl = sp ? (size_t)(sp - v) : strlen(v);
+        if (kl >= sizeof arr[i].kind) kl = sizeof arr[i].kind - 1;
+        memcpy(arr[i].kind, v, kl);
+        arr[i].kind[kl] = '\0';
+        arr[i].last_heartbeat_at = ST_TIME_NONE;
+        if (sp) state_parse_i64(sp + 1, &arr[i].last_heartbeat_at);
+    }
+    freeReplyObject(r);
+    for (size_t i = 1; i < cnt; i++)   /* insertion sort by name: a handful of processes */
+        for (size_t j = i; j > 0 && strcmp(arr[j - 1].name, arr[j].name) > 0; j--) {
+            state_process t = arr[j];
+            arr[j] = arr[j - 1];
+            arr[j - 1] = t;
+        }
+    *out = arr;
+    *n = cnt;
+    return ST_OK;
+}
+
 static const struct state_ops redis_state_ops = {
     .version = STATE_OPS_VERSION,
     .name = "redis",
@@ -798,4 +964,8 @@ static const struct state_ops redis_state_ops = {
     .prune = redis_prune,
     .meta_get = redis_meta_get,
     .meta_put = redis_meta_put,
+    .counters_add = redis_counters_add,
+    .counters_list = redis_counters_list,
+    .beat = redis_beat,
+    .beats = redis_beats,
 };

@@ -15,6 +15,12 @@
  *                 never reads logs and older files gain it by CREATE)
  *   state_kv(pipeline, strategy, key, value)    state_meta_get/put
  *   state_counters(name, value)                 the run_id counter
+ *   state_run_counters(pipeline, strategy, name, value)  metrics counters
+ *                 (runs by outcome, duration histogram, rows moved), added
+ *                 to by every finished attempt (state_counters_add)
+ *   state_processes(name, kind, last_heartbeat_at)  process heartbeats
+ * state_records.paused (operator pause, 0/1) was added after schema 1: an
+ * older file gets the column on open (ALTER TABLE, default 0).
  * Timestamps are integer microseconds, NULL when unknown.
  *
  * Concurrency: WAL journal, busy_timeout 10 s, and every read-modify-write
@@ -69,12 +75,17 @@ static const char *const schema_sql =
     " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(pipeline, strategy, key));"
     "CREATE TABLE IF NOT EXISTS state_counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO state_counters(name, value) VALUES('run_id', 0);"
+    "CREATE TABLE IF NOT EXISTS state_run_counters(pipeline TEXT NOT NULL,"
+    " strategy TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"
+    " PRIMARY KEY(pipeline, strategy, name));"
+    "CREATE TABLE IF NOT EXISTS state_processes(name TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " last_heartbeat_at INTEGER);"
     "INSERT OR IGNORE INTO synctool_meta(key, value) VALUES('state.schema_version', "
     SCHEMA_VERSION ");";
 
 #define RECORD_COLUMNS                                                                  \
     "pipeline, strategy, status, last_run, last_scheduled_at, last_attempted_at, "     \
-    "retry_count, run_id, worker, message, error, updated_at"
+    "retry_count, run_id, worker, message, error, updated_at, paused"
 
 /* --- small SQL helpers --- */
 
@@ -151,6 +162,18 @@ static void sqlite_close(void *be) {
     free(b);
 }
 
+/* Files made before the operator pause existed lack state_records.paused. */
+static int add_paused_column(sqlite_be *b, st_error *err) {
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT 1 FROM pragma_table_info('state_records') WHERE name = 'paused'",
+                     &s, err);
+    if (rc != ST_OK) return rc;
+    int step = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (step == SQLITE_ROW) return ST_OK;
+    return exec(b, "ALTER TABLE state_records ADD COLUMN paused INTEGER NOT NULL DEFAULT 0", err);
+}
+
 /* journal_mode=WAL needs a moment of exclusive access; retry while another
  * process is creating the file at the same time. */
 static int setup_connection(sqlite_be *b, st_error *err) {
@@ -164,6 +187,7 @@ static int setup_connection(sqlite_be *b, st_error *err) {
     if (rc != ST_OK) return db_fail(b, err, "enable WAL");
     if ((rc = exec(b, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", err)) != ST_OK) return rc;
     if ((rc = exec(b, schema_sql, err)) != ST_OK) return rollback(b, rc);
+    if ((rc = add_paused_column(b, err)) != ST_OK) return rollback(b, rc);
     return commit(b, err);
 }
 
@@ -255,6 +279,7 @@ static int row_to_record(sqlite3_stmt *s, state_record *r, st_error *err) {
     state_copy(r->worker, sizeof r->worker, col_str(s, 8));
     state_copy(r->message, sizeof r->message, col_str(s, 9));
     state_copy(r->error, sizeof r->error, col_str(s, 10));
+    r->paused = sqlite3_column_int64(s, 12) != 0;
     return col_time(s, 11, &r->updated_at, r, err);
 }
 
@@ -417,6 +442,7 @@ static int update_fields(sqlite_be *b, const state_change *c, st_error *err) {
         {STATE_SET_LAST_SCHEDULED, "last_scheduled_at"},
         {STATE_SET_LAST_ATTEMPTED, "last_attempted_at"}, {STATE_SET_WORKER, "worker"},
         {STATE_SET_MESSAGE, "message"}, {STATE_SET_ERROR, "error"}, {STATE_SET_RUN_ID, "run_id"},
+        {STATE_SET_PAUSED, "paused"},
     };
     char sql[1024] = "UPDATE state_records SET updated_at = ?3";
     size_t len = strlen(sql);
@@ -443,6 +469,7 @@ static int update_fields(sqlite_be *b, const state_change *c, st_error *err) {
     if (c->set & STATE_SET_MESSAGE) bind_text(s, 9, v->message);
     if (c->set & STATE_SET_ERROR) bind_text(s, 10, v->error);
     if (c->set & STATE_SET_RUN_ID) sqlite3_bind_int64(s, 11, v->run_id);
+    if (c->set & STATE_SET_PAUSED) sqlite3_bind_int(s, 12, v->paused ? 1 : 0);
     return step_done(b, s, err);
 }
 
@@ -510,7 +537,7 @@ static int sqlite_apply(void *be, const state_change *c, st_error *err) {
 static int put_in_tx(sqlite_be *b, const state_record *r, st_error *err) {
     sqlite3_stmt *s;
     int rc = prepare(b, "INSERT OR REPLACE INTO state_records(" RECORD_COLUMNS ") VALUES("
-                        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", &s, err);
+                        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", &s, err);
     if (rc != ST_OK) return rc;
     bind_text(s, 1, r->pipeline);
     bind_text(s, 2, r->strategy);
@@ -524,6 +551,7 @@ static int put_in_tx(sqlite_be *b, const state_record *r, st_error *err) {
     bind_text(s, 10, r->message);
     bind_text(s, 11, r->error);
     bind_time(s, 12, r->updated_at);
+    sqlite3_bind_int(s, 13, r->paused ? 1 : 0);
     if ((rc = step_done(b, s, err)) != ST_OK) return rc;
     /* Keep the counter ahead of imported run ids so new runs stay newest. */
     if ((rc = prepare(b, "UPDATE state_counters SET value = max(value, ?1) WHERE name = 'run_id'",
@@ -694,6 +722,105 @@ static int sqlite_meta_put(void *be, const char *p, const char *st, const char *
     return step_done(b, s, err);
 }
 
+/* --- metrics counters and process heartbeats --- */
+
+static int sqlite_counters_add(void *be, const char *p, const char *st, size_t n,
+                               const char *const *names, const double *deltas, st_error *err) {
+    sqlite_be *b = be;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    for (size_t i = 0; i < n && rc == ST_OK; i++) {
+        sqlite3_stmt *s;
+        rc = prepare(b, "INSERT INTO state_run_counters(pipeline, strategy, name, value)"
+                        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(pipeline, strategy, name)"
+                        " DO UPDATE SET value = value + excluded.value", &s, err);
+        if (rc != ST_OK) break;
+        bind_text(s, 1, p);
+        bind_text(s, 2, st);
+        bind_text(s, 3, names[i]);
+        sqlite3_bind_double(s, 4, deltas[i]);
+        rc = step_done(b, s, err);
+    }
+    return rc == ST_OK ? commit(b, err) : rollback(b, rc);
+}
+
+static int sqlite_counters_list(void *be, state_counter **out, size_t *n, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT pipeline, strategy, name, value FROM state_run_counters"
+                        " ORDER BY pipeline, strategy, name", &s, err);
+    if (rc != ST_OK) return rc;
+    size_t len = 0, cap = 64;
+    state_counter *arr = malloc(cap * sizeof *arr);
+    int step = SQLITE_NOMEM;
+    while (arr && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            state_counter *na = realloc(arr, 2 * cap * sizeof *arr);
+            if (na == NULL) { step = SQLITE_NOMEM; break; }
+            arr = na;
+            cap *= 2;
+        }
+        state_copy(arr[len].pipeline, sizeof arr[len].pipeline, col_str(s, 0));
+        state_copy(arr[len].strategy, sizeof arr[len].strategy, col_str(s, 1));
+        state_copy(arr[len].name, sizeof arr[len].name, col_str(s, 2));
+        arr[len++].value = sqlite3_column_double(s, 3);
+    }
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) {
+        free(arr);
+        return step == SQLITE_NOMEM ? st_error_set(err, ST_ENOMEM, "state counters: out of memory")
+                                    : db_fail(b, err, "counters");
+    }
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+static int sqlite_beat(void *be, const char *kind, const char *name, int64_t now,
+                       st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "INSERT OR REPLACE INTO state_processes(name, kind, last_heartbeat_at)"
+                        " VALUES(?1, ?2, ?3)", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, name);
+    bind_text(s, 2, kind);
+    bind_time(s, 3, now);
+    return step_done(b, s, err);
+}
+
+static int sqlite_beats(void *be, state_process **out, size_t *n, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT name, kind, last_heartbeat_at FROM state_processes ORDER BY name",
+                     &s, err);
+    if (rc != ST_OK) return rc;
+    size_t len = 0, cap = 16;
+    state_process *arr = malloc(cap * sizeof *arr);
+    int step = SQLITE_NOMEM;
+    while (arr && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            state_process *na = realloc(arr, 2 * cap * sizeof *arr);
+            if (na == NULL) { step = SQLITE_NOMEM; break; }
+            arr = na;
+            cap *= 2;
+        }
+        state_copy(arr[len].name, sizeof arr[len].name, col_str(s, 0));
+        state_copy(arr[len].kind, sizeof arr[len].kind, col_str(s, 1));
+        arr[len++].last_heartbeat_at = sqlite3_column_type(s, 2) == SQLITE_INTEGER
+                                           ? sqlite3_column_int64(s, 2) : ST_TIME_NONE;
+    }
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) {
+        free(arr);
+        return step == SQLITE_NOMEM ? st_error_set(err, ST_ENOMEM, "state processes: out of memory")
+                                    : db_fail(b, err, "processes");
+    }
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
 static const struct state_ops sqlite_state_ops = {
     .version = STATE_OPS_VERSION,
     .name = "sqlite",
@@ -710,4 +837,8 @@ static const struct state_ops sqlite_state_ops = {
     .prune = sqlite_prune,
     .meta_get = sqlite_meta_get,
     .meta_put = sqlite_meta_put,
+    .counters_add = sqlite_counters_add,
+    .counters_list = sqlite_counters_list,
+    .beat = sqlite_beat,
+    .beats = sqlite_beats,
 };

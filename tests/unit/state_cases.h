@@ -107,6 +107,7 @@ static void assert_record(const state_record *got, const state_record *want) {
     assert_string_equal(got->message, want->message);
     assert_string_equal(got->error, want->error);
     assert_true(got->updated_at == want->updated_at);
+    assert_int_equal(got->paused, want->paused);
 }
 
 static void test_put_get_roundtrip(void **ctx) {
@@ -556,6 +557,130 @@ static void test_two_processes_lose_no_update(void **ctx) {
 
 #define STATE_CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
 
+
+/* --- operator pause, metrics counters, heartbeats (issue 13) --- */
+
+static int paused_in_listing(state *st, const char *p, const char *s) {
+    state_record *all = NULL;
+    size_t n = 0;
+    st_error err;
+    assert_int_equal(state_list(st, &all, &n, &err), ST_OK);
+    int found = -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i].pipeline, p) == 0 && strcmp(all[i].strategy, s) == 0)
+            found = all[i].paused;
+    free(all);
+    return found;
+}
+
+static void test_pause_is_kept_by_every_transition(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    /* A pair without state gets an idle record that is paused. */
+    assert_int_equal(state_set_paused(st, "p", "full", true, T0, &err), ST_OK);
+    state_record r = get_ok(st, "p", "full");
+    assert_true(r.paused);
+    assert_string_equal(state_status_name(r.status), "idle");
+    assert_int_equal(paused_in_listing(st, "p", "full"), 1);
+    /* Runs (a manual run still works) and reset leave the pause alone. */
+    assert_int_equal(state_mark_pending(st, "p", "full", 5, T0 + MIN, &err), ST_OK);
+    assert_int_equal(state_mark_running(st, "p", "full", 5, T0 + MIN, "w", &err), ST_OK);
+    assert_int_equal(state_mark_finished(st, "p", "full", 5, STATE_FAILED, T0 + MIN, T0 + 2 * MIN,
+                                         "w", "m", "boom", NULL, &err), ST_OK);
+    assert_int_equal(state_reset_at(st, "p", "full", T0 + 3 * MIN, &err), ST_OK);
+    r = get_ok(st, "p", "full");
+    assert_true(r.paused);
+    assert_int_equal(r.run_id, 5);
+    assert_int_equal(r.retry_count, 0);
+    /* Resume clears it and touches nothing else but updated_at. */
+    assert_int_equal(state_set_paused(st, "p", "full", false, T0 + 4 * MIN, &err), ST_OK);
+    state_record after = get_ok(st, "p", "full");
+    r.paused = false;
+    r.updated_at = T0 + 4 * MIN;
+    assert_record(&after, &r);
+    assert_int_equal(paused_in_listing(st, "p", "full"), 0);
+    /* Import carries it. */
+    state_record seed = seeded("q", "hash");
+    seed.paused = true;
+    put_seed(st, &seed);
+    r = get_ok(st, "q", "hash");
+    assert_record(&r, &seed);
+}
+
+static double counter_value(const state_counter *c, size_t n, const char *p, const char *s,
+                            const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(c[i].pipeline, p) == 0 && strcmp(c[i].strategy, s) == 0 &&
+            strcmp(c[i].name, name) == 0)
+            return c[i].value;
+    return -1;
+}
+
+static void test_finished_runs_add_to_counters(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    state_stats ok = {.rows_read = 5, .rows_inserted = 3, .rows_updated = 1,
+                      .rows_deleted = 2, .seconds = 2.5};
+    state_stats slow = {.rows_read = 7, .seconds = 100};
+    assert_int_equal(state_mark_finished(st, "p", "delta", 1, STATE_SUCCESS, T0, T0 + MIN, "w",
+                                         "", "", &ok, &err), ST_OK);
+    assert_int_equal(state_mark_finished(st, "p", "delta", 2, STATE_FAILED, T0, T0 + MIN, "w",
+                                         "", "boom", &slow, &err), ST_OK);
+    assert_int_equal(state_mark_finished(st, "p", "delta", 3, STATE_SKIPPED, T0, T0 + MIN, "w",
+                                         "busy", "", NULL, &err), ST_OK);
+    assert_int_equal(state_mark_finished(st, "other", "full", 4, STATE_SUCCESS, T0, T0 + MIN,
+                                         "w", "", "", &ok, &err), ST_OK);
+    state_counter *c = NULL;
+    size_t n = 0;
+    assert_int_equal(state_counters_list(st, &c, &n, &err), ST_OK);
+    assert_true(counter_value(c, n, "p", "delta", "runs_success") == 1);
+    assert_true(counter_value(c, n, "p", "delta", "runs_failed") == 1);
+    assert_true(counter_value(c, n, "p", "delta", "runs_skipped") == 1);
+    assert_true(counter_value(c, n, "p", "delta", "rows_read") == 12);
+    assert_true(counter_value(c, n, "p", "delta", "rows_inserted") == 3);
+    assert_true(counter_value(c, n, "p", "delta", "rows_deleted") == 2);
+    /* Skipped runs have no duration: two observations, 2.5 s and 100 s. */
+    assert_true(counter_value(c, n, "p", "delta", "duration_seconds_count") == 2);
+    assert_true(counter_value(c, n, "p", "delta", "duration_seconds_sum") == 102.5);
+    assert_true(counter_value(c, n, "p", "delta", "duration_seconds_bucket:1") == -1);
+    assert_true(counter_value(c, n, "p", "delta", "duration_seconds_bucket:5") == 1);
+    assert_true(counter_value(c, n, "p", "delta", "duration_seconds_bucket:300") == 2);
+    assert_true(counter_value(c, n, "other", "full", "runs_success") == 1);
+    assert_true(counter_value(c, n, "other", "full", "runs_failed") == -1);
+    for (size_t i = 1; i < n; i++) {   /* sorted by pipeline, strategy, name */
+        int o = strcmp(c[i - 1].pipeline, c[i].pipeline);
+        if (o == 0) o = strcmp(c[i - 1].strategy, c[i].strategy);
+        if (o == 0) o = strcmp(c[i - 1].name, c[i].name);
+        assert_true(o < 0);
+    }
+    free(c);
+    /* A stale update is refused and counts nothing. */
+    assert_int_equal(state_mark_finished(st, "p", "delta", 1, STATE_SUCCESS, T0, T0 + MIN, "w",
+                                         "", "", &ok, &err), ST_ESTALE);
+    assert_int_equal(state_counters_list(st, &c, &n, &err), ST_OK);
+    assert_true(counter_value(c, n, "p", "delta", "runs_success") == 1);
+    free(c);
+}
+
+static void test_heartbeats_listed_by_name(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    assert_int_equal(state_beat(st, "worker", "w2", T0, &err), ST_OK);
+    assert_int_equal(state_beat(st, "scheduler", "s1", T0, &err), ST_OK);
+    assert_int_equal(state_beat(st, "worker", "w2", T0 + MIN, &err), ST_OK);
+    state_process *p = NULL;
+    size_t n = 0;
+    assert_int_equal(state_beats(st, &p, &n, &err), ST_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(p[0].name, "s1");
+    assert_string_equal(p[0].kind, "scheduler");
+    assert_true(p[0].last_heartbeat_at == T0);
+    assert_string_equal(p[1].name, "w2");
+    assert_string_equal(p[1].kind, "worker");
+    assert_true(p[1].last_heartbeat_at == T0 + MIN);
+    free(p);
+}
+
 static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_put_get_roundtrip),
     STATE_CASE(test_get_missing_is_notfound),
@@ -578,6 +703,9 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_corrupt_status_reported_per_record),
     STATE_CASE(test_corrupt_timestamp_reported),
     STATE_CASE(test_two_processes_lose_no_update),
+    STATE_CASE(test_pause_is_kept_by_every_transition),
+    STATE_CASE(test_finished_runs_add_to_counters),
+    STATE_CASE(test_heartbeats_listed_by_name),
 };
 
 #endif

@@ -124,6 +124,39 @@ static void test_parse_i64_strict(void **ctx) {
         assert_int_equal(state_parse_i64(bad[i], &v), ST_EINVAL);
 }
 
+/* A file written before the operator pause existed (no state_records.paused
+ * column) opens, keeps its rows, reads them as not paused and can pause. */
+static void test_old_file_gains_the_paused_column(void **ctx) {
+    (void)ctx;
+    char path[600], url[640];
+    snprintf(path, sizeof path, "%s/old.db", g_dir);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE TABLE state_records(pipeline TEXT NOT NULL, strategy TEXT NOT NULL,"
+        " status TEXT NOT NULL, last_run INTEGER, last_scheduled_at INTEGER,"
+        " last_attempted_at INTEGER, retry_count INTEGER NOT NULL DEFAULT 0,"
+        " run_id INTEGER NOT NULL DEFAULT 0, worker TEXT NOT NULL DEFAULT '',"
+        " message TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', updated_at INTEGER,"
+        " PRIMARY KEY(pipeline, strategy));"
+        "INSERT INTO state_records(pipeline, strategy, status, run_id) VALUES('p', 's',"
+        " 'success', 7);", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    state *st;
+    st_error err;
+    assert_int_equal(state_open(&st, url, &err), ST_OK);
+    state_record r = get_ok(st, "p", "s");
+    assert_int_equal(r.run_id, 7);
+    assert_false(r.paused);
+    assert_int_equal(state_set_paused(st, "p", "s", true, T0, &err), ST_OK);
+    state_close(st);
+    assert_int_equal(state_open(&st, url, &err), ST_OK);   /* reopening does not migrate twice */
+    r = get_ok(st, "p", "s");
+    assert_true(r.paused);
+    state_close(st);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/test_state_sqlite.XXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -139,6 +172,7 @@ int main(void) {
         cmocka_unit_test(test_open_with_ops_checks_version),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_parse_i64_strict),
+        cmocka_unit_test(test_old_file_gains_the_paused_column),
     };
     int failed = cmocka_run_group_tests_name("state_sqlite", state_cases, NULL, NULL);
     failed += cmocka_run_group_tests_name("state_sqlite_own", own, NULL, NULL);

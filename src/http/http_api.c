@@ -1,0 +1,939 @@
+/*
+ * http_api — the handlers of /healthz, /readyz and /api/v1/ (docs/api.md,
+ * docs/openapi.yaml).
+ *
+ * Handlers read through the same functions the CLI commands use: the config
+ * (config_load via http_prepare), state_list / state_get / state_history,
+ * sched_select for the §3 decision (the scheduler's own function, so the
+ * API's "reason" is the scheduler's reason verbatim), sched_explain_json for
+ * the explanation (the very writer of `explain --json`), lock_list, and the
+ * JSON writer. Field names follow the shared vocabulary: last_run_at,
+ * last_attempted_at, last_scheduled_at, next_fire_at, retry_count, status,
+ * run_id, duration_s; unknown values are null, never "".
+ *
+ * Mutations:
+ *   run     takes the pipeline's enqueue lock (the scheduler's hand-off
+ *           lock, so the two never enqueue the same pipeline at once),
+ *           checks sched_can_enqueue (409 if the strategy is already
+ *           pending or running), allocates a run id and marks it pending,
+ *           then hands the job over exactly as the scheduler does: on Redis
+ *           state it is pushed to the job stream for `synctool worker`; on
+ *           embedded SQLite state there is no shared queue, so the server
+ *           starts `synctool scheduler --exec-job ...` as a detached process
+ *           (double fork: nothing to reap), the scheduler's own child
+ *           command. Either way the job manager applies the pipeline's lock
+ *           settings (wait or skip) and records the result.
+ *   reset   state_reset_at per strategy (pairs without state are left alone).
+ *   pause / resume  state_set_paused per strategy.
+ */
+#include "http_int.h"
+
+#include "../cron/cron.h"
+#include "../log/log.h"
+#include "../queue/queue.h"
+#include "../sched/sched.h"
+#include "../time/st_time.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HTTP_LEADER_KEY "synctool:scheduler:leader"
+#define HTTP_LEADER_META "synctool:scheduler"
+#define HTTP_RUNS_MAX 1000
+#define HTTP_ALIVE_US (60 * ST_USEC)
+
+/* --- one pipeline's view: states, crons, decisions --- */
+
+typedef struct pipeline_view {
+    const config_pipeline *p;
+    int64_t at;
+    state_record *recs;          /* parallel to p->strategies */
+    const state_record **states; /* NULL = no state */
+    cron_expr **crons;
+    sched_decision *d;
+    int selected;
+} pipeline_view;
+
+static void view_free(pipeline_view *v) {
+    if (v->crons)
+        for (size_t i = 0; i < v->p->nstrategies; i++) cron_free(v->crons[i]);
+    free(v->crons);
+    free(v->recs);
+    free(v->states);
+    free(v->d);
+    memset(v, 0, sizeof *v);
+}
+
+static const state_record *find_record(const state_record *all, size_t n, const char *p,
+                                       const char *s) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(all[mid].pipeline, p);
+        if (c == 0) c = strcmp(all[mid].strategy, s);
+        if (c == 0) return &all[mid];
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return NULL;
+}
+
+/* The record of a pair without state: idle, every instant unknown. */
+static void record_blank(state_record *r, const char *p, const char *s) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->pipeline, sizeof r->pipeline, "%s", p);
+    snprintf(r->strategy, sizeof r->strategy, "%s", s);
+    r->status = STATE_IDLE;
+    r->last_run = r->last_scheduled_at = r->last_attempted_at = r->updated_at = ST_TIME_NONE;
+}
+
+/* Builds the view of p from a sorted state listing. ST_ENOMEM or 0. */
+static int view_build(pipeline_view *v, const config_pipeline *p, const state_record *all,
+                      size_t nall, int64_t at) {
+    memset(v, 0, sizeof *v);
+    v->p = p;
+    v->at = at;
+    size_t n = p->nstrategies ? p->nstrategies : 1;
+    v->recs = calloc(n, sizeof *v->recs);
+    v->states = calloc(n, sizeof *v->states);
+    v->crons = calloc(n, sizeof *v->crons);
+    v->d = calloc(n, sizeof *v->d);
+    if (!v->recs || !v->states || !v->crons || !v->d) {
+        view_free(v);
+        return ST_ENOMEM;
+    }
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *s = &p->strategies[i];
+        const state_record *r = find_record(all, nall, p->name, s->name);
+        if (r) {
+            v->recs[i] = *r;
+            v->states[i] = &v->recs[i];
+        } else {
+            record_blank(&v->recs[i], p->name, s->name);
+        }
+        if (s->cron && s->cron[0] && cron_parse(&v->crons[i], s->cron, s->timezone, NULL) != ST_OK)
+            v->crons[i] = NULL;
+    }
+    v->selected = sched_select(p, (const cron_expr *const *)v->crons,
+                               (const state_record *const *)v->states, at, v->d);
+    return ST_OK;
+}
+
+/* --- JSON pieces --- */
+
+static void kv_text(json_writer *w, const char *key, const char *s) {
+    json_kv_string(w, key, s && s[0] ? s : NULL);
+}
+
+static void endpoint_json(json_writer *w, const char *key, const config_endpoint *e) {
+    json_key(w, key);
+    json_begin_object(w);
+    json_kv_string(w, "datastore", e->datastore);
+    json_kv_string(w, "schema", e->schema);
+    json_kv_string(w, "table", e->table);
+    json_kv_bool(w, "query", e->query != NULL);
+    json_end_object(w);
+}
+
+static bool strategy_paused(const config_pipeline *p, const state_record *r) {
+    return r->paused || (r->status == STATE_FAILED && r->retry_count >= p->retry.max_retry_count);
+}
+
+static void strategy_json(json_writer *w, const pipeline_view *v, size_t i) {
+    const config_strategy *s = &v->p->strategies[i];
+    const state_record *r = &v->recs[i];
+    const sched_decision *d = &v->d[i];
+    json_begin_object(w);
+    json_kv_string(w, "name", s->name);
+    json_kv_string(w, "type", config_strategy_type_name(s->type));
+    json_kv_string(w, "cron", s->cron);
+    json_kv_string(w, "timezone", s->timezone);
+    json_kv_bool(w, "enabled", s->enabled);
+    json_kv_string(w, "status", state_status_name(r->status));
+    json_kv_bool(w, "paused", strategy_paused(v->p, r));
+    json_kv_bool(w, "operator_paused", r->paused);
+    json_kv_time(w, "last_run_at", r->last_run);
+    json_kv_time(w, "last_attempted_at", r->last_attempted_at);
+    json_kv_time(w, "last_scheduled_at", r->last_scheduled_at);
+    int64_t next = ST_TIME_NONE;
+    if (v->crons[i] && cron_next(v->crons[i], v->at, &next) != ST_OK) next = ST_TIME_NONE;
+    json_kv_time(w, "next_fire_at", next);
+    json_kv_int(w, "retry_count", r->retry_count);
+    json_key(w, "run_id");
+    if (r->run_id > 0) json_int(w, r->run_id); else json_null(w);
+    kv_text(w, "worker", r->worker);
+    kv_text(w, "message", r->message);
+    kv_text(w, "error", r->error);
+    json_key(w, "freshness_s");
+    if (r->last_run != ST_TIME_NONE && v->at >= r->last_run)
+        json_double(w, (double)((v->at - r->last_run) / 1000) / 1000.0);
+    else
+        json_null(w);
+    json_kv_bool(w, "should_run", d->run);
+    json_kv_string(w, "reason", d->reason);
+    json_kv_time(w, "prev_slot", d->prev);
+    json_kv_time(w, "next_slot", d->next);
+    json_kv_int(w, "backoff_seconds", d->backoff_s);
+    json_end_object(w);
+}
+
+/* The summary fields (name ... strategies); the caller opens and closes the object. */
+static void summary_fields(json_writer *w, const pipeline_view *v) {
+    const config_pipeline *p = v->p;
+    json_kv_string(w, "name", p->name);
+    endpoint_json(w, "source", &p->source);
+    endpoint_json(w, "destination", &p->destination);
+    json_kv_string(w, "selected", v->selected >= 0 ? p->strategies[v->selected].name : NULL);
+    bool any = false;
+    for (size_t i = 0; i < p->nstrategies; i++) any = any || strategy_paused(p, &v->recs[i]);
+    json_kv_bool(w, "paused", any);
+    json_key(w, "strategies");
+    json_begin_array(w);
+    for (size_t i = 0; i < p->nstrategies; i++) strategy_json(w, v, i);
+    json_end_array(w);
+}
+
+static void detail_fields(json_writer *w, const pipeline_view *v) {
+    const config_pipeline *p = v->p;
+    json_kv_time(w, "at", v->at);
+    json_key(w, "columns");
+    json_begin_array(w);
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        const config_column *c = &p->columns[i];
+        json_begin_object(w);
+        json_kv_string(w, "name", c->name);
+        json_kv_string(w, "dest", c->dest_name ? c->dest_name : c->name);
+        json_kv_string(w, "type", c->type);
+        json_kv_bool(w, "key", c->key);
+        json_end_object(w);
+    }
+    json_end_array(w);
+    json_key(w, "locks");
+    json_begin_object(w);
+    json_kv_bool(w, "wait_for_pipeline_lock", p->locks.wait_for_pipeline_lock);
+    json_kv_int(w, "pipeline_lock_wait_timeout", p->locks.pipeline_lock_wait_timeout);
+    json_kv_bool(w, "wait_for_table_lock", p->locks.wait_for_table_lock);
+    json_kv_int(w, "table_lock_wait_timeout", p->locks.table_lock_wait_timeout);
+    json_kv_int(w, "lease_ttl_seconds", p->locks.lease_ttl_seconds);
+    json_end_object(w);
+    json_key(w, "retry");
+    json_begin_object(w);
+    json_kv_int(w, "max_retry_count", p->retry.max_retry_count);
+    json_kv_int(w, "safe_fallback_window_minutes", p->retry.safe_fallback_window_minutes);
+    json_kv_int(w, "schedule_buffer_seconds", p->retry.schedule_buffer_seconds);
+    json_end_object(w);
+    json_key(w, "explain");
+    sched_explain_json(w, p, v->at, NULL, v->d, v->selected);
+}
+
+/* Reads every state record; on failure answers and returns non-zero. */
+static int load_states(http_server *s, state_record **recs, size_t *n, http_resp *out) {
+    st_error err;
+    st_error_clear(&err);
+    int rc = state_list(s->st, recs, n, &err);
+    if (rc != ST_OK) {
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc == ST_EUNAVAIL ? rc : ST_ERR, &err);
+    }
+    return rc;
+}
+
+static const config_pipeline *find_pipeline(http_server *s, const char *name, http_resp *out) {
+    const config_pipeline *p = config_pipeline_find(s->cfg, name);
+    if (p == NULL)
+        http_reply_error(out, 404, "not_found", "no pipeline named '%s'", name);
+    return p;
+}
+
+/* --- health --- */
+
+void http_api_healthz(http_server *s, const http_req *r, http_resp *out) {
+    (void)s;
+    (void)r;
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_string(&w, "status", "ok");
+    json_end_object(&w);
+    http_reply_json(out, 200, &w);
+}
+
+void http_api_readyz(http_server *s, const http_req *r, http_resp *out) {
+    (void)r;
+    if (http_prepare(s, out) != ST_OK) return;
+    if (s->config_problem[0]) {
+        http_reply_error(out, 503, "unavailable", "config invalid: %s", s->config_problem);
+        return;
+    }
+    char buf[8];
+    st_error err;
+    st_error_clear(&err);
+    int rc = state_meta_get(s->st, HTTP_LEADER_META, "-", "readyz-probe", buf, sizeof buf, &err);
+    if (rc != ST_OK && rc != ST_ENOTFOUND) {
+        http_forget_handles(s);
+        http_reply_error(out, 503, "unavailable", "state store unreachable: %s", err.msg);
+        return;
+    }
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_string(&w, "status", "ready");
+    json_kv_string(&w, "state_backend", state_backend_name(s->st));
+    json_kv_int(&w, "pipelines", (int64_t)s->cfg->npipelines);
+    json_end_object(&w);
+    http_reply_json(out, 200, &w);
+}
+
+/* --- pipelines --- */
+
+void http_api_pipelines(http_server *s, const http_req *r, http_resp *out) {
+    if (http_prepare(s, out) != ST_OK) return;
+    state_record *all = NULL;
+    size_t nall = 0;
+    if (load_states(s, &all, &nall, out) != ST_OK) return;
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_time(&w, "at", r->now);
+    json_key(&w, "pipelines");
+    json_begin_array(&w);
+    for (size_t i = 0; i < s->cfg->npipelines; i++) {
+        pipeline_view v;
+        if (view_build(&v, &s->cfg->pipelines[i], all, nall, r->now) != ST_OK) {
+            w.failed = true;
+            break;
+        }
+        json_begin_object(&w);
+        summary_fields(&w, &v);
+        json_end_object(&w);
+        view_free(&v);
+    }
+    json_end_array(&w);
+    json_end_object(&w);
+    free(all);
+    http_reply_json(out, 200, &w);
+}
+
+void http_api_pipeline(http_server *s, const http_req *r, http_resp *out) {
+    if (http_prepare(s, out) != ST_OK) return;
+    const config_pipeline *p = find_pipeline(s, r->args[0], out);
+    if (p == NULL) return;
+    int64_t at = r->now;
+    const char *q = http_query(r, "at");
+    st_error err;
+    if (q != NULL && st_time_parse(q, &at, &err) != ST_OK) {
+        http_reply_error(out, 400, "bad_request", "at: %s (e.g. 2025-10-15T10:06:00Z)", err.msg);
+        return;
+    }
+    state_record *all = NULL;
+    size_t nall = 0;
+    if (load_states(s, &all, &nall, out) != ST_OK) return;
+    pipeline_view v;
+    json_writer w;
+    json_init(&w);
+    if (view_build(&v, p, all, nall, at) != ST_OK) {
+        w.failed = true;
+    } else {
+        json_begin_object(&w);
+        summary_fields(&w, &v);
+        detail_fields(&w, &v);
+        json_end_object(&w);
+        view_free(&v);
+    }
+    free(all);
+    http_reply_json(out, 200, &w);
+}
+
+/* --- runs --- */
+
+static void run_json(json_writer *w, const char *pipeline, const char *strategy,
+                     const state_history_entry *h) {
+    json_kv_int(w, "run_id", h->run_id);
+    json_kv_string(w, "pipeline", pipeline);
+    json_kv_string(w, "strategy", strategy);
+    json_kv_string(w, "status", state_status_name(h->status));
+    json_kv_time(w, "started_at", h->started_at);
+    json_kv_time(w, "finished_at", h->finished_at);
+    json_key(w, "duration_s");
+    if (h->stats.seconds > 0)
+        json_double(w, (double)(int64_t)(h->stats.seconds * 1000 + 0.5) / 1000.0);
+    else if (h->started_at != ST_TIME_NONE && h->finished_at != ST_TIME_NONE &&
+             h->finished_at >= h->started_at)
+        json_double(w, (double)((h->finished_at - h->started_at) / 1000) / 1000.0);
+    else
+        json_null(w);
+    json_kv_int(w, "retry_count", h->retry_count);
+    kv_text(w, "worker", h->worker);
+    kv_text(w, "message", h->message);
+    kv_text(w, "error", h->error);
+    json_kv_int(w, "rows_read", h->stats.rows_read);
+    json_kv_int(w, "rows_inserted", h->stats.rows_inserted);
+    json_kv_int(w, "rows_updated", h->stats.rows_updated);
+    json_kv_int(w, "rows_deleted", h->stats.rows_deleted);
+    json_kv_int(w, "rows_null_cursor", h->stats.rows_null_cursor);
+    json_kv_int(w, "segments_compared", h->stats.segments_compared);
+    json_kv_int(w, "segments_skipped", h->stats.segments_skipped);
+}
+
+typedef struct run_row {
+    const char *strategy;
+    state_history_entry h;
+} run_row;
+
+static int run_row_cmp(const void *a, const void *b) {
+    const run_row *x = a, *y = b;
+    return x->h.run_id < y->h.run_id ? 1 : x->h.run_id > y->h.run_id ? -1 : 0;
+}
+
+/* Parses a positive integer query value; answers 400 and returns false if bad. */
+static bool query_int(const http_req *r, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                      http_resp *resp) {
+    const char *v = http_query(r, key);
+    if (v == NULL) return true;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (v[0] == '\0' || *end != '\0' || n < lo || n > hi) {
+        http_reply_error(resp, 400, "bad_request", "%s must be an integer from %lld to %lld",
+                         key, (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+typedef struct runs_query {
+    const char *strategy;
+    bool has_status;
+    state_status status;
+    int64_t limit, before;
+} runs_query;
+
+static bool runs_parse(const http_req *r, const config_pipeline *p, runs_query *q,
+                       http_resp *out) {
+    q->strategy = http_query(r, "strategy");
+    q->limit = 50;
+    q->before = INT64_MAX;
+    if (q->strategy && config_strategy_find(p, q->strategy) == NULL) {
+        http_reply_error(out, 404, "not_found", "pipeline '%s' has no strategy '%s'", p->name,
+                         q->strategy);
+        return false;
+    }
+    const char *st = http_query(r, "status");
+    if (st != NULL) {
+        if (state_status_parse(st, &q->status) != ST_OK) {
+            http_reply_error(out, 400, "bad_request",
+                             "status: unknown status '%.64s' (idle, pending, running, success, "
+                             "failed, skipped)", st);
+            return false;
+        }
+        q->has_status = true;
+    }
+    return query_int(r, "limit", 1, HTTP_RUNS_MAX, &q->limit, out) &&
+           query_int(r, "before", 1, INT64_MAX, &q->before, out);
+}
+
+/* Collects the matching history of every (or one) strategy, newest first. */
+static int runs_collect(http_server *s, const config_pipeline *p, const runs_query *q,
+                        run_row **rows, size_t *nrows, st_error *err) {
+    *rows = NULL;
+    *nrows = 0;
+    size_t cap = 0;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const char *sn = p->strategies[i].name;
+        if (q->strategy && strcmp(q->strategy, sn) != 0) continue;
+        state_history_entry *h = NULL;
+        size_t n = 0;
+        int rc = state_history(s->st, p->name, sn, HTTP_RUNS_MAX, &h, &n, err);
+        if (rc != ST_OK) return rc;
+        for (size_t k = 0; k < n; k++) {
+            if (q->has_status && h[k].status != q->status) continue;
+            if (h[k].run_id >= q->before) continue;
+            if (*nrows == cap) {
+                cap = cap ? cap * 2 : 64;
+                run_row *nr = realloc(*rows, cap * sizeof *nr);
+                if (nr == NULL) {
+                    free(h);
+                    return st_error_set(err, ST_ENOMEM, "out of memory");
+                }
+                *rows = nr;
+            }
+            (*rows)[*nrows].strategy = sn;
+            (*rows)[(*nrows)++].h = h[k];
+        }
+        free(h);
+    }
+    if (*nrows > 1) qsort(*rows, *nrows, sizeof **rows, run_row_cmp);
+    return ST_OK;
+}
+
+void http_api_runs(http_server *s, const http_req *r, http_resp *out) {
+    if (http_prepare(s, out) != ST_OK) return;
+    const config_pipeline *p = find_pipeline(s, r->args[0], out);
+    if (p == NULL) return;
+    runs_query q = {0};
+    if (!runs_parse(r, p, &q, out)) return;
+    run_row *rows = NULL;
+    size_t n = 0;
+    st_error err;
+    st_error_clear(&err);
+    int rc = runs_collect(s, p, &q, &rows, &n, &err);
+    if (rc != ST_OK) {
+        free(rows);
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc, &err);
+        return;
+    }
+    size_t shown = n < (size_t)q.limit ? n : (size_t)q.limit;
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_string(&w, "pipeline", p->name);
+    json_key(&w, "runs");
+    json_begin_array(&w);
+    for (size_t i = 0; i < shown; i++) {
+        json_begin_object(&w);
+        run_json(&w, p->name, rows[i].strategy, &rows[i].h);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_key(&w, "next_before");
+    if (shown < n) json_int(&w, rows[shown - 1].h.run_id); else json_null(&w);
+    json_end_object(&w);
+    free(rows);
+    http_reply_json(out, 200, &w);
+}
+
+/* A run that has not finished: its state record is its only trace. */
+static void current_run_json(json_writer *w, const state_record *rec) {
+    state_history_entry h;
+    memset(&h, 0, sizeof h);
+    h.run_id = rec->run_id;
+    h.status = rec->status;
+    h.started_at = rec->status == STATE_RUNNING ? rec->last_attempted_at : ST_TIME_NONE;
+    h.finished_at = ST_TIME_NONE;
+    h.retry_count = rec->retry_count;
+    snprintf(h.worker, sizeof h.worker, "%s", rec->status == STATE_RUNNING ? rec->worker : "");
+    run_json(w, rec->pipeline, rec->strategy, &h);
+}
+
+/* A pending or running run: its state record is its only trace. 1 found, 0 not. */
+static int find_current_run(const state_record *all, size_t nall, int64_t id, json_writer *w) {
+    for (size_t i = 0; i < nall; i++) {
+        if (all[i].run_id != id ||
+            (all[i].status != STATE_PENDING && all[i].status != STATE_RUNNING))
+            continue;
+        json_begin_object(w);
+        current_run_json(w, &all[i]);
+        json_key(w, "log");
+        json_null(w);
+        json_end_object(w);
+        return 1;
+    }
+    return 0;
+}
+
+/* GET /api/v1/runs/{id}: a finished run comes from its history entry with
+ * its log lines, through the very writer of `synctool logs --json`
+ * (state_run_write_json); a run still pending or running from its record. */
+void http_api_run(http_server *s, const http_req *r, http_resp *out) {
+    char *end;
+    long long id = strtoll(r->args[0], &end, 10);
+    if (*end != '\0' || id <= 0) {
+        http_reply_error(out, 400, "bad_request", "run id must be a positive integer, not '%s'",
+                         r->args[0]);
+        return;
+    }
+    if (http_prepare(s, out) != ST_OK) return;
+    state_record *all = NULL;
+    size_t nall = 0;
+    if (load_states(s, &all, &nall, out) != ST_OK) return;
+    json_writer w;
+    json_init(&w);
+    int found = find_current_run(all, nall, id, &w);
+    free(all);
+    if (found) {
+        http_reply_json(out, 200, &w);
+        return;
+    }
+    state_run run;
+    st_error err;
+    st_error_clear(&err);
+    int rc = state_run_get(s->st, id, &run, &err);
+    if (rc != ST_OK) {
+        json_release(&w);
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        if (rc == ST_ENOTFOUND)
+            http_reply_error(out, 404, "not_found", "no run %lld in the kept history", id);
+        else
+            http_reply_st_error(out, rc, &err);
+        return;
+    }
+    state_run_write_json(&w, &run, true);
+    state_run_clear(&run);
+    http_reply_json(out, 200, &w);
+}
+
+/* --- locks and workers --- */
+
+static const char *lock_kind(const char *key) {
+    if (strncmp(key, "synctool:exec:pipeline:", 23) == 0) return "pipeline";
+    if (strncmp(key, "synctool:enqueue:pipeline:", 26) == 0) return "enqueue";
+    if (strncmp(key, "synctool:table:", 15) == 0) return "table";
+    if (strcmp(key, HTTP_LEADER_KEY) == 0) return "leader";
+    return "other";
+}
+
+void http_api_locks(http_server *s, const http_req *r, http_resp *out) {
+    (void)r;
+    if (http_prepare(s, out) != ST_OK) return;
+    lock_info *locks = NULL;
+    size_t n = 0;
+    st_error err;
+    st_error_clear(&err);
+    int rc = lock_list(s->lm, &locks, &n, &err);
+    if (rc != ST_OK) {
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc, &err);
+        return;
+    }
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_key(&w, "locks");
+    json_begin_array(&w);
+    for (size_t i = 0; i < n; i++) {
+        json_begin_object(&w);
+        json_kv_string(&w, "key", locks[i].key);
+        json_kv_string(&w, "kind", lock_kind(locks[i].key));
+        json_kv_string(&w, "mode", lock_mode_name(locks[i].mode));
+        json_kv_int(&w, "fence", locks[i].fence);
+        json_kv_time(&w, "expires_at", locks[i].expires_at);
+        json_kv_int(&w, "holders", locks[i].holders);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_end_object(&w);
+    free(locks);
+    http_reply_json(out, 200, &w);
+}
+
+/* The leading scheduler's name, or "" (no live leader lease). */
+static void leader_name(http_server *s, char *buf, size_t n) {
+    buf[0] = '\0';
+    lock_info *locks = NULL;
+    size_t nl = 0;
+    if (lock_list(s->lm, &locks, &nl, NULL) != ST_OK) return;
+    bool held = false;
+    for (size_t i = 0; i < nl; i++) held = held || strcmp(locks[i].key, HTTP_LEADER_KEY) == 0;
+    free(locks);
+    if (held && state_meta_get(s->st, HTTP_LEADER_META, "-", "leader", buf, n, NULL) != ST_OK)
+        buf[0] = '\0';
+}
+
+void http_api_workers(http_server *s, const http_req *r, http_resp *out) {
+    if (http_prepare(s, out) != ST_OK) return;
+    state_process *procs = NULL;
+    size_t n = 0;
+    st_error err;
+    st_error_clear(&err);
+    int rc = state_beats(s->st, &procs, &n, &err);
+    if (rc != ST_OK && rc != ST_ENOTIMPL) {
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc, &err);
+        return;
+    }
+    char leader[160];
+    leader_name(s, leader, sizeof leader);
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    kv_text(&w, "leader", leader);
+    json_key(&w, "workers");
+    json_begin_array(&w);
+    for (size_t i = 0; i < n; i++) {
+        json_begin_object(&w);
+        json_kv_string(&w, "name", procs[i].name);
+        json_kv_string(&w, "kind", procs[i].kind);
+        json_kv_time(&w, "last_heartbeat_at", procs[i].last_heartbeat_at);
+        json_kv_bool(&w, "alive", procs[i].last_heartbeat_at != ST_TIME_NONE &&
+                                      r->now - procs[i].last_heartbeat_at <= HTTP_ALIVE_US);
+        json_kv_bool(&w, "leader", leader[0] && strcmp(leader, procs[i].name) == 0);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_end_object(&w);
+    free(procs);
+    http_reply_json(out, 200, &w);
+}
+
+/* --- mutations --- */
+
+/* Parses the optional body {"strategy": S}. Returns false after answering 400. */
+static bool body_strategy(const http_req *r, char *strategy, size_t n, http_resp *out) {
+    strategy[0] = '\0';
+    const char *b = r->body;
+    while (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t') b++;
+    if (*b == '\0') return true;
+    json_value *v = NULL;
+    st_error err;
+    if (json_parse(&v, r->body, r->body_len, &err) != ST_OK) {
+        http_reply_error(out, 400, "bad_request", "body is not JSON: %s", err.msg);
+        return false;
+    }
+    bool ok = v->type == JSON_OBJECT;
+    if (!ok) http_reply_error(out, 400, "bad_request", "body must be a JSON object");
+    for (size_t i = 0; ok && i < v->n; i++) {
+        if (strcmp(v->keys[i], "strategy") != 0) {
+            http_reply_error(out, 400, "bad_request", "unknown field '%.64s' (only \"strategy\")",
+                             v->keys[i]);
+            ok = false;
+        } else if (v->items[i]->type == JSON_STRING && strlen(v->items[i]->string) < n) {
+            snprintf(strategy, n, "%s", v->items[i]->string);
+        } else if (v->items[i]->type != JSON_NULL) {
+            http_reply_error(out, 400, "bad_request", "strategy must be a strategy name");
+            ok = false;
+        }
+    }
+    json_free(v);
+    return ok;
+}
+
+/* Pipeline and optional strategy of a POST; NULL after answering. */
+static const config_pipeline *mutation_target(http_server *s, const http_req *r,
+                                              char *strategy, size_t n, http_resp *out) {
+    if (http_prepare(s, out) != ST_OK) return NULL;
+    const config_pipeline *p = find_pipeline(s, r->args[0], out);
+    if (p == NULL || !body_strategy(r, strategy, n, out)) return NULL;
+    if (strategy[0] && config_strategy_find(p, strategy) == NULL) {
+        http_reply_error(out, 404, "not_found", "pipeline '%s' has no strategy '%s'", p->name,
+                         strategy);
+        return NULL;
+    }
+    return p;
+}
+
+/* Answers 200 with the pipeline's strategies as they are now. */
+static void reply_changed(http_server *s, const http_req *r, const config_pipeline *p,
+                          http_resp *out) {
+    state_record *all = NULL;
+    size_t nall = 0;
+    if (load_states(s, &all, &nall, out) != ST_OK) return;
+    pipeline_view v;
+    json_writer w;
+    json_init(&w);
+    if (view_build(&v, p, all, nall, r->now) != ST_OK) {
+        w.failed = true;
+    } else {
+        json_begin_object(&w);
+        json_kv_string(&w, "pipeline", p->name);
+        json_key(&w, "strategies");
+        json_begin_array(&w);
+        for (size_t i = 0; i < p->nstrategies; i++) strategy_json(&w, &v, i);
+        json_end_array(&w);
+        json_end_object(&w);
+        view_free(&v);
+    }
+    free(all);
+    http_reply_json(out, 200, &w);
+}
+
+typedef int (*pair_op)(http_server *s, const config_pipeline *p, const char *strategy,
+                       int64_t now, st_error *err);
+
+static int op_reset(http_server *s, const config_pipeline *p, const char *strategy, int64_t now,
+                    st_error *err) {
+    int rc = state_reset_at(s->st, p->name, strategy, now, err);
+    return rc == ST_ENOTFOUND ? ST_OK : rc;   /* no state: nothing to reset */
+}
+
+static int op_pause(http_server *s, const config_pipeline *p, const char *strategy, int64_t now,
+                    st_error *err) {
+    return state_set_paused(s->st, p->name, strategy, true, now, err);
+}
+
+static int op_resume(http_server *s, const config_pipeline *p, const char *strategy, int64_t now,
+                     st_error *err) {
+    return state_set_paused(s->st, p->name, strategy, false, now, err);
+}
+
+static void apply_to_strategies(http_server *s, const http_req *r, http_resp *out, pair_op op,
+                                const char *what) {
+    char strategy[128];
+    const config_pipeline *p = mutation_target(s, r, strategy, sizeof strategy, out);
+    if (p == NULL) return;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const char *sn = p->strategies[i].name;
+        if (strategy[0] && strcmp(strategy, sn) != 0) continue;
+        st_error err;
+        st_error_clear(&err);
+        int rc = op(s, p, sn, r->now, &err);
+        if (rc != ST_OK) {
+            if (rc == ST_EUNAVAIL) http_forget_handles(s);
+            http_reply_st_error(out, rc, &err);
+            return;
+        }
+        log_info(p->name, sn, "%s through the HTTP API", what);
+    }
+    reply_changed(s, r, p, out);
+}
+
+void http_api_reset(http_server *s, const http_req *r, http_resp *out) {
+    apply_to_strategies(s, r, out, op_reset, "Reset");
+}
+
+void http_api_pause(http_server *s, const http_req *r, http_resp *out) {
+    apply_to_strategies(s, r, out, op_pause, "Paused");
+}
+
+void http_api_resume(http_server *s, const http_req *r, http_resp *out) {
+    apply_to_strategies(s, r, out, op_resume, "Resumed");
+}
+
+/* The enabled strategy with the longest slot (ties: config order), as `run`
+ * without --strategy picks it. */
+static const config_strategy *default_strategy(const config_pipeline *p, int64_t now) {
+    const config_strategy *best = NULL;
+    int64_t best_len = -2;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *cs = &p->strategies[i];
+        if (!cs->enabled) continue;
+        int64_t len = -1, prev, next;
+        cron_expr *c = NULL;
+        if (cs->cron && cron_parse(&c, cs->cron, cs->timezone, NULL) == ST_OK &&
+            cron_prev(c, now, &prev) == ST_OK && cron_next(c, now, &next) == ST_OK)
+            len = next - prev;
+        cron_free(c);
+        if (len > best_len) {
+            best = cs;
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+/* Starts `synctool scheduler --exec-job` detached: the middle process exits
+ * at once, so the job is adopted by init and nobody has to reap it. */
+static int spawn_job(http_server *s, const queue_job *j, st_error *err) {
+    char rid[32], at[32], ef[32];
+    snprintf(rid, sizeof rid, "%" PRId64, j->run_id);
+    snprintf(at, sizeof at, "%" PRId64, j->at);
+    snprintf(ef, sizeof ef, "%" PRId64, j->enqueue_fence);
+    char *argv[] = {s->self_exe, "--config-dir", s->config_dir, "--log-level", s->log_level,
+                    "scheduler", "--exec-job", (char *)j->pipeline, (char *)j->strategy, rid,
+                    at, (char *)j->enqueue_key, (char *)j->enqueue_owner, ef, NULL};
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return st_error_set(err, ST_ERR, "cannot start the job process: fork failed");
+    if (pid == 0) {
+        setsid();
+        if (fork() == 0) {
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return ST_OK;
+}
+
+/* Hands job j over: the Redis job stream, or a detached process. */
+static int handoff(http_server *s, queue_job *j, st_error *err) {
+    if (strncmp(s->cfg->state_url, "redis://", 8) != 0) return spawn_job(s, j, err);
+    queue *q = NULL;
+    int rc = queue_open(&q, s->cfg->state_url, err);
+    if (rc == ST_OK) rc = queue_push(q, j, err);
+    queue_close(q);
+    return rc;
+}
+
+static void reply_accepted(http_resp *out, const queue_job *j) {
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_int(&w, "run_id", j->run_id);
+    json_kv_string(&w, "pipeline", j->pipeline);
+    json_kv_string(&w, "strategy", j->strategy);
+    json_kv_string(&w, "status", "pending");
+    json_end_object(&w);
+    http_reply_json(out, 202, &w);
+}
+
+/* Under the enqueue lock h: can-enqueue check, run id, pending, hand-off. */
+static void enqueue_locked(http_server *s, const http_req *r, const config_pipeline *p,
+                           const config_strategy *cs, lock_handle *h, http_resp *out) {
+    st_error err;
+    st_error_clear(&err);
+    state_record rec;
+    int rc = state_get(s->st, p->name, cs->name, &rec, &err);
+    char why[160];
+    if (rc != ST_OK && rc != ST_ENOTFOUND) {
+        lock_release(s->lm, h, NULL);
+        http_reply_st_error(out, rc, &err);
+        return;
+    }
+    if (!sched_can_enqueue(rc == ST_OK ? &rec : NULL, r->now, why, sizeof why)) {
+        lock_release(s->lm, h, NULL);
+        http_reply_error(out, 409, "conflict", "%s:%s is not enqueued: %s", p->name, cs->name, why);
+        return;
+    }
+    queue_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.pipeline, sizeof j.pipeline, "%s", p->name);
+    snprintf(j.strategy, sizeof j.strategy, "%s", cs->name);
+    snprintf(j.enqueue_key, sizeof j.enqueue_key, "%s", h->key);
+    snprintf(j.enqueue_owner, sizeof j.enqueue_owner, "%s", h->owner);
+    j.enqueue_fence = h->fence;
+    rc = state_new_run_id(s->st, &j.run_id, &err);
+    if (rc == ST_OK) rc = state_mark_pending(s->st, p->name, cs->name, j.run_id, r->now, &err);
+    if (rc == ST_OK) rc = handoff(s, &j, &err);
+    if (rc != ST_OK) {
+        lock_release(s->lm, h, NULL);
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc, &err);
+        return;
+    }
+    log_info(p->name, cs->name, "Enqueued run %" PRId64 " through the HTTP API", j.run_id);
+    reply_accepted(out, &j);
+}
+
+void http_api_trigger(http_server *s, const http_req *r, http_resp *out) {
+    char strategy[128];
+    const config_pipeline *p = mutation_target(s, r, strategy, sizeof strategy, out);
+    if (p == NULL) return;
+    const config_strategy *cs =
+        strategy[0] ? config_strategy_find(p, strategy) : default_strategy(p, r->now);
+    if (cs == NULL) {
+        http_reply_error(out, 400, "bad_request", "pipeline '%s' has no enabled strategy",
+                         p->name);
+        return;
+    }
+    char key[320];
+    lock_key_enqueue(key, sizeof key, p->name);
+    lock_handle h;
+    st_error err;
+    st_error_clear(&err);
+    int rc = lock_acquire(s->lm, key, LOCK_EXCLUSIVE, 60000, &h, &err);
+    if (rc == ST_EBUSY) {
+        http_reply_error(out, 409, "conflict",
+                         "pipeline '%s' is being enqueued right now (enqueue lock held); "
+                         "try again", p->name);
+        return;
+    }
+    if (rc != ST_OK) {
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc, &err);
+        return;
+    }
+    enqueue_locked(s, r, p, cs, &h, out);
+}
