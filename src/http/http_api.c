@@ -351,33 +351,16 @@ void http_api_pipeline(http_server *s, const http_req *r, http_resp *out) {
 
 /* --- runs --- */
 
+/* One run as `synctool logs --json` prints it (state_run_write_json), with
+ * the log list only when asked. */
 static void run_json(json_writer *w, const char *pipeline, const char *strategy,
-                     const state_history_entry *h) {
-    json_kv_int(w, "run_id", h->run_id);
-    json_kv_string(w, "pipeline", pipeline);
-    json_kv_string(w, "strategy", strategy);
-    json_kv_string(w, "status", state_status_name(h->status));
-    json_kv_time(w, "started_at", h->started_at);
-    json_kv_time(w, "finished_at", h->finished_at);
-    json_key(w, "duration_s");
-    if (h->stats.seconds > 0)
-        json_double(w, (double)(int64_t)(h->stats.seconds * 1000 + 0.5) / 1000.0);
-    else if (h->started_at != ST_TIME_NONE && h->finished_at != ST_TIME_NONE &&
-             h->finished_at >= h->started_at)
-        json_double(w, (double)((h->finished_at - h->started_at) / 1000) / 1000.0);
-    else
-        json_null(w);
-    json_kv_int(w, "retry_count", h->retry_count);
-    kv_text(w, "worker", h->worker);
-    kv_text(w, "message", h->message);
-    kv_text(w, "error", h->error);
-    json_kv_int(w, "rows_read", h->stats.rows_read);
-    json_kv_int(w, "rows_inserted", h->stats.rows_inserted);
-    json_kv_int(w, "rows_updated", h->stats.rows_updated);
-    json_kv_int(w, "rows_deleted", h->stats.rows_deleted);
-    json_kv_int(w, "rows_null_cursor", h->stats.rows_null_cursor);
-    json_kv_int(w, "segments_compared", h->stats.segments_compared);
-    json_kv_int(w, "segments_skipped", h->stats.segments_skipped);
+                     const state_history_entry *h, bool with_log) {
+    state_run run;
+    memset(&run, 0, sizeof run);
+    snprintf(run.pipeline, sizeof run.pipeline, "%s", pipeline);
+    snprintf(run.strategy, sizeof run.strategy, "%s", strategy);
+    run.entry = *h;
+    state_run_write_json(w, &run, with_log);
 }
 
 typedef struct run_row {
@@ -496,9 +479,7 @@ void http_api_runs(http_server *s, const http_req *r, http_resp *out) {
     json_key(&w, "runs");
     json_begin_array(&w);
     for (size_t i = 0; i < shown; i++) {
-        json_begin_object(&w);
-        run_json(&w, p->name, rows[i].strategy, &rows[i].h);
-        json_end_object(&w);
+        run_json(&w, p->name, rows[i].strategy, &rows[i].h, false);
     }
     json_end_array(&w);
     json_key(&w, "next_before");
@@ -518,7 +499,7 @@ static void current_run_json(json_writer *w, const state_record *rec) {
     h.finished_at = ST_TIME_NONE;
     h.retry_count = rec->retry_count;
     snprintf(h.worker, sizeof h.worker, "%s", rec->status == STATE_RUNNING ? rec->worker : "");
-    run_json(w, rec->pipeline, rec->strategy, &h);
+    run_json(w, rec->pipeline, rec->strategy, &h, true);   /* log: null, none kept yet */
 }
 
 /* A pending or running run: its state record is its only trace. 1 found, 0 not. */
@@ -527,11 +508,7 @@ static int find_current_run(const state_record *all, size_t nall, int64_t id, js
         if (all[i].run_id != id ||
             (all[i].status != STATE_PENDING && all[i].status != STATE_RUNNING))
             continue;
-        json_begin_object(w);
         current_run_json(w, &all[i]);
-        json_key(w, "log");
-        json_null(w);
-        json_end_object(w);
         return 1;
     }
     return 0;

@@ -4,7 +4,8 @@
  * cannot drift apart (docs/openapi.yaml, schema RunDetail).
  *
  * Names follow the shared vocabulary: times are ISO-8601 UTC or null,
- * `duration_s` a number (null when a bound is unknown), empty strings are
+ * `duration_s` a number (null when a bound is unknown) split into
+ * `execution_s` and `waiting_s` (lock waits, connecting), empty strings are
  * null, and `log` is the list of the run's kept log lines (null when the run
  * kept none: recorded before logs were kept, or nothing was logged).
  */
@@ -50,9 +51,24 @@ void state_run_write_json(json_writer *w, const state_run *r, bool with_log) {
     json_kv_string(w, "status", state_status_name(e->status));
     json_kv_time(w, "started_at", e->started_at);
     json_kv_time(w, "finished_at", e->finished_at);
+    bool timed = e->started_at != ST_TIME_NONE && e->finished_at != ST_TIME_NONE &&
+                 e->finished_at >= e->started_at;
+    int64_t total_ms = timed ? (e->finished_at - e->started_at) / 1000 : 0;
     json_key(w, "duration_s");
-    if (e->started_at == ST_TIME_NONE || e->finished_at == ST_TIME_NONE) json_null(w);
-    else json_double(w, (double)((e->finished_at - e->started_at) / 1000) / 1000.0);
+    if (!timed) json_null(w);
+    else json_double(w, (double)total_ms / 1000.0);
+    /* execution_s: the sync itself, under the locks (success and failed
+     * runs); waiting_s: the rest of the run, taking the locks (a skipped run
+     * only waited) and connecting. */
+    bool executed = e->status == STATE_SUCCESS || e->status == STATE_FAILED;
+    int64_t exec_ms = executed ? (int64_t)(e->stats.seconds * 1000.0 + 0.5) : 0;
+    if (exec_ms > total_ms) exec_ms = total_ms;
+    json_key(w, "execution_s");
+    if (!timed || !executed) json_null(w);
+    else json_double(w, (double)exec_ms / 1000.0);
+    json_key(w, "waiting_s");
+    if (!timed) json_null(w);
+    else json_double(w, (double)(total_ms - exec_ms) / 1000.0);
     json_kv_int(w, "retry_count", e->retry_count);
     kv_text_or_null(w, "worker", e->worker);
     kv_text_or_null(w, "message", e->message);

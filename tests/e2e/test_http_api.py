@@ -115,6 +115,7 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
         cli = run_synctool("logs", str(ids[0]), "--json", config_dir=cfg)
         assert cli.rc == 0, cli
         assert json.loads(cli.out) == r1
+        assert {k: v for k, v in r1.items() if k != "log"} == runs["runs"][0]
         failed = s.json("GET", "/api/v1/pipelines/broken/runs", template=NAMES + "/runs")
         fr = s.json("GET", f"/api/v1/runs/{failed['runs'][0]['run_id']}",
                     template="/api/v1/runs/{run_id}")
@@ -342,6 +343,8 @@ def run_waits_for_lock_then_succeeds(cfg, s):
     validate("/api/v1/runs/{run_id}", "GET", 200, done)
     assert done["status"] == "success", done
     assert done["rows_inserted"] == 3
+    assert done["execution_s"] >= 0 and done["waiting_s"] >= 0
+    assert abs(done["execution_s"] + done["waiting_s"] - done["duration_s"]) < 0.002
     assert count_rows(os.path.join(cfg, "dst.db")) == 3
     return run_id
 
@@ -526,5 +529,21 @@ def test_malformed_requests_get_4xx_and_never_stop_the_server(tmp_path):
         finally:
             for c in idle:
                 c.close()
+        # More connections than the limit (64): the extra ones are turned away,
+        # the server survives, and answers again once they are gone.
+        crowd = []
+        try:
+            for _ in range(80):
+                crowd.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+            assert s.proc.poll() is None
+        finally:
+            for c in crowd:
+                c.close()
+        def healthy():
+            try:
+                return s.call("GET", "/healthz")[0] == 200
+            except OSError:   # refused while the crowd is still being closed
+                return False
+        wait_until(healthy, what="the server after the crowd")
         assert s.proc.poll() is None
     assert s.proc.returncode == 0, s.text()
