@@ -91,7 +91,7 @@ $(BUILD)/asan/synctool: $(MAIN_SRC) $(BUILD)/asan/libsynctool.a
 
 $(BUILD)/asan/tests/%: tests/unit/%.c $(SUPPORT_OBJ) $(BUILD)/asan/libsynctool.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_SAN) -Itests/unit -o $@ $< $(SUPPORT_OBJ) $(BUILD)/asan/libsynctool.a \
+	$(CC) $(CFLAGS_SAN) -MMD -MP -Itests/unit -o $@ $< $(SUPPORT_OBJ) $(BUILD)/asan/libsynctool.a \
 	    $(PKG_LIBS) $(CMOCKA_LIBS) $(LDFLAGS_SAN)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libsynctool.a
@@ -144,4 +144,6 @@ install: $(BUILD)/synctool
 	done
 	install -m 0644 README.md docs/*.md docs/openapi.yaml $(DESTDIR)$(DOCDIR)/
 
--include $(REL_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d)
+# Unit tests too: a change to a header they include (tests/unit/state_cases.h)
+# rebuilds them.
+-include $(REL_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(UNIT_BIN:=.d)

@@ -189,12 +189,13 @@ def test_readyz_says_why_it_is_not_ready(tmp_path, redis_server):
     with socket.socket() as sk:     # a port nobody listens on
         sk.bind(("127.0.0.1", 0))
         dead = sk.getsockname()[1]
-    make_config(cfg, state_url=f"redis://127.0.0.1:{dead}/0")
+    make_config(cfg, state_url=f"redis://:hunter2pw@127.0.0.1:{dead}/0")
     with Server(cfg) as s:
         assert s.json("GET", "/healthz")["status"] == "ok"
         doc = s.json("GET", "/readyz", expect=503)
         assert doc["error"]["code"] == "unavailable"
         assert "state store unreachable" in doc["error"]["message"]
+        assert "hunter2pw" not in json.dumps(doc)   # the URL is shown without its password
         assert s.json("GET", "/api/v1/pipelines", expect=503)["error"]["code"] == "unavailable"
         # Fix the state URL: ready without a restart. Break the config: 503 naming it.
         make_config(cfg, state_url=redis_db_url(redis_server, 13))
@@ -208,6 +209,7 @@ def test_readyz_says_why_it_is_not_ready(tmp_path, redis_server):
         assert len(s.json("GET", "/api/v1/pipelines")["pipelines"]) == 2
         m = metrics(s)
         assert sample(m, "synctool_config_invalid_files") == 1
+    assert "hunter2pw" not in s.text()
 
 
 # --- security -----------------------------------------------------------------
