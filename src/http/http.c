@@ -22,10 +22,10 @@
  * dropped, never blocks the others), a per-connection memory limit
  * (oversized headers are refused by libmicrohttpd) and the body limit.
  *
- * Handles: each request reloads the config (cheap; a broken config keeps the
- * last valid one and is reported by /readyz and /metrics) and opens state
- * and locks for its state URL once; an unreachable store drops them so the
- * next request reconnects.
+ * Handles: each request reloads the config if its files changed (mtime, size,
+ * count; a broken config keeps the last valid one and is reported by /readyz
+ * and /metrics) and opens state and locks for its state URL once; an
+ * unreachable store drops them so the next request reconnects.
  */
 #include "http_int.h"
 
@@ -34,6 +34,8 @@
 #include "../time/st_time.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -168,7 +170,43 @@ static size_t problem_files(const config_problems *p) {
     return n;
 }
 
+/* A cheap signature of the config files: the newest mtime (ns), the total
+ * size and the number of entries of datastores.yaml and pipelines/, and the
+ * directory's own mtime (files added or removed). One stat per file instead
+ * of parsing every YAML file on every request (0.3 s with 1,000 pipelines). */
+static void config_signature(const char *dir, int64_t sig[4]) {
+    char path[4200];
+    struct stat sb;
+    memset(sig, 0, 4 * sizeof *sig);
+    snprintf(path, sizeof path, "%s/datastores.yaml", dir);
+    if (stat(path, &sb) == 0) {
+        sig[0] = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        sig[1] = (int64_t)sb.st_size;
+    }
+    snprintf(path, sizeof path, "%s/pipelines", dir);
+    if (stat(path, &sb) == 0) sig[3] = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    DIR *d = opendir(path);
+    if (d == NULL) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char file[4500];
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        if (e->d_name[0] == '.' || stat(file, &sb) != 0) continue;
+        int64_t m = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        if (m > sig[0]) sig[0] = m;
+        sig[1] += (int64_t)sb.st_size;
+        sig[2]++;
+    }
+    closedir(d);
+}
+
+/* Loads the config again when its files changed since the last load. */
 static void http_reload_config(http_server *s) {
+    int64_t sig[4];
+    config_signature(s->config_dir, sig);
+    if (s->loaded_once && memcmp(sig, s->config_sig, sizeof sig) == 0) return;
+    memcpy(s->config_sig, sig, sizeof sig);
+    s->loaded_once = true;
     config *cfg = NULL;
     config_problems probs = {0};
     st_error err;

@@ -29,6 +29,8 @@ struct http_server {
     config *cfg;               /* last valid config; NULL before the first */
     size_t config_invalid_files; /* files with problems in the last load */
     char config_problem[512];  /* first problem of the last failed load, "" if valid */
+    bool loaded_once;
+    int64_t config_sig[4];     /* the config files' signature at the last load */
     state *st;                 /* opened on demand for cfg->state_url */
     lock_manager *lm;
     char opened_url[1024];     /* the URL st and lm were opened for */

@@ -85,13 +85,17 @@ typedef struct metrics_ctx {
     int64_t now;
 } metrics_ctx;
 
-/* Label values escape backslash, double quote and newline. */
+/* Label values escape backslash, double quote and newline; runs of other
+ * bytes are copied whole. */
 static void put_label(mbuf *b, const char *v) {
-    for (; *v; v++) {
+    while (*v) {
+        size_t n = strcspn(v, "\\\"\n");
+        if (n > 0 && strbuf_put(&b->sb, v, n) != ST_OK) b->failed = true;
+        v += n;
         if (*v == '\\') mb_append(b, "\\\\");
         else if (*v == '"') mb_append(b, "\\\"");
         else if (*v == '\n') mb_append(b, "\\n");
-        else mb_appendf(b, "%c", *v);
+        if (*v) v++;
     }
 }
 
@@ -120,11 +124,27 @@ static double counter(const metrics_ctx *m, const char *p, const char *s, const 
     return 0;
 }
 
+/* The record of a pair (state_list sorts by pipeline, strategy), or NULL. */
 static const state_record *record(const metrics_ctx *m, const char *p, const char *s) {
-    for (size_t i = 0; i < m->nrecs; i++)
-        if (strcmp(m->recs[i].pipeline, p) == 0 && strcmp(m->recs[i].strategy, s) == 0)
-            return &m->recs[i];
+    size_t lo = 0, hi = m->nrecs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(m->recs[mid].pipeline, p);
+        if (r == 0) r = strcmp(m->recs[mid].strategy, s);
+        if (r == 0) return &m->recs[mid];
+        if (r < 0) lo = mid + 1; else hi = mid;
+    }
     return NULL;
+}
+
+/* Index of the first counter of a pair (counters are sorted), or m->nc. */
+static size_t first_counter(const metrics_ctx *m, const char *p, const char *s) {
+    size_t lo = 0, hi = m->nc;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (counter_cmp(&m->c[mid], p, s, "") < 0) lo = mid + 1; else hi = mid;
+    }
+    return lo;
 }
 
 static void header(mbuf *b, const char *name, const char *type, const char *help) {
@@ -155,11 +175,12 @@ static void runs_family(metrics_ctx *m, const config *cfg) {
                 sample(m->b, "synctool_runs_total", p->name, sn, extra,
                        counter(m, p->name, sn, name));
             }
-            for (size_t c = 0; c < m->nc; c++) {
+            for (size_t c = first_counter(m, p->name, sn);
+                 c < m->nc && strcmp(m->c[c].pipeline, p->name) == 0 &&
+                 strcmp(m->c[c].strategy, sn) == 0;
+                 c++) {
                 const state_counter *sc = &m->c[c];
-                if (strncmp(sc->name, "runs_", 5) != 0 || strcmp(sc->pipeline, p->name) != 0 ||
-                    strcmp(sc->strategy, sn) != 0)
-                    continue;
+                if (strncmp(sc->name, "runs_", 5) != 0) continue;
                 bool standard = false;
                 for (size_t o = 0; o < 4; o++) standard = standard || strcmp(sc->name + 5, std[o]) == 0;
                 if (standard) continue;
