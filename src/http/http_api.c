@@ -30,6 +30,7 @@
 
 #include "../cron/cron.h"
 #include "../log/log.h"
+#include "../notify/notify.h"
 #include "../queue/queue.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
@@ -182,6 +183,31 @@ static void strategy_json(json_writer *w, const pipeline_view *v, size_t i) {
     json_end_object(w);
 }
 
+/* The pipeline's `freshness:` thresholds and where its data stands: the age
+ * of the newest successful run of any strategy and its level, decided as
+ * the alerts decide it (notify_fresh_level). Unset thresholds are null. */
+static void freshness_json(json_writer *w, const pipeline_view *v) {
+    const config_pipeline *p = v->p;
+    int64_t last = ST_TIME_NONE;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        int64_t lr = v->recs[i].last_run;
+        if (lr != ST_TIME_NONE && lr <= v->at && (last == ST_TIME_NONE || lr > last)) last = lr;
+    }
+    json_key(w, "freshness");
+    json_begin_object(w);
+    json_key(w, "warn_after_s");
+    if (p->freshness.warn_after_s > 0) json_int(w, p->freshness.warn_after_s); else json_null(w);
+    json_key(w, "error_after_s");
+    if (p->freshness.error_after_s > 0) json_int(w, p->freshness.error_after_s); else json_null(w);
+    json_kv_time(w, "last_success_at", last);
+    json_key(w, "age_s");
+    if (last != ST_TIME_NONE) json_double(w, (double)((v->at - last) / 1000) / 1000.0);
+    else json_null(w);
+    notify_fresh level = notify_fresh_level(&p->freshness, last, v->at);
+    json_kv_string(w, "level", level == NOTIFY_FRESH_UNKNOWN ? NULL : notify_fresh_name(level));
+    json_end_object(w);
+}
+
 /* The summary fields (name ... strategies); the caller opens and closes the object. */
 static void summary_fields(json_writer *w, const pipeline_view *v) {
     const config_pipeline *p = v->p;
@@ -192,6 +218,7 @@ static void summary_fields(json_writer *w, const pipeline_view *v) {
     bool any = false;
     for (size_t i = 0; i < p->nstrategies; i++) any = any || strategy_paused(p, &v->recs[i]);
     json_kv_bool(w, "paused", any);
+    freshness_json(w, v);
     json_key(w, "strategies");
     json_begin_array(w);
     for (size_t i = 0; i < p->nstrategies; i++) strategy_json(w, v, i);

@@ -33,6 +33,8 @@
 /* --- the pure decisions --- */
 
 notify_health notify_health_next(const state_record *r, int64_t max_retry, notify_health prev) {
+    if (r->paused) return NOTIFY_HELD;
+    if (prev == NOTIFY_HELD) prev = NOTIFY_OK; /* resumed: what the status says, else ok */
     const char *name = state_status_name(r->status);
     if (strcmp(name, "failed") == 0 || strcmp(name, "lost") == 0)
         return r->retry_count >= max_retry ? NOTIFY_PAUSED : NOTIFY_FAILING;
@@ -51,13 +53,14 @@ notify_fresh notify_fresh_level(const config_freshness *f, int64_t last_success,
 
 unsigned notify_transition(notify_health prev, notify_health cur) {
     if (prev == cur) return 0;
-    if (cur == NOTIFY_PAUSED) return CONFIG_NOTIFY_PAUSED;
+    if (cur == NOTIFY_PAUSED || cur == NOTIFY_HELD) return CONFIG_NOTIFY_PAUSED;
     if (cur == NOTIFY_FAILING) return prev == NOTIFY_OK ? CONFIG_NOTIFY_FAILED : 0;
     return CONFIG_NOTIFY_RECOVERED;
 }
 
 const char *notify_health_name(notify_health h) {
-    return h == NOTIFY_PAUSED ? "paused" : h == NOTIFY_FAILING ? "failing" : "ok";
+    static const char *const names[] = {"ok", "failing", "paused", "held"};
+    return names[h];
 }
 
 const char *notify_fresh_name(notify_fresh f) {
@@ -69,6 +72,7 @@ static int parse_health(const char *s) {
     if (strcmp(s, "ok") == 0) return NOTIFY_OK;
     if (strcmp(s, "failing") == 0) return NOTIFY_FAILING;
     if (strcmp(s, "paused") == 0) return NOTIFY_PAUSED;
+    if (strcmp(s, "held") == 0) return NOTIFY_HELD;
     return -1;
 }
 
@@ -128,7 +132,8 @@ static void fmt_age(int64_t s, char *buf, size_t n) {
 }
 
 static void health_alert(notify_alert *a, unsigned event, const config_pipeline *p,
-                         const state_record *r, int64_t now) {
+                         const state_record *r, notify_health prev, notify_health cur,
+                         int64_t now) {
     memset(a, 0, sizeof *a);
     a->event = event;
     snprintf(a->pipeline, sizeof a->pipeline, "%s", p->name);
@@ -144,6 +149,13 @@ static void health_alert(notify_alert *a, unsigned event, const config_pipeline 
         snprintf(a->text, sizeof a->text, ":x: %s:%s failed (run %" PRId64 ", failure %" PRId64
                  " of %" PRId64 " before it pauses): %s", p->name, r->strategy, r->run_id,
                  r->retry_count, p->retry.max_retry_count, err);
+    else if (cur == NOTIFY_HELD)
+        snprintf(a->text, sizeof a->text, ":double_vertical_bar: %s:%s was paused by an operator "
+                 "and will not be scheduled until resumed (manual runs still work)", p->name,
+                 r->strategy);
+    else if (prev == NOTIFY_HELD && event == CONFIG_NOTIFY_RECOVERED)
+        snprintf(a->text, sizeof a->text, ":arrow_forward: %s:%s was resumed and is scheduled "
+                 "again", p->name, r->strategy);
     else if (event == CONFIG_NOTIFY_PAUSED)
         snprintf(a->text, sizeof a->text, ":double_vertical_bar: %s:%s is paused after %" PRId64
                  " consecutive failures and will not be scheduled until reset. Last error: %s."
@@ -264,7 +276,7 @@ static void check_strategy(notifier *n, state *st, const config_pipeline *p, siz
     unsigned ev = notify_transition(prev, cur);
     if (ev == 0) return;
     notify_alert a;
-    health_alert(&a, ev, p, r, now);
+    health_alert(&a, ev, p, r, prev, cur, now);
     if (notify_queue_push(n, &a)) (*queued)++;
 }
 

@@ -32,8 +32,9 @@
 #include "../error/st_error.h"
 #include "../state/state.h"
 
-/* What a strategy last looked like to an operator. */
-typedef enum { NOTIFY_OK = 0, NOTIFY_FAILING, NOTIFY_PAUSED } notify_health;
+/* What a strategy last looked like to an operator. NOTIFY_HELD: paused by
+ * an operator (POST .../pause), whatever its last status. */
+typedef enum { NOTIFY_OK = 0, NOTIFY_FAILING, NOTIFY_PAUSED, NOTIFY_HELD } notify_health;
 
 /* Freshness of a pipeline's data. NOTIFY_FRESH_UNKNOWN: no successful run yet
  * or no thresholds configured (never alerted). */
@@ -44,9 +45,10 @@ typedef enum {
     NOTIFY_FRESH_ERROR
 } notify_fresh;
 
-/* The health a record shows, given the previous one: failed (or lost) is
- * failing, or paused once retry_count >= max_retry; success is ok; any other
- * status (idle after a reset, pending, running, skipped) keeps `prev`. */
+/* The health a record shows, given the previous one: an operator pause is
+ * held; failed (or lost) is failing, or paused once retry_count >= max_retry;
+ * success is ok; any other status (idle after a reset, pending, running,
+ * skipped) keeps `prev`, except that a lifted operator pause is ok. */
 notify_health notify_health_next(const state_record *r, int64_t max_retry, notify_health prev);
 
 /* Level of data whose last successful run started at `last_success`
@@ -54,7 +56,8 @@ notify_health notify_health_next(const state_record *r, int64_t max_retry, notif
 notify_fresh notify_fresh_level(const config_freshness *f, int64_t last_success, int64_t now);
 
 /* Which event, if any (0), a health change is: ok -> failing "failed",
- * anything -> paused "paused", failing/paused -> ok "recovered". */
+ * anything -> paused or held "paused", failing/paused/held -> ok
+ * "recovered" (for held: resumed). */
 unsigned notify_transition(notify_health prev, notify_health cur);
 
 const char *notify_health_name(notify_health h);

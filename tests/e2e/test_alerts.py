@@ -215,3 +215,20 @@ def test_notify_config_is_validated(synctool, tmp_path):
     assert r.rc == 2
     assert "notify.webhooks[0].url: expected an http:// or https:// URL" in r.out + r.err
     assert TOKEN not in r.out + r.err
+
+
+def test_operator_pause_and_resume_alerted_once(synctool, tmp_path, receiver):
+    cfg = make_config(tmp_path, receiver.url(), events=["paused", "recovered"])
+    assert synctool("ddl", "apply", "orders_sync", config_dir=cfg).rc == 0
+    tick(synctool, cfg, "2025-10-15T10:00:05Z")
+    assert synctool("pause", "orders_sync", config_dir=cfg).rc == 0
+    tick(synctool, cfg, "2025-10-15T10:00:35Z")
+    tick(synctool, cfg, "2025-10-15T11:00:05Z")            # paused: not run, not re-alerted
+    assert receiver.events() == [("paused", "success")]
+    assert receiver.bodies[0]["text"] == (":double_vertical_bar: orders_sync:full_hourly was "
+                                          "paused by an operator and will not be scheduled "
+                                          "until resumed (manual runs still work)")
+    assert synctool("resume", "orders_sync", config_dir=cfg).rc == 0
+    tick(synctool, cfg, "2025-10-15T11:00:35Z")
+    assert [e for e, _ in receiver.events()[1:]] == ["recovered"]  # status: pending or later
+    assert "was resumed and is scheduled again" in receiver.bodies[1]["text"]

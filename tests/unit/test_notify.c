@@ -53,6 +53,21 @@ static void test_health_next(void **state) {
     }
 }
 
+static void test_operator_pause(void **state) {
+    (void)state;
+    state_record r = rec(STATE_SUCCESS, 0);
+    r.paused = true;
+    assert_int_equal(notify_health_next(&r, 3, NOTIFY_OK), NOTIFY_HELD);
+    assert_int_equal(notify_transition(NOTIFY_OK, NOTIFY_HELD), CONFIG_NOTIFY_PAUSED);
+    r.paused = false;
+    assert_int_equal(notify_health_next(&r, 3, NOTIFY_HELD), NOTIFY_OK);
+    assert_int_equal(notify_transition(NOTIFY_HELD, NOTIFY_OK), CONFIG_NOTIFY_RECOVERED);
+    r = rec(STATE_IDLE, 0); /* resumed before it ever ran */
+    assert_int_equal(notify_health_next(&r, 3, NOTIFY_HELD), NOTIFY_OK);
+    r = rec(STATE_FAILED, 3); /* resumed while still failed past the limit */
+    assert_int_equal(notify_health_next(&r, 3, NOTIFY_HELD), NOTIFY_PAUSED);
+}
+
 static void test_transitions(void **state) {
     (void)state;
     assert_int_equal(notify_transition(NOTIFY_OK, NOTIFY_FAILING), CONFIG_NOTIFY_FAILED);
@@ -204,6 +219,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_next),
         cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_operator_pause),
         cmocka_unit_test(test_fresh_level),
         cmocka_unit_test(test_alert_json),
         cmocka_unit_test_setup_teardown(test_one_alert_per_transition, setup, teardown),

@@ -114,7 +114,8 @@
     }
     var rules = [
       [/^Max retry count \((\d+)\) exceeded/, function (m) {
-        return "Paused after " + m[1] + " failed runs in a row. Fix the cause, then press Reset."; }],
+        return "Paused after " + (m[1] === "1" ? "a failed run" : m[1] + " failed runs in a row") +
+          ". Fix the cause, then press Reset."; }],
       [/^Paused by operator/i, function () { return "Paused by an operator. Press Resume to schedule it again."; }],
       [/^Strategy is already running/, function () { return "Running now."; }],
       [/^Already scheduled at \S+ \(pending for (\d+)s\)/, function (m) {
@@ -355,6 +356,11 @@
   }
   function truncate(s, n) { s = String(s || ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; }
 
+  function num(n) { return n == null ? "–" : Number(n).toLocaleString("en-US"); }
+  function stat(v, label) {
+    return '<div class="card"><div class="n">' + esc(v) + '</div><div class="l">' + esc(label) + "</div></div>";
+  }
+
   function rowsMoved(r) { return (r.rows_inserted || 0) + (r.rows_updated || 0) + (r.rows_deleted || 0); }
 
   var STATUS_COLOR = {success: "#2f9e63", failed: "#d14343", lost: "#d14343", skipped: "#d99a1e",
@@ -470,7 +476,7 @@
                               '<span class="badge b-idle">would not run</span>') +
               "<div>" + esc(s.reason) + '</div><div class="muted">slot ' + esc(fmtUtc(s.prev_slot) || "–") +
               " → " + esc(fmtUtc(s.next_slot) || "–") +
-              (s.backoff_seconds ? " · retry backoff " + esc(fmtDuration(s.backoff_seconds)) : "") +
+              (s.backoff_seconds && /skip/i.test(s.reason) ? " · retry backoff " + esc(fmtDuration(s.backoff_seconds)) : "") +
               "</div></div>";
           }).join("");
       }).catch(function (e) {
@@ -535,24 +541,29 @@
       refresh: function () {
         if (done) return Promise.resolve();
         return get("/api/v1/runs/" + encodeURIComponent(id)).then(function (r) {
-          done = true; // a finished run does not change
+          // a finished run does not change; a pending or running one is polled
+          done = ["success", "failed", "skipped", "interrupted", "lost"].indexOf(r.status) >= 0;
           $("#r-crumb").innerHTML = '<a href="#/p/' + encodeURIComponent(r.pipeline) + '">' + esc(r.pipeline) + "</a> /";
           $("#r-title").innerHTML = "Run " + esc(r.run_id) + " · " + esc(r.pipeline) + ":" + esc(r.strategy) +
             " " + statusBadge(r.status);
           $("#r-body").innerHTML =
             (r.error ? '<div class="errorbox">' + esc(r.error) + "</div>" : "") +
+            '<div class="cards stats">' +
+            stat(fmtDuration(r.duration_s), "duration") +
+            (r.waiting_s != null && r.waiting_s >= 0.5 ? stat(fmtDuration(r.waiting_s), "waiting for locks") : "") +
+            stat(num(r.rows_read), "rows read") + stat(num(r.rows_inserted), "inserted") +
+            stat(num(r.rows_updated), "updated") + stat(num(r.rows_deleted), "deleted") +
+            (r.segments_compared ? stat(num(r.segments_compared), "segments compared") : "") +
+            stat(r.retry_count, "failures in a row") + "</div>" +
             '<div class="panel kv">' +
             "<div>Started</div><div>" + esc(fmtUtc(r.started_at) || "–") + ' <span class="muted">(' + esc(ago(r.started_at)) + ")</span></div>" +
             "<div>Finished</div><div>" + esc(fmtUtc(r.finished_at) || "–") + "</div>" +
-            "<div>Duration</div><div>" + esc(fmtDuration(r.duration_s)) + "</div>" +
-            "<div>Rows</div><div>" + esc(r.rows_read) + " read · " + esc(r.rows_inserted) + " inserted · " +
-            esc(r.rows_updated) + " updated · " + esc(r.rows_deleted) + " deleted" +
-            (r.segments_compared ? " · " + esc(r.segments_compared) + " segments compared, " +
-             esc(r.segments_skipped) + " skipped" : "") + "</div>" +
-            "<div>Failures in a row</div><div>" + esc(r.retry_count) + "</div>" +
             "<div>Worker</div><div class=\"mono\">" + esc(r.worker || "–") + "</div>" +
-            "<div>Message</div><div>" + esc(r.message || "–") + "</div></div>" +
-            "<h2>Log</h2><div class=\"log\" id=\"log\">" + logHtml(r.log) + "</div>";
+            (r.message && r.message !== r.error ? "<div>Message</div><div>" + esc(r.message) + "</div>" : "") +
+            "</div>" +
+            "<h2>Log</h2><div class=\"log\" id=\"log\">" + (done ? logHtml(r.log) :
+              '<div class="empty" style="color:#94a3b8">The run is ' + esc(r.status) +
+              "; its log appears here when it has finished.</div>") + "</div>";
         }).catch(function (e) {
           if (e.status === 404) {
             $("#r-body").innerHTML = '<div class="panel empty">Run ' + esc(id) +
@@ -577,7 +588,9 @@
         return get("/api/v1/locks").then(function (d) {
           var ls = d.locks || [];
           $("#locks tbody").innerHTML = ls.length ? ls.map(function (l) {
-            return "<tr><td>" + esc(l.kind) + '</td><td class="mono">' + esc(l.key) + "</td><td>" + esc(l.mode) +
+            var m = /^synctool:(?:exec|enqueue):pipeline:(.+)$/.exec(l.key);
+            var what = m ? ' <a href="#/p/' + encodeURIComponent(m[1]) + '">' + esc(m[1]) + "</a>" : "";
+            return "<tr><td>" + esc(l.kind) + what + '</td><td class="mono">' + esc(l.key) + "</td><td>" + esc(l.mode) +
               '</td><td class="num">' + esc(l.fence) +
               '</td><td class="num">' + esc(l.holders) + '</td><td class="nowrap">' + timeCell(l.expires_at, "–") +
               "</td></tr>";

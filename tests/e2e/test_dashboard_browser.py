@@ -1,0 +1,223 @@
+"""End-to-end in a real browser: the dashboard served by `synctool serve`.
+
+Debian's chromium and chromium-driver, driven headless by python3-selenium
+(scripts/install-deps installs all three). The test builds a config with a
+healthy, a failed and a paused pipeline (real runs against SQLite
+datastores), starts `synctool serve` with an API token, and checks what an
+operator sees: the failed and the paused pipeline flagged and listed first,
+a pipeline's chart and history, a run's log; then enters the token, presses
+"Run now" and follows the run until it has finished. Every page is saved as
+a PNG in the test's output folder ($SYNCTOOL_TEST_OUTPUT/dashboard, else the
+pytest tmp dir); docs/screenshots/ holds copies for the README.
+
+Waits are for conditions in the page with generous timeouts (WebDriverWait),
+never fixed sleeps, so a slow machine only makes the test slower.
+"""
+import os
+import shutil
+import sqlite3
+import subprocess
+
+import pytest
+
+from conftest import BIN
+from http_helpers import Server
+from test_scheduler_helpers import wait_until
+
+TOKEN = "dash-token-7f3a"
+
+PIPELINE = """\
+name: {name}
+source: {{datastore: shop, table: {table}}}
+destination: {{datastore: warehouse, table: {table}}}
+columns:
+  - {{name: id, type: bigint, key: true}}
+  - {{name: amount, type: "numeric(12,2)"}}
+strategies:
+  - {{name: full_hourly, type: full, cron: "0 * * * *"}}
+  - {{name: full_daily, type: full, cron: "0 3 * * *"}}
+retry: {{max_retry_count: {retries}}}
+freshness: {{warn_after: 2h, error_after: 6h}}
+"""
+
+
+def browser():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("python3-selenium is missing: run scripts/install-deps")
+    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not os.path.exists(path):
+            pytest.fail(f"{path} is missing: run scripts/install-deps (chromium, chromium-driver)")
+    o = Options()
+    o.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--window-size=1440,900", "--force-device-scale-factor=1"):
+        o.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+
+
+def make_config(tmp_path, synctool):
+    cfg = tmp_path / "cfg"
+    (cfg / "pipelines").mkdir(parents=True)
+    (cfg / "data").mkdir()
+    (cfg / "datastores.yaml").write_text(
+        "datastores:\n"
+        "  shop: {type: sqlite, path: data/shop.db}\n"
+        "  warehouse: {type: sqlite, path: data/warehouse.db}\n")
+    con = sqlite3.connect(cfg / "data" / "shop.db")
+    for table, rows in (("orders", 1200), ("customers", 300), ("payments", 800)):
+        con.execute(f"CREATE TABLE {table}(id INTEGER PRIMARY KEY, amount NUMERIC)")
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
+                        [(i, i * 1.25) for i in range(1, rows + 1)])
+    con.commit()
+    for name, table, retries in (("orders_sync", "orders", 3), ("customers_sync", "customers", 3),
+                                 ("payments_sync", "payments", 1)):
+        (cfg / "pipelines" / f"{table}.yaml").write_text(
+            PIPELINE.format(name=name, table=table, retries=retries))
+        assert synctool("ddl", "apply", name, config_dir=cfg).rc == 0
+    # history for the chart: several successful runs of orders_sync
+    for i in range(5):
+        con.execute("UPDATE orders SET amount = amount + 1 WHERE id % ? = 0", (i + 2,))
+        con.commit()
+        assert synctool("run", "--job-name", "orders_sync", "--strategy", "full_hourly",
+                        config_dir=cfg).rc == 0
+    for name in ("customers_sync", "payments_sync"):
+        assert synctool("run", "--job-name", name, "--strategy", "full_hourly",
+                        config_dir=cfg).rc == 0
+    # then customers fails once (still scheduled), payments fails once with
+    # max_retry_count 1 (paused until reset)
+    con.execute("ALTER TABLE customers RENAME TO customers_moved")
+    con.execute("ALTER TABLE payments RENAME TO payments_moved")
+    con.commit()
+    con.close()
+    for name in ("customers_sync", "payments_sync"):
+        assert synctool("run", "--job-name", name, "--strategy", "full_hourly",
+                        config_dir=cfg).rc == 1
+    return cfg
+
+
+@pytest.fixture
+def outdir(tmp_path):
+    base = os.environ.get("SYNCTOOL_TEST_OUTPUT")
+    d = os.path.join(base, "dashboard") if base else str(tmp_path / "screenshots")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def test_dashboard_in_a_browser(synctool, tmp_path, outdir):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cfg = make_config(tmp_path, synctool)
+    with Server(str(cfg), token=TOKEN) as srv:
+        d = browser()
+        wait = WebDriverWait(d, 60, poll_frequency=0.2)
+        shots = []
+
+        def shot(name):
+            path = os.path.join(outdir, f"{name}.png")
+            assert d.save_screenshot(path)
+            shots.append(path)
+
+        try:
+            # --- the pipelines page: failed and paused flagged, first ---
+            d.get(srv.base + "/")
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr[data-pipeline]")) == 3)
+            rows = d.find_elements(By.CSS_SELECTOR, "tr[data-pipeline]")
+            order = [(r.get_attribute("data-pipeline"), r.get_attribute("data-state")) for r in rows]
+            assert order == [("payments_sync", "paused"), ("customers_sync", "failed"),
+                             ("orders_sync", "ok")], order
+            paused = rows[0]
+            assert "Paused" in paused.find_element(By.CSS_SELECTOR, ".badge").text
+            assert "Paused after a failed run. Fix the cause, then press Reset." in paused.text
+            assert "table main.payments does not exist" in paused.text
+            assert "Failed" in rows[1].find_element(By.CSS_SELECTOR, ".badge").text
+            assert "attention" in rows[1].get_attribute("class")
+            cards = d.find_element(By.ID, "cards").text
+            assert "1\nFAILED" in cards and "1\nPAUSED" in cards, cards
+            shot("pipelines")
+
+            # --- a pipeline: strategies, chart, history ---
+            d.find_element(By.LINK_TEXT, "orders_sync").click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart svg rect"))
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 5)
+            assert "Healthy" in d.find_element(By.ID, "p-title").text
+            # the buttons wait for the token
+            run_btn = d.find_element(By.CSS_SELECTOR, "button[data-act=run]")
+            assert not run_btn.is_enabled()
+            d.find_element(By.ID, "explain-at").clear()
+            d.find_element(By.ID, "explain-at").send_keys("2030-01-01T03:00:30Z")
+            d.find_element(By.CSS_SELECTOR, "#explain-form button").click()
+            wait.until(lambda d: "At 2030-01-01 03:00:30 UTC" in d.find_element(By.ID, "explain-out").text)
+            shot("pipeline")
+
+            # --- a run's log ---
+            first = d.find_element(By.CSS_SELECTOR, "#history tbody tr a")
+            run_id = first.text
+            first.click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#log .ln"))
+            log = d.find_element(By.ID, "log").text
+            assert "locks acquired: pipeline (fencing token" in log
+            assert "sync done:" in log
+            assert f"Run {run_id} · orders_sync:full_hourly" in d.find_element(By.ID, "r-title").text
+            shot("run")
+
+            # the failed run's page shows its error above the log
+            d.get(srv.base + "/#/p/customers_sync")
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#history tbody tr a"))
+            d.find_element(By.CSS_SELECTOR, "#history tbody tr a").click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#r-body .errorbox"))
+            assert "does not exist" in d.find_element(By.CSS_SELECTOR, "#r-body .errorbox").text
+            assert "ERROR" in d.find_element(By.ID, "log").text
+            shot("run-failed")
+
+            # --- with the token: run now, follow the run until it finished ---
+            d.get(srv.base + "/#/p/orders_sync")
+            d.find_element(By.ID, "token-input").send_keys(TOKEN)
+            d.find_element(By.ID, "token-save").click()
+            wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button[data-act=run]").is_enabled())
+            assert d.execute_script("return sessionStorage.getItem('synctool.token')") == TOKEN
+            d.find_element(By.CSS_SELECTOR, "#act-strategy option[value=full_hourly]").click()
+            d.find_element(By.CSS_SELECTOR, "button[data-act=run]").click()
+            wait.until(lambda d: "queued" in d.find_element(By.ID, "banner").text)
+            new_id = d.find_element(By.ID, "banner").text.split()[1]
+            assert int(new_id) > int(run_id)
+            d.find_element(By.LINK_TEXT, "Follow it").click()
+            wait.until(lambda d: "success" in d.find_element(By.ID, "r-title").text)
+            wait.until(lambda d: "sync done:" in d.find_element(By.ID, "log").text)
+            shot("run-triggered")
+
+            # --- locks (one held by `synctool lock hold`) and workers ---
+            holder = subprocess.Popen([BIN, "--config-dir", str(cfg), "lock", "hold",
+                                       "--pipeline", "customers_sync", "--for", "300"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                wait_until(lambda: "synctool:exec:pipeline:customers_sync" in
+                           synctool("lock", "list", config_dir=cfg).out, what="the held lock")
+                d.find_element(By.LINK_TEXT, "Locks").click()
+                wait.until(lambda d: "synctool:exec:pipeline:customers_sync" in
+                           d.find_element(By.ID, "locks").text)
+                row = d.find_element(By.CSS_SELECTOR, "#locks tbody tr").text
+                assert row.startswith("pipeline") and "exclusive" in row, row
+                shot("locks")
+            finally:
+                holder.terminate()
+                holder.wait(60)
+            d.find_element(By.LINK_TEXT, "Workers").click()
+            wait.until(lambda d: "serve@" in d.find_element(By.ID, "workers").text)
+            shot("workers")
+
+            errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+            assert errors == [], errors
+        finally:
+            d.quit()
+    for p in shots:
+        assert os.path.getsize(p) > 10000, p
+    if os.environ.get("SYNCTOOL_UPDATE_SCREENSHOTS"):
+        dest = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
+        os.makedirs(dest, exist_ok=True)
+        for p in shots:
+            shutil.copy(p, dest)
