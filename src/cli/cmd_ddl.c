@@ -1,6 +1,8 @@
 /*
- * synctool ddl apply PIPELINE [--lock-timeout SECS] — create or alter the
- * destination table of a pipeline from its `columns` (sync_ddl_apply).
+ * synctool ddl apply PIPELINE [--lock-timeout SECS] [--migrate] — create or
+ * alter the destination table of a pipeline from its `columns`
+ * (sync_ddl_apply_ex); --migrate rewrites SQLite columns of another type
+ * (tables made by earlier versions) in place, every row kept.
  *
  * The schema change runs under the EXCLUSIVE table lock
  * (synctool:table:<datastore>:<schema>:<table>), so it waits for running
@@ -27,17 +29,21 @@
 #include <string.h>
 
 static void ddl_help(FILE *f) {
-    fprintf(f, "usage: synctool ddl apply PIPELINE [--lock-timeout SECS]\n"
+    fprintf(f, "usage: synctool ddl apply PIPELINE [--lock-timeout SECS] [--migrate]\n"
                "       synctool ddl plan PIPELINE\n\n"
                "plan prints the SQL apply would run (nothing is changed).\n\n"
                "Creates the destination table of PIPELINE from its columns (types mapped\n"
                "per engine, primary key on the key columns), or adds missing columns.\n"
-               "Column type changes are refused. Runs under the exclusive table lock,\n"
+               "Column type changes are refused, except with --migrate on SQLite: the\n"
+               "table is rewritten in place with the config's types (tables made by\n"
+               "earlier versions kept numerics, booleans and timestamps as TEXT), every\n"
+               "row kept, in one transaction. Runs under the exclusive table lock,\n"
                "waiting up to SECS for running syncs (default table_lock_wait_timeout).\n"
                "Exit: 0 done, 1 failed, 2 usage, 75 table lock busy.\n");
 }
 
-static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeout_s) {
+static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeout_s,
+                      bool migrate) {
     lock_manager *lm = NULL;
     lock_handle h;
     st_error err;
@@ -61,7 +67,7 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
         lock_close(lm);
         return CLI_FAILED;
     }
-    rc = sync_ddl_apply(cfg, p, &err);
+    rc = sync_ddl_apply_ex(cfg, p, migrate, &err);
     lock_release(lm, &h, NULL);
     lock_close(lm);
     if (rc != ST_OK) {
@@ -89,13 +95,16 @@ static int ddl_plan(const config *cfg, const config_pipeline *p) {
 
 int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv) {
     static const struct option opts[] = {{"lock-timeout", required_argument, NULL, 'l'},
+                                         {"migrate", no_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int64_t timeout = -1;
+    bool migrate = false;
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'h': ddl_help(stdout); return CLI_OK;
+        case 'm': migrate = true; break;
         case 'l':
             if (cli_parse_int("--lock-timeout", optarg, &timeout)) return CLI_USAGE;
             break;
@@ -120,7 +129,8 @@ int cli_cmd_ddl(cli_ctx *ctx, int argc, char **argv) {
         return rc;
     }
     if (plan) rc = ddl_plan(cfg, p);
-    else rc = ddl_locked(cfg, p, timeout >= 0 ? timeout : p->locks.table_lock_wait_timeout);
+    else rc = ddl_locked(cfg, p, timeout >= 0 ? timeout : p->locks.table_lock_wait_timeout,
+                         migrate);
     config_free(cfg);
     return rc;
 }

@@ -16,6 +16,13 @@
  * than explaining a decision from data it could not read. An invalid cron
  * is not fatal: it is rule 1 ("Error: ...") for that strategy.
  *
+ * The past: when a strategy's record was written after --at (today's state
+ * would answer "Already ran at <a time after --at>"), its state as of --at
+ * is rebuilt from the run history (attempts finished by then: status,
+ * retry count, last success, last attempt; a run started before and
+ * finished after is running) and the why-journal's enqueues (last
+ * scheduled). The text says which strategies were rebuilt.
+ *
  * --strategy S restricts the per-strategy output to S; "selected" is still
  * the pipeline-wide choice, since selection weighs every strategy.
  *
@@ -32,6 +39,7 @@
 #include "../json/json.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
+#include "../why/why.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -45,6 +53,7 @@ typedef struct explain_ctx {
     cron_expr **crons;           /* parallel to p->strategies; NULL = none/invalid */
     state_record *records;
     const state_record **states; /* NULL entries = no state */
+    bool *rebuilt;               /* state as of --at rebuilt from history */
     sched_decision *decisions;
     int selected;
 } explain_ctx;
@@ -71,6 +80,7 @@ static void explain_free(explain_ctx *x) {
     free(x->crons);
     free(x->records);
     free(x->states);
+    free(x->rebuilt);
     free(x->decisions);
 }
 
@@ -80,7 +90,8 @@ static int explain_alloc(explain_ctx *x) {
     x->records = calloc(n, sizeof *x->records);
     x->states = calloc(n, sizeof *x->states);
     x->decisions = calloc(n, sizeof *x->decisions);
-    if (!x->crons || !x->records || !x->states || !x->decisions) {
+    x->rebuilt = calloc(n, sizeof *x->rebuilt);
+    if (!x->crons || !x->records || !x->states || !x->decisions || !x->rebuilt) {
         fprintf(stderr, "synctool explain: out of memory\n");
         return CLI_FAILED;
     }
@@ -94,7 +105,13 @@ static int explain_load_states(explain_ctx *x, state *st) {
         st_error err;
         st_error_clear(&err);
         int rc = state_get(st, x->p->name, name, &x->records[i], &err);
-        if (rc == ST_OK) {
+        state_record past;
+        int rb = rc == ST_OK ? why_state_as_of(st, &x->records[i], x->at, &past) : -1;
+        if (rb >= 0) {
+            x->rebuilt[i] = true; /* today's record is newer than --at: use the past */
+            x->records[i] = past;
+            x->states[i] = rb == 1 ? &x->records[i] : NULL;
+        } else if (rc == ST_OK) {
             x->states[i] = &x->records[i];
         } else if (rc != ST_ENOTFOUND) {
             return cli_error("explain", "state_unavailable", CLI_FAILED, "state of %s:%s: %s",
@@ -136,6 +153,9 @@ static void print_text(const explain_ctx *x) {
         printf("    decision: %s\n", d->run ? "run" : "do not run");
         printf("    reason:   %s\n", d->reason);
         printf("    slot:     %s .. %s\n", prev, next);
+        if (x->rebuilt[i])
+            printf("    state:    as of %s, rebuilt from the run history (the current record "
+                   "is newer)\n", at);
         if (d->backoff_s > 0)
             printf("    backoff:  %llds\n", (long long)d->backoff_s);
         else

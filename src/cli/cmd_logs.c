@@ -75,13 +75,12 @@ static int show(const cli_ctx *ctx, int64_t run_id, bool json) {
             if (json) rc = print_json(&r);
             else print_text(&r);
         } else if (src == ST_ENOTFOUND) {
-            fprintf(stderr, "synctool logs: no run %" PRId64 " in history (not finished yet, "
-                            "pruned by the history retention, or a wrong id; see synctool "
-                            "history PIPELINE)\n", run_id);
-            rc = CLI_FAILED;
+            rc = cli_error("logs", "not_found", CLI_FAILED,
+                           "no run %" PRId64 " in history (not finished yet, pruned by the "
+                           "history retention, or a wrong id; see synctool history PIPELINE)",
+                           run_id);
         } else {
-            fprintf(stderr, "synctool logs: %s\n", err.msg);
-            rc = CLI_FAILED;
+            rc = cli_error("logs", "state_unavailable", CLI_FAILED, "%s", err.msg);
         }
         state_run_clear(&r);
     }

@@ -14,6 +14,9 @@
  */
 #include "cli.h"
 
+#include "../time/st_time.h"
+#include "../why/why.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +48,11 @@ static int reset_one(state *st, const char *p, const char *s) {
         cli_error("reset", "state_unavailable", CLI_FAILED, "%s:%s: %s", p, s, err.msg);
         return CLI_FAILED;
     }
+    char ev[200];
+    snprintf(ev, sizeof ev, "Reset by synctool reset (was %s, retry count %lld)",
+             known ? state_status_name(before.status) : "unreadable",
+             known ? (long long)before.retry_count : 0LL);
+    why_event(st, p, s, st_time_now(), ev, 0, NULL); /* the why-journal */
     if (known)
         printf("%s:%s: reset (was %s, retry count %lld)\n", p, s,
                state_status_name(before.status), (long long)before.retry_count);

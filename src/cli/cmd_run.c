@@ -53,6 +53,7 @@
 typedef struct run_args {
     const char *job, *strategy;
     int64_t lock_timeout, table_lock_timeout;  /* -1 = not given */
+    int64_t progress_interval;                 /* 0 = default (30 s) */
     bool no_wait, json;
 } run_args;
 
@@ -64,6 +65,7 @@ typedef struct run_ctx {
     int64_t run_id, started;
     char worker[160];
     bool recorded;   /* the result is in state (on_finished ran) */
+    int64_t progress_interval;
 } run_ctx;
 
 static void run_usage(FILE *f) {
@@ -78,6 +80,8 @@ static void run_usage(FILE *f) {
             "  --lock-timeout SECS       wait up to SECS for the pipeline lock\n"
             "  --table-lock-timeout SECS wait up to SECS for the table DDL lock\n"
             "  --no-wait-lock            never wait, whatever the config says\n"
+            "  --progress-interval SECS  not on a terminal: a progress log line this\n"
+            "                            often (default 30); on a terminal a live line\n"
             "  --json                    print the result as JSON\n\n"
             "Exit codes: 0 success, 1 failed, 2 usage or config error, 75 skipped.\n");
 }
@@ -88,6 +92,7 @@ static int run_parse(int argc, char **argv, run_args *a) {
         {"lock-timeout", required_argument, NULL, 'l'},
         {"table-lock-timeout", required_argument, NULL, 't'},
         {"no-wait-lock", no_argument, NULL, 'n'}, {"json", no_argument, NULL, 'J'},
+        {"progress-interval", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     *a = (run_args){.lock_timeout = -1, .table_lock_timeout = -1};
     int c;
@@ -103,6 +108,12 @@ static int run_parse(int argc, char **argv, run_args *a) {
                 return CLI_USAGE;
             break;
         case 'n': a->no_wait = true; break;
+        case 'P':
+            if (cli_parse_int("--progress-interval", optarg, &a->progress_interval))
+                return CLI_USAGE;
+            if (a->progress_interval == 0)
+                return cli_usage_error("run", "--progress-interval must be at least 1");
+            break;
         case 'J': a->json = true; break;
         case 'h': run_usage(stdout); return -1;
         case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
@@ -199,6 +210,7 @@ static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_err
     run_ctx *r = ud;
     sync_opts so = {.cfg = r->cfg, .pipeline = ctx->pipeline, .strategy = ctx->strategy,
                     .st = r->st, .cancel = ctx->cancel, .progress = isatty(2) != 0,
+                    .progress_interval_s = r->progress_interval,
                     .now = r->started};
     if (ctx->pipeline_lock != NULL) {
         so.fence_key = ctx->pipeline_lock->fence_key;
@@ -336,7 +348,7 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
-    run_ctx r = {.cfg = cfg, .started = st_time_now()};
+    run_ctx r = {.cfg = cfg, .started = st_time_now(), .progress_interval = a.progress_interval};
     snprintf(r.worker, sizeof r.worker, "run:%d", (int)getpid());
     r.p = config_pipeline_find(cfg, a.job);
     if (r.p == NULL) rc = cli_unknown_pipeline("run", cfg, a.job);

@@ -15,6 +15,11 @@
  * with thousands of pipelines. State for pipelines no longer in the config
  * is not shown (state export shows everything).
  *
+ * A strategy paused by its failures (rule 2) shows status PAUSED and the
+ * command that resumes it. The text starts with the scheduler's liveness:
+ * the leader's name and its last tick (the why-journal writes both), with
+ * a warning when none has ticked for 3 intervals (30 s).
+ *
  * --json prints a list of objects: the state fields of `state export`
  * (last_run_at, ...) plus enabled, paused, cron, next_fire_at, due and
  * reason; unknown values are null.
@@ -48,8 +53,8 @@ typedef struct status_row {
     state_record rec;
     bool has_state, corrupt;
     int64_t next;
-    bool due;
-    char reason[1024];
+    bool due, paused;
+    char reason[1100];
 } status_row;
 
 static const state_record *find_record(const state_record *all, size_t n, const char *p,
@@ -107,7 +112,13 @@ static void row_decide(status_row *r, int64_t now) {
     sched_should_run(r->has_state ? &r->rec : NULL, c, cron_err, now, &set, &d);
     cron_free(c);
     r->due = r->s->enabled && d.run;
-    if (r->s->enabled)
+    bool by_failures = strncmp(d.reason, "Max retry count", 15) == 0;
+    bool by_operator = strncmp(d.reason, "Paused by operator", 18) == 0;
+    r->paused = by_failures || by_operator;
+    if (r->s->enabled && r->paused)
+        snprintf(r->reason, sizeof r->reason, "%s: run `synctool %s %s --strategy %s` to "
+                 "resume", d.reason, by_failures ? "reset" : "resume", r->p->name, r->s->name);
+    else if (r->s->enabled)
         snprintf(r->reason, sizeof r->reason, "%s", d.reason);
     else
         snprintf(r->reason, sizeof r->reason, "Disabled in config");
@@ -136,7 +147,7 @@ static void row_cells(const status_row *r, row_text *t) {
     snprintf(t->retries, sizeof t->retries, "%lld", (long long)r->rec.retry_count);
     t->cell[0] = r->p->name;
     t->cell[1] = r->s->name;
-    t->cell[2] = r->corrupt ? "corrupt" : state_status_name(r->rec.status);
+    t->cell[2] = r->corrupt ? "corrupt" : r->paused ? "PAUSED" : state_status_name(r->rec.status);
     t->cell[3] = t->last_run;
     t->cell[4] = t->attempt;
     t->cell[5] = t->retries;
@@ -145,7 +156,27 @@ static void row_cells(const status_row *r, row_text *t) {
     t->cell[8] = r->reason;
 }
 
-static void print_text(const status_row *rows, size_t n, int64_t now) {
+/* "Scheduler: ..." from the meta the scheduler writes every tick. */
+static void print_scheduler(state *st, int64_t now) {
+    char leader[160] = "", tick[64] = "";
+    int64_t at = ST_TIME_NONE;
+    state_meta_get(st, "synctool:scheduler", "-", "leader", leader, sizeof leader, NULL);
+    if (state_meta_get(st, "synctool:scheduler", "-", "last_tick", tick, sizeof tick, NULL) ==
+        ST_OK)
+        st_time_parse(tick, &at, NULL);
+    if (at == ST_TIME_NONE) {
+        printf("Scheduler: none has ticked yet (is `synctool scheduler` running?)\n");
+        return;
+    }
+    long long ago = (long long)((now - at) / ST_USEC);
+    printf("Scheduler: leader %s, last tick %s (%llds ago)\n", leader[0] ? leader : "?", tick,
+           ago);
+    if (ago > 30)
+        printf("WARNING: no scheduler has ticked for %llds (3 intervals of 10 s): nothing is "
+               "being scheduled\n", ago);
+}
+
+static void print_text(state *st, const status_row *rows, size_t n, int64_t now) {
     int width[COLS];
     for (int i = 0; i < COLS; i++) width[i] = (int)strlen(headers[i]);
     for (size_t i = 0; i < n; i++) {
@@ -156,7 +187,9 @@ static void print_text(const status_row *rows, size_t n, int64_t now) {
     }
     char at[40];
     st_time_format(now, at, sizeof at);
-    printf("Status at %s\n\n", at);
+    printf("Status at %s\n", at);
+    print_scheduler(st, now);
+    printf("\n");
     for (int k = 0; k < COLS - 1; k++) printf("%-*s  ", width[k], headers[k]);
     printf("%s\n", headers[COLS - 1]);
     for (size_t i = 0; i < n; i++) {
@@ -193,6 +226,7 @@ static void json_row(json_writer *w, const status_row *r) {
     json_kv_time(w, "updated_at", s->updated_at);
     json_kv_bool(w, "has_state", r->has_state);
     json_kv_bool(w, "enabled", r->s->enabled);
+    json_kv_bool(w, "paused", r->paused);
     json_kv_string(w, "cron", r->s->cron);
     json_kv_time(w, "next_fire_at", r->next);
     json_kv_bool(w, "due", r->due);
@@ -246,7 +280,7 @@ static int show(const config *cfg, const config_pipeline *only, state *st, int64
     }
     int rc = CLI_OK;
     if (json) rc = print_json(rows, n);
-    else print_text(rows, n, now);
+    else print_text(st, rows, n, now);
     free(rows);
     free(all);
     return rc;

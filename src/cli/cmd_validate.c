@@ -12,12 +12,17 @@
  * where "error" is set when the load stopped early (missing directory or
  * datastores.yaml) and there are no located problems.
  *
+ * Warnings (valid, but worth knowing: a numeric column into SQLite that
+ * may hold more digits than SQLite keeps exact, sync_ddl_caveats) go to
+ * stderr as `file:line:col: warning: ...` in text mode.
+ *
  * Exit 0 when valid, 2 on any problem. Validation never opens a database or
  * the state store: it is safe to run against a production config.
  */
 #include "cli.h"
 
 #include "../json/json.h"
+#include "../sync/sync.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -69,9 +74,19 @@ static int print_json(const char *dir, const config *cfg, const config_problems 
     return rc == ST_OK ? CLI_OK : CLI_USAGE;
 }
 
+static void caveat_print(void *arg, const config_pipeline *p, const config_column *c,
+                         const char *msg) {
+    (void)arg;
+    (void)c;
+    fprintf(stderr, "%s:%d:%d: warning: pipeline '%s': %s\n", p->file, p->line, p->col,
+            p->name, msg);
+}
+
 static int print_text(const config *cfg, const config_problems *probs, const st_error *err,
                       int rc) {
     if (rc == ST_OK) {
+        for (size_t i = 0; i < cfg->npipelines; i++)
+            sync_ddl_caveats(cfg, &cfg->pipelines[i], caveat_print, NULL);
         size_t np = cfg->npipelines, ns = count_strategies(cfg);
         printf("OK: %zu pipeline%s, %zu strateg%s (%s)\n", np, np == 1 ? "" : "s", ns,
                ns == 1 ? "y" : "ies", cfg->dir);

@@ -34,6 +34,7 @@
 #include "../queue/queue.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
+#include "../why/why.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -93,9 +94,11 @@ static void record_blank(state_record *r, const char *p, const char *s) {
     r->last_run = r->last_scheduled_at = r->last_attempted_at = r->updated_at = ST_TIME_NONE;
 }
 
-/* Builds the view of p from a sorted state listing. ST_ENOMEM or 0. */
+/* Builds the view of p from a sorted state listing. With `past` (an
+ * explicit ?at=), a record newer than `at` is replaced by the state as of
+ * `at` (why_state_as_of: the rule `explain --at` uses). ST_ENOMEM or 0. */
 static int view_build(pipeline_view *v, const config_pipeline *p, const state_record *all,
-                      size_t nall, int64_t at) {
+                      size_t nall, int64_t at, state *past) {
     memset(v, 0, sizeof *v);
     v->p = p;
     v->at = at;
@@ -111,7 +114,14 @@ static int view_build(pipeline_view *v, const config_pipeline *p, const state_re
     for (size_t i = 0; i < p->nstrategies; i++) {
         const config_strategy *s = &p->strategies[i];
         const state_record *r = find_record(all, nall, p->name, s->name);
-        if (r) {
+        state_record old;
+        int rb = r && past ? why_state_as_of(past, r, at, &old) : -1;
+        if (rb == 1) {
+            v->recs[i] = old;
+            v->states[i] = &v->recs[i];
+        } else if (rb == 0) {
+            record_blank(&v->recs[i], p->name, s->name);
+        } else if (r) {
             v->recs[i] = *r;
             v->states[i] = &v->recs[i];
         } else {
@@ -331,7 +341,7 @@ void http_api_pipelines(http_server *s, const http_req *r, http_resp *out) {
     json_begin_array(&w);
     for (size_t i = 0; i < s->cfg->npipelines; i++) {
         pipeline_view v;
-        if (view_build(&v, &s->cfg->pipelines[i], all, nall, r->now) != ST_OK) {
+        if (view_build(&v, &s->cfg->pipelines[i], all, nall, r->now, NULL) != ST_OK) {
             w.failed = true;
             break;
         }
@@ -363,7 +373,7 @@ void http_api_pipeline(http_server *s, const http_req *r, http_resp *out) {
     pipeline_view v;
     json_writer w;
     json_init(&w);
-    if (view_build(&v, p, all, nall, at) != ST_OK) {
+    if (view_build(&v, p, all, nall, at, q != NULL ? s->st : NULL) != ST_OK) {
         w.failed = true;
     } else {
         json_begin_object(&w);
@@ -730,7 +740,7 @@ static void reply_changed(http_server *s, const http_req *r, const config_pipeli
     pipeline_view v;
     json_writer w;
     json_init(&w);
-    if (view_build(&v, p, all, nall, r->now) != ST_OK) {
+    if (view_build(&v, p, all, nall, r->now, NULL) != ST_OK) {
         w.failed = true;
     } else {
         json_begin_object(&w);

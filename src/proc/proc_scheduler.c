@@ -273,7 +273,8 @@ static void sched_housekeeping(sched_proc *p, int64_t now, int64_t mono) {
 }
 
 static void sched_do_tick(sched_proc *p, int64_t mono) {
-    sched_tick_opts to = {.now = p->o.at ? p->o.at : st_time_now(), .fixed_time = p->o.at != 0};
+    sched_tick_opts to = {.now = p->o.at ? p->o.at : st_time_now(), .fixed_time = p->o.at != 0,
+                          .journal = true, .journal_keep_days = p->cfg->history.keep_days};
     sched_tick_stats stats;
     st_error e;
     if (p->o.at) log_set_time_override(p->o.at);

@@ -86,6 +86,8 @@ typedef struct sched_plan {
     size_t nslots;              /* strategies in all */
     size_t *buckets;            /* pipeline name hash table: index + 1, 0 = empty */
     size_t nbuckets;            /* a power of two, >= 2 x npipelines */
+    uint64_t *memo;             /* per slot: why_hash of the last decision, 0 = unknown
+                                   (mutable across ticks: log and journal changes only) */
 } sched_plan;
 
 int sched_plan_build(sched_plan **out, const config *cfg, st_error *err);
@@ -101,6 +103,11 @@ typedef struct sched_tick_opts {
     void (*on_decisions)(void *ud, const config_pipeline *p, const state_record *const *states,
                          const sched_decision *decisions, int chosen);
     void *ud;
+    /* The why-journal (src/why): record each decision when it changes, the
+     * enqueues, and the tick time (meta synctool:scheduler/-/last_tick).
+     * Off for tools and benchmarks; the scheduler process turns it on. */
+    bool journal;
+    int64_t journal_keep_days;  /* the history's retention; 0 = no age limit */
 } sched_tick_opts;
 
 typedef struct sched_tick_stats {

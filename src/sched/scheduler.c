@@ -47,6 +47,7 @@
 
 #include "../log/log.h"
 #include "../sync/sync.h"
+#include "../why/why.h"
 #include "../time/st_time.h"
 
 #include <inttypes.h>
@@ -77,6 +78,10 @@ int sched_plan_build(sched_plan **out, const config *cfg, st_error *err) {
     while (plan->nbuckets < 2 * cfg->npipelines) plan->nbuckets *= 2;
     plan->buckets = calloc(plan->nbuckets, sizeof *plan->buckets);
     if (plan->crons == NULL || plan->first == NULL || plan->buckets == NULL) goto oom;
+    size_t nslots = 0;
+    for (size_t i = 0; i < cfg->npipelines; i++) nslots += cfg->pipelines[i].nstrategies;
+    plan->memo = calloc(nslots ? nslots : 1, sizeof *plan->memo);
+    if (plan->memo == NULL) goto oom;
     for (size_t i = 0; i < cfg->npipelines; i++) {
         const config_pipeline *p = &cfg->pipelines[i];
         plan->first[i] = plan->nslots;
@@ -118,6 +123,7 @@ void sched_plan_free(sched_plan *plan) {
     }
     free(plan->first);
     free(plan->buckets);
+    free(plan->memo);
     free(plan);
 }
 
@@ -358,6 +364,11 @@ static void sched_enqueue(tick_ctx *c, const tick_due *d, int lrc, lock_handle *
     }
     log_info(p->name, s->name, "Enqueued run %" PRId64, run_id);
     c->stats->enqueued++;
+    if (c->o->journal) {
+        char text[64];
+        snprintf(text, sizeof text, "Enqueued run %" PRId64, run_id);
+        why_event(c->st, p->name, s->name, c->o->now, text, c->o->journal_keep_days, NULL);
+    }
 }
 
 /* Enqueues what the tick found due: all enqueue locks are tried in one
@@ -385,14 +396,42 @@ static void sched_enqueue_due(tick_ctx *c) {
     free(rcs);
 }
 
-/* Logs the decisions of a pipeline: the due one and retries at info. */
-static void sched_log_decisions(const tick_ctx *c, const config_pipeline *p, int chosen) {
+/* Has strategy j's decision changed since the last one seen? The plan's
+ * memo answers without a round trip; when it does not know (the first tick
+ * of this process) or sees a change, the journal (state) decides and
+ * records it. Without the journal the memo alone decides. */
+static bool sched_decision_changed(const tick_ctx *c, const config_pipeline *p, size_t i,
+                                   size_t j) {
+    const sched_decision *d = &c->decisions[j];
+    uint64_t h = why_hash(d->run, d->reason), *memo = &c->plan->memo[c->plan->first[i] + j];
+    if (*memo == h) return false;
+    bool changed = true;
+    if (c->o->journal) {
+        st_error e;
+        if (why_decision(c->st, p->name, p->strategies[j].name, c->o->now, d->run, d->reason,
+                         c->o->journal_keep_days, &changed, &e) != ST_OK) {
+            log_debug(p->name, p->strategies[j].name, "why-journal: %s", e.msg);
+            changed = true;
+        }
+    }
+    *memo = h;
+    return changed;
+}
+
+/* Logs the decisions of a pipeline once: at info when a decision changed
+ * (and always for the one about to be enqueued), at debug otherwise. A
+ * strategy that has just paused gets one warning naming the way out. */
+static void sched_log_decisions(const tick_ctx *c, const config_pipeline *p, size_t i,
+                                int chosen) {
     for (size_t j = 0; j < p->nstrategies; j++) {
         const sched_decision *d = &c->decisions[j];
-        const state_record *st = c->states[j];
-        bool watch = st != NULL && (st->status == STATE_SKIPPED ||
-                                    strncmp(d->reason, "Max retry count", 15) == 0);
-        log_level lv = ((int)j == chosen || watch) ? LOG_INFO : LOG_DEBUG;
+        bool changed = sched_decision_changed(c, p, i, j);
+        if (changed && strncmp(d->reason, "Max retry count", 15) == 0) {
+            log_warn(p->name, p->strategies[j].name, "%s: paused; run `synctool reset %s "
+                     "--strategy %s` to resume", d->reason, p->name, p->strategies[j].name);
+            continue;
+        }
+        log_level lv = ((int)j == chosen || changed) ? LOG_INFO : LOG_DEBUG;
         if (lv < log_get_level()) continue;
         log_event(lv, p->name, p->strategies[j].name, "%s", d->reason);
     }
@@ -419,7 +458,7 @@ static void sched_tick_pipeline(tick_ctx *c, size_t i) {
     int k = sched_select(p, (const cron_expr *const *)c->plan->crons[i], c->states,
                          c->o->now, c->decisions);
     if (c->o->on_decisions) c->o->on_decisions(c->o->ud, p, c->states, c->decisions, k);
-    sched_log_decisions(c, p, k);
+    sched_log_decisions(c, p, i, k);
     if (k < 0) return;
     c->stats->due++;
     const char *busy = sched_busy_strategy(c, p, k);
@@ -486,6 +525,11 @@ int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
         stats->pipelines = plan->cfg->npipelines;
         for (size_t i = 0; i < plan->cfg->npipelines; i++) sched_tick_pipeline(&c, i);
         sched_enqueue_due(&c);
+    }
+    if (rc == ST_OK && o->journal) { /* `synctool status`: is a scheduler alive? */
+        char at[40];
+        st_time_format(o->now, at, sizeof at);
+        state_meta_put(st, "synctool:scheduler", "-", "last_tick", at, NULL);
     }
     free(c.due);
     free(c.slots);

@@ -1,24 +1,51 @@
 /*
  * store_canon — the canonical value representation, in C.
  *
- * store.h defines one canonical text per value kind. PostgreSQL produces it
- * with SQL expressions (store_pg.c); SQLite cannot express all of it in SQL
- * (values of any storage class may sit in any column), so the SQLite driver
- * registers st_canon(kind, value) backed by the functions here. Both sides
- * must agree byte for byte, so the rules mirror PostgreSQL's own output:
- *   - numerics: exact decimal text, no exponent, trailing zeros removed
- *     (PostgreSQL: trim_scale(x)::text);
- *   - floats: shortest round-tripping digits, exponent form when the decimal
- *     exponent is < -4 or >= 15, as PostgreSQL's float8out;
- *   - timestamps: parsed with st_time_parse (naive text is taken as UTC) and
- *     printed in UTC with exactly six fraction digits; their hash text
- *     (store_canon_hash_time) is PostgreSQL's ISO output of the same value.
- * Decimal rendering goes through one helper (digits + point position), so
- * text, integers and doubles share the trimming rules.
+ * Values cross engines as *canonical text*: one spelling per value and
+ * kind (store_kind, from the config type), so rows from any two engines
+ * compare with strcmp and hash to the same digest. A driver produces it
+ * with SQL expressions where its engine can (PostgreSQL: store_pg.c) or with
+ * C functions registered in the engine (SQLite's st_canon(), backed by the
+ * functions here). THE RULES, byte for byte (a new driver, e.g. MySQL,
+ * must produce exactly these; test_store.c pins every case):
  *
- * Also here: the string builder used by every SQL builder, the row-text
- * escaping, key comparison in engine order, and reduction modulo 2^64 of the
- * decimal checksum sums the engines return.
+ *   NULL         SQL NULL, never a text.
+ *   INT          decimal integer, '-' for negatives, no '+', no leading
+ *                zeros: -42, 0, 9223372036854775807.
+ *   NUMERIC      exact decimal, no exponent, no trailing fraction zeros,
+ *                no '.' when integral, "0" for zero (never "-0"):
+ *                5 (for 5.00), 12.5, -0.001, 123456789012345678901234.5.
+ *                PostgreSQL: trim_scale(x)::text. A REAL holding a numeric
+ *                (SQLite) prints its shortest round-trip digits this way.
+ *   FLOAT        PostgreSQL's float8out with extra_float_digits >= 1: the
+ *                shortest digits that read back as the same double
+ *                (store_dtoa.c), plain when the decimal exponent e of the
+ *                first digit is -4 <= e < 15, else d.ddde+XX / e-XX (at
+ *                least two exponent digits): 0.1, 123456, 1e+20, 1.5e-05,
+ *                -0, NaN, Infinity, -Infinity.
+ *   BOOL         t or f.
+ *   TIMESTAMPTZ  the instant in UTC, "YYYY-MM-DD HH:MM:SS" then, only when
+ *                the microseconds are not zero, "." and the fraction without
+ *                trailing zeros: 2025-10-15 08:00:00, 2025-10-15 08:00:00.5,
+ *                2025-10-15 08:00:00.000001. PostgreSQL: (x AT TIME ZONE
+ *                'UTC')::text with DateStyle ISO. Input text with an offset
+ *                is converted to UTC; text without one is UTC.
+ *   TIMESTAMP    the same form, the wall time as stored (no zone).
+ *   DATE         YYYY-MM-DD.
+ *   TEXT         the value's own UTF-8 text, unchanged.
+ *
+ * The time forms are what SQLite's date functions produce (datetime()),
+ * so a SQLite copy stores them as they are and compares them correctly
+ * with literals; fraction digits sort right without padding (".5" > ".25").
+ * Hash text is canonical text (store.h). Earlier versions used
+ * "2025-10-15T08:00:00.500000Z" for timestamps; store_canon_hash_time()
+ * converts that spelling, and the text parser accepts it.
+ *
+ * Decimal rendering goes through one helper (digits + point position), so
+ * text, integers and doubles share the trimming rules. Also here: the
+ * string builder used by every SQL builder, the row-text escaping, key
+ * comparison in engine order, and reduction modulo 2^64 of the decimal
+ * checksum sums the engines return.
  */
 #include "store.h"
 #include "../time/st_time.h"
@@ -180,56 +207,71 @@ const char *store_canon_int64(int64_t v, char *buf, size_t n) {
     return buf;
 }
 
-/* Shortest %.*e form that reads back as v: fills digits and exponent. */
-static int shortest_digits(double v, char *d, size_t dn, int *exp10) {
-    char tmp[64];
-    int p = 1;
-    for (; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v) break;
-    }
-    if (p > 17) p = 17;
-    snprintf(tmp, sizeof tmp, "%.*e", p - 1, fabs(v));
-    size_t k = 0;
-    const char *q = tmp;
-    for (; *q && *q != 'e'; q++)
-        if (isdigit((unsigned char)*q) && k + 1 < dn) d[k++] = *q;
-    d[k] = '\0';
-    *exp10 = atoi(q + 1);
-    return p;
+/* Exponent form of the shortest digits, as float8out: 1.5e-05, 1e+20. */
+static const char *render_exp(bool neg, const char *d, int e, char *buf, size_t n) {
+    size_t len = strlen(d);
+    snprintf(buf, n, "%s%c%s%.*se%c%02d", neg ? "-" : "", d[0], len > 1 ? "." : "",
+             (int)(len > 1 ? len - 1 : 0), d + 1, e < 0 ? '-' : '+', e < 0 ? -e : e);
+    return buf;
 }
 
 const char *store_canon_double(double v, store_kind kind, char *buf, size_t n) {
     if (isnan(v)) { snprintf(buf, n, "NaN"); return buf; }
     if (isinf(v)) { snprintf(buf, n, v < 0 ? "-Infinity" : "Infinity"); return buf; }
-    char d[32];
-    int e;
-    int p = shortest_digits(v, d, sizeof d, &e);
     if (kind == STORE_K_INT && v == floor(v) && fabs(v) < 9.2e18)
         return store_canon_int64((int64_t)v, buf, n);
-    if (kind != STORE_K_FLOAT) return render_decimal(signbit(v), d, e + 1, buf, n);
-    if (v == 0) { snprintf(buf, n, signbit(v) ? "-0" : "0"); return buf; }
-    if (e < -4 || e >= 15) snprintf(buf, n, "%.*e", p - 1, v);
-    else snprintf(buf, n, "%.*f", p - 1 - e > 0 ? p - 1 - e : 0, v);
+    if (v == 0) {
+        snprintf(buf, n, kind == STORE_K_FLOAT && signbit(v) ? "-0" : "0");
+        return buf;
+    }
+    char d[STORE_DTOA_DIGITS];
+    int e;
+    store_dtoa_shortest(v, d, &e);
+    if (kind != STORE_K_FLOAT || (e >= -4 && e < 15)) return render_decimal(signbit(v), d, e + 1, buf, n);
+    return render_exp(signbit(v), d, e, buf, n);
+}
+
+const char *store_canon_time_us(int64_t t, store_kind kind, char *buf, size_t n) {
+    int64_t days = t / (86400 * ST_USEC), rem = t % (86400 * ST_USEC);
+    if (rem < 0) { rem += 86400 * ST_USEC; days--; }
+    int64_t y;
+    unsigned m, d;
+    st_civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999) return NULL;
+    if (kind == STORE_K_DATE) {
+        snprintf(buf, n, "%04lld-%02u-%02u", (long long)y, m, d);
+        return buf;
+    }
+    int64_t s = rem / ST_USEC, us = rem % ST_USEC;
+    int len = snprintf(buf, n, "%04lld-%02u-%02u %02lld:%02lld:%02lld", (long long)y, m, d,
+                       (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
+    if (us != 0 && len > 0 && (size_t)len + 8 <= n) {
+        int digits = 6;
+        while (us % 10 == 0) { us /= 10; digits--; }
+        snprintf(buf + len, n - (size_t)len, ".%0*lld", digits, (long long)us);
+    }
     return buf;
 }
 
-static const char *canon_time(const char *in, bool zone, char *buf, size_t n) {
+static const char *canon_time(const char *in, store_kind kind, char *buf, size_t n) {
     int64_t t;
     char tmp[96];
     if (st_time_parse(in, &t, NULL) != ST_OK) {
         snprintf(tmp, sizeof tmp, "%sZ", in);
         if (strlen(in) > 64 || st_time_parse(tmp, &t, NULL) != ST_OK) return NULL;
     }
-    int64_t days = t / (86400 * ST_USEC), rem = t % (86400 * ST_USEC);
-    if (rem < 0) { rem += 86400 * ST_USEC; days--; }
-    int64_t y;
-    unsigned m, d;
-    st_civil_from_days(days, &y, &m, &d);
-    int64_t s = rem / ST_USEC;
-    snprintf(buf, n, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lld%s", (long long)y, m, d,
-             (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60),
-             (long long)(rem % ST_USEC), zone ? "Z" : "");
+    return store_canon_time_us(t, kind, buf, n);
+}
+
+/* YYYY-MM-DD with a valid month and day, optionally followed by a time. */
+static const char *canon_date(const char *in, char *buf, size_t n) {
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? in[i] != '-' : (in[i] < '0' || in[i] > '9')) return NULL;
+    if (in[10] != '\0' && in[10] != ' ' && in[10] != 'T') return NULL;
+    int m = (in[5] - '0') * 10 + in[6] - '0', d = (in[8] - '0') * 10 + in[9] - '0';
+    if (m < 1 || m > 12 || d < 1 || d > 31) return NULL;
+    if (in[10] != '\0') return canon_time(in, STORE_K_DATE, buf, n);
+    snprintf(buf, n, "%.10s", in);
     return buf;
 }
 
@@ -273,12 +315,9 @@ const char *store_canon_text(const char *in, store_kind kind, char *buf, size_t 
         return store_canon_double(v, kind, buf, n);
     }
     case STORE_K_BOOL: return canon_bool(in, buf, n);
-    case STORE_K_TIMESTAMPTZ: return canon_time(in, true, buf, n);
-    case STORE_K_TIMESTAMP: return canon_time(in, false, buf, n);
-    case STORE_K_DATE:
-        if (strlen(in) < 10 || in[4] != '-' || in[7] != '-') return NULL;
-        snprintf(buf, n, "%.10s", in);
-        return buf;
+    case STORE_K_TIMESTAMPTZ:
+    case STORE_K_TIMESTAMP: return canon_time(in, kind, buf, n);
+    case STORE_K_DATE: return strlen(in) < 10 ? NULL : canon_date(in, buf, n);
     }
     return NULL;
 }

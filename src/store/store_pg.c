@@ -4,8 +4,9 @@
  * Connection: PQconnectdbParams with keyword arrays (no conninfo string is
  * ever built, so nothing needs escaping and nothing leaks into messages);
  * connect_timeout 10 s, client_encoding UTF8, extra_float_digits 1 (the
- * shortest exact float text that store_canon.c mirrors), DateStyle ISO (the
- * timestamp output the hash text uses). libpq's connection
+ * shortest exact float text that store_canon.c mirrors), DateStyle ISO and
+ * TimeZone UTC (the canonical timestamp text is ISO output in UTC, and a
+ * canonical timestamptz written back, which has no offset, means UTC). libpq's connection
  * errors are reduced to their first line and scrubbed of the password
  * before they reach a message.
  *
@@ -35,10 +36,9 @@
  *      and cost 1.5-2x as much).
  *
  * Canonical expressions (store.h): trim_scale(x)::text for numerics,
- * to_char(x AT TIME ZONE 'UTC', ...US) for timestamps, x::text otherwise;
- * text keys order with COLLATE "C" (bytewise, as SQLite's BINARY). The hash
- * text of timestamps is (x AT TIME ZONE 'UTC')::text: the output function
- * costs a third of to_char(), which dominated the hash scan after md5.
+ * (x AT TIME ZONE 'UTC')::text for timestamptz (ISO output: a third of
+ * to_char()'s cost), x::text otherwise; the hash text is the same. Text
+ * keys order with COLLATE "C" (bytewise, as SQLite's BINARY).
  */
 #include "store.h"
 #include "store_driver.h"
@@ -138,7 +138,7 @@ static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
     PQsetNoticeProcessor(g->conn, pg_notice_ignore, NULL);
     /* Cursors are read to the end: plan for total time, not first rows. */
     PQclear(PQexec(g->conn, "SET extra_float_digits = 1; SET cursor_tuple_fraction = 1.0; "
-                           "SET DateStyle = ISO"));
+                           "SET DateStyle = ISO; SET TimeZone = 'UTC'"));
     *impl = g;
     return ST_OK;
 }
@@ -160,24 +160,16 @@ static void pg_canon_expr(store_sb *b, store_kind kind, const char *c) {
         store_sb_addf(b, "CASE WHEN (%s) IS NULL THEN NULL WHEN (%s)::boolean THEN 't' ELSE 'f' END", c, c);
         break;
     case STORE_K_TIMESTAMPTZ:
-        store_sb_addf(b, "to_char((%s)::timestamptz AT TIME ZONE 'UTC', "
-                         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", c);
+        store_sb_addf(b, "((%s)::timestamptz AT TIME ZONE 'UTC')::text", c);
         break;
-    case STORE_K_TIMESTAMP:
-        store_sb_addf(b, "to_char((%s)::timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')", c);
-        break;
-    case STORE_K_DATE: store_sb_addf(b, "to_char((%s)::date, 'YYYY-MM-DD')", c); break;
+    case STORE_K_TIMESTAMP: store_sb_addf(b, "(%s)::timestamp::text", c); break;
+    case STORE_K_DATE: store_sb_addf(b, "(%s)::date::text", c); break;
     default: store_sb_addf(b, "(%s)::text", c);
     }
 }
 
 static void pg_hash_expr(store_sb *b, store_kind kind, const char *c) {
-    if (kind == STORE_K_TIMESTAMPTZ)
-        store_sb_addf(b, "((%s)::timestamptz AT TIME ZONE 'UTC')::text", c);
-    else if (kind == STORE_K_TIMESTAMP)
-        store_sb_addf(b, "(%s)::timestamp::text", c);
-    else
-        pg_canon_expr(b, kind, c);
+    pg_canon_expr(b, kind, c);
 }
 
 /* Per [lo, hi] pair: the range read through the key index in key order

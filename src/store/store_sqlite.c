@@ -2,12 +2,18 @@
  * store_sqlite — the SQLite driver (libsqlite3) behind struct store_ops.
  *
  * One sqlite3 connection per store, busy timeout 10 s. On open it
- * registers four SQL functions so SQLite can compute the canonical row
- * text and checksums itself, exactly as PostgreSQL does with built-ins:
+ * registers SQL functions so SQLite can compute the canonical row text and
+ * checksums itself, exactly as PostgreSQL does with built-ins:
  *   md5(text)            hex MD5 of the UTF-8 bytes (store_md5.c)
  *   st_canon(kind, v)    canonical text of v for store_kind `kind`,
- *                        whatever storage class v has (store_canon.c);
- *                        kind + SQ_HASH_FORM gives the hash text (store.h)
+ *                        whatever storage class v has (store_canon.c):
+ *                        numbers from INTEGER, REAL or TEXT; booleans from
+ *                        0/1 or 't'/'true'/...; dates and times from ISO
+ *                        text (with or without an offset; none = UTC), an
+ *                        INTEGER of Unix seconds or a REAL Julian day, as
+ *                        SQLite's own date functions read them
+ *   st_store(kind, v)    v as a sync writes it into a column of `kind`
+ *                        (ddl apply --migrate, SQLite -> SQLite full)
  *   st_sum64(hex16)      aggregate: sum of 64-bit values mod 2^64, as text
  *   st_md5_agg(key, t)   aggregate: hex MD5 of the texts joined with '|' in
  *                        ascending integer key order, whatever order SQLite
@@ -16,10 +22,15 @@
  *                        PostgreSQL's md5(string_agg(t, '|')) over the
  *                        same rows read in key order gives the same digest.
  *
- * Type mapping for `ddl apply`: integers INTEGER, floats REAL, and every
- * other kind TEXT — numerics are kept as exact decimal text (a NUMERIC
- * column would turn 1234567890.123456789 into a double), timestamps as
- * canonical ISO text, so nothing loses precision.
+ * Types (ddl_type, docs/configuration.md): a copy must answer queries as
+ * its source does, so every kind gets the affinity that makes SQLite
+ * compare it right: INTEGER; NUMERIC(p,s) / DECIMAL(p,s) as the config
+ * spells it (numeric affinity: 5.00 is stored as 5, 12.5 as REAL; more
+ * than 15 significant digits become the nearest REAL, which validate and
+ * ddl apply warn about); REAL; BOOLEAN (stored 0/1: writes bind t/f as
+ * integers); DATE, TIMESTAMP, TIMESTAMPTZ (the canonical text, which is
+ * what datetime() produces); TEXT. Canonical text is bound as text and the
+ * column's affinity makes numbers of it.
  *
  * Reads are one stepping statement (constant memory). Writes: apply()
  * prepares an upsert and a delete statement per call and runs them, one
@@ -31,10 +42,14 @@
 #include "store.h"
 #include "store_driver.h"
 
+#include <ctype.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ST_USEC_SQ INT64_C(1000000)
 
 typedef struct sq_impl {
     sqlite3 *db;
@@ -60,36 +75,107 @@ static void fn_md5(sqlite3_context *c, int argc, sqlite3_value **v) {
     sqlite3_result_text(c, hex, 32, SQLITE_TRANSIENT);
 }
 
-/* Added to the kind argument of st_canon() for the hash text. */
-#define SQ_HASH_FORM 100
+/* SQLite's own date/time storage classes (its date functions read both):
+ * an INTEGER is Unix seconds, a REAL a Julian day number (millisecond
+ * precision, as SQLite computes it). */
+static const char *sq_canon_time_num(sqlite3_value *v, store_kind k, char *buf, size_t n) {
+    if (sqlite3_value_type(v) == SQLITE_INTEGER) {
+        sqlite3_int64 s = sqlite3_value_int64(v);
+        if (s > INT64_MAX / ST_USEC_SQ || s < -(INT64_MAX / ST_USEC_SQ)) return NULL;
+        return store_canon_time_us(s * ST_USEC_SQ, k, buf, n);
+    }
+    double jd = sqlite3_value_double(v);
+    if (!(jd > 0 && jd < 5373484.5)) return NULL;
+    int64_t ms = (int64_t)(jd * 86400000.0 + 0.5) - INT64_C(210866760000000);
+    return store_canon_time_us(ms * 1000, k, buf, n);
+}
 
+/* Canonical text (store.h) of v for kind k, whatever its storage class;
+ * NULL when v cannot be read as k (the caller keeps v as it is). */
+static const char *sq_canon_value(sqlite3_value *v, store_kind k, char *buf, size_t n) {
+    int type = sqlite3_value_type(v);
+    bool timeish = k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+    if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+        if (timeish) return sq_canon_time_num(v, k, buf, n);
+        if (k == STORE_K_BOOL) return sqlite3_value_double(v) != 0 ? "t" : "f";
+    }
+    if (type == SQLITE_INTEGER) {
+        if (k == STORE_K_FLOAT) return store_canon_double((double)sqlite3_value_int64(v), k, buf, n);
+        return store_canon_int64(sqlite3_value_int64(v), buf, n);
+    }
+    if (type == SQLITE_FLOAT) return store_canon_double(sqlite3_value_double(v), k, buf, n);
+    const char *t = (const char *)sqlite3_value_text(v);
+    return t ? store_canon_text(t, k, buf, n) : NULL;
+}
+
+/* Already in canonical form (store.h) for kind k: a DATE, or a
+ * TIMESTAMP(TZ) "YYYY-MM-DD HH:MM:SS[.f]" without trailing fraction zeros.
+ * Checked by shape only, so st_store passes most values through without
+ * parsing and formatting them. */
+static bool sq_is_canonical_time(const char *t, int n, store_kind k) {
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    int want = k == STORE_K_DATE ? 10 : 19;
+    if (n < want || (k == STORE_K_DATE && n != 10)) return false;
+    for (int i = 0; i < want; i++)
+        if (shape[i] == 'd' ? (t[i] < '0' || t[i] > '9') : t[i] != shape[i]) return false;
+    if (t[5] > '1' || t[8] > '3') return false;
+    if (k == STORE_K_DATE) return true;
+    if (t[11] > '2' || t[14] > '5' || t[17] > '5') return false;
+    if (n == want) return true;
+    if (t[19] != '.' || n < 21 || n > 26 || t[n - 1] == '0') return false;
+    for (int i = 20; i < n; i++)
+        if (t[i] < '0' || t[i] > '9') return false;
+    return true;
+}
+
+static bool sq_is_time_kind(store_kind k) {
+    return k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+}
+
+/* Canonical already: integers of integer and decimal kinds (SQLite's own
+ * integer text is the canonical one) and time text in canonical shape are
+ * passed through without a conversion (half the cost of a read). */
 static void fn_canon(sqlite3_context *c, int argc, sqlite3_value **v) {
     (void)argc;
-    int kv = sqlite3_value_int(v[0]);
-    bool hash = kv >= SQ_HASH_FORM;
-    store_kind k = (store_kind)(hash ? kv - SQ_HASH_FORM : kv);
+    store_kind k = (store_kind)sqlite3_value_int(v[0]);
     char buf[128];
-    const char *out = NULL;
-    switch (sqlite3_value_type(v[1])) {
-    case SQLITE_NULL: sqlite3_result_null(c); return;
-    case SQLITE_INTEGER:
-        if (k == STORE_K_BOOL) out = sqlite3_value_int64(v[1]) ? "t" : "f";
-        else if (k == STORE_K_FLOAT) out = store_canon_double((double)sqlite3_value_int64(v[1]), k, buf, sizeof buf);
-        else out = store_canon_int64(sqlite3_value_int64(v[1]), buf, sizeof buf);
-        break;
-    case SQLITE_FLOAT:
-        out = store_canon_double(sqlite3_value_double(v[1]), k, buf, sizeof buf);
-        break;
-    default: {
+    int type = sqlite3_value_type(v[1]);
+    if (type == SQLITE_NULL) { sqlite3_result_null(c); return; }
+    if ((type == SQLITE_INTEGER && (k == STORE_K_INT || k == STORE_K_NUMERIC)) ||
+        (type == SQLITE_TEXT && sq_is_time_kind(k) &&
+         sq_is_canonical_time((const char *)sqlite3_value_text(v[1]), sqlite3_value_bytes(v[1]), k))) {
+        sqlite3_result_value(c, v[1]);
+        return;
+    }
+    const char *out = sq_canon_value(v[1], k, buf, sizeof buf);
+    if (out == NULL) {
         const char *t = (const char *)sqlite3_value_text(v[1]);
-        out = t ? store_canon_text(t, k, buf, sizeof buf) : NULL;
-        if (out == NULL) out = t ? t : "";
+        sqlite3_result_text(c, t ? t : "", -1, SQLITE_TRANSIENT);
+        return;
     }
-    }
-    if (out == NULL) { sqlite3_result_value(c, v[1]); return; }
-    if (hash && out == buf && (k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP))
-        store_canon_hash_time(buf);
     sqlite3_result_text(c, out, -1, SQLITE_TRANSIENT);
+}
+
+/* st_store(kind, v): v as a sync writes it into a column of this kind
+ * (booleans 1/0, everything else its canonical text, which the column's
+ * affinity turns into a number where it is one); v unchanged when it
+ * cannot be read as kind. ddl apply --migrate rewrites old tables with it. */
+static void fn_store(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    store_kind k = (store_kind)sqlite3_value_int(v[0]);
+    int type = sqlite3_value_type(v[1]);
+    if ((k == STORE_K_BOOL && type == SQLITE_INTEGER && (sqlite3_value_int64(v[1]) & ~1) == 0) ||
+        (type == SQLITE_TEXT && sq_is_time_kind(k) &&
+         sq_is_canonical_time((const char *)sqlite3_value_text(v[1]), sqlite3_value_bytes(v[1]), k))) {
+        sqlite3_result_value(c, v[1]);
+        return;
+    }
+    char buf[128];
+    const char *out = type == SQLITE_NULL || k == STORE_K_TEXT
+                          ? NULL : sq_canon_value(v[1], k, buf, sizeof buf);
+    if (out == NULL) sqlite3_result_value(c, v[1]);
+    else if (k == STORE_K_BOOL) sqlite3_result_int(c, out[0] == 't');
+    else sqlite3_result_text(c, out, -1, SQLITE_TRANSIENT);
 }
 
 static void fn_sum64_step(sqlite3_context *c, int argc, sqlite3_value **v) {
@@ -188,6 +274,7 @@ static int sq_register(sqlite3 *db) {
     int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
     if (sqlite3_create_function(db, "md5", 1, f, NULL, fn_md5, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "st_canon", 2, f, NULL, fn_canon, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "st_store", 2, f, NULL, fn_store, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "st_sum64", 1, f, NULL, NULL, fn_sum64_step,
                                 fn_sum64_final) != SQLITE_OK ||
         sqlite3_create_function(db, "st_md5_agg", 2, f, NULL, NULL, fn_md5_agg_step,
@@ -237,19 +324,26 @@ static void sq_canon_expr(store_sb *b, store_kind kind, const char *qcol) {
 }
 
 static void sq_hash_expr(store_sb *b, store_kind kind, const char *qcol) {
-    if (kind == STORE_K_TIMESTAMPTZ || kind == STORE_K_TIMESTAMP)
-        store_sb_addf(b, "st_canon(%d, %s)", (int)kind + SQ_HASH_FORM, qcol);
-    else sq_canon_expr(b, kind, qcol);
+    sq_canon_expr(b, kind, qcol);
 }
 
+/* Numbers compare as numbers (the raw column, numeric affinity); dates,
+ * times and booleans through their canonical text on both sides, so a
+ * parameter in an older spelling (a watermark saved as ...T...Z) still
+ * compares right. */
 static void sq_param_cast(store_sb *b, const char *param, store_kind kind, const char *type) {
     (void)type;
     if (kind == STORE_K_INT) store_sb_addf(b, "CAST(%s AS INTEGER)", param);
-    else store_sb_add(b, param);
+    else if (kind == STORE_K_NUMERIC || kind == STORE_K_FLOAT)
+        store_sb_addf(b, "CAST(%s AS NUMERIC)", param);
+    else if (kind == STORE_K_TEXT) store_sb_add(b, param);
+    else store_sb_addf(b, "st_canon(%d, %s)", (int)kind, param);
 }
 
 static void sq_order_term(store_sb *b, const char *qcol, store_kind kind) {
-    if (kind == STORE_K_INT || kind == STORE_K_TEXT) store_sb_add(b, qcol);
+    if (kind == STORE_K_INT || kind == STORE_K_TEXT || kind == STORE_K_NUMERIC ||
+        kind == STORE_K_FLOAT)
+        store_sb_add(b, qcol);
     else sq_canon_expr(b, kind, qcol);
 }
 
@@ -454,12 +548,18 @@ static int sq_stmts_prepare(sq_impl *q, const store_table *t, sq_stmts *s, st_er
     return rc;
 }
 
+/* Binds canonical text; booleans as 1/0 (SQLite has no boolean class and
+ * its comparisons and sums want 0/1). Numbers are bound as text: the
+ * column's affinity stores them as INTEGER or REAL. */
 static void sq_bind_row(sqlite3_stmt *st, const store_table *t, const char *const *v, bool keys_only) {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     for (size_t i = 0; i < t->ncols; i++) {
-        if (keys_only && !t->key[i]) continue;
-        if (v[i]) sqlite3_bind_text(st, (int)i + 1, v[i], -1, SQLITE_STATIC);
+        if ((keys_only && !t->key[i]) || v[i] == NULL) continue;
+        if (t->kinds[i] == STORE_K_BOOL && (v[i][0] == 't' || v[i][0] == 'f') && v[i][1] == '\0')
+            sqlite3_bind_int(st, (int)i + 1, v[i][0] == 't');
+        else
+            sqlite3_bind_text(st, (int)i + 1, v[i], -1, SQLITE_STATIC);
     }
 }
 
@@ -572,11 +672,36 @@ static int sq_key_indexed(void *impl, const char *schema, const char *table,
     return rc;
 }
 
+/* Declared types that give each kind its affinity (store.h, "SQLite
+ * storage"): INTEGER; the config's own NUMERIC(p,s) / DECIMAL(p,s)
+ * spelling (numeric affinity); REAL; BOOLEAN, DATE, TIMESTAMP and
+ * TIMESTAMPTZ (numeric affinity: 0/1 stay integers, the canonical date and
+ * time text stays text); TEXT for the rest. */
 static int sq_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err) {
     (void)impl;
     (void)err;
-    store_kind k = store_kind_of(cfgtype);
-    snprintf(buf, n, "%s", k == STORE_K_INT ? "INTEGER" : k == STORE_K_FLOAT ? "REAL" : "TEXT");
+    const char *name = "TEXT";
+    switch (store_kind_of(cfgtype)) {
+    case STORE_K_INT: name = "INTEGER"; break;
+    case STORE_K_FLOAT: name = "REAL"; break;
+    case STORE_K_BOOL: name = "BOOLEAN"; break;
+    case STORE_K_DATE: name = "DATE"; break;
+    case STORE_K_TIMESTAMP: name = "TIMESTAMP"; break;
+    case STORE_K_TIMESTAMPTZ: name = "TIMESTAMPTZ"; break;
+    case STORE_K_TEXT: break;
+    case STORE_K_NUMERIC: {
+        size_t k = 0;
+        for (; cfgtype[k] && k + 1 < n; k++)
+            buf[k] = cfgtype[k] == ' ' ? ' ' : (char)toupper((unsigned char)cfgtype[k]);
+        buf[k] = '\0';
+        bool safe = k > 0;
+        for (size_t i = 0; i < k; i++)
+            if (!isalnum((unsigned char)buf[i]) && !strchr(" (),", buf[i])) safe = false;
+        if (safe) return ST_OK;
+        name = "NUMERIC";
+    }
+    }
+    snprintf(buf, n, "%s", name);
     return ST_OK;
 }
 

@@ -53,6 +53,8 @@ typedef struct sync_opts {
     int64_t fence_token;      /* pipeline lock fencing token */
     volatile int *cancel;     /* may be NULL */
     bool progress;            /* progress line on stderr (only if a TTY) */
+    int64_t progress_interval_s; /* not on a TTY: an info log line this often for runs
+                                    lasting longer; 0 = 30 s, < 0 = never */
     int64_t now;              /* run start, for logs and watermarks */
     sync_diff *diff;          /* non-NULL: dry run (hash strategy only): changes are
                                  recorded here, nothing is written */
@@ -64,6 +66,17 @@ int sync_run(const sync_opts *opts, state_stats *stats, st_error *err);
 /* Creates or alters the destination table from `columns` (`synctool ddl
  * apply`). The caller holds the exclusive table lock. */
 int sync_ddl_apply(const config *cfg, const config_pipeline *p, st_error *err);
+/* The same; with `migrate`, SQLite columns of another type (tables made by
+ * earlier versions: TEXT numerics, booleans, timestamps) are rewritten in
+ * place, every row kept, in one transaction (sync_ddl.c). */
+int sync_ddl_apply_ex(const config *cfg, const config_pipeline *p, bool migrate, st_error *err);
+
+/* Column types the destination engine cannot hold exactly as numbers
+ * (SQLite: decimals of more than 15 significant digits): calls fn once per
+ * such column with a message naming it and the fix; returns the count. */
+typedef void (*sync_caveat_fn)(void *arg, const config_pipeline *p, const config_column *c,
+                               const char *msg);
+int sync_ddl_caveats(const config *cfg, const config_pipeline *p, sync_caveat_fn fn, void *arg);
 
 /* The statements sync_ddl_apply would run now, each ending ";\n", in *sql
  * (malloc'd, "" when the table matches the config). Opens the destination,

@@ -101,7 +101,8 @@ static char *lookback_start(store_kind k, const char *v, int64_t secs) {
     }
     if (k != STORE_K_TIMESTAMPTZ && k != STORE_K_TIMESTAMP) return NULL;
     int64_t t;
-    snprintf(tmp, sizeof tmp, "%s%s", v, k == STORE_K_TIMESTAMP ? "Z" : "");
+    /* canonical timestamps carry no zone (store.h); older watermarks do */
+    snprintf(tmp, sizeof tmp, "%s%s", v, strpbrk(v, "Zz+") || strlen(v) < 11 ? "" : "Z");
     if (st_time_parse(tmp, &t, NULL) != ST_OK) return NULL;
     st_time_format(t - secs * ST_USEC, tmp, sizeof tmp);
     const char *out = store_canon_text(tmp, k, buf, sizeof buf);

@@ -20,6 +20,12 @@
  *
  * The merge itself (sync_merge) takes two iterators, so the hash strategy
  * reuses it on the rows of a mismatching segment.
+ *
+ * Into an empty destination there is nothing to merge: the source streams
+ * straight into the destination's writer (full_into_empty).
+ *
+ * Between two SQLite tables none of this runs: SQLite does the whole job
+ * itself (sync_local.c).
  */
 #include "sync_int.h"
 
@@ -207,17 +213,62 @@ int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t m
     return rc;
 }
 
+/* Into an empty destination every source row is an insert: the source
+ * read streams straight into the destination's writer (PostgreSQL: COPY
+ * into the table while SQLite is still being read; the server parses one
+ * chunk while we read the next), batch_size rows per transaction, with no
+ * row copied into a batch and no destination page read. */
+typedef struct insert_stream {
+    sync_ctx *c;
+    sync_stream *src;
+    int64_t left;
+    bool eof;
+} insert_stream;
+
+static int insert_pull(void *arg, const char *const **vals, st_error *err) {
+    insert_stream *s = arg;
+    if (s->left == 0) return 0;
+    const char *const *row;
+    int rc = s->src->it.next(&s->src->it, &row, err);
+    if (rc <= 0) {
+        s->eof = rc == 0;
+        return rc;
+    }
+    if (null_key(s->c, row) != ST_OK) return s->c->err->code;
+    s->left--;
+    s->c->stats->rows_read++;
+    *vals = row;
+    return 1;
+}
+
+static int full_into_empty(sync_ctx *c, sync_stream *src) {
+    insert_stream s = {.c = c, .src = src};
+    int rc = ST_OK;
+    while (rc == ST_OK && !s.eof) {
+        s.left = c->batch_size;
+        rc = sync_batch_stream(c, STORE_INSERT, insert_pull, &s);
+    }
+    return rc;
+}
+
 int sync_full(sync_ctx *c) {
+    if (sync_local_applies(c)) return sync_full_local(c);
     store_sb q = {0};
     sync_sql_select(&q, c, true);
     sync_sql_order(&q, c, true, -1);
     if (q.oom) return st_error_set(c->err, ST_ENOMEM, "out of memory");
-    sync_stream src;
-    int rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
-    store_sb_free(&q);
-    if (rc != ST_OK) return rc;
     dst_pages dst = {.it.next = pages_next, .c = c};
-    rc = sync_merge(c, &src.it, &dst.it);
+    int rc = pages_fetch(&dst, c->err);   /* the first page: is there anything? */
+    sync_stream src;
+    if (rc == ST_OK) rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
+    store_sb_free(&q);
+    if (rc != ST_OK) {
+        sync_list_free(&dst.page);
+        free(dst.last);
+        return rc;
+    }
+    if (dst.page.n == 0) rc = full_into_empty(c, &src);
+    else rc = sync_merge(c, &src.it, &dst.it);
     sync_stream_close(&src);
     sync_list_free(&dst.page);
     free(dst.last);

@@ -24,12 +24,22 @@ sync_row *sync_row_copy(const char *const *vals, size_t n);
 
 /* Progress line on stderr (sync_progress.c); silent unless enabled. */
 typedef struct sync_progress {
-    bool on;
+    bool on;               /* the TTY line */
+    bool log;              /* not on a TTY: a log line every interval */
+    int64_t interval_us;
     int64_t start_us, last_us;
-    int64_t total;  /* expected rows, 0 = unknown */
+    int64_t total;         /* expected rows, 0 = unknown (estimated lazily) */
+    int64_t total_segments;/* hash: expected leaf segments, 0 = unknown */
+    bool estimated;        /* the totals were asked for */
+    int64_t logged;        /* log lines written */
+    const char *pipeline, *strategy;
+    struct sync_ctx *c;    /* for the lazy estimate */
 } sync_progress;
 
 void sync_progress_start(sync_progress *p, bool want, int64_t total);
+/* sync.c: the source's expected row count (planner estimate or count(*)),
+ * 0 when unknown. */
+int64_t sync_estimate_rows(struct sync_ctx *c);
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force);
 void sync_progress_end(sync_progress *p, const state_stats *s);
 int64_t sync_clock_us(void);  /* monotonic; display and durations only */
@@ -97,6 +107,17 @@ typedef void (*sync_where_fn)(store_sb *q, sync_ctx *c, bool source, const void 
                               const char **params, int *np);
 int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t max_params);
 int sync_full(sync_ctx *c);
+
+/* sync_local.c: full between two SQLite tables inside SQLite (no
+ * canonical text), when sync_local_applies(). */
+bool sync_local_applies(const sync_ctx *c);
+/* sync_ddl.c: SQLite's affinity of a declared type ('I', 'T', 'B', 'R',
+ * 'N'; SQLite docs, "Datatypes" 3.1), and whether a column of that
+ * affinity is one earlier versions made for `kind` (TEXT for numerics,
+ * booleans, timestamps: `ddl apply --migrate` rewrites it). */
+char sync_sqlite_affinity(const char *decl);
+bool sync_sqlite_legacy(store_kind kind, char aff);
+int sync_full_local(sync_ctx *c);
 
 /* Streaming reader as an iterator. */
 typedef struct sync_stream {

@@ -1,14 +1,29 @@
 /*
- * sync_progress — the progress line on stderr.
+ * sync_progress — how far a run is: a line on a terminal, log lines
+ * elsewhere.
  *
- * Only when asked (opts->progress) and stderr is a terminal: one line,
- * rewritten in place with '\r' at most five times a second, showing rows
- * read and written, segments compared, the rate and (when the total is
- * known) an ETA. Nothing at all otherwise, so logs and pipes stay clean.
+ * On a terminal (opts->progress and stderr is a TTY): one line, rewritten
+ * in place with '\r' at most five times a second: rows read of the
+ * expected total, rows written, segments compared (of the expected ones
+ * for hash), the rate and an ETA. Not on a terminal (a scheduler's job, a
+ * pipe): one info log line every progress_interval_s (default 30 s), so a
+ * run that lasts longer than that says how far it is and a short one says
+ * nothing.
+ *
+ * Totals are estimates, asked for only when first needed (a short run in
+ * log mode never pays for them): the source's row count from the planner
+ * where the engine keeps one (PostgreSQL reltuples), else count(*)
+ * (sync_estimate_rows); for hash, the expected leaf segments are the rows
+ * over segment_rows. The ETA follows the rows for full and delta (a delta
+ * reads at most the whole table: its ETA is an upper bound) and the
+ * segments for hash.
+ *
  * The clock here is the monotonic one and is used for display and the run
  * duration only, never for a decision.
  */
 #include "sync_int.h"
+
+#include "../log/log.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -22,28 +37,73 @@ int64_t sync_clock_us(void) {
 
 void sync_progress_start(sync_progress *p, bool want, int64_t total) {
     p->on = want && isatty(STDERR_FILENO);
+    p->log = !p->on && p->interval_us > 0;
     p->start_us = p->last_us = sync_clock_us();
     p->total = total;
+    p->estimated = total > 0;
+}
+
+static void estimate(sync_progress *p) {
+    if (p->estimated || p->c == NULL) return;
+    p->estimated = true;
+    p->total = sync_estimate_rows(p->c);
+    if (p->c->o->strategy->type == CONFIG_STRATEGY_HASH && p->total > 0) {
+        int64_t seg = p->c->o->strategy->segment_rows > 0 ? p->c->o->strategy->segment_rows : 1000;
+        p->total_segments = (p->total + seg - 1) / seg;
+    }
+}
+
+/* "rows 120 of ~1000 read (12%), 40 written, segments 3 of ~10, 50 rows/s, ETA 18s" */
+static void describe(const sync_progress *p, const state_stats *s, int64_t now, char *buf,
+                     size_t n) {
+    double secs = (double)(now - p->start_us) / 1e6;
+    double rate = secs > 0 ? (double)s->rows_read / secs : 0;
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, n - k, "rows %lld", (long long)s->rows_read);
+    if (p->total > 0)
+        k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total);
+    k += (size_t)snprintf(buf + k, n - k, " read, %lld written, segments %lld",
+                          (long long)(s->rows_inserted + s->rows_updated + s->rows_deleted),
+                          (long long)s->segments_compared);
+    if (p->total_segments > 0 && k < n)
+        k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total_segments);
+    if (k < n) k += (size_t)snprintf(buf + k, n - k, ", %.0f rows/s", rate);
+    double left = -1;
+    if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
+        double segrate = (double)s->segments_compared / secs;
+        left = s->segments_compared >= p->total_segments
+                   ? 0 : (double)(p->total_segments - s->segments_compared) / segrate;
+    } else if (p->total > 0 && rate > 0) {
+        left = s->rows_read >= p->total ? 0 : (double)(p->total - s->rows_read) / rate;
+    }
+    if (left >= 0 && k < n) snprintf(buf + k, n - k, ", ETA %.0fs", left);
 }
 
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
-    if (!p->on) return;
+    if (!p->on && !p->log) return;
     int64_t now = sync_clock_us();
-    if (!force && now - p->last_us < 200000) return;
+    if (p->on && !force && now - p->last_us < 200000) return;
+    /* off a terminal the interval always holds, except for the last figures
+     * of a run that already logged (a forced update mid-run is for the TTY) */
+    if (p->log && now - p->last_us < p->interval_us && !(force && p->logged > 0)) return;
     p->last_us = now;
-    double secs = (double)(now - p->start_us) / 1e6;
-    double rate = secs > 0 ? (double)s->rows_read / secs : 0;
-    fprintf(stderr, "\rrows %lld read, %lld written, segments %lld, %.0f rows/s",
-            (long long)s->rows_read,
-            (long long)(s->rows_inserted + s->rows_updated + s->rows_deleted),
-            (long long)s->segments_compared, rate);
-    if (p->total > 0 && rate > 0 && s->rows_read <= p->total)
-        fprintf(stderr, ", ETA %.0fs   ", (double)(p->total - s->rows_read) / rate);
-    fflush(stderr);
+    estimate(p);
+    char line[512];
+    describe(p, s, now, line, sizeof line);
+    if (p->on) {
+        fprintf(stderr, "\r%s   ", line);
+        fflush(stderr);
+    } else {
+        log_info(p->pipeline, p->strategy, "progress: %s", line);
+        p->logged++;
+    }
 }
 
 void sync_progress_end(sync_progress *p, const state_stats *s) {
-    if (!p->on) return;
-    sync_progress_update(p, s, true);
-    fputc('\n', stderr);
+    if (p->on) {
+        sync_progress_update(p, s, true);
+        fputc('\n', stderr);
+    } else if (p->log && p->logged > 0) {
+        sync_progress_update(p, s, true); /* a long run: its last figures */
+    }
 }

@@ -86,7 +86,7 @@ def test_check_missing_destination_and_ddl_plan(synctool, tmp_path, pg_server, s
     r = synctool("ddl", "plan", "p", config_dir=tmp_path)
     assert r.rc == 0, r
     create = ('CREATE TABLE IF NOT EXISTS "main"."orders" ("id" INTEGER NOT NULL, '
-              '"customer_id" INTEGER, "total" TEXT, "note" TEXT, "updated_at" TEXT, '
+              '"customer_id" INTEGER, "total" NUMERIC(14,2), "note" TEXT, "updated_at" TIMESTAMPTZ, '
               'PRIMARY KEY ("id"));')
     assert r.out == create + "\n", r.out
     r = synctool("check", "p", "--json", config_dir=tmp_path)

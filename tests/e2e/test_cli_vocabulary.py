@@ -170,3 +170,38 @@ def test_naive_timestamps_are_utc(synctool, tmp_path):
     r = synctool("state", "import", f, config_dir=cfg)
     assert r.rc == 2 and "given together with last_run_at" in r.err
     assert "without an offset" in synctool("explain", "--help").out
+
+
+def walk(doc, path="$"):
+    """Every (path, key, value) of a JSON document."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield path, k, v
+            yield from walk(v, f"{path}.{k}")
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from walk(v, f"{path}[{i}]")
+
+
+OLD_NAMES = {"next", "next_fire", "last_run", "duration_seconds", "seconds", "expires_in"}
+
+
+def test_every_json_output_speaks_the_shared_names(synctool, tmp_path):
+    cfg = sync_config(tmp_path)
+    assert synctool("ddl", "apply", "p", config_dir=cfg).rc == 0
+    assert synctool("run", "p", config_dir=cfg).rc == 0
+    commands = [["validate"], ["list"], ["status"], ["status", "p"], ["explain", "p"],
+                ["history", "p"], ["why", "p"], ["check"], ["diff", "p", "--keys"],
+                ["lock", "list"], ["run", "p"], ["cron", "0 * * * *", "--count", "2"],
+                ["status", "nope"]]
+    for args in commands:
+        r = synctool(*args, "--json", config_dir=cfg)
+        assert r.rc in (0, 2), (args, r)
+        doc = json.loads(r.out)
+        for path, key, value in walk(doc):
+            assert key not in OLD_NAMES, (args, path, key)
+            assert value != "", (args, path, key)  # unknown is null, never ""
+            if key.endswith("_at") and value is not None:
+                assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", value), (args, key)
+            if key == "duration_s" and value is not None:
+                assert isinstance(value, (int, float)), (args, key)

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -53,6 +54,23 @@ def run_ticks_together(cfg, at, n=2):
     for rc, err in results:
         assert rc in (0, 75), err
     return results
+
+
+class ReadHold:
+    """A read transaction on an SQLite file: a writer's COMMIT waits for it
+    (synctool's busy timeout is 10 s), so a run stays `running` until
+    release(), however fast the machine is. Never a big table instead."""
+
+    def __init__(self, path):
+        self.con = sqlite3.connect(path, isolation_level=None)
+        self.con.execute("BEGIN")
+        self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    def release(self):
+        if self.con is not None:
+            self.con.execute("COMMIT")
+            self.con.close()
+            self.con = None
 
 
 def test_twenty_pipelines_three_workers_every_slot_exactly_once(tmp_path, redis_server):
@@ -113,8 +131,9 @@ def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_se
     write_config(cfg, {"big": pipeline_yaml("big_sync", "0 * * * *",
                                             extra="locks: {lease_ttl_seconds: 3}\n")},
                  state_url=url)
-    make_table(os.path.join(cfg, "src.db"), rows=300000)
+    make_table(os.path.join(cfg, "src.db"), rows=3000)
     make_table(os.path.join(cfg, "dst.db"), rows=0)
+    hold = ReadHold(os.path.join(cfg, "dst.db"))   # the run cannot commit
     a = Background(cfg, "worker", "--name", "doomed", "--claim-idle", "5")
     b = None
     try:
@@ -127,11 +146,11 @@ def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_se
                    in ("running", "success", "failed"), timeout=120, interval=0.05,
                    what="the run to start")
         st = state_of(cfg, "big_sync", "full_job")
-        assert st["status"] == "running", \
-            "the sync finished before it could be killed; make the table bigger"
+        assert st["status"] == "running", st
         assert st["worker"] == "doomed"
         os.killpg(a.proc.pid, signal.SIGKILL)
         a.proc.wait()
+        hold.release()
         b = Background(cfg, "worker", "--name", "rescuer", "--claim-idle", "5")
         wait_until(lambda: state_of(cfg, "big_sync", "full_job")["status"]
                    in ("success", "failed", "skipped"), timeout=240, interval=0.3,
@@ -143,10 +162,11 @@ def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_se
         assert "claimed run" in b.text(), b.text()
         assert stream_len(redis_server, 8) == 0
     finally:
+        hold.release()
         a.stop()
         if b is not None:
             assert b.stop() == 0, b.text()
-    assert count_rows(os.path.join(cfg, "dst.db")) == 300000
+    assert count_rows(os.path.join(cfg, "dst.db")) == 3000
     hist = history(cfg, "big_sync")
     assert [h["status"] for h in hist].count("success") == 1, hist
 
@@ -219,8 +239,9 @@ def test_long_job_of_a_live_worker_is_not_claimed(tmp_path, redis_server):
     cfg = str(tmp_path)
     url = redis_db_url(redis_server, 10)
     write_config(cfg, {"big": pipeline_yaml("long_sync", "0 * * * *")}, state_url=url)
-    make_table(os.path.join(cfg, "src.db"), rows=2000000)
+    make_table(os.path.join(cfg, "src.db"), rows=2000)
     make_table(os.path.join(cfg, "dst.db"), rows=0)
+    hold = ReadHold(os.path.join(cfg, "dst.db"))   # the run waits for it, 6 s
     a = Background(cfg, "worker", "--name", "steady", "--claim-idle", "3")
     b = None
     try:
@@ -234,6 +255,9 @@ def test_long_job_of_a_live_worker_is_not_claimed(tmp_path, redis_server):
                    what="the run to start")
         started = time.monotonic()
         b = Background(cfg, "worker", "--name", "eager", "--claim-idle", "3")
+        time.sleep(6)   # twice --claim-idle, under the 10 s busy timeout
+        assert state_of(cfg, "long_sync", "full_job")["status"] == "running"
+        hold.release()
         wait_until(lambda: state_of(cfg, "long_sync", "full_job")["status"] != "running",
                    timeout=300, interval=0.3, what="the long run to finish")
         took = time.monotonic() - started
@@ -242,6 +266,7 @@ def test_long_job_of_a_live_worker_is_not_claimed(tmp_path, redis_server):
         assert st["status"] == "success" and st["worker"] == "steady", st
         assert "claimed run" not in b.text(), b.text()
     finally:
+        hold.release()
         a.stop()
         if b is not None:
             assert b.stop() == 0, b.text()

@@ -55,8 +55,8 @@ def test_missing_destination_table_and_column_say_ddl_apply(synctool, tmp_path):
     assert r.rc == 1, r
     assert r.err.rstrip().endswith("run `synctool ddl apply p`"), r
     db = sqlite3.connect(tmp_path / "data" / "b.db")
-    db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total TEXT, "
-               "updated_at TEXT)")
+    db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, "
+               "total NUMERIC(14,2), updated_at TIMESTAMPTZ)")
     db.commit()
     db.close()
     r = synctool("run", "p", "--strategy", "full", config_dir=tmp_path)

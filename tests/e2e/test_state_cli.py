@@ -193,10 +193,13 @@ def test_status_text_and_json(synctool, cfg, tmp_path):
     assert r.rc == 0, r
     lines = r.out.splitlines()
     assert lines[0] == f"Status at {AT}"
-    header = lines[2].split()
+    assert lines[1] == "Scheduler: none has ticked yet (is `synctool scheduler` running?)"
+    header = lines[3].split()
     assert header[:3] == ["PIPELINE", "STRATEGY", "STATUS"]
-    rows = {tuple(line.split()[:3]) for line in lines[3:]}
-    assert ("orders_sync", "hash_daily", "failed") in rows
+    rows = {tuple(line.split()[:3]) for line in lines[4:]}
+    # paused by its failures: marked, with the way out
+    assert ("orders_sync", "hash_daily", "PAUSED") in rows
+    assert "run `synctool reset orders_sync --strategy hash_daily` to resume" in r.out
     assert ("orders_sync", "delta_15m", "skipped") in rows
     assert ("orders_sync", "full_weekly", "idle") in rows
     assert "Max retry count (3) exceeded for failed job" in r.out

@@ -98,7 +98,7 @@ def test_sqlite_quickstart_sync(synctool, tmp_path):
     db = sqlite3.connect(tmp_path / "data" / "b.db")
     rows = db.execute("SELECT id, total, note, updated_at FROM orders ORDER BY id").fetchall()
     assert len(rows) == 50
-    assert rows[0] == (1, "1.5", "note 1 ✓", "2025-10-15T06:01:00.000001Z")
+    assert rows[0] == (1, 1.5, "note 1 ✓", "2025-10-15 06:01:00.000001")
     assert rows[3][2] is None
     r = synctool("run", "--job-name", "p", "--strategy", "hash", config_dir=tmp_path)
     assert r.rc == 0, r

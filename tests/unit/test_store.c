@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include "../../src/store/store.h"
 
@@ -112,13 +113,88 @@ static void test_canon_doubles_match_postgres(void **s) {
     check_double(1e20, STORE_K_NUMERIC, "100000000000000000000");
     check_double(5.0, STORE_K_NUMERIC, "5");
     check_double(7.0, STORE_K_INT, "7");
+    check_double(ldexp(1, -44), STORE_K_FLOAT, "5.684341886080802e-14");
+    check_double(0.1 + 0.2, STORE_K_FLOAT, "0.30000000000000004");
+    check_double(1.0 / 3, STORE_K_FLOAT, "0.3333333333333333");
+    check_double(5e-324, STORE_K_FLOAT, "5e-324");
+    check_double(1.7976931348623157e308, STORE_K_FLOAT, "1.7976931348623157e+308");
+}
+
+/* The old search: the first precision whose %.*e reads back as v. */
+static void ref_shortest(double v, char *d, int *e) {
+    char tmp[64];
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+    int k = 0;
+    const char *q = tmp;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9') d[k++] = *q;
+    while (k > 1 && d[k - 1] == '0') k--;
+    d[k] = '\0';
+    *e = atoi(q + 1);
+}
+
+/* Same digits as the search, or fewer that still read back as v: at a
+ * power of two the gap above is twice the gap below, and the search, which
+ * only tries the correctly rounded string of each length, misses a shorter
+ * string on the wide side (2^-44: 5.684341886080802e-14, as PostgreSQL's
+ * Ryu prints it, not ...08015). */
+static void check_dtoa(double v) {
+    char got[STORE_DTOA_DIGITS], want[32], back[64];
+    int ge, we;
+    store_dtoa_shortest(v, got, &ge);
+    ref_shortest(v, want, &we);
+    if (strcmp(got, want) == 0 && ge == we) return;
+    snprintf(back, sizeof back, "%c.%se%d", got[0], got[1] ? got + 1 : "0", ge);
+    if (strlen(got) < strlen(want) && strtod(back, NULL) == v) return;
+    fail_msg("%.17g: got %s e%d, want %s e%d", v, got, ge, want, we);
+}
+
+/* store_dtoa agrees with the exhaustive printf search: decimals of every
+ * scale and size (the integer-scaled path), their neighbours one ulp away
+ * (16-17 digits), random bit patterns, powers of ten and 2, edges. */
+static void test_dtoa_matches_search(void **s) {
+    (void)s;
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int scale = (int)(x % 12), digits = 1 + (int)((x >> 8) % 15);
+        uint64_t m = (x >> 16) % 1000000000000000ULL;
+        uint64_t lim = 1;
+        for (int k = 0; k < digits; k++) lim *= 10;
+        double v = (double)(m % lim);
+        for (int k = 0; k < scale; k++) v /= 10;
+        if (v == 0) continue;
+        check_dtoa(v);
+        check_dtoa(nextafter(v, 1e300));
+        double r;
+        uint64_t bits = x;
+        memcpy(&r, &bits, sizeof r);
+        if (isfinite(r) && r != 0) check_dtoa(fabs(r));
+    }
+    static const double edge[] = {0.1, 0.2, 0.3, 0.1 + 0.2, 1e15, 1e15 - 1, 1e15 + 0.5, 1e-15,
+                                  9007199254740991.0, 9007199254740992.0, 9007199254740993.0,
+                                  5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+                                  123456789012345.6, 0.000123, 1e22, 1e23, 99.99, 1234567890.12};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) check_dtoa(edge[i]);
+    for (int k = -300; k <= 300; k++) check_dtoa(pow(10, k));
+    for (int k = -1000; k <= 1000; k++) check_dtoa(ldexp(1, k));
 }
 
 static void test_canon_time_bool_date(void **s) {
     (void)s;
-    check_text("2025-10-15T12:06:00.25+02:00", STORE_K_TIMESTAMPTZ, "2025-10-15T10:06:00.250000Z");
-    check_text("2025-10-15 08:00:00", STORE_K_TIMESTAMPTZ, "2025-10-15T08:00:00.000000Z");
-    check_text("2025-10-15T08:00:00.000001Z", STORE_K_TIMESTAMP, "2025-10-15T08:00:00.000001");
+    /* PostgreSQL's ISO output in UTC, and the text SQLite's datetime() makes */
+    check_text("2025-10-15T12:06:00.25+02:00", STORE_K_TIMESTAMPTZ, "2025-10-15 10:06:00.25");
+    check_text("2025-10-15 08:00:00", STORE_K_TIMESTAMPTZ, "2025-10-15 08:00:00");
+    check_text("2025-10-15T08:00:00.000001Z", STORE_K_TIMESTAMP, "2025-10-15 08:00:00.000001");
+    check_text("2025-10-15T08:00:00.500000Z", STORE_K_TIMESTAMPTZ, "2025-10-15 08:00:00.5");
+    check_text("2025-03-30T03:30:00.123456+02:00", STORE_K_TIMESTAMPTZ, "2025-03-30 01:30:00.123456");
+    check_text("2025-10-15 23:30:00-05:00", STORE_K_DATE, "2025-10-16");
+    check_text("2025-13-01", STORE_K_DATE, NULL);
     check_text("not a time", STORE_K_TIMESTAMPTZ, NULL);
     check_text("true", STORE_K_BOOL, "t");
     check_text("0", STORE_K_BOOL, "f");
@@ -199,7 +275,7 @@ static void test_sqlite_functions(void **s) {
     assert_string_equal(row[0], "900150983cd24fb0d6963f7d28e17f72");
     assert_string_equal(row[1], "12.5");
     assert_string_equal(row[2], "19.99");
-    assert_string_equal(row[3], "2025-10-15T10:06:00.000000Z");
+    assert_string_equal(row[3], "2025-10-15 10:06:00");
     assert_string_equal(row[4], "t");
     assert_null(row[5]);
     assert_string_equal(row[6], "1");  /* (2^64 - 1 + 2) mod 2^64 */
@@ -235,6 +311,51 @@ static void test_sqlite_md5_agg_orders_by_key(void **s) {
     store_close(st);
 }
 
+/* Values of every storage class read as their kind (st_canon) and written
+ * as a sync writes them (st_store), including the pass-through of values
+ * already canonical and the shapes next to it. */
+static void test_sqlite_canon_and_store_any_storage_class(void **s) {
+    (void)s;
+    config_datastore ds = {.name = "mem", .type = CONFIG_DS_SQLITE, .path = ":memory:"};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), 0);
+    static const char *cases[][2] = {
+        {"st_canon(7, '2025-10-15')", "2025-10-15"},
+        {"st_canon(7, '2025-10-15 23:30:00-05:00')", "2025-10-16"},
+        {"st_canon(7, 1760515200)", "2025-10-15"},
+        {"st_canon(5, '2025-10-15 08:00:00.500')", "2025-10-15 08:00:00.5"},
+        {"st_canon(5, '2025-10-15 08:00:00.000001')", "2025-10-15 08:00:00.000001"},
+        {"st_canon(5, '2025-10-15T08:00:00Z')", "2025-10-15 08:00:00"},
+        {"st_canon(5, 1760515200)", "2025-10-15 08:00:00"},
+        {"st_canon(6, julianday('2025-10-15 08:00:00.250'))", "2025-10-15 08:00:00.25"},
+        {"st_canon(4, 'yes')", "t"}, {"st_canon(4, 0.0)", "f"}, {"st_canon(4, 2)", "t"},
+        {"st_canon(2, 5)", "5"}, {"st_canon(2, '5.00')", "5"}, {"st_canon(2, 5.5)", "5.5"},
+        {"st_canon(3, 5)", "5"}, {"st_canon(3, 1e20)", "1e+20"}, {"st_canon(1, '007')", "7"},
+        {"typeof(st_store(4, 'true')) || st_store(4, 'true')", "integer1"},
+        {"typeof(st_store(4, 0)) || st_store(4, 0)", "integer0"},
+        {"st_store(5, '2025-10-15T10:00:00+02:00')", "2025-10-15 08:00:00"},
+        {"st_store(5, '2025-10-15 08:00:00')", "2025-10-15 08:00:00"},
+        {"st_store(7, '2025-10-15')", "2025-10-15"},
+        {"st_store(2, 'n/a')", "n/a"},   /* unreadable: kept as it is */
+        {"st_store(5, 'soon')", "soon"},
+        {"quote(st_store(5, NULL))", "NULL"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "SELECT %s", cases[i][0]);
+        store_reader *r = NULL;
+        const char *const *row;
+        int nc;
+        assert_int_equal(store_query(st, &r, sql, 0, NULL, &err), 0);
+        assert_int_equal(store_next(st, r, &row, &nc, &err), 1);
+        if (row[0] == NULL || strcmp(row[0], cases[i][1]) != 0)
+            fail_msg("%s: got %s, want %s", cases[i][0], row[0] ? row[0] : "NULL", cases[i][1]);
+        store_reader_close(st, r);
+    }
+    store_close(st);
+}
+
 static void test_sqlite_open_failure_names_datastore(void **s) {
     (void)s;
     config_datastore ds = {.name = "ghost", .type = CONFIG_DS_SQLITE,
@@ -252,6 +373,7 @@ int main(void) {
         cmocka_unit_test(test_md5_streaming_any_split),
         cmocka_unit_test(test_canon_numeric_text),
         cmocka_unit_test(test_canon_doubles_match_postgres),
+        cmocka_unit_test(test_dtoa_matches_search),
         cmocka_unit_test(test_canon_time_bool_date),
         cmocka_unit_test(test_kind_of),
         cmocka_unit_test(test_rowtext_separates_values),
@@ -259,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_key_cmp),
         cmocka_unit_test(test_sqlite_functions),
         cmocka_unit_test(test_sqlite_md5_agg_orders_by_key),
+        cmocka_unit_test(test_sqlite_canon_and_store_any_storage_class),
         cmocka_unit_test(test_sqlite_open_failure_names_datastore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,7 +58,7 @@ static void test_progress_on_a_terminal(void **s) {
     run_with_stderr(sl, true);
     char buf[4096];
     drain(m, buf, sizeof buf);
-    assert_non_null(strstr(buf, "\rrows 20 read, 20 written, segments 0"));
+    assert_non_null(strstr(buf, "\rrows 20 of ~20 read, 20 written, segments 0"));
     assert_non_null(strstr(buf, "rows/s"));
     assert_non_null(strstr(buf, "ETA"));
     close(sl);

@@ -1,7 +1,7 @@
 /*
  * synct_env — see synct_env.h. Values are chosen to break naive copies:
  * NULLs everywhere except the key, '' vs NULL, separators and escapes in
- * text, 24-digit numerics, timestamps written with random zone offsets and
+ * text, 24-digit numerics (15 when SQLite is a side), timestamps written with random zone offsets and
  * microseconds, floats with exponent spellings.
  */
 #include <setjmp.h>
@@ -141,15 +141,21 @@ static void src_table(synct_env *e, char *buf, size_t n) {
 static void random_row(synct_env *e, int64_t id, char bufs[SYNCT_NCOLS][96], const char *v[SYNCT_NCOLS]) {
     static const char *names[] = {"alice", "", "grüße ünïcødé 😀", "tab\there|pipe\\back",
                                   NULL, "quote \"'", "\\N", "line\nbreak"};
+    /* SQLite holds a decimal as a number to 15 significant digits (a wider
+     * one becomes the nearest REAL, docs/configuration.md): 24 digits only
+     * between PostgreSQL tables. */
     static const char *amounts[] = {NULL, "0", "12.50", "-0.000001",
                                     "123456789012345678901234.123456", "99999.999999"};
+    static const char *amounts_sqlite[] = {NULL, "0", "12.50", "-0.000001",
+                                           "-123456789.123456", "99999.999999"};
+    bool any_sqlite = e->ds[0].type == CONFIG_DS_SQLITE || e->ds[1].type == CONFIG_DS_SQLITE;
     static const char *zones[] = {"Z", "+02:00", "-05:30", "+14:00"};
     static const char *ratios[] = {NULL, "0.1", "2.5", "1e+20", "-3.25", "1e-05"};
     static const char *flags[] = {"1", "0", NULL};
     snprintf(bufs[0], 96, "%lld", (long long)id);
     v[0] = bufs[0];
     v[1] = names[rnd(e) % 8];
-    v[2] = amounts[rnd(e) % 6];
+    v[2] = (any_sqlite ? amounts_sqlite : amounts)[rnd(e) % 6];
     e->clock_us += 1 + (int64_t)(rnd(e) % 5000000);
     const char *z = zones[rnd(e) % 4];
     int off = z[0] == 'Z' ? 0 : (z[0] == '-' ? -1 : 1) * (atoi(z + 1) * 60 + atoi(z + 4));

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""SQLite sync benchmarks (issue 12), run by bench/run.
+
+Each figure against a baseline measured in the same run, interleaved
+(synctool, baseline, synctool, ...), median of SYNCTOOL_BENCH_REPEAT (5):
+  - SQLite -> SQLite full into an empty table  vs  sqlite3 dst.db
+    "attach 'src.db' as s; insert into t select * from s.t"      (goal <= 1.5x)
+  - SQLite -> PostgreSQL full into an empty table  vs
+    sqlite3 -csv src.db 'select ...' | psql -c '\\copy t from stdin csv'  (goal <= 1.2x),
+    and pgloader once beside it for reference
+  - PostgreSQL -> SQLite full into an empty table  vs
+    psql -c '\\copy (select ...) to stdout csv' | sqlite3 dst.db '.import --csv /dev/stdin t'
+                                                               (goal <= 1.3x)
+  - hash on identical SQLite <-> PostgreSQL tables  vs  count(*) on both sides
+
+Rows: SYNCTOOL_BENCH_ROWS (default 1000000), 6 columns (bigint key, bigint,
+numeric(14,2), text with NULLs, timestamptz, double precision). The
+destination tables are the ones `ddl apply` makes; the baselines write into
+the same definitions. Needs the servers from scripts/with-servers and the
+release binary in SYNCTOOL_BIN. Reports; never fails on a missed goal.
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("SYNCTOOL_BIN", "build/synctool")
+ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
+REPEAT = int(os.environ.get("SYNCTOOL_BENCH_REPEAT", "5"))
+PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
+      ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
+SCHEMA = f"bench_sqlite_{os.getpid()}"
+# SYNCTOOL_BENCH_ONLY="s2s,s2p,p2s,hash" picks benchmarks (default: all)
+ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "s2s,s2p,p2s,hash").split(","))
+PGENV = dict(os.environ, PGPASSWORD=PG["PASSWORD"] or "")
+COLS = [("id", "bigint"), ("customer_id", "bigint"), ("total", "numeric(14,2)"),
+        ("note", "text"), ("updated_at", "timestamptz"), ("ratio", "double precision")]
+NAMES = ", ".join(n for n, _ in COLS)
+
+
+def psql_args(sql):
+    return ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", PG["HOST"],
+            "-p", PG["PORT"], "-U", PG["USER"], "-d", PG["DBNAME"], "-c", sql]
+
+
+def psql(sql):
+    return subprocess.run(psql_args(sql), env=PGENV, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True, env=PGENV, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+
+
+def sqlite(path, sql):
+    return subprocess.run(["sqlite3", path, sql], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def timed(fn):
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
+
+
+def write_config(root):
+    os.makedirs(os.path.join(root, "pipelines"), exist_ok=True)
+    pg = (f"{{type: postgres, connection: {{host: {PG['HOST']}, port: {PG['PORT']}, "
+          f"user: {PG['USER']}, password: \"{PG['PASSWORD']}\", dbname: {PG['DBNAME']}}}}}")
+    with open(os.path.join(root, "datastores.yaml"), "w") as f:
+        f.write(f"datastores:\n  src: {{type: sqlite, path: src.db}}\n"
+                f"  dst: {{type: sqlite, path: dst.db}}\n  dst2: {{type: sqlite, path: dst2.db}}\n"
+                f"  pg: {pg}\n")
+    cols = "".join(f"  - {{name: {n}, type: \"{t}\"{', key: true' if n == 'id' else ''}}}\n"
+                   for n, t in COLS)
+    pipes = {"s2s": ("{datastore: src, table: t}", "{datastore: dst, table: t}"),
+             "s2p": ("{datastore: src, table: t}", f"{{datastore: pg, schema: {SCHEMA}, table: t}}"),
+             "p2s": (f"{{datastore: pg, schema: {SCHEMA}, table: src}}", "{datastore: dst2, table: t}")}
+    for name, (src, dst) in pipes.items():
+        with open(os.path.join(root, "pipelines", f"{name}.yaml"), "w") as f:
+            f.write(f"name: {name}\nsource: {src}\ndestination: {dst}\ncolumns:\n{cols}"
+                    "strategies:\n  - {name: full, type: full}\n  - {name: hash, type: hash}\n")
+
+
+def synctool(root, *args):
+    r = subprocess.run([BIN, "--config-dir", root, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"synctool {' '.join(args)} failed: {r.stdout}{r.stderr}")
+    return r.stdout + r.stderr
+
+
+def make_sqlite_source(path):
+    sqlite(path, "CREATE TABLE t (id INTEGER PRIMARY KEY, customer_id INTEGER, "
+                 "total NUMERIC(14,2), note TEXT, updated_at TIMESTAMPTZ, ratio REAL); "
+                 "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g "
+                 f"WHERE i < {ROWS}) INSERT INTO t SELECT i, i % 9973, round(i * 0.37, 2), "
+                 "CASE WHEN i % 7 = 0 THEN NULL ELSE 'order note ' || i END, "
+                 "datetime(1735689600 + i, 'unixepoch'), i / 3.0 FROM g")
+
+
+def median_pair(label, ours, base, goal, note=""):
+    a, b = [], []
+    for _ in range(REPEAT):
+        a.append(ours())
+        b.append(base())
+    ma, mb = statistics.median(a), statistics.median(b)
+    ratio = ma / mb if mb > 0 else float("inf")
+    verdict = "" if goal is None else ("met" if ratio <= goal else "MISSED")
+    print(f"{label:<38} {ma:8.2f}s {mb:8.2f}s {ratio:6.2f}x  "
+          f"{'<= %.1fx' % goal if goal else '':<8} {verdict} {note}", flush=True)
+    return ma, mb
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="bench_sqlite_")
+    try:
+        psql(f'CREATE SCHEMA "{SCHEMA}"')
+        write_config(root)
+        src = os.path.join(root, "src.db")
+        dst = os.path.join(root, "dst.db")
+        dst2 = os.path.join(root, "dst2.db")
+        base = os.path.join(root, "base.db")
+        make_sqlite_source(src)
+        print(f"{ROWS} rows x 6 columns, median of {REPEAT} interleaved runs; "
+              f"{os.cpu_count()} CPUs shared with other work (figures are wall time)")
+        print(f"{'benchmark':<38} {'synctool':>9} {'baseline':>9} {'ratio':>7}  goal")
+
+        def fresh_dst(path=dst, pipeline="s2s"):
+            for p in (path, path + "-journal", path + "-wal"):
+                if os.path.exists(p):
+                    os.remove(p)
+            synctool(root, "ddl", "apply", pipeline)
+
+        ddl = None
+
+        def s2s():
+            fresh_dst()
+            return timed(lambda: synctool(root, "run", "--job-name", "s2s", "--strategy", "full"))
+
+        def s2s_base():
+            nonlocal ddl
+            if os.path.exists(base):
+                os.remove(base)
+            if ddl is None:
+                ddl = sqlite(dst, ".schema t")
+            sqlite(base, ddl)
+            return timed(lambda: sqlite(base, f"ATTACH '{src}' AS s; "
+                                              "INSERT INTO t SELECT * FROM s.t"))
+        if "s2s" in ONLY:
+            median_pair("SQLite -> SQLite full", s2s, s2s_base, 1.5)
+        else:
+            fresh_dst()
+            ddl = sqlite(dst, ".schema t")
+
+        synctool(root, "ddl", "apply", "s2p")
+        psql(f'CREATE TABLE "{SCHEMA}".base (LIKE "{SCHEMA}".t INCLUDING ALL)')
+
+        def s2p():
+            psql(f'TRUNCATE "{SCHEMA}".t')
+            return timed(lambda: synctool(root, "run", "--job-name", "s2p", "--strategy", "full"))
+
+        def s2p_base():
+            psql(f'TRUNCATE "{SCHEMA}".base')
+            cmd = (f"sqlite3 -csv {src} 'SELECT {NAMES} FROM t' | "
+                   + " ".join(f"'{a}'" for a in psql_args(f'\\copy "{SCHEMA}".base FROM STDIN CSV')))
+            return timed(lambda: sh(cmd))
+        if "s2p" in ONLY:
+            median_pair("SQLite -> PostgreSQL full", s2p, s2p_base, 1.2)
+            pgloader_reference(src)
+        else:
+            s2p()
+
+        psql(f'ALTER TABLE "{SCHEMA}".t RENAME TO src')
+        psql(f'ANALYZE "{SCHEMA}".src')
+
+        def p2s():
+            fresh_dst(dst2, "p2s")
+            return timed(lambda: synctool(root, "run", "--job-name", "p2s", "--strategy", "full"))
+
+        def p2s_base():
+            if os.path.exists(base):
+                os.remove(base)
+            sqlite(base, ddl)
+            out = " ".join(f"'{a}'" for a in psql_args(
+                f'\\copy (SELECT {NAMES} FROM "{SCHEMA}".src) TO STDOUT CSV'))
+            return timed(lambda: sh(f"{out} | sqlite3 {base} '.import --csv /dev/stdin t'"))
+        if "p2s" in ONLY:
+            median_pair("PostgreSQL -> SQLite full", p2s, p2s_base, 1.3)
+        else:
+            p2s()
+
+        out = synctool(root, "run", "--job-name", "p2s", "--strategy", "hash")
+        assert "0 inserted, 0 updated, 0 deleted" in out, out
+
+        def hash_run():
+            return timed(lambda: synctool(root, "run", "--job-name", "p2s", "--strategy", "hash"))
+
+        def counts():
+            return timed(lambda: (sqlite(dst2, "SELECT count(*) FROM t"),
+                                  psql(f'SELECT count(*) FROM "{SCHEMA}".src')))
+        if "hash" in ONLY:
+            median_pair("hash, identical PostgreSQL <-> SQLite", hash_run, counts, None,
+                        "(baseline: count(*) on both sides)")
+    finally:
+        psql(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pgloader_reference(src):
+    """pgloader into its own schema, once, for reference (not a goal)."""
+    if shutil.which("pgloader") is None:
+        print("pgloader: not installed")
+        return
+    target = (f"postgresql://{PG['USER']}:{PG['PASSWORD']}@{PG['HOST']}:{PG['PORT']}/"
+              f"{PG['DBNAME']}")
+    cmds = os.path.join(os.path.dirname(src), "load.pgl")
+    with open(cmds, "w") as f:
+        f.write(f"LOAD DATABASE FROM sqlite://{src} INTO {target}\n"
+                f"WITH include drop, create tables, create no indexes, reset no sequences\n"
+                f"SET search_path TO '{SCHEMA}'\n"
+                f"ALTER SCHEMA 'main' RENAME TO '{SCHEMA}';\n")
+    t = time.monotonic()
+    r = subprocess.run(["pgloader", "--quiet", cmds], capture_output=True, text=True, timeout=600)
+    secs = time.monotonic() - t
+    if r.returncode == 0:
+        print(f"{'  pgloader (reference, one run)':<38} {secs:8.2f}s")
+    else:
+        print(f"  pgloader (reference): failed ({(r.stderr or r.stdout).strip().splitlines()[-1:]})")
+
+
+if __name__ == "__main__":
+    main()
