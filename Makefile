@@ -2,7 +2,7 @@
 #
 #   make            build/synctool and build/libsynctool.a (optimised, -g)
 #   make test       AddressSanitizer + UBSan build, cmocka unit tests, then the
-#                   pytest end-to-end suite, with redis-server and PostgreSQL
+#                   pytest end-to-end suite, with redis-server, PostgreSQL and MariaDB
 #                   started on free loopback ports by scripts/with-servers
 #   make unit       only the unit tests (servers still started)
 #   make e2e        only the end-to-end tests
@@ -17,7 +17,7 @@
 # test is tests/unit/test_<name>.c, so adding either needs no Makefile edit.
 
 CC      ?= cc
-PKGS    := yaml-0.1 sqlite3 libpq hiredis libmicrohttpd libcurl
+PKGS    := yaml-0.1 sqlite3 libpq hiredis libmicrohttpd libcurl libmariadb
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation

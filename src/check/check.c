@@ -224,6 +224,10 @@ static const struct {
      "ORDER BY name)) = ?3 "
      "UNION ALL SELECT 1 FROM (SELECT group_concat(name, ',') AS k FROM (SELECT name FROM "
      "pragma_table_info(?1, ?2) WHERE pk > 0 ORDER BY name)) WHERE k = ?3"},
+    {"mysql",
+     "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_NAME = ?1 AND TABLE_SCHEMA = ?2 "
+     "AND NON_UNIQUE = 0 GROUP BY INDEX_NAME "
+     "HAVING GROUP_CONCAT(COLUMN_NAME ORDER BY CAST(COLUMN_NAME AS BINARY) SEPARATOR ',') = ?3"},
 };
 
 static int cmp_cstr(const void *a, const void *b) {
@@ -266,8 +270,23 @@ static const store_column_info *find_col(const store_column_info *info, size_t n
     return NULL;
 }
 
+/* MySQL spells some config types its own way: tinyint(1) holds a boolean,
+ * an integer column (bigint unsigned) a numeric(20), datetime / timestamp
+ * either timestamp kind. */
+static bool mysql_types_compatible(const char *have, store_kind h, store_kind w) {
+    if (h == w) return true;
+    if (w == STORE_K_BOOL) return strncmp(have, "tinyint(1)", 10) == 0;
+    if ((h == STORE_K_INT || h == STORE_K_NUMERIC) && (w == STORE_K_INT || w == STORE_K_NUMERIC))
+        return true;
+    return (h == STORE_K_TIMESTAMP || h == STORE_K_TIMESTAMPTZ) &&
+           (w == STORE_K_TIMESTAMP || w == STORE_K_TIMESTAMPTZ);
+}
+
 static bool types_compatible(store *s, const char *have, const char *want) {
-    if (strcmp(store_ops_of(s)->engine, "postgres") != 0) return true; /* any value fits */
+    const char *engine = store_ops_of(s)->engine;
+    if (strcmp(engine, "mysql") == 0)
+        return mysql_types_compatible(have, store_kind_of(have), store_kind_of(want));
+    if (strcmp(engine, "postgres") != 0) return true; /* any value fits */
     return store_kind_of(have) == store_kind_of(want);
 }
 

@@ -369,6 +369,7 @@ void config_free(config *cfg) {
         free(d->env_unset);
         free(d->dbname);
         free(d->sslmode);
+        free(d->unix_socket);
         free(d->file);
     }
     free(cfg->datastores);

@@ -21,15 +21,19 @@
 
 #include "../error/st_error.h"
 
-typedef enum { CONFIG_DS_SQLITE, CONFIG_DS_POSTGRES } config_ds_type;
+typedef enum { CONFIG_DS_SQLITE, CONFIG_DS_POSTGRES, CONFIG_DS_MYSQL } config_ds_type;
 
 typedef struct config_datastore {
     char *name;
     config_ds_type type;
     char *path;     /* sqlite: absolute file path; NULL for postgres */
-    /* postgres connection; optional fields are NULL / 0 when absent */
+    /* postgres / mysql connection; optional fields are NULL / 0 when absent.
+     * sslmode holds mysql's ssl_mode (disable, preferred, required,
+     * verify_ca, verify_identity) on a mysql datastore. */
     char *host, *user, *password, *dbname, *sslmode;
     int port;
+    char *unix_socket;      /* mysql: socket path instead of host:port */
+    bool zero_dates_null;   /* mysql: `zero_dates: null` reads 0000-00-00 as NULL */
     /* Name of a ${VAR} in host/user/password/dbname that was unset at load
      * time (no default), else NULL. Loading does not need it, so commands
      * that never connect (list, status, history, lock list, explain,

@@ -29,6 +29,13 @@ static const char *const common_types[] = {
     "jsonb", "bytea", "time", "timetz", "time with time zone", "time without time zone",
     "interval", NULL};
 
+/* MySQL / MariaDB spellings (base names; "bigint unsigned" keeps its word). */
+static const char *const mysql_extra[] = {
+    "tinyint", "mediumint", "double", "datetime", "blob", "tinyblob", "mediumblob", "longblob",
+    "binary", "varbinary", "tinytext", "mediumtext", "longtext", "enum", "set", "year",
+    "bit", "tinyint unsigned", "smallint unsigned", "mediumint unsigned", "int unsigned",
+    "integer unsigned", "bigint unsigned", "decimal unsigned", "double unsigned", NULL};
+
 static const char *const sqlite_extra[] = {"blob", "datetime", "clob", "tinyint", "mediumint",
                                            "double", "nvarchar", "nchar", NULL};
 
@@ -67,11 +74,12 @@ static bool engine_knows(const config_datastore *d, const char *type) {
     base_name(type, b, sizeof b);
     if (d->type == CONFIG_DS_POSTGRES) return in_list(common_types, b);
     if (d->type == CONFIG_DS_SQLITE) return in_list(common_types, b) || in_list(sqlite_extra, b);
+    if (d->type == CONFIG_DS_MYSQL) return in_list(common_types, b) || in_list(mysql_extra, b);
     return true;
 }
 
 static const char *engine_name(const config_datastore *d) {
-    return d->type == CONFIG_DS_POSTGRES ? "postgres" : "sqlite";
+    return d->type == CONFIG_DS_POSTGRES ? "postgres" : d->type == CONFIG_DS_MYSQL ? "mysql" : "sqlite";
 }
 
 void config_check_column_types(config_loader *ld, const config *cfg, const config_node *root,
@@ -94,7 +102,10 @@ void config_check_column_types(config_loader *ld, const config *cfg, const confi
                                "real, boolean, text, varchar(N), date, timestamp, timestamptz, "
                                "time, interval, uuid, json, jsonb, bytea%s",
                                i, c->type, engine_name(ends[e]), ends[e]->name,
-                               ends[e]->type == CONFIG_DS_SQLITE ? ", blob, datetime" : "");
+                               ends[e]->type == CONFIG_DS_SQLITE ? ", blob, datetime"
+                               : ends[e]->type == CONFIG_DS_MYSQL
+                                   ? ", MySQL's own (bigint unsigned, datetime, blob, enum, ...)"
+                                   : "");
             break;
         }
     }

@@ -5,12 +5,14 @@
  * and fills the public structs of config.h, applying defaults. Every check
  * that can be made with what is already loaded is made here, at the node
  * that is wrong, so its line and column are exact:
- *   - datastores: type sqlite|postgres, sqlite needs `path` (made absolute
- *     against the config dir), postgres needs `connection.dbname`, keys that
- *     belong to the other type are refused; optional `state.url` (sqlite:PATH
+ *   - datastores: type sqlite|postgres|mysql, sqlite needs `path` (made
+ *     absolute against the config dir), postgres and mysql need
+ *     `connection.dbname` (mysql: `ssl_mode`, `unix_socket` instead of
+ *     `sslmode`; `zero_dates: null|error` beside `connection`), keys that
+ *     belong to another type are refused; optional `state.url` (sqlite:PATH
  *     made absolute, or redis:// / rediss://), default sqlite:DIR/.synctool/state.db;
  *   - pipelines: unique names across files, known datastores, schema
- *     defaults (public on postgres, main on sqlite). Columns and strategies
+ *     defaults (public on postgres, main on sqlite, the dbname on mysql). Columns and strategies
  *     are in config_pipeline.c.
  *
  * Names of datastores, pipelines and strategies end up in lock keys and in
@@ -39,11 +41,15 @@ static const char *skip_dot_slash(const char *p) {
     return p;
 }
 
-static const char *const ds_keys[] = {"type", "path", "connection", NULL};
+static const char *const ds_keys[] = {"type", "path", "connection", "zero_dates", NULL};
 static const char *const conn_keys[] = {"host", "port", "user", "password", "dbname",
                                         "sslmode", NULL};
 static const char *const sslmodes[] = {"disable", "allow", "prefer", "require",
                                        "verify-ca", "verify-full", NULL};
+static const char *const my_conn_keys[] = {"host", "port", "user", "password", "dbname",
+                                           "ssl_mode", "unix_socket", NULL};
+static const char *const my_sslmodes[] = {"disable", "preferred", "required", "verify_ca",
+                                          "verify_identity", NULL};
 
 /* A key that only the other datastore type takes. */
 static void refuse_key(config_loader *ld, const config_node *map, const char *path,
@@ -69,6 +75,7 @@ static void parse_sslmode(config_loader *ld, const config_node *conn, const char
 static void parse_postgres(config_loader *ld, const config_node *m, const char *path,
                            config_datastore *d) {
     refuse_key(ld, m, path, "path", "sqlite");
+    refuse_key(ld, m, path, "zero_dates", "mysql");
     const config_node *conn = config_map_get(m, "connection");
     char cp[512];
     config_key_path(cp, sizeof cp, path, "connection");
@@ -95,9 +102,67 @@ static void parse_postgres(config_loader *ld, const config_node *m, const char *
     parse_sslmode(ld, conn, cp, d);
 }
 
+static void parse_mysql_ssl_mode(config_loader *ld, const config_node *conn, const char *cp,
+                                 config_datastore *d) {
+    if (!config_get_string(ld, conn, cp, "ssl_mode", false, &d->sslmode) || !d->sslmode) return;
+    for (size_t i = 0; my_sslmodes[i]; i++)
+        if (strcmp(my_sslmodes[i], d->sslmode) == 0) return;
+    const config_node *v = config_map_get(conn, "ssl_mode");
+    config_problem_add(ld, v->line, v->col,
+                       "%s.ssl_mode: unknown ssl_mode \"%s\" (expected disable, preferred, "
+                       "required, verify_ca or verify_identity)", cp, d->sslmode);
+}
+
+/* zero_dates: error (default) refuses 0000-00-00 naming column and key;
+ * null reads it as NULL. */
+static void parse_zero_dates(config_loader *ld, const config_node *m, const char *path,
+                             config_datastore *d) {
+    const config_node *v = config_map_get(m, "zero_dates");
+    if (v == NULL) return;
+    if (v->kind == CONFIG_NODE_SCALAR && (v->is_null || strcmp(v->value, "null") == 0)) {
+        d->zero_dates_null = true;
+        return;
+    }
+    if (v->kind == CONFIG_NODE_SCALAR && strcmp(v->value, "error") == 0) return;
+    config_problem_add(ld, v->line, v->col,
+                       "%s.zero_dates: expected null (read 0000-00-00 as NULL) or error "
+                       "(refuse it, the default)", path);
+}
+
+static void parse_mysql(config_loader *ld, const config_node *m, const char *path,
+                        config_datastore *d) {
+    refuse_key(ld, m, path, "path", "sqlite");
+    parse_zero_dates(ld, m, path, d);
+    const config_node *conn = config_map_get(m, "connection");
+    char cp[512];
+    config_key_path(cp, sizeof cp, path, "connection");
+    if (conn == NULL) {
+        config_missing(ld, m, path, "connection");
+        return;
+    }
+    if (!config_check_map(ld, conn, cp, NULL, my_conn_keys)) return;
+    /* as on postgres: an unset ${VAR} is reported when connecting */
+    ld->defer_unset_env = true;
+    ld->unset_env[0] = '\0';
+    config_get_string(ld, conn, cp, "host", false, &d->host);
+    config_get_string(ld, conn, cp, "user", false, &d->user);
+    config_get_string(ld, conn, cp, "password", false, &d->password);
+    config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
+    ld->defer_unset_env = false;
+    if (ld->unset_env[0] != '\0') {
+        d->env_unset = strdup(ld->unset_env);
+        if (d->env_unset == NULL) ld->oom = true;
+    }
+    config_get_string(ld, conn, cp, "unix_socket", false, &d->unix_socket);
+    int64_t port = 0;
+    if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
+    parse_mysql_ssl_mode(ld, conn, cp, d);
+}
+
 static void parse_sqlite(config_loader *ld, const config_node *m, const char *path,
                          config_datastore *d) {
-    refuse_key(ld, m, path, "connection", "postgres");
+    refuse_key(ld, m, path, "connection", "postgres and mysql");
+    refuse_key(ld, m, path, "zero_dates", "mysql");
     char *p = NULL;
     if (!config_get_string(ld, m, path, "path", true, &p)) return;
     if (p[0] == '/') {
@@ -146,10 +211,13 @@ static void parse_datastore(config_loader *ld, config *cfg, const config_node *k
     } else if (strcmp(type, "postgres") == 0) {
         d->type = CONFIG_DS_POSTGRES;
         parse_postgres(ld, val, path, d);
+    } else if (strcmp(type, "mysql") == 0) {
+        d->type = CONFIG_DS_MYSQL;
+        parse_mysql(ld, val, path, d);
     } else {
         const config_node *v = config_map_get(val, "type");
         config_problem_add(ld, v->line, v->col,
-                           "%s.type: unknown datastore type \"%s\" (expected sqlite or postgres)",
+                           "%s.type: unknown datastore type \"%s\" (expected sqlite, postgres or mysql)",
                            path, type);
     }
     free(type);
@@ -227,6 +295,8 @@ static void endpoint_datastore(config_loader *ld, const config *cfg, const confi
     }
     if (e->schema == NULL && (d->type == CONFIG_DS_SQLITE || d->type == CONFIG_DS_POSTGRES))
         e->schema = config_strdup(ld, d->type == CONFIG_DS_SQLITE ? "main" : "public");
+    else if (e->schema == NULL && d->type == CONFIG_DS_MYSQL && d->dbname != NULL)
+        e->schema = config_strdup(ld, d->dbname);
 }
 
 static void parse_endpoint(config_loader *ld, const config *cfg, const config_node *root,

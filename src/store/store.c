@@ -18,7 +18,12 @@
  *     lock. None or a smaller one: one conditional upsert raises it (zero
  *     affected rows: a larger token got there first). A newer run's raise
  *     waits for every transaction holding the shared lock, so no write of
- *     an older run can commit after a newer run's token.
+ *     an older run can commit after a newer run's token. MySQL spells the
+ *     same: varchar key, LOCK IN SHARE MODE, ON DUPLICATE KEY UPDATE with
+ *     IF(); its session limits are idle_transaction_timeout (MariaDB) and
+ *     innodb_lock_wait_timeout, and it has no session tag to evict by
+ *     (store_fence_session is a no-op there: a frozen run's transaction
+ *     ends after idle_transaction_timeout).
  */
 #include "store.h"
 #include "store_driver.h"
@@ -31,6 +36,7 @@ struct store {
     const struct store_ops *ops;
     void *impl;
     char name[128];
+    char schema[128];   /* default schema: the driver's, or the dbname (mysql) */
 };
 
 int store_open(store **out, const config_datastore *ds, st_error *err) {
@@ -41,8 +47,12 @@ int store_open(store **out, const config_datastore *ds, st_error *err) {
                             "connect)", ds->name, ds->env_unset);
     store *s = calloc(1, sizeof *s);
     if (s == NULL) return st_error_set(err, ST_ENOMEM, "datastore '%s': out of memory", ds->name);
-    s->ops = ds->type == CONFIG_DS_POSTGRES ? store_pg_driver() : store_sqlite_driver();
+    s->ops = ds->type == CONFIG_DS_POSTGRES ? store_pg_driver()
+           : ds->type == CONFIG_DS_MYSQL    ? store_mysql_driver()
+                                            : store_sqlite_driver();
     snprintf(s->name, sizeof s->name, "%s", ds->name);
+    snprintf(s->schema, sizeof s->schema, "%s",
+             s->ops->default_schema ? s->ops->default_schema : ds->dbname ? ds->dbname : "");
     int rc = s->ops->open(&s->impl, ds, err);
     if (rc != ST_OK) {
         free(s);
@@ -87,7 +97,7 @@ const char *store_digest_family(const store *a, const store_table *ta, const sto
     return NULL;
 }
 const char *store_schema(const store *s, const char *schema) {
-    return schema ? schema : s->ops->default_schema;
+    return schema ? schema : s->schema;
 }
 
 int store_query(store *s, store_reader **out, const char *sql, int nparams,
@@ -202,7 +212,24 @@ int store_hint_aggregate(store *s, bool on, st_error *err) {
     return rc;
 }
 
+static bool is_mysql(const store *s) { return strcmp(s->ops->engine, "mysql") == 0; }
+
+static int mysql_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {
+    char sql[160];
+    int rc = ST_OK;
+    if (idle_s > 0) {
+        snprintf(sql, sizeof sql, "SET SESSION idle_transaction_timeout = %lld", (long long)idle_s);
+        rc = store_exec(s, sql, 0, NULL, NULL, err);
+    }
+    if (rc == ST_OK && lock_s > 0) {
+        snprintf(sql, sizeof sql, "SET SESSION innodb_lock_wait_timeout = %lld", (long long)lock_s);
+        rc = store_exec(s, sql, 0, NULL, NULL, err);
+    }
+    return rc;
+}
+
 int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {
+    if (is_mysql(s)) return mysql_session_limits(s, idle_s, lock_s, err);
     if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
     char sql[160];
     int rc = ST_OK;
@@ -253,8 +280,11 @@ int store_fence_session(store *s, const char *scope, int64_t fence, int *evicted
 /* --- Fencing --- */
 
 int store_fence_ensure_table(store *s, st_error *err) {
-    int rc = store_exec(s, "CREATE TABLE IF NOT EXISTS synctool_fence "
-                           "(lock_key text PRIMARY KEY, token bigint NOT NULL)",
+    int rc = store_exec(s, is_mysql(s) ? "CREATE TABLE IF NOT EXISTS synctool_fence "
+                                         "(lock_key varchar(512) PRIMARY KEY, token bigint NOT NULL)"
+                                         " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+                                       : "CREATE TABLE IF NOT EXISTS synctool_fence "
+                                         "(lock_key text PRIMARY KEY, token bigint NOT NULL)",
                         0, NULL, NULL, err);
     if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': creating synctool_fence", s->name);
     return ST_OK;
@@ -288,7 +318,9 @@ static int fence_read_shared(store *s, const char *key, int64_t *cur, st_error *
     store_sb q = {0};
     store_sb_addf(&q, "SELECT token FROM synctool_fence WHERE lock_key = %c1%s",
                   s->ops->param_prefix,
-                  strcmp(s->ops->engine, "postgres") == 0 ? " FOR SHARE" : "");
+                  strcmp(s->ops->engine, "postgres") == 0 ? " FOR SHARE"
+                  : is_mysql(s)                           ? " LOCK IN SHARE MODE"
+                                                          : "");
     const char *p[1] = {key};
     store_reader *r = NULL;
     *cur = -1;
@@ -315,11 +347,16 @@ int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive,
     snprintf(tok, sizeof tok, "%lld", (long long)token);
     char pp = s->ops->param_prefix;
     store_sb q = {0};
-    store_sb_addf(&q,
-                  "INSERT INTO synctool_fence (lock_key, token) VALUES (%c1, CAST(%c2 AS bigint)) "
-                  "ON CONFLICT (lock_key) DO UPDATE SET token = excluded.token "
-                  "WHERE synctool_fence.token <= excluded.token",
-                  pp, pp);
+    if (is_mysql(s))
+        store_sb_add(&q, "INSERT INTO synctool_fence (lock_key, token) VALUES (?1, ?#2) "
+                         "ON DUPLICATE KEY UPDATE token = IF(token <= VALUES(token), "
+                         "VALUES(token), token)");
+    else
+        store_sb_addf(&q,
+                      "INSERT INTO synctool_fence (lock_key, token) VALUES (%c1, CAST(%c2 AS bigint)) "
+                      "ON CONFLICT (lock_key) DO UPDATE SET token = excluded.token "
+                      "WHERE synctool_fence.token <= excluded.token",
+                      pp, pp);
     if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
     const char *p[2] = {key, tok};
     int64_t n = 0;

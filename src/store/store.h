@@ -20,6 +20,8 @@
  *              (none when zero):                        2025-10-15 08:00:00.5
  *   TIMESTAMP  the same, the wall time as stored:       2025-10-15 08:00:00
  *   DATE       2025-10-15
+ *   TIME       PostgreSQL's time output: 08:00:00, 08:00:00.5
+ *   BYTES      PostgreSQL's bytea hex output: \x00ff (lower case)
  *   TEXT       the text itself (UTF-8)
  *
  * The time forms are PostgreSQL's ISO output and the text SQLite's date
@@ -62,7 +64,9 @@ typedef enum {
     STORE_K_BOOL,
     STORE_K_TIMESTAMPTZ,
     STORE_K_TIMESTAMP,
-    STORE_K_DATE
+    STORE_K_DATE,
+    STORE_K_TIME,
+    STORE_K_BYTES
 } store_kind;
 
 /* Maps a config type ("bigint", "numeric(12,2)", "timestamptz", ...) to its
@@ -130,12 +134,13 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 4
+#define STORE_OPS_VERSION 5
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
-    const char *engine;        /* "sqlite" or "postgres" */
-    const char *default_schema; /* "main" or "public" */
-    char param_prefix;          /* '?' (sqlite ?N) or '$' (postgres $N) */
+    const char *engine;        /* "sqlite", "postgres" or "mysql" */
+    const char *default_schema; /* "main" or "public"; NULL: the datastore's dbname (mysql) */
+    char param_prefix;          /* '?' (sqlite and mysql ?N) or '$' (postgres $N) */
+    const char *int_div;        /* integer division operator; NULL: "/" (mysql: DIV) */
 
     /* Connects. ST_EUNAVAIL if unreachable or the credentials are refused. */
     int (*open)(void **impl, const config_datastore *ds, st_error *err);
@@ -211,7 +216,10 @@ struct store_ops {
     int (*key_indexed)(void *impl, const char *schema, const char *table,
                        const char *const *cols, size_t n, bool *yes, st_error *err);
     /* The engine type `ddl apply` writes for a config type, normalised the
-     * way describe() reports it, into buf. */
+     * way describe() reports it, into buf. A cfgtype prefixed with
+     * STORE_DDL_KEY asks for the type of a key column (MySQL cannot index
+     * TEXT or BLOB: varchar(255) / varbinary(255)); only engines whose
+     * ops say key_types are given the prefix. */
     int (*ddl_type)(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err);
 
     /* --- Optional: per-row digests (sync_hash_rows.c). NULL when a driver
@@ -240,6 +248,8 @@ struct store_ops {
     int (*row_digest_expr)(store_sb *b, const char *family, const store_table *t,
                            const char *rowtext, bool sum);
 };
+
+#define STORE_DDL_KEY "key:"
 
 /* --- Front end (store.c) --- */
 

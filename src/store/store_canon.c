@@ -124,6 +124,11 @@ store_kind store_kind_of(const char *t) {
     for (; t[i] && i < sizeof low - 1 && t[i] != '('; i++) low[i] = (char)tolower((unsigned char)t[i]);
     while (i > 0 && low[i - 1] == ' ') i--;
     low[i] = '\0';
+    /* MySQL's "bigint unsigned", "int(10) unsigned": the kind of the base type */
+    if (strstr(t, "unsigned") != NULL || strstr(t, "UNSIGNED") != NULL) {
+        char *sp = strchr(low, ' ');
+        if (sp) *sp = '\0';
+    }
     static const struct { const char *name; store_kind k; } map[] = {
         {"bigint", STORE_K_INT}, {"int8", STORE_K_INT}, {"integer", STORE_K_INT},
         {"int", STORE_K_INT}, {"int4", STORE_K_INT}, {"smallint", STORE_K_INT},
@@ -135,6 +140,13 @@ store_kind store_kind_of(const char *t) {
         {"timestamp with time zone", STORE_K_TIMESTAMPTZ},
         {"timestamp", STORE_K_TIMESTAMP}, {"timestamp without time zone", STORE_K_TIMESTAMP},
         {"date", STORE_K_DATE},
+        /* MySQL spellings (store_mysql.c) */
+        {"tinyint", STORE_K_INT}, {"mediumint", STORE_K_INT}, {"double", STORE_K_FLOAT},
+        {"datetime", STORE_K_TIMESTAMP},
+        {"time", STORE_K_TIME}, {"time without time zone", STORE_K_TIME},
+        {"bytea", STORE_K_BYTES}, {"blob", STORE_K_BYTES}, {"binary", STORE_K_BYTES},
+        {"varbinary", STORE_K_BYTES}, {"tinyblob", STORE_K_BYTES},
+        {"mediumblob", STORE_K_BYTES}, {"longblob", STORE_K_BYTES},
     };
     for (size_t j = 0; j < sizeof map / sizeof map[0]; j++)
         if (strcmp(low, map[j].name) == 0) return map[j].k;
@@ -303,7 +315,9 @@ const char *store_canon_text(const char *in, store_kind kind, char *buf, size_t 
     bool neg;
     int pos;
     switch (kind) {
-    case STORE_K_TEXT: return in;
+    case STORE_K_TEXT:
+    case STORE_K_TIME:
+    case STORE_K_BYTES: return in;
     case STORE_K_INT:
     case STORE_K_NUMERIC:
         if (!parse_decimal(in, &neg, d, sizeof d, &pos)) return NULL;

@@ -8,5 +8,6 @@
 
 const struct store_ops *store_sqlite_driver(void);
 const struct store_ops *store_pg_driver(void);
+const struct store_ops *store_mysql_driver(void);
 
 #endif

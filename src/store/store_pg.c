@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Cursor chunks start at PG_FETCH_FIRST rows and double up to PG_FETCH. */
 #define PG_FETCH 10000
@@ -608,6 +609,22 @@ static int pg_insert_new(pg_impl *g, const store_table *t, int64_t *n, st_error 
     return rc;
 }
 
+/* The non-key columns as `left"col"` for IS DISTINCT FROM; json has no
+ * equality operator, so json columns compare as their text (what the
+ * canonical form compares anyway). */
+static void pg_values_cmp(store_sb *b, const store_table *t, const char *left) {
+    const char *s = "";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (t->key[i]) continue;
+        store_sb_addf(b, "%s%s", s, left);
+        store_sb_quote(b, t->cols[i]);
+        if (t->types && t->types[i] && strncasecmp(t->types[i], "json", 4) == 0 &&
+            strncasecmp(t->types[i], "jsonb", 5) != 0)
+            store_sb_add(b, "::text");
+        s = ", ";
+    }
+}
+
 static int pg_update_from(pg_impl *g, const store_table *t, int64_t *n, st_error *err) {
     store_sb q = {0};
     store_sb_add(&q, "UPDATE ");
@@ -617,9 +634,9 @@ static int pg_update_from(pg_impl *g, const store_table *t, int64_t *n, st_error
     store_sb_add(&q, " FROM synctool_up AS s WHERE ");
     pg_cols_join(&q, t, PG_KEYS, "d.", "s.", " AND ");
     store_sb_add(&q, " AND (");
-    pg_cols_join(&q, t, PG_VALUES, "d.", NULL, ", ");
+    pg_values_cmp(&q, t, "d.");
     store_sb_add(&q, ") IS DISTINCT FROM (");
-    pg_cols_join(&q, t, PG_VALUES, "s.", NULL, ", ");
+    pg_values_cmp(&q, t, "s.");
     store_sb_add(&q, ")");
     int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
                    : pg_exec(g, q.s, 0, NULL, n, err);

@@ -688,7 +688,9 @@ static int sq_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     case STORE_K_DATE: name = "DATE"; break;
     case STORE_K_TIMESTAMP: name = "TIMESTAMP"; break;
     case STORE_K_TIMESTAMPTZ: name = "TIMESTAMPTZ"; break;
-    case STORE_K_TEXT: break;
+    case STORE_K_TEXT:
+    case STORE_K_TIME:      /* PostgreSQL's time text */
+    case STORE_K_BYTES: break;   /* \x hex text (store_mysql / PostgreSQL's bytea output) */
     case STORE_K_NUMERIC: {
         size_t k = 0;
         for (; cfgtype[k] && k + 1 < n; k++)

@@ -218,7 +218,7 @@ static void bucket_expr(store_sb *q, side_job *j, const struct store_ops *ops, c
     }
     store_sb_addf(q, "(%s - ", kq);
     ops->param_cast(q, p1, STORE_K_INT, type);
-    store_sb_add(q, ") / ");
+    store_sb_addf(q, ") %s ", ops->int_div ? ops->int_div : "/");
     ops->param_cast(q, p2, STORE_K_INT, type);
 }
 

@@ -85,6 +85,26 @@ def pg_server():
     p.stop()
 
 
+@pytest.fixture(scope="session")
+def mysql_server():
+    """MariaDB: .host .port .user .password .dbname .socket and .sql(text)."""
+    if os.environ.get("SYNCTOOL_TEST_MYSQL_PORT"):
+        m = _Existing()
+        m.host = os.environ["SYNCTOOL_TEST_MYSQL_HOST"]
+        m.port = int(os.environ["SYNCTOOL_TEST_MYSQL_PORT"])
+        m.user = os.environ["SYNCTOOL_TEST_MYSQL_USER"]
+        m.password = os.environ["SYNCTOOL_TEST_MYSQL_PASSWORD"]
+        m.dbname = os.environ["SYNCTOOL_TEST_MYSQL_DBNAME"]
+        m.socket = os.environ.get("SYNCTOOL_TEST_MYSQL_SOCKET")
+        m.sql = lambda sql, dbname=None: servers.mysql_sql(
+            m.host, m.port, m.user, m.password, dbname or m.dbname, sql)
+        yield m
+        return
+    m = servers.MariaDB()
+    yield m
+    m.stop()
+
+
 def _psql(p, sql, dbname):
     env = dict(os.environ, PGPASSWORD=p.password)
     out = subprocess.run(

@@ -1,14 +1,15 @@
-"""Throw-away redis-server and PostgreSQL instances for the test suites.
+"""Throw-away redis-server, PostgreSQL and MariaDB instances for the test suites.
 
 Each server gets a fresh temporary directory and a free port on 127.0.0.1 and
 is torn down afterwards. PostgreSQL refuses to run as root, so when we are
 root the data directory is handed to the unprivileged `postgres` user (created
 by Debian's postgresql package) and every server command runs through
-`runuser`. Nothing here touches the system's own redis or PostgreSQL service.
+`runuser`; MariaDB the same way as the `mysql` user (Debian's mariadb-server).
+Nothing here touches the system's own redis, PostgreSQL or MariaDB service.
 
-Used two ways: scripts/with-servers starts both around `make test` and exports
-SYNCTOOL_TEST_REDIS_URL / SYNCTOOL_TEST_PG_* ; tests/e2e/conftest.py reuses
-those when present and otherwise starts its own.
+Used two ways: scripts/with-servers starts them around `make test` and exports
+SYNCTOOL_TEST_REDIS_URL / SYNCTOOL_TEST_PG_* / SYNCTOOL_TEST_MYSQL_* ;
+tests/e2e/conftest.py reuses those when present and otherwise starts its own.
 """
 import glob
 import os
@@ -125,7 +126,121 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def env_for(redis=None, pg=None):
+MYSQL_USER = "synctool"
+MYSQL_PASSWORD = "synctool-test-pw"
+MYSQL_DBNAME = "synctool"
+
+
+class MariaDB:
+    """mariadbd from Debian's mariadb-server on a free loopback port.
+
+    The datadir is made by mariadb-install-db in a temp dir (0.5 s); the
+    server runs without any my.cnf (--no-defaults), with its own socket in
+    that dir, durability off (tests and benchmarks only), LOCAL INFILE on,
+    and an init file that creates the synctool user (password auth, every
+    privilege) and the synctool database (utf8mb4, binary collation).
+    Extra server options: SYNCTOOL_TEST_MYSQL_SETTINGS="name=value ...".
+    """
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="synctool-my-")
+        self.port = free_port()
+        self.root = os.geteuid() == 0
+        os.chmod(self.dir, 0o755)
+        data = os.path.join(self.dir, "data")
+        self.socket = os.path.join(self.dir, "mysqld.sock")
+        init = os.path.join(self.dir, "init.sql")
+        with open(init, "w") as f:
+            f.write(
+                f"CREATE DATABASE IF NOT EXISTS {MYSQL_DBNAME} "
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n"
+                f"CREATE USER IF NOT EXISTS '{MYSQL_USER}'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}';\n"
+                f"CREATE USER IF NOT EXISTS '{MYSQL_USER}'@'localhost' "
+                f"IDENTIFIED BY '{MYSQL_PASSWORD}';\n"
+                f"GRANT ALL PRIVILEGES ON *.* TO '{MYSQL_USER}'@'%' WITH GRANT OPTION;\n"
+                f"GRANT ALL PRIVILEGES ON *.* TO '{MYSQL_USER}'@'localhost' WITH GRANT OPTION;\n")
+        if self.root:
+            shutil.chown(self.dir, "mysql", "mysql")
+            shutil.chown(init, "mysql", "mysql")
+        self._run(["mariadb-install-db", "--no-defaults", f"--datadir={data}",
+                   "--auth-root-authentication-method=normal", "--skip-test-db",
+                   "--skip-name-resolve"])
+        cmd = ["mariadbd", "--no-defaults", f"--datadir={data}", f"--port={self.port}",
+               "--bind-address=127.0.0.1", f"--socket={self.socket}",
+               f"--pid-file={os.path.join(self.dir, 'mysqld.pid')}",
+               f"--log-error={os.path.join(self.dir, 'mysqld.log')}",
+               f"--init-file={init}", f"--tmpdir={self.dir}",
+               "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
+               "--sync-frm=0", "--skip-name-resolve", "--local-infile=1",
+               "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin",
+               "--max-connections=200", "--innodb-buffer-pool-size=256M"]
+        for setting in os.environ.get("SYNCTOOL_TEST_MYSQL_SETTINGS", "").split():
+            if "=" not in setting:
+                raise RuntimeError(f"SYNCTOOL_TEST_MYSQL_SETTINGS: '{setting}' is not name=value")
+            cmd.append("--" + setting)
+        if self.root:
+            cmd = ["runuser", "-u", "mysql", "--"] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     cwd=self.dir)
+        self.host, self.user, self.password = "127.0.0.1", MYSQL_USER, MYSQL_PASSWORD
+        self.dbname = MYSQL_DBNAME
+        self._wait_ready()
+
+    def _run(self, cmd):
+        if self.root:
+            cmd = ["runuser", "-u", "mysql", "--"] + cmd
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, cwd=self.dir)
+
+    def _wait_ready(self, timeout=60.0):
+        """The port opens before the init file has run: wait for our user."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                log = os.path.join(self.dir, "mysqld.log")
+                tail = open(log).read()[-2000:] if os.path.exists(log) else ""
+                raise RuntimeError(f"mariadbd exited with {self.proc.returncode}:\n{tail}")
+            r = subprocess.run(self.client_args() + ["-e", "SELECT 1"],
+                               capture_output=True, env=self.client_env())
+            if r.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"mariadbd on port {self.port} did not start within {timeout}s")
+
+    def client_env(self):
+        return dict(os.environ, MYSQL_PWD=self.password)
+
+    def client_args(self, dbname=None):
+        return ["mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-h", self.host, "-P", str(self.port),
+                "-u", self.user, "--batch", "--raw", "--skip-column-names",
+                dbname or self.dbname]
+
+    def sql(self, sql, dbname=None):
+        out = subprocess.run(self.client_args(dbname) + ["-e", sql], env=self.client_env(),
+                             check=True, capture_output=True, text=True)
+        return out.stdout
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def mysql_sql(host, port, user, password, dbname, sql):
+    """Runs sql with the mariadb client against an existing server."""
+    env = dict(os.environ, MYSQL_PWD=password)
+    out = subprocess.run(["mariadb", "--no-defaults", "--default-character-set=utf8mb4", "-h", host, "-P", str(port), "-u", user,
+                          "--batch", "--raw", "--skip-column-names", dbname, "-e", sql],
+                         env=env, check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def env_for(redis=None, pg=None, my=None):
     env = {}
     if redis:
         env["SYNCTOOL_TEST_REDIS_URL"] = redis.url
@@ -137,5 +252,14 @@ def env_for(redis=None, pg=None):
             "SYNCTOOL_TEST_PG_PASSWORD": pg.password,
             "SYNCTOOL_TEST_PG_DBNAME": pg.dbname,
             "SYNCTOOL_TEST_PG_CONNINFO": pg.conninfo,
+        })
+    if my:
+        env.update({
+            "SYNCTOOL_TEST_MYSQL_HOST": my.host,
+            "SYNCTOOL_TEST_MYSQL_PORT": str(my.port),
+            "SYNCTOOL_TEST_MYSQL_USER": my.user,
+            "SYNCTOOL_TEST_MYSQL_PASSWORD": my.password,
+            "SYNCTOOL_TEST_MYSQL_DBNAME": my.dbname,
+            "SYNCTOOL_TEST_MYSQL_SOCKET": my.socket,
         })
     return env

@@ -494,9 +494,88 @@ static void test_invalid_strategy_type(void **state) {
 
 static void test_invalid_datastore_type(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores:\n  src: {type: mysql}\n");
+    write_file(t, "datastores.yaml", "datastores:\n  src: {type: mssql}\n");
     expect_invalid(t, 1, "datastores.yaml:2:15: datastores.src.type: unknown datastore type "
-                         "\"mysql\" (expected sqlite or postgres)");
+                         "\"mssql\" (expected sqlite, postgres or mysql)");
+}
+
+static void test_mysql_datastore(void **state) {
+    tdir *t = *state;
+    setenv("SYNCTOOL_TEST_MYPW", "s3cret", 1);
+    write_file(t, "datastores.yaml",
+               "datastores:\n"
+               "  my:\n"
+               "    type: mysql\n"
+               "    zero_dates: null\n"
+               "    connection: {host: db, port: 3307, user: app, password: \"${SYNCTOOL_TEST_MYPW}\","
+               " dbname: shop, ssl_mode: required, unix_socket: /run/mysqld/mysqld.sock}\n"
+               "  lite: {type: sqlite, path: ./x.db}\n");
+    write_file(t, "pipelines/a.yml",
+               "name: a\nsource: {datastore: my, table: orders}\n"
+               "destination: {datastore: lite, table: t}\n"
+               "columns: [{name: id, type: bigint, key: yes}]\n"
+               "strategies: [{name: f, type: full}]\n");
+    assert_int_equal(load(t), 0);
+    const config_datastore *my = config_datastore_find(t->cfg, "my");
+    assert_int_equal(my->type, CONFIG_DS_MYSQL);
+    assert_int_equal(my->port, 3307);
+    assert_string_equal(my->password, "s3cret");
+    assert_string_equal(my->sslmode, "required");
+    assert_string_equal(my->unix_socket, "/run/mysqld/mysqld.sock");
+    assert_true(my->zero_dates_null);
+    assert_false(config_datastore_find(t->cfg, "lite")->zero_dates_null);
+    /* the schema of a mysql table defaults to its database */
+    assert_string_equal(config_pipeline_find(t->cfg, "a")->source.schema, "shop");
+}
+
+static void test_mysql_bad_ssl_mode_and_zero_dates(void **state) {
+    tdir *t = *state;
+    write_file(t, "datastores.yaml",
+               "datastores:\n"
+               "  my:\n"
+               "    type: mysql\n"
+               "    zero_dates: zero\n"
+               "    connection: {dbname: shop, sslmode: require}\n");
+    assert_int_equal(load(t), ST_EINVAL);
+    assert_int_equal(t->probs.n, 2);
+    assert_string_equal(t->probs.items[0], "datastores.yaml:4:17: datastores.my.zero_dates: "
+                        "expected null (read 0000-00-00 as NULL) or error (refuse it, the default)");
+    assert_non_null(strstr(t->probs.items[1], "unknown key \"sslmode\""));
+}
+
+static void test_mysql_column_types(void **state) {
+    tdir *t = *state;
+    write_file(t, "datastores.yaml",
+               "datastores:\n  my: {type: mysql, connection: {dbname: shop}}\n"
+               "  pg: {type: postgres, connection: {dbname: wh}}\n");
+    /* MySQL's own spellings are known on a mysql end, unknown on postgres */
+    write_file(t, "pipelines/a.yml",
+               "name: a\nsource: {datastore: my, table: t}\ndestination: {datastore: my, table: u}\n"
+               "columns: [{name: id, type: bigint unsigned, key: yes}, {name: d, type: datetime(6)},"
+               " {name: e, type: \"enum('x','y')\"}, {name: b, type: longblob}]\n"
+               "strategies: [{name: f, type: full}]\n");
+    write_file(t, "pipelines/b.yml",
+               "name: b\nsource: {datastore: my, table: t}\ndestination: {datastore: pg, table: u}\n"
+               "columns: [{name: id, type: bigint, key: yes}, {name: n, type: nummeric}, "
+               "{name: u, type: bigint unsigned}]\nstrategies: [{name: f, type: full}]\n");
+    assert_int_equal(load(t), ST_EINVAL);
+    assert_int_equal(t->probs.n, 2);
+    assert_non_null(strstr(t->probs.items[0], "columns[1].type: unknown type \"nummeric\" for mysql "
+                                              "(datastore 'my')"));
+    assert_non_null(strstr(t->probs.items[1], "columns[2].type: unknown type \"bigint unsigned\" "
+                                              "for postgres (datastore 'pg')"));
+}
+
+static void test_mysql_keys_refused_elsewhere(void **state) {
+    tdir *t = *state;
+    write_file(t, "datastores.yaml",
+               "datastores:\n  pg:\n    type: postgres\n    zero_dates: null\n"
+               "    connection: {dbname: x, unix_socket: /tmp/s}\n");
+    assert_int_equal(load(t), ST_EINVAL);
+    assert_int_equal(t->probs.n, 2);
+    assert_string_equal(t->probs.items[0], "datastores.yaml:4:5: datastores.pg.zero_dates: "
+                        "only valid for mysql datastores");
+    assert_non_null(strstr(t->probs.items[1], "unknown key \"unix_socket\""));
 }
 
 static void test_sqlite_without_path(void **state) {
@@ -583,7 +662,7 @@ static void test_multiple_problems_reported_together(void **state) {
     assert_int_equal(load(t), ST_EINVAL);
     assert_int_equal(t->probs.n, 4);
     assert_string_equal(t->probs.items[0], "datastores.yaml:3:15: datastores.dst.type: unknown "
-                        "datastore type \"oracle\" (expected sqlite or postgres)");
+                        "datastore type \"oracle\" (expected sqlite, postgres or mysql)");
     assert_string_equal(t->probs.items[1], "datastores.yaml:4:1: extra: unknown key \"extra\" "
                         "(expected one of: datastores, state, history, notify)");
     assert_string_equal(t->probs.items[2], "pipelines/a.yaml:7:41: columns[0].size: unknown key "
@@ -733,7 +812,7 @@ static void test_type_and_value_messages(void **state) {
                "strategies: [{name: \"bad name\", type: full, segment_rows: 5}]\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "datastores.yaml:2:35: datastores.src.connection: only valid for "
-                      "postgres datastores");
+                      "postgres and mysql datastores");
     assert_problem(t, "datastores.yaml:3:29: datastores.dst.path: must not be empty");
     assert_problem(t, "datastores.yaml:4:15: datastores.ds3.type: expected a string, got a mapping");
     assert_problem(t, "datastores.yaml:5:29: datastores.ds4.path: expected a string, got null");
@@ -797,6 +876,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invalid_cron, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_timezone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_strategy_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_datastore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_bad_ssl_mode_and_zero_dates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_keys_refused_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_column_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_datastore_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_without_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_postgres_without_dbname, setup, teardown),

@@ -40,6 +40,17 @@ static void pg_datastore(config_datastore *d, const char *name) {
     d->dbname = getenv("SYNCTOOL_TEST_PG_DBNAME");
 }
 
+void synct_mysql_datastore(config_datastore *d, const char *name) {
+    const char *host = getenv("SYNCTOOL_TEST_MYSQL_HOST"), *port = getenv("SYNCTOOL_TEST_MYSQL_PORT");
+    if (host == NULL || port == NULL)
+        fail_msg("SYNCTOOL_TEST_MYSQL_* not set: run the unit tests under scripts/with-servers "
+                 "(make unit does)");
+    *d = (config_datastore){.name = (char *)name, .type = CONFIG_DS_MYSQL, .host = (char *)host,
+                            .port = atoi(port), .user = getenv("SYNCTOOL_TEST_MYSQL_USER"),
+                            .password = getenv("SYNCTOOL_TEST_MYSQL_PASSWORD"),
+                            .dbname = getenv("SYNCTOOL_TEST_MYSQL_DBNAME")};
+}
+
 static const char *col_names[SYNCT_NCOLS] = {"id", "name", "amount", "updated_at", "flag", "note", "ratio"};
 static const char *col_types[SYNCT_NCOLS] = {"bigint", "text", "numeric(30,6)", "timestamptz",
                                              "boolean", "text", "double precision"};

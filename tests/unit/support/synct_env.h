@@ -35,6 +35,10 @@ typedef struct synct_env {
     bool no_null_cursor;        /* never generate a NULL updated_at */
 } synct_env;
 
+/* The harness's MariaDB (SYNCTOOL_TEST_MYSQL_*, from scripts/with-servers)
+ * as a mysql datastore named `name`; fails the test when it is not set. */
+void synct_mysql_datastore(config_datastore *d, const char *name);
+
 /* Fails the test (cmocka) when PostgreSQL is wanted but not configured. */
 void synct_setup(synct_env *e, bool src_pg, bool dst_pg, config_strategy_type type);
 void synct_teardown(synct_env *e);
