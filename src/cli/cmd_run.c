@@ -32,6 +32,12 @@
  * --json one object {pipeline, strategy, run_id, status, reason_code,
  * message, duration_s, stats: {rows_read, rows_inserted, rows_updated,
  * rows_deleted}}. Exit 0 success, 1 failed, 75 skipped, 2 usage/config.
+ *
+ * SIGINT/SIGTERM (proc_interrupt_install): the run stops at the next batch
+ * boundary, the open batch is rolled back, the attempt is recorded
+ * `interrupted` with the counts of what was committed, the locks are
+ * released, one line says what was committed, and the exit code is 130
+ * (SIGINT) or 143 (SIGTERM). A second signal exits at once.
  */
 #include "cli.h"
 
@@ -40,11 +46,14 @@
 #include "../json/json.h"
 #include "../lock/lock.h"
 #include "../log/log.h"
+#include "../proc/proc.h"
+#include "../sched/sched.h"
 #include "../sync/sync.h"
 #include "../time/st_time.h"
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +72,7 @@ typedef struct run_ctx {
     const config_pipeline *p;
     const char *strategy;
     int64_t run_id, started;
+    volatile sig_atomic_t *interrupt;
     char worker[160];
     bool recorded;   /* the result is in state (on_finished ran) */
     int64_t progress_interval;
@@ -83,7 +93,11 @@ static void run_usage(FILE *f) {
             "  --progress-interval SECS  not on a terminal: a progress log line this\n"
             "                            often (default 30); on a terminal a live line\n"
             "  --json                    print the result as JSON\n\n"
-            "Exit codes: 0 success, 1 failed, 2 usage or config error, 75 skipped.\n");
+            "SIGINT/SIGTERM stop the run at the next batch boundary (the open batch is\n"
+            "rolled back, what was committed stays and is recorded as `interrupted`);\n"
+            "a second signal exits at once.\n\n"
+            "Exit codes: 0 success, 1 failed, 2 usage or config error, 75 skipped,\n"
+            "130/143 interrupted by SIGINT/SIGTERM.\n");
 }
 
 static int run_parse(int argc, char **argv, run_args *a) {
@@ -200,6 +214,11 @@ static void on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
     (void)ctx;
     st_error err;
     if (r->st == NULL) return;
+    /* We hold the pipeline lock: a run of this pipeline still marked running
+     * died without recording (its lease expired). Record it lost first. */
+    if (ctx->pipeline_lock != NULL &&
+        sched_recover_lost(r->st, NULL, r->p->name, st_time_now(), NULL, &err) != ST_OK)
+        log_warn(r->p->name, r->strategy, "cannot record a lost run: %s", err.msg);
     if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK ||
         state_mark_running(r->st, r->p->name, r->strategy, r->run_id, st_time_now(),
                            r->worker, &err) != ST_OK)
@@ -209,7 +228,8 @@ static void on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
 static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_error *err) {
     run_ctx *r = ud;
     sync_opts so = {.cfg = r->cfg, .pipeline = ctx->pipeline, .strategy = ctx->strategy,
-                    .st = r->st, .cancel = ctx->cancel, .progress = isatty(2) != 0,
+                    .st = r->st, .cancel = ctx->cancel, .interrupt = ctx->interrupt,
+                    .progress = isatty(2) != 0,
                     .progress_interval_s = r->progress_interval,
                     .now = r->started};
     if (ctx->pipeline_lock != NULL) {
@@ -248,7 +268,15 @@ static void print_json(const run_ctx *r, const job_result *res) {
 }
 
 static int report(const run_ctx *r, const job_result *res, bool json) {
+    int sig = r->interrupt != NULL ? (int)*r->interrupt : 0;
     if (json) print_json(r, res);
+    else if (res->status == JOB_INTERRUPTED)
+        fprintf(stderr, "%s:%s interrupted by %s after %.1fs: committed %lld inserted, "
+                "%lld updated, %lld deleted; the open batch was rolled back (run %lld "
+                "recorded as interrupted)\n", r->p->name, r->strategy,
+                sig == SIGINT ? "SIGINT" : "SIGTERM", res->stats.seconds,
+                (long long)res->stats.rows_inserted, (long long)res->stats.rows_updated,
+                (long long)res->stats.rows_deleted, (long long)r->run_id);
     else if (res->status == JOB_SUCCESS)
         printf("%s:%s success in %.1fs: %lld inserted, %lld updated, %lld deleted\n", r->p->name,
                r->strategy, res->stats.seconds, (long long)res->stats.rows_inserted,
@@ -257,6 +285,7 @@ static int report(const run_ctx *r, const job_result *res, bool json) {
         fprintf(stderr, "%s:%s %s: %s\n", r->p->name, r->strategy, job_status_name(res->status),
                 res->message);
     fflush(stdout);
+    if (res->status == JOB_INTERRUPTED) return 128 + (sig > 0 ? sig : SIGTERM);
     return res->status == JOB_SUCCESS ? CLI_OK
            : res->status == JOB_SKIPPED ? CLI_SKIPPED : CLI_FAILED;
 }
@@ -274,10 +303,12 @@ static bool other_run_in_progress(run_ctx *r) {
 
 static void record(run_ctx *r, const job_result *res) {
     if (r->st == NULL) return;
-    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED};
+    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED,
+                                       STATE_INTERRUPTED};
     st_error err;
     if (r->run_id == 0) {
-        if (res->status == JOB_SKIPPED && other_run_in_progress(r)) {
+        if ((res->status == JOB_SKIPPED || res->status == JOB_INTERRUPTED) &&
+            other_run_in_progress(r)) {
             log_info(r->p->name, r->strategy, "skip not recorded: another run is in progress");
             return;
         }
@@ -287,8 +318,9 @@ static void record(run_ctx *r, const job_result *res) {
         }
     }
     const char *error = res->status == JOB_FAILED ? res->message : "";
-    log_capture_add(res->status == JOB_SUCCESS ? LOG_INFO : res->status == JOB_SKIPPED
-                    ? LOG_WARN : LOG_ERROR, r->p->name, r->strategy, "Run %" PRId64 " %s: %s",
+    log_capture_add(res->status == JOB_SUCCESS ? LOG_INFO
+                    : res->status == JOB_SKIPPED || res->status == JOB_INTERRUPTED ? LOG_WARN
+                                                                                    : LOG_ERROR, r->p->name, r->strategy, "Run %" PRId64 " %s: %s",
                     r->run_id, job_status_name(res->status),
                     res->message[0] ? res->message : "done");
     char *log = log_capture_end();
@@ -331,6 +363,7 @@ static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
     job_opts o;
     job_opts_from_config(&o, r->p, r->strategy);
     apply_overrides(&o, a);
+    o.interrupt = r->interrupt;
     job_callbacks cb = {.on_locks_acquired = on_locks_acquired, .ud = r,
                         .on_finished = on_finished};
     job_result res;
@@ -348,7 +381,8 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
-    run_ctx r = {.cfg = cfg, .started = st_time_now(), .progress_interval = a.progress_interval};
+    run_ctx r = {.cfg = cfg, .started = st_time_now(), .progress_interval = a.progress_interval,
+                 .interrupt = proc_interrupt_install()};
     snprintf(r.worker, sizeof r.worker, "run:%d", (int)getpid());
     r.p = config_pipeline_find(cfg, a.job);
     if (r.p == NULL) rc = cli_unknown_pipeline("run", cfg, a.job);

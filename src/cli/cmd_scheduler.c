@@ -22,7 +22,7 @@ static void sched_usage(FILE *f) {
     fprintf(f,
         "usage: synctool scheduler [--once] [--at TIME] [--max-jobs K] [--tick SECS]\n"
         "                          [--grace SECS] [--lease SECS] [--name NAME]\n"
-        "                          [--http ADDR:PORT]\n\n"
+        "                          [--http ADDR:PORT] [--give-up-after SECS]\n\n"
         "The scheduler loop. Every tick it decides, for each pipeline, which strategy\n"
         "is due (the reasons are logged verbatim), takes the enqueue lock, marks the\n"
         "run pending and hands it off:\n"
@@ -42,14 +42,24 @@ static void sched_usage(FILE *f) {
         "  --grace SECS    on SIGTERM, how long running jobs may finish (default 30)\n"
         "  --lease SECS    leader lease, renewed every third of it (default 30)\n"
         "  --name NAME     this scheduler's name in logs and state (default host:pid)\n"
+        "  --give-up-after SECS  exit 69 once the lock store (Redis) has been\n"
+        "                  unreachable this long (default: never)\n"
         "  --http ADDR:PORT  also serve the HTTP API and /metrics, as `synctool serve\n"
         "                  --listen ADDR:PORT` would (SYNCTOOL_API_TOKEN as for serve)\n"
         "  -h, --help      this help\n\n"
-        "Signals: SIGTERM/SIGINT stop taking work and wait --grace for running jobs;\n"
+        "Stopping: SIGTERM/SIGINT stop taking work and give running jobs --grace\n"
+        "seconds; then each is sent SIGTERM and stops at its next batch boundary,\n"
+        "recorded `interrupted` (retried inside its slot, retry_count unchanged);\n"
+        "only a job ignoring that for another --grace is killed. Job processes run\n"
+        "in their own process group: a terminal's Ctrl-C reaches the scheduler only.\n"
         "SIGHUP reloads the configs (an invalid new config keeps the old one).\n"
         "Internal: --exec-job P S RUN_ID AT EK EO EF runs one queued job (used by\n"
         "the scheduler for its child processes).\n"
-        "Exit: 0 done, 1 failed, 2 usage or config error, 75 --once while another\n"
+        "While the lock store (Redis) is unreachable the scheduler stops leading,\n"
+        "warns once per backoff step (0.5 s doubling to 30 s), runs nothing and\n"
+        "resumes by itself.\n"
+        "Exit: 0 done, 1 failed, 2 usage or config error, 69 the lock store was\n"
+        "unreachable for longer than --give-up-after, 75 --once while another\n"
         "scheduler leads. --once (embedded mode): 1 if any run it started failed,\n"
         "75 if its runs were only skipped, 0 if they succeeded or nothing was due.\n"
         "TIME without an offset is UTC.\n");
@@ -69,6 +79,7 @@ static int sched_parse(proc_scheduler_opts *o, bool *exec_job, const char **http
         {"max-jobs", required_argument, NULL, 'm'}, {"tick", required_argument, NULL, 't'},
         {"grace", required_argument, NULL, 'g'}, {"lease", required_argument, NULL, 'l'},
         {"name", required_argument, NULL, 'n'}, {"exec-job", no_argument, NULL, 'x'},
+        {"give-up-after", required_argument, NULL, 'G'},
         {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
@@ -83,6 +94,7 @@ static int sched_parse(proc_scheduler_opts *o, bool *exec_job, const char **http
         case 'g': rc = cli_parse_int("--grace", optarg, &o->grace_s); break;
         case 'l': rc = sched_parse_secs("--lease", optarg, &o->lease_s); break;
         case 'n': snprintf(o->name, sizeof o->name, "%s", optarg); break;
+        case 'G': rc = cli_parse_int("--give-up-after", optarg, &o->give_up_s); break;
         case 'x': *exec_job = true; break;
         case 'H': *http = optarg; break;
         case 'h': sched_usage(stdout); return -1;

@@ -28,6 +28,8 @@
  */
 #include "cli.h"
 
+#include "../sched/sched.h"
+
 #include "../json/json.h"
 #include "../time/st_time.h"
 
@@ -38,14 +40,16 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: synctool [--config-dir DIR] state export [--output FILE]\n"
-               "       synctool [--config-dir DIR] state import FILE|-\n\n"
+               "       synctool [--config-dir DIR] state import [--allow-future] FILE|-\n\n"
                "export  writes every state record as a JSON list (stdout or FILE)\n"
                "import  validates every entry of FILE (- for stdin) and writes them all,\n"
                "        or nothing if any entry is invalid (each problem is printed)\n\n"
                "Entry fields: pipeline, strategy, status, last_run_at, last_scheduled_at,\n"
                "last_attempted_at, retry_count, run_id, worker, message, error, updated_at\n"
                "(times ISO-8601, or null; a time without an offset is UTC). Import also\n"
-               "accepts last_run, the name earlier versions exported.\n");
+               "accepts last_run, the name earlier versions exported. An instant later than\n"
+               "now (beyond 60 s) is refused unless --allow-future: the scheduler would\n"
+               "not trust it.\n");
 }
 
 /* --- export --- */
@@ -116,6 +120,7 @@ typedef struct import_ctx {
     const config *cfg;
     size_t problems;
     int64_t now;
+    bool allow_future;   /* --allow-future: keep instants later than now */
 } import_ctx;
 
 static void problem(import_ctx *ic, size_t idx, const state_record *r, const char *field,
@@ -154,6 +159,13 @@ static void take_time(import_ctx *ic, size_t idx, const json_value *o, const cha
     if (st_time_parse(v->string, dst, &err) != ST_OK) {
         *dst = ST_TIME_NONE;
         problem(ic, idx, r, key, err.msg);
+    } else if (!ic->allow_future && strcmp(key, "updated_at") != 0 &&
+               *dst > ic->now + SCHED_FUTURE_TOLERANCE_S * ST_USEC) {
+        char now[40], msg[200];
+        st_time_format(ic->now, now, sizeof now);
+        snprintf(msg, sizeof msg, "%s is in the future (now %s): a clock that was ahead? "
+                 "Fix the file, or import it anyway with --allow-future", v->string, now);
+        problem(ic, idx, r, key, msg);
     }
 }
 
@@ -327,13 +339,13 @@ static int do_import(import_ctx *ic, state *st, const char *path) {
 
 /* --- command --- */
 
-static int run_sub(const cli_ctx *ctx, bool import, const char *arg) {
+static int run_sub(const cli_ctx *ctx, bool import, const char *arg, bool allow_future) {
     config *cfg;
     int rc = cli_load_config(ctx, &cfg);
     if (rc != CLI_OK) return rc;
     state *st;
     if ((rc = cli_open_state(cfg, &st)) == CLI_OK) {
-        import_ctx ic = {.cfg = cfg, .now = st_time_now()};
+        import_ctx ic = {.cfg = cfg, .now = st_time_now(), .allow_future = allow_future};
         rc = import ? do_import(&ic, st, arg) : do_export(st, arg);
         state_close(st);
     }
@@ -343,13 +355,16 @@ static int run_sub(const cli_ctx *ctx, bool import, const char *arg) {
 
 int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"allow-future", no_argument, NULL, 'F'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *output = NULL;
+    bool allow_future = false;
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         if (c == 'h') { usage(stdout); return CLI_OK; }
         if (c == 'o') output = optarg;
+        else if (c == 'F') allow_future = true;
         else { usage(stderr); return CLI_USAGE; }
     }
     int left = argc - optind;
@@ -357,12 +372,13 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
     if (sub == NULL) return cli_usage_error("state", "expected export or import (see --help)");
     if (strcmp(sub, "export") == 0) {
         if (left != 1) return cli_usage_error("state", "export takes no arguments besides --output");
-        return run_sub(ctx, false, output);
+        if (allow_future) return cli_usage_error("state", "--allow-future is for import");
+        return run_sub(ctx, false, output, false);
     }
     if (strcmp(sub, "import") == 0) {
         if (output) return cli_usage_error("state", "--output is for export");
         if (left != 2) return cli_usage_error("state", "import needs one FILE (or - for stdin)");
-        return run_sub(ctx, true, argv[optind + 1]);
+        return run_sub(ctx, true, argv[optind + 1], allow_future);
     }
     return cli_usage_error("state", "unknown subcommand '%s' (export or import)", sub);
 }

@@ -1,6 +1,8 @@
 /*
  * synctool status [PIPELINE] [--json] [--at TIME] — the current state of
  * every configured strategy, and why it is (not) due.
+ * A `running` record whose pipeline lease has expired is recorded `lost`
+ * first (sched_recover_lost), so status never shows a dead run as running.
  *
  * One row per configured strategy, in config order: status, last successful
  * run, last attempt, consecutive failures, the next cron fire time, whether
@@ -28,6 +30,7 @@
 
 #include "../cron/cron.h"
 #include "../json/json.h"
+#include "../lock/lock.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
 
@@ -35,6 +38,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A run whose lease expired without recording is shown (and recorded) as
+ * lost, never as running (DESIGN §3). Best effort: without the lock store
+ * the records are shown as they are. */
+static void record_lost_runs(const config *cfg, state *st, const char *pipeline) {
+    lock_manager *lm = NULL;
+    st_error e;
+    if (lock_open(&lm, cfg->state_url, &e) != ST_OK) return;
+    if (sched_recover_lost(st, lm, pipeline, st_time_now(), NULL, &e) != ST_OK)
+        fprintf(stderr, "synctool status: cannot check for lost runs: %s\n", e.msg);
+    lock_close(lm);
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: synctool [--config-dir DIR] status [PIPELINE] [--json] [--at TIME]\n\n"
@@ -313,6 +328,7 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv) {
     }
     state *st;
     if ((rc = cli_open_state(cfg, &st)) == CLI_OK) {
+        record_lost_runs(cfg, st, name);
         rc = show(cfg, only, st, now == ST_TIME_NONE ? st_time_now() : now, json);
         state_close(st);
     }

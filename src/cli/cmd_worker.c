@@ -12,7 +12,8 @@
 
 static void worker_usage(FILE *f) {
     fprintf(f,
-        "usage: synctool worker [--concurrency K] [--name NAME] [--claim-idle SECS]\n\n"
+        "usage: synctool worker [--concurrency K] [--name NAME] [--claim-idle SECS]\n"
+        "                       [--grace SECS] [--give-up-after SECS]\n\n"
         "Distributed worker (needs Redis state: state.url redis://... in\n"
         "datastores.yaml). Takes jobs the scheduler appended to the Redis Stream\n"
         "synctool:jobs through the consumer group synctool-workers, runs each\n"
@@ -24,14 +25,28 @@ static void worker_usage(FILE *f) {
         "  --concurrency K    consumer processes (default 1)\n"
         "  --name NAME        consumer name (default host:pid; NAME-1.. with K > 1)\n"
         "  --claim-idle SECS  claim jobs idle this long from dead workers (default 60)\n"
+        "  --grace SECS       on SIGTERM, how long the running job may finish before\n"
+        "                     it is interrupted (default 30)\n"
+        "  --give-up-after SECS  exit 69 once Redis has been unreachable this long\n"
+        "                     (default: never; it retries with a capped backoff)\n"
         "  -h, --help         this help\n\n"
-        "SIGTERM/SIGINT finish the running job and exit 0; SIGHUP reloads configs.\n");
+        "Stopping: SIGTERM/SIGINT take no new job and give the running one --grace\n"
+        "seconds; then it is interrupted at its next batch boundary and recorded\n"
+        "`interrupted` (retried inside its slot). A second signal interrupts at once.\n"
+        "With --concurrency K a consumer that dies is respawned with a backoff; the\n"
+        "worker exits 1 when it cannot keep K alive. SIGHUP reloads configs.\n"
+        "While Redis is unreachable the worker warns once per backoff step (0.5 s\n"
+        "doubling to 30 s), runs nothing and resumes by itself.\n"
+        "Exit: 0 stopped cleanly, 1 failed, 2 usage or config error, 69 Redis\n"
+        "unreachable for longer than --give-up-after.\n");
 }
 
 static int worker_parse(proc_worker_opts *o, int argc, char **argv) {
     static const struct option lo[] = {
         {"concurrency", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
-        {"claim-idle", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'},
+        {"claim-idle", required_argument, NULL, 'i'}, {"grace", required_argument, NULL, 'g'},
+        {"give-up-after", required_argument, NULL, 'G'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     proc_worker_defaults(o);
@@ -41,6 +56,8 @@ static int worker_parse(proc_worker_opts *o, int argc, char **argv) {
         case 'c': rc = cli_parse_int("--concurrency", optarg, &o->concurrency); break;
         case 'n': snprintf(o->name, sizeof o->name, "%s", optarg); break;
         case 'i': rc = cli_parse_int("--claim-idle", optarg, &o->claim_idle_s); break;
+        case 'g': rc = cli_parse_int("--grace", optarg, &o->grace_s); break;
+        case 'G': rc = cli_parse_int("--give-up-after", optarg, &o->give_up_s); break;
         case 'h': worker_usage(stdout); return -1;
         default: worker_usage(stderr); return CLI_USAGE;
         }

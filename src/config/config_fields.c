@@ -191,6 +191,14 @@ char *config_expand(config_loader *ld, const config_node *n, const char *path) {
     return out.s;
 }
 
+const char *config_shown(char *buf, size_t n, const config_node *v, const char *value) {
+    if (v != NULL && v->kind == CONFIG_NODE_SCALAR && strstr(v->value, "${") != NULL)
+        snprintf(buf, n, "(value hidden)");
+    else
+        snprintf(buf, n, "\"%s\"", value);
+    return buf;
+}
+
 /* --- typed getters --- */
 
 /* The expanded text of a scalar value at key; NULL (and *absent) if there is
@@ -259,7 +267,9 @@ bool config_get_bool(config_loader *ld, const config_node *map, const char *path
     }
     char kp[512];
     config_key_path(kp, sizeof kp, path, key);
-    config_problem_add(ld, v->line, v->col, "%s: expected true or false, got \"%s\"", kp, s);
+    char shown[256];
+    config_problem_add(ld, v->line, v->col, "%s: expected true or false, got %s", kp,
+                       config_shown(shown, sizeof shown, v, s));
     free(s);
     return false;
 }
@@ -277,10 +287,15 @@ bool config_get_int(config_loader *ld, const config_node *map, const char *path,
     long long x = strtoll(s, &end, 10);
     bool ok = true;
     if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)s[0])) {
-        config_problem_add(ld, v->line, v->col, "%s: expected an integer, got \"%s\"", kp, s);
+        char shown[256];
+        config_problem_add(ld, v->line, v->col, "%s: expected an integer, got %s", kp,
+                           config_shown(shown, sizeof shown, v, s));
         ok = false;
     } else if (x < min || x > max) {
-        config_problem_add(ld, v->line, v->col, "%s: %lld out of range %lld-%lld", kp, x,
+        char shown[256];
+        if (config_shown(shown, sizeof shown, v, s)[0] == '"')
+            snprintf(shown, sizeof shown, "%lld", x);
+        config_problem_add(ld, v->line, v->col, "%s: %s out of range %lld-%lld", kp, shown,
                            (long long)min, (long long)max);
         ok = false;
     } else {

@@ -71,6 +71,11 @@ void config_key_path(char *buf, size_t n, const char *path, const char *key);
 const char *config_kind_name(const config_node *n);
 /* ${VAR} / ${VAR:default} expansion of a scalar. NULL after a problem. */
 char *config_expand(config_loader *ld, const config_node *n, const char *path);
+
+/* What a problem message may show of scalar v's (expanded) value: the value
+ * quoted, or "(value hidden)" when it came from ${VAR}: a secret may live
+ * there (a password in the wrong key), and messages never print one. */
+const char *config_shown(char *buf, size_t n, const config_node *v, const char *value);
 bool config_get_string(config_loader *ld, const config_node *map, const char *path,
                        const char *key, bool required, char **out);
 bool config_get_bool(config_loader *ld, const config_node *map, const char *path,

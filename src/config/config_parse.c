@@ -67,9 +67,11 @@ static void parse_sslmode(config_loader *ld, const config_node *conn, const char
     for (size_t i = 0; sslmodes[i]; i++)
         if (strcmp(sslmodes[i], d->sslmode) == 0) return;
     const config_node *v = config_map_get(conn, "sslmode");
+    char shown[256];
     config_problem_add(ld, v->line, v->col,
-                       "%s.sslmode: unknown sslmode \"%s\" (expected disable, allow, "
-                       "prefer, require, verify-ca or verify-full)", cp, d->sslmode);
+                       "%s.sslmode: unknown sslmode %s (expected disable, allow, "
+                       "prefer, require, verify-ca or verify-full)", cp,
+                       config_shown(shown, sizeof shown, v, d->sslmode));
 }
 
 static void parse_postgres(config_loader *ld, const config_node *m, const char *path,

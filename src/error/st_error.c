@@ -53,6 +53,7 @@ const char *st_error_name(int code) {
     case ST_ENOTIMPL: return "not implemented";
     case ST_ENOMEM: return "out of memory";
     case ST_ELOST: return "lost";
+    case ST_EINTR: return "interrupted";
     default: return "error";
     }
 }

@@ -27,7 +27,8 @@ enum {
     ST_ESTALE = -7,     /* stale run_id / fencing token: refused */
     ST_ENOTIMPL = -8,   /* not implemented */
     ST_ENOMEM = -9,     /* out of memory */
-    ST_ELOST = -10      /* lease lost while running */
+    ST_ELOST = -10,     /* lease lost while running */
+    ST_EINTR = -11      /* interrupted by an operator (SIGINT/SIGTERM) */
 };
 
 typedef struct st_error {

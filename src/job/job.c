@@ -18,6 +18,11 @@
  * failed with reason `lost_pipeline_lock`, message "lost pipeline lock"
  * (`lost_table_lock` if it was the table lease), whatever execute returned.
  *
+ * An execution that returns ST_EBUSY (the destination itself is locked by
+ * another writer, e.g. a frozen run's open SQLite transaction) is skipped
+ * with reason `destination_locked`, not failed: retried inside its slot,
+ * retry_count unchanged.
+ *
  * Deliberately not here: state writes (callers record via callbacks and the
  * returned result) and clock-based decisions — waiting is delegated to
  * lock_acquire_wait, which owns the poll loop and the exact deadline.
@@ -41,6 +46,7 @@ const char *job_status_name(job_status s) {
     case JOB_SUCCESS: return "success";
     case JOB_FAILED: return "failed";
     case JOB_SKIPPED: return "skipped";
+    case JOB_INTERRUPTED: return "interrupted";
     }
     return "unknown";
 }
@@ -108,7 +114,9 @@ static int take(lock_manager *lm, const char *key, lock_mode mode, bool wait,
                   : lock_acquire(lm, key, mode, ttl_ms, h, &err);
     if (rc == ST_OK) return 0;
     char msg[1024];
-    if (rc == ST_EBUSY) {
+    if (rc == ST_EINTR) {
+        skip(cb, out, JOB_INTERRUPTED, "interrupted", "interrupted while waiting for a lock");
+    } else if (rc == ST_EBUSY) {
         skip(cb, out, JOB_SKIPPED, step->busy_code, step->busy_msg);
     } else if (rc == ST_ETIMEOUT) {
         snprintf(msg, sizeof msg, step->timeout_fmt, (long long)timeout_s);
@@ -143,6 +151,13 @@ static void execute(const job_callbacks *cb, const job_exec_ctx *ctx, job_execut
     int rc = exec ? exec(exec_ud, ctx, &out->stats, &err)
                   : st_error_set(&err, ST_EINVAL, "no execute function");
     if (rc == ST_OK) result_set(out, JOB_SUCCESS, "", "completed");
+    else if (rc == ST_EINTR) result_set(out, JOB_INTERRUPTED, "interrupted", "interrupted");
+    else if (rc == ST_EBUSY) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "Destination locked by another writer, skipping execution: %s",
+                 err.msg);
+        result_set(out, JOB_SKIPPED, "destination_locked", msg);
+    }
     else result_set(out, JOB_FAILED, "execution_error", err.msg[0] ? err.msg : st_error_name(rc));
 }
 
@@ -156,7 +171,9 @@ static void execute_renewed(lock_manager *lm, const job_opts *opts, const job_ca
         log_warn(ctx->pipeline->name, opts->strategy, "no lease renewal: %s", err.msg);
     execute(cb, ctx, exec, exec_ud, out);
     int lost = lock_renewer_stop(r);
-    if (lost == 2) result_set(out, JOB_FAILED, "lost_table_lock", "lost table lock");
+    if (out->status == JOB_INTERRUPTED && !lost) {
+        /* what was committed was committed under our fence: keep it */
+    } else if (lost == 2) result_set(out, JOB_FAILED, "lost_table_lock", "lost table lock");
     else if (lost || *ctx->cancel)
         result_set(out, JOB_FAILED, "lost_pipeline_lock", "lost pipeline lock");
     finished(cb, ctx, out);
@@ -203,7 +220,8 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
     }
     volatile int cancel = 0;
     job_exec_ctx ctx = {.pipeline = p, .strategy = job_strategy_config(p, opts->strategy),
-                        .pipeline_lock = NULL, .cancel = &cancel};
+                        .pipeline_lock = NULL, .cancel = &cancel,
+                        .interrupt = opts->interrupt};
     if (ctx.strategy == NULL) {
         char msg[512];
         snprintf(msg, sizeof msg, "Strategy '%s' not found in config",
@@ -214,8 +232,11 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
     if (lm == NULL) {
         execute(cb, &ctx, exec, exec_ud, out);
         finished(cb, &ctx, out);
-    } else
+    } else {
+        lock_set_cancel(lm, opts->interrupt);
         run_locked(p, opts, lm, cb, &ctx, exec, exec_ud, out);
+        lock_set_cancel(lm, NULL);
+    }
     /* Callers report the result in their own words (run prints a summary,
      * the scheduler logs the §3 reasons); this line is for debugging. */
     log_debug(p->name, opts->strategy, "job %s (%s): %s", job_status_name(out->status),

@@ -30,14 +30,18 @@
 #include "../lock/lock.h"
 #include "../state/state.h"
 
-typedef enum { JOB_SUCCESS = 0, JOB_FAILED, JOB_SKIPPED } job_status;
+#include <signal.h>
+
+/* JOB_INTERRUPTED: execute stopped at a batch boundary because the caller's
+ * interrupt flag was raised (SIGINT/SIGTERM); what was committed stays. */
+typedef enum { JOB_SUCCESS = 0, JOB_FAILED, JOB_SKIPPED, JOB_INTERRUPTED } job_status;
 
 typedef struct job_result {
     job_status status;
     char reason_code[64];  /* "", pipeline_lock_unavailable, table_ddl_lock_active,
                               table_ddl_lock_timeout, lock_backend_unavailable,
                               strategy_not_found, execution_error, lost_pipeline_lock,
-                              lost_table_lock */
+                              lost_table_lock, interrupted, destination_locked */
     char message[1024];
     state_stats stats;
 } job_result;
@@ -49,6 +53,9 @@ typedef struct job_exec_ctx {
     const config_strategy *strategy;
     const lock_handle *pipeline_lock;  /* NULL without a lock manager */
     volatile int *cancel;
+    /* The caller's interrupt flag (job_opts.interrupt), NULL if none: sync
+     * stops at the next batch boundary once it is non-zero. */
+    volatile sig_atomic_t *interrupt;
 } job_exec_ctx;
 
 typedef int (*job_execute_fn)(void *ud, const job_exec_ctx *ctx, state_stats *stats,
@@ -73,6 +80,11 @@ typedef struct job_opts {
     bool wait_table_lock;
     int64_t table_lock_timeout_s;
     int64_t lease_ttl_ms;        /* 0 = 30000 */
+    /* Optional: raised (non-zero, e.g. the signal number) by a signal
+     * handler or a supervisor thread to interrupt the run. A lock wait
+     * gives up, execution stops at the next batch boundary; the result is
+     * JOB_INTERRUPTED, reason_code "interrupted". */
+    volatile sig_atomic_t *interrupt;
 } job_opts;
 
 /* Fills opts from the pipeline's locks: block and strategy name. */

@@ -26,6 +26,8 @@
  * and retries of a failed backend call (callers decide).
  */
 #include "lock.h"
+
+#include <signal.h>
 #include "lock_backend.h"
 
 #include "../time/st_time.h"
@@ -46,6 +48,7 @@ struct lock_manager {
     void *be;
     char url[512];        /* redacted, for messages */
     int64_t poll_ms;
+    volatile sig_atomic_t *cancel;  /* lock_set_cancel: ends a lock_acquire_wait */
     int urandom;          /* /dev/urandom, kept open */
     unsigned char pool[512];   /* random bytes read ahead; under mu */
     size_t pool_used;
@@ -142,6 +145,10 @@ int lock_clone(lock_manager *lm, lock_manager **out, st_error *err) {
     if (rc != ST_OK) lm->ops->close(be);
     else (*out)->poll_ms = lm->poll_ms;
     return rc;
+}
+
+void lock_set_cancel(lock_manager *lm, volatile sig_atomic_t *flag) {
+    if (lm != NULL) lm->cancel = flag;
 }
 
 void lock_set_poll_interval(lock_manager *lm, int64_t ms) {
@@ -327,6 +334,10 @@ int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t
     for (;;) {
         rc = acquire_as(lm, key, mode, ttl_ms, owner, h, err);
         if (rc != ST_EBUSY) break;
+        if (lm->cancel != NULL && *lm->cancel != 0) {
+            rc = st_error_set(err, ST_EINTR, "interrupted while waiting for lock '%s'", key);
+            break;
+        }
         int64_t left = deadline - st_time_mono_ms();
         if (left <= 0) {
             rc = st_error_set(err, ST_ETIMEOUT, "lock '%s' still held after waiting %llds",
@@ -338,7 +349,11 @@ int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t
             if (irc != ST_OK) { rc = irc; break; }
             intent_set = true;
         }
-        sleep_ms(left < lm->poll_ms ? left : lm->poll_ms);
+        /* short naps, so an interrupt is seen within 100 ms */
+        for (int64_t nap = left < lm->poll_ms ? left : lm->poll_ms; nap > 0; nap -= 100) {
+            if (lm->cancel != NULL && *lm->cancel != 0) break;
+            sleep_ms(nap < 100 ? nap : 100);
+        }
     }
     if (intent_set) intent(lm, key, owner, false, NULL);
     return rc;

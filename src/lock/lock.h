@@ -23,6 +23,7 @@
 #ifndef ST_LOCK_H
 #define ST_LOCK_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +93,10 @@ int lock_check_fence(lock_manager *lm, const lock_handle *h, st_error *err);
 
 /* Held locks, sorted by key. Caller frees *out. */
 int lock_list(lock_manager *lm, lock_info **out, size_t *n, st_error *err);
+
+/* While *flag is non-zero (an interrupt: SIGINT/SIGTERM), lock_acquire_wait
+ * stops waiting and returns ST_EINTR. NULL: never. */
+void lock_set_cancel(lock_manager *lm, volatile sig_atomic_t *flag);
 
 /* Polling interval of lock_acquire_wait (default 1000 ms; tests shorten it).
  * Values <= 0 restore the default. */

@@ -134,6 +134,7 @@ typedef struct lrd {
     char shown[512];
     redis_url u;         /* parsed URL, credentials kept for reconnects */
     char sha[NSCRIPTS][41];
+    int64_t last_used;   /* monotonic ms, for redis_conn_check_idle */
 } lrd;
 
 /* --- connection ---------------------------------------------------------- */
@@ -174,6 +175,14 @@ static int lrd_connect(lrd *r, st_error *err) {
     return rc;
 }
 
+/* Before a call: a connection idle for a while is PINGed first, and a
+ * dropped or closed one replaced, so a Redis restart between two calls
+ * costs no failed call. */
+static int lrd_ready(lrd *r, st_error *err) {
+    redis_conn_check_idle(&r->c, &r->last_used);
+    return r->c != NULL ? ST_OK : lrd_connect(r, err);
+}
+
 static void lrd_close(void *be) {
     lrd *r = be;
     if (r == NULL) return;
@@ -210,10 +219,8 @@ static int lrd_clone(void *be, void **out, st_error *err) {
  * *res. */
 static int lrd_eval(lrd *r, int script, int nkeys, const char **kv, int nkv, long long *res,
                     st_error *err) {
-    if (r->c == NULL) {
-        int rc = lrd_connect(r, err);
-        if (rc != ST_OK) return rc;
-    }
+    int rc0 = lrd_ready(r, err);
+    if (rc0 != ST_OK) return rc0;
     const char *argv[12];
     char nk[8];
     snprintf(nk, sizeof nk, "%d", nkeys);
@@ -393,7 +400,7 @@ static long long lrd_now_ms(lrd *r) {
 static int lrd_list(void *be, int64_t now, lock_info **out, size_t *n, st_error *err) {
     (void)now;
     lrd *r = be;
-    if (r->c == NULL && lrd_connect(r, err) != ST_OK) return ST_EUNAVAIL;
+    if (lrd_ready(r, err) != ST_OK) return ST_EUNAVAIL;
     long long now_ms = lrd_now_ms(r);
     char cursor[32] = "0";
     size_t cap = 0;
@@ -428,7 +435,7 @@ static int lrd_list(void *be, int64_t now, lock_info **out, size_t *n, st_error 
 /* SET NX keeps the first writer's value; GET returns whichever won. */
 static int lrd_store_id(void *be, const char *candidate, char *out, size_t n, st_error *err) {
     lrd *r = be;
-    if (r->c == NULL && lrd_connect(r, err) != ST_OK) return ST_EUNAVAIL;
+    if (lrd_ready(r, err) != ST_OK) return ST_EUNAVAIL;
     redisReply *rep = redisCommand(r->c, "SET synctool:lock-store-id %s NX", candidate);
     bool ok = rep && rep->type != REDIS_REPLY_ERROR;
     freeReplyObject(rep);

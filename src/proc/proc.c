@@ -5,7 +5,10 @@
  *
  * Signals are never handled asynchronously: the loops block them at start
  * and read them at a point of their choosing, so no code runs in a signal
- * handler and there is no global flag to race on.
+ * handler and there is no global flag to race on. The exception is a
+ * process that runs one job (proc_interrupt_install): its handler only
+ * stores the signal number in a sig_atomic_t that the sync polls at batch
+ * boundaries, or _exit()s on the second signal.
  */
 #include "proc_int.h"
 
@@ -13,8 +16,35 @@
 #include "../time/st_time.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* --- Interrupting a run --- */
+
+static volatile sig_atomic_t proc_interrupted;
+
+static void proc_on_interrupt(int sig) {
+    if (proc_interrupted != 0) _exit(128 + sig);   /* second signal: now */
+    proc_interrupted = sig;
+}
+
+volatile sig_atomic_t *proc_interrupt_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = proc_on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return &proc_interrupted;
+}
 
 void proc_default_name(char *buf, size_t n) {
     char host[64] = "localhost";
@@ -30,7 +60,8 @@ void proc_scheduler_defaults(proc_scheduler_opts *o) {
 }
 
 void proc_worker_defaults(proc_worker_opts *o) {
-    *o = (proc_worker_opts){.concurrency = 1, .claim_idle_s = 60, .service = {.fd = -1}};
+    *o = (proc_worker_opts){.concurrency = 1, .claim_idle_s = 60, .grace_s = 30,
+                            .service = {.fd = -1}};
     proc_default_name(o->name, sizeof o->name);
 }
 
@@ -50,6 +81,7 @@ void proc_block_signals(sigset_t *set) {
     sigaddset(set, SIGHUP);
     sigaddset(set, SIGCHLD);
     sigprocmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);   /* a closed Redis/database socket is an error, not death */
 }
 
 bool proc_reload_config(const char *dir, config **out) {
@@ -64,6 +96,35 @@ bool proc_reload_config(const char *dir, config **out) {
         return false;
     }
     return true;
+}
+
+/* --- Backoff --- */
+
+int64_t proc_backoff_fail(proc_backoff *b, const char *why, int64_t mono) {
+    if (b->down_since == 0) {
+        b->down_since = mono;
+        b->step_ms = 0;
+        if (b->seed == 0) b->seed = (unsigned)getpid() ^ (unsigned)mono;
+    }
+    b->step_ms = b->step_ms == 0 ? PROC_BACKOFF_FIRST_MS : b->step_ms * 2;
+    if (b->step_ms > PROC_BACKOFF_MAX_MS) b->step_ms = PROC_BACKOFF_MAX_MS;
+    int64_t jitter = b->step_ms / 5;
+    int64_t delay = b->step_ms - jitter + (int64_t)(rand_r(&b->seed) % (unsigned)(2 * jitter + 1));
+    log_warn(NULL, NULL, "%s unreachable (%s); down for %llds, retrying in %.1fs", b->what, why,
+             (long long)((mono - b->down_since) / 1000), (double)delay / 1000.0);
+    return delay;
+}
+
+void proc_backoff_ok(proc_backoff *b, int64_t mono) {
+    if (b->down_since == 0) return;
+    log_info(NULL, NULL, "%s reachable again after %llds", b->what,
+             (long long)((mono - b->down_since) / 1000));
+    b->down_since = 0;
+    b->step_ms = 0;
+}
+
+bool proc_backoff_expired(const proc_backoff *b, int64_t give_up_s, int64_t mono) {
+    return give_up_s > 0 && b->down_since != 0 && mono - b->down_since > give_up_s * 1000;
 }
 
 void proc_service_call(const proc_service *s, const proc_view *view) {

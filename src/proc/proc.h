@@ -24,6 +24,7 @@
 #ifndef ST_PROC_H
 #define ST_PROC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,21 +65,32 @@ typedef struct proc_scheduler_opts {
     bool once;
     int64_t at;              /* 0 = wall clock */
     int64_t max_jobs, tick_s, grace_s, lease_s;
+    int64_t give_up_s;       /* lock store unreachable longer: exit 69; 0 never */
     char name[128];
     proc_service service;    /* .fd = -1 and .fn = NULL when unused */
 } proc_scheduler_opts;
 
 typedef struct proc_worker_opts {
     int64_t concurrency, claim_idle_s;
+    int64_t grace_s;         /* on SIGTERM: how long the job in hand may finish */
+    int64_t give_up_s;       /* Redis unreachable longer: exit 69; 0 never */
     char name[128];
     const char *config_dir;  /* for SIGHUP reloads */
     proc_service service;
 } proc_worker_opts;
 
 /* Fills the defaults (max_jobs 4, tick 10 s, grace 30 s, lease 30 s,
- * name host:pid, no service). */
+ * name host:pid, no service; worker: concurrency 1, claim-idle 60 s,
+ * grace 30 s). */
 void proc_scheduler_defaults(proc_scheduler_opts *o);
 void proc_worker_defaults(proc_worker_opts *o);
+
+/* For a process that runs one job (`run`, a scheduler's job process):
+ * installs SIGINT/SIGTERM handlers and returns the flag to pass as
+ * job_opts.interrupt / sched_job_env.interrupt. The first signal stores its
+ * number there (the run stops at the next batch boundary); a second one
+ * exits at once with 128 + its number. Also unblocks both signals. */
+volatile sig_atomic_t *proc_interrupt_install(void);
 
 #define PROC_BEAT_S 10
 

@@ -4,10 +4,30 @@
  *
  * One loop, woken every 200 ms, by a signal, or by the plugged-in service's
  * descriptor (proc.h). Signals are blocked and read through a signalfd, so
- * there is no handler and no global flag: SIGTERM / SIGINT stop taking work
- * and wait up to --grace for running jobs, SIGHUP reloads the configs (an
+ * there is no handler and no global flag: SIGHUP reloads the configs (an
  * invalid new config is logged file:line:col and the old one stays),
- * SIGCHLD only wakes the loop to reap.
+ * SIGCHLD only wakes the loop to reap, SIGTERM / SIGINT stop:
+ *
+ *   1. no new tick, no new job; queued jobs not started are dropped (their
+ *      enqueue locks released, their state stays pending);
+ *   2. running jobs get --grace seconds to finish;
+ *   3. then each gets SIGTERM: it stops at its next batch boundary and
+ *      records `interrupted` (retried inside its slot, retry_count
+ *      unchanged — a restart never costs a slot);
+ *   4. only a job that ignores that for another --grace (at least
+ *      SCHED_KILL_WAIT_MS) gets SIGKILL (its attempt is then found `lost`
+ *      once its lease expires).
+ *
+ * Exit 0 when every job stopped by itself or by SIGTERM. Job processes run
+ * in their own process group, so a terminal's Ctrl-C (SIGINT to the
+ * foreground group) reaches the scheduler only, which then stops as above.
+ *
+ * Outages: the lock, state and queue backends reconnect by themselves after
+ * an error. While the lease cannot be renewed or taken for any reason other
+ * than "another scheduler holds it", this loop stops leading (no tick: it
+ * runs nothing), retries with a capped exponential backoff with jitter
+ * (proc_backoff: one warning per step) and resumes by itself; after
+ * --give-up-after seconds of outage it stops as on SIGTERM and exits 69.
  *
  * Leadership: every scheduler tries to take the lock `synctool:scheduler:
  * leader` (lock module, same backend as the state: SQLite on one host, Redis
@@ -51,6 +71,7 @@
 
 #define SCHED_LEADER_KEY "synctool:scheduler:leader"
 #define SCHED_META_PIPELINE "synctool:scheduler"
+#define SCHED_KILL_WAIT_MS 10000
 
 typedef struct sched_kid {
     pid_t pid;
@@ -69,6 +90,7 @@ typedef struct sched_proc {
     size_t nkids;
     lock_handle leader;
     bool leading, standby_logged, ticked, stopping;
+    int stop_phase;         /* 0 grace, 1 SIGTERM sent, 2 SIGKILL sent */
     int64_t ticks, next_beat;   /* ticks done; when the next heartbeat is due (mono ms) */
     double last_tick_s;
     int lease_rc;           /* last failed leader-lease attempt (ST_EBUSY: standby) */
@@ -76,6 +98,7 @@ typedef struct sched_proc {
     sigset_t sigs;
     int sigfd;
     int status;
+    proc_backoff bo;        /* lock store (Redis) outages */
     size_t jobs_ok, jobs_failed, jobs_skipped;  /* job processes reaped, by exit code */
     notifier *nt;           /* alerts (src/notify); inactive without webhooks */
     int64_t next_prune;     /* monotonic ms of the next history pruning */
@@ -98,7 +121,8 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
         rc = PROC_FAILED;
     }
     if (rc == PROC_OK) {
-        sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name};
+        volatile sig_atomic_t *intr = proc_interrupt_install();
+        sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name, .interrupt = intr};
         sched_job_outcome out;
         job_result res;
         st_error e;
@@ -107,7 +131,7 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
                       job->run_id, e.msg);
             rc = PROC_FAILED;
         } else {
-            rc = out == SCHED_JOB_DROPPED ? PROC_OK : sched_job_exit_code(&res);
+            rc = out == SCHED_JOB_DROPPED ? PROC_OK : sched_job_exit_code(&res, (int)*intr);
         }
     }
     lock_close(lm);
@@ -143,12 +167,14 @@ static pid_t sched_spawn(sched_proc *p, const queue_job *j) {
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0);      /* own group: the terminal's Ctrl-C is not for jobs */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         execv(self, argv);
         _exit(127);
     }
+    if (pid > 0) setpgid(pid, pid);   /* both sides, so no race with exec */
     return pid;
 }
 
@@ -233,19 +259,23 @@ static void sched_lead(sched_proc *p, int64_t mono) {
     st_error e;
     p->next_lease = mono + (ttl_ms / 3 > 0 ? ttl_ms / 3 : 1);
     if (p->leading) {
-        if (lock_renew(p->lm, &p->leader, &e) == ST_OK) return;
+        if (lock_renew(p->lm, &p->leader, &e) == ST_OK) {
+            proc_backoff_ok(&p->bo, mono);
+            return;
+        }
         log_warn(NULL, NULL, "lost the scheduler lease: %s", e.msg);
         p->leading = false;
     }
     int rc = lock_acquire(p->lm, SCHED_LEADER_KEY, LOCK_EXCLUSIVE, ttl_ms, &p->leader, &e);
     p->lease_rc = rc;
+    if (rc == ST_OK || rc == ST_EBUSY) proc_backoff_ok(&p->bo, mono);
     if (rc == ST_OK) {
         sched_became_leader(p);
         return;
     }
     p->next_lease = mono + 1000;
     if (rc == ST_EBUSY) sched_log_standby(p);
-    else log_error(NULL, NULL, "cannot take the scheduler lease: %s", e.msg);
+    else p->next_lease = mono + proc_backoff_fail(&p->bo, e.msg, mono);
 }
 
 /* --- Ticks, reload, stop --- */
@@ -313,36 +343,61 @@ static void sched_reload(sched_proc *p) {
     log_info(NULL, NULL, "config reloaded: %zu pipelines", ncfg->npipelines);
 }
 
+/* Jobs still in the in-process queue when we stop: free their enqueue locks
+ * now rather than at lease expiry. Their state stays pending, which the
+ * next scheduler retries once the pending timeout (300 s) has passed. */
+static void sched_drop_unstarted(sched_proc *p) {
+    queue_job j;
+    while (p->embedded && queue_pop(p->q, "scheduler", 0, &j, NULL) == ST_OK) {
+        if (j.enqueue_key[0] != '\0') {
+            lock_handle h = {.fence = j.enqueue_fence, .mode = LOCK_EXCLUSIVE};
+            snprintf(h.key, sizeof h.key, "%s", j.enqueue_key);
+            snprintf(h.owner, sizeof h.owner, "%s", j.enqueue_owner);
+            lock_release(p->lm, &h, NULL);
+        }
+        log_warn(j.pipeline, j.strategy, "run %" PRId64 " not started: the scheduler is "
+                 "stopping (it stays pending and is retried later)", j.run_id);
+        queue_ack(p->q, j.id, NULL);
+    }
+}
+
+/* sig 0: giving up on an unreachable lock store (--give-up-after). */
 static void sched_begin_stop(sched_proc *p, int sig, int64_t mono) {
     if (p->stopping) return;
     p->stopping = true;
     p->stop_deadline = mono + p->o.grace_s * 1000;
     log_info(NULL, NULL, "%s: stopping; %zu running jobs get up to %" PRId64 "s to finish",
-             strsignal(sig), p->nkids, p->o.grace_s);
+             sig ? strsignal(sig) : "giving up", p->nkids, p->o.grace_s);
+    sched_drop_unstarted(p);
 }
 
-static void sched_kill_kids(sched_proc *p) {
+/* Phase 1: SIGTERM to each running job (it stops at a batch boundary and
+ * records interrupted); phase 2: SIGKILL to the ones that ignored it. */
+static void sched_signal_kids(sched_proc *p, int sig) {
     for (size_t i = 0; i < p->nkids; i++) {
-        log_warn(p->kids[i].job.pipeline, p->kids[i].job.strategy,
-                 "grace period over: stopping run %" PRId64 " (its locks lapse with their "
-                 "lease)", p->kids[i].job.run_id);
-        kill(p->kids[i].pid, SIGKILL);
-    }
-    while (p->nkids > 0) {
-        int status;
-        pid_t pid = waitpid(-1, &status, 0);
-        if (pid < 0) break;
-        for (size_t i = 0; i < p->nkids; i++)
-            if (p->kids[i].pid == pid) p->kids[i] = p->kids[--p->nkids];
+        const queue_job *j = &p->kids[i].job;
+        if (sig == SIGTERM)
+            log_warn(j->pipeline, j->strategy, "grace period over: interrupting run %" PRId64
+                     " (it stops at its next batch boundary)", j->run_id);
+        else
+            log_error(j->pipeline, j->strategy, "run %" PRId64 " ignored SIGTERM for %" PRId64
+                      "s: killing it (its locks lapse with their lease; it is recorded lost)",
+                      j->run_id, p->o.grace_s * 1000 > SCHED_KILL_WAIT_MS ? p->o.grace_s
+                                                                        : SCHED_KILL_WAIT_MS / 1000);
+        kill(p->kids[i].pid, sig);
     }
 }
 
 static bool sched_done(sched_proc *p, int64_t mono) {
     if (p->stopping) {
         if (p->nkids == 0) return true;
-        if (mono >= p->stop_deadline) {
-            sched_kill_kids(p);
-            return true;
+        if (mono >= p->stop_deadline && p->stop_phase < 2) {
+            p->stop_phase++;
+            sched_signal_kids(p, p->stop_phase == 1 ? SIGTERM : SIGKILL);
+            if (p->stop_phase == 2) p->status = PROC_FAILED;
+            int64_t wait = p->o.grace_s * 1000;
+            if (wait < SCHED_KILL_WAIT_MS) wait = SCHED_KILL_WAIT_MS;
+            p->stop_deadline = mono + (p->stop_phase == 1 ? wait : 0);
         }
         return false;
     }
@@ -377,24 +432,6 @@ static void sched_service(sched_proc *p, int64_t mono) {
     proc_service_call(&p->o.service, &v);
 }
 
-/* Jobs still in the in-process queue when we stop: free their enqueue locks
- * now rather than at lease expiry. Their state stays pending, which the
- * next scheduler retries once the pending timeout (300 s) has passed. */
-static void sched_drop_unstarted(sched_proc *p) {
-    queue_job j;
-    while (p->embedded && queue_pop(p->q, "scheduler", 0, &j, NULL) == ST_OK) {
-        if (j.enqueue_key[0] != '\0') {
-            lock_handle h = {.fence = j.enqueue_fence, .mode = LOCK_EXCLUSIVE};
-            snprintf(h.key, sizeof h.key, "%s", j.enqueue_key);
-            snprintf(h.owner, sizeof h.owner, "%s", j.enqueue_owner);
-            lock_release(p->lm, &h, NULL);
-        }
-        log_warn(j.pipeline, j.strategy, "run %" PRId64 " not started: the scheduler is "
-                 "stopping (it stays pending and is retried later)", j.run_id);
-        queue_ack(p->q, j.id, NULL);
-    }
-}
-
 /* The loop; returns when stopped, or after one tick with --once. */
 static int sched_loop(sched_proc *p) {
     for (;;) {
@@ -402,6 +439,13 @@ static int sched_loop(sched_proc *p) {
         sched_reap(p);
         if (sched_done(p, mono)) break;
         if (!p->stopping) sched_lead(p, mono);
+        if (!p->stopping && proc_backoff_expired(&p->bo, p->o.give_up_s, mono)) {
+            log_error(NULL, NULL, "%s unreachable for more than %" PRId64 "s: giving up "
+                      "(--give-up-after)", p->bo.what, p->o.give_up_s);
+            p->status = PROC_UNAVAILABLE;
+            sched_begin_stop(p, 0, mono);
+            continue;
+        }
         if (p->o.once && !p->leading && !p->ticked) {
             p->status = p->lease_rc == ST_EBUSY ? PROC_SKIPPED : PROC_FAILED;
             break;
@@ -439,6 +483,7 @@ static int sched_open(sched_proc *p, st_error *err) {
         return PROC_FAILED;
     }
     p->embedded = strncmp(p->cfg->state_url, "redis://", 8) != 0;
+    p->bo.what = p->embedded ? "lock store" : "redis";
     if (queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err) != ST_OK) {
         st_error_wrap(err, "cannot open the job queue");
         return PROC_FAILED;

@@ -15,12 +15,31 @@
  * a job is never lost, and the pipeline lock keeps a redelivered job from
  * running twice at once (a redelivery of a finished run is dropped).
  *
- * --concurrency K > 1 forks K consumer processes named NAME-1..NAME-K; each
- * dies with its parent (PR_SET_PDEATHSIG), so killing the worker kills all
- * of it, and its unacknowledged jobs are claimed by the others. Signals are
- * blocked and polled between jobs: SIGTERM/SIGINT finish the running job and
- * exit 0; SIGHUP reloads the configs (an invalid new config keeps the old).
- * The plugged-in service (proc.h) is called once per loop iteration.
+ * Stopping: signals are blocked. Between jobs the loop polls them; while a
+ * job runs, a watcher thread waits for them (sigtimedwait). SIGTERM/SIGINT:
+ * take no new job, let the job in hand finish for --grace seconds, then
+ * raise its interrupt flag (it stops at its next batch boundary and records
+ * `interrupted`: retried inside its slot, retry_count unchanged); a second
+ * SIGTERM/SIGINT interrupts at once. A job still running another --grace
+ * (at least 10 s) after that is abandoned: the process exits 1 and the attempt is found
+ * `lost` when its lease expires. Exit 0 after a clean stop. SIGHUP reloads
+ * the configs (an invalid new config keeps the old), after the job in hand.
+ *
+ * Redis outages: the queue, state and lock connections reconnect on their
+ * own after an error (each backend drops a broken connection and connects
+ * afresh on the next call). This loop paces it: while the stream cannot be
+ * read it waits a backoff step (0.5 s doubling to 30 s, with jitter),
+ * warning once per step, runs nothing, and resumes by itself; after
+ * --give-up-after seconds of outage it exits 69 (EX_UNAVAILABLE).
+ *
+ * --concurrency K > 1 forks K consumer processes named NAME-1..NAME-K. Each
+ * dies with its parent (PR_SET_PDEATHSIG), so SIGKILL to the parent kills
+ * all of it and the jobs they held are claimed by other workers. The parent
+ * forwards SIGTERM/SIGINT/SIGHUP, respawns a consumer that died with a
+ * backoff (1 s doubling to 30 s, reset once it has lived a minute) and logs
+ * how it died; after PROC_RESPAWN_MAX deaths in a row of consumers that
+ * lived under 10 s it gives up (cannot keep K alive), stops the others and
+ * exits 1. The plugged-in service (proc.h) is called once per iteration.
  */
 #include "proc_int.h"
 
@@ -65,10 +84,26 @@ typedef struct worker_proc {
     queue *q;
     queue *beat_q;          /* the heartbeat thread's own connection */
     sigset_t sigs;
-    bool stopping;
+    volatile sig_atomic_t stopping;     /* set by the loop or the watcher */
+    volatile sig_atomic_t reload;       /* SIGHUP seen during a job */
+    volatile sig_atomic_t interrupt;    /* the job in hand's interrupt flag */
+    int status;
     size_t in_hand;         /* jobs running now (0 or 1) */
+    proc_backoff bo;        /* Redis outages */
     int64_t next_beat;      /* when the next heartbeat is due (mono ms) */
 } worker_proc;
+
+/* The watcher of the job in hand: reads signals while the main thread runs
+ * the job, and raises its interrupt flag once the grace period is over. */
+typedef struct worker_watch {
+    pthread_t th;
+    worker_proc *w;
+    const queue_job *job;
+    volatile sig_atomic_t done;
+    int64_t stop_at;        /* monotonic ms of the first stop signal; 0 none */
+} worker_watch;
+
+#define PROC_RESPAWN_MAX 5
 
 /* --- One consumer --- */
 
@@ -88,11 +123,59 @@ static void worker_poll_signals(worker_proc *w) {
         if (sig == SIGTERM || sig == SIGINT) {
             if (!w->stopping) log_info(NULL, NULL, "%s: worker %s stopping", strsignal(sig),
                                        w->consumer);
-            w->stopping = true;
+            w->stopping = 1;
         } else if (sig == SIGHUP) {
             worker_reload(w);
         }
     }
+    if (w->reload) {
+        w->reload = 0;
+        worker_reload(w);
+    }
+}
+
+static void worker_watch_signal(worker_watch *x, int sig) {
+    worker_proc *w = x->w;
+    if (sig == SIGHUP) {
+        w->reload = 1;
+    } else if (sig == SIGTERM || sig == SIGINT) {
+        if (x->stop_at == 0) {
+            x->stop_at = st_time_mono_ms();
+            w->stopping = 1;
+            log_info(NULL, NULL, "%s: worker %s stopping; run %" PRId64 " gets up to %" PRId64
+                     "s to finish", strsignal(sig), w->consumer, x->job->run_id, w->o.grace_s);
+        } else if (w->interrupt == 0) {
+            log_warn(x->job->pipeline, x->job->strategy, "second %s: interrupting run %" PRId64
+                     " now", strsignal(sig), x->job->run_id);
+            w->interrupt = sig;
+            x->stop_at = st_time_mono_ms() - w->o.grace_s * 1000;
+        }
+    }
+}
+
+static void *worker_watch_main(void *arg) {
+    worker_watch *x = arg;
+    worker_proc *w = x->w;
+    while (!x->done) {
+        struct timespec ts = {0, 200 * 1000000L};
+        siginfo_t si;
+        int sig = sigtimedwait(&w->sigs, &si, &ts);
+        if (sig > 0) worker_watch_signal(x, sig);
+        if (x->stop_at == 0) continue;
+        int64_t over = st_time_mono_ms() - x->stop_at - w->o.grace_s * 1000;
+        if (over >= 0 && w->interrupt == 0) {
+            log_warn(x->job->pipeline, x->job->strategy, "grace period over: interrupting run %"
+                     PRId64 " (it stops at its next batch boundary)", x->job->run_id);
+            w->interrupt = SIGTERM;
+        } else if (over >= (w->o.grace_s > 10 ? w->o.grace_s : 10) * 1000 && !x->done) {
+            log_error(x->job->pipeline, x->job->strategy, "run %" PRId64 " ignored the "
+                      "interrupt for %" PRId64 "s: abandoning it (its locks lapse with their "
+                      "lease; it is recorded lost)", x->job->run_id,
+                      w->o.grace_s > 10 ? w->o.grace_s : 10);
+            _exit(PROC_FAILED);
+        }
+    }
+    return NULL;
 }
 
 static void *worker_beat_main(void *arg) {
@@ -150,18 +233,31 @@ static void worker_beat_stop(worker_beat *b) {
 }
 
 static void worker_handle(worker_proc *w, const queue_job *job) {
+    /* a SIGHUP sent with the job (a pipeline just added) is read first */
+    worker_poll_signals(w);
+    if (config_pipeline_find(w->cfg, job->pipeline) == NULL) {
+        log_info(job->pipeline, job->strategy, "pipeline not in this worker's config: "
+                 "reloading it before running run %" PRId64, job->run_id);
+        worker_reload(w);
+    }
     worker_beat beat;
     bool beating = worker_beat_start(&beat, w, job);
     if (!beating) log_warn(job->pipeline, job->strategy, "no heartbeat for run %" PRId64
                            ": a job longer than --claim-idle may be claimed by another "
                            "worker", job->run_id);
     if (job->at != 0) log_set_time_override(job->at);
-    sched_job_env env = {.cfg = w->cfg, .st = w->st, .lm = w->lm, .worker = w->consumer};
+    sched_job_env env = {.cfg = w->cfg, .st = w->st, .lm = w->lm, .worker = w->consumer,
+                         .interrupt = &w->interrupt};
     sched_job_outcome out;
     job_result res;
     st_error e;
     w->in_hand = 1;
+    w->interrupt = 0;
+    worker_watch watch = {.w = w, .job = job};
+    bool watching = pthread_create(&watch.th, NULL, worker_watch_main, &watch) == 0;
     int rc = sched_run_job(&env, job, &out, &res, &e);
+    watch.done = 1;
+    if (watching) pthread_join(watch.th, NULL);
     w->in_hand = 0;
     if (beating) worker_beat_stop(&beat);   /* before the ack: no touch after it */
     if (rc == ST_OK) {
@@ -175,6 +271,24 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
     log_set_time_override(0);
 }
 
+/* Redis unreachable (or answering errors): wait one backoff step, polling
+ * signals, and give up (exit 69) once --give-up-after has passed. */
+static void worker_outage(worker_proc *w, const char *why) {
+    int64_t until = st_time_mono_ms() + proc_backoff_fail(&w->bo, why, st_time_mono_ms());
+    while (!w->stopping && st_time_mono_ms() < until &&
+           !proc_backoff_expired(&w->bo, w->o.give_up_s, st_time_mono_ms())) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        worker_poll_signals(w);
+    }
+    if (proc_backoff_expired(&w->bo, w->o.give_up_s, st_time_mono_ms()) && !w->stopping) {
+        log_error(NULL, NULL, "redis unreachable for more than %" PRId64 "s: giving up "
+                  "(--give-up-after)", w->o.give_up_s);
+        w->stopping = 1;
+        w->status = PROC_UNAVAILABLE;
+    }
+}
+
 /* Claims a dead consumer's job or pops a new one (blocking up to 1 s).
  * Returns true with *job filled if there is work. */
 static bool worker_next(worker_proc *w, int64_t *next_claim, queue_job *job) {
@@ -184,18 +298,20 @@ static bool worker_next(worker_proc *w, int64_t *next_claim, queue_job *job) {
         *next_claim = mono + 1000;
         int rc = queue_claim(w->q, w->consumer, w->o.claim_idle_s * 1000, job, &e);
         if (rc == ST_OK) {
+            proc_backoff_ok(&w->bo, st_time_mono_ms());
             log_warn(job->pipeline, job->strategy, "claimed run %" PRId64 " from a dead "
                      "worker (delivery %" PRId64 ")", job->run_id, job->deliveries);
             return true;
         }
-        if (rc != ST_ENOTFOUND) log_error(NULL, NULL, "claim failed: %s", e.msg);
+        if (rc != ST_ENOTFOUND) {
+            worker_outage(w, e.msg);
+            return false;
+        }
     }
     int rc = queue_pop(w->q, w->consumer, 1000, job, &e);
+    if (rc == ST_OK || rc == ST_ENOTFOUND) proc_backoff_ok(&w->bo, st_time_mono_ms());
     if (rc == ST_OK) return true;
-    if (rc != ST_ENOTFOUND) {
-        log_error(NULL, NULL, "reading the job stream failed: %s", e.msg);
-        sleep(1);
-    }
+    if (rc != ST_ENOTFOUND) worker_outage(w, e.msg);
     return false;
 }
 
@@ -224,13 +340,14 @@ static int worker_consume(worker_proc *w, st_error *err) {
     int64_t next_claim = 0;
     while (!w->stopping) {
         queue_job job;
+        /* beat first: a worker is live from its start, not after its first job */
+        proc_beat(w->st, "worker", w->consumer, st_time_mono_ms(), &w->next_beat);
         if (worker_next(w, &next_claim, &job)) worker_handle(w, &job);
         worker_poll_signals(w);
         worker_service(w);
-        proc_beat(w->st, "worker", w->consumer, st_time_mono_ms(), &w->next_beat);
     }
     log_info(NULL, NULL, "worker %s stopped", w->consumer);
-    return PROC_OK;
+    return w->status;
 }
 
 static void worker_close(worker_proc *w) {
@@ -243,43 +360,141 @@ static void worker_close(worker_proc *w) {
 
 /* --- Several consumers --- */
 
+typedef struct worker_kid {
+    pid_t pid;
+    int64_t started;        /* monotonic ms */
+    int64_t respawn_at;     /* monotonic ms; 0 = alive or not due */
+    int64_t backoff_ms;
+    int fast_deaths;        /* deaths in a row after living < 10 s */
+} worker_kid;
+
+static pid_t worker_spawn(worker_proc *w, size_t i) {
+    pid_t parent = getpid();
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        snprintf(w->consumer, sizeof w->consumer, "%s-%zu", w->o.name, i + 1);
+        st_error e;
+        int rc = worker_consume(w, &e);
+        if (rc != PROC_OK && e.msg[0]) fprintf(stderr, "synctool worker: %s\n", e.msg);
+        worker_close(w);
+        exit(rc);
+    }
+    return pid;
+}
+
+static void worker_describe_exit(int status, char *buf, size_t n) {
+    if (WIFSIGNALED(status))
+        snprintf(buf, n, "killed by %s", strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* A consumer died while we were not stopping: schedule its respawn.
+ * Returns false once it died PROC_RESPAWN_MAX times in a row quickly. */
+static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
+                            int64_t mono) {
+    char how[96];
+    worker_describe_exit(status, how, sizeof how);
+    int64_t lived = mono - k->started;
+    k->fast_deaths = lived < 10000 ? k->fast_deaths + 1 : 0;
+    if (lived >= 60000 || k->backoff_ms == 0) k->backoff_ms = 1000;
+    else k->backoff_ms = k->backoff_ms * 2 > 30000 ? 30000 : k->backoff_ms * 2;
+    if (k->fast_deaths >= PROC_RESPAWN_MAX) {
+        log_error(NULL, NULL, "consumer %s-%zu (process %ld) %s, %d times in a row within "
+                  "10 s of starting: cannot keep %" PRId64 " consumers alive; stopping",
+                  w->o.name, i + 1, (long)k->pid, how, k->fast_deaths, w->o.concurrency);
+        return false;
+    }
+    log_warn(NULL, NULL, "consumer %s-%zu (process %ld) %s; respawning in %" PRId64 " s",
+             w->o.name, i + 1, (long)k->pid, how, k->backoff_ms / 1000);
+    k->pid = 0;
+    k->respawn_at = mono + k->backoff_ms;
+    return true;
+}
+
+static void worker_signal_kids(worker_kid *kids, size_t n, int sig) {
+    for (size_t i = 0; i < n; i++)
+        if (kids[i].pid > 0) kill(kids[i].pid, sig);
+}
+
+/* The parent of --concurrency K: forwards signals, respawns, gives up. */
 static int worker_fork_all(worker_proc *w) {
     size_t n = (size_t)w->o.concurrency;
-    pid_t *kids = calloc(n, sizeof *kids);
+    worker_kid *kids = calloc(n, sizeof *kids);
     if (kids == NULL) return PROC_FAILED;
-    pid_t parent = getpid();
+    int64_t mono = st_time_mono_ms();
     for (size_t i = 0; i < n; i++) {
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid == 0) {
-            free(kids);
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent) _exit(1);
-            snprintf(w->consumer, sizeof w->consumer, "%s-%zu", w->o.name, i + 1);
-            st_error e;
-            int rc = worker_consume(w, &e);
-            if (rc != PROC_OK) fprintf(stderr, "synctool worker: %s\n", e.msg);
-            worker_close(w);
-            exit(rc);
-        }
-        kids[i] = pid;
+        kids[i].pid = worker_spawn(w, i);
+        kids[i].started = mono;
     }
-    size_t alive = n;
-    while (alive > 0) {
-        struct timespec ts = {1, 0};
+    int rc = PROC_OK;
+    bool stopping = false;
+    int64_t kill_at = 0;
+    for (;;) {
+        struct timespec ts = {0, 200 * 1000000L};
         siginfo_t si;
         int sig = sigtimedwait(&w->sigs, &si, &ts);
-        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
-            for (size_t i = 0; i < n; i++) if (kids[i] > 0) kill(kids[i], sig);
+        mono = st_time_mono_ms();
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            worker_signal_kids(kids, n, sig);
+            if (sig != SIGHUP && !stopping) {
+                stopping = true;
+                kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+                log_info(NULL, NULL, "%s: stopping %zu consumers", strsignal(sig), n);
+            }
+        }
         int status;
         pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-            for (size_t i = 0; i < n; i++)
-                if (kids[i] == pid) { kids[i] = 0; alive--; }
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (kids[i].pid != pid) continue;
+                bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_UNAVAILABLE) {
+                    /* it gave up on Redis (--give-up-after): so do we */
+                    kids[i].pid = 0;
+                    rc = PROC_UNAVAILABLE;
+                    if (!stopping) {
+                        stopping = true;
+                        kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+                        worker_signal_kids(kids, n, SIGTERM);
+                    }
+                } else if (stopping) {
+                    kids[i].pid = 0;
+                    if (!clean && rc == PROC_OK) rc = PROC_FAILED;
+                } else if (!worker_on_death(w, &kids[i], i, status, mono)) {
+                    kids[i].pid = 0;
+                    rc = PROC_FAILED;
+                    stopping = true;
+                    kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+                    worker_signal_kids(kids, n, SIGTERM);
+                }
+            }
+        }
+        size_t alive = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!stopping && kids[i].pid == 0 && kids[i].respawn_at != 0 &&
+                mono >= kids[i].respawn_at) {
+                kids[i].pid = worker_spawn(w, i);
+                kids[i].started = mono;
+                kids[i].respawn_at = 0;
+                log_info(NULL, NULL, "consumer %s-%zu respawned (process %ld)", w->o.name, i + 1,
+                         (long)kids[i].pid);
+            }
+            if (kids[i].pid > 0) alive++;
+        }
+        if (stopping && alive == 0) break;
+        if (stopping && mono >= kill_at) {
+            worker_signal_kids(kids, n, SIGKILL);
+            rc = PROC_FAILED;
+            kill_at = INT64_MAX;
+        }
         worker_service(w);
     }
     free(kids);
-    return PROC_OK;
+    return rc;
 }
 
 int proc_worker_run(const proc_worker_opts *o, config *cfg, st_error *err) {
@@ -287,6 +502,7 @@ int proc_worker_run(const proc_worker_opts *o, config *cfg, st_error *err) {
     memset(&w, 0, sizeof w);
     w.o = *o;
     w.cfg = cfg;
+    w.bo.what = "redis";
     proc_block_signals(&w.sigs);
     snprintf(w.consumer, sizeof w.consumer, "%s", w.o.name);
     int rc = w.o.concurrency > 1 ? worker_fork_all(&w) : worker_consume(&w, err);

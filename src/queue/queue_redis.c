@@ -25,6 +25,14 @@
  * created it first) is fine. A handle wraps one hiredis connection and is
  * not thread-safe: every worker thread opens its own.
  *
+ * Outages: a connection that saw a transport error (reset, timeout, a
+ * Redis restart or stall) is freed at once and never used again; the next
+ * call connects afresh (and re-creates the group). A NOGROUP reply (Redis
+ * restarted without persistence: the stream and the group are gone)
+ * re-creates the group and retries the command once. The call that saw the
+ * error still fails with ST_EUNAVAIL: pacing the retries (backoff, giving
+ * up) is the caller's business (src/proc/).
+ *
  * The URL is redis://[user:password@]host:port[/db]. Error messages name
  * host:port and never the password.
  */
@@ -40,19 +48,40 @@
 #include <string.h>
 
 typedef struct redis_queue {
-    redisContext *c;
+    redisContext *c;   /* NULL after a transport error: reconnect on next call */
+    redis_url u;       /* parsed URL, credentials kept for reconnects */
+    int64_t last_used; /* monotonic ms, for redis_conn_check_idle */
     char where[300];   /* host:port for messages */
 } redis_queue;
 
 /* --- Connection --- */
 
-/* Runs a command; on a transport error or an error reply returns NULL with
- * err filled. The reply must be freed. */
-static redisReply *rq_cmd(redis_queue *q, st_error *err, int argc, const char **argv) {
+static int rq_setup(redis_queue *q, st_error *err);
+
+static void rq_drop(redis_queue *q) {
+    if (q->c) redisFree(q->c);
+    q->c = NULL;
+}
+
+static int rq_connect(redis_queue *q, st_error *err) {
+    redis_conn_check_idle(&q->c, &q->last_used);
+    if (q->c != NULL) return ST_OK;
+    int rc = redis_conn_open(&q->c, &q->u, NULL, err);
+    if (rc != ST_OK) return st_error_wrap(err, "queue: redis at %s", q->where);
+    rc = rq_setup(q, err);
+    if (rc != ST_OK) rq_drop(q);
+    return rc;
+}
+
+/* One command on the current connection; NULL with err filled on a
+ * transport error (the connection is dropped) or an error reply. */
+static redisReply *rq_cmd_once(redis_queue *q, st_error *err, int argc, const char **argv) {
+    if (rq_connect(q, err) != ST_OK) return NULL;
     redisReply *r = redisCommandArgv(q->c, argc, argv, NULL);
     if (r == NULL) {
         st_error_set(err, ST_EUNAVAIL, "queue: redis at %s: %s", q->where,
                      q->c->errstr[0] ? q->c->errstr : "connection lost");
+        rq_drop(q);
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -63,6 +92,19 @@ static redisReply *rq_cmd(redis_queue *q, st_error *err, int argc, const char **
     return r;
 }
 
+/* Runs a command; on a transport error or an error reply returns NULL with
+ * err filled. The reply must be freed. NOGROUP: re-create, retry once. */
+static redisReply *rq_cmd(redis_queue *q, st_error *err, int argc, const char **argv) {
+    st_error e;
+    st_error_clear(&e);
+    redisReply *r = rq_cmd_once(q, &e, argc, argv);
+    if (r == NULL && e.code == ST_ERR && strstr(e.msg, "NOGROUP") != NULL &&
+        rq_setup(q, NULL) == ST_OK)
+        r = rq_cmd_once(q, &e, argc, argv);
+    if (r == NULL && err) *err = e;
+    return r;
+}
+
 static int rq_simple(redis_queue *q, st_error *err, int argc, const char **argv) {
     redisReply *r = rq_cmd(q, err, argc, argv);
     if (r == NULL) return err ? err->code : ST_ERR;
@@ -70,13 +112,22 @@ static int rq_simple(redis_queue *q, st_error *err, int argc, const char **argv)
     return ST_OK;
 }
 
-/* Creates the consumer group (and the stream) unless it exists. */
+/* Creates the consumer group (and the stream) unless it exists. Talks to
+ * q->c directly (rq_cmd reconnects through here). */
 static int rq_setup(redis_queue *q, st_error *err) {
     const char *grp[] = {"XGROUP", "CREATE", QUEUE_STREAM_KEY, QUEUE_GROUP, "0", "MKSTREAM"};
-    st_error e2;
-    if (rq_simple(q, &e2, 6, grp) != ST_OK && strstr(e2.msg, "BUSYGROUP") == NULL)
-        return st_error_set(err, e2.code, "%s", e2.msg);
-    return ST_OK;
+    redisReply *r = redisCommandArgv(q->c, 6, grp, NULL);
+    if (r == NULL) {
+        st_error_set(err, ST_EUNAVAIL, "queue: redis at %s: %s", q->where,
+                     q->c->errstr[0] ? q->c->errstr : "connection lost");
+        rq_drop(q);
+        return ST_EUNAVAIL;
+    }
+    int rc = ST_OK;
+    if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "BUSYGROUP") == NULL)
+        rc = st_error_set(err, ST_ERR, "queue: redis at %s: XGROUP: %s", q->where, r->str);
+    freeReplyObject(r);
+    return rc;
 }
 
 /* --- Entries --- */
@@ -251,6 +302,7 @@ static void rq_close(void *be) {
     redis_queue *q = be;
     if (q == NULL) return;
     if (q->c) redisFree(q->c);
+    memset(&q->u, 0, sizeof q->u);
     free(q);
 }
 
@@ -274,10 +326,9 @@ int queue_redis_open(void **be, const struct queue_ops **ops, const char *url,
     redis_queue *q = calloc(1, sizeof *q);
     if (q == NULL) return st_error_set(err, ST_ENOMEM, "queue: out of memory");
     snprintf(q->where, sizeof q->where, "%s:%d", u.host, u.port);
-    rc = redis_conn_open(&q->c, &u, NULL, err);
-    memset(&u, 0, sizeof u); /* do not leave the password lying around */
-    if (rc != ST_OK) st_error_wrap(err, "queue: redis at %s", q->where);
-    if (rc == ST_OK) rc = rq_setup(q, err);
+    q->u = u;
+    memset(&u, 0, sizeof u); /* one copy of the password, in q->u */
+    rc = rq_connect(q, err);
     if (rc != ST_OK) {
         rq_close(q);
         return rc;

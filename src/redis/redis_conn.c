@@ -10,6 +10,7 @@
  * never puts the password into an error message.
  */
 #include "redis_conn.h"
+#include "../time/st_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,4 +117,17 @@ int redis_conn_open(redisContext **out, const redis_url *u, const char *client_n
     }
     *out = c;
     return ST_OK;
+}
+
+void redis_conn_check_idle(redisContext **c, int64_t *last_used_ms) {
+    int64_t now = st_time_mono_ms(), last = *last_used_ms;
+    *last_used_ms = now;
+    if (*c == NULL || now - last <= REDIS_IDLE_CHECK_MS) return;
+    redisReply *r = redisCommand(*c, "PING");
+    if (r != NULL) {
+        freeReplyObject(r);
+        return;
+    }
+    redisFree(*c);
+    *c = NULL;
 }

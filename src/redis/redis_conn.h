@@ -13,6 +13,7 @@
 #define ST_REDIS_CONN_H
 
 #include <hiredis/hiredis.h>
+#include <stdint.h>
 
 #include "../error/st_error.h"
 
@@ -36,5 +37,13 @@ int redis_url_parse(redis_url *out, const char *url, st_error *err);
  * failure. */
 int redis_conn_open(redisContext **out, const redis_url *u, const char *client_name,
                     st_error *err);
+
+/* For a connection kept between calls, before using it: if it has been
+ * idle for more than REDIS_IDLE_CHECK_MS (since *last_used_ms), PING it;
+ * one that the server closed meanwhile (a restart, a failover, a stall that
+ * ended in a timeout) is freed and *c set to NULL, so the caller connects
+ * afresh instead of failing its next command. Updates *last_used_ms. */
+#define REDIS_IDLE_CHECK_MS 1000
+void redis_conn_check_idle(redisContext **c, int64_t *last_used_ms);
 
 #endif

@@ -38,6 +38,14 @@
  *   - failed below max_retry_count whose last attempt is before `prev` is an
  *     old slot's failure: rules 8-12 decide, without the rule 7 prefix (that
  *     prefix is about abandoning a skipped run's retry).
+ *   - interrupted (an operator or a stopping scheduler asked the run to
+ *     stop) is a skip: rules 6-7, retry_count unchanged. lost (the run
+ *     died without recording; its lease expired) is a failure: rules 2, 5.
+ *   - an instant later than now + SCHED_FUTURE_TOLERANCE_S (a clock that was
+ *     ahead, a tick with --at in the future, an imported file) is not
+ *     trusted: the decision treats it as unknown and names it in
+ *     d->distrusted for the caller to log. Without this, one tick a year
+ *     ahead would leave "Already ran at <next year>" for a year.
  *   - an unknown instant (ST_TIME_NONE) is never ">= prev": a skipped record
  *     without last_scheduled_at is from "an earlier slot" (rule 7).
  *
@@ -184,7 +192,10 @@ static void sched_decide_state(const state_record *st, int64_t now, const sched_
                                sched_decision *d) {
     char a[40];
     int64_t ls = st->last_scheduled_at;
-    if (st->status == STATE_FAILED && st->retry_count >= s->max_retry_count) { /* rule 2 */
+    /* lost counts as failed, interrupted as skipped (DESIGN §3) */
+    bool failed = st->status == STATE_FAILED || st->status == STATE_LOST;
+    bool skipped = st->status == STATE_SKIPPED || st->status == STATE_INTERRUPTED;
+    if (failed && st->retry_count >= s->max_retry_count) { /* rule 2 */
         sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job",
                       (long long)s->max_retry_count);
     } else if (st->status == STATE_RUNNING) { /* rule 3 */
@@ -194,10 +205,10 @@ static void sched_decide_state(const state_record *st, int64_t now, const sched_
         st_time_format(ls, a, sizeof a);
         sched_verdict(d, 0, false, "Already scheduled at %s (pending for %llds)", a,
                       sched_secs(now - ls));
-    } else if (st->status == STATE_FAILED && (!sched_known(st->last_attempted_at) ||
-                                              st->last_attempted_at >= d->prev)) { /* rule 5 */
+    } else if (failed && (!sched_known(st->last_attempted_at) ||
+                          st->last_attempted_at >= d->prev)) { /* rule 5 */
         sched_verdict(d, 0, false, "Job failed on last attempt, waiting for next regular schedule");
-    } else if (st->status == STATE_SKIPPED || st->status == STATE_PENDING) {
+    } else if (skipped || st->status == STATE_PENDING) {
         if (sched_since(ls, d->prev)) { /* rule 6 */
             sched_decide_retry(st, now, d);
         } else { /* rule 7 */
@@ -217,10 +228,41 @@ void sched_settings_from_config(sched_settings *s, const config_retry *r) {
     s->buffer_s = r->schedule_buffer_seconds;
 }
 
+/* Copies st into *safe with every instant in the future of now (beyond the
+ * tolerance) set unknown, naming them in d->distrusted. Returns false (no
+ * copy made) when every instant is trustworthy. */
+static bool sched_distrust_future(const state_record *st, int64_t now, state_record *safe,
+                                  sched_decision *d) {
+    int64_t limit = now + SCHED_FUTURE_TOLERANCE_S * ST_USEC;
+    const struct { const char *name; int64_t v; } f[] = {
+        {"last_run", st->last_run},
+        {"last_scheduled_at", st->last_scheduled_at},
+        {"last_attempted_at", st->last_attempted_at},
+    };
+    bool any = false;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (!sched_known(f[i].v) || f[i].v <= limit) continue;
+        if (!any) *safe = *st;
+        any = true;
+        char t[40];
+        size_t len = strlen(d->distrusted);
+        st_time_format(f[i].v, t, sizeof t);
+        snprintf(d->distrusted + len, sizeof d->distrusted - len, "%s%s=%s", len ? ", " : "",
+                 f[i].name, t);
+        if (i == 0) safe->last_run = ST_TIME_NONE;
+        else if (i == 1) safe->last_scheduled_at = ST_TIME_NONE;
+        else safe->last_attempted_at = ST_TIME_NONE;
+    }
+    return any;
+}
+
 void sched_should_run(const state_record *st, const cron_expr *cron, const char *cron_error,
                       int64_t now, const sched_settings *s, sched_decision *out) {
     out->run = false;
     out->reason[0] = '\0';
+    out->distrusted[0] = '\0';
+    state_record safe;
+    if (st != NULL && sched_distrust_future(st, now, &safe, out)) st = &safe;
     out->prev = out->next = ST_TIME_NONE;
     out->backoff_s = 0;
     if (cron == NULL) { /* rule 1 */
@@ -243,6 +285,7 @@ void sched_should_run(const state_record *st, const cron_expr *cron, const char 
  * shown when the cron is usable (explain prints it). */
 static void sched_decide_off(const cron_expr *cron, int64_t now, const char *why,
                              sched_decision *d) {
+    d->distrusted[0] = '\0';
     d->prev = d->next = ST_TIME_NONE;
     d->backoff_s = 0;
     if (cron != NULL) (void)sched_slot_bounds(cron, now, d);
@@ -311,6 +354,7 @@ bool sched_can_enqueue(const state_record *st, int64_t now, char *reason, size_t
         return false;
     }
     if (st->status == STATE_PENDING && sched_known(st->last_scheduled_at) &&
+        st->last_scheduled_at <= now + SCHED_FUTURE_TOLERANCE_S * ST_USEC &&
         now - st->last_scheduled_at < SCHED_PENDING_LOST_US) {
         snprintf(reason, n, "Already pending for %llds", sched_secs(now - st->last_scheduled_at));
         return false;

@@ -28,7 +28,15 @@ typedef struct sched_decision {
     char reason[320];
     int64_t prev, next;   /* slot bounds; ST_TIME_NONE if unknown */
     int64_t backoff_s;    /* clamp(slot/2, 30, 300); 0 if unknown */
+    /* State instants later than now + SCHED_FUTURE_TOLERANCE_S that the
+     * decision treated as unknown, e.g. "last_run=2027-10-15T02:00:00Z";
+     * "" if none. Callers log it as a warning. */
+    char distrusted[200];
 } sched_decision;
+
+/* How far in the future of `now` a state instant may lie (clock skew
+ * between hosts) before the decision stops trusting it (DESIGN §3). */
+#define SCHED_FUTURE_TOLERANCE_S 60
 
 /* The reason of a strategy paused by an operator (checked after rule 1). */
 #define SCHED_PAUSED_REASON "Paused by operator (resume it to schedule again)"
@@ -121,11 +129,25 @@ int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
 
 #define SCHED_WORKER_LOST "Worker lost: lease expired"
 
+/* Records `lost` (state and history) every running record — of `pipeline`,
+ * or of all if NULL — whose pipeline lock nobody holds: its run died
+ * without recording (SIGKILL, OOM, a dead host) and its lease expired.
+ * Takes each pipeline lock first, so a live run is never touched; lm NULL
+ * means the caller holds the lock of `pipeline` (required then), so every
+ * running record of it is dead. The scheduler tick does the same on its
+ * own; `status` and `run` call this so they never show `running` for an
+ * expired lease. *recovered may be NULL. */
+int sched_recover_lost(state *st, lock_manager *lm, const char *pipeline, int64_t now,
+                       size_t *recovered, st_error *err);
+
 typedef struct sched_job_env {
     const config *cfg;
     state *st;
     lock_manager *lm;
     const char *worker;         /* recorded in state; e.g. host:pid */
+    /* Optional interrupt flag (job_opts.interrupt): non-zero stops the run
+     * at the next batch boundary; it is recorded `interrupted`. */
+    volatile sig_atomic_t *interrupt;
 } sched_job_env;
 
 /* What happened to a job taken from the queue. */
@@ -140,7 +162,8 @@ typedef enum {
 int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
                   job_result *res, st_error *err);
 
-/* Exit code for a job result: 0 success, 1 failed, 75 skipped. */
-int sched_job_exit_code(const job_result *res);
+/* Exit code for a job result: 0 success, 1 failed, 75 skipped,
+ * 128 + signal (130, 143) interrupted (env->interrupt holds the signal). */
+int sched_job_exit_code(const job_result *res, int signo);
 
 #endif

@@ -24,10 +24,11 @@
  * while another strategy of its pipeline is pending or running.
  *
  * Recovery: a record `running` whose pipeline lock nobody holds has lost its
- * worker. The tick confirms that by taking the pipeline lock itself (so no
- * worker can be mid-run), re-reads the record and, if it is still the same
- * run, marks it failed SCHED_WORKER_LOST. The failed-run rules of §3 then
- * apply as for any failure.
+ * worker. The tick (and `status`, through sched_recover_lost()) confirms
+ * that by taking the pipeline lock itself (so no worker can be mid-run),
+ * re-reads the record and, if it is still the same run, records it `lost`
+ * (SCHED_WORKER_LOST) in state and history. Lost counts as failed for the
+ * §3 rules.
  *
  * sched_run_job() is the consumer side, shared by the embedded scheduler's
  * child processes and `synctool worker`: drop jobs that a newer run
@@ -39,8 +40,7 @@
  * lock is not recorded, so duplicates never add runs or overwrite results. A job's times are its `at` (the scheduler's fixed --at) or the
  * wall clock; the locks always keep real time.
  *
- * Not here: processes, signals, the leader lease (src/cli/cmd_scheduler.c,
- * src/cli/cmd_worker.c). Nothing here reads the clock except where a job has
+ * Not here: processes, signals, the leader lease (src/proc/). Nothing here reads the clock except where a job has
  * no fixed time.
  */
 #include "sched.h"
@@ -51,6 +51,7 @@
 #include "../time/st_time.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,35 +256,50 @@ static bool sched_key_held(const lock_info *held, size_t n, const char *key) {
     return false;
 }
 
-/* Marks one running record failed if its pipeline lock is really free:
- * we take the lock ourselves first so no worker can be mid-run. */
-static void sched_recover_one(tick_ctx *c, state_record *rec) {
+/* Records one running record `lost` if its pipeline lock is really free:
+ * we take the lock ourselves first so no worker can be mid-run (lm NULL:
+ * the caller holds it). Returns 1 if it recorded, 0 if not (someone holds
+ * the lock, the run moved on), or an error. On 1, *rec is the record as it
+ * is now. */
+static int sched_mark_lost(state *st, lock_manager *lm, state_record *rec, int64_t now,
+                           st_error *err) {
     char key[320];
     lock_key_pipeline(key, sizeof key, rec->pipeline);
     lock_handle h;
     st_error e;
-    if (lock_acquire(c->lm, key, LOCK_EXCLUSIVE, 10000, &h, &e) != ST_OK) return;
+    if (lm != NULL && lock_acquire(lm, key, LOCK_EXCLUSIVE, 10000, &h, &e) != ST_OK) return 0;
+    int rc = 0;
     state_record fresh;
-    if (state_get(c->st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK &&
+    if (state_get(st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK &&
         fresh.status == STATE_RUNNING && fresh.run_id == rec->run_id) {
         state_stats none = {0};
         int64_t started = fresh.last_attempted_at != ST_TIME_NONE ? fresh.last_attempted_at
-                                                                    : c->o->now;
-        if (state_mark_finished(c->st, rec->pipeline, rec->strategy, rec->run_id,
-                                STATE_FAILED, started, c->o->now, fresh.worker,
-                                SCHED_WORKER_LOST, SCHED_WORKER_LOST, &none, &e) == ST_OK) {
-            log_warn(rec->pipeline, rec->strategy, "Run %" PRId64 " marked failed: %s "
+                                                                    : now;
+        if (started > now) started = now;
+        rc = state_mark_finished(st, rec->pipeline, rec->strategy, rec->run_id, STATE_LOST,
+                                 started, now, fresh.worker, SCHED_WORKER_LOST,
+                                 SCHED_WORKER_LOST, &none, err);
+        if (rc == ST_OK) {
+            rc = 1;
+            log_warn(rec->pipeline, rec->strategy, "Run %" PRId64 " recorded lost: %s "
                      "(worker %s)", rec->run_id, SCHED_WORKER_LOST,
                      fresh.worker[0] ? fresh.worker : "unknown");
-            c->stats->recovered++;
-            if (state_get(c->st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK)
-                *rec = fresh;
-        } else {
-            log_error(rec->pipeline, rec->strategy, "cannot mark lost run failed: %s", e.msg);
-            c->stats->errors++;
+            if (state_get(st, rec->pipeline, rec->strategy, &fresh, &e) == ST_OK) *rec = fresh;
         }
     }
-    lock_release(c->lm, &h, &e);
+    if (lm != NULL) lock_release(lm, &h, &e);
+    return rc;
+}
+
+static void sched_recover_one(tick_ctx *c, state_record *rec) {
+    st_error e;
+    int rc = sched_mark_lost(c->st, c->lm, rec, c->o->now, &e);
+    if (rc == 1) {
+        c->stats->recovered++;
+    } else if (rc < 0) {
+        log_error(rec->pipeline, rec->strategy, "cannot record lost run: %s", e.msg);
+        c->stats->errors++;
+    }
 }
 
 static void sched_recover(tick_ctx *c) {
@@ -304,6 +320,37 @@ static void sched_recover(tick_ctx *c) {
         if (c->running_slot[i] >= 0) sched_record_to_slot(rec, &c->slots[c->running_slot[i]]);
     }
     free(held);
+}
+
+int sched_recover_lost(state *st, lock_manager *lm, const char *pipeline, int64_t now,
+                       size_t *recovered, st_error *err) {
+    if (recovered) *recovered = 0;
+    state_record *recs = NULL;
+    size_t n = 0;
+    int rc = state_list(st, &recs, &n, err);
+    if (rc != ST_OK) return rc;
+    lock_info *held = NULL;
+    size_t nheld = 0;
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++)
+        any = recs[i].status == STATE_RUNNING &&
+              (pipeline == NULL || strcmp(recs[i].pipeline, pipeline) == 0);
+    if (any && (lm == NULL || (rc = lock_list(lm, &held, &nheld, err)) == ST_OK)) {
+        for (size_t i = 0; i < n && rc >= 0; i++) {
+            if (recs[i].status != STATE_RUNNING) continue;
+            if (pipeline != NULL && strcmp(recs[i].pipeline, pipeline) != 0) continue;
+            char key[320];
+            lock_key_pipeline(key, sizeof key, recs[i].pipeline);
+            if (lm != NULL && sched_key_held(held, nheld, key)) continue;
+            int r = sched_mark_lost(st, lm, &recs[i], now, err);
+            if (r < 0) rc = r;
+            else if (r == 1 && recovered) (*recovered)++;
+        }
+        if (rc > 0) rc = ST_OK;
+    }
+    free(held);
+    free(recs);
+    return rc;
 }
 
 /* Pending + push once the enqueue lock is ours. Returns 0 or an error. */
@@ -432,6 +479,9 @@ static void sched_log_decisions(const tick_ctx *c, const config_pipeline *p, siz
             continue;
         }
         log_level lv = ((int)j == chosen || changed) ? LOG_INFO : LOG_DEBUG;
+        if (d->distrusted[0])
+            log_warn(p->name, p->strategies[j].name, "state in the future of now, treated as "
+                     "unknown: %s", d->distrusted);
         if (lv < log_get_level()) continue;
         log_event(lv, p->name, p->strategies[j].name, "%s", d->reason);
     }
@@ -552,11 +602,14 @@ static bool sched_job_stale(const state_record *rec, const queue_job *job, char 
         return true;
     }
     if (rec->run_id != job->run_id) return false;
-    bool lost = rec->status == STATE_FAILED &&
-                (strcmp(rec->error, SCHED_WORKER_LOST) == 0 ||
-                 strcmp(rec->message, SCHED_WORKER_LOST) == 0);
+    /* lost (or failed "Worker lost" from before `lost` existed): a
+     * redelivery of the run may still run it */
+    bool lost = rec->status == STATE_LOST ||
+                (rec->status == STATE_FAILED &&
+                 (strcmp(rec->error, SCHED_WORKER_LOST) == 0 ||
+                  strcmp(rec->message, SCHED_WORKER_LOST) == 0));
     if (rec->status == STATE_SUCCESS || rec->status == STATE_SKIPPED ||
-        (rec->status == STATE_FAILED && !lost)) {
+        rec->status == STATE_INTERRUPTED || (rec->status == STATE_FAILED && !lost)) {
         snprintf(why, n, "already finished (%s)", state_status_name(rec->status));
         return true;
     }
@@ -635,6 +688,7 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
         .fence_key = ctx->pipeline_lock ? ctx->pipeline_lock->fence_key : NULL,
         .fence_token = ctx->pipeline_lock ? ctx->pipeline_lock->fence : 0,
         .cancel = ctx->cancel,
+        .interrupt = ctx->interrupt,
         .progress = false,
         .now = rc->started_at,
     };
@@ -642,7 +696,12 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
 }
 
 static state_status sched_state_of(job_status s) {
-    return s == JOB_SUCCESS ? STATE_SUCCESS : s == JOB_SKIPPED ? STATE_SKIPPED : STATE_FAILED;
+    switch (s) {
+    case JOB_SUCCESS: return STATE_SUCCESS;
+    case JOB_SKIPPED: return STATE_SKIPPED;
+    case JOB_INTERRUPTED: return STATE_INTERRUPTED;
+    default: return STATE_FAILED;
+    }
 }
 
 static void sched_log_result(const queue_job *job, const job_result *res) {
@@ -651,6 +710,11 @@ static void sched_log_result(const queue_job *job, const job_result *res) {
         log_info(job->pipeline, job->strategy, "Run %" PRId64 " succeeded: %s", job->run_id, msg);
     else if (res->status == JOB_SKIPPED)
         log_warn(job->pipeline, job->strategy, "Run %" PRId64 " skipped: %s", job->run_id, msg);
+    else if (res->status == JOB_INTERRUPTED)
+        log_warn(job->pipeline, job->strategy, "Run %" PRId64 " interrupted at a batch "
+                 "boundary: %" PRId64 " inserted, %" PRId64 " updated, %" PRId64 " deleted "
+                 "committed; retried inside its slot", job->run_id, res->stats.rows_inserted,
+                 res->stats.rows_updated, res->stats.rows_deleted);
     else
         log_error(job->pipeline, job->strategy, "Run %" PRId64 " failed: %s", job->run_id, msg);
 }
@@ -770,6 +834,7 @@ static int sched_run_job_captured(const sched_job_env *env, const queue_job *job
     } else {
         job_opts opts;
         sched_job_opts(&opts, rc.p, job, r == ST_OK ? &rec : NULL);
+        opts.interrupt = env->interrupt;
         job_callbacks cb = {sched_on_locks_acquired, sched_on_skip, &rc, sched_on_finished};
         job_run(env->cfg, rc.p, &opts, env->lm, &cb, sched_exec_sync, &rc, res);
         sched_release_enqueue(&rc);
@@ -786,6 +851,7 @@ static int sched_run_job_captured(const sched_job_env *env, const queue_job *job
     return sched_record(&rc, res, err);
 }
 
-int sched_job_exit_code(const job_result *res) {
+int sched_job_exit_code(const job_result *res, int signo) {
+    if (res->status == JOB_INTERRUPTED) return 128 + (signo > 0 ? signo : SIGTERM);
     return res->status == JOB_SUCCESS ? 0 : res->status == JOB_SKIPPED ? 75 : 1;
 }

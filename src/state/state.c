@@ -104,7 +104,8 @@ int state_stale(st_error *err, int64_t run_id, int64_t stored) {
 }
 
 static const char *const status_names[] = {"idle", "pending", "running",
-                                           "success", "failed", "skipped"};
+                                           "success", "failed", "skipped",
+                                           "interrupted", "lost"};
 
 const char *state_status_name(state_status s) {
     if ((unsigned)s >= sizeof status_names / sizeof status_names[0]) return "unknown";
@@ -312,10 +313,12 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
                             int64_t now, const char *worker, const char *message,
                             const char *error, const state_stats *stats, const char *log,
                             st_error *err) {
-    if (status != STATE_SUCCESS && status != STATE_FAILED && status != STATE_SKIPPED)
+    if (status != STATE_SUCCESS && status != STATE_FAILED && status != STATE_SKIPPED &&
+        status != STATE_INTERRUPTED && status != STATE_LOST)
         return st_error_set(err, ST_EINVAL,
-                            "state: %s:%s: finished status must be success, failed or "
-                            "skipped, not %s", pipeline, strategy, state_status_name(status));
+                            "state: %s:%s: finished status must be success, failed, "
+                            "skipped, interrupted or lost, not %s", pipeline, strategy,
+                            state_status_name(status));
     state_change c;
     change_init(&c, pipeline, strategy, run_id, now);
     c.values.status = status;
@@ -327,7 +330,7 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
         c.values.last_run = started_at;
         c.set |= STATE_SET_LAST_RUN;
         c.retry = STATE_RETRY_RESET;
-    } else if (status == STATE_FAILED) {
+    } else if (status == STATE_FAILED || status == STATE_LOST) {
         c.retry = STATE_RETRY_INCR;
     } else {
         c.values.last_attempted_at = now;
@@ -361,7 +364,7 @@ int state_reset(state *st, const char *pipeline, const char *strategy, st_error 
 static int check_put(const state_record *rec, st_error *err) {
     if (rec->pipeline[0] == '\0' || rec->strategy[0] == '\0')
         return st_error_set(err, ST_EINVAL, "state put: pipeline and strategy are required");
-    if ((unsigned)rec->status > STATE_SKIPPED)
+    if ((unsigned)rec->status > STATE_LOST)
         return st_error_set(err, ST_EINVAL, "state put: %s:%s: unknown status %d",
                             rec->pipeline, rec->strategy, (int)rec->status);
     if (rec->retry_count < 0 || rec->run_id < 0)

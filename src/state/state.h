@@ -37,7 +37,9 @@ typedef enum {
     STATE_RUNNING,
     STATE_SUCCESS,
     STATE_FAILED,
-    STATE_SKIPPED
+    STATE_SKIPPED,
+    STATE_INTERRUPTED,  /* asked to stop (SIGINT/SIGTERM): treated like skipped */
+    STATE_LOST          /* died without recording (lease expired): like failed */
 } state_status;
 
 typedef struct state_record {
@@ -108,8 +110,10 @@ int state_mark_pending(state *st, const char *pipeline, const char *strategy,
                        int64_t run_id, int64_t now, st_error *err);
 int state_mark_running(state *st, const char *pipeline, const char *strategy,
                        int64_t run_id, int64_t now, const char *worker, st_error *err);
-/* status is STATE_SUCCESS, STATE_FAILED or STATE_SKIPPED. started_at is the
- * run's start (becomes last_run on success). Appends history. */
+/* status is STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED, STATE_INTERRUPTED
+ * or STATE_LOST. started_at is the run's start (becomes last_run on
+ * success). failed and lost raise retry_count; skipped and interrupted set
+ * last_attempted_at = now and leave retry_count alone. Appends history. */
 int state_mark_finished(state *st, const char *pipeline, const char *strategy,
                         int64_t run_id, state_status status, int64_t started_at,
                         int64_t now, const char *worker, const char *message,

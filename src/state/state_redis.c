@@ -62,6 +62,7 @@ typedef struct redis_be {
     redis_url u;              /* parsed URL; credentials kept for reconnects */
     char shown[512];          /* URL safe to print */
     char apply_sha[41], put_sha[41], prune_sha[41];
+    int64_t last_used;        /* monotonic ms, for redis_conn_check_idle */
 } redis_be;
 
 static const char *const field_names[NFIELDS] = {
@@ -212,6 +213,7 @@ static int connect_be(redis_be *b, st_error *err) {
 }
 
 static int ensure_connected(redis_be *b, st_error *err) {
+    redis_conn_check_idle(&b->c, &b->last_used);
     if (b->c) return ST_OK;
     int rc = connect_be(b, err);
     if (rc != ST_OK && b->c) {

@@ -285,7 +285,15 @@ static int sq_register(sqlite3 *db) {
 
 /* --- Connection --- */
 
+/* SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: another process
+ * holds a write transaction on the file (a frozen or stale run). That is
+ * ST_EBUSY, which the job manager records as skipped, not failed: someone
+ * else's frozen transaction must not count against this strategy. */
 static int sq_fail(sq_impl *q, st_error *err, const char *what) {
+    int code = sqlite3_errcode(q->db);
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+        return st_error_set(err, ST_EBUSY, "datastore '%s' (sqlite): %s: the database file is "
+                            "locked by another writer (a frozen or stale run?)", q->name, what);
     return st_error_set(err, ST_ERR, "datastore '%s' (sqlite): %s: %s", q->name, what,
                         sqlite3_errmsg(q->db));
 }

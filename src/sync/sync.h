@@ -8,6 +8,8 @@
  * commit, so a run that has lost its lock cannot write (ST_ESTALE).
  * If *opts->cancel becomes non-zero (the lease renewal thread lost the lock)
  * it stops before the next commit and returns ST_ELOST "lost pipeline lock".
+ * If *opts->interrupt becomes non-zero (SIGINT/SIGTERM) it stops the same
+ * way and returns ST_EINTR: batches already committed stay committed.
  *
  * Errors name the datastore and table; a failure never leaves a partial
  * batch outside a transaction, and re-running after any failure neither
@@ -16,6 +18,7 @@
 #ifndef ST_SYNC_H
 #define ST_SYNC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -52,6 +55,9 @@ typedef struct sync_opts {
     const char *fence_key;    /* pipeline lock key; NULL = no fencing */
     int64_t fence_token;      /* pipeline lock fencing token */
     volatile int *cancel;     /* may be NULL */
+    /* may be NULL; non-zero: stop at the next batch boundary (the open
+     * batch is rolled back) and return ST_EINTR "interrupted" */
+    volatile sig_atomic_t *interrupt;
     bool progress;            /* progress line on stderr (only if a TTY) */
     int64_t progress_interval_s; /* not on a TTY: an info log line this often for runs
                                     lasting longer; 0 = 30 s, < 0 = never */

@@ -11,6 +11,9 @@
  * so a run whose lock was taken over (a larger fencing token is stored)
  * writes nothing (ST_ESTALE), and a run whose lease renewal failed
  * (*opts->cancel) stops before committing (ST_ELOST "lost pipeline lock").
+ * An interrupt (*opts->interrupt, SIGINT/SIGTERM) is checked at the same
+ * batch boundaries, before BEGIN and before COMMIT: the open batch is rolled
+ * back and the run returns ST_EINTR with the counts of what was committed.
  * sync_batch_stream() commits the same way, with rows pulled from a source
  * reader as they arrive instead of queued (delta pages).
  * Any failure rolls back: a batch is all or nothing, and since every write
@@ -69,8 +72,13 @@ int sync_batch_add(sync_ctx *c, store_op op, const char *const *vals) {
 
 /* One destination transaction applying the queued batch, or, with `pull`,
  * the changes it yields. */
+static bool batch_interrupted(const sync_ctx *c) {
+    return c->o->interrupt != NULL && *c->o->interrupt != 0;
+}
+
 static int batch_commit(sync_ctx *c, store_op op, store_pull_fn pull, void *arg,
                         store_counts *cnt) {
+    if (batch_interrupted(c)) return st_error_set(c->err, ST_EINTR, "interrupted");
     int rc = store_begin(c->dst, c->err);
     if (rc == ST_OK && c->o->fence_key != NULL)
         rc = store_fence_check(c->dst, c->o->fence_key, c->o->fence_token, NULL, c->err);
@@ -79,6 +87,7 @@ static int batch_commit(sync_ctx *c, store_op op, store_pull_fn pull, void *arg,
                   : store_apply(c->dst, &c->dt, c->batch.ch, c->batch.n, cnt, c->err);
     if (rc == ST_OK && c->o->cancel != NULL && *c->o->cancel)
         rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
+    if (rc == ST_OK && batch_interrupted(c)) rc = st_error_set(c->err, ST_EINTR, "interrupted");
     if (rc == ST_OK) rc = store_commit(c->dst, c->err);
     if (rc != ST_OK) store_rollback(c->dst);
     return rc;
@@ -96,6 +105,7 @@ int sync_batch_flush(sync_ctx *c) {
     if (c->batch.n == 0) {
         if (c->o->cancel != NULL && *c->o->cancel)
             return st_error_set(c->err, ST_ELOST, "lost pipeline lock");
+        if (batch_interrupted(c)) return st_error_set(c->err, ST_EINTR, "interrupted");
         return ST_OK;
     }
     store_counts cnt = {0};

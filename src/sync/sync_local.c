@@ -217,6 +217,8 @@ static int local_transaction(sync_ctx *c, bool attached) {
     if (rc == ST_OK) rc = local_insert(c, attached, empty, &ins);
     if (rc == ST_OK && c->o->cancel != NULL && *c->o->cancel)
         rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
+    if (rc == ST_OK && c->o->interrupt != NULL && *c->o->interrupt)
+        rc = st_error_set(c->err, ST_EINTR, "interrupted");   /* one batch: the table */
     if (rc == ST_OK) rc = store_commit(c->dst, c->err);
     if (rc != ST_OK) {
         store_rollback(c->dst);

@@ -17,6 +17,8 @@ import subprocess
 import time
 
 from conftest import BIN
+from test_lifecycle import PgHold, gate_waiters, gated_pipeline, tables_equal
+from test_scheduler_helpers import wait_until
 from test_sync_cli import (pg_count, pg_ds, pg_orders_pipeline, schema,  # noqa: F401
                            write_config)
 
@@ -27,32 +29,40 @@ def _run(base, env, *args, timeout=600):
 
 
 def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, schema):
-    n = 200000
-    base, env = pg_orders_pipeline(tmp_path, pg_server, schema, n)
+    """A run frozen (SIGSTOP) mid-sync — held at the PostgreSQL gate with
+    batches already committed, so it is mid-sync however fast the machine —
+    loses its lease; newer runs sync and the source moves on; when the
+    frozen run resumes it writes nothing."""
+    n = 3000
+    gated_pipeline(tmp_path, pg_server, schema, n=n)
+    base = [BIN, "--config-dir", str(tmp_path)]
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    hold = PgHold(pg_server)
     stale = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ""
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and stale.poll() is None:
-            if pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') > 0:
-                break
-            time.sleep(0.02)
-        assert stale.poll() is None, "the first run finished before it could be frozen"
+        wait_until(lambda: gate_waiters(pg_server) > 0 or stale.poll() is not None,
+                   timeout=120, what="the first run at the gate")
+        assert stale.poll() is None, stale.communicate()
+        assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".p_dst') > 0
         stale.send_signal(signal.SIGSTOP)
-        time.sleep(4.5)  # lease_ttl_seconds is 3: the frozen run's lock expires
+        hold.release()
         second = _run(base, env, "run", "--job-name", "p", "--strategy", "full",
                       "--lock-timeout", "30", "--table-lock-timeout", "30")
         assert second.returncode == 0, second.stderr
-        assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') == n
+        assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".p_dst') == n
         # The source moves on; a stale writer would bring the deleted rows back.
-        pg_server.psql(f'DELETE FROM "{schema}".src WHERE id > {n - 1000}',
+        pg_server.psql(f'DELETE FROM "{schema}".p_src WHERE id > {n - 1000}',
                        dbname=pg_server.dbname)
         third = _run(base, env, "run", "--job-name", "p", "--strategy", "full")
         assert third.returncode == 0, third.stderr
         stale.send_signal(signal.SIGCONT)
         out, err = stale.communicate(timeout=300)
     finally:
+        hold.release()
         if stale.poll() is None:
+            stale.send_signal(signal.SIGCONT)
             stale.kill()
             stale.wait()
     print("stale run stderr:", err)
@@ -62,11 +72,8 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
     # never written.
     assert any(m in err for m in ("lost pipeline lock", "is stale", "terminating connection",
                                   "server closed the connection")), err
-    assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') == n - 1000
-    diff = pg_count(pg_server,
-                    f'SELECT count(*) FROM ((TABLE "{schema}".src EXCEPT ALL TABLE "{schema}".dst) '
-                    f'UNION ALL (TABLE "{schema}".dst EXCEPT ALL TABLE "{schema}".src)) d')
-    assert diff == 0
+    assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".p_dst') == n - 1000
+    assert tables_equal(pg_server, schema)
 
 
 def test_new_lock_store_is_not_fenced_out_by_old_tokens(tmp_path, pg_server, schema):

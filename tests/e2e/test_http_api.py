@@ -374,7 +374,9 @@ def test_run_through_the_api_on_redis_goes_to_a_worker(tmp_path, redis_server):
                           outcome="success") == 1
             assert sample(m, "synctool_rows_read_total", pipeline="good",
                           strategy="full_job") == 3
-            assert sample(m, "synctool_queue_depth") == 0
+            # the job is acknowledged just after its result is recorded
+            wait_until(lambda: sample(metrics(s), "synctool_queue_depth") == 0,
+                       what="the job's acknowledgement")
             assert sample(m, "synctool_workers_live") == 1
             workers = s.json("GET", "/api/v1/workers")["workers"]
             assert [(w["name"], w["kind"], w["alive"]) for w in workers

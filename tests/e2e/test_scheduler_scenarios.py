@@ -14,6 +14,8 @@ import time
 import pytest
 
 from conftest import BIN, run_synctool
+from test_lifecycle import PgHold, gate_waiters, gated_pipeline, tables_equal
+from test_sync_cli import schema  # noqa: F401
 from test_scheduler_helpers import (LockHolder, count_rows, export_state, history, iso,
                                     lock_list, make_table, pipeline_yaml, state_of, tick,
                                     wait_until, write_config)
@@ -244,32 +246,42 @@ def test_worker_refuses_sqlite_state(tmp_path):
     assert r.rc == 2 and "--concurrency must be between 1 and 256" in r.err, r
 
 
-def test_max_jobs_bounds_parallel_children_and_all_jobs_run(tmp_path):
+def test_max_jobs_bounds_parallel_children_and_all_jobs_run(tmp_path, pg_server, schema):
+    """Five due pipelines, --max-jobs 2: every run waits at the PostgreSQL
+    gate, so exactly two job processes exist until the test lets go."""
+    import pathlib
     cfg = str(tmp_path)
-    pipes = {f"p{i}": pipeline_yaml(f"p{i}", "*/5 * * * *", src_table=f"t{i}",
-                                    dst_table=f"t{i}") for i in range(5)}
-    write_config(cfg, pipes)
-    for i in range(5):
-        make_table(os.path.join(cfg, "src.db"), table=f"t{i}", rows=200000 + i)
-        make_table(os.path.join(cfg, "dst.db"), table=f"t{i}", rows=0)
+    names = [f"p{i}" for i in range(5)]
+    gated_pipeline(pathlib.Path(cfg), pg_server, schema, cron="*/5 * * * *", names=names)
+    hold = PgHold(pg_server)
     bg = Background(cfg, "--log-level", "debug", "scheduler", "--once", "--at",
                     "2025-10-15T10:00:00Z", "--max-jobs", "2")
     most = 0
     try:
+        wait_until(lambda: gate_waiters(pg_server) >= 2 or bg.proc.poll() is not None,
+                   timeout=120, what="two runs at the gate")
+        for _ in range(20):  # a third would have been started by now: it is not
+            kids = subprocess.run(["pgrep", "-P", str(bg.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+            most = max(most, len(kids))
+            time.sleep(0.05)
+        assert most == 2 and gate_waiters(pg_server) == 2, most
+        hold.release()
         while bg.proc.poll() is None:
             kids = subprocess.run(["pgrep", "-P", str(bg.proc.pid)], capture_output=True,
                                   text=True).stdout.split()
             most = max(most, len(kids))
             time.sleep(0.02)
     finally:
+        hold.release()
         rc = bg.stop()
     log = bg.text()
     assert rc == 0, log
-    assert 1 <= most <= 2, most
+    assert most == 2, most
     assert log.count("started in process") == 5, log
     assert log.count("succeeded") == 5, log
-    for i in range(5):
-        assert count_rows(os.path.join(cfg, "dst.db"), f"t{i}") == 200000 + i
+    for n in names:
+        assert tables_equal(pg_server, schema, n)
 
 
 class Background:
@@ -362,89 +374,100 @@ def test_standby_takes_over_after_leader_dies(tmp_path):
             assert b.stop() == 0, b.text()
 
 
-def test_lost_worker_is_marked_failed_by_the_next_tick(tmp_path):
-    """A job process killed mid-run leaves `running` behind; once its pipeline
-    lease lapses the next tick marks it failed (Worker lost: lease expired)."""
+def test_lost_worker_is_recorded_lost_by_the_next_tick(tmp_path, pg_server, schema):
+    """A job process killed mid-run (held at the PostgreSQL gate, so it is
+    provably mid-run) leaves `running` behind; once its pipeline lease
+    lapses the next tick records it `lost` (Worker lost: lease expired) in
+    state and history; lost counts as failed."""
     cfg = str(tmp_path)
-    setup_sqlite(cfg, "big_sync", "0 * * * *", rows=300000,
-                 extra="locks: {lease_ttl_seconds: 3}\n")
+    gated_pipeline(tmp_path, pg_server, schema, cron="0 * * * *")
+    hold = PgHold(pg_server)
     bg = Background(cfg, "scheduler", "--once", "--at", "2025-10-15T10:00:00Z")
     try:
-        wait_until(lambda: (state_of(cfg, "big_sync", "full_job") or {}).get("status")
-                   in ("running", "success", "failed"), timeout=120, interval=0.05,
-                   what="the run to start")
-        assert state_of(cfg, "big_sync", "full_job")["status"] == "running", \
-            "the sync finished before it could be killed; make the table bigger"
+        wait_until(lambda: gate_waiters(pg_server) > 0, timeout=120, what="the run at the gate")
+        assert state_of(cfg, "p", "full")["status"] == "running"
         kids = subprocess.run(["pgrep", "-P", str(bg.proc.pid)], capture_output=True,
                               text=True).stdout.split()
         assert len(kids) == 1, kids
         os.kill(int(kids[0]), signal.SIGKILL)      # the job process only
         assert bg.proc.wait(60) == 1, bg.text()  # --once: a run it started died
     finally:
+        hold.release()
         bg.stop()
     assert "job process died (signal 9)" in bg.text(), bg.text()
-    assert state_of(cfg, "big_sync", "full_job")["status"] == "running"
-    wait_until(lambda: PIPE_KEY.format("big_sync") not in lock_list(cfg), timeout=60,
+    assert state_of(cfg, "p", "full")["status"] == "running"
+    wait_until(lambda: PIPE_KEY.format("p") not in lock_list(cfg), timeout=60,
                what="the dead run's lease to lapse")
     r = tick(cfg, "2025-10-15T10:07:00Z", log_level="debug")
-    assert "Worker lost: lease expired" in r.err, r
-    st = state_of(cfg, "big_sync", "full_job")
-    assert st["status"] == "failed" and int(st["retry_count"]) == 1
+    assert "recorded lost: Worker lost: lease expired" in r.err, r
+    st = state_of(cfg, "p", "full")
+    assert st["status"] == "lost" and int(st["retry_count"]) == 1
     assert "Worker lost: lease expired" in (st.get("error", "") + st.get("message", ""))
-    # Failed, so no retry inside the slot; the next slot runs it.
+    assert statuses(history(cfg, "p")) == ["lost"]
+    # Lost counts as failed: no retry inside the slot; the next slot runs it.
     assert "Job failed on last attempt, waiting for next regular schedule" in r.err, r
     r = tick(cfg, "2025-10-15T11:00:00Z")
     assert "succeeded" in r.err, r
-    assert count_rows(os.path.join(cfg, "dst.db")) == 300000
+    assert tables_equal(pg_server, schema)
 
 
-def start_slow_scheduler(cfg, *extra):
-    """A looping scheduler whose first tick (wall clock) starts a slow run."""
-    setup_sqlite(cfg, "big_sync", "* * * * *", rows=300000,
-                 extra="locks: {lease_ttl_seconds: 3}\n")
+def start_held_scheduler(cfg, pg_server, schema, *extra, names=("p",)):
+    """A looping scheduler whose first tick (wall clock) starts a run that
+    waits at the PostgreSQL gate (held by the returned PgHold)."""
+    import pathlib
+    gated_pipeline(pathlib.Path(cfg), pg_server, schema, cron="* * * * *", names=names)
+    hold = PgHold(pg_server)
     bg = Background(cfg, "scheduler", "--tick", "1", *extra)
-    wait_until(lambda: (state_of(cfg, "big_sync", "full_job") or {}).get("status")
-               in ("running", "success", "failed"), timeout=120, interval=0.05,
-               what="the run to start")
-    assert state_of(cfg, "big_sync", "full_job")["status"] == "running", \
-        "the sync finished before the signal; make the table bigger"
-    return bg
+    wait_until(lambda: gate_waiters(pg_server) > 0 or bg.proc.poll() is not None,
+               timeout=120, what="the run to start")
+    assert bg.proc.poll() is None, bg.text()
+    return bg, hold
 
 
-def test_sigterm_lets_the_running_job_finish_within_grace(tmp_path):
+def test_sigterm_lets_the_running_job_finish_within_grace(tmp_path, pg_server, schema):
     cfg = str(tmp_path)
-    bg = start_slow_scheduler(cfg, "--grace", "120")
-    rc = bg.stop(signal.SIGTERM, timeout=150)
+    bg, hold = start_held_scheduler(cfg, pg_server, schema, "--grace", "120")
+    try:
+        bg.proc.send_signal(signal.SIGTERM)
+        bg.wait_for("stopping; 1 running jobs get up to 120s to finish")
+        hold.release()
+    finally:
+        hold.release()
+        rc = bg.stop(signal.SIGTERM, timeout=150)
     log = bg.text()
     assert rc == 0, log
-    assert "stopping; 1 running jobs get up to 120s to finish" in log
     assert "succeeded" in log and "scheduler stopped" in log
-    assert state_of(cfg, "big_sync", "full_job")["status"] == "success"
-    assert count_rows(os.path.join(cfg, "dst.db")) == 300000
+    assert state_of(cfg, "p", "full")["status"] == "success"
+    assert tables_equal(pg_server, schema)
     locks = lock_list(cfg)
-    assert "synctool:exec:pipeline:big_sync" not in locks
+    assert "synctool:exec:pipeline:p" not in locks
     assert "synctool:scheduler:leader" not in locks
 
 
-def test_sigterm_grace_over_stops_the_job(tmp_path):
+def test_sigterm_grace_over_interrupts_the_job(tmp_path, pg_server, schema):
+    """--grace 0: the job is interrupted at once (SIGTERM, not SIGKILL);
+    held at the gate it stops at its next batch boundary once let go."""
     cfg = str(tmp_path)
-    bg = start_slow_scheduler(cfg, "--grace", "0")
-    rc = bg.stop(signal.SIGTERM, timeout=60)
+    bg, hold = start_held_scheduler(cfg, pg_server, schema, "--grace", "0")
+    try:
+        bg.proc.send_signal(signal.SIGTERM)
+        bg.wait_for("grace period over: interrupting run")
+        hold.release()
+    finally:
+        hold.release()
+        rc = bg.stop(signal.SIGTERM, timeout=60)
     log = bg.text()
     assert rc == 0, log
-    assert "grace period over: stopping run" in log
-    assert "scheduler stopped" in log
+    assert "scheduler stopped" in log and "killing it" not in log
+    st = state_of(cfg, "p", "full")
+    assert st["status"] == "interrupted" and int(st["retry_count"]) == 0, st
 
 
-def test_sigterm_leaves_unstarted_jobs_pending_and_frees_their_enqueue_locks(tmp_path):
+def test_sigterm_leaves_unstarted_jobs_pending_and_frees_their_enqueue_locks(
+        tmp_path, pg_server, schema):
     cfg = str(tmp_path)
-    pipes = {n: pipeline_yaml(n, "* * * * *", src_table=n, dst_table=n)
-             for n in ("first", "second")}
-    write_config(cfg, pipes)
-    for n in pipes:
-        make_table(os.path.join(cfg, "src.db"), table=n, rows=300000)
-        make_table(os.path.join(cfg, "dst.db"), table=n, rows=0)
-    bg = Background(cfg, "scheduler", "--tick", "1", "--max-jobs", "1", "--grace", "120")
+    bg, hold = start_held_scheduler(cfg, pg_server, schema, "--max-jobs", "1", "--grace", "120",
+                                    names=("first", "second"))
     try:
         def one_running():
             recs = {r["pipeline"]: r["status"] for r in export_state(cfg)}
@@ -452,11 +475,14 @@ def test_sigterm_leaves_unstarted_jobs_pending_and_frees_their_enqueue_locks(tmp
                 "pending" in recs.values()
         wait_until(one_running, timeout=120, interval=0.05,
                    what="one run to start while the other waits")
+        bg.proc.send_signal(signal.SIGTERM)
+        bg.wait_for("not started: the scheduler is stopping")  # at once, not after the job
+        hold.release()
     finally:
+        hold.release()
         rc = bg.stop(signal.SIGTERM, timeout=150)
     log = bg.text()
     assert rc == 0, log
-    assert "not started: the scheduler is stopping" in log
     statuses_now = sorted(r["status"] for r in export_state(cfg))
     assert statuses_now == ["pending", "success"], statuses_now
     assert "synctool:enqueue:pipeline:" not in lock_list(cfg)

@@ -228,6 +228,31 @@ static void test_skipped_sets_attempted_only(void **ctx) {
     assert_record(&got, &want); /* retry_count still 2, last_run unchanged */
 }
 
+/* interrupted is recorded like skipped (retry_count unchanged), lost like
+ * failed (retry_count + 1); both reach history with their status. */
+static void test_interrupted_and_lost_recorded(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s"); /* retry_count 2 */
+    put_seed(st, &want);
+    finish(st, "p", "s", 10, STATE_INTERRUPTED, T0, T0 + 1, "interrupted", NULL);
+    state_record got = get_ok(st, "p", "s");
+    assert_int_equal(got.status, STATE_INTERRUPTED);
+    assert_int_equal(got.retry_count, 2);
+    assert_true(got.last_attempted_at == T0 + 1);
+    finish(st, "p", "s", 11, STATE_LOST, T0, T0 + 2, "", "Worker lost: lease expired");
+    got = get_ok(st, "p", "s");
+    assert_int_equal(got.status, STATE_LOST);
+    assert_int_equal(got.retry_count, 3);
+    state_history_entry *h;
+    size_t n;
+    assert_int_equal(state_history(st, "p", "s", 10, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(h[0].status, STATE_LOST);
+    assert_int_equal(h[1].status, STATE_INTERRUPTED);
+    assert_true(h[1].stats.rows_inserted == 3);
+    free(h);
+}
+
 static void test_finished_rejects_non_final_status(void **ctx) {
     st_error err;
     assert_int_equal(state_mark_finished(*ctx, "p", "s", 1, STATE_RUNNING, T0, T0, "w", "", "",
@@ -690,6 +715,7 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_success_sets_exactly),
     STATE_CASE(test_failed_increments_retry),
     STATE_CASE(test_skipped_sets_attempted_only),
+    STATE_CASE(test_interrupted_and_lost_recorded),
     STATE_CASE(test_finished_rejects_non_final_status),
     STATE_CASE(test_stale_run_id_refused),
     STATE_CASE(test_new_run_id_strictly_increasing),

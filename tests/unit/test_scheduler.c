@@ -256,10 +256,16 @@ static void test_tick_marks_running_without_lease_as_worker_lost(void **state) {
     assert_int_equal(s.recovered, 1);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
-    assert_int_equal(r.status, STATE_FAILED);
+    assert_int_equal(r.status, STATE_LOST);
     assert_int_equal(r.retry_count, 1);
     assert_string_equal(r.error, SCHED_WORKER_LOST);
-    /* Failed: no retry inside the slot (only the never-run delta is due). */
+    state_history_entry *hist;
+    size_t nh;
+    assert_int_equal(state_history(f->st, "orders", "full_daily", 5, &hist, &nh, NULL), 0);
+    assert_int_equal(nh, 1);
+    assert_int_equal(hist[0].status, STATE_LOST);
+    free(hist);
+    /* Lost counts as failed: no retry inside the slot (only the never-run delta is due). */
     queue_job j;
     while (queue_pop(f->q, "t", 0, &j, NULL) == 0) assert_string_equal(j.strategy, "delta_15m");
     /* The probe released the pipeline lock again. */
@@ -313,7 +319,7 @@ static void test_run_job_runs_records_and_releases_enqueue_lock(void **state) {
     assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
     assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
     assert_int_equal(res.status, JOB_SUCCESS);
-    assert_int_equal(sched_job_exit_code(&res), 0);
+    assert_int_equal(sched_job_exit_code(&res, 0), 0);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
     assert_int_equal(r.status, STATE_SUCCESS);
@@ -343,7 +349,7 @@ static void test_run_job_skips_when_pipeline_lock_held(void **state) {
                                   60000, &h, NULL), 0);
     assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
     assert_int_equal(res.status, JOB_SKIPPED);
-    assert_int_equal(sched_job_exit_code(&res), 75);
+    assert_int_equal(sched_job_exit_code(&res, 0), 75);
     assert_string_equal(res.message, "Pipeline lock not available, skipping execution");
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);

@@ -159,6 +159,30 @@ static void test_success_status_normal_scheduling(void **s) {
     expect(&d, true, "Due to run (last scheduled: 2025-10-15T10:00:00Z, gap: 30s)");
 }
 
+/* DESIGN §3: interrupted is treated like skipped (retried inside its slot,
+ * whatever retry_count says), lost like failed (waits for the next slot,
+ * pauses at max_retry_count). */
+static void test_interrupted_retries_in_slot_and_lost_waits_like_failed(void **s) {
+    (void)s;
+    sched_decision d;
+    state_record st = schedt_state(STATE_INTERRUPTED, "2025-10-15T09:00:00Z",
+                                   "2025-10-15T10:00:10Z", "2025-10-15T10:01:00Z", 2);
+    schedt_decide(&d, &st, "0 * * * *", "2025-10-15T10:06:00Z");
+    expect(&d, true, "Retrying skipped job within current slot (skipped 300s ago, "
+                     "3240s until next slot)");
+    schedt_decide(&d, &st, "0 * * * *", "2025-10-15T10:03:00Z");
+    expect(&d, false, "Recently skipped, retry in 180s (within current slot)");
+    st.retry_count = 3; /* interrupts never pause */
+    schedt_decide(&d, &st, "0 * * * *", "2025-10-15T10:06:00Z");
+    assert_true(d.run);
+    st.status = STATE_LOST;
+    schedt_decide(&d, &st, "0 * * * *", "2025-10-15T10:06:00Z");
+    expect(&d, false, "Max retry count (3) exceeded for failed job");
+    st.retry_count = 1;
+    schedt_decide(&d, &st, "0 * * * *", "2025-10-15T10:06:00Z");
+    expect(&d, false, "Job failed on last attempt, waiting for next regular schedule");
+}
+
 static void test_failed_job_max_retry_exceeded(void **s) {
     (void)s;
     sched_decision d;
@@ -225,6 +249,7 @@ int main(void) {
         cmocka_unit_test(test_weekly_job_skipped_long_slot),
         cmocka_unit_test(test_success_status_normal_scheduling),
         cmocka_unit_test(test_failed_job_max_retry_exceeded),
+        cmocka_unit_test(test_interrupted_retries_in_slot_and_lost_waits_like_failed),
         cmocka_unit_test(test_minimum_backoff_30_seconds),
         cmocka_unit_test(test_backoff_by_cron_frequency),
     };

@@ -102,8 +102,9 @@ static void test_open_with_ops_checks_version(void **ctx) {
 static void test_status_names(void **ctx) {
     (void)ctx;
     state_status s;
-    const char *names[] = {"idle", "pending", "running", "success", "failed", "skipped"};
-    for (int i = 0; i < 6; i++) {
+    const char *names[] = {"idle",   "pending", "running",     "success",
+                           "failed", "skipped", "interrupted", "lost"};
+    for (int i = 0; i < 8; i++) {
         assert_int_equal(state_status_parse(names[i], &s), ST_OK);
         assert_int_equal(s, i);
         assert_string_equal(state_status_name(s), names[i]);
