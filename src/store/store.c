@@ -70,6 +70,32 @@ void store_close(store *s) {
 
 const struct store_ops *store_ops_of(const store *s) { return s->ops; }
 const char *store_name(const store *s) { return s->name; }
+
+int store_row_digest_expr(const store *s, store_sb *b, const char *family, const store_table *t,
+                          const char *rowtext, bool sum) {
+    if (s->ops->row_digest_expr == NULL) return ST_ENOTIMPL;
+    return s->ops->row_digest_expr(b, family, t, rowtext, sum);
+}
+
+static bool offers(const store *s, const char *family, const store_table *t, bool sum) {
+    if (s->ops->digest_families == NULL) return false;
+    for (const char *const *f = s->ops->digest_families; *f; f++) {
+        if (strcmp(*f, family) != 0) continue;
+        store_sb b = {0};
+        int rc = store_row_digest_expr(s, &b, family, t, "''", sum);
+        store_sb_free(&b);
+        return rc == ST_OK;
+    }
+    return false;
+}
+
+const char *store_digest_family(const store *a, const store_table *ta, const store *b,
+                                const store_table *tb, bool sum) {
+    if (a->ops->digest_families == NULL) return NULL;
+    for (const char *const *f = a->ops->digest_families; *f; f++)
+        if (offers(a, *f, ta, sum) && offers(b, *f, tb, sum)) return *f;
+    return NULL;
+}
 const char *store_schema(const store *s, const char *schema) {
     return schema ? schema : s->schema;
 }

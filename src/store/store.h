@@ -221,6 +221,32 @@ struct store_ops {
      * TEXT or BLOB: varchar(255) / varbinary(255)); only engines whose
      * ops say key_types are given the prefix. */
     int (*ddl_type)(void *impl, const char *cfgtype, char *buf, size_t n, st_error *err);
+
+    /* --- Optional: per-row digests (sync_hash_rows.c). NULL when a driver
+     * does not offer them (drivers written for version 4 leave them NULL);
+     * the hash strategy then keeps bisecting by range digests. --- */
+    /* The digest families this driver computes, fastest first, NULL-
+     * terminated. Two stores compare digests only of a family both name
+     * (store_digest_family). Families are versioned: a changed formula is a
+     * new name, so two synctool versions never compare unlike digests.
+     *   "pg-record-v1"  PostgreSQL only: hash_record_extended(ROW(...), 0)
+     *                   over each value cast to one type per kind (bigint,
+     *                   numeric, float8 text, boolean, timestamptz,
+     *                   timestamp, date, text COLLATE "C"), i.e. PostgreSQL
+     *                   equality per kind, with no canonical text built;
+     *                   summable (sum of int8 is exact in numeric).
+     *   "canon-md5-v1"  the first 16 hex digits of md5(row text): any
+     *                   engine, across engines (not summable here; the
+     *                   summed checksums use sum64_expr). */
+    const char *const *digest_families;
+    /* Appends, for `family`, the expression of one row's digest (sum =
+     * false; text, equal for equal rows on every driver offering the
+     * family) or of the sum of the rows' digests as decimal text, which
+     * the caller reduces mod 2^64 (sum = true). `rowtext` is the row text
+     * expression (store_sb_rowtext); `t` names the columns and kinds.
+     * ST_ENOTIMPL when the family (or its sum) is not offered. */
+    int (*row_digest_expr)(store_sb *b, const char *family, const store_table *t,
+                           const char *rowtext, bool sum);
 };
 
 #define STORE_DDL_KEY "key:"
@@ -306,6 +332,14 @@ int store_fence_session(store *s, const char *scope, int64_t fence, int *evicted
  * is stored. */
 int store_fence_ensure_table(store *s, st_error *err);
 int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive, st_error *err);
+
+/* The first digest family (store_ops.digest_families) that both stores
+ * offer for tables ta and tb, with its sum when `sum`; NULL if none. */
+const char *store_digest_family(const store *a, const store_table *ta, const store *b,
+                                const store_table *tb, bool sum);
+/* store_ops.row_digest_expr of s; ST_ENOTIMPL when s has none. */
+int store_row_digest_expr(const store *s, store_sb *b, const char *family, const store_table *t,
+                          const char *rowtext, bool sum);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

@@ -189,6 +189,42 @@ static void pg_digest_sql(store_sb *b, const char *from, const char *qkey, const
         rowtext, from, qkey, qkey);
 }
 
+/* Per-row digests (store.h: digest_families). pg-record-v1 hashes typed
+ * values with PostgreSQL's own hash functions (no text is built except for
+ * float8, whose text tells -0 from 0 as the canonical form does): equal
+ * per kind exactly when the canonical texts are equal. */
+static const char *const pg_digest_families[] = {"pg-record-v1", "canon-md5-v1", NULL};
+
+static int pg_row_digest_expr(store_sb *b, const char *family, const store_table *t,
+                              const char *rowtext, bool sum) {
+    if (strcmp(family, "canon-md5-v1") == 0) {
+        if (sum) return ST_ENOTIMPL;
+        store_sb_addf(b, "substr(md5(%s), 1, 16)", rowtext);
+        return ST_OK;
+    }
+    if (strcmp(family, "pg-record-v1") != 0) return ST_ENOTIMPL;
+    store_sb_add(b, sum ? "COALESCE(sum(hash_record_extended(ROW(" : "hash_record_extended(ROW(");
+    for (size_t i = 0; i < t->ncols; i++) {
+        store_sb q = {0};
+        store_sb_quote(&q, t->cols[i]);
+        const char *c = q.s ? q.s : "\"\"";
+        if (i) store_sb_add(b, ", ");
+        switch (t->kinds[i]) {
+        case STORE_K_INT: store_sb_addf(b, "(%s)::bigint", c); break;
+        case STORE_K_NUMERIC: store_sb_addf(b, "(%s)::numeric", c); break;
+        case STORE_K_FLOAT: store_sb_addf(b, "(%s)::float8::text COLLATE \"C\"", c); break;
+        case STORE_K_BOOL: store_sb_addf(b, "(%s)::boolean", c); break;
+        case STORE_K_TIMESTAMPTZ: store_sb_addf(b, "(%s)::timestamptz", c); break;
+        case STORE_K_TIMESTAMP: store_sb_addf(b, "(%s)::timestamp", c); break;
+        case STORE_K_DATE: store_sb_addf(b, "(%s)::date", c); break;
+        default: store_sb_addf(b, "(%s)::text COLLATE \"C\"", c);
+        }
+        store_sb_free(&q);
+    }
+    store_sb_add(b, sum ? "), 0)), 0)::text" : "), 0)::text");
+    return ST_OK;
+}
+
 /* Config types are pasted into SQL as type names: only a safe alphabet. */
 static bool pg_type_ok(const char *t) {
     if (t == NULL || *t == '\0' || strlen(t) > 100) return false;
@@ -825,6 +861,8 @@ static const struct store_ops pg_store_ops = {
     .describe = pg_describe,
     .key_indexed = pg_key_indexed,
     .ddl_type = pg_ddl_type,
+    .digest_families = pg_digest_families,
+    .row_digest_expr = pg_row_digest_expr,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }

@@ -355,6 +355,18 @@ static void sq_order_term(store_sb *b, const char *qcol, store_kind kind) {
     else sq_canon_expr(b, kind, qcol);
 }
 
+/* Per-row digests (store.h): canon-md5-v1 only, over the md5() this
+ * driver registers, so SQLite and PostgreSQL digests agree. */
+static const char *const sq_digest_families[] = {"canon-md5-v1", NULL};
+
+static int sq_row_digest_expr(store_sb *b, const char *family, const store_table *t,
+                              const char *rowtext, bool sum) {
+    (void)t;
+    if (strcmp(family, "canon-md5-v1") != 0 || sum) return ST_ENOTIMPL;
+    store_sb_addf(b, "substr(md5(%s), 1, 16)", rowtext);
+    return ST_OK;
+}
+
 static void sq_sum64_expr(store_sb *b, const char *rowtext) {
     store_sb_addf(b, "st_sum64(substr(md5(%s), 1, 16))", rowtext);
 }
@@ -728,6 +740,8 @@ static const struct store_ops sqlite_store_ops = {
     .describe = sq_describe,
     .key_indexed = sq_key_indexed,
     .ddl_type = sq_ddl_type,
+    .digest_families = sq_digest_families,
+    .row_digest_expr = sq_row_digest_expr,
 };
 
 const struct store_ops *store_sqlite_driver(void) { return &sqlite_store_ops; }

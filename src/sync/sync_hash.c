@@ -23,7 +23,8 @@
  * bucket holding more than segment_rows rows on either side is cut into 16
  * and digested again; a smaller one is a leaf: its rows are fetched from
  * both sides (ordered by key) and merged with sync_merge(), which queues
- * exactly the inserts, updates and deletes needed. Identical tables
+ * exactly the inserts, updates and deletes needed (see settle_level below
+ * for when a level switches to the row pass instead). Identical tables
  * transfer no rows: only the buckets' (count, digest) pairs.
  *
  * Summed checksums (any other key, a key without an index, a source
@@ -36,6 +37,23 @@
  * recurse over ranges cut at real keys when both sides can read such a
  * range through an index (sync_hash_keyset.c), and run the full merge
  * otherwise.
+ *
+ * Same-engine fast path (both stores offer a summable per-row digest
+ * family, store.h: pg-record-v1 between PostgreSQL databases; single
+ * indexed integer key): a range's checksum is the sum of the rows' typed
+ * hashes (hash_record_extended), so no row text is built; the first level
+ * cuts the key range into fine buckets (~HASH_FAST_ROWS rows, up to
+ * HASH_FAST_FANOUT: one GROUP BY costs the same for 16 groups as for
+ * 16,384), which also tells identical tables in one pass per side.
+ *
+ * Every level then settles its compared buckets together (settle_level):
+ * when most differ and they hold more than a few leaves' rows — changes
+ * spread over the table, where bisection would re-read every range at
+ * every level — they go to the row pass (sync_hash_rows.c: per-row digests
+ * streamed and merged, then only the differing keys fetched); otherwise
+ * the small differing buckets are leaves, fetched many per query (a hashed
+ * IN list of bucket numbers, or OR'ed ranges) and merged, and the large
+ * ones are split again.
  *
  * The two sides' queries run concurrently (the source's in a thread), each
  * on its own connection.
@@ -222,6 +240,9 @@ static int bucket_sums(side_job *j, bool source, st_error *err) {
     bucket_expr(&q, j, ops, kq.s, type, p1, p3);
     store_sb_add(&q, ", count(*), ");
     if (j->count_only) store_sb_add(&q, "0");
+    else if (c->sum_family)
+        store_row_digest_expr(s, &q, c->sum_family, side_table(c, source), rt.s ? rt.s : "''",
+                              true);
     else ops->sum64_expr(&q, rt.s ? rt.s : "''");
     store_sb_add(&q, " FROM ");
     store_sb_from(&q, s, side_table(c, source));
@@ -254,7 +275,11 @@ static int table_sum(side_job *j, bool source, st_error *err) {
     store_sb q = {0}, rt = {0};
     store_sb_rowtext(&rt, s, side_table(c, source));
     store_sb_add(&q, "SELECT count(*), ");
-    store_ops_of(s)->sum64_expr(&q, rt.s ? rt.s : "''");
+    if (c->sum_family)
+        store_row_digest_expr(s, &q, c->sum_family, side_table(c, source), rt.s ? rt.s : "''",
+                              true);
+    else
+        store_ops_of(s)->sum64_expr(&q, rt.s ? rt.s : "''");
     store_sb_add(&q, " FROM ");
     store_sb_from(&q, s, side_table(c, source));
     sync_list l;
@@ -323,47 +348,61 @@ static int key_span(side_job *j, bool source, st_error *err) {
     return ST_OK;
 }
 
-/* --- Leaves --- */
+/* --- Levels --- */
 
-/* WHERE key BETWEEN lo AND hi, for sync_merge_where. */
-static void range_where(store_sb *q, sync_ctx *c, bool source, const void *arg,
-                        const char **params, int *np) {
-    const char *const *bounds = arg;
-    const struct store_ops *ops = store_ops_of(side_store(c, source));
-    const char *type = c->types[key_index(c)];
-    char p1[8], p2[8];
-    snprintf(p1, sizeof p1, "%c%d", ops->param_prefix, *np + 1);
-    snprintf(p2, sizeof p2, "%c%d", ops->param_prefix, *np + 2);
-    store_sb_add(q, " WHERE ");
-    store_sb_quote(q, side_key(c, source));
-    store_sb_add(q, " BETWEEN ");
-    ops->param_cast(q, p1, STORE_K_INT, type);
-    store_sb_add(q, " AND ");
-    ops->param_cast(q, p2, STORE_K_INT, type);
-    params[(*np)++] = bounds[0];
-    params[(*np)++] = bounds[1];
-}
-
-/* Rows of one key range from both sides, merged into the batch. */
-static int hash_leaf(sync_ctx *c, hash_range r) {
-    char a[24], b[24];
-    snprintf(a, sizeof a, "%lld", (long long)r.lo);
-    snprintf(b, sizeof b, "%lld", (long long)r.hi);
-    const char *bounds[2] = {a, b};
-    return sync_merge_where(c, range_where, bounds, 2);
-}
-
-/* A compared bucket: skipped when equal, a leaf when small, else pushed. */
-static int settle(sync_ctx *c, range_stack *st, hash_range sub, const seg_sum *s,
-                  const seg_sum *d) {
-    c->stats->segments_compared++;
-    if (seg_equal(s, d)) {
-        c->stats->segments_skipped++;
-        return ST_OK;
+/* Settles one level's n compared buckets: when most differ (and hold more
+ * than a few leaves' rows), every differing one goes to the row pass
+ * (sync_hash_rows.c) instead of being split again — with spread changes
+ * each level would re-read them all. Otherwise the small differing ones
+ * are leaves, merged together (sync_hash_merge_ranges: a few hundred
+ * ranges per query), and the large ones are split again. */
+static int settle_level(sync_ctx *c, range_stack *st, const hash_range *sub, size_t n,
+                        const seg_sum *s, const seg_sum *d, const side_job *level) {
+    size_t ndiff = 0;
+    int64_t diff_rows = 0;
+    for (size_t b = 0; b < n; b++)
+        if (!seg_equal(&s[b], &d[b])) {
+            ndiff++;
+            diff_rows += s[b].count > d[b].count ? s[b].count : d[b].count;
+        }
+    bool rows = sync_hash_rows_wanted(c, n, ndiff, diff_rows);
+    int64_t (*ranges)[2] = malloc((ndiff ? ndiff : 1) * sizeof *ranges);
+    int64_t *idx = malloc((ndiff ? ndiff : 1) * sizeof *idx);
+    if (ranges == NULL || idx == NULL) {
+        free(ranges);
+        free(idx);
+        return st_error_set(c->err, ST_ENOMEM, "out of memory");
     }
-    sub.rows = s->count > d->count ? s->count : d->count;
-    if (sub.rows <= c->o->strategy->segment_rows || sub.lo == sub.hi) return hash_leaf(c, sub);
-    return push_range(c, st, sub);
+    size_t k = 0;
+    int rc = ST_OK;
+    for (size_t b = 0; rc == ST_OK && b < n; b++) {
+        c->stats->segments_compared++;
+        if (seg_equal(&s[b], &d[b])) {
+            c->stats->segments_skipped++;
+            continue;
+        }
+        hash_range r = sub[b];
+        r.rows = s[b].count > d[b].count ? s[b].count : d[b].count;
+        if (rows || r.rows <= c->o->strategy->segment_rows || r.lo == r.hi) {
+            idx[k] = (int64_t)b;
+            ranges[k][0] = r.lo;   /* a leaf (or all of them for the row pass) */
+            ranges[k++][1] = r.hi;
+        } else {
+            rc = push_range(c, st, r);
+        }
+    }
+    /* Leaves are merged many ranges per query, not one query per leaf. */
+    if (rc == ST_OK && k > 0) {
+        if (rows)
+            rc = sync_hash_rows(c, (const int64_t (*)[2])ranges, k);
+        else if (level != NULL && !range_is_wide(level->r))
+            rc = sync_hash_merge_buckets(c, level->r.lo, level->r.hi, level->step, idx, k);
+        else
+            rc = sync_hash_merge_ranges(c, (const int64_t (*)[2])ranges, k);
+    }
+    free(ranges);
+    free(idx);
+    return rc;
 }
 
 /* The key range over both sides; *empty when both tables are empty. */
@@ -411,7 +450,7 @@ static int ordered_split(sync_ctx *c, range_stack *st, hash_range r) {
     if (s == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
     side_job j = {.c = c, .fn = range_digests, .segs = sub, .n = n};
     int rc = both_sides(&j, s, s + n);
-    for (size_t b = 0; rc == ST_OK && b < n; b++) rc = settle(c, st, sub[b], &s[b], &s[n + b]);
+    if (rc == ST_OK) rc = settle_level(c, st, sub, n, s, s + n, NULL);
     free(s);
     sync_progress_update(&c->prog, c->stats, false);
     return rc;
@@ -462,7 +501,7 @@ static int summed_split(sync_ctx *c, range_stack *st, hash_range r) {
     side_job j = {.c = c, .fn = bucket_sums, .r = r, .n = HASH_FANOUT};
     size_t n = cut_range(r, HASH_FANOUT, &j.step, sub);
     int rc = both_sides(&j, s, d);
-    for (size_t b = 0; rc == ST_OK && b < n; b++) rc = settle(c, st, sub[b], &s[b], &d[b]);
+    if (rc == ST_OK) rc = settle_level(c, st, sub, n, s, d, &j);
     sync_progress_update(&c->prog, c->stats, false);
     return rc;
 }
@@ -494,13 +533,58 @@ static int can_order(sync_ctx *c, bool *yes) {
     return ST_OK;
 }
 
+/* One level of the fast path: fine buckets (about HASH_FAST_ROWS rows
+ * each, up to HASH_FAST_FANOUT; one GROUP BY costs the same for 16 groups
+ * as for 16,384), so scattered changes fall into small leaves at the
+ * first level instead of every coarse range differing. */
+#define HASH_FAST_ROWS 64
+#define HASH_FAST_FANOUT 16384
+
+static int fast_split(sync_ctx *c, range_stack *st, hash_range r) {
+    size_t nb = r.rows > 0 ? (size_t)(r.rows / HASH_FAST_ROWS) + 1 : HASH_FANOUT;
+    size_t cap = range_is_wide(r) ? HASH_MAX_FANOUT : HASH_FAST_FANOUT;
+    nb = nb < HASH_FANOUT ? HASH_FANOUT : nb > cap ? cap : nb;
+    hash_range *sub = malloc(nb * sizeof *sub);
+    seg_sum *s = calloc(2 * nb, sizeof *s);
+    int rc = ST_OK;
+    if (sub == NULL || s == NULL) rc = st_error_set(c->err, ST_ENOMEM, "out of memory");
+    if (rc == ST_OK) {
+        side_job j = {.c = c, .fn = bucket_sums, .r = r, .n = nb};
+        size_t n = cut_range(r, nb, &j.step, sub);
+        rc = both_sides(&j, s, s + nb);
+        if (rc == ST_OK) rc = settle_level(c, st, sub, n, s, s + nb, &j);
+    }
+    free(sub);
+    free(s);
+    sync_progress_update(&c->prog, c->stats, false);
+    return rc;
+}
+
+/* Same-engine fast path (a summable digest family both stores offer,
+ * pg-record-v1 between PostgreSQL databases): checksums are sums of the
+ * rows' typed hashes, no row text built, so the top level is one GROUP BY
+ * pass per side; it goes straight to the 16 buckets (which also tell
+ * identical tables) without a whole-table checksum first. */
+static int hash_fast_sums(sync_ctx *c) {
+    hash_range top;
+    bool empty;
+    int rc = both_spans(c, &top, &empty);
+    if (rc != ST_OK || empty) return rc;
+    return recurse(c, top, fast_split);
+}
+
 int sync_hash(sync_ctx *c) {
     int k = key_index(c);
     if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) {
         bool ordered;
         int rc = can_order(c, &ordered);
         if (rc != ST_OK) return rc;
-        return ordered ? hash_ordered(c) : hash_summed_int_key(c);
+        if (!ordered) return hash_summed_int_key(c);
+        /* Ranges are index range scans on both sides: the row pass and the
+         * same-engine sums are worth it. */
+        c->row_family = store_digest_family(c->src, &c->st, c->dst, &c->dt, false);
+        c->sum_family = store_digest_family(c->src, &c->st, c->dst, &c->dt, true);
+        return c->sum_family ? hash_fast_sums(c) : hash_ordered(c);
     }
     bool same;
     seg_sum s, d;

@@ -63,6 +63,10 @@ typedef struct sync_ctx {
     state_stats *stats;
     sync_progress prog;
     st_error *err;
+    /* hash: the per-row digest family both stores offer (store.h), NULL if
+     * none; sum_family: one whose sum the range checksums use instead of
+     * summed md5s of row texts (same-engine fast path), NULL if none. */
+    const char *row_family, *sum_family;
 } sync_ctx;
 
 /* sync_batch.c: queue a change (copies the row); flush when full. */
@@ -150,5 +154,21 @@ int sync_hash(sync_ctx *c);
 int sync_hash_keyset(sync_ctx *c, int64_t scount, int64_t dcount);
 /* Whether each side reads a keyset range through an index (see there). */
 int sync_hash_keyset_usable(sync_ctx *c, bool *yes);
+/* sync_hash_rows.c: whether a level of the range recursion should hand its
+ * differing ranges to the row pass (most of them differ, and they hold
+ * more rows than a few leaves), and the row pass itself over ranges
+ * [ranges[i][0], ranges[i][1]] of a single integer key, ascending. */
+bool sync_hash_rows_wanted(const sync_ctx *c, size_t compared, size_t differing,
+                           int64_t differing_rows);
+int sync_hash_rows(sync_ctx *c, const int64_t (*ranges)[2], size_t n);
+/* The rows of ranges [ranges[i][0], ranges[i][1]] from both sides, merged,
+ * a few hundred ranges per query (hash leaves). */
+int sync_hash_merge_ranges(sync_ctx *c, const int64_t (*ranges)[2], size_t n);
+/* The same for buckets idx[0..n) (ascending) of one level cut into buckets
+ * of width `step` from lo (the last one ends at hi): bucket i holds keys
+ * lo + i * step .. lo + (i + 1) * step - 1. The range must not be wider
+ * than INT64_MAX (k - lo must not overflow). */
+int sync_hash_merge_buckets(sync_ctx *c, int64_t lo, int64_t hi, int64_t step,
+                            const int64_t *idx, size_t n);
 
 #endif
