@@ -367,3 +367,20 @@ int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive,
     if (exclusive) *exclusive = true;
     return ST_OK;
 }
+
+/* --- Driver helpers --- */
+
+void store_scrub(char *out, size_t n, const char *msg, const char *secret) {
+    size_t k = 0;
+    size_t sl = secret ? strlen(secret) : 0;
+    for (const char *p = msg; *p && *p != '\n' && k + 4 < n;) {
+        if (sl > 0 && strncmp(p, secret, sl) == 0) {
+            memcpy(out + k, "***", 3);
+            k += 3;
+            p += sl;
+        } else {
+            out[k++] = *p++;
+        }
+    }
+    out[k] = '\0';
+}

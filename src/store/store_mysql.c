@@ -118,27 +118,11 @@ struct store_reader {
 
 /* --- Errors --- */
 
-/* First line of msg with every occurrence of `secret` replaced by ***. */
-static void my_scrub(char *out, size_t n, const char *msg, const char *secret) {
-    size_t k = 0;
-    size_t sl = secret ? strlen(secret) : 0;
-    for (const char *p = msg; *p && *p != '\n' && k + 4 < n;) {
-        if (sl > 0 && strncmp(p, secret, sl) == 0) {
-            memcpy(out + k, "***", 3);
-            k += 3;
-            p += sl;
-        } else {
-            out[k++] = *p++;
-        }
-    }
-    out[k] = '\0';
-}
-
 /* Server gone or unreachable: ST_EUNAVAIL; anything else ST_ERR. */
 static int my_fail(my_impl *m, st_error *err, const char *what) {
     unsigned no = mysql_errno(m->conn);
     char clean[512];
-    my_scrub(clean, sizeof clean, mysql_error(m->conn), NULL);
+    store_scrub(clean, sizeof clean, mysql_error(m->conn), NULL);
     int code = (no == 2006 || no == 2013 || no == 2002 || no == 2003) ? ST_EUNAVAIL : ST_ERR;
     return st_error_set(err, code, "datastore '%s' (mysql): %s: %s", m->name, what, clean);
 }
@@ -180,7 +164,7 @@ static int my_open(void **impl, const config_datastore *ds, st_error *err) {
     if (mysql_real_connect(m->conn, host, ds->user, ds->password, ds->dbname,
                            ds->port > 0 ? (unsigned)ds->port : 0, ds->unix_socket, 0) == NULL) {
         char clean[512];
-        my_scrub(clean, sizeof clean, mysql_error(m->conn), ds->password);
+        store_scrub(clean, sizeof clean, mysql_error(m->conn), ds->password);
         st_error_set(err, ST_EUNAVAIL, "datastore '%s' (mysql): cannot connect: %s", ds->name,
                      clean);
         mysql_close(m->conn);

@@ -75,26 +75,10 @@ struct store_reader {
 
 /* --- Errors --- */
 
-/* First line of msg with every occurrence of `secret` replaced by ***. */
-static void pg_scrub(char *out, size_t n, const char *msg, const char *secret) {
-    size_t k = 0;
-    size_t sl = secret ? strlen(secret) : 0;
-    for (const char *p = msg; *p && *p != '\n' && k + 4 < n;) {
-        if (sl > 0 && strncmp(p, secret, sl) == 0) {
-            memcpy(out + k, "***", 3);
-            k += 3;
-            p += sl;
-        } else {
-            out[k++] = *p++;
-        }
-    }
-    out[k] = '\0';
-}
-
 static int pg_fail_res(pg_impl *g, PGresult *res, st_error *err, const char *what) {
     const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char clean[512];
-    pg_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
+    store_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
     int code = PQstatus(g->conn) == CONNECTION_OK ? ST_ERR : ST_EUNAVAIL;
     st_error_set(err, code, "datastore '%s' (postgres): %s: %s", g->name, what, clean);
     PQclear(res);
@@ -128,7 +112,7 @@ static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
     g->conn = PQconnectdbParams(keys, vals, 0);
     if (g->conn == NULL || PQstatus(g->conn) != CONNECTION_OK) {
         char clean[512];
-        pg_scrub(clean, sizeof clean, g->conn ? PQerrorMessage(g->conn) : "out of memory",
+        store_scrub(clean, sizeof clean, g->conn ? PQerrorMessage(g->conn) : "out of memory",
                  ds->password);
         st_error_set(err, ST_EUNAVAIL, "datastore '%s' (postgres): cannot connect: %s",
                      ds->name, clean);
@@ -510,7 +494,7 @@ static int pg_copy_fail(pg_impl *g, PGresult *res, const store_table *t, const s
     char key[256], clean[512];
     pg_keylog_line(kl, line, key, sizeof key);
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    pg_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
+    store_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
     int code = PQstatus(g->conn) == CONNECTION_OK ? ST_ERR : ST_EUNAVAIL;
     st_error_set(err, code,
                  "datastore '%s' (postgres): table %s refused a value of column '%s' "
