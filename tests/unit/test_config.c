@@ -24,50 +24,12 @@
 #include <unistd.h>
 
 #include "../../src/config/config.h"
+#include "support/config_fixture.h"
 #include "../../src/cron/cron.h"
 
 /* --- fixture: a temporary config directory --- */
 
-typedef struct tdir {
-    char path[PATH_MAX];
-    config *cfg;
-    config_problems probs;
-    st_error err;
-    int rc;
-} tdir;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state) {
-    tdir *t = calloc(1, sizeof *t);
-    snprintf(t->path, sizeof t->path, "/tmp/test_config.XXXXXX");
-    if (mkdtemp(t->path) == NULL) return -1;
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state) {
-    tdir *t = *state;
-    config_free(t->cfg);
-    config_problems_clear(&t->probs);
-    nftw(t->path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
-
-static void write_file(tdir *t, const char *rel, const char *text) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/pipelines", t->path);
-    mkdir(p, 0755);
-    snprintf(p, sizeof p, "%s/%s", t->path, rel);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+typedef cfgt_dir tdir;
 
 static int load(tdir *t) {
     config_free(t->cfg);
@@ -135,7 +97,7 @@ static void write_pipe_with(tdir *t, const char *rel, int line, const char *text
             strncat(buf, s, len);
         s += len;
     }
-    write_file(t, rel, buf);
+    cfgt_write(t, rel, buf);
 }
 
 /* PIPE named `name`, writing the destination table of the same name (two
@@ -155,7 +117,7 @@ static void write_pipe_named(tdir *t, const char *rel, const char *name) {
             strncat(buf, s, len);
         s += len;
     }
-    write_file(t, rel, buf);
+    cfgt_write(t, rel, buf);
 }
 
 static bool cron_available(void) {
@@ -233,8 +195,8 @@ static void test_quickstart_example(void **state) {
 /* Defaults when locks/retry/optional keys are absent; block style. */
 static void test_defaults_and_block_style(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
-    write_file(t, "pipelines/p1.yaml", PIPE);
+    cfgt_write(t, "datastores.yaml", DS);
+    cfgt_write(t, "pipelines/p1.yaml", PIPE);
     assert_int_equal(load(t), 0);
     const config_pipeline *p = &t->cfg->pipelines[0];
     assert_null(p->description);
@@ -253,7 +215,7 @@ static void test_defaults_and_block_style(void **state) {
 
 static void test_postgres_and_settings(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n"
                "  pg:\n"
                "    type: postgres\n"
@@ -261,7 +223,7 @@ static void test_postgres_and_settings(void **state) {
                " sslmode: require}\n"
                "  lite: {type: sqlite, path: ./x.db}\n"
                "state: {url: \"redis://127.0.0.1:6379/0\"}\n");
-    write_file(t, "pipelines/a.yml",
+    cfgt_write(t, "pipelines/a.yml",
                "name: a\ndescription: copy\n"
                "source: {datastore: pg, query: \"SELECT 1\"}\n"
                "destination: {datastore: lite, schema: other, table: t}\n"
@@ -307,7 +269,7 @@ static void test_postgres_and_settings(void **state) {
 
 static void test_yaml_syntax_error(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 5, "destination: {datastore: dst, table: orders\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:6:8: YAML syntax error: did not find expected ',' or '}' "
                          "(while parsing a flow mapping at line 5)");
@@ -315,16 +277,16 @@ static void test_yaml_syntax_error(void **state) {
 
 static void test_yaml_tab_indent_error(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores:\n\tsrc: {type: sqlite, path: a.db}\n");
+    cfgt_write(t, "datastores.yaml", "datastores:\n\tsrc: {type: sqlite, path: a.db}\n");
     /* the pipeline's datastores are unknown, but that is not reported twice over */
-    write_file(t, "pipelines/p1.yaml", PIPE);
+    cfgt_write(t, "pipelines/p1.yaml", PIPE);
     expect_invalid(t, 1, "datastores.yaml:2:1: YAML syntax error: found character that cannot "
                          "start any token");
 }
 
 static void test_unknown_key(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 4, "  tabel: orders\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "pipelines/p1.yaml:4:3: source.tabel: unknown key \"tabel\" (expected one "
@@ -336,28 +298,28 @@ static void test_unknown_key(void **state) {
 
 static void test_missing_required_key(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 5, "destination: {datastore: dst}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:5:14: destination: missing required key \"table\"");
 }
 
 static void test_missing_top_level_key(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 1, "# no name\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:2:1: top level: missing required key \"name\"");
 }
 
 static void test_string_where_map_expected(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 5, "destination: dst.orders\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:5:14: destination: expected a mapping, got a scalar");
 }
 
 static void test_non_integer_timeout(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14,
                     "  - {name: full, type: full}\nlocks: {table_lock_wait_timeout: 30s}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:15:34: locks.table_lock_wait_timeout: expected an "
@@ -366,7 +328,7 @@ static void test_non_integer_timeout(void **state) {
 
 static void test_out_of_range_integer(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14,
                     "  - {name: full, type: full}\nretry: {max_retry_count: -1}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:15:26: retry.max_retry_count: -1 out of range 0-1000000");
@@ -374,7 +336,7 @@ static void test_out_of_range_integer(void **state) {
 
 static void test_non_bool_enabled(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: full, type: full, enabled: maybe}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:14:39: strategies[1].enabled: expected true or "
                          "false, got \"maybe\"");
@@ -382,8 +344,8 @@ static void test_non_bool_enabled(void **state) {
 
 static void test_list_expected(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
-    write_file(t, "pipelines/p1.yaml",
+    cfgt_write(t, "datastores.yaml", DS);
+    cfgt_write(t, "pipelines/p1.yaml",
                "name: p1\nsource: {datastore: src, table: a}\n"
                "destination: {datastore: dst, table: a}\n"
                "columns: {name: id}\nstrategies: []\n");
@@ -395,16 +357,16 @@ static void test_list_expected(void **state) {
 
 static void test_duplicate_pipeline_names(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
-    write_file(t, "pipelines/a.yaml", PIPE);
-    write_file(t, "pipelines/b.yml", PIPE);
+    cfgt_write(t, "datastores.yaml", DS);
+    cfgt_write(t, "pipelines/a.yaml", PIPE);
+    cfgt_write(t, "pipelines/b.yml", PIPE);
     expect_invalid(t, 1, "pipelines/b.yml:1:7: name: duplicate pipeline name \"p1\" (first "
                          "defined in pipelines/a.yaml:1:7)");
 }
 
 static void test_duplicate_strategy_names(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: delta, type: full}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:14:12: strategies[1].name: duplicate strategy name "
                          "\"delta\" (also strategies[0])");
@@ -412,21 +374,21 @@ static void test_duplicate_strategy_names(void **state) {
 
 static void test_duplicate_key(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 4, "  table: orders\n  table: other\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:5:3: source.table: duplicate key (first at line 4)");
 }
 
 static void test_delta_without_cursor(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 12, "    batch_size: 5\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:10:5: strategies[0]: missing required key \"cursor\"");
 }
 
 static void test_cursor_not_in_columns(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 12, "    cursor: modified\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:12:13: strategies[0].cursor: column \"modified\" is "
                          "not in columns");
@@ -434,7 +396,7 @@ static void test_cursor_not_in_columns(void **state) {
 
 static void test_cursor_on_full_strategy(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: full, type: full, cursor: id}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:14:30: strategies[1].cursor: only valid for delta "
                          "strategies");
@@ -442,7 +404,7 @@ static void test_cursor_on_full_strategy(void **state) {
 
 static void test_unknown_datastore(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 3, "  datastore: shop\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:3:14: source.datastore: unknown datastore \"shop\" "
                          "(datastores.yaml defines: src, dst)");
@@ -450,7 +412,7 @@ static void test_unknown_datastore(void **state) {
 
 static void test_no_key_column(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 7, "  - {name: id, type: bigint}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:7:3: columns: no key column (mark at least one with "
                          "key: true)");
@@ -458,7 +420,7 @@ static void test_no_key_column(void **state) {
 
 static void test_duplicate_column(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 8,
                     "  - {name: updated_at, type: timestamptz, dest: id}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:8:49: columns[1].dest: duplicate destination column "
@@ -468,7 +430,7 @@ static void test_duplicate_column(void **state) {
 static void test_invalid_cron(void **state) {
     tdir *t = *state;
     if (!cron_available()) skip();
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 13, "    cron: \"61 * * * *\"\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:13:11: strategies[0].cron: invalid cron expression "
                          "\"61 * * * *\": minute: 61 out of range 0-59");
@@ -477,7 +439,7 @@ static void test_invalid_cron(void **state) {
 static void test_invalid_timezone(void **state) {
     tdir *t = *state;
     if (!cron_available()) skip();
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14,
                     "  - {name: full, type: full, cron: \"0 0 * * 0\", timezone: Mars/Base}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:14:59: strategies[1].timezone: invalid time zone "
@@ -486,7 +448,7 @@ static void test_invalid_timezone(void **state) {
 
 static void test_invalid_strategy_type(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: full, type: fast}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:14:24: strategies[1].type: unknown strategy type "
                          "\"fast\" (expected full, delta or hash)");
@@ -494,7 +456,7 @@ static void test_invalid_strategy_type(void **state) {
 
 static void test_invalid_datastore_type(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores:\n  src: {type: mssql}\n");
+    cfgt_write(t, "datastores.yaml", "datastores:\n  src: {type: mssql}\n");
     expect_invalid(t, 1, "datastores.yaml:2:15: datastores.src.type: unknown datastore type "
                          "\"mssql\" (expected sqlite, postgres or mysql)");
 }
@@ -502,7 +464,7 @@ static void test_invalid_datastore_type(void **state) {
 static void test_mysql_datastore(void **state) {
     tdir *t = *state;
     setenv("SYNCTOOL_TEST_MYPW", "s3cret", 1);
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n"
                "  my:\n"
                "    type: mysql\n"
@@ -510,7 +472,7 @@ static void test_mysql_datastore(void **state) {
                "    connection: {host: db, port: 3307, user: app, password: \"${SYNCTOOL_TEST_MYPW}\","
                " dbname: shop, ssl_mode: required, unix_socket: /run/mysqld/mysqld.sock}\n"
                "  lite: {type: sqlite, path: ./x.db}\n");
-    write_file(t, "pipelines/a.yml",
+    cfgt_write(t, "pipelines/a.yml",
                "name: a\nsource: {datastore: my, table: orders}\n"
                "destination: {datastore: lite, table: t}\n"
                "columns: [{name: id, type: bigint, key: yes}]\n"
@@ -530,7 +492,7 @@ static void test_mysql_datastore(void **state) {
 
 static void test_mysql_bad_ssl_mode_and_zero_dates(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n"
                "  my:\n"
                "    type: mysql\n"
@@ -545,16 +507,16 @@ static void test_mysql_bad_ssl_mode_and_zero_dates(void **state) {
 
 static void test_mysql_column_types(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n  my: {type: mysql, connection: {dbname: shop}}\n"
                "  pg: {type: postgres, connection: {dbname: wh}}\n");
     /* MySQL's own spellings are known on a mysql end, unknown on postgres */
-    write_file(t, "pipelines/a.yml",
+    cfgt_write(t, "pipelines/a.yml",
                "name: a\nsource: {datastore: my, table: t}\ndestination: {datastore: my, table: u}\n"
                "columns: [{name: id, type: bigint unsigned, key: yes}, {name: d, type: datetime(6)},"
                " {name: e, type: \"enum('x','y')\"}, {name: b, type: longblob}]\n"
                "strategies: [{name: f, type: full}]\n");
-    write_file(t, "pipelines/b.yml",
+    cfgt_write(t, "pipelines/b.yml",
                "name: b\nsource: {datastore: my, table: t}\ndestination: {datastore: pg, table: u}\n"
                "columns: [{name: id, type: bigint, key: yes}, {name: n, type: nummeric}, "
                "{name: u, type: bigint unsigned}]\nstrategies: [{name: f, type: full}]\n");
@@ -568,7 +530,7 @@ static void test_mysql_column_types(void **state) {
 
 static void test_mysql_keys_refused_elsewhere(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n  pg:\n    type: postgres\n    zero_dates: null\n"
                "    connection: {dbname: x, unix_socket: /tmp/s}\n");
     assert_int_equal(load(t), ST_EINVAL);
@@ -580,13 +542,13 @@ static void test_mysql_keys_refused_elsewhere(void **state) {
 
 static void test_sqlite_without_path(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores:\n  src:\n    type: sqlite\n");
+    cfgt_write(t, "datastores.yaml", "datastores:\n  src:\n    type: sqlite\n");
     expect_invalid(t, 1, "datastores.yaml:3:5: datastores.src: missing required key \"path\"");
 }
 
 static void test_postgres_without_dbname(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n  pg: {type: postgres, connection: {host: h, port: 5432}}\n");
     expect_invalid(t, 1, "datastores.yaml:2:36: datastores.pg.connection: missing required key "
                          "\"dbname\"");
@@ -594,7 +556,7 @@ static void test_postgres_without_dbname(void **state) {
 
 static void test_postgres_without_connection(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores:\n  pg: {type: postgres, path: x.db}\n");
+    cfgt_write(t, "datastores.yaml", "datastores:\n  pg: {type: postgres, path: x.db}\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "datastores.yaml:2:24: datastores.pg.path: only valid for sqlite datastores");
     assert_problem(t, "datastores.yaml:2:7: datastores.pg: missing required key \"connection\"");
@@ -603,7 +565,7 @@ static void test_postgres_without_connection(void **state) {
 
 static void test_bad_port_and_sslmode(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n  pg: {type: postgres, connection: {dbname: d, port: 70000,"
                " sslmode: maybe}}\n");
     assert_int_equal(load(t), ST_EINVAL);
@@ -614,7 +576,7 @@ static void test_bad_port_and_sslmode(void **state) {
 
 static void test_state_url_secret_not_echoed(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores: {}\nstate: {url: \"mysql://u:hunter2@db/x\"}\n");
     expect_invalid(t, 1, "datastores.yaml:2:14: state.url: unsupported state URL (expected "
                          "sqlite:PATH or redis://HOST:PORT/DB)");
@@ -623,7 +585,7 @@ static void test_state_url_secret_not_echoed(void **state) {
 
 static void test_invalid_names(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores:\n  my.db: {type: sqlite, path: a.db}\n");
+    cfgt_write(t, "datastores.yaml", "datastores:\n  my.db: {type: sqlite, path: a.db}\n");
     write_pipe_with(t, "pipelines/p1.yaml", 1, "name: \"orders sync\"\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "datastores.yaml:2:3: datastores.my.db: invalid datastore name \"my.db\"");
@@ -632,8 +594,8 @@ static void test_invalid_names(void **state) {
 
 static void test_aliases_and_documents(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores:\n  a: &x {type: sqlite, path: a.db}\n  b: *x\n");
-    write_file(t, "pipelines/p1.yaml", "name: p1\n---\nname: p2\n");
+    cfgt_write(t, "datastores.yaml", "datastores:\n  a: &x {type: sqlite, path: a.db}\n  b: *x\n");
+    cfgt_write(t, "pipelines/p1.yaml", "name: p1\n---\nname: p2\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "datastores.yaml:3:6: YAML aliases (*x) are not supported");
     assert_problem(t, "pipelines/p1.yaml:2:1: only one YAML document per file is allowed");
@@ -642,9 +604,9 @@ static void test_aliases_and_documents(void **state) {
 
 static void test_empty_file_and_non_mapping(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
-    write_file(t, "pipelines/a.yaml", "# nothing yet\n");
-    write_file(t, "pipelines/b.yaml", "- just\n- a list\n");
+    cfgt_write(t, "datastores.yaml", DS);
+    cfgt_write(t, "pipelines/a.yaml", "# nothing yet\n");
+    cfgt_write(t, "pipelines/b.yaml", "- just\n- a list\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "pipelines/a.yaml:1:1: file is empty: expected a mapping");
     assert_problem(t, "pipelines/b.yaml:1:1: top level: expected a mapping, got a list");
@@ -655,7 +617,7 @@ static void test_empty_file_and_non_mapping(void **state) {
 
 static void test_multiple_problems_reported_together(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n  src: {type: sqlite, path: a.db}\n  dst: {type: oracle}\nextra: 1\n");
     write_pipe_with(t, "pipelines/a.yaml", 7, "  - {name: id, type: bigint, key: true, size: 8}\n");
     write_pipe_with(t, "pipelines/b.yaml", 1, "name: p2\nsurprise: true\n");
@@ -687,7 +649,7 @@ static void test_env_expansion(void **state) {
     setenv("ST_TEST_PW", "s3cret", 1);
     unsetenv("ST_TEST_UNSET");
     setenv("ST_TEST_EMPTY", "", 1);
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n"
                "  src: {type: sqlite, path: \"${ST_TEST_UNSET:data}/src.db\"}\n"
                "  dst: {type: sqlite, path: \"dst-${ST_TEST_EMPTY:x}.db\"}\n"
@@ -709,7 +671,7 @@ static void test_env_expansion(void **state) {
 static void test_env_missing_variable(void **state) {
     tdir *t = *state;
     unsetenv("ST_TEST_UNSET");
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 4, "  table: \"x_${ST_TEST_UNSET}\"\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:4:10: source.table: environment variable "
                          "ST_TEST_UNSET is not set (use ${ST_TEST_UNSET:default} for a default)");
@@ -717,7 +679,7 @@ static void test_env_missing_variable(void **state) {
 
 static void test_env_malformed(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 4, "  table: \"${oops\"\n");
     write_pipe_with(t, "pipelines/p2.yaml", 1, "name: \"${1BAD}\"\n");
     assert_int_equal(load(t), ST_EINVAL);
@@ -729,7 +691,7 @@ static void test_env_malformed(void **state) {
 
 static void test_relative_paths_resolved(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n  src: {type: sqlite, path: sub/dir/src.db}\n"
                "  dst: {type: sqlite, path: /abs/dst.db}\n"
                "state: {url: \"sqlite:./state/st.db\"}\n");
@@ -754,11 +716,11 @@ static void test_relative_paths_resolved(void **state) {
 
 static void test_pipeline_files_sorted_and_filtered(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     write_pipe_named(t, "pipelines/b.yml", "second");
     write_pipe_named(t, "pipelines/a.yaml", "first");
-    write_file(t, "pipelines/notes.txt", "not yaml: [");
-    write_file(t, "pipelines/.hidden.yaml", "broken: [");
+    cfgt_write(t, "pipelines/notes.txt", "not yaml: [");
+    cfgt_write(t, "pipelines/.hidden.yaml", "broken: [");
     assert_int_equal(load(t), 0);
     assert_int_equal(t->cfg->npipelines, 2);
     assert_string_equal(t->cfg->pipelines[0].name, "first");
@@ -785,7 +747,7 @@ static void test_missing_dir_and_datastores(void **state) {
 
 static void test_problems_may_be_null(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", "datastores: [\n");
+    cfgt_write(t, "datastores.yaml", "datastores: [\n");
     config *cfg = (config *)1;
     st_error err;
     assert_int_equal(config_load(&cfg, t->path, NULL, &err), ST_EINVAL);
@@ -798,13 +760,13 @@ static void test_problems_may_be_null(void **state) {
 /* The remaining messages, each provoked once. */
 static void test_type_and_value_messages(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml",
+    cfgt_write(t, "datastores.yaml",
                "datastores:\n"
                "  src: {type: sqlite, path: a.db, connection: {dbname: x}}\n"
                "  dst: {type: sqlite, path: \"\"}\n"
                "  ds3: {type: {sqlite: yes}, path: b.db}\n"
                "  ds4: {type: sqlite, path: ~}\n");
-    write_file(t, "pipelines/p1.yaml",
+    cfgt_write(t, "pipelines/p1.yaml",
                "name: p1\n"
                "source: {datastore: src, table: a, query: \"SELECT 1\"}\n"
                "destination: {datastore: src, table: a, [x]: 1}\n"
@@ -832,14 +794,14 @@ static void test_nesting_limit(void **state) {
     char deep[512] = "datastores: ";
     for (int i = 0; i < 100; i++) strcat(deep, "[");
     strcat(deep, "\n");
-    write_file(t, "datastores.yaml", deep);
+    cfgt_write(t, "datastores.yaml", deep);
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "datastores.yaml:1:76: nesting deeper than 64 levels");
 }
 
 static void test_config_dir_is_a_file(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
+    cfgt_write(t, "datastores.yaml", DS);
     char p[PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/datastores.yaml", t->path);
     assert_int_equal(config_load(&t->cfg, p, &t->probs, &t->err), ST_EINVAL);
@@ -851,55 +813,55 @@ static void test_config_dir_is_a_file(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_quickstart_example, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_defaults_and_block_style, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_postgres_and_settings, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_yaml_syntax_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_yaml_tab_indent_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_required_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_top_level_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_string_where_map_expected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_non_integer_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_out_of_range_integer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_non_bool_enabled, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_expected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_pipeline_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_strategy_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delta_without_cursor, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cursor_not_in_columns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cursor_on_full_strategy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_datastore, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_key_column, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_column, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_cron, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_timezone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_strategy_type, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mysql_datastore, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mysql_bad_ssl_mode_and_zero_dates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mysql_keys_refused_elsewhere, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mysql_column_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_datastore_type, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite_without_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_postgres_without_dbname, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_postgres_without_connection, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_port_and_sslmode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_url_secret_not_echoed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_aliases_and_documents, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_file_and_non_mapping, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multiple_problems_reported_together, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_expansion, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_missing_variable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_malformed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_relative_paths_resolved, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipeline_files_sorted_and_filtered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_dir_and_datastores, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_problems_may_be_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_type_and_value_messages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nesting_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_dir_is_a_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quickstart_example, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_and_block_style, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_postgres_and_settings, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_yaml_syntax_error, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_yaml_tab_indent_error, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_key, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_required_key, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_top_level_key, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_string_where_map_expected, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_non_integer_timeout, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_range_integer, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_non_bool_enabled, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_list_expected, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_pipeline_names, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_strategy_names, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_key, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_delta_without_cursor, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_not_in_columns, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_on_full_strategy, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_datastore, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_no_key_column, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_column, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_cron, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_timezone, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_strategy_type, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_datastore, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_bad_ssl_mode_and_zero_dates, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_keys_refused_elsewhere, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_mysql_column_types, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_datastore_type, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_without_path, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_postgres_without_dbname, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_postgres_without_connection, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_port_and_sslmode, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_state_url_secret_not_echoed, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_names, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_aliases_and_documents, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_file_and_non_mapping, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_multiple_problems_reported_together, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_env_expansion, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_env_missing_variable, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_env_malformed, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_relative_paths_resolved, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_files_sorted_and_filtered, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_dir_and_datastores, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_problems_may_be_null, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_type_and_value_messages, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_nesting_limit, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_config_dir_is_a_file, cfgt_setup, cfgt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,46 +19,9 @@
 #include <unistd.h>
 
 #include "../../src/config/config.h"
+#include "support/config_fixture.h"
 
-typedef struct tdir {
-    char path[PATH_MAX];
-    config *cfg;
-    config_problems probs;
-    st_error err;
-} tdir;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state) {
-    tdir *t = calloc(1, sizeof *t);
-    snprintf(t->path, sizeof t->path, "/tmp/test_config_ops.XXXXXX");
-    if (mkdtemp(t->path) == NULL) return -1;
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state) {
-    tdir *t = *state;
-    config_free(t->cfg);
-    config_problems_clear(&t->probs);
-    nftw(t->path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
-
-static void write_file(tdir *t, const char *rel, const char *text) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/pipelines", t->path);
-    mkdir(p, 0755);
-    snprintf(p, sizeof p, "%s/%s", t->path, rel);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+typedef cfgt_dir tdir;
 
 static int load(tdir *t) {
     config_free(t->cfg);
@@ -85,8 +48,8 @@ static void expect_problem(tdir *t, const char *exact) {
 
 static void test_defaults_keep_30_days(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD);
+    cfgt_write(t, "datastores.yaml", DS);
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD);
     assert_int_equal(load(t), ST_OK);
     assert_int_equal(t->cfg->history.keep_days, 30);
     assert_int_equal(t->cfg->history.keep_runs, 50000); /* > 30 days of a 1-minute cron */
@@ -97,7 +60,7 @@ static void test_defaults_keep_30_days(void **state) {
 
 static void test_all_keys_parsed(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS
+    cfgt_write(t, "datastores.yaml", DS
                "history: {keep_days: 7, keep_runs: 100}\n"
                "notify:\n"
                "  webhooks:\n"
@@ -105,7 +68,7 @@ static void test_all_keys_parsed(void **state) {
                "    - {url: \"http://127.0.0.1:9/x\", events: [failed, freshness]}\n"
                "  timeout_seconds: 3\n"
                "  max_attempts: 2\n");
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {warn_after: 90m, error_after: 1d}\n");
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {warn_after: 90m, error_after: 1d}\n");
     assert_int_equal(load(t), ST_OK);
     assert_int_equal(t->cfg->history.keep_days, 7);
     assert_int_equal(t->cfg->history.keep_runs, 100);
@@ -121,42 +84,42 @@ static void test_all_keys_parsed(void **state) {
 
 static void test_bad_history(void **state) {
     tdir *t = *state;
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD);
-    write_file(t, "datastores.yaml", DS "history: {keep_days: -1}\n");
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD);
+    cfgt_write(t, "datastores.yaml", DS "history: {keep_days: -1}\n");
     expect_problem(t, "datastores.yaml:3:22: history.keep_days: -1 out of range 0-36500");
-    write_file(t, "datastores.yaml", DS "history: {keep: 3}\n");
+    cfgt_write(t, "datastores.yaml", DS "history: {keep: 3}\n");
     expect_problem(t, "datastores.yaml:3:11: history.keep: unknown key \"keep\" (expected one "
                       "of: keep_days, keep_runs)");
 }
 
 static void test_bad_notify_never_shows_url(void **state) {
     tdir *t = *state;
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD);
-    write_file(t, "datastores.yaml", DS "notify:\n  webhooks:\n    - {url: \"ftp://u:TOKEN@x/\"}\n");
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD);
+    cfgt_write(t, "datastores.yaml", DS "notify:\n  webhooks:\n    - {url: \"ftp://u:TOKEN@x/\"}\n");
     expect_problem(t, "datastores.yaml:5:13: notify.webhooks[0].url: expected an http:// or "
                       "https:// URL (the value is not shown: it may hold a token)");
     for (size_t i = 0; i < t->probs.n; i++) assert_null(strstr(t->probs.items[i], "TOKEN"));
-    write_file(t, "datastores.yaml", DS "notify:\n  webhooks:\n"
+    cfgt_write(t, "datastores.yaml", DS "notify:\n  webhooks:\n"
                "    - {url: \"http://x/\", events: [failed, exploded]}\n");
     expect_problem(t, "datastores.yaml:5:43: notify.webhooks[0].events[1]: unknown event "
                       "\"exploded\" (expected failed, paused, recovered or freshness)");
-    write_file(t, "datastores.yaml", DS "notify: {timeout_seconds: 5}\n");
+    cfgt_write(t, "datastores.yaml", DS "notify: {timeout_seconds: 5}\n");
     expect_problem(t, "datastores.yaml:3:9: notify: missing required key \"webhooks\"");
 }
 
 static void test_bad_freshness(void **state) {
     tdir *t = *state;
-    write_file(t, "datastores.yaml", DS);
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {warn_after: 2 hours}\n");
+    cfgt_write(t, "datastores.yaml", DS);
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {warn_after: 2 hours}\n");
     expect_problem(t, "pipelines/p.yaml:6:25: freshness.warn_after: expected a duration such "
                       "as 90s, 30m, 2h or 1d, got \"2 hours\"");
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {warn_after: 6h, error_after: 2h}\n");
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {warn_after: 6h, error_after: 2h}\n");
     expect_problem(t, "pipelines/p.yaml:6:42: freshness.error_after: must be longer than "
                       "warn_after (21600s), got 7200s");
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {}\n");
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {}\n");
     expect_problem(t, "pipelines/p.yaml:6:12: freshness: set warn_after, error_after or both "
                       "(e.g. {warn_after: 2h, error_after: 6h})");
-    write_file(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {error_after: 45}\n");
+    cfgt_write(t, "pipelines/p.yaml", PIPE_HEAD "freshness: {error_after: 45}\n");
     assert_int_equal(load(t), ST_OK);
     assert_int_equal(t->cfg->pipelines[0].freshness.error_after_s, 45);
 }
@@ -174,11 +137,11 @@ static void test_url_redact(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_defaults_keep_30_days, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_all_keys_parsed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_notify_never_shows_url, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_freshness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_keep_30_days, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_all_keys_parsed, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_history, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_notify_never_shows_url, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_freshness, cfgt_setup, cfgt_teardown),
         cmocka_unit_test(test_url_redact),
     };
     return cmocka_run_group_tests_name("config_ops", tests, NULL, NULL);
