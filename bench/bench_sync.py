@@ -45,6 +45,8 @@ BIG = int(os.environ.get("SYNCTOOL_BENCH_BIG_ROWS", "5000000"))
 REPS = max(1, int(os.environ.get("SYNCTOOL_BENCH_REPS", "5")))
 LABEL = os.environ.get("SYNCTOOL_BENCH_LABEL", "")
 SUMMARY = os.environ.get("SYNCTOOL_BENCH_SUMMARY", "")
+# SYNCTOOL_BENCH_ONLY="full,hash,delta" picks sections (default: all)
+ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "full,hash,delta").split(","))
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
       ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
 SCHEMA = f"bench_sync_{os.getpid()}"
@@ -352,9 +354,29 @@ def bench():
           f"median of {REPS} interleaved pairs (range); a shared, loaded 2-core machine\n")
     print("| figure | synctool | baseline (same run) | ratio | goal | met? |")
     print("|---|---|---|---|---|---|", flush=True)
-    rss = bench_full(root, root, "src", ROWS, f"{ROWS}")
-    report(f"peak RSS, full, {ROWS} rows", f"{rss / 1024:.1f} MiB", "-", "-", "<= 64 MiB",
-           rss / 1024 <= 64)
+    if "full" in ONLY:
+        rss = bench_full(root, root, "src", ROWS, f"{ROWS}")
+        report(f"peak RSS, full, {ROWS} rows", f"{rss / 1024:.1f} MiB", "-", "-",
+               "<= 64 MiB", rss / 1024 <= 64)
+    else:
+        run(root, "full")  # hash and delta start from an equal copy
+    if "hash" in ONLY:
+        bench_hash(root)
+    if "delta" in ONLY:
+        run(root, "delta")  # sets the watermark
+        for n in (ROWS // 100, ROWS // 10):
+            bench_delta(root, root, n)
+    if BIG > 0 and "full" in ONLY:
+        big(root)
+    shutil.rmtree(root, ignore_errors=True)
+    if SUMMARY:
+        with open(SUMMARY, "a") as f:
+            for r in ROWS_OUT:
+                f.write("\t".join((r[0] + LABEL,) + r[1:]) + "\n")
+    return 0
+
+
+def bench_hash(root):
     bench_hash_identical(root)
     for label, cond, goal in (("10% spread", "id % 10 = 0", 1.0),
                               ("1% spread", "id % 100 = 0", 1.0),
@@ -363,24 +385,17 @@ def bench():
                                1.0)):
         n = int(psql(f"SELECT count(*) FROM {q('dst')} WHERE {cond}"))
         bench_hash_changed(root, label, cond, n, goal)
-    run(root, "delta")  # sets the watermark
-    for n in (ROWS // 100, ROWS // 10):
-        bench_delta(root, root, n)
-    if BIG > 0:
-        psql(f"DROP TABLE {q('src')}; DROP TABLE {q('dst')}; DROP TABLE {q('copy_t')}")
-        psql(f"DROP TABLE {q('src')}", TGT_DB)
-        make_source("src", BIG)
-        for p in ("p", "pcopy", "ppgc"):
-            synctool(root, "ddl", "apply", p)
-        rss_big = bench_full(root, root, "src", BIG, f"{BIG}")
-        report(f"peak RSS, full, {BIG} rows", f"{rss_big / 1024:.1f} MiB", "-", "-",
-               "<= 64 MiB, flat", rss_big / 1024 <= 64)
-    shutil.rmtree(root, ignore_errors=True)
-    if SUMMARY:
-        with open(SUMMARY, "a") as f:
-            for r in ROWS_OUT:
-                f.write("\t".join((r[0] + LABEL,) + r[1:]) + "\n")
-    return 0
+
+
+def big(root):
+    psql(f"DROP TABLE {q('src')}; DROP TABLE {q('dst')}; DROP TABLE {q('copy_t')}")
+    psql(f"DROP TABLE {q('src')}", TGT_DB)
+    make_source("src", BIG)
+    for p in ("p", "pcopy", "ppgc"):
+        synctool(root, "ddl", "apply", p)
+    rss_big = bench_full(root, root, "src", BIG, f"{BIG}")
+    report(f"peak RSS, full, {BIG} rows", f"{rss_big / 1024:.1f} MiB", "-", "-",
+           "<= 64 MiB, flat", rss_big / 1024 <= 64)
 
 
 if __name__ == "__main__":
