@@ -229,12 +229,14 @@ struct store_ops {
      * terminated. Two stores compare digests only of a family both name
      * (store_digest_family). Families are versioned: a changed formula is a
      * new name, so two synctool versions never compare unlike digests.
-     *   "pg-record-v1"  PostgreSQL only: hash_record_extended(ROW(...), 0)
-     *                   over each value cast to one type per kind (bigint,
-     *                   numeric, float8 text, boolean, timestamptz,
-     *                   timestamp, date, text COLLATE "C"), i.e. PostgreSQL
-     *                   equality per kind, with no canonical text built;
-     *                   summable (sum of int8 is exact in numeric).
+     *   "pg-colhash-v1" PostgreSQL only: the XOR of each value's extended
+     *                   hash (hashint8extended, hash_numeric_extended,
+     *                   timestamp_hash_extended, hashtextextended COLLATE
+     *                   "C", ...; float8 0 hashed as text, telling -0),
+     *                   seeded with the column's position, NULL a constant:
+     *                   PostgreSQL equality per kind, with no canonical
+     *                   text or composite row built; summable (sum of int8
+     *                   is exact in numeric).
      *   "canon-md5-v1"  the first 16 hex digits of md5(row text): any
      *                   engine, across engines (not summable here; the
      *                   summed checksums use sum64_expr). */

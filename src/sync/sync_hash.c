@@ -39,7 +39,7 @@
  * otherwise.
  *
  * Same-engine fast path (both stores offer a summable per-row digest
- * family, store.h: pg-record-v1 between PostgreSQL databases; single
+ * family, store.h: pg-colhash-v1 between PostgreSQL databases; single
  * indexed integer key): a range's checksum is the sum of the rows' typed
  * hashes (hash_record_extended), so no row text is built; the first level
  * cuts the key range into fine buckets (~HASH_FAST_ROWS rows, up to
@@ -561,7 +561,7 @@ static int fast_split(sync_ctx *c, range_stack *st, hash_range r) {
 }
 
 /* Same-engine fast path (a summable digest family both stores offer,
- * pg-record-v1 between PostgreSQL databases): checksums are sums of the
+ * pg-colhash-v1 between PostgreSQL databases): checksums are sums of the
  * rows' typed hashes, no row text built, so the top level is one GROUP BY
  * pass per side; it goes straight to the 16 buckets (which also tell
  * identical tables) without a whole-table checksum first. */

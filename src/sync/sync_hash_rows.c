@@ -12,7 +12,7 @@
  * (the equal ones between are few), each side streams (key, row digest)
  * in key order — the digest computed
  * by the database itself (store_ops.row_digest_expr, a family both stores
- * offer: pg-record-v1 between PostgreSQL databases, canon-md5-v1 across
+ * offer: pg-colhash-v1 between PostgreSQL databases, canon-md5-v1 across
  * engines) — and a merge on the integer key collects the keys present on
  * one side only or whose digests differ. Those keys are then fetched from
  * both sides, SYNC_ROWS_FETCH at a time (WHERE key IN (...), integer

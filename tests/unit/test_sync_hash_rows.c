@@ -15,7 +15,7 @@
  * 1%), rows_read — source rows the merge read — equals the changed source
  * rows exactly: the pass fetched those and nothing else.
  *
- * Between PostgreSQL databases the digests are pg-record-v1 (typed
+ * Between PostgreSQL databases the digests are pg-colhash-v1 (typed
  * hashes); with SQLite on either side canon-md5-v1 (md5 of the canonical
  * row text), which must agree across engines for equal rows — so an
  * identical run moving nothing after each case is the cross-engine check.
