@@ -59,6 +59,7 @@
  * on its own connection.
  */
 #include "sync_int.h"
+#include "../log/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,7 @@ struct side_job {
     const hash_range *segs; /* digests: the ranges */
     size_t n;               /* buckets or ranges */
     bool count_only;
+    bool no_count;          /* key_span: min and max only */
     seg_sum *out;
 };
 
@@ -323,13 +325,17 @@ static int range_digests(side_job *j, bool source, st_error *err) {
     return ST_OK;
 }
 
-/* min(key), max(key), count(*) of one side; out->count = -1 when empty. */
+/* min(key), max(key), count(*) of one side; out->count = -1 when empty.
+ * With j->no_count, only min and max (two index
+ * probes, where count(*) reads the whole index) and out->count is the
+ * width of the span, the most rows it can hold. */
 static int key_span(side_job *j, bool source, st_error *err) {
     sync_ctx *c = j->c;
     store *s = side_store(c, source);
     store_sb q = {0}, kq = {0};
     store_sb_quote(&kq, side_key(c, source));
-    store_sb_addf(&q, "SELECT min(%s), max(%s), count(*) FROM ", kq.s, kq.s);
+    store_sb_addf(&q, "SELECT min(%s), max(%s), %s FROM ", kq.s, kq.s,
+                  j->no_count ? "0" : "count(*)");
     store_sb_from(&q, s, side_table(c, source));
     sync_list l;
     int rc = q.oom || kq.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
@@ -343,6 +349,10 @@ static int key_span(side_job *j, bool source, st_error *err) {
         j->out->min = strtoll(l.rows[0]->v[0], NULL, 10);
         j->out->max = strtoll(l.rows[0]->v[1], NULL, 10);
         j->out->count = strtoll(l.rows[0]->v[2], NULL, 10);
+        if (j->no_count) {
+            uint64_t w = (uint64_t)j->out->max - (uint64_t)j->out->min;
+            j->out->count = w >= (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)w + 1;
+        }
     }
     sync_list_free(&l);
     return ST_OK;
@@ -368,9 +378,11 @@ static int settle_level(sync_ctx *c, range_stack *st, const hash_range *sub, siz
     bool rows = sync_hash_rows_wanted(c, n, ndiff, diff_rows);
     int64_t (*ranges)[2] = malloc((ndiff ? ndiff : 1) * sizeof *ranges);
     int64_t *idx = malloc((ndiff ? ndiff : 1) * sizeof *idx);
-    if (ranges == NULL || idx == NULL) {
+    int64_t *rows_of = malloc((ndiff ? ndiff : 1) * sizeof *rows_of);
+    if (ranges == NULL || idx == NULL || rows_of == NULL) {
         free(ranges);
         free(idx);
+        free(rows_of);
         return st_error_set(c->err, ST_ENOMEM, "out of memory");
     }
     size_t k = 0;
@@ -385,6 +397,7 @@ static int settle_level(sync_ctx *c, range_stack *st, const hash_range *sub, siz
         r.rows = s[b].count > d[b].count ? s[b].count : d[b].count;
         if (rows || r.rows <= c->o->strategy->segment_rows || r.lo == r.hi) {
             idx[k] = (int64_t)b;
+            rows_of[k] = r.rows;
             ranges[k][0] = r.lo;   /* a leaf (or all of them for the row pass) */
             ranges[k++][1] = r.hi;
         } else {
@@ -396,19 +409,23 @@ static int settle_level(sync_ctx *c, range_stack *st, const hash_range *sub, siz
         if (rows)
             rc = sync_hash_rows(c, (const int64_t (*)[2])ranges, k);
         else if (level != NULL && !range_is_wide(level->r))
-            rc = sync_hash_merge_buckets(c, level->r.lo, level->r.hi, level->step, idx, k);
+            rc = sync_hash_merge_buckets(c, level->r.lo, level->r.hi, level->step, idx, rows_of,
+                                         k);
         else
-            rc = sync_hash_merge_ranges(c, (const int64_t (*)[2])ranges, k);
+            rc = sync_hash_merge_ranges(c, (const int64_t (*)[2])ranges, rows_of, k);
     }
     free(ranges);
     free(idx);
+    free(rows_of);
     return rc;
 }
 
-/* The key range over both sides; *empty when both tables are empty. */
-static int both_spans(sync_ctx *c, hash_range *top, bool *empty) {
+/* The key range over both sides; *empty when both tables are empty.
+ * top->rows: the most rows either side holds (no_count: its upper bound,
+ * the span's width). */
+static int both_spans(sync_ctx *c, hash_range *top, bool *empty, bool no_count) {
     seg_sum s, d;
-    side_job j = {.c = c, .fn = key_span};
+    side_job j = {.c = c, .fn = key_span, .no_count = no_count};
     int rc = both_sides(&j, &s, &d);
     if (rc != ST_OK) return rc;
     *empty = s.count < 0 && d.count < 0;
@@ -460,15 +477,24 @@ typedef int (*split_fn)(sync_ctx *c, range_stack *st, hash_range r);
 
 /* Splits `top`, then every range a split pushes, until none is left
  * (depth first); flushes the queued changes. */
-static int recurse(sync_ctx *c, hash_range top, split_fn split) {
-    range_stack st = {0};
+static int hints_on(sync_ctx *c) {
     int rc = store_hint_aggregate(c->src, true, c->err);
     if (rc == ST_OK) rc = store_hint_aggregate(c->dst, true, c->err);
+    return rc;
+}
+
+static void hints_off(sync_ctx *c) {
+    store_hint_aggregate(c->src, false, NULL);
+    store_hint_aggregate(c->dst, false, NULL);
+}
+
+static int recurse(sync_ctx *c, hash_range top, split_fn split) {
+    range_stack st = {0};
+    int rc = hints_on(c);
     if (rc == ST_OK) rc = split(c, &st, top);
     while (rc == ST_OK && st.n > 0) rc = split(c, &st, st.v[--st.n]);
     free(st.v);
-    store_hint_aggregate(c->src, false, NULL);
-    store_hint_aggregate(c->dst, false, NULL);
+    hints_off(c);
     if (rc == ST_OK) rc = sync_batch_flush(c);
     return rc;
 }
@@ -476,7 +502,7 @@ static int recurse(sync_ctx *c, hash_range top, split_fn split) {
 static int hash_ordered(sync_ctx *c) {
     hash_range top;
     bool empty;
-    int rc = both_spans(c, &top, &empty);
+    int rc = both_spans(c, &top, &empty, false);
     if (rc != ST_OK || empty) return rc;
     return recurse(c, top, ordered_split);
 }
@@ -512,7 +538,7 @@ static int hash_summed_int_key(sync_ctx *c) {
     int rc = whole_table_same(c, &same, &s, &d);
     if (rc != ST_OK || same) return rc;
     hash_range top;
-    rc = both_spans(c, &top, &empty);
+    rc = both_spans(c, &top, &empty, false);
     if (rc != ST_OK || empty) return rc;
     return recurse(c, top, summed_split);
 }
@@ -540,10 +566,14 @@ static int can_order(sync_ctx *c, bool *yes) {
 #define HASH_FAST_ROWS 64
 #define HASH_FAST_FANOUT 16384
 
-static int fast_split(sync_ctx *c, range_stack *st, hash_range r) {
+static size_t fast_buckets(hash_range r) {
     size_t nb = r.rows > 0 ? (size_t)(r.rows / HASH_FAST_ROWS) + 1 : HASH_FANOUT;
     size_t cap = range_is_wide(r) ? HASH_MAX_FANOUT : HASH_FAST_FANOUT;
-    nb = nb < HASH_FANOUT ? HASH_FANOUT : nb > cap ? cap : nb;
+    return nb < HASH_FANOUT ? HASH_FANOUT : nb > cap ? cap : nb;
+}
+
+static int fast_split(sync_ctx *c, range_stack *st, hash_range r) {
+    size_t nb = fast_buckets(r);
     hash_range *sub = malloc(nb * sizeof *sub);
     seg_sum *s = calloc(2 * nb, sizeof *s);
     int rc = ST_OK;
@@ -560,17 +590,87 @@ static int fast_split(sync_ctx *c, range_stack *st, hash_range r) {
     return rc;
 }
 
+/* --- The sample before the first level --- */
+
+/* With changes spread over the table, every first-level bucket differs and
+ * settle_level sends them all to the row pass: the GROUP BY pass over the
+ * whole table was wasted (at 10% of rows changed it cost as much as the
+ * row pass itself). So before it, the row digests of up to HASH_SAMPLE of
+ * the first level's buckets, spread evenly over the key range (~4,000
+ * rows, each bucket an index range scan), are compared on both sides
+ * (sync_hash_rows_sample). When most sampled buckets differ — the rule
+ * settle_level applies to a whole level — the row pass runs over the
+ * whole key range at once; when even a large share of the sampled rows
+ * differs (HASH_FULL_SHARE), fetching those rows by key would cost more
+ * than reading everything, so full runs instead. The sample only chooses
+ * between exact paths: a wrong guess costs time, never a row. */
+#define HASH_SAMPLE 64
+#define HASH_FULL_SHARE 4    /* full when >= 1/4 of the sampled rows differ */
+
+typedef enum { HASH_PLAN_LEVELS, HASH_PLAN_ROWS, HASH_PLAN_FULL } hash_plan;
+
+/* HASH_PLAN_ROWS: the row pass over all of r, nothing left to split. */
+static int rows_split(sync_ctx *c, range_stack *st, hash_range r) {
+    (void)st;
+    int64_t all[1][2] = {{r.lo, r.hi}};
+    return sync_hash_rows(c, (const int64_t (*)[2])all, 1);
+}
+
+static int sample_plan(sync_ctx *c, hash_range top, hash_plan *plan) {
+    *plan = HASH_PLAN_LEVELS;
+    size_t nb = fast_buckets(top);
+    size_t ns = nb / 4 < HASH_SAMPLE ? nb / 4 : HASH_SAMPLE;
+    if (c->row_family == NULL || range_is_wide(top) || ns < 8) return ST_OK;
+    hash_range *sub = malloc(nb * sizeof *sub);
+    int64_t (*pick)[2] = malloc(ns * sizeof *pick);
+    int rc = ST_OK;
+    hash_sample hs = {0};
+    if (sub == NULL || pick == NULL) rc = st_error_set(c->err, ST_ENOMEM, "out of memory");
+    if (rc == ST_OK) {
+        int64_t step;
+        size_t n = cut_range(top, nb, &step, sub);
+        for (size_t i = 0; i < ns; i++) {
+            hash_range r = sub[(2 * i + 1) * n / (2 * ns)];
+            pick[i][0] = r.lo;
+            pick[i][1] = r.hi;
+        }
+        /* No JIT (compiling the digest expression once per part would
+         * cost more than the sample itself on a table without statistics). */
+        rc = hints_on(c);
+        if (rc == ST_OK) rc = sync_hash_rows_sample(c, (const int64_t (*)[2])pick, ns, &hs);
+        hints_off(c);
+    }
+    free(sub);
+    free(pick);
+    if (rc != ST_OK) return rc;
+    if (hs.rows > 0 && hs.rows_differing * HASH_FULL_SHARE >= hs.rows) *plan = HASH_PLAN_FULL;
+    else if (2 * hs.ranges_differing > hs.ranges) *plan = HASH_PLAN_ROWS;
+    if (*plan != HASH_PLAN_LEVELS)
+        log_info(c->o->pipeline->name, c->o->strategy->name,
+                 "hash: sample: %zu of %zu ranges and %lld of %lld rows differ; %s",
+                 hs.ranges_differing, hs.ranges, (long long)hs.rows_differing,
+                 (long long)hs.rows, *plan == HASH_PLAN_FULL ? "running full" : "row pass");
+    return ST_OK;
+}
+
 /* Same-engine fast path (a summable digest family both stores offer,
  * pg-colhash-v1 between PostgreSQL databases): checksums are sums of the
  * rows' typed hashes, no row text built, so the top level is one GROUP BY
- * pass per side; it goes straight to the 16 buckets (which also tell
- * identical tables) without a whole-table checksum first. */
+ * pass per side; it goes straight to the fine buckets (which also tell
+ * identical tables) without a whole-table checksum first, unless the
+ * sample says the changes are spread (then straight to the row pass, or
+ * to full). The key span is min and max only: the bucket count follows
+ * the span's width, which for dense keys is the row count. */
 static int hash_fast_sums(sync_ctx *c) {
     hash_range top;
     bool empty;
-    int rc = both_spans(c, &top, &empty);
+    hash_plan plan;
+    int rc = both_spans(c, &top, &empty, true);
     if (rc != ST_OK || empty) return rc;
-    return recurse(c, top, fast_split);
+    rc = sample_plan(c, top, &plan);
+    if (rc != ST_OK) return rc;
+    if (plan == HASH_PLAN_FULL) return sync_full(c);
+    return recurse(c, top, plan == HASH_PLAN_LEVELS ? fast_split : rows_split);
 }
 
 int sync_hash(sync_ctx *c) {

@@ -67,8 +67,10 @@ bool sync_hash_rows_wanted(const sync_ctx *c, size_t compared, size_t differing,
            differing_rows > 4 * c->o->strategy->segment_rows;
 }
 
-/* SELECT key, digest FROM t WHERE key BETWEEN $1 AND $2 ORDER BY key */
-static int digest_query(sync_ctx *c, bool source, store_sb *q) {
+/* SELECT key, digest FROM t WHERE key BETWEEN $1 AND $2 ORDER BY key, or
+ * with `where` (literals, no parameters) instead of the BETWEEN. */
+static int digest_query(sync_ctx *c, bool source, store_sb *q, sync_where_fn where,
+                        const void *arg) {
     store *s = source ? c->src : c->dst;
     const store_table *t = source ? &c->st : &c->dt;
     const struct store_ops *ops = store_ops_of(s);
@@ -84,10 +86,15 @@ static int digest_query(sync_ctx *c, bool source, store_sb *q) {
     char p1[8], p2[8];
     snprintf(p1, sizeof p1, "%c1", ops->param_prefix);
     snprintf(p2, sizeof p2, "%c2", ops->param_prefix);
-    store_sb_addf(q, " WHERE %s BETWEEN ", kq.s ? kq.s : "");
-    ops->param_cast(q, p1, STORE_K_INT, c->types[k]);
-    store_sb_add(q, " AND ");
-    ops->param_cast(q, p2, STORE_K_INT, c->types[k]);
+    if (where != NULL) {
+        int np = 0;
+        where(q, c, source, arg, NULL, &np);
+    } else {
+        store_sb_addf(q, " WHERE %s BETWEEN ", kq.s ? kq.s : "");
+        ops->param_cast(q, p1, STORE_K_INT, c->types[k]);
+        store_sb_add(q, " AND ");
+        ops->param_cast(q, p2, STORE_K_INT, c->types[k]);
+    }
     store_sb_add(q, " ORDER BY ");
     ops->order_term(q, kq.s ? kq.s : "", STORE_K_INT);
     bool oom = kq.oom || rt.oom || q->oom;
@@ -119,11 +126,42 @@ static void keys_where(store_sb *q, sync_ctx *c, bool source, const void *arg,
     store_sb_add(q, ")");
 }
 
+/* Both sides' rows for one WHERE clause (without parameters), loaded at
+ * once on their own connections (sync_both_sides), then merged: the two
+ * servers read and convert their rows side by side. */
+typedef struct where_load {
+    sync_where_fn where;
+    const void *arg;
+    sync_list l;
+} where_load;
+
+static int where_load_side(sync_ctx *c, bool source, void *arg, st_error *err) {
+    where_load *w = arg;
+    store_sb q = {0};
+    int np = 0;
+    sync_sql_select(&q, c, source);
+    w->where(&q, c, source, w->arg, NULL, &np);
+    sync_sql_order(&q, c, source, -1);
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : sync_list_load(&w->l, source ? c->src : c->dst, q.s, 0, NULL, err);
+    store_sb_free(&q);
+    return rc;
+}
+
+static int merge_where_both(sync_ctx *c, sync_where_fn where, const void *arg) {
+    where_load s = {.where = where, .arg = arg}, d = {.where = where, .arg = arg};
+    int rc = sync_both_sides(c, where_load_side, &s, &d);
+    if (rc == ST_OK) rc = sync_merge(c, &s.l.it, &d.l.it);
+    sync_list_free(&s.l);
+    sync_list_free(&d.l);
+    return rc;
+}
+
 static int fetch_and_merge(sync_ctx *c, key_set *ks) {
     int rc = ST_OK;
     for (size_t at = 0; rc == ST_OK && at < ks->n; at += SYNC_ROWS_FETCH) {
         key_slice sl = {ks->k + at, ks->n - at < SYNC_ROWS_FETCH ? ks->n - at : SYNC_ROWS_FETCH};
-        rc = sync_merge_where(c, keys_where, &sl, 1);
+        rc = merge_where_both(c, keys_where, &sl);
     }
     ks->n = 0;
     return rc;
@@ -151,16 +189,6 @@ static void ranges_where(store_sb *q, sync_ctx *c, bool source, const void *arg,
                       kq.s ? kq.s : "", rs->r[i][0], rs->r[i][1]);
     if (kq.oom) q->oom = true;
     store_sb_free(&kq);
-}
-
-int sync_hash_merge_ranges(sync_ctx *c, const int64_t (*ranges)[2], size_t n) {
-    int rc = ST_OK;
-    for (size_t at = 0; rc == ST_OK && at < n; at += SYNC_RANGES_PER_QUERY) {
-        range_slice rs = {ranges + at,
-                          n - at < SYNC_RANGES_PER_QUERY ? n - at : SYNC_RANGES_PER_QUERY};
-        rc = sync_merge_where(c, ranges_where, &rs, 1);
-    }
-    return rc;
 }
 
 /* WHERE k BETWEEN a AND b AND (k - lo) / step IN (i, ...): the rows of
@@ -194,17 +222,6 @@ static void buckets_where(store_sb *q, sync_ctx *c, bool source, const void *arg
     store_sb_free(&kq);
 }
 
-int sync_hash_merge_buckets(sync_ctx *c, int64_t lo, int64_t hi, int64_t step,
-                            const int64_t *idx, size_t n) {
-    int rc = ST_OK;
-    for (size_t at = 0; rc == ST_OK && at < n; at += SYNC_BUCKETS_PER_QUERY) {
-        bucket_slice bs = {lo, hi, step, idx + at,
-                           n - at < SYNC_BUCKETS_PER_QUERY ? n - at : SYNC_BUCKETS_PER_QUERY};
-        rc = sync_merge_where(c, buckets_where, &bs, 1);
-    }
-    return rc;
-}
-
 /* One side's next (key, digest); *done at the end. */
 static int side_next(sync_ctx *c, sync_stream *s, int64_t *key, const char **dig, bool *done) {
     const char *const *row;
@@ -218,57 +235,230 @@ static int side_next(sync_ctx *c, sync_stream *s, int64_t *key, const char **dig
     return ST_OK;
 }
 
+/* Opens both sides' digest streams (digest_query); both closed on error. */
+static int open_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, sync_where_fn where,
+                        const void *arg, int64_t lo, int64_t hi) {
+    store_sb qs = {0}, qd = {0};
+    int rc = digest_query(c, true, &qs, where, arg);
+    if (rc == ST_OK) rc = digest_query(c, false, &qd, where, arg);
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%" PRId64, lo);
+    snprintf(b, sizeof b, "%" PRId64, hi);
+    const char *params[2] = {a, b};
+    int np = where != NULL ? 0 : 2;
+    if (rc == ST_OK) rc = sync_stream_open(ss, c->src, qs.s, np, params, c->err);
+    if (rc == ST_OK) {
+        rc = sync_stream_open(ds, c->dst, qd.s, np, params, c->err);
+        if (rc != ST_OK) sync_stream_close(ss);
+    }
+    store_sb_free(&qs);
+    store_sb_free(&qd);
+    return rc;
+}
+
+/* Merges the two open digest streams, collecting the keys on one side only
+ * or whose digests differ. With `windowed`, stops once the window is full
+ * (*more, *next_lo = the key after the last one compared; `hi` is the
+ * stream's last possible key); otherwise reads both to the end. */
+static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_set *ks,
+                           bool windowed, int64_t hi, bool *more, int64_t *next_lo) {
+    int64_t sk = 0, dk = 0;
+    const char *sd = NULL, *dd = NULL;
+    bool send = false, dend = false;
+    int rc = side_next(c, ss, &sk, &sd, &send);
+    if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
+    while (rc == ST_OK && (!send || !dend)) {
+        int64_t k;
+        if (!send && (dend || sk < dk)) {
+            k = sk;
+            rc = key_add(c, ks, k);
+            if (rc == ST_OK) rc = side_next(c, ss, &sk, &sd, &send);
+        } else if (!dend && (send || dk < sk)) {
+            k = dk;
+            rc = key_add(c, ks, k);
+            if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
+        } else {
+            k = sk;
+            if (strcmp(sd, dd) != 0) rc = key_add(c, ks, k);
+            if (rc == ST_OK) rc = side_next(c, ss, &sk, &sd, &send);
+            if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
+        }
+        if (windowed && rc == ST_OK && ks->n >= SYNC_ROWS_WINDOW && k < hi &&
+            (!send || !dend)) {
+            *more = true;
+            *next_lo = k + 1;
+            break;
+        }
+    }
+    return rc;
+}
+
 /* Compares [lo, hi] from the start, collecting differing keys, until the
  * range is done (*next_lo unchanged, *more false) or the window is full
  * (*more, *next_lo = the key after the last one compared). */
 static int compare_window(sync_ctx *c, int64_t lo, int64_t hi, key_set *ks, bool *more,
                           int64_t *next_lo) {
     *more = false;
-    store_sb qs = {0}, qd = {0};
-    int rc = digest_query(c, true, &qs);
-    if (rc == ST_OK) rc = digest_query(c, false, &qd);
-    char a[24], b[24];
-    snprintf(a, sizeof a, "%" PRId64, lo);
-    snprintf(b, sizeof b, "%" PRId64, hi);
-    const char *params[2] = {a, b};
     sync_stream ss = {0}, ds = {0};
-    if (rc == ST_OK) rc = sync_stream_open(&ss, c->src, qs.s, 2, params, c->err);
-    if (rc == ST_OK) {
-        rc = sync_stream_open(&ds, c->dst, qd.s, 2, params, c->err);
-        if (rc != ST_OK) sync_stream_close(&ss);
-    }
-    store_sb_free(&qs);
-    store_sb_free(&qd);
+    int rc = open_streams(c, &ss, &ds, NULL, NULL, lo, hi);
     if (rc != ST_OK) return rc;
-    int64_t sk = 0, dk = 0;
-    const char *sd = NULL, *dd = NULL;
-    bool send = false, dend = false;
-    rc = side_next(c, &ss, &sk, &sd, &send);
-    if (rc == ST_OK) rc = side_next(c, &ds, &dk, &dd, &dend);
-    while (rc == ST_OK && (!send || !dend)) {
-        int64_t k;
-        if (!send && (dend || sk < dk)) {
-            k = sk;
-            rc = key_add(c, ks, k);
-            if (rc == ST_OK) rc = side_next(c, &ss, &sk, &sd, &send);
-        } else if (!dend && (send || dk < sk)) {
-            k = dk;
-            rc = key_add(c, ks, k);
-            if (rc == ST_OK) rc = side_next(c, &ds, &dk, &dd, &dend);
-        } else {
-            k = sk;
-            if (strcmp(sd, dd) != 0) rc = key_add(c, ks, k);
-            if (rc == ST_OK) rc = side_next(c, &ss, &sk, &sd, &send);
-            if (rc == ST_OK) rc = side_next(c, &ds, &dk, &dd, &dend);
-        }
-        if (rc == ST_OK && ks->n >= SYNC_ROWS_WINDOW && k < hi && (!send || !dend)) {
-            *more = true;
-            *next_lo = k + 1;
-            break;
-        }
-    }
+    rc = compare_streams(c, &ss, &ds, ks, true, hi, more, next_lo);
     sync_stream_close(&ss);
     sync_stream_close(&ds);
+    return rc;
+}
+
+/* The digests of the rows `where` selects (at most SYNC_ROWS_WINDOW on
+ * either side), compared; then only the differing rows fetched and merged. */
+static int compare_where(sync_ctx *c, sync_where_fn where, const void *arg, key_set *ks) {
+    sync_stream ss = {0}, ds = {0};
+    bool more = false;
+    int64_t next = 0;
+    int rc = open_streams(c, &ss, &ds, where, arg, 0, 0);
+    if (rc != ST_OK) return rc;
+    rc = compare_streams(c, &ss, &ds, ks, false, 0, &more, &next);
+    sync_stream_close(&ss);
+    sync_stream_close(&ds);
+    if (rc == ST_OK) rc = fetch_and_merge(c, ks);
+    return rc;
+}
+
+/* How many of the leaves from `at` go in one query: at most `per_query`,
+ * and at most SYNC_ROWS_WINDOW rows (so the differing keys fit the window;
+ * always at least one leaf). */
+static size_t leaf_slice(const int64_t *rows, size_t at, size_t n, size_t per_query) {
+    size_t k = 0;
+    int64_t sum = 0;
+    while (at + k < n && k < per_query) {
+        int64_t r = rows[at + k] > 0 ? rows[at + k] : 0;
+        if (k > 0 && sum + r > SYNC_ROWS_WINDOW) break;
+        sum += r;
+        k++;
+    }
+    return k;
+}
+
+/* Leaves, when the stores offer a row digest: the leaves' (key, digest)
+ * pairs are compared first and only the differing rows fetched (with 0.1%
+ * of rows changed a differing leaf of 64 rows holds one changed row), so
+ * the rows crossing the wire and converted to text are the changed ones. */
+int sync_hash_merge_ranges(sync_ctx *c, const int64_t (*ranges)[2], const int64_t *rows,
+                           size_t n) {
+    bool digests = c->row_family != NULL && rows != NULL;
+    key_set ks = {0};
+    int rc = ST_OK;
+    for (size_t at = 0; rc == ST_OK && at < n;) {
+        size_t k = digests ? leaf_slice(rows, at, n, SYNC_RANGES_PER_QUERY)
+                           : (n - at < SYNC_RANGES_PER_QUERY ? n - at : SYNC_RANGES_PER_QUERY);
+        range_slice rs = {ranges + at, k};
+        rc = digests ? compare_where(c, ranges_where, &rs, &ks)
+                     : merge_where_both(c, ranges_where, &rs);
+        at += k;
+    }
+    free(ks.k);
+    return rc;
+}
+
+int sync_hash_merge_buckets(sync_ctx *c, int64_t lo, int64_t hi, int64_t step,
+                            const int64_t *idx, const int64_t *rows, size_t n) {
+    bool digests = c->row_family != NULL && rows != NULL;
+    key_set ks = {0};
+    int rc = ST_OK;
+    for (size_t at = 0; rc == ST_OK && at < n;) {
+        size_t k = digests ? leaf_slice(rows, at, n, SYNC_BUCKETS_PER_QUERY)
+                           : (n - at < SYNC_BUCKETS_PER_QUERY ? n - at : SYNC_BUCKETS_PER_QUERY);
+        bucket_slice bs = {lo, hi, step, idx + at, k};
+        rc = digests ? compare_where(c, buckets_where, &bs, &ks)
+                     : merge_where_both(c, buckets_where, &bs);
+        at += k;
+    }
+    free(ks.k);
+    return rc;
+}
+
+/* --- The sample (sync_hash_rows_sample) --- */
+
+/* SELECT key, digest FROM t WHERE key BETWEEN a AND b UNION ALL ... ORDER
+ * BY 1: each part an index range scan (an OR of BETWEENs is planned as one
+ * scan of the whole index when sorting is discouraged). */
+static int sample_query(sync_ctx *c, bool source, store_sb *q, const int64_t (*r)[2], size_t n) {
+    store *s = source ? c->src : c->dst;
+    const store_table *t = source ? &c->st : &c->dt;
+    int k = key_index(c);
+    store_sb kq = {0}, rt = {0};
+    store_sb_quote(&kq, source ? c->scols[k] : c->dcols[k]);
+    store_sb_rowtext(&rt, s, t);
+    int rc = ST_OK;
+    for (size_t i = 0; rc == ST_OK && i < n; i++) {
+        store_sb_addf(q, "%sSELECT %s, ", i ? " UNION ALL " : "", kq.s ? kq.s : "");
+        rc = store_row_digest_expr(s, q, c->row_family, t, rt.s ? rt.s : "''", false);
+        store_sb_add(q, " FROM ");
+        store_sb_from(q, s, t);
+        store_sb_addf(q, " WHERE %s BETWEEN %" PRId64 " AND %" PRId64, kq.s ? kq.s : "", r[i][0],
+                      r[i][1]);
+    }
+    store_sb_add(q, " ORDER BY 1");
+    bool oom = kq.oom || rt.oom || q->oom;
+    store_sb_free(&kq);
+    store_sb_free(&rt);
+    if (rc != ST_OK) return st_error_set(c->err, rc, "hash: datastore '%s' has no row digest '%s'",
+                                         store_name(s), c->row_family);
+    return oom ? st_error_set(c->err, ST_ENOMEM, "out of memory") : ST_OK;
+}
+
+typedef struct sample_side {
+    const char *sql;
+    sync_list l;
+} sample_side;
+
+static int sample_load(sync_ctx *c, bool source, void *arg, st_error *err) {
+    sample_side *ss = arg;
+    return sync_list_load(&ss->l, source ? c->src : c->dst, ss->sql, 0, NULL, err);
+}
+
+/* Marks the range holding key k (ranges ascending; *at only moves on). */
+static void sample_mark(const int64_t (*r)[2], size_t n, size_t *at, int64_t k, bool *diff) {
+    while (*at < n && r[*at][1] < k) (*at)++;
+    if (*at < n && r[*at][0] <= k) diff[*at] = true;
+}
+
+int sync_hash_rows_sample(sync_ctx *c, const int64_t (*r)[2], size_t n, hash_sample *out) {
+    memset(out, 0, sizeof *out);
+    store_sb qs = {0}, qd = {0};
+    int rc = sample_query(c, true, &qs, r, n);
+    if (rc == ST_OK) rc = sample_query(c, false, &qd, r, n);
+    sample_side s = {.sql = qs.s}, d = {.sql = qd.s};
+    if (rc == ST_OK) rc = sync_both_sides(c, sample_load, &s, &d);
+    bool *diff = rc == ST_OK ? calloc(n ? n : 1, sizeof *diff) : NULL;
+    if (rc == ST_OK && diff == NULL) rc = st_error_set(c->err, ST_ENOMEM, "out of memory");
+    size_t i = 0, j = 0, at = 0;
+    while (rc == ST_OK && (i < s.l.n || j < d.l.n)) {
+        const char *const *a = i < s.l.n ? s.l.rows[i]->v : NULL;
+        const char *const *b = j < d.l.n ? d.l.rows[j]->v : NULL;
+        int64_t ka = a && a[0] ? strtoll(a[0], NULL, 10) : 0;
+        int64_t kb = b && b[0] ? strtoll(b[0], NULL, 10) : 0;
+        bool differs = true;
+        int64_t k;
+        if (a && (!b || ka < kb)) k = ka, i++;
+        else if (!a || kb < ka) k = kb, j++;
+        else {
+            k = ka;
+            differs = strcmp(a[1] ? a[1] : "", b[1] ? b[1] : "") != 0;
+            i++, j++;
+        }
+        out->rows++;
+        if (differs) {
+            out->rows_differing++;
+            sample_mark(r, n, &at, k, diff);
+        }
+    }
+    for (size_t x = 0; rc == ST_OK && x < n; x++) out->ranges_differing += diff[x];
+    out->ranges = n;
+    free(diff);
+    sync_list_free(&s.l);
+    sync_list_free(&d.l);
+    store_sb_free(&qs);
+    store_sb_free(&qd);
     return rc;
 }
 

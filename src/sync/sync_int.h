@@ -161,14 +161,26 @@ int sync_hash_keyset_usable(sync_ctx *c, bool *yes);
 bool sync_hash_rows_wanted(const sync_ctx *c, size_t compared, size_t differing,
                            int64_t differing_rows);
 int sync_hash_rows(sync_ctx *c, const int64_t (*ranges)[2], size_t n);
+/* The row digests of ranges r[0..n) (ascending, disjoint, a few thousand
+ * rows in all) compared on both sides, counted: how many ranges hold a
+ * differing row, how many keys were seen and how many of them differ. */
+typedef struct hash_sample {
+    size_t ranges, ranges_differing;
+    int64_t rows, rows_differing;
+} hash_sample;
+int sync_hash_rows_sample(sync_ctx *c, const int64_t (*r)[2], size_t n, hash_sample *out);
 /* The rows of ranges [ranges[i][0], ranges[i][1]] from both sides, merged,
- * a few hundred ranges per query (hash leaves). */
-int sync_hash_merge_ranges(sync_ctx *c, const int64_t (*ranges)[2], size_t n);
+ * a few hundred ranges per query (hash leaves). With rows[i] (the most rows
+ * either side holds in leaf i) and a row digest family, the leaves' row
+ * digests are compared first and only the differing rows fetched; rows
+ * NULL fetches the leaves whole. */
+int sync_hash_merge_ranges(sync_ctx *c, const int64_t (*ranges)[2], const int64_t *rows,
+                           size_t n);
 /* The same for buckets idx[0..n) (ascending) of one level cut into buckets
  * of width `step` from lo (the last one ends at hi): bucket i holds keys
  * lo + i * step .. lo + (i + 1) * step - 1. The range must not be wider
  * than INT64_MAX (k - lo must not overflow). */
 int sync_hash_merge_buckets(sync_ctx *c, int64_t lo, int64_t hi, int64_t step,
-                            const int64_t *idx, size_t n);
+                            const int64_t *idx, const int64_t *rows, size_t n);
 
 #endif
