@@ -77,6 +77,13 @@ int store_row_digest_expr(const store *s, store_sb *b, const char *family, const
     return s->ops->row_digest_expr(b, family, t, rowtext, sum);
 }
 
+bool store_ranges_select(const store *s, store_sb *b, const char *cols, const char *from,
+                         const char *qkey, const int64_t (*r)[2], size_t n) {
+    if (s->ops->ranges_select == NULL) return false;
+    s->ops->ranges_select(b, cols, from, qkey, r, n);
+    return true;
+}
+
 static bool offers(const store *s, const char *family, const store_table *t, bool sum) {
     if (s->ops->digest_families == NULL) return false;
     for (const char *const *f = s->ops->digest_families; *f; f++) {

@@ -249,6 +249,18 @@ struct store_ops {
      * ST_ENOTIMPL when the family (or its sum) is not offered. */
     int (*row_digest_expr)(store_sb *b, const char *family, const store_table *t,
                            const char *rowtext, bool sum);
+
+    /* --- Optional: many key ranges in one query, each read through the
+     * key index (sync_hash_rows.c, hash leaves). NULL: callers OR the
+     * ranges or filter one range scan. --- */
+    /* Appends SELECT `cols` FROM `from` for the rows whose integer key
+     * `qkey` lies in one of the n ranges r[i] = [lo, hi] (ascending,
+     * disjoint), ORDER BY the key (the first of `cols`): one index range
+     * scan per range (the
+     * planners of some engines turn an OR of n ranges into one scan of the
+     * whole index). `cols` may only name columns of `from`. */
+    void (*ranges_select)(store_sb *b, const char *cols, const char *from, const char *qkey,
+                          const int64_t (*r)[2], size_t n);
 };
 
 #define STORE_DDL_KEY "key:"
@@ -342,6 +354,10 @@ const char *store_digest_family(const store *a, const store_table *ta, const sto
 /* store_ops.row_digest_expr of s; ST_ENOTIMPL when s has none. */
 int store_row_digest_expr(const store *s, store_sb *b, const char *family, const store_table *t,
                           const char *rowtext, bool sum);
+
+/* store_ops.ranges_select of s; false (nothing appended) when s has none. */
+bool store_ranges_select(const store *s, store_sb *b, const char *cols, const char *from,
+                         const char *qkey, const int64_t (*r)[2], size_t n);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

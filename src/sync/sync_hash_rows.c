@@ -67,39 +67,56 @@ bool sync_hash_rows_wanted(const sync_ctx *c, size_t compared, size_t differing,
            differing_rows > 4 * c->o->strategy->segment_rows;
 }
 
-/* SELECT key, digest FROM t WHERE key BETWEEN $1 AND $2 ORDER BY key, or
- * with `where` (literals, no parameters) instead of the BETWEEN. */
-static int digest_query(sync_ctx *c, bool source, store_sb *q, sync_where_fn where,
-                        const void *arg) {
+/* Which rows a digest stream reads: [$1, $2] (where NULL), or the rows a
+ * `where` function selects (literals, no parameters) — through the
+ * driver's ranges_select when it has one and `ranges` lists them. */
+typedef struct digest_rows {
+    sync_where_fn where;
+    const void *arg;
+    const int64_t (*ranges)[2];
+    size_t nranges;
+} digest_rows;
+
+/* SELECT key, digest FROM t <rows> ORDER BY key */
+static int digest_query(sync_ctx *c, bool source, store_sb *q, const digest_rows *dr) {
     store *s = source ? c->src : c->dst;
     const store_table *t = source ? &c->st : &c->dt;
     const struct store_ops *ops = store_ops_of(s);
     int k = key_index(c);
     const char *kcol = source ? c->scols[k] : c->dcols[k];
-    store_sb kq = {0}, rt = {0};
+    store_sb kq = {0}, rt = {0}, cols = {0}, from = {0};
     store_sb_quote(&kq, kcol);
     store_sb_rowtext(&rt, s, t);
-    store_sb_addf(q, "SELECT %s, ", kq.s ? kq.s : "");
-    int rc = store_row_digest_expr(s, q, c->row_family, t, rt.s ? rt.s : "''", false);
-    store_sb_add(q, " FROM ");
-    store_sb_from(q, s, t);
-    char p1[8], p2[8];
-    snprintf(p1, sizeof p1, "%c1", ops->param_prefix);
-    snprintf(p2, sizeof p2, "%c2", ops->param_prefix);
-    if (where != NULL) {
-        int np = 0;
-        where(q, c, source, arg, NULL, &np);
-    } else {
-        store_sb_addf(q, " WHERE %s BETWEEN ", kq.s ? kq.s : "");
-        ops->param_cast(q, p1, STORE_K_INT, c->types[k]);
-        store_sb_add(q, " AND ");
-        ops->param_cast(q, p2, STORE_K_INT, c->types[k]);
+    store_sb_from(&from, s, t);
+    const char *kc = kq.s ? kq.s : "";
+    store_sb_addf(&cols, "%s, ", kc);
+    int rc = store_row_digest_expr(s, &cols, c->row_family, t, rt.s ? rt.s : "''", false);
+    store_sb_add(&cols, " AS \"synctool_d\"");
+    bool oom = kq.oom || rt.oom || cols.oom || from.oom;
+    if (rc == ST_OK && !oom &&
+        (dr->ranges == NULL ||
+         !store_ranges_select(s, q, cols.s, from.s, kc, dr->ranges, dr->nranges))) {
+        store_sb_addf(q, "SELECT %s FROM %s", cols.s, from.s);
+        if (dr->where != NULL) {
+            int np = 0;
+            dr->where(q, c, source, dr->arg, NULL, &np);
+        } else {
+            char p1[8], p2[8];
+            snprintf(p1, sizeof p1, "%c1", ops->param_prefix);
+            snprintf(p2, sizeof p2, "%c2", ops->param_prefix);
+            store_sb_addf(q, " WHERE %s BETWEEN ", kc);
+            ops->param_cast(q, p1, STORE_K_INT, c->types[k]);
+            store_sb_add(q, " AND ");
+            ops->param_cast(q, p2, STORE_K_INT, c->types[k]);
+        }
+        store_sb_add(q, " ORDER BY ");
+        ops->order_term(q, kc, STORE_K_INT);
     }
-    store_sb_add(q, " ORDER BY ");
-    ops->order_term(q, kq.s ? kq.s : "", STORE_K_INT);
-    bool oom = kq.oom || rt.oom || q->oom;
+    oom = oom || q->oom;
     store_sb_free(&kq);
     store_sb_free(&rt);
+    store_sb_free(&cols);
+    store_sb_free(&from);
     if (rc != ST_OK)
         return st_error_set(c->err, rc, "hash: datastore '%s' has no row digest '%s'",
                             store_name(s), c->row_family);
@@ -236,19 +253,18 @@ static int side_next(sync_ctx *c, sync_stream *s, int64_t *key, const char **dig
 }
 
 /* Opens both sides' digest streams (digest_query); both closed on error. */
-static int open_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, sync_where_fn where,
-                        const void *arg, int64_t lo, int64_t hi) {
+static int open_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, const digest_rows *dr,
+                        int64_t lo, int64_t hi) {
     store_sb qs = {0}, qd = {0};
-    int rc = digest_query(c, true, &qs, where, arg);
-    if (rc == ST_OK) rc = digest_query(c, false, &qd, where, arg);
+    int rc = digest_query(c, true, &qs, dr);
+    if (rc == ST_OK) rc = digest_query(c, false, &qd, dr);
     char a[24], b[24];
     snprintf(a, sizeof a, "%" PRId64, lo);
     snprintf(b, sizeof b, "%" PRId64, hi);
     const char *params[2] = {a, b};
-    int np = where != NULL ? 0 : 2;
-    if (rc == ST_OK) rc = sync_stream_open(ss, c->src, qs.s, np, params, c->err);
+    if (rc == ST_OK) rc = sync_stream_open(ss, c->src, qs.s, dr->where ? 0 : 2, params, c->err);
     if (rc == ST_OK) {
-        rc = sync_stream_open(ds, c->dst, qd.s, np, params, c->err);
+        rc = sync_stream_open(ds, c->dst, qd.s, dr->where ? 0 : 2, params, c->err);
         if (rc != ST_OK) sync_stream_close(ss);
     }
     store_sb_free(&qs);
@@ -300,7 +316,8 @@ static int compare_window(sync_ctx *c, int64_t lo, int64_t hi, key_set *ks, bool
                           int64_t *next_lo) {
     *more = false;
     sync_stream ss = {0}, ds = {0};
-    int rc = open_streams(c, &ss, &ds, NULL, NULL, lo, hi);
+    digest_rows all = {0};
+    int rc = open_streams(c, &ss, &ds, &all, lo, hi);
     if (rc != ST_OK) return rc;
     rc = compare_streams(c, &ss, &ds, ks, true, hi, more, next_lo);
     sync_stream_close(&ss);
@@ -308,13 +325,13 @@ static int compare_window(sync_ctx *c, int64_t lo, int64_t hi, key_set *ks, bool
     return rc;
 }
 
-/* The digests of the rows `where` selects (at most SYNC_ROWS_WINDOW on
- * either side), compared; then only the differing rows fetched and merged. */
-static int compare_where(sync_ctx *c, sync_where_fn where, const void *arg, key_set *ks) {
+/* The digests of the rows dr selects (at most SYNC_ROWS_WINDOW on either
+ * side), compared; then only the differing rows fetched and merged. */
+static int compare_where(sync_ctx *c, const digest_rows *dr, key_set *ks) {
     sync_stream ss = {0}, ds = {0};
     bool more = false;
     int64_t next = 0;
-    int rc = open_streams(c, &ss, &ds, where, arg, 0, 0);
+    int rc = open_streams(c, &ss, &ds, dr, 0, 0);
     if (rc != ST_OK) return rc;
     rc = compare_streams(c, &ss, &ds, ks, false, 0, &more, &next);
     sync_stream_close(&ss);
@@ -351,12 +368,23 @@ int sync_hash_merge_ranges(sync_ctx *c, const int64_t (*ranges)[2], const int64_
         size_t k = digests ? leaf_slice(rows, at, n, SYNC_RANGES_PER_QUERY)
                            : (n - at < SYNC_RANGES_PER_QUERY ? n - at : SYNC_RANGES_PER_QUERY);
         range_slice rs = {ranges + at, k};
-        rc = digests ? compare_where(c, ranges_where, &rs, &ks)
-                     : merge_where_both(c, ranges_where, &rs);
+        digest_rows dr = {ranges_where, &rs, ranges + at, k};
+        rc = digests ? compare_where(c, &dr, &ks) : merge_where_both(c, ranges_where, &rs);
         at += k;
     }
     free(ks.k);
     return rc;
+}
+
+/* The key ranges of a slice of buckets into out[bs->n][2]. */
+static int bucket_ranges(const bucket_slice *bs, int64_t (*out)[2]) {
+    if (out == NULL) return ST_ENOMEM;
+    for (size_t i = 0; i < bs->n; i++) {
+        int64_t a = bs->lo + bs->idx[i] * bs->step;
+        out[i][0] = a;
+        out[i][1] = bs->hi - a < bs->step ? bs->hi : a + bs->step - 1;
+    }
+    return ST_OK;
 }
 
 int sync_hash_merge_buckets(sync_ctx *c, int64_t lo, int64_t hi, int64_t step,
@@ -364,15 +392,22 @@ int sync_hash_merge_buckets(sync_ctx *c, int64_t lo, int64_t hi, int64_t step,
     bool digests = c->row_family != NULL && rows != NULL;
     key_set ks = {0};
     int rc = ST_OK;
+    /* Without it the digests still stream, through buckets_where. */
+    int64_t (*br)[2] = digests ? malloc(SYNC_BUCKETS_PER_QUERY * sizeof *br) : NULL;
     for (size_t at = 0; rc == ST_OK && at < n;) {
         size_t k = digests ? leaf_slice(rows, at, n, SYNC_BUCKETS_PER_QUERY)
                            : (n - at < SYNC_BUCKETS_PER_QUERY ? n - at : SYNC_BUCKETS_PER_QUERY);
         bucket_slice bs = {lo, hi, step, idx + at, k};
-        rc = digests ? compare_where(c, buckets_where, &bs, &ks)
-                     : merge_where_both(c, buckets_where, &bs);
+        digest_rows dr = {buckets_where, &bs, NULL, 0};
+        if (digests && bucket_ranges(&bs, br) == ST_OK) {
+            dr.ranges = (const int64_t (*)[2])br;
+            dr.nranges = k;
+        }
+        rc = digests ? compare_where(c, &dr, &ks) : merge_where_both(c, buckets_where, &bs);
         at += k;
     }
     free(ks.k);
+    free(br);
     return rc;
 }
 
