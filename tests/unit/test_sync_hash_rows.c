@@ -64,10 +64,34 @@ static void assert_identical(synct_env *e) {
     assert_int_equal(st.rows_read, 0);
 }
 
-/* Changes every `step`-th key from `from` to `to`,
- * deletes three and inserts three, runs hash and checks the counts. */
+/* How the run went about it; checked where both sides are PostgreSQL (the
+ * fast path, which samples before the first level). */
+enum plan { ANY_PLAN, LEVELS, ROW_PASS, FULL };
+
+static bool both_pg;
+
+/* Runs hash and checks the exact counts, that only the changed source rows
+ * were read (every path fetches only the rows whose digests differ, except
+ * full, which reads every source row), the plan the sample chose, and that
+ * a second run moves nothing. */
+static void run_and_check(synct_env *e, int64_t upd, int64_t ins, int64_t del, enum plan plan) {
+    state_stats st;
+    run_ok(e, CONFIG_STRATEGY_HASH, &st);
+    synct_assert_equal(e, true);
+    assert_int_equal(st.rows_updated, upd);
+    assert_int_equal(st.rows_inserted, ins);
+    assert_int_equal(st.rows_deleted, del);
+    if (both_pg && plan == FULL) assert_int_equal(st.rows_read, synct_count(e, 0));
+    else assert_int_equal(st.rows_read, upd + ins);
+    if (both_pg && plan == ROW_PASS) assert_int_equal(st.segments_compared, 0);
+    if (both_pg && plan == LEVELS) assert_true(st.segments_compared > 0);
+    assert_identical(e);
+}
+
+/* Changes every `step`-th key from `from` to `to`, deletes three and
+ * inserts three, and checks the run. */
 static void change_and_check(synct_env *e, int64_t from, int64_t to, int64_t step,
-                             bool row_pass) {
+                             enum plan plan) {
     /* In SQL, so every updated row really changes (name gets longer). */
     char sql[512];
     int64_t upd = (to - from) / step + 1;
@@ -82,15 +106,37 @@ static void change_and_check(synct_env *e, int64_t from, int64_t to, int64_t ste
     synct_delete(e, ROWS - 2 - 2 * call);
     call++;
     for (int i = 0; i < 3; i++) synct_insert(e, next_new++);
+    run_and_check(e, upd, 3, 3, plan);
+}
+
+/* Only inserts (new keys past the end), then only deletes (every 97th
+ * key of the middle half). */
+static void inserts_then_deletes(synct_env *e) {
+    for (int i = 0; i < 40; i++) synct_insert(e, next_new++);
+    run_and_check(e, 0, 40, 0, ANY_PLAN);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DELETE FROM \"%s\".src_t WHERE id BETWEEN %d AND %d AND "
+             "id %% 97 = 0", e->schemas[0], ROWS / 4, 3 * ROWS / 4);
+    int64_t before = synct_count(e, 0);
+    synct_exec(e, 0, sql);
+    run_and_check(e, 0, 0, before - synct_count(e, 0), ANY_PLAN);
+}
+
+/* An empty destination (every row an insert: the sample finds every row
+ * differing and runs full), then an empty source (every row a delete). */
+static void empty_sides(synct_env *e) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "DELETE FROM \"%s\".dst_t", e->schemas[1]);
+    synct_exec(e, 1, sql);
+    int64_t n = synct_count(e, 0);
+    run_and_check(e, 0, n, 0, FULL);
+    snprintf(sql, sizeof sql, "DELETE FROM \"%s\".src_t", e->schemas[0]);
+    synct_exec(e, 0, sql);
     state_stats st;
     run_ok(e, CONFIG_STRATEGY_HASH, &st);
-    synct_assert_equal(e, true);
-    assert_int_equal(st.rows_updated, upd);
-    assert_int_equal(st.rows_inserted, 3);
-    assert_int_equal(st.rows_deleted, 3);
-    if (row_pass) assert_int_equal(st.rows_read, upd + 3);
-    else assert_true(st.rows_read < ROWS / 2);
-    synct_assert_equal(e, true);
+    assert_int_equal(st.rows_deleted, n);
+    assert_int_equal(st.rows_read, 0);
+    assert_int_equal(synct_count(e, 1), 0);
     assert_identical(e);
 }
 
@@ -100,15 +146,19 @@ static void every_distribution(bool src_pg, bool dst_pg) {
     seed(&e, src_pg);
     call = 0;
     next_new = ROWS + 1;
+    both_pg = src_pg && dst_pg;
     e.strat.segment_rows = 10;
     state_stats st;
     run_ok(&e, CONFIG_STRATEGY_FULL, &st);
     assert_int_equal(st.rows_inserted, ROWS);
     assert_identical(&e);
-    change_and_check(&e, 5, ROWS - 5, 10, true);              /* 10% spread */
-    change_and_check(&e, 7, ROWS, 100, true);                 /* 1% spread */
-    change_and_check(&e, 500, ROWS, 1000, false);             /* 0.1% spread */
-    change_and_check(&e, 2011, 2050, 1, false);               /* 1% clustered */
+    change_and_check(&e, 5, ROWS - 5, 10, ROW_PASS);          /* 10% spread */
+    change_and_check(&e, 7, ROWS, 100, ROW_PASS);             /* 1% spread */
+    change_and_check(&e, 500, ROWS, 1000, LEVELS);            /* 0.1% spread */
+    change_and_check(&e, 2011, 2050, 1, LEVELS);              /* 1% clustered */
+    change_and_check(&e, 1, ROWS, 2, FULL);                   /* half the rows */
+    inserts_then_deletes(&e);
+    empty_sides(&e);
     synct_teardown(&e);
 }
 
