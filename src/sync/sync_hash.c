@@ -41,19 +41,25 @@
  * Same-engine fast path (both stores offer a summable per-row digest
  * family, store.h: pg-colhash-v1 between PostgreSQL databases; single
  * indexed integer key): a range's checksum is the sum of the rows' typed
- * hashes (hash_record_extended), so no row text is built; the first level
- * cuts the key range into fine buckets (~HASH_FAST_ROWS rows, up to
+ * hashes (the XOR of each value's extended hash), so no row text is
+ * built; the first level cuts the key range (min and max only: the span's
+ * width sizes it) into fine buckets (~HASH_FAST_ROWS rows, up to
  * HASH_FAST_FANOUT: one GROUP BY costs the same for 16 groups as for
- * 16,384), which also tells identical tables in one pass per side.
+ * 16,384), which also tells identical tables in one pass per side. Before
+ * that pass, a sample of the first level's buckets (sample_plan) decides
+ * whether the changes are spread: then the row pass (or, when a large
+ * share of rows differs, full) runs at once instead of after a wasted
+ * pass.
  *
  * Every level then settles its compared buckets together (settle_level):
  * when most differ and they hold more than a few leaves' rows — changes
  * spread over the table, where bisection would re-read every range at
  * every level — they go to the row pass (sync_hash_rows.c: per-row digests
  * streamed and merged, then only the differing keys fetched); otherwise
- * the small differing buckets are leaves, fetched many per query (a hashed
- * IN list of bucket numbers, or OR'ed ranges) and merged, and the large
- * ones are split again.
+ * the small differing buckets are leaves, many per query, and the large
+ * ones are split again. With a row digest family the leaves' (key, digest)
+ * pairs are compared first and only their differing rows fetched
+ * (sync_hash_merge_buckets); without one the leaves are fetched whole.
  *
  * The two sides' queries run concurrently (the source's in a thread), each
  * on its own connection.

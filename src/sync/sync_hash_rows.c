@@ -23,6 +23,15 @@
  * streams are closed, those keys fetched and merged, and the streams
  * reopened after the last key compared.
  *
+ * Leaves (sync_hash_merge_buckets/ranges) go the same way when a digest
+ * family exists: their (key, digest) pairs are streamed and compared, a
+ * slice of leaves holding at most SYNC_ROWS_WINDOW rows at a time, then
+ * only the differing rows fetched — read through one index range per leaf
+ * where the driver offers ranges_select (PostgreSQL). Every fetch loads
+ * both sides at once, each on its own connection (sync_both_sides).
+ * sync_hash_rows_sample compares the digests of a few ranges for
+ * sync_hash.c's sample before the first level.
+ *
  * Only for a single integer key (the hash strategy's range recursion); the
  * digests are 64 bits, so two different rows escape with probability
  * 2^-64 per key, as with any digest comparison.
