@@ -303,7 +303,10 @@ static int sq_open(void **impl, const config_datastore *ds, st_error *err) {
     sq_impl *q = calloc(1, sizeof *q);
     if (q == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
     snprintf(q->name, sizeof q->name, "%s", ds->name);
-    if (sqlite3_open_v2(ds->path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+    /* URI filenames: SQLite -> SQLite syncs ATTACH the source read-only
+     * (file:...?mode=ro, sync_local.c) */
+    if (sqlite3_open_v2(ds->path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                        NULL) !=
             SQLITE_OK ||
         sq_register(q->db) != ST_OK) {
         st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s", ds->name,

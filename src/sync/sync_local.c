@@ -4,7 +4,8 @@
  *
  * Canonical text (store.h) exists so that two engines can compare values.
  * Between two SQLite tables there is nothing to translate: the destination
- * connection ATTACHes the source file (or reads the source table in place
+ * connection ATTACHes the source file read-only (so its transactions lock
+ * the destination, never the source) or reads the source table in place
  * when both are in one file) and, in one transaction with the fencing and
  * cancel checks of a batch (sync_batch.c), runs
  *   DELETE FROM dst WHERE NOT EXISTS (the key in src)
@@ -473,6 +474,19 @@ static int delta_run(sync_ctx *c, bool attached, int64_t *changed) {
 
 typedef int (*local_fn)(sync_ctx *c, bool attached, int64_t *changed);
 
+/* The source file as a read-only URI (file:/path?mode=ro, '%', '?' and '#'
+ * escaped): BEGIN IMMEDIATE then takes a write lock on the destination
+ * only, so the source's own writers are not blocked by a sync (nor is a
+ * read-only source file refused). */
+static void local_uri(store_sb *b, const char *path) {
+    store_sb_add(b, "file:");
+    for (const char *p = path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#') store_sb_addf(b, "%%%02X", (unsigned char)*p);
+        else store_sb_addn(b, p, 1);
+    }
+    store_sb_add(b, "?mode=ro");
+}
+
 /* Attaches the source file to the destination connection (unless both are
  * one file), runs fn, detaches. */
 static int local_run(sync_ctx *c, local_fn fn, int64_t *changed) {
@@ -480,12 +494,18 @@ static int local_run(sync_ctx *c, local_fn fn, int64_t *changed) {
     const config_datastore *sd = config_datastore_find(c->o->cfg, p->source.datastore);
     const config_datastore *dd = config_datastore_find(c->o->cfg, p->destination.datastore);
     char a[PATH_MAX], b[PATH_MAX];
-    bool same = realpath(sd->path, a) != NULL && realpath(dd->path, b) != NULL && strcmp(a, b) == 0;
+    const char *src_path = realpath(sd->path, a);
+    bool same = src_path != NULL && realpath(dd->path, b) != NULL && strcmp(a, b) == 0;
     int rc = ST_OK;
     *changed = 0;
     if (!same) {
-        const char *params[1] = {sd->path};
-        rc = store_exec(c->dst, "ATTACH DATABASE ?1 AS " LOCAL_SCHEMA, 1, params, NULL, c->err);
+        store_sb uri = {0};
+        local_uri(&uri, src_path ? src_path : sd->path);
+        const char *params[1] = {uri.s};
+        rc = uri.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
+                     : store_exec(c->dst, "ATTACH DATABASE ?1 AS " LOCAL_SCHEMA, 1, params, NULL,
+                                  c->err);
+        store_sb_free(&uri);
         if (rc != ST_OK) return rc;
     }
     rc = fn(c, !same, changed);

@@ -4,7 +4,8 @@
  * token, a lost lock and an interrupt leave the destination as it was; the
  * watermark is the generic one, so either path resumes after the other
  * (and lookback re-reads late rows); the counts are exact and an unchanged
- * table moves nothing; hash reports one segment. The generic path is
+ * table moves nothing; hash reports one segment; the source is attached
+ * read-only, so its own writers are never blocked. The generic path is
  * forced with SYNCTOOL_TEST_SQLITE_GENERIC (what the e2e value battery in
  * tests/e2e/test_sqlite_local.py compares against row for row).
  */
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,12 +165,39 @@ static void test_local_hash_is_one_segment(void **s) {
     synct_teardown(&e);
 }
 
+/* The source is attached read-only: a writer holding the source's write
+ * lock (an application mid-transaction) does not stop a sync, and a sync
+ * never takes that lock (it used to wait out the busy timeout). */
+static void test_local_paths_leave_the_source_writable(void **s) {
+    (void)s;
+    synct_env e;
+    delta_env(&e);
+    fill(&e, 1, 20);
+    sqlite3 *app;
+    assert_int_equal(sqlite3_open(e.paths[0], &app), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(app, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    static const config_strategy_type types[] = {CONFIG_STRATEGY_DELTA, CONFIG_STRATEGY_FULL,
+                                                 CONFIG_STRATEGY_HASH};
+    for (size_t i = 0; i < 3; i++) {
+        e.strat.type = types[i];
+        state_stats st;
+        st_error err;
+        if (synct_run(&e, &st, &err, NULL, 0, NULL) != 0) fail_msg("run %zu: %s", i, err.msg);
+        assert_int_equal(st.rows_inserted, i == 0 ? 20 : 0);
+    }
+    assert_int_equal(sqlite3_exec(app, "INSERT INTO src_t (id) VALUES (999); COMMIT", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(app);
+    synct_teardown(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_delta_refuses_stale_token_lost_lock_interrupt),
         cmocka_unit_test(test_local_delta_shares_the_generic_watermark),
         cmocka_unit_test(test_local_delta_lookback_and_unchanged_rows),
         cmocka_unit_test(test_local_hash_is_one_segment),
+        cmocka_unit_test(test_local_paths_leave_the_source_writable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
