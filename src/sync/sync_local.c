@@ -4,9 +4,9 @@
  *
  * Canonical text (store.h) exists so that two engines can compare values.
  * Between two SQLite tables there is nothing to translate: the destination
- * connection ATTACHes the source file read-only (so its transactions lock
- * the destination, never the source) or reads the source table in place
- * when both are in one file) and, in one transaction with the fencing and
+ * connection ATTACHes the source file read-only, so its transactions lock
+ * the destination, never the source (or it reads the source table in place
+ * when both are in one file), and, in one transaction with the fencing and
  * cancel checks of a batch (sync_batch.c), runs
  *   DELETE FROM dst WHERE NOT EXISTS (the key in src)
  *   UPDATE dst SET ... FROM src WHERE key = key AND (c IS NOT c OR ...)
@@ -18,7 +18,10 @@
  * engine would (0/1, canonical UTC text), whatever spelling the source
  * uses. Comparisons apply the columns' affinities, so '5.00' in a TEXT
  * source column equals 5 in a NUMERIC one, and an unchanged row is never
- * rewritten or counted.
+ * rewritten or counted. (The generic path compares canonical text; the two
+ * agree except where SQLite's own equality is wider than the text: a -0.0
+ * that a column without affinity holds equals 0 here, while the generic
+ * path rewrites it on every run, docs/configuration.md.)
  *
  * The whole table is one transaction: SQLite has one writer per file
  * anyway, and a failure leaves the destination as it was.
