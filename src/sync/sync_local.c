@@ -61,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define LOCAL_SCHEMA "synctool_src"
 #define LOCAL_PAGE "temp.\"synctool_page\""
@@ -397,7 +398,20 @@ static int page_upsert(sync_ctx *c, int64_t *n) {
     return rc;
 }
 
-/* The page's last row as canonical text: the next watermark. */
+/* A name of the page table's rowid that no column shadows (SQLite: a
+ * column named rowid, _rowid_ or oid takes that name, not the others). */
+static const char *page_rowid(const sync_ctx *c) {
+    static const char *const names[] = {"rowid", "_rowid_", "oid"};
+    for (size_t n = 0; n < 3; n++) {
+        bool taken = false;
+        for (size_t i = 0; i < c->ncols && !taken; i++) taken = strcasecmp(c->scols[i], names[n]) == 0;
+        if (!taken) return names[n];
+    }
+    return "rowid";   /* unreachable: the three are different columns' names */
+}
+
+/* The page's last row (rows go in in page order, rowids ascending) as
+ * canonical text: the next watermark. */
 static int page_last(sync_ctx *c, int cur, sync_wm *next) {
     const struct store_ops *ops = store_ops_of(c->dst);
     store_sb q = {0};
@@ -409,7 +423,7 @@ static int page_last(sync_ctx *c, int cur, sync_wm *next) {
         ops->canon_expr(&q, c->kinds[i], col.oom ? "" : col.s);
         store_sb_free(&col);
     }
-    store_sb_add(&q, " FROM " LOCAL_PAGE " ORDER BY rowid DESC LIMIT 1");
+    store_sb_addf(&q, " FROM " LOCAL_PAGE " ORDER BY %s DESC LIMIT 1", page_rowid(c));
     sync_list l = {0};
     int rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
                    : sync_list_load(&l, c->dst, q.s, 0, NULL, c->err);

@@ -174,3 +174,27 @@ def test_negative_zero_in_an_untyped_column(synctool, tmp_path):
         assert run(synctool, tmp_path, "to_generic", strategy)[1:4] == ((4, 0, 0) if strategy == "full" else (0, 2, 0))
     assert table(tmp_path / "data" / "l.db") == table(tmp_path / "data" / "g.db")
     assert [r[1] for r in table(tmp_path / "data" / "l.db")] == [("float", "0.0")] * 3 + [("float", "1.5")]
+
+
+def test_delta_with_a_column_named_rowid(synctool, tmp_path):
+    """The page table's rows are read back in page order by rowid; a column
+    named rowid must not take its place (the watermark would lag and pages
+    re-read rows)."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n  m: {type: sqlite, path: m.db}\n  l: {type: sqlite, path: l.db}\n")
+    m = sqlite3.connect(tmp_path / "m.db")
+    m.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, rowid INTEGER, u TEXT)")
+    m.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                  [(k, 100 - k, f"2025-01-01 00:00:0{k}") for k in range(1, 8)])
+    m.commit()
+    m.close()
+    (tmp_path / "pipelines" / "to_local.yaml").write_text(
+        "name: to_local\nsource: {datastore: m, table: t}\ndestination: {datastore: l, table: t}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n  - {name: rowid, type: bigint}\n"
+        "  - {name: u, type: timestamp}\n"
+        "strategies:\n  - {name: delta, type: delta, cursor: u, batch_size: 2}\n")
+    assert synctool("ddl", "apply", "to_local", config_dir=tmp_path).rc == 0
+    assert run(synctool, tmp_path, "to_local", "delta")[:4] == (7, 7, 0, 0)
+    assert run(synctool, tmp_path, "to_local", "delta")[:4] == (0, 0, 0, 0)
+    assert len(table(tmp_path / "l.db")) == 7
