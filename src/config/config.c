@@ -413,6 +413,12 @@ const char *config_schema_shown(const config_endpoint *e) {
     return e->schema_hidden ? "(value hidden)" : e->schema ? e->schema : "-";
 }
 
+const char *config_datastore_shown(const config_datastore *d, const char *value) {
+    for (size_t i = 0; value && i < d->nsecrets; i++)
+        if (strcmp(d->secrets[i], value) == 0) return "(value hidden)";
+    return value;
+}
+
 const char *config_strategy_type_name(config_strategy_type t) {
     switch (t) {
     case CONFIG_STRATEGY_FULL: return "full";

@@ -105,6 +105,9 @@ typedef struct config_endpoint {
 /* The schema of e as messages show it: "(value hidden)" when it is one of
  * its datastore's secrets (config_datastore), "-" when there is none. */
 const char *config_schema_shown(const config_endpoint *e);
+/* `value` (a field of d) as messages show it: "(value hidden)" when it is
+ * one of d's secrets. */
+const char *config_datastore_shown(const config_datastore *d, const char *value);
 
 typedef struct config_pipeline {
     char *name;

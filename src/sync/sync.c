@@ -219,7 +219,8 @@ static int check_shared_sqlite_file(sync_ctx *c, const config_datastore *sd,
                         "datastores '%s' and '%s' are the same SQLite file %s, in journal mode "
                         "'%s': a full run reads the source while it commits to the destination, "
                         "which needs WAL (run once: sqlite3 %s 'PRAGMA journal_mode=WAL')",
-                        sd->name, dd->name, sd->path, mode, sd->path);
+                        sd->name, dd->name, config_datastore_shown(sd, sd->path), mode,
+                        config_datastore_shown(sd, sd->path));
 }
 
 static int ctx_open(sync_ctx *c, const sync_opts *o) {
