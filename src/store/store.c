@@ -276,10 +276,31 @@ int store_hint_aggregate(store *s, bool on, st_error *err) {
 
 static bool is_mysql(const store *s) { return strcmp(s->ops->engine, "mysql") == 0; }
 
+/* Whether the server has session variable `name` (MariaDB has
+ * idle_transaction_timeout, MySQL 8 does not: SET would fail there). */
+static int mysql_has_variable(store *s, const char *name, bool *yes, st_error *err) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SHOW SESSION VARIABLES LIKE '%s'", name);
+    store_reader *r = NULL;
+    int rc = store_query_small(s, &r, sql, 0, NULL, err);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int ncols;
+    rc = store_next(s, r, &row, &ncols, err);
+    store_reader_close(s, r);
+    *yes = rc > 0;
+    return rc < 0 ? rc : ST_OK;
+}
+
+/* MySQL 8 has no idle_transaction_timeout: there a frozen run's open
+ * transaction lasts until its connection ends, and innodb_lock_wait_timeout
+ * alone bounds a newer run's wait (fencing refuses the old run's commit). */
 static int mysql_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {
     char sql[160];
-    int rc = ST_OK;
-    if (idle_s > 0) {
+    bool idle_known = false;
+    int rc = idle_s > 0 ? mysql_has_variable(s, "idle_transaction_timeout", &idle_known, err)
+                        : ST_OK;
+    if (rc == ST_OK && idle_known) {
         snprintf(sql, sizeof sql, "SET SESSION idle_transaction_timeout = %lld", (long long)idle_s);
         rc = store_exec(s, sql, 0, NULL, NULL, err);
     }

@@ -4,9 +4,11 @@
  *
  * Written against MariaDB 10.11 (Debian 12's, what the tests run); it uses
  * nothing MySQL 8.0 lacks except two spellings noted where they occur
- * (LOCK IN SHARE MODE, idle_transaction_timeout), so MySQL 8.0+ is
- * expected to work for reads and writes; MySQL 5.7 lacks JSON_TABLE and
- * window functions (hash digests, keyset hashing) and is not supported.
+ * (LOCK IN SHARE MODE, still accepted; idle_transaction_timeout, only set
+ * where the server has it: store.c), so MySQL 8.0+ is expected to work for
+ * reads and writes, untested (Debian 12 ships no MySQL 8 server); MySQL 5.7
+ * lacks JSON_TABLE and window functions (hash digests, keyset hashing) and
+ * is not supported.
  *
  * Connection: mysql_real_connect with the config's host/port or
  * unix_socket, utf8mb4, connect timeout 10 s, TLS per ssl_mode. Every
