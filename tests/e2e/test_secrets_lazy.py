@@ -157,6 +157,12 @@ def test_mysql_dbname_from_env_is_hidden_where_it_names_tables(synctool, tmp_pat
         seen.append(synctool(*args, config_dir=cfg, env=env))
     for res in seen:
         assert mydb not in res.out + res.err, res
+    from http_helpers import Server
+    with Server(str(cfg), env=env) as srv:   # the API names tables the same way
+        for path in ("/api/v1/pipelines", "/api/v1/pipelines/p", "/api/v1/pipelines/p/runs"):
+            status, _, body = srv.call("GET", path)
+            assert status == 200 and mydb not in body, (path, body)
+        assert "(value hidden)" in srv.call("GET", "/api/v1/pipelines/p")[2]
 
 
 MY_COLUMNS = """columns:
