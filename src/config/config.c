@@ -410,12 +410,12 @@ const config_datastore *config_datastore_find(const config *cfg, const char *nam
 }
 
 const char *config_schema_shown(const config_endpoint *e) {
-    return e->schema_hidden ? "(value hidden)" : e->schema ? e->schema : "-";
+    return e->schema_hidden ? CONFIG_HIDDEN : e->schema ? e->schema : "-";
 }
 
 const char *config_datastore_shown(const config_datastore *d, const char *value) {
     for (size_t i = 0; value && i < d->nsecrets; i++)
-        if (strcmp(d->secrets[i], value) == 0) return "(value hidden)";
+        if (strcmp(d->secrets[i], value) == 0) return CONFIG_HIDDEN;
     return value;
 }
 

@@ -102,6 +102,9 @@ typedef struct config_endpoint {
     bool schema_hidden; /* the schema is a mysql dbname that came from ${VAR} */
 } config_endpoint;
 
+/* How every message shows a secret (config_shown, store_scrub, ...). */
+#define CONFIG_HIDDEN "(value hidden)"
+
 /* The schema of e as messages show it: "(value hidden)" when it is one of
  * its datastore's secrets (config_datastore), "-" when there is none. */
 const char *config_schema_shown(const config_endpoint *e);

@@ -198,7 +198,7 @@ char *config_expand(config_loader *ld, const config_node *n, const char *path) {
 
 const char *config_shown(char *buf, size_t n, const config_node *v, const char *value) {
     if (v != NULL && v->kind == CONFIG_NODE_SCALAR && strstr(v->value, "${") != NULL)
-        snprintf(buf, n, "(value hidden)");
+        snprintf(buf, n, CONFIG_HIDDEN);
     else
         snprintf(buf, n, "\"%s\"", value);
     return buf;

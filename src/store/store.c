@@ -72,7 +72,7 @@ static int scrubbed(char *const *secrets, int rc, st_error *err) {
     store_scrub(err->msg, sizeof err->msg, raw, (const char *const *)secrets);
     return rc;
 }
-#define SCRUBBED(s, call) scrubbed((s)->secrets, (call), err)
+#define SCRUBBED(s, err, call) scrubbed((s)->secrets, (call), (err))
 
 static void free_secrets(char **v) {
     for (size_t i = 0; v && v[i]; i++) free(v[i]);
@@ -106,7 +106,7 @@ int store_open(store **out, const config_datastore *ds, st_error *err) {
     snprintf(s->name, sizeof s->name, "%s", ds->name);
     snprintf(s->schema, sizeof s->schema, "%s",
              s->ops->default_schema ? s->ops->default_schema : ds->dbname ? ds->dbname : "");
-    int rc = SCRUBBED(s, s->ops->open(&s->impl, ds, err));
+    int rc = SCRUBBED(s, err, s->ops->open(&s->impl, ds, err));
     if (rc != ST_OK) {
         free_secrets(s->secrets);
         free(s);
@@ -163,22 +163,22 @@ const char *store_schema_shown(const store *s, const char *schema) {
 
 int store_query(store *s, store_reader **out, const char *sql, int nparams,
                 const char *const *params, st_error *err) {
-    return SCRUBBED(s, s->ops->query(s->impl, out, sql, nparams, params, err));
+    return SCRUBBED(s, err, s->ops->query(s->impl, out, sql, nparams, params, err));
 }
 int store_query_small(store *s, store_reader **out, const char *sql, int nparams,
                       const char *const *params, st_error *err) {
-    return SCRUBBED(s, s->ops->query_small(s->impl, out, sql, nparams, params, err));
+    return SCRUBBED(s, err, s->ops->query_small(s->impl, out, sql, nparams, params, err));
 }
 int store_next(store *s, store_reader *r, const char *const **row, int *ncols, st_error *err) {
-    return SCRUBBED(s, s->ops->reader_next(r, row, ncols, err));
+    return SCRUBBED(s, err, s->ops->reader_next(r, row, ncols, err));
 }
 void store_reader_close(store *s, store_reader *r) { s->ops->reader_close(r); }
 int store_exec(store *s, const char *sql, int nparams, const char *const *params,
                int64_t *affected, st_error *err) {
-    return SCRUBBED(s, s->ops->exec(s->impl, sql, nparams, params, affected, err));
+    return SCRUBBED(s, err, s->ops->exec(s->impl, sql, nparams, params, affected, err));
 }
-int store_begin(store *s, st_error *err) { return SCRUBBED(s, s->ops->begin(s->impl, err)); }
-int store_commit(store *s, st_error *err) { return SCRUBBED(s, s->ops->commit(s->impl, err)); }
+int store_begin(store *s, st_error *err) { return SCRUBBED(s, err, s->ops->begin(s->impl, err)); }
+int store_commit(store *s, st_error *err) { return SCRUBBED(s, err, s->ops->commit(s->impl, err)); }
 int store_rollback(store *s) { return s->ops->rollback(s->impl); }
 /* Pulls the changes of one kind from an array (store_apply). */
 typedef struct array_pull {
@@ -204,7 +204,7 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         if (!present[order[k]]) continue;
         array_pull a = {ch, n, 0, order[k]};
-        int rc = SCRUBBED(s, s->ops->apply(s->impl, t, order[k], array_pull_next, &a, out, err));
+        int rc = SCRUBBED(s, err, s->ops->apply(s->impl, t, order[k], array_pull_next, &a, out, err));
         if (rc != ST_OK) return rc;
     }
     return ST_OK;
@@ -212,18 +212,18 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
 
 int store_apply_stream(store *s, const store_table *t, store_op op, store_pull_fn pull,
                        void *arg, store_counts *out, st_error *err) {
-    return SCRUBBED(s, s->ops->apply(s->impl, t, op, pull, arg, out, err));
+    return SCRUBBED(s, err, s->ops->apply(s->impl, t, op, pull, arg, out, err));
 }
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err) {
-    return SCRUBBED(s, s->ops->describe(s->impl, store_schema(s, schema), table, out, n, err));
+    return SCRUBBED(s, err, s->ops->describe(s->impl, store_schema(s, schema), table, out, n, err));
 }
 int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err) {
-    return SCRUBBED(s, s->ops->ddl_type(s->impl, cfgtype, buf, n, err));
+    return SCRUBBED(s, err, s->ops->ddl_type(s->impl, cfgtype, buf, n, err));
 }
 int store_key_indexed(store *s, const char *schema, const char *table, const char *const *cols,
                       size_t n, bool *yes, st_error *err) {
-    return SCRUBBED(s, s->ops->key_indexed(s->impl, store_schema(s, schema), table, cols, n,
+    return SCRUBBED(s, err, s->ops->key_indexed(s->impl, store_schema(s, schema), table, cols, n,
                                            yes, err));
 }
 

@@ -10,8 +10,8 @@ const struct store_ops *store_sqlite_driver(void);
 const struct store_ops *store_pg_driver(void);
 const struct store_ops *store_mysql_driver(void);
 
-/* What a secret is shown as. */
-#define STORE_HIDDEN "(value hidden)"
+/* What a secret is shown as (config.h). */
+#define STORE_HIDDEN CONFIG_HIDDEN
 
 /* The first line of `msg` into out[n] (n > 0; cut short rather than
  * overflow, never inside a replacement), with every occurrence of each of
