@@ -12,6 +12,11 @@ Each figure against a baseline measured in the same run, interleaved
     psql -c '\\copy (select ...) to stdout csv' | sqlite3 dst.db '.import --csv /dev/stdin t'
                                                                (goal <= 1.3x)
   - hash on identical SQLite <-> PostgreSQL tables  vs  count(*) on both sides
+  - SQLite -> SQLite delta of CHANGED rows (1%) of the table  vs  sqlite3 dst.db
+    "attach 'src.db' as s; insert into t select * from s.t where updated_at > ...
+    on conflict (id) do update set ..." of the same rows            (report)
+  - SQLite -> SQLite hash with 1% of the rows changed  vs  the (local) full
+    into another copy on the same change                             (report)
 
 Rows: SYNCTOOL_BENCH_ROWS (default 1000000), 6 columns (bigint key, bigint,
 numeric(14,2), text with NULLs, timestamptz, double precision). The
@@ -33,8 +38,9 @@ REPEAT = int(os.environ.get("SYNCTOOL_BENCH_REPEAT", "5"))
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
       ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
 SCHEMA = f"bench_sqlite_{os.getpid()}"
-# SYNCTOOL_BENCH_ONLY="s2s,s2p,p2s,hash" picks benchmarks (default: all)
-ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "s2s,s2p,p2s,hash").split(","))
+# SYNCTOOL_BENCH_ONLY="s2s,s2s_delta,s2s_hash,s2p,p2s,hash" picks benchmarks (default: all)
+ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "s2s,s2s_delta,s2s_hash,s2p,p2s,hash").split(","))
+CHANGED = ROWS // 100   # rows changed per repetition by the delta and hash benchmarks
 PGENV = dict(os.environ, PGPASSWORD=PG["PASSWORD"] or "")
 COLS = [("id", "bigint"), ("customer_id", "bigint"), ("total", "numeric(14,2)"),
         ("note", "text"), ("updated_at", "timestamptz"), ("ratio", "double precision")]
@@ -74,16 +80,20 @@ def write_config(root):
     with open(os.path.join(root, "datastores.yaml"), "w") as f:
         f.write(f"datastores:\n  src: {{type: sqlite, path: src.db}}\n"
                 f"  dst: {{type: sqlite, path: dst.db}}\n  dst2: {{type: sqlite, path: dst2.db}}\n"
+                f"  dst3: {{type: sqlite, path: dst3.db}}\n  dst4: {{type: sqlite, path: dst4.db}}\n"
                 f"  pg: {pg}\n")
     cols = "".join(f"  - {{name: {n}, type: \"{t}\"{', key: true' if n == 'id' else ''}}}\n"
                    for n, t in COLS)
     pipes = {"s2s": ("{datastore: src, table: t}", "{datastore: dst, table: t}"),
              "s2p": ("{datastore: src, table: t}", f"{{datastore: pg, schema: {SCHEMA}, table: t}}"),
-             "p2s": (f"{{datastore: pg, schema: {SCHEMA}, table: src}}", "{datastore: dst2, table: t}")}
+             "p2s": (f"{{datastore: pg, schema: {SCHEMA}, table: src}}", "{datastore: dst2, table: t}"),
+             "s2s_h": ("{datastore: src, table: t}", "{datastore: dst3, table: t}"),
+             "s2s_f": ("{datastore: src, table: t}", "{datastore: dst4, table: t}")}
     for name, (src, dst) in pipes.items():
         with open(os.path.join(root, "pipelines", f"{name}.yaml"), "w") as f:
             f.write(f"name: {name}\nsource: {src}\ndestination: {dst}\ncolumns:\n{cols}"
-                    "strategies:\n  - {name: full, type: full}\n  - {name: hash, type: hash}\n")
+                    "strategies:\n  - {name: full, type: full}\n  - {name: hash, type: hash}\n"
+                    "  - {name: delta, type: delta, cursor: updated_at}\n")
 
 
 def synctool(root, *args):
@@ -100,6 +110,16 @@ def make_sqlite_source(path):
                  f"WHERE i < {ROWS}) INSERT INTO t SELECT i, i % 9973, round(i * 0.37, 2), "
                  "CASE WHEN i % 7 = 0 THEN NULL ELSE 'order note ' || i END, "
                  "datetime(1735689600 + i, 'unixepoch'), i / 3.0 FROM g")
+
+
+def change_source(src, rep):
+    """Changes CHANGED rows spread over the table (every 100th key, shifted
+    per repetition): a new total and a cursor newer than any before, so each
+    repetition is a real change that delta sees."""
+    step = max(ROWS // CHANGED, 1)
+    sqlite(src, f"UPDATE t SET total = total + 1, updated_at = datetime({1800000000 + rep * 2 * ROWS} "
+                f"+ id, 'unixepoch') WHERE id % {step} = {rep % step}")
+    return f"{1800000000 + rep * 2 * ROWS}"
 
 
 def median_pair(label, ours, base, goal, note=""):
@@ -156,6 +176,11 @@ def main():
             fresh_dst()
             ddl = sqlite(dst, ".schema t")
 
+        if "s2s_delta" in ONLY:
+            s2s_delta(root, src, dst, base)
+        if "s2s_hash" in ONLY:
+            s2s_hash(root, src)
+
         synctool(root, "ddl", "apply", "s2p")
         psql(f'CREATE TABLE "{SCHEMA}".base (LIKE "{SCHEMA}".t INCLUDING ALL)')
 
@@ -208,6 +233,63 @@ def main():
     finally:
         psql(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
         shutil.rmtree(root, ignore_errors=True)
+
+
+def s2s_delta(root, src, dst, base):
+    """Delta of CHANGED rows into a full copy, against sqlite3 upserting
+    the same rows into another full copy (both start equal)."""
+    synctool(root, "ddl", "apply", "s2s")
+    synctool(root, "run", "--job-name", "s2s", "--strategy", "full")
+    synctool(root, "run", "--job-name", "s2s", "--strategy", "delta")   # the watermark
+    for p in (base, base + "-journal", base + "-wal"):
+        if os.path.exists(p):
+            os.remove(p)
+    shutil.copyfile(dst, base)
+    rep = {"n": 0, "since": None}
+    sets = ", ".join(f"{n} = excluded.{n}" for n, _ in COLS if n != "id")
+    changed = " OR ".join(f"t.{n} IS NOT excluded.{n}" for n, _ in COLS if n != "id")
+
+    def ours():
+        rep["n"] += 1
+        rep["since"] = change_source(src, rep["n"])
+        t = timed(lambda: synctool(root, "run", "--job-name", "s2s", "--strategy", "delta"))
+        return t
+
+    def baseline():
+        since = f"datetime({rep['since']}, 'unixepoch')"
+        return timed(lambda: sqlite(base, f"ATTACH '{src}' AS s; INSERT INTO t SELECT * FROM s.t "
+                                          f"WHERE updated_at > {since} ON CONFLICT (id) DO UPDATE "
+                                          f"SET {sets} WHERE {changed}"))
+    median_pair(f"SQLite -> SQLite delta, {CHANGED} rows", ours, baseline, None,
+                "(baseline: attach + insert ... on conflict do update)")
+    out = synctool(root, "run", "--job-name", "s2s", "--strategy", "delta")
+    assert "0 inserted, 0 updated, 0 deleted" in out, out
+    a = sqlite(dst, "SELECT count(*), sum(total), max(updated_at) FROM t")
+    b = sqlite(base, "SELECT count(*), sum(total), max(updated_at) FROM t")
+    assert a == b, (a, b)
+
+
+def s2s_hash(root, src):
+    """Hash after CHANGED rows changed, against the full on the same change
+    into another copy (both copies start equal to the source)."""
+    for p in ("s2s_h", "s2s_f"):
+        synctool(root, "ddl", "apply", p)
+        synctool(root, "run", "--job-name", p, "--strategy", "full")
+    rep = {"n": 100}
+
+    def ours():
+        rep["n"] += 1
+        change_source(src, rep["n"])
+        out = {}
+        t = timed(lambda: out.setdefault("o", synctool(root, "run", "--job-name", "s2s_h",
+                                                       "--strategy", "hash")))
+        assert f"0 inserted, {CHANGED} updated, 0 deleted" in out["o"], out["o"]
+        return t
+
+    def baseline():
+        return timed(lambda: synctool(root, "run", "--job-name", "s2s_f", "--strategy", "full"))
+    median_pair(f"SQLite -> SQLite hash, {CHANGED} rows changed", ours, baseline, None,
+                "(baseline: full on the same change)")
 
 
 def pgloader_reference(src):

@@ -43,6 +43,7 @@
 #include "store_driver.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -302,7 +303,10 @@ static int sq_open(void **impl, const config_datastore *ds, st_error *err) {
     sq_impl *q = calloc(1, sizeof *q);
     if (q == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
     snprintf(q->name, sizeof q->name, "%s", ds->name);
-    if (sqlite3_open_v2(ds->path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+    /* URI filenames: SQLite -> SQLite syncs ATTACH the source read-only
+     * (file:...?mode=ro, sync_local.c) */
+    if (sqlite3_open_v2(ds->path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                        NULL) !=
             SQLITE_OK ||
         sq_register(q->db) != ST_OK) {
         st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s", ds->name,
@@ -558,7 +562,9 @@ static int sq_stmts_prepare(sq_impl *q, const store_table *t, sq_stmts *s, st_er
 
 /* Binds canonical text; booleans as 1/0 (SQLite has no boolean class and
  * its comparisons and sums want 0/1). Numbers are bound as text: the
- * column's affinity stores them as INTEGER or REAL. */
+ * column's affinity stores them as INTEGER or REAL; a float's Infinity and
+ * -Infinity, which no affinity reads as numbers, as the REAL infinities
+ * SQLite holds (and a copy inside SQLite keeps). */
 static void sq_bind_row(sqlite3_stmt *st, const store_table *t, const char *const *v, bool keys_only) {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -566,6 +572,8 @@ static void sq_bind_row(sqlite3_stmt *st, const store_table *t, const char *cons
         if ((keys_only && !t->key[i]) || v[i] == NULL) continue;
         if (t->kinds[i] == STORE_K_BOOL && (v[i][0] == 't' || v[i][0] == 'f') && v[i][1] == '\0')
             sqlite3_bind_int(st, (int)i + 1, v[i][0] == 't');
+        else if (t->kinds[i] == STORE_K_FLOAT && strcmp(v[i] + (v[i][0] == '-'), "Infinity") == 0)
+            sqlite3_bind_double(st, (int)i + 1, v[i][0] == '-' ? -HUGE_VAL : HUGE_VAL);
         else
             sqlite3_bind_text(st, (int)i + 1, v[i], -1, SQLITE_STATIC);
     }

@@ -25,6 +25,11 @@
  * Precision: values travel as canonical text (microsecond UTC timestamps,
  * exact numerics), and the cursor parameter is cast to the column's type.
  *
+ * Between two SQLite tables (sync_local_applies) each page runs inside
+ * SQLite instead (sync_local.c: INSERT ... SELECT ... ON CONFLICT DO
+ * UPDATE, no value made canonical but the watermark); the page loop,
+ * watermark and lookback rules here are shared (sync_delta_pages).
+ *
  * Cost: on PostgreSQL each page is an index range scan given an index on
  * (cursor, key). On SQLite a timestamp cursor is compared through
  * st_canon() (stored text may be in any ISO spelling), which cannot use an
@@ -38,18 +43,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct delta_wm {
-    char *v[65];   /* cursor, then the keys in column order */
-    size_t n;
-} delta_wm;
-
-static void wm_clear(delta_wm *w) {
+static void wm_clear(sync_wm *w) {
     for (size_t i = 0; i < w->n; i++) free(w->v[i]);
     w->n = 0;
 }
 
 /* Splits "a|b\|c" on unescaped '|' into w. */
-static int wm_parse(delta_wm *w, const char *s) {
+static int wm_parse(sync_wm *w, const char *s) {
     store_sb cur = {0};
     for (const char *p = s;; p++) {
         if (*p == '\\' && p[1]) {
@@ -68,7 +68,7 @@ static int wm_parse(delta_wm *w, const char *s) {
     return ST_OK;
 }
 
-static int wm_save(sync_ctx *c, const delta_wm *w) {
+static int wm_save(sync_ctx *c, const sync_wm *w) {
     if (c->o->st == NULL) return ST_OK;
     store_sb b = {0};
     for (size_t i = 0; i < w->n; i++) {
@@ -82,7 +82,7 @@ static int wm_save(sync_ctx *c, const delta_wm *w) {
     return rc;
 }
 
-static int wm_from_row(sync_ctx *c, delta_wm *w, int cur, const char *const *row) {
+int sync_wm_from_row(sync_ctx *c, sync_wm *w, int cur, const char *const *row) {
     wm_clear(w);
     w->v[w->n++] = strdup(row[cur] ? row[cur] : "");
     for (size_t i = 0; i < c->ncols && w->n < 64; i++)
@@ -137,7 +137,7 @@ typedef struct delta_pull {
     store_reader *r;
     int cur;
     const char *const *first;   /* the row read before the transaction began */
-    delta_wm *last;
+    sync_wm *last;
     size_t got;
 } delta_pull;
 
@@ -150,14 +150,15 @@ static int delta_pull_next(void *arg, const char *const **vals, st_error *err) {
     if (rc <= 0) return rc;
     d->got++;
     d->c->stats->rows_read++;
-    rc = wm_from_row(d->c, d->last, d->cur, row);
+    rc = sync_wm_from_row(d->c, d->last, d->cur, row);
     if (rc != ST_OK) return rc;
     *vals = row;
     return 1;
 }
 
-static int delta_page(sync_ctx *c, int cur, const delta_wm *w, bool first_lookback, size_t *got,
-                      delta_wm *next) {
+static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool first_lookback, size_t *got,
+                      sync_wm *next, void *arg) {
+    (void)arg;
     store_sb q = {0};
     sync_sql_select(&q, c, true);
     store_sb_add(&q, " WHERE ");
@@ -191,7 +192,7 @@ static int find_cursor(sync_ctx *c) {
     return -1;
 }
 
-static int load_watermark(sync_ctx *c, int cur, delta_wm *w, bool *lookback) {
+static int load_watermark(sync_ctx *c, int cur, sync_wm *w, bool *lookback) {
     char buf[4096];
     *lookback = false;
     if (c->o->st == NULL) return ST_OK;
@@ -215,15 +216,15 @@ static int load_watermark(sync_ctx *c, int cur, delta_wm *w, bool *lookback) {
     return ST_OK;
 }
 
-int sync_delta(sync_ctx *c) {
+int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {
     int cur = find_cursor(c);
     if (cur < 0) return c->err->code;
-    delta_wm w = {0}, next = {0};
+    sync_wm w = {0}, next = {0};
     bool lookback = false;
     int rc = count_null_cursor(c, cur);
     if (rc == ST_OK) rc = load_watermark(c, cur, &w, &lookback);
     for (size_t got = 0; rc == ST_OK;) {
-        rc = delta_page(c, cur, &w, lookback, &got, &next);
+        rc = page(c, cur, &w, lookback, &got, &next, arg);
         if (rc != ST_OK || got == 0) break;
         wm_clear(&w);
         w = next;
@@ -235,4 +236,9 @@ int sync_delta(sync_ctx *c) {
     wm_clear(&w);
     wm_clear(&next);
     return rc;
+}
+
+int sync_delta(sync_ctx *c) {
+    if (sync_local_applies(c)) return sync_delta_local(c);
+    return sync_delta_pages(c, delta_page, NULL);
 }

@@ -684,6 +684,7 @@ static int hash_fast_sums(sync_ctx *c) {
 }
 
 int sync_hash(sync_ctx *c) {
+    if (sync_local_applies(c) && c->o->diff == NULL) return sync_hash_local(c);
     int k = key_index(c);
     if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) {
         bool ordered;

@@ -148,6 +148,23 @@ typedef int (*sync_side_fn)(sync_ctx *c, bool source, void *arg, st_error *err);
 int sync_both_sides(sync_ctx *c, sync_side_fn fn, void *src_arg, void *dst_arg);
 
 int sync_delta(sync_ctx *c);
+/* sync_delta.c: the watermark (the last copied row's cursor, then its keys,
+ * canonical text) and the page loop that loads, advances and saves it;
+ * `page` copies the rows after *w (from *w inclusive on the cursor alone
+ * when `lookback`), at most batch_size, in one destination transaction,
+ * sets *got and the new watermark *next (sync_wm_from_row on the last
+ * row, canonical, config column order). sync_delta_local shares it. */
+typedef struct sync_wm {
+    char *v[65];   /* cursor, then the keys in column order */
+    size_t n;
+} sync_wm;
+int sync_wm_from_row(sync_ctx *c, sync_wm *w, int cur, const char *const *row);
+typedef int (*sync_delta_page_fn)(sync_ctx *c, int cur, const sync_wm *w, bool lookback,
+                                  size_t *got, sync_wm *next, void *arg);
+int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg);
+/* sync_local.c: delta and hash between two SQLite tables inside SQLite. */
+int sync_delta_local(sync_ctx *c);
+int sync_hash_local(sync_ctx *c);
 int sync_hash(sync_ctx *c);
 /* sync_hash_keyset.c: hash recursion over keyset ranges for keys that are
  * not one integer; the whole table (scount, dcount rows) is known to differ. */

@@ -470,3 +470,51 @@ def test_quickstart_copy_answers_like_its_source(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert ("+ SELECT count(*) FROM orders WHERE total > 100\n  source: 1\n  copy:   1\n"
             in r.stdout), r.stdout
+
+
+def test_what_sqlite_cannot_hold_is_re_sent_from_postgres_only(synctool, tmp_path, pg_server, schema):
+    """docs/configuration.md, "Decimals of more than 15 significant digits"
+    and "Floats in SQLite": PostgreSQL's -0 and a 20-digit decimal become 0
+    and the nearest REAL in SQLite, so PostgreSQL -> SQLite full and hash
+    update those rows on every run (and only those); Infinity is a REAL
+    infinity and compares equal. SQLite -> PostgreSQL moves nothing again:
+    PostgreSQL keeps what SQLite sends exactly."""
+    pg_server.psql(f'CREATE TABLE "{schema}".w (id bigint PRIMARY KEY, n numeric(30,2), '
+                   f'f double precision); INSERT INTO "{schema}".w VALUES '
+                   "(1, 12345678901234567890.12, 1), (2, 1.5, '-0'), (3, 2.5, 'Infinity'), "
+                   "(4, -3, '-Infinity'), (5, 100.25, 0.1)", dbname=pg_server.dbname)
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n  a: {type: sqlite, path: data/a.db}\n" + pg_ds(pg_server, "pg"))
+    cols = ("columns:\n  - {name: id, type: bigint, key: true}\n"
+            "  - {name: n, type: \"numeric(30,2)\"}\n  - {name: f, type: double precision}\n"
+            "strategies:\n  - {name: full, type: full}\n  - {name: hash, type: hash}\n")
+    (tmp_path / "pipelines" / "down.yaml").write_text(
+        f"name: down\nsource: {{datastore: pg, schema: {schema}, table: w}}\n"
+        f"destination: {{datastore: a, table: w}}\n" + cols)
+    (tmp_path / "pipelines" / "up.yaml").write_text(
+        f"name: up\nsource: {{datastore: a, table: w}}\n"
+        f"destination: {{datastore: pg, schema: {schema}, table: back}}\n" + cols)
+    r = run_ok(synctool, tmp_path, "ddl", "apply", "down")
+    assert "column 'n' (numeric(30,2))" in r.err and "15 significant digits" in r.err
+    r = run_ok(synctool, tmp_path, "run", "--job-name", "down", "--strategy", "full")
+    assert "5 inserted, 0 updated, 0 deleted" in r.out + r.err, r
+    db = sqlite3.connect(tmp_path / "data" / "a.db")
+    got = db.execute("SELECT id, typeof(n), n, typeof(f), f FROM w ORDER BY id").fetchall()
+    db.close()
+    assert got[0] == (1, "real", 1.2345678901234567e19, "real", 1.0)
+    assert got[1][3:] == ("real", 0.0) and struct.pack(">d", got[1][4])[0] == 0  # sign lost
+    assert got[2][3:] == ("real", float("inf")) and got[3][3:] == ("real", float("-inf"))
+    for strategy in ("full", "hash", "hash"):
+        r = run_ok(synctool, tmp_path, "run", "--job-name", "down", "--strategy", strategy)
+        assert "0 inserted, 2 updated, 0 deleted" in r.out + r.err, (strategy, r)   # ids 1, 2
+    run_ok(synctool, tmp_path, "ddl", "apply", "up")
+    r = run_ok(synctool, tmp_path, "run", "--job-name", "up", "--strategy", "full")
+    assert "5 inserted, 0 updated, 0 deleted" in r.out + r.err, r
+    for strategy in ("full", "hash"):
+        r = run_ok(synctool, tmp_path, "run", "--job-name", "up", "--strategy", strategy)
+        assert "0 inserted, 0 updated, 0 deleted" in r.out + r.err, (strategy, r)
+    assert pg_rows(pg_server, f'SELECT trim_scale(n)::text, f::text FROM "{schema}".back ORDER BY id', raw=True) == [
+        ("12345678901234567000", "1"), ("1.5", "0"), ("2.5", "Infinity"), ("-3", "-Infinity"),
+        ("100.25", "0.1")]

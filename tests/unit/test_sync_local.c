@@ -1,0 +1,203 @@
+/*
+ * test_sync_local — delta and hash between two SQLite files run inside
+ * SQLite (sync_local.c) with the generic path's rules: a stale fencing
+ * token, a lost lock and an interrupt leave the destination as it was; the
+ * watermark is the generic one, so either path resumes after the other
+ * (and lookback re-reads late rows); the counts are exact and an unchanged
+ * table moves nothing; hash reports one segment; the source is attached
+ * read-only, so its own writers are never blocked. The generic path is
+ * forced with SYNCTOOL_TEST_SQLITE_GENERIC (what the e2e value battery in
+ * tests/e2e/test_sqlite_local.py compares against row for row).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/synct_env.h"
+
+static void fill(synct_env *e, int64_t from, int64_t to) {
+    for (int64_t id = from; id <= to; id++) synct_insert(e, id);
+}
+
+static void generic(bool on) {
+    if (on) setenv("SYNCTOOL_TEST_SQLITE_GENERIC", "1", 1);
+    else unsetenv("SYNCTOOL_TEST_SQLITE_GENERIC");
+}
+
+static state_stats run_ok(synct_env *e) {
+    state_stats st;
+    st_error err;
+    if (synct_run(e, &st, &err, NULL, 0, NULL) != 0) fail_msg("run: %s", err.msg);
+    return st;
+}
+
+static void watermark(synct_env *e, char *buf, size_t n) {
+    st_error err;
+    if (state_meta_get(e->st, "synct_pipe", "strat", "watermark", buf, n, &err) != 0)
+        fail_msg("watermark: %s", err.msg);
+}
+
+static void delta_env(synct_env *e) {
+    synct_setup(e, false, false, CONFIG_STRATEGY_DELTA);
+    e->no_null_cursor = true;
+    e->strat.batch_size = 7;
+}
+
+static void test_local_delta_refuses_stale_token_lost_lock_interrupt(void **s) {
+    (void)s;
+    synct_env e;
+    delta_env(&e);
+    fill(&e, 1, 30);
+    char key[96];
+    snprintf(key, sizeof key, "test%d/synctool:exec:pipeline:local", (int)getpid());
+    state_stats st;
+    st_error err;
+    assert_int_equal(synct_run(&e, &st, &err, key, 5, NULL), 0);
+    assert_int_equal(st.rows_inserted, 30);
+    fill(&e, 31, 40);
+    assert_int_equal(synct_run(&e, &st, &err, key, 3, NULL), ST_ESTALE);
+    assert_int_equal(synct_count(&e, 1), 30);
+    volatile int cancel = 1;
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, &cancel), ST_ELOST);
+    assert_string_equal(err.msg, "lost pipeline lock");
+    assert_int_equal(synct_count(&e, 1), 30);
+    volatile sig_atomic_t stop = 1;
+    sync_opts o = {.cfg = &e.cfg, .pipeline = &e.p, .strategy = &e.strat, .st = e.st,
+                   .interrupt = &stop, .now = 1760522760LL * 1000000};
+    assert_int_equal(sync_run(&o, &st, &err), ST_EINTR);
+    assert_int_equal(synct_count(&e, 1), 30);
+    st = run_ok(&e);   /* resumes after the committed pages */
+    assert_int_equal(st.rows_inserted, 10);
+    assert_int_equal(st.rows_read, 10);
+    synct_assert_equal(&e, true);
+    synct_teardown(&e);
+}
+
+/* Generic then local then generic on one pipeline: the same watermark
+ * text, each run picking up exactly the rows changed since the other. */
+static void test_local_delta_shares_the_generic_watermark(void **s) {
+    (void)s;
+    synct_env e;
+    delta_env(&e);
+    fill(&e, 1, 40);
+    generic(true);
+    state_stats st = run_ok(&e);
+    generic(false);
+    assert_int_equal(st.rows_inserted, 40);
+    char wm_generic[512], wm_local[512];
+    watermark(&e, wm_generic, sizeof wm_generic);
+    for (int64_t id = 5; id <= 40; id += 5) synct_update(&e, id);
+    fill(&e, 41, 45);
+    st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 5);
+    assert_int_equal(st.rows_updated, 8);
+    assert_int_equal(st.rows_read, 13);
+    synct_assert_equal(&e, true);
+    st = run_ok(&e);   /* nothing new */
+    assert_int_equal(st.rows_read + st.rows_inserted + st.rows_updated, 0);
+    /* the local watermark, read back by the generic path */
+    watermark(&e, wm_local, sizeof wm_local);
+    assert_string_not_equal(wm_local, wm_generic);
+    assert_non_null(strstr(wm_local, "|45"));
+    fill(&e, 46, 47);
+    generic(true);
+    st = run_ok(&e);
+    generic(false);
+    assert_int_equal(st.rows_inserted, 2);
+    assert_int_equal(st.rows_read, 2);
+    synct_assert_equal(&e, true);
+    synct_teardown(&e);
+}
+
+static void test_local_delta_lookback_and_unchanged_rows(void **s) {
+    (void)s;
+    synct_env e;
+    delta_env(&e);
+    fill(&e, 1, 50);
+    run_ok(&e);
+    /* late commit: an older cursor than the watermark */
+    synct_exec(&e, 0, "UPDATE src_t SET note = 'late', updated_at = "
+                      "'2025-10-15T00:00:00.000001Z' WHERE id = 50");
+    fill(&e, 51, 51);
+    state_stats st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 1);
+    assert_int_equal(st.rows_updated, 0);   /* missed without lookback */
+    e.strat.lookback_seconds = 365LL * 86400;
+    st = run_ok(&e);
+    assert_int_equal(st.rows_updated, 1);   /* the window re-read it ... */
+    assert_int_equal(st.rows_inserted, 0);  /* ... and the rest changed nothing */
+    assert_true(st.rows_read >= 51);
+    synct_assert_equal(&e, true);
+    synct_teardown(&e);
+}
+
+static void test_local_hash_is_one_segment(void **s) {
+    (void)s;
+    synct_env e;
+    synct_setup(&e, false, false, CONFIG_STRATEGY_HASH);
+    fill(&e, 1, 60);
+    state_stats st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 60);
+    assert_int_equal(st.segments_compared, 1);
+    assert_int_equal(st.segments_skipped, 0);
+    st = run_ok(&e);
+    assert_int_equal(st.segments_compared, 1);
+    assert_int_equal(st.segments_skipped, 1);
+    assert_int_equal(st.rows_read, 0);
+    synct_update(&e, 3);
+    synct_delete(&e, 4);
+    synct_insert(&e, 61);
+    st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 1);
+    assert_int_equal(st.rows_updated, 1);
+    assert_int_equal(st.rows_deleted, 1);
+    assert_int_equal(st.rows_read, 2);
+    assert_int_equal(st.segments_skipped, 0);
+    synct_assert_equal(&e, true);
+    synct_teardown(&e);
+}
+
+/* The source is attached read-only: a writer holding the source's write
+ * lock (an application mid-transaction) does not stop a sync, and a sync
+ * never takes that lock (it used to wait out the busy timeout). */
+static void test_local_paths_leave_the_source_writable(void **s) {
+    (void)s;
+    synct_env e;
+    delta_env(&e);
+    fill(&e, 1, 20);
+    sqlite3 *app;
+    assert_int_equal(sqlite3_open(e.paths[0], &app), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(app, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    static const config_strategy_type types[] = {CONFIG_STRATEGY_DELTA, CONFIG_STRATEGY_FULL,
+                                                 CONFIG_STRATEGY_HASH};
+    for (size_t i = 0; i < 3; i++) {
+        e.strat.type = types[i];
+        state_stats st;
+        st_error err;
+        if (synct_run(&e, &st, &err, NULL, 0, NULL) != 0) fail_msg("run %zu: %s", i, err.msg);
+        assert_int_equal(st.rows_inserted, i == 0 ? 20 : 0);
+    }
+    assert_int_equal(sqlite3_exec(app, "INSERT INTO src_t (id) VALUES (999); COMMIT", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(app);
+    synct_teardown(&e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_delta_refuses_stale_token_lost_lock_interrupt),
+        cmocka_unit_test(test_local_delta_shares_the_generic_watermark),
+        cmocka_unit_test(test_local_delta_lookback_and_unchanged_rows),
+        cmocka_unit_test(test_local_hash_is_one_segment),
+        cmocka_unit_test(test_local_paths_leave_the_source_writable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
