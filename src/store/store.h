@@ -127,6 +127,7 @@ typedef struct store_column_info {
 } store_column_info;
 
 typedef struct store_reader store_reader;
+typedef struct store_native store_native;
 typedef struct store store;
 
 /*
@@ -134,7 +135,7 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 5
+#define STORE_OPS_VERSION 6
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -247,6 +248,46 @@ struct store_ops {
      * ST_ENOTIMPL when the family (or its sum) is not offered. */
     int (*row_digest_expr)(store_sb *b, const char *family, const store_table *t,
                            const char *rowtext, bool sum);
+
+    /* --- Optional (version 6): native transfer of rows known to be new
+     * between two stores of one engine (sync_full_copy.c), no value
+     * turned into canonical text and back. NULL when a driver has none
+     * (drivers written for version 5 leave them NULL); full then streams
+     * canonical text. --- */
+    /* Describes into buf the form in which the columns of `select` (a
+     * SELECT of plain columns) travel natively: the engine, the format's
+     * version and every column's exact type. Rows pass natively between
+     * two stores whose descriptions are equal. ST_ENOTIMPL when there is
+     * no such form (PostgreSQL: a column of a type defined in the database,
+     * whose binary form may name its OID). */
+    int (*native_form)(void *impl, const char *select, char *buf, size_t n, st_error *err);
+    /* Starts reading the rows of `select` in native form (PostgreSQL: COPY
+     * (select) TO STDOUT (FORMAT binary): one statement, one snapshot). `t`
+     * names the columns; its key columns are checked non-NULL as rows
+     * arrive (ST_EINVAL "key column 'c' is NULL in datastore 'd'"). */
+    int (*native_open)(void *impl, store_native **out, const char *select, const store_table *t,
+                       st_error *err);
+    /* 1 and the next piece: *rows whole rows (1 to max) in *len bytes at
+     * *data, valid until the next call, to be handed unchanged to
+     * native_write; 0 at the end; or an error. Waits for a piece's first
+     * row only, then takes what has arrived (up to 64 KiB). */
+    int (*native_read)(store_native *r, const char **data, size_t *len, int64_t *rows,
+                       int64_t max, st_error *err);
+    /* Ends the read; one still running is cancelled. NULL is a no-op. */
+    void (*native_close)(store_native *r);
+    /* Inside the caller's transaction: starts writing rows in native form
+     * into table t (PostgreSQL: COPY t (cols) FROM STDIN (FORMAT binary)),
+     * then native_write for each piece, native_write_end once (*rows: the
+     * rows written; `abort` discards them and fails the transaction). */
+    int (*native_write_begin)(void *impl, const store_table *t, st_error *err);
+    int (*native_write)(void *impl, const char *data, size_t len, st_error *err);
+    int (*native_write_end)(void *impl, const store_table *t, bool abort, int64_t *rows,
+                            st_error *err);
+    /* Lets the current transaction commit without waiting until it is
+     * durable: the next durable commit on the same server makes it durable
+     * too (PostgreSQL: SET LOCAL synchronous_commit = off; the WAL is one
+     * sequence, flushed in order). NULL: every commit is durable. */
+    int (*relax_commit)(void *impl, st_error *err);
 };
 
 #define STORE_DDL_KEY "key:"
@@ -340,6 +381,21 @@ const char *store_digest_family(const store *a, const store_table *ta, const sto
 /* store_ops.row_digest_expr of s; ST_ENOTIMPL when s has none. */
 int store_row_digest_expr(const store *s, store_sb *b, const char *family, const store_table *t,
                           const char *rowtext, bool sum);
+
+/* Native transfer (store_ops, version 6): the wrappers return ST_ENOTIMPL
+ * when the driver has no such method (store_relax_commit: ST_OK, every
+ * commit stays durable). */
+int store_native_form(store *s, const char *select, char *buf, size_t n, st_error *err);
+int store_native_open(store *s, store_native **out, const char *select, const store_table *t,
+                      st_error *err);
+int store_native_read(store *s, store_native *r, const char **data, size_t *len, int64_t *rows,
+                      int64_t max, st_error *err);
+void store_native_close(store *s, store_native *r);
+int store_native_write_begin(store *s, const store_table *t, st_error *err);
+int store_native_write(store *s, const char *data, size_t len, st_error *err);
+int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *rows,
+                           st_error *err);
+int store_relax_commit(store *s, st_error *err);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

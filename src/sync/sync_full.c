@@ -22,7 +22,9 @@
  * reuses it on the rows of a mismatching segment.
  *
  * Into an empty destination there is nothing to merge: the source streams
- * straight into the destination's writer (full_into_empty).
+ * straight into the destination's writer (full_into_empty), or, between
+ * PostgreSQL tables of the same column types, as binary COPY data with no
+ * canonical text at all (sync_full_copy.c).
  *
  * Between two SQLite tables none of this runs: SQLite does the whole job
  * itself (sync_local.c).
@@ -251,25 +253,30 @@ static int full_into_empty(sync_ctx *c, sync_stream *src) {
     return rc;
 }
 
-int sync_full(sync_ctx *c) {
-    if (sync_local_applies(c)) return sync_full_local(c);
+/* The source read as canonical text, ordered by key, into the empty
+ * destination or merged with its pages. */
+static int full_stream(sync_ctx *c, dst_pages *dst) {
     store_sb q = {0};
     sync_sql_select(&q, c, true);
     sync_sql_order(&q, c, true, -1);
     if (q.oom) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    sync_stream src;
+    int rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    if (dst->page.n == 0) rc = full_into_empty(c, &src);
+    else rc = sync_merge(c, &src.it, &dst->it);
+    sync_stream_close(&src);
+    return rc;
+}
+
+int sync_full(sync_ctx *c) {
+    if (sync_local_applies(c)) return sync_full_local(c);
     dst_pages dst = {.it.next = pages_next, .c = c};
     int rc = pages_fetch(&dst, c->err);   /* the first page: is there anything? */
-    sync_stream src;
-    if (rc == ST_OK) rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
-    store_sb_free(&q);
-    if (rc != ST_OK) {
-        sync_list_free(&dst.page);
-        free(dst.last);
-        return rc;
-    }
-    if (dst.page.n == 0) rc = full_into_empty(c, &src);
-    else rc = sync_merge(c, &src.it, &dst.it);
-    sync_stream_close(&src);
+    bool native = false;   /* into empty, same types on both sides: sync_full_copy.c */
+    if (rc == ST_OK && dst.page.n == 0) rc = sync_full_copy_wanted(c, &native);
+    if (rc == ST_OK) rc = native ? sync_full_copy(c) : full_stream(c, &dst);
     sync_list_free(&dst.page);
     free(dst.last);
     if (rc == ST_OK) rc = sync_batch_flush(c);
