@@ -335,6 +335,7 @@ static int native_scan(store_native *r, int64_t max, st_error *err) {
 
 /* Drops the piece handed out last. */
 static void native_compact(store_native *r) {
+    if (r->handed == 0) return;
     memmove(r->buf, r->buf + r->handed, r->len - r->handed);
     r->len -= r->handed;
     r->scanned -= r->handed;

@@ -38,7 +38,8 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
     base = [BIN, "--config-dir", str(tmp_path)]
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     hold = PgHold(pg_server)
-    stale = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
+    stale = subprocess.Popen(base + ["--log-level", "debug", "run", "--job-name", "p",
+                                     "--strategy", "full"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = ""
     try:
@@ -67,6 +68,9 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
             stale.wait()
     print("stale run stderr:", err)
     assert stale.returncode == 1, err
+    # The frozen run wrote in binary COPY form (sync_full_copy.c): fencing
+    # holds on that path too.
+    assert "full into empty: binary copy" in err, err
     # Refused by the lease renewer, by the fencing token, or (frozen inside a
     # batch) by its destination session having been ended by the newer run:
     # never written.
