@@ -186,8 +186,8 @@ int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *
                            st_error *err) {
     return s->ops->native_write_end(s->impl, t, abort, rows, err);
 }
-int store_relax_commit(store *s, st_error *err) {
-    return s->ops->relax_commit ? s->ops->relax_commit(s->impl, err) : ST_OK;
+int store_relax_commit(store *s, bool on, st_error *err) {
+    return s->ops->relax_commit ? s->ops->relax_commit(s->impl, on, err) : ST_OK;
 }
 
 int store_describe(store *s, const char *schema, const char *table,

@@ -283,11 +283,14 @@ struct store_ops {
     int (*native_write)(void *impl, const char *data, size_t len, st_error *err);
     int (*native_write_end)(void *impl, const store_table *t, bool abort, int64_t *rows,
                             st_error *err);
-    /* Lets the current transaction commit without waiting until it is
-     * durable: the next durable commit on the same server makes it durable
-     * too (PostgreSQL: SET LOCAL synchronous_commit = off; the WAL is one
-     * sequence, flushed in order). NULL: every commit is durable. */
-    int (*relax_commit)(void *impl, st_error *err);
+    /* With `on`, this session's commits from now on return without
+     * waiting until they are durable; the next durable commit on the same
+     * server makes them durable too (PostgreSQL: SET synchronous_commit =
+     * off; the WAL is one sequence, flushed in order). With `off`, commits
+     * wait again, the current transaction's included (RESET). A relaxed
+     * setting made in a transaction that rolls back is undone with it.
+     * NULL: every commit is durable. */
+    int (*relax_commit)(void *impl, bool on, st_error *err);
 };
 
 #define STORE_DDL_KEY "key:"
@@ -395,7 +398,7 @@ int store_native_write_begin(store *s, const store_table *t, st_error *err);
 int store_native_write(store *s, const char *data, size_t len, st_error *err);
 int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *rows,
                            st_error *err);
-int store_relax_commit(store *s, st_error *err);
+int store_relax_commit(store *s, bool on, st_error *err);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

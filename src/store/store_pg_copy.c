@@ -442,6 +442,7 @@ int store_pg_native_write_end(void *impl, const store_table *t, bool abort, int6
 
 /* --- Durability --- */
 
-int store_pg_relax_commit(void *impl, st_error *err) {
-    return store_pg_exec(impl, "SET LOCAL synchronous_commit = off", err);
+int store_pg_relax_commit(void *impl, bool on, st_error *err) {
+    return store_pg_exec(impl, on ? "SET synchronous_commit = off" : "RESET synchronous_commit",
+                         err);
 }

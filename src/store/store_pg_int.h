@@ -37,7 +37,7 @@ int store_pg_native_write_begin(void *impl, const store_table *t, st_error *err)
 int store_pg_native_write(void *impl, const char *data, size_t len, st_error *err);
 int store_pg_native_write_end(void *impl, const store_table *t, bool abort, int64_t *rows,
                               st_error *err);
-int store_pg_relax_commit(void *impl, st_error *err);
+int store_pg_relax_commit(void *impl, bool on, st_error *err);
 
 /* --- The binary COPY stream (PostgreSQL docs, "COPY", "Binary Format"):
  * a 19-byte header (11-byte signature, int32 flags, int32 length of a

@@ -15,30 +15,31 @@
  * How: one COPY (SELECT cols FROM source) TO STDOUT streams for the whole
  * run; the driver hands it over in pieces of whole rows, having checked
  * that no key is NULL (the same error as the text path). Every batch_size
- * rows are one destination transaction (sync_batch_txn: interrupt check,
- * BEGIN, the fencing check, COPY ... FROM STDIN (FORMAT binary) of those
- * rows, cancel and interrupt checks, COMMIT), so the fencing and cancel
- * rules of every other write hold here unchanged. Rows are counted
- * exactly: a batch ends after its batch_size-th row, found by walking the
- * tuple boundaries.
+ * rows are one destination transaction (sync_batch_txn: interrupt check, BEGIN, the
+ * fencing check, COPY ... FROM STDIN (FORMAT binary) of those rows, cancel
+ * and interrupt checks, COMMIT), so the fencing and cancel rules of every
+ * other write hold here unchanged. Rows are counted exactly: a batch ends
+ * after its batch_size-th row, found by walking the tuple boundaries.
  *
  * No idle gap: within a batch, source and destination work at once (rows
  * are forwarded while the destination parses the previous piece). Between
  * batches the wait is the commit: with synchronous_commit on, each commit
  * waited for its WAL flush (an fsync) while the source stalled on a full
  * socket. So every batch but the last commits without waiting for the
- * flush (store_relax_commit: SET LOCAL synchronous_commit = off) and the
- * last one commits durably. The WAL is one sequence and is flushed in
- * order, so the last commit's flush makes every earlier batch durable too;
- * the run reports success only after it. A crash of the destination server
- * mid-run loses at most the last batches committed without the flush
- * (recovery replays a prefix of the WAL: the table holds a prefix of the
- * batches); the run itself then fails (connection lost) or is lost, and
- * the next full run, finding a non-empty destination, merges and repairs
- * it as after any failed run. A killed synctool loses nothing committed.
- * Which batch is the last is known before its commit: the next piece is
- * read while the batch's COPY is still open (so a slow source never leaves
- * the destination idle in a transaction, where the session's idle timeout
+ * flush (store_relax_commit: SET synchronous_commit = off for the session,
+ * RESET inside the last batch's transaction), and the last one commits
+ * durably. The WAL is one sequence and is flushed in order, so the last
+ * commit's flush makes every earlier batch durable too, and the run reports
+ * success only after it. A crash of the destination server mid-run loses
+ * at most the batches committed since the last flush (recovery replays a
+ * prefix of the WAL, so the table holds a prefix of the batches); the run
+ * itself then fails (connection lost) or is found lost, and the next full
+ * run, finding a non-empty destination, merges and repairs it as after any
+ * failed run. A killed synctool loses nothing committed (the server
+ * flushes relaxed commits within wal_writer_delay). Which batch is the
+ * last is known before its commit: the next piece is read while the
+ * batch's COPY is still open (so a slow source never leaves the
+ * destination idle in a transaction, where the session's idle timeout
  * would end it).
  */
 #include "sync_int.h"
@@ -90,6 +91,7 @@ int sync_full_copy_wanted(sync_ctx *c, bool *yes) {
 /* The source's COPY and the piece in hand. */
 typedef struct copy_run {
     store_native *r;
+    int64_t batch;     /* rows a batch */
     const char *data;
     size_t len;
     int64_t rows;
@@ -102,19 +104,18 @@ static int copy_next(sync_ctx *c, copy_run *k, int64_t max) {
 }
 
 /* One batch (the body of its transaction): the piece in hand and the next
- * ones up to batch_size rows, then the first piece of the next batch, read
- * while this COPY is still open. */
+ * ones up to k->batch rows, then the first piece of the next batch, read
+ * while this COPY is still open. The last batch commits durably. */
 static int copy_batch(sync_ctx *c, void *arg, store_counts *cnt) {
     copy_run *k = arg;
     int rc = store_native_write_begin(c->dst, &c->dt, c->err);
     if (rc != ST_OK) return rc;
     int64_t rows = 0;
-    while (rc == ST_OK && k->have == 1 && rows < c->batch_size) {
+    while (rc == ST_OK && k->have == 1 && rows < k->batch) {
         rc = store_native_write(c->dst, k->data, k->len, c->err);
         rows += k->rows;
         c->stats->rows_read += k->rows;
-        if (rc == ST_OK)
-            rc = copy_next(c, k, rows < c->batch_size ? c->batch_size - rows : c->batch_size);
+        if (rc == ST_OK) rc = copy_next(c, k, rows < k->batch ? k->batch - rows : k->batch);
     }
     st_error ignored;
     int64_t written = 0;
@@ -122,7 +123,7 @@ static int copy_batch(sync_ctx *c, void *arg, store_counts *cnt) {
                                      rc == ST_OK ? c->err : &ignored);
     if (rc == ST_OK) rc = end;
     cnt->inserted += written;
-    if (rc == ST_OK && k->have == 1) rc = store_relax_commit(c->dst, c->err);
+    if (rc == ST_OK && k->have == 0) rc = store_relax_commit(c->dst, false, c->err);
     return rc;
 }
 
@@ -130,17 +131,20 @@ int sync_full_copy(sync_ctx *c) {
     store_sb q = {0};
     copy_select(&q, c, true);
     if (q.oom) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    copy_run k = {.batch = c->batch_size};
     log_debug(c->o->pipeline->name, c->o->strategy->name,
-              "full into empty: binary copy, %lld rows a batch", (long long)c->batch_size);
-    copy_run k = {0};
+              "full into empty: binary copy, %lld rows a batch", (long long)k.batch);
     int rc = store_native_open(c->src, &k.r, q.s, &c->st, c->err);
     store_sb_free(&q);
-    if (rc == ST_OK) rc = copy_next(c, &k, c->batch_size);
+    if (rc == ST_OK) rc = copy_next(c, &k, k.batch);
+    if (rc == ST_OK && k.have == 1) rc = store_relax_commit(c->dst, true, c->err);
     while (rc == ST_OK && k.have == 1) {
         store_counts cnt = {0};
         rc = sync_batch_txn(c, copy_batch, &k, &cnt);
         if (rc == ST_OK) sync_batch_count(c, &cnt);
     }
+    st_error ignored;
+    if (rc != ST_OK) store_relax_commit(c->dst, false, &ignored);
     store_native_close(c->src, k.r);
     return rc;
 }
