@@ -41,6 +41,9 @@
  * memory) or store_apply_stream() (changes pulled one at a time, written as
  * they come) inside a transaction the caller opened with store_begin();
  * drivers implement only the streaming form, one kind of change per call.
+ * Rows known to be new may also travel in an engine's native form between
+ * two stores of that engine (the optional native_* methods: PostgreSQL's
+ * binary COPY), never becoming canonical text.
  *
  * SQL identifiers are always quoted (store_quote()); values always travel as
  * parameters. Error messages name the datastore (and the table when there

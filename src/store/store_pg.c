@@ -35,6 +35,10 @@
  *      UPDATE (an INSERT ... ON CONFLICT DO UPDATE locked every row first
  *      and cost 1.5-2x as much).
  *
+ * Native transfer (rows known new between PostgreSQL tables of the same
+ * column types: binary COPY out of one server and into the other) lives in
+ * store_pg_copy.c, reaching the connection through store_pg_int.h.
+ *
  * Canonical expressions (store.h): trim_scale(x)::text for numerics,
  * (x AT TIME ZONE 'UTC')::text for timestamptz (ISO output: a third of
  * to_char()'s cost), x::text otherwise; the hash text is the same. Text
