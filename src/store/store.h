@@ -290,9 +290,11 @@ struct store_ops {
      * waiting until they are durable; the next durable commit on the same
      * server makes them durable too (PostgreSQL: SET synchronous_commit =
      * off; the WAL is one sequence, flushed in order). With `off`, commits
-     * wait again, the current transaction's included (RESET). A relaxed
-     * setting made in a transaction that rolls back is undone with it.
-     * NULL: every commit is durable. */
+     * wait again, the current transaction's included (RESET); called
+     * outside a transaction it also commits durably at once, so every
+     * earlier relaxed commit is durable when it returns. A relaxed setting
+     * made in a transaction that rolls back is undone with it. NULL: every
+     * commit is durable. */
     int (*relax_commit)(void *impl, bool on, st_error *err);
 };
 

@@ -442,7 +442,12 @@ int store_pg_native_write_end(void *impl, const store_table *t, bool abort, int6
 
 /* --- Durability --- */
 
+/* Off: RESET, then txid_current() gives the transaction an XID (outside a
+ * transaction block, a transaction of its own), so its commit writes a
+ * commit record and waits for the WAL flush, which covers every relaxed
+ * commit before it even when nothing else is written. */
 int store_pg_relax_commit(void *impl, bool on, st_error *err) {
-    return store_pg_exec(impl, on ? "SET synchronous_commit = off" : "RESET synchronous_commit",
-                         err);
+    if (on) return store_pg_exec(impl, "SET synchronous_commit = off", err);
+    int rc = store_pg_exec(impl, "RESET synchronous_commit", err);
+    return rc == ST_OK ? store_pg_exec(impl, "SELECT txid_current()", err) : rc;
 }
