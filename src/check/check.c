@@ -299,12 +299,12 @@ static void check_columns(check_report *r, store *s, const config_pipeline *p,
         const store_column_info *have = find_col(info, n, c->name);
         if (have == NULL) {
             add(r, "columns", CHECK_PROBLEM, NULL, "source %s.%s.%s has no column '%s'",
-                e->datastore, store_schema(s, e->schema), e->table, c->name);
+                e->datastore, config_schema_shown(e), e->table, c->name);
             bad++;
         } else if (!types_compatible(s, have->type, c->type)) {
             add(r, "columns", CHECK_PROBLEM, NULL,
                 "column '%s' of source %s.%s.%s is %s, the config says %s", c->name,
-                e->datastore, store_schema(s, e->schema), e->table, have->type, c->type);
+                e->datastore, config_schema_shown(e), e->table, have->type, c->type);
             bad++;
         }
     }
@@ -321,7 +321,7 @@ static void check_key(check_report *r, store *s, const config_pipeline *p) {
     else if (u == 0)
         add(r, "key", CHECK_WARN, NULL,
             "the key is not a primary key or unique index of source %s.%s.%s: duplicate keys "
-            "would make runs disagree", e->datastore, store_schema(s, e->schema), e->table);
+            "would make runs disagree", e->datastore, config_schema_shown(e), e->table);
     else
         add(r, "key", CHECK_OK, NULL, "key uniqueness not checked on this engine");
 }
@@ -353,7 +353,7 @@ static void check_cursor_index(check_report *r, store *s, const config_pipeline 
         store_sb_quote(&q, iname);
         store_sb_add(&q, " ON ");
         if (strcmp(store_ops_of(s)->engine, "sqlite") != 0) {
-            store_sb_quote(&q, store_schema(s, e->schema));
+            store_sb_quote(&q, config_schema_shown(e));
             store_sb_add(&q, ".");
         }
         store_sb_quote(&q, e->table);
@@ -392,7 +392,7 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
         return;
     }
     add(r, "source", CHECK_OK, NULL, "source %s.%s.%s reachable", p->source.datastore,
-        store_schema(s, p->source.schema), p->source.table);
+        config_schema_shown(&p->source), p->source.table);
     check_columns(r, s, p, info, n);
     free(info);
     check_key(r, s, p);
@@ -416,11 +416,11 @@ static void check_destination(check_report *r, const conns *cs, const config *cf
         while (len > 0 && sql[len - 1] == '\n') sql[--len] = '\0';
         add(r, "destination", CHECK_PROBLEM, sql,
             "destination %s.%s.%s does not match the config: run `synctool ddl apply %s`, "
-            "which runs: %s", p->destination.datastore, store_schema(s, p->destination.schema),
+            "which runs: %s", p->destination.datastore, config_schema_shown(&p->destination),
             p->destination.table, p->name, sql);
     } else {
         add(r, "destination", CHECK_OK, NULL, "destination %s.%s.%s matches the config",
-            p->destination.datastore, store_schema(s, p->destination.schema),
+            p->destination.datastore, config_schema_shown(&p->destination),
             p->destination.table);
     }
     free(sql);

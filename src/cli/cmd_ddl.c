@@ -75,7 +75,7 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
         return CLI_FAILED;
     }
     printf("ddl apply %s: %s.%s.%s matches the config\n", p->name,
-           p->destination.datastore, p->destination.schema, p->destination.table);
+           p->destination.datastore, config_schema_shown(&p->destination), p->destination.table);
     return CLI_OK;
 }
 
@@ -86,7 +86,7 @@ static int ddl_plan(const config *cfg, const config_pipeline *p) {
         return cli_error("ddl", "failed", CLI_FAILED, "%s", err.msg);
     if (sql[0] == '\0')
         printf("-- %s.%s.%s matches the config: nothing to do\n", p->destination.datastore,
-               p->destination.schema, p->destination.table);
+               config_schema_shown(&p->destination), p->destination.table);
     else
         fputs(sql, stdout);
     free(sql);

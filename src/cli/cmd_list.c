@@ -56,7 +56,7 @@ static void endpoint_text(const config_endpoint *e, char *buf, size_t n) {
     if (e->query && !e->table)
         snprintf(buf, n, "%s:query", e->datastore);
     else
-        snprintf(buf, n, "%s.%s.%s", e->datastore, e->schema, e->table);
+        snprintf(buf, n, "%s.%s.%s", e->datastore, config_schema_shown(e), e->table);
 }
 
 /* --- text --- */

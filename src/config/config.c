@@ -370,6 +370,8 @@ void config_free(config *cfg) {
         free(d->dbname);
         free(d->sslmode);
         free(d->unix_socket);
+        for (size_t k = 0; k < d->nsecrets; k++) free(d->secrets[k]);
+        free(d->secrets);
         free(d->file);
     }
     free(cfg->datastores);
@@ -405,6 +407,16 @@ const config_datastore *config_datastore_find(const config *cfg, const char *nam
         if (cfg->datastores[i].name && strcmp(cfg->datastores[i].name, name) == 0)
             return &cfg->datastores[i];
     return NULL;
+}
+
+const char *config_schema_shown(const config_endpoint *e) {
+    return e->schema_hidden ? CONFIG_HIDDEN : e->schema ? e->schema : "-";
+}
+
+const char *config_datastore_shown(const config_datastore *d, const char *value) {
+    for (size_t i = 0; value && i < d->nsecrets; i++)
+        if (strcmp(d->secrets[i], value) == 0) return CONFIG_HIDDEN;
+    return value;
 }
 
 const char *config_strategy_type_name(config_strategy_type t) {

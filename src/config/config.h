@@ -40,6 +40,13 @@ typedef struct config_datastore {
      * validate) work without it; store_open() refuses to connect with
      * "datastore 'NAME': environment variable VAR is not set". */
     char *env_unset;
+    /* What no message may print, NULL-terminated (nsecrets entries): the
+     * password, and the expanded value of every key of this datastore that
+     * was written with ${VAR} (a password put in the wrong key, a host or a
+     * path kept out of the config files). The store scrubs them from every
+     * error it returns (store_scrub: "(value hidden)"). */
+    char **secrets;
+    size_t nsecrets;
     char *file;     /* where it was defined, for messages */
     int line, col;
 } config_datastore;
@@ -92,7 +99,18 @@ typedef struct config_endpoint {
     char *schema;    /* default: "public" on postgres, "main" on sqlite */
     char *table;     /* required for destination; source needs table or query */
     char *query;     /* optional source query instead of a table; NULL if unused */
+    bool schema_hidden; /* the schema is a mysql dbname that came from ${VAR} */
 } config_endpoint;
+
+/* How every message shows a secret (config_shown, store_scrub, ...). */
+#define CONFIG_HIDDEN "(value hidden)"
+
+/* The schema of e as messages show it: "(value hidden)" when it is one of
+ * its datastore's secrets (config_datastore), "-" when there is none. */
+const char *config_schema_shown(const config_endpoint *e);
+/* `value` (a field of d) as messages show it: "(value hidden)" when it is
+ * one of d's secrets. */
+const char *config_datastore_shown(const config_datastore *d, const char *value);
 
 typedef struct config_pipeline {
     char *name;

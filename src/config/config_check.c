@@ -132,7 +132,7 @@ void config_check_destination(config_loader *ld, const config *cfg, const config
         config_problem_add(ld, v ? v->line : 1, v ? v->col : 1,
                            "destination.table: %s.%s.%s is already the destination of pipeline "
                            "\"%s\" (%s): two pipelines would overwrite each other's rows",
-                           d->datastore, d->schema, d->table, o->name, of);
+                           d->datastore, config_schema_shown(d), d->table, o->name, of);
         return;
     }
 }

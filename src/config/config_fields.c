@@ -14,7 +14,10 @@
  * as the shell's ${VAR:-default} does. A `$` not followed by `{` is kept.
  *
  * Values can be secrets (passwords), so string problems never quote the
- * value; only integer, boolean and enumerated fields quote what they got.
+ * value; only integer, boolean and enumerated fields quote what they got,
+ * and not when it came from ${VAR} (config_shown). Inside a datastore
+ * (ld->secrets_of) every expanded value is recorded as one of its secrets,
+ * which the store hides from every message.
  */
 #include "config_int.h"
 #include "../strbuf/strbuf.h"
@@ -165,7 +168,7 @@ static bool expand_one(config_loader *ld, const config_node *node, const char *p
 
 char *config_expand(config_loader *ld, const config_node *n, const char *path) {
     strbuf out = {0};
-    bool oom = !sb_put(&out, "", 0), ok = true;
+    bool oom = !sb_put(&out, "", 0), ok = true, expanded = false;
     const char *s = n->value;
     while (ok && !oom && *s) {
         const char *d = strstr(s, "${");
@@ -181,6 +184,7 @@ char *config_expand(config_loader *ld, const config_node *n, const char *path) {
             break;
         }
         ok = expand_one(ld, n, path, d + 2, (size_t)(end - d - 2), &out, &oom);
+        expanded = true;
         s = end + 1;
     }
     if (oom) ld->oom = true;
@@ -188,12 +192,13 @@ char *config_expand(config_loader *ld, const config_node *n, const char *path) {
         free(out.s);
         return NULL;
     }
+    if (expanded && ld->secrets_of != NULL) config_add_secret(ld, ld->secrets_of, out.s);
     return out.s;
 }
 
 const char *config_shown(char *buf, size_t n, const config_node *v, const char *value) {
     if (v != NULL && v->kind == CONFIG_NODE_SCALAR && strstr(v->value, "${") != NULL)
-        snprintf(buf, n, "(value hidden)");
+        snprintf(buf, n, CONFIG_HIDDEN);
     else
         snprintf(buf, n, "\"%s\"", value);
     return buf;

@@ -37,6 +37,9 @@ typedef struct config_loader {
      * the commands that connect need the variable (see config.h). */
     bool defer_unset_env;
     char unset_env[256];
+    /* The datastore being parsed: every ${VAR} expanded meanwhile records
+     * its value as one of the datastore's secrets (config.h). */
+    config_datastore *secrets_of;
 } config_loader;
 
 /* Records "file:line:col: message" for the current file. */
@@ -100,6 +103,9 @@ void config_check_destination(config_loader *ld, const config *cfg, const config
 void config_parse_operations(config_loader *ld, config *cfg, const config_node *root);
 void config_parse_freshness(config_loader *ld, const config_node *root, config_pipeline *p);
 void config_free_operations(config *cfg);
+
+/* Adds a copy of `value` (not empty, not already there) to d->secrets. */
+void config_add_secret(config_loader *ld, config_datastore *d, const char *value);
 
 /* Helpers shared by the parse files. */
 bool config_valid_name(const char *s);

@@ -15,6 +15,11 @@
  *     defaults (public on postgres, main on sqlite, the dbname on mysql). Columns and strategies
  *     are in config_pipeline.c.
  *
+ * Secrets: while a datastore is parsed, every value expanded from ${VAR}
+ * (any key) and the password are recorded in d->secrets (config.h); a
+ * mysql table whose schema defaults to such a dbname is marked
+ * schema_hidden (config_schema_shown).
+ *
  * Names of datastores, pipelines and strategies end up in lock keys and in
  * `datastore.schema.table` references, so they are restricted to letters,
  * digits, `_` and `-`.
@@ -34,6 +39,23 @@ bool config_valid_name(const char *s) {
 }
 
 /* --- datastores.yaml --- */
+
+void config_add_secret(config_loader *ld, config_datastore *d, const char *value) {
+    if (value == NULL || value[0] == '\0') return;
+    for (size_t i = 0; i < d->nsecrets; i++)
+        if (strcmp(d->secrets[i], value) == 0) return;
+    char **s = realloc(d->secrets, (d->nsecrets + 2) * sizeof *s);
+    if (s == NULL) {
+        ld->oom = true;
+        return;
+    }
+    d->secrets = s;
+    if ((s[d->nsecrets] = strdup(value)) == NULL) {
+        ld->oom = true;
+        return;
+    }
+    s[++d->nsecrets] = NULL;
+}
 
 /* "./a/b" and "a/b" name the same file: drop leading "./" before joining. */
 static const char *skip_dot_slash(const char *p) {
@@ -96,6 +118,7 @@ static const config_node *parse_server_connection(config_loader *ld, const confi
     config_get_string(ld, conn, cp, "host", false, &d->host);
     config_get_string(ld, conn, cp, "user", false, &d->user);
     config_get_string(ld, conn, cp, "password", false, &d->password);
+    config_add_secret(ld, d, d->password);
     config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
     ld->defer_unset_env = false;
     if (ld->unset_env[0] != '\0') {
@@ -105,6 +128,19 @@ static const config_node *parse_server_connection(config_loader *ld, const confi
     return conn;
 }
 
+/* port: 1-65535. From ${VAR}, the number as drivers print it ("05432" is
+ * shown as 5432) is a secret too. */
+static void parse_port(config_loader *ld, const config_node *conn, const char *cp,
+                       config_datastore *d) {
+    size_t before = d->nsecrets;
+    int64_t port = 0;
+    if (!config_get_int(ld, conn, cp, "port", 1, 65535, &port)) return;
+    d->port = (int)port;
+    char text[16];
+    snprintf(text, sizeof text, "%d", d->port);
+    if (d->nsecrets > before) config_add_secret(ld, d, text);
+}
+
 static void parse_postgres(config_loader *ld, const config_node *m, const char *path,
                            config_datastore *d) {
     refuse_key(ld, m, path, "path", "sqlite");
@@ -112,8 +148,7 @@ static void parse_postgres(config_loader *ld, const config_node *m, const char *
     char cp[512];
     const config_node *conn = parse_server_connection(ld, m, path, conn_keys, cp, sizeof cp, d);
     if (conn == NULL) return;
-    int64_t port = 0;
-    if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
+    parse_port(ld, conn, cp, d);
     parse_ssl_key(ld, conn, cp, "sslmode", sslmodes,
                   "disable, allow, prefer, require, verify-ca or verify-full", d);
 }
@@ -142,8 +177,7 @@ static void parse_mysql(config_loader *ld, const config_node *m, const char *pat
     const config_node *conn = parse_server_connection(ld, m, path, my_conn_keys, cp, sizeof cp, d);
     if (conn == NULL) return;
     config_get_string(ld, conn, cp, "unix_socket", false, &d->unix_socket);
-    int64_t port = 0;
-    if (config_get_int(ld, conn, cp, "port", 1, 65535, &port)) d->port = (int)port;
+    parse_port(ld, conn, cp, d);
     parse_ssl_key(ld, conn, cp, "ssl_mode", my_sslmodes,
                   "disable, preferred, required, verify_ca or verify_identity", d);
 }
@@ -153,6 +187,7 @@ static void parse_sqlite(config_loader *ld, const config_node *m, const char *pa
     refuse_key(ld, m, path, "connection", "postgres and mysql");
     refuse_key(ld, m, path, "zero_dates", "mysql");
     char *p = NULL;
+    size_t before = d->nsecrets;
     if (!config_get_string(ld, m, path, "path", true, &p)) return;
     if (p[0] == '/') {
         d->path = p;
@@ -160,6 +195,7 @@ static void parse_sqlite(config_loader *ld, const config_node *m, const char *pa
     }
     d->path = config_path_join(ld, ld->dir, skip_dot_slash(p));
     free(p);
+    if (d->nsecrets > before) config_add_secret(ld, d, d->path); /* "./x.db" made absolute */
 }
 
 static config_datastore *add_datastore(config_loader *ld, config *cfg) {
@@ -172,6 +208,31 @@ static config_datastore *add_datastore(config_loader *ld, config *cfg) {
     config_datastore *d = &ds[cfg->ndatastores++];
     memset(d, 0, sizeof *d);
     return d;
+}
+
+/* The keys of one datastore by its type (every ${VAR} expanded here is
+ * one of its secrets: ld->secrets_of). */
+static void parse_datastore_body(config_loader *ld, const config_node *val, const char *path,
+                                 config_datastore *d) {
+    char *type = NULL;
+    if (!config_get_string(ld, val, path, "type", true, &type)) return;
+    if (strcmp(type, "sqlite") == 0) {
+        d->type = CONFIG_DS_SQLITE;
+        parse_sqlite(ld, val, path, d);
+    } else if (strcmp(type, "postgres") == 0) {
+        d->type = CONFIG_DS_POSTGRES;
+        parse_postgres(ld, val, path, d);
+    } else if (strcmp(type, "mysql") == 0) {
+        d->type = CONFIG_DS_MYSQL;
+        parse_mysql(ld, val, path, d);
+    } else {
+        const config_node *v = config_map_get(val, "type");
+        char shown[256];
+        config_problem_add(ld, v->line, v->col,
+                           "%s.type: unknown datastore type %s (expected sqlite, postgres or mysql)",
+                           path, config_shown(shown, sizeof shown, v, type));
+    }
+    free(type);
 }
 
 static void parse_datastore(config_loader *ld, config *cfg, const config_node *key,
@@ -192,24 +253,9 @@ static void parse_datastore(config_loader *ld, config *cfg, const config_node *k
     d->col = key->col;
     d->type = (config_ds_type)-1;
     if (!config_check_map(ld, val, path, NULL, ds_keys)) return;
-    char *type = NULL;
-    if (!config_get_string(ld, val, path, "type", true, &type)) return;
-    if (strcmp(type, "sqlite") == 0) {
-        d->type = CONFIG_DS_SQLITE;
-        parse_sqlite(ld, val, path, d);
-    } else if (strcmp(type, "postgres") == 0) {
-        d->type = CONFIG_DS_POSTGRES;
-        parse_postgres(ld, val, path, d);
-    } else if (strcmp(type, "mysql") == 0) {
-        d->type = CONFIG_DS_MYSQL;
-        parse_mysql(ld, val, path, d);
-    } else {
-        const config_node *v = config_map_get(val, "type");
-        config_problem_add(ld, v->line, v->col,
-                           "%s.type: unknown datastore type \"%s\" (expected sqlite, postgres or mysql)",
-                           path, type);
-    }
-    free(type);
+    ld->secrets_of = d;
+    parse_datastore_body(ld, val, path, d);
+    ld->secrets_of = NULL;
 }
 
 /* "sqlite:" + absolute path (relative ones against the config dir). */
@@ -284,8 +330,11 @@ static void endpoint_datastore(config_loader *ld, const config *cfg, const confi
     }
     if (e->schema == NULL && (d->type == CONFIG_DS_SQLITE || d->type == CONFIG_DS_POSTGRES))
         e->schema = config_strdup(ld, d->type == CONFIG_DS_SQLITE ? "main" : "public");
-    else if (e->schema == NULL && d->type == CONFIG_DS_MYSQL && d->dbname != NULL)
+    else if (e->schema == NULL && d->type == CONFIG_DS_MYSQL && d->dbname != NULL) {
         e->schema = config_strdup(ld, d->dbname);
+        for (size_t i = 0; i < d->nsecrets; i++)
+            if (strcmp(d->secrets[i], d->dbname) == 0) e->schema_hidden = true;
+    }
 }
 
 static void parse_endpoint(config_loader *ld, const config *cfg, const config_node *root,

@@ -132,7 +132,7 @@ static void endpoint_json(json_writer *w, const char *key, const config_endpoint
     json_key(w, key);
     json_begin_object(w);
     json_kv_string(w, "datastore", e->datastore);
-    json_kv_string(w, "schema", e->schema);
+    json_kv_string(w, "schema", e->schema ? config_schema_shown(e) : NULL);
     json_kv_string(w, "table", e->table);
     json_kv_bool(w, "query", e->query != NULL);
     json_end_object(w);

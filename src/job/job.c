@@ -200,7 +200,8 @@ static void run_locked(const config_pipeline *p, const job_opts *opts, lock_mana
     }
     ctx->pipeline_lock = &ph;
     log_info(p->name, opts->strategy, "locks acquired: pipeline (fencing token %" PRId64
-             "), table %s.%s.%s (shared); executing", ph.fence, ds, schema ? schema : "-",
+             "), table %s.%s.%s (shared); executing", ph.fence, ds,
+             config_schema_shown(&p->destination),
              table ? table : "-");
     const lock_handle *hs[] = {&ph, &th};
     execute_renewed(lm, opts, cb, ctx, hs, exec, exec_ud, out);

@@ -52,7 +52,8 @@ typedef struct lock_info {
     char owner[64];
     lock_mode mode;
     int64_t fence;
-    int64_t expires_at;   /* wall clock, microseconds */
+    int64_t expires_at;   /* caller's wall clock, microseconds (Redis: now + the time
+                             left on the server, whatever the skew) */
     int holders;          /* >1 only for shared locks */
 } lock_info;
 

@@ -23,7 +23,14 @@
  * NOSCRIPT), so check-and-act is atomic and an acquire+release cycle costs
  * exactly two round trips. Scripts that need the time read the server clock
  * (TIME; Redis 7 replicates script effects), so hosts with skewed clocks
- * still agree on which leases are alive.
+ * still agree on which leases are alive. Nothing here uses the caller's
+ * clock (the `now` every op receives) to decide: an exclusive lease is the
+ * key's own PX/PTTL, shared ones are scored in server milliseconds, and
+ * lock_list judges liveness by PTTL and TIME. So a run recorded lost
+ * (`status`, a scheduler tick, the next `run`: lock_list, then taking the
+ * pipeline lock) and the scheduler's leader lease follow Redis's clock; the
+ * only use of the local clock is to show lock_list's expires_at in the
+ * caller's time (tests/e2e/test_lifecycle.py runs them under faketime).
  *
  * Release is compare-and-delete and renewal compare-and-pexpire on the owner
  * token (GET through pcall, so a set in K simply "is not ours"): a holder
@@ -346,8 +353,12 @@ static long long lrd_int(lrd *r, const char *fmt, const char *arg) {
 }
 
 /* Fills li from key `k`: a string (exclusive holder) or a sorted set
- * (shared holders). 1 if some holder is live. */
-static int lrd_describe(lrd *r, const char *k, long long now_ms, lock_info *li) {
+ * (shared holders). 1 if some holder is live. Liveness is the server's
+ * (PTTL, scores against TIME: now_ms); expires_at is the time left added to
+ * the caller's clock (local_us), so "expires in" reads right on a host
+ * whose clock is off. */
+static int lrd_describe(lrd *r, const char *k, long long now_ms, int64_t local_us,
+                        lock_info *li) {
     memset(li, 0, sizeof *li);
     snprintf(li->key, sizeof li->key, "%s", k);
     char fk[400];
@@ -361,7 +372,7 @@ static int lrd_describe(lrd *r, const char *k, long long now_ms, lock_info *li) 
         long long pttl = lrd_int(r, "PTTL %s", k);
         li->mode = LOCK_EXCLUSIVE;
         li->holders = 1;
-        li->expires_at = (now_ms + (pttl > 0 ? pttl : 0)) * 1000;
+        li->expires_at = local_us + (pttl > 0 ? pttl : 0) * 1000;
         return pttl > 0;
     }
     char lo[32];
@@ -371,7 +382,7 @@ static int lrd_describe(lrd *r, const char *k, long long now_ms, lock_info *li) 
         li->mode = LOCK_SHARED;
         li->holders = (int)(rep->elements / 2);
         snprintf(li->owner, sizeof li->owner, "%s", rep->element[0]->str);
-        li->expires_at = atoll(rep->element[rep->elements - 1]->str) * 1000;
+        li->expires_at = local_us + (atoll(rep->element[rep->elements - 1]->str) - now_ms) * 1000;
     }
     freeReplyObject(rep);
     return li->holders > 0;
@@ -398,7 +409,6 @@ static long long lrd_now_ms(lrd *r) {
 }
 
 static int lrd_list(void *be, int64_t now, lock_info **out, size_t *n, st_error *err) {
-    (void)now;
     lrd *r = be;
     if (lrd_ready(r, err) != ST_OK) return ST_EUNAVAIL;
     long long now_ms = lrd_now_ms(r);
@@ -419,7 +429,7 @@ static int lrd_list(void *be, int64_t now, lock_info **out, size_t *n, st_error 
             const char *k = keys->element[i]->str;
             if (!is_lock_key(k) || ends_with(k, ":fence") || ends_with(k, ":intent")) continue;
             lock_info li;
-            if (lrd_describe(r, k, now_ms, &li) && lrd_push(out, n, &cap, &li) != ST_OK) {
+            if (lrd_describe(r, k, now_ms, now, &li) && lrd_push(out, n, &cap, &li) != ST_OK) {
                 freeReplyObject(rep);
                 free(*out);
                 *out = NULL;

@@ -10,7 +10,11 @@
  *   lock_meta(name, value)         the store's identity ("store_id")
  *
  * expires_at is wall-clock microseconds: processes on one host share the
- * clock, so a lease is comparable across them. Every operation is one
+ * clock, so a lease is comparable across them. This is the one backend that
+ * judges leases by the local clock, legitimately: the store is a local file,
+ * so every process using it reads the same clock (a process run with a
+ * skewed clock of its own, e.g. under faketime, would misjudge leases; the
+ * Redis backend, which reads Redis's clock, is the one for many hosts). Every operation is one
  * `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock up front, so
  * the check ("is anyone else holding it?") and the act (insert, extend,
  * delete) are atomic across processes; busy_timeout makes concurrent

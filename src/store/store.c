@@ -10,6 +10,12 @@
  *   - the row text used for hashing (hash texts joined with '|', '\' and
  *     '|' escaped, NULL as \N) built from the driver's hash expressions
  *     (store.h), so both engines hash byte-equal text,
+ *   - secrets: every error a store returns (any driver, any method) is
+ *     passed through store_scrub with the datastore's secrets (config.h:
+ *     the password and every value that came from ${VAR}), so a server
+ *     message that names a host, user, database or file shows
+ *     "(value hidden)" instead; a message cut inside a secret loses the
+ *     piece. store_schema_shown is the schema as messages show it;
  *   - fencing: synctool_fence(lock_key text primary key, token bigint) is
  *     read inside the caller's transaction under a shared row lock (FOR
  *     SHARE on PostgreSQL; SQLite writers are serialised by the database
@@ -37,7 +43,50 @@ struct store {
     void *impl;
     char name[128];
     char schema[128];   /* default schema: the driver's, or the dbname (mysql) */
+    char **secrets;     /* the datastore's secrets (config.h), NULL-terminated */
 };
+
+/* A message that filled its buffer was cut, maybe inside a secret: its
+ * longest tail that begins a secret is dropped (the text was cut anyway). */
+static void drop_cut_secret(char *msg, size_t n, char *const *secrets) {
+    size_t len = strlen(msg);
+    if (len + 1 < n) return;
+    for (size_t i = 0; secrets[i]; i++) {
+        size_t sl = strlen(secrets[i]);
+        for (size_t k = sl - 1 < len ? sl - 1 : len; k > 0; k--) {
+            if (memcmp(msg + len - k, secrets[i], k) != 0) continue;
+            len -= k;
+            msg[len] = '\0';
+            break;
+        }
+    }
+}
+
+/* Every error a store returns passes here: the datastore's secrets become
+ * "(value hidden)" (store_scrub), whichever driver or layer wrote them. */
+static int scrubbed(char *const *secrets, int rc, st_error *err) {
+    if (rc >= 0 || err == NULL || secrets == NULL || secrets[0] == NULL) return rc;
+    char raw[sizeof err->msg];
+    memcpy(raw, err->msg, sizeof raw);
+    drop_cut_secret(raw, sizeof raw, secrets);
+    store_scrub(err->msg, sizeof err->msg, raw, (const char *const *)secrets);
+    return rc;
+}
+#define SCRUBBED(s, err, call) scrubbed((s)->secrets, (call), (err))
+
+static void free_secrets(char **v) {
+    for (size_t i = 0; v && v[i]; i++) free(v[i]);
+    free(v);
+}
+
+/* A copy of ds->secrets (the store may outlive the config it came from). */
+static int copy_secrets(char ***out, const config_datastore *ds) {
+    *out = calloc(ds->nsecrets + 1, sizeof **out);
+    if (*out == NULL) return ST_ENOMEM;
+    for (size_t i = 0; i < ds->nsecrets; i++)
+        if (((*out)[i] = strdup(ds->secrets[i])) == NULL) return ST_ENOMEM;
+    return ST_OK;
+}
 
 int store_open(store **out, const config_datastore *ds, st_error *err) {
     *out = NULL;
@@ -46,15 +95,20 @@ int store_open(store **out, const config_datastore *ds, st_error *err) {
                             "datastore '%s': environment variable %s is not set (needed to "
                             "connect)", ds->name, ds->env_unset);
     store *s = calloc(1, sizeof *s);
-    if (s == NULL) return st_error_set(err, ST_ENOMEM, "datastore '%s': out of memory", ds->name);
+    if (s == NULL || copy_secrets(&s->secrets, ds) != ST_OK) {
+        if (s) free_secrets(s->secrets);
+        free(s);
+        return st_error_set(err, ST_ENOMEM, "datastore '%s': out of memory", ds->name);
+    }
     s->ops = ds->type == CONFIG_DS_POSTGRES ? store_pg_driver()
            : ds->type == CONFIG_DS_MYSQL    ? store_mysql_driver()
                                             : store_sqlite_driver();
     snprintf(s->name, sizeof s->name, "%s", ds->name);
     snprintf(s->schema, sizeof s->schema, "%s",
              s->ops->default_schema ? s->ops->default_schema : ds->dbname ? ds->dbname : "");
-    int rc = s->ops->open(&s->impl, ds, err);
+    int rc = SCRUBBED(s, err, s->ops->open(&s->impl, ds, err));
     if (rc != ST_OK) {
+        free_secrets(s->secrets);
         free(s);
         return rc;
     }
@@ -65,6 +119,7 @@ int store_open(store **out, const config_datastore *ds, st_error *err) {
 void store_close(store *s) {
     if (s == NULL) return;
     s->ops->close(s->impl);
+    free_secrets(s->secrets);
     free(s);
 }
 
@@ -99,25 +154,31 @@ const char *store_digest_family(const store *a, const store_table *ta, const sto
 const char *store_schema(const store *s, const char *schema) {
     return schema ? schema : s->schema;
 }
+const char *store_schema_shown(const store *s, const char *schema) {
+    const char *v = store_schema(s, schema);
+    for (size_t i = 0; s->secrets[i]; i++)
+        if (strcmp(s->secrets[i], v) == 0) return STORE_HIDDEN;
+    return v;
+}
 
 int store_query(store *s, store_reader **out, const char *sql, int nparams,
                 const char *const *params, st_error *err) {
-    return s->ops->query(s->impl, out, sql, nparams, params, err);
+    return SCRUBBED(s, err, s->ops->query(s->impl, out, sql, nparams, params, err));
 }
 int store_query_small(store *s, store_reader **out, const char *sql, int nparams,
                       const char *const *params, st_error *err) {
-    return s->ops->query_small(s->impl, out, sql, nparams, params, err);
+    return SCRUBBED(s, err, s->ops->query_small(s->impl, out, sql, nparams, params, err));
 }
 int store_next(store *s, store_reader *r, const char *const **row, int *ncols, st_error *err) {
-    return s->ops->reader_next(r, row, ncols, err);
+    return SCRUBBED(s, err, s->ops->reader_next(r, row, ncols, err));
 }
 void store_reader_close(store *s, store_reader *r) { s->ops->reader_close(r); }
 int store_exec(store *s, const char *sql, int nparams, const char *const *params,
                int64_t *affected, st_error *err) {
-    return s->ops->exec(s->impl, sql, nparams, params, affected, err);
+    return SCRUBBED(s, err, s->ops->exec(s->impl, sql, nparams, params, affected, err));
 }
-int store_begin(store *s, st_error *err) { return s->ops->begin(s->impl, err); }
-int store_commit(store *s, st_error *err) { return s->ops->commit(s->impl, err); }
+int store_begin(store *s, st_error *err) { return SCRUBBED(s, err, s->ops->begin(s->impl, err)); }
+int store_commit(store *s, st_error *err) { return SCRUBBED(s, err, s->ops->commit(s->impl, err)); }
 int store_rollback(store *s) { return s->ops->rollback(s->impl); }
 /* Pulls the changes of one kind from an array (store_apply). */
 typedef struct array_pull {
@@ -143,7 +204,7 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         if (!present[order[k]]) continue;
         array_pull a = {ch, n, 0, order[k]};
-        int rc = s->ops->apply(s->impl, t, order[k], array_pull_next, &a, out, err);
+        int rc = SCRUBBED(s, err, s->ops->apply(s->impl, t, order[k], array_pull_next, &a, out, err));
         if (rc != ST_OK) return rc;
     }
     return ST_OK;
@@ -151,7 +212,7 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
 
 int store_apply_stream(store *s, const store_table *t, store_op op, store_pull_fn pull,
                        void *arg, store_counts *out, st_error *err) {
-    return s->ops->apply(s->impl, t, op, pull, arg, out, err);
+    return SCRUBBED(s, err, s->ops->apply(s->impl, t, op, pull, arg, out, err));
 }
 
 /* --- Native transfer (optional methods) --- */
@@ -192,14 +253,15 @@ int store_relax_commit(store *s, bool on, st_error *err) {
 
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err) {
-    return s->ops->describe(s->impl, store_schema(s, schema), table, out, n, err);
+    return SCRUBBED(s, err, s->ops->describe(s->impl, store_schema(s, schema), table, out, n, err));
 }
 int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error *err) {
-    return s->ops->ddl_type(s->impl, cfgtype, buf, n, err);
+    return SCRUBBED(s, err, s->ops->ddl_type(s->impl, cfgtype, buf, n, err));
 }
 int store_key_indexed(store *s, const char *schema, const char *table, const char *const *cols,
                       size_t n, bool *yes, st_error *err) {
-    return s->ops->key_indexed(s->impl, store_schema(s, schema), table, cols, n, yes, err);
+    return SCRUBBED(s, err, s->ops->key_indexed(s->impl, store_schema(s, schema), table, cols, n,
+                                           yes, err));
 }
 
 void store_sb_from(store_sb *b, const store *s, const store_table *t) {
@@ -251,10 +313,31 @@ int store_hint_aggregate(store *s, bool on, st_error *err) {
 
 static bool is_mysql(const store *s) { return strcmp(s->ops->engine, "mysql") == 0; }
 
+/* Whether the server has session variable `name` (MariaDB has
+ * idle_transaction_timeout, MySQL 8 does not: SET would fail there). */
+static int mysql_has_variable(store *s, const char *name, bool *yes, st_error *err) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SHOW SESSION VARIABLES LIKE '%s'", name);
+    store_reader *r = NULL;
+    int rc = store_query_small(s, &r, sql, 0, NULL, err);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int ncols;
+    rc = store_next(s, r, &row, &ncols, err);
+    store_reader_close(s, r);
+    *yes = rc > 0;
+    return rc < 0 ? rc : ST_OK;
+}
+
+/* MySQL 8 has no idle_transaction_timeout: there a frozen run's open
+ * transaction lasts until its connection ends, and innodb_lock_wait_timeout
+ * alone bounds a newer run's wait (fencing refuses the old run's commit). */
 static int mysql_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {
     char sql[160];
-    int rc = ST_OK;
-    if (idle_s > 0) {
+    bool idle_known = false;
+    int rc = idle_s > 0 ? mysql_has_variable(s, "idle_transaction_timeout", &idle_known, err)
+                        : ST_OK;
+    if (rc == ST_OK && idle_known) {
         snprintf(sql, sizeof sql, "SET SESSION idle_transaction_timeout = %lld", (long long)idle_s);
         rc = store_exec(s, sql, 0, NULL, NULL, err);
     }
@@ -407,17 +490,36 @@ int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive,
 
 /* --- Driver helpers --- */
 
-void store_scrub(char *out, size_t n, const char *msg, const char *secret) {
-    size_t k = 0;
-    size_t sl = secret ? strlen(secret) : 0;
-    for (const char *p = msg; *p && *p != '\n' && k + 4 < n;) {
-        if (sl > 0 && strncmp(p, secret, sl) == 0) {
-            memcpy(out + k, "***", 3);
-            k += 3;
-            p += sl;
-        } else {
-            out[k++] = *p++;
+/* The length of the longest secret that starts at p, 0 if none does. */
+static size_t secret_at(const char *p, const char *const *secrets) {
+    size_t best = 0;
+    for (size_t i = 0; secrets && secrets[i]; i++) {
+        size_t l = strlen(secrets[i]);
+        if (l > best && strncmp(p, secrets[i], l) == 0) best = l;
+    }
+    return best;
+}
+
+/* One pass: `end` is where the current hidden stretch ends; every secret
+ * that starts inside it extends it, so overlapping or adjacent secrets
+ * become one "(value hidden)" and no character of any of them is copied. */
+void store_scrub(char *out, size_t n, const char *msg, const char *const *secrets) {
+    static const char hidden[] = STORE_HIDDEN;
+    if (n == 0) return;
+    size_t k = 0, end = 0;
+    bool hiding = false;   /* msg[i - 1] was part of a hidden stretch */
+    for (size_t i = 0; msg[i] && msg[i] != '\n'; i++) {
+        size_t m = secret_at(msg + i, secrets);
+        if (m > 0 && !hiding) {
+            if (k + sizeof hidden > n) break;
+            memcpy(out + k, hidden, sizeof hidden - 1);
+            k += sizeof hidden - 1;
         }
+        if (m > 0 && i + m > end) end = i + m;
+        hiding = i < end;
+        if (hiding) continue;
+        if (k + 2 > n) break;
+        out[k++] = msg[i];
     }
     out[k] = '\0';
 }

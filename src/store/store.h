@@ -308,6 +308,9 @@ void store_close(store *s);
 const struct store_ops *store_ops_of(const store *s);
 const char *store_name(const store *s);   /* the datastore name */
 const char *store_schema(const store *s, const char *schema); /* schema or default */
+/* store_schema as messages show it: "(value hidden)" when it is one of the
+ * datastore's secrets (a mysql dbname from ${VAR}; config.h). */
+const char *store_schema_shown(const store *s, const char *schema);
 
 int store_query(store *s, store_reader **out, const char *sql, int nparams,
                 const char *const *params, st_error *err);

@@ -10,9 +10,15 @@ const struct store_ops *store_sqlite_driver(void);
 const struct store_ops *store_pg_driver(void);
 const struct store_ops *store_mysql_driver(void);
 
-/* The first line of a server's error message `msg`, with every occurrence of
- * `secret` (a password; NULL for none) replaced by ***, into out[n]. Drivers
- * pass connection errors through it before they reach st_error. */
-void store_scrub(char *out, size_t n, const char *msg, const char *secret);
+/* What a secret is shown as (config.h). */
+#define STORE_HIDDEN CONFIG_HIDDEN
+
+/* The first line of `msg` into out[n] (n > 0; cut short rather than
+ * overflow, never inside a replacement), with every occurrence of each of
+ * `secrets` (NULL-terminated; NULL for none) shown as STORE_HIDDEN:
+ * overlapping or adjacent occurrences become one. Drivers reduce server
+ * messages with it; store.c passes every error a store returns through it
+ * with the datastore's secrets (config.h). */
+void store_scrub(char *out, size_t n, const char *msg, const char *const *secrets);
 
 #endif

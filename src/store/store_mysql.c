@@ -4,9 +4,11 @@
  *
  * Written against MariaDB 10.11 (Debian 12's, what the tests run); it uses
  * nothing MySQL 8.0 lacks except two spellings noted where they occur
- * (LOCK IN SHARE MODE, idle_transaction_timeout), so MySQL 8.0+ is
- * expected to work for reads and writes; MySQL 5.7 lacks JSON_TABLE and
- * window functions (hash digests, keyset hashing) and is not supported.
+ * (LOCK IN SHARE MODE, still accepted; idle_transaction_timeout, only set
+ * where the server has it: store.c), so MySQL 8.0+ is expected to work for
+ * reads and writes, untested (Debian 12 ships no MySQL 8 server); MySQL 5.7
+ * lacks JSON_TABLE and window functions (hash digests, keyset hashing) and
+ * is not supported.
  *
  * Connection: mysql_real_connect with the config's host/port or
  * unix_socket, utf8mb4, connect timeout 10 s, TLS per ssl_mode. Every
@@ -20,7 +22,8 @@
  *            '\' as a plain character) means the same here;
  *   group_concat_max_len at its maximum (range digests).
  * Connection errors are reduced to their first line and scrubbed of the
- * password before they reach a message.
+ * datastore's secrets (store_scrub; store.c scrubs every other error too)
+ * before they reach a message.
  *
  * Parameters. The sync layer writes ?N placeholders (param_prefix '?').
  * They are bound on the client (my_bind_params): each becomes a string
@@ -121,7 +124,7 @@ struct store_reader {
 /* Server gone or unreachable: ST_EUNAVAIL; anything else ST_ERR. */
 static int my_fail(my_impl *m, st_error *err, const char *what) {
     unsigned no = mysql_errno(m->conn);
-    char clean[512];
+    char clean[sizeof err->msg];
     store_scrub(clean, sizeof clean, mysql_error(m->conn), NULL);
     int code = (no == 2006 || no == 2013 || no == 2002 || no == 2003) ? ST_EUNAVAIL : ST_ERR;
     return st_error_set(err, code, "datastore '%s' (mysql): %s: %s", m->name, what, clean);
@@ -163,8 +166,8 @@ static int my_open(void **impl, const config_datastore *ds, st_error *err) {
     const char *host = ds->unix_socket ? "localhost" : ds->host ? ds->host : "127.0.0.1";
     if (mysql_real_connect(m->conn, host, ds->user, ds->password, ds->dbname,
                            ds->port > 0 ? (unsigned)ds->port : 0, ds->unix_socket, 0) == NULL) {
-        char clean[512];
-        store_scrub(clean, sizeof clean, mysql_error(m->conn), ds->password);
+        char clean[sizeof err->msg];
+        store_scrub(clean, sizeof clean, mysql_error(m->conn), (const char *const *)ds->secrets);
         st_error_set(err, ST_EUNAVAIL, "datastore '%s' (mysql): cannot connect: %s", ds->name,
                      clean);
         mysql_close(m->conn);

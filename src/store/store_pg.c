@@ -7,8 +7,9 @@
  * shortest exact float text that store_canon.c mirrors), DateStyle ISO and
  * TimeZone UTC (the canonical timestamp text is ISO output in UTC, and a
  * canonical timestamptz written back, which has no offset, means UTC). libpq's connection
- * errors are reduced to their first line and scrubbed of the password
- * before they reach a message.
+ * errors are reduced to their first line and scrubbed of the datastore's
+ * secrets (store_scrub; store.c scrubs every other error too) before they
+ * reach a message.
  *
  * Small, bounded results (aggregates, keyset pages, segments) use
  * query_small: one plain statement, so the planner may go parallel.
@@ -82,7 +83,7 @@ struct store_reader {
 
 static int pg_fail_res(pg_impl *g, PGresult *res, st_error *err, const char *what) {
     const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    char clean[512];
+    char clean[sizeof err->msg];
     store_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
     int code = PQstatus(g->conn) == CONNECTION_OK ? ST_ERR : ST_EUNAVAIL;
     st_error_set(err, code, "datastore '%s' (postgres): %s: %s", g->name, what, clean);
@@ -116,9 +117,9 @@ static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
     keys[k] = vals[k] = NULL;
     g->conn = PQconnectdbParams(keys, vals, 0);
     if (g->conn == NULL || PQstatus(g->conn) != CONNECTION_OK) {
-        char clean[512];
+        char clean[sizeof err->msg];
         store_scrub(clean, sizeof clean, g->conn ? PQerrorMessage(g->conn) : "out of memory",
-                 ds->password);
+                    (const char *const *)ds->secrets);
         st_error_set(err, ST_EUNAVAIL, "datastore '%s' (postgres): cannot connect: %s",
                      ds->name, clean);
         PQfinish(g->conn);

@@ -97,17 +97,17 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
             log_warn(c->o->pipeline->name, c->o->strategy->name,
                      "datastore '%s': column '%s' of table %s.%s is %s, as earlier versions "
                      "made it, so SQLite compares its values as text: run synctool ddl apply "
-                     "%s --migrate", store_name(s), t->cols[i], store_schema(s, t->schema),
+                     "%s --migrate", store_name(s), t->cols[i], store_schema_shown(s, t->schema),
                      t->table, info[j - 1].type, c->o->pipeline->name);
         if (!found && dest)
             rc = st_error_set(c->err, ST_ENOTFOUND,
                               "datastore '%s': table %s.%s has no column '%s': run `synctool "
                               "ddl apply %s`",
-                              store_name(s), store_schema(s, t->schema), t->table, t->cols[i],
+                              store_name(s), store_schema_shown(s, t->schema), t->table, t->cols[i],
                               c->o->pipeline->name);
         else if (!found)
             rc = st_error_set(c->err, ST_ENOTFOUND, "datastore '%s': table %s.%s has no column '%s'",
-                              store_name(s), store_schema(s, t->schema), t->table, t->cols[i]);
+                              store_name(s), store_schema_shown(s, t->schema), t->table, t->cols[i]);
     }
     free(info);
     return rc;
@@ -219,7 +219,8 @@ static int check_shared_sqlite_file(sync_ctx *c, const config_datastore *sd,
                         "datastores '%s' and '%s' are the same SQLite file %s, in journal mode "
                         "'%s': a full run reads the source while it commits to the destination, "
                         "which needs WAL (run once: sqlite3 %s 'PRAGMA journal_mode=WAL')",
-                        sd->name, dd->name, sd->path, mode, sd->path);
+                        sd->name, dd->name, config_datastore_shown(sd, sd->path), mode,
+                        config_datastore_shown(sd, sd->path));
 }
 
 static int ctx_open(sync_ctx *c, const sync_opts *o) {
@@ -244,9 +245,9 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
 static void name_tables(const sync_opts *o, char *buf, size_t n) {
     const config_pipeline *p = o->pipeline;
     snprintf(buf, n, "%s.%s.%s -> %s.%s.%s", p->source.datastore,
-             p->source.schema ? p->source.schema : "-",
+             config_schema_shown(&p->source),
              p->source.table ? p->source.table : "(query)", p->destination.datastore,
-             p->destination.schema ? p->destination.schema : "-", p->destination.table);
+             config_schema_shown(&p->destination), p->destination.table);
 }
 
 /* Source row count for the ETA (sync_progress asks when it first needs

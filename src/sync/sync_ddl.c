@@ -155,7 +155,7 @@ static int ddl_create(store *s, const config_pipeline *p, store_sb *plan, st_err
     store_sb_free(&q);
     if (rc == ST_OK && plan == NULL)
         log_info(p->name, NULL, "ddl: created table %s.%s.%s", store_name(s),
-                 store_schema(s, p->destination.schema), p->destination.table);
+                 store_schema_shown(s, p->destination.schema), p->destination.table);
     return rc;
 }
 
@@ -179,7 +179,7 @@ static int ddl_check(store *s, const config_pipeline *p, const store_column_info
         int rc = col_type(s, c, want, sizeof want, err);
         if (rc != ST_OK) return rc;
         if (same_type(s, have->type, c->type, want)) continue;
-        const char *schema = store_schema(s, p->destination.schema);
+        const char *schema = store_schema_shown(s, p->destination.schema);
         if (!is_sqlite(s))
             return st_error_set(err, ST_EINVAL,
                                 "datastore '%s': column '%s' of table %s.%s has type %s but the "
@@ -226,7 +226,8 @@ static int ddl_add_columns(store *s, const config_pipeline *p, const store_colum
         store_sb_free(&q);
         if (rc == ST_OK && plan == NULL)
             log_info(p->name, NULL, "ddl: added column %s %s to %s.%s.%s", dest_col(&p->columns[i]),
-                     type, store_name(s), store_schema(s, p->destination.schema), p->destination.table);
+                     type, store_name(s), store_schema_shown(s, p->destination.schema),
+                     p->destination.table);
     }
     if (plan) return rc;
     if (rc == ST_OK) rc = store_commit(s, err);
@@ -465,7 +466,7 @@ static int ddl_walk(const config *cfg, const config_pipeline *p, bool migrate, s
         if (rc == ST_OK && missing > 0) rc = ddl_add_columns(s, p, info, n, plan, err);
         else if (rc == ST_OK && rewrite == 0 && plan == NULL)
             log_info(p->name, NULL, "ddl: table %s.%s.%s is up to date%s", ds->name,
-                     store_schema(s, p->destination.schema), p->destination.table,
+                     store_schema_shown(s, p->destination.schema), p->destination.table,
                      migrate ? " (nothing to migrate)" : "");
     }
     free(info);

@@ -455,6 +455,60 @@ def test_frozen_leader_steps_down_and_no_slot_runs_twice(tmp_path, redis_server)
     assert len(slots) == len(set(slots)), slots  # no slot twice
 
 
+# --- More of item 5: leases are judged by the lock store's clock ---
+
+def skewed(offset, cfg, *args):
+    """synctool ARGS under faketime with the local clock OFFSET ("+1h")."""
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:verify_asan_link_order=0")
+    p = subprocess.run(["faketime", "-f", offset, BIN, "--config-dir", str(cfg), *args],
+                       capture_output=True, text=True, env=env, timeout=120)
+    return p
+
+
+def test_redis_leases_are_judged_by_the_redis_clock(tmp_path, redis_server, pg_server, schema):
+    """A live run holds its lease in Redis; `status` and `scheduler --once`
+    with the local clock an hour ahead or behind still see it running (the
+    lease is the key's PTTL / Redis TIME, not the local clock), record
+    nothing lost, and `lock list` shows the lease's real time left. Once the holder is SIGKILLed and its key expires on Redis,
+    a process whose clock is an hour behind records it lost."""
+    url = redis_db(redis_server, 11)
+    gated_pipeline(tmp_path, pg_server, schema, state_url=url)
+    hold = PgHold(pg_server)
+    proc = start_run(tmp_path)
+    try:
+        wait_until(lambda: gate_waiters(pg_server) > 0 or proc.poll() is not None,
+                   timeout=120, what="the run at the gate")
+        assert proc.poll() is None, proc.communicate()
+        for offset in ("+1h", "-1h"):
+            r = skewed(offset, tmp_path, "status", "p", "--json")
+            assert r.returncode == 0, r
+            assert json.loads(r.stdout)[0]["status"] == "running", r.stdout
+            r = skewed(offset, tmp_path, "scheduler", "--once")
+            assert r.returncode in (0, 75), r
+            assert "recorded lost" not in r.stderr, r.stderr
+            assert state_record(tmp_path)["status"] == "running"
+            r = skewed(offset, tmp_path, "lock", "list", "--json")   # time left, Redis's
+            held = [x for x in json.loads(r.stdout) if x["key"] == "synctool:exec:pipeline:p"]
+            assert len(held) == 1 and 0 < held[0]["expires_in_s"] <= 5, r.stdout
+        assert entries_of(history_json(tmp_path)) == []
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        hold.release()
+    # the lease (5 s) lapses on Redis: a clock an hour behind does not hide it
+    port = str(redis_server.port)
+    wait_until(lambda: subprocess.run(
+        ["redis-cli", "-p", port, "-n", "11", "EXISTS", "synctool:exec:pipeline:p"],
+        capture_output=True, text=True).stdout.strip() == "0", timeout=60,
+        what="the dead run's lease to expire on Redis")
+    r = skewed("-1h", tmp_path, "status", "p", "--json")
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)[0]["status"] == "lost", r.stdout
+    assert [x["status"] for x in entries_of(history_json(tmp_path))] == ["lost"]
+
+
 # --- More of item 3: the single worker's grace, and a pool that cannot stay up ---
 
 def test_sigterm_to_worker_interrupts_its_job_after_grace(tmp_path, redis_server, pg_server,

@@ -6,8 +6,10 @@ microsecond datetimes around the 2025 DST changes, unsigned extremes,
 binary with NUL bytes, json, enum, set) through MySQL -> PostgreSQL,
 PostgreSQL -> MySQL, MySQL -> SQLite and MySQL -> MySQL with every strategy
 (full, then delta after updates and inserts, then hash after deletes and
-silent updates, then hash again changing nothing); a run held on a row lock
-in the destination, SIGKILLed and re-run (equal, no duplicates); failures
+silent updates, then hash again changing nothing); a full run held with
+some batches committed (a row lock in a MySQL or PostgreSQL destination, a
+named lock in a MySQL source view for SQLite) in each direction, SIGKILLed
+and re-run (equal, no duplicates); failures
 naming datastore, table, column and key (wrong password, missing table,
 value MySQL refuses, zero dates); `ddl apply` / type check on MySQL.
 
@@ -386,73 +388,152 @@ def test_battery_mysql_to_mysql(synctool, tmp_path, mysql_server, mydb):
 
 # --- kill mid-run and rerun -------------------------------------------------
 
-def test_kill_held_run_and_rerun_mysql_to_mysql(tmp_path, mysql_server, mydb):
-    """A full run into MySQL is held on a row lock (another session has
-    inserted key 30 without committing), so earlier batches are committed
-    and the run waits inside a batch; it is SIGKILLed there, the blocker
-    rolls back, and a re-run leaves the tables equal with no duplicates."""
-    my_seed(mysql_server, mydb)
-    write_config(tmp_path, my_ds(mysql_server, "shop", mydb) + my_ds(mysql_server, "wh", mydb),
-                 "{datastore: shop, table: src}", "{datastore: wh, table: dst}", batch=10)
+class MySleeper:
+    """A mariadb client session that runs `sql` and then sleeps, keeping
+    what it took (a row lock, a named lock); held() says it is asleep.
+    release() ends it with KILL, which rolls back what it did."""
+
+    def __init__(self, my, db, sql):
+        self.my = my
+        self.proc = subprocess.Popen(
+            ["mariadb", "--no-defaults", "-h", my.host, "-P", str(my.port), "-u", my.user, db,
+             "-e", sql + "; SELECT SLEEP(600)"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=dict(os.environ, MYSQL_PWD=my.password))
+        deadline = time.time() + 60
+        while time.time() < deadline and self.proc.poll() is None and not self.ids():
+            time.sleep(0.05)
+        assert self.ids(), f"the blocker never got to sleep (exit {self.proc.poll()})"
+
+    def ids(self):
+        return self.my.sql("SELECT ID FROM information_schema.PROCESSLIST "
+                           "WHERE INFO LIKE 'SELECT SLEEP(600)%'").split()
+
+    def release(self):
+        for tid in self.ids():
+            subprocess.run(["mariadb", "--no-defaults", "-h", self.my.host, "-P",
+                            str(self.my.port), "-u", self.my.user, "-e", f"KILL {tid}"],
+                           env=dict(os.environ, MYSQL_PWD=self.my.password), capture_output=True)
+        self.proc.kill()
+        self.proc.wait(60)
+
+
+class PgRowHold:
+    """A psql session that inserted key 30 into SCHEMA.dst without
+    committing; release() ends it, which rolls the insert back."""
+
+    def __init__(self, pg, schema):
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-A", "-t", "-h", pg.host, "-p", str(pg.port), "-U", pg.user,
+             "-d", pg.dbname], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PGPASSWORD=pg.password))
+        self.proc.stdin.write(f'BEGIN; INSERT INTO "{schema}".dst (id, updated_at) '
+                              "VALUES (30, '2000-01-01');\n\\echo held\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line.strip() == "held", line
+
+    def release(self):
+        self.proc.stdin.close()
+        self.proc.wait(60)
+
+
+# Kill mid-run and rerun, per direction: the source and destination
+# datastores, and how the run is held with some batches committed. Into
+# MySQL or PostgreSQL another session has inserted key 30 into the
+# destination without committing, so batches commit in key order up to the
+# one holding key 30, which waits. Into SQLite (a database-wide write lock
+# would hold every batch), the MySQL source is a view whose rows past key 30
+# wait for a named lock (GET_LOCK) the test holds; the rows before it are
+# padded past MariaDB's 16 KiB network buffer, so they reach the run, which
+# commits their batches and then waits for the next row.
+KILL_DIRECTIONS = ["mysql-mysql", "mysql-postgres", "postgres-mysql", "mysql-sqlite"]
+
+
+def kill_setup(direction, tmp_path, my, mydb, pg, pgschema):
+    """Seeds the source, writes the config, applies the DDL; returns
+    (read_src, read_dst, count_dst, hold(): the holder)."""
+    src_eng, dst_eng = direction.split("-")
+    cols = None
+    if src_eng == "mysql":
+        my_seed(my, mydb)
+        src_ds, read_src = my_ds(my, "shop", mydb), (lambda: my_read(my, mydb, "src"))
+        src = "{datastore: shop, table: src}"
+    else:
+        pg_seed(pg, pgschema)
+        src_ds, read_src = pg_ds(pg, "shop"), (lambda: pg_read(pg, pgschema, "src"))
+        src = f"{{datastore: shop, schema: {pgschema}, table: src}}"
+    if dst_eng == "mysql":
+        dst_ds, read_dst = my_ds(my, "wh", mydb), (lambda: my_read(my, mydb, "dst"))
+        count = lambda: int(my.sql(f"SELECT count(*) FROM `{mydb}`.dst").strip())  # noqa: E731
+        hold = lambda: MySleeper(my, mydb, "START TRANSACTION; INSERT INTO dst (id, "  # noqa: E731
+                                 "updated_at) VALUES (30, '2000-01-01')")
+    elif dst_eng == "postgres":
+        dst_ds, read_dst = pg_ds(pg, "wh"), (lambda: pg_read(pg, pgschema, "dst"))
+        count = lambda: int(pg.psql(f'SELECT count(*) FROM "{pgschema}".dst',  # noqa: E731
+                                    dbname=pg.dbname).strip())
+        hold = lambda: PgRowHold(pg, pgschema)  # noqa: E731
+    else:
+        lite = tmp_path / "lite.db"
+        dst_ds, read_dst = "  wh: {type: sqlite, path: lite.db}\n", (lambda: sqlite_read(lite, "dst"))
+        cols = [(n, t, "text" if n in ("u", "d") else ct, k) for n, t, ct, k in COLS]
+        count = lambda: len(sqlite_read(lite, "dst"))  # noqa: E731
+        gate = f"st_gate_{mydb}"
+        my.sql(f"UPDATE `{mydb}`.src SET s = REPEAT('😀', 200) WHERE id < 30; "
+               f"CREATE VIEW `{mydb}`.src_v AS SELECT * FROM `{mydb}`.src WHERE id < 30 OR "
+               f"GET_LOCK('{gate}', 600) + RELEASE_LOCK('{gate}') = 2")
+        src = "{datastore: shop, table: src_v}"
+        hold = lambda: MySleeper(my, mydb, f"DO GET_LOCK('{gate}', 600)")  # noqa: E731
+    dst = (f"{{datastore: wh, schema: {pgschema}, table: dst}}" if dst_eng == "postgres"
+           else "{datastore: wh, table: dst}")
+    write_config(tmp_path, src_ds + dst_ds, src, dst, batch=10, cols=cols)
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    assert subprocess.run([BIN, "--config-dir", str(tmp_path), "ddl", "apply", "p"],
+                          env=env).returncode == 0
+    return read_src, read_dst, count, hold
+
+
+@pytest.mark.parametrize("direction", KILL_DIRECTIONS)
+def test_kill_held_run_and_rerun(tmp_path, mysql_server, mydb, pg_server, pgschema, direction):
+    """A full run is held with some batches committed (kill_setup), SIGKILLed
+    there, the hold is let go, and a re-run leaves the tables equal with no
+    duplicates."""
+    read_src, read_dst, count, hold = kill_setup(direction, tmp_path, mysql_server, mydb,
+                                                 pg_server, pgschema)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     base = [BIN, "--config-dir", str(tmp_path)]
-    assert subprocess.run(base + ["ddl", "apply", "p"], env=env).returncode == 0
-    # One client session inserts key 30 and keeps its transaction open
-    # (SLEEP); it is ended with KILL, which rolls the insert back.
-    blocker = subprocess.Popen(
-        ["mariadb", "--no-defaults", "-h", mysql_server.host, "-P", str(mysql_server.port),
-         "-u", mysql_server.user, mydb, "-e",
-         "START TRANSACTION; INSERT INTO dst (id, updated_at) VALUES (30, '2000-01-01'); "
-         "SELECT SLEEP(600)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=dict(os.environ, MYSQL_PWD=mysql_server.password))
+    ids = sorted(r["id"] for r in BATTERY)
+    # Into MySQL / PostgreSQL: exactly the batches before key 30's. Into
+    # SQLite: what MariaDB flushed before the gate, at least one batch.
+    before = ids.index(30) // 10 * 10 if not direction.endswith("sqlite") else None
+    holder = hold()
     proc = None
     log = open(tmp_path / "run.log", "w")
     try:
-        deadline = time.time() + 60
-        holder = ""
-        while time.time() < deadline and not holder and blocker.poll() is None:
-            holder = mysql_server.sql(   # in SLEEP: its INSERT is done
-                "SELECT ID FROM information_schema.PROCESSLIST "
-                "WHERE INFO LIKE 'SELECT SLEEP(600)%'").strip()
-            time.sleep(0.05)
-        assert holder, f"the blocker never inserted its row (exit {blocker.poll()})"
         proc = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
-        # Batches of 10 rows commit in key order; the one holding key 30
-        # cannot commit while the blocker holds that key, so once every
-        # batch before it is in, the run is waiting inside that batch.
-        ids = sorted(r["id"] for r in BATTERY)
-        before = ids.index(30) // 10 * 10
         deadline = time.time() + 120
         committed = -1
-        while time.time() < deadline and proc.poll() is None and committed != before:
-            committed = int(mysql_server.sql(f"SELECT count(*) FROM `{mydb}`.dst").strip())
+        while time.time() < deadline and proc.poll() is None and \
+                not (committed == before if before is not None else committed >= 10):
+            committed = count()
             time.sleep(0.05)
-        assert committed == before and proc.poll() is None, \
-            "the run never waited on the held row: " + (tmp_path / "run.log").read_text()
+        assert proc.poll() is None and committed > 0, \
+            "the run never waited on the hold: " + (tmp_path / "run.log").read_text()
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-        held = int(mysql_server.sql(f"SELECT count(*) FROM `{mydb}`.dst").strip())
-        assert held == before > 0   # the batches before the held one, nothing of it
+        held = count()
+        assert 0 < held < len(BATTERY) and (before is None or held == before), held
     finally:
         if proc and proc.poll() is None:
             proc.kill()
         log.close()
-        ids = mysql_server.sql("SELECT ID FROM information_schema.PROCESSLIST "
-                               "WHERE INFO LIKE 'SELECT SLEEP(600)%'").split()
-        for tid in ids:
-            subprocess.run(["mariadb", "--no-defaults", "-h", mysql_server.host, "-P",
-                            str(mysql_server.port), "-u", mysql_server.user, "-e", f"KILL {tid}"],
-                           env=dict(os.environ, MYSQL_PWD=mysql_server.password),
-                           capture_output=True)
-        blocker.kill()
-        blocker.wait(60)
+        holder.release()
     r = subprocess.run(base + ["run", "--job-name", "p", "--strategy", "full",
                                "--lock-timeout", "60", "--table-lock-timeout", "60"],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert my_read(mysql_server, mydb, "dst") == my_read(mysql_server, mydb, "src")
-    assert int(mysql_server.sql(f"SELECT count(*) FROM `{mydb}`.dst").strip()) == len(BATTERY)
+    assert read_dst() == read_src()
+    assert count() == len(BATTERY)
 
 
 # --- failures name datastore, table, column and key ---------------------------

@@ -668,6 +668,53 @@ static void test_env_expansion(void **state) {
     assert_string_equal(t->cfg->pipelines[0].source.table, "orders_env");
 }
 
+static bool has_secret(const config_datastore *d, const char *v) {
+    for (size_t i = 0; i < d->nsecrets; i++)
+        if (strcmp(d->secrets[i], v) == 0) return true;
+    return false;
+}
+
+/* Every key of a datastore written with ${VAR} (and the password, however
+ * written) lands in its secrets, expanded; literal keys do not. */
+static void test_env_values_are_datastore_secrets(void **state) {
+    tdir *t = *state;
+    setenv("ST_TEST_HOST", "db-hidden.example", 1);
+    setenv("ST_TEST_DB", "shop_hidden", 1);
+    setenv("ST_TEST_PORT", "05433", 1);
+    setenv("ST_TEST_FILE", "lite_hidden", 1);
+    cfgt_write(t, "datastores.yaml",
+               "datastores:\n"
+               "  pg: {type: postgres, connection: {host: \"${ST_TEST_HOST}\", user: app,"
+               " password: literal-pw, dbname: \"${ST_TEST_DB}\", port: \"${ST_TEST_PORT}\"}}\n"
+               "  lite: {type: sqlite, path: \"./${ST_TEST_FILE}.db\"}\n"
+               "  plain: {type: sqlite, path: plain.db}\n");
+    assert_int_equal(load(t), 0);
+    const config_datastore *pg = config_datastore_find(t->cfg, "pg");
+    assert_true(has_secret(pg, "db-hidden.example"));
+    assert_true(has_secret(pg, "shop_hidden"));
+    assert_true(has_secret(pg, "05433"));
+    assert_true(has_secret(pg, "5433"));   /* as drivers print the port */
+    assert_true(has_secret(pg, "literal-pw"));
+    assert_false(has_secret(pg, "app"));
+    assert_int_equal(pg->nsecrets, 5);
+    assert_null(pg->secrets[pg->nsecrets]);
+    const config_datastore *lite = config_datastore_find(t->cfg, "lite");
+    char want[PATH_MAX + 32];
+    snprintf(want, sizeof want, "%s/lite_hidden.db", t->cfg->dir);
+    assert_true(has_secret(lite, "./lite_hidden.db"));
+    assert_true(has_secret(lite, want));   /* made absolute */
+    assert_int_equal(config_datastore_find(t->cfg, "plain")->nsecrets, 0);
+}
+
+/* A wrong value from ${VAR} in `type` is not echoed either. */
+static void test_env_unknown_type_hidden(void **state) {
+    tdir *t = *state;
+    setenv("ST_TEST_TYPE", "hunter2-pw", 1);
+    cfgt_write(t, "datastores.yaml", "datastores:\n  src: {type: \"${ST_TEST_TYPE}\"}\n");
+    expect_invalid(t, 1, "datastores.yaml:2:15: datastores.src.type: unknown datastore type "
+                         "(value hidden) (expected sqlite, postgres or mysql)");
+}
+
 static void test_env_missing_variable(void **state) {
     tdir *t = *state;
     unsetenv("ST_TEST_UNSET");
@@ -853,6 +900,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_empty_file_and_non_mapping, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_multiple_problems_reported_together, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_env_expansion, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_env_values_are_datastore_secrets, cfgt_setup,
+                                        cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_env_unknown_type_hidden, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_env_missing_variable, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_env_malformed, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_relative_paths_resolved, cfgt_setup, cfgt_teardown),

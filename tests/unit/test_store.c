@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "../../src/store/store.h"
+#include "../../src/store/store_driver.h"
 
 static void test_md5_rfc1321(void **s) {
     (void)s;
@@ -367,6 +368,85 @@ static void test_sqlite_open_failure_names_datastore(void **s) {
     assert_null(st);
 }
 
+/* store_scrub: every secret becomes "(value hidden)", wherever it is;
+ * overlapping and adjacent ones become one; the first line only; a short
+ * buffer is cut before a replacement, never inside one or inside a secret. */
+static void test_scrub_secrets(void **s) {
+    (void)s;
+    const char *const secrets[] = {"db.hidden", "app_user", "hidden.example", "5999", NULL};
+    static const struct { const char *in, *want; } cases[] = {
+        {"connection to server at \"db.hidden\", port 5999 failed",
+         "connection to server at \"(value hidden)\", port (value hidden) failed"},
+        {"app_user at start", "(value hidden) at start"},
+        {"at end app_user", "at end (value hidden)"},
+        {"app_user", "(value hidden)"},
+        /* "db.hidden" and "hidden.example" overlap: one stretch, nothing shown */
+        {"host db.hidden.example down", "host (value hidden) down"},
+        {"app_user5999", "(value hidden)"},                   /* adjacent */
+        {"no secret here: 599", "no secret here: 599"},
+        {"first app_user\nsecond 5999", "first (value hidden)"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        store_scrub(out, sizeof out, cases[i].in, secrets);
+        assert_string_equal(out, cases[i].want);
+    }
+    char out[256];
+    store_scrub(out, sizeof out, "x app_user y", NULL);   /* no secrets: first line as is */
+    assert_string_equal(out, "x app_user y");
+    /* truncation: the replacement fits whole or not at all */
+    char small[12];
+    store_scrub(small, sizeof small, "user app_user", secrets);
+    assert_string_equal(small, "user ");
+    char tiny[1];
+    store_scrub(tiny, sizeof tiny, "app_user", secrets);
+    assert_string_equal(tiny, "");
+    for (size_t n = 1; n <= 40; n++) {   /* every cut: never a piece of a secret */
+        char buf[40];
+        store_scrub(buf, n, "at db.hidden.example port 5999 app_user!", secrets);
+        assert_true(strlen(buf) < n);
+        assert_null(strstr(buf, "db.h"));
+        assert_null(strstr(buf, "app_"));
+        assert_null(strstr(buf, "599"));
+    }
+}
+
+/* Every error a store returns is scrubbed of the datastore's secrets: here
+ * the path of an SQLite file that came from ${VAR}. */
+static void test_store_errors_hide_secrets(void **s) {
+    (void)s;
+    char *secrets[] = {"/nonexistent-hidden-dir", NULL};
+    config_datastore ds = {.name = "ghost", .type = CONFIG_DS_SQLITE,
+                           .path = "/nonexistent-hidden-dir/x/y.db", .secrets = secrets,
+                           .nsecrets = 1};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "datastore 'ghost'"));
+    assert_non_null(strstr(err.msg, "(value hidden)/x/y.db"));
+    assert_null(strstr(err.msg, "nonexistent-hidden"));
+    /* an error of an open store: a query naming the secret */
+    char *lite_secrets[] = {"zz_hidden_table", NULL};
+    config_datastore mem = {.name = "mem", .type = CONFIG_DS_SQLITE, .path = ":memory:",
+                            .secrets = lite_secrets, .nsecrets = 1};
+    assert_int_equal(store_open(&st, &mem, &err), ST_OK);
+    assert_true(store_exec(st, "SELECT * FROM zz_hidden_table", 0, NULL, NULL, &err) < 0);
+    assert_non_null(strstr(err.msg, "no such table: (value hidden)"));
+    /* a message cut at the end of its buffer inside a secret drops the piece */
+    assert_true(store_exec(st, "SELECT * FROM t0", 0, NULL, NULL, &err) < 0);
+    size_t lead = strlen(err.msg) - 2;   /* the text before the table name */
+    char sql[2048], name[1100];
+    size_t pad = sizeof err.msg - 1 - lead - 6;   /* the cut falls 6 bytes into the secret */
+    memset(name, 'a', pad);
+    snprintf(name + pad, sizeof name - pad, "zz_hidden_table");
+    snprintf(sql, sizeof sql, "SELECT * FROM %s", name);
+    assert_true(store_exec(st, sql, 0, NULL, NULL, &err) < 0);
+    assert_null(strstr(err.msg, "zz_hid"));
+    assert_non_null(strstr(err.msg, "aaaa"));
+    store_close(st);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_md5_rfc1321),
@@ -383,6 +463,8 @@ int main(void) {
         cmocka_unit_test(test_sqlite_md5_agg_orders_by_key),
         cmocka_unit_test(test_sqlite_canon_and_store_any_storage_class),
         cmocka_unit_test(test_sqlite_open_failure_names_datastore),
+        cmocka_unit_test(test_scrub_secrets),
+        cmocka_unit_test(test_store_errors_hide_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,6 +325,18 @@ static void test_fence(void **x) {
     store_close(a);
 }
 
+/* MariaDB has idle_transaction_timeout: both limits are set (MySQL 8,
+ * which lacks it, gets the lock wait only: store.c, mysql_has_variable). */
+static void test_session_limits_on_mariadb(void **x) {
+    (void)x;
+    store *s = open_my(false);
+    st_error err;
+    assert_int_equal(store_session_limits(s, 12, 34, &err), ST_OK);
+    assert_string_equal(one(s, "SELECT @@SESSION.idle_transaction_timeout", 0, NULL), "12");
+    assert_string_equal(one(s, "SELECT @@SESSION.innodb_lock_wait_timeout", 0, NULL), "34");
+    store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_are_bound_safely),
@@ -335,6 +347,7 @@ int main(void) {
         cmocka_unit_test(test_reader_closed_half_way_and_socket),
         cmocka_unit_test(test_wrong_password_not_echoed),
         cmocka_unit_test(test_fence),
+        cmocka_unit_test(test_session_limits_on_mariadb),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

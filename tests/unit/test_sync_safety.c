@@ -260,6 +260,14 @@ static void test_full_in_one_sqlite_file_needs_wal(void **s) {
     assert_non_null(strstr(err.msg, "same SQLite file"));
     assert_non_null(strstr(err.msg, "PRAGMA journal_mode=WAL"));
     assert_int_equal(st.rows_inserted, 0);
+    char *secrets[] = {(char *)e.ds[0].path, NULL};   /* a path from ${VAR} is not shown */
+    e.ds[0].secrets = secrets;
+    e.ds[0].nsecrets = 1;
+    assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "same SQLite file (value hidden)"));
+    assert_null(strstr(err.msg, e.ds[0].path));
+    e.ds[0].secrets = NULL;
+    e.ds[0].nsecrets = 0;
     synct_exec(&e, 0, "PRAGMA journal_mode=WAL");
     assert_int_equal(synct_run(&e, &st, &err, NULL, 0, NULL), 0);
     assert_int_equal(st.rows_inserted, 100);
