@@ -160,6 +160,14 @@ def test_binary_full_falls_back_when_types_differ(tmp_path, pg_server, schema, n
     assert _differences(pg_server, schema, types) == 0
 
 
+def _held(pg, schema):
+    """At the gate with batches committed. The server streams the binary
+    COPY ahead of the run (and buffers up to 8 KB of it), so the gate is
+    reached while the run still commits the batches before it: waiting for
+    committed rows makes "mid-stream" true however fast the machine is."""
+    return gate_waiters(pg) > 0 and pg_count(pg, f'SELECT count(*) FROM "{schema}".p_dst') > 0
+
+
 def _start_gated(tmp_path, stderr):
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     return subprocess.Popen([BIN, "--config-dir", str(tmp_path), "--log-level", "debug", "run",
@@ -172,14 +180,14 @@ def test_binary_full_killed_mid_stream_rerun_equal(tmp_path, pg_server, schema):
     inside the batch's COPY): whole batches stay, and a re-run (a merge now)
     makes the tables equal with no duplicates."""
     n = 3000
-    gated_pipeline(tmp_path, pg_server, schema, n=n)
+    gated_pipeline(tmp_path, pg_server, schema, n=n, native=True)
     hold = PgHold(pg_server)
     log = tmp_path / "killed.log"
     with open(log, "w") as f:
         proc = _start_gated(tmp_path, f)
     try:
-        wait_until(lambda: gate_waiters(pg_server) > 0 or proc.poll() is not None,
-                   timeout=120, what="the run at the gate")
+        wait_until(lambda: _held(pg_server, schema) or proc.poll() is not None,
+                   timeout=120, what="the run at the gate with batches committed")
         assert proc.poll() is None, log.read_text()
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -202,12 +210,12 @@ def test_binary_full_sigterm_stops_at_batch_boundary(tmp_path, pg_server, schema
     """SIGTERM while a batch is held open: the batch rolls back, the run is
     interrupted (exit 143) with whole batches committed, and its locks are
     free at once."""
-    gated_pipeline(tmp_path, pg_server, schema)
+    gated_pipeline(tmp_path, pg_server, schema, native=True)
     hold = PgHold(pg_server)
     proc = _start_gated(tmp_path, subprocess.PIPE)
     try:
-        wait_until(lambda: gate_waiters(pg_server) > 0 or proc.poll() is not None,
-                   timeout=120, what="the run at the gate")
+        wait_until(lambda: _held(pg_server, schema) or proc.poll() is not None,
+                   timeout=120, what="the run at the gate with batches committed")
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         hold.release()
