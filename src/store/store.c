@@ -221,6 +221,43 @@ int store_apply_stream(store *s, const store_table *t, store_op op, store_pull_f
                        void *arg, store_counts *out, st_error *err) {
     return SCRUBBED(s, err, s->ops->apply(s->impl, t, op, pull, arg, out, err));
 }
+
+/* --- Native transfer (optional methods) --- */
+
+static int no_native(const store *s, st_error *err) {
+    return st_error_set(err, ST_ENOTIMPL, "datastore '%s': no native transfer", s->name);
+}
+int store_native_form(store *s, const char *select, char *buf, size_t n, st_error *err) {
+    if (s->ops->native_form == NULL) return no_native(s, err);
+    return s->ops->native_form(s->impl, select, buf, n, err);
+}
+int store_native_open(store *s, store_native **out, const char *select, const store_table *t,
+                      st_error *err) {
+    if (s->ops->native_open == NULL) return no_native(s, err);
+    return s->ops->native_open(s->impl, out, select, t, err);
+}
+int store_native_read(store *s, store_native *r, const char **data, size_t *len, int64_t *rows,
+                      int64_t max, st_error *err) {
+    return s->ops->native_read(r, data, len, rows, max, err);
+}
+void store_native_close(store *s, store_native *r) {
+    if (r != NULL) s->ops->native_close(r);
+}
+int store_native_write_begin(store *s, const store_table *t, st_error *err) {
+    if (s->ops->native_write_begin == NULL) return no_native(s, err);
+    return s->ops->native_write_begin(s->impl, t, err);
+}
+int store_native_write(store *s, const char *data, size_t len, st_error *err) {
+    return s->ops->native_write(s->impl, data, len, err);
+}
+int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *rows,
+                           st_error *err) {
+    return s->ops->native_write_end(s->impl, t, abort, rows, err);
+}
+int store_relax_commit(store *s, bool on, st_error *err) {
+    return s->ops->relax_commit ? s->ops->relax_commit(s->impl, on, err) : ST_OK;
+}
+
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err) {
     return SCRUBBED(s, err, s->ops->describe(s->impl, store_schema(s, schema), table, out, n, err));

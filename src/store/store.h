@@ -41,6 +41,9 @@
  * memory) or store_apply_stream() (changes pulled one at a time, written as
  * they come) inside a transaction the caller opened with store_begin();
  * drivers implement only the streaming form, one kind of change per call.
+ * Rows known to be new may also travel in an engine's native form between
+ * two stores of that engine (the optional native_* methods: PostgreSQL's
+ * binary COPY), never becoming canonical text.
  *
  * SQL identifiers are always quoted (store_quote()); values always travel as
  * parameters. Error messages name the datastore (and the table when there
@@ -127,6 +130,7 @@ typedef struct store_column_info {
 } store_column_info;
 
 typedef struct store_reader store_reader;
+typedef struct store_native store_native;
 typedef struct store store;
 
 /*
@@ -134,7 +138,7 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 5
+#define STORE_OPS_VERSION 6
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -261,6 +265,50 @@ struct store_ops {
      * whole index). `cols` may only name columns of `from`. */
     void (*ranges_select)(store_sb *b, const char *cols, const char *from, const char *qkey,
                           const int64_t (*r)[2], size_t n);
+    /* --- Optional (version 6): native transfer of rows known to be new
+     * between two stores of one engine (sync_full_copy.c), no value
+     * turned into canonical text and back. NULL when a driver has none
+     * (drivers written for version 5 leave them NULL); full then streams
+     * canonical text. --- */
+    /* Describes into buf the form in which the columns of `select` (a
+     * SELECT of plain columns) travel natively: the engine, the format's
+     * version and every column's exact type. Rows pass natively between
+     * two stores whose descriptions are equal. ST_ENOTIMPL when there is
+     * no such form (PostgreSQL: a column of a type defined in the database,
+     * whose binary form may name its OID). */
+    int (*native_form)(void *impl, const char *select, char *buf, size_t n, st_error *err);
+    /* Starts reading the rows of `select` in native form (PostgreSQL: COPY
+     * (select) TO STDOUT (FORMAT binary): one statement, one snapshot). `t`
+     * names the columns; its key columns are checked non-NULL as rows
+     * arrive (ST_EINVAL "key column 'c' is NULL in datastore 'd'"). */
+    int (*native_open)(void *impl, store_native **out, const char *select, const store_table *t,
+                       st_error *err);
+    /* 1 and the next piece: *rows whole rows (1 to max) in *len bytes at
+     * *data, valid until the next call, to be handed unchanged to
+     * native_write; 0 at the end; or an error. Waits for a piece's first
+     * row only, then takes what has arrived (up to 64 KiB). */
+    int (*native_read)(store_native *r, const char **data, size_t *len, int64_t *rows,
+                       int64_t max, st_error *err);
+    /* Ends the read; one still running is cancelled. NULL is a no-op. */
+    void (*native_close)(store_native *r);
+    /* Inside the caller's transaction: starts writing rows in native form
+     * into table t (PostgreSQL: COPY t (cols) FROM STDIN (FORMAT binary)),
+     * then native_write for each piece, native_write_end once (*rows: the
+     * rows written; `abort` discards them and fails the transaction). */
+    int (*native_write_begin)(void *impl, const store_table *t, st_error *err);
+    int (*native_write)(void *impl, const char *data, size_t len, st_error *err);
+    int (*native_write_end)(void *impl, const store_table *t, bool abort, int64_t *rows,
+                            st_error *err);
+    /* With `on`, this session's commits from now on return without
+     * waiting until they are durable; the next durable commit on the same
+     * server makes them durable too (PostgreSQL: SET synchronous_commit =
+     * off; the WAL is one sequence, flushed in order). With `off`, commits
+     * wait again, the current transaction's included (RESET); called
+     * outside a transaction it also commits durably at once, so every
+     * earlier relaxed commit is durable when it returns. A relaxed setting
+     * made in a transaction that rolls back is undone with it. NULL: every
+     * commit is durable. */
+    int (*relax_commit)(void *impl, bool on, st_error *err);
 };
 
 #define STORE_DDL_KEY "key:"
@@ -361,6 +409,20 @@ int store_row_digest_expr(const store *s, store_sb *b, const char *family, const
 /* store_ops.ranges_select of s; false (nothing appended) when s has none. */
 bool store_ranges_select(const store *s, store_sb *b, const char *cols, const char *from,
                          const char *qkey, const int64_t (*r)[2], size_t n);
+/* Native transfer (store_ops, version 6): the wrappers return ST_ENOTIMPL
+ * when the driver has no such method (store_relax_commit: ST_OK, every
+ * commit stays durable). */
+int store_native_form(store *s, const char *select, char *buf, size_t n, st_error *err);
+int store_native_open(store *s, store_native **out, const char *select, const store_table *t,
+                      st_error *err);
+int store_native_read(store *s, store_native *r, const char **data, size_t *len, int64_t *rows,
+                      int64_t max, st_error *err);
+void store_native_close(store *s, store_native *r);
+int store_native_write_begin(store *s, const store_table *t, st_error *err);
+int store_native_write(store *s, const char *data, size_t len, st_error *err);
+int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *rows,
+                           st_error *err);
+int store_relax_commit(store *s, bool on, st_error *err);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

@@ -36,6 +36,10 @@
  *      UPDATE (an INSERT ... ON CONFLICT DO UPDATE locked every row first
  *      and cost 1.5-2x as much).
  *
+ * Native transfer (rows known new between PostgreSQL tables of the same
+ * column types: binary COPY out of one server and into the other) lives in
+ * store_pg_copy.c, reaching the connection through store_pg_int.h.
+ *
  * Canonical expressions (store.h): trim_scale(x)::text for numerics,
  * (x AT TIME ZONE 'UTC')::text for timestamptz (ISO output: a third of
  * to_char()'s cost), x::text otherwise; the hash text is the same. Text
@@ -43,6 +47,7 @@
  */
 #include "store.h"
 #include "store_driver.h"
+#include "store_pg_int.h"
 
 #include <ctype.h>
 #include <libpq-fe.h>
@@ -861,6 +866,18 @@ static int pg_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return rc;
 }
 
+/* --- Shared with store_pg_copy.c (store_pg_int.h) --- */
+
+PGconn *store_pg_conn(void *impl) { return ((pg_impl *)impl)->conn; }
+int store_pg_fail(void *impl, PGresult *res, st_error *err, const char *what) {
+    return pg_fail_res(impl, res, err, what);
+}
+void store_pg_qualified(store_sb *b, const store_table *t) { pg_qualified(b, t); }
+void store_pg_collist(store_sb *b, const store_table *t) { pg_collist(b, t, false, ""); }
+int store_pg_exec(void *impl, const char *sql, st_error *err) {
+    return pg_exec(impl, sql, 0, NULL, NULL, err);
+}
+
 static const struct store_ops pg_store_ops = {
     .version = STORE_OPS_VERSION,
     .engine = "postgres",
@@ -889,6 +906,14 @@ static const struct store_ops pg_store_ops = {
     .digest_families = pg_digest_families,
     .row_digest_expr = pg_row_digest_expr,
     .ranges_select = pg_ranges_select,
+    .native_form = store_pg_native_form,
+    .native_open = store_pg_native_open,
+    .native_read = store_pg_native_read,
+    .native_close = store_pg_native_close,
+    .native_write_begin = store_pg_native_write_begin,
+    .native_write = store_pg_native_write,
+    .native_write_end = store_pg_native_write_end,
+    .relax_commit = store_pg_relax_commit,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }

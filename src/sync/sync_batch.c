@@ -15,7 +15,8 @@
  * batch boundaries, before BEGIN and before COMMIT: the open batch is rolled
  * back and the run returns ST_EINTR with the counts of what was committed.
  * sync_batch_stream() commits the same way, with rows pulled from a source
- * reader as they arrive instead of queued (delta pages).
+ * reader as they arrive instead of queued (delta pages), and
+ * sync_batch_txn() around any body (the native copy of sync_full_copy.c).
  * Any failure rolls back: a batch is all or nothing, and since every write
  * is an idempotent upsert or delete by key, re-running after a failure or a
  * kill neither duplicates nor loses rows.
@@ -76,15 +77,12 @@ static bool batch_interrupted(const sync_ctx *c) {
     return c->o->interrupt != NULL && *c->o->interrupt != 0;
 }
 
-static int batch_commit(sync_ctx *c, store_op op, store_pull_fn pull, void *arg,
-                        store_counts *cnt) {
+int sync_batch_txn(sync_ctx *c, sync_txn_fn body, void *arg, store_counts *cnt) {
     if (batch_interrupted(c)) return st_error_set(c->err, ST_EINTR, "interrupted");
     int rc = store_begin(c->dst, c->err);
     if (rc == ST_OK && c->o->fence_key != NULL)
         rc = store_fence_check(c->dst, c->o->fence_key, c->o->fence_token, NULL, c->err);
-    if (rc == ST_OK)
-        rc = pull ? store_apply_stream(c->dst, &c->dt, op, pull, arg, cnt, c->err)
-                  : store_apply(c->dst, &c->dt, c->batch.ch, c->batch.n, cnt, c->err);
+    if (rc == ST_OK) rc = body(c, arg, cnt);
     if (rc == ST_OK && c->o->cancel != NULL && *c->o->cancel)
         rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
     if (rc == ST_OK && batch_interrupted(c)) rc = st_error_set(c->err, ST_EINTR, "interrupted");
@@ -93,7 +91,25 @@ static int batch_commit(sync_ctx *c, store_op op, store_pull_fn pull, void *arg,
     return rc;
 }
 
-static void batch_count(sync_ctx *c, const store_counts *cnt) {
+typedef struct batch_apply_arg {
+    store_op op;
+    store_pull_fn pull;
+    void *arg;
+} batch_apply_arg;
+
+static int batch_apply(sync_ctx *c, void *arg, store_counts *cnt) {
+    batch_apply_arg *a = arg;
+    return a->pull ? store_apply_stream(c->dst, &c->dt, a->op, a->pull, a->arg, cnt, c->err)
+                   : store_apply(c->dst, &c->dt, c->batch.ch, c->batch.n, cnt, c->err);
+}
+
+static int batch_commit(sync_ctx *c, store_op op, store_pull_fn pull, void *arg,
+                        store_counts *cnt) {
+    batch_apply_arg a = {.op = op, .pull = pull, .arg = arg};
+    return sync_batch_txn(c, batch_apply, &a, cnt);
+}
+
+void sync_batch_count(sync_ctx *c, const store_counts *cnt) {
     c->stats->rows_inserted += cnt->inserted;
     c->stats->rows_updated += cnt->updated;
     c->stats->rows_deleted += cnt->deleted;
@@ -112,13 +128,13 @@ int sync_batch_flush(sync_ctx *c) {
     int rc = batch_commit(c, STORE_UPSERT, NULL, NULL, &cnt);
     for (size_t i = 0; i < c->batch.n; i++) free(c->batch.rows[i]);
     c->batch.n = 0;
-    if (rc == ST_OK) batch_count(c, &cnt);
+    if (rc == ST_OK) sync_batch_count(c, &cnt);
     return rc;
 }
 
 int sync_batch_stream(sync_ctx *c, store_op op, store_pull_fn pull, void *arg) {
     store_counts cnt = {0};
     int rc = batch_commit(c, op, pull, arg, &cnt);
-    if (rc == ST_OK) batch_count(c, &cnt);
+    if (rc == ST_OK) sync_batch_count(c, &cnt);
     return rc;
 }

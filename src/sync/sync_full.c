@@ -22,7 +22,9 @@
  * reuses it on the rows of a mismatching segment.
  *
  * Into an empty destination there is nothing to merge: the source streams
- * straight into the destination's writer (full_into_empty).
+ * straight into the destination's writer (full_into_empty), or, between
+ * PostgreSQL tables of the same column types, as binary COPY data with no
+ * canonical text at all (sync_full_copy.c).
  *
  * Between two SQLite tables none of this runs: SQLite does the whole job
  * itself (sync_local.c).
@@ -217,23 +219,37 @@ int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t m
  * read streams straight into the destination's writer (PostgreSQL: COPY
  * into the table while SQLite is still being read; the server parses one
  * chunk while we read the next), batch_size rows per transaction, with no
- * row copied into a batch and no destination page read. */
+ * row copied into a batch and no destination page read. When a batch is
+ * full, the next source row is read ahead (while its COPY is still open)
+ * and held for the next batch: so a batch knows whether it is the last,
+ * and every batch but the last commits without waiting for its WAL flush
+ * (store_relax_commit; the reasoning is in sync_full_copy.c). */
 typedef struct insert_stream {
     sync_ctx *c;
     sync_stream *src;
     int64_t left;
+    const char *const *held;   /* the row read ahead, valid until the next read */
     bool eof;
 } insert_stream;
 
+static int insert_read(insert_stream *s, const char *const **row, st_error *err) {
+    int rc = s->src->it.next(&s->src->it, row, err);
+    s->eof = rc == 0;
+    return rc;
+}
+
 static int insert_pull(void *arg, const char *const **vals, st_error *err) {
     insert_stream *s = arg;
-    if (s->left == 0) return 0;
-    const char *const *row;
-    int rc = s->src->it.next(&s->src->it, &row, err);
-    if (rc <= 0) {
-        s->eof = rc == 0;
-        return rc;
+    const char *const *row = s->held;
+    int rc;
+    if (s->left == 0) { /* batch full: is there a next one? */
+        if (row == NULL && !s->eof && (rc = insert_read(s, &row, err)) < 0) return rc;
+        s->held = row;
+        return 0;
     }
+    if (row == NULL && s->eof) return 0;
+    if (row == NULL && (rc = insert_read(s, &row, err)) <= 0) return rc;
+    s->held = NULL;
     if (null_key(s->c, row) != ST_OK) return s->c->err->code;
     s->left--;
     s->c->stats->rows_read++;
@@ -241,35 +257,51 @@ static int insert_pull(void *arg, const char *const **vals, st_error *err) {
     return 1;
 }
 
+static int insert_batch(sync_ctx *c, void *arg, store_counts *cnt) {
+    insert_stream *s = arg;
+    int rc = store_apply_stream(c->dst, &c->dt, STORE_INSERT, insert_pull, s, cnt, c->err);
+    if (rc == ST_OK && s->eof) rc = store_relax_commit(c->dst, false, c->err);
+    return rc;
+}
+
 static int full_into_empty(sync_ctx *c, sync_stream *src) {
     insert_stream s = {.c = c, .src = src};
-    int rc = ST_OK;
+    int rc = store_relax_commit(c->dst, true, c->err);
     while (rc == ST_OK && !s.eof) {
         s.left = c->batch_size;
-        rc = sync_batch_stream(c, STORE_INSERT, insert_pull, &s);
+        store_counts cnt = {0};
+        rc = sync_batch_txn(c, insert_batch, &s, &cnt);
+        if (rc == ST_OK) sync_batch_count(c, &cnt);
     }
+    st_error ignored;
+    if (rc != ST_OK) store_relax_commit(c->dst, false, &ignored);
+    return rc;
+}
+
+/* The source read as canonical text, ordered by key, into the empty
+ * destination or merged with its pages. */
+static int full_stream(sync_ctx *c, dst_pages *dst) {
+    store_sb q = {0};
+    sync_sql_select(&q, c, true);
+    sync_sql_order(&q, c, true, -1);
+    if (q.oom) return st_error_set(c->err, ST_ENOMEM, "out of memory");
+    sync_stream src;
+    int rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    if (dst->page.n == 0) rc = full_into_empty(c, &src);
+    else rc = sync_merge(c, &src.it, &dst->it);
+    sync_stream_close(&src);
     return rc;
 }
 
 int sync_full(sync_ctx *c) {
     if (sync_local_applies(c)) return sync_full_local(c);
-    store_sb q = {0};
-    sync_sql_select(&q, c, true);
-    sync_sql_order(&q, c, true, -1);
-    if (q.oom) return st_error_set(c->err, ST_ENOMEM, "out of memory");
     dst_pages dst = {.it.next = pages_next, .c = c};
     int rc = pages_fetch(&dst, c->err);   /* the first page: is there anything? */
-    sync_stream src;
-    if (rc == ST_OK) rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
-    store_sb_free(&q);
-    if (rc != ST_OK) {
-        sync_list_free(&dst.page);
-        free(dst.last);
-        return rc;
-    }
-    if (dst.page.n == 0) rc = full_into_empty(c, &src);
-    else rc = sync_merge(c, &src.it, &dst.it);
-    sync_stream_close(&src);
+    bool native = false;   /* into empty, same types on both sides: sync_full_copy.c */
+    if (rc == ST_OK && dst.page.n == 0) rc = sync_full_copy_wanted(c, &native);
+    if (rc == ST_OK) rc = native ? sync_full_copy(c) : full_stream(c, &dst);
     sync_list_free(&dst.page);
     free(dst.last);
     if (rc == ST_OK) rc = sync_batch_flush(c);

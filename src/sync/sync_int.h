@@ -83,6 +83,13 @@ int sync_diff_record(sync_ctx *c, store_op op, const char *const *s, const char 
  * come: the caller streams a source read straight into the destination. */
 int sync_batch_stream(sync_ctx *c, store_op op, store_pull_fn pull, void *arg);
 void sync_batch_free(sync_batch *b);
+/* The transaction of one batch around `body`: interrupt check, BEGIN,
+ * fencing check, body, cancel and interrupt checks, COMMIT; rolled back on
+ * any failure. The caller adds *cnt to the stats (sync_batch_count) once
+ * it returns ST_OK. */
+typedef int (*sync_txn_fn)(sync_ctx *c, void *arg, store_counts *cnt);
+int sync_batch_txn(sync_ctx *c, sync_txn_fn body, void *arg, store_counts *cnt);
+void sync_batch_count(sync_ctx *c, const store_counts *cnt);
 
 /* sync_sql.c: SQL builders. */
 void sync_sql_select(store_sb *b, const sync_ctx *c, bool source);
@@ -118,6 +125,12 @@ bool sync_local_applies(const sync_ctx *c);
 char sync_sqlite_affinity(const char *decl);
 bool sync_sqlite_legacy(store_kind kind, char aff);
 int sync_full_local(sync_ctx *c);
+
+/* sync_full_copy.c: full into an empty destination in the engines' native
+ * form (PostgreSQL binary COPY) when both stores offer one and the
+ * columns' types are equal on both sides (*yes), else *yes = false. */
+int sync_full_copy_wanted(sync_ctx *c, bool *yes);
+int sync_full_copy(sync_ctx *c);
 
 /* Streaming reader as an iterator. */
 typedef struct sync_stream {

@@ -34,16 +34,19 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
     loses its lease; newer runs sync and the source moves on; when the
     frozen run resumes it writes nothing."""
     n = 3000
-    gated_pipeline(tmp_path, pg_server, schema, n=n)
+    gated_pipeline(tmp_path, pg_server, schema, n=n, native=True)
     base = [BIN, "--config-dir", str(tmp_path)]
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     hold = PgHold(pg_server)
-    stale = subprocess.Popen(base + ["run", "--job-name", "p", "--strategy", "full"], env=env,
+    stale = subprocess.Popen(base + ["--log-level", "debug", "run", "--job-name", "p",
+                                     "--strategy", "full"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = ""
     try:
-        wait_until(lambda: gate_waiters(pg_server) > 0 or stale.poll() is not None,
-                   timeout=120, what="the first run at the gate")
+        wait_until(lambda: (gate_waiters(pg_server) > 0 and pg_count(
+                   pg_server, f'SELECT count(*) FROM "{schema}".p_dst') > 0)
+                   or stale.poll() is not None,
+                   timeout=120, what="the first run at the gate with batches committed")
         assert stale.poll() is None, stale.communicate()
         assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".p_dst') > 0
         stale.send_signal(signal.SIGSTOP)
@@ -67,6 +70,9 @@ def test_stale_run_resumed_after_its_lease_cannot_write(tmp_path, pg_server, sch
             stale.wait()
     print("stale run stderr:", err)
     assert stale.returncode == 1, err
+    # The frozen run wrote in binary COPY form (sync_full_copy.c): fencing
+    # holds on that path too.
+    assert "full into empty: binary copy" in err, err
     # Refused by the lease renewer, by the fencing token, or (frozen inside a
     # batch) by its destination session having been ended by the newer run:
     # never written.

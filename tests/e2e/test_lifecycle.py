@@ -56,13 +56,19 @@ class PgHold:
 
 
 def gated_pipeline(tmp_path, pg, schema, n=3000, gate_after=1500, batch=100, state_url=None,
-                   extra="", names=("p",), cron="0 2 * * *"):
+                   extra="", names=("p",), cron="0 2 * * *", native=False):
     """Per name a PostgreSQL table NAME_src (n rows) behind a view NAME_v
     whose rows with id > gate_after wait for advisory lock GATE_KEY, and a
     pipeline NAME: NAME_v -> NAME_dst (PostgreSQL), strategy `full`.
     The gate's high COST makes the planner stream the source in key order
     (index scan) rather than sort it first, and the reader's first FETCH
-    (1000 rows) stays below the gate, so batches commit before it."""
+    (1000 rows) stays below the gate, so batches commit before it.
+    The view's note is varchar (the config and destination say text), so a
+    full into the empty destination reads that cursor, whose FETCHes end
+    flushed. With `native` it is text: the full takes the binary COPY path
+    (sync_full_copy.c), whose one COPY the server streams ahead of the run
+    and buffers, so at the gate the run may still be committing batches, or
+    not yet have committed one: wait for rows in the destination too."""
     pg.psql(
         f'CREATE FUNCTION "{schema}".gate(i bigint) RETURNS boolean LANGUAGE plpgsql '
         f'VOLATILE AS $$ BEGIN IF i > {gate_after} THEN '
@@ -79,7 +85,8 @@ def gated_pipeline(tmp_path, pg, schema, n=3000, gate_after=1500, batch=100, sta
             f'CREATE TABLE "{schema}".{name}_src (id bigint PRIMARY KEY, note text); '
             f'INSERT INTO "{schema}".{name}_src SELECT g, \'row \' || g '
             f'FROM generate_series(1, {n}) g; '
-            f'CREATE VIEW "{schema}".{name}_v AS SELECT id, note FROM "{schema}".{name}_src '
+            f'CREATE VIEW "{schema}".{name}_v AS SELECT id, '
+            f'note{"" if native else "::varchar AS note"} FROM "{schema}".{name}_src '
             f'WHERE "{schema}".gate(id)', dbname=pg.dbname)
         (tmp_path / "pipelines" / f"{name}.yaml").write_text(
             f"name: {name}\nsource: {{datastore: shop, schema: {schema}, table: {name}_v}}\n"
