@@ -175,20 +175,29 @@ static int local_update(sync_ctx *c, bool attached, int64_t *n) {
     return rc;
 }
 
+/* "INSERT INTO dst[ AS alias] (columns) SELECT <source values of s>". */
+static void insert_select(store_sb *q, sync_ctx *c, const char *alias) {
+    store_sb_add(q, "INSERT INTO ");
+    dst_name(q, c);
+    if (alias != NULL) {
+        store_sb_add(q, " AS ");
+        store_sb_add(q, alias);
+    }
+    store_sb_add(q, " (");
+    for (size_t i = 0; i < c->ncols; i++) {
+        if (i) store_sb_add(q, ", ");
+        store_sb_quote(q, c->dcols[i]);
+    }
+    store_sb_add(q, ") SELECT ");
+    for (size_t i = 0; i < c->ncols; i++) {
+        if (i) store_sb_add(q, ", ");
+        src_value(q, c, i, "s");
+    }
+}
+
 static int local_insert(sync_ctx *c, bool attached, bool empty, int64_t *n) {
     store_sb q = {0};
-    store_sb_add(&q, "INSERT INTO ");
-    dst_name(&q, c);
-    store_sb_add(&q, " (");
-    for (size_t i = 0; i < c->ncols; i++) {
-        if (i) store_sb_add(&q, ", ");
-        store_sb_quote(&q, c->dcols[i]);
-    }
-    store_sb_add(&q, ") SELECT ");
-    for (size_t i = 0; i < c->ncols; i++) {
-        if (i) store_sb_add(&q, ", ");
-        src_value(&q, c, i, "s");
-    }
+    insert_select(&q, c, NULL);
     store_sb_add(&q, " FROM ");
     src_name(&q, c, attached);
     store_sb_add(&q, " AS s");
@@ -354,18 +363,7 @@ static int page_new(sync_ctx *c, int64_t *n) {
 /* Upserts the page; *n: rows inserted or really changed. */
 static int page_upsert(sync_ctx *c, int64_t *n) {
     store_sb q = {0};
-    store_sb_add(&q, "INSERT INTO ");
-    dst_name(&q, c);
-    store_sb_add(&q, " AS d (");
-    for (size_t i = 0; i < c->ncols; i++) {
-        if (i) store_sb_add(&q, ", ");
-        store_sb_quote(&q, c->dcols[i]);
-    }
-    store_sb_add(&q, ") SELECT ");
-    for (size_t i = 0; i < c->ncols; i++) {
-        if (i) store_sb_add(&q, ", ");
-        src_value(&q, c, i, "s");
-    }
+    insert_select(&q, c, "d");
     store_sb_add(&q, " FROM " LOCAL_PAGE " AS s WHERE true ON CONFLICT (");
     const char *sep = "";
     for (size_t i = 0; i < c->ncols; i++) {
