@@ -23,16 +23,13 @@ the release binary in SYNCTOOL_BIN. Reports; never fails on a missed goal.
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-BIN = os.environ.get("SYNCTOOL_BIN", "build/synctool")
+from benchlib import REPS, interleave, med, report, rng, save_summary, synctool, timed
+
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_MYSQL_ROWS", "1000000"))
-REPS = max(1, int(os.environ.get("SYNCTOOL_BENCH_REPS", "5")))
-SUMMARY = os.environ.get("SYNCTOOL_BENCH_SUMMARY", "")
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
       ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
 MY = {k: os.environ.get("SYNCTOOL_TEST_MYSQL_" + k) for k in
@@ -95,56 +92,11 @@ def write_config(root):
                     "strategies:\n  - {name: full, type: full}\n  - {name: hash, type: hash}\n")
 
 
-def synctool(root, *args):
-    """Runs synctool; returns (seconds, stderr, peak RSS in KiB)."""
-    t = time.monotonic()
-    p = subprocess.Popen([BIN, "--config-dir", root] + list(args), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    secs = time.monotonic() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"synctool {' '.join(args)} failed: {err}")
-    return secs, err, ru.ru_maxrss
-
-
 def stats(err):
     m = re.search(r"sync done: (\d+) read, (\d+) inserted, (\d+) updated, (\d+) deleted", err)
     return tuple(int(x) for x in m.groups()) if m else None
 
 
-def timed(fn):
-    t = time.monotonic()
-    fn()
-    return time.monotonic() - t
-
-
-def med(v):
-    return statistics.median(v)
-
-
-def rng(v):
-    return f"({min(v):.2f}-{max(v):.2f})"
-
-
-ROWS_OUT = []
-
-
-def report(figure, tool, base, ratio, goal, met):
-    ROWS_OUT.append((figure, tool, base, ratio, goal, "met" if met else "MISSED"))
-    print(f"| {figure} | {tool} | {base} | {ratio} | {goal} | {'met' if met else 'MISSED'} |",
-          flush=True)
-
-
-def interleave(fns):
-    out = [[] for _ in fns]
-    for r in range(REPS):
-        order = list(range(len(fns)))
-        if r % 2:
-            order.reverse()
-        for i in order:
-            out[i].append(fns[i]())
-    return out
 
 
 def pipe_copy():
@@ -301,10 +253,7 @@ def main():
                                 f'DROP SCHEMA IF EXISTS "{SRC_DB}" CASCADE'),
                        env=PGENV, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
-    if SUMMARY:
-        with open(SUMMARY, "a") as f:
-            for r in ROWS_OUT:
-                f.write("\t".join(r) + "\n")
+    save_summary()
     return 0
 
 

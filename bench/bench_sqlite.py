@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import timed
+
 BIN = os.environ.get("SYNCTOOL_BIN", "build/synctool")
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
 REPEAT = int(os.environ.get("SYNCTOOL_BENCH_REPEAT", "5"))
@@ -65,12 +67,6 @@ def sh(cmd):
 def sqlite(path, sql):
     return subprocess.run(["sqlite3", path, sql], check=True, capture_output=True,
                           text=True).stdout.strip()
-
-
-def timed(fn):
-    t = time.monotonic()
-    fn()
-    return time.monotonic() - t
 
 
 def write_config(root):

@@ -33,18 +33,15 @@ the release binary in SYNCTOOL_BIN. Reports; never fails on a missed goal.
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-BIN = os.environ.get("SYNCTOOL_BIN", "build/synctool")
+from benchlib import REPS, interleave, med, report, rng, save_summary, synctool, timed
+
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
 BIG = int(os.environ.get("SYNCTOOL_BENCH_BIG_ROWS", "5000000"))
-REPS = max(1, int(os.environ.get("SYNCTOOL_BENCH_REPS", "5")))
 LABEL = os.environ.get("SYNCTOOL_BENCH_LABEL", "")
-SUMMARY = os.environ.get("SYNCTOOL_BENCH_SUMMARY", "")
 # SYNCTOOL_BENCH_ONLY="full,hash,delta" picks sections (default: all)
 ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "full,hash,delta").split(","))
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
@@ -107,20 +104,6 @@ def write_config(root, src):
                     "  - {name: hash, type: hash}\n")
 
 
-def synctool(root, *args):
-    """Runs synctool; returns (seconds, stderr, peak RSS in KiB)."""
-    t = time.monotonic()
-    p = subprocess.Popen([BIN, "--config-dir", root] + list(args), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    secs = time.monotonic() - t
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError(f"synctool {' '.join(args)} exited {p.returncode}: {err}")
-    return secs, err, ru.ru_maxrss
-
-
 def run(root, strategy):
     return synctool(root, "run", "--job-name", "p", "--strategy", strategy)
 
@@ -129,12 +112,6 @@ def stats(err):
     m = re.search(r"sync done: (\d+) read, (\d+) inserted, (\d+) updated, (\d+) deleted, "
                   r"(\d+) segments compared, (\d+) skipped", err)
     return tuple(int(x) for x in m.groups()) if m else None
-
-
-def timed(fn):
-    t = time.monotonic()
-    fn()
-    return time.monotonic() - t
 
 
 def copy_pipe(src, dst):
@@ -161,35 +138,7 @@ def pgcopydb(src, workdir):
                    check=True, capture_output=True)
 
 
-def med(v):
-    return statistics.median(v)
-
-
-def rng(v, fmt="{:.2f}"):
-    return "(" + fmt.format(min(v)) + "-" + fmt.format(max(v)) + ")"
-
-
-ROWS_OUT = []
 GEN = [0]  # generations of delta changes, each beyond every watermark so far
-
-
-def report(figure, tool, base, ratio, goal, met):
-    ROWS_OUT.append((figure, tool, base, ratio, goal, "met" if met else "MISSED"))
-    print(f"| {figure} | {tool} | {base} | {ratio} | {goal} | {'met' if met else 'MISSED'} |",
-          flush=True)
-
-
-def interleave(fns):
-    """Runs each function of `fns` REPS times, interleaved, the order reversed
-    every other repetition; returns a list of time lists (one per function)."""
-    out = [[] for _ in fns]
-    for r in range(REPS):
-        order = list(range(len(fns)))
-        if r % 2:
-            order.reverse()
-        for i in order:
-            out[i].append(fns[i]())
-    return out
 
 
 def bench_full(root, workdir, src, n, tag):
@@ -369,10 +318,7 @@ def bench():
     if BIG > 0 and "full" in ONLY:
         big(root)
     shutil.rmtree(root, ignore_errors=True)
-    if SUMMARY:
-        with open(SUMMARY, "a") as f:
-            for r in ROWS_OUT:
-                f.write("\t".join((r[0] + LABEL,) + r[1:]) + "\n")
+    save_summary(LABEL)
     return 0
 
 

@@ -247,35 +247,15 @@ static int local_counts(sync_ctx *c, bool attached, bool *empty) {
     return rc;
 }
 
-/* One destination transaction as a batch commits (sync_batch.c): the
- * interrupt checked before BEGIN, the fencing check, the body, the cancel
- * and interrupt checks, COMMIT; any failure rolls back. */
-typedef int (*local_body_fn)(sync_ctx *c, void *arg);
-
-static bool local_interrupted(const sync_ctx *c) {
-    return c->o->interrupt != NULL && *c->o->interrupt != 0;
-}
-
-static int local_txn(sync_ctx *c, local_body_fn body, void *arg) {
-    if (local_interrupted(c)) return st_error_set(c->err, ST_EINTR, "interrupted");
-    int rc = store_begin(c->dst, c->err);
-    if (rc == ST_OK && c->o->fence_key != NULL)
-        rc = store_fence_check(c->dst, c->o->fence_key, c->o->fence_token, NULL, c->err);
-    if (rc == ST_OK) rc = body(c, arg);
-    if (rc == ST_OK && c->o->cancel != NULL && *c->o->cancel)
-        rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
-    if (rc == ST_OK && local_interrupted(c)) rc = st_error_set(c->err, ST_EINTR, "interrupted");
-    if (rc == ST_OK) rc = store_commit(c->dst, c->err);
-    if (rc != ST_OK) store_rollback(c->dst);
-    return rc;
-}
-
 typedef struct local_full {
     bool attached;
     int64_t del, upd, ins;
 } local_full;
 
-static int full_body(sync_ctx *c, void *arg) {
+/* The bodies run inside sync_batch_txn (fencing, cancel and interrupt
+ * checks, one transaction); they keep their own counts in arg. */
+static int full_body(sync_ctx *c, void *arg, store_counts *unused) {
+    (void)unused;
     local_full *f = arg;
     bool empty = false;
     int rc = local_counts(c, f->attached, &empty);
@@ -287,7 +267,7 @@ static int full_body(sync_ctx *c, void *arg) {
 
 static int full_run(sync_ctx *c, bool attached, int64_t *changed) {
     local_full f = {attached, 0, 0, 0};
-    int rc = local_txn(c, full_body, &f);   /* one batch: the table */
+    int rc = sync_batch_txn(c, full_body, &f, NULL);   /* one batch: the table */
     if (rc != ST_OK) return rc;
     c->stats->rows_deleted += f.del;
     c->stats->rows_updated += f.upd;
@@ -442,7 +422,8 @@ typedef struct local_page {
     int64_t n, ins, changed;
 } local_page;
 
-static int page_body(sync_ctx *c, void *arg) {
+static int page_body(sync_ctx *c, void *arg, store_counts *unused) {
+    (void)unused;
     local_page *p = arg;
     int rc = store_exec(c->dst, "DELETE FROM " LOCAL_PAGE, 0, NULL, NULL, c->err);
     if (rc == ST_OK) rc = page_fill(c, p->attached, p->cur, p->w, p->lookback, &p->n);
@@ -457,7 +438,7 @@ static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool lookback, siz
                       sync_wm *next, void *arg) {
     local_page p = {*(const bool *)arg, cur, w, lookback, next, 0, 0, 0};
     *got = 0;
-    int rc = local_txn(c, page_body, &p);
+    int rc = sync_batch_txn(c, page_body, &p, NULL);
     if (rc != ST_OK) return rc;
     *got = (size_t)p.n;
     c->stats->rows_read += p.n;
