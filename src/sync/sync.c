@@ -259,24 +259,16 @@ int64_t sync_estimate_rows(sync_ctx *c) {
         store_sb_add(&e, "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON "
                          "n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = $2");
         const char *params[] = {c->st.table, store_schema(c->src, c->st.schema)};
-        sync_list l;
         int64_t n = 0;
-        if (!e.oom && sync_list_load(&l, c->src, e.s, 2, params, NULL) == ST_OK) {
-            if (l.n == 1 && l.rows[0]->v[0]) n = strtoll(l.rows[0]->v[0], NULL, 10);
-            sync_list_free(&l);
-        }
+        sync_query_int(c->src, &e, 2, params, &n, NULL);
         store_sb_free(&e);
         if (n > 0) return n;
     }
     store_sb q = {0};
     store_sb_add(&q, "SELECT count(*) FROM ");
     store_sb_from(&q, c->src, &c->st);
-    sync_list l;
     int64_t n = 0;
-    if (!q.oom && sync_list_load(&l, c->src, q.s, 0, NULL, NULL) == ST_OK) {
-        if (l.n == 1 && l.rows[0]->v[0]) n = strtoll(l.rows[0]->v[0], NULL, 10);
-        sync_list_free(&l);
-    }
+    sync_query_int(c->src, &q, 0, NULL, &n, NULL);
     store_sb_free(&q);
     return n;
 }

@@ -116,12 +116,9 @@ static int count_null_cursor(sync_ctx *c, int cur) {
     store_sb_add(&q, " WHERE ");
     store_sb_quote(&q, c->scols[cur]);
     store_sb_add(&q, " IS NULL");
-    sync_list l;
-    int rc = q.oom ? ST_ENOMEM : sync_list_load(&l, c->src, q.s, 0, NULL, c->err);
+    int rc = sync_query_int(c->src, &q, 0, NULL, &c->stats->rows_null_cursor, c->err);
     store_sb_free(&q);
     if (rc != ST_OK) return rc;
-    if (l.n == 1 && l.rows[0]->v[0]) c->stats->rows_null_cursor = strtoll(l.rows[0]->v[0], NULL, 10);
-    sync_list_free(&l);
     if (c->stats->rows_null_cursor > 0)
         log_warn(c->o->pipeline->name, c->o->strategy->name,
                  "%lld source rows have a NULL cursor (%s) and are not copied by delta",

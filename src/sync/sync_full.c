@@ -97,6 +97,18 @@ int sync_list_load(sync_list *l, store *s, const char *sql, int np, const char *
     return rc;
 }
 
+int sync_query_int(store *s, const store_sb *q, int np, const char *const *p, int64_t *out,
+                   st_error *err) {
+    *out = 0;
+    if (q->oom) return st_error_set(err, ST_ENOMEM, "out of memory");
+    sync_list l;
+    int rc = sync_list_load(&l, s, q->s, np, p, err);
+    if (rc != ST_OK) return rc;
+    if (l.n > 0 && l.rows[0]->v[0]) *out = strtoll(l.rows[0]->v[0], NULL, 10);
+    sync_list_free(&l);
+    return ST_OK;
+}
+
 /* Destination in keyset pages. */
 typedef struct dst_pages {
     sync_iter it;

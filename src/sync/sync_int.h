@@ -152,6 +152,10 @@ typedef struct sync_list {
 int sync_list_load(sync_list *l, store *s, const char *sql, int np, const char *const *p,
                    st_error *err);
 void sync_list_free(sync_list *l);
+/* The integer in the first column of the first row of query q (a count, a
+ * statistic): *out is 0 when there is no row or it is NULL. */
+int sync_query_int(store *s, const store_sb *q, int np, const char *const *p, int64_t *out,
+                   st_error *err);
 
 /* sync.c: runs fn for the source in a thread and for the destination in
  * the caller, each on its own connection, so both databases work at once.

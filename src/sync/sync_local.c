@@ -331,12 +331,8 @@ static int page_new(sync_ctx *c, int64_t *n) {
     store_sb_add(&q, " AS d WHERE ");
     key_match(&q, c, "s", "d");
     store_sb_add(&q, ")");
-    sync_list l = {0};
-    int rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                   : sync_list_load(&l, c->dst, q.s, 0, NULL, c->err);
+    int rc = sync_query_int(c->dst, &q, 0, NULL, n, c->err);
     store_sb_free(&q);
-    *n = rc == ST_OK && l.n == 1 && l.rows[0]->v[0] ? strtoll(l.rows[0]->v[0], NULL, 10) : 0;
-    sync_list_free(&l);
     return rc;
 }
 
