@@ -143,8 +143,12 @@ static int hold_locked(lock_manager *lm, const hold_args *a, const char *key) {
     int64_t ttl = (a->ttl_s > 0 ? a->ttl_s : 30) * 1000;
     lock_handle h;
     st_error err;
-    int rc = a->wait_s >= 0 ? lock_acquire_wait(lm, key, mode, ttl, a->wait_s * 1000, &h, &err)
-                            : lock_acquire(lm, key, mode, ttl, &h, &err);
+    int rc = lock_acquire(lm, key, mode, ttl, &h, &err);
+    if (rc == ST_EBUSY && a->wait_s > 0) {
+        fprintf(stderr, "synctool lock: %s is busy; waiting up to %llds\n", key,
+                (long long)a->wait_s);
+        rc = lock_acquire_wait(lm, key, mode, ttl, a->wait_s * 1000, &h, &err);
+    }
     if (rc == ST_EBUSY || rc == ST_ETIMEOUT) {
         fprintf(stderr, "synctool lock: %s is busy: %s\n", key, err.msg);
         return CLI_SKIPPED;

@@ -108,10 +108,17 @@ static const lock_step TABLE_STEP = {
  * on_skip) and returns non-zero. */
 static int take(lock_manager *lm, const char *key, lock_mode mode, bool wait,
                 int64_t timeout_s, int64_t ttl_ms, const lock_step *step,
-                const job_callbacks *cb, lock_handle *h, job_result *out) {
+                const job_callbacks *cb, lock_handle *h, job_result *out,
+                const config_pipeline *p, const char *strategy) {
     st_error err;
-    int rc = wait ? lock_acquire_wait(lm, key, mode, ttl_ms, timeout_s * 1000, h, &err)
-                  : lock_acquire(lm, key, mode, ttl_ms, h, &err);
+    int rc = lock_acquire(lm, key, mode, ttl_ms, h, &err);
+    if (rc == ST_EBUSY && wait && timeout_s > 0) {
+        /* Said once, so an operator (and a test) sees why the run is not
+         * starting yet. */
+        log_info(p->name, strategy, "lock %s is busy; waiting up to %llds for it", key,
+                 (long long)timeout_s);
+        rc = lock_acquire_wait(lm, key, mode, ttl_ms, timeout_s * 1000, h, &err);
+    }
     if (rc == ST_OK) return 0;
     char msg[1024];
     if (rc == ST_EINTR) {
@@ -191,10 +198,10 @@ static void run_locked(const config_pipeline *p, const job_opts *opts, lock_mana
     lock_key_table(tkey, sizeof tkey, ds, schema ? schema : "", table ? table : "");
     lock_handle ph, th;
     if (take(lm, pkey, LOCK_EXCLUSIVE, opts->wait_pipeline_lock, opts->pipeline_lock_timeout_s,
-             ttl, &PIPELINE_STEP, cb, &ph, out) != 0)
+             ttl, &PIPELINE_STEP, cb, &ph, out, p, opts->strategy) != 0)
         return;
     if (take(lm, tkey, LOCK_SHARED, opts->wait_table_lock, opts->table_lock_timeout_s, ttl,
-             &TABLE_STEP, cb, &th, out) != 0) {
+             &TABLE_STEP, cb, &th, out, p, opts->strategy) != 0) {
         release(lm, &ph, p, opts->strategy);
         return;
     }

@@ -203,6 +203,12 @@ def scheduler_bg(cfg, *args):
     return Background(str(cfg), "scheduler", *args)
 
 
+def bg_command(cfg, *args):
+    """Any synctool command in the background, its log in a file to wait on."""
+    from test_scheduler_scenarios import Background
+    return Background(str(cfg), *args)
+
+
 def state_record(cfg, strategy="full"):
     exported = json.loads(run_synctool("state", "export", config_dir=cfg).out)
     recs = exported if isinstance(exported, list) else exported.get("records", exported)
@@ -608,14 +614,13 @@ def test_signal_to_run_waiting_for_a_lock_stops_waiting(tmp_path):
     from test_scheduler_helpers import LockHolder
     sqlite_pipeline(tmp_path)
     with LockHolder(str(tmp_path), "--pipeline", "t", key="synctool:exec:pipeline:t"):
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1")
-        proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "--log-level", "debug",
-                                 "run", "--job-name", "t", "--lock-timeout", "300"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
-        time.sleep(1.5)  # it is waiting for the lock (held for 600 s)
-        assert proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)  # not 300 s
-        assert proc.returncode == 143, err
+        bg = bg_command(tmp_path, "--log-level", "debug", "run", "--job-name", "t",
+                        "--lock-timeout", "300")
+        # Its own log line, not a sleep, says it is waiting for the lock
+        # (held for 600 s).
+        bg.wait_for("waiting up to 300s for it")
+        assert bg.proc.poll() is None
+        rc = bg.stop(signal.SIGTERM, timeout=30)  # not 300 s
+        err = bg.text()
+        assert rc == 143, err
         assert "interrupted by SIGTERM" in err, err

@@ -96,26 +96,31 @@ class Proc:
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.out = b""
+        self.err = b""
 
-    def wait_for(self, needle, timeout=60):
+    def wait_for(self, needle, timeout=60, stream="out"):
+        """Reads stdout (or stderr, stream="err") until needle appears."""
         deadline = time.time() + timeout
-        fd = self.p.stdout.fileno()
-        while needle.encode() not in self.out:
+        pipe = self.p.stdout if stream == "out" else self.p.stderr
+        fd = pipe.fileno()
+        while needle.encode() not in getattr(self, stream):
             left = deadline - time.time()
             if left <= 0:
-                raise AssertionError(f"no {needle!r} within {timeout}s; stdout={self.out!r}")
+                raise AssertionError(f"no {needle!r} within {timeout}s; "
+                                     f"std{stream}={getattr(self, stream)!r}")
             r, _, _ = select.select([fd], [], [], min(left, 0.2))
             if r:
                 chunk = os.read(fd, 4096)
                 if not chunk:
                     raise AssertionError(f"exited before {needle!r}: {self.finish()}")
-                self.out += chunk
-        return self.out.decode()
+                setattr(self, stream, getattr(self, stream) + chunk)
+        return getattr(self, stream).decode()
 
     def finish(self, timeout=120):
         out, err = self.p.communicate(timeout=timeout)
         self.out += out
-        return self.p.returncode, self.out.decode(), err.decode()
+        self.err += err
+        return self.p.returncode, self.out.decode(), self.err.decode()
 
     def kill(self):
         if self.p.poll() is None:
@@ -230,8 +235,8 @@ def test_lock_timeout_waits_for_first_then_runs(env):
     a = env.spawn("run", "--job-name", env.pipeline, "--table-lock-timeout", 120)
     poll(lambda: env.pipeline_key in held_keys(env))
     b = env.spawn("run", "--job-name", env.pipeline, "--lock-timeout", 120, "--json")
-    time.sleep(1.5)
-    assert b.p.poll() is None  # waiting for the first run's pipeline lock
+    b.wait_for("waiting up to 120s for it", stream="err")  # for the first run's pipeline lock
+    assert b.p.poll() is None
     holder.p.send_signal(signal.SIGTERM)
     holder.finish()
     assert a.finish()[0] == 0
@@ -305,18 +310,26 @@ def test_no_wait_lock_overrides_config(tmp_path, request):
 
 
 def test_sigkill_holder_frees_within_ttl(env):
-    h = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 300, "--ttl", 4)
+    """A SIGKILLed holder's lease outlives it until its TTL, then frees.
+    Two holders, so no assertion depends on how fast this machine is: one
+    with a 600 s lease (still busy right after the kill, whatever the
+    speed), then one with a 2 s lease (free again within a generous bound)."""
+    h = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 300, "--ttl", 2)
     h.wait_for("holding")
     h.p.kill()
     h.p.wait()
     killed = time.time()
-    rc, _, err = run(env, "lock", "hold", "--pipeline", env.pipeline, "--for", 0)
-    if time.time() - killed < 3:  # still inside the dead holder's lease
-        assert rc == 75, err
-        assert "busy" in err
     poll(lambda: run(env, "lock", "hold", "--pipeline", env.pipeline, "--for", 0)[0] == 0,
          timeout=60)
     assert time.time() - killed < 60
+    h = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 900, "--ttl", 600)
+    h.wait_for("holding")
+    h.p.kill()
+    h.p.wait()
+    rc, _, err = run(env, "lock", "hold", "--pipeline", env.pipeline, "--for", 0)
+    assert rc == 75, err
+    assert "busy" in err
+    assert env.pipeline_key in run(env, "lock", "list")[1]
 
 
 def test_sigstop_holder_cannot_release_or_renew_new_lock(env):
@@ -518,8 +531,8 @@ def test_ctrl_c_ends_a_waiting_hold(env):
     h = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 120)
     h.wait_for("holding")
     w = env.spawn("lock", "hold", "--pipeline", env.pipeline, "--for", 5, "--wait", 600)
-    time.sleep(1)
-    assert w.p.poll() is None  # waiting
+    w.wait_for("waiting up to 600s", stream="err")
+    assert w.p.poll() is None
     w.p.send_signal(signal.SIGINT)
     w.p.wait(timeout=30)
     assert w.p.returncode != 0

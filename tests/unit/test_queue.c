@@ -85,7 +85,12 @@ static void check_claim_from_dead_consumer(queue *q) {
 }
 
 /* A consumer busy with a long job heartbeats it: the job is then not idle
- * and not claimable; a touch by someone who does not own it is refused. */
+ * and not claimable; a touch by someone who does not own it is refused.
+ * The pause (1.5 s) is longer than the idle threshold (1 s), so without the
+ * touch the first claim would succeed whatever the machine's speed; with it
+ * the claim fails unless two back-to-back calls took over a second. */
+#define TOUCH_IDLE_MS 1000
+
 static void check_touch_keeps_job(queue *q, void (*pause)(void)) {
     st_error err;
     queue_job a = mk_job("orders", "full", 9), got, claimed;
@@ -93,10 +98,10 @@ static void check_touch_keeps_job(queue *q, void (*pause)(void)) {
     assert_int_equal(queue_pop(q, "busy", 0, &got, &err), 0);
     pause();
     assert_int_equal(queue_touch(q, "busy", got.id, &err), 0);
-    assert_int_equal(queue_claim(q, "thief", 150, &claimed, &err), ST_ENOTFOUND);
+    assert_int_equal(queue_claim(q, "thief", TOUCH_IDLE_MS, &claimed, &err), ST_ENOTFOUND);
     assert_int_equal(queue_touch(q, "thief", got.id, &err), ST_ESTALE);
     pause();
-    assert_int_equal(queue_claim(q, "rescuer", 150, &claimed, &err), 0);
+    assert_int_equal(queue_claim(q, "rescuer", TOUCH_IDLE_MS, &claimed, &err), 0);
     assert_string_equal(claimed.id, got.id);
     /* Now it is the rescuer's: the old owner's heartbeat does not steal it back. */
     assert_int_equal(queue_touch(q, "busy", got.id, &err), ST_ESTALE);
@@ -105,7 +110,7 @@ static void check_touch_keeps_job(queue *q, void (*pause)(void)) {
     assert_int_equal(queue_touch(q, "rescuer", got.id, &err), ST_ESTALE);
 }
 
-static void pause_200ms(void) { usleep(200 * 1000); }
+static void pause_1500ms(void) { usleep(1500 * 1000); }
 
 /* Many jobs, consumers taking some and dying: every job is eventually
  * acknowledged exactly once by someone. */
@@ -167,7 +172,7 @@ static void test_local_touch(void **s) {
     (void)s;
     queue *q;
     assert_int_equal(queue_open(&q, "local:", NULL), 0);
-    check_touch_keeps_job(q, pause_200ms);
+    check_touch_keeps_job(q, pause_1500ms);
     queue_close(q);
 }
 
@@ -295,7 +300,7 @@ static void test_redis_touch(void **s) {
     queue *q;
     st_error err;
     assert_int_equal(queue_open(&q, url, &err), 0);
-    check_touch_keeps_job(q, pause_200ms);
+    check_touch_keeps_job(q, pause_1500ms);
     queue_close(q);
 }
 
