@@ -19,6 +19,8 @@
 
 #include "../json/json.h"
 #include "../log/log.h"
+#include "../notify/notify.h"
+#include "../queue/queue.h"
 #include "../time/st_time.h"
 
 #include <errno.h>
@@ -27,6 +29,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Every buffer that holds a configured name fits the longest one the config
+ * accepts (CONFIG_NAME_MAX): a name is never silently cut short. */
+#define CLI_FITS_NAME(type, field) \
+    _Static_assert(sizeof(((type *)0)->field) > CONFIG_NAME_MAX, #type "." #field)
+CLI_FITS_NAME(state_record, pipeline);
+CLI_FITS_NAME(state_record, strategy);
+CLI_FITS_NAME(queue_job, pipeline);
+CLI_FITS_NAME(queue_job, strategy);
+CLI_FITS_NAME(notify_alert, pipeline);
+CLI_FITS_NAME(notify_alert, strategy);
+CLI_FITS_NAME(state_counter, pipeline);
+CLI_FITS_NAME(state_run, pipeline);
+CLI_FITS_NAME(state_run, strategy);
 
 #ifndef SYNCTOOL_VERSION
 #define SYNCTOOL_VERSION "0.9.0"

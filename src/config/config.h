@@ -102,6 +102,13 @@ typedef struct config_endpoint {
     bool schema_hidden; /* the schema is a mysql dbname that came from ${VAR} */
 } config_endpoint;
 
+/* The longest pipeline, strategy or datastore name, in bytes. Every state
+ * record, queued job, alert and lock key holds names in fixed buffers of at
+ * least CONFIG_NAME_MAX + 1 bytes (checked at compile time where they are
+ * declared), so a name the config accepts is never cut short — two long
+ * names sharing a prefix would otherwise be merged into one record. */
+#define CONFIG_NAME_MAX 100
+
 /* How every message shows a secret (config_shown, store_scrub, ...). */
 #define CONFIG_HIDDEN "(value hidden)"
 

@@ -109,6 +109,10 @@ void config_add_secret(config_loader *ld, config_datastore *d, const char *value
 
 /* Helpers shared by the parse files. */
 bool config_valid_name(const char *s);
+/* Reports a name longer than CONFIG_NAME_MAX at line:col ("<what> name is N
+ * characters long ...") and returns true. */
+bool config_name_too_long(config_loader *ld, int line, int col, const char *what,
+                          const char *name);
 char *config_strdup(config_loader *ld, const char *s);
 char *config_path_join(config_loader *ld, const char *dir, const char *rel);
 

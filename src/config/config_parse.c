@@ -31,6 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool config_name_too_long(config_loader *ld, int line, int col, const char *what,
+                          const char *name) {
+    size_t n = strlen(name);
+    if (n <= CONFIG_NAME_MAX) return false;
+    config_problem_add(ld, line, col, "%s name is %zu characters long; the limit is %d "
+                       "(names must fit every state record, queued job and lock key): "
+                       "shorten it", what, n, CONFIG_NAME_MAX);
+    return true;
+}
+
 bool config_valid_name(const char *s) {
     if (s == NULL || s[0] == '\0' || s[0] == '-') return false;
     for (; *s; s++)
@@ -244,6 +254,8 @@ static void parse_datastore(config_loader *ld, config *cfg, const config_node *k
         config_problem_add(ld, key->line, key->col,
                            "%s: invalid datastore name \"%s\": use letters, digits, '_' and '-'",
                            path, key->value);
+    else if (config_name_too_long(ld, key->line, key->col, "datastore", key->value))
+        return;
     if (config_datastore_find(cfg, key->value)) return; /* duplicate key, reported */
     config_datastore *d = add_datastore(ld, cfg);
     if (d == NULL) return;
@@ -378,6 +390,7 @@ static void parse_name(config_loader *ld, const config *cfg, const config_node *
                            p->name);
         return;
     }
+    if (config_name_too_long(ld, v->line, v->col, "name: pipeline", p->name)) return;
     for (size_t i = 0; i < cfg->npipelines; i++) {
         const config_pipeline *o = &cfg->pipelines[i];
         if (o->name == NULL || strcmp(o->name, p->name) != 0) continue;

@@ -201,6 +201,9 @@ static void strategy_unique(config_loader *ld, const config_node *m, const char 
                            "letters, digits, '_' and '-'", path, name);
         return;
     }
+    char what[256];
+    snprintf(what, sizeof what, "%s.name: strategy", path);
+    if (config_name_too_long(ld, v->line, v->col, what, name)) return;
     for (size_t j = 0; j < i; j++) {
         if (p->strategies[j].name == NULL || strcmp(p->strategies[j].name, name) != 0) continue;
         config_problem_add(ld, v->line, v->col,

@@ -113,3 +113,28 @@ def test_invalid_file_does_not_stop_scheduler_and_read_commands(synctool, tmp_pa
     assert "good:f" in r.err and "succeeded" in r.err, r
     r = synctool("explain", "bad", config_dir=cfg)
     assert r.rc == 2 and "known pipelines: good" in r.err
+
+
+def test_names_longer_than_the_cap_are_refused_not_merged(synctool, tmp_path):
+    """Two 140-character pipeline names sharing their first 127 characters
+    were merged into one state record (128-byte buffers): now each is refused
+    by name and position, the strategy and datastore names likewise, and no
+    other command treats them as one pipeline."""
+    stem = "p" * 127
+    a, b = stem + "a" * 13, stem + "b" * 13
+    long_strategy = "s" * 101
+    cfg = config(tmp_path, {"a": pipeline(a), "b": pipeline(b),
+                            "c": pipeline("c").replace("name: f,", f"name: {long_strategy},"),
+                            "ok": pipeline("ok")})
+    (cfg / "datastores.yaml").write_text(DS + f"  {'d' * 101}: {{type: sqlite, path: x.db}}\n")
+    r = synctool("validate", config_dir=cfg)
+    assert r.rc == 2, r
+    limit = "the limit is 100"
+    assert f"pipelines/a.yaml:1:7: name: pipeline name is 140 characters long; {limit}" in r.err
+    assert f"pipelines/b.yaml:1:7: name: pipeline name is 140 characters long; {limit}" in r.err
+    assert (f"pipelines/c.yaml:8:12: strategies[0].name: strategy name is 101 characters long; "
+            f"{limit}") in r.err, r.err
+    assert f"datastores.yaml:5:3: datastore name is 101 characters long; {limit}" in r.err
+    # exactly 100 characters is accepted
+    cfg2 = config(tmp_path / "2", {"m": pipeline("m" * 100)})
+    assert synctool("validate", config_dir=cfg2).rc == 0
