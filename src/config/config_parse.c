@@ -10,7 +10,8 @@
  *     `connection.dbname` (mysql: `ssl_mode`, `unix_socket` instead of
  *     `sslmode`; `zero_dates: null|error` beside `connection`), keys that
  *     belong to another type are refused; optional `state.url` (sqlite:PATH
- *     made absolute, or redis:// / rediss://), default sqlite:DIR/.synctool/state.db;
+ *     made absolute, or redis://; rediss:// is refused: no TLS in hiredis 0.14),
+ *     default sqlite:DIR/.synctool/state.db;
  *   - pipelines: unique names across files, known datastores, schema
  *     defaults (public on postgres, main on sqlite, the dbname on mysql). Columns and strategies
  *     are in config_pipeline.c.
@@ -293,9 +294,16 @@ static void parse_state(config_loader *ld, config *cfg, const config_node *st) {
     const config_node *v = config_map_get(st, "url");
     if (strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0') {
         cfg->state_url = sqlite_url(ld, url + 7);
-    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0) {
+    } else if (strncmp(url, "redis://", 8) == 0) {
         cfg->state_url = url;
         url = NULL;
+    } else if (strncmp(url, "rediss://", 9) == 0) {
+        /* Debian 12's hiredis (0.14) has no TLS: refuse here rather than
+         * accept a URL no command can use. */
+        config_problem_add(ld, v->line, v->col, "state.url: rediss:// (Redis over TLS) is "
+                           "not supported by this build (hiredis 0.14 has no TLS): use "
+                           "redis:// on a private network or through a TLS tunnel such as "
+                           "stunnel");
     } else {
         /* The URL may hold a password: never echo it. */
         config_problem_add(ld, v->line, v->col, "state.url: unsupported state URL (expected "

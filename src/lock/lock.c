@@ -61,9 +61,10 @@ struct lock_manager {
 char *lock_url_redact(char *buf, size_t n, const char *url) {
     if (n == 0) return buf;
     const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
-    if (at == NULL || (slash != NULL && slash < at)) {
+    /* The userinfo ends at the LAST '@': a password may hold '@', '/' or ':'
+     * as typed, and none of it may be shown. */
+    const char *at = scheme ? strrchr(scheme + 3, '@') : NULL;
+    if (at == NULL) {
         snprintf(buf, n, "%s", url);
         return buf;
     }

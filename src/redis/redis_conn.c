@@ -12,6 +12,7 @@
 #include "redis_conn.h"
 #include "../time/st_time.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +22,43 @@ static int bad_url(st_error *err, const char *why) {
     return st_error_set(err, ST_EINVAL, "bad Redis URL: %s", why);
 }
 
-/* Splits "[user]:password@" or "password@" off the authority. */
-static const char *parse_credentials(redis_url *u, const char *p, const char *end) {
-    const char *at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@') at = q;
-    if (at == NULL) return p;
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    if (colon == NULL) {
-        snprintf(u->password, sizeof u->password, "%.*s", (int)(at - p), p);
-    } else {
-        snprintf(u->user, sizeof u->user, "%.*s", (int)(colon - p), p);
-        snprintf(u->password, sizeof u->password, "%.*s", (int)(at - colon - 1), colon + 1);
+/* Copies [p, end) into dst (n bytes) decoding %XX. -1 on a bad escape or
+ * when it does not fit: a credential is never silently shortened. */
+static int pct_decode(char *dst, size_t n, const char *p, const char *end) {
+    size_t o = 0;
+    for (const char *q = p; q < end; q++) {
+        int c = (unsigned char)*q;
+        if (c == '%') {
+            unsigned v;
+            if (end - q < 3 || sscanf(q + 1, "%2x", &v) != 1 ||
+                !isxdigit((unsigned char)q[1]) || !isxdigit((unsigned char)q[2]))
+                return -1;
+            c = (int)v;
+            q += 2;
+        }
+        if (o + 1 >= n) return -1;
+        dst[o++] = (char)c;
     }
-    return at + 1;
+    dst[o] = '\0';
+    return 0;
+}
+
+/* Splits "[user]:password@" or "password@" off the authority. The userinfo
+ * ends at the LAST '@' of the URL: a password may hold '@', '/' or ':' as
+ * typed (or %XX-encoded), and none of it may leak into the host or path. */
+static int parse_credentials(redis_url *u, const char *p, const char **rest,
+                             st_error *err) {
+    const char *at = strrchr(p, '@');
+    *rest = p;
+    if (at == NULL) return ST_OK;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    int bad = colon == NULL
+                  ? pct_decode(u->password, sizeof u->password, p, at)
+                  : pct_decode(u->user, sizeof u->user, p, colon) ||
+                        pct_decode(u->password, sizeof u->password, colon + 1, at);
+    if (bad) return bad_url(err, "user or password is badly %-encoded or too long");
+    *rest = at + 1;
+    return ST_OK;
 }
 
 /* Parses a decimal in [lo, hi] spanning exactly [p, end). */
@@ -55,10 +79,10 @@ int redis_url_parse(redis_url *u, const char *url, st_error *err) {
     memset(u, 0, sizeof *u);
     u->port = 6379;
     if (url == NULL || strncmp(url, "redis://", 8) != 0) return bad_url(err, "not a redis:// URL");
-    const char *p = url + 8;
+    const char *p;
+    if (parse_credentials(u, url + 8, &p, err) != ST_OK) return ST_EINVAL;
     const char *slash = strchr(p, '/');
     const char *end = slash ? slash : p + strlen(p);
-    p = parse_credentials(u, p, end);
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *hend = colon ? colon : end;
     if (hend == p) return bad_url(err, "no host");

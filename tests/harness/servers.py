@@ -41,13 +41,14 @@ def _wait_port(port, timeout=30.0):
 
 
 class Redis:
-    def __init__(self):
+    def __init__(self, *extra_args):
         self.dir = tempfile.mkdtemp(prefix="synctool-redis-")
         self.port = free_port()
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", self.dir, "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")],
+             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log"),
+             *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port)
         self.url = f"redis://127.0.0.1:{self.port}/0"
