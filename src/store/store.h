@@ -452,13 +452,11 @@ char *store_canon_hash_time(char *buf);
 /* Appends `v` (or \N for NULL) escaped for the row text. */
 void store_sb_rowvalue(store_sb *b, const char *v);
 
-/* --- MD5 (store_md5.c), RFC 1321 --- */
+/* --- MD5 (store_md5.c, libcrypto EVP) --- */
 void store_md5(const void *data, size_t len, unsigned char out[16]);
 void store_md5_hex(const void *data, size_t len, char out[33]);
 typedef struct store_md5_ctx {
-    uint32_t h[4];
-    uint64_t len;
-    unsigned char buf[64];
+    struct evp_md_ctx_st *ctx;   /* EVP_MD_CTX: from init until final */
 } store_md5_ctx;
 void store_md5_init(store_md5_ctx *m);
 void store_md5_update(store_md5_ctx *m, const void *data, size_t len);
