@@ -5,7 +5,9 @@
  * Format: a JSON list of objects, one per (pipeline, strategy):
  *   {"pipeline", "strategy", "status", "last_run_at", "last_scheduled_at",
  *    "last_attempted_at", "retry_count", "run_id", "worker", "message",
- *    "error", "updated_at", "paused"}   (paused: the operator pause, optional)
+ *    "error", "updated_at", "paused", "watermark"}   (paused: the operator
+ *    pause, optional; watermark: the delta strategy's saved position, its
+ *    canonical text as state_meta "watermark" holds it, or null)
  * with times as ISO-8601 strings (UTC, "Z") or null, and null for an
  * unknown run_id, worker, message or error. Import also takes every name an
  * earlier version exported (`last_run` for last_run_at) and times without
@@ -24,7 +26,10 @@
  * state_put_many(): one transaction on SQLite. Entries for pipelines or
  * strategies that are not in the config are imported with a warning, so
  * state can be restored before the config that uses it. A missing
- * updated_at becomes the time of the import.
+ * updated_at becomes the time of the import. Watermarks are written after
+ * the records (state_meta_put, one per entry that has one): moving state
+ * between backends keeps every delta where it was instead of re-reading its
+ * whole table.
  */
 #include "cli.h"
 
@@ -45,7 +50,8 @@ static void usage(FILE *f) {
                "import  validates every entry of FILE (- for stdin) and writes them all,\n"
                "        or nothing if any entry is invalid (each problem is printed)\n\n"
                "Entry fields: pipeline, strategy, status, last_run_at, last_scheduled_at,\n"
-               "last_attempted_at, retry_count, run_id, worker, message, error, updated_at\n"
+               "last_attempted_at, retry_count, run_id, worker, message, error, updated_at,\n"
+               "paused, watermark (a delta strategy's saved position)\n"
                "(times ISO-8601, or null; a time without an offset is UTC). Import also\n"
                "accepts last_run, the name earlier versions exported. An instant later than\n"
                "now (beyond 60 s) is refused unless --allow-future: the scheduler would\n"
@@ -54,7 +60,9 @@ static void usage(FILE *f) {
 
 /* --- export --- */
 
-static void record_json(json_writer *w, const state_record *r) {
+#define STATE_WM_MAX 4096   /* as sync_delta reads it */
+
+static void record_json(json_writer *w, const state_record *r, const char *watermark) {
     json_begin_object(w);
     json_kv_string(w, "pipeline", r->pipeline);
     json_kv_string(w, "strategy", r->strategy);
@@ -70,24 +78,43 @@ static void record_json(json_writer *w, const state_record *r) {
     json_kv_text(w, "error", r->error);
     json_kv_time(w, "updated_at", r->updated_at);
     json_kv_bool(w, "paused", r->paused);
+    json_kv_string(w, "watermark", watermark);
     json_end_object(w);
 }
 
-static int write_export(FILE *f, const state_record *recs, size_t n) {
+/* The pair's delta watermark into buf (STATE_WM_MAX), or NULL if none. */
+static const char *watermark_of(state *st, const state_record *r, char *buf, int *rc) {
+    st_error err;
+    int got = state_meta_get(st, r->pipeline, r->strategy, "watermark", buf, STATE_WM_MAX, &err);
+    if (got == ST_OK) return buf;
+    if (got != ST_ENOTFOUND) {
+        fprintf(stderr, "synctool state export: %s:%s: reading the watermark: %s\n",
+                r->pipeline, r->strategy, err.msg);
+        *rc = CLI_FAILED;
+    }
+    return NULL;
+}
+
+static int write_export(FILE *f, state *st, const state_record *recs, size_t n) {
     fputs("[", f);
+    int rc = CLI_OK;
+    char *wm = malloc(STATE_WM_MAX);
+    if (wm == NULL) return CLI_FAILED;
     for (size_t i = 0; i < n; i++) {
         json_writer w;
         json_init(&w);
-        record_json(&w, &recs[i]);
+        record_json(&w, &recs[i], watermark_of(st, &recs[i], wm, &rc));
         if (w.failed) {
             json_release(&w);
+            free(wm);
             return CLI_FAILED;
         }
         fprintf(f, "%s\n  %s", i ? "," : "", w.buf);
         json_release(&w);
     }
+    free(wm);
     fputs(n ? "\n]\n" : "]\n", f);
-    return ferror(f) ? CLI_FAILED : CLI_OK;
+    return ferror(f) ? CLI_FAILED : rc;
 }
 
 static int do_export(state *st, const char *output) {
@@ -105,7 +132,7 @@ static int do_export(state *st, const char *output) {
     if (f == NULL) {
         fprintf(stderr, "synctool state export: cannot write %s\n", output);
     } else {
-        rc = write_export(f, recs, n);
+        rc = write_export(f, st, recs, n);
         if (output && fclose(f) != 0) rc = CLI_FAILED;
         if (rc != CLI_OK) fprintf(stderr, "synctool state export: write failed\n");
         else if (output) fprintf(stderr, "exported %zu records to %s\n", n, output);
@@ -185,7 +212,7 @@ static void take_count(import_ctx *ic, size_t idx, const json_value *o, const ch
 static const char *const known_keys[] = {
     "pipeline", "strategy", "status", "last_run_at", "last_run", "last_scheduled_at",
     "last_attempted_at",
-    "retry_count", "run_id", "worker", "message", "error", "updated_at", "paused"};
+    "retry_count", "run_id", "worker", "message", "error", "updated_at", "paused", "watermark"};
 
 static void check_keys(import_ctx *ic, size_t idx, const json_value *o, state_record *r) {
     for (size_t i = 0; i < o->n; i++) {
@@ -208,9 +235,25 @@ static void check_status(import_ctx *ic, size_t idx, const json_value *o, state_
     }
     if (state_status_parse(v->string, &r->status) != ST_OK) {
         snprintf(what, sizeof what, "unknown status '%.80s' (idle, pending, running, success, "
-                 "failed, skipped)", v->string);
+                 "failed, skipped, interrupted, lost)", v->string);
         problem(ic, idx, r, "status", what);
     }
+}
+
+/* The entry's watermark (a non-empty string, or null / absent: NULL). */
+static const char *read_watermark(import_ctx *ic, size_t idx, const json_value *o,
+                                  state_record *r) {
+    const json_value *v = json_get(o, "watermark");
+    if (v == NULL || v->type == JSON_NULL) return NULL;
+    if (v->type != JSON_STRING || v->string[0] == '\0') {
+        problem(ic, idx, r, "watermark", "expected a non-empty string or null");
+        return NULL;
+    }
+    if (strlen(v->string) >= STATE_WM_MAX) {
+        problem(ic, idx, r, "watermark", "too long");
+        return NULL;
+    }
+    return v->string;
 }
 
 /* Validates entry idx into *r, printing every problem. */
@@ -286,8 +329,11 @@ static char *read_all(const char *path, size_t *len) {
     return buf;
 }
 
-/* Parses and validates; on success *out holds every record. */
-static int parse_import(import_ctx *ic, const char *path, state_record **out, size_t *n) {
+/* Parses and validates; on success *out holds every record and (*wms)[i]
+ * entry i's watermark or NULL (strings owned by *wms, freed with
+ * free_watermarks). */
+static int parse_import(import_ctx *ic, const char *path, state_record **out, size_t *n,
+                        char ***wms) {
     size_t len;
     char *text = read_all(path, &len);
     if (text == NULL) {
@@ -308,18 +354,49 @@ static int parse_import(import_ctx *ic, const char *path, state_record **out, si
         return CLI_USAGE;
     }
     state_record *recs = calloc(root->n ? root->n : 1, sizeof *recs);
-    for (size_t i = 0; recs && i < root->n; i++) read_entry(ic, i, root->items[i], &recs[i]);
+    char **w = calloc(root->n ? root->n : 1, sizeof *w);
+    for (size_t i = 0; recs && w && i < root->n; i++) {
+        read_entry(ic, i, root->items[i], &recs[i]);
+        if (root->items[i]->type != JSON_OBJECT) continue;
+        const char *wm = read_watermark(ic, i, root->items[i], &recs[i]);
+        if (wm != NULL) w[i] = strdup(wm);
+    }
+    *wms = w;
     if (recs) check_duplicates_and_config(ic, recs, root->n);
     *n = root->n;
     json_free(root);
     *out = recs;
-    return recs ? CLI_OK : CLI_FAILED;
+    return recs && w ? CLI_OK : CLI_FAILED;
+}
+
+static void free_watermarks(char **wms, size_t n) {
+    for (size_t i = 0; wms && i < n; i++) free(wms[i]);
+    free(wms);
+}
+
+/* After the records: each entry's watermark, so a moved delta resumes. */
+static int put_watermarks(state *st, const state_record *recs, char **wms, size_t n) {
+    size_t put = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (wms[i] == NULL) continue;
+        st_error err;
+        if (state_meta_put(st, recs[i].pipeline, recs[i].strategy, "watermark", wms[i],
+                           &err) != ST_OK) {
+            fprintf(stderr, "synctool state import: %s:%s: writing the watermark: %s\n",
+                    recs[i].pipeline, recs[i].strategy, err.msg);
+            return CLI_FAILED;
+        }
+        put++;
+    }
+    if (put) printf("imported %zu watermark%s\n", put, put == 1 ? "" : "s");
+    return CLI_OK;
 }
 
 static int do_import(import_ctx *ic, state *st, const char *path) {
     state_record *recs = NULL;
+    char **wms = NULL;
     size_t n = 0;
-    int rc = parse_import(ic, path, &recs, &n);
+    int rc = parse_import(ic, path, &recs, &n, &wms);
     if (rc == CLI_OK && ic->problems) {
         fprintf(stderr, "synctool state import: %zu problem%s in %s; nothing imported\n",
                 ic->problems, ic->problems == 1 ? "" : "s", path);
@@ -331,8 +408,10 @@ static int do_import(import_ctx *ic, state *st, const char *path) {
             rc = CLI_FAILED;
         } else {
             printf("imported %zu record%s\n", n, n == 1 ? "" : "s");
+            rc = put_watermarks(st, recs, wms, n);
         }
     }
+    free_watermarks(wms, n);
     free(recs);
     return rc;
 }

@@ -104,8 +104,10 @@ def test_export_import_round_trip(synctool, cfg, tmp_path):
     exported = json.loads(r.out)
     assert [(e["pipeline"], e["strategy"]) for e in exported] == [
         ("orders_sync", "delta_15m"), ("orders_sync", "hash_daily")]
-    # Export adds the operator pause flag (false unless paused).
-    assert by_pair(exported) == by_pair([dict(e, paused=False) for e in exported_form(STATE)])
+    # Export adds the operator pause flag (false unless paused) and the delta
+    # watermark (null until a delta ran).
+    assert by_pair(exported) == by_pair([dict(e, paused=False, watermark=None)
+                                         for e in exported_form(STATE)])
     # --output writes the same document to a file; importing it changes nothing
     out = tmp_path / "exported.json"
     r = synctool("state", "export", "--output", out, config_dir=cfg)
@@ -115,6 +117,61 @@ def test_export_import_round_trip(synctool, cfg, tmp_path):
     assert r.rc == 0, r
     again = json.loads(synctool("state", "export", config_dir=cfg).out)
     assert again == exported
+
+
+def seed_orders(db_path, rows):
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, "
+                   "updated_at TEXT)")
+        db.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?)", rows)
+
+
+def test_export_import_keeps_the_delta_watermark(synctool, cfg, tmp_path, redis_server):
+    """Moving state (export, then import into another backend) keeps each
+    delta's watermark: the next delta reads only rows past it, not the
+    whole table again. Proof by a row the delta must NOT copy: one whose
+    cursor lies behind the watermark, inserted only after the move."""
+    data = cfg / "data"
+    data.mkdir()
+    seed_orders(data / "src.db", [(i, f"2025-10-15T08:{i:02d}:00Z") for i in range(1, 11)])
+    seed_orders(data / "dst.db", [])
+    r = synctool("run", "--job-name", "orders_sync", "--strategy", "delta_15m", config_dir=cfg)
+    assert r.rc == 0, r
+    exported = json.loads(synctool("state", "export", config_dir=cfg).out)
+    wm = by_pair(exported)[("orders_sync", "delta_15m")]["watermark"]
+    assert wm and "08:10:00" in wm, exported
+    f = tmp_path / "moved.json"
+    f.write_text(json.dumps(exported))
+    # the other backend: Redis if this was SQLite, a fresh SQLite file if Redis
+    other = tmp_path / "other"
+    other.mkdir()
+    ds = (cfg / "datastores.yaml").read_text()
+    if "redis://" in ds:
+        ds = "\n".join(x for x in ds.splitlines() if not x.startswith("state:")) + "\n"
+    else:
+        subprocess.run(["redis-cli", "-p", str(redis_server.port), "-n", "14", "FLUSHDB"],
+                       check=True, capture_output=True)
+        ds += f'state: {{url: "{redis_server.url.rsplit("/", 1)[0]}/14"}}\n'
+    (cfg / "datastores.yaml").write_text(ds)
+    r = synctool("state", "import", f, config_dir=cfg)
+    assert r.rc == 0, r
+    assert "imported 1 watermark" in r.out, r
+    assert by_pair(json.loads(synctool("state", "export", config_dir=cfg).out))[
+        ("orders_sync", "delta_15m")]["watermark"] == wm
+    # a row behind the watermark (not copied) and one past it (copied)
+    seed_orders(data / "src.db", [(100, "2025-10-15T07:00:00Z"), (101, "2025-10-15T09:00:00Z")])
+    r = synctool("run", "--job-name", "orders_sync", "--strategy", "delta_15m", config_dir=cfg)
+    assert r.rc == 0, r
+    with sqlite3.connect(data / "dst.db") as db:
+        ids = [x[0] for x in db.execute("SELECT id FROM orders ORDER BY id")]
+    assert ids == list(range(1, 11)) + [101], ids
+
+
+def test_import_rejects_a_bad_watermark(synctool, tmp_path):
+    cfg = make_config(tmp_path)
+    r = import_state(synctool, cfg, tmp_path, [dict(STATE[1], watermark=5)])
+    assert r.rc == 2, r
+    assert "watermark: expected a non-empty string or null" in r.err, r
 
 
 def test_import_from_stdin_and_defaults(synctool, tmp_path):
