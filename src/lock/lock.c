@@ -32,6 +32,7 @@
 
 #include "../time/st_time.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -54,6 +55,7 @@ struct lock_manager {
     size_t pool_used;
     pthread_mutex_t mu;
     char store_id[40];    /* the lock store's identity, once read; under mu */
+    char owner_tag[LOCK_OWNER_TAG_MAX + 1]; /* lock_set_owner_tag; under mu */
 };
 
 /* --- URLs ---------------------------------------------------------------- */
@@ -191,6 +193,40 @@ static int lock_new_owner(lock_manager *lm, char *buf, size_t n, st_error *err) 
     return ST_OK;
 }
 
+/* The owner token of a new hold: "<tag>.<32 hex>" when the manager has a
+ * tag (lock_set_owner_tag), else the 32 hex alone. */
+static int lock_hold_owner(lock_manager *lm, char *buf, size_t n, st_error *err) {
+    char hex[40], tag[LOCK_OWNER_TAG_MAX + 1];
+    int rc = lock_new_owner(lm, hex, sizeof hex, err);
+    if (rc != ST_OK) return rc;
+    pthread_mutex_lock(&lm->mu);
+    snprintf(tag, sizeof tag, "%s", lm->owner_tag);
+    pthread_mutex_unlock(&lm->mu);
+    if (tag[0]) snprintf(buf, n, "%s.%s", tag, hex);
+    else snprintf(buf, n, "%s", hex);
+    return ST_OK;
+}
+
+int lock_set_owner_tag(lock_manager *lm, const char *tag, st_error *err) {
+    size_t n = tag ? strlen(tag) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)tag[i]) || tag[i] == '-' || tag[i] == '_'))
+            return st_error_set(err, ST_EINVAL, "lock: owner tag may hold letters, digits, "
+                                "'-' and '_' only");
+    if (n > LOCK_OWNER_TAG_MAX)
+        return st_error_set(err, ST_EINVAL, "lock: owner tag longer than %d characters",
+                            LOCK_OWNER_TAG_MAX);
+    pthread_mutex_lock(&lm->mu);
+    snprintf(lm->owner_tag, sizeof lm->owner_tag, "%s", n ? tag : "");
+    pthread_mutex_unlock(&lm->mu);
+    return ST_OK;
+}
+
+bool lock_owner_tagged(const char *owner, const char *tag) {
+    size_t n = strlen(tag);
+    return n > 0 && strncmp(owner, tag, n) == 0 && owner[n] == '.';
+}
+
 /* --- acquire / renew / release ------------------------------------------- */
 
 static int check_key(const char *key, st_error *err) {
@@ -259,7 +295,7 @@ static int acquire_batch(lock_manager *lm, const char *const *keys, size_t n, lo
     if (rc == ST_OK && (owners == NULL || op == NULL || fences == NULL))
         rc = st_error_set(err, ST_ENOMEM, "out of memory");
     for (size_t i = 0; rc == ST_OK && i < n; i++) {
-        rc = lock_new_owner(lm, owners[i], sizeof owners[i], err);
+        rc = lock_hold_owner(lm, owners[i], sizeof owners[i], err);
         op[i] = owners[i];
     }
     if (rc == ST_OK) {
@@ -301,7 +337,7 @@ int lock_acquire(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_
     if (ttl_ms <= 0)
         return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
     char owner[64];
-    if ((rc = lock_new_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
+    if ((rc = lock_hold_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
     return acquire_as(lm, key, mode, ttl_ms, owner, h, err);
 }
 
@@ -329,7 +365,7 @@ int lock_acquire_wait(lock_manager *lm, const char *key, lock_mode mode, int64_t
     if (ttl_ms <= 0)
         return st_error_set(err, ST_EINVAL, "lock: ttl must be positive for '%s'", key);
     char owner[64];
-    if ((rc = lock_new_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
+    if ((rc = lock_hold_owner(lm, owner, sizeof owner, err)) != ST_OK) return rc;
     int64_t deadline = st_time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     bool intent_set = false;
     for (;;) {

@@ -103,6 +103,18 @@ void lock_set_cancel(lock_manager *lm, volatile sig_atomic_t *flag);
  * Values <= 0 restore the default. */
 void lock_set_poll_interval(lock_manager *lm, int64_t ms);
 
+/* Owner tags: every hold this manager takes from now on has the owner token
+ * "<tag>.<32 random hex>" (tag: letters, digits, '-', '_'; at most
+ * LOCK_OWNER_TAG_MAX; NULL or "" for none), so whoever lists the lock can
+ * tell whose it is — the scheduler tags holds with the run id ("run-42") and
+ * a second delivery of run 42 that finds the pipeline lock busy knows at once
+ * that the holder is its twin, with no waiting on state. The random part
+ * keeps tokens unguessable. ST_EINVAL for a bad tag. */
+#define LOCK_OWNER_TAG_MAX 24
+int lock_set_owner_tag(lock_manager *lm, const char *tag, st_error *err);
+/* Whether owner was taken under tag (owner starts with "<tag>."). */
+bool lock_owner_tagged(const char *owner, const char *tag);
+
 /* A second manager on an independent connection to the same store, for
  * another thread (the lease renewer). ST_ENOTIMPL if the backend cannot. */
 int lock_clone(lock_manager *lm, lock_manager **out, st_error *err);

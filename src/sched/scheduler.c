@@ -762,37 +762,52 @@ static void sched_job_opts(job_opts *opts, const config_pipeline *p, const queue
 }
 
 /* A skip because another delivery of this very run holds the pipeline lock
- * (state: same run_id, running or finished) is not this run's result: it
- * must not overwrite what that delivery records.
+ * (or already ran it) is not this run's result: it must not overwrite what
+ * that delivery records.
  *
- * The other delivery marks the run running only once it holds both locks,
- * so for a moment it holds the pipeline lock while the state still says
- * pending. A pipeline-lock skip that finds its own run pending therefore
- * looks again for up to SCHED_DUP_WAIT_MS: if the run turns running or
- * finished, the holder was another delivery; if it stays pending, someone
- * else holds the lock and the skip is recorded as usual. */
-#define SCHED_DUP_WAIT_MS 2000
+ * Every hold a delivery takes is tagged with its run id (lock owner
+ * "run-<id>.<random>", sched_owner_tag), so the pipeline lock's holder says
+ * whose it is: no waiting on state. The lock is looked at first, the state
+ * second: a twin records its outcome before it releases its locks, so a
+ * twin that let go between our failed acquisition and this look has left
+ * its outcome in the state. */
+static void sched_owner_tag(char *buf, size_t n, int64_t run_id) {
+    snprintf(buf, n, "run-%" PRId64, run_id);
+}
 
 static bool sched_is_other_delivery(const state_record *rec, const queue_job *job) {
     return rec->run_id == job->run_id && rec->status != STATE_PENDING &&
            rec->status != STATE_SKIPPED && rec->status != STATE_IDLE;
 }
 
+/* Whether the pipeline lock is held by another delivery of this run. */
+static bool sched_twin_holds_lock(const run_ctx *rc) {
+    if (rc->env->lm == NULL) return false;
+    char key[320], tag[LOCK_OWNER_TAG_MAX + 1];
+    lock_key_pipeline(key, sizeof key, rc->job->pipeline);
+    sched_owner_tag(tag, sizeof tag, rc->job->run_id);
+    lock_info *held = NULL;
+    size_t n = 0;
+    bool twin = false;
+    if (lock_list(rc->env->lm, &held, &n, NULL) == ST_OK)
+        for (size_t i = 0; i < n && !twin; i++)
+            twin = strcmp(held[i].key, key) == 0 && lock_owner_tagged(held[i].owner, tag);
+    free(held);
+    return twin;
+}
+
 static bool sched_duplicate_skip(const run_ctx *rc, const job_result *res) {
     if (res->status != JOB_SKIPPED) return false;
-    bool may_be_pending = strcmp(res->reason_code, "pipeline_lock_unavailable") == 0;
+    bool pipeline_busy = strcmp(res->reason_code, "pipeline_lock_unavailable") == 0;
+    const char *what = NULL;
     state_record rec;
-    for (int waited = 0;; waited += 100) {
-        if (state_get(rc->env->st, rc->job->pipeline, rc->job->strategy, &rec, NULL) != ST_OK)
-            return false;
-        if (sched_is_other_delivery(&rec, rc->job)) break;
-        bool own_pending = rec.run_id == rc->job->run_id && rec.status == STATE_PENDING;
-        if (!may_be_pending || !own_pending || waited >= SCHED_DUP_WAIT_MS) return false;
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    if (pipeline_busy && sched_twin_holds_lock(rc)) what = "holding the pipeline lock";
+    else if (state_get(rc->env->st, rc->job->pipeline, rc->job->strategy, &rec, NULL) ==
+                 ST_OK && sched_is_other_delivery(&rec, rc->job))
+        what = state_status_name(rec.status);
+    if (what == NULL) return false;
     log_info(rc->job->pipeline, rc->job->strategy, "Run %" PRId64 " not recorded: another "
-             "delivery of it is %s", rc->job->run_id, state_status_name(rec.status));
+             "delivery of it is %s", rc->job->run_id, what);
     return true;
 }
 
@@ -836,7 +851,11 @@ static int sched_run_job_captured(const sched_job_env *env, const queue_job *job
         sched_job_opts(&opts, rc.p, job, r == ST_OK ? &rec : NULL);
         opts.interrupt = env->interrupt;
         job_callbacks cb = {sched_on_locks_acquired, sched_on_skip, &rc, sched_on_finished};
+        char tag[LOCK_OWNER_TAG_MAX + 1];
+        sched_owner_tag(tag, sizeof tag, job->run_id);
+        if (env->lm) lock_set_owner_tag(env->lm, tag, NULL);
         job_run(env->cfg, rc.p, &opts, env->lm, &cb, sched_exec_sync, &rc, res);
+        if (env->lm) lock_set_owner_tag(env->lm, NULL, NULL);
         sched_release_enqueue(&rc);
         if (rc.abandoned || sched_duplicate_skip(&rc, res)) {
             *outcome = SCHED_JOB_DROPPED;

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include <pthread.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -406,49 +405,68 @@ static void test_run_job_duplicate_delivery_records_nothing(void **state) {
 
 /* The other delivery holds the pipeline lock but has not yet marked the run
  * running (regression: the duplicate recorded a skip in that moment, adding
- * a spurious "skipped" to history). It turns running 300 ms later, on its
- * own state connection: this delivery must drop the run and record nothing. */
-typedef struct late_runner {
-    const char *url;
-    int64_t run_id, at;
-} late_runner;
-
-static void *mark_running_later(void *arg) {
-    late_runner *lr = arg;
-    struct timespec ts = {0, 300 * 1000000L};
-    nanosleep(&ts, NULL);
-    state *st;
-    assert_int_equal(state_open(&st, lr->url, NULL), 0);
-    assert_int_equal(state_mark_running(st, "orders", "full_daily", lr->run_id, lr->at,
-                                        "other:1", NULL), 0);
-    state_close(st);
-    return NULL;
-}
-
+ * a spurious "skipped" to history; then it polled the state for 2 s, a
+ * guess at how fast the twin is). The twin's hold carries the run id in its
+ * owner token, so this delivery knows at once: it drops the run and records
+ * nothing, while the state still says pending. */
 static void test_run_job_duplicate_while_other_delivery_still_pending(void **state) {
     fixture *f = *state;
     do_tick(f, "2025-10-15T02:00:00Z");
     queue_job j;
     job_result res;
     assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
+    char tag[32];
+    snprintf(tag, sizeof tag, "run-%lld", (long long)j.run_id);
+    assert_int_equal(lock_set_owner_tag(f->lm, tag, NULL), 0);
     lock_handle h;
     assert_int_equal(lock_acquire(f->lm, "synctool:exec:pipeline:orders", LOCK_EXCLUSIVE,
                                   60000, &h, NULL), 0);
-    late_runner lr = {f->cfg->state_url, j.run_id, j.at};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, mark_running_later, &lr), 0);
+    assert_int_equal(lock_set_owner_tag(f->lm, NULL, NULL), 0);
+    assert_true(lock_owner_tagged(h.owner, tag));
     sched_job_outcome out = run_job(f, &j, &res);
-    pthread_join(t, NULL);
     assert_int_equal(out, SCHED_JOB_DROPPED);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
-    assert_int_equal(r.status, STATE_RUNNING);
+    assert_int_equal(r.status, STATE_PENDING);
     state_history_entry *hist;
     size_t n;
     assert_int_equal(state_history(f->st, "orders", "full_daily", 10, &hist, &n, NULL), 0);
     assert_int_equal(n, 0);
     free(hist);
     lock_release(f->lm, &h, NULL);
+}
+
+/* The pipeline lock held by someone else (not a delivery of this run, e.g.
+ * `lock hold` or another run): the skip is this run's own, recorded at once. */
+static void test_run_job_skip_on_a_stranger_is_recorded(void **state) {
+    fixture *f = *state;
+    do_tick(f, "2025-10-15T02:00:00Z");
+    queue_job j;
+    job_result res;
+    assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
+    assert_int_equal(lock_set_owner_tag(f->lm, "run-999999", NULL), 0);
+    lock_handle h;
+    assert_int_equal(lock_acquire(f->lm, "synctool:exec:pipeline:orders", LOCK_EXCLUSIVE,
+                                  60000, &h, NULL), 0);
+    assert_int_equal(lock_set_owner_tag(f->lm, NULL, NULL), 0);
+    assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
+    assert_int_equal(res.status, JOB_SKIPPED);
+    state_record r;
+    assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
+    assert_int_equal(r.status, STATE_SKIPPED);
+    lock_release(f->lm, &h, NULL);
+}
+
+/* Owner tags are validated and only prefix whole tags. */
+static void test_lock_owner_tags(void **state) {
+    fixture *f = *state;
+    st_error err;
+    assert_int_equal(lock_set_owner_tag(f->lm, "run 1", &err), ST_EINVAL);
+    assert_int_equal(lock_set_owner_tag(f->lm, "run-12345678901234567890123", &err), ST_EINVAL);
+    assert_true(lock_owner_tagged("run-4.abcdef", "run-4"));
+    assert_false(lock_owner_tagged("run-42.abcdef", "run-4"));
+    assert_false(lock_owner_tagged("abcdef", "run-4"));
+    assert_false(lock_owner_tagged("run-4.abcdef", ""));
 }
 
 static void test_run_job_unknown_pipeline_fails(void **state) {
@@ -486,6 +504,8 @@ int main(void) {
         T(test_run_job_superseded_is_dropped),
         T(test_run_job_duplicate_delivery_records_nothing),
         T(test_run_job_duplicate_while_other_delivery_still_pending),
+        T(test_run_job_skip_on_a_stranger_is_recorded),
+        T(test_lock_owner_tags),
         T(test_run_job_unknown_pipeline_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
