@@ -270,7 +270,7 @@ static void gauge(mbuf *b, const char *name, const char *help, double v) {
     mb_appendf(b, "%s %.17g\n", name, v);
 }
 
-static double queue_depth(http_server *s, const metrics_ctx *m) {
+static double queue_depth(http_ctx *s, const metrics_ctx *m) {
     if (strncmp(s->cfg->state_url, "redis://", 8) == 0) {
         queue *q = NULL;
         size_t waiting = 0, pending = 0;
@@ -284,7 +284,7 @@ static double queue_depth(http_server *s, const metrics_ctx *m) {
     return (double)n;
 }
 
-static void process_families(http_server *s, metrics_ctx *m) {
+static void process_families(http_ctx *s, metrics_ctx *m) {
     mbuf *b = m->b;
     gauge(b, "synctool_config_invalid_files", "Config files with problems.",
           (double)s->config_invalid_files);
@@ -325,7 +325,7 @@ static void process_families(http_server *s, metrics_ctx *m) {
     }
 }
 
-void http_metrics(http_server *s, const http_req *r, http_resp *out) {
+void http_metrics(http_ctx *s, const http_req *r, http_resp *out) {
     if (http_prepare(s, out) != ST_OK) return;
     state_counter *c = NULL;
     state_record *recs = NULL;
