@@ -66,6 +66,7 @@ static const http_route routes[] = {
     {"GET", "/api/v1/runs/*", http_api_run, AUTH_READ},
     {"GET", "/api/v1/locks", http_api_locks, AUTH_READ},
     {"GET", "/api/v1/workers", http_api_workers, AUTH_READ},
+    {"GET", "/api/v1/alerts", http_api_alerts, AUTH_READ},
     {"POST", "/api/v1/pipelines/*/run", http_api_trigger, AUTH_WRITE},
     {"POST", "/api/v1/pipelines/*/reset", http_api_reset, AUTH_WRITE},
     {"POST", "/api/v1/pipelines/*/pause", http_api_pause, AUTH_WRITE},

@@ -536,9 +536,12 @@ static bool runs_parse(const http_req *r, const config_pipeline *p, runs_query *
     const char *st = http_query(r, "status");
     if (st != NULL) {
         if (state_status_parse(st, &q->status) != ST_OK) {
-            http_reply_error(out, 400, "bad_request",
-                             "status: unknown status '%.64s' (idle, pending, running, success, "
-                             "failed, skipped)", st);
+            char names[160] = "";
+            for (int i = STATE_IDLE; i <= STATE_LOST; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         i ? ", " : "", state_status_name((state_status)i));
+            http_reply_error(out, 400, "bad_request", "status: unknown status '%.64s' (one of "
+                             "%s)", st, names);
             return false;
         }
         q->has_status = true;
@@ -1040,4 +1043,49 @@ void http_api_trigger(http_ctx *s, const http_req *r, http_resp *out) {
         return;
     }
     enqueue_locked(s, r, p, cs, &h, out);
+}
+
+/* --- alerts (the notify outbox) --- */
+
+void http_api_alerts(http_ctx *s, const http_req *r, http_resp *out) {
+    const char *want = http_query(r, "status");
+    if (want && strcmp(want, "pending") != 0 && strcmp(want, "delivered") != 0 &&
+        strcmp(want, "failed") != 0) {
+        http_reply_error(out, 400, "bad_request", "status: unknown alert status '%.64s' (one "
+                         "of pending, delivered, failed)", want);
+        return;
+    }
+    int64_t limit = 100;
+    if (!query_int(r, "limit", 1, HTTP_RUNS_MAX, &limit, out)) return;
+    if (http_prepare(s, out) != ST_OK) return;
+    state_alert *a = NULL;
+    size_t n = 0;
+    st_error err;
+    st_error_clear(&err);
+    int rc = state_outbox_list(s->st, NULL, false, &a, &n, &err);
+    if (rc != ST_OK) {
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc == ST_ENOTIMPL ? ST_ERR : rc, &err);
+        return;
+    }
+    int64_t counts[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) counts[a[i].status]++;
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_int(&w, "pending", counts[STATE_ALERT_PENDING]);
+    json_kv_int(&w, "failed", counts[STATE_ALERT_FAILED]);
+    json_kv_int(&w, "delivered", counts[STATE_ALERT_DELIVERED]);
+    json_key(&w, "alerts");
+    json_begin_array(&w);
+    int64_t shown = 0;
+    for (size_t i = n; i-- > 0 && shown < limit;) { /* newest first */
+        if (want && strcmp(want, state_alert_status_name(a[i].status)) != 0) continue;
+        state_alert_write_json(&w, &a[i]);
+        shown++;
+    }
+    json_end_array(&w);
+    json_end_object(&w);
+    free(a);
+    http_reply_json(out, 200, &w);
 }

@@ -146,6 +146,7 @@ void http_api_runs(http_ctx *s, const http_req *r, http_resp *out);
 void http_api_run(http_ctx *s, const http_req *r, http_resp *out);
 void http_api_locks(http_ctx *s, const http_req *r, http_resp *out);
 void http_api_workers(http_ctx *s, const http_req *r, http_resp *out);
+void http_api_alerts(http_ctx *s, const http_req *r, http_resp *out);
 void http_api_trigger(http_ctx *s, const http_req *r, http_resp *out);
 void http_api_reset(http_ctx *s, const http_req *r, http_resp *out);
 void http_api_pause(http_ctx *s, const http_req *r, http_resp *out);

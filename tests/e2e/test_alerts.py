@@ -179,6 +179,8 @@ def test_error_threshold_and_event_filter(synctool, tmp_path, receiver):
 
 
 def test_delivery_retried_after_a_receiver_error(synctool, tmp_path):
+    """A refused delivery stays in the outbox and goes out on the next tick;
+    the tick itself does not wait out a backoff."""
     rec = Receiver(fail_first=1)
     try:
         cfg = make_config(tmp_path, rec.url())
@@ -186,10 +188,16 @@ def test_delivery_retried_after_a_receiver_error(synctool, tmp_path):
         tick(synctool, cfg, "2025-10-15T10:00:05Z")
         break_source(cfg, True)
         r = tick(synctool, cfg, "2025-10-15T11:00:05Z")
+        assert rec.attempts == 1 and rec.events() == []
+        assert "alert 1 (failed) to http://127.0.0.1:" in r.err
+        assert "failed (HTTP 503), attempt 1; retrying in 1s" in r.err
+        assert "/…" in r.err                                # the URL is shown redacted
+        assert "1 not delivered yet; they stay in the outbox" in r.err
+        r = tick(synctool, cfg, "2025-10-15T11:01:05Z")
         assert rec.attempts == 2
         assert rec.events() == [("failed", "failed")]
-        assert "alert to http://127.0.0.1:" in r.err and "failed (HTTP 503), attempt 1 of 5" in r.err
-        assert "/…" in r.err                                # the URL is shown redacted
+        assert "alert 1 (failed) delivered to http://127.0.0.1:" in r.err
+        assert "on attempt 2" in r.err
     finally:
         rec.stop()
 

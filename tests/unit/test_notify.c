@@ -141,7 +141,8 @@ static int setup(void **state) {
     f->hook.events = CONFIG_NOTIFY_ALL;
     f->cfg.pipelines = &f->p;
     f->cfg.npipelines = 1;
-    f->cfg.notify = (config_notify){&f->hook, 1, 1, 1};
+    f->cfg.notify = (config_notify){&f->hook, 1, 1, 1, 0};
+    f->cfg.state_url = f->url;
     *state = f;
     return 0;
 }
