@@ -183,10 +183,29 @@ static int add_paused_column(sqlite_be *b, st_error *err) {
     return exec(b, "ALTER TABLE state_records ADD COLUMN paused INTEGER NOT NULL DEFAULT 0", err);
 }
 
+/* Whether the file already has every table and column of this version: a
+ * plain read (never waits on a writer in WAL mode), so opening a handle
+ * while another connection holds the write lock does not wait for it. */
+static bool schema_current(sqlite_be *b) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(b->db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name ="
+                           " 'state_outbox') + (SELECT count(*) FROM"
+                           " pragma_table_info('state_records') WHERE name = 'paused')",
+                           -1, &s, NULL) != SQLITE_OK)
+        return false;
+    bool ok = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 2;
+    sqlite3_finalize(s);
+    return ok;
+}
+
 /* journal_mode=WAL needs a moment of exclusive access; retry while another
  * process is creating the file at the same time. */
 static int setup_connection(sqlite_be *b, st_error *err) {
     sqlite3_busy_timeout(b->db, 10000);
+    if (schema_current(b)) {
+        int jm = sqlite3_exec(b->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        if (jm == SQLITE_OK) return ST_OK;
+    }
     int rc = ST_ERR;
     for (int i = 0; i < 50 && rc != ST_OK; i++) {
         rc = sqlite3_exec(b->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) == SQLITE_OK
