@@ -73,6 +73,11 @@ uint16_t http_server_port(const http_server *s);
 /* Stops answering and frees everything. NULL is a no-op. */
 void http_server_stop(http_server *s);
 
+/* Whether a Host header names a loopback listener on listen_addr: localhost,
+ * 127.0.0.1, [::1], the address itself or one of `extra` (NULL-terminated),
+ * case-insensitive, any port. NULL (no Host header) is allowed. */
+bool http_host_allowed(const char *host, const char *listen_addr, char *const *extra);
+
 /* Constant-time comparison of a presented token with the configured one:
  * true only if both are non-empty and equal. */
 bool http_token_equal(const char *presented, size_t presented_len, const char *token);

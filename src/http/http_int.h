@@ -118,10 +118,6 @@ void http_reply_error(http_resp *out, unsigned status, const char *code, const c
 void http_reply_st_error(http_resp *out, int rc, const st_error *err);
 void http_reply_text(http_resp *out, unsigned status, const char *ctype, char *body, size_t len);
 
-/* Whether a Host header names a loopback listener on listen_addr: localhost,
- * 127.0.0.1, [::1], the address itself or one of `extra`, any port. */
-bool http_host_allowed(const char *host, const char *listen_addr, char *const *extra);
-
 /* The query argument `key`, or NULL. */
 const char *http_query(const http_req *r, const char *key);
 
