@@ -242,9 +242,22 @@ static int load_slot(notifier *n, state *st, const char *p, const char *s, const
  * step of the store. A crash before it loses nothing (the next pass sees the
  * same transition); a crash after it repeats nothing (the value is stored).
  * Returns the number of webhooks the alert was queued for, or -1. */
+/* The alert's JSON, made to fit an outbox entry: a body that would not
+ * (error text full of characters JSON escapes six-fold) loses its error
+ * field and the end of its text rather than becoming invalid JSON. */
+static char *fitting_json(const notify_alert *a) {
+    char *body = notify_alert_json(a);
+    if (body == NULL || strlen(body) < sizeof ((state_alert *)0)->body) return body;
+    free(body);
+    notify_alert short_a = *a;
+    short_a.error[0] = '\0';
+    short_a.text[200] = '\0';
+    return notify_alert_json(&short_a);
+}
+
 static int record(notifier *n, state *st, const char *p, const char *s, const char *key,
                   const char *value, const notify_alert *a) {
-    char *body = a ? notify_alert_json(a) : NULL;
+    char *body = a ? fitting_json(a) : NULL;
     state_alert *entries = a ? calloc(n->nhooks ? n->nhooks : 1, sizeof *entries) : NULL;
     size_t k = 0;
     static const char *const ev_names[] = {"failed", "paused", "recovered", "freshness"};

@@ -256,7 +256,7 @@ typedef struct state_alert {
     int64_t updated_at;        /* the last attempt (or creation) */
     int64_t attempts;
     char last_error[256];
-    char body[4096];           /* the JSON POSTed */
+    char body[8192];           /* the JSON POSTed */
 } state_alert;
 
 /* Adds the n entries whose key is not there yet and sets meta key `mkey`
