@@ -83,7 +83,6 @@ typedef struct http_conn {
     char *body;
     size_t len;
     size_t uri_len;            /* the whole request URI, query included */
-    bool started;              /* the headers were checked */
     bool too_large;
 } http_conn;
 
@@ -598,14 +597,19 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
                                        void **con_cls) {
     (void)version;
     http_server *s = cls;
-    http_conn *hc = *con_cls;
-    if (hc == NULL) return MHD_NO; /* the URI callback could not allocate */
     http_resp out = {.status = 200};
-    if (!hc->started) {
-        hc->started = true;
+    if (*con_cls == NULL) {
+        http_conn *hc = calloc(1, sizeof *hc);
+        if (hc == NULL) return MHD_NO;
+        *con_cls = hc;
+        http_track *t = conn_track(conn);
+        pthread_mutex_lock(&s->mu);
+        hc->uri_len = t ? t->uri_len : 0;
+        pthread_mutex_unlock(&s->mu);
         if (http_limits(conn, hc, &out) != 0) return http_send(conn, &out);
         return MHD_YES;
     }
+    http_conn *hc = *con_cls;
     if (*upload_size != 0) {
         http_take_body(hc, upload_data, *upload_size);
         *upload_size = 0;
@@ -624,14 +628,18 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
     return http_send(conn, &out);
 }
 
-/* Called with the whole URI once the request line is read: allocates the
- * request's state, which libmicrohttpd passes back as *con_cls. */
+/* Called with the whole URI once the request line is read: notes its length
+ * on the connection's tracker (nothing is allocated here: libmicrohttpd
+ * reports no completion for a request whose headers it refused). */
 static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
-    (void)cls;
-    (void)conn;
-    http_conn *hc = calloc(1, sizeof *hc);
-    if (hc != NULL) hc->uri_len = strlen(uri);
-    return hc;
+    http_server *s = cls;
+    http_track *t = conn_track(conn);
+    if (t != NULL) {
+        pthread_mutex_lock(&s->mu);
+        t->uri_len = strlen(uri);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
 }
 
 static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -28,6 +28,7 @@ typedef struct http_track {
     int64_t started_ms;        /* monotonic: first byte of the current request */
     bool complete;             /* headers and body received: the deadline is off */
     bool expired;              /* shut down by the sweep */
+    size_t uri_len;            /* the current request's URI (query included) */
 } http_track;
 
 /* The config as loaded once, shared by the requests that use it. */
