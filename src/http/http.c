@@ -3,29 +3,41 @@
  * authentication and the one response helper (see http.h for the contract).
  *
  * libmicrohttpd parses HTTP; nothing here reads a request line or a header
- * by hand. It runs one internal polling thread, so requests are answered one
- * at a time; handlers still take `mu`, because the config, state and lock
- * handles they share are also reloaded here. A request passes through:
+ * by hand. It runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION,
+ * at most HTTP_DEFAULT_CONNECTIONS, HTTP_DEFAULT_PER_IP per client address),
+ * so a handler waiting on a store holds only its own request. No lock is
+ * held across a store call: `mu` guards only the config reference, the idle
+ * handle pool and the connection tracker. A request passes through:
+ *   0. our own limits once the headers are in: URI (414) and header lines
+ *      (431), answered in JSON (libmicrohttpd's own, plain answers are left
+ *      for requests beyond its 128 KiB buffer);
  *   1. accumulate the body (POST) up to HTTP_MAX_BODY; more is 413;
- *   2. route: the static table below maps (method, path pattern) to a
+ *   2. the Host check on a loopback listener (421; not for /healthz and
+ *      /readyz) and 415 for a body whose Content-Type is not JSON;
+ *   3. route: the static table below maps (method, path pattern) to a
  *      handler; a '*' segment matches one non-empty path segment and is
  *      captured; a known path with another method is 405; else 404;
- *   3. authenticate: write routes need the bearer token (none configured:
+ *   4. authenticate: write routes need the bearer token (none configured:
  *      403; missing or wrong: 401); read routes need it only when the
  *      listener is not loopback; /healthz and /readyz are always open;
- *   4. the handler fills an http_resp; one function turns it into the
- *      libmicrohttpd response with Content-Type and no-store headers.
+ *   5. the handler gets an http_ctx (its own config reference and store
+ *      handles, taken by http_prepare) and fills an http_resp; one function
+ *      turns it into the libmicrohttpd response with Content-Type, no-store
+ *      and, for the dashboard page, the Content-Security-Policy.
  * Errors are JSON {"error": {"code", "message"}} everywhere. GET / and
  * /static/<file> answer the dashboard's compiled-in files (dashboard_asset).
  *
- * Limits: a connection limit, an idle timeout (a slow or stuck client is
- * dropped, never blocks the others), a per-connection memory limit
- * (oversized headers are refused by libmicrohttpd) and the body limit.
+ * The request deadline: libmicrohttpd has only an idle timeout, which a
+ * client sending a header line every few seconds never meets. Every
+ * connection is tracked from accept (MHD_OPTION_NOTIFY_CONNECTION) with the
+ * start of its current request; a sweep thread shuts down, every 200 ms,
+ * the sockets whose request is not complete deadline_ms after its start.
  *
  * Handles: each request reloads the config if its files changed (mtime, size,
  * count; a broken config keeps the last valid one and is reported by /readyz
- * and /metrics) and opens state and locks for its state URL once; an
- * unreachable store drops them so the next request reconnects.
+ * and /metrics), takes a reference to it and an idle state + locks pair for
+ * its state URL (or opens one), and gives the pair back afterwards; an
+ * unreachable store closes the pair so the next request reconnects.
  */
 #include "http_int.h"
 

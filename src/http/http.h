@@ -12,9 +12,10 @@
  *
  * Security: POST endpoints need `Authorization: Bearer <token>` with the
  * token given in opts (from $SYNCTOOL_API_TOKEN), compared in constant time;
- * without a token they answer 403. Reads are open on a loopback listener and
- * need the token on any other. Starting on a non-loopback address without a
- * token is refused (ST_EINVAL).
+ * without a token they answer 403. Reads are open on a loopback listener
+ * (to requests whose Host names it: http_host_allowed) and need the token on
+ * any other. Starting on a non-loopback address without a token, or with a
+ * token over HTTP_TOKEN_MAX bytes, is refused (ST_EINVAL).
  */
 #ifndef ST_HTTP_H
 #define ST_HTTP_H
