@@ -159,7 +159,10 @@ typedef struct config_notify {
     config_webhook *webhooks;
     size_t nwebhooks;
     int64_t timeout_seconds;  /* per delivery attempt, default 10 */
-    int64_t max_attempts;     /* per alert, default 5, backoff 1 s, 2 s, 4 s, ... */
+    int64_t max_attempts;     /* per alert before it is given up; 0 (default) = until
+                               * retry_for has passed */
+    int64_t retry_for_s;      /* an undelivered alert is retried (backoff 1 s, 2 s, 4 s,
+                               * ... at most 5 min) this long; 0 = default 6 h */
 } config_notify;
 
 typedef struct config {

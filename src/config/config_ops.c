@@ -8,7 +8,8 @@
  *       webhooks:
  *         - {url: "${SLACK_WEBHOOK_URL}", events: [failed, paused, recovered, freshness]}
  *       timeout_seconds: 10
- *       max_attempts: 5
+ *       max_attempts: 0     # 0 = until retry_for has passed
+ *       retry_for: 6h
  *   pipelines/NAME.yaml:
  *     freshness: {warn_after: 2h, error_after: 6h}
  *
@@ -84,11 +85,20 @@ static void parse_webhook(config_loader *ld, const config_node *m, const char *p
     if (ev != NULL) parse_events(ld, ev, ep, &w->events);
 }
 
+static bool parse_duration(const char *s, int64_t *out);
+
 static void parse_notify(config_loader *ld, const config_node *m, config_notify *n) {
-    static const char *const keys[] = {"webhooks", "timeout_seconds", "max_attempts", NULL};
+    static const char *const keys[] = {"webhooks", "timeout_seconds", "max_attempts",
+                                       "retry_for", NULL};
     if (!config_check_map(ld, m, "notify", NULL, keys)) return;
     config_get_int(ld, m, "notify", "timeout_seconds", 1, 300, &n->timeout_seconds);
-    config_get_int(ld, m, "notify", "max_attempts", 1, 20, &n->max_attempts);
+    config_get_int(ld, m, "notify", "max_attempts", 0, 1000, &n->max_attempts);
+    const config_node *rf = config_map_get(m, "retry_for");
+    if (rf != NULL && (rf->kind != CONFIG_NODE_SCALAR || !parse_duration(rf->value,
+                                                                          &n->retry_for_s)))
+        config_problem_add(ld, rf->line, rf->col, "notify.retry_for: expected a duration such "
+                           "as 90s, 30m, 6h or 2d, got \"%s\"",
+                           rf->kind == CONFIG_NODE_SCALAR ? rf->value : config_kind_name(rf));
     const config_node *hooks = config_map_get(m, "webhooks");
     if (hooks == NULL) {
         config_missing(ld, m, "notify", "webhooks");
@@ -113,7 +123,7 @@ static void parse_notify(config_loader *ld, const config_node *m, config_notify 
 
 void config_parse_operations(config_loader *ld, config *cfg, const config_node *root) {
     cfg->history = (config_history){30, 50000};
-    cfg->notify = (config_notify){NULL, 0, 10, 5};
+    cfg->notify = (config_notify){NULL, 0, 10, 0, 6 * 3600};
     if (root == NULL || root->kind != CONFIG_NODE_MAP) return;
     const config_node *h = config_map_get(root, "history");
     if (h != NULL && !(h->kind == CONFIG_NODE_SCALAR && h->is_null))

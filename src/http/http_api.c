@@ -37,6 +37,8 @@
 #include "../why/why.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,6 +51,7 @@
 #define HTTP_LEADER_META "synctool:scheduler"
 #define HTTP_RUNS_MAX 1000
 #define HTTP_ALIVE_US (60 * ST_USEC)
+#define HTTP_READY_TIMEOUT_MS 2000
 
 /* --- one pipeline's view: states, crons, decisions --- */
 
@@ -256,7 +259,7 @@ static void detail_fields(json_writer *w, const pipeline_view *v) {
 }
 
 /* Reads every state record; on failure answers and returns non-zero. */
-static int load_states(http_server *s, state_record **recs, size_t *n, http_resp *out) {
+static int load_states(http_ctx *s, state_record **recs, size_t *n, http_resp *out) {
     st_error err;
     st_error_clear(&err);
     int rc = state_list(s->st, recs, n, &err);
@@ -267,7 +270,7 @@ static int load_states(http_server *s, state_record **recs, size_t *n, http_resp
     return rc;
 }
 
-static const config_pipeline *find_pipeline(http_server *s, const char *name, http_resp *out) {
+static const config_pipeline *find_pipeline(http_ctx *s, const char *name, http_resp *out) {
     const config_pipeline *p = config_pipeline_find(s->cfg, name);
     if (p == NULL)
         http_reply_error(out, 404, "not_found", "no pipeline named '%s'", name);
@@ -276,7 +279,7 @@ static const config_pipeline *find_pipeline(http_server *s, const char *name, ht
 
 /* --- health --- */
 
-void http_api_healthz(http_server *s, const http_req *r, http_resp *out) {
+void http_api_healthz(http_ctx *s, const http_req *r, http_resp *out) {
     (void)s;
     (void)r;
     json_writer w;
@@ -287,35 +290,135 @@ void http_api_healthz(http_server *s, const http_req *r, http_resp *out) {
     http_reply_json(out, 200, &w);
 }
 
-void http_api_readyz(http_server *s, const http_req *r, http_resp *out) {
+/* One readiness probe of a state store, run on its own detached thread so
+ * that /readyz answers within HTTP_READY_TIMEOUT_MS even if the store never
+ * does. The request and the thread share it; the last one out frees it. */
+typedef struct ready_probe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    bool done;
+    int rc;
+    char url[1024];
+    char backend[16];
+    st_error err;
+} ready_probe;
+
+static void probe_unref(ready_probe *p) {
+    pthread_mutex_lock(&p->mu);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!last) return;
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+static void *probe_main(void *arg) {
+    ready_probe *p = arg;
+    st_error err;
+    st_error_clear(&err);
+    state *st = NULL;
+    char buf[8], backend[16] = "";
+    int rc = state_open(&st, p->url, &err);
+    if (rc == ST_OK) {
+        snprintf(backend, sizeof backend, "%s", state_backend_name(st));
+        rc = state_meta_get(st, HTTP_LEADER_META, "-", "readyz-probe", buf, sizeof buf, &err);
+        if (rc == ST_ENOTFOUND) rc = ST_OK;
+    }
+    state_close(st);
+    pthread_mutex_lock(&p->mu);
+    p->rc = rc;
+    p->err = err;
+    snprintf(p->backend, sizeof p->backend, "%s", backend);
+    p->done = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    probe_unref(p);
+    return NULL;
+}
+
+/* Waits for the probe up to HTTP_READY_TIMEOUT_MS; false on timeout. */
+static bool probe_wait(ready_probe *p) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += HTTP_READY_TIMEOUT_MS / 1000;
+    ts.tv_nsec += (HTTP_READY_TIMEOUT_MS % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!p->done && pthread_cond_timedwait(&p->cv, &p->mu, &ts) != ETIMEDOUT) {}
+    bool done = p->done;
+    pthread_mutex_unlock(&p->mu);
+    return done;
+}
+
+static ready_probe *probe_start(const char *url) {
+    ready_probe *p = calloc(1, sizeof *p);
+    if (p == NULL) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    p->refs = 2;
+    snprintf(p->url, sizeof p->url, "%s", url);
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &at, probe_main, p);
+    pthread_attr_destroy(&at);
+    if (rc != 0) {
+        p->refs = 1;
+        probe_unref(p);
+        return NULL;
+    }
+    return p;
+}
+
+void http_api_readyz(http_ctx *s, const http_req *r, http_resp *out) {
     (void)r;
-    if (http_prepare(s, out) != ST_OK) return;
-    if (s->config_problem[0]) {
+    /* Only the config: the store is probed on a connection of its own. */
+    http_ctx_config(s);
+    if (s->cfg == NULL || s->config_problem[0]) {
         http_reply_error(out, 503, "unavailable", "config invalid: %s", s->config_problem);
         return;
     }
-    char buf[8];
-    st_error err;
-    st_error_clear(&err);
-    int rc = state_meta_get(s->st, HTTP_LEADER_META, "-", "readyz-probe", buf, sizeof buf, &err);
-    if (rc != ST_OK && rc != ST_ENOTFOUND) {
-        http_forget_handles(s);
-        http_reply_error(out, 503, "unavailable", "state store unreachable: %s", err.msg);
+    ready_probe *p = probe_start(s->cfg->state_url);
+    if (p == NULL) {
+        http_reply_error(out, 503, "unavailable", "cannot start the state store probe");
+        return;
+    }
+    if (!probe_wait(p)) {
+        probe_unref(p);
+        http_reply_error(out, 503, "unavailable", "state store did not answer within %d ms",
+                         HTTP_READY_TIMEOUT_MS);
+        return;
+    }
+    int rc = p->rc;
+    if (rc != ST_OK) {
+        http_reply_error(out, 503, "unavailable", "state store unreachable: %s", p->err.msg);
+        probe_unref(p);
         return;
     }
     json_writer w;
     json_init(&w);
     json_begin_object(&w);
     json_kv_string(&w, "status", "ready");
-    json_kv_string(&w, "state_backend", state_backend_name(s->st));
+    json_kv_string(&w, "state_backend", p->backend);
     json_kv_int(&w, "pipelines", (int64_t)s->cfg->npipelines);
     json_end_object(&w);
+    probe_unref(p);
     http_reply_json(out, 200, &w);
 }
 
 /* --- pipelines --- */
 
-void http_api_pipelines(http_server *s, const http_req *r, http_resp *out) {
+void http_api_pipelines(http_ctx *s, const http_req *r, http_resp *out) {
     if (http_prepare(s, out) != ST_OK) return;
     state_record *all = NULL;
     size_t nall = 0;
@@ -343,7 +446,7 @@ void http_api_pipelines(http_server *s, const http_req *r, http_resp *out) {
     http_reply_json(out, 200, &w);
 }
 
-void http_api_pipeline(http_server *s, const http_req *r, http_resp *out) {
+void http_api_pipeline(http_ctx *s, const http_req *r, http_resp *out) {
     if (http_prepare(s, out) != ST_OK) return;
     const config_pipeline *p = find_pipeline(s, r->args[0], out);
     if (p == NULL) return;
@@ -433,9 +536,12 @@ static bool runs_parse(const http_req *r, const config_pipeline *p, runs_query *
     const char *st = http_query(r, "status");
     if (st != NULL) {
         if (state_status_parse(st, &q->status) != ST_OK) {
-            http_reply_error(out, 400, "bad_request",
-                             "status: unknown status '%.64s' (idle, pending, running, success, "
-                             "failed, skipped)", st);
+            char names[160] = "";
+            for (int i = STATE_IDLE; i <= STATE_LOST; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         i ? ", " : "", state_status_name((state_status)i));
+            http_reply_error(out, 400, "bad_request", "status: unknown status '%.64s' (one of "
+                             "%s)", st, names);
             return false;
         }
         q->has_status = true;
@@ -445,7 +551,7 @@ static bool runs_parse(const http_req *r, const config_pipeline *p, runs_query *
 }
 
 /* Collects the matching history of every (or one) strategy, newest first. */
-static int runs_collect(http_server *s, const config_pipeline *p, const runs_query *q,
+static int runs_collect(http_ctx *s, const config_pipeline *p, const runs_query *q,
                         run_row **rows, size_t *nrows, st_error *err) {
     *rows = NULL;
     *nrows = 0;
@@ -478,7 +584,7 @@ static int runs_collect(http_server *s, const config_pipeline *p, const runs_que
     return ST_OK;
 }
 
-void http_api_runs(http_server *s, const http_req *r, http_resp *out) {
+void http_api_runs(http_ctx *s, const http_req *r, http_resp *out) {
     if (http_prepare(s, out) != ST_OK) return;
     const config_pipeline *p = find_pipeline(s, r->args[0], out);
     if (p == NULL) return;
@@ -541,7 +647,7 @@ static int find_current_run(const state_record *all, size_t nall, int64_t id, js
 /* GET /api/v1/runs/{id}: a finished run comes from its history entry with
  * its log lines, through the very writer of `synctool logs --json`
  * (state_run_write_json); a run still pending or running from its record. */
-void http_api_run(http_server *s, const http_req *r, http_resp *out) {
+void http_api_run(http_ctx *s, const http_req *r, http_resp *out) {
     char *end;
     long long id = strtoll(r->args[0], &end, 10);
     if (*end != '\0' || id <= 0) {
@@ -589,7 +695,7 @@ static const char *lock_kind(const char *key) {
     return "other";
 }
 
-void http_api_locks(http_server *s, const http_req *r, http_resp *out) {
+void http_api_locks(http_ctx *s, const http_req *r, http_resp *out) {
     (void)r;
     if (http_prepare(s, out) != ST_OK) return;
     lock_info *locks = NULL;
@@ -624,7 +730,7 @@ void http_api_locks(http_server *s, const http_req *r, http_resp *out) {
 }
 
 /* The leading scheduler's name, or "" (no live leader lease). */
-static void leader_name(http_server *s, char *buf, size_t n) {
+static void leader_name(http_ctx *s, char *buf, size_t n) {
     buf[0] = '\0';
     lock_info *locks = NULL;
     size_t nl = 0;
@@ -636,7 +742,7 @@ static void leader_name(http_server *s, char *buf, size_t n) {
         buf[0] = '\0';
 }
 
-void http_api_workers(http_server *s, const http_req *r, http_resp *out) {
+void http_api_workers(http_ctx *s, const http_req *r, http_resp *out) {
     if (http_prepare(s, out) != ST_OK) return;
     state_process *procs = NULL;
     size_t n = 0;
@@ -705,7 +811,7 @@ static bool body_strategy(const http_req *r, char *strategy, size_t n, http_resp
 }
 
 /* Pipeline and optional strategy of a POST; NULL after answering. */
-static const config_pipeline *mutation_target(http_server *s, const http_req *r,
+static const config_pipeline *mutation_target(http_ctx *s, const http_req *r,
                                               char *strategy, size_t n, http_resp *out) {
     if (http_prepare(s, out) != ST_OK) return NULL;
     const config_pipeline *p = find_pipeline(s, r->args[0], out);
@@ -719,7 +825,7 @@ static const config_pipeline *mutation_target(http_server *s, const http_req *r,
 }
 
 /* Answers 200 with the pipeline's strategies as they are now. */
-static void reply_changed(http_server *s, const http_req *r, const config_pipeline *p,
+static void reply_changed(http_ctx *s, const http_req *r, const config_pipeline *p,
                           http_resp *out) {
     state_record *all = NULL;
     size_t nall = 0;
@@ -743,26 +849,26 @@ static void reply_changed(http_server *s, const http_req *r, const config_pipeli
     http_reply_json(out, 200, &w);
 }
 
-typedef int (*pair_op)(http_server *s, const config_pipeline *p, const char *strategy,
+typedef int (*pair_op)(http_ctx *s, const config_pipeline *p, const char *strategy,
                        int64_t now, st_error *err);
 
-static int op_reset(http_server *s, const config_pipeline *p, const char *strategy, int64_t now,
+static int op_reset(http_ctx *s, const config_pipeline *p, const char *strategy, int64_t now,
                     st_error *err) {
     int rc = state_reset_at(s->st, p->name, strategy, now, err);
     return rc == ST_ENOTFOUND ? ST_OK : rc;   /* no state: nothing to reset */
 }
 
-static int op_pause(http_server *s, const config_pipeline *p, const char *strategy, int64_t now,
+static int op_pause(http_ctx *s, const config_pipeline *p, const char *strategy, int64_t now,
                     st_error *err) {
     return state_set_paused(s->st, p->name, strategy, true, now, err);
 }
 
-static int op_resume(http_server *s, const config_pipeline *p, const char *strategy, int64_t now,
+static int op_resume(http_ctx *s, const config_pipeline *p, const char *strategy, int64_t now,
                      st_error *err) {
     return state_set_paused(s->st, p->name, strategy, false, now, err);
 }
 
-static void apply_to_strategies(http_server *s, const http_req *r, http_resp *out, pair_op op,
+static void apply_to_strategies(http_ctx *s, const http_req *r, http_resp *out, pair_op op,
                                 const char *what) {
     char strategy[128];
     const config_pipeline *p = mutation_target(s, r, strategy, sizeof strategy, out);
@@ -783,15 +889,15 @@ static void apply_to_strategies(http_server *s, const http_req *r, http_resp *ou
     reply_changed(s, r, p, out);
 }
 
-void http_api_reset(http_server *s, const http_req *r, http_resp *out) {
+void http_api_reset(http_ctx *s, const http_req *r, http_resp *out) {
     apply_to_strategies(s, r, out, op_reset, "Reset");
 }
 
-void http_api_pause(http_server *s, const http_req *r, http_resp *out) {
+void http_api_pause(http_ctx *s, const http_req *r, http_resp *out) {
     apply_to_strategies(s, r, out, op_pause, "Paused");
 }
 
-void http_api_resume(http_server *s, const http_req *r, http_resp *out) {
+void http_api_resume(http_ctx *s, const http_req *r, http_resp *out) {
     apply_to_strategies(s, r, out, op_resume, "Resumed");
 }
 
@@ -819,7 +925,7 @@ static const config_strategy *default_strategy(const config_pipeline *p, int64_t
 
 /* Starts `synctool scheduler --exec-job` detached: the middle process exits
  * at once, so the job is adopted by init and nobody has to reap it. */
-static int spawn_job(http_server *s, const queue_job *j, st_error *err) {
+static int spawn_job(http_ctx *s, const queue_job *j, st_error *err) {
     char rid[32], at[32], ef[32];
     snprintf(rid, sizeof rid, "%" PRId64, j->run_id);
     snprintf(at, sizeof at, "%" PRId64, j->at);
@@ -849,7 +955,7 @@ static int spawn_job(http_server *s, const queue_job *j, st_error *err) {
 }
 
 /* Hands job j over: the Redis job stream, or a detached process. */
-static int handoff(http_server *s, queue_job *j, st_error *err) {
+static int handoff(http_ctx *s, queue_job *j, st_error *err) {
     if (strncmp(s->cfg->state_url, "redis://", 8) != 0) return spawn_job(s, j, err);
     queue *q = NULL;
     int rc = queue_open(&q, s->cfg->state_url, err);
@@ -871,7 +977,7 @@ static void reply_accepted(http_resp *out, const queue_job *j) {
 }
 
 /* Under the enqueue lock h: can-enqueue check, run id, pending, hand-off. */
-static void enqueue_locked(http_server *s, const http_req *r, const config_pipeline *p,
+static void enqueue_locked(http_ctx *s, const http_req *r, const config_pipeline *p,
                            const config_strategy *cs, lock_handle *h, http_resp *out) {
     st_error err;
     st_error_clear(&err);
@@ -908,7 +1014,7 @@ static void enqueue_locked(http_server *s, const http_req *r, const config_pipel
     reply_accepted(out, &j);
 }
 
-void http_api_trigger(http_server *s, const http_req *r, http_resp *out) {
+void http_api_trigger(http_ctx *s, const http_req *r, http_resp *out) {
     char strategy[128];
     const config_pipeline *p = mutation_target(s, r, strategy, sizeof strategy, out);
     if (p == NULL) return;
@@ -937,4 +1043,49 @@ void http_api_trigger(http_server *s, const http_req *r, http_resp *out) {
         return;
     }
     enqueue_locked(s, r, p, cs, &h, out);
+}
+
+/* --- alerts (the notify outbox) --- */
+
+void http_api_alerts(http_ctx *s, const http_req *r, http_resp *out) {
+    const char *want = http_query(r, "status");
+    if (want && strcmp(want, "pending") != 0 && strcmp(want, "delivered") != 0 &&
+        strcmp(want, "failed") != 0) {
+        http_reply_error(out, 400, "bad_request", "status: unknown alert status '%.64s' (one "
+                         "of pending, delivered, failed)", want);
+        return;
+    }
+    int64_t limit = 100;
+    if (!query_int(r, "limit", 1, HTTP_RUNS_MAX, &limit, out)) return;
+    if (http_prepare(s, out) != ST_OK) return;
+    state_alert *a = NULL;
+    size_t n = 0;
+    st_error err;
+    st_error_clear(&err);
+    int rc = state_outbox_list(s->st, NULL, false, &a, &n, &err);
+    if (rc != ST_OK) {
+        if (rc == ST_EUNAVAIL) http_forget_handles(s);
+        http_reply_st_error(out, rc == ST_ENOTIMPL ? ST_ERR : rc, &err);
+        return;
+    }
+    int64_t counts[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) counts[a[i].status]++;
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_kv_int(&w, "pending", counts[STATE_ALERT_PENDING]);
+    json_kv_int(&w, "failed", counts[STATE_ALERT_FAILED]);
+    json_kv_int(&w, "delivered", counts[STATE_ALERT_DELIVERED]);
+    json_key(&w, "alerts");
+    json_begin_array(&w);
+    int64_t shown = 0;
+    for (size_t i = n; i-- > 0 && shown < limit;) { /* newest first */
+        if (want && strcmp(want, state_alert_status_name(a[i].status)) != 0) continue;
+        state_alert_write_json(&w, &a[i]);
+        shown++;
+    }
+    json_end_array(&w);
+    json_end_object(&w);
+    free(a);
+    http_reply_json(out, 200, &w);
 }

@@ -270,7 +270,7 @@ static void gauge(mbuf *b, const char *name, const char *help, double v) {
     mb_appendf(b, "%s %.17g\n", name, v);
 }
 
-static double queue_depth(http_server *s, const metrics_ctx *m) {
+static double queue_depth(http_ctx *s, const metrics_ctx *m) {
     if (strncmp(s->cfg->state_url, "redis://", 8) == 0) {
         queue *q = NULL;
         size_t waiting = 0, pending = 0;
@@ -284,7 +284,22 @@ static double queue_depth(http_server *s, const metrics_ctx *m) {
     return (double)n;
 }
 
-static void process_families(http_server *s, metrics_ctx *m) {
+/* The notify outbox by status (pending: not delivered yet, being retried). */
+static void alert_family(http_ctx *s, mbuf *b) {
+    state_alert *a = NULL;
+    size_t n = 0;
+    if (state_outbox_list(s->st, NULL, false, &a, &n, NULL) != ST_OK) return;
+    double counts[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) counts[a[i].status]++;
+    free(a);
+    header(b, "synctool_alerts", "gauge", "Alert deliveries in the outbox by status (pending: "
+           "being retried; failed: given up; delivered: kept for 7 days).");
+    for (int i = 0; i < 3; i++)
+        mb_appendf(b, "synctool_alerts{status=\"%s\"} %.17g\n",
+                   state_alert_status_name((state_alert_status)i), counts[i]);
+}
+
+static void process_families(http_ctx *s, metrics_ctx *m) {
     mbuf *b = m->b;
     gauge(b, "synctool_config_invalid_files", "Config files with problems.",
           (double)s->config_invalid_files);
@@ -316,6 +331,7 @@ static void process_families(http_server *s, metrics_ctx *m) {
         put_label(b, leader);
         mb_append(b, "\"} 1\n");
     }
+    alert_family(s, b);
     if (s->proc) {
         gauge(b, "synctool_scheduler_tick_duration_seconds", "Duration of this scheduler's "
               "last tick.", s->proc->last_tick_seconds);
@@ -325,7 +341,7 @@ static void process_families(http_server *s, metrics_ctx *m) {
     }
 }
 
-void http_metrics(http_server *s, const http_req *r, http_resp *out) {
+void http_metrics(http_ctx *s, const http_req *r, http_resp *out) {
     if (http_prepare(s, out) != ST_OK) return;
     state_counter *c = NULL;
     state_record *recs = NULL;

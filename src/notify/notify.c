@@ -4,10 +4,12 @@
  * notify_check() reads every record once (state_list, sorted), then walks the
  * config: per strategy it derives the health (ok / failing / paused) from the
  * record and the last-notified health, per pipeline the freshness level from
- * the newest successful run of any strategy. A change is stored first
- * (state_meta_put) and then queued for delivery: if the process dies between
- * the two, the alert is lost rather than sent twice — one alert per
- * transition is the promise, "at most once" the failure mode.
+ * the newest successful run of any strategy. A change is recorded in one
+ * atomic step of the store: the new last-notified value and one outbox
+ * entry per webhook that takes the event (state_outbox_add). A process that
+ * dies before it loses nothing, one that dies after it repeats nothing: one
+ * alert per transition, exactly once into the outbox; notify_send.c then
+ * delivers from the outbox until a 2xx or the retry horizon.
  *
  * The last-notified values are cached per (pipeline, strategy) slot after
  * the first read, so a tick costs one state_list and no meta reads; a config
@@ -235,19 +237,68 @@ static int load_slot(notifier *n, state *st, const char *p, const char *s, const
     return ST_OK;
 }
 
-static int store_slot(state *st, const char *p, const char *s, const char *key,
-                      const char *value, int8_t *slotv, int8_t v) {
-    st_error e;
-    int rc = state_meta_put(st, p, s, key, value, &e);
-    if (rc != ST_OK) {
-        log_warn(p, s[0] == '*' ? NULL : s, "cannot store the notified state: %s", e.msg);
-        return rc;
+/* Records a transition: the last-notified value of the slot and, when some
+ * webhook takes the event, one outbox entry per such webhook, in one atomic
+ * step of the store. A crash before it loses nothing (the next pass sees the
+ * same transition); a crash after it repeats nothing (the value is stored).
+ * Returns the number of webhooks the alert was queued for, or -1. */
+/* The alert's JSON, made to fit an outbox entry: a body that would not
+ * (error text full of characters JSON escapes six-fold) loses its error
+ * field and the end of its text rather than becoming invalid JSON. */
+static char *fitting_json(const notify_alert *a) {
+    char *body = notify_alert_json(a);
+    if (body == NULL || strlen(body) < sizeof ((state_alert *)0)->body) return body;
+    free(body);
+    notify_alert short_a = *a;
+    short_a.error[0] = '\0';
+    short_a.text[200] = '\0';
+    return notify_alert_json(&short_a);
+}
+
+static int record(notifier *n, state *st, const char *p, const char *s, const char *key,
+                  const char *value, const notify_alert *a) {
+    char *body = a ? fitting_json(a) : NULL;
+    state_alert *entries = a ? calloc(n->nhooks ? n->nhooks : 1, sizeof *entries) : NULL;
+    size_t k = 0;
+    static const char *const ev_names[] = {"failed", "paused", "recovered", "freshness"};
+    for (size_t i = 0; a && body && entries && i < n->nhooks; i++) {
+        if (!(n->hooks[i].events & a->event)) continue;
+        state_alert *e = &entries[k++];
+        snprintf(e->key, sizeof e->key, "%s\x1f%s\x1f%s=%s\x1f%" PRId64 "\x1f%" PRId64 "\x1f%s", p,
+                 s, key, value, a->run_id, a->at, n->hooks[i].id);
+        snprintf(e->hook, sizeof e->hook, "%s", n->hooks[i].id);
+        snprintf(e->pipeline, sizeof e->pipeline, "%s", p);
+        snprintf(e->strategy, sizeof e->strategy, "%s", s);
+        for (unsigned bit = 0; bit < 4; bit++)
+            if (a->event == (1u << bit)) snprintf(e->event, sizeof e->event, "%s", ev_names[bit]);
+        e->status = STATE_ALERT_PENDING;
+        e->created_at = e->next_at = e->updated_at = a->at;
+        snprintf(e->body, sizeof e->body, "%s", body);
     }
-    *slotv = v;
-    return ST_OK;
+    st_error e;
+    int rc = (a && (body == NULL || entries == NULL))
+                 ? st_error_set(&e, ST_ENOMEM, "out of memory")
+                 : state_outbox_add(st, entries, k, p, s, key, value, &e);
+    free(body);
+    free(entries);
+    if (rc != ST_OK) {
+        log_warn(p, s[0] == '*' ? NULL : s, "cannot record the alert state: %s", e.msg);
+        return -1;
+    }
+    for (size_t i = 0; a && i < n->nhooks; i++)
+        if (n->hooks[i].events & a->event) n->hooks[i].wake = true;
+    return (int)k;
 }
 
 /* --- the pass --- */
+
+/* Logs and counts a recorded alert. */
+static void queued_alert(const notify_alert *a, int hooks, size_t *queued) {
+    if (hooks <= 0) return;
+    log_info(a->pipeline, a->strategy[0] ? a->strategy : NULL, "alert: %s (queued for %d "
+             "webhook(s))", a->text, hooks);
+    (*queued)++;
+}
 
 static void check_strategy(notifier *n, state *st, const config_pipeline *p, size_t i,
                            size_t j, const state_record *r, int64_t now, size_t *queued) {
@@ -256,14 +307,14 @@ static void check_strategy(notifier *n, state *st, const config_pipeline *p, siz
     notify_health prev = (notify_health)*sv;
     notify_health cur = notify_health_next(r, p->retry.max_retry_count, prev);
     if (cur == prev) return;
-    if (store_slot(st, p->name, r->strategy, META_HEALTH, notify_health_name(cur), sv,
-                   (int8_t)cur) != ST_OK)
-        return;
     unsigned ev = notify_transition(prev, cur);
-    if (ev == 0) return;
     notify_alert a;
-    health_alert(&a, ev, p, r, prev, cur, now);
-    if (notify_queue_push(n, &a)) (*queued)++;
+    if (ev) health_alert(&a, ev, p, r, prev, cur, now);
+    int hooks = record(n, st, p->name, r->strategy, META_HEALTH, notify_health_name(cur),
+                       ev ? &a : NULL);
+    if (hooks < 0) return;
+    *sv = (int8_t)cur;
+    if (ev) queued_alert(&a, hooks, queued);
 }
 
 static void check_freshness(notifier *n, state *st, const config_pipeline *p, size_t i,
@@ -274,14 +325,25 @@ static void check_freshness(notifier *n, state *st, const config_pipeline *p, si
     if (load_slot(n, st, p->name, PIPELINE_SCOPE, META_FRESH, parse_fresh, sv) != ST_OK) return;
     notify_fresh prev = (notify_fresh)*sv;
     if (level == prev) return;
-    if (store_slot(st, p->name, PIPELINE_SCOPE, META_FRESH, notify_fresh_name(level), sv,
-                   (int8_t)level) != ST_OK)
-        return;
     /* First sight of fresh data is no news; anything else is a crossing. */
-    if (prev == NOTIFY_FRESH_UNKNOWN && level == NOTIFY_FRESH_OK) return;
+    bool news = !(prev == NOTIFY_FRESH_UNKNOWN && level == NOTIFY_FRESH_OK);
     notify_alert a;
-    fresh_alert(&a, p, level, last_success, now);
-    if (notify_queue_push(n, &a)) (*queued)++;
+    if (news) fresh_alert(&a, p, level, last_success, now);
+    int hooks = record(n, st, p->name, PIPELINE_SCOPE, META_FRESH, notify_fresh_name(level),
+                       news ? &a : NULL);
+    if (hooks < 0) return;
+    *sv = (int8_t)level;
+    if (news) queued_alert(&a, hooks, queued);
+}
+
+/* Hourly: closed outbox entries older than NOTIFY_KEEP_CLOSED_S go. */
+static void prune_outbox(notifier *n, state *st, int64_t now) {
+    if (now < n->next_prune) return;
+    n->next_prune = now + 3600 * ST_USEC;
+    int64_t removed = 0;
+    st_error e;
+    if (state_outbox_prune(st, now - NOTIFY_KEEP_CLOSED_S * ST_USEC, &removed, &e) != ST_OK)
+        log_warn(NULL, NULL, "alert outbox pruning failed: %s", e.msg);
 }
 
 int notify_check(notifier *n, state *st, int64_t now, size_t *queued, st_error *err) {
@@ -310,5 +372,7 @@ int notify_check(notifier *n, state *st, int64_t now, size_t *queued, st_error *
         check_freshness(n, st, p, i, last_success, now, queued);
     }
     free(recs);
+    prune_outbox(n, st, now);
+    notify_wake(n, now);
     return ST_OK;
 }

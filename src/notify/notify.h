@@ -12,12 +12,17 @@
  *    strategy "*"), so a restarted or a new leading scheduler does not
  *    repeat an alert. The decision itself is the pure notify_health_next() /
  *    notify_fresh_level() / notify_transition(), tested at any instant.
- *  - delivery: a background thread POSTs each alert as JSON with a
- *    Slack-compatible "text" field to every webhook subscribed to its event,
- *    through libcurl, retrying with backoff (1 s, 2 s, 4 s, ... up to
- *    notify.max_attempts). notify_check() only queues (bounded queue; the
- *    oldest alert is dropped, with a warning, if it overflows), so a slow
- *    receiver never delays a tick or a run.
+ *  - the outbox: a transition is recorded in the state store together with
+ *    one outbox entry per webhook subscribed to its event, in one atomic
+ *    step (state_outbox_add), so an alert is neither lost nor repeated by a
+ *    crash or a restart.
+ *  - delivery (notify_send.c): one thread per webhook, each with its own
+ *    state handle, POSTs its pending entries as JSON with a Slack-compatible
+ *    "text" field; an entry is marked delivered only after a 2xx, else it is
+ *    retried with backoff (1 s, 2 s, 4 s, ... at most 5 min) for
+ *    notify.retry_for (default 6 h), across restarts, then marked failed.
+ *    A slow receiver delays only its own alerts, never a tick, a run or
+ *    another webhook. Stopping takes at most NOTIFY_STOP_MS.
  *
  * Webhook URLs carry tokens: they are only ever logged redacted to scheme
  * and host (config_url_redact).
@@ -82,24 +87,46 @@ char *notify_alert_json(const notify_alert *a);
 
 typedef struct notifier notifier;
 
-/* Starts the delivery thread when cfg->notify has webhooks; without any,
- * *out is a notifier whose checks do nothing. */
+/* Stopping waits at most this long for deliveries in flight; what is left
+ * stays in the outbox. Below every systemd unit's TimeoutStopSec. */
+#define NOTIFY_STOP_MS 10000
+#define NOTIFY_BACKOFF_MAX_S 300
+#define NOTIFY_RETRY_FOR_DEFAULT_S (6 * 3600)
+/* Delivered and failed entries are kept this long (the API shows them). */
+#define NOTIFY_KEEP_CLOSED_S (7 * 86400)
+
+/* The wait after the attempts-th failed attempt: 1 s, 2 s, 4 s, ... at most
+ * NOTIFY_BACKOFF_MAX_S. */
+int64_t notify_backoff_us(int64_t attempts);
+
+/* Applies one attempt's outcome at `now` to an outbox entry: delivered on
+ * ok; else retried after notify_backoff_us, or failed when the retry would
+ * come more than retry_for_us after the alert or max_attempts (> 0) is
+ * reached. Returns ok. */
+bool notify_outcome(state_alert *a, bool ok, const char *why, int64_t now, int64_t retry_for_us,
+                    int64_t max_attempts);
+
+/* Starts one delivery thread per webhook of cfg->notify; without any, *out
+ * is a notifier whose checks do nothing. The threads deliver only after the
+ * first notify_check (only a leading scheduler checks). */
 int notifier_open(notifier **out, const config *cfg, st_error *err);
 
-/* Waits up to drain_ms for queued alerts to be delivered, then stops the
- * thread and frees. NULL-safe. */
+/* Makes one attempt of what is due, for at most min(drain_ms,
+ * NOTIFY_STOP_MS), cuts what is still in flight short, stops the threads
+ * and frees. Undelivered alerts stay in the outbox. NULL-safe. */
 void notifier_close(notifier *n, int64_t drain_ms);
 
 /* The config to check against after a reload (borrowed, like the first). */
 void notifier_set_config(notifier *n, const config *cfg);
 
-/* One detection pass at `now`: reads every record, emits and queues an alert
- * per transition, stores the new last-notified states. Returns 0, or an
- * error if the state could not be read (nothing is lost: the next pass sees
- * the same transitions). *queued (may be NULL) counts the alerts queued. */
+/* One detection pass at `now`: reads every record, records an alert per
+ * transition in the outbox with the new last-notified state, and wakes the
+ * delivery threads (setting their clock to `now`). Returns 0, or an error if
+ * the state could not be read (nothing is lost: the next pass sees the same
+ * transitions). *queued (may be NULL) counts the alerts queued. */
 int notify_check(notifier *n, state *st, int64_t now, size_t *queued, st_error *err);
 
-/* Alerts delivered and given up since open (tests, logs). */
+/* Outbox entries delivered and given up by this notifier since open. */
 void notifier_counts(notifier *n, size_t *delivered, size_t *failed);
 
 #endif

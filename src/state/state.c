@@ -487,3 +487,36 @@ int state_meta_put(state *st, const char *pipeline, const char *strategy, const 
                    const char *value, st_error *err) {
     return st->ops->meta_put(st->be, pipeline, strategy, key, value, err);
 }
+
+/* --- the alert outbox (front; field helpers in state_outbox.c) --- */
+
+static int outbox_missing(const state *st, st_error *err) {
+    return st_error_set(err, ST_ENOTIMPL, "state %s keeps no alert outbox", st->ops->name);
+}
+
+int state_outbox_add(state *st, const state_alert *alerts, size_t n, const char *mp,
+                     const char *ms, const char *mkey, const char *mvalue, st_error *err) {
+    if (st->ops->outbox_add == NULL) return outbox_missing(st, err);
+    return st->ops->outbox_add(st->be, alerts, n, mp, ms, mkey, mvalue, err);
+}
+
+int state_outbox_list(state *st, const char *hook, bool pending_only, state_alert **out,
+                      size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    if (st->ops->outbox_list == NULL) return outbox_missing(st, err);
+    return st->ops->outbox_list(st->be, hook, pending_only, out, n, err);
+}
+
+int state_outbox_update(state *st, const state_alert *a, st_error *err) {
+    if (st->ops->outbox_update == NULL) return outbox_missing(st, err);
+    return st->ops->outbox_update(st->be, a, err);
+}
+
+int state_outbox_prune(state *st, int64_t cutoff, int64_t *removed, st_error *err) {
+    int64_t dummy = 0;
+    if (removed == NULL) removed = &dummy;
+    *removed = 0;
+    if (st->ops->outbox_prune == NULL) return outbox_missing(st, err);
+    return st->ops->outbox_prune(st->be, cutoff, removed, err);
+}

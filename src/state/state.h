@@ -234,6 +234,48 @@ void state_run_write_json(json_writer *w, const state_run *r, bool with_log);
 int state_prune(state *st, int64_t now, const state_retention *ret, int64_t *removed,
                 st_error *err);
 
+/* --- the alert outbox (src/notify) -----------------------------------------
+ * One entry per (alert, webhook): written with the notifier's last-notified
+ * value in one atomic step (state_outbox_add), marked delivered only after
+ * a 2xx, retried with backoff until a horizon, then failed. Entries survive
+ * restarts; closed ones are pruned after a while (state_outbox_prune). */
+typedef enum {
+    STATE_ALERT_PENDING = 0,
+    STATE_ALERT_DELIVERED,
+    STATE_ALERT_FAILED
+} state_alert_status;
+
+typedef struct state_alert {
+    int64_t id;                /* assigned by state_outbox_add */
+    char key[400];             /* unique: the transition and the webhook */
+    char hook[24];             /* the webhook's id (a hash of its URL) */
+    state_alert_status status;
+    char pipeline[128], strategy[128], event[16];
+    int64_t created_at;        /* when the transition was detected */
+    int64_t next_at;           /* the next attempt is due at */
+    int64_t updated_at;        /* the last attempt (or creation) */
+    int64_t attempts;
+    char last_error[256];
+    char body[8192];           /* the JSON POSTed */
+} state_alert;
+
+/* Adds the n entries whose key is not there yet and sets meta key `mkey`
+ * of (mp, ms) to `mvalue` (mkey NULL: none), all or nothing. ST_ENOTIMPL if
+ * the backend keeps no outbox. */
+int state_outbox_add(state *st, const state_alert *alerts, size_t n, const char *mp,
+                     const char *ms, const char *mkey, const char *mvalue, st_error *err);
+/* Entries by id; hook NULL = every webhook; pending_only skips closed ones.
+ * Caller frees *out. */
+int state_outbox_list(state *st, const char *hook, bool pending_only, state_alert **out,
+                      size_t *n, st_error *err);
+/* Writes an entry's status, next_at, updated_at, attempts and last_error. */
+int state_outbox_update(state *st, const state_alert *a, st_error *err);
+/* Removes delivered and failed entries last updated before `cutoff`. */
+int state_outbox_prune(state *st, int64_t cutoff, int64_t *removed, st_error *err);
+const char *state_alert_status_name(state_alert_status s);
+/* Writes one entry as the API's Alert object (without the body). */
+void state_alert_write_json(json_writer *w, const state_alert *a);
+
 const char *state_status_name(state_status s);
 /* Parses a status name; ST_EINVAL for unknown names. */
 int state_status_parse(const char *s, state_status *out);

@@ -108,6 +108,13 @@ struct state_ops {
      * any order, one reused record buffer; corrupt ones as for list(). The
      * front falls back to list() when NULL. */
     int (*list_each)(void *be, state_each_fn fn, void *ud, st_error *err);
+    /* Optional (NULL: ST_ENOTIMPL): the alert outbox, see state_outbox_*. */
+    int (*outbox_add)(void *be, const state_alert *alerts, size_t n, const char *mp,
+                      const char *ms, const char *mkey, const char *mvalue, st_error *err);
+    int (*outbox_list)(void *be, const char *hook, bool pending_only, state_alert **out,
+                       size_t *n, st_error *err);
+    int (*outbox_update)(void *be, const state_alert *a, st_error *err);
+    int (*outbox_prune)(void *be, int64_t cutoff, int64_t *removed, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or
@@ -132,6 +139,14 @@ void state_note_problem(st_error *err, const st_error *problem);
 void state_record_init(state_record *r, const char *pipeline, const char *strategy);
 /* Copies into a fixed buffer, truncating; NULL copies "". */
 void state_copy(char *dst, size_t n, const char *src);
+/* Sets one field of an outbox entry from its stored text (both backends
+ * store the same field names); false if the value is malformed. */
+bool state_alert_field(state_alert *a, const char *name, const char *value);
+/* The stored text of an entry's fields, in this order (outbox backends). */
+#define STATE_ALERT_NFIELDS 12
+extern const char *const state_alert_fields[STATE_ALERT_NFIELDS];
+void state_alert_values(const state_alert *a, char num[][24], const char *out[]);
+
 /* The stale-update message, code ST_ESTALE. */
 int state_stale(st_error *err, int64_t run_id, int64_t stored);
 

@@ -20,6 +20,10 @@
  *   synctool:counters:<pipeline>:<strategy> hash: metrics counters (HINCRBYFLOAT)
  *   synctool:counters:index                 sorted set of "<pipeline>\x1f<strategy>"
  *   synctool:processes                      hash: process name -> "kind last_heartbeat_us"
+ *   synctool:outbox:a:<id>                  hash: one alert outbox entry (src/notify)
+ *   synctool:outbox:ids / :pending          sorted sets of entry ids (all / pending)
+ *   synctool:outbox:keys                    hash: entry key -> id (no duplicates)
+ *   synctool:outbox:seq                     INCR counter for entry ids
  * The state hash's "paused" field ("1"/"0", absent = 0) is the operator pause.
  *
  * Atomicity: a transition is one Lua script (APPLY_LUA) that checks the
@@ -950,6 +954,176 @@ static int redis_beats(void *be, state_process **out, size_t *n, st_error *err) 
     return ST_OK;
 }
 
+/* --- the alert outbox --- */
+
+/* KEYS: 1 seq, 2 ids, 3 pending, 4 keys hash, 5 meta hash.
+ * ARGV: 1 meta field ("" = none), 2 meta value, then per entry its
+ * STATE_ALERT_NFIELDS values in state_alert_fields order (key first). */
+static const char OUTBOX_ADD_LUA[] =
+    "local names = {'key', 'hook', 'status', 'pipeline', 'strategy', 'event', 'created_at',\n"
+    "  'next_at', 'updated_at', 'attempts', 'last_error', 'body'}\n"
+    "for a = 3, #ARGV, 12 do\n"
+    "  if redis.call('HEXISTS', KEYS[4], ARGV[a]) == 0 then\n"
+    "    local id = redis.call('INCR', KEYS[1])\n"
+    "    local h = {'id', id}\n"
+    "    for i = 1, 12 do h[#h + 1] = names[i]; h[#h + 1] = ARGV[a + i - 1] end\n"
+    "    redis.call('HSET', 'synctool:outbox:a:' .. id, unpack(h))\n"
+    "    redis.call('ZADD', KEYS[2], id, id)\n"
+    "    redis.call('ZADD', KEYS[3], id, id)\n"
+    "    redis.call('HSET', KEYS[4], ARGV[a], id)\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[1] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[2]) end\n"
+    "return 1\n";
+
+/* KEYS: 1 entry hash, 2 pending. ARGV: 1 id, 2 status, 3 next_at,
+ * 4 updated_at, 5 attempts, 6 last_error. A vanished entry stays vanished. */
+static const char OUTBOX_UPDATE_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'status', ARGV[2], 'next_at', ARGV[3], 'updated_at', ARGV[4],\n"
+    "           'attempts', ARGV[5], 'last_error', ARGV[6])\n"
+    "if ARGV[2] ~= 'pending' then redis.call('ZREM', KEYS[2], ARGV[1]) end\n"
+    "return 1\n";
+
+/* KEYS: 1 ids, 2 pending, 3 keys hash. ARGV: 1 cutoff. */
+static const char OUTBOX_PRUNE_LUA[] =
+    "local n = 0\n"
+    "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do\n"
+    "  local h = 'synctool:outbox:a:' .. id\n"
+    "  local v = redis.call('HMGET', h, 'status', 'updated_at', 'key')\n"
+    "  if v[1] ~= 'pending' and (tonumber(v[2]) or 0) < tonumber(ARGV[1]) then\n"
+    "    redis.call('DEL', h)\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "    redis.call('ZREM', KEYS[2], id)\n"
+    "    if v[3] then redis.call('HDEL', KEYS[3], v[3]) end\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* EVAL of a small script given whole (alerts are rare; no SCRIPT LOAD). */
+static int eval(redis_be *b, const char *script, int nkeys, const char **keys, int nargs,
+                const char **args, redisReply **out, st_error *err) {
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    const char **argv = calloc((size_t)(3 + nkeys + nargs), sizeof *argv);
+    if (argv == NULL) return st_error_set(err, ST_ENOMEM, "state outbox: out of memory");
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = nk;
+    memcpy(argv + 3, keys, (size_t)nkeys * sizeof *argv);
+    memcpy(argv + 3 + nkeys, args, (size_t)nargs * sizeof *argv);
+    redisReply *r;
+    rc = command(b, &r, err, 3 + nkeys + nargs, argv, NULL);
+    free(argv);
+    if (rc != ST_OK) return rc;
+    if (out) *out = r; else freeReplyObject(r);
+    return ST_OK;
+}
+
+static int redis_outbox_add(void *be, const state_alert *alerts, size_t n, const char *mp,
+                            const char *ms, const char *mkey, const char *mvalue,
+                            st_error *err) {
+    redis_be *b = be;
+    char meta[KEY_MAX];
+    key_of(meta, "meta", mp ? mp : "-", ms ? ms : "-");
+    const char *keys[] = {"synctool:outbox:seq", "synctool:outbox:ids",
+                          "synctool:outbox:pending", "synctool:outbox:keys", meta};
+    size_t nargs = 2 + n * STATE_ALERT_NFIELDS;
+    const char **args = calloc(nargs, sizeof *args);
+    char (*num)[4][24] = calloc(n ? n : 1, sizeof *num);
+    if (args == NULL || num == NULL) {
+        free(args);
+        free(num);
+        return st_error_set(err, ST_ENOMEM, "state outbox: out of memory");
+    }
+    args[0] = mkey ? mkey : "";
+    args[1] = mvalue ? mvalue : "";
+    for (size_t i = 0; i < n; i++)
+        state_alert_values(&alerts[i], num[i], args + 2 + i * STATE_ALERT_NFIELDS);
+    int rc = eval(b, OUTBOX_ADD_LUA, 5, keys, (int)nargs, args, NULL, err);
+    free(args);
+    free(num);
+    return rc;
+}
+
+/* Reads the entries of ids[0..n) (pipelined HGETALL), keeping those of `hook`. */
+static int outbox_read(redis_be *b, const redisReply *ids, const char *hook, state_alert *arr,
+                       size_t *len, st_error *err) {
+    for (size_t i = 0; i < ids->elements; i++) {
+        char key[KEY_MAX];
+        snprintf(key, sizeof key, "synctool:outbox:a:%s", ids->element[i]->str);
+        const char *argv[] = {"HGETALL", key};
+        if (redisAppendCommandArgv(b->c, 2, argv, NULL) != REDIS_OK)
+            return unavailable(b, err, "HGETALL");
+    }
+    for (size_t i = 0; i < ids->elements; i++) {
+        redisReply *h = NULL;
+        if (redisGetReply(b->c, (void **)&h) != REDIS_OK || h == NULL)
+            return unavailable(b, err, "HGETALL");
+        state_alert *a = &arr[*len];
+        memset(a, 0, sizeof *a);
+        bool ok = h->type == REDIS_REPLY_ARRAY && h->elements >= 2;
+        for (size_t j = 0; ok && j + 1 < h->elements; j += 2)
+            ok = state_alert_field(a, h->element[j]->str, h->element[j + 1]->str);
+        freeReplyObject(h);
+        if (ok && (hook == NULL || strcmp(a->hook, hook) == 0)) (*len)++;
+    }
+    return ST_OK;
+}
+
+static int redis_outbox_list(void *be, const char *hook, bool pending_only, state_alert **out,
+                             size_t *n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    const char *argv[] = {"ZRANGE", pending_only ? "synctool:outbox:pending"
+                                                 : "synctool:outbox:ids", "0", "-1"};
+    redisReply *ids;
+    if ((rc = command(b, &ids, err, 4, argv, NULL)) != ST_OK) return rc;
+    size_t cnt = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+    state_alert *arr = calloc(cnt ? cnt : 1, sizeof *arr);
+    size_t len = 0;
+    if (arr == NULL) rc = st_error_set(err, ST_ENOMEM, "state outbox: out of memory");
+    else if (cnt) rc = outbox_read(b, ids, hook, arr, &len, err);
+    freeReplyObject(ids);
+    if (rc != ST_OK) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+static int redis_outbox_update(void *be, const state_alert *a, st_error *err) {
+    char key[KEY_MAX], id[24], next[24], upd[24], att[24];
+    snprintf(key, sizeof key, "synctool:outbox:a:%lld", (long long)a->id);
+    snprintf(id, sizeof id, "%lld", (long long)a->id);
+    snprintf(next, sizeof next, "%lld", (long long)a->next_at);
+    snprintf(upd, sizeof upd, "%lld", (long long)a->updated_at);
+    snprintf(att, sizeof att, "%lld", (long long)a->attempts);
+    const char *keys[] = {key, "synctool:outbox:pending"};
+    const char *args[] = {id, state_alert_status_name(a->status), next, upd, att, a->last_error};
+    return eval(be, OUTBOX_UPDATE_LUA, 2, keys, 6, args, NULL, err);
+}
+
+static int redis_outbox_prune(void *be, int64_t cutoff, int64_t *removed, st_error *err) {
+    char c[24];
+    snprintf(c, sizeof c, "%lld", (long long)cutoff);
+    const char *keys[] = {"synctool:outbox:ids", "synctool:outbox:pending",
+                          "synctool:outbox:keys"};
+    const char *args[] = {c};
+    redisReply *r;
+    int rc = eval(be, OUTBOX_PRUNE_LUA, 3, keys, 1, args, &r, err);
+    if (rc != ST_OK) return rc;
+    *removed = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    return ST_OK;
+}
+
 static const struct state_ops redis_state_ops = {
     .version = STATE_OPS_VERSION,
     .name = "redis",
@@ -970,4 +1144,8 @@ static const struct state_ops redis_state_ops = {
     .counters_list = redis_counters_list,
     .beat = redis_beat,
     .beats = redis_beats,
+    .outbox_add = redis_outbox_add,
+    .outbox_list = redis_outbox_list,
+    .outbox_update = redis_outbox_update,
+    .outbox_prune = redis_outbox_prune,
 };

@@ -19,6 +19,9 @@
  *                 (runs by outcome, duration histogram, rows moved), added
  *                 to by every finished attempt (state_counters_add)
  *   state_processes(name, kind, last_heartbeat_at)  process heartbeats
+ *   state_outbox(id, key UNIQUE, hook, status, ..., body)  the alert outbox
+ *                 (src/notify): one row per (alert, webhook); older files
+ *                 gain it by CREATE
  * state_records.paused (operator pause, 0/1) was added after schema 1: an
  * older file gets the column on open (ALTER TABLE, default 0).
  * Timestamps are integer microseconds, NULL when unknown.
@@ -80,6 +83,12 @@ static const char *const schema_sql =
     " PRIMARY KEY(pipeline, strategy, name));"
     "CREATE TABLE IF NOT EXISTS state_processes(name TEXT PRIMARY KEY, kind TEXT NOT NULL,"
     " last_heartbeat_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS state_outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " key TEXT NOT NULL UNIQUE, hook TEXT NOT NULL, status TEXT NOT NULL,"
+    " pipeline TEXT NOT NULL, strategy TEXT NOT NULL, event TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, next_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, last_error TEXT NOT NULL, body TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS state_outbox_open ON state_outbox(status, hook, id);"
     "INSERT OR IGNORE INTO synctool_meta(key, value) VALUES('state.schema_version', "
     SCHEMA_VERSION ");";
 
@@ -174,10 +183,29 @@ static int add_paused_column(sqlite_be *b, st_error *err) {
     return exec(b, "ALTER TABLE state_records ADD COLUMN paused INTEGER NOT NULL DEFAULT 0", err);
 }
 
+/* Whether the file already has every table and column of this version: a
+ * plain read (never waits on a writer in WAL mode), so opening a handle
+ * while another connection holds the write lock does not wait for it. */
+static bool schema_current(sqlite_be *b) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(b->db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name ="
+                           " 'state_outbox') + (SELECT count(*) FROM"
+                           " pragma_table_info('state_records') WHERE name = 'paused')",
+                           -1, &s, NULL) != SQLITE_OK)
+        return false;
+    bool ok = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 2;
+    sqlite3_finalize(s);
+    return ok;
+}
+
 /* journal_mode=WAL needs a moment of exclusive access; retry while another
  * process is creating the file at the same time. */
 static int setup_connection(sqlite_be *b, st_error *err) {
     sqlite3_busy_timeout(b->db, 10000);
+    if (schema_current(b)) {
+        int jm = sqlite3_exec(b->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        if (jm == SQLITE_OK) return ST_OK;
+    }
     int rc = ST_ERR;
     for (int i = 0; i < 50 && rc != ST_OK; i++) {
         rc = sqlite3_exec(b->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) == SQLITE_OK
@@ -821,6 +849,101 @@ static int sqlite_beats(void *be, state_process **out, size_t *n, st_error *err)
     return ST_OK;
 }
 
+/* --- the alert outbox --- */
+
+static int outbox_insert(sqlite_be *b, const state_alert *a, st_error *err) {
+    sqlite3_stmt *s;
+    int rc = prepare(b, "INSERT OR IGNORE INTO state_outbox(key, hook, status, pipeline,"
+                        " strategy, event, created_at, next_at, updated_at, attempts,"
+                        " last_error, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                        " ?11, ?12)", &s, err);
+    if (rc != ST_OK) return rc;
+    char num[4][24];
+    const char *v[STATE_ALERT_NFIELDS];
+    state_alert_values(a, num, v);
+    for (int i = 0; i < STATE_ALERT_NFIELDS; i++) bind_text(s, i + 1, v[i]);
+    for (int i = 6; i < 10; i++) sqlite3_bind_int64(s, i + 1, strtoll(v[i], NULL, 10));
+    return step_done(b, s, err);
+}
+
+static int sqlite_outbox_add(void *be, const state_alert *alerts, size_t n, const char *mp,
+                             const char *ms, const char *mkey, const char *mvalue,
+                             st_error *err) {
+    sqlite_be *b = be;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    for (size_t i = 0; i < n && rc == ST_OK; i++) rc = outbox_insert(b, &alerts[i], err);
+    if (rc == ST_OK && mkey != NULL) rc = sqlite_meta_put(b, mp, ms, mkey, mvalue, err);
+    return rc == ST_OK ? commit(b, err) : rollback(b, rc);
+}
+
+static int sqlite_outbox_list(void *be, const char *hook, bool pending_only, state_alert **out,
+                              size_t *n, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT id, key, hook, status, pipeline, strategy, event, created_at,"
+                        " next_at, updated_at, attempts, last_error, body FROM state_outbox"
+                        " WHERE (?1 = '' OR hook = ?1) AND (?2 = 0 OR status = 'pending')"
+                        " ORDER BY id", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, hook ? hook : "");
+    sqlite3_bind_int(s, 2, pending_only);
+    size_t len = 0, cap = 16;
+    state_alert *arr = malloc(cap * sizeof *arr);
+    int step = SQLITE_NOMEM;
+    while (arr && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            state_alert *na = realloc(arr, 2 * cap * sizeof *arr);
+            if (na == NULL) { step = SQLITE_NOMEM; break; }
+            arr = na;
+            cap *= 2;
+        }
+        state_alert *a = &arr[len];
+        memset(a, 0, sizeof *a);
+        a->id = sqlite3_column_int64(s, 0);
+        bool ok = true;
+        for (int i = 0; i < STATE_ALERT_NFIELDS; i++)
+            ok = state_alert_field(a, state_alert_fields[i], col_str(s, i + 1)) && ok;
+        if (ok) len++; /* a corrupt row is left out */
+    }
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) {
+        free(arr);
+        return step == SQLITE_NOMEM ? st_error_set(err, ST_ENOMEM, "state outbox: out of memory")
+                                    : db_fail(b, err, "outbox");
+    }
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
+static int sqlite_outbox_update(void *be, const state_alert *a, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "UPDATE state_outbox SET status = ?2, next_at = ?3, updated_at = ?4,"
+                        " attempts = ?5, last_error = ?6 WHERE id = ?1", &s, err);
+    if (rc != ST_OK) return rc;
+    sqlite3_bind_int64(s, 1, a->id);
+    bind_text(s, 2, state_alert_status_name(a->status));
+    sqlite3_bind_int64(s, 3, a->next_at);
+    sqlite3_bind_int64(s, 4, a->updated_at);
+    sqlite3_bind_int64(s, 5, a->attempts);
+    bind_text(s, 6, a->last_error);
+    return step_done(b, s, err);
+}
+
+static int sqlite_outbox_prune(void *be, int64_t cutoff, int64_t *removed, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "DELETE FROM state_outbox WHERE status != 'pending' AND updated_at < ?1",
+                     &s, err);
+    if (rc != ST_OK) return rc;
+    sqlite3_bind_int64(s, 1, cutoff);
+    rc = step_done(b, s, err);
+    if (rc == ST_OK) *removed = sqlite3_changes(b->db);
+    return rc;
+}
+
 static const struct state_ops sqlite_state_ops = {
     .version = STATE_OPS_VERSION,
     .name = "sqlite",
@@ -841,4 +964,8 @@ static const struct state_ops sqlite_state_ops = {
     .counters_list = sqlite_counters_list,
     .beat = sqlite_beat,
     .beats = sqlite_beats,
+    .outbox_add = sqlite_outbox_add,
+    .outbox_list = sqlite_outbox_list,
+    .outbox_update = sqlite_outbox_update,
+    .outbox_prune = sqlite_outbox_prune,
 };

@@ -208,6 +208,8 @@ def test_dashboard_in_a_browser(synctool, tmp_path, outdir):
                 holder.wait(60)
             d.find_element(By.LINK_TEXT, "Workers").click()
             wait.until(lambda d: "serve@" in d.find_element(By.ID, "workers").text)
+            wait.until(lambda d: "0 waiting for delivery" in d.find_element(By.ID, "a-sub").text)
+            assert "No alert is waiting for delivery." in d.find_element(By.ID, "alerts").text
             shot("workers")
 
             errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]

@@ -550,7 +550,7 @@ def test_malformed_requests_get_4xx_and_never_stop_the_server(tmp_path):
         finally:
             for c in idle:
                 c.close()
-        # More connections than the limit (64): the extra ones are turned away,
+        # More connections than the per-client limit (32): the extra ones are turned away,
         # the server survives, and answers again once they are gone.
         crowd = []
         try:

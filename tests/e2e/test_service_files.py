@@ -57,6 +57,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     grace = int(sched.split("--grace ")[1].split()[0])
     stop = int(sched.split("TimeoutStopSec=")[1].split()[0])
     assert stop > grace, "TimeoutStopSec must leave the scheduler its --grace"
+    # two --grace periods for its jobs, then at most NOTIFY_STOP_MS (10 s) for webhooks
+    assert stop > 2 * grace + 10, "TimeoutStopSec must cover the bounded alert drain"
 
 
 def test_a_broken_unit_fails_verify(tmp_path):

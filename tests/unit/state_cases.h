@@ -706,6 +706,71 @@ static void test_heartbeats_listed_by_name(void **ctx) {
     free(p);
 }
 
+/* --- the alert outbox (issue 27) --- */
+
+static state_alert outbox_entry(const char *key, const char *hook, int64_t at) {
+    state_alert a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.key, sizeof a.key, "%s", key);
+    snprintf(a.hook, sizeof a.hook, "%s", hook);
+    snprintf(a.pipeline, sizeof a.pipeline, "orders");
+    snprintf(a.strategy, sizeof a.strategy, "full");
+    snprintf(a.event, sizeof a.event, "failed");
+    a.status = STATE_ALERT_PENDING;
+    a.created_at = a.next_at = a.updated_at = at;
+    snprintf(a.body, sizeof a.body, "{\"text\":\"%s\"}", key);
+    return a;
+}
+
+static void test_outbox_add_list_update_prune(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    state_alert in[2] = {outbox_entry("k1", "h1", T0), outbox_entry("k2", "h2", T0)};
+    /* entries and the last-notified value in one step */
+    assert_int_equal(state_outbox_add(st, in, 2, "orders", "full", "notify.health", "failing",
+                                      &err), ST_OK);
+    char buf[16];
+    assert_int_equal(state_meta_get(st, "orders", "full", "notify.health", buf, sizeof buf,
+                                    &err), ST_OK);
+    assert_string_equal(buf, "failing");
+    /* a key already there is not added again */
+    assert_int_equal(state_outbox_add(st, in, 1, "orders", "full", NULL, NULL, &err), ST_OK);
+    state_alert *a = NULL;
+    size_t n = 0;
+    assert_int_equal(state_outbox_list(st, NULL, true, &a, &n, &err), ST_OK);
+    assert_int_equal(n, 2);
+    assert_true(a[0].id < a[1].id);
+    assert_string_equal(a[0].key, "k1");
+    assert_string_equal(a[0].body, "{\"text\":\"k1\"}");
+    assert_true(a[0].created_at == T0 && a[0].status == STATE_ALERT_PENDING);
+    state_alert one = a[0];
+    free(a);
+    assert_int_equal(state_outbox_list(st, "h2", false, &a, &n, &err), ST_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(a[0].key, "k2");
+    free(a);
+    one.status = STATE_ALERT_DELIVERED;
+    one.attempts = 3;
+    one.updated_at = T0 + MIN;
+    snprintf(one.last_error, sizeof one.last_error, "HTTP 503");
+    assert_int_equal(state_outbox_update(st, &one, &err), ST_OK);
+    assert_int_equal(state_outbox_list(st, NULL, true, &a, &n, &err), ST_OK);
+    assert_int_equal(n, 1);                                   /* only k2 is pending */
+    free(a);
+    assert_int_equal(state_outbox_list(st, "h1", false, &a, &n, &err), ST_OK);
+    assert_int_equal(n, 1);
+    assert_true(a[0].status == STATE_ALERT_DELIVERED && a[0].attempts == 3);
+    assert_string_equal(a[0].last_error, "HTTP 503");
+    free(a);
+    int64_t removed = 0;
+    assert_int_equal(state_outbox_prune(st, T0 + 2 * MIN, &removed, &err), ST_OK);
+    assert_int_equal(removed, 1);                             /* pending k2 stays */
+    assert_int_equal(state_outbox_list(st, NULL, false, &a, &n, &err), ST_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(a[0].key, "k2");
+    free(a);
+}
+
 static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_put_get_roundtrip),
     STATE_CASE(test_get_missing_is_notfound),
@@ -732,6 +797,7 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_pause_is_kept_by_every_transition),
     STATE_CASE(test_finished_runs_add_to_counters),
     STATE_CASE(test_heartbeats_listed_by_name),
+    STATE_CASE(test_outbox_add_list_update_prune),
 };
 
 #endif

@@ -82,6 +82,21 @@ static void test_token_equal(void **s) {
     assert_false(http_token_equal("s3cret\0junk", 11, tok));
 }
 
+static void test_host_allowed(void **s) {
+    (void)s;
+    char *extra[] = {"synctool.internal", NULL};
+    const char *ok[] = {"localhost", "localhost:8420", "LOCALHOST", "127.0.0.1", "127.0.0.1:1",
+                        "[::1]", "[::1]:8420", "127.0.0.5:9", "synctool.internal:80"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!http_host_allowed(ok[i], "127.0.0.5", extra)) fail_msg("refused %s", ok[i]);
+    const char *bad[] = {"attacker.example", "attacker.example:8420", "localhost.evil.com",
+                         "127.0.0.1.nip.io", "[::1", "", "[::2]:80", "synctool.internal.x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (http_host_allowed(bad[i], "127.0.0.5", extra)) fail_msg("accepted %s", bad[i]);
+    assert_true(http_host_allowed(NULL, "127.0.0.1", NULL)); /* HTTP/1.0: no Host */
+    assert_true(http_host_allowed("[::1]:80", "::1", NULL));
+}
+
 static void test_paused_strategy_is_never_due(void **s) {
     (void)s;
     cron_expr *c = NULL;
@@ -113,6 +128,7 @@ int main(void) {
         cmocka_unit_test(test_listen_parse_accepts_ipv4_and_ipv6),
         cmocka_unit_test(test_listen_parse_rejects_with_a_message),
         cmocka_unit_test(test_token_equal),
+        cmocka_unit_test(test_host_allowed),
         cmocka_unit_test(test_paused_strategy_is_never_due),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);

@@ -141,7 +141,8 @@ static int setup(void **state) {
     f->hook.events = CONFIG_NOTIFY_ALL;
     f->cfg.pipelines = &f->p;
     f->cfg.npipelines = 1;
-    f->cfg.notify = (config_notify){&f->hook, 1, 1, 1};
+    f->cfg.notify = (config_notify){&f->hook, 1, 1, 1, 0};
+    f->cfg.state_url = f->url;
     *state = f;
     return 0;
 }
@@ -202,6 +203,67 @@ static void test_one_alert_per_transition(void **state) {
     notifier_close(n, 0);
 }
 
+static size_t outbox_count(fx *f) {
+    state_alert *a = NULL;
+    size_t n = 0;
+    assert_int_equal(state_outbox_list(f->st, NULL, false, &a, &n, NULL), ST_OK);
+    free(a);
+    return n;
+}
+
+static void test_alerts_go_to_the_outbox_once(void **state) {
+    fx *f = *state;
+    notifier *n;
+    assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
+    finish(f, 1, STATE_SUCCESS, T0);
+    finish(f, 2, STATE_FAILED, T0 + MIN);
+    assert_int_equal(check(n, f, T0 + MIN), 1);
+    assert_int_equal(outbox_count(f), 1);
+    notifier_close(n, 0);
+    /* a restarted notifier finds the transition recorded: no second entry */
+    assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 2 * MIN), 0);
+    assert_int_equal(outbox_count(f), 1);
+    notifier_close(n, 0);
+    state_alert *a = NULL;
+    size_t cnt = 0;
+    assert_int_equal(state_outbox_list(f->st, NULL, false, &a, &cnt, NULL), ST_OK);
+    assert_string_equal(a[0].event, "failed");
+    assert_non_null(strstr(a[0].body, "\"event\":\"failed\""));
+    free(a);
+}
+
+static void test_backoff_and_horizon(void **state) {
+    (void)state;
+    assert_true(notify_backoff_us(1) == 1 * ST_USEC);
+    assert_true(notify_backoff_us(2) == 2 * ST_USEC);
+    assert_true(notify_backoff_us(5) == 16 * ST_USEC);
+    assert_true(notify_backoff_us(40) == NOTIFY_BACKOFF_MAX_S * ST_USEC);
+    state_alert a;
+    memset(&a, 0, sizeof a);
+    a.created_at = T0;
+    /* failures within the horizon stay pending, with backoff */
+    assert_false(notify_outcome(&a, false, "HTTP 503", T0, HOUR, 0));
+    assert_true(a.status == STATE_ALERT_PENDING && a.attempts == 1);
+    assert_true(a.next_at == T0 + ST_USEC);
+    assert_string_equal(a.last_error, "HTTP 503");
+    /* a retry that would fall past the horizon gives up */
+    assert_false(notify_outcome(&a, false, "refused", T0 + HOUR - ST_USEC, HOUR, 0));
+    assert_true(a.status == STATE_ALERT_FAILED);
+    /* max_attempts, when set, gives up earlier */
+    memset(&a, 0, sizeof a);
+    a.created_at = T0;
+    assert_false(notify_outcome(&a, false, "x", T0, HOUR, 2));
+    assert_true(a.status == STATE_ALERT_PENDING);
+    assert_false(notify_outcome(&a, false, "x", T0 + 5 * ST_USEC, HOUR, 2));
+    assert_true(a.status == STATE_ALERT_FAILED);
+    /* a 2xx delivers, whatever came before */
+    memset(&a, 0, sizeof a);
+    a.created_at = T0;
+    assert_true(notify_outcome(&a, true, "", T0 + MIN, HOUR, 0));
+    assert_true(a.status == STATE_ALERT_DELIVERED && a.attempts == 1 && a.updated_at == T0 + MIN);
+}
+
 static void test_without_webhooks_nothing_happens(void **state) {
     fx *f = *state;
     f->cfg.notify.nwebhooks = 0;
@@ -224,6 +286,8 @@ int main(void) {
         cmocka_unit_test(test_alert_json),
         cmocka_unit_test_setup_teardown(test_one_alert_per_transition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_without_webhooks_nothing_happens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alerts_go_to_the_outbox_once, setup, teardown),
+        cmocka_unit_test(test_backoff_and_horizon),
     };
     return cmocka_run_group_tests_name("notify", tests, NULL, NULL);
 }

@@ -603,9 +603,30 @@
   function workersPage() {
     main.innerHTML = '<h1>Workers</h1><div id="w-sub" class="sub"></div>' +
       '<div class="panel"><table id="workers"><thead><tr><th>Name</th><th>Kind</th><th>Role</th>' +
-      "<th>State</th><th>Last heartbeat</th></tr></thead><tbody></tbody></table></div>";
+      "<th>State</th><th>Last heartbeat</th></tr></thead><tbody></tbody></table></div>" +
+      '<h2>Alerts</h2><div id="a-sub" class="sub"></div>' +
+      '<div class="panel"><table id="alerts"><thead><tr><th>Alert</th><th>Status</th>' +
+      "<th>Pipeline</th><th>Event</th><th>Attempts</th><th>Next attempt</th><th>Last error</th>" +
+      "</tr></thead><tbody></tbody></table></div>";
+    function drawAlerts(a) {
+      $("#a-sub").innerHTML = esc(a.pending) + " waiting for delivery (retried), " + esc(a.failed) +
+        " given up, " + esc(a.delivered) + " delivered in the last 7 days.";
+      var open = (a.alerts || []).filter(function (x) { return x.status !== "delivered"; });
+      $("#alerts tbody").innerHTML = open.length ? open.map(function (x) {
+        return '<tr data-alert="' + esc(x.id) + '"><td class="num">' + esc(x.id) + "</td><td>" +
+          '<span class="badge ' + (x.status === "failed" ? "b-failed" : "b-paused") + '">' +
+          esc(x.status) + "</span></td><td>" + esc(x.pipeline) +
+          (x.strategy ? ":" + esc(x.strategy) : "") + "</td><td>" + esc(x.event) +
+          '</td><td class="num">' + esc(x.attempts) + '</td><td class="nowrap">' +
+          timeCell(x.next_attempt_at, "–") + '</td><td class="small">' +
+          esc(truncate(x.last_error || "", 140)) + "</td></tr>";
+      }).join("") : '<tr><td colspan="7" class="empty">No alert is waiting for delivery.</td></tr>';
+    }
     return {
       refresh: function () {
+        get("/api/v1/alerts?limit=200").then(drawAlerts, function (e) {
+          $("#a-sub").textContent = "Alerts: " + apiError(e);
+        });
         return get("/api/v1/workers").then(function (d) {
           serverNow = null;
           var ws = d.workers || [];
