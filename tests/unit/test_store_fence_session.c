@@ -44,10 +44,12 @@ static bool alive(store *s) {
 
 static void fence(store *s, const char *pipeline, int64_t token, int want_evicted) {
     int evicted = -1;
+    char holder[256];
     st_error err;
-    if (store_fence_session(s, pipeline, token, &evicted, &err) != ST_OK)
+    if (store_fence_session(s, pipeline, token, &evicted, holder, sizeof holder, &err) != ST_OK)
         fail_msg("store_fence_session: %s", err.msg);
     assert_int_equal(evicted, want_evicted);
+    assert_string_equal(holder, "");
 }
 
 static void test_newer_token_ends_older_sessions_of_same_pipeline_only(void **st) {
@@ -59,8 +61,7 @@ static void test_newer_token_ends_older_sessions_of_same_pipeline_only(void **st
     fence(other_pipeline, "customers", 1, 0);
     /* an open transaction, as a run frozen mid-batch would hold */
     assert_int_equal(store_begin(old_run, &err), ST_OK);
-    fence(newer, "orders_sync", 9, 1);  /* token 5 < 9: ended */
-    usleep(300 * 1000);                 /* termination is a signal: let it land */
+    fence(newer, "orders_sync", 9, 1);  /* token 5 < 9: ended (and waited for) */
     assert_false(alive(old_run));
     assert_true(alive(other_pipeline)); /* another pipeline: left alone */
     fence(late, "orders_sync", 7, 0);   /* token 9 > 7: not ours to end */
@@ -83,8 +84,11 @@ static void test_sqlite_is_a_no_op(void **st) {
     st_error err;
     assert_int_equal(store_open(&s, &ds, &err), ST_OK);
     int evicted = -1;
-    assert_int_equal(store_fence_session(s, "orders_sync", 3, &evicted, &err), ST_OK);
+    char holder[256];
+    assert_int_equal(store_fence_session(s, "orders_sync", 3, &evicted, holder, sizeof holder,
+                                         &err), ST_OK);
     assert_int_equal(evicted, 0);
+    assert_string_equal(holder, "");
     assert_int_equal(store_session_limits(s, 10, 30, &err), ST_OK);
     store_close(s);
     unlink(path);
