@@ -1164,10 +1164,11 @@ static int my_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
  * MySQL has no session tag like PostgreSQL's application_name, so a
  * writer's session takes a user-level lock named like that tag,
  * `synctool:<16 hex of md5(key)>:<token>` (GET_LOCK; it lives exactly as
- * long as the session). A newer holder asks IS_USED_LOCK for the older
- * tokens (from the one synctool_fence holds, at most MY_FENCE_BACK back):
- * the answer is the connection id of a session of an older holder, alive
- * by definition, which KILL ends (allowed for the same user). A recorded
+ * long as the session). A newer holder asks IS_USED_LOCK for the
+ * MY_FENCE_BACK tokens below its own (and, for the floor, past the one
+ * synctool_fence holds): the answer is the connection id of a session of
+ * an older holder, alive by definition, which KILL ends (allowed for the
+ * same user). A recorded
  * connection id could instead name an innocent session once the server has
  * restarted and ids count from 1 again. DDL commits implicitly here, so
  * synctool_fence is created outside any transaction; a concurrent creator
@@ -1229,12 +1230,49 @@ static int my_fence_tag(void *impl, const char *key, int64_t token, st_error *er
     return rc;
 }
 
+/* ids[i]: the connection holding the tag of token from + i (i < n <=
+ * MY_FENCE_BACK), 0 when none or this one; one statement. */
+static int my_fence_holders(my_impl *m, const char *key, int64_t from, int n, int64_t *ids,
+                            st_error *err) {
+    char names[MY_FENCE_BACK][64];
+    const char *p[MY_FENCE_BACK];
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT CONNECTION_ID()");
+    for (int i = 0; i < n; i++) {
+        my_fence_name(key, from + i, names[i], sizeof names[i]);
+        p[i] = names[i];
+        store_sb_addf(&q, ", IS_USED_LOCK(?%d)", i + 1);
+    }
+    store_reader *r = NULL;
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : my_query_small(m, &r, q.s, n, p, err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int nc;
+    rc = my_next(r, &row, &nc, err);
+    for (int i = 0; i < n; i++) {
+        ids[i] = rc == 1 && nc > i + 1 && row[i + 1] ? strtoll(row[i + 1], NULL, 10) : 0;
+        if (rc == 1 && row[0] && ids[i] == strtoll(row[0], NULL, 10)) ids[i] = 0;
+    }
+    my_reader_close(r);
+    return rc < 0 ? rc : ST_OK;
+}
+
+/* The committed row's token T, or above it the newest token whose tag a
+ * live session holds (a holder frozen in its first transaction, whose row
+ * is not committed), looking MY_FENCE_BACK tokens past T. */
 static int my_fence_floor(void *impl, const char *key, int64_t *floor, st_error *err) {
     const char *p[] = {key};
     bool null = true;
     int rc = my_fence_int(impl, "SELECT token FROM synctool_fence WHERE lock_key = ?1", 1, p,
                           floor, &null, err);
-    if (rc == ST_OK && null) *floor = -1;
+    if (rc != ST_OK) return rc;
+    if (null) *floor = -1;
+    int64_t from = *floor < 0 ? 1 : *floor + 1, ids[MY_FENCE_BACK];
+    rc = my_fence_holders(impl, key, from, MY_FENCE_BACK, ids, err);
+    for (int i = 0; rc == ST_OK && i < MY_FENCE_BACK; i++)
+        if (ids[i] != 0) *floor = from + i;
     return rc;
 }
 
@@ -1249,22 +1287,15 @@ static bool my_fence_kill(my_impl *m, int64_t id, int64_t token, char *holder, s
     return false;
 }
 
+/* The tags of the MY_FENCE_BACK tokens below `token`. */
 static int my_fence_evict(void *impl, const char *key, int64_t token, int *ended, char *holder,
                           size_t n, st_error *err) {
-    my_impl *m = impl;
-    int64_t last = -1, self = 0;
-    bool null = true;
-    int rc = my_fence_floor(m, key, &last, err);
-    if (rc == ST_OK) rc = my_fence_int(m, "SELECT CONNECTION_ID()", 0, NULL, &self, &null, err);
-    int64_t lo = token - MY_FENCE_BACK > last ? token - MY_FENCE_BACK : last;
-    for (int64_t t = lo < 1 ? 1 : lo; rc == ST_OK && t < token; t++) {
-        char name[64];
-        my_fence_name(key, t, name, sizeof name);
-        const char *p[] = {name};
-        int64_t id = 0;
-        rc = my_fence_int(m, "SELECT IS_USED_LOCK(?1)", 1, p, &id, &null, err);
-        if (rc == ST_OK && !null && id != self && my_fence_kill(m, id, t, holder, n)) (*ended)++;
-    }
+    int64_t from = token - MY_FENCE_BACK < 1 ? 1 : token - MY_FENCE_BACK, ids[MY_FENCE_BACK];
+    int count = (int)(token - from);
+    if (count <= 0) return ST_OK;
+    int rc = my_fence_holders(impl, key, from, count, ids, err);
+    for (int i = 0; rc == ST_OK && i < count; i++)
+        if (ids[i] != 0 && my_fence_kill(impl, ids[i], from + i, holder, n)) (*ended)++;
     return rc;
 }
 

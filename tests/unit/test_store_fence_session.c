@@ -2,8 +2,10 @@
  * test_store_fence_session — session-level fencing on PostgreSQL: a writer
  * with a newer fencing token ends the destination sessions of older runs of
  * the same pipeline (which may hold row locks forever if their process is
- * frozen mid-batch), and leaves everything else alone. Against the real
- * server from SYNCTOOL_TEST_PG_*; SQLite is a no-op.
+ * frozen mid-batch), and leaves everything else alone; the floor counts the
+ * tokens of live tagged sessions. The same on MySQL (user-level lock,
+ * KILL). Against the real servers from SYNCTOOL_TEST_PG_* / _MYSQL_*;
+ * SQLite is a no-op.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +75,53 @@ static void test_newer_token_ends_older_sessions_of_same_pipeline_only(void **st
     store_close(late);
 }
 
+/* A token of a live tagged session counts in the floor even before any row
+ * is committed (a holder frozen inside its very first transaction). */
+static void test_floor_counts_live_session_tags(void **st) {
+    (void)st;
+    char key[64];
+    snprintf(key, sizeof key, "floor-%d", (int)getpid());
+    store *frozen = open_pg(), *newer = open_pg();
+    st_error err;
+    int64_t floor = 0;
+    assert_int_equal(store_fence_ensure_table(newer, &err), ST_OK);
+    assert_int_equal(store_fence_floor(newer, key, &floor, &err), ST_OK);
+    assert_int_equal(floor, -1);
+    fence(frozen, key, 7, 0);
+    assert_int_equal(store_fence_floor(newer, key, &floor, &err), ST_OK);
+    assert_int_equal(floor, 7);
+    fence(newer, key, 8, 1);
+    assert_false(alive(frozen));
+    store_close(frozen);
+    store_close(newer);
+}
+
+/* MySQL: a session holding an older token (its user-level lock) is ended
+ * with KILL; one holding a newer token, or another key, is left alone. */
+static void test_mysql_newer_token_kills_older_session(void **st) {
+    (void)st;
+    char key[64];
+    snprintf(key, sizeof key, "evict-%d", (int)getpid());
+    config_datastore ds;
+    synct_mysql_datastore(&ds, "wh");
+    store *old_run = NULL, *other = NULL, *newer = NULL;
+    st_error err;
+    assert_int_equal(store_open(&old_run, &ds, &err), ST_OK);
+    assert_int_equal(store_open(&other, &ds, &err), ST_OK);
+    assert_int_equal(store_open(&newer, &ds, &err), ST_OK);
+    assert_int_equal(store_fence_ensure_table(newer, &err), ST_OK);
+    fence(old_run, key, 3, 0);
+    fence(other, "another-pipeline", 1, 0);
+    assert_int_equal(store_begin(old_run, &err), ST_OK);
+    fence(newer, key, 5, 1);
+    assert_false(alive(old_run));
+    assert_true(alive(other));
+    assert_true(alive(newer));
+    store_close(old_run);
+    store_close(other);
+    store_close(newer);
+}
+
 static void test_sqlite_is_a_no_op(void **st) {
     (void)st;
     char path[] = "/tmp/test_fence_session_XXXXXX";
@@ -115,6 +164,8 @@ static void test_session_limits_are_set(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_newer_token_ends_older_sessions_of_same_pipeline_only),
+        cmocka_unit_test(test_floor_counts_live_session_tags),
+        cmocka_unit_test(test_mysql_newer_token_kills_older_session),
         cmocka_unit_test(test_sqlite_is_a_no_op),
         cmocka_unit_test(test_session_limits_are_set),
     };
