@@ -382,13 +382,14 @@ int store_fence_session(store *s, const char *key, int64_t fence, int *evicted, 
     if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': tagging the session", s->name);
     rc = SCRUBBED(s, err, s->ops->fence_evict(s->impl, key, fence, evicted, holder, n, err));
     if (rc == ST_ENOTIMPL) {
-        /* the engine cannot tell or end another writer: if one blocks this
-         * run, it can only be named by the token it last stored */
+        /* the engine can neither tell nor end another writer: should one
+         * block this run, it is named by the token last stored */
         int64_t last = -1;
         if (s->ops->fence_floor(s->impl, key, &last, err) == ST_OK && last >= 0 && last < fence)
             snprintf(holder, n, "an older holder of fencing token %lld or before (%s cannot end "
                      "another writer's session)", (long long)last, s->ops->engine);
-        return ST_OK;
+        return st_error_set(err, ST_ENOTIMPL, "datastore '%s': %s cannot end another writer's "
+                            "session", s->name, s->ops->engine);
     }
     if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': ending older sessions", s->name);
     return ST_OK;

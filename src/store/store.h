@@ -414,9 +414,11 @@ int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err
  * runs that lost their lock, and one frozen mid-batch (even mid-COPY, which
  * no server timeout ends) would hold its row locks forever. *evicted gets
  * how many were ended; holder[n] describes an older holder that is still
- * there because it could not be ended (no privilege; SQLite, whose file
- * lock belongs to another process), else "". An error only when this
- * session could not be tagged or the sessions not be listed. */
+ * there because it could not be ended (no privilege), else "". ST_ENOTIMPL
+ * when the engine can neither find nor end another writer (SQLite, whose
+ * file lock belongs to another process): holder[n] then names the token
+ * last stored, the holder should one block this run. Another error when
+ * this session could not be tagged or the sessions not be listed. */
 int store_fence_session(store *s, const char *key, int64_t fence, int *evicted, char *holder,
                         size_t n, st_error *err);
 

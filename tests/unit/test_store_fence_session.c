@@ -5,7 +5,7 @@
  * frozen mid-batch), and leaves everything else alone; the floor counts the
  * tokens of live tagged sessions. The same on MySQL (user-level lock,
  * KILL). Against the real servers from SYNCTOOL_TEST_PG_* / _MYSQL_*;
- * SQLite is a no-op.
+ * SQLite can end no other writer (ST_ENOTIMPL, nothing done).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,7 +122,7 @@ static void test_mysql_newer_token_kills_older_session(void **st) {
     store_close(newer);
 }
 
-static void test_sqlite_is_a_no_op(void **st) {
+static void test_sqlite_ends_no_other_writer(void **st) {
     (void)st;
     char path[] = "/tmp/test_fence_session_XXXXXX";
     int fd = mkstemp(path);
@@ -135,7 +135,7 @@ static void test_sqlite_is_a_no_op(void **st) {
     int evicted = -1;
     char holder[256];
     assert_int_equal(store_fence_session(s, "orders_sync", 3, &evicted, holder, sizeof holder,
-                                         &err), ST_OK);
+                                         &err), ST_ENOTIMPL);
     assert_int_equal(evicted, 0);
     assert_string_equal(holder, "");
     assert_int_equal(store_session_limits(s, 10, 30, &err), ST_OK);
@@ -166,7 +166,7 @@ int main(void) {
         cmocka_unit_test(test_newer_token_ends_older_sessions_of_same_pipeline_only),
         cmocka_unit_test(test_floor_counts_live_session_tags),
         cmocka_unit_test(test_mysql_newer_token_kills_older_session),
-        cmocka_unit_test(test_sqlite_is_a_no_op),
+        cmocka_unit_test(test_sqlite_ends_no_other_writer),
         cmocka_unit_test(test_session_limits_are_set),
     };
     return cmocka_run_group_tests_name("store_fence_session", tests, NULL, NULL);
