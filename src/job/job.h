@@ -46,8 +46,9 @@ typedef struct job_result {
     state_stats stats;
 } job_result;
 
-/* What execute gets: the pipeline lock handle (for fencing) and the cancel
- * flag raised when a lease is lost. */
+/* What execute gets: the pipeline lock handle (for fencing) with its lock
+ * manager (job_lease_check, job_fence_raise), and the cancel flag raised
+ * when a lease is lost. */
 typedef struct job_exec_ctx {
     const config_pipeline *pipeline;
     const config_strategy *strategy;
