@@ -1183,15 +1183,6 @@ static const char MY_FENCE_RAISE[] =
     "INSERT INTO synctool_fence (lock_key, token) VALUES (?1, ?#2) "
     "ON DUPLICATE KEY UPDATE token = IF(token <= VALUES(token), VALUES(token), token)";
 
-static int my_fence_create(void *impl, st_error *err) {
-    my_impl *m = impl;
-    int rc = my_exec(m, "CREATE TABLE IF NOT EXISTS synctool_fence "
-                        "(lock_key varchar(512) PRIMARY KEY, token bigint NOT NULL)"
-                        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-                     0, NULL, NULL, err);
-    return rc != ST_OK && mysql_errno(m->conn) == 1050 ? ST_OK : rc;
-}
-
 /* The integer in the first column of the first row; *null when there is
  * no row or it is NULL. */
 static int my_fence_int(my_impl *m, const char *sql, int np, const char *const *p, int64_t *v,
@@ -1209,6 +1200,22 @@ static int my_fence_int(my_impl *m, const char *sql, int np, const char *const *
     }
     my_reader_close(r);
     return rc < 0 ? rc : ST_OK;
+}
+
+/* Only when missing: once it exists a run needs no CREATE privilege. */
+static int my_fence_create(void *impl, st_error *err) {
+    my_impl *m = impl;
+    int64_t n = 0;
+    bool null = true;
+    int rc = my_fence_int(m, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+                             "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'synctool_fence'",
+                          0, NULL, &n, &null, err);
+    if (rc != ST_OK || n > 0) return rc;
+    rc = my_exec(m, "CREATE TABLE IF NOT EXISTS synctool_fence "
+                    "(lock_key varchar(512) PRIMARY KEY, token bigint NOT NULL)"
+                    " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                 0, NULL, NULL, err);
+    return rc != ST_OK && mysql_errno(m->conn) == 1050 ? ST_OK : rc;
 }
 
 static void my_fence_name(const char *key, int64_t token, char *buf, size_t n) {

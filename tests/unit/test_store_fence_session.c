@@ -122,6 +122,40 @@ static void test_mysql_newer_token_kills_older_session(void **st) {
     store_close(newer);
 }
 
+/* A role that may not signal the older holder's session: nothing is ended
+ * and the holder is named (the run is then skipped if it blocks). */
+static void test_unprivileged_role_names_the_holder(void **st) {
+    (void)st;
+    char key[64], role[40], sql[200];
+    snprintf(key, sizeof key, "noperm-%d", (int)getpid());
+    snprintf(role, sizeof role, "synctool_noperm_%d", (int)getpid());
+    store *admin = open_pg(), *old_run = open_pg();
+    st_error err;
+    snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN PASSWORD 'pw-%s'", role, role);
+    assert_int_equal(store_exec(admin, sql, 0, NULL, NULL, &err), ST_OK);
+    fence(old_run, key, 5, 0);
+    config_datastore ds = pg_ds();
+    char pw[64];
+    snprintf(pw, sizeof pw, "pw-%s", role);
+    ds.user = role;
+    ds.password = pw;
+    store *newer;
+    assert_int_equal(store_open(&newer, &ds, &err), ST_OK);
+    int evicted = -1;
+    char holder[512];
+    assert_int_equal(store_fence_session(newer, key, 9, &evicted, holder, sizeof holder, &err),
+                     ST_OK);
+    assert_int_equal(evicted, 0);
+    assert_non_null(strstr(holder, "PostgreSQL session pid"));
+    assert_non_null(strstr(holder, ":5) that this role may not end"));
+    assert_true(alive(old_run));
+    store_close(newer);
+    store_close(old_run);
+    snprintf(sql, sizeof sql, "DROP ROLE %s", role);
+    assert_int_equal(store_exec(admin, sql, 0, NULL, NULL, &err), ST_OK);
+    store_close(admin);
+}
+
 static void test_sqlite_ends_no_other_writer(void **st) {
     (void)st;
     char path[] = "/tmp/test_fence_session_XXXXXX";
@@ -166,6 +200,7 @@ int main(void) {
         cmocka_unit_test(test_newer_token_ends_older_sessions_of_same_pipeline_only),
         cmocka_unit_test(test_floor_counts_live_session_tags),
         cmocka_unit_test(test_mysql_newer_token_kills_older_session),
+        cmocka_unit_test(test_unprivileged_role_names_the_holder),
         cmocka_unit_test(test_sqlite_ends_no_other_writer),
         cmocka_unit_test(test_session_limits_are_set),
     };
