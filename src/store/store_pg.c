@@ -904,11 +904,11 @@ static const char PG_FENCE_OLDER[] =
     "SELECT pid, application_name FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
     "AND application_name LIKE $1 AND " PG_TAG_TOKEN " < CAST($2 AS bigint)";
 
-/* "synctool:<16 hex>:" for key into buf. */
-static void pg_fence_prefix(const char *key, char *buf, size_t n) {
+/* "synctool:<16 hex>:" for key into buf, then `tail` ("%" for LIKE). */
+static void pg_fence_prefix(const char *key, const char *tail, char *buf, size_t n) {
     char hex[33];
     store_md5_hex(key, strlen(key), hex);
-    snprintf(buf, n, "synctool:%.16s:", hex);
+    snprintf(buf, n, "synctool:%.16s:%s", hex, tail);
 }
 
 static bool pg_one_bool(pg_impl *g, const char *sql, int np, const char *const *p, bool *yes,
@@ -944,9 +944,9 @@ static int pg_fence_create(void *impl, st_error *err) {
 }
 
 static int pg_fence_tag(void *impl, const char *key, int64_t token, st_error *err) {
-    char tag[64], pre[40];
-    pg_fence_prefix(key, pre, sizeof pre);
-    snprintf(tag, sizeof tag, "%s%lld", pre, (long long)token);
+    char tag[64], tok[24];
+    snprintf(tok, sizeof tok, "%lld", (long long)token);
+    pg_fence_prefix(key, tok, tag, sizeof tag);
     const char *p[] = {tag};
     return pg_exec(impl, "SELECT set_config('application_name', $1, false)", 1, p, NULL, err);
 }
@@ -954,8 +954,7 @@ static int pg_fence_tag(void *impl, const char *key, int64_t token, st_error *er
 static int pg_fence_floor(void *impl, const char *key, int64_t *floor, st_error *err) {
     pg_impl *g = impl;
     char like[48];
-    pg_fence_prefix(key, like, sizeof like - 1);
-    strcat(like, "%");
+    pg_fence_prefix(key, "%", like, sizeof like);
     const char *p[] = {key, like};
     PGresult *res = pg_run(g, PG_FENCE_FLOOR, 2, p);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "fencing floor");
@@ -964,17 +963,19 @@ static int pg_fence_floor(void *impl, const char *key, int64_t *floor, st_error 
     return ST_OK;
 }
 
-/* Ends session `pid`, waiting until it is gone; false (holder described)
- * when it may not or did not end. */
+/* Ends session `pid`, waiting until it is gone (PostgreSQL 14 and later;
+ * before, a newer run's first row lock waits for it); false (holder
+ * described) when it may not or did not end. */
 static bool pg_terminate(pg_impl *g, const char *pid, const char *tag, char *holder, size_t n) {
     const char *p[] = {pid};
     bool yes = false;
     int rc = ST_OK;
     st_error e;
     st_error_clear(&e);
-    if (pg_one_bool(g, "SELECT pg_terminate_backend(CAST($1 AS int), " PG_TERMINATE_WAIT_MS ")",
-                    1, p, &yes, &e, &rc) && yes)
-        return true;
+    const char *sql = PQserverVersion(g->conn) >= 140000
+                          ? "SELECT pg_terminate_backend(CAST($1 AS int), " PG_TERMINATE_WAIT_MS ")"
+                          : "SELECT pg_terminate_backend(CAST($1 AS int))";
+    if (pg_one_bool(g, sql, 1, p, &yes, &e, &rc) && yes) return true;
     snprintf(holder, n, "PostgreSQL session pid %s (application_name %s) that this role %s", pid,
              tag, e.msg[0] ? "may not end" : "could not end within 10 s");
     return false;
@@ -984,8 +985,7 @@ static int pg_fence_evict(void *impl, const char *key, int64_t token, int *ended
                           size_t n, st_error *err) {
     pg_impl *g = impl;
     char like[48], tok[24];
-    pg_fence_prefix(key, like, sizeof like - 1);
-    strcat(like, "%");
+    pg_fence_prefix(key, "%", like, sizeof like);
     snprintf(tok, sizeof tok, "%lld", (long long)token);
     const char *p[] = {like, tok};
     PGresult *res = pg_run(g, PG_FENCE_OLDER, 2, p);
