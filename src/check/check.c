@@ -424,18 +424,9 @@ static void check_destination(check_report *r, const conns *cs, const config *cf
             p->destination.table);
     }
     free(sql);
-    /* the fencing table: writable inside a transaction rolled back */
-    int rc = store_begin(s, &err);
-    if (rc == ST_OK) rc = store_fence_ensure_table(s, &err);
-    if (rc == ST_OK) {
-        const char *params[] = {"synctool:check"};
-        store_sb q = {0};
-        store_sb_addf(&q, "INSERT INTO synctool_fence (lock_key, token) VALUES (%c1, 0)",
-                      store_ops_of(s)->param_prefix);
-        rc = q.oom ? ST_ENOMEM : store_exec(s, q.s, 1, params, NULL, &err);
-        store_sb_free(&q);
-    }
-    store_rollback(s);
+    /* the fencing table: creatable and writable, changing nothing
+     * (store_fence_probe: the probe row in a transaction rolled back) */
+    int rc = store_fence_probe(s, &err);
     if (rc == ST_OK)
         add(r, "fencing", CHECK_OK, NULL, "fencing table synctool_fence writable");
     else

@@ -235,6 +235,9 @@ static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_err
     if (ctx->pipeline_lock != NULL) {
         so.fence_key = ctx->pipeline_lock->fence_key;
         so.fence_token = ctx->pipeline_lock->fence;
+        so.lease_check = job_lease_check;
+        so.fence_raise = job_fence_raise;
+        so.lease_arg = ctx;
     }
     return sync_run(&so, stats, err);
 }

@@ -206,6 +206,7 @@ static void run_locked(const config_pipeline *p, const job_opts *opts, lock_mana
         return;
     }
     ctx->pipeline_lock = &ph;
+    ctx->locks = lm;
     log_info(p->name, opts->strategy, "locks acquired: pipeline (fencing token %" PRId64
              "), table %s.%s.%s (shared); executing", ph.fence, ds,
              config_schema_shown(&p->destination),
@@ -213,8 +214,25 @@ static void run_locked(const config_pipeline *p, const job_opts *opts, lock_mana
     const lock_handle *hs[] = {&ph, &th};
     execute_renewed(lm, opts, cb, ctx, hs, exec, exec_ud, out);
     ctx->pipeline_lock = NULL;
+    ctx->locks = NULL;
     release(lm, &th, p, opts->strategy);
     release(lm, &ph, p, opts->strategy);
+}
+
+int job_lease_check(const void *ctx, st_error *err) {
+    const job_exec_ctx *c = ctx;
+    if (c->locks == NULL || c->pipeline_lock == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "no pipeline lock");
+    return lock_check_fence(c->locks, c->pipeline_lock, err);
+}
+
+int job_fence_raise(const void *ctx, int64_t floor, int64_t *token, st_error *err) {
+    const job_exec_ctx *c = ctx;
+    if (c->locks == NULL || c->pipeline_lock == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "no pipeline lock");
+    int rc = lock_raise_fence(c->locks, c->pipeline_lock, floor, err);
+    if (rc == ST_OK) *token = c->pipeline_lock->fence;
+    return rc;
 }
 
 int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,

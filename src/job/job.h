@@ -46,12 +46,14 @@ typedef struct job_result {
     state_stats stats;
 } job_result;
 
-/* What execute gets: the pipeline lock handle (for fencing) and the cancel
- * flag raised when a lease is lost. */
+/* What execute gets: the pipeline lock handle (for fencing) with its lock
+ * manager (job_lease_check, job_fence_raise), and the cancel flag raised
+ * when a lease is lost. */
 typedef struct job_exec_ctx {
     const config_pipeline *pipeline;
     const config_strategy *strategy;
-    const lock_handle *pipeline_lock;  /* NULL without a lock manager */
+    lock_handle *pipeline_lock;  /* NULL without a lock manager */
+    lock_manager *locks;         /* the manager holding it; NULL without one */
     volatile int *cancel;
     /* The caller's interrupt flag (job_opts.interrupt), NULL if none: sync
      * stops at the next batch boundary once it is non-zero. */
@@ -103,5 +105,14 @@ void job_destination_table(const config_pipeline *p, const char **datastore,
                            const char **schema, const char **table);
 
 const char *job_status_name(job_status s);
+
+/* The running job's pipeline lease, for execute to hand to sync (sync_opts
+ * lease_check / fence_raise, arg: the job_exec_ctx). job_lease_check asks
+ * the lock store whether the pipeline lock is still held with its fencing
+ * token (ST_ESTALE when not); job_fence_raise raises that token above
+ * `floor` (lock_raise_fence) and stores it in *token. Both ST_ENOTIMPL
+ * without a lock manager. */
+int job_lease_check(const void *ctx, st_error *err);
+int job_fence_raise(const void *ctx, int64_t floor, int64_t *token, st_error *err);
 
 #endif

@@ -54,7 +54,6 @@ struct lock_manager {
     unsigned char pool[512];   /* random bytes read ahead; under mu */
     size_t pool_used;
     pthread_mutex_t mu;
-    char store_id[40];    /* the lock store's identity, once read; under mu */
     char owner_tag[LOCK_OWNER_TAG_MAX + 1]; /* lock_set_owner_tag; under mu */
 };
 
@@ -235,35 +234,12 @@ static int check_key(const char *key, st_error *err) {
     return ST_OK;
 }
 
-/* The backend's store identity (lock_backend.h), read once per manager;
- * "" when the backend has none. */
-static int store_identity(lock_manager *lm, char *out, size_t n, st_error *err) {
-    if (lm->ops->store_id == NULL) {
-        out[0] = '\0';
-        return ST_OK;
-    }
-    pthread_mutex_lock(&lm->mu);
-    bool known = lm->store_id[0] != '\0';
-    if (known) snprintf(out, n, "%s", lm->store_id);
-    pthread_mutex_unlock(&lm->mu);
-    if (known) return ST_OK;
-    char candidate[64];
-    int rc = lock_new_owner(lm, candidate, sizeof candidate, err);
-    if (rc != ST_OK) return rc;
-    pthread_mutex_lock(&lm->mu);
-    rc = lm->ops->store_id(lm->be, candidate, lm->store_id, sizeof lm->store_id, err);
-    if (rc == ST_OK) snprintf(out, n, "%s", lm->store_id);
-    else lm->store_id[0] = '\0';
-    pthread_mutex_unlock(&lm->mu);
-    return rc;
-}
-
 /* One attempt with a given owner token. */
-static void fill_handle(lock_handle *h, const char *id, const char *key, lock_mode mode,
-                        int64_t ttl_ms, const char *owner, int64_t fence) {
+static void fill_handle(lock_handle *h, const char *key, lock_mode mode, int64_t ttl_ms,
+                        const char *owner, int64_t fence) {
     memset(h, 0, sizeof *h);
     snprintf(h->key, sizeof h->key, "%s", key);
-    snprintf(h->fence_key, sizeof h->fence_key, "%s%s%s", id, id[0] ? "/" : "", key);
+    snprintf(h->fence_key, sizeof h->fence_key, "%s", key);
     snprintf(h->owner, sizeof h->owner, "%s", owner);
     h->fence = fence;
     h->ttl_ms = ttl_ms;
@@ -273,22 +249,18 @@ static void fill_handle(lock_handle *h, const char *id, const char *key, lock_mo
 static int acquire_as(lock_manager *lm, const char *key, lock_mode mode, int64_t ttl_ms,
                       const char *owner, lock_handle *h, st_error *err) {
     int64_t fence = 0;
-    char id[40];
-    int rc = store_identity(lm, id, sizeof id, err);
-    if (rc != ST_OK) return rc;
     pthread_mutex_lock(&lm->mu);
-    rc = lm->ops->acquire(lm->be, key, mode, owner, ttl_ms, st_time_now(), &fence, err);
+    int rc = lm->ops->acquire(lm->be, key, mode, owner, ttl_ms, st_time_now(), &fence, err);
     pthread_mutex_unlock(&lm->mu);
     if (rc != ST_OK) return rc;
-    fill_handle(h, id, key, mode, ttl_ms, owner, fence);
+    fill_handle(h, key, mode, ttl_ms, owner, fence);
     return ST_OK;
 }
 
 /* The batch in one backend call: owners made first, handles filled after. */
 static int acquire_batch(lock_manager *lm, const char *const *keys, size_t n, lock_mode mode,
                          int64_t ttl_ms, lock_handle *hs, int *rcs, st_error *err) {
-    char id[40];
-    int rc = store_identity(lm, id, sizeof id, err);
+    int rc = ST_OK;
     char (*owners)[64] = calloc(n, sizeof *owners);
     const char **op = calloc(n, sizeof *op);
     int64_t *fences = calloc(n, sizeof *fences);
@@ -306,7 +278,7 @@ static int acquire_batch(lock_manager *lm, const char *const *keys, size_t n, lo
     }
     for (size_t i = 0; i < n; i++) {
         if (rc != ST_OK) rcs[i] = rc;
-        else if (rcs[i] == ST_OK) fill_handle(&hs[i], id, keys[i], mode, ttl_ms, owners[i], fences[i]);
+        else if (rcs[i] == ST_OK) fill_handle(&hs[i], keys[i], mode, ttl_ms, owners[i], fences[i]);
     }
     free(owners);
     free(op);
@@ -414,6 +386,18 @@ int lock_check_fence(lock_manager *lm, const lock_handle *h, st_error *err) {
     pthread_mutex_lock(&lm->mu);
     int rc = lm->ops->check_fence(lm->be, h, st_time_now(), err);
     pthread_mutex_unlock(&lm->mu);
+    return rc;
+}
+
+int lock_raise_fence(lock_manager *lm, lock_handle *h, int64_t floor, st_error *err) {
+    if (lm->ops->raise_fence == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "lock: backend %s cannot raise a fencing token",
+                            lm->ops->name);
+    int64_t fence = 0;
+    pthread_mutex_lock(&lm->mu);
+    int rc = lm->ops->raise_fence(lm->be, h, floor, st_time_now(), &fence, err);
+    pthread_mutex_unlock(&lm->mu);
+    if (rc == ST_OK) h->fence = fence;
     return rc;
 }
 

@@ -35,13 +35,14 @@ typedef enum { LOCK_EXCLUSIVE = 0, LOCK_SHARED = 1 } lock_mode;
 typedef struct lock_handle {
     char key[320];
     char owner[64];   /* random owner token */
-    int64_t fence;    /* fencing token, grows per key */
-    /* Where `fence` is checked in a destination (synctool_fence): the
-     * lock store's identity and the key, "<store id>/<key>". Fencing
-     * counters belong to one lock store; a destination shared by two
-     * deployments, or written again after the state file was deleted
-     * (counters back at 1), keeps their tokens apart instead of refusing
-     * every new run as stale. */
+    int64_t fence;    /* fencing token, grows per key (lock_raise_fence) */
+    /* Where `fence` is checked in a destination (synctool_fence): the lock
+     * key itself. A destination outlives its lock store: after the store
+     * lost its data (Redis restarted without persistence, the state file
+     * deleted) counters start again at 1, and a run raises its token above
+     * the destination's (lock_raise_fence) instead of being refused, so
+     * tokens at the destination never go backwards and an older holder
+     * stays fenced out. */
     char fence_key[360];
     int64_t ttl_ms;
     lock_mode mode;
@@ -91,6 +92,12 @@ int lock_release(lock_manager *lm, const lock_handle *h, st_error *err);
 
 /* Is `fence` still the current fencing token of a live holder of h->key? */
 int lock_check_fence(lock_manager *lm, const lock_handle *h, st_error *err);
+
+/* While h (exclusive) is still held: sets the key's fencing counter to
+ * max(counter, floor) + 1 and makes it h->fence. For a holder that finds a
+ * token >= its own at a destination (the lock store lost its counters).
+ * ST_ESTALE if h is no longer held; ST_ENOTIMPL for a backend without it. */
+int lock_raise_fence(lock_manager *lm, lock_handle *h, int64_t floor, st_error *err);
 
 /* Held locks, sorted by key. Caller frees *out. */
 int lock_list(lock_manager *lm, lock_info **out, size_t *n, st_error *err);

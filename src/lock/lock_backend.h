@@ -19,7 +19,7 @@
 
 #include "lock.h"
 
-#define LOCK_OPS_VERSION 3
+#define LOCK_OPS_VERSION 4
 
 struct lock_ops {
     int version;          /* LOCK_OPS_VERSION */
@@ -66,11 +66,12 @@ struct lock_ops {
      * serialises calls with a mutex. */
     int (*clone)(void *be, void **out, st_error *err);
 
-    /* Optional (NULL: no identity, fencing keys are the bare lock keys).
-     * The lock store's identity: stores `candidate` (a fresh random hex
-     * string) unless an identity is already stored, and copies the stored
-     * one into out. Atomic: concurrent first callers all get one value. */
-    int (*store_id)(void *be, const char *candidate, char *out, size_t n, st_error *err);
+    /* Optional (NULL: lock_raise_fence answers ST_ENOTIMPL). If h->owner
+     * still holds h->key exclusively, sets the key's fencing counter to
+     * max(counter, floor) + 1, records it as h's fence and stores it in
+     * *fence; ST_ESTALE otherwise (nothing changes). Atomic. */
+    int (*raise_fence)(void *be, const lock_handle *h, int64_t floor, int64_t now_us,
+                       int64_t *fence, st_error *err);
 
     /* Required. Frees the context (NULL is a no-op). */
     void (*close)(void *be);

@@ -51,7 +51,8 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, SCRIPT_FENCE, SCRIPT_INTENT, NSCRIPTS };
+enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, SCRIPT_FENCE, SCRIPT_INTENT, SCRIPT_RAISE,
+       NSCRIPTS };
 
 #define LUA_NOW                                                                  \
     "local t = redis.call('TIME') "                                              \
@@ -132,8 +133,17 @@ static const char LUA_INTENT[] =
     LUA_EXPIRE_SET("KEYS[1]")
     "return 1";
 
+/* KEYS: K, K:fence. ARGV: owner, floor. The new fence, or -1 when the
+ * owner no longer holds K exclusively. */
+static const char LUA_RAISE[] =
+    "if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return -1 end "
+    "local f = tonumber(redis.call('GET', KEYS[2]) or '0') "
+    "if tonumber(ARGV[2]) > f then f = tonumber(ARGV[2]) end "
+    "redis.call('SET', KEYS[2], f + 1) "
+    "return f + 1";
+
 static const char *const SCRIPTS[NSCRIPTS] = {LUA_ACQUIRE, LUA_RENEW, LUA_RELEASE, LUA_FENCE,
-                                              LUA_INTENT};
+                                              LUA_INTENT,  LUA_RAISE};
 
 typedef struct lrd {
     redisContext *c;
@@ -443,17 +453,20 @@ static int lrd_list(void *be, int64_t now, lock_info **out, size_t *n, st_error 
 }
 
 /* SET NX keeps the first writer's value; GET returns whichever won. */
-static int lrd_store_id(void *be, const char *candidate, char *out, size_t n, st_error *err) {
-    lrd *r = be;
-    if (lrd_ready(r, err) != ST_OK) return ST_EUNAVAIL;
-    redisReply *rep = redisCommand(r->c, "SET synctool:lock-store-id %s NX", candidate);
-    bool ok = rep && rep->type != REDIS_REPLY_ERROR;
-    freeReplyObject(rep);
-    rep = ok ? redisCommand(r->c, "GET synctool:lock-store-id") : NULL;
-    ok = rep && rep->type == REDIS_REPLY_STRING;
-    if (ok) snprintf(out, n, "%s", rep->str);
-    freeReplyObject(rep);
-    return ok ? ST_OK : lrd_drop(r, "store id", err);
+static int lrd_raise_fence(void *be, const lock_handle *h, int64_t floor, int64_t now,
+                           int64_t *fence, st_error *err) {
+    (void)now;
+    char fk[400], fl[24];
+    snprintf(fk, sizeof fk, "%s:fence", h->key);
+    snprintf(fl, sizeof fl, "%lld", (long long)floor);
+    const char *kv[] = {h->key, fk, h->owner, fl};
+    long long res = 0;
+    int rc = lrd_eval(be, SCRIPT_RAISE, 2, kv, 4, &res, err);
+    if (rc != ST_OK) return rc;
+    if (res < 0)
+        return st_error_set(err, ST_ESTALE, "lock '%s' is no longer held by this owner", h->key);
+    *fence = res;
+    return ST_OK;
 }
 
 const struct lock_ops lock_redis_ops = {
@@ -467,6 +480,6 @@ const struct lock_ops lock_redis_ops = {
     .intent_set = lrd_intent_set,
     .intent_clear = lrd_intent_clear,
     .clone = lrd_clone,
-    .store_id = lrd_store_id,
+    .raise_fence = lrd_raise_fence,
     .close = lrd_close,
 };

@@ -7,7 +7,6 @@
  *   lock_holders(key, owner, mode, fence, expires_at)  PK (key, owner)
  *   lock_fences(key, fence)        per-key fencing counter, only ever grows
  *   lock_intents(key, owner, expires_at)  exclusive waiters, PK (key, owner)
- *   lock_meta(name, value)         the store's identity ("store_id")
  *
  * expires_at is wall-clock microseconds: processes on one host share the
  * clock, so a lease is comparable across them. This is the one backend that
@@ -54,8 +53,7 @@ static const char *SCHEMA =
     " PRIMARY KEY(key, owner));"
     "CREATE TABLE IF NOT EXISTS lock_fences(key TEXT PRIMARY KEY, fence INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS lock_intents(key TEXT NOT NULL, owner TEXT NOT NULL,"
-    " expires_at INTEGER NOT NULL, PRIMARY KEY(key, owner));"
-    "CREATE TABLE IF NOT EXISTS lock_meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);";
+    " expires_at INTEGER NOT NULL, PRIMARY KEY(key, owner));";
 
 /* --- connection ---------------------------------------------------------- */
 
@@ -393,36 +391,25 @@ static int lsq_list(void *be, int64_t now, lock_info **out, size_t *n, st_error 
     return ST_OK;
 }
 
-/* Reads the stored identity into out; 1 if there is one. */
-static int lsq_read_id(lsq *s, char *out, size_t n) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM lock_meta WHERE name = 'store_id'", -1, &st,
-                           NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step(st);
-    int found = rc == SQLITE_ROW;
-    if (found) snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
-}
-
-/* INSERT OR IGNORE keeps the first writer's value; the read after it sees
- * whichever won. */
-static int lsq_store_id(void *be, const char *candidate, char *out, size_t n, st_error *err) {
+/* One transaction: h's live exclusive row, then the counter raised past
+ * the floor and recorded on that row. */
+static int lsq_raise_fence(void *be, const lock_handle *h, int64_t floor, int64_t now,
+                           int64_t *fence, st_error *err) {
     lsq *s = be;
-    int found = lsq_read_id(s, out, n);
-    if (found == 1) return ST_OK;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO lock_meta VALUES ('store_id', ?1)",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, candidate, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_OK || lsq_read_id(s, out, n) != 1)
-        return lsq_fail(s, ST_EUNAVAIL, "store id", err);
-    return ST_OK;
+    int rc = lsq_begin(s, err);
+    if (rc != ST_OK) return rc;
+    int64_t n = 0;
+    if (lsq_exec(s, &n, "SELECT count(*) FROM lock_holders WHERE key=?1 AND owner=?2 AND mode=0 "
+                 "AND expires_at>?3", "tti", h->key, h->owner, now) != SQLITE_DONE)
+        rc = lsq_fail(s, ST_EUNAVAIL, "read holder", err);
+    else if (n == 0)
+        rc = stale(h, err);
+    else if (lsq_exec(s, fence, "UPDATE lock_fences SET fence=max(fence, ?2)+1 WHERE key=?1 "
+                      "RETURNING fence", "ti", h->key, floor) != SQLITE_DONE ||
+             lsq_exec(s, NULL, "UPDATE lock_holders SET fence=?3 WHERE key=?1 AND owner=?2",
+                      "tti", h->key, h->owner, *fence) != SQLITE_DONE)
+        rc = lsq_fail(s, ST_EUNAVAIL, "raise fence", err);
+    return lsq_end(s, rc, err);
 }
 
 const struct lock_ops lock_sqlite_ops = {
@@ -437,6 +424,6 @@ const struct lock_ops lock_sqlite_ops = {
     .intent_set = lsq_intent_set,
     .intent_clear = lsq_intent_clear,
     .clone = lsq_clone,
-    .store_id = lsq_store_id,
+    .raise_fence = lsq_raise_fence,
     .close = lsq_close,
 };

@@ -17,19 +17,21 @@
  *     "(value hidden)" instead; a message cut inside a secret loses the
  *     piece. store_schema_shown is the schema as messages show it;
  *   - fencing: synctool_fence(lock_key text primary key, token bigint) is
- *     read inside the caller's transaction under a shared row lock (FOR
- *     SHARE on PostgreSQL; SQLite writers are serialised by the database
- *     lock). The run's own token: go on (several transactions of one run
- *     may hold the shared lock together). A larger one: the caller lost its
- *     lock. None or a smaller one: one conditional upsert raises it (zero
- *     affected rows: a larger token got there first). A newer run's raise
- *     waits for every transaction holding the shared lock, so no write of
- *     an older run can commit after a newer run's token. MySQL spells the
- *     same: varchar key, LOCK IN SHARE MODE, ON DUPLICATE KEY UPDATE with
- *     IF(); its session limits are idle_transaction_timeout (MariaDB) and
- *     innodb_lock_wait_timeout, and it has no session tag to evict by
- *     (store_fence_session is a no-op there: a frozen run's transaction
- *     ends after idle_transaction_timeout).
+ *     read inside the caller's transaction under a shared row lock (the
+ *     driver's fence_read_sql: FOR SHARE on PostgreSQL, LOCK IN SHARE MODE
+ *     on MySQL; SQLite writers are serialised by the database lock). The
+ *     run's own token: go on (several transactions of one run may hold the
+ *     shared lock together). A larger one: the caller lost its lock. None
+ *     or a smaller one: one conditional upsert (fence_raise_sql) raises it
+ *     (zero affected rows: a larger token got there first). A newer run's
+ *     raise waits for every transaction holding the shared lock, so no
+ *     write of an older run can commit after a newer run's token. The
+ *     engine's parts (creating the table safely under concurrency, tagging
+ *     a writer's session, the newest token known, ending older holders'
+ *     sessions) are store_ops methods (store.h, version 7); `check`'s probe
+ *     is here, from ddl_transactional. Session limits: PostgreSQL
+ *     idle_in_transaction_session_timeout and lock_timeout; MySQL
+ *     idle_transaction_timeout (MariaDB) and innodb_lock_wait_timeout.
  */
 #include "store.h"
 #include "store_driver.h"
@@ -372,49 +374,59 @@ int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err
     return rc;
 }
 
-static const char EVICT_SQL[] =
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-    "WHERE pid <> pg_backend_pid() AND application_name LIKE $1 "
-    "AND split_part(application_name, ':', 3) ~ '^[0-9]+$' "
-    "AND split_part(application_name, ':', 3)::bigint < $2::bigint";
-
-int store_fence_session(store *s, const char *scope, int64_t fence, int *evicted,
-                        st_error *err) {
+int store_fence_session(store *s, const char *key, int64_t fence, int *evicted, char *holder,
+                        size_t n, st_error *err) {
     *evicted = 0;
-    if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
-    char tag[64], like[40], token[24];
-    char hex[33];
-    store_md5_hex(scope, strlen(scope), hex);
-    hex[16] = '\0';
-    snprintf(tag, sizeof tag, "synctool:%s:%lld", hex, (long long)fence);
-    snprintf(like, sizeof like, "synctool:%s:%%", hex);
-    snprintf(token, sizeof token, "%lld", (long long)fence);
-    const char *set_params[] = {tag};
-    int rc = store_exec(s, "SELECT set_config('application_name', $1, false)", 1, set_params,
-                        NULL, err);
-    if (rc != ST_OK) return rc;
-    const char *params[] = {like, token};
-    store_reader *r;
-    rc = store_query_small(s, &r, EVICT_SQL, 2, params, err);
-    if (rc != ST_OK) return rc;
-    const char *const *row;
-    int ncols;
-    if (store_next(s, r, &row, &ncols, err) > 0 && ncols == 1 && row[0]) *evicted = atoi(row[0]);
-    store_reader_close(s, r);
+    holder[0] = '\0';
+    int rc = SCRUBBED(s, err, s->ops->fence_tag(s->impl, key, fence, err));
+    if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': tagging the session", s->name);
+    rc = SCRUBBED(s, err, s->ops->fence_evict(s->impl, key, fence, evicted, holder, n, err));
+    if (rc == ST_ENOTIMPL) {
+        /* the engine can neither tell nor end another writer: should one
+         * block this run, it is named by the token last stored */
+        int64_t last = -1;
+        if (s->ops->fence_floor(s->impl, key, &last, err) == ST_OK && last >= 0 && last < fence)
+            snprintf(holder, n, "an older holder of fencing token %lld or before (%s cannot end "
+                     "another writer's session)", (long long)last, s->ops->engine);
+        return st_error_set(err, ST_ENOTIMPL, "datastore '%s': %s cannot end another writer's "
+                            "session", s->name, s->ops->engine);
+    }
+    if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': ending older sessions", s->name);
     return ST_OK;
 }
 
 /* --- Fencing --- */
 
 int store_fence_ensure_table(store *s, st_error *err) {
-    int rc = store_exec(s, is_mysql(s) ? "CREATE TABLE IF NOT EXISTS synctool_fence "
-                                         "(lock_key varchar(512) PRIMARY KEY, token bigint NOT NULL)"
-                                         " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-                                       : "CREATE TABLE IF NOT EXISTS synctool_fence "
-                                         "(lock_key text PRIMARY KEY, token bigint NOT NULL)",
-                        0, NULL, NULL, err);
+    int rc = SCRUBBED(s, err, s->ops->fence_create(s->impl, err));
     if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': creating synctool_fence", s->name);
     return ST_OK;
+}
+
+int store_fence_floor(store *s, const char *key, int64_t *floor, st_error *err) {
+    *floor = -1;
+    int rc = SCRUBBED(s, err, s->ops->fence_floor(s->impl, key, floor, err));
+    if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': reading fencing tokens", s->name);
+    return ST_OK;
+}
+
+/* The probe row, in a transaction rolled back. */
+static int fence_probe_row(store *s, st_error *err) {
+    int rc = store_begin(s, err);
+    if (rc == ST_OK && s->ops->ddl_transactional) rc = store_fence_ensure_table(s, err);
+    if (rc == ST_OK) {
+        const char *params[] = {"synctool:check", "0"};
+        rc = store_exec(s, s->ops->fence_raise_sql, 2, params, NULL, err);
+    }
+    int rb = store_rollback(s);
+    if (rc == ST_OK && rb != ST_OK)
+        rc = st_error_set(err, rb, "datastore '%s': rolling the probe back", s->name);
+    return rc;
+}
+
+int store_fence_probe(store *s, st_error *err) {
+    int rc = s->ops->ddl_transactional ? ST_OK : store_fence_ensure_table(s, err);
+    return rc == ST_OK ? fence_probe_row(s, err) : rc;
 }
 
 static int64_t fence_current(store *s, const char *key) {
@@ -423,7 +435,7 @@ static int64_t fence_current(store *s, const char *key) {
     store_reader *r = NULL;
     int64_t cur = -1;
     const char *p[1] = {key};
-    if (!q.oom && store_query(s, &r, q.s, 1, p, NULL) == ST_OK) {
+    if (!q.oom && store_query_small(s, &r, q.s, 1, p, NULL) == ST_OK) {
         const char *const *row;
         int nc;
         if (store_next(s, r, &row, &nc, NULL) == 1 && row[0]) cur = strtoll(row[0], NULL, 10);
@@ -442,18 +454,10 @@ static int fence_stale(store *s, const char *key, int64_t token, int64_t cur, st
 
 /* The stored token for key under a shared row lock (-1: no row). */
 static int fence_read_shared(store *s, const char *key, int64_t *cur, st_error *err) {
-    store_sb q = {0};
-    store_sb_addf(&q, "SELECT token FROM synctool_fence WHERE lock_key = %c1%s",
-                  s->ops->param_prefix,
-                  strcmp(s->ops->engine, "postgres") == 0 ? " FOR SHARE"
-                  : is_mysql(s)                           ? " LOCK IN SHARE MODE"
-                                                          : "");
     const char *p[1] = {key};
     store_reader *r = NULL;
     *cur = -1;
-    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
-                   : store_query_small(s, &r, q.s, 1, p, err);
-    store_sb_free(&q);
+    int rc = store_query_small(s, &r, s->ops->fence_read_sql, 1, p, err);
     if (rc != ST_OK) return rc;
     const char *const *row;
     int nc;
@@ -472,23 +476,9 @@ int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive,
     if (cur > token) return fence_stale(s, key, token, cur, err);
     char tok[32];
     snprintf(tok, sizeof tok, "%lld", (long long)token);
-    char pp = s->ops->param_prefix;
-    store_sb q = {0};
-    if (is_mysql(s))
-        store_sb_add(&q, "INSERT INTO synctool_fence (lock_key, token) VALUES (?1, ?#2) "
-                         "ON DUPLICATE KEY UPDATE token = IF(token <= VALUES(token), "
-                         "VALUES(token), token)");
-    else
-        store_sb_addf(&q,
-                      "INSERT INTO synctool_fence (lock_key, token) VALUES (%c1, CAST(%c2 AS bigint)) "
-                      "ON CONFLICT (lock_key) DO UPDATE SET token = excluded.token "
-                      "WHERE synctool_fence.token <= excluded.token",
-                      pp, pp);
-    if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
     const char *p[2] = {key, tok};
     int64_t n = 0;
-    rc = store_exec(s, q.s, 2, p, &n, err);
-    store_sb_free(&q);
+    rc = store_exec(s, s->ops->fence_raise_sql, 2, p, &n, err);
     if (rc != ST_OK) return st_error_wrap(err, "datastore '%s': fencing check", s->name);
     if (n == 0) return fence_stale(s, key, token, -1, err);
     if (exclusive) *exclusive = true;

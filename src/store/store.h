@@ -138,7 +138,7 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 6
+#define STORE_OPS_VERSION 7
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -309,6 +309,36 @@ struct store_ops {
      * made in a transaction that rolls back is undone with it. NULL: every
      * commit is durable. */
     int (*relax_commit)(void *impl, bool on, st_error *err);
+
+    /* --- Fencing (version 7, required): the engine's part of the
+     * store_fence_* functions below. synctool_fence(lock_key, token) holds
+     * per lock key the newest fencing token that wrote. --- */
+    /* Whether DDL is part of the transaction (rolled back with it). */
+    bool ddl_transactional;
+    /* Creates synctool_fence unless it exists, safe against concurrent
+     * creators (a racing CREATE never fails the run). Outside a
+     * transaction, or inside one when ddl_transactional. */
+    int (*fence_create)(void *impl, st_error *err);
+    /* Statements on the table, parameter 1 the lock key: the stored token
+     * under a shared row lock; and the conditional raise (parameter 2 the
+     * token): store it unless a larger one is stored (0 rows affected). */
+    const char *fence_read_sql;
+    const char *fence_raise_sql;
+    /* Tags this session as the writer holding `token` for `key`, in a form
+     * fence_evict and fence_floor of another session find (PostgreSQL:
+     * application_name; MySQL: a user-level lock named after both). */
+    int (*fence_tag)(void *impl, const char *key, int64_t token, st_error *err);
+    /* The newest token of `key` this destination knows (the committed row;
+     * PostgreSQL also the tags of live sessions), -1 for none. Waits for no
+     * lock. */
+    int (*fence_floor)(void *impl, const char *key, int64_t *floor, st_error *err);
+    /* Ends every other session tagged for `key` with a token below `token`
+     * (their holders lost the lock; one frozen mid-batch keeps its locks,
+     * and one mid-COPY is ended by no server timeout). *ended: how many.
+     * One it may not end (no privilege) is described in holder[n] (else
+     * ""). ST_ENOTIMPL: the engine cannot end another writer (SQLite). */
+    int (*fence_evict)(void *impl, const char *key, int64_t token, int *ended, char *holder,
+                       size_t n, st_error *err);
 };
 
 #define STORE_DDL_KEY "key:"
@@ -375,28 +405,43 @@ int store_hint_aggregate(store *s, bool on, st_error *err);
  * on SQLite (a file lock; busy_timeout already bounds waits). */
 int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err);
 
-/* Session fencing for a writer holding fencing token `fence` under
- * `scope` (the run's fencing key: lock store identity and pipeline lock).
- * Tags this session (application_name `synctool:<16 hex of md5(scope)>:
- * <fence>`) and terminates every other session tagged for the same scope
- * with an older token: those belong to runs that lost their lock, and one
- * frozen mid-batch (even mid-COPY, which no server timeout ends) would hold
- * its row locks forever. Sets *evicted to how many were ended. Needs the
- * right to signal them (same role, or pg_signal_backend); the caller treats
- * a failure as a warning. No-op on SQLite (*evicted = 0). */
-int store_fence_session(store *s, const char *scope, int64_t fence, int *evicted,
-                        st_error *err);
+/* Session fencing for a writer holding fencing token `fence` for `key`
+ * (the pipeline lock key). Tags this session (store_ops.fence_tag:
+ * PostgreSQL application_name `synctool:<16 hex of md5(key)>:<fence>`,
+ * MySQL a user-level lock of the same name) and ends every other session
+ * tagged for `key` with an older token (fence_evict: PostgreSQL
+ * pg_terminate_backend, MySQL KILL; the same role may): those belong to
+ * runs that lost their lock, and one frozen mid-batch (even mid-COPY, which
+ * no server timeout ends) would hold its row locks forever. *evicted gets
+ * how many were ended; holder[n] describes an older holder that is still
+ * there because it could not be ended (no privilege), else "". ST_ENOTIMPL
+ * when the engine can neither find nor end another writer (SQLite, whose
+ * file lock belongs to another process): holder[n] then names the token
+ * last stored, the holder should one block this run. Another error when
+ * this session could not be tagged or the sessions not be listed. */
+int store_fence_session(store *s, const char *key, int64_t fence, int *evicted, char *holder,
+                        size_t n, st_error *err);
 
-/* Fencing, in the current transaction. When synctool_fence already holds
- * `token` for `key`, the row is read under a shared lock (PostgreSQL FOR
- * SHARE): any number of this run's transactions may hold it at once, and a
- * newer run's raise waits until they all end. Otherwise `token` is stored
- * unless a larger one is (a conditional upsert: an exclusive row lock
- * until commit; *exclusive, may be NULL, says so). ST_ESTALE "fencing
- * token N is stale (current M): this run lost its lock" when a larger token
- * is stored. */
+/* Fencing. synctool_fence is created (store_fence_ensure_table) outside
+ * any transaction, safe against concurrent creators on every engine.
+ * store_fence_floor: the newest token of `key` the destination knows
+ * (-1: none), read without waiting for a lock: a writer whose token is not
+ * above it raises its token in the lock store first (lock_raise_fence), so
+ * tokens never go backwards even after the lock store lost its counters.
+ * store_fence_check, in the current transaction: when synctool_fence
+ * already holds `token` for `key`, the row is read under a shared lock
+ * (PostgreSQL FOR SHARE): any number of this run's transactions may hold it
+ * at once, and a newer run's raise waits until they all end. Otherwise
+ * `token` is stored unless a larger one is (a conditional upsert: an
+ * exclusive row lock until commit; *exclusive, may be NULL, says so).
+ * ST_ESTALE "fencing token N is stale (current M): this run lost its lock"
+ * when a larger token is stored. store_fence_probe (`synctool check`):
+ * whether the table can be created and written, changing nothing but,
+ * where DDL cannot be rolled back (MySQL), creating the empty table. */
 int store_fence_ensure_table(store *s, st_error *err);
+int store_fence_floor(store *s, const char *key, int64_t *floor, st_error *err);
 int store_fence_check(store *s, const char *key, int64_t token, bool *exclusive, st_error *err);
+int store_fence_probe(store *s, st_error *err);
 
 /* The first digest family (store_ops.digest_families) that both stores
  * offer for tables ta and tb, with its sum when `sum`; NULL if none. */

@@ -79,7 +79,7 @@
  * digests are MD5(GROUP_CONCAT(row text ORDER BY key SEPARATOR '|')) per
  * JSON_TABLE range. DDL: InnoDB, utf8mb4_bin (keys order by bytes, as the
  * other engines' keys do), the key as PRIMARY KEY (sync_ddl.c). Fencing:
- * store.c, with this engine's spellings.
+ * store.c, with this engine's part at the end of this file.
  */
 #include "store.h"
 #include "store_driver.h"
@@ -126,7 +126,11 @@ static int my_fail(my_impl *m, st_error *err, const char *what) {
     unsigned no = mysql_errno(m->conn);
     char clean[sizeof err->msg];
     store_scrub(clean, sizeof clean, mysql_error(m->conn), NULL);
-    int code = (no == 2006 || no == 2013 || no == 2002 || no == 2003) ? ST_EUNAVAIL : ST_ERR;
+    /* 1205 lock wait timeout: another writer holds the rows (skipped, not
+     * failed, by the job manager) */
+    int code = (no == 2006 || no == 2013 || no == 2002 || no == 2003) ? ST_EUNAVAIL
+             : no == 1205                                           ? ST_EBUSY
+                                                                    : ST_ERR;
     return st_error_set(err, code, "datastore '%s' (mysql): %s: %s", m->name, what, clean);
 }
 
@@ -1155,6 +1159,153 @@ static int my_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return rc;
 }
 
+/* --- Fencing (store.h, store_ops version 7) ---
+ *
+ * MySQL has no session tag like PostgreSQL's application_name, so a
+ * writer's session takes a user-level lock named like that tag,
+ * `synctool:<16 hex of md5(key)>:<token>` (GET_LOCK; it lives exactly as
+ * long as the session). A newer holder asks IS_USED_LOCK for the
+ * MY_FENCE_BACK tokens below its own (and, for the floor, past the one
+ * synctool_fence holds): the answer is the connection id of a session of
+ * an older holder, alive by definition, which KILL ends (allowed for the
+ * same user). A recorded
+ * connection id could instead name an innocent session once the server has
+ * restarted and ids count from 1 again. DDL commits implicitly here, so
+ * synctool_fence is created outside any transaction; a concurrent creator
+ * is harmless (IF NOT EXISTS under the server's metadata lock; "already
+ * exists", error 1050, is taken as done). */
+
+#define MY_FENCE_BACK 16
+
+static const char MY_FENCE_READ[] =
+    "SELECT token FROM synctool_fence WHERE lock_key = ?1 LOCK IN SHARE MODE";
+static const char MY_FENCE_RAISE[] =
+    "INSERT INTO synctool_fence (lock_key, token) VALUES (?1, ?#2) "
+    "ON DUPLICATE KEY UPDATE token = IF(token <= VALUES(token), VALUES(token), token)";
+
+/* The integer in the first column of the first row; *null when there is
+ * no row or it is NULL. */
+static int my_fence_int(my_impl *m, const char *sql, int np, const char *const *p, int64_t *v,
+                        bool *null, st_error *err) {
+    store_reader *r = NULL;
+    *null = true;
+    int rc = my_query_small(m, &r, sql, np, p, err);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int nc;
+    rc = my_next(r, &row, &nc, err);
+    if (rc == 1 && nc >= 1 && row[0] != NULL) {
+        *v = strtoll(row[0], NULL, 10);
+        *null = false;
+    }
+    my_reader_close(r);
+    return rc < 0 ? rc : ST_OK;
+}
+
+/* Only when missing: once it exists a run needs no CREATE privilege. */
+static int my_fence_create(void *impl, st_error *err) {
+    my_impl *m = impl;
+    int64_t n = 0;
+    bool null = true;
+    int rc = my_fence_int(m, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+                             "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'synctool_fence'",
+                          0, NULL, &n, &null, err);
+    if (rc != ST_OK || n > 0) return rc;
+    rc = my_exec(m, "CREATE TABLE IF NOT EXISTS synctool_fence "
+                    "(lock_key varchar(512) PRIMARY KEY, token bigint NOT NULL)"
+                    " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                 0, NULL, NULL, err);
+    return rc != ST_OK && mysql_errno(m->conn) == 1050 ? ST_OK : rc;
+}
+
+static void my_fence_name(const char *key, int64_t token, char *buf, size_t n) {
+    char hex[33];
+    store_md5_hex(key, strlen(key), hex);
+    snprintf(buf, n, "synctool:%.16s:%lld", hex, (long long)token);
+}
+
+static int my_fence_tag(void *impl, const char *key, int64_t token, st_error *err) {
+    char name[64];
+    my_fence_name(key, token, name, sizeof name);
+    const char *p[] = {name};
+    int64_t got = 0;
+    bool null = true;
+    int rc = my_fence_int(impl, "SELECT GET_LOCK(?1, 0)", 1, p, &got, &null, err);
+    if (rc == ST_OK && (null || got != 1))
+        rc = st_error_set(err, ST_EBUSY, "datastore '%s' (mysql): session lock %s is taken",
+                          ((my_impl *)impl)->name, name);
+    return rc;
+}
+
+/* ids[i]: the connection holding the tag of token from + i (i < n <=
+ * MY_FENCE_BACK), 0 when none or this one; one statement. */
+static int my_fence_holders(my_impl *m, const char *key, int64_t from, int n, int64_t *ids,
+                            st_error *err) {
+    char names[MY_FENCE_BACK][64];
+    const char *p[MY_FENCE_BACK];
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT CONNECTION_ID()");
+    for (int i = 0; i < n; i++) {
+        my_fence_name(key, from + i, names[i], sizeof names[i]);
+        p[i] = names[i];
+        store_sb_addf(&q, ", IS_USED_LOCK(?%d)", i + 1);
+    }
+    store_reader *r = NULL;
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : my_query_small(m, &r, q.s, n, p, err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int nc;
+    rc = my_next(r, &row, &nc, err);
+    for (int i = 0; i < n; i++) {
+        ids[i] = rc == 1 && nc > i + 1 && row[i + 1] ? strtoll(row[i + 1], NULL, 10) : 0;
+        if (rc == 1 && row[0] && ids[i] == strtoll(row[0], NULL, 10)) ids[i] = 0;
+    }
+    my_reader_close(r);
+    return rc < 0 ? rc : ST_OK;
+}
+
+/* The committed row's token T, or above it the newest token whose tag a
+ * live session holds (a holder frozen in its first transaction, whose row
+ * is not committed), looking MY_FENCE_BACK tokens past T. */
+static int my_fence_floor(void *impl, const char *key, int64_t *floor, st_error *err) {
+    const char *p[] = {key};
+    bool null = true;
+    int rc = my_fence_int(impl, "SELECT token FROM synctool_fence WHERE lock_key = ?1", 1, p,
+                          floor, &null, err);
+    if (rc != ST_OK) return rc;
+    if (null) *floor = -1;
+    int64_t from = *floor < 0 ? 1 : *floor + 1, ids[MY_FENCE_BACK];
+    rc = my_fence_holders(impl, key, from, MY_FENCE_BACK, ids, err);
+    for (int i = 0; rc == ST_OK && i < MY_FENCE_BACK; i++)
+        if (ids[i] != 0) *floor = from + i;
+    return rc;
+}
+
+/* KILL connection `id`; false (holder described) when it may not. */
+static bool my_fence_kill(my_impl *m, int64_t id, int64_t token, char *holder, size_t n) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "KILL CONNECTION %lld", (long long)id);
+    st_error e;
+    if (my_exec(m, sql, 0, NULL, NULL, &e) == ST_OK || mysql_errno(m->conn) == 1094) return true;
+    snprintf(holder, n, "MySQL connection %lld (fencing token %lld) that this user may not end: "
+             "%s", (long long)id, (long long)token, e.msg);
+    return false;
+}
+
+/* The tags of the MY_FENCE_BACK tokens below `token`. */
+static int my_fence_evict(void *impl, const char *key, int64_t token, int *ended, char *holder,
+                          size_t n, st_error *err) {
+    int64_t from = token - MY_FENCE_BACK < 1 ? 1 : token - MY_FENCE_BACK, ids[MY_FENCE_BACK];
+    int count = (int)(token - from);
+    if (count <= 0) return ST_OK;
+    int rc = my_fence_holders(impl, key, from, count, ids, err);
+    for (int i = 0; rc == ST_OK && i < count; i++)
+        if (ids[i] != 0 && my_fence_kill(impl, ids[i], from + i, holder, n)) (*ended)++;
+    return rc;
+}
+
 static const struct store_ops my_store_ops = {
     .version = STORE_OPS_VERSION,
     .engine = "mysql",
@@ -1181,6 +1332,13 @@ static const struct store_ops my_store_ops = {
     .describe = my_describe,
     .key_indexed = my_key_indexed,
     .ddl_type = my_ddl_type,
+    .ddl_transactional = false,
+    .fence_create = my_fence_create,
+    .fence_read_sql = MY_FENCE_READ,
+    .fence_raise_sql = MY_FENCE_RAISE,
+    .fence_tag = my_fence_tag,
+    .fence_floor = my_fence_floor,
+    .fence_evict = my_fence_evict,
 };
 
 const struct store_ops *store_mysql_driver(void) { return &my_store_ops; }

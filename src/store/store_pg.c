@@ -85,7 +85,12 @@ static int pg_fail_res(pg_impl *g, PGresult *res, st_error *err, const char *wha
     const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char clean[sizeof err->msg];
     store_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
-    int code = PQstatus(g->conn) == CONNECTION_OK ? ST_ERR : ST_EUNAVAIL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* 55P03 lock_not_available (lock_timeout): another writer holds the
+     * rows; the job manager skips such a run instead of failing it */
+    int code = PQstatus(g->conn) != CONNECTION_OK          ? ST_EUNAVAIL
+             : state != NULL && strcmp(state, "55P03") == 0 ? ST_EBUSY
+                                                           : ST_ERR;
     st_error_set(err, code, "datastore '%s' (postgres): %s: %s", g->name, what, clean);
     PQclear(res);
     return code;
@@ -866,6 +871,131 @@ static int pg_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return rc;
 }
 
+/* --- Fencing (store.h, store_ops version 7) ---
+ *
+ * synctool_fence is created under a transaction-scoped advisory lock: a
+ * bare CREATE TABLE IF NOT EXISTS is not safe against a concurrent creator
+ * (both see no table, the second fails on pg_type's unique index). A
+ * writer's session is tagged in application_name, `synctool:<16 hex of
+ * md5(key)>:<token>` (63 bytes at most), which pg_stat_activity shows to
+ * every session: a newer holder finds an older one's sessions by it, even
+ * one frozen mid-COPY (state `active`, which no idle timeout ends), and
+ * ends them with pg_terminate_backend (allowed for the same role), waiting
+ * until they are gone. */
+
+#define PG_FENCE_LOCK "7310582390415312896" /* advisory lock key of the DDL */
+#define PG_TERMINATE_WAIT_MS "10000"
+
+static const char PG_FENCE_READ[] =
+    "SELECT token FROM synctool_fence WHERE lock_key = $1 FOR SHARE";
+static const char PG_FENCE_RAISE[] =
+    "INSERT INTO synctool_fence (lock_key, token) VALUES ($1, CAST($2 AS bigint)) "
+    "ON CONFLICT (lock_key) DO UPDATE SET token = excluded.token "
+    "WHERE synctool_fence.token <= excluded.token";
+/* The token of a session tagged for $1 (a LIKE pattern), NULL if none. */
+#define PG_TAG_TOKEN                                                                 \
+    "(CASE WHEN split_part(application_name, ':', 3) ~ '^[0-9]{1,18}$' "             \
+    "THEN split_part(application_name, ':', 3)::bigint END)"
+static const char PG_FENCE_FLOOR[] =
+    "SELECT COALESCE(greatest((SELECT max(token) FROM synctool_fence WHERE lock_key = $1), "
+    "(SELECT max(" PG_TAG_TOKEN ") FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    "AND application_name LIKE $2)), -1)";
+static const char PG_FENCE_OLDER[] =
+    "SELECT pid, application_name FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    "AND application_name LIKE $1 AND " PG_TAG_TOKEN " < CAST($2 AS bigint)";
+
+/* "synctool:<16 hex>:" for key into buf, then `tail` ("%" for LIKE). */
+static void pg_fence_prefix(const char *key, const char *tail, char *buf, size_t n) {
+    char hex[33];
+    store_md5_hex(key, strlen(key), hex);
+    snprintf(buf, n, "synctool:%.16s:%s", hex, tail);
+}
+
+static bool pg_one_bool(pg_impl *g, const char *sql, int np, const char *const *p, bool *yes,
+                        st_error *err, int *rc) {
+    PGresult *res = pg_run(g, sql, np, p);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        *rc = pg_fail_res(g, res, err, "fencing");
+        return false;
+    }
+    *yes = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return true;
+}
+
+static int pg_fence_create(void *impl, st_error *err) {
+    pg_impl *g = impl;
+    int rc = ST_OK;
+    bool exists = false;
+    if (!pg_one_bool(g, "SELECT to_regclass('synctool_fence') IS NOT NULL", 0, NULL, &exists, err,
+                     &rc))
+        return rc;
+    if (exists) return ST_OK;
+    bool own = PQtransactionStatus(g->conn) == PQTRANS_IDLE;
+    if (own) rc = pg_exec(g, "BEGIN", 0, NULL, NULL, err);
+    if (rc == ST_OK)
+        rc = pg_exec(g, "SELECT pg_advisory_xact_lock(" PG_FENCE_LOCK ")", 0, NULL, NULL, err);
+    if (rc == ST_OK)
+        rc = pg_exec(g, "CREATE TABLE IF NOT EXISTS synctool_fence "
+                        "(lock_key text PRIMARY KEY, token bigint NOT NULL)", 0, NULL, NULL, err);
+    if (own && rc == ST_OK) rc = pg_exec(g, "COMMIT", 0, NULL, NULL, err);
+    if (own && rc != ST_OK) pg_rollback(g);
+    return rc;
+}
+
+static int pg_fence_tag(void *impl, const char *key, int64_t token, st_error *err) {
+    char tag[64], tok[24];
+    snprintf(tok, sizeof tok, "%lld", (long long)token);
+    pg_fence_prefix(key, tok, tag, sizeof tag);
+    const char *p[] = {tag};
+    return pg_exec(impl, "SELECT set_config('application_name', $1, false)", 1, p, NULL, err);
+}
+
+static int pg_fence_floor(void *impl, const char *key, int64_t *floor, st_error *err) {
+    pg_impl *g = impl;
+    char like[48];
+    pg_fence_prefix(key, "%", like, sizeof like);
+    const char *p[] = {key, like};
+    PGresult *res = pg_run(g, PG_FENCE_FLOOR, 2, p);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "fencing floor");
+    *floor = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    PQclear(res);
+    return ST_OK;
+}
+
+/* Ends session `pid`, waiting until it is gone (PostgreSQL 14 and later;
+ * before, a newer run's first row lock waits for it); false (holder
+ * described) when it may not or did not end. */
+static bool pg_terminate(pg_impl *g, const char *pid, const char *tag, char *holder, size_t n) {
+    const char *p[] = {pid};
+    bool yes = false;
+    int rc = ST_OK;
+    st_error e;
+    st_error_clear(&e);
+    const char *sql = PQserverVersion(g->conn) >= 140000
+                          ? "SELECT pg_terminate_backend(CAST($1 AS int), " PG_TERMINATE_WAIT_MS ")"
+                          : "SELECT pg_terminate_backend(CAST($1 AS int))";
+    if (pg_one_bool(g, sql, 1, p, &yes, &e, &rc) && yes) return true;
+    snprintf(holder, n, "PostgreSQL session pid %s (application_name %s) that this role %s", pid,
+             tag, e.msg[0] ? "may not end" : "could not end within 10 s");
+    return false;
+}
+
+static int pg_fence_evict(void *impl, const char *key, int64_t token, int *ended, char *holder,
+                          size_t n, st_error *err) {
+    pg_impl *g = impl;
+    char like[48], tok[24];
+    pg_fence_prefix(key, "%", like, sizeof like);
+    snprintf(tok, sizeof tok, "%lld", (long long)token);
+    const char *p[] = {like, tok};
+    PGresult *res = pg_run(g, PG_FENCE_OLDER, 2, p);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "fencing sessions");
+    for (int i = 0; i < PQntuples(res); i++)
+        if (pg_terminate(g, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), holder, n)) (*ended)++;
+    PQclear(res);
+    return ST_OK;
+}
+
 /* --- Shared with store_pg_copy.c (store_pg_int.h) --- */
 
 PGconn *store_pg_conn(void *impl) { return ((pg_impl *)impl)->conn; }
@@ -914,6 +1044,13 @@ static const struct store_ops pg_store_ops = {
     .native_write = store_pg_native_write,
     .native_write_end = store_pg_native_write_end,
     .relax_commit = store_pg_relax_commit,
+    .ddl_transactional = true,
+    .fence_create = pg_fence_create,
+    .fence_read_sql = PG_FENCE_READ,
+    .fence_raise_sql = PG_FENCE_RAISE,
+    .fence_tag = pg_fence_tag,
+    .fence_floor = pg_fence_floor,
+    .fence_evict = pg_fence_evict,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }

@@ -723,6 +723,51 @@ static int sq_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return ST_OK;
 }
 
+/* --- Fencing (store.h, store_ops version 7) ---
+ *
+ * Writers of one file are serialised by its lock, so CREATE TABLE IF NOT
+ * EXISTS is safe against a concurrent creator and the shared read needs no
+ * row lock. A session cannot be tagged, and another process's write lock
+ * cannot be ended: a newer run blocked by a frozen older one is skipped
+ * (ST_EBUSY), naming the token that holder last stored. */
+
+static const char SQ_FENCE_READ[] = "SELECT token FROM synctool_fence WHERE lock_key = ?1";
+static const char SQ_FENCE_RAISE[] =
+    "INSERT INTO synctool_fence (lock_key, token) VALUES (?1, CAST(?2 AS bigint)) "
+    "ON CONFLICT (lock_key) DO UPDATE SET token = excluded.token "
+    "WHERE synctool_fence.token <= excluded.token";
+
+static int sq_fence_create(void *impl, st_error *err) {
+    return sq_exec(impl, "CREATE TABLE IF NOT EXISTS synctool_fence "
+                         "(lock_key text PRIMARY KEY, token bigint NOT NULL)",
+                   0, NULL, NULL, err);
+}
+
+static int sq_fence_tag(void *impl, const char *key, int64_t token, st_error *err) {
+    (void)impl, (void)key, (void)token, (void)err;
+    return ST_OK;
+}
+
+static int sq_fence_floor(void *impl, const char *key, int64_t *floor, st_error *err) {
+    store_reader *r = NULL;
+    const char *p[] = {key};
+    *floor = -1;
+    int rc = sq_query(impl, &r, SQ_FENCE_READ, 1, p, err);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int nc;
+    rc = sq_next(r, &row, &nc, err);
+    if (rc == 1 && row[0] != NULL) *floor = strtoll(row[0], NULL, 10);
+    sq_reader_close(r);
+    return rc < 0 ? rc : ST_OK;
+}
+
+static int sq_fence_evict(void *impl, const char *key, int64_t token, int *ended, char *holder,
+                          size_t n, st_error *err) {
+    (void)impl, (void)key, (void)token, (void)ended, (void)holder, (void)n;
+    return st_error_set(err, ST_ENOTIMPL, "sqlite: another writer cannot be ended");
+}
+
 static const struct store_ops sqlite_store_ops = {
     .version = STORE_OPS_VERSION,
     .engine = "sqlite",
@@ -750,6 +795,13 @@ static const struct store_ops sqlite_store_ops = {
     .ddl_type = sq_ddl_type,
     .digest_families = sq_digest_families,
     .row_digest_expr = sq_row_digest_expr,
+    .ddl_transactional = true,
+    .fence_create = sq_fence_create,
+    .fence_read_sql = SQ_FENCE_READ,
+    .fence_raise_sql = SQ_FENCE_RAISE,
+    .fence_tag = sq_fence_tag,
+    .fence_floor = sq_fence_floor,
+    .fence_evict = sq_fence_evict,
 };
 
 const struct store_ops *store_sqlite_driver(void) { return &sqlite_store_ops; }

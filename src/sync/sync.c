@@ -14,7 +14,8 @@
  *      tables of one SQLite file needs the file in WAL mode;
  *   3. check that the destination table exists ("run `synctool ddl apply`")
  *      and has every column, and the same for a source table;
- *   4. create synctool_fence in the destination when the run is fenced.
+ *   4. a fenced run: synctool_fence, its token above the destination's,
+ *      older holders' sessions ended (sync_fence.c).
  * Nothing is written before all checks pass.
  *
  * Errors from the strategies are prefixed with "SRC -> DST" (datastore.
@@ -183,20 +184,6 @@ static int limit_stale_sessions(sync_ctx *c, const config_pipeline *p) {
     return store_session_limits(c->dst, idle, idle * 3, c->err);
 }
 
-/* Ends destination sessions of older runs of this pipeline (store.h,
- * store_fence_session). Failing to is a warning: lock_timeout still bounds
- * the wait, and fencing still refuses their commits. */
-static void fence_sessions(sync_ctx *c, const sync_opts *o) {
-    st_error e;
-    int evicted = 0;
-    const char *p = o->pipeline->name;
-    if (store_fence_session(c->dst, o->fence_key, o->fence_token, &evicted, &e) != ST_OK)
-        log_warn(p, o->strategy->name, "cannot end sessions of older runs: %s", e.msg);
-    else if (evicted > 0)
-        log_warn(p, o->strategy->name, "ended %d destination session(s) of older runs that "
-                 "lost the pipeline lock", evicted);
-}
-
 /* A full run keeps its source read open while batches commit. When source
  * and destination are tables of one SQLite file, only WAL lets a writer
  * commit past a reader; in any other journal mode the first commit would
@@ -235,10 +222,9 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
     if (rc == ST_OK && o->strategy->type == CONFIG_STRATEGY_FULL)
         rc = check_shared_sqlite_file(c, sd, dd);
     if (rc == ST_OK) rc = limit_stale_sessions(c, p);
-    if (rc == ST_OK && o->fence_key != NULL) fence_sessions(c, o);
     if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
     if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
-    if (rc == ST_OK && o->fence_key) rc = store_fence_ensure_table(c->dst, c->err);
+    if (rc == ST_OK) rc = sync_fence_setup(c);
     return rc;
 }
 

@@ -55,6 +55,18 @@ typedef struct sync_opts {
     const char *fence_key;    /* pipeline lock key; NULL = no fencing */
     int64_t fence_token;      /* pipeline lock fencing token */
     volatile int *cancel;     /* may be NULL */
+    /* May be NULL (then the renewer's `cancel` is all a run knows of its
+     * lease). lease_check(lease_arg) asks the lock store, right before every
+     * commit, whether the pipeline lock is still held with fence_token:
+     * ST_ESTALE rolls the batch back and ends the run ST_ELOST "lost
+     * pipeline lock" (any other answer leaves it to the renewer, which
+     * gives up after a lease without an answer). fence_raise raises the
+     * run's token above `floor` in the lock store (*token: the new one),
+     * when the destination already holds a token >= the run's (job.h,
+     * job_lease_check / job_fence_raise). */
+    int (*lease_check)(const void *lease_arg, st_error *err);
+    int (*fence_raise)(const void *lease_arg, int64_t floor, int64_t *token, st_error *err);
+    const void *lease_arg;
     /* may be NULL; non-zero: stop at the next batch boundary (the open
      * batch is rolled back) and return ST_EINTR "interrupted" */
     volatile sig_atomic_t *interrupt;

@@ -6,11 +6,13 @@
  * One commit is one destination transaction:
  *
  *   BEGIN; fencing check-and-set (synctool_fence); apply the changes;
- *   cancel check; COMMIT
+ *   cancel check; lease re-check with the lock store; COMMIT
  *
  * so a run whose lock was taken over (a larger fencing token is stored)
  * writes nothing (ST_ESTALE), and a run whose lease renewal failed
- * (*opts->cancel) stops before committing (ST_ELOST "lost pipeline lock").
+ * (*opts->cancel) or whose lock the lock store gives to someone else now
+ * (sync_fence_before_commit) stops before committing (ST_ELOST "lost
+ * pipeline lock").
  * An interrupt (*opts->interrupt, SIGINT/SIGTERM) is checked at the same
  * batch boundaries, before BEGIN and before COMMIT: the open batch is rolled
  * back and the run returns ST_EINTR with the counts of what was committed.
@@ -81,14 +83,15 @@ int sync_batch_txn(sync_ctx *c, sync_txn_fn body, void *arg, store_counts *cnt) 
     if (batch_interrupted(c)) return st_error_set(c->err, ST_EINTR, "interrupted");
     int rc = store_begin(c->dst, c->err);
     if (rc == ST_OK && c->o->fence_key != NULL)
-        rc = store_fence_check(c->dst, c->o->fence_key, c->o->fence_token, NULL, c->err);
+        rc = store_fence_check(c->dst, c->o->fence_key, c->fence_token, NULL, c->err);
     if (rc == ST_OK) rc = body(c, arg, cnt);
     if (rc == ST_OK && c->o->cancel != NULL && *c->o->cancel)
         rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
     if (rc == ST_OK && batch_interrupted(c)) rc = st_error_set(c->err, ST_EINTR, "interrupted");
+    if (rc == ST_OK) rc = sync_fence_before_commit(c);
     if (rc == ST_OK) rc = store_commit(c->dst, c->err);
     if (rc != ST_OK) store_rollback(c->dst);
-    return rc;
+    return sync_fence_blocked(c, rc);
 }
 
 typedef struct batch_apply_arg {

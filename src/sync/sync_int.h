@@ -67,7 +67,22 @@ typedef struct sync_ctx {
      * none; sum_family: one whose sum the range checksums use instead of
      * summed md5s of row texts (same-engine fast path), NULL if none. */
     const char *row_family, *sum_family;
+    /* fencing (sync_fence.c): the run's token (raised above the
+     * destination's when the lock store lost its counters) and an older
+     * holder's session that could not be ended ("" none) */
+    int64_t fence_token;
+    char fence_holder[512];
 } sync_ctx;
+
+/* sync_fence.c: before the first write of a fenced run: synctool_fence,
+ * the token above the destination's, older holders' sessions ended. */
+int sync_fence_setup(sync_ctx *c);
+/* Right before COMMIT: ST_ELOST "lost pipeline lock" when the lock store
+ * says the pipeline lock was taken over. */
+int sync_fence_before_commit(sync_ctx *c);
+/* rc, with an ST_EBUSY error naming the older holder that could not be
+ * ended (if any). */
+int sync_fence_blocked(sync_ctx *c, int rc);
 
 /* sync_batch.c: queue a change (copies the row); flush when full. */
 int sync_batch_add(sync_ctx *c, store_op op, const char *const *vals);

@@ -3,12 +3,16 @@
 A healthy pipeline, a missing column, a wrong type, a missing cursor index
 (with the CREATE INDEX to run), a missing destination (with the SQL `ddl
 apply` would run, also from `ddl plan`), an unreachable database and one
-that accepts the connection but never answers (the timeout).
+that accepts the connection but never answers (the timeout); `check` twice
+changes nothing on any destination engine (issue 20, item 4).
 """
 import json
 import socket
 import sqlite3
 
+import pytest
+
+from test_mysql import mydb  # noqa: F401
 from test_sync_cli import pg_ds, schema, write_config  # noqa: F401
 
 
@@ -136,3 +140,40 @@ def test_check_usage(synctool, tmp_path):
     r = synctool("check", "nope", "--json", config_dir=tmp_path)
     assert r.rc == 2 and json.loads(r.out)["error"]["code"] == "unknown_pipeline"
     assert synctool("help", "check").out.startswith("usage: synctool check")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres", "mysql"])
+def test_check_twice_changes_nothing(synctool, tmp_path, engine, request):
+    """`check` changes nothing, so running it twice gives the same answer,
+    exit 0 both times, on every destination engine. On MySQL its fencing
+    probe once committed (the CREATE TABLE before it committed implicitly)
+    and the second check failed on `Duplicate entry 'synctool:check'`."""
+    from test_mysql import my_ds
+    from test_sync_cli import sqlite_seed
+    (tmp_path / "data").mkdir()
+    sqlite_seed(tmp_path / "data" / "a.db")
+    src = "  a: {type: sqlite, path: data/a.db}\n"
+    if engine == "sqlite":
+        write_config(tmp_path, src + "  b: {type: sqlite, path: data/b.db}\n",
+                     "{datastore: a, table: orders}", "{datastore: b, table: orders}")
+    elif engine == "postgres":
+        pg, sch = request.getfixturevalue("pg_server"), request.getfixturevalue("schema")
+        write_config(tmp_path, src + pg_ds(pg, "b"), "{datastore: a, table: orders}",
+                     f"{{datastore: b, schema: {sch}, table: orders}}")
+    else:
+        my, db = request.getfixturevalue("mysql_server"), request.getfixturevalue("mydb")
+        write_config(tmp_path, src + my_ds(my, "b", db), "{datastore: a, table: orders}",
+                     "{datastore: b, table: orders}")
+    assert synctool("ddl", "apply", "p", config_dir=tmp_path).rc == 0
+    first = synctool("check", "p", config_dir=tmp_path)
+    second = synctool("check", "p", config_dir=tmp_path)
+    assert first.rc == 0 and "fencing table synctool_fence writable" in first.out, first
+    assert second.rc == 0 and second.out == first.out, second
+    if engine == "sqlite":
+        db = sqlite3.connect(tmp_path / "data" / "b.db")
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert names == {"orders"}, names
+    elif engine == "mysql":
+        # DDL cannot be rolled back there: the (empty) table is created
+        # outside any transaction, the probe row rolled back for real
+        assert my.sql(f"SELECT count(*) FROM `{db}`.synctool_fence").strip() == "0"

@@ -234,44 +234,34 @@ static void test_fencing_only_grows(void **state) {
     }
 }
 
-/* Fencing keys carry the lock store's identity: the same for every manager
- * on one store, different for another store (a deleted state file, a second
- * deployment), so their counters never meet in one synctool_fence row. */
-static void test_fence_key_names_the_lock_store(void **state) {
+/* A holder that finds a newer token at a destination (the lock store lost
+ * its counters) raises its own above it; the counter never goes back, the
+ * raised token is the one fence checks accept, and only the holder may
+ * raise. The fencing key is the lock key itself, shared by every lock
+ * store writing the destination. */
+static void test_raise_fence_above_a_floor(void **state) {
     fixture *f = *state;
-    char k[320], k2[320];
+    char k[320];
     lock_handle a, b;
     st_error err;
-    key(f, k, "fkey");
-    key(f, k2, "fkey2");
+    key(f, k, "raise");
     assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &a, &err), 0);
-    const char *slash = strchr(a.fence_key, '/');
-    assert_non_null(slash);
-    assert_int_equal(slash - a.fence_key, 32);
-    assert_string_equal(slash + 1, k);
-    lock_manager *other = NULL;
-    assert_int_equal(lock_open(&other, f->url, &err), 0);
-    assert_int_equal(lock_acquire(other, k2, LOCK_EXCLUSIVE, 10000, &b, &err), 0);
-    assert_memory_equal(a.fence_key, b.fence_key, 33);
-    assert_int_equal(lock_release(other, &b, &err), 0);
-    lock_close(other);
+    assert_string_equal(a.fence_key, k);
+    int64_t first = a.fence;
+    assert_int_equal(lock_raise_fence(f->lm, &a, first + 100, &err), 0);
+    assert_int_equal(a.fence, first + 101);
+    assert_int_equal(lock_check_fence(f->lm, &a, &err), 0);
+    /* a floor below the counter still moves it on by one */
+    assert_int_equal(lock_raise_fence(f->lm, &a, 1, &err), 0);
+    assert_int_equal(a.fence, first + 102);
+    assert_int_equal(lock_renew(f->lm, &a, &err), 0);
     assert_int_equal(lock_release(f->lm, &a, &err), 0);
-    if (f->dbpath[0] == '\0') return;
-    char path[] = "/tmp/synctool-lock-test-XXXXXX", url[300];
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    snprintf(url, sizeof url, "sqlite:%s", path);
-    assert_int_equal(lock_open(&other, url, &err), 0);
-    assert_int_equal(lock_acquire(other, k, LOCK_EXCLUSIVE, 10000, &b, &err), 0);
-    assert_string_not_equal(a.fence_key, b.fence_key);
-    assert_string_equal(strchr(b.fence_key, '/') + 1, k);
-    lock_close(other);
-    unlink(path);
-    snprintf(url, sizeof url, "%s-wal", path);
-    unlink(url);
-    snprintf(url, sizeof url, "%s-shm", path);
-    unlink(url);
+    assert_int_equal(lock_raise_fence(f->lm, &a, 5000, &err), ST_ESTALE);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &b, &err), 0);
+    assert_int_equal(b.fence, first + 103);
+    assert_int_equal(lock_raise_fence(f->lm, &a, 5000, &err), ST_ESTALE);
+    assert_int_equal(lock_check_fence(f->lm, &b, &err), 0);
+    assert_int_equal(lock_release(f->lm, &b, &err), 0);
 }
 
 static void test_shared_vs_exclusive(void **state) {
@@ -579,7 +569,7 @@ static void test_unreachable_backends(void **state) {
     cmocka_unit_test(test_renew_keeps_lock_past_ttl),                         \
     cmocka_unit_test(test_ttl_expiry_frees_and_fences),                       \
     cmocka_unit_test(test_fencing_only_grows),                                \
-    cmocka_unit_test(test_fence_key_names_the_lock_store),                    \
+    cmocka_unit_test(test_raise_fence_above_a_floor),                          \
     cmocka_unit_test(test_shared_vs_exclusive),                               \
     cmocka_unit_test(test_shared_expiry),                                     \
     cmocka_unit_test(test_waiting_exclusive_blocks_new_shared),               \
