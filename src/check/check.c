@@ -370,6 +370,43 @@ static void check_cursor_index(check_report *r, store *s, const config_pipeline 
     }
 }
 
+/* Delta's exactness (DESIGN §7): can the source show every open
+ * transaction (else delta falls back to a lookback), and does each delta
+ * cursor come from the server's clock (else only lookback_seconds catches
+ * a row committed late with an older value)? */
+static void check_late_commits(check_report *r, store *s, const config_pipeline *p) {
+    const config_endpoint *e = &p->source;
+    bool any = false;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *st = &p->strategies[i];
+        if (st->type != CONFIG_STRATEGY_DELTA || st->cursor == NULL) continue;
+        any = true;
+        bool stamped = false;
+        if (store_column_stamped(s, e->schema, e->table, st->cursor, &stamped, NULL) != ST_OK)
+            continue;
+        if (stamped)
+            add(r, "cursor_stamp", CHECK_OK, NULL, "strategy %s: cursor %s is set by the "
+                "server's clock (default or trigger)", st->name, st->cursor);
+        else
+            add(r, "cursor_stamp", CHECK_WARN, NULL, "strategy %s: cursor %s of source "
+                "%s.%s.%s has no default of now()/CURRENT_TIMESTAMP and no trigger: its values "
+                "come from the application, so a row committed late with an older value is "
+                "caught only by lookback_seconds (now %lld); set it longer than your longest "
+                "transaction plus clock skew", st->name, st->cursor, e->datastore,
+                config_schema_shown(e), e->table, (long long)st->lookback_seconds);
+    }
+    store_xact_floor f;
+    if (!any || store_read_xact_floor(s, &f, NULL) != ST_OK) return;
+    if (f.blind)
+        add(r, "late_commits", CHECK_WARN, NULL, "the role of source datastore '%s' cannot see "
+            "other sessions' transactions: delta cannot hold its watermark below them and "
+            "reads the last %d s again every run instead; grant %s to the role",
+            e->datastore, SYNC_DELTA_BLIND_LOOKBACK_S, f.grant);
+    else
+        add(r, "late_commits", CHECK_OK, NULL, "delta holds its watermark below transactions "
+            "open on source datastore '%s'", e->datastore);
+}
+
 static void check_source(check_report *r, const conns *cs, const config *cfg,
                          const config_pipeline *p) {
     char why[1024];
@@ -397,6 +434,7 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
     free(info);
     check_key(r, s, p);
     check_cursor_index(r, s, p);
+    check_late_commits(r, s, p);
 }
 
 static void check_destination(check_report *r, const conns *cs, const config *cfg,

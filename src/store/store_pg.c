@@ -914,6 +914,8 @@ static const struct store_ops pg_store_ops = {
     .native_write = store_pg_native_write,
     .native_write_end = store_pg_native_write_end,
     .relax_commit = store_pg_relax_commit,
+    .xact_floor = store_pg_xact_floor,
+    .column_stamped = store_pg_column_stamped,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }
