@@ -332,11 +332,11 @@ struct store_ops {
      * (sync_delta.c, DESIGN §7). NULL when every writer is serialised
      * (SQLite: a row's stamp is taken while holding the write lock, so
      * no transaction can still commit a row below one already read). --- */
-    /* Fills *f, in one statement that reads nothing else (run it before
-     * the read it protects, never while a reader is open): the server's
-     * current time and the earliest instant a transaction still in
-     * progress on this server may have stamped a row with — rows committed
-     * later cannot carry an older now()/CURRENT_TIMESTAMP. */
+    /* Fills *f (f zeroed by the caller): the server's current time and the
+     * earliest instant a transaction still in progress on this server may
+     * have stamped a row with — rows committed later cannot carry an older
+     * now()/CURRENT_TIMESTAMP. Runs its own statements: call it before the
+     * read it protects, never while a reader is open. */
     int (*xact_floor)(void *impl, store_xact_floor *f, st_error *err);
     /* *stamped when column `col` of schema.table gets its value from the
      * server's clock: a default of now() / CURRENT_TIMESTAMP (or ON UPDATE
