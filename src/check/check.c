@@ -370,6 +370,15 @@ static void check_cursor_index(check_report *r, store *s, const config_pipeline 
     }
 }
 
+static bool cursor_is_time(const config_pipeline *p, const char *cursor) {
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        if (strcmp(p->columns[i].name, cursor) != 0) continue;
+        store_kind k = store_kind_of(p->columns[i].type);
+        return k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+    }
+    return false;
+}
+
 /* Delta's exactness (DESIGN §7): can the source show every open
  * transaction (else delta falls back to a lookback), and does each delta
  * cursor come from the server's clock (else only lookback_seconds catches
@@ -382,6 +391,14 @@ static void check_late_commits(check_report *r, store *s, const config_pipeline 
         if (st->type != CONFIG_STRATEGY_DELTA || st->cursor == NULL) continue;
         any = true;
         bool stamped = false;
+        if (!cursor_is_time(p, st->cursor)) {
+            add(r, "cursor_stamp", CHECK_WARN, NULL, "strategy %s: cursor %s is not a timestamp "
+                "or date: delta cannot hold its watermark below transactions still open on the "
+                "source, so a row committed late with a smaller value is caught only by "
+                "lookback_seconds (now %lld)", st->name, st->cursor,
+                (long long)st->lookback_seconds);
+            continue;
+        }
         if (store_column_stamped(s, e->schema, e->table, st->cursor, &stamped, NULL) != ST_OK)
             continue;
         if (stamped)

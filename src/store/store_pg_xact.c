@@ -13,7 +13,9 @@
  * with or without a transaction id yet, since one that has only read so
  * far may still write rows stamped with its start. A backend that has
  * received a statement but not yet reported its transaction start shows
- * state 'active' with query_start: that counts as well. Other databases
+ * state 'active' with query_start: that counts as well (only the few
+ * instructions between a backend reading the clock for a new statement
+ * and reporting it are not covered). Other databases
  * are left out (a transaction cannot write into another database).
  *
  * Visibility: other roles' sessions show xact_start NULL unless this role

@@ -223,6 +223,12 @@ def test_check_warns_on_application_set_cursor(synctool, tmp_path, pg_server, pg
                    f'FOR EACH ROW EXECUTE FUNCTION "{pgschema}".stamp()', dbname=pg_server.dbname)
     c = checks(synctool("check", "p", "--json", config_dir=tmp_path))
     assert c["cursor_stamp"]["status"] == "ok", c
+    # an integer cursor (a sequence) comes from no clock: lookback only
+    yaml = tmp_path / "pipelines" / "p.yaml"
+    yaml.write_text(yaml.read_text().replace("cursor: updated_at", "cursor: id"))
+    c = checks(synctool("check", "p", "--json", config_dir=tmp_path))
+    assert c["cursor_stamp"]["status"] == "warning", c
+    assert "cursor id is not a timestamp or date" in c["cursor_stamp"]["message"], c
 
 
 # --- MariaDB ---
