@@ -414,7 +414,12 @@ static void check_late_commits(check_report *r, store *s, const config_pipeline 
     }
     store_xact_floor f;
     if (!any || store_read_xact_floor(s, &f, NULL) != ST_OK) return;
-    if (f.blind)
+    if (f.standby)
+        add(r, "late_commits", CHECK_WARN, NULL, "source datastore '%s' is a standby, where "
+            "the primary's open transactions are not visible: delta reads the last %d s again "
+            "every run; set lookback_seconds longer than the primary's longest transaction",
+            e->datastore, SYNC_DELTA_BLIND_LOOKBACK_S);
+    else if (f.blind)
         add(r, "late_commits", CHECK_WARN, NULL, "the role of source datastore '%s' cannot see "
             "other sessions' transactions: delta cannot hold its watermark below them and "
             "reads the last %d s again every run instead; grant %s to the role",

@@ -143,7 +143,10 @@ typedef struct store_xact_floor {
     /* The session cannot see every other session's transactions (a role
      * without the grant in `grant`): `floor` covers only the visible ones. */
     bool blind;
-    char grant[64];      /* "pg_read_all_stats", "PROCESS" */
+    char grant[64];      /* "pg_read_all_stats", "PROCESS"; "" when no grant helps */
+    /* The server is a replica (PostgreSQL: in recovery): the primary's
+     * open transactions are not visible here at all; blind is set too. */
+    bool standby;
     /* A timestamp without time zone written by now() is the wall time of
      * the server's default zone: its offset from UTC at `floor`, in
      * microseconds (offset_known false: not known). */

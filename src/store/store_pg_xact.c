@@ -23,7 +23,9 @@
  * caller falls back to a lookback. A TIMESTAMP WITHOUT TIME ZONE column
  * written by now() holds the wall time of the writer's TimeZone; the offset
  * reported is that of the session default before synctool set UTC
- * (pg_settings.reset_val), at the floor instant.
+ * (pg_settings.reset_val), at the floor instant. A standby (in recovery)
+ * shows none of the primary's transactions, whose rows arrive as they
+ * commit there: it is reported `standby` (and blind).
  */
 #include "store_pg_int.h"
 
@@ -36,7 +38,7 @@ static const char PG_FLOOR_SQL[] =
     "floor(extract(epoch FROM a.t) * 1000000)::int8, a.pid, "
     "pg_has_role('pg_read_all_stats', 'USAGE'), "
     "floor(extract(epoch FROM (least(a.t, now()) AT TIME ZONE z.reset_val) - "
-    "(least(a.t, now()) AT TIME ZONE 'UTC')) * 1000000)::int8 "
+    "(least(a.t, now()) AT TIME ZONE 'UTC')) * 1000000)::int8, pg_is_in_recovery() "
     "FROM (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone') z "
     "LEFT JOIN LATERAL (SELECT least(xact_start, CASE WHEN state = 'active' "
     "THEN query_start END) AS t, pid FROM pg_stat_activity "
@@ -62,6 +64,11 @@ int store_pg_xact_floor(void *impl, store_xact_floor *f, st_error *err) {
     if (f->open) snprintf(f->who, sizeof f->who, "pid %s", PQgetvalue(res, 0, 2));
     f->blind = strcmp(PQgetvalue(res, 0, 3), "t") != 0;
     if (f->blind) snprintf(f->grant, sizeof f->grant, "pg_read_all_stats");
+    f->standby = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+    if (f->standby) {
+        f->blind = true;
+        f->grant[0] = '\0';
+    }
     f->wall_offset = pg_int(res, 4, &null_off);
     f->offset_known = !null_off;
     PQclear(res);

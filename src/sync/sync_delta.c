@@ -123,7 +123,11 @@ static void cap_log(sync_ctx *c, const delta_cap *cap) {
     const char *p = c->o->pipeline->name, *s = c->o->strategy->name;
     char since[64];
     st_time_format(cap->f.floor, since, sizeof since);
-    if (cap->f.blind)
+    if (cap->f.standby)
+        log_info(p, s, "watermark held at %s: the source is a standby, where the primary's "
+                 "open transactions are not visible, so the last %d s are read again next run",
+                 cap->v, SYNC_DELTA_BLIND_LOOKBACK_S);
+    else if (cap->f.blind)
         log_info(p, s, "watermark held at %s: this role cannot see other sessions' "
                  "transactions on the source (grant %s), so the last %d s are read again "
                  "next run", cap->v, cap->f.grant, SYNC_DELTA_BLIND_LOOKBACK_S);
