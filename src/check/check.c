@@ -370,6 +370,65 @@ static void check_cursor_index(check_report *r, store *s, const config_pipeline 
     }
 }
 
+static bool cursor_is_time(const config_pipeline *p, const char *cursor) {
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        if (strcmp(p->columns[i].name, cursor) != 0) continue;
+        store_kind k = store_kind_of(p->columns[i].type);
+        return k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+    }
+    return false;
+}
+
+/* Delta's exactness (DESIGN §7): can the source show every open
+ * transaction (else delta falls back to a lookback), and does each delta
+ * cursor come from the server's clock (else only lookback_seconds catches
+ * a row committed late with an older value)? */
+static void check_late_commits(check_report *r, store *s, const config_pipeline *p) {
+    const config_endpoint *e = &p->source;
+    bool any = false;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *st = &p->strategies[i];
+        if (st->type != CONFIG_STRATEGY_DELTA || st->cursor == NULL) continue;
+        any = true;
+        bool stamped = false;
+        if (!cursor_is_time(p, st->cursor)) {
+            add(r, "cursor_stamp", CHECK_WARN, NULL, "strategy %s: cursor %s is not a timestamp "
+                "or date: delta cannot hold its watermark below transactions still open on the "
+                "source, so a row committed late with a smaller value is caught only by "
+                "lookback_seconds (now %lld)", st->name, st->cursor,
+                (long long)st->lookback_seconds);
+            continue;
+        }
+        if (store_column_stamped(s, e->schema, e->table, st->cursor, &stamped, NULL) != ST_OK)
+            continue;
+        if (stamped)
+            add(r, "cursor_stamp", CHECK_OK, NULL, "strategy %s: cursor %s is set by the "
+                "server's clock (default or trigger)", st->name, st->cursor);
+        else
+            add(r, "cursor_stamp", CHECK_WARN, NULL, "strategy %s: cursor %s of source "
+                "%s.%s.%s has no default of now()/CURRENT_TIMESTAMP and no trigger: its values "
+                "come from the application, so a row committed late with an older value is "
+                "caught only by lookback_seconds (now %lld); set it longer than your longest "
+                "transaction plus clock skew", st->name, st->cursor, e->datastore,
+                config_schema_shown(e), e->table, (long long)st->lookback_seconds);
+    }
+    store_xact_floor f;
+    if (!any || store_read_xact_floor(s, &f, NULL) != ST_OK) return;
+    if (f.standby)
+        add(r, "late_commits", CHECK_WARN, NULL, "source datastore '%s' is a standby, where "
+            "the primary's open transactions are not visible: delta reads the last %d s again "
+            "every run; set lookback_seconds longer than the primary's longest transaction",
+            e->datastore, SYNC_DELTA_BLIND_LOOKBACK_S);
+    else if (f.blind)
+        add(r, "late_commits", CHECK_WARN, NULL, "the role of source datastore '%s' cannot see "
+            "other sessions' transactions: delta cannot hold its watermark below them and "
+            "reads the last %d s again every run instead; grant %s to the role",
+            e->datastore, SYNC_DELTA_BLIND_LOOKBACK_S, f.grant);
+    else
+        add(r, "late_commits", CHECK_OK, NULL, "delta holds its watermark below transactions "
+            "open on source datastore '%s'", e->datastore);
+}
+
 static void check_source(check_report *r, const conns *cs, const config *cfg,
                          const config_pipeline *p) {
     char why[1024];
@@ -397,6 +456,7 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
     free(info);
     check_key(r, s, p);
     check_cursor_index(r, s, p);
+    check_late_commits(r, s, p);
 }
 
 static void check_destination(check_report *r, const conns *cs, const config *cfg,

@@ -260,6 +260,20 @@ int store_relax_commit(store *s, bool on, st_error *err) {
     return s->ops->relax_commit ? s->ops->relax_commit(s->impl, on, err) : ST_OK;
 }
 
+int store_read_xact_floor(store *s, store_xact_floor *f, st_error *err) {
+    if (s->ops->xact_floor == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "datastore '%s': writers are serialised", s->name);
+    memset(f, 0, sizeof *f);
+    return SCRUBBED(s, err, s->ops->xact_floor(s->impl, f, err));
+}
+int store_column_stamped(store *s, const char *schema, const char *table, const char *col,
+                         bool *stamped, st_error *err) {
+    if (s->ops->column_stamped == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "datastore '%s': not implemented", s->name);
+    return SCRUBBED(s, err, s->ops->column_stamped(s->impl, store_schema(s, schema), table, col,
+                                                   stamped, err));
+}
+
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err) {
     return SCRUBBED(s, err, s->ops->describe(s->impl, store_schema(s, schema), table, out, n, err));

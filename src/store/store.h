@@ -133,12 +133,33 @@ typedef struct store_reader store_reader;
 typedef struct store_native store_native;
 typedef struct store store;
 
+/* What store_ops.xact_floor reports. Instants are microseconds since the
+ * epoch, UTC, by the server's clock. */
+typedef struct store_xact_floor {
+    int64_t now;         /* the server's time when the statement began */
+    int64_t floor;       /* <= now: the oldest stamp an uncommitted row may carry */
+    bool open;           /* a transaction in progress set `floor` (else floor == now) */
+    char who[96];        /* that transaction, for the log ("pid 4242") */
+    /* The session cannot see every other session's transactions (a role
+     * without the grant in `grant`): `floor` covers only the visible ones. */
+    bool blind;
+    char grant[64];      /* "pg_read_all_stats", "PROCESS"; "" when no grant helps */
+    /* The server is a replica (PostgreSQL: in recovery): the primary's
+     * open transactions are not visible here at all; blind is set too. */
+    bool standby;
+    /* A timestamp without time zone written by now() is the wall time of
+     * the server's default zone: its offset from UTC at `floor`, in
+     * microseconds (offset_known false: not known). */
+    int64_t wall_offset;
+    bool offset_known;
+} store_xact_floor;
+
 /*
  * The driver vtable. All methods are required. `impl` is the driver's own
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 7
+#define STORE_OPS_VERSION 8
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -339,7 +360,24 @@ struct store_ops {
      * ""). ST_ENOTIMPL: the engine cannot end another writer (SQLite). */
     int (*fence_evict)(void *impl, const char *key, int64_t token, int *ended, char *holder,
                        size_t n, st_error *err);
+
+    /* --- Optional (version 8): how far a delta watermark may advance
+     * (sync_delta.c, DESIGN §7). NULL when every writer is serialised
+     * (SQLite: a row's stamp is taken while holding the write lock, so
+     * no transaction can still commit a row below one already read). --- */
+    /* Fills *f (f zeroed by the caller): the server's current time and the
+     * earliest instant a transaction still in progress on this server may
+     * have stamped a row with — rows committed later cannot carry an older
+     * now()/CURRENT_TIMESTAMP. Runs its own statements: call it before the
+     * read it protects, never while a reader is open. */
+    int (*xact_floor)(void *impl, store_xact_floor *f, st_error *err);
+    /* *stamped when column `col` of schema.table gets its value from the
+     * server's clock: a default of now() / CURRENT_TIMESTAMP (or ON UPDATE
+     * CURRENT_TIMESTAMP), or the table has a trigger that may set it. */
+    int (*column_stamped)(void *impl, const char *schema, const char *table, const char *col,
+                          bool *stamped, st_error *err);
 };
+
 
 #define STORE_DDL_KEY "key:"
 
@@ -468,6 +506,11 @@ int store_native_write(store *s, const char *data, size_t len, st_error *err);
 int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *rows,
                            st_error *err);
 int store_relax_commit(store *s, bool on, st_error *err);
+/* store_ops.xact_floor / column_stamped of s: ST_ENOTIMPL when the driver
+ * has none (xact_floor: its writers are serialised, see there). */
+int store_read_xact_floor(store *s, store_xact_floor *f, st_error *err);
+int store_column_stamped(store *s, const char *schema, const char *table, const char *col,
+                         bool *stamped, st_error *err);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

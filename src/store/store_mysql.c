@@ -1159,7 +1159,7 @@ static int my_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return rc;
 }
 
-/* --- Fencing (store.h, store_ops version 7) ---
+/* --- Fencing (store.h, store_ops version 8) ---
  *
  * MySQL has no session tag like PostgreSQL's application_name, so a
  * writer's session takes a user-level lock named like that tag,
@@ -1266,6 +1266,7 @@ static int my_fence_holders(my_impl *m, const char *key, int64_t from, int n, in
     return rc < 0 ? rc : ST_OK;
 }
 
+
 /* The committed row's token T, or above it the newest token whose tag a
  * live session holds (a holder frozen in its first transaction, whose row
  * is not committed), looking MY_FENCE_BACK tokens past T. */
@@ -1306,6 +1307,109 @@ static int my_fence_evict(void *impl, const char *key, int64_t token, int *ended
     return rc;
 }
 
+/* --- How far a delta watermark may advance (store_ops.xact_floor) ---
+ *
+ * NOW() / CURRENT_TIMESTAMP is the start of the *statement* here, so a row
+ * written by a transaction still in progress carries a stamp no older than
+ * its first statement: INNODB_TRX.trx_started (when it first touched an
+ * InnoDB table, a whole second) or, for a statement still running,
+ * PROCESSLIST.TIME seconds ago; one second is taken off each for the
+ * rounding. trx_started is written in the server's system time zone by
+ * MariaDB (localtime) and in the session's by MySQL: the statement runs
+ * with the session in 'SYSTEM', where both agree and UNIX_TIMESTAMP()
+ * reads it back, then '+00:00' is restored. INNODB_TRX needs the PROCESS
+ * privilege (error 1227 without it): then only this user's threads are
+ * seen and `blind` is set. A first statement that waited longer than a
+ * second for a table's metadata lock (DDL) and then ended leaves a stamp
+ * older than trx_started: only lookback_seconds covers that. DATETIME
+ * columns hold the wall time of the writer's zone (new sessions:
+ * @@global.time_zone): its offset is reported when CONVERT_TZ knows it. */
+static const char MY_FLOOR_SQL[] =
+    "SELECT FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000000), t.s * 1000000, t.id, "
+    "p.s * 1000000, p.id, TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), "
+    "CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', @@global.time_zone)) * 1000000 FROM (SELECT 1) o "
+    "LEFT JOIN (SELECT UNIX_TIMESTAMP(trx_started) - 1 AS s, trx_mysql_thread_id AS id "
+    "FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID() "
+    "ORDER BY trx_started LIMIT 1) t ON 1 "
+    "LEFT JOIN (SELECT UNIX_TIMESTAMP() - TIME - 1 AS s, ID AS id "
+    "FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+    "AND COMMAND IN ('Query', 'Execute') ORDER BY TIME DESC LIMIT 1) p ON 1";
+#define MY_ER_SPECIFIC_ACCESS_DENIED 1227
+
+static void my_floor_take(store_xact_floor *f, const char *at, const char *id) {
+    if (at == NULL) return;
+    int64_t t = strtoll(at, NULL, 10);
+    if (t >= f->floor) return;
+    f->floor = t;
+    f->open = true;
+    snprintf(f->who, sizeof f->who, "thread %s", id ? id : "?");
+}
+
+static int my_floor_query(my_impl *m, store_xact_floor *f, bool trx, st_error *err) {
+    char sql[sizeof MY_FLOOR_SQL + 64];
+    snprintf(sql, sizeof sql, "%s", MY_FLOOR_SQL);
+    if (!trx) { /* no PROCESS: the same shape without INNODB_TRX */
+        char *from = strstr(sql, "information_schema.INNODB_TRX");
+        const char *empty = "(SELECT NULL AS trx_started, NULL AS trx_mysql_thread_id) x";
+        char rest[sizeof sql];
+        snprintf(rest, sizeof rest, "%s", from + strlen("information_schema.INNODB_TRX"));
+        snprintf(from, sizeof sql - (size_t)(from - sql), "%s%s", empty, rest);
+    }
+    store_reader *r = NULL;
+    int rc = my_query_small(m, &r, sql, 0, NULL, err);
+    const char *const *row = NULL;
+    int nc = 0;
+    if (rc == ST_OK) rc = my_next(r, &row, &nc, err);
+    if (rc == 1 && nc == 6) {
+        f->now = f->floor = strtoll(row[0], NULL, 10);
+        my_floor_take(f, row[1], row[2]);
+        my_floor_take(f, row[3], row[4]);
+        f->offset_known = row[5] != NULL;
+        f->wall_offset = row[5] ? strtoll(row[5], NULL, 10) : 0;
+        rc = ST_OK;
+    } else if (rc >= 0) {
+        rc = st_error_set(err, ST_ERR, "datastore '%s': reading open transactions: no row",
+                          m->name);
+    }
+    my_reader_close(r);
+    return rc;
+}
+
+static int my_xact_floor(void *impl, store_xact_floor *f, st_error *err) {
+    my_impl *m = impl;
+    int rc = my_exec(m, "SET time_zone = 'SYSTEM'", 0, NULL, NULL, err);
+    if (rc == ST_OK) {
+        rc = my_floor_query(m, f, true, err);
+        if (rc != ST_OK && mysql_errno(m->conn) == MY_ER_SPECIFIC_ACCESS_DENIED) {
+            f->blind = true;
+            snprintf(f->grant, sizeof f->grant, "PROCESS");
+            rc = my_floor_query(m, f, false, err);
+        }
+    }
+    st_error e2;
+    int rc2 = my_exec(m, "SET time_zone = '+00:00'", 0, NULL, NULL, rc == ST_OK ? err : &e2);
+    return rc != ST_OK ? rc : rc2;
+}
+
+static int my_column_stamped(void *impl, const char *schema, const char *table, const char *col,
+                             bool *stamped, st_error *err) {
+    static const char sql[] =
+        "SELECT (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?1 "
+        "AND TABLE_NAME = ?2 AND COLUMN_NAME = ?3 AND (UPPER(COLUMN_DEFAULT) LIKE "
+        "'CURRENT_TIMESTAMP%' OR UPPER(COLUMN_DEFAULT) LIKE 'NOW(%' "
+        "OR UPPER(EXTRA) LIKE '%ON UPDATE CURRENT_TIMESTAMP%')) + (SELECT COUNT(*) FROM "
+        "information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ?1 AND EVENT_OBJECT_TABLE = ?2)";
+    const char *p[3] = {schema, table, col};
+    store_reader *r = NULL;
+    int rc = my_query_small(impl, &r, sql, 3, p, err);
+    const char *const *row = NULL;
+    int nc = 0;
+    if (rc == ST_OK) rc = my_next(r, &row, &nc, err);
+    *stamped = rc == 1 && nc == 1 && row[0] && strtoll(row[0], NULL, 10) > 0;
+    my_reader_close(r);
+    return rc < 0 ? rc : ST_OK;
+}
+
 static const struct store_ops my_store_ops = {
     .version = STORE_OPS_VERSION,
     .engine = "mysql",
@@ -1339,6 +1443,8 @@ static const struct store_ops my_store_ops = {
     .fence_tag = my_fence_tag,
     .fence_floor = my_fence_floor,
     .fence_evict = my_fence_evict,
+    .xact_floor = my_xact_floor,
+    .column_stamped = my_column_stamped,
 };
 
 const struct store_ops *store_mysql_driver(void) { return &my_store_ops; }

@@ -1051,6 +1051,8 @@ static const struct store_ops pg_store_ops = {
     .fence_tag = pg_fence_tag,
     .fence_floor = pg_fence_floor,
     .fence_evict = pg_fence_evict,
+    .xact_floor = store_pg_xact_floor,
+    .column_stamped = store_pg_column_stamped,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }

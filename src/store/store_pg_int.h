@@ -39,6 +39,11 @@ int store_pg_native_write_end(void *impl, const store_table *t, bool abort, int6
                               st_error *err);
 int store_pg_relax_commit(void *impl, bool on, st_error *err);
 
+/* --- store_pg_xact.c: store_ops.xact_floor and column_stamped (store.h) --- */
+int store_pg_xact_floor(void *impl, store_xact_floor *f, st_error *err);
+int store_pg_column_stamped(void *impl, const char *schema, const char *table, const char *col,
+                            bool *stamped, st_error *err);
+
 /* --- The binary COPY stream (PostgreSQL docs, "COPY", "Binary Format"):
  * a 19-byte header (11-byte signature, int32 flags, int32 length of a
  * header extension, then the extension), tuples (int16 field count, then

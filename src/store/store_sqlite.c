@@ -688,6 +688,31 @@ static int sq_key_indexed(void *impl, const char *schema, const char *table,
     return rc;
 }
 
+/* store_ops.column_stamped: a default of CURRENT_TIMESTAMP or one of the
+ * date functions at 'now', or any trigger on the table. (SQLite has no
+ * xact_floor: writers are serialised, and a default is evaluated while the
+ * write lock is held, so no row can commit below one already read.) */
+static int sq_column_stamped(void *impl, const char *schema, const char *table, const char *col,
+                             bool *stamped, st_error *err) {
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT (SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE name = ?3 "
+                     "AND (upper(dflt_value) LIKE 'CURRENT_%' OR lower(dflt_value) LIKE "
+                     "'%''now''%')) + (SELECT count(*) FROM ");
+    store_sb_quote(&q, schema);
+    store_sb_add(&q, ".sqlite_master WHERE type = 'trigger' AND tbl_name = ?1)");
+    const char *p[3] = {table, schema, col};
+    store_reader *r = NULL;
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : sq_query(impl, &r, q.s, 3, p, err);
+    store_sb_free(&q);
+    const char *const *row = NULL;
+    int nc = 0;
+    if (rc == ST_OK) rc = sq_next(r, &row, &nc, err);
+    *stamped = rc == 1 && nc == 1 && row[0] && strtoll(row[0], NULL, 10) > 0;
+    sq_reader_close(r);
+    return rc < 0 ? rc : ST_OK;
+}
+
 /* Declared types that give each kind its affinity (store.h, "SQLite
  * storage"): INTEGER; the config's own NUMERIC(p,s) / DECIMAL(p,s)
  * spelling (numeric affinity); REAL; BOOLEAN, DATE, TIMESTAMP and
@@ -802,6 +827,7 @@ static const struct store_ops sqlite_store_ops = {
     .fence_tag = sq_fence_tag,
     .fence_floor = sq_fence_floor,
     .fence_evict = sq_fence_evict,
+    .column_stamped = sq_column_stamped,
 };
 
 const struct store_ops *store_sqlite_driver(void) { return &sqlite_store_ops; }

@@ -78,6 +78,11 @@ typedef struct sync_opts {
                                  recorded here, nothing is written */
 } sync_opts;
 
+/* delta on a source whose role cannot see other sessions' transactions
+ * (store_xact_floor.blind) holds its watermark this many seconds before the
+ * source's time (sync_delta.c, DESIGN §7). */
+#define SYNC_DELTA_BLIND_LOOKBACK_S 300
+
 /* Runs the strategy. Returns 0 and fills *stats, or an error code. */
 int sync_run(const sync_opts *opts, state_stats *stats, st_error *err);
 

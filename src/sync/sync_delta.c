@@ -13,6 +13,23 @@
  * text — saved with state_meta_put(pipeline, strategy, "watermark"). A run
  * killed mid-way resumes after its last committed page.
  *
+ * Late commits (DESIGN §7). Before the first page the source is asked
+ * (store_read_xact_floor; nothing else open on that connection) for the
+ * oldest stamp a transaction still in progress may give a row: the start
+ * of the oldest open transaction, or the server's time when none is open.
+ * Every later page reads in a snapshot taken after that, so a row it cannot
+ * see yet carries a stamp >= that floor. The saved watermark never passes
+ * it: once the last copied row's cursor reaches the cap, the watermark is
+ * saved as the cap alone ("cap" with no keys: the next run starts at
+ * cursor >= cap, inclusive) and those rows are read again next run. The
+ * cap applies to timestamp and date cursors (sync_delta_cap; a cursor
+ * without a zone is the wall time of the server's default zone). Integer,
+ * text and other cursors are not capped: their values do not come from a
+ * clock, so only lookback_seconds protects them. When the role cannot see
+ * other sessions' transactions (store_xact_floor.blind) the cap is also
+ * held SYNC_DELTA_BLIND_LOOKBACK_S before the server's time. A driver
+ * without xact_floor (SQLite: writers serialised) is exact already.
+ *
  * lookback_seconds re-reads late-committed rows: the first page starts at
  * (watermark cursor - lookback) inclusive, for timestamp and integer
  * cursors. Re-reading is harmless: upserts of identical rows change nothing
@@ -68,8 +85,68 @@ static int wm_parse(sync_wm *w, const char *s) {
     return ST_OK;
 }
 
-static int wm_save(sync_ctx *c, const sync_wm *w) {
+const char *sync_delta_cap(const store_xact_floor *f, store_kind kind, int64_t blind_lookback_s,
+                           char *buf, size_t n) {
+    if (kind != STORE_K_TIMESTAMPTZ && kind != STORE_K_TIMESTAMP && kind != STORE_K_DATE)
+        return NULL;
+    int64_t at = f->floor < f->now ? f->floor : f->now;
+    if (f->blind && f->now - blind_lookback_s * ST_USEC < at)
+        at = f->now - blind_lookback_s * ST_USEC;
+    /* a wall time: the zone's offset, or the earliest any zone shows (UTC-12) */
+    if (kind != STORE_K_TIMESTAMPTZ) at += f->offset_known ? f->wall_offset : -12 * 3600 * ST_USEC;
+    return store_canon_time_us(at, kind, buf, n);
+}
+
+/* The run's cap on the saved watermark (see top). */
+typedef struct delta_cap {
+    bool on;            /* the source reported a floor and the cursor kind has a cap */
+    bool held;          /* a save was held back at the cap */
+    store_kind kind;    /* the cursor's */
+    char v[96];         /* canonical text of the cap */
+    store_xact_floor f;
+} delta_cap;
+
+static int cap_read(sync_ctx *c, int cur, delta_cap *cap) {
+    st_error e;
+    int rc = store_read_xact_floor(c->src, &cap->f, &e);
+    if (rc == ST_ENOTIMPL) return ST_OK;
+    if (rc != ST_OK) return st_error_set(c->err, rc, "%s", e.msg);
+    cap->kind = c->kinds[cur];
+    cap->on = sync_delta_cap(&cap->f, c->kinds[cur], SYNC_DELTA_BLIND_LOOKBACK_S, cap->v,
+                             sizeof cap->v) != NULL;
+    return ST_OK;
+}
+
+/* Says once, at the end of the run, why the watermark was held back. */
+static void cap_log(sync_ctx *c, const delta_cap *cap) {
+    if (!cap->held) return;
+    const char *p = c->o->pipeline->name, *s = c->o->strategy->name;
+    char since[64];
+    st_time_format(cap->f.floor, since, sizeof since);
+    if (cap->f.standby)
+        log_info(p, s, "watermark held at %s: the source is a standby, where the primary's "
+                 "open transactions are not visible, so the last %d s are read again next run",
+                 cap->v, SYNC_DELTA_BLIND_LOOKBACK_S);
+    else if (cap->f.blind)
+        log_info(p, s, "watermark held at %s: this role cannot see other sessions' "
+                 "transactions on the source (grant %s), so the last %d s are read again "
+                 "next run", cap->v, cap->f.grant, SYNC_DELTA_BLIND_LOOKBACK_S);
+    else if (cap->f.open)
+        log_info(p, s, "watermark held at %s: a transaction open on the source since %s "
+                 "(%s) may still commit rows stamped from then on; they are read again next "
+                 "run", cap->v, since, cap->f.who);
+    else
+        log_debug(p, s, "watermark held at %s, the source's time: rows stamped later are "
+                  "read again next run", cap->v);
+}
+
+static int wm_save(sync_ctx *c, const sync_wm *w, delta_cap *cap) {
     if (c->o->st == NULL) return ST_OK;
+    sync_wm capped = {.v = {cap->v}, .n = 1};
+    if (cap->on && store_key_cmp(cap->kind, w->v[0], cap->v) >= 0) {
+        w = &capped;
+        cap->held = true;
+    }
     store_sb b = {0};
     for (size_t i = 0; i < w->n; i++) {
         if (i) store_sb_add(&b, "|");
@@ -199,7 +276,9 @@ static int load_watermark(sync_ctx *c, int cur, sync_wm *w, bool *lookback) {
     if (rc == ST_ENOTFOUND) return ST_OK;
     if (rc != ST_OK) return st_error_set(c->err, rc, "reading the watermark: %s", e.msg);
     wm_parse(w, buf);
-    if (w->n != c->nkeys + 1) {
+    if (w->n == 1 && c->nkeys > 0) {
+        *lookback = true;   /* a cap (see top): from the cursor on, inclusive */
+    } else if (w->n != c->nkeys + 1) {
         wm_clear(w);
         return ST_OK;
     }
@@ -218,8 +297,10 @@ int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {
     if (cur < 0) return c->err->code;
     sync_wm w = {0}, next = {0};
     bool lookback = false;
+    delta_cap cap = {0};
     int rc = count_null_cursor(c, cur);
     if (rc == ST_OK) rc = load_watermark(c, cur, &w, &lookback);
+    if (rc == ST_OK) rc = cap_read(c, cur, &cap);   /* before any page's snapshot */
     for (size_t got = 0; rc == ST_OK;) {
         rc = page(c, cur, &w, lookback, &got, &next, arg);
         if (rc != ST_OK || got == 0) break;
@@ -227,9 +308,10 @@ int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {
         w = next;
         next.n = 0;
         lookback = false;
-        rc = wm_save(c, &w);
+        rc = wm_save(c, &w, &cap);
         if ((int64_t)got < c->batch_size) break;
     }
+    cap_log(c, &cap);
     wm_clear(&w);
     wm_clear(&next);
     return rc;

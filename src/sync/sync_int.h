@@ -194,6 +194,14 @@ int sync_wm_from_row(sync_ctx *c, sync_wm *w, int cur, const char *const *row);
 typedef int (*sync_delta_page_fn)(sync_ctx *c, int cur, const sync_wm *w, bool lookback,
                                   size_t *got, sync_wm *next, void *arg);
 int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg);
+/* The cursor value a saved watermark may not pass, as canonical text of
+ * `kind` in buf, from the source's floor f (store_xact_floor): the floor,
+ * held blind_lookback_s before the server's time when f->blind; for a
+ * TIMESTAMP or DATE cursor the wall time of the server's default zone (the
+ * earliest any zone shows, UTC-12, when its offset is not known). NULL for
+ * other kinds (their values do not come from a clock: no cap). */
+const char *sync_delta_cap(const store_xact_floor *f, store_kind kind, int64_t blind_lookback_s,
+                           char *buf, size_t n);
 /* sync_local.c: delta and hash between two SQLite tables inside SQLite. */
 int sync_delta_local(sync_ctx *c);
 int sync_hash_local(sync_ctx *c);

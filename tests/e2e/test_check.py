@@ -35,7 +35,8 @@ def checks(doc, pipeline="p"):
 
 
 def test_check_healthy(synctool, tmp_path, pg_server, schema):
-    pg_source(pg_server, schema)
+    pg_source(pg_server, schema, cols="id bigint PRIMARY KEY, customer_id bigint, "
+              "total numeric(14,2), note text, updated_at timestamptz DEFAULT now()")
     pg_pipeline(tmp_path, pg_server, schema)
     assert synctool("ddl", "apply", "p", config_dir=tmp_path).rc == 0
     r = synctool("check", "p", "--json", config_dir=tmp_path)
@@ -44,7 +45,8 @@ def test_check_healthy(synctool, tmp_path, pg_server, schema):
     assert doc["ok"] is True and doc["store"]["status"] == "ok"
     c, p = checks(doc)
     assert p["status"] == "ok", p
-    assert set(c) == {"source", "columns", "key", "cursor_index", "destination", "fencing"}
+    assert set(c) == {"source", "columns", "key", "cursor_index", "cursor_stamp", "late_commits",
+                      "destination", "fencing"}
     r = synctool("check", config_dir=tmp_path)
     assert r.rc == 0 and "p: ok" in r.out and "state and lock store: ok" in r.out, r
     # nothing was changed: no fencing table left behind
