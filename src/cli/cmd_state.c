@@ -1,6 +1,10 @@
 /*
  * synctool state export [--output FILE] | state import FILE|- — the run
  * state as JSON, for backups, moves between backends and test scenarios.
+ * synctool state prune [--dry-run] — removes the records (and watermarks)
+ * of pipelines and strategies no longer in the config; refused while any
+ * config file is invalid, since a pipeline whose file does not load would
+ * look unconfigured and lose its state.
  *
  * Format: a JSON list of objects, one per (pipeline, strategy):
  *   {"pipeline", "strategy", "status", "last_run_at", "last_scheduled_at",
@@ -45,10 +49,14 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: synctool [--config-dir DIR] state export [--output FILE]\n"
-               "       synctool [--config-dir DIR] state import [--allow-future] FILE|-\n\n"
+               "       synctool [--config-dir DIR] state import [--allow-future] FILE|-\n"
+               "       synctool [--config-dir DIR] state prune [--dry-run]\n\n"
                "export  writes every state record as a JSON list (stdout or FILE)\n"
                "import  validates every entry of FILE (- for stdin) and writes them all,\n"
-               "        or nothing if any entry is invalid (each problem is printed)\n\n"
+               "        or nothing if any entry is invalid (each problem is printed)\n"
+               "prune   removes the records and watermarks of pipelines or strategies that\n"
+               "        are no longer configured (--dry-run: only lists them); refused while\n"
+               "        a config file is invalid. History stays until its retention.\n\n"
                "Entry fields: pipeline, strategy, status, last_run_at, last_scheduled_at,\n"
                "last_attempted_at, retry_count, run_id, worker, message, error, updated_at,\n"
                "paused, watermark (a delta strategy's saved position)\n"
@@ -416,6 +424,62 @@ static int do_import(import_ctx *ic, state *st, const char *path) {
     return rc;
 }
 
+/* --- prune --- */
+
+static bool configured(const config *cfg, const state_record *r) {
+    const config_pipeline *p = config_pipeline_find(cfg, r->pipeline);
+    return p != NULL && config_strategy_find(p, r->strategy) != NULL;
+}
+
+static int do_prune(const config *cfg, state *st, bool dry_run) {
+    state_record *recs;
+    size_t n, removed = 0;
+    st_error err;
+    if (state_list(st, &recs, &n, &err) != ST_OK) {
+        fprintf(stderr, "synctool state prune: %s\n", err.msg);
+        return CLI_FAILED;
+    }
+    int rc = CLI_OK;
+    for (size_t i = 0; i < n && rc == CLI_OK; i++) {
+        if (configured(cfg, &recs[i])) continue;
+        if (!dry_run && state_forget(st, recs[i].pipeline, recs[i].strategy, &err) != ST_OK &&
+            err.code != ST_ENOTFOUND) {
+            fprintf(stderr, "synctool state prune: %s:%s: %s\n", recs[i].pipeline,
+                    recs[i].strategy, err.msg);
+            rc = CLI_FAILED;
+            break;
+        }
+        printf("%s %s:%s (not in the config)\n", dry_run ? "would remove" : "removed",
+               recs[i].pipeline, recs[i].strategy);
+        removed++;
+    }
+    printf("%s %zu record%s of %zu\n", dry_run ? "would remove" : "removed", removed,
+           removed == 1 ? "" : "s", n);
+    free(recs);
+    return rc;
+}
+
+static int run_prune(const cli_ctx *ctx, bool dry_run) {
+    config *cfg;
+    int rc = cli_load_config(ctx, &cfg);
+    if (rc != CLI_OK) return rc;
+    if (cli_config_left_out()->n > 0) {
+        fprintf(stderr, "synctool state prune: refused: %zu problem(s) in pipeline files "
+                        "(see above); a pipeline whose file does not load would look "
+                        "unconfigured and lose its state. Fix them (synctool validate) first\n",
+                cli_config_left_out()->n);
+        config_free(cfg);
+        return CLI_USAGE;
+    }
+    state *st;
+    if ((rc = cli_open_state(cfg, &st)) == CLI_OK) {
+        rc = do_prune(cfg, st, dry_run);
+        state_close(st);
+    }
+    config_free(cfg);
+    return rc;
+}
+
 /* --- command --- */
 
 static int run_sub(const cli_ctx *ctx, bool import, const char *arg, bool allow_future) {
@@ -435,20 +499,31 @@ static int run_sub(const cli_ctx *ctx, bool import, const char *arg, bool allow_
 int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"allow-future", no_argument, NULL, 'F'},
+                                         {"dry-run", no_argument, NULL, 'n'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *output = NULL;
-    bool allow_future = false;
+    bool allow_future = false, dry_run = false;
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         if (c == 'h') { usage(stdout); return CLI_OK; }
         if (c == 'o') output = optarg;
         else if (c == 'F') allow_future = true;
+        else if (c == 'n') dry_run = true;
         else { usage(stderr); return CLI_USAGE; }
     }
     int left = argc - optind;
     const char *sub = left > 0 ? argv[optind] : NULL;
-    if (sub == NULL) return cli_usage_error("state", "expected export or import (see --help)");
+    if (sub == NULL)
+        return cli_usage_error("state", "expected export, import or prune (see --help)");
+    if (dry_run && strcmp(sub, "prune") != 0)
+        return cli_usage_error("state", "--dry-run is for prune");
+    if (strcmp(sub, "prune") == 0) {
+        if (left != 1) return cli_usage_error("state", "prune takes no arguments besides --dry-run");
+        if (output || allow_future)
+            return cli_usage_error("state", "prune takes only --dry-run");
+        return run_prune(ctx, dry_run);
+    }
     if (strcmp(sub, "export") == 0) {
         if (left != 1) return cli_usage_error("state", "export takes no arguments besides --output");
         if (allow_future) return cli_usage_error("state", "--allow-future is for import");
@@ -459,5 +534,5 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
         if (left != 2) return cli_usage_error("state", "import needs one FILE (or - for stdin)");
         return run_sub(ctx, true, argv[optind + 1], allow_future);
     }
-    return cli_usage_error("state", "unknown subcommand '%s' (export or import)", sub);
+    return cli_usage_error("state", "unknown subcommand '%s' (export, import or prune)", sub);
 }

@@ -488,6 +488,13 @@ int state_meta_put(state *st, const char *pipeline, const char *strategy, const 
     return st->ops->meta_put(st->be, pipeline, strategy, key, value, err);
 }
 
+int state_forget(state *st, const char *pipeline, const char *strategy, st_error *err) {
+    if (st->ops->forget == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s cannot remove records",
+                            st->ops->name);
+    return st->ops->forget(st->be, pipeline, strategy, err);
+}
+
 /* --- the alert outbox (front; field helpers in state_outbox.c) --- */
 
 static int outbox_missing(const state *st, st_error *err) {

@@ -148,6 +148,11 @@ int state_history(state *st, const char *pipeline, const char *strategy,
 /* Small per-strategy key/value store (delta watermarks and the like). */
 int state_meta_get(state *st, const char *pipeline, const char *strategy,
                    const char *key, char *buf, size_t buflen, st_error *err);
+/* Removes the pair's record and meta (its watermark and why-journal):
+ * `state prune` for pipelines no longer configured. ST_ENOTFOUND if there was
+ * no record; ST_ENOTIMPL on a backend without it. History stays until the
+ * retention removes it. */
+int state_forget(state *st, const char *pipeline, const char *strategy, st_error *err);
 int state_meta_put(state *st, const char *pipeline, const char *strategy,
                    const char *key, const char *value, st_error *err);
 

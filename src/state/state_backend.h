@@ -115,6 +115,11 @@ struct state_ops {
                        size_t *n, st_error *err);
     int (*outbox_update)(void *be, const state_alert *a, st_error *err);
     int (*outbox_prune)(void *be, int64_t cutoff, int64_t *removed, st_error *err);
+    /* Optional (NULL: ST_ENOTIMPL): removes the pair's record and its meta
+     * (watermark, why-journal) in one step; ST_ENOTFOUND if it had no record.
+     * History and counters stay (retention prunes history; counters are
+     * monotonic for /metrics). `state prune`. */
+    int (*forget)(void *be, const char *pipeline, const char *strategy, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or

@@ -795,6 +795,30 @@ static int redis_meta_put(void *be, const char *p, const char *s, const char *k,
     return ST_OK;
 }
 
+/* The record, its index entry and its meta, in one script: 1 if there was
+ * a record. */
+static const char FORGET_LUA[] =
+    "local n = redis.call('DEL', KEYS[1]) "
+    "redis.call('ZREM', KEYS[2], ARGV[1]) "
+    "redis.call('DEL', KEYS[3]) "
+    "return n";
+
+static int redis_forget(void *be, const char *p, const char *s, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    char key[KEY_MAX], meta[KEY_MAX], member[KEY_MAX];
+    key_of(key, "state", p, s);
+    key_of(meta, "meta", p, s);
+    snprintf(member, sizeof member, "%s:%s", p, s);
+    const char *argv[] = {"EVAL", FORGET_LUA, "3", key, "synctool:state:index", meta, member};
+    redisReply *r;
+    if ((rc = command(b, &r, err, 7, argv, NULL)) != ST_OK) return rc;
+    bool had = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return had ? ST_OK : st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", p, s);
+}
+
 /* --- metrics counters and process heartbeats --- */
 
 /* Sends one pipelined MULTI ... EXEC and reads every reply; the counters of
@@ -1140,6 +1164,7 @@ static const struct state_ops redis_state_ops = {
     .prune = redis_prune,
     .meta_get = redis_meta_get,
     .meta_put = redis_meta_put,
+    .forget = redis_forget,
     .counters_add = redis_counters_add,
     .counters_list = redis_counters_list,
     .beat = redis_beat,

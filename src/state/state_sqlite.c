@@ -750,6 +750,33 @@ static int sqlite_meta_put(void *be, const char *p, const char *st, const char *
     return step_done(b, s, err);
 }
 
+/* One DELETE of the pair from `table`; *changed: rows removed. */
+static int sqlite_delete_pair(sqlite_be *b, const char *table, const char *p, const char *st,
+                              int *changed, st_error *err) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE pipeline = ?1 AND strategy = ?2", table);
+    sqlite3_stmt *s;
+    int rc = prepare(b, sql, &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, p);
+    bind_text(s, 2, st);
+    rc = step_done(b, s, err);
+    *changed = sqlite3_changes(b->db);
+    return rc;
+}
+
+static int sqlite_forget(void *be, const char *p, const char *st, st_error *err) {
+    sqlite_be *b = be;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    int records = 0, metas = 0;
+    rc = sqlite_delete_pair(b, "state_records", p, st, &records, err);
+    if (rc == ST_OK) rc = sqlite_delete_pair(b, "state_kv", p, st, &metas, err);
+    if (rc != ST_OK) return rollback(b, rc);
+    if ((rc = commit(b, err)) != ST_OK) return rc;
+    return records ? ST_OK : st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", p, st);
+}
+
 /* --- metrics counters and process heartbeats --- */
 
 static int sqlite_counters_add(void *be, const char *p, const char *st, size_t n,
@@ -968,4 +995,5 @@ static const struct state_ops sqlite_state_ops = {
     .outbox_list = sqlite_outbox_list,
     .outbox_update = sqlite_outbox_update,
     .outbox_prune = sqlite_outbox_prune,
+    .forget = sqlite_forget,
 };

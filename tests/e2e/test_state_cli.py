@@ -237,7 +237,7 @@ def test_import_unknown_pipeline_warns_but_imports(synctool, tmp_path):
 def test_state_usage_errors(synctool, tmp_path):
     cfg = make_config(tmp_path)
     r = synctool("state", config_dir=cfg)
-    assert r.rc == 2 and "expected export or import" in r.err, r
+    assert r.rc == 2 and "expected export, import or prune" in r.err, r
     r = synctool("state", "frobnicate", config_dir=cfg)
     assert r.rc == 2 and "unknown subcommand 'frobnicate'" in r.err, r
     r = synctool("state", "import", config_dir=cfg)
@@ -410,3 +410,42 @@ def test_unreachable_redis_named_without_password(synctool, tmp_path):
     assert r.rc == 1, r
     assert "cannot open state: state redis redis://***@127.0.0.1:1/0: cannot connect" in r.err
     assert "hunter2" not in r.err + r.out
+
+
+def test_prune_removes_records_of_pipelines_no_longer_configured(synctool, cfg, tmp_path):
+    """Imported (or left-behind) records of pipelines or strategies that are
+    not configured stayed forever; `state prune` removes them and their
+    watermarks, keeps the configured ones, and refuses while a pipeline file
+    is invalid (its pipeline would look unconfigured)."""
+    gone = [dict(STATE[0], pipeline="old_pipeline", watermark="2025-10-15 09:00:00|7"),
+            dict(STATE[0], strategy="old_strategy")]
+    r = import_state(synctool, cfg, tmp_path, STATE + gone)
+    assert r.rc == 0, r
+    r = synctool("state", "prune", "--dry-run", config_dir=cfg)
+    assert r.rc == 0, r
+    assert "would remove old_pipeline:hash_daily (not in the config)" in r.out, r
+    assert "would remove orders_sync:old_strategy (not in the config)" in r.out, r
+    assert "would remove 2 records of 4" in r.out, r
+    assert len(json.loads(synctool("state", "export", config_dir=cfg).out)) == 4
+    # an invalid pipeline file: refused, nothing removed
+    bad = cfg / "pipelines" / "broken.yaml"
+    bad.write_text("name: broken\nsource: {datastore: nowhere}\n")
+    r = synctool("state", "prune", config_dir=cfg)
+    assert r.rc == 2 and "refused" in r.err and "synctool validate" in r.err, r
+    assert len(json.loads(synctool("state", "export", config_dir=cfg).out)) == 4
+    bad.unlink()
+    r = synctool("state", "prune", config_dir=cfg)
+    assert r.rc == 0, r
+    assert "removed 2 records of 4" in r.out, r
+    left = json.loads(synctool("state", "export", config_dir=cfg).out)
+    assert sorted((e["pipeline"], e["strategy"]) for e in left) == [
+        ("orders_sync", "delta_15m"), ("orders_sync", "hash_daily")]
+    # re-importing the old pipeline shows its watermark was removed with it
+    r = import_state(synctool, cfg, tmp_path, [dict(STATE[0], pipeline="old_pipeline")],
+                     name="again.json")
+    assert r.rc == 0, r
+    again = by_pair(json.loads(synctool("state", "export", config_dir=cfg).out))
+    assert again[("old_pipeline", "hash_daily")]["watermark"] is None
+    assert synctool("state", "prune", config_dir=cfg).rc == 0
+    r = synctool("state", "prune", "--output", "x", config_dir=cfg)
+    assert r.rc == 2, r
