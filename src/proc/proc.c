@@ -15,9 +15,12 @@
 #include "../log/log.h"
 #include "../time/st_time.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* --- Interrupting a run --- */
@@ -125,6 +128,33 @@ void proc_backoff_ok(proc_backoff *b, int64_t mono) {
 
 bool proc_backoff_expired(const proc_backoff *b, int64_t give_up_s, int64_t mono) {
     return give_up_s > 0 && b->down_since != 0 && mono - b->down_since > give_up_s * 1000;
+}
+
+bool proc_backoff_transient(int rc) { return rc == ST_EUNAVAIL || rc == ST_ERR; }
+
+static proc_wait proc_gave_up(const proc_backoff *b, int64_t give_up_s) {
+    log_error(NULL, NULL, "%s unreachable for more than %" PRId64 "s: giving up "
+              "(--give-up-after)", b->what, give_up_s);
+    return PROC_WAIT_GAVE_UP;
+}
+
+proc_wait proc_backoff_wait(proc_backoff *b, const sigset_t *sigs, int64_t give_up_s,
+                            const char *why) {
+    int64_t mono = st_time_mono_ms();
+    int64_t until = mono + proc_backoff_fail(b, why, mono);
+    for (;;) {
+        mono = st_time_mono_ms();
+        if (proc_backoff_expired(b, give_up_s, mono)) return proc_gave_up(b, give_up_s);
+        if (mono >= until) return PROC_WAIT_RETRY;
+        int64_t left = until - mono < 100 ? until - mono : 100;
+        struct timespec ts = {0, (long)left * 1000000L};
+        siginfo_t si;
+        int sig = sigtimedwait(sigs, &si, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info(NULL, NULL, "%s: stopping while waiting for %s", strsignal(sig), b->what);
+            return PROC_WAIT_STOP;
+        }
+    }
 }
 
 void proc_service_call(const proc_service *s, const proc_view *view) {

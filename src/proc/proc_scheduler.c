@@ -310,7 +310,10 @@ static void sched_do_tick(sched_proc *p, int64_t mono) {
     if (p->o.at) log_set_time_override(p->o.at);
     if (sched_tick(p->plan, p->st, p->lm, p->q, &to, &stats, &e) != ST_OK) {
         log_error(NULL, NULL, "tick failed: %s", e.msg);
-        p->status = PROC_FAILED;
+        /* --once reports it; a long-running scheduler retries at the next
+         * tick, and its exit code is that of its stop (a store outage it
+         * lived through does not make a clean SIGTERM a failure) */
+        if (p->o.once) p->status = PROC_FAILED;
     } else {
         log_debug(NULL, NULL, "tick: %zu pipelines, %zu due, %zu enqueued, %zu busy, "
                   "%zu recovered, %zu errors", stats.pipelines, stats.due, stats.enqueued,
@@ -473,21 +476,51 @@ static int sched_loop(sched_proc *p) {
 
 /* --- Setup --- */
 
-static int sched_open(sched_proc *p, st_error *err) {
-    if (state_open(&p->st, p->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open state");
-        return PROC_FAILED;
-    }
-    if (lock_open(&p->lm, p->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open locks");
-        return PROC_FAILED;
-    }
+static void sched_close_conns(sched_proc *p) {
+    queue_close(p->q);
+    lock_close(p->lm);
+    state_close(p->st);
+    p->q = NULL;
+    p->lm = NULL;
+    p->st = NULL;
+}
+
+static int sched_try_connect(sched_proc *p, st_error *err) {
+    int rc = state_open(&p->st, p->cfg->state_url, err);
+    if (rc != ST_OK) return st_error_wrap(err, "cannot open state");
+    if ((rc = lock_open(&p->lm, p->cfg->state_url, err)) != ST_OK)
+        return st_error_wrap(err, "cannot open locks");
+    if ((rc = queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err)) != ST_OK)
+        return st_error_wrap(err, "cannot open the job queue");
+    return ST_OK;
+}
+
+/* The state, lock and queue backends. A scheduler started before its
+ * store (Redis) waits for it with the backoff of an outage; a config
+ * problem fails at once. A stop signal while waiting: PROC_OK with
+ * p->stopping set; --give-up-after: PROC_UNAVAILABLE. */
+static int sched_connect(sched_proc *p, st_error *err) {
     p->embedded = strncmp(p->cfg->state_url, "redis://", 8) != 0;
     p->bo.what = p->embedded ? "lock store" : "redis";
-    if (queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open the job queue");
-        return PROC_FAILED;
+    for (;;) {
+        int rc = sched_try_connect(p, err);
+        if (rc == ST_OK) {
+            proc_backoff_ok(&p->bo, st_time_mono_ms());
+            return PROC_OK;
+        }
+        sched_close_conns(p);
+        if (!proc_backoff_transient(rc)) return PROC_FAILED;
+        proc_wait r = proc_backoff_wait(&p->bo, &p->sigs, p->o.give_up_s, err->msg);
+        if (r == PROC_WAIT_RETRY) continue;
+        err->msg[0] = '\0';    /* logged by proc_backoff_wait */
+        p->stopping = true;
+        return r == PROC_WAIT_GAVE_UP ? PROC_UNAVAILABLE : PROC_OK;
     }
+}
+
+static int sched_open(sched_proc *p, st_error *err) {
+    int rc = sched_connect(p, err);
+    if (rc != PROC_OK || p->stopping) return rc;
     if (sched_plan_build(&p->plan, p->cfg, err) != ST_OK) return PROC_FAILED;
     if (notifier_open(&p->nt, p->cfg, err) != ST_OK) return PROC_FAILED;
     p->kids = calloc((size_t)p->o.max_jobs, sizeof *p->kids);
@@ -511,9 +544,7 @@ static void sched_close(sched_proc *p) {
     if (p->sigfd >= 0) close(p->sigfd);
     free(p->kids);
     sched_plan_free(p->plan);
-    queue_close(p->q);
-    lock_close(p->lm);
-    state_close(p->st);
+    sched_close_conns(p);
     config_free(p->cfg);
 }
 
@@ -525,7 +556,8 @@ int proc_scheduler_run(const proc_scheduler_opts *o, config *cfg, st_error *err)
     p.sigfd = -1;
     proc_block_signals(&p.sigs);
     int rc = sched_open(&p, err);
-    if (rc == PROC_OK) {
+    if (rc == PROC_OK && p.stopping) log_info(NULL, NULL, "scheduler stopped");
+    else if (rc == PROC_OK) {
         log_info(NULL, NULL, "scheduler %s started (%s mode, %zu pipelines)", p.o.name,
                  p.embedded ? "embedded" : "distributed", p.cfg->npipelines);
         rc = sched_loop(&p);

@@ -321,20 +321,50 @@ static void worker_service(worker_proc *w) {
     proc_service_call(&w->o.service, &v);
 }
 
+static void worker_close_conns(worker_proc *w) {
+    queue_close(w->beat_q);
+    queue_close(w->q);
+    lock_close(w->lm);
+    state_close(w->st);
+    w->beat_q = w->q = NULL;
+    w->lm = NULL;
+    w->st = NULL;
+}
+
+static int worker_try_open(worker_proc *w, st_error *err) {
+    int rc = state_open(&w->st, w->cfg->state_url, err);
+    if (rc != ST_OK) return st_error_wrap(err, "cannot open state");
+    if ((rc = lock_open(&w->lm, w->cfg->state_url, err)) != ST_OK ||
+        (rc = queue_open(&w->q, w->cfg->state_url, err)) != ST_OK ||
+        (rc = queue_open(&w->beat_q, w->cfg->state_url, err)) != ST_OK)
+        return rc;
+    return ST_OK;
+}
+
+/* Connects the state, lock and queue backends. A worker started before
+ * Redis (systemd, containers) waits for it with the backoff of an outage;
+ * a config problem (bad URL, wrong password) fails at once. */
 static int worker_open(worker_proc *w, st_error *err) {
-    if (state_open(&w->st, w->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open state");
-        return PROC_FAILED;
+    for (;;) {
+        int rc = worker_try_open(w, err);
+        if (rc == ST_OK) {
+            proc_backoff_ok(&w->bo, st_time_mono_ms());
+            return PROC_OK;
+        }
+        worker_close_conns(w);
+        if (!proc_backoff_transient(rc)) return PROC_FAILED;
+        proc_wait r = proc_backoff_wait(&w->bo, &w->sigs, w->o.give_up_s, err->msg);
+        if (r == PROC_WAIT_RETRY) continue;
+        err->msg[0] = '\0';    /* logged by proc_backoff_wait */
+        w->stopping = 1;
+        w->status = r == PROC_WAIT_GAVE_UP ? PROC_UNAVAILABLE : PROC_OK;
+        return w->status;
     }
-    if (lock_open(&w->lm, w->cfg->state_url, err) != ST_OK ||
-        queue_open(&w->q, w->cfg->state_url, err) != ST_OK ||
-        queue_open(&w->beat_q, w->cfg->state_url, err) != ST_OK)
-        return PROC_FAILED;
-    return PROC_OK;
 }
 
 static int worker_consume(worker_proc *w, st_error *err) {
-    if (worker_open(w, err) != PROC_OK) return PROC_FAILED;
+    int rc = worker_open(w, err);
+    if (rc != PROC_OK || w->stopping) return rc;
     log_info(NULL, NULL, "worker %s started (claims jobs idle for %" PRId64 "s)", w->consumer,
              w->o.claim_idle_s);
     int64_t next_claim = 0;
@@ -351,10 +381,7 @@ static int worker_consume(worker_proc *w, st_error *err) {
 }
 
 static void worker_close(worker_proc *w) {
-    queue_close(w->beat_q);
-    queue_close(w->q);
-    lock_close(w->lm);
-    state_close(w->st);
+    worker_close_conns(w);
     config_free(w->cfg);
 }
 
