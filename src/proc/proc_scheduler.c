@@ -123,10 +123,16 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
     if (rc == PROC_OK) {
         volatile sig_atomic_t *intr = proc_interrupt_install();
         sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name, .interrupt = intr};
-        sched_job_outcome out;
+        sched_job_outcome out = SCHED_JOB_DROPPED;
         job_result res;
         st_error e;
-        if (sched_run_job(&env, job, &out, &res, &e) != ST_OK) {
+        int r = sched_run_job(&env, job, &out, &res, &e);
+        if (r == ST_EUNAVAIL && out == SCHED_JOB_RAN) {
+            log_error(job->pipeline, job->strategy, "run %" PRId64 " %s: %s: %s", job->run_id,
+                      job_status_name(res.status), res.status == JOB_SUCCESS
+                      ? SCHED_NOT_RECORDED : "outcome not recorded", e.msg);
+            rc = PROC_UNAVAILABLE;
+        } else if (r != ST_OK) {
             log_error(job->pipeline, job->strategy, "cannot record run %" PRId64 ": %s",
                       job->run_id, e.msg);
             rc = PROC_FAILED;
