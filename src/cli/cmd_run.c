@@ -72,7 +72,7 @@ typedef struct run_ctx {
     const config_pipeline *p;
     const char *strategy;
     int64_t run_id, started;
-    volatile sig_atomic_t *interrupt;
+    atomic_int *interrupt;
     char worker[160];
     bool recorded;   /* on_finished ran (the result was recorded, or tried) */
     bool executed;   /* the run executed (its data may be committed) */

@@ -219,7 +219,7 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
         result_set(out, JOB_FAILED, "execution_error", "job: no pipeline or options");
         return ST_EINVAL;
     }
-    volatile int cancel = 0;
+    atomic_int cancel = 0;
     job_exec_ctx ctx = {.pipeline = p, .strategy = job_strategy_config(p, opts->strategy),
                         .pipeline_lock = NULL, .cancel = &cancel,
                         .interrupt = opts->interrupt};

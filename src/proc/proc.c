@@ -7,7 +7,8 @@
  * and read them at a point of their choosing, so no code runs in a signal
  * handler and there is no global flag to race on. The exception is a
  * process that runs one job (proc_interrupt_install): its handler only
- * stores the signal number in a sig_atomic_t that the sync polls at batch
+ * stores the signal number in a lock-free atomic_int (safe in a handler, and
+ * read by other threads) that the sync polls at batch
  * boundaries, or _exit()s on the second signal.
  */
 #include "proc_int.h"
@@ -25,14 +26,14 @@
 
 /* --- Interrupting a run --- */
 
-static volatile sig_atomic_t proc_interrupted;
+static atomic_int proc_interrupted;
 
 static void proc_on_interrupt(int sig) {
     if (proc_interrupted != 0) _exit(128 + sig);   /* second signal: now */
     proc_interrupted = sig;
 }
 
-volatile sig_atomic_t *proc_interrupt_install(void) {
+atomic_int *proc_interrupt_install(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = proc_on_interrupt;

@@ -24,6 +24,7 @@
 #ifndef ST_PROC_H
 #define ST_PROC_H
 
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -90,7 +91,7 @@ void proc_worker_defaults(proc_worker_opts *o);
  * job_opts.interrupt / sched_job_env.interrupt. The first signal stores its
  * number there (the run stops at the next batch boundary); a second one
  * exits at once with 128 + its number. Also unblocks both signals. */
-volatile sig_atomic_t *proc_interrupt_install(void);
+atomic_int *proc_interrupt_install(void);
 
 #define PROC_BEAT_S 10
 

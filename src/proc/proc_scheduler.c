@@ -121,7 +121,7 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
         rc = PROC_FAILED;
     }
     if (rc == PROC_OK) {
-        volatile sig_atomic_t *intr = proc_interrupt_install();
+        atomic_int *intr = proc_interrupt_install();
         sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name, .interrupt = intr};
         sched_job_outcome out = SCHED_JOB_DROPPED;
         job_result res;

@@ -84,9 +84,9 @@ typedef struct worker_proc {
     queue *q;
     queue *beat_q;          /* the heartbeat thread's own connection */
     sigset_t sigs;
-    volatile sig_atomic_t stopping;     /* set by the loop or the watcher */
-    volatile sig_atomic_t reload;       /* SIGHUP seen during a job */
-    volatile sig_atomic_t interrupt;    /* the job in hand's interrupt flag */
+    atomic_int stopping;     /* set by the loop or the watcher */
+    atomic_int reload;       /* SIGHUP seen during a job */
+    atomic_int interrupt;    /* the job in hand's interrupt flag */
     int status;
     size_t in_hand;         /* jobs running now (0 or 1) */
     proc_backoff bo;        /* Redis outages */
@@ -99,7 +99,7 @@ typedef struct worker_watch {
     pthread_t th;
     worker_proc *w;
     const queue_job *job;
-    volatile sig_atomic_t done;
+    atomic_int done;
     int64_t stop_at;        /* monotonic ms of the first stop signal; 0 none */
 } worker_watch;
 

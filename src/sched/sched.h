@@ -9,6 +9,7 @@
 #ifndef ST_SCHED_H
 #define ST_SCHED_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,7 +148,7 @@ typedef struct sched_job_env {
     const char *worker;         /* recorded in state; e.g. host:pid */
     /* Optional interrupt flag (job_opts.interrupt): non-zero stops the run
      * at the next batch boundary; it is recorded `interrupted`. */
-    volatile sig_atomic_t *interrupt;
+    atomic_int *interrupt;
 } sched_job_env;
 
 /* What happened to a job taken from the queue. */
