@@ -59,6 +59,7 @@
 #include "../time/st_time.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -157,8 +158,24 @@ static const char *sched_level_name(void) {
     }
 }
 
-static pid_t sched_spawn(sched_proc *p, const queue_job *j) {
+/* Waits for the child's exec: the pipe is close-on-exec, so EOF means the
+ * exec happened; an errno written to it means execv failed (the child then
+ * exits 127 and is reaped here). Returns 0 or that errno. */
+static int sched_exec_result(int rfd, pid_t pid) {
+    int e = 0;
+    ssize_t n;
+    while ((n = read(rfd, &e, sizeof e)) < 0 && errno == EINTR) {}
+    close(rfd);
+    if (n != (ssize_t)sizeof e) return 0;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    return e != 0 ? e : ENOEXEC;
+}
+
+/* Starts the job process. Returns its pid, or -1 with *what ("fork",
+ * "exec", ...) and errno saying what failed. */
+static pid_t sched_spawn(sched_proc *p, const queue_job *j, const char **what) {
     char rid[32], at[32], ef[32], self[4096];
+    *what = "readlink /proc/self/exe";
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return -1;
     self[n] = '\0';
@@ -169,30 +186,72 @@ static pid_t sched_spawn(sched_proc *p, const queue_job *j) {
                     (char *)sched_level_name(), "scheduler", "--exec-job",
                     (char *)j->pipeline, (char *)j->strategy, rid, at,
                     (char *)j->enqueue_key, (char *)j->enqueue_owner, ef, NULL};
+    int fds[2];
+    *what = "pipe";
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     fflush(stdout);
     fflush(stderr);
+    *what = "fork";
     pid_t pid = fork();
     if (pid == 0) {
+        close(fds[0]);
         setpgid(0, 0);      /* own group: the terminal's Ctrl-C is not for jobs */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         execv(self, argv);
+        int e = errno;
+        ssize_t wr = write(fds[1], &e, sizeof e);
+        (void)wr;
         _exit(127);
     }
-    if (pid > 0) setpgid(pid, pid);   /* both sides, so no race with exec */
-    return pid;
+    int fork_errno = errno;
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        errno = fork_errno;
+        return -1;
+    }
+    setpgid(pid, pid);   /* both sides, so no race with exec */
+    int e = sched_exec_result(fds[0], pid);
+    if (e == 0) return pid;
+    *what = "exec";
+    errno = e;
+    return -1;
+}
+
+/* A job process that could not be started: the attempt is recorded failed
+ * (it counts toward the retries like any failure, and alerts), its enqueue
+ * lock released, the queue entry dropped. */
+static void sched_spawn_failed(sched_proc *p, const queue_job *j, const char *what, int e) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "cannot start the job process: %s: %s", what, strerror(e));
+    log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, msg);
+    int64_t now = j->at != 0 ? j->at : st_time_now();
+    state_stats none = {0};
+    st_error err;
+    if (state_mark_finished(p->st, j->pipeline, j->strategy, j->run_id, STATE_FAILED, now, now,
+                            p->o.name, msg, msg, &none, &err) != ST_OK)
+        log_error(j->pipeline, j->strategy, "cannot record run %" PRId64 " failed: %s",
+                  j->run_id, err.msg);
+    if (j->enqueue_key[0] != '\0') {
+        lock_handle h = {.fence = j->enqueue_fence, .mode = LOCK_EXCLUSIVE};
+        snprintf(h.key, sizeof h.key, "%s", j->enqueue_key);
+        snprintf(h.owner, sizeof h.owner, "%s", j->enqueue_owner);
+        lock_release(p->lm, &h, NULL);
+    }
+    queue_ack(p->q, j->id, NULL);
+    p->jobs_failed++;
 }
 
 static void sched_dispatch(sched_proc *p) {
     while (p->embedded && !p->stopping && p->nkids < (size_t)p->o.max_jobs) {
         queue_job j;
         if (queue_pop(p->q, "scheduler", 0, &j, NULL) != ST_OK) return;
-        pid_t pid = sched_spawn(p, &j);
+        const char *what = "fork";
+        pid_t pid = sched_spawn(p, &j, &what);
         if (pid < 0) {
-            log_error(j.pipeline, j.strategy, "cannot start a process for run %" PRId64
-                      ": %s (it stays pending and is retried)", j.run_id, strerror(errno));
-            queue_ack(p->q, j.id, NULL);
+            sched_spawn_failed(p, &j, what, errno);
             continue;
         }
         log_debug(j.pipeline, j.strategy, "run %" PRId64 " started in process %ld", j.run_id,

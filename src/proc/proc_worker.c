@@ -37,9 +37,10 @@
  * all of it and the jobs they held are claimed by other workers. The parent
  * forwards SIGTERM/SIGINT/SIGHUP, respawns a consumer that died with a
  * backoff (1 s doubling to 30 s, reset once it has lived a minute) and logs
- * how it died; after PROC_RESPAWN_MAX deaths in a row of consumers that
- * lived under 10 s it gives up (cannot keep K alive), stops the others and
- * exits 1. The plugged-in service (proc.h) is called once per iteration.
+ * how it died; a consumer that cannot be forked (the process limit) is
+ * logged and retried the same way. After PROC_RESPAWN_MAX deaths or failed
+ * forks in a row of consumers that lived under 10 s it gives up (cannot
+ * keep K alive), stops the others and exits 1. The plugged-in service (proc.h) is called once per iteration.
  */
 #include "proc_int.h"
 
@@ -419,12 +420,11 @@ static void worker_describe_exit(int status, char *buf, size_t n) {
         snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
 }
 
-/* A consumer died while we were not stopping: schedule its respawn.
- * Returns false once it died PROC_RESPAWN_MAX times in a row quickly. */
-static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
-                            int64_t mono) {
-    char how[96];
-    worker_describe_exit(status, how, sizeof how);
+/* A consumer died (or could not be forked: how says why) while we were
+ * not stopping: schedule its respawn. Returns false once that happened
+ * PROC_RESPAWN_MAX times in a row quickly. */
+static bool worker_schedule_respawn(worker_proc *w, worker_kid *k, size_t i, const char *how,
+                                    int64_t mono) {
     int64_t lived = mono - k->started;
     k->fast_deaths = lived < 10000 ? k->fast_deaths + 1 : 0;
     if (lived >= 60000 || k->backoff_ms == 0) k->backoff_ms = 1000;
@@ -433,6 +433,7 @@ static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
         log_error(NULL, NULL, "consumer %s-%zu (process %ld) %s, %d times in a row within "
                   "10 s of starting: cannot keep %" PRId64 " consumers alive; stopping",
                   w->o.name, i + 1, (long)k->pid, how, k->fast_deaths, w->o.concurrency);
+        k->pid = 0;
         return false;
     }
     log_warn(NULL, NULL, "consumer %s-%zu (process %ld) %s; respawning in %" PRId64 " s",
@@ -440,6 +441,27 @@ static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
     k->pid = 0;
     k->respawn_at = mono + k->backoff_ms;
     return true;
+}
+
+static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
+                            int64_t mono) {
+    char how[96];
+    worker_describe_exit(status, how, sizeof how);
+    return worker_schedule_respawn(w, k, i, how, mono);
+}
+
+/* Forks consumer i. A failed fork (the process limit, memory) is logged and
+ * retried like a consumer that died at once; returns false when that gave
+ * up (cannot keep K consumers alive). */
+static bool worker_start_kid(worker_proc *w, worker_kid *k, size_t i, int64_t mono) {
+    k->started = mono;
+    k->respawn_at = 0;
+    k->pid = worker_spawn(w, i);
+    if (k->pid > 0) return true;
+    char how[160];
+    snprintf(how, sizeof how, "could not be started (fork: %s)", strerror(errno));
+    k->pid = 0;
+    return worker_schedule_respawn(w, k, i, how, mono);
 }
 
 static void worker_signal_kids(worker_kid *kids, size_t n, int sig) {
@@ -453,13 +475,16 @@ static int worker_fork_all(worker_proc *w) {
     worker_kid *kids = calloc(n, sizeof *kids);
     if (kids == NULL) return PROC_FAILED;
     int64_t mono = st_time_mono_ms();
-    for (size_t i = 0; i < n; i++) {
-        kids[i].pid = worker_spawn(w, i);
-        kids[i].started = mono;
-    }
     int rc = PROC_OK;
     bool stopping = false;
     int64_t kill_at = 0;
+    for (size_t i = 0; i < n && !stopping; i++) {
+        if (worker_start_kid(w, &kids[i], i, mono)) continue;
+        rc = PROC_FAILED;
+        stopping = true;
+        kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+        worker_signal_kids(kids, n, SIGTERM);
+    }
     for (;;) {
         struct timespec ts = {0, 200 * 1000000L};
         siginfo_t si;
@@ -504,11 +529,15 @@ static int worker_fork_all(worker_proc *w) {
         for (size_t i = 0; i < n; i++) {
             if (!stopping && kids[i].pid == 0 && kids[i].respawn_at != 0 &&
                 mono >= kids[i].respawn_at) {
-                kids[i].pid = worker_spawn(w, i);
-                kids[i].started = mono;
-                kids[i].respawn_at = 0;
-                log_info(NULL, NULL, "consumer %s-%zu respawned (process %ld)", w->o.name, i + 1,
-                         (long)kids[i].pid);
+                if (worker_start_kid(w, &kids[i], i, mono)) {
+                    log_info(NULL, NULL, "consumer %s-%zu respawned (process %ld)", w->o.name,
+                             i + 1, (long)kids[i].pid);
+                } else {
+                    rc = PROC_FAILED;
+                    stopping = true;
+                    kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+                    worker_signal_kids(kids, n, SIGTERM);
+                }
             }
             if (kids[i].pid > 0) alive++;
         }
