@@ -17,10 +17,12 @@
 #include "../time/st_time.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,62 @@ atomic_int *proc_interrupt_install(void) {
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     return &proc_interrupted;
+}
+
+/* --- Detached processes --- */
+
+/* The middle process: forks the job, reports a failed fork in its exit
+ * status (the errno) and a failed exec through the pipe, exits. */
+static void proc_spawn_middle(char *const argv[], int wfd) {
+    setsid();
+    pid_t pid = fork();
+    if (pid < 0) _exit(errno > 0 && errno < 126 ? errno : EAGAIN);
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], argv);
+        int e = errno;
+        ssize_t n = write(wfd, &e, sizeof e);
+        (void)n;
+        _exit(127);
+    }
+    _exit(0);
+}
+
+int proc_spawn_detached(char *const argv[], st_error *err) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return st_error_set(err, ST_ERR, "cannot start %s: pipe: %s", argv[0], strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t mid = fork();
+    if (mid == 0) {
+        close(fds[0]);
+        proc_spawn_middle(argv, fds[1]);
+    }
+    int fork_errno = errno;
+    close(fds[1]);
+    if (mid < 0) {
+        close(fds[0]);
+        return st_error_set(err, ST_ERR, "cannot start %s: fork: %s", argv[0],
+                            strerror(fork_errno));
+    }
+    int status = 0;
+    while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        close(fds[0]);
+        return st_error_set(err, ST_ERR, "cannot start %s: fork: %s", argv[0],
+                            WIFEXITED(status) ? strerror(WEXITSTATUS(status))
+                                              : "the middle process died");
+    }
+    int e = 0;
+    ssize_t n;
+    while ((n = read(fds[0], &e, sizeof e)) < 0 && errno == EINTR) {}
+    close(fds[0]);
+    if (n == (ssize_t)sizeof e)
+        return st_error_set(err, ST_ERR, "cannot start %s: exec: %s", argv[0], strerror(e));
+    return ST_OK;
 }
 
 void proc_default_name(char *buf, size_t n) {

@@ -93,6 +93,15 @@ void proc_worker_defaults(proc_worker_opts *o);
  * exits at once with 128 + its number. Also unblocks both signals. */
 atomic_int *proc_interrupt_install(void);
 
+/* Starts argv[0] (an absolute path) with argv, detached: a middle process
+ * forks it and exits at once, so it is adopted by init and nobody reaps
+ * it; all signals are unblocked in it and it runs in a session of its own.
+ * Unlike a bare fork/fork/exec, every failure is reported: a failed fork of
+ * either process and a failed execv (through a close-on-exec pipe) come
+ * back as ST_ERR with "fork: ..." / "exec: ..." in err. Blocks only until
+ * the exec has happened. For the HTTP trigger's job processes. */
+int proc_spawn_detached(char *const argv[], st_error *err);
+
 #define PROC_BEAT_S 10
 
 /* Retrying an unreachable backend (Redis, the lock store; also used by
