@@ -28,6 +28,14 @@
  * runs nothing), retries with a capped exponential backoff with jitter
  * (proc_backoff: one warning per step) and resumes by itself; after
  * --give-up-after seconds of outage it stops as on SIGTERM and exits 69.
+ * A scheduler started while its store is down waits for it the same way
+ * (sched_connect). A tick that fails is logged and retried at the next
+ * one: only --once turns it into exit 1, so a scheduler that lived through
+ * an outage exits 0 on a clean stop.
+ *
+ * Job processes that cannot be started (fork fails at the process limit,
+ * exec fails on a deleted binary: a close-on-exec pipe tells) are logged
+ * and recorded as a failed attempt, their enqueue lock released.
  *
  * Leadership: every scheduler tries to take the lock `synctool:scheduler:
  * leader` (lock module, same backend as the state: SQLite on one host, Redis

@@ -40,7 +40,12 @@
  * how it died; a consumer that cannot be forked (the process limit) is
  * logged and retried the same way. After PROC_RESPAWN_MAX deaths or failed
  * forks in a row of consumers that lived under 10 s it gives up (cannot
- * keep K alive), stops the others and exits 1. The plugged-in service (proc.h) is called once per iteration.
+ * keep K alive), stops the others and exits 1. The plugged-in service
+ * (proc.h) is called once per iteration.
+ *
+ * Startup: the backends are connected with the outage backoff too, so a
+ * worker started before Redis (systemd, containers) waits for it (each
+ * consumer on its own), and exits 69 after --give-up-after.
  */
 #include "proc_int.h"
 
