@@ -26,7 +26,6 @@ import pytest
 from conftest import BIN
 from test_scheduler_helpers import make_table, pipeline_yaml, state_of, wait_until, \
     write_config
-from test_scheduler_scenarios import Background
 
 NOBODY = 65534
 

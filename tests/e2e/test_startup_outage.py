@@ -14,9 +14,7 @@ item 5, issue 27 item 5).
 Nothing waits on a fixed sleep: every step waits for a log line, a state or
 the gate.
 """
-import json
 import os
-import signal
 import subprocess
 import urllib.error
 import urllib.request
