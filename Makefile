@@ -5,6 +5,9 @@
 #                   pytest end-to-end suite, with redis-server, PostgreSQL and MariaDB
 #                   started on free loopback ports by scripts/with-servers
 #   make unit       only the unit tests (servers still started)
+#   make tsan       ThreadSanitizer build of the library and the unit tests under
+#                   build/tsan (ASan and TSan cannot be combined), run under
+#                   scripts/with-servers; part of make test
 #   make e2e        only the end-to-end tests
 #   make bench      benchmarks (bench/run), ratios against same-run baselines
 #   make clean
@@ -30,6 +33,8 @@ CFLAGS_REL  := $(WARN) $(DEFS) $(PKG_CFLAGS) -O2 -g
 CFLAGS_SAN  := $(WARN) $(DEFS) $(PKG_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS_SAN := -fsanitize=address,undefined
+CFLAGS_TSAN := $(WARN) $(DEFS) $(PKG_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+LDFLAGS_TSAN := -fsanitize=thread
 
 LIB_SRC   := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 MAIN_SRC  := src/cli/main.c
@@ -48,9 +53,12 @@ REL_OBJ += $(BUILD)/obj/gen/dashboard_assets.o
 SAN_OBJ += $(BUILD)/asan/obj/gen/dashboard_assets.o
 SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/asan/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
+TSAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/tsan/obj/%.o) $(BUILD)/tsan/obj/gen/dashboard_assets.o
+TSAN_SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(BUILD)/tsan/obj/%.o)
+TSAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tsan/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit unit-run e2e e2e-run bench clean asan install
+.PHONY: all test unit unit-run e2e e2e-run bench clean asan install tsan tsan-build tsan-run
 # Keep the test-support objects: they are intermediate to several binaries.
 .SECONDARY:
 all: $(BUILD)/synctool
@@ -94,17 +102,46 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(SUPPORT_OBJ) $(BUILD)/asan/libsynctool.a
 	$(CC) $(CFLAGS_SAN) -MMD -MP -Itests/unit -o $@ $< $(SUPPORT_OBJ) $(BUILD)/asan/libsynctool.a \
 	    $(PKG_LIBS) $(CMOCKA_LIBS) $(LDFLAGS_SAN)
 
+$(BUILD)/tsan/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_TSAN) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tsan/obj/gen/dashboard_assets.o: $(GEN_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_TSAN) -c -o $@ $<
+
+$(BUILD)/tsan/libsynctool.a: $(TSAN_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/tsan/tests/%: tests/unit/%.c $(TSAN_SUPPORT_OBJ) $(BUILD)/tsan/libsynctool.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_TSAN) -MMD -MP -Itests/unit -o $@ $< $(TSAN_SUPPORT_OBJ) \
+	    $(BUILD)/tsan/libsynctool.a $(PKG_LIBS) $(CMOCKA_LIBS) $(LDFLAGS_TSAN)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libsynctool.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_REL) -o $@ $< $(BUILD)/libsynctool.a $(PKG_LIBS)
 
 asan: $(BUILD)/asan/synctool $(UNIT_BIN)
 
+tsan-build: $(TSAN_BIN)
+
+# The unit tests under ThreadSanitizer (tests/tsan.supp: third-party only).
+tsan: tsan-build
+	scripts/with-servers $(MAKE) --no-print-directory tsan-run
+
+tsan-run:
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)" \
+	    scripts/run-unit $(TSAN_BIN)
+
 # The one command CI and the README use.
-test: $(BUILD)/synctool asan
+test: $(BUILD)/synctool asan tsan-build
 	scripts/with-servers sh -c '$(MAKE) --no-print-directory unit-run; u=$$?; \
+	    $(MAKE) --no-print-directory tsan-run; t=$$?; \
 	    $(MAKE) --no-print-directory e2e-run; e=$$?; \
-	    echo "unit exit $$u, e2e exit $$e"; [ $$u -eq 0 ] && [ $$e -eq 0 ]'
+	    echo "unit exit $$u, tsan exit $$t, e2e exit $$e"; \
+	    [ $$u -eq 0 ] && [ $$t -eq 0 ] && [ $$e -eq 0 ]'
 
 unit: asan
 	scripts/with-servers $(MAKE) --no-print-directory unit-run
@@ -147,3 +184,4 @@ install: $(BUILD)/synctool
 # Unit tests too: a change to a header they include (tests/unit/state_cases.h)
 # rebuilds them.
 -include $(REL_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(SUPPORT_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(TSAN_OBJ:.o=.d) $(TSAN_SUPPORT_OBJ:.o=.d) $(TSAN_BIN:=.d)

@@ -202,7 +202,7 @@ static int compare(const config *cfg, const config_pipeline *p, const config_str
     if (rc != ST_OK)
         return cli_error("diff", "lock_unavailable", CLI_USAGE, "table lock %s: %s", key,
                          err.msg);
-    volatile int cancel = 0;
+    atomic_int cancel = 0;
     lock_renewer *ren = NULL;
     const lock_handle *hs[] = {&h};
     lock_renewer_start(&ren, lm, hs, 1, ttl / 3, &cancel, NULL);

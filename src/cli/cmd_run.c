@@ -72,9 +72,11 @@ typedef struct run_ctx {
     const config_pipeline *p;
     const char *strategy;
     int64_t run_id, started;
-    volatile sig_atomic_t *interrupt;
+    atomic_int *interrupt;
     char worker[160];
-    bool recorded;   /* the result is in state (on_finished ran) */
+    bool recorded;   /* on_finished ran (the result was recorded, or tried) */
+    bool executed;   /* the run executed (its data may be committed) */
+    int record_rc;   /* how recording the result ended */
     int64_t progress_interval;
 } run_ctx;
 
@@ -304,10 +306,29 @@ static bool other_run_in_progress(run_ctx *r) {
            rec.run_id != r->run_id;
 }
 
-static void record(run_ctx *r, const job_result *res) {
-    if (r->st == NULL) return;
+typedef struct run_finish {
+    run_ctx *r;
+    const job_result *res;
+    const char *log;
+    int64_t now;
+} run_finish;
+
+static int record_once(void *ud, st_error *err) {
     static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED,
                                        STATE_INTERRUPTED};
+    const run_finish *f = ud;
+    run_ctx *r = f->r;
+    const char *error = f->res->status == JOB_FAILED ? f->res->message : "";
+    return state_mark_finished_log(r->st, r->p->name, r->strategy, r->run_id,
+                                   map[f->res->status], r->started, f->now, r->worker,
+                                   f->res->message, error, &f->res->stats, f->log, err);
+}
+
+/* Records the result. An executed run's outcome is retried within the
+ * pipeline's lease while the state store is unreachable; r->record_rc says
+ * how it ended. */
+static void record(run_ctx *r, const job_result *res) {
+    if (r->st == NULL) return;
     st_error err;
     if (r->run_id == 0) {
         if ((res->status == JOB_SKIPPED || res->status == JOB_INTERRUPTED) &&
@@ -315,21 +336,23 @@ static void record(run_ctx *r, const job_result *res) {
             log_info(r->p->name, r->strategy, "skip not recorded: another run is in progress");
             return;
         }
-        if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK) {
+        if ((r->record_rc = state_new_run_id(r->st, &r->run_id, &err)) != ST_OK) {
             log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
             return;
         }
     }
-    const char *error = res->status == JOB_FAILED ? res->message : "";
     log_capture_add(res->status == JOB_SUCCESS ? LOG_INFO
                     : res->status == JOB_SKIPPED || res->status == JOB_INTERRUPTED ? LOG_WARN
                                                                                     : LOG_ERROR, r->p->name, r->strategy, "Run %" PRId64 " %s: %s",
                     r->run_id, job_status_name(res->status),
                     res->message[0] ? res->message : "done");
     char *log = log_capture_end();
-    if (state_mark_finished_log(r->st, r->p->name, r->strategy, r->run_id, map[res->status],
-                                r->started, st_time_now(), r->worker, res->message, error,
-                                &res->stats, log, &err) != ST_OK)
+    run_finish f = {.r = r, .res = res, .log = log, .now = st_time_now()};
+    int64_t lease_s = r->p->locks.lease_ttl_seconds > 0 ? r->p->locks.lease_ttl_seconds : 30;
+    r->record_rc = r->executed ? sched_retry_store(record_once, &f, lease_s * 1000, r->p->name,
+                                                   r->strategy, &err)
+                               : record_once(&f, &err);
+    if (r->record_rc != ST_OK)
         log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
     free(log);
 }
@@ -358,6 +381,7 @@ static void on_finished(void *ud, const job_exec_ctx *ctx, const job_result *res
     (void)ctx;
     job_result copy = *res;
     fill_seconds(r, &copy);
+    r->executed = true;
     record(r, &copy);
     r->recorded = true;
 }
@@ -373,7 +397,16 @@ static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
     job_run(r->cfg, r->p, &o, lm, &cb, execute, r, &res);
     fill_seconds(r, &res);
     if (!r->recorded) record(r, &res); /* skips: no locks were held */
-    return report(r, &res, a->json);
+    int rc = report(r, &res, a->json);
+    if (r->executed && r->record_rc == ST_EUNAVAIL) {
+        fprintf(stderr, "%s:%s run %" PRId64 " %s: %s (the state store stayed unreachable "
+                "for the lease, %" PRId64 "s)\n", r->p->name, r->strategy, r->run_id,
+                job_status_name(res.status), res.status == JOB_SUCCESS ? SCHED_NOT_RECORDED
+                : "outcome not recorded", r->p->locks.lease_ttl_seconds > 0
+                ? r->p->locks.lease_ttl_seconds : 30);
+        return PROC_UNAVAILABLE;
+    }
+    return rc;
 }
 
 /* --- the command ----------------------------------------------------------- */

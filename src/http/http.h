@@ -20,6 +20,7 @@
 #ifndef ST_HTTP_H
 #define ST_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,12 +30,12 @@
 #define HTTP_DEFAULT_LISTEN "127.0.0.1:8420"
 
 /* What an embedding process (the scheduler) reports about itself for
- * /metrics. Written by its loop, read by the server thread: plain volatile
- * fields, each written whole. NULL when serving alone. */
+ * /metrics. Written by its loop, read by the server thread: C11 atomics,
+ * each read and written whole. NULL when serving alone. */
 typedef struct http_process_stats {
-    volatile double last_tick_seconds;  /* duration of the last scheduler tick */
-    volatile int64_t ticks;             /* ticks done */
-    volatile int leader;                /* 1 while this scheduler leads */
+    _Atomic double last_tick_seconds;   /* duration of the last scheduler tick */
+    _Atomic int64_t ticks;              /* ticks done */
+    atomic_int leader;                  /* 1 while this scheduler leads */
 } http_process_stats;
 
 typedef struct http_opts {

@@ -13,7 +13,8 @@
  *     finds the lock already gone is logged, not fatal (the lease expired).
  *
  * While execute runs, a lock_renewer extends both leases every ttl/3 on its
- * own connection. If it reports a lost lease it raises the cancel flag that
+ * own connection; a renewer that cannot start (no thread) skips the run
+ * with reason `lease_renewal_unavailable` before anything executes. If it reports a lost lease it raises the cancel flag that
  * execute receives (sync checks it before every commit); the result is then
  * failed with reason `lost_pipeline_lock`, message "lost pipeline lock"
  * (`lost_table_lock` if it was the table lease), whatever execute returned.
@@ -36,6 +37,7 @@
 #include "../log/log.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -174,8 +176,16 @@ static void execute_renewed(lock_manager *lm, const job_opts *opts, const job_ca
     int64_t ttl = hs[0]->ttl_ms;
     lock_renewer *r = NULL;
     st_error err;
-    if (lock_renewer_start(&r, lm, hs, 2, ttl / 3, ctx->cancel, &err) != ST_OK)
-        log_warn(ctx->pipeline->name, opts->strategy, "no lease renewal: %s", err.msg);
+    if (lock_renewer_start(&r, lm, hs, 2, ttl / 3, ctx->cancel, &err) != ST_OK) {
+        /* without renewal a run longer than the lease would lose its locks
+         * unnoticed: do not start it */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "Lease renewal could not start, skipping execution: %s",
+                 err.msg);
+        log_warn(ctx->pipeline->name, opts->strategy, "%s", msg);
+        skip(cb, out, JOB_SKIPPED, "lease_renewal_unavailable", msg);
+        return;
+    }
     execute(cb, ctx, exec, exec_ud, out);
     int lost = lock_renewer_stop(r);
     if (out->status == JOB_INTERRUPTED && !lost) {
@@ -244,7 +254,7 @@ int job_run(const config *cfg, const config_pipeline *p, const job_opts *opts,
         result_set(out, JOB_FAILED, "execution_error", "job: no pipeline or options");
         return ST_EINVAL;
     }
-    volatile int cancel = 0;
+    atomic_int cancel = 0;
     job_exec_ctx ctx = {.pipeline = p, .strategy = job_strategy_config(p, opts->strategy),
                         .pipeline_lock = NULL, .cancel = &cancel,
                         .interrupt = opts->interrupt};

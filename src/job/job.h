@@ -22,6 +22,7 @@
 #ifndef ST_JOB_H
 #define ST_JOB_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,10 +55,10 @@ typedef struct job_exec_ctx {
     const config_strategy *strategy;
     lock_handle *pipeline_lock;  /* NULL without a lock manager */
     lock_manager *locks;         /* the manager holding it; NULL without one */
-    volatile int *cancel;
+    atomic_int *cancel;
     /* The caller's interrupt flag (job_opts.interrupt), NULL if none: sync
      * stops at the next batch boundary once it is non-zero. */
-    volatile sig_atomic_t *interrupt;
+    atomic_int *interrupt;
 } job_exec_ctx;
 
 typedef int (*job_execute_fn)(void *ud, const job_exec_ctx *ctx, state_stats *stats,
@@ -86,7 +87,7 @@ typedef struct job_opts {
      * handler or a supervisor thread to interrupt the run. A lock wait
      * gives up, execution stops at the next batch boundary; the result is
      * JOB_INTERRUPTED, reason_code "interrupted". */
-    volatile sig_atomic_t *interrupt;
+    atomic_int *interrupt;
 } job_opts;
 
 /* Fills opts from the pipeline's locks: block and strategy name. */

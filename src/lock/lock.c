@@ -49,7 +49,7 @@ struct lock_manager {
     void *be;
     char url[512];        /* redacted, for messages */
     int64_t poll_ms;
-    volatile sig_atomic_t *cancel;  /* lock_set_cancel: ends a lock_acquire_wait */
+    atomic_int *cancel;  /* lock_set_cancel: ends a lock_acquire_wait */
     int urandom;          /* /dev/urandom, kept open */
     unsigned char pool[512];   /* random bytes read ahead; under mu */
     size_t pool_used;
@@ -149,7 +149,7 @@ int lock_clone(lock_manager *lm, lock_manager **out, st_error *err) {
     return rc;
 }
 
-void lock_set_cancel(lock_manager *lm, volatile sig_atomic_t *flag) {
+void lock_set_cancel(lock_manager *lm, atomic_int *flag) {
     if (lm != NULL) lm->cancel = flag;
 }
 

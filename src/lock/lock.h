@@ -23,6 +23,7 @@
 #ifndef ST_LOCK_H
 #define ST_LOCK_H
 
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -104,7 +105,7 @@ int lock_list(lock_manager *lm, lock_info **out, size_t *n, st_error *err);
 
 /* While *flag is non-zero (an interrupt: SIGINT/SIGTERM), lock_acquire_wait
  * stops waiting and returns ST_EINTR. NULL: never. */
-void lock_set_cancel(lock_manager *lm, volatile sig_atomic_t *flag);
+void lock_set_cancel(lock_manager *lm, atomic_int *flag);
 
 /* Polling interval of lock_acquire_wait (default 1000 ms; tests shorten it).
  * Values <= 0 restore the default. */
@@ -139,7 +140,7 @@ char *lock_url_redact(char *buf, size_t n, const char *url);
  * a lease — it sets *cancel = 1 and stops. Handles must outlive the renewer. */
 typedef struct lock_renewer lock_renewer;
 int lock_renewer_start(lock_renewer **out, lock_manager *lm, const lock_handle *const *handles,
-                       size_t n, int64_t interval_ms, volatile int *cancel, st_error *err);
+                       size_t n, int64_t interval_ms, atomic_int *cancel, st_error *err);
 /* Stops and joins the thread. Returns 0 if every lease held, else 1 + the
  * index of the handle whose lease was lost. NULL is a no-op returning 0. */
 int lock_renewer_stop(lock_renewer *r);

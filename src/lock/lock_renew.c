@@ -33,7 +33,7 @@ struct lock_renewer {
     const lock_handle *const *handles;
     size_t n;
     int64_t interval_ms;
-    volatile int *cancel;
+    atomic_int *cancel;
     int lost;              /* 1 + index of the lost handle, 0 = none */
     bool stop;
     pthread_mutex_t mu;
@@ -97,7 +97,7 @@ static void *renew_main(void *arg) {
 }
 
 int lock_renewer_start(lock_renewer **out, lock_manager *lm, const lock_handle *const *handles,
-                       size_t n, int64_t interval_ms, volatile int *cancel, st_error *err) {
+                       size_t n, int64_t interval_ms, atomic_int *cancel, st_error *err) {
     *out = NULL;
     if (n > 16) return st_error_set(err, ST_EINVAL, "lock: at most 16 handles per renewer");
     lock_renewer *r = calloc(1, sizeof *r);

@@ -15,6 +15,7 @@
 #include "../time/st_time.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@
 #include <strings.h>
 
 static log_level g_level = LOG_INFO;
-static int64_t g_time_override = 0;
+/* set by a worker around a job, read by every thread that logs */
+static _Atomic int64_t g_time_override = 0;
 
 static struct {
     pthread_mutex_t mu;

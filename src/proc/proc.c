@@ -7,7 +7,8 @@
  * and read them at a point of their choosing, so no code runs in a signal
  * handler and there is no global flag to race on. The exception is a
  * process that runs one job (proc_interrupt_install): its handler only
- * stores the signal number in a sig_atomic_t that the sync polls at batch
+ * stores the signal number in a lock-free atomic_int (safe in a handler, and
+ * read by other threads) that the sync polls at batch
  * boundaries, or _exit()s on the second signal.
  */
 #include "proc_int.h"
@@ -15,21 +16,26 @@
 #include "../log/log.h"
 #include "../time/st_time.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* --- Interrupting a run --- */
 
-static volatile sig_atomic_t proc_interrupted;
+static atomic_int proc_interrupted;
 
 static void proc_on_interrupt(int sig) {
     if (proc_interrupted != 0) _exit(128 + sig);   /* second signal: now */
     proc_interrupted = sig;
 }
 
-volatile sig_atomic_t *proc_interrupt_install(void) {
+atomic_int *proc_interrupt_install(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = proc_on_interrupt;
@@ -44,6 +50,62 @@ volatile sig_atomic_t *proc_interrupt_install(void) {
     sigprocmask(SIG_UNBLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     return &proc_interrupted;
+}
+
+/* --- Detached processes --- */
+
+/* The middle process: forks the job, reports a failed fork in its exit
+ * status (the errno) and a failed exec through the pipe, exits. */
+static void proc_spawn_middle(char *const argv[], int wfd) {
+    setsid();
+    pid_t pid = fork();
+    if (pid < 0) _exit(errno > 0 && errno < 126 ? errno : EAGAIN);
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], argv);
+        int e = errno;
+        ssize_t n = write(wfd, &e, sizeof e);
+        (void)n;
+        _exit(127);
+    }
+    _exit(0);
+}
+
+int proc_spawn_detached(char *const argv[], st_error *err) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return st_error_set(err, ST_ERR, "cannot start %s: pipe: %s", argv[0], strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t mid = fork();
+    if (mid == 0) {
+        close(fds[0]);
+        proc_spawn_middle(argv, fds[1]);
+    }
+    int fork_errno = errno;
+    close(fds[1]);
+    if (mid < 0) {
+        close(fds[0]);
+        return st_error_set(err, ST_ERR, "cannot start %s: fork: %s", argv[0],
+                            strerror(fork_errno));
+    }
+    int status = 0;
+    while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        close(fds[0]);
+        return st_error_set(err, ST_ERR, "cannot start %s: fork: %s", argv[0],
+                            WIFEXITED(status) ? strerror(WEXITSTATUS(status))
+                                              : "the middle process died");
+    }
+    int e = 0;
+    ssize_t n;
+    while ((n = read(fds[0], &e, sizeof e)) < 0 && errno == EINTR) {}
+    close(fds[0]);
+    if (n == (ssize_t)sizeof e)
+        return st_error_set(err, ST_ERR, "cannot start %s: exec: %s", argv[0], strerror(e));
+    return ST_OK;
 }
 
 void proc_default_name(char *buf, size_t n) {
@@ -125,6 +187,33 @@ void proc_backoff_ok(proc_backoff *b, int64_t mono) {
 
 bool proc_backoff_expired(const proc_backoff *b, int64_t give_up_s, int64_t mono) {
     return give_up_s > 0 && b->down_since != 0 && mono - b->down_since > give_up_s * 1000;
+}
+
+bool proc_backoff_transient(int rc) { return rc == ST_EUNAVAIL || rc == ST_ERR; }
+
+static proc_wait proc_gave_up(const proc_backoff *b, int64_t give_up_s) {
+    log_error(NULL, NULL, "%s unreachable for more than %" PRId64 "s: giving up "
+              "(--give-up-after)", b->what, give_up_s);
+    return PROC_WAIT_GAVE_UP;
+}
+
+proc_wait proc_backoff_wait(proc_backoff *b, const sigset_t *sigs, int64_t give_up_s,
+                            const char *why) {
+    int64_t mono = st_time_mono_ms();
+    int64_t until = mono + proc_backoff_fail(b, why, mono);
+    for (;;) {
+        mono = st_time_mono_ms();
+        if (proc_backoff_expired(b, give_up_s, mono)) return proc_gave_up(b, give_up_s);
+        if (mono >= until) return PROC_WAIT_RETRY;
+        int64_t left = until - mono < 100 ? until - mono : 100;
+        struct timespec ts = {0, (long)left * 1000000L};
+        siginfo_t si;
+        int sig = sigtimedwait(sigs, &si, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info(NULL, NULL, "%s: stopping while waiting for %s", strsignal(sig), b->what);
+            return PROC_WAIT_STOP;
+        }
+    }
 }
 
 void proc_service_call(const proc_service *s, const proc_view *view) {

@@ -24,6 +24,7 @@
 #ifndef ST_PROC_H
 #define ST_PROC_H
 
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -90,9 +91,60 @@ void proc_worker_defaults(proc_worker_opts *o);
  * job_opts.interrupt / sched_job_env.interrupt. The first signal stores its
  * number there (the run stops at the next batch boundary); a second one
  * exits at once with 128 + its number. Also unblocks both signals. */
-volatile sig_atomic_t *proc_interrupt_install(void);
+atomic_int *proc_interrupt_install(void);
+
+/* Starts argv[0] (an absolute path) with argv, detached: a middle process
+ * forks it and exits at once, so it is adopted by init and nobody reaps
+ * it; all signals are unblocked in it and it runs in a session of its own.
+ * Unlike a bare fork/fork/exec, every failure is reported: a failed fork of
+ * either process and a failed execv (through a close-on-exec pipe) come
+ * back as ST_ERR with "fork: ..." / "exec: ..." in err. Blocks only until
+ * the exec has happened. For the HTTP trigger's job processes. */
+int proc_spawn_detached(char *const argv[], st_error *err);
 
 #define PROC_BEAT_S 10
+
+/* Retrying an unreachable backend (Redis, the lock store; also used by
+ * `serve` for its state store): capped
+ * exponential backoff with jitter, one warning per step, and a deadline.
+ * Steps start at PROC_BACKOFF_FIRST_MS and double up to PROC_BACKOFF_MAX_MS,
+ * each shortened or lengthened by up to 20% so processes that lost the same
+ * server do not come back in lockstep. */
+#define PROC_BACKOFF_FIRST_MS 500
+#define PROC_BACKOFF_MAX_MS 30000
+
+typedef struct proc_backoff {
+    const char *what;       /* "redis", "lock store": names it in the warnings */
+    int64_t down_since;     /* monotonic ms of the first failure; 0 = reachable */
+    int64_t step_ms;        /* the last delay */
+    unsigned seed;
+} proc_backoff;
+
+/* Records a failure (why: the error text). Logs one warning and returns
+ * the delay in ms before the next try. */
+int64_t proc_backoff_fail(proc_backoff *b, const char *why, int64_t mono);
+
+/* Records a success; logs "<what> reachable again after Ns" after an outage. */
+void proc_backoff_ok(proc_backoff *b, int64_t mono);
+
+/* Whether the outage has lasted longer than give_up_s (0: never). */
+bool proc_backoff_expired(const proc_backoff *b, int64_t give_up_s, int64_t mono);
+
+/* Whether an error opening or using a backend is worth waiting out (the
+ * server unreachable, or answering an error such as LOADING) rather than a
+ * problem of the config (a bad URL, a refused password). */
+bool proc_backoff_transient(int rc);
+
+/* What proc_backoff_wait() ended with. */
+typedef enum { PROC_WAIT_RETRY, PROC_WAIT_STOP, PROC_WAIT_GAVE_UP } proc_wait;
+
+/* Before a loop runs (startup, or a process with no loop of its own):
+ * records the failure `why`, then waits out one backoff step reading the
+ * stop signals in `sigs` (blocked by the caller). RETRY: try again; STOP: a
+ * SIGTERM/SIGINT arrived (logged; SIGHUP and SIGCHLD are ignored here);
+ * GAVE_UP: the outage outlasted give_up_s (logged "giving up"). */
+proc_wait proc_backoff_wait(proc_backoff *b, const sigset_t *sigs, int64_t give_up_s,
+                            const char *why);
 
 /* "host:pid" into buf. */
 void proc_default_name(char *buf, size_t n);

@@ -28,6 +28,14 @@
  * runs nothing), retries with a capped exponential backoff with jitter
  * (proc_backoff: one warning per step) and resumes by itself; after
  * --give-up-after seconds of outage it stops as on SIGTERM and exits 69.
+ * A scheduler started while its store is down waits for it the same way
+ * (sched_connect). A tick that fails is logged and retried at the next
+ * one: only --once turns it into exit 1, so a scheduler that lived through
+ * an outage exits 0 on a clean stop.
+ *
+ * Job processes that cannot be started (fork fails at the process limit,
+ * exec fails on a deleted binary: a close-on-exec pipe tells) are logged
+ * and recorded as a failed attempt, their enqueue lock released.
  *
  * Leadership: every scheduler tries to take the lock `synctool:scheduler:
  * leader` (lock module, same backend as the state: SQLite on one host, Redis
@@ -59,6 +67,7 @@
 #include "../time/st_time.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -121,12 +130,18 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
         rc = PROC_FAILED;
     }
     if (rc == PROC_OK) {
-        volatile sig_atomic_t *intr = proc_interrupt_install();
+        atomic_int *intr = proc_interrupt_install();
         sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name, .interrupt = intr};
-        sched_job_outcome out;
+        sched_job_outcome out = SCHED_JOB_DROPPED;
         job_result res;
         st_error e;
-        if (sched_run_job(&env, job, &out, &res, &e) != ST_OK) {
+        int r = sched_run_job(&env, job, &out, &res, &e);
+        if (r == ST_EUNAVAIL && out == SCHED_JOB_RAN) {
+            log_error(job->pipeline, job->strategy, "run %" PRId64 " %s: %s: %s", job->run_id,
+                      job_status_name(res.status), res.status == JOB_SUCCESS
+                      ? SCHED_NOT_RECORDED : "outcome not recorded", e.msg);
+            rc = PROC_UNAVAILABLE;
+        } else if (r != ST_OK) {
             log_error(job->pipeline, job->strategy, "cannot record run %" PRId64 ": %s",
                       job->run_id, e.msg);
             rc = PROC_FAILED;
@@ -151,8 +166,24 @@ static const char *sched_level_name(void) {
     }
 }
 
-static pid_t sched_spawn(sched_proc *p, const queue_job *j) {
+/* Waits for the child's exec: the pipe is close-on-exec, so EOF means the
+ * exec happened; an errno written to it means execv failed (the child then
+ * exits 127 and is reaped here). Returns 0 or that errno. */
+static int sched_exec_result(int rfd, pid_t pid) {
+    int e = 0;
+    ssize_t n;
+    while ((n = read(rfd, &e, sizeof e)) < 0 && errno == EINTR) {}
+    close(rfd);
+    if (n != (ssize_t)sizeof e) return 0;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    return e != 0 ? e : ENOEXEC;
+}
+
+/* Starts the job process. Returns its pid, or -1 with *what ("fork",
+ * "exec", ...) and errno saying what failed. */
+static pid_t sched_spawn(sched_proc *p, const queue_job *j, const char **what) {
     char rid[32], at[32], ef[32], self[4096];
+    *what = "readlink /proc/self/exe";
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return -1;
     self[n] = '\0';
@@ -163,30 +194,72 @@ static pid_t sched_spawn(sched_proc *p, const queue_job *j) {
                     (char *)sched_level_name(), "scheduler", "--exec-job",
                     (char *)j->pipeline, (char *)j->strategy, rid, at,
                     (char *)j->enqueue_key, (char *)j->enqueue_owner, ef, NULL};
+    int fds[2];
+    *what = "pipe";
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     fflush(stdout);
     fflush(stderr);
+    *what = "fork";
     pid_t pid = fork();
     if (pid == 0) {
+        close(fds[0]);
         setpgid(0, 0);      /* own group: the terminal's Ctrl-C is not for jobs */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         execv(self, argv);
+        int e = errno;
+        ssize_t wr = write(fds[1], &e, sizeof e);
+        (void)wr;
         _exit(127);
     }
-    if (pid > 0) setpgid(pid, pid);   /* both sides, so no race with exec */
-    return pid;
+    int fork_errno = errno;
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        errno = fork_errno;
+        return -1;
+    }
+    setpgid(pid, pid);   /* both sides, so no race with exec */
+    int e = sched_exec_result(fds[0], pid);
+    if (e == 0) return pid;
+    *what = "exec";
+    errno = e;
+    return -1;
+}
+
+/* A job process that could not be started: the attempt is recorded failed
+ * (it counts toward the retries like any failure, and alerts), its enqueue
+ * lock released, the queue entry dropped. */
+static void sched_spawn_failed(sched_proc *p, const queue_job *j, const char *what, int e) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "cannot start the job process: %s: %s", what, strerror(e));
+    log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, msg);
+    int64_t now = j->at != 0 ? j->at : st_time_now();
+    state_stats none = {0};
+    st_error err;
+    if (state_mark_finished(p->st, j->pipeline, j->strategy, j->run_id, STATE_FAILED, now, now,
+                            p->o.name, msg, msg, &none, &err) != ST_OK)
+        log_error(j->pipeline, j->strategy, "cannot record run %" PRId64 " failed: %s",
+                  j->run_id, err.msg);
+    if (j->enqueue_key[0] != '\0') {
+        lock_handle h = {.fence = j->enqueue_fence, .mode = LOCK_EXCLUSIVE};
+        snprintf(h.key, sizeof h.key, "%s", j->enqueue_key);
+        snprintf(h.owner, sizeof h.owner, "%s", j->enqueue_owner);
+        lock_release(p->lm, &h, NULL);
+    }
+    queue_ack(p->q, j->id, NULL);
+    p->jobs_failed++;
 }
 
 static void sched_dispatch(sched_proc *p) {
     while (p->embedded && !p->stopping && p->nkids < (size_t)p->o.max_jobs) {
         queue_job j;
         if (queue_pop(p->q, "scheduler", 0, &j, NULL) != ST_OK) return;
-        pid_t pid = sched_spawn(p, &j);
+        const char *what = "fork";
+        pid_t pid = sched_spawn(p, &j, &what);
         if (pid < 0) {
-            log_error(j.pipeline, j.strategy, "cannot start a process for run %" PRId64
-                      ": %s (it stays pending and is retried)", j.run_id, strerror(errno));
-            queue_ack(p->q, j.id, NULL);
+            sched_spawn_failed(p, &j, what, errno);
             continue;
         }
         log_debug(j.pipeline, j.strategy, "run %" PRId64 " started in process %ld", j.run_id,
@@ -310,7 +383,10 @@ static void sched_do_tick(sched_proc *p, int64_t mono) {
     if (p->o.at) log_set_time_override(p->o.at);
     if (sched_tick(p->plan, p->st, p->lm, p->q, &to, &stats, &e) != ST_OK) {
         log_error(NULL, NULL, "tick failed: %s", e.msg);
-        p->status = PROC_FAILED;
+        /* --once reports it; a long-running scheduler retries at the next
+         * tick, and its exit code is that of its stop (a store outage it
+         * lived through does not make a clean SIGTERM a failure) */
+        if (p->o.once) p->status = PROC_FAILED;
     } else {
         log_debug(NULL, NULL, "tick: %zu pipelines, %zu due, %zu enqueued, %zu busy, "
                   "%zu recovered, %zu errors", stats.pipelines, stats.due, stats.enqueued,
@@ -473,21 +549,51 @@ static int sched_loop(sched_proc *p) {
 
 /* --- Setup --- */
 
-static int sched_open(sched_proc *p, st_error *err) {
-    if (state_open(&p->st, p->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open state");
-        return PROC_FAILED;
-    }
-    if (lock_open(&p->lm, p->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open locks");
-        return PROC_FAILED;
-    }
+static void sched_close_conns(sched_proc *p) {
+    queue_close(p->q);
+    lock_close(p->lm);
+    state_close(p->st);
+    p->q = NULL;
+    p->lm = NULL;
+    p->st = NULL;
+}
+
+static int sched_try_connect(sched_proc *p, st_error *err) {
+    int rc = state_open(&p->st, p->cfg->state_url, err);
+    if (rc != ST_OK) return st_error_wrap(err, "cannot open state");
+    if ((rc = lock_open(&p->lm, p->cfg->state_url, err)) != ST_OK)
+        return st_error_wrap(err, "cannot open locks");
+    if ((rc = queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err)) != ST_OK)
+        return st_error_wrap(err, "cannot open the job queue");
+    return ST_OK;
+}
+
+/* The state, lock and queue backends. A scheduler started before its
+ * store (Redis) waits for it with the backoff of an outage; a config
+ * problem fails at once. A stop signal while waiting: PROC_OK with
+ * p->stopping set; --give-up-after: PROC_UNAVAILABLE. */
+static int sched_connect(sched_proc *p, st_error *err) {
     p->embedded = strncmp(p->cfg->state_url, "redis://", 8) != 0;
     p->bo.what = p->embedded ? "lock store" : "redis";
-    if (queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open the job queue");
-        return PROC_FAILED;
+    for (;;) {
+        int rc = sched_try_connect(p, err);
+        if (rc == ST_OK) {
+            proc_backoff_ok(&p->bo, st_time_mono_ms());
+            return PROC_OK;
+        }
+        sched_close_conns(p);
+        if (!proc_backoff_transient(rc)) return PROC_FAILED;
+        proc_wait r = proc_backoff_wait(&p->bo, &p->sigs, p->o.give_up_s, err->msg);
+        if (r == PROC_WAIT_RETRY) continue;
+        err->msg[0] = '\0';    /* logged by proc_backoff_wait */
+        p->stopping = true;
+        return r == PROC_WAIT_GAVE_UP ? PROC_UNAVAILABLE : PROC_OK;
     }
+}
+
+static int sched_open(sched_proc *p, st_error *err) {
+    int rc = sched_connect(p, err);
+    if (rc != PROC_OK || p->stopping) return rc;
     if (sched_plan_build(&p->plan, p->cfg, err) != ST_OK) return PROC_FAILED;
     if (notifier_open(&p->nt, p->cfg, err) != ST_OK) return PROC_FAILED;
     p->kids = calloc((size_t)p->o.max_jobs, sizeof *p->kids);
@@ -511,9 +617,7 @@ static void sched_close(sched_proc *p) {
     if (p->sigfd >= 0) close(p->sigfd);
     free(p->kids);
     sched_plan_free(p->plan);
-    queue_close(p->q);
-    lock_close(p->lm);
-    state_close(p->st);
+    sched_close_conns(p);
     config_free(p->cfg);
 }
 
@@ -525,7 +629,8 @@ int proc_scheduler_run(const proc_scheduler_opts *o, config *cfg, st_error *err)
     p.sigfd = -1;
     proc_block_signals(&p.sigs);
     int rc = sched_open(&p, err);
-    if (rc == PROC_OK) {
+    if (rc == PROC_OK && p.stopping) log_info(NULL, NULL, "scheduler stopped");
+    else if (rc == PROC_OK) {
         log_info(NULL, NULL, "scheduler %s started (%s mode, %zu pipelines)", p.o.name,
                  p.embedded ? "embedded" : "distributed", p.cfg->npipelines);
         rc = sched_loop(&p);

@@ -37,9 +37,15 @@
  * all of it and the jobs they held are claimed by other workers. The parent
  * forwards SIGTERM/SIGINT/SIGHUP, respawns a consumer that died with a
  * backoff (1 s doubling to 30 s, reset once it has lived a minute) and logs
- * how it died; after PROC_RESPAWN_MAX deaths in a row of consumers that
- * lived under 10 s it gives up (cannot keep K alive), stops the others and
- * exits 1. The plugged-in service (proc.h) is called once per iteration.
+ * how it died; a consumer that cannot be forked (the process limit) is
+ * logged and retried the same way. After PROC_RESPAWN_MAX deaths or failed
+ * forks in a row of consumers that lived under 10 s it gives up (cannot
+ * keep K alive), stops the others and exits 1. The plugged-in service
+ * (proc.h) is called once per iteration.
+ *
+ * Startup: the backends are connected with the outage backoff too, so a
+ * worker started before Redis (systemd, containers) waits for it (each
+ * consumer on its own), and exits 69 after --give-up-after.
  */
 #include "proc_int.h"
 
@@ -84,9 +90,9 @@ typedef struct worker_proc {
     queue *q;
     queue *beat_q;          /* the heartbeat thread's own connection */
     sigset_t sigs;
-    volatile sig_atomic_t stopping;     /* set by the loop or the watcher */
-    volatile sig_atomic_t reload;       /* SIGHUP seen during a job */
-    volatile sig_atomic_t interrupt;    /* the job in hand's interrupt flag */
+    atomic_int stopping;     /* set by the loop or the watcher */
+    atomic_int reload;       /* SIGHUP seen during a job */
+    atomic_int interrupt;    /* the job in hand's interrupt flag */
     int status;
     size_t in_hand;         /* jobs running now (0 or 1) */
     proc_backoff bo;        /* Redis outages */
@@ -99,7 +105,7 @@ typedef struct worker_watch {
     pthread_t th;
     worker_proc *w;
     const queue_job *job;
-    volatile sig_atomic_t done;
+    atomic_int done;
     int64_t stop_at;        /* monotonic ms of the first stop signal; 0 none */
 } worker_watch;
 
@@ -321,20 +327,50 @@ static void worker_service(worker_proc *w) {
     proc_service_call(&w->o.service, &v);
 }
 
+static void worker_close_conns(worker_proc *w) {
+    queue_close(w->beat_q);
+    queue_close(w->q);
+    lock_close(w->lm);
+    state_close(w->st);
+    w->beat_q = w->q = NULL;
+    w->lm = NULL;
+    w->st = NULL;
+}
+
+static int worker_try_open(worker_proc *w, st_error *err) {
+    int rc = state_open(&w->st, w->cfg->state_url, err);
+    if (rc != ST_OK) return st_error_wrap(err, "cannot open state");
+    if ((rc = lock_open(&w->lm, w->cfg->state_url, err)) != ST_OK ||
+        (rc = queue_open(&w->q, w->cfg->state_url, err)) != ST_OK ||
+        (rc = queue_open(&w->beat_q, w->cfg->state_url, err)) != ST_OK)
+        return rc;
+    return ST_OK;
+}
+
+/* Connects the state, lock and queue backends. A worker started before
+ * Redis (systemd, containers) waits for it with the backoff of an outage;
+ * a config problem (bad URL, wrong password) fails at once. */
 static int worker_open(worker_proc *w, st_error *err) {
-    if (state_open(&w->st, w->cfg->state_url, err) != ST_OK) {
-        st_error_wrap(err, "cannot open state");
-        return PROC_FAILED;
+    for (;;) {
+        int rc = worker_try_open(w, err);
+        if (rc == ST_OK) {
+            proc_backoff_ok(&w->bo, st_time_mono_ms());
+            return PROC_OK;
+        }
+        worker_close_conns(w);
+        if (!proc_backoff_transient(rc)) return PROC_FAILED;
+        proc_wait r = proc_backoff_wait(&w->bo, &w->sigs, w->o.give_up_s, err->msg);
+        if (r == PROC_WAIT_RETRY) continue;
+        err->msg[0] = '\0';    /* logged by proc_backoff_wait */
+        w->stopping = 1;
+        w->status = r == PROC_WAIT_GAVE_UP ? PROC_UNAVAILABLE : PROC_OK;
+        return w->status;
     }
-    if (lock_open(&w->lm, w->cfg->state_url, err) != ST_OK ||
-        queue_open(&w->q, w->cfg->state_url, err) != ST_OK ||
-        queue_open(&w->beat_q, w->cfg->state_url, err) != ST_OK)
-        return PROC_FAILED;
-    return PROC_OK;
 }
 
 static int worker_consume(worker_proc *w, st_error *err) {
-    if (worker_open(w, err) != PROC_OK) return PROC_FAILED;
+    int rc = worker_open(w, err);
+    if (rc != PROC_OK || w->stopping) return rc;
     log_info(NULL, NULL, "worker %s started (claims jobs idle for %" PRId64 "s)", w->consumer,
              w->o.claim_idle_s);
     int64_t next_claim = 0;
@@ -351,10 +387,7 @@ static int worker_consume(worker_proc *w, st_error *err) {
 }
 
 static void worker_close(worker_proc *w) {
-    queue_close(w->beat_q);
-    queue_close(w->q);
-    lock_close(w->lm);
-    state_close(w->st);
+    worker_close_conns(w);
     config_free(w->cfg);
 }
 
@@ -392,12 +425,11 @@ static void worker_describe_exit(int status, char *buf, size_t n) {
         snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
 }
 
-/* A consumer died while we were not stopping: schedule its respawn.
- * Returns false once it died PROC_RESPAWN_MAX times in a row quickly. */
-static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
-                            int64_t mono) {
-    char how[96];
-    worker_describe_exit(status, how, sizeof how);
+/* A consumer died (or could not be forked: how says why) while we were
+ * not stopping: schedule its respawn. Returns false once that happened
+ * PROC_RESPAWN_MAX times in a row quickly. */
+static bool worker_schedule_respawn(worker_proc *w, worker_kid *k, size_t i, const char *how,
+                                    int64_t mono) {
     int64_t lived = mono - k->started;
     k->fast_deaths = lived < 10000 ? k->fast_deaths + 1 : 0;
     if (lived >= 60000 || k->backoff_ms == 0) k->backoff_ms = 1000;
@@ -406,6 +438,7 @@ static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
         log_error(NULL, NULL, "consumer %s-%zu (process %ld) %s, %d times in a row within "
                   "10 s of starting: cannot keep %" PRId64 " consumers alive; stopping",
                   w->o.name, i + 1, (long)k->pid, how, k->fast_deaths, w->o.concurrency);
+        k->pid = 0;
         return false;
     }
     log_warn(NULL, NULL, "consumer %s-%zu (process %ld) %s; respawning in %" PRId64 " s",
@@ -413,6 +446,27 @@ static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
     k->pid = 0;
     k->respawn_at = mono + k->backoff_ms;
     return true;
+}
+
+static bool worker_on_death(worker_proc *w, worker_kid *k, size_t i, int status,
+                            int64_t mono) {
+    char how[96];
+    worker_describe_exit(status, how, sizeof how);
+    return worker_schedule_respawn(w, k, i, how, mono);
+}
+
+/* Forks consumer i. A failed fork (the process limit, memory) is logged and
+ * retried like a consumer that died at once; returns false when that gave
+ * up (cannot keep K consumers alive). */
+static bool worker_start_kid(worker_proc *w, worker_kid *k, size_t i, int64_t mono) {
+    k->started = mono;
+    k->respawn_at = 0;
+    k->pid = worker_spawn(w, i);
+    if (k->pid > 0) return true;
+    char how[160];
+    snprintf(how, sizeof how, "could not be started (fork: %s)", strerror(errno));
+    k->pid = 0;
+    return worker_schedule_respawn(w, k, i, how, mono);
 }
 
 static void worker_signal_kids(worker_kid *kids, size_t n, int sig) {
@@ -426,13 +480,16 @@ static int worker_fork_all(worker_proc *w) {
     worker_kid *kids = calloc(n, sizeof *kids);
     if (kids == NULL) return PROC_FAILED;
     int64_t mono = st_time_mono_ms();
-    for (size_t i = 0; i < n; i++) {
-        kids[i].pid = worker_spawn(w, i);
-        kids[i].started = mono;
-    }
     int rc = PROC_OK;
     bool stopping = false;
     int64_t kill_at = 0;
+    for (size_t i = 0; i < n && !stopping; i++) {
+        if (worker_start_kid(w, &kids[i], i, mono)) continue;
+        rc = PROC_FAILED;
+        stopping = true;
+        kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+        worker_signal_kids(kids, n, SIGTERM);
+    }
     for (;;) {
         struct timespec ts = {0, 200 * 1000000L};
         siginfo_t si;
@@ -477,11 +534,15 @@ static int worker_fork_all(worker_proc *w) {
         for (size_t i = 0; i < n; i++) {
             if (!stopping && kids[i].pid == 0 && kids[i].respawn_at != 0 &&
                 mono >= kids[i].respawn_at) {
-                kids[i].pid = worker_spawn(w, i);
-                kids[i].started = mono;
-                kids[i].respawn_at = 0;
-                log_info(NULL, NULL, "consumer %s-%zu respawned (process %ld)", w->o.name, i + 1,
-                         (long)kids[i].pid);
+                if (worker_start_kid(w, &kids[i], i, mono)) {
+                    log_info(NULL, NULL, "consumer %s-%zu respawned (process %ld)", w->o.name,
+                             i + 1, (long)kids[i].pid);
+                } else {
+                    rc = PROC_FAILED;
+                    stopping = true;
+                    kill_at = mono + (2 * w->o.grace_s + 10) * 1000;
+                    worker_signal_kids(kids, n, SIGTERM);
+                }
             }
             if (kids[i].pid > 0) alive++;
         }

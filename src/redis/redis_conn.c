@@ -109,12 +109,23 @@ static int simple(redisContext *c, const char *what, int argc, const char **argv
     return bad ? ST_EUNAVAIL : ST_OK;
 }
 
+/* A refused password is a config problem (ST_EINVAL), not an outage: a
+ * process waiting for Redis to come back must not wait for it forever. */
 static int authenticate(redisContext *c, const redis_url *u, st_error *err) {
     if (u->password[0] == '\0') return ST_OK;
     const char *with_user[] = {"AUTH", u->user, u->password};
     const char *password_only[] = {"AUTH", u->password};
-    return u->user[0] ? simple(c, "auth", 3, with_user, err)
-                      : simple(c, "auth", 2, password_only, err);
+    redisReply *r = redisCommandArgv(c, u->user[0] ? 3 : 2,
+                                     u->user[0] ? with_user : password_only, NULL);
+    if (r == NULL)
+        return st_error_set(err, ST_EUNAVAIL, "auth: %s",
+                            c->errstr[0] ? c->errstr : "connection lost");
+    int refused = r->type == REDIS_REPLY_ERROR;
+    if (refused)
+        st_error_set(err, ST_EINVAL, "auth refused: %s (check the user and password in the "
+                     "state URL)", r->str);
+    freeReplyObject(r);
+    return refused ? ST_EINVAL : ST_OK;
 }
 
 int redis_conn_open(redisContext **out, const redis_url *u, const char *client_name,

@@ -9,6 +9,7 @@
 #ifndef ST_SCHED_H
 #define ST_SCHED_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -147,7 +148,7 @@ typedef struct sched_job_env {
     const char *worker;         /* recorded in state; e.g. host:pid */
     /* Optional interrupt flag (job_opts.interrupt): non-zero stops the run
      * at the next batch boundary; it is recorded `interrupted`. */
-    volatile sig_atomic_t *interrupt;
+    atomic_int *interrupt;
 } sched_job_env;
 
 /* What happened to a job taken from the queue. */
@@ -161,6 +162,18 @@ typedef enum {
  * not be read or written (do not acknowledge: it will be retried). */
 int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
                   job_result *res, st_error *err);
+
+/* Recording an outcome while the state store is away: calls fn(ud, err)
+ * until it returns anything but ST_EUNAVAIL, backing off 0.5 s doubling to
+ * 5 s (one warning per try, naming `what`), for up to within_ms — a run
+ * whose data is committed passes its lease, so its outcome lands if the
+ * store comes back in that time. Returns fn's last result. */
+int sched_retry_store(int (*fn)(void *ud, st_error *err), void *ud, int64_t within_ms,
+                      const char *pipeline, const char *strategy, st_error *err);
+
+/* Printed and logged when a run's outcome could not be recorded: the data
+ * is committed, the state does not know (the caller exits 69). */
+#define SCHED_NOT_RECORDED "data copied, outcome not recorded"
 
 /* Exit code for a job result: 0 success, 1 failed, 75 skipped,
  * 128 + signal (130, 143) interrupted (env->interrupt holds the signal). */

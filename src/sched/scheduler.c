@@ -722,14 +722,50 @@ static void sched_log_result(const queue_job *job, const job_result *res) {
         log_error(job->pipeline, job->strategy, "Run %" PRId64 " failed: %s", job->run_id, msg);
 }
 
+int sched_retry_store(int (*fn)(void *ud, st_error *err), void *ud, int64_t within_ms,
+                      const char *pipeline, const char *strategy, st_error *err) {
+    int64_t deadline = st_time_mono_ms() + within_ms, delay = 500;
+    for (;;) {
+        int r = fn(ud, err);
+        int64_t left = deadline - st_time_mono_ms();
+        if (r != ST_EUNAVAIL || left <= 0) return r;
+        if (delay > left) delay = left;
+        log_warn(pipeline, strategy, "cannot record the outcome (%s); retrying in %.1fs "
+                 "(for up to %.0fs more)", err ? err->msg : "state store unreachable",
+                 (double)delay / 1000.0, (double)left / 1000.0);
+        struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+}
+
+typedef struct sched_finish {
+    run_ctx *rc;
+    const job_result *res;
+    const char *log;
+    int64_t now;
+} sched_finish;
+
+static int sched_record_once(void *ud, st_error *err) {
+    const sched_finish *f = ud;
+    const queue_job *job = f->rc->job;
+    return state_mark_finished_log(f->rc->env->st, job->pipeline, job->strategy, job->run_id,
+                                   sched_state_of(f->res->status), f->rc->started_at, f->now,
+                                   f->rc->env->worker, f->res->message,
+                                   f->res->status == JOB_FAILED ? f->res->message : "",
+                                   &f->res->stats, f->log, err);
+}
+
+/* Records the outcome, retried within the pipeline's lease while the state
+ * store is unreachable. */
 static int sched_record(run_ctx *rc, const job_result *res, st_error *err) {
     const queue_job *job = rc->job;
     char *log = log_capture_end();
-    int r = state_mark_finished_log(rc->env->st, job->pipeline, job->strategy, job->run_id,
-                                    sched_state_of(res->status), rc->started_at,
-                                    sched_job_now(job), rc->env->worker, res->message,
-                                    res->status == JOB_FAILED ? res->message : "", &res->stats,
-                                    log, err);
+    sched_finish f = {.rc = rc, .res = res, .log = log, .now = sched_job_now(job)};
+    int64_t lease_s = rc->p != NULL && rc->p->locks.lease_ttl_seconds > 0
+                          ? rc->p->locks.lease_ttl_seconds : 30;
+    int r = sched_retry_store(sched_record_once, &f, lease_s * 1000, job->pipeline,
+                              job->strategy, err);
     free(log);
     if (r == ST_ESTALE) {
         log_warn(job->pipeline, job->strategy, "result of run %" PRId64 " not recorded: %s",

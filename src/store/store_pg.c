@@ -6,7 +6,9 @@
  * connect_timeout 10 s, client_encoding UTF8, extra_float_digits 1 (the
  * shortest exact float text that store_canon.c mirrors), DateStyle ISO and
  * TimeZone UTC (the canonical timestamp text is ISO output in UTC, and a
- * canonical timestamptz written back, which has no offset, means UTC). libpq's connection
+ * canonical timestamptz written back, which has no offset, means UTC): each
+ * SET is checked, and DateStyle and TimeZone as the server reports them, so a
+ * refused setting fails the connection naming it. libpq's connection
  * errors are reduced to their first line and scrubbed of the datastore's
  * secrets (store_scrub; store.c scrubs every other error too) before they
  * reach a message.
@@ -104,6 +106,42 @@ static void pg_notice_ignore(void *arg, const char *msg) {
     (void)msg;
 }
 
+/* The session settings the canonical text depends on, each checked: a
+ * pooler or a permission that refuses one would make hash and diff report
+ * false differences. Cursors are read to the end: plan for total time. */
+static const char *const PG_SESSION_SETTINGS[][2] = {
+    {"extra_float_digits", "SET extra_float_digits = 1"},
+    {"cursor_tuple_fraction", "SET cursor_tuple_fraction = 1.0"},
+    {"DateStyle", "SET DateStyle = ISO"},
+    {"TimeZone", "SET TimeZone = 'UTC'"},
+};
+
+static int pg_session_setup(pg_impl *g, st_error *err) {
+    for (size_t i = 0; i < sizeof PG_SESSION_SETTINGS / sizeof PG_SESSION_SETTINGS[0]; i++) {
+        PGresult *res = PQexec(g->conn, PG_SESSION_SETTINGS[i][1]);
+        if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PQclear(res);
+            continue;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "session setting %s refused (%s; synctool needs it for "
+                 "exact comparisons: connect directly or allow it)", PG_SESSION_SETTINGS[i][0],
+                 PG_SESSION_SETTINGS[i][1]);
+        return pg_fail_res(g, res, err, what);
+    }
+    /* DateStyle and TimeZone are reported back: a pooler that answered the
+     * SET without applying it is caught here too */
+    const char *ds = PQparameterStatus(g->conn, "DateStyle");
+    const char *tz = PQparameterStatus(g->conn, "TimeZone");
+    if (ds != NULL && strncmp(ds, "ISO", 3) != 0)
+        return st_error_set(err, ST_ERR, "datastore '%s' (postgres): session setting DateStyle "
+                            "is '%s' after SET DateStyle = ISO", g->name, ds);
+    if (tz != NULL && strcmp(tz, "UTC") != 0 && strcmp(tz, "Etc/UTC") != 0)
+        return st_error_set(err, ST_ERR, "datastore '%s' (postgres): session setting TimeZone "
+                            "is '%s' after SET TimeZone = 'UTC'", g->name, tz);
+    return ST_OK;
+}
+
 static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
     pg_impl *g = calloc(1, sizeof *g);
     if (g == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
@@ -132,9 +170,12 @@ static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
         return ST_EUNAVAIL;
     }
     PQsetNoticeProcessor(g->conn, pg_notice_ignore, NULL);
-    /* Cursors are read to the end: plan for total time, not first rows. */
-    PQclear(PQexec(g->conn, "SET extra_float_digits = 1; SET cursor_tuple_fraction = 1.0; "
-                           "SET DateStyle = ISO; SET TimeZone = 'UTC'"));
+    int rc = pg_session_setup(g, err);
+    if (rc != ST_OK) {
+        PQfinish(g->conn);
+        free(g);
+        return rc;
+    }
     *impl = g;
     return ST_OK;
 }

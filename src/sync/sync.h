@@ -18,6 +18,7 @@
 #ifndef ST_SYNC_H
 #define ST_SYNC_H
 
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,7 +55,7 @@ typedef struct sync_opts {
     state *st;                /* for delta watermarks; may be NULL (no resume) */
     const char *fence_key;    /* pipeline lock key; NULL = no fencing */
     int64_t fence_token;      /* pipeline lock fencing token */
-    volatile int *cancel;     /* may be NULL */
+    atomic_int *cancel;       /* may be NULL */
     /* May be NULL (then the renewer's `cancel` is all a run knows of its
      * lease). lease_check(lease_arg) asks the lock store, right before every
      * commit, whether the pipeline lock is still held with fence_token:
@@ -69,7 +70,7 @@ typedef struct sync_opts {
     const void *lease_arg;
     /* may be NULL; non-zero: stop at the next batch boundary (the open
      * batch is rolled back) and return ST_EINTR "interrupted" */
-    volatile sig_atomic_t *interrupt;
+    atomic_int *interrupt;
     bool progress;            /* progress line on stderr (only if a TTY) */
     int64_t progress_interval_s; /* not on a TTY: an info log line this often for runs
                                     lasting longer; 0 = 30 s, < 0 = never */

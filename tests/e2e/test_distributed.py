@@ -11,7 +11,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import time
 
 from test_scheduler_helpers import (count_rows, export_state, history, iso, make_table,
                                     pipeline_yaml, state_of, wait_until, write_config)
@@ -233,6 +232,22 @@ def test_redis_leader_lease_standby_takes_over(tmp_path, redis_server):
             assert b.stop() == 0, b.text()
 
 
+def count_heartbeats(redis_server, db):
+    """A generator: each next() reads the idle time of the one pending job
+    (XPENDING) and yields how many times it has dropped so far, i.e. how
+    many heartbeats (XCLAIM ... JUSTID by the running worker) were seen."""
+    beats, last = 0, None
+    while True:
+        out = subprocess.run(["redis-cli", "-p", str(redis_server.port), "-n", str(db),
+                              "XPENDING", "synctool:jobs", "synctool-workers", "-", "+", "1"],
+                             capture_output=True, text=True).stdout.split()
+        idle = int(out[2]) if len(out) >= 4 else None
+        if idle is not None and last is not None and idle < last:
+            beats += 1
+        last = idle if idle is not None else last
+        yield beats
+
+
 def test_long_job_of_a_live_worker_is_not_claimed(tmp_path, redis_server, pg_server, schema):
     """The running worker heartbeats its job, so another worker with a claim
     timeout far shorter than the job never takes it. The job is held at the
@@ -252,7 +267,11 @@ def test_long_job_of_a_live_worker_is_not_claimed(tmp_path, redis_server, pg_ser
         wait_until(lambda: gate_waiters(pg_server) > 0, timeout=120, what="the run at the gate")
         b = Background(cfg, "worker", "--name", "eager", "--claim-idle", "3")
         b.wait_for("started")
-        time.sleep(9)  # the run is held: three claim timeouts pass while it runs
+        # the run is held while three claim timeouts' worth of heartbeats
+        # (one every claim-idle/3) reset its idle time: counted, not timed
+        beats = count_heartbeats(redis_server, 10)
+        wait_until(lambda: next(beats) >= 9, timeout=300, interval=0.2,
+                   what="nine heartbeats of the held job")
         assert state_of(cfg, "p", "full")["status"] == "running"
         hold.release()
         wait_until(lambda: state_of(cfg, "p", "full")["status"] != "running",
@@ -300,9 +319,11 @@ def test_unreachable_redis_state_fails_without_leaking_the_password(tmp_path):
     cfg = str(tmp_path)
     write_config(cfg, {"quiet": pipeline_yaml("quiet", "0 0 1 1 *")},
                  state_url="redis://:hush-hush@127.0.0.1:1/0")
+    # an unreachable Redis at startup is waited for (issue 20): with
+    # --give-up-after the process exits 69, naming the server in its warnings
     for args in (["scheduler", "--once"], ["worker"]):
-        r = subprocess.run([BIN, "--config-dir", cfg, *args], capture_output=True,
-                           text=True, timeout=60)
-        assert r.returncode == 1, r.stderr
+        r = subprocess.run([BIN, "--config-dir", cfg, *args, "--give-up-after", "1"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 69, r.stderr
         assert "cannot open state" in r.stderr and "127.0.0.1:1" in r.stderr, r.stderr
         assert "hush-hush" not in r.stderr + r.stdout

@@ -549,15 +549,14 @@ def test_sigterm_to_worker_interrupts_its_job_after_grace(tmp_path, redis_server
     assert rec["status"] == "interrupted" and rec["retry_count"] == 0, (rec, w.text())
 
 
-def test_worker_pool_that_cannot_keep_its_consumers_alive_exits_1(tmp_path):
-    """Every consumer dies at once (its Redis is unreachable): each is
-    respawned with a growing backoff, and after 5 quick deaths in a row the
-    pool says it cannot keep K alive and exits 1 (not 0)."""
+def test_worker_pool_that_cannot_keep_its_consumers_alive_exits_1(tmp_path, redis_server):
+    """Every consumer dies at once (Redis refuses its password: a config
+    error, not an outage to wait out): each is respawned with a growing
+    backoff, and after 5 quick deaths in a row the pool says it cannot keep
+    K alive and exits 1 (not 0)."""
     from test_scheduler_helpers import pipeline_yaml, write_config
-    import servers
-    port = servers.free_port()
     write_config(str(tmp_path), {"q": pipeline_yaml("q", "0 0 1 1 *")},
-                 state_url=f"redis://127.0.0.1:{port}/0")
+                 state_url=f"redis://:wrong-password@127.0.0.1:{redis_server.port}/0")
     r = run_synctool("worker", "--concurrency", "2", "--name", "pool", config_dir=tmp_path,
                      timeout=180)
     assert r.rc == 1, r

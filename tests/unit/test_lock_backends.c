@@ -399,7 +399,7 @@ static void test_renewer_raises_cancel_on_loss(void **state) {
     lock_handle a;
     key(f, k, "renewer");
     assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 600, &a, NULL), 0);
-    volatile int cancel = 0;
+    atomic_int cancel = 0;
     const lock_handle *hs[] = {&a};
     lock_renewer *r = NULL;
     assert_int_equal(lock_renewer_start(&r, f->lm, hs, 1, 200, &cancel, NULL), 0);

@@ -65,11 +65,11 @@ static void test_local_delta_refuses_stale_token_lost_lock_interrupt(void **s) {
     fill(&e, 31, 40);
     assert_int_equal(synct_run(&e, &st, &err, key, 3, NULL), ST_ESTALE);
     assert_int_equal(synct_count(&e, 1), 30);
-    volatile int cancel = 1;
+    atomic_int cancel = 1;
     assert_int_equal(synct_run(&e, &st, &err, NULL, 0, &cancel), ST_ELOST);
     assert_string_equal(err.msg, "lost pipeline lock");
     assert_int_equal(synct_count(&e, 1), 30);
-    volatile sig_atomic_t stop = 1;
+    atomic_int stop = 1;
     sync_opts o = {.cfg = &e.cfg, .pipeline = &e.p, .strategy = &e.strat, .st = e.st,
                    .interrupt = &stop, .now = 1760522760LL * 1000000};
     assert_int_equal(sync_run(&o, &st, &err), ST_EINTR);

@@ -52,7 +52,7 @@ static void test_cancel_is_lost_lock(void **s) {
     synct_env e;
     synct_setup(&e, false, true, CONFIG_STRATEGY_FULL);
     fill(&e, 1, 20);
-    volatile int cancel = 1;
+    atomic_int cancel = 1;
     state_stats st;
     st_error err;
     assert_int_equal(synct_run(&e, &st, &err, NULL, 0, &cancel), ST_ELOST);

@@ -279,7 +279,7 @@ void synct_assert_equal(synct_env *e, bool exact) {
 }
 
 int synct_run(synct_env *e, state_stats *stats, st_error *err, const char *fence_key,
-              int64_t token, volatile int *cancel) {
+              int64_t token, atomic_int *cancel) {
     sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->st,
                    .fence_key = fence_key, .fence_token = token, .cancel = cancel,
                    .now = 1760522760LL * 1000000};

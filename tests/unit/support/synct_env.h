@@ -8,6 +8,7 @@
 #ifndef SYNCT_ENV_H
 #define SYNCT_ENV_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -56,6 +57,6 @@ void synct_assert_equal(synct_env *e, bool exact);
 
 /* sync_run with the env's pipeline and strategy. */
 int synct_run(synct_env *e, state_stats *stats, st_error *err, const char *fence_key,
-              int64_t token, volatile int *cancel);
+              int64_t token, atomic_int *cancel);
 
 #endif
