@@ -2,12 +2,14 @@
  * synctool scheduler — argv of the scheduler process; the loop itself is
  * proc_scheduler_run() (src/proc/proc_scheduler.c).
  *
- * `--exec-job P S RUN_ID AT EK EO EF` is the child side of the embedded
+ * `--exec-job` (the job on stdin, proc_job_read) is the child side of the embedded
  * scheduler (internal, listed in --help for operators reading ps output):
- * its seven arguments become a queue_job for proc_exec_job(); its exit code
+ * the job it reads becomes proc_exec_job()'s; its exit code
  * is the job's (0, 1, 75).
  */
 #include "cli.h"
+
+#include <unistd.h>
 
 #include "../http/http.h"
 #include "../log/log.h"
@@ -53,7 +55,7 @@ static void sched_usage(FILE *f) {
         "only a job ignoring that for another --grace is killed. Job processes run\n"
         "in their own process group: a terminal's Ctrl-C reaches the scheduler only.\n"
         "SIGHUP reloads the configs (an invalid new config keeps the old one).\n"
-        "Internal: --exec-job P S RUN_ID AT EK EO EF runs one queued job (used by\n"
+        "Internal: --exec-job runs one queued job, read from standard input (used by\n"
         "the scheduler for its child processes).\n"
         "While the lock store (Redis) is unreachable the scheduler stops leading,\n"
         "warns once per backoff step (0.5 s doubling to 30 s), runs nothing and\n"
@@ -102,8 +104,9 @@ static int sched_parse(proc_scheduler_opts *o, bool *exec_job, const char **http
         }
     }
     if (rc != CLI_OK) return rc;
-    if (*exec_job) return optind + 7 == argc ? CLI_OK
-        : cli_usage_error("scheduler", "--exec-job needs P S RUN_ID AT EK EO EF");
+    if (*exec_job) return optind == argc ? CLI_OK
+        : cli_usage_error("scheduler", "--exec-job takes no arguments: the job comes on "
+                          "standard input");
     if (optind < argc)
         return cli_usage_error("scheduler", "unexpected argument '%s'", argv[optind]);
     if (o->at != 0 && !o->once)
@@ -111,21 +114,17 @@ static int sched_parse(proc_scheduler_opts *o, bool *exec_job, const char **http
     return CLI_OK;
 }
 
-static int sched_exec_job(cli_ctx *ctx, char **args) {
+static int sched_exec_job(cli_ctx *ctx) {
     queue_job job;
-    memset(&job, 0, sizeof job);
-    snprintf(job.pipeline, sizeof job.pipeline, "%s", args[0]);
-    snprintf(job.strategy, sizeof job.strategy, "%s", args[1]);
-    job.run_id = strtoll(args[2], NULL, 10);
-    job.at = strtoll(args[3], NULL, 10);
-    snprintf(job.enqueue_key, sizeof job.enqueue_key, "%s", args[4]);
-    snprintf(job.enqueue_owner, sizeof job.enqueue_owner, "%s", args[5]);
-    job.enqueue_fence = strtoll(args[6], NULL, 10);
+    st_error e = {0};
+    if (proc_job_read(STDIN_FILENO, &job, &e) != ST_OK) {
+        fprintf(stderr, "synctool scheduler: %s\n", e.msg);
+        return CLI_USAGE;
+    }
     config *cfg = NULL;
     ctx->quiet_left_out = true;
     int rc = cli_load_config(ctx, &cfg);
     if (rc != CLI_OK) return rc;
-    st_error e = {0};
     rc = proc_exec_job(cfg, &job, &e);
     if (e.msg[0] != '\0') fprintf(stderr, "synctool: %s\n", e.msg);
     return rc;
@@ -146,7 +145,7 @@ int cli_cmd_scheduler(cli_ctx *ctx, int argc, char **argv) {
     const char *http = NULL;
     int rc = sched_parse(&o, &exec_job, &http, argc, argv);
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
-    if (exec_job) return sched_exec_job(ctx, argv + optind);
+    if (exec_job) return sched_exec_job(ctx);
     o.config_dir = ctx->config_dir;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;

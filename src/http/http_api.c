@@ -27,6 +27,7 @@
  *   pause / resume  state_set_paused per strategy.
  */
 #include "http_int.h"
+#include "../proc/proc.h"
 
 #include "../cron/cron.h"
 #include "../log/log.h"
@@ -923,35 +924,20 @@ static const config_strategy *default_strategy(const config_pipeline *p, int64_t
     return best;
 }
 
-/* Starts `synctool scheduler --exec-job` detached: the middle process exits
- * at once, so the job is adopted by init and nobody has to reap it. */
+/* Starts `synctool scheduler --exec-job` detached (proc_spawn_detached: the
+ * middle process exits at once, so the job is adopted by init and nobody has
+ * to reap it), the job on its stdin (proc_job_pipe), never in its argv. A
+ * failed fork or exec comes back as an error: the caller records the run
+ * failed instead of leaving it pending. */
 static int spawn_job(http_ctx *s, const queue_job *j, st_error *err) {
-    char rid[32], at[32], ef[32];
-    snprintf(rid, sizeof rid, "%" PRId64, j->run_id);
-    snprintf(at, sizeof at, "%" PRId64, j->at);
-    snprintf(ef, sizeof ef, "%" PRId64, j->enqueue_fence);
     char *argv[] = {s->self_exe, "--config-dir", s->config_dir, "--log-level", s->log_level,
-                    "scheduler", "--exec-job", (char *)j->pipeline, (char *)j->strategy, rid,
-                    at, (char *)j->enqueue_key, (char *)j->enqueue_owner, ef, NULL};
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) return st_error_set(err, ST_ERR, "cannot start the job process: fork failed");
-    if (pid == 0) {
-        setsid();
-        if (fork() == 0) {
-            sigset_t none;
-            sigemptyset(&none);
-            sigprocmask(SIG_SETMASK, &none, NULL);
-            execv(argv[0], argv);
-            _exit(127);
-        }
-        _exit(0);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return ST_OK;
+                    "scheduler", "--exec-job", NULL};
+    int job_fd = -1;
+    int rc = proc_job_pipe(j, &job_fd, err);
+    if (rc != ST_OK) return rc;
+    rc = proc_spawn_detached(argv, job_fd, err);
+    close(job_fd);
+    return rc;
 }
 
 /* Hands job j over: the Redis job stream, or a detached process. */
@@ -962,6 +948,21 @@ static int handoff(http_ctx *s, queue_job *j, st_error *err) {
     if (rc == ST_OK) rc = queue_push(q, j, err);
     queue_close(q);
     return rc;
+}
+
+/* A run marked pending whose hand-off failed (fork, exec, the queue): it is
+ * recorded failed with the cause, so it shows in history, `logs`, `why` and
+ * alerts instead of staying pending for 300 s and vanishing. */
+static void handoff_failed(http_ctx *s, const queue_job *j, int64_t now, const st_error *why) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "cannot start the job: %s", why->msg);
+    log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, msg);
+    state_stats none = {0};
+    st_error e;
+    if (state_mark_finished(s->st, j->pipeline, j->strategy, j->run_id, STATE_FAILED, now, now,
+                            "serve", msg, msg, &none, &e) != ST_OK)
+        log_warn(j->pipeline, j->strategy, "run %" PRId64 " not recorded failed: %s",
+                 j->run_id, e.msg);
 }
 
 static void reply_accepted(http_resp *out, const queue_job *j) {
@@ -1003,7 +1004,9 @@ static void enqueue_locked(http_ctx *s, const http_req *r, const config_pipeline
     j.enqueue_fence = h->fence;
     rc = state_new_run_id(s->st, &j.run_id, &err);
     if (rc == ST_OK) rc = state_mark_pending(s->st, p->name, cs->name, j.run_id, r->now, &err);
+    bool pending = rc == ST_OK;
     if (rc == ST_OK) rc = handoff(s, &j, &err);
+    if (rc != ST_OK && pending) handoff_failed(s, &j, r->now, &err);
     if (rc != ST_OK) {
         lock_release(s->lm, h, NULL);
         if (rc == ST_EUNAVAIL) http_forget_handles(s);

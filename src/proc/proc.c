@@ -56,11 +56,17 @@ atomic_int *proc_interrupt_install(void) {
 
 /* The middle process: forks the job, reports a failed fork in its exit
  * status (the errno) and a failed exec through the pipe, exits. */
-static void proc_spawn_middle(char *const argv[], int wfd) {
+static void proc_spawn_middle(char *const argv[], int stdin_fd, int wfd) {
     setsid();
     pid_t pid = fork();
     if (pid < 0) _exit(errno > 0 && errno < 126 ? errno : EAGAIN);
     if (pid == 0) {
+        if (stdin_fd >= 0 && dup2(stdin_fd, STDIN_FILENO) < 0) {
+            int e = errno;
+            ssize_t n = write(wfd, &e, sizeof e);
+            (void)n;
+            _exit(127);
+        }
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -73,7 +79,7 @@ static void proc_spawn_middle(char *const argv[], int wfd) {
     _exit(0);
 }
 
-int proc_spawn_detached(char *const argv[], st_error *err) {
+int proc_spawn_detached(char *const argv[], int stdin_fd, st_error *err) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return st_error_set(err, ST_ERR, "cannot start %s: pipe: %s", argv[0], strerror(errno));
@@ -82,7 +88,7 @@ int proc_spawn_detached(char *const argv[], st_error *err) {
     pid_t mid = fork();
     if (mid == 0) {
         close(fds[0]);
-        proc_spawn_middle(argv, fds[1]);
+        proc_spawn_middle(argv, stdin_fd, fds[1]);
     }
     int fork_errno = errno;
     close(fds[1]);
@@ -106,6 +112,73 @@ int proc_spawn_detached(char *const argv[], st_error *err) {
     if (n == (ssize_t)sizeof e)
         return st_error_set(err, ST_ERR, "cannot start %s: exec: %s", argv[0], strerror(e));
     return ST_OK;
+}
+
+/* --- The job hand-off (proc.h) --- */
+
+#define PROC_JOB_MAGIC "synctool-job 1"
+
+int proc_job_pipe(const queue_job *j, int *rfd, st_error *err) {
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf, PROC_JOB_MAGIC "\n%s\n%s\n%" PRId64 "\n%" PRId64
+                     "\n%s\n%s\n%" PRId64 "\n", j->pipeline, j->strategy, j->run_id, j->at,
+                     j->enqueue_key, j->enqueue_owner, j->enqueue_fence);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return st_error_set(err, ST_EINVAL, "job hand-off: the job does not fit");
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return st_error_set(err, ST_ERR, "job hand-off: pipe: %s", strerror(errno));
+    ssize_t w;
+    while ((w = write(fds[1], buf, (size_t)n)) < 0 && errno == EINTR) {}
+    close(fds[1]);
+    if (w != n) {
+        close(fds[0]);
+        return st_error_set(err, ST_ERR, "job hand-off: write: %s", strerror(errno));
+    }
+    *rfd = fds[0];
+    return ST_OK;
+}
+
+/* Line i of the hand-off into dst (n bytes); false if missing or too long. */
+static bool proc_job_field(char **cur, char *dst, size_t n) {
+    char *nl = strchr(*cur, '\n');
+    if (nl == NULL || (size_t)(nl - *cur) >= n) return false;
+    memcpy(dst, *cur, (size_t)(nl - *cur));
+    dst[nl - *cur] = '\0';
+    *cur = nl + 1;
+    return true;
+}
+
+static bool proc_job_int(char **cur, int64_t *v) {
+    char num[32], *end;
+    if (!proc_job_field(cur, num, sizeof num) || num[0] == '\0') return false;
+    errno = 0;
+    long long x = strtoll(num, &end, 10);
+    *v = x;
+    return errno == 0 && *end == '\0';
+}
+
+int proc_job_read(int fd, queue_job *j, st_error *err) {
+    char buf[2048];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 &&
+           ((n = read(fd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0) len += (size_t)n;
+    buf[len] = '\0';
+    memset(j, 0, sizeof *j);
+    char magic[32], *cur = buf;
+    bool ok = proc_job_field(&cur, magic, sizeof magic) && strcmp(magic, PROC_JOB_MAGIC) == 0 &&
+              proc_job_field(&cur, j->pipeline, sizeof j->pipeline) &&
+              proc_job_field(&cur, j->strategy, sizeof j->strategy) &&
+              proc_job_int(&cur, &j->run_id) && proc_job_int(&cur, &j->at) &&
+              proc_job_field(&cur, j->enqueue_key, sizeof j->enqueue_key) &&
+              proc_job_field(&cur, j->enqueue_owner, sizeof j->enqueue_owner) &&
+              proc_job_int(&cur, &j->enqueue_fence) && *cur == '\0' && j->pipeline[0] &&
+              j->strategy[0] && j->run_id > 0;
+    return ok ? ST_OK
+              : st_error_set(err, ST_EINVAL, "--exec-job: no valid job on standard input "
+                             "(internal: only the scheduler and serve start job processes)");
 }
 
 void proc_default_name(char *buf, size_t n) {

@@ -99,8 +99,20 @@ atomic_int *proc_interrupt_install(void);
  * Unlike a bare fork/fork/exec, every failure is reported: a failed fork of
  * either process and a failed execv (through a close-on-exec pipe) come
  * back as ST_ERR with "fork: ..." / "exec: ..." in err. Blocks only until
- * the exec has happened. For the HTTP trigger's job processes. */
-int proc_spawn_detached(char *const argv[], st_error *err);
+ * the exec has happened. stdin_fd (>= 0) becomes the process's standard
+ * input (proc_job_pipe); -1 leaves it. For the HTTP trigger's job processes. */
+int proc_spawn_detached(char *const argv[], int stdin_fd, st_error *err);
+
+/* The job hand-off to `synctool scheduler --exec-job`: the queued job (with
+ * its enqueue lock key and owner token) travels on the child's standard
+ * input, never in its argv, where any local user could read the owner
+ * token in /proc/PID/cmdline and release or renew the lock. proc_job_pipe()
+ * writes the job into a new pipe (it fits the pipe buffer, so nothing
+ * blocks) and returns its read end in *rfd, for the child's stdin (the
+ * caller closes it after forking); proc_job_read() parses it back, refusing
+ * anything malformed or too long for its field (never truncated). */
+int proc_job_pipe(const queue_job *j, int *rfd, st_error *err);
+int proc_job_read(int fd, queue_job *j, st_error *err);
 
 #define PROC_BEAT_S 10
 

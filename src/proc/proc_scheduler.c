@@ -182,21 +182,24 @@ static int sched_exec_result(int rfd, pid_t pid) {
 /* Starts the job process. Returns its pid, or -1 with *what ("fork",
  * "exec", ...) and errno saying what failed. */
 static pid_t sched_spawn(sched_proc *p, const queue_job *j, const char **what) {
-    char rid[32], at[32], ef[32], self[4096];
+    char self[4096];
     *what = "readlink /proc/self/exe";
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return -1;
     self[n] = '\0';
-    snprintf(rid, sizeof rid, "%" PRId64, j->run_id);
-    snprintf(at, sizeof at, "%" PRId64, j->at);
-    snprintf(ef, sizeof ef, "%" PRId64, j->enqueue_fence);
+    /* The job (with its enqueue owner token) goes on stdin, not argv. */
     char *argv[] = {self, "--config-dir", (char *)p->o.config_dir, "--log-level",
-                    (char *)sched_level_name(), "scheduler", "--exec-job",
-                    (char *)j->pipeline, (char *)j->strategy, rid, at,
-                    (char *)j->enqueue_key, (char *)j->enqueue_owner, ef, NULL};
+                    (char *)sched_level_name(), "scheduler", "--exec-job", NULL};
+    int job_fd = -1;
+    st_error perr;
+    *what = "job hand-off pipe";
+    if (proc_job_pipe(j, &job_fd, &perr) != ST_OK) return -1;
     int fds[2];
     *what = "pipe";
-    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        close(job_fd);
+        return -1;
+    }
     fflush(stdout);
     fflush(stderr);
     *what = "fork";
@@ -207,12 +210,13 @@ static pid_t sched_spawn(sched_proc *p, const queue_job *j, const char **what) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execv(self, argv);
+        if (dup2(job_fd, STDIN_FILENO) >= 0) execv(self, argv);
         int e = errno;
         ssize_t wr = write(fds[1], &e, sizeof e);
         (void)wr;
         _exit(127);
     }
+    close(job_fd);
     int fork_errno = errno;
     close(fds[1]);
     if (pid < 0) {

@@ -230,7 +230,9 @@ def test_scheduler_help_and_usage_errors(tmp_path):
     r = run_synctool("scheduler", "--tick", "0", config_dir=tmp_path)
     assert r.rc == 2 and "--tick must be at least 1" in r.err, r
     r = run_synctool("scheduler", "--exec-job", "only-one", config_dir=tmp_path)
-    assert r.rc == 2 and "--exec-job needs P S RUN_ID AT EK EO EF" in r.err, r
+    assert r.rc == 2 and "--exec-job takes no arguments" in r.err, r
+    r = run_synctool("scheduler", "--exec-job", config_dir=tmp_path, input="garbage\n")
+    assert r.rc == 2 and "no valid job on standard input" in r.err, r
     r = run_synctool("scheduler", "surplus", config_dir=tmp_path)
     assert r.rc == 2 and "unexpected argument 'surplus'" in r.err, r
 
