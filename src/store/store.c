@@ -257,6 +257,37 @@ int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *
 int store_relax_commit(store *s, bool on, st_error *err) {
     return s->ops->relax_commit ? s->ops->relax_commit(s->impl, on, err) : ST_OK;
 }
+void store_set_interrupt(store *s, volatile sig_atomic_t *flag) {
+    if (s->ops->set_interrupt) s->ops->set_interrupt(s->impl, flag);
+}
+int store_estimate_rows(store *s, const store_table *t, int64_t *out, st_error *err) {
+    *out = 0;
+    store_sb q = {0};
+    if (s->ops->estimate_rows == NULL) store_sb_add(&q, "SELECT count(*) FROM ");
+    store_sb_from(&q, s, t);
+    if (q.oom) {
+        store_sb_free(&q);
+        return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    int rc;
+    if (s->ops->estimate_rows) {
+        rc = SCRUBBED(s, err, s->ops->estimate_rows(s->impl, t, q.s, out, err));
+    } else {
+        store_reader *r = NULL;
+        const char *const *row;
+        int nc;
+        rc = store_query_small(s, &r, q.s, 0, NULL, err);
+        if (rc == ST_OK && (rc = store_next(s, r, &row, &nc, err)) == 1) {
+            rc = ST_OK;
+            if (nc > 0 && row[0]) *out = strtoll(row[0], NULL, 10);
+        } else if (rc == 0) {
+            rc = ST_OK;
+        }
+        if (r) store_reader_close(s, r);
+    }
+    store_sb_free(&q);
+    return rc;
+}
 
 int store_describe(store *s, const char *schema, const char *table,
                    store_column_info **out, size_t *n, st_error *err) {

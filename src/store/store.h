@@ -52,6 +52,7 @@
 #ifndef ST_STORE_H
 #define ST_STORE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,7 +139,7 @@ typedef struct store store;
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 6
+#define STORE_OPS_VERSION 7
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -309,6 +310,23 @@ struct store_ops {
      * made in a transaction that rolls back is undone with it. NULL: every
      * commit is durable. */
     int (*relax_commit)(void *impl, bool on, st_error *err);
+
+    /* --- Optional (version 7): reads that an interrupt can end, and a
+     * row estimate that reads no rows. NULL when a driver has none. --- */
+    /* From now on, while `flag` (the process's SIGINT/SIGTERM flag, set by
+     * a signal handler) is non-zero, a read waiting on the server (a
+     * cursor FETCH, a COPY out, a streamed row, a small query) stops
+     * within about 100 ms: the statement is cancelled on the server and
+     * the read fails with ST_EINTR "interrupted". Commits, rollbacks and
+     * cleanup statements are never cancelled. NULL turns it off. */
+    void (*set_interrupt)(void *impl, volatile sig_atomic_t *flag);
+    /* An estimate of the rows of `t` (`from` is its FROM term,
+     * store_sb_from: a quoted table or a parenthesised query) that never
+     * reads for long (a slow view costs no more than a table): statistics
+     * or the planner's estimate, or an exact count that finishes quickly.
+     * NULL: count(*). */
+    int (*estimate_rows)(void *impl, const store_table *t, const char *from, int64_t *out,
+                         st_error *err);
 };
 
 #define STORE_DDL_KEY "key:"
@@ -423,6 +441,12 @@ int store_native_write(store *s, const char *data, size_t len, st_error *err);
 int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *rows,
                            st_error *err);
 int store_relax_commit(store *s, bool on, st_error *err);
+/* store_ops.set_interrupt (version 7); a no-op when the driver has none. */
+void store_set_interrupt(store *s, volatile sig_atomic_t *flag);
+/* The source's expected row count for progress (store_ops.estimate_rows,
+ * else count(*)); *out is 0 when unknown. Never call it on a store whose
+ * reader is open: progress opens a store of its own for it. */
+int store_estimate_rows(store *s, const store_table *t, int64_t *out, st_error *err);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);
