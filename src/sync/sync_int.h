@@ -37,8 +37,8 @@ typedef struct sync_progress {
 } sync_progress;
 
 void sync_progress_start(sync_progress *p, bool want, int64_t total);
-/* sync.c: the source's expected row count (planner estimate or count(*)),
- * 0 when unknown. */
+/* sync.c: the source's expected row count, asked on a connection of its
+ * own (store_estimate_rows), 0 when unknown. */
 int64_t sync_estimate_rows(struct sync_ctx *c);
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force);
 void sync_progress_end(sync_progress *p, const state_stats *s);
