@@ -96,7 +96,8 @@ void sync_sql_select(store_sb *b, const sync_ctx *c, bool source);
 void sync_sql_order(store_sb *b, const sync_ctx *c, bool source, int cursor_col);
 /* "t1 >= cast($first) AND (t1, t2) > (cast($first), cast($first+1))" over
  * the key columns, with the cursor column first when cursor_col >= 0; op
- * is ">" or ">=" (a single column: "t1 > cast($first)"). */
+ * is ">", ">=", "<" or "<=" (the leading bound then "<="); a single column:
+ * "t1 > cast($first)". */
 void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col, int first,
                      const char *op, bool cursor_only);
 int sync_key_cmp(const sync_ctx *c, const char *const *a, const char *const *b);

@@ -8,7 +8,7 @@
  * PostgreSQL), and parameters are cast to the column type so PostgreSQL
  * uses the key/cursor index. Identifiers are quoted; values are always
  * parameters ($N / ?N). A keyset over several columns, (a, b) > (x, y),
- * is preceded by a >= x: MariaDB does not turn a row comparison into an
+ * is preceded by a >= x (a <= x for < and <=): MariaDB does not turn a row comparison into an
  * index range, so every delta page scanned and sorted the whole table
  * (2M rows MySQL -> SQLite: a delta of 167 s, 200 pages); with the bound
  * each page is a range scan on every engine.
@@ -67,7 +67,7 @@ void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col
         char p[16];
         snprintf(p, sizeof p, "%c%d", ops->param_prefix, first);
         term(b, c, source, idx[0]);
-        store_sb_add(b, " >= ");
+        store_sb_add(b, op[0] == '<' ? " <= " : " >= ");
         ops->param_cast(b, p, c->kinds[idx[0]], c->types[idx[0]]);
         store_sb_add(b, " AND ");
     }
