@@ -46,7 +46,19 @@ struct store {
     char name[128];
     char schema[128];   /* default schema: the driver's, or the dbname (mysql) */
     char **secrets;     /* the datastore's secrets (config.h), NULL-terminated */
+    /* The streaming read open on this connection (store_query's reader or
+     * a native read), if any: no other statement may run until it is
+     * closed (a PostgreSQL cursor FETCH or COPY, a MySQL streamed result
+     * would be corrupted); store_busy refuses one with a clear error. */
+    const void *stream;
 };
+
+/* Refuses a statement while a streaming read is open on this connection. */
+static int store_busy(const store *s, st_error *err) {
+    if (s->stream == NULL) return ST_OK;
+    return st_error_set(err, ST_ERR, "datastore '%s': internal error: a statement was sent "
+                        "while a streaming read is open on the same connection", s->name);
+}
 
 /* A message that filled its buffer was cut, maybe inside a secret: its
  * longest tail that begins a secret is dropped (the text was cut anyway). */
@@ -172,22 +184,36 @@ const char *store_schema_shown(const store *s, const char *schema) {
 
 int store_query(store *s, store_reader **out, const char *sql, int nparams,
                 const char *const *params, st_error *err) {
-    return SCRUBBED(s, err, s->ops->query(s->impl, out, sql, nparams, params, err));
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
+    int rc = SCRUBBED(s, err, s->ops->query(s->impl, out, sql, nparams, params, err));
+    if (rc == ST_OK) s->stream = *out;
+    return rc;
 }
 int store_query_small(store *s, store_reader **out, const char *sql, int nparams,
                       const char *const *params, st_error *err) {
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
     return SCRUBBED(s, err, s->ops->query_small(s->impl, out, sql, nparams, params, err));
 }
 int store_next(store *s, store_reader *r, const char *const **row, int *ncols, st_error *err) {
     return SCRUBBED(s, err, s->ops->reader_next(r, row, ncols, err));
 }
-void store_reader_close(store *s, store_reader *r) { s->ops->reader_close(r); }
+void store_reader_close(store *s, store_reader *r) {
+    if (r != NULL && r == s->stream) s->stream = NULL;
+    s->ops->reader_close(r);
+}
 int store_exec(store *s, const char *sql, int nparams, const char *const *params,
                int64_t *affected, st_error *err) {
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
     return SCRUBBED(s, err, s->ops->exec(s->impl, sql, nparams, params, affected, err));
 }
-int store_begin(store *s, st_error *err) { return SCRUBBED(s, err, s->ops->begin(s->impl, err)); }
-int store_commit(store *s, st_error *err) { return SCRUBBED(s, err, s->ops->commit(s->impl, err)); }
+int store_begin(store *s, st_error *err) {
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
+    return SCRUBBED(s, err, s->ops->begin(s->impl, err));
+}
+int store_commit(store *s, st_error *err) {
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
+    return SCRUBBED(s, err, s->ops->commit(s->impl, err));
+}
 int store_rollback(store *s) { return s->ops->rollback(s->impl); }
 /* Pulls the changes of one kind from an array (store_apply). */
 typedef struct array_pull {
@@ -209,6 +235,7 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
                 store_counts *out, st_error *err) {
     static const store_op order[] = {STORE_DELETE, STORE_INSERT, STORE_UPDATE, STORE_UPSERT};
     bool present[4] = {false};
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
     for (size_t i = 0; i < n; i++) present[ch[i].op] = true;
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         if (!present[order[k]]) continue;
@@ -221,6 +248,7 @@ int store_apply(store *s, const store_table *t, const store_change *ch, size_t n
 
 int store_apply_stream(store *s, const store_table *t, store_op op, store_pull_fn pull,
                        void *arg, store_counts *out, st_error *err) {
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
     return SCRUBBED(s, err, s->ops->apply(s->impl, t, op, pull, arg, out, err));
 }
 
@@ -236,17 +264,22 @@ int store_native_form(store *s, const char *select, char *buf, size_t n, st_erro
 int store_native_open(store *s, store_native **out, const char *select, const store_table *t,
                       st_error *err) {
     if (s->ops->native_open == NULL) return no_native(s, err);
-    return s->ops->native_open(s->impl, out, select, t, err);
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
+    int rc = s->ops->native_open(s->impl, out, select, t, err);
+    if (rc == ST_OK) s->stream = *out;
+    return rc;
 }
 int store_native_read(store *s, store_native *r, const char **data, size_t *len, int64_t *rows,
                       int64_t max, st_error *err) {
     return s->ops->native_read(r, data, len, rows, max, err);
 }
 void store_native_close(store *s, store_native *r) {
+    if (r != NULL && (const void *)r == s->stream) s->stream = NULL;
     if (r != NULL) s->ops->native_close(r);
 }
 int store_native_write_begin(store *s, const store_table *t, st_error *err) {
     if (s->ops->native_write_begin == NULL) return no_native(s, err);
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
     return s->ops->native_write_begin(s->impl, t, err);
 }
 int store_native_write(store *s, const char *data, size_t len, st_error *err) {
@@ -258,6 +291,37 @@ int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *
 }
 int store_relax_commit(store *s, bool on, st_error *err) {
     return s->ops->relax_commit ? s->ops->relax_commit(s->impl, on, err) : ST_OK;
+}
+void store_set_interrupt(store *s, atomic_int *flag) {
+    if (s->ops->set_interrupt) s->ops->set_interrupt(s->impl, flag);
+}
+int store_estimate_rows(store *s, const store_table *t, int64_t *out, st_error *err) {
+    *out = 0;
+    store_sb q = {0};
+    if (s->ops->estimate_rows == NULL) store_sb_add(&q, "SELECT count(*) FROM ");
+    store_sb_from(&q, s, t);
+    if (q.oom) {
+        store_sb_free(&q);
+        return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    int rc;
+    if (s->ops->estimate_rows) {
+        rc = SCRUBBED(s, err, s->ops->estimate_rows(s->impl, t, q.s, out, err));
+    } else {
+        store_reader *r = NULL;
+        const char *const *row;
+        int nc;
+        rc = store_query_small(s, &r, q.s, 0, NULL, err);
+        if (rc == ST_OK && (rc = store_next(s, r, &row, &nc, err)) == 1) {
+            rc = ST_OK;
+            if (nc > 0 && row[0]) *out = strtoll(row[0], NULL, 10);
+        } else if (rc == 0) {
+            rc = ST_OK;
+        }
+        if (r) store_reader_close(s, r);
+    }
+    store_sb_free(&q);
+    return rc;
 }
 
 int store_read_xact_floor(store *s, store_xact_floor *f, st_error *err) {

@@ -52,6 +52,8 @@
 #ifndef ST_STORE_H
 #define ST_STORE_H
 
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,7 +161,7 @@ typedef struct store_xact_floor {
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 8
+#define STORE_OPS_VERSION 9
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -376,6 +378,23 @@ struct store_ops {
      * CURRENT_TIMESTAMP), or the table has a trigger that may set it. */
     int (*column_stamped)(void *impl, const char *schema, const char *table, const char *col,
                           bool *stamped, st_error *err);
+
+    /* --- Optional (version 9): reads that an interrupt can end, and a
+     * row estimate that reads no rows. NULL when a driver has none. --- */
+    /* From now on, while `flag` (the process's SIGINT/SIGTERM flag, set by
+     * a signal handler) is non-zero, a read waiting on the server (a
+     * cursor FETCH, a COPY out, a streamed row, a small query) stops
+     * within about 100 ms: the statement is cancelled on the server and
+     * the read fails with ST_EINTR "interrupted". Commits, rollbacks and
+     * cleanup statements are never cancelled. NULL turns it off. */
+    void (*set_interrupt)(void *impl, atomic_int *flag);
+    /* An estimate of the rows of `t` (`from` is its FROM term,
+     * store_sb_from: a quoted table or a parenthesised query) that never
+     * reads for long (a slow view costs no more than a table): statistics
+     * or the planner's estimate, or an exact count that finishes quickly.
+     * NULL: count(*). */
+    int (*estimate_rows)(void *impl, const store_table *t, const char *from, int64_t *out,
+                         st_error *err);
 };
 
 
@@ -511,6 +530,13 @@ int store_relax_commit(store *s, bool on, st_error *err);
 int store_read_xact_floor(store *s, store_xact_floor *f, st_error *err);
 int store_column_stamped(store *s, const char *schema, const char *table, const char *col,
                          bool *stamped, st_error *err);
+
+/* store_ops.set_interrupt (version 9); a no-op when the driver has none. */
+void store_set_interrupt(store *s, atomic_int *flag);
+/* The source's expected row count for progress (store_ops.estimate_rows,
+ * else count(*)); *out is 0 when unknown. Never call it on a store whose
+ * reader is open: progress opens a store of its own for it. */
+int store_estimate_rows(store *s, const store_table *t, int64_t *out, st_error *err);
 
 /* Reduces a decimal integer text (any size, optional '-') modulo 2^64. */
 uint64_t store_mod64(const char *dec);

@@ -85,11 +85,14 @@
 #include "store_driver.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <mysql.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 /* A write statement is sent when it reaches this size (max_allowed_packet
  * is 16 MiB by default; 1 MiB keeps memory small and the server busy). */
@@ -109,6 +112,8 @@ typedef struct my_impl {
     char name[128];
     bool zero_null;       /* zero_dates: null */
     bool no_infile;       /* the server refused LOAD DATA LOCAL: INSERT instead */
+    atomic_int *intr; /* set_interrupt: ends reads */
+    bool aborted;         /* a read was ended by it: the connection is cut */
 } my_impl;
 
 struct store_reader {
@@ -122,16 +127,85 @@ struct store_reader {
 /* --- Errors --- */
 
 /* Server gone or unreachable: ST_EUNAVAIL; anything else ST_ERR. */
+/* Never an empty cause: without a client error the message says so and
+ * gives the error number. A read ended by an interrupt is ST_EINTR. */
 static int my_fail(my_impl *m, st_error *err, const char *what) {
     unsigned no = mysql_errno(m->conn);
     char clean[sizeof err->msg];
     store_scrub(clean, sizeof clean, mysql_error(m->conn), NULL);
+    if (clean[0] == '\0')
+        snprintf(clean, sizeof clean, "no result from the server (client error %u; the "
+                 "connection may be lost or out of step)", no);
     /* 1205 lock wait timeout: another writer holds the rows (skipped, not
      * failed, by the job manager) */
     int code = (no == 2006 || no == 2013 || no == 2002 || no == 2003) ? ST_EUNAVAIL
              : no == 1205                                           ? ST_EBUSY
                                                                     : ST_ERR;
+    if (m->aborted)
+        return st_error_set(err, ST_EINTR, "datastore '%s' (mysql): %s: interrupted (the "
+                            "read was abandoned)", m->name, what);
     return st_error_set(err, code, "datastore '%s' (mysql): %s: %s", m->name, what, clean);
+}
+
+/* --- Interruptible reads ---
+ * Reads (a streamed query, its rows, a small query's result) go through
+ * Connector/C's non-blocking calls (MYSQL_OPT_NONBLOCK, set at connect; the
+ * blocking calls still work for everything else), waiting on the socket in
+ * 100 ms polls. Once the interrupt flag is up the socket is shut down: the
+ * call ends at once with a lost connection, reported as ST_EINTR, and the
+ * server abandons the statement when it sees the connection go. The run is
+ * ending; the connection is only closed after that. */
+static void my_set_interrupt(void *impl, atomic_int *flag) {
+    ((my_impl *)impl)->intr = flag;
+}
+
+/* Waits for the events `status` asks for; returns those that happened
+ * (MYSQL_WAIT_TIMEOUT once the connector's own timeout has passed). */
+static int my_wait(my_impl *m, int status) {
+    unsigned waited_ms = 0, limit_ms = (status & MYSQL_WAIT_TIMEOUT)
+                                           ? mysql_get_timeout_value_ms(m->conn) : 0;
+    for (;;) {
+        if (!m->aborted && m->intr != NULL && *m->intr) {
+            shutdown(mysql_get_socket(m->conn), SHUT_RDWR);
+            m->aborted = true;
+        }
+        struct pollfd p = {.fd = mysql_get_socket(m->conn)};
+        if (status & MYSQL_WAIT_READ) p.events |= POLLIN;
+        if (status & MYSQL_WAIT_WRITE) p.events |= POLLOUT;
+        if (status & MYSQL_WAIT_EXCEPT) p.events |= POLLPRI;
+        int n = poll(&p, 1, 100);
+        if (n > 0) {
+            int ready = 0;
+            if (p.revents & (POLLIN | POLLHUP | POLLERR)) ready |= MYSQL_WAIT_READ;
+            if (p.revents & (POLLOUT | POLLHUP | POLLERR)) ready |= MYSQL_WAIT_WRITE;
+            if (p.revents & POLLPRI) ready |= MYSQL_WAIT_EXCEPT;
+            if (ready) return ready;
+        }
+        if (n < 0 && errno != EINTR) return status & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE);
+        waited_ms += 100;
+        if (limit_ms > 0 && waited_ms >= limit_ms) return MYSQL_WAIT_TIMEOUT;
+    }
+}
+
+static int my_real_query_read(my_impl *m, const char *text) {
+    int ret = 0;
+    int st = mysql_real_query_start(&ret, m->conn, text, (unsigned long)strlen(text));
+    while (st) st = mysql_real_query_cont(&ret, m->conn, my_wait(m, st));
+    return ret;
+}
+
+static MYSQL_RES *my_store_result_read(my_impl *m) {
+    MYSQL_RES *res = NULL;
+    int st = mysql_store_result_start(&res, m->conn);
+    while (st) st = mysql_store_result_cont(&res, m->conn, my_wait(m, st));
+    return res;
+}
+
+static MYSQL_ROW my_fetch_row_read(my_impl *m, MYSQL_RES *res) {
+    MYSQL_ROW row = NULL;
+    int st = mysql_fetch_row_start(&row, res);
+    while (st) st = mysql_fetch_row_cont(&row, res, my_wait(m, st));
+    return row;
 }
 
 /* --- Connection --- */
@@ -166,6 +240,7 @@ static int my_open(void **impl, const config_datastore *ds, st_error *err) {
     mysql_optionsv(m->conn, MYSQL_INIT_COMMAND, MY_INIT);
     unsigned infile = 1;
     mysql_optionsv(m->conn, MYSQL_OPT_LOCAL_INFILE, &infile);
+    mysql_optionsv(m->conn, MYSQL_OPT_NONBLOCK, 0);   /* interruptible reads */
     my_ssl(m->conn, ds->sslmode);
     const char *host = ds->unix_socket ? "localhost" : ds->host ? ds->host : "127.0.0.1";
     if (mysql_real_connect(m->conn, host, ds->user, ds->password, ds->dbname,
@@ -367,17 +442,24 @@ static int my_bind_params(my_impl *m, store_sb *out, const char *sql, int np,
     return out->oom ? st_error_set(err, ST_ENOMEM, "out of memory") : ST_OK;
 }
 
-static int my_send(my_impl *m, const char *sql, int np, const char *const *p, st_error *err) {
+/* Sends a statement; a read's (`read`) waits are interruptible. */
+static int my_send_mode(my_impl *m, const char *sql, int np, const char *const *p, bool read,
+                        st_error *err) {
     store_sb q = {0};
     int rc = ST_OK;
     if (np > 0) rc = my_bind_params(m, &q, sql, np, p, err);
     if (rc == ST_OK) {
         const char *text = np > 0 ? q.s : sql;
-        if (mysql_real_query(m->conn, text, (unsigned long)strlen(text)) != 0)
+        if ((read ? my_real_query_read(m, text)
+                  : mysql_real_query(m->conn, text, (unsigned long)strlen(text))) != 0)
             rc = my_fail(m, err, "statement");
     }
     store_sb_free(&q);
     return rc;
+}
+
+static int my_send(my_impl *m, const char *sql, int np, const char *const *p, st_error *err) {
+    return my_send_mode(m, sql, np, p, false, err);
 }
 
 static int my_exec(void *impl, const char *sql, int np, const char *const *p,
@@ -421,9 +503,9 @@ static int my_reader_new(my_impl *m, MYSQL_RES *res, store_reader **out, st_erro
 static int my_query_mode(void *impl, store_reader **out, const char *sql, int np,
                          const char *const *p, bool small, st_error *err) {
     my_impl *m = impl;
-    int rc = my_send(m, sql, np, p, err);
+    int rc = my_send_mode(m, sql, np, p, true, err);
     if (rc != ST_OK) return rc;
-    MYSQL_RES *res = small ? mysql_store_result(m->conn) : mysql_use_result(m->conn);
+    MYSQL_RES *res = small ? my_store_result_read(m) : mysql_use_result(m->conn);
     if (res == NULL) return my_fail(m, err, "query");
     return my_reader_new(m, res, out, err);
 }
@@ -600,7 +682,7 @@ static int my_fix_value(store_reader *r, MYSQL_ROW row, unsigned i, st_error *er
 }
 
 static int my_next(store_reader *r, const char *const **row, int *ncols, st_error *err) {
-    MYSQL_ROW mr = mysql_fetch_row(r->res);
+    MYSQL_ROW mr = my_fetch_row_read(r->impl, r->res);
     if (mr == NULL) {
         if (mysql_errno(r->impl->conn) != 0) return my_fail(r->impl, err, "reading rows");
         return 0;
@@ -1410,6 +1492,30 @@ static int my_column_stamped(void *impl, const char *schema, const char *table, 
     return rc < 0 ? rc : ST_OK;
 }
 
+/* store_ops.estimate_rows: EXPLAIN's `rows` of the first table it reads
+ * (the table statistics, or the planner's guess for a derived table or a
+ * view), without reading the rows. */
+static int my_estimate_rows(void *impl, const store_table *t, const char *from, int64_t *out,
+                            st_error *err) {
+    (void)t;
+    my_impl *m = impl;
+    *out = 0;
+    store_sb q = {0};
+    store_sb_addf(&q, "EXPLAIN SELECT 1 FROM %s", from);
+    store_reader *r = NULL;
+    int rc = q.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
+                   : my_query_small(m, &r, q.s, 0, NULL, err);
+    store_sb_free(&q);
+    if (rc != ST_OK) return rc;
+    MYSQL_FIELD *f = mysql_fetch_fields(r->res);
+    MYSQL_ROW row = mysql_fetch_row(r->res);
+    for (unsigned i = 0; row != NULL && i < r->ncols; i++)
+        if (strcasecmp(f[i].name, "rows") == 0 && row[i] != NULL)
+            *out = strtoll(row[i], NULL, 10);
+    my_reader_close(r);
+    return ST_OK;
+}
+
 static const struct store_ops my_store_ops = {
     .version = STORE_OPS_VERSION,
     .engine = "mysql",
@@ -1445,6 +1551,8 @@ static const struct store_ops my_store_ops = {
     .fence_evict = my_fence_evict,
     .xact_floor = my_xact_floor,
     .column_stamped = my_column_stamped,
+    .set_interrupt = my_set_interrupt,
+    .estimate_rows = my_estimate_rows,
 };
 
 const struct store_ops *store_mysql_driver(void) { return &my_store_ops; }

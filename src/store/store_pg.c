@@ -52,7 +52,9 @@
 #include "store_pg_int.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,8 @@ typedef struct pg_impl {
     int cursor_seq;
     char nl_table[300];   /* pg_prefer_index_joins: the table last checked ... */
     bool nl_indexed;      /* ... and whether its key leads an index */
+    atomic_int *intr; /* set_interrupt: ends reads */
+    bool cancelled;       /* the statement being read was cancelled by it */
 } pg_impl;
 
 struct store_reader {
@@ -83,19 +87,95 @@ struct store_reader {
 
 /* --- Errors --- */
 
+/* Never an empty cause: libpq leaves its message empty when a result is
+ * missing because of a protocol-state mix-up (a statement sent while a
+ * COPY or FETCH was in flight); the message then says what state the
+ * connection was in. A read ended by an interrupt is ST_EINTR. */
 static int pg_fail_res(pg_impl *g, PGresult *res, st_error *err, const char *what) {
     const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (m == NULL || *m == '\0') m = PQerrorMessage(g->conn);
     char clean[sizeof err->msg];
-    store_scrub(clean, sizeof clean, m ? m : PQerrorMessage(g->conn), NULL);
+    store_scrub(clean, sizeof clean, m ? m : "", NULL);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     /* 55P03 lock_not_available (lock_timeout): another writer holds the
      * rows; the job manager skips such a run instead of failing it */
     int code = PQstatus(g->conn) != CONNECTION_OK          ? ST_EUNAVAIL
              : state != NULL && strcmp(state, "55P03") == 0 ? ST_EBUSY
                                                            : ST_ERR;
+    if (clean[0] == '\0' && code == ST_EUNAVAIL)
+        snprintf(clean, sizeof clean, "the connection to the server was lost");
+    else if (clean[0] == '\0')
+        snprintf(clean, sizeof clean, "no result from the server (%s; connection %s, "
+                 "transaction %s)", res ? PQresStatus(PQresultStatus(res)) : "no result",
+                 PQisBusy(g->conn) ? "busy" : "idle",
+                 PQtransactionStatus(g->conn) == PQTRANS_ACTIVE ? "active"
+                 : PQtransactionStatus(g->conn) == PQTRANS_INERROR ? "failed"
+                 : PQtransactionStatus(g->conn) == PQTRANS_INTRANS ? "open" : "none");
+    if (g->cancelled) {
+        code = ST_EINTR;
+        snprintf(clean, sizeof clean, "interrupted (the statement was cancelled)");
+    }
+    g->cancelled = false;
     st_error_set(err, code, "datastore '%s' (postgres): %s: %s", g->name, what, clean);
     PQclear(res);
     return code;
+}
+
+/* --- Interruptible reads --- */
+
+static void pg_set_interrupt(void *impl, atomic_int *flag) {
+    ((pg_impl *)impl)->intr = flag;
+}
+
+/* Waits until the statement sent last has a result ready (PQisBusy false),
+ * polling the socket every 100 ms; when the interrupt flag is up, asks the
+ * server once to cancel the statement (its result is then an error, which
+ * pg_fail_res reports as ST_EINTR) and keeps waiting for that result, so
+ * the connection stays in step. */
+/* Once the interrupt flag is up: asks the server to cancel the running
+ * statement (once per statement). */
+static void pg_cancel_if_interrupted(pg_impl *g) {
+    if (g->cancelled || g->intr == NULL || !*g->intr) return;
+    char msg[256];
+    PGcancel *cn = PQgetCancel(g->conn);
+    if (cn != NULL) PQcancel(cn, msg, sizeof msg);
+    PQfreeCancel(cn);
+    g->cancelled = true;
+}
+
+/* Up to 100 ms for the socket to become readable, then takes what came. */
+static int pg_poll(pg_impl *g, st_error *err, const char *what) {
+    pg_cancel_if_interrupted(g);
+    struct pollfd p = {.fd = PQsocket(g->conn), .events = POLLIN};
+    if (p.fd < 0) return pg_fail_res(g, NULL, err, what);
+    int n = poll(&p, 1, 100);
+    if (n < 0 && errno != EINTR) return pg_fail_res(g, NULL, err, what);
+    if (n > 0 && !PQconsumeInput(g->conn)) return pg_fail_res(g, NULL, err, what);
+    return ST_OK;
+}
+
+static int pg_wait(pg_impl *g, st_error *err, const char *what) {
+    g->cancelled = false;
+    int rc = ST_OK;
+    while (rc == ST_OK && PQisBusy(g->conn)) rc = pg_poll(g, err, what);
+    return rc;
+}
+
+/* The first result of the statement sent last, the rest dropped (NULL
+ * when the wait failed: err filled). */
+static PGresult *pg_result(pg_impl *g, st_error *err, const char *what) {
+    if (pg_wait(g, err, what) != ST_OK) {
+        PGresult *extra;
+        while ((extra = PQgetResult(g->conn)) != NULL) PQclear(extra);
+        return NULL;
+    }
+    PGresult *res = PQgetResult(g->conn), *extra;
+    while ((extra = PQgetResult(g->conn)) != NULL) {
+        ExecStatusType s = PQresultStatus(extra);
+        PQclear(extra);
+        if (s == PGRES_COPY_OUT || s == PGRES_COPY_IN) break;
+    }
+    return res;
 }
 
 /* --- Connection --- */
@@ -384,10 +464,16 @@ static int pg_query_small(void *impl, store_reader **out, const char *sql, int n
     store_reader *r = calloc(1, sizeof *r);
     if (r == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
     r->impl = g;
-    r->res = pg_run(g, sql, np, p);
+    st_error werr = {0};
+    r->res = PQsendQueryParams(g->conn, sql, np, NULL, p, NULL, NULL, 0) == 1
+                 ? pg_result(g, &werr, "query") : NULL;
     if (PQresultStatus(r->res) != PGRES_TUPLES_OK) {
         PGresult *res = r->res;
         free(r);
+        if (res == NULL && werr.code != ST_OK) {
+            if (err) *err = werr;
+            return werr.code;
+        }
         return pg_fail_res(g, res, err, "query");
     }
     r->done = true;
@@ -403,12 +489,11 @@ static int pg_query_small(void *impl, store_reader **out, const char *sql, int n
     return ST_OK;
 }
 
-/* Waits for the FETCH sent ahead and drops anything after its result. */
-static PGresult *pg_fetch_wait(store_reader *r) {
-    PGresult *res = PQgetResult(r->impl->conn), *extra;
-    while ((extra = PQgetResult(r->impl->conn)) != NULL) PQclear(extra);
+/* Waits for the FETCH sent ahead and drops anything after its result
+ * (NULL: the wait failed, err filled). */
+static PGresult *pg_fetch_wait(store_reader *r, st_error *err) {
     r->pending = false;
-    return res;
+    return pg_result(r->impl, err, "reading rows");
 }
 
 /* Cursor reads run one chunk ahead: as soon as a chunk arrives the next
@@ -429,15 +514,21 @@ static void pg_fetch_sql(store_reader *r, char *sql, size_t n) {
 static int pg_fetch(store_reader *r, st_error *err) {
     char sql[96];
     PQclear(r->res);
+    r->res = NULL;
+    st_error werr = {0};
     if (r->pending) {
-        r->res = pg_fetch_wait(r);
+        r->res = pg_fetch_wait(r, &werr);
     } else {
         pg_fetch_sql(r, sql, sizeof sql);
-        r->res = PQexec(r->impl->conn, sql);
+        if (PQsendQuery(r->impl->conn, sql) == 1) r->res = pg_result(r->impl, &werr, "reading rows");
     }
     if (PQresultStatus(r->res) != PGRES_TUPLES_OK) {
         PGresult *res = r->res;
         r->res = NULL;
+        if (res == NULL && werr.code != ST_OK) {
+            if (err) *err = werr;
+            return werr.code;
+        }
         return pg_fail_res(r->impl, res, err, "reading rows");
     }
     r->ntuples = PQntuples(r->res);
@@ -475,7 +566,8 @@ static int pg_next(store_reader *r, const char *const **row, int *ncols, st_erro
 static void pg_reader_close(store_reader *r) {
     if (r == NULL) return;
     PQclear(r->res);
-    if (r->pending) PQclear(pg_fetch_wait(r));
+    st_error ignored;
+    if (r->pending) PQclear(pg_fetch_wait(r, &ignored));
     char sql[96];
     snprintf(sql, sizeof sql, "CLOSE %s", r->cursor);
     if (r->cursor[0] && PQtransactionStatus(r->impl->conn) == PQTRANS_INTRANS)
@@ -1037,9 +1129,91 @@ static int pg_fence_evict(void *impl, const char *key, int64_t token, int *ended
     return ST_OK;
 }
 
+/* The integer in the first cell of the result of `sql` (sent as is, its
+ * wait interruptible), or an error. */
+static int pg_first_int(pg_impl *g, const char *sql, int np, const char *const *p, int64_t *out,
+                        st_error *err) {
+    st_error werr = {0};
+    PGresult *res = PQsendQueryParams(g->conn, sql, np, NULL, p, NULL, NULL, 0) == 1
+                        ? pg_result(g, &werr, "row estimate") : NULL;
+    if (res == NULL && werr.code != ST_OK) {
+        if (err) *err = werr;
+        return werr.code;
+    }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "row estimate");
+    *out = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)
+               ? (int64_t)strtod(PQgetvalue(res, 0, 0), NULL) : 0;
+    PQclear(res);
+    return ST_OK;
+}
+
+/* store_ops.estimate_rows, cheapest first: a table's reltuples (kept by
+ * ANALYZE and autovacuum); else count(*) if it finishes within 500 ms (a
+ * small or new table, exact); else the planner's estimate of the top plan
+ * (EXPLAIN plans without executing, so a slow view is estimated at once). */
+/* count(*) of `from` if it finishes within 500 ms, in a transaction of
+ * its own (statement_timeout is local to it): ST_OK and the count; ST_ERR
+ * when it did not finish (or the connection is inside a transaction);
+ * ST_EINTR on an interrupt. */
+static int pg_quick_count(pg_impl *g, const char *from, int64_t *out, st_error *err) {
+    if (PQtransactionStatus(g->conn) != PQTRANS_IDLE) return ST_ERR;
+    store_sb q = {0};
+    store_sb_addf(&q, "SELECT count(*) FROM %s", from);
+    if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
+    st_error cerr = {0};
+    int rc = pg_exec(g, "BEGIN", 0, NULL, NULL, &cerr);
+    if (rc == ST_OK) rc = pg_exec(g, "SET LOCAL statement_timeout = 500", 0, NULL, NULL, &cerr);
+    if (rc == ST_OK) rc = pg_first_int(g, q.s, 0, NULL, out, &cerr);
+    pg_rollback(g);
+    store_sb_free(&q);
+    if (rc == ST_EINTR && err) *err = cerr;
+    return rc == ST_OK || rc == ST_EINTR ? rc : ST_ERR;
+}
+
+static int pg_estimate_rows(void *impl, const store_table *t, const char *from, int64_t *out,
+                            st_error *err) {
+    pg_impl *g = impl;
+    *out = 0;
+    if (t->table != NULL) {
+        const char *p[] = {t->table, t->schema ? t->schema : "public"};
+        int rc = pg_first_int(g, "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n "
+                              "ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = $2",
+                              2, p, out, err);
+        if (rc != ST_OK || *out > 0) return rc;
+    }
+    int rc = pg_quick_count(g, from, out, err);
+    if (rc != ST_ERR) return rc;
+    store_sb q = {0};
+    store_sb_addf(&q, "EXPLAIN (FORMAT JSON) SELECT 1 FROM %s", from);
+    if (q.oom) return st_error_set(err, ST_ENOMEM, "out of memory");
+    st_error werr = {0};
+    PGresult *res = PQsendQuery(g->conn, q.s) == 1 ? pg_result(g, &werr, "row estimate") : NULL;
+    store_sb_free(&q);
+    if (res == NULL && werr.code != ST_OK) {
+        if (err) *err = werr;
+        return werr.code;
+    }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1)
+        return pg_fail_res(g, res, err, "row estimate");
+    const char *rows = strstr(PQgetvalue(res, 0, 0), "\"Plan Rows\":");
+    if (rows != NULL) *out = (int64_t)strtod(rows + strlen("\"Plan Rows\":"), NULL);
+    PQclear(res);
+    return ST_OK;
+}
+
 /* --- Shared with store_pg_copy.c (store_pg_int.h) --- */
 
 PGconn *store_pg_conn(void *impl) { return ((pg_impl *)impl)->conn; }
+int store_pg_wait(void *impl, st_error *err, const char *what) {
+    return pg_wait(impl, err, what);
+}
+PGresult *store_pg_result(void *impl, st_error *err, const char *what) {
+    return pg_result(impl, err, what);
+}
+int store_pg_poll(void *impl, st_error *err, const char *what) {
+    return pg_poll(impl, err, what);
+}
+void store_pg_read_start(void *impl) { ((pg_impl *)impl)->cancelled = false; }
 int store_pg_fail(void *impl, PGresult *res, st_error *err, const char *what) {
     return pg_fail_res(impl, res, err, what);
 }
@@ -1094,6 +1268,8 @@ static const struct store_ops pg_store_ops = {
     .fence_evict = pg_fence_evict,
     .xact_floor = store_pg_xact_floor,
     .column_stamped = store_pg_column_stamped,
+    .set_interrupt = pg_set_interrupt,
+    .estimate_rows = pg_estimate_rows,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }

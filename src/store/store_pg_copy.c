@@ -28,7 +28,10 @@
  *           transaction: the header, the pieces as they came, the trailer.
  *
  * Closing a read that is still running cancels it on the server and drains
- * what was in flight, so the connection is usable afterwards.
+ * what was in flight, so the connection is usable afterwards. A read waits
+ * for the source in 100 ms polls (store_pg_poll): when the run's interrupt
+ * flag goes up the COPY is cancelled and the read fails with ST_EINTR,
+ * whatever the source's pace.
  */
 #include "store_pg_int.h"
 
@@ -248,6 +251,7 @@ int store_pg_native_open(void *impl, store_native **out, const char *select,
     }
     PQclear(res);
     r->copying = true;
+    store_pg_read_start(impl);
     *out = r;
     return ST_OK;
 }
@@ -294,11 +298,14 @@ static int native_append(store_native *r, const char *m, size_t n, st_error *err
  * ended, or an error. */
 static int native_more(store_native *r, bool nowait, st_error *err) {
     char *m = NULL;
-    int n = PQgetCopyData(r->conn, &m, nowait);
-    if (n == 0 && nowait) {
+    int n;
+    while ((n = PQgetCopyData(r->conn, &m, 1)) == 0) {
         if (!PQconsumeInput(r->conn)) return store_pg_fail(r->impl, NULL, err, "reading rows");
-        n = PQgetCopyData(r->conn, &m, 1);
-        if (n == 0) return 0;
+        if ((n = PQgetCopyData(r->conn, &m, 1)) != 0) break;
+        if (nowait) return 0;
+        /* waits in 100 ms polls, so an interrupt cancels the COPY */
+        int rc = store_pg_poll(r->impl, err, "reading rows");
+        if (rc != ST_OK) return rc;
     }
     if (n == -1) {
         int rc = native_finish(r, err);

@@ -25,6 +25,17 @@ int store_pg_fail(void *impl, PGresult *res, st_error *err, const char *what);
 void store_pg_qualified(store_sb *b, const store_table *t);
 void store_pg_collist(store_sb *b, const store_table *t);
 int store_pg_exec(void *impl, const char *sql, st_error *err);
+/* Waits, interruptibly (store_ops.set_interrupt), until the statement sent
+ * last has a result ready; and its first result (NULL with err filled when
+ * the wait failed). */
+int store_pg_wait(void *impl, st_error *err, const char *what);
+PGresult *store_pg_result(void *impl, st_error *err, const char *what);
+/* For a read outside pg_wait (a COPY out): store_pg_read_start when it
+ * begins, then store_pg_poll for each wait (up to 100 ms; cancels the
+ * statement once the interrupt flag is up, so its end is reported as
+ * ST_EINTR by store_pg_fail). */
+void store_pg_read_start(void *impl);
+int store_pg_poll(void *impl, st_error *err, const char *what);
 
 /* --- store_pg_copy.c: store_ops' native transfer (store.h) --- */
 int store_pg_native_form(void *impl, const char *select, char *buf, size_t n, st_error *err);

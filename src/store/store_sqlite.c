@@ -55,6 +55,8 @@
 typedef struct sq_impl {
     sqlite3 *db;
     char name[128];
+    atomic_int *intr; /* set_interrupt: ends reads */
+    bool reading;        /* a reader's step runs: the interrupt may end it */
 } sq_impl;
 
 struct store_reader {
@@ -292,6 +294,13 @@ static int sq_register(sqlite3 *db) {
  * else's frozen transaction must not count against this strategy. */
 static int sq_fail(sq_impl *q, st_error *err, const char *what) {
     int code = sqlite3_errcode(q->db);
+    if (code == SQLITE_INTERRUPT)
+        return st_error_set(err, ST_EINTR, "datastore '%s' (sqlite): %s: interrupted", q->name,
+                            what);
+    const char *m = sqlite3_errmsg(q->db);
+    if (m == NULL || *m == '\0')
+        return st_error_set(err, ST_ERR, "datastore '%s' (sqlite): %s: failed with SQLite code "
+                            "%d and no message", q->name, what, code);
     if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
         return st_error_set(err, ST_EBUSY, "datastore '%s' (sqlite): %s: the database file is "
                             "locked by another writer (a frozen or stale run?)", q->name, what);
@@ -427,8 +436,25 @@ static int sq_query(void *impl, store_reader **out, const char *sql, int np,
     return ST_OK;
 }
 
+/* Interruptible reads (store_ops.set_interrupt): SQLite calls this every
+ * 1,000 virtual machine steps; non-zero ends the statement being stepped
+ * with SQLITE_INTERRUPT. Only a reader's step is ended so (`reading`): a
+ * write or a commit always runs to its end. */
+static int sq_progress(void *arg) {
+    sq_impl *q = arg;
+    return q->reading && q->intr != NULL && *q->intr;
+}
+
+static void sq_set_interrupt(void *impl, atomic_int *flag) {
+    sq_impl *q = impl;
+    q->intr = flag;
+    sqlite3_progress_handler(q->db, flag ? 1000 : 0, flag ? sq_progress : NULL, q);
+}
+
 static int sq_next(store_reader *r, const char *const **row, int *ncols, st_error *err) {
+    r->impl->reading = true;
     int rc = sqlite3_step(r->stmt);
+    r->impl->reading = false;
     if (rc == SQLITE_DONE) return 0;
     if (rc != SQLITE_ROW) return sq_fail(r->impl, err, "reading rows");
     for (int i = 0; i < r->ncols; i++)
@@ -818,6 +844,7 @@ static const struct store_ops sqlite_store_ops = {
     .describe = sq_describe,
     .key_indexed = sq_key_indexed,
     .ddl_type = sq_ddl_type,
+    .set_interrupt = sq_set_interrupt,
     .digest_families = sq_digest_families,
     .row_digest_expr = sq_row_digest_expr,
     .ddl_transactional = true,

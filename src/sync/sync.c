@@ -219,6 +219,10 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
                             p->name, sd == NULL ? p->source.datastore : p->destination.datastore);
     int rc = ctx_columns(c, p);
     if (rc == ST_OK) rc = open_both(c, sd, dd);
+    if (rc == ST_OK) { /* reads end on an interrupt (store.h, set_interrupt) */
+        store_set_interrupt(c->src, o->interrupt);
+        store_set_interrupt(c->dst, o->interrupt);
+    }
     if (rc == ST_OK && o->strategy->type == CONFIG_STRATEGY_FULL)
         rc = check_shared_sqlite_file(c, sd, dd);
     if (rc == ST_OK) rc = limit_stale_sessions(c, p);
@@ -237,26 +241,26 @@ static void name_tables(const sync_opts *o, char *buf, size_t n) {
 }
 
 /* Source row count for the ETA (sync_progress asks when it first needs
- * it): PostgreSQL's planner estimate (reltuples, kept by ANALYZE and
- * autovacuum) for a table, else count(*). */
+ * it). Asked on a connection of its own, opened for it and closed at once:
+ * the run's source connection is then usually busy with a read (a cursor,
+ * a COPY, a streamed result), on which no other statement may run (see
+ * the audit in sync_progress.c). The driver's planner estimate reads no
+ * rows (a slow view costs no more than a table); SQLite counts. A failure
+ * leaves the total unknown, and the run goes on. */
 int64_t sync_estimate_rows(sync_ctx *c) {
-    if (c->st.table && strcmp(store_ops_of(c->src)->engine, "postgres") == 0) {
-        store_sb e = {0};
-        store_sb_add(&e, "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON "
-                         "n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = $2");
-        const char *params[] = {c->st.table, store_schema(c->src, c->st.schema)};
-        int64_t n = 0;
-        sync_query_int(c->src, &e, 2, params, &n, NULL);
-        store_sb_free(&e);
-        if (n > 0) return n;
-    }
-    store_sb q = {0};
-    store_sb_add(&q, "SELECT count(*) FROM ");
-    store_sb_from(&q, c->src, &c->st);
+    const config_datastore *sd = config_datastore_find(c->o->cfg, c->o->pipeline->source.datastore);
+    store *s = NULL;
+    st_error e;
     int64_t n = 0;
-    sync_query_int(c->src, &q, 0, NULL, &n, NULL);
-    store_sb_free(&q);
-    return n;
+    int rc = sd ? store_open(&s, sd, &e) : ST_ENOTFOUND;
+    if (rc == ST_OK) {
+        store_set_interrupt(s, c->o->interrupt);
+        rc = store_estimate_rows(s, &c->st, &n, &e);
+    }
+    if (rc != ST_OK && sd != NULL)
+        log_debug(c->o->pipeline->name, c->o->strategy->name, "no row estimate: %s", e.msg);
+    store_close(s);
+    return rc == ST_OK && n > 0 ? n : 0;
 }
 
 static int run_strategy(sync_ctx *c) {

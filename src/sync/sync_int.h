@@ -37,8 +37,8 @@ typedef struct sync_progress {
 } sync_progress;
 
 void sync_progress_start(sync_progress *p, bool want, int64_t total);
-/* sync.c: the source's expected row count (planner estimate or count(*)),
- * 0 when unknown. */
+/* sync.c: the source's expected row count, asked on a connection of its
+ * own (store_estimate_rows), 0 when unknown. */
 int64_t sync_estimate_rows(struct sync_ctx *c);
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force);
 void sync_progress_end(sync_progress *p, const state_stats *s);
@@ -109,8 +109,10 @@ void sync_batch_count(sync_ctx *c, const store_counts *cnt);
 /* sync_sql.c: SQL builders. */
 void sync_sql_select(store_sb *b, const sync_ctx *c, bool source);
 void sync_sql_order(store_sb *b, const sync_ctx *c, bool source, int cursor_col);
-/* "(t1, t2) > (cast($first), cast($first+1))" over the key columns, with the
- * cursor column first when cursor_col >= 0; op is ">" or ">=". */
+/* "t1 >= cast($first) AND (t1, t2) > (cast($first), cast($first+1))" over
+ * the key columns, with the cursor column first when cursor_col >= 0; op
+ * is ">", ">=", "<" or "<=" (the leading bound then "<="); a single column:
+ * "t1 > cast($first)". */
 void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col, int first,
                      const char *op, bool cursor_only);
 int sync_key_cmp(const sync_ctx *c, const char *const *a, const char *const *b);

@@ -11,12 +11,52 @@
  * nothing.
  *
  * Totals are estimates, asked for only when first needed (a short run in
- * log mode never pays for them): the source's row count from the planner
- * where the engine keeps one (PostgreSQL reltuples), else count(*)
- * (sync_estimate_rows); for hash, the expected leaf segments are the rows
- * over segment_rows. The ETA follows the rows for full and delta (a delta
- * reads at most the whole table: its ETA is an upper bound) and the
- * segments for hash.
+ * log mode never pays for them), on a connection of their own
+ * (sync_estimate_rows opens one to the source and closes it): by then the
+ * run's source connection is usually streaming a read, and a statement
+ * sent on it would break that read (PostgreSQL: the FETCH in flight taken
+ * by the side query, then "reading rows: " with no cause, or "no COPY in
+ * progress"; MySQL: "Commands out of sync"). The estimate never reads a
+ * slow source for long (store_estimate_rows: statistics, a count that
+ * ends within 500 ms, else the planner's estimate; SQLite counts). For
+ * hash, the expected leaf segments are the rows over segment_rows. The ETA
+ * follows the rows for full and delta (a delta reads at most the whole
+ * table: its ETA is an upper bound) and the segments for hash.
+ *
+ * Audit (issue 20): no statement is sent on a connection while a cursor,
+ * COPY or streamed result is open on it, for the three drivers. store.c
+ * enforces it: while store_query's reader or a native read is open, every
+ * other statement on that store fails with "internal error: a statement
+ * was sent while a streaming read is open on the same connection" instead
+ * of corrupting the stream. Where streams are open and what runs meanwhile:
+ *   sync_full.c       the source stream (cursor / streamed result / SQLite
+ *                     statement) stays open for the run; destination pages
+ *                     (query_small, materialised), batch transactions, the
+ *                     fencing check and COPY-in all run on the destination
+ *                     connection; progress on its own connection.
+ *   sync_full_copy.c  the source COPY out stays open; COPY-in batches, the
+ *                     fencing check and relax_commit run on the destination.
+ *   sync_delta.c      a page's source reader is open while the page streams
+ *                     into the destination (sync_batch_stream: destination
+ *                     only); the NULL-cursor count runs before the first
+ *                     page, the watermark goes to the state store; the
+ *                     reader is closed before the next page's query.
+ *   sync_hash*.c      range and segment queries are materialised lists
+ *                     (sync_list_load: read to the end, then closed); the
+ *                     row pass (sync_hash_rows.c) opens one digest stream
+ *                     per side, compares, and closes both before fetching
+ *                     and writing (fetch_and_merge).
+ *   sync_diff.c       records in memory; the hash queries as above.
+ *   sync_local.c      statements only (INSERT ... SELECT across ATTACH), no
+ *                     reader held across another statement.
+ *   check.c           one reader, read and closed before the next statement.
+ *   store_pg.c        a cursor reader's own CLOSE / COMMIT run in its
+ *                     reader_close, after the FETCH in flight is collected.
+ * Reads wait interruptibly (store_ops.set_interrupt, fed the run's
+ * SIGINT/SIGTERM flag in sync.c): PostgreSQL polls the socket every 100 ms
+ * and cancels the statement, MySQL uses non-blocking reads and cuts the
+ * connection, SQLite's progress handler ends the step; the read fails with
+ * ST_EINTR and the run stops within one network read.
  *
  * The clock here is the monotonic one and is used for display and the run
  * duration only, never for a decision.

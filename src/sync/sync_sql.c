@@ -7,7 +7,11 @@
  * engine orders them like the canonical text, COLLATE "C" for text keys on
  * PostgreSQL), and parameters are cast to the column type so PostgreSQL
  * uses the key/cursor index. Identifiers are quoted; values are always
- * parameters ($N / ?N).
+ * parameters ($N / ?N). A keyset over several columns, (a, b) > (x, y),
+ * is preceded by a >= x (a <= x for < and <=): MariaDB does not turn a row comparison into an
+ * index range, so every delta page scanned and sorted the whole table
+ * (2M rows MySQL -> SQLite: a delta of 167 s, 200 pages); with the bound
+ * each page is a range scan on every engine.
  */
 #include "sync_int.h"
 
@@ -59,6 +63,14 @@ void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col
     if (cursor_col >= 0) idx[n++] = (size_t)cursor_col;
     for (size_t i = 0; i < c->ncols && n < 64 && !cursor_only; i++)
         if (c->key[i]) idx[n++] = i;
+    if (n > 1) { /* the leading column's bound first: a range any planner can use */
+        char p[16];
+        snprintf(p, sizeof p, "%c%d", ops->param_prefix, first);
+        term(b, c, source, idx[0]);
+        store_sb_add(b, op[0] == '<' ? " <= " : " >= ");
+        ops->param_cast(b, p, c->kinds[idx[0]], c->types[idx[0]]);
+        store_sb_add(b, " AND ");
+    }
     store_sb_add(b, n > 1 ? "(" : "");
     for (size_t k = 0; k < n; k++) {
         if (k) store_sb_add(b, ", ");

@@ -5,7 +5,16 @@ with the total and an ETA, for full and for hash; not on a terminal a run
 longer than --progress-interval logs info lines instead (the run is made
 long by pg_sleep in a source view, never by a big table), and a short run
 logs none.
+
+Issue 20: the row estimate no longer runs on the source connection while
+its read is open, and never reads a slow view (statistics, a count that
+finishes within 500 ms, else the planner's estimate: the view's table is
+ANALYZEd so the estimate is exact). SIGTERM to a run reading a slow source
+(a view yielding 500 rows/s, a batch taking 4 s) ends it within one network
+read: exit 143 within 2 s (the one upper bound the issue asks for).
 """
+import threading
+import time
 import os
 import pty
 import select
@@ -61,6 +70,7 @@ def test_progress_log_lines_off_a_terminal(synctool, tmp_path, pg_server, schema
         f'CREATE TABLE "{schema}".orders (id bigint PRIMARY KEY, customer_id bigint, '
         f'total numeric(14,2), note text, updated_at timestamptz); '
         f'INSERT INTO "{schema}".orders SELECT g, g, g, \'n\', now() FROM generate_series(1, 4) g; '
+        f'ANALYZE "{schema}".orders; '
         f'CREATE VIEW "{schema}".slow AS SELECT o.* FROM "{schema}".orders o, '
         f'LATERAL (SELECT pg_sleep(0.4 + 0 * o.id)) AS nap',
         dbname=pg_server.dbname)
@@ -79,3 +89,47 @@ def test_progress_log_lines_off_a_terminal(synctool, tmp_path, pg_server, schema
     assert r.rc == 0 and "progress:" not in r.err, r
     r = synctool("run", "p", "--progress-interval", "0", config_dir=tmp_path)
     assert r.rc == 2 and "--progress-interval must be at least 1" in r.err
+
+
+def test_sigterm_to_a_run_reading_a_slow_source(tmp_path, pg_server, schema):
+    pg_server.psql(
+        f'CREATE TABLE "{schema}".orders (id bigint PRIMARY KEY, customer_id bigint, '
+        f'total numeric(14,2), note text, updated_at timestamptz); '
+        f'INSERT INTO "{schema}".orders SELECT g, g, g, \'n\', now() '
+        f'FROM generate_series(1, 100000) g; ANALYZE "{schema}".orders; '
+        f'CREATE VIEW "{schema}".slow AS SELECT o.* FROM "{schema}".orders o, '
+        f'LATERAL (SELECT pg_sleep(0.002 + 0 * o.id)) AS nap',
+        dbname=pg_server.dbname)
+    write_config(tmp_path, pg_ds(pg_server, "shop") + "  b: {type: sqlite, path: data/b.db}\n",
+                 f"{{datastore: shop, schema: {schema}, table: slow}}",
+                 "{datastore: b, table: orders}")
+    assert subprocess.run([BIN, "--config-dir", str(tmp_path), "ddl", "apply", "p"],
+                          capture_output=True).returncode == 0
+    p = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "p", "--strategy", "full",
+                          "--progress-interval", "1"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1"))
+    lines, progressing = [], threading.Event()
+
+    def read():
+        for line in p.stderr:
+            lines.append(line)
+            if " progress: " in line:
+                progressing.set()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # a batch (2,000 rows, 4 s at this pace) committed, the estimate taken
+        assert progressing.wait(120), "".join(lines)
+        killed = time.monotonic()
+        p.send_signal(15)
+        rc = p.wait(60)
+        took = time.monotonic() - killed
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    reader.join(10)
+    assert rc == 143, "".join(lines)
+    assert took <= 2.0, f"exit {took:.1f}s after SIGTERM:\n" + "".join(lines)
+    assert "reading rows" not in "".join(lines) or "interrupted" in "".join(lines), lines

@@ -12,12 +12,17 @@
  * value named with its key, the streaming reader closed half way leaving
  * the connection usable, the connection also over the unix socket, a
  * wrong password reported without the password, and the fencing check.
+ * Issue 20: a statement sent while a result streams is refused with a
+ * message (it used to end the read with "Commands out of sync") and the
+ * read goes on; with the interrupt flag up a streamed read of a slow query
+ * ends with ST_EINTR at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +342,47 @@ static void test_session_limits_on_mariadb(void **x) {
     store_close(s);
 }
 
+static void test_side_query_refused_while_streaming(void **x) {
+    (void)x;
+    store *s = open_my(false);
+    store_reader *r = NULL, *side = NULL;
+    st_error err;
+    assert_int_equal(store_query(s, &r, "SELECT seq FROM seq_1_to_5000", 0, NULL, &err), 0);
+    const char *const *row;
+    int nc;
+    assert_int_equal(store_next(s, r, &row, &nc, &err), 1);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(store_query_small(s, &side, "SELECT 1", 0, NULL, &err), 0);
+    assert_non_null(strstr(err.msg, "while a streaming read is open"));
+    int n = 1, rc;
+    while ((rc = store_next(s, r, &row, &nc, &err)) == 1) n++;
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 5000);
+    store_reader_close(s, r);
+    assert_string_equal(one(s, "SELECT 41 + 1", 0, NULL), "42");
+    store_close(s);
+}
+
+static void test_streamed_read_interrupted(void **x) {
+    (void)x;
+    store *s = open_my(false);
+    static atomic_int flag;
+    flag = 0;
+    store_set_interrupt(s, &flag);
+    store_reader *r = NULL;
+    st_error err;
+    assert_int_equal(store_query(s, &r, "SELECT seq, SLEEP(0.01) FROM seq_1_to_100000", 0, NULL,
+                                 &err), 0);
+    flag = 1;
+    const char *const *row;
+    int nc, rc;
+    while ((rc = store_next(s, r, &row, &nc, &err)) == 1) {}
+    assert_int_equal(rc, ST_EINTR);
+    assert_non_null(strstr(err.msg, "interrupted"));
+    store_reader_close(s, r);
+    store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_are_bound_safely),
@@ -348,6 +394,8 @@ int main(void) {
         cmocka_unit_test(test_wrong_password_not_echoed),
         cmocka_unit_test(test_fence),
         cmocka_unit_test(test_session_limits_on_mariadb),
+        cmocka_unit_test(test_side_query_refused_while_streaming),
+        cmocka_unit_test(test_streamed_read_interrupted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
