@@ -285,8 +285,7 @@ static int record(notifier *n, state *st, const char *p, const char *s, const ch
         log_warn(p, s[0] == '*' ? NULL : s, "cannot record the alert state: %s", e.msg);
         return -1;
     }
-    for (size_t i = 0; a && i < n->nhooks; i++)
-        if (n->hooks[i].events & a->event) n->hooks[i].wake = true;
+    notify_mark_wake(n, a ? a->event : 0);
     return (int)k;
 }
 

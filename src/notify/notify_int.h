@@ -55,6 +55,9 @@ void notify_hook_id(const char *url, char id[24]);
 /* Rebuilds the cache for n->cfg (all slots unread). */
 int notify_cache_build(notifier *n);
 
+/* Marks the hooks subscribed to `event` as having new entries (wake), under
+ * n->mu: their delivery threads read it. */
+void notify_mark_wake(notifier *n, unsigned event);
 /* Sets the clock to `now` and wakes the hooks that got entries (wake set). */
 void notify_wake(notifier *n, int64_t now);
 

@@ -255,6 +255,14 @@ static void *hook_main(void *arg) {
 
 /* --- the notifier --- */
 
+void notify_mark_wake(notifier *n, unsigned event) {
+    if (event == 0 || n->nhooks == 0) return;
+    pthread_mutex_lock(&n->mu);
+    for (size_t i = 0; i < n->nhooks; i++)
+        if (n->hooks[i].events & event) n->hooks[i].wake = true;
+    pthread_mutex_unlock(&n->mu);
+}
+
 void notify_wake(notifier *n, int64_t now) {
     if (n->nhooks == 0) return;
     pthread_mutex_lock(&n->mu);
