@@ -324,6 +324,26 @@ static int record_once(void *ud, st_error *err) {
                                    f->res->message, error, &f->res->stats, f->log, err);
 }
 
+/* The state store stayed away for the lease: the outcome goes to the local
+ * spool, recorded by the next synctool command on this host (state_spool.c). */
+static void spool(run_ctx *r, const job_result *res, const char *log, int64_t now) {
+    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED,
+                                       STATE_INTERRUPTED};
+    state_outcome o = {.pipeline = r->p->name, .strategy = r->strategy, .run_id = r->run_id,
+                       .status = map[res->status], .started_at = r->started,
+                       .finished_at = now, .worker = r->worker, .message = res->message,
+                       .error = res->status == JOB_FAILED ? res->message : "", .log = log,
+                       .stats = res->stats};
+    char where[1200];
+    st_error err;
+    if (state_spool_write(r->cfg->state_url, &o, where, sizeof where, &err) == ST_OK)
+        log_warn(r->p->name, r->strategy, "outcome of run %" PRId64 " kept in %s; the next "
+                 "synctool command on this host records it", r->run_id, where);
+    else
+        log_error(r->p->name, r->strategy, "outcome of run %" PRId64 " not kept: %s",
+                  r->run_id, err.msg);
+}
+
 /* Records the result. An executed run's outcome is retried within the
  * pipeline's lease while the state store is unreachable; r->record_rc says
  * how it ended. */
@@ -354,6 +374,7 @@ static void record(run_ctx *r, const job_result *res) {
                                : record_once(&f, &err);
     if (r->record_rc != ST_OK)
         log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
+    if (r->record_rc == ST_EUNAVAIL && r->executed) spool(r, res, log, f.now);
     free(log);
 }
 

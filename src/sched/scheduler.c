@@ -756,6 +756,26 @@ static int sched_record_once(void *ud, st_error *err) {
                                    &f->res->stats, f->log, err);
 }
 
+/* The state store stayed away for the lease: the outcome goes to the local
+ * spool, recorded by the next synctool command on this host (state_spool.c). */
+static void sched_spool(run_ctx *rc, const job_result *res, const char *log, int64_t now) {
+    const queue_job *job = rc->job;
+    state_outcome o = {.pipeline = job->pipeline, .strategy = job->strategy,
+                       .run_id = job->run_id, .status = sched_state_of(res->status),
+                       .started_at = rc->started_at, .finished_at = now,
+                       .worker = rc->env->worker, .message = res->message,
+                       .error = res->status == JOB_FAILED ? res->message : "", .log = log,
+                       .stats = res->stats};
+    char where[1200];
+    st_error e;
+    if (state_spool_write(rc->env->cfg->state_url, &o, where, sizeof where, &e) == ST_OK)
+        log_warn(job->pipeline, job->strategy, "outcome of run %" PRId64 " kept in %s; the "
+                 "next synctool command on this host records it", job->run_id, where);
+    else
+        log_error(job->pipeline, job->strategy, "outcome of run %" PRId64 " not kept: %s",
+                  job->run_id, e.msg);
+}
+
 /* Records the outcome, retried within the pipeline's lease while the state
  * store is unreachable. */
 static int sched_record(run_ctx *rc, const job_result *res, st_error *err) {
@@ -766,6 +786,7 @@ static int sched_record(run_ctx *rc, const job_result *res, st_error *err) {
                           ? rc->p->locks.lease_ttl_seconds : 30;
     int r = sched_retry_store(sched_record_once, &f, lease_s * 1000, job->pipeline,
                               job->strategy, err);
+    if (r == ST_EUNAVAIL) sched_spool(rc, res, log, f.now);
     free(log);
     if (r == ST_ESTALE) {
         log_warn(job->pipeline, job->strategy, "result of run %" PRId64 " not recorded: %s",

@@ -157,7 +157,11 @@ int state_open(state **out, const char *url, st_error *err) {
                             "state: unsupported URL scheme (expected sqlite:/path or "
                             "redis://host:port/db)");
     if (rc != ST_OK) return rc;
-    return state_open_with_ops(out, ops, be, err);
+    if ((rc = state_open_with_ops(out, ops, be, err)) != ST_OK) return rc;
+    st_error e;
+    if (state_spool_replay(*out, url, NULL, &e) != ST_OK)
+        log_warn(NULL, NULL, "spooled outcomes not recorded yet: %s", e.msg);
+    return ST_OK;
 }
 
 void state_close(state *st) {
@@ -322,6 +326,29 @@ int state_mark_finished(state *st, const char *pipeline, const char *strategy, i
                                    worker, message, error, stats, NULL, err);
 }
 
+/* The change that records a finished attempt (without its history). */
+static void finished_change(state_change *c, const char *pipeline, const char *strategy,
+                            int64_t run_id, state_status status, int64_t started_at,
+                            int64_t now, const char *worker, const char *message,
+                            const char *error) {
+    change_init(c, pipeline, strategy, run_id, now);
+    c->values.status = status;
+    state_copy(c->values.worker, sizeof c->values.worker, worker);
+    state_copy(c->values.message, sizeof c->values.message, message);
+    state_copy(c->values.error, sizeof c->values.error, error);
+    c->set |= STATE_SET_WORKER | STATE_SET_MESSAGE | STATE_SET_ERROR;
+    if (status == STATE_SUCCESS) {
+        c->values.last_run = started_at;
+        c->set |= STATE_SET_LAST_RUN;
+        c->retry = STATE_RETRY_RESET;
+    } else if (status == STATE_FAILED || status == STATE_LOST) {
+        c->retry = STATE_RETRY_INCR;
+    } else {
+        c->values.last_attempted_at = now;
+        c->set |= STATE_SET_LAST_ATTEMPTED;
+    }
+}
+
 int state_mark_finished_log(state *st, const char *pipeline, const char *strategy,
                             int64_t run_id, state_status status, int64_t started_at,
                             int64_t now, const char *worker, const char *message,
@@ -334,22 +361,8 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
                             "skipped, interrupted or lost, not %s", pipeline, strategy,
                             state_status_name(status));
     state_change c;
-    change_init(&c, pipeline, strategy, run_id, now);
-    c.values.status = status;
-    state_copy(c.values.worker, sizeof c.values.worker, worker);
-    state_copy(c.values.message, sizeof c.values.message, message);
-    state_copy(c.values.error, sizeof c.values.error, error);
-    c.set |= STATE_SET_WORKER | STATE_SET_MESSAGE | STATE_SET_ERROR;
-    if (status == STATE_SUCCESS) {
-        c.values.last_run = started_at;
-        c.set |= STATE_SET_LAST_RUN;
-        c.retry = STATE_RETRY_RESET;
-    } else if (status == STATE_FAILED || status == STATE_LOST) {
-        c.retry = STATE_RETRY_INCR;
-    } else {
-        c.values.last_attempted_at = now;
-        c.set |= STATE_SET_LAST_ATTEMPTED;
-    }
+    finished_change(&c, pipeline, strategy, run_id, status, started_at, now, worker, message,
+                    error);
     state_history_entry h;
     history_fill(&h, run_id, status, started_at, now, worker, message, error, stats);
     c.history = &h;
@@ -357,6 +370,44 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
     int rc = st->ops->apply(st->be, &c, err);
     if (rc == ST_OK) count_finished(st, pipeline, strategy, status, stats);
     return rc;
+}
+
+static bool state_finished(state_status s) {
+    return s == STATE_SUCCESS || s == STATE_FAILED || s == STATE_SKIPPED ||
+           s == STATE_INTERRUPTED;
+}
+
+int state_record_late(state *st, const state_outcome *o, bool *applied, st_error *err) {
+    *applied = false;
+    if (!state_finished(o->status) && o->status != STATE_LOST)
+        return st_error_set(err, ST_EINVAL, "state: %s:%s: a late outcome must be finished, "
+                            "not %s", o->pipeline, o->strategy, state_status_name(o->status));
+    state_record cur;
+    int rc = state_get(st, o->pipeline, o->strategy, &cur, err);
+    if (rc != ST_OK && rc != ST_ENOTFOUND) return rc;
+    bool have = rc == ST_OK;
+    if (have && cur.run_id == o->run_id && state_finished(cur.status)) return ST_OK;
+    state_change c;
+    finished_change(&c, o->pipeline, o->strategy, o->run_id, o->status, o->started_at,
+                    o->finished_at, o->worker, o->message, o->error);
+    if (have && cur.run_id > o->run_id) {
+        /* a newer run owns the record: only the history entry is added */
+        c.check_run_id = false;
+        c.set = 0;
+        c.retry = STATE_RETRY_KEEP;
+    } else if (have && cur.run_id == o->run_id && cur.status == STATE_LOST &&
+               o->status != STATE_SUCCESS) {
+        c.retry = STATE_RETRY_KEEP;   /* `lost` already counted this failure */
+    }
+    state_history_entry h;
+    history_fill(&h, o->run_id, o->status, o->started_at, o->finished_at, o->worker,
+                 o->message, o->error, &o->stats);
+    c.history = &h;
+    c.log = o->log;
+    if ((rc = st->ops->apply(st->be, &c, err)) != ST_OK) return rc;
+    count_finished(st, o->pipeline, o->strategy, o->status, &o->stats);
+    *applied = true;
+    return ST_OK;
 }
 
 int state_reset_at(state *st, const char *pipeline, const char *strategy, int64_t now,

@@ -216,6 +216,37 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
                             const char *error, const state_stats *stats, const char *log,
                             st_error *err);
 
+/* A finished run's outcome as one value: what state_mark_finished_log
+ * records, kept on local disk by the spool (state_spool.c) when the state
+ * store could not be reached. Strings point into the caller's memory. */
+typedef struct state_outcome {
+    const char *pipeline, *strategy;
+    int64_t run_id;
+    state_status status;
+    int64_t started_at, finished_at;
+    const char *worker, *message, *error, *log;
+    state_stats stats;
+} state_outcome;
+
+/* Records an outcome that arrives late (from the spool): like
+ * state_mark_finished_log, except that a run already recorded `lost` is
+ * corrected without counting a second failure, a run already recorded
+ * finished is left alone (*applied = false), and a newer run's record is
+ * kept while the history entry is still added. */
+int state_record_late(state *st, const state_outcome *o, bool *applied, st_error *err);
+
+/* Keeps an outcome the state store could not take in the local spool
+ * directory (SYNCTOOL_SPOOL_DIR, else $STATE_DIRECTORY/spool, else
+ * $XDG_STATE_HOME/synctool/spool, else ~/.local/state/synctool/spool), tagged
+ * with the state URL it belongs to (without its password). `where` (may be
+ * NULL) gets the file's path. The next state_open of the same URL, by any
+ * synctool command on this host, records it (state_spool_replay). */
+int state_spool_write(const char *url, const state_outcome *o, char *where, size_t n,
+                      st_error *err);
+/* Records every spooled outcome of `url`; *replayed (may be NULL) gets the
+ * count. A file that cannot be recorded now stays for the next time. */
+int state_spool_replay(state *st, const char *url, int *replayed, st_error *err);
+
 /* One history entry found by run id, with its pipeline, strategy and log. */
 typedef struct state_run {
     char pipeline[128];

@@ -14,6 +14,7 @@ item 5, issue 27 item 5).
 Nothing waits on a fixed sleep: every step waits for a log line, a state or
 the gate.
 """
+import json
 import os
 import subprocess
 import urllib.error
@@ -125,7 +126,7 @@ def test_scheduler_and_worker_exit_0_after_redis_restart(tmp_path):
 
 
 def start_run(cfg):
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1", SYNCTOOL_SPOOL_DIR=str(cfg / "spool"))
     return subprocess.Popen([BIN, "--config-dir", str(cfg), "run", "p", "--strategy", "full"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -172,5 +173,24 @@ def test_outcome_not_recorded_exits_69(tmp_path, pg_server, schema, comes_back):
             assert proc.returncode == 69, err
             assert "data copied, outcome not recorded" in err, err
             assert "retrying in" in err, err
+            spooled = list((tmp_path / "spool").glob("run-*.json"))
+            assert len(spooled) == 1, (err, spooled)
+            assert "kept in" in err, err
+            # The next contact on this host records the outcome: a success,
+            # never a failure (nor `lost`), and the spool is emptied.
+            red.start()
+            env = dict(os.environ, SYNCTOOL_SPOOL_DIR=str(tmp_path / "spool"))
+            r = subprocess.run([BIN, "--config-dir", str(tmp_path), "status", "p", "--json"],
+                               capture_output=True, text=True, env=env)
+            assert r.returncode == 0, r
+            rec = json.loads(r.stdout)
+            rec = rec[0] if isinstance(rec, list) else rec
+            text = json.dumps(rec)
+            assert '"success"' in text and '"failed"' not in text and '"lost"' not in text, text
+            assert "recorded late" in r.stderr, r.stderr
+            assert not list((tmp_path / "spool").glob("run-*.json"))
+            h = subprocess.run([BIN, "--config-dir", str(tmp_path), "history", "p", "--json"],
+                               capture_output=True, text=True, env=env)
+            assert '"success"' in h.stdout, h
     finally:
         red.close()

@@ -771,6 +771,104 @@ static void test_outbox_add_list_update_prune(void **ctx) {
     free(a);
 }
 
+/* --- outcomes recorded late, from the spool (issue 20) --- */
+
+static state_outcome late(const char *p, int64_t run_id, state_status status, int64_t at) {
+    state_outcome o = {.pipeline = p, .strategy = "s", .run_id = run_id, .status = status,
+                       .started_at = T0, .finished_at = at, .worker = "w",
+                       .message = "late", .error = "", .log = "line 1"};
+    o.stats.rows_inserted = 7;
+    return o;
+}
+
+/* A run recorded `lost` (one failure counted) whose real outcome arrives:
+ * a success clears the failure, a failure is not counted twice, and a
+ * second copy of the same outcome changes nothing. */
+static void test_late_outcome_corrects_lost(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    bool applied;
+    const char *ps[] = {"ok", "bad"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(state_mark_running(st, ps[i], "s", 5, T0, "w", &err), ST_OK);
+        finish(st, ps[i], "s", 5, STATE_LOST, T0, T0 + MIN, "", "Worker lost");
+        assert_int_equal(get_ok(st, ps[i], "s").retry_count, 1);
+    }
+    state_outcome o = late("ok", 5, STATE_SUCCESS, T0 + 1);
+    assert_int_equal(state_record_late(st, &o, &applied, &err), ST_OK);
+    assert_true(applied);
+    state_record got = get_ok(st, "ok", "s");
+    assert_int_equal(got.status, STATE_SUCCESS);
+    assert_int_equal(got.retry_count, 0);
+    assert_true(got.last_run == T0);
+    o = late("bad", 5, STATE_FAILED, T0 + 1);
+    assert_int_equal(state_record_late(st, &o, &applied, &err), ST_OK);
+    got = get_ok(st, "bad", "s");
+    assert_int_equal(got.status, STATE_FAILED);
+    assert_int_equal(got.retry_count, 1);
+    assert_int_equal(state_record_late(st, &o, &applied, &err), ST_OK);
+    assert_false(applied);
+    assert_int_equal(get_ok(st, "bad", "s").retry_count, 1);
+}
+
+/* A newer run owns the record: the late outcome only adds history. */
+static void test_late_outcome_keeps_newer_run(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    bool applied;
+    assert_int_equal(state_mark_running(st, "p", "s", 5, T0, "w", &err), ST_OK);
+    assert_int_equal(state_mark_running(st, "p", "s", 6, T0 + MIN, "w", &err), ST_OK);
+    state_outcome o = late("p", 5, STATE_SUCCESS, T0 + 2);
+    assert_int_equal(state_record_late(st, &o, &applied, &err), ST_OK);
+    assert_true(applied);
+    state_record got = get_ok(st, "p", "s");
+    assert_int_equal(got.status, STATE_RUNNING);
+    assert_int_equal(got.run_id, 6);
+    state_history_entry *h;
+    size_t n;
+    assert_int_equal(state_history(st, "p", "s", 10, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].run_id, 5);
+    assert_int_equal(h[0].status, STATE_SUCCESS);
+    assert_true(h[0].stats.rows_inserted == 7);
+    free(h);
+}
+
+/* The spool: written by one process, replayed by the next state_open of the
+ * same URL; a file of another store is left alone; no password on disk. */
+static void test_spool_write_and_replay(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    char dir[] = "/tmp/synctool-spool-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("SYNCTOOL_SPOOL_DIR", dir, 1);
+    assert_int_equal(state_mark_running(st, "p", "s", 9, T0, "w", &err), ST_OK);
+    state_outcome o = late("p", 9, STATE_SUCCESS, T0 + 3);
+    char where[1200];
+    assert_int_equal(state_spool_write("redis://:pa%2Fss@h:1/0", &o, where, sizeof where, &err),
+                     ST_OK);
+    FILE *f = fopen(where, "r");
+    assert_non_null(f);
+    char text[4096];
+    size_t k = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[k] = '\0';
+    assert_null(strstr(text, "pa%2Fss"));
+    assert_non_null(strstr(text, "redis://h:1/0"));
+    int count = -1;
+    assert_int_equal(state_spool_replay(st, "redis://other:1/0", &count, &err), ST_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(get_ok(st, "p", "s").status, STATE_RUNNING);
+    assert_int_equal(state_spool_replay(st, "redis://:pa%2Fss@h:1/0", &count, &err), ST_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(get_ok(st, "p", "s").status, STATE_SUCCESS);
+    assert_int_equal(access(where, F_OK), -1);
+    assert_int_equal(state_spool_replay(st, "redis://h:1/0", &count, &err), ST_OK);
+    assert_int_equal(count, 0);
+    unsetenv("SYNCTOOL_SPOOL_DIR");
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_put_get_roundtrip),
     STATE_CASE(test_get_missing_is_notfound),
@@ -798,6 +896,9 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_finished_runs_add_to_counters),
     STATE_CASE(test_heartbeats_listed_by_name),
     STATE_CASE(test_outbox_add_list_update_prune),
+    STATE_CASE(test_late_outcome_corrects_lost),
+    STATE_CASE(test_late_outcome_keeps_newer_run),
+    STATE_CASE(test_spool_write_and_replay),
 };
 
 #endif
