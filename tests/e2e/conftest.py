@@ -112,3 +112,11 @@ def _psql(p, sql, dbname):
          "-p", str(p.port), "-U", p.user, "-d", dbname, "-c", sql],
         env=env, check=True, capture_output=True, text=True)
     return out.stdout
+
+
+@pytest.fixture(autouse=True)
+def _own_spool_dir(tmp_path, monkeypatch):
+    """Each test keeps unrecorded outcomes (state_spool.c) in its own
+    directory: a leftover file must never be replayed into a later test's
+    store that happens to reuse a port."""
+    monkeypatch.setenv("SYNCTOOL_SPOOL_DIR", str(tmp_path / "spool"))
