@@ -373,10 +373,9 @@ static int init_write(const char *dir, const char *name, const store_sb *yaml, b
 static void init_summary(const char *name, const init_plan *pl) {
     printf("%zu columns, key (", pl->ncols);
     for (size_t i = 0; i < pl->nkeys; i++) printf("%s%s", i ? ", " : "", pl->keys[i]);
-    printf("), strategies: %s%shash_daily, full_weekly\n", pl->cursor ? "delta_15m on " : "",
-           pl->cursor ? pl->cursor : "");
-    if (pl->cursor) printf("  (delta_15m reads rows whose %s grew)\n", pl->cursor);
-    else if (pl->unindexed)
+    printf("), strategies: %s%s%shash_daily, full_weekly\n", pl->cursor ? "delta_15m (cursor " : "",
+           pl->cursor ? pl->cursor : "", pl->cursor ? "), " : "");
+    if (pl->unindexed)
         printf("  no delta: %s is not indexed (see the comment in the file)\n", pl->unindexed);
     printf("next: synctool validate && synctool check %s && synctool ddl apply %s\n", name, name);
 }
@@ -421,26 +420,40 @@ static int init_parse(init_opts *o, int argc, char **argv) {
 }
 
 /* Checks the names against the config; CLI_OK or the error's code. */
-static int init_check_names(const config *cfg, const char *name, const init_ref *src,
-                            const init_ref *dst, const char *dst_table) {
+static int init_check_names(const config *cfg, const char *name, bool force,
+                            const init_ref *src, const init_ref *dst, const char *dst_table) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/pipelines/%s.yaml", cfg->dir, name);
     const config_pipeline *p = config_pipeline_find(cfg, name);
-    if (p != NULL)
+    if (p != NULL && !(force && strcmp(p->file, path) == 0))
         return cli_error("init", "pipeline_exists", CLI_FAILED,
-                         "pipeline '%s' already exists (in %s): nothing written", name, p->file);
+                         "pipeline '%s' already exists (in %s): nothing written%s", name, p->file,
+                         strcmp(p->file, path) == 0 ? " (pass --force to overwrite it, or "
+                         "choose another PIPELINE name)" : "");
     if (!init_datastore(cfg, "--from", src->ds) || !init_datastore(cfg, "--to", dst->ds))
         return CLI_USAGE;
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        const config_endpoint *e = &cfg->pipelines[i].destination;
+        if (strcmp(cfg->pipelines[i].name, name) == 0) continue;   /* --force replaces it */
+        if (strcmp(e->datastore, dst->ds) == 0 && strcmp(e->table, dst_table) == 0 &&
+            (!e->schema || !dst->schema || strcmp(e->schema, dst->schema) == 0))
+            return cli_usage_error("init", "%s.%s is already the destination of pipeline '%s' "
+                                   "(%s): choose another table with --to DS.SCHEMA.TABLE",
+                                   dst->ds, dst_table, cfg->pipelines[i].name,
+                                   cfg->pipelines[i].file);
+    }
+    /* an omitted schema may be the other's (the default): refused too */
     if (strcmp(src->ds, dst->ds) == 0 && strcmp(src->table, dst_table) == 0 &&
-        (src->schema == dst->schema ||
-         (src->schema && dst->schema && strcmp(src->schema, dst->schema) == 0)))
-        return cli_usage_error("init", "--to names the source table itself: give the "
-                               "destination another datastore, schema or table");
+        (!src->schema || !dst->schema || strcmp(src->schema, dst->schema) == 0))
+        return cli_usage_error("init", "--to may name the source table itself: give the "
+                               "destination another datastore or table, or both schemas");
     return CLI_OK;
 }
 
 static int init_run(const config *cfg, const init_opts *o, const char *name, const init_ref *src,
                     const init_ref *dst) {
     const char *dst_table = dst->table ? dst->table : src->table;
-    int rc = init_check_names(cfg, name, src, dst, dst_table);
+    int rc = init_check_names(cfg, name, o->force, src, dst, dst_table);
     if (rc != CLI_OK) return rc;
     init_plan pl = {0};
     store_column_info *pk = NULL;
