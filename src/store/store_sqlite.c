@@ -344,10 +344,11 @@ static int sq_open(void **impl, const config_datastore *ds, st_error *err) {
         char dir[4096];
         sq_dir_of(ds, dir, sizeof dir);
         if (dir[0] != '\0' && !sq_is_dir(dir))
-            st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: directory "
-                         "%s does not exist; `synctool ddl apply PIPELINE` creates it for a "
-                         "destination, or correct `path` in datastores.yaml", ds->name,
-                         ds->path, sq_dir_shown(ds, dir));
+            st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s: "
+                         "directory %s does not exist; `synctool ddl apply PIPELINE` creates it "
+                         "for a destination, or correct `path` in datastores.yaml", ds->name,
+                         ds->path, q->db ? sqlite3_errmsg(q->db) : "out of memory",
+                         sq_dir_shown(ds, dir));
         else
             st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s",
                          ds->name, ds->path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
