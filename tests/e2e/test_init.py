@@ -163,6 +163,21 @@ def test_mysql_value_battery(synctool, tmp_path, mysql_server, mydb, newdb):
     assert tm.my_read(mysql_server, newdb, "dst") == tm.my_read(mysql_server, mydb, "src")
 
 
+def test_mysql_battery_into_postgres(synctool, tmp_path, mysql_server, mydb, pg_server,
+                                    newschema):
+    """Across engines: the types init writes for MySQL columns create
+    PostgreSQL columns that hold every value of the battery."""
+    tm.my_seed(mysql_server, mydb)
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n" + tm.my_ds(mysql_server, "shop", mydb) + ts.pg_ds(pg_server, "wh"))
+    init_validate_apply_check(synctool, tmp_path, "x", f"shop.{mydb}.src", f"wh.{newschema}.dst")
+    r = ok(synctool, tmp_path, "run", "--job-name", "x", "--strategy", "full_weekly")
+    assert f"{len(tm.BATTERY)} inserted" in counts(r), r
+    assert tm.pg_read(pg_server, newschema, "dst") == tm.my_read(mysql_server, mydb, "src")
+    r = ok(synctool, tmp_path, "run", "--job-name", "x", "--strategy", "hash_daily")
+    assert "0 inserted, 0 updated, 0 deleted" in counts(r), r
+
+
 def test_sqlite_value_battery(synctool, tmp_path, pg_server, pgschema):
     """The battery in a SQLite table as ddl apply makes it (PostgreSQL ->
     SQLite a), then init from a.main.t into b, whose directory does not
