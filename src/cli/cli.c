@@ -77,6 +77,7 @@ static const struct {
     {"scheduler", cli_cmd_scheduler, "the scheduler loop"},
     {"worker", cli_cmd_worker, "distributed worker (Redis state)"},
     {"ddl", cli_cmd_ddl, "ddl apply N | ddl plan N: create or alter the destination table"},
+    {"init", cli_cmd_init, "write a pipeline file from a source table's columns and key"},
     {"why", cli_cmd_why, "the timeline of decisions and attempts: why it ran or did not"},
     {"check", cli_cmd_check, "connect and check source, destination, keys, indexes, stores"},
     {"diff", cli_cmd_diff, "what a sync would change, writing nothing (exit 1: differences)"},

@@ -102,6 +102,12 @@ static int copy_secrets(char ***out, const config_datastore *ds) {
     return ST_OK;
 }
 
+static const struct store_ops *driver_of(const config_datastore *ds) {
+    return ds->type == CONFIG_DS_POSTGRES ? store_pg_driver()
+         : ds->type == CONFIG_DS_MYSQL    ? store_mysql_driver()
+                                          : store_sqlite_driver();
+}
+
 int store_open(store **out, const config_datastore *ds, st_error *err) {
     *out = NULL;
     if (ds->env_unset != NULL)
@@ -114,9 +120,7 @@ int store_open(store **out, const config_datastore *ds, st_error *err) {
         free(s);
         return st_error_set(err, ST_ENOMEM, "datastore '%s': out of memory", ds->name);
     }
-    s->ops = ds->type == CONFIG_DS_POSTGRES ? store_pg_driver()
-           : ds->type == CONFIG_DS_MYSQL    ? store_mysql_driver()
-                                            : store_sqlite_driver();
+    s->ops = driver_of(ds);
     snprintf(s->name, sizeof s->name, "%s", ds->name);
     snprintf(s->schema, sizeof s->schema, "%s",
              s->ops->default_schema ? s->ops->default_schema : ds->dbname ? ds->dbname : "");
@@ -292,6 +296,53 @@ int store_native_write_end(store *s, const store_table *t, bool abort, int64_t *
 int store_relax_commit(store *s, bool on, st_error *err) {
     return s->ops->relax_commit ? s->ops->relax_commit(s->impl, on, err) : ST_OK;
 }
+/* --- init and ddl apply (store_ops version 10) --- */
+
+void store_config_type(const store *s, const char *type, char *buf, size_t n) {
+    if (s->ops->config_type) s->ops->config_type(type, buf, n);
+    else snprintf(buf, n, "%s", type);
+}
+
+int store_primary_key(store *s, const char *schema, const char *table, store_column_info **out,
+                      size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    if (s->ops->primary_key == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "datastore '%s' (%s): primary keys cannot be read",
+                            s->name, s->ops->engine);
+    int rc = store_busy(s, err);
+    if (rc == ST_OK)
+        rc = SCRUBBED(s, err, s->ops->primary_key(s->impl, store_schema(s, schema), table, out,
+                                                  n, err));
+    return rc;
+}
+
+int store_ensure_schema(store *s, const char *schema, store_sb *plan, bool *created,
+                        st_error *err) {
+    if (created) *created = false;
+    if (s->ops->schema_exists == NULL || s->ops->create_schema_sql == NULL) return ST_OK;
+    const char *name = store_schema(s, schema);
+    bool yes = false;
+    int rc = store_busy(s, err);
+    if (rc == ST_OK) rc = SCRUBBED(s, err, s->ops->schema_exists(s->impl, name, &yes, err));
+    if (rc != ST_OK || yes) return rc;
+    store_sb q = {0};
+    s->ops->create_schema_sql(&q, name);
+    if (q.oom) rc = st_error_set(err, ST_ENOMEM, "out of memory");
+    else if (plan) store_sb_addf(plan, "%s;\n", q.s);
+    else rc = store_exec(s, q.s, 0, NULL, NULL, err);
+    store_sb_free(&q);
+    if (rc == ST_OK && created) *created = true;
+    return rc;
+}
+
+int store_prepare(const config_datastore *ds, bool dry, char *did, size_t n, st_error *err) {
+    if (n > 0) did[0] = '\0';
+    const struct store_ops *ops = driver_of(ds);
+    if (ops->prepare == NULL) return ST_OK;
+    return ops->prepare(ds, dry, did, n, err);
+}
+
 void store_set_interrupt(store *s, atomic_int *flag) {
     if (s->ops->set_interrupt) s->ops->set_interrupt(s->impl, flag);
 }

@@ -161,7 +161,7 @@ typedef struct store_xact_floor {
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 9
+#define STORE_OPS_VERSION 10
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -395,6 +395,31 @@ struct store_ops {
      * NULL: count(*). */
     int (*estimate_rows)(void *impl, const store_table *t, const char *from, int64_t *out,
                          st_error *err);
+
+    /* --- Optional (version 10): what `synctool init` reads from a source
+     * table, and what `ddl apply` creates before a destination table
+     * (src/cli/cmd_init.c, sync_ddl.c). NULL when a driver has none. --- */
+    /* The config type (docs/configuration.md, "Column types") for a column
+     * whose engine type is `type` as describe() reports it, into buf: the
+     * type whose kind reads and compares its values exactly and which
+     * `ddl apply` can create on any engine where one exists. */
+    void (*config_type)(const char *type, char *buf, size_t n);
+    /* The primary key columns of schema.table, in key order (only `name`
+     * is set; caller frees *out); *n = 0 when it has none. ST_ENOTFOUND
+     * if the table does not exist. */
+    int (*primary_key)(void *impl, const char *schema, const char *table,
+                       store_column_info **out, size_t *n, st_error *err);
+    /* *yes when `schema` exists (PostgreSQL: a schema; MySQL: a database). */
+    int (*schema_exists)(void *impl, const char *schema, bool *yes, st_error *err);
+    /* Appends the statement that creates `schema` unless it exists
+     * (PostgreSQL CREATE SCHEMA IF NOT EXISTS; MySQL CREATE DATABASE IF NOT
+     * EXISTS, utf8mb4 with the binary collation). */
+    void (*create_schema_sql)(store_sb *b, const char *schema);
+    /* Called before open, with no connection: makes what open needs exist
+     * (SQLite: the directory of the file, made with its missing parents).
+     * `dry`: changes nothing. did[n] gets what was done (or, dry, would
+     * be): "created directory /srv/data", "" when nothing was missing. */
+    int (*prepare)(const config_datastore *ds, bool dry, char *did, size_t n, st_error *err);
 };
 
 
@@ -530,6 +555,23 @@ int store_relax_commit(store *s, bool on, st_error *err);
 int store_read_xact_floor(store *s, store_xact_floor *f, st_error *err);
 int store_column_stamped(store *s, const char *schema, const char *table, const char *col,
                          bool *stamped, st_error *err);
+
+/* --- Version 10: init and ddl apply (store_ops above) --- */
+/* The driver's config_type for an engine type; the type itself when the
+ * driver has none. */
+void store_config_type(const store *s, const char *type, char *buf, size_t n);
+/* store_ops.primary_key; ST_ENOTIMPL when the driver has none. */
+int store_primary_key(store *s, const char *schema, const char *table, store_column_info **out,
+                      size_t *n, st_error *err);
+/* Makes `schema` (NULL: the default) exist unless it does: with `plan`,
+ * the statement is appended to it ("...;\n") instead of run. *created
+ * (may be NULL) says a statement was needed. A no-op on a driver without
+ * schema_exists (SQLite: main always exists). */
+int store_ensure_schema(store *s, const char *schema, store_sb *plan, bool *created,
+                        st_error *err);
+/* store_ops.prepare of ds's driver (before store_open); did[0] = '\0' and
+ * ST_OK when the driver has none. */
+int store_prepare(const config_datastore *ds, bool dry, char *did, size_t n, st_error *err);
 
 /* store_ops.set_interrupt (version 9); a no-op when the driver has none. */
 void store_set_interrupt(store *s, atomic_int *flag);

@@ -1241,6 +1241,101 @@ static int my_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return rc;
 }
 
+/* --- init and ddl apply (store.h, store_ops version 10) --- */
+
+/* MySQL spellings (describe()'s, widths dropped) in the config's
+ * vocabulary, as docs/configuration.md's table of MySQL column types
+ * gives them: tinyint(1) boolean; integers by range (an unsigned one in
+ * the next wider type, bigint unsigned numeric(20)); decimal(p,s)
+ * numeric(p,s); float real, double double precision; datetime timestamp,
+ * timestamp timestamptz, time time; the character types, enum and set
+ * text; the binary types bytea. Anything else (json, year, bit(n), ...)
+ * is written as MySQL spells it. */
+static void my_config_type(const char *type, char *buf, size_t n) {
+    char base[128];
+    snprintf(base, sizeof base, "%s", type);
+    char *u = strstr(base, " unsigned");
+    bool uns = u != NULL;
+    if (u) *u = '\0';
+    char *z = strstr(base, " zerofill");
+    if (z) *z = '\0';
+    char head[64];
+    size_t k = strcspn(base, "(");
+    snprintf(head, sizeof head, "%.*s", (int)(k < sizeof head ? k : sizeof head - 1), base);
+    static const struct { const char *head, *to, *uns_to; } map[] = {
+        {"tinyint", "smallint", "smallint"}, {"smallint", "smallint", "integer"},
+        {"mediumint", "integer", "integer"}, {"int", "integer", "bigint"},
+        {"integer", "integer", "bigint"}, {"bigint", "bigint", "numeric(20)"},
+        {"float", "real", "real"}, {"double", "double precision", "double precision"},
+        {"real", "double precision", "double precision"}, {"date", "date", NULL},
+        {"datetime", "timestamp", NULL}, {"timestamp", "timestamptz", NULL},
+        {"time", "time", NULL}, {"char", "text", NULL}, {"varchar", "text", NULL},
+        {"tinytext", "text", NULL}, {"text", "text", NULL}, {"mediumtext", "text", NULL},
+        {"longtext", "text", NULL}, {"enum", "text", NULL}, {"set", "text", NULL},
+        {"binary", "bytea", NULL}, {"varbinary", "bytea", NULL}, {"tinyblob", "bytea", NULL},
+        {"blob", "bytea", NULL}, {"mediumblob", "bytea", NULL}, {"longblob", "bytea", NULL},
+    };
+    if (strcmp(base, "tinyint(1)") == 0 && !uns) { snprintf(buf, n, "boolean"); return; }
+    if (strcmp(head, "decimal") == 0 || strcmp(head, "numeric") == 0) {
+        snprintf(buf, n, "numeric%s", base + k);
+        return;
+    }
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+        if (strcmp(head, map[i].head) != 0) continue;
+        snprintf(buf, n, "%s", uns && map[i].uns_to ? map[i].uns_to : map[i].to);
+        return;
+    }
+    snprintf(buf, n, "%s", type);
+}
+
+/* Rows of one text column into out[*n].name (query_small's result). */
+static int my_names(my_impl *m, const char *sql, int np, const char *const *p,
+                    store_column_info **out, size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    store_reader *r;
+    int rc = my_query_small(m, &r, sql, np, p, err);
+    if (rc != ST_OK) return rc;
+    my_ulonglong rows = mysql_num_rows(r->res);
+    if (rows > 0 && (*out = calloc((size_t)rows, sizeof **out)) == NULL) {
+        my_reader_close(r);
+        return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    const char *const *row;
+    int nc;
+    while (*n < rows && my_next(r, &row, &nc, err) == 1) {
+        snprintf((*out)[*n].name, sizeof (*out)[*n].name, "%s", row[0] ? row[0] : "");
+        (*n)++;
+    }
+    my_reader_close(r);
+    return ST_OK;
+}
+
+static int my_primary_key(void *impl, const char *schema, const char *table,
+                          store_column_info **out, size_t *n, st_error *err) {
+    const char *p[2] = {schema, table};
+    return my_names(impl, "SELECT COLUMN_NAME FROM information_schema.STATISTICS "
+                          "WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2 AND INDEX_NAME = 'PRIMARY' "
+                          "ORDER BY SEQ_IN_INDEX", 2, p, out, n, err);
+}
+
+static int my_schema_exists(void *impl, const char *schema, bool *yes, st_error *err) {
+    const char *p[1] = {schema};
+    store_column_info *names = NULL;
+    size_t n = 0;
+    int rc = my_names(impl, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+                            "WHERE SCHEMA_NAME = ?1", 1, p, &names, &n, err);
+    *yes = rc == ST_OK && n > 0;
+    free(names);
+    return rc;
+}
+
+static void my_create_schema_sql(store_sb *b, const char *schema) {
+    store_sb_add(b, "CREATE DATABASE IF NOT EXISTS ");
+    store_sb_quote(b, schema);
+    store_sb_add(b, " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+}
+
 /* --- Fencing (store.h, store_ops version 8) ---
  *
  * MySQL has no session tag like PostgreSQL's application_name, so a
@@ -1553,6 +1648,10 @@ static const struct store_ops my_store_ops = {
     .column_stamped = my_column_stamped,
     .set_interrupt = my_set_interrupt,
     .estimate_rows = my_estimate_rows,
+    .config_type = my_config_type,
+    .primary_key = my_primary_key,
+    .schema_exists = my_schema_exists,
+    .create_schema_sql = my_create_schema_sql,
 };
 
 const struct store_ops *store_mysql_driver(void) { return &my_store_ops; }

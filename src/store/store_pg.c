@@ -1004,6 +1004,73 @@ static int pg_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return rc;
 }
 
+/* --- init and ddl apply (store.h, store_ops version 10) --- */
+
+/* format_type's spellings in the config's vocabulary: the zone words
+ * become timestamptz / timestamp / time (the precision is dropped: the
+ * config types hold microseconds), character varying(n) varchar(n),
+ * character(n) char(n); every other type is written as PostgreSQL spells
+ * it (numeric(12,2), jsonb, uuid, integer[], ...). */
+static void pg_config_type(const char *type, char *buf, size_t n) {
+    static const struct { const char *head, *tail, *to; } zoned[] = {
+        {"timestamp", " with time zone", "timestamptz"},
+        {"timestamp", " without time zone", "timestamp"},
+        {"time", " without time zone", "time"},
+    };
+    for (size_t i = 0; i < sizeof zoned / sizeof *zoned; i++) {
+        size_t h = strlen(zoned[i].head), len = strlen(type), t = strlen(zoned[i].tail);
+        if (strncmp(type, zoned[i].head, h) != 0 || len < h + t ||
+            strcmp(type + len - t, zoned[i].tail) != 0 || (type[h] != '(' && len != h + t))
+            continue;
+        snprintf(buf, n, "%s", zoned[i].to);
+        return;
+    }
+    if (strncmp(type, "character varying", 17) == 0) snprintf(buf, n, "varchar%s", type + 17);
+    else if (strncmp(type, "character(", 10) == 0) snprintf(buf, n, "char%s", type + 9);
+    else if (strcmp(type, "character") == 0) snprintf(buf, n, "char");
+    else snprintf(buf, n, "%s", type);
+}
+
+static int pg_primary_key(void *impl, const char *schema, const char *table,
+                          store_column_info **out, size_t *n, st_error *err) {
+    pg_impl *g = impl;
+    const char *p[2] = {schema, table};
+    *out = NULL;
+    *n = 0;
+    PGresult *res = pg_run(g,
+        "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_namespace s ON s.oid = c.relnamespace "
+        "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum "
+        "WHERE s.nspname = $1 AND c.relname = $2 AND i.indisprimary ORDER BY k.ord", 2, p);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "primary key");
+    int rows = PQntuples(res);
+    if (rows > 0 && (*out = calloc((size_t)rows, sizeof **out)) == NULL) {
+        PQclear(res);
+        return st_error_set(err, ST_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < rows; i++)
+        snprintf((*out)[i].name, sizeof (*out)[i].name, "%s", PQgetvalue(res, i, 0));
+    *n = (size_t)rows;
+    PQclear(res);
+    return ST_OK;
+}
+
+static int pg_schema_exists(void *impl, const char *schema, bool *yes, st_error *err) {
+    pg_impl *g = impl;
+    const char *p[1] = {schema};
+    PGresult *res = pg_run(g, "SELECT 1 FROM pg_namespace WHERE nspname = $1", 1, p);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_fail_res(g, res, err, "schema");
+    *yes = PQntuples(res) > 0;
+    PQclear(res);
+    return ST_OK;
+}
+
+static void pg_create_schema_sql(store_sb *b, const char *schema) {
+    store_sb_add(b, "CREATE SCHEMA IF NOT EXISTS ");
+    store_sb_quote(b, schema);
+}
+
 /* --- Fencing (store.h, store_ops version 7) ---
  *
  * synctool_fence is created under a transaction-scoped advisory lock: a
@@ -1270,6 +1337,10 @@ static const struct store_ops pg_store_ops = {
     .column_stamped = store_pg_column_stamped,
     .set_interrupt = pg_set_interrupt,
     .estimate_rows = pg_estimate_rows,
+    .config_type = pg_config_type,
+    .primary_key = pg_primary_key,
+    .schema_exists = pg_schema_exists,
+    .create_schema_sql = pg_create_schema_sql,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }

@@ -43,8 +43,10 @@
 #include "store_driver.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +310,27 @@ static int sq_fail(sq_impl *q, st_error *err, const char *what) {
                         sqlite3_errmsg(q->db));
 }
 
+/* The directory of ds->path into dir ("" for URI and in-memory names,
+ * which name no directory). */
+static void sq_dir_of(const config_datastore *ds, char *dir, size_t n) {
+    dir[0] = '\0';
+    const char *p = ds->path;
+    if (p == NULL || strncmp(p, "file:", 5) == 0 || strcmp(p, ":memory:") == 0) return;
+    const char *slash = strrchr(p, '/');
+    if (slash == NULL || slash == p) return;
+    snprintf(dir, n, "%.*s", (int)(slash - p), p);
+}
+
+static bool sq_is_dir(const char *dir) {
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The directory as messages show it: hidden when the path is a secret. */
+static const char *sq_dir_shown(const config_datastore *ds, const char *dir) {
+    return config_datastore_shown(ds, ds->path) == ds->path ? dir : CONFIG_HIDDEN;
+}
+
 static int sq_open(void **impl, const config_datastore *ds, st_error *err) {
     sq_impl *q = calloc(1, sizeof *q);
     if (q == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
@@ -318,8 +341,17 @@ static int sq_open(void **impl, const config_datastore *ds, st_error *err) {
                         NULL) !=
             SQLITE_OK ||
         sq_register(q->db) != ST_OK) {
-        st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s", ds->name,
-                     ds->path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        char dir[4096];
+        sq_dir_of(ds, dir, sizeof dir);
+        if (dir[0] != '\0' && !sq_is_dir(dir))
+            st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s: "
+                         "directory %s does not exist; `synctool ddl apply PIPELINE` creates it "
+                         "for a destination, or correct `path` in datastores.yaml", ds->name,
+                         ds->path, q->db ? sqlite3_errmsg(q->db) : "out of memory",
+                         sq_dir_shown(ds, dir));
+        else
+            st_error_set(err, ST_EUNAVAIL, "datastore '%s' (sqlite): cannot open %s: %s",
+                         ds->name, ds->path, q->db ? sqlite3_errmsg(q->db) : "out of memory");
         sqlite3_close(q->db);
         free(q);
         return ST_EUNAVAIL;
@@ -774,6 +806,92 @@ static int sq_ddl_type(void *impl, const char *cfgtype, char *buf, size_t n, st_
     return ST_OK;
 }
 
+/* --- init and ddl apply (store.h, store_ops version 10) --- */
+
+/* A declared type in the config's vocabulary. SQLite accepts any text as a
+ * type, so the config's own names are kept (boolean, date, timestamp,
+ * timestamptz, time, numeric(p,s), decimal(p,s), varchar(n), bytea), and
+ * the rest goes by SQLite's affinity rules (sync_sqlite_affinity): an
+ * integer is 64 bits (bigint), a REAL 8 bytes (double precision), TEXT and
+ * a column without a type text, BLOB bytea, anything else numeric. */
+static void sq_config_type(const char *type, char *buf, size_t n) {
+    char low[128];
+    size_t i = 0;
+    while (isspace((unsigned char)*type)) type++;
+    for (; type[i] && i < sizeof low - 1; i++) low[i] = (char)tolower((unsigned char)type[i]);
+    while (i > 0 && isspace((unsigned char)low[i - 1])) i--;
+    low[i] = '\0';
+    size_t k = strcspn(low, "(");
+    static const struct { const char *head, *to; bool args; } names[] = {
+        {"boolean", "boolean", false}, {"bool", "boolean", false}, {"date", "date", false},
+        {"datetime", "timestamp", false}, {"timestamp", "timestamp", false},
+        {"timestamptz", "timestamptz", false}, {"timestamp with time zone", "timestamptz", false},
+        {"time", "time", false}, {"numeric", "numeric", true}, {"decimal", "decimal", true},
+        {"varchar", "varchar", true}, {"bytea", "bytea", false},
+    };
+    for (size_t j = 0; j < sizeof names / sizeof *names; j++) {
+        if (strlen(names[j].head) != k || strncmp(low, names[j].head, k) != 0) continue;
+        snprintf(buf, n, "%s%s", names[j].to, names[j].args ? low + k : "");
+        return;
+    }
+    const char *to = "numeric";
+    if (strstr(low, "int")) to = "bigint";
+    else if (strstr(low, "char") || strstr(low, "clob") || strstr(low, "text")) to = "text";
+    else if (low[0] == '\0') to = "text";
+    else if (strstr(low, "blob")) to = "bytea";
+    else if (strstr(low, "real") || strstr(low, "floa") || strstr(low, "doub"))
+        to = "double precision";
+    snprintf(buf, n, "%s", to);
+}
+
+static int sq_primary_key(void *impl, const char *schema, const char *table,
+                          store_column_info **out, size_t *n, st_error *err) {
+    const char *p[2] = {table, schema};
+    store_reader *r = NULL;
+    *out = NULL;
+    *n = 0;
+    int rc = sq_query(impl, &r, "SELECT name FROM pragma_table_info(?1, ?2) WHERE pk > 0 "
+                                "ORDER BY pk", 2, p, err);
+    const char *const *row;
+    int nc;
+    while (rc == ST_OK && (rc = sq_next(r, &row, &nc, err)) == 1) {
+        store_column_info *g = realloc(*out, (*n + 1) * sizeof **out);
+        if (g == NULL) { rc = st_error_set(err, ST_ENOMEM, "out of memory"); break; }
+        *out = g;
+        memset(&g[*n], 0, sizeof g[*n]);
+        snprintf(g[*n].name, sizeof g[*n].name, "%s", row[0] ? row[0] : "");
+        (*n)++;
+        rc = ST_OK;
+    }
+    sq_reader_close(r);
+    if (rc != ST_OK) { free(*out); *out = NULL; *n = 0; }
+    return rc;
+}
+
+/* store_ops.prepare: the file's directory, with its missing parents. */
+static int sq_make_dir(const config_datastore *ds, bool dry, char *did, size_t n,
+                      st_error *err) {
+    char dir[4096];
+    sq_dir_of(ds, dir, sizeof dir);
+    if (dir[0] == '\0' || sq_is_dir(dir)) return ST_OK;
+    if (dry) {
+        snprintf(did, n, "create directory %s", sq_dir_shown(ds, dir));
+        return ST_OK;
+    }
+    for (char *p = dir + 1;; p++) {
+        bool end = *p == '\0';
+        if (!end && *p != '/') continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return st_error_set(err, ST_ERR, "datastore '%s' (sqlite): cannot create directory "
+                                "%s: %s", ds->name, sq_dir_shown(ds, dir), strerror(errno));
+        if (end) break;
+        *p = '/';
+    }
+    snprintf(did, n, "created directory %s", sq_dir_shown(ds, dir));
+    return ST_OK;
+}
+
 /* --- Fencing (store.h, store_ops version 7) ---
  *
  * Writers of one file are serialised by its lock, so CREATE TABLE IF NOT
@@ -855,6 +973,9 @@ static const struct store_ops sqlite_store_ops = {
     .fence_floor = sq_fence_floor,
     .fence_evict = sq_fence_evict,
     .column_stamped = sq_column_stamped,
+    .config_type = sq_config_type,
+    .primary_key = sq_primary_key,
+    .prepare = sq_make_dir,
 };
 
 const struct store_ops *store_sqlite_driver(void) { return &sqlite_store_ops; }

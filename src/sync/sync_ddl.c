@@ -42,6 +42,12 @@
  * and ddl apply. All ALTERs run in one transaction. The caller holds the
  * exclusive table lock (cmd_ddl.c).
  *
+ * Before the table, what it lives in (store_prepare, store_ensure_schema):
+ * a SQLite file's missing directory is made, a missing PostgreSQL schema
+ * or MySQL database created (IF NOT EXISTS). The plan lists them too; for
+ * a SQLite file in a directory that does not exist yet it says only that
+ * (there is no database to ask about the table).
+ *
  * sync_ddl_plan() is the same walk with every statement appended to a text
  * instead of executed (`synctool ddl plan`, `synctool check`): what apply
  * would run, exactly, and nothing when the table matches (a table only
@@ -453,10 +459,23 @@ static int ddl_walk(const config *cfg, const config_pipeline *p, bool migrate, s
         return st_error_set(err, ST_ENOTFOUND, "pipeline '%s': datastore '%s' is not defined",
                             p->name, p->destination.datastore);
     if (plan == NULL) sync_ddl_caveats(cfg, p, caveat_log, NULL);
+    char did[4200];
+    int rc = store_prepare(ds, plan != NULL, did, sizeof did, err);
+    if (rc != ST_OK) return rc;
+    if (did[0] != '\0' && plan != NULL) {   /* nothing to connect to yet */
+        store_sb_addf(plan, "-- %s; then the table: run synctool ddl apply %s\n", did, p->name);
+        return ST_OK;
+    }
+    if (did[0] != '\0') log_info(p->name, NULL, "ddl: %s", did);
     store *s = NULL;
-    int rc = store_open(&s, ds, err);
+    rc = store_open(&s, ds, err);
     store_column_info *info = NULL;
     size_t n = 0, missing = 0, rewrite = 0;
+    bool created = false;
+    if (rc == ST_OK) rc = store_ensure_schema(s, p->destination.schema, plan, &created, err);
+    if (rc == ST_OK && created && plan == NULL)
+        log_info(p->name, NULL, "ddl: created schema %s in datastore %s",
+                 store_schema_shown(s, p->destination.schema), ds->name);
     if (rc == ST_OK) rc = store_describe(s, p->destination.schema, p->destination.table, &info, &n, err);
     if (rc == ST_ENOTFOUND) {
         rc = ddl_create(s, p, plan, err);
