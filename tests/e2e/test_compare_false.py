@@ -20,11 +20,16 @@ Every expectation is checked against what the databases themselves answer
 (psql, mariadb, Python's sqlite3), never against synctool's own output alone.
 """
 import json
+import os
 import re
+import shutil
 import sqlite3
+import subprocess
 import uuid
 
 import pytest
+
+from conftest import BIN, ROOT
 
 N = 400                      # rows; ids 1..N
 VIEWS_CHANGED = [i for i in range(1, N + 1) if i % 10 == 0]   # 10%
@@ -266,3 +271,18 @@ def test_compare_false_refused_on_key_and_cursor(synctool, tmp_path):
             "compare: false") in r.err, r
     assert ('pipelines/p.yaml:8:36: strategies[0].cursor: column "seen" is compare: false '
             "(columns[1]); a delta cursor must be compared") in r.err, r
+
+
+def test_example_runs(tmp_path):
+    """examples/compare-false/run, on a copy (no state files in the
+    repository's directory), succeeds and shows what its README says."""
+    ex = tmp_path / "compare-false"
+    shutil.copytree(os.path.join(ROOT, "examples", "compare-false"), ex)
+    env = dict(os.environ, SYNCTOOL=BIN, ASAN_OPTIONS="detect_leaks=1")
+    r = subprocess.run([str(ex / "run")], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ignored columns: views" in r.stdout and "compare-false: ok" in r.stdout
+    db = sqlite3.connect(ex / "data" / "warehouse.db")
+    assert db.execute("SELECT id, title, views FROM pages ORDER BY id").fetchall() == [
+        (1, "Home page", 101), (2, "Pricing", 40), (3, "About", 7), (4, "Blog", 55)]
+    db.close()
