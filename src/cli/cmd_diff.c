@@ -17,12 +17,16 @@
  * pipeline lock, opens no destination transaction, checks and writes no
  * fencing token and records nothing in state.
  *
- * Output: counts of rows to insert, update and delete; with --keys the
- * first K (--limit, default 10) keys of each kind, and for each update the
- * destination columns that differ. --json:
+ * Output: counts of rows to insert, update and delete; the pipeline's
+ * compare: false columns ("ignored columns: views"), whose differences
+ * alone are not counted (the hash comparison leaves them out); with --keys
+ * the first K (--limit, default 10) keys of each kind, and for each update
+ * the destination columns that differ (an ignored one among them when it
+ * differs too: it is written with the row). --json:
  *   {"pipeline", "strategy", "identical", "inserts", "updates", "deletes",
- *    "duration_s", "keys": {"insert": [KEY], "update": [{"key", "columns"}],
- *    "delete": [KEY]}}   (keys only with --keys; KEY is "id=17")
+ *    "ignored_columns": [NAME], "duration_s", "keys": {"insert": [KEY],
+ *    "update": [{"key", "columns"}], "delete": [KEY]}}
+ *   (keys only with --keys; KEY is "id=17"; NAME a destination column)
  * Exit 0 identical, 1 differences found (as diff(1)), 2 error or usage,
  * 75 table lock busy.
  */
@@ -58,7 +62,10 @@ static void usage(FILE *f) {
             "  --limit K                  keys per kind with --keys (default 10)\n"
             "  --table-lock-timeout SECS  wait that long for a schema change to finish\n"
             "  --json                     {pipeline, strategy, identical, inserts, updates,\n"
-            "                             deletes, duration_s, keys: {insert, update, delete}}\n\n"
+            "                             deletes, ignored_columns, duration_s,\n"
+            "                             keys: {insert, update, delete}}\n\n"
+            "Columns with compare: false are left out of the comparison (named in the\n"
+            "output as ignored columns).\n\n"
             "Exit: 0 identical, 1 differences found, 2 error, 75 table lock busy.\n");
 }
 
@@ -110,6 +117,10 @@ static void print_text(const config_pipeline *p, const char *strategy, const syn
            same ? "identical" : "differences found");
     printf("  to insert: %lld\n  to update: %lld\n  to delete: %lld\n", (long long)d->inserts,
            (long long)d->updates, (long long)d->deletes);
+    char ignored[4096];
+    if (config_ignored_columns(p, ignored, sizeof ignored) > 0)
+        printf("  ignored columns: %s (compare: false: a difference in them alone is not "
+               "counted)\n", ignored);
     if (!keys || same) return;
     const struct { const char *what; const sync_diff_list *l; int64_t total; } kinds[] = {
         {"insert", &d->ins, d->inserts}, {"update", &d->upd, d->updates},
@@ -165,6 +176,13 @@ static int print_json(const config_pipeline *p, const char *strategy, const sync
     json_kv_int(&w, "inserts", d->inserts);
     json_kv_int(&w, "updates", d->updates);
     json_kv_int(&w, "deletes", d->deletes);
+    json_key(&w, "ignored_columns");
+    json_begin_array(&w);
+    for (size_t i = 0; i < p->ncolumns; i++)
+        if (p->columns[i].ignored)
+            json_string(&w, p->columns[i].dest_name ? p->columns[i].dest_name
+                                                     : p->columns[i].name);
+    json_end_array(&w);
     json_kv_seconds(&w, "duration_s", seconds);
     json_key(&w, "keys");
     if (keys) {

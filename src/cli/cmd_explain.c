@@ -23,6 +23,11 @@
  * finished after is running) and the why-journal's enqueues (last
  * scheduled). The text says which strategies were rebuilt.
  *
+ * The text names the pipeline's compare: false columns ("ignored columns:
+ * views"), which full, hash and diff leave out of their comparisons; the
+ * JSON does not (its keys are fixed, DESIGN §5: the API's pipeline detail
+ * has "compare" per column).
+ *
  * --strategy S restricts the per-strategy output to S; "selected" is still
  * the pipeline-wide choice, since selection weighs every strategy.
  *
@@ -141,6 +146,10 @@ static void print_text(const explain_ctx *x) {
     char at[40], prev[40], next[40];
     st_time_format(x->at, at, sizeof at);
     printf("pipeline %s at %s\n", x->p->name, at);
+    char ignored[4096];
+    if (config_ignored_columns(x->p, ignored, sizeof ignored) > 0)
+        printf("ignored columns: %s (compare: false: full, hash and diff do not compare "
+               "them; they are copied with rows that change)\n", ignored);
     for (size_t i = 0; i < x->p->nstrategies; i++) {
         if (!explain_shown(x, i)) continue;
         const config_strategy *s = &x->p->strategies[i];

@@ -427,3 +427,18 @@ const char *config_strategy_type_name(config_strategy_type t) {
     }
     return "?";
 }
+
+size_t config_ignored_columns(const config_pipeline *p, char *buf, size_t n) {
+    size_t count = 0, used = 0;
+    if (n > 0) buf[0] = '\0';
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        const config_column *c = &p->columns[i];
+        if (!c->ignored) continue;
+        const char *name = c->dest_name ? c->dest_name : c->name;
+        if (used < n)
+            used += (size_t)snprintf(buf + used, n - used, "%s%s", count ? ", " : "",
+                                     name ? name : "");
+        count++;
+    }
+    return count;
+}

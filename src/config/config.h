@@ -56,6 +56,11 @@ typedef struct config_column {
     char *dest_name;  /* destination column (key `dest`, default = name) */
     char *type;       /* SQL type as written, e.g. "numeric(12,2)" */
     bool key;
+    /* `compare: false`: copied on insert and whenever the row is written
+     * for another reason, but a difference in it alone is no difference for
+     * full, hash and diff (left out of their comparisons and digests);
+     * delta writes it as any column. Never a key or a delta cursor. */
+    bool ignored;
 } config_column;
 
 typedef enum { CONFIG_STRATEGY_FULL, CONFIG_STRATEGY_DELTA, CONFIG_STRATEGY_HASH } config_strategy_type;
@@ -211,6 +216,10 @@ const config_strategy *config_strategy_find(const config_pipeline *p, const char
 const config_datastore *config_datastore_find(const config *cfg, const char *name);
 
 const char *config_strategy_type_name(config_strategy_type t);
+
+/* The destination names of p's compare: false columns, "views, hits", into
+ * buf (cut to n - 1 bytes); returns how many there are. */
+size_t config_ignored_columns(const config_pipeline *p, char *buf, size_t n);
 
 /* A webhook URL safe to print: scheme and host only ("https://hooks.slack.com/…"). */
 void config_url_redact(const char *url, char *buf, size_t n);

@@ -3,7 +3,10 @@
  *
  * Columns map source names to destination names (`dest`, default the same)
  * with an SQL type kept as written; at least one column is the key. Column
- * and destination names are unique.
+ * and destination names are unique. `compare: false` marks a column that is
+ * copied but not compared (config.h, config_column.ignored); a key column
+ * cannot be one (a row is found by its key), nor a delta's cursor (the
+ * cursor is what tells delta a row changed).
  *
  * Strategies are full, delta or hash, each with optional cron + timezone and
  * type-specific settings: a delta needs a `cursor` that is one of the
@@ -67,8 +70,21 @@ static bool column_unique(config_loader *ld, const config_pipeline *p, size_t i,
     return true;
 }
 
+/* `compare` of column i (default true); a key column must be compared. */
+static void parse_compare(config_loader *ld, const config_node *item, const char *path,
+                          config_column *c) {
+    bool compare = true;
+    if (!config_get_bool(ld, item, path, "compare", &compare) || compare) return;
+    c->ignored = true;
+    if (!c->key) return;
+    const config_node *v = config_map_get(item, "compare");
+    config_problem_add(ld, v->line, v->col, "%s.compare: key column \"%s\" cannot be "
+                       "compare: false (rows are matched by their key; remove compare: false "
+                       "or key: true)", path, c->name ? c->name : "");
+}
+
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p) {
-    static const char *const keys[] = {"name", "type", "key", "dest", NULL};
+    static const char *const keys[] = {"name", "type", "key", "dest", "compare", NULL};
     const config_node *m = get_list(ld, root, "columns", "column");
     if (m == NULL) return;
     p->columns = calloc(m->n, sizeof *p->columns);
@@ -87,6 +103,7 @@ void config_parse_columns(config_loader *ld, const config_node *root, config_pip
         config_get_string(ld, m->vals[i], path, "type", true, &c->type);
         config_get_bool(ld, m->vals[i], path, "key", &c->key);
         config_get_string(ld, m->vals[i], path, "dest", false, &c->dest_name);
+        parse_compare(ld, m->vals[i], path, c);
         if (c->dest_name == NULL) c->dest_name = config_strdup(ld, c->name);
         if (column_unique(ld, p, i, m->vals[i], false)) column_unique(ld, p, i, m->vals[i], true);
         any_key = any_key || c->key;
@@ -134,10 +151,16 @@ static void check_cursor(config_loader *ld, const config_node *m, const char *pa
                                "(a delta strategy needs a cursor column)", path);
         return;
     }
-    for (size_t i = 0; i < p->ncolumns; i++)
-        if (p->columns[i].name && strcmp(p->columns[i].name, s->cursor) == 0) return;
-    if (p->ncolumns == 0) return; /* columns already reported */
     const config_node *v = config_map_get(m, "cursor");
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        if (p->columns[i].name == NULL || strcmp(p->columns[i].name, s->cursor) != 0) continue;
+        if (p->columns[i].ignored)
+            config_problem_add(ld, v->line, v->col, "%s.cursor: column \"%s\" is compare: false "
+                               "(columns[%zu]); a delta cursor must be compared: remove "
+                               "compare: false or choose another cursor", path, s->cursor, i);
+        return;
+    }
+    if (p->ncolumns == 0) return; /* columns already reported */
     config_problem_add(ld, v->line, v->col, "%s.cursor: column \"%s\" is not in columns",
                        path, s->cursor);
 }

@@ -238,6 +238,7 @@ static void detail_fields(json_writer *w, const pipeline_view *v) {
         json_kv_string(w, "dest", c->dest_name ? c->dest_name : c->name);
         json_kv_string(w, "type", c->type);
         json_kv_bool(w, "key", c->key);
+        json_kv_bool(w, "compare", !c->ignored);
         json_end_object(w);
     }
     json_end_array(w);

@@ -425,8 +425,11 @@ void store_sb_colref(store_sb *b, const store *s, const store_table *t, const ch
 }
 
 void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
+    const char *sep = "";
     for (size_t i = 0; i < t->ncols; i++) {
-        if (i > 0) store_sb_add(b, " || '|' || ");
+        if (t->ignored != NULL && t->ignored[i]) continue; /* compare: false */
+        store_sb_add(b, sep);
+        sep = " || '|' || ";
         store_sb q = {0}, e = {0};
         store_sb_quote(&q, t->cols[i]);
         s->ops->hash_expr(&e, t->kinds[i], q.oom ? "" : q.s);

@@ -32,6 +32,7 @@
  * text for equal values. The *row text* used for hashing joins the values'
  * *hash text* with '|', escapes '\' and '|' with a backslash and writes NULL
  * as \N, so ('a','bc') and ('ab','c') and (NULL) and ('\N') all differ.
+ * A table's ignored columns (compare: false) are not part of the row text.
  * The hash text is the canonical text (hash_expr exists so that a driver
  * may produce it more cheaply).
  *
@@ -104,6 +105,10 @@ typedef struct store_table {
     const char *const *types; /* config types, for DDL and casts */
     const store_kind *kinds;
     const bool *key;          /* key columns */
+    /* Columns left out of every row text and row digest (store_sb_rowtext,
+     * row_digest_expr): a pipeline's `compare: false` columns. Writes
+     * (apply, native copy) still carry them. NULL: none. */
+    const bool *ignored;
 } store_table;
 
 /* A change applied by store_apply(). `vals` has one entry per column of the

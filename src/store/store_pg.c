@@ -314,7 +314,9 @@ static void pg_digest_sql(store_sb *b, const char *from, const char *qkey, const
  * Equal per kind exactly when the canonical texts are equal: numeric and
  * timestamps by value, float8 by value except that 0 is hashed as text
  * (which tells -0 from 0, as the canonical form does), text-like kinds by
- * bytes (COLLATE "C"). NULL is a per-column constant. */
+ * bytes (COLLATE "C"). NULL is a per-column constant. Columns the table
+ * marks ignored (compare: false) are left out; the others keep their
+ * position as seed. */
 static const char *const pg_digest_families[] = {"pg-colhash-v1", "canon-md5-v1", NULL};
 
 static void pg_colhash_term(store_sb *b, store_kind kind, const char *c, int seed) {
@@ -353,10 +355,13 @@ static int pg_row_digest_expr(store_sb *b, const char *family, const store_table
     }
     if (strcmp(family, "pg-colhash-v1") != 0) return ST_ENOTIMPL;
     store_sb_add(b, sum ? "COALESCE(sum(" : "(");
+    const char *sep = "";
     for (size_t i = 0; i < t->ncols; i++) {
+        if (t->ignored != NULL && t->ignored[i]) continue; /* compare: false */
         store_sb q = {0};
         store_sb_quote(&q, t->cols[i]);
-        if (i) store_sb_add(b, " # ");
+        store_sb_add(b, sep);
+        sep = " # ";
         pg_colhash_term(b, t->kinds[i], q.s ? q.s : "\"\"", (int)i + 1);
         if (q.oom) b->oom = true;
         store_sb_free(&q);

@@ -39,6 +39,7 @@ static void ctx_free(sync_ctx *c) {
     free(c->types);
     free(c->kinds);
     free(c->key);
+    free(c->ignored);
     sync_batch_free(&c->batch);
 }
 
@@ -50,7 +51,8 @@ static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
     c->types = calloc(n, sizeof *c->types);
     c->kinds = calloc(n, sizeof *c->kinds);
     c->key = calloc(n, sizeof *c->key);
-    if (!c->scols || !c->dcols || !c->types || !c->kinds || !c->key)
+    c->ignored = calloc(n, sizeof *c->ignored);
+    if (!c->scols || !c->dcols || !c->types || !c->kinds || !c->key || !c->ignored)
         return st_error_set(c->err, ST_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         c->scols[i] = p->columns[i].name;
@@ -58,11 +60,13 @@ static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
         c->types[i] = p->columns[i].type;
         c->kinds[i] = store_kind_of(p->columns[i].type);
         c->key[i] = p->columns[i].key;
+        c->ignored[i] = p->columns[i].ignored && !c->key[i];
         c->nkeys += c->key[i];
     }
     if (c->nkeys == 0)
         return st_error_set(c->err, ST_EINVAL, "pipeline '%s' has no key column", p->name);
-    store_table base = {.ncols = n, .types = c->types, .kinds = c->kinds, .key = c->key};
+    store_table base = {.ncols = n, .types = c->types, .kinds = c->kinds, .key = c->key,
+                        .ignored = c->ignored};
     c->st = base;
     c->st.datastore = p->source.datastore;
     c->st.schema = p->source.schema;

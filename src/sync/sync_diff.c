@@ -7,7 +7,9 @@
  * but every change the merge decides goes here instead of into the write
  * batch: counted per kind (insert, update, delete), and the first `limit`
  * of each kind kept with its key ("id=17") and, for an update, the
- * destination names of the columns that differ. No transaction is opened
+ * destination names of the columns that differ (a compare: false column
+ * among them when it differs too: the update would write it; a row that
+ * differs only there is no update, sync_rows_equal). No transaction is opened
  * on the destination, no fencing token is checked or written, no state is
  * touched (the caller records nothing).
  */

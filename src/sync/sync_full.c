@@ -7,6 +7,9 @@
  *   source key < destination key  -> INSERT
  *   source key > destination key  -> DELETE the destination row
  *   equal keys, different rows    -> UPDATE; equal rows -> nothing
+ * where "different" leaves out the compare: false columns (sync_rows_equal):
+ * a row differing only there is left alone, and an UPDATE writes the whole
+ * source row, those columns included.
  * Changes go to the batch (sync_batch.c), committed every batch_size.
  *
  * The source is one streaming query (a cursor on PostgreSQL). The

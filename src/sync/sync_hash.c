@@ -6,6 +6,8 @@
  * values' hash texts joined with '|' (store.h: canonical text, timestamps in
  * ISO output form; '\' and '|' escaped, NULL as \N). Equal rows give equal
  * text on both engines, so equal ranges give equal digests across engines.
+ * The compare: false columns are in no digest (store_table.ignored): a
+ * range differing only there is equal, and no row of it is read.
  *
  * Ordered digests (single integer key with an index on both sides, table
  * sources): a range's digest is md5 of its row texts joined with '|' in key

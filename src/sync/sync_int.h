@@ -57,6 +57,8 @@ typedef struct sync_ctx {
     const char **scols, **dcols, **types;
     store_kind *kinds;
     bool *key;
+    bool *ignored;   /* compare: false (config_column.ignored): not compared by
+                      * full, hash and diff, but written with the row */
     size_t ncols, nkeys;
     int64_t batch_size;
     sync_batch batch;
@@ -116,6 +118,7 @@ void sync_sql_order(store_sb *b, const sync_ctx *c, bool source, int cursor_col)
 void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col, int first,
                      const char *op, bool cursor_only);
 int sync_key_cmp(const sync_ctx *c, const char *const *a, const char *const *b);
+/* Equal in every compared column (compare: false columns are skipped). */
 bool sync_rows_equal(const sync_ctx *c, const char *const *a, const char *const *b);
 
 /* A row source for the merge: 1 + *row, 0 at the end, or an error. */

@@ -10,6 +10,8 @@
  * cancel checks of a batch (sync_batch.c), runs
  *   DELETE FROM dst WHERE NOT EXISTS (the key in src)
  *   UPDATE dst SET ... FROM src WHERE key = key AND (c IS NOT c OR ...)
+ *     (every non-key column set; only the compared ones in the OR: a
+ *     compare: false column is written when another one differs)
  *   INSERT INTO dst SELECT ... FROM src WHERE NOT EXISTS (the key in dst)
  * (the INSERT without the NOT EXISTS when dst was empty), counting with
  * changes(). Values are copied as SQLite holds them, so the destination's
@@ -139,9 +141,15 @@ static int local_delete(sync_ctx *c, bool attached, int64_t *n) {
     return rc;
 }
 
+/* Whether column i is one whose difference makes a row differ (full, hash:
+ * not a key, not compare: false). */
+static bool compared(const sync_ctx *c, size_t i) { return !c->key[i] && !c->ignored[i]; }
+
 static int local_update(sync_ctx *c, bool attached, int64_t *n) {
     *n = 0;
-    if (c->nkeys == c->ncols) return ST_OK;
+    size_t ncompared = 0;
+    for (size_t i = 0; i < c->ncols; i++) ncompared += compared(c, i);
+    if (ncompared == 0) return ST_OK;
     store_sb q = {0};
     store_sb_add(&q, "UPDATE ");
     dst_name(&q, c);
@@ -161,7 +169,7 @@ static int local_update(sync_ctx *c, bool attached, int64_t *n) {
     key_match(&q, c, "s", "d");
     sep = " AND (";
     for (size_t i = 0; i < c->ncols; i++) {
-        if (c->key[i]) continue;
+        if (!compared(c, i)) continue;   /* compare: false columns are written, not compared */
         store_sb_add(&q, sep);
         store_sb_add(&q, "d.");
         store_sb_quote(&q, c->dcols[i]);

@@ -97,6 +97,7 @@ int sync_key_cmp(const sync_ctx *c, const char *const *a, const char *const *b) 
 
 bool sync_rows_equal(const sync_ctx *c, const char *const *a, const char *const *b) {
     for (size_t i = 0; i < c->ncols; i++) {
+        if (c->ignored != NULL && c->ignored[i]) continue;
         if ((a[i] == NULL) != (b[i] == NULL)) return false;
         if (a[i] && strcmp(a[i], b[i]) != 0) return false;
     }

@@ -628,7 +628,7 @@ static void test_multiple_problems_reported_together(void **state) {
     assert_string_equal(t->probs.items[1], "datastores.yaml:4:1: extra: unknown key \"extra\" "
                         "(expected one of: datastores, state, history, notify)");
     assert_string_equal(t->probs.items[2], "pipelines/a.yaml:7:41: columns[0].size: unknown key "
-                        "\"size\" (expected one of: name, type, key, dest)");
+                        "\"size\" (expected one of: name, type, key, dest, compare)");
     assert_string_equal(t->probs.items[3], "pipelines/b.yaml:2:1: surprise: unknown key "
                         "\"surprise\" (expected one of: name, description, source, destination, "
                         "columns, strategies, locks, retry, freshness)");
@@ -637,7 +637,7 @@ static void test_multiple_problems_reported_together(void **state) {
     assert_int_equal(t->probs.details[2].line, 7);
     assert_int_equal(t->probs.details[2].col, 41);
     assert_string_equal(t->probs.details[2].message, "columns[0].size: unknown key \"size\" "
-                        "(expected one of: name, type, key, dest)");
+                        "(expected one of: name, type, key, dest, compare)");
     assert_non_null(strstr(t->err.msg, "4 problems"));
 }
 
