@@ -319,9 +319,10 @@ static int record_once(void *ud, st_error *err) {
     const run_finish *f = ud;
     run_ctx *r = f->r;
     const char *error = f->res->status == JOB_FAILED ? f->res->message : "";
-    return state_mark_finished_log(r->st, r->p->name, r->strategy, r->run_id,
-                                   map[f->res->status], r->started, f->now, r->worker,
-                                   f->res->message, error, &f->res->stats, f->log, err);
+    /* manual: a failure here does not count toward the pause (retry.pause_window) */
+    return state_mark_finished_manual(r->st, r->p->name, r->strategy, r->run_id,
+                                      map[f->res->status], r->started, f->now, r->worker,
+                                      f->res->message, error, &f->res->stats, f->log, err);
 }
 
 /* Records the result. An executed run's outcome is retried within the

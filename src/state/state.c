@@ -13,7 +13,8 @@
  *   running  : status, last_attempted_at = now, worker, run_id
  *   finished : status, worker, message, error, run_id, and
  *              success -> last_run = started_at, retry_count = 0
- *              failed  -> retry_count + 1
+ *              failed  -> retry_count + 1 (unchanged for a manual run:
+ *                         state_mark_finished_manual)
  *              skipped -> last_attempted_at = now (retry_count unchanged)
  *              plus one history entry (started_at .. now, stats).
  *   reset    : status idle, retry_count 0, error "" — unconditional.
@@ -322,11 +323,11 @@ int state_mark_finished(state *st, const char *pipeline, const char *strategy, i
                                    worker, message, error, stats, NULL, err);
 }
 
-int state_mark_finished_log(state *st, const char *pipeline, const char *strategy,
-                            int64_t run_id, state_status status, int64_t started_at,
-                            int64_t now, const char *worker, const char *message,
-                            const char *error, const state_stats *stats, const char *log,
-                            st_error *err) {
+static int mark_finished(state *st, const char *pipeline, const char *strategy,
+                         int64_t run_id, state_status status, int64_t started_at, int64_t now,
+                         const char *worker, const char *message, const char *error,
+                         const state_stats *stats, const char *log, bool counts,
+                         st_error *err) {
     if (status != STATE_SUCCESS && status != STATE_FAILED && status != STATE_SKIPPED &&
         status != STATE_INTERRUPTED && status != STATE_LOST)
         return st_error_set(err, ST_EINVAL,
@@ -345,7 +346,7 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
         c.set |= STATE_SET_LAST_RUN;
         c.retry = STATE_RETRY_RESET;
     } else if (status == STATE_FAILED || status == STATE_LOST) {
-        c.retry = STATE_RETRY_INCR;
+        c.retry = counts ? STATE_RETRY_INCR : STATE_RETRY_KEEP;
     } else {
         c.values.last_attempted_at = now;
         c.set |= STATE_SET_LAST_ATTEMPTED;
@@ -357,6 +358,24 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
     int rc = st->ops->apply(st->be, &c, err);
     if (rc == ST_OK) count_finished(st, pipeline, strategy, status, stats);
     return rc;
+}
+
+int state_mark_finished_log(state *st, const char *pipeline, const char *strategy,
+                            int64_t run_id, state_status status, int64_t started_at,
+                            int64_t now, const char *worker, const char *message,
+                            const char *error, const state_stats *stats, const char *log,
+                            st_error *err) {
+    return mark_finished(st, pipeline, strategy, run_id, status, started_at, now, worker,
+                         message, error, stats, log, true, err);
+}
+
+int state_mark_finished_manual(state *st, const char *pipeline, const char *strategy,
+                               int64_t run_id, state_status status, int64_t started_at,
+                               int64_t now, const char *worker, const char *message,
+                               const char *error, const state_stats *stats, const char *log,
+                               st_error *err) {
+    return mark_finished(st, pipeline, strategy, run_id, status, started_at, now, worker,
+                         message, error, stats, log, false, err);
 }
 
 int state_reset_at(state *st, const char *pipeline, const char *strategy, int64_t now,

@@ -216,6 +216,16 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
                             const char *error, const state_stats *stats, const char *log,
                             st_error *err);
 
+/* state_mark_finished_log for a manual run (`synctool run`): a failure is
+ * recorded (status, error, history) but does not count toward the pause:
+ * retry_count stays as it was. A success resets it as usual (DESIGN §3:
+ * a successful manual run lifts a pause). */
+int state_mark_finished_manual(state *st, const char *pipeline, const char *strategy,
+                               int64_t run_id, state_status status, int64_t started_at,
+                               int64_t now, const char *worker, const char *message,
+                               const char *error, const state_stats *stats, const char *log,
+                               st_error *err);
+
 /* One history entry found by run id, with its pipeline, strategy and log. */
 typedef struct state_run {
     char pipeline[128];
