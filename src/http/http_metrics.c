@@ -243,8 +243,11 @@ static void duration_family(metrics_ctx *m, const config *cfg) {
             }
             double count = counter(m, p->name, sn, "duration_seconds_count");
             sample(m->b, "synctool_run_duration_seconds_bucket", p->name, sn, "le=\"+Inf\"", count);
+            /* durations are measured in microseconds: a sum of many carries
+             * float noise below that (0.08490900000000001), dropped here */
+            double sum = counter(m, p->name, sn, "duration_seconds_sum");
             sample(m->b, "synctool_run_duration_seconds_sum", p->name, sn, NULL,
-                   counter(m, p->name, sn, "duration_seconds_sum"));
+                   nearbyint(sum * 1e6) / 1e6);
             sample(m->b, "synctool_run_duration_seconds_count", p->name, sn, NULL, count);
         }
     }
