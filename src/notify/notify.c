@@ -311,12 +311,13 @@ static void check_strategy(notifier *n, state *st, const config_pipeline *p, siz
     notify_health prev = (notify_health)*sv;
     /* rule 2's threshold (sched.c): the strategy's cron is compiled only on a
      * transition or once the count could pause it */
+    const config_strategy *cs = &p->strategies[j];
     int64_t after = p->retry.max_retry_count;
-    if (r->retry_count >= after) after = sched_pause_after_strategy(p, &p->strategies[j], now);
+    if (r->retry_count >= after) after = sched_pause_after_strategy(p, cs, r, now);
     notify_health cur = notify_health_next(r, after, prev);
     if (cur == prev) return;
     unsigned ev = notify_transition(prev, cur);
-    if (ev == CONFIG_NOTIFY_FAILED) after = sched_pause_after_strategy(p, &p->strategies[j], now);
+    if (ev == CONFIG_NOTIFY_FAILED) after = sched_pause_after_strategy(p, cs, r, now);
     notify_alert a;
     if (ev) health_alert(&a, ev, p, r, prev, cur, now, after);
     int hooks = record(n, st, p->name, r->strategy, META_HEALTH, notify_health_name(cur),

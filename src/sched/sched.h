@@ -46,7 +46,8 @@ typedef struct sched_decision {
 void sched_settings_from_config(sched_settings *s, const config_retry *r);
 
 /* Rule 2's threshold: the consecutive failures after which a strategy whose
- * current slot is `slot_us` long pauses. max_retry_count, except for a slot
+ * slot is `slot_us` long pauses (the decision uses the slot its last failed
+ * attempt ran in, else the current one). max_retry_count, except for a slot
  * shorter than pause_window (a frequent strategy): enough failed slots to
  * cover the window, max(max_retry_count, ceil(pause_window / slot)) — at
  * most one failure per slot is possible (rule 5), so a frequent strategy
@@ -54,14 +55,16 @@ void sched_settings_from_config(sched_settings *s, const config_retry *r);
  * (unknown) gives max_retry_count. */
 int64_t sched_pause_after(const sched_settings *s, int64_t slot_us);
 
-/* The same threshold for strategy `cs` of `p` at `now` (compiles its cron;
- * an invalid or missing cron gives max_retry_count). */
+/* The same threshold for strategy `cs` of `p`, judged (as the decision
+ * does) by the slot of st's last attempt, or the slot around `now` when st is
+ * NULL or that instant is unknown or in the future (compiles the cron; an
+ * invalid or missing cron gives max_retry_count). */
 int64_t sched_pause_after_strategy(const config_pipeline *p, const config_strategy *cs,
-                                   int64_t now);
+                                   const state_record *st, int64_t now);
 
 /* Whether `st` is paused by its failures (rule 2) at `now`: failed or lost
- * with retry_count >= sched_pause_after_strategy(). The one predicate the
- * API, /metrics and alerts use, so they agree with the decision. Compiles
+ * with retry_count >= sched_pause_after_strategy(p, cs, st, now). The one
+ * predicate the API, /metrics and alerts use, so they agree with the decision. Compiles
  * the cron only when retry_count reaches max_retry_count. */
 bool sched_paused_by_failures(const config_pipeline *p, const config_strategy *cs,
                               const state_record *st, int64_t now);

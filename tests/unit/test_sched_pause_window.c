@@ -184,8 +184,9 @@ static void test_paused_by_failures_predicate(void **unused) {
     assert_false(sched_paused_by_failures(&p, &cs[0], &st, now));
     assert_true(sched_paused_by_failures(&p, &cs[1], &st, now));
     assert_true(sched_paused_by_failures(&p, &cs[2], &st, now)); /* no cron: the plain count */
-    assert_int_equal(sched_pause_after_strategy(&p, &cs[0], now), 60);
-    assert_int_equal(sched_pause_after_strategy(&p, &cs[1], now), 3);
+    assert_int_equal(sched_pause_after_strategy(&p, &cs[0], &st, now), 60);
+    assert_int_equal(sched_pause_after_strategy(&p, &cs[1], &st, now), 3);
+    assert_int_equal(sched_pause_after_strategy(&p, &cs[0], NULL, now), 60);
     st.retry_count = 60;
     assert_true(sched_paused_by_failures(&p, &cs[0], &st, now));
     st.status = STATE_SKIPPED;
@@ -198,7 +199,39 @@ static void test_paused_by_failures_predicate(void **unused) {
     /* an invalid cron cannot define a slot: the plain count */
     p.retry.pause_window_seconds = 3600;
     schedt_strategy(&cs[0], "broken", "61 * * * *", true);
-    assert_int_equal(sched_pause_after_strategy(&p, &cs[0], now), 3);
+    assert_int_equal(sched_pause_after_strategy(&p, &cs[0], &st, now), 3);
+}
+
+/* An irregular cron: slots of 15 min by day, 15 h 15 min overnight. The
+ * threshold is judged by the slot of the last failed attempt, so a pause taken
+ * on the overnight slot does not lift itself at 09:00, and a day failure is
+ * judged by the day's short slot. The predicate agrees at every instant. */
+static void test_irregular_cron_judged_by_the_failed_slot(void **unused) {
+    (void)unused;
+    const char *cron = "*/15 9-17 * * *";
+    config_strategy cs;
+    schedt_strategy(&cs, "office", cron, true);
+    config_pipeline p;
+    schedt_pipeline(&p, &cs, 1);
+    sched_decision d;
+    state_record st = schedt_state(STATE_FAILED, NULL, "2025-10-15T17:45:00Z",
+                                   "2025-10-15T17:45:00Z", 3);
+    static const char *const later[] = {"2025-10-15T18:00:00Z", "2025-10-16T09:00:00Z",
+                                        "2025-10-16T09:15:00Z"};
+    for (size_t i = 0; i < 3; i++) {
+        schedt_decide(&d, &st, cron, later[i]);
+        assert_false(d.run);
+        assert_string_equal(d.reason, "Max retry count (3) exceeded for failed job");
+        assert_true(sched_paused_by_failures(&p, &cs, &st, schedt_at(later[i])));
+    }
+    st.last_scheduled_at = st.last_attempted_at = schedt_at("2025-10-16T10:00:00Z");
+    schedt_decide(&d, &st, cron, "2025-10-16T10:15:00Z");
+    assert_true(d.run); /* 3 of the 4 a 15-minute slot needs */
+    assert_false(sched_paused_by_failures(&p, &cs, &st, schedt_at("2025-10-16T10:15:00Z")));
+    /* the day's last failure, at 17:45, is judged by the overnight slot it ran in */
+    st.last_scheduled_at = st.last_attempted_at = schedt_at("2025-10-16T17:45:00Z");
+    schedt_decide(&d, &st, cron, "2025-10-16T17:50:00Z");
+    assert_string_equal(d.reason, "Max retry count (3) exceeded for failed job");
 }
 
 int main(void) {
@@ -210,6 +243,7 @@ int main(void) {
         cmocka_unit_test(test_three_minute_outage_recovers_without_reset),
         cmocka_unit_test(test_persistent_outage_pauses_after_the_window),
         cmocka_unit_test(test_paused_by_failures_predicate),
+        cmocka_unit_test(test_irregular_cron_judged_by_the_failed_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
