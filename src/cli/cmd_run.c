@@ -319,9 +319,10 @@ static int record_once(void *ud, st_error *err) {
     const run_finish *f = ud;
     run_ctx *r = f->r;
     const char *error = f->res->status == JOB_FAILED ? f->res->message : "";
-    return state_mark_finished_log(r->st, r->p->name, r->strategy, r->run_id,
-                                   map[f->res->status], r->started, f->now, r->worker,
-                                   f->res->message, error, &f->res->stats, f->log, err);
+    /* manual: a failure here does not count toward the pause (retry.pause_window) */
+    return state_mark_finished_manual(r->st, r->p->name, r->strategy, r->run_id,
+                                      map[f->res->status], r->started, f->now, r->worker,
+                                      f->res->message, error, &f->res->stats, f->log, err);
 }
 
 /* The state store stayed away for the lease: the outcome goes to the local
@@ -333,7 +334,7 @@ static void spool(run_ctx *r, const job_result *res, const char *log, int64_t no
                        .status = map[res->status], .started_at = r->started,
                        .finished_at = now, .worker = r->worker, .message = res->message,
                        .error = res->status == JOB_FAILED ? res->message : "", .log = log,
-                       .stats = res->stats};
+                       .stats = res->stats, .manual = true};
     char where[1200];
     st_error err;
     if (state_spool_write(r->cfg->state_url, &o, where, sizeof where, &err) == ST_OK)

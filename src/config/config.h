@@ -90,6 +90,7 @@ typedef struct config_retry {
     int64_t max_retry_count;              /* default 3 */
     int64_t safe_fallback_window_minutes; /* default 30 */
     int64_t schedule_buffer_seconds;      /* default 60 */
+    int64_t pause_window_seconds;         /* default 3600; 0 = off (rule 2 as DESIGN says) */
 } config_retry;
 
 /* `freshness:` of a pipeline: the data is stale once the newest successful

@@ -109,6 +109,10 @@ void config_add_secret(config_loader *ld, config_datastore *d, const char *value
 
 /* Helpers shared by the parse files. */
 bool config_valid_name(const char *s);
+
+/* A duration "90s", "30m", "6h", "2d" (a bare number is seconds) or "0", in
+ * seconds; false if malformed (config_ops.c). */
+bool config_parse_duration0(const char *s, int64_t *out);
 /* Reports a name longer than CONFIG_NAME_MAX at line:col ("<what> name is N
  * characters long ...") and returns true. */
 bool config_name_too_long(config_loader *ld, int line, int col, const char *what,

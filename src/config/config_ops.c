@@ -159,6 +159,14 @@ static bool parse_duration(const char *s, int64_t *out) {
     return true;
 }
 
+bool config_parse_duration0(const char *s, int64_t *out) {
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return true;
+    }
+    return parse_duration(s, out);
+}
+
 static bool get_duration(config_loader *ld, const config_node *m, const char *key,
                          int64_t *out) {
     const config_node *v = config_map_get(m, key);

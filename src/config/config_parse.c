@@ -430,8 +430,8 @@ static void parse_locks(config_loader *ld, const config_node *root, config_locks
 
 static void parse_retry(config_loader *ld, const config_node *root, config_retry *r) {
     static const char *const keys[] = {"max_retry_count", "safe_fallback_window_minutes",
-                                       "schedule_buffer_seconds", NULL};
-    *r = (config_retry){3, 30, 60};
+                                       "schedule_buffer_seconds", "pause_window", NULL};
+    *r = (config_retry){3, 30, 60, 3600};
     const config_node *m = config_map_get(root, "retry");
     if (m == NULL || !config_check_map(ld, m, "retry", NULL, keys)) return;
     config_get_int(ld, m, "retry", "max_retry_count", 0, 1000000, &r->max_retry_count);
@@ -439,6 +439,12 @@ static void parse_retry(config_loader *ld, const config_node *root, config_retry
                    &r->safe_fallback_window_minutes);
     config_get_int(ld, m, "retry", "schedule_buffer_seconds", 0, 86400,
                    &r->schedule_buffer_seconds);
+    const config_node *pw = config_map_get(m, "pause_window");
+    if (pw != NULL && (pw->kind != CONFIG_NODE_SCALAR ||
+                       !config_parse_duration0(pw->value, &r->pause_window_seconds)))
+        config_problem_add(ld, pw->line, pw->col, "retry.pause_window: expected a duration "
+                           "such as 90s, 30m, 1h or 1d (0 turns it off), got \"%s\"",
+                           pw->kind == CONFIG_NODE_SCALAR ? pw->value : config_kind_name(pw));
 }
 
 static config_pipeline *add_pipeline(config_loader *ld, config *cfg) {

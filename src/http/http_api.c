@@ -142,8 +142,9 @@ static void endpoint_json(json_writer *w, const char *key, const config_endpoint
     json_end_object(w);
 }
 
-static bool strategy_paused(const config_pipeline *p, const state_record *r) {
-    return r->paused || (r->status == STATE_FAILED && r->retry_count >= p->retry.max_retry_count);
+static bool strategy_paused(const pipeline_view *v, size_t i) {
+    const state_record *r = &v->recs[i];
+    return r->paused || sched_paused_by_failures(v->p, &v->p->strategies[i], r, v->at);
 }
 
 static void strategy_json(json_writer *w, const pipeline_view *v, size_t i) {
@@ -157,7 +158,7 @@ static void strategy_json(json_writer *w, const pipeline_view *v, size_t i) {
     json_kv_string(w, "timezone", s->timezone);
     json_kv_bool(w, "enabled", s->enabled);
     json_kv_string(w, "status", state_status_name(r->status));
-    json_kv_bool(w, "paused", strategy_paused(v->p, r));
+    json_kv_bool(w, "paused", strategy_paused(v, i));
     json_kv_bool(w, "operator_paused", r->paused);
     json_kv_time(w, "last_run_at", r->last_run);
     json_kv_time(w, "last_attempted_at", r->last_attempted_at);
@@ -217,7 +218,7 @@ static void summary_fields(json_writer *w, const pipeline_view *v) {
     endpoint_json(w, "destination", &p->destination);
     json_kv_string(w, "selected", v->selected >= 0 ? p->strategies[v->selected].name : NULL);
     bool any = false;
-    for (size_t i = 0; i < p->nstrategies; i++) any = any || strategy_paused(p, &v->recs[i]);
+    for (size_t i = 0; i < p->nstrategies; i++) any = any || strategy_paused(v, i);
     json_kv_bool(w, "paused", any);
     freshness_json(w, v);
     json_key(w, "strategies");

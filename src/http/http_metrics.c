@@ -17,22 +17,35 @@
  * deployment and the counts survive restarts. Gauges come from the state
  * records at the request's `now`.
  *
- * Per deployment and process:
+ * Per deployment and process, each always one unlabelled sample (0 when
+ * nothing runs, so an alert on `== 0` fires; no process name such as
+ * host:pid is ever a label value, so a restart keeps its series):
  *   synctool_config_invalid_files           files with problems in the config dir
  *   synctool_queue_depth                    jobs waiting or delivered (Redis stream),
  *                                           or pending records (embedded SQLite)
- *   synctool_workers_live                   worker processes with a heartbeat in 60 s
- *   synctool_scheduler_leader{scheduler}    1 for the scheduler holding the lease
+ *   synctool_scheduler_up                   1 while a scheduler holds the leader lease
+ *   synctool_scheduler_leader               the same value (older name, kept)
+ *   synctool_schedulers_live                schedulers with a heartbeat in 60 s
+ *   synctool_workers_live                   processes that run jobs with a heartbeat
+ *                                           in 60 s: `worker`s (Redis mode), or the
+ *                                           schedulers (embedded mode: jobs are their
+ *                                           child processes)
+ *   synctool_alerts{status}                 the notify outbox
  *   synctool_scheduler_tick_duration_seconds, synctool_scheduler_ticks_total and
  *   synctool_process_leader                 only inside `scheduler --http`: this
  *                                           process's last tick and leader flag
+ * `paused` is sched_paused_by_failures() (rule 2 with the pause window) or an
+ * operator pause: the decision's own predicate. Values print in the shortest
+ * form that reads back exactly (put_value).
  */
 #include "http_int.h"
 
 #include "../queue/queue.h"
+#include "../sched/sched.h"
 #include "../strbuf/strbuf.h"
 #include "../time/st_time.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,13 +164,35 @@ static void header(mbuf *b, const char *name, const char *type, const char *help
     mb_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A sample value: the shortest of %.15g, %.16g and %.17g that reads back as
+ * exactly v (so 0.1 is "0.1", not "0.10000000000000001"; integers print as
+ * integers), and NaN / +Inf / -Inf as Prometheus spells them. */
+static void put_value(mbuf *b, double v) {
+    if (isnan(v)) {
+        mb_append(b, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        mb_append(b, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    mb_append(b, tmp);
+}
+
 /* One line "name{pipeline,strategy[,extra]} value". */
 static void sample(mbuf *b, const char *name, const char *p, const char *s, const char *extra,
                    double v) {
     mb_appendf(b, "%s{", name);
     put_pair(b, p, s);
     if (extra) mb_appendf(b, ",%s", extra);
-    mb_appendf(b, "} %.17g\n", v);
+    mb_append(b, "} ");
+    put_value(b, v);
+    mb_append(b, "\n");
 }
 
 /* Runs by outcome: the four standard outcomes always, others when seen. */
@@ -208,8 +243,11 @@ static void duration_family(metrics_ctx *m, const config *cfg) {
             }
             double count = counter(m, p->name, sn, "duration_seconds_count");
             sample(m->b, "synctool_run_duration_seconds_bucket", p->name, sn, "le=\"+Inf\"", count);
+            /* durations are measured in microseconds: a sum of many carries
+             * float noise below that (0.08490900000000001), dropped here */
+            double sum = counter(m, p->name, sn, "duration_seconds_sum");
             sample(m->b, "synctool_run_duration_seconds_sum", p->name, sn, NULL,
-                   counter(m, p->name, sn, "duration_seconds_sum"));
+                   nearbyint(sum * 1e6) / 1e6);
             sample(m->b, "synctool_run_duration_seconds_count", p->name, sn, NULL, count);
         }
     }
@@ -257,8 +295,8 @@ static void state_families(metrics_ctx *m, const config *cfg) {
                 if (g == 1) v = (double)(m->now - r->last_run) / 1e6;
                 if (g == 2) v = r ? (double)r->retry_count : 0;
                 if (g == 3)
-                    v = r && (r->paused || (r->status == STATE_FAILED &&
-                                            r->retry_count >= p->retry.max_retry_count));
+                    v = r && (r->paused ||
+                              sched_paused_by_failures(p, &p->strategies[k], r, m->now));
                 sample(m->b, names[g], p->name, sn, NULL, v);
             }
         }
@@ -267,7 +305,9 @@ static void state_families(metrics_ctx *m, const config *cfg) {
 
 static void gauge(mbuf *b, const char *name, const char *help, double v) {
     header(b, name, "gauge", help);
-    mb_appendf(b, "%s %.17g\n", name, v);
+    mb_appendf(b, "%s ", name);
+    put_value(b, v);
+    mb_append(b, "\n");
 }
 
 static double queue_depth(http_ctx *s, const metrics_ctx *m) {
@@ -294,27 +334,31 @@ static void alert_family(http_ctx *s, mbuf *b) {
     free(a);
     header(b, "synctool_alerts", "gauge", "Alert deliveries in the outbox by status (pending: "
            "being retried; failed: given up; delivered: kept for 7 days).");
-    for (int i = 0; i < 3; i++)
-        mb_appendf(b, "synctool_alerts{status=\"%s\"} %.17g\n",
-                   state_alert_status_name((state_alert_status)i), counts[i]);
+    for (int i = 0; i < 3; i++) {
+        mb_appendf(b, "synctool_alerts{status=\"%s\"} ",
+                   state_alert_status_name((state_alert_status)i));
+        put_value(b, counts[i]);
+        mb_append(b, "\n");
+    }
 }
 
-static void process_families(http_ctx *s, metrics_ctx *m) {
-    mbuf *b = m->b;
-    gauge(b, "synctool_config_invalid_files", "Config files with problems.",
-          (double)s->config_invalid_files);
-    gauge(b, "synctool_queue_depth", "Jobs waiting for a worker.", queue_depth(s, m));
-    state_process *procs = NULL;
-    size_t np = 0;
-    double live = 0;
-    if (state_beats(s->st, &procs, &np, NULL) == ST_OK)
-        for (size_t i = 0; i < np; i++)
-            live += strcmp(procs[i].kind, "worker") == 0 &&
-                    procs[i].last_heartbeat_at != ST_TIME_NONE &&
-                    m->now - procs[i].last_heartbeat_at <= METRICS_ALIVE_US;
-    free(procs);
-    gauge(b, "synctool_workers_live", "Workers with a heartbeat in the last 60 s.", live);
-    char leader[160] = "";
+/* Embedded mode (SQLite state): the scheduler runs each job as its own
+ * child process; Redis mode hands jobs to `synctool worker` processes. */
+static bool redis_mode(const char *url) {
+    return strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0;
+}
+
+/* Live processes of a kind: a heartbeat in the last 60 s. */
+static double live_count(const state_process *procs, size_t np, const char *kind, int64_t now) {
+    double n = 0;
+    for (size_t i = 0; i < np; i++)
+        n += strcmp(procs[i].kind, kind) == 0 && procs[i].last_heartbeat_at != ST_TIME_NONE &&
+             now - procs[i].last_heartbeat_at <= METRICS_ALIVE_US;
+    return n;
+}
+
+/* Whether a scheduler holds the leader lease (it expires with its holder). */
+static bool leader_held(http_ctx *s) {
     lock_info *locks = NULL;
     size_t nl = 0;
     bool held = false;
@@ -322,15 +366,38 @@ static void process_families(http_ctx *s, metrics_ctx *m) {
         for (size_t i = 0; i < nl; i++)
             held = held || strcmp(locks[i].key, "synctool:scheduler:leader") == 0;
     free(locks);
-    if (held && state_meta_get(s->st, "synctool:scheduler", "-", "leader", leader, sizeof leader,
-                               NULL) != ST_OK)
-        leader[0] = '\0';
-    header(b, "synctool_scheduler_leader", "gauge", "1 for the scheduler holding the lease.");
-    if (held) {
-        mb_append(b, "synctool_scheduler_leader{scheduler=\"");
-        put_label(b, leader);
-        mb_append(b, "\"} 1\n");
-    }
+    return held;
+}
+
+/* Process gauges: always one unlabelled sample each, 0 when nothing runs, so
+ * `synctool_scheduler_up == 0` fires without a scheduler. No process name
+ * (host:pid) is a label: a restart must not start a new series. */
+static void process_families(http_ctx *s, metrics_ctx *m) {
+    mbuf *b = m->b;
+    gauge(b, "synctool_config_invalid_files", "Config files with problems.",
+          (double)s->config_invalid_files);
+    gauge(b, "synctool_queue_depth", "Jobs waiting for a worker.", queue_depth(s, m));
+    state_process *procs = NULL;
+    size_t np = 0;
+    if (state_beats(s->st, &procs, &np, NULL) != ST_OK) np = 0;
+    double schedulers = live_count(procs, np, "scheduler", m->now);
+    double workers = live_count(procs, np, "worker", m->now);
+    free(procs);
+    bool embedded = !redis_mode(s->cfg->state_url);
+    double up = leader_held(s);
+    gauge(b, "synctool_scheduler_up", "1 while a scheduler holds the leader lease (jobs are "
+          "being scheduled), else 0.", up);
+    gauge(b, "synctool_scheduler_leader", "Same as synctool_scheduler_up (kept for alerts "
+          "written against it).", up);
+    gauge(b, "synctool_schedulers_live", "Scheduler processes (leader and standbys) with a "
+          "heartbeat in the last 60 s.", schedulers);
+    gauge(b, "synctool_workers_live", embedded
+          ? "Processes that run jobs, with a heartbeat in the last 60 s: in embedded mode "
+            "(SQLite state) each scheduler runs its jobs as child processes, so the live "
+            "schedulers."
+          : "Processes that run jobs, with a heartbeat in the last 60 s: `synctool worker` "
+            "processes (Redis mode).",
+          embedded ? schedulers : workers);
     alert_family(s, b);
     if (s->proc) {
         gauge(b, "synctool_scheduler_tick_duration_seconds", "Duration of this scheduler's "

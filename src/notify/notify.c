@@ -21,6 +21,7 @@
 
 #include "../json/json.h"
 #include "../log/log.h"
+#include "../sched/sched.h"
 #include "../time/st_time.h"
 
 #include <inttypes.h>
@@ -135,7 +136,7 @@ static void fmt_age(int64_t s, char *buf, size_t n) {
 
 static void health_alert(notify_alert *a, unsigned event, const config_pipeline *p,
                          const state_record *r, notify_health prev, notify_health cur,
-                         int64_t now) {
+                         int64_t now, int64_t pause_after) {
     memset(a, 0, sizeof *a);
     a->event = event;
     snprintf(a->pipeline, sizeof a->pipeline, "%s", p->name);
@@ -147,10 +148,14 @@ static void health_alert(notify_alert *a, unsigned event, const config_pipeline 
     a->at = now;
     a->freshness_s = -1;
     const char *err = r->error[0] ? r->error : "no error text";
-    if (event == CONFIG_NOTIFY_FAILED)
+    if (event == CONFIG_NOTIFY_FAILED && r->retry_count == 0)
+        snprintf(a->text, sizeof a->text, ":x: %s:%s failed (run %" PRId64 ", a manual run: "
+                 "it does not count toward the pause): %s", p->name, r->strategy, r->run_id,
+                 err);
+    else if (event == CONFIG_NOTIFY_FAILED)
         snprintf(a->text, sizeof a->text, ":x: %s:%s failed (run %" PRId64 ", failure %" PRId64
                  " of %" PRId64 " before it pauses): %s", p->name, r->strategy, r->run_id,
-                 r->retry_count, p->retry.max_retry_count, err);
+                 r->retry_count, pause_after, err);
     else if (cur == NOTIFY_HELD)
         snprintf(a->text, sizeof a->text, ":double_vertical_bar: %s:%s was paused by an operator "
                  "and will not be scheduled until resumed (manual runs still work)", p->name,
@@ -304,11 +309,17 @@ static void check_strategy(notifier *n, state *st, const config_pipeline *p, siz
     int8_t *sv = slot(n, i, j);
     if (load_slot(n, st, p->name, r->strategy, META_HEALTH, parse_health, sv) != ST_OK) return;
     notify_health prev = (notify_health)*sv;
-    notify_health cur = notify_health_next(r, p->retry.max_retry_count, prev);
+    /* rule 2's threshold (sched.c): the strategy's cron is compiled only on a
+     * transition or once the count could pause it */
+    const config_strategy *cs = &p->strategies[j];
+    int64_t after = p->retry.max_retry_count;
+    if (r->retry_count >= after) after = sched_pause_after_strategy(p, cs, r, now);
+    notify_health cur = notify_health_next(r, after, prev);
     if (cur == prev) return;
     unsigned ev = notify_transition(prev, cur);
+    if (ev == CONFIG_NOTIFY_FAILED) after = sched_pause_after_strategy(p, cs, r, now);
     notify_alert a;
-    if (ev) health_alert(&a, ev, p, r, prev, cur, now);
+    if (ev) health_alert(&a, ev, p, r, prev, cur, now, after);
     int hooks = record(n, st, p->name, r->strategy, META_HEALTH, notify_health_name(cur),
                        ev ? &a : NULL);
     if (hooks < 0) return;

@@ -51,7 +51,8 @@ typedef enum {
 } notify_fresh;
 
 /* The health a record shows, given the previous one: an operator pause is
- * held; failed (or lost) is failing, or paused once retry_count >= max_retry;
+ * held; failed (or lost) is failing, or paused once retry_count >= max_retry
+ * (the caller passes rule 2's threshold, sched_pause_after_strategy);
  * success is ok; any other status (idle after a reset, pending, running,
  * skipped) keeps `prev`, except that a lifted operator pause is ok. */
 notify_health notify_health_next(const state_record *r, int64_t max_retry, notify_health prev);

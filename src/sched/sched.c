@@ -49,6 +49,22 @@
  *   - an unknown instant (ST_TIME_NONE) is never ">= prev": a skipped record
  *     without last_scheduled_at is from "an earlier slot" (rule 7).
  *
+ * The pause window (rule 2 for frequent strategies; DESIGN is silent on
+ * it): DESIGN pauses a strategy after max_retry_count consecutive failures.
+ * For a strategy whose current slot is shorter than retry.pause_window
+ * (default 1 h) that would pause a per-minute strategy after a 3-minute
+ * outage, so its threshold is the number of slots that cover the window,
+ * max(max_retry_count, ceil(pause_window / slot)) (sched_pause_after).
+ * Rule 5 allows at most one failure per slot, so reaching it means the
+ * strategy failed in every slot it tried across a whole pause_window.
+ * The slot is the one the last failed attempt ran in (the current one if
+ * unknown): with an irregular cron (every 15 min from 9 to 17 h) a pause on the
+ * long overnight slot does not lift itself when the short day slots return.
+ * pause_window 0 restores DESIGN's plain count. The reason keeps its
+ * "Max retry count (N) exceeded for failed job" prefix and adds the slots.
+ * sched_paused_by_failures() is the same predicate for the readers of
+ * state (API, /metrics, alerts), so every surface says "paused" together.
+ *
  * sched_select() decides every strategy of a pipeline and picks the due one
  * with the longest slot (ties: config order); disabled strategies and
  * strategies without cron are reported but never chosen. sched_can_enqueue()
@@ -189,15 +205,22 @@ static void sched_decide_retry(const state_record *st, int64_t now, sched_decisi
 
 /* Rules 2-7 for a present record; prev/next/backoff are already known. */
 static void sched_decide_state(const state_record *st, int64_t now, const sched_settings *s,
-                               sched_decision *d) {
+                               int64_t pause_slot, sched_decision *d) {
     char a[40];
     int64_t ls = st->last_scheduled_at;
     /* lost counts as failed, interrupted as skipped (DESIGN §3) */
     bool failed = st->status == STATE_FAILED || st->status == STATE_LOST;
     bool skipped = st->status == STATE_SKIPPED || st->status == STATE_INTERRUPTED;
-    if (failed && st->retry_count >= s->max_retry_count) { /* rule 2 */
-        sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job",
-                      (long long)s->max_retry_count);
+    int64_t after = sched_pause_after(s, pause_slot);
+    if (failed && st->retry_count >= after) { /* rule 2 */
+        if (after == s->max_retry_count)
+            sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job",
+                          (long long)s->max_retry_count);
+        else
+            sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job "
+                          "(failed in %lld consecutive slots, a whole pause_window of %llds)",
+                          (long long)s->max_retry_count, (long long)st->retry_count,
+                          (long long)s->pause_window_s);
     } else if (st->status == STATE_RUNNING) { /* rule 3 */
         sched_verdict(d, 0, false, "Strategy is already running");
     } else if (st->status == STATE_PENDING && sched_known(ls) &&
@@ -226,6 +249,42 @@ void sched_settings_from_config(sched_settings *s, const config_retry *r) {
     s->max_retry_count = r->max_retry_count;
     s->fallback_window_s = r->safe_fallback_window_minutes * 60;
     s->buffer_s = r->schedule_buffer_seconds;
+    s->pause_window_s = r->pause_window_seconds;
+}
+
+int64_t sched_pause_after(const sched_settings *s, int64_t slot_us) {
+    int64_t window_us = s->pause_window_s * ST_USEC;
+    if (slot_us <= 0 || window_us <= 0 || slot_us >= window_us) return s->max_retry_count;
+    int64_t slots = (window_us + slot_us - 1) / slot_us;
+    return slots > s->max_retry_count ? slots : s->max_retry_count;
+}
+
+int64_t sched_pause_after_strategy(const config_pipeline *p, const config_strategy *cs,
+                                   const state_record *st, int64_t now) {
+    sched_settings s;
+    sched_settings_from_config(&s, &p->retry);
+    if (s.pause_window_s <= 0 || cs->cron == NULL || cs->cron[0] == '\0')
+        return s.max_retry_count;
+    /* the slot of the last attempt, as the decision judges it (a future
+     * instant is not trusted, as in sched_distrust_future) */
+    int64_t at = now;
+    if (st != NULL && sched_known(st->last_attempted_at) &&
+        st->last_attempted_at <= now + SCHED_FUTURE_TOLERANCE_S * ST_USEC)
+        at = st->last_attempted_at;
+    cron_expr *c = NULL;
+    int64_t prev, next, after = s.max_retry_count;
+    if (cron_parse(&c, cs->cron, cs->timezone, NULL) == ST_OK &&
+        cron_prev(c, at, &prev) == ST_OK && cron_next(c, at, &next) == ST_OK)
+        after = sched_pause_after(&s, next - prev);
+    cron_free(c);
+    return after;
+}
+
+bool sched_paused_by_failures(const config_pipeline *p, const config_strategy *cs,
+                              const state_record *st, int64_t now) {
+    if (st == NULL || (st->status != STATE_FAILED && st->status != STATE_LOST)) return false;
+    if (st->retry_count < p->retry.max_retry_count) return false;
+    return st->retry_count >= sched_pause_after_strategy(p, cs, st, now);
 }
 
 /* Copies st into *safe with every instant in the future of now (beyond the
@@ -256,6 +315,21 @@ static bool sched_distrust_future(const state_record *st, int64_t now, state_rec
     return any;
 }
 
+/* The slot rule 2's threshold is judged by: the one the last failed attempt
+ * ran in (so a pause never lifts itself when an irregular cron's slots
+ * change length), else the current one. Cron work only when it matters. */
+static int64_t sched_pause_slot(const state_record *st, const cron_expr *cron,
+                                const sched_decision *d, const sched_settings *s) {
+    int64_t current = d->next - d->prev, prev, next;
+    if (s->pause_window_s <= 0 || st->retry_count < s->max_retry_count ||
+        !sched_known(st->last_attempted_at) || st->last_attempted_at >= d->prev)
+        return current;
+    if (cron_prev(cron, st->last_attempted_at, &prev) != ST_OK ||
+        cron_next(cron, st->last_attempted_at, &next) != ST_OK)
+        return current;
+    return next - prev;
+}
+
 void sched_should_run(const state_record *st, const cron_expr *cron, const char *cron_error,
                       int64_t now, const sched_settings *s, sched_decision *out) {
     out->run = false;
@@ -278,7 +352,7 @@ void sched_should_run(const state_record *st, const cron_expr *cron, const char 
     if (st == NULL)
         sched_decide_fresh(NULL, now, s, out, 0);
     else
-        sched_decide_state(st, now, s, out);
+        sched_decide_state(st, now, s, sched_pause_slot(st, cron, out, s), out);
 }
 
 /* A strategy that is never selected: the verdict says why; the slot is still

@@ -22,6 +22,7 @@ typedef struct sched_settings {
     int64_t max_retry_count;
     int64_t fallback_window_s;   /* safe_fallback_window_minutes * 60 */
     int64_t buffer_s;            /* schedule_buffer_seconds */
+    int64_t pause_window_s;      /* retry.pause_window; 0 = off (pause after max_retry_count) */
 } sched_settings;
 
 typedef struct sched_decision {
@@ -43,6 +44,30 @@ typedef struct sched_decision {
 #define SCHED_PAUSED_REASON "Paused by operator (resume it to schedule again)"
 
 void sched_settings_from_config(sched_settings *s, const config_retry *r);
+
+/* Rule 2's threshold: the consecutive failures after which a strategy whose
+ * slot is `slot_us` long pauses (the decision uses the slot its last failed
+ * attempt ran in, else the current one). max_retry_count, except for a slot
+ * shorter than pause_window (a frequent strategy): enough failed slots to
+ * cover the window, max(max_retry_count, ceil(pause_window / slot)) — at
+ * most one failure per slot is possible (rule 5), so a frequent strategy
+ * pauses only after failing across a whole pause_window. slot_us <= 0
+ * (unknown) gives max_retry_count. */
+int64_t sched_pause_after(const sched_settings *s, int64_t slot_us);
+
+/* The same threshold for strategy `cs` of `p`, judged (as the decision
+ * does) by the slot of st's last attempt, or the slot around `now` when st is
+ * NULL or that instant is unknown or in the future (compiles the cron; an
+ * invalid or missing cron gives max_retry_count). */
+int64_t sched_pause_after_strategy(const config_pipeline *p, const config_strategy *cs,
+                                   const state_record *st, int64_t now);
+
+/* Whether `st` is paused by its failures (rule 2) at `now`: failed or lost
+ * with retry_count >= sched_pause_after_strategy(p, cs, st, now). The one
+ * predicate the API, /metrics and alerts use, so they agree with the decision. Compiles
+ * the cron only when retry_count reaches max_retry_count. */
+bool sched_paused_by_failures(const config_pipeline *p, const config_strategy *cs,
+                              const state_record *st, int64_t now);
 
 /* The decision. `st` NULL means no state at all. `cron` NULL means the cron
  * is invalid and `cron_error` says why (rule 1). */

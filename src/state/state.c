@@ -13,7 +13,8 @@
  *   running  : status, last_attempted_at = now, worker, run_id
  *   finished : status, worker, message, error, run_id, and
  *              success -> last_run = started_at, retry_count = 0
- *              failed  -> retry_count + 1
+ *              failed  -> retry_count + 1 (unchanged for a manual run:
+ *                         state_mark_finished_manual)
  *              skipped -> last_attempted_at = now (retry_count unchanged)
  *              plus one history entry (started_at .. now, stats).
  *   reset    : status idle, retry_count 0, error "" — unconditional.
@@ -330,7 +331,7 @@ int state_mark_finished(state *st, const char *pipeline, const char *strategy, i
 static void finished_change(state_change *c, const char *pipeline, const char *strategy,
                             int64_t run_id, state_status status, int64_t started_at,
                             int64_t now, const char *worker, const char *message,
-                            const char *error) {
+                            const char *error, bool counts) {
     change_init(c, pipeline, strategy, run_id, now);
     c->values.status = status;
     state_copy(c->values.worker, sizeof c->values.worker, worker);
@@ -342,18 +343,19 @@ static void finished_change(state_change *c, const char *pipeline, const char *s
         c->set |= STATE_SET_LAST_RUN;
         c->retry = STATE_RETRY_RESET;
     } else if (status == STATE_FAILED || status == STATE_LOST) {
-        c->retry = STATE_RETRY_INCR;
+        c->retry = counts ? STATE_RETRY_INCR : STATE_RETRY_KEEP;
     } else {
         c->values.last_attempted_at = now;
         c->set |= STATE_SET_LAST_ATTEMPTED;
     }
 }
 
-int state_mark_finished_log(state *st, const char *pipeline, const char *strategy,
-                            int64_t run_id, state_status status, int64_t started_at,
-                            int64_t now, const char *worker, const char *message,
-                            const char *error, const state_stats *stats, const char *log,
-                            st_error *err) {
+static int mark_finished(state *st, const char *pipeline, const char *strategy,
+                         int64_t run_id, state_status status, int64_t started_at, int64_t now,
+                         const char *worker, const char *message, const char *error,
+                         const state_stats *stats, const char *log, bool counts,
+                         st_error *err) {
+
     if (status != STATE_SUCCESS && status != STATE_FAILED && status != STATE_SKIPPED &&
         status != STATE_INTERRUPTED && status != STATE_LOST)
         return st_error_set(err, ST_EINVAL,
@@ -362,7 +364,7 @@ int state_mark_finished_log(state *st, const char *pipeline, const char *strateg
                             state_status_name(status));
     state_change c;
     finished_change(&c, pipeline, strategy, run_id, status, started_at, now, worker, message,
-                    error);
+                    error, counts);
     state_history_entry h;
     history_fill(&h, run_id, status, started_at, now, worker, message, error, stats);
     c.history = &h;
@@ -389,7 +391,7 @@ int state_record_late(state *st, const state_outcome *o, bool *applied, st_error
     if (have && cur.run_id == o->run_id && state_finished(cur.status)) return ST_OK;
     state_change c;
     finished_change(&c, o->pipeline, o->strategy, o->run_id, o->status, o->started_at,
-                    o->finished_at, o->worker, o->message, o->error);
+                    o->finished_at, o->worker, o->message, o->error, !o->manual);
     if (have && cur.run_id > o->run_id) {
         /* a newer run owns the record: only the history entry is added */
         c.check_run_id = false;
@@ -408,6 +410,24 @@ int state_record_late(state *st, const state_outcome *o, bool *applied, st_error
     count_finished(st, o->pipeline, o->strategy, o->status, &o->stats);
     *applied = true;
     return ST_OK;
+}
+
+int state_mark_finished_log(state *st, const char *pipeline, const char *strategy,
+                            int64_t run_id, state_status status, int64_t started_at,
+                            int64_t now, const char *worker, const char *message,
+                            const char *error, const state_stats *stats, const char *log,
+                            st_error *err) {
+    return mark_finished(st, pipeline, strategy, run_id, status, started_at, now, worker,
+                         message, error, stats, log, true, err);
+}
+
+int state_mark_finished_manual(state *st, const char *pipeline, const char *strategy,
+                               int64_t run_id, state_status status, int64_t started_at,
+                               int64_t now, const char *worker, const char *message,
+                               const char *error, const state_stats *stats, const char *log,
+                               st_error *err) {
+    return mark_finished(st, pipeline, strategy, run_id, status, started_at, now, worker,
+                         message, error, stats, log, false, err);
 }
 
 int state_reset_at(state *st, const char *pipeline, const char *strategy, int64_t now,

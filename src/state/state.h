@@ -226,6 +226,7 @@ typedef struct state_outcome {
     int64_t started_at, finished_at;
     const char *worker, *message, *error, *log;
     state_stats stats;
+    bool manual;   /* `synctool run`: a failure does not count toward the pause */
 } state_outcome;
 
 /* Records an outcome that arrives late (from the spool): like
@@ -246,6 +247,16 @@ int state_spool_write(const char *url, const state_outcome *o, char *where, size
 /* Records every spooled outcome of `url`; *replayed (may be NULL) gets the
  * count. A file that cannot be recorded now stays for the next time. */
 int state_spool_replay(state *st, const char *url, int *replayed, st_error *err);
+
+/* state_mark_finished_log for a manual run (`synctool run`): a failure is
+ * recorded (status, error, history) but does not count toward the pause:
+ * retry_count stays as it was. A success resets it as usual (DESIGN §3:
+ * a successful manual run lifts a pause). */
+int state_mark_finished_manual(state *st, const char *pipeline, const char *strategy,
+                               int64_t run_id, state_status status, int64_t started_at,
+                               int64_t now, const char *worker, const char *message,
+                               const char *error, const state_stats *stats, const char *log,
+                               st_error *err);
 
 /* One history entry found by run id, with its pipeline, strategy and log. */
 typedef struct state_run {

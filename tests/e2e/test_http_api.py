@@ -80,7 +80,8 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
         assert good["status"] == "success" and good["last_run_at"] is not None
         assert good["retry_count"] == 0 and good["freshness_s"] >= 0
         broken = by_name["broken"]["strategies"][0]
-        assert broken["status"] == "failed" and broken["retry_count"] == 1
+        # a failed manual run is recorded but does not count toward the pause
+        assert broken["status"] == "failed" and broken["retry_count"] == 0
         assert "missing" in broken["error"]
 
         one = s.json("GET", "/api/v1/pipelines/good?at=2025-10-15T10:06:00Z", template=NAMES)
@@ -322,8 +323,11 @@ def test_pause_stops_scheduling_and_explain_says_so(tmp_path):
 def test_reset_through_the_api_clears_max_retries(tmp_path):
     cfg = str(tmp_path)
     make_config(cfg)
-    for _ in range(3):
-        run(cfg, "broken", expect=1)
+    # three scheduled failures in three yearly slots (manual ones do not count)
+    for year in (2022, 2023, 2024):
+        r = run_synctool("scheduler", "--once", "--at", f"{year}-01-01T00:00:00Z",
+                         config_dir=cfg)
+        assert r.rc == 1, r
     with Server(cfg, token=TOKEN) as s:
         st = s.json("GET", "/api/v1/pipelines/broken", template=NAMES)["strategies"][0]
         assert st["paused"] and not st["operator_paused"] and st["retry_count"] == 3
@@ -418,7 +422,11 @@ def test_scheduler_http_serves_the_api_from_the_scheduler_process(tmp_path):
                                                 or 0) >= 1 else None)(metrics(s)),
                        what="a tick in /metrics")
         assert sample(m, "synctool_process_leader") == 1
-        assert sample(m, "synctool_scheduler_leader", scheduler="solo") == 1
+        # no process name in any label: a restart keeps the series
+        assert sample(m, "synctool_scheduler_up") == 1
+        assert sample(m, "synctool_scheduler_leader") == 1
+        assert sample(m, "synctool_schedulers_live") == 1
+        assert sample(m, "synctool_workers_live") == 1   # embedded: the scheduler runs jobs
         assert sample(m, "synctool_scheduler_tick_duration_seconds") >= 0
         assert {p["name"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]} == {
             "good", "broken"}
@@ -448,11 +456,16 @@ def check_known_runs(s):
     assert sample(m, "synctool_freshness_seconds", **lab) >= 0
     bad = {"pipeline": "broken", "strategy": "full_job"}
     assert sample(m, "synctool_runs_total", outcome="failed", **bad) == 1
-    assert sample(m, "synctool_consecutive_failures", **bad) == 1
+    # a failed manual run does not count toward the pause
+    assert sample(m, "synctool_consecutive_failures", **bad) == 0
     assert sample(m, "synctool_last_success_timestamp_seconds", **bad) is None
     assert sample(m, "synctool_config_invalid_files") == 0
     assert sample(m, "synctool_queue_depth") == 0
     assert sample(m, "synctool_workers_live") == 0
+    # no scheduler: the 0/1 gauges are present and say 0 (alerts on == 0 fire)
+    assert sample(m, "synctool_scheduler_up") == 0
+    assert sample(m, "synctool_scheduler_leader") == 0
+    assert sample(m, "synctool_schedulers_live") == 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])

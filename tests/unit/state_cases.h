@@ -212,6 +212,36 @@ static void test_failed_increments_retry(void **ctx) {
     assert_record(&got, &want);
 }
 
+/* A manual run (`synctool run`) records its failure but does not count
+ * toward the pause (issue 21): retry_count stays; its history entry says
+ * the same count; a manual success still resets it. */
+static void test_manual_failure_keeps_retry(void **ctx) {
+    state *st = *ctx;
+    state_record want = seeded("p", "s");
+    put_seed(st, &want);
+    st_error err;
+    state_stats stats = {0};
+    assert_int_equal(state_mark_finished_manual(st, "p", "s", 10, STATE_FAILED, T0 - MIN, T0,
+                                                "w1", "", "connection refused", &stats, NULL,
+                                                &err), ST_OK);
+    state_record got = get_ok(st, "p", "s");
+    assert_int_equal(got.status, STATE_FAILED);
+    assert_int_equal(got.retry_count, want.retry_count);
+    assert_string_equal(got.error, "connection refused");
+    state_history_entry *h = NULL;
+    size_t n = 0;
+    assert_int_equal(state_history(st, "p", "s", 10, &h, &n, &err), ST_OK);
+    assert_true(n >= 1);
+    assert_int_equal(h[0].run_id, 10);
+    assert_int_equal(h[0].retry_count, want.retry_count);
+    free(h);
+    assert_int_equal(state_mark_finished_manual(st, "p", "s", 11, STATE_SUCCESS, T0, T0 + MIN,
+                                                "w1", "ok", "", &stats, NULL, &err), ST_OK);
+    got = get_ok(st, "p", "s");
+    assert_int_equal(got.retry_count, 0);
+    assert_int_equal(got.last_run, T0);
+}
+
 static void test_skipped_sets_attempted_only(void **ctx) {
     state *st = *ctx;
     state_record want = seeded("p", "s");
@@ -877,6 +907,7 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_running_sets_exactly),
     STATE_CASE(test_success_sets_exactly),
     STATE_CASE(test_failed_increments_retry),
+    STATE_CASE(test_manual_failure_keeps_retry),
     STATE_CASE(test_skipped_sets_attempted_only),
     STATE_CASE(test_interrupted_and_lost_recorded),
     STATE_CASE(test_finished_rejects_non_final_status),

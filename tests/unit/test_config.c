@@ -207,6 +207,7 @@ static void test_defaults_and_block_style(void **state) {
     assert_int_equal(p->retry.max_retry_count, 3);
     assert_int_equal(p->retry.safe_fallback_window_minutes, 30);
     assert_int_equal(p->retry.schedule_buffer_seconds, 60);
+    assert_int_equal(p->retry.pause_window_seconds, 3600);
     assert_string_equal(p->strategies[0].cursor, "updated_at");
     assert_null(p->strategies[1].cursor);
     assert_string_equal(p->columns[1].dest_name, "updated_at");
@@ -233,7 +234,7 @@ static void test_postgres_and_settings(void **state) {
                "locks: {wait_for_pipeline_lock: true, pipeline_lock_wait_timeout: 5,"
                " wait_for_table_lock: on, table_lock_wait_timeout: 6, lease_ttl_seconds: 9}\n"
                "retry: {max_retry_count: 0, safe_fallback_window_minutes: 1,"
-               " schedule_buffer_seconds: 2}\n");
+               " schedule_buffer_seconds: 2, pause_window: 15m}\n");
     assert_int_equal(load(t), 0);
     const config_datastore *pg = config_datastore_find(t->cfg, "pg");
     assert_int_equal(pg->type, CONFIG_DS_POSTGRES);
@@ -263,6 +264,7 @@ static void test_postgres_and_settings(void **state) {
     assert_int_equal(p->retry.max_retry_count, 0);
     assert_int_equal(p->retry.safe_fallback_window_minutes, 1);
     assert_int_equal(p->retry.schedule_buffer_seconds, 2);
+    assert_int_equal(p->retry.pause_window_seconds, 900);
 }
 
 /* --- one failing case per problem class --- */
@@ -332,6 +334,24 @@ static void test_out_of_range_integer(void **state) {
     write_pipe_with(t, "pipelines/p1.yaml", 14,
                     "  - {name: full, type: full}\nretry: {max_retry_count: -1}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:15:26: retry.max_retry_count: -1 out of range 0-1000000");
+}
+
+/* retry.pause_window: a duration, or 0 to turn it off (issue 21). */
+static void test_pause_window_values(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml", DS);
+    write_pipe_with(t, "pipelines/p1.yaml", 14,
+                    "  - {name: full, type: full}\nretry: {pause_window: 0}\n");
+    assert_int_equal(load(t), 0);
+    assert_int_equal(t->cfg->pipelines[0].retry.pause_window_seconds, 0);
+    write_pipe_with(t, "pipelines/p1.yaml", 14,
+                    "  - {name: full, type: full}\nretry: {pause_window: 2h}\n");
+    assert_int_equal(load(t), 0);
+    assert_int_equal(t->cfg->pipelines[0].retry.pause_window_seconds, 7200);
+    write_pipe_with(t, "pipelines/p1.yaml", 14,
+                    "  - {name: full, type: full}\nretry: {pause_window: soon}\n");
+    expect_invalid(t, 1, "pipelines/p1.yaml:15:23: retry.pause_window: expected a duration "
+                         "such as 90s, 30m, 1h or 1d (0 turns it off), got \"soon\"");
 }
 
 static void test_non_bool_enabled(void **state) {
@@ -871,6 +891,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_string_where_map_expected, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_non_integer_timeout, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_out_of_range_integer, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_pause_window_values, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_non_bool_enabled, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_list_expected, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_pipeline_names, cfgt_setup, cfgt_teardown),

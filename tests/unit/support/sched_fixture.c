@@ -51,7 +51,9 @@ state_record schedt_state(state_status status, const char *last_run,
 }
 
 sched_settings schedt_settings(void) {
-    sched_settings s = {.max_retry_count = 3, .fallback_window_s = 30 * 60, .buffer_s = 60};
+    /* pause_window at its default (1 h): the spec's cases hold under it */
+    sched_settings s = {.max_retry_count = 3, .fallback_window_s = 30 * 60, .buffer_s = 60,
+                        .pause_window_s = 3600};
     return s;
 }
 
@@ -79,4 +81,5 @@ void schedt_pipeline(config_pipeline *p, config_strategy *strategies, size_t n) 
     p->retry.max_retry_count = 3;
     p->retry.safe_fallback_window_minutes = 30;
     p->retry.schedule_buffer_seconds = 60;
+    p->retry.pause_window_seconds = 3600;
 }
