@@ -171,6 +171,21 @@ int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outc
 int sched_retry_store(int (*fn)(void *ud, st_error *err), void *ud, int64_t within_ms,
                       const char *pipeline, const char *strategy, st_error *err);
 
+/* A job that never got to run through the job manager — its process could
+ * not be started, could not load its configuration, or died before it
+ * recorded anything — is recorded here instead of staying pending: status
+ * (STATE_FAILED, or STATE_LOST for one that died) with `cause` as its error
+ * and as its one log line ("run N: CAUSE", logged at error level too), so it
+ * shows in history, `logs`, `why`, the API and the alerts (a failure counts
+ * toward max_retry_count like any other). Only while the record still
+ * holds this run as pending (when only_pending) — a run that recorded its
+ * own outcome is left alone. Releases the enqueue lock (lm may be NULL).
+ * now: the job's time. Returns 0 (also when there was nothing to record)
+ * or the state's error. */
+int sched_record_unstarted(state *st, lock_manager *lm, const queue_job *job,
+                           state_status status, bool only_pending, int64_t now,
+                           const char *worker, const char *cause, st_error *err);
+
 /* Printed and logged when a run's outcome could not be recorded: the data
  * is committed, the state does not know (the caller exits 69). */
 #define SCHED_NOT_RECORDED "data copied, outcome not recorded"
