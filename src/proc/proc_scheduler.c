@@ -337,7 +337,7 @@ static void sched_kid_ended(sched_proc *p, const queue_job *j, int status) {
                  WEXITSTATUS(status));
     int64_t now = j->at != 0 ? j->at : st_time_now();
     st_error e;
-    if (sched_record_unstarted(p->st, NULL, j, STATE_FAILED, true, now, p->o.name, cause,
+    if (sched_record_unstarted(p->st, p->lm, j, STATE_FAILED, true, now, p->o.name, cause,
                                &e) != ST_OK)
         log_error(j->pipeline, j->strategy, "cannot check or record run %" PRId64 ": %s",
                   j->run_id, e.msg);

@@ -179,7 +179,8 @@ int sched_retry_store(int (*fn)(void *ud, st_error *err), void *ud, int64_t with
  * shows in history, `logs`, `why`, the API and the alerts (a failure counts
  * toward max_retry_count like any other). Only while the record still
  * holds this run as pending (when only_pending) — a run that recorded its
- * own outcome is left alone. Releases the enqueue lock (lm may be NULL).
+ * own outcome is left alone. Releases the enqueue lock of a run it records
+ * (lm may be NULL).
  * now: the job's time. Returns 0 (also when there was nothing to record)
  * or the state's error. */
 int sched_record_unstarted(state *st, lock_manager *lm, const queue_job *job,

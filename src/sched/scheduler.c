@@ -923,7 +923,6 @@ static void sched_release_job_lock(lock_manager *lm, const queue_job *job) {
 int sched_record_unstarted(state *st, lock_manager *lm, const queue_job *job,
                            state_status status, bool only_pending, int64_t now,
                            const char *worker, const char *cause, st_error *err) {
-    sched_release_job_lock(lm, job);
     if (only_pending) {
         state_record rec;
         int r = state_get(st, job->pipeline, job->strategy, &rec, err);
@@ -931,6 +930,7 @@ int sched_record_unstarted(state *st, lock_manager *lm, const queue_job *job,
         if (r != ST_OK) return r;
         if (rec.run_id != job->run_id || rec.status != STATE_PENDING) return ST_OK;
     }
+    sched_release_job_lock(lm, job);
     log_capture_begin(job->pipeline, job->strategy);
     log_error(job->pipeline, job->strategy, "run %" PRId64 ": %s", job->run_id, cause);
     char *lines = log_capture_end();
