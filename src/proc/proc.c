@@ -344,11 +344,12 @@ void proc_block_signals(sigset_t *set) {
     signal(SIGPIPE, SIG_IGN);   /* a closed Redis/database socket is an error, not death */
 }
 
-bool proc_reload_config(const char *dir, config **out) {
+bool proc_reload_config(const char *dir, config **out, char *why, size_t n) {
     config_problems probs = {0};
     st_error e;
     *out = NULL;
     if (config_load(out, dir, &probs, &e) != ST_OK) {
+        if (why != NULL) snprintf(why, n, "%s", probs.n ? probs.items[0] : e.msg);
         for (size_t i = 0; i < probs.n; i++) log_error(NULL, NULL, "reload: %s", probs.items[i]);
         if (probs.n == 0) log_error(NULL, NULL, "reload: %s", e.msg);
         log_error(NULL, NULL, "config reload failed; keeping the previous config");

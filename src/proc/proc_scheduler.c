@@ -461,7 +461,7 @@ static void sched_reload(sched_proc *p) {
     config *ncfg = NULL;
     sched_plan *nplan = NULL;
     st_error e;
-    if (!proc_reload_config(p->o.config_dir, &ncfg)) return;
+    if (!proc_reload_config(p->o.config_dir, &ncfg, NULL, 0)) return;
     if (sched_plan_build(&nplan, ncfg, &e) != ST_OK) {
         log_error(NULL, NULL, "config reload failed (%s); keeping the previous config", e.msg);
         config_free(ncfg);

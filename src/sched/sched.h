@@ -149,6 +149,10 @@ typedef struct sched_job_env {
     /* Optional interrupt flag (job_opts.interrupt): non-zero stops the run
      * at the next batch boundary; it is recorded `interrupted`. */
     atomic_int *interrupt;
+    /* Optional: why cfg may lack the job's pipeline (a worker whose reload
+     * failed: its first problem), appended to "Pipeline 'P' not found in
+     * config" so the recorded cause names the real one. */
+    const char *config_problem;
 } sched_job_env;
 
 /* What happened to a job taken from the queue. */

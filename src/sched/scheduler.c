@@ -883,8 +883,13 @@ static int sched_run_job_captured(const sched_job_env *env, const queue_job *job
         sched_release_enqueue(&rc);
         res->status = JOB_FAILED;
         snprintf(res->reason_code, sizeof res->reason_code, "pipeline_not_found");
-        snprintf(res->message, sizeof res->message, "Pipeline '%s' not found in config",
-                 job->pipeline);
+        if (env->config_problem != NULL && env->config_problem[0] != '\0')
+            snprintf(res->message, sizeof res->message, "Pipeline '%s' not found in config "
+                     "(%s reloaded its config without it: %s)", job->pipeline, env->worker,
+                     env->config_problem);
+        else
+            snprintf(res->message, sizeof res->message, "Pipeline '%s' not found in config",
+                     job->pipeline);
     } else {
         job_opts opts;
         sched_job_opts(&opts, rc.p, job, r == ST_OK ? &rec : NULL);

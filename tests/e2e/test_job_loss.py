@@ -18,7 +18,9 @@ Now:
     waits for its pipeline lock, still `pending`) is recorded `failed` with
     how it ended, alerted, shown by `logs`;
   - the same through Redis workers: a worker reloads for a pipeline it does
-    not know, and the job fails with the variable as its cause.
+    not know, and the job fails with the variable as its cause; an invalid
+    file elsewhere is left out of that reload, as the scheduler does, so the
+    new pipeline runs.
 
 Gates, never sleeps: a held pipeline lock (`lock hold`) keeps a job process
 waiting while it is `pending`; `scheduler --once --max-jobs 1` keeps the
@@ -232,3 +234,32 @@ def test_exec_job_with_a_config_that_does_not_load_records_the_cause(tmp_path, r
 
 
 DS_TEXT = "datastores:\n  src: {type: sqlite, path: src.db}\n  dst: {type: sqlite, path: dst.db}\n"
+
+
+def test_redis_worker_runs_a_new_pipeline_while_another_file_is_invalid(
+        tmp_path, redis_server):
+    """The scheduler leaves an invalid pipeline file out and schedules the
+    valid ones; a worker that meets a new pipeline does the same when it
+    reloads, instead of keeping its old config and failing the job with
+    "Pipeline not found"."""
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 5)
+    make_config(cfg, None, state_url=url)
+    worker = Background(cfg, "worker", "--name", "w2")
+    try:
+        worker.wait_for("worker w2 started")
+        add_pipeline(cfg, "c_new")
+        with open(os.path.join(cfg, "pipelines", "zz_bad.yaml"), "w") as f:
+            f.write(pipeline_yaml("zz_bad", "not a cron"))
+        assert run_synctool("ddl", "apply", "c_new", config_dir=cfg).rc == 0
+        r = run_synctool("scheduler", "--once", "--at", "2025-10-15T02:00:05Z", config_dir=cfg)
+        assert r.rc == 0 and r.err.count("Enqueued run") == 3, r
+        wait_until(lambda: all(status(cfg, p) not in (None, "pending", "running")
+                               for p in ("a_held", "b_next", "c_new")),
+                   timeout=120, what="the worker to run the three jobs")
+    finally:
+        assert worker.stop() == 0, worker.text()
+    for p in ("a_held", "b_next", "c_new"):
+        assert status(cfg, p) == "success", (p, state_of(cfg, p, "full_job"), worker.text())
+    assert count_rows(os.path.join(cfg, "dst.db"), "c_new") == 3
+    assert "reload: left out: pipelines/zz_bad.yaml" in worker.text(), worker.text()
