@@ -3,9 +3,10 @@
  * proc_scheduler_run() (src/proc/proc_scheduler.c).
  *
  * `--exec-job` (the job on stdin, proc_job_read) is the child side of the embedded
- * scheduler (internal, listed in --help for operators reading ps output):
- * the job it reads becomes proc_exec_job()'s; its exit code
- * is the job's (0, 1, 75).
+ * scheduler and of serve's trigger (internal, listed in --help for operators
+ * reading ps output): the job and the configuration it reads become
+ * proc_exec_handoff()'s (the config directory on disk is not read); its
+ * exit code is the job's (0, 1, 75).
  */
 #include "cli.h"
 
@@ -114,18 +115,17 @@ static int sched_parse(proc_scheduler_opts *o, bool *exec_job, const char **http
     return CLI_OK;
 }
 
-static int sched_exec_job(cli_ctx *ctx) {
-    queue_job job;
+/* The job and the configuration to run it with both come on stdin: the
+ * config directory is not read (proc_exec_handoff). */
+static int sched_exec_job(void) {
+    proc_handoff h;
     st_error e = {0};
-    if (proc_job_read(STDIN_FILENO, &job, &e) != ST_OK) {
+    if (proc_job_read(STDIN_FILENO, &h, &e) != ST_OK) {
         fprintf(stderr, "synctool scheduler: %s\n", e.msg);
         return CLI_USAGE;
     }
-    config *cfg = NULL;
-    ctx->quiet_left_out = true;
-    int rc = cli_load_config(ctx, &cfg);
-    if (rc != CLI_OK) return rc;
-    rc = proc_exec_job(cfg, &job, &e);
+    int rc = proc_exec_handoff(&h, &e);
+    proc_handoff_clear(&h);
     if (e.msg[0] != '\0') fprintf(stderr, "synctool: %s\n", e.msg);
     return rc;
 }
@@ -145,7 +145,7 @@ int cli_cmd_scheduler(cli_ctx *ctx, int argc, char **argv) {
     const char *http = NULL;
     int rc = sched_parse(&o, &exec_job, &http, argc, argv);
     if (rc != CLI_OK) return rc < 0 ? CLI_OK : rc;
-    if (exec_job) return sched_exec_job(ctx);
+    if (exec_job) return sched_exec_job();
     o.config_dir = ctx->config_dir;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;

@@ -13,8 +13,11 @@
  * datastores.yaml) and there are no located problems.
  *
  * Warnings (valid, but worth knowing: a numeric column into SQLite that
- * may hold more digits than SQLite keeps exact, sync_ddl_caveats) go to
- * stderr as `file:line:col: warning: ...` in text mode.
+ * may hold more digits than SQLite keeps exact, sync_ddl_caveats; a
+ * datastore whose ${VAR} is unset here, so it cannot be opened: every
+ * other command resolves variables only for the datastores it touches) go
+ * to stderr as `file:line:col: warning: ...` in text mode; --json lists the
+ * unset variables under "warnings" [{file, line, col, message}].
  *
  * Exit 0 when valid, 2 on any problem. Validation never opens a database or
  * the state store: it is safe to run against a production config.
@@ -45,6 +48,48 @@ static size_t count_strategies(const config *cfg) {
     return n;
 }
 
+/* The warning about d's unset ${VAR} into buf (d->env_unset != NULL),
+ * naming the pipelines it would fail. */
+static void env_warning(const config *cfg, const config_datastore *d, char *buf, size_t n) {
+    char users[512] = "";
+    size_t used = 0, count = 0;
+    for (size_t i = 0; i < cfg->npipelines && used < sizeof users; i++) {
+        const config_pipeline *p = &cfg->pipelines[i];
+        if (strcmp(p->source.datastore, d->name) != 0 &&
+            strcmp(p->destination.datastore, d->name) != 0)
+            continue;
+        used += (size_t)snprintf(users + used, sizeof users - used, "%s%s", count ? ", " : "",
+                                 p->name);
+        count++;
+    }
+    if (count > 0)
+        snprintf(buf, n, "%s: environment variable %s is not set: datastore '%s' cannot be "
+                 "opened, so the runs of pipeline%s %s fail until it is set", d->env_unset_key,
+                 d->env_unset, d->name, count == 1 ? "" : "s", users);
+    else
+        snprintf(buf, n, "%s: environment variable %s is not set: datastore '%s' cannot be "
+                 "opened (no pipeline uses it; other datastores are not affected)",
+                 d->env_unset_key, d->env_unset, d->name);
+}
+
+static void json_warnings(json_writer *w, const config *cfg) {
+    json_key(w, "warnings");
+    json_begin_array(w);
+    for (size_t i = 0; cfg && i < cfg->ndatastores; i++) {
+        const config_datastore *d = &cfg->datastores[i];
+        if (d->env_unset == NULL) continue;
+        char msg[1024];
+        env_warning(cfg, d, msg, sizeof msg);
+        json_begin_object(w);
+        json_kv_string(w, "file", d->file);
+        json_kv_int(w, "line", d->env_unset_line);
+        json_kv_int(w, "col", d->env_unset_col);
+        json_kv_string(w, "message", msg);
+        json_end_object(w);
+    }
+    json_end_array(w);
+}
+
 static int print_json(const char *dir, const config *cfg, const config_problems *probs,
                       const st_error *err, int rc) {
     json_writer w;
@@ -66,6 +111,7 @@ static int print_json(const char *dir, const config *cfg, const config_problems 
         json_end_object(&w);
     }
     json_end_array(&w);
+    json_warnings(&w, cfg);
     json_kv_string(&w, "error", rc != ST_OK && probs->n == 0 ? err->msg : NULL);
     json_end_object(&w);
     int prc = cli_print_json("validate", &w);
@@ -85,6 +131,14 @@ static void caveat_print(void *arg, const config_pipeline *p, const config_colum
 static int print_text(const config *cfg, const config_problems *probs, const st_error *err,
                       int rc) {
     if (rc == ST_OK) {
+        for (size_t i = 0; i < cfg->ndatastores; i++) {
+            const config_datastore *d = &cfg->datastores[i];
+            if (d->env_unset == NULL) continue;
+            char msg[1024];
+            env_warning(cfg, d, msg, sizeof msg);
+            fprintf(stderr, "%s:%d:%d: warning: %s\n", d->file, d->env_unset_line,
+                    d->env_unset_col, msg);
+        }
         for (size_t i = 0; i < cfg->npipelines; i++)
             sync_ddl_caveats(cfg, &cfg->pipelines[i], caveat_print, NULL);
         size_t np = cfg->npipelines, ns = count_strategies(cfg);

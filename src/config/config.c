@@ -16,6 +16,10 @@
  * keeps the absolute path. Only a missing directory or datastores.yaml stops
  * the load early, with the absolute path in err and no problems.
  *
+ * Every file read is kept whole in cfg->sources: config_load_snapshot()
+ * loads the same bytes again in a job process (proc_job_pipe), reading
+ * nothing from the disk, so a job runs with what its scheduler validated.
+ *
  * Nothing here opens a database or the network.
  */
 #include "config_int.h"
@@ -128,12 +132,49 @@ static int read_file(const char *path, char **out, size_t *len) {
     return 0;
 }
 
+/* The snapshot's file `rel`, or NULL. */
+static const config_source *snap_find(const config_loader *ld, const char *rel) {
+    for (size_t i = 0; i < ld->nsnap; i++)
+        if (strcmp(ld->snap[i].rel, rel) == 0) return &ld->snap[i];
+    return NULL;
+}
+
+/* The text of file `rel` (abs on disk), from the snapshot or the disk:
+ * 0 with *text (malloc'ed, len bytes) or a negative errno. */
+static int file_text(const config_loader *ld, const char *abs, const char *rel, char **text,
+                     size_t *len) {
+    if (ld->snap == NULL) return read_file(abs, text, len);
+    const config_source *s = snap_find(ld, rel);
+    if (s == NULL) return -ENOENT;
+    if ((*text = malloc(s->len + 1)) == NULL) return -ENOMEM;
+    memcpy(*text, s->text, s->len);
+    (*text)[s->len] = '\0';
+    *len = s->len;
+    return 0;
+}
+
+/* Keeps the text of file rel in cfg->sources (takes text). */
+static void keep_source(config_loader *ld, const char *rel, char *text, size_t len) {
+    config *cfg = ld->cfg;
+    config_source *v = realloc(cfg->sources, (cfg->nsources + 1) * sizeof *v);
+    char *r = strdup(rel);
+    if (v == NULL || r == NULL) {
+        if (v) cfg->sources = v;
+        free(r);
+        free(text);
+        ld->oom = true;
+        return;
+    }
+    cfg->sources = v;
+    v[cfg->nsources++] = (config_source){.rel = r, .text = text, .len = len};
+}
+
 /* Parses one file (display name `rel`) into a tree; problems recorded. */
 static config_node *load_tree(config_loader *ld, const char *abs, const char *rel) {
     char *text = NULL;
     size_t len = 0;
     ld->file = rel;
-    int rc = read_file(abs, &text, &len);
+    int rc = file_text(ld, abs, rel, &text, &len);
     if (rc != 0) {
         config_problem_add(ld, 1, 1, "cannot read file: %s", strerror(-rc));
         return NULL;
@@ -141,7 +182,7 @@ static config_node *load_tree(config_loader *ld, const char *abs, const char *re
     config_node *root = NULL;
     if (config_yaml_parse(ld, text, len, &root) == 0 && root == NULL)
         config_problem_add(ld, 1, 1, "file is empty: expected a mapping");
-    free(text);
+    keep_source(ld, rel, text, len);
     return root;
 }
 
@@ -156,9 +197,29 @@ static bool is_pipeline_file(const char *name) {
            (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
+/* The snapshot's pipelines/ files, in its order (names without the folder). */
+static char **list_snapshot_files(config_loader *ld, size_t *count) {
+    char **names = calloc(ld->nsnap ? ld->nsnap : 1, sizeof *names);
+    if (names == NULL) {
+        ld->oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < ld->nsnap; i++) {
+        const char *rel = ld->snap[i].rel;
+        if (strncmp(rel, "pipelines/", 10) != 0 || !is_pipeline_file(rel + 10)) continue;
+        if ((names[*count] = strdup(rel + 10)) == NULL) {
+            ld->oom = true;
+            break;
+        }
+        (*count)++;
+    }
+    return names;
+}
+
 /* Sorted names of pipelines/NAME.yaml or .yml; a missing folder is no pipelines. */
 static char **list_pipeline_files(config_loader *ld, const char *pdir, size_t *count) {
     *count = 0;
+    if (ld->snap != NULL) return list_snapshot_files(ld, count);
     DIR *d = opendir(pdir);
     if (d == NULL) return NULL;
     char **names = NULL;
@@ -190,7 +251,7 @@ static void load_pipelines(config_loader *ld, config *cfg) {
         char *abs = config_path_join(ld, pdir, names[i]);
         char *rel = config_path_join(ld, "pipelines", names[i]);
         struct stat st;
-        if (abs && rel && stat(abs, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (abs && rel && (ld->snap != NULL || (stat(abs, &st) == 0 && S_ISREG(st.st_mode)))) {
             config_node *root = load_tree(ld, abs, rel);
             if (root) config_parse_pipeline(ld, cfg, root, abs);
             config_node_free(root);
@@ -222,7 +283,8 @@ static int resolve_dir(const char *dir, char **out, st_error *err) {
 static int load_datastores(config_loader *ld, config *cfg, st_error *err) {
     char *abs = config_path_join(ld, cfg->dir, "datastores.yaml");
     if (abs == NULL) return st_error_set(err, ST_ENOMEM, "config: out of memory");
-    if (access(abs, F_OK) != 0) {
+    if (ld->snap == NULL ? access(abs, F_OK) != 0 : snap_find(ld, "datastores.yaml") == NULL) {
+        if (ld->snap != NULL) errno = ENOENT;
         st_error_set(err, ST_EINVAL, "%s: %s", abs, strerror(errno));
         free(abs);
         return ST_EINVAL;
@@ -290,13 +352,20 @@ static void drop_invalid_pipelines(const config_loader *ld, config *cfg) {
 }
 
 static int load(config **out, const char *dir, config_problems *problems, bool partial,
-                st_error *err) {
+                const config_source *snap, size_t nsnap, st_error *err) {
     *out = NULL;
     if (problems) config_problems_clear(problems);
     config *cfg = calloc(1, sizeof *cfg);
     if (cfg == NULL) return st_error_set(err, ST_ENOMEM, "config: out of memory");
-    int rc = resolve_dir(dir, &cfg->dir, err);
-    config_loader ld = {.dir = cfg->dir};
+    int rc = 0;
+    if (snap == NULL) {
+        rc = resolve_dir(dir, &cfg->dir, err);
+    } else if (dir == NULL || dir[0] != '/') {
+        rc = st_error_set(err, ST_EINVAL, "config snapshot: the directory must be absolute");
+    } else if ((cfg->dir = strdup(dir)) == NULL) {
+        rc = st_error_set(err, ST_ENOMEM, "config: out of memory");
+    }
+    config_loader ld = {.dir = cfg->dir, .snap = snap, .nsnap = nsnap, .cfg = cfg};
     if (rc == 0) rc = load_datastores(&ld, cfg, err);
     if (rc == 0) load_pipelines(&ld, cfg);
     if (rc == 0 && ld.oom) rc = st_error_set(err, ST_ENOMEM, "config: out of memory");
@@ -319,11 +388,17 @@ static int load(config **out, const char *dir, config_problems *problems, bool p
 }
 
 int config_load(config **out, const char *dir, config_problems *problems, st_error *err) {
-    return load(out, dir, problems, false, err);
+    return load(out, dir, problems, false, NULL, 0, err);
 }
 
 int config_load_valid(config **out, const char *dir, config_problems *problems, st_error *err) {
-    return load(out, dir, problems, true, err);
+    return load(out, dir, problems, true, NULL, 0, err);
+}
+
+int config_load_snapshot(config **out, const char *dir, const config_source *files, size_t n,
+                         config_problems *problems, st_error *err) {
+    static const config_source none;
+    return load(out, dir, problems, false, files ? files : &none, files ? n : 0, err);
 }
 
 /* --- freeing --- */
@@ -367,6 +442,7 @@ void config_free(config *cfg) {
         free(d->user);
         free(d->password);
         free(d->env_unset);
+        free(d->env_unset_key);
         free(d->dbname);
         free(d->sslmode);
         free(d->unix_socket);
@@ -378,6 +454,11 @@ void config_free(config *cfg) {
     for (size_t i = 0; i < cfg->npipelines; i++) free_pipeline(&cfg->pipelines[i]);
     free(cfg->pipelines);
     config_free_operations(cfg);
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        free(cfg->sources[i].rel);
+        free(cfg->sources[i].text);
+    }
+    free(cfg->sources);
     free(cfg->state_url);
     free(cfg->dir);
     free(cfg);
@@ -407,6 +488,20 @@ const config_datastore *config_datastore_find(const config *cfg, const char *nam
         if (cfg->datastores[i].name && strcmp(cfg->datastores[i].name, name) == 0)
             return &cfg->datastores[i];
     return NULL;
+}
+
+const config_source *config_source_find(const config *cfg, const char *rel) {
+    for (size_t i = 0; cfg && rel && i < cfg->nsources; i++)
+        if (strcmp(cfg->sources[i].rel, rel) == 0) return &cfg->sources[i];
+    return NULL;
+}
+
+const config_source *config_pipeline_source(const config *cfg, const config_pipeline *p) {
+    if (cfg == NULL || p == NULL || p->file == NULL) return NULL;
+    size_t dl = strlen(cfg->dir);
+    const char *rel = p->file;
+    if (strncmp(rel, cfg->dir, dl) == 0 && rel[dl] == '/') rel += dl + 1;
+    return config_source_find(cfg, rel);
 }
 
 const char *config_schema_shown(const config_endpoint *e) {

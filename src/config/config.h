@@ -34,12 +34,17 @@ typedef struct config_datastore {
     int port;
     char *unix_socket;      /* mysql: socket path instead of host:port */
     bool zero_dates_null;   /* mysql: `zero_dates: null` reads 0000-00-00 as NULL */
-    /* Name of a ${VAR} in host/user/password/dbname that was unset at load
-     * time (no default), else NULL. Loading does not need it, so commands
-     * that never connect (list, status, history, lock list, explain,
-     * validate) work without it; store_open() refuses to connect with
+    /* Name of a ${VAR} in any key but `type` (connection fields, port,
+     * ssl mode, socket, an SQLite path) that was unset at load time (no
+     * default), else NULL; the key's value then stays unset (NULL / 0).
+     * Loading does not need it, so commands that never connect (list,
+     * status, history, lock list, explain) and every command about other
+     * datastores work without it; `validate` warns (env_unset_key, _line,
+     * _col: where it is written); store_open() refuses to connect with
      * "datastore 'NAME': environment variable VAR is not set". */
     char *env_unset;
+    char *env_unset_key;    /* "datastores.shop.connection.password" */
+    int env_unset_line, env_unset_col;
     /* What no message may print, NULL-terminated (nsecrets entries): the
      * password, and the expanded value of every key of this datastore that
      * was written with ${VAR} (a password put in the wrong key, a host or a
@@ -171,6 +176,16 @@ typedef struct config_notify {
                                * ... at most 5 min) this long; 0 = default 6 h */
 } config_notify;
 
+/* The bytes of one config file as it was loaded. A scheduler hands them to
+ * its job processes (proc_job_pipe), so a job runs with the configuration
+ * its scheduler validated, never with files changed on disk since. */
+typedef struct config_source {
+    char *rel;       /* relative to the config directory: "datastores.yaml",
+                      * "pipelines/orders.yaml" */
+    char *text;
+    size_t len;
+} config_source;
+
 typedef struct config {
     char *dir;                 /* absolute config directory */
     config_datastore *datastores;
@@ -180,6 +195,8 @@ typedef struct config {
     size_t npipelines;
     config_history history;
     config_notify notify;
+    config_source *sources;    /* every file read, in load order */
+    size_t nsources;
 } config;
 
 /* One problem, split into its parts (items[i] is the joined text). */
@@ -211,6 +228,20 @@ void config_problems_clear(config_problems *p);
  * Problems in datastores.yaml still fail the whole load. */
 int config_load_valid(config **out, const char *dir, config_problems *problems,
                       st_error *err);
+
+/* As config_load, from file contents instead of the disk: `files` (n of
+ * them, each named relative to `dir`) stand for datastores.yaml and the
+ * pipelines/ files; nothing else is read. `dir` (absolute, as config.dir)
+ * resolves relative SQLite paths. What a job process does with the
+ * snapshot its scheduler handed over. */
+int config_load_snapshot(config **out, const char *dir, const config_source *files, size_t n,
+                         config_problems *problems, st_error *err);
+
+/* The source of file `rel` ("datastores.yaml", or a pipeline's file made
+ * relative to cfg->dir), or NULL. */
+const config_source *config_source_find(const config *cfg, const char *rel);
+/* The source of pipeline p's file, or NULL. */
+const config_source *config_pipeline_source(const config *cfg, const config_pipeline *p);
 
 const config_pipeline *config_pipeline_find(const config *cfg, const char *name);
 const config_strategy *config_strategy_find(const config_pipeline *p, const char *name);

@@ -153,7 +153,12 @@ static bool expand_one(config_loader *ld, const config_node *node, const char *p
         return true;
     }
     if (v == NULL && ld->defer_unset_env) {
-        if (ld->unset_env[0] == '\0') snprintf(ld->unset_env, sizeof ld->unset_env, "%s", name);
+        if (ld->unset_env[0] == '\0') {
+            snprintf(ld->unset_env, sizeof ld->unset_env, "%s", name);
+            snprintf(ld->unset_path, sizeof ld->unset_path, "%s", path);
+            ld->unset_line = node->line;
+            ld->unset_col = node->col;
+        }
         return false;
     }
     if (v == NULL) {

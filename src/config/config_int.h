@@ -37,6 +37,12 @@ typedef struct config_loader {
      * the commands that connect need the variable (see config.h). */
     bool defer_unset_env;
     char unset_env[256];
+    char unset_path[512];     /* the key path and position of that value */
+    int unset_line, unset_col;
+    /* config_load_snapshot: the files to read instead of the disk. */
+    const config_source *snap;
+    size_t nsnap;
+    config *cfg;              /* being loaded: every file read is kept in cfg->sources */
     /* The datastore being parsed: every ${VAR} expanded meanwhile records
      * its value as one of the datastore's secrets (config.h). */
     config_datastore *secrets_of;

@@ -110,9 +110,7 @@ static void parse_ssl_key(config_loader *ld, const config_node *conn, const char
 
 /* The `connection` map of a server datastore (postgres, mysql): checks its
  * keys against `keys`, reads host, user, password and dbname, and leaves its
- * path in cp. Secrets only when connecting: an unset ${VAR} in those fields
- * is kept in d->env_unset for store_open() to report, not a load problem
- * (config.h). Returns the map, or NULL when it is missing or malformed. */
+ * path in cp. Returns the map, or NULL when it is missing or malformed. */
 static const config_node *parse_server_connection(config_loader *ld, const config_node *m,
                                                   const char *path, const char *const *keys,
                                                   char *cp, size_t cpsz,
@@ -124,18 +122,11 @@ static const config_node *parse_server_connection(config_loader *ld, const confi
         return NULL;
     }
     if (!config_check_map(ld, conn, cp, NULL, keys)) return NULL;
-    ld->defer_unset_env = true;
-    ld->unset_env[0] = '\0';
     config_get_string(ld, conn, cp, "host", false, &d->host);
     config_get_string(ld, conn, cp, "user", false, &d->user);
     config_get_string(ld, conn, cp, "password", false, &d->password);
     config_add_secret(ld, d, d->password);
     config_get_string(ld, conn, cp, "dbname", true, &d->dbname);
-    ld->defer_unset_env = false;
-    if (ld->unset_env[0] != '\0') {
-        d->env_unset = strdup(ld->unset_env);
-        if (d->env_unset == NULL) ld->oom = true;
-    }
     return conn;
 }
 
@@ -221,12 +212,31 @@ static config_datastore *add_datastore(config_loader *ld, config *cfg) {
     return d;
 }
 
+/* Secrets only when connecting: an unset ${VAR} in any key after `type`
+ * is not a load problem; the first one is kept in d->env_unset (with its
+ * key and position) for store_open() to report and `validate` to warn
+ * about (config.h). */
+static void defer_env_begin(config_loader *ld) {
+    ld->defer_unset_env = true;
+    ld->unset_env[0] = '\0';
+}
+
+static void defer_env_end(config_loader *ld, config_datastore *d) {
+    ld->defer_unset_env = false;
+    if (ld->unset_env[0] == '\0') return;
+    d->env_unset = config_strdup(ld, ld->unset_env);
+    d->env_unset_key = config_strdup(ld, ld->unset_path);
+    d->env_unset_line = ld->unset_line;
+    d->env_unset_col = ld->unset_col;
+}
+
 /* The keys of one datastore by its type (every ${VAR} expanded here is
  * one of its secrets: ld->secrets_of). */
 static void parse_datastore_body(config_loader *ld, const config_node *val, const char *path,
                                  config_datastore *d) {
     char *type = NULL;
     if (!config_get_string(ld, val, path, "type", true, &type)) return;
+    defer_env_begin(ld);
     if (strcmp(type, "sqlite") == 0) {
         d->type = CONFIG_DS_SQLITE;
         parse_sqlite(ld, val, path, d);
@@ -243,6 +253,7 @@ static void parse_datastore_body(config_loader *ld, const config_node *val, cons
                            "%s.type: unknown datastore type %s (expected sqlite, postgres or mysql)",
                            path, config_shown(shown, sizeof shown, v, type));
     }
+    defer_env_end(ld, d);
     free(type);
 }
 

@@ -928,14 +928,16 @@ static const config_strategy *default_strategy(const config_pipeline *p, int64_t
 
 /* Starts `synctool scheduler --exec-job` detached (proc_spawn_detached: the
  * middle process exits at once, so the job is adopted by init and nobody has
- * to reap it), the job on its stdin (proc_job_pipe), never in its argv. A
+ * to reap it), the job on its stdin (proc_job_pipe), never in its argv, with
+ * the configuration this request validated (its datastores.yaml and pipeline
+ * file): the job does not read the config directory again. A
  * failed fork or exec comes back as an error: the caller records the run
  * failed instead of leaving it pending. */
 static int spawn_job(http_ctx *s, const queue_job *j, st_error *err) {
     char *argv[] = {s->self_exe, "--config-dir", s->config_dir, "--log-level", s->log_level,
                     "scheduler", "--exec-job", NULL};
     int job_fd = -1;
-    int rc = proc_job_pipe(j, &job_fd, err);
+    int rc = proc_job_pipe(j, s->cfg, &job_fd, err);
     if (rc != ST_OK) return rc;
     rc = proc_spawn_detached(argv, job_fd, err);
     close(job_fd);

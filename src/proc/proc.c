@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,71 +115,195 @@ int proc_spawn_detached(char *const argv[], int stdin_fd, st_error *err) {
     return ST_OK;
 }
 
-/* --- The job hand-off (proc.h) --- */
+/* --- The job hand-off (proc.h) ---
+ *
+ * Layout, all text lines but the files' bytes:
+ *   synctool-job 2
+ *   PIPELINE / STRATEGY / RUN_ID / AT / ENQUEUE_KEY / ENQUEUE_OWNER / FENCE
+ *   STATE_URL          (to record a job whose config cannot be loaded)
+ *   CONFIG_DIR         (absolute)
+ *   NFILES
+ *   then per file: REL, LEN, LEN bytes, "\n"
+ * It goes into a memfd (any size, nothing blocks, no file on disk), rewound,
+ * that becomes the child's stdin. */
 
-#define PROC_JOB_MAGIC "synctool-job 1"
+#define PROC_JOB_MAGIC "synctool-job 2"
+#define PROC_JOB_MAX_BYTES (64 * 1024 * 1024)
 
-int proc_job_pipe(const queue_job *j, int *rfd, st_error *err) {
-    char buf[2048];
-    int n = snprintf(buf, sizeof buf, PROC_JOB_MAGIC "\n%s\n%s\n%" PRId64 "\n%" PRId64
-                     "\n%s\n%s\n%" PRId64 "\n", j->pipeline, j->strategy, j->run_id, j->at,
-                     j->enqueue_key, j->enqueue_owner, j->enqueue_fence);
-    if (n < 0 || (size_t)n >= sizeof buf)
-        return st_error_set(err, ST_EINVAL, "job hand-off: the job does not fit");
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return st_error_set(err, ST_ERR, "job hand-off: pipe: %s", strerror(errno));
-    ssize_t w;
-    while ((w = write(fds[1], buf, (size_t)n)) < 0 && errno == EINTR) {}
-    close(fds[1]);
-    if (w != n) {
-        close(fds[0]);
-        return st_error_set(err, ST_ERR, "job hand-off: write: %s", strerror(errno));
+static bool proc_line_ok(const char *s) { return s != NULL && strchr(s, '\n') == NULL; }
+
+/* Writes all of buf (n bytes) to fd; false on an error. */
+static bool proc_write_all(int fd, const char *buf, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        buf += w;
+        n -= (size_t)w;
     }
-    *rfd = fds[0];
-    return ST_OK;
-}
-
-/* Line i of the hand-off into dst (n bytes); false if missing or too long. */
-static bool proc_job_field(char **cur, char *dst, size_t n) {
-    char *nl = strchr(*cur, '\n');
-    if (nl == NULL || (size_t)(nl - *cur) >= n) return false;
-    memcpy(dst, *cur, (size_t)(nl - *cur));
-    dst[nl - *cur] = '\0';
-    *cur = nl + 1;
     return true;
 }
 
-static bool proc_job_int(char **cur, int64_t *v) {
+/* The header of the hand-off into buf; false if it does not fit. */
+static bool proc_job_header(const queue_job *j, const config *cfg, size_t nfiles, char *buf,
+                            size_t n, size_t *len) {
+    int k = snprintf(buf, n, PROC_JOB_MAGIC "\n%s\n%s\n%" PRId64 "\n%" PRId64 "\n%s\n%s\n%"
+                     PRId64 "\n%s\n%s\n%zu\n", j->pipeline, j->strategy, j->run_id, j->at,
+                     j->enqueue_key, j->enqueue_owner, j->enqueue_fence,
+                     cfg->state_url ? cfg->state_url : "", cfg->dir, nfiles);
+    *len = (size_t)k;
+    return k > 0 && (size_t)k < n;
+}
+
+/* The files a job of pipeline j->pipeline needs: datastores.yaml and its
+ * pipeline's file (the scheduler's config already left out what another
+ * file makes invalid, so these two load alone exactly as they did there). */
+static size_t proc_job_files(const queue_job *j, const config *cfg, const config_source *f[2]) {
+    size_t n = 0;
+    if ((f[n] = config_source_find(cfg, "datastores.yaml")) != NULL) n++;
+    const config_source *ps = config_pipeline_source(cfg, config_pipeline_find(cfg, j->pipeline));
+    if (ps != NULL) f[n++] = ps;
+    return n;
+}
+
+static bool proc_write_file(int fd, const config_source *s) {
+    char head[4200];
+    int k = snprintf(head, sizeof head, "%s\n%zu\n", s->rel, s->len);
+    return k > 0 && (size_t)k < sizeof head && proc_line_ok(s->rel) &&
+           proc_write_all(fd, head, (size_t)k) && proc_write_all(fd, s->text, s->len) &&
+           proc_write_all(fd, "\n", 1);
+}
+
+int proc_job_pipe(const queue_job *j, const config *cfg, int *rfd, st_error *err) {
+    const config_source *files[2];
+    size_t nfiles = proc_job_files(j, cfg, files);
+    char head[8192];
+    size_t hlen;
+    if (!proc_line_ok(cfg->state_url) || !proc_line_ok(cfg->dir) ||
+        !proc_job_header(j, cfg, nfiles, head, sizeof head, &hlen))
+        return st_error_set(err, ST_EINVAL, "job hand-off: the job does not fit");
+    int fd = memfd_create("synctool-job", MFD_CLOEXEC);
+    if (fd < 0) return st_error_set(err, ST_ERR, "job hand-off: memfd_create: %s", strerror(errno));
+    bool ok = proc_write_all(fd, head, hlen);
+    for (size_t i = 0; ok && i < nfiles; i++) ok = proc_write_file(fd, files[i]);
+    if (!ok || lseek(fd, 0, SEEK_SET) != 0) {
+        int e = errno;
+        close(fd);
+        return st_error_set(err, ST_ERR, "job hand-off: write: %s", strerror(e));
+    }
+    *rfd = fd;
+    return ST_OK;
+}
+
+/* A cursor over the hand-off's bytes. */
+typedef struct proc_cur {
+    char *p, *end;
+} proc_cur;
+
+/* The next line into dst (n bytes); false if missing or too long. */
+static bool proc_job_field(proc_cur *c, char *dst, size_t n) {
+    char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    if (nl == NULL || (size_t)(nl - c->p) >= n) return false;
+    memcpy(dst, c->p, (size_t)(nl - c->p));
+    dst[nl - c->p] = '\0';
+    c->p = nl + 1;
+    return true;
+}
+
+static bool proc_job_int(proc_cur *c, int64_t *v) {
     char num[32], *end;
-    if (!proc_job_field(cur, num, sizeof num) || num[0] == '\0') return false;
+    if (!proc_job_field(c, num, sizeof num) || num[0] == '\0') return false;
     errno = 0;
     long long x = strtoll(num, &end, 10);
     *v = x;
     return errno == 0 && *end == '\0';
 }
 
-int proc_job_read(int fd, queue_job *j, st_error *err) {
-    char buf[2048];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 &&
-           ((n = read(fd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
-        if (n > 0) len += (size_t)n;
-    buf[len] = '\0';
-    memset(j, 0, sizeof *j);
-    char magic[32], *cur = buf;
-    bool ok = proc_job_field(&cur, magic, sizeof magic) && strcmp(magic, PROC_JOB_MAGIC) == 0 &&
-              proc_job_field(&cur, j->pipeline, sizeof j->pipeline) &&
-              proc_job_field(&cur, j->strategy, sizeof j->strategy) &&
-              proc_job_int(&cur, &j->run_id) && proc_job_int(&cur, &j->at) &&
-              proc_job_field(&cur, j->enqueue_key, sizeof j->enqueue_key) &&
-              proc_job_field(&cur, j->enqueue_owner, sizeof j->enqueue_owner) &&
-              proc_job_int(&cur, &j->enqueue_fence) && *cur == '\0' && j->pipeline[0] &&
-              j->strategy[0] && j->run_id > 0;
-    return ok ? ST_OK
-              : st_error_set(err, ST_EINVAL, "--exec-job: no valid job on standard input "
-                             "(internal: only the scheduler and serve start job processes)");
+/* The next line, malloc'ed; NULL if missing (or out of memory). */
+static char *proc_job_str(proc_cur *c) {
+    char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    if (nl == NULL) return NULL;
+    char *s = strndup(c->p, (size_t)(nl - c->p));
+    c->p = nl + 1;
+    return s;
+}
+
+static bool proc_job_file(proc_cur *c, config_source *f) {
+    int64_t len;
+    if ((f->rel = proc_job_str(c)) == NULL || f->rel[0] == '\0' || !proc_job_int(c, &len) ||
+        len < 0 || len >= c->end - c->p || c->p[len] != '\n')
+        return false;
+    if ((f->text = malloc((size_t)len + 1)) == NULL) return false;
+    memcpy(f->text, c->p, (size_t)len);
+    f->text[len] = '\0';
+    f->len = (size_t)len;
+    c->p += len + 1;
+    return true;
+}
+
+static bool proc_job_parse(proc_cur *c, proc_handoff *h) {
+    queue_job *j = &h->job;
+    char magic[32];
+    int64_t nfiles;
+    bool ok = proc_job_field(c, magic, sizeof magic) && strcmp(magic, PROC_JOB_MAGIC) == 0 &&
+              proc_job_field(c, j->pipeline, sizeof j->pipeline) &&
+              proc_job_field(c, j->strategy, sizeof j->strategy) &&
+              proc_job_int(c, &j->run_id) && proc_job_int(c, &j->at) &&
+              proc_job_field(c, j->enqueue_key, sizeof j->enqueue_key) &&
+              proc_job_field(c, j->enqueue_owner, sizeof j->enqueue_owner) &&
+              proc_job_int(c, &j->enqueue_fence) && (h->state_url = proc_job_str(c)) &&
+              (h->dir = proc_job_str(c)) && proc_job_int(c, &nfiles) && nfiles >= 0 &&
+              nfiles <= 64 && j->pipeline[0] && j->strategy[0] && j->run_id > 0 &&
+              h->dir[0] == '/';
+    if (ok && nfiles > 0) ok = (h->files = calloc((size_t)nfiles, sizeof *h->files)) != NULL;
+    for (int64_t i = 0; ok && i < nfiles; i++, h->nfiles++) ok = proc_job_file(c, &h->files[i]);
+    return ok && c->p == c->end;
+}
+
+/* Everything on fd into *buf (up to PROC_JOB_MAX_BYTES); its length or -1. */
+static ssize_t proc_read_all(int fd, char **buf) {
+    size_t cap = 4096, len = 0;
+    *buf = malloc(cap);
+    while (*buf != NULL) {
+        if (len == cap) {
+            char *nb = cap >= PROC_JOB_MAX_BYTES ? NULL : realloc(*buf, cap *= 2);
+            if (nb == NULL) break;
+            *buf = nb;
+        }
+        ssize_t n = read(fd, *buf + len, cap - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        if (n == 0) return (ssize_t)len;
+        len += (size_t)n;
+    }
+    free(*buf);
+    *buf = NULL;
+    return -1;
+}
+
+int proc_job_read(int fd, proc_handoff *h, st_error *err) {
+    memset(h, 0, sizeof *h);
+    char *buf = NULL;
+    ssize_t n = proc_read_all(fd, &buf);
+    proc_cur c = {buf, buf ? buf + n : NULL};
+    bool ok = n >= 0 && proc_job_parse(&c, h);
+    free(buf);
+    if (ok) return ST_OK;
+    proc_handoff_clear(h);
+    return st_error_set(err, ST_EINVAL, "--exec-job: no valid job on standard input "
+                        "(internal: only the scheduler and serve start job processes)");
+}
+
+void proc_handoff_clear(proc_handoff *h) {
+    if (h == NULL) return;
+    for (size_t i = 0; i < h->nfiles; i++) {
+        free(h->files[i].rel);
+        free(h->files[i].text);
+    }
+    free(h->files);
+    free(h->state_url);
+    free(h->dir);
+    memset(h, 0, sizeof *h);
 }
 
 void proc_default_name(char *buf, size_t n) {
@@ -219,11 +344,12 @@ void proc_block_signals(sigset_t *set) {
     signal(SIGPIPE, SIG_IGN);   /* a closed Redis/database socket is an error, not death */
 }
 
-bool proc_reload_config(const char *dir, config **out) {
+bool proc_reload_config(const char *dir, config **out, char *why, size_t n) {
     config_problems probs = {0};
     st_error e;
     *out = NULL;
     if (config_load(out, dir, &probs, &e) != ST_OK) {
+        if (why != NULL) snprintf(why, n, "%s", probs.n ? probs.items[0] : e.msg);
         for (size_t i = 0; i < probs.n; i++) log_error(NULL, NULL, "reload: %s", probs.items[i]);
         if (probs.n == 0) log_error(NULL, NULL, "reload: %s", e.msg);
         log_error(NULL, NULL, "config reload failed; keeping the previous config");

@@ -106,13 +106,30 @@ int proc_spawn_detached(char *const argv[], int stdin_fd, st_error *err);
 /* The job hand-off to `synctool scheduler --exec-job`: the queued job (with
  * its enqueue lock key and owner token) travels on the child's standard
  * input, never in its argv, where any local user could read the owner
- * token in /proc/PID/cmdline and release or renew the lock. proc_job_pipe()
- * writes the job into a new pipe (it fits the pipe buffer, so nothing
- * blocks) and returns its read end in *rfd, for the child's stdin (the
- * caller closes it after forking); proc_job_read() parses it back, refusing
- * anything malformed or too long for its field (never truncated). */
-int proc_job_pipe(const queue_job *j, int *rfd, st_error *err);
-int proc_job_read(int fd, queue_job *j, st_error *err);
+ * token in /proc/PID/cmdline and release or renew the lock. With it goes
+ * the configuration the parent validated (cfg: the bytes of datastores.yaml
+ * and of the job's pipeline file as cfg was loaded from them, its
+ * directory and its state URL), so the job runs with that configuration
+ * and never with files an operator is editing (DESIGN §2: "A running
+ * scheduler's jobs use the configuration it validated"). Secrets travel
+ * as written in the files (${VAR} unresolved); the child, which inherits
+ * the parent's environment, resolves them as the parent did.
+ * proc_job_pipe() writes it all into a new memory file (any size, nothing
+ * blocks) and returns it, rewound, in *rfd for the child's stdin (the
+ * caller closes it after forking); proc_job_read() parses it back,
+ * refusing anything malformed or too long for its field (never
+ * truncated). */
+typedef struct proc_handoff {
+    queue_job job;
+    char *state_url;        /* the parent's state URL ("" when it had none) */
+    char *dir;              /* absolute config directory */
+    config_source *files;   /* for config_load_snapshot() */
+    size_t nfiles;
+} proc_handoff;
+
+int proc_job_pipe(const queue_job *j, const config *cfg, int *rfd, st_error *err);
+int proc_job_read(int fd, proc_handoff *h, st_error *err);
+void proc_handoff_clear(proc_handoff *h);
 
 #define PROC_BEAT_S 10
 
@@ -169,6 +186,14 @@ int proc_scheduler_run(const proc_scheduler_opts *o, config *cfg, st_error *err)
  * through sched_run_job(). Takes ownership of cfg. Returns the job's exit
  * code (0, 1, 75); on a setup failure fills err and returns PROC_FAILED. */
 int proc_exec_job(config *cfg, const queue_job *job, st_error *err);
+
+/* `scheduler --exec-job`: loads the configuration handed over in h
+ * (config_load_snapshot: nothing is read from the config directory) and
+ * runs the job with it (proc_exec_job). A snapshot that does not load is
+ * recorded as the run failed, with the problem as its cause, in the state
+ * at h->state_url (its enqueue lock released), so the run never stays
+ * pending unexplained. Returns the job's exit code. */
+int proc_exec_handoff(proc_handoff *h, st_error *err);
 
 /* Runs the worker (one consumer, or `concurrency` consumer processes)
  * until stopped. Takes ownership of cfg, which must have Redis state.

@@ -19,8 +19,9 @@ void proc_block_signals(sigset_t *set);
 
 /* Loads the config from dir for a SIGHUP reload. Returns true with *out
  * set, or logs each problem ("reload: ...", then "keeping the previous
- * config") and returns false. */
-bool proc_reload_config(const char *dir, config **out);
+ * config") and returns false, with the first problem in why (n bytes; why
+ * may be NULL). */
+bool proc_reload_config(const char *dir, config **out, char *why, size_t n);
 
 /* Records the heartbeat of process `name` when mono_ms has reached *next_ms
  * (then *next_ms moves PROC_BEAT_S on). A failure is logged at debug only. */

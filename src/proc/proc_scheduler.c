@@ -33,9 +33,17 @@
  * one: only --once turns it into exit 1, so a scheduler that lived through
  * an outage exits 0 on a clean stop.
  *
+ * Job processes get the configuration this loop validated on their stdin
+ * with the job (proc_job_pipe: the bytes of datastores.yaml and of the
+ * job's pipeline file as this loop loaded them), never the files on disk:
+ * an edit without SIGHUP, valid or not, changes nothing until the reload.
  * Job processes that cannot be started (fork fails at the process limit,
  * exec fails on a deleted binary: a close-on-exec pipe tells) are logged
- * and recorded as a failed attempt, their enqueue lock released.
+ * and recorded as a failed attempt, their enqueue lock released. One that
+ * exits or dies before its run left `pending` (a hand-off it could not
+ * read, a signal) is recorded failed with how it ended when it is reaped
+ * (sched_record_unstarted): no run stays pending unexplained. One that
+ * dies while running is found `lost` once its lease expires.
  *
  * Leadership: every scheduler tries to take the lock `synctool:scheduler:
  * leader` (lock module, same backend as the state: SQLite on one host, Redis
@@ -115,6 +123,38 @@ typedef struct sched_proc {
 
 /* --- The child side: one job --- */
 
+int proc_exec_handoff(proc_handoff *h, st_error *err) {
+    config *cfg = NULL;
+    config_problems probs = {0};
+    st_error e = {0};
+    if (config_load_snapshot(&cfg, h->dir, h->files, h->nfiles, &probs, &e) == ST_OK)
+        return proc_exec_job(cfg, &h->job, err);
+    char cause[1200];
+    snprintf(cause, sizeof cause, "the job process could not load the configuration its "
+             "scheduler handed over: %s", probs.n ? probs.items[0] : e.msg);
+    config_problems_clear(&probs);
+    const queue_job *j = &h->job;
+    if (j->at != 0) log_set_time_override(j->at);
+    state *st = NULL;
+    lock_manager *lm = NULL;
+    char name[128];
+    proc_default_name(name, sizeof name);
+    int rc = h->state_url[0] ? state_open(&st, h->state_url, err) : ST_EINVAL;
+    if (rc == ST_OK && lock_open(&lm, h->state_url, &e) != ST_OK) lm = NULL;
+    if (rc == ST_OK)
+        rc = sched_record_unstarted(st, lm, j, STATE_FAILED, false,
+                                    j->at != 0 ? j->at : st_time_now(), name, cause, err);
+    if (rc != ST_OK) {
+        log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, cause);
+        log_error(j->pipeline, j->strategy, "cannot record run %" PRId64 " failed: %s",
+                  j->run_id, h->state_url[0] ? err->msg : "no state url");
+    }
+    err->msg[0] = '\0';   /* logged */
+    lock_close(lm);
+    state_close(st);
+    return PROC_FAILED;
+}
+
 int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
     state *st = NULL;
     lock_manager *lm = NULL;
@@ -193,7 +233,7 @@ static pid_t sched_spawn(sched_proc *p, const queue_job *j, const char **what) {
     int job_fd = -1;
     st_error perr;
     *what = "job hand-off pipe";
-    if (proc_job_pipe(j, &job_fd, &perr) != ST_OK) return -1;
+    if (proc_job_pipe(j, p->cfg, &job_fd, &perr) != ST_OK) return -1;
     int fds[2];
     *what = "pipe";
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -238,20 +278,12 @@ static pid_t sched_spawn(sched_proc *p, const queue_job *j, const char **what) {
 static void sched_spawn_failed(sched_proc *p, const queue_job *j, const char *what, int e) {
     char msg[512];
     snprintf(msg, sizeof msg, "cannot start the job process: %s: %s", what, strerror(e));
-    log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, msg);
     int64_t now = j->at != 0 ? j->at : st_time_now();
-    state_stats none = {0};
     st_error err;
-    if (state_mark_finished(p->st, j->pipeline, j->strategy, j->run_id, STATE_FAILED, now, now,
-                            p->o.name, msg, msg, &none, &err) != ST_OK)
+    if (sched_record_unstarted(p->st, p->lm, j, STATE_FAILED, false, now, p->o.name, msg,
+                               &err) != ST_OK)
         log_error(j->pipeline, j->strategy, "cannot record run %" PRId64 " failed: %s",
                   j->run_id, err.msg);
-    if (j->enqueue_key[0] != '\0') {
-        lock_handle h = {.fence = j->enqueue_fence, .mode = LOCK_EXCLUSIVE};
-        snprintf(h.key, sizeof h.key, "%s", j->enqueue_key);
-        snprintf(h.owner, sizeof h.owner, "%s", j->enqueue_owner);
-        lock_release(p->lm, &h, NULL);
-    }
     queue_ack(p->q, j->id, NULL);
     p->jobs_failed++;
 }
@@ -291,6 +323,26 @@ static int sched_once_status(const sched_proc *p) {
     return PROC_OK;
 }
 
+/* A reaped job process whose run is still pending never started it (it
+ * records running once it holds its locks, and every outcome after):
+ * recorded failed with how the process ended. */
+static void sched_kid_ended(sched_proc *p, const queue_job *j, int status) {
+    char cause[256];
+    if (WIFSIGNALED(status))
+        snprintf(cause, sizeof cause, "the job process was killed by signal %d (%s) before it "
+                 "started the run", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(cause, sizeof cause, "the job process exited with status %d before it "
+                 "started the run (its message is in the scheduler's log)",
+                 WEXITSTATUS(status));
+    int64_t now = j->at != 0 ? j->at : st_time_now();
+    st_error e;
+    if (sched_record_unstarted(p->st, p->lm, j, STATE_FAILED, true, now, p->o.name, cause,
+                               &e) != ST_OK)
+        log_error(j->pipeline, j->strategy, "cannot check or record run %" PRId64 ": %s",
+                  j->run_id, e.msg);
+}
+
 static void sched_reap(sched_proc *p) {
     int status;
     pid_t pid;
@@ -301,6 +353,8 @@ static void sched_reap(sched_proc *p) {
             if (WIFSIGNALED(status))
                 log_error(j->pipeline, j->strategy, "run %" PRId64 ": job process died "
                           "(signal %d)", j->run_id, WTERMSIG(status));
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != PROC_OK)
+                sched_kid_ended(p, j, status);
             sched_count_exit(p, status);
             queue_ack(p->q, j->id, NULL);
             p->kids[i] = p->kids[--p->nkids];
@@ -407,7 +461,7 @@ static void sched_reload(sched_proc *p) {
     config *ncfg = NULL;
     sched_plan *nplan = NULL;
     st_error e;
-    if (!proc_reload_config(p->o.config_dir, &ncfg)) return;
+    if (!proc_reload_config(p->o.config_dir, &ncfg, NULL, 0)) return;
     if (sched_plan_build(&nplan, ncfg, &e) != ST_OK) {
         log_error(NULL, NULL, "config reload failed (%s); keeping the previous config", e.msg);
         config_free(ncfg);

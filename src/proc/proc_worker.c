@@ -24,6 +24,9 @@
  * (at least 10 s) after that is abandoned: the process exits 1 and the attempt is found
  * `lost` when its lease expires. Exit 0 after a clean stop. SIGHUP reloads
  * the configs (an invalid new config keeps the old), after the job in hand.
+ * A job for a pipeline the worker does not know reloads first (the valid
+ * pipelines, as the scheduler takes them, when another file is invalid);
+ * still unknown, it is recorded failed naming the reload's problem.
  *
  * Redis outages: the queue, state and lock connections reconnect on their
  * own after an error (each backend drops a broken connection and connects
@@ -97,6 +100,7 @@ typedef struct worker_proc {
     size_t in_hand;         /* jobs running now (0 or 1) */
     proc_backoff bo;        /* Redis outages */
     int64_t next_beat;      /* when the next heartbeat is due (mono ms) */
+    char config_problem[1024];  /* first problem of the last failed reload; "" none */
 } worker_proc;
 
 /* The watcher of the job in hand: reads signals while the main thread runs
@@ -113,12 +117,45 @@ typedef struct worker_watch {
 
 /* --- One consumer --- */
 
-static void worker_reload(worker_proc *w) {
-    config *ncfg = NULL;
-    if (!proc_reload_config(w->o.config_dir, &ncfg)) return;
+static void worker_install(worker_proc *w, config *ncfg) {
     config_free(w->cfg);
     w->cfg = ncfg;
+    w->config_problem[0] = '\0';
     log_info(NULL, NULL, "config reloaded: %zu pipelines", ncfg->npipelines);
+}
+
+static void worker_reload(worker_proc *w) {
+    config *ncfg = NULL;
+    if (proc_reload_config(w->o.config_dir, &ncfg, w->config_problem,
+                           sizeof w->config_problem))
+        worker_install(w, ncfg);
+}
+
+/* A job names a pipeline this worker does not know (added since it loaded
+ * its config): reload. When the files have a problem elsewhere (another
+ * pipeline's file), the valid pipelines are taken as the scheduler takes
+ * them (config_load_valid) if the job's pipeline is among them, so a new
+ * pipeline runs on the workers as soon as the scheduler enqueues it;
+ * otherwise the job is recorded failed naming the reload's problem
+ * (sched_job_env.config_problem). */
+static void worker_reload_for(worker_proc *w, const queue_job *job) {
+    log_info(job->pipeline, job->strategy, "pipeline not in this worker's config: "
+             "reloading it before running run %" PRId64, job->run_id);
+    worker_reload(w);
+    if (config_pipeline_find(w->cfg, job->pipeline) != NULL || w->config_problem[0] == '\0')
+        return;
+    config *ncfg = NULL;
+    config_problems probs = {0};
+    st_error e;
+    if (config_load_valid(&ncfg, w->o.config_dir, &probs, &e) == ST_OK &&
+        config_pipeline_find(ncfg, job->pipeline) != NULL) {
+        for (size_t i = 0; i < probs.n; i++)
+            log_warn(NULL, NULL, "reload: left out: %s", probs.items[i]);
+        worker_install(w, ncfg);
+        ncfg = NULL;
+    }
+    config_free(ncfg);
+    config_problems_clear(&probs);
 }
 
 static void worker_poll_signals(worker_proc *w) {
@@ -241,11 +278,7 @@ static void worker_beat_stop(worker_beat *b) {
 static void worker_handle(worker_proc *w, const queue_job *job) {
     /* a SIGHUP sent with the job (a pipeline just added) is read first */
     worker_poll_signals(w);
-    if (config_pipeline_find(w->cfg, job->pipeline) == NULL) {
-        log_info(job->pipeline, job->strategy, "pipeline not in this worker's config: "
-                 "reloading it before running run %" PRId64, job->run_id);
-        worker_reload(w);
-    }
+    if (config_pipeline_find(w->cfg, job->pipeline) == NULL) worker_reload_for(w, job);
     worker_beat beat;
     bool beating = worker_beat_start(&beat, w, job);
     if (!beating) log_warn(job->pipeline, job->strategy, "no heartbeat for run %" PRId64
@@ -253,7 +286,7 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
                            "worker", job->run_id);
     if (job->at != 0) log_set_time_override(job->at);
     sched_job_env env = {.cfg = w->cfg, .st = w->st, .lm = w->lm, .worker = w->consumer,
-                         .interrupt = &w->interrupt};
+                         .interrupt = &w->interrupt, .config_problem = w->config_problem};
     sched_job_outcome out;
     job_result res;
     st_error e;

@@ -174,6 +174,10 @@ typedef struct sched_job_env {
     /* Optional interrupt flag (job_opts.interrupt): non-zero stops the run
      * at the next batch boundary; it is recorded `interrupted`. */
     atomic_int *interrupt;
+    /* Optional: why cfg may lack the job's pipeline (a worker whose reload
+     * failed: its first problem), appended to "Pipeline 'P' not found in
+     * config" so the recorded cause names the real one. */
+    const char *config_problem;
 } sched_job_env;
 
 /* What happened to a job taken from the queue. */
@@ -195,6 +199,22 @@ int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outc
  * store comes back in that time. Returns fn's last result. */
 int sched_retry_store(int (*fn)(void *ud, st_error *err), void *ud, int64_t within_ms,
                       const char *pipeline, const char *strategy, st_error *err);
+
+/* A job that never got to run through the job manager — its process could
+ * not be started, could not load its configuration, or died before it
+ * recorded anything — is recorded here instead of staying pending: status
+ * (STATE_FAILED, or STATE_LOST for one that died) with `cause` as its error
+ * and as its one log line ("run N: CAUSE", logged at error level too), so it
+ * shows in history, `logs`, `why`, the API and the alerts (a failure counts
+ * toward max_retry_count like any other). Only while the record still
+ * holds this run as pending (when only_pending) — a run that recorded its
+ * own outcome is left alone. Releases the enqueue lock of a run it records
+ * (lm may be NULL).
+ * now: the job's time. Returns 0 (also when there was nothing to record)
+ * or the state's error. */
+int sched_record_unstarted(state *st, lock_manager *lm, const queue_job *job,
+                           state_status status, bool only_pending, int64_t now,
+                           const char *worker, const char *cause, st_error *err);
 
 /* Printed and logged when a run's outcome could not be recorded: the data
  * is committed, the state does not know (the caller exits 69). */

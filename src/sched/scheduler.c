@@ -904,8 +904,13 @@ static int sched_run_job_captured(const sched_job_env *env, const queue_job *job
         sched_release_enqueue(&rc);
         res->status = JOB_FAILED;
         snprintf(res->reason_code, sizeof res->reason_code, "pipeline_not_found");
-        snprintf(res->message, sizeof res->message, "Pipeline '%s' not found in config",
-                 job->pipeline);
+        if (env->config_problem != NULL && env->config_problem[0] != '\0')
+            snprintf(res->message, sizeof res->message, "Pipeline '%s' not found in config "
+                     "(%s reloaded its config without it: %s)", job->pipeline, env->worker,
+                     env->config_problem);
+        else
+            snprintf(res->message, sizeof res->message, "Pipeline '%s' not found in config",
+                     job->pipeline);
     } else {
         job_opts opts;
         sched_job_opts(&opts, rc.p, job, r == ST_OK ? &rec : NULL);
@@ -928,6 +933,38 @@ static int sched_run_job_captured(const sched_job_env *env, const queue_job *job
     }
     sched_log_result(job, res);
     return sched_record(&rc, res, err);
+}
+
+static void sched_release_job_lock(lock_manager *lm, const queue_job *job) {
+    if (lm == NULL || job->enqueue_key[0] == '\0') return;
+    lock_handle h;
+    memset(&h, 0, sizeof h);
+    snprintf(h.key, sizeof h.key, "%s", job->enqueue_key);
+    snprintf(h.owner, sizeof h.owner, "%s", job->enqueue_owner);
+    h.fence = job->enqueue_fence;
+    h.mode = LOCK_EXCLUSIVE;
+    lock_release(lm, &h, NULL); /* ST_ESTALE: expired or taken over; nothing to do */
+}
+
+int sched_record_unstarted(state *st, lock_manager *lm, const queue_job *job,
+                           state_status status, bool only_pending, int64_t now,
+                           const char *worker, const char *cause, st_error *err) {
+    if (only_pending) {
+        state_record rec;
+        int r = state_get(st, job->pipeline, job->strategy, &rec, err);
+        if (r == ST_ENOTFOUND) return ST_OK;
+        if (r != ST_OK) return r;
+        if (rec.run_id != job->run_id || rec.status != STATE_PENDING) return ST_OK;
+    }
+    sched_release_job_lock(lm, job);
+    log_capture_begin(job->pipeline, job->strategy);
+    log_error(job->pipeline, job->strategy, "run %" PRId64 ": %s", job->run_id, cause);
+    char *lines = log_capture_end();
+    state_stats none = {0};
+    int r = state_mark_finished_log(st, job->pipeline, job->strategy, job->run_id, status, now,
+                                    now, worker, cause, cause, &none, lines, err);
+    free(lines);
+    return r;
 }
 
 int sched_job_exit_code(const job_result *res, int signo) {

@@ -103,7 +103,7 @@ def test_validate_json_ok(synctool, tmp_path):
     assert r.rc == 0, r
     doc = json.loads(r.out)
     assert doc == {"ok": True, "config_dir": os.path.realpath(cfg), "pipelines": 1,
-                   "strategies": 3, "problems": [], "error": None}
+                   "strategies": 3, "problems": [], "warnings": [], "error": None}
 
 
 def test_validate_broken_reports_every_problem(synctool, tmp_path):

@@ -3,8 +3,11 @@ printed (issue 11, item 7).
 
 A `${VAR}` in a datastore's connection fields is needed only by the
 commands that open a connection: list, status, history, lock list,
-explain and validate work without it; run names the datastore and the
-variable, and exits 1 without writing anything.
+explain and validate work without it (validate warns, naming the key and
+the pipelines that will fail); run names the datastore and the variable,
+and exits 1 without writing anything. The same holds for every key of a
+datastore but `type` (port, an SQLite path...), and a datastore no
+pipeline uses never stops anything (issue 21, item 2).
 
 A value that came from `${VAR}` in any key of a datastore (host, port,
 user, dbname, unix_socket, an SQLite path) is never printed, even where
@@ -20,7 +23,7 @@ import socket
 import pytest
 
 from test_mysql import mydb  # noqa: F401 (fixture)
-from test_sync_cli import pg_ds, write_config
+from test_sync_cli import pg_ds, sqlite_seed, write_config
 
 AT = "2025-10-15T10:06:00Z"
 
@@ -45,7 +48,12 @@ def test_read_commands_do_not_need_the_password(synctool, tmp_path, pg_server):
                  ["status", "--json", "--at", AT]):
         r = synctool(*args, config_dir=cfg)
         assert r.rc == 0, (args, r)
-        assert "ST_SHOP_PW" not in r.err, (args, r)
+        if args == ["validate"]:   # a warning, not a problem (issue 21 item 2)
+            assert "warning: datastores.shop.connection.password: environment variable " \
+                "ST_SHOP_PW is not set: datastore 'shop' cannot be opened, so the runs of " \
+                "pipeline p fail until it is set" in r.err, r
+        else:
+            assert "ST_SHOP_PW" not in r.err, (args, r)
     r = synctool("run", "p", "--strategy", "full", "--json", config_dir=cfg)
     assert r.rc == 1, r
     doc = json.loads(r.out)
@@ -54,6 +62,43 @@ def test_read_commands_do_not_need_the_password(synctool, tmp_path, pg_server):
     r = synctool("run", "p", "--strategy", "full", config_dir=cfg,
                  env={"ST_SHOP_PW": "wrong-password-xyz"})
     assert r.rc == 1 and "wrong-password-xyz" not in r.out + r.err, r
+
+
+def test_unused_datastore_with_unset_variables_stops_nothing(synctool, tmp_path):
+    """A datastore no pipeline touches, with ${VAR}s unset in keys that are
+    not connection strings (an SQLite path, a port, a MySQL socket): every
+    command about the other pipelines works; validate warns once per
+    datastore, naming the key."""
+    import os
+    for v in ("ST_UNUSED_DIR", "ST_UNUSED_PORT", "ST_UNUSED_SOCK", "ST_SHOP_PW"):
+        os.environ.pop(v, None)
+    cfg = tmp_path / "cfg"
+    ds = "  shop: {type: sqlite, path: data/src.db}\n" \
+        "  dst: {type: sqlite, path: data/dst.db}\n" \
+        '  lite: {type: sqlite, path: "${ST_UNUSED_DIR}/x.db"}\n' \
+        '  pg2: {type: postgres, connection: {dbname: x, port: "${ST_UNUSED_PORT}"}}\n' \
+        '  my2: {type: mysql, connection: {dbname: x, unix_socket: "${ST_UNUSED_SOCK}"}}\n'
+    write_config(cfg, ds, "{datastore: shop, table: orders}",
+                 "{datastore: dst, table: orders}")
+    sqlite_seed(cfg / "data" / "src.db")
+    v = synctool("validate", config_dir=cfg)
+    assert v.rc == 0 and v.out.startswith("OK: 1 pipeline"), v
+    for key, var, name in (("datastores.lite.path", "ST_UNUSED_DIR", "lite"),
+                           ("datastores.pg2.connection.port", "ST_UNUSED_PORT", "pg2"),
+                           ("datastores.my2.connection.unix_socket", "ST_UNUSED_SOCK", "my2")):
+        assert f"warning: {key}: environment variable {var} is not set: datastore '{name}' " \
+            "cannot be opened (no pipeline uses it; other datastores are not affected)" \
+            in v.err, v
+    vj = json.loads(synctool("validate", "--json", config_dir=cfg).out)
+    assert vj["ok"] and len(vj["warnings"]) == 3 and vj["problems"] == [], vj
+    assert vj["warnings"][0]["file"] == "datastores.yaml" and vj["warnings"][0]["line"] == 4
+    assert synctool("ddl", "apply", "p", config_dir=cfg).rc == 0
+    for args in (["list"], ["status", "--at", AT], ["explain", "p", "--at", AT],
+                 ["check", "p"], ["diff", "p"]):
+        r = synctool(*args, config_dir=cfg)
+        assert "ST_UNUSED" not in r.out + r.err and "not set" not in r.err, (args, r)
+    r = synctool("run", "p", "--strategy", "full", "--json", config_dir=cfg)
+    assert r.rc == 0 and json.loads(r.out)["status"] == "success", r
 
 
 # --- values from ${VAR} in any key are never printed ------------------------

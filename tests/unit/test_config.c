@@ -744,6 +744,42 @@ static void test_env_missing_variable(void **state) {
                          "ST_TEST_UNSET is not set (use ${ST_TEST_UNSET:default} for a default)");
 }
 
+/* An unset ${VAR} in a datastore (any key but type: a port, an SQLite
+ * path, an ssl mode, a socket) is not a load problem: only opening that
+ * datastore needs it (issue 21 item 2). The first one is kept with its key
+ * and position for store_open() and validate; the other datastores and
+ * every pipeline load as usual. */
+static void test_env_unset_in_a_datastore_is_deferred(void **state) {
+    tdir *t = *state;
+    unsetenv("ST_TEST_UNSET");
+    unsetenv("ST_TEST_UNSET2");
+    cfgt_write(t, "datastores.yaml",
+               "datastores:\n"
+               "  src: {type: sqlite, path: src.db}\n"
+               "  dst: {type: sqlite, path: dst.db}\n"
+               "  lite: {type: sqlite, path: \"${ST_TEST_UNSET}/x.db\"}\n"
+               "  pg: {type: postgres, connection: {dbname: d, port: \"${ST_TEST_UNSET2}\","
+               " sslmode: \"${ST_TEST_UNSET}\"}}\n"
+               "  my: {type: mysql, connection: {dbname: d, unix_socket: \"${ST_TEST_UNSET}\"}}\n");
+    write_pipe_with(t, "pipelines/p1.yaml", 0, "");
+    if (load(t) != 0) dump(t);
+    assert_int_equal(t->rc, 0);
+    assert_int_equal(t->cfg->npipelines, 1);
+    assert_null(config_datastore_find(t->cfg, "src")->env_unset);
+    const config_datastore *lite = config_datastore_find(t->cfg, "lite");
+    assert_string_equal(lite->env_unset, "ST_TEST_UNSET");
+    assert_string_equal(lite->env_unset_key, "datastores.lite.path");
+    assert_int_equal(lite->env_unset_line, 4);
+    assert_int_equal(lite->env_unset_col, 30);
+    assert_null(lite->path);
+    const config_datastore *pg = config_datastore_find(t->cfg, "pg");
+    assert_string_equal(pg->env_unset, "ST_TEST_UNSET2");   /* the first one */
+    assert_string_equal(pg->env_unset_key, "datastores.pg.connection.port");
+    assert_int_equal(pg->port, 0);
+    assert_string_equal(config_datastore_find(t->cfg, "my")->env_unset_key,
+                        "datastores.my.connection.unix_socket");
+}
+
 static void test_env_malformed(void **state) {
     tdir *t = *state;
     cfgt_write(t, "datastores.yaml", DS);
@@ -932,6 +968,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_problems_may_be_null, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_type_and_value_messages, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_nesting_limit, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_env_unset_in_a_datastore_is_deferred, cfgt_setup,
+                                        cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_config_dir_is_a_file, cfgt_setup, cfgt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,9 @@
  * test_proc_spawn — proc_spawn_detached() reports every failure (issue 20
  * item 6): a job process whose exec fails is an error naming the step, not
  * a silent success; a good one starts detached (adopted by init, nothing to
- * reap).
+ * reap). The job hand-off (proc_job_pipe / proc_job_read) carries the job
+ * and the configuration it runs with (issue 21 item 2): the files as the
+ * parent loaded them, whatever the disk says by the time the child reads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,7 +61,8 @@ static void test_good_spawn_runs_detached(void **state) {
 }
 
 /* The job hand-off: what proc_job_pipe writes, proc_job_read gives back
- * field for field; the child's stdin carries it (cat copies it out). */
+ * field for field, with the configuration's files as they were loaded;
+ * the child's stdin carries it (cat copies it out). */
 static queue_job sample_job(void) {
     queue_job j;
     memset(&j, 0, sizeof j);
@@ -72,26 +76,125 @@ static queue_job sample_job(void) {
     return j;
 }
 
+static void write_text(const char *dir, const char *rel, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+#define PIPELINE(name, table) \
+    "name: " name "\nsource: {datastore: src, table: " table "}\n" \
+    "destination: {datastore: dst, table: " table "}\ncolumns:\n" \
+    "  - {name: id, type: bigint, key: true}\nstrategies:\n" \
+    "  - {name: hash_daily, type: hash, cron: \"0 2 * * *\"}\n"
+
+/* A config directory with two pipelines, loaded; its path in dir. */
+static config *sample_config(char *dir) {
+    assert_non_null(mkdtemp(dir));
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/pipelines", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_text(dir, "datastores.yaml", "datastores:\n  src: {type: sqlite, path: src.db}\n"
+                                       "  dst: {type: sqlite, path: data/dst.db}\n");
+    write_text(dir, "pipelines/orders.yaml", PIPELINE("orders_sync", "orders"));
+    write_text(dir, "pipelines/other.yaml", PIPELINE("other", "other"));
+    config *cfg = NULL;
+    st_error err;
+    assert_int_equal(config_load(&cfg, dir, NULL, &err), ST_OK);
+    return cfg;
+}
+
+static void remove_config(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_job_handoff_round_trip(void **state) {
     (void)state;
-    queue_job j = sample_job(), back;
+    char dir[] = "/tmp/synctool-handoff-XXXXXX";
+    config *cfg = sample_config(dir);
+    queue_job j = sample_job();
+    proc_handoff back;
     int fd = -1;
     st_error err;
-    assert_int_equal(proc_job_pipe(&j, &fd, &err), ST_OK);
+    assert_int_equal(proc_job_pipe(&j, cfg, &fd, &err), ST_OK);
     assert_int_equal(proc_job_read(fd, &back, &err), ST_OK);
     close(fd);
-    assert_string_equal(back.pipeline, j.pipeline);
-    assert_string_equal(back.strategy, j.strategy);
-    assert_int_equal(back.run_id, 42);
-    assert_int_equal(back.at, j.at);
-    assert_string_equal(back.enqueue_key, j.enqueue_key);
-    assert_string_equal(back.enqueue_owner, j.enqueue_owner);
-    assert_int_equal(back.enqueue_fence, 7);
+    assert_string_equal(back.job.pipeline, j.pipeline);
+    assert_string_equal(back.job.strategy, j.strategy);
+    assert_int_equal(back.job.run_id, 42);
+    assert_int_equal(back.job.at, j.at);
+    assert_string_equal(back.job.enqueue_key, j.enqueue_key);
+    assert_string_equal(back.job.enqueue_owner, j.enqueue_owner);
+    assert_int_equal(back.job.enqueue_fence, 7);
+    assert_string_equal(back.state_url, cfg->state_url);
+    assert_string_equal(back.dir, cfg->dir);
+    /* datastores.yaml and the job's own pipeline file, nothing else */
+    assert_int_equal(back.nfiles, 2);
+    assert_string_equal(back.files[0].rel, "datastores.yaml");
+    assert_string_equal(back.files[1].rel, "pipelines/orders.yaml");
+    assert_string_equal(back.files[1].text, PIPELINE("orders_sync", "orders"));
+    proc_handoff_clear(&back);
+    config_free(cfg);
+    remove_config(dir);
+}
+
+/* The child loads what the parent validated, whatever the disk says now:
+ * an edit that breaks datastores.yaml (a ${VAR} this environment lacks in
+ * a key that is not deferred) or removes the pipeline changes nothing. */
+static void test_snapshot_ignores_the_files_on_disk(void **state) {
+    (void)state;
+    char dir[] = "/tmp/synctool-handoff-XXXXXX";
+    config *cfg = sample_config(dir);
+    queue_job j = sample_job();
+    int fd = -1;
+    st_error err;
+    assert_int_equal(proc_job_pipe(&j, cfg, &fd, &err), ST_OK);
+    write_text(dir, "datastores.yaml", "datastores: [this is not, valid: {\n");
+    write_text(dir, "pipelines/orders.yaml", "name: renamed\n");
+    proc_handoff h;
+    assert_int_equal(proc_job_read(fd, &h, &err), ST_OK);
+    close(fd);
+    config *child = NULL;
+    config_problems probs = {0};
+    assert_int_equal(config_load_snapshot(&child, h.dir, h.files, h.nfiles, &probs, &err),
+                     ST_OK);
+    assert_int_equal(probs.n, 0);
+    assert_int_equal(child->npipelines, 1);
+    assert_non_null(config_pipeline_find(child, "orders_sync"));
+    assert_string_equal(child->state_url, cfg->state_url);
+    char want[600];
+    snprintf(want, sizeof want, "%s/data/dst.db", cfg->dir);
+    assert_string_equal(config_datastore_find(child, "dst")->path, want);
+    /* and a fresh load from the disk would have failed */
+    config *disk = NULL;
+    assert_int_equal(config_load(&disk, dir, NULL, &err), ST_EINVAL);
+    config_free(child);
+    proc_handoff_clear(&h);
+    config_free(cfg);
+    remove_config(dir);
+}
+
+/* A snapshot that lacks datastores.yaml is a problem, not a disk read. */
+static void test_snapshot_without_datastores_is_refused(void **state) {
+    (void)state;
+    config_source f = {.rel = "pipelines/x.yaml", .text = "name: x\n", .len = 8};
+    config *cfg = NULL;
+    st_error err;
+    assert_int_equal(config_load_snapshot(&cfg, "/tmp", &f, 1, NULL, &err), ST_EINVAL);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, "datastores.yaml"));
 }
 
 /* Through a detached child's stdin: sh copies it to a file. */
 static void test_job_travels_on_the_childs_stdin(void **state) {
     (void)state;
+    char dir[] = "/tmp/synctool-handoff-XXXXXX";
+    config *cfg = sample_config(dir);
     char path[] = "/tmp/synctool-job-XXXXXX";
     int tfd = mkstemp(path);
     assert_true(tfd >= 0);
@@ -99,10 +202,11 @@ static void test_job_travels_on_the_childs_stdin(void **state) {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "cat > %s.tmp && mv %s.tmp %s.done", path, path, path);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    queue_job j = sample_job(), back;
+    queue_job j = sample_job();
+    proc_handoff back;
     int fd = -1;
     st_error err;
-    assert_int_equal(proc_job_pipe(&j, &fd, &err), ST_OK);
+    assert_int_equal(proc_job_pipe(&j, cfg, &fd, &err), ST_OK);
     assert_int_equal(proc_spawn_detached(argv, fd, &err), ST_OK);
     close(fd);
     char done[64];
@@ -117,7 +221,11 @@ static void test_job_travels_on_the_childs_stdin(void **state) {
     close(in);
     unlink(done);
     unlink(path);
-    assert_string_equal(back.enqueue_owner, j.enqueue_owner);
+    assert_string_equal(back.job.enqueue_owner, j.enqueue_owner);
+    assert_int_equal(back.nfiles, 2);
+    proc_handoff_clear(&back);
+    config_free(cfg);
+    remove_config(dir);
 }
 
 /* Anything else on stdin is refused, naming what was expected. */
@@ -128,9 +236,10 @@ static void test_job_read_refuses_garbage(void **state) {
     const char *bad = "synctool-job 1\norders\n\n42\n";
     assert_int_equal(write(fds[1], bad, strlen(bad)), (ssize_t)strlen(bad));
     close(fds[1]);
-    queue_job back;
+    proc_handoff back;
     st_error err;
     assert_int_equal(proc_job_read(fds[0], &back, &err), ST_EINVAL);
+    assert_null(back.files);
     close(fds[0]);
     assert_non_null(strstr(err.msg, "no valid job on standard input"));
 }
@@ -140,6 +249,8 @@ int main(void) {
         cmocka_unit_test(test_exec_failure_is_reported),
         cmocka_unit_test(test_good_spawn_runs_detached),
         cmocka_unit_test(test_job_handoff_round_trip),
+        cmocka_unit_test(test_snapshot_ignores_the_files_on_disk),
+        cmocka_unit_test(test_snapshot_without_datastores_is_refused),
         cmocka_unit_test(test_job_travels_on_the_childs_stdin),
         cmocka_unit_test(test_job_read_refuses_garbage),
     };
