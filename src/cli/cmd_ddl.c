@@ -20,6 +20,7 @@
 #include "cli.h"
 
 #include "../lock/lock.h"
+#include "../store/store.h"
 #include "../log/log.h"
 #include "../sync/sync.h"
 
@@ -40,6 +41,39 @@ static void ddl_help(FILE *f) {
                "row kept, in one transaction. Runs under the exclusive table lock,\n"
                "waiting up to SECS for running syncs (default table_lock_wait_timeout).\n"
                "Exit: 0 done, 1 failed, 2 usage, 75 table lock busy.\n");
+}
+
+/* Prints statements line by line with the destination's secrets (values
+ * from ${VAR}, e.g. a database name) shown as "(value hidden)". */
+static void ddl_print_sql(const config *cfg, const config_pipeline *p, const char *sql) {
+    const config_datastore *ds = config_datastore_find(cfg, p->destination.datastore);
+    for (const char *at = sql; *at;) {
+        size_t len = strcspn(at, "\n");
+        size_t cap = len * 15 + 64;   /* every character a secret of its own, at worst */
+        char *line = malloc(cap);
+        if (line == NULL) break;
+        store_hide_secrets(ds, line, cap, at);
+        printf("%s\n", line);
+        free(line);
+        at += len + (at[len] == '\n');
+    }
+}
+
+/* What apply did: the statements it ran (the plan taken under the lock),
+ * or that nothing was needed. */
+static void ddl_print_done(const config *cfg, const config_pipeline *p, const char *sql,
+                           bool migrate) {
+    const char *ds = p->destination.datastore, *schema = config_schema_shown(&p->destination);
+    if (sql[0] == '\0') {
+        printf("ddl apply %s: %s.%s.%s already matches the config: nothing changed%s\n", p->name,
+               ds, schema, p->destination.table,
+               migrate ? " (column migrations, if any, are logged)" : "");
+        return;
+    }
+    printf("ddl apply %s: ran\n", p->name);
+    ddl_print_sql(cfg, p, sql);
+    printf("ddl apply %s: %s.%s.%s now matches the config\n", p->name, ds, schema,
+           p->destination.table);
 }
 
 static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeout_s,
@@ -67,15 +101,19 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
         lock_close(lm);
         return CLI_FAILED;
     }
-    rc = sync_ddl_apply_ex(cfg, p, migrate, &err);
+    /* the plan, taken under the exclusive table lock, is what apply runs next */
+    char *sql = NULL;
+    rc = sync_ddl_plan(cfg, p, &sql, &err);
+    if (rc == ST_OK) rc = sync_ddl_apply_ex(cfg, p, migrate, &err);
     lock_release(lm, &h, NULL);
     lock_close(lm);
     if (rc != ST_OK) {
+        free(sql);
         fprintf(stderr, "synctool ddl: %s\n", err.msg);
         return CLI_FAILED;
     }
-    printf("ddl apply %s: %s.%s.%s matches the config\n", p->name,
-           p->destination.datastore, config_schema_shown(&p->destination), p->destination.table);
+    ddl_print_done(cfg, p, sql, migrate);
+    free(sql);
     return CLI_OK;
 }
 
@@ -88,7 +126,7 @@ static int ddl_plan(const config *cfg, const config_pipeline *p) {
         printf("-- %s.%s.%s matches the config: nothing to do\n", p->destination.datastore,
                config_schema_shown(&p->destination), p->destination.table);
     else
-        fputs(sql, stdout);
+        ddl_print_sql(cfg, p, sql);
     free(sql);
     return CLI_OK;
 }

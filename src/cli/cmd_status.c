@@ -114,8 +114,8 @@ static void row_decide(status_row *r, int64_t now) {
     sched_should_run(r->has_state ? &r->rec : NULL, c, cron_err, now, &set, &d);
     cron_free(c);
     r->due = r->s->enabled && d.run;
-    bool by_failures = strncmp(d.reason, "Max retry count", 15) == 0;
-    bool by_operator = strncmp(d.reason, "Paused by operator", 18) == 0;
+    bool by_failures = d.rule == SCHED_RULE_MAX_RETRY;
+    bool by_operator = d.rule == SCHED_RULE_PAUSED;
     r->paused = by_failures || by_operator;
     if (r->s->enabled && r->paused)
         snprintf(r->reason, sizeof r->reason, "%s: run `synctool %s %s --strategy %s` to "

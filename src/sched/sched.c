@@ -109,9 +109,11 @@ static long long sched_secs_up(int64_t us) { return -sched_secs(-us); }
 
 /* Sets the verdict; the reason is written after the first `off` bytes (the
  * rule 7 prefix, when present). */
-static void sched_verdict(sched_decision *d, size_t off, bool run, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void sched_verdict(sched_decision *d, size_t off, bool run, const char *fmt, ...) {
+static void sched_verdict(sched_decision *d, sched_rule rule, size_t off, bool run,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void sched_verdict(sched_decision *d, sched_rule rule, size_t off, bool run,
+                          const char *fmt, ...) {
+    if (off == 0) d->rule = rule;   /* after a rule 7 prefix, 7 stays */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(d->reason + off, sizeof d->reason - off, fmt, ap);
@@ -129,10 +131,10 @@ static bool sched_slot_bounds(const cron_expr *cron, int64_t now, sched_decision
         d->prev = d->next = ST_TIME_NONE;
         st_time_format(now, at, sizeof at);
         if (rc == ST_ENOTFOUND)
-            sched_verdict(d, 0, false, "Error: cron '%s' has no fire time near %s",
+            sched_verdict(d, SCHED_RULE_ERROR, 0, false, "Error: cron '%s' has no fire time near %s",
                           cron_text(cron), at);
         else
-            sched_verdict(d, 0, false, "Error: cron '%s' could not be evaluated (%s)",
+            sched_verdict(d, SCHED_RULE_ERROR, 0, false, "Error: cron '%s' could not be evaluated (%s)",
                           cron_text(cron), st_error_name(rc));
         return false;
     }
@@ -156,31 +158,31 @@ static void sched_decide_fresh(const state_record *st, int64_t now, const sched_
     if (!sched_known(lr)) { /* rule 8: never succeeded */
         if (sched_since(ls, d->prev)) {
             st_time_format(ls, a, sizeof a);
-            sched_verdict(d, off, false, "Already scheduled at %s", a);
+            sched_verdict(d, SCHED_RULE_FIRST_RUN, off, false, "Already scheduled at %s", a);
         } else if (gap >= 0 && gap <= s->fallback_window_s * ST_USEC) {
-            sched_verdict(d, off, true,
+            sched_verdict(d, SCHED_RULE_FIRST_RUN, off, true,
                           "First run or missing state \xe2\x80\x94 within %llds of schedule slot",
                           sched_secs(gap));
         } else {
-            sched_verdict(d, off, false, "State missing and outside fallback window (gap: %llds)",
+            sched_verdict(d, SCHED_RULE_FIRST_RUN, off, false, "State missing and outside fallback window (gap: %llds)",
                           sched_secs(gap));
         }
     } else if (lr >= d->prev) { /* rule 9 */
         st_time_format(lr, a, sizeof a);
         st_time_format(d->prev, b, sizeof b);
-        sched_verdict(d, off, false, "Already ran at %s, last scheduled was %s", a, b);
+        sched_verdict(d, SCHED_RULE_ALREADY_RAN, off, false, "Already ran at %s, last scheduled was %s", a, b);
     } else if (sched_since(ls, d->prev)) { /* rule 10 */
         st_time_format(ls, a, sizeof a);
-        sched_verdict(d, off, false, "Already scheduled at %s", a);
+        sched_verdict(d, SCHED_RULE_SCHEDULED, off, false, "Already scheduled at %s", a);
     } else if (gap >= 0 && gap <= s->buffer_s * ST_USEC) { /* rule 11 */
         st_time_format(d->prev, a, sizeof a);
-        sched_verdict(d, off, true, "Due to run (last scheduled: %s, gap: %llds)", a,
+        sched_verdict(d, SCHED_RULE_DUE, off, true, "Due to run (last scheduled: %s, gap: %llds)", a,
                       sched_secs(gap));
     } else if (now - lr >= d->next - d->prev) { /* rule 12 */
-        sched_verdict(d, off, true, "Overdue (gap: %llds, last success: %llds ago)",
+        sched_verdict(d, SCHED_RULE_OVERDUE, off, true, "Overdue (gap: %llds, last success: %llds ago)",
                       sched_secs(gap), sched_secs(now - lr));
     } else {
-        sched_verdict(d, off, false, "Not due yet (gap: %llds, buffer: %llds)", sched_secs(gap),
+        sched_verdict(d, SCHED_RULE_OVERDUE, off, false, "Not due yet (gap: %llds, buffer: %llds)", sched_secs(gap),
                       (long long)s->buffer_s);
     }
 }
@@ -189,17 +191,17 @@ static void sched_decide_fresh(const state_record *st, int64_t now, const sched_
 static void sched_decide_retry(const state_record *st, int64_t now, sched_decision *d) {
     int64_t la = st->last_attempted_at;
     if (!sched_known(la)) {
-        sched_verdict(d, 0, true, "Retrying skipped job within current slot");
+        sched_verdict(d, SCHED_RULE_RETRY_SKIPPED, 0, true, "Retrying skipped job within current slot");
         return;
     }
     int64_t since = now - la, backoff = d->backoff_s * ST_USEC;
     if (since >= backoff)
-        sched_verdict(d, 0, true,
+        sched_verdict(d, SCHED_RULE_RETRY_SKIPPED, 0, true,
                       "Retrying skipped job within current slot (skipped %llds ago, "
                       "%llds until next slot)",
                       sched_secs(since), sched_secs_up(d->next - now));
     else
-        sched_verdict(d, 0, false, "Recently skipped, retry in %llds (within current slot)",
+        sched_verdict(d, SCHED_RULE_RETRY_SKIPPED, 0, false, "Recently skipped, retry in %llds (within current slot)",
                       sched_secs_up(backoff - since));
 }
 
@@ -214,28 +216,29 @@ static void sched_decide_state(const state_record *st, int64_t now, const sched_
     int64_t after = sched_pause_after(s, pause_slot);
     if (failed && st->retry_count >= after) { /* rule 2 */
         if (after == s->max_retry_count)
-            sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job",
+            sched_verdict(d, SCHED_RULE_MAX_RETRY, 0, false, "Max retry count (%lld) exceeded for failed job",
                           (long long)s->max_retry_count);
         else
-            sched_verdict(d, 0, false, "Max retry count (%lld) exceeded for failed job "
+            sched_verdict(d, SCHED_RULE_MAX_RETRY, 0, false, "Max retry count (%lld) exceeded for failed job "
                           "(failed in %lld consecutive slots, a whole pause_window of %llds)",
                           (long long)s->max_retry_count, (long long)st->retry_count,
                           (long long)s->pause_window_s);
     } else if (st->status == STATE_RUNNING) { /* rule 3 */
-        sched_verdict(d, 0, false, "Strategy is already running");
+        sched_verdict(d, SCHED_RULE_RUNNING, 0, false, "Strategy is already running");
     } else if (st->status == STATE_PENDING && sched_known(ls) &&
                now - ls < SCHED_PENDING_LOST_US) { /* rule 4 */
         st_time_format(ls, a, sizeof a);
-        sched_verdict(d, 0, false, "Already scheduled at %s (pending for %llds)", a,
+        sched_verdict(d, SCHED_RULE_PENDING, 0, false, "Already scheduled at %s (pending for %llds)", a,
                       sched_secs(now - ls));
     } else if (failed && (!sched_known(st->last_attempted_at) ||
                           st->last_attempted_at >= d->prev)) { /* rule 5 */
-        sched_verdict(d, 0, false, "Job failed on last attempt, waiting for next regular schedule");
+        sched_verdict(d, SCHED_RULE_FAILED, 0, false, "Job failed on last attempt, waiting for next regular schedule");
     } else if (skipped || st->status == STATE_PENDING) {
         if (sched_since(ls, d->prev)) { /* rule 6 */
             sched_decide_retry(st, now, d);
         } else { /* rule 7 */
             memcpy(d->reason, sched_moved_prefix, sizeof sched_moved_prefix);
+            d->rule = SCHED_RULE_NEW_SLOT;
             sched_decide_fresh(st, now, s, d, sizeof sched_moved_prefix - 1);
         }
     } else {
@@ -340,13 +343,13 @@ void sched_should_run(const state_record *st, const cron_expr *cron, const char 
     out->prev = out->next = ST_TIME_NONE;
     out->backoff_s = 0;
     if (cron == NULL) { /* rule 1 */
-        sched_verdict(out, 0, false, "Error: %s",
+        sched_verdict(out, SCHED_RULE_ERROR, 0, false, "Error: %s",
                       cron_error && cron_error[0] ? cron_error : "invalid cron expression");
         return;
     }
     if (!sched_slot_bounds(cron, now, out)) return; /* rule 1 as well */
     if (st != NULL && st->paused) { /* operator pause (issue 13), before rules 2-12 */
-        sched_verdict(out, 0, false, "%s", SCHED_PAUSED_REASON);
+        sched_verdict(out, SCHED_RULE_PAUSED, 0, false, "%s", SCHED_PAUSED_REASON);
         return;
     }
     if (st == NULL)
@@ -363,7 +366,7 @@ static void sched_decide_off(const cron_expr *cron, int64_t now, const char *why
     d->prev = d->next = ST_TIME_NONE;
     d->backoff_s = 0;
     if (cron != NULL) (void)sched_slot_bounds(cron, now, d);
-    sched_verdict(d, 0, false, "%s", why);
+    sched_verdict(d, SCHED_RULE_OFF, 0, false, "%s", why);
 }
 
 /* Decides strategy `cs` whose caller passed no compiled cron: compiles it here

@@ -25,8 +25,30 @@ typedef struct sched_settings {
     int64_t pause_window_s;      /* retry.pause_window; 0 = off (pause after max_retry_count) */
 } sched_settings;
 
+/* Which rule decided (DESIGN §3, numbered as there). Callers branch on this,
+ * never on the reason text. A rule 7 verdict keeps 7 (the abandoned retry)
+ * although rules 8-12 wrote the rest of its reason. */
+typedef enum {
+    SCHED_RULE_NONE = 0,
+    SCHED_RULE_ERROR = 1,          /* invalid cron */
+    SCHED_RULE_MAX_RETRY = 2,      /* paused after failures */
+    SCHED_RULE_RUNNING = 3,
+    SCHED_RULE_PENDING = 4,
+    SCHED_RULE_FAILED = 5,         /* waits for the next slot */
+    SCHED_RULE_RETRY_SKIPPED = 6,
+    SCHED_RULE_NEW_SLOT = 7,
+    SCHED_RULE_FIRST_RUN = 8,
+    SCHED_RULE_ALREADY_RAN = 9,
+    SCHED_RULE_SCHEDULED = 10,
+    SCHED_RULE_DUE = 11,
+    SCHED_RULE_OVERDUE = 12,       /* also "Not due yet" when not overdue */
+    SCHED_RULE_PAUSED = 13,        /* operator pause, checked after rule 1 */
+    SCHED_RULE_OFF = 14            /* disabled or no cron: never selected */
+} sched_rule;
+
 typedef struct sched_decision {
     bool run;
+    sched_rule rule;
     char reason[320];
     int64_t prev, next;   /* slot bounds; ST_TIME_NONE if unknown */
     int64_t backoff_s;    /* clamp(slot/2, 30, 300); 0 if unknown */

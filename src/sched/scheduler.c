@@ -473,7 +473,7 @@ static void sched_log_decisions(const tick_ctx *c, const config_pipeline *p, siz
     for (size_t j = 0; j < p->nstrategies; j++) {
         const sched_decision *d = &c->decisions[j];
         bool changed = sched_decision_changed(c, p, i, j);
-        if (changed && strncmp(d->reason, "Max retry count", 15) == 0) {
+        if (changed && d->rule == SCHED_RULE_MAX_RETRY) {
             log_warn(p->name, p->strategies[j].name, "%s: paused; run `synctool reset %s "
                      "--strategy %s` to resume", d->reason, p->name, p->strategies[j].name);
             continue;

@@ -179,6 +179,10 @@ const char *store_digest_family(const store *a, const store_table *ta, const sto
 const char *store_schema(const store *s, const char *schema) {
     return schema ? schema : s->schema;
 }
+void store_hide_secrets(const config_datastore *ds, char *out, size_t n, const char *line) {
+    store_scrub(out, n, line, ds ? (const char *const *)ds->secrets : NULL);
+}
+
 const char *store_schema_shown(const store *s, const char *schema) {
     const char *v = store_schema(s, schema);
     for (size_t i = 0; s->secrets[i]; i++)

@@ -441,6 +441,10 @@ const char *store_schema(const store *s, const char *schema); /* schema or defau
 /* store_schema as messages show it: "(value hidden)" when it is one of the
  * datastore's secrets (a mysql dbname from ${VAR}; config.h). */
 const char *store_schema_shown(const store *s, const char *schema);
+/* One line of text (up to its first '\n') as output may show it: every
+ * secret of datastore `ds` (its password, values from ${VAR}) replaced by
+ * "(value hidden)". For printing SQL that names a secret schema. */
+void store_hide_secrets(const config_datastore *ds, char *out, size_t n, const char *line);
 
 int store_query(store *s, store_reader **out, const char *sql, int nparams,
                 const char *const *params, st_error *err);

@@ -615,7 +615,7 @@ def test_ddl_check_refuses_type_change_on_mysql(synctool, tmp_path, mysql_server
                  f"{{datastore: shop, schema: {pgschema}, table: src}}",
                  "{datastore: wh, table: dst}", cols=SMALL)
     r = synctool("ddl", "apply", "p", config_dir=tmp_path)
-    assert r.rc == 0 and f"wh.{mydb}.dst matches the config" in r.out, r
+    assert r.rc == 0 and f"wh.{mydb}.dst now matches the config" in r.out, r
     r = synctool("ddl", "apply", "p", config_dir=tmp_path)   # idempotent
     assert r.rc == 0, r
     bad = [SMALL[0], ("dt", "", "text", "text"), SMALL[2]]

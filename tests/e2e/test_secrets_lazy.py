@@ -187,9 +187,11 @@ def test_mysql_dbname_from_env_is_hidden_where_it_names_tables(synctool, tmp_pat
                  "{datastore: shop, table: orders}", "{datastore: wh, table: dst}",
                  columns=MY_COLUMNS)
     env = {"ST_SECRET": mydb}
-    seen = [synctool("ddl", "apply", "p", config_dir=cfg, env=env),
+    plan = synctool("ddl", "plan", "p", config_dir=cfg, env=env)   # the statements, printed
+    assert plan.rc == 0 and "CREATE TABLE" in plan.out, plan
+    seen = [plan, synctool("ddl", "apply", "p", config_dir=cfg, env=env),
             synctool("ddl", "plan", "p", config_dir=cfg, env=env)]
-    assert seen[0].rc == 0 and "wh.(value hidden).dst matches the config" in seen[0].out, seen[0]
+    assert seen[1].rc == 0 and "wh.(value hidden).dst now matches the config" in seen[1].out, seen[1]
     run = synctool("run", "p", "--strategy", "full", "--json", config_dir=cfg, env=env)
     assert run.rc == 0 and json.loads(run.out)["status"] == "success", run
     mysql_server.sql(f"ALTER TABLE `{mydb}`.orders MODIFY customer_id varchar(20)")

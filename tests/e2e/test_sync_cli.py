@@ -92,7 +92,13 @@ def test_sqlite_quickstart_sync(synctool, tmp_path):
     r = synctool("ddl", "apply", "p", config_dir=tmp_path)
     assert r.rc == 0, r
     assert "created table b.main.orders" in r.err
-    assert r.out == "ddl apply p: b.main.orders matches the config\n"
+    # it prints what it ran, then the outcome; a second apply changes nothing and says so
+    assert r.out.startswith("ddl apply p: ran\nCREATE TABLE "), r.out
+    assert r.out.endswith("ddl apply p: b.main.orders now matches the config\n"), r.out
+    r = synctool("ddl", "apply", "p", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert r.out == ("ddl apply p: b.main.orders already matches the config: "
+                     "nothing changed\n"), r.out
     r = synctool("run", "--job-name", "p", "--strategy", "full", config_dir=tmp_path)
     assert r.rc == 0, r
     db = sqlite3.connect(tmp_path / "data" / "b.db")
