@@ -58,6 +58,9 @@
  * connection, SQLite's progress handler ends the step; the read fails with
  * ST_EINTR and the run stops within one network read.
  *
+ * A run with a run id and a state store also publishes its figures there
+ * (publish below) for the API and the dashboard's run page.
+ *
  * The clock here is the monotonic one and is used for display and the run
  * duration only, never for a decision.
  */
@@ -68,6 +71,8 @@
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
+
+#define SYNC_PROGRESS_PUBLISH_US (5 * 1000000)
 
 int64_t sync_clock_us(void) {
     struct timespec ts;
@@ -93,35 +98,77 @@ static void estimate(sync_progress *p) {
     }
 }
 
+/* The figures of the line and of the published record, computed once. */
+typedef struct progress_figures {
+    int64_t written;
+    double rate;   /* rows read per second */
+    double left;   /* ETA in seconds, < 0 unknown */
+} progress_figures;
+
+static void figures(const sync_progress *p, const state_stats *s, int64_t now,
+                    progress_figures *f) {
+    double secs = (double)(now - p->start_us) / 1e6;
+    f->written = s->rows_inserted + s->rows_updated + s->rows_deleted;
+    f->rate = secs > 0 ? (double)s->rows_read / secs : 0;
+    f->left = -1;
+    if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
+        double segrate = (double)s->segments_compared / secs;
+        f->left = s->segments_compared >= p->total_segments
+                      ? 0 : (double)(p->total_segments - s->segments_compared) / segrate;
+    } else if (p->total > 0 && f->rate > 0) {
+        f->left = s->rows_read >= p->total ? 0 : (double)(p->total - s->rows_read) / f->rate;
+    }
+}
+
 /* "rows 120 of ~1000 read (12%), 40 written, segments 3 of ~10, 50 rows/s, ETA 18s" */
 static void describe(const sync_progress *p, const state_stats *s, int64_t now, char *buf,
                      size_t n) {
-    double secs = (double)(now - p->start_us) / 1e6;
-    double rate = secs > 0 ? (double)s->rows_read / secs : 0;
+    progress_figures f;
+    figures(p, s, now, &f);
     size_t k = 0;
     k += (size_t)snprintf(buf + k, n - k, "rows %lld", (long long)s->rows_read);
     if (p->total > 0)
         k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total);
     k += (size_t)snprintf(buf + k, n - k, " read, %lld written, segments %lld",
-                          (long long)(s->rows_inserted + s->rows_updated + s->rows_deleted),
-                          (long long)s->segments_compared);
+                          (long long)f.written, (long long)s->segments_compared);
     if (p->total_segments > 0 && k < n)
         k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total_segments);
-    if (k < n) k += (size_t)snprintf(buf + k, n - k, ", %.0f rows/s", rate);
-    double left = -1;
-    if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
-        double segrate = (double)s->segments_compared / secs;
-        left = s->segments_compared >= p->total_segments
-                   ? 0 : (double)(p->total_segments - s->segments_compared) / segrate;
-    } else if (p->total > 0 && rate > 0) {
-        left = s->rows_read >= p->total ? 0 : (double)(p->total - s->rows_read) / rate;
-    }
-    if (left >= 0 && k < n) snprintf(buf + k, n - k, ", ETA %.0fs", left);
+    if (k < n) k += (size_t)snprintf(buf + k, n - k, ", %.0f rows/s", f.rate);
+    if (f.left >= 0 && k < n) snprintf(buf + k, n - k, ", ETA %.0fs", f.left);
+}
+
+/* The progress record in state (state_progress_put) that the API shows for
+ * the running run: written with the first figures and then at most every
+ * SYNC_PROGRESS_PUBLISH_US, one small meta write each, so a dashboard
+ * refreshing every 5 s sees a run move. Its instant is the run's start plus
+ * the monotonic time elapsed (no second clock). The row estimate is asked
+ * for at once by full and hash runs, which read the whole table anyway;
+ * a delta run asks only once it has lasted one interval (a short delta
+ * never pays for it). A failed write is logged at debug, never fails the
+ * run. */
+static void publish(sync_progress *p, const state_stats *s, int64_t now) {
+    if (p->published_us && now - p->published_us < SYNC_PROGRESS_PUBLISH_US) return;
+    const sync_opts *o = p->c->o;
+    if (o->strategy->type != CONFIG_STRATEGY_DELTA || p->published_us) estimate(p);
+    p->published_us = now;
+    progress_figures f;
+    figures(p, s, now, &f);
+    state_progress rec = {.run_id = o->run_id, .at = o->now + (now - p->start_us),
+                          .rows_read = s->rows_read, .rows_inserted = s->rows_inserted,
+                          .rows_updated = s->rows_updated, .rows_deleted = s->rows_deleted,
+                          .rows_expected = p->total, .segments_compared = s->segments_compared,
+                          .segments_expected = p->total_segments, .rows_per_s = f.rate,
+                          .eta_s = f.left};
+    st_error err;
+    if (state_progress_put(o->st, o->pipeline->name, o->strategy->name, &rec, &err) != ST_OK)
+        log_debug(p->pipeline, p->strategy, "progress not published: %s", err.msg);
 }
 
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
-    if (!p->on && !p->log) return;
+    if (!p->on && !p->log && !p->publish) return;
     int64_t now = sync_clock_us();
+    if (p->publish) publish(p, s, now);
+    if (!p->on && !p->log) return;
     if (p->on && !force && now - p->last_us < 200000) return;
     /* off a terminal the interval always holds, except for the last figures
      * of a run that already logged (a forced update mid-run is for the TTY) */
