@@ -113,6 +113,7 @@ void state_progress_write_json(json_writer *w, const state_progress *p) {
     json_key(w, "rows_per_s");
     json_double(w, (double)(int64_t)(p->rows_per_s * 10.0 + 0.5) / 10.0);
     json_key(w, "eta_s");
-    if (p->eta_s >= 0) json_double(w, (double)(int64_t)(p->eta_s + 0.5)); else json_null(w);
+    if (p->eta_s >= 0) json_double(w, (double)(int64_t)(p->eta_s * 10.0 + 0.5) / 10.0);
+    else json_null(w);
     json_end_object(w);
 }

@@ -33,7 +33,7 @@ typedef struct sync_progress {
     bool estimated;        /* the totals were asked for */
     int64_t logged;        /* log lines written */
     bool publish;          /* progress records in state (opts run_id, st) */
-    int64_t published_us;  /* last record written, 0 = none yet */
+    struct sync_publisher *pub; /* the thread writing them (sync_progress.c) */
     const char *pipeline, *strategy;
     struct sync_ctx *c;    /* for the lazy estimate */
 } sync_progress;

@@ -59,7 +59,7 @@
  * ST_EINTR and the run stops within one network read.
  *
  * A run with a run id and a state store also publishes its figures there
- * (publish below) for the API and the dashboard's run page.
+ * (the publisher below) for the API and the dashboard's run page.
  *
  * The clock here is the monotonic one and is used for display and the run
  * duration only, never for a decision.
@@ -68,7 +68,9 @@
 
 #include "../log/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,20 +139,114 @@ static void describe(const sync_progress *p, const state_stats *s, int64_t now, 
     if (f.left >= 0 && k < n) snprintf(buf + k, n - k, ", ETA %.0fs", f.left);
 }
 
-/* The progress record in state (state_progress_put) that the API shows for
- * the running run: written with the first figures and then at most every
- * SYNC_PROGRESS_PUBLISH_US, one small meta write each, so a dashboard
- * refreshing every 5 s sees a run move. Its instant is the run's start plus
- * the monotonic time elapsed (no second clock). The row estimate is asked
- * for at once by full and hash runs, which read the whole table anyway;
- * a delta run asks only once it has lasted one interval (a short delta
- * never pays for it). A failed write is logged at debug, never fails the
- * run. */
-static void publish(sync_progress *p, const state_stats *s, int64_t now) {
-    if (p->published_us && now - p->published_us < SYNC_PROGRESS_PUBLISH_US) return;
+/* --- the progress record in state ---------------------------------------
+ *
+ * A run with a run id publishes its figures (state_progress_put) for the
+ * API and the dashboard's run page. The run's thread only takes a snapshot
+ * after each batch or segment (a copy under a mutex); a publisher thread,
+ * on a state connection of its own (cfg->state_url: the run's handle is
+ * not shared across threads), writes the newest snapshot at once the first
+ * time, then at most every SYNC_PROGRESS_PUBLISH_US, and the last ones when
+ * the run's sync ends (its record still says running). So figures reach the
+ * API even when the run then blocks for long in one read or lock wait (the
+ * rows it committed just before are not held back until the next batch),
+ * and a run never waits on the state store for them. The row estimate is
+ * asked for by full and hash runs with their first snapshot (they read the
+ * whole table anyway); a delta run asks once it has lasted one interval.
+ * A failed write is logged at debug, never fails the run. */
+
+typedef struct sync_publisher {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, dirty;
+    state_progress rec;        /* the newest snapshot */
+    const char *url, *pipeline, *strategy;
+} sync_publisher;
+
+static void *publisher_main(void *arg) {
+    sync_publisher *pb = arg;
+    state *st = NULL;
+    st_error err;
+    int64_t last = 0;
+    pthread_mutex_lock(&pb->mu);
+    while (!pb->stop || pb->dirty) {   /* stopping: the last figures first */
+        int64_t now = sync_clock_us();
+        if (pb->dirty && (pb->stop || last == 0 || now - last >= SYNC_PROGRESS_PUBLISH_US)) {
+            state_progress rec = pb->rec;
+            pb->dirty = false;
+            last = now;
+            pthread_mutex_unlock(&pb->mu);
+            int rc = st ? ST_OK : state_open(&st, pb->url, &err);
+            if (rc == ST_OK) rc = state_progress_put(st, pb->pipeline, pb->strategy, &rec, &err);
+            if (rc != ST_OK) {
+                log_debug(pb->pipeline, pb->strategy, "progress not published: %s", err.msg);
+                state_close(st);
+                st = NULL;
+            }
+            pthread_mutex_lock(&pb->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t wait_us = pb->dirty ? SYNC_PROGRESS_PUBLISH_US - (now - last) : 1000000;
+        ts.tv_sec += wait_us / 1000000;
+        ts.tv_nsec += (wait_us % 1000000) * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pb->cv, &pb->mu, &ts);
+    }
+    pthread_mutex_unlock(&pb->mu);
+    state_close(st);
+    return NULL;
+}
+
+/* Starts the publisher (p->pub stays NULL if it cannot: no figures then). */
+static void publisher_start(sync_progress *p) {
     const sync_opts *o = p->c->o;
-    if (o->strategy->type != CONFIG_STRATEGY_DELTA || p->published_us) estimate(p);
-    p->published_us = now;
+    sync_publisher *pb = calloc(1, sizeof *pb);
+    if (pb == NULL) return;
+    pthread_mutex_init(&pb->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pb->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pb->url = o->cfg->state_url;
+    pb->pipeline = o->pipeline->name;
+    pb->strategy = o->strategy->name;
+    if (pthread_create(&pb->thread, NULL, publisher_main, pb) != 0) {
+        pthread_cond_destroy(&pb->cv);
+        pthread_mutex_destroy(&pb->mu);
+        free(pb);
+        return;
+    }
+    p->pub = pb;
+}
+
+static void publisher_stop(sync_progress *p) {
+    sync_publisher *pb = p->pub;
+    if (pb == NULL) return;
+    pthread_mutex_lock(&pb->mu);
+    pb->stop = true;
+    pthread_cond_signal(&pb->cv);
+    pthread_mutex_unlock(&pb->mu);
+    pthread_join(pb->thread, NULL);
+    pthread_cond_destroy(&pb->cv);
+    pthread_mutex_destroy(&pb->mu);
+    free(pb);
+    p->pub = NULL;
+}
+
+/* Hands the publisher the run's figures as of now. */
+static void publish(sync_progress *p, const state_stats *s, int64_t now) {
+    const sync_opts *o = p->c->o;
+    if (p->pub == NULL) publisher_start(p);
+    if (p->pub == NULL) return;
+    if (o->strategy->type != CONFIG_STRATEGY_DELTA || now - p->start_us >= SYNC_PROGRESS_PUBLISH_US)
+        estimate(p);
     progress_figures f;
     figures(p, s, now, &f);
     state_progress rec = {.run_id = o->run_id, .at = o->now + (now - p->start_us),
@@ -159,9 +255,11 @@ static void publish(sync_progress *p, const state_stats *s, int64_t now) {
                           .rows_expected = p->total, .segments_compared = s->segments_compared,
                           .segments_expected = p->total_segments, .rows_per_s = f.rate,
                           .eta_s = f.left};
-    st_error err;
-    if (state_progress_put(o->st, o->pipeline->name, o->strategy->name, &rec, &err) != ST_OK)
-        log_debug(p->pipeline, p->strategy, "progress not published: %s", err.msg);
+    pthread_mutex_lock(&p->pub->mu);
+    p->pub->rec = rec;
+    p->pub->dirty = true;
+    pthread_cond_signal(&p->pub->cv);
+    pthread_mutex_unlock(&p->pub->mu);
 }
 
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
@@ -187,6 +285,7 @@ void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
 }
 
 void sync_progress_end(sync_progress *p, const state_stats *s) {
+    publisher_stop(p);
     if (p->on) {
         sync_progress_update(p, s, true);
         fputc('\n', stderr);

@@ -188,12 +188,18 @@
   // What a running strategy has done so far, from its published progress.
   function progressText(pr) {
     if (!pr) return "started, no figures yet";
-    var t = num(pr.rows_read) + (pr.rows_expected ? " of ~" + num(pr.rows_expected) : "") +
-      " rows read";
-    if (pr.rows_expected) t += " (" + Math.min(100, Math.floor(100 * pr.rows_read / pr.rows_expected)) + "%)";
+    // an estimate the run has already passed says nothing about what is left
+    var total = pr.rows_expected && pr.rows_expected > pr.rows_read ? pr.rows_expected : null;
+    var t = num(pr.rows_read) + (total ? " of ~" + num(total) : "") + " rows read";
+    if (total) t += " (" + Math.floor(100 * pr.rows_read / total) + "%)";
     t += ", " + num(pr.rows_written) + " written";
     if (pr.rows_per_s) t += ", " + num(Math.round(pr.rows_per_s)) + " rows/s";
-    if (pr.eta_s != null) t += ", ETA " + fmtDuration(pr.eta_s);
+    // figures are published every 5 s while batches commit: older ones mean
+    // the run is waiting (a slow query, a lock), and their ETA means nothing
+    var age = pr.at ? (new Date() - parseTime(pr.at)) / 1000 : 0;
+    if (age > 15) t += "; no new figures for " + fmtDuration(age) + " (waiting on the source or a lock?)";
+    else if (pr.eta_s != null && (total || pr.segments_expected))
+      t += ", ETA " + (pr.eta_s < 1 ? "under 1 s" : fmtDuration(pr.eta_s));
     return t;
   }
 
@@ -636,12 +642,13 @@
       return '<div class="panel progress" id="r-progress"><div class="muted">Running since ' +
         esc(fmtUtc(r.started_at) || "–") + ": no figures published yet (a run publishes its " +
         "first figures after its first batch, then every 5 s).</div></div>";
-    var pct = pr.rows_expected ? Math.min(100, 100 * pr.rows_read / pr.rows_expected) : null;
+    var pct = pr.rows_expected && pr.rows_expected > pr.rows_read ? 100 * pr.rows_read / pr.rows_expected : null;
     return '<div class="panel progress" id="r-progress">' +
       '<div class="ptext"><b>' + esc(progressText(pr)) + "</b></div>" +
       (pct != null ? '<div class="bar"><span style="width:' + pct.toFixed(1) + '%"></span></div>' : "") +
       '<div class="small muted">figures of ' + esc(fmtUtc(pr.at)) + " (" + esc(ago(pr.at)) + ")" +
-      (pr.rows_expected ? "; the total is the source's estimate" : "; total unknown") +
+      (pct != null ? "; the total is the source's estimate" : pr.rows_expected ?
+       "; the source estimated ~" + num(pr.rows_expected) + " rows, already passed" : "; total unknown") +
       (pr.segments_expected ? "; segments " + num(pr.segments_compared) + " of ~" + num(pr.segments_expected) : "") +
       "</div></div>";
   }
