@@ -785,7 +785,8 @@
     if (d && d.scheduler && !d.scheduler.up)
       items.push(statusItem("no-scheduler", "<b>No scheduler is running</b>: nothing runs on its " +
         "schedule, only runs started by hand. " + (d.scheduler.live ? esc(d.scheduler.live) +
-        " scheduler process(es) report in, but none holds the leader lease." :
+        " scheduler process" + (d.scheduler.live === 1 ? "" : "es") + " reported in the last " +
+        "minute, but none holds the leader lease (stopped, or all standing by)." :
         "Start <code>synctool scheduler</code> (or find out why it stopped).")));
     if (d && d.config && !d.config.valid)
       items.push(statusItem("config-invalid", "<b>The config on disk is invalid</b>" +
@@ -831,7 +832,12 @@
     }).catch(function (e) {
       // a refused token is said once, in the status above the page
       if (page === current && e.status !== 401) showBanner(esc(apiError(e)));
-      if (page === current && e.status === 401) hideBanner();
+      if (page === current && e.status === 401) {
+        hideBanner();
+        main.querySelectorAll(".empty").forEach(function (el) {
+          if (/^Loading/.test(el.textContent)) el.textContent = "Nothing to show without the API token (see above).";
+        });
+      }
     }).then(function () {
       if (page === current) timer = setTimeout(tick, REFRESH_MS);
     });
