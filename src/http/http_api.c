@@ -11,6 +11,13 @@
  * last_attempted_at, last_scheduled_at, next_fire_at, retry_count, status,
  * run_id, duration_s; unknown values are null, never "".
  *
+ * Deployment facts (GET /api/v1/workers, the dashboard's banner): whether a
+ * scheduler holds the leader lease (http_scheduler_status, the fact behind
+ * /metrics' synctool_scheduler_up) and whether the config on disk loads
+ * (the server's last reload). A running strategy and a running run carry
+ * the figures the run published (state_progress_get, written as JSON by
+ * state_progress_write_json only).
+ *
  * Mutations:
  *   run     takes the pipeline's enqueue lock (the scheduler's hand-off
  *           lock, so the two never enqueue the same pipeline at once),
