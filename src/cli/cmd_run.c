@@ -233,7 +233,7 @@ static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_err
                     .st = r->st, .cancel = ctx->cancel, .interrupt = ctx->interrupt,
                     .progress = isatty(2) != 0,
                     .progress_interval_s = r->progress_interval,
-                    .now = r->started};
+                    .now = r->started, .run_id = r->run_id};
     if (ctx->pipeline_lock != NULL) {
         so.fence_key = ctx->pipeline_lock->fence_key;
         so.fence_token = ctx->pipeline_lock->fence;

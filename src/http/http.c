@@ -402,6 +402,22 @@ bool http_token_equal(const char *presented, size_t presented_len, const char *t
     return diff == 0;
 }
 
+/* 401 with error.token "missing" or "wrong", so a client tells a token it
+ * must still send from one it sent wrong without reading the message. */
+static void reply_unauthorized(http_resp *out, const char *which, const char *msg) {
+    json_writer w;
+    json_init(&w);
+    json_begin_object(&w);
+    json_key(&w, "error");
+    json_begin_object(&w);
+    json_kv_string(&w, "code", "unauthorized");
+    json_kv_string(&w, "message", msg);
+    json_kv_string(&w, "token", which);
+    json_end_object(&w);
+    json_end_object(&w);
+    http_reply_json(out, 401, &w);
+}
+
 /* 0 if allowed, else the response is filled. */
 static int http_authorize(http_server *s, const http_req *r, int auth, http_resp *out) {
     if (auth == AUTH_OPEN || (auth == AUTH_READ && s->loopback)) return 0;
@@ -414,14 +430,16 @@ static int http_authorize(http_server *s, const http_req *r, int auth, http_resp
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
-        http_reply_error(out, 401, "unauthorized",
-                         "missing 'Authorization: Bearer <token>' header");
+        reply_unauthorized(out, "missing", "token required: send the header "
+                           "'Authorization: Bearer <token>' with the server's "
+                           "SYNCTOOL_API_TOKEN");
         return -1;
     }
     const char *tok = h + 7;
     while (*tok == ' ') tok++;
     if (!http_token_equal(tok, strlen(tok), s->token)) {
-        http_reply_error(out, 401, "unauthorized", "wrong token");
+        reply_unauthorized(out, "wrong", "wrong token: the bearer token is not the server's "
+                           "SYNCTOOL_API_TOKEN");
         return -1;
     }
     return 0;

@@ -11,6 +11,13 @@
  * last_attempted_at, last_scheduled_at, next_fire_at, retry_count, status,
  * run_id, duration_s; unknown values are null, never "".
  *
+ * Deployment facts (GET /api/v1/workers, the dashboard's banner): whether a
+ * scheduler holds the leader lease (http_scheduler_status, the fact behind
+ * /metrics' synctool_scheduler_up) and whether the config on disk loads
+ * (the server's last reload). A running strategy and a running run carry
+ * the figures the run published (state_progress_get, written as JSON by
+ * state_progress_write_json only).
+ *
  * Mutations:
  *   run     takes the pipeline's enqueue lock (the scheduler's hand-off
  *           lock, so the two never enqueue the same pipeline at once),
@@ -64,6 +71,7 @@ typedef struct pipeline_view {
     cron_expr **crons;
     sched_decision *d;
     int selected;
+    state_progress *prog;        /* parallel; run_id 0 = none for the running run */
 } pipeline_view;
 
 static void view_free(pipeline_view *v) {
@@ -73,6 +81,7 @@ static void view_free(pipeline_view *v) {
     free(v->recs);
     free(v->states);
     free(v->d);
+    free(v->prog);
     memset(v, 0, sizeof *v);
 }
 
@@ -98,7 +107,8 @@ static int view_build(pipeline_view *v, const config_pipeline *p, const state_re
     v->states = calloc(n, sizeof *v->states);
     v->crons = calloc(n, sizeof *v->crons);
     v->d = calloc(n, sizeof *v->d);
-    if (!v->recs || !v->states || !v->crons || !v->d) {
+    v->prog = calloc(n, sizeof *v->prog);
+    if (!v->recs || !v->states || !v->crons || !v->d || !v->prog) {
         view_free(v);
         return ST_ENOMEM;
     }
@@ -124,6 +134,20 @@ static int view_build(pipeline_view *v, const config_pipeline *p, const state_re
     v->selected = sched_select(p, (const cron_expr *const *)v->crons,
                                (const state_record *const *)v->states, at, v->d);
     return ST_OK;
+}
+
+/* The published progress of each running strategy of v (one meta read per
+ * running strategy; figures of another run are stale and left out). */
+static void view_load_progress(pipeline_view *v, state *st) {
+    for (size_t i = 0; i < v->p->nstrategies; i++) {
+        const state_record *r = &v->recs[i];
+        state_progress pr;
+        if (r->status != STATE_RUNNING || r->run_id <= 0 ||
+            state_progress_get(st, r->pipeline, r->strategy, &pr, NULL) != ST_OK ||
+            pr.run_id != r->run_id)
+            continue;
+        v->prog[i] = pr;
+    }
 }
 
 /* --- JSON pieces --- */
@@ -172,6 +196,8 @@ static void strategy_json(json_writer *w, const pipeline_view *v, size_t i) {
     kv_text(w, "worker", r->worker);
     kv_text(w, "message", r->message);
     kv_text(w, "error", r->error);
+    json_key(w, "progress");
+    if (v->prog[i].run_id > 0) state_progress_write_json(w, &v->prog[i]); else json_null(w);
     json_key(w, "freshness_s");
     if (r->last_run != ST_TIME_NONE && v->at >= r->last_run)
         json_double(w, (double)((v->at - r->last_run) / 1000) / 1000.0);
@@ -438,6 +464,7 @@ void http_api_pipelines(http_ctx *s, const http_req *r, http_resp *out) {
             w.failed = true;
             break;
         }
+        view_load_progress(&v, s->st);
         json_begin_object(&w);
         summary_fields(&w, &v);
         json_end_object(&w);
@@ -469,6 +496,7 @@ void http_api_pipeline(http_ctx *s, const http_req *r, http_resp *out) {
     if (view_build(&v, p, all, nall, at, q != NULL ? s->st : NULL) != ST_OK) {
         w.failed = true;
     } else {
+        if (q == NULL) view_load_progress(&v, s->st);
         json_begin_object(&w);
         summary_fields(&w, &v);
         detail_fields(&w, &v);
@@ -622,8 +650,9 @@ void http_api_runs(http_ctx *s, const http_req *r, http_resp *out) {
     http_reply_json(out, 200, &w);
 }
 
-/* A run that has not finished: its state record is its only trace. */
-static void current_run_json(json_writer *w, const state_record *rec) {
+/* A run that has not finished: its state record is its only trace, with
+ * the figures it published while running. */
+static void current_run_json(json_writer *w, state *st, const state_record *rec) {
     state_history_entry h;
     memset(&h, 0, sizeof h);
     h.run_id = rec->run_id;
@@ -632,16 +661,27 @@ static void current_run_json(json_writer *w, const state_record *rec) {
     h.finished_at = ST_TIME_NONE;
     h.retry_count = rec->retry_count;
     snprintf(h.worker, sizeof h.worker, "%s", rec->status == STATE_RUNNING ? rec->worker : "");
-    run_json(w, rec->pipeline, rec->strategy, &h, true);   /* log: null, none kept yet */
+    state_progress pr;
+    bool live = rec->status == STATE_RUNNING &&
+                state_progress_get(st, rec->pipeline, rec->strategy, &pr, NULL) == ST_OK &&
+                pr.run_id == rec->run_id;
+    state_run run;
+    memset(&run, 0, sizeof run);
+    snprintf(run.pipeline, sizeof run.pipeline, "%s", rec->pipeline);
+    snprintf(run.strategy, sizeof run.strategy, "%s", rec->strategy);
+    run.entry = h;
+    run.progress = live ? &pr : NULL;
+    state_run_write_json(w, &run, true);   /* log: null, none kept yet */
 }
 
 /* A pending or running run: its state record is its only trace. 1 found, 0 not. */
-static int find_current_run(const state_record *all, size_t nall, int64_t id, json_writer *w) {
+static int find_current_run(state *st, const state_record *all, size_t nall, int64_t id,
+                            json_writer *w) {
     for (size_t i = 0; i < nall; i++) {
         if (all[i].run_id != id ||
             (all[i].status != STATE_PENDING && all[i].status != STATE_RUNNING))
             continue;
-        current_run_json(w, &all[i]);
+        current_run_json(w, st, &all[i]);
         return 1;
     }
     return 0;
@@ -664,7 +704,7 @@ void http_api_run(http_ctx *s, const http_req *r, http_resp *out) {
     if (load_states(s, &all, &nall, out) != ST_OK) return;
     json_writer w;
     json_init(&w);
-    int found = find_current_run(all, nall, id, &w);
+    int found = find_current_run(s->st, all, nall, id, &w);
     free(all);
     if (found) {
         http_reply_json(out, 200, &w);
@@ -732,17 +772,42 @@ void http_api_locks(http_ctx *s, const http_req *r, http_resp *out) {
     http_reply_json(out, 200, &w);
 }
 
-/* The leading scheduler's name, or "" (no live leader lease). */
-static void leader_name(http_ctx *s, char *buf, size_t n) {
-    buf[0] = '\0';
+void http_scheduler_status(http_ctx *s, int64_t now, http_sched_status *out) {
+    memset(out, 0, sizeof *out);
     lock_info *locks = NULL;
     size_t nl = 0;
-    if (lock_list(s->lm, &locks, &nl, NULL) != ST_OK) return;
-    bool held = false;
-    for (size_t i = 0; i < nl; i++) held = held || strcmp(locks[i].key, HTTP_LEADER_KEY) == 0;
+    if (lock_list(s->lm, &locks, &nl, NULL) == ST_OK)
+        for (size_t i = 0; i < nl; i++)
+            out->up = out->up || strcmp(locks[i].key, HTTP_LEADER_KEY) == 0;
     free(locks);
-    if (held && state_meta_get(s->st, HTTP_LEADER_META, "-", "leader", buf, n, NULL) != ST_OK)
-        buf[0] = '\0';
+    if (out->up && state_meta_get(s->st, HTTP_LEADER_META, "-", "leader", out->leader,
+                                  sizeof out->leader, NULL) != ST_OK)
+        out->leader[0] = '\0';
+    state_process *procs = NULL;
+    size_t n = 0;
+    if (state_beats(s->st, &procs, &n, NULL) != ST_OK) n = 0;
+    for (size_t i = 0; i < n; i++)
+        out->live += strcmp(procs[i].kind, "scheduler") == 0 &&
+                     procs[i].last_heartbeat_at != ST_TIME_NONE &&
+                     now - procs[i].last_heartbeat_at <= HTTP_ALIVE_US;
+    free(procs);
+}
+
+/* "scheduler" and "config": whether anything is being scheduled and whether
+ * the config on disk loads, the facts of the dashboard's banner. */
+static void deployment_fields(json_writer *w, http_ctx *s, const http_sched_status *ss) {
+    json_key(w, "scheduler");
+    json_begin_object(w);
+    json_kv_bool(w, "up", ss->up);
+    kv_text(w, "leader", ss->leader);
+    json_kv_int(w, "live", ss->live);
+    json_end_object(w);
+    json_key(w, "config");
+    json_begin_object(w);
+    json_kv_bool(w, "valid", s->config_problem[0] == '\0');
+    json_kv_int(w, "invalid_files", (int64_t)s->config_invalid_files);
+    kv_text(w, "problem", s->config_problem);
+    json_end_object(w);
 }
 
 void http_api_workers(http_ctx *s, const http_req *r, http_resp *out) {
@@ -757,12 +822,14 @@ void http_api_workers(http_ctx *s, const http_req *r, http_resp *out) {
         http_reply_st_error(out, rc, &err);
         return;
     }
-    char leader[160];
-    leader_name(s, leader, sizeof leader);
+    http_sched_status ss;
+    http_scheduler_status(s, r->now, &ss);
+    const char *leader = ss.leader;
     json_writer w;
     json_init(&w);
     json_begin_object(&w);
     kv_text(&w, "leader", leader);
+    deployment_fields(&w, s, &ss);
     json_key(&w, "workers");
     json_begin_array(&w);
     for (size_t i = 0; i < n; i++) {
@@ -839,6 +906,7 @@ static void reply_changed(http_ctx *s, const http_req *r, const config_pipeline 
     if (view_build(&v, p, all, nall, r->now, NULL) != ST_OK) {
         w.failed = true;
     } else {
+        view_load_progress(&v, s->st);
         json_begin_object(&w);
         json_kv_string(&w, "pipeline", p->name);
         json_key(&w, "strategies");

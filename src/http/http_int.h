@@ -134,6 +134,18 @@ void http_ctx_config(http_ctx *s);
  * next request reconnects (they are not returned to the idle pool). */
 void http_forget_handles(http_ctx *s);
 
+/* --- the deployment's scheduler (http_api.c) --- */
+/* Whether a scheduler holds the leader lease (jobs are being scheduled: the
+ * fact behind /metrics' synctool_scheduler_up and the dashboard's banner),
+ * the leader's name ("" if none) and the schedulers with a heartbeat in the
+ * last 60 s at `now`. Needs the request's store handles (http_prepare). */
+typedef struct http_sched_status {
+    bool up;
+    char leader[160];
+    int64_t live;
+} http_sched_status;
+void http_scheduler_status(http_ctx *s, int64_t now, http_sched_status *out);
+
 /* --- handlers (http_api.c, http_metrics.c) --- */
 void http_api_healthz(http_ctx *s, const http_req *r, http_resp *out);
 void http_api_readyz(http_ctx *s, const http_req *r, http_resp *out);

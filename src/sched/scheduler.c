@@ -694,6 +694,7 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
         .interrupt = ctx->interrupt,
         .progress = false,
         .now = rc->started_at,
+        .run_id = rc->job->run_id,
     };
     return sync_run(&so, stats, err);
 }

@@ -28,6 +28,7 @@
 #include "../log/log.h"
 #include "../time/st_time.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,6 +558,38 @@ int state_meta_get(state *st, const char *pipeline, const char *strategy, const 
 int state_meta_put(state *st, const char *pipeline, const char *strategy, const char *key,
                    const char *value, st_error *err) {
     return st->ops->meta_put(st->be, pipeline, strategy, key, value, err);
+}
+
+/* The progress record is one meta value, "v1 run_id at rows_read
+ * rows_inserted rows_updated rows_deleted rows_expected segments_compared
+ * segments_expected rate eta":
+ * our own format, read back only here. */
+#define STATE_PROGRESS_KEY "progress"
+
+int state_progress_put(state *st, const char *pipeline, const char *strategy,
+                       const state_progress *p, st_error *err) {
+    char v[320];
+    snprintf(v, sizeof v, "v1 %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
+             " %" PRId64 " %" PRId64 " %" PRId64 " %.3f %.3f", p->run_id, p->at, p->rows_read,
+             p->rows_inserted, p->rows_updated, p->rows_deleted, p->rows_expected, p->segments_compared, p->segments_expected, p->rows_per_s,
+             p->eta_s);
+    return state_meta_put(st, pipeline, strategy, STATE_PROGRESS_KEY, v, err);
+}
+
+int state_progress_get(state *st, const char *pipeline, const char *strategy,
+                       state_progress *out, st_error *err) {
+    char v[320];
+    memset(out, 0, sizeof *out);
+    int rc = state_meta_get(st, pipeline, strategy, STATE_PROGRESS_KEY, v, sizeof v, err);
+    if (rc != ST_OK) return rc;
+    if (sscanf(v, "v1 %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64
+               " %" SCNd64 " %" SCNd64 " %" SCNd64 " %lf %lf", &out->run_id, &out->at,
+               &out->rows_read, &out->rows_inserted, &out->rows_updated, &out->rows_deleted,
+               &out->rows_expected, &out->segments_compared, &out->segments_expected,
+               &out->rows_per_s, &out->eta_s) != 11)
+        return st_error_set(err, ST_ENOTFOUND, "%s:%s: unreadable progress record", pipeline,
+                            strategy);
+    return ST_OK;
 }
 
 int state_forget(state *st, const char *pipeline, const char *strategy, st_error *err) {

@@ -264,6 +264,9 @@ typedef struct state_run {
     char strategy[128];
     state_history_entry entry;
     char *log;  /* malloc'ed, NULL when the run kept no log lines */
+    /* A running run's published figures (not owned), NULL otherwise: the
+     * writer adds them as "progress" and takes its row counts from them. */
+    const struct state_progress *progress;
 } state_run;
 
 /* ST_ENOTFOUND ("no run R in history") if no history entry has that id
@@ -274,6 +277,29 @@ void state_run_clear(state_run *r);
 /* Writes the run as the JSON object of `synctool logs --json` and the API's
  * RunDetail (state_json.c); with_log adds the "log" list. */
 void state_run_write_json(json_writer *w, const state_run *r, bool with_log);
+
+/* How far a running run is: published by the run itself (sync_progress.c)
+ * as meta key "progress" of its pair at most every few seconds, read by
+ * the API for the running run of that pair. Figures of another run_id
+ * than the pair's running one are stale and ignored by readers. */
+typedef struct state_progress {
+    int64_t run_id;
+    int64_t at;                /* when these figures were taken (UTC us) */
+    int64_t rows_read, rows_inserted, rows_updated, rows_deleted;
+    int64_t rows_expected;     /* the source's estimate, 0 = unknown */
+    int64_t segments_compared;
+    int64_t segments_expected; /* hash: expected leaf segments, 0 = unknown */
+    double rows_per_s;         /* rows read per second since the run started */
+    double eta_s;              /* seconds left, < 0 = unknown */
+} state_progress;
+
+int state_progress_put(state *st, const char *pipeline, const char *strategy,
+                       const state_progress *p, st_error *err);
+/* ST_ENOTFOUND if the pair has no progress record (or an unreadable one). */
+int state_progress_get(state *st, const char *pipeline, const char *strategy,
+                       state_progress *out, st_error *err);
+/* The API's Progress object (state_json.c): the one writer of progress. */
+void state_progress_write_json(json_writer *w, const state_progress *p);
 
 /* Removes history entries (and their logs) that finished before
  * now - keep_days, and all but the newest keep_runs per strategy.

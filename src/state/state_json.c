@@ -6,7 +6,8 @@
  * Names follow the shared vocabulary: times are ISO-8601 UTC or null,
  * `duration_s` a number (null when a bound is unknown) split into
  * `execution_s` and `waiting_s` (lock waits, connecting), empty strings are
- * null, and `log` is the list of the run's kept log lines (null when the run
+ * null, a running run adds `progress` (state_progress_write_json) and
+ * takes its row counts from it, and `log` is the list of the run's kept log lines (null when the run
  * kept none: recorded before logs were kept, or nothing was logged).
  */
 #include "state.h"
@@ -73,14 +74,46 @@ void state_run_write_json(json_writer *w, const state_run *r, bool with_log) {
     kv_text_or_null(w, "worker", e->worker);
     kv_text_or_null(w, "message", e->message);
     kv_text_or_null(w, "error", e->error);
-    const state_stats *x = &e->stats;
-    json_kv_int(w, "rows_read", x->rows_read);
-    json_kv_int(w, "rows_inserted", x->rows_inserted);
-    json_kv_int(w, "rows_updated", x->rows_updated);
-    json_kv_int(w, "rows_deleted", x->rows_deleted);
-    json_kv_int(w, "rows_null_cursor", x->rows_null_cursor);
-    json_kv_int(w, "segments_compared", x->segments_compared);
-    json_kv_int(w, "segments_skipped", x->segments_skipped);
+    state_stats x = e->stats;
+    if (r->progress != NULL) {   /* running: the figures published so far */
+        x.rows_read = r->progress->rows_read;
+        x.rows_inserted = r->progress->rows_inserted;
+        x.rows_updated = r->progress->rows_updated;
+        x.rows_deleted = r->progress->rows_deleted;
+        x.segments_compared = r->progress->segments_compared;
+    }
+    json_kv_int(w, "rows_read", x.rows_read);
+    json_kv_int(w, "rows_inserted", x.rows_inserted);
+    json_kv_int(w, "rows_updated", x.rows_updated);
+    json_kv_int(w, "rows_deleted", x.rows_deleted);
+    json_kv_int(w, "rows_null_cursor", x.rows_null_cursor);
+    json_kv_int(w, "segments_compared", x.segments_compared);
+    json_kv_int(w, "segments_skipped", x.segments_skipped);
+    if (r->progress != NULL) {
+        json_key(w, "progress");
+        state_progress_write_json(w, r->progress);
+    }
     if (with_log) write_log_lines(w, r->log);
+    json_end_object(w);
+}
+
+/* How far a running run is (the API's Progress object; docs/openapi.yaml).
+ * Unknown estimates are null: rows_expected, segments_expected, eta_s. */
+void state_progress_write_json(json_writer *w, const state_progress *p) {
+    json_begin_object(w);
+    json_kv_int(w, "run_id", p->run_id);
+    json_kv_time(w, "at", p->at);
+    json_kv_int(w, "rows_read", p->rows_read);
+    json_kv_int(w, "rows_written", p->rows_inserted + p->rows_updated + p->rows_deleted);
+    json_key(w, "rows_expected");
+    if (p->rows_expected > 0) json_int(w, p->rows_expected); else json_null(w);
+    json_kv_int(w, "segments_compared", p->segments_compared);
+    json_key(w, "segments_expected");
+    if (p->segments_expected > 0) json_int(w, p->segments_expected); else json_null(w);
+    json_key(w, "rows_per_s");
+    json_double(w, (double)(int64_t)(p->rows_per_s * 10.0 + 0.5) / 10.0);
+    json_key(w, "eta_s");
+    if (p->eta_s >= 0) json_double(w, (double)(int64_t)(p->eta_s * 10.0 + 0.5) / 10.0);
+    else json_null(w);
     json_end_object(w);
 }

@@ -75,6 +75,8 @@ typedef struct sync_opts {
     int64_t progress_interval_s; /* not on a TTY: an info log line this often for runs
                                     lasting longer; 0 = 30 s, < 0 = never */
     int64_t now;              /* run start, for logs and watermarks */
+    int64_t run_id;           /* > 0 and st set: the run publishes its progress in
+                                 state (state_progress_put) for the API */
     sync_diff *diff;          /* non-NULL: dry run (hash strategy only): changes are
                                  recorded here, nothing is written */
 } sync_opts;

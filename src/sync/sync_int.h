@@ -32,6 +32,8 @@ typedef struct sync_progress {
     int64_t total_segments;/* hash: expected leaf segments, 0 = unknown */
     bool estimated;        /* the totals were asked for */
     int64_t logged;        /* log lines written */
+    bool publish;          /* progress records in state (opts run_id, st) */
+    struct sync_publisher *pub; /* the thread writing them (sync_progress.c) */
     const char *pipeline, *strategy;
     struct sync_ctx *c;    /* for the lazy estimate */
 } sync_progress;

@@ -58,6 +58,9 @@
  * connection, SQLite's progress handler ends the step; the read fails with
  * ST_EINTR and the run stops within one network read.
  *
+ * A run with a run id and a state store also publishes its figures there
+ * (the publisher below) for the API and the dashboard's run page.
+ *
  * The clock here is the monotonic one and is used for display and the run
  * duration only, never for a decision.
  */
@@ -65,9 +68,13 @@
 
 #include "../log/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+#define SYNC_PROGRESS_PUBLISH_US (5 * 1000000)
 
 int64_t sync_clock_us(void) {
     struct timespec ts;
@@ -93,35 +100,173 @@ static void estimate(sync_progress *p) {
     }
 }
 
+/* The figures of the line and of the published record, computed once. */
+typedef struct progress_figures {
+    int64_t written;
+    double rate;   /* rows read per second */
+    double left;   /* ETA in seconds, < 0 unknown */
+} progress_figures;
+
+static void figures(const sync_progress *p, const state_stats *s, int64_t now,
+                    progress_figures *f) {
+    double secs = (double)(now - p->start_us) / 1e6;
+    f->written = s->rows_inserted + s->rows_updated + s->rows_deleted;
+    f->rate = secs > 0 ? (double)s->rows_read / secs : 0;
+    f->left = -1;
+    if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
+        double segrate = (double)s->segments_compared / secs;
+        f->left = s->segments_compared >= p->total_segments
+                      ? 0 : (double)(p->total_segments - s->segments_compared) / segrate;
+    } else if (p->total > 0 && f->rate > 0) {
+        f->left = s->rows_read >= p->total ? 0 : (double)(p->total - s->rows_read) / f->rate;
+    }
+}
+
 /* "rows 120 of ~1000 read (12%), 40 written, segments 3 of ~10, 50 rows/s, ETA 18s" */
 static void describe(const sync_progress *p, const state_stats *s, int64_t now, char *buf,
                      size_t n) {
-    double secs = (double)(now - p->start_us) / 1e6;
-    double rate = secs > 0 ? (double)s->rows_read / secs : 0;
+    progress_figures f;
+    figures(p, s, now, &f);
     size_t k = 0;
     k += (size_t)snprintf(buf + k, n - k, "rows %lld", (long long)s->rows_read);
     if (p->total > 0)
         k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total);
     k += (size_t)snprintf(buf + k, n - k, " read, %lld written, segments %lld",
-                          (long long)(s->rows_inserted + s->rows_updated + s->rows_deleted),
-                          (long long)s->segments_compared);
+                          (long long)f.written, (long long)s->segments_compared);
     if (p->total_segments > 0 && k < n)
         k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total_segments);
-    if (k < n) k += (size_t)snprintf(buf + k, n - k, ", %.0f rows/s", rate);
-    double left = -1;
-    if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
-        double segrate = (double)s->segments_compared / secs;
-        left = s->segments_compared >= p->total_segments
-                   ? 0 : (double)(p->total_segments - s->segments_compared) / segrate;
-    } else if (p->total > 0 && rate > 0) {
-        left = s->rows_read >= p->total ? 0 : (double)(p->total - s->rows_read) / rate;
+    if (k < n) k += (size_t)snprintf(buf + k, n - k, ", %.0f rows/s", f.rate);
+    if (f.left >= 0 && k < n) snprintf(buf + k, n - k, ", ETA %.0fs", f.left);
+}
+
+/* --- the progress record in state ---------------------------------------
+ *
+ * A run with a run id publishes its figures (state_progress_put) for the
+ * API and the dashboard's run page. The run's thread only takes a snapshot
+ * after each batch or segment (a copy under a mutex); a publisher thread,
+ * on a state connection of its own (cfg->state_url: the run's handle is
+ * not shared across threads), writes the newest snapshot at once the first
+ * time, then at most every SYNC_PROGRESS_PUBLISH_US, and the last ones when
+ * the run's sync ends (its record still says running). So figures reach the
+ * API even when the run then blocks for long in one read or lock wait (the
+ * rows it committed just before are not held back until the next batch),
+ * and a run never waits on the state store for them. The row estimate is
+ * asked for by full and hash runs with their first snapshot (they read the
+ * whole table anyway); a delta run asks once it has lasted one interval.
+ * A failed write is logged at debug, never fails the run. */
+
+typedef struct sync_publisher {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, dirty;
+    state_progress rec;        /* the newest snapshot */
+    const char *url, *pipeline, *strategy;
+} sync_publisher;
+
+static void *publisher_main(void *arg) {
+    sync_publisher *pb = arg;
+    state *st = NULL;
+    st_error err;
+    int64_t last = 0;
+    pthread_mutex_lock(&pb->mu);
+    while (!pb->stop || pb->dirty) {   /* stopping: the last figures first */
+        int64_t now = sync_clock_us();
+        if (pb->dirty && (pb->stop || last == 0 || now - last >= SYNC_PROGRESS_PUBLISH_US)) {
+            state_progress rec = pb->rec;
+            pb->dirty = false;
+            last = now;
+            pthread_mutex_unlock(&pb->mu);
+            int rc = st ? ST_OK : state_open(&st, pb->url, &err);
+            if (rc == ST_OK) rc = state_progress_put(st, pb->pipeline, pb->strategy, &rec, &err);
+            if (rc != ST_OK) {
+                log_debug(pb->pipeline, pb->strategy, "progress not published: %s", err.msg);
+                state_close(st);
+                st = NULL;
+            }
+            pthread_mutex_lock(&pb->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t wait_us = pb->dirty ? SYNC_PROGRESS_PUBLISH_US - (now - last) : 1000000;
+        ts.tv_sec += wait_us / 1000000;
+        ts.tv_nsec += (wait_us % 1000000) * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pb->cv, &pb->mu, &ts);
     }
-    if (left >= 0 && k < n) snprintf(buf + k, n - k, ", ETA %.0fs", left);
+    pthread_mutex_unlock(&pb->mu);
+    state_close(st);
+    return NULL;
+}
+
+/* Starts the publisher (p->pub stays NULL if it cannot: no figures then). */
+static void publisher_start(sync_progress *p) {
+    const sync_opts *o = p->c->o;
+    sync_publisher *pb = calloc(1, sizeof *pb);
+    if (pb == NULL) return;
+    pthread_mutex_init(&pb->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pb->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pb->url = o->cfg->state_url;
+    pb->pipeline = o->pipeline->name;
+    pb->strategy = o->strategy->name;
+    if (pthread_create(&pb->thread, NULL, publisher_main, pb) != 0) {
+        pthread_cond_destroy(&pb->cv);
+        pthread_mutex_destroy(&pb->mu);
+        free(pb);
+        return;
+    }
+    p->pub = pb;
+}
+
+static void publisher_stop(sync_progress *p) {
+    sync_publisher *pb = p->pub;
+    if (pb == NULL) return;
+    pthread_mutex_lock(&pb->mu);
+    pb->stop = true;
+    pthread_cond_signal(&pb->cv);
+    pthread_mutex_unlock(&pb->mu);
+    pthread_join(pb->thread, NULL);
+    pthread_cond_destroy(&pb->cv);
+    pthread_mutex_destroy(&pb->mu);
+    free(pb);
+    p->pub = NULL;
+}
+
+/* Hands the publisher the run's figures as of now. */
+static void publish(sync_progress *p, const state_stats *s, int64_t now) {
+    const sync_opts *o = p->c->o;
+    if (p->pub == NULL) publisher_start(p);
+    if (p->pub == NULL) return;
+    if (o->strategy->type != CONFIG_STRATEGY_DELTA || now - p->start_us >= SYNC_PROGRESS_PUBLISH_US)
+        estimate(p);
+    progress_figures f;
+    figures(p, s, now, &f);
+    state_progress rec = {.run_id = o->run_id, .at = o->now + (now - p->start_us),
+                          .rows_read = s->rows_read, .rows_inserted = s->rows_inserted,
+                          .rows_updated = s->rows_updated, .rows_deleted = s->rows_deleted,
+                          .rows_expected = p->total, .segments_compared = s->segments_compared,
+                          .segments_expected = p->total_segments, .rows_per_s = f.rate,
+                          .eta_s = f.left};
+    pthread_mutex_lock(&p->pub->mu);
+    p->pub->rec = rec;
+    p->pub->dirty = true;
+    pthread_cond_signal(&p->pub->cv);
+    pthread_mutex_unlock(&p->pub->mu);
 }
 
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
-    if (!p->on && !p->log) return;
+    if (!p->on && !p->log && !p->publish) return;
     int64_t now = sync_clock_us();
+    if (p->publish) publish(p, s, now);
+    if (!p->on && !p->log) return;
     if (p->on && !force && now - p->last_us < 200000) return;
     /* off a terminal the interval always holds, except for the last figures
      * of a run that already logged (a forced update mid-run is for the TTY) */
@@ -140,6 +285,7 @@ void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
 }
 
 void sync_progress_end(sync_progress *p, const state_stats *s) {
+    publisher_stop(p);
     if (p->on) {
         sync_progress_update(p, s, true);
         fputc('\n', stderr);

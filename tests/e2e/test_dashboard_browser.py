@@ -23,7 +23,9 @@ import pytest
 
 from conftest import BIN
 from http_helpers import Server
+from test_lifecycle import GATE_KEY, PgHold, gated_pipeline
 from test_scheduler_helpers import wait_until
+from test_sync_cli import schema  # noqa: F401
 
 TOKEN = "dash-token-7f3a"
 
@@ -147,6 +149,9 @@ def test_dashboard_in_a_browser(synctool, tmp_path, outdir):
             assert "attention" in rows[1].get_attribute("class")
             cards = d.find_element(By.ID, "cards").text
             assert "1\nFAILED" in cards and "1\nPAUSED" in cards, cards
+            # no scheduler runs here: every page says so, and no next run is promised
+            wait.until(lambda d: "No scheduler is running" in d.find_element(By.ID, "status").text)
+            assert "none: no scheduler" in rows[2].text, rows[2].text
             shot("pipelines")
 
             # --- a pipeline: strategies, chart, history ---
@@ -232,3 +237,165 @@ def test_dashboard_in_a_browser(synctool, tmp_path, outdir):
         os.makedirs(dest, exist_ok=True)
         for p in shots:
             shutil.copy(p, dest)
+
+
+def status_kinds(d):
+    from selenium.webdriver.common.by import By
+    return [e.get_attribute("data-status") for e in d.find_elements(By.CSS_SELECTOR, "#status [data-status]")]
+
+
+def save_shots(shots):
+    for p in shots:
+        assert os.path.getsize(p) > 10000, p
+    if os.environ.get("SYNCTOOL_UPDATE_SCREENSHOTS"):
+        dest = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "screenshots")
+        os.makedirs(dest, exist_ok=True)
+        for p in shots:
+            shutil.copy(p, dest)
+
+
+def test_dashboard_states(synctool, tmp_path, pg_server, schema, outdir):  # noqa: F811
+    """The states an operator must see at a glance: no scheduler (banner),
+    a run in progress (held by an advisory lock in its source view: rows read,
+    the RUNNING card at 1, rate and ETA on the run page), a strategy paused
+    after failures (Why leads with the pause), a scheduler leading (no
+    banner), an invalid file on disk (banner), and a refused token (required
+    vs wrong)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cfg = tmp_path
+    gated_pipeline(cfg, pg_server, schema, names=("orders",))
+    (cfg / "pipelines" / "invoices.yaml").write_text(
+        f"name: invoices\nsource: {{datastore: shop, schema: {schema}, table: invoices}}\n"
+        f"destination: {{datastore: wh, schema: {schema}, table: invoices_dst}}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n  - {name: note, type: text}\n"
+        "strategies:\n  - {name: full_hourly, type: full, cron: \"0 * * * *\"}\n"
+        "retry: {max_retry_count: 2}\n")
+    assert synctool("ddl", "apply", "invoices", config_dir=cfg).rc == 0
+    r = synctool("run", "--job-name", "invoices", config_dir=cfg)
+    assert r.rc == 1 and "does not exist" in r.err, r
+    # two scheduled failures in a row (manual ones do not count toward the pause)
+    recs = json.loads(synctool("state", "export", config_dir=cfg).out)
+    for rec in recs:
+        if rec["pipeline"] == "invoices":
+            rec["retry_count"] = 2
+    (tmp_path / "state.json").write_text(json.dumps(recs))
+    assert synctool("state", "import", str(tmp_path / "state.json"), config_dir=cfg).rc == 0
+
+    shots = []
+    d = browser()
+    wait = WebDriverWait(d, 60, poll_frequency=0.2)
+
+    def shot(name):
+        path = os.path.join(outdir, f"{name}.png")
+        assert d.save_screenshot(path)
+        shots.append(path)
+
+    def text(el_id):
+        els = d.find_elements(By.ID, el_id)
+        return els[0].text if els else ""
+
+    hold = PgHold(pg_server, GATE_KEY)
+    run = None
+    try:
+        with Server(str(cfg)) as srv:
+            # --- a run held mid-sync: its progress reaches the API and the page ---
+            run = subprocess.Popen([BIN, "--config-dir", str(cfg), "run", "--job-name", "orders",
+                                    "--strategy", "full"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+
+            def progressed():
+                st = srv.json("GET", "/api/v1/pipelines/orders", template="/api/v1/pipelines/{name}")
+                s0 = st["strategies"][0]
+                # the first FETCH (1000 rows) passes the gate, the next one waits in
+                # it: the batches committed before the wait are published (not
+                # only the first one's figures)
+                return s0 if s0["status"] == "running" and s0["progress"] and \
+                    s0["progress"]["rows_read"] >= 500 else None
+            s0 = wait_until(progressed, what="the held run's first published figures")
+            run_id = s0["run_id"]
+            assert s0["progress"]["run_id"] == run_id
+            doc = srv.json("GET", f"/api/v1/runs/{run_id}", template="/api/v1/runs/{run_id}")
+            assert doc["status"] == "running" and doc["rows_read"] > 0, doc
+            assert doc["progress"]["rows_read"] == doc["rows_read"]
+            assert doc["rows_inserted"] == doc["progress"]["rows_written"] > 0, doc
+
+            d.get(srv.base + "/")
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr[data-pipeline]")) == 2)
+            wait.until(lambda d: "No scheduler is running" in text("status"))
+            assert status_kinds(d) == ["no-scheduler"], status_kinds(d)
+            running = d.find_element(By.CSS_SELECTOR, "[data-card=running] .n").text
+            assert running == "1", running
+            assert d.find_element(By.CSS_SELECTOR, "[data-card=paused] .n").text == "1"
+            row = d.find_element(By.CSS_SELECTOR, "tr[data-pipeline=orders]")
+            why = row.find_element(By.CSS_SELECTOR, "td.reason .lead").text
+            assert why.startswith("full: Running: ") and " rows read" in why, why
+            paused = d.find_element(By.CSS_SELECTOR, "tr[data-pipeline=invoices]")
+            assert paused.get_attribute("data-state") == "paused"
+            why = paused.find_element(By.CSS_SELECTOR, "td.reason .lead").text
+            assert why.startswith("full_hourly: Paused after 2 failed runs in a row."), why
+            err = paused.find_element(By.CSS_SELECTOR, "td.reason .err").get_attribute("title")
+            assert "does not exist" in err, err
+            shot("states-no-scheduler")
+
+            d.get(srv.base + f"/#/run/{run_id}")
+            wait.until(lambda d: "rows read" in text("r-progress"))
+            prog = text("r-progress")
+            n = int(prog.split(" ")[0].replace(",", ""))
+            assert n > 0 and "written" in prog and "rows/s" in prog, prog
+            assert "running" in text("r-title")
+            shot("run-progress")
+
+            hold.release()
+            assert run.wait(120) == 0, run.stdout.read()
+            wait.until(lambda d: "success" in text("r-title") if d.find_elements(By.ID, "r-title") else False)
+
+            # --- a scheduler leads: the banner goes ---
+            sched = subprocess.Popen([BIN, "--config-dir", str(cfg), "scheduler"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                d.get(srv.base + "/")
+                wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-pipeline]")
+                           and status_kinds(d) == [])
+                assert not d.find_element(By.ID, "status").is_displayed()
+            finally:
+                sched.terminate()
+                sched.wait(60)
+
+            # --- a broken file on disk: the banner names it, the rest keeps working ---
+            (cfg / "pipelines" / "broken.yaml").write_text("name: broken\nsource: [\n")
+            d.get(srv.base + "/#/locks")
+            wait.until(lambda d: "config-invalid" in status_kinds(d))
+            assert "The config on disk is invalid" in text("status")
+            assert "broken.yaml" in text("status")
+            shot("config-invalid")
+            (cfg / "pipelines" / "broken.yaml").unlink()
+            wait.until(lambda d: "config-invalid" not in status_kinds(d))
+
+        # --- a server that needs the token for reads: required, then wrong ---
+        with Server(str(cfg), token=TOKEN, listen="0.0.0.0:0") as srv:
+            d.get(srv.base + "/")
+            wait.until(lambda d: status_kinds(d) == ["token-missing"])
+            assert "API token required" in text("status")
+            shot("token-required")
+            d.find_element(By.ID, "token-input").send_keys("not-" + TOKEN)
+            d.find_element(By.ID, "token-save").click()
+            wait.until(lambda d: status_kinds(d) == ["token-wrong"])
+            assert "Wrong API token" in text("status")
+            shot("token-wrong")
+            d.find_element(By.ID, "token-clear").click()
+            d.find_element(By.ID, "token-input").send_keys(TOKEN)
+            d.find_element(By.ID, "token-save").click()
+            wait.until(lambda d: status_kinds(d) == ["no-scheduler"])
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr[data-pipeline]")) == 2)
+        errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"
+                  and "401" not in e.get("message", "")]
+        assert errors == [], errors
+    finally:
+        hold.release()
+        if run is not None and run.poll() is None:
+            run.kill()
+            run.wait()
+        d.quit()
+    save_shots(shots)

@@ -17,6 +17,7 @@ from test_scheduler_helpers import (count_rows, export_state, history, iso, make
 from test_scheduler_scenarios import Background
 from test_lifecycle import PgHold, gate_waiters, gated_pipeline, tables_equal
 from test_sync_cli import schema  # noqa: F401
+from http_helpers import Server
 from conftest import BIN
 
 
@@ -146,6 +147,14 @@ def test_killed_worker_job_is_claimed_and_finished_by_another(tmp_path, redis_se
         wait_until(lambda: gate_waiters(pg_server) > 0, timeout=120, what="the run at the gate")
         st = state_of(cfg, "p", "full")
         assert st["status"] == "running" and st["worker"] == "doomed", st
+        # the worker's run publishes its figures in the Redis state: the API shows them
+        with Server(cfg) as srv:
+            def progress():
+                s0 = srv.json("GET", "/api/v1/pipelines/p",
+                              template="/api/v1/pipelines/{name}")["strategies"][0]
+                return s0 if s0["progress"] and s0["progress"]["rows_read"] > 0 else None
+            s0 = wait_until(progress, what="the running run's figures")
+            assert s0["progress"]["run_id"] == s0["run_id"] == st["run_id"], s0
         os.killpg(a.proc.pid, signal.SIGKILL)
         a.proc.wait()
         hold.release()

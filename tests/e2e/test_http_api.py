@@ -130,6 +130,7 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
                 ("synctool:exec:pipeline:good", "pipeline", "exclusive")]
         workers = s.json("GET", "/api/v1/workers")
         assert workers["leader"] is None
+        assert workers["scheduler"] == {"up": False, "leader": None, "live": 0}
         assert any(w["kind"] == "serve" and w["alive"] for w in workers["workers"])
 
 
@@ -227,6 +228,9 @@ def test_serve_started_with_an_invalid_pipeline_file_serves_the_valid_ones(tmp_p
         assert "broken.yaml" in doc["error"]["message"]
         names = [p["name"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]]
         assert names == ["good"]
+        conf = s.json("GET", "/api/v1/workers")["config"]   # the dashboard's banner
+        assert conf["valid"] is False and conf["invalid_files"] == 1
+        assert "broken.yaml" in conf["problem"]
         assert sample(metrics(s), "synctool_config_invalid_files") == 1
     assert "broken.yaml" in s.text()   # logged
 
@@ -269,6 +273,12 @@ def test_public_address_needs_a_token_and_then_protects_reads(tmp_path):
         assert s.json("GET", "/healthz")["status"] == "ok"      # health stays open
         doc = s.json("GET", "/api/v1/pipelines", expect=401)
         assert doc["error"]["code"] == "unauthorized"
+        # the body says which: no token sent, or a wrong one
+        assert doc["error"]["token"] == "missing"
+        assert doc["error"]["message"].startswith("token required")
+        doc = s.json("GET", "/api/v1/pipelines", expect=401, token="not-" + TOKEN)
+        assert doc["error"]["token"] == "wrong"
+        assert doc["error"]["message"].startswith("wrong token")
         status, _, _ = s.call("GET", "/metrics")
         assert status == 401
         assert s.json("GET", "/api/v1/pipelines", token=TOKEN)["pipelines"]
@@ -418,6 +428,7 @@ def test_scheduler_http_serves_the_api_from_the_scheduler_process(tmp_path):
                              and s.json("GET", "/api/v1/workers"), what="the heartbeat")
         assert [(w["name"], w["kind"], w["leader"]) for w in workers["workers"]
                 if w["kind"] == "scheduler"] == [("solo", "scheduler", True)]
+        assert workers["scheduler"] == {"up": True, "leader": "solo", "live": 1}
         m = wait_until(lambda: (lambda m: m if (sample(m, "synctool_scheduler_ticks_total")
                                                 or 0) >= 1 else None)(metrics(s)),
                        what="a tick in /metrics")

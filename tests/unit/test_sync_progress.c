@@ -1,7 +1,9 @@
 /*
  * test_sync_progress — the progress line: shown on stderr when asked and
  * stderr is a terminal (a pseudo-terminal here), absent when stderr is a
- * pipe even if asked, absent when not asked.
+ * pipe even if asked, absent when not asked. A run with a run id publishes
+ * its figures in state (state_progress), read back and written as the
+ * API's Progress object; a run without one publishes nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,11 +80,50 @@ static void test_no_progress_into_a_pipe_or_unasked(void **s) {
     }
 }
 
+static void test_progress_published_in_state(void **s) {
+    (void)s;
+    for (int with_id = 0; with_id < 2; with_id++) {
+        synct_env e;
+        synct_setup(&e, false, false, CONFIG_STRATEGY_FULL);
+        for (int64_t id = 1; id <= 20; id++) synct_insert(&e, id);
+        sync_opts o = {.cfg = &e.cfg, .pipeline = &e.p, .strategy = &e.strat, .st = e.st,
+                       .now = 1760522760LL * 1000000, .run_id = with_id ? 7 : 0};
+        state_stats st;
+        st_error err;
+        assert_int_equal(sync_run(&o, &st, &err), 0);
+        state_progress pr;
+        int rc = state_progress_get(e.st, e.p.name, e.strat.name, &pr, &err);
+        if (!with_id) {
+            assert_int_equal(rc, ST_ENOTFOUND);
+            synct_teardown(&e);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(pr.run_id, 7);
+        assert_int_equal(pr.rows_read, 20);
+        assert_int_equal(pr.rows_inserted, 20);
+        assert_int_equal(pr.rows_expected, 20);   /* a full run asks for the estimate */
+        assert_true(pr.at >= o.now);
+        assert_true(pr.eta_s >= 0);
+        json_writer w;
+        json_init(&w);
+        state_progress_write_json(&w, &pr);
+        assert_false(w.failed);
+        assert_non_null(strstr(w.buf, "\"run_id\":7"));
+        assert_non_null(strstr(w.buf, "\"rows_read\":20,\"rows_written\":20,"
+                                      "\"rows_expected\":20,\"segments_compared\":0,"
+                                      "\"segments_expected\":null"));
+        json_release(&w);
+        synct_teardown(&e);
+    }
+}
+
 int main(void) {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_progress_on_a_terminal),
         cmocka_unit_test(test_no_progress_into_a_pipe_or_unasked),
+        cmocka_unit_test(test_progress_published_in_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

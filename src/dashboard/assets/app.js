@@ -8,6 +8,13 @@
  * sessionStorage (gone with the tab) and sent as a Bearer header; the action
  * buttons stay disabled without it. Everything from the API is escaped
  * before it touches innerHTML.
+ *
+ * Every page also shows the deployment's state above it (#status), from
+ * GET /api/v1/workers at each refresh: no scheduler holds the leader lease
+ * (nothing runs on schedule), the config on disk does not load, or the API
+ * refuses the token (error.token: "missing" or "wrong"). Counters are per
+ * strategy; a running run shows the figures it publishes (progress). Every
+ * time shown is UTC, as the footer says.
  */
 (function () {
   "use strict";
@@ -16,6 +23,8 @@
   var TOKEN_KEY = "synctool.token";
   var main = document.getElementById("main");
   var banner = document.getElementById("banner");
+  var statusBox = document.getElementById("status");
+  var schedulerUp = null;  // from /api/v1/workers: a scheduler leads (null: unknown)
   var current = null;      // {refresh: fn} of the page on screen
   var timer = null;
 
@@ -44,6 +53,7 @@
             var err = new Error(msg);
             err.status = r.status;
             err.code = data && data.error ? data.error.code : "";
+            err.token = data && data.error ? data.error.token || "" : "";
             throw err;
           }
           return data;
@@ -60,8 +70,12 @@
   function hideBanner() { banner.hidden = true; }
 
   function apiError(e) {
+    if (e.status === 401 && e.token === "wrong")
+      return "Wrong API token: the token entered is not this server's SYNCTOOL_API_TOKEN. " +
+        "Paste the right one in the top right.";
     if (e.status === 401)
-      return "This server needs the API token to be read: paste it in the top right.";
+      return "API token required: this server answers only with its SYNCTOOL_API_TOKEN. " +
+        "Paste it in the top right.";
     if (e.status === 403)
       return "Refused: " + e.message;
     return e.message || String(e);
@@ -96,6 +110,14 @@
   function fmtUtc(iso) {
     if (!iso) return "";
     return iso.replace("T", " ").replace(/\.\d+Z$/, "Z").replace("Z", " UTC");
+  }
+  function clockUtc(d) { return d.toISOString().slice(11, 19) + " UTC"; }
+  // The next run: its time, or why none comes (no scheduler leads).
+  function nextCell(iso) {
+    if (schedulerUp === false)
+      return '<span class="bad-text" title="' + esc(iso ? "planned " + fmtUtc(iso) : "") +
+        '">none: no scheduler</span>';
+    return timeCell(iso, "not scheduled");
   }
   function timeCell(iso, none) {
     if (!iso) return '<span class="muted">' + esc(none || "never") + "</span>";
@@ -145,6 +167,61 @@
       if (mm) return prefix + rules[i][1](mm);
     }
     return prefix + r;
+  }
+
+  // Strategies by state, over every pipeline: the cards count these.
+  function strategyCounts(pipelines) {
+    var c = {total: 0, running: 0, pending: 0, failed: 0, paused: 0};
+    pipelines.forEach(function (p) {
+      (p.strategies || []).forEach(function (s) {
+        var st = strategyState(s);
+        c.total++;
+        if (s.status === "running") c.running++;        // even while paused or failing
+        else if (s.status === "pending") c.pending++;
+        if (st === "paused") c.paused++;
+        else if (st === "failed" || st === "lost") c.failed++;
+      });
+    });
+    return c;
+  }
+
+  // What a running strategy has done so far, from its published progress.
+  function progressText(pr) {
+    if (!pr) return "started, no figures yet";
+    // an estimate the run has already passed says nothing about what is left
+    var total = pr.rows_expected && pr.rows_expected > pr.rows_read ? pr.rows_expected : null;
+    var t = num(pr.rows_read) + (total ? " of ~" + num(total) : "") + " rows read";
+    if (total) t += " (" + Math.floor(100 * pr.rows_read / total) + "%)";
+    t += ", " + num(pr.rows_written) + " written";
+    if (pr.rows_per_s) t += ", " + num(Math.round(pr.rows_per_s)) + " rows/s";
+    // figures are published every 5 s while batches commit: older ones mean
+    // the run is waiting (a slow query, a lock), and their ETA means nothing
+    var age = pr.at ? (new Date() - parseTime(pr.at)) / 1000 : 0;
+    if (age > 15) t += "; no new figures for " + fmtDuration(age) + " (waiting on the source or a lock?)";
+    else if (pr.eta_s != null && (total || pr.segments_expected))
+      t += ", ETA " + (pr.eta_s < 1 ? "under 1 s" : fmtDuration(pr.eta_s));
+    return t;
+  }
+
+  // The Why of a strategy, cause first: the pause and its cause, a failure,
+  // a run in progress; then the error text and the scheduler's own reason.
+  function whyHtml(s, named) {
+    var st = strategyState(s), lead, err = s.error && (st === "paused" || st === "failed" || st === "lost");
+    if (s.operator_paused) lead = "Paused by an operator. Press Resume to schedule it again.";
+    else if (st === "paused")
+      lead = "Paused after " + (s.retry_count === 1 ? "a failed run" : s.retry_count + " failed runs in a row") +
+        ". Fix the cause, then press Reset.";
+    else if (s.status === "running") lead = "Running: " + progressText(s.progress) + ".";
+    else if (st === "failed" || st === "lost")
+      lead = (st === "lost" ? "The last run was lost" : "The last run failed") +
+        "; it runs again at its next scheduled time" +
+        (s.next_fire_at && schedulerUp !== false ? " (" + ago(s.next_fire_at) + ")" : "") + ".";
+    else lead = plainReason(s.reason, s);
+    if (schedulerUp === false && s.should_run && !s.paused)
+      lead += " Not started: no scheduler is running.";
+    return '<span class="lead" title="' + esc(s.name + ": " + s.reason) + '">' +
+      (named ? '<span class="muted">' + esc(s.name) + ":</span> " : "") + esc(lead) + "</span>" +
+      (err ? '<span class="raw err" title="' + esc(s.error) + '">' + esc(s.error) + "</span>" : "");
   }
 
   function strategyState(s) {
@@ -295,14 +372,17 @@
     function draw() {
       var q = filter.value.trim().toLowerCase();
       var ps = data.pipelines.slice().map(function (p) { return {p: p, st: pipelineState(p)}; });
-      var counts = {paused: 0, failed: 0, stale: 0, running: 0, ok: 0, never: 0};
-      ps.forEach(function (x) { counts[x.st]++; });
+      // strategies are counted one by one: a pipeline whose hash runs while
+      // its delta is paused counts in both cards; freshness is a pipeline's
+      var c = strategyCounts(data.pipelines), stale = 0, healthy = 0;
+      ps.forEach(function (x) { if (x.st === "stale") stale++; if (x.st === "ok") healthy++; });
       $("#cards").innerHTML =
-        card(ps.length, "pipelines", "") + card(counts.failed, "failed", counts.failed ? "bad" : "") +
-        card(counts.paused, "paused", counts.paused ? "pause" : "") +
-        card(counts.stale, "stale data", counts.stale ? "warn" : "") +
-        card(counts.running, "running", counts.running ? "run" : "") +
-        card(counts.ok, "healthy", "ok");
+        card(ps.length, "pipelines", "", c.total + " strategies") +
+        card(c.running, "running", c.running ? "run" : "", c.pending ? c.pending + " queued" : "strategies") +
+        card(c.failed, "failed", c.failed ? "bad" : "", "strategies") +
+        card(c.paused, "paused", c.paused ? "pause" : "", "strategies") +
+        card(stale, "stale data", stale ? "warn" : "", "pipelines") +
+        card(healthy, "healthy", "ok", "pipelines");
       ps.sort(function (a, b) { return RANK[a.st] - RANK[b.st] || (a.p.name < b.p.name ? -1 : 1); });
       if (q) ps = ps.filter(function (x) { return x.p.name.toLowerCase().indexOf(q) >= 0; });
       var rows = ps.map(function (x) {
@@ -321,22 +401,18 @@
           }).join("") + "</div></td>" +
           '<td class="nowrap">' + timeCell(lastOf(p, "last_run_at")) + "</td>" +
           '<td class="nowrap">' + (x.st === "paused" ? '<span class="muted">paused</span>' :
-                                   timeCell(nextOf(p), "not scheduled")) + "</td>" +
+                                   nextCell(nextOf(p))) + "</td>" +
           '<td class="nowrap">' + freshnessCell(p) + "</td>" +
-          '<td class="reason">' + (ks ? '<span title="' + esc(ks.name + ": " + ks.reason) + '">' +
-            esc(plainReason(ks.reason, ks)) + "</span>" +
-            (ks.error && (strategyState(ks) === "failed" || strategyState(ks) === "paused")
-              ? '<span class="raw err">' + esc(ks.name) + ": " + esc(truncate(ks.error, 140)) + "</span>"
-              : "") : "") +
-          "</td></tr>";
+          '<td class="reason">' + (ks ? whyHtml(ks, true) : "") + "</td></tr>";
       }).join("");
       $("#pipelines tbody").innerHTML = rows ||
         '<tr><td colspan="7" class="empty">' + (q ? "No pipeline matches." :
           "No pipelines configured. Add a file under pipelines/ in the config directory.") + "</td></tr>";
     }
-    function card(n, label, cls) {
-      return '<div class="card ' + cls + '"><div class="n">' + n + '</div><div class="l">' +
-        esc(label) + "</div></div>";
+    function card(n, label, cls, unit) {
+      return '<div class="card ' + cls + '" data-card="' + esc(label) + '"><div class="n">' + n +
+        '</div><div class="l">' + esc(label) + '</div><div class="u">' + esc(unit || "") +
+        "</div></div>";
     }
     return {
       refresh: function () {
@@ -370,10 +446,12 @@
   function chartSvg(runs) {
     runs = runs.filter(function (r) { return r.status !== "skipped"; }).slice(0, 40).reverse();
     if (!runs.length) return '<div class="empty">No finished runs yet.</div>';
-    var W = 820, H = 210, L = 56, R = 56, T = 14, B = 28;
+    var W = 820, H = 226, L = 64, R = 56, T = 30, B = 28;
     var iw = W - L - R, ih = H - T - B;
-    var maxD = Math.max.apply(null, runs.map(function (r) { return r.duration_s || 0; })) || 1;
-    var maxR = Math.max.apply(null, runs.map(rowsMoved)) || 1;
+    // axes end at a round value whose quarters read well ("30 s", "1 min")
+    var maxD = niceTop(Math.max.apply(null, runs.map(function (r) { return r.duration_s || 0; })),
+                       DURATION_STEPS);
+    var maxR = niceTop(Math.max.apply(null, runs.map(rowsMoved)), ROW_STEPS);
     var bw = iw / runs.length;
     var out = ['<svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-label="Duration and rows of the last runs">'];
     for (var g = 0; g <= 4; g++) {
@@ -381,10 +459,12 @@
       out.push('<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y + '" y2="' + y +
                '" stroke="#eef0f3"/>');
       out.push('<text x="' + (L - 6) + '" y="' + (y + 4) + '" font-size="11" fill="#667085" text-anchor="end">' +
-               esc(fmtDuration(maxD * g / 4)) + "</text>");
+               esc(axisDuration(maxD * g / 4)) + "</text>");
       out.push('<text x="' + (W - R + 6) + '" y="' + (y + 4) + '" font-size="11" fill="#7c3aed">' +
                esc(compact(maxR * g / 4)) + "</text>");
     }
+    out.push('<text x="' + (L - 6) + '" y="14" font-size="11" fill="#667085" text-anchor="end">duration</text>');
+    out.push('<text x="' + (W - R + 6) + '" y="14" font-size="11" fill="#7c3aed">rows</text>');
     var pts = [];
     runs.forEach(function (r, i) {
       var bad = r.status === "failed" || r.status === "lost";
@@ -417,9 +497,32 @@
       '<span><span class="sw" style="background:#7c3aed"></span>rows moved (right axis)</span>' +
       "<span>last " + runs.length + " runs, skips left out</span></div>";
   }
+  // Axis tops: the smallest step*4 >= max from these steps (seconds, rows).
+  var DURATION_STEPS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600,
+                        900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+  var ROW_STEPS = [1, 2, 5];
+  function niceTop(max, steps) {
+    if (!(max > 0)) return steps === ROW_STEPS ? 4 : 1;
+    if (steps === ROW_STEPS) {
+      for (var mag = 1; ; mag *= 10)
+        for (var i = 0; i < steps.length; i++)
+          if (steps[i] * mag * 4 >= max) return steps[i] * mag * 4;
+    }
+    for (var k = 0; k < steps.length; k++) if (steps[k] * 4 >= max) return steps[k] * 4;
+    return Math.ceil(max / 86400 / 4) * 86400 * 4;
+  }
+  // A tick label that fits the left margin: "250 ms", "7.5 s", "1 min", "1.5 h".
+  function axisDuration(secs) {
+    if (secs === 0) return "0";
+    if (secs < 1) return Math.round(secs * 1000) + " ms";
+    if (secs < 60) return (Math.round(secs * 10) / 10) + " s";
+    if (secs < 3600) return (Math.round(secs / 6) / 10) + " min";
+    if (secs < 86400) return (Math.round(secs / 360) / 10) + " h";
+    return (Math.round(secs / 8640) / 10) + " d";
+  }
   function compact(n) {
-    if (n >= 1e9) return (n / 1e9).toFixed(1) + "G";
-    if (n >= 1e6) return (n / 1e6).toFixed(1) + "M";
+    if (n >= 1e9) return parseFloat((n / 1e9).toFixed(1)) + "G";
+    if (n >= 1e6) return parseFloat((n / 1e6).toFixed(1)) + "M";
     if (n >= 1e4) return (n / 1e3).toFixed(0) + "k";
     return String(Math.round(n));
   }
@@ -508,11 +611,11 @@
               '<td class="mono small">' + esc(s.cron || "manual only") + (s.timezone ? " " + esc(s.timezone) : "") + "</td>" +
               '<td class="nowrap">' + timeCell(s.last_run_at) + "</td>" +
               '<td class="nowrap">' + timeCell(s.last_attempted_at) + "</td>" +
-              '<td class="nowrap">' + (s.paused ? '<span class="muted">paused</span>' : timeCell(s.next_fire_at, "not scheduled")) + "</td>" +
+              '<td class="nowrap">' + (s.paused ? '<span class="muted">paused</span>' : nextCell(s.next_fire_at)) + "</td>" +
               '<td class="num">' + esc(s.retry_count) + "</td>" +
-              '<td class="reason"><span title="' + esc(s.reason) + '">' + esc(plainReason(s.reason, s)) + "</span>" +
-              (s.error && (ss === "failed" || ss === "paused")
-                ? '<span class="raw err">' + esc(truncate(s.error, 240)) + "</span>" : "") + "</td></tr>";
+              '<td class="reason">' + whyHtml(s, false) +
+              (s.status === "running" && s.run_id ? ' <a class="small" href="#/run/' + esc(s.run_id) +
+               '">follow run ' + esc(s.run_id) + "</a>" : "") + "</td></tr>";
           }).join("");
           $("#chart").innerHTML = chartSvg(runs);
           $("#history tbody").innerHTML = historyRows(runs);
@@ -533,6 +636,23 @@
     }).join("");
   }
 
+  // A running run's figures: a bar when the total is known, rate and ETA.
+  function progressPanel(pr, r) {
+    if (!pr)
+      return '<div class="panel progress" id="r-progress"><div class="muted">Running since ' +
+        esc(fmtUtc(r.started_at) || "–") + ": no figures published yet (a run publishes its " +
+        "first figures after its first batch, then every 5 s).</div></div>";
+    var pct = pr.rows_expected && pr.rows_expected > pr.rows_read ? 100 * pr.rows_read / pr.rows_expected : null;
+    return '<div class="panel progress" id="r-progress">' +
+      '<div class="ptext"><b>' + esc(progressText(pr)) + "</b></div>" +
+      (pct != null ? '<div class="bar"><span style="width:' + pct.toFixed(1) + '%"></span></div>' : "") +
+      '<div class="small muted">figures of ' + esc(fmtUtc(pr.at)) + " (" + esc(ago(pr.at)) + ")" +
+      (pct != null ? "; the total is the source's estimate" : pr.rows_expected ?
+       "; the source estimated ~" + num(pr.rows_expected) + " rows, already passed" : "; total unknown") +
+      (pr.segments_expected ? "; segments " + num(pr.segments_compared) + " of ~" + num(pr.segments_expected) : "") +
+      "</div></div>";
+  }
+
   function runPage(id) {
     main.innerHTML = '<div class="crumbs"><a href="#/">Pipelines</a> / <span id="r-crumb"></span></div>' +
       '<h1 id="r-title">Run ' + esc(id) + "</h1>" + '<div id="r-body"><div class="empty">Loading…</div></div>';
@@ -542,14 +662,18 @@
         if (done) return Promise.resolve();
         return get("/api/v1/runs/" + encodeURIComponent(id)).then(function (r) {
           // a finished run does not change; a pending or running one is polled
+          serverNow = null;
           done = ["success", "failed", "skipped", "interrupted", "lost"].indexOf(r.status) >= 0;
           $("#r-crumb").innerHTML = '<a href="#/p/' + encodeURIComponent(r.pipeline) + '">' + esc(r.pipeline) + "</a> /";
           $("#r-title").innerHTML = "Run " + esc(r.run_id) + " · " + esc(r.pipeline) + ":" + esc(r.strategy) +
             " " + statusBadge(r.status);
+          var pr = r.progress, running = r.status === "running";
           $("#r-body").innerHTML =
             (r.error ? '<div class="errorbox">' + esc(r.error) + "</div>" : "") +
+            (running ? progressPanel(pr, r) : "") +
             '<div class="cards stats">' +
-            stat(fmtDuration(r.duration_s), "duration") +
+            (running ? stat(fmtDuration(r.started_at ? (new Date() - parseTime(r.started_at)) / 1000 : null), "running for")
+                     : stat(fmtDuration(r.duration_s), "duration")) +
             (r.waiting_s != null && r.waiting_s >= 0.5 ? stat(fmtDuration(r.waiting_s), "waiting for locks") : "") +
             stat(num(r.rows_read), "rows read") + stat(num(r.rows_inserted), "inserted") +
             stat(num(r.rows_updated), "updated") + stat(num(r.rows_deleted), "deleted") +
@@ -647,6 +771,40 @@
     };
   }
 
+  // --- the deployment's state, above every page ------------------------------
+
+  function statusItem(kind, html) {
+    return '<div class="status-item" data-status="' + kind + '">' + html + "</div>";
+  }
+  function drawStatus(d, e) {
+    var items = [];
+    if (e && e.status === 401)
+      items.push(statusItem(e.token === "wrong" ? "token-wrong" : "token-missing", esc(apiError(e))));
+    else if (e)
+      items.push(statusItem("api-error", "The API does not answer: " + esc(e.message || String(e))));
+    if (d && d.scheduler && !d.scheduler.up)
+      items.push(statusItem("no-scheduler", "<b>No scheduler is running</b>: nothing runs on its " +
+        "schedule, only runs started by hand. " + (d.scheduler.live ? esc(d.scheduler.live) +
+        " scheduler process" + (d.scheduler.live === 1 ? "" : "es") + " reported in the last " +
+        "minute, but none holds the leader lease (stopped, or all standing by)." :
+        "Start <code>synctool scheduler</code> (or find out why it stopped).")));
+    if (d && d.config && !d.config.valid)
+      items.push(statusItem("config-invalid", "<b>The config on disk is invalid</b>" +
+        (d.config.invalid_files ? " (" + esc(d.config.invalid_files) + " file" +
+         (d.config.invalid_files === 1 ? "" : "s") + ")" : "") + ": " + esc(d.config.problem) +
+        '. This server goes on with the last valid config; run <code>synctool validate</code>.'));
+    statusBox.innerHTML = items.join("");
+    statusBox.hidden = !items.length;
+  }
+  function refreshStatus() {
+    return get("/api/v1/workers").then(function (d) {
+      schedulerUp = d.scheduler ? d.scheduler.up : null;
+      drawStatus(d, null);
+    }, function (e) {
+      drawStatus(null, e);
+    });
+  }
+
   // --- router and refresh ----------------------------------------------------
 
   function route() {
@@ -667,12 +825,19 @@
   function refresh() {
     clearTimeout(timer);
     var page = current;
-    page.refresh().then(function () {
+    refreshStatus().then(function () { return page.refresh(); }).then(function () {
       if (page !== current) return;
-      $("#refreshed").textContent = "updated " + new Date().toLocaleTimeString();
+      $("#refreshed").textContent = "updated " + clockUtc(new Date());
       if (!banner.classList.contains("info")) hideBanner();
     }).catch(function (e) {
-      if (page === current) showBanner(esc(apiError(e)));
+      // a refused token is said once, in the status above the page
+      if (page === current && e.status !== 401) showBanner(esc(apiError(e)));
+      if (page === current && e.status === 401) {
+        hideBanner();
+        main.querySelectorAll(".empty").forEach(function (el) {
+          if (/^Loading/.test(el.textContent)) el.textContent = "Nothing to show without the API token (see above).";
+        });
+      }
     }).then(function () {
       if (page === current) timer = setTimeout(tick, REFRESH_MS);
     });
