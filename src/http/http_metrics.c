@@ -357,18 +357,6 @@ static double live_count(const state_process *procs, size_t np, const char *kind
     return n;
 }
 
-/* Whether a scheduler holds the leader lease (it expires with its holder). */
-static bool leader_held(http_ctx *s) {
-    lock_info *locks = NULL;
-    size_t nl = 0;
-    bool held = false;
-    if (lock_list(s->lm, &locks, &nl, NULL) == ST_OK)
-        for (size_t i = 0; i < nl; i++)
-            held = held || strcmp(locks[i].key, "synctool:scheduler:leader") == 0;
-    free(locks);
-    return held;
-}
-
 /* Process gauges: always one unlabelled sample each, 0 when nothing runs, so
  * `synctool_scheduler_up == 0` fires without a scheduler. No process name
  * (host:pid) is a label: a restart must not start a new series. */
@@ -380,11 +368,13 @@ static void process_families(http_ctx *s, metrics_ctx *m) {
     state_process *procs = NULL;
     size_t np = 0;
     if (state_beats(s->st, &procs, &np, NULL) != ST_OK) np = 0;
-    double schedulers = live_count(procs, np, "scheduler", m->now);
     double workers = live_count(procs, np, "worker", m->now);
     free(procs);
+    /* the same fact as the API's and the dashboard's "scheduler" (one writer) */
+    http_sched_status ss;
+    http_scheduler_status(s, m->now, &ss);
+    double schedulers = (double)ss.live, up = ss.up;
     bool embedded = !redis_mode(s->cfg->state_url);
-    double up = leader_held(s);
     gauge(b, "synctool_scheduler_up", "1 while a scheduler holds the leader lease (jobs are "
           "being scheduled), else 0.", up);
     gauge(b, "synctool_scheduler_leader", "Same as synctool_scheduler_up (kept for alerts "

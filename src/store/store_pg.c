@@ -50,6 +50,7 @@
 #include "store.h"
 #include "store_driver.h"
 #include "store_pg_int.h"
+#include "../time/st_time.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -72,6 +73,7 @@ typedef struct pg_impl {
     bool nl_indexed;      /* ... and whether its key leads an index */
     atomic_int *intr; /* set_interrupt: ends reads */
     bool cancelled;       /* the statement being read was cancelled by it */
+    int64_t cancel_at;    /* monotonic ms of the last cancel request */
 } pg_impl;
 
 struct store_reader {
@@ -135,12 +137,18 @@ static void pg_set_interrupt(void *impl, atomic_int *flag) {
 /* Once the interrupt flag is up: asks the server to cancel the running
  * statement (once per statement). */
 static void pg_cancel_if_interrupted(pg_impl *g) {
-    if (g->cancelled || g->intr == NULL || !*g->intr) return;
+    if (g->intr == NULL || !*g->intr) return;
+    /* A cancel that reaches the backend before it has started the statement
+     * is dropped by the server (it cancels only what runs): while the result
+     * is still outstanding, ask again every 200 ms. */
+    int64_t now = st_time_mono_ms();
+    if (g->cancelled && now - g->cancel_at < 200) return;
     char msg[256];
     PGcancel *cn = PQgetCancel(g->conn);
     if (cn != NULL) PQcancel(cn, msg, sizeof msg);
     PQfreeCancel(cn);
     g->cancelled = true;
+    g->cancel_at = now;
 }
 
 /* Up to 100 ms for the socket to become readable, then takes what came. */
@@ -535,6 +543,15 @@ static int pg_fetch(store_reader *r, st_error *err) {
             return werr.code;
         }
         return pg_fail_res(r->impl, res, err, "reading rows");
+    }
+    if (r->impl->intr != NULL && *r->impl->intr) {
+        /* the chunk came in whole before the cancel took effect: the
+         * interrupt still ends the read here, within one chunk */
+        PQclear(r->res);
+        r->res = NULL;
+        r->impl->cancelled = false;
+        return st_error_set(err, ST_EINTR, "datastore '%s' (postgres): reading rows: "
+                            "interrupted (the statement was cancelled)", r->impl->name);
     }
     r->ntuples = PQntuples(r->res);
     r->pos = 0;

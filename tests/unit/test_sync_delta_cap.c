@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "support/synct_env.h"
 #include "../../src/sync/sync_int.h"
@@ -88,10 +89,36 @@ static void exec_on(store *s, const char *sql) {
     if (store_exec(s, sql, 0, NULL, NULL, &err) != 0) fail_msg("%s: %s", sql, err.msg);
 }
 
+/* Waits (polling the server's own view, at most 60 s) until no other session
+ * of this database has a transaction open: a statement an earlier test binary
+ * cancelled may still be winding down in its backend, and its transaction
+ * would rightly hold the watermark back. */
+static void wait_no_other_transactions(synct_env *e) {
+    store *s = NULL;
+    st_error err;
+    if (store_open(&s, &e->ds[0], &err) != 0) fail_msg("open: %s", err.msg);
+    for (int i = 0; i < 1200; i++) {
+        store_reader *r = NULL;
+        const char *const *row;
+        int nc;
+        if (store_query_small(s, &r, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                              "current_database() AND pid <> pg_backend_pid() AND xact_start "
+                              "IS NOT NULL", 0, NULL, &err) != 0)
+            fail_msg("pg_stat_activity: %s", err.msg);
+        bool quiet = store_next(s, r, &row, &nc, &err) == 1 && strcmp(row[0], "0") == 0;
+        store_reader_close(s, r);
+        if (quiet) break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    store_close(s);
+}
+
 static void test_pg_watermark_held_below_an_open_transaction(void **s) {
     (void)s;
     synct_env e;
     synct_setup(&e, true, false, CONFIG_STRATEGY_DELTA);
+    wait_no_other_transactions(&e);
     e.no_null_cursor = true;
     for (int64_t id = 1; id <= 10; id++) synct_insert(&e, id);
     assert_int_equal(run_ok(&e).rows_inserted, 10);
