@@ -151,8 +151,8 @@ static void describe(const sync_progress *p, const state_stats *s, int64_t now, 
  * API even when the run then blocks for long in one read or lock wait (the
  * rows it committed just before are not held back until the next batch),
  * and a run never waits on the state store for them. The row estimate is
- * asked for by full and hash runs with their first snapshot (they read the
- * whole table anyway); a delta run asks once it has lasted one interval.
+ * asked for once the run has lasted one interval (a short run never pays
+ * for the source query, and never meets a lock on the source's view there).
  * A failed write is logged at debug, never fails the run. */
 
 typedef struct sync_publisher {
@@ -245,8 +245,9 @@ static void publish(sync_progress *p, const state_stats *s, int64_t now) {
     const sync_opts *o = p->c->o;
     if (p->pub == NULL) publisher_start(p);
     if (p->pub == NULL) return;
-    if (o->strategy->type != CONFIG_STRATEGY_DELTA || now - p->start_us >= SYNC_PROGRESS_PUBLISH_US)
-        estimate(p);
+    /* the row estimate (a source query, up to 500 ms on a view) only for a
+     * run that has lasted one interval: short runs never pay for it */
+    if (now - p->start_us >= SYNC_PROGRESS_PUBLISH_US) estimate(p);
     progress_figures f;
     figures(p, s, now, &f);
     state_progress rec = {.run_id = o->run_id, .at = o->now + (now - p->start_us),

@@ -190,6 +190,20 @@ def _sqlite_count(path, table="p_dst"):
         con.close()
 
 
+def _sqlite_write_locked(path):
+    """True while another connection holds the file's write lock (a batch
+    transaction is open in it)."""
+    con = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        con.close()
+
+
 def _pipeline_lock_free(cfg):
     r = run_synctool("lock", "list", "--json", config_dir=cfg)
     assert r.rc == 0, r
@@ -218,9 +232,13 @@ def test_sqlite_frozen_holder_does_not_commit_after_takeover(tmp_path, pg_server
     frozen = _start(tmp_path, log)
     state = None
     try:
-        wait_until(lambda: (gate_waiters(pg_server) > 0 and _sqlite_count(dstdb) > 0)
+        # at the gate inside a batch: rows committed before, the next batch's
+        # transaction open (a gate waiter alone may be the progress
+        # publisher's row estimate, asked between two batches)
+        wait_until(lambda: (gate_waiters(pg_server) > 0 and _sqlite_count(dstdb) > 0
+                            and _sqlite_write_locked(dstdb))
                    or frozen.poll() is not None, timeout=120,
-                   what="the first run at the gate with batches committed")
+                   what="the first run at the gate inside a batch transaction")
         assert frozen.poll() is None, log.read_text()
         frozen.send_signal(signal.SIGSTOP)
         before = _sqlite_count(dstdb)
