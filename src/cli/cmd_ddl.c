@@ -61,13 +61,16 @@ static void ddl_print_sql(const config *cfg, const config_pipeline *p, const cha
 
 /* What apply did: the statements it ran (the plan taken under the lock),
  * or that nothing was needed. */
-static void ddl_print_done(const config *cfg, const config_pipeline *p, const char *sql,
-                           bool migrate) {
+static void ddl_print_done(const config *cfg, const config_pipeline *p, const char *sql) {
     const char *ds = p->destination.datastore, *schema = config_schema_shown(&p->destination);
+    if (sql == NULL) {
+        printf("ddl apply %s: %s.%s.%s now matches the config (what was created, added or "
+               "migrated is logged)\n", p->name, ds, schema, p->destination.table);
+        return;
+    }
     if (sql[0] == '\0') {
-        printf("ddl apply %s: %s.%s.%s already matches the config: nothing changed%s\n", p->name,
-               ds, schema, p->destination.table,
-               migrate ? " (column migrations, if any, are logged)" : "");
+        printf("ddl apply %s: %s.%s.%s already matches the config: nothing changed\n", p->name,
+               ds, schema, p->destination.table);
         return;
     }
     printf("ddl apply %s: ran\n", p->name);
@@ -102,8 +105,8 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
         return CLI_FAILED;
     }
     /* the plan, taken under the exclusive table lock, is what apply runs next */
-    char *sql = NULL;
-    rc = sync_ddl_plan(cfg, p, &sql, &err);
+    char *sql = NULL;   /* --migrate: the plan refuses what it rewrites; apply logs it */
+    rc = migrate ? ST_OK : sync_ddl_plan(cfg, p, &sql, &err);
     if (rc == ST_OK) rc = sync_ddl_apply_ex(cfg, p, migrate, &err);
     lock_release(lm, &h, NULL);
     lock_close(lm);
@@ -112,7 +115,7 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
         fprintf(stderr, "synctool ddl: %s\n", err.msg);
         return CLI_FAILED;
     }
-    ddl_print_done(cfg, p, sql, migrate);
+    ddl_print_done(cfg, p, sql);
     free(sql);
     return CLI_OK;
 }
