@@ -496,12 +496,12 @@ static void check_destination(check_report *r, const conns *cs, const config *cf
 
 static void check_store(check_report *r, const config *cfg) {
     char shown[512];
-    lock_url_redact(shown, sizeof shown, cfg->state_url);
+    burl_redact(&cfg->state_url, shown, sizeof shown);
     state *st = NULL;
     st_error err;
     size_t n = 0;
     state_record *recs = NULL;
-    if (state_open(&st, cfg->state_url, &err) != ST_OK ||
+    if (state_open(&st, &cfg->state_url, &err) != ST_OK ||
         state_list(st, &recs, &n, &err) != ST_OK)
         add(r, "state", CHECK_PROBLEM, NULL, "state store %s: %s", shown, err.msg);
     else
@@ -511,7 +511,7 @@ static void check_store(check_report *r, const config *cfg) {
     lock_manager *lm = NULL;
     lock_info *li = NULL;
     size_t nl = 0;
-    if (lock_open(&lm, cfg->state_url, &err) != ST_OK || lock_list(lm, &li, &nl, &err) != ST_OK)
+    if (lock_open(&lm, &cfg->state_url, &err) != ST_OK || lock_list(lm, &li, &nl, &err) != ST_OK)
         add(r, "locks", CHECK_PROBLEM, NULL, "lock store %s: %s", shown, err.msg);
     else
         add(r, "locks", CHECK_OK, NULL, "lock store %s reachable (%zu locks held)", shown, nl);

@@ -253,7 +253,7 @@ int cli_load_config(const cli_ctx *ctx, config **out) {
 
 int cli_open_state(const config *cfg, state **out) {
     st_error err;
-    if (state_open(out, cfg->state_url, &err) == ST_OK) return CLI_OK;
+    if (state_open(out, &cfg->state_url, &err) == ST_OK) return CLI_OK;
     return cli_error(NULL, "state_unavailable", CLI_FAILED, "cannot open state: %s", err.msg);
 }
 

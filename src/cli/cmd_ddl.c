@@ -87,7 +87,7 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
     char key[320];
     lock_key_table(key, sizeof key, p->destination.datastore, p->destination.schema,
                    p->destination.table);
-    if (lock_open(&lm, cfg->state_url, &err) != ST_OK) {
+    if (lock_open(&lm, &cfg->state_url, &err) != ST_OK) {
         fprintf(stderr, "synctool ddl: cannot open locks: %s\n", err.msg);
         return CLI_FAILED;
     }

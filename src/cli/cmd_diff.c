@@ -252,7 +252,7 @@ int cli_cmd_diff(cli_ctx *ctx, int argc, char **argv) {
     if (p == NULL) rc = cli_unknown_pipeline("diff", cfg, a.pipeline);
     else if (s == NULL && a.strategy) rc = cli_unknown_strategy("diff", p, a.strategy);
     else if (s == NULL) rc = cli_usage_error("diff", "pipeline '%s' has no strategy", p->name);
-    else if (lock_open(&lm, cfg->state_url, &err) != ST_OK)
+    else if (lock_open(&lm, &cfg->state_url, &err) != ST_OK)
         rc = cli_error("diff", "lock_unavailable", CLI_USAGE, "cannot open locks: %s", err.msg);
     else if ((rc = compare(cfg, p, s, lm, &a, &d, &seconds)) == CLI_OK) {
         rc = a.json ? print_json(p, s->name, &d, a.keys, seconds)

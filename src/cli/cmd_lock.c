@@ -176,7 +176,7 @@ static int hold_locked(lock_manager *lm, const hold_args *a, const char *key) {
 
 static int open_locks(const config *cfg, lock_manager **lm) {
     st_error err;
-    int rc = lock_open(lm, cfg->state_url, &err);
+    int rc = lock_open(lm, &cfg->state_url, &err);
     if (rc == ST_OK) return CLI_OK;
     fprintf(stderr, "synctool lock: %s\n", err.msg);
     return rc == ST_EINVAL ? CLI_USAGE : CLI_FAILED;

@@ -337,7 +337,7 @@ static void spool(run_ctx *r, const job_result *res, const char *log, int64_t no
                        .stats = res->stats, .manual = true};
     char where[1200];
     st_error err;
-    if (state_spool_write(r->cfg->state_url, &o, where, sizeof where, &err) == ST_OK)
+    if (state_spool_write(&r->cfg->state_url, &o, where, sizeof where, &err) == ST_OK)
         log_warn(r->p->name, r->strategy, "outcome of run %" PRId64 " kept in %s; the next "
                  "synctool command on this host records it", r->run_id, where);
     else
@@ -385,7 +385,7 @@ static int run_without_locks(run_ctx *r, const st_error *lerr, bool json) {
     snprintf(res.reason_code, sizeof res.reason_code, "lock_backend_unavailable");
     snprintf(res.message, sizeof res.message, "Lock backend unavailable, skipping execution: %s",
              lerr->msg);
-    if (state_open(&r->st, r->cfg->state_url, NULL) == ST_OK) record(r, &res);
+    if (state_open(&r->st, &r->cfg->state_url, NULL) == ST_OK) record(r, &res);
     int rc = report(r, &res, json);
     state_close(r->st);
     r->st = NULL;
@@ -452,7 +452,7 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     lock_manager *lm = NULL;
     st_error lerr;
     log_capture_begin(r.p->name, r.strategy); /* kept with the history entry */
-    int lrc = lock_open(&lm, cfg->state_url, &lerr);
+    int lrc = lock_open(&lm, &cfg->state_url, &lerr);
     if (lrc == ST_EINVAL) rc = cli_usage_error("run", "%s", lerr.msg);
     else if (lrc != ST_OK) rc = run_without_locks(&r, &lerr, a.json);
     else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) rc = run_job_now(&r, lm, &a);

@@ -60,7 +60,7 @@ static int serve_beat(const cli_ctx *ctx, const char *name, st_error *err) {
         return ST_OK;
     }
     state *st = NULL;
-    int rc = state_open(&st, cfg->state_url, err);
+    int rc = state_open(&st, &cfg->state_url, err);
     if (rc == ST_OK) rc = state_beat(st, "serve", name, st_time_now(), err);
     if (rc != ST_OK) log_debug(NULL, NULL, "heartbeat not recorded: %s", err->msg);
     state_close(st);

@@ -45,7 +45,7 @@
 static void record_lost_runs(const config *cfg, state *st, const char *pipeline) {
     lock_manager *lm = NULL;
     st_error e;
-    if (lock_open(&lm, cfg->state_url, &e) != ST_OK) return;
+    if (lock_open(&lm, &cfg->state_url, &e) != ST_OK) return;
     if (sched_recover_lost(st, lm, pipeline, st_time_now(), NULL, &e) != ST_OK)
         fprintf(stderr, "synctool status: cannot check for lost runs: %s\n", e.msg);
     lock_close(lm);

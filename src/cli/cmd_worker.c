@@ -77,7 +77,7 @@ int cli_cmd_worker(cli_ctx *ctx, int argc, char **argv) {
     o.config_dir = ctx->config_dir;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
-    if (strncmp(cfg->state_url, "redis://", 8) != 0) {
+    if (cfg->state_url.kind != BURL_REDIS) {
         config_free(cfg);
         return cli_usage_error("worker", "needs Redis state (state: {url: redis://...} in "
                                "datastores.yaml); with SQLite state `synctool scheduler` "

@@ -459,7 +459,7 @@ void config_free(config *cfg) {
         free(cfg->sources[i].text);
     }
     free(cfg->sources);
-    free(cfg->state_url);
+    memset(&cfg->state_url, 0, sizeof cfg->state_url);   /* the password */
     free(cfg->dir);
     free(cfg);
 }

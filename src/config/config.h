@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "../error/st_error.h"
+#include "../url/backend_url.h"
 
 typedef enum { CONFIG_DS_SQLITE, CONFIG_DS_POSTGRES, CONFIG_DS_MYSQL } config_ds_type;
 
@@ -190,7 +191,7 @@ typedef struct config {
     char *dir;                 /* absolute config directory */
     config_datastore *datastores;
     size_t ndatastores;
-    char *state_url;           /* "sqlite:/abs/path/state.db" or "redis://..." */
+    backend_url state_url;     /* parsed once; sqlite paths absolute; never rediss */
     config_pipeline *pipelines;
     size_t npipelines;
     config_history history;

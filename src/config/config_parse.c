@@ -9,9 +9,10 @@
  *     absolute against the config dir), postgres and mysql need
  *     `connection.dbname` (mysql: `ssl_mode`, `unix_socket` instead of
  *     `sslmode`; `zero_dates: null|error` beside `connection`), keys that
- *     belong to another type are refused; optional `state.url` (sqlite:PATH
- *     made absolute, or redis://; rediss:// is refused: no TLS in hiredis 0.14),
- *     default sqlite:DIR/.synctool/state.db;
+ *     belong to another type are refused; optional `state.url`, parsed once
+ *     into a backend_url (src/url; sqlite:PATH made absolute, or redis://;
+ *     rediss:// is refused: no TLS in hiredis 0.14), default
+ *     sqlite:DIR/.synctool/state.db;
  *   - pipelines: unique names across files, known datastores, schema
  *     defaults (public on postgres, main on sqlite, the dbname on mysql). Columns and strategies
  *     are in config_pipeline.c.
@@ -282,19 +283,19 @@ static void parse_datastore(config_loader *ld, config *cfg, const config_node *k
     ld->secrets_of = NULL;
 }
 
-/* "sqlite:" + absolute path (relative ones against the config dir). */
-static char *sqlite_url(config_loader *ld, const char *path) {
-    char *abs = path[0] == '/' ? config_strdup(ld, path)
-                               : config_path_join(ld, ld->dir, skip_dot_slash(path));
-    if (abs == NULL) return NULL;
-    size_t n = strlen(abs) + 8;
-    char *url = malloc(n);
-    if (url == NULL)
-        ld->oom = true;
-    else
-        snprintf(url, n, "sqlite:%s", abs);
+/* A SQLite state URL's path made absolute (relative ones against the config
+ * dir). false (a problem at v, or out of memory) if it does not fit. */
+static bool sqlite_absolute(config_loader *ld, backend_url *u, const config_node *v) {
+    if (u->path[0] == '/') return true;
+    char *abs = config_path_join(ld, ld->dir, skip_dot_slash(u->path));
+    if (abs == NULL) return false;
+    bool fits = strlen(abs) < sizeof u->path;
+    if (fits)
+        snprintf(u->path, sizeof u->path, "%s", abs);
+    else if (v != NULL)
+        config_problem_add(ld, v->line, v->col, "state.url: bad SQLite URL: path too long");
     free(abs);
-    return url;
+    return fits;
 }
 
 static void parse_state(config_loader *ld, config *cfg, const config_node *st) {
@@ -303,23 +304,23 @@ static void parse_state(config_loader *ld, config *cfg, const config_node *st) {
     char *url = NULL;
     if (!config_get_string(ld, st, "state", "url", true, &url)) return;
     const config_node *v = config_map_get(st, "url");
-    if (strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0') {
-        cfg->state_url = sqlite_url(ld, url + 7);
-    } else if (strncmp(url, "redis://", 8) == 0) {
-        cfg->state_url = url;
-        url = NULL;
-    } else if (strncmp(url, "rediss://", 9) == 0) {
+    backend_url u;
+    st_error e;
+    /* The messages never echo the URL: it may hold a password. */
+    if (burl_parse(&u, url, &e) != ST_OK) {
+        config_problem_add(ld, v->line, v->col, "state.url: %s", e.msg);
+    } else if (u.tls) {
         /* Debian 12's hiredis (0.14) has no TLS: refuse here rather than
          * accept a URL no command can use. */
         config_problem_add(ld, v->line, v->col, "state.url: rediss:// (Redis over TLS) is "
                            "not supported by this build (hiredis 0.14 has no TLS): use "
                            "redis:// on a private network or through a TLS tunnel such as "
                            "stunnel");
-    } else {
-        /* The URL may hold a password: never echo it. */
-        config_problem_add(ld, v->line, v->col, "state.url: unsupported state URL (expected "
-                           "sqlite:PATH or redis://HOST:PORT/DB)");
+    } else if (u.kind != BURL_SQLITE || sqlite_absolute(ld, &u, v)) {
+        cfg->state_url = u;
     }
+    memset(&u, 0, sizeof u);
+    memset(url, 0, strlen(url));
     free(url);
 }
 
@@ -337,7 +338,12 @@ void config_parse_datastores(config_loader *ld, config *cfg, const config_node *
             parse_state(ld, cfg, st);
     }
     config_parse_operations(ld, cfg, root);
-    if (cfg->state_url == NULL) cfg->state_url = sqlite_url(ld, ".synctool/state.db");
+    if (cfg->state_url.kind == BURL_NONE) {
+        backend_url *u = &cfg->state_url;
+        snprintf(u->path, sizeof u->path, ".synctool/state.db");
+        if (sqlite_absolute(ld, u, NULL)) u->kind = BURL_SQLITE;
+        else if (!ld->oom) config_problem_add(ld, 1, 1, "the config directory's path is too long");
+    }
 }
 
 /* --- pipelines: endpoints and the top level --- */

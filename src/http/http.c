@@ -175,7 +175,7 @@ void http_forget_handles(http_ctx *c) {
     handles_close(c->st, c->lm);
     c->st = NULL;
     c->lm = NULL;
-    c->url[0] = '\0';
+    memset(&c->url, 0, sizeof c->url);
 }
 
 /* Drops one reference to a loaded config. Called with mu held. */
@@ -291,10 +291,10 @@ static void ctx_take(http_ctx *c, bool handles) {
         c->cfg = c->ref->cfg;
     }
     for (size_t i = 0; handles && c->cfg && c->st == NULL && i < s->npool; i++) {
-        if (strcmp(s->pool[i].url, c->cfg->state_url) != 0) continue;
+        if (!burl_equal(&s->pool[i].url, &c->cfg->state_url)) continue;
         c->st = s->pool[i].st;
         c->lm = s->pool[i].lm;
-        snprintf(c->url, sizeof c->url, "%s", s->pool[i].url);
+        c->url = s->pool[i].url;
         s->pool[i] = s->pool[--s->npool];
     }
     pthread_mutex_unlock(&s->mu);
@@ -313,14 +313,14 @@ int http_prepare(http_ctx *c, http_resp *out) {
      * handles, so a stalled store holds only the requests that need it. */
     st_error err;
     st_error_clear(&err);
-    int rc = state_open(&c->st, c->cfg->state_url, &err);
-    if (rc == ST_OK) rc = lock_open(&c->lm, c->cfg->state_url, &err);
+    int rc = state_open(&c->st, &c->cfg->state_url, &err);
+    if (rc == ST_OK) rc = lock_open(&c->lm, &c->cfg->state_url, &err);
     if (rc != ST_OK) {
         http_forget_handles(c);
         http_reply_error(out, 503, "unavailable", "state store unreachable: %s", err.msg);
         return rc;
     }
-    snprintf(c->url, sizeof c->url, "%s", c->cfg->state_url);
+    c->url = c->cfg->state_url;
     return ST_OK;
 }
 
@@ -332,11 +332,11 @@ static void ctx_release(http_ctx *c) {
     lock_manager *lm = c->lm;
     pthread_mutex_lock(&s->mu);
     if (st != NULL && s->npool < HTTP_POOL_HANDLES && s->cur != NULL &&
-        strcmp(s->cur->cfg->state_url, c->url) == 0) {
+        burl_equal(&s->cur->cfg->state_url, &c->url)) {
         http_handles *h = &s->pool[s->npool++];
         h->st = st;
         h->lm = lm;
-        snprintf(h->url, sizeof h->url, "%s", c->url);
+        h->url = c->url;
         st = NULL;
         lm = NULL;
     }

@@ -328,7 +328,7 @@ typedef struct ready_probe {
     int refs;
     bool done;
     int rc;
-    char url[1024];
+    backend_url url;
     char backend[16];
     st_error err;
 } ready_probe;
@@ -349,7 +349,7 @@ static void *probe_main(void *arg) {
     st_error_clear(&err);
     state *st = NULL;
     char buf[8], backend[16] = "";
-    int rc = state_open(&st, p->url, &err);
+    int rc = state_open(&st, &p->url, &err);
     if (rc == ST_OK) {
         snprintf(backend, sizeof backend, "%s", state_backend_name(st));
         rc = state_meta_get(st, HTTP_LEADER_META, "-", "readyz-probe", buf, sizeof buf, &err);
@@ -384,7 +384,7 @@ static bool probe_wait(ready_probe *p) {
     return done;
 }
 
-static ready_probe *probe_start(const char *url) {
+static ready_probe *probe_start(const backend_url *url) {
     ready_probe *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
     pthread_mutex_init(&p->mu, NULL);
@@ -394,7 +394,7 @@ static ready_probe *probe_start(const char *url) {
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
     p->refs = 2;
-    snprintf(p->url, sizeof p->url, "%s", url);
+    p->url = *url;
     pthread_t t;
     pthread_attr_t at;
     pthread_attr_init(&at);
@@ -417,7 +417,7 @@ void http_api_readyz(http_ctx *s, const http_req *r, http_resp *out) {
         http_reply_error(out, 503, "unavailable", "config invalid: %s", s->config_problem);
         return;
     }
-    ready_probe *p = probe_start(s->cfg->state_url);
+    ready_probe *p = probe_start(&s->cfg->state_url);
     if (p == NULL) {
         http_reply_error(out, 503, "unavailable", "cannot start the state store probe");
         return;
@@ -1014,9 +1014,9 @@ static int spawn_job(http_ctx *s, const queue_job *j, st_error *err) {
 
 /* Hands job j over: the Redis job stream, or a detached process. */
 static int handoff(http_ctx *s, queue_job *j, st_error *err) {
-    if (strncmp(s->cfg->state_url, "redis://", 8) != 0) return spawn_job(s, j, err);
+    if (s->cfg->state_url.kind != BURL_REDIS) return spawn_job(s, j, err);
     queue *q = NULL;
-    int rc = queue_open(&q, s->cfg->state_url, err);
+    int rc = queue_open(&q, &s->cfg->state_url, err);
     if (rc == ST_OK) rc = queue_push(q, j, err);
     queue_close(q);
     return rc;

@@ -41,7 +41,7 @@ typedef struct http_cfg {
 typedef struct http_handles {
     state *st;
     lock_manager *lm;
-    char url[1024];
+    backend_url url;
 } http_handles;
 
 struct http_server {
@@ -84,7 +84,7 @@ typedef struct http_ctx {
     config *cfg;               /* ref->cfg */
     state *st;
     lock_manager *lm;
-    char url[1024];            /* the URL st and lm were opened for */
+    backend_url url;           /* the URL st and lm were opened for */
     char config_problem[512];
     size_t config_invalid_files;
     http_process_stats *proc;

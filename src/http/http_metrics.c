@@ -311,10 +311,10 @@ static void gauge(mbuf *b, const char *name, const char *help, double v) {
 }
 
 static double queue_depth(http_ctx *s, const metrics_ctx *m) {
-    if (strncmp(s->cfg->state_url, "redis://", 8) == 0) {
+    if (s->cfg->state_url.kind == BURL_REDIS) {
         queue *q = NULL;
         size_t waiting = 0, pending = 0;
-        if (queue_open(&q, s->cfg->state_url, NULL) == ST_OK)
+        if (queue_open(&q, &s->cfg->state_url, NULL) == ST_OK)
             queue_count(q, &waiting, &pending, NULL);
         queue_close(q);
         return (double)(waiting + pending);
@@ -342,11 +342,6 @@ static void alert_family(http_ctx *s, mbuf *b) {
     }
 }
 
-/* Embedded mode (SQLite state): the scheduler runs each job as its own
- * child process; Redis mode hands jobs to `synctool worker` processes. */
-static bool redis_mode(const char *url) {
-    return strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0;
-}
 
 /* Live processes of a kind: a heartbeat in the last 60 s. */
 static double live_count(const state_process *procs, size_t np, const char *kind, int64_t now) {
@@ -374,7 +369,7 @@ static void process_families(http_ctx *s, metrics_ctx *m) {
     http_sched_status ss;
     http_scheduler_status(s, m->now, &ss);
     double schedulers = (double)ss.live, up = ss.up;
-    bool embedded = !redis_mode(s->cfg->state_url);
+    bool embedded = s->cfg->state_url.kind != BURL_REDIS;
     gauge(b, "synctool_scheduler_up", "1 while a scheduler holds the leader lease (jobs are "
           "being scheduled), else 0.", up);
     gauge(b, "synctool_scheduler_leader", "Same as synctool_scheduler_up (kept for alerts "

@@ -57,28 +57,6 @@ struct lock_manager {
     char owner_tag[LOCK_OWNER_TAG_MAX + 1]; /* lock_set_owner_tag; under mu */
 };
 
-/* --- URLs ---------------------------------------------------------------- */
-
-char *lock_url_redact(char *buf, size_t n, const char *url) {
-    if (n == 0) return buf;
-    const char *scheme = strstr(url, "://");
-    /* The userinfo ends at the LAST '@': a password may hold '@', '/' or ':'
-     * as typed, and none of it may be shown. */
-    const char *at = scheme ? strrchr(scheme + 3, '@') : NULL;
-    if (at == NULL) {
-        snprintf(buf, n, "%s", url);
-        return buf;
-    }
-    /* scheme://[user[:password]]@rest -> scheme://user:***@rest or ***@rest */
-    const char *cred = scheme + 3;
-    const char *colon = memchr(cred, ':', (size_t)(at - cred));
-    if (colon != NULL && colon > cred)
-        snprintf(buf, n, "%.*s:***%s", (int)(colon - url), url, at);
-    else
-        snprintf(buf, n, "%.*s***%s", (int)(cred - url), url, at);
-    return buf;
-}
-
 /* --- manager ------------------------------------------------------------- */
 
 int lock_open_with_ops(lock_manager **out, const struct lock_ops *ops, void *be,
@@ -101,24 +79,20 @@ int lock_open_with_ops(lock_manager **out, const struct lock_ops *ops, void *be,
     return ST_OK;
 }
 
-int lock_open(lock_manager **out, const char *url, st_error *err) {
+int lock_open(lock_manager **out, const backend_url *u, st_error *err) {
     *out = NULL;
     char shown[512];
-    lock_url_redact(shown, sizeof shown, url ? url : "");
     void *be = NULL;
     const struct lock_ops *ops;
     int rc;
-    if (url != NULL && strncmp(url, "sqlite:", 7) == 0) {
+    if (u != NULL && u->kind == BURL_SQLITE) {
         ops = &lock_sqlite_ops;
-        rc = lock_sqlite_open(&be, url + 7, shown, err);
-    } else if (url != NULL && (strncmp(url, "redis://", 8) == 0 ||
-                               strncmp(url, "rediss://", 9) == 0)) {
+        rc = lock_sqlite_open(&be, u->path, burl_redact(u, shown, sizeof shown), err);
+    } else if (u != NULL && u->kind == BURL_REDIS) {
         ops = &lock_redis_ops;
-        rc = lock_redis_open(&be, url, shown, err);
+        rc = lock_redis_open(&be, u, burl_redact(u, shown, sizeof shown), err);
     } else {
-        return st_error_set(err, ST_EINVAL,
-                            "lock: unsupported backend URL '%s' (want sqlite:/path or "
-                            "redis://host:port/db)", shown);
+        return st_error_set(err, ST_EINVAL, "lock: no backend URL given");
     }
     if (rc != ST_OK) return rc;
     rc = lock_open_with_ops(out, ops, be, shown, err);

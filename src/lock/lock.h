@@ -3,8 +3,8 @@
  *
  * A `lock_manager` fronts one backend (struct lock_ops): SQLite (the state
  * file, correct across processes on one host) or Redis (any number of hosts).
- * lock_open() picks it from the same URL as the state: "sqlite:/path" or
- * "redis://host:port/db".
+ * lock_open() picks it from the same parsed backend URL as the state
+ * (src/url/backend_url.h).
  *
  * Every acquisition returns a random owner token and a fencing token (a
  * per-key counter that only grows). Renewal and release are compare-and-act
@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "../error/st_error.h"
+#include "../url/backend_url.h"
 
 typedef enum { LOCK_EXCLUSIVE = 0, LOCK_SHARED = 1 } lock_mode;
 
@@ -61,9 +62,9 @@ typedef struct lock_info {
 
 typedef struct lock_manager lock_manager;
 
-/* Opens the backend named by `url`. ST_EUNAVAIL with the URL (no password)
- * if unreachable. */
-int lock_open(lock_manager **out, const char *url, st_error *err);
+/* Opens the backend `u` names. ST_EUNAVAIL with the URL (burl_redact, no
+ * password) if unreachable; ST_EINVAL for no URL. */
+int lock_open(lock_manager **out, const backend_url *u, st_error *err);
 void lock_close(lock_manager *lm);
 
 /* Tries once. 0 = acquired (*h filled), ST_EBUSY = held by someone else,
@@ -130,9 +131,6 @@ int lock_clone(lock_manager *lm, lock_manager **out, st_error *err);
 /* "sqlite", "redis", "mock". */
 const char *lock_backend_name(const lock_manager *lm);
 const char *lock_mode_name(lock_mode m);
-
-/* Copies url into buf with any password replaced by "***"; returns buf. */
-char *lock_url_redact(char *buf, size_t n, const char *url);
 
 /* Lease renewal (lock_renew.c): a pthread that renews every handle every
  * interval_ms on its own connection (lock_clone, or lm shared under its

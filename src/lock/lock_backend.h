@@ -84,9 +84,9 @@ int lock_open_with_ops(lock_manager **out, const struct lock_ops *ops, void *be,
                        const char *url, st_error *err);
 
 /* Backend constructors (lock_sqlite.c, lock_redis.c). `shown` is the URL
- * with any password masked, for messages. */
+ * with any password masked (burl_redact), for messages. */
 int lock_sqlite_open(void **out, const char *path, const char *shown, st_error *err);
-int lock_redis_open(void **out, const char *url, const char *shown, st_error *err);
+int lock_redis_open(void **out, const backend_url *u, const char *shown, st_error *err);
 extern const struct lock_ops lock_sqlite_ops;
 extern const struct lock_ops lock_redis_ops;
 

@@ -1,7 +1,7 @@
 /*
  * lock_redis — the lock backend for many hosts: leases in Redis (hiredis).
  *
- * URL `redis://[[user]:password@]host[:port][/db]`. Key layout per lock key K
+ * A backend_url of kind BURL_REDIS (src/url). Key layout per lock key K
  * (K is e.g. synctool:exec:pipeline:orders_sync):
  *
  *   K           held exclusively: a string, the owner token, PX = lease;
@@ -147,9 +147,8 @@ static const char *const SCRIPTS[NSCRIPTS] = {LUA_ACQUIRE, LUA_RENEW, LUA_RELEAS
 
 typedef struct lrd {
     redisContext *c;
-    char url[1024];      /* full URL, for clone only; never printed */
     char shown[512];
-    redis_url u;         /* parsed URL, credentials kept for reconnects */
+    backend_url u;       /* parsed URL, credentials kept for reconnects and clones */
     char sha[NSCRIPTS][41];
     int64_t last_used;   /* monotonic ms, for redis_conn_check_idle */
 } lrd;
@@ -204,18 +203,17 @@ static void lrd_close(void *be) {
     lrd *r = be;
     if (r == NULL) return;
     if (r->c) redisFree(r->c);
+    memset(&r->u, 0, sizeof r->u);
     free(r);
 }
 
-int lock_redis_open(void **out, const char *url, const char *shown, st_error *err) {
+int lock_redis_open(void **out, const backend_url *u, const char *shown, st_error *err) {
     *out = NULL;
     lrd *r = calloc(1, sizeof *r);
     if (r == NULL) return st_error_set(err, ST_ENOMEM, "lock: out of memory");
-    snprintf(r->url, sizeof r->url, "%s", url);
+    r->u = *u;
     snprintf(r->shown, sizeof r->shown, "%s", shown);
-    int rc = redis_url_parse(&r->u, url, err);
-    if (rc != ST_OK) st_error_wrap(err, "lock backend %s", r->shown);
-    if (rc == ST_OK) rc = lrd_connect(r, err);
+    int rc = lrd_connect(r, err);
     if (rc != ST_OK) {
         lrd_close(r);
         return rc;
@@ -226,7 +224,7 @@ int lock_redis_open(void **out, const char *url, const char *shown, st_error *er
 
 static int lrd_clone(void *be, void **out, st_error *err) {
     lrd *r = be;
-    return lock_redis_open(out, r->url, r->shown, err);
+    return lock_redis_open(out, &r->u, r->shown, err);
 }
 
 /* --- scripts ------------------------------------------------------------- */

@@ -30,7 +30,7 @@ struct notifier {
     size_t *offsets;            /* first slot of each pipeline */
     int64_t next_prune;         /* notifier time of the next outbox prune */
     /* delivery */
-    char *state_url;            /* each hook thread opens its own handle */
+    backend_url state_url;      /* each hook thread opens its own handle */
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* work queued, clock set, or stop requested */
     notify_hook *hooks;

@@ -231,7 +231,7 @@ static void *hook_main(void *arg) {
         bool last = n->draining;
         pthread_mutex_unlock(&n->mu);
         st_error e;
-        if (st == NULL && state_open(&st, n->state_url, &e) != ST_OK) {
+        if (st == NULL && state_open(&st, &n->state_url, &e) != ST_OK) {
             log_warn(NULL, NULL, "alerts for %s: cannot open the state: %s", h->shown, e.msg);
             st = NULL;
         }
@@ -276,8 +276,8 @@ void notify_wake(notifier *n, int64_t now) {
 static int copy_hooks(notifier *n, const config *cfg) {
     const config_notify *c = &cfg->notify;
     n->hooks = calloc(c->nwebhooks ? c->nwebhooks : 1, sizeof *n->hooks);
-    n->state_url = strdup(cfg->state_url ? cfg->state_url : "");
-    if (n->hooks == NULL || n->state_url == NULL) return ST_ENOMEM;
+    n->state_url = cfg->state_url;
+    if (n->hooks == NULL) return ST_ENOMEM;
     for (size_t i = 0; i < c->nwebhooks; i++) {
         notify_hook *h = &n->hooks[i];
         h->n = n;
@@ -297,7 +297,7 @@ static int copy_hooks(notifier *n, const config *cfg) {
 static void free_hooks(notifier *n) {
     for (size_t i = 0; i < n->nhooks; i++) free(n->hooks[i].url);
     free(n->hooks);
-    free(n->state_url);
+    memset(&n->state_url, 0, sizeof n->state_url);
 }
 
 static int start_threads(notifier *n, st_error *err) {

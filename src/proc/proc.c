@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The state URL line of the hand-off: the longest a parsed URL formats to. */
+#define PROC_URL_MAX 2048
+
 /* --- Interrupting a run --- */
 
 static atomic_int proc_interrupted;
@@ -145,12 +148,12 @@ static bool proc_write_all(int fd, const char *buf, size_t n) {
 }
 
 /* The header of the hand-off into buf; false if it does not fit. */
-static bool proc_job_header(const queue_job *j, const config *cfg, size_t nfiles, char *buf,
-                            size_t n, size_t *len) {
+static bool proc_job_header(const queue_job *j, const config *cfg, const char *url,
+                            size_t nfiles, char *buf, size_t n, size_t *len) {
     int k = snprintf(buf, n, PROC_JOB_MAGIC "\n%s\n%s\n%" PRId64 "\n%" PRId64 "\n%s\n%s\n%"
                      PRId64 "\n%s\n%s\n%zu\n", j->pipeline, j->strategy, j->run_id, j->at,
                      j->enqueue_key, j->enqueue_owner, j->enqueue_fence,
-                     cfg->state_url ? cfg->state_url : "", cfg->dir, nfiles);
+                     url, cfg->dir, nfiles);
     *len = (size_t)k;
     return k > 0 && (size_t)k < n;
 }
@@ -177,11 +180,16 @@ static bool proc_write_file(int fd, const config_source *s) {
 int proc_job_pipe(const queue_job *j, const config *cfg, int *rfd, st_error *err) {
     const config_source *files[2];
     size_t nfiles = proc_job_files(j, cfg, files);
-    char head[8192];
+    char head[8192], url[PROC_URL_MAX];   /* url: SECRET, the password in it */
     size_t hlen;
-    if (!proc_line_ok(cfg->state_url) || !proc_line_ok(cfg->dir) ||
-        !proc_job_header(j, cfg, nfiles, head, sizeof head, &hlen))
+    bool fits = burl_format_secret(&cfg->state_url, url, sizeof url) == 0 &&
+                proc_line_ok(url) && proc_line_ok(cfg->dir) &&
+                proc_job_header(j, cfg, url, nfiles, head, sizeof head, &hlen);
+    memset(url, 0, sizeof url);
+    if (!fits) {
+        memset(head, 0, sizeof head);
         return st_error_set(err, ST_EINVAL, "job hand-off: the job does not fit");
+    }
     int fd = memfd_create("synctool-job", MFD_CLOEXEC);
     if (fd < 0) return st_error_set(err, ST_ERR, "job hand-off: memfd_create: %s", strerror(errno));
     bool ok = proc_write_all(fd, head, hlen);
@@ -219,6 +227,16 @@ static bool proc_job_int(proc_cur *c, int64_t *v) {
     return errno == 0 && *end == '\0';
 }
 
+/* The state URL line ("" for none) parsed into *u. */
+static bool proc_job_url(proc_cur *c, backend_url *u) {
+    char text[PROC_URL_MAX];
+    memset(u, 0, sizeof *u);
+    bool ok = proc_job_field(c, text, sizeof text) &&
+              (text[0] == '\0' || burl_parse(u, text, NULL) == ST_OK);
+    memset(text, 0, sizeof text);
+    return ok;
+}
+
 /* The next line, malloc'ed; NULL if missing (or out of memory). */
 static char *proc_job_str(proc_cur *c) {
     char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
@@ -251,7 +269,7 @@ static bool proc_job_parse(proc_cur *c, proc_handoff *h) {
               proc_job_int(c, &j->run_id) && proc_job_int(c, &j->at) &&
               proc_job_field(c, j->enqueue_key, sizeof j->enqueue_key) &&
               proc_job_field(c, j->enqueue_owner, sizeof j->enqueue_owner) &&
-              proc_job_int(c, &j->enqueue_fence) && (h->state_url = proc_job_str(c)) &&
+              proc_job_int(c, &j->enqueue_fence) && proc_job_url(c, &h->state_url) &&
               (h->dir = proc_job_str(c)) && proc_job_int(c, &nfiles) && nfiles >= 0 &&
               nfiles <= 64 && j->pipeline[0] && j->strategy[0] && j->run_id > 0 &&
               h->dir[0] == '/';
@@ -301,7 +319,6 @@ void proc_handoff_clear(proc_handoff *h) {
         free(h->files[i].text);
     }
     free(h->files);
-    free(h->state_url);
     free(h->dir);
     memset(h, 0, sizeof *h);
 }

@@ -121,7 +121,7 @@ int proc_spawn_detached(char *const argv[], int stdin_fd, st_error *err);
  * truncated). */
 typedef struct proc_handoff {
     queue_job job;
-    char *state_url;        /* the parent's state URL ("" when it had none) */
+    backend_url state_url;  /* the parent's state URL (kind BURL_NONE when none) */
     char *dir;              /* absolute config directory */
     config_source *files;   /* for config_load_snapshot() */
     size_t nfiles;

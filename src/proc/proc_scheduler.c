@@ -139,15 +139,16 @@ int proc_exec_handoff(proc_handoff *h, st_error *err) {
     lock_manager *lm = NULL;
     char name[128];
     proc_default_name(name, sizeof name);
-    int rc = h->state_url[0] ? state_open(&st, h->state_url, err) : ST_EINVAL;
-    if (rc == ST_OK && lock_open(&lm, h->state_url, &e) != ST_OK) lm = NULL;
+    bool has_url = h->state_url.kind != BURL_NONE;
+    int rc = has_url ? state_open(&st, &h->state_url, err) : ST_EINVAL;
+    if (rc == ST_OK && lock_open(&lm, &h->state_url, &e) != ST_OK) lm = NULL;
     if (rc == ST_OK)
         rc = sched_record_unstarted(st, lm, j, STATE_FAILED, false,
                                     j->at != 0 ? j->at : st_time_now(), name, cause, err);
     if (rc != ST_OK) {
         log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, cause);
         log_error(j->pipeline, j->strategy, "cannot record run %" PRId64 " failed: %s",
-                  j->run_id, h->state_url[0] ? err->msg : "no state url");
+                  j->run_id, has_url ? err->msg : "no state url");
     }
     err->msg[0] = '\0';   /* logged */
     lock_close(lm);
@@ -162,10 +163,10 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
     char name[128];
     proc_default_name(name, sizeof name);
     if (job->at != 0) log_set_time_override(job->at);
-    if (state_open(&st, cfg->state_url, err) != ST_OK) {
+    if (state_open(&st, &cfg->state_url, err) != ST_OK) {
         st_error_wrap(err, "cannot open state");
         rc = PROC_FAILED;
-    } else if (lock_open(&lm, cfg->state_url, err) != ST_OK) {
+    } else if (lock_open(&lm, &cfg->state_url, err) != ST_OK) {
         st_error_wrap(err, "cannot open locks");
         rc = PROC_FAILED;
     }
@@ -467,7 +468,7 @@ static void sched_reload(sched_proc *p) {
         config_free(ncfg);
         return;
     }
-    if (strcmp(ncfg->state_url, p->cfg->state_url) != 0)
+    if (!burl_equal(&ncfg->state_url, &p->cfg->state_url))
         log_warn(NULL, NULL, "reload: the state url changed; restart the scheduler to use it");
     sched_plan_free(p->plan);
     config_free(p->cfg);
@@ -617,11 +618,11 @@ static void sched_close_conns(sched_proc *p) {
 }
 
 static int sched_try_connect(sched_proc *p, st_error *err) {
-    int rc = state_open(&p->st, p->cfg->state_url, err);
+    int rc = state_open(&p->st, &p->cfg->state_url, err);
     if (rc != ST_OK) return st_error_wrap(err, "cannot open state");
-    if ((rc = lock_open(&p->lm, p->cfg->state_url, err)) != ST_OK)
+    if ((rc = lock_open(&p->lm, &p->cfg->state_url, err)) != ST_OK)
         return st_error_wrap(err, "cannot open locks");
-    if ((rc = queue_open(&p->q, p->embedded ? "local:" : p->cfg->state_url, err)) != ST_OK)
+    if ((rc = queue_open(&p->q, &p->cfg->state_url, err)) != ST_OK)
         return st_error_wrap(err, "cannot open the job queue");
     return ST_OK;
 }
@@ -631,7 +632,7 @@ static int sched_try_connect(sched_proc *p, st_error *err) {
  * problem fails at once. A stop signal while waiting: PROC_OK with
  * p->stopping set; --give-up-after: PROC_UNAVAILABLE. */
 static int sched_connect(sched_proc *p, st_error *err) {
-    p->embedded = strncmp(p->cfg->state_url, "redis://", 8) != 0;
+    p->embedded = p->cfg->state_url.kind != BURL_REDIS;
     p->bo.what = p->embedded ? "lock store" : "redis";
     for (;;) {
         int rc = sched_try_connect(p, err);

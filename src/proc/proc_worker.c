@@ -371,11 +371,11 @@ static void worker_close_conns(worker_proc *w) {
 }
 
 static int worker_try_open(worker_proc *w, st_error *err) {
-    int rc = state_open(&w->st, w->cfg->state_url, err);
+    int rc = state_open(&w->st, &w->cfg->state_url, err);
     if (rc != ST_OK) return st_error_wrap(err, "cannot open state");
-    if ((rc = lock_open(&w->lm, w->cfg->state_url, err)) != ST_OK ||
-        (rc = queue_open(&w->q, w->cfg->state_url, err)) != ST_OK ||
-        (rc = queue_open(&w->beat_q, w->cfg->state_url, err)) != ST_OK)
+    if ((rc = lock_open(&w->lm, &w->cfg->state_url, err)) != ST_OK ||
+        (rc = queue_open(&w->q, &w->cfg->state_url, err)) != ST_OK ||
+        (rc = queue_open(&w->beat_q, &w->cfg->state_url, err)) != ST_OK)
         return rc;
     return ST_OK;
 }

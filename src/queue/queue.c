@@ -1,7 +1,8 @@
 /*
  * queue — the front of the job hand-off (see queue.h).
  *
- * This file only picks a backend from the URL and forwards every call
+ * This file only picks a backend from the parsed URL's kind (one of the
+ * backend constructors allowed to branch on it) and forwards every call
  * through the backend's `struct queue_ops` table, checking the table's
  * version once at open time. It holds no state of its own beyond the
  * (ops, be) pair, so a test can hand queue_open_with() a mock table and
@@ -35,20 +36,27 @@ int queue_open_with(queue **out, const struct queue_ops *ops, void *be, st_error
     return ST_OK;
 }
 
-int queue_open(queue **out, const char *url, st_error *err) {
+int queue_open(queue **out, const backend_url *u, st_error *err) {
     const struct queue_ops *ops = NULL;
     void *be = NULL;
     int rc;
     *out = NULL;
-    if (url != NULL && strncmp(url, "local:", 6) == 0)
+    if (u != NULL && u->kind == BURL_SQLITE)
         rc = queue_local_open(&be, &ops, err);
-    else if (url != NULL && strncmp(url, "redis://", 8) == 0)
-        rc = queue_redis_open(&be, &ops, url, err);
+    else if (u != NULL && u->kind == BURL_REDIS)
+        rc = queue_redis_open(&be, &ops, u, err);
     else
-        return st_error_set(err, ST_EINVAL,
-                            "queue: unsupported URL scheme (expected local: or redis://)");
+        return st_error_set(err, ST_EINVAL, "queue: no state URL given");
     if (rc != ST_OK) return rc;
     return queue_open_with(out, ops, be, err);
+}
+
+int queue_open_local(queue **out, st_error *err) {
+    const struct queue_ops *ops = NULL;
+    void *be = NULL;
+    *out = NULL;
+    int rc = queue_local_open(&be, &ops, err);
+    return rc != ST_OK ? rc : queue_open_with(out, ops, be, err);
 }
 
 void queue_close(queue *q) {

@@ -3,9 +3,10 @@
  * (DESIGN §1): an in-process FIFO in embedded mode, a Redis Stream with a
  * consumer group in distributed mode.
  *
- * A `queue` handle fronts one backend (struct queue_ops), picked from a URL
- * by queue_open(): "local:" for the in-process queue, "redis://host:port/db"
- * for the stream `synctool:jobs` read by consumer group `synctool-workers`.
+ * A `queue` handle fronts one backend (struct queue_ops), picked by
+ * queue_open() from the parsed state URL's kind (src/url/backend_url.h):
+ * SQLite state (embedded mode) has the in-process queue, Redis state the
+ * stream `synctool:jobs` read by consumer group `synctool-workers`.
  *
  * Delivery is at-least-once. A consumer takes a job with queue_pop(); the
  * job stays "pending" (delivered, not acknowledged) until queue_ack(). A job
@@ -25,6 +26,7 @@
 #include <stdint.h>
 
 #include "../error/st_error.h"
+#include "../url/backend_url.h"
 
 #define QUEUE_STREAM_KEY "synctool:jobs"
 #define QUEUE_GROUP "synctool-workers"
@@ -73,9 +75,12 @@ struct queue_ops {
 
 typedef struct queue queue;
 
-/* "local:" or "redis://host:port/db". ST_EINVAL for another scheme,
- * ST_EUNAVAIL (naming host:port, never a password) if Redis is unreachable. */
-int queue_open(queue **out, const char *url, st_error *err);
+/* The queue of the mode `u` names: the in-process queue for SQLite state,
+ * the Redis stream for Redis state. ST_EINVAL for no URL, ST_EUNAVAIL
+ * (naming host:port, never a password) if Redis is unreachable. */
+int queue_open(queue **out, const backend_url *u, st_error *err);
+/* The in-process queue, whatever the state (the embedded scheduler, tests). */
+int queue_open_local(queue **out, st_error *err);
 /* Wraps any backend (tests, mocks). Takes ownership of `be`. */
 int queue_open_with(queue **out, const struct queue_ops *ops, void *be, st_error *err);
 void queue_close(queue *q);
@@ -92,7 +97,7 @@ const char *queue_backend_name(const queue *q);
 
 /* Backend constructors (queue_open picks one). */
 int queue_local_open(void **be, const struct queue_ops **ops, st_error *err);
-int queue_redis_open(void **be, const struct queue_ops **ops, const char *url,
+int queue_redis_open(void **be, const struct queue_ops **ops, const backend_url *u,
                      st_error *err);
 
 #endif

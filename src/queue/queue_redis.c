@@ -33,8 +33,8 @@
  * error still fails with ST_EUNAVAIL: pacing the retries (backoff, giving
  * up) is the caller's business (src/proc/).
  *
- * The URL is redis://[user:password@]host:port[/db]. Error messages name
- * host:port and never the password.
+ * The URL is a parsed backend_url (src/url). Error messages name host:port
+ * and never the password.
  */
 #include "queue.h"
 #include "../redis/redis_conn.h"
@@ -49,7 +49,7 @@
 
 typedef struct redis_queue {
     redisContext *c;   /* NULL after a transport error: reconnect on next call */
-    redis_url u;       /* parsed URL, credentials kept for reconnects */
+    backend_url u;     /* parsed URL, credentials kept for reconnects */
     int64_t last_used; /* monotonic ms, for redis_conn_check_idle */
     char where[300];   /* host:port for messages */
 } redis_queue;
@@ -318,17 +318,14 @@ static const struct queue_ops redis_queue_ops = {
     .close = rq_close,
 };
 
-int queue_redis_open(void **be, const struct queue_ops **ops, const char *url,
+int queue_redis_open(void **be, const struct queue_ops **ops, const backend_url *u,
                      st_error *err) {
-    redis_url u;
-    int rc = redis_url_parse(&u, url, err);
-    if (rc != ST_OK) return st_error_wrap(err, "queue");
     redis_queue *q = calloc(1, sizeof *q);
     if (q == NULL) return st_error_set(err, ST_ENOMEM, "queue: out of memory");
-    snprintf(q->where, sizeof q->where, "%s:%d", u.host, u.port);
-    q->u = u;
-    memset(&u, 0, sizeof u); /* one copy of the password, in q->u */
-    rc = rq_connect(q, err);
+    snprintf(q->where, sizeof q->where, "%s%s%s:%d", strchr(u->host, ':') ? "[" : "", u->host,
+             strchr(u->host, ':') ? "]" : "", u->port);
+    q->u = *u;
+    int rc = rq_connect(q, err);
     if (rc != ST_OK) {
         rq_close(q);
         return rc;

@@ -769,7 +769,7 @@ static void sched_spool(run_ctx *rc, const job_result *res, const char *log, int
                        .stats = res->stats};
     char where[1200];
     st_error e;
-    if (state_spool_write(rc->env->cfg->state_url, &o, where, sizeof where, &e) == ST_OK)
+    if (state_spool_write(&rc->env->cfg->state_url, &o, where, sizeof where, &e) == ST_OK)
         log_warn(job->pipeline, job->strategy, "outcome of run %" PRId64 " kept in %s; the "
                  "next synctool command on this host records it", job->run_id, where);
     else

@@ -19,7 +19,8 @@
  *              plus one history entry (started_at .. now, stats).
  *   reset    : status idle, retry_count 0, error "" — unconditional.
  *
- * The URL picks the backend: "sqlite:/abs/path.db" or "redis://...".
+ * The parsed URL's kind picks the backend (state_open is one of the backend
+ * constructors allowed to branch on it).
  * state_list() sorts by pipeline then strategy so every backend lists in
  * the same order. The only clock read is state_reset()'s updated_at.
  */
@@ -144,24 +145,21 @@ int state_open_with_ops(state **out, const struct state_ops *ops, void *be, st_e
     return ST_OK;
 }
 
-int state_open(state **out, const char *url, st_error *err) {
+int state_open(state **out, const backend_url *u, st_error *err) {
     *out = NULL;
-    if (url == NULL) return st_error_set(err, ST_EINVAL, "state: no URL given");
     const struct state_ops *ops = NULL;
     void *be = NULL;
     int rc;
-    if (strncmp(url, "sqlite:", 7) == 0)
-        rc = state_sqlite_open(&be, &ops, url + 7, err);
-    else if (strncmp(url, "redis://", 8) == 0)
-        rc = state_redis_open(&be, &ops, url, err);
+    if (u != NULL && u->kind == BURL_SQLITE)
+        rc = state_sqlite_open(&be, &ops, u->path, err);
+    else if (u != NULL && u->kind == BURL_REDIS)
+        rc = state_redis_open(&be, &ops, u, err);
     else
-        return st_error_set(err, ST_EINVAL,
-                            "state: unsupported URL scheme (expected sqlite:/path or "
-                            "redis://host:port/db)");
+        return st_error_set(err, ST_EINVAL, "state: no URL given");
     if (rc != ST_OK) return rc;
     if ((rc = state_open_with_ops(out, ops, be, err)) != ST_OK) return rc;
     st_error e;
-    if (state_spool_replay(*out, url, NULL, &e) != ST_OK)
+    if (state_spool_replay(*out, u, NULL, &e) != ST_OK)
         log_warn(NULL, NULL, "spooled outcomes not recorded yet: %s", e.msg);
     return ST_OK;
 }

@@ -2,8 +2,8 @@
  * state — run state and history per (pipeline, strategy) (DESIGN §3).
  *
  * A `state` handle fronts one backend (struct state_ops): SQLite, the
- * embedded default, or Redis. state_open() picks it from the URL:
- * "sqlite:/abs/path/state.db" or "redis://host:port/db".
+ * embedded default, or Redis. state_open() picks it from the parsed
+ * backend URL's kind (src/url/backend_url.h).
  *
  * Transitions (what each writer sets):
  *   enqueue   -> pending, last_scheduled_at, run_id (new)
@@ -30,6 +30,7 @@
 
 #include "../error/st_error.h"
 #include "../json/json.h"
+#include "../url/backend_url.h"
 
 typedef enum {
     STATE_IDLE = 0,
@@ -79,9 +80,9 @@ typedef struct state_history_entry {
 
 typedef struct state state;
 
-/* Opens the backend named by `url`. ST_EUNAVAIL (message names the URL,
- * never a password) if it cannot be reached. */
-int state_open(state **out, const char *url, st_error *err);
+/* Opens the backend `u` names. ST_EUNAVAIL (message names the URL,
+ * never a password) if it cannot be reached; ST_EINVAL for no URL. */
+int state_open(state **out, const backend_url *u, st_error *err);
 void state_close(state *st);
 
 /* Fills *out. ST_ENOTFOUND if the pair has no state; ST_EINVAL if corrupt. */
@@ -239,14 +240,15 @@ int state_record_late(state *st, const state_outcome *o, bool *applied, st_error
 /* Keeps an outcome the state store could not take in the local spool
  * directory (SYNCTOOL_SPOOL_DIR, else $STATE_DIRECTORY/spool, else
  * $XDG_STATE_HOME/synctool/spool, else ~/.local/state/synctool/spool), tagged
- * with the state URL it belongs to (without its password). `where` (may be
+ * with the state URL it belongs to (burl_redact of `u` without user and
+ * password). `where` (may be
  * NULL) gets the file's path. The next state_open of the same URL, by any
  * synctool command on this host, records it (state_spool_replay). */
-int state_spool_write(const char *url, const state_outcome *o, char *where, size_t n,
+int state_spool_write(const backend_url *u, const state_outcome *o, char *where, size_t n,
                       st_error *err);
-/* Records every spooled outcome of `url`; *replayed (may be NULL) gets the
+/* Records every spooled outcome of `u`; *replayed (may be NULL) gets the
  * count. A file that cannot be recorded now stays for the next time. */
-int state_spool_replay(state *st, const char *url, int *replayed, st_error *err);
+int state_spool_replay(state *st, const backend_url *u, int *replayed, st_error *err);
 
 /* state_mark_finished_log for a manual run (`synctool run`): a failure is
  * recorded (status, error, history) but does not count toward the pause:

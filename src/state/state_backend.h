@@ -128,7 +128,7 @@ int state_open_with_ops(state **out, const struct state_ops *ops, void *be, st_e
 
 int state_sqlite_open(void **be, const struct state_ops **ops, const char *path,
                       st_error *err);
-int state_redis_open(void **be, const struct state_ops **ops, const char *url,
+int state_redis_open(void **be, const struct state_ops **ops, const backend_url *u,
                      st_error *err);
 
 /* --- helpers shared by the backends (state.c) --- */

@@ -1,6 +1,6 @@
 /*
- * state_redis — the distributed state backend (URL
- * "redis://[[user]:password@]host[:port][/db]") over hiredis.
+ * state_redis — the distributed state backend (a backend_url of kind
+ * BURL_REDIS, parsed by src/url) over hiredis.
  *
  * Key layout:
  *   synctool:state:<pipeline>:<strategy>    hash: one record; fields are the
@@ -63,7 +63,7 @@
 
 typedef struct redis_be {
     redisContext *c;
-    redis_url u;              /* parsed URL; credentials kept for reconnects */
+    backend_url u;            /* parsed URL; credentials kept for reconnects */
     char shown[512];          /* URL safe to print */
     char apply_sha[41], put_sha[41], prune_sha[41];
     int64_t last_used;        /* monotonic ms, for redis_conn_check_idle */
@@ -174,10 +174,9 @@ static const char PRUNE_LUA[] =
 
 /* --- URL and connection --- */
 
-static int parse_url(redis_be *b, const char *url, st_error *err) {
-    if (redis_url_parse(&b->u, url, err) != ST_OK) return st_error_wrap(err, "state redis");
-    snprintf(b->shown, sizeof b->shown, "%s", b->u.shown);
-    return ST_OK;
+static void keep_url(redis_be *b, const backend_url *u) {
+    b->u = *u;
+    burl_redact(u, b->shown, sizeof b->shown);
 }
 
 static int unavailable(redis_be *b, st_error *err, const char *what) {
@@ -246,18 +245,19 @@ static void redis_close(void *be) {
     redis_be *b = be;
     if (b == NULL) return;
     if (b->c) redisFree(b->c);
+    memset(&b->u, 0, sizeof b->u);
     free(b);
 }
 
 static const struct state_ops redis_state_ops;
 
-int state_redis_open(void **be, const struct state_ops **ops, const char *url,
+int state_redis_open(void **be, const struct state_ops **ops, const backend_url *u,
                      st_error *err) {
     *be = NULL;
     redis_be *b = calloc(1, sizeof *b);
     if (b == NULL) return st_error_set(err, ST_ENOMEM, "state redis: out of memory");
-    int rc = parse_url(b, url, err);
-    if (rc == ST_OK) rc = ensure_connected(b, err);
+    keep_url(b, u);
+    int rc = ensure_connected(b, err);
     if (rc != ST_OK) {
         redis_close(b);
         return rc;

@@ -17,10 +17,10 @@
  * StateDirectory=), else $XDG_STATE_HOME/synctool/spool, else
  * ~/.local/state/synctool/spool; created 0700.
  *
- * Files carry the state URL they belong to without its password (everything
- * between "//" and the last '@' of the authority is dropped), so two configs
- * on one host never record into each other's store, and no secret reaches the
- * disk. Two processes replaying at once: each claims a file by renaming it to
+ * Files carry the state URL they belong to without user and password (the
+ * one redactor, burl_redact, over the parsed URL with both cleared), so two
+ * configs on one host never record into each other's store, and no secret
+ * reaches the disk. Two processes replaying at once: each claims a file by renaming it to
  * a name of its own first; only the one whose rename succeeded records it.
  */
 #include "state.h"
@@ -41,22 +41,11 @@
 #define SPOOL_PATH_MAX 1024
 
 /* The URL without userinfo: "redis://:pw@h:1/0" -> "redis://h:1/0". */
-static void spool_identity(const char *url, char *buf, size_t n) {
-    const char *slashes = strstr(url, "//");
-    if (slashes == NULL) {
-        snprintf(buf, n, "%s", url);
-        return;
-    }
-    const char *auth = slashes + 2;
-    const char *end = auth + strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *p = auth; p < end; p++)
-        if (*p == '@') at = p;
-    if (at == NULL) {
-        snprintf(buf, n, "%s", url);
-        return;
-    }
-    snprintf(buf, n, "%.*s%s", (int)(auth - url), url, at + 1);
+static void spool_identity(const backend_url *u, char *buf, size_t n) {
+    backend_url id = *u;
+    memset(id.user, 0, sizeof id.user);
+    memset(id.password, 0, sizeof id.password);
+    burl_redact(&id, buf, n);
 }
 
 static int spool_dir(char *buf, size_t n) {
@@ -140,14 +129,14 @@ static int spool_write_file(const char *tmp, const char *path, const char *text,
     return ST_OK;
 }
 
-int state_spool_write(const char *url, const state_outcome *o, char *where, size_t n,
+int state_spool_write(const backend_url *u, const state_outcome *o, char *where, size_t n,
                       st_error *err) {
     char dir[SPOOL_PATH_MAX], identity[SPOOL_PATH_MAX];
     if (spool_dir(dir, sizeof dir) != 0)
         return st_error_set(err, ST_ERR, "spool: no directory (set SYNCTOOL_SPOOL_DIR)");
     if (spool_mkdirs(dir) != 0)
         return st_error_set(err, ST_ERR, "spool: cannot create %s: %s", dir, strerror(errno));
-    spool_identity(url, identity, sizeof identity);
+    spool_identity(u, identity, sizeof identity);
     char path[SPOOL_PATH_MAX + 64], tmp[SPOOL_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/run-%" PRId64 "-%ld.json", dir, o->run_id, (long)getpid());
     snprintf(tmp, sizeof tmp, "%s/.tmp-%" PRId64 "-%ld", dir, o->run_id, (long)getpid());
@@ -288,14 +277,14 @@ static int spool_replay_one(state *st, const char *dir, const char *name,
     return rc;
 }
 
-int state_spool_replay(state *st, const char *url, int *replayed, st_error *err) {
+int state_spool_replay(state *st, const backend_url *u, int *replayed, st_error *err) {
     int count = 0;
     if (replayed) *replayed = 0;
     char dir[SPOOL_PATH_MAX], identity[SPOOL_PATH_MAX];
     if (spool_dir(dir, sizeof dir) != 0) return ST_OK;
     DIR *d = opendir(dir);
     if (d == NULL) return ST_OK;
-    spool_identity(url, identity, sizeof identity);
+    spool_identity(u, identity, sizeof identity);
     int rc = ST_OK;
     struct dirent *de;
     while (rc == ST_OK && (de = readdir(d)) != NULL) {

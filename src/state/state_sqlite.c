@@ -1,6 +1,6 @@
 /*
  * state_sqlite — the embedded state backend: one SQLite file, several
- * processes on one host (URL "sqlite:/abs/path/state.db").
+ * processes on one host (a backend_url of kind BURL_SQLITE: its path).
  *
  * Tables (all ours are prefixed state_; the lock module keeps its own tables
  * in the same file through its own connection):
@@ -227,7 +227,6 @@ static const struct state_ops sqlite_state_ops;
 int state_sqlite_open(void **be, const struct state_ops **ops, const char *path,
                       st_error *err) {
     *be = NULL;
-    if (strncmp(path, "//", 2) == 0) path += 2;
     if (path[0] != '/')
         return st_error_set(err, ST_EINVAL, "state sqlite: path must be absolute, got '%s'",
                             path);

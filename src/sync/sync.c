@@ -280,7 +280,7 @@ static int run_strategy(sync_ctx *c) {
     c->prog.strategy = c->o->strategy->name;
     c->prog.c = c;
     c->prog.publish = c->o->st != NULL && c->o->run_id > 0 && c->o->diff == NULL &&
-                      c->o->cfg->state_url != NULL;
+                      c->o->cfg->state_url.kind != BURL_NONE;
     sync_progress_start(&c->prog, c->o->progress && c->o->diff == NULL, 0);
     int rc;
     switch (c->o->strategy->type) {

@@ -161,7 +161,8 @@ typedef struct sync_publisher {
     pthread_cond_t cv;
     bool stop, dirty;
     state_progress rec;        /* the newest snapshot */
-    const char *url, *pipeline, *strategy;
+    const backend_url *url;
+    const char *pipeline, *strategy;
 } sync_publisher;
 
 static void *publisher_main(void *arg) {
@@ -214,7 +215,7 @@ static void publisher_start(sync_progress *p) {
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&pb->cv, &ca);
     pthread_condattr_destroy(&ca);
-    pb->url = o->cfg->state_url;
+    pb->url = &o->cfg->state_url;
     pb->pipeline = o->pipeline->name;
     pb->strategy = o->strategy->name;
     if (pthread_create(&pb->thread, NULL, publisher_main, pb) != 0) {

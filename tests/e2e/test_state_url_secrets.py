@@ -105,3 +105,18 @@ def test_rediss_is_refused_by_validate(synctool, tmp_path):
     assert "datastores.yaml:4:" in r.err and "rediss:// (Redis over TLS) is not supported" \
         in r.err, r
     assert "s3cret" not in r.out + r.err
+
+
+@pytest.mark.parametrize("url, why", [
+    ("redis://default:s3cret@127.0.0.1:99999/0", "bad Redis URL: bad port"),
+    ("redis://default:s3cret@127.0.0.1:6379/zero", "bad Redis URL: bad database number"),
+    ("redis://default:s3cret@[::1/0", "bad Redis URL: unclosed [ in the host"),
+])
+def test_a_bad_redis_url_is_refused_by_validate(synctool, tmp_path, url, why):
+    """The URL is parsed once, by the config: a typo is a file:line:col
+    problem of `validate`, not a failure of every later command."""
+    cfg = config(tmp_path, url)
+    r = synctool("validate", config_dir=cfg)
+    assert r.rc == 2, r
+    assert f"datastores.yaml:4:14: state.url: {why}" in r.err, r
+    assert "s3cret" not in r.out + r.err

@@ -142,7 +142,8 @@ static void test_quickstart_example(void **state) {
     assert_non_null(realpath("examples/quickstart", abs));
     assert_string_equal(cfg->dir, abs);
     snprintf(want, sizeof want, "sqlite:%s/.synctool/state.db", abs);
-    assert_string_equal(cfg->state_url, want);
+    assert_int_equal(cfg->state_url.kind, BURL_SQLITE);
+    assert_string_equal(cfg->state_url.path, want + 7);
     assert_int_equal(cfg->ndatastores, 2);
     const config_datastore *shop = config_datastore_find(cfg, "shop");
     assert_non_null(shop);
@@ -242,7 +243,10 @@ static void test_postgres_and_settings(void **state) {
     assert_int_equal(pg->port, 5433);
     assert_string_equal(pg->dbname, "shop");
     assert_string_equal(pg->sslmode, "require");
-    assert_string_equal(t->cfg->state_url, "redis://127.0.0.1:6379/0");
+    char shown[128];
+    assert_int_equal(t->cfg->state_url.kind, BURL_REDIS);
+    assert_string_equal(burl_redact(&t->cfg->state_url, shown, sizeof shown),
+                        "redis://127.0.0.1:6379/0");
     char want[PATH_MAX + 16];
     snprintf(want, sizeof want, "%s/x.db", t->cfg->dir);
     assert_string_equal(config_datastore_find(t->cfg, "lite")->path, want);
@@ -603,6 +607,26 @@ static void test_state_url_secret_not_echoed(void **state) {
     assert_null(strstr(t->probs.items[0], "hunter2"));
 }
 
+/* state.url is parsed once, in the config: a bad Redis URL is a file:line:col
+ * problem (not a failure of the first command that opens it), never echoing
+ * the password. */
+static void test_state_url_parsed_in_config(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml",
+               "datastores: {}\nstate: {url: \"redis://u:hunter2@db:99999/0\"}\n");
+    expect_invalid(t, 1, "datastores.yaml:2:14: state.url: bad Redis URL: bad port");
+    assert_null(strstr(t->probs.items[0], "hunter2"));
+}
+
+static void test_state_url_bad_escape_in_config(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml",
+               "datastores: {}\nstate: {url: \"redis://u:hun%zz@db/0\"}\n");
+    expect_invalid(t, 1, "datastores.yaml:2:14: state.url: bad Redis URL: user or password is "
+                         "badly %-encoded or too long");
+    assert_null(strstr(t->probs.items[0], "hun"));
+}
+
 static void test_invalid_names(void **state) {
     tdir *t = *state;
     cfgt_write(t, "datastores.yaml", "datastores:\n  my.db: {type: sqlite, path: a.db}\n");
@@ -813,7 +837,8 @@ static void test_relative_paths_resolved(void **state) {
     assert_string_equal(t->cfg->datastores[0].path, want);
     assert_string_equal(t->cfg->datastores[1].path, "/abs/dst.db");
     snprintf(want, sizeof want, "sqlite:%s/state/st.db", abs);
-    assert_string_equal(t->cfg->state_url, want);
+    assert_int_equal(t->cfg->state_url.kind, BURL_SQLITE);
+    assert_string_equal(t->cfg->state_url.path, want + 7);
     assert_int_equal(t->cfg->npipelines, 0);
 }
 
@@ -952,6 +977,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_postgres_without_connection, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_port_and_sslmode, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_state_url_secret_not_echoed, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_state_url_parsed_in_config, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_state_url_bad_escape_in_config, cfgt_setup,
+                                        cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_names, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_aliases_and_documents, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_empty_file_and_non_mapping, cfgt_setup, cfgt_teardown),

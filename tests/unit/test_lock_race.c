@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../../src/lock/lock.h"
+#include "support/url_open.h"
 
 #define NPROC 8
 #define NATTEMPTS 50
@@ -64,7 +65,7 @@ static int critical_section(const race *r, const lock_handle *h) {
 /* Exit codes: 0 fine, 1 exclusion violated, 2 backend error. */
 static int child(const race *r) {
     lock_manager *lm = NULL;
-    if (lock_open(&lm, r->url, NULL) != ST_OK) return 2;
+    if (lock_open_url(&lm, r->url, NULL) != ST_OK) return 2;
     int rc = 0;
     for (int i = 0; i < NATTEMPTS && rc == 0; i++) {
         lock_handle h;
@@ -130,7 +131,7 @@ static void test_race_sqlite(void **state) {
     snprintf(r.url, sizeof r.url, "sqlite:%s", path);
     snprintf(r.key, sizeof r.key, "synctool:exec:pipeline:race");
     lock_manager *lm = NULL; /* create the schema before the children race */
-    assert_int_equal(lock_open(&lm, r.url, NULL), 0);
+    assert_int_equal(lock_open_url(&lm, r.url, NULL), 0);
     lock_close(lm);
     run_race(&r);
     char p[300];

@@ -20,6 +20,7 @@
 
 #include "../../src/notify/notify.h"
 #include "../../src/time/st_time.h"
+#include "support/url_open.h"
 
 #define T0 (1760522760LL * ST_USEC) /* 2025-10-15T10:06:00Z */
 #define MIN (60LL * ST_USEC)
@@ -130,7 +131,7 @@ static int setup(void **state) {
     snprintf(f->dir, sizeof f->dir, "/tmp/test_notify.XXXXXX");
     if (mkdtemp(f->dir) == NULL) return -1;
     snprintf(f->url, sizeof f->url, "sqlite:%s/state.db", f->dir);
-    if (state_open(&f->st, f->url, NULL) != ST_OK) return -1;
+    if (state_open_url(&f->st, f->url, NULL) != ST_OK) return -1;
     f->s.name = "full";
     f->p.name = "orders";
     f->p.strategies = &f->s;
@@ -142,7 +143,7 @@ static int setup(void **state) {
     f->cfg.pipelines = &f->p;
     f->cfg.npipelines = 1;
     f->cfg.notify = (config_notify){&f->hook, 1, 1, 1, 0};
-    f->cfg.state_url = f->url;
+    f->cfg.state_url = burl_of(f->url);
     *state = f;
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../src/queue/queue.h"
+#include "support/url_open.h"
 
 static queue_job mk_job(const char *p, const char *s, int64_t run_id) {
     queue_job j;
@@ -146,7 +147,7 @@ static void test_local_fifo(void **s) {
     (void)s;
     queue *q;
     st_error err;
-    assert_int_equal(queue_open(&q, "local:", &err), 0);
+    assert_int_equal(queue_open_local(&q, &err), 0);
     assert_string_equal(queue_backend_name(q), "local");
     check_fifo_and_fields(q);
     queue_close(q);
@@ -155,7 +156,7 @@ static void test_local_fifo(void **s) {
 static void test_local_claim(void **s) {
     (void)s;
     queue *q;
-    assert_int_equal(queue_open(&q, "local:", NULL), 0);
+    assert_int_equal(queue_open_local(&q, NULL), 0);
     check_claim_from_dead_consumer(q);
     queue_close(q);
 }
@@ -163,7 +164,7 @@ static void test_local_claim(void **s) {
 static void test_local_never_lost(void **s) {
     (void)s;
     queue *q;
-    assert_int_equal(queue_open(&q, "local:", NULL), 0);
+    assert_int_equal(queue_open_local(&q, NULL), 0);
     check_never_lost(q);
     queue_close(q);
 }
@@ -171,7 +172,7 @@ static void test_local_never_lost(void **s) {
 static void test_local_touch(void **s) {
     (void)s;
     queue *q;
-    assert_int_equal(queue_open(&q, "local:", NULL), 0);
+    assert_int_equal(queue_open_local(&q, NULL), 0);
     check_touch_keeps_job(q, pause_1500ms);
     queue_close(q);
 }
@@ -180,9 +181,13 @@ static void test_open_bad_scheme(void **s) {
     (void)s;
     queue *q = (queue *)1;
     st_error err;
-    assert_int_equal(queue_open(&q, "amqp://x", &err), ST_EINVAL);
+    assert_int_equal(queue_open_url(&q, "amqp://x", &err), ST_EINVAL);
     assert_null(q);
-    assert_non_null(strstr(err.msg, "unsupported URL scheme"));
+    assert_non_null(strstr(err.msg, "unsupported state URL"));
+    q = (queue *)1;
+    assert_int_equal(queue_open(&q, NULL, &err), ST_EINVAL);
+    assert_null(q);
+    assert_string_equal(err.msg, "queue: no state URL given");
     queue_close(NULL);
 }
 
@@ -230,7 +235,7 @@ static void test_redis_fifo(void **s) {
     REDIS_OR_SKIP(1);
     queue *q;
     st_error err;
-    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
     assert_string_equal(queue_backend_name(q), "redis");
     check_fifo_and_fields(q);
     queue_close(q);
@@ -241,7 +246,7 @@ static void test_redis_claim(void **s) {
     REDIS_OR_SKIP(2);
     queue *q;
     st_error err;
-    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
     check_claim_from_dead_consumer(q);
     queue_close(q);
 }
@@ -251,7 +256,7 @@ static void test_redis_never_lost(void **s) {
     REDIS_OR_SKIP(3);
     queue *q;
     st_error err;
-    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
     check_never_lost(q);
     queue_close(q);
 }
@@ -263,9 +268,9 @@ static void test_redis_two_handles_and_block(void **s) {
     REDIS_OR_SKIP(4);
     queue *sched, *w1, *w2;
     st_error err;
-    assert_int_equal(queue_open(&sched, url, &err), 0);
-    assert_int_equal(queue_open(&w1, url, &err), 0);
-    assert_int_equal(queue_open(&w2, url, &err), 0);
+    assert_int_equal(queue_open_url(&sched, url, &err), 0);
+    assert_int_equal(queue_open_url(&w1, url, &err), 0);
+    assert_int_equal(queue_open_url(&w2, url, &err), 0);
     queue_job j = mk_job("orders", "full", 3), got;
     assert_int_equal(queue_push(sched, &j, &err), 0);
     assert_int_equal(queue_pop(w1, "w1", 100, &got, &err), 0);
@@ -283,11 +288,11 @@ static void test_redis_push_before_group(void **s) {
     REDIS_OR_SKIP(5);
     queue *q;
     st_error err;
-    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
     queue_job j = mk_job("early", "full", 1), got;
     assert_int_equal(queue_push(q, &j, &err), 0);
     queue_close(q);
-    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
     assert_int_equal(queue_pop(q, "w", 0, &got, &err), 0);
     assert_string_equal(got.pipeline, "early");
     assert_int_equal(queue_ack(q, got.id, &err), 0);
@@ -299,7 +304,7 @@ static void test_redis_touch(void **s) {
     REDIS_OR_SKIP(6);
     queue *q;
     st_error err;
-    assert_int_equal(queue_open(&q, url, &err), 0);
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
     check_touch_keeps_job(q, pause_1500ms);
     queue_close(q);
 }
@@ -309,7 +314,7 @@ static void test_redis_unreachable(void **s) {
     queue *q;
     st_error err;
     /* Port 1 on loopback: nothing listens there. */
-    int rc = queue_open(&q, "redis://user:s3cret@127.0.0.1:1/0", &err);
+    int rc = queue_open_url(&q, "redis://user:s3cret@127.0.0.1:1/0", &err);
     assert_int_equal(rc, ST_EUNAVAIL);
     assert_non_null(strstr(err.msg, "127.0.0.1:1"));
     assert_null(strstr(err.msg, "s3cret"));
@@ -319,10 +324,10 @@ static void test_redis_bad_port(void **s) {
     (void)s;
     queue *q;
     st_error err;
-    assert_int_equal(queue_open(&q, "redis://127.0.0.1:notaport/0", &err), ST_EINVAL);
-    assert_non_null(strstr(err.msg, "queue: bad Redis URL: bad port"));
-    assert_int_equal(queue_open(&q, "redis://127.0.0.1:6379/x", &err), ST_EINVAL);
-    assert_non_null(strstr(err.msg, "queue: bad Redis URL: bad database number"));
+    assert_int_equal(queue_open_url(&q, "redis://127.0.0.1:notaport/0", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "bad Redis URL: bad port"));
+    assert_int_equal(queue_open_url(&q, "redis://127.0.0.1:6379/x", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "bad Redis URL: bad database number"));
 }
 
 int main(void) {

@@ -33,6 +33,7 @@
 #include "../../src/sched/sched.h"
 #include "../../src/state/state.h"
 #include "../../src/time/st_time.h"
+#include "support/url_open.h"
 
 #define NPIPE 3334 /* x 3 strategies = 10,002 */
 #define NSTRAT 3
@@ -177,10 +178,10 @@ static void test_compact_tick_decides_as_the_old_path(void **unused) {
     st_error err;
     state *st;
     queue *q;
-    assert_int_equal(state_open(&st, url, &err), ST_OK);
-    assert_int_equal(queue_open(&q, "local:", &err), ST_OK);
+    assert_int_equal(state_open_url(&st, url, &err), ST_OK);
+    assert_int_equal(queue_open_local(&q, &err), ST_OK);
     config *cfg = make_config();
-    cfg->state_url = url;
+    cfg->state_url = burl_of(url);
     int64_t now;
     st_time_parse("2025-10-15T10:07:00Z", &now, NULL);
     seed(st, cfg, now);
@@ -222,7 +223,6 @@ static void test_compact_tick_decides_as_the_old_path(void **unused) {
     free(got_k);
     free(calls);
     sched_plan_free(plan);
-    cfg->state_url = NULL;
     free_config(cfg);
     queue_close(q);
     state_close(st);
@@ -263,7 +263,7 @@ static int rec_cmp(const void *a, const void *b) {
 static void check_each_equals_list(const char *url) {
     st_error err;
     state *st;
-    assert_int_equal(state_open(&st, url, &err), ST_OK);
+    assert_int_equal(state_open_url(&st, url, &err), ST_OK);
     config *cfg = make_config();
     int64_t now;
     st_time_parse("2025-10-15T10:07:00Z", &now, NULL);

@@ -27,6 +27,7 @@
 #include "../../src/sched/sched.h"
 #include "../../src/state/state.h"
 #include "../../src/time/st_time.h"
+#include "support/url_open.h"
 
 typedef struct fixture {
     char dir[64];
@@ -85,9 +86,9 @@ static int setup(void **state) {
     st_error err;
     assert_int_equal(config_load(&f->cfg, f->dir, NULL, &err), 0);
     assert_int_equal(sched_plan_build(&f->plan, f->cfg, &err), 0);
-    assert_int_equal(state_open(&f->st, f->cfg->state_url, &err), 0);
-    assert_int_equal(lock_open(&f->lm, f->cfg->state_url, &err), 0);
-    assert_int_equal(queue_open(&f->q, "local:", &err), 0);
+    assert_int_equal(state_open(&f->st, &f->cfg->state_url, &err), 0);
+    assert_int_equal(lock_open(&f->lm, &f->cfg->state_url, &err), 0);
+    assert_int_equal(queue_open_local(&f->q, &err), 0);
     log_set_level(LOG_ERROR);
     *state = f;
     return 0;

@@ -7,6 +7,7 @@
 #include "state_cases.h"
 
 #include "../../src/state/state_backend.h"
+#include "support/url_open.h"
 
 #include <sqlite3.h>
 
@@ -23,7 +24,7 @@ static void sqlite_wipe(void) {
     }
 }
 
-static int sqlite_open_test(state **out, st_error *err) { return state_open(out, g_url, err); }
+static int sqlite_open_test(state **out, st_error *err) { return state_open_url(out, g_url, err); }
 
 static void sqlite_corrupt(const char *p, const char *s, const char *field, const char *raw) {
     sqlite3 *db;
@@ -53,7 +54,7 @@ static void test_creates_parent_dirs_and_wal(void **ctx) {
     snprintf(url, sizeof url, "sqlite:%s", path);
     state *st;
     st_error err;
-    assert_int_equal(state_open(&st, url, &err), ST_OK);
+    assert_int_equal(state_open_url(&st, url, &err), ST_OK);
     assert_string_equal(state_backend_name(st), "sqlite");
     assert_int_equal(state_mark_pending(st, "p", "s", 1, T0, NULL), ST_OK);
     state_close(st);
@@ -76,13 +77,13 @@ static void test_bad_paths(void **ctx) {
     (void)ctx;
     state *st;
     st_error err;
-    assert_int_equal(state_open(&st, "sqlite:relative/state.db", &err), ST_EINVAL);
+    assert_int_equal(state_open_url(&st, "sqlite:relative/state.db", &err), ST_EINVAL);
     assert_string_equal(err.msg, "state sqlite: path must be absolute, got 'relative/state.db'");
     assert_null(st);
-    assert_int_equal(state_open(&st, "sqlite:/proc/self/nope/state.db", &err), ST_EUNAVAIL);
+    assert_int_equal(state_open_url(&st, "sqlite:/proc/self/nope/state.db", &err), ST_EUNAVAIL);
     assert_non_null(strstr(err.msg, "/proc/self/nope/state.db"));
-    assert_int_equal(state_open(&st, "mysql://x", &err), ST_EINVAL);
-    assert_non_null(strstr(err.msg, "unsupported URL scheme"));
+    assert_int_equal(state_open_url(&st, "mysql://x", &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "unsupported state URL"));
 }
 
 static void mock_close(void *be) { (void)be; }
@@ -146,13 +147,13 @@ static void test_old_file_gains_the_paused_column(void **ctx) {
     sqlite3_close(db);
     state *st;
     st_error err;
-    assert_int_equal(state_open(&st, url, &err), ST_OK);
+    assert_int_equal(state_open_url(&st, url, &err), ST_OK);
     state_record r = get_ok(st, "p", "s");
     assert_int_equal(r.run_id, 7);
     assert_false(r.paused);
     assert_int_equal(state_set_paused(st, "p", "s", true, T0, &err), ST_OK);
     state_close(st);
-    assert_int_equal(state_open(&st, url, &err), ST_OK);   /* reopening does not migrate twice */
+    assert_int_equal(state_open_url(&st, url, &err), ST_OK);   /* reopening does not migrate twice */
     r = get_ok(st, "p", "s");
     assert_true(r.paused);
     state_close(st);

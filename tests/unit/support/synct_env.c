@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "synct_env.h"
+#include "url_open.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +115,10 @@ void synct_setup(synct_env *e, bool src_pg, bool dst_pg, config_strategy_type ty
     memcpy(dir, e->dir, sizeof dir);
     snprintf(e->state_url, sizeof e->state_url, "sqlite:%s/state.db", dir);
     e->cfg = (config){.dir = e->dir, .datastores = e->ds, .ndatastores = 2,
-                      .state_url = e->state_url, .pipelines = &e->p, .npipelines = 1};
+                      .pipelines = &e->p, .npipelines = 1};
     st_error err;
-    if (state_open(&e->st, e->state_url, &err) != 0) fail_msg("state: %s", err.msg);
+    e->cfg.state_url = burl_of(e->state_url);
+    if (state_open(&e->st, &e->cfg.state_url, &err) != 0) fail_msg("state: %s", err.msg);
     create_source(e);
     if (sync_ddl_apply(&e->cfg, &e->p, &err) != 0) fail_msg("ddl: %s", err.msg);
 }
