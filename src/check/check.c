@@ -296,6 +296,7 @@ static void check_columns(check_report *r, store *s, const config_pipeline *p,
     const config_endpoint *e = &p->source;
     for (size_t i = 0; i < p->ncolumns; i++) {
         const config_column *c = &p->columns[i];
+        if (c->expr != NULL) continue; /* computed: check_computed() */
         const store_column_info *have = find_col(info, n, c->name);
         if (have == NULL) {
             add(r, "columns", CHECK_PROBLEM, NULL, "source %s.%s.%s has no column '%s'",
@@ -311,6 +312,49 @@ static void check_columns(check_report *r, store *s, const config_pipeline *p,
     if (bad == 0)
         add(r, "columns", CHECK_OK, NULL, "all %zu columns present with compatible types",
             p->ncolumns);
+}
+
+/* Expression columns and the source filter: the source runs the derived
+ * table every strategy reads (store_sb_from) with no row, so a wrong name or
+ * a syntax error is reported here with the server's message. */
+static void check_computed(check_report *r, store *s, const config_pipeline *p) {
+    size_t nexpr = 0;
+    for (size_t i = 0; i < p->ncolumns; i++) nexpr += p->columns[i].expr != NULL;
+    if (nexpr == 0 && p->source.where == NULL) return;
+    const char **cols = calloc(p->ncolumns ? p->ncolumns : 1, sizeof *cols);
+    const char **exprs = calloc(p->ncolumns ? p->ncolumns : 1, sizeof *exprs);
+    store_sb q = {0};
+    st_error err = {0};
+    int rc = cols && exprs ? ST_OK : st_error_set(&err, ST_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == ST_OK && i < p->ncolumns; i++) {
+        cols[i] = p->columns[i].name;
+        exprs[i] = p->columns[i].expr;
+    }
+    store_table t = {.datastore = p->source.datastore, .schema = p->source.schema,
+                     .table = p->source.table, .where = p->source.where,
+                     .exprs = exprs, .ncols = p->ncolumns, .cols = cols};
+    store_sb_add(&q, "SELECT * FROM ");
+    store_sb_from(&q, s, &t);
+    store_sb_add(&q, " WHERE 1 = 0");
+    store_reader *rd = NULL;
+    if (rc == ST_OK) rc = q.oom ? st_error_set(&err, ST_ENOMEM, "out of memory")
+                                : store_query_small(s, &rd, q.s, 0, NULL, &err);
+    if (rc == ST_OK) {
+        const char *const *row;
+        int nc;
+        rc = store_next(s, rd, &row, &nc, &err) < 0 ? ST_ERR : ST_OK;
+        store_reader_close(s, rd);
+    }
+    if (rc == ST_OK)
+        add(r, "computed", CHECK_OK, NULL, "%zu expression column(s)%s evaluate on the source",
+            nexpr, p->source.where ? " and the source filter" : "");
+    else
+        add(r, "computed", CHECK_PROBLEM, NULL, "the expression columns or source.where do not "
+            "run on source %s.%s.%s: %s", p->source.datastore, config_schema_shown(&p->source),
+            p->source.table, err.msg);
+    store_sb_free(&q);
+    free(cols);
+    free(exprs);
 }
 
 static void check_key(check_report *r, store *s, const config_pipeline *p) {
@@ -454,6 +498,7 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
         config_schema_shown(&p->source), p->source.table);
     check_columns(r, s, p, info, n);
     free(info);
+    check_computed(r, s, p);
     check_key(r, s, p);
     check_cursor_index(r, s, p);
     check_late_commits(r, s, p);

@@ -150,6 +150,10 @@ static void print_text(const explain_ctx *x) {
     if (config_ignored_columns(x->p, ignored, sizeof ignored) > 0)
         printf("ignored columns: %s (compare: false: full, hash and diff do not compare "
                "them; they are copied with rows that change)\n", ignored);
+    if (x->p->source.where != NULL) printf("source filter: %s\n", x->p->source.where);
+    for (size_t i = 0; i < x->p->ncolumns; i++)
+        if (x->p->columns[i].expr != NULL)
+            printf("computed column: %s = %s\n", x->p->columns[i].name, x->p->columns[i].expr);
     for (size_t i = 0; i < x->p->nstrategies; i++) {
         if (!explain_shown(x, i)) continue;
         const config_strategy *s = &x->p->strategies[i];

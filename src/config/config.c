@@ -408,6 +408,7 @@ static void free_endpoint(config_endpoint *e) {
     free(e->schema);
     free(e->table);
     free(e->query);
+    free(e->where);
 }
 
 static void free_pipeline(config_pipeline *p) {
@@ -419,6 +420,7 @@ static void free_pipeline(config_pipeline *p) {
     for (size_t i = 0; i < p->ncolumns; i++) {
         free(p->columns[i].name);
         free(p->columns[i].dest_name);
+        free(p->columns[i].expr);
         free(p->columns[i].type);
     }
     free(p->columns);

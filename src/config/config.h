@@ -67,6 +67,10 @@ typedef struct config_column {
      * full, hash and diff (left out of their comparisons and digests);
      * delta writes it as any column. Never a key or a delta cursor. */
     bool ignored;
+    /* `expr`: an SQL expression in the source's dialect computed instead of
+     * reading a source column (`name` is then only the result's name);
+     * never a key or a delta cursor. NULL: a plain column. */
+    char *expr;
 } config_column;
 
 typedef enum { CONFIG_STRATEGY_FULL, CONFIG_STRATEGY_DELTA, CONFIG_STRATEGY_HASH } config_strategy_type;
@@ -111,6 +115,7 @@ typedef struct config_endpoint {
     char *schema;    /* default: "public" on postgres, "main" on sqlite */
     char *table;     /* required for destination; source needs table or query */
     char *query;     /* optional source query instead of a table; NULL if unused */
+    char *where;     /* optional source filter (SQL condition, source dialect); NULL: all rows */
     bool schema_hidden; /* the schema is a mysql dbname that came from ${VAR} */
 } config_endpoint;
 

@@ -376,7 +376,8 @@ static void endpoint_datastore(config_loader *ld, const config *cfg, const confi
 
 static void parse_endpoint(config_loader *ld, const config *cfg, const config_node *root,
                            const char *path, bool is_source, config_endpoint *e) {
-    static const char *const src_keys[] = {"datastore", "schema", "table", "query", NULL};
+    static const char *const src_keys[] = {"datastore", "schema", "table", "query", "where",
+                                           NULL};
     static const char *const dst_keys[] = {"datastore", "schema", "table", NULL};
     const config_node *m = config_map_get(root, path);
     if (m == NULL) {
@@ -389,6 +390,7 @@ static void parse_endpoint(config_loader *ld, const config *cfg, const config_no
     if (is_source) {
         config_get_string(ld, m, path, "table", false, &e->table);
         config_get_string(ld, m, path, "query", false, &e->query);
+        config_get_string(ld, m, path, "where", false, &e->where);
         if (config_map_get(m, "table") == NULL && config_map_get(m, "query") == NULL)
             config_problem_add(ld, m->line, m->col,
                                "source: missing required key \"table\" (or \"query\")");
@@ -396,6 +398,10 @@ static void parse_endpoint(config_loader *ld, const config *cfg, const config_no
             const config_node *k = config_map_key(m, "query");
             config_problem_add(ld, k->line, k->col,
                                "source.query: give either table or query, not both");
+        } else if (e->query && e->where) {
+            const config_node *k = config_map_key(m, "where");
+            config_problem_add(ld, k->line, k->col, "source.where: a filter applies to a "
+                               "source table; write the condition into source.query instead");
         }
     } else {
         config_get_string(ld, m, path, "table", true, &e->table);

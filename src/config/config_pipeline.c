@@ -6,7 +6,9 @@
  * and destination names are unique. `compare: false` marks a column that is
  * copied but not compared (config.h, config_column.ignored); a key column
  * cannot be one (a row is found by its key), nor a delta's cursor (the
- * cursor is what tells delta a row changed).
+ * cursor is what tells delta a row changed). `expr` computes a column from
+ * the source row instead of reading one (never a key or a cursor, never with
+ * a hand-written source.query, which computes its own columns).
  *
  * Strategies are full, delta or hash, each with optional cron + timezone and
  * type-specific settings: a delta needs a `cursor` that is one of the
@@ -83,8 +85,28 @@ static void parse_compare(config_loader *ld, const config_node *item, const char
                        "or key: true)", path, c->name ? c->name : "");
 }
 
+/* `expr` of column i: computed from the source row; a key cannot be one (a
+ * row is found by its key, on both sides, through the key's index). */
+static void parse_expr(config_loader *ld, const config_node *item, const char *path,
+                       const config_pipeline *p, config_column *c) {
+    if (!config_get_string(ld, item, path, "expr", false, &c->expr) || c->expr == NULL) return;
+    const config_node *v = config_map_get(item, "expr");
+    if (c->expr[strspn(c->expr, " \t\r\n")] == '\0') {
+        config_problem_add(ld, v->line, v->col, "%s.expr: empty expression (remove expr: to "
+                           "copy the source column \"%s\")", path, c->name ? c->name : "");
+        return;
+    }
+    if (p->source.query != NULL)
+        config_problem_add(ld, v->line, v->col, "%s.expr: the source is a query; compute "
+                           "\"%s\" in source.query instead", path, c->name ? c->name : "");
+    else if (c->key)
+        config_problem_add(ld, v->line, v->col, "%s.expr: key column \"%s\" cannot be an "
+                           "expression (rows are found by their key through its index; key a "
+                           "plain source column)", path, c->name ? c->name : "");
+}
+
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p) {
-    static const char *const keys[] = {"name", "type", "key", "dest", "compare", NULL};
+    static const char *const keys[] = {"name", "type", "key", "dest", "compare", "expr", NULL};
     const config_node *m = get_list(ld, root, "columns", "column");
     if (m == NULL) return;
     p->columns = calloc(m->n, sizeof *p->columns);
@@ -104,6 +126,7 @@ void config_parse_columns(config_loader *ld, const config_node *root, config_pip
         config_get_bool(ld, m->vals[i], path, "key", &c->key);
         config_get_string(ld, m->vals[i], path, "dest", false, &c->dest_name);
         parse_compare(ld, m->vals[i], path, c);
+        parse_expr(ld, m->vals[i], path, p, c);
         if (c->dest_name == NULL) c->dest_name = config_strdup(ld, c->name);
         if (column_unique(ld, p, i, m->vals[i], false)) column_unique(ld, p, i, m->vals[i], true);
         any_key = any_key || c->key;
@@ -158,6 +181,10 @@ static void check_cursor(config_loader *ld, const config_node *m, const char *pa
             config_problem_add(ld, v->line, v->col, "%s.cursor: column \"%s\" is compare: false "
                                "(columns[%zu]); a delta cursor must be compared: remove "
                                "compare: false or choose another cursor", path, s->cursor, i);
+        else if (p->columns[i].expr != NULL)
+            config_problem_add(ld, v->line, v->col, "%s.cursor: column \"%s\" is an expression "
+                               "(columns[%zu]); a delta cursor must be a plain source column "
+                               "(its index finds the changed rows)", path, s->cursor, i);
         return;
     }
     if (p->ncolumns == 0) return; /* columns already reported */

@@ -163,6 +163,7 @@ static void endpoint_json(json_writer *w, const char *key, const config_endpoint
     json_kv_string(w, "schema", e->schema ? config_schema_shown(e) : NULL);
     json_kv_string(w, "table", e->table);
     json_kv_bool(w, "query", e->query != NULL);
+    json_kv_string(w, "where", e->where);
     json_end_object(w);
 }
 
@@ -266,6 +267,7 @@ static void detail_fields(json_writer *w, const pipeline_view *v) {
         json_kv_string(w, "type", c->type);
         json_kv_bool(w, "key", c->key);
         json_kv_bool(w, "compare", !c->ignored);
+        json_kv_string(w, "expr", c->expr);
         json_end_object(w);
     }
     json_end_array(w);

@@ -406,9 +406,37 @@ int store_key_indexed(store *s, const char *schema, const char *table, const cha
                                            yes, err));
 }
 
+bool store_table_derived(const store_table *t) {
+    if (t->query != NULL || t->where != NULL) return true;
+    for (size_t i = 0; t->exprs != NULL && i < t->ncols; i++)
+        if (t->exprs[i] != NULL) return true;
+    return false;
+}
+
+/* A table with a filter or expressions: (SELECT "a", (expr) AS "b" FROM
+ * "s"."t" WHERE (cond)) AS "synctool_src". */
+static void sb_filtered(store_sb *b, const store *s, const store_table *t) {
+    store_sb_add(b, "(SELECT ");
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (i) store_sb_add(b, ", ");
+        if (t->exprs != NULL && t->exprs[i] != NULL) store_sb_addf(b, "(%s) AS ", t->exprs[i]);
+        store_sb_quote(b, t->cols[i]);
+    }
+    store_sb_add(b, " FROM ");
+    store_sb_quote(b, store_schema(s, t->schema));
+    store_sb_add(b, ".");
+    store_sb_quote(b, t->table);
+    if (t->where != NULL) store_sb_addf(b, " WHERE (%s)", t->where);
+    store_sb_add(b, ") AS \"synctool_src\"");
+}
+
 void store_sb_from(store_sb *b, const store *s, const store_table *t) {
     if (t->query != NULL) {
         store_sb_addf(b, "(%s) AS \"synctool_src\"", t->query);
+        return;
+    }
+    if (store_table_derived(t)) {
+        sb_filtered(b, s, t);
         return;
     }
     store_sb_quote(b, store_schema(s, t->schema));
@@ -417,7 +445,7 @@ void store_sb_from(store_sb *b, const store *s, const store_table *t) {
 }
 
 void store_sb_colref(store_sb *b, const store *s, const store_table *t, const char *col) {
-    if (t->query != NULL) {
+    if (store_table_derived(t)) {
         store_sb_add(b, "\"synctool_src\"");
     } else {
         store_sb_quote(b, store_schema(s, t->schema));

@@ -100,6 +100,14 @@ typedef struct store_table {
     const char *schema;       /* may be NULL: the engine default */
     const char *table;        /* NULL when `query` is used */
     const char *query;        /* source query instead of a table, or NULL */
+    /* A filter on `table` (an SQL condition) and per-column expressions
+     * computed instead of reading the column (NULL entries: plain columns;
+     * NULL: none). With either, store_sb_from() makes the table a derived
+     * table selecting exactly the mapped columns under their names, so
+     * every query a strategy sends carries them; planners merge the derived
+     * table into the query (the key's and cursor's indexes still serve). */
+    const char *where;
+    const char *const *exprs;
     size_t ncols;
     const char *const *cols;  /* column names in this datastore */
     const char *const *types; /* config types, for DDL and casts */
@@ -470,7 +478,12 @@ int store_ddl_type(store *s, const char *cfgtype, char *buf, size_t n, st_error 
 int store_key_indexed(store *s, const char *schema, const char *table, const char *const *cols,
                       size_t n, bool *yes, st_error *err);
 
-/* Appends "schema"."table" (or "(query) AS synctool_src"). */
+/* Whether store_sb_from() makes `t` a derived table (a query, a filter or
+ * an expression column): its columns are then named through synctool_src. */
+bool store_table_derived(const store_table *t);
+/* Appends "schema"."table", or "(query) AS synctool_src", or for a table
+ * with a filter or expressions "(SELECT ... FROM "schema"."table" WHERE
+ * (filter)) AS synctool_src". */
 void store_sb_from(store_sb *b, const store *s, const store_table *t);
 /* Appends a fully qualified column reference ("schema"."table"."col"):
  * ORDER BY terms must name the input column, not an output column of the

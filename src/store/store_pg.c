@@ -1263,7 +1263,7 @@ static int pg_estimate_rows(void *impl, const store_table *t, const char *from, 
                             st_error *err) {
     pg_impl *g = impl;
     *out = 0;
-    if (t->table != NULL) {
+    if (t->table != NULL && t->where == NULL) { /* a filter: the planner's estimate */
         const char *p[] = {t->table, t->schema ? t->schema : "public"};
         int rc = pg_first_int(g, "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n "
                               "ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname = $2",

@@ -35,6 +35,7 @@ static void ctx_free(sync_ctx *c) {
     store_close(c->src);
     store_close(c->dst);
     free(c->scols);
+    free(c->exprs);
     free(c->dcols);
     free(c->types);
     free(c->kinds);
@@ -47,15 +48,17 @@ static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
     size_t n = p->ncolumns;
     c->ncols = n;
     c->scols = calloc(n, sizeof *c->scols);
+    c->exprs = calloc(n, sizeof *c->exprs);
     c->dcols = calloc(n, sizeof *c->dcols);
     c->types = calloc(n, sizeof *c->types);
     c->kinds = calloc(n, sizeof *c->kinds);
     c->key = calloc(n, sizeof *c->key);
     c->ignored = calloc(n, sizeof *c->ignored);
-    if (!c->scols || !c->dcols || !c->types || !c->kinds || !c->key || !c->ignored)
+    if (!c->scols || !c->exprs || !c->dcols || !c->types || !c->kinds || !c->key || !c->ignored)
         return st_error_set(c->err, ST_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         c->scols[i] = p->columns[i].name;
+        c->exprs[i] = p->columns[i].expr;
         c->dcols[i] = p->columns[i].dest_name ? p->columns[i].dest_name : p->columns[i].name;
         c->types[i] = p->columns[i].type;
         c->kinds[i] = store_kind_of(p->columns[i].type);
@@ -72,6 +75,8 @@ static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
     c->st.schema = p->source.schema;
     c->st.table = p->source.query ? NULL : p->source.table;
     c->st.query = p->source.query;
+    c->st.where = p->source.where;
+    c->st.exprs = c->exprs;
     c->st.cols = c->scols;
     c->dt = base;
     c->dt.datastore = p->destination.datastore;
@@ -81,7 +86,8 @@ static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
     return ST_OK;
 }
 
-/* Every mapped column must exist in the table. */
+/* Every mapped column must exist in the table (a source expression column
+ * is computed, not read: its own names are checked when the query runs). */
 static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
     store_column_info *info = NULL;
     size_t n = 0;
@@ -94,6 +100,7 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
     }
     bool sqlite = strcmp(store_ops_of(s)->engine, "sqlite") == 0;
     for (size_t i = 0; rc == ST_OK && i < t->ncols; i++) {
+        if (t->exprs != NULL && t->exprs[i] != NULL) continue;
         bool found = false;
         size_t j = 0;
         for (; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;

@@ -57,6 +57,7 @@ typedef struct sync_ctx {
     store *src, *dst;
     store_table st, dt;
     const char **scols, **dcols, **types;
+    const char **exprs; /* source column expressions (config_column.expr) */
     store_kind *kinds;
     bool *key;
     bool *ignored;   /* compare: false (config_column.ignored): not compared by

@@ -80,7 +80,8 @@ bool sync_local_applies(const sync_ctx *c) {
     const config_datastore *dd = config_datastore_find(c->o->cfg, p->destination.datastore);
     if (sd == NULL || dd == NULL || sd->type != CONFIG_DS_SQLITE || dd->type != CONFIG_DS_SQLITE)
         return false;
-    if (p->source.query != NULL || p->source.table == NULL) return false;
+    if (p->source.query != NULL || p->source.table == NULL || store_table_derived(&c->st))
+        return false;
     if (p->source.schema != NULL && strcmp(p->source.schema, "main") != 0) return false;
     for (size_t i = 0; i < c->ncols; i++)
         if (c->key[i] && !raw_kind(c->kinds[i])) return false;

@@ -428,7 +428,8 @@
   function endpoint(e) {
     if (!e) return "";
     if (e.query) return e.datastore + " (query)";
-    return [e.datastore, e.schema, e.table].filter(Boolean).join(".");
+    return [e.datastore, e.schema, e.table].filter(Boolean).join(".") +
+      (e.where ? " where " + e.where : "");
   }
   function truncate(s, n) { s = String(s || ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; }
 
@@ -595,7 +596,10 @@
           var st = pipelineState(p);
           $("#p-title").innerHTML = esc(p.name) + " " + stateBadge(st);
           $("#p-sub").innerHTML = esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) +
-            " · freshness: " + freshnessCell(p);
+            " · freshness: " + freshnessCell(p) +
+            (p.columns || []).filter(function (c) { return c.expr; }).map(function (c) {
+              return '<div class="small muted">computed: ' + esc(c.name) + " = " + esc(c.expr) + "</div>";
+            }).join("");
           if (!actionsDrawn) {
             $("#p-actions").innerHTML = actionButtons(name, p.strategies);
             wireActions($("#p-actions"), name, function () { actionsDrawn = false; current.refresh(); });
