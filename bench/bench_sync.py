@@ -20,6 +20,16 @@ carries an index the others lack.
                                  DO UPDATE), N = 1% and 10% of the rows
   peak RSS of the synctool process (wait4 rusage) at ROWS and BIG rows
 
+Every side of every figure proves itself (benchlib.Proof): it starts after a
+CHECKPOINT, its WAL is measured (pg_current_wal_lsn before and after), and
+the rows it had to leave in its target are counted there by a query of our
+own afterwards (a full copy: count(*) of the target; a repair: the changed
+rows now equal to the source). pgcopydb's target is truncated before each
+repetition (`copy table-data` does not truncate: into a filled target it
+stops at the first duplicate key and still exits 0) and its log is searched
+for errors beside its exit code. A repetition whose rows or WAL disagree is
+left out of the median and named in the row.
+
 Changes for hash/full are made in the destination (UPDATE ... SET total =
 total + 1), outside the timed part, so both tools repair the same rows.
 
@@ -37,7 +47,8 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import REPS, interleave, med, report, rng, save_summary, synctool, timed
+from benchlib import (REPS, Proof, interleave_proved, kept, med, report, rng,
+                      save_summary, synctool, timed)
 
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
 BIG = int(os.environ.get("SYNCTOOL_BENCH_BIG_ROWS", "5000000"))
@@ -66,6 +77,23 @@ def psql(sql, db=None):
 
 def q(table):
     return f'"{SCHEMA}".{table}'
+
+
+def proved(fn, count_sql, want, db=None):
+    """CHECKPOINT, then fn() (returns seconds); returns (seconds, Proof): the
+    count count_sql answers afterwards and the WAL bytes written meanwhile."""
+    psql("CHECKPOINT")
+    l0 = psql("SELECT pg_current_wal_lsn()")
+    secs = fn()
+    wal = int(float(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{l0}')")))
+    return secs, Proof(int(psql(count_sql, db)), want, wal)
+
+
+def ratio_of(a, b):
+    """Median ratio of two kept time lists, with the range of the pairs."""
+    r = med(a) / med(b)
+    pairs = [x / y for x, y in zip(a, b)]
+    return r, pairs
 
 
 def make_source(table, n):
@@ -125,17 +153,22 @@ def copy_pipe(src, dst):
 
 
 def pgcopydb(src, workdir):
-    """pgcopydb copy table-data of `src` into the same-named table of TGT_DB
-    (it truncates the target first). Its work directory is removed before."""
+    """pgcopydb copy table-data of `src` into the same-named table of TGT_DB.
+    It does NOT truncate the target (0.10): the caller does. Its work
+    directory is removed before; an error in its log is reported even when
+    it exits 0 (the row count of the target then tells)."""
     shutil.rmtree(os.path.join(workdir, "pgc"), ignore_errors=True)
     uri = f"postgres://{PG['USER']}:{PG['PASSWORD']}@{PG['HOST']}:{PG['PORT']}/"
     filters = os.path.join(workdir, "filters.ini")
     with open(filters, "w") as f:
         f.write(f"[include-only-table]\n{SCHEMA}.{src}\n")
-    subprocess.run(["pgcopydb", "copy", "table-data", "--source", uri + PG["DBNAME"],
+    r = subprocess.run(["pgcopydb", "copy", "table-data", "--source", uri + PG["DBNAME"],
                     "--target", uri + TGT_DB, "--dir", os.path.join(workdir, "pgc"),
                     "--filters", filters, "--table-jobs", "1"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, text=True)
+    errors = [ln for ln in (r.stdout + r.stderr).splitlines() if " ERROR " in ln]
+    if errors:
+        print(f"bench_sync: pgcopydb logged errors (exit 0): {errors[0]}", file=sys.stderr)
 
 
 GEN = [0]  # generations of delta changes, each beyond every watermark so far
@@ -145,8 +178,7 @@ def bench_full(root, workdir, src, n, tag):
     """Full into an empty table vs the COPY pipe vs pgcopydb; returns peak RSS."""
     rss = []
 
-    def st():
-        psql(f"TRUNCATE {q('dst')}")
+    def go():
         secs, err, kib = run(root, "full")
         s = stats(err)
         if s is None or s[1] != n:
@@ -154,20 +186,29 @@ def bench_full(root, workdir, src, n, tag):
         rss.append(kib)
         return secs
 
+    def st():
+        psql(f"TRUNCATE {q('dst')}")
+        return proved(go, f"SELECT count(*) FROM {q('dst')}", n)
+
     def cp():
         psql(f"TRUNCATE {q('copy_t')}")
-        return timed(lambda: copy_pipe(src, "copy_t"))
+        return proved(lambda: timed(lambda: copy_pipe(src, "copy_t")),
+                      f"SELECT count(*) FROM {q('copy_t')}", n)
 
     def pgc():
-        return timed(lambda: pgcopydb(src, workdir))
+        psql(f"TRUNCATE {q(src)}", TGT_DB)
+        return proved(lambda: timed(lambda: pgcopydb(src, workdir)),
+                      f"SELECT count(*) FROM {q(src)}", n, TGT_DB)
 
-    t_st, t_cp, t_pgc = interleave([st, cp, pgc])
-    ratios = [a / b for a, b in zip(t_st, t_cp)]
-    ratios_pgc = [a / b for a, b in zip(t_st, t_pgc)]
-    report(f"full into empty table, {tag} rows", f"{med(t_st):.2f} s {rng(t_st)}",
-           f"COPY pipe {med(t_cp):.2f} s {rng(t_cp)}; pgcopydb {med(t_pgc):.2f} s {rng(t_pgc)}",
-           f"{med(ratios):.2f}x COPY {rng(ratios)}; {med(ratios_pgc):.2f}x pgcopydb",
-           "<= 1.10x COPY", med(ratios) <= 1.10)
+    s_st, s_cp, s_pgc = interleave_proved([st, cp, pgc])
+    (t_st, n_st), (t_cp, n_cp), (t_pgc, n_pgc) = kept(s_st), kept(s_cp), kept(s_pgc)
+    r_cp, pairs = ratio_of(t_st, t_cp)
+    r_pgc, _ = ratio_of(t_st, t_pgc)
+    report(f"full into empty table, {tag} rows", f"{med(t_st):.2f} s {rng(t_st)} [{n_st}]",
+           f"COPY pipe {med(t_cp):.2f} s {rng(t_cp)} [{n_cp}]; pgcopydb {med(t_pgc):.2f} s "
+           f"{rng(t_pgc)} [{n_pgc}]",
+           f"{r_cp:.2f}x COPY {rng(pairs)}; {r_pgc:.2f}x pgcopydb",
+           "<= 1.10x COPY", r_cp <= 1.10)
     return max(rss)
 
 
@@ -175,34 +216,38 @@ def change(cond, sign="+"):
     psql(f"UPDATE {q('dst')} SET total = total {sign} 1 WHERE {cond}")
 
 
+def repaired(cond):
+    """The rows of `cond` now equal in dst and src (a repair's proof)."""
+    return (f"SELECT count(*) FROM {q('dst')} d JOIN {q('src')} s USING (id) "
+            f"WHERE {cond} AND d.total = s.total")  # USING (id): a bare id is the key
+
+
 def bench_hash_changed(root, label, cond, n, goal):
-    def h():
-        change(cond)
-        secs, err, _ = run(root, "hash")
-        s = stats(err)
-        if s is None or s[2] != n:
-            raise RuntimeError(f"hash {label}: expected {n} updated, got {s}")
-        return secs
+    def side(strategy):
+        def go():
+            secs, err, _ = run(root, strategy)
+            s = stats(err)
+            if s is None or s[2] != n:
+                raise RuntimeError(f"{strategy} {label}: expected {n} updated, got {s}")
+            return secs
 
-    def f():
-        change(cond)
-        secs, err, _ = run(root, "full")
-        s = stats(err)
-        if s is None or s[2] != n:
-            raise RuntimeError(f"full {label}: expected {n} updated, got {s}")
-        return secs
+        def fn():
+            change(cond)
+            return proved(go, repaired(cond), n)
+        return fn
 
-    t_h, t_f = interleave([h, f])
-    ratios = [a / b for a, b in zip(t_h, t_f)]
-    report(f"hash, {label} ({n} rows)", f"{med(t_h):.2f} s {rng(t_h)}",
-           f"full on the same change {med(t_f):.2f} s {rng(t_f)}",
-           f"{med(ratios):.2f}x {rng(ratios)}", f"<= {goal}x full", med(ratios) <= goal)
+    s_h, s_f = interleave_proved([side("hash"), side("full")])
+    (t_h, n_h), (t_f, n_f) = kept(s_h), kept(s_f)
+    r, pairs = ratio_of(t_h, t_f)
+    report(f"hash, {label} ({n} rows)", f"{med(t_h):.2f} s {rng(t_h)} [{n_h}]",
+           f"full on the same change {med(t_f):.2f} s {rng(t_f)} [{n_f}]",
+           f"{r:.2f}x {rng(pairs)}", f"<= {goal}x full", r <= goal)
 
 
 def bench_hash_identical(root):
     segs = []
 
-    def h():
+    def go():
         secs, err, _ = run(root, "hash")
         s = stats(err)
         if s is None or s[0] != 0 or s[2] != 0:
@@ -210,17 +255,25 @@ def bench_hash_identical(root):
         segs.append(s)
         return secs
 
-    def c():
-        return timed(lambda: (psql(f"SELECT count(*) FROM {q('src')}"),
-                              psql(f"SELECT count(*) FROM {q('dst')}")))
+    differ = (f"SELECT count(*) FROM {q('dst')} d FULL JOIN {q('src')} s USING (id) "
+              "WHERE d.total IS DISTINCT FROM s.total")
 
-    t_h, t_c = interleave([h, c])
-    ratios = [a / b for a, b in zip(t_h, t_c)]
+    def h():
+        return proved(go, differ, 0)
+
+    def c():
+        return proved(lambda: timed(lambda: (psql(f"SELECT count(*) FROM {q('src')}"),
+                                             psql(f"SELECT count(*) FROM {q('dst')}"))),
+                      differ, 0)
+
+    s_h, s_c = interleave_proved([h, c])
+    (t_h, n_h), (t_c, n_c) = kept(s_h), kept(s_c)
+    r, pairs = ratio_of(t_h, t_c)
     s = segs[-1]
     report("hash, identical tables", f"{med(t_h):.2f} s {rng(t_h)} ({s[0]} rows read, "
-           f"{s[5]}/{s[4]} segments skipped)", f"count(*) both sides {med(t_c):.2f} s {rng(t_c)}",
-           f"{med(ratios):.1f}x {rng(ratios, '{:.1f}')}", "<= 5x count(*), 0 rows",
-           med(ratios) <= 5)
+           f"{s[5]}/{s[4]} segments skipped) [{n_h}]",
+           f"count(*) both sides {med(t_c):.2f} s {rng(t_c)} [{n_c}]",
+           f"{r:.1f}x {rng(pairs, '{:.1f}')}", "<= 5x count(*), 0 rows", r <= 5)
 
 
 def bench_delta(root, workdir, n_changed):
@@ -250,8 +303,7 @@ def bench_delta(root, workdir, n_changed):
 
     counts = []
 
-    def d():
-        new_change()
+    def go():
         secs, err, _ = run(root, "delta")
         s = stats(err)
         if s is None or s[0] != n_changed or s[2] != n_changed:
@@ -259,18 +311,26 @@ def bench_delta(root, workdir, n_changed):
         counts.append(s)
         return secs
 
+    def d():
+        new_change()
+        return proved(go, repaired(cond), n_changed)
+
     def b():
         new_change()
         cmd = psql_cmd("", None)[:-2] + ["-f", script]
-        return timed(lambda: subprocess.run(cmd, env=PGENV, check=True, capture_output=True))
+        return proved(lambda: timed(lambda: subprocess.run(cmd, env=PGENV, check=True,
+                                                           capture_output=True)),
+                      repaired(cond), n_changed)
 
-    t_d, t_b = interleave([d, b])
-    ratios = [a / b for a, b in zip(t_d, t_b)]
+    s_d, s_b = interleave_proved([d, b])
+    (t_d, n_d), (t_b, n_b) = kept(s_d), kept(s_b)
+    r, pairs = ratio_of(t_d, t_b)
     limit = 1.5 * med(t_b) + 0.040
     pct = 100.0 * n_changed / ROWS
-    report(f"delta, {n_changed} rows changed ({pct:g}%)", f"{med(t_d):.3f} s {rng(t_d, '{:.3f}')}",
+    report(f"delta, {n_changed} rows changed ({pct:g}%)",
+           f"{med(t_d):.3f} s {rng(t_d, '{:.3f}')} [{n_d}]",
            f"psql \\copy + INSERT ON CONFLICT of those rows {med(t_b):.3f} s "
-           f"{rng(t_b, '{:.3f}')}", f"{med(ratios):.2f}x {rng(ratios)} (limit {limit:.3f} s)",
+           f"{rng(t_b, '{:.3f}')} [{n_b}]", f"{r:.2f}x {rng(pairs)} (limit {limit:.3f} s)",
            "<= 1.5x + 40 ms", med(t_d) <= limit)
 
 
