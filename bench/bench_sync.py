@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import (REPS, Proof, interleave_proved, kept, med, report, rng,
+from benchlib import (REPS, interleave_proved, kept, med, pg_proved, report, rng,
                       save_summary, synctool, timed)
 
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
@@ -80,13 +80,8 @@ def q(table):
 
 
 def proved(fn, count_sql, want, db=None):
-    """CHECKPOINT, then fn() (returns seconds); returns (seconds, Proof): the
-    count count_sql answers afterwards and the WAL bytes written meanwhile."""
-    psql("CHECKPOINT")
-    l0 = psql("SELECT pg_current_wal_lsn()")
-    secs = fn()
-    wal = int(float(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{l0}')")))
-    return secs, Proof(int(psql(count_sql, db)), want, wal)
+    """benchlib.pg_proved with the count taken by count_sql (in db)."""
+    return pg_proved(psql, fn, lambda: int(psql(count_sql, db)), want)
 
 
 def ratio_of(a, b):
