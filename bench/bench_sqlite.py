@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import timed
+from benchlib import Proof, kept, timed
 
 BIN = os.environ.get("SYNCTOOL_BIN", "build/synctool")
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
@@ -118,17 +118,37 @@ def change_source(src, rep):
     return f"{1800000000 + rep * 2 * ROWS}"
 
 
-def median_pair(label, ours, base, goal, note=""):
+def median_pair(label, ours, base, goal, note="", prove=None):
+    """prove = (proof_ours, proof_base): each returns a benchlib.Proof of
+    the side that just ran (rows in its target against rows it had to
+    leave there); a repetition that fails its proof is left out and named."""
     a, b = [], []
     for _ in range(REPEAT):
-        a.append(ours())
-        b.append(base())
-    ma, mb = statistics.median(a), statistics.median(b)
+        t = ours()
+        a.append((t, prove[0]() if prove else Proof(0, 0)))
+        t = base()
+        b.append((t, prove[1]() if prove else Proof(0, 0)))
+    (ta, na), (tb, nb) = kept(a), kept(b)
+    ma, mb = statistics.median(ta), statistics.median(tb)
     ratio = ma / mb if mb > 0 else float("inf")
     verdict = "" if goal is None else ("met" if ratio <= goal else "MISSED")
+    proof = f" [{na} | {nb}]" if prove else ""
     print(f"{label:<38} {ma:8.2f}s {mb:8.2f}s {ratio:6.2f}x  "
-          f"{'<= %.1fx' % goal if goal else '':<8} {verdict} {note}", flush=True)
+          f"{'<= %.1fx' % goal if goal else '':<8} {verdict} {note}{proof}", flush=True)
     return ma, mb
+
+
+def rows_in(db, table="t", where=""):
+    """A counter of rows in an SQLite file's table (a side's proof)."""
+    return lambda: int(sqlite(db, f"SELECT count(*) FROM {table} {where}"))
+
+
+def pg_rows(table):
+    return lambda: int(psql(f'SELECT count(*) FROM "{SCHEMA}".{table}'))
+
+
+def proof(count, want):
+    return lambda: Proof(count(), want() if callable(want) else want)
 
 
 def main():
@@ -167,7 +187,8 @@ def main():
             return timed(lambda: sqlite(base, f"ATTACH '{src}' AS s; "
                                               "INSERT INTO t SELECT * FROM s.t"))
         if "s2s" in ONLY:
-            median_pair("SQLite -> SQLite full", s2s, s2s_base, 1.5)
+            median_pair("SQLite -> SQLite full", s2s, s2s_base, 1.5,
+                        prove=(proof(rows_in(dst), ROWS), proof(rows_in(base), ROWS)))
         else:
             fresh_dst()
             ddl = sqlite(dst, ".schema t")
@@ -190,7 +211,8 @@ def main():
                    + " ".join(f"'{a}'" for a in psql_args(f'\\copy "{SCHEMA}".base FROM STDIN CSV')))
             return timed(lambda: sh(cmd))
         if "s2p" in ONLY:
-            median_pair("SQLite -> PostgreSQL full", s2p, s2p_base, 1.2)
+            median_pair("SQLite -> PostgreSQL full", s2p, s2p_base, 1.2,
+                        prove=(proof(pg_rows("t"), ROWS), proof(pg_rows("base"), ROWS)))
             pgloader_reference(src)
         else:
             s2p()
@@ -210,7 +232,8 @@ def main():
                 f'\\copy (SELECT {NAMES} FROM "{SCHEMA}".src) TO STDOUT CSV'))
             return timed(lambda: sh(f"{out} | sqlite3 {base} '.import --csv /dev/stdin t'"))
         if "p2s" in ONLY:
-            median_pair("PostgreSQL -> SQLite full", p2s, p2s_base, 1.3)
+            median_pair("PostgreSQL -> SQLite full", p2s, p2s_base, 1.3,
+                        prove=(proof(rows_in(dst2), ROWS), proof(rows_in(base), ROWS)))
         else:
             p2s()
 
@@ -225,7 +248,8 @@ def main():
                                   psql(f'SELECT count(*) FROM "{SCHEMA}".src')))
         if "hash" in ONLY:
             median_pair("hash, identical PostgreSQL <-> SQLite", hash_run, counts, None,
-                        "(baseline: count(*) on both sides)")
+                        "(baseline: count(*) on both sides)",
+                        prove=(proof(rows_in(dst2), ROWS), proof(rows_in(dst2), ROWS)))
     finally:
         psql(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
         shutil.rmtree(root, ignore_errors=True)
@@ -256,8 +280,13 @@ def s2s_delta(root, src, dst, base):
         return timed(lambda: sqlite(base, f"ATTACH '{src}' AS s; INSERT INTO t SELECT * FROM s.t "
                                           f"WHERE updated_at > {since} ON CONFLICT (id) DO UPDATE "
                                           f"SET {sets} WHERE {changed}"))
+    def changed_in(db):
+        return lambda: int(sqlite(db, "SELECT count(*) FROM t WHERE updated_at > "
+                                      f"datetime({rep['since']}, 'unixepoch')"))
     median_pair(f"SQLite -> SQLite delta, {CHANGED} rows", ours, baseline, None,
-                "(baseline: attach + insert ... on conflict do update)")
+                "(baseline: attach + insert ... on conflict do update)",
+                prove=(proof(changed_in(dst), changed_in(src)),
+                       proof(changed_in(base), changed_in(src))))
     out = synctool(root, "run", "--job-name", "s2s", "--strategy", "delta")
     assert "0 inserted, 0 updated, 0 deleted" in out, out
     a = sqlite(dst, "SELECT count(*), sum(total), max(updated_at) FROM t")
@@ -284,8 +313,10 @@ def s2s_hash(root, src):
 
     def baseline():
         return timed(lambda: synctool(root, "run", "--job-name", "s2s_f", "--strategy", "full"))
+    dbs = {"s2s_h": os.path.join(root, "dst3.db"), "s2s_f": os.path.join(root, "dst4.db")}
     median_pair(f"SQLite -> SQLite hash, {CHANGED} rows changed", ours, baseline, None,
-                "(baseline: full on the same change)")
+                "(baseline: full on the same change)",
+                prove=(proof(rows_in(dbs["s2s_h"]), ROWS), proof(rows_in(dbs["s2s_f"]), ROWS)))
 
 
 def pgloader_reference(src):
