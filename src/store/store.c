@@ -16,6 +16,11 @@
  *     message that names a host, user, database or file shows
  *     "(value hidden)" instead; a message cut inside a secret loses the
  *     piece. store_schema_shown is the schema as messages show it;
+ *   - the driver: store_open picks it from the datastore's type (driver_of);
+ *     store_open_with_ops takes a table from the caller instead (the seam
+ *     tests use for a mock store, tests/unit/support/mock_store.h): the
+ *     same front end, secrets and checks around any table of the current
+ *     STORE_OPS_VERSION,
  *   - fencing: synctool_fence(lock_key text primary key, token bigint) is
  *     read inside the caller's transaction under a shared row lock (the
  *     driver's fence_read_sql: FOR SHARE on PostgreSQL, LOCK IN SHARE MODE
@@ -109,7 +114,16 @@ static const struct store_ops *driver_of(const config_datastore *ds) {
 }
 
 int store_open(store **out, const config_datastore *ds, st_error *err) {
+    return store_open_with_ops(out, driver_of(ds), ds, err);
+}
+
+int store_open_with_ops(store **out, const struct store_ops *ops, const config_datastore *ds,
+                        st_error *err) {
     *out = NULL;
+    if (ops == NULL || ops->version != STORE_OPS_VERSION)
+        return st_error_set(err, ST_EINVAL, "datastore '%s': store driver '%s' has ops version "
+                            "%d, want %d", ds->name, ops && ops->engine ? ops->engine : "?",
+                            ops ? ops->version : -1, STORE_OPS_VERSION);
     if (ds->env_unset != NULL)
         return st_error_set(err, ST_EINVAL,
                             "datastore '%s': environment variable %s is not set (needed to "
@@ -120,7 +134,7 @@ int store_open(store **out, const config_datastore *ds, st_error *err) {
         free(s);
         return st_error_set(err, ST_ENOMEM, "datastore '%s': out of memory", ds->name);
     }
-    s->ops = driver_of(ds);
+    s->ops = ops;
     snprintf(s->name, sizeof s->name, "%s", ds->name);
     snprintf(s->schema, sizeof s->schema, "%s",
              s->ops->default_schema ? s->ops->default_schema : ds->dbname ? ds->dbname : "");

@@ -442,6 +442,11 @@ struct store_ops {
 
 /* Opens the driver for ds->type. */
 int store_open(store **out, const config_datastore *ds, st_error *err);
+/* Opens ds through `ops` instead of the driver its type names (ops->open
+ * gets ds): the seam through which tests plug in a mock store. ST_EINVAL
+ * when ops->version is not STORE_OPS_VERSION. */
+int store_open_with_ops(store **out, const struct store_ops *ops, const config_datastore *ds,
+                        st_error *err);
 void store_close(store *s);
 const struct store_ops *store_ops_of(const store *s);
 const char *store_name(const store *s);   /* the datastore name */

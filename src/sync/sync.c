@@ -5,6 +5,10 @@
  * sync_full.c, sync_delta.c and sync_hash.c, the batch commit (fencing,
  * cancel) in sync_batch.c, DDL in sync_ddl.c.
  *
+ * Stores are opened by each datastore's driver, or all by the driver the
+ * caller gives in sync_opts.store_ops (store_open_with_ops): the seam unit
+ * tests use to run the strategies on a mock store with no server.
+ *
  * Setup, in order, each failure naming the datastore and table:
  *   1. resolve both datastores and build the two table specs (the config
  *      columns, source and destination names, kinds, keys);
@@ -125,7 +129,15 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
     return rc;
 }
 
+/* A store of this run: through the driver of the run's opts when it has
+ * one (sync_opts.store_ops, tests' mock store), else the datastore's. */
+static int run_store_open(const sync_opts *o, store **s, const config_datastore *ds,
+                          st_error *err) {
+    return o->store_ops ? store_open_with_ops(s, o->store_ops, ds, err) : store_open(s, ds, err);
+}
+
 typedef struct open_job {
+    const sync_opts *o;
     const config_datastore *ds;
     store *s;
     st_error err;
@@ -134,19 +146,19 @@ typedef struct open_job {
 
 static void *open_thread(void *arg) {
     open_job *j = arg;
-    j->rc = store_open(&j->s, j->ds, &j->err);
+    j->rc = run_store_open(j->o, &j->s, j->ds, &j->err);
     return NULL;
 }
 
 /* Connection set-up (TCP, TLS negotiation, SCRAM) is mostly waiting: the
  * two stores connect concurrently. */
 static int open_both(sync_ctx *c, const config_datastore *sd, const config_datastore *dd) {
-    open_job j = {.ds = sd};
+    open_job j = {.o = c->o, .ds = sd};
     pthread_t th;
     bool threaded = pthread_create(&th, NULL, open_thread, &j) == 0;
     if (!threaded) open_thread(&j);
     st_error derr;
-    int rc = store_open(&c->dst, dd, &derr);
+    int rc = run_store_open(c->o, &c->dst, dd, &derr);
     if (threaded) pthread_join(th, NULL);
     c->src = j.s;
     if (j.rc != ST_OK) {
@@ -263,7 +275,7 @@ int64_t sync_estimate_rows(sync_ctx *c) {
     store *s = NULL;
     st_error e;
     int64_t n = 0;
-    int rc = sd ? store_open(&s, sd, &e) : ST_ENOTFOUND;
+    int rc = sd ? run_store_open(c->o, &s, sd, &e) : ST_ENOTFOUND;
     if (rc == ST_OK) {
         store_set_interrupt(s, c->o->interrupt);
         rc = store_estimate_rows(s, &c->st, &n, &e);

@@ -27,6 +27,8 @@
 #include "../error/st_error.h"
 #include "../state/state.h"
 
+struct store_ops;
+
 /* What `synctool diff` reports (sync_diff.c): change counts and the first
  * `limit` changes of each kind, key as "col=value, ..." (destination column
  * names), and for an update the destination columns that differ. */
@@ -79,6 +81,14 @@ typedef struct sync_opts {
                                  state (state_progress_put) for the API */
     sync_diff *diff;          /* non-NULL: dry run (hash strategy only): changes are
                                  recorded here, nothing is written */
+    /* NULL: each datastore's driver. Else the store driver for every store
+     * this run opens (source, destination, the progress estimate's), given
+     * to store_open_with_ops with the datastore's config: the seam through
+     * which unit tests run a strategy on a mock store (tests/unit/support/
+     * mock_store.h). Such stores are reached only through the table, so the
+     * SQLite-to-SQLite path (sync_local.c), which opens the files itself,
+     * is not taken. */
+    const struct store_ops *store_ops;
 } sync_opts;
 
 /* delta on a source whose role cannot see other sessions' transactions

@@ -55,6 +55,8 @@
  * or text (keys compare raw). Anything else takes the generic path.
  * SYNCTOOL_TEST_SQLITE_GENERIC=1 in the environment forces the generic
  * path: tests compare the two on the same data.
+ * A run given a driver (sync_opts.store_ops: a test's mock store) takes the
+ * generic path too: its stores are reached only through that table.
  */
 #include "sync_int.h"
 #include "../log/log.h"
@@ -75,6 +77,7 @@ static bool raw_kind(store_kind k) {
 bool sync_local_applies(const sync_ctx *c) {
     const char *forced = getenv("SYNCTOOL_TEST_SQLITE_GENERIC");
     if (forced != NULL && *forced != '\0' && strcmp(forced, "0") != 0) return false;
+    if (c->o->store_ops != NULL) return false; /* stores reached only through their ops */
     const config_pipeline *p = c->o->pipeline;
     const config_datastore *sd = config_datastore_find(c->o->cfg, p->source.datastore);
     const config_datastore *dd = config_datastore_find(c->o->cfg, p->destination.datastore);
