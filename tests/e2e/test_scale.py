@@ -13,6 +13,8 @@ order, each run followed by a comparison of the two tables:
   3. delta (no watermark yet: every row read in pages, upserted) after
      changes and deletes;
   4. hash after changes, deletes and an added row.
+Three pairs also read through a source filter and an expression column
+(test_scale_computed_and_filtered: full, delta, hash at 2M rows).
 Step 1 runs under a pseudo-terminal (Python's pty) when the destination is
 SQLite, step 2 when it is PostgreSQL (so each source engine runs under a pty
 twice); the other runs are off a terminal (log lines). Plus one scheduled
@@ -322,3 +324,53 @@ def test_scale_scheduled_run(tmp_path, sources, dest, pg_server, mysql_server):
     rc, err = synctool(tmp_path, "scheduler", "--once", "--at", "2025-10-15T02:00:00Z")
     assert rc == 0, err[-3000:]
     assert_same(src, dst, "scheduled full")
+
+
+# --- computed columns and a filter at size (issue 26 item 2) ---------------
+
+FILTER = "id % 10 <> 3"
+
+
+def computed_sums(side, source):
+    """count, sum(id), sum(n), sum(amount in cents) of what the destination
+    must hold: on the source, the filtered rows with n + 1; on the
+    destination, every row."""
+    cents = {"postgres": "(amount * 100)::bigint", "mysql": "amount * 100",
+             "sqlite": "CAST(round(amount * 100) AS INTEGER)"}[side.engine]
+    n, where = ("n + 1", f" WHERE {FILTER}") if source else ("n", "")
+    row = side.sql(f"SELECT count(*), sum(id), sum({n}), sum({cents}) FROM {side.table()}{where}")
+    return tuple(int(Decimal(str(v))) for v in row[0])
+
+
+COMPUTED = [("postgres", "postgres"), ("mysql", "sqlite"), ("sqlite", "mysql")]
+
+
+@pytest.mark.parametrize("src_engine,dst_engine", COMPUTED,
+                         ids=[f"{s}-to-{d}" for s, d in COMPUTED])
+def test_scale_computed_and_filtered(tmp_path, sources, dest, pg_server, mysql_server,
+                                     src_engine, dst_engine):
+    """2M rows read through the derived table a filter and an expression
+    column make (store_sb_from): full into empty (under a pty), delta with no
+    watermark (keyset pages over the derived table), hash after damage."""
+    src = source_side(src_engine, sources, pg_server, mysql_server)
+    dst = dest(dst_engine)
+    write_config(tmp_path, src, dst)
+    p = tmp_path / "pipelines" / "p.yaml"
+    text = p.read_text().replace("table: big}\ndestination",
+                                 f"table: big, where: \"{FILTER}\"}}\ndestination", 1)
+    text = text.replace("{name: n, type: integer}", "{name: n, type: integer, expr: \"n + 1\"}")
+    assert "where:" in text and "expr:" in text
+    p.write_text(text)
+    rc, err = synctool(tmp_path, "ddl", "apply", "p")
+    assert rc == 0, err
+    want = computed_sums(src, True)
+    assert want[0] == N - N // 10
+    run(tmp_path, "full", on_pty=True)
+    assert computed_sums(dst, False) == want
+    dst.damage()
+    run(tmp_path, "delta")
+    dst.sql(f"DELETE FROM {dst.table()} WHERE id = {N + 10}")  # delta never deletes
+    assert computed_sums(dst, False) == want
+    dst.damage()
+    run(tmp_path, "hash")
+    assert computed_sums(dst, False) == want
