@@ -161,12 +161,24 @@ typedef struct store_xact_floor {
     bool offset_known;
 } store_xact_floor;
 
+/* How an existing column holds the values of its config type
+ * (store_ops.column_fit). */
+typedef enum {
+    STORE_FIT_SAME = 0,   /* as ddl apply would make it */
+    STORE_FIT_NO,         /* it does not, and synctool never changes it */
+    STORE_FIT_MIGRATE,    /* it does not; ddl apply --migrate rewrites it */
+    STORE_FIT_LEGACY      /* as earlier versions made it (values compare as
+                           * text); ddl apply --migrate rewrites it */
+} store_fit;
+
+struct store_local_ops;
+
 /*
  * The driver vtable. All methods are required. `impl` is the driver's own
  * connection state, created by open. Methods that fail fill `err` with a
  * message naming the datastore and return a negative ST_E* code.
  */
-#define STORE_OPS_VERSION 10
+#define STORE_OPS_VERSION 11
 struct store_ops {
     int version;               /* STORE_OPS_VERSION */
     const char *engine;        /* "sqlite", "postgres" or "mysql" */
@@ -425,8 +437,105 @@ struct store_ops {
      * `dry`: changes nothing. did[n] gets what was done (or, dry, would
      * be): "created directory /srv/data", "" when nothing was missing. */
     int (*prepare)(const config_datastore *ds, bool dry, char *did, size_t n, st_error *err);
+
+    /* --- Version 11: what callers once decided by the engine's name
+     * (issue 22). Data fields are 0 / NULL and methods NULL when a driver
+     * has nothing to say; the defaults are given per entry. --- */
+    /* Rows per write batch when a strategy sets no batch_size; 0: 10,000. */
+    int64_t default_batch;
+    /* Text keys are ordered with a collation clause (order_term) that an
+     * index of the column's own collation cannot serve, so a keyset walk
+     * over a text key sorts instead of scanning the index. */
+    bool text_key_order_unindexed;
+    /* ddl apply: ddl_type is asked for key columns with STORE_DDL_KEY. */
+    bool ddl_key_types;
+    /* ddl apply: appended to CREATE TABLE (...), e.g. " WITH (...)"; NULL: nothing. */
+    const char *ddl_table_options;
+    /* ddl apply, sync: how an existing column whose engine type is `have`
+     * (as describe reports it) holds values of `kind`, whose ddl_type is
+     * `want` (NULL when not known). NULL: the same spelling (case aside)
+     * fits, any other does not and is never changed. */
+    store_fit (*column_fit)(const char *have, store_kind kind, const char *want);
+    /* ddl apply --migrate: rewrites table `t` (its columns named and typed
+     * as the config says; `have` the columns it has now, describe's
+     * order) in place, every row kept, inside the caller's transaction;
+     * *rows the rows kept. Only called when column_fit said
+     * STORE_FIT_MIGRATE or STORE_FIT_LEGACY. Takes the front-end store:
+     * it runs several statements through the checked wrappers. */
+    int (*migrate_table)(store *s, const store_table *t, const store_column_info *have,
+                         size_t nhave, int64_t *rows, st_error *err);
+    /* validate, ddl apply: a caveat about column `column` of config type
+     * `type` written into datastore `datastore` (a value the engine cannot
+     * hold exactly), into msg[n]; false when there is none. */
+    bool (*ddl_caveat)(const char *column, const char *type, const char *datastore, char *msg,
+                       size_t n);
+    /* check: SQL answering one row when the sorted, comma-joined column
+     * list (parameter 3) is a primary key or a unique index of table
+     * (parameter 1) in schema (parameter 2). NULL: not checked. */
+    const char *key_unique_sql;
+    /* check: whether a source column of engine type `have` reads values of
+     * config type `want` exactly. NULL: any value fits any column. */
+    bool (*type_compatible)(const char *have, const char *want);
+    /* check: appends the statement creating index `index` on `cols` of
+     * schema.table (as shown to a user: schema may read "(value hidden)"). */
+    void (*create_index_sql)(store_sb *b, const char *schema, const char *index,
+                             const char *table, const char *const *cols, size_t n);
+    /* The hash strategy's GROUP BY bucket queries (store_hint_aggregate). */
+    int (*hint_aggregate)(void *impl, bool on, st_error *err);
+    /* store_session_limits. */
+    int (*session_limits)(void *impl, int64_t idle_s, int64_t lock_s, st_error *err);
+    /* full: whether this connection (the destination) may commit while
+     * datastore `src` (of this engine) is read on another connection;
+     * ST_EINVAL naming the fix when it cannot (SQLite: one file, not in
+     * WAL mode). */
+    int (*read_while_write)(void *impl, const config_datastore *src, const config_datastore *dst,
+                            st_error *err);
+    /* full, delta, hash: a copy between two tables of this engine that the
+     * engine runs itself (store_local_*); NULL: none. */
+    const struct store_local_ops *local;
 };
 
+
+/* What a copy inside one engine did (store_local_*). */
+typedef struct store_local_counts {
+    int64_t read, inserted, updated, deleted;
+} store_local_counts;
+
+/*
+ * store_ops.local: a copy between two tables of one engine that the
+ * destination's engine runs itself, no value becoming canonical text
+ * (store_sqlite_local.c). `impl` is the driver's copy state. The caller
+ * opens the transactions (merge and page run inside one) and keeps the
+ * strategy's rules (fencing, batches, watermarks, progress).
+ */
+struct store_local_ops {
+    /* Prepares a copy from table st of src (datastore sds) into table dt
+     * of dst (dds); both store_tables must outlive the copy.
+     * ST_ENOTIMPL when this pair cannot be copied inside the engine
+     * (another engine, a source query, a key the engine compares
+     * otherwise than the generic path): the caller takes the generic
+     * path. */
+    int (*open)(void **impl, store *dst, const config_datastore *dds, const store_table *dt,
+                store *src, const config_datastore *sds, const store_table *st, st_error *err);
+    /* The schema under which dst's connection names the source table. */
+    const char *(*source_schema)(const void *impl);
+    /* For the log: where the copy runs ("SQLite (source attached)"). */
+    const char *(*how)(const void *impl);
+    /* Makes dt equal st in the caller's transaction: *out the source's
+     * rows (read) and the rows deleted, updated and inserted. A NULL
+     * source key is refused ("key column 'c' is NULL in datastore 'd'"). */
+    int (*merge)(void *impl, store_local_counts *out, st_error *err);
+    /* delta, in the caller's transaction: upserts the rows of `select` (a
+     * SELECT of st's columns, in st's order, over source_schema, with its
+     * parameters) into dt: *out the rows read, inserted and updated (an
+     * unchanged row is not counted); *last the last row of the page as
+     * canonical text (ncols values, valid until the next call), NULL when
+     * the page was empty. */
+    int (*page)(void *impl, const char *select, int np, const char *const *params,
+                store_local_counts *out, const char *const **last, st_error *err);
+    /* Ends the copy (detaches what open attached). NULL is a no-op. */
+    void (*close)(void *impl);
+};
 
 #define STORE_DDL_KEY "key:"
 
@@ -581,6 +690,52 @@ int store_ensure_schema(store *s, const char *schema, store_sb *plan, bool *crea
 /* store_ops.prepare of ds's driver (before store_open); did[0] = '\0' and
  * ST_OK when the driver has none. */
 int store_prepare(const config_datastore *ds, bool dry, char *did, size_t n, st_error *err);
+
+/* --- Version 11 (store_engine.c): engine differences callers ask for --- */
+/* Rows per write batch when a strategy sets none. */
+int64_t store_default_batch(const store *s);
+/* store_ops.text_key_order_unindexed. */
+bool store_text_key_order_unindexed(const store *s);
+/* The engine type `ddl apply` writes for config type `cfgtype` of a key
+ * column (`key`) or another one (store_ops.ddl_type, ddl_key_types). */
+int store_ddl_col_type(store *s, const char *cfgtype, bool key, char *buf, size_t n,
+                       st_error *err);
+/* store_ops.ddl_table_options, "" when none. */
+const char *store_ddl_table_options(const store *s);
+/* store_ops.column_fit; without one: STORE_FIT_SAME when `want` is NULL
+ * or spelt like `have`, else STORE_FIT_NO. */
+store_fit store_column_fit(const store *s, const char *have, store_kind kind, const char *want);
+/* store_ops.migrate_table; ST_ENOTIMPL when the driver has none. */
+int store_migrate_table(store *s, const store_table *t, const store_column_info *have,
+                        size_t nhave, int64_t *rows, st_error *err);
+/* store_ops.ddl_caveat of ds's driver (no connection needed). */
+bool store_ddl_caveat(const config_datastore *ds, const char *column, const char *type,
+                      char *msg, size_t n);
+/* 1 when `keys` (sorted, comma-joined) are a primary key or unique index
+ * of schema.table, 0 when not, -1 not checked (no SQL for it, an error). */
+int store_key_unique(store *s, const char *schema, const char *table, const char *keys);
+/* store_ops.type_compatible; true without one. */
+bool store_type_compatible(const store *s, const char *have, const char *want);
+/* store_ops.create_index_sql; without one CREATE INDEX "i" ON "s"."t" (...). */
+void store_create_index_sql(const store *s, store_sb *b, const char *schema, const char *index,
+                            const char *table, const char *const *cols, size_t n);
+/* store_ops.read_while_write of dst when src is of the same engine; ST_OK
+ * otherwise. */
+int store_read_while_write(store *dst, const store *src, const config_datastore *sds,
+                           const config_datastore *dds, st_error *err);
+/* The copy inside one engine (store_ops.local, store_local_ops above):
+ * store_local_open says ST_ENOTIMPL when dst's driver has none or the
+ * pair does not fit; the rest as the methods. */
+typedef struct store_local store_local;
+int store_local_open(store_local **out, store *dst, const config_datastore *dds,
+                     const store_table *dt, store *src, const config_datastore *sds,
+                     const store_table *st, st_error *err);
+const char *store_local_source_schema(const store_local *l);
+const char *store_local_how(const store_local *l);
+int store_local_merge(store_local *l, store_local_counts *out, st_error *err);
+int store_local_page(store_local *l, const char *select, int np, const char *const *params,
+                     store_local_counts *out, const char *const **last, st_error *err);
+void store_local_close(store_local *l);
 
 /* store_ops.set_interrupt (version 9); a no-op when the driver has none. */
 void store_set_interrupt(store *s, atomic_int *flag);

@@ -686,7 +686,9 @@ static int hash_fast_sums(sync_ctx *c) {
 }
 
 int sync_hash(sync_ctx *c) {
-    if (sync_local_applies(c) && c->o->diff == NULL) return sync_hash_local(c);
+    store_local *l = NULL;   /* the copy inside the engine (not for a dry run) */
+    int lrc = c->o->diff == NULL ? sync_local_open(c, &l) : ST_OK;
+    if (lrc != ST_OK || l != NULL) return lrc != ST_OK ? lrc : sync_hash_local(c, l);
     int k = key_index(c);
     if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) {
         bool ordered;

@@ -250,12 +250,12 @@ int sync_hash_keyset_usable(sync_ctx *c, bool *yes) {
     for (int side = 0; side < 2; side++) {
         bool source = side == 0;
         store *s = ks_store(c, source);
-        bool pg = strcmp(store_ops_of(s)->engine, "postgres") == 0;
+        bool unindexed = store_text_key_order_unindexed(s);
         const char *cols[32];
         size_t n = 0;
         for (size_t i = 0; i < c->ncols; i++) {
             if (!c->key[i]) continue;
-            if (pg && c->kinds[i] == STORE_K_TEXT) {
+            if (unindexed && c->kinds[i] == STORE_K_TEXT) {
                 *yes = false;
                 return ST_OK;
             }
