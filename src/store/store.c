@@ -33,7 +33,7 @@
  *     idle_in_transaction_session_timeout and lock_timeout; MySQL
  *     idle_transaction_timeout (MariaDB) and innodb_lock_wait_timeout.
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #ifndef ST_STORE_DRIVER_H
 #define ST_STORE_DRIVER_H
 
-#include "store.h"
+#include "store_backend.h"
 
 const struct store_ops *store_sqlite_driver(void);
 const struct store_ops *store_pg_driver(void);

@@ -11,7 +11,7 @@
  * store_local_ops and its state; callers test for it by opening one
  * (ST_ENOTIMPL: none), never by engine name.
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 
 #include <stdio.h>
@@ -20,6 +20,33 @@
 #include <strings.h>
 
 #define DEFAULT_BATCH 10000
+
+/* --- The driver's SQL dialect --- */
+
+void store_sb_canon(store_sb *b, const store *s, store_kind kind, const char *qcol) {
+    store_ops_of(s)->canon_expr(b, kind, qcol);
+}
+void store_sb_param_cast(store_sb *b, const store *s, const char *param, store_kind kind,
+                         const char *type) {
+    store_ops_of(s)->param_cast(b, param, kind, type);
+}
+void store_sb_order_term(store_sb *b, const store *s, const char *qcol, store_kind kind) {
+    store_ops_of(s)->order_term(b, qcol, kind);
+}
+void store_sb_sum64(store_sb *b, const store *s, const char *rowtext) {
+    store_ops_of(s)->sum64_expr(b, rowtext);
+}
+void store_sb_digest_sql(store_sb *b, const store *s, const char *from, const char *qkey,
+                         const char *rowtext) {
+    store_ops_of(s)->digest_sql(b, from, qkey, rowtext);
+}
+char store_param_prefix(const store *s) { return store_ops_of(s)->param_prefix; }
+const char *store_int_div(const store *s) {
+    const char *d = store_ops_of(s)->int_div;
+    return d ? d : "/";
+}
+
+/* --- Engine differences --- */
 
 int64_t store_default_batch(const store *s) {
     int64_t b = store_ops_of(s)->default_batch;

@@ -81,7 +81,7 @@
  * other engines' keys do), the key as PRIMARY KEY (sync_ddl.c). Fencing:
  * store.c, with this engine's part at the end of this file.
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 
 #include <ctype.h>

@@ -47,7 +47,7 @@
  * to_char()'s cost), x::text otherwise; the hash text is the same. Text
  * keys order with COLLATE "C" (bytewise, as SQLite's BINARY).
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 #include "store_pg_int.h"
 #include "../time/st_time.h"

@@ -39,7 +39,7 @@
  * first reads the canonical row by key, so counts say what really changed
  * and identical rows are not rewritten.
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 #include "store_sqlite_int.h"
 

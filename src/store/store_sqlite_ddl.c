@@ -29,7 +29,7 @@
  * mode the first commit would wait out the busy timeout and fail with
  * "database is locked". Refused up front, naming the fix.
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 #include "store_sqlite_int.h"
 

@@ -5,7 +5,7 @@
 #ifndef ST_STORE_SQLITE_INT_H
 #define ST_STORE_SQLITE_INT_H
 
-#include "store.h"
+#include "store_backend.h"
 
 /* SQLite type affinity of a declared type ('I', 'T', 'B', 'R', 'N'). */
 char store_sqlite_affinity(const char *decl);

@@ -45,7 +45,7 @@
  * raw). Which path a caller takes is its own business (sync: the
  * datastores' `in_engine: false` forces the generic one).
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 #include "store_sqlite_int.h"
 
