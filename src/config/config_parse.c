@@ -18,6 +18,13 @@
  *     defaults (public on postgres, main on sqlite, the dbname on mysql). Columns and strategies
  *     are in config_pipeline.c.
  *
+ * Engine branches left here (issue 22): this file turns `type:` into
+ * config_ds_type, refuses the keys of another type and defaults an
+ * endpoint's schema by type. The config is read before any store exists
+ * and sits below the store module in the dependency order (config.h is
+ * what store_open reads), so it cannot ask a driver; the schema defaults
+ * match the drivers' default_schema.
+ *
  * Secrets: while a datastore is parsed, every value expanded from ${VAR}
  * (any key) and the password are recorded in d->secrets (config.h); a
  * mysql table whose schema defaults to such a dbname is marked

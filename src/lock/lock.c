@@ -24,6 +24,10 @@
  *
  * Deliberately not here: any notion of pipelines or jobs beyond key names,
  * and retries of a failed backend call (callers decide).
+ *
+ * URL-kind branch (issue 22): lock_open picks the backend from the parsed
+ * URL's kind; it is the lock family's backend constructor, the one place
+ * that may.
  */
 #include "lock.h"
 

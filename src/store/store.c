@@ -29,9 +29,14 @@
  *     engine's parts (creating the table safely under concurrency, tagging
  *     a writer's session, the newest token known, ending older holders'
  *     sessions) are store_ops methods (store.h, version 7); `check`'s probe
- *     is here, from ddl_transactional. Session limits: PostgreSQL
- *     idle_in_transaction_session_timeout and lock_timeout; MySQL
- *     idle_transaction_timeout (MariaDB) and innodb_lock_wait_timeout.
+ *     is here, from ddl_transactional. Session limits and the aggregate
+ *     hint are driver methods (store_ops.session_limits, hint_aggregate);
+ *     the other version 11 entries are fronted by store_engine.c.
+ *
+ * Engine branches left here (issue 22): store_ops_for maps a datastore's
+ * type to its driver: this is the store family's backend constructor, the
+ * one place that may. Messages print a driver's `engine` name (a fact for
+ * the reader, never a decision).
  */
 #include "store_backend.h"
 #include "store_driver.h"
