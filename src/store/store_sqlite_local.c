@@ -114,13 +114,13 @@ static int exec_counted(sq_local *l, store_sb *q, int64_t *n, st_error *err) {
     return store_exec(l->dst, q->s, 0, NULL, n, err);
 }
 
-/* The one row of q (its values copied into *row, ncols of them; freed by
- * free_row), or ST_ERR naming `what` when there is none. */
 static void free_row(char **row, size_t n) {
     for (size_t i = 0; row && i < n; i++) free(row[i]);
     free(row);
 }
 
+/* The one row of q (its values copied into *row, ncols of them; freed by
+ * free_row), or ST_ERR naming `what` when there is none. */
 static int one_row(sq_local *l, const store_sb *q, size_t ncols, char ***row, const char *what,
                    st_error *err) {
     *row = NULL;
