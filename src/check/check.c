@@ -9,11 +9,12 @@
  * thread is abandoned: it closes whatever it opens later and frees its own
  * slot (the `abandoned` flag under the slot's mutex decides who frees).
  *
- * Engine-specific SQL (is the key a primary key or unique index?) sits in
- * a small table per engine name, as the store drivers do; an engine not in
- * the table is "not checked". Column types are compared by kind
- * (store_kind_of): SQLite stores any value in any column, so only
- * PostgreSQL columns are compared.
+ * What differs by engine is asked of the store driver (store.h, store_ops
+ * version 11): the SQL telling whether the key is a primary key or unique
+ * index (none: "not checked"), whether a column's type reads the config
+ * type's values (store_type_compatible: by kind on PostgreSQL, MySQL's own
+ * spellings, any on SQLite, which stores any value in any column), and the
+ * CREATE INDEX a missing cursor index is suggested as.
  */
 #include "check.h"
 
@@ -204,43 +205,14 @@ static void conns_close(conns *cs) {
     free(cs->slot);
 }
 
-/* --- per engine: is the key unique? --- */
-
-/* SQL answering one row when the sorted, comma-joined column list $3 is a
- * primary key or a unique index of table $1 in schema $2. */
-static const struct {
-    const char *engine;
-    const char *sql;
-} key_unique_sql[] = {
-    {"postgres",
-     "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-     "JOIN pg_namespace n ON n.oid = c.relnamespace "
-     "WHERE c.relname = $1 AND n.nspname = $2 AND i.indisunique AND i.indpred IS NULL "
-     "AND (SELECT string_agg(a.attname::text, ',' ORDER BY a.attname::text) FROM pg_attribute a "
-     "WHERE a.attrelid = c.oid AND a.attnum = ANY(i.indkey)) = $3"},
-    {"sqlite",
-     "SELECT 1 FROM pragma_index_list(?1, ?2) AS il WHERE il.\"unique\" AND "
-     "(SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_index_info(il.name, ?2) "
-     "ORDER BY name)) = ?3 "
-     "UNION ALL SELECT 1 FROM (SELECT group_concat(name, ',') AS k FROM (SELECT name FROM "
-     "pragma_table_info(?1, ?2) WHERE pk > 0 ORDER BY name)) WHERE k = ?3"},
-    {"mysql",
-     "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_NAME = ?1 AND TABLE_SCHEMA = ?2 "
-     "AND NON_UNIQUE = 0 GROUP BY INDEX_NAME "
-     "HAVING GROUP_CONCAT(COLUMN_NAME ORDER BY CAST(COLUMN_NAME AS BINARY) SEPARATOR ',') = ?3"},
-};
+/* --- is the key unique? --- */
 
 static int cmp_cstr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* 1 unique, 0 not, -1 not checked (engine unknown or error). */
+/* 1 unique, 0 not, -1 not checked (no SQL for it in the driver, error). */
 static int key_unique(store *s, const char *schema, const char *table, const config_pipeline *p) {
-    const char *sql = NULL;
-    for (size_t i = 0; i < sizeof key_unique_sql / sizeof key_unique_sql[0]; i++)
-        if (strcmp(store_ops_of(s)->engine, key_unique_sql[i].engine) == 0)
-            sql = key_unique_sql[i].sql;
-    if (sql == NULL) return -1;
     const char *keys[64];
     size_t nk = 0;
     for (size_t i = 0; i < p->ncolumns && nk < 64; i++)
@@ -251,14 +223,7 @@ static int key_unique(store *s, const char *schema, const char *table, const con
         size_t len = strlen(joined);
         snprintf(joined + len, sizeof joined - len, "%s%s", i ? "," : "", keys[i]);
     }
-    const char *params[3] = {table, store_schema(s, schema), joined};
-    store_reader *r = NULL;
-    if (store_query(s, &r, sql, 3, params, NULL) != ST_OK) return -1;
-    const char *const *row;
-    int nc;
-    int got = store_next(s, r, &row, &nc, NULL);
-    store_reader_close(s, r);
-    return got < 0 ? -1 : got == 1;
+    return store_key_unique(s, schema, table, joined);
 }
 
 /* --- the checks --- */
@@ -268,26 +233,6 @@ static const store_column_info *find_col(const store_column_info *info, size_t n
     for (size_t i = 0; i < n; i++)
         if (strcmp(info[i].name, name) == 0) return &info[i];
     return NULL;
-}
-
-/* MySQL spells some config types its own way: tinyint(1) holds a boolean,
- * an integer column (bigint unsigned) a numeric(20), datetime / timestamp
- * either timestamp kind. */
-static bool mysql_types_compatible(const char *have, store_kind h, store_kind w) {
-    if (h == w) return true;
-    if (w == STORE_K_BOOL) return strncmp(have, "tinyint(1)", 10) == 0;
-    if ((h == STORE_K_INT || h == STORE_K_NUMERIC) && (w == STORE_K_INT || w == STORE_K_NUMERIC))
-        return true;
-    return (h == STORE_K_TIMESTAMP || h == STORE_K_TIMESTAMPTZ) &&
-           (w == STORE_K_TIMESTAMP || w == STORE_K_TIMESTAMPTZ);
-}
-
-static bool types_compatible(store *s, const char *have, const char *want) {
-    const char *engine = store_ops_of(s)->engine;
-    if (strcmp(engine, "mysql") == 0)
-        return mysql_types_compatible(have, store_kind_of(have), store_kind_of(want));
-    if (strcmp(engine, "postgres") != 0) return true; /* any value fits */
-    return store_kind_of(have) == store_kind_of(want);
 }
 
 static void check_columns(check_report *r, store *s, const config_pipeline *p,
@@ -302,7 +247,7 @@ static void check_columns(check_report *r, store *s, const config_pipeline *p,
             add(r, "columns", CHECK_PROBLEM, NULL, "source %s.%s.%s has no column '%s'",
                 e->datastore, config_schema_shown(e), e->table, c->name);
             bad++;
-        } else if (!types_compatible(s, have->type, c->type)) {
+        } else if (!store_type_compatible(s, have->type, c->type)) {
             add(r, "columns", CHECK_PROBLEM, NULL,
                 "column '%s' of source %s.%s.%s is %s, the config says %s", c->name,
                 e->datastore, config_schema_shown(e), e->table, have->type, c->type);
@@ -391,22 +336,9 @@ static void check_cursor_index(check_report *r, store *s, const config_pipeline 
             continue;
         }
         store_sb q = {0};
-        store_sb_add(&q, "CREATE INDEX ");
         char iname[300];
         snprintf(iname, sizeof iname, "%s_%s_synctool", e->table, st->cursor);
-        store_sb_quote(&q, iname);
-        store_sb_add(&q, " ON ");
-        if (strcmp(store_ops_of(s)->engine, "sqlite") != 0) {
-            store_sb_quote(&q, config_schema_shown(e));
-            store_sb_add(&q, ".");
-        }
-        store_sb_quote(&q, e->table);
-        store_sb_add(&q, " (");
-        for (size_t k = 0; k < n; k++) {
-            if (k) store_sb_add(&q, ", ");
-            store_sb_quote(&q, cols[k]);
-        }
-        store_sb_add(&q, ")");
+        store_create_index_sql(s, &q, config_schema_shown(e), iname, e->table, cols, n);
         add(r, "cursor_index", CHECK_WARN, q.oom ? NULL : q.s,
             "strategy %s: no index on the source leads with (%s, key): every delta run reads "
             "the whole table; create one: %s", st->name, st->cursor, q.oom ? "" : q.s);

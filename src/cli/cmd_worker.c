@@ -1,6 +1,9 @@
 /*
  * synctool worker — argv of the distributed worker; the loop itself is
  * proc_worker_run() (src/proc/proc_worker.c).
+ *
+ * URL-kind branch left here (issue 22): a worker needs the distributed
+ * mode (`state_url.kind == BURL_REDIS`); anything else is a usage error.
  */
 #include "cli.h"
 

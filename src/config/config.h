@@ -35,6 +35,10 @@ typedef struct config_datastore {
     int port;
     char *unix_socket;      /* mysql: socket path instead of host:port */
     bool zero_dates_null;   /* mysql: `zero_dates: null` reads 0000-00-00 as NULL */
+    /* `in_engine: false`: a copy to or from this datastore never runs
+     * inside the engine (store_local_*: SQLite to SQLite) but row by row
+     * as between two engines; for comparing the two paths. */
+    bool generic_copy;
     /* Name of a ${VAR} in any key but `type` (connection fields, port,
      * ssl mode, socket, an SQLite path) that was unset at load time (no
      * default), else NULL; the key's value then stays unset (NULL / 0).

@@ -14,6 +14,11 @@
  *
  * Cron expressions that never fire are checked in config_pipeline.c next to
  * the other cron checks. Everything here is pure: no database is opened.
+ *
+ * Engine branches left here (issue 22): the type lists per datastore type
+ * (engine_knows, engine_name). They are checked while the config loads,
+ * before any store exists, and the config module sits below the store
+ * module (store_open reads config.h), so it cannot ask a driver.
  */
 #include "config_int.h"
 

@@ -32,6 +32,10 @@
  *           settings (wait or skip) and records the result.
  *   reset   state_reset_at per strategy (pairs without state are left alone).
  *   pause / resume  state_set_paused per strategy.
+ *
+ * URL-kind branch left here (issue 22): the run trigger asks the
+ * deployment's mode (`state_url.kind`: embedded spawns the job here,
+ * distributed queues it for a worker), not an engine difference.
  */
 #include "http_int.h"
 #include "../proc/proc.h"

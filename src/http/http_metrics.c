@@ -37,6 +37,10 @@
  * `paused` is sched_paused_by_failures() (rule 2 with the pause window) or an
  * operator pause: the decision's own predicate. Values print in the shortest
  * form that reads back exactly (put_value).
+ *
+ * URL-kind branches left here (issue 22): the queue gauges and the
+ * embedded flag ask the deployment's mode (`state_url.kind`), not an
+ * engine difference.
  */
 #include "http_int.h"
 

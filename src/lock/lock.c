@@ -24,6 +24,10 @@
  *
  * Deliberately not here: any notion of pipelines or jobs beyond key names,
  * and retries of a failed backend call (callers decide).
+ *
+ * URL-kind branch (issue 22): lock_open picks the backend from the parsed
+ * URL's kind; it is the lock family's backend constructor, the one place
+ * that may.
  */
 #include "lock.h"
 
@@ -62,12 +66,17 @@ struct lock_manager {
 int lock_open_with_ops(lock_manager **out, const struct lock_ops *ops, void *be,
                        const char *url, st_error *err) {
     *out = NULL;
-    if (ops == NULL || ops->version != LOCK_OPS_VERSION)
+    if (ops == NULL || ops->version != LOCK_OPS_VERSION) {
+        if (ops && ops->close) ops->close(be);
         return st_error_set(err, ST_EINVAL, "lock: backend '%s' has ops version %d, want %d",
                             ops && ops->name ? ops->name : "?", ops ? ops->version : -1,
                             LOCK_OPS_VERSION);
+    }
     lock_manager *lm = calloc(1, sizeof *lm);
-    if (lm == NULL) return st_error_set(err, ST_ENOMEM, "lock: out of memory");
+    if (lm == NULL) {
+        ops->close(be);
+        return st_error_set(err, ST_ENOMEM, "lock: out of memory");
+    }
     lm->ops = ops;
     lm->be = be;
     lm->poll_ms = LOCK_DEFAULT_POLL_MS;
@@ -83,21 +92,16 @@ int lock_open(lock_manager **out, const backend_url *u, st_error *err) {
     *out = NULL;
     char shown[512];
     void *be = NULL;
-    const struct lock_ops *ops;
+    const struct lock_ops *ops = NULL;
     int rc;
-    if (u != NULL && u->kind == BURL_SQLITE) {
-        ops = &lock_sqlite_ops;
-        rc = lock_sqlite_open(&be, u->path, burl_redact(u, shown, sizeof shown), err);
-    } else if (u != NULL && u->kind == BURL_REDIS) {
-        ops = &lock_redis_ops;
-        rc = lock_redis_open(&be, u, burl_redact(u, shown, sizeof shown), err);
-    } else {
+    if (u != NULL && u->kind == BURL_SQLITE)
+        rc = lock_sqlite_open(&be, &ops, u->path, burl_redact(u, shown, sizeof shown), err);
+    else if (u != NULL && u->kind == BURL_REDIS)
+        rc = lock_redis_open(&be, &ops, u, burl_redact(u, shown, sizeof shown), err);
+    else
         return st_error_set(err, ST_EINVAL, "lock: no backend URL given");
-    }
     if (rc != ST_OK) return rc;
-    rc = lock_open_with_ops(out, ops, be, shown, err);
-    if (rc != ST_OK) ops->close(be);
-    return rc;
+    return lock_open_with_ops(out, ops, be, shown, err);
 }
 
 void lock_close(lock_manager *lm) {
@@ -118,8 +122,7 @@ int lock_clone(lock_manager *lm, lock_manager **out, st_error *err) {
     pthread_mutex_unlock(&lm->mu);
     if (rc != ST_OK) return rc;
     rc = lock_open_with_ops(out, lm->ops, be, lm->url, err);
-    if (rc != ST_OK) lm->ops->close(be);
-    else (*out)->poll_ms = lm->poll_ms;
+    if (rc == ST_OK) (*out)->poll_ms = lm->poll_ms;
     return rc;
 }
 

@@ -78,16 +78,18 @@ struct lock_ops {
 };
 
 /* Wraps an opened backend context in a manager. `url` (may be NULL) is only
- * kept for messages and must already be free of passwords. On success the
- * manager owns `be`; on failure the caller still does. */
+ * kept for messages and must already be free of passwords. Takes ownership
+ * of `be` (closed by lock_close, or at once if this fails), as
+ * state_open_with_ops and queue_open_with_ops do. */
 int lock_open_with_ops(lock_manager **out, const struct lock_ops *ops, void *be,
                        const char *url, st_error *err);
 
-/* Backend constructors (lock_sqlite.c, lock_redis.c). `shown` is the URL
+/* Backend constructors (lock_sqlite.c, lock_redis.c), the shape of every
+ * family's: the context in *be, its table in *ops. `shown` is the URL
  * with any password masked (burl_redact), for messages. */
-int lock_sqlite_open(void **out, const char *path, const char *shown, st_error *err);
-int lock_redis_open(void **out, const backend_url *u, const char *shown, st_error *err);
-extern const struct lock_ops lock_sqlite_ops;
-extern const struct lock_ops lock_redis_ops;
+int lock_sqlite_open(void **be, const struct lock_ops **ops, const char *path, const char *shown,
+                     st_error *err);
+int lock_redis_open(void **be, const struct lock_ops **ops, const backend_url *u,
+                    const char *shown, st_error *err);
 
 #endif

@@ -207,7 +207,7 @@ static void lrd_close(void *be) {
     free(r);
 }
 
-int lock_redis_open(void **out, const backend_url *u, const char *shown, st_error *err) {
+static int lrd_open(void **out, const backend_url *u, const char *shown, st_error *err) {
     *out = NULL;
     lrd *r = calloc(1, sizeof *r);
     if (r == NULL) return st_error_set(err, ST_ENOMEM, "lock: out of memory");
@@ -224,7 +224,7 @@ int lock_redis_open(void **out, const backend_url *u, const char *shown, st_erro
 
 static int lrd_clone(void *be, void **out, st_error *err) {
     lrd *r = be;
-    return lock_redis_open(out, &r->u, r->shown, err);
+    return lrd_open(out, &r->u, r->shown, err);
 }
 
 /* --- scripts ------------------------------------------------------------- */
@@ -467,7 +467,7 @@ static int lrd_raise_fence(void *be, const lock_handle *h, int64_t floor, int64_
     return ST_OK;
 }
 
-const struct lock_ops lock_redis_ops = {
+static const struct lock_ops lrd_ops = {
     .version = LOCK_OPS_VERSION,
     .name = "redis",
     .acquire = lrd_acquire,
@@ -481,3 +481,8 @@ const struct lock_ops lock_redis_ops = {
     .raise_fence = lrd_raise_fence,
     .close = lrd_close,
 };
+
+int lock_redis_open(void **be, const struct lock_ops **ops, const backend_url *u, const char *shown, st_error *err) {
+    *ops = &lrd_ops;
+    return lrd_open(be, u, shown, err);
+}

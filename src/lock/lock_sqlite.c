@@ -114,7 +114,7 @@ static void lsq_close(void *be) {
     free(s);
 }
 
-int lock_sqlite_open(void **out, const char *path, const char *shown, st_error *err) {
+static int lsq_open(void **out, const char *path, const char *shown, st_error *err) {
     *out = NULL;
     if (path == NULL || path[0] != '/')
         return st_error_set(err, ST_EINVAL, "lock backend %s: path must be absolute", shown);
@@ -133,7 +133,7 @@ int lock_sqlite_open(void **out, const char *path, const char *shown, st_error *
 
 static int lsq_clone(void *be, void **out, st_error *err) {
     lsq *s = be;
-    return lock_sqlite_open(out, s->path, s->shown, err);
+    return lsq_open(out, s->path, s->shown, err);
 }
 
 /* --- statements ---------------------------------------------------------- */
@@ -412,7 +412,7 @@ static int lsq_raise_fence(void *be, const lock_handle *h, int64_t floor, int64_
     return lsq_end(s, rc, err);
 }
 
-const struct lock_ops lock_sqlite_ops = {
+static const struct lock_ops lsq_ops = {
     .version = LOCK_OPS_VERSION,
     .name = "sqlite",
     .acquire = lsq_acquire,
@@ -427,3 +427,8 @@ const struct lock_ops lock_sqlite_ops = {
     .raise_fence = lsq_raise_fence,
     .close = lsq_close,
 };
+
+int lock_sqlite_open(void **be, const struct lock_ops **ops, const char *path, const char *shown, st_error *err) {
+    *ops = &lsq_ops;
+    return lsq_open(be, path, shown, err);
+}

@@ -64,6 +64,10 @@
  * One iteration of the loop, in order: reap children, check whether we are
  * done, renew or take the lease, tick if due, start queued jobs, call the
  * plugged-in service, wait for a signal / the service fd / 200 ms.
+ *
+ * URL-kind branch left here (issue 22): `state_url.kind != BURL_REDIS`
+ * asks the deployment's mode (embedded: run jobs here; distributed: hand
+ * them to workers), a decision of this loop, not an engine difference.
  */
 #include "proc_int.h"
 

@@ -5,10 +5,10 @@
  * backend constructors allowed to branch on it) and forwards every call
  * through the backend's `struct queue_ops` table, checking the table's
  * version once at open time. It holds no state of its own beyond the
- * (ops, be) pair, so a test can hand queue_open_with() a mock table and
+ * (ops, be) pair, so a test can hand queue_open_with_ops() a mock table and
  * exercise exactly the calls production makes.
  */
-#include "queue.h"
+#include "queue_backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@ struct queue {
     void *be;
 };
 
-int queue_open_with(queue **out, const struct queue_ops *ops, void *be, st_error *err) {
+int queue_open_with_ops(queue **out, const struct queue_ops *ops, void *be, st_error *err) {
     *out = NULL;
     if (ops == NULL || ops->version != QUEUE_OPS_VERSION) {
         if (ops != NULL && ops->close != NULL) ops->close(be);
@@ -48,7 +48,7 @@ int queue_open(queue **out, const backend_url *u, st_error *err) {
     else
         return st_error_set(err, ST_EINVAL, "queue: no state URL given");
     if (rc != ST_OK) return rc;
-    return queue_open_with(out, ops, be, err);
+    return queue_open_with_ops(out, ops, be, err);
 }
 
 int queue_open_local(queue **out, st_error *err) {
@@ -56,7 +56,7 @@ int queue_open_local(queue **out, st_error *err) {
     void *be = NULL;
     *out = NULL;
     int rc = queue_local_open(&be, &ops, err);
-    return rc != ST_OK ? rc : queue_open_with(out, ops, be, err);
+    return rc != ST_OK ? rc : queue_open_with_ops(out, ops, be, err);
 }
 
 void queue_close(queue *q) {

@@ -3,7 +3,7 @@
  * (DESIGN §1): an in-process FIFO in embedded mode, a Redis Stream with a
  * consumer group in distributed mode.
  *
- * A `queue` handle fronts one backend (struct queue_ops), picked by
+ * A `queue` handle fronts one backend (struct queue_ops, queue_backend.h), picked by
  * queue_open() from the parsed state URL's kind (src/url/backend_url.h):
  * SQLite state (embedded mode) has the in-process queue, Redis state the
  * stream `synctool:jobs` read by consumer group `synctool-workers`.
@@ -43,35 +43,7 @@ typedef struct queue_job {
     int64_t deliveries;   /* times delivered (1 on first pop); set by pop/claim */
 } queue_job;
 
-/*
- * A backend. Every method is required. `be` is the backend's own state.
- * Return conventions: 0 ok, negative ST_E* with err filled.
- */
-#define QUEUE_OPS_VERSION 1
-struct queue_ops {
-    int version;          /* QUEUE_OPS_VERSION */
-    const char *name;     /* "local", "redis" */
-    /* Appends a job; fills job->id. */
-    int (*push)(void *be, queue_job *job, st_error *err);
-    /* Takes the next never-delivered job for `consumer`, waiting up to
-     * block_ms (0 = do not wait). ST_ENOTFOUND if none arrived. */
-    int (*pop)(void *be, const char *consumer, int64_t block_ms, queue_job *out,
-               st_error *err);
-    /* Acknowledges a delivered job: it is done and never delivered again.
-     * Acknowledging an unknown or already acknowledged id is not an error. */
-    int (*ack)(void *be, const char *id, st_error *err);
-    /* Takes over one delivered-but-unacknowledged job idle for at least
-     * min_idle_ms (its consumer is presumed dead). ST_ENOTFOUND if none. */
-    int (*claim)(void *be, const char *consumer, int64_t min_idle_ms, queue_job *out,
-                 st_error *err);
-    /* Heartbeat of a consumer still working on a delivered job: resets its
-     * idle time so claim() does not hand it to another consumer. ST_ESTALE
-     * if the job is no longer delivered to `consumer`. */
-    int (*touch)(void *be, const char *consumer, const char *id, st_error *err);
-    /* Jobs not yet acknowledged: *waiting never delivered, *pending delivered. */
-    int (*count)(void *be, size_t *waiting, size_t *pending, st_error *err);
-    void (*close)(void *be);
-};
+struct queue_ops;   /* a backend's table: queue_backend.h */
 
 typedef struct queue queue;
 
@@ -81,8 +53,6 @@ typedef struct queue queue;
 int queue_open(queue **out, const backend_url *u, st_error *err);
 /* The in-process queue, whatever the state (the embedded scheduler, tests). */
 int queue_open_local(queue **out, st_error *err);
-/* Wraps any backend (tests, mocks). Takes ownership of `be`. */
-int queue_open_with(queue **out, const struct queue_ops *ops, void *be, st_error *err);
 void queue_close(queue *q);
 
 int queue_push(queue *q, queue_job *job, st_error *err);
@@ -94,10 +64,5 @@ int queue_claim(queue *q, const char *consumer, int64_t min_idle_ms, queue_job *
 int queue_touch(queue *q, const char *consumer, const char *id, st_error *err);
 int queue_count(queue *q, size_t *waiting, size_t *pending, st_error *err);
 const char *queue_backend_name(const queue *q);
-
-/* Backend constructors (queue_open picks one). */
-int queue_local_open(void **be, const struct queue_ops **ops, st_error *err);
-int queue_redis_open(void **be, const struct queue_ops **ops, const backend_url *u,
-                     st_error *err);
 
 #endif

@@ -13,7 +13,7 @@
  * process: embedded mode relies on the state (pending older than 300 s is
  * retried, DESIGN §3 rule 4) for jobs lost with the scheduler itself.
  */
-#include "queue.h"
+#include "queue_backend.h"
 #include "../time/st_time.h"
 
 #include <stdbool.h>

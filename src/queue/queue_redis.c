@@ -36,7 +36,7 @@
  * The URL is a parsed backend_url (src/url). Error messages name host:port
  * and never the password.
  */
-#include "queue.h"
+#include "queue_backend.h"
 #include "../redis/redis_conn.h"
 
 #include <hiredis/hiredis.h>

@@ -5,6 +5,10 @@
  * Connection set-up sends AUTH and SELECT as argv commands (never through a
  * format string, so a password with % or spaces is passed verbatim) and
  * never puts the password into an error message.
+ *
+ * URL-kind branch left here (issue 22): redis_conn_open refuses a
+ * backend_url that is not of kind BURL_REDIS (a caller's mistake, named in
+ * the error), and one with tls set (no TLS in this hiredis).
  */
 #include "redis_conn.h"
 #include "../time/st_time.h"

@@ -7,6 +7,8 @@
  * history entry to append) and handed to the backend, which applies it
  * atomically. Keeping the rules here means SQLite and Redis cannot drift
  * apart: a backend is only a faithful "compare run_id, then set" engine.
+ * state_open picks the backend from the parsed URL's kind: the state
+ * family's backend constructor, the one place that may (issue 22).
  *
  * What each transition sets (and nothing else, besides updated_at):
  *   pending  : status, last_scheduled_at = now, run_id

@@ -34,11 +34,16 @@
  *     engine's parts (creating the table safely under concurrency, tagging
  *     a writer's session, the newest token known, ending older holders'
  *     sessions) are store_ops methods (store.h, version 7); `check`'s probe
- *     is here, from ddl_transactional. Session limits: PostgreSQL
- *     idle_in_transaction_session_timeout and lock_timeout; MySQL
- *     idle_transaction_timeout (MariaDB) and innodb_lock_wait_timeout.
+ *     is here, from ddl_transactional. Session limits and the aggregate
+ *     hint are driver methods (store_ops.session_limits, hint_aggregate);
+ *     the other version 11 entries are fronted by store_engine.c.
+ *
+ * Engine branches left here (issue 22): store_ops_for maps a datastore's
+ * type to its driver: this is the store family's backend constructor, the
+ * one place that may. Messages print a driver's `engine` name (a fact for
+ * the reader, never a decision).
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 
 #include <stdio.h>
@@ -107,14 +112,14 @@ static int copy_secrets(char ***out, const config_datastore *ds) {
     return ST_OK;
 }
 
-static const struct store_ops *driver_of(const config_datastore *ds) {
+const struct store_ops *store_ops_for(const config_datastore *ds) {
     return ds->type == CONFIG_DS_POSTGRES ? store_pg_driver()
          : ds->type == CONFIG_DS_MYSQL    ? store_mysql_driver()
                                           : store_sqlite_driver();
 }
 
 int store_open(store **out, const config_datastore *ds, st_error *err) {
-    return store_open_with_ops(out, driver_of(ds), ds, err);
+    return store_open_with_ops(out, store_ops_for(ds), ds, err);
 }
 
 int store_open_with_ops(store **out, const struct store_ops *ops, const config_datastore *ds,
@@ -156,6 +161,9 @@ void store_close(store *s) {
 }
 
 const struct store_ops *store_ops_of(const store *s) { return s->ops; }
+void *store_impl(const store *s) { return s->impl; }
+int store_scrub_rc(const store *s, int rc, st_error *err) { return SCRUBBED(s, err, rc); }
+int store_refuse_busy(const store *s, st_error *err) { return store_busy(s, err); }
 const char *store_name(const store *s) { return s->name; }
 
 int store_row_digest_expr(const store *s, store_sb *b, const char *family, const store_table *t,
@@ -356,7 +364,7 @@ int store_ensure_schema(store *s, const char *schema, store_sb *plan, bool *crea
 
 int store_prepare(const config_datastore *ds, bool dry, char *did, size_t n, st_error *err) {
     if (n > 0) did[0] = '\0';
-    const struct store_ops *ops = driver_of(ds);
+    const struct store_ops *ops = store_ops_for(ds);
     if (ops->prepare == NULL) return ST_OK;
     return ops->prepare(ds, dry, did, n, err);
 }
@@ -492,64 +500,15 @@ void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
 }
 
 int store_hint_aggregate(store *s, bool on, st_error *err) {
-    if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
-    int rc = store_exec(s, on ? "SET enable_sort = off" : "RESET enable_sort", 0, NULL, NULL, err);
-    if (rc == ST_OK) rc = store_exec(s, on ? "SET jit = off" : "RESET jit", 0, NULL, NULL, err);
-    return rc;
-}
-
-static bool is_mysql(const store *s) { return strcmp(s->ops->engine, "mysql") == 0; }
-
-/* Whether the server has session variable `name` (MariaDB has
- * idle_transaction_timeout, MySQL 8 does not: SET would fail there). */
-static int mysql_has_variable(store *s, const char *name, bool *yes, st_error *err) {
-    char sql[160];
-    snprintf(sql, sizeof sql, "SHOW SESSION VARIABLES LIKE '%s'", name);
-    store_reader *r = NULL;
-    int rc = store_query_small(s, &r, sql, 0, NULL, err);
-    if (rc != ST_OK) return rc;
-    const char *const *row;
-    int ncols;
-    rc = store_next(s, r, &row, &ncols, err);
-    store_reader_close(s, r);
-    *yes = rc > 0;
-    return rc < 0 ? rc : ST_OK;
-}
-
-/* MySQL 8 has no idle_transaction_timeout: there a frozen run's open
- * transaction lasts until its connection ends, and innodb_lock_wait_timeout
- * alone bounds a newer run's wait (fencing refuses the old run's commit). */
-static int mysql_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {
-    char sql[160];
-    bool idle_known = false;
-    int rc = idle_s > 0 ? mysql_has_variable(s, "idle_transaction_timeout", &idle_known, err)
-                        : ST_OK;
-    if (rc == ST_OK && idle_known) {
-        snprintf(sql, sizeof sql, "SET SESSION idle_transaction_timeout = %lld", (long long)idle_s);
-        rc = store_exec(s, sql, 0, NULL, NULL, err);
-    }
-    if (rc == ST_OK && lock_s > 0) {
-        snprintf(sql, sizeof sql, "SET SESSION innodb_lock_wait_timeout = %lld", (long long)lock_s);
-        rc = store_exec(s, sql, 0, NULL, NULL, err);
-    }
-    return rc;
+    if (s->ops->hint_aggregate == NULL) return ST_OK;
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
+    return SCRUBBED(s, err, s->ops->hint_aggregate(s->impl, on, err));
 }
 
 int store_session_limits(store *s, int64_t idle_s, int64_t lock_s, st_error *err) {
-    if (is_mysql(s)) return mysql_session_limits(s, idle_s, lock_s, err);
-    if (strcmp(s->ops->engine, "postgres") != 0) return ST_OK;
-    char sql[160];
-    int rc = ST_OK;
-    if (idle_s > 0) {
-        snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %lld",
-                 (long long)idle_s * 1000);
-        rc = store_exec(s, sql, 0, NULL, NULL, err);
-    }
-    if (rc == ST_OK && lock_s > 0) {
-        snprintf(sql, sizeof sql, "SET lock_timeout = %lld", (long long)lock_s * 1000);
-        rc = store_exec(s, sql, 0, NULL, NULL, err);
-    }
-    return rc;
+    if (s->ops->session_limits == NULL) return ST_OK;
+    if (store_busy(s, err) != ST_OK) return ST_ERR;
+    return SCRUBBED(s, err, s->ops->session_limits(s->impl, idle_s, lock_s, err));
 }
 
 int store_fence_session(store *s, const char *key, int64_t fence, int *evicted, char *holder,

@@ -29,7 +29,7 @@
  * tables, no approximations. test_store.c checks it against the search on
  * a million values of every shape.
  */
-#include "store.h"
+#include "store_canon.h"
 
 #include <math.h>
 #include <stdio.h>

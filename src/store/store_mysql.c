@@ -81,7 +81,7 @@
  * other engines' keys do), the key as PRIMARY KEY (sync_ddl.c). Fencing:
  * store.c, with this engine's part at the end of this file.
  */
-#include "store.h"
+#include "store_backend.h"
 #include "store_driver.h"
 
 #include <ctype.h>
@@ -1611,6 +1611,69 @@ static int my_estimate_rows(void *impl, const store_table *t, const char *from, 
     return ST_OK;
 }
 
+/* --- What callers ask of the engine (store.h, store_ops version 11) ---
+ *
+ * Tables `ddl apply` creates are InnoDB in utf8mb4 with the binary
+ * collation (keys order by bytes, as on the other engines); a key column's
+ * type is asked for with STORE_DDL_KEY (InnoDB cannot index TEXT / BLOB:
+ * varchar(255), varbinary(255), my_ddl_type). */
+
+#define MY_TABLE_OPTIONS " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+#define MY_KEY_UNIQUE                                                                          \
+    "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_NAME = ?1 AND TABLE_SCHEMA = ?2 " \
+    "AND NON_UNIQUE = 0 GROUP BY INDEX_NAME "                                                  \
+    "HAVING GROUP_CONCAT(COLUMN_NAME ORDER BY CAST(COLUMN_NAME AS BINARY) SEPARATOR ',') = ?3"
+
+/* Whether the server has session variable `name` (MariaDB has
+ * idle_transaction_timeout, MySQL 8 does not: SET would fail there). */
+static int my_has_variable(void *impl, const char *name, bool *yes, st_error *err) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SHOW SESSION VARIABLES LIKE '%s'", name);
+    store_reader *r = NULL;
+    int rc = my_query_small(impl, &r, sql, 0, NULL, err);
+    if (rc != ST_OK) return rc;
+    const char *const *row;
+    int ncols;
+    rc = my_next(r, &row, &ncols, err);
+    my_reader_close(r);
+    *yes = rc > 0;
+    return rc < 0 ? rc : ST_OK;
+}
+
+/* idle_transaction_timeout (MariaDB) and innodb_lock_wait_timeout. MySQL 8
+ * has no idle_transaction_timeout: there a frozen run's open transaction
+ * lasts until its connection ends, and innodb_lock_wait_timeout alone
+ * bounds a newer run's wait (fencing refuses the old run's commit). */
+static int my_session_limits(void *impl, int64_t idle_s, int64_t lock_s, st_error *err) {
+    char sql[160];
+    bool idle_known = false;
+    int rc = idle_s > 0 ? my_has_variable(impl, "idle_transaction_timeout", &idle_known, err)
+                        : ST_OK;
+    if (rc == ST_OK && idle_known) {
+        snprintf(sql, sizeof sql, "SET SESSION idle_transaction_timeout = %lld", (long long)idle_s);
+        rc = my_exec(impl, sql, 0, NULL, NULL, err);
+    }
+    if (rc == ST_OK && lock_s > 0) {
+        snprintf(sql, sizeof sql, "SET SESSION innodb_lock_wait_timeout = %lld", (long long)lock_s);
+        rc = my_exec(impl, sql, 0, NULL, NULL, err);
+    }
+    return rc;
+}
+
+/* `check`: MySQL spells some config types its own way: tinyint(1) holds a
+ * boolean, an integer column (bigint unsigned) a numeric(20), datetime /
+ * timestamp either timestamp kind. */
+static bool my_type_compatible(const char *have, const char *want) {
+    store_kind h = store_kind_of(have), w = store_kind_of(want);
+    if (h == w) return true;
+    if (w == STORE_K_BOOL) return strncmp(have, "tinyint(1)", 10) == 0;
+    if ((h == STORE_K_INT || h == STORE_K_NUMERIC) && (w == STORE_K_INT || w == STORE_K_NUMERIC))
+        return true;
+    return (h == STORE_K_TIMESTAMP || h == STORE_K_TIMESTAMPTZ) &&
+           (w == STORE_K_TIMESTAMP || w == STORE_K_TIMESTAMPTZ);
+}
+
 static const struct store_ops my_store_ops = {
     .version = STORE_OPS_VERSION,
     .engine = "mysql",
@@ -1652,6 +1715,11 @@ static const struct store_ops my_store_ops = {
     .primary_key = my_primary_key,
     .schema_exists = my_schema_exists,
     .create_schema_sql = my_create_schema_sql,
+    .ddl_key_types = true,
+    .ddl_table_options = MY_TABLE_OPTIONS,
+    .key_unique_sql = MY_KEY_UNIQUE,
+    .type_compatible = my_type_compatible,
+    .session_limits = my_session_limits,
 };
 
 const struct store_ops *store_mysql_driver(void) { return &my_store_ops; }

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "store_backend.h"
 
 /* --- store_pg.c --- */
 PGconn *store_pg_conn(void *impl);

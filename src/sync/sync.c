@@ -14,8 +14,9 @@
  *      columns, source and destination names, kinds, keys);
  *   2. connect to both at once, the source in a thread (ST_EUNAVAIL for
  *      unreachable servers and refused credentials, the source's error
- *      first; never a password in the message); a full run between two
- *      tables of one SQLite file needs the file in WAL mode;
+ *      first; never a password in the message); a full run needs the
+ *      destination to commit while the source is read (store_read_while_write:
+ *      two tables of one SQLite file need the file in WAL mode);
  *   3. check that the destination table exists ("run `synctool ddl apply`")
  *      and has every column, and the same for a source table;
  *   4. a fenced run: synctool_fence, its token above the destination's,
@@ -102,14 +103,13 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
         return st_error_set(c->err, ST_ENOTFOUND, "%s: run `synctool ddl apply %s`", msg,
                             c->o->pipeline->name);
     }
-    bool sqlite = strcmp(store_ops_of(s)->engine, "sqlite") == 0;
     for (size_t i = 0; rc == ST_OK && i < t->ncols; i++) {
         if (t->exprs != NULL && t->exprs[i] != NULL) continue;
         bool found = false;
         size_t j = 0;
         for (; j < n && !found; j++) found = strcmp(info[j].name, t->cols[i]) == 0;
-        if (found && dest && sqlite &&
-            sync_sqlite_legacy(t->kinds[i], sync_sqlite_affinity(info[j - 1].type)))
+        if (found && dest &&
+            store_column_fit(s, info[j - 1].type, t->kinds[i], NULL) == STORE_FIT_LEGACY)
             log_warn(c->o->pipeline->name, c->o->strategy->name,
                      "datastore '%s': column '%s' of table %s.%s is %s, as earlier versions "
                      "made it, so SQLite compares its values as text: run synctool ddl apply "
@@ -207,32 +207,6 @@ static int limit_stale_sessions(sync_ctx *c, const config_pipeline *p) {
     return store_session_limits(c->dst, idle, idle * 3, c->err);
 }
 
-/* A full run keeps its source read open while batches commit. When source
- * and destination are tables of one SQLite file, only WAL lets a writer
- * commit past a reader; in any other journal mode the first commit would
- * wait out the busy timeout and fail with "database is locked". Refused
- * up front, naming the fix. */
-static int check_shared_sqlite_file(sync_ctx *c, const config_datastore *sd,
-                                    const config_datastore *dd) {
-    char a[PATH_MAX], b[PATH_MAX];
-    if (sd->type != CONFIG_DS_SQLITE || dd->type != CONFIG_DS_SQLITE) return ST_OK;
-    if (realpath(sd->path, a) == NULL || realpath(dd->path, b) == NULL || strcmp(a, b) != 0)
-        return ST_OK;
-    sync_list l;
-    int rc = sync_list_load(&l, c->dst, "PRAGMA journal_mode", 0, NULL, c->err);
-    if (rc != ST_OK) return rc;
-    char mode[32];
-    snprintf(mode, sizeof mode, "%s", l.n == 1 && l.rows[0]->v[0] ? l.rows[0]->v[0] : "?");
-    sync_list_free(&l);
-    if (strcmp(mode, "wal") == 0) return ST_OK;
-    return st_error_set(c->err, ST_EINVAL,
-                        "datastores '%s' and '%s' are the same SQLite file %s, in journal mode "
-                        "'%s': a full run reads the source while it commits to the destination, "
-                        "which needs WAL (run once: sqlite3 %s 'PRAGMA journal_mode=WAL')",
-                        sd->name, dd->name, config_datastore_shown(sd, sd->path), mode,
-                        config_datastore_shown(sd, sd->path));
-}
-
 static int ctx_open(sync_ctx *c, const sync_opts *o) {
     const config_pipeline *p = o->pipeline;
     const config_datastore *sd = config_datastore_find(o->cfg, p->source.datastore);
@@ -247,7 +221,7 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
         store_set_interrupt(c->dst, o->interrupt);
     }
     if (rc == ST_OK && o->strategy->type == CONFIG_STRATEGY_FULL)
-        rc = check_shared_sqlite_file(c, sd, dd);
+        rc = store_read_while_write(c->dst, c->src, sd, dd, c->err); /* one SQLite file: WAL */
     if (rc == ST_OK) rc = limit_stale_sessions(c, p);
     if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
     if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
@@ -287,12 +261,9 @@ int64_t sync_estimate_rows(sync_ctx *c) {
 }
 
 static int run_strategy(sync_ctx *c) {
-    /* Default batch: 10,000 rows; 100,000 into SQLite, where each commit is
-     * a journal and database fsync (1M rows PostgreSQL -> SQLite: 2.2 s of
-     * fsync waits at 10,000, measured in bench_sqlite.py). */
+    /* Default batch: the destination driver's (store_default_batch). */
     int64_t batch = c->o->strategy->batch_size;
-    bool sqlite_dst = strcmp(store_ops_of(c->dst)->engine, "sqlite") == 0;
-    c->batch_size = batch > 0 ? batch : sqlite_dst ? 100000 : 10000;
+    c->batch_size = batch > 0 ? batch : store_default_batch(c->dst);
     int64_t iv = c->o->progress_interval_s == 0 ? 30 : c->o->progress_interval_s;
     c->prog.interval_us = iv > 0 ? iv * 1000000 : 0;
     c->prog.pipeline = c->o->pipeline->name;

@@ -42,8 +42,9 @@
  * Precision: values travel as canonical text (microsecond UTC timestamps,
  * exact numerics), and the cursor parameter is cast to the column's type.
  *
- * Between two SQLite tables (sync_local_applies) each page runs inside
- * SQLite instead (sync_local.c: INSERT ... SELECT ... ON CONFLICT DO
+ * Where the destination's engine copies itself (sync_local_open; SQLite
+ * to SQLite) each page runs inside it instead (store_sqlite_local.c:
+ * INSERT ... SELECT ... ON CONFLICT DO
  * UPDATE, no value made canonical but the watermark); the page loop,
  * watermark and lookback rules here are shared (sync_delta_pages).
  *
@@ -318,6 +319,8 @@ int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {
 }
 
 int sync_delta(sync_ctx *c) {
-    if (sync_local_applies(c)) return sync_delta_local(c);
+    store_local *l = NULL;   /* the copy inside the engine, when there is one */
+    int rc = sync_local_open(c, &l);
+    if (rc != ST_OK || l != NULL) return rc != ST_OK ? rc : sync_delta_local(c, l);
     return sync_delta_pages(c, delta_page, NULL);
 }

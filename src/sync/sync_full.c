@@ -30,7 +30,7 @@
  * canonical text at all (sync_full_copy.c).
  *
  * Between two SQLite tables none of this runs: SQLite does the whole job
- * itself (sync_local.c).
+ * itself (sync_local.c, store_sqlite_local.c).
  */
 #include "sync_int.h"
 
@@ -311,7 +311,9 @@ static int full_stream(sync_ctx *c, dst_pages *dst) {
 }
 
 int sync_full(sync_ctx *c) {
-    if (sync_local_applies(c)) return sync_full_local(c);
+    store_local *l = NULL;   /* the copy inside the engine, when there is one */
+    int lrc = sync_local_open(c, &l);
+    if (lrc != ST_OK || l != NULL) return lrc != ST_OK ? lrc : sync_full_local(c, l);
     dst_pages dst = {.it.next = pages_next, .c = c};
     int rc = pages_fetch(&dst, c->err);   /* the first page: is there anything? */
     bool native = false;   /* into empty, same types on both sides: sync_full_copy.c */

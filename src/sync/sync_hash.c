@@ -217,7 +217,7 @@ static bool range_is_wide(hash_range r) {
     return (uint64_t)r.hi - (uint64_t)r.lo > (uint64_t)INT64_MAX;
 }
 
-static void bucket_expr(store_sb *q, side_job *j, const struct store_ops *ops, const char *kq,
+static void bucket_expr(store_sb *q, side_job *j, const store *os, const char *kq,
                         const char *type, const char *p1, const char *p2) {
     if (range_is_wide(j->r)) {
         hash_range sub[HASH_MAX_FANOUT];
@@ -227,9 +227,9 @@ static void bucket_expr(store_sb *q, side_job *j, const struct store_ops *ops, c
         return;
     }
     store_sb_addf(q, "(%s - ", kq);
-    ops->param_cast(q, p1, STORE_K_INT, type);
-    store_sb_addf(q, ") %s ", ops->int_div ? ops->int_div : "/");
-    ops->param_cast(q, p2, STORE_K_INT, type);
+    store_sb_param_cast(q, os, p1, STORE_K_INT, type);
+    store_sb_addf(q, ") %s ", store_int_div(os));
+    store_sb_param_cast(q, os, p2, STORE_K_INT, type);
 }
 
 /* SELECT bucket, count(*), checksum FROM t WHERE k BETWEEN lo AND hi GROUP BY 1
@@ -237,9 +237,9 @@ static void bucket_expr(store_sb *q, side_job *j, const struct store_ops *ops, c
 static int bucket_sums(side_job *j, bool source, st_error *err) {
     sync_ctx *c = j->c;
     store *s = side_store(c, source);
-    const struct store_ops *ops = store_ops_of(s);
+    const store *os = s;
     const char *type = c->types[key_index(c)];
-    char pp = ops->param_prefix, p1[8], p2[8], p3[8];
+    char pp = store_param_prefix(os), p1[8], p2[8], p3[8];
     snprintf(p1, sizeof p1, "%c1", pp);
     snprintf(p2, sizeof p2, "%c2", pp);
     snprintf(p3, sizeof p3, "%c3", pp);
@@ -247,19 +247,19 @@ static int bucket_sums(side_job *j, bool source, st_error *err) {
     store_sb_quote(&kq, side_key(c, source));
     if (!j->count_only) store_sb_rowtext(&rt, s, side_table(c, source));
     store_sb_add(&q, "SELECT ");
-    bucket_expr(&q, j, ops, kq.s, type, p1, p3);
+    bucket_expr(&q, j, os, kq.s, type, p1, p3);
     store_sb_add(&q, ", count(*), ");
     if (j->count_only) store_sb_add(&q, "0");
     else if (c->sum_family)
         store_row_digest_expr(s, &q, c->sum_family, side_table(c, source), rt.s ? rt.s : "''",
                               true);
-    else ops->sum64_expr(&q, rt.s ? rt.s : "''");
+    else store_sb_sum64(&q, os, rt.s ? rt.s : "''");
     store_sb_add(&q, " FROM ");
     store_sb_from(&q, s, side_table(c, source));
     store_sb_addf(&q, " WHERE %s >= ", kq.s);
-    ops->param_cast(&q, p1, STORE_K_INT, type);
+    store_sb_param_cast(&q, os, p1, STORE_K_INT, type);
     store_sb_addf(&q, " AND %s <= ", kq.s);
-    ops->param_cast(&q, p2, STORE_K_INT, type);
+    store_sb_param_cast(&q, os, p2, STORE_K_INT, type);
     store_sb_add(&q, " GROUP BY 1");
     char a[24], b[24], d[24];
     snprintf(a, sizeof a, "%lld", (long long)j->r.lo);
@@ -289,7 +289,7 @@ static int table_sum(side_job *j, bool source, st_error *err) {
         store_row_digest_expr(s, &q, c->sum_family, side_table(c, source), rt.s ? rt.s : "''",
                               true);
     else
-        store_ops_of(s)->sum64_expr(&q, rt.s ? rt.s : "''");
+        store_sb_sum64(&q, s, rt.s ? rt.s : "''");
     store_sb_add(&q, " FROM ");
     store_sb_from(&q, s, side_table(c, source));
     sync_list l;
@@ -312,7 +312,7 @@ static int range_digests(side_job *j, bool source, st_error *err) {
     store_sb_quote(&kq, side_key(c, source));
     store_sb_rowtext(&rt, s, side_table(c, source));
     store_sb_from(&from, s, side_table(c, source));
-    store_ops_of(s)->digest_sql(&q, from.s ? from.s : "", kq.s ? kq.s : "", rt.s ? rt.s : "''");
+    store_sb_digest_sql(&q, s, from.s ? from.s : "", kq.s ? kq.s : "", rt.s ? rt.s : "''");
     store_sb_add(&arg, "[");
     for (size_t i = 0; i < j->n; i++)
         store_sb_addf(&arg, "%s[%lld,%lld]", i ? "," : "", (long long)j->segs[i].lo,
@@ -686,7 +686,9 @@ static int hash_fast_sums(sync_ctx *c) {
 }
 
 int sync_hash(sync_ctx *c) {
-    if (sync_local_applies(c) && c->o->diff == NULL) return sync_hash_local(c);
+    store_local *l = NULL;   /* the copy inside the engine (not for a dry run) */
+    int lrc = c->o->diff == NULL ? sync_local_open(c, &l) : ST_OK;
+    if (lrc != ST_OK || l != NULL) return lrc != ST_OK ? lrc : sync_hash_local(c, l);
     int k = key_index(c);
     if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) {
         bool ordered;

@@ -79,14 +79,14 @@ static void seg_where(store_sb *q, sync_ctx *c, bool source, const ks_seg *s,
 /* The key columns' canonical values and the row number in key order. */
 static void key_select(store_sb *q, sync_ctx *c, bool source) {
     store *s = ks_store(c, source);
-    const struct store_ops *ops = store_ops_of(s);
+    const store *os = s;
     size_t k = 0;
     store_sb_add(q, "SELECT ");
     for (size_t i = 0; i < c->ncols; i++) {
         if (!c->key[i]) continue;
         store_sb cq = {0};
         store_sb_quote(&cq, source ? c->scols[i] : c->dcols[i]);
-        ops->canon_expr(q, c->kinds[i], cq.oom ? "" : cq.s);
+        store_sb_canon(q, os, c->kinds[i], cq.oom ? "" : cq.s);
         store_sb_addf(q, " AS \"synctool_k%zu\", ", k++);
         store_sb_free(&cq);
     }
@@ -134,7 +134,7 @@ static int sub_sums(sync_ctx *c, bool source, const ks_seg *s, const sync_list *
         store_sb_addf(&q, " THEN %zu", i);
     }
     store_sb_addf(&q, " ELSE %zu END, count(*), ", nb);
-    store_ops_of(st)->sum64_expr(&q, rt.s ? rt.s : "''");
+    store_sb_sum64(&q, st, rt.s ? rt.s : "''");
     store_sb_add(&q, " FROM ");
     store_sb_from(&q, st, source ? &c->st : &c->dt);
     seg_where(&q, c, source, s, params, &np);
@@ -250,12 +250,12 @@ int sync_hash_keyset_usable(sync_ctx *c, bool *yes) {
     for (int side = 0; side < 2; side++) {
         bool source = side == 0;
         store *s = ks_store(c, source);
-        bool pg = strcmp(store_ops_of(s)->engine, "postgres") == 0;
+        bool unindexed = store_text_key_order_unindexed(s);
         const char *cols[32];
         size_t n = 0;
         for (size_t i = 0; i < c->ncols; i++) {
             if (!c->key[i]) continue;
-            if (pg && c->kinds[i] == STORE_K_TEXT) {
+            if (unindexed && c->kinds[i] == STORE_K_TEXT) {
                 *yes = false;
                 return ST_OK;
             }

@@ -90,7 +90,7 @@ typedef struct digest_rows {
 static int digest_query(sync_ctx *c, bool source, store_sb *q, const digest_rows *dr) {
     store *s = source ? c->src : c->dst;
     const store_table *t = source ? &c->st : &c->dt;
-    const struct store_ops *ops = store_ops_of(s);
+    const store *os = s;
     int k = key_index(c);
     const char *kcol = source ? c->scols[k] : c->dcols[k];
     store_sb kq = {0}, rt = {0}, cols = {0}, from = {0};
@@ -111,15 +111,15 @@ static int digest_query(sync_ctx *c, bool source, store_sb *q, const digest_rows
             dr->where(q, c, source, dr->arg, NULL, &np);
         } else {
             char p1[8], p2[8];
-            snprintf(p1, sizeof p1, "%c1", ops->param_prefix);
-            snprintf(p2, sizeof p2, "%c2", ops->param_prefix);
+            snprintf(p1, sizeof p1, "%c1", store_param_prefix(os));
+            snprintf(p2, sizeof p2, "%c2", store_param_prefix(os));
             store_sb_addf(q, " WHERE %s BETWEEN ", kc);
-            ops->param_cast(q, p1, STORE_K_INT, c->types[k]);
+            store_sb_param_cast(q, os, p1, STORE_K_INT, c->types[k]);
             store_sb_add(q, " AND ");
-            ops->param_cast(q, p2, STORE_K_INT, c->types[k]);
+            store_sb_param_cast(q, os, p2, STORE_K_INT, c->types[k]);
         }
         store_sb_add(q, " ORDER BY ");
-        ops->order_term(q, kc, STORE_K_INT);
+        store_sb_order_term(q, os, kc, STORE_K_INT);
     }
     oom = oom || q->oom;
     store_sb_free(&kq);

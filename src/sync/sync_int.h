@@ -138,16 +138,11 @@ typedef void (*sync_where_fn)(store_sb *q, sync_ctx *c, bool source, const void 
 int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t max_params);
 int sync_full(sync_ctx *c);
 
-/* sync_local.c: full between two SQLite tables inside SQLite (no
- * canonical text), when sync_local_applies(). */
-bool sync_local_applies(const sync_ctx *c);
-/* sync_ddl.c: SQLite's affinity of a declared type ('I', 'T', 'B', 'R',
- * 'N'; SQLite docs, "Datatypes" 3.1), and whether a column of that
- * affinity is one earlier versions made for `kind` (TEXT for numerics,
- * booleans, timestamps: `ddl apply --migrate` rewrites it). */
-char sync_sqlite_affinity(const char *decl);
-bool sync_sqlite_legacy(store_kind kind, char aff);
-int sync_full_local(sync_ctx *c);
+/* sync_local.c: the copy inside the destination's engine (store_local_*):
+ * *out NULL (and ST_OK) when there is none for this run; the strategies
+ * below take it over (and close it). */
+int sync_local_open(sync_ctx *c, store_local **out);
+int sync_full_local(sync_ctx *c, store_local *l);
 
 /* sync_full_copy.c: full into an empty destination in the engines' native
  * form (PostgreSQL binary COPY) when both stores offer one and the
@@ -210,9 +205,9 @@ int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg);
  * other kinds (their values do not come from a clock: no cap). */
 const char *sync_delta_cap(const store_xact_floor *f, store_kind kind, int64_t blind_lookback_s,
                            char *buf, size_t n);
-/* sync_local.c: delta and hash between two SQLite tables inside SQLite. */
-int sync_delta_local(sync_ctx *c);
-int sync_hash_local(sync_ctx *c);
+/* sync_local.c: delta and hash inside the destination's engine. */
+int sync_delta_local(sync_ctx *c, store_local *l);
+int sync_hash_local(sync_ctx *c, store_local *l);
 int sync_hash(sync_ctx *c);
 /* sync_hash_keyset.c: hash recursion over keyset ranges for keys that are
  * not one integer; the whole table (scount, dcount rows) is known to differ. */

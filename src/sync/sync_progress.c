@@ -47,7 +47,7 @@
  *                     per side, compares, and closes both before fetching
  *                     and writing (fetch_and_merge).
  *   sync_diff.c       records in memory; the hash queries as above.
- *   sync_local.c      statements only (INSERT ... SELECT across ATTACH), no
+ *   sync_local.c      (store_sqlite_local.c) statements and one-row reads, no
  *                     reader held across another statement.
  *   check.c           one reader, read and closed before the next statement.
  *   store_pg.c        a cursor reader's own CLOSE / COMMIT run in its

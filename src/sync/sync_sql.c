@@ -24,13 +24,13 @@ static const char *colname(const sync_ctx *c, bool source, size_t i) {
 }
 
 void sync_sql_select(store_sb *b, const sync_ctx *c, bool source) {
-    const struct store_ops *ops = store_ops_of(side(c, source));
+    const store *os = side(c, source);
     store_sb_add(b, "SELECT ");
     for (size_t i = 0; i < c->ncols; i++) {
         store_sb q = {0};
         store_sb_quote(&q, colname(c, source, i));
         if (i) store_sb_add(b, ", ");
-        ops->canon_expr(b, c->kinds[i], q.oom ? "" : q.s);
+        store_sb_canon(b, os, c->kinds[i], q.oom ? "" : q.s);
         store_sb_free(&q);
     }
     store_sb_add(b, " FROM ");
@@ -40,7 +40,7 @@ void sync_sql_select(store_sb *b, const sync_ctx *c, bool source) {
 static void term(store_sb *b, const sync_ctx *c, bool source, size_t i) {
     store_sb q = {0};
     store_sb_colref(&q, side(c, source), source ? &c->st : &c->dt, colname(c, source, i));
-    store_ops_of(side(c, source))->order_term(b, q.oom ? "" : q.s, c->kinds[i]);
+    store_sb_order_term(b, side(c, source), q.oom ? "" : q.s, c->kinds[i]);
     store_sb_free(&q);
 }
 
@@ -58,17 +58,17 @@ void sync_sql_order(store_sb *b, const sync_ctx *c, bool source, int cursor_col)
 
 void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col, int first,
                      const char *op, bool cursor_only) {
-    const struct store_ops *ops = store_ops_of(side(c, source));
+    const store *os = side(c, source);
     size_t idx[64], n = 0;
     if (cursor_col >= 0) idx[n++] = (size_t)cursor_col;
     for (size_t i = 0; i < c->ncols && n < 64 && !cursor_only; i++)
         if (c->key[i]) idx[n++] = i;
     if (n > 1) { /* the leading column's bound first: a range any planner can use */
         char p[16];
-        snprintf(p, sizeof p, "%c%d", ops->param_prefix, first);
+        snprintf(p, sizeof p, "%c%d", store_param_prefix(os), first);
         term(b, c, source, idx[0]);
         store_sb_add(b, op[0] == '<' ? " <= " : " >= ");
-        ops->param_cast(b, p, c->kinds[idx[0]], c->types[idx[0]]);
+        store_sb_param_cast(b, os, p, c->kinds[idx[0]], c->types[idx[0]]);
         store_sb_add(b, " AND ");
     }
     store_sb_add(b, n > 1 ? "(" : "");
@@ -79,9 +79,9 @@ void sync_sql_keyset(store_sb *b, const sync_ctx *c, bool source, int cursor_col
     store_sb_addf(b, "%s %s %s", n > 1 ? ")" : "", op, n > 1 ? "(" : "");
     for (size_t k = 0; k < n; k++) {
         char p[16];
-        snprintf(p, sizeof p, "%c%d", ops->param_prefix, first + (int)k);
+        snprintf(p, sizeof p, "%c%d", store_param_prefix(os), first + (int)k);
         if (k) store_sb_add(b, ", ");
-        ops->param_cast(b, p, c->kinds[idx[k]], c->types[idx[k]]);
+        store_sb_param_cast(b, os, p, c->kinds[idx[k]], c->types[idx[k]]);
     }
     store_sb_add(b, n > 1 ? ")" : "");
 }

@@ -10,6 +10,9 @@
  * repeats it. The redactor and the secret formatter both work from the
  * parsed parts only, so what is shown and what is handed on always agree
  * with what was parsed.
+ *
+ * URL-scheme branches (issue 22): this is the one parser of the URL text
+ * and the one redactor; every other file asks the parsed kind.
  */
 #include "backend_url.h"
 

@@ -1,5 +1,6 @@
 """End-to-end: SQLite -> SQLite full, delta and hash run inside SQLite
-(src/sync/sync_local.c) and give exactly what the generic path gives.
+(src/store/store_sqlite_local.c) and give exactly what the generic path
+gives.
 
 One source table holds the value battery in every storage class a
 hand-made SQLite table may use (numbers as TEXT '5.00' or REAL, booleans as
@@ -7,9 +8,9 @@ hand-made SQLite table may use (numbers as TEXT '5.00' or REAL, booleans as
 Unix seconds, -0.0, a decimal wider than 15 digits, REAL extremes, unicode
 and empty strings, NULLs). Each strategy copies it into two destinations
 made by `ddl apply`: one through the local path, one through the generic
-path (forced with SYNCTOOL_TEST_SQLITE_GENERIC=1, the switch only tests
-use). The two destination tables must be equal row for row, storage class
-and sign of zero included, with the same counts (read, inserted, updated,
+path (forced with the destination datastore's `in_engine: false`). The
+two destination tables must be equal row for row, storage class and sign
+of zero included, with the same counts (read, inserted, updated,
 deleted, NULL cursor); a second run moves nothing on both; after updates
 (real changes and re-spellings of the same value), inserts and deletes the
 same holds again (hash's rows_read aside: the generic path reads whole
@@ -66,7 +67,7 @@ def pair(tmp_path, synctool):
     (tmp_path / "data").mkdir()
     (tmp_path / "datastores.yaml").write_text(
         "datastores:\n  m: {type: sqlite, path: data/m.db}\n  l: {type: sqlite, path: data/l.db}\n"
-        "  g: {type: sqlite, path: data/g.db}\n")
+        "  g: {type: sqlite, path: data/g.db, in_engine: false}\n")
     m = sqlite3.connect(tmp_path / "data" / "m.db")
     m.execute("CREATE TABLE t (" + ", ".join(f"{n} {DECL.get(n, '')}" for n in NAMES) + ")")
     m.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(NAMES))})", source_rows())
@@ -81,9 +82,8 @@ def pair(tmp_path, synctool):
 
 
 def run(synctool, root, pipeline, strategy):
-    env = {"SYNCTOOL_TEST_SQLITE_GENERIC": "1"} if pipeline == "to_generic" else None
     r = synctool("--log-level", "debug", "run", pipeline, "--strategy", strategy,
-                 config_dir=root, env=env)
+                 config_dir=root)
     assert r.rc == 0, r
     assert ("ran inside SQLite" in r.err) == (pipeline == "to_local"), r
     m = CHANGED_LINE.search(r.err)
@@ -156,7 +156,7 @@ def test_negative_zero_in_an_untyped_column(synctool, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "datastores.yaml").write_text(
         "datastores:\n  m: {type: sqlite, path: data/m.db}\n  l: {type: sqlite, path: data/l.db}\n"
-        "  g: {type: sqlite, path: data/g.db}\n")
+        "  g: {type: sqlite, path: data/g.db, in_engine: false}\n")
     m = sqlite3.connect(tmp_path / "data" / "m.db")
     m.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, f)")
     m.executemany("INSERT INTO t VALUES (?, ?)", [(1, -0.0), (2, "-0"), (3, 0.0), (4, 1.5)])

@@ -514,6 +514,30 @@ static void test_mysql_datastore(void **state) {
     assert_string_equal(config_pipeline_find(t->cfg, "a")->source.schema, "shop");
 }
 
+/* `in_engine: false` (any datastore type) keeps copies out of the engine
+ * (config.h: generic_copy); the default lets SQLite copy inside itself. */
+static void test_in_engine(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml",
+               "datastores:\n  a: {type: sqlite, path: a.db, in_engine: false}\n"
+               "  b: {type: sqlite, path: b.db}\n");
+    cfgt_write(t, "pipelines/a.yml",
+               "name: a\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
+               "columns: [{name: id, type: bigint, key: yes}]\nstrategies: [{name: f, type: full}]\n");
+    assert_int_equal(load(t), 0);
+    assert_true(config_datastore_find(t->cfg, "a")->generic_copy);
+    assert_false(config_datastore_find(t->cfg, "b")->generic_copy);
+}
+
+static void test_in_engine_not_a_bool(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml",
+               "datastores:\n  a: {type: sqlite, path: a.db, in_engine: maybe}\n");
+    assert_int_not_equal(load(t), 0);
+    assert_true(t->probs.n >= 1);
+    assert_non_null(strstr(t->probs.items[0], "datastores.a.in_engine"));
+}
+
 static void test_mysql_bad_ssl_mode_and_zero_dates(void **state) {
     tdir *t = *state;
     cfgt_write(t, "datastores.yaml",
@@ -969,6 +993,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invalid_strategy_type, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_mysql_datastore, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_mysql_bad_ssl_mode_and_zero_dates, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_in_engine, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_in_engine_not_a_bool, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_mysql_keys_refused_elsewhere, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_mysql_column_types, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_datastore_type, cfgt_setup, cfgt_teardown),

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/queue/queue.h"
+#include "../../src/queue/queue_backend.h"
 #include "support/url_open.h"
 
 static queue_job mk_job(const char *p, const char *s, int64_t run_id) {
@@ -198,7 +198,7 @@ static void test_open_with_wrong_version(void **s) {
     (void)s;
     queue *q;
     st_error err;
-    assert_int_equal(queue_open_with(&q, &mock_v0, NULL, &err), ST_EINVAL);
+    assert_int_equal(queue_open_with_ops(&q, &mock_v0, NULL, &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "backend table version 0"));
 }
 

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/store/store.h"
+#include "../../src/store/store_backend.h"
 #include "support/synct_env.h"
 
 static store *open_my(bool zero_null) {

@@ -1,12 +1,12 @@
 /*
  * test_sync_local — delta and hash between two SQLite files run inside
- * SQLite (sync_local.c) with the generic path's rules: a stale fencing
+ * SQLite (sync_local.c, store_sqlite_local.c) with the generic path's rules: a stale fencing
  * token, a lost lock and an interrupt leave the destination as it was; the
  * watermark is the generic one, so either path resumes after the other
  * (and lookback re-reads late rows); the counts are exact and an unchanged
  * table moves nothing; hash reports one segment; the source is attached
  * read-only, so its own writers are never blocked. The generic path is
- * forced with SYNCTOOL_TEST_SQLITE_GENERIC (what the e2e value battery in
+ * forced with the datastore's `in_engine: false` (what the e2e value battery in
  * tests/e2e/test_sqlite_local.py compares against row for row).
  */
 #include <setjmp.h>
@@ -27,10 +27,8 @@ static void fill(synct_env *e, int64_t from, int64_t to) {
     for (int64_t id = from; id <= to; id++) synct_insert(e, id);
 }
 
-static void generic(bool on) {
-    if (on) setenv("SYNCTOOL_TEST_SQLITE_GENERIC", "1", 1);
-    else unsetenv("SYNCTOOL_TEST_SQLITE_GENERIC");
-}
+/* The destination datastore's `in_engine: false` (config.h: generic_copy). */
+static void generic(synct_env *e, bool on) { e->ds[1].generic_copy = on; }
 
 static state_stats run_ok(synct_env *e) {
     state_stats st;
@@ -88,9 +86,9 @@ static void test_local_delta_shares_the_generic_watermark(void **s) {
     synct_env e;
     delta_env(&e);
     fill(&e, 1, 40);
-    generic(true);
+    generic(&e, true);
     state_stats st = run_ok(&e);
-    generic(false);
+    generic(&e, false);
     assert_int_equal(st.rows_inserted, 40);
     char wm_generic[512], wm_local[512];
     watermark(&e, wm_generic, sizeof wm_generic);
@@ -108,9 +106,9 @@ static void test_local_delta_shares_the_generic_watermark(void **s) {
     assert_string_not_equal(wm_local, wm_generic);
     assert_non_null(strstr(wm_local, "|45"));
     fill(&e, 46, 47);
-    generic(true);
+    generic(&e, true);
     st = run_ok(&e);
-    generic(false);
+    generic(&e, false);
     assert_int_equal(st.rows_inserted, 2);
     assert_int_equal(st.rows_read, 2);
     synct_assert_equal(&e, true);

@@ -66,6 +66,7 @@
 
 #include "../../../src/config/config.h"
 #include "../../../src/store/store.h"
+#include "../../../src/store/store_backend.h"
 
 typedef struct mock_db mock_db;
 

@@ -190,7 +190,7 @@ static void write_row(synct_env *e, const char *verb, int64_t id) {
     const char *v[SYNCT_NCOLS];
     random_row(e, id, bufs, v);
     src_table(e, t, sizeof t);
-    char pp = store_ops_of(e->admin[0])->param_prefix;
+    char pp = store_param_prefix(e->admin[0]);
     if (strcmp(verb, "insert") == 0)
         snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (%c1, %c2, %c3, %c4, %c5, %c6, %c7)", t,
                  pp, pp, pp, pp, pp, pp, pp);
@@ -234,7 +234,7 @@ static char *dump(synct_env *e, int side) {
         char qc[32];
         snprintf(qc, sizeof qc, "\"%s\"", col_names[i]);
         if (i) store_sb_add(&q, ", ");
-        store_ops_of(s)->canon_expr(&q, store_kind_of(col_types[i]), qc);
+        store_sb_canon(&q, s, store_kind_of(col_types[i]), qc);
     }
     store_sb_addf(&q, " FROM \"%s\".%s AS t ORDER BY t.id", e->schemas[side], side ? "dst_t" : "src_t");
     store_reader *r = NULL;
