@@ -217,7 +217,7 @@ def test_import_rejects_duplicates_and_non_json(synctool, tmp_path):
     f.write_text('[{"pipeline": "orders_sync",}]')
     r = synctool("state", "import", f, config_dir=cfg)
     assert r.rc == 2, r
-    assert "json: at byte 28: expected a string key" in r.err, r
+    assert "json: at byte 29 (line 1, column 29): string or '}' expected near '}'" in r.err, r
     f.write_text('{"pipeline": "orders_sync"}')
     r = synctool("state", "import", f, config_dir=cfg)
     assert r.rc == 2 and "expected a JSON list of objects" in r.err, r
