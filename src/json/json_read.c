@@ -30,7 +30,10 @@
  * json_string() and json_null(). This is the only file that includes both:
  * jansson's type tags are copied into JT_* first, then json.h's names are
  * mapped onto st_-prefixed ones for this file only (same enum order, so the
- * same values every other file sees).
+ * same values every other file sees). Never call jansson's json_string()
+ * or json_null(): libsynctool's writer exports functions of the same names,
+ * and in a synctool binary those win at link time (jansson's own internal
+ * calls are bound inside libjansson and are not affected).
  *
  * Ownership: json_parse() returns a root that owns every node, key and
  * string below it; json_free(root) releases all of it (NULL is a no-op).
