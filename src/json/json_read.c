@@ -35,6 +35,14 @@
  * and in a synctool binary those win at link time (jansson's own internal
  * calls are bound inside libjansson and are not affected).
  *
+ * Speed: this is about half as fast as the hand-written parser it replaced
+ * (commit 5e7f566's, measured side by side in one process on the shared VM
+ * at load 5-9: a 40 MB history document 4.0-4.4 s against 2.1-2.3 s;
+ * 100,000 one-line log records 0.32-0.74 s against 0.19-0.32 s; nearly all
+ * of it in json_loadb, the copy below is small). No reading path is hot —
+ * the largest inputs are `why`'s log lines and a page of Redis history —
+ * so the measured cost does not outweigh 400 fewer lines of parser to keep.
+ *
  * Ownership: json_parse() returns a root that owns every node, key and
  * string below it; json_free(root) releases all of it (NULL is a no-op).
  */
