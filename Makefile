@@ -20,7 +20,7 @@
 # test is tests/unit/test_<name>.c, so adding either needs no Makefile edit.
 
 CC      ?= cc
-PKGS    := yaml-0.1 sqlite3 libpq hiredis libmicrohttpd libcurl libmariadb libcrypto
+PKGS    := yaml-0.1 sqlite3 libpq hiredis libmicrohttpd libcurl libmariadb libcrypto jansson
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-format-truncation

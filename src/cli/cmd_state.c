@@ -40,12 +40,14 @@
 #include "../sched/sched.h"
 
 #include "../json/json.h"
+#include "../strbuf/strbuf.h"
 #include "../time/st_time.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: synctool [--config-dir DIR] state export [--output FILE]\n"
@@ -318,23 +320,10 @@ static void check_duplicates_and_config(import_ctx *ic, const state_record *recs
 
 /* --- import: reading and writing --- */
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (f == NULL) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (nb == NULL) free(buf);
-            buf = nb;
-        }
-    }
-    if (f != stdin) fclose(f);
-    *len = n;
-    return buf;
+/* The whole file, or standard input for "-". */
+static int read_input(strbuf *text, const char *path) {
+    if (strcmp(path, "-") == 0) return strbuf_read_fd(text, STDIN_FILENO, 0);
+    return strbuf_read_file(text, path, 0);
 }
 
 /* Parses and validates; on success *out holds every record and (*wms)[i]
@@ -342,16 +331,16 @@ static char *read_all(const char *path, size_t *len) {
  * free_watermarks). */
 static int parse_import(import_ctx *ic, const char *path, state_record **out, size_t *n,
                         char ***wms) {
-    size_t len;
-    char *text = read_all(path, &len);
-    if (text == NULL) {
+    strbuf text = {0};
+    if (read_input(&text, path) != ST_OK) {
+        strbuf_release(&text);
         fprintf(stderr, "synctool state import: cannot read %s\n", path);
         return CLI_USAGE;
     }
     json_value *root;
     st_error err;
-    int rc = json_parse(&root, text, len, &err);
-    free(text);
+    int rc = json_parse(&root, text.s, text.len, &err);
+    strbuf_release(&text);
     if (rc != ST_OK) {
         fprintf(stderr, "synctool state import: %s: %s\n", path, err.msg);
         return CLI_USAGE;

@@ -7,8 +7,11 @@
  * (control characters as \u00XX); output is compact, one document per call.
  *
  * Reader: json_parse() builds a tree of json_value nodes owned by the root;
- * json_free(root) releases it. Errors give the byte offset and what was
- * expected. Numbers are kept as double and as int64 when integral.
+ * json_free(root) releases it. jansson parses (json_read.c); errors give the
+ * byte offset, line and column and what was expected. Numbers are kept as
+ * double and as int64 when integral.
+ *
+ * The writer stays our own, for measured reasons (json_write.c's header).
  */
 #ifndef ST_JSON_H
 #define ST_JSON_H

@@ -14,6 +14,7 @@
 #include "proc_int.h"
 
 #include "../log/log.h"
+#include "../strbuf/strbuf.h"
 #include "../time/st_time.h"
 
 #include <errno.h>
@@ -278,34 +279,13 @@ static bool proc_job_parse(proc_cur *c, proc_handoff *h) {
     return ok && c->p == c->end;
 }
 
-/* Everything on fd into *buf (up to PROC_JOB_MAX_BYTES); its length or -1. */
-static ssize_t proc_read_all(int fd, char **buf) {
-    size_t cap = 4096, len = 0;
-    *buf = malloc(cap);
-    while (*buf != NULL) {
-        if (len == cap) {
-            char *nb = cap >= PROC_JOB_MAX_BYTES ? NULL : realloc(*buf, cap *= 2);
-            if (nb == NULL) break;
-            *buf = nb;
-        }
-        ssize_t n = read(fd, *buf + len, cap - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) break;
-        if (n == 0) return (ssize_t)len;
-        len += (size_t)n;
-    }
-    free(*buf);
-    *buf = NULL;
-    return -1;
-}
-
 int proc_job_read(int fd, proc_handoff *h, st_error *err) {
     memset(h, 0, sizeof *h);
-    char *buf = NULL;
-    ssize_t n = proc_read_all(fd, &buf);
-    proc_cur c = {buf, buf ? buf + n : NULL};
-    bool ok = n >= 0 && proc_job_parse(&c, h);
-    free(buf);
+    strbuf buf = {0};
+    bool ok = strbuf_read_fd(&buf, fd, PROC_JOB_MAX_BYTES) == ST_OK;
+    proc_cur c = {buf.s, buf.s ? buf.s + buf.len : NULL};
+    ok = ok && proc_job_parse(&c, h);
+    strbuf_release(&buf);
     if (ok) return ST_OK;
     proc_handoff_clear(h);
     return st_error_set(err, ST_EINVAL, "--exec-job: no valid job on standard input "

@@ -27,6 +27,7 @@
 
 #include "../json/json.h"
 #include "../log/log.h"
+#include "../strbuf/strbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -199,42 +200,23 @@ static int spool_outcome(const json_value *v, state_outcome *o) {
     return spool_status(spool_str(v, "status"), &o->status);
 }
 
-static char *spool_read(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    char *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    for (;;) {
-        if (*len + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap = cap * 2 + 8192);
-            if (nb == NULL) break;
-            buf = nb;
-        }
-        size_t k = fread(buf + *len, 1, cap - *len - 1, f);
-        *len += k;
-        if (k == 0) break;
-    }
-    fclose(f);
-    if (buf != NULL) buf[*len] = '\0';
-    return buf;
-}
-
 /* Parses one file; NULL (logged) if it is unreadable or not ours. */
 static json_value *spool_load(const char *path, const char *identity) {
-    size_t len;
-    char *text = spool_read(path, &len);
-    if (text == NULL) return NULL;
+    strbuf text = {0};
+    if (strbuf_read_file(&text, path, 0) != ST_OK) {
+        strbuf_release(&text);
+        return NULL;
+    }
     json_value *v = NULL;
     st_error e;
-    if (json_parse(&v, text, len, &e) != ST_OK) {
+    if (json_parse(&v, text.s, text.len, &e) != ST_OK) {
         log_warn(NULL, NULL, "spool: %s is not valid JSON (%s); left in place", path, e.msg);
         v = NULL;
     } else if (strcmp(spool_str(v, "state"), identity) != 0) {
         json_free(v);
         v = NULL;
     }
-    free(text);
+    strbuf_release(&text);
     return v;
 }
 

@@ -217,7 +217,12 @@ def test_import_rejects_duplicates_and_non_json(synctool, tmp_path):
     f.write_text('[{"pipeline": "orders_sync",}]')
     r = synctool("state", "import", f, config_dir=cfg)
     assert r.rc == 2, r
-    assert "json: at byte 28: expected a string key" in r.err, r
+    assert "json: at byte 29 (line 1, column 29): string or '}' expected near '}'" in r.err, r
+    # strict JSON: a key twice in one object is refused, never "the last one wins"
+    f.write_text('[{"pipeline": "orders_sync",\n  "pipeline": "other"}]')
+    r = synctool("state", "import", f, config_dir=cfg)
+    assert r.rc == 2, r
+    assert "line 2, column 12): duplicate object key near '\"pipeline\"'" in r.err, r
     f.write_text('{"pipeline": "orders_sync"}')
     r = synctool("state", "import", f, config_dir=cfg)
     assert r.rc == 2 and "expected a JSON list of objects" in r.err, r

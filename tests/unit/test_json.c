@@ -1,6 +1,7 @@
 /*
- * test_json — the strict RFC 8259 reader (json_parse / json_get / json_free)
- * and a writer -> reader round trip.
+ * test_json — the strict RFC 8259 reader (json_parse / json_get / json_free,
+ * jansson underneath: its messages, plus our NUL, depth and duplicate-key
+ * rules) and a writer -> reader round trip.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,8 +47,13 @@ static void test_scalars(void **s) {
     assert_true(v->is_integer);
     assert_int_equal(v->integer, 2);
     json_free(v);
-    v = parse_ok("99999999999999999999");
-    assert_false(v->is_integer); /* does not fit in int64 */
+    v = parse_ok("-9223372036854775808");
+    assert_true(v->is_integer);
+    assert_true(v->integer == INT64_MIN);
+    json_free(v);
+    v = parse_ok("1e300");
+    assert_false(v->is_integer);
+    assert_true(v->number == 1e300);
     json_free(v);
 }
 
@@ -95,40 +101,47 @@ static void expect_error(const char *text, size_t len, const char *msg) {
 
 static void test_malformed(void **s) {
     (void)s;
+    /* jansson's wording; the offset is where it stopped (after the token). */
     static const struct { const char *text, *msg; } cases[] = {
-        {"", "json: at byte 0: unexpected end of input, expected a value"},
-        {"   ", "at byte 3: unexpected end of input"},
-        {"[1,]", "at byte 3: expected a value"},
-        {"[1 2]", "at byte 3: expected ',' or ']' in array"},
-        {"{\"a\" 1}", "at byte 5: expected ':' after object key"},
-        {"{\"a\":1,}", "at byte 7: expected a string key"},
-        {"{'a':1}", "at byte 1: expected a string key"},
-        {"{\"a\":1 \"b\":2}", "at byte 7: expected ',' or '}' in object"},
-        {"{\"a\":1,\"a\":2}", "at byte 7: duplicate key 'a'"},
-        {"01", "at byte 1: leading zero in number"},
-        {"1.", "at byte 2: expected a digit after '.'"},
-        {"1e", "at byte 2: expected a digit in exponent"},
-        {"-", "at byte 1: expected a digit"},
-        {".5", "at byte 0: expected a value"},
-        {"NaN", "at byte 0: expected a value"},
-        {"tru", "at byte 0: expected a value"},
-        {"true false", "at byte 5: unexpected trailing content after the value"},
-        {"\"abc", "at byte 4: unterminated string"},
-        {"\"a\tb\"", "at byte 2: control character in string"},
-        {"\"\\x\"", "at byte 2: invalid escape '\\x'"},
-        {"\"\\u12\"", "expected 4 hex digits after \\u"},
-        {"\"\\ud83d\"", "high surrogate not followed by a low surrogate"},
-        {"\"\\ud83d\\u0041\"", "high surrogate not followed by a low surrogate"},
-        {"\"\\ude00\"", "lone low surrogate"},
-        {"\"\\u0000\"", "\\u0000 is not supported"},
-        {"\"\xc3\"", "at byte 1: invalid UTF-8"},
-        {"\"\xc0\xaf\"", "at byte 1: invalid UTF-8"},       /* overlong */
-        {"\"\xed\xa0\x80\"", "at byte 1: invalid UTF-8"},   /* encoded surrogate */
-        {"/* c */ 1", "at byte 0: expected a value"},
+        {"", "json: at byte 0 (line 1, column 0): unexpected token near end of file"},
+        {"   ", "at byte 3 (line 1, column 3): unexpected token near end of file"},
+        {"[1,]", "at byte 4 (line 1, column 4): unexpected token near ']'"},
+        {"[1 2]", "at byte 4 (line 1, column 4): ']' expected near '2'"},
+        {"{\"a\" 1}", "at byte 6 (line 1, column 6): ':' expected near '1'"},
+        {"{\"a\":1,}", "at byte 8 (line 1, column 8): string or '}' expected near '}'"},
+        {"{'a':1}", "string or '}' expected near '''"},
+        {"{\"a\":1 \"b\":2}", "'}' expected near '\"b\"'"},
+        {"{\"a\":1,\"a\":2}", "at byte 10 (line 1, column 10): duplicate object key near '\"a\"'"},
+        {"{\"a\":{\"b\":1,\"b\":1}}", "duplicate object key near '\"b\"'"},
+        {"[1,\n 2\n 3]", "at byte 9 (line 3, column 2): ']' expected near '3'"},
+        {"01", "invalid token near '0'"},
+        {"1.", "invalid token near '1.'"},
+        {"1e", "invalid token near '1e'"},
+        {"-", "invalid token near '-'"},
+        {".5", "invalid token near '.'"},
+        {"NaN", "invalid token near 'NaN'"},
+        {"tru", "invalid token near 'tru'"},
+        {"true false", "end of file expected near 'false'"},
+        {"\"abc", "premature end of input near '\"abc'"},
+        {"\"a\tb\"", "at byte 2 (line 1, column 2): control character 0x9"},
+        {"\"\\x\"", "invalid escape near '\"\\x'"},
+        {"\"\\u12\"", "invalid escape near '\"\\u12\"'"},
+        {"\"\\ud83d\"", "invalid Unicode '\\uD83D'"},                 /* lone high surrogate */
+        {"\"\\ud83d\\u0041\"", "invalid Unicode '\\uD83D\\u0041'"},
+        {"\"\\ude00\"", "invalid Unicode '\\uDE00'"},                 /* lone low surrogate */
+        {"\"\\u0000\"", "\\u0000 is not allowed"},
+        {"\"\xc3\"", "at byte 1 (line 1, column 1): unable to decode byte 0xc3"},
+        {"\"\xc0\xaf\"", "unable to decode byte 0xc0"},              /* overlong */
+        {"\"\xed\xa0\x80\"", "unable to decode byte 0xed"},          /* encoded surrogate */
+        {"{\"k\xc3\":1}", "unable to decode byte 0xc3"},             /* in a key too */
+        {"/* c */ 1", "invalid token near '/'"},
+        {"99999999999999999999", "too big integer"},                 /* never a lossy double */
+        {"1e400", "real number overflow"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_error(cases[i].text, strlen(cases[i].text), cases[i].msg);
-    expect_error("[1]\0", 4, "at byte 3: NUL byte in input");
+    expect_error("[1]\0", 4, "json: at byte 3: NUL byte in input");
+    expect_error("[1,\0 2]", 7, "json: at byte 3: NUL byte in input");
 }
 
 static void test_depth_limit(void **s) {
@@ -139,10 +152,24 @@ static void test_depth_limit(void **s) {
     json_value *v;
     st_error err;
     assert_int_equal(json_parse(&v, deep, 600, &err), ST_EINVAL);
-    assert_non_null(strstr(err.msg, "at byte 256: nesting deeper than 256 levels"));
-    /* 256 levels are fine */
+    assert_string_equal(err.msg, "json: nesting deeper than 256 levels");
+    /* 256 levels are fine, objects count as arrays do */
     assert_int_equal(json_parse(&v, deep + 44, 512, &err), ST_OK);
     json_free(v);
+    deep[299] = '{';
+    deep[300] = '}';
+    assert_int_equal(json_parse(&v, deep + 44, 512, &err), ST_OK);
+    json_free(v);
+    assert_int_equal(json_parse(&v, deep + 43, 514, &err), ST_EINVAL);
+    /* beyond jansson's own limit (2048): its message, no crash */
+    size_t n = 6000;
+    char *deeper = malloc(n);
+    assert_non_null(deeper);
+    memset(deeper, '[', n / 2);
+    memset(deeper + n / 2, ']', n / 2);
+    assert_int_equal(json_parse(&v, deeper, n, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "maximum parsing depth reached"));
+    free(deeper);
 }
 
 static void test_writer_roundtrip(void **s) {
