@@ -116,7 +116,7 @@ def test_validate_broken_reports_every_problem(synctool, tmp_path):
     expected = [
         'pipelines/orders.yaml:3:14: destination: missing required key "table"',
         'pipelines/orders.yaml:6:43: columns[1].colour: unknown key "colour" '
-        "(expected one of: name, type, key, dest, compare)",
+        "(expected one of: name, type, key, dest, compare, expr)",
         'pipelines/orders.yaml:9:12: strategies[1].name: duplicate strategy name '
         '"delta_15m" (also strategies[0])',
         'pipelines/orders.yaml:10:34: locks.table_lock_wait_timeout: expected an integer, '

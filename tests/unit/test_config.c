@@ -296,7 +296,7 @@ static void test_unknown_key(void **state) {
     write_pipe_with(t, "pipelines/p1.yaml", 4, "  tabel: orders\n");
     assert_int_equal(load(t), ST_EINVAL);
     assert_problem(t, "pipelines/p1.yaml:4:3: source.tabel: unknown key \"tabel\" (expected one "
-                      "of: datastore, schema, table, query)");
+                      "of: datastore, schema, table, query, where)");
     /* and the table it meant to give is therefore missing */
     assert_problem(t, "pipelines/p1.yaml:3:3: source: missing required key \"table\" (or \"query\")");
     assert_int_equal(t->probs.n, 2);
@@ -696,7 +696,7 @@ static void test_multiple_problems_reported_together(void **state) {
     assert_string_equal(t->probs.items[1], "datastores.yaml:4:1: extra: unknown key \"extra\" "
                         "(expected one of: datastores, state, history, notify)");
     assert_string_equal(t->probs.items[2], "pipelines/a.yaml:7:41: columns[0].size: unknown key "
-                        "\"size\" (expected one of: name, type, key, dest, compare)");
+                        "\"size\" (expected one of: name, type, key, dest, compare, expr)");
     assert_string_equal(t->probs.items[3], "pipelines/b.yaml:2:1: surprise: unknown key "
                         "\"surprise\" (expected one of: name, description, source, destination, "
                         "columns, strategies, locks, retry, freshness)");
@@ -705,7 +705,7 @@ static void test_multiple_problems_reported_together(void **state) {
     assert_int_equal(t->probs.details[2].line, 7);
     assert_int_equal(t->probs.details[2].col, 41);
     assert_string_equal(t->probs.details[2].message, "columns[0].size: unknown key \"size\" "
-                        "(expected one of: name, type, key, dest, compare)");
+                        "(expected one of: name, type, key, dest, compare, expr)");
     assert_non_null(strstr(t->err.msg, "4 problems"));
 }
 
