@@ -10,18 +10,21 @@
  *
  * Without --strategy the highest-priority enabled strategy runs: the one
  * whose cron slot (next - prev around now) is longest, ties in config order
- * — the same rule the scheduler uses to pick among due strategies. Waiting:
+ * (run_default_strategy, also the HTTP trigger's rule). Waiting:
  * the pipeline's `locks:` block decides unless --lock-timeout (wait for the
  * pipeline lock), --table-lock-timeout (wait for the table lock) or
  * --no-wait-lock (never wait) say otherwise.
  *
- * State: lock success allocates a run_id and marks the strategy running;
- * the end marks it success, failed or skipped with the run's start time and
- * stats. The run_id is allocated only when there is something to record,
- * never up front, and a skip is not recorded over a record that says
- * another run is running: that run holds the lock we could not get and
- * records its own outcome (a newer run_id on our skip would make its
- * result a "stale update").
+ * State: the run goes through the one run lifecycle (run_job, src/run/):
+ * lock success records the pipeline's dead runs lost, allocates a run_id
+ * and marks the strategy running; the end marks it success, failed or
+ * skipped with the run's start time and stats. The run_id is allocated
+ * only when there is something to record, never up front, and a skip is
+ * not recorded over a record that says another run is running or pending:
+ * that run holds the lock we could not get and records its own outcome (a
+ * newer run_id on our skip would make its result a "stale update"). If the
+ * state store stays unreachable for the lease after the run executed, the
+ * outcome is spooled and the exit code is 69.
  * Locks live at the state URL. If the lock backend cannot be reached nothing
  * executes: the run is skipped with `lock_backend_unavailable` and a message
  * naming the URL (password masked). An unknown pipeline or strategy is a
@@ -41,14 +44,12 @@
  */
 #include "cli.h"
 
-#include "../cron/cron.h"
 #include "../job/job.h"
 #include "../json/json.h"
 #include "../lock/lock.h"
 #include "../log/log.h"
 #include "../proc/proc.h"
-#include "../sched/sched.h"
-#include "../sync/sync.h"
+#include "../run/run.h"
 #include "../time/st_time.h"
 
 #include <getopt.h>
@@ -74,9 +75,6 @@ typedef struct run_ctx {
     int64_t run_id, started;
     atomic_int *interrupt;
     char worker[160];
-    bool recorded;   /* on_finished ran (the result was recorded, or tried) */
-    bool executed;   /* the run executed (its data may be committed) */
-    int record_rc;   /* how recording the result ended */
     int64_t progress_interval;
 } run_ctx;
 
@@ -149,35 +147,10 @@ static int run_parse(int argc, char **argv, run_args *a) {
     return CLI_OK;
 }
 
-/* Slot length of s at now in microseconds; -1 without a usable cron. */
-static int64_t slot_length(const config_strategy *s, int64_t now) {
-    cron_expr *c = NULL;
-    if (s->cron == NULL || cron_parse(&c, s->cron, s->timezone, NULL) != ST_OK) return -1;
-    int64_t prev, next, len = -1;
-    if (cron_prev(c, now, &prev) == ST_OK && cron_next(c, now, &next) == ST_OK) len = next - prev;
-    cron_free(c);
-    return len;
-}
-
-/* The enabled strategy with the longest slot, ties in config order. */
-static const config_strategy *pick_strategy(const config_pipeline *p, int64_t now) {
-    const config_strategy *best = NULL;
-    int64_t best_len = -2;
-    for (size_t i = 0; i < p->nstrategies; i++) {
-        if (!p->strategies[i].enabled) continue;
-        int64_t len = slot_length(&p->strategies[i], now);
-        if (len > best_len) {
-            best = &p->strategies[i];
-            best_len = len;
-        }
-    }
-    return best;
-}
-
 static int resolve_strategy(const config_pipeline *p, const char *name, int64_t now,
                             const char **out) {
     if (name == NULL) {
-        const config_strategy *s = pick_strategy(p, now);
+        const config_strategy *s = run_default_strategy(p, now);
         if (s == NULL)
             return cli_usage_error("run", "pipeline '%s' has no enabled strategy", p->name);
         *out = s->name;
@@ -207,41 +180,6 @@ static void apply_overrides(job_opts *o, const run_args *a) {
         o->table_lock_timeout_s = a->table_lock_timeout;
     }
     if (a->no_wait) o->wait_pipeline_lock = o->wait_table_lock = false;
-}
-
-/* --- callbacks ------------------------------------------------------------- */
-
-static void on_locks_acquired(void *ud, const job_exec_ctx *ctx) {
-    run_ctx *r = ud;
-    (void)ctx;
-    st_error err;
-    if (r->st == NULL) return;
-    /* We hold the pipeline lock: a run of this pipeline still marked running
-     * died without recording (its lease expired). Record it lost first. */
-    if (ctx->pipeline_lock != NULL &&
-        sched_recover_lost(r->st, NULL, r->p->name, st_time_now(), NULL, &err) != ST_OK)
-        log_warn(r->p->name, r->strategy, "cannot record a lost run: %s", err.msg);
-    if (state_new_run_id(r->st, &r->run_id, &err) != ST_OK ||
-        state_mark_running(r->st, r->p->name, r->strategy, r->run_id, st_time_now(),
-                           r->worker, &err) != ST_OK)
-        log_warn(r->p->name, r->strategy, "cannot record running: %s", err.msg);
-}
-
-static int execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st_error *err) {
-    run_ctx *r = ud;
-    sync_opts so = {.cfg = r->cfg, .pipeline = ctx->pipeline, .strategy = ctx->strategy,
-                    .st = r->st, .cancel = ctx->cancel, .interrupt = ctx->interrupt,
-                    .progress = isatty(2) != 0,
-                    .progress_interval_s = r->progress_interval,
-                    .now = r->started, .run_id = r->run_id};
-    if (ctx->pipeline_lock != NULL) {
-        so.fence_key = ctx->pipeline_lock->fence_key;
-        so.fence_token = ctx->pipeline_lock->fence;
-        so.lease_check = job_lease_check;
-        so.fence_raise = job_fence_raise;
-        so.lease_arg = ctx;
-    }
-    return sync_run(&so, stats, err);
 }
 
 /* --- output ---------------------------------------------------------------- */
@@ -290,145 +228,35 @@ static int report(const run_ctx *r, const job_result *res, bool json) {
         fprintf(stderr, "%s:%s %s: %s\n", r->p->name, r->strategy, job_status_name(res->status),
                 res->message);
     fflush(stdout);
-    if (res->status == JOB_INTERRUPTED) return 128 + (sig > 0 ? sig : SIGTERM);
-    return res->status == JOB_SUCCESS ? CLI_OK
-           : res->status == JOB_SKIPPED ? CLI_SKIPPED : CLI_FAILED;
+    return run_exit_code(res, sig);
 }
 
-/* Is another run of this strategy in progress: running, or pending (a
- * scheduled run that holds the pipeline lock but still waits for the table
- * lock says pending)? A skip recorded then, under a newer run id, would make
- * that run's own updates stale and hide its result. */
-static bool other_run_in_progress(run_ctx *r) {
-    state_record rec;
-    return state_get(r->st, r->p->name, r->strategy, &rec, NULL) == ST_OK &&
-           (rec.status == STATE_RUNNING || rec.status == STATE_PENDING) &&
-           rec.run_id != r->run_id;
-}
-
-typedef struct run_finish {
-    run_ctx *r;
-    const job_result *res;
-    const char *log;
-    int64_t now;
-} run_finish;
-
-static int record_once(void *ud, st_error *err) {
-    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED,
-                                       STATE_INTERRUPTED};
-    const run_finish *f = ud;
-    run_ctx *r = f->r;
-    const char *error = f->res->status == JOB_FAILED ? f->res->message : "";
-    /* manual: a failure here does not count toward the pause (retry.pause_window) */
-    return state_mark_finished_manual(r->st, r->p->name, r->strategy, r->run_id,
-                                      map[f->res->status], r->started, f->now, r->worker,
-                                      f->res->message, error, &f->res->stats, f->log, err);
-}
-
-/* The state store stayed away for the lease: the outcome goes to the local
- * spool, recorded by the next synctool command on this host (state_spool.c). */
-static void spool(run_ctx *r, const job_result *res, const char *log, int64_t now) {
-    static const state_status map[] = {STATE_SUCCESS, STATE_FAILED, STATE_SKIPPED,
-                                       STATE_INTERRUPTED};
-    state_outcome o = {.pipeline = r->p->name, .strategy = r->strategy, .run_id = r->run_id,
-                       .status = map[res->status], .started_at = r->started,
-                       .finished_at = now, .worker = r->worker, .message = res->message,
-                       .error = res->status == JOB_FAILED ? res->message : "", .log = log,
-                       .stats = res->stats, .manual = true};
-    char where[1200];
-    st_error err;
-    if (state_spool_write(&r->cfg->state_url, &o, where, sizeof where, &err) == ST_OK)
-        log_warn(r->p->name, r->strategy, "outcome of run %" PRId64 " kept in %s; the next "
-                 "synctool command on this host records it", r->run_id, where);
-    else
-        log_error(r->p->name, r->strategy, "outcome of run %" PRId64 " not kept: %s",
-                  r->run_id, err.msg);
-}
-
-/* Records the result. An executed run's outcome is retried within the
- * pipeline's lease while the state store is unreachable; r->record_rc says
- * how it ended. */
-static void record(run_ctx *r, const job_result *res) {
-    if (r->st == NULL) return;
-    st_error err;
-    if (r->run_id == 0) {
-        if ((res->status == JOB_SKIPPED || res->status == JOB_INTERRUPTED) &&
-            other_run_in_progress(r)) {
-            log_info(r->p->name, r->strategy, "skip not recorded: another run is in progress");
-            return;
-        }
-        if ((r->record_rc = state_new_run_id(r->st, &r->run_id, &err)) != ST_OK) {
-            log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
-            return;
-        }
-    }
-    log_capture_add(res->status == JOB_SUCCESS ? LOG_INFO
-                    : res->status == JOB_SKIPPED || res->status == JOB_INTERRUPTED ? LOG_WARN
-                                                                                    : LOG_ERROR, r->p->name, r->strategy, "Run %" PRId64 " %s: %s",
-                    r->run_id, job_status_name(res->status),
-                    res->message[0] ? res->message : "done");
-    char *log = log_capture_end();
-    run_finish f = {.r = r, .res = res, .log = log, .now = st_time_now()};
-    int64_t lease_s = r->p->locks.lease_ttl_seconds > 0 ? r->p->locks.lease_ttl_seconds : 30;
-    r->record_rc = r->executed ? sched_retry_store(record_once, &f, lease_s * 1000, r->p->name,
-                                                   r->strategy, &err)
-                               : record_once(&f, &err);
-    if (r->record_rc != ST_OK)
-        log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
-    if (r->record_rc == ST_EUNAVAIL && r->executed) spool(r, res, log, f.now);
-    free(log);
-}
-
-/* Lock backend unreachable: nothing runs; record if the state is reachable. */
-static int run_without_locks(run_ctx *r, const st_error *lerr, bool json) {
-    job_result res = {.status = JOB_SKIPPED};
-    snprintf(res.reason_code, sizeof res.reason_code, "lock_backend_unavailable");
-    snprintf(res.message, sizeof res.message, "Lock backend unavailable, skipping execution: %s",
-             lerr->msg);
-    if (state_open(&r->st, &r->cfg->state_url, NULL) == ST_OK) record(r, &res);
-    int rc = report(r, &res, json);
-    state_close(r->st);
-    r->st = NULL;
-    return rc;
-}
-
-static void fill_seconds(const run_ctx *r, job_result *res) {
-    if (res->stats.seconds <= 0 && res->status != JOB_SKIPPED)
-        res->stats.seconds = (double)(st_time_now() - r->started) / 1e6;
-}
-
-/* Records an executed run's result while its locks are still held. */
-static void on_finished(void *ud, const job_exec_ctx *ctx, const job_result *res) {
-    run_ctx *r = ud;
-    (void)ctx;
-    job_result copy = *res;
-    fill_seconds(r, &copy);
-    r->executed = true;
-    record(r, &copy);
-    r->recorded = true;
-}
-
-static int run_job_now(run_ctx *r, lock_manager *lm, const run_args *a) {
+/* Through the run lifecycle (src/run/): locks, lost runs, run id, running,
+ * execute, record (spooled when the state store stays away). */
+static int run_now(run_ctx *r, lock_manager *lm, const st_error *lerr, const run_args *a) {
     job_opts o;
     job_opts_from_config(&o, r->p, r->strategy);
     apply_overrides(&o, a);
-    o.interrupt = r->interrupt;
-    job_callbacks cb = {.on_locks_acquired = on_locks_acquired, .ud = r,
-                        .on_finished = on_finished};
-    job_result res;
-    job_run(r->cfg, r->p, &o, lm, &cb, execute, r, &res);
-    fill_seconds(r, &res);
-    if (!r->recorded) record(r, &res); /* skips: no locks were held */
-    int rc = report(r, &res, a->json);
-    if (r->executed && r->record_rc == ST_EUNAVAIL) {
+    run_spec spec = {.cfg = r->cfg, .st = r->st, .lm = lm, .pipeline = r->p->name,
+                     .strategy = r->strategy, .worker = r->worker, .interrupt = r->interrupt,
+                     .opts = &o, .locks_unavailable = lerr, .progress = isatty(2) != 0,
+                     .progress_interval_s = r->progress_interval};
+    run_result out;
+    st_error err;
+    int rc = run_job(&spec, &out, &err);
+    r->run_id = out.run_id;
+    if (rc != ST_OK && rc != ST_EUNAVAIL)
+        log_warn(r->p->name, r->strategy, "cannot record the result: %s", err.msg);
+    int code = report(r, &out.res, a->json);
+    if (out.executed && rc == ST_EUNAVAIL) {
         fprintf(stderr, "%s:%s run %" PRId64 " %s: %s (the state store stayed unreachable "
                 "for the lease, %" PRId64 "s)\n", r->p->name, r->strategy, r->run_id,
-                job_status_name(res.status), res.status == JOB_SUCCESS ? SCHED_NOT_RECORDED
-                : "outcome not recorded", r->p->locks.lease_ttl_seconds > 0
+                job_status_name(out.res.status), out.res.status == JOB_SUCCESS
+                ? RUN_NOT_RECORDED : "outcome not recorded", r->p->locks.lease_ttl_seconds > 0
                 ? r->p->locks.lease_ttl_seconds : 30);
         return PROC_UNAVAILABLE;
     }
-    return rc;
+    return code;
 }
 
 /* --- the command ----------------------------------------------------------- */
@@ -451,12 +279,16 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv) {
     }
     lock_manager *lm = NULL;
     st_error lerr;
-    log_capture_begin(r.p->name, r.strategy); /* kept with the history entry */
     int lrc = lock_open(&lm, &cfg->state_url, &lerr);
-    if (lrc == ST_EINVAL) rc = cli_usage_error("run", "%s", lerr.msg);
-    else if (lrc != ST_OK) rc = run_without_locks(&r, &lerr, a.json);
-    else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) rc = run_job_now(&r, lm, &a);
-    free(log_capture_end());
+    if (lrc == ST_EINVAL) {
+        rc = cli_usage_error("run", "%s", lerr.msg);
+    } else if (lrc != ST_OK) {
+        /* nothing runs; recorded if the state is reachable */
+        if (state_open(&r.st, &cfg->state_url, NULL) != ST_OK) r.st = NULL;
+        rc = run_now(&r, NULL, &lerr, &a);
+    } else if ((rc = cli_open_state(cfg, &r.st)) == CLI_OK) {
+        rc = run_now(&r, lm, NULL, &a);
+    }
     state_close(r.st);
     lock_close(lm);
     config_free(cfg);

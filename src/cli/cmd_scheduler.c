@@ -2,7 +2,7 @@
  * synctool scheduler — argv of the scheduler process; the loop itself is
  * proc_scheduler_run() (src/proc/proc_scheduler.c).
  *
- * `--exec-job` (the job on stdin, proc_job_read) is the child side of the embedded
+ * `--exec-job` (the job on stdin, run_handoff_read) is the child side of the embedded
  * scheduler and of serve's trigger (internal, listed in --help for operators
  * reading ps output): the job and the configuration it reads become
  * proc_exec_handoff()'s (the config directory on disk is not read); its
@@ -118,14 +118,14 @@ static int sched_parse(proc_scheduler_opts *o, bool *exec_job, const char **http
 /* The job and the configuration to run it with both come on stdin: the
  * config directory is not read (proc_exec_handoff). */
 static int sched_exec_job(void) {
-    proc_handoff h;
+    run_handoff h;
     st_error e = {0};
-    if (proc_job_read(STDIN_FILENO, &h, &e) != ST_OK) {
+    if (run_handoff_read(STDIN_FILENO, &h, &e) != ST_OK) {
         fprintf(stderr, "synctool scheduler: %s\n", e.msg);
         return CLI_USAGE;
     }
     int rc = proc_exec_handoff(&h, &e);
-    proc_handoff_clear(&h);
+    run_handoff_clear(&h);
     if (e.msg[0] != '\0') fprintf(stderr, "synctool: %s\n", e.msg);
     return rc;
 }

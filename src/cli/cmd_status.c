@@ -2,7 +2,7 @@
  * synctool status [PIPELINE] [--json] [--at TIME] — the current state of
  * every configured strategy, and why it is (not) due.
  * A `running` record whose pipeline lease has expired is recorded `lost`
- * first (sched_recover_lost), so status never shows a dead run as running.
+ * first (run_recover_lost), so status never shows a dead run as running.
  *
  * One row per configured strategy, in config order: status, last successful
  * run, last attempt, consecutive failures, the next cron fire time, whether
@@ -31,6 +31,7 @@
 #include "../cron/cron.h"
 #include "../json/json.h"
 #include "../lock/lock.h"
+#include "../run/run.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
 
@@ -46,7 +47,7 @@ static void record_lost_runs(const config *cfg, state *st, const char *pipeline)
     lock_manager *lm = NULL;
     st_error e;
     if (lock_open(&lm, &cfg->state_url, &e) != ST_OK) return;
-    if (sched_recover_lost(st, lm, pipeline, st_time_now(), NULL, &e) != ST_OK)
+    if (run_recover_lost(st, lm, pipeline, 0, st_time_now(), NULL, &e) != ST_OK)
         fprintf(stderr, "synctool status: cannot check for lost runs: %s\n", e.msg);
     lock_close(lm);
 }

@@ -17,7 +17,7 @@
  * the load early, with the absolute path in err and no problems.
  *
  * Every file read is kept whole in cfg->sources: config_load_snapshot()
- * loads the same bytes again in a job process (proc_job_pipe), reading
+ * loads the same bytes again in a job process (run_handoff_write), reading
  * nothing from the disk, so a job runs with what its scheduler validated.
  *
  * Nothing here opens a database or the network.

@@ -187,7 +187,7 @@ typedef struct config_notify {
 } config_notify;
 
 /* The bytes of one config file as it was loaded. A scheduler hands them to
- * its job processes (proc_job_pipe), so a job runs with the configuration
+ * its job processes (run_handoff_write), so a job runs with the configuration
  * its scheduler validated, never with files changed on disk since. */
 typedef struct config_source {
     char *rel;       /* relative to the config directory: "datastores.yaml",

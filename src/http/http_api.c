@@ -23,12 +23,13 @@
  *           lock, so the two never enqueue the same pipeline at once),
  *           checks sched_can_enqueue (409 if the strategy is already
  *           pending or running), allocates a run id and marks it pending,
- *           then hands the job over exactly as the scheduler does: on Redis
- *           state it is pushed to the job stream for `synctool worker`; on
- *           embedded SQLite state there is no shared queue, so the server
- *           starts `synctool scheduler --exec-job ...` as a detached process
- *           (double fork: nothing to reap), the scheduler's own child
- *           command. Either way the job manager applies the pipeline's lock
+ *           then hands the job over exactly as the scheduler does (the run
+ *           lifecycle, src/run/: run_default_strategy, run_enqueue): on
+ *           Redis state it is pushed to the job stream for `synctool
+ *           worker`; on embedded SQLite state there is no shared queue, so
+ *           the server starts `synctool scheduler --exec-job` as a detached
+ *           process (run_spawn_job, the scheduler's own spawn helper:
+ *           nothing to reap, the job on its stdin). Either way the job manager applies the pipeline's lock
  *           settings (wait or skip) and records the result.
  *   reset   state_reset_at per strategy (pairs without state are left alone).
  *   pause / resume  state_set_paused per strategy.
@@ -38,7 +39,7 @@
  * distributed queues it for a worker), not an engine difference.
  */
 #include "http_int.h"
-#include "../proc/proc.h"
+#include "../run/run.h"
 
 #include "../cron/cron.h"
 #include "../log/log.h"
@@ -978,44 +979,16 @@ void http_api_resume(http_ctx *s, const http_req *r, http_resp *out) {
     apply_to_strategies(s, r, out, op_resume, "Resumed");
 }
 
-/* The enabled strategy with the longest slot (ties: config order), as `run`
- * without --strategy picks it. */
-static const config_strategy *default_strategy(const config_pipeline *p, int64_t now) {
-    const config_strategy *best = NULL;
-    int64_t best_len = -2;
-    for (size_t i = 0; i < p->nstrategies; i++) {
-        const config_strategy *cs = &p->strategies[i];
-        if (!cs->enabled) continue;
-        int64_t len = -1, prev, next;
-        cron_expr *c = NULL;
-        if (cs->cron && cron_parse(&c, cs->cron, cs->timezone, NULL) == ST_OK &&
-            cron_prev(c, now, &prev) == ST_OK && cron_next(c, now, &next) == ST_OK)
-            len = next - prev;
-        cron_free(c);
-        if (len > best_len) {
-            best = cs;
-            best_len = len;
-        }
-    }
-    return best;
-}
-
-/* Starts `synctool scheduler --exec-job` detached (proc_spawn_detached: the
- * middle process exits at once, so the job is adopted by init and nobody has
- * to reap it), the job on its stdin (proc_job_pipe), never in its argv, with
- * the configuration this request validated (its datastores.yaml and pipeline
- * file): the job does not read the config directory again. A
+/* Starts `synctool scheduler --exec-job` detached (run_spawn_job: adopted
+ * by init, nobody has to reap it), the job on its stdin, never in its argv,
+ * with the configuration this request validated (its datastores.yaml and
+ * pipeline file): the job does not read the config directory again. A
  * failed fork or exec comes back as an error: the caller records the run
  * failed instead of leaving it pending. */
 static int spawn_job(http_ctx *s, const queue_job *j, st_error *err) {
-    char *argv[] = {s->self_exe, "--config-dir", s->config_dir, "--log-level", s->log_level,
-                    "scheduler", "--exec-job", NULL};
-    int job_fd = -1;
-    int rc = proc_job_pipe(j, s->cfg, &job_fd, err);
-    if (rc != ST_OK) return rc;
-    rc = proc_spawn_detached(argv, job_fd, err);
-    close(job_fd);
-    return rc;
+    run_spawn_opts o = {.self = s->self_exe, .config_dir = s->config_dir,
+                        .log_level = s->log_level, .mode = RUN_SPAWN_DETACHED};
+    return run_spawn_job(&o, j, s->cfg, NULL, err);
 }
 
 /* Hands job j over: the Redis job stream, or a detached process. */
@@ -1032,13 +1005,11 @@ static int handoff(http_ctx *s, queue_job *j, st_error *err) {
  * recorded failed with the cause, so it shows in history, `logs`, `why` and
  * alerts instead of staying pending for 300 s and vanishing. */
 static void handoff_failed(http_ctx *s, const queue_job *j, int64_t now, const st_error *why) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "cannot start the job: %s", why->msg);
-    log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, msg);
-    state_stats none = {0};
+    char msg[1200];
+    snprintf(msg, sizeof msg, "cannot start the job process: %s", why->msg);
     st_error e;
-    if (state_mark_finished(s->st, j->pipeline, j->strategy, j->run_id, STATE_FAILED, now, now,
-                            "serve", msg, msg, &none, &e) != ST_OK)
+    if (run_record_unstarted(s->st, NULL, j, STATE_FAILED, false, now, "serve", msg, &e) !=
+        ST_OK)
         log_warn(j->pipeline, j->strategy, "run %" PRId64 " not recorded failed: %s",
                  j->run_id, e.msg);
 }
@@ -1074,14 +1045,7 @@ static void enqueue_locked(http_ctx *s, const http_req *r, const config_pipeline
         return;
     }
     queue_job j;
-    memset(&j, 0, sizeof j);
-    snprintf(j.pipeline, sizeof j.pipeline, "%s", p->name);
-    snprintf(j.strategy, sizeof j.strategy, "%s", cs->name);
-    snprintf(j.enqueue_key, sizeof j.enqueue_key, "%s", h->key);
-    snprintf(j.enqueue_owner, sizeof j.enqueue_owner, "%s", h->owner);
-    j.enqueue_fence = h->fence;
-    rc = state_new_run_id(s->st, &j.run_id, &err);
-    if (rc == ST_OK) rc = state_mark_pending(s->st, p->name, cs->name, j.run_id, r->now, &err);
+    rc = run_enqueue(s->st, p->name, cs->name, r->now, 0, h, &j, &err);
     bool pending = rc == ST_OK;
     if (rc == ST_OK) rc = handoff(s, &j, &err);
     if (rc != ST_OK && pending) handoff_failed(s, &j, r->now, &err);
@@ -1100,7 +1064,7 @@ void http_api_trigger(http_ctx *s, const http_req *r, http_resp *out) {
     const config_pipeline *p = mutation_target(s, r, strategy, sizeof strategy, out);
     if (p == NULL) return;
     const config_strategy *cs =
-        strategy[0] ? config_strategy_find(p, strategy) : default_strategy(p, r->now);
+        strategy[0] ? config_strategy_find(p, strategy) : run_default_strategy(p, r->now);
     if (cs == NULL) {
         http_reply_error(out, 400, "bad_request", "pipeline '%s' has no enabled strategy",
                          p->name);

@@ -1,7 +1,8 @@
 /*
  * proc — the long-running processes: the scheduler loop and the worker loop
- * (DESIGN §3-§5). Everything that spawns, reaps, waits, renews a lease,
- * beats a heartbeat or reacts to a signal lives here; `cli/` only parses
+ * (DESIGN §3-§5). Everything that reaps, waits, renews a lease, beats a
+ * heartbeat or reacts to a signal lives here (a job process is started by
+ * the run module's one spawn helper, run_spawn_job); `cli/` only parses
  * argv into the option structs below, calls proc_*_run() and exits with the
  * code it returns.
  *
@@ -33,6 +34,7 @@
 #include "../config/config.h"
 #include "../error/st_error.h"
 #include "../queue/queue.h"
+#include "../run/run.h"
 
 /* Exit codes (sysexits where one fits). */
 enum {
@@ -88,48 +90,10 @@ void proc_worker_defaults(proc_worker_opts *o);
 
 /* For a process that runs one job (`run`, a scheduler's job process):
  * installs SIGINT/SIGTERM handlers and returns the flag to pass as
- * job_opts.interrupt / sched_job_env.interrupt. The first signal stores its
+ * job_opts.interrupt / run_spec.interrupt. The first signal stores its
  * number there (the run stops at the next batch boundary); a second one
  * exits at once with 128 + its number. Also unblocks both signals. */
 atomic_int *proc_interrupt_install(void);
-
-/* Starts argv[0] (an absolute path) with argv, detached: a middle process
- * forks it and exits at once, so it is adopted by init and nobody reaps
- * it; all signals are unblocked in it and it runs in a session of its own.
- * Unlike a bare fork/fork/exec, every failure is reported: a failed fork of
- * either process and a failed execv (through a close-on-exec pipe) come
- * back as ST_ERR with "fork: ..." / "exec: ..." in err. Blocks only until
- * the exec has happened. stdin_fd (>= 0) becomes the process's standard
- * input (proc_job_pipe); -1 leaves it. For the HTTP trigger's job processes. */
-int proc_spawn_detached(char *const argv[], int stdin_fd, st_error *err);
-
-/* The job hand-off to `synctool scheduler --exec-job`: the queued job (with
- * its enqueue lock key and owner token) travels on the child's standard
- * input, never in its argv, where any local user could read the owner
- * token in /proc/PID/cmdline and release or renew the lock. With it goes
- * the configuration the parent validated (cfg: the bytes of datastores.yaml
- * and of the job's pipeline file as cfg was loaded from them, its
- * directory and its state URL), so the job runs with that configuration
- * and never with files an operator is editing (DESIGN §2: "A running
- * scheduler's jobs use the configuration it validated"). Secrets travel
- * as written in the files (${VAR} unresolved); the child, which inherits
- * the parent's environment, resolves them as the parent did.
- * proc_job_pipe() writes it all into a new memory file (any size, nothing
- * blocks) and returns it, rewound, in *rfd for the child's stdin (the
- * caller closes it after forking); proc_job_read() parses it back,
- * refusing anything malformed or too long for its field (never
- * truncated). */
-typedef struct proc_handoff {
-    queue_job job;
-    backend_url state_url;  /* the parent's state URL (kind BURL_NONE when none) */
-    char *dir;              /* absolute config directory */
-    config_source *files;   /* for config_load_snapshot() */
-    size_t nfiles;
-} proc_handoff;
-
-int proc_job_pipe(const queue_job *j, const config *cfg, int *rfd, st_error *err);
-int proc_job_read(int fd, proc_handoff *h, st_error *err);
-void proc_handoff_clear(proc_handoff *h);
 
 #define PROC_BEAT_S 10
 
@@ -183,7 +147,7 @@ void proc_default_name(char *buf, size_t n);
 int proc_scheduler_run(const proc_scheduler_opts *o, config *cfg, st_error *err);
 
 /* The job-process side of the embedded scheduler: runs one queued job
- * through sched_run_job(). Takes ownership of cfg. Returns the job's exit
+ * through run_job(). Takes ownership of cfg. Returns the job's exit
  * code (0, 1, 75); on a setup failure fills err and returns PROC_FAILED. */
 int proc_exec_job(config *cfg, const queue_job *job, st_error *err);
 
@@ -193,7 +157,7 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err);
  * recorded as the run failed, with the problem as its cause, in the state
  * at h->state_url (its enqueue lock released), so the run never stays
  * pending unexplained. Returns the job's exit code. */
-int proc_exec_handoff(proc_handoff *h, st_error *err);
+int proc_exec_handoff(run_handoff *h, st_error *err);
 
 /* Runs the worker (one consumer, or `concurrency` consumer processes)
  * until stopped. Takes ownership of cfg, which must have Redis state.

@@ -34,7 +34,7 @@
  * an outage exits 0 on a clean stop.
  *
  * Job processes get the configuration this loop validated on their stdin
- * with the job (proc_job_pipe: the bytes of datastores.yaml and of the
+ * with the job (run_spawn_job, the one spawn helper: the bytes of datastores.yaml and of the
  * job's pipeline file as this loop loaded them), never the files on disk:
  * an edit without SIGHUP, valid or not, changes nothing until the reload.
  * Job processes that cannot be started (fork fails at the process limit,
@@ -42,7 +42,7 @@
  * and recorded as a failed attempt, their enqueue lock released. One that
  * exits or dies before its run left `pending` (a hand-off it could not
  * read, a signal) is recorded failed with how it ended when it is reaped
- * (sched_record_unstarted): no run stays pending unexplained. One that
+ * (run_record_unstarted): no run stays pending unexplained. One that
  * dies while running is found `lost` once its lease expires.
  *
  * Leadership: every scheduler tries to take the lock `synctool:scheduler:
@@ -79,7 +79,6 @@
 #include "../time/st_time.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -127,7 +126,7 @@ typedef struct sched_proc {
 
 /* --- The child side: one job --- */
 
-int proc_exec_handoff(proc_handoff *h, st_error *err) {
+int proc_exec_handoff(run_handoff *h, st_error *err) {
     config *cfg = NULL;
     config_problems probs = {0};
     st_error e = {0};
@@ -147,7 +146,7 @@ int proc_exec_handoff(proc_handoff *h, st_error *err) {
     int rc = has_url ? state_open(&st, &h->state_url, err) : ST_EINVAL;
     if (rc == ST_OK && lock_open(&lm, &h->state_url, &e) != ST_OK) lm = NULL;
     if (rc == ST_OK)
-        rc = sched_record_unstarted(st, lm, j, STATE_FAILED, false,
+        rc = run_record_unstarted(st, lm, j, STATE_FAILED, false,
                                     j->at != 0 ? j->at : st_time_now(), name, cause, err);
     if (rc != ST_OK) {
         log_error(j->pipeline, j->strategy, "run %" PRId64 ": %s", j->run_id, cause);
@@ -176,22 +175,23 @@ int proc_exec_job(config *cfg, const queue_job *job, st_error *err) {
     }
     if (rc == PROC_OK) {
         atomic_int *intr = proc_interrupt_install();
-        sched_job_env env = {.cfg = cfg, .st = st, .lm = lm, .worker = name, .interrupt = intr};
-        sched_job_outcome out = SCHED_JOB_DROPPED;
-        job_result res;
+        run_spec spec = {.cfg = cfg, .st = st, .lm = lm, .pipeline = job->pipeline,
+                         .strategy = job->strategy, .job = job, .worker = name,
+                         .interrupt = intr};
+        run_result out;
         st_error e;
-        int r = sched_run_job(&env, job, &out, &res, &e);
-        if (r == ST_EUNAVAIL && out == SCHED_JOB_RAN) {
+        int r = run_job(&spec, &out, &e);
+        if (r == ST_EUNAVAIL && out.outcome == RUN_RAN) {
             log_error(job->pipeline, job->strategy, "run %" PRId64 " %s: %s: %s", job->run_id,
-                      job_status_name(res.status), res.status == JOB_SUCCESS
-                      ? SCHED_NOT_RECORDED : "outcome not recorded", e.msg);
+                      job_status_name(out.res.status), out.res.status == JOB_SUCCESS
+                      ? RUN_NOT_RECORDED : "outcome not recorded", e.msg);
             rc = PROC_UNAVAILABLE;
         } else if (r != ST_OK) {
             log_error(job->pipeline, job->strategy, "cannot record run %" PRId64 ": %s",
                       job->run_id, e.msg);
             rc = PROC_FAILED;
         } else {
-            rc = out == SCHED_JOB_DROPPED ? PROC_OK : sched_job_exit_code(&res, (int)*intr);
+            rc = out.outcome == RUN_DROPPED ? PROC_OK : run_exit_code(&out.res, (int)*intr);
         }
     }
     lock_close(lm);
@@ -211,81 +211,15 @@ static const char *sched_level_name(void) {
     }
 }
 
-/* Waits for the child's exec: the pipe is close-on-exec, so EOF means the
- * exec happened; an errno written to it means execv failed (the child then
- * exits 127 and is reaped here). Returns 0 or that errno. */
-static int sched_exec_result(int rfd, pid_t pid) {
-    int e = 0;
-    ssize_t n;
-    while ((n = read(rfd, &e, sizeof e)) < 0 && errno == EINTR) {}
-    close(rfd);
-    if (n != (ssize_t)sizeof e) return 0;
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-    return e != 0 ? e : ENOEXEC;
-}
-
-/* Starts the job process. Returns its pid, or -1 with *what ("fork",
- * "exec", ...) and errno saying what failed. */
-static pid_t sched_spawn(sched_proc *p, const queue_job *j, const char **what) {
-    char self[4096];
-    *what = "readlink /proc/self/exe";
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return -1;
-    self[n] = '\0';
-    /* The job (with its enqueue owner token) goes on stdin, not argv. */
-    char *argv[] = {self, "--config-dir", (char *)p->o.config_dir, "--log-level",
-                    (char *)sched_level_name(), "scheduler", "--exec-job", NULL};
-    int job_fd = -1;
-    st_error perr;
-    *what = "job hand-off pipe";
-    if (proc_job_pipe(j, p->cfg, &job_fd, &perr) != ST_OK) return -1;
-    int fds[2];
-    *what = "pipe";
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        close(job_fd);
-        return -1;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    *what = "fork";
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        setpgid(0, 0);      /* own group: the terminal's Ctrl-C is not for jobs */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (dup2(job_fd, STDIN_FILENO) >= 0) execv(self, argv);
-        int e = errno;
-        ssize_t wr = write(fds[1], &e, sizeof e);
-        (void)wr;
-        _exit(127);
-    }
-    close(job_fd);
-    int fork_errno = errno;
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
-        errno = fork_errno;
-        return -1;
-    }
-    setpgid(pid, pid);   /* both sides, so no race with exec */
-    int e = sched_exec_result(fds[0], pid);
-    if (e == 0) return pid;
-    *what = "exec";
-    errno = e;
-    return -1;
-}
-
 /* A job process that could not be started: the attempt is recorded failed
  * (it counts toward the retries like any failure, and alerts), its enqueue
  * lock released, the queue entry dropped. */
-static void sched_spawn_failed(sched_proc *p, const queue_job *j, const char *what, int e) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "cannot start the job process: %s: %s", what, strerror(e));
+static void sched_spawn_failed(sched_proc *p, const queue_job *j, const st_error *why) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "cannot start the job process: %s", why->msg);
     int64_t now = j->at != 0 ? j->at : st_time_now();
     st_error err;
-    if (sched_record_unstarted(p->st, p->lm, j, STATE_FAILED, false, now, p->o.name, msg,
+    if (run_record_unstarted(p->st, p->lm, j, STATE_FAILED, false, now, p->o.name, msg,
                                &err) != ST_OK)
         log_error(j->pipeline, j->strategy, "cannot record run %" PRId64 " failed: %s",
                   j->run_id, err.msg);
@@ -297,10 +231,12 @@ static void sched_dispatch(sched_proc *p) {
     while (p->embedded && !p->stopping && p->nkids < (size_t)p->o.max_jobs) {
         queue_job j;
         if (queue_pop(p->q, "scheduler", 0, &j, NULL) != ST_OK) return;
-        const char *what = "fork";
-        pid_t pid = sched_spawn(p, &j, &what);
-        if (pid < 0) {
-            sched_spawn_failed(p, &j, what, errno);
+        run_spawn_opts so = {.config_dir = p->o.config_dir, .log_level = sched_level_name(),
+                             .mode = RUN_SPAWN_CHILD};
+        pid_t pid = -1;
+        st_error e;
+        if (run_spawn_job(&so, &j, p->cfg, &pid, &e) != ST_OK) {
+            sched_spawn_failed(p, &j, &e);
             continue;
         }
         log_debug(j.pipeline, j.strategy, "run %" PRId64 " started in process %ld", j.run_id,
@@ -342,7 +278,7 @@ static void sched_kid_ended(sched_proc *p, const queue_job *j, int status) {
                  WEXITSTATUS(status));
     int64_t now = j->at != 0 ? j->at : st_time_now();
     st_error e;
-    if (sched_record_unstarted(p->st, p->lm, j, STATE_FAILED, true, now, p->o.name, cause,
+    if (run_record_unstarted(p->st, p->lm, j, STATE_FAILED, true, now, p->o.name, cause,
                                &e) != ST_OK)
         log_error(j->pipeline, j->strategy, "cannot check or record run %" PRId64 ": %s",
                   j->run_id, e.msg);

@@ -8,9 +8,8 @@
  * consumer is presumed dead: XAUTOCLAIM), otherwise block up to a second on
  * XREADGROUP for a new job. While a job runs, a heartbeat thread (its own
  * connection) touches it every claim-idle/3, so a long job of a live worker
- * is never taken for a dead one's. A job runs through sched_run_job() — the
- * same path as the embedded scheduler's children: job manager, locks, state
- * — and is acknowledged once its result is recorded. If the state cannot be
+ * is never taken for a dead one's. A job runs through run_job() — the one
+ * run lifecycle (src/run/), as in the embedded scheduler's children — and is acknowledged once its result is recorded. If the state cannot be
  * written the job is not acknowledged, so another worker retries it later:
  * a job is never lost, and the pipeline lock keeps a redelivered job from
  * running twice at once (a redelivery of a finished run is dropped).
@@ -54,7 +53,7 @@
 
 #include "../lock/lock.h"
 #include "../log/log.h"
-#include "../sched/sched.h"
+#include "../run/run.h"
 #include "../state/state.h"
 #include "../time/st_time.h"
 
@@ -137,7 +136,7 @@ static void worker_reload(worker_proc *w) {
  * them (config_load_valid) if the job's pipeline is among them, so a new
  * pipeline runs on the workers as soon as the scheduler enqueues it;
  * otherwise the job is recorded failed naming the reload's problem
- * (sched_job_env.config_problem). */
+ * (run_spec.config_problem). */
 static void worker_reload_for(worker_proc *w, const queue_job *job) {
     log_info(job->pipeline, job->strategy, "pipeline not in this worker's config: "
              "reloading it before running run %" PRId64, job->run_id);
@@ -285,16 +284,16 @@ static void worker_handle(worker_proc *w, const queue_job *job) {
                            ": a job longer than --claim-idle may be claimed by another "
                            "worker", job->run_id);
     if (job->at != 0) log_set_time_override(job->at);
-    sched_job_env env = {.cfg = w->cfg, .st = w->st, .lm = w->lm, .worker = w->consumer,
-                         .interrupt = &w->interrupt, .config_problem = w->config_problem};
-    sched_job_outcome out;
-    job_result res;
+    run_spec spec = {.cfg = w->cfg, .st = w->st, .lm = w->lm, .pipeline = job->pipeline,
+                     .strategy = job->strategy, .job = job, .worker = w->consumer,
+                     .interrupt = &w->interrupt, .config_problem = w->config_problem};
+    run_result out;
     st_error e;
     w->in_hand = 1;
     w->interrupt = 0;
     worker_watch watch = {.w = w, .job = job};
     bool watching = pthread_create(&watch.th, NULL, worker_watch_main, &watch) == 0;
-    int rc = sched_run_job(&env, job, &out, &res, &e);
+    int rc = run_job(&spec, &out, &e);
     watch.done = 1;
     if (watching) pthread_join(watch.th, NULL);
     w->in_hand = 0;

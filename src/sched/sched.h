@@ -126,10 +126,8 @@ bool sched_can_enqueue(const state_record *st, int64_t now, char *reason, size_t
  * A sched_plan is a config with every strategy's cron compiled once (per
  * config load, not per tick). sched_tick() is one pass of the scheduler over
  * every pipeline at `now`: recover runs whose lease expired, decide, take the
- * enqueue lock, check can_enqueue, mark pending and push to the queue.
- * sched_run_job() is what a consumer of the queue does with one job (the
- * embedded scheduler's child process and the distributed worker alike): run
- * it through the job manager and record state.
+ * enqueue lock, check can_enqueue, mark pending and push to the queue
+ * (run_enqueue). What a consumer does with a job is run_job() (src/run/).
  */
 #include "../lock/lock.h"
 #include "../job/job.h"
@@ -174,76 +172,5 @@ typedef struct sched_tick_stats {
  * problems are logged and counted in stats->errors. */
 int sched_tick(const sched_plan *plan, state *st, lock_manager *lm, queue *q,
                const sched_tick_opts *o, sched_tick_stats *stats, st_error *err);
-
-#define SCHED_WORKER_LOST "Worker lost: lease expired"
-
-/* Records `lost` (state and history) every running record — of `pipeline`,
- * or of all if NULL — whose pipeline lock nobody holds: its run died
- * without recording (SIGKILL, OOM, a dead host) and its lease expired.
- * Takes each pipeline lock first, so a live run is never touched; lm NULL
- * means the caller holds the lock of `pipeline` (required then), so every
- * running record of it is dead. The scheduler tick does the same on its
- * own; `status` and `run` call this so they never show `running` for an
- * expired lease. *recovered may be NULL. */
-int sched_recover_lost(state *st, lock_manager *lm, const char *pipeline, int64_t now,
-                       size_t *recovered, st_error *err);
-
-typedef struct sched_job_env {
-    const config *cfg;
-    state *st;
-    lock_manager *lm;
-    const char *worker;         /* recorded in state; e.g. host:pid */
-    /* Optional interrupt flag (job_opts.interrupt): non-zero stops the run
-     * at the next batch boundary; it is recorded `interrupted`. */
-    atomic_int *interrupt;
-    /* Optional: why cfg may lack the job's pipeline (a worker whose reload
-     * failed: its first problem), appended to "Pipeline 'P' not found in
-     * config" so the recorded cause names the real one. */
-    const char *config_problem;
-} sched_job_env;
-
-/* What happened to a job taken from the queue. */
-typedef enum {
-    SCHED_JOB_RAN = 0,          /* ran through the job manager; *res says how */
-    SCHED_JOB_DROPPED           /* superseded or already finished: acknowledge, not run */
-} sched_job_outcome;
-
-/* Runs one queued job. Returns 0 with *outcome (and *res when it ran) once
- * the job is handled and may be acknowledged; an error if the state could
- * not be read or written (do not acknowledge: it will be retried). */
-int sched_run_job(const sched_job_env *env, const queue_job *job, sched_job_outcome *outcome,
-                  job_result *res, st_error *err);
-
-/* Recording an outcome while the state store is away: calls fn(ud, err)
- * until it returns anything but ST_EUNAVAIL, backing off 0.5 s doubling to
- * 5 s (one warning per try, naming `what`), for up to within_ms — a run
- * whose data is committed passes its lease, so its outcome lands if the
- * store comes back in that time. Returns fn's last result. */
-int sched_retry_store(int (*fn)(void *ud, st_error *err), void *ud, int64_t within_ms,
-                      const char *pipeline, const char *strategy, st_error *err);
-
-/* A job that never got to run through the job manager — its process could
- * not be started, could not load its configuration, or died before it
- * recorded anything — is recorded here instead of staying pending: status
- * (STATE_FAILED, or STATE_LOST for one that died) with `cause` as its error
- * and as its one log line ("run N: CAUSE", logged at error level too), so it
- * shows in history, `logs`, `why`, the API and the alerts (a failure counts
- * toward max_retry_count like any other). Only while the record still
- * holds this run as pending (when only_pending) — a run that recorded its
- * own outcome is left alone. Releases the enqueue lock of a run it records
- * (lm may be NULL).
- * now: the job's time. Returns 0 (also when there was nothing to record)
- * or the state's error. */
-int sched_record_unstarted(state *st, lock_manager *lm, const queue_job *job,
-                           state_status status, bool only_pending, int64_t now,
-                           const char *worker, const char *cause, st_error *err);
-
-/* Printed and logged when a run's outcome could not be recorded: the data
- * is committed, the state does not know (the caller exits 69). */
-#define SCHED_NOT_RECORDED "data copied, outcome not recorded"
-
-/* Exit code for a job result: 0 success, 1 failed, 75 skipped,
- * 128 + signal (130, 143) interrupted (env->interrupt holds the signal). */
-int sched_job_exit_code(const job_result *res, int signo);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * test_proc_spawn — proc_spawn_detached() reports every failure (issue 20
+ * test_proc_spawn — run_spawn_argv() (src/run/run_spawn.c) reports every failure (issue 20
  * item 6): a job process whose exec fails is an error naming the step, not
  * a silent success; a good one starts detached (adopted by init, nothing to
- * reap). The job hand-off (proc_job_pipe / proc_job_read) carries the job
+ * reap). The job hand-off (run_handoff_write / run_handoff_read) carries the job
  * and the configuration it runs with (issue 21 item 2): the files as the
  * parent loaded them, whatever the disk says by the time the child reads.
  */
@@ -20,16 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../src/proc/proc.h"
+#include "../../src/run/run.h"
 
 static void test_exec_failure_is_reported(void **state) {
     (void)state;
     char *argv[] = {"/nonexistent/synctool", "--version", NULL};
     st_error err;
     st_error_clear(&err);
-    assert_int_equal(proc_spawn_detached(argv, -1, &err), ST_ERR);
-    assert_non_null(strstr(err.msg, "cannot start /nonexistent/synctool: exec: "
-                                    "No such file or directory"));
+    assert_int_equal(run_spawn_argv(argv, -1, RUN_SPAWN_DETACHED, NULL, &err), ST_ERR);
+    assert_non_null(strstr(err.msg, "exec: No such file or directory"));
     /* nothing left to reap: the middle process was waited for */
     assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
 }
@@ -45,7 +44,7 @@ static void test_good_spawn_runs_detached(void **state) {
     snprintf(cmd, sizeof cmd, "echo $PPID > %s.tmp && mv %s.tmp %s", path, path, path);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     st_error err;
-    assert_int_equal(proc_spawn_detached(argv, -1, &err), ST_OK);
+    assert_int_equal(run_spawn_argv(argv, -1, RUN_SPAWN_DETACHED, NULL, &err), ST_OK);
     assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
     FILE *f = NULL;
     for (int i = 0; i < 3000 && f == NULL; i++) {   /* up to 30 s: a generous bound */
@@ -60,7 +59,7 @@ static void test_good_spawn_runs_detached(void **state) {
     assert_true(ppid != (long)getpid());   /* not our child: the middle process's */
 }
 
-/* The job hand-off: what proc_job_pipe writes, proc_job_read gives back
+/* The job hand-off: what run_handoff_write writes, run_handoff_read gives back
  * field for field, with the configuration's files as they were loaded;
  * the child's stdin carries it (cat copies it out). */
 static queue_job sample_job(void) {
@@ -118,11 +117,11 @@ static void test_job_handoff_round_trip(void **state) {
     char dir[] = "/tmp/synctool-handoff-XXXXXX";
     config *cfg = sample_config(dir);
     queue_job j = sample_job();
-    proc_handoff back;
+    run_handoff back;
     int fd = -1;
     st_error err;
-    assert_int_equal(proc_job_pipe(&j, cfg, &fd, &err), ST_OK);
-    assert_int_equal(proc_job_read(fd, &back, &err), ST_OK);
+    assert_int_equal(run_handoff_write(&j, cfg, &fd, &err), ST_OK);
+    assert_int_equal(run_handoff_read(fd, &back, &err), ST_OK);
     close(fd);
     assert_string_equal(back.job.pipeline, j.pipeline);
     assert_string_equal(back.job.strategy, j.strategy);
@@ -138,7 +137,7 @@ static void test_job_handoff_round_trip(void **state) {
     assert_string_equal(back.files[0].rel, "datastores.yaml");
     assert_string_equal(back.files[1].rel, "pipelines/orders.yaml");
     assert_string_equal(back.files[1].text, PIPELINE("orders_sync", "orders"));
-    proc_handoff_clear(&back);
+    run_handoff_clear(&back);
     config_free(cfg);
     remove_config(dir);
 }
@@ -153,11 +152,11 @@ static void test_snapshot_ignores_the_files_on_disk(void **state) {
     queue_job j = sample_job();
     int fd = -1;
     st_error err;
-    assert_int_equal(proc_job_pipe(&j, cfg, &fd, &err), ST_OK);
+    assert_int_equal(run_handoff_write(&j, cfg, &fd, &err), ST_OK);
     write_text(dir, "datastores.yaml", "datastores: [this is not, valid: {\n");
     write_text(dir, "pipelines/orders.yaml", "name: renamed\n");
-    proc_handoff h;
-    assert_int_equal(proc_job_read(fd, &h, &err), ST_OK);
+    run_handoff h;
+    assert_int_equal(run_handoff_read(fd, &h, &err), ST_OK);
     close(fd);
     config *child = NULL;
     config_problems probs = {0};
@@ -174,7 +173,7 @@ static void test_snapshot_ignores_the_files_on_disk(void **state) {
     config *disk = NULL;
     assert_int_equal(config_load(&disk, dir, NULL, &err), ST_EINVAL);
     config_free(child);
-    proc_handoff_clear(&h);
+    run_handoff_clear(&h);
     config_free(cfg);
     remove_config(dir);
 }
@@ -203,11 +202,11 @@ static void test_job_travels_on_the_childs_stdin(void **state) {
     snprintf(cmd, sizeof cmd, "cat > %s.tmp && mv %s.tmp %s.done", path, path, path);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     queue_job j = sample_job();
-    proc_handoff back;
+    run_handoff back;
     int fd = -1;
     st_error err;
-    assert_int_equal(proc_job_pipe(&j, cfg, &fd, &err), ST_OK);
-    assert_int_equal(proc_spawn_detached(argv, fd, &err), ST_OK);
+    assert_int_equal(run_handoff_write(&j, cfg, &fd, &err), ST_OK);
+    assert_int_equal(run_spawn_argv(argv, fd, RUN_SPAWN_DETACHED, NULL, &err), ST_OK);
     close(fd);
     char done[64];
     snprintf(done, sizeof done, "%s.done", path);
@@ -217,13 +216,13 @@ static void test_job_travels_on_the_childs_stdin(void **state) {
         if (in < 0) nanosleep(&(struct timespec){0, 10000000L}, NULL);
     }
     assert_true(in >= 0);
-    assert_int_equal(proc_job_read(in, &back, &err), ST_OK);
+    assert_int_equal(run_handoff_read(in, &back, &err), ST_OK);
     close(in);
     unlink(done);
     unlink(path);
     assert_string_equal(back.job.enqueue_owner, j.enqueue_owner);
     assert_int_equal(back.nfiles, 2);
-    proc_handoff_clear(&back);
+    run_handoff_clear(&back);
     config_free(cfg);
     remove_config(dir);
 }
@@ -236,9 +235,9 @@ static void test_job_read_refuses_garbage(void **state) {
     const char *bad = "synctool-job 1\norders\n\n42\n";
     assert_int_equal(write(fds[1], bad, strlen(bad)), (ssize_t)strlen(bad));
     close(fds[1]);
-    proc_handoff back;
+    run_handoff back;
     st_error err;
-    assert_int_equal(proc_job_read(fds[0], &back, &err), ST_EINVAL);
+    assert_int_equal(run_handoff_read(fds[0], &back, &err), ST_EINVAL);
     assert_null(back.files);
     close(fds[0]);
     assert_non_null(strstr(err.msg, "no valid job on standard input"));

@@ -1,9 +1,9 @@
 /*
  * Unit tests for the scheduler loop's building blocks (src/sched/scheduler.c):
- * sched_plan_build, sched_tick and sched_run_job, against the real SQLite
+ * sched_plan_build, sched_tick and run_job (src/run/) for queued jobs, against the real SQLite
  * state and lock backends in a temporary directory and the in-process queue,
  * at fixed instants. The configs are real YAML loaded by config_load, the
- * datastores real SQLite files, so sched_run_job exercises the job manager
+ * datastores real SQLite files, so run_job exercises the job manager
  * and sync exactly as the scheduler's children do.
  */
 #include <stdarg.h>
@@ -24,6 +24,7 @@
 #include "../../src/lock/lock.h"
 #include "../../src/log/log.h"
 #include "../../src/queue/queue.h"
+#include "../../src/run/run.h"
 #include "../../src/sched/sched.h"
 #include "../../src/state/state.h"
 #include "../../src/time/st_time.h"
@@ -258,7 +259,7 @@ static void test_tick_marks_running_without_lease_as_worker_lost(void **state) {
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
     assert_int_equal(r.status, STATE_LOST);
     assert_int_equal(r.retry_count, 1);
-    assert_string_equal(r.error, SCHED_WORKER_LOST);
+    assert_string_equal(r.error, RUN_WORKER_LOST);
     state_history_entry *hist;
     size_t nh;
     assert_int_equal(state_history(f->st, "orders", "full_daily", 5, &hist, &nh, NULL), 0);
@@ -303,12 +304,14 @@ static void test_tick_does_not_enqueue_beside_a_running_strategy(void **state) {
     lock_release(f->lm, &h, NULL);
 }
 
-static sched_job_outcome run_job(fixture *f, queue_job *j, job_result *res) {
-    sched_job_env env = {.cfg = f->cfg, .st = f->st, .lm = f->lm, .worker = "unit:1"};
-    sched_job_outcome out;
+static run_outcome deliver(fixture *f, queue_job *j, job_result *res) {
+    run_spec spec = {.cfg = f->cfg, .st = f->st, .lm = f->lm, .pipeline = j->pipeline,
+                     .strategy = j->strategy, .job = j, .worker = "unit:1"};
+    run_result out;
     st_error err;
-    assert_int_equal(sched_run_job(&env, j, &out, res, &err), 0);
-    return out;
+    assert_int_equal(run_job(&spec, &out, &err), 0);
+    *res = out.res;
+    return out.outcome;
 }
 
 static void test_run_job_runs_records_and_releases_enqueue_lock(void **state) {
@@ -317,9 +320,9 @@ static void test_run_job_runs_records_and_releases_enqueue_lock(void **state) {
     queue_job j;
     job_result res;
     assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
-    assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
+    assert_int_equal(deliver(f, &j, &res), RUN_RAN);
     assert_int_equal(res.status, JOB_SUCCESS);
-    assert_int_equal(sched_job_exit_code(&res, 0), 0);
+    assert_int_equal(run_exit_code(&res, 0), 0);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
     assert_int_equal(r.status, STATE_SUCCESS);
@@ -330,7 +333,7 @@ static void test_run_job_runs_records_and_releases_enqueue_lock(void **state) {
     assert_int_equal(lock_acquire(f->lm, j.enqueue_key, LOCK_EXCLUSIVE, 1000, &h, NULL), 0);
     lock_release(f->lm, &h, NULL);
     /* Redelivered after it finished: dropped, not run again. */
-    assert_int_equal(run_job(f, &j, &res), SCHED_JOB_DROPPED);
+    assert_int_equal(deliver(f, &j, &res), RUN_DROPPED);
     state_history_entry *hist;
     size_t n;
     assert_int_equal(state_history(f->st, "orders", "full_daily", 10, &hist, &n, NULL), 0);
@@ -347,9 +350,9 @@ static void test_run_job_skips_when_pipeline_lock_held(void **state) {
     lock_handle h;
     assert_int_equal(lock_acquire(f->lm, "synctool:exec:pipeline:orders", LOCK_EXCLUSIVE,
                                   60000, &h, NULL), 0);
-    assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
+    assert_int_equal(deliver(f, &j, &res), RUN_RAN);
     assert_int_equal(res.status, JOB_SKIPPED);
-    assert_int_equal(sched_job_exit_code(&res, 0), 75);
+    assert_int_equal(run_exit_code(&res, 0), 75);
     assert_string_equal(res.message, "Pipeline lock not available, skipping execution");
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
@@ -370,7 +373,7 @@ static void test_run_job_superseded_is_dropped(void **state) {
     assert_int_equal(queue_pop(f->q, "t", 0, &j, NULL), 0);
     assert_int_equal(state_mark_pending(f->st, "orders", "full_daily", j.run_id + 5,
                                         at("2025-10-15T02:06:00Z"), NULL), 0);
-    assert_int_equal(run_job(f, &j, &res), SCHED_JOB_DROPPED);
+    assert_int_equal(deliver(f, &j, &res), RUN_DROPPED);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
     assert_int_equal(r.status, STATE_PENDING);
@@ -390,8 +393,8 @@ static void test_run_job_duplicate_delivery_records_nothing(void **state) {
                                   60000, &h, NULL), 0);
     assert_int_equal(state_mark_running(f->st, "orders", "full_daily", j.run_id, j.at,
                                         "other:1", NULL), 0);
-    sched_job_outcome out = run_job(f, &j, &res);
-    assert_int_equal(out, SCHED_JOB_DROPPED);
+    run_outcome out = deliver(f, &j, &res);
+    assert_int_equal(out, RUN_DROPPED);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
     assert_int_equal(r.status, STATE_RUNNING);
@@ -424,8 +427,8 @@ static void test_run_job_duplicate_while_other_delivery_still_pending(void **sta
                                   60000, &h, NULL), 0);
     assert_int_equal(lock_set_owner_tag(f->lm, NULL, NULL), 0);
     assert_true(lock_owner_tagged(h.owner, tag));
-    sched_job_outcome out = run_job(f, &j, &res);
-    assert_int_equal(out, SCHED_JOB_DROPPED);
+    run_outcome out = deliver(f, &j, &res);
+    assert_int_equal(out, RUN_DROPPED);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
     assert_int_equal(r.status, STATE_PENDING);
@@ -450,7 +453,7 @@ static void test_run_job_skip_on_a_stranger_is_recorded(void **state) {
     assert_int_equal(lock_acquire(f->lm, "synctool:exec:pipeline:orders", LOCK_EXCLUSIVE,
                                   60000, &h, NULL), 0);
     assert_int_equal(lock_set_owner_tag(f->lm, NULL, NULL), 0);
-    assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
+    assert_int_equal(deliver(f, &j, &res), RUN_RAN);
     assert_int_equal(res.status, JOB_SKIPPED);
     state_record r;
     assert_int_equal(state_get(f->st, "orders", "full_daily", &r, NULL), 0);
@@ -480,7 +483,7 @@ static void test_run_job_unknown_pipeline_fails(void **state) {
     j.at = at("2025-10-15T02:00:00Z");
     assert_int_equal(state_mark_pending(f->st, "vanished", "full", 3, j.at, NULL), 0);
     job_result res;
-    assert_int_equal(run_job(f, &j, &res), SCHED_JOB_RAN);
+    assert_int_equal(deliver(f, &j, &res), RUN_RAN);
     assert_int_equal(res.status, JOB_FAILED);
     assert_string_equal(res.message, "Pipeline 'vanished' not found in config");
     state_record r;
