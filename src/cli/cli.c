@@ -12,8 +12,12 @@
  * holds --json, the first error is also kept, and if the command printed no
  * JSON document of its own (cli_print_json() was never called) cli_main()
  * prints {"error": {"code", "message"}} on stdout, so a script reading
- * stdout always gets a document. That record is the CLI's only process-wide
- * state: one command runs per process.
+ * stdout always gets a document. A command that failed through a path
+ * that printed its cause on stderr without cli_error() (a log line, a
+ * module's own message) still gets the real message: with --json, stderr
+ * is a tee (fopencookie) that passes every byte on to fd 2 and keeps the
+ * last line written, which the record carries, never "see stderr". That
+ * record is the CLI's only process-wide state: one command runs per process.
  */
 #include "cli.h"
 
@@ -22,6 +26,7 @@
 #include "../notify/notify.h"
 #include "../queue/queue.h"
 #include "../time/st_time.h"
+#include "../view/view.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Every buffer that holds a configured name fits the longest one the config
  * accepts (CONFIG_NAME_MAX): a name is never silently cut short. */
@@ -319,23 +325,67 @@ static int take_globals(cli_ctx *ctx, int *argc, char **argv) {
     return CLI_OK;
 }
 
+/* --- the stderr tee of --json --- */
+
+static char tee_line[2048], tee_last[2048];
+static size_t tee_len;
+
+static ssize_t tee_write(void *cookie, const char *buf, size_t n) {
+    (void)cookie;
+    for (size_t off = 0; off < n;) {
+        ssize_t k = write(2, buf + off, n - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        off += (size_t)k;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') {
+            if (tee_len + 1 < sizeof tee_line) tee_line[tee_len++] = buf[i];
+            continue;
+        }
+        if (tee_len > 0) {
+            memcpy(tee_last, tee_line, tee_len);
+            tee_last[tee_len] = '\0';
+        }
+        tee_len = 0;
+    }
+    return (ssize_t)n;
+}
+
+/* With --json, stderr becomes the tee (see the top); best effort. */
+static void tee_stderr(void) {
+    cookie_io_functions_t io = {.write = tee_write};
+    FILE *f = fopencookie(NULL, "w", io);
+    if (f == NULL) return;
+    setvbuf(f, NULL, _IONBF, 0);
+    fflush(stderr);
+    stderr = f;
+}
+
+/* The last line the command wrote on stderr, or NULL. */
+static const char *tee_last_line(void) {
+    fflush(stderr);
+    if (tee_len > 0) {
+        memcpy(tee_last, tee_line, tee_len);
+        tee_last[tee_len] = '\0';
+    }
+    return tee_last[0] ? tee_last : NULL;
+}
+
 /* Prints {"error": ...} when --json was asked, the command failed and it
  * printed no document of its own. */
 static void finish_json(int rc) {
     if (!out_state.json || out_state.printed || rc == CLI_OK) return;
+    const char *last = tee_last_line();
+    char fallback[64];
+    snprintf(fallback, sizeof fallback, "the command failed with exit code %d", rc);
     json_writer w;
     json_init(&w);
-    json_begin_object(&w);
-    json_key(&w, "error");
-    json_begin_object(&w);
-    json_kv_string(&w, "code", out_state.has_error ? out_state.code
-                               : rc == CLI_SKIPPED ? "skipped"
-                               : rc == CLI_USAGE   ? "usage"
-                                                   : "failed");
-    json_kv_string(&w, "message", out_state.has_error ? out_state.message
-                                  : "the command failed (see stderr)");
-    json_end_object(&w);
-    json_end_object(&w);
+    view_error_json(&w, out_state.has_error ? out_state.code
+                        : rc == CLI_SKIPPED ? "skipped"
+                        : rc == CLI_USAGE   ? "usage"
+                                            : "failed",
+                    out_state.has_error ? out_state.message : last ? last : fallback, NULL);
     if (!w.failed && w.buf) printf("%s\n", w.buf);
     json_release(&w);
 }
@@ -389,6 +439,7 @@ int cli_main(int argc, char **argv) {
     int cargc = argc - optind;
     char **cargv = argv + optind;
     int rc = take_globals(&ctx, &cargc, cargv);
+    if (out_state.json) tee_stderr();
     if (rc == CLI_OK) {
         optind = 0; /* reset getopt for the command (0 = full re-init in glibc) */
         rc = fn(&ctx, cargc, cargv);
