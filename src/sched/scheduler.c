@@ -710,8 +710,12 @@ static state_status sched_state_of(job_status s) {
 
 static void sched_log_result(const queue_job *job, const job_result *res) {
     const char *msg = res->message[0] ? res->message : "done";
-    if (res->status == JOB_SUCCESS)
-        log_info(job->pipeline, job->strategy, "Run %" PRId64 " succeeded: %s", job->run_id, msg);
+    if (res->status == JOB_SUCCESS)   /* the run's one info line (its details: log_detail) */
+        log_info(job->pipeline, job->strategy, "Run %" PRId64 " succeeded: %s; %lld read, "
+                 "%lld inserted, %lld updated, %lld deleted in %.3fs", job->run_id, msg,
+                 (long long)res->stats.rows_read, (long long)res->stats.rows_inserted,
+                 (long long)res->stats.rows_updated, (long long)res->stats.rows_deleted,
+                 res->stats.seconds);
     else if (res->status == JOB_SKIPPED)
         log_warn(job->pipeline, job->strategy, "Run %" PRId64 " skipped: %s", job->run_id, msg);
     else if (res->status == JOB_INTERRUPTED)

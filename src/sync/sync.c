@@ -320,7 +320,7 @@ int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
                   (long long)o->diff->updates, (long long)o->diff->deletes,
                   (long long)stats->segments_compared, (long long)stats->segments_skipped);
     else if (rc == ST_OK)
-        log_info(o->pipeline->name, o->strategy->name,
+        log_detail(o->pipeline->name, o->strategy->name,
                  "sync done: %lld read, %lld inserted, %lld updated, %lld deleted, "
                  "%lld segments compared, %lld skipped, %lld NULL cursor, %.3fs",
                  (long long)stats->rows_read, (long long)stats->rows_inserted,

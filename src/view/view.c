@@ -137,10 +137,15 @@ void view_free(view_pipeline *v) {
     memset(v, 0, sizeof *v);
 }
 
+const char *view_record_paused_by(const config_pipeline *p, const config_strategy *cs,
+                                  const state_record *r, int64_t now) {
+    if (r == NULL) return NULL;
+    if (r->paused) return "operator";
+    if (sched_paused_by_failures(p, cs, r, now)) return "failures";
+    return NULL;
+}
+
 const char *view_paused_by(const view_pipeline *v, size_t i) {
     if (!v->with_state || v->problem[i][0]) return NULL;
-    const state_record *r = &v->recs[i];
-    if (r->paused) return "operator";
-    if (sched_paused_by_failures(v->p, &v->p->strategies[i], r, v->at)) return "failures";
-    return NULL;
+    return view_record_paused_by(v->p, &v->p->strategies[i], &v->recs[i], v->at);
 }

@@ -68,6 +68,10 @@ void view_free(view_pipeline *v);
  * or NULL (not paused). The predicate status, explain, the API and /metrics
  * share (sched_paused_by_failures). */
 const char *view_paused_by(const view_pipeline *v, size_t i);
+/* The same for one record (NULL = no state) at `now`: what /metrics'
+ * synctool_paused reads, so it cannot disagree with the JSON. */
+const char *view_record_paused_by(const config_pipeline *p, const config_strategy *cs,
+                                  const state_record *r, int64_t now);
 
 /* --- the writers: one per concept --- */
 
