@@ -880,6 +880,7 @@ static void enqueue_locked(http_ctx *s, const http_req *r, const config_pipeline
     snprintf(j.enqueue_key, sizeof j.enqueue_key, "%s", h->key);
     snprintf(j.enqueue_owner, sizeof j.enqueue_owner, "%s", h->owner);
     j.enqueue_fence = h->fence;
+    j.manual = true;   /* an operator's run: a failure does not count toward the pause */
     rc = state_new_run_id(s->st, &j.run_id, &err);
     if (rc == ST_OK) rc = state_mark_pending(s->st, p->name, cs->name, j.run_id, r->now, &err);
     bool pending = rc == ST_OK;

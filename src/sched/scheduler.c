@@ -754,7 +754,8 @@ typedef struct sched_finish {
 static int sched_record_once(void *ud, st_error *err) {
     const sched_finish *f = ud;
     const queue_job *job = f->rc->job;
-    return state_mark_finished_log(f->rc->env->st, job->pipeline, job->strategy, job->run_id,
+    /* a run an operator asked for (job->manual) does not count toward the pause */
+    return (job->manual ? state_mark_finished_manual : state_mark_finished_log)(f->rc->env->st, job->pipeline, job->strategy, job->run_id,
                                    sched_state_of(f->res->status), f->rc->started_at, f->now,
                                    f->rc->env->worker, f->res->message,
                                    f->res->status == JOB_FAILED ? f->res->message : "",
@@ -770,7 +771,7 @@ static void sched_spool(run_ctx *rc, const job_result *res, const char *log, int
                        .started_at = rc->started_at, .finished_at = now,
                        .worker = rc->env->worker, .message = res->message,
                        .error = res->status == JOB_FAILED ? res->message : "", .log = log,
-                       .stats = res->stats};
+                       .stats = res->stats, .manual = job->manual};
     char where[1200];
     st_error e;
     if (state_spool_write(&rc->env->cfg->state_url, &o, where, sizeof where, &e) == ST_OK)

@@ -339,9 +339,9 @@ def test_dashboard_states(synctool, tmp_path, pg_server, schema, outdir):  # noq
             assert "does not exist" in err, err
             # led by the cause, the error is shown without the datastore prefix that
             # says where it happened (issue 21); the tooltip keeps the whole text
-            assert err.startswith("datastore 'shop'"), err
+            assert "datastore 'shop': table" in err, err
             shown = paused.find_element(By.CSS_SELECTOR, "td.reason .err").text
-            assert "does not exist" in shown and not shown.startswith("datastore "), shown
+            assert shown.startswith("table ") and shown.endswith("does not exist"), shown
             shot("states-no-scheduler")
 
             d.get(srv.base + f"/#/run/{run_id}")

@@ -224,10 +224,12 @@
       (err ? '<span class="raw err" title="' + esc(s.error) + '">' + esc(errorCause(s.error)) + "</span>" : "");
   }
 
-  // An error as its cause: without the "datastore 'x' (engine): " that
-  // names where it happened (the full text stays in the tooltip).
+  // An error as its cause: without the "src.table -> dst.table: " and
+  // "datastore 'x' (engine): " prefixes that say where it happened (the
+  // full text stays in the tooltip).
   function errorCause(e) {
-    return String(e).replace(/^datastore '[^']*'(?: \([^)]*\))?: /, "");
+    return String(e).replace(/^\S+ -> \S+: /, "")
+      .replace(/^datastore '[^']*'(?: \([^)]*\))?: /, "");
   }
 
   function strategyState(s) {
