@@ -16,7 +16,8 @@
  * that printed its cause on stderr without cli_error() (a log line, a
  * module's own message) still gets the real message: with --json, stderr
  * is a tee (fopencookie) that passes every byte on to fd 2 and keeps the
- * last line written, which the record carries, never "see stderr". That
+ * line stating the cause (the last "synctool CMD: ..." or error/warn log
+ * line, else the first line), which the record carries, never "see stderr". That
  * record is the CLI's only process-wide state: one command runs per process.
  */
 #include "cli.h"
@@ -327,8 +328,31 @@ static int take_globals(cli_ctx *ctx, int *argc, char **argv) {
 
 /* --- the stderr tee of --json --- */
 
-static char tee_line[2048], tee_last[2048];
+static char tee_line[2048], tee_first[2048], tee_cause[2048];
 static size_t tee_len;
+
+/* A log line "TIME LEVEL p:s message" of level error or warn: the part
+ * after the level; NULL for any other line. */
+static const char *tee_log_message(const char *line) {
+    const char *sp = strchr(line, ' ');
+    if (sp == NULL || sp - line < 20 || line[4] != '-' || line[10] != 'T') return NULL;
+    if (strncmp(sp + 1, "error ", 6) == 0) return sp + 7;
+    if (strncmp(sp + 1, "warn ", 5) == 0) return sp + 6;
+    return NULL;
+}
+
+/* One whole line went to stderr: the first line is kept, and the last
+ * that states a cause ("synctool CMD: ...", an error or warn log line). */
+static void tee_take_line(void) {
+    tee_line[tee_len] = '\0';
+    tee_len = 0;
+    if (tee_line[0] == '\0') return;
+    if (tee_first[0] == '\0') snprintf(tee_first, sizeof tee_first, "%s", tee_line);
+    const char *m = tee_log_message(tee_line);
+    if (m) snprintf(tee_cause, sizeof tee_cause, "%s", m);
+    else if (strncmp(tee_line, "synctool", 8) == 0)
+        snprintf(tee_cause, sizeof tee_cause, "%s", tee_line);
+}
 
 static ssize_t tee_write(void *cookie, const char *buf, size_t n) {
     (void)cookie;
@@ -339,15 +363,8 @@ static ssize_t tee_write(void *cookie, const char *buf, size_t n) {
         off += (size_t)k;
     }
     for (size_t i = 0; i < n; i++) {
-        if (buf[i] != '\n') {
-            if (tee_len + 1 < sizeof tee_line) tee_line[tee_len++] = buf[i];
-            continue;
-        }
-        if (tee_len > 0) {
-            memcpy(tee_last, tee_line, tee_len);
-            tee_last[tee_len] = '\0';
-        }
-        tee_len = 0;
+        if (buf[i] == '\n') tee_take_line();
+        else if (tee_len + 1 < sizeof tee_line) tee_line[tee_len++] = buf[i];
     }
     return (ssize_t)n;
 }
@@ -362,21 +379,19 @@ static void tee_stderr(void) {
     stderr = f;
 }
 
-/* The last line the command wrote on stderr, or NULL. */
-static const char *tee_last_line(void) {
+/* What the command said on stderr about its failure: the last line stating
+ * a cause, else the first line; NULL when it said nothing. */
+static const char *tee_message(void) {
     fflush(stderr);
-    if (tee_len > 0) {
-        memcpy(tee_last, tee_line, tee_len);
-        tee_last[tee_len] = '\0';
-    }
-    return tee_last[0] ? tee_last : NULL;
+    if (tee_len > 0) tee_take_line();
+    return tee_cause[0] ? tee_cause : tee_first[0] ? tee_first : NULL;
 }
 
 /* Prints {"error": ...} when --json was asked, the command failed and it
  * printed no document of its own. */
 static void finish_json(int rc) {
     if (!out_state.json || out_state.printed || rc == CLI_OK) return;
-    const char *last = tee_last_line();
+    const char *last = tee_message();
     char fallback[64];
     snprintf(fallback, sizeof fallback, "the command failed with exit code %d", rc);
     json_writer w;
