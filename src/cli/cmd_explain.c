@@ -31,12 +31,14 @@
  * --strategy S restricts the per-strategy output to S; "selected" is still
  * the pipeline-wide choice, since selection weighs every strategy.
  *
- * --json prints exactly
+ * --json prints, through view_explain_json (the API's detail "explain"),
  *   {"pipeline", "at", "selected", "strategies": [{"name", "should_run",
- *    "reason", "prev_slot", "next_slot", "next_fire_at", "backoff_seconds"}]}
- * (next_fire_at, the shared name, equals next_slot, kept for DESIGN §5)
- * with instants as ISO-8601 UTC strings (null when unknown) and selected a
- * strategy name or null.
+ *    "reason", "prev_slot", "next_slot", "next_fire_at", "backoff_seconds",
+ *    ...}]}
+ * each strategy being its state object (view_strategy_json's members:
+ * paused, paused_by, watermark, ...) plus "name" (DESIGN §5), with instants
+ * as ISO-8601 UTC strings (null when unknown) and selected a strategy name
+ * or null. The text adds a delta strategy's watermark and a pause's cause.
  */
 #include "cli.h"
 
@@ -74,7 +76,8 @@ static void usage(FILE *f) {
             "                2025-10-15T10:06:00Z; without an offset it is UTC\n"
             "  --json        {\"pipeline\", \"at\", \"selected\", \"strategies\": [{\"name\",\n"
             "                \"should_run\", \"reason\", \"prev_slot\", \"next_slot\",\n"
-            "                \"next_fire_at\", \"backoff_seconds\"}]}\n"
+            "                \"next_fire_at\", \"backoff_seconds\", ...}]}: each strategy's\n"
+            "                state object (as status --json) plus name\n"
             "  -h, --help    this help\n");
 }
 

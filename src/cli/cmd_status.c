@@ -6,8 +6,9 @@
  *
  * One row per configured strategy, in config order: status, last successful
  * run, last attempt, consecutive failures, the next cron fire time, whether
- * it is due now and the DESIGN §3 reason (from sched_should_run, the same
- * function the scheduler uses, so status and the scheduler never disagree).
+ * it is due now and the DESIGN §3 reason (each pipeline's view, view.h:
+ * sched_select, the function the scheduler uses, so status and the
+ * scheduler never disagree and the reason is the scheduler's, verbatim).
  * A strategy with no stored state shows "idle" and "never". A corrupt record
  * shows status "corrupt" and the problem as its reason; the other rows are
  * unaffected. "now" is the wall clock, read once here, or --at.
@@ -17,14 +18,17 @@
  * with thousands of pipelines. State for pipelines no longer in the config
  * is not shown (state export shows everything).
  *
- * A strategy paused by its failures (rule 2) shows status PAUSED and the
- * command that resumes it. The text starts with the scheduler's liveness:
+ * A paused strategy (view_paused_by: an operator, or its failures) shows
+ * status PAUSED; the WHY of a pause by failures leads with it and the
+ * command that resumes it, then the scheduler's reason. A WATERMARKS
+ * section lists each delta strategy's saved position. The text starts with the scheduler's liveness:
  * the leader's name and its last tick (the why-journal writes both), with
  * a warning when none has ticked for 3 intervals (30 s).
  *
- * --json prints a list of objects: the state fields of `state export`
- * (last_run_at, ...) plus enabled, paused, cron, next_fire_at, due and
- * reason; unknown values are null.
+ * --json prints a list of strategy state objects through the one writer
+ * of that concept (view_strategy_json, the API's StrategyState): the state
+ * fields of `state export` plus configuration, paused/paused_by, watermark,
+ * progress and the decision (should_run, reason); unknown values are null.
  */
 #include "cli.h"
 

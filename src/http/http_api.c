@@ -4,12 +4,14 @@
  *
  * Handlers read through the same functions the CLI commands use: the config
  * (config_load via http_prepare), state_list / state_get / state_history,
- * sched_select for the §3 decision (the scheduler's own function, so the
- * API's "reason" is the scheduler's reason verbatim), sched_explain_json for
- * the explanation (the very writer of `explain --json`), lock_list, and the
- * JSON writer. Field names follow the shared vocabulary: last_run_at,
- * last_attempted_at, last_scheduled_at, next_fire_at, retry_count, status,
- * run_id, duration_s; unknown values are null, never "".
+ * a pipeline's view (view.h: sched_select for the §3 decision, so the API's
+ * "reason" is the scheduler's reason verbatim) and the one JSON writer of
+ * each concept, the very writers of the CLI's --json: view_pipeline_fields
+ * and view_strategy_json (status, list), view_explain_json (explain),
+ * state_run_write_json (logs, history, run), lock_info_write_json (lock
+ * list), state_process_write_json (workers), view_error_json (errors).
+ * Field names follow the shared vocabulary (docs/cli.md, *JSON*); unknown
+ * values are null, never "".
  *
  * Deployment facts (GET /api/v1/workers, the dashboard's banner): whether a
  * scheduler holds the leader lease (http_scheduler_status, the fact behind
