@@ -54,7 +54,8 @@ void log_capture_add(log_level level, const char *pipeline, const char *strategy
 
 /* A detail of a run: printed at debug level only, but always kept in the
  * captured run log (`synctool logs RUN_ID`, the dashboard's run page), so a
- * successful run prints one info line (its outcome) and keeps the rest. */
+ * successful run prints one info line ("sync done" for `run`, "Run N
+ * succeeded" under a scheduler) and keeps the rest. */
 void log_detail(const char *pipeline, const char *strategy, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -681,6 +681,7 @@ static int sched_exec_sync(void *ud, const job_exec_ctx *ctx, state_stats *stats
     run_ctx *rc = ud;
     if (rc->abandoned) return ST_OK;
     sync_opts so = {
+        .done_is_detail = true,   /* sched_log_result's line is the run's one info line */
         .cfg = rc->env->cfg,
         .pipeline = ctx->pipeline,
         .strategy = ctx->strategy,

@@ -79,6 +79,9 @@ typedef struct sync_opts {
                                  state (state_progress_put) for the API */
     sync_diff *diff;          /* non-NULL: dry run (hash strategy only): changes are
                                  recorded here, nothing is written */
+    bool done_is_detail;      /* the caller logs the run's one info line itself (the
+                                 scheduler's "Run N succeeded: ..."): "sync done" is then
+                                 a detail (log_detail), else `run`'s one info line */
 } sync_opts;
 
 /* delta on a source whose role cannot see other sessions' transactions
