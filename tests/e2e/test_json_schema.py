@@ -270,3 +270,25 @@ def test_a_run_triggered_through_the_api_does_not_count_toward_the_pause(cfg):
     assert x["status"] == "failed" and "missing" in x["error"], x
     # like `synctool run`: recorded, but not counted (max_retry_count is 3)
     assert x["retry_count"] == 0 and x["paused"] is False and x["paused_by"] is None, x
+
+
+def test_the_dashboard_shows_the_delta_watermark(cfg):
+    """Headless Chromium: a pipeline's page shows each delta strategy's
+    watermark, read from the API's strategy state."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_dashboard_browser import browser
+
+    assert run_synctool("run", "orders", "--strategy", "delta", config_dir=cfg).rc == 0
+    wm = {(e["pipeline"], e["strategy"]): e["watermark"] for e in
+          json.loads(run_synctool("state", "export", config_dir=cfg).out)}[("orders", "delta")]
+    with Server(str(cfg)) as s:
+        d = browser()
+        try:
+            d.get(s.base + "/#/p/orders")
+            wait = WebDriverWait(d, 60, poll_frequency=0.2)
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#strategies .wm"))
+            shown = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#strategies .wm")]
+            assert shown == [f"watermark: {wm}"], shown     # the delta row only
+        finally:
+            d.quit()
