@@ -12,8 +12,13 @@
  * holds --json, the first error is also kept, and if the command printed no
  * JSON document of its own (cli_print_json() was never called) cli_main()
  * prints {"error": {"code", "message"}} on stdout, so a script reading
- * stdout always gets a document. That record is the CLI's only process-wide
- * state: one command runs per process.
+ * stdout always gets a document. A command that failed through a path
+ * that printed its cause on stderr without cli_error() (a log line, a
+ * module's own message) still gets the real message: with --json, stderr
+ * is a tee (fopencookie) that passes every byte on to fd 2 and keeps the
+ * line stating the cause (the last "synctool CMD: ..." or error/warn log
+ * line, else the first line), which the record carries, never "see stderr". That
+ * record is the CLI's only process-wide state: one command runs per process.
  */
 #include "cli.h"
 
@@ -22,6 +27,7 @@
 #include "../notify/notify.h"
 #include "../queue/queue.h"
 #include "../time/st_time.h"
+#include "../view/view.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Every buffer that holds a configured name fits the longest one the config
  * accepts (CONFIG_NAME_MAX): a name is never silently cut short. */
@@ -319,23 +326,81 @@ static int take_globals(cli_ctx *ctx, int *argc, char **argv) {
     return CLI_OK;
 }
 
+/* --- the stderr tee of --json --- */
+
+static char tee_line[2048], tee_first[2048], tee_cause[2048];
+static size_t tee_len;
+
+/* A log line "TIME LEVEL p:s message" of level error or warn: the part
+ * after the level; NULL for any other line. */
+static const char *tee_log_message(const char *line) {
+    const char *sp = strchr(line, ' ');
+    if (sp == NULL || sp - line < 20 || line[4] != '-' || line[10] != 'T') return NULL;
+    if (strncmp(sp + 1, "error ", 6) == 0) return sp + 7;
+    if (strncmp(sp + 1, "warn ", 5) == 0) return sp + 6;
+    return NULL;
+}
+
+/* One whole line went to stderr: the first line is kept, and the last
+ * that states a cause ("synctool CMD: ...", an error or warn log line). */
+static void tee_take_line(void) {
+    tee_line[tee_len] = '\0';
+    tee_len = 0;
+    if (tee_line[0] == '\0') return;
+    if (tee_first[0] == '\0') snprintf(tee_first, sizeof tee_first, "%s", tee_line);
+    const char *m = tee_log_message(tee_line);
+    if (m) snprintf(tee_cause, sizeof tee_cause, "%s", m);
+    else if (strncmp(tee_line, "synctool", 8) == 0)
+        snprintf(tee_cause, sizeof tee_cause, "%s", tee_line);
+}
+
+static ssize_t tee_write(void *cookie, const char *buf, size_t n) {
+    (void)cookie;
+    for (size_t off = 0; off < n;) {
+        ssize_t k = write(2, buf + off, n - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        off += (size_t)k;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '\n') tee_take_line();
+        else if (tee_len + 1 < sizeof tee_line) tee_line[tee_len++] = buf[i];
+    }
+    return (ssize_t)n;
+}
+
+/* With --json, stderr becomes the tee (see the top); best effort. */
+static void tee_stderr(void) {
+    cookie_io_functions_t io = {.write = tee_write};
+    FILE *f = fopencookie(NULL, "w", io);
+    if (f == NULL) return;
+    setvbuf(f, NULL, _IONBF, 0);
+    fflush(stderr);
+    stderr = f;
+}
+
+/* What the command said on stderr about its failure: the last line stating
+ * a cause, else the first line; NULL when it said nothing. */
+static const char *tee_message(void) {
+    fflush(stderr);
+    if (tee_len > 0) tee_take_line();
+    return tee_cause[0] ? tee_cause : tee_first[0] ? tee_first : NULL;
+}
+
 /* Prints {"error": ...} when --json was asked, the command failed and it
  * printed no document of its own. */
 static void finish_json(int rc) {
     if (!out_state.json || out_state.printed || rc == CLI_OK) return;
+    const char *last = tee_message();
+    char fallback[64];
+    snprintf(fallback, sizeof fallback, "the command failed with exit code %d", rc);
     json_writer w;
     json_init(&w);
-    json_begin_object(&w);
-    json_key(&w, "error");
-    json_begin_object(&w);
-    json_kv_string(&w, "code", out_state.has_error ? out_state.code
-                               : rc == CLI_SKIPPED ? "skipped"
-                               : rc == CLI_USAGE   ? "usage"
-                                                   : "failed");
-    json_kv_string(&w, "message", out_state.has_error ? out_state.message
-                                  : "the command failed (see stderr)");
-    json_end_object(&w);
-    json_end_object(&w);
+    view_error_json(&w, out_state.has_error ? out_state.code
+                        : rc == CLI_SKIPPED ? "skipped"
+                        : rc == CLI_USAGE   ? "usage"
+                                            : "failed",
+                    out_state.has_error ? out_state.message : last ? last : fallback, NULL);
     if (!w.failed && w.buf) printf("%s\n", w.buf);
     json_release(&w);
 }
@@ -389,6 +454,7 @@ int cli_main(int argc, char **argv) {
     int cargc = argc - optind;
     char **cargv = argv + optind;
     int rc = take_globals(&ctx, &cargc, cargv);
+    if (out_state.json) tee_stderr();
     if (rc == CLI_OK) {
         optind = 0; /* reset getopt for the command (0 = full re-init in glibc) */
         rc = fn(&ctx, cargc, cargv);

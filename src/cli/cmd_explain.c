@@ -31,12 +31,14 @@
  * --strategy S restricts the per-strategy output to S; "selected" is still
  * the pipeline-wide choice, since selection weighs every strategy.
  *
- * --json prints exactly
+ * --json prints, through view_explain_json (the API's detail "explain"),
  *   {"pipeline", "at", "selected", "strategies": [{"name", "should_run",
- *    "reason", "prev_slot", "next_slot", "next_fire_at", "backoff_seconds"}]}
- * (next_fire_at, the shared name, equals next_slot, kept for DESIGN §5)
- * with instants as ISO-8601 UTC strings (null when unknown) and selected a
- * strategy name or null.
+ *    "reason", "prev_slot", "next_slot", "next_fire_at", "backoff_seconds",
+ *    ...}]}
+ * each strategy being its state object (view_strategy_json's members:
+ * paused, paused_by, watermark, ...) plus "name" (DESIGN §5), with instants
+ * as ISO-8601 UTC strings (null when unknown) and selected a strategy name
+ * or null. The text adds a delta strategy's watermark and a pause's cause.
  */
 #include "cli.h"
 
@@ -44,6 +46,7 @@
 #include "../json/json.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
+#include "../view/view.h"
 #include "../why/why.h"
 
 #include <getopt.h>
@@ -55,12 +58,10 @@ typedef struct explain_ctx {
     const config_pipeline *p;
     const char *only;            /* --strategy, or NULL */
     int64_t at;
-    cron_expr **crons;           /* parallel to p->strategies; NULL = none/invalid */
     state_record *records;
     const state_record **states; /* NULL entries = no state */
     bool *rebuilt;               /* state as of --at rebuilt from history */
-    sched_decision *decisions;
-    int selected;
+    view_pipeline v;             /* the decisions (sched_select), watermarks */
 } explain_ctx;
 
 static void usage(FILE *f) {
@@ -75,28 +76,24 @@ static void usage(FILE *f) {
             "                2025-10-15T10:06:00Z; without an offset it is UTC\n"
             "  --json        {\"pipeline\", \"at\", \"selected\", \"strategies\": [{\"name\",\n"
             "                \"should_run\", \"reason\", \"prev_slot\", \"next_slot\",\n"
-            "                \"next_fire_at\", \"backoff_seconds\"}]}\n"
+            "                \"next_fire_at\", \"backoff_seconds\", ...}]}: each strategy's\n"
+            "                state object (as status --json) plus name\n"
             "  -h, --help    this help\n");
 }
 
 static void explain_free(explain_ctx *x) {
-    if (x->crons)
-        for (size_t i = 0; i < x->p->nstrategies; i++) cron_free(x->crons[i]);
-    free(x->crons);
+    view_free(&x->v);
     free(x->records);
     free(x->states);
     free(x->rebuilt);
-    free(x->decisions);
 }
 
 static int explain_alloc(explain_ctx *x) {
     size_t n = x->p->nstrategies ? x->p->nstrategies : 1;
-    x->crons = calloc(n, sizeof *x->crons);
     x->records = calloc(n, sizeof *x->records);
     x->states = calloc(n, sizeof *x->states);
-    x->decisions = calloc(n, sizeof *x->decisions);
     x->rebuilt = calloc(n, sizeof *x->rebuilt);
-    if (!x->crons || !x->records || !x->states || !x->decisions || !x->rebuilt) {
+    if (!x->records || !x->states || !x->rebuilt) {
         fprintf(stderr, "synctool explain: out of memory\n");
         return CLI_FAILED;
     }
@@ -126,16 +123,6 @@ static int explain_load_states(explain_ctx *x, state *st) {
     return CLI_OK;
 }
 
-/* Compiles each cron; a bad one stays NULL and sched_select reports its
- * parse error under rule 1. */
-static void explain_compile(explain_ctx *x) {
-    for (size_t i = 0; i < x->p->nstrategies; i++) {
-        const config_strategy *s = &x->p->strategies[i];
-        if (s->cron == NULL || s->cron[0] == '\0') continue;
-        if (cron_parse(&x->crons[i], s->cron, s->timezone, NULL) != ST_OK) x->crons[i] = NULL;
-    }
-}
-
 static bool explain_shown(const explain_ctx *x, size_t i) {
     return x->only == NULL || strcmp(x->only, x->p->strategies[i].name) == 0;
 }
@@ -157,7 +144,7 @@ static void print_text(const explain_ctx *x) {
     for (size_t i = 0; i < x->p->nstrategies; i++) {
         if (!explain_shown(x, i)) continue;
         const config_strategy *s = &x->p->strategies[i];
-        const sched_decision *d = &x->decisions[i];
+        const sched_decision *d = &x->v.d[i];
         st_time_format(d->prev, prev, sizeof prev);
         st_time_format(d->next, next, sizeof next);
         printf("\n  %s (%s, cron %s%s%s%s)\n", s->name, config_strategy_type_name(s->type),
@@ -169,13 +156,18 @@ static void print_text(const explain_ctx *x) {
         if (x->rebuilt[i])
             printf("    state:    as of %s, rebuilt from the run history (the current record "
                    "is newer)\n", at);
+        const char *by = view_paused_by(&x->v, i);
+        if (by) printf("    paused:   by %s\n", by);
+        if (s->type == CONFIG_STRATEGY_DELTA)
+            printf("    watermark: %s\n", x->v.watermark[i] ? x->v.watermark[i]
+                                                            : "none (the next run reads every row)");
         if (d->backoff_s > 0)
             printf("    backoff:  %llds\n", (long long)d->backoff_s);
         else
             printf("    backoff:  -\n");
     }
-    if (x->selected >= 0)
-        printf("\nselected: %s\n", x->p->strategies[x->selected].name);
+    if (x->v.selected >= 0)
+        printf("\nselected: %s\n", x->p->strategies[x->v.selected].name);
     else
         printf("\nselected: none (no strategy is due)\n");
 }
@@ -183,7 +175,7 @@ static void print_text(const explain_ctx *x) {
 static int print_json(const explain_ctx *x) {
     json_writer w;
     json_init(&w);
-    sched_explain_json(&w, x->p, x->at, x->only, x->decisions, x->selected);
+    view_explain_json(&w, &x->v, x->only);
     int rc = cli_print_json("explain", &w);
     json_release(&w);
     return rc;
@@ -197,11 +189,11 @@ static int explain_pipeline(explain_ctx *x, const config *cfg, bool as_json) {
     rc = cli_open_state(cfg, &st);
     if (rc != CLI_OK) return rc;
     rc = explain_load_states(x, st);
+    if (rc == CLI_OK && view_build(&x->v, cfg, x->p, x->states, true, x->at) != ST_OK)
+        rc = cli_error("explain", "out_of_memory", CLI_FAILED, "out of memory");
+    if (rc == CLI_OK) view_load_live(&x->v, st, false);
     state_close(st);
     if (rc != CLI_OK) return rc;
-    explain_compile(x);
-    x->selected = sched_select(x->p, (const cron_expr *const *)x->crons,
-                               (const state_record *const *)x->states, x->at, x->decisions);
     if (as_json) return print_json(x);
     print_text(x);
     return CLI_OK;
@@ -215,7 +207,7 @@ int cli_cmd_explain(cli_ctx *ctx, int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    explain_ctx x = {.at = ST_TIME_NONE, .selected = -1};
+    explain_ctx x = {.at = ST_TIME_NONE};
     bool as_json = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -11,10 +11,10 @@
  * retention of datastores.yaml allows (default 30 days); `synctool logs
  * RUN_ID` shows one run's log lines.
  *
- * --json prints a list of objects {pipeline, strategy, run_id, status,
- * started_at, finished_at, duration_s, retry_count, worker, message,
- * error, rows_read, rows_inserted, rows_updated, rows_deleted}; duration_s
- * has millisecond precision, unknown values are null.
+ * --json prints a list of Run objects through the one writer of a run
+ * (state_run_write_json: `logs --json` and the API's runs print the same),
+ * without their log lines; duration_s has millisecond precision, unknown
+ * values are null.
  */
 #include "cli.h"
 
@@ -146,24 +146,12 @@ static int print_json(const char *pipeline, const hist_row *rows, size_t n) {
     json_init(&w);
     json_begin_array(&w);
     for (size_t i = 0; i < n; i++) {
-        const state_history_entry *e = &rows[i].e;
-        json_begin_object(&w);
-        json_kv_string(&w, "pipeline", pipeline);
-        json_kv_string(&w, "strategy", rows[i].strategy);
-        json_kv_int(&w, "run_id", e->run_id);
-        json_kv_string(&w, "status", state_status_name(e->status));
-        json_kv_time(&w, "started_at", e->started_at);
-        json_kv_time(&w, "finished_at", e->finished_at);
-        json_kv_seconds(&w, "duration_s", duration_s(e));
-        json_kv_int(&w, "retry_count", e->retry_count);
-        json_kv_text(&w, "worker", e->worker);
-        json_kv_text(&w, "message", e->message);
-        json_kv_text(&w, "error", e->error);
-        json_kv_int(&w, "rows_read", e->stats.rows_read);
-        json_kv_int(&w, "rows_inserted", e->stats.rows_inserted);
-        json_kv_int(&w, "rows_updated", e->stats.rows_updated);
-        json_kv_int(&w, "rows_deleted", e->stats.rows_deleted);
-        json_end_object(&w);
+        state_run run;
+        memset(&run, 0, sizeof run);
+        snprintf(run.pipeline, sizeof run.pipeline, "%s", pipeline);
+        snprintf(run.strategy, sizeof run.strategy, "%s", rows[i].strategy);
+        run.entry = rows[i].e;
+        state_run_write_json(&w, &run, false);
     }
     json_end_array(&w);
     int rc = cli_print_json("history", &w);

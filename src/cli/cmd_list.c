@@ -7,17 +7,21 @@
  * time is "-" (null in JSON) for a strategy without cron, a disabled one
  * (it will not fire), or when the cron module cannot compute it.
  *
- * Text is an aligned table with a header line. --json prints
+ * Text is an aligned table with a header line. --json prints a list of
+ * pipeline summaries through the shared writer (view_pipeline_fields, the
+ * API's PipelineSummary without the members that need state):
  *   [{"pipeline", "description", "file", "source", "destination",
- *     "strategies": [{"name", "type", "cron", "timezone", "enabled", "next_fire_at"}]}]
+ *     "strategies": [{"pipeline", "strategy", "type", "cron", "timezone",
+ *                     "enabled", "next_fire_at"}]}]
  * with file relative to the config directory and source/destination as
- * `datastore.schema.table` (a query source shows "datastore:query").
+ * objects {"datastore", "schema", "table", "query"}.
  *
  * The clock is read once, here, and passed on; nothing opens a database.
  */
 #include "cli.h"
 
 #include "../cron/cron.h"
+#include "../view/view.h"
 #include "../json/json.h"
 #include "../time/st_time.h"
 
@@ -44,19 +48,6 @@ static int64_t next_fire(const config_strategy *s, int64_t at) {
         next = ST_TIME_NONE;
     cron_free(c);
     return next;
-}
-
-static const char *rel_file(const config *cfg, const char *file) {
-    size_t n = strlen(cfg->dir);
-    if (file && strncmp(file, cfg->dir, n) == 0 && file[n] == '/') return file + n + 1;
-    return file;
-}
-
-static void endpoint_text(const config_endpoint *e, char *buf, size_t n) {
-    if (e->query && !e->table)
-        snprintf(buf, n, "%s:query", e->datastore);
-    else
-        snprintf(buf, n, "%s.%s.%s", e->datastore, config_schema_shown(e), e->table);
 }
 
 /* --- text --- */
@@ -105,39 +96,21 @@ static int print_text(const config *cfg, int64_t at) {
 
 /* --- JSON --- */
 
-static void json_pipeline(json_writer *w, const config *cfg, const config_pipeline *p,
-                          int64_t at) {
-    char buf[1024];
-    json_begin_object(w);
-    json_kv_string(w, "pipeline", p->name);
-    json_kv_text(w, "description", p->description);
-    json_kv_string(w, "file", rel_file(cfg, p->file));
-    endpoint_text(&p->source, buf, sizeof buf);
-    json_kv_string(w, "source", buf);
-    endpoint_text(&p->destination, buf, sizeof buf);
-    json_kv_string(w, "destination", buf);
-    json_key(w, "strategies");
-    json_begin_array(w);
-    for (size_t j = 0; j < p->nstrategies; j++) {
-        const config_strategy *s = &p->strategies[j];
-        json_begin_object(w);
-        json_kv_string(w, "name", s->name);
-        json_kv_string(w, "type", config_strategy_type_name(s->type));
-        json_kv_string(w, "cron", s->cron);
-        json_kv_string(w, "timezone", s->timezone ? s->timezone : "UTC");
-        json_kv_bool(w, "enabled", s->enabled);
-        json_kv_time(w, "next_fire_at", next_fire(s, at));
-        json_end_object(w);
-    }
-    json_end_array(w);
-    json_end_object(w);
-}
-
 static int print_json(const config *cfg, int64_t at) {
     json_writer w;
     json_init(&w);
     json_begin_array(&w);
-    for (size_t i = 0; i < cfg->npipelines; i++) json_pipeline(&w, cfg, &cfg->pipelines[i], at);
+    for (size_t i = 0; i < cfg->npipelines; i++) {
+        view_pipeline v;
+        if (view_build(&v, cfg, &cfg->pipelines[i], NULL, false, at) != ST_OK) {
+            w.failed = true;
+            break;
+        }
+        json_begin_object(&w);
+        view_pipeline_fields(&w, &v);
+        json_end_object(&w);
+        view_free(&v);
+    }
     json_end_array(&w);
     int rc = cli_print_json("list", &w);
     json_release(&w);

@@ -205,16 +205,7 @@ static void list_print(const lock_info *li, size_t n, bool json, int64_t now) {
         json_writer w;
         json_init(&w);
         json_begin_array(&w);
-        for (size_t i = 0; i < n; i++) {
-            json_begin_object(&w);
-            json_kv_string(&w, "key", li[i].key);
-            json_kv_string(&w, "mode", lock_mode_name(li[i].mode));
-            json_kv_int(&w, "holders", li[i].holders);
-            json_kv_int(&w, "fence", li[i].fence);
-            json_kv_time(&w, "expires_at", li[i].expires_at);
-            json_kv_seconds(&w, "expires_in_s", (double)(li[i].expires_at - now) / 1e6);
-            json_end_object(&w);
-        }
+        for (size_t i = 0; i < n; i++) lock_info_write_json(&w, &li[i], now);
         json_end_array(&w);
         cli_print_json("lock", &w);
         json_release(&w);

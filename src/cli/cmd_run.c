@@ -184,30 +184,32 @@ static void apply_overrides(job_opts *o, const run_args *a) {
 
 /* --- output ---------------------------------------------------------------- */
 
+/* The run as history recorded it, through the one writer of a run
+ * (state_run_write_json, as `logs --json`, `history --json` and the API),
+ * plus the job's reason_code; from the result when it was not recorded. */
 static void print_json(const run_ctx *r, const job_result *res) {
+    state_run run;
+    memset(&run, 0, sizeof run);
+    if (r->run_id <= 0 || r->st == NULL || state_run_get(r->st, r->run_id, &run, NULL) != ST_OK) {
+        memset(&run, 0, sizeof run);
+        snprintf(run.pipeline, sizeof run.pipeline, "%s", r->p->name);
+        snprintf(run.strategy, sizeof run.strategy, "%s", r->strategy);
+        state_history_entry *e = &run.entry;
+        e->run_id = r->run_id;
+        if (state_status_parse(job_status_name(res->status), &e->status) != ST_OK)
+            e->status = STATE_FAILED;
+        e->started_at = r->started;
+        e->finished_at = r->started + (int64_t)(res->stats.seconds * 1e6);
+        e->stats = res->stats;
+        snprintf(e->message, sizeof e->message, "%s", res->message);
+    }
+    run.reason_code = res->reason_code;
     json_writer w;
     json_init(&w);
-    json_begin_object(&w);
-    json_kv_string(&w, "pipeline", r->p->name);
-    json_kv_string(&w, "strategy", r->strategy);
-    json_key(&w, "run_id");
-    if (r->run_id > 0) json_int(&w, r->run_id);
-    else json_null(&w);
-    json_kv_string(&w, "status", job_status_name(res->status));
-    json_key(&w, "reason_code");
-    json_string(&w, res->reason_code[0] ? res->reason_code : NULL);
-    json_kv_text(&w, "message", res->message);
-    json_kv_seconds(&w, "duration_s", res->stats.seconds);
-    json_key(&w, "stats");
-    json_begin_object(&w);
-    json_kv_int(&w, "rows_read", res->stats.rows_read);
-    json_kv_int(&w, "rows_inserted", res->stats.rows_inserted);
-    json_kv_int(&w, "rows_updated", res->stats.rows_updated);
-    json_kv_int(&w, "rows_deleted", res->stats.rows_deleted);
-    json_end_object(&w);
-    json_end_object(&w);
+    state_run_write_json(&w, &run, false);
     cli_print_json("run", &w);
     json_release(&w);
+    state_run_clear(&run);
 }
 
 static int report(const run_ctx *r, const job_result *res, bool json) {

@@ -6,8 +6,9 @@
  *
  * One row per configured strategy, in config order: status, last successful
  * run, last attempt, consecutive failures, the next cron fire time, whether
- * it is due now and the DESIGN §3 reason (from sched_should_run, the same
- * function the scheduler uses, so status and the scheduler never disagree).
+ * it is due now and the DESIGN §3 reason (each pipeline's view, view.h:
+ * sched_select, the function the scheduler uses, so status and the
+ * scheduler never disagree and the reason is the scheduler's, verbatim).
  * A strategy with no stored state shows "idle" and "never". A corrupt record
  * shows status "corrupt" and the problem as its reason; the other rows are
  * unaffected. "now" is the wall clock, read once here, or --at.
@@ -17,14 +18,17 @@
  * with thousands of pipelines. State for pipelines no longer in the config
  * is not shown (state export shows everything).
  *
- * A strategy paused by its failures (rule 2) shows status PAUSED and the
- * command that resumes it. The text starts with the scheduler's liveness:
+ * A paused strategy (view_paused_by: an operator, or its failures) shows
+ * status PAUSED; the WHY of a pause by failures leads with it and the
+ * command that resumes it, then the scheduler's reason. A WATERMARKS
+ * section lists each delta strategy's saved position. The text starts with the scheduler's liveness:
  * the leader's name and its last tick (the why-journal writes both), with
  * a warning when none has ticked for 3 intervals (30 s).
  *
- * --json prints a list of objects: the state fields of `state export`
- * (last_run_at, ...) plus enabled, paused, cron, next_fire_at, due and
- * reason; unknown values are null.
+ * --json prints a list of strategy state objects through the one writer
+ * of that concept (view_strategy_json, the API's StrategyState): the state
+ * fields of `state export` plus configuration, paused/paused_by, watermark,
+ * progress and the decision (should_run, reason); unknown values are null.
  */
 #include "cli.h"
 
@@ -34,6 +38,7 @@
 #include "../run/run.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
+#include "../view/view.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -62,69 +67,57 @@ static void usage(FILE *f) {
                "  -h, --help this help\n");
 }
 
-/* One row: the record (or defaults), and the decision about it. */
+/* One row: strategy i of a pipeline's view (view.h: the record, the
+ * scheduler's decision, the watermark). */
 typedef struct status_row {
-    const config_pipeline *p;
-    const config_strategy *s;
-    state_record rec;
-    bool has_state, corrupt;
-    int64_t next;
-    bool due, paused;
-    char reason[1100];
+    const view_pipeline *v;
+    size_t i;
+    char why[1200];
 } status_row;
 
-/* Fills the record part: from the listing, else "no state" or "corrupt". */
-static void row_state(status_row *r, state *st, const state_record *all, size_t n) {
-    const state_record *found = state_list_find(all, n, r->p->name, r->s->name);
-    if (found) {
-        r->rec = *found;
-        r->has_state = true;
-        return;
-    }
-    st_error err;
-    int rc = state_get(st, r->p->name, r->s->name, &r->rec, &err);
-    if (rc == ST_OK) {
-        r->has_state = true; /* written between list and get */
-        return;
-    }
-    memset(&r->rec, 0, sizeof r->rec);
-    r->rec.last_run = r->rec.last_scheduled_at = r->rec.last_attempted_at = ST_TIME_NONE;
-    r->rec.updated_at = ST_TIME_NONE;
-    if (rc != ST_ENOTFOUND) {
-        r->corrupt = true;
-        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
-    }
+/* The WHY cell: the scheduler's reason verbatim, led by a pause's cause and
+ * the command that lifts it. */
+static void row_why(status_row *r) {
+    const view_pipeline *v = r->v;
+    const config_strategy *s = &v->p->strategies[r->i];
+    const char *by = view_paused_by(v, r->i);
+    const char *reason = v->problem[r->i][0] ? v->problem[r->i] : v->d[r->i].reason;
+    if (by && strcmp(by, "failures") == 0)
+        snprintf(r->why, sizeof r->why, "Paused after %lld failures: run `synctool reset %s "
+                 "--strategy %s` to resume; %s", (long long)v->recs[r->i].retry_count,
+                 v->p->name, s->name, reason);
+    else if (by)
+        snprintf(r->why, sizeof r->why, "%s: run `synctool resume %s --strategy %s` to resume",
+                 reason, v->p->name, s->name);
+    else
+        snprintf(r->why, sizeof r->why, "%s", reason);
 }
 
-/* Fills next fire time, due and reason. */
-static void row_decide(status_row *r, int64_t now) {
-    r->next = ST_TIME_NONE;
-    if (r->corrupt) return;
-    if (r->s->cron == NULL) {
-        snprintf(r->reason, sizeof r->reason, "No cron: runs only on demand");
-        return;
+/* The pipeline's records: from the listing, else read one by one (written
+ * between list and get), an unreadable one marked as a problem. */
+static int build_view(view_pipeline *v, const config *cfg, const config_pipeline *p, state *st,
+                      const state_record *all, size_t nall, int64_t now) {
+    size_t n = p->nstrategies ? p->nstrategies : 1;
+    state_record *got = calloc(n, sizeof *got);
+    const state_record **states = calloc(n, sizeof *states);
+    char (*problem)[VIEW_PROBLEM_MAX] = calloc(n, sizeof *problem);
+    int rc = got && states && problem ? ST_OK : ST_ENOMEM;
+    for (size_t i = 0; rc == ST_OK && i < p->nstrategies; i++) {
+        states[i] = state_list_find(all, nall, p->name, p->strategies[i].name);
+        if (states[i]) continue;
+        st_error err;
+        int g = state_get(st, p->name, p->strategies[i].name, &got[i], &err);
+        if (g == ST_OK) states[i] = &got[i];
+        else if (g != ST_ENOTFOUND) snprintf(problem[i], VIEW_PROBLEM_MAX, "%s", err.msg);
     }
-    cron_expr *c = NULL;
-    st_error err;
-    const char *cron_err = NULL;
-    if (cron_parse(&c, r->s->cron, r->s->timezone, &err) != ST_OK) cron_err = err.msg;
-    else if (cron_next(c, now, &r->next) != ST_OK) r->next = ST_TIME_NONE;
-    sched_settings set;
-    sched_settings_from_config(&set, &r->p->retry);
-    sched_decision d;
-    sched_should_run(r->has_state ? &r->rec : NULL, c, cron_err, now, &set, &d);
-    cron_free(c);
-    r->due = r->s->enabled && d.run;
-    bool by_failures = d.rule == SCHED_RULE_MAX_RETRY;
-    bool by_operator = d.rule == SCHED_RULE_PAUSED;
-    r->paused = by_failures || by_operator;
-    if (r->s->enabled && r->paused)
-        snprintf(r->reason, sizeof r->reason, "%s: run `synctool %s %s --strategy %s` to "
-                 "resume", d.reason, by_failures ? "reset" : "resume", r->p->name, r->s->name);
-    else if (r->s->enabled)
-        snprintf(r->reason, sizeof r->reason, "%s", d.reason);
-    else
-        snprintf(r->reason, sizeof r->reason, "Disabled in config");
+    if (rc == ST_OK) rc = view_build(v, cfg, p, states, true, now);
+    for (size_t i = 0; rc == ST_OK && i < p->nstrategies; i++)
+        if (problem[i][0]) view_set_problem(v, i, problem[i]);
+    if (rc == ST_OK) view_load_live(v, st, true);
+    free(got);
+    free(states);
+    free(problem);
+    return rc;
 }
 
 /* --- text --- */
@@ -144,19 +137,24 @@ typedef struct row_text {
 } row_text;
 
 static void row_cells(const status_row *r, row_text *t) {
-    fmt_when(r->rec.last_run, "never", t->last_run, sizeof t->last_run);
-    fmt_when(r->rec.last_attempted_at, "-", t->attempt, sizeof t->attempt);
-    fmt_when(r->next, "-", t->next, sizeof t->next);
-    snprintf(t->retries, sizeof t->retries, "%lld", (long long)r->rec.retry_count);
-    t->cell[0] = r->p->name;
-    t->cell[1] = r->s->name;
-    t->cell[2] = r->corrupt ? "corrupt" : r->paused ? "PAUSED" : state_status_name(r->rec.status);
+    const view_pipeline *v = r->v;
+    const state_record *rec = &v->recs[r->i];
+    fmt_when(rec->last_run, "never", t->last_run, sizeof t->last_run);
+    fmt_when(rec->last_attempted_at, "-", t->attempt, sizeof t->attempt);
+    fmt_when(v->p->strategies[r->i].enabled ? v->next_fire[r->i] : ST_TIME_NONE, "-", t->next,
+             sizeof t->next);
+    snprintf(t->retries, sizeof t->retries, "%lld", (long long)rec->retry_count);
+    t->cell[0] = v->p->name;
+    t->cell[1] = v->p->strategies[r->i].name;
+    t->cell[2] = v->problem[r->i][0]          ? "corrupt"
+                 : view_paused_by(v, r->i)   ? "PAUSED"
+                                             : state_status_name(rec->status);
     t->cell[3] = t->last_run;
     t->cell[4] = t->attempt;
     t->cell[5] = t->retries;
     t->cell[6] = t->next;
-    t->cell[7] = r->due ? "yes" : "no";
-    t->cell[8] = r->reason;
+    t->cell[7] = !v->problem[r->i][0] && v->d[r->i].run ? "yes" : "no";
+    t->cell[8] = r->why;
 }
 
 /* "Scheduler: ..." from the meta the scheduler writes every tick. */
@@ -202,6 +200,14 @@ static void print_text(state *st, const status_row *rows, size_t n, int64_t now)
         printf("%s\n", t.cell[COLS - 1]);
     }
     if (n == 0) printf("(no pipelines configured)\n");
+    for (size_t i = 0, shown = 0; i < n; i++) {
+        const view_pipeline *v = rows[i].v;
+        if (v->p->strategies[rows[i].i].type != CONFIG_STRATEGY_DELTA) continue;
+        if (shown++ == 0) printf("\nWATERMARKS (delta: the next run reads rows past these)\n");
+        const char *wm = v->watermark[rows[i].i];
+        printf("  %s:%s  %s\n", v->p->name, v->p->strategies[rows[i].i].name,
+               wm ? wm : "none (the next run reads every row)");
+    }
     const config_problems *bad = cli_config_left_out();
     for (size_t i = 0; i < bad->n; i++) {
         if (i == 0) printf("\nINVALID pipeline files, left out (fix them; see synctool validate):\n");
@@ -211,37 +217,11 @@ static void print_text(state *st, const status_row *rows, size_t n, int64_t now)
 
 /* --- JSON --- */
 
-static void json_row(json_writer *w, const status_row *r) {
-    const state_record *s = &r->rec;
-    json_begin_object(w);
-    json_kv_string(w, "pipeline", r->p->name);
-    json_kv_string(w, "strategy", r->s->name);
-    json_kv_string(w, "status", r->corrupt ? "corrupt" : state_status_name(s->status));
-    json_kv_time(w, "last_run_at", s->last_run);
-    json_kv_time(w, "last_scheduled_at", s->last_scheduled_at);
-    json_kv_time(w, "last_attempted_at", s->last_attempted_at);
-    json_kv_int(w, "retry_count", s->retry_count);
-    json_key(w, "run_id");
-    if (s->run_id > 0) json_int(w, s->run_id); else json_null(w);
-    json_kv_text(w, "worker", s->worker);
-    json_kv_text(w, "message", s->message);
-    json_kv_text(w, "error", s->error);
-    json_kv_time(w, "updated_at", s->updated_at);
-    json_kv_bool(w, "has_state", r->has_state);
-    json_kv_bool(w, "enabled", r->s->enabled);
-    json_kv_bool(w, "paused", r->paused);
-    json_kv_string(w, "cron", r->s->cron);
-    json_kv_time(w, "next_fire_at", r->next);
-    json_kv_bool(w, "due", r->due);
-    json_kv_string(w, "reason", r->reason);
-    json_end_object(w);
-}
-
 static int print_json(const status_row *rows, size_t n) {
     json_writer w;
     json_init(&w);
     json_begin_array(&w);
-    for (size_t i = 0; i < n; i++) json_row(&w, &rows[i]);
+    for (size_t i = 0; i < n; i++) view_strategy_json(&w, rows[i].v, rows[i].i);
     json_end_array(&w);
     int rc = cli_print_json("status", &w);
     json_release(&w);
@@ -267,23 +247,26 @@ static int show(const config *cfg, const config_pipeline *only, state *st, int64
     }
     size_t n = count_rows(cfg, only), k = 0;
     status_row *rows = calloc(n ? n : 1, sizeof *rows);
-    if (rows == NULL) {
-        free(all);
-        fprintf(stderr, "synctool status: out of memory\n");
-        return CLI_FAILED;
-    }
-    for (size_t i = 0; i < cfg->npipelines; i++) {
+    view_pipeline *views = calloc(cfg->npipelines ? cfg->npipelines : 1, sizeof *views);
+    int rc = rows && views ? CLI_OK : CLI_FAILED;
+    for (size_t i = 0; rc == CLI_OK && i < cfg->npipelines; i++) {
         const config_pipeline *p = &cfg->pipelines[i];
-        for (size_t j = 0; (!only || only == p) && j < p->nstrategies; j++, k++) {
-            rows[k].p = p;
-            rows[k].s = &p->strategies[j];
-            row_state(&rows[k], st, all, nall);
-            row_decide(&rows[k], now);
+        if (only && only != p) continue;
+        if (build_view(&views[i], cfg, p, st, all, nall, now) != ST_OK) {
+            rc = CLI_FAILED;
+            break;
+        }
+        for (size_t j = 0; j < p->nstrategies; j++, k++) {
+            rows[k].v = &views[i];
+            rows[k].i = j;
+            row_why(&rows[k]);
         }
     }
-    int rc = CLI_OK;
-    if (json) rc = print_json(rows, n);
+    if (rc != CLI_OK) rc = cli_error("status", "out_of_memory", CLI_FAILED, "out of memory");
+    else if (json) rc = print_json(rows, n);
     else print_text(st, rows, n, now);
+    for (size_t i = 0; views && i < cfg->npipelines; i++) view_free(&views[i]);
+    free(views);
     free(rows);
     free(all);
     return rc;

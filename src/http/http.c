@@ -44,6 +44,7 @@
 #include "../dashboard/dashboard.h"
 #include "../log/log.h"
 #include "../time/st_time.h"
+#include "../view/view.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -128,13 +129,7 @@ void http_reply_error(http_resp *out, unsigned status, const char *code, const c
     va_end(ap);
     json_writer w;
     json_init(&w);
-    json_begin_object(&w);
-    json_key(&w, "error");
-    json_begin_object(&w);
-    json_kv_string(&w, "code", code);
-    json_kv_string(&w, "message", msg);
-    json_end_object(&w);
-    json_end_object(&w);
+    view_error_json(&w, code, msg, NULL);
     if (w.failed) {
         json_release(&w);
         static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
@@ -407,14 +402,7 @@ bool http_token_equal(const char *presented, size_t presented_len, const char *t
 static void reply_unauthorized(http_resp *out, const char *which, const char *msg) {
     json_writer w;
     json_init(&w);
-    json_begin_object(&w);
-    json_key(&w, "error");
-    json_begin_object(&w);
-    json_kv_string(&w, "code", "unauthorized");
-    json_kv_string(&w, "message", msg);
-    json_kv_string(&w, "token", which);
-    json_end_object(&w);
-    json_end_object(&w);
+    view_error_json(&w, "unauthorized", msg, which);
     http_reply_json(out, 401, &w);
 }
 

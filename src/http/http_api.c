@@ -4,12 +4,14 @@
  *
  * Handlers read through the same functions the CLI commands use: the config
  * (config_load via http_prepare), state_list / state_get / state_history,
- * sched_select for the §3 decision (the scheduler's own function, so the
- * API's "reason" is the scheduler's reason verbatim), sched_explain_json for
- * the explanation (the very writer of `explain --json`), lock_list, and the
- * JSON writer. Field names follow the shared vocabulary: last_run_at,
- * last_attempted_at, last_scheduled_at, next_fire_at, retry_count, status,
- * run_id, duration_s; unknown values are null, never "".
+ * a pipeline's view (view.h: sched_select for the §3 decision, so the API's
+ * "reason" is the scheduler's reason verbatim) and the one JSON writer of
+ * each concept, the very writers of the CLI's --json: view_pipeline_fields
+ * and view_strategy_json (status, list), view_explain_json (explain),
+ * state_run_write_json (logs, history, run), lock_info_write_json (lock
+ * list), state_process_write_json (workers), view_error_json (errors).
+ * Field names follow the shared vocabulary (docs/cli.md, *JSON*); unknown
+ * values are null, never "".
  *
  * Deployment facts (GET /api/v1/workers, the dashboard's banner): whether a
  * scheduler holds the leader lease (http_scheduler_status, the fact behind
@@ -47,6 +49,7 @@
 #include "../queue/queue.h"
 #include "../sched/sched.h"
 #include "../time/st_time.h"
+#include "../view/view.h"
 #include "../why/why.h"
 
 #include <errno.h>
@@ -63,203 +66,34 @@
 #define HTTP_LEADER_KEY "synctool:scheduler:leader"
 #define HTTP_LEADER_META "synctool:scheduler"
 #define HTTP_RUNS_MAX 1000
-#define HTTP_ALIVE_US (60 * ST_USEC)
+#define HTTP_ALIVE_US STATE_PROCESS_ALIVE_US
 #define HTTP_READY_TIMEOUT_MS 2000
 
-/* --- one pipeline's view: states, crons, decisions --- */
+/* --- one pipeline's view and the pipeline detail --- */
 
-typedef struct pipeline_view {
-    const config_pipeline *p;
-    int64_t at;
-    state_record *recs;          /* parallel to p->strategies */
-    const state_record **states; /* NULL = no state */
-    cron_expr **crons;
-    sched_decision *d;
-    int selected;
-    state_progress *prog;        /* parallel; run_id 0 = none for the running run */
-} pipeline_view;
-
-static void view_free(pipeline_view *v) {
-    if (v->crons)
-        for (size_t i = 0; i < v->p->nstrategies; i++) cron_free(v->crons[i]);
-    free(v->crons);
-    free(v->recs);
-    free(v->states);
-    free(v->d);
-    free(v->prog);
-    memset(v, 0, sizeof *v);
-}
-
-/* The record of a pair without state: idle, every instant unknown. */
-static void record_blank(state_record *r, const char *p, const char *s) {
-    memset(r, 0, sizeof *r);
-    snprintf(r->pipeline, sizeof r->pipeline, "%s", p);
-    snprintf(r->strategy, sizeof r->strategy, "%s", s);
-    r->status = STATE_IDLE;
-    r->last_run = r->last_scheduled_at = r->last_attempted_at = r->updated_at = ST_TIME_NONE;
-}
-
-/* Builds the view of p from a sorted state listing. With `past` (an
- * explicit ?at=), a record newer than `at` is replaced by the state as of
- * `at` (why_state_as_of: the rule `explain --at` uses). ST_ENOMEM or 0. */
-static int view_build(pipeline_view *v, const config_pipeline *p, const state_record *all,
-                      size_t nall, int64_t at, state *past) {
-    memset(v, 0, sizeof *v);
-    v->p = p;
-    v->at = at;
+/* Builds the view of p (view_build_listed) from a sorted state listing.
+ * With `past` (an explicit ?at=), a record newer than `at` is replaced by
+ * the state as of `at` (why_state_as_of: the rule `explain --at` uses).
+ * ST_ENOMEM or 0. */
+static int view_build_at(view_pipeline *v, const config *cfg, const config_pipeline *p,
+                         const state_record *all, size_t nall, int64_t at, state *past) {
+    if (past == NULL) return view_build_listed(v, cfg, p, all, nall, at);
     size_t n = p->nstrategies ? p->nstrategies : 1;
-    v->recs = calloc(n, sizeof *v->recs);
-    v->states = calloc(n, sizeof *v->states);
-    v->crons = calloc(n, sizeof *v->crons);
-    v->d = calloc(n, sizeof *v->d);
-    v->prog = calloc(n, sizeof *v->prog);
-    if (!v->recs || !v->states || !v->crons || !v->d || !v->prog) {
-        view_free(v);
-        return ST_ENOMEM;
+    state_record *old = calloc(n, sizeof *old);
+    const state_record **states = calloc(n, sizeof *states);
+    int rc = old && states ? ST_OK : ST_ENOMEM;
+    for (size_t i = 0; rc == ST_OK && i < p->nstrategies; i++) {
+        const state_record *r = state_list_find(all, nall, p->name, p->strategies[i].name);
+        int rb = r ? why_state_as_of(past, r, at, &old[i]) : -1;
+        states[i] = rb == 1 ? &old[i] : rb == 0 ? NULL : r;
     }
-    for (size_t i = 0; i < p->nstrategies; i++) {
-        const config_strategy *s = &p->strategies[i];
-        const state_record *r = state_list_find(all, nall, p->name, s->name);
-        state_record old;
-        int rb = r && past ? why_state_as_of(past, r, at, &old) : -1;
-        if (rb == 1) {
-            v->recs[i] = old;
-            v->states[i] = &v->recs[i];
-        } else if (rb == 0) {
-            record_blank(&v->recs[i], p->name, s->name);
-        } else if (r) {
-            v->recs[i] = *r;
-            v->states[i] = &v->recs[i];
-        } else {
-            record_blank(&v->recs[i], p->name, s->name);
-        }
-        if (s->cron && s->cron[0] && cron_parse(&v->crons[i], s->cron, s->timezone, NULL) != ST_OK)
-            v->crons[i] = NULL;
-    }
-    v->selected = sched_select(p, (const cron_expr *const *)v->crons,
-                               (const state_record *const *)v->states, at, v->d);
-    return ST_OK;
+    if (rc == ST_OK) rc = view_build(v, cfg, p, states, true, at);
+    free(old);
+    free(states);
+    return rc;
 }
 
-/* The published progress of each running strategy of v (one meta read per
- * running strategy; figures of another run are stale and left out). */
-static void view_load_progress(pipeline_view *v, state *st) {
-    for (size_t i = 0; i < v->p->nstrategies; i++) {
-        const state_record *r = &v->recs[i];
-        state_progress pr;
-        if (r->status != STATE_RUNNING || r->run_id <= 0 ||
-            state_progress_get(st, r->pipeline, r->strategy, &pr, NULL) != ST_OK ||
-            pr.run_id != r->run_id)
-            continue;
-        v->prog[i] = pr;
-    }
-}
-
-/* --- JSON pieces --- */
-
-static void kv_text(json_writer *w, const char *key, const char *s) {
-    json_kv_string(w, key, s && s[0] ? s : NULL);
-}
-
-static void endpoint_json(json_writer *w, const char *key, const config_endpoint *e) {
-    json_key(w, key);
-    json_begin_object(w);
-    json_kv_string(w, "datastore", e->datastore);
-    json_kv_string(w, "schema", e->schema ? config_schema_shown(e) : NULL);
-    json_kv_string(w, "table", e->table);
-    json_kv_bool(w, "query", e->query != NULL);
-    json_kv_string(w, "where", e->where);
-    json_end_object(w);
-}
-
-static bool strategy_paused(const pipeline_view *v, size_t i) {
-    const state_record *r = &v->recs[i];
-    return r->paused || sched_paused_by_failures(v->p, &v->p->strategies[i], r, v->at);
-}
-
-static void strategy_json(json_writer *w, const pipeline_view *v, size_t i) {
-    const config_strategy *s = &v->p->strategies[i];
-    const state_record *r = &v->recs[i];
-    const sched_decision *d = &v->d[i];
-    json_begin_object(w);
-    json_kv_string(w, "name", s->name);
-    json_kv_string(w, "type", config_strategy_type_name(s->type));
-    json_kv_string(w, "cron", s->cron);
-    json_kv_string(w, "timezone", s->timezone);
-    json_kv_bool(w, "enabled", s->enabled);
-    json_kv_string(w, "status", state_status_name(r->status));
-    json_kv_bool(w, "paused", strategy_paused(v, i));
-    json_kv_bool(w, "operator_paused", r->paused);
-    json_kv_time(w, "last_run_at", r->last_run);
-    json_kv_time(w, "last_attempted_at", r->last_attempted_at);
-    json_kv_time(w, "last_scheduled_at", r->last_scheduled_at);
-    int64_t next = ST_TIME_NONE;
-    if (v->crons[i] && cron_next(v->crons[i], v->at, &next) != ST_OK) next = ST_TIME_NONE;
-    json_kv_time(w, "next_fire_at", next);
-    json_kv_int(w, "retry_count", r->retry_count);
-    json_key(w, "run_id");
-    if (r->run_id > 0) json_int(w, r->run_id); else json_null(w);
-    kv_text(w, "worker", r->worker);
-    kv_text(w, "message", r->message);
-    kv_text(w, "error", r->error);
-    json_key(w, "progress");
-    if (v->prog[i].run_id > 0) state_progress_write_json(w, &v->prog[i]); else json_null(w);
-    json_key(w, "freshness_s");
-    if (r->last_run != ST_TIME_NONE && v->at >= r->last_run)
-        json_double(w, (double)((v->at - r->last_run) / 1000) / 1000.0);
-    else
-        json_null(w);
-    json_kv_bool(w, "should_run", d->run);
-    json_kv_string(w, "reason", d->reason);
-    json_kv_time(w, "prev_slot", d->prev);
-    json_kv_time(w, "next_slot", d->next);
-    json_kv_int(w, "backoff_seconds", d->backoff_s);
-    json_end_object(w);
-}
-
-/* The pipeline's `freshness:` thresholds and where its data stands: the age
- * of the newest successful run of any strategy and its level, decided as
- * the alerts decide it (notify_fresh_level). Unset thresholds are null. */
-static void freshness_json(json_writer *w, const pipeline_view *v) {
-    const config_pipeline *p = v->p;
-    int64_t last = ST_TIME_NONE;
-    for (size_t i = 0; i < p->nstrategies; i++) {
-        int64_t lr = v->recs[i].last_run;
-        if (lr != ST_TIME_NONE && lr <= v->at && (last == ST_TIME_NONE || lr > last)) last = lr;
-    }
-    json_key(w, "freshness");
-    json_begin_object(w);
-    json_key(w, "warn_after_s");
-    if (p->freshness.warn_after_s > 0) json_int(w, p->freshness.warn_after_s); else json_null(w);
-    json_key(w, "error_after_s");
-    if (p->freshness.error_after_s > 0) json_int(w, p->freshness.error_after_s); else json_null(w);
-    json_kv_time(w, "last_success_at", last);
-    json_key(w, "age_s");
-    if (last != ST_TIME_NONE) json_double(w, (double)((v->at - last) / 1000) / 1000.0);
-    else json_null(w);
-    notify_fresh level = notify_fresh_level(&p->freshness, last, v->at);
-    json_kv_string(w, "level", level == NOTIFY_FRESH_UNKNOWN ? NULL : notify_fresh_name(level));
-    json_end_object(w);
-}
-
-/* The summary fields (name ... strategies); the caller opens and closes the object. */
-static void summary_fields(json_writer *w, const pipeline_view *v) {
-    const config_pipeline *p = v->p;
-    json_kv_string(w, "name", p->name);
-    endpoint_json(w, "source", &p->source);
-    endpoint_json(w, "destination", &p->destination);
-    json_kv_string(w, "selected", v->selected >= 0 ? p->strategies[v->selected].name : NULL);
-    bool any = false;
-    for (size_t i = 0; i < p->nstrategies; i++) any = any || strategy_paused(v, i);
-    json_kv_bool(w, "paused", any);
-    freshness_json(w, v);
-    json_key(w, "strategies");
-    json_begin_array(w);
-    for (size_t i = 0; i < p->nstrategies; i++) strategy_json(w, v, i);
-    json_end_array(w);
-}
-
-static void detail_fields(json_writer *w, const pipeline_view *v) {
+static void detail_fields(json_writer *w, const view_pipeline *v) {
     const config_pipeline *p = v->p;
     json_kv_time(w, "at", v->at);
     json_key(w, "columns");
@@ -291,7 +125,7 @@ static void detail_fields(json_writer *w, const pipeline_view *v) {
     json_kv_int(w, "schedule_buffer_seconds", p->retry.schedule_buffer_seconds);
     json_end_object(w);
     json_key(w, "explain");
-    sched_explain_json(w, p, v->at, NULL, v->d, v->selected);
+    view_explain_json(w, v, NULL);
 }
 
 /* Reads every state record; on failure answers and returns non-zero. */
@@ -466,14 +300,14 @@ void http_api_pipelines(http_ctx *s, const http_req *r, http_resp *out) {
     json_key(&w, "pipelines");
     json_begin_array(&w);
     for (size_t i = 0; i < s->cfg->npipelines; i++) {
-        pipeline_view v;
-        if (view_build(&v, &s->cfg->pipelines[i], all, nall, r->now, NULL) != ST_OK) {
+        view_pipeline v;
+        if (view_build_listed(&v, s->cfg, &s->cfg->pipelines[i], all, nall, r->now) != ST_OK) {
             w.failed = true;
             break;
         }
-        view_load_progress(&v, s->st);
+        view_load_live(&v, s->st, true);
         json_begin_object(&w);
-        summary_fields(&w, &v);
+        view_pipeline_fields(&w, &v);
         json_end_object(&w);
         view_free(&v);
     }
@@ -497,15 +331,15 @@ void http_api_pipeline(http_ctx *s, const http_req *r, http_resp *out) {
     state_record *all = NULL;
     size_t nall = 0;
     if (load_states(s, &all, &nall, out) != ST_OK) return;
-    pipeline_view v;
+    view_pipeline v;
     json_writer w;
     json_init(&w);
-    if (view_build(&v, p, all, nall, at, q != NULL ? s->st : NULL) != ST_OK) {
+    if (view_build_at(&v, s->cfg, p, all, nall, at, q != NULL ? s->st : NULL) != ST_OK) {
         w.failed = true;
     } else {
-        if (q == NULL) view_load_progress(&v, s->st);
+        view_load_live(&v, s->st, q == NULL);
         json_begin_object(&w);
-        summary_fields(&w, &v);
+        view_pipeline_fields(&w, &v);
         detail_fields(&w, &v);
         json_end_object(&w);
         view_free(&v);
@@ -737,16 +571,7 @@ void http_api_run(http_ctx *s, const http_req *r, http_resp *out) {
 
 /* --- locks and workers --- */
 
-static const char *lock_kind(const char *key) {
-    if (strncmp(key, "synctool:exec:pipeline:", 23) == 0) return "pipeline";
-    if (strncmp(key, "synctool:enqueue:pipeline:", 26) == 0) return "enqueue";
-    if (strncmp(key, "synctool:table:", 15) == 0) return "table";
-    if (strcmp(key, HTTP_LEADER_KEY) == 0) return "leader";
-    return "other";
-}
-
 void http_api_locks(http_ctx *s, const http_req *r, http_resp *out) {
-    (void)r;
     if (http_prepare(s, out) != ST_OK) return;
     lock_info *locks = NULL;
     size_t n = 0;
@@ -763,16 +588,7 @@ void http_api_locks(http_ctx *s, const http_req *r, http_resp *out) {
     json_begin_object(&w);
     json_key(&w, "locks");
     json_begin_array(&w);
-    for (size_t i = 0; i < n; i++) {
-        json_begin_object(&w);
-        json_kv_string(&w, "key", locks[i].key);
-        json_kv_string(&w, "kind", lock_kind(locks[i].key));
-        json_kv_string(&w, "mode", lock_mode_name(locks[i].mode));
-        json_kv_int(&w, "fence", locks[i].fence);
-        json_kv_time(&w, "expires_at", locks[i].expires_at);
-        json_kv_int(&w, "holders", locks[i].holders);
-        json_end_object(&w);
-    }
+    for (size_t i = 0; i < n; i++) lock_info_write_json(&w, &locks[i], r->now);
     json_end_array(&w);
     json_end_object(&w);
     free(locks);
@@ -806,14 +622,14 @@ static void deployment_fields(json_writer *w, http_ctx *s, const http_sched_stat
     json_key(w, "scheduler");
     json_begin_object(w);
     json_kv_bool(w, "up", ss->up);
-    kv_text(w, "leader", ss->leader);
+    json_kv_text(w, "leader", ss->leader);
     json_kv_int(w, "live", ss->live);
     json_end_object(w);
     json_key(w, "config");
     json_begin_object(w);
     json_kv_bool(w, "valid", s->config_problem[0] == '\0');
     json_kv_int(w, "invalid_files", (int64_t)s->config_invalid_files);
-    kv_text(w, "problem", s->config_problem);
+    json_kv_text(w, "problem", s->config_problem);
     json_end_object(w);
 }
 
@@ -835,20 +651,11 @@ void http_api_workers(http_ctx *s, const http_req *r, http_resp *out) {
     json_writer w;
     json_init(&w);
     json_begin_object(&w);
-    kv_text(&w, "leader", leader);
+    json_kv_text(&w, "leader", leader);
     deployment_fields(&w, s, &ss);
     json_key(&w, "workers");
     json_begin_array(&w);
-    for (size_t i = 0; i < n; i++) {
-        json_begin_object(&w);
-        json_kv_string(&w, "name", procs[i].name);
-        json_kv_string(&w, "kind", procs[i].kind);
-        json_kv_time(&w, "last_heartbeat_at", procs[i].last_heartbeat_at);
-        json_kv_bool(&w, "alive", procs[i].last_heartbeat_at != ST_TIME_NONE &&
-                                      r->now - procs[i].last_heartbeat_at <= HTTP_ALIVE_US);
-        json_kv_bool(&w, "leader", leader[0] && strcmp(leader, procs[i].name) == 0);
-        json_end_object(&w);
-    }
+    for (size_t i = 0; i < n; i++) state_process_write_json(&w, &procs[i], r->now, leader);
     json_end_array(&w);
     json_end_object(&w);
     free(procs);
@@ -907,18 +714,18 @@ static void reply_changed(http_ctx *s, const http_req *r, const config_pipeline 
     state_record *all = NULL;
     size_t nall = 0;
     if (load_states(s, &all, &nall, out) != ST_OK) return;
-    pipeline_view v;
+    view_pipeline v;
     json_writer w;
     json_init(&w);
-    if (view_build(&v, p, all, nall, r->now, NULL) != ST_OK) {
+    if (view_build_listed(&v, s->cfg, p, all, nall, r->now) != ST_OK) {
         w.failed = true;
     } else {
-        view_load_progress(&v, s->st);
+        view_load_live(&v, s->st, true);
         json_begin_object(&w);
         json_kv_string(&w, "pipeline", p->name);
         json_key(&w, "strategies");
         json_begin_array(&w);
-        for (size_t i = 0; i < p->nstrategies; i++) strategy_json(&w, &v, i);
+        for (size_t i = 0; i < p->nstrategies; i++) view_strategy_json(&w, &v, i);
         json_end_array(&w);
         json_end_object(&w);
         view_free(&v);
@@ -1046,6 +853,7 @@ static void enqueue_locked(http_ctx *s, const http_req *r, const config_pipeline
     }
     queue_job j;
     rc = run_enqueue(s->st, p->name, cs->name, r->now, 0, h, &j, &err);
+    j.manual = true;   /* an operator's run: a failure does not count toward the pause */
     bool pending = rc == ST_OK;
     if (rc == ST_OK) rc = handoff(s, &j, &err);
     if (rc != ST_OK && pending) handoff_failed(s, &j, r->now, &err);

@@ -34,8 +34,8 @@
  *   synctool_scheduler_tick_duration_seconds, synctool_scheduler_ticks_total and
  *   synctool_process_leader                 only inside `scheduler --http`: this
  *                                           process's last tick and leader flag
- * `paused` is sched_paused_by_failures() (rule 2 with the pause window) or an
- * operator pause: the decision's own predicate. Values print in the shortest
+ * `paused` is view_record_paused_by(), the JSON's "paused": an operator pause
+ * or sched_paused_by_failures() (rule 2 with the pause window). Values print in the shortest
  * form that reads back exactly (put_value).
  *
  * URL-kind branches left here (issue 22): the queue gauges and the
@@ -43,6 +43,7 @@
  * engine difference.
  */
 #include "http_int.h"
+#include "../view/view.h"
 
 #include "../queue/queue.h"
 #include "../sched/sched.h"
@@ -299,8 +300,7 @@ static void state_families(metrics_ctx *m, const config *cfg) {
                 if (g == 1) v = (double)(m->now - r->last_run) / 1e6;
                 if (g == 2) v = r ? (double)r->retry_count : 0;
                 if (g == 3)
-                    v = r && (r->paused ||
-                              sched_paused_by_failures(p, &p->strategies[k], r, m->now));
+                    v = view_record_paused_by(p, &p->strategies[k], r, m->now) != NULL;
                 sample(m->b, names[g], p->name, sn, NULL, v);
             }
         }

@@ -217,7 +217,7 @@ static void run_locked(const config_pipeline *p, const job_opts *opts, lock_mana
     }
     ctx->pipeline_lock = &ph;
     ctx->locks = lm;
-    log_info(p->name, opts->strategy, "locks acquired: pipeline (fencing token %" PRId64
+    log_detail(p->name, opts->strategy, "locks acquired: pipeline (fencing token %" PRId64
              "), table %s.%s.%s (shared); executing", ph.fence, ds,
              config_schema_shown(&p->destination),
              table ? table : "-");

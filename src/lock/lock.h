@@ -132,6 +132,13 @@ int lock_clone(lock_manager *lm, lock_manager **out, st_error *err);
 const char *lock_backend_name(const lock_manager *lm);
 const char *lock_mode_name(lock_mode m);
 
+/* What a lock key locks: "pipeline", "enqueue", "table", "leader", "other". */
+const char *lock_kind_of(const char *key);
+/* The one JSON form of a held lock (lock_json.c): `lock list --json` and
+ * GET /api/v1/locks. */
+#include "../json/json.h"
+void lock_info_write_json(json_writer *w, const lock_info *li, int64_t now);
+
 /* Lease renewal (lock_renew.c): a pthread that renews every handle every
  * interval_ms on its own connection (lock_clone, or lm shared under its
  * mutex). If a renewal says ST_ESTALE — or the backend stays unreachable past

@@ -170,6 +170,19 @@ void log_event(log_level level, const char *pipeline, const char *strategy,
     if (keep) capture_line(pipeline, strategy, line);
 }
 
+void log_detail(const char *pipeline, const char *strategy, const char *fmt, ...) {
+    bool print = LOG_DEBUG >= g_level;
+    bool keep = __atomic_load_n(&g_cap.on, __ATOMIC_RELAXED);
+    if (!print && !keep) return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    format_line(line, sizeof line, print ? LOG_DEBUG : LOG_INFO, pipeline, strategy, fmt, ap);
+    va_end(ap);
+    if (print) fputs(line, stderr);
+    if (keep) capture_line(pipeline, strategy, line);
+}
+
 void log_capture_add(log_level level, const char *pipeline, const char *strategy,
                      const char *fmt, ...) {
     if (!__atomic_load_n(&g_cap.on, __ATOMIC_RELAXED)) return;

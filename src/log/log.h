@@ -52,6 +52,13 @@ char *log_capture_end(void);
 void log_capture_add(log_level level, const char *pipeline, const char *strategy,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* A detail of a run: printed at debug level only, but always kept in the
+ * captured run log (`synctool logs RUN_ID`, the dashboard's run page), so a
+ * successful run prints one info line ("sync done" for `run`, "Run N
+ * succeeded" under a scheduler) and keeps the rest. */
+void log_detail(const char *pipeline, const char *strategy, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define log_debug(p, s, ...) log_event(LOG_DEBUG, p, s, __VA_ARGS__)
 #define log_info(p, s, ...) log_event(LOG_INFO, p, s, __VA_ARGS__)
 #define log_warn(p, s, ...) log_event(LOG_WARN, p, s, __VA_ARGS__)

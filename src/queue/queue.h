@@ -41,6 +41,8 @@ typedef struct queue_job {
     char enqueue_owner[64];
     int64_t enqueue_fence;
     int64_t deliveries;   /* times delivered (1 on first pop); set by pop/claim */
+    bool manual;          /* asked for by an operator (POST .../run), not the schedule:
+                             like `synctool run`, a failure does not count toward the pause */
 } queue_job;
 
 struct queue_ops;   /* a backend's table: queue_backend.h */

@@ -4,7 +4,7 @@
  *
  * Layout: the stream `synctool:jobs` (QUEUE_STREAM_KEY) holds one entry per
  * job that is not yet done, with the fields
- *     pipeline strategy run_id at ek eo ef
+ *     pipeline strategy run_id at ek eo ef manual
  * (ek/eo/ef: the enqueue lock's key, owner token and fencing token, so the
  * consumer can release it once it has its own locks). Workers read through
  * the consumer group `synctool-workers` (QUEUE_GROUP), which Redis keeps per
@@ -152,6 +152,7 @@ static int rq_entry(const redisReply *e, queue_job *out, st_error *err) {
         else if (strcmp(k, "ek") == 0) snprintf(out->enqueue_key, sizeof out->enqueue_key, "%s", v);
         else if (strcmp(k, "eo") == 0) snprintf(out->enqueue_owner, sizeof out->enqueue_owner, "%s", v);
         else if (strcmp(k, "ef") == 0) out->enqueue_fence = rq_i64(v);
+        else if (strcmp(k, "manual") == 0) out->manual = strcmp(v, "1") == 0;
     }
     if (out->pipeline[0] == '\0' || out->strategy[0] == '\0')
         return st_error_set(err, ST_EINVAL, "queue: stream entry %s has no pipeline/strategy",
@@ -169,7 +170,8 @@ static int rq_push(void *be, queue_job *job, st_error *err) {
     snprintf(ef, sizeof ef, "%" PRId64, job->enqueue_fence);
     const char *argv[] = {"XADD", QUEUE_STREAM_KEY, "*", "pipeline", job->pipeline,
                           "strategy", job->strategy, "run_id", rid, "at", at,
-                          "ek", job->enqueue_key, "eo", job->enqueue_owner, "ef", ef};
+                          "ek", job->enqueue_key, "eo", job->enqueue_owner, "ef", ef,
+                          "manual", job->manual ? "1" : "0"};
     redisReply *r = rq_cmd(q, err, (int)(sizeof argv / sizeof argv[0]), argv);
     if (r == NULL) return err ? err->code : ST_ERR;
     snprintf(job->id, sizeof job->id, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");

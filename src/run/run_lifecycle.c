@@ -111,6 +111,10 @@ static int64_t run_now(const run_ctx *c) {
 
 static bool run_manual(const run_ctx *c) { return c->s->job == NULL; }
 
+/* An operator's run (`run`, or a job triggered through the API): its
+ * failure does not count toward the pause (retry.pause_window). */
+static bool run_by_operator(const run_ctx *c) { return c->s->job == NULL || c->s->job->manual; }
+
 static int64_t run_lease_s(const run_ctx *c) {
     return c->p != NULL && c->p->locks.lease_ttl_seconds > 0 ? c->p->locks.lease_ttl_seconds
                                                              : RUN_DEFAULT_LEASE_S;
@@ -215,7 +219,9 @@ static int run_execute(void *ud, const job_exec_ctx *ctx, state_stats *stats, st
                     .st = c->s->st, .cancel = ctx->cancel, .interrupt = ctx->interrupt,
                     .progress = c->s->progress,
                     .progress_interval_s = c->s->progress_interval_s,
-                    .now = c->started, .run_id = c->run_id};
+                    .now = c->started, .run_id = c->run_id,
+                    /* a delivered job's one info line is run_log_result's */
+                    .done_is_detail = !run_manual(c)};
     if (ctx->pipeline_lock != NULL) {
         so.fence_key = ctx->pipeline_lock->fence_key;
         so.fence_token = ctx->pipeline_lock->fence;
@@ -242,8 +248,11 @@ static void run_log_result(const run_ctx *c, const job_result *res) {
     if (run_manual(c))
         log_capture_add(lv, p, st, "Run %" PRId64 " %s: %s", c->run_id,
                         job_status_name(res->status), msg);
-    else if (res->status == JOB_SUCCESS)
-        log_info(p, st, "Run %" PRId64 " succeeded: %s", c->run_id, msg);
+    else if (res->status == JOB_SUCCESS)   /* the run's one info line (details: log_detail) */
+        log_info(p, st, "Run %" PRId64 " succeeded: %s; %lld read, %lld inserted, %lld updated, "
+                 "%lld deleted in %.3fs", c->run_id, msg, (long long)res->stats.rows_read,
+                 (long long)res->stats.rows_inserted, (long long)res->stats.rows_updated,
+                 (long long)res->stats.rows_deleted, res->stats.seconds);
     else if (res->status == JOB_SKIPPED)
         log_warn(p, st, "Run %" PRId64 " skipped: %s", c->run_id, msg);
     else if (res->status == JOB_INTERRUPTED)
@@ -290,7 +299,7 @@ static void run_record(run_ctx *c, const job_result *res) {
     char *log = log_capture_end();
     state_outcome o;
     run_outcome_of(&o, s->pipeline, s->strategy, c->run_id, res->status, c->started, run_now(c),
-                   s->worker, res, log, run_manual(c));
+                   s->worker, res, log, run_by_operator(c));
     run_store_arg a = {s->st, &o};
     bool persist = c->executed || !run_manual(c);
     int rc = persist ? run_retry_store(run_store_once, &a, run_lease_s(c) * 1000, s->pipeline,

@@ -163,8 +163,9 @@ int run_spawn_job(const run_spawn_opts *o, const queue_job *j, const config *cfg
 /* --- The job hand-off (run.h) ---
  *
  * Layout, all text lines but the files' bytes:
- *   synctool-job 2
+ *   synctool-job 3
  *   PIPELINE / STRATEGY / RUN_ID / AT / ENQUEUE_KEY / ENQUEUE_OWNER / FENCE
+ *   MANUAL             (1: an operator's run through the API, 0: scheduled)
  *   STATE_URL          (to record a job whose config cannot be loaded)
  *   CONFIG_DIR         (absolute)
  *   NFILES
@@ -172,7 +173,7 @@ int run_spawn_job(const run_spawn_opts *o, const queue_job *j, const config *cfg
  * It goes into a memfd (any size, nothing blocks, no file on disk), rewound,
  * that becomes the child's stdin. */
 
-#define RUN_JOB_MAGIC "synctool-job 2"
+#define RUN_JOB_MAGIC "synctool-job 3"
 #define RUN_JOB_MAX_BYTES (64 * 1024 * 1024)
 
 static bool run_line_ok(const char *s) { return s != NULL && strchr(s, '\n') == NULL; }
@@ -193,8 +194,8 @@ static bool run_write_all(int fd, const char *buf, size_t n) {
 static bool run_job_header(const queue_job *j, const config *cfg, const char *url,
                             size_t nfiles, char *buf, size_t n, size_t *len) {
     int k = snprintf(buf, n, RUN_JOB_MAGIC "\n%s\n%s\n%" PRId64 "\n%" PRId64 "\n%s\n%s\n%"
-                     PRId64 "\n%s\n%s\n%zu\n", j->pipeline, j->strategy, j->run_id, j->at,
-                     j->enqueue_key, j->enqueue_owner, j->enqueue_fence,
+                     PRId64 "\n%d\n%s\n%s\n%zu\n", j->pipeline, j->strategy, j->run_id, j->at,
+                     j->enqueue_key, j->enqueue_owner, j->enqueue_fence, j->manual ? 1 : 0,
                      url, cfg->dir, nfiles);
     *len = (size_t)k;
     return k > 0 && (size_t)k < n;
@@ -304,17 +305,19 @@ static bool run_job_file(run_cur *c, config_source *f) {
 static bool run_job_parse(run_cur *c, run_handoff *h) {
     queue_job *j = &h->job;
     char magic[32];
-    int64_t nfiles;
+    int64_t nfiles, manual = 0;
     bool ok = run_job_field(c, magic, sizeof magic) && strcmp(magic, RUN_JOB_MAGIC) == 0 &&
               run_job_field(c, j->pipeline, sizeof j->pipeline) &&
               run_job_field(c, j->strategy, sizeof j->strategy) &&
               run_job_int(c, &j->run_id) && run_job_int(c, &j->at) &&
               run_job_field(c, j->enqueue_key, sizeof j->enqueue_key) &&
               run_job_field(c, j->enqueue_owner, sizeof j->enqueue_owner) &&
-              run_job_int(c, &j->enqueue_fence) && run_job_url(c, &h->state_url) &&
+              run_job_int(c, &j->enqueue_fence) && run_job_int(c, &manual) &&
+              (manual == 0 || manual == 1) && run_job_url(c, &h->state_url) &&
               (h->dir = run_job_str(c)) && run_job_int(c, &nfiles) && nfiles >= 0 &&
               nfiles <= 64 && j->pipeline[0] && j->strategy[0] && j->run_id > 0 &&
               h->dir[0] == '/';
+    j->manual = manual == 1;
     if (ok && nfiles > 0) ok = (h->files = calloc((size_t)nfiles, sizeof *h->files)) != NULL;
     for (int64_t i = 0; ok && i < nfiles; i++, h->nfiles++) ok = run_job_file(c, &h->files[i]);
     return ok && c->p == c->end;

@@ -110,12 +110,6 @@ int sched_select(const config_pipeline *p, const cron_expr *const *crons,
                  const state_record *const *states, int64_t now,
                  sched_decision *decisions);
 
-/* Writes the explanation of `p` at `at` (decisions[i] parallel to
- * p->strategies, selected as sched_select returned; only = one strategy or
- * NULL) as the JSON object of `explain --json` (src/sched/sched_json.c). */
-#include "../json/json.h"
-void sched_explain_json(json_writer *w, const config_pipeline *p, int64_t at, const char *only,
-                        const sched_decision *decisions, int selected);
 
 /* Whether the scheduler may enqueue: "No state, first run", "Already running",
  * "Already pending for Ns", "Can enqueue". */

@@ -194,6 +194,9 @@ typedef struct state_process {
     int64_t last_heartbeat_at;
 } state_process;
 
+/* A process whose last heartbeat is at most this old is alive. */
+#define STATE_PROCESS_ALIVE_US (60 * 1000000LL)
+
 int state_beat(state *st, const char *kind, const char *name, int64_t now, st_error *err);
 /* ST_ENOTIMPL if the backend keeps no heartbeats. Caller frees *out. */
 int state_beats(state *st, state_process **out, size_t *n, st_error *err);
@@ -269,6 +272,9 @@ typedef struct state_run {
     /* A running run's published figures (not owned), NULL otherwise: the
      * writer adds them as "progress" and takes its row counts from them. */
     const struct state_progress *progress;
+    /* Why a run just made by `synctool run` ended as it did (job_result's
+     * reason_code, not owned), NULL otherwise: written as "reason_code". */
+    const char *reason_code;
 } state_run;
 
 /* ST_ENOTFOUND ("no run R in history") if no history entry has that id
@@ -279,6 +285,9 @@ void state_run_clear(state_run *r);
 /* Writes the run as the JSON object of `synctool logs --json` and the API's
  * RunDetail (state_json.c); with_log adds the "log" list. */
 void state_run_write_json(json_writer *w, const state_run *r, bool with_log);
+/* The one JSON form of a heartbeating process (state_json.c). */
+void state_process_write_json(json_writer *w, const state_process *p, int64_t now,
+                              const char *leader);
 
 /* How far a running run is: published by the run itself (sync_progress.c)
  * as meta key "progress" of its pair at most every few seconds, read by

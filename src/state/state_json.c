@@ -9,6 +9,9 @@
  * null, a running run adds `progress` (state_progress_write_json) and
  * takes its row counts from it, and `log` is the list of the run's kept log lines (null when the run
  * kept none: recorded before logs were kept, or nothing was logged).
+ *
+ * It also holds the one JSON form of a worker or scheduler process
+ * (state_process_write_json: GET /api/v1/workers, schema Worker).
  */
 #include "state.h"
 
@@ -50,26 +53,21 @@ void state_run_write_json(json_writer *w, const state_run *r, bool with_log) {
     json_kv_string(w, "pipeline", r->pipeline);
     json_kv_string(w, "strategy", r->strategy);
     json_kv_string(w, "status", state_status_name(e->status));
+    json_kv_text(w, "reason_code", r->reason_code);
     json_kv_time(w, "started_at", e->started_at);
     json_kv_time(w, "finished_at", e->finished_at);
     bool timed = e->started_at != ST_TIME_NONE && e->finished_at != ST_TIME_NONE &&
                  e->finished_at >= e->started_at;
     int64_t total_ms = timed ? (e->finished_at - e->started_at) / 1000 : 0;
-    json_key(w, "duration_s");
-    if (!timed) json_null(w);
-    else json_double(w, (double)total_ms / 1000.0);
+    json_kv_seconds(w, "duration_s", timed ? (double)total_ms / 1000.0 : -1.0);
     /* execution_s: the sync itself, under the locks (success and failed
      * runs); waiting_s: the rest of the run, taking the locks (a skipped run
      * only waited) and connecting. */
     bool executed = e->status == STATE_SUCCESS || e->status == STATE_FAILED;
     int64_t exec_ms = executed ? (int64_t)(e->stats.seconds * 1000.0 + 0.5) : 0;
     if (exec_ms > total_ms) exec_ms = total_ms;
-    json_key(w, "execution_s");
-    if (!timed || !executed) json_null(w);
-    else json_double(w, (double)exec_ms / 1000.0);
-    json_key(w, "waiting_s");
-    if (!timed) json_null(w);
-    else json_double(w, (double)(total_ms - exec_ms) / 1000.0);
+    json_kv_seconds(w, "execution_s", timed && executed ? (double)exec_ms / 1000.0 : -1.0);
+    json_kv_seconds(w, "waiting_s", timed ? (double)(total_ms - exec_ms) / 1000.0 : -1.0);
     json_kv_int(w, "retry_count", e->retry_count);
     kv_text_or_null(w, "worker", e->worker);
     kv_text_or_null(w, "message", e->message);
@@ -115,5 +113,20 @@ void state_progress_write_json(json_writer *w, const state_progress *p) {
     json_key(w, "eta_s");
     if (p->eta_s >= 0) json_double(w, (double)(int64_t)(p->eta_s * 10.0 + 0.5) / 10.0);
     else json_null(w);
+    json_end_object(w);
+}
+
+/* A process from the heartbeats: {"name", "kind", "last_heartbeat_at",
+ * "alive", "leader"}; alive = beat within STATE_PROCESS_ALIVE_US of now,
+ * leader = its name is the leader lease's holder (`leader`, may be NULL). */
+void state_process_write_json(json_writer *w, const state_process *p, int64_t now,
+                              const char *leader) {
+    json_begin_object(w);
+    json_kv_string(w, "name", p->name);
+    json_kv_string(w, "kind", p->kind);
+    json_kv_time(w, "last_heartbeat_at", p->last_heartbeat_at);
+    json_kv_bool(w, "alive", p->last_heartbeat_at != ST_TIME_NONE &&
+                                 now - p->last_heartbeat_at <= STATE_PROCESS_ALIVE_US);
+    json_kv_bool(w, "leader", leader && leader[0] && strcmp(leader, p->name) == 0);
     json_end_object(w);
 }

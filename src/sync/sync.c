@@ -283,6 +283,19 @@ static int run_strategy(sync_ctx *c) {
     return rc;
 }
 
+/* The figures of a finished sync: `run`'s one info line, or a detail of
+ * the run when the caller reports the outcome itself (o->done_is_detail). */
+static void log_done(const sync_opts *o, const state_stats *x) {
+    char line[512];
+    snprintf(line, sizeof line, "sync done: %lld read, %lld inserted, %lld updated, %lld "
+             "deleted, %lld segments compared, %lld skipped, %lld NULL cursor, %.3fs",
+             (long long)x->rows_read, (long long)x->rows_inserted, (long long)x->rows_updated,
+             (long long)x->rows_deleted, (long long)x->segments_compared,
+             (long long)x->segments_skipped, (long long)x->rows_null_cursor, x->seconds);
+    if (o->done_is_detail) log_detail(o->pipeline->name, o->strategy->name, "%s", line);
+    else log_info(o->pipeline->name, o->strategy->name, "%s", line);
+}
+
 int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
     st_error local;
     if (err == NULL) err = &local;
@@ -310,12 +323,6 @@ int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
                   (long long)o->diff->updates, (long long)o->diff->deletes,
                   (long long)stats->segments_compared, (long long)stats->segments_skipped);
     else if (rc == ST_OK)
-        log_info(o->pipeline->name, o->strategy->name,
-                 "sync done: %lld read, %lld inserted, %lld updated, %lld deleted, "
-                 "%lld segments compared, %lld skipped, %lld NULL cursor, %.3fs",
-                 (long long)stats->rows_read, (long long)stats->rows_inserted,
-                 (long long)stats->rows_updated, (long long)stats->rows_deleted,
-                 (long long)stats->segments_compared, (long long)stats->segments_skipped,
-                 (long long)stats->rows_null_cursor, stats->seconds);
+        log_done(o, stats);
     return rc;
 }

@@ -89,6 +89,9 @@ typedef struct sync_opts {
      * SQLite-to-SQLite path (sync_local.c), which opens the files itself,
      * is not taken. */
     const struct store_ops *store_ops;
+    bool done_is_detail;      /* the caller logs the run's one info line itself (the
+                                 scheduler's "Run N succeeded: ..."): "sync done" is then
+                                 a detail (log_detail), else `run`'s one info line */
 } sync_opts;
 
 /* delta on a source whose role cannot see other sessions' transactions

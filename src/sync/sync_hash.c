@@ -658,7 +658,7 @@ static int sample_plan(sync_ctx *c, hash_range top, hash_plan *plan) {
     if (hs.rows > 0 && hs.rows_differing * HASH_FULL_SHARE >= hs.rows) *plan = HASH_PLAN_FULL;
     else if (2 * hs.ranges_differing > hs.ranges) *plan = HASH_PLAN_ROWS;
     if (*plan != HASH_PLAN_LEVELS)
-        log_info(c->o->pipeline->name, c->o->strategy->name,
+        log_detail(c->o->pipeline->name, c->o->strategy->name,
                  "hash: sample: %zu of %zu ranges and %lld of %lld rows differ; %s",
                  hs.ranges_differing, hs.ranges, (long long)hs.rows_differing,
                  (long long)hs.rows, *plan == HASH_PLAN_FULL ? "running full" : "row pass");

@@ -509,7 +509,7 @@ int sync_hash_rows_sample(sync_ctx *c, const int64_t (*r)[2], size_t n, hash_sam
 int sync_hash_rows(sync_ctx *c, const int64_t (*ranges)[2], size_t n) {
     key_set ks = {0};
     int rc = ST_OK;
-    log_info(c->o->pipeline->name, c->o->strategy->name,
+    log_detail(c->o->pipeline->name, c->o->strategy->name,
              "hash: most ranges differ; comparing row digests (%s) over %zu range(s)",
              c->row_family, n);
     for (size_t i = 0; rc == ST_OK && i < n;) {

@@ -73,7 +73,7 @@ def test_run_takes_the_pipeline_positionally(synctool, tmp_path):
     r = synctool("run", "p", "--json", config_dir=cfg)
     assert r.rc == 0, r
     doc = json.loads(r.out)
-    assert doc["status"] == "success" and doc["stats"]["rows_inserted"] == 5
+    assert doc["status"] == "success" and doc["rows_inserted"] == 5
     # duration_s: a number with millisecond precision
     assert isinstance(doc["duration_s"], (int, float))
     assert re.search(r'"duration_s":\d+\.\d{3}[,}]', r.out), r.out

@@ -135,7 +135,7 @@ def run(synctool, root, strategy, env=None):
     assert r.rc == 0, r
     doc = json.loads(r.out)
     assert doc["status"] == "success", doc
-    s = doc["stats"]
+    s = doc
     return s["rows_inserted"], s["rows_updated"], s["rows_deleted"]
 
 
@@ -146,7 +146,7 @@ def hash_segments(synctool, root, env):
                  config_dir=root, env=env)
     assert r.rc == 0, r
     doc = json.loads(r.out)
-    assert doc["stats"]["rows_inserted"] + doc["stats"]["rows_updated"] == 0, doc
+    assert doc["rows_inserted"] + doc["rows_updated"] == 0, doc
     logs = synctool("logs", str(doc["run_id"]), config_dir=root)
     m = re.search(r"sync done: (\d+) read, .* (\d+) segments compared, (\d+) skipped",
                   logs.out)

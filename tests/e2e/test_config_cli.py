@@ -235,9 +235,10 @@ def test_list_json_and_disabled(synctool, tmp_path):
     pl = doc[0]
     assert pl["pipeline"] == "orders_sync"
     assert pl["file"] == "pipelines/orders.yaml"
-    assert pl["source"] == "shop.main.orders"
-    assert pl["destination"] == "warehouse.main.orders"
-    names = [s["name"] for s in pl["strategies"]]
+    assert pl["source"] == {"datastore": "shop", "schema": "main", "table": "orders",
+                            "query": False}
+    assert pl["destination"]["table"] == "orders"
+    names = [s["strategy"] for s in pl["strategies"]]
     assert names == ["delta_15m", "hash_daily", "full_weekly"]
     hd = pl["strategies"][1]
     assert hd["type"] == "hash" and hd["cron"] == "0 2 * * *"

@@ -337,6 +337,11 @@ def test_dashboard_states(synctool, tmp_path, pg_server, schema, outdir):  # noq
             assert why.startswith("full_hourly: Paused after 2 failed runs in a row."), why
             err = paused.find_element(By.CSS_SELECTOR, "td.reason .err").get_attribute("title")
             assert "does not exist" in err, err
+            # led by the cause, the error is shown without the datastore prefix that
+            # says where it happened (issue 21); the tooltip keeps the whole text
+            assert "datastore 'shop': table" in err, err
+            shown = paused.find_element(By.CSS_SELECTOR, "td.reason .err").text
+            assert shown.startswith("table ") and shown.endswith("does not exist"), shown
             shot("states-no-scheduler")
 
             d.get(srv.base + f"/#/run/{run_id}")

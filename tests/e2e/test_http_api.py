@@ -74,7 +74,7 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
         assert ready["status"] == "ready" and ready["state_backend"] == "sqlite"
 
         doc = s.json("GET", "/api/v1/pipelines")
-        by_name = {p["name"]: p for p in doc["pipelines"]}
+        by_name = {p["pipeline"]: p for p in doc["pipelines"]}
         assert set(by_name) == {"good", "broken"}
         good = by_name["good"]["strategies"][0]
         assert good["status"] == "success" and good["last_run_at"] is not None
@@ -226,7 +226,7 @@ def test_serve_started_with_an_invalid_pipeline_file_serves_the_valid_ones(tmp_p
         doc = s.json("GET", "/readyz", expect=503)
         assert "config invalid" in doc["error"]["message"]
         assert "broken.yaml" in doc["error"]["message"]
-        names = [p["name"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]]
+        names = [p["pipeline"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]]
         assert names == ["good"]
         conf = s.json("GET", "/api/v1/workers")["config"]   # the dashboard's banner
         assert conf["valid"] is False and conf["invalid_files"] == 1
@@ -252,7 +252,7 @@ def test_mutations_need_the_token_and_are_off_without_one(tmp_path):
             doc = s.json("POST", pause, template=NAMES + "/pause", expect=401, token=tok)
             assert doc["error"]["code"] == "unauthorized"
         doc = s.json("POST", pause, template=NAMES + "/pause", token=TOKEN)
-        assert doc["strategies"][0]["operator_paused"] is True
+        assert doc["strategies"][0]["paused_by"] == "operator"
         assert TOKEN not in s.text()
     assert TOKEN not in open(s.log).read()
 
@@ -297,7 +297,7 @@ def test_pause_stops_scheduling_and_explain_says_so(tmp_path):
         doc = s.json("POST", "/api/v1/pipelines/good/pause", template=NAMES + "/pause",
                      token=TOKEN, body={"strategy": "full_job"})
         st = doc["strategies"][0]
-        assert st["paused"] and st["operator_paused"] and not st["should_run"]
+        assert st["paused"] and st["paused_by"] == "operator" and not st["should_run"]
         assert st["reason"].startswith("Paused by operator")
         ex = json.loads(run_synctool("explain", "good", "--at", at, "--json",
                                      config_dir=cfg).out)
@@ -312,10 +312,10 @@ def test_pause_stops_scheduling_and_explain_says_so(tmp_path):
         run(cfg, "good")
         s.json("POST", "/api/v1/pipelines/good/reset", template=NAMES + "/reset", token=TOKEN)
         one = s.json("GET", "/api/v1/pipelines/good", template=NAMES)
-        assert one["strategies"][0]["operator_paused"] is True
+        assert one["strategies"][0]["paused_by"] == "operator"
         doc = s.json("POST", "/api/v1/pipelines/good/resume", template=NAMES + "/resume",
                      token=TOKEN)
-        assert doc["strategies"][0]["operator_paused"] is False
+        assert doc["strategies"][0]["paused_by"] is None
         ex = json.loads(run_synctool("explain", "good", "--at", at, "--json",
                                      config_dir=cfg).out)
         assert not ex["strategies"][0]["reason"].startswith("Paused")
@@ -340,7 +340,7 @@ def test_reset_through_the_api_clears_max_retries(tmp_path):
         assert r.rc == 1, r
     with Server(cfg, token=TOKEN) as s:
         st = s.json("GET", "/api/v1/pipelines/broken", template=NAMES)["strategies"][0]
-        assert st["paused"] and not st["operator_paused"] and st["retry_count"] == 3
+        assert st["paused"] and st["paused_by"] == "failures" and st["retry_count"] == 3
         assert st["reason"] == "Max retry count (3) exceeded for failed job"
         doc = s.json("POST", "/api/v1/pipelines/broken/reset", template=NAMES + "/reset",
                      token=TOKEN)
@@ -439,11 +439,11 @@ def test_scheduler_http_serves_the_api_from_the_scheduler_process(tmp_path):
         assert sample(m, "synctool_schedulers_live") == 1
         assert sample(m, "synctool_workers_live") == 1   # embedded: the scheduler runs jobs
         assert sample(m, "synctool_scheduler_tick_duration_seconds") >= 0
-        assert {p["name"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]} == {
+        assert {p["pipeline"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"]} == {
             "good", "broken"}
         doc = s.json("POST", "/api/v1/pipelines/good/pause", template=NAMES + "/pause",
                      token=TOKEN)
-        assert doc["strategies"][0]["operator_paused"]
+        assert doc["strategies"][0]["paused_by"] == "operator"
     assert s.proc.returncode == 0, s.text()
     assert "scheduler stopped" in s.text()
 

@@ -221,7 +221,7 @@ def test_exec_job_with_a_config_that_does_not_load_records_the_cause(tmp_path, r
     run_synctool("reset", "a_held", config_dir=cfg)   # creates the state store
     state_url = "sqlite:" + os.path.join(cfg, ".synctool", "state.db")
     bad = "name: a_held\nsource: {datastore: nowhere, table: items}\n"
-    handoff = (f"synctool-job 2\na_held\nfull_job\n77\n0\n\n\n0\n{state_url}\n{cfg}\n2\n"
+    handoff = (f"synctool-job 3\na_held\nfull_job\n77\n0\n\n\n0\n0\n{state_url}\n{cfg}\n2\n"
                f"datastores.yaml\n{len(DS_TEXT)}\n{DS_TEXT}\n"
                f"pipelines/a_held.yaml\n{len(bad)}\n{bad}\n")
     r = subprocess.run([BIN, "--config-dir", "/nonexistent", "scheduler", "--exec-job"],

@@ -190,7 +190,7 @@ def test_two_concurrent_runs_exactly_one_executes(env):
     res = json.loads(out)
     assert rc == 0, (out, err)
     assert res["status"] == "success"
-    assert res["stats"]["rows_inserted"] == 4
+    assert res["rows_inserted"] == 4
     assert env.warehouse_rows() == 4
     assert held_keys(env) == {}
 

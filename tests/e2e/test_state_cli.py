@@ -271,14 +271,14 @@ def test_status_text_and_json(synctool, cfg, tmp_path):
     rows = {e["strategy"]: e for e in json.loads(r.out)}
     assert rows["hash_daily"]["status"] == "failed"
     assert rows["hash_daily"]["retry_count"] == 3
-    assert rows["hash_daily"]["due"] is False
+    assert rows["hash_daily"]["should_run"] is False
     assert rows["hash_daily"]["next_fire_at"] == "2025-10-16T02:00:00Z"
     assert rows["delta_15m"]["next_fire_at"] == "2025-10-15T10:15:00Z"
     assert rows["delta_15m"]["reason"].startswith("Retrying skipped job within current slot")
-    assert rows["delta_15m"]["due"] is True
+    assert rows["delta_15m"]["should_run"] is True
     assert rows["full_weekly"]["has_state"] is False
     assert rows["full_weekly"]["enabled"] is False
-    assert rows["full_weekly"]["reason"] == "Disabled in config"
+    assert rows["full_weekly"]["reason"] == "Strategy is disabled"
 
 
 def test_status_unknown_pipeline_and_bad_usage(synctool, tmp_path):
@@ -309,7 +309,7 @@ def test_reset_clears_paused_strategy(synctool, cfg, tmp_path):
                  config_dir=cfg)
     rows = {e["strategy"]: e for e in json.loads(r.out)}
     assert "Max retry count" not in rows["hash_daily"]["reason"]
-    assert rows["hash_daily"]["due"] is True, rows["hash_daily"]
+    assert rows["hash_daily"]["should_run"] is True, rows["hash_daily"]
 
 
 def test_reset_one_strategy_and_errors(synctool, tmp_path):

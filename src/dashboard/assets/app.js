@@ -207,7 +207,7 @@
   // a run in progress; then the error text and the scheduler's own reason.
   function whyHtml(s, named) {
     var st = strategyState(s), lead, err = s.error && (st === "paused" || st === "failed" || st === "lost");
-    if (s.operator_paused) lead = "Paused by an operator. Press Resume to schedule it again.";
+    if (s.paused_by === "operator") lead = "Paused by an operator. Press Resume to schedule it again.";
     else if (st === "paused")
       lead = "Paused after " + (s.retry_count === 1 ? "a failed run" : s.retry_count + " failed runs in a row") +
         ". Fix the cause, then press Reset.";
@@ -219,9 +219,17 @@
     else lead = plainReason(s.reason, s);
     if (schedulerUp === false && s.should_run && !s.paused)
       lead += " Not started: no scheduler is running.";
-    return '<span class="lead" title="' + esc(s.name + ": " + s.reason) + '">' +
-      (named ? '<span class="muted">' + esc(s.name) + ":</span> " : "") + esc(lead) + "</span>" +
-      (err ? '<span class="raw err" title="' + esc(s.error) + '">' + esc(s.error) + "</span>" : "");
+    return '<span class="lead" title="' + esc(s.strategy + ": " + s.reason) + '">' +
+      (named ? '<span class="muted">' + esc(s.strategy) + ":</span> " : "") + esc(lead) + "</span>" +
+      (err ? '<span class="raw err" title="' + esc(s.error) + '">' + esc(errorCause(s.error)) + "</span>" : "");
+  }
+
+  // An error as its cause: without the "src.table -> dst.table: " and
+  // "datastore 'x' (engine): " prefixes that say where it happened (the
+  // full text stays in the tooltip).
+  function errorCause(e) {
+    return String(e).replace(/^\S+ -> \S+: /, "")
+      .replace(/^datastore '[^']*'(?: \([^)]*\))?: /, "");
   }
 
   function strategyState(s) {
@@ -287,7 +295,7 @@
     var order = function (s) {
       var st = strategyState(s);
       return st === "paused" ? 0 : st === "failed" || st === "lost" ? 1 :
-             st === "running" || st === "pending" ? 2 : s.name === p.selected ? 3 :
+             st === "running" || st === "pending" ? 2 : s.strategy === p.selected ? 3 :
              st === "disabled" ? 9 : 4;
     };
     return ss.slice().sort(function (a, b) { return order(a) - order(b); })[0] || null;
@@ -314,11 +322,11 @@
   function actionButtons(name, strategies, opts) {
     var dis = token() ? "" : " disabled";
     var title = token() ? "" : ' title="Enter the API token (top right) to enable"';
-    var anyPaused = (strategies || []).some(function (s) { return s.operator_paused; });
+    var anyPaused = (strategies || []).some(function (s) { return s.paused_by === "operator"; });
     var sel = '<select id="act-strategy" aria-label="Strategy">' +
       '<option value="">' + (opts && opts.allLabel || "default strategy") + "</option>" +
       (strategies || []).map(function (s) {
-        return '<option value="' + esc(s.name) + '">' + esc(s.name) + "</option>";
+        return '<option value="' + esc(s.strategy) + '">' + esc(s.strategy) + "</option>";
       }).join("") + "</select>";
     return '<div class="actions">' + sel +
       '<button class="primary" data-act="run"' + dis + title + ">Run now</button>" +
@@ -383,21 +391,21 @@
         card(c.paused, "paused", c.paused ? "pause" : "", "strategies") +
         card(stale, "stale data", stale ? "warn" : "", "pipelines") +
         card(healthy, "healthy", "ok", "pipelines");
-      ps.sort(function (a, b) { return RANK[a.st] - RANK[b.st] || (a.p.name < b.p.name ? -1 : 1); });
-      if (q) ps = ps.filter(function (x) { return x.p.name.toLowerCase().indexOf(q) >= 0; });
+      ps.sort(function (a, b) { return RANK[a.st] - RANK[b.st] || (a.p.pipeline < b.p.pipeline ? -1 : 1); });
+      if (q) ps = ps.filter(function (x) { return x.p.pipeline.toLowerCase().indexOf(q) >= 0; });
       var rows = ps.map(function (x) {
         var p = x.p, ks = keyStrategy(p);
         var attention = x.st === "paused" || x.st === "failed";
         return '<tr class="' + (attention ? "attention " + x.st : "") + '" data-pipeline="' +
-          esc(p.name) + '" data-state="' + x.st + '">' +
+          esc(p.pipeline) + '" data-state="' + x.st + '">' +
           "<td>" + stateBadge(x.st) + "</td>" +
-          '<td><a class="name" href="#/p/' + encodeURIComponent(p.name) + '">' + esc(p.name) +
+          '<td><a class="name" href="#/p/' + encodeURIComponent(p.pipeline) + '">' + esc(p.pipeline) +
           '</a><div class="small muted ell" title="' + esc(endpoint(p.source) + " → " + endpoint(p.destination)) +
           '">' + esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) + "</div></td>" +
           '<td><div class="chips">' + (p.strategies || []).map(function (s) {
             var st = strategyState(s);
             return '<span class="chip ' + esc(st) + '" title="' + esc(s.type + " · " + (s.cron || "no schedule")) +
-              '">' + esc(s.name) + (st !== "success" && st !== "idle" ? " · " + esc(st) : "") + "</span>";
+              '">' + esc(s.strategy) + (st !== "success" && st !== "idle" ? " · " + esc(st) : "") + "</span>";
           }).join("") + "</div></td>" +
           '<td class="nowrap">' + timeCell(lastOf(p, "last_run_at")) + "</td>" +
           '<td class="nowrap">' + (x.st === "paused" ? '<span class="muted">paused</span>' :
@@ -575,7 +583,7 @@
           (ex.selected ? "the scheduler would run <b>" + esc(ex.selected) + "</b>." :
            "nothing would run.") + "</div>" +
           (ex.strategies || []).map(function (s) {
-            return '<div class="item"><b>' + esc(s.name) + "</b> " +
+            return '<div class="item"><b>' + esc(s.strategy) + "</b> " +
               (s.should_run ? '<span class="badge b-running">would run</span>' :
                               '<span class="badge b-idle">would not run</span>') +
               "<div>" + esc(s.reason) + '</div><div class="muted">slot ' + esc(fmtUtc(s.prev_slot) || "–") +
@@ -594,7 +602,7 @@
           var p = res[0], runs = (res[1] && res[1].runs) || [];
           serverNow = p.at ? new Date(p.at) : null;
           var st = pipelineState(p);
-          $("#p-title").innerHTML = esc(p.name) + " " + stateBadge(st);
+          $("#p-title").innerHTML = esc(p.pipeline) + " " + stateBadge(st);
           $("#p-sub").innerHTML = esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) +
             " · freshness: " + freshnessCell(p) +
             (p.columns || []).filter(function (c) { return c.expr; }).map(function (c) {
@@ -609,9 +617,12 @@
           $("#strategies tbody").innerHTML = (p.strategies || []).map(function (s) {
             var ss = strategyState(s);
             return '<tr class="' + (ss === "paused" || ss === "failed" ? "attention " + ss : "") + '">' +
-              '<td><span class="name">' + esc(s.name) + '</span><div class="small muted">' + esc(s.type) +
-              (s.name === p.selected ? " · would run now" : "") + "</div></td>" +
-              "<td>" + statusBadge(ss) + (s.operator_paused ? ' <span class="small muted">by operator</span>' : "") + "</td>" +
+              '<td><span class="name">' + esc(s.strategy) + '</span><div class="small muted">' + esc(s.type) +
+              (s.strategy === p.selected ? " · would run now" : "") + "</div>" +
+              (s.type === "delta" ? '<div class="small muted wm" title="the delta watermark: the next run reads rows past it">watermark: ' +
+               (s.watermark ? '<span class="mono">' + esc(s.watermark) + "</span>" : "none yet (the next run reads every row)") +
+               "</div>" : "") + "</td>" +
+              "<td>" + statusBadge(ss) + (s.paused_by === "operator" ? ' <span class="small muted">by operator</span>' : "") + "</td>" +
               '<td class="mono small">' + esc(s.cron || "manual only") + (s.timezone ? " " + esc(s.timezone) : "") + "</td>" +
               '<td class="nowrap">' + timeCell(s.last_run_at) + "</td>" +
               '<td class="nowrap">' + timeCell(s.last_attempted_at) + "</td>" +
