@@ -584,15 +584,35 @@ typedef struct slot_info {
     char wal_level[32];
 } slot_info;
 
+/* The walsender decodes only flushed WAL. A transaction committed with
+ * synchronous_commit = off is visible before its commit record is
+ * flushed; one tiny synchronous commit (an XID, so a commit record) flushes
+ * everything before it, so the stop position can be reached now. */
+static int flush_wal(sync_ctx *c) {
+    static const char *const steps[] = {"BEGIN", "SET LOCAL synchronous_commit = on",
+                                        "SELECT txid_current()", "COMMIT"};
+    for (size_t i = 0; i < 4; i++) {
+        int rc = store_exec(c->src, steps[i], 0, NULL, NULL, c->err);
+        if (rc != ST_OK) {
+            store_rollback(c->src);
+            return rc;
+        }
+    }
+    return ST_OK;
+}
+
+/* The source's WAL position now (the run's stop: pg_current_wal_insert_lsn,
+ * every commit visible now lies before it), wal_level, and the slot. */
 static int read_slot(cdc_run *r, slot_info *si) {
     sync_ctx *c = r->c;
     const char *params[1] = {r->slot};
     sync_list l;
     int rc = sync_list_load(&l, c->src,
-        "SELECT current_setting('wal_level'), pg_current_wal_lsn()::text, "
+        "SELECT current_setting('wal_level'), pg_current_wal_insert_lsn()::text, "
         "(SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1), "
         "(SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text "
-        "FROM pg_replication_slots WHERE slot_name = $1)", 1, params, c->err);
+        "FROM pg_replication_slots WHERE slot_name = $1), "
+        "pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()", 1, params, c->err);
     if (rc != ST_OK) return rc;
     memset(si, 0, sizeof *si);
     const char *const *v = l.rows[0]->v;
@@ -601,8 +621,9 @@ static int read_slot(cdc_run *r, slot_info *si) {
     si->exists = v[2] != NULL;
     if (v[2]) cdc_lsn_parse(v[2], &si->confirmed);
     si->retained = v[3] ? strtoll(v[3], NULL, 10) : 0;
+    bool unflushed = v[4] && strcmp(v[4], "t") == 0;
     sync_list_free(&l);
-    return ST_OK;
+    return unflushed ? flush_wal(c) : ST_OK;
 }
 
 static int src_exec(sync_ctx *c, const char *sql, int np, const char *const *p) {
