@@ -128,6 +128,9 @@ void cdc_repl_set_interrupt(cdc_repl *r, atomic_int *flag);
  * the next command on this connection. */
 int cdc_repl_create_slot(cdc_repl *r, const char *slot, uint64_t *lsn, char snapshot[64],
                          st_error *err);
+/* DROP_REPLICATION_SLOT slot WAIT: waits while a walsender still holds it
+ * (the one of a run that just ended). */
+int cdc_repl_drop_slot(cdc_repl *r, const char *slot, st_error *err);
 /* START_REPLICATION SLOT slot LOGICAL lsn (proto_version '1',
  * publication_names 'pub'). */
 int cdc_repl_start(cdc_repl *r, const char *slot, const char *pub, uint64_t lsn, st_error *err);

@@ -124,6 +124,16 @@ int cdc_repl_create_slot(cdc_repl *r, const char *slot, uint64_t *lsn, char snap
     return ST_OK;
 }
 
+int cdc_repl_drop_slot(cdc_repl *r, const char *slot, st_error *err) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP_REPLICATION_SLOT \"%s\" WAIT", slot);
+    PGresult *res = PQexec(r->conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        return repl_fail(r, res, err, "dropping the replication slot");
+    PQclear(res);
+    return ST_OK;
+}
+
 int cdc_repl_start(cdc_repl *r, const char *slot, const char *pub, uint64_t lsn, st_error *err) {
     char sql[512], at[32];
     cdc_lsn_format(lsn, at);

@@ -9,8 +9,9 @@
  * confirmed position on the source's disk; a pipeline that is removed,
  * paused for long, or whose stream no longer matches its columns (a column
  * added on the source) should let go of it. A slot in use by a running cdc
- * run cannot be dropped: the command fails naming the process, and is
- * retried once the run ended. Prints what it dropped; exit 0 also when
+ * run is
+ * waited for (DROP_REPLICATION_SLOT ... WAIT) until the run ends. Prints
+ * what it dropped; exit 0 also when
  * there was nothing to drop.
  */
 #include "cli.h"
@@ -39,7 +40,8 @@ static int exec_bool(store *s, const char *sql, const char *arg, bool *yes, st_e
     const char *const *row;
     int n;
     *yes = false;
-    if (rc == ST_OK && store_next(s, r, &row, &n, err) == 1) *yes = row[0] && strcmp(row[0], "t") == 0;
+    if (rc == ST_OK && store_next(s, r, &row, &n, err) == 1)
+        *yes = row[0] && strcmp(row[0], "t") == 0;
     store_reader_close(s, r);
     return rc;
 }
@@ -51,11 +53,15 @@ static int drop_on_source(const config *cfg, const config_pipeline *p, const cha
         return cli_error("cdc", "failed", CLI_FAILED, "pipeline '%s': its source is not "
                          "PostgreSQL, so it has no replication slot", p->name);
     store *s = NULL;
+    cdc_repl *repl = NULL;
     st_error err;
     int rc = store_open(&s, ds, &err);
     if (rc == ST_OK)
-        rc = exec_bool(s, "SELECT pg_drop_replication_slot(slot_name) IS NULL FROM "
-                       "pg_replication_slots WHERE slot_name = $1", slot, slot_gone, &err);
+        rc = exec_bool(s, "SELECT count(*) > 0 FROM pg_replication_slots WHERE slot_name = $1",
+                       slot, slot_gone, &err);
+    if (rc == ST_OK && *slot_gone) rc = cdc_repl_open(&repl, ds, &err);
+    if (rc == ST_OK && *slot_gone) rc = cdc_repl_drop_slot(repl, slot, &err);
+    cdc_repl_close(repl);
     if (rc == ST_OK)
         rc = exec_bool(s, "SELECT count(*) > 0 FROM pg_publication WHERE pubname = $1", slot,
                        pub_gone, &err);
@@ -67,9 +73,7 @@ static int drop_on_source(const config *cfg, const config_pipeline *p, const cha
     store_close(s);
     if (rc != ST_OK)
         return cli_error("cdc", "failed", CLI_FAILED, "pipeline '%s': dropping replication slot "
-                         "%s: %s%s", p->name, slot, err.msg,
-                         strstr(err.msg, "is active") ? " (a cdc run is reading it: try again "
-                                                        "when it has ended)" : "");
+                         "%s: %s", p->name, slot, err.msg);
     return CLI_OK;
 }
 

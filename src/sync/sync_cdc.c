@@ -725,12 +725,11 @@ static int start_stream(cdc_run *r, const slot_info *si) {
     sync_ctx *c = r->c;
     const char *p = c->o->pipeline->name, *s = c->o->strategy->name;
     store_sb q = {0};
-    const char *params[1] = {r->slot};
     int rc = check_identity(r);
     if (rc == ST_OK && si->exists) {
         log_info(p, s, "replication slot %s exists without a saved position: dropping it and "
                  "starting again with a full copy", r->slot);
-        rc = src_exec(c, "SELECT pg_drop_replication_slot($1)", 1, params);
+        rc = cdc_repl_drop_slot(r->repl, r->slot, c->err);
     }
     if (rc == ST_OK) {
         store_sb_addf(&q, "DROP PUBLICATION IF EXISTS \"%s\"", r->slot);

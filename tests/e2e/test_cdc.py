@@ -132,3 +132,225 @@ def test_cdc_basic_sqlite(synctool, tmp_path, pg_server, pgschema):
     assert db.execute("SELECT v FROM dst WHERE id = 1000").fetchone()[0] == "v20"
     r = e.run()
     assert "0 read" in r.err, r
+
+
+# --- the value battery into every engine -------------------------------------
+
+BATTERY_COLS = [
+    ("id", "bigint PRIMARY KEY", "bigint", True),
+    ("flag", "boolean", "boolean", False),
+    ("i", "integer", "integer", False),
+    ("d", "numeric(65,30)", "numeric(65,30)", False),
+    ("n", "numeric", "numeric", False),
+    ("f", "double precision", "double precision", False),
+    ("r", "real", "real", False),
+    ("dt", "date", "date", False),
+    ("ts", "timestamp(6)", "timestamp", False),
+    ("tz", "timestamptz", "timestamptz", False),
+    ("tm", "time", "time", False),
+    ("s", "text", "text", False),
+    ("b", "bytea", "bytea", False),
+    ("big", "text", "text", False),
+]
+
+# id, flag, i, d, n, f, r, dt, ts, tz, tm, s, b
+ROWS = [
+    "(1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "(2, true, -2147483648, -12345678901234567890123456789012345.123456789012345678901234567890,"
+    " 123456789012345678901234567890.5, 0.1, 0.1, '2025-03-30', '2025-03-30 02:30:00.123456',"
+    " '2025-10-26 01:30:00.000001+02', '23:59:59.999999', 'h\u00e9llo \U0001F600 | \\ x',"
+    " '\\x00ff10', 'small')",
+    "(3, false, 0, 12.50, 0.000, 1e20, 1.5e-05, '1999-12-31', '2000-01-01 00:00:00',"
+    " '1970-01-02 00:00:00+00', '00:00:00', '', '\\x', '')",
+    "(4, true, 7, 0.000000000000000000000000000001, 99999999999999999999.99999, 123456.789,"
+    " 3.4e38, '2024-02-29', '2024-02-29 12:00:00.5', '2024-02-29 23:59:59.5-05', '12:34:56.5',"
+    " 'tab\tnewline\nend', '\\xdeadbeef', 'x')",
+]
+# PostgreSQL keeps these; MySQL and SQLite have no NaN / Infinity / -0 to hold
+PG_ONLY_ROWS = [
+    "(5, NULL, NULL, NULL, 'NaN', 'NaN', '-Infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "(6, NULL, NULL, NULL, '-0.00', '-0', 'Infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+]
+
+BIG = "(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 32768) g)"  # 1 MB
+
+
+def rows_with(base, rows):
+    return [r.replace("(", f"({base} + ", 1) if base else r for r in rows]
+
+
+@pytest.fixture
+def mytable(mysql_server, pgschema):
+    yield f"{pgschema}_dst"
+    mysql_server.sql(f"DROP TABLE IF EXISTS `{mysql_server.dbname}`.`{pgschema}_dst`")
+
+
+@pytest.mark.parametrize("dst", ["pg", "mysql", "sqlite"])
+def test_cdc_battery(synctool, tmp_path, pg_server, pgschema, mysql_server, mytable, dst):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, dst, cols=BATTERY_COLS,
+                 my=mysql_server)
+    rows = ROWS + (PG_ONLY_ROWS if dst == "pg" else [])
+    if dst == "sqlite":   # SQLite holds numerics of up to 15 digits exactly (sync_ddl_caveats)
+        rows = [r.replace("-12345678901234567890123456789012345.123456789012345678901234567890",
+                          "-12345.678901").replace("123456789012345678901234567890.5", "1234567.5")
+                .replace("0.000000000000000000000000000001", "0.000001")
+                .replace("99999999999999999999.99999", "99999.99999") for r in rows]
+    e.sql("INSERT INTO {t} VALUES " + ", ".join(rows))
+    e.sql("INSERT INTO {t} (id, s, big) SELECT 900, 'toasted', " + BIG)
+    e.sql("INSERT INTO {t} (id, s) SELECT g, 'plain ' || g FROM generate_series(1000, 1049) g")
+    r = e.run()                       # the slot, and full in its snapshot
+    assert "created publication and replication slot" in r.err, r
+    e.referee()
+    # every battery row again (inserts), updates, deletes, a key update
+    e.sql("INSERT INTO {t} VALUES " + ", ".join(rows_with(100, rows)))
+    e.sql("UPDATE {t} SET (flag, i, d, n, f, r, dt, ts, tz, tm, s, b) = "
+          "(SELECT flag, i, d, n, f, r, dt, ts, tz, tm, s, b FROM {t} WHERE id = 2) "
+          "WHERE id IN (3, 1000)")
+    e.sql("UPDATE {t} SET s = NULL, n = 5 WHERE id = 2")
+    e.sql("DELETE FROM {t} WHERE id BETWEEN 1040 AND 1049")
+    e.sql("UPDATE {t} SET id = 5000 WHERE id = 1001")
+    e.sql("UPDATE {t} SET id = 1001 WHERE id = 1002")      # the freed key taken again
+    # an update that leaves the TOASTed column unchanged ('u'): the row is in
+    # the destination already, and one inserted and updated in the same run
+    e.sql("UPDATE {t} SET s = 'toasted, then updated' WHERE id = 900")
+    e.sql("INSERT INTO {t} (id, s, big) SELECT 901, 'new', " + BIG)
+    e.sql("UPDATE {t} SET s = 'new, then updated' WHERE id = 901")
+    r = e.run()
+    assert "0 read" not in r.err, r
+    e.referee()
+    if dst == "pg":
+        got = e.pg.psql(f'SELECT length(big), s FROM "{pgschema}".dst WHERE id = 900',
+                        dbname=e.pg.dbname)
+        assert got.strip() == "1048576|toasted, then updated", got
+    # TRUNCATE empties the destination; later inserts arrive
+    e.sql("TRUNCATE {t}")
+    e.sql("INSERT INTO {t} (id, s) VALUES (1, 'after truncate'), (2, 'too')")
+    r = e.run()
+    assert "2 inserted" in r.err, r
+    e.referee()
+    r = e.run()                       # nothing new: nothing read
+    assert "0 read" in r.err, r
+
+
+# --- a kill mid-apply ---------------------------------------------------------
+
+def test_cdc_sigkill_mid_apply_then_rerun(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg", extra=", batch_size: 10")
+    with open(tmp_path / "pipelines" / "p.yaml", "a") as f:
+        f.write("locks: {lease_ttl_seconds: 3}\n")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 100) g")
+    e.run()
+    # 100 transactions, one change each: batches of 10 commit one by one
+    e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = n + 1, v = 'w' || k "
+          "WHERE id = k; COMMIT; END LOOP; END $$")
+    e.sql("INSERT INTO {t} VALUES (101, 'new', 1)")
+    # the gate: row 75 of the destination is locked, so the batch with it waits
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; SELECT * FROM "{pgschema}".dst WHERE id = 75 FOR UPDATE;\n')
+    holder.stdin.flush()
+
+    def waiting():
+        return e.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                         "AND application_name LIKE 'synctool%'",
+                         dbname=e.pg.dbname).strip() != "0"
+
+    base = [BIN, "--config-dir", str(tmp_path)]
+    proc = subprocess.Popen(base + ["run", "--job-name", e.name, "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(waiting, "the cdc run to wait on the locked row")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    done = e.pg.psql(f'SELECT count(*) FROM "{pgschema}".dst WHERE n = 1', dbname=e.pg.dbname)
+    assert 0 < int(done) < 100, done           # some batches committed, not all
+    r = synctool("run", "--job-name", e.name, "--strategy", "cdc", "--lock-timeout", "60",
+                 config_dir=tmp_path)
+    assert r.rc == 0, r
+    got = e.pg.psql(f'SELECT count(*), count(DISTINCT id), sum(n) FROM "{pgschema}".dst',
+                    dbname=e.pg.dbname)
+    assert got.strip() == "101|101|101", got
+    e.referee()
+
+
+# --- what stops a run ---------------------------------------------------------
+
+def test_cdc_column_added_mid_stream(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
+    e.run()
+    e.sql("ALTER TABLE {t} ADD COLUMN extra integer")
+    e.sql("INSERT INTO {t} VALUES (2, 'b', 2, 42)")
+    r = e.run(ok=False)
+    assert r.rc == 1, r
+    assert "column 'extra'" in r.err and f"synctool cdc drop {e.name}" in r.err, r
+    # the fix the message names: drop, then the next run copies in full
+    r = synctool("cdc", "drop", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "dropped replication slot" in r.out, r
+    r = e.run()
+    assert "created publication and replication slot" in r.err, r
+    e.referee()
+    e.sql("INSERT INTO {t} VALUES (3, 'c', 3, 43)")
+    r = e.run()
+    assert "1 inserted" in r.err, r
+
+
+def test_cdc_dropped_slot(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
+    e.run()
+    e.sql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+          f"WHERE slot_name LIKE 'synctool_{pgschema}%'")
+    r = e.run(ok=False)
+    assert r.rc == 1, r
+    assert "does not exist" in r.err and f"synctool cdc drop {e.name}" in r.err, r
+    r = synctool("cdc", "drop", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "no replication slot" in r.out and "dropped publication" in r.out, r
+    e.run()
+    e.referee()
+
+
+def test_cdc_max_slot_lag(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite",
+                 extra=", max_slot_lag: 64kB")
+    e.run()
+    e.sql("INSERT INTO {t} SELECT g, repeat('x', 100), g FROM generate_series(1, 5000) g")
+    r = e.run(ok=False)
+    assert r.rc == 1, r
+    assert "more than max_slot_lag (65536)" in r.err, r
+
+
+def test_cdc_validate_refuses_mysql_source(synctool, tmp_path, mysql_server):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n" + my_ds(mysql_server, "my") + "  lite: {type: sqlite, path: b.db}\n")
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "name: p\nsource: {datastore: my, table: t}\ndestination: {datastore: lite, table: t}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n"
+        "strategies:\n  - {name: c, type: cdc}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2, r
+    assert "needs a PostgreSQL source" in r.out + r.err, r
+    assert "cdc supports: PostgreSQL" in r.out + r.err, r
+
+
+def test_cdc_max_slot_lag_only_on_cdc(synctool, tmp_path):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n"
+        "strategies:\n  - {name: f, type: full, max_slot_lag: 1GB}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2 and "max_slot_lag: only valid for cdc strategies" in r.out + r.err, r
