@@ -9,10 +9,8 @@
  * confirmed position on the source's disk; a pipeline that is removed,
  * paused for long, or whose stream no longer matches its columns (a column
  * added on the source) should let go of it. A slot in use by a running cdc
- * run is
- * waited for (DROP_REPLICATION_SLOT ... WAIT) until the run ends. Prints
- * what it dropped; exit 0 also when
- * there was nothing to drop.
+ * run is waited for (DROP_REPLICATION_SLOT ... WAIT) until the run ends.
+ * Prints what it dropped; exit 0 also when there was nothing to drop.
  */
 #include "cli.h"
 
