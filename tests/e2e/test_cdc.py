@@ -354,3 +354,27 @@ def test_cdc_max_slot_lag_only_on_cdc(synctool, tmp_path):
         "strategies:\n  - {name: f, type: full, max_slot_lag: 1GB}\n")
     r = synctool("validate", config_dir=tmp_path)
     assert r.rc == 2 and "max_slot_lag: only valid for cdc strategies" in r.out + r.err, r
+
+
+def test_cdc_check(synctool, tmp_path, pg_server, pgschema):
+    """check: wal_level, the REPLICATION attribute, the slot and the WAL it
+    retains, and synctool slots that belong to no pipeline."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite", extra=", max_slot_lag: 1GB")
+    orphan = f"synctool_{pgschema}_orphan"
+    e.sql(f"SELECT pg_create_logical_replication_slot('{orphan}', 'pgoutput')")
+
+    def checks():
+        r = synctool("check", e.name, "--json", config_dir=tmp_path)
+        [p] = [p for p in json.loads(r.out)["pipelines"] if p["pipeline"] == e.name]
+        return {c["check"]: c for c in p["checks"]}
+
+    c = checks()
+    assert c["cdc_wal_level"]["status"] == "ok", c
+    assert c["cdc_replication"]["status"] == "ok", c
+    assert "does not exist yet" in c["cdc_slot"]["message"], c
+    assert c["cdc_orphan_slots"]["status"] == "warning", c
+    assert orphan in c["cdc_orphan_slots"]["message"], c
+    e.run()
+    c = checks()
+    assert "bytes of WAL" in c["cdc_slot"]["message"] and c["cdc_slot"]["status"] == "ok", c
+    assert e.name.lower() not in c["cdc_orphan_slots"]["message"], c
