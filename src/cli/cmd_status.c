@@ -24,7 +24,9 @@
  *
  * --json prints a list of objects: the state fields of `state export`
  * (last_run_at, ...) plus enabled, paused, cron, next_fire_at, due and
- * reason; unknown values are null.
+ * reason, and for a cdc strategy confirmed_lsn and slot_retained_bytes (the
+ * WAL its replication slot retained when the last run began); unknown
+ * values are null.
  */
 #include "cli.h"
 
@@ -70,6 +72,9 @@ typedef struct status_row {
     int64_t next;
     bool due, paused;
     char reason[1100];
+    /* cdc: the confirmed LSN and the WAL its slot retained at the last run
+     * (state meta "watermark", "slot_retained_bytes"; "" when unknown) */
+    char cdc_lsn[32], cdc_retained[32];
 } status_row;
 
 /* Fills the record part: from the listing, else "no state" or "corrupt". */
@@ -233,6 +238,12 @@ static void json_row(json_writer *w, const status_row *r) {
     json_kv_time(w, "next_fire_at", r->next);
     json_kv_bool(w, "due", r->due);
     json_kv_string(w, "reason", r->reason);
+    if (r->s->type == CONFIG_STRATEGY_CDC) {
+        json_kv_string(w, "confirmed_lsn", r->cdc_lsn[0] ? r->cdc_lsn : NULL);
+        json_key(w, "slot_retained_bytes");
+        if (r->cdc_retained[0]) json_int(w, strtoll(r->cdc_retained, NULL, 10));
+        else json_null(w);
+    }
     json_end_object(w);
 }
 
@@ -278,6 +289,13 @@ static int show(const config *cfg, const config_pipeline *only, state *st, int64
             rows[k].s = &p->strategies[j];
             row_state(&rows[k], st, all, nall);
             row_decide(&rows[k], now);
+            if (rows[k].s->type != CONFIG_STRATEGY_CDC) continue;
+            if (state_meta_get(st, p->name, rows[k].s->name, "watermark", rows[k].cdc_lsn,
+                               sizeof rows[k].cdc_lsn, NULL) != ST_OK)
+                rows[k].cdc_lsn[0] = '\0';
+            if (state_meta_get(st, p->name, rows[k].s->name, "slot_retained_bytes",
+                               rows[k].cdc_retained, sizeof rows[k].cdc_retained, NULL) != ST_OK)
+                rows[k].cdc_retained[0] = '\0';
         }
     }
     int rc = CLI_OK;

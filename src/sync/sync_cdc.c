@@ -5,7 +5,8 @@
  *
  * State. The strategy's "watermark" (state_meta, as delta's) is the LSN
  * the destination has committed up to ("16/B374D848"); "cdc_columns" the
- * source table's columns when the slot was made. Both are written only
+ * source table's columns when the slot was made; "slot_retained_bytes" the
+ * WAL the slot retained when the run began (`status --json` shows both). Both are written only
  * after a destination commit. No watermark means no stream: the run starts
  * one.
  *
@@ -782,6 +783,11 @@ static int check_slot(cdc_run *r, const slot_info *si) {
                             "table in full and streams from there",
                             r->slot, p, store_name(c->src), at, p);
     int64_t max = c->o->strategy->max_slot_lag;
+    char kept[32];
+    snprintf(kept, sizeof kept, "%lld", (long long)si->retained);
+    int rc = state_meta_put(c->o->st, p, c->o->strategy->name, "slot_retained_bytes", kept,
+                            c->err);
+    if (rc != ST_OK) return rc;
     log_info(p, c->o->strategy->name, "replication slot %s: confirmed %s, %lld bytes of WAL "
              "retained", r->slot, at, (long long)si->retained);
     if (max > 0 && si->retained > max)

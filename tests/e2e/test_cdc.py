@@ -132,6 +132,12 @@ def test_cdc_basic_sqlite(synctool, tmp_path, pg_server, pgschema):
     assert db.execute("SELECT v FROM dst WHERE id = 1000").fetchone()[0] == "v20"
     r = e.run()
     assert "0 read" in r.err, r
+    # status --json: the confirmed LSN and the WAL the slot retained
+    r = synctool("status", e.name, "--json", config_dir=tmp_path)
+    [row] = [s for s in json.loads(r.out) if s["strategy"] == "cdc"]
+    assert "/" in row["confirmed_lsn"] and row["slot_retained_bytes"] >= 0, row
+    [row] = [s for s in json.loads(r.out) if s["strategy"] == "hash"]
+    assert "confirmed_lsn" not in row, row
 
 
 # --- the value battery into every engine -------------------------------------
