@@ -27,7 +27,8 @@
  * are kept per key (the last change of a key wins: an upsert of the row as
  * it is now, or a delete), so a batch's deletes and upserts never depend on
  * their order; a key update is a delete of the old key and an upsert of the
- * new. A batch (batch_size changes) is one destination transaction through
+ * new. A batch (batch_size changes, ended at a commit or, in a large
+ * transaction, in its middle) is one destination transaction through
  * sync_batch_txn (fencing, cancel and interrupt checks as every strategy);
  * after its commit the watermark is saved and the slot told the end LSN of
  * the last whole transaction in it (cdc_repl_confirm). A kill at any moment
@@ -540,7 +541,12 @@ static int drain_one(cdc_run *r, const cdc_data *d, bool *past_stop, bool *in_tx
         case CDC_MSG_RELATION: rc = on_relation(r, &m); break;
         case CDC_MSG_INSERT:
         case CDC_MSG_UPDATE:
-        case CDC_MSG_DELETE: rc = on_change(r, &m); break;
+        case CDC_MSG_DELETE:
+            rc = on_change(r, &m);
+            /* a large transaction is applied in batches too; its end is
+             * confirmed only after its commit (replaying it is idempotent) */
+            if (rc == ST_OK && r->changes >= r->c->batch_size) rc = flush(r);
+            break;
         case CDC_MSG_TRUNCATE: on_truncate(r, &m); break;
         default: break;
         }

@@ -289,6 +289,94 @@ def test_cdc_sigkill_mid_apply_then_rerun(synctool, tmp_path, pg_server, pgschem
     e.referee()
 
 
+def test_cdc_sigterm_mid_apply(synctool, tmp_path, pg_server, pgschema):
+    """SIGTERM while a batch waits: interrupted, the slot confirmed no further
+    than the state's position (the last committed batch); a rerun completes."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg", extra=", batch_size: 10")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 100) g")
+    e.run()
+    e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = n + 1 WHERE id = k; COMMIT; "
+          "END LOOP; END $$")
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; SELECT * FROM "{pgschema}".dst WHERE id = 45 FOR UPDATE;\n')
+    holder.stdin.flush()
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: e.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                                   "wait_event_type = 'Lock' AND application_name LIKE "
+                                   "'synctool%'", dbname=e.pg.dbname).strip() != "0",
+                 "the cdc run to wait on the locked row")
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "interrupted", row
+    done = int(e.pg.psql(f'SELECT count(*) FROM "{pgschema}".dst WHERE n = 1',
+                         dbname=e.pg.dbname))
+    assert done == 40, done               # the four batches before row 45's
+    ok = e.pg.psql("SELECT confirmed_flush_lsn <= '" + row["confirmed_lsn"] + "'::pg_lsn "
+                   "FROM pg_replication_slots WHERE slot_name LIKE 'synctool_" + pgschema + "%'",
+                   dbname=e.pg.dbname)
+    assert ok.strip() == "t", (ok, row)
+    e.run()
+    got = e.pg.psql(f'SELECT count(*), sum(n) FROM "{pgschema}".dst', dbname=e.pg.dbname)
+    assert got.strip() == "100|100", got
+    e.referee()
+
+
+def test_cdc_writes_racing_the_initial_full(synctool, tmp_path, pg_server, pgschema,
+                                            mysql_server, mytable):
+    """The initial full is held (its destination, MySQL, locked) after it has
+    taken the slot's snapshot; writes made meanwhile are not in the copy and
+    come from the slot: after the next run the tables are equal."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "mysql", my=mysql_server)
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 50) g")
+    env = dict(os.environ, MYSQL_PWD=mysql_server.password)
+    holder = subprocess.Popen(
+        ["mariadb", "--no-defaults", "--unbuffered", "-h", mysql_server.host, "-P", str(mysql_server.port),
+         "-u", mysql_server.user, mysql_server.dbname], stdin=subprocess.PIPE, env=env,
+        text=True, stdout=subprocess.PIPE)
+    holder.stdin.write(f"LOCK TABLES `{mytable}` WRITE; SELECT 'locked' AS gate;\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "gate"     # the lock is held
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: mysql_server.sql("SELECT count(*) FROM information_schema.PROCESSLIST "
+                                          "WHERE STATE LIKE 'Waiting for table%'").strip()
+                 != "0", "the initial full to wait on the locked destination")
+        # the snapshot is taken: these writes race the copy
+        e.sql("INSERT INTO {t} VALUES (51, 'raced', 1); UPDATE {t} SET v = 'raced' "
+              "WHERE id = 10; DELETE FROM {t} WHERE id = 20")
+    finally:
+        holder.stdin.write("UNLOCK TABLES;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, err
+    got = mysql_server.sql(f"SELECT count(*), sum(v = 'raced') FROM `{mytable}`")
+    assert got.split() == ["50", "0"], got      # the copy is the snapshot's
+    r = e.run()
+    assert "1 inserted, 1 updated, 1 deleted" in r.err, r
+    got = mysql_server.sql(f"SELECT count(*), sum(v = 'raced') FROM `{mytable}`")
+    assert got.split() == ["50", "2"], got
+    e.referee()
+
+
 # --- what stops a run ---------------------------------------------------------
 
 def test_cdc_column_added_mid_stream(synctool, tmp_path, pg_server, pgschema):
