@@ -8,10 +8,11 @@
  * cannot be one (a row is found by its key), nor a delta's cursor (the
  * cursor is what tells delta a row changed).
  *
- * Strategies are full, delta or hash, each with optional cron + timezone and
- * type-specific settings: a delta needs a `cursor` that is one of the
+ * Strategies are full, delta, hash or cdc, each with optional cron + timezone
+ * and type-specific settings: a delta needs a `cursor` that is one of the
  * pipeline's source columns and may have `lookback_seconds`; a hash may have
- * `segment_rows`. A setting that belongs to another type is refused rather
+ * `segment_rows`; a cdc `max_slot_lag` (a size: bytes or "1GB"; its source
+ * engine is checked against the datastores in config_check.c). A setting that belongs to another type is refused rather
  * than ignored, so a typo in the type cannot silently change behaviour.
  *
  * Cron expressions and zones are checked with cron_parse(), the same parser
