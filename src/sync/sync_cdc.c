@@ -172,8 +172,8 @@ static cdc_ent *pend_get(cdc_run *r, const char *key) {
 #define PG_FLOAT4_OID 700
 
 /* The canonical text (store.h) of pgoutput's text `in` for a column of
- * `kind` whose source type is `type`, into buf; `in` itself when it is
- * canonical already. */
+ * `kind` whose source type is `type`, into buf (n >= strlen(in) + 64); `in`
+ * itself when it is canonical already. */
 static const char *cdc_canon(const char *in, store_kind kind, uint32_t type, char *buf,
                              size_t n) {
     size_t len = strlen(in);
@@ -183,7 +183,7 @@ static const char *cdc_canon(const char *in, store_kind kind, uint32_t type, cha
             const char *v = store_canon_text(in, kind, buf, n);
             return v ? v : in;
         }
-        if (strchr(in, '.') == NULL || len >= n) return in;
+        if (strchr(in, '.') == NULL) return in;
         memcpy(buf, in, len + 1);
         while (len > 0 && buf[len - 1] == '0') buf[--len] = '\0';
         if (len > 0 && buf[len - 1] == '.') buf[--len] = '\0';
@@ -198,7 +198,7 @@ static const char *cdc_canon(const char *in, store_kind kind, uint32_t type, cha
     }
     case STORE_K_TIMESTAMPTZ:
     case STORE_K_TIMESTAMP:
-        if (len > 3 && len < n && strcmp(in + len - 3, "+00") == 0) {
+        if (len > 3 && strcmp(in + len - 3, "+00") == 0) {
             memcpy(buf, in, len - 3);
             buf[len - 3] = '\0';
             return buf;
@@ -216,6 +216,19 @@ static const char *cdc_canon(const char *in, store_kind kind, uint32_t type, cha
     }
 }
 
+/* cdc_canon into a new string (NULL: out of memory). */
+static char *canon_dup(const char *in, store_kind kind, uint32_t type) {
+    size_t n = strlen(in) + 64;
+    char *buf = malloc(n);
+    if (buf == NULL) return NULL;
+    const char *v = cdc_canon(in, kind, type, buf, n);
+    if (v != buf) {
+        free(buf);
+        return strdup(v);
+    }
+    return buf;
+}
+
 /* Sets e->v[i] from column `ri` of tuple t (kind 'n', 'u' or 't'). */
 static int set_value(cdc_run *r, cdc_ent *e, size_t i, const cdc_tuple *t, int ri) {
     char k = ri < t->ncols ? t->kind[ri] : 'n';
@@ -227,9 +240,7 @@ static int set_value(cdc_run *r, cdc_ent *e, size_t i, const cdc_tuple *t, int r
     e->v[i] = NULL;
     e->unch[i] = false;
     if (k != 't') return ST_OK;
-    char buf[128];
-    const char *v = cdc_canon(t->val[ri], r->c->kinds[i], r->rel.type_of[i], buf, sizeof buf);
-    e->v[i] = strdup(v);
+    e->v[i] = canon_dup(t->val[ri], r->c->kinds[i], r->rel.type_of[i]);
     return e->v[i] ? ST_OK : ST_ENOMEM;
 }
 
@@ -241,10 +252,11 @@ static char *key_text(cdc_run *r, const cdc_tuple *t) {
         if (!c->key[i]) continue;
         int ri = r->rel.src_of[i];
         if (ri >= t->ncols || t->kind[ri] != 't') { store_sb_free(&b); return NULL; }
-        char buf[128];
+        char *v = canon_dup(t->val[ri], c->kinds[i], r->rel.type_of[i]);
         if (b.len) store_sb_add(&b, "|");
-        store_sb_rowvalue(&b, cdc_canon(t->val[ri], c->kinds[i], r->rel.type_of[i], buf,
-                                        sizeof buf));
+        store_sb_rowvalue(&b, v ? v : "");
+        b.oom |= v == NULL;
+        free(v);
     }
     if (b.oom) { store_sb_free(&b); return NULL; }
     return b.s ? b.s : strdup("");
@@ -679,31 +691,44 @@ static int save_baseline(cdc_run *r) {
     return rc;
 }
 
+/* Adds one name to the baseline list. */
+static int baseline_add(cdc_run *r, const char *name, size_t *cap) {
+    if (r->nbaseline == *cap) {
+        size_t n = *cap ? *cap * 2 : 32;
+        char **v = realloc(r->baseline, n * sizeof *v);
+        if (v == NULL) return ST_ENOMEM;
+        r->baseline = v;
+        *cap = n;
+    }
+    if ((r->baseline[r->nbaseline] = strdup(name)) == NULL) return ST_ENOMEM;
+    r->nbaseline++;
+    return ST_OK;
+}
+
+/* "cdc_columns": the escaped '|' list save_baseline wrote. */
 static int load_baseline(cdc_run *r) {
-    char buf[8192];
+    enum { MAX = 1 << 16 };
     sync_ctx *c = r->c;
+    char *buf = malloc(MAX);
+    if (buf == NULL) return st_error_set(c->err, ST_ENOMEM, "out of memory");
     st_error e;
+    int rc = ST_OK;
     if (state_meta_get(c->o->st, c->o->pipeline->name, c->o->strategy->name, "cdc_columns", buf,
-                       sizeof buf, &e) != ST_OK)
-        return ST_OK;
-    sync_wm w = {0};
-    /* the same escaped '|' list as delta's watermark */
+                       MAX, &e) != ST_OK)
+        buf[0] = '\0';   /* none: only the pipeline's columns are expected */
     store_sb cur = {0};
-    for (const char *p = buf;; p++) {
+    size_t cap = 0;
+    for (const char *p = buf; buf[0] && rc == ST_OK; p++) {
         if (*p == '\\' && p[1]) { store_sb_addn(&cur, ++p, 1); continue; }
         if (*p != '|' && *p != '\0') { store_sb_addn(&cur, p, 1); continue; }
-        if (w.n < 64) w.v[w.n++] = strdup(cur.s ? cur.s : "");
+        rc = cur.oom ? ST_ENOMEM : baseline_add(r, cur.s ? cur.s : "", &cap);
         cur.len = 0;
         if (cur.s) cur.s[0] = '\0';
         if (*p == '\0') break;
     }
     store_sb_free(&cur);
-    r->baseline = calloc(w.n + 1, sizeof *r->baseline);
-    for (size_t i = 0; i < w.n; i++) {
-        if (r->baseline && w.v[i]) r->baseline[r->nbaseline++] = w.v[i];
-        else free(w.v[i]);
-    }
-    return ST_OK;
+    free(buf);
+    return rc == ST_OK ? ST_OK : st_error_set(c->err, rc, "out of memory");
 }
 
 static bool snapshot_name_ok(const char *s) {
