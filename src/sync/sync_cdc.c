@@ -631,12 +631,18 @@ static int read_slot(cdc_run *r, slot_info *si) {
         "(SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1), "
         "(SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text "
         "FROM pg_replication_slots WHERE slot_name = $1), "
-        "pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()", 1, params, c->err);
+        "pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn(), "
+        "current_setting('wal_block_size')", 1, params, c->err);
     if (rc != ST_OK) return rc;
     memset(si, 0, sizeof *si);
     const char *const *v = l.rows[0]->v;
     snprintf(si->wal_level, sizeof si->wal_level, "%s", v[0] ? v[0] : "?");
     cdc_lsn_parse(v[1], &si->now);
+    /* The insert position points past a page header when it sits at a page
+     * boundary, where the last record's end is the boundary itself: the
+     * stop is that boundary (no record ends inside a header). */
+    uint64_t block = v[5] ? strtoull(v[5], NULL, 10) : 0;
+    if (block > 0 && si->now % block <= 40) si->now -= si->now % block;
     si->exists = v[2] != NULL;
     if (v[2]) cdc_lsn_parse(v[2], &si->confirmed);
     si->retained = v[3] ? strtoll(v[3], NULL, 10) : 0;
