@@ -570,6 +570,7 @@ static int drain_one(cdc_run *r, const cdc_data *d, bool *past_stop, bool *in_tx
 /* Applies every transaction that committed before r->stop. */
 static int drain(cdc_run *r) {
     sync_ctx *c = r->c;
+    c->prog.estimated = true;   /* the table's size says nothing about the changes */
     int rc = cdc_repl_start(r->repl, r->slot, r->slot, r->saved, c->err);
     bool past = false, caught_up = false, in_txn = false;
     uint64_t decoded = 0;
