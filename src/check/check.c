@@ -459,12 +459,24 @@ static const config_strategy *cdc_strategy(const config_pipeline *p) {
     return NULL;
 }
 
-static void check_cdc(check_report *r, store *s, const config_pipeline *p,
+/* The cdc strategy's saved position ("" none), from the state store. */
+static void cdc_position(const config *cfg, const config_pipeline *p, const config_strategy *st,
+                         char *buf, size_t n) {
+    state *sta = NULL;
+    st_error err;
+    buf[0] = '\0';
+    if (state_open(&sta, &cfg->state_url, &err) == ST_OK &&
+        state_meta_get(sta, p->name, st->name, "watermark", buf, n, &err) != ST_OK)
+        buf[0] = '\0';
+    state_close(sta);
+}
+
+static void check_cdc(check_report *r, store *s, const config *cfg, const config_pipeline *p,
                       const config_strategy *st) {
     char slot[CDC_NAME_MAX];
     cdc_slot_name(p->name, slot);
     const char *params[1] = {slot};
-    char *v[5];
+    char *v[5], pos[64];
     if (!one_row(s, "SELECT current_setting('wal_level'), (SELECT (rolreplication OR rolsuper)"
                  "::text FROM pg_roles WHERE rolname = current_user), (current_setting("
                  "'max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots))"
@@ -496,6 +508,12 @@ static void check_cdc(check_report *r, store *s, const config_pipeline *p,
         add(r, "cdc_slot", st->max_slot_lag > 0 && kept > st->max_slot_lag ? CHECK_WARN : CHECK_OK,
             NULL, "replication slot %s retains %lld bytes of WAL on '%s' (max_slot_lag %lld, "
             "0 = none)", slot, kept, ds, (long long)st->max_slot_lag);
+    } else if (cdc_position(cfg, p, st, pos, sizeof pos), pos[0] != '\0') {
+        add(r, "cdc_slot", CHECK_PROBLEM, NULL, "strategy %s: replication slot %s no longer "
+            "exists on source datastore '%s' (the strategy's position is %s): the changes "
+            "since cannot be read, so the next run fails; run synctool cdc drop %s, then run "
+            "again: it copies the table in full and streams from there", st->name, slot, ds,
+            pos, p->name);
     } else if (v[2] == NULL || strtoll(v[2], NULL, 10) <= 0) {
         add(r, "cdc_slot", CHECK_PROBLEM, NULL, "strategy %s: no free replication slot on "
             "source datastore '%s' (max_replication_slots = %s, all in use): raise "
@@ -577,7 +595,7 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
     check_late_commits(r, s, p);
     if (strcmp(store_ops_of(s)->engine, "postgres") != 0) return;
     const config_strategy *cdc = cdc_strategy(p);
-    if (cdc) check_cdc(r, s, p, cdc);
+    if (cdc) check_cdc(r, s, cfg, p, cdc);
     if (only || first_source_user(cfg, p)) check_orphan_slots(r, s, cfg, p->source.datastore);
 }
 

@@ -408,6 +408,11 @@ def test_cdc_dropped_slot(synctool, tmp_path, pg_server, pgschema):
     r = e.run(ok=False)
     assert r.rc == 1, r
     assert "does not exist" in r.err and f"synctool cdc drop {e.name}" in r.err, r
+    r = synctool("check", e.name, "--json", config_dir=tmp_path)
+    [p] = [p for p in json.loads(r.out)["pipelines"] if p["pipeline"] == e.name]
+    [slot] = [c for c in p["checks"] if c["check"] == "cdc_slot"]
+    assert slot["status"] == "problem" and "no longer exists" in slot["message"], slot
+    assert f"synctool cdc drop {e.name}" in slot["message"], slot
     r = synctool("cdc", "drop", e.name, config_dir=tmp_path)
     assert r.rc == 0 and "no replication slot" in r.out and "dropped publication" in r.out, r
     e.run()
