@@ -19,7 +19,8 @@
  * committed before it has been sent (cdc_repl_next returns 0).
  *
  * Waits poll the socket in steps of 100 ms and end with ST_EINTR when the
- * interrupt flag is up. Connection errors are scrubbed of the datastore's
+ * interrupt flag is up (a command in progress, such as creating a slot,
+ * which waits for the server's open transactions, is cancelled). Connection errors are scrubbed of the datastore's
  * secrets (store_scrub) and name the datastore.
  */
 #include "cdc.h"
@@ -106,13 +107,52 @@ void cdc_repl_close(cdc_repl *r) {
 
 void cdc_repl_set_interrupt(cdc_repl *r, atomic_int *flag) { r->intr = flag; }
 
+/* Runs one replication command, waiting in steps of 100 ms: on the
+ * interrupt flag the command is cancelled (creating a slot waits for every
+ * transaction open on the server to end, which may take long). Returns its
+ * first result (the rest are drained); NULL with err filled on failure. */
+static PGresult *repl_exec(cdc_repl *r, const char *sql, st_error *err, const char *what) {
+    if (PQsendQuery(r->conn, sql) != 1) {
+        repl_fail(r, NULL, err, what);
+        return NULL;
+    }
+    bool cancelled = false;
+    while (PQisBusy(r->conn)) {
+        if (!cancelled && r->intr != NULL && *r->intr) {
+            PGcancel *cn = PQgetCancel(r->conn);
+            char buf[256];
+            if (cn) PQcancel(cn, buf, sizeof buf);
+            PQfreeCancel(cn);
+            cancelled = true;
+        }
+        struct pollfd p = {.fd = PQsocket(r->conn), .events = POLLIN};
+        poll(&p, 1, 100);
+        if (PQconsumeInput(r->conn) != 1) break;
+    }
+    PGresult *res = PQgetResult(r->conn), *extra;
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COPY_BOTH)
+        while ((extra = PQgetResult(r->conn)) != NULL) PQclear(extra);
+    if (cancelled && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && st != PGRES_COPY_BOTH) {
+        PQclear(res);
+        st_error_set(err, ST_EINTR, "datastore '%s' (postgres): %s: interrupted", r->name, what);
+        return NULL;
+    }
+    return res;
+}
+
 /* Slot names are made by cdc_slot_name: [a-z0-9_] only, safe to quote. */
 int cdc_repl_create_slot(cdc_repl *r, const char *slot, uint64_t *lsn, char snapshot[64],
                          st_error *err) {
     char sql[256];
     snprintf(sql, sizeof sql, "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput EXPORT_SNAPSHOT",
              slot);
-    PGresult *res = PQexec(r->conn, sql);
+    st_error werr = {0};
+    PGresult *res = repl_exec(r, sql, &werr, "creating the replication slot");
+    if (res == NULL && werr.code != ST_OK) {
+        *err = werr;
+        return werr.code;
+    }
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3)
         return repl_fail(r, res, err, "creating the replication slot");
     int rc = cdc_lsn_parse(PQgetvalue(res, 0, 1), lsn);
@@ -127,7 +167,12 @@ int cdc_repl_create_slot(cdc_repl *r, const char *slot, uint64_t *lsn, char snap
 int cdc_repl_drop_slot(cdc_repl *r, const char *slot, st_error *err) {
     char sql[160];
     snprintf(sql, sizeof sql, "DROP_REPLICATION_SLOT \"%s\" WAIT", slot);
-    PGresult *res = PQexec(r->conn, sql);
+    st_error werr = {0};
+    PGresult *res = repl_exec(r, sql, &werr, "dropping the replication slot");
+    if (res == NULL && werr.code != ST_OK) {
+        *err = werr;
+        return werr.code;
+    }
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
         return repl_fail(r, res, err, "dropping the replication slot");
     PQclear(res);

@@ -377,6 +377,44 @@ def test_cdc_writes_racing_the_initial_full(synctool, tmp_path, pg_server, pgsch
     e.referee()
 
 
+def test_cdc_first_run_waits_for_open_transactions_and_sigterm_ends_it(
+        synctool, tmp_path, pg_server, pgschema):
+    """Creating the slot waits for every transaction open on the server (a
+    consistent start); SIGTERM ends that wait (interrupted), and once the
+    transaction ended the next run starts the stream."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write("BEGIN; SELECT txid_current();\n")
+    holder.stdin.flush()
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: e.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                                   "application_name = 'synctool-cdc' AND wait_event_type = "
+                                   "'Lock'", dbname=e.pg.dbname).strip() != "0",
+                 "the slot's creation to wait for the open transaction")
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 143, err
+        assert "interrupted" in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    r = e.run()
+    assert "1 inserted" in r.err, r
+    e.referee()
+
+
 # --- what stops a run ---------------------------------------------------------
 
 def test_cdc_column_added_mid_stream(synctool, tmp_path, pg_server, pgschema):
