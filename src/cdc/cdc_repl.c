@@ -20,8 +20,9 @@
  *
  * Waits poll the socket in steps of 100 ms and end with ST_EINTR when the
  * interrupt flag is up (a command in progress, such as creating a slot,
- * which waits for the server's open transactions, is cancelled). Connection errors are scrubbed of the datastore's
- * secrets (store_scrub) and name the datastore.
+ * which waits for the server's open transactions, is cancelled).
+ * Connection errors are scrubbed of the datastore's secrets (store_scrub)
+ * and name the datastore.
  */
 #include "cdc.h"
 #include "../store/store_driver.h"

@@ -345,8 +345,9 @@ def test_cdc_writes_racing_the_initial_full(synctool, tmp_path, pg_server, pgsch
     e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 50) g")
     env = dict(os.environ, MYSQL_PWD=mysql_server.password)
     holder = subprocess.Popen(
-        ["mariadb", "--no-defaults", "--unbuffered", "-h", mysql_server.host, "-P", str(mysql_server.port),
-         "-u", mysql_server.user, mysql_server.dbname], stdin=subprocess.PIPE, env=env,
+        ["mariadb", "--no-defaults", "--unbuffered", "-h", mysql_server.host, "-P",
+         str(mysql_server.port), "-u", mysql_server.user, mysql_server.dbname],
+        stdin=subprocess.PIPE, env=env,
         text=True, stdout=subprocess.PIPE)
     holder.stdin.write(f"LOCK TABLES `{mytable}` WRITE; SELECT 'locked' AS gate;\n")
     holder.stdin.flush()
