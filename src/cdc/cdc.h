@@ -145,10 +145,15 @@ typedef struct cdc_data {
 
 /* Waits for the next XLogData: 1 and *d (valid until the next call), or 0
  * when a keepalive said the server has sent everything up to at least
- * `stop` (so nothing committed before `stop` is still to come), or an
- * error. Keepalives asking for a reply are answered with the confirmed LSN
- * (cdc_repl_confirm). */
+ * `stop` (so nothing committed before `stop` is still to come), or
+ * CDC_IDLE after a second without any message (the caller may ask the
+ * server how far it has sent: cdc_repl_pid, pg_stat_replication.sent_lsn),
+ * or an error. Keepalives asking for a reply are answered with the
+ * confirmed LSN (cdc_repl_confirm). */
+#define CDC_IDLE 2
 int cdc_repl_next(cdc_repl *r, uint64_t stop, cdc_data *d, st_error *err);
+/* The walsender's process id (pg_stat_replication.pid). */
+int cdc_repl_pid(const cdc_repl *r);
 /* Records `lsn` as flushed and sends a standby status update saying so:
  * the server may then drop the WAL before it. Call only after the
  * destination committed everything up to lsn. */

@@ -16,7 +16,9 @@
  * The end of a run: the walsender, once it has decoded everything flushed,
  * sends a keepalive whose WAL end is the position it has decoded up to;
  * when that reaches the caller's stop LSN, every transaction that
- * committed before it has been sent (cdc_repl_next returns 0).
+ * committed before it has been sent (cdc_repl_next returns 0). Should no
+ * keepalive come, a second of silence returns CDC_IDLE and the caller reads
+ * the same position from pg_stat_replication.sent_lsn on another session.
  *
  * Waits poll the socket in steps of 100 ms and end with ST_EINTR when the
  * interrupt flag is up (a command in progress, such as creating a slot,
@@ -242,11 +244,15 @@ static int wait_socket(cdc_repl *r, st_error *err) {
     return ST_OK;
 }
 
+int cdc_repl_pid(const cdc_repl *r) { return PQbackendPID(r->conn); }
+
 int cdc_repl_next(cdc_repl *r, uint64_t stop, cdc_data *d, st_error *err) {
+    int64_t since = st_time_mono_ms();
     for (;;) {
         if (r->buf) { PQfreemem(r->buf); r->buf = NULL; }
         int n = PQgetCopyData(r->conn, &r->buf, 1);
         if (n == 0) {
+            if (st_time_mono_ms() - since >= 1000) return CDC_IDLE;
             int rc = wait_socket(r, err);
             if (rc != ST_OK) return rc;
             continue;
@@ -270,6 +276,7 @@ int cdc_repl_next(cdc_repl *r, uint64_t stop, cdc_data *d, st_error *err) {
                 if (rc != ST_OK) return rc;
             }
             if (stop != 0 && d->wal_end >= stop) return 0;
+            since = st_time_mono_ms();
             continue;
         }
         return st_error_set(err, ST_ERR, "datastore '%s' (postgres): reading changes: "

@@ -567,6 +567,28 @@ static int drain_one(cdc_run *r, const cdc_data *d, bool *past_stop, bool *in_tx
     return rc;
 }
 
+/* After a silence: how far the walsender has sent (its sentPtr, as
+ * pg_stat_replication shows it); 0 when past the stop, else CDC_IDLE (wait
+ * on), or an error in *rc. d->wal_end is 0: unlike a keepalive, which
+ * follows the data it covers on the stream, this answer may overtake
+ * messages still on their way, so it ends the run but confirms nothing
+ * beyond the last transaction applied. */
+static int sent_past_stop(cdc_run *r, cdc_data *d, int *rc) {
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", cdc_repl_pid(r->repl));
+    const char *params[1] = {pid};
+    sync_list l;
+    *rc = sync_list_load(&l, r->c->src, "SELECT sent_lsn::text FROM pg_stat_replication "
+                         "WHERE pid = $1::int", 1, params, r->c->err);
+    if (*rc != ST_OK) return *rc;
+    uint64_t sent = 0;
+    bool known = l.n == 1 && l.rows[0]->v[0] && cdc_lsn_parse(l.rows[0]->v[0], &sent) == ST_OK;
+    sync_list_free(&l);
+    if (!known || sent < r->stop) return CDC_IDLE;
+    d->wal_end = 0;
+    return 0;
+}
+
 /* Applies every transaction that committed before r->stop. */
 static int drain(cdc_run *r) {
     sync_ctx *c = r->c;
@@ -582,6 +604,8 @@ static int drain(cdc_run *r) {
         cdc_data d;
         /* a keepalive inside a transaction never ends the read */
         int got = cdc_repl_next(r->repl, in_txn ? 0 : r->stop, &d, c->err);
+        if (got == CDC_IDLE && !in_txn) got = sent_past_stop(r, &d, &rc);
+        if (got == CDC_IDLE) continue;
         if (got < 0) { rc = got; break; }
         if (got == 0) { caught_up = true; decoded = d.wal_end; break; }
         rc = drain_one(r, &d, &past, &in_txn);
