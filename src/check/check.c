@@ -15,9 +15,17 @@
  * type's values (store_type_compatible: by kind on PostgreSQL, MySQL's own
  * spellings, any on SQLite, which stores any value in any column), and the
  * CREATE INDEX a missing cursor index is suggested as.
+ *
+ * A pipeline with a cdc strategy (DESIGN §7) gets the checks logical
+ * decoding needs on its PostgreSQL source: wal_level = logical, the role's
+ * REPLICATION attribute, a free replication slot (or its own slot, with the
+ * WAL it retains against max_slot_lag); and the first pipeline of each
+ * PostgreSQL source datastore lists synctool's slots there that belong to
+ * no configured cdc pipeline (they retain WAL for nobody).
  */
 #include "check.h"
 
+#include "../cdc/cdc.h"
 #include "../lock/lock.h"
 #include "../state/state.h"
 #include "../store/store.h"
@@ -405,8 +413,136 @@ static void check_late_commits(check_report *r, store *s, const config_pipeline 
             "open on source datastore '%s'", e->datastore);
 }
 
+/* --- cdc (logical decoding) --- */
+
+/* The first row of a small query into row[0..n) (strdup'd, NULL for SQL
+ * NULL); false when it failed or returned no row. */
+static bool one_row(store *s, const char *sql, int np, const char *const *params, char **row,
+                    int n) {
+    store_reader *rd = NULL;
+    const char *const *v;
+    int nc = 0;
+    bool ok = store_query_small(s, &rd, sql, np, params, NULL) == ST_OK &&
+              store_next(s, rd, &v, &nc, NULL) == 1 && nc >= n;
+    for (int i = 0; i < n; i++) row[i] = ok && v[i] ? strdup(v[i]) : NULL;
+    store_reader_close(s, rd);
+    return ok;
+}
+
+static const config_strategy *cdc_strategy(const config_pipeline *p) {
+    for (size_t i = 0; i < p->nstrategies; i++)
+        if (p->strategies[i].type == CONFIG_STRATEGY_CDC) return &p->strategies[i];
+    return NULL;
+}
+
+/* The cdc strategy's saved position ("" none), from the state store. */
+static void cdc_position(const config *cfg, const config_pipeline *p, const config_strategy *st,
+                         char *buf, size_t n) {
+    state *sta = NULL;
+    st_error err;
+    buf[0] = '\0';
+    if (state_open(&sta, &cfg->state_url, &err) == ST_OK &&
+        state_meta_get(sta, p->name, st->name, "watermark", buf, n, &err) != ST_OK)
+        buf[0] = '\0';
+    state_close(sta);
+}
+
+static void check_cdc(check_report *r, store *s, const config *cfg, const config_pipeline *p,
+                      const config_strategy *st) {
+    char slot[CDC_NAME_MAX];
+    cdc_slot_name(p->name, slot);
+    const char *params[1] = {slot};
+    char *v[5], pos[64];
+    if (!one_row(s, "SELECT current_setting('wal_level'), (SELECT (rolreplication OR rolsuper)"
+                 "::text FROM pg_roles WHERE rolname = current_user), (current_setting("
+                 "'max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots))"
+                 "::text, current_setting('max_replication_slots'), (SELECT pg_wal_lsn_diff("
+                 "pg_current_wal_lsn(), restart_lsn)::bigint::text FROM pg_replication_slots "
+                 "WHERE slot_name = $1)", 1, params, v, 5)) {
+        add(r, "cdc", CHECK_PROBLEM, NULL, "strategy %s: cannot read the replication settings "
+            "of source datastore '%s'", st->name, p->source.datastore);
+        return;
+    }
+    const char *ds = p->source.datastore;
+    if (v[0] == NULL || strcmp(v[0], "logical") != 0)
+        add(r, "cdc_wal_level", CHECK_PROBLEM, "ALTER SYSTEM SET wal_level = logical",
+            "strategy %s: source datastore '%s' has wal_level = %s; cdc needs wal_level = "
+            "logical: set it in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and "
+            "restart the server", st->name, ds, v[0] ? v[0] : "?");
+    else
+        add(r, "cdc_wal_level", CHECK_OK, NULL, "source datastore '%s' has wal_level = logical",
+            ds);
+    if (v[1] == NULL || strcmp(v[1], "true") != 0)
+        add(r, "cdc_replication", CHECK_PROBLEM, NULL, "strategy %s: the role of source "
+            "datastore '%s' lacks the REPLICATION attribute cdc needs: ALTER ROLE ... "
+            "REPLICATION", st->name, ds);
+    else
+        add(r, "cdc_replication", CHECK_OK, NULL, "the role of source datastore '%s' may "
+            "open replication connections", ds);
+    if (v[4] != NULL) {
+        long long kept = strtoll(v[4], NULL, 10);
+        add(r, "cdc_slot", st->max_slot_lag > 0 && kept > st->max_slot_lag ? CHECK_WARN : CHECK_OK,
+            NULL, "replication slot %s retains %lld bytes of WAL on '%s' (max_slot_lag %lld, "
+            "0 = none)", slot, kept, ds, (long long)st->max_slot_lag);
+    } else if (cdc_position(cfg, p, st, pos, sizeof pos), pos[0] != '\0') {
+        add(r, "cdc_slot", CHECK_PROBLEM, NULL, "strategy %s: replication slot %s no longer "
+            "exists on source datastore '%s' (the strategy's position is %s): the changes "
+            "since cannot be read, so the next run fails; run synctool cdc drop %s, then run "
+            "again: it copies the table in full and streams from there", st->name, slot, ds,
+            pos, p->name);
+    } else if (v[2] == NULL || strtoll(v[2], NULL, 10) <= 0) {
+        add(r, "cdc_slot", CHECK_PROBLEM, NULL, "strategy %s: no free replication slot on "
+            "source datastore '%s' (max_replication_slots = %s, all in use): raise "
+            "max_replication_slots and restart, or drop slots nobody reads", st->name, ds,
+            v[3] ? v[3] : "?");
+    } else {
+        add(r, "cdc_slot", CHECK_OK, NULL, "replication slot %s does not exist yet: the first "
+            "cdc run creates it (%s of max_replication_slots = %s free)", slot, v[2],
+            v[3] ? v[3] : "?");
+    }
+    for (int i = 0; i < 5; i++) free(v[i]);
+}
+
+/* synctool's slots on the datastore that no configured cdc pipeline owns. */
+static void check_orphan_slots(check_report *r, store *s, const config *cfg, const char *ds) {
+    store_reader *rd = NULL;
+    const char *const *v;
+    int nc = 0;
+    if (store_query_small(s, &rd, "SELECT slot_name::text, coalesce(pg_wal_lsn_diff("
+                          "pg_current_wal_lsn(), restart_lsn)::bigint, 0)::text FROM "
+                          "pg_replication_slots WHERE slot_name LIKE 'synctool\\_%' AND "
+                          "database = current_database() ORDER BY 1", 0, NULL, NULL) != ST_OK)
+        return;
+    store_sb list = {0};
+    while (store_next(s, rd, &v, &nc, NULL) == 1 && nc == 2 && v[0]) {
+        bool owned = false;
+        for (size_t i = 0; i < cfg->npipelines && !owned; i++) {
+            const config_pipeline *q = &cfg->pipelines[i];
+            char name[CDC_NAME_MAX];
+            cdc_slot_name(q->name, name);
+            owned = cdc_strategy(q) && strcmp(q->source.datastore, ds) == 0 &&
+                    strcmp(name, v[0]) == 0;
+        }
+        if (!owned) store_sb_addf(&list, "%s%s (%s bytes of WAL)", list.len ? ", " : "", v[0],
+                                  v[1] ? v[1] : "?");
+    }
+    store_reader_close(s, rd);
+    if (list.len && !list.oom)
+        add(r, "cdc_orphan_slots", CHECK_WARN, NULL, "replication slots on source datastore "
+            "'%s' that belong to no configured cdc pipeline retain WAL: %s; drop each with "
+            "SELECT pg_drop_replication_slot('NAME') (and DROP PUBLICATION of the same name)",
+            ds, list.s);
+    store_sb_free(&list);
+}
+
+static bool first_source_user(const config *cfg, const config_pipeline *p) {
+    for (size_t i = 0; i < cfg->npipelines && &cfg->pipelines[i] != p; i++)
+        if (strcmp(cfg->pipelines[i].source.datastore, p->source.datastore) == 0) return false;
+    return true;
+}
+
 static void check_source(check_report *r, const conns *cs, const config *cfg,
-                         const config_pipeline *p) {
+                         const config_pipeline *p, bool only) {
     char why[1024];
     store *s = conn_get(cs, cfg, p->source.datastore, why, sizeof why);
     if (s == NULL) {
@@ -434,6 +570,10 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
     check_key(r, s, p);
     check_cursor_index(r, s, p);
     check_late_commits(r, s, p);
+    if (!cdc_source_supported(config_datastore_find(cfg, p->source.datastore))) return;
+    const config_strategy *cdc = cdc_strategy(p);
+    if (cdc) check_cdc(r, s, cfg, p, cdc);
+    if (only || first_source_user(cfg, p)) check_orphan_slots(r, s, cfg, p->source.datastore);
 }
 
 static void check_destination(check_report *r, const conns *cs, const config *cfg,
@@ -512,7 +652,7 @@ int check_run(const config *cfg, const config_pipeline *only, int64_t timeout_ms
         const config_pipeline *p = &cfg->pipelines[i];
         if (only && only != p) continue;
         snprintf(r[k].subject, sizeof r[k].subject, "%s", p->name);
-        check_source(&r[k], &cs, cfg, p);
+        check_source(&r[k], &cs, cfg, p, only != NULL);
         check_destination(&r[k], &cs, cfg, p);
         k++;
     }

@@ -91,6 +91,7 @@ static const struct {
     {"pause", cli_cmd_pause, "pause scheduling of a pipeline's strategies"},
     {"resume", cli_cmd_resume, "resume scheduling paused by `pause`"},
     {"serve", cli_cmd_serve, "HTTP API, /metrics and health endpoints"},
+    {"cdc", cli_cmd_cdc, "cdc drop N: drop a pipeline's replication slot and publication"},
     {"help", cli_cmd_help, "help [COMMAND]: this list, or a command's --help"},
 };
 

@@ -109,5 +109,6 @@ int cli_cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_why(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_init(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_cdc(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -521,6 +521,7 @@ const char *config_strategy_type_name(config_strategy_type t) {
     case CONFIG_STRATEGY_FULL: return "full";
     case CONFIG_STRATEGY_DELTA: return "delta";
     case CONFIG_STRATEGY_HASH: return "hash";
+    case CONFIG_STRATEGY_CDC: return "cdc";
     }
     return "?";
 }

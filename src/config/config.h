@@ -77,7 +77,12 @@ typedef struct config_column {
     char *expr;
 } config_column;
 
-typedef enum { CONFIG_STRATEGY_FULL, CONFIG_STRATEGY_DELTA, CONFIG_STRATEGY_HASH } config_strategy_type;
+typedef enum {
+    CONFIG_STRATEGY_FULL,
+    CONFIG_STRATEGY_DELTA,
+    CONFIG_STRATEGY_HASH,
+    CONFIG_STRATEGY_CDC   /* PostgreSQL sources: logical decoding (src/cdc) */
+} config_strategy_type;
 
 typedef struct config_strategy {
     char *name;
@@ -89,6 +94,9 @@ typedef struct config_strategy {
     int64_t lookback_seconds;  /* delta: re-read window, default 0 */
     int64_t batch_size;        /* rows per write batch, default 10000 */
     int64_t segment_rows;      /* hash: rows per leaf segment, default 1000 */
+    /* cdc: the run fails when the replication slot retains more WAL than
+     * this many bytes (`max_slot_lag: 1GB`); 0 = no limit */
+    int64_t max_slot_lag;
     int line, col;
 } config_strategy;
 

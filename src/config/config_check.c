@@ -8,6 +8,9 @@
  *     base names (lowercase, without "(p,s)" or "[]"); SQLite accepts a few
  *     spellings of its own (blob, datetime, ...). A datastore type this file
  *     does not know is not checked.
+ *   - a cdc strategy reads a PostgreSQL source table (config_check_cdc):
+ *     logical decoding is PostgreSQL's; the message names the engines
+ *     that support it and the strategies that work everywhere.
  *   - no two pipelines write the same destination table
  *     (config_check_destination): they would overwrite each other's rows
  *     and fight over the table lock.
@@ -139,5 +142,25 @@ void config_check_destination(config_loader *ld, const config *cfg, const config
                            "\"%s\" (%s): two pipelines would overwrite each other's rows",
                            d->datastore, config_schema_shown(d), d->table, o->name, of);
         return;
+    }
+}
+
+void config_check_cdc(config_loader *ld, const config *cfg, const config_pipeline *p) {
+    const config_datastore *src =
+        p->source.datastore ? config_datastore_find(cfg, p->source.datastore) : NULL;
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *s = &p->strategies[i];
+        if (s->type != CONFIG_STRATEGY_CDC || s->name == NULL) continue;
+        if (src != NULL && src->type != CONFIG_DS_POSTGRES)
+            config_problem_add(ld, s->line, s->col,
+                               "strategies[%zu]: strategy \"%s\" is type cdc, which needs a "
+                               "PostgreSQL source; datastore '%s' is %s (cdc supports: "
+                               "PostgreSQL; use delta or hash for this source)",
+                               i, s->name, src->name, engine_name(src));
+        else if (p->source.query != NULL)
+            config_problem_add(ld, s->line, s->col,
+                               "strategies[%zu]: strategy \"%s\" is type cdc, which reads a "
+                               "table's changes: source.query cannot be used with it (name "
+                               "source.table, or use delta or hash)", i, s->name);
     }
 }

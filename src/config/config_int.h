@@ -102,6 +102,8 @@ void config_parse_strategies(config_loader *ld, const config_node *root, config_
  * shared with an earlier pipeline. Problems are recorded in ld. */
 void config_check_column_types(config_loader *ld, const config *cfg, const config_node *root,
                                const config_pipeline *p);
+/* A cdc strategy needs a PostgreSQL source table (not a query). */
+void config_check_cdc(config_loader *ld, const config *cfg, const config_pipeline *p);
 void config_check_destination(config_loader *ld, const config *cfg, const config_node *root,
                               const config_pipeline *p);
 /* datastores.yaml `history:` and `notify:`, a pipeline's `freshness:`

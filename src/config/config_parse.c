@@ -509,6 +509,7 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
     config_parse_strategies(ld, root, p);
     config_check_column_types(ld, cfg, root, p);
     config_check_destination(ld, cfg, root, p);
+    config_check_cdc(ld, cfg, p);
     parse_locks(ld, root, &p->locks);
     parse_retry(ld, root, &p->retry);
     config_parse_freshness(ld, root, p);

@@ -10,10 +10,11 @@
  * the source row instead of reading one (never a key or a cursor, never with
  * a hand-written source.query, which computes its own columns).
  *
- * Strategies are full, delta or hash, each with optional cron + timezone and
- * type-specific settings: a delta needs a `cursor` that is one of the
+ * Strategies are full, delta, hash or cdc, each with optional cron + timezone
+ * and type-specific settings: a delta needs a `cursor` that is one of the
  * pipeline's source columns and may have `lookback_seconds`; a hash may have
- * `segment_rows`. A setting that belongs to another type is refused rather
+ * `segment_rows`; a cdc `max_slot_lag` (a size: bytes or "1GB"; its source
+ * engine is checked against the datastores in config_check.c). A setting that belongs to another type is refused rather
  * than ignored, so a typo in the type cannot silently change behaviour.
  *
  * Cron expressions and zones are checked with cron_parse(), the same parser
@@ -27,6 +28,7 @@
 
 #include "../cron/cron.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,10 +142,10 @@ void config_parse_columns(config_loader *ld, const config_node *root, config_pip
 
 static bool parse_type(config_loader *ld, const config_node *m, const char *path,
                        config_strategy *s) {
-    static const char *const names[] = {"full", "delta", "hash"};
+    static const char *const names[] = {"full", "delta", "hash", "cdc"};
     char *t = NULL;
     if (!config_get_string(ld, m, path, "type", true, &t)) return false;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         if (strcmp(t, names[i]) == 0) {
             s->type = (config_strategy_type)i;
             free(t);
@@ -152,7 +154,7 @@ static bool parse_type(config_loader *ld, const config_node *m, const char *path
     }
     const config_node *v = config_map_get(m, "type");
     config_problem_add(ld, v->line, v->col,
-                       "%s.type: unknown strategy type \"%s\" (expected full, delta or hash)",
+                       "%s.type: unknown strategy type \"%s\" (expected full, delta, hash or cdc)",
                        path, t);
     free(t);
     return false;
@@ -263,11 +265,32 @@ static void strategy_unique(config_loader *ld, const config_node *m, const char 
     }
 }
 
+/* A byte count: an integer, or a number with a unit B, kB/KB, MB, GB or TB
+ * (powers of 1024, as PostgreSQL's memory settings): "512MB", "1GB". */
+static void parse_size(config_loader *ld, const config_node *m, const char *path,
+                       const char *key, int64_t *out) {
+    const config_node *v = config_map_get(m, key);
+    if (v == NULL) return;
+    const char *s = v->kind == CONFIG_NODE_SCALAR ? v->value : "";
+    char *end = NULL;
+    long long n = strtoll(s, &end, 10);
+    static const char *const units[] = {"", "B", "kB", "KB", "MB", "GB", "TB"};
+    static const int shift[] = {0, 0, 10, 10, 20, 30, 40};
+    for (size_t i = 0; end != s && n > 0 && i < 7; i++) {
+        if (strcmp(end, units[i]) != 0 || n > (INT64_MAX >> shift[i])) continue;
+        *out = (int64_t)n << shift[i];
+        return;
+    }
+    config_problem_add(ld, v->line, v->col, "%s.%s: expected a positive size in bytes, e.g. "
+                       "1073741824, \"512MB\" or \"1GB\" (units B, kB, MB, GB, TB), got \"%s\"",
+                       path, key, s);
+}
+
 static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
                            config_pipeline *p) {
     static const char *const keys[] = {"name", "type", "cron", "timezone", "enabled",
                                        "cursor", "lookback_seconds", "batch_size",
-                                       "segment_rows", NULL};
+                                       "segment_rows", "max_slot_lag", NULL};
     config_strategy *s = &p->strategies[i];
     char path[64];
     snprintf(path, sizeof path, "strategies[%zu]", i);
@@ -284,11 +307,13 @@ static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
     config_get_int(ld, m, path, "lookback_seconds", 0, 31536000, &s->lookback_seconds);
     config_get_int(ld, m, path, "batch_size", 1, 10000000, &s->batch_size);
     config_get_int(ld, m, path, "segment_rows", 1, 100000000, &s->segment_rows);
+    parse_size(ld, m, path, "max_slot_lag", &s->max_slot_lag);
     if (typed) {
         bool delta = s->type == CONFIG_STRATEGY_DELTA;
         refuse_unless(ld, m, path, "cursor", delta, "delta");
         refuse_unless(ld, m, path, "lookback_seconds", delta, "delta");
         refuse_unless(ld, m, path, "segment_rows", s->type == CONFIG_STRATEGY_HASH, "hash");
+        refuse_unless(ld, m, path, "max_slot_lag", s->type == CONFIG_STRATEGY_CDC, "cdc");
         if (delta) check_cursor(ld, m, path, p, s);
     }
     check_cron(ld, m, path, s);

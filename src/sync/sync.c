@@ -2,7 +2,7 @@
  * sync — sync_run(): one strategy of one pipeline, source to destination.
  *
  * This file sets a run up and tears it down; the strategies live in
- * sync_full.c, sync_delta.c and sync_hash.c, the batch commit (fencing,
+ * sync_full.c, sync_delta.c, sync_hash.c and sync_cdc.c, the batch commit (fencing,
  * cancel) in sync_batch.c, DDL in sync_ddl.c.
  *
  * Stores are opened by each datastore's driver, or all by the driver the
@@ -277,6 +277,7 @@ static int run_strategy(sync_ctx *c) {
     case CONFIG_STRATEGY_FULL: rc = sync_full(c); break;
     case CONFIG_STRATEGY_DELTA: rc = sync_delta(c); break;
     case CONFIG_STRATEGY_HASH: rc = sync_hash(c); break;
+    case CONFIG_STRATEGY_CDC: rc = sync_cdc(c); break;
     default: rc = st_error_set(c->err, ST_EINVAL, "unknown strategy type");
     }
     sync_progress_end(&c->prog, c->stats);

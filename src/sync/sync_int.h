@@ -183,6 +183,8 @@ typedef int (*sync_side_fn)(sync_ctx *c, bool source, void *arg, st_error *err);
 int sync_both_sides(sync_ctx *c, sync_side_fn fn, void *src_arg, void *dst_arg);
 
 int sync_delta(sync_ctx *c);
+/* sync_cdc.c: the cdc strategy (PostgreSQL logical decoding, src/cdc). */
+int sync_cdc(sync_ctx *c);
 /* sync_delta.c: the watermark (the last copied row's cursor, then its keys,
  * canonical text) and the page loop that loads, advances and saves it;
  * `page` copies the rows after *w (from *w inclusive on the cursor alone

@@ -36,8 +36,10 @@ static int view_alloc(view_pipeline *v, size_t n) {
     v->d = calloc(n, sizeof *v->d);
     v->prog = calloc(n, sizeof *v->prog);
     v->watermark = calloc(n, sizeof *v->watermark);
+    v->slot_retained = calloc(n, sizeof *v->slot_retained);
+    for (size_t i = 0; v->slot_retained != NULL && i < n; i++) v->slot_retained[i] = -1;
     if (!v->recs || !v->has_state || !v->problem || !v->crons || !v->next_fire || !v->d ||
-        !v->prog || !v->watermark)
+        !v->prog || !v->watermark || !v->slot_retained)
         return ST_ENOMEM;
     return ST_OK;
 }
@@ -111,8 +113,14 @@ static char *read_watermark(state *st, const state_record *r) {
 void view_load_live(view_pipeline *v, state *st, bool progress) {
     for (size_t i = 0; v->with_state && i < v->p->nstrategies; i++) {
         const state_record *r = &v->recs[i];
-        if (v->p->strategies[i].type == CONFIG_STRATEGY_DELTA && v->watermark[i] == NULL)
+        config_strategy_type t = v->p->strategies[i].type;
+        if ((t == CONFIG_STRATEGY_DELTA || t == CONFIG_STRATEGY_CDC) && v->watermark[i] == NULL)
             v->watermark[i] = read_watermark(st, r);
+        char kept[32];
+        if (t == CONFIG_STRATEGY_CDC &&
+            state_meta_get(st, r->pipeline, r->strategy, "slot_retained_bytes", kept,
+                           sizeof kept, NULL) == ST_OK && kept[0])
+            v->slot_retained[i] = strtoll(kept, NULL, 10);
         state_progress pr;
         if (progress && r->status == STATE_RUNNING && r->run_id > 0 &&
             state_progress_get(st, r->pipeline, r->strategy, &pr, NULL) == ST_OK &&
@@ -128,6 +136,7 @@ void view_free(view_pipeline *v) {
         for (size_t i = 0; i < v->p->nstrategies; i++) free(v->watermark[i]);
     free(v->crons);
     free(v->watermark);
+    free(v->slot_retained);
     free(v->recs);
     free(v->has_state);
     free(v->problem);

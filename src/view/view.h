@@ -47,7 +47,9 @@ typedef struct view_pipeline {
     sched_decision *d;
     int selected;               /* sched_select's answer, -1 = none */
     state_progress *prog;       /* run_id 0 = no progress shown */
-    char **watermark;           /* a delta strategy's saved position, NULL = none */
+    char **watermark;           /* a delta strategy's saved position, a cdc
+                                 * strategy's confirmed LSN; NULL = none */
+    int64_t *slot_retained;     /* cdc: WAL its slot retained at the last run, -1 = unknown */
 } view_pipeline;
 
 /* Builds the view of p at `at`. states: parallel to p->strategies (NULL

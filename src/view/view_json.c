@@ -61,6 +61,7 @@ static void record_members(json_writer *w, const view_pipeline *v, size_t i) {
     json_kv_text(w, "message", r->message);
     json_kv_text(w, "error", r->error);
     json_kv_string(w, "watermark", v->watermark[i]);
+    kv_opt_int(w, "slot_retained_bytes", v->slot_retained[i] >= 0, v->slot_retained[i]);
     json_key(w, "progress");
     if (v->prog[i].run_id > 0) state_progress_write_json(w, &v->prog[i]); else json_null(w);
     json_key(w, "freshness_s");

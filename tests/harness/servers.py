@@ -89,7 +89,10 @@ class Postgres:
         opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
                 f"-c unix_socket_directories={self.dir} -c fsync=off "
                 f"-c synchronous_commit=off -c full_page_writes=off "
-                f"-c max_connections=200")
+                f"-c max_connections=200 "
+                # logical decoding for the cdc strategy (tests/e2e/test_cdc.py)
+                f"-c wal_level=logical -c max_replication_slots=32 "
+                f"-c max_wal_senders=32")
         # Extra server settings, e.g. SYNCTOOL_TEST_PG_SETTINGS="shared_buffers=1GB"
         # for benchmarks whose tables should fit the buffer cache.
         for setting in os.environ.get("SYNCTOOL_TEST_PG_SETTINGS", "").split():

@@ -475,7 +475,36 @@ static void test_invalid_strategy_type(void **state) {
     cfgt_write(t, "datastores.yaml", DS);
     write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: full, type: fast}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:14:24: strategies[1].type: unknown strategy type "
-                         "\"fast\" (expected full, delta or hash)");
+                         "\"fast\" (expected full, delta, hash or cdc)");
+}
+
+/* cdc: PostgreSQL sources only (validate names the engine that supports
+ * it); max_slot_lag a size, only on cdc. */
+static void test_cdc_strategy(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml", DS);
+    write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: c, type: cdc}\n");
+    expect_invalid(t, 1, "pipelines/p1.yaml:14:5: strategies[1]: strategy \"c\" is type cdc, "
+                         "which needs a PostgreSQL source; datastore 'src' is sqlite (cdc "
+                         "supports: PostgreSQL; use delta or hash for this source)");
+    cfgt_write(t, "datastores.yaml",
+               "datastores:\n  src: {type: postgres, connection: {host: h, dbname: d}}\n"
+               "  dst: {type: sqlite, path: /var/tmp/abs/dst.db}\n");
+    write_pipe_with(t, "pipelines/p1.yaml", 14,
+                    "  - {name: c, type: cdc, max_slot_lag: 1GB}\n");
+    if (load(t) != ST_OK) { dump(t); fail(); }
+    const config_strategy *c = &t->cfg->pipelines[0].strategies[1];
+    assert_int_equal(c->type, CONFIG_STRATEGY_CDC);
+    assert_true(c->max_slot_lag == 1073741824LL);
+    assert_string_equal(config_strategy_type_name(c->type), "cdc");
+    write_pipe_with(t, "pipelines/p1.yaml", 14,
+                    "  - {name: c, type: cdc, max_slot_lag: 12 GB}\n");
+    expect_invalid(t, 1, "pipelines/p1.yaml:14:40: strategies[1].max_slot_lag: expected a "
+                         "positive size in bytes");
+    write_pipe_with(t, "pipelines/p1.yaml", 14,
+                    "  - {name: c, type: full, max_slot_lag: 512MB}\n");
+    expect_invalid(t, 1, "pipelines/p1.yaml:14:27: strategies[1].max_slot_lag: only valid for "
+                         "cdc strategies");
 }
 
 static void test_invalid_datastore_type(void **state) {
@@ -991,6 +1020,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invalid_cron, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_timezone, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_strategy_type, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_cdc_strategy, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_mysql_datastore, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_mysql_bad_ssl_mode_and_zero_dates, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_in_engine, cfgt_setup, cfgt_teardown),

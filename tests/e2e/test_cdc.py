@@ -1,0 +1,518 @@
+"""End-to-end: the cdc strategy (issue 23, item 2; DESIGN §7).
+
+A PostgreSQL source table (the harness's server runs with wal_level =
+logical) is copied by a first cdc run (the publication and the slot are
+made, the initial copy runs as full in the slot's exported snapshot), then
+changed (inserts, updates, deletes, a key update, TRUNCATE, a 1 MB text
+value, an update leaving a TOASTed column unchanged, a battery of types)
+and drained by further runs into PostgreSQL, MySQL and SQLite destinations;
+after each, `hash` (the referee) finds nothing to do. Also: SIGKILL
+mid-apply and a rerun (equal, no duplicates); a column added on the source
+mid-stream (an error naming it); a dropped slot (an error naming the fix);
+max_slot_lag exceeded; cdc on a MySQL source refused by validate; `cdc
+drop`. Runs are held by gates (a row lock in the destination), never by
+sleeps. Every slot a test makes is dropped at its end.
+"""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import BIN
+
+
+def wait_for(cond, what, timeout=60.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def pgschema(pg_server):
+    name = "cdc_" + uuid.uuid4().hex[:10]
+    pg_server.psql(f'CREATE SCHEMA "{name}"', dbname=pg_server.dbname)
+    yield name
+    # the slots and publications of this test's pipelines
+    pg_server.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                   f"WHERE slot_name LIKE 'synctool_{name}%' AND NOT active",
+                   dbname=pg_server.dbname)
+    for pub in pg_server.psql(f"SELECT pubname FROM pg_publication WHERE pubname LIKE "
+                              f"'synctool_{name}%'", dbname=pg_server.dbname).split():
+        pg_server.psql(f'DROP PUBLICATION "{pub}"', dbname=pg_server.dbname)
+    pg_server.psql(f'DROP SCHEMA "{name}" CASCADE', dbname=pg_server.dbname)
+
+
+def pg_ds(pg, name):
+    return (f"  {name}: {{type: postgres, connection: {{host: {pg.host}, port: {pg.port}, "
+            f"user: {pg.user}, password: {pg.password}, dbname: {pg.dbname}}}}}\n")
+
+
+def my_ds(my, name):
+    return (f"  {name}: {{type: mysql, connection: {{host: {my.host}, port: {my.port}, "
+            f"user: {my.user}, password: {my.password}, dbname: {my.dbname}}}}}\n")
+
+
+SIMPLE = [("id", "bigint PRIMARY KEY", "bigint", True), ("v", "text", "text", False),
+          ("n", "integer", "integer", False)]
+
+
+def write_config(root, ds, src, dst, cols, name, extra=""):
+    (root / "pipelines").mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "datastores.yaml").write_text("datastores:\n" + ds +
+                                          "  lite: {type: sqlite, path: data/b.db}\n")
+    colyaml = "".join(f"  - {{name: {c}, type: \"{t}\"{', key: true' if k else ''}}}\n"
+                      for c, _, t, k in cols)
+    (root / "pipelines" / "p.yaml").write_text(
+        f"name: {name}\nsource: {src}\ndestination: {dst}\ncolumns:\n{colyaml}"
+        f"strategies:\n  - {{name: cdc, type: cdc{extra}}}\n  - {{name: hash, type: hash}}\n")
+
+
+class Env:
+    def __init__(self, synctool, root, pg, schema, name):
+        self.synctool, self.root, self.pg, self.schema, self.name = synctool, root, pg, schema, name
+
+    def sql(self, s):
+        return self.pg.psql(s.replace("{t}", f'"{self.schema}".src'), dbname=self.pg.dbname)
+
+    def run(self, strategy="cdc", ok=True):
+        r = self.synctool("run", "--job-name", self.name, "--strategy", strategy,
+                          config_dir=self.root)
+        if ok:
+            assert r.rc == 0, r
+        return r
+
+    def referee(self):
+        """hash after cdc finds nothing to do."""
+        r = self.run("hash")
+        assert "0 inserted, 0 updated, 0 deleted" in r.err, r
+
+
+def make_env(synctool, tmp_path, pg, schema, dst_kind, cols=SIMPLE, extra="", my=None,
+             mydb=None):
+    name = f"{schema}_p"
+    ds = pg_ds(pg, "src")
+    if dst_kind == "pg":
+        dst = f"{{datastore: src, schema: {schema}, table: dst}}"
+    elif dst_kind == "mysql":
+        ds += my_ds(my, "my")
+        dst = "{datastore: my, table: " + f"{schema}_dst" + "}"
+    else:
+        dst = "{datastore: lite, table: dst}"
+    write_config(tmp_path, ds, f"{{datastore: src, schema: {schema}, table: src}}", dst, cols,
+                 name, extra)
+    e = Env(synctool, tmp_path, pg, schema, name)
+    e.sql("CREATE TABLE {t} (" + ", ".join(f"{c} {t}" for c, t, _, _ in cols) + ")")
+    r = synctool("ddl", "apply", name, config_dir=tmp_path)
+    assert r.rc == 0, r
+    return e
+
+
+def test_cdc_basic_sqlite(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, g FROM generate_series(1, 100) g")
+    r = e.run()
+    assert "100 inserted" in r.err, r
+    e.referee()
+    e.sql("INSERT INTO {t} VALUES (101, 'new', 1); UPDATE {t} SET v = 'upd' WHERE id <= 10; "
+          "DELETE FROM {t} WHERE id BETWEEN 50 AND 59; UPDATE {t} SET id = 1000 WHERE id = 20")
+    r = e.run()
+    assert "1 inserted" in r.err or "2 inserted" in r.err, r
+    e.referee()
+    db = sqlite3.connect(tmp_path / "data" / "b.db")
+    assert db.execute("SELECT count(*) FROM dst").fetchone()[0] == 91
+    assert db.execute("SELECT v FROM dst WHERE id = 1000").fetchone()[0] == "v20"
+    r = e.run()
+    assert "0 read" in r.err, r
+    # status --json: the confirmed LSN and the WAL the slot retained
+    r = synctool("status", e.name, "--json", config_dir=tmp_path)
+    [row] = [s for s in json.loads(r.out) if s["strategy"] == "cdc"]
+    assert "/" in row["watermark"] and row["slot_retained_bytes"] >= 0, row
+    [row] = [s for s in json.loads(r.out) if s["strategy"] == "hash"]
+    assert row["watermark"] is None and row["slot_retained_bytes"] is None, row
+
+
+# --- the value battery into every engine -------------------------------------
+
+BATTERY_COLS = [
+    ("id", "bigint PRIMARY KEY", "bigint", True),
+    ("flag", "boolean", "boolean", False),
+    ("i", "integer", "integer", False),
+    ("d", "numeric(65,30)", "numeric(65,30)", False),
+    ("n", "numeric", "numeric", False),
+    ("f", "double precision", "double precision", False),
+    ("r", "real", "real", False),
+    ("dt", "date", "date", False),
+    ("ts", "timestamp(6)", "timestamp", False),
+    ("tz", "timestamptz", "timestamptz", False),
+    ("tm", "time", "time", False),
+    ("s", "text", "text", False),
+    ("b", "bytea", "bytea", False),
+    ("big", "text", "text", False),
+]
+
+# id, flag, i, d, n, f, r, dt, ts, tz, tm, s, b
+ROWS = [
+    "(1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "(2, true, -2147483648, -12345678901234567890123456789012345.123456789012345678901234567890,"
+    " 123456789012345678901234567890.5, 0.1, 0.1, '2025-03-30', '2025-03-30 02:30:00.123456',"
+    " '2025-10-26 01:30:00.000001+02', '23:59:59.999999', 'h\u00e9llo \U0001F600 | \\ x',"
+    " '\\x00ff10', 'small')",
+    "(3, false, 0, 12.50, 0.000, 1e20, 1.5e-05, '1999-12-31', '2000-01-01 00:00:00',"
+    " '1970-01-02 00:00:00+00', '00:00:00', '', '\\x', '')",
+    "(4, true, 7, 0.000000000000000000000000000001, 99999999999999999999.99999, 123456.789,"
+    " 3.4e38, '2024-02-29', '2024-02-29 12:00:00.5', '2024-02-29 23:59:59.5-05', '12:34:56.5',"
+    " 'tab\tnewline\nend', '\\xdeadbeef', 'x')",
+]
+# PostgreSQL keeps these; MySQL and SQLite have no NaN / Infinity / -0 to hold
+PG_ONLY_ROWS = [
+    "(5, NULL, NULL, NULL, 'NaN', 'NaN', '-Infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "(6, NULL, NULL, NULL, '-0.00', '-0', 'Infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+]
+
+BIG = "(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 32768) g)"  # 1 MB
+
+
+def rows_with(base, rows):
+    return [r.replace("(", f"({base} + ", 1) if base else r for r in rows]
+
+
+@pytest.fixture
+def mytable(mysql_server, pgschema):
+    yield f"{pgschema}_dst"
+    mysql_server.sql(f"DROP TABLE IF EXISTS `{mysql_server.dbname}`.`{pgschema}_dst`")
+
+
+@pytest.mark.parametrize("dst", ["pg", "mysql", "sqlite"])
+def test_cdc_battery(synctool, tmp_path, pg_server, pgschema, mysql_server, mytable, dst):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, dst, cols=BATTERY_COLS,
+                 my=mysql_server)
+    rows = ROWS + (PG_ONLY_ROWS if dst == "pg" else [])
+    if dst == "sqlite":   # SQLite holds numerics of up to 15 digits exactly (sync_ddl_caveats)
+        rows = [r.replace("-12345678901234567890123456789012345.123456789012345678901234567890",
+                          "-12345.678901").replace("123456789012345678901234567890.5", "1234567.5")
+                .replace("0.000000000000000000000000000001", "0.000001")
+                .replace("99999999999999999999.99999", "99999.99999") for r in rows]
+    e.sql("INSERT INTO {t} VALUES " + ", ".join(rows))
+    e.sql("INSERT INTO {t} (id, s, big) SELECT 900, 'toasted', " + BIG)
+    e.sql("INSERT INTO {t} (id, s) SELECT g, 'plain ' || g FROM generate_series(1000, 1049) g")
+    r = e.run()                       # the slot, and full in its snapshot
+    assert "created publication and replication slot" in r.err, r
+    e.referee()
+    # every battery row again (inserts), updates, deletes, a key update
+    e.sql("INSERT INTO {t} VALUES " + ", ".join(rows_with(100, rows)))
+    e.sql("UPDATE {t} SET (flag, i, d, n, f, r, dt, ts, tz, tm, s, b) = "
+          "(SELECT flag, i, d, n, f, r, dt, ts, tz, tm, s, b FROM {t} WHERE id = 2) "
+          "WHERE id IN (3, 1000)")
+    e.sql("UPDATE {t} SET s = NULL, n = 5 WHERE id = 2")
+    e.sql("DELETE FROM {t} WHERE id BETWEEN 1040 AND 1049")
+    e.sql("UPDATE {t} SET id = 5000 WHERE id = 1001")
+    e.sql("UPDATE {t} SET id = 1001 WHERE id = 1002")      # the freed key taken again
+    # an update that leaves the TOASTed column unchanged ('u'): the row is in
+    # the destination already, and one inserted and updated in the same run
+    e.sql("UPDATE {t} SET s = 'toasted, then updated' WHERE id = 900")
+    e.sql("INSERT INTO {t} (id, s, big) SELECT 901, 'new', " + BIG)
+    e.sql("UPDATE {t} SET s = 'new, then updated' WHERE id = 901")
+    r = e.run()
+    assert "0 read" not in r.err, r
+    e.referee()
+    if dst == "pg":
+        got = e.pg.psql(f'SELECT length(big), s FROM "{pgschema}".dst WHERE id = 900',
+                        dbname=e.pg.dbname)
+        assert got.strip() == "1048576|toasted, then updated", got
+    # TRUNCATE empties the destination; later inserts arrive
+    e.sql("TRUNCATE {t}")
+    e.sql("INSERT INTO {t} (id, s) VALUES (1, 'after truncate'), (2, 'too')")
+    r = e.run()
+    assert "2 inserted" in r.err, r
+    e.referee()
+    r = e.run()                       # nothing new: nothing read
+    assert "0 read" in r.err, r
+
+
+# --- a kill mid-apply ---------------------------------------------------------
+
+def test_cdc_sigkill_mid_apply_then_rerun(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg", extra=", batch_size: 10")
+    with open(tmp_path / "pipelines" / "p.yaml", "a") as f:
+        f.write("locks: {lease_ttl_seconds: 3}\n")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 100) g")
+    e.run()
+    # 100 transactions, one change each: batches of 10 commit one by one
+    e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = n + 1, v = 'w' || k "
+          "WHERE id = k; COMMIT; END LOOP; END $$")
+    e.sql("INSERT INTO {t} VALUES (101, 'new', 1)")
+    # the gate: row 75 of the destination is locked, so the batch with it waits
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; SELECT * FROM "{pgschema}".dst WHERE id = 75 FOR UPDATE;\n')
+    holder.stdin.flush()
+
+    def waiting():
+        return e.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                         "AND application_name LIKE 'synctool%'",
+                         dbname=e.pg.dbname).strip() != "0"
+
+    base = [BIN, "--config-dir", str(tmp_path)]
+    proc = subprocess.Popen(base + ["run", "--job-name", e.name, "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(waiting, "the cdc run to wait on the locked row")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    done = e.pg.psql(f'SELECT count(*) FROM "{pgschema}".dst WHERE n = 1', dbname=e.pg.dbname)
+    assert 0 < int(done) < 100, done           # some batches committed, not all
+    r = synctool("run", "--job-name", e.name, "--strategy", "cdc", "--lock-timeout", "60",
+                 config_dir=tmp_path)
+    assert r.rc == 0, r
+    got = e.pg.psql(f'SELECT count(*), count(DISTINCT id), sum(n) FROM "{pgschema}".dst',
+                    dbname=e.pg.dbname)
+    assert got.strip() == "101|101|101", got
+    e.referee()
+
+
+def test_cdc_sigterm_mid_apply(synctool, tmp_path, pg_server, pgschema):
+    """SIGTERM while a batch waits: interrupted, the slot confirmed no further
+    than the state's position (the last committed batch); a rerun completes."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg", extra=", batch_size: 10")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 100) g")
+    e.run()
+    e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = n + 1 WHERE id = k; COMMIT; "
+          "END LOOP; END $$")
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; SELECT * FROM "{pgschema}".dst WHERE id = 45 FOR UPDATE;\n')
+    holder.stdin.flush()
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: e.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                                   "wait_event_type = 'Lock' AND application_name LIKE "
+                                   "'synctool%'", dbname=e.pg.dbname).strip() != "0",
+                 "the cdc run to wait on the locked row")
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "interrupted", row
+    done = int(e.pg.psql(f'SELECT count(*) FROM "{pgschema}".dst WHERE n = 1',
+                         dbname=e.pg.dbname))
+    assert done == 40, done               # the four batches before row 45's
+    ok = e.pg.psql("SELECT confirmed_flush_lsn <= '" + row["watermark"] + "'::pg_lsn "
+                   "FROM pg_replication_slots WHERE slot_name LIKE 'synctool_" + pgschema + "%'",
+                   dbname=e.pg.dbname)
+    assert ok.strip() == "t", (ok, row)
+    e.run()
+    got = e.pg.psql(f'SELECT count(*), sum(n) FROM "{pgschema}".dst', dbname=e.pg.dbname)
+    assert got.strip() == "100|100", got
+    e.referee()
+
+
+def test_cdc_writes_racing_the_initial_full(synctool, tmp_path, pg_server, pgschema,
+                                            mysql_server, mytable):
+    """The initial full is held (its destination, MySQL, locked) after it has
+    taken the slot's snapshot; writes made meanwhile are not in the copy and
+    come from the slot: after the next run the tables are equal."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "mysql", my=mysql_server)
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 50) g")
+    env = dict(os.environ, MYSQL_PWD=mysql_server.password)
+    holder = subprocess.Popen(
+        ["mariadb", "--no-defaults", "--unbuffered", "-h", mysql_server.host, "-P",
+         str(mysql_server.port), "-u", mysql_server.user, mysql_server.dbname],
+        stdin=subprocess.PIPE, env=env,
+        text=True, stdout=subprocess.PIPE)
+    holder.stdin.write(f"LOCK TABLES `{mytable}` WRITE; SELECT 'locked' AS gate;\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "gate"     # the lock is held
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: mysql_server.sql("SELECT count(*) FROM information_schema.PROCESSLIST "
+                                          "WHERE STATE LIKE 'Waiting for table%'").strip()
+                 != "0", "the initial full to wait on the locked destination")
+        # the snapshot is taken: these writes race the copy
+        e.sql("INSERT INTO {t} VALUES (51, 'raced', 1); UPDATE {t} SET v = 'raced' "
+              "WHERE id = 10; DELETE FROM {t} WHERE id = 20")
+    finally:
+        holder.stdin.write("UNLOCK TABLES;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, err
+    got = mysql_server.sql(f"SELECT count(*), sum(v = 'raced') FROM `{mytable}`")
+    assert got.split() == ["50", "0"], got      # the copy is the snapshot's
+    r = e.run()
+    assert "1 inserted, 1 updated, 1 deleted" in r.err, r
+    got = mysql_server.sql(f"SELECT count(*), sum(v = 'raced') FROM `{mytable}`")
+    assert got.split() == ["50", "2"], got
+    e.referee()
+
+
+def test_cdc_first_run_waits_for_open_transactions_and_sigterm_ends_it(
+        synctool, tmp_path, pg_server, pgschema):
+    """Creating the slot waits for every transaction open on the server (a
+    consistent start); SIGTERM ends that wait (interrupted), and once the
+    transaction ended the next run starts the stream."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write("BEGIN; SELECT txid_current();\n")
+    holder.stdin.flush()
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: e.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                                   "application_name = 'synctool-cdc' AND wait_event_type = "
+                                   "'Lock'", dbname=e.pg.dbname).strip() != "0",
+                 "the slot's creation to wait for the open transaction")
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 143, err
+        assert "interrupted" in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    r = e.run()
+    assert "1 inserted" in r.err, r
+    e.referee()
+
+
+# --- what stops a run ---------------------------------------------------------
+
+def test_cdc_column_added_mid_stream(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
+    e.run()
+    e.sql("ALTER TABLE {t} ADD COLUMN extra integer")
+    e.sql("INSERT INTO {t} VALUES (2, 'b', 2, 42)")
+    r = e.run(ok=False)
+    assert r.rc == 1, r
+    assert "column 'extra'" in r.err and f"synctool cdc drop {e.name}" in r.err, r
+    # the fix the message names: drop, then the next run copies in full
+    r = synctool("cdc", "drop", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "dropped replication slot" in r.out, r
+    r = e.run()
+    assert "created publication and replication slot" in r.err, r
+    e.referee()
+    e.sql("INSERT INTO {t} VALUES (3, 'c', 3, 43)")
+    r = e.run()
+    assert "1 inserted" in r.err, r
+
+
+def test_cdc_dropped_slot(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
+    e.run()
+    e.sql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+          f"WHERE slot_name LIKE 'synctool_{pgschema}%'")
+    r = e.run(ok=False)
+    assert r.rc == 1, r
+    assert "does not exist" in r.err and f"synctool cdc drop {e.name}" in r.err, r
+    r = synctool("check", e.name, "--json", config_dir=tmp_path)
+    [p] = [p for p in json.loads(r.out)["pipelines"] if p["pipeline"] == e.name]
+    [slot] = [c for c in p["checks"] if c["check"] == "cdc_slot"]
+    assert slot["status"] == "problem" and "no longer exists" in slot["message"], slot
+    assert f"synctool cdc drop {e.name}" in slot["message"], slot
+    r = synctool("cdc", "drop", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "no replication slot" in r.out and "dropped publication" in r.out, r
+    e.run()
+    e.referee()
+
+
+def test_cdc_max_slot_lag(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite",
+                 extra=", max_slot_lag: 64kB")
+    e.run()
+    e.sql("INSERT INTO {t} SELECT g, repeat('x', 100), g FROM generate_series(1, 5000) g")
+    r = e.run(ok=False)
+    assert r.rc == 1, r
+    assert "more than max_slot_lag (65536)" in r.err, r
+
+
+def test_cdc_validate_refuses_mysql_source(synctool, tmp_path, mysql_server):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n" + my_ds(mysql_server, "my") + "  lite: {type: sqlite, path: b.db}\n")
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "name: p\nsource: {datastore: my, table: t}\ndestination: {datastore: lite, table: t}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n"
+        "strategies:\n  - {name: c, type: cdc}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2, r
+    assert "needs a PostgreSQL source" in r.out + r.err, r
+    assert "cdc supports: PostgreSQL" in r.out + r.err, r
+
+
+def test_cdc_max_slot_lag_only_on_cdc(synctool, tmp_path):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n"
+        "strategies:\n  - {name: f, type: full, max_slot_lag: 1GB}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2 and "max_slot_lag: only valid for cdc strategies" in r.out + r.err, r
+
+
+def test_cdc_check(synctool, tmp_path, pg_server, pgschema):
+    """check: wal_level, the REPLICATION attribute, the slot and the WAL it
+    retains, and synctool slots that belong to no pipeline."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite", extra=", max_slot_lag: 1GB")
+    orphan = f"synctool_{pgschema}_orphan"
+    e.sql(f"SELECT pg_create_logical_replication_slot('{orphan}', 'pgoutput')")
+
+    def checks():
+        r = synctool("check", e.name, "--json", config_dir=tmp_path)
+        [p] = [p for p in json.loads(r.out)["pipelines"] if p["pipeline"] == e.name]
+        return {c["check"]: c for c in p["checks"]}
+
+    c = checks()
+    assert c["cdc_wal_level"]["status"] == "ok", c
+    assert c["cdc_replication"]["status"] == "ok", c
+    assert "does not exist yet" in c["cdc_slot"]["message"], c
+    assert c["cdc_orphan_slots"]["status"] == "warning", c
+    assert orphan in c["cdc_orphan_slots"]["message"], c
+    e.run()
+    c = checks()
+    assert "bytes of WAL" in c["cdc_slot"]["message"] and c["cdc_slot"]["status"] == "ok", c
+    assert e.name.lower() not in c["cdc_orphan_slots"]["message"], c
