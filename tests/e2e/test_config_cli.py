@@ -236,7 +236,7 @@ def test_list_json_and_disabled(synctool, tmp_path):
     assert pl["pipeline"] == "orders_sync"
     assert pl["file"] == "pipelines/orders.yaml"
     assert pl["source"] == {"datastore": "shop", "schema": "main", "table": "orders",
-                            "query": False}
+                            "query": False, "where": None}
     assert pl["destination"]["table"] == "orders"
     names = [s["strategy"] for s in pl["strategies"]]
     assert names == ["delta_15m", "hash_daily", "full_weekly"]

@@ -87,7 +87,7 @@ def run(synctool, root, strategy):
     assert r.rc == 0, r
     doc = json.loads(r.out)
     assert doc["status"] == "success", doc
-    s = doc["stats"]
+    s = doc
     return s["rows_inserted"], s["rows_updated"], s["rows_deleted"]
 
 
