@@ -28,6 +28,7 @@
  */
 #include "cdc.h"
 #include "../store/store_driver.h"
+#include "../store/store_pg_params.h"
 #include "../time/st_time.h"
 
 #include <libpq-fe.h>
@@ -66,21 +67,11 @@ int cdc_repl_open(cdc_repl **out, const config_datastore *ds, st_error *err) {
     if (r == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
     snprintf(r->name, sizeof r->name, "%s", ds->name);
     r->secrets = (const char *const *)ds->secrets;
-    char port[16];
-    snprintf(port, sizeof port, "%d", ds->port);
-    const char *keys[14], *vals[14];
-    int k = 0;
-#define KV(K, V) if (V) { keys[k] = K; vals[k++] = V; }
-    KV("host", ds->host) KV("user", ds->user) KV("password", ds->password)
-    KV("dbname", ds->dbname) KV("sslmode", ds->sslmode)
-    if (ds->port > 0) { keys[k] = "port"; vals[k++] = port; }
-    KV("connect_timeout", "10") KV("client_encoding", "UTF8")
-    KV("application_name", "synctool-cdc") KV("replication", "database")
-    KV("options", "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=1 "
-                  "-c IntervalStyle=postgres -c bytea_output=hex")
-#undef KV
-    keys[k] = vals[k] = NULL;
-    r->conn = PQconnectdbParams(keys, vals, 0);
+    store_pg_params cp;
+    store_pg_params_fill(&cp, ds, "synctool-cdc", "database",
+                         "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=1 "
+                         "-c IntervalStyle=postgres -c bytea_output=hex");
+    r->conn = PQconnectdbParams(cp.keys, cp.vals, 0);
     if (r->conn == NULL || PQstatus(r->conn) != CONNECTION_OK) {
         char clean[sizeof err->msg];
         store_scrub(clean, sizeof clean, r->conn ? PQerrorMessage(r->conn) : "out of memory",

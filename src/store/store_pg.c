@@ -49,6 +49,7 @@
  */
 #include "store_backend.h"
 #include "store_driver.h"
+#include "store_pg_params.h"
 #include "store_pg_int.h"
 #include "../time/st_time.h"
 
@@ -230,23 +231,27 @@ static int pg_session_setup(pg_impl *g, st_error *err) {
     return ST_OK;
 }
 
+void store_pg_params_fill(store_pg_params *c, const config_datastore *ds, const char *app,
+                          const char *replication, const char *options) {
+    int k = 0;
+    snprintf(c->port, sizeof c->port, "%d", ds->port);
+#define KV(K, V) if (V) { c->keys[k] = K; c->vals[k++] = V; }
+    KV("host", ds->host) KV("user", ds->user) KV("password", ds->password)
+    KV("dbname", ds->dbname) KV("sslmode", ds->sslmode)
+    if (ds->port > 0) { c->keys[k] = "port"; c->vals[k++] = c->port; }
+    KV("connect_timeout", "10") KV("client_encoding", "UTF8")
+    KV("application_name", app) KV("replication", replication) KV("options", options)
+#undef KV
+    c->keys[k] = c->vals[k] = NULL;
+}
+
 static int pg_open(void **impl, const config_datastore *ds, st_error *err) {
     pg_impl *g = calloc(1, sizeof *g);
     if (g == NULL) return st_error_set(err, ST_ENOMEM, "out of memory");
     snprintf(g->name, sizeof g->name, "%s", ds->name);
-    char port[16];
-    snprintf(port, sizeof port, "%d", ds->port);
-    const char *keys[10], *vals[10];
-    int k = 0;
-#define KV(K, V) if (V) { keys[k] = K; vals[k++] = V; }
-    KV("host", ds->host) KV("user", ds->user) KV("password", ds->password)
-    KV("dbname", ds->dbname) KV("sslmode", ds->sslmode)
-    if (ds->port > 0) { keys[k] = "port"; vals[k++] = port; }
-    KV("connect_timeout", "10") KV("client_encoding", "UTF8")
-    KV("application_name", "synctool")
-#undef KV
-    keys[k] = vals[k] = NULL;
-    g->conn = PQconnectdbParams(keys, vals, 0);
+    store_pg_params cp;
+    store_pg_params_fill(&cp, ds, "synctool", NULL, NULL);
+    g->conn = PQconnectdbParams(cp.keys, cp.vals, 0);
     if (g->conn == NULL || PQstatus(g->conn) != CONNECTION_OK) {
         char clean[sizeof err->msg];
         store_scrub(clean, sizeof clean, g->conn ? PQerrorMessage(g->conn) : "out of memory",
