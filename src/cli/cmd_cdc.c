@@ -47,7 +47,7 @@ static int exec_bool(store *s, const char *sql, const char *arg, bool *yes, st_e
 static int drop_on_source(const config *cfg, const config_pipeline *p, const char *slot,
                           bool *slot_gone, bool *pub_gone) {
     const config_datastore *ds = config_datastore_find(cfg, p->source.datastore);
-    if (ds == NULL || ds->type != CONFIG_DS_POSTGRES)
+    if (!cdc_source_supported(ds))
         return cli_error("cdc", "failed", CLI_FAILED, "pipeline '%s': its source is not "
                          "PostgreSQL, so it has no replication slot", p->name);
     store *s = NULL;

@@ -145,6 +145,12 @@ void config_check_destination(config_loader *ld, const config *cfg, const config
     }
 }
 
+static bool config_has_expr(const config_pipeline *p) {
+    for (size_t i = 0; i < p->ncolumns; i++)
+        if (p->columns[i].expr != NULL) return true;
+    return false;
+}
+
 void config_check_cdc(config_loader *ld, const config *cfg, const config_pipeline *p) {
     const config_datastore *src =
         p->source.datastore ? config_datastore_find(cfg, p->source.datastore) : NULL;
@@ -162,5 +168,11 @@ void config_check_cdc(config_loader *ld, const config *cfg, const config_pipelin
                                "strategies[%zu]: strategy \"%s\" is type cdc, which reads a "
                                "table's changes: source.query cannot be used with it (name "
                                "source.table, or use delta or hash)", i, s->name);
+        else if (p->source.where != NULL || config_has_expr(p))
+            config_problem_add(ld, s->line, s->col,
+                               "strategies[%zu]: strategy \"%s\" is type cdc, which applies the "
+                               "table's row changes as they are: source.where and column expr "
+                               "are not supported with it yet (use delta or hash, or a pipeline "
+                               "without them)", i, s->name);
     }
 }

@@ -875,7 +875,7 @@ static void run_free(cdc_run *r) {
 int sync_cdc(sync_ctx *c) {
     const config_pipeline *p = c->o->pipeline;
     const config_datastore *ds = config_datastore_find(c->o->cfg, p->source.datastore);
-    if (ds == NULL || ds->type != CONFIG_DS_POSTGRES || c->st.table == NULL)
+    if (!cdc_source_supported(ds) || c->st.table == NULL)
         return st_error_set(c->err, ST_EINVAL, "cdc: the source must be a PostgreSQL table "
                             "(cdc supports: PostgreSQL)");
     if (c->o->st == NULL)

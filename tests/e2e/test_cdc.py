@@ -482,6 +482,24 @@ def test_cdc_validate_refuses_mysql_source(synctool, tmp_path, mysql_server):
     assert "cdc supports: PostgreSQL" in r.out + r.err, r
 
 
+def test_cdc_validate_refuses_where_and_expr(synctool, tmp_path, pg_server):
+    """cdc applies row changes as they come: a filter or a computed column
+    would need the row re-evaluated (a row leaving the filter), so validate
+    refuses them rather than copying wrong rows."""
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n" + pg_ds(pg_server, "pg") + "  lite: {type: sqlite, path: b.db}\n")
+    for src, col in (("{datastore: pg, table: t, where: \"id > 0\"}", ""),
+                     ("{datastore: pg, table: t}", "  - {name: x, type: bigint, expr: \"id * 2\"}\n")):
+        (tmp_path / "pipelines" / "p.yaml").write_text(
+            f"name: p\nsource: {src}\ndestination: {{datastore: lite, table: t}}\n"
+            "columns:\n  - {name: id, type: bigint, key: true}\n" + col +
+            "strategies:\n  - {name: c, type: cdc}\n")
+        r = synctool("validate", config_dir=tmp_path)
+        assert r.rc == 2, r
+        assert "source.where and column expr are not supported with it" in r.out + r.err, r
+
+
 def test_cdc_max_slot_lag_only_on_cdc(synctool, tmp_path):
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "datastores.yaml").write_text(
