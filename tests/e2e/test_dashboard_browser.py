@@ -44,6 +44,14 @@ freshness: {{warn_after: 2h, error_after: 6h}}
 """
 
 
+
+def _stale():
+    from selenium.common.exceptions import StaleElementReferenceException
+    return (StaleElementReferenceException,)
+
+
+STALE = _stale()
+
 def browser():
     try:
         from selenium import webdriver
@@ -125,7 +133,7 @@ def test_dashboard_in_a_browser(synctool, tmp_path, outdir):
     cfg = make_config(tmp_path, synctool)
     with Server(str(cfg), token=TOKEN) as srv:
         d = browser()
-        wait = WebDriverWait(d, 60, poll_frequency=0.2)
+        wait = WebDriverWait(d, 60, poll_frequency=0.2, ignored_exceptions=STALE)
         shots = []
 
         def shot(name):
@@ -239,9 +247,22 @@ def test_dashboard_in_a_browser(synctool, tmp_path, outdir):
             shutil.copy(p, dest)
 
 
+def fresh(read):
+    """read() again while the page replaced the elements it found (the
+    dashboard re-renders on every refresh: an element found just before a
+    refresh is stale by the time it is read, however fast the machine)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    while True:
+        try:
+            return read()
+        except StaleElementReferenceException:
+            continue
+
+
 def status_kinds(d):
     from selenium.webdriver.common.by import By
-    return [e.get_attribute("data-status") for e in d.find_elements(By.CSS_SELECTOR, "#status [data-status]")]
+    return fresh(lambda: [e.get_attribute("data-status")
+                          for e in d.find_elements(By.CSS_SELECTOR, "#status [data-status]")])
 
 
 def save_shots(shots):
@@ -285,7 +306,7 @@ def test_dashboard_states(synctool, tmp_path, pg_server, schema, outdir):  # noq
 
     shots = []
     d = browser()
-    wait = WebDriverWait(d, 60, poll_frequency=0.2)
+    wait = WebDriverWait(d, 60, poll_frequency=0.2, ignored_exceptions=STALE)
 
     def shot(name):
         path = os.path.join(outdir, f"{name}.png")
@@ -293,8 +314,10 @@ def test_dashboard_states(synctool, tmp_path, pg_server, schema, outdir):  # noq
         shots.append(path)
 
     def text(el_id):
-        els = d.find_elements(By.ID, el_id)
-        return els[0].text if els else ""
+        def read():
+            els = d.find_elements(By.ID, el_id)
+            return els[0].text if els else ""
+        return fresh(read)
 
     hold = PgHold(pg_server, GATE_KEY)
     run = None

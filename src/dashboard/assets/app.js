@@ -36,6 +36,17 @@
     });
   }
   function $(sel, root) { return (root || document).querySelector(sel); }
+  // Replaces an element's HTML only when it changed: a refresh that finds
+  // nothing new leaves the page as it is (a selection, a hovered row, an
+  // element a reader holds) instead of rebuilding it every few seconds.
+  // The element's own HTML is compared too, so a change made another way
+  // (textContent) is never kept by mistake.
+  function setHtml(el, html) {
+    if (!el || (el.__html === html && el.__dom === el.innerHTML)) return;
+    el.innerHTML = html;
+    el.__html = html;
+    el.__dom = el.innerHTML;
+  }
   function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 
   function api(method, path, body) {
@@ -63,7 +74,7 @@
   function get(path) { return api("GET", path); }
 
   function showBanner(html, kind) {
-    banner.innerHTML = html;
+    setHtml(banner, html);
     banner.className = "banner" + (kind ? " " + kind : "");
     banner.hidden = false;
   }
@@ -413,9 +424,9 @@
           '<td class="nowrap">' + freshnessCell(p) + "</td>" +
           '<td class="reason">' + (ks ? whyHtml(ks, true) : "") + "</td></tr>";
       }).join("");
-      $("#pipelines tbody").innerHTML = rows ||
+      setHtml($("#pipelines tbody"), rows ||
         '<tr><td colspan="7" class="empty">' + (q ? "No pipeline matches." :
-          "No pipelines configured. Add a file under pipelines/ in the config directory.") + "</td></tr>";
+          "No pipelines configured. Add a file under pipelines/ in the config directory.") + "</td></tr>");
     }
     function card(n, label, cls, unit) {
       return '<div class="card ' + cls + '" data-card="' + esc(label) + '"><div class="n">' + n +
@@ -579,7 +590,7 @@
       if (!at) return;
       get(base + "?at=" + encodeURIComponent(at)).then(function (d) {
         var ex = d.explain || {};
-        $("#explain-out").innerHTML = "<div>At <b>" + esc(fmtUtc(ex.at || at)) + "</b>: " +
+        setHtml($("#explain-out"), "<div>At <b>" + esc(fmtUtc(ex.at || at)) + "</b>: " +
           (ex.selected ? "the scheduler would run <b>" + esc(ex.selected) + "</b>." :
            "nothing would run.") + "</div>" +
           (ex.strategies || []).map(function (s) {
@@ -590,9 +601,9 @@
               " → " + esc(fmtUtc(s.next_slot) || "–") +
               (s.backoff_seconds && /skip/i.test(s.reason) ? " · retry backoff " + esc(fmtDuration(s.backoff_seconds)) : "") +
               "</div></div>";
-          }).join("");
+          }).join(""));
       }).catch(function (e) {
-        $("#explain-out").innerHTML = '<div class="errorbox">' + esc(apiError(e)) + "</div>";
+        setHtml($("#explain-out"), '<div class="errorbox">' + esc(apiError(e)) + "</div>");
       });
     });
 
@@ -602,19 +613,19 @@
           var p = res[0], runs = (res[1] && res[1].runs) || [];
           serverNow = p.at ? new Date(p.at) : null;
           var st = pipelineState(p);
-          $("#p-title").innerHTML = esc(p.pipeline) + " " + stateBadge(st);
-          $("#p-sub").innerHTML = esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) +
+          setHtml($("#p-title"), esc(p.pipeline) + " " + stateBadge(st));
+          setHtml($("#p-sub"), esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) +
             " · freshness: " + freshnessCell(p) +
             (p.columns || []).filter(function (c) { return c.expr; }).map(function (c) {
               return '<div class="small muted">computed: ' + esc(c.name) + " = " + esc(c.expr) + "</div>";
-            }).join("");
+            }).join(""));
           if (!actionsDrawn) {
-            $("#p-actions").innerHTML = actionButtons(name, p.strategies);
+            setHtml($("#p-actions"), actionButtons(name, p.strategies));
             wireActions($("#p-actions"), name, function () { actionsDrawn = false; current.refresh(); });
             actionsDrawn = true;
           }
           if (!$("#explain-at").value && p.at) $("#explain-at").value = p.at.slice(0, 19) + "Z";
-          $("#strategies tbody").innerHTML = (p.strategies || []).map(function (s) {
+          setHtml($("#strategies tbody"), (p.strategies || []).map(function (s) {
             var ss = strategyState(s);
             return '<tr class="' + (ss === "paused" || ss === "failed" ? "attention " + ss : "") + '">' +
               '<td><span class="name">' + esc(s.strategy) + '</span><div class="small muted">' + esc(s.type) +
@@ -631,9 +642,9 @@
               '<td class="reason">' + whyHtml(s, false) +
               (s.status === "running" && s.run_id ? ' <a class="small" href="#/run/' + esc(s.run_id) +
                '">follow run ' + esc(s.run_id) + "</a>" : "") + "</td></tr>";
-          }).join("");
-          $("#chart").innerHTML = chartSvg(runs);
-          $("#history tbody").innerHTML = historyRows(runs);
+          }).join(""));
+          setHtml($("#chart"), chartSvg(runs));
+          setHtml($("#history tbody"), historyRows(runs));
         });
       }
     };
@@ -679,9 +690,9 @@
           // a finished run does not change; a pending or running one is polled
           serverNow = null;
           done = ["success", "failed", "skipped", "interrupted", "lost"].indexOf(r.status) >= 0;
-          $("#r-crumb").innerHTML = '<a href="#/p/' + encodeURIComponent(r.pipeline) + '">' + esc(r.pipeline) + "</a> /";
-          $("#r-title").innerHTML = "Run " + esc(r.run_id) + " · " + esc(r.pipeline) + ":" + esc(r.strategy) +
-            " " + statusBadge(r.status);
+          setHtml($("#r-crumb"), '<a href="#/p/' + encodeURIComponent(r.pipeline) + '">' + esc(r.pipeline) + "</a> /");
+          setHtml($("#r-title"), "Run " + esc(r.run_id) + " · " + esc(r.pipeline) + ":" + esc(r.strategy) +
+            " " + statusBadge(r.status));
           var pr = r.progress, running = r.status === "running";
           $("#r-body").innerHTML =
             (r.error ? '<div class="errorbox">' + esc(r.error) + "</div>" : "") +
@@ -705,9 +716,9 @@
               "; its log appears here when it has finished.</div>") + "</div>";
         }).catch(function (e) {
           if (e.status === 404) {
-            $("#r-body").innerHTML = '<div class="panel empty">Run ' + esc(id) +
+            setHtml($("#r-body"), '<div class="panel empty">Run ' + esc(id) +
               " has not finished yet (or was pruned by the history retention). " +
-              "This page updates by itself when it finishes.</div>";
+              "This page updates by itself when it finishes.</div>");
             return;
           }
           throw e;
@@ -726,14 +737,14 @@
       refresh: function () {
         return get("/api/v1/locks").then(function (d) {
           var ls = d.locks || [];
-          $("#locks tbody").innerHTML = ls.length ? ls.map(function (l) {
+          setHtml($("#locks tbody"), ls.length ? ls.map(function (l) {
             var m = /^synctool:(?:exec|enqueue):pipeline:(.+)$/.exec(l.key);
             var what = m ? ' <a href="#/p/' + encodeURIComponent(m[1]) + '">' + esc(m[1]) + "</a>" : "";
             return "<tr><td>" + esc(l.kind) + what + '</td><td class="mono">' + esc(l.key) + "</td><td>" + esc(l.mode) +
               '</td><td class="num">' + esc(l.fence) +
               '</td><td class="num">' + esc(l.holders) + '</td><td class="nowrap">' + timeCell(l.expires_at, "–") +
               "</td></tr>";
-          }).join("") : '<tr><td colspan="6" class="empty">No lock is held: nothing is running.</td></tr>';
+          }).join("") : '<tr><td colspan="6" class="empty">No lock is held: nothing is running.</td></tr>');
         });
       }
     };
@@ -748,10 +759,10 @@
       "<th>Pipeline</th><th>Event</th><th>Attempts</th><th>Next attempt</th><th>Last error</th>" +
       "</tr></thead><tbody></tbody></table></div>";
     function drawAlerts(a) {
-      $("#a-sub").innerHTML = esc(a.pending) + " waiting for delivery (retried), " + esc(a.failed) +
-        " given up, " + esc(a.delivered) + " delivered in the last 7 days.";
+      setHtml($("#a-sub"), esc(a.pending) + " waiting for delivery (retried), " + esc(a.failed) +
+        " given up, " + esc(a.delivered) + " delivered in the last 7 days.");
       var open = (a.alerts || []).filter(function (x) { return x.status !== "delivered"; });
-      $("#alerts tbody").innerHTML = open.length ? open.map(function (x) {
+      setHtml($("#alerts tbody"), open.length ? open.map(function (x) {
         return '<tr data-alert="' + esc(x.id) + '"><td class="num">' + esc(x.id) + "</td><td>" +
           '<span class="badge ' + (x.status === "failed" ? "b-failed" : "b-paused") + '">' +
           esc(x.status) + "</span></td><td>" + esc(x.pipeline) +
@@ -759,7 +770,7 @@
           '</td><td class="num">' + esc(x.attempts) + '</td><td class="nowrap">' +
           timeCell(x.next_attempt_at, "–") + '</td><td class="small">' +
           esc(truncate(x.last_error || "", 140)) + "</td></tr>";
-      }).join("") : '<tr><td colspan="7" class="empty">No alert is waiting for delivery.</td></tr>';
+      }).join("") : '<tr><td colspan="7" class="empty">No alert is waiting for delivery.</td></tr>');
     }
     return {
       refresh: function () {
@@ -769,9 +780,9 @@
         return get("/api/v1/workers").then(function (d) {
           serverNow = null;
           var ws = d.workers || [];
-          $("#w-sub").innerHTML = d.leader ? "Leading scheduler: <b>" + esc(d.leader) + "</b>" :
-            '<span style="color:var(--bad)">No scheduler leads: nothing is being scheduled.</span>';
-          $("#workers tbody").innerHTML = ws.length ? ws.map(function (w) {
+          setHtml($("#w-sub"), d.leader ? "Leading scheduler: <b>" + esc(d.leader) + "</b>" :
+            '<span style="color:var(--bad)">No scheduler leads: nothing is being scheduled.</span>');
+          setHtml($("#workers tbody"), ws.length ? ws.map(function (w) {
             var t = parseTime(w.last_heartbeat_at), age = t ? (new Date() - t) / 1000 : null;
             var stale = w.alive === false || (w.alive == null && age != null && age > 90);
             var role = w.kind === "scheduler" ? (w.leader ? "leader: schedules runs" : "standby") :
@@ -780,7 +791,7 @@
               esc(role) + "</td><td>" + (stale ? '<span class="badge b-failed">silent</span>' :
               '<span class="badge b-ok">alive</span>') + '</td><td class="nowrap">' +
               timeCell(w.last_heartbeat_at) + "</td></tr>";
-          }).join("") : '<tr><td colspan="5" class="empty">No scheduler or worker has reported yet.</td></tr>';
+          }).join("") : '<tr><td colspan="5" class="empty">No scheduler or worker has reported yet.</td></tr>');
         });
       }
     };
@@ -808,7 +819,7 @@
         (d.config.invalid_files ? " (" + esc(d.config.invalid_files) + " file" +
          (d.config.invalid_files === 1 ? "" : "s") + ")" : "") + ": " + esc(d.config.problem) +
         '. This server goes on with the last valid config; run <code>synctool validate</code>.'));
-    statusBox.innerHTML = items.join("");
+    setHtml(statusBox, items.join(""));
     statusBox.hidden = !items.length;
   }
   function refreshStatus() {
