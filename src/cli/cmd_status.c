@@ -21,7 +21,9 @@
  * A paused strategy (view_paused_by: an operator, or its failures) shows
  * status PAUSED; the WHY of a pause by failures leads with it and the
  * command that resumes it, then the scheduler's reason. A WATERMARKS
- * section lists each delta strategy's saved position. The text starts with the scheduler's liveness:
+ * section lists each delta strategy's saved position; a CDC SLOTS section
+ * each cdc strategy's confirmed LSN, the WAL its slot retained, and, when
+ * the strategy is paused or failing, that the slot keeps retaining WAL. The text starts with the scheduler's liveness:
  * the leader's name and its last tick (the why-journal writes both), with
  * a warning when none has ticked for 3 intervals (30 s).
  *
@@ -41,6 +43,7 @@
 #include "../view/view.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +210,23 @@ static void print_text(state *st, const status_row *rows, size_t n, int64_t now)
         const char *wm = v->watermark[rows[i].i];
         printf("  %s:%s  %s\n", v->p->name, v->p->strategies[rows[i].i].name,
                wm ? wm : "none (the next run reads every row)");
+    }
+    for (size_t i = 0, shown = 0; i < n; i++) {
+        const view_pipeline *v = rows[i].v;
+        size_t k = rows[i].i;
+        if (v->p->strategies[k].type != CONFIG_STRATEGY_CDC) continue;
+        if (shown++ == 0) printf("\nCDC SLOTS (each retains WAL on its source until a run "
+                                 "confirms it)\n");
+        const char *lsn = v->watermark[k];
+        printf("  %s:%s  confirmed %s", v->p->name, v->p->strategies[k].name,
+               lsn ? lsn : "nothing yet (the first run copies in full)");
+        if (v->slot_retained[k] >= 0)
+            printf(", %" PRId64 " bytes of WAL retained at the last run", v->slot_retained[k]);
+        const char *by = view_paused_by(v, k);
+        if (by != NULL || v->recs[k].status == STATE_FAILED)
+            printf("\n    %s: its slot keeps retaining WAL until it runs again (or `synctool "
+                   "cdc drop %s`)", by ? "PAUSED" : "FAILING", v->p->name);
+        printf("\n");
     }
     const config_problems *bad = cli_config_left_out();
     for (size_t i = 0; i < bad->n; i++) {

@@ -249,7 +249,7 @@ int run_record_unstarted(state *st, lock_manager *lm, const queue_job *job,
     job_result none = {.status = JOB_FAILED};
     state_outcome o;
     run_outcome_of(&o, job->pipeline, job->strategy, job->run_id, JOB_FAILED, now, now, worker,
-                   &none, lines, false);
+                   &none, lines, job->manual); /* an API run: an operator's */
     o.status = status;
     o.message = o.error = cause;
     int r = run_store_outcome(st, &o, err);

@@ -136,8 +136,16 @@ def test_cdc_basic_sqlite(synctool, tmp_path, pg_server, pgschema):
     r = synctool("status", e.name, "--json", config_dir=tmp_path)
     [row] = [s for s in json.loads(r.out) if s["strategy"] == "cdc"]
     assert "/" in row["watermark"] and row["slot_retained_bytes"] >= 0, row
+    lsn = row["watermark"]
     [row] = [s for s in json.loads(r.out) if s["strategy"] == "hash"]
     assert row["watermark"] is None and row["slot_retained_bytes"] is None, row
+    r = synctool("status", e.name, config_dir=tmp_path)
+    assert "CDC SLOTS" in r.out and f"{e.name}:cdc  confirmed {lsn}" in r.out, r.out
+    assert "keeps retaining WAL" not in r.out, r.out   # neither paused nor failing
+    assert synctool("pause", e.name, "--strategy", "cdc", config_dir=tmp_path).rc == 0
+    r = synctool("status", e.name, config_dir=tmp_path)
+    assert "PAUSED: its slot keeps retaining WAL until it runs again" in r.out, r.out
+    assert synctool("resume", e.name, "--strategy", "cdc", config_dir=tmp_path).rc == 0
 
 
 # --- the value battery into every engine -------------------------------------
