@@ -45,6 +45,9 @@ int queue_open(queue **out, const backend_url *u, st_error *err) {
         rc = queue_local_open(&be, &ops, err);
     else if (u != NULL && u->kind == BURL_REDIS)
         rc = queue_redis_open(&be, &ops, u, err);
+    else if (u != NULL && u->kind == BURL_POSTGRES)
+        return st_error_set(err, ST_ENOTIMPL, "queue: a PostgreSQL job queue (postgresql://) "
+                            "is not implemented yet in this build");
     else
         return st_error_set(err, ST_EINVAL, "queue: no state URL given");
     if (rc != ST_OK) return rc;

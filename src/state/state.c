@@ -156,6 +156,9 @@ int state_open(state **out, const backend_url *u, st_error *err) {
         rc = state_sqlite_open(&be, &ops, u->path, err);
     else if (u != NULL && u->kind == BURL_REDIS)
         rc = state_redis_open(&be, &ops, u, err);
+    else if (u != NULL && u->kind == BURL_POSTGRES)
+        return st_error_set(err, ST_ENOTIMPL, "state: a PostgreSQL state database "
+                            "(postgresql://) is not implemented yet in this build");
     else
         return st_error_set(err, ST_EINVAL, "state: no URL given");
     if (rc != ST_OK) return rc;

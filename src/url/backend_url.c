@@ -15,6 +15,7 @@
  * and the one redactor; every other file asks the parsed kind.
  */
 #include "backend_url.h"
+#include "burl_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -35,7 +36,7 @@ static int hexval(int c) {
 
 /* Copies [p, end) into dst (n bytes) decoding %XX. -1 on a bad escape or
  * when it does not fit: a credential is never silently shortened. */
-static int pct_decode(char *dst, size_t n, const char *p, const char *end) {
+int burl_pct_decode(char *dst, size_t n, const char *p, const char *end) {
     size_t o = 0;
     for (const char *q = p; q < end; q++) {
         int c = (unsigned char)*q;
@@ -87,9 +88,9 @@ static int parse_credentials(backend_url *u, const char *p, const char **rest,
     if (at == NULL) return ST_OK;
     const char *colon = memchr(p, ':', (size_t)(at - p));
     int e = colon == NULL
-                ? pct_decode(u->password, sizeof u->password, p, at)
-                : pct_decode(u->user, sizeof u->user, p, colon) ||
-                      pct_decode(u->password, sizeof u->password, colon + 1, at);
+                ? burl_pct_decode(u->password, sizeof u->password, p, at)
+                : burl_pct_decode(u->user, sizeof u->user, p, colon) ||
+                      burl_pct_decode(u->password, sizeof u->password, colon + 1, at);
     if (e) return bad(err, "Redis", "user or password is badly %-encoded or too long");
     *rest = at + 1;
     return ST_OK;
@@ -145,9 +146,12 @@ int burl_parse(backend_url *u, const char *text, st_error *err) {
         rc = parse_redis(u, text + 8, false, err);
     else if (text != NULL && strncmp(text, "rediss://", 9) == 0)
         rc = parse_redis(u, text + 9, true, err);
+    else if (text != NULL && (strncmp(text, "postgresql://", 13) == 0 ||
+                              strncmp(text, "postgres://", 11) == 0))
+        rc = burl_parse_pg(u, text, err);
     else
-        rc = st_error_set(err, ST_EINVAL, "unsupported state URL (expected sqlite:PATH or "
-                          "redis://HOST:PORT/DB)");
+        rc = st_error_set(err, ST_EINVAL, "unsupported state URL (expected sqlite:PATH, "
+                          "redis://HOST:PORT/DB or postgresql://USER@HOST:PORT/DB)");
     if (rc != ST_OK) memset(u, 0, sizeof *u);   /* no half-parsed secret left behind */
     return rc;
 }
@@ -160,6 +164,8 @@ char *burl_redact(const backend_url *u, char *buf, size_t n) {
     if (n == 0) return buf;
     if (u->kind == BURL_SQLITE) {
         snprintf(buf, n, "sqlite:%s", u->path);
+    } else if (u->kind == BURL_POSTGRES) {
+        burl_redact_pg(u, buf, n);
     } else if (u->kind == BURL_REDIS) {
         /* user and password both masked: a user name is half a credential */
         const char *cred = u->user[0] || u->password[0] ? "***@" : "";
@@ -172,7 +178,7 @@ char *burl_redact(const backend_url *u, char *buf, size_t n) {
 }
 
 /* Appends s %-encoding all but unreserved characters; false if full. */
-static bool put_encoded(char *buf, size_t n, size_t *o, const char *s) {
+bool burl_put_encoded(char *buf, size_t n, size_t *o, const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         bool plain = isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~';
         int k = plain ? snprintf(buf + *o, n - *o, "%c", *p)
@@ -183,7 +189,7 @@ static bool put_encoded(char *buf, size_t n, size_t *o, const char *s) {
     return true;
 }
 
-static bool put_text(char *buf, size_t n, size_t *o, const char *s) {
+bool burl_put_text(char *buf, size_t n, size_t *o, const char *s) {
     int k = snprintf(buf + *o, n - *o, "%s", s);
     if (k < 0 || (size_t)k >= n - *o) return false;
     *o += (size_t)k;
@@ -194,23 +200,33 @@ int burl_format_secret(const backend_url *u, char *buf, size_t n) {
     size_t o = 0;
     if (n == 0) return -1;
     buf[0] = '\0';
-    if (u->kind == BURL_SQLITE) return put_text(buf, n, &o, "sqlite:") &&
-                                       put_text(buf, n, &o, u->path) ? 0 : -1;
+    if (u->kind == BURL_SQLITE) return burl_put_text(buf, n, &o, "sqlite:") &&
+                                       burl_put_text(buf, n, &o, u->path) ? 0 : -1;
+    if (u->kind == BURL_POSTGRES) return burl_format_pg(u, buf, n);
     if (u->kind != BURL_REDIS) return 0;
     char tail[400];
     snprintf(tail, sizeof tail, "%s%s%s:%d/%d", host_open(u), u->host, host_close(u), u->port,
              u->db);
-    bool ok = put_text(buf, n, &o, u->tls ? "rediss://" : "redis://");
+    bool ok = burl_put_text(buf, n, &o, u->tls ? "rediss://" : "redis://");
     if (ok && (u->user[0] || u->password[0]))
-        ok = put_encoded(buf, n, &o, u->user) && put_text(buf, n, &o, ":") &&
-             put_encoded(buf, n, &o, u->password) && put_text(buf, n, &o, "@");
-    ok = ok && put_text(buf, n, &o, tail);
+        ok = burl_put_encoded(buf, n, &o, u->user) && burl_put_text(buf, n, &o, ":") &&
+             burl_put_encoded(buf, n, &o, u->password) && burl_put_text(buf, n, &o, "@");
+    ok = ok && burl_put_text(buf, n, &o, tail);
     if (!ok) buf[0] = '\0';
     return ok ? 0 : -1;
 }
 
 bool burl_equal(const backend_url *a, const backend_url *b) {
+    if (a->nparams != b->nparams) return false;
+    for (int i = 0; i < a->nparams; i++)
+        if (strcmp(a->param_key[i], b->param_key[i]) || strcmp(a->param_val[i], b->param_val[i]))
+            return false;
     return a->kind == b->kind && a->tls == b->tls && a->port == b->port && a->db == b->db &&
            strcmp(a->host, b->host) == 0 && strcmp(a->user, b->user) == 0 &&
-           strcmp(a->password, b->password) == 0 && strcmp(a->path, b->path) == 0;
+           strcmp(a->password, b->password) == 0 && strcmp(a->path, b->path) == 0 &&
+           strcmp(a->dbname, b->dbname) == 0 && strcmp(a->schema, b->schema) == 0;
+}
+
+bool burl_distributed(const backend_url *u) {
+    return u != NULL && (u->kind == BURL_REDIS || u->kind == BURL_POSTGRES);
 }

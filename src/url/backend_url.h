@@ -16,6 +16,14 @@
  *   rediss://...                    the same, tls set (parsed, so
  *                                   `validate` can name it; this build
  *                                   cannot connect with TLS)
+ *   postgresql://[user[:password]@]host[:port]/dbname[?schema=S&k=v...]
+ *   postgres://...                  the same. libpq parses it
+ *                                   (PQconninfoParse); `schema` is ours
+ *                                   (default "synctool", a plain
+ *                                   identifier), every other parameter is
+ *                                   a libpq keyword passed through
+ *                                   (sslmode, sslrootcert, connect_timeout,
+ *                                   ...). Port 5432 by default.
  * host may be an IPv6 address in brackets ([::1]); port 6379 and db 0 by
  * default. The userinfo ends at the LAST '@' of the authority and user and
  * password are %XX-decoded, so a password may hold '/', '@', ':' or '%'.
@@ -33,7 +41,10 @@ typedef enum burl_kind {
     BURL_NONE = 0,   /* no URL (a zeroed value) */
     BURL_SQLITE,     /* embedded: one SQLite file on this host */
     BURL_REDIS,      /* distributed: a Redis server */
+    BURL_POSTGRES,   /* distributed: a PostgreSQL database (issue 24) */
 } burl_kind;
+
+#define BURL_PG_PARAMS 12
 
 typedef struct backend_url {
     burl_kind kind;
@@ -44,12 +55,25 @@ typedef struct backend_url {
     char user[128];      /* redis: decoded; "" when none */
     char password[256];  /* redis: decoded; SECRET, never print; "" when none */
     char path[1024];     /* sqlite: the database file */
+    /* postgres: host, port, user and password above (port 5432 default,
+     * host "" means libpq's default socket), and: */
+    char dbname[256];    /* "" = libpq's default (the user name) */
+    char schema[64];     /* where synctool's tables live; "synctool" */
+    int nparams;         /* other libpq keywords, passed through */
+    char param_key[BURL_PG_PARAMS][32];
+    char param_val[BURL_PG_PARAMS][256];
 } backend_url;
+
+/* Redis or PostgreSQL: state, locks and the job queue are shared by hosts
+ * (workers, a leader-elected scheduler); SQLite is one host's. */
+bool burl_distributed(const backend_url *u);
 
 /* Parses `text` into *out (zeroed first). ST_EINVAL with a message that
  * never quotes the text (it may hold a password): "unsupported state URL
- * (expected sqlite:PATH or redis://HOST:PORT/DB)", "bad SQLite URL: <why>"
- * or "bad Redis URL: <why>" (no host, bad port, bad database number, user or
+ * (expected sqlite:PATH, redis://HOST:PORT/DB or
+ * postgresql://USER@HOST:PORT/DB)", "bad SQLite URL: <why>",
+ * "bad PostgreSQL URL: <why>" or "bad Redis URL: <why>" (no host, bad
+ * port, bad database number, user or
  * password is badly %-encoded or too long, ...). */
 int burl_parse(backend_url *out, const char *text, st_error *err);
 

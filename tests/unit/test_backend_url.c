@@ -117,7 +117,8 @@ static void test_rediss_is_flagged(void **s) {
 static void test_bad_urls_refused_without_echo(void **s) {
     (void)s;
     static const char usage[] =
-        "unsupported state URL (expected sqlite:PATH or redis://HOST:PORT/DB)";
+        "unsupported state URL (expected sqlite:PATH, redis://HOST:PORT/DB or "
+        "postgresql://USER@HOST:PORT/DB)";
     static const struct { const char *url, *msg; } cases[] = {
         {"http://h:1/0", usage},
         {"pw-garbage", usage},
@@ -207,6 +208,74 @@ static void test_equal(void **s) {
     assert_false(burl_equal(&a, &d));
 }
 
+/* postgresql:// (issue 24): libpq parses it; schema is ours; other
+ * parameters pass through; the redactor masks the credentials. */
+static void test_postgres_parts_and_defaults(void **s) {
+    (void)s;
+    backend_url u = parse_ok("postgresql://alice@db.example:6543/coord");
+    assert_int_equal(u.kind, BURL_POSTGRES);
+    assert_true(burl_distributed(&u));
+    assert_string_equal(u.host, "db.example");
+    assert_int_equal(u.port, 6543);
+    assert_string_equal(u.user, "alice");
+    assert_string_equal(u.password, "");
+    assert_string_equal(u.dbname, "coord");
+    assert_string_equal(u.schema, "synctool");
+    assert_int_equal(u.nparams, 0);
+    assert_string_equal(shown(&u), "postgresql://***@db.example:6543/coord?schema=synctool");
+    u = parse_ok("postgres://h/d?schema=sync_2&sslmode=require&connect_timeout=3");
+    assert_int_equal(u.port, 5432);
+    assert_string_equal(u.schema, "sync_2");
+    assert_int_equal(u.nparams, 2);   /* in libpq's order of keywords */
+    assert_string_equal(u.param_key[0], "connect_timeout");
+    assert_string_equal(u.param_val[0], "3");
+    assert_string_equal(u.param_key[1], "sslmode");
+    assert_string_equal(u.param_val[1], "require");
+    assert_string_equal(shown(&u),
+                        "postgresql://h:5432/d?schema=sync_2&connect_timeout=3&sslmode=require");
+    backend_url r = parse_ok("redis://h");
+    assert_true(burl_distributed(&r));
+    backend_url q = parse_ok("sqlite:/x.db");
+    assert_false(burl_distributed(&q));
+}
+
+static void test_postgres_password_never_shown(void **s) {
+    (void)s;
+    backend_url u = parse_ok("postgresql://bob:p%40ss%2Fw%3Ard@[::1]:5433/db?schema=s");
+    assert_string_equal(u.password, "p@ss/w:rd");
+    assert_string_equal(u.host, "::1");
+    assert_string_equal(shown(&u), "postgresql://***@[::1]:5433/db?schema=s");
+    char buf[1200];
+    assert_int_equal(burl_format_secret(&u, buf, sizeof buf), 0);
+    backend_url back = parse_ok(buf);
+    assert_true(burl_equal(&u, &back));
+    backend_url sock = parse_ok("postgresql://me@%2Fvar%2Frun%2Fpostgresql/db");
+    assert_string_equal(sock.host, "/var/run/postgresql");
+    assert_int_equal(burl_format_secret(&sock, buf, sizeof buf), 0);
+    back = parse_ok(buf);
+    assert_true(burl_equal(&sock, &back));
+}
+
+static void refused(const char *text, const char *want, const char *secret) {
+    backend_url u;
+    st_error err;
+    assert_int_equal(burl_parse(&u, text, &err), ST_EINVAL);
+    if (strstr(err.msg, want) == NULL) fail_msg("%s: got \"%s\", want \"%s\"", text, err.msg, want);
+    if (secret != NULL && strstr(err.msg, secret) != NULL) fail_msg("secret echoed: %s", err.msg);
+    assert_int_equal(u.kind, BURL_NONE);
+    assert_string_equal(u.password, "");
+}
+
+static void test_postgres_bad_urls(void **s) {
+    (void)s;
+    refused("postgresql://h/d?schema=Bad-Name", "schema must be a plain lower-case identifier",
+            NULL);
+    refused("postgresql://h:99999/d", "bad PostgreSQL URL", NULL);
+    refused("postgresql://u:hunter2@h/d?bogus=1", "bad PostgreSQL URL", "hunter2");
+    refused("postgresql://u:hunter2@h/d?bogus=1", "libpq cannot parse it", "hunter2");
+    refused("postgresql://h/d?nosuchkey=1", "nosuchkey", NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_defaults_and_parts),
@@ -218,6 +287,9 @@ int main(void) {
         cmocka_unit_test(test_too_long_refused),
         cmocka_unit_test(test_secret_form_round_trips),
         cmocka_unit_test(test_equal),
+        cmocka_unit_test(test_postgres_parts_and_defaults),
+        cmocka_unit_test(test_postgres_password_never_shown),
+        cmocka_unit_test(test_postgres_bad_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -656,7 +656,8 @@ static void test_state_url_secret_not_echoed(void **state) {
     cfgt_write(t, "datastores.yaml",
                "datastores: {}\nstate: {url: \"mysql://u:hunter2@db/x\"}\n");
     expect_invalid(t, 1, "datastores.yaml:2:14: state.url: unsupported state URL (expected "
-                         "sqlite:PATH or redis://HOST:PORT/DB)");
+                         "sqlite:PATH, redis://HOST:PORT/DB or "
+                         "postgresql://USER@HOST:PORT/DB)");
     assert_null(strstr(t->probs.items[0], "hunter2"));
 }
 
