@@ -291,3 +291,41 @@ def test_explain_list_and_api_show_the_aggregate(synctool, tmp_path):
     assert doc[0]["aggregate"] == {"group_by": ["customer_id", "day"],
                                    "group_map": "synctool_groups_t"}
     check_schema("PipelineSummary", doc[0])
+
+
+def test_pg_late_commit_moves_an_order(synctool, tmp_path, pg_server, pgschema):
+    """A transaction that moves order 1 to another customer stays open while
+    a later order commits and delta runs: the watermark is held below it
+    (the late-commit cap of row-level delta), so once it commits the next
+    delta recomputes both the group order 1 left and the one it joined."""
+    from test_delta_late_commit import PgOpenTxn
+    t = f'"{pgschema}".orders'
+    pg_server.psql(f"CREATE TABLE {t} (id bigint PRIMARY KEY, customer_id bigint, created_at "
+                   f"timestamp, total numeric(12,2), status text, updated_at timestamptz NOT "
+                   f"NULL DEFAULT now()); INSERT INTO {t} (id, customer_id, created_at, total, "
+                   f"status) VALUES (1, 1, '2025-03-01 10:00', 10.00, 'paid'), (2, 1, "
+                   f"'2025-03-01 11:00', 5.00, 'paid')", dbname=pg_server.dbname)
+    src = pg_side(pg_server, pgschema, "shop", "orders")
+    dst = pg_side(pg_server, pgschema, "wh", "daily_revenue")
+    write_config(tmp_path, src, dst)
+    assert synctool("ddl", "apply", "daily_revenue", config_dir=tmp_path).rc == 0
+    run(synctool, tmp_path, "nightly")
+    run(synctool, tmp_path, "delta")
+    assert actual(dst) == expected(src)
+    txn = PgOpenTxn(pg_server, f"UPDATE {t} SET customer_id = 2, updated_at = now() "
+                               f"WHERE id = 1;")
+    try:
+        pg_server.psql(f"INSERT INTO {t} (id, customer_id, created_at, total, status) VALUES "
+                       f"(3, 3, '2025-03-02 09:00', 1.00, 'paid')", dbname=pg_server.dbname)
+        r = synctool("run", "--job-name", "daily_revenue", "--strategy", "delta",
+                     config_dir=tmp_path)
+        assert r.rc == 0 and "may still commit rows stamped from then on" in r.err, r
+        assert actual(dst) == expected(src)
+        txn.commit()
+    finally:
+        txn.kill()
+    want = expected(src)
+    assert (2, "2025-03-01") in want and actual(dst) != want
+    run(synctool, tmp_path, "delta")
+    assert actual(dst) == want
+    assert run(synctool, tmp_path, "hash") == (0, 0, 0)
