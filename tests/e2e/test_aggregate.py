@@ -329,3 +329,25 @@ def test_pg_late_commit_moves_an_order(synctool, tmp_path, pg_server, pgschema):
     run(synctool, tmp_path, "delta")
     assert actual(dst) == want
     assert run(synctool, tmp_path, "hash") == (0, 0, 0)
+
+
+def test_example_runs(tmp_path):
+    """examples/aggregate/run, on a copy, succeeds and leaves what its README
+    says in the warehouse."""
+    import os
+    import shutil
+    import sqlite3
+    import subprocess
+    from conftest import BIN, ROOT
+    ex = tmp_path / "aggregate"
+    shutil.copytree(os.path.join(ROOT, "examples", "aggregate"), ex)
+    env = dict(os.environ, SYNCTOOL=BIN)
+    r = subprocess.run([str(ex / "run")], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "aggregate: ok" in r.stdout
+    assert "aggregate: one row per group of customer_id, day = date(created_at)" in r.stdout
+    db = sqlite3.connect(ex / "data" / "wh.db")
+    assert db.execute("SELECT customer_id, day, orders FROM daily_revenue ORDER BY 1, 2"
+                      ).fetchall() == [(8, "2025-03-01", 1), (8, "2025-03-02", 1),
+                                       (9, "2025-03-03", 1)]
+    db.close()
