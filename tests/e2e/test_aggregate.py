@@ -351,3 +351,40 @@ def test_example_runs(tmp_path):
                       ).fetchall() == [(8, "2025-03-01", 1), (8, "2025-03-02", 1),
                                        (9, "2025-03-03", 1)]
     db.close()
+
+
+def test_dashboard_pipeline_page_shows_the_aggregate(synctool, tmp_path):
+    """The dashboard's pipeline page (through the API's pipeline object)
+    shows the groups and the group map of an aggregate pipeline."""
+    import os
+    import shutil
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from conftest import ROOT
+    from http_helpers import Server
+    from test_dashboard_browser import STALE, browser
+    ex = tmp_path / "aggregate"
+    shutil.copytree(os.path.join(ROOT, "examples", "aggregate"), ex,
+                    ignore=shutil.ignore_patterns("data", ".synctool"))
+    (ex / "data").mkdir()
+    import sqlite3
+    db = sqlite3.connect(ex / "data" / "shop.db")
+    db.executescript((ex / "seed.sql").read_text())
+    db.close()
+    assert synctool("ddl", "apply", "daily_revenue", config_dir=ex).rc == 0
+    assert synctool("run", "--job-name", "daily_revenue", "--strategy", "nightly",
+                    config_dir=ex).rc == 0
+    with Server(str(ex)) as srv:
+        d = browser()
+        try:
+            wait = WebDriverWait(d, 60, poll_frequency=0.2, ignored_exceptions=STALE)
+            d.get(srv.base + "/#/p/daily_revenue")
+            wait.until(lambda d: d.find_elements(By.ID, "p-aggregate"))
+            text = d.find_element(By.ID, "p-aggregate").text
+            assert text == ("aggregate: one row per group of customer_id, day · group map "
+                            "synctool_groups_daily_revenue"), text
+            assert "computed: day = date(created_at)" in d.find_element(By.ID, "p-sub").text
+            errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+            assert errors == [], errors
+        finally:
+            d.quit()
