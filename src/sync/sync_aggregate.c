@@ -50,25 +50,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AGG_GROUPS_PER_QUERY 500
+#define AGG_GROUPS_PER_QUERY 500   /* at most; fewer with many group keys */
+#define AGG_PARAMS_PER_QUERY 30000 /* below SQLite's 32766 host parameters */
 #define AGG_KEYS_PER_QUERY 1000
+#define AGG_MAX_KEYS 64            /* primary key columns, group keys */
 #define AGG_MAP_KEY "synctool_key"
 #define AGG_IN_COL "synctool_in"
 
+/* The source rows' columns: the primary key, the cursor, the groups, the
+ * filter flag. */
+#define AGG_MAX_RCOLS (2 * AGG_MAX_KEYS + 2)
+
 struct sync_agg {
-    char *own[200];          /* strings this struct owns */
+    /* strings this struct owns: per key column its name and type, per group
+     * its name and expression, the cursor's type, the filter flag */
+    char *own[4 * AGG_MAX_KEYS + 8];
     size_t nown;
     /* the source rows: pk[0..npk), [cursor], groups[gfirst..gfirst+ng), in */
-    const char *rcols[150], *rexprs[150], *rtypes[150];
-    store_kind rkinds[150];
-    bool rkey[150];
+    const char *rcols[AGG_MAX_RCOLS], *rexprs[AGG_MAX_RCOLS], *rtypes[AGG_MAX_RCOLS];
+    store_kind rkinds[AGG_MAX_RCOLS];
+    bool rkey[AGG_MAX_RCOLS];
     size_t rn, npk, gfirst, ng, in_col;
-    size_t gidx[64];         /* config column of group j */
+    size_t gidx[AGG_MAX_KEYS];   /* config column of group j */
     /* the map table */
     char map_name[80];
-    const char *mcols[65], *mtypes[65];
-    store_kind mkinds[65];
-    bool mkey[65];
+    const char *mcols[AGG_MAX_KEYS + 1], *mtypes[AGG_MAX_KEYS + 1];
+    store_kind mkinds[AGG_MAX_KEYS + 1];
+    bool mkey[AGG_MAX_KEYS + 1];
     store_table mt;
 };
 
@@ -124,6 +132,11 @@ static int rows_pk(sync_ctx *c, sync_agg *a, const store_column_info *info, size
     store_column_info *pk = NULL;
     size_t npk = 0;
     int rc = store_primary_key(c->src, e->schema, e->table, &pk, &npk, c->err);
+    if (rc == ST_OK && npk > AGG_MAX_KEYS)
+        rc = st_error_set(c->err, ST_EINVAL, "datastore '%s': the primary key of source table "
+                          "%s.%s has %zu columns; an aggregate pipeline takes at most %d",
+                          store_name(c->src), config_schema_shown(e), e->table, npk,
+                          AGG_MAX_KEYS);
     if (rc == ST_OK && npk == 0)
         rc = st_error_set(c->err, ST_EINVAL, "datastore '%s': source table %s.%s has no "
                           "primary key: an aggregate pipeline maps each source row to its group "
@@ -159,8 +172,13 @@ static int rows_cursor(sync_ctx *c, sync_agg *a, const store_column_info *info, 
 static int rows_groups(sync_ctx *c, sync_agg *a) {
     const config_pipeline *p = c->o->pipeline;
     a->gfirst = a->rn;
+    size_t ng = 0;
+    for (size_t i = 0; i < p->ncolumns; i++) ng += p->columns[i].key;
+    if (ng > AGG_MAX_KEYS)
+        return st_error_set(c->err, ST_EINVAL, "pipeline '%s' groups by %zu keys; an aggregate "
+                            "pipeline takes at most %d", p->name, ng, AGG_MAX_KEYS);
     int rc = ST_OK;
-    for (size_t i = 0; rc == ST_OK && i < p->ncolumns && a->ng < 64; i++) {
+    for (size_t i = 0; rc == ST_OK && i < p->ncolumns; i++) {
         if (!p->columns[i].key) continue;
         store_sb e = {0};
         if (p->columns[i].expr) store_sb_add(&e, p->columns[i].expr);
@@ -177,7 +195,7 @@ static int rows_groups(sync_ctx *c, sync_agg *a) {
     a->in_col = a->rn;
     if (rc == ST_OK) rc = in.oom ? ST_ENOMEM : add_rcol(a, AGG_IN_COL, own(a, in.s), "integer", false);
     else store_sb_free(&in);
-    return rc == ST_OK ? ST_OK : st_error_set(c->err, rc, "aggregate: too many columns");
+    return rc == ST_OK ? ST_OK : st_error_set(c->err, ST_ENOMEM, "out of memory");
 }
 
 static void map_table(sync_ctx *c, sync_agg *a) {
@@ -381,8 +399,8 @@ static void group_cond(store_sb *b, const sync_ctx *c, const sync_agg *a, const 
 typedef struct agg_changes {
     store_change *gc, *mc;        /* groups, map */
     size_t ngc, nmc;
-    sync_list found[64];          /* recomputed groups, one list per query */
-    size_t nfound;
+    sync_list *found;             /* recomputed groups, one list per query */
+    size_t nfound, capfound;
     const char **del;             /* key values of the groups that came back empty */
     const char **mvals;           /* map rows: ng + 1 values each */
     char **keys;
@@ -392,7 +410,15 @@ typedef struct agg_changes {
 static int recompute(sync_ctx *c, sync_agg *a, const agg_groups *g, size_t from, size_t to,
                      agg_changes *ch) {
     const char **p = calloc((to - from) * a->ng + 1, sizeof *p);
-    if (p == NULL || ch->nfound >= 64) {
+    if (p != NULL && ch->nfound == ch->capfound) {
+        size_t cap = ch->capfound ? ch->capfound * 2 : 8;
+        sync_list *f = realloc(ch->found, cap * sizeof *f);
+        if (f != NULL) {
+            ch->found = f;
+            ch->capfound = cap;
+        }
+    }
+    if (p == NULL || ch->nfound == ch->capfound) {
         free(p);
         return st_error_set(c->err, ST_ENOMEM, "out of memory");
     }
@@ -415,7 +441,7 @@ static int recompute(sync_ctx *c, sync_agg *a, const agg_groups *g, size_t from,
     for (size_t i = from; i < to; i++) {   /* a group not found came back empty */
         bool hit = false;
         for (size_t k = 0; k < l->n && !hit; k++) {
-            const char *kv[64];
+            const char *kv[AGG_MAX_KEYS];
             for (size_t j = 0; j < a->ng; j++) kv[j] = l->rows[k]->v[a->gidx[j]];
             hit = vals_cmp(kv, g->g[i]->v, a->ng) == 0;
         }
@@ -442,6 +468,7 @@ static void map_changes(const sync_agg *a, const sync_list *rows, agg_changes *c
 
 static void changes_free(agg_changes *ch, size_t nrows) {
     for (size_t i = 0; i < ch->nfound; i++) sync_list_free(&ch->found[i]);
+    free(ch->found);
     for (size_t i = 0; ch->keys && i < nrows; i++) free(ch->keys[i]);
     free(ch->keys);
     free(ch->gc);
@@ -490,9 +517,10 @@ static int page_apply(sync_ctx *c, sync_agg *a, const sync_list *rows) {
         ch.del = calloc(g.n * c->ncols + 1, sizeof *ch.del);
         if (!ch.gc || !ch.del) rc = st_error_set(c->err, ST_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; rc == ST_OK && i < g.n; i += AGG_GROUPS_PER_QUERY)
-        rc = recompute(c, a, &g, i, i + AGG_GROUPS_PER_QUERY < g.n ? i + AGG_GROUPS_PER_QUERY : g.n,
-                       &ch);
+    size_t per = AGG_PARAMS_PER_QUERY / a->ng < AGG_GROUPS_PER_QUERY
+                     ? AGG_PARAMS_PER_QUERY / a->ng : AGG_GROUPS_PER_QUERY;
+    for (size_t i = 0; rc == ST_OK && i < g.n; i += per)
+        rc = recompute(c, a, &g, i, i + per < g.n ? i + per : g.n, &ch);
     if (rc == ST_OK) map_changes(a, rows, &ch);
     store_counts cnt = {0};
     agg_txn t = {a, &ch};
@@ -552,7 +580,7 @@ static int agg_delta_run(sync_ctx *c) {
 typedef struct map_pull {
     sync_ctx *r;          /* the filtered source rows */
     store_reader *rd;
-    const char *vals[65];
+    const char *vals[AGG_MAX_KEYS + 1];
     char *key;
     int64_t n;
 } map_pull;
