@@ -139,7 +139,7 @@ static void explain_aggregate(const config_pipeline *p) {
         const char *g = p->aggregate->group_by[i], *e = NULL;
         for (size_t k = 0; k < p->ncolumns; k++)
             if (strcmp(p->columns[k].name, g) == 0) e = p->columns[k].expr;
-        printf("%s %s%s%s%s", i ? "," : "", g, e ? " = " : "", e ? e : "", "");
+        printf("%s %s%s%s", i ? "," : "", g, e ? " = " : "", e ? e : "");
     }
     char map[80];
     sync_agg_map_name(p, map, sizeof map);

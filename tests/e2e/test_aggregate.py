@@ -151,9 +151,12 @@ def scenario(synctool, root, src, dst, engine):
     assert actual(dst) == want            # unchanged: delta does not see deletes
     want = expected(src)
     assert gone not in want
+    r = synctool("diff", "daily_revenue", "--strategy", "hash", config_dir=root)
+    assert r.rc == 1 and "to delete: 1" in r.out and "to update: 1" in r.out, r
     assert run(synctool, root, "nightly")[2] == 1
     assert actual(dst) == want
     assert run(synctool, root, "hash") == (0, 0, 0)
+    assert synctool("diff", "daily_revenue", "--strategy", "hash", config_dir=root).rc == 0
 
     # after full, delta still follows moves (the map was rebuilt by full)
     src.exec("UPDATE {t} SET customer_id = 4, updated_at = '2025-04-03 00:00:00' WHERE id = 2;")
