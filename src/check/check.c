@@ -273,19 +273,22 @@ static void check_columns(check_report *r, store *s, const config_pipeline *p,
 static void check_computed(check_report *r, store *s, const config_pipeline *p) {
     size_t nexpr = 0;
     for (size_t i = 0; i < p->ncolumns; i++) nexpr += p->columns[i].expr != NULL;
-    if (nexpr == 0 && p->source.where == NULL) return;
+    if (nexpr == 0 && p->source.where == NULL && p->aggregate == NULL) return;
     const char **cols = calloc(p->ncolumns ? p->ncolumns : 1, sizeof *cols);
     const char **exprs = calloc(p->ncolumns ? p->ncolumns : 1, sizeof *exprs);
+    bool *key = calloc(p->ncolumns ? p->ncolumns : 1, sizeof *key);
     store_sb q = {0};
     st_error err = {0};
-    int rc = cols && exprs ? ST_OK : st_error_set(&err, ST_ENOMEM, "out of memory");
+    int rc = cols && exprs && key ? ST_OK : st_error_set(&err, ST_ENOMEM, "out of memory");
     for (size_t i = 0; rc == ST_OK && i < p->ncolumns; i++) {
         cols[i] = p->columns[i].name;
         exprs[i] = p->columns[i].expr;
+        key[i] = p->columns[i].key;
     }
     store_table t = {.datastore = p->source.datastore, .schema = p->source.schema,
                      .table = p->source.table, .where = p->source.where,
-                     .exprs = exprs, .ncols = p->ncolumns, .cols = cols};
+                     .exprs = exprs, .ncols = p->ncolumns, .cols = cols, .key = key,
+                     .aggregate = p->aggregate != NULL};
     store_sb_add(&q, "SELECT * FROM ");
     store_sb_from(&q, s, &t);
     store_sb_add(&q, " WHERE 1 = 0");
@@ -298,7 +301,11 @@ static void check_computed(check_report *r, store *s, const config_pipeline *p) 
         rc = store_next(s, rd, &row, &nc, &err) < 0 ? ST_ERR : ST_OK;
         store_reader_close(s, rd);
     }
-    if (rc == ST_OK)
+    if (rc == ST_OK && p->aggregate != NULL)
+        add(r, "computed", CHECK_OK, NULL, "the aggregate query (%zu expression column(s)%s, "
+            "grouped by the key) runs on the source", nexpr,
+            p->source.where ? " and the source filter" : "");
+    else if (rc == ST_OK)
         add(r, "computed", CHECK_OK, NULL, "%zu expression column(s)%s evaluate on the source",
             nexpr, p->source.where ? " and the source filter" : "");
     else
@@ -308,6 +315,42 @@ static void check_computed(check_report *r, store *s, const config_pipeline *p) 
     store_sb_free(&q);
     free(cols);
     free(exprs);
+    free(key);
+}
+
+/* An aggregate pipeline (config_aggregate.c): the source's primary key
+ * maps each row to its group (sync_aggregate.c), and each delta's cursor
+ * is a column of the source rows. */
+static void check_aggregate(check_report *r, store *s, const config_pipeline *p,
+                            const store_column_info *info, size_t n) {
+    const config_endpoint *e = &p->source;
+    store_column_info *pk = NULL;
+    size_t npk = 0;
+    st_error err;
+    int rc = store_primary_key(s, e->schema, e->table, &pk, &npk, &err);
+    char names[512] = "";
+    for (size_t i = 0; rc == ST_OK && i < npk; i++) {
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", pk[i].name);
+    }
+    free(pk);
+    if (rc != ST_OK)
+        add(r, "key", CHECK_PROBLEM, NULL, "%s", err.msg);
+    else if (npk == 0)
+        add(r, "key", CHECK_PROBLEM, NULL, "source %s.%s.%s has no primary key: an aggregate "
+            "pipeline maps each source row to its group by it (add one)", e->datastore,
+            config_schema_shown(e), e->table);
+    else
+        add(r, "key", CHECK_OK, NULL, "the source's primary key (%s) maps each row to its group",
+            names);
+    for (size_t i = 0; i < p->nstrategies; i++) {
+        const config_strategy *st = &p->strategies[i];
+        if (st->type != CONFIG_STRATEGY_DELTA || st->cursor == NULL) continue;
+        if (find_col(info, n, st->cursor) == NULL)
+            add(r, "cursor", CHECK_PROBLEM, NULL, "strategy %s: source %s.%s.%s has no column "
+                "'%s' (the cursor of the source rows)", st->name, e->datastore,
+                config_schema_shown(e), e->table, st->cursor);
+    }
 }
 
 static void check_key(check_report *r, store *s, const config_pipeline *p) {
@@ -354,12 +397,23 @@ static void check_cursor_index(check_report *r, store *s, const config_pipeline 
     }
 }
 
-static bool cursor_is_time(const config_pipeline *p, const char *cursor) {
-    for (size_t i = 0; i < p->ncolumns; i++) {
-        if (strcmp(p->columns[i].name, cursor) != 0) continue;
-        store_kind k = store_kind_of(p->columns[i].type);
-        return k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+static bool kind_is_time(store_kind k) {
+    return k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+}
+
+/* An aggregate's cursor is a column of the source rows (info), not of
+ * `columns`. */
+static bool cursor_is_time(const config_pipeline *p, const char *cursor, const store *s,
+                           const store_column_info *info, size_t n) {
+    if (p->aggregate != NULL) {
+        const store_column_info *c = find_col(info, n, cursor);
+        char type[128];
+        if (c != NULL) store_config_type(s, c->type, type, sizeof type);
+        return c != NULL && kind_is_time(store_kind_of(type));
     }
+    for (size_t i = 0; i < p->ncolumns; i++)
+        if (strcmp(p->columns[i].name, cursor) == 0)
+            return kind_is_time(store_kind_of(p->columns[i].type));
     return false;
 }
 
@@ -367,7 +421,8 @@ static bool cursor_is_time(const config_pipeline *p, const char *cursor) {
  * transaction (else delta falls back to a lookback), and does each delta
  * cursor come from the server's clock (else only lookback_seconds catches
  * a row committed late with an older value)? */
-static void check_late_commits(check_report *r, store *s, const config_pipeline *p) {
+static void check_late_commits(check_report *r, store *s, const config_pipeline *p,
+                               const store_column_info *info, size_t n) {
     const config_endpoint *e = &p->source;
     bool any = false;
     for (size_t i = 0; i < p->nstrategies; i++) {
@@ -375,7 +430,7 @@ static void check_late_commits(check_report *r, store *s, const config_pipeline 
         if (st->type != CONFIG_STRATEGY_DELTA || st->cursor == NULL) continue;
         any = true;
         bool stamped = false;
-        if (!cursor_is_time(p, st->cursor)) {
+        if (!cursor_is_time(p, st->cursor, s, info, n)) {
             add(r, "cursor_stamp", CHECK_WARN, NULL, "strategy %s: cursor %s is not a timestamp "
                 "or date: delta cannot hold its watermark below transactions still open on the "
                 "source, so a row committed late with a smaller value is caught only by "
@@ -565,11 +620,15 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
     add(r, "source", CHECK_OK, NULL, "source %s.%s.%s reachable", p->source.datastore,
         config_schema_shown(&p->source), p->source.table);
     check_columns(r, s, p, info, n);
-    free(info);
     check_computed(r, s, p);
-    check_key(r, s, p);
-    check_cursor_index(r, s, p);
-    check_late_commits(r, s, p);
+    if (p->aggregate != NULL) {
+        check_aggregate(r, s, p, info, n);
+    } else {
+        check_key(r, s, p);
+        check_cursor_index(r, s, p);
+    }
+    check_late_commits(r, s, p, info, n);
+    free(info);
     if (!cdc_source_supported(config_datastore_find(cfg, p->source.datastore))) return;
     const config_strategy *cdc = cdc_strategy(p);
     if (cdc) check_cdc(r, s, cfg, p, cdc);

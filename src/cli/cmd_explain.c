@@ -45,6 +45,7 @@
 #include "../cron/cron.h"
 #include "../json/json.h"
 #include "../sched/sched.h"
+#include "../sync/sync.h"
 #include "../time/st_time.h"
 #include "../view/view.h"
 #include "../why/why.h"
@@ -129,6 +130,23 @@ static bool explain_shown(const explain_ctx *x, size_t i) {
 
 /* --- output --- */
 
+/* An aggregate pipeline: its groups and the map delta keeps beside the
+ * destination (sync_aggregate.c). */
+static void explain_aggregate(const config_pipeline *p) {
+    if (p->aggregate == NULL) return;
+    printf("aggregate: one row per group of");
+    for (size_t i = 0; i < p->aggregate->ngroup_by; i++) {
+        const char *g = p->aggregate->group_by[i], *e = NULL;
+        for (size_t k = 0; k < p->ncolumns; k++)
+            if (strcmp(p->columns[k].name, g) == 0) e = p->columns[k].expr;
+        printf("%s %s%s%s", i ? "," : "", g, e ? " = " : "", e ? e : "");
+    }
+    char map[80];
+    sync_agg_map_name(p, map, sizeof map);
+    printf("; delta recomputes the groups its changed rows left and joined (group map %s); "
+           "deleted source rows are seen by full and hash\n", map);
+}
+
 static void print_text(const explain_ctx *x) {
     char at[40], prev[40], next[40];
     st_time_format(x->at, at, sizeof at);
@@ -138,6 +156,7 @@ static void print_text(const explain_ctx *x) {
         printf("ignored columns: %s (compare: false: full, hash and diff do not compare "
                "them; they are copied with rows that change)\n", ignored);
     if (x->p->source.where != NULL) printf("source filter: %s\n", x->p->source.where);
+    explain_aggregate(x->p);
     for (size_t i = 0; i < x->p->ncolumns; i++)
         if (x->p->columns[i].expr != NULL)
             printf("computed column: %s = %s\n", x->p->columns[i].name, x->p->columns[i].expr);

@@ -417,6 +417,7 @@ static void free_pipeline(config_pipeline *p) {
     free(p->file);
     free_endpoint(&p->source);
     free_endpoint(&p->destination);
+    config_free_aggregate(p);
     for (size_t i = 0; i < p->ncolumns; i++) {
         free(p->columns[i].name);
         free(p->columns[i].dest_name);

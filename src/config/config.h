@@ -161,7 +161,18 @@ typedef struct config_pipeline {
     config_locks locks;
     config_retry retry;
     config_freshness freshness;
+    /* `aggregate: {group_by: [...]}` (config_aggregate.c): the destination
+     * holds one row per group of the (filtered) source rows; the key
+     * columns are the groups (a plain column or an `expr`), every other
+     * column an aggregate expression. NULL: a row-level pipeline. */
+    struct config_aggregate *aggregate;
 } config_pipeline;
+
+typedef struct config_aggregate {
+    char **group_by;     /* the key columns' names, as written */
+    size_t ngroup_by;
+    int line, col;       /* of `aggregate:` */
+} config_aggregate;
 
 /* `history:` of datastores.yaml: retention of run history and logs. */
 typedef struct config_history {

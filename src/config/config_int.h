@@ -98,6 +98,13 @@ void config_missing(config_loader *ld, const config_node *map, const char *path,
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p);
 void config_parse_strategies(config_loader *ld, const config_node *root, config_pipeline *p);
 
+/* `aggregate:` of a pipeline (config_aggregate.c): parsed before the
+ * columns (a group key may be an expression), checked after the columns
+ * and strategies; freed with the pipeline. */
+void config_parse_aggregate(config_loader *ld, const config_node *root, config_pipeline *p);
+void config_check_aggregate(config_loader *ld, const config_node *root, const config_pipeline *p);
+void config_free_aggregate(config_pipeline *p);
+
 /* config_check.c: column types known to both engines; no destination table
  * shared with an earlier pipeline. Problems are recorded in ld. */
 void config_check_column_types(config_loader *ld, const config *cfg, const config_node *root,

@@ -101,7 +101,7 @@ static void parse_expr(config_loader *ld, const config_node *item, const char *p
     if (p->source.query != NULL)
         config_problem_add(ld, v->line, v->col, "%s.expr: the source is a query; compute "
                            "\"%s\" in source.query instead", path, c->name ? c->name : "");
-    else if (c->key)
+    else if (c->key && p->aggregate == NULL) /* an aggregate's group: config_aggregate.c */
         config_problem_add(ld, v->line, v->col, "%s.expr: key column \"%s\" cannot be an "
                            "expression (rows are found by their key through its index; key a "
                            "plain source column)", path, c->name ? c->name : "");
@@ -177,6 +177,7 @@ static void check_cursor(config_loader *ld, const config_node *m, const char *pa
         return;
     }
     const config_node *v = config_map_get(m, "cursor");
+    if (p->aggregate != NULL) return; /* a column of the source rows (config_aggregate.c) */
     for (size_t i = 0; i < p->ncolumns; i++) {
         if (p->columns[i].name == NULL || strcmp(p->columns[i].name, s->cursor) != 0) continue;
         if (p->columns[i].ignored)

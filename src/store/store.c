@@ -429,10 +429,24 @@ int store_key_indexed(store *s, const char *schema, const char *table, const cha
 }
 
 bool store_table_derived(const store_table *t) {
-    if (t->query != NULL || t->where != NULL) return true;
+    if (t->query != NULL || t->where != NULL || t->aggregate) return true;
     for (size_t i = 0; t->exprs != NULL && i < t->ncols; i++)
         if (t->exprs[i] != NULL) return true;
     return false;
+}
+
+/* An aggregate's GROUP BY: each key's expression, or its source column
+ * (never the output name, which PostgreSQL would take for an input column
+ * of the same name). */
+static void sb_group_by(store_sb *b, const store_table *t) {
+    const char *sep = " GROUP BY ";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (!t->key[i]) continue;
+        store_sb_add(b, sep);
+        sep = ", ";
+        if (t->exprs != NULL && t->exprs[i] != NULL) store_sb_addf(b, "(%s)", t->exprs[i]);
+        else store_sb_quote(b, t->cols[i]);
+    }
 }
 
 /* A table with a filter or expressions: (SELECT "a", (expr) AS "b" FROM
@@ -449,6 +463,9 @@ static void sb_filtered(store_sb *b, const store *s, const store_table *t) {
     store_sb_add(b, ".");
     store_sb_quote(b, t->table);
     if (t->where != NULL) store_sb_addf(b, " WHERE (%s)", t->where);
+    if (t->group_where != NULL)
+        store_sb_addf(b, " %s (%s)", t->where != NULL ? "AND" : "WHERE", t->group_where);
+    if (t->aggregate) sb_group_by(b, t);
     store_sb_add(b, ") AS \"synctool_src\"");
 }
 

@@ -80,6 +80,13 @@ typedef struct store_table {
      * row_digest_expr): a pipeline's `compare: false` columns. Writes
      * (apply, native copy) still carry them. NULL: none. */
     const bool *ignored;
+    /* An aggregate (a pipeline's `aggregate:`): the key columns are the
+     * groups and the others aggregate expressions; store_sb_from groups the
+     * filtered rows by the keys' expressions. `group_where`: one more
+     * condition on the source rows (the groups delta recomputes, built with
+     * store_sb_param_cast), NULL: every group. */
+    bool aggregate;
+    const char *group_where;
 } store_table;
 
 /* A change applied by store_apply(). `vals` has one entry per column of the
@@ -199,7 +206,7 @@ int store_key_indexed(store *s, const char *schema, const char *table, const cha
 bool store_table_derived(const store_table *t);
 /* Appends "schema"."table", or "(query) AS synctool_src", or for a table
  * with a filter or expressions "(SELECT ... FROM "schema"."table" WHERE
- * (filter)) AS synctool_src". */
+ * (filter)) AS synctool_src" (an aggregate: "... GROUP BY <keys>"). */
 void store_sb_from(store_sb *b, const store *s, const store_table *t);
 /* Appends a fully qualified column reference ("schema"."table"."col"):
  * ORDER BY terms must name the input column, not an output column of the

@@ -46,6 +46,7 @@ static void ctx_free(sync_ctx *c) {
     free(c->kinds);
     free(c->key);
     free(c->ignored);
+    sync_agg_free(c->agg);
     sync_batch_free(&c->batch);
 }
 
@@ -83,6 +84,7 @@ static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
     c->st.where = p->source.where;
     c->st.exprs = c->exprs;
     c->st.cols = c->scols;
+    c->st.aggregate = p->aggregate != NULL;   /* grouped by the keys: sync_aggregate.c */
     c->dt = base;
     c->dt.datastore = p->destination.datastore;
     c->dt.schema = p->destination.schema;
@@ -225,6 +227,7 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
     if (rc == ST_OK) rc = limit_stale_sessions(c, p);
     if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
     if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
+    if (rc == ST_OK) rc = sync_agg_open(c);
     if (rc == ST_OK) rc = sync_fence_setup(c);
     return rc;
 }
@@ -273,7 +276,8 @@ static int run_strategy(sync_ctx *c) {
                       c->o->cfg->state_url.kind != BURL_NONE;
     sync_progress_start(&c->prog, c->o->progress && c->o->diff == NULL, 0);
     int rc;
-    switch (c->o->strategy->type) {
+    if (c->agg != NULL) rc = sync_agg_run(c);
+    else switch (c->o->strategy->type) {
     case CONFIG_STRATEGY_FULL: rc = sync_full(c); break;
     case CONFIG_STRATEGY_DELTA: rc = sync_delta(c); break;
     case CONFIG_STRATEGY_HASH: rc = sync_hash(c); break;

@@ -121,5 +121,8 @@ int sync_ddl_caveats(const config *cfg, const config_pipeline *p, sync_caveat_fn
  * (malloc'd, "" when the table matches the config). Opens the destination,
  * changes nothing, takes no lock. Type mismatches fail as apply does. */
 int sync_ddl_plan(const config *cfg, const config_pipeline *p, char **sql, st_error *err);
+/* The name of an aggregate pipeline's group map table, beside its
+ * destination ("synctool_groups_<table>"; sync_aggregate.c). */
+void sync_agg_map_name(const config_pipeline *p, char *buf, size_t n);
 
 #endif

@@ -292,6 +292,7 @@ static int ddl_walk(const config *cfg, const config_pipeline *p, bool migrate, s
                      store_schema_shown(s, p->destination.schema), p->destination.table,
                      migrate ? " (nothing to migrate)" : "");
     }
+    if (rc == ST_OK) rc = sync_agg_ddl(s, p, plan, err);   /* an aggregate's group map */
     free(info);
     store_close(s);
     return rc;

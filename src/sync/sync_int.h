@@ -77,7 +77,22 @@ typedef struct sync_ctx {
      * holder's session that could not be ended ("" none) */
     int64_t fence_token;
     char fence_holder[512];
+    /* an aggregate pipeline's source rows and group map (sync_aggregate.c),
+     * NULL for a row-level pipeline */
+    struct sync_agg *agg;
 } sync_ctx;
+
+/* sync_aggregate.c: an aggregate pipeline (config.h `aggregate:`).
+ * sync_agg_open (set-up, after the tables are checked): the source's
+ * primary key and cursor, the group map table (must exist); a no-op for a
+ * row-level pipeline. sync_agg_run: the strategy (delta by groups; full
+ * and hash after rebuilding the map). sync_agg_ddl: creates the map (or
+ * with `plan` appends the statements). */
+typedef struct sync_agg sync_agg;
+int sync_agg_open(sync_ctx *c);
+int sync_agg_run(sync_ctx *c);
+void sync_agg_free(sync_agg *a);
+int sync_agg_ddl(store *s, const config_pipeline *p, store_sb *plan, st_error *err);
 
 /* sync_fence.c: before the first write of a fenced run: synctool_fence,
  * the token above the destination's, older holders' sessions ended. */

@@ -89,5 +89,8 @@ void view_explain_json(json_writer *w, const view_pipeline *v, const char *only)
 void view_error_json(json_writer *w, const char *code, const char *message, const char *token);
 /* A source or destination: {"datastore", "schema", "table", "query"}. */
 void view_endpoint_json(json_writer *w, const config_endpoint *e);
+/* "aggregate": null, or {"group_by": [...], "group_map": "synctool_groups_..."}
+ * for an aggregate pipeline (config.h `aggregate:`). */
+void view_aggregate_json(json_writer *w, const config_pipeline *p);
 
 #endif

@@ -13,6 +13,7 @@
 #include "view.h"
 
 #include "../notify/notify.h"
+#include "../sync/sync.h"
 #include "../time/st_time.h"
 
 #include <string.h>
@@ -24,6 +25,23 @@ void view_endpoint_json(json_writer *w, const config_endpoint *e) {
     json_kv_string(w, "table", e->table);
     json_kv_bool(w, "query", e->query != NULL);
     json_kv_string(w, "where", e->where);
+    json_end_object(w);
+}
+
+void view_aggregate_json(json_writer *w, const config_pipeline *p) {
+    json_key(w, "aggregate");
+    if (p->aggregate == NULL) {
+        json_null(w);
+        return;
+    }
+    json_begin_object(w);
+    json_key(w, "group_by");
+    json_begin_array(w);
+    for (size_t i = 0; i < p->aggregate->ngroup_by; i++) json_string(w, p->aggregate->group_by[i]);
+    json_end_array(w);
+    char map[80];
+    sync_agg_map_name(p, map, sizeof map);
+    json_kv_string(w, "group_map", map);
     json_end_object(w);
 }
 
@@ -134,6 +152,7 @@ void view_pipeline_fields(json_writer *w, const view_pipeline *v) {
     view_endpoint_json(w, &p->source);
     json_key(w, "destination");
     view_endpoint_json(w, &p->destination);
+    view_aggregate_json(w, p);
     if (v->with_state) {
         json_kv_string(w, "selected", v->selected >= 0 ? p->strategies[v->selected].name : NULL);
         bool any = false;

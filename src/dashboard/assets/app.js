@@ -444,6 +444,15 @@
     };
   }
 
+  // An aggregate pipeline (API "aggregate"): its groups and the group map
+  // delta keeps beside the destination.
+  function aggregateLine(p) {
+    if (!p.aggregate) return "";
+    return '<div class="small muted" id="p-aggregate">aggregate: one row per group of ' +
+      esc((p.aggregate.group_by || []).join(", ")) + " · group map " +
+      esc(p.aggregate.group_map) + "</div>";
+  }
+
   function endpoint(e) {
     if (!e) return "";
     if (e.query) return e.datastore + " (query)";
@@ -615,7 +624,7 @@
           var st = pipelineState(p);
           setHtml($("#p-title"), esc(p.pipeline) + " " + stateBadge(st));
           setHtml($("#p-sub"), esc(endpoint(p.source)) + " → " + esc(endpoint(p.destination)) +
-            " · freshness: " + freshnessCell(p) +
+            " · freshness: " + freshnessCell(p) + aggregateLine(p) +
             (p.columns || []).filter(function (c) { return c.expr; }).map(function (c) {
               return '<div class="small muted">computed: ' + esc(c.name) + " = " + esc(c.expr) + "</div>";
             }).join(""));
