@@ -98,6 +98,12 @@ void config_missing(config_loader *ld, const config_node *map, const char *path,
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p);
 void config_parse_strategies(config_loader *ld, const config_node *root, config_pipeline *p);
 
+/* `lookups:` of a pipeline (config_lookup.c), after its columns and
+ * strategies: appends the lookup columns to p->columns. */
+void config_parse_lookups(config_loader *ld, const config *cfg, const config_node *root,
+                          config_pipeline *p);
+void config_free_lookups(config_pipeline *p);
+
 /* config_check.c: column types known to both engines; no destination table
  * shared with an earlier pipeline. Problems are recorded in ld. */
 void config_check_column_types(config_loader *ld, const config *cfg, const config_node *root,

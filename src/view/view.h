@@ -89,5 +89,9 @@ void view_explain_json(json_writer *w, const view_pipeline *v, const char *only)
 void view_error_json(json_writer *w, const char *code, const char *message, const char *token);
 /* A source or destination: {"datastore", "schema", "table", "query"}. */
 void view_endpoint_json(json_writer *w, const config_endpoint *e);
+/* A pipeline's `lookups:`: [{"name", "datastore", "schema", "table", "key",
+ * "lookup_key", "columns": [{"name", "dest", "type"}], "required",
+ * "cache_rows", "cache_ttl_s"}] ([] without lookups). */
+void view_lookups_json(json_writer *w, const config_pipeline *p);
 
 #endif
