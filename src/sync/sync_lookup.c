@@ -135,8 +135,8 @@ void sync_lookup_close(sync_ctx *c) {
         if (l->cache != NULL && c->o->strategy != NULL) {
             sync_lookup_cache_stats st = sync_lookup_cache_stats_of(l->cache);
             log_detail(c->o->pipeline->name, c->o->strategy->name,
-                       "lookup %s: %lld queries for %lld keys, %lld cache hits, %lld keys "
-                       "without a row", l->cfg->name, (long long)l->queries,
+                       "lookup %s: %lld queries for %lld keys, %lld cache hits, %lld rows "
+                       "whose key has no row", l->cfg->name, (long long)l->queries,
                        (long long)l->asked, (long long)st.hits, (long long)l->rows_missing);
         }
         sync_lookup_cache_free(l->cache);

@@ -40,7 +40,7 @@ import pytest
 from conftest import BIN
 from test_compare_false import my_side, mydb, pg_side, pgschema, sqlite_side  # noqa: F401
 
-N = 300
+N = 1200                     # 3 batches of enrichment (500 rows each)
 MISSING = {10, 11, 12}       # customer ids the customers table lacks
 
 SOURCE_DDL = {
@@ -153,8 +153,8 @@ def scenario(synctool, root, src, dst, lk, src_engine, lk_engine):
     moved, log = run(synctool, root, "full", debug=True)
     assert moved == (N, 0, 0)
     assert actual(dst) == want
-    m = re.search(r"lookup crm: (\d+) queries for (\d+) keys, (\d+) cache hits, (\d+) keys "
-                  r"without a row", log)
+    m = re.search(r"lookup crm: (\d+) queries for (\d+) keys, (\d+) cache hits, (\d+) rows "
+                  r"whose key has no row", log)
     assert m, log
     queries, keys, hits, missing = map(int, m.groups())
     assert hits > 0 and missing > 0 and queries < N // 10, m.group(0)
@@ -392,7 +392,7 @@ def test_lookup_datastore_stopped_mid_run(synctool, tmp_path, pg_server, pgschem
             hold.release()
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 1, (out, err)
-        assert "lookup 'crm' (datastore 'crm', table public.customers)" in err, err
+        assert "lookup 'customers' (datastore 'crm', table public.customers)" in err, err
         assert crm.password not in err and crm.password not in out
         db = sqlite3.connect(tmp_path / "wh.db")
         n, bad = db.execute("SELECT count(*), sum(segment IS NOT 'seg' || customer_id) "
@@ -406,7 +406,7 @@ def test_lookup_datastore_stopped_mid_run(synctool, tmp_path, pg_server, pgschem
         # a run against the stopped server fails before writing, naming the datastore
         r = synctool("run", "--job-name", "p", "--strategy", "full", config_dir=tmp_path)
         assert r.rc == 1, r
-        assert "lookup 'crm': datastore 'crm' could not be reached" in r.err, r
+        assert "lookup 'customers': datastore 'crm' could not be reached" in r.err, r
         assert crm.password not in r.err
     finally:
         crm.stop()
