@@ -430,3 +430,30 @@ def test_example_runs(tmp_path):
                       ).fetchall() == [(1, "enterprise", 1), (2, "mid-market", 2),
                                        (3, "enterprise", 1), (4, None, None), (5, None, None)]
     db.close()
+
+
+def test_api_and_list_show_the_lookups(synctool, tmp_path):
+    """The pipeline objects carry the lookups, validated against
+    docs/openapi.yaml: `list --json` (PipelineSummary) and the API's
+    pipeline detail (PipelineDetail: each lookup column names its lookup)."""
+    import jsonschema
+    from http_helpers import OPENAPI, Server, _resolve
+    sqlite_setup(tmp_path)
+    assert synctool("ddl", "apply", "orders", config_dir=tmp_path).rc == 0
+    r = synctool("list", "--json", config_dir=tmp_path)
+    assert r.rc == 0, r
+    (p,) = json.loads(r.out)
+    jsonschema.Draft7Validator(_resolve(OPENAPI["components"]["schemas"]["PipelineSummary"])
+                               ).validate(p)
+    want = {"name": "crm", "datastore": "crm", "schema": "main", "table": "customers",
+            "key": "customer_id", "lookup_key": "id", "required": False, "cache_rows": 5,
+            "cache_ttl_s": 300,
+            "columns": [{"name": "segment", "dest": "segment", "type": "varchar(20)"},
+                        {"name": "tier", "dest": "customer_tier", "type": "integer"}]}
+    assert p["lookups"] == [want]
+    with Server(str(tmp_path)) as s:
+        d = s.json("GET", "/api/v1/pipelines/orders", template="/api/v1/pipelines/{name}")
+    assert d["lookups"] == [want]
+    assert [(c["dest"], c["lookup"]) for c in d["columns"]] == [
+        ("id", None), ("customer_id", None), ("total", None), ("updated_at", None),
+        ("segment", "crm"), ("customer_tier", "crm")]

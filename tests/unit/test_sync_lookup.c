@@ -13,6 +13,9 @@
  * batch (3) with cache_rows: 0 — never once per row; the destination holds
  * each order's segment, NULL for a key without a row and for a NULL key;
  * required: true fails the run naming the lookup and the key.
+ *
+ * Parsing (config_lookup.c): lookup columns are appended after the source
+ * columns with their lookup's index, the schema and cache defaults applied.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/config_fixture.h"
 #include "support/mock_store.h"
 #include "../../src/sync/sync.h"
 #include "../../src/sync/sync_lookup_cache.h"
@@ -273,6 +277,40 @@ static void test_required_miss_fails_naming_lookup_and_key(void **state) {
     assert_non_null(strstr(err.msg, "required: true"));
 }
 
+/* --- parsing --- */
+
+static void test_config_appends_lookup_columns(void **state) {
+    cfgt_dir *t = *state;
+    cfgt_write(t, "datastores.yaml", "datastores:\n  a: {type: sqlite, path: a.db}\n"
+               "  b: {type: sqlite, path: b.db}\n  c: {type: sqlite, path: c.db}\n");
+    cfgt_write(t, "pipelines/p.yaml",
+               "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
+               "columns:\n  - {name: id, type: bigint, key: true}\n  - {name: cust, type: bigint}\n"
+               "lookups:\n"
+               "  - {datastore: c, table: customers, key: cust, lookup_key: id, required: true,\n"
+               "     cache_ttl: 1m, columns: [{name: seg, type: text},\n"
+               "                              {name: tier, type: integer, dest: t2}]}\n"
+               "strategies:\n  - {name: f, type: full}\n");
+    int rc = config_load(&t->cfg, t->path, &t->probs, &t->err);
+    for (size_t i = 0; i < t->probs.n; i++) print_message("problem: %s\n", t->probs.items[i]);
+    assert_int_equal(rc, ST_OK);
+    const config_pipeline *p = &t->cfg->pipelines[0];
+    assert_int_equal(p->ncolumns, 4);
+    assert_int_equal(config_source_columns(p), 2);
+    assert_int_equal(p->nlookups, 1);
+    const config_lookup *lk = &p->lookups[0];
+    assert_string_equal(lk->name, "customers");
+    assert_string_equal(lk->schema, "main");
+    assert_int_equal(lk->first, 2);
+    assert_int_equal(lk->ncolumns, 2);
+    assert_true(lk->required);
+    assert_int_equal(lk->cache_rows, 10000);
+    assert_int_equal(lk->cache_ttl_s, 60);
+    assert_int_equal(p->columns[2].lookup, 1);
+    assert_string_equal(p->columns[3].name, "tier");
+    assert_string_equal(p->columns[3].dest_name, "t2");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_hit_miss_and_known_miss),
@@ -283,6 +321,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_one_query_per_batch_without_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_required_miss_fails_naming_lookup_and_key, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_config_appends_lookup_columns, cfgt_setup,
+                                        cfgt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
