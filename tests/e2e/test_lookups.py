@@ -457,3 +457,28 @@ def test_api_and_list_show_the_lookups(synctool, tmp_path):
     assert [(c["dest"], c["lookup"]) for c in d["columns"]] == [
         ("id", None), ("customer_id", None), ("total", None), ("updated_at", None),
         ("segment", "crm"), ("customer_tier", "crm")]
+
+
+def test_dashboard_pipeline_page_shows_the_lookups(synctool, tmp_path):
+    """The dashboard's pipeline page (headless Chromium) names each lookup:
+    its table, key and the columns it adds."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from http_helpers import Server
+    from test_dashboard_browser import STALE, browser
+    sqlite_setup(tmp_path, ", required: true")
+    assert synctool("ddl", "apply", "orders", config_dir=tmp_path).rc == 0
+    with Server(str(tmp_path)) as srv:
+        d = browser()
+        try:
+            d.get(srv.base + "/#/p/orders")
+            wait = WebDriverWait(d, 60, poll_frequency=0.2, ignored_exceptions=STALE)
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#p-sub .lookup"))
+            text = d.find_element(By.CSS_SELECTOR, "#p-sub .lookup").text
+            assert text == ("lookup crm: crm.main.customers by customer_id = id adds segment, "
+                            "customer_tier (required)"), text
+            d.save_screenshot(str(tmp_path / "pipeline-lookups.png"))
+            errors = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+            assert errors == [], errors
+        finally:
+            d.quit()
