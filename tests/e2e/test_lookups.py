@@ -482,3 +482,16 @@ def test_dashboard_pipeline_page_shows_the_lookups(synctool, tmp_path):
             assert errors == [], errors
         finally:
             d.quit()
+
+
+def test_check_names_a_missing_lookup_column(synctool, tmp_path):
+    src, dst, lk = sqlite_setup(tmp_path)
+    assert synctool("ddl", "apply", "orders", config_dir=tmp_path).rc == 0
+    lk.exec("ALTER TABLE {t} DROP COLUMN tier;")
+    r = synctool("check", "orders", config_dir=tmp_path)
+    assert r.rc != 0, r
+    assert "lookup crm: table crm.main.customers has no column 'tier'" in r.out, r
+    r = synctool("run", "--job-name", "orders", "--strategy", "full", config_dir=tmp_path)
+    assert r.rc == 1 and "lookup 'crm' (datastore 'crm', table main.customers): the table has " \
+        "no column 'tier'" in r.err, r
+    assert dst._query("SELECT count(*) FROM {0}".format(dst.table)) == [["0"]]
