@@ -135,6 +135,8 @@ static bool uses(const config *cfg, const config_pipeline *only, const char *ds)
         if ((p->source.datastore && strcmp(p->source.datastore, ds) == 0) ||
             (p->destination.datastore && strcmp(p->destination.datastore, ds) == 0))
             return true;
+        for (size_t j = 0; j < p->nlookups; j++)
+            if (p->lookups[j].datastore && strcmp(p->lookups[j].datastore, ds) == 0) return true;
     }
     return false;
 }
@@ -247,7 +249,8 @@ static void check_columns(check_report *r, store *s, const config_pipeline *p,
                           const store_column_info *info, size_t n) {
     size_t bad = 0;
     const config_endpoint *e = &p->source;
-    for (size_t i = 0; i < p->ncolumns; i++) {
+    size_t nsrc = config_source_columns(p);   /* lookup columns: check_lookups() */
+    for (size_t i = 0; i < nsrc; i++) {
         const config_column *c = &p->columns[i];
         if (c->expr != NULL) continue; /* computed: check_computed() */
         const store_column_info *have = find_col(info, n, c->name);
@@ -264,7 +267,7 @@ static void check_columns(check_report *r, store *s, const config_pipeline *p,
     }
     if (bad == 0)
         add(r, "columns", CHECK_OK, NULL, "all %zu columns present with compatible types",
-            p->ncolumns);
+            nsrc);
 }
 
 /* Expression columns and the source filter: the source runs the derived
@@ -287,7 +290,7 @@ static void check_computed(check_report *r, store *s, const config_pipeline *p) 
     }
     store_table t = {.datastore = p->source.datastore, .schema = p->source.schema,
                      .table = p->source.table, .where = p->source.where,
-                     .exprs = exprs, .ncols = p->ncolumns, .cols = cols, .key = key,
+                     .exprs = exprs, .ncols = config_source_columns(p), .cols = cols, .key = key,
                      .aggregate = p->aggregate != NULL};
     store_sb_add(&q, "SELECT * FROM ");
     store_sb_from(&q, s, &t);
@@ -635,6 +638,51 @@ static void check_source(check_report *r, const conns *cs, const config *cfg,
     if (only || first_source_user(cfg, p)) check_orphan_slots(r, s, cfg, p->source.datastore);
 }
 
+/* One lookup (config_lookup): its table, key and columns exist in its
+ * datastore, with types that read the config's. */
+static void check_lookup(check_report *r, store *s, const config_pipeline *p,
+                         const config_lookup *lk) {
+    store_column_info *info = NULL;
+    size_t n = 0, bad = 0;
+    st_error err;
+    if (store_describe(s, lk->schema, lk->table, &info, &n, &err) != ST_OK) {
+        add(r, "lookups", CHECK_PROBLEM, NULL, "lookup %s: %s", lk->name, err.msg);
+        return;
+    }
+    for (size_t i = 0; i <= lk->ncolumns; i++) {
+        const config_column *c = i ? &p->columns[lk->first + i - 1] : NULL;
+        const char *name = c ? c->name : lk->lookup_key;
+        const store_column_info *have = find_col(info, n, name);
+        if (have == NULL) {
+            add(r, "lookups", CHECK_PROBLEM, NULL, "lookup %s: table %s.%s.%s has no column "
+                "'%s'", lk->name, lk->datastore, config_lookup_schema_shown(lk), lk->table,
+                name);
+            bad++;
+        } else if (c != NULL && !store_type_compatible(s, have->type, c->type)) {
+            add(r, "lookups", CHECK_PROBLEM, NULL, "lookup %s: column '%s' of %s.%s.%s is %s, "
+                "the config says %s", lk->name, name, lk->datastore,
+                config_lookup_schema_shown(lk), lk->table, have->type, c->type);
+            bad++;
+        }
+    }
+    free(info);
+    if (bad == 0)
+        add(r, "lookups", CHECK_OK, NULL, "lookup %s: %s.%s.%s has %s and the %zu column(s)",
+            lk->name, lk->datastore, config_lookup_schema_shown(lk), lk->table, lk->lookup_key,
+            lk->ncolumns);
+}
+
+static void check_lookups(check_report *r, const conns *cs, const config *cfg,
+                          const config_pipeline *p) {
+    for (size_t i = 0; i < p->nlookups; i++) {
+        char why[1024];
+        store *s = conn_get(cs, cfg, p->lookups[i].datastore, why, sizeof why);
+        if (s == NULL) add(r, "lookups", CHECK_PROBLEM, NULL, "lookup %s: %s",
+                           p->lookups[i].name, why);
+        else check_lookup(r, s, p, &p->lookups[i]);
+    }
+}
+
 static void check_destination(check_report *r, const conns *cs, const config *cfg,
                               const config_pipeline *p) {
     char why[1024];
@@ -712,6 +760,7 @@ int check_run(const config *cfg, const config_pipeline *only, int64_t timeout_ms
         if (only && only != p) continue;
         snprintf(r[k].subject, sizeof r[k].subject, "%s", p->name);
         check_source(&r[k], &cs, cfg, p, only != NULL);
+        check_lookups(&r[k], &cs, cfg, p);
         check_destination(&r[k], &cs, cfg, p);
         k++;
     }

@@ -147,6 +147,25 @@ static void explain_aggregate(const config_pipeline *p) {
            "deleted source rows are seen by full and hash\n", map);
 }
 
+/* "lookup crm: crm.public.customers by customer_id = id adds segment, tier
+ * (...)": each lookup (config_lookup) and what full/hash/delta see of it. */
+static void print_lookups(const config_pipeline *p) {
+    for (size_t i = 0; i < p->nlookups; i++) {
+        const config_lookup *lk = &p->lookups[i];
+        printf("lookup %s: %s.%s.%s by %s = %s adds ", lk->name, lk->datastore,
+               config_lookup_schema_shown(lk), lk->table, lk->key, lk->lookup_key);
+        for (size_t j = 0; j < lk->ncolumns && lk->first + j < p->ncolumns; j++) {
+            const config_column *c = &p->columns[lk->first + j];
+            printf("%s%s", j ? ", " : "", c->dest_name ? c->dest_name : c->name);
+        }
+        printf(" (%s; cache %lld rows for %lld s; a change in the lookup table is picked up "
+               "by full and hash, not by delta)\n",
+               lk->required ? "required: a key without a row fails the run"
+                            : "a key without a row gives NULLs",
+               (long long)lk->cache_rows, (long long)lk->cache_ttl_s);
+    }
+}
+
 static void print_text(const explain_ctx *x) {
     char at[40], prev[40], next[40];
     st_time_format(x->at, at, sizeof at);
@@ -160,6 +179,7 @@ static void print_text(const explain_ctx *x) {
     for (size_t i = 0; i < x->p->ncolumns; i++)
         if (x->p->columns[i].expr != NULL)
             printf("computed column: %s = %s\n", x->p->columns[i].name, x->p->columns[i].expr);
+    print_lookups(x->p);
     for (size_t i = 0; i < x->p->nstrategies; i++) {
         if (!explain_shown(x, i)) continue;
         const config_strategy *s = &x->p->strategies[i];

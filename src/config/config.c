@@ -425,6 +425,7 @@ static void free_pipeline(config_pipeline *p) {
         free(p->columns[i].type);
     }
     free(p->columns);
+    config_free_lookups(p);
     for (size_t i = 0; i < p->nstrategies; i++) {
         config_strategy *s = &p->strategies[i];
         free(s->name);

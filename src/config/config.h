@@ -75,7 +75,27 @@ typedef struct config_column {
      * reading a source column (`name` is then only the result's name);
      * never a key or a delta cursor. NULL: a plain column. */
     char *expr;
+    /* 0: a column of the source row; i + 1: a column added by
+     * p->lookups[i] (`name` is then the lookup table's column). Lookup
+     * columns follow every source column in p->columns (config_lookup.c). */
+    size_t lookup;
+    int line, col;    /* a lookup column: where its `type` is written */
 } config_column;
+
+/* `lookups:` of a pipeline (config_lookup.c): columns added to every row
+ * from a table of another datastore, by key. */
+typedef struct config_lookup {
+    char *name;          /* for messages; default: the table's name */
+    char *datastore, *schema, *table;
+    char *key;           /* the row's column (config_column.name of a source column) */
+    char *lookup_key;    /* the lookup table's column matched with it */
+    size_t first, ncolumns; /* its columns: p->columns[first .. first + ncolumns) */
+    bool required;       /* a key with no match fails the run (default: NULLs) */
+    int64_t cache_rows;  /* LRU entries kept, default 10000; 0 = no cache */
+    int64_t cache_ttl_s; /* an entry is asked again after this long, default 300 */
+    bool schema_hidden;  /* the schema is a mysql dbname that came from ${VAR} */
+    int line, col;       /* the list item */
+} config_lookup;
 
 typedef enum {
     CONFIG_STRATEGY_FULL,
@@ -156,6 +176,8 @@ typedef struct config_pipeline {
     config_endpoint source, destination;
     config_column *columns;
     size_t ncolumns;
+    config_lookup *lookups;  /* `lookups:`; their columns end p->columns */
+    size_t nlookups;
     config_strategy *strategies;
     size_t nstrategies;
     config_locks locks;
@@ -281,6 +303,12 @@ const char *config_strategy_type_name(config_strategy_type t);
 /* The destination names of p's compare: false columns, "views, hits", into
  * buf (cut to n - 1 bytes); returns how many there are. */
 size_t config_ignored_columns(const config_pipeline *p, char *buf, size_t n);
+
+/* How many of p->columns come from the source row (the lookup columns
+ * follow them). */
+size_t config_source_columns(const config_pipeline *p);
+/* lk's schema as messages show it ("(value hidden)", as config_schema_shown). */
+const char *config_lookup_schema_shown(const config_lookup *lk);
 
 /* A webhook URL safe to print: scheme and host only ("https://hooks.slack.com/…"). */
 void config_url_redact(const char *url, char *buf, size_t n);

@@ -176,6 +176,14 @@ static void check_source(config_loader *ld, const config_node *root, const confi
 void config_check_aggregate(config_loader *ld, const config_node *root,
                             const config_pipeline *p) {
     if (p->aggregate == NULL) return;
+    const config_node *lk = config_map_key(root, "lookups");
+    if (p->nlookups > 0 && lk != NULL) {
+        /* the lookup columns would be grouped rows' columns: not built */
+        config_problem_add(ld, lk->line, lk->col, "lookups: an aggregate pipeline cannot have "
+                           "lookups (not implemented): enrich the rows in a pipeline of their "
+                           "own and aggregate its destination");
+        return;
+    }
     if (p->aggregate->ngroup_by > 0) check_columns(ld, root, p);
     check_source(ld, root, p);
 }

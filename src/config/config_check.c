@@ -103,8 +103,9 @@ void config_check_column_types(config_loader *ld, const config *cfg, const confi
             if (ends[e] == NULL || engine_knows(ends[e], c->type)) continue;
             if (e == 1 && ends[0] && ends[0]->type == ends[1]->type) break; /* said once */
             const config_node *item = list && i < list->n ? list->vals[i] : NULL;
-            const config_node *v = item ? config_map_get(item, "type") : NULL;
-            config_problem_add(ld, v ? v->line : 1, v ? v->col : 1,
+            const config_node *v = item && !c->lookup ? config_map_get(item, "type") : NULL;
+            config_problem_add(ld, v ? v->line : c->lookup ? c->line : 1,
+                               v ? v->col : c->lookup ? c->col : 1,
                                "columns[%zu].type: unknown type \"%s\" for %s (datastore '%s'); "
                                "known: bigint, integer, smallint, numeric(P,S), double precision, "
                                "real, boolean, text, varchar(N), date, timestamp, timestamptz, "

@@ -104,6 +104,11 @@ void config_parse_strategies(config_loader *ld, const config_node *root, config_
 void config_parse_aggregate(config_loader *ld, const config_node *root, config_pipeline *p);
 void config_check_aggregate(config_loader *ld, const config_node *root, const config_pipeline *p);
 void config_free_aggregate(config_pipeline *p);
+/* `lookups:` of a pipeline (config_lookup.c), after its columns and
+ * strategies: appends the lookup columns to p->columns. */
+void config_parse_lookups(config_loader *ld, const config *cfg, const config_node *root,
+                          config_pipeline *p);
+void config_free_lookups(config_pipeline *p);
 
 /* config_check.c: column types known to both engines; no destination table
  * shared with an earlier pipeline. Problems are recorded in ld. */

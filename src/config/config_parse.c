@@ -495,7 +495,7 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
                            const char *abs_path) {
     static const char *const keys[] = {"name", "description", "source", "destination",
                                        "columns", "strategies", "locks", "retry",
-                                       "freshness", "aggregate", NULL};
+                                       "freshness", "aggregate", "lookups", NULL};
     if (!config_check_map(ld, root, "", NULL, keys)) return;
     config_pipeline *p = add_pipeline(ld, cfg);
     if (p == NULL) return;
@@ -508,6 +508,7 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
     config_parse_aggregate(ld, root, p);
     config_parse_columns(ld, root, p);
     config_parse_strategies(ld, root, p);
+    config_parse_lookups(ld, cfg, root, p);
     config_check_aggregate(ld, root, p);
     config_check_column_types(ld, cfg, root, p);
     config_check_destination(ld, cfg, root, p);

@@ -107,6 +107,7 @@ static void detail_fields(json_writer *w, const view_pipeline *v) {
         json_kv_bool(w, "key", c->key);
         json_kv_bool(w, "compare", !c->ignored);
         json_kv_string(w, "expr", c->expr);
+        json_kv_string(w, "lookup", c->lookup ? p->lookups[c->lookup - 1].name : NULL);
         json_end_object(w);
     }
     json_end_array(w);

@@ -37,6 +37,7 @@
 #include <string.h>
 
 static void ctx_free(sync_ctx *c) {
+    sync_lookup_close(c);
     store_close(c->src);
     store_close(c->dst);
     free(c->scols);
@@ -77,6 +78,8 @@ static int ctx_columns(sync_ctx *c, const config_pipeline *p) {
     store_table base = {.ncols = n, .types = c->types, .kinds = c->kinds, .key = c->key,
                         .ignored = c->ignored};
     c->st = base;
+    c->nsrc = config_source_columns(p);
+    c->st.ncols = c->nsrc;   /* lookup columns are not read from the source */
     c->st.datastore = p->source.datastore;
     c->st.schema = p->source.schema;
     c->st.table = p->source.query ? NULL : p->source.table;
@@ -133,8 +136,8 @@ static int check_table(sync_ctx *c, store *s, const store_table *t, bool dest) {
 
 /* A store of this run: through the driver of the run's opts when it has
  * one (sync_opts.store_ops, tests' mock store), else the datastore's. */
-static int run_store_open(const sync_opts *o, store **s, const config_datastore *ds,
-                          st_error *err) {
+int sync_store_open(const sync_opts *o, store **s, const config_datastore *ds,
+                    st_error *err) {
     return o->store_ops ? store_open_with_ops(s, o->store_ops, ds, err) : store_open(s, ds, err);
 }
 
@@ -148,7 +151,7 @@ typedef struct open_job {
 
 static void *open_thread(void *arg) {
     open_job *j = arg;
-    j->rc = run_store_open(j->o, &j->s, j->ds, &j->err);
+    j->rc = sync_store_open(j->o, &j->s, j->ds, &j->err);
     return NULL;
 }
 
@@ -160,7 +163,7 @@ static int open_both(sync_ctx *c, const config_datastore *sd, const config_datas
     bool threaded = pthread_create(&th, NULL, open_thread, &j) == 0;
     if (!threaded) open_thread(&j);
     st_error derr;
-    int rc = run_store_open(c->o, &c->dst, dd, &derr);
+    int rc = sync_store_open(c->o, &c->dst, dd, &derr);
     if (threaded) pthread_join(th, NULL);
     c->src = j.s;
     if (j.rc != ST_OK) {
@@ -228,6 +231,7 @@ static int ctx_open(sync_ctx *c, const sync_opts *o) {
     if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
     if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
     if (rc == ST_OK) rc = sync_agg_open(c);
+    if (rc == ST_OK) rc = sync_lookup_open(c);
     if (rc == ST_OK) rc = sync_fence_setup(c);
     return rc;
 }
@@ -252,7 +256,7 @@ int64_t sync_estimate_rows(sync_ctx *c) {
     store *s = NULL;
     st_error e;
     int64_t n = 0;
-    int rc = sd ? run_store_open(c->o, &s, sd, &e) : ST_ENOTFOUND;
+    int rc = sd ? sync_store_open(c->o, &s, sd, &e) : ST_ENOTFOUND;
     if (rc == ST_OK) {
         store_set_interrupt(s, c->o->interrupt);
         rc = store_estimate_rows(s, &c->st, &n, &e);

@@ -209,7 +209,7 @@ static int count_null_cursor(sync_ctx *c, int cur) {
  * and keys become the candidate watermark. */
 typedef struct delta_pull {
     sync_ctx *c;
-    store_reader *r;
+    sync_iter *it;     /* the page's rows, enriched when there are lookups */
     int cur;
     const char *const *first;   /* the row read before the transaction began */
     sync_wm *last;
@@ -219,8 +219,8 @@ typedef struct delta_pull {
 static int delta_pull_next(void *arg, const char *const **vals, st_error *err) {
     delta_pull *d = arg;
     const char *const *row = d->first;
-    int ncols = 0, rc = 1;
-    if (row == NULL) rc = store_next(d->c->src, d->r, &row, &ncols, err);
+    int rc = 1;
+    if (row == NULL) rc = d->it->next(d->it, &row, err);
     d->first = NULL;
     if (rc <= 0) return rc;
     d->got++;
@@ -247,13 +247,16 @@ static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool first_lookbac
     store_sb_addf(&q, " LIMIT %lld", (long long)c->batch_size);
     int np = w->n == 0 ? 0 : first_lookback ? 1 : (int)w->n;
     delta_pull d = {c, NULL, cur, NULL, next, 0};
-    int ncols = 0;
+    sync_stream src = {0};
+    sync_enrich *e = NULL;
     int rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                   : store_query(c->src, &d.r, q.s, np, (const char *const *)w->v, c->err);
+                   : sync_stream_open(&src, c->src, q.s, np, (const char *const *)w->v, c->err);
     store_sb_free(&q);
-    if (rc == ST_OK) rc = store_next(c->src, d.r, &d.first, &ncols, c->err);
+    if (rc == ST_OK) rc = sync_lookup_wrap(c, &src.it, &d.it, &e);
+    if (rc == ST_OK) rc = d.it->next(d.it, &d.first, c->err);
     if (rc == 1) rc = sync_batch_stream(c, STORE_UPSERT, delta_pull_next, &d);
-    store_reader_close(c->src, d.r);
+    sync_lookup_unwrap(e);
+    sync_stream_close(&src);
     *got = d.got;
     return rc;
 }

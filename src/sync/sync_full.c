@@ -31,6 +31,10 @@
  *
  * Between two SQLite tables none of this runs: SQLite does the whole job
  * itself (sync_local.c, store_sqlite_local.c).
+ *
+ * A pipeline with lookups reads its source rows through sync_lookup_wrap
+ * (sync_lookup.c): each batch of rows is enriched before the merge or the
+ * insert stream sees it, so every comparison is of enriched rows.
  */
 #include "sync_int.h"
 
@@ -241,14 +245,14 @@ int sync_merge_where(sync_ctx *c, sync_where_fn where, const void *arg, size_t m
  * (store_relax_commit; the reasoning is in sync_full_copy.c). */
 typedef struct insert_stream {
     sync_ctx *c;
-    sync_stream *src;
+    sync_iter *src;
     int64_t left;
     const char *const *held;   /* the row read ahead, valid until the next read */
     bool eof;
 } insert_stream;
 
 static int insert_read(insert_stream *s, const char *const **row, st_error *err) {
-    int rc = s->src->it.next(&s->src->it, row, err);
+    int rc = s->src->next(s->src, row, err);
     s->eof = rc == 0;
     return rc;
 }
@@ -279,7 +283,7 @@ static int insert_batch(sync_ctx *c, void *arg, store_counts *cnt) {
     return rc;
 }
 
-static int full_into_empty(sync_ctx *c, sync_stream *src) {
+static int full_into_empty(sync_ctx *c, sync_iter *src) {
     insert_stream s = {.c = c, .src = src};
     int rc = store_relax_commit(c->dst, true, c->err);
     while (rc == ST_OK && !s.eof) {
@@ -293,9 +297,10 @@ static int full_into_empty(sync_ctx *c, sync_stream *src) {
     return rc;
 }
 
-/* The source read as canonical text, ordered by key, into the empty
- * destination or merged with its pages. */
-static int full_stream(sync_ctx *c, dst_pages *dst) {
+/* The source read as canonical text, ordered by key (its rows enriched
+ * when the pipeline has lookups), into the empty destination or merged
+ * with its pages (always merged with `merge`, and in a dry run). */
+static int full_stream(sync_ctx *c, dst_pages *dst, bool merge) {
     store_sb q = {0};
     sync_sql_select(&q, c, true);
     sync_sql_order(&q, c, true, -1);
@@ -304,8 +309,14 @@ static int full_stream(sync_ctx *c, dst_pages *dst) {
     int rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
     store_sb_free(&q);
     if (rc != ST_OK) return rc;
-    if (dst->page.n == 0) rc = full_into_empty(c, &src);
-    else rc = sync_merge(c, &src.it, &dst->it);
+    sync_iter *it = NULL;
+    sync_enrich *e = NULL;
+    rc = sync_lookup_wrap(c, &src.it, &it, &e);
+    if (rc == ST_OK && dst->page.n == 0 && !merge && c->o->diff == NULL)
+        rc = full_into_empty(c, it);
+    else if (rc == ST_OK)
+        rc = sync_merge(c, it, &dst->it);
+    sync_lookup_unwrap(e);
     sync_stream_close(&src);
     return rc;
 }
@@ -318,9 +329,19 @@ int sync_full(sync_ctx *c) {
     int rc = pages_fetch(&dst, c->err);   /* the first page: is there anything? */
     bool native = false;   /* into empty, same types on both sides: sync_full_copy.c */
     if (rc == ST_OK && dst.page.n == 0) rc = sync_full_copy_wanted(c, &native);
-    if (rc == ST_OK) rc = native ? sync_full_copy(c) : full_stream(c, &dst);
+    if (rc == ST_OK) rc = native ? sync_full_copy(c) : full_stream(c, &dst, false);
     sync_list_free(&dst.page);
     free(dst.last);
     if (rc == ST_OK) rc = sync_batch_flush(c);
+    return rc;
+}
+
+int sync_full_compare(sync_ctx *c) {
+    dst_pages dst = {.it.next = pages_next, .c = c};
+    int rc = pages_fetch(&dst, c->err);
+    if (rc == ST_OK) rc = full_stream(c, &dst, true);
+    sync_list_free(&dst.page);
+    free(dst.last);
+    if (rc == ST_OK && c->o->diff == NULL) rc = sync_batch_flush(c);
     return rc;
 }

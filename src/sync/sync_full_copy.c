@@ -76,6 +76,7 @@ int sync_full_copy_wanted(sync_ctx *c, bool *yes) {
     char sf[4096], df[4096];
     bool none = false;
     *yes = false;
+    if (c->lookups != NULL) return ST_OK;   /* rows are enriched on their way */
     int rc = copy_form(c, true, sf, sizeof sf, &none);
     if (rc != ST_OK || none) return rc;
     rc = copy_form(c, false, df, sizeof df, &none);

@@ -65,6 +65,13 @@
  *
  * The two sides' queries run concurrently (the source's in a thread), each
  * on its own connection.
+ *
+ * A pipeline with lookups (sync_lookup.c) compares enriched rows: the
+ * source database cannot put another datastore's columns into its digest,
+ * so hash streams the source's canonical rows through the enrichment and
+ * merges them with the destination's (sync_full_compare, the path the
+ * cross-engine comparison takes when no digest recursion fits), writing
+ * only the differing rows; a change in a lookup table is seen this way.
  */
 #include "sync_int.h"
 #include "../log/log.h"
@@ -689,6 +696,7 @@ int sync_hash(sync_ctx *c) {
     store_local *l = NULL;   /* the copy inside the engine (not for a dry run) */
     int lrc = c->o->diff == NULL ? sync_local_open(c, &l) : ST_OK;
     if (lrc != ST_OK || l != NULL) return lrc != ST_OK ? lrc : sync_hash_local(c, l);
+    if (c->lookups != NULL) return sync_full_compare(c); /* enriched rows: see top */
     int k = key_index(c);
     if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) {
         bool ordered;

@@ -63,6 +63,11 @@ typedef struct sync_ctx {
     bool *ignored;   /* compare: false (config_column.ignored): not compared by
                       * full, hash and diff, but written with the row */
     size_t ncols, nkeys;
+    /* Columns read from the source: the first nsrc (== ncols without
+     * lookups); the rest are filled by the lookups (sync_lookup.c), so a
+     * source row has nsrc values until sync_lookup_wrap() enriches it. */
+    size_t nsrc;
+    struct sync_lookups *lookups;   /* NULL: the pipeline has none */
     int64_t batch_size;
     sync_batch batch;
     state_stats *stats;
@@ -196,6 +201,27 @@ int sync_query_int(store *s, const store_sb *q, int np, const char *const *p, in
  * returned first, else the source's. */
 typedef int (*sync_side_fn)(sync_ctx *c, bool source, void *arg, st_error *err);
 int sync_both_sides(sync_ctx *c, sync_side_fn fn, void *src_arg, void *dst_arg);
+
+/* sync_full.c: the full merge of the (enriched) source with the
+ * destination, never the copy into an empty table: what hash runs for a
+ * pipeline with lookups, whose digests the source cannot compute. */
+int sync_full_compare(sync_ctx *c);
+
+/* sync.c: opens datastore ds for this run (through opts->store_ops when set). */
+int sync_store_open(const sync_opts *o, store **s, const config_datastore *ds, st_error *err);
+
+/* sync_lookup.c: `lookups:` (config_lookup). sync_lookup_open connects to
+ * every lookup datastore and checks its table and columns (nothing when
+ * the pipeline has none); sync_lookup_close logs their figures and closes.
+ * sync_lookup_wrap returns an iterator yielding in's rows (nsrc values)
+ * with the lookup columns filled (ncols values), enriched in batches (one
+ * keyed query per lookup per batch, through an LRU cache); without
+ * lookups it returns `in` itself. *e is freed by sync_lookup_unwrap. */
+int sync_lookup_open(sync_ctx *c);
+void sync_lookup_close(sync_ctx *c);
+typedef struct sync_enrich sync_enrich;
+int sync_lookup_wrap(sync_ctx *c, sync_iter *in, sync_iter **out, sync_enrich **e);
+void sync_lookup_unwrap(sync_enrich *e);
 
 int sync_delta(sync_ctx *c);
 /* sync_cdc.c: the cdc strategy (PostgreSQL logical decoding, src/cdc). */

@@ -29,7 +29,8 @@
  * paths on the same data with it).
  * A run given a driver (sync_opts.store_ops: a test's mock store) and a
  * source read through a derived table (a filter, expression columns:
- * store_table_derived) take the generic path too.
+ * store_table_derived) or enriched by lookups (sync_lookup.c) take the
+ * generic path too.
  */
 #include "sync_int.h"
 #include "../log/log.h"
@@ -44,7 +45,8 @@ int sync_local_open(sync_ctx *c, store_local **out) {
     const config_datastore *sd = config_datastore_find(c->o->cfg, p->source.datastore);
     const config_datastore *dd = config_datastore_find(c->o->cfg, p->destination.datastore);
     if (sd == NULL || dd == NULL || sd->generic_copy || dd->generic_copy) return ST_OK;
-    if (c->o->store_ops != NULL || store_table_derived(&c->st)) return ST_OK;
+    if (c->o->store_ops != NULL || store_table_derived(&c->st) || c->lookups != NULL)
+        return ST_OK;
     st_error e;
     int rc = store_local_open(out, c->dst, dd, &c->dt, c->src, sd, &c->st, &e);
     if (rc == ST_ENOTIMPL) return ST_OK;

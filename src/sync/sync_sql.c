@@ -26,7 +26,8 @@ static const char *colname(const sync_ctx *c, bool source, size_t i) {
 void sync_sql_select(store_sb *b, const sync_ctx *c, bool source) {
     const store *os = side(c, source);
     store_sb_add(b, "SELECT ");
-    for (size_t i = 0; i < c->ncols; i++) {
+    size_t n = source ? c->st.ncols : c->dt.ncols;   /* lookup columns: not in the source */
+    for (size_t i = 0; i < n; i++) {
         store_sb q = {0};
         store_sb_quote(&q, colname(c, source, i));
         if (i) store_sb_add(b, ", ");

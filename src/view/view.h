@@ -92,5 +92,9 @@ void view_endpoint_json(json_writer *w, const config_endpoint *e);
 /* "aggregate": null, or {"group_by": [...], "group_map": "synctool_groups_..."}
  * for an aggregate pipeline (config.h `aggregate:`). */
 void view_aggregate_json(json_writer *w, const config_pipeline *p);
+/* A pipeline's `lookups:`: [{"name", "datastore", "schema", "table", "key",
+ * "lookup_key", "columns": [{"name", "dest", "type"}], "required",
+ * "cache_rows", "cache_ttl_s"}] ([] without lookups). */
+void view_lookups_json(json_writer *w, const config_pipeline *p);
 
 #endif

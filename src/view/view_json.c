@@ -45,6 +45,37 @@ void view_aggregate_json(json_writer *w, const config_pipeline *p) {
     json_end_object(w);
 }
 
+/* `lookups:` (config_lookup): what each adds to the rows, from where. */
+void view_lookups_json(json_writer *w, const config_pipeline *p) {
+    json_begin_array(w);
+    for (size_t i = 0; i < p->nlookups; i++) {
+        const config_lookup *lk = &p->lookups[i];
+        json_begin_object(w);
+        json_kv_string(w, "name", lk->name);
+        json_kv_string(w, "datastore", lk->datastore);
+        json_kv_string(w, "schema", lk->schema ? config_lookup_schema_shown(lk) : NULL);
+        json_kv_string(w, "table", lk->table);
+        json_kv_string(w, "key", lk->key);
+        json_kv_string(w, "lookup_key", lk->lookup_key);
+        json_key(w, "columns");
+        json_begin_array(w);
+        for (size_t j = 0; j < lk->ncolumns && lk->first + j < p->ncolumns; j++) {
+            const config_column *c = &p->columns[lk->first + j];
+            json_begin_object(w);
+            json_kv_string(w, "name", c->name);
+            json_kv_string(w, "dest", c->dest_name ? c->dest_name : c->name);
+            json_kv_string(w, "type", c->type);
+            json_end_object(w);
+        }
+        json_end_array(w);
+        json_kv_bool(w, "required", lk->required);
+        json_kv_int(w, "cache_rows", lk->cache_rows);
+        json_kv_int(w, "cache_ttl_s", lk->cache_ttl_s);
+        json_end_object(w);
+    }
+    json_end_array(w);
+}
+
 static void kv_opt_int(json_writer *w, const char *key, bool known, int64_t v) {
     json_key(w, key);
     if (known) json_int(w, v); else json_null(w);
@@ -153,6 +184,8 @@ void view_pipeline_fields(json_writer *w, const view_pipeline *v) {
     json_key(w, "destination");
     view_endpoint_json(w, &p->destination);
     view_aggregate_json(w, p);
+    json_key(w, "lookups");
+    view_lookups_json(w, p);
     if (v->with_state) {
         json_kv_string(w, "selected", v->selected >= 0 ? p->strategies[v->selected].name : NULL);
         bool any = false;

@@ -87,7 +87,8 @@ def test_every_read_endpoint_answers_per_the_openapi_file(tmp_path):
         one = s.json("GET", "/api/v1/pipelines/good?at=2025-10-15T10:06:00Z", template=NAMES)
         assert one["at"] == "2025-10-15T10:06:00Z"
         assert one["columns"][0] == {"name": "id", "dest": "id", "type": "bigint", "key": True,
-                                     "compare": True, "expr": None}
+                                     "compare": True, "expr": None,
+                                     "lookup": None}
         assert one["explain"]["pipeline"] == "good"
         # The explanation is exactly `explain --json` at the same instant.
         cli = run_synctool("explain", "good", "--at", "2025-10-15T10:06:00Z", "--json",

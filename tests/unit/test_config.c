@@ -729,7 +729,7 @@ static void test_multiple_problems_reported_together(void **state) {
                         "\"size\" (expected one of: name, type, key, dest, compare, expr)");
     assert_string_equal(t->probs.items[3], "pipelines/b.yaml:2:1: surprise: unknown key "
                         "\"surprise\" (expected one of: name, description, source, destination, "
-                        "columns, strategies, locks, retry, freshness, aggregate)");
+                        "columns, strategies, locks, retry, freshness, aggregate, lookups)");
     /* the parts agree with the joined text */
     assert_string_equal(t->probs.details[2].file, "pipelines/a.yaml");
     assert_int_equal(t->probs.details[2].line, 7);

@@ -459,6 +459,16 @@
     return [e.datastore, e.schema, e.table].filter(Boolean).join(".") +
       (e.where ? " where " + e.where : "");
   }
+  // A pipeline's lookups (columns added from another datastore by key).
+  function lookupLines(p) {
+    return (p.lookups || []).map(function (l) {
+      var cols = (l.columns || []).map(function (c) { return c.dest; }).join(", ");
+      return '<div class="small muted lookup">lookup ' + esc(l.name) + ": " +
+        esc([l.datastore, l.schema, l.table].filter(Boolean).join(".")) + " by " + esc(l.key) +
+        " = " + esc(l.lookup_key) + " adds " + esc(cols) +
+        (l.required ? " (required)" : "") + "</div>";
+    }).join("");
+  }
   function truncate(s, n) { s = String(s || ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; }
 
   function num(n) { return n == null ? "–" : Number(n).toLocaleString("en-US"); }
@@ -627,7 +637,7 @@
             " · freshness: " + freshnessCell(p) + aggregateLine(p) +
             (p.columns || []).filter(function (c) { return c.expr; }).map(function (c) {
               return '<div class="small muted">computed: ' + esc(c.name) + " = " + esc(c.expr) + "</div>";
-            }).join(""));
+            }).join("") + lookupLines(p));
           if (!actionsDrawn) {
             setHtml($("#p-actions"), actionButtons(name, p.strategies));
             wireActions($("#p-actions"), name, function () { actionsDrawn = false; current.refresh(); });
