@@ -840,9 +840,10 @@ static int check_slot(cdc_run *r, const slot_info *si) {
         return st_error_set(c->err, ST_ENOTFOUND,
                             "cdc: replication slot %s of pipeline '%s' does not exist on "
                             "datastore '%s' (dropped?): the changes after %s cannot be read; "
-                            "run synctool cdc drop %s, then run again: the next run copies the "
-                            "table in full and streams from there",
-                            r->slot, p, store_name(c->src), at, p);
+                            "run synctool cdc drop %s (or synctool reset %s --drop-slot, which "
+                            "also clears the failures), then run again: the next run copies "
+                            "the table in full and streams from there",
+                            r->slot, p, store_name(c->src), at, p, p);
     int64_t max = c->o->strategy->max_slot_lag;
     char kept[32];
     snprintf(kept, sizeof kept, "%lld", (long long)si->retained);

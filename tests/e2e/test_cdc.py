@@ -454,7 +454,10 @@ def test_cdc_dropped_slot(synctool, tmp_path, pg_server, pgschema):
           f"WHERE slot_name LIKE 'synctool_{pgschema}%'")
     r = e.run(ok=False)
     assert r.rc == 1, r
-    assert "does not exist" in r.err and f"synctool cdc drop {e.name}" in r.err, r
+    slotname = e.sql("SELECT 'synctool_' || left(lower('" + e.name + "'), 40)").strip()
+    assert f"replication slot {slotname}_" in r.err and "does not exist" in r.err, r
+    assert f"synctool cdc drop {e.name}" in r.err, r
+    assert f"synctool reset {e.name} --drop-slot" in r.err, r
     r = synctool("check", e.name, "--json", config_dir=tmp_path)
     [p] = [p for p in json.loads(r.out)["pipelines"] if p["pipeline"] == e.name]
     [slot] = [c for c in p["checks"] if c["check"] == "cdc_slot"]
@@ -542,3 +545,82 @@ def test_cdc_check(synctool, tmp_path, pg_server, pgschema):
     c = checks()
     assert "bytes of WAL" in c["cdc_slot"]["message"] and c["cdc_slot"]["status"] == "ok", c
     assert e.name.lower() not in c["cdc_orphan_slots"]["message"], c
+
+
+def hold_dst_row(pg, schema, key):
+    """A psql session holding a row lock on the destination (the gate)."""
+    env = dict(os.environ, PGPASSWORD=pg.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg.host, "-p", str(pg.port), "-U", pg.user, "-d",
+         pg.dbname], stdin=subprocess.PIPE, env=env, text=True, stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; SELECT * FROM "{schema}".dst WHERE id = {key} FOR UPDATE;\n')
+    holder.stdin.flush()
+    return holder
+
+
+def release(holder):
+    holder.stdin.write("ROLLBACK;\n")
+    holder.stdin.close()
+    holder.wait(30)
+
+
+def run_waiting_on_lock(pg):
+    return pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND application_name LIKE 'synctool%'", dbname=pg.dbname).strip() != "0"
+
+
+def slot_count(e):
+    return e.sql(f"SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "
+                 f"'synctool_{e.schema}%'").strip()
+
+
+def test_cdc_reset_drop_slot(synctool, tmp_path, pg_server, pgschema):
+    """reset --drop-slot is refused while a run holds the pipeline lock (exit
+    75, nothing dropped); after a failure (slot dropped behind synctool's
+    back) it drops the publication, forgets the position and clears the
+    failure; the next run copies in full."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 10) g")
+    e.run()
+    e.sql("UPDATE {t} SET n = 1 WHERE id = 5")
+    holder = hold_dst_row(pg_server, pgschema, 5)
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: run_waiting_on_lock(pg_server), "the cdc run to wait on the row")
+        r = synctool("reset", e.name, "--drop-slot", config_dir=tmp_path)
+        assert r.rc == 75, r
+        assert "is running" in r.err and f"synctool reset {e.name} --drop-slot" in r.err, r
+        assert slot_count(e) == "1"
+    finally:
+        release(holder)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 0, err
+    # a failure: the slot dropped behind synctool's back
+    e.sql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+          f"WHERE slot_name LIKE 'synctool_{pgschema}%'")
+    assert e.run(ok=False).rc == 1
+    r = synctool("reset", e.name, "--drop-slot", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "no replication slot" in r.out and "dropped publication" in r.out, r
+    assert f"{e.name}:cdc: reset (was failed" in r.out, r
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "idle" and not row.get("watermark"), row
+    e.sql("INSERT INTO {t} VALUES (11, 'new', 0)")
+    r = e.run()
+    assert "created publication and replication slot" in r.err, r
+    e.referee()
+    # with a healthy slot: dropped, and WAL no longer retained
+    r = synctool("reset", e.name, "--drop-slot", config_dir=tmp_path)
+    assert r.rc == 0 and "dropped replication slot" in r.out, r
+    assert slot_count(e) == "0"
+
+
+def test_cdc_reset_drop_slot_needs_cdc(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    r = synctool("reset", e.name, "--strategy", "hash", "--drop-slot", config_dir=tmp_path)
+    assert r.rc == 2 and "--drop-slot: strategy 'hash'" in r.err, r
+    assert "is not a cdc strategy" in r.err, r
