@@ -102,6 +102,7 @@ typedef struct cdc_run {
     uint64_t done;        /* end LSN of the last whole transaction read */
     uint64_t saved;       /* the watermark */
     int64_t changes;      /* read since the last flush */
+    bool fresh;           /* this run made the slot and copied the table */
 } cdc_run;
 
 static uint64_t fnv(const char *s) {
@@ -588,13 +589,27 @@ static int sent_past_stop(cdc_run *r, cdc_data *d, int *rc) {
     return 0;
 }
 
-/* Applies every transaction that committed before r->stop. */
+/* continuous: the server said it has sent everything up to wal_end (a
+ * keepalive between transactions): apply what is pending, then save and
+ * confirm wal_end, so a quiet table holds no WAL back. */
+static int caught_up_to(cdc_run *r, uint64_t wal_end) {
+    if (wal_end > r->done) r->done = wal_end;
+    return flush(r);
+}
+
+/* Applies every transaction that committed before r->stop. Continuous
+ * (r->stop is then UINT64_MAX): every transaction until interrupted
+ * (ST_EINTR; what was not committed is replayed by the next run), applying
+ * what is pending whenever the server says it is caught up or has been
+ * silent for a second, and at every batch_size changes. */
 static int drain(cdc_run *r) {
     sync_ctx *c = r->c;
+    bool cont = c->o->strategy->continuous;
     c->prog.estimated = true;   /* the table's size says nothing about the changes */
     int rc = cdc_repl_start(r->repl, r->slot, r->slot, r->saved, c->err);
     bool past = false, caught_up = false, in_txn = false;
     uint64_t decoded = 0;
+    if (cont) r->stop = UINT64_MAX;
     while (rc == ST_OK && !past) {
         if (c->o->cancel != NULL && *c->o->cancel) {
             rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
@@ -602,7 +617,9 @@ static int drain(cdc_run *r) {
         }
         cdc_data d;
         /* a keepalive inside a transaction never ends the read */
-        int got = cdc_repl_next(r->repl, in_txn ? 0 : r->stop, &d, c->err);
+        int got = cdc_repl_next(r->repl, in_txn ? 0 : cont ? 1 : r->stop, &d, c->err);
+        if (cont && got == 0) { rc = caught_up_to(r, d.wal_end); continue; }
+        if (cont && got == CDC_IDLE) { if (!in_txn) rc = flush(r); continue; }
         if (got == CDC_IDLE && !in_txn) got = sent_past_stop(r, &d, &rc);
         if (got == CDC_IDLE) continue;
         if (got < 0) { rc = got; break; }
@@ -894,13 +911,22 @@ int sync_cdc(sync_ctx *c) {
     r.stop = rc == ST_OK ? si.now : 0;
     if (rc == ST_OK) rc = cdc_repl_open(&r.repl, ds, c->err);
     if (rc == ST_OK) cdc_repl_set_interrupt(r.repl, c->o->interrupt);
-    if (rc == ST_OK && r.saved == 0) {
+    bool cont = c->o->strategy->continuous;
+    r.fresh = r.saved == 0;
+    if (rc == ST_OK && r.fresh) {
         rc = start_stream(&r, &si);
+        if (rc == ST_OK && cont) rc = load_baseline(&r);
     } else if (rc == ST_OK) {
         rc = check_slot(&r, &si);
         if (rc == ST_OK) rc = load_baseline(&r);
-        if (rc == ST_OK && si.confirmed < r.stop && r.saved < r.stop) rc = drain(&r);
-        else if (rc == ST_OK)
+    }
+    if (rc == ST_OK && cont) {
+        log_info(p->name, c->o->strategy->name, "continuous: streaming changes from replication "
+                 "slot %s until interrupted (SIGTERM or SIGINT)", r.slot);
+        rc = drain(&r);
+    } else if (rc == ST_OK && !r.fresh) {
+        if (si.confirmed < r.stop && r.saved < r.stop) rc = drain(&r);
+        else
             log_info(p->name, c->o->strategy->name, "no changes: the slot is at the source's "
                      "current position");
     }

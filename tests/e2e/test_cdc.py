@@ -683,3 +683,71 @@ def test_cdc_source_restart_mid_run(synctool, tmp_path):
         e.referee()
     finally:
         pg.stop()
+
+
+def test_cdc_continuous(synctool, tmp_path, pg_server, pgschema):
+    """continuous: true keeps the run streaming after it drained: changes made
+    while it runs reach the destination (waited for by polling it, with a
+    deadline); status says running; SIGTERM ends it interrupted with the
+    slot confirmed exactly up to the saved position; hash finds nothing."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg", extra=", continuous: true")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 10) g")
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    dst = f'"{pgschema}".dst'
+
+    def dst_is(want):
+        def check():
+            assert proc.poll() is None, proc.communicate()[1]
+            return e.sql(f"SELECT count(*) || '|' || coalesce(sum(n), 0) || '|' || "
+                         f"coalesce(string_agg(v, ',' ORDER BY id), '') FROM {dst}").strip() \
+                == want
+        return check
+
+    try:
+        want = "10|0|" + ",".join(f"v{i}" for i in range(1, 11))
+        wait_for(dst_is(want), "the initial copy")
+        [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                                config_dir=tmp_path).out)
+                 if s["strategy"] == "cdc"]
+        assert row["status"] == "running", row
+        e.sql("INSERT INTO {t} VALUES (11, 'new', 5)")
+        e.sql("UPDATE {t} SET n = 1, v = 'upd' WHERE id <= 3")
+        e.sql("DELETE FROM {t} WHERE id BETWEEN 8 AND 10")
+        want = "8|8|upd,upd,upd,v4,v5,v6,v7,new"
+        wait_for(dst_is(want), "the streamed changes in the destination")
+        e.sql("UPDATE {t} SET v = 'again' WHERE id = 4")     # a second round, same stream
+        wait_for(dst_is(want.replace("v4", "again")), "the second change")
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "continuous: streaming changes" in err, err
+    h = json.loads(synctool("history", e.name, "--strategy", "cdc", "--json",
+                            config_dir=tmp_path).out)
+    assert h[0]["status"] == "interrupted", h[0]
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "interrupted", row
+    ok = e.sql("SELECT confirmed_flush_lsn = '" + row["watermark"] + "'::pg_lsn "
+               "FROM pg_replication_slots WHERE slot_name LIKE 'synctool_" + pgschema + "%'")
+    assert ok.strip() == "t", (ok, row)
+    e.referee()
+
+
+def test_cdc_continuous_only_on_cdc(synctool, tmp_path):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n"
+        "strategies:\n  - {name: f, type: full, continuous: true}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2, r
+    assert "pipelines/p.yaml:7:27: strategies[0].continuous: only valid for cdc strategies" in r.out + r.err, r
