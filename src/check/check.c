@@ -497,9 +497,9 @@ static void check_cdc(check_report *r, store *s, const config *cfg, const config
             "max_replication_slots and restart, or drop slots nobody reads", st->name, ds,
             v[3] ? v[3] : "?");
     } else {
-        add(r, "cdc_slot", CHECK_OK, NULL, "replication slot %s does not exist yet: the first "
-            "cdc run creates it (%s of max_replication_slots = %s free)", slot, v[2],
-            v[3] ? v[3] : "?");
+        add(r, "cdc_slot", CHECK_OK, NULL, "replication slot %s does not exist yet: synctool "
+            "ddl apply %s or the first cdc run creates it (%s of max_replication_slots = %s "
+            "free)", slot, p->name, v[2], v[3] ? v[3] : "?");
     }
     for (int i = 0; i < 5; i++) free(v[i]);
 }

@@ -84,7 +84,8 @@ static int forget_positions(const config *cfg, const config_pipeline *p, const c
     for (size_t i = 0; rc == CLI_OK && i < p->nstrategies; i++) {
         if (p->strategies[i].type != CONFIG_STRATEGY_CDC) continue;
         st_error err;
-        if (state_meta_put(st, p->name, p->strategies[i].name, "watermark", "", &err) != ST_OK)
+        if (state_meta_put(st, p->name, p->strategies[i].name, "watermark", "", &err) != ST_OK ||
+            state_meta_put(st, p->name, p->strategies[i].name, "cdc_slot_ready", "", &err) != ST_OK)
             rc = cli_error(cmd, "state_unavailable", CLI_FAILED, "%s:%s: %s", p->name,
                            p->strategies[i].name, err.msg);
     }

@@ -212,8 +212,8 @@ def test_cdc_battery(synctool, tmp_path, pg_server, pgschema, mysql_server, myta
     e.sql("INSERT INTO {t} VALUES " + ", ".join(rows))
     e.sql("INSERT INTO {t} (id, s, big) SELECT 900, 'toasted', " + BIG)
     e.sql("INSERT INTO {t} (id, s) SELECT g, 'plain ' || g FROM generate_series(1000, 1049) g")
-    r = e.run()                       # the slot, and full in its snapshot
-    assert "created publication and replication slot" in r.err, r
+    r = e.run()                       # the slot (made by ddl apply) and full
+    assert "copying the table in full" in r.err, r
     e.referee()
     # every battery row again (inserts), updates, deletes, a key update
     e.sql("INSERT INTO {t} VALUES " + ", ".join(rows_with(100, rows)))
@@ -392,6 +392,7 @@ def test_cdc_first_run_waits_for_open_transactions_and_sigterm_ends_it(
     consistent start); SIGTERM ends that wait (interrupted), and once the
     transaction ended the next run starts the stream."""
     e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    assert synctool("cdc", "drop", e.name, config_dir=tmp_path).rc == 0  # the run makes it
     e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
     env = dict(os.environ, PGPASSWORD=pg_server.password)
     holder = subprocess.Popen(
@@ -400,6 +401,10 @@ def test_cdc_first_run_waits_for_open_transactions_and_sigterm_ends_it(
         stdout=subprocess.DEVNULL)
     holder.stdin.write("BEGIN; SELECT txid_current();\n")
     holder.stdin.flush()
+    # the transaction is open (has its id) before the run starts
+    wait_for(lambda: e.sql("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                           "'idle in transaction' AND backend_xid IS NOT NULL").strip() != "0",
+             "the open transaction")
     proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
                              "--strategy", "cdc"],
                             env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
@@ -545,6 +550,7 @@ def test_cdc_check(synctool, tmp_path, pg_server, pgschema):
     """check: wal_level, the REPLICATION attribute, the slot and the WAL it
     retains, and synctool slots that belong to no pipeline."""
     e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite", extra=", max_slot_lag: 1GB")
+    assert synctool("cdc", "drop", e.name, config_dir=tmp_path).rc == 0  # undo ddl apply's
     orphan = f"synctool_{pgschema}_orphan"
     e.sql(f"SELECT pg_create_logical_replication_slot('{orphan}', 'pgoutput')")
 
@@ -751,3 +757,58 @@ def test_cdc_continuous_only_on_cdc(synctool, tmp_path):
     r = synctool("validate", config_dir=tmp_path)
     assert r.rc == 2, r
     assert "pipelines/p.yaml:7:27: strategies[0].continuous: only valid for cdc strategies" in r.out + r.err, r
+
+
+def test_cdc_slot_from_ddl_apply(synctool, tmp_path, pg_server, pgschema):
+    """ddl plan says it will make the publication and the slot, ddl apply
+    makes them; writes between ddl apply and the first run, and writes racing
+    the first run's copy (held by a lock on the destination), each appear
+    exactly once; hash finds nothing."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg")
+    assert synctool("cdc", "drop", e.name, config_dir=tmp_path).rc == 0
+    r = synctool("ddl", "plan", e.name, config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "CREATE PUBLICATION" in r.out and "CREATE_REPLICATION_SLOT" in r.out, r
+    assert slot_count(e) == "0"
+    r = synctool("ddl", "apply", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "created publication and replication slot" in r.out, r
+    assert slot_count(e) == "1"
+    r = synctool("ddl", "plan", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "CREATE_REPLICATION_SLOT" not in r.out, r
+    r = synctool("ddl", "apply", e.name, config_dir=tmp_path)   # again: the slot is kept
+    assert r.rc == 0 and "replication slot" not in r.out, r
+    # writes between ddl apply and the first run
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 50) g")
+    e.sql("UPDATE {t} SET n = 1 WHERE id <= 5")
+    e.sql("DELETE FROM {t} WHERE id = 50")
+    # the gate: writes to the destination wait while this session holds the table
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; LOCK TABLE "{pgschema}".dst IN SHARE MODE;\n')
+    holder.stdin.flush()
+    wait_for(lambda: e.sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = "
+                           "l.relation WHERE c.relname = 'dst' AND l.mode = 'ShareLock' "
+                           "AND l.granted").strip() != "0", "the gate")
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: run_waiting_on_lock(pg_server), "the first run's copy to wait")
+        e.sql("INSERT INTO {t} VALUES (51, 'raced', 1); UPDATE {t} SET v = 'raced' "
+              "WHERE id = 10; DELETE FROM {t} WHERE id = 20")
+    finally:
+        release(holder)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, err
+    assert "was made by ddl apply" in err, err
+    e.run()
+    want = e.sql("SELECT count(*), sum(n), string_agg(v, ',' ORDER BY id) FROM {t}")
+    got = e.sql(f'SELECT count(*), sum(n), string_agg(v, \',\' ORDER BY id) FROM "{pgschema}".dst')
+    assert got == want, (got, want)
+    assert got.startswith("49|6|"), got        # 1..51 without 20 and 50; n: 5 + 1
+    assert e.sql(f'SELECT count(*) FROM "{pgschema}".dst WHERE v = \'raced\'').strip() == "2"
+    e.referee()
