@@ -726,6 +726,15 @@ def test_cdc_continuous(synctool, tmp_path, pg_server, pgschema):
         wait_for(dst_is(want), "the streamed changes in the destination")
         e.sql("UPDATE {t} SET v = 'again' WHERE id = 4")     # a second round, same stream
         wait_for(dst_is(want.replace("v4", "again")), "the second change")
+
+        def progress_written():
+            [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                                    config_dir=tmp_path).out)
+                     if s["strategy"] == "cdc"]
+            assert row["status"] == "running", row
+            # the copy's 10, then 1 + 3 + 3 + 1 streamed
+            return row["progress"] is not None and row["progress"]["rows_written"] == 18
+        wait_for(progress_written, "the run's progress to count the streamed rows")
         proc.send_signal(signal.SIGTERM)
         err = proc.communicate(timeout=60)[1]
     finally:
