@@ -1,8 +1,9 @@
 """End-to-end: the cdc strategy (issue 23, item 2; DESIGN §7).
 
 A PostgreSQL source table (the harness's server runs with wal_level =
-logical) is copied by a first cdc run (the publication and the slot are
-made, the initial copy runs as full in the slot's exported snapshot), then
+logical) is copied by a first cdc run (on the slot `ddl apply` made: full in
+the run's own snapshot, then the slot replayed; after `cdc drop` the run
+makes the slot and copies in its exported snapshot), then
 changed (inserts, updates, deletes, a key update, TRUNCATE, a 1 MB text
 value, an update leaving a TOASTed column unchanged, a battery of types)
 and drained by further runs into PostgreSQL, MySQL and SQLite destinations;
@@ -11,7 +12,9 @@ mid-apply and a rerun (equal, no duplicates); a column added on the source
 mid-stream (an error naming it); a dropped slot (an error naming the fix);
 max_slot_lag exceeded; cdc on a MySQL source refused by validate; `cdc
 drop`. Runs are held by gates (a row lock in the destination), never by
-sleeps. Every slot a test makes is dropped at its end.
+sleeps. Every slot a test makes is dropped at its end. Also: `reset
+--drop-slot`, `continuous: true`, the slot made by `ddl apply`, a source restart
+mid-run, and the max_slot_lag webhook.
 """
 import json
 import os
@@ -820,4 +823,63 @@ def test_cdc_slot_from_ddl_apply(synctool, tmp_path, pg_server, pgschema):
     assert got == want, (got, want)
     assert got.startswith("49|6|"), got        # 1..51 without 20 and 50; n: 5 + 1
     assert e.sql(f'SELECT count(*) FROM "{pgschema}".dst WHERE v = \'raced\'').strip() == "2"
+    e.referee()
+
+
+def test_cdc_continuous_sigterm_mid_batch(synctool, tmp_path, pg_server, pgschema):
+    """SIGTERM while a continuous run's batch waits (a destination row is
+    locked): interrupted, the slot confirmed no further than the saved
+    position, the waiting batch not applied; the next run converges."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg",
+                 extra=", continuous: true, batch_size: 10")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 100) g")
+    dst = f'"{pgschema}".dst'
+
+    def start():
+        return subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name",
+                                 e.name, "--strategy", "cdc"],
+                                env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def stop(proc, holder=None):
+        proc.send_signal(signal.SIGTERM)
+        if holder:      # the batch ends its statement, sees the interrupt, rolls back
+            release(holder)
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 143, err
+
+    proc = start()
+    try:
+        wait_for(lambda: e.sql(f"SELECT count(*) FROM {dst}").strip() == "100", "the copy")
+        holder = hold_dst_row(pg_server, pgschema, 95)
+        try:
+            e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = 1 WHERE id = k; "
+                  "COMMIT; END LOOP; END $$")
+            wait_for(lambda: run_waiting_on_lock(pg_server), "a batch to wait on row 95")
+            stop(proc, holder)
+        finally:
+            if holder.poll() is None and not holder.stdin.closed:
+                release(holder)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "interrupted", row
+    ok = e.sql("SELECT confirmed_flush_lsn <= '" + row["watermark"] + "'::pg_lsn "
+               "FROM pg_replication_slots WHERE slot_name LIKE 'synctool_" + pgschema + "%'")
+    assert ok.strip() == "t", (ok, row)
+    done = int(e.sql(f"SELECT count(*) FROM {dst} WHERE n = 1"))
+    assert done < 100, done                  # row 95's batch was not applied
+    e.sql("INSERT INTO {t} VALUES (101, 'after', 1)")
+    proc = start()
+    try:
+        wait_for(lambda: e.sql(f"SELECT count(*), sum(n) FROM {dst}").strip() == "101|101",
+                 "the rerun to converge")
+        stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     e.referee()
