@@ -545,18 +545,19 @@ static void check_cdc(check_report *r, store *s, const config *cfg, const config
     } else if (cdc_position(cfg, p, st, pos, sizeof pos), pos[0] != '\0') {
         add(r, "cdc_slot", CHECK_PROBLEM, NULL, "strategy %s: replication slot %s no longer "
             "exists on source datastore '%s' (the strategy's position is %s): the changes "
-            "since cannot be read, so the next run fails; run synctool cdc drop %s, then run "
-            "again: it copies the table in full and streams from there", st->name, slot, ds,
-            pos, p->name);
+            "since cannot be read, so the next run fails; run synctool cdc drop %s (or "
+            "synctool reset %s --drop-slot, which also clears the failures), then run again: "
+            "it copies the table in full and streams from there", st->name, slot, ds, pos,
+            p->name, p->name);
     } else if (v[2] == NULL || strtoll(v[2], NULL, 10) <= 0) {
         add(r, "cdc_slot", CHECK_PROBLEM, NULL, "strategy %s: no free replication slot on "
             "source datastore '%s' (max_replication_slots = %s, all in use): raise "
             "max_replication_slots and restart, or drop slots nobody reads", st->name, ds,
             v[3] ? v[3] : "?");
     } else {
-        add(r, "cdc_slot", CHECK_OK, NULL, "replication slot %s does not exist yet: the first "
-            "cdc run creates it (%s of max_replication_slots = %s free)", slot, v[2],
-            v[3] ? v[3] : "?");
+        add(r, "cdc_slot", CHECK_OK, NULL, "replication slot %s does not exist yet: synctool "
+            "ddl apply %s or the first cdc run creates it (%s of max_replication_slots = %s "
+            "free)", slot, p->name, v[2], v[3] ? v[3] : "?");
     }
     for (int i = 0; i < 5; i++) free(v[i]);
 }

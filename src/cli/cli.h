@@ -110,5 +110,9 @@ int cli_cmd_why(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_logs(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_init(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_cdc(cli_ctx *ctx, int argc, char **argv);
+/* Drops p's replication slot and publication on its source, forgets its cdc
+ * strategies' positions and prints what it did (`cdc drop`, `reset
+ * --drop-slot`); errors are printed as `synctool CMD: ...`. */
+int cli_cdc_drop(const config *cfg, const config_pipeline *p, const char *cmd);
 
 #endif

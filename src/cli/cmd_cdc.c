@@ -11,6 +11,9 @@
  * added on the source) should let go of it. A slot in use by a running cdc
  * run is waited for (DROP_REPLICATION_SLOT ... WAIT) until the run ends.
  * Prints what it dropped; exit 0 also when there was nothing to drop.
+ *
+ * cli_cdc_drop is the one implementation, shared with `synctool reset
+ * PIPELINE --drop-slot` (cmd_reset.c), which takes the pipeline lock first.
  */
 #include "cli.h"
 
@@ -44,11 +47,11 @@ static int exec_bool(store *s, const char *sql, const char *arg, bool *yes, st_e
     return rc;
 }
 
-static int drop_on_source(const config *cfg, const config_pipeline *p, const char *slot,
-                          bool *slot_gone, bool *pub_gone) {
+static int drop_on_source(const config *cfg, const config_pipeline *p, const char *cmd,
+                          const char *slot, bool *slot_gone, bool *pub_gone) {
     const config_datastore *ds = config_datastore_find(cfg, p->source.datastore);
     if (!cdc_source_supported(ds))
-        return cli_error("cdc", "failed", CLI_FAILED, "pipeline '%s': its source is not "
+        return cli_error(cmd, "failed", CLI_FAILED, "pipeline '%s': its source is not "
                          "PostgreSQL, so it has no replication slot", p->name);
     store *s = NULL;
     cdc_repl *repl = NULL;
@@ -70,22 +73,36 @@ static int drop_on_source(const config *cfg, const config_pipeline *p, const cha
     }
     store_close(s);
     if (rc != ST_OK)
-        return cli_error("cdc", "failed", CLI_FAILED, "pipeline '%s': dropping replication slot "
+        return cli_error(cmd, "failed", CLI_FAILED, "pipeline '%s': dropping replication slot "
                          "%s: %s", p->name, slot, err.msg);
     return CLI_OK;
 }
 
-static int forget_positions(const config *cfg, const config_pipeline *p) {
+static int forget_positions(const config *cfg, const config_pipeline *p, const char *cmd) {
     state *st = NULL;
     int rc = cli_open_state(cfg, &st);
     for (size_t i = 0; rc == CLI_OK && i < p->nstrategies; i++) {
         if (p->strategies[i].type != CONFIG_STRATEGY_CDC) continue;
         st_error err;
-        if (state_meta_put(st, p->name, p->strategies[i].name, "watermark", "", &err) != ST_OK)
-            rc = cli_error("cdc", "state_unavailable", CLI_FAILED, "%s:%s: %s", p->name,
+        if (state_meta_put(st, p->name, p->strategies[i].name, "watermark", "", &err) != ST_OK ||
+            state_meta_put(st, p->name, p->strategies[i].name, "cdc_slot_ready", "", &err) != ST_OK)
+            rc = cli_error(cmd, "state_unavailable", CLI_FAILED, "%s:%s: %s", p->name,
                            p->strategies[i].name, err.msg);
     }
     state_close(st);
+    return rc;
+}
+
+int cli_cdc_drop(const config *cfg, const config_pipeline *p, const char *cmd) {
+    char slot[CDC_NAME_MAX];
+    bool slot_gone = false, pub_gone = false;
+    cdc_slot_name(p->name, slot);
+    int rc = drop_on_source(cfg, p, cmd, slot, &slot_gone, &pub_gone);
+    if (rc == CLI_OK) rc = forget_positions(cfg, p, cmd);
+    if (rc == CLI_OK)
+        printf("%s: %s replication slot %s, %s publication %s; the next cdc run copies the "
+               "table in full\n", p->name, slot_gone ? "dropped" : "no", slot,
+               pub_gone ? "dropped" : "no", slot);
     return rc;
 }
 
@@ -94,19 +111,7 @@ static int cdc_drop(cli_ctx *ctx, const char *name) {
     int rc = cli_load_config(ctx, &cfg);
     if (rc != CLI_OK) return rc;
     const config_pipeline *p = config_pipeline_find(cfg, name);
-    char slot[CDC_NAME_MAX];
-    bool slot_gone = false, pub_gone = false;
-    if (p == NULL) {
-        rc = cli_unknown_pipeline("cdc", cfg, name);
-    } else {
-        cdc_slot_name(p->name, slot);
-        rc = drop_on_source(cfg, p, slot, &slot_gone, &pub_gone);
-        if (rc == CLI_OK) rc = forget_positions(cfg, p);
-    }
-    if (rc == CLI_OK)
-        printf("%s: %s replication slot %s, %s publication %s; the next cdc run copies the "
-               "table in full\n", p->name, slot_gone ? "dropped" : "no", slot,
-               pub_gone ? "dropped" : "no", slot);
+    rc = p == NULL ? cli_unknown_pipeline("cdc", cfg, name) : cli_cdc_drop(cfg, p, "cdc");
     config_free(cfg);
     return rc;
 }

@@ -16,6 +16,11 @@
  * (sync_ddl_plan), one statement per line, or "-- ... matches the config";
  * it takes no lock and changes nothing. Exit 0, 1 (unreachable, type
  * change), 2.
+ *
+ * A pipeline with a cdc strategy: apply also makes the publication and the
+ * replication slot on the source when there is no stream yet
+ * (sync_cdc_prepare, still under the table lock, so no run starts
+ * meanwhile), and plan prints the replication commands it would run.
  */
 #include "cli.h"
 
@@ -40,6 +45,9 @@ static void ddl_help(FILE *f) {
                "earlier versions kept numerics, booleans and timestamps as TEXT), every\n"
                "row kept, in one transaction. Runs under the exclusive table lock,\n"
                "waiting up to SECS for running syncs (default table_lock_wait_timeout).\n"
+               "A pipeline with a cdc strategy: also creates the publication and the\n"
+               "replication slot on its PostgreSQL source when there is no stream yet (the\n"
+               "first cdc run copies the table in full, then replays the slot).\n"
                "Exit: 0 done, 1 failed, 2 usage, 75 table lock busy.\n");
 }
 
@@ -79,6 +87,22 @@ static void ddl_print_done(const config *cfg, const config_pipeline *p, const ch
            p->destination.table);
 }
 
+/* The cdc part (sync_cdc_prepare) of plan or apply: *out "" when none. */
+static int ddl_cdc(const config *cfg, const config_pipeline *p, bool apply, char **out,
+                   st_error *err) {
+    bool cdc = false;
+    for (size_t i = 0; i < p->nstrategies; i++) cdc |= p->strategies[i].type == CONFIG_STRATEGY_CDC;
+    *out = NULL;
+    if (!cdc) return (*out = strdup("")) ? ST_OK : st_error_set(err, ST_ENOMEM, "out of memory");
+    state *st = NULL;
+    if (cli_open_state(cfg, &st) != CLI_OK)
+        return st_error_set(err, ST_EUNAVAIL, "cdc: the state store (for the strategy's "
+                            "position) cannot be opened");
+    int rc = sync_cdc_prepare(cfg, p, st, apply, out, err);
+    state_close(st);
+    return rc;
+}
+
 static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeout_s,
                       bool migrate) {
     lock_manager *lm = NULL;
@@ -108,29 +132,40 @@ static int ddl_locked(const config *cfg, const config_pipeline *p, int64_t timeo
     char *sql = NULL;   /* --migrate: the plan refuses what it rewrites; apply logs it */
     rc = migrate ? ST_OK : sync_ddl_plan(cfg, p, &sql, &err);
     if (rc == ST_OK) rc = sync_ddl_apply_ex(cfg, p, migrate, &err);
+    char *made = NULL;
+    if (rc == ST_OK) {
+        ddl_print_done(cfg, p, sql);
+        rc = ddl_cdc(cfg, p, true, &made, &err);
+    }
     lock_release(lm, &h, NULL);
     lock_close(lm);
+    free(sql);
     if (rc != ST_OK) {
-        free(sql);
         fprintf(stderr, "synctool ddl: %s\n", err.msg);
         return CLI_FAILED;
     }
-    ddl_print_done(cfg, p, sql);
-    free(sql);
+    if (made[0]) printf("ddl apply %s: %s\n", p->name, made);
+    free(made);
     return CLI_OK;
 }
 
 static int ddl_plan(const config *cfg, const config_pipeline *p) {
-    char *sql = NULL;
+    char *sql = NULL, *cdc = NULL;
     st_error err;
     if (sync_ddl_plan(cfg, p, &sql, &err) != ST_OK)
         return cli_error("ddl", "failed", CLI_FAILED, "%s", err.msg);
-    if (sql[0] == '\0')
+    if (ddl_cdc(cfg, p, false, &cdc, &err) != ST_OK) {
+        free(sql);
+        return cli_error("ddl", "failed", CLI_FAILED, "%s", err.msg);
+    }
+    if (sql[0] == '\0' && cdc[0] == '\0')
         printf("-- %s.%s.%s matches the config: nothing to do\n", p->destination.datastore,
                config_schema_shown(&p->destination), p->destination.table);
-    else
+    else if (sql[0] != '\0')
         ddl_print_sql(cfg, p, sql);
+    if (cdc[0] != '\0') printf("%s\n", cdc);
     free(sql);
+    free(cdc);
     return CLI_OK;
 }
 

@@ -117,6 +117,9 @@ typedef struct config_strategy {
     /* cdc: the run fails when the replication slot retains more WAL than
      * this many bytes (`max_slot_lag: 1GB`); 0 = no limit */
     int64_t max_slot_lag;
+    /* cdc: after draining, keep streaming (applying batches, confirming
+     * after each destination commit) until SIGINT/SIGTERM; default false */
+    bool continuous;
     int line, col;
 } config_strategy;
 

@@ -14,7 +14,8 @@
  * and type-specific settings: a delta needs a `cursor` that is one of the
  * pipeline's source columns and may have `lookback_seconds`; a hash may have
  * `segment_rows`; a cdc `max_slot_lag` (a size: bytes or "1GB"; its source
- * engine is checked against the datastores in config_check.c). A setting that belongs to another type is refused rather
+ * engine is checked against the datastores in config_check.c) and
+ * `continuous` (keep streaming until interrupted). A setting that belongs to another type is refused rather
  * than ignored, so a typo in the type cannot silently change behaviour.
  *
  * Cron expressions and zones are checked with cron_parse(), the same parser
@@ -291,7 +292,7 @@ static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
                            config_pipeline *p) {
     static const char *const keys[] = {"name", "type", "cron", "timezone", "enabled",
                                        "cursor", "lookback_seconds", "batch_size",
-                                       "segment_rows", "max_slot_lag", NULL};
+                                       "segment_rows", "max_slot_lag", "continuous", NULL};
     config_strategy *s = &p->strategies[i];
     char path[64];
     snprintf(path, sizeof path, "strategies[%zu]", i);
@@ -309,12 +310,14 @@ static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
     config_get_int(ld, m, path, "batch_size", 1, 10000000, &s->batch_size);
     config_get_int(ld, m, path, "segment_rows", 1, 100000000, &s->segment_rows);
     parse_size(ld, m, path, "max_slot_lag", &s->max_slot_lag);
+    config_get_bool(ld, m, path, "continuous", &s->continuous);
     if (typed) {
         bool delta = s->type == CONFIG_STRATEGY_DELTA;
         refuse_unless(ld, m, path, "cursor", delta, "delta");
         refuse_unless(ld, m, path, "lookback_seconds", delta, "delta");
         refuse_unless(ld, m, path, "segment_rows", s->type == CONFIG_STRATEGY_HASH, "hash");
         refuse_unless(ld, m, path, "max_slot_lag", s->type == CONFIG_STRATEGY_CDC, "cdc");
+        refuse_unless(ld, m, path, "continuous", s->type == CONFIG_STRATEGY_CDC, "cdc");
         if (delta) check_cursor(ld, m, path, p, s);
     }
     check_cron(ld, m, path, s);

@@ -125,4 +125,13 @@ int sync_ddl_plan(const config *cfg, const config_pipeline *p, char **sql, st_er
  * destination ("synctool_groups_<table>"; sync_aggregate.c). */
 void sync_agg_map_name(const config_pipeline *p, char *buf, size_t n);
 
+/* `ddl plan` / `ddl apply` of a pipeline with a cdc strategy (sync_cdc.c):
+ * the publication and the replication slot its first run will read, made
+ * ahead when absent (none yet, no saved position). apply false: *out is
+ * the plan (replication commands, one per line), apply true: what was made;
+ * "" when nothing is to be done (no cdc strategy, a stream already going,
+ * or a slot ddl apply made that is still unread). Caller frees *out. */
+int sync_cdc_prepare(const config *cfg, const config_pipeline *p, state *st, bool apply,
+                     char **out, st_error *err);
+
 #endif

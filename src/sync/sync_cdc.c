@@ -20,6 +20,21 @@
  * before the slot's consistent point is in the copy, every later one comes
  * from the slot, none twice. The watermark becomes the consistent point.
  *
+ * A slot made ahead by `ddl apply` (sync_cdc_prepare; "cdc_slot_ready"
+ * holds its consistent point while nothing has read it): its exported
+ * snapshot died with ddl apply's connection, so the first run copies the
+ * table as `full` in a snapshot of its own (taken after the consistent
+ * point; the run's stop is read in it) and then replays the slot from the
+ * consistent point to that stop. Changes in between are in the copy and
+ * replayed too: applying them again, each key's last change last, leaves
+ * every row as the source had it at the stop.
+ *
+ * continuous: true: after draining, the run keeps reading (no stop) and
+ * applies what is pending whenever the server says it is caught up (a
+ * keepalive), after a second of silence, and at batch_size changes, each
+ * batch committed, then saved and confirmed, until SIGTERM/SIGINT ends it
+ * (interrupted; a batch not yet committed is replayed by the next run).
+ *
  * Each later run: the source's pg_current_wal_lsn() at the start is the
  * stop; if the slot's confirmed position is there already nothing is read.
  * Otherwise START_REPLICATION from the watermark, and every transaction
@@ -102,6 +117,7 @@ typedef struct cdc_run {
     uint64_t done;        /* end LSN of the last whole transaction read */
     uint64_t saved;       /* the watermark */
     int64_t changes;      /* read since the last flush */
+    bool fresh;           /* this run made the slot and copied the table */
 } cdc_run;
 
 static uint64_t fnv(const char *s) {
@@ -588,13 +604,27 @@ static int sent_past_stop(cdc_run *r, cdc_data *d, int *rc) {
     return 0;
 }
 
-/* Applies every transaction that committed before r->stop. */
+/* continuous: the server said it has sent everything up to wal_end (a
+ * keepalive between transactions): apply what is pending, then save and
+ * confirm wal_end, so a quiet table holds no WAL back. */
+static int caught_up_to(cdc_run *r, uint64_t wal_end) {
+    if (wal_end > r->done) r->done = wal_end;
+    return flush(r);
+}
+
+/* Applies every transaction that committed before r->stop. Continuous
+ * (r->stop is then UINT64_MAX): every transaction until interrupted
+ * (ST_EINTR; what was not committed is replayed by the next run), applying
+ * what is pending whenever the server says it is caught up or has been
+ * silent for a second, and at every batch_size changes. */
 static int drain(cdc_run *r) {
     sync_ctx *c = r->c;
+    bool cont = c->o->strategy->continuous;
     c->prog.estimated = true;   /* the table's size says nothing about the changes */
     int rc = cdc_repl_start(r->repl, r->slot, r->slot, r->saved, c->err);
     bool past = false, caught_up = false, in_txn = false;
     uint64_t decoded = 0;
+    if (cont) r->stop = UINT64_MAX;
     while (rc == ST_OK && !past) {
         if (c->o->cancel != NULL && *c->o->cancel) {
             rc = st_error_set(c->err, ST_ELOST, "lost pipeline lock");
@@ -602,7 +632,9 @@ static int drain(cdc_run *r) {
         }
         cdc_data d;
         /* a keepalive inside a transaction never ends the read */
-        int got = cdc_repl_next(r->repl, in_txn ? 0 : r->stop, &d, c->err);
+        int got = cdc_repl_next(r->repl, in_txn ? 0 : cont ? 1 : r->stop, &d, c->err);
+        if (cont && got == 0) { rc = caught_up_to(r, d.wal_end); continue; }
+        if (cont && got == CDC_IDLE) { if (!in_txn) rc = flush(r); continue; }
         if (got == CDC_IDLE && !in_txn) got = sent_past_stop(r, &d, &rc);
         if (got == CDC_IDLE) continue;
         if (got < 0) { rc = got; break; }
@@ -644,6 +676,14 @@ static int flush_wal(sync_ctx *c) {
     return ST_OK;
 }
 
+/* The insert position points past a page header when it sits at a page
+ * boundary, where the last record's end is the boundary itself: the stop is
+ * that boundary (no record ends inside a header). block: wal_block_size. */
+static uint64_t page_start(uint64_t lsn, const char *block_text) {
+    uint64_t block = block_text ? strtoull(block_text, NULL, 10) : 0;
+    return block > 0 && lsn % block <= 40 ? lsn - lsn % block : lsn;
+}
+
 /* The source's WAL position now (the run's stop: pg_current_wal_insert_lsn,
  * every commit visible now lies before it), wal_level, and the slot. */
 static int read_slot(cdc_run *r, slot_info *si) {
@@ -662,11 +702,7 @@ static int read_slot(cdc_run *r, slot_info *si) {
     const char *const *v = l.rows[0]->v;
     snprintf(si->wal_level, sizeof si->wal_level, "%s", v[0] ? v[0] : "?");
     cdc_lsn_parse(v[1], &si->now);
-    /* The insert position points past a page header when it sits at a page
-     * boundary, where the last record's end is the boundary itself: the
-     * stop is that boundary (no record ends inside a header). */
-    uint64_t block = v[5] ? strtoull(v[5], NULL, 10) : 0;
-    if (block > 0 && si->now % block <= 40) si->now -= si->now % block;
+    si->now = page_start(si->now, v[5]);
     si->exists = v[2] != NULL;
     if (v[2]) cdc_lsn_parse(v[2], &si->confirmed);
     si->retained = v[3] ? strtoll(v[3], NULL, 10) : 0;
@@ -768,31 +804,52 @@ static bool snapshot_name_ok(const char *s) {
     return true;
 }
 
-/* The initial copy: `full` in the slot's exported snapshot. */
+/* The stop of a run whose copy is in its own snapshot: the first statement
+ * of the transaction takes the snapshot and reads the WAL insert position
+ * after it, so every transaction the copy sees committed before the stop,
+ * and replaying the slot up to the stop leaves the destination equal to the
+ * source as of the stop. */
+static int stop_in_snapshot(cdc_run *r) {
+    sync_list l;
+    int rc = sync_list_load(&l, r->c->src, "SELECT pg_current_wal_insert_lsn()::text, "
+                            "current_setting('wal_block_size')", 0, NULL, r->c->err);
+    if (rc != ST_OK) return rc;
+    uint64_t lsn = 0;
+    if (l.n == 1 && l.rows[0]->v[0] && cdc_lsn_parse(l.rows[0]->v[0], &lsn) == ST_OK)
+        r->stop = page_start(lsn, l.rows[0]->v[1]);
+    else
+        rc = st_error_set(r->c->err, ST_ERR, "cdc: unexpected WAL position from the server");
+    sync_list_free(&l);
+    return rc;
+}
+
+/* The initial copy: `full` in the slot's exported snapshot, or (snapshot
+ * NULL: a slot made earlier by ddl apply) in a snapshot of its own whose
+ * WAL position becomes the run's stop. */
 static int full_in_snapshot(cdc_run *r, const char *snapshot) {
     sync_ctx *c = r->c;
     char sql[160];
-    if (!snapshot_name_ok(snapshot))
+    if (snapshot && !snapshot_name_ok(snapshot))
         return st_error_set(c->err, ST_ERR, "cdc: unexpected snapshot name from the server");
-    snprintf(sql, sizeof sql, "SET TRANSACTION SNAPSHOT '%s'", snapshot);
+    if (snapshot) snprintf(sql, sizeof sql, "SET TRANSACTION SNAPSHOT '%s'", snapshot);
     int rc = src_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
-    if (rc == ST_OK) rc = src_exec(c, sql, 0, NULL);
+    if (rc == ST_OK) rc = snapshot ? src_exec(c, sql, 0, NULL) : stop_in_snapshot(r);
     if (rc == ST_OK) rc = sync_full(c);
     if (rc == ST_OK) rc = src_exec(c, "COMMIT", 0, NULL);
     if (rc != ST_OK) store_rollback(c->src);
     return rc;
 }
 
-static int start_stream(cdc_run *r, const slot_info *si) {
+/* The publication (FOR TABLE the source table) and the slot, made anew: an
+ * older slot of the name (exists) is dropped, the publication made before
+ * the slot so the slot decodes the table from its first change. *lsn: the
+ * slot's consistent point; snap: its exported snapshot, valid until the
+ * next command on r->repl. */
+static int make_slot(cdc_run *r, bool exists, uint64_t *lsn, char snap[64]) {
     sync_ctx *c = r->c;
-    const char *p = c->o->pipeline->name, *s = c->o->strategy->name;
     store_sb q = {0};
     int rc = check_identity(r);
-    if (rc == ST_OK && si->exists) {
-        log_info(p, s, "replication slot %s exists without a saved position: dropping it and "
-                 "starting again with a full copy", r->slot);
-        rc = cdc_repl_drop_slot(r->repl, r->slot, c->err);
-    }
+    if (rc == ST_OK && exists) rc = cdc_repl_drop_slot(r->repl, r->slot, c->err);
     if (rc == ST_OK) {
         store_sb_addf(&q, "DROP PUBLICATION IF EXISTS \"%s\"", r->slot);
         rc = src_exec(c, q.s, 0, NULL);
@@ -804,9 +861,19 @@ static int start_stream(cdc_run *r, const slot_info *si) {
         rc = q.oom ? ST_ENOMEM : src_exec(c, q.s, 0, NULL);
     }
     store_sb_free(&q);
+    if (rc == ST_OK) rc = cdc_repl_create_slot(r->repl, r->slot, lsn, snap, c->err);
+    return rc;
+}
+
+static int start_stream(cdc_run *r, const slot_info *si) {
+    sync_ctx *c = r->c;
+    const char *p = c->o->pipeline->name, *s = c->o->strategy->name;
+    if (si->exists)
+        log_info(p, s, "replication slot %s exists without a saved position: dropping it and "
+                 "starting again with a full copy", r->slot);
     uint64_t lsn = 0;
     char snap[64];
-    if (rc == ST_OK) rc = cdc_repl_create_slot(r->repl, r->slot, &lsn, snap, c->err);
+    int rc = make_slot(r, si->exists, &lsn, snap);
     if (rc == ST_OK) rc = save_baseline(r);
     if (rc == ST_OK) {
         char at[32];
@@ -816,6 +883,41 @@ static int start_stream(cdc_run *r, const slot_info *si) {
         rc = full_in_snapshot(r, snap);
     }
     if (rc == ST_OK) rc = save_watermark(r, lsn);
+    return rc;
+}
+
+/* The LSN `ddl apply` made the slot at ("cdc_slot_ready"), 0 none. */
+static uint64_t slot_ready(cdc_run *r) {
+    char buf[64];
+    st_error e;
+    uint64_t lsn = 0;
+    if (state_meta_get(r->c->o->st, r->c->o->pipeline->name, r->c->o->strategy->name,
+                       "cdc_slot_ready", buf, sizeof buf, &e) == ST_OK)
+        cdc_lsn_parse(buf, &lsn);
+    return lsn;
+}
+
+/* First run on a slot `ddl apply` made (still at its consistent point
+ * `ready`, nothing read from it): the copy runs as `full` in this run's own
+ * snapshot, taken after the slot's consistent point, and the slot is
+ * replayed from `ready` up to the stop read in that snapshot. A change
+ * between the two is both in the copy and replayed: applying it again (an
+ * upsert or a delete by key, in commit order, the last change of a key
+ * last) leaves the row as the source has it at the stop. */
+static int adopt_slot(cdc_run *r, uint64_t ready) {
+    sync_ctx *c = r->c;
+    char at[32];
+    cdc_lsn_format(ready, at);
+    log_info(c->o->pipeline->name, c->o->strategy->name, "replication slot %s was made by "
+             "ddl apply at %s: copying the table in full in this run's snapshot, then "
+             "replaying the slot from %s", r->slot, at, at);
+    int rc = save_baseline(r);
+    if (rc == ST_OK) rc = full_in_snapshot(r, NULL);
+    if (rc == ST_OK) rc = flush_wal(c);   /* the walsender decodes up to the stop now */
+    if (rc == ST_OK) rc = save_watermark(r, ready);
+    if (rc == ST_OK)
+        rc = state_meta_put(c->o->st, c->o->pipeline->name, c->o->strategy->name,
+                            "cdc_slot_ready", "", c->err);
     return rc;
 }
 
@@ -840,9 +942,10 @@ static int check_slot(cdc_run *r, const slot_info *si) {
         return st_error_set(c->err, ST_ENOTFOUND,
                             "cdc: replication slot %s of pipeline '%s' does not exist on "
                             "datastore '%s' (dropped?): the changes after %s cannot be read; "
-                            "run synctool cdc drop %s, then run again: the next run copies the "
-                            "table in full and streams from there",
-                            r->slot, p, store_name(c->src), at, p);
+                            "run synctool cdc drop %s (or synctool reset %s --drop-slot, which "
+                            "also clears the failures), then run again: the next run copies "
+                            "the table in full and streams from there",
+                            r->slot, p, store_name(c->src), at, p, p);
     int64_t max = c->o->strategy->max_slot_lag;
     char kept[32];
     snprintf(kept, sizeof kept, "%lld", (long long)si->retained);
@@ -893,16 +996,132 @@ int sync_cdc(sync_ctx *c) {
     r.stop = rc == ST_OK ? si.now : 0;
     if (rc == ST_OK) rc = cdc_repl_open(&r.repl, ds, c->err);
     if (rc == ST_OK) cdc_repl_set_interrupt(r.repl, c->o->interrupt);
-    if (rc == ST_OK && r.saved == 0) {
+    bool cont = c->o->strategy->continuous;
+    uint64_t ready = r.saved == 0 && rc == ST_OK && si.exists ? slot_ready(&r) : 0;
+    r.fresh = r.saved == 0 && (ready == 0 || ready != si.confirmed);
+    if (rc == ST_OK && r.fresh) {
         rc = start_stream(&r, &si);
+        if (rc == ST_OK && cont) rc = load_baseline(&r);
+    } else if (rc == ST_OK && r.saved == 0) {
+        rc = adopt_slot(&r, ready);
+        if (rc == ST_OK) rc = load_baseline(&r);
     } else if (rc == ST_OK) {
         rc = check_slot(&r, &si);
         if (rc == ST_OK) rc = load_baseline(&r);
-        if (rc == ST_OK && si.confirmed < r.stop && r.saved < r.stop) rc = drain(&r);
-        else if (rc == ST_OK)
+    }
+    if (rc == ST_OK && cont) {
+        log_info(p->name, c->o->strategy->name, "continuous: streaming changes from replication "
+                 "slot %s until interrupted (SIGTERM or SIGINT)", r.slot);
+        rc = drain(&r);
+    } else if (rc == ST_OK && !r.fresh) {
+        if (si.confirmed < r.stop && r.saved < r.stop) rc = drain(&r);
+        else
             log_info(p->name, c->o->strategy->name, "no changes: the slot is at the source's "
                      "current position");
     }
     run_free(&r);
+    return rc;
+}
+
+/* --- ddl plan / ddl apply: the slot made ahead of the first run --- */
+
+static const config_strategy *cdc_strategy_of(const config_pipeline *p) {
+    for (size_t i = 0; i < p->nstrategies; i++)
+        if (p->strategies[i].type == CONFIG_STRATEGY_CDC) return &p->strategies[i];
+    return NULL;
+}
+
+/* What the source has: wal_level, the slot's confirmed position (*exists),
+ * whether the publication exists. */
+static int prepare_probe(cdc_run *r, char wal_level[32], bool *exists, uint64_t *confirmed,
+                         bool *pub) {
+    const char *params[1] = {r->slot};
+    sync_list l;
+    int rc = sync_list_load(&l, r->c->src, "SELECT current_setting('wal_level'), "
+                            "(SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
+                            "WHERE slot_name = $1), EXISTS (SELECT 1 FROM pg_publication "
+                            "WHERE pubname = $1)::text", 1, params, r->c->err);
+    if (rc != ST_OK) return rc;
+    const char *const *v = l.rows[0]->v;
+    snprintf(wal_level, 32, "%s", v[0] ? v[0] : "?");
+    *exists = v[1] != NULL;
+    *confirmed = 0;
+    if (v[1]) cdc_lsn_parse(v[1], confirmed);
+    *pub = v[2] && strcmp(v[2], "true") == 0;
+    sync_list_free(&l);
+    return ST_OK;
+}
+
+/* The plan's text: the replication commands make_slot runs. */
+static char *prepare_plan(cdc_run *r, bool exists) {
+    store_sb q = {0};
+    store_sb_addf(&q, "-- on source datastore '%s', for the cdc strategy (its first run copies "
+                  "the table in full and replays the slot from its start):\n",
+                  store_name(r->c->src));
+    if (exists) store_sb_addf(&q, "DROP_REPLICATION_SLOT \"%s\" WAIT;\n", r->slot);
+    store_sb_addf(&q, "DROP PUBLICATION IF EXISTS \"%s\";\nCREATE PUBLICATION \"%s\" FOR TABLE ",
+                  r->slot, r->slot);
+    store_sb_from(&q, r->c->src, &r->c->st);
+    store_sb_addf(&q, ";\nCREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput;", r->slot);
+    if (q.oom) { store_sb_free(&q); return NULL; }
+    return q.s;
+}
+
+static int prepare_make(cdc_run *r, const config_datastore *ds, bool exists, char **out) {
+    sync_ctx *c = r->c;
+    uint64_t lsn = 0;
+    char snap[64], at[32];
+    int rc = cdc_repl_open(&r->repl, ds, c->err);
+    if (rc == ST_OK) rc = make_slot(r, exists, &lsn, snap);
+    cdc_lsn_format(lsn, at);
+    if (rc == ST_OK)
+        rc = state_meta_put(c->o->st, c->o->pipeline->name, c->o->strategy->name,
+                            "cdc_slot_ready", at, c->err);
+    store_sb q = {0};
+    if (rc == ST_OK)
+        store_sb_addf(&q, "created publication and replication slot %s on datastore '%s' at %s: "
+                      "the first cdc run copies the table in full and replays the slot from "
+                      "there (the slot retains WAL on the source until then)", r->slot,
+                      ds->name, at);
+    if (rc == ST_OK && q.oom) rc = st_error_set(c->err, ST_ENOMEM, "out of memory");
+    if (rc == ST_OK) *out = q.s;
+    else store_sb_free(&q);
+    return rc;
+}
+
+int sync_cdc_prepare(const config *cfg, const config_pipeline *p, state *st, bool apply,
+                     char **out, st_error *err) {
+    *out = NULL;
+    const config_strategy *s = cdc_strategy_of(p);
+    const config_datastore *ds = config_datastore_find(cfg, p->source.datastore);
+    sync_opts o = {.cfg = cfg, .pipeline = p, .strategy = s, .st = st};
+    sync_ctx c = {.o = &o, .err = err};
+    cdc_run r = {.c = &c};
+    c.st = (store_table){.datastore = p->source.datastore, .schema = p->source.schema,
+                         .table = p->source.table};
+    int rc = ST_OK;
+    if (s != NULL && cdc_source_supported(ds) && p->source.table != NULL && st != NULL) {
+        cdc_slot_name(p->name, r.slot);
+        rc = load_watermark(&r);
+        if (rc == ST_OK && r.saved == 0) rc = store_open(&c.src, ds, err);
+    }
+    char wal_level[32];
+    bool exists = false, pub = false;
+    uint64_t confirmed = 0;
+    if (rc == ST_OK && c.src != NULL) rc = prepare_probe(&r, wal_level, &exists, &confirmed, &pub);
+    bool ready = exists && pub && confirmed != 0 && slot_ready(&r) == confirmed;
+    if (rc == ST_OK && c.src != NULL && !ready && strcmp(wal_level, "logical") != 0 && apply)
+        rc = st_error_set(err, ST_EINVAL, "cdc: datastore '%s' has wal_level = %s; logical "
+                          "decoding needs wal_level = logical (set it in postgresql.conf or "
+                          "ALTER SYSTEM SET wal_level = logical, then restart the server)",
+                          ds->name, wal_level);
+    else if (rc == ST_OK && c.src != NULL && !ready)
+        rc = apply ? prepare_make(&r, ds, exists, out)
+                   : ((*out = prepare_plan(&r, exists)) ? ST_OK
+                                                       : st_error_set(err, ST_ENOMEM, "out of memory"));
+    if (rc == ST_OK && *out == NULL && (*out = strdup("")) == NULL)
+        rc = st_error_set(err, ST_ENOMEM, "out of memory");
+    cdc_repl_close(r.repl);
+    store_close(c.src);
     return rc;
 }

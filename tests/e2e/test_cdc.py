@@ -1,8 +1,9 @@
 """End-to-end: the cdc strategy (issue 23, item 2; DESIGN §7).
 
 A PostgreSQL source table (the harness's server runs with wal_level =
-logical) is copied by a first cdc run (the publication and the slot are
-made, the initial copy runs as full in the slot's exported snapshot), then
+logical) is copied by a first cdc run (on the slot `ddl apply` made: full in
+the run's own snapshot, then the slot replayed; after `cdc drop` the run
+makes the slot and copies in its exported snapshot), then
 changed (inserts, updates, deletes, a key update, TRUNCATE, a 1 MB text
 value, an update leaving a TOASTed column unchanged, a battery of types)
 and drained by further runs into PostgreSQL, MySQL and SQLite destinations;
@@ -11,7 +12,9 @@ mid-apply and a rerun (equal, no duplicates); a column added on the source
 mid-stream (an error naming it); a dropped slot (an error naming the fix);
 max_slot_lag exceeded; cdc on a MySQL source refused by validate; `cdc
 drop`. Runs are held by gates (a row lock in the destination), never by
-sleeps. Every slot a test makes is dropped at its end.
+sleeps. Every slot a test makes is dropped at its end. Also: `reset
+--drop-slot`, `continuous: true`, the slot made by `ddl apply`, a source restart
+mid-run, and the max_slot_lag webhook.
 """
 import json
 import os
@@ -212,8 +215,8 @@ def test_cdc_battery(synctool, tmp_path, pg_server, pgschema, mysql_server, myta
     e.sql("INSERT INTO {t} VALUES " + ", ".join(rows))
     e.sql("INSERT INTO {t} (id, s, big) SELECT 900, 'toasted', " + BIG)
     e.sql("INSERT INTO {t} (id, s) SELECT g, 'plain ' || g FROM generate_series(1000, 1049) g")
-    r = e.run()                       # the slot, and full in its snapshot
-    assert "created publication and replication slot" in r.err, r
+    r = e.run()                       # the slot (made by ddl apply) and full
+    assert "copying the table in full" in r.err, r
     e.referee()
     # every battery row again (inserts), updates, deletes, a key update
     e.sql("INSERT INTO {t} VALUES " + ", ".join(rows_with(100, rows)))
@@ -392,6 +395,7 @@ def test_cdc_first_run_waits_for_open_transactions_and_sigterm_ends_it(
     consistent start); SIGTERM ends that wait (interrupted), and once the
     transaction ended the next run starts the stream."""
     e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    assert synctool("cdc", "drop", e.name, config_dir=tmp_path).rc == 0  # the run makes it
     e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
     env = dict(os.environ, PGPASSWORD=pg_server.password)
     holder = subprocess.Popen(
@@ -400,6 +404,10 @@ def test_cdc_first_run_waits_for_open_transactions_and_sigterm_ends_it(
         stdout=subprocess.DEVNULL)
     holder.stdin.write("BEGIN; SELECT txid_current();\n")
     holder.stdin.flush()
+    # the transaction is open (has its id) before the run starts
+    wait_for(lambda: e.sql("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                           "'idle in transaction' AND backend_xid IS NOT NULL").strip() != "0",
+             "the open transaction")
     proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
                              "--strategy", "cdc"],
                             env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
@@ -454,7 +462,10 @@ def test_cdc_dropped_slot(synctool, tmp_path, pg_server, pgschema):
           f"WHERE slot_name LIKE 'synctool_{pgschema}%'")
     r = e.run(ok=False)
     assert r.rc == 1, r
-    assert "does not exist" in r.err and f"synctool cdc drop {e.name}" in r.err, r
+    slotname = e.sql("SELECT 'synctool_' || left(lower('" + e.name + "'), 40)").strip()
+    assert f"replication slot {slotname}_" in r.err and "does not exist" in r.err, r
+    assert f"synctool cdc drop {e.name}" in r.err, r
+    assert f"synctool reset {e.name} --drop-slot" in r.err, r
     r = synctool("check", e.name, "--json", config_dir=tmp_path)
     [p] = [p for p in json.loads(r.out)["pipelines"] if p["pipeline"] == e.name]
     [slot] = [c for c in p["checks"] if c["check"] == "cdc_slot"]
@@ -467,13 +478,31 @@ def test_cdc_dropped_slot(synctool, tmp_path, pg_server, pgschema):
 
 
 def test_cdc_max_slot_lag(synctool, tmp_path, pg_server, pgschema):
-    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite",
-                 extra=", max_slot_lag: 64kB")
-    e.run()
-    e.sql("INSERT INTO {t} SELECT g, repeat('x', 100), g FROM generate_series(1, 5000) g")
-    r = e.run(ok=False)
-    assert r.rc == 1, r
-    assert "more than max_slot_lag (65536)" in r.err, r
+    """Scheduled runs: the one that finds the slot retaining more than
+    max_slot_lag fails loudly and the `failed` webhook is delivered."""
+    from test_alerts import Receiver
+    hook = Receiver()
+    try:
+        e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite",
+                     extra=", max_slot_lag: 64kB, cron: \"0 * * * *\"")
+        with open(tmp_path / "datastores.yaml", "a") as f:
+            f.write(f"notify:\n  webhooks:\n    - {{url: \"{hook.url()}\"}}\n"
+                    "  timeout_seconds: 5\n")
+        r = synctool("scheduler", "--once", "--at", "2025-10-15T10:00:05Z", config_dir=tmp_path)
+        assert r.rc == 0, r
+        e.sql("INSERT INTO {t} SELECT g, repeat('x', 100), g FROM generate_series(1, 5000) g")
+        r = synctool("scheduler", "--once", "--at", "2025-10-15T11:00:05Z", config_dir=tmp_path)
+        assert r.rc == 1, r
+        assert "more than max_slot_lag (65536)" in r.err, r
+        assert hook.events() == [("failed", "failed")], hook.bodies
+        a = hook.bodies[0]
+        assert a["pipeline"] == e.name and a["strategy"] == "cdc", a
+        assert "more than max_slot_lag (65536)" in a["error"], a
+        assert f"synctool cdc drop {e.name}" in a["error"], a
+        r = e.run(ok=False)                  # a manual run says the same
+        assert r.rc == 1 and "more than max_slot_lag (65536)" in r.err, r
+    finally:
+        hook.stop()
 
 
 def test_cdc_validate_refuses_mysql_source(synctool, tmp_path, mysql_server):
@@ -524,6 +553,7 @@ def test_cdc_check(synctool, tmp_path, pg_server, pgschema):
     """check: wal_level, the REPLICATION attribute, the slot and the WAL it
     retains, and synctool slots that belong to no pipeline."""
     e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite", extra=", max_slot_lag: 1GB")
+    assert synctool("cdc", "drop", e.name, config_dir=tmp_path).rc == 0  # undo ddl apply's
     orphan = f"synctool_{pgschema}_orphan"
     e.sql(f"SELECT pg_create_logical_replication_slot('{orphan}', 'pgoutput')")
 
@@ -542,3 +572,314 @@ def test_cdc_check(synctool, tmp_path, pg_server, pgschema):
     c = checks()
     assert "bytes of WAL" in c["cdc_slot"]["message"] and c["cdc_slot"]["status"] == "ok", c
     assert e.name.lower() not in c["cdc_orphan_slots"]["message"], c
+
+
+def hold_dst_row(pg, schema, key):
+    """A psql session holding a row lock on the destination (the gate)."""
+    env = dict(os.environ, PGPASSWORD=pg.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg.host, "-p", str(pg.port), "-U", pg.user, "-d",
+         pg.dbname], stdin=subprocess.PIPE, env=env, text=True, stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; SELECT * FROM "{schema}".dst WHERE id = {key} FOR UPDATE;\n')
+    holder.stdin.flush()
+    return holder
+
+
+def release(holder):
+    holder.stdin.write("ROLLBACK;\n")
+    holder.stdin.close()
+    holder.wait(30)
+
+
+def run_waiting_on_lock(pg):
+    return pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND application_name LIKE 'synctool%'", dbname=pg.dbname).strip() != "0"
+
+
+def slot_count(e):
+    return e.sql(f"SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "
+                 f"'synctool_{e.schema}%'").strip()
+
+
+def test_cdc_reset_drop_slot(synctool, tmp_path, pg_server, pgschema):
+    """reset --drop-slot is refused while a run holds the pipeline lock (exit
+    75, nothing dropped); after a failure (slot dropped behind synctool's
+    back) it drops the publication, forgets the position and clears the
+    failure; the next run copies in full."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 10) g")
+    e.run()
+    e.sql("UPDATE {t} SET n = 1 WHERE id = 5")
+    holder = hold_dst_row(pg_server, pgschema, 5)
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: run_waiting_on_lock(pg_server), "the cdc run to wait on the row")
+        r = synctool("reset", e.name, "--drop-slot", config_dir=tmp_path)
+        assert r.rc == 75, r
+        assert "is running" in r.err and f"synctool reset {e.name} --drop-slot" in r.err, r
+        assert slot_count(e) == "1"
+    finally:
+        release(holder)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 0, err
+    # a failure: the slot dropped behind synctool's back
+    e.sql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+          f"WHERE slot_name LIKE 'synctool_{pgschema}%'")
+    assert e.run(ok=False).rc == 1
+    r = synctool("reset", e.name, "--drop-slot", config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "no replication slot" in r.out and "dropped publication" in r.out, r
+    assert f"{e.name}:cdc: reset (was failed" in r.out, r
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "idle" and not row.get("watermark"), row
+    e.sql("INSERT INTO {t} VALUES (11, 'new', 0)")
+    r = e.run()
+    assert "created publication and replication slot" in r.err, r
+    e.referee()
+    # with a healthy slot: dropped, and WAL no longer retained
+    r = synctool("reset", e.name, "--drop-slot", config_dir=tmp_path)
+    assert r.rc == 0 and "dropped replication slot" in r.out, r
+    assert slot_count(e) == "0"
+
+
+def test_cdc_reset_drop_slot_needs_cdc(synctool, tmp_path, pg_server, pgschema):
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    r = synctool("reset", e.name, "--strategy", "hash", "--drop-slot", config_dir=tmp_path)
+    assert r.rc == 2 and "--drop-slot: strategy 'hash'" in r.err, r
+    assert "is not a cdc strategy" in r.err, r
+
+
+def test_cdc_source_restart_mid_run(synctool, tmp_path):
+    """The source server restarts while a run waits (a row of the destination,
+    on the same server, is locked): the run fails with an error naming the
+    datastore, or finishes; the next run makes the destination equal to the
+    source and hash finds nothing. A private server: restarting the shared
+    one would disturb other tests."""
+    import servers
+    pg = servers.Postgres()
+    try:
+        schema = "cdc_restart"
+        pg.psql(f'CREATE SCHEMA "{schema}"')
+        e = make_env(synctool, tmp_path, pg, schema, "pg", extra=", batch_size: 10")
+        e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 100) g")
+        e.run()
+        e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = n + 1 WHERE id = k; "
+              "COMMIT; END LOOP; END $$")
+        holder = hold_dst_row(pg, schema, 45)
+        proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name",
+                                 e.name, "--strategy", "cdc"],
+                                env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: run_waiting_on_lock(pg), "the cdc run to wait on the row")
+            pg._run([servers._pg_bin("pg_ctl"), "-D", pg.data, "-m", "fast", "-w", "-t", "60",
+                     "restart"])
+        finally:
+            holder.stdin.close()             # the session ended with the restart
+            holder.wait(30)
+        err = proc.communicate(timeout=120)[1]
+        if proc.returncode != 0:
+            assert proc.returncode == 1, err
+            assert "datastore 'src'" in err and "failed" in err, err
+        e.sql("INSERT INTO {t} VALUES (101, 'after', 1)")
+        e.run()
+        got = e.sql(f'SELECT count(*), sum(n) FROM "{schema}".dst')
+        assert got.strip() == "101|101", got
+        e.referee()
+    finally:
+        pg.stop()
+
+
+def test_cdc_continuous(synctool, tmp_path, pg_server, pgschema):
+    """continuous: true keeps the run streaming after it drained: changes made
+    while it runs reach the destination (waited for by polling it, with a
+    deadline); status says running; SIGTERM ends it interrupted with the
+    slot confirmed exactly up to the saved position; hash finds nothing."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg", extra=", continuous: true")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 10) g")
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    dst = f'"{pgschema}".dst'
+
+    def dst_is(want):
+        def check():
+            assert proc.poll() is None, proc.communicate()[1]
+            return e.sql(f"SELECT count(*) || '|' || coalesce(sum(n), 0) || '|' || "
+                         f"coalesce(string_agg(v, ',' ORDER BY id), '') FROM {dst}").strip() \
+                == want
+        return check
+
+    try:
+        want = "10|0|" + ",".join(f"v{i}" for i in range(1, 11))
+        wait_for(dst_is(want), "the initial copy")
+        [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                                config_dir=tmp_path).out)
+                 if s["strategy"] == "cdc"]
+        assert row["status"] == "running", row
+        e.sql("INSERT INTO {t} VALUES (11, 'new', 5)")
+        e.sql("UPDATE {t} SET n = 1, v = 'upd' WHERE id <= 3")
+        e.sql("DELETE FROM {t} WHERE id BETWEEN 8 AND 10")
+        want = "8|8|upd,upd,upd,v4,v5,v6,v7,new"
+        wait_for(dst_is(want), "the streamed changes in the destination")
+        e.sql("UPDATE {t} SET v = 'again' WHERE id = 4")     # a second round, same stream
+        wait_for(dst_is(want.replace("v4", "again")), "the second change")
+
+        def progress_written():
+            [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                                    config_dir=tmp_path).out)
+                     if s["strategy"] == "cdc"]
+            assert row["status"] == "running", row
+            # the copy's 10, then 1 + 3 + 3 + 1 streamed
+            return row["progress"] is not None and row["progress"]["rows_written"] == 18
+        wait_for(progress_written, "the run's progress to count the streamed rows")
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "continuous: streaming changes" in err, err
+    h = json.loads(synctool("history", e.name, "--strategy", "cdc", "--json",
+                            config_dir=tmp_path).out)
+    assert h[0]["status"] == "interrupted", h[0]
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "interrupted", row
+    ok = e.sql("SELECT confirmed_flush_lsn = '" + row["watermark"] + "'::pg_lsn "
+               "FROM pg_replication_slots WHERE slot_name LIKE 'synctool_" + pgschema + "%'")
+    assert ok.strip() == "t", (ok, row)
+    e.referee()
+
+
+def test_cdc_continuous_only_on_cdc(synctool, tmp_path):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "datastores.yaml").write_text(
+        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
+    (tmp_path / "pipelines" / "p.yaml").write_text(
+        "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
+        "columns:\n  - {name: id, type: bigint, key: true}\n"
+        "strategies:\n  - {name: f, type: full, continuous: true}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2, r
+    assert "pipelines/p.yaml:7:27: strategies[0].continuous: only valid for cdc strategies" in r.out + r.err, r
+
+
+def test_cdc_slot_from_ddl_apply(synctool, tmp_path, pg_server, pgschema):
+    """ddl plan says it will make the publication and the slot, ddl apply
+    makes them; writes between ddl apply and the first run, and writes racing
+    the first run's copy (held by a lock on the destination), each appear
+    exactly once; hash finds nothing."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg")
+    assert synctool("cdc", "drop", e.name, config_dir=tmp_path).rc == 0
+    r = synctool("ddl", "plan", e.name, config_dir=tmp_path)
+    assert r.rc == 0, r
+    assert "CREATE PUBLICATION" in r.out and "CREATE_REPLICATION_SLOT" in r.out, r
+    assert slot_count(e) == "0"
+    r = synctool("ddl", "apply", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "created publication and replication slot" in r.out, r
+    assert slot_count(e) == "1"
+    r = synctool("ddl", "plan", e.name, config_dir=tmp_path)
+    assert r.rc == 0 and "CREATE_REPLICATION_SLOT" not in r.out, r
+    r = synctool("ddl", "apply", e.name, config_dir=tmp_path)   # again: the slot is kept
+    assert r.rc == 0 and "replication slot" not in r.out, r
+    # writes between ddl apply and the first run
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 50) g")
+    e.sql("UPDATE {t} SET n = 1 WHERE id <= 5")
+    e.sql("DELETE FROM {t} WHERE id = 50")
+    # the gate: writes to the destination wait while this session holds the table
+    env = dict(os.environ, PGPASSWORD=pg_server.password)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
+         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.DEVNULL)
+    holder.stdin.write(f'BEGIN; LOCK TABLE "{pgschema}".dst IN SHARE MODE;\n')
+    holder.stdin.flush()
+    wait_for(lambda: e.sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = "
+                           "l.relation WHERE c.relname = 'dst' AND l.mode = 'ShareLock' "
+                           "AND l.granted").strip() != "0", "the gate")
+    proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
+                             "--strategy", "cdc"],
+                            env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: run_waiting_on_lock(pg_server), "the first run's copy to wait")
+        e.sql("INSERT INTO {t} VALUES (51, 'raced', 1); UPDATE {t} SET v = 'raced' "
+              "WHERE id = 10; DELETE FROM {t} WHERE id = 20")
+    finally:
+        release(holder)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0, err
+    assert "was made by ddl apply" in err, err
+    e.run()
+    want = e.sql("SELECT count(*), sum(n), string_agg(v, ',' ORDER BY id) FROM {t}")
+    got = e.sql(f'SELECT count(*), sum(n), string_agg(v, \',\' ORDER BY id) FROM "{pgschema}".dst')
+    assert got == want, (got, want)
+    assert got.startswith("49|6|"), got        # 1..51 without 20 and 50; n: 5 + 1
+    assert e.sql(f'SELECT count(*) FROM "{pgschema}".dst WHERE v = \'raced\'').strip() == "2"
+    e.referee()
+
+
+def test_cdc_continuous_sigterm_mid_batch(synctool, tmp_path, pg_server, pgschema):
+    """SIGTERM while a continuous run's batch waits (a destination row is
+    locked): interrupted, the slot confirmed no further than the saved
+    position, the waiting batch not applied; the next run converges."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "pg",
+                 extra=", continuous: true, batch_size: 10")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 100) g")
+    dst = f'"{pgschema}".dst'
+
+    def start():
+        return subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name",
+                                 e.name, "--strategy", "cdc"],
+                                env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def stop(proc, holder=None):
+        proc.send_signal(signal.SIGTERM)
+        if holder:      # the batch ends its statement, sees the interrupt, rolls back
+            release(holder)
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 143, err
+
+    proc = start()
+    try:
+        wait_for(lambda: e.sql(f"SELECT count(*) FROM {dst}").strip() == "100", "the copy")
+        holder = hold_dst_row(pg_server, pgschema, 95)
+        try:
+            e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = 1 WHERE id = k; "
+                  "COMMIT; END LOOP; END $$")
+            wait_for(lambda: run_waiting_on_lock(pg_server), "a batch to wait on row 95")
+            stop(proc, holder)
+        finally:
+            if holder.poll() is None and not holder.stdin.closed:
+                release(holder)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    [row] = [s for s in json.loads(synctool("status", e.name, "--json",
+                                            config_dir=tmp_path).out) if s["strategy"] == "cdc"]
+    assert row["status"] == "interrupted", row
+    ok = e.sql("SELECT confirmed_flush_lsn <= '" + row["watermark"] + "'::pg_lsn "
+               "FROM pg_replication_slots WHERE slot_name LIKE 'synctool_" + pgschema + "%'")
+    assert ok.strip() == "t", (ok, row)
+    done = int(e.sql(f"SELECT count(*) FROM {dst} WHERE n = 1"))
+    assert done < 100, done                  # row 95's batch was not applied
+    e.sql("INSERT INTO {t} VALUES (101, 'after', 1)")
+    proc = start()
+    try:
+        wait_for(lambda: e.sql(f"SELECT count(*), sum(n) FROM {dst}").strip() == "101|101",
+                 "the rerun to converge")
+        stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    e.referee()

@@ -479,7 +479,7 @@ static void test_invalid_strategy_type(void **state) {
 }
 
 /* cdc: PostgreSQL sources only (validate names the engine that supports
- * it); max_slot_lag a size, only on cdc. */
+ * it); max_slot_lag a size and continuous, only on cdc. */
 static void test_cdc_strategy(void **state) {
     tdir *t = *state;
     cfgt_write(t, "datastores.yaml", DS);
@@ -496,7 +496,15 @@ static void test_cdc_strategy(void **state) {
     const config_strategy *c = &t->cfg->pipelines[0].strategies[1];
     assert_int_equal(c->type, CONFIG_STRATEGY_CDC);
     assert_true(c->max_slot_lag == 1073741824LL);
+    assert_false(c->continuous);
     assert_string_equal(config_strategy_type_name(c->type), "cdc");
+    write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: c, type: cdc, continuous: true}\n");
+    if (load(t) != ST_OK) { dump(t); fail(); }
+    assert_true(t->cfg->pipelines[0].strategies[1].continuous);
+    write_pipe_with(t, "pipelines/p1.yaml", 14, "  - {name: c, type: delta, cursor: id, "
+                                                 "continuous: true}\n");
+    expect_invalid(t, 1, "pipelines/p1.yaml:14:40: strategies[1].continuous: only valid for "
+                         "cdc strategies");
     write_pipe_with(t, "pipelines/p1.yaml", 14,
                     "  - {name: c, type: cdc, max_slot_lag: 12 GB}\n");
     expect_invalid(t, 1, "pipelines/p1.yaml:14:40: strategies[1].max_slot_lag: expected a "
