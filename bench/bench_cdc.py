@@ -13,7 +13,9 @@ own work only.
 
 Each repetition makes one change at the source, outside the timed part:
 CHANGED rows (every ROWS/CHANGED-th key) get a new total and an updated_at
-of a new generation (past every delta watermark so far). Then both
+of a new generation (past every delta watermark so far), in one
+transaction (the issue's figure: the worst case for cdc, see the README)
+and, for a second figure, in TXNS transactions of CHANGED/TXNS rows each. Then both
 strategies apply that same change, interleaved (cdc, delta; the order flips
 every repetition), each after a CHECKPOINT, each proving itself
 (benchlib.Proof): the rows of this generation counted in its destination
@@ -29,7 +31,8 @@ pgcopydb's follow-style apply (`pgcopydb follow`) is not run: see
 bench/README.md, "CDC", for why.
 
 Env: SYNCTOOL_BENCH_CDC_ROWS (default 1000000), SYNCTOOL_BENCH_CDC_CHANGED
-(default ROWS/10), SYNCTOOL_BENCH_REPS (5), SYNCTOOL_BENCH_LABEL,
+(default ROWS/10), SYNCTOOL_BENCH_CDC_TXNS (100; 1 leaves the second
+figure out), SYNCTOOL_BENCH_REPS (5), SYNCTOOL_BENCH_LABEL,
 SYNCTOOL_BENCH_SUMMARY; the servers of scripts/with-servers (PostgreSQL
 with wal_level=logical) and the release binary in SYNCTOOL_BIN.
 """
@@ -44,6 +47,7 @@ from benchlib import BIN, REPS, kept, med, pg_proved, report, rng, save_summary,
 
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_CDC_ROWS", "1000000"))
 CHANGED = int(os.environ.get("SYNCTOOL_BENCH_CDC_CHANGED", str(max(1, ROWS // 10))))
+TXNS = int(os.environ.get("SYNCTOOL_BENCH_CDC_TXNS", "100"))
 LABEL = os.environ.get("SYNCTOOL_BENCH_LABEL", "")
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
       ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
@@ -95,15 +99,20 @@ def make_source():
          f"CREATE INDEX ON {q('src')} (updated_at, id); ANALYZE {q('src')}")
 
 
-def new_change():
-    """A new generation of the CHANGED rows at the source (outside the timing).
-    updated_at is the server's clock as each row is changed: past every
-    watermark so far and in the past when the runs start (a delta run
-    re-reads rows whose cursor lies past the time its snapshot was taken)."""
+def new_change(txns=1):
+    """A new generation of the CHANGED rows at the source (outside the timing),
+    in `txns` transactions (each a share of the keys). updated_at is the
+    server's clock as each row is changed: past every watermark so far and in
+    the past when the runs start (a delta run re-reads rows whose cursor lies
+    past the time its snapshot was taken)."""
     step = max(1, ROWS // CHANGED)
     GEN[0] = psql("SELECT clock_timestamp()")
-    psql(f"UPDATE {q('src')} SET total = total + 1, updated_at = clock_timestamp() "
-         f"WHERE id % {step} = 0")
+    script = "".join(f"UPDATE {q('src')} SET total = total + 1, updated_at = "
+                     f"clock_timestamp() WHERE id % {step} = 0 AND id / {step} % {txns} = {t};\n"
+                     for t in range(txns))
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", PG["HOST"], "-p",
+                    PG["PORT"], "-U", PG["USER"], "-d", PG["DBNAME"]], input=script, env=PGENV,
+                   check=True, capture_output=True, text=True)   # autocommit: one txn each
 
 
 def stats(err):
@@ -128,14 +137,15 @@ def side(root, pipeline, strategy, want_read):
     return pg_proved(psql, go, count, CHANGED)
 
 
-def pairs(root, fresh_change):
-    """REPS interleaved pairs (cdc, delta); a new change before each pair when
-    fresh_change, else none (the figure of a run with nothing to do)."""
+def pairs(root, fresh_change, txns=1):
+    """REPS interleaved pairs (cdc, delta); a new change (in `txns`
+    transactions) before each pair when fresh_change, else none (the figure
+    of a run with nothing to do)."""
     want = CHANGED if fresh_change else 0
     out = {"cdc": [], "delta": []}
     for r in range(REPS):
         if fresh_change:
-            new_change()
+            new_change(txns)
         order = [("pc", "cdc"), ("pd", "delta")]
         if r % 2:
             order.reverse()
@@ -172,6 +182,14 @@ def bench(root):
            f"{med(t_c):.3f} s {rng(t_c, '{:.3f}')} [{n_c}]",
            f"delta on the same changes {med(t_d):.3f} s {rng(t_d, '{:.3f}')} [{n_d}]",
            f"{r:.2f}x {rng(rs)}", "<= 1.0x delta", r <= 1.0)
+
+    if TXNS > 1:
+        (t_c, n_c), (t_d, n_d) = pairs(root, True, TXNS)
+        r, rs = ratio(t_c, t_d)
+        report(f"cdc, {CHANGED} rows changed of {ROWS} in {TXNS} transactions",
+               f"{med(t_c):.3f} s {rng(t_c, '{:.3f}')} [{n_c}]",
+               f"delta on the same changes {med(t_d):.3f} s {rng(t_d, '{:.3f}')} [{n_d}]",
+               f"{r:.2f}x {rng(rs)}", "<= 1.0x delta", r <= 1.0)
 
     (t_c, n_c), (t_d, n_d) = pairs(root, False)
     r, rs = ratio(t_c, t_d)
