@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../src/cdc/cdc.h"
 #include "../../src/notify/notify.h"
 #include "../../src/time/st_time.h"
 #include "support/url_open.h"
@@ -313,6 +314,54 @@ static void test_backoff_and_horizon(void **state) {
     assert_true(a.status == STATE_ALERT_DELIVERED && a.attempts == 1 && a.updated_at == T0 + MIN);
 }
 
+/* A cdc strategy's slot, as its runs recorded it (cdc_figures), decides the
+ * pipeline's freshness alerts without any `freshness:` thresholds: error
+ * past max_slot_lag, warn from half, ok below; once per transition, with
+ * the strategy and the retained bytes in the body. */
+static void test_slot_alerts(void **state) {
+    fx *f = *state;
+    f->s.type = CONFIG_STRATEGY_CDC;
+    f->s.max_slot_lag = 1000;
+    f->p.freshness = (config_freshness){0, 0};
+    notifier *n;
+    assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
+    finish(f, 1, STATE_SUCCESS, T0);
+    assert_int_equal(state_meta_put(f->st, "orders", "full", "watermark", "0/16B3748", NULL),
+                     ST_OK);
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 10, 0, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0), 0);                  /* first sight of ok: no news */
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 1500, 900, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + MIN), 1);            /* error */
+    assert_int_equal(check(n, f, T0 + 2 * MIN), 0);        /* not per tick */
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 600, 0, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 3 * MIN), 1);        /* warn */
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 499, 0, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 4 * MIN), 1);        /* ok again */
+    /* the slot dropped (watermark emptied): nothing known, nothing said */
+    assert_int_equal(state_meta_put(f->st, "orders", "full", "watermark", "", NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 5 * MIN), 0);
+    notifier_close(n, 0);
+    state_alert *a = NULL;
+    size_t cnt = 0;
+    assert_int_equal(state_outbox_list(f->st, NULL, false, &a, &cnt, NULL), ST_OK);
+    assert_int_equal(cnt, 3);
+    const char *want[] = {"\"status\":\"error\"", "\"status\":\"warn\"", "\"status\":\"ok\""};
+    for (size_t i = 0; i < 3; i++) {
+        bool found = false;
+        for (size_t k = 0; k < cnt; k++) found = found || strstr(a[k].body, want[i]) != NULL;
+        assert_true(found);
+    }
+    for (size_t k = 0; k < cnt; k++) {
+        assert_string_equal(a[k].event, "freshness");
+        assert_non_null(strstr(a[k].body, "\"strategy\":\"full\""));
+        if (strstr(a[k].body, "\"status\":\"error\"")) {
+            assert_non_null(strstr(a[k].body, "\"slot_retained_bytes\":1500"));
+            assert_non_null(strstr(a[k].body, "more than max_slot_lag (1000)"));
+        }
+    }
+    free(a);
+}
+
 static void test_without_webhooks_nothing_happens(void **state) {
     fx *f = *state;
     f->cfg.notify.nwebhooks = 0;
@@ -339,6 +388,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_without_webhooks_nothing_happens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alerts_go_to_the_outbox_once, setup, teardown),
         cmocka_unit_test(test_backoff_and_horizon),
+        cmocka_unit_test_setup_teardown(test_slot_alerts, setup, teardown),
     };
     return cmocka_run_group_tests_name("notify", tests, NULL, NULL);
 }
