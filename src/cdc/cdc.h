@@ -1,7 +1,7 @@
 /*
  * cdc — change data capture from PostgreSQL's write-ahead log (DESIGN §7).
  *
- * Three parts, each its own file, used by the `cdc` strategy
+ * Four parts, each its own file, used by the `cdc` strategy
  * (src/sync/sync_cdc.c) and `synctool cdc drop` (src/cli/cmd_cdc.c):
  *
  *   cdc_names.c    the replication slot and publication of a pipeline:
@@ -24,6 +24,10 @@
  *                  ('w') payloads and answers keepalives ('k'), and standby
  *                  status updates ('r') that confirm an LSN — sent only
  *                  when the caller says the destination committed it.
+ *   cdc_figures.c  what a run records about its slot (retained WAL, lag,
+ *                  the start of the last complete run) in the state store,
+ *                  read by status, the API, /metrics and the freshness
+ *                  alerts, which never query the source.
  *
  * The session of the replication connection sets DateStyle ISO, TimeZone
  * UTC, extra_float_digits 1, IntervalStyle postgres and bytea_output hex
