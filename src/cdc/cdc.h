@@ -1,7 +1,7 @@
 /*
  * cdc — change data capture from PostgreSQL's write-ahead log (DESIGN §7).
  *
- * Three parts, each its own file, used by the `cdc` strategy
+ * Four parts, each its own file, used by the `cdc` strategy
  * (src/sync/sync_cdc.c) and `synctool cdc drop` (src/cli/cmd_cdc.c):
  *
  *   cdc_names.c    the replication slot and publication of a pipeline:
@@ -24,6 +24,10 @@
  *                  ('w') payloads and answers keepalives ('k'), and standby
  *                  status updates ('r') that confirm an LSN — sent only
  *                  when the caller says the destination committed it.
+ *   cdc_figures.c  what a run records about its slot (retained WAL, lag,
+ *                  the start of the last complete run) in the state store,
+ *                  read by status, the API, /metrics and the freshness
+ *                  alerts, which never query the source.
  *
  * The session of the replication connection sets DateStyle ISO, TimeZone
  * UTC, extra_float_digits 1, IntervalStyle postgres and bytea_output hex
@@ -45,6 +49,7 @@
 
 #include "../config/config.h"
 #include "../error/st_error.h"
+#include "../state/state.h"
 
 /* --- Names (cdc_names.c) --- */
 
@@ -57,6 +62,29 @@
 bool cdc_source_supported(const config_datastore *ds);
 
 void cdc_slot_name(const char *pipeline, char out[CDC_NAME_MAX]);
+
+/* --- What a run records about its slot (cdc_figures.c) --- */
+
+/* Read by status, the API, the dashboard, /metrics and the freshness
+ * alerts, which never ask the source; see cdc_figures.c for the definitions. */
+typedef struct cdc_figures {
+    int64_t retained;      /* WAL the slot retained when the last run began (current
+                            * LSN - restart_lsn), bytes; -1 unknown */
+    int64_t lag;           /* WAL not yet applied when the last run began (current LSN -
+                            * confirmed_flush_lsn), bytes; -1 unknown */
+    int64_t confirmed_at;  /* start of the last run that applied everything committed
+                            * before it (µs); ST_TIME_NONE unknown */
+} cdc_figures;
+
+/* The figures of a cdc strategy; all unknown without a saved position (no
+ * slot). Best effort: what cannot be read is unknown. */
+void cdc_figures_read(state *st, const char *pipeline, const char *strategy, cdc_figures *out);
+/* Records retained and lag (measured at the run's start). */
+int cdc_figures_record(state *st, const char *pipeline, const char *strategy, int64_t retained,
+                       int64_t lag, st_error *err);
+/* Records that the destination holds everything committed before `at`. */
+int cdc_figures_confirmed(state *st, const char *pipeline, const char *strategy, int64_t at,
+                          st_error *err);
 
 /* LSNs as PostgreSQL writes them ("16/B374D848"). */
 int cdc_lsn_parse(const char *s, uint64_t *out);

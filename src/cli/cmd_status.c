@@ -220,8 +220,15 @@ static void print_text(state *st, const status_row *rows, size_t n, int64_t now)
         const char *lsn = v->watermark[k];
         printf("  %s:%s  confirmed %s", v->p->name, v->p->strategies[k].name,
                lsn ? lsn : "nothing yet (the first run copies in full)");
-        if (v->slot_retained[k] >= 0)
-            printf(", %" PRId64 " bytes of WAL retained at the last run", v->slot_retained[k]);
+        const cdc_figures *f = &v->slot[k];
+        if (f->retained >= 0)
+            printf(", %" PRId64 " bytes of WAL retained and %" PRId64 " not yet applied when the "
+                   "last run began", f->retained, f->lag >= 0 ? f->lag : 0);
+        if (f->confirmed_at != ST_TIME_NONE && v->at >= f->confirmed_at)
+            printf("; the destination holds the source as of %" PRId64 " s ago",
+                   (int64_t)((v->at - f->confirmed_at) / ST_USEC));
+        if (v->p->strategies[k].max_slot_lag > 0)
+            printf(" (max_slot_lag %" PRId64 ")", v->p->strategies[k].max_slot_lag);
         const char *by = view_paused_by(v, k);
         if (by != NULL || v->recs[k].status == STATE_FAILED)
             printf("\n    %s: its slot keeps retaining WAL until it runs again (or `synctool "

@@ -12,6 +12,15 @@
  *   synctool_freshness_seconds              gauge: now - start of the last success
  *   synctool_consecutive_failures           gauge (retry_count)
  *   synctool_paused                         gauge 0/1 (operator pause or max retries)
+ * and for each cdc strategy, from the figures its last run recorded
+ * (cdc_figures.c; a scrape never asks a source):
+ *   synctool_cdc_slot_retained_bytes        gauge: WAL the slot retained (current LSN -
+ *                                           restart_lsn) when the last run began
+ *   synctool_cdc_slot_lag_bytes             gauge: WAL not yet applied then (current LSN
+ *                                           - confirmed_flush_lsn)
+ *   synctool_cdc_slot_lag_seconds           gauge: now - start of the last run that
+ *                                           applied everything committed before it
+ *   synctool_cdc_max_slot_lag_bytes         gauge: max_slot_lag, when set
  * Counters come from the shared state (state_counters_list): every finished
  * attempt adds to them wherever it ran, so any `serve` reports the whole
  * deployment and the counts survive restarts. Gauges come from the state
@@ -44,6 +53,7 @@
  */
 #include "http_int.h"
 #include "../view/view.h"
+#include "../cdc/cdc.h"
 
 #include "../queue/queue.h"
 #include "../sched/sched.h"
@@ -307,6 +317,61 @@ static void state_families(metrics_ctx *m, const config *cfg) {
     }
 }
 
+/* The cdc strategies' slot figures, as their last runs recorded them
+ * (cdc_figures_read: the state store, never the source, so a scrape stays
+ * fast while a source is slow or down). A sample is left out while its
+ * figure is unknown; the families are left out without a cdc strategy. */
+static void slot_families(http_ctx *s, metrics_ctx *m, const config *cfg) {
+    static const char *const names[] = {
+        "synctool_cdc_slot_retained_bytes", "synctool_cdc_slot_lag_bytes",
+        "synctool_cdc_slot_lag_seconds", "synctool_cdc_max_slot_lag_bytes"};
+    static const char *const helps[] = {
+        "WAL the cdc strategy's replication slot retained on its source when its last run "
+        "began (current WAL LSN - restart_lsn).",
+        "WAL written on the source that the destination had not applied when the cdc "
+        "strategy's last run began (current WAL LSN - confirmed_flush_lsn).",
+        "Seconds since the start of the last cdc run that applied every change committed "
+        "before it began: the destination holds the source as of then.",
+        "The cdc strategy's max_slot_lag (its runs fail past it); absent when unset."};
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        for (size_t k = 0; k < cfg->pipelines[i].nstrategies; k++)
+            n += cfg->pipelines[i].strategies[k].type == CONFIG_STRATEGY_CDC;
+    if (n == 0) return;
+    cdc_figures *f = calloc(n, sizeof *f);
+    if (f == NULL) {
+        m->b->failed = true;
+        return;
+    }
+    for (size_t i = 0, j = 0; i < cfg->npipelines; i++)
+        for (size_t k = 0; k < cfg->pipelines[i].nstrategies; k++)
+            if (cfg->pipelines[i].strategies[k].type == CONFIG_STRATEGY_CDC)
+                cdc_figures_read(s->st, cfg->pipelines[i].name,
+                                 cfg->pipelines[i].strategies[k].name, &f[j++]);
+    for (int g = 0; g < 4; g++) {
+        header(m->b, names[g], "gauge", helps[g]);
+        for (size_t i = 0, j = 0; i < cfg->npipelines; i++) {
+            const config_pipeline *p = &cfg->pipelines[i];
+            for (size_t k = 0; k < p->nstrategies; k++) {
+                const config_strategy *cs = &p->strategies[k];
+                if (cs->type != CONFIG_STRATEGY_CDC) continue;
+                const cdc_figures *x = &f[j++];
+                double v;
+                if (g == 0 && x->retained < 0) continue;
+                if (g == 1 && x->lag < 0) continue;
+                if (g == 2 && (x->confirmed_at == ST_TIME_NONE || m->now < x->confirmed_at))
+                    continue;
+                if (g == 3 && cs->max_slot_lag <= 0) continue;
+                v = g == 0 ? (double)x->retained : g == 1 ? (double)x->lag
+                    : g == 2 ? (double)(m->now - x->confirmed_at) / 1e6
+                             : (double)cs->max_slot_lag;
+                sample(m->b, names[g], p->name, cs->name, NULL, v);
+            }
+        }
+    }
+    free(f);
+}
+
 static void gauge(mbuf *b, const char *name, const char *help, double v) {
     header(b, name, "gauge", help);
     mb_appendf(b, "%s ", name);
@@ -418,6 +483,7 @@ void http_metrics(http_ctx *s, const http_req *r, http_resp *out) {
     duration_family(&m, s->cfg);
     rows_families(&m, s->cfg);
     state_families(&m, s->cfg);
+    slot_families(s, &m, s->cfg);
     process_families(s, &m);
     free(c);
     free(recs);

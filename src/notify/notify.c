@@ -4,7 +4,10 @@
  * notify_check() reads every record once (state_list, sorted), then walks the
  * config: per strategy it derives the health (ok / failing / paused) from the
  * record and the last-notified health, per pipeline the freshness level from
- * the newest successful run of any strategy. A change is recorded in one
+ * the newest successful run of any strategy, made worse by a cdc strategy
+ * whose slot retained half of its max_slot_lag (warn) or more than it
+ * (error) at its last run (notify_pipeline_fresh: the figures the run
+ * recorded, cdc_figures_read; never a query to the source). A change is recorded in one
  * atomic step of the store: the new last-notified value and one outbox
  * entry per webhook that takes the event (state_outbox_add). A process that
  * dies before it loses nothing, one that dies after it repeats nothing: one
@@ -12,13 +15,15 @@
  * delivers from the outbox until a 2xx or the retry horizon.
  *
  * The last-notified values are cached per (pipeline, strategy) slot after
- * the first read, so a tick costs one state_list and no meta reads; a config
+ * the first read, so a tick costs one state_list and no meta reads (but two
+ * per cdc strategy with a max_slot_lag: its slot figures); a config
  * reload (notifier_set_config) drops the cache. Only the leading scheduler
  * checks, so two processes never race on the same transition.
  */
 #include "notify.h"
 #include "notify_int.h"
 
+#include "../cdc/cdc.h"
 #include "../json/json.h"
 #include "../log/log.h"
 #include "../sched/sched.h"
@@ -52,6 +57,29 @@ notify_fresh notify_fresh_level(const config_freshness *f, int64_t last_success,
     if (f->error_after_s > 0 && age_s >= f->error_after_s) return NOTIFY_FRESH_ERROR;
     if (f->warn_after_s > 0 && age_s >= f->warn_after_s) return NOTIFY_FRESH_WARN;
     return NOTIFY_FRESH_OK;
+}
+
+notify_fresh notify_slot_level(int64_t retained, int64_t max_slot_lag) {
+    if (max_slot_lag <= 0 || retained < 0) return NOTIFY_FRESH_UNKNOWN;
+    if (retained > max_slot_lag) return NOTIFY_FRESH_ERROR;
+    if (retained >= max_slot_lag - max_slot_lag / 2) return NOTIFY_FRESH_WARN;  /* half, rounded up */
+    return NOTIFY_FRESH_OK;
+}
+
+notify_fresh notify_pipeline_fresh(const config_pipeline *p, int64_t last_success,
+                                   const int64_t *retained, int64_t now, int *slot) {
+    notify_fresh level = notify_fresh_level(&p->freshness, last_success, now);
+    int by = -1;
+    for (size_t i = 0; retained != NULL && i < p->nstrategies; i++) {
+        if (p->strategies[i].type != CONFIG_STRATEGY_CDC) continue;
+        notify_fresh l = notify_slot_level(retained[i], p->strategies[i].max_slot_lag);
+        if (l > level) {
+            level = l;
+            by = (int)i;
+        }
+    }
+    if (slot) *slot = by;
+    return level;
 }
 
 unsigned notify_transition(notify_health prev, notify_health cur) {
@@ -108,6 +136,8 @@ char *notify_alert_json(const notify_alert *a) {
     json_kv_int(&w, "retry_count", a->retry_count);
     json_key(&w, "freshness_s");
     if (a->freshness_s >= 0) json_double(&w, a->freshness_s); else json_null(&w);
+    json_key(&w, "slot_retained_bytes");
+    if (a->slot_retained >= 0) json_int(&w, a->slot_retained); else json_null(&w);
     json_key(&w, "error");
     if (a->error[0]) json_string(&w, a->error); else json_null(&w);
     json_kv_time(&w, "at", a->at);
@@ -147,6 +177,7 @@ static void health_alert(notify_alert *a, unsigned event, const config_pipeline 
     a->retry_count = r->retry_count;
     a->at = now;
     a->freshness_s = -1;
+    a->slot_retained = -1;
     const char *err = r->error[0] ? r->error : "no error text";
     if (event == CONFIG_NOTIFY_FAILED && r->retry_count == 0)
         snprintf(a->text, sizeof a->text, ":x: %s:%s failed (run %" PRId64 ", a manual run: "
@@ -173,15 +204,44 @@ static void health_alert(notify_alert *a, unsigned event, const config_pipeline 
                  " succeeded", p->name, r->strategy, r->run_id);
 }
 
+/* A freshness level decided by strategy `k`'s replication slot. */
+static void slot_alert(notify_alert *a, const config_pipeline *p, notify_fresh level, size_t k,
+                       int64_t retained) {
+    const config_strategy *cs = &p->strategies[k];
+    snprintf(a->strategy, sizeof a->strategy, "%s", cs->name);
+    a->slot_retained = retained;
+    long long kept = (long long)retained, max = (long long)cs->max_slot_lag;
+    if (level == NOTIFY_FRESH_ERROR)
+        snprintf(a->text, sizeof a->text, ":rotating_light: %s:%s: its replication slot retains "
+                 "%lld bytes of WAL on the source, more than max_slot_lag (%lld): its runs fail "
+                 "and the source's disk fills; see synctool why %s, or drop the slot with "
+                 "synctool cdc drop %s (the next run copies the table in full)", p->name,
+                 cs->name, kept, max, p->name, p->name);
+    else if (level == NOTIFY_FRESH_WARN)
+        snprintf(a->text, sizeof a->text, ":warning: %s:%s: its replication slot retains %lld "
+                 "bytes of WAL on the source, over half of max_slot_lag (%lld); past it the "
+                 "runs fail: run the strategy more often or see synctool why %s", p->name,
+                 cs->name, kept, max, p->name);
+    else
+        snprintf(a->text, sizeof a->text, ":white_check_mark: %s:%s: its replication slot "
+                 "retains %lld bytes of WAL, below half of max_slot_lag (%lld)", p->name,
+                 cs->name, kept, max);
+}
+
 static void fresh_alert(notify_alert *a, const config_pipeline *p, notify_fresh level,
-                        int64_t last_success, int64_t now) {
+                        int64_t last_success, int64_t now, int slot, int64_t retained) {
     memset(a, 0, sizeof *a);
     a->event = CONFIG_NOTIFY_FRESHNESS;
     snprintf(a->pipeline, sizeof a->pipeline, "%s", p->name);
     snprintf(a->status, sizeof a->status, "%s", notify_fresh_name(level));
     a->at = now;
+    a->slot_retained = -1;
+    a->freshness_s = last_success != ST_TIME_NONE ? (double)(now - last_success) / 1e6 : -1;
+    if (slot >= 0) {   /* (the age decides whenever it is known and as bad) */
+        slot_alert(a, p, level, (size_t)slot, retained);
+        return;
+    }
     int64_t age = (now - last_success) / ST_USEC;
-    a->freshness_s = (double)(now - last_success) / 1e6;
     char agebuf[32], lim[32], since[40];
     fmt_age(age, agebuf, sizeof agebuf);
     st_time_format(last_success, since, sizeof since);
@@ -327,9 +387,33 @@ static void check_strategy(notifier *n, state *st, const config_pipeline *p, siz
     if (ev) queued_alert(&a, hooks, queued);
 }
 
+/* Each cdc strategy's retained WAL (cdc_figures_read) into retained[]
+ * (-1 = unknown), read only for those with a max_slot_lag: the others
+ * cannot change the level. false: none has one (retained[] untouched). */
+static bool read_slots(state *st, const config_pipeline *p, int64_t *retained) {
+    bool any = false;
+    for (size_t j = 0; j < p->nstrategies; j++) {
+        const config_strategy *cs = &p->strategies[j];
+        retained[j] = -1;
+        if (cs->type != CONFIG_STRATEGY_CDC || cs->max_slot_lag <= 0) continue;
+        cdc_figures f;
+        cdc_figures_read(st, p->name, cs->name, &f);
+        retained[j] = f.retained;
+        any = true;
+    }
+    return any;
+}
+
 static void check_freshness(notifier *n, state *st, const config_pipeline *p, size_t i,
                             int64_t last_success, int64_t now, size_t *queued) {
-    notify_fresh level = notify_fresh_level(&p->freshness, last_success, now);
+    int64_t *retained = calloc(p->nstrategies ? p->nstrategies : 1, sizeof *retained);
+    if (retained == NULL) return;   /* the next pass sees the same */
+    bool slots = read_slots(st, p, retained);
+    int by = -1;
+    notify_fresh level = notify_pipeline_fresh(p, last_success, slots ? retained : NULL, now,
+                                               &by);
+    int64_t kept = by >= 0 ? retained[by] : -1;
+    free(retained);
     if (level == NOTIFY_FRESH_UNKNOWN) return;
     int8_t *sv = slot(n, i, p->nstrategies);
     if (load_slot(n, st, p->name, PIPELINE_SCOPE, META_FRESH, parse_fresh, sv) != ST_OK) return;
@@ -338,7 +422,7 @@ static void check_freshness(notifier *n, state *st, const config_pipeline *p, si
     /* First sight of fresh data is no news; anything else is a crossing. */
     bool news = !(prev == NOTIFY_FRESH_UNKNOWN && level == NOTIFY_FRESH_OK);
     notify_alert a;
-    if (news) fresh_alert(&a, p, level, last_success, now);
+    if (news) fresh_alert(&a, p, level, last_success, now, by, kept);
     int hooks = record(n, st, p->name, PIPELINE_SCOPE, META_FRESH, notify_fresh_name(level),
                        news ? &a : NULL);
     if (hooks < 0) return;

@@ -2,7 +2,8 @@
  * notify — alerts by webhook when something an operator must know happens
  * (DESIGN §6): a run failed, a strategy paused (max_retry_count reached), a
  * pipeline recovered (success after a failure or pause), a pipeline's data
- * crossed a `freshness:` threshold (and came back).
+ * crossed a `freshness:` threshold or a cdc strategy's slot retains too much
+ * WAL (notify_pipeline_fresh), and came back.
  *
  * Two halves:
  *  - detection, notify_check(): compares the current state with what was
@@ -61,6 +62,20 @@ notify_health notify_health_next(const state_record *r, int64_t max_retry, notif
  * (ST_TIME_NONE if never) at `now`. */
 notify_fresh notify_fresh_level(const config_freshness *f, int64_t last_success, int64_t now);
 
+/* The level a cdc strategy's replication slot gives (DESIGN §7): warn once
+ * the WAL it retained at its last run reaches half of max_slot_lag, error
+ * once it passes max_slot_lag (there the run itself fails), else ok;
+ * unknown without max_slot_lag (<= 0) or without a figure (retained < 0). */
+notify_fresh notify_slot_level(int64_t retained, int64_t max_slot_lag);
+
+/* A pipeline's freshness level, the one the alerts, the API and the
+ * dashboard show: the worse of its data's age level (notify_fresh_level)
+ * and each cdc strategy's slot level. retained: per strategy of p (its
+ * order), -1 = unknown; NULL = none known. *slot (may be NULL): the strategy
+ * whose slot decided, -1 when the age did (a tie goes to the age). */
+notify_fresh notify_pipeline_fresh(const config_pipeline *p, int64_t last_success,
+                                   const int64_t *retained, int64_t now, int *slot);
+
 /* Which event, if any (0), a health change is: ok -> failing "failed",
  * anything -> paused or held "paused", failing/paused/held -> ok
  * "recovered" (for held: resumed). */
@@ -79,6 +94,7 @@ typedef struct notify_alert {
     int64_t retry_count;
     int64_t at;              /* when it was detected */
     double freshness_s;      /* < 0 if unknown */
+    int64_t slot_retained;   /* freshness decided by a cdc slot: its retained WAL; -1 none */
     char error[512];
     char text[1024];         /* the human sentence ("text" in the body) */
 } notify_alert;

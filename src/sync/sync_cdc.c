@@ -5,10 +5,11 @@
  *
  * State. The strategy's "watermark" (state_meta, as delta's) is the LSN
  * the destination has committed up to ("16/B374D848"); "cdc_columns" the
- * source table's columns when the slot was made; "slot_retained_bytes" the
- * WAL the slot retained when the run began (`status --json` shows both). Both are written only
+ * source table's columns when the slot was made. Both are written only
  * after a destination commit. No watermark means no stream: the run starts
- * one.
+ * one. The slot's retained WAL and lag at the run's start, and the start of
+ * the last run that applied everything before it, are recorded through
+ * cdc_figures.c (what status, the API, /metrics and the alerts show).
  *
  * First run (no watermark): the publication and the slot (cdc_slot_name:
  * one name for both) are made anew — an older slot of the same name is
@@ -947,10 +948,9 @@ static int check_slot(cdc_run *r, const slot_info *si) {
                             "the table in full and streams from there",
                             r->slot, p, store_name(c->src), at, p, p);
     int64_t max = c->o->strategy->max_slot_lag;
-    char kept[32];
-    snprintf(kept, sizeof kept, "%lld", (long long)si->retained);
-    int rc = state_meta_put(c->o->st, p, c->o->strategy->name, "slot_retained_bytes", kept,
-                            c->err);
+    int rc = cdc_figures_record(c->o->st, p, c->o->strategy->name, si->retained,
+                                si->now > si->confirmed ? (int64_t)(si->now - si->confirmed) : 0,
+                                c->err);
     if (rc != ST_OK) return rc;
     log_info(p, c->o->strategy->name, "replication slot %s: confirmed %s, %lld bytes of WAL "
              "retained", r->slot, at, (long long)si->retained);
@@ -1001,9 +1001,16 @@ int sync_cdc(sync_ctx *c) {
     r.fresh = r.saved == 0 && (ready == 0 || ready != si.confirmed);
     if (rc == ST_OK && r.fresh) {
         rc = start_stream(&r, &si);
+        /* a new slot retains nothing yet */
+        if (rc == ST_OK) rc = cdc_figures_record(c->o->st, p->name, c->o->strategy->name, 0, 0,
+                                                 c->err);
         if (rc == ST_OK && cont) rc = load_baseline(&r);
     } else if (rc == ST_OK && r.saved == 0) {
-        rc = adopt_slot(&r, ready);
+        /* made by ddl apply: it retained WAL from then until now */
+        rc = cdc_figures_record(c->o->st, p->name, c->o->strategy->name, si.retained,
+                                si.now > si.confirmed ? (int64_t)(si.now - si.confirmed) : 0,
+                                c->err);
+        if (rc == ST_OK) rc = adopt_slot(&r, ready);
         if (rc == ST_OK) rc = load_baseline(&r);
     } else if (rc == ST_OK) {
         rc = check_slot(&r, &si);
@@ -1019,6 +1026,9 @@ int sync_cdc(sync_ctx *c) {
             log_info(p->name, c->o->strategy->name, "no changes: the slot is at the source's "
                      "current position");
     }
+    /* the destination holds every commit before the run's start */
+    if (rc == ST_OK) rc = cdc_figures_confirmed(c->o->st, p->name, c->o->strategy->name,
+                                                c->o->now, c->err);
     run_free(&r);
     return rc;
 }

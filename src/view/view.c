@@ -36,10 +36,11 @@ static int view_alloc(view_pipeline *v, size_t n) {
     v->d = calloc(n, sizeof *v->d);
     v->prog = calloc(n, sizeof *v->prog);
     v->watermark = calloc(n, sizeof *v->watermark);
-    v->slot_retained = calloc(n, sizeof *v->slot_retained);
-    for (size_t i = 0; v->slot_retained != NULL && i < n; i++) v->slot_retained[i] = -1;
+    v->slot = calloc(n, sizeof *v->slot);
+    for (size_t i = 0; v->slot != NULL && i < n; i++)
+        v->slot[i] = (cdc_figures){-1, -1, ST_TIME_NONE};
     if (!v->recs || !v->has_state || !v->problem || !v->crons || !v->next_fire || !v->d ||
-        !v->prog || !v->watermark || !v->slot_retained)
+        !v->prog || !v->watermark || !v->slot)
         return ST_ENOMEM;
     return ST_OK;
 }
@@ -116,11 +117,7 @@ void view_load_live(view_pipeline *v, state *st, bool progress) {
         config_strategy_type t = v->p->strategies[i].type;
         if ((t == CONFIG_STRATEGY_DELTA || t == CONFIG_STRATEGY_CDC) && v->watermark[i] == NULL)
             v->watermark[i] = read_watermark(st, r);
-        char kept[32];
-        if (t == CONFIG_STRATEGY_CDC &&
-            state_meta_get(st, r->pipeline, r->strategy, "slot_retained_bytes", kept,
-                           sizeof kept, NULL) == ST_OK && kept[0])
-            v->slot_retained[i] = strtoll(kept, NULL, 10);
+        if (t == CONFIG_STRATEGY_CDC) cdc_figures_read(st, r->pipeline, r->strategy, &v->slot[i]);
         state_progress pr;
         if (progress && r->status == STATE_RUNNING && r->run_id > 0 &&
             state_progress_get(st, r->pipeline, r->strategy, &pr, NULL) == ST_OK &&
@@ -136,7 +133,7 @@ void view_free(view_pipeline *v) {
         for (size_t i = 0; i < v->p->nstrategies; i++) free(v->watermark[i]);
     free(v->crons);
     free(v->watermark);
-    free(v->slot_retained);
+    free(v->slot);
     free(v->recs);
     free(v->has_state);
     free(v->problem);

@@ -8,7 +8,8 @@
  * record (or none), its compiled cron, the scheduler's decision
  * (sched_select: the reason is the scheduler's reason verbatim), the next
  * fire time, and what view_load_live adds from the state store (a delta
- * strategy's watermark, a running run's published progress).
+ * strategy's watermark, a cdc strategy's confirmed LSN and slot figures, a
+ * running run's published progress).
  *
  * The shared vocabulary (docs/cli.md "JSON vocabulary", docs/openapi.yaml):
  *   a pipeline is named by "pipeline", a strategy by "strategy" (explain
@@ -26,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../cdc/cdc.h"
 #include "../config/config.h"
 #include "../cron/cron.h"
 #include "../json/json.h"
@@ -49,7 +51,8 @@ typedef struct view_pipeline {
     state_progress *prog;       /* run_id 0 = no progress shown */
     char **watermark;           /* a delta strategy's saved position, a cdc
                                  * strategy's confirmed LSN; NULL = none */
-    int64_t *slot_retained;     /* cdc: WAL its slot retained at the last run, -1 = unknown */
+    cdc_figures *slot;          /* cdc: its slot's figures recorded by the last run
+                                 * (cdc_figures_read); unknown otherwise */
 } view_pipeline;
 
 /* Builds the view of p at `at`. states: parallel to p->strategies (NULL

@@ -16,6 +16,7 @@
 #include "../sync/sync.h"
 #include "../time/st_time.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void view_endpoint_json(json_writer *w, const config_endpoint *e) {
@@ -90,6 +91,7 @@ static void config_members(json_writer *w, const view_pipeline *v, size_t i) {
     json_kv_string(w, "timezone", s->timezone && s->timezone[0] ? s->timezone : "UTC");
     json_kv_bool(w, "enabled", s->enabled);
     json_kv_time(w, "next_fire_at", s->enabled ? v->next_fire[i] : ST_TIME_NONE);
+    kv_opt_int(w, "max_slot_lag", s->max_slot_lag > 0, s->max_slot_lag);
 }
 
 static void record_members(json_writer *w, const view_pipeline *v, size_t i) {
@@ -110,7 +112,16 @@ static void record_members(json_writer *w, const view_pipeline *v, size_t i) {
     json_kv_text(w, "message", r->message);
     json_kv_text(w, "error", r->error);
     json_kv_string(w, "watermark", v->watermark[i]);
-    kv_opt_int(w, "slot_retained_bytes", v->slot_retained[i] >= 0, v->slot_retained[i]);
+    const cdc_figures *f = &v->slot[i];
+    kv_opt_int(w, "slot_retained_bytes", f->retained >= 0, f->retained);
+    kv_opt_int(w, "slot_lag_bytes", f->lag >= 0, f->lag);
+    notify_fresh sl = notify_slot_level(f->retained, v->p->strategies[i].max_slot_lag);
+    json_kv_string(w, "slot_level", sl == NOTIFY_FRESH_UNKNOWN ? NULL : notify_fresh_name(sl));
+    json_key(w, "slot_lag_s");
+    if (f->confirmed_at != ST_TIME_NONE && v->at >= f->confirmed_at)
+        json_double(w, (double)((v->at - f->confirmed_at) / 1000) / 1000.0);
+    else
+        json_null(w);
     json_key(w, "progress");
     if (v->prog[i].run_id > 0) state_progress_write_json(w, &v->prog[i]); else json_null(w);
     json_key(w, "freshness_s");
@@ -146,7 +157,9 @@ void view_strategy_json(json_writer *w, const view_pipeline *v, size_t i) {
 
 /* The pipeline's `freshness:` thresholds and where its data stands: the age
  * of the newest successful run of any strategy and its level, decided as
- * the alerts decide it (notify_fresh_level). Unset thresholds are null. */
+ * the alerts decide it (notify_pipeline_fresh: the age, made worse by a cdc
+ * slot retaining WAL; "slot_strategy" names that strategy when its slot
+ * decided). Unset thresholds are null. */
 static void freshness_json(json_writer *w, const view_pipeline *v) {
     const config_pipeline *p = v->p;
     int64_t last = ST_TIME_NONE;
@@ -162,8 +175,13 @@ static void freshness_json(json_writer *w, const view_pipeline *v) {
     json_key(w, "age_s");
     if (last != ST_TIME_NONE) json_double(w, (double)((v->at - last) / 1000) / 1000.0);
     else json_null(w);
-    notify_fresh level = notify_fresh_level(&p->freshness, last, v->at);
+    int64_t *kept = calloc(p->nstrategies ? p->nstrategies : 1, sizeof *kept);
+    for (size_t i = 0; kept != NULL && i < p->nstrategies; i++) kept[i] = v->slot[i].retained;
+    int by = -1;
+    notify_fresh level = notify_pipeline_fresh(p, last, kept, v->at, &by);
+    free(kept);
     json_kv_string(w, "level", level == NOTIFY_FRESH_UNKNOWN ? NULL : notify_fresh_name(level));
+    json_kv_string(w, "slot_strategy", by >= 0 ? p->strategies[by].name : NULL);
     json_end_object(w);
 }
 

@@ -169,7 +169,8 @@ def test_one_alert_per_transition(synctool, tmp_path, receiver):
     assert len(receiver.bodies) == 5
     for b in receiver.bodies:
         assert set(b) == {"text", "event", "pipeline", "strategy", "status", "run_id",
-                          "retry_count", "freshness_s", "error", "at"}
+                          "retry_count", "freshness_s", "slot_retained_bytes", "error", "at"}
+        assert b["slot_retained_bytes"] is None      # a cdc slot's figure only
         assert TOKEN not in json.dumps(b["text"])
     assert all(p == f"/hooks/{TOKEN}?token={TOKEN}" for p in receiver.paths)
 

@@ -26,6 +26,7 @@ from http_helpers import Server
 from test_lifecycle import GATE_KEY, PgHold, gated_pipeline
 from test_scheduler_helpers import wait_until
 from test_sync_cli import schema  # noqa: F401
+from test_cdc import pgschema  # noqa: F401
 
 TOKEN = "dash-token-7f3a"
 
@@ -425,5 +426,48 @@ def test_dashboard_states(synctool, tmp_path, pg_server, schema, outdir):  # noq
         if run is not None and run.poll() is None:
             run.kill()
             run.wait()
+        d.quit()
+    save_shots(shots)
+
+
+def test_dashboard_cdc_slot(synctool, tmp_path, pg_server, pgschema, outdir):  # noqa: F811
+    """A cdc strategy's slot on the pipeline page (issue 23, "Safety"): its
+    confirmed LSN, the WAL it retained and had not applied when its last run
+    began (from the API, which reads what the run recorded), flagged when
+    past max_slot_lag, and the pipeline's freshness saying the slot decided
+    it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_cdc import make_env
+
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite",
+                 extra=", max_slot_lag: 64kB")
+    e.run()
+    e.sql("INSERT INTO {t} SELECT g, repeat('x', 100), g FROM generate_series(1, 5000) g")
+    assert e.run(ok=False).rc == 1
+    shots = []
+    d = browser()
+    wait = WebDriverWait(d, 60, poll_frequency=0.2, ignored_exceptions=STALE)
+    try:
+        with Server(str(tmp_path)) as srv:
+            doc = srv.json("GET", f"/api/v1/pipelines/{e.name}",
+                           template="/api/v1/pipelines/{name}")
+            [s] = [s for s in doc["strategies"] if s["strategy"] == "cdc"]
+            d.get(srv.base + f"/#/p/{e.name}")
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#strategies .slot"))
+            assert fresh(lambda: d.find_element(By.CSS_SELECTOR, "#strategies .slot")
+                         .get_attribute("data-slot-level")) == "error"
+            text = fresh(lambda: d.find_element(By.CSS_SELECTOR, "#strategies .slot").text)
+            assert text.startswith(f"slot: confirmed {s['watermark']} · retains "), text
+            assert "of WAL (max 64 kB)" in text and " not applied" in text, text
+            assert "holds the source as of" in text, text
+            sub = fresh(lambda: d.find_element(By.ID, "p-sub").text)
+            assert "cdc's replication slot retains more WAL than max_slot_lag" in sub, sub
+            path = os.path.join(outdir, "cdc-slot.png")
+            assert d.save_screenshot(path)
+            shots.append(path)
+            errors = [x for x in d.get_log("browser") if x.get("level") == "SEVERE"]
+            assert errors == [], errors
+    finally:
         d.quit()
     save_shots(shots)

@@ -173,7 +173,7 @@ def test_documented_alerts_fire_on_real_scrapes(tmp_path):
                     "SynctoolStrategyPaused": [{**BROKEN, **JOB}],
                     "SynctoolRunsFailing": [{**BROKEN, **JOB, "outcome": "failed"}],
                     "SynctoolStale": [], "SynctoolConfigInvalid": [],
-                    "SynctoolAlertsUndelivered": []}
+                    "SynctoolAlertsUndelivered": [], "SynctoolCdcSlotRetainingWal": []}
     scheduling = {**no_scheduler, "SynctoolSchedulerDown": [], "SynctoolRunsFailing": []}
     run_promtool_test(tmp_path, rules_text, [
         {"interval": "1m", "input_series": input_series((a, 30), (b, 60)),

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../src/cdc/cdc.h"
 #include "../../src/notify/notify.h"
 #include "../../src/time/st_time.h"
 #include "support/url_open.h"
@@ -94,6 +95,52 @@ static void test_fresh_level(void **state) {
     assert_int_equal(notify_fresh_level(&err_only, T0 - MIN, T0), NOTIFY_FRESH_ERROR);
 }
 
+/* A cdc slot's level: warn from half of max_slot_lag, error past it (where
+ * the run itself fails); unknown without a limit or a figure. */
+static void test_slot_level(void **state) {
+    (void)state;
+    assert_int_equal(notify_slot_level(100, 0), NOTIFY_FRESH_UNKNOWN);
+    assert_int_equal(notify_slot_level(-1, 1000), NOTIFY_FRESH_UNKNOWN);
+    assert_int_equal(notify_slot_level(0, 1000), NOTIFY_FRESH_OK);
+    assert_int_equal(notify_slot_level(499, 1000), NOTIFY_FRESH_OK);
+    assert_int_equal(notify_slot_level(500, 1000), NOTIFY_FRESH_WARN);
+    assert_int_equal(notify_slot_level(1000, 1000), NOTIFY_FRESH_WARN);
+    assert_int_equal(notify_slot_level(1001, 1000), NOTIFY_FRESH_ERROR);
+    assert_int_equal(notify_slot_level(5, 9), NOTIFY_FRESH_WARN);     /* half rounded up */
+    assert_int_equal(notify_slot_level(4, 9), NOTIFY_FRESH_OK);
+}
+
+/* A pipeline's level: the worse of the age and each cdc slot; the strategy
+ * whose slot decided is named, a tie goes to the age. */
+static void test_pipeline_fresh(void **state) {
+    (void)state;
+    config_strategy ss[3] = {{.name = "delta", .type = CONFIG_STRATEGY_DELTA},
+                             {.name = "cdc", .type = CONFIG_STRATEGY_CDC, .max_slot_lag = 1000},
+                             {.name = "cdc2", .type = CONFIG_STRATEGY_CDC}};
+    config_pipeline p = {.name = "orders", .strategies = ss, .nstrategies = 3,
+                         .freshness = {2 * 3600, 6 * 3600}};
+    int64_t kept[3] = {-1, 600, 1 << 30};   /* cdc2 has no max_slot_lag: no level */
+    int by = 7;
+    assert_int_equal(notify_pipeline_fresh(&p, T0 - HOUR, kept, T0, &by), NOTIFY_FRESH_WARN);
+    assert_int_equal(by, 1);
+    assert_int_equal(notify_pipeline_fresh(&p, T0 - 3 * HOUR, kept, T0, &by), NOTIFY_FRESH_WARN);
+    assert_int_equal(by, -1);                                      /* a tie: the age */
+    kept[1] = 2000;
+    assert_int_equal(notify_pipeline_fresh(&p, T0 - 3 * HOUR, kept, T0, &by), NOTIFY_FRESH_ERROR);
+    assert_int_equal(by, 1);
+    kept[1] = 10;
+    assert_int_equal(notify_pipeline_fresh(&p, T0 - 7 * HOUR, kept, T0, &by), NOTIFY_FRESH_ERROR);
+    assert_int_equal(by, -1);
+    assert_int_equal(notify_pipeline_fresh(&p, T0 - HOUR, NULL, T0, &by), NOTIFY_FRESH_OK);
+    assert_int_equal(by, -1);
+    /* without freshness thresholds (or a success) the slot alone decides */
+    p.freshness = (config_freshness){0, 0};
+    assert_int_equal(notify_pipeline_fresh(&p, ST_TIME_NONE, kept, T0, &by), NOTIFY_FRESH_OK);
+    assert_int_equal(by, 1);
+    kept[1] = -1;
+    assert_int_equal(notify_pipeline_fresh(&p, T0, kept, T0, NULL), NOTIFY_FRESH_UNKNOWN);
+}
+
 static void test_alert_json(void **state) {
     (void)state;
     notify_alert a;
@@ -107,10 +154,12 @@ static void test_alert_json(void **state) {
     a.retry_count = 3;
     a.at = T0;
     a.freshness_s = -1;
+    a.slot_retained = -1;
     char *j = notify_alert_json(&a);
     assert_string_equal(j, "{\"text\":\"say \\\"hi\\\"\",\"event\":\"paused\",\"pipeline\":\"orders\","
                            "\"strategy\":\"full\",\"status\":\"failed\",\"run_id\":7,"
-                           "\"retry_count\":3,\"freshness_s\":null,\"error\":null,"
+                           "\"retry_count\":3,\"freshness_s\":null,\"slot_retained_bytes\":null,"
+                           "\"error\":null,"
                            "\"at\":\"2025-10-15T10:06:00Z\"}");
     free(j);
 }
@@ -265,6 +314,54 @@ static void test_backoff_and_horizon(void **state) {
     assert_true(a.status == STATE_ALERT_DELIVERED && a.attempts == 1 && a.updated_at == T0 + MIN);
 }
 
+/* A cdc strategy's slot, as its runs recorded it (cdc_figures), decides the
+ * pipeline's freshness alerts without any `freshness:` thresholds: error
+ * past max_slot_lag, warn from half, ok below; once per transition, with
+ * the strategy and the retained bytes in the body. */
+static void test_slot_alerts(void **state) {
+    fx *f = *state;
+    f->s.type = CONFIG_STRATEGY_CDC;
+    f->s.max_slot_lag = 1000;
+    f->p.freshness = (config_freshness){0, 0};
+    notifier *n;
+    assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
+    finish(f, 1, STATE_SUCCESS, T0);
+    assert_int_equal(state_meta_put(f->st, "orders", "full", "watermark", "0/16B3748", NULL),
+                     ST_OK);
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 10, 0, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0), 0);                  /* first sight of ok: no news */
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 1500, 900, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + MIN), 1);            /* error */
+    assert_int_equal(check(n, f, T0 + 2 * MIN), 0);        /* not per tick */
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 600, 0, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 3 * MIN), 1);        /* warn */
+    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 499, 0, NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 4 * MIN), 1);        /* ok again */
+    /* the slot dropped (watermark emptied): nothing known, nothing said */
+    assert_int_equal(state_meta_put(f->st, "orders", "full", "watermark", "", NULL), ST_OK);
+    assert_int_equal(check(n, f, T0 + 5 * MIN), 0);
+    notifier_close(n, 0);
+    state_alert *a = NULL;
+    size_t cnt = 0;
+    assert_int_equal(state_outbox_list(f->st, NULL, false, &a, &cnt, NULL), ST_OK);
+    assert_int_equal(cnt, 3);
+    const char *want[] = {"\"status\":\"error\"", "\"status\":\"warn\"", "\"status\":\"ok\""};
+    for (size_t i = 0; i < 3; i++) {
+        bool found = false;
+        for (size_t k = 0; k < cnt; k++) found = found || strstr(a[k].body, want[i]) != NULL;
+        assert_true(found);
+    }
+    for (size_t k = 0; k < cnt; k++) {
+        assert_string_equal(a[k].event, "freshness");
+        assert_non_null(strstr(a[k].body, "\"strategy\":\"full\""));
+        if (strstr(a[k].body, "\"status\":\"error\"")) {
+            assert_non_null(strstr(a[k].body, "\"slot_retained_bytes\":1500"));
+            assert_non_null(strstr(a[k].body, "more than max_slot_lag (1000)"));
+        }
+    }
+    free(a);
+}
+
 static void test_without_webhooks_nothing_happens(void **state) {
     fx *f = *state;
     f->cfg.notify.nwebhooks = 0;
@@ -285,10 +382,13 @@ int main(void) {
         cmocka_unit_test(test_operator_pause),
         cmocka_unit_test(test_fresh_level),
         cmocka_unit_test(test_alert_json),
+        cmocka_unit_test(test_slot_level),
+        cmocka_unit_test(test_pipeline_fresh),
         cmocka_unit_test_setup_teardown(test_one_alert_per_transition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_without_webhooks_nothing_happens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alerts_go_to_the_outbox_once, setup, teardown),
         cmocka_unit_test(test_backoff_and_horizon),
+        cmocka_unit_test_setup_teardown(test_slot_alerts, setup, teardown),
     };
     return cmocka_run_group_tests_name("notify", tests, NULL, NULL);
 }

@@ -290,8 +290,15 @@
   }
   function freshnessCell(p) {
     var f = freshnessOf(p);
-    if (f.age == null) return '<span class="muted">no data yet</span>';
     var cls = f.level === "error" ? "fresh-error" : f.level === "warn" ? "fresh-warn" : "";
+    // a cdc slot retaining too much WAL decided the level (the API says which)
+    var slot = (p.freshness || {}).slot_strategy;
+    if (slot) return '<span class="' + cls + '" title="the level the freshness alerts send">' +
+      esc(slot) + "'s replication slot retains " +
+      (f.level === "error" ? "more WAL than max_slot_lag: its runs fail" :
+       f.level === "warn" ? "over half of max_slot_lag of WAL" : "little WAL") + "</span>" +
+      (f.age != null ? " · " + esc(fmtDuration(f.age)) + " old" : "");
+    if (f.age == null) return '<span class="muted">no data yet</span>';
     var lim = [];
     if (f.warn) lim.push("warn after " + fmtDuration(f.warn));
     if (f.error) lim.push("error after " + fmtDuration(f.error));
@@ -472,6 +479,29 @@
   function truncate(s, n) { s = String(s || ""); return s.length > n ? s.slice(0, n - 1) + "…" : s; }
 
   function num(n) { return n == null ? "–" : Number(n).toLocaleString("en-US"); }
+  // Bytes in powers of 1024, as max_slot_lag is written (64 kB, 1.5 GB).
+  function fmtBytes(n) {
+    if (n == null) return "–";
+    var u = ["B", "kB", "MB", "GB", "TB"], i = 0, v = Number(n);
+    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return (i === 0 || v >= 100 ? Math.round(v) : v.toFixed(1).replace(/\.0$/, "")) + " " + u[i];
+  }
+  // A cdc strategy's slot, as its last run recorded it (the page never asks the source).
+  function slotHtml(s) {
+    var cls = s.slot_level === "error" ? " fresh-error" : s.slot_level === "warn" ? " fresh-warn" : "";
+    var title = "retained: WAL the source keeps for the slot (current LSN - restart_lsn); " +
+      "not applied: WAL written that the destination had not applied (current LSN - " +
+      "confirmed LSN); both when the last run began";
+    if (!s.watermark)
+      return '<div class="small muted slot" data-slot-level="">slot: none yet (the next run creates it and copies the table in full)</div>';
+    return '<div class="small slot' + cls + '" data-slot-level="' + esc(s.slot_level || "") +
+      '" title="' + esc(title) + '">slot: confirmed <span class="mono">' + esc(s.watermark) + "</span>" +
+      (s.slot_retained_bytes != null ? " · retains " + esc(fmtBytes(s.slot_retained_bytes)) + " of WAL" +
+       (s.max_slot_lag ? " (max " + esc(fmtBytes(s.max_slot_lag)) + ")" : "") : "") +
+      (s.slot_lag_bytes != null ? " · " + esc(fmtBytes(s.slot_lag_bytes)) + " not applied" : "") +
+      (s.slot_lag_s != null ? " · holds the source as of " + esc(fmtDuration(s.slot_lag_s)) + " ago" : "") +
+      "</div>";
+  }
   function stat(v, label) {
     return '<div class="card"><div class="n">' + esc(v) + '</div><div class="l">' + esc(label) + "</div></div>";
   }
@@ -651,7 +681,7 @@
               (s.strategy === p.selected ? " · would run now" : "") + "</div>" +
               (s.type === "delta" ? '<div class="small muted wm" title="the delta watermark: the next run reads rows past it">watermark: ' +
                (s.watermark ? '<span class="mono">' + esc(s.watermark) + "</span>" : "none yet (the next run reads every row)") +
-               "</div>" : "") + "</td>" +
+               "</div>" : "") + (s.type === "cdc" ? slotHtml(s) : "") + "</td>" +
               "<td>" + statusBadge(ss) + (s.paused_by === "operator" ? ' <span class="small muted">by operator</span>' : "") + "</td>" +
               '<td class="mono small">' + esc(s.cron || "manual only") + (s.timezone ? " " + esc(s.timezone) : "") + "</td>" +
               '<td class="nowrap">' + timeCell(s.last_run_at) + "</td>" +
