@@ -157,8 +157,7 @@ int state_open(state **out, const backend_url *u, st_error *err) {
     else if (u != NULL && u->kind == BURL_REDIS)
         rc = state_redis_open(&be, &ops, u, err);
     else if (u != NULL && u->kind == BURL_POSTGRES)
-        return st_error_set(err, ST_ENOTIMPL, "state: a PostgreSQL state database "
-                            "(postgresql://) is not implemented yet in this build");
+        rc = state_pg_open(&be, &ops, u, err);
     else
         return st_error_set(err, ST_EINVAL, "state: no URL given");
     if (rc != ST_OK) return rc;

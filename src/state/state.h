@@ -2,7 +2,7 @@
  * state — run state and history per (pipeline, strategy) (DESIGN §3).
  *
  * A `state` handle fronts one backend (struct state_ops): SQLite, the
- * embedded default, or Redis. state_open() picks it from the parsed
+ * embedded default, Redis or PostgreSQL. state_open() picks it from the parsed
  * backend URL's kind (src/url/backend_url.h).
  *
  * Transitions (what each writer sets):

@@ -9,7 +9,7 @@
  * backend only has to be a faithful, atomic "compare run_id, then set".
  *
  * Backends: state_sqlite.c (state_sqlite_open), state_redis.c
- * (state_redis_open). Tests plug a mock through state_open_with_ops().
+ * (state_redis_open), state_pg.c (state_pg_open). Tests plug a mock through state_open_with_ops().
  */
 #ifndef ST_STATE_BACKEND_H
 #define ST_STATE_BACKEND_H
@@ -57,7 +57,7 @@ typedef struct state_change {
  */
 struct state_ops {
     int version;       /* STATE_OPS_VERSION */
-    const char *name;  /* "sqlite", "redis", "mock" */
+    const char *name;  /* "sqlite", "redis", "postgresql", "mock" */
     /* Releases the handle; NULL-safe. */
     void (*close)(void *be);
     /* One record; ST_ENOTFOUND if absent, ST_EINVAL (naming the pair) if
@@ -130,6 +130,8 @@ int state_sqlite_open(void **be, const struct state_ops **ops, const char *path,
                       st_error *err);
 int state_redis_open(void **be, const struct state_ops **ops, const backend_url *u,
                      st_error *err);
+int state_pg_open(void **be, const struct state_ops **ops, const backend_url *u,
+                  st_error *err);
 
 /* --- helpers shared by the backends (state.c) --- */
 
