@@ -120,6 +120,16 @@ struct state_ops {
      * History and counters stay (retention prunes history; counters are
      * monotonic for /metrics). `state prune`. */
     int (*forget)(void *be, const char *pipeline, const char *strategy, st_error *err);
+    /* Optional (NULL: ST_ENOTIMPL) — what `state migrate` needs to copy a
+     * store whole. history_each: every history entry of every pair with its
+     * log, oldest first (r is only valid during the call). history_put:
+     * appends one entry (its retry_count as given) and its log without
+     * touching the record, keeping the run id counter ahead of its id.
+     * meta_list: every meta entry of every pair; *out is malloc'ed, free it
+     * with state_meta_list_free. */
+    int (*history_each)(void *be, state_run_fn fn, void *ud, st_error *err);
+    int (*history_put)(void *be, const state_run *r, st_error *err);
+    int (*meta_list)(void *be, state_meta **out, size_t *n, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or

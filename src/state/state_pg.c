@@ -467,6 +467,15 @@ static int pg_apply(void *be, const state_change *c, st_error *err) {
     return finish_tx(b, rc, err);
 }
 
+/* Moves the run id sequence past an imported id, so new runs stay newest. */
+static int keep_run_id_ahead(pg_be *b, int64_t id, st_error *err) {
+    pg_params pp = {.n = 0};
+    p_i64(&pp, id);
+    return query(b, NULL, "run id", "SELECT setval('state_run_id', $1::bigint) FROM state_run_id"
+                 " WHERE $1::bigint > last_value OR ($1::bigint = last_value AND NOT is_called)",
+                 &pp, err);
+}
+
 static int put_one(pg_be *b, const state_record *r, st_error *err) {
     pg_params pp = {.n = 0};
     p_text(&pp, r->pipeline);
@@ -489,12 +498,7 @@ static int put_one(pg_be *b, const state_record *r, st_error *err) {
                    " retry_count = $7, run_id = $8, worker = $9, message = $10, error = $11,"
                    " updated_at = $12, paused = $13", &pp, err);
     if (rc != ST_OK) return rc;
-    /* Keep the sequence ahead of imported run ids so new runs stay newest. */
-    pg_params ip = {.n = 0};
-    p_i64(&ip, r->run_id);
-    return query(b, NULL, "put", "SELECT setval('state_run_id', $1::bigint) FROM state_run_id"
-                 " WHERE $1::bigint > last_value OR ($1::bigint = last_value AND NOT is_called)",
-                 &ip, err);
+    return keep_run_id_ahead(b, r->run_id, err);
 }
 
 static int pg_put_many(void *be, const state_record *recs, size_t n, st_error *err) {
@@ -660,6 +664,72 @@ static int pg_forget(void *be, const char *p, const char *s, st_error *err) {
     PQclear(r);
     if ((rc = finish_tx(b, rc, err)) != ST_OK) return rc;
     return records ? ST_OK : st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", p, s);
+}
+
+/* --- copying a whole store (state migrate) --- */
+
+/* Pages through history by id, oldest first, with each entry's log. */
+static int pg_history_each(void *be, state_run_fn fn, void *ud, st_error *err) {
+    pg_be *b = be;
+    int rc = ensure_connected(b, err);
+    int64_t last = 0;
+    for (int got = PAGE; rc == ST_OK && got == PAGE;) {
+        pg_params pp = {.n = 0};
+        p_i64(&pp, last);
+        PGresult *r;
+        rc = query(b, &r, "history", "SELECT " HISTORY_COLUMNS ", pipeline, strategy,"
+                   " (SELECT log FROM state_run_logs WHERE history_id = h.id), id"
+                   " FROM state_history h WHERE id > $1 ORDER BY id LIMIT 1000", &pp, err);
+        if (rc != ST_OK) break;
+        got = PQntuples(r);
+        for (int i = 0; i < got && rc == ST_OK; i++) {
+            state_run run = {0};
+            row_to_history(r, i, &run.entry);
+            state_copy(run.pipeline, sizeof run.pipeline, col_str(r, i, 16));
+            state_copy(run.strategy, sizeof run.strategy, col_str(r, i, 17));
+            run.log = (char *)col(r, i, 18);
+            last = col_i64(r, i, 19, last);
+            rc = fn(ud, &run);
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+static int pg_history_put(void *be, const state_run *run, st_error *err) {
+    pg_be *b = be;
+    state_change c = {.pipeline = run->pipeline, .strategy = run->strategy,
+                      .history = &run->entry, .log = run->log};
+    int rc = begin(b, err);
+    if (rc == ST_OK) rc = append_history(b, &c, run->entry.retry_count, err);
+    if (rc == ST_OK) rc = keep_run_id_ahead(b, run->entry.run_id, err);
+    return finish_tx(b, rc, err);
+}
+
+static int pg_meta_list(void *be, state_meta **out, size_t *n, st_error *err) {
+    pg_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    PGresult *r;
+    if ((rc = query(b, &r, "meta", "SELECT pipeline, strategy, key, value FROM state_kv"
+                    " ORDER BY pipeline, strategy, key", NULL, err)))
+        return rc;
+    int cnt = PQntuples(r);
+    state_meta *arr = calloc(cnt ? (size_t)cnt : 1, sizeof *arr);
+    for (int i = 0; arr && i < cnt; i++) {
+        state_copy(arr[i].pipeline, sizeof arr[i].pipeline, col_str(r, i, 0));
+        state_copy(arr[i].strategy, sizeof arr[i].strategy, col_str(r, i, 1));
+        state_copy(arr[i].key, sizeof arr[i].key, col_str(r, i, 2));
+        if ((arr[i].value = strdup(col_str(r, i, 3))) == NULL) {
+            state_meta_list_free(arr, (size_t)i);
+            arr = NULL;
+        }
+    }
+    PQclear(r);
+    if (arr == NULL) return st_error_set(err, ST_ENOMEM, "state meta: out of memory");
+    *out = arr;
+    *n = (size_t)cnt;
+    return ST_OK;
 }
 
 /* --- metrics counters and process heartbeats --- */
@@ -859,4 +929,7 @@ static const struct state_ops pg_state_ops = {
     .outbox_list = pg_outbox_list,
     .outbox_update = pg_outbox_update,
     .outbox_prune = pg_outbox_prune,
+    .history_each = pg_history_each,
+    .history_put = pg_history_put,
+    .meta_list = pg_meta_list,
 };
