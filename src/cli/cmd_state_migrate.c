@@ -17,8 +17,10 @@
  *
  * It refuses (exit 75) while anything is live on the source: a lock held
  * in the lock store of state.url (a run holds its pipeline's lock; a
- * backend without locks in this build has none), or a scheduler or worker
- * whose heartbeat is younger than STATE_PROCESS_ALIVE_US. It refuses a
+ * backend without locks in this build has none; a leading scheduler holds
+ * its leader lease), or a scheduler or worker whose heartbeat is younger
+ * than STATE_PROCESS_ALIVE_US — unless it is a process of this host (its
+ * default name "host:pid") whose pid no longer exists. It refuses a
  * target that already holds records (exit 2): migrate fills an empty
  * store, it never merges. Afterwards it counts what the target holds and
  * compares with what was read; any difference fails (exit 1). The counts
@@ -35,9 +37,12 @@
 #include "../pgcoord/pgcoord.h"
 #include "../time/st_time.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct mig_counts {
     size_t records, history, logs, meta, counters, alerts;
@@ -106,6 +111,19 @@ static int refuse_held_locks(const config *cfg) {
     return n > 0 ? CLI_SKIPPED : CLI_OK;
 }
 
+/* A process named "<this host>:<pid>" (the default name) whose pid is gone
+ * has stopped, whatever its last beat says; others are judged by the beat. */
+static bool gone_from_this_host(const char *name) {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    size_t hl = strlen(host);
+    if (hl == 0 || strncmp(name, host, hl) != 0 || name[hl] != ':') return false;
+    char *end;
+    long long pid = strtoll(name + hl + 1, &end, 10);
+    if (*end != '\0' || end == name + hl + 1 || pid <= 0) return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 /* CLI_SKIPPED naming a scheduler or worker that beat recently. */
 static int refuse_live_processes(state *src, int64_t now) {
     state_process *p = NULL;
@@ -118,9 +136,12 @@ static int refuse_live_processes(state *src, int64_t now) {
     for (size_t i = 0; i < n && out == CLI_OK; i++) {
         if (strcmp(p[i].kind, "scheduler") != 0 && strcmp(p[i].kind, "worker") != 0) continue;
         int64_t age = now - p[i].last_heartbeat_at;
-        if (p[i].last_heartbeat_at == ST_TIME_NONE || age > STATE_PROCESS_ALIVE_US) continue;
+        if (p[i].last_heartbeat_at == ST_TIME_NONE || age > STATE_PROCESS_ALIVE_US ||
+            gone_from_this_host(p[i].name))
+            continue;
         fprintf(stderr, "synctool state migrate: refused: %s '%s' beat %llds ago; stop it "
-                        "(a stopped process counts as live for %llds after its last beat)\n",
+                        "(a process of another host counts as live for %llds after its "
+                        "last beat)\n",
                 p[i].kind, p[i].name, (long long)(age / ST_USEC),
                 (long long)(STATE_PROCESS_ALIVE_US / ST_USEC));
         out = CLI_SKIPPED;
