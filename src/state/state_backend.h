@@ -120,6 +120,10 @@ struct state_ops {
      * History and counters stay (retention prunes history; counters are
      * monotonic for /metrics). `state prune`. */
     int (*forget)(void *be, const char *pipeline, const char *strategy, st_error *err);
+    /* Optional (NULL: the front calls meta_get for each): reads n meta
+     * values at once, setting each req's buf and rc (ST_OK / ST_ENOTFOUND);
+     * returns ST_OK unless the store failed. See state_meta_get_many. */
+    int (*meta_get_many)(void *be, state_meta_req *reqs, size_t n, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or
