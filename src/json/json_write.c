@@ -87,9 +87,17 @@ void json_end_object(json_writer *w) { close_(w, "}"); }
 void json_begin_array(json_writer *w) { open_(w, "["); }
 void json_end_array(json_writer *w) { close_(w, "]"); }
 
+/* Runs of characters that need no escape go out in one put: /pipelines
+ * writes ~18 MB at 10,000 pipelines, and a put per character was a fifth
+ * of its time (issue 25). */
 static void quoted(json_writer *w, const char *s) {
     put(w, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\') p++;
+        if (p > run) put(w, (const char *)run, (size_t)(p - run));
+        if (*p == '\0') break;
         char esc[8];
         switch (*p) {
         case '"': puts_(w, "\\\""); break;
@@ -98,13 +106,10 @@ static void quoted(json_writer *w, const char *s) {
         case '\r': puts_(w, "\\r"); break;
         case '\t': puts_(w, "\\t"); break;
         default:
-            if (*p < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *p);
-                puts_(w, esc);
-            } else {
-                put(w, (const char *)p, 1);
-            }
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            puts_(w, esc);
         }
+        p++;
     }
     put(w, "\"", 1);
 }
