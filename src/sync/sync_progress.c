@@ -168,6 +168,7 @@ typedef struct sync_publisher {
     bool stop, dirty;
     state_progress rec;        /* the newest snapshot */
     int64_t start_us;          /* the run's start (sync_clock_us) */
+    int64_t first_us;          /* the first publish this long after it */
     const backend_url *url;
     const char *pipeline, *strategy;
 } sync_publisher;
@@ -180,11 +181,11 @@ static void *publisher_main(void *arg) {
     pthread_mutex_lock(&pb->mu);
     while (!pb->stop || pb->dirty) {   /* stopping: the last figures first */
         int64_t now = sync_clock_us();
-        if (pb->stop && last == 0 && now - pb->start_us < SYNC_PROGRESS_FIRST_US) {
+        if (pb->stop && last == 0 && now - pb->start_us < pb->first_us) {
             pb->dirty = false;   /* a short run: its figures go to history only */
             break;
         }
-        bool first_due = last == 0 && now - pb->start_us >= SYNC_PROGRESS_FIRST_US;
+        bool first_due = last == 0 && now - pb->start_us >= pb->first_us;
         if (pb->dirty && (pb->stop || first_due || (last != 0 &&
                                                     now - last >= SYNC_PROGRESS_PUBLISH_US))) {
             state_progress rec = pb->rec;
@@ -204,7 +205,7 @@ static void *publisher_main(void *arg) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         int64_t wait_us = !pb->dirty ? 1000000
-                          : last == 0 ? pb->start_us + SYNC_PROGRESS_FIRST_US - now
+                          : last == 0 ? pb->start_us + pb->first_us - now
                                       : SYNC_PROGRESS_PUBLISH_US - (now - last);
         if (wait_us < 1) wait_us = 1;
         ts.tv_sec += wait_us / 1000000;
@@ -233,6 +234,8 @@ static void publisher_start(sync_progress *p) {
     pthread_condattr_destroy(&ca);
     pb->url = &o->cfg->state_url;
     pb->start_us = p->start_us;
+    pb->first_us = o->progress_first_us > 0 ? o->progress_first_us
+                   : o->progress_first_us < 0 ? 0 : SYNC_PROGRESS_FIRST_US;
     pb->pipeline = o->pipeline->name;
     pb->strategy = o->strategy->name;
     if (pthread_create(&pb->thread, NULL, publisher_main, pb) != 0) {
