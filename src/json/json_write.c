@@ -129,11 +129,18 @@ void json_string(json_writer *w, const char *s) {
         quoted(w, s);
 }
 
+/* Digits by hand: snprintf was a tenth of /pipelines at 10,000 pipelines. */
 void json_int(json_writer *w, int64_t v) {
-    char b[32];
-    snprintf(b, sizeof b, "%lld", (long long)v);
+    char b[24];
+    char *e = b + sizeof b, *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) *--p = '-';
     separate(w);
-    puts_(w, b);
+    put(w, p, (size_t)(e - p));
 }
 
 /* 15 significant digits: a duration of 0.009 s prints as 0.009, not as

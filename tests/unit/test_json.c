@@ -209,6 +209,16 @@ static void test_writer_escapes_between_runs(void **s) {
         {"a\"\"b\n\nc", "\"a\\\"\\\"b\\n\\nc\""},
         {"\xe2\x82\xac \x7f~", "\"\xe2\x82\xac \x7f~\""},
     };
+    json_writer n;
+    json_init(&n);
+    json_begin_array(&n);
+    json_int(&n, 0);
+    json_int(&n, -7);
+    json_int(&n, INT64_MAX);
+    json_int(&n, INT64_MIN);
+    json_end_array(&n);
+    assert_string_equal(n.buf, "[0,-7,9223372036854775807,-9223372036854775808]");
+    json_release(&n);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         json_writer w;
         json_init(&w);
