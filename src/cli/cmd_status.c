@@ -14,8 +14,9 @@
  * unaffected. "now" is the wall clock, read once here, or --at.
  *
  * The state is read with one state_list() call (one pipelined pass on
- * Redis), then matched to the config by binary search: status stays cheap
- * with thousands of pipelines. State for pipelines no longer in the config
+ * Redis), then matched to the config by binary search, and the watermarks
+ * with one batch read (view_load_live_many): status stays cheap with
+ * thousands of pipelines. State for pipelines no longer in the config
  * is not shown (state export shows everything).
  *
  * A paused strategy (view_paused_by: an operator, or its failures) shows
@@ -116,7 +117,6 @@ static int build_view(view_pipeline *v, const config *cfg, const config_pipeline
     if (rc == ST_OK) rc = view_build(v, cfg, p, states, true, now);
     for (size_t i = 0; rc == ST_OK && i < p->nstrategies; i++)
         if (problem[i][0]) view_set_problem(v, i, problem[i]);
-    if (rc == ST_OK) view_load_live(v, st, true);
     free(got);
     free(states);
     free(problem);
@@ -289,6 +289,8 @@ static int show(const config *cfg, const config_pipeline *only, state *st, int64
             row_why(&rows[k]);
         }
     }
+    /* watermarks and progress of every pipeline in one batch read */
+    if (rc == CLI_OK) view_load_live_many(views, cfg->npipelines, st, true);
     if (rc != CLI_OK) rc = cli_error("status", "out_of_memory", CLI_FAILED, "out of memory");
     else if (json) rc = print_json(rows, n);
     else print_text(st, rows, n, now);

@@ -369,9 +369,12 @@ static int load(config **out, const char *dir, config_problems *problems, bool p
     if (rc == 0) rc = load_datastores(&ld, cfg, err);
     if (rc == 0) load_pipelines(&ld, cfg);
     if (rc == 0 && ld.oom) rc = st_error_set(err, ST_ENOMEM, "config: out of memory");
+    config_map_clear(&ld.names);
+    config_map_clear(&ld.dests);
     if (rc == 0 && partial && only_pipeline_problems(&ld)) {
         drop_invalid_pipelines(&ld, cfg);
         hand_over_problems(&ld, problems);
+        config_index_build(cfg);
         *out = cfg;
         return 0;
     }
@@ -383,6 +386,7 @@ static int load(config **out, const char *dir, config_problems *problems, bool p
         config_free(cfg);
         return rc;
     }
+    config_index_build(cfg);
     *out = cfg;
     return 0;
 }
@@ -465,6 +469,7 @@ void config_free(config *cfg) {
     free(cfg->sources);
     memset(&cfg->state_url, 0, sizeof cfg->state_url);   /* the password */
     free(cfg->dir);
+    config_index_free(cfg->index);
     free(cfg);
 }
 
@@ -472,6 +477,9 @@ void config_free(config *cfg) {
 
 const config_pipeline *config_pipeline_find(const config *cfg, const char *name) {
     if (cfg == NULL || name == NULL) return NULL;
+    bool usable;
+    const config_pipeline *p = config_index_find(cfg, name, &usable);
+    if (usable) return p;
     for (size_t i = 0; i < cfg->npipelines; i++)
         if (cfg->pipelines[i].name && strcmp(cfg->pipelines[i].name, name) == 0)
             return &cfg->pipelines[i];

@@ -240,6 +240,8 @@ typedef struct config_source {
     size_t len;
 } config_source;
 
+typedef struct config_index config_index;   /* config_index.c */
+
 typedef struct config {
     char *dir;                 /* absolute config directory */
     config_datastore *datastores;
@@ -251,6 +253,7 @@ typedef struct config {
     config_notify notify;
     config_source *sources;    /* every file read, in load order */
     size_t nsources;
+    config_index *index;       /* pipelines by name (config_index.c); NULL: walk */
 } config;
 
 /* One problem, split into its parts (items[i] is the joined text). */

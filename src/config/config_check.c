@@ -120,30 +120,50 @@ void config_check_column_types(config_loader *ld, const config *cfg, const confi
     }
 }
 
+/* The first pipeline other than p writing d (a same-named pipeline is
+ * reported as a duplicate name instead): one probe of ld->dests, walking
+ * only when the first holder has p's name. */
+static const config_pipeline *dest_holder(config_loader *ld, const config *cfg,
+                                          const config_pipeline *p) {
+    const config_endpoint *d = &p->destination;
+    char key[3 * 256 + 8];
+    config_dest_key(d, key, sizeof key);
+    size_t first;
+    if (!config_map_find(&ld->dests, key, &first)) {
+        if (p->name != NULL && !config_map_put_first(&ld->dests, key, (size_t)(p - cfg->pipelines)))
+            ld->oom = true;
+        return NULL;
+    }
+    const config_pipeline *o = &cfg->pipelines[first];
+    if (p->name == NULL || strcmp(o->name, p->name) != 0) return o;
+    for (size_t i = first + 1; i < cfg->npipelines; i++) {
+        o = &cfg->pipelines[i];
+        const config_endpoint *od = &o->destination;
+        if (o == p || o->name == NULL || od->datastore == NULL || od->table == NULL ||
+            od->schema == NULL || strcmp(o->name, p->name) == 0)
+            continue;
+        if (strcmp(od->datastore, d->datastore) == 0 && strcmp(od->schema, d->schema) == 0 &&
+            strcmp(od->table, d->table) == 0)
+            return o;
+    }
+    return NULL;
+}
+
 void config_check_destination(config_loader *ld, const config *cfg, const config_node *root,
                               const config_pipeline *p) {
     const config_endpoint *d = &p->destination;
     if (d->datastore == NULL || d->table == NULL || d->schema == NULL) return;
-    for (size_t i = 0; i < cfg->npipelines; i++) {
-        const config_pipeline *o = &cfg->pipelines[i];
-        const config_endpoint *od = &o->destination;
-        if (o == p || o->name == NULL || od->datastore == NULL || od->table == NULL ||
-            od->schema == NULL || (p->name && strcmp(o->name, p->name) == 0))
-            continue; /* a duplicate name is reported as such */
-        if (strcmp(od->datastore, d->datastore) != 0 || strcmp(od->schema, d->schema) != 0 ||
-            strcmp(od->table, d->table) != 0)
-            continue;
-        const config_node *m = config_map_get(root, "destination");
-        const config_node *v = m ? config_map_get(m, "table") : NULL;
-        size_t dl = strlen(ld->dir);
-        const char *of = o->file ? o->file : "?";
-        if (strncmp(of, ld->dir, dl) == 0 && of[dl] == '/') of += dl + 1;
-        config_problem_add(ld, v ? v->line : 1, v ? v->col : 1,
-                           "destination.table: %s.%s.%s is already the destination of pipeline "
-                           "\"%s\" (%s): two pipelines would overwrite each other's rows",
-                           d->datastore, config_schema_shown(d), d->table, o->name, of);
-        return;
-    }
+    const config_pipeline *o = dest_holder(ld, cfg, p);
+    if (o == NULL) return;
+    const config_node *m = config_map_get(root, "destination");
+    const config_node *v = m ? config_map_get(m, "table") : NULL;
+    size_t dl = strlen(ld->dir);
+    const char *of = o->file ? o->file : "?";
+    if (strncmp(of, ld->dir, dl) == 0 && of[dl] == '/') of += dl + 1;
+    config_problem_add(ld, v ? v->line : 1, v ? v->col : 1,
+                       "destination.table: %s.%s.%s is already the destination of pipeline "
+                       "\"%s\" (%s): two pipelines would overwrite each other's rows",
+                       d->datastore, config_schema_shown(d), d->table, o->name, of);
 }
 
 static bool config_has_expr(const config_pipeline *p) {

@@ -26,6 +26,32 @@ typedef struct config_node {
 } config_node;
 
 /* The state shared by every step of one config_load(). */
+/* A text key -> the position of the first pipeline that had it
+ * (config_index.c). Zeroed = empty. */
+typedef struct config_map_slot {
+    char *key;        /* NULL = empty */
+    size_t value;
+} config_map_slot;
+
+typedef struct config_map {
+    config_map_slot *slots;
+    size_t cap, n;     /* cap: a power of two */
+} config_map;
+
+bool config_map_find(const config_map *m, const char *key, size_t *value);
+/* Keeps the first value of a key; false when out of memory. */
+bool config_map_put_first(config_map *m, const char *key, size_t value);
+void config_map_clear(config_map *m);
+/* "datastore\037schema\037table": a destination as one key. */
+void config_dest_key(const config_endpoint *d, char *buf, size_t n);
+/* cfg->index over cfg->pipelines as they are now; false when out of memory
+ * (then there is none, and lookups walk the array). */
+bool config_index_build(config *cfg);
+void config_index_free(config_index *x);
+/* The pipeline named name through cfg->index; *usable false when the index
+ * cannot answer (none, or built over another array): then walk. */
+const config_pipeline *config_index_find(const config *cfg, const char *name, bool *usable);
+
 typedef struct config_loader {
     const char *dir;          /* absolute config directory */
     const char *file;         /* display name of the current file (relative to dir) */
@@ -46,6 +72,8 @@ typedef struct config_loader {
     /* The datastore being parsed: every ${VAR} expanded meanwhile records
      * its value as one of the datastore's secrets (config.h). */
     config_datastore *secrets_of;
+    /* The pipelines read so far, by name and by destination (first holder). */
+    config_map names, dests;
 } config_loader;
 
 /* Records "file:line:col: message" for the current file. */

@@ -433,9 +433,9 @@ static void parse_name(config_loader *ld, const config *cfg, const config_node *
         return;
     }
     if (config_name_too_long(ld, v->line, v->col, "name: pipeline", p->name)) return;
-    for (size_t i = 0; i < cfg->npipelines; i++) {
+    size_t i;
+    if (config_map_find(&ld->names, p->name, &i)) {   /* config_index.c */
         const config_pipeline *o = &cfg->pipelines[i];
-        if (o->name == NULL || strcmp(o->name, p->name) != 0) continue;
         size_t dl = strlen(ld->dir);
         const char *of = o->file ? o->file : "?";
         if (strncmp(of, ld->dir, dl) == 0 && of[dl] == '/') of += dl + 1;
@@ -501,6 +501,7 @@ void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *ro
     if (p == NULL) return;
     p->file = config_strdup(ld, abs_path);
     parse_name(ld, cfg, root, p);
+    if (!config_map_put_first(&ld->names, p->name, cfg->npipelines)) ld->oom = true;
     cfg->npipelines++; /* counted only now: parse_name compares with the others */
     config_get_string(ld, root, "", "description", false, &p->description);
     parse_endpoint(ld, cfg, root, "source", true, &p->source);

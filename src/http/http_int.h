@@ -63,6 +63,7 @@ struct http_server {
     char config_problem[512];  /* first problem of the last failed load, "" if valid */
     bool loaded_once;
     int64_t config_sig[4];     /* the config files' signature at the last load */
+    int ino_fd;                /* inotify on the config dir and pipelines/; -1: none */
     http_handles pool[HTTP_POOL_HANDLES];
     size_t npool;
     http_track *tracks;        /* open connections */

@@ -87,9 +87,17 @@ void json_end_object(json_writer *w) { close_(w, "}"); }
 void json_begin_array(json_writer *w) { open_(w, "["); }
 void json_end_array(json_writer *w) { close_(w, "]"); }
 
+/* Runs of characters that need no escape go out in one put: /pipelines
+ * writes ~18 MB at 10,000 pipelines, and a put per character was a fifth
+ * of its time (issue 25). */
 static void quoted(json_writer *w, const char *s) {
     put(w, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\') p++;
+        if (p > run) put(w, (const char *)run, (size_t)(p - run));
+        if (*p == '\0') break;
         char esc[8];
         switch (*p) {
         case '"': puts_(w, "\\\""); break;
@@ -98,13 +106,10 @@ static void quoted(json_writer *w, const char *s) {
         case '\r': puts_(w, "\\r"); break;
         case '\t': puts_(w, "\\t"); break;
         default:
-            if (*p < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *p);
-                puts_(w, esc);
-            } else {
-                put(w, (const char *)p, 1);
-            }
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            puts_(w, esc);
         }
+        p++;
     }
     put(w, "\"", 1);
 }
@@ -124,11 +129,18 @@ void json_string(json_writer *w, const char *s) {
         quoted(w, s);
 }
 
+/* Digits by hand: snprintf was a tenth of /pipelines at 10,000 pipelines. */
 void json_int(json_writer *w, int64_t v) {
-    char b[32];
-    snprintf(b, sizeof b, "%lld", (long long)v);
+    char b[24];
+    char *e = b + sizeof b, *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) *--p = '-';
     separate(w);
-    puts_(w, b);
+    put(w, p, (size_t)(e - p));
 }
 
 /* 15 significant digits: a duration of 0.009 s prints as 0.009, not as

@@ -6,7 +6,11 @@
  * the job manager) and renews every handle it was given. It runs on its own
  * backend connection (lock_clone) because hiredis and sqlite connections are
  * not shared across threads; a backend that cannot clone (the test mock) is
- * shared through the manager's mutex instead.
+ * shared through the manager's mutex instead. The connection is made by the
+ * thread when its first renewal is due, not at start: most jobs end long
+ * before ttl/3, and a Redis connection (connect, SELECT, CLIENT SETNAME, six
+ * SCRIPT LOADs) per job was a tenth of a small job's time in a worker
+ * (issue 25).
  *
  * Losing a lease is the one outcome that matters: if a renewal answers
  * ST_ESTALE (someone else holds the lock now), or the backend stays
@@ -30,6 +34,7 @@
 struct lock_renewer {
     lock_manager *lm;      /* the connection used by the thread */
     lock_manager *owned;   /* == lm when cloned, NULL when shared */
+    bool cloned;           /* the clone was tried (at the first renewal) */
     const lock_handle *const *handles;
     size_t n;
     int64_t interval_ms;
@@ -84,6 +89,10 @@ static void *renew_main(void *arg) {
         while (!r->stop && w != ETIMEDOUT) w = pthread_cond_timedwait(&r->cv, &r->mu, &dl);
         if (r->stop) break;
         pthread_mutex_unlock(&r->mu);
+        if (!r->cloned) {
+            r->cloned = true;
+            if (lock_clone(r->lm, &r->owned, NULL) == ST_OK) r->lm = r->owned;
+        }
         int lost = renew_all(r, ok_at);
         pthread_mutex_lock(&r->mu);
         if (lost) {
@@ -102,8 +111,7 @@ int lock_renewer_start(lock_renewer **out, lock_manager *lm, const lock_handle *
     if (n > 16) return st_error_set(err, ST_EINVAL, "lock: at most 16 handles per renewer");
     lock_renewer *r = calloc(1, sizeof *r);
     if (r == NULL) return st_error_set(err, ST_ENOMEM, "lock: out of memory");
-    if (lock_clone(lm, &r->owned, NULL) == ST_OK) r->lm = r->owned;
-    else r->lm = lm;
+    r->lm = lm;   /* until the thread clones it (first renewal) */
     r->handles = handles;
     r->n = n;
     r->interval_ms = interval_ms > 0 ? interval_ms : 1000;

@@ -557,6 +557,26 @@ int state_meta_get(state *st, const char *pipeline, const char *strategy, const 
     return st->ops->meta_get(st->be, pipeline, strategy, key, buf, buflen, err);
 }
 
+int state_meta_get_many(state *st, state_meta_req *reqs, size_t n, st_error *err) {
+    st_error_clear(err);
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].rc = ST_ENOTFOUND;
+        if (reqs[i].buflen > 0) reqs[i].buf[0] = '\0';
+    }
+    if (st->ops->meta_get_many != NULL) return st->ops->meta_get_many(st->be, reqs, n, err);
+    for (size_t i = 0; i < n; i++) {
+        state_meta_req *q = &reqs[i];
+        st_error e;
+        q->rc = st->ops->meta_get(st->be, q->pipeline, q->strategy, q->key, q->buf, q->buflen, &e);
+        if (q->rc == ST_ENOTFOUND && q->buflen > 0) q->buf[0] = '\0';
+        if (q->rc != ST_OK && q->rc != ST_ENOTFOUND) {
+            *err = e;
+            return q->rc;
+        }
+    }
+    return ST_OK;
+}
+
 int state_meta_put(state *st, const char *pipeline, const char *strategy, const char *key,
                    const char *value, st_error *err) {
     return st->ops->meta_put(st->be, pipeline, strategy, key, value, err);

@@ -132,6 +132,10 @@ struct state_ops {
     int (*history_each)(void *be, state_run_fn fn, void *ud, st_error *err);
     int (*history_put)(void *be, const state_run *r, st_error *err);
     int (*meta_list)(void *be, state_meta **out, size_t *n, st_error *err);
+    /* Optional (NULL: the front calls meta_get for each): reads n meta
+     * values at once, setting each req's buf and rc (ST_OK / ST_ENOTFOUND);
+     * returns ST_OK unless the store failed. See state_meta_get_many. */
+    int (*meta_get_many)(void *be, state_meta_req *reqs, size_t n, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or

@@ -781,6 +781,33 @@ static int redis_meta_get(void *be, const char *p, const char *s, const char *k,
     return rc;
 }
 
+/* HGETs pipelined in chunks of LIST_CHUNK: one round trip per chunk. */
+static int redis_meta_get_many(void *be, state_meta_req *reqs, size_t n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    for (size_t at = 0; rc == ST_OK && at < n; at += LIST_CHUNK) {
+        size_t chunk = n - at < LIST_CHUNK ? n - at : LIST_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            char key[KEY_MAX];
+            key_of(key, "meta", reqs[at + i].pipeline, reqs[at + i].strategy);
+            const char *argv[] = {"HGET", key, reqs[at + i].key};
+            redisAppendCommandArgv(b->c, 3, argv, NULL);
+        }
+        for (size_t i = 0; i < chunk; i++) {
+            void *rv = NULL;
+            if (redisGetReply(b->c, &rv) != REDIS_OK) return unavailable(b, err, "HGET");
+            redisReply *r = rv;
+            state_meta_req *q = &reqs[at + i];
+            if (r->type == REDIS_REPLY_STRING) {
+                state_copy(q->buf, q->buflen, r->str);
+                q->rc = ST_OK;
+            }
+            freeReplyObject(r);
+        }
+    }
+    return rc;
+}
+
 static int redis_meta_put(void *be, const char *p, const char *s, const char *k,
                           const char *value, st_error *err) {
     redis_be *b = be;
@@ -1316,6 +1343,7 @@ static const struct state_ops redis_state_ops = {
     .meta_get = redis_meta_get,
     .meta_put = redis_meta_put,
     .forget = redis_forget,
+    .meta_get_many = redis_meta_get_many,
     .counters_add = redis_counters_add,
     .counters_list = redis_counters_list,
     .beat = redis_beat,

@@ -735,6 +735,34 @@ static int sqlite_meta_get(void *be, const char *p, const char *st, const char *
     return rc;
 }
 
+/* One statement, reset per value, inside one read transaction: one lock
+ * and one parse for the batch. */
+static int sqlite_meta_get_many(void *be, state_meta_req *reqs, size_t n, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s = NULL;
+    int rc = exec(b, "BEGIN", err);
+    if (rc != ST_OK) return rc;
+    rc = prepare(b, "SELECT value FROM state_kv WHERE pipeline = ?1 AND strategy = ?2"
+                    " AND key = ?3", &s, err);
+    for (size_t i = 0; rc == ST_OK && i < n; i++) {
+        state_meta_req *q = &reqs[i];
+        sqlite3_reset(s);
+        bind_text(s, 1, q->pipeline);
+        bind_text(s, 2, q->strategy);
+        bind_text(s, 3, q->key);
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW) {
+            state_copy(q->buf, q->buflen, col_str(s, 0));
+            q->rc = ST_OK;
+        } else if (step != SQLITE_DONE) {
+            rc = db_fail(b, err, "meta get");
+        }
+    }
+    sqlite3_finalize(s);   /* NULL when prepare failed: a no-op */
+    if (rc != ST_OK) return rollback(b, rc);
+    return commit(b, err);
+}
+
 static int sqlite_meta_put(void *be, const char *p, const char *st, const char *key,
                            const char *value, st_error *err) {
     sqlite_be *b = be;
@@ -1090,6 +1118,7 @@ static const struct state_ops sqlite_state_ops = {
     .prune = sqlite_prune,
     .meta_get = sqlite_meta_get,
     .meta_put = sqlite_meta_put,
+    .meta_get_many = sqlite_meta_get_many,
     .counters_add = sqlite_counters_add,
     .counters_list = sqlite_counters_list,
     .beat = sqlite_beat,

@@ -79,6 +79,8 @@ typedef struct sync_opts {
     int64_t now;              /* run start, for logs and watermarks */
     int64_t run_id;           /* > 0 and st set: the run publishes its progress in
                                  state (state_progress_put) for the API */
+    int64_t progress_first_us; /* ...once it has lasted this long: 0 = 250 ms (a
+                                 shorter run publishes nothing), < 0 = at once */
     sync_diff *diff;          /* non-NULL: dry run (hash strategy only): changes are
                                  recorded here, nothing is written */
     /* NULL: each datastore's driver. Else the store driver for every store

@@ -75,6 +75,10 @@
 #include <unistd.h>
 
 #define SYNC_PROGRESS_PUBLISH_US (5 * 1000000)
+/* A run's first figures are published once it has lasted this long: a
+ * shorter run opens no state connection for them (issue 25: a connection
+ * per small job in a worker). */
+#define SYNC_PROGRESS_FIRST_US (250 * 1000)
 
 int64_t sync_clock_us(void) {
     struct timespec ts;
@@ -145,9 +149,11 @@ static void describe(const sync_progress *p, const state_stats *s, int64_t now, 
  * API and the dashboard's run page. The run's thread only takes a snapshot
  * after each batch or segment (a copy under a mutex); a publisher thread,
  * on a state connection of its own (cfg->state_url: the run's handle is
- * not shared across threads), writes the newest snapshot at once the first
- * time, then at most every SYNC_PROGRESS_PUBLISH_US, and the last ones when
- * the run's sync ends (its record still says running). So figures reach the
+ * not shared across threads), writes the newest snapshot once the run has
+ * lasted SYNC_PROGRESS_FIRST_US, then at most every SYNC_PROGRESS_PUBLISH_US,
+ * and the last ones when the run's sync ends (its record still says
+ * running); a run that ends sooner publishes nothing (its figures are in
+ * its history entry a moment later). So figures reach the
  * API even when the run then blocks for long in one read or lock wait (the
  * rows it committed just before are not held back until the next batch),
  * and a run never waits on the state store for them. The row estimate is
@@ -161,6 +167,8 @@ typedef struct sync_publisher {
     pthread_cond_t cv;
     bool stop, dirty;
     state_progress rec;        /* the newest snapshot */
+    int64_t start_us;          /* the run's start (sync_clock_us) */
+    int64_t first_us;          /* the first publish this long after it */
     const backend_url *url;
     const char *pipeline, *strategy;
 } sync_publisher;
@@ -173,7 +181,13 @@ static void *publisher_main(void *arg) {
     pthread_mutex_lock(&pb->mu);
     while (!pb->stop || pb->dirty) {   /* stopping: the last figures first */
         int64_t now = sync_clock_us();
-        if (pb->dirty && (pb->stop || last == 0 || now - last >= SYNC_PROGRESS_PUBLISH_US)) {
+        if (pb->stop && last == 0 && now - pb->start_us < pb->first_us) {
+            pb->dirty = false;   /* a short run: its figures go to history only */
+            break;
+        }
+        bool first_due = last == 0 && now - pb->start_us >= pb->first_us;
+        if (pb->dirty && (pb->stop || first_due || (last != 0 &&
+                                                    now - last >= SYNC_PROGRESS_PUBLISH_US))) {
             state_progress rec = pb->rec;
             pb->dirty = false;
             last = now;
@@ -190,7 +204,10 @@ static void *publisher_main(void *arg) {
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t wait_us = pb->dirty ? SYNC_PROGRESS_PUBLISH_US - (now - last) : 1000000;
+        int64_t wait_us = !pb->dirty ? 1000000
+                          : last == 0 ? pb->start_us + pb->first_us - now
+                                      : SYNC_PROGRESS_PUBLISH_US - (now - last);
+        if (wait_us < 1) wait_us = 1;
         ts.tv_sec += wait_us / 1000000;
         ts.tv_nsec += (wait_us % 1000000) * 1000;
         if (ts.tv_nsec >= 1000000000L) {
@@ -216,6 +233,9 @@ static void publisher_start(sync_progress *p) {
     pthread_cond_init(&pb->cv, &ca);
     pthread_condattr_destroy(&ca);
     pb->url = &o->cfg->state_url;
+    pb->start_us = p->start_us;
+    pb->first_us = o->progress_first_us > 0 ? o->progress_first_us
+                   : o->progress_first_us < 0 ? 0 : SYNC_PROGRESS_FIRST_US;
     pb->pipeline = o->pipeline->name;
     pb->strategy = o->strategy->name;
     if (pthread_create(&pb->thread, NULL, publisher_main, pb) != 0) {

@@ -166,6 +166,14 @@ bad:
                         s);
 }
 
+/* v as exactly `width` decimal digits, zero-padded (v >= 0). */
+static void time_digits(char *out, int v, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 void st_time_format(int64_t t, char *buf, size_t n) {
     if (t == ST_TIME_NONE) {
         snprintf(buf, n, "-");
@@ -185,6 +193,28 @@ void st_time_format(int64_t t, char *buf, size_t n) {
     unsigned m, d;
     st_civil_from_days(days, &y, &m, &d);
     int hh = (int)(rem / 3600), mm = (int)(rem % 3600 / 60), ss = (int)(rem % 60);
+    if (y >= 0 && y <= 9999 && n >= 28) {   /* by hand: the API writes thousands */
+        time_digits(buf, (int)y, 4);
+        buf[4] = '-';
+        time_digits(buf + 5, (int)m, 2);
+        buf[7] = '-';
+        time_digits(buf + 8, (int)d, 2);
+        buf[10] = 'T';
+        time_digits(buf + 11, hh, 2);
+        buf[13] = ':';
+        time_digits(buf + 14, mm, 2);
+        buf[16] = ':';
+        time_digits(buf + 17, ss, 2);
+        size_t k = 19;
+        if (us) {
+            buf[k++] = '.';
+            time_digits(buf + k, (int)us, 6);
+            k += 6;
+        }
+        buf[k++] = 'Z';
+        buf[k] = '\0';
+        return;
+    }
     if (us)
         snprintf(buf, n, "%04lld-%02u-%02uT%02d:%02d:%02d.%06lldZ", (long long)y, m, d,
                  hh, mm, ss, (long long)us);

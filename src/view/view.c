@@ -100,30 +100,91 @@ void view_set_problem(view_pipeline *v, size_t i, const char *msg) {
     if (v->selected == (int)i) v->selected = -1;
 }
 
-/* The pair's delta watermark, or NULL. */
-static char *read_watermark(state *st, const state_record *r) {
-    char *buf = malloc(VIEW_WM_MAX);
-    if (buf == NULL) return NULL;
-    if (state_meta_get(st, r->pipeline, r->strategy, "watermark", buf, VIEW_WM_MAX, NULL) ==
-            ST_OK && buf[0])
-        return buf;
-    free(buf);
-    return NULL;
+/* --- live figures, read in one batch --- */
+
+/* The meta values a view reads in one batch: a delta or cdc strategy's
+ * watermark. (A cdc strategy's slot figures are read by cdc_figures_read,
+ * one strategy at a time: cdc strategies are few.) */
+typedef struct live_want {
+    view_pipeline *v;
+    size_t i;
+} live_want;
+
+static size_t live_collect(view_pipeline *views, size_t nviews, live_want *w) {
+    size_t n = 0;
+    for (size_t k = 0; k < nviews; k++) {
+        view_pipeline *v = &views[k];
+        for (size_t i = 0; v->with_state && i < v->p->nstrategies; i++) {
+            config_strategy_type t = v->p->strategies[i].type;
+            bool wm = (t == CONFIG_STRATEGY_DELTA || t == CONFIG_STRATEGY_CDC) &&
+                      v->watermark[i] == NULL;
+            if (wm && w) w[n] = (live_want){v, i};
+            if (wm) n++;
+        }
+    }
+    return n;
+}
+
+/* Hands each value read to its view. */
+static void live_apply(const live_want *w, state_meta_req *q, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        view_pipeline *v = w[j].v;
+        if (q[j].rc != ST_OK || q[j].buf[0] == '\0') continue;
+        v->watermark[w[j].i] = q[j].buf;
+        q[j].buf = NULL;    /* the view owns it now */
+    }
+}
+
+#define LIVE_CHUNK 512   /* values per batch: LIVE_CHUNK * VIEW_WM_MAX bytes of buffers */
+
+/* One batch of at most LIVE_CHUNK values; false if the store failed. */
+static bool live_chunk(const live_want *w, size_t n, state *st) {
+    state_meta_req q[LIVE_CHUNK];
+    size_t ok = 0;
+    for (; ok < n; ok++) {
+        const state_record *r = &w[ok].v->recs[w[ok].i];
+        char *buf = malloc(VIEW_WM_MAX);
+        if (buf == NULL) break;
+        q[ok] = (state_meta_req){r->pipeline, r->strategy, "watermark", buf, VIEW_WM_MAX,
+                                 ST_ENOTFOUND};
+    }
+    st_error e;
+    bool read = ok == n && state_meta_get_many(st, q, n, &e) == ST_OK;
+    if (read) live_apply(w, q, n);
+    for (size_t j = 0; j < ok; j++) free(q[j].buf);
+    return read;
+}
+
+/* Best effort, as before: what cannot be read stays unknown. */
+static void live_meta(view_pipeline *views, size_t nviews, state *st) {
+    size_t n = live_collect(views, nviews, NULL);
+    live_want *w = n ? calloc(n, sizeof *w) : NULL;
+    if (w == NULL) return;
+    live_collect(views, nviews, w);
+    for (size_t at = 0; at < n; at += LIVE_CHUNK)
+        if (!live_chunk(w + at, n - at < LIVE_CHUNK ? n - at : LIVE_CHUNK, st)) break;
+    free(w);
+}
+
+void view_load_live_many(view_pipeline *views, size_t nviews, state *st, bool progress) {
+    live_meta(views, nviews, st);
+    for (size_t k = 0; k < nviews; k++) {
+        view_pipeline *v = &views[k];
+        for (size_t i = 0; v->with_state && i < v->p->nstrategies; i++) {
+            const state_record *r = &v->recs[i];
+            if (v->p->strategies[i].type == CONFIG_STRATEGY_CDC)
+                cdc_figures_read(st, r->pipeline, r->strategy, &v->slot[i]);
+            state_progress pr;
+            if (progress && r->status == STATE_RUNNING && r->run_id > 0 &&
+                state_progress_get(st, r->pipeline, r->strategy, &pr, NULL) == ST_OK &&
+                pr.run_id == r->run_id)
+                v->prog[i] = pr;
+        }
+    }
 }
 
 void view_load_live(view_pipeline *v, state *st, bool progress) {
-    for (size_t i = 0; v->with_state && i < v->p->nstrategies; i++) {
-        const state_record *r = &v->recs[i];
-        config_strategy_type t = v->p->strategies[i].type;
-        if ((t == CONFIG_STRATEGY_DELTA || t == CONFIG_STRATEGY_CDC) && v->watermark[i] == NULL)
-            v->watermark[i] = read_watermark(st, r);
-        if (t == CONFIG_STRATEGY_CDC) cdc_figures_read(st, r->pipeline, r->strategy, &v->slot[i]);
-        state_progress pr;
-        if (progress && r->status == STATE_RUNNING && r->run_id > 0 &&
-            state_progress_get(st, r->pipeline, r->strategy, &pr, NULL) == ST_OK &&
-            pr.run_id == r->run_id)
-            v->prog[i] = pr;
-    }
+    view_load_live_many(v, 1, st, progress);
 }
 
 void view_free(view_pipeline *v) {

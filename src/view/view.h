@@ -67,6 +67,9 @@ void view_set_problem(view_pipeline *v, size_t i, const char *msg);
 /* Reads each delta strategy's watermark and, with `progress`, each running
  * run's published figures. Best effort: what cannot be read stays unknown. */
 void view_load_live(view_pipeline *v, state *st, bool progress);
+/* view_load_live for nviews views with one batch read of their values
+ * (state_meta_get_many): status and /pipelines at 10,000 pipelines. */
+void view_load_live_many(view_pipeline *views, size_t nviews, state *st, bool progress);
 void view_free(view_pipeline *v);
 
 /* Why strategy i will not run because of a pause: "operator", "failures",

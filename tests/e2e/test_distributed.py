@@ -336,3 +336,67 @@ def test_unreachable_redis_state_fails_without_leaking_the_password(tmp_path):
         assert r.returncode == 69, r.stderr
         assert "cannot open state" in r.stderr and "127.0.0.1:1" in r.stderr, r.stderr
         assert "hush-hush" not in r.stderr + r.stdout
+
+
+def test_one_worker_runs_forty_due_jobs_each_exactly_once(tmp_path, redis_server):
+    """One tick makes forty pipelines due; one worker drains them back to
+    back (issue 25: the job's end wakes the signal watcher, so jobs follow
+    each other at once): each ran once, its history holds one success, the
+    stream is empty and the worker stops cleanly."""
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 6)
+    names = [f"q{i:02d}" for i in range(40)]
+    write_config(cfg, {n: pipeline_yaml(n, "* * * * *", src_table=n, dst_table=n)
+                       for n in names}, state_url=url)
+    for n in names:
+        make_table(os.path.join(cfg, "src.db"), table=n, rows=3)
+        make_table(os.path.join(cfg, "dst.db"), table=n, rows=0)
+    w = Background(cfg, "worker", "--name", "solo")
+    try:
+        w.wait_for("worker solo started")
+        r = subprocess.run([BIN, "--config-dir", cfg, "scheduler", "--once", "--at",
+                            "2025-10-15T10:00:00Z"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and r.stderr.count("Enqueued run") == 40, r.stderr
+        wait_until(lambda: w.text().count(" succeeded: ") >= 40 and
+                   stream_len(redis_server, 6) == 0, timeout=300, interval=0.2,
+                   what="forty jobs run and acknowledged")
+    finally:
+        assert w.stop() == 0, w.text()
+    assert w.text().count(" succeeded: ") == 40, w.text()
+    for n in names:
+        assert [h["status"] for h in history(cfg, n)] == ["success"], n
+        assert count_rows(os.path.join(cfg, "dst.db"), n) == 3
+
+
+def test_worker_sigterm_during_a_job_gives_grace_and_a_second_interrupts_it(
+        tmp_path, redis_server, pg_server, schema):
+    """The watcher reads signals while a job runs (a signalfd, issue 25):
+    the first SIGTERM gives the job in hand --grace (the worker says so at
+    once, with the job still held at the PostgreSQL gate), the second
+    interrupts it at once: recorded `interrupted`, acknowledged, exit 0."""
+    cfg = str(tmp_path)
+    url = redis_db_url(redis_server, 5)
+    gated_pipeline(tmp_path, pg_server, schema, state_url=url)
+    hold = PgHold(pg_server)
+    w = Background(cfg, "worker", "--name", "held", "--grace", "600")
+    try:
+        w.wait_for("worker held started")
+        r = subprocess.run([BIN, "--config-dir", cfg, "scheduler", "--once", "--at",
+                            "2025-10-15T02:00:00Z"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and "Enqueued run" in r.stderr, r.stderr
+        wait_until(lambda: gate_waiters(pg_server) > 0, timeout=120, what="the run at the gate")
+        w.proc.send_signal(signal.SIGTERM)
+        w.wait_for("s to finish", timeout=120)
+        assert "worker held stopping; run" in w.text(), w.text()
+        assert state_of(cfg, "p", "full")["status"] == "running"
+        w.proc.send_signal(signal.SIGTERM)
+        w.wait_for("interrupting run", timeout=120)
+        assert w.proc.wait(timeout=120) == 0, w.text()
+    finally:
+        hold.release()
+        w.stop()
+    assert state_of(cfg, "p", "full")["status"] == "interrupted"
+    assert [h["status"] for h in history(cfg, "p")] == ["interrupted"]
+    assert stream_len(redis_server, 5) == 0

@@ -236,6 +236,50 @@ def test_serve_started_with_an_invalid_pipeline_file_serves_the_valid_ones(tmp_p
     assert "broken.yaml" in s.text()   # logged
 
 
+def test_serve_sees_each_config_edit_with_the_next_request(tmp_path):
+    """The config is looked at again only after an inotify event in the
+    config directory (issue 25: the signature stat'ed every file on every
+    request): a file added, a file edited in place with its size unchanged,
+    a file made invalid, a file removed, and a pipelines/ directory removed
+    and made again, each seen by the very next request."""
+    cfg = str(tmp_path)
+    make_config(cfg)
+    pdir = os.path.join(cfg, "pipelines")
+
+    def names(s):
+        return sorted(p["pipeline"] for p in s.json("GET", "/api/v1/pipelines")["pipelines"])
+
+    def cron_of(s, name):
+        doc = s.json("GET", f"/api/v1/pipelines/{name}", template=NAMES)
+        return doc["strategies"][0]["cron"]
+    with Server(cfg) as s:
+        assert names(s) == ["broken", "good"]
+        with open(os.path.join(pdir, "third.yaml"), "w") as f:
+            f.write(pipeline_yaml("third", "0 0 1 1 *", dst_table="third_dst"))
+        assert names(s) == ["broken", "good", "third"]
+        path = os.path.join(pdir, "good.yaml")
+        text = open(path).read()
+        assert "0 0 1 1 *" in text and cron_of(s, "good") == "0 0 1 1 *"
+        with open(path, "r+") as f:            # same size, same inode
+            f.write(text.replace("0 0 1 1 *", "0 0 2 1 *"))
+        assert cron_of(s, "good") == "0 0 2 1 *"
+        with open(path, "a") as f:
+            f.write("bogus_key: 1\n")
+        s.json("GET", "/readyz", expect=503)
+        with open(path, "w") as f:
+            f.write(text)
+        s.json("GET", "/readyz")
+        os.remove(os.path.join(pdir, "third.yaml"))
+        assert names(s) == ["broken", "good"]
+        moved = os.path.join(cfg, "pipelines.old")
+        os.rename(pdir, moved)
+        os.mkdir(pdir)
+        assert names(s) == []
+        with open(os.path.join(pdir, "good.yaml"), "w") as f:   # the new directory's watch
+            f.write(text)
+        assert names(s) == ["good"]
+
+
 # --- security -----------------------------------------------------------------
 
 def test_mutations_need_the_token_and_are_off_without_one(tmp_path):

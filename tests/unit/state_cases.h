@@ -611,6 +611,48 @@ static void test_two_processes_lose_no_update(void **ctx) {
     assert_int_equal(rec.retry_count, 2 * K); /* no increment lost */
 }
 
+/* A batch read (issue 25: status and /pipelines read every watermark at
+ * once): each value found or ST_ENOTFOUND with "", in request order, other
+ * pairs' and keys' values never mixed in; more values than one pipelined
+ * chunk. */
+static void test_meta_get_many(void **ctx) {
+    state *st = *ctx;
+    st_error err;
+    enum { N = 1203 };
+    char (*bufs)[64] = calloc(N + 2, sizeof *bufs);
+    char (*names)[32] = calloc(N + 2, sizeof *names);
+    state_meta_req *q = calloc(N + 2, sizeof *q);
+    assert_non_null(bufs);
+    assert_non_null(names);
+    assert_non_null(q);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "p%04d", i);
+        char v[32];
+        snprintf(v, sizeof v, "wm-%d", i);
+        if (i % 3 != 0) assert_int_equal(state_meta_put(st, names[i], "d", "watermark", v, NULL),
+                                         ST_OK);
+        q[i] = (state_meta_req){names[i], "d", "watermark", bufs[i], sizeof bufs[i], -1};
+    }
+    assert_int_equal(state_meta_put(st, "p0000", "d", "other_key", "no", NULL), ST_OK);
+    assert_int_equal(state_meta_put(st, "p0001", "x", "watermark", "no", NULL), ST_OK);
+    q[N] = (state_meta_req){"p0001", "x", "watermark", bufs[N], sizeof bufs[N], -1};
+    q[N + 1] = (state_meta_req){"nope", "d", "watermark", bufs[N + 1], sizeof bufs[N + 1], -1};
+    assert_int_equal(state_meta_get_many(st, q, N + 2, &err), ST_OK);
+    for (int i = 0; i < N; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "wm-%d", i);
+        assert_int_equal(q[i].rc, i % 3 != 0 ? ST_OK : ST_ENOTFOUND);
+        assert_string_equal(bufs[i], i % 3 != 0 ? v : "");
+    }
+    assert_int_equal(q[N].rc, ST_OK);
+    assert_string_equal(bufs[N], "no");
+    assert_int_equal(q[N + 1].rc, ST_ENOTFOUND);
+    assert_int_equal(state_meta_get_many(st, q, 0, &err), ST_OK);
+    free(q);
+    free(names);
+    free(bufs);
+}
+
 #define STATE_CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
 
 
@@ -1000,6 +1042,7 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_list_sorted_and_put_many),
     STATE_CASE(test_put_rejects_bad_record),
     STATE_CASE(test_meta_get_put),
+    STATE_CASE(test_meta_get_many),
     STATE_CASE(test_corrupt_status_reported_per_record),
     STATE_CASE(test_corrupt_timestamp_reported),
     STATE_CASE(test_two_processes_lose_no_update),

@@ -388,6 +388,61 @@ static void test_duplicate_pipeline_names(void **state) {
                          "defined in pipelines/a.yaml:1:7)");
 }
 
+/* Lookups go through a hash built at the end of a load (config_index.c,
+ * issue 25): 300 pipelines and one more file reusing a name (the later
+ * file is the invalid one, left out by config_load_valid, which moves the
+ * others in the array): every name finds its pipeline, an unknown none; a
+ * config changed after its load (the array shortened) is walked instead. */
+static void test_lookup_by_name_through_the_index(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml", DS);
+    char rel[64], name[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(rel, sizeof rel, "pipelines/p%03d.yaml", i);
+        snprintf(name, sizeof name, "p%03d", i);
+        write_pipe_named(t, rel, name);
+    }
+    /* p000x.yaml sorts before p150.yaml: p150.yaml is the duplicate, left out */
+    write_pipe_named(t, "pipelines/p000x.yaml", "p150");
+    config_free(t->cfg);
+    t->cfg = NULL;
+    assert_int_equal(config_load_valid(&t->cfg, t->path, &t->probs, &t->err), ST_OK);
+    assert_int_equal(t->cfg->npipelines, 300);
+    assert_problem(t, "pipelines/p150.yaml:1:7: name: duplicate pipeline name \"p150\" (first "
+                      "defined in pipelines/p000x.yaml:1:7)");
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "p%03d", i);
+        const config_pipeline *p = config_pipeline_find(t->cfg, name);
+        assert_non_null(p);
+        assert_string_equal(p->name, name);
+        snprintf(rel, sizeof rel, i == 150 ? "/pipelines/p000x.yaml" : "/pipelines/p%03d.yaml", i);
+        assert_non_null(strstr(p->file, rel));
+    }
+    assert_null(config_pipeline_find(t->cfg, "p300"));
+    assert_null(config_pipeline_find(t->cfg, ""));
+    t->cfg->npipelines--;   /* changed after the load: the index steps aside */
+    assert_null(config_pipeline_find(t->cfg, "p299"));
+    assert_non_null(config_pipeline_find(t->cfg, "p298"));
+    t->cfg->npipelines++;
+}
+
+/* The destination check through the loader's hash: the third pipeline on a
+ * table names the first one, as the walk did. */
+static void test_third_writer_of_a_table_names_the_first(void **state) {
+    tdir *t = *state;
+    cfgt_write(t, "datastores.yaml", DS);
+    write_pipe_named(t, "pipelines/a.yaml", "a");
+    write_pipe_with(t, "pipelines/b.yaml", 1, "name: b\n");
+    write_pipe_with(t, "pipelines/c.yaml", 1, "name: c\n");
+    write_pipe_named(t, "pipelines/d.yaml", "orders");
+    assert_int_equal(load(t), ST_EINVAL);
+    assert_problem(t, "pipelines/c.yaml:5:38: destination.table: dst.main.orders is already the "
+                      "destination of pipeline \"b\" (pipelines/b.yaml)");
+    assert_problem(t, "pipelines/d.yaml:5:38: destination.table: dst.main.orders is already the "
+                      "destination of pipeline \"b\" (pipelines/b.yaml)");
+    assert_int_equal(t->probs.n, 2);
+}
+
 static void test_duplicate_strategy_names(void **state) {
     tdir *t = *state;
     cfgt_write(t, "datastores.yaml", DS);
@@ -1018,6 +1073,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_non_bool_enabled, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_list_expected, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_pipeline_names, cfgt_setup, cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_by_name_through_the_index, cfgt_setup,
+                                        cfgt_teardown),
+        cmocka_unit_test_setup_teardown(test_third_writer_of_a_table_names_the_first, cfgt_setup,
+                                        cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_strategy_names, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_key, cfgt_setup, cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_delta_without_cursor, cfgt_setup, cfgt_teardown),

@@ -196,8 +196,42 @@ static void test_writer_roundtrip(void **s) {
     json_release(&w);
 }
 
+/* The writer puts runs of plain characters at once (issue 25): escapes at
+ * the start, the end, side by side and between runs come out exactly. */
+static void test_writer_escapes_between_runs(void **s) {
+    (void)s;
+    static const struct { const char *in, *out; } cases[] = {
+        {"", "\"\""},
+        {"plain text", "\"plain text\""},
+        {"\"start", "\"\\\"start\""},
+        {"end\\", "\"end\\\\\""},
+        {"\n\r\t\x1f", "\"\\n\\r\\t\\u001f\""},
+        {"a\"\"b\n\nc", "\"a\\\"\\\"b\\n\\nc\""},
+        {"\xe2\x82\xac \x7f~", "\"\xe2\x82\xac \x7f~\""},
+    };
+    json_writer n;
+    json_init(&n);
+    json_begin_array(&n);
+    json_int(&n, 0);
+    json_int(&n, -7);
+    json_int(&n, INT64_MAX);
+    json_int(&n, INT64_MIN);
+    json_end_array(&n);
+    assert_string_equal(n.buf, "[0,-7,9223372036854775807,-9223372036854775808]");
+    json_release(&n);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_writer w;
+        json_init(&w);
+        json_string(&w, cases[i].in);
+        assert_false(w.failed);
+        assert_string_equal(w.buf, cases[i].out);
+        json_release(&w);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_writer_escapes_between_runs),
         cmocka_unit_test(test_scalars),
         cmocka_unit_test(test_strings_and_escapes),
         cmocka_unit_test(test_containers_and_get),

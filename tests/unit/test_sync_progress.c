@@ -3,7 +3,9 @@
  * stderr is a terminal (a pseudo-terminal here), absent when stderr is a
  * pipe even if asked, absent when not asked. A run with a run id publishes
  * its figures in state (state_progress), read back and written as the
- * API's Progress object; a run without one publishes nothing.
+ * API's Progress object; a run without one publishes nothing, and neither
+ * does a run that ends before its first publish is due (a worker's small
+ * job opens no state connection for it: issue 25).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,7 +89,8 @@ static void test_progress_published_in_state(void **s) {
         synct_setup(&e, false, false, CONFIG_STRATEGY_FULL);
         for (int64_t id = 1; id <= 20; id++) synct_insert(&e, id);
         sync_opts o = {.cfg = &e.cfg, .pipeline = &e.p, .strategy = &e.strat, .st = e.st,
-                       .now = 1760522760LL * 1000000, .run_id = with_id ? 7 : 0};
+                       .now = 1760522760LL * 1000000, .run_id = with_id ? 7 : 0,
+                       .progress_first_us = -1};
         state_stats st;
         st_error err;
         assert_int_equal(sync_run(&o, &st, &err), 0);
@@ -120,12 +123,32 @@ static void test_progress_published_in_state(void **s) {
     }
 }
 
+/* The first publish an hour after the start: the run ends long before, so
+ * no record is written (without the delay it always was). */
+static void test_a_run_ending_before_its_first_publish_writes_none(void **s) {
+    (void)s;
+    synct_env e;
+    synct_setup(&e, false, false, CONFIG_STRATEGY_FULL);
+    for (int64_t id = 1; id <= 20; id++) synct_insert(&e, id);
+    sync_opts o = {.cfg = &e.cfg, .pipeline = &e.p, .strategy = &e.strat, .st = e.st,
+                   .now = 1760522760LL * 1000000, .run_id = 7,
+                   .progress_first_us = 3600LL * 1000000};
+    state_stats st;
+    st_error err;
+    assert_int_equal(sync_run(&o, &st, &err), 0);
+    assert_int_equal(st.rows_inserted, 20);
+    state_progress pr;
+    assert_int_equal(state_progress_get(e.st, e.p.name, e.strat.name, &pr, &err), ST_ENOTFOUND);
+    synct_teardown(&e);
+}
+
 int main(void) {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_progress_on_a_terminal),
         cmocka_unit_test(test_no_progress_into_a_pipe_or_unasked),
         cmocka_unit_test(test_progress_published_in_state),
+        cmocka_unit_test(test_a_run_ending_before_its_first_publish_writes_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,6 +80,15 @@ static void test_format_roundtrip(void **s) {
     assert_int_equal(st_time_parse("2024-02-29T23:59:59.999999Z", &t, NULL), 0);
     st_time_format(t, buf, sizeof buf);
     assert_string_equal(buf, "2024-02-29T23:59:59.999999Z");
+    /* digits by hand (issue 25): padding, the year 10000, a short buffer */
+    assert_int_equal(st_time_parse("0001-01-01T00:00:00.000001Z", &t, NULL), 0);
+    st_time_format(t, buf, sizeof buf);
+    assert_string_equal(buf, "0001-01-01T00:00:00.000001Z");
+    st_time_format(253402300800LL * ST_USEC, buf, sizeof buf);
+    assert_string_equal(buf, "10000-01-01T00:00:00Z");
+    char small[12];
+    st_time_format(1760522760LL * ST_USEC, small, sizeof small);
+    assert_string_equal(small, "2025-10-15T");
 }
 
 static void test_parse_forms(void **s) {
