@@ -5,22 +5,28 @@
  * A backend_url of kind BURL_POSTGRES. The tables are lock_v1's in
  * src/pgcoord/pgcoord_schema.c:
  *
- *   lock_keys(key, fence)        one row per key ever locked: its fencing
- *                                counter, and the row every acquisition
- *                                locks first (FOR UPDATE)
- *   lock_holders(key, owner, mode, fence, expires_at)  live and dead holds
- *   lock_intents(key, owner, expires_at)               exclusive waiters
+ *   lock_keys(key, fence, owner, expires_at)  one row per key ever locked:
+ *                                its fencing counter and exclusive holder
+ *                                (NULL: none), and the row every
+ *                                acquisition locks first (FOR UPDATE)
+ *   lock_holders(key, owner, fence, expires_at)  shared holds
+ *   lock_intents(key, owner, expires_at)         exclusive waiters
  *   lock_fence_seq               where tokens come from
+ *
+ * The exclusive holder lives in the key's own row so that an exclusive
+ * cycle (pipeline, enqueue and leader locks: the hot path) only updates
+ * one row in place: a delete-and-insert per cycle would leave dead rows
+ * that every later check scans until autovacuum comes by.
  *
  * Every operation is one statement, one round trip: acquisition and
  * raise_fence are server functions (lock_acquire, lock_raise) that lock the
- * key's row, purge dead holds, check, and take — so check-and-act is atomic
- * per key across every process and host. Renew, release and the fence
- * check are single compare-and-act statements on the owner's row
- * (UPDATE/DELETE ... WHERE key AND owner AND expires_at > clock_timestamp()):
+ * key's row, purge dead shared holds, check, and take — so check-and-act
+ * is atomic per key across every process and host. Renew, release and the
+ * fence check are single compare-and-act statements on the owner's row
+ * (UPDATE ... WHERE key AND owner AND expires_at > clock_timestamp()):
  * a holder whose lease ran out and was taken over matches nothing and gets
- * ST_ESTALE. Row locks make renew and a purge by a newcomer exclusive: the
- * purge re-reads a renewed row and keeps it.
+ * ST_ESTALE. Row locks order a renewal against a newcomer's check: the
+ * newcomer re-reads a renewed row and finds it alive.
  *
  * Leases are instants of the server's clock (clock_timestamp(), never
  * now(), which stands still inside a transaction); the `now_us` every op
@@ -35,6 +41,18 @@
  * table (src/store, checked per write batch) compares them exactly as it
  * does Redis's and SQLite's counters, and lock_raise moves both past a
  * floor read from a destination.
+ *
+ * Durability: lock connections commit with synchronous_commit off, so a
+ * cycle costs no WAL flush wait (bench/bench_lock.c: the flush bounds it
+ * to half the disk's commit rate, far below 2,000/s on a plain disk). A
+ * server crash may then forget the last fraction of a second of lock
+ * changes — what Redis with appendfsync everysec forgets too: a holder
+ * whose hold was forgotten finds out at its next renewal (ST_ESTALE, its
+ * run stops), and if the sequence forgot tokens, the destination's fence
+ * table still holds the highest one written and a new holder raises its
+ * token above it (lock_raise_fence) before writing, so tokens at a
+ * destination never go back. The queue's connections keep synchronous
+ * commits: a job handed off is never forgotten.
  *
  * Outages: each statement has a deadline (pgc_call.h); a lost or stalled
  * server is ST_EUNAVAIL naming the URL (password masked), the connection
@@ -71,6 +89,7 @@ static int lpg_open(void **out, const backend_url *u, st_error *err) {
     char app[64];
     snprintf(app, sizeof app, "synctool-lock-%d", (int)getpid());
     pgc_link_init(&p->l, u, app, "lock backend");
+    p->l.setup = "SET synchronous_commit TO off";
     int rc = pgc_link_ready(&p->l, err);
     if (rc != ST_OK) {
         lpg_close(p);
@@ -133,17 +152,25 @@ static int lpg_own(lpg *p, const lock_handle *h, const char *sql, st_error *err)
 static int lpg_renew(void *be, const lock_handle *h, int64_t now, st_error *err) {
     (void)now;
     return lpg_own(be, h,
-                   "UPDATE lock_holders SET expires_at = clock_timestamp() + $3::bigint * "
-                   "interval '1 millisecond' WHERE key = $1 AND owner = $2 "
-                   "AND expires_at > clock_timestamp()",
+                   h->mode == LOCK_EXCLUSIVE
+                       ? "UPDATE lock_keys SET expires_at = clock_timestamp() + $3::bigint * "
+                         "interval '1 millisecond' WHERE key = $1 AND owner = $2 "
+                         "AND expires_at > clock_timestamp()"
+                       : "UPDATE lock_holders SET expires_at = clock_timestamp() + $3::bigint * "
+                         "interval '1 millisecond' WHERE key = $1 AND owner = $2 "
+                         "AND expires_at > clock_timestamp()",
                    err);
 }
 
 static int lpg_release(void *be, const lock_handle *h, int64_t now, st_error *err) {
     (void)now;
     return lpg_own(be, h,
-                   "DELETE FROM lock_holders WHERE key = $1 AND owner = $2 "
-                   "AND expires_at > clock_timestamp() AND $3::bigint IS NOT NULL",
+                   h->mode == LOCK_EXCLUSIVE
+                       ? "UPDATE lock_keys SET owner = NULL, expires_at = NULL WHERE key = $1 "
+                         "AND owner = $2 AND expires_at > clock_timestamp() "
+                         "AND $3::bigint IS NOT NULL"
+                       : "DELETE FROM lock_holders WHERE key = $1 AND owner = $2 "
+                         "AND expires_at > clock_timestamp() AND $3::bigint IS NOT NULL",
                    err);
 }
 
@@ -156,9 +183,8 @@ static int lpg_check_fence(void *be, const lock_handle *h, int64_t now, st_error
     const char *pv[] = {h->key, h->owner, fence};
     const char *sql =
         h->mode == LOCK_EXCLUSIVE
-            ? "SELECT count(*) FROM lock_holders h JOIN lock_keys k USING (key) "
-              "WHERE h.key = $1 AND h.owner = $2 AND h.expires_at > clock_timestamp() "
-              "AND k.fence = $3::bigint"
+            ? "SELECT count(*) FROM lock_keys WHERE key = $1 AND owner = $2 "
+              "AND expires_at > clock_timestamp() AND fence = $3::bigint"
             : "SELECT count(*) FROM lock_holders WHERE key = $1 AND owner = $2 "
               "AND expires_at > clock_timestamp() AND fence = $3::bigint";
     int64_t n = 0;
@@ -178,6 +204,8 @@ static int lpg_intent_set(void *be, const char *key, const char *owner, int64_t 
     const char *pv[] = {key, owner, ttl};
     int64_t n = 0;
     return lpg_int(be,
+                   "WITH gone AS (DELETE FROM lock_intents WHERE key = $1 "
+                   "AND expires_at <= clock_timestamp()) "
                    "INSERT INTO lock_intents(key, owner, expires_at) VALUES ($1, $2, "
                    "clock_timestamp() + $3::bigint * interval '1 millisecond') "
                    "ON CONFLICT (key, owner) DO UPDATE SET expires_at = excluded.expires_at",
@@ -216,10 +244,13 @@ static int lpg_list(void *be, int64_t now, lock_info **out, size_t *n, st_error 
     *n = 0;
     PGresult *r = NULL;
     int rc = pgc_call(&p->l,
-                      "SELECT key, min(mode), max(fence), "
-                      "(extract(epoch FROM max(expires_at) - clock_timestamp()) * 1000000)::bigint, "
-                      "count(*), min(owner) FROM lock_holders "
-                      "WHERE expires_at > clock_timestamp() GROUP BY key ORDER BY key",
+                      "SELECT key, 0, fence, (extract(epoch FROM expires_at - clock_timestamp()) "
+                      "* 1000000)::bigint, 1, owner FROM lock_keys "
+                      "WHERE expires_at > clock_timestamp() UNION ALL "
+                      "SELECT key, 1, max(fence), (extract(epoch FROM max(expires_at) - "
+                      "clock_timestamp()) * 1000000)::bigint, count(*), min(owner) "
+                      "FROM lock_holders WHERE expires_at > clock_timestamp() GROUP BY key "
+                      "ORDER BY 1",
                       0, NULL, PGC_CALL_TIMEOUT_MS, &r, err);
     if (rc != ST_OK) return rc;
     int rows = PQntuples(r);

@@ -40,6 +40,10 @@ int pgc_link_ready(pgc_link *l, st_error *err) {
     pgc_link_drop(l);
     int rc = pgc_connect(&l->u, l->app, &l->c, err);
     if (rc != ST_OK) return st_error_wrap(err, "%s", l->what);
+    if (l->setup != NULL && pgc_exec(l->c, l->setup, err) != ST_OK) {
+        pgc_link_drop(l);
+        return st_error_wrap(err, "%s %s", l->what, l->shown);
+    }
     return ST_OK;
 }
 

@@ -29,6 +29,7 @@ typedef struct pgc_link {
     char shown[512];      /* the URL with the password masked */
     char app[64];         /* application_name */
     const char *what;     /* "lock backend", "queue": prefixes messages */
+    const char *setup;    /* NULL or SQL run after every (re)connect */
 } pgc_link;
 
 /* Fills l (not connected yet). */

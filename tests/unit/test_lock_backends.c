@@ -559,7 +559,7 @@ static void test_pg_server_clock_judges(void **state) {
     PGconn *c = pg_test_conn();
     assert_non_null(c);
     char sql[400];
-    snprintf(sql, sizeof sql, "UPDATE \"%s\".lock_holders SET expires_at = clock_timestamp() - "
+    snprintf(sql, sizeof sql, "UPDATE \"%s\".lock_keys SET expires_at = clock_timestamp() - "
              "interval '1 ms' WHERE owner = '%s'", f->pg_schema, a.owner);
     PGresult *r = PQexec(c, sql);
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
