@@ -78,7 +78,7 @@ static const struct {
     {"history", cli_cmd_history, "past attempts of a pipeline"},
     {"logs", cli_cmd_logs, "one run's log lines"},
     {"reset", cli_cmd_reset, "clear failures and the paused state"},
-    {"state", cli_cmd_state, "state export / state import FILE (JSON)"},
+    {"state", cli_cmd_state, "state export / import FILE / init / migrate --to URL"},
     {"cron", cli_cmd_cron, "print the next fire times of a cron expression"},
     {"lock", cli_cmd_lock, "lock hold / lock list"},
     {"scheduler", cli_cmd_scheduler, "the scheduler loop"},

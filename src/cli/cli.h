@@ -95,6 +95,9 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_history(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_reset(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_state(cli_ctx *ctx, int argc, char **argv);
+/* state init / state migrate --to URL (cmd_state_migrate.c) */
+int cli_state_init(const cli_ctx *ctx);
+int cli_state_migrate(const cli_ctx *ctx, const char *to);
 int cli_cmd_cron(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_lock(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_scheduler(cli_ctx *ctx, int argc, char **argv);

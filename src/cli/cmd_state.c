@@ -52,13 +52,22 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: synctool [--config-dir DIR] state export [--output FILE]\n"
                "       synctool [--config-dir DIR] state import [--allow-future] FILE|-\n"
-               "       synctool [--config-dir DIR] state prune [--dry-run]\n\n"
+               "       synctool [--config-dir DIR] state prune [--dry-run]\n"
+               "       synctool [--config-dir DIR] state init\n"
+               "       synctool [--config-dir DIR] state migrate --to URL\n\n"
                "export  writes every state record as a JSON list (stdout or FILE)\n"
                "import  validates every entry of FILE (- for stdin) and writes them all,\n"
                "        or nothing if any entry is invalid (each problem is printed)\n"
                "prune   removes the records and watermarks of pipelines or strategies that\n"
                "        are no longer configured (--dry-run: only lists them); refused while\n"
-               "        a config file is invalid. History stays until its retention.\n\n"
+               "        a config file is invalid. History stays until its retention.\n"
+               "init    creates or upgrades the configured store and says what it found\n"
+               "        (PostgreSQL: its schema and version)\n"
+               "migrate copies state, history, run logs, watermarks, the why-journal,\n"
+               "        counters and alerts to the empty store URL names (sqlite:///PATH,\n"
+               "        redis://..., postgresql://...; ${VAR} is expanded, so quote it),\n"
+               "        then compares counts; refused while a run holds a lock or a\n"
+               "        scheduler or worker is alive. The source is left as it was.\n\n"
                "Entry fields: pipeline, strategy, status, last_run_at, last_scheduled_at,\n"
                "last_attempted_at, retry_count, run_id, worker, message, error, updated_at,\n"
                "paused, watermark (a delta strategy's saved position)\n"
@@ -489,9 +498,10 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"allow-future", no_argument, NULL, 'F'},
                                          {"dry-run", no_argument, NULL, 'n'},
+                                         {"to", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *output = NULL;
+    const char *output = NULL, *to = NULL;
     bool allow_future = false, dry_run = false;
     int c;
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -499,14 +509,26 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
         if (c == 'o') output = optarg;
         else if (c == 'F') allow_future = true;
         else if (c == 'n') dry_run = true;
+        else if (c == 't') to = optarg;
         else { usage(stderr); return CLI_USAGE; }
     }
     int left = argc - optind;
     const char *sub = left > 0 ? argv[optind] : NULL;
     if (sub == NULL)
-        return cli_usage_error("state", "expected export, import or prune (see --help)");
+        return cli_usage_error("state", "expected export, import, prune, init or migrate "
+                               "(see --help)");
     if (dry_run && strcmp(sub, "prune") != 0)
         return cli_usage_error("state", "--dry-run is for prune");
+    if (to != NULL && strcmp(sub, "migrate") != 0)
+        return cli_usage_error("state", "--to is for migrate");
+    if (strcmp(sub, "init") == 0 || strcmp(sub, "migrate") == 0) {
+        if (left != 1 || output || allow_future || dry_run)
+            return cli_usage_error("state", "%s takes no arguments%s", sub,
+                                   to ? " besides --to" : "");
+        if (sub[0] == 'i') return cli_state_init(ctx);
+        if (to == NULL) return cli_usage_error("state", "migrate needs --to URL");
+        return cli_state_migrate(ctx, to);
+    }
     if (strcmp(sub, "prune") == 0) {
         if (left != 1) return cli_usage_error("state", "prune takes no arguments besides --dry-run");
         if (output || allow_future)
@@ -523,5 +545,6 @@ int cli_cmd_state(cli_ctx *ctx, int argc, char **argv) {
         if (left != 2) return cli_usage_error("state", "import needs one FILE (or - for stdin)");
         return run_sub(ctx, true, argv[optind + 1], allow_future);
     }
-    return cli_usage_error("state", "unknown subcommand '%s' (export, import or prune)", sub);
+    return cli_usage_error("state", "unknown subcommand '%s' (export, import, prune, init or "
+                           "migrate)", sub);
 }

@@ -39,7 +39,8 @@
  * form that reads back exactly (put_value).
  *
  * URL-kind branches left here (issue 22): the queue gauges and the
- * embedded flag ask the deployment's mode (`state_url.kind`), not an
+ * embedded flag ask the deployment's mode (burl_distributed: shared state in Redis or
+ * PostgreSQL, or one host's SQLite), not an
  * engine difference.
  */
 #include "http_int.h"
@@ -315,7 +316,7 @@ static void gauge(mbuf *b, const char *name, const char *help, double v) {
 }
 
 static double queue_depth(http_ctx *s, const metrics_ctx *m) {
-    if (s->cfg->state_url.kind == BURL_REDIS) {
+    if (burl_distributed(&s->cfg->state_url)) {   /* a shared queue: Redis, PostgreSQL */
         queue *q = NULL;
         size_t waiting = 0, pending = 0;
         if (queue_open(&q, &s->cfg->state_url, NULL) == ST_OK)
@@ -373,7 +374,7 @@ static void process_families(http_ctx *s, metrics_ctx *m) {
     http_sched_status ss;
     http_scheduler_status(s, m->now, &ss);
     double schedulers = (double)ss.live, up = ss.up;
-    bool embedded = s->cfg->state_url.kind != BURL_REDIS;
+    bool embedded = !burl_distributed(&s->cfg->state_url);
     gauge(b, "synctool_scheduler_up", "1 while a scheduler holds the leader lease (jobs are "
           "being scheduled), else 0.", up);
     gauge(b, "synctool_scheduler_leader", "Same as synctool_scheduler_up (kept for alerts "
@@ -385,7 +386,7 @@ static void process_families(http_ctx *s, metrics_ctx *m) {
             "(SQLite state) each scheduler runs its jobs as child processes, so the live "
             "schedulers."
           : "Processes that run jobs, with a heartbeat in the last 60 s: `synctool worker` "
-            "processes (Redis mode).",
+            "processes (Redis or PostgreSQL state).",
           embedded ? schedulers : workers);
     alert_family(s, b);
     if (s->proc) {

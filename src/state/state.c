@@ -157,8 +157,7 @@ int state_open(state **out, const backend_url *u, st_error *err) {
     else if (u != NULL && u->kind == BURL_REDIS)
         rc = state_redis_open(&be, &ops, u, err);
     else if (u != NULL && u->kind == BURL_POSTGRES)
-        return st_error_set(err, ST_ENOTIMPL, "state: a PostgreSQL state database "
-                            "(postgresql://) is not implemented yet in this build");
+        rc = state_pg_open(&be, &ops, u, err);
     else
         return st_error_set(err, ST_EINVAL, "state: no URL given");
     if (rc != ST_OK) return rc;
@@ -593,6 +592,42 @@ int state_progress_get(state *st, const char *pipeline, const char *strategy,
         return st_error_set(err, ST_ENOTFOUND, "%s:%s: unreadable progress record", pipeline,
                             strategy);
     return ST_OK;
+}
+
+/* --- copying a whole store --- */
+
+int state_history_each(state *st, state_run_fn fn, void *ud, st_error *err) {
+    if (st->ops->history_each == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s cannot list all history", st->ops->name);
+    return st->ops->history_each(st->be, fn, ud, err);
+}
+
+int state_history_put(state *st, const state_run *r, st_error *err) {
+    if (st->ops->history_put == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s cannot import history", st->ops->name);
+    return st->ops->history_put(st->be, r, err);
+}
+
+static int meta_cmp(const void *a, const void *b) {
+    const state_meta *x = a, *y = b;
+    int c = strcmp(x->pipeline, y->pipeline);
+    if (c == 0) c = strcmp(x->strategy, y->strategy);
+    return c ? c : strcmp(x->key, y->key);
+}
+
+int state_meta_list(state *st, state_meta **out, size_t *n, st_error *err) {
+    *out = NULL;
+    *n = 0;
+    if (st->ops->meta_list == NULL)
+        return st_error_set(err, ST_ENOTIMPL, "state %s cannot list meta", st->ops->name);
+    int rc = st->ops->meta_list(st->be, out, n, err);
+    if (rc == ST_OK && *n > 1) qsort(*out, *n, sizeof **out, meta_cmp);
+    return rc;
+}
+
+void state_meta_list_free(state_meta *m, size_t n) {
+    for (size_t i = 0; m != NULL && i < n; i++) free(m[i].value);
+    free(m);
 }
 
 int state_forget(state *st, const char *pipeline, const char *strategy, st_error *err) {

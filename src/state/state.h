@@ -2,7 +2,7 @@
  * state — run state and history per (pipeline, strategy) (DESIGN §3).
  *
  * A `state` handle fronts one backend (struct state_ops): SQLite, the
- * embedded default, or Redis. state_open() picks it from the parsed
+ * embedded default, Redis or PostgreSQL. state_open() picks it from the parsed
  * backend URL's kind (src/url/backend_url.h).
  *
  * Transitions (what each writer sets):
@@ -311,6 +311,22 @@ int state_progress_get(state *st, const char *pipeline, const char *strategy,
                        state_progress *out, st_error *err);
 /* The API's Progress object (state_json.c): the one writer of progress. */
 void state_progress_write_json(json_writer *w, const state_progress *p);
+
+/* --- copying a whole store (`synctool state migrate`) ---------------------
+ * ST_ENOTIMPL on a backend without them. */
+typedef int (*state_run_fn)(void *ud, const state_run *r);
+/* Every history entry of every pair with its log, oldest first. */
+int state_history_each(state *st, state_run_fn fn, void *ud, st_error *err);
+/* Appends one history entry and its log as given (the record is untouched). */
+int state_history_put(state *st, const state_run *r, st_error *err);
+/* One meta entry (watermark, why-journal, ...). */
+typedef struct state_meta {
+    char pipeline[128], strategy[128], key[128];
+    char *value;   /* malloc'ed */
+} state_meta;
+/* Every meta entry, sorted by pipeline, strategy, key. */
+int state_meta_list(state *st, state_meta **out, size_t *n, st_error *err);
+void state_meta_list_free(state_meta *m, size_t n);
 
 /* Removes history entries (and their logs) that finished before
  * now - keep_days, and all but the newest keep_runs per strategy.

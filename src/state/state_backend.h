@@ -9,7 +9,7 @@
  * backend only has to be a faithful, atomic "compare run_id, then set".
  *
  * Backends: state_sqlite.c (state_sqlite_open), state_redis.c
- * (state_redis_open). Tests plug a mock through state_open_with_ops().
+ * (state_redis_open), state_pg.c (state_pg_open). Tests plug a mock through state_open_with_ops().
  */
 #ifndef ST_STATE_BACKEND_H
 #define ST_STATE_BACKEND_H
@@ -57,7 +57,7 @@ typedef struct state_change {
  */
 struct state_ops {
     int version;       /* STATE_OPS_VERSION */
-    const char *name;  /* "sqlite", "redis", "mock" */
+    const char *name;  /* "sqlite", "redis", "postgresql", "mock" */
     /* Releases the handle; NULL-safe. */
     void (*close)(void *be);
     /* One record; ST_ENOTFOUND if absent, ST_EINVAL (naming the pair) if
@@ -120,6 +120,16 @@ struct state_ops {
      * History and counters stay (retention prunes history; counters are
      * monotonic for /metrics). `state prune`. */
     int (*forget)(void *be, const char *pipeline, const char *strategy, st_error *err);
+    /* Optional (NULL: ST_ENOTIMPL) — what `state migrate` needs to copy a
+     * store whole. history_each: every history entry of every pair with its
+     * log, oldest first (r is only valid during the call). history_put:
+     * appends one entry (its retry_count as given) and its log without
+     * touching the record, keeping the run id counter ahead of its id.
+     * meta_list: every meta entry of every pair; *out is malloc'ed, free it
+     * with state_meta_list_free. */
+    int (*history_each)(void *be, state_run_fn fn, void *ud, st_error *err);
+    int (*history_put)(void *be, const state_run *r, st_error *err);
+    int (*meta_list)(void *be, state_meta **out, size_t *n, st_error *err);
 };
 
 /* Wraps a backend handle. Takes ownership of `be` (closed by state_close, or
@@ -130,6 +140,8 @@ int state_sqlite_open(void **be, const struct state_ops **ops, const char *path,
                       st_error *err);
 int state_redis_open(void **be, const struct state_ops **ops, const backend_url *u,
                      st_error *err);
+int state_pg_open(void **be, const struct state_ops **ops, const backend_url *u,
+                  st_error *err);
 
 /* --- helpers shared by the backends (state.c) --- */
 

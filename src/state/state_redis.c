@@ -1148,6 +1148,157 @@ static int redis_outbox_prune(void *be, int64_t cutoff, int64_t *removed, st_err
     return ST_OK;
 }
 
+/* --- copying a whole store (state migrate) --- */
+
+/* Calls fn for the run hashes of ids[from, from + n) (pipelined HMGET). */
+static int runs_chunk(redis_be *b, const redisReply *ids, size_t from, size_t n,
+                      state_run_fn fn, void *ud, st_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "synctool:run:%s", ids->element[from + i]->str);
+        const char *argv[] = {"HMGET", key, "pipeline", "strategy", "entry", "log"};
+        redisAppendCommandArgv(b->c, 6, argv, NULL);
+    }
+    int rc = ST_OK;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(b->c, (void **)&r) != REDIS_OK || r == NULL)
+            return unavailable(b, err, "HMGET");
+        json_value *o = NULL;
+        if (rc == ST_OK && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+            r->element[2]->type == REDIS_REPLY_STRING &&
+            json_parse(&o, r->element[2]->str, r->element[2]->len, NULL) == ST_OK) {
+            state_run run = {0};
+            json_to_history(o, &run.entry);
+            for (int k = 0; k < 2; k++)
+                state_copy(k ? run.strategy : run.pipeline, sizeof run.pipeline,
+                           r->element[k]->type == REDIS_REPLY_STRING ? r->element[k]->str : "");
+            const redisReply *lg = r->element[3];
+            run.log = lg->type == REDIS_REPLY_STRING && lg->len > 0 ? lg->str : NULL;
+            rc = fn(ud, &run);
+            json_free(o);
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+/* synctool:runs orders the runs by finished_at: oldest first. */
+static int redis_history_each(void *be, state_run_fn fn, void *ud, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    const char *argv[] = {"ZRANGE", "synctool:runs", "0", "-1"};
+    redisReply *ids;
+    if ((rc = command(b, &ids, err, 4, argv, NULL)) != ST_OK) return rc;
+    size_t total = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+    for (size_t at = 0; rc == ST_OK && at < total; at += LIST_CHUNK)
+        rc = runs_chunk(b, ids, at, total - at < LIST_CHUNK ? total - at : LIST_CHUNK, fn, ud,
+                        err);
+    freeReplyObject(ids);
+    return rc;
+}
+
+/* KEYS: 1 history list, 2 run hash, 3 runs by time, 4 run_id counter.
+ * ARGV: 1 entry JSON, 2 pipeline, 3 strategy, 4 log, 5 finished_at, 6 run_id. */
+static const char HISTORY_PUT_LUA[] =
+    "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+    "redis.call('HSET', KEYS[2], 'pipeline', ARGV[2], 'strategy', ARGV[3], 'entry', ARGV[1],\n"
+    "           'log', ARGV[4])\n"
+    "redis.call('ZADD', KEYS[3], tonumber(ARGV[5]) or 0, ARGV[6])\n"
+    "local cur = tonumber(redis.call('GET', KEYS[4]) or '0') or 0\n"
+    "if tonumber(ARGV[6]) > cur then redis.call('SET', KEYS[4], ARGV[6]) end\n"
+    "return 1\n";
+
+static int redis_history_put(void *be, const state_run *run, st_error *err) {
+    json_writer w = {0};
+    if (history_body(&run->entry, &w) != ST_OK) {
+        json_release(&w);
+        return st_error_set(err, ST_ENOMEM, "state redis: out of memory");
+    }
+    size_t len = w.len + 48;
+    char *entry = malloc(len);
+    if (entry == NULL) {
+        json_release(&w);
+        return st_error_set(err, ST_ENOMEM, "state redis: out of memory");
+    }
+    snprintf(entry, len, "{\"retry_count\":%lld,%s", (long long)run->entry.retry_count,
+             w.buf + 1);
+    json_release(&w);
+    char hkey[KEY_MAX], rkey[64], fin[32], id[32];
+    key_of(hkey, "history", run->pipeline, run->strategy);
+    snprintf(rkey, sizeof rkey, "synctool:run:%lld", (long long)run->entry.run_id);
+    fmt_time(fin, sizeof fin, run->entry.finished_at);
+    snprintf(id, sizeof id, "%lld", (long long)run->entry.run_id);
+    const char *keys[] = {hkey, rkey, "synctool:runs", "synctool:state:run_id"};
+    const char *args[] = {entry, run->pipeline, run->strategy, run->log ? run->log : "", fin,
+                          id};
+    int rc = eval(be, HISTORY_PUT_LUA, 4, keys, 6, args, NULL, err);
+    free(entry);
+    return rc;
+}
+
+/* Appends the fields of one meta hash (key synctool:meta:<p>:<s>; the
+ * strategy is after the last ':', since a pipeline such as
+ * "synctool:scheduler" may hold one). */
+static int take_meta(const char *key, const redisReply *h, state_meta **arr, size_t *len,
+                     size_t *cap) {
+    const char *ps = key + strlen("synctool:meta:");
+    const char *sep = strrchr(ps, ':');
+    if (sep == NULL || h->type != REDIS_REPLY_ARRAY) return ST_OK;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        if (*len == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            state_meta *na = realloc(*arr, nc * sizeof *na);
+            if (na == NULL) return ST_ENOMEM;
+            *arr = na;
+            *cap = nc;
+        }
+        state_meta *m = &(*arr)[*len];
+        size_t pl = (size_t)(sep - ps) < sizeof m->pipeline ? (size_t)(sep - ps)
+                                                             : sizeof m->pipeline - 1;
+        memcpy(m->pipeline, ps, pl);
+        m->pipeline[pl] = '\0';
+        state_copy(m->strategy, sizeof m->strategy, sep + 1);
+        state_copy(m->key, sizeof m->key, h->element[i]->str);
+        if ((m->value = strdup(h->element[i + 1]->str)) == NULL) return ST_ENOMEM;
+        (*len)++;
+    }
+    return ST_OK;
+}
+
+static int redis_meta_list(void *be, state_meta **out, size_t *n, st_error *err) {
+    redis_be *b = be;
+    int rc = ensure_connected(b, err);
+    if (rc != ST_OK) return rc;
+    state_meta *arr = NULL;
+    size_t len = 0, cap = 0;
+    char cursor[32] = "0";
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", "synctool:meta:*", "COUNT", "1000"};
+        redisReply *r;
+        if ((rc = command(b, &r, err, 6, argv, NULL)) != ST_OK) break;
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        for (size_t i = 0; rc == ST_OK && i < keys->elements; i++) {
+            const char *hargv[] = {"HGETALL", keys->element[i]->str};
+            redisReply *h;
+            if ((rc = command(b, &h, err, 2, hargv, NULL)) != ST_OK) break;
+            if (take_meta(keys->element[i]->str, h, &arr, &len, &cap) != ST_OK)
+                rc = st_error_set(err, ST_ENOMEM, "state meta: out of memory");
+            freeReplyObject(h);
+        }
+        freeReplyObject(r);
+    } while (rc == ST_OK && strcmp(cursor, "0") != 0);
+    if (rc != ST_OK) {
+        state_meta_list_free(arr, len);
+        return rc;
+    }
+    *out = arr ? arr : calloc(1, sizeof *arr);
+    *n = len;
+    return *out ? ST_OK : st_error_set(err, ST_ENOMEM, "state meta: out of memory");
+}
+
 static const struct state_ops redis_state_ops = {
     .version = STATE_OPS_VERSION,
     .name = "redis",
@@ -1173,4 +1324,7 @@ static const struct state_ops redis_state_ops = {
     .outbox_list = redis_outbox_list,
     .outbox_update = redis_outbox_update,
     .outbox_prune = redis_outbox_prune,
+    .history_each = redis_history_each,
+    .history_put = redis_history_put,
+    .meta_list = redis_meta_list,
 };

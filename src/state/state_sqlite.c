@@ -970,6 +970,110 @@ static int sqlite_outbox_prune(void *be, int64_t cutoff, int64_t *removed, st_er
     return rc;
 }
 
+/* --- copying a whole store (state migrate) --- */
+
+static int sqlite_history_each(void *be, state_run_fn fn, void *ud, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT " HISTORY_COLUMNS ", pipeline, strategy,"
+                        " (SELECT log FROM state_run_logs WHERE history_id = h.id)"
+                        " FROM state_history h ORDER BY id", &s, err);
+    if (rc != ST_OK) return rc;
+    int step = SQLITE_ROW;
+    while (rc == ST_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        state_run run = {0};
+        row_to_history(s, &run.entry);
+        state_copy(run.pipeline, sizeof run.pipeline, col_str(s, 16));
+        state_copy(run.strategy, sizeof run.strategy, col_str(s, 17));
+        run.log = (char *)sqlite3_column_text(s, 18);
+        rc = fn(ud, &run);
+    }
+    if (rc == ST_OK && step != SQLITE_DONE) rc = db_fail(b, err, "history");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int history_put_in_tx(sqlite_be *b, const state_run *r, st_error *err) {
+    const state_history_entry *h = &r->entry;
+    const state_stats *x = &h->stats;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "INSERT INTO state_history(pipeline, strategy, " HISTORY_COLUMNS ")"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                        " ?15, ?16, ?17, ?18)", &s, err);
+    if (rc != ST_OK) return rc;
+    bind_text(s, 1, r->pipeline);
+    bind_text(s, 2, r->strategy);
+    sqlite3_bind_int64(s, 3, h->run_id);
+    bind_text(s, 4, state_status_name(h->status));
+    bind_time(s, 5, h->started_at);
+    bind_time(s, 6, h->finished_at);
+    sqlite3_bind_int64(s, 7, h->retry_count);
+    bind_text(s, 8, h->worker);
+    bind_text(s, 9, h->message);
+    bind_text(s, 10, h->error);
+    const int64_t v[] = {x->rows_read, x->rows_inserted, x->rows_updated, x->rows_deleted,
+                         x->rows_null_cursor, x->segments_compared, x->segments_skipped};
+    for (int i = 0; i < 7; i++) sqlite3_bind_int64(s, 11 + i, v[i]);
+    sqlite3_bind_double(s, 18, x->seconds);
+    if ((rc = step_done(b, s, err)) != ST_OK) return rc;
+    sqlite3_int64 id = sqlite3_last_insert_rowid(b->db);
+    if (r->log != NULL && r->log[0] != '\0') {
+        if ((rc = prepare(b, "INSERT INTO state_run_logs(history_id, log) VALUES(?1, ?2)", &s,
+                          err)) != ST_OK)
+            return rc;
+        sqlite3_bind_int64(s, 1, id);
+        bind_text(s, 2, r->log);
+        if ((rc = step_done(b, s, err)) != ST_OK) return rc;
+    }
+    if ((rc = prepare(b, "UPDATE state_counters SET value = max(value, ?1) WHERE name = 'run_id'",
+                      &s, err)) != ST_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, h->run_id);
+    return step_done(b, s, err);
+}
+
+static int sqlite_history_put(void *be, const state_run *r, st_error *err) {
+    sqlite_be *b = be;
+    int rc = exec(b, "BEGIN IMMEDIATE", err);
+    if (rc != ST_OK) return rc;
+    if ((rc = history_put_in_tx(b, r, err)) != ST_OK) return rollback(b, rc);
+    return commit(b, err);
+}
+
+static int sqlite_meta_list(void *be, state_meta **out, size_t *n, st_error *err) {
+    sqlite_be *b = be;
+    sqlite3_stmt *s;
+    int rc = prepare(b, "SELECT pipeline, strategy, key, value FROM state_kv"
+                        " ORDER BY pipeline, strategy, key", &s, err);
+    if (rc != ST_OK) return rc;
+    size_t len = 0, cap = 16;
+    state_meta *arr = malloc(cap * sizeof *arr);
+    int step = SQLITE_NOMEM;
+    while (arr && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            state_meta *na = realloc(arr, 2 * cap * sizeof *arr);
+            if (na == NULL) { step = SQLITE_NOMEM; break; }
+            arr = na;
+            cap *= 2;
+        }
+        state_meta *m = &arr[len];
+        state_copy(m->pipeline, sizeof m->pipeline, col_str(s, 0));
+        state_copy(m->strategy, sizeof m->strategy, col_str(s, 1));
+        state_copy(m->key, sizeof m->key, col_str(s, 2));
+        if ((m->value = strdup(col_str(s, 3))) == NULL) { step = SQLITE_NOMEM; break; }
+        len++;
+    }
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) {
+        state_meta_list_free(arr, len);
+        return step == SQLITE_NOMEM ? st_error_set(err, ST_ENOMEM, "state meta: out of memory")
+                                    : db_fail(b, err, "meta");
+    }
+    *out = arr;
+    *n = len;
+    return ST_OK;
+}
+
 static const struct state_ops sqlite_state_ops = {
     .version = STATE_OPS_VERSION,
     .name = "sqlite",
@@ -995,4 +1099,7 @@ static const struct state_ops sqlite_state_ops = {
     .outbox_update = sqlite_outbox_update,
     .outbox_prune = sqlite_outbox_prune,
     .forget = sqlite_forget,
+    .history_each = sqlite_history_each,
+    .history_put = sqlite_history_put,
+    .meta_list = sqlite_meta_list,
 };

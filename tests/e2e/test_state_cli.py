@@ -242,7 +242,7 @@ def test_import_unknown_pipeline_warns_but_imports(synctool, tmp_path):
 def test_state_usage_errors(synctool, tmp_path):
     cfg = make_config(tmp_path)
     r = synctool("state", config_dir=cfg)
-    assert r.rc == 2 and "expected export, import or prune" in r.err, r
+    assert r.rc == 2 and "expected export, import, prune, init or migrate" in r.err, r
     r = synctool("state", "frobnicate", config_dir=cfg)
     assert r.rc == 2 and "unknown subcommand 'frobnicate'" in r.err, r
     r = synctool("state", "import", config_dir=cfg)

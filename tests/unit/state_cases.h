@@ -1,7 +1,8 @@
 /*
  * state_cases — the behaviour cases every state backend must pass.
  *
- * Included (not linked) by test_state_sqlite.c and test_state_redis.c, which
+ * Included (not linked) by test_state_sqlite.c, test_state_redis.c and
+ * test_state_pg.c, which
  * each define one `state_test_backend`: how to wipe and open a fresh store,
  * and how to corrupt a stored field behind the module's back. The cases use
  * fixed instants only and exercise the public state.h API, so both backends
@@ -905,6 +906,79 @@ static void test_spool_write_and_replay(void **ctx) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* --- copying a whole store (state migrate, issue 24) --- */
+
+typedef struct runs_seen {
+    int64_t ids[16];
+    char logs[16][32];
+    size_t n;
+} runs_seen;
+
+static int see_run(void *ud, const state_run *r) {
+    runs_seen *s = ud;
+    if (s->n < 16) {
+        s->ids[s->n] = r->entry.run_id;
+        snprintf(s->logs[s->n], sizeof s->logs[0], "%s:%s %s", r->pipeline, r->strategy,
+                 r->log ? r->log : "-");
+        s->n++;
+    }
+    return 0;
+}
+
+/* history_each lists every pair's entries oldest first with their logs;
+ * history_put appends an entry as given (newest in history(), its log
+ * found by run id, later run ids stay ahead); meta_list lists every key. */
+static void test_copy_ops_history_and_meta(void **ctx) {
+    state *st = *ctx;
+    finish_log(st, "a", "s", 1, STATE_FAILED, T0, "one\n");
+    finish_log(st, "b", "s", 2, STATE_SUCCESS, T0 + MIN, NULL);
+    finish_log(st, "a", "s", 3, STATE_SUCCESS, T0 + 2 * MIN, "three\n");
+    runs_seen seen = {0};
+    assert_int_equal(state_history_each(st, see_run, &seen, NULL), ST_OK);
+    assert_int_equal(seen.n, 3);
+    assert_true(seen.ids[0] == 1 && seen.ids[1] == 2 && seen.ids[2] == 3);
+    assert_string_equal(seen.logs[0], "a:s one\n");
+    assert_string_equal(seen.logs[1], "b:s -");
+    state_run in = {.pipeline = "c", .strategy = "d", .log = "imported\n"};
+    in.entry.run_id = 500;
+    in.entry.status = STATE_FAILED;
+    in.entry.retry_count = 4;
+    in.entry.started_at = T0 + 3 * MIN;
+    in.entry.finished_at = T0 + 4 * MIN;
+    in.entry.stats.rows_read = 9;
+    snprintf(in.entry.error, sizeof in.entry.error, "boom");
+    assert_int_equal(state_history_put(st, &in, NULL), ST_OK);
+    state_history_entry *h;
+    size_t n;
+    assert_int_equal(state_history(st, "c", "d", 10, &h, &n, NULL), ST_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(h[0].retry_count, 4);
+    assert_int_equal(h[0].stats.rows_read, 9);
+    assert_string_equal(h[0].error, "boom");
+    free(h);
+    state_run r;
+    assert_int_equal(state_run_get(st, 500, &r, NULL), ST_OK);
+    assert_string_equal(r.log, "imported\n");
+    state_run_clear(&r);
+    st_error err;
+    assert_int_equal(state_get(st, "c", "d", &(state_record){0}, &err), ST_ENOTFOUND);
+    int64_t id;
+    assert_int_equal(state_new_run_id(st, &id, NULL), ST_OK);
+    assert_true(id > 500);
+    assert_int_equal(state_meta_put(st, "b", "s", "watermark", "w1", NULL), ST_OK);
+    assert_int_equal(state_meta_put(st, "a", "s", "why", "{\"x\":1}", NULL), ST_OK);
+    assert_int_equal(state_meta_put(st, "synctool:scheduler", "-", "leader", "h1", NULL), ST_OK);
+    state_meta *m;
+    assert_int_equal(state_meta_list(st, &m, &n, NULL), ST_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(m[0].pipeline, "a");
+    assert_string_equal(m[0].value, "{\"x\":1}");
+    assert_string_equal(m[1].key, "watermark");
+    assert_string_equal(m[2].pipeline, "synctool:scheduler");
+    assert_string_equal(m[2].strategy, "-");
+    state_meta_list_free(m, n);
+}
+
 static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_put_get_roundtrip),
     STATE_CASE(test_get_missing_is_notfound),
@@ -936,6 +1010,7 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_late_outcome_corrects_lost),
     STATE_CASE(test_late_outcome_keeps_newer_run),
     STATE_CASE(test_spool_write_and_replay),
+    STATE_CASE(test_copy_ops_history_and_meta),
 };
 
 #endif
