@@ -4,12 +4,14 @@
  * for what is left of the deadline, PQconsumeInput, until PQisBusy is
  * false; collect every result (the last one counts). Anything that looks
  * like a lost connection (libpq says so, or the deadline passed) drops
- * the connection so nothing half-read is ever reused.
+ * the connection so nothing half-read is ever reused; one found dead
+ * before a call (its socket says so) is replaced before the call.
  */
 #include "pgc_call.h"
 #include "pgcoord.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +37,19 @@ void pgc_link_drop(pgc_link *l) {
     l->c = NULL;
 }
 
+/* A connection that sat idle while the server restarted has a FATAL
+ * message or an end of file waiting on its socket: reading what is there
+ * finds out without a round trip, so a restart between two calls costs no
+ * failed call (notifications read here stay queued for PQnotifies). */
+static bool link_alive(pgc_link *l) {
+    if (l->c == NULL || PQstatus(l->c) != CONNECTION_OK) return false;
+    struct pollfd p = {.fd = PQsocket(l->c), .events = POLLIN};
+    if (poll(&p, 1, 0) > 0 && PQconsumeInput(l->c) == 0) return false;
+    return PQstatus(l->c) == CONNECTION_OK;
+}
+
 int pgc_link_ready(pgc_link *l, st_error *err) {
-    if (l->c != NULL && PQstatus(l->c) == CONNECTION_OK) return ST_OK;
+    if (link_alive(l)) return ST_OK;
     pgc_link_drop(l);
     int rc = pgc_connect(&l->u, l->app, &l->c, err);
     if (rc != ST_OK) return st_error_wrap(err, "%s", l->what);

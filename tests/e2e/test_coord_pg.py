@@ -47,9 +47,13 @@ def pg_env(server):
 
 
 @pytest.fixture
-def coord(pg_server):
-    """(state URL, env with its password) in a schema of its own."""
+def coord(pg_server, monkeypatch):
+    """(state URL, env with its password) in a schema of its own; the
+    password is in this process's environment too (for `synctool status`,
+    `ddl apply` ... run by the helpers)."""
     name = "co_" + uuid.uuid4().hex[:10]
+    for k, v in pg_env(pg_server).items():
+        monkeypatch.setenv(k, v)
     yield pg_url(pg_server, name), pg_env(pg_server), name
     pg_server.psql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE', dbname=pg_server.dbname)
 
@@ -78,7 +82,6 @@ def add_pipeline(cfg, name, rows, *procs):
 
 
 def succeeded(cfg, name, env):
-    os.environ.update(env)   # state_of runs `synctool status` with our environment
     st = state_of(cfg, name, "full_job")
     return st is not None and st["status"] == "success"
 
@@ -110,7 +113,6 @@ def test_pg_leader_killed_then_stopped_standby_leads_no_slot_twice(tmp_path, coo
     url, env, _ = coord
     cfg = str(tmp_path)
     setup_pipelines(cfg, url, ["first"])
-    os.environ.update(env)
     ws = [Background(cfg, "worker", "--name", f"w{i}", "--claim-idle", "30", env=env)
           for i in range(2)]
     a = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--name", "pa", env=env)
@@ -156,7 +158,6 @@ def test_pg_killed_worker_job_is_claimed_and_run_once(tmp_path, coord, pg_server
     url, env, coord_schema = coord
     cfg = str(tmp_path)
     gated_pipeline(tmp_path, pg_server, schema, state_url=url)
-    os.environ.update(env)
     hold = PgHold(pg_server)
     a = Background(cfg, "worker", "--name", "doomed", "--claim-idle", "5", env=env)
     b = None
@@ -259,12 +260,13 @@ def assert_backoff_steps(text):
 
 
 @pytest.mark.parametrize("mode", ["restart", "stall"])
-def test_pg_outage_under_scheduler_and_two_workers(tmp_path, mode):
+def test_pg_outage_under_scheduler_and_two_workers(tmp_path, mode, monkeypatch):
     pg = RestartablePg()
     cfg = str(tmp_path)
     env = pg_env(pg)
     url = pg_url(pg, "coord")
-    os.environ.update(env)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
     ws, s = [], None
     try:
         setup_pipelines(cfg, url, ["first"])
