@@ -5,6 +5,8 @@ PostgreSQL schema, no Redis: two schedulers and two workers.
 - the leader SIGKILLed, then the next one SIGSTOPped past its lease: a
   standby leads each time, the stopped one steps down when it wakes, and
   no slot runs twice;
+- a run asked for through the API (`serve`, POST .../run) goes through the
+  PostgreSQL queue to a worker, not to a process on the API's host;
 - a worker SIGKILLed mid-job (held at the PostgreSQL gate of
   test_lifecycle, so it is provably running): another worker claims the
   job after --claim-idle and runs it once;
@@ -30,6 +32,7 @@ import uuid
 import pytest
 
 from conftest import BIN
+from http_helpers import Server
 from test_lifecycle import PgHold, gate_waiters, gated_pipeline, tables_equal
 from test_scheduler_helpers import (count_rows, history, make_table, pipeline_yaml, state_of,
                                     wait_until, write_config)
@@ -190,6 +193,34 @@ def test_pg_killed_worker_job_is_claimed_and_run_once(tmp_path, coord, pg_server
     assert tables_equal(pg_server, schema)
     hist = history(cfg, "p")
     assert [h["status"] for h in hist].count("success") == 1, hist
+
+
+def test_pg_api_trigger_goes_through_the_queue_to_a_worker(tmp_path, coord, pg_server):
+    url, env, coord_schema = coord
+    cfg = str(tmp_path)
+    write_config(cfg, {"manual": pipeline_yaml("manual", "0 0 1 1 *", src_table="manual",
+                                               dst_table="manual")}, state_url=url)
+    make_table(os.path.join(cfg, "src.db"), table="manual", rows=4)
+    make_table(os.path.join(cfg, "dst.db"), table="manual", rows=0)
+    token = "t-" + uuid.uuid4().hex
+    w = Background(cfg, "worker", "--name", "apiw", env=env)
+    try:
+        w.wait_for("worker apiw started")
+        w.proc.send_signal(signal.SIGSTOP)   # the job waits in the table until it wakes
+        with Server(cfg, token=token, env=env) as srv:
+            st, _, text = srv.call("POST", "/api/v1/pipelines/manual/run", token=token,
+                                   body={"strategy": "full_job"})
+            assert st == 202, text
+            assert queue_rows(pg_server, coord_schema) == 1
+            w.proc.send_signal(signal.SIGCONT)
+            wait_or_dump(lambda: succeeded(cfg, "manual", env), "the triggered run", w)
+            wait_until(lambda: queue_rows(pg_server, coord_schema) == 0, what="the ack")
+            assert pg_server.password not in srv.text()
+    finally:
+        w.proc.send_signal(signal.SIGCONT)
+        assert w.stop() == 0, w.text()
+    assert "succeeded" in w.text(), w.text()
+    assert count_rows(os.path.join(cfg, "dst.db"), "manual") == 4
 
 
 class RestartablePg:
