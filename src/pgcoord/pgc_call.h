@@ -7,9 +7,11 @@
  * answers nothing, so a lock renewal or a job claim would hang the
  * scheduler or worker that asked. pgc_call sends the statement
  * asynchronously and polls the socket until its deadline; past it the
- * connection is closed (the server cancels the statement when it sees the
- * socket gone) and the caller gets ST_EUNAVAIL, exactly as for a server
- * that went away. The next call connects afresh (pgc_call_ready).
+ * connection is closed and the caller gets ST_EUNAVAIL, exactly as for a
+ * server that went away. The next call connects afresh (pgc_link_ready).
+ * A statement the stalled server still completes later is one whose answer
+ * nobody read: a lock taken that way lapses with its lease, a job claimed
+ * that way is claimed again after --claim-idle, as after a crash.
  */
 #ifndef ST_PGC_CALL_H
 #define ST_PGC_CALL_H
