@@ -5,11 +5,13 @@
  * `state_change`: a run_id to compare, which fields to set, what to do with
  * retry_count, and optionally a history entry to append. A backend applies a
  * change atomically — SQLite inside one BEGIN IMMEDIATE transaction, Redis in
- * one Lua script — so the transition rules live in one place (state.c) and a
- * backend only has to be a faithful, atomic "compare run_id, then set".
+ * one Lua script, PostgreSQL in one transaction holding the pair's row
+ * lock — so the transition rules live in one place (state.c) and a backend
+ * only has to be a faithful, atomic "compare run_id, then set".
  *
  * Backends: state_sqlite.c (state_sqlite_open), state_redis.c
- * (state_redis_open), state_pg.c (state_pg_open). Tests plug a mock through state_open_with_ops().
+ * (state_redis_open), state_pg.c (state_pg_open). Tests plug a mock
+ * through state_open_with_ops().
  */
 #ifndef ST_STATE_BACKEND_H
 #define ST_STATE_BACKEND_H

@@ -2,11 +2,11 @@
  * state_cases — the behaviour cases every state backend must pass.
  *
  * Included (not linked) by test_state_sqlite.c, test_state_redis.c and
- * test_state_pg.c, which
- * each define one `state_test_backend`: how to wipe and open a fresh store,
- * and how to corrupt a stored field behind the module's back. The cases use
- * fixed instants only and exercise the public state.h API, so both backends
- * are held to exactly the same contract.
+ * test_state_pg.c, which each define one `state_test_backend`: how to wipe
+ * and open a fresh store, and how to corrupt a stored field behind the
+ * module's back. The cases use
+ * fixed instants only and exercise the public state.h API, so every backend
+ * is held to exactly the same contract.
  */
 #ifndef TEST_STATE_CASES_H
 #define TEST_STATE_CASES_H
