@@ -15,9 +15,20 @@
  * with synchronous=NORMAL (no fsync per commit) shows how much of the cost
  * is the fsync.
  *
+ * PostgreSQL (SYNCTOOL_TEST_PG_*, a fresh schema dropped afterwards;
+ * bench/run turns fsync and synchronous_commit back on): a cycle is two
+ * statements, each its own transaction with one commit (the server
+ * function lock_acquire; a DELETE). The limit is half the rate of the
+ * smallest autocommitted write (an UPDATE of one row) on the same server;
+ * plain `SELECT 1` round trips show the network share. Goal (issue 24):
+ * at least 2,000 cycles/s from one process.
+ *
  * Prints one table; never fails on a figure (benchmarks report).
  */
 #include "../src/lock/lock.h"
+#include "../tests/unit/support/pg_url.h"
+
+#include <libpq-fe.h>
 
 #include <hiredis/hiredis.h>
 #include <sqlite3.h>
@@ -114,7 +125,8 @@ static double redis_script_floor(const char *url, int n) {
 static double lock_cycle_rate(const char *url, const char *key, int n) {
     lock_manager *lm = NULL;
     st_error err;
-    if (lock_open(&lm, url, &err) != ST_OK) {
+    backend_url u;
+    if (burl_parse(&u, url, &err) != ST_OK || lock_open(&lm, &u, &err) != ST_OK) {
         fprintf(stderr, "bench_lock: %s\n", err.msg);
         return 0;
     }
@@ -221,9 +233,59 @@ static void bench_sqlite(void) {
         "bound: one fsync per commit");
 }
 
+/* --- PostgreSQL ------------------------------------------------------------- */
+
+/* n statements of `sql`, each autocommitted, on a plain libpq connection. */
+static double pg_stmt_rate(const char *sql, int n) {
+    PGconn *c = pg_test_conn();
+    if (c == NULL) return 0;
+    PQclear(PQexec(c, "CREATE TABLE IF NOT EXISTS bench_lock_floor(k int PRIMARY KEY, v int);"
+                      "INSERT INTO bench_lock_floor VALUES (1, 0) ON CONFLICT DO NOTHING"));
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) PQclear(PQexec(c, sql));
+    double rate = n / (now_s() - t0);
+    PQfinish(c);
+    return rate;
+}
+
+static void bench_pg(void) {
+    char schema[64], url[600];
+    pg_test_schema(schema, sizeof schema, "benchlock");
+    if (pg_test_url(url, sizeof url, schema) != 0) {
+        printf("postgresql: SYNCTOOL_TEST_PG_* not set, skipped\n");
+        return;
+    }
+    lock_cycle_rate(url, "synctool:exec:pipeline:bench", 200); /* schema, warm up */
+    double rt = 0, commit = 0, cyc = 0;
+    for (int round = 0; round < 8; round++) { /* interleaved, best of each */
+        double r = pg_stmt_rate("SELECT 1", 1000);
+        double w = pg_stmt_rate("UPDATE bench_lock_floor SET v = v + 1 WHERE k = 1", 500);
+        double c = lock_cycle_rate(url, "synctool:exec:pipeline:bench", 500);
+        if (r > rt) rt = r;
+        if (w > commit) commit = w;
+        if (c > cyc) cyc = c;
+    }
+    PGconn *c = pg_test_conn();
+    if (c != NULL) PQclear(PQexec(c, "DROP TABLE IF EXISTS bench_lock_floor"));
+    PQfinish(c);
+    pg_drop_schema(schema);
+    row("postgresql: SELECT 1 round trips", rt, 0, "");
+    row("postgresql: autocommitted one-row UPDATEs", commit, 0, "(one commit each)");
+    row("postgresql: lock acquire+release cycles", cyc, commit / 2, "goal >= 2000/s");
+    const char *path = getenv("SYNCTOOL_BENCH_SUMMARY");   /* bench/run's table */
+    FILE *f = path && path[0] ? fopen(path, "a") : NULL;
+    if (f != NULL) {
+        fprintf(f, "postgresql lock acquire+release, one process\t%.0f /s\t"
+                "one-commit UPDATE %.0f /s\t%.2fx\t>= 2000 /s\t%s\n",
+                cyc, commit, commit > 0 ? cyc / commit : 0, cyc >= 2000 ? "met" : "MISSED");
+        fclose(f);
+    }
+}
+
 int main(void) {
     printf("bench_lock: acquire+release cycles/s vs. the same-run physical limit\n");
     bench_redis();
     bench_sqlite();
+    bench_pg();
     return 0;
 }

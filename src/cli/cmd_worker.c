@@ -3,7 +3,8 @@
  * proc_worker_run() (src/proc/proc_worker.c).
  *
  * URL-kind branch left here (issue 22): a worker needs the distributed
- * mode (`state_url.kind == BURL_REDIS`); anything else is a usage error.
+ * mode (burl_distributed: Redis or PostgreSQL state); SQLite is a usage
+ * error.
  */
 #include "cli.h"
 
@@ -17,9 +18,10 @@ static void worker_usage(FILE *f) {
     fprintf(f,
         "usage: synctool worker [--concurrency K] [--name NAME] [--claim-idle SECS]\n"
         "                       [--grace SECS] [--give-up-after SECS]\n\n"
-        "Distributed worker (needs Redis state: state.url redis://... in\n"
-        "datastores.yaml). Takes jobs the scheduler appended to the Redis Stream\n"
-        "synctool:jobs through the consumer group synctool-workers, runs each\n"
+        "Distributed worker (needs shared state: state.url redis://... or\n"
+        "postgresql://... in datastores.yaml). Takes jobs the scheduler appended\n"
+        "to the shared queue (Redis: the stream synctool:jobs, consumer group\n"
+        "synctool-workers; PostgreSQL: the table queue_jobs), runs each\n"
         "through the job manager (pipeline and table locks, state, history) and\n"
         "acknowledges it. Jobs a dead worker left unacknowledged for --claim-idle\n"
         "seconds are claimed and run here; a job is never lost, and the pipeline\n"
@@ -30,7 +32,7 @@ static void worker_usage(FILE *f) {
         "  --claim-idle SECS  claim jobs idle this long from dead workers (default 60)\n"
         "  --grace SECS       on SIGTERM, how long the running job may finish before\n"
         "                     it is interrupted (default 30)\n"
-        "  --give-up-after SECS  exit 69 once Redis has been unreachable this long\n"
+        "  --give-up-after SECS  exit 69 once the store has been unreachable this long\n"
         "                     (default: never; it retries with a capped backoff)\n"
         "  -h, --help         this help\n\n"
         "Stopping: SIGTERM/SIGINT take no new job and give the running one --grace\n"
@@ -38,9 +40,9 @@ static void worker_usage(FILE *f) {
         "`interrupted` (retried inside its slot). A second signal interrupts at once.\n"
         "With --concurrency K a consumer that dies is respawned with a backoff; the\n"
         "worker exits 1 when it cannot keep K alive. SIGHUP reloads configs.\n"
-        "While Redis is unreachable the worker warns once per backoff step (0.5 s\n"
+        "While the store is unreachable the worker warns once per backoff step (0.5 s\n"
         "doubling to 30 s), runs nothing and resumes by itself.\n"
-        "Exit: 0 stopped cleanly, 1 failed, 2 usage or config error, 69 Redis\n"
+        "Exit: 0 stopped cleanly, 1 failed, 2 usage or config error, 69 the store\n"
         "unreachable for longer than --give-up-after.\n");
 }
 
@@ -80,11 +82,11 @@ int cli_cmd_worker(cli_ctx *ctx, int argc, char **argv) {
     o.config_dir = ctx->config_dir;
     config *cfg = NULL;
     if ((rc = cli_load_config(ctx, &cfg)) != CLI_OK) return rc;
-    if (cfg->state_url.kind != BURL_REDIS) {
+    if (!burl_distributed(&cfg->state_url)) {
         config_free(cfg);
-        return cli_usage_error("worker", "needs Redis state (state: {url: redis://...} in "
-                               "datastores.yaml); with SQLite state `synctool scheduler` "
-                               "runs the jobs itself");
+        return cli_usage_error("worker", "needs shared state (state: {url: redis://...} or "
+                               "{url: postgresql://...} in datastores.yaml); with SQLite state "
+                               "`synctool scheduler` runs the jobs itself");
     }
     st_error e = {0};
     rc = proc_worker_run(&o, cfg, &e);

@@ -850,9 +850,10 @@ static int spawn_job(http_ctx *s, const queue_job *j, st_error *err) {
     return run_spawn_job(&o, j, s->cfg, NULL, err);
 }
 
-/* Hands job j over: the Redis job stream, or a detached process. */
+/* Hands job j over: the shared job queue (Redis, PostgreSQL), or a
+ * detached process. */
 static int handoff(http_ctx *s, queue_job *j, st_error *err) {
-    if (s->cfg->state_url.kind != BURL_REDIS) return spawn_job(s, j, err);
+    if (!burl_distributed(&s->cfg->state_url)) return spawn_job(s, j, err);
     queue *q = NULL;
     int rc = queue_open(&q, &s->cfg->state_url, err);
     if (rc == ST_OK) rc = queue_push(q, j, err);

@@ -98,9 +98,10 @@ int lock_open(lock_manager **out, const backend_url *u, st_error *err) {
         rc = lock_sqlite_open(&be, &ops, u->path, burl_redact(u, shown, sizeof shown), err);
     else if (u != NULL && u->kind == BURL_REDIS)
         rc = lock_redis_open(&be, &ops, u, burl_redact(u, shown, sizeof shown), err);
-    else if (u != NULL && u->kind == BURL_POSTGRES)
-        return st_error_set(err, ST_ENOTIMPL, "lock: PostgreSQL locks (postgresql://) are not "
-                            "implemented yet in this build");
+    else if (u != NULL && u->kind == BURL_POSTGRES) {
+        burl_redact(u, shown, sizeof shown);
+        rc = lock_pg_open(&be, &ops, u, err);
+    }
     else
         return st_error_set(err, ST_EINVAL, "lock: no backend URL given");
     if (rc != ST_OK) return rc;

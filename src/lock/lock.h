@@ -2,7 +2,8 @@
  * lock — leased locks with owner tokens and fencing tokens (DESIGN §4).
  *
  * A `lock_manager` fronts one backend (struct lock_ops): SQLite (the state
- * file, correct across processes on one host) or Redis (any number of hosts).
+ * file, correct across processes on one host), Redis or PostgreSQL (any
+ * number of hosts: lock_redis.c, lock_pg.c).
  * lock_open() picks it from the same parsed backend URL as the state
  * (src/url/backend_url.h).
  *

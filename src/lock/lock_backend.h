@@ -91,5 +91,7 @@ int lock_sqlite_open(void **be, const struct lock_ops **ops, const char *path, c
                      st_error *err);
 int lock_redis_open(void **be, const struct lock_ops **ops, const backend_url *u,
                     const char *shown, st_error *err);
+/* lock_pg.c: synctool's PostgreSQL database (src/pgcoord). */
+int lock_pg_open(void **be, const struct lock_ops **ops, const backend_url *u, st_error *err);
 
 #endif

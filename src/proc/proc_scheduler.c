@@ -47,7 +47,7 @@
  *
  * Leadership: every scheduler tries to take the lock `synctool:scheduler:
  * leader` (lock module, same backend as the state: SQLite on one host, Redis
- * across hosts) and renews it every lease/3. Only the leader ticks; the
+ * or PostgreSQL across hosts) and renews it every lease/3. Only the leader ticks; the
  * others log `standby: leader is NAME` once and try again every second, so
  * they take over within one lease of the leader dying. The leader writes
  * its name to the state's meta store for the standby message.
@@ -57,7 +57,8 @@
  * one and this loop is its consumer: it re-executes this binary as
  * `scheduler --exec-job ...` per job, at most --max-jobs at once, so a crash
  * in a job takes down only that child (proc_exec_job() is the child side).
- * In distributed mode (redis: state) the tick pushes to the Redis Stream
+ * In distributed mode (redis: or postgresql: state) the tick pushes to the
+ * shared job queue (a Redis Stream, a PostgreSQL table)
  * and `synctool worker` processes run the jobs. --once runs a single tick
  * and, embedded, waits for its jobs.
  *
@@ -65,9 +66,10 @@
  * done, renew or take the lease, tick if due, start queued jobs, call the
  * plugged-in service, wait for a signal / the service fd / 200 ms.
  *
- * URL-kind branch left here (issue 22): `state_url.kind != BURL_REDIS`
- * asks the deployment's mode (embedded: run jobs here; distributed: hand
- * them to workers), a decision of this loop, not an engine difference.
+ * URL-kind branch left here (issue 22): `burl_distributed(state_url)`
+ * asks the deployment's mode (embedded: run jobs here; distributed —
+ * Redis or PostgreSQL — hand them to workers), a decision of this loop,
+ * not an engine difference; the kind names the store in outage messages.
  */
 #include "proc_int.h"
 
@@ -572,8 +574,9 @@ static int sched_try_connect(sched_proc *p, st_error *err) {
  * problem fails at once. A stop signal while waiting: PROC_OK with
  * p->stopping set; --give-up-after: PROC_UNAVAILABLE. */
 static int sched_connect(sched_proc *p, st_error *err) {
-    p->embedded = p->cfg->state_url.kind != BURL_REDIS;
-    p->bo.what = p->embedded ? "lock store" : "redis";
+    p->embedded = !burl_distributed(&p->cfg->state_url);
+    p->bo.what = p->embedded ? "lock store"
+                 : p->cfg->state_url.kind == BURL_POSTGRES ? "postgresql" : "redis";
     for (;;) {
         int rc = sched_try_connect(p, err);
         if (rc == ST_OK) {

@@ -1,5 +1,7 @@
 /*
- * proc_worker — the distributed consumer of the Redis job stream.
+ * proc_worker — the distributed consumer of the shared job queue (the
+ * Redis job stream, or the PostgreSQL queue table: src/queue/queue_pg.c,
+ * same contract, claimed with FOR UPDATE SKIP LOCKED, woken by NOTIFY).
  *
  * A worker is one consumer (`--name`, default host:pid) in the consumer
  * group `synctool-workers` of the stream `synctool:jobs` (src/queue/
@@ -343,8 +345,8 @@ static void worker_outage(worker_proc *w, const char *why) {
         worker_poll_signals(w);
     }
     if (proc_backoff_expired(&w->bo, w->o.give_up_s, st_time_mono_ms()) && !w->stopping) {
-        log_error(NULL, NULL, "redis unreachable for more than %" PRId64 "s: giving up "
-                  "(--give-up-after)", w->o.give_up_s);
+        log_error(NULL, NULL, "%s unreachable for more than %" PRId64 "s: giving up "
+                  "(--give-up-after)", w->bo.what, w->o.give_up_s);
         w->stopping = 1;
         w->status = PROC_UNAVAILABLE;
     }
@@ -634,7 +636,7 @@ int proc_worker_run(const proc_worker_opts *o, config *cfg, st_error *err) {
     w.o = *o;
     w.cfg = cfg;
     w.sig_fd = w.wake_fd = -1;
-    w.bo.what = "redis";
+    w.bo.what = cfg->state_url.kind == BURL_POSTGRES ? "postgresql" : "redis";
     proc_block_signals(&w.sigs);
     snprintf(w.consumer, sizeof w.consumer, "%s", w.o.name);
     int rc = w.o.concurrency > 1 ? worker_fork_all(&w) : worker_consume(&w, err);

@@ -46,8 +46,7 @@ int queue_open(queue **out, const backend_url *u, st_error *err) {
     else if (u != NULL && u->kind == BURL_REDIS)
         rc = queue_redis_open(&be, &ops, u, err);
     else if (u != NULL && u->kind == BURL_POSTGRES)
-        return st_error_set(err, ST_ENOTIMPL, "queue: a PostgreSQL job queue (postgresql://) "
-                            "is not implemented yet in this build");
+        rc = queue_pg_open(&be, &ops, u, err);
     else
         return st_error_set(err, ST_EINVAL, "queue: no state URL given");
     if (rc != ST_OK) return rc;

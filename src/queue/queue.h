@@ -1,12 +1,13 @@
 /*
  * queue — the job hand-off from the scheduler to whoever runs the job
  * (DESIGN §1): an in-process FIFO in embedded mode, a Redis Stream with a
- * consumer group in distributed mode.
+ * consumer group or a PostgreSQL table (queue_pg.c) in distributed mode.
  *
  * A `queue` handle fronts one backend (struct queue_ops, queue_backend.h), picked by
  * queue_open() from the parsed state URL's kind (src/url/backend_url.h):
  * SQLite state (embedded mode) has the in-process queue, Redis state the
- * stream `synctool:jobs` read by consumer group `synctool-workers`.
+ * stream `synctool:jobs` read by consumer group `synctool-workers`,
+ * PostgreSQL state the table queue_jobs in the URL's schema.
  *
  * Delivery is at-least-once. A consumer takes a job with queue_pop(); the
  * job stays "pending" (delivered, not acknowledged) until queue_ack(). A job

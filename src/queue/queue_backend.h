@@ -49,5 +49,7 @@ int queue_open_with_ops(queue **out, const struct queue_ops *ops, void *be, st_e
 int queue_local_open(void **be, const struct queue_ops **ops, st_error *err);
 int queue_redis_open(void **be, const struct queue_ops **ops, const backend_url *u,
                      st_error *err);
+int queue_pg_open(void **be, const struct queue_ops **ops, const backend_url *u,
+                  st_error *err);
 
 #endif

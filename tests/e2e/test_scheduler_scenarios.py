@@ -241,7 +241,7 @@ def test_worker_refuses_sqlite_state(tmp_path):
     cfg = str(tmp_path)
     setup_sqlite(cfg, "p", "0 * * * *")
     r = run_synctool("worker", config_dir=cfg)
-    assert r.rc == 2 and "needs Redis state" in r.err, r
+    assert r.rc == 2 and "needs shared state" in r.err, r
     r = run_synctool("worker", "--help")
     assert r.rc == 0 and "usage: synctool worker" in r.out
     r = run_synctool("worker", "--concurrency", "0", config_dir=cfg)

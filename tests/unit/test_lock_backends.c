@@ -1,9 +1,13 @@
 /*
- * test_lock_backends — the same lock behaviour cases against both real
- * backends: SQLite (a temp file) and the redis-server named by
- * SYNCTOOL_TEST_REDIS_URL (scripts/with-servers starts one; the Redis group
- * fails loudly if it is missing). Each run uses fresh random key names, so
- * reruns against the same server never collide.
+ * test_lock_backends — the lock conformance suite: the same behaviour
+ * cases against every real backend: SQLite (a temp file), the
+ * redis-server named by SYNCTOOL_TEST_REDIS_URL and the PostgreSQL of
+ * SYNCTOOL_TEST_PG_* (a fresh schema, dropped afterwards); scripts/
+ * with-servers starts both servers and a group fails loudly if its server
+ * is missing. Each run uses fresh random key names, so reruns against the
+ * same server never collide. Besides locks: the scheduler's leader lease
+ * (one leads while it renews, a standby takes over within one lease of it
+ * stopping, the old leader's renewal is refused).
  *
  * Timing: leases in these tests are short (hundreds of ms), but every check
  * that waits for an expiry polls with a generous deadline instead of
@@ -25,13 +29,15 @@
 
 #include "../../src/job/job.h"
 #include "../../src/lock/lock.h"
+#include "support/pg_url.h"
 #include "support/url_open.h"
 
 typedef struct fixture {
     lock_manager *lm;
     char prefix[64];
     char dbpath[256];
-    char url[300];
+    char url[600];
+    char pg_schema[64];   /* PostgreSQL: the schema to drop */
 } fixture;
 
 static int64_t mono_ms(void) {
@@ -85,9 +91,19 @@ static int setup_redis(void **state) {
     return open_fixture(state, url, NULL);
 }
 
+static int setup_pg(void **state) {
+    char schema[64], url[600];
+    pg_test_schema(schema, sizeof schema, "lockt");
+    if (pg_test_url(url, sizeof url, schema) < 0) return -1;
+    if (open_fixture(state, url, NULL) < 0) return -1;
+    snprintf(((fixture *)*state)->pg_schema, sizeof ((fixture *)*state)->pg_schema, "%s", schema);
+    return 0;
+}
+
 static int teardown(void **state) {
     fixture *f = *state;
     lock_close(f->lm);
+    if (f->pg_schema[0]) pg_drop_schema(f->pg_schema);
     if (f->dbpath[0]) {
         char p[300];
         unlink(f->dbpath);
@@ -500,6 +516,131 @@ static void test_redis_reconnects_after_drop(void **state) {
     assert_int_equal(lock_release(f->lm, &h, &err), 0);
 }
 
+/* A PostgreSQL connection ended under us (server restart, an operator's
+ * pg_terminate_backend): the call that finds it dead reports ST_EUNAVAIL
+ * naming the URL without the password, the next one reconnects. */
+static void test_pg_reconnects_after_drop(void **state) {
+    fixture *f = *state;
+    PGconn *c = pg_test_conn();
+    assert_non_null(c);
+    char app[64];
+    snprintf(app, sizeof app, "synctool-lock-%d", (int)getpid());
+    const char *pv[] = {app};
+    PGresult *r = PQexecParams(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE application_name = $1", 1, NULL, pv, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(atoi(PQgetvalue(r, 0, 0)) >= 1);
+    PQclear(r);
+    PQfinish(c);
+    char k[320];
+    lock_handle h;
+    st_error err;
+    key(f, k, "reconnect");
+    int rc = lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &h, &err);
+    assert_int_equal(rc, ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "unreachable"));
+    assert_non_null(strstr(err.msg, "postgresql://"));
+    const char *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
+    if (pw && pw[0]) assert_null(strstr(err.msg, pw));
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &h, &err), 0);
+    assert_int_equal(lock_release(f->lm, &h, &err), 0);
+}
+
+/* Leases are judged by the server's clock: a lease whose expiry the
+ * server has passed is free at once, whatever the caller's clock says
+ * (PostgreSQL only: the test moves the row's expiry on the server). */
+static void test_pg_server_clock_judges(void **state) {
+    fixture *f = *state;
+    char k[320];
+    lock_handle a, b;
+    key(f, k, "srvclock");
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 3600000, &a, NULL), 0);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &b, NULL), ST_EBUSY);
+    PGconn *c = pg_test_conn();
+    assert_non_null(c);
+    char sql[400];
+    snprintf(sql, sizeof sql, "UPDATE \"%s\".lock_keys SET expires_at = clock_timestamp() - "
+             "interval '1 ms' WHERE owner = '%s'", f->pg_schema, a.owner);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+    assert_int_equal(lock_renew(f->lm, &a, NULL), ST_ESTALE);
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, 10000, &b, NULL), 0);
+    assert_true(b.fence > a.fence);
+    assert_int_equal(lock_release(f->lm, &b, NULL), 0);
+}
+
+/* --- the scheduler's leader lease ----------------------------------------- */
+
+typedef struct contender {
+    lock_manager *lm;
+    const char *key;
+    int64_t ttl_ms;
+    atomic_int stop;
+    lock_handle h;
+    _Atomic int64_t got_at;   /* mono ms when it became leader; 0 never */
+    atomic_int refused;       /* attempts refused while it stood by */
+} contender;
+
+/* A standby: tries every 20 ms, as proc_scheduler.c does every second. */
+static void *stand_by(void *arg) {
+    contender *c = arg;
+    while (!atomic_load(&c->stop)) {
+        int rc = lock_acquire(c->lm, c->key, LOCK_EXCLUSIVE, c->ttl_ms, &c->h, NULL);
+        if (rc == ST_OK) {
+            atomic_store(&c->got_at, mono_ms());
+            return NULL;
+        }
+        if (rc == ST_EBUSY) atomic_fetch_add(&c->refused, 1);
+        nap_ms(20);
+    }
+    return NULL;
+}
+
+/* One leads while it renews (the standby is refused through several
+ * leases); once it stops renewing (SIGKILL, SIGSTOP) the standby leads
+ * within one lease, with a larger fencing token, and the old leader's
+ * renewal is refused — it must step down. */
+static void test_leader_takeover_within_one_lease(void **state) {
+    fixture *f = *state;
+    char k[320];
+    snprintf(k, sizeof k, "synctool:scheduler:leader:%s", f->prefix);
+    const int64_t ttl = 900;
+    lock_handle lead;
+    st_error err;
+    assert_int_equal(lock_acquire(f->lm, k, LOCK_EXCLUSIVE, ttl, &lead, &err), 0);
+    contender c = {.key = k, .ttl_ms = ttl};
+    assert_int_equal(lock_clone(f->lm, &c.lm, &err), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, stand_by, &c);
+    /* three leases of renewing every ttl/3: the standby never gets in */
+    int64_t end = mono_ms() + 3 * ttl;
+    while (mono_ms() < end) {
+        assert_int_equal(lock_renew(f->lm, &lead, &err), 0);
+        nap_ms(ttl / 3);
+    }
+    assert_int_equal(atomic_load(&c.got_at), 0);
+    assert_true(atomic_load(&c.refused) > 0);
+    /* the leader stops renewing; its last renewal happened between
+     * `before` and `after` (on the store's clock its lease ends ttl later) */
+    int64_t before = mono_ms();
+    assert_int_equal(lock_renew(f->lm, &lead, &err), 0);
+    int64_t after = mono_ms();
+    pthread_join(t, NULL);
+    int64_t got = atomic_load(&c.got_at);
+    assert_true(got > 0);
+    assert_true(got - before >= ttl - 5);   /* not before the lease ran out */
+    /* and soon after (the standby tries every 20 ms; the slack is for a
+     * loaded machine, not a bound on its speed) */
+    assert_true(got - after <= ttl + 5000);
+    assert_true(c.h.fence > lead.fence);
+    assert_int_equal(lock_renew(f->lm, &lead, &err), ST_ESTALE);
+    assert_int_equal(lock_check_fence(f->lm, &lead, &err), ST_ESTALE);
+    assert_int_equal(lock_release(c.lm, &c.h, &err), 0);
+    lock_close(c.lm);
+}
+
 static void test_key_builders(void **state) {
     (void)state;
     char b[320];
@@ -557,6 +698,11 @@ static void test_unreachable_backends(void **state) {
     assert_non_null(strstr(err.msg, "unsupported state URL"));
     assert_int_equal(lock_open(&lm, NULL, &err), ST_EINVAL);
     assert_string_equal(err.msg, "lock: no backend URL given");
+    assert_int_equal(lock_open_url(&lm, "postgresql://u:hunter2@127.0.0.1:1/db", &err),
+                     ST_EUNAVAIL);
+    assert_null(lm);
+    assert_non_null(strstr(err.msg, "postgresql://"));
+    assert_null(strstr(err.msg, "hunter2"));
     assert_int_equal(lock_open_url(&lm, "sqlite:relative.db", &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "absolute"));
 }
@@ -575,12 +721,16 @@ static void test_unreachable_backends(void **state) {
     cmocka_unit_test(test_wait_timeout_is_honoured),                          \
     cmocka_unit_test(test_list_shows_held_locks),                             \
     cmocka_unit_test(test_renewer_raises_cancel_on_loss),                     \
-    cmocka_unit_test(test_job_lost_lease_cancels_execution)
+    cmocka_unit_test(test_job_lost_lease_cancels_execution),                  \
+    cmocka_unit_test(test_leader_takeover_within_one_lease)
 
 int main(void) {
     const struct CMUnitTest sqlite_cases[] = {CASES(sqlite)};
     const struct CMUnitTest redis_cases[] = {CASES(redis),
                                              cmocka_unit_test(test_redis_reconnects_after_drop)};
+    const struct CMUnitTest pg_cases[] = {CASES(pg),
+                                          cmocka_unit_test(test_pg_reconnects_after_drop),
+                                          cmocka_unit_test(test_pg_server_clock_judges)};
     const struct CMUnitTest plain[] = {
         cmocka_unit_test(test_key_builders),
         cmocka_unit_test(test_unreachable_backends),
@@ -590,6 +740,7 @@ int main(void) {
     failed += cmocka_run_group_tests_name("LockBackendSQLite", sqlite_cases, setup_sqlite,
                                           teardown);
     failed += cmocka_run_group_tests_name("LockBackendRedis", redis_cases, setup_redis, teardown);
+    failed += cmocka_run_group_tests_name("LockBackendPostgreSQL", pg_cases, setup_pg, teardown);
     failed += cmocka_run_group_tests_name("LockHelpers", plain, NULL, NULL);
     return failed;
 }

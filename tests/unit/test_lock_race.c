@@ -2,8 +2,9 @@
  * test_lock_race — mutual exclusion across processes with the real lock code.
  *
  * 8 forked processes make 50 attempts each at one pipeline lock, against
- * SQLite (one file, as on one host) and against the redis-server named by
- * SYNCTOOL_TEST_REDIS_URL. Whoever gets the lock checks, under the lock,
+ * SQLite (one file, as on one host), the redis-server named by
+ * SYNCTOOL_TEST_REDIS_URL and the PostgreSQL of SYNCTOOL_TEST_PG_* (a
+ * fresh schema, created before the children race, dropped after). Whoever gets the lock checks, under the lock,
  * through a shared file, that nobody else is inside: it reads the file (must
  * be 0), writes its pid, pauses, reads it back (must still be its pid),
  * writes 0, and appends its fencing token to a log before releasing. The
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "../../src/lock/lock.h"
+#include "support/pg_url.h"
 #include "support/url_open.h"
 
 #define NPROC 8
@@ -154,10 +156,27 @@ static void test_race_redis(void **state) {
     run_race(&r);
 }
 
+static void test_race_pg(void **state) {
+    (void)state;
+    race r = {0};
+    char schema[64];
+    pg_test_schema(schema, sizeof schema, "racet");
+    if (pg_test_url(r.url, sizeof r.url, schema) != 0)
+        fail_msg("SYNCTOOL_TEST_PG_* is not set: run under scripts/with-servers");
+    snprintf(r.key, sizeof r.key, "synctool:exec:pipeline:race");
+    lock_manager *lm = NULL; /* create the schema before the children race */
+    st_error err;
+    if (lock_open_url(&lm, r.url, &err) != 0) fail_msg("%s", err.msg);
+    lock_close(lm);
+    run_race(&r);
+    pg_drop_schema(schema);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_race_sqlite),
         cmocka_unit_test(test_race_redis),
+        cmocka_unit_test(test_race_pg),
     };
     return cmocka_run_group_tests_name("LockRace", tests, NULL, NULL);
 }

@@ -1,8 +1,13 @@
 /*
- * Unit tests for the queue module: the in-process backend always, the Redis
- * Streams backend against a real redis-server when SYNCTOOL_TEST_REDIS_URL
- * is set (scripts/with-servers does), each Redis test on its own database
- * number so it never sees another test's stream.
+ * Unit tests for the queue module, the queue conformance suite: the same
+ * checks against the in-process backend (the SQLite deployment's), the
+ * Redis Streams backend against a real redis-server when
+ * SYNCTOOL_TEST_REDIS_URL is set (scripts/with-servers does), each Redis
+ * test on its own database number so it never sees another test's stream,
+ * and the PostgreSQL backend against the harness's server
+ * (SYNCTOOL_TEST_PG_*), each test in a fresh schema. Shared backends also
+ * run consumers concurrently (each job acknowledged exactly once) and a
+ * blocked pop woken by a push from another handle.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +16,15 @@
 
 #include <hiredis/hiredis.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../src/queue/queue_backend.h"
+#include "support/pg_url.h"
 #include "support/url_open.h"
 
 static queue_job mk_job(const char *p, const char *s, int64_t run_id) {
@@ -139,6 +147,114 @@ static void check_never_lost(queue *q) {
     size_t waiting, pending;
     assert_int_equal(queue_count(q, &waiting, &pending, &err), 0);
     assert_int_equal(waiting + pending, 0);
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Consumers racing on one queue, each on its own handle (as worker
+ * processes are): every job is delivered to exactly one of them and
+ * acknowledged once. */
+enum { RACE_JOBS = 60, RACE_CONSUMERS = 4 };
+
+typedef struct racer {
+    const char *url;
+    char name[16];
+    int got[RACE_JOBS + 1];
+    int failed;
+} racer;
+
+static void *race_consume(void *arg) {
+    racer *r = arg;
+    queue *q = NULL;
+    if (queue_open_url(&q, r->url, NULL) != 0) {
+        r->failed = 1;
+        return NULL;
+    }
+    queue_job j;
+    int rc;
+    while ((rc = queue_pop(q, r->name, 0, &j, NULL)) == 0) {
+        if (j.run_id < 1 || j.run_id > RACE_JOBS || queue_ack(q, j.id, NULL) != 0) r->failed = 1;
+        else r->got[j.run_id]++;
+    }
+    if (rc != ST_ENOTFOUND) r->failed = 1;
+    queue_close(q);
+    return NULL;
+}
+
+static void check_concurrent_exactly_once(const char *url) {
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
+    for (int i = 1; i <= RACE_JOBS; i++) {
+        queue_job j = mk_job("race", "full", i);
+        assert_int_equal(queue_push(q, &j, &err), 0);
+    }
+    static racer rs[RACE_CONSUMERS];
+    pthread_t t[RACE_CONSUMERS];
+    for (int i = 0; i < RACE_CONSUMERS; i++) {
+        memset(&rs[i], 0, sizeof rs[i]);
+        rs[i].url = url;
+        snprintf(rs[i].name, sizeof rs[i].name, "c%d", i);
+        pthread_create(&t[i], NULL, race_consume, &rs[i]);
+    }
+    for (int i = 0; i < RACE_CONSUMERS; i++) pthread_join(t[i], NULL);
+    for (int j = 1; j <= RACE_JOBS; j++) {
+        int n = 0;
+        for (int i = 0; i < RACE_CONSUMERS; i++) n += rs[i].got[j];
+        assert_int_equal(n, 1);
+    }
+    for (int i = 0; i < RACE_CONSUMERS; i++) assert_int_equal(rs[i].failed, 0);
+    size_t waiting, pending;
+    assert_int_equal(queue_count(q, &waiting, &pending, &err), 0);
+    assert_int_equal(waiting + pending, 0);
+    queue_close(q);
+}
+
+/* An idle consumer blocked in pop wakes when another handle pushes, long
+ * before its block ends; an empty pop still returns after block_ms (a lost
+ * wake-up is never a hang). PostgreSQL's NOTIFY (Redis's XREADGROUP BLOCK
+ * is bounded by its 5 s command timeout, so a 60 s block is not for it). */
+typedef struct blocked {
+    queue *q;
+    int rc;
+    queue_job got;
+    int64_t took_ms;
+} blocked;
+
+static void *block_pop(void *arg) {
+    blocked *b = arg;
+    int64_t t0 = mono_ms();
+    b->rc = queue_pop(b->q, "idle", 60000, &b->got, NULL);
+    b->took_ms = mono_ms() - t0;
+    return NULL;
+}
+
+static void check_push_wakes_blocked_pop(const char *url) {
+    queue *pusher, *w;
+    st_error err;
+    assert_int_equal(queue_open_url(&pusher, url, &err), 0);
+    assert_int_equal(queue_open_url(&w, url, &err), 0);
+    int64_t t0 = mono_ms();
+    queue_job none;
+    assert_int_equal(queue_pop(w, "idle", 300, &none, &err), ST_ENOTFOUND);
+    assert_true(mono_ms() - t0 >= 300);
+    blocked b = {.q = w};
+    pthread_t t;
+    pthread_create(&t, NULL, block_pop, &b);
+    usleep(200 * 1000);   /* ordering only: a push before the pop is found at once too */
+    queue_job j = mk_job("wake", "full", 5);
+    assert_int_equal(queue_push(pusher, &j, &err), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(b.got.run_id, 5);
+    assert_true(b.took_ms < 30000);   /* woken, not the 60 s block run out */
+    assert_int_equal(queue_ack(w, b.got.id, &err), 0);
+    queue_close(pusher);
+    queue_close(w);
 }
 
 /* --- Local backend --- */
@@ -330,6 +446,121 @@ static void test_redis_bad_port(void **s) {
     assert_non_null(strstr(err.msg, "bad Redis URL: bad database number"));
 }
 
+/* --- PostgreSQL backend --- */
+
+/* A fresh schema's URL, or skip (with a message) without the harness. */
+#define PG_OR_SKIP()                                                        \
+    char schema[64], url[600];                                              \
+    pg_test_schema(schema, sizeof schema, "queuet");                        \
+    if (pg_test_url(url, sizeof url, schema) != 0) {                        \
+        skip();                                                             \
+    }
+
+static void test_pg_fifo(void **s) {
+    (void)s;
+    PG_OR_SKIP();
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
+    assert_string_equal(queue_backend_name(q), "postgresql");
+    check_fifo_and_fields(q);
+    queue_close(q);
+    pg_drop_schema(schema);
+}
+
+static void test_pg_claim(void **s) {
+    (void)s;
+    PG_OR_SKIP();
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
+    check_claim_from_dead_consumer(q);
+    queue_close(q);
+    pg_drop_schema(schema);
+}
+
+static void test_pg_never_lost(void **s) {
+    (void)s;
+    PG_OR_SKIP();
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
+    check_never_lost(q);
+    queue_close(q);
+    pg_drop_schema(schema);
+}
+
+static void test_pg_touch(void **s) {
+    (void)s;
+    PG_OR_SKIP();
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
+    check_touch_keeps_job(q, pause_1500ms);
+    queue_close(q);
+    pg_drop_schema(schema);
+}
+
+static void test_pg_concurrent_exactly_once(void **s) {
+    (void)s;
+    PG_OR_SKIP();
+    check_concurrent_exactly_once(url);
+    pg_drop_schema(schema);
+}
+
+static void test_pg_notify_wakes_idle_worker(void **s) {
+    (void)s;
+    PG_OR_SKIP();
+    check_push_wakes_blocked_pop(url);
+    pg_drop_schema(schema);
+}
+
+/* The server ends the connection (restart, pg_terminate_backend): the call
+ * that finds out is ST_EUNAVAIL naming the URL without its password; the
+ * next reconnects, LISTENs again, and nothing queued is lost. */
+static void test_pg_reconnects(void **s) {
+    (void)s;
+    PG_OR_SKIP();
+    queue *q;
+    st_error err;
+    assert_int_equal(queue_open_url(&q, url, &err), 0);
+    queue_job j = mk_job("orders", "full", 4), got;
+    assert_int_equal(queue_push(q, &j, &err), 0);
+    PGconn *c = pg_test_conn();
+    assert_non_null(c);
+    char app[64];
+    snprintf(app, sizeof app, "synctool-queue-%d", (int)getpid());
+    const char *pv[] = {app};
+    PQclear(PQexecParams(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE application_name = $1", 1, NULL, pv, NULL, NULL, 0));
+    PQfinish(c);
+    assert_int_equal(queue_pop(q, "w", 0, &got, &err), ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "unreachable"));
+    const char *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
+    if (pw && pw[0]) assert_null(strstr(err.msg, pw));
+    assert_int_equal(queue_pop(q, "w", 0, &got, &err), 0);
+    assert_int_equal(got.run_id, 4);
+    assert_int_equal(queue_ack(q, got.id, &err), 0);
+    queue_close(q);
+    pg_drop_schema(schema);
+}
+
+static void test_pg_unreachable(void **s) {
+    (void)s;
+    queue *q;
+    st_error err;
+    int rc = queue_open_url(&q, "postgresql://user:s3cret@127.0.0.1:1/db", &err);
+    assert_int_equal(rc, ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "127.0.0.1"));
+    assert_null(strstr(err.msg, "s3cret"));
+}
+
+static void test_redis_concurrent_exactly_once(void **s) {
+    (void)s;
+    REDIS_OR_SKIP(7);
+    check_concurrent_exactly_once(url);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_fifo),
@@ -346,6 +577,15 @@ int main(void) {
         cmocka_unit_test(test_redis_touch),
         cmocka_unit_test(test_redis_unreachable),
         cmocka_unit_test(test_redis_bad_port),
+        cmocka_unit_test(test_redis_concurrent_exactly_once),
+        cmocka_unit_test(test_pg_fifo),
+        cmocka_unit_test(test_pg_claim),
+        cmocka_unit_test(test_pg_never_lost),
+        cmocka_unit_test(test_pg_touch),
+        cmocka_unit_test(test_pg_concurrent_exactly_once),
+        cmocka_unit_test(test_pg_notify_wakes_idle_worker),
+        cmocka_unit_test(test_pg_reconnects),
+        cmocka_unit_test(test_pg_unreachable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
