@@ -68,19 +68,44 @@ static int lost(pgc_link *l, const char *why, st_error *err) {
     return st_error_set(err, ST_EUNAVAIL, "%s %s unreachable: %s", l->what, l->shown, msg);
 }
 
-/* Waits until the answer is complete or the deadline passes. */
-static int wait_answer(pgc_link *l, int64_t deadline, st_error *err) {
+/* Waits until the answer is complete or the deadline passes; -1 with why
+ * set when the connection is lost or the deadline passed. */
+static int wait_answer(PGconn *c, int64_t deadline, char *why, size_t n) {
     for (;;) {
-        int f = PQflush(l->c);
-        if (f < 0) return lost(l, PQerrorMessage(l->c), err);
-        if (f == 0 && !PQisBusy(l->c)) return ST_OK;
+        int f = PQflush(c);
+        if (f < 0) return snprintf(why, n, "%s", PQerrorMessage(c)), -1;
+        if (f == 0 && !PQisBusy(c)) return 0;
         int64_t left = deadline - mono_ms();
-        if (left <= 0) return lost(l, "no answer within the deadline (server stalled?)", err);
-        struct pollfd p = {.fd = PQsocket(l->c), .events = POLLIN | (f > 0 ? POLLOUT : 0)};
-        int n = poll(&p, 1, (int)left);
-        if (n < 0 && errno != EINTR) return lost(l, strerror(errno), err);
-        if (n > 0 && PQconsumeInput(l->c) == 0) return lost(l, PQerrorMessage(l->c), err);
+        if (left <= 0)
+            return snprintf(why, n, "no answer within the deadline (server stalled?)"), -1;
+        struct pollfd p = {.fd = PQsocket(c), .events = POLLIN | (f > 0 ? POLLOUT : 0)};
+        int k = poll(&p, 1, (int)left);
+        if (k < 0 && errno != EINTR) return snprintf(why, n, "%s", strerror(errno)), -1;
+        if (k > 0 && PQconsumeInput(c) == 0) return snprintf(why, n, "%s", PQerrorMessage(c)), -1;
     }
+}
+
+int pgc_query_on(PGconn *c, const char *sql, int n, const char *const *params, int timeout_ms,
+                 PGresult **out, char *why, size_t whyn) {
+    *out = NULL;
+    if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0)) {
+        snprintf(why, whyn, "%s", PQerrorMessage(c));
+        return -1;
+    }
+    if (wait_answer(c, mono_ms() + timeout_ms, why, whyn) < 0) return -1;
+    PGresult *last = NULL, *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        PQclear(last);
+        last = r;
+    }
+    ExecStatusType s = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK && (pgc_lost(c) || last == NULL)) {
+        snprintf(why, whyn, "%s", last ? PQresultErrorMessage(last) : PQerrorMessage(c));
+        PQclear(last);
+        return -1;
+    }
+    *out = last;
+    return 0;
 }
 
 int pgc_call(pgc_link *l, const char *sql, int n, const char *const *params, int timeout_ms,
@@ -88,24 +113,14 @@ int pgc_call(pgc_link *l, const char *sql, int n, const char *const *params, int
     *out = NULL;
     int rc = pgc_link_ready(l, err);
     if (rc != ST_OK) return rc;
-    if (!PQsendQueryParams(l->c, sql, n, NULL, params, NULL, NULL, 0))
-        return lost(l, PQerrorMessage(l->c), err);
-    if ((rc = wait_answer(l, mono_ms() + timeout_ms, err)) != ST_OK) return rc;
-    PGresult *last = NULL, *r;
-    while ((r = PQgetResult(l->c)) != NULL) {
-        PQclear(last);
-        last = r;
-    }
-    ExecStatusType s = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+    char why[300];
+    PGresult *last = NULL;
+    if (pgc_query_on(l->c, sql, n, params, timeout_ms, &last, why, sizeof why) < 0)
+        return lost(l, why, err);
+    ExecStatusType s = PQresultStatus(last);
     if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
         *out = last;
         return ST_OK;
-    }
-    if (pgc_lost(l->c) || last == NULL) {
-        char why[300];
-        snprintf(why, sizeof why, "%s", last ? PQresultErrorMessage(last) : PQerrorMessage(l->c));
-        PQclear(last);
-        return lost(l, why, err);
     }
     char what[300];
     snprintf(what, sizeof what, "%s %s", l->what, l->shown);

@@ -1,6 +1,7 @@
 /*
  * pgc_call — one statement on a connection to synctool's PostgreSQL
- * database with a deadline (issue 24), for the lock and queue backends.
+ * database with a deadline (issue 24), for the lock, queue and state
+ * backends.
  *
  * libpq's PQexec waits for the server forever: a coordination server that
  * is stopped (SIGSTOP, a VM paused) keeps the TCP connection open and
@@ -50,6 +51,14 @@ void pgc_link_drop(pgc_link *l);
  * server refused the statement). */
 int pgc_call(pgc_link *l, const char *sql, int n, const char *const *params, int timeout_ms,
              PGresult **out, st_error *err);
+
+/* The deadline without the link: runs sql on c (no reconnect: a caller
+ * inside a transaction must never continue it on a new session). 0 with
+ * *out the last result, whatever its status (the caller PQclears it); -1
+ * with why set when the connection is lost or the deadline passed (the
+ * caller drops c). */
+int pgc_query_on(PGconn *c, const char *sql, int n, const char *const *params, int timeout_ms,
+                 PGresult **out, char *why, size_t whyn);
 
 /* The first column of the first row as an integer (0 if none). */
 int64_t pgc_int(const PGresult *r, int row, int col);

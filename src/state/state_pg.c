@@ -46,6 +46,7 @@
  * connection is dropped and the next call connects again, as state_redis.
  */
 #include "state_backend.h"
+#include "../pgcoord/pgc_call.h"
 #include "../pgcoord/pgcoord.h"
 
 #include "../time/st_time.h"
@@ -128,13 +129,23 @@ static int ensure_connected(pg_be *b, st_error *err) {
     return pgc_connect(&b->u, "synctool-state", &b->c, err);
 }
 
-/* Runs sql with p's values; *out (may be NULL: cleared) is the result. */
+/* Runs sql with p's values; *out (may be NULL: cleared) is the result.
+ * Within PGC_CALL_TIMEOUT_MS (pgc_call.h): a stalled server is treated as
+ * one gone away (connection dropped, ST_EUNAVAIL), never waited on. */
 static int query(pg_be *b, PGresult **out, const char *what, const char *sql,
                  const pg_params *p, st_error *err) {
     if (out) *out = NULL;
     if (b->c == NULL) return st_error_set(err, ST_EUNAVAIL, "state postgresql %s: %s: "
                                           "not connected", b->shown, what);
-    PGresult *r = PQexecParams(b->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+    PGresult *r = NULL;
+    char why[300];
+    if (pgc_query_on(b->c, sql, p ? p->n : 0, p ? p->v : NULL, PGC_CALL_TIMEOUT_MS, &r, why,
+                     sizeof why) < 0) {
+        drop_conn(b);
+        why[strcspn(why, "\n")] = '\0';
+        return st_error_set(err, ST_EUNAVAIL, "state postgresql %s unreachable: %s: %s",
+                            b->shown, what, why);
+    }
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) return failed(b, r, what, err);
     if (out) *out = r; else PQclear(r);
@@ -149,7 +160,8 @@ static int begin(pg_be *b, st_error *err) {
 /* COMMIT when rc is ST_OK, else ROLLBACK (keeping rc and its message). */
 static int finish_tx(pg_be *b, int rc, st_error *err) {
     if (rc == ST_OK) return query(b, NULL, "COMMIT", "COMMIT", NULL, err);
-    if (b->c != NULL) PQclear(PQexec(b->c, "ROLLBACK"));
+    st_error ignored;
+    if (b->c != NULL) query(b, NULL, "ROLLBACK", "ROLLBACK", NULL, &ignored);
     return rc;
 }
 

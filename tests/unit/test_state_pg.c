@@ -112,6 +112,27 @@ static void test_lost_connection_reconnects(void **ctx) {
     assert_int_equal(r.status, STATE_PENDING);
 }
 
+/* A server that answers nothing (here: the call waits behind a table lock
+ * another session holds, as it would behind a stopped server) is given up
+ * after PGC_CALL_TIMEOUT_MS: ST_EUNAVAIL naming the URL, never a hang; once
+ * the lock is gone the next call connects again and works. */
+static void test_stalled_call_gives_up(void **ctx) {
+    state *st = *ctx;
+    assert_int_equal(state_mark_pending(st, "p", "s", 1, T0, NULL), ST_OK);
+    PGconn *c = raw_connect();
+    raw_exec(c, "BEGIN");
+    raw_exec(c, "LOCK TABLE state_records IN ACCESS EXCLUSIVE MODE");
+    state_record r;
+    st_error err;
+    assert_int_equal(state_get(st, "p", "s", &r, &err), ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "no answer within the deadline"));
+    assert_non_null(strstr(err.msg, "state postgresql postgresql://"));
+    raw_exec(c, "ROLLBACK");
+    PQfinish(c);
+    assert_int_equal(state_get(st, "p", "s", &r, &err), ST_OK);
+    assert_int_equal(r.status, STATE_PENDING);
+}
+
 static void test_unreachable_hides_password(void **ctx) {
     (void)ctx;
     backend_url u;
@@ -169,6 +190,7 @@ int main(void) {
     const struct CMUnitTest own[] = {
         STATE_CASE(test_tables_and_name),
         STATE_CASE(test_lost_connection_reconnects),
+        STATE_CASE(test_stalled_call_gives_up),
         cmocka_unit_test(test_unreachable_hides_password),
         STATE_CASE(test_big_list_pages),
     };
