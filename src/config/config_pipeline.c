@@ -108,6 +108,21 @@ static void parse_expr(config_loader *ld, const config_node *item, const char *p
                            "plain source column)", path, c->name ? c->name : "");
 }
 
+/* `type` of a column: required, also on an `expr` column, whose type is
+ * not inferred from the expression (not implemented: SQLite has no type
+ * for an expression, and PostgreSQL's numeric results carry no precision),
+ * which the message says rather than only "missing". */
+static void parse_column_type(config_loader *ld, const config_node *item, const char *path,
+                              config_column *c) {
+    if (config_map_get(item, "type") == NULL && config_map_get(item, "expr") != NULL) {
+        config_problem_add(ld, item->line, item->col, "%s: missing required key \"type\": an "
+                           "expr column needs its destination type written (inferring it from "
+                           "the expression is not implemented)", path);
+        return;
+    }
+    config_get_string(ld, item, path, "type", true, &c->type);
+}
+
 void config_parse_columns(config_loader *ld, const config_node *root, config_pipeline *p) {
     static const char *const keys[] = {"name", "type", "key", "dest", "compare", "expr", NULL};
     const config_node *m = get_list(ld, root, "columns", "column");
@@ -125,7 +140,7 @@ void config_parse_columns(config_loader *ld, const config_node *root, config_pip
         snprintf(path, sizeof path, "columns[%zu]", i);
         if (!config_check_map(ld, m->vals[i], path, NULL, keys)) continue;
         config_get_string(ld, m->vals[i], path, "name", true, &c->name);
-        config_get_string(ld, m->vals[i], path, "type", true, &c->type);
+        parse_column_type(ld, m->vals[i], path, c);
         config_get_bool(ld, m->vals[i], path, "key", &c->key);
         config_get_string(ld, m->vals[i], path, "dest", false, &c->dest_name);
         parse_compare(ld, m->vals[i], path, c);

@@ -233,6 +233,26 @@ def test_validation_names_file_line_col(synctool, tmp_path):
     assert synctool("validate", config_dir=tmp_path).rc == 0
 
 
+def test_lookups_refused_as_not_implemented(synctool, tmp_path):
+    """An aggregate pipeline with lookups is refused (not implemented), at
+    the `lookups` key, with the way to get there instead."""
+    write(tmp_path,
+          "name: p\nsource: {datastore: a, table: orders}\ndestination: {datastore: b, table: t}\n"
+          "aggregate: {group_by: [customer_id]}\n"
+          "columns:\n"
+          "  - {name: customer_id, type: bigint, key: true}\n"
+          "  - {name: n, type: bigint, expr: \"count(*)\"}\n"
+          "lookups:\n"
+          "  - {datastore: a, table: customers, key: customer_id, lookup_key: id,\n"
+          "     columns: [{name: segment, type: text}]}\n"
+          "strategies:\n  - {name: f, type: full}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2, r
+    assert ("pipelines/p.yaml:8:1: lookups: an aggregate pipeline cannot have lookups (not "
+            "implemented): enrich the rows in a pipeline of their own and aggregate its "
+            "destination") in r.err, r
+
+
 def test_no_primary_key_and_missing_map(synctool, tmp_path):
     import sqlite3
     write(tmp_path,
@@ -294,6 +314,14 @@ def test_explain_list_and_api_show_the_aggregate(synctool, tmp_path):
     assert doc[0]["aggregate"] == {"group_by": ["customer_id", "day"],
                                    "group_map": "synctool_groups_t"}
     check_schema("PipelineSummary", doc[0])
+    from http_helpers import Server
+    with Server(str(tmp_path)) as s:      # the detail, validated against docs/openapi.yaml
+        d = s.json("GET", "/api/v1/pipelines/p", template="/api/v1/pipelines/{name}")
+    assert d["aggregate"] == doc[0]["aggregate"]
+    assert d["source"]["where"] == "total > 0"
+    assert [(c["dest"], c["key"], c["expr"]) for c in d["columns"]] == [
+        ("customer_id", True, None), ("day", True, "date(created_at)"),
+        ("revenue", False, "sum(total)")]
 
 
 def test_pg_late_commit_moves_an_order(synctool, tmp_path, pg_server, pgschema):

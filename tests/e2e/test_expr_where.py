@@ -182,6 +182,18 @@ def test_expr_refused_on_key_cursor_and_query(synctool, tmp_path):
     assert r.rc == 2, r
     assert "p.yaml:2:" in r.err and "source.where: a filter applies to a source table" in r.err
     assert 'columns[1].expr: the source is a query; compute "x" in source.query' in r.err, r
+    # the destination type of an expression is written, not inferred
+    write(tmp_path,
+          "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
+          "columns:\n"
+          "  - {name: id, type: bigint, key: true}\n"
+          "  - {name: gross, expr: \"round(total * 1.19, 2)\"}\n"
+          "strategies:\n  - {name: f, type: full}\n")
+    r = synctool("validate", config_dir=tmp_path)
+    assert r.rc == 2, r
+    assert ('pipelines/p.yaml:6:5: columns[1]: missing required key "type": an expr column '
+            "needs its destination type written (inferring it from the expression is not "
+            "implemented)") in r.err, r
 
 
 def test_check_names_a_broken_expression(synctool, tmp_path):

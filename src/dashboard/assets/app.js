@@ -460,6 +460,15 @@
       esc(p.aggregate.group_map) + "</div>";
   }
 
+  // A pipeline's compare: false columns (API column "compare"), by their
+  // destination names as `explain` and `diff` name them.
+  function ignoredLine(p) {
+    var names = (p.columns || []).filter(function (c) { return c.compare === false; })
+      .map(function (c) { return c.dest; });
+    return names.length ? '<div class="small muted" id="p-ignored">ignored columns: ' +
+      esc(names.join(", ")) + " (compare: false: copied, not compared by full, hash and diff)</div>" : "";
+  }
+
   function endpoint(e) {
     if (!e) return "";
     if (e.query) return e.datastore + " (query)";
@@ -667,7 +676,7 @@
             " · freshness: " + freshnessCell(p) + aggregateLine(p) +
             (p.columns || []).filter(function (c) { return c.expr; }).map(function (c) {
               return '<div class="small muted">computed: ' + esc(c.name) + " = " + esc(c.expr) + "</div>";
-            }).join("") + lookupLines(p));
+            }).join("") + ignoredLine(p) + lookupLines(p));
           if (!actionsDrawn) {
             setHtml($("#p-actions"), actionButtons(name, p.strategies));
             wireActions($("#p-actions"), name, function () { actionsDrawn = false; current.refresh(); });
