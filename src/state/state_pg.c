@@ -456,12 +456,22 @@ static int append_history(pg_be *b, const state_change *c, int64_t retry, st_err
     return append_log(b, id, c->log, err);
 }
 
+/* A pending mark (status pending, no history): the scheduler's hand-off,
+ * always followed by the job's queue push on this same server, whose
+ * synchronous commit flushes the WAL past this earlier commit. */
+static bool is_pending_mark(const state_change *c) {
+    return (c->set & STATE_SET_STATUS) && c->values.status == STATE_PENDING &&
+           c->history == NULL;
+}
+
 static int pg_apply(void *be, const state_change *c, st_error *err) {
     pg_be *b = be;
     int rc = begin(b, err);
     if (rc != ST_OK) return rc;
     int64_t retry = 0;
-    rc = lock_pair(b, c, err);
+    if (is_pending_mark(c))
+        rc = query(b, NULL, "apply", "SET LOCAL synchronous_commit TO off", NULL, err);
+    if (rc == ST_OK) rc = lock_pair(b, c, err);
     if (rc == ST_OK) rc = update_fields(b, c, &retry, err);
     if (rc == ST_OK && c->history) rc = append_history(b, c, retry, err);
     return finish_tx(b, rc, err);
