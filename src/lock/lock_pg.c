@@ -24,8 +24,9 @@
  * is atomic per key across every process and host. acquire_many (the
  * scheduler's enqueue locks for every due pipeline) calls lock_acquire
  * once per key in one statement over unnest() of the keys sent as one
- * text[]: one round trip and one commit for the whole batch. Renew, release and the
- * fence check are single compare-and-act statements on the owner's row
+ * text[]: one round trip and one commit for the whole batch. Renew,
+ * release and the fence check are single compare-and-act statements on
+ * the owner's row
  * (UPDATE ... WHERE key AND owner AND expires_at > clock_timestamp()):
  * a holder whose lease ran out and was taken over matches nothing and gets
  * ST_ESTALE. Row locks order a renewal against a newcomer's check: the
@@ -158,7 +159,9 @@ static int array_of(strbuf *b, const char *const *v, size_t n) {
 
 /* Every key in one statement, one round trip (the scheduler's enqueue
  * locks: 100 due pipelines cost one call, not 100): lock_acquire per key
- * as acquire does, in one transaction, so a failure takes nothing. */
+ * as acquire does, in one transaction, so a failure takes nothing. Two
+ * batches locking shared keys in opposite orders would deadlock; the
+ * server then fails one of them (nothing taken, its error returned). */
 static int lpg_acquire_many(void *be, const char *const *keys, size_t n, lock_mode mode,
                             const char *const *owners, int64_t ttl_ms, int64_t now,
                             int64_t *fences, int *rcs, st_error *err) {

@@ -31,6 +31,12 @@
  * refused or corrupt update changes nothing. Two processes updating one pair
  * serialize on the row lock (no lost increment). put_many() is one
  * transaction and moves the run id sequence ahead of imported ids.
+ * Durability: every commit waits for its WAL flush except a pending mark's
+ * (the scheduler's hand-off, status pending and no history): the job's
+ * queue push follows it on the same server with a durable commit, whose
+ * flush covers the earlier mark, so 100 enqueues wait for 100 flushes,
+ * not 200. A crash between the two forgets at most a mark whose job was
+ * never queued: the strategy is due again at the next tick.
  *
  * Listing: list_each() pages by key (WHERE (pipeline, strategy) > last ...
  * LIMIT 1000), so 100,000 records cost 100 round trips and memory for one
