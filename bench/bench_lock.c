@@ -23,9 +23,7 @@
  * plain `SELECT 1` round trips show the network share. Goal (issue 24):
  * at least 2,000 cycles/s from one process.
  *
- * Prints one table; never fails on a figure (benchmarks report). With
- * SYNCTOOL_BENCH_SUMMARY set, the PostgreSQL row (the one with a goal) is
- * appended to that file for bench/run's summary.
+ * Prints one table; never fails on a figure (benchmarks report).
  */
 #include "../src/lock/lock.h"
 #include "../tests/unit/support/pg_url.h"
@@ -250,18 +248,6 @@ static double pg_stmt_rate(const char *sql, int n) {
     return rate;
 }
 
-/* The PostgreSQL row of bench/run's summary (SYNCTOOL_BENCH_SUMMARY). */
-static void summary_pg(double cyc, double commit) {
-    const char *path = getenv("SYNCTOOL_BENCH_SUMMARY");
-    FILE *f = path && path[0] ? fopen(path, "a") : NULL;
-    if (f == NULL) return;
-    fprintf(f, "lock acquire+release cycles, one process, PostgreSQL\t%.0f /s\t"
-               "one-row UPDATE commits/2: %.0f /s\t%.2fx\t>= 2000 /s\t%s\n",
-            cyc, commit / 2, commit > 0 ? cyc / (commit / 2) : 0,
-            cyc >= 2000 ? "met" : "MISSED");
-    fclose(f);
-}
-
 static void bench_pg(void) {
     char schema[64], url[600];
     pg_test_schema(schema, sizeof schema, "benchlock");
@@ -286,7 +272,6 @@ static void bench_pg(void) {
     row("postgresql: SELECT 1 round trips", rt, 0, "");
     row("postgresql: autocommitted one-row UPDATEs", commit, 0, "(one commit each)");
     row("postgresql: lock acquire+release cycles", cyc, commit / 2, "goal >= 2000/s");
-    summary_pg(cyc, commit);
 }
 
 int main(void) {

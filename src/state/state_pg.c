@@ -35,8 +35,10 @@
  * (the scheduler's hand-off, status pending and no history): the job's
  * queue push follows it on the same server with a durable commit, whose
  * flush covers the earlier mark, so 100 enqueues wait for 100 flushes,
- * not 200. A crash between the two forgets at most a mark whose job was
- * never queued: the strategy is due again at the next tick.
+ * not 200 (with PostgreSQL state the queue is always queue_pg on the
+ * same URL). A server crash between the two may now also forget the mark
+ * of a job that was never queued: the strategy is then due again at the
+ * next tick (a remembered mark waits out the pending timeout).
  *
  * Listing: list_each() pages by key (WHERE (pipeline, strategy) > last ...
  * LIMIT 1000), so 100,000 records cost 100 round trips and memory for one
