@@ -17,16 +17,19 @@
  * RUSAGE_SELF at its end) is its own:
  * the config of N/3 pipelines, the compiled plan, the seeding and the ticks.
  * Measured with SQLite state (temporary file, lock manager on the same file,
- * in-process queue) and, when SYNCTOOL_TEST_REDIS_URL is set, with Redis
+ * in-process queue), when SYNCTOOL_TEST_REDIS_URL is set with Redis
  * state (database 10 flushed first; locks and the Redis Stream queue on the
- * same server). Baseline in the same run, interleaved with the ticks: the
+ * same server) and, when SYNCTOOL_TEST_PG_* is set (scripts/with-servers),
+ * with PostgreSQL state (a fresh schema per run, dropped afterwards; locks
+ * and the SKIP LOCKED queue in the same schema). Baseline in the same run, interleaved with the ticks: the
  * bare state_list() of the same records, i.e. what the old tick paid to see
  * the state at all (2 KB per record), run in a child process of its own so
  * its memory is not counted in the tick's peak RSS. Each figure is the median of REPS
  * repetitions with the range (the due records are reset and the queue
  * drained between them): the machine is shared, single runs are noisy.
  * Goals (issue 15): 100k strategies <= 1 s with SQLite, <= 2 s with Redis,
- * peak RSS <= 64 MiB, idle tick growth from 10k to 100k <= 12x.
+ * peak RSS <= 64 MiB, idle tick growth from 10k to 100k <= 12x; (issue 24)
+ * <= 1 s with PostgreSQL.
  * With SYNCTOOL_BENCH_SUMMARY set, the rows with a goal are appended to
  * that file for bench/run's summary.
  *
@@ -41,6 +44,7 @@
 #include "../src/sched/sched.h"
 #include "../src/state/state.h"
 #include "../src/time/st_time.h"
+#include "../tests/unit/support/pg_url.h"
 
 #include <hiredis/hiredis.h>
 
@@ -74,9 +78,9 @@ static double bench_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static config *bench_config(const char *state_url) {
+static config *bench_config(const backend_url *state_url) {
     config *cfg = calloc(1, sizeof *cfg);
-    cfg->state_url = strdup(state_url);
+    cfg->state_url = *state_url;
     cfg->npipelines = npipe;
     cfg->pipelines = calloc(npipe, sizeof *cfg->pipelines);
     for (size_t i = 0; i < npipe; i++) {
@@ -104,7 +108,6 @@ static void bench_config_free(config *cfg) {
         free(cfg->pipelines[i].strategies);
     }
     free(cfg->pipelines);
-    free(cfg->state_url);
     free(cfg);
 }
 
@@ -184,7 +187,8 @@ static double bench_median(double *v, int n) {
 
 /* What a child reports to the parent through a pipe. */
 typedef struct bench_result {
-    double idle_ms[2], enq_ms[2], base_ms[2];  /* [0] SQLite, [1] Redis; < 0 = not run */
+    double idle_ms[3], enq_ms[3], base_ms[3];  /* [0] SQLite, [1] Redis, [2] PostgreSQL;
+                                                  < 0 = not run */
     long maxrss_kib;                            /* the child's own (RUSAGE_SELF) */
 } bench_result;
 
@@ -221,7 +225,7 @@ static void bench_row(const char *what, double *v, double base, double goal_ms,
 /* The baseline, state_list() of every record, in a child process of its
  * own (own handle, the 2 KB records of the listing out of this process's
  * peak RSS); returns its time in ms, or -1. */
-static double bench_baseline(const char *state_url, size_t *n) {
+static double bench_baseline(const backend_url *state_url, size_t *n) {
     int fds[2];
     if (pipe(fds) != 0) return -1;
     fflush(stdout);
@@ -251,14 +255,18 @@ static double bench_baseline(const char *state_url, size_t *n) {
     return r[0];
 }
 
-static int bench_backend(const char *label, const char *state_url, const char *queue_url,
+/* `url` is the state URL's text; the queue is the one the URL names, or the
+ * in-process one when `local_queue`. */
+static int bench_backend(const char *label, const char *url, bool local_queue,
                          double goal, size_t nstrats, int which, bench_result *res) {
     st_error err;
+    backend_url u;
     state *st = NULL;
     lock_manager *lm = NULL;
     queue *q = NULL;
-    if (state_open(&st, state_url, &err) != ST_OK || lock_open(&lm, state_url, &err) != ST_OK ||
-        queue_open(&q, queue_url, &err) != ST_OK) {
+    if (burl_parse(&u, url, &err) != ST_OK || state_open(&st, &u, &err) != ST_OK ||
+        lock_open(&lm, &u, &err) != ST_OK ||
+        (local_queue ? queue_open_local(&q, &err) : queue_open(&q, &u, &err)) != ST_OK) {
         printf("%s: skipped (%s)\n", label, err.msg);
         lock_close(lm);
         state_close(st);
@@ -266,7 +274,7 @@ static int bench_backend(const char *label, const char *state_url, const char *q
     }
     int64_t now;
     st_time_parse("2025-10-15T10:07:00Z", &now, NULL);
-    config *cfg = bench_config(state_url);
+    config *cfg = bench_config(&u);
     sched_plan *plan = NULL;
     double t0 = bench_ms();
     int rc = bench_seed(st, now, false);
@@ -278,7 +286,7 @@ static int bench_backend(const char *label, const char *state_url, const char *q
         size_t n = 0;
         sched_tick_opts o = {.now = now, .fixed_time = true};
         for (int k = 0; k < REPS && rc == 0; k++) {
-            base[k] = bench_baseline(state_url, &n);
+            base[k] = bench_baseline(&u, &n);
             t0 = bench_ms();
             sched_tick(plan, st, lm, q, &o, &s1, &err);
             t1[k] = bench_ms() - t0;
@@ -336,7 +344,7 @@ static int bench_one(size_t nstrats, bench_result *res) {
     char dir[] = "/tmp/bench_tick_XXXXXX", url[512];
     if (mkdtemp(dir) == NULL) return 1;
     snprintf(url, sizeof url, "sqlite:%s/state.db", dir);
-    int rc = bench_backend("SQLite state", url, "local:", 1000, nstrats, 0, res);
+    int rc = bench_backend("SQLite state", url, true, 1000, nstrats, 0, res);
     char path[600];
     const char *files[] = {"state.db", "state.db-wal", "state.db-shm"};
     for (int i = 0; i < 3; i++) {
@@ -346,9 +354,17 @@ static int bench_one(size_t nstrats, bench_result *res) {
     rmdir(dir);
     char rurl[512];
     if (bench_redis_url(rurl, sizeof rurl) == 0)
-        rc |= bench_backend("Redis state", rurl, rurl, 2000, nstrats, 1, res);
+        rc |= bench_backend("Redis state", rurl, false, 2000, nstrats, 1, res);
     else
         printf("Redis state: skipped (SYNCTOOL_TEST_REDIS_URL not set)\n");
+    char schema[64], purl[600];
+    pg_test_schema(schema, sizeof schema, "benchtick");
+    if (getenv("SYNCTOOL_TEST_PG_HOST") != NULL && pg_test_url(purl, sizeof purl, schema) == 0) {
+        rc |= bench_backend("PostgreSQL state", purl, false, 1000, nstrats, 2, res);
+        pg_drop_schema(schema);
+    } else {
+        printf("PostgreSQL state: skipped (SYNCTOOL_TEST_PG_* not set)\n");
+    }
     return rc ? 1 : 0;
 }
 
@@ -378,7 +394,7 @@ int main(int argc, char **argv) {
         pid_t pid = fork();
         if (pid == 0) {
             close(fds[0]);
-            bench_result r = {{-1, -1}, {-1, -1}, {-1, -1}};
+            bench_result r = {{-1, -1, -1}, {-1, -1, -1}, {-1, -1, -1}};
             int rc = bench_one(counts[c], &r);
             struct rusage self;
             getrusage(RUSAGE_SELF, &self);  /* not its baseline children's */
@@ -388,7 +404,7 @@ int main(int argc, char **argv) {
             _exit(rc);
         }
         close(fds[1]);
-        bench_result r = {{-1, -1}, {-1, -1}, {-1, -1}};
+        bench_result r = {{-1, -1, -1}, {-1, -1, -1}, {-1, -1, -1}};
         if (read(fds[0], &r, sizeof r) != (ssize_t)sizeof r) status = 1;
         close(fds[0]);
         int ws;
@@ -398,7 +414,7 @@ int main(int argc, char **argv) {
         printf("  %-34s %9.1f MiB   goal <= 64 MiB %s\n\n", "peak RSS of the process", mib,
                mib <= 64 ? "(met)" : "(MISSED)");
         char fig[96], val[32];
-        snprintf(fig, sizeof fig, "scheduler peak RSS, %zu strategies (SQLite then Redis)",
+        snprintf(fig, sizeof fig, "scheduler peak RSS, %zu strategies (SQLite, Redis, PostgreSQL)",
                  counts[c]);
         snprintf(val, sizeof val, "%.1f MiB", mib);
         if (counts[c] >= 100000) bench_summary(fig, val, "-", "-", "<= 64 MiB", mib <= 64);
@@ -409,8 +425,8 @@ int main(int argc, char **argv) {
         if (counts[c] == 10000) i10 = c;
         if (counts[c] == 100000) i100 = c;
     }
-    static const char *const names[2] = {"SQLite", "Redis"};
-    for (int b = 0; i10 >= 0 && i100 >= 0 && b < 2; b++) {
+    static const char *const names[3] = {"SQLite", "Redis", "PostgreSQL"};
+    for (int b = 0; i10 >= 0 && i100 >= 0 && b < 3; b++) {
         double a = all[i10].idle_ms[b], z = all[i100].idle_ms[b];
         if (a <= 0 || z <= 0) continue;
         double g = z / a;

@@ -21,8 +21,12 @@
  * Every operation is one statement, one round trip: acquisition and
  * raise_fence are server functions (lock_acquire, lock_raise) that lock the
  * key's row, purge dead shared holds, check, and take — so check-and-act
- * is atomic per key across every process and host. Renew, release and the
- * fence check are single compare-and-act statements on the owner's row
+ * is atomic per key across every process and host. acquire_many (the
+ * scheduler's enqueue locks for every due pipeline) calls lock_acquire
+ * once per key in one statement over unnest() of the keys sent as one
+ * text[]: one round trip and one commit for the whole batch. Renew,
+ * release and the fence check are single compare-and-act statements on
+ * the owner's row
  * (UPDATE ... WHERE key AND owner AND expires_at > clock_timestamp()):
  * a holder whose lease ran out and was taken over matches nothing and gets
  * ST_ESTALE. Row locks order a renewal against a newcomer's check: the
@@ -61,6 +65,7 @@
  */
 #include "lock_backend.h"
 #include "../pgcoord/pgc_call.h"
+#include "../strbuf/strbuf.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -130,6 +135,62 @@ static int lpg_acquire(void *be, const char *key, lock_mode mode, const char *ow
     if (res == -1) return st_error_set(err, ST_EBUSY, "lock '%s' is held by another owner", key);
     if (res == -2) return st_error_set(err, ST_EBUSY, "lock '%s' has an exclusive waiter", key);
     *fence = res;
+    return ST_OK;
+}
+
+/* Appends `v` to a text[] literal being built in b ("{" already put):
+ * each element double-quoted, a quote or backslash in it escaped. */
+static int array_put(strbuf *b, const char *v, bool first) {
+    int rc = first ? ST_OK : strbuf_put(b, ",", 1);
+    if (rc == ST_OK) rc = strbuf_put(b, "\"", 1);
+    for (const char *c = v; rc == ST_OK && *c; c++) {
+        if (*c == '"' || *c == '\\') rc = strbuf_put(b, "\\", 1);
+        if (rc == ST_OK) rc = strbuf_put(b, c, 1);
+    }
+    return rc == ST_OK ? strbuf_put(b, "\"", 1) : rc;
+}
+
+static int array_of(strbuf *b, const char *const *v, size_t n) {
+    int rc = strbuf_put(b, "{", 1);
+    for (size_t i = 0; rc == ST_OK && i < n; i++) rc = array_put(b, v[i], i == 0);
+    if (rc == ST_OK) rc = strbuf_put(b, "}", 1);
+    return rc;
+}
+
+/* Every key in one statement, one round trip (the scheduler's enqueue
+ * locks: 100 due pipelines cost one call, not 100): lock_acquire per key
+ * as acquire does, in one transaction, so a failure takes nothing. Two
+ * batches locking shared keys in opposite orders would deadlock; the
+ * server then fails one of them (nothing taken, its error returned). */
+static int lpg_acquire_many(void *be, const char *const *keys, size_t n, lock_mode mode,
+                            const char *const *owners, int64_t ttl_ms, int64_t now,
+                            int64_t *fences, int *rcs, st_error *err) {
+    (void)now;
+    strbuf k = {0}, o = {0};
+    if (array_of(&k, keys, n) != ST_OK || array_of(&o, owners, n) != ST_OK) {
+        strbuf_release(&k);
+        strbuf_release(&o);
+        return st_error_set(err, ST_ENOMEM, "lock backend: out of memory");
+    }
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms);
+    const char *pv[] = {k.s, o.s, mode == LOCK_SHARED ? "1" : "0", ttl};
+    PGresult *r = NULL;
+    int rc = pgc_call(&((lpg *)be)->l,
+                      "SELECT t.i, lock_acquire(t.k, $3::int, t.o, $4::bigint)"
+                      " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(k, o, i)",
+                      4, pv, PGC_CALL_TIMEOUT_MS, &r, err);
+    strbuf_release(&k);
+    strbuf_release(&o);
+    if (rc != ST_OK) return rc;
+    for (size_t i = 0; i < n; i++) rcs[i] = ST_EBUSY;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t i = pgc_int(r, row, 0) - 1, f = pgc_int(r, row, 1);
+        if (i < 0 || (size_t)i >= n) continue;
+        rcs[i] = f > 0 ? ST_OK : ST_EBUSY;
+        fences[i] = f;
+    }
+    PQclear(r);
     return ST_OK;
 }
 
@@ -276,6 +337,7 @@ static const struct lock_ops lpg_ops = {
     .version = LOCK_OPS_VERSION,
     .name = "postgresql",
     .acquire = lpg_acquire,
+    .acquire_many = lpg_acquire_many,
     .renew = lpg_renew,
     .release = lpg_release,
     .check_fence = lpg_check_fence,

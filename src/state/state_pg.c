@@ -31,6 +31,14 @@
  * refused or corrupt update changes nothing. Two processes updating one pair
  * serialize on the row lock (no lost increment). put_many() is one
  * transaction and moves the run id sequence ahead of imported ids.
+ * Durability: every commit waits for its WAL flush except a pending mark's
+ * (the scheduler's hand-off, status pending and no history): the job's
+ * queue push follows it on the same server with a durable commit, whose
+ * flush covers the earlier mark, so 100 enqueues wait for 100 flushes,
+ * not 200 (with PostgreSQL state the queue is always queue_pg on the
+ * same URL). A server crash between the two may now also forget the mark
+ * of a job that was never queued: the strategy is then due again at the
+ * next tick (a remembered mark waits out the pending timeout).
  *
  * Listing: list_each() pages by key (WHERE (pipeline, strategy) > last ...
  * LIMIT 1000), so 100,000 records cost 100 round trips and memory for one
@@ -468,12 +476,22 @@ static int append_history(pg_be *b, const state_change *c, int64_t retry, st_err
     return append_log(b, id, c->log, err);
 }
 
+/* A pending mark (status pending, no history): the scheduler's hand-off,
+ * always followed by the job's queue push on this same server, whose
+ * synchronous commit flushes the WAL past this earlier commit. */
+static bool is_pending_mark(const state_change *c) {
+    return (c->set & STATE_SET_STATUS) && c->values.status == STATE_PENDING &&
+           c->history == NULL;
+}
+
 static int pg_apply(void *be, const state_change *c, st_error *err) {
     pg_be *b = be;
     int rc = begin(b, err);
     if (rc != ST_OK) return rc;
     int64_t retry = 0;
-    rc = lock_pair(b, c, err);
+    if (is_pending_mark(c))
+        rc = query(b, NULL, "apply", "SET LOCAL synchronous_commit TO off", NULL, err);
+    if (rc == ST_OK) rc = lock_pair(b, c, err);
     if (rc == ST_OK) rc = update_fields(b, c, &retry, err);
     if (rc == ST_OK && c->history) rc = append_history(b, c, retry, err);
     return finish_tx(b, rc, err);

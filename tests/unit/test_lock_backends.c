@@ -135,13 +135,14 @@ static void test_acquire_busy_release(void **state) {
 
 /* lock_acquire_many: free keys are taken (own owners, growing fences, the
  * store's fence key), a held one answers busy without stopping the others;
- * the SQLite store does it in one transaction, Redis key by key. */
+ * the SQLite store does it in one transaction, Redis key by key,
+ * PostgreSQL in one statement (the keys as one text[] parameter). */
 static void test_acquire_many(void **state) {
     fixture *f = *state;
     char k[3][320];
     key(f, k[0], "many0");
     key(f, k[1], "many1");
-    key(f, k[2], "many2");
+    key(f, k[2], "many2 \"q\",{x}\\"); /* quotes, commas, braces: PostgreSQL's text[] */
     lock_handle held, hs[3], one;
     st_error err;
     assert_int_equal(lock_acquire(f->lm, k[1], LOCK_EXCLUSIVE, 10000, &held, &err), 0);
