@@ -534,11 +534,18 @@ static void test_pg_reconnects(void **s) {
     PQclear(PQexecParams(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                          "WHERE application_name = $1", 1, NULL, pv, NULL, NULL, 0));
     PQfinish(c);
-    assert_int_equal(queue_pop(q, "w", 0, &got, &err), ST_EUNAVAIL);
-    assert_non_null(strstr(err.msg, "unreachable"));
-    const char *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
-    if (pw && pw[0]) assert_null(strstr(err.msg, pw));
-    assert_int_equal(queue_pop(q, "w", 0, &got, &err), 0);
+    /* The server's goodbye may already sit on the socket (the connection is
+     * then replaced before the call and the call works) or not yet (the call
+     * fails as unreachable and the next one connects): never two failures. */
+    int rc = queue_pop(q, "w", 0, &got, &err);
+    if (rc != 0) {
+        assert_int_equal(rc, ST_EUNAVAIL);
+        assert_non_null(strstr(err.msg, "unreachable"));
+        const char *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
+        if (pw && pw[0]) assert_null(strstr(err.msg, pw));
+        rc = queue_pop(q, "w", 0, &got, &err);
+    }
+    assert_int_equal(rc, 0);
     assert_int_equal(got.run_id, 4);
     assert_int_equal(queue_ack(q, got.id, &err), 0);
     queue_close(q);
