@@ -613,6 +613,18 @@ static int caught_up_to(cdc_run *r, uint64_t wal_end) {
     return flush(r);
 }
 
+/* The replication connection, opened when first needed: a run with nothing
+ * to read (the slot at the stop, or a peek that found no change) never
+ * opens one. */
+static int repl_open(cdc_run *r) {
+    if (r->repl != NULL) return ST_OK;
+    sync_ctx *c = r->c;
+    const config_datastore *ds = config_datastore_find(c->o->cfg, c->o->pipeline->source.datastore);
+    int rc = cdc_repl_open(&r->repl, ds, c->err);
+    if (rc == ST_OK) cdc_repl_set_interrupt(r->repl, c->o->interrupt);
+    return rc;
+}
+
 /* Applies every transaction that committed before r->stop. Continuous
  * (r->stop is then UINT64_MAX): every transaction until interrupted
  * (ST_EINTR; what was not committed is replayed by the next run), applying
@@ -622,7 +634,8 @@ static int drain(cdc_run *r) {
     sync_ctx *c = r->c;
     bool cont = c->o->strategy->continuous;
     c->prog.estimated = true;   /* the table's size says nothing about the changes */
-    int rc = cdc_repl_start(r->repl, r->slot, r->slot, r->saved, c->err);
+    int rc = repl_open(r);
+    if (rc == ST_OK) rc = cdc_repl_start(r->repl, r->slot, r->slot, r->saved, c->err);
     bool past = false, caught_up = false, in_txn = false;
     uint64_t decoded = 0;
     if (cont) r->stop = UINT64_MAX;
@@ -662,12 +675,18 @@ typedef struct slot_info {
 
 /* The walsender decodes only flushed WAL. A transaction committed with
  * synchronous_commit = off is visible before its commit record is
- * flushed; one tiny synchronous commit (an XID, so a commit record) flushes
- * everything before it, so the stop position can be reached now. */
+ * flushed; one tiny synchronous commit flushes everything before it, so
+ * the stop position can be reached now. The commit waits for the flush
+ * only when the transaction has an XID and wrote WAL of its own
+ * (PostgreSQL's RecordTransactionCommit): the XID alone is not enough, so
+ * it also writes a non-transactional logical decoding message (prefix
+ * "synctool", which pgoutput does not send: its messages option is off). */
 static int flush_wal(sync_ctx *c) {
     static const char *const steps[] = {"BEGIN", "SET LOCAL synchronous_commit = on",
-                                        "SELECT txid_current()", "COMMIT"};
-    for (size_t i = 0; i < 4; i++) {
+                                        "SELECT txid_current()",
+                                        "SELECT pg_logical_emit_message(false, 'synctool', "
+                                        "'flush')", "COMMIT"};
+    for (size_t i = 0; i < 5; i++) {
         int rc = store_exec(c->src, steps[i], 0, NULL, NULL, c->err);
         if (rc != ST_OK) {
             store_rollback(c->src);
@@ -850,6 +869,7 @@ static int make_slot(cdc_run *r, bool exists, uint64_t *lsn, char snap[64]) {
     sync_ctx *c = r->c;
     store_sb q = {0};
     int rc = check_identity(r);
+    if (rc == ST_OK) rc = repl_open(r);
     if (rc == ST_OK && exists) rc = cdc_repl_drop_slot(r->repl, r->slot, c->err);
     if (rc == ST_OK) {
         store_sb_addf(&q, "DROP PUBLICATION IF EXISTS \"%s\"", r->slot);
@@ -966,6 +986,62 @@ static int check_slot(cdc_run *r, const slot_info *si) {
     return ST_OK;
 }
 
+/* The WAL since the slot's confirmed position up to which a run peeks
+ * before opening a stream: decoding that much on the source session costs
+ * a few milliseconds, so a run whose table had no change skips the
+ * walsender (its start, its authentication, its keepalive and CopyDone
+ * round trips); with more WAL than this, changes are likely and the run
+ * streams at once rather than decode the range twice. */
+#define CDC_PEEK_MAX (4 << 20)
+
+/* Whether the slot holds no change of the table before the stop: the
+ * source session decodes the slot up to the stop without consuming it
+ * (pg_logical_slot_peek_binary_changes, pgoutput with the run's
+ * publication) and counts Insert, Update, Delete and Truncate messages
+ * (Begin and Commit of other transactions may come: before PostgreSQL 15
+ * pgoutput sends empty transactions). None: the slot is advanced to the
+ * stop (pg_replication_slot_advance), whose position becomes the
+ * watermark; every transaction that committed before the stop was in the
+ * peek, so nothing is skipped. Decoding reads flushed WAL only: the peek
+ * is made only when the server has flushed up to the stop (flush_wal sees
+ * to it), else the stream waits for the flush as before. 1 quiet (advanced), 0 stream (changes, more
+ * WAL than CDC_PEEK_MAX, or the peek failed: the stream then says why), or
+ * an error of the advance or the watermark. The peek also moves the slot's
+ * restart point up to its confirmed position, as a walsender would. */
+static int peek_quiet(cdc_run *r, const slot_info *si) {
+    sync_ctx *c = r->c;
+    uint64_t from = si->confirmed > r->saved ? si->confirmed : r->saved;
+    if (c->o->strategy->continuous || r->stop - from > CDC_PEEK_MAX) return 0;
+    char stop[32], pub[CDC_NAME_MAX + 2];
+    cdc_lsn_format(r->stop, stop);
+    snprintf(pub, sizeof pub, "\"%s\"", r->slot);
+    const char *params[3] = {r->slot, stop, pub};
+    sync_list l;
+    st_error perr = {0};
+    int rc = sync_list_load(&l, c->src, "SELECT CASE WHEN pg_current_wal_flush_lsn() >= "
+                            "$2::pg_lsn THEN (SELECT count(*) FROM "
+                            "pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, "
+                            "'proto_version', '1', 'publication_names', $3) "
+                            "WHERE get_byte(data, 0) IN (73, 85, 68, 84)) END::text",
+                            3, params, &perr);
+    if (rc != ST_OK) return 0;
+    bool none = l.n == 1 && l.rows[0]->v[0] && strcmp(l.rows[0]->v[0], "0") == 0;
+    sync_list_free(&l);
+    if (!none) return 0;
+    rc = sync_list_load(&l, c->src, "SELECT end_lsn::text FROM pg_replication_slot_advance($1, "
+                        "$2::pg_lsn)", 2, params, c->err);
+    if (rc != ST_OK) return rc;
+    uint64_t at = 0;
+    bool ok = l.n == 1 && l.rows[0]->v[0] && cdc_lsn_parse(l.rows[0]->v[0], &at) == ST_OK;
+    sync_list_free(&l);
+    if (!ok) return st_error_set(c->err, ST_ERR, "cdc: unexpected answer from "
+                                 "pg_replication_slot_advance on datastore '%s'",
+                                 store_name(c->src));
+    if (at > r->saved) rc = save_watermark(r, at);
+    if (rc != ST_OK) return rc;
+    return at >= r->stop ? 1 : 0;   /* short of the stop: the stream reads the rest */
+}
+
 static void run_free(cdc_run *r) {
     cdc_repl_close(r->repl);
     pend_free(&r->pend, r->c->ncols);
@@ -994,8 +1070,6 @@ int sync_cdc(sync_ctx *c) {
                           "ALTER SYSTEM SET wal_level = logical, then restart the server)",
                           ds->name, si.wal_level);
     r.stop = rc == ST_OK ? si.now : 0;
-    if (rc == ST_OK) rc = cdc_repl_open(&r.repl, ds, c->err);
-    if (rc == ST_OK) cdc_repl_set_interrupt(r.repl, c->o->interrupt);
     bool cont = c->o->strategy->continuous;
     uint64_t ready = r.saved == 0 && rc == ST_OK && si.exists ? slot_ready(&r) : 0;
     r.fresh = r.saved == 0 && (ready == 0 || ready != si.confirmed);
@@ -1021,7 +1095,14 @@ int sync_cdc(sync_ctx *c) {
                  "slot %s until interrupted (SIGTERM or SIGINT)", r.slot);
         rc = drain(&r);
     } else if (rc == ST_OK && !r.fresh) {
-        if (si.confirmed < r.stop && r.saved < r.stop) rc = drain(&r);
+        bool behind = si.confirmed < r.stop && r.saved < r.stop;
+        int quiet = behind ? peek_quiet(&r, &si) : 1;
+        if (quiet < 0) rc = quiet;
+        else if (quiet == 0) rc = drain(&r);
+        else if (behind)
+            log_info(p->name, c->o->strategy->name, "no changes: the slot's WAL up to the "
+                     "source's current position holds none of the table's (peeked, slot "
+                     "advanced)");
         else
             log_info(p->name, c->o->strategy->name, "no changes: the slot is at the source's "
                      "current position");
@@ -1081,8 +1162,8 @@ static int prepare_make(cdc_run *r, const config_datastore *ds, bool exists, cha
     sync_ctx *c = r->c;
     uint64_t lsn = 0;
     char snap[64], at[32];
-    int rc = cdc_repl_open(&r->repl, ds, c->err);
-    if (rc == ST_OK) rc = make_slot(r, exists, &lsn, snap);
+    (void)ds;
+    int rc = make_slot(r, exists, &lsn, snap);
     cdc_lsn_format(lsn, at);
     if (rc == ST_OK)
         rc = state_meta_put(c->o->st, c->o->pipeline->name, c->o->strategy->name,

@@ -477,6 +477,29 @@ def test_cdc_dropped_slot(synctool, tmp_path, pg_server, pgschema):
     e.referee()
 
 
+def test_cdc_no_change_peeks_and_advances(synctool, tmp_path, pg_server, pgschema):
+    """A run with no change of the table while the source's WAL moved on
+    (writes to another table of the same database) decodes the slot on the
+    source session without a stream, advances the slot to the run's start
+    (a quiet table holds no WAL back), and the next change still arrives."""
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} SELECT g, 'v' || g, 0 FROM generate_series(1, 10) g")
+    e.run()
+    e.sql(f'CREATE TABLE "{pgschema}".other (id int); '
+          f'INSERT INTO "{pgschema}".other SELECT generate_series(1, 100)')
+    before = e.sql("SELECT pg_current_wal_insert_lsn()").strip()
+    r = e.run()
+    assert "no changes" in r.err and "peeked, slot advanced" in r.err, r
+    assert "0 read" in r.err, r
+    ok = e.sql(f"SELECT confirmed_flush_lsn >= '{before}'::pg_lsn FROM pg_replication_slots "
+               f"WHERE slot_name LIKE 'synctool_{pgschema}%'").strip()
+    assert ok == "t", ok
+    e.sql("UPDATE {t} SET n = 5 WHERE id = 3; DELETE FROM {t} WHERE id = 4")
+    r = e.run()
+    assert "2 read" in r.err and "1 updated, 1 deleted" in r.err, r
+    e.referee()
+
+
 def test_cdc_max_slot_lag(synctool, tmp_path, pg_server, pgschema):
     """Scheduled runs: the one that finds the slot retaining more than
     max_slot_lag fails loudly and the `failed` webhook is delivered."""
