@@ -38,7 +38,10 @@
  *
  * Each later run: the source's pg_current_wal_lsn() at the start is the
  * stop; if the slot's confirmed position is there already nothing is read.
- * Otherwise START_REPLICATION from the watermark, and every transaction
+ * With little WAL in between (CDC_PEEK_MAX) the source session peeks the
+ * slot first (peek_quiet): no change of the table there, and the slot is
+ * advanced to the stop without a replication connection. Otherwise
+ * START_REPLICATION from the watermark, and every transaction
  * whose commit lies before the stop is applied in commit order. Changes
  * are kept per key (the last change of a key wins: an upsert of the row as
  * it is now, or a delete), so a batch's deletes and upserts never depend on
