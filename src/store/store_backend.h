@@ -43,6 +43,13 @@ struct store_ops {
     /* Appends the SQL expression giving the hash text (see top) of `qcol`
      * for `kind`: canon_expr's, except for timestamps. */
     void (*hash_expr)(store_sb *b, store_kind kind, const char *qcol);
+    /* Optional: appends one expression giving the whole row text of the
+     * compared columns of `t` (store.h: values' hash texts joined with '|',
+     * text escaped, NULL as \N), byte for byte what store_sb_rowtext
+     * builds from hash_expr, computed in one call per row (SQLite:
+     * st_rowtext, no intermediate strings). NULL: store_sb_rowtext builds
+     * it from hash_expr. */
+    void (*rowtext_expr)(store_sb *b, const store_table *t);
     /* Appends the SQL casting parameter `param` (e.g. "$1") to `type` (a
      * config type) so comparisons with the raw column use its index. */
     void (*param_cast)(store_sb *b, const char *param, store_kind kind, const char *type);
