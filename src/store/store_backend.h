@@ -378,8 +378,10 @@ struct store_local_ops {
      * parameters) into dt: *out the rows read, inserted and updated (an
      * unchanged row is not counted); *last the last row of the page as
      * canonical text (ncols values, valid until the next call), NULL when
-     * the page was empty. */
-    int (*page)(void *impl, const char *select, int np, const char *const *params,
+     * the page was empty. `select` may return limit + 1 rows: the last of
+     * them is only looked at (out->more: another page exists), so a page
+     * that ends the changes needs no empty page read after it. */
+    int (*page)(void *impl, const char *select, int64_t limit, int np, const char *const *params,
                 store_local_counts *out, const char *const **last, st_error *err);
     /* Ends the copy (detaches what open attached). NULL is a no-op. */
     void (*close)(void *impl);
