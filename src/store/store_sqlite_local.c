@@ -35,7 +35,10 @@
  *     ON CONFLICT (key) DO UPDATE SET c = excluded.c, ...
  *     WHERE dst.c IS NOT excluded.c OR ...          -- only changed rows
  * counted with changes() (inserts: the page's keys the destination lacked,
- * counted first), and hands back the page's last row as canonical text
+ * counted first; the SELECT asks one row more than the page, which is
+ * deleted from the page table before the upsert and only says that another
+ * page exists, so a full last page needs no empty page's scan after it),
+ * and hands back the page's last row as canonical text
  * (the only values made canonical): the caller's next watermark, so either
  * path resumes from the other's state.
  *
