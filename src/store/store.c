@@ -496,6 +496,10 @@ void store_sb_colref(store_sb *b, const store *s, const store_table *t, const ch
 }
 
 void store_sb_rowtext(store_sb *b, const store *s, const store_table *t) {
+    if (s->ops->rowtext_expr != NULL) {
+        s->ops->rowtext_expr(b, t);
+        return;
+    }
     const char *sep = "";
     for (size_t i = 0; i < t->ncols; i++) {
         if (t->ignored != NULL && t->ignored[i]) continue; /* compare: false */

@@ -152,6 +152,7 @@ typedef enum {
 /* What a copy inside one engine did (store_local_*). */
 typedef struct store_local_counts {
     int64_t read, inserted, updated, deleted;
+    bool more;   /* page: the source has a row beyond the page */
 } store_local_counts;
 
 
@@ -372,7 +373,8 @@ int store_local_open(store_local **out, store *dst, const config_datastore *dds,
 const char *store_local_source_schema(const store_local *l);
 const char *store_local_how(const store_local *l);
 int store_local_merge(store_local *l, store_local_counts *out, st_error *err);
-int store_local_page(store_local *l, const char *select, int np, const char *const *params,
+int store_local_page(store_local *l, const char *select, int64_t limit, int np,
+                     const char *const *params,
                      store_local_counts *out, const char *const **last, st_error *err);
 void store_local_close(store_local *l);
 

@@ -43,6 +43,13 @@ struct store_ops {
     /* Appends the SQL expression giving the hash text (see top) of `qcol`
      * for `kind`: canon_expr's, except for timestamps. */
     void (*hash_expr)(store_sb *b, store_kind kind, const char *qcol);
+    /* Optional: appends one expression giving the whole row text of the
+     * compared columns of `t` (store.h: values' hash texts joined with '|',
+     * text escaped, NULL as \N), byte for byte what store_sb_rowtext
+     * builds from hash_expr, computed in one call per row (SQLite:
+     * st_rowtext, no intermediate strings). NULL: store_sb_rowtext builds
+     * it from hash_expr. */
+    void (*rowtext_expr)(store_sb *b, const store_table *t);
     /* Appends the SQL casting parameter `param` (e.g. "$1") to `type` (a
      * config type) so comparisons with the raw column use its index. */
     void (*param_cast)(store_sb *b, const char *param, store_kind kind, const char *type);
@@ -371,8 +378,10 @@ struct store_local_ops {
      * parameters) into dt: *out the rows read, inserted and updated (an
      * unchanged row is not counted); *last the last row of the page as
      * canonical text (ncols values, valid until the next call), NULL when
-     * the page was empty. */
-    int (*page)(void *impl, const char *select, int np, const char *const *params,
+     * the page was empty. `select` may return limit + 1 rows: the last of
+     * them is only looked at (out->more: another page exists), so a page
+     * that ends the changes needs no empty page read after it. */
+    int (*page)(void *impl, const char *select, int64_t limit, int np, const char *const *params,
                 store_local_counts *out, const char *const **last, st_error *err);
     /* Ends the copy (detaches what open attached). NULL is a no-op. */
     void (*close)(void *impl);

@@ -35,7 +35,10 @@
  *     ON CONFLICT (key) DO UPDATE SET c = excluded.c, ...
  *     WHERE dst.c IS NOT excluded.c OR ...          -- only changed rows
  * counted with changes() (inserts: the page's keys the destination lacked,
- * counted first), and hands back the page's last row as canonical text
+ * counted first; the SELECT asks one row more than the page, which is
+ * deleted from the page table before the upsert and only says that another
+ * page exists, so a full last page needs no empty page's scan after it),
+ * and hands back the page's last row as canonical text
  * (the only values made canonical): the caller's next watermark, so either
  * path resumes from the other's state.
  *
@@ -403,8 +406,18 @@ static int page_last(sq_local *l, st_error *err) {
     return rc;
 }
 
-static int sq_local_page(void *impl, const char *select, int np, const char *const *params,
-                         store_local_counts *out, const char *const **last, st_error *err) {
+/* Drops the page's lookahead row (the last in, the highest rowid). */
+static int page_drop_lookahead(sq_local *l, st_error *err) {
+    char q[160];
+    const char *id = page_rowid(l);
+    snprintf(q, sizeof q, "DELETE FROM " LOCAL_PAGE " WHERE %s = (SELECT max(%s) FROM " LOCAL_PAGE ")",
+             id, id);
+    return store_exec(l->dst, q, 0, NULL, NULL, err);
+}
+
+static int sq_local_page(void *impl, const char *select, int64_t limit, int np,
+                         const char *const *params, store_local_counts *out,
+                         const char *const **last, st_error *err) {
     sq_local *l = impl;
     memset(out, 0, sizeof *out);
     *last = NULL;
@@ -415,6 +428,12 @@ static int sq_local_page(void *impl, const char *select, int np, const char *con
     if (rc == ST_OK) rc = q.oom ? oom(err) : store_exec(l->dst, q.s, np, params, &out->read, err);
     store_sb_free(&q);
     if (rc != ST_OK || out->read == 0) return rc;
+    if (out->read > limit) {
+        out->more = true;
+        out->read = limit;
+        rc = page_drop_lookahead(l, err);
+        if (rc != ST_OK) return rc;
+    }
     int64_t changed = 0;
     rc = page_new(l, &out->inserted, err);
     if (rc == ST_OK) rc = page_upsert(l, &changed, err);

@@ -540,7 +540,7 @@ typedef struct agg_delta {
 
 /* sync_delta_page_fn over the source rows' view r. */
 static int delta_page(sync_ctx *r, int cur, const sync_wm *w, bool lookback, size_t *got,
-                      sync_wm *next, void *arg) {
+                      bool *more, sync_wm *next, void *arg) {
     agg_delta *d = arg;
     store_sb q = {0};
     sync_sql_select(&q, r, true);
@@ -561,6 +561,7 @@ static int delta_page(sync_ctx *r, int cur, const sync_wm *w, bool lookback, siz
     store_sb_free(&q);
     if (rc != ST_OK) return rc;
     *got = rows.n;
+    *more = (int64_t)rows.n >= r->batch_size;
     r->stats->rows_read += (int64_t)rows.n;
     if (rows.n > 0) rc = sync_wm_from_row(r, next, cur, rows.rows[rows.n - 1]->v);
     if (rc == ST_OK && rows.n > 0) rc = page_apply(d->c, d->c->agg, &rows);

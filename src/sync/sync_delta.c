@@ -232,7 +232,7 @@ static int delta_pull_next(void *arg, const char *const **vals, st_error *err) {
 }
 
 static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool first_lookback, size_t *got,
-                      sync_wm *next, void *arg) {
+                      bool *more, sync_wm *next, void *arg) {
     (void)arg;
     store_sb q = {0};
     sync_sql_select(&q, c, true);
@@ -258,6 +258,7 @@ static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool first_lookbac
     sync_lookup_unwrap(e);
     sync_stream_close(&src);
     *got = d.got;
+    *more = (int64_t)d.got >= c->batch_size;
     return rc;
 }
 
@@ -306,14 +307,15 @@ int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {
     if (rc == ST_OK) rc = load_watermark(c, cur, &w, &lookback);
     if (rc == ST_OK) rc = cap_read(c, cur, &cap);   /* before any page's snapshot */
     for (size_t got = 0; rc == ST_OK;) {
-        rc = page(c, cur, &w, lookback, &got, &next, arg);
+        bool more = false;
+        rc = page(c, cur, &w, lookback, &got, &more, &next, arg);
         if (rc != ST_OK || got == 0) break;
         wm_clear(&w);
         w = next;
         next.n = 0;
         lookback = false;
         rc = wm_save(c, &w, &cap);
-        if ((int64_t)got < c->batch_size) break;
+        if (!more) break;
     }
     cap_log(c, &cap);
     wm_clear(&w);

@@ -343,15 +343,42 @@ static int range_digests(side_job *j, bool source, st_error *err) {
 /* min(key), max(key), count(*) of one side; out->count = -1 when empty.
  * With j->no_count, only min and max (two index
  * probes, where count(*) reads the whole index) and out->count is the
- * width of the span, the most rows it can hold. */
+ * width of the span, the most rows it can hold. Over a table each is its
+ * own subquery: SQLite answers a lone min() or max() from the index and a
+ * lone count(*) from the b-tree's pages, but min, max and count(*) in one
+ * SELECT by reading every row (1M rows: 0.19 s against 0.06 s); PostgreSQL
+ * likewise probes the index for min and max. */
+static void span_part(store_sb *q, const store *s, const store_table *t, const char *what,
+                      bool sub) {
+    if (!sub) { store_sb_add(q, what); return; }
+    store_sb_addf(q, "(SELECT %s FROM ", what);
+    store_sb_from(q, s, t);
+    store_sb_add(q, ")");
+}
+
 static int key_span(side_job *j, bool source, st_error *err) {
     sync_ctx *c = j->c;
     store *s = side_store(c, source);
-    store_sb q = {0}, kq = {0};
+    const store_table *t = side_table(c, source);
+    bool sub = !store_table_derived(t);   /* a query source is read once */
+    store_sb q = {0}, kq = {0}, mn = {0}, mx = {0};
     store_sb_quote(&kq, side_key(c, source));
-    store_sb_addf(&q, "SELECT min(%s), max(%s), %s FROM ", kq.s, kq.s,
-                  j->no_count ? "0" : "count(*)");
-    store_sb_from(&q, s, side_table(c, source));
+    store_sb_addf(&mn, "min(%s)", kq.s ? kq.s : "");
+    store_sb_addf(&mx, "max(%s)", kq.s ? kq.s : "");
+    store_sb_add(&q, "SELECT ");
+    span_part(&q, s, t, mn.s ? mn.s : "", sub);
+    store_sb_add(&q, ", ");
+    span_part(&q, s, t, mx.s ? mx.s : "", sub);
+    store_sb_add(&q, ", ");
+    if (j->no_count) store_sb_add(&q, "0");
+    else span_part(&q, s, t, "count(*)", sub);
+    if (!sub) {
+        store_sb_add(&q, " FROM ");
+        store_sb_from(&q, s, t);
+    }
+    if (mn.oom || mx.oom) q.oom = true;
+    store_sb_free(&mn);
+    store_sb_free(&mx);
     sync_list l;
     int rc = q.oom || kq.oom ? st_error_set(err, ST_ENOMEM, "out of memory")
                              : sync_list_load(&l, s, q.s, 0, NULL, err);

@@ -140,7 +140,7 @@ static void page_select(store_sb *q, const sync_ctx *c, const local_page *p) {
         sync_sql_keyset(q, &lc, true, p->cur, 1, p->lookback ? ">=" : ">", p->lookback);
     }
     sync_sql_order(q, &lc, true, p->cur);
-    store_sb_addf(q, " LIMIT %lld", (long long)c->batch_size);
+    store_sb_addf(q, " LIMIT %lld", (long long)c->batch_size + 1);   /* + the lookahead */
 }
 
 static int page_body(sync_ctx *c, void *arg, store_counts *unused) {
@@ -151,7 +151,8 @@ static int page_body(sync_ctx *c, void *arg, store_counts *unused) {
     int np = p->w->n == 0 ? 0 : p->lookback ? 1 : (int)p->w->n;
     const char *const *last = NULL;
     int rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                   : store_local_page(p->l, q.s, np, (const char *const *)p->w->v, &p->n, &last,
+                   : store_local_page(p->l, q.s, c->batch_size, np, (const char *const *)p->w->v,
+                                      &p->n, &last,
                                       c->err);
     store_sb_free(&q);
     if (rc == ST_OK && last != NULL) rc = sync_wm_from_row(c, p->next, p->cur, last);
@@ -159,12 +160,13 @@ static int page_body(sync_ctx *c, void *arg, store_counts *unused) {
 }
 
 static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool lookback, size_t *got,
-                      sync_wm *next, void *arg) {
+                      bool *more, sync_wm *next, void *arg) {
     local_page p = {arg, cur, w, lookback, next, {0}};
     *got = 0;
     int rc = sync_batch_txn(c, page_body, &p, NULL);
     if (rc != ST_OK) return rc;
     *got = (size_t)p.n.read;
+    *more = p.n.more;
     c->stats->rows_read += p.n.read;
     c->stats->rows_inserted += p.n.inserted;
     c->stats->rows_updated += p.n.updated;

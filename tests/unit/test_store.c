@@ -357,6 +357,49 @@ static void test_sqlite_canon_and_store_any_storage_class(void **s) {
     store_close(st);
 }
 
+/* st_rowtext (the SQLite driver's row text in one call) gives byte for
+ * byte the text the SQL expression it replaces gave (COALESCE, st_canon,
+ * CAST, replace, ||), for every kind and values of every storage class:
+ * NULL, integers, reals (-0.0, huge, tiny), numbers as text, times in any
+ * spelling, unreadable text, '|' and '\', an embedded NUL, blobs. */
+static void test_sqlite_rowtext_matches_expression(void **s) {
+    (void)s;
+    config_datastore ds = {.name = "mem", .type = CONFIG_DS_SQLITE, .path = ":memory:"};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), 0);
+    assert_int_equal(store_exec(st, "CREATE TABLE v (x)", 0, NULL, NULL, &err), 0);
+    assert_int_equal(store_exec(st, "INSERT INTO v VALUES (NULL), (0), (-5), (9223372036854775807), "
+        "(0.0), (-0.0), (1e20), (2.5e-7), (0.1), (12.5), (1760515200), (2460963.75), ('5.00'), "
+        "('12.500'), ('-0.0001'), ('1e5'), ('007'), ('abc'), (''), ('a|b\\c'), ('\\N'), ('|'), "
+        "('true'), ('f'), ('yes'), ('2025-10-15'), ('2025-10-15 08:00:00'), "
+        "('2025-10-15 08:00:00.500'), ('2025-10-15T10:00:00+02:00'), ('2025-10-15 08:00:00.000001'), "
+        "('12:30:00'), ('héllo ✓ 日本'), (CAST('a' || char(0) || 'b' AS TEXT)), (x'00ff7c5c'), "
+        "(x''), (CAST('5' || char(0) || '7' AS TEXT))", 0, NULL, NULL, &err), 0);
+    for (int k = 0; k <= 9; k++) {
+        char sql[1200], old[400];
+        if (k == 0)
+            snprintf(old, sizeof old, "COALESCE(replace(replace(CAST(x AS TEXT), '\\', '\\\\'), "
+                     "'|', '\\|'), '\\N')");
+        else
+            snprintf(old, sizeof old, "COALESCE(st_canon(%d, x), '\\N')", k);
+        snprintf(sql, sizeof sql, "SELECT count(*), sum(st_rowtext(%d, x, 0, x, %d, x) IS NOT "
+                 "(%s || '|' || COALESCE(replace(replace(CAST(x AS TEXT), '\\', '\\\\'), '|', '\\|'), "
+                 "'\\N') || '|' || %s)), sum(md5(st_rowtext(%d, x)) IS NOT md5(%s)) FROM v",
+                 k, k, old, old, k, old);
+        store_reader *r = NULL;
+        const char *const *row;
+        int nc;
+        assert_int_equal(store_query(st, &r, sql, 0, NULL, &err), 0);
+        assert_int_equal(store_next(st, r, &row, &nc, &err), 1);
+        assert_string_equal(row[0], "36");
+        if (strcmp(row[1], "0") != 0 || strcmp(row[2], "0") != 0)
+            fail_msg("kind %d: %s / %s rows differ", k, row[1], row[2]);
+        store_reader_close(st, r);
+    }
+    store_close(st);
+}
+
 static void test_sqlite_open_failure_names_datastore(void **s) {
     (void)s;
     config_datastore ds = {.name = "ghost", .type = CONFIG_DS_SQLITE,
@@ -462,6 +505,7 @@ int main(void) {
         cmocka_unit_test(test_sqlite_functions),
         cmocka_unit_test(test_sqlite_md5_agg_orders_by_key),
         cmocka_unit_test(test_sqlite_canon_and_store_any_storage_class),
+        cmocka_unit_test(test_sqlite_rowtext_matches_expression),
         cmocka_unit_test(test_sqlite_open_failure_names_datastore),
         cmocka_unit_test(test_scrub_secrets),
         cmocka_unit_test(test_store_errors_hide_secrets),

@@ -137,6 +137,34 @@ static void test_local_delta_lookback_and_unchanged_rows(void **s) {
     synct_teardown(&e);
 }
 
+/* Pages of exactly batch_size rows: each page looks one row ahead
+ * (LIMIT batch_size + 1, the extra row dropped before the upsert), so a
+ * full last page ends the run without reading an empty page; the row
+ * looked at is the next page's first, never lost nor counted twice. */
+static void test_local_delta_full_pages_and_the_lookahead_row(void **s) {
+    (void)s;
+    synct_env e;
+    delta_env(&e);              /* batch_size 7 */
+    fill(&e, 1, 14);            /* two full pages */
+    state_stats st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 14);
+    assert_int_equal(st.rows_read, 14);
+    synct_assert_equal(&e, true);
+    fill(&e, 15, 29);           /* 7 + 7 + 1 */
+    st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 15);
+    assert_int_equal(st.rows_read, 15);
+    synct_assert_equal(&e, true);
+    for (int64_t id = 1; id <= 7; id++) synct_update(&e, id);   /* exactly one page */
+    st = run_ok(&e);
+    assert_int_equal(st.rows_updated, 7);
+    assert_int_equal(st.rows_read, 7);
+    synct_assert_equal(&e, true);
+    st = run_ok(&e);            /* nothing new */
+    assert_int_equal(st.rows_read + st.rows_inserted + st.rows_updated, 0);
+    synct_teardown(&e);
+}
+
 static void test_local_hash_is_one_segment(void **s) {
     (void)s;
     synct_env e;
@@ -194,6 +222,7 @@ int main(void) {
         cmocka_unit_test(test_local_delta_refuses_stale_token_lost_lock_interrupt),
         cmocka_unit_test(test_local_delta_shares_the_generic_watermark),
         cmocka_unit_test(test_local_delta_lookback_and_unchanged_rows),
+        cmocka_unit_test(test_local_delta_full_pages_and_the_lookahead_row),
         cmocka_unit_test(test_local_hash_is_one_segment),
         cmocka_unit_test(test_local_paths_leave_the_source_writable),
     };
