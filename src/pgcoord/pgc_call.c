@@ -124,7 +124,9 @@ int pgc_call(pgc_link *l, const char *sql, int n, const char *const *params, int
     }
     char what[300];
     snprintf(what, sizeof what, "%s %s", l->what, l->shown);
-    return pgc_fail(l->c, last, what, err);
+    rc = pgc_fail(l->c, last, what, err);
+    if (rc == ST_EUNAVAIL) pgc_link_drop(l);   /* a shutdown under way: reconnect later */
+    return rc;
 }
 
 int64_t pgc_int(const PGresult *r, int row, int col) {

@@ -19,13 +19,21 @@
 
 int pgc_lost(const PGconn *c) { return c == NULL || PQstatus(c) != CONNECTION_OK; }
 
+/* The server is going away or refusing sessions, whatever the socket says
+ * yet: class 08 (connection exception) and 57P (admin/crash shutdown,
+ * cannot connect now, database dropped). */
+static bool server_away(const PGresult *r) {
+    const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return st != NULL && (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0);
+}
+
 int pgc_fail(PGconn *c, PGresult *r, const char *what, st_error *err) {
     const char *m = r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c);
     char msg[400];
     snprintf(msg, sizeof msg, "%s", m != NULL && m[0] ? m : "no reason given");
     msg[strcspn(msg, "\n")] = '\0';
+    int code = pgc_lost(c) || server_away(r) ? ST_EUNAVAIL : ST_ERR;
     PQclear(r);
-    int code = pgc_lost(c) ? ST_EUNAVAIL : ST_ERR;
     return st_error_set(err, code, "%s: %s", what, msg);
 }
 

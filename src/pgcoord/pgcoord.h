@@ -40,7 +40,9 @@ int pgc_ensure_schema(PGconn *c, const backend_url *u, int *version, st_error *e
 int pgc_exec(PGconn *c, const char *sql, st_error *err);
 
 /* Sets err from a failed result (NULL: from the connection): ST_EUNAVAIL
- * when the connection is gone, else ST_ERR; `what` prefixes the message.
+ * when the connection is gone or the server says it is going away or
+ * refusing sessions (SQLSTATE class 08 or 57P: a shutdown under way), else
+ * ST_ERR; `what` prefixes the message.
  * Clears r. Returns the code. */
 int pgc_fail(PGconn *c, PGresult *r, const char *what, st_error *err);
 

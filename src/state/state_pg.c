@@ -127,7 +127,7 @@ static int failed(pg_be *b, PGresult *r, const char *what, st_error *err) {
     char label[700];
     snprintf(label, sizeof label, "state postgresql %s: %s", b->shown, what);
     int rc = pgc_fail(b->c, r, label, err);
-    if (pgc_lost(b->c)) drop_conn(b);
+    if (rc == ST_EUNAVAIL) drop_conn(b);
     return rc;
 }
 

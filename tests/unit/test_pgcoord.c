@@ -63,6 +63,27 @@ static void test_fresh_schema_created_then_found(void **s) {
     PQfinish(c);
 }
 
+/* An error saying the server is shutting down (SQLSTATE 57P01), on a
+ * session whose socket still looks fine, is ST_EUNAVAIL like a lost
+ * connection (a scheduler waits and retries, it does not fail); any other
+ * error is ST_ERR. */
+static void test_shutdown_error_is_unavail(void **s) {
+    (void)s;
+    backend_url u;
+    if (url_for(&u, "pgc_shutdown", 0) < 0) skip();
+    PGconn *c = NULL;
+    st_error err;
+    assert_int_equal(pgc_connect(&u, "test", &c, &err), ST_OK);
+    PGresult *r = PQexec(c, "DO $$BEGIN RAISE EXCEPTION 'going down' USING ERRCODE = "
+                            "'admin_shutdown'; END$$");
+    assert_int_equal(pgc_fail(c, r, "t", &err), ST_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "going down"));
+    r = PQexec(c, "SELECT 1/0");
+    assert_int_equal(pgc_fail(c, r, "t", &err), ST_ERR);
+    PQclear(PQexec(c, "DROP SCHEMA pgc_shutdown CASCADE"));
+    PQfinish(c);
+}
+
 static void test_unreachable_is_unavail_without_password(void **s) {
     (void)s;
     backend_url u;
@@ -79,6 +100,7 @@ static void test_unreachable_is_unavail_without_password(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_schema_created_then_found),
+        cmocka_unit_test(test_shutdown_error_is_unavail),
         cmocka_unit_test(test_unreachable_is_unavail_without_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
