@@ -239,47 +239,11 @@ int state_pg_open(void **be, const struct state_ops **ops, const backend_url *u,
 
 /* --- reading records --- */
 
-static int field_time(const char *v, const char *name, int64_t *out, const state_record *r,
-                      st_error *err) {
-    if (v == NULL) {
-        *out = ST_TIME_NONE;
-        return ST_OK;
-    }
-    if (state_parse_i64(v, out) != ST_OK)
-        return state_corrupt(err, r->pipeline, r->strategy,
-                             "%s is not an integer timestamp: '%s'", name, v);
-    return ST_OK;
-}
-
-static int field_count(const char *v, const char *name, int64_t *out, const state_record *r,
-                       st_error *err) {
-    if (v == NULL || state_parse_i64(v, out) != ST_OK || *out < 0)
-        return state_corrupt(err, r->pipeline, r->strategy,
-                             "%s is not a non-negative integer: '%s'", name, v ? v : "");
-    return ST_OK;
-}
-
 /* Decodes one RECORD_COLUMNS row; ST_EINVAL naming the pair if corrupt. */
 static int row_to_record(PGresult *res, int i, state_record *r, st_error *err) {
-    state_copy(r->pipeline, sizeof r->pipeline, col_str(res, i, 0));
-    state_copy(r->strategy, sizeof r->strategy, col_str(res, i, 1));
-    r->status = STATE_IDLE;
-    r->worker[0] = r->message[0] = r->error[0] = '\0';
-    const char *status = col_str(res, i, 2);
-    if (state_status_parse(status, &r->status) != ST_OK)
-        return state_corrupt(err, r->pipeline, r->strategy, "unknown status '%s'", status);
-    static const char *const tn[] = {"last_run", "last_scheduled_at", "last_attempted_at"};
-    int64_t *times[] = {&r->last_run, &r->last_scheduled_at, &r->last_attempted_at};
-    for (int k = 0; k < 3; k++) {
-        int rc = field_time(col(res, i, 3 + k), tn[k], times[k], r, err);
-        if (rc != ST_OK) return rc;
-    }
-    int rc = field_count(col(res, i, 6), "retry_count", &r->retry_count, r, err);
-    if (rc == ST_OK) rc = field_count(col(res, i, 7), "run_id", &r->run_id, r, err);
-    if (rc == ST_OK) rc = field_time(col(res, i, 11), "updated_at", &r->updated_at, r, err);
-    state_copy(r->worker, sizeof r->worker, col_str(res, i, 8));
-    state_copy(r->message, sizeof r->message, col_str(res, i, 9));
-    state_copy(r->error, sizeof r->error, col_str(res, i, 10));
+    const char *v[STATE_RECORD_TEXT_FIELDS];
+    for (int k = 0; k < STATE_RECORD_TEXT_FIELDS; k++) v[k] = col(res, i, k);
+    int rc = state_record_from_text(r, v, "", "", err);
     r->paused = strcmp(col_str(res, i, 12), "t") == 0;
     return rc;
 }
