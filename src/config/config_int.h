@@ -90,6 +90,13 @@ void config_node_free(config_node *n);
 void config_parse_datastores(config_loader *ld, config *cfg, const config_node *root);
 void config_parse_pipeline(config_loader *ld, config *cfg, const config_node *root,
                            const char *abs_path);
+/* Checks that `datastore` (the "datastore" key of mapping m at `path`) is
+ * defined, and gives *schema the default a table on it has when NULL:
+ * "main" (SQLite), "public" (PostgreSQL), the dbname (MySQL; *hidden when
+ * it came from ${VAR}). For endpoints (config_parse.c) and lookups. */
+void config_datastore_schema(config_loader *ld, const config *cfg, const config_node *m,
+                             const char *path, const char *datastore, char **schema,
+                             bool *hidden);
 
 /* --- typed access to a mapping (config_fields.c) ---
  * `path` is the key path of the mapping ("" at top level, "strategies[1]");

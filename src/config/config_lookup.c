@@ -46,33 +46,6 @@ const char *config_lookup_schema_shown(const config_lookup *lk) {
     return lk->schema_hidden ? CONFIG_HIDDEN : lk->schema ? lk->schema : "-";
 }
 
-/* The datastore must exist; the schema defaults as an endpoint's does. */
-static void lookup_datastore(config_loader *ld, const config *cfg, const config_node *m,
-                             const char *path, config_lookup *lk) {
-    if (lk->datastore == NULL) return;
-    const config_datastore *d = config_datastore_find(cfg, lk->datastore);
-    if (d == NULL && !ld->datastores_parsed) return;
-    if (d == NULL) {
-        const config_node *v = config_map_get(m, "datastore");
-        char known[512] = "";
-        size_t used = 0;
-        for (size_t i = 0; i < cfg->ndatastores && used < sizeof known; i++)
-            used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
-                                     cfg->datastores[i].name);
-        config_problem_add(ld, v->line, v->col, "%s.datastore: unknown datastore \"%s\" "
-                           "(datastores.yaml defines: %s)", path, lk->datastore,
-                           used ? known : "none");
-        return;
-    }
-    if (lk->schema == NULL && (d->type == CONFIG_DS_SQLITE || d->type == CONFIG_DS_POSTGRES)) {
-        lk->schema = config_strdup(ld, d->type == CONFIG_DS_SQLITE ? "main" : "public");
-    } else if (lk->schema == NULL && d->type == CONFIG_DS_MYSQL && d->dbname != NULL) {
-        lk->schema = config_strdup(ld, d->dbname);
-        for (size_t i = 0; i < d->nsecrets; i++)
-            if (strcmp(d->secrets[i], d->dbname) == 0) lk->schema_hidden = true;
-    }
-}
-
 /* `key` must name a source column of the pipeline (the first nsrc). */
 static void lookup_key(config_loader *ld, const config_node *m, const char *path,
                        const config_pipeline *p, size_t nsrc, const config_lookup *lk) {
@@ -229,7 +202,8 @@ void config_parse_lookups(config_loader *ld, const config *cfg, const config_nod
         config_get_string(ld, m, path, "name", false, &lk->name);
         if (lk->name == NULL && lk->table != NULL) lk->name = config_strdup(ld, lk->table);
         lookup_unique(ld, m, p, i);
-        lookup_datastore(ld, cfg, m, path, lk);
+        config_datastore_schema(ld, cfg, m, path, lk->datastore, &lk->schema,
+                                &lk->schema_hidden);
         lookup_key(ld, m, path, p, nsrc, lk);
         lookup_settings(ld, m, path, lk);
         lookup_columns(ld, m, path, p, i);

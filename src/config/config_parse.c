@@ -359,10 +359,11 @@ void config_parse_datastores(config_loader *ld, config *cfg, const config_node *
 
 /* --- pipelines: endpoints and the top level --- */
 
-static void endpoint_datastore(config_loader *ld, const config *cfg, const config_node *m,
-                               const char *path, config_endpoint *e) {
-    if (e->datastore == NULL) return;
-    const config_datastore *d = config_datastore_find(cfg, e->datastore);
+void config_datastore_schema(config_loader *ld, const config *cfg, const config_node *m,
+                             const char *path, const char *datastore, char **schema,
+                             bool *hidden) {
+    if (datastore == NULL) return;
+    const config_datastore *d = config_datastore_find(cfg, datastore);
     if (d == NULL && !ld->datastores_parsed) return; /* its syntax error says it all */
     if (d == NULL) {
         const config_node *v = config_map_get(m, "datastore");
@@ -373,15 +374,15 @@ static void endpoint_datastore(config_loader *ld, const config *cfg, const confi
                                      cfg->datastores[i].name);
         config_problem_add(ld, v->line, v->col,
                            "%s.datastore: unknown datastore \"%s\" (datastores.yaml defines: %s)",
-                           path, e->datastore, used ? known : "none");
+                           path, datastore, used ? known : "none");
         return;
     }
-    if (e->schema == NULL && (d->type == CONFIG_DS_SQLITE || d->type == CONFIG_DS_POSTGRES))
-        e->schema = config_strdup(ld, d->type == CONFIG_DS_SQLITE ? "main" : "public");
-    else if (e->schema == NULL && d->type == CONFIG_DS_MYSQL && d->dbname != NULL) {
-        e->schema = config_strdup(ld, d->dbname);
+    if (*schema == NULL && (d->type == CONFIG_DS_SQLITE || d->type == CONFIG_DS_POSTGRES))
+        *schema = config_strdup(ld, d->type == CONFIG_DS_SQLITE ? "main" : "public");
+    else if (*schema == NULL && d->type == CONFIG_DS_MYSQL && d->dbname != NULL) {
+        *schema = config_strdup(ld, d->dbname);
         for (size_t i = 0; i < d->nsecrets; i++)
-            if (strcmp(d->secrets[i], d->dbname) == 0) e->schema_hidden = true;
+            if (strcmp(d->secrets[i], d->dbname) == 0) *hidden = true;
     }
 }
 
@@ -417,7 +418,7 @@ static void parse_endpoint(config_loader *ld, const config *cfg, const config_no
     } else {
         config_get_string(ld, m, path, "table", true, &e->table);
     }
-    endpoint_datastore(ld, cfg, m, path, e);
+    config_datastore_schema(ld, cfg, m, path, e->datastore, &e->schema, &e->schema_hidden);
 }
 
 static void parse_name(config_loader *ld, const config *cfg, const config_node *root,

@@ -25,6 +25,8 @@
  * constructors allowed to branch on it).
  * state_list() sorts by pipeline then strategy so every backend lists in
  * the same order. The only clock read is state_reset()'s updated_at.
+ * It also holds the helpers the backends share (state_backend.h), among
+ * them the decoding of a record from its stored text (PostgreSQL, Redis).
  */
 #include "state_backend.h"
 
@@ -75,6 +77,63 @@ int state_corrupt(st_error *err, const char *pipeline, const char *strategy,
     va_end(ap);
     return st_error_set(err, ST_EINVAL, "corrupt state for %s:%s: %s", pipeline, strategy,
                         what);
+}
+
+/* --- a record from its stored text (state_pg, state_redis) --- */
+
+static const char *const record_field_names[STATE_RECORD_TEXT_FIELDS] = {
+    "pipeline", "strategy", "status", "last_run", "last_scheduled_at", "last_attempted_at",
+    "retry_count", "run_id", "worker", "message", "error", "updated_at"};
+
+static int field_time(const char *v, const char *name, int64_t *out, const state_record *r,
+                      st_error *err) {
+    if (v == NULL || v[0] == '\0') {
+        *out = ST_TIME_NONE;
+        return ST_OK;
+    }
+    if (state_parse_i64(v, out) != ST_OK)
+        return state_corrupt(err, r->pipeline, r->strategy,
+                             "%s is not an integer timestamp: '%s'", name, v);
+    return ST_OK;
+}
+
+static int field_count(const char *v, const char *name, int64_t *out, const state_record *r,
+                       st_error *err) {
+    if (v == NULL || v[0] == '\0') {
+        *out = 0;
+        return ST_OK;
+    }
+    if (state_parse_i64(v, out) != ST_OK || *out < 0)
+        return state_corrupt(err, r->pipeline, r->strategy,
+                             "%s is not a non-negative integer: '%s'", name, v);
+    return ST_OK;
+}
+
+int state_record_from_text(state_record *r, const char *const v[STATE_RECORD_TEXT_FIELDS],
+                           const char *p, const char *s, st_error *err) {
+    /* Every field is assigned here or below: no 2 KB memset per record. */
+    state_copy(r->pipeline, sizeof r->pipeline, v[0] ? v[0] : p);
+    state_copy(r->strategy, sizeof r->strategy, v[1] ? v[1] : s);
+    r->status = STATE_IDLE;
+    r->retry_count = r->run_id = 0;
+    r->last_run = r->last_scheduled_at = r->last_attempted_at = r->updated_at = ST_TIME_NONE;
+    r->worker[0] = r->message[0] = r->error[0] = '\0';
+    r->paused = false;
+    if (state_status_parse(v[2] ? v[2] : "", &r->status) != ST_OK)
+        return state_corrupt(err, r->pipeline, r->strategy, "unknown status '%s'",
+                             v[2] ? v[2] : "");
+    int64_t *times[] = {&r->last_run, &r->last_scheduled_at, &r->last_attempted_at};
+    for (int i = 0; i < 3; i++) {
+        int rc = field_time(v[3 + i], record_field_names[3 + i], times[i], r, err);
+        if (rc != ST_OK) return rc;
+    }
+    int rc = field_count(v[6], "retry_count", &r->retry_count, r, err);
+    if (rc == ST_OK) rc = field_count(v[7], "run_id", &r->run_id, r, err);
+    if (rc == ST_OK) rc = field_time(v[11], "updated_at", &r->updated_at, r, err);
+    state_copy(r->worker, sizeof r->worker, v[8]);
+    state_copy(r->message, sizeof r->message, v[9]);
+    state_copy(r->error, sizeof r->error, v[10]);
+    return rc;
 }
 
 void state_note_problem(st_error *err, const st_error *problem) {

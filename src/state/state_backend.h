@@ -158,6 +158,16 @@ int state_corrupt(st_error *err, const char *pipeline, const char *strategy,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Appends one "; "-separated problem to err (list() collects several). */
 void state_note_problem(st_error *err, const st_error *problem);
+/* Decodes a record from its stored text, v[] in the order of
+ * STATE_RECORD_TEXT_FIELDS: NULL or "" is an unknown time, a zero count or
+ * an empty text; a NULL pipeline or strategy is p or s. paused is set false
+ * (each store spells it its own way: the caller decodes it). ST_EINVAL
+ * naming the pair for an unknown status, a time that is not an integer, a
+ * count that is not a non-negative integer (the PostgreSQL and Redis
+ * backends; SQLite reads typed columns). */
+#define STATE_RECORD_TEXT_FIELDS 12
+int state_record_from_text(state_record *r, const char *const v[STATE_RECORD_TEXT_FIELDS],
+                           const char *p, const char *s, st_error *err);
 /* Fills a record with the no-state defaults (idle, unknown times). */
 void state_record_init(state_record *r, const char *pipeline, const char *strategy);
 /* Copies into a fixed buffer, truncating; NULL copies "". */

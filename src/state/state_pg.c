@@ -160,6 +160,28 @@ static int query(pg_be *b, PGresult **out, const char *what, const char *sql,
     return ST_OK;
 }
 
+/* query() on a connection made first if there is none (or it was lost). */
+static int query_connected(pg_be *b, PGresult **out, const char *what, const char *sql,
+                           const pg_params *p, st_error *err) {
+    int rc = ensure_connected(b, err);
+    return rc != ST_OK ? rc : query(b, out, what, sql, p, err);
+}
+
+/* query_connected() for a listing: *arr gets a zeroed array of one elem-
+ * sized item per row of *out (at least one item, so never NULL on ST_OK),
+ * *cnt the number of rows. The caller fills the items and clears *out. */
+static int select_rows(pg_be *b, PGresult **out, const char *what, const char *sql,
+                       const pg_params *p, size_t elem, void **arr, int *cnt, st_error *err) {
+    int rc = query_connected(b, out, what, sql, p, err);
+    if (rc != ST_OK) return rc;
+    *cnt = PQntuples(*out);
+    *arr = calloc(*cnt ? (size_t)*cnt : 1, elem);
+    if (*arr != NULL) return ST_OK;
+    PQclear(*out);
+    *out = NULL;
+    return st_error_set(err, ST_ENOMEM, "state %s: out of memory", what);
+}
+
 static int begin(pg_be *b, st_error *err) {
     int rc = ensure_connected(b, err);
     return rc != ST_OK ? rc : query(b, NULL, "BEGIN", "BEGIN", NULL, err);
@@ -225,61 +247,23 @@ int state_pg_open(void **be, const struct state_ops **ops, const backend_url *u,
 
 /* --- reading records --- */
 
-static int field_time(const char *v, const char *name, int64_t *out, const state_record *r,
-                      st_error *err) {
-    if (v == NULL) {
-        *out = ST_TIME_NONE;
-        return ST_OK;
-    }
-    if (state_parse_i64(v, out) != ST_OK)
-        return state_corrupt(err, r->pipeline, r->strategy,
-                             "%s is not an integer timestamp: '%s'", name, v);
-    return ST_OK;
-}
-
-static int field_count(const char *v, const char *name, int64_t *out, const state_record *r,
-                       st_error *err) {
-    if (v == NULL || state_parse_i64(v, out) != ST_OK || *out < 0)
-        return state_corrupt(err, r->pipeline, r->strategy,
-                             "%s is not a non-negative integer: '%s'", name, v ? v : "");
-    return ST_OK;
-}
-
 /* Decodes one RECORD_COLUMNS row; ST_EINVAL naming the pair if corrupt. */
 static int row_to_record(PGresult *res, int i, state_record *r, st_error *err) {
-    state_copy(r->pipeline, sizeof r->pipeline, col_str(res, i, 0));
-    state_copy(r->strategy, sizeof r->strategy, col_str(res, i, 1));
-    r->status = STATE_IDLE;
-    r->worker[0] = r->message[0] = r->error[0] = '\0';
-    const char *status = col_str(res, i, 2);
-    if (state_status_parse(status, &r->status) != ST_OK)
-        return state_corrupt(err, r->pipeline, r->strategy, "unknown status '%s'", status);
-    static const char *const tn[] = {"last_run", "last_scheduled_at", "last_attempted_at"};
-    int64_t *times[] = {&r->last_run, &r->last_scheduled_at, &r->last_attempted_at};
-    for (int k = 0; k < 3; k++) {
-        int rc = field_time(col(res, i, 3 + k), tn[k], times[k], r, err);
-        if (rc != ST_OK) return rc;
-    }
-    int rc = field_count(col(res, i, 6), "retry_count", &r->retry_count, r, err);
-    if (rc == ST_OK) rc = field_count(col(res, i, 7), "run_id", &r->run_id, r, err);
-    if (rc == ST_OK) rc = field_time(col(res, i, 11), "updated_at", &r->updated_at, r, err);
-    state_copy(r->worker, sizeof r->worker, col_str(res, i, 8));
-    state_copy(r->message, sizeof r->message, col_str(res, i, 9));
-    state_copy(r->error, sizeof r->error, col_str(res, i, 10));
+    const char *v[STATE_RECORD_TEXT_FIELDS];
+    for (int k = 0; k < STATE_RECORD_TEXT_FIELDS; k++) v[k] = col(res, i, k);
+    int rc = state_record_from_text(r, v, "", "", err);
     r->paused = strcmp(col_str(res, i, 12), "t") == 0;
     return rc;
 }
 
 static int pg_get(void *be, const char *p, const char *s, state_record *out, st_error *err) {
     pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_text(&pp, p);
     p_text(&pp, s);
     PGresult *r;
-    rc = query(b, &r, "get", "SELECT " RECORD_COLUMNS " FROM state_records"
-               " WHERE pipeline = $1 AND strategy = $2", &pp, err);
+    int rc = query_connected(b, &r, "get", "SELECT " RECORD_COLUMNS " FROM state_records"
+                             " WHERE pipeline = $1 AND strategy = $2", &pp, err);
     if (rc != ST_OK) return rc;
     if (PQntuples(r) == 0)
         rc = st_error_set(err, ST_ENOTFOUND, "no state for %s:%s", p, s);
@@ -363,12 +347,9 @@ static int pg_list(void *be, state_record **out, size_t *n, st_error *err) {
 /* --- writes --- */
 
 static int pg_new_run_id(void *be, int64_t *out, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     PGresult *r;
-    if ((rc = query(b, &r, "new run id", "SELECT nextval('state_run_id')", NULL, err)) != ST_OK)
-        return rc;
+    int rc = query_connected(be, &r, "new run id", "SELECT nextval('state_run_id')", NULL, err);
+    if (rc != ST_OK) return rc;
     *out = col_i64(r, 0, 0, 0);
     PQclear(r);
     return ST_OK;
@@ -563,37 +544,33 @@ static void row_to_history(PGresult *r, int i, state_history_entry *h) {
 
 static int pg_history(void *be, const char *p, const char *s, size_t limit,
                       state_history_entry **out, size_t *n, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_text(&pp, p);
     p_text(&pp, s);
     p_i64(&pp, limit > INT32_MAX ? INT32_MAX : (int64_t)limit);
     PGresult *r;
-    rc = query(b, &r, "history", "SELECT " HISTORY_COLUMNS " FROM state_history"
-               " WHERE pipeline = $1 AND strategy = $2 ORDER BY id DESC LIMIT $3", &pp, err);
+    void *mem;
+    int cnt;
+    int rc = select_rows(be, &r, "history", "SELECT " HISTORY_COLUMNS " FROM state_history"
+                         " WHERE pipeline = $1 AND strategy = $2 ORDER BY id DESC LIMIT $3",
+                         &pp, sizeof(state_history_entry), &mem, &cnt, err);
     if (rc != ST_OK) return rc;
-    int cnt = PQntuples(r);
-    state_history_entry *arr = calloc(cnt ? (size_t)cnt : 1, sizeof *arr);
-    for (int i = 0; arr && i < cnt; i++) row_to_history(r, i, &arr[i]);
+    state_history_entry *arr = mem;
+    for (int i = 0; i < cnt; i++) row_to_history(r, i, &arr[i]);
     PQclear(r);
-    if (arr == NULL) return st_error_set(err, ST_ENOMEM, "state history: out of memory");
     *out = arr;
     *n = (size_t)cnt;
     return ST_OK;
 }
 
 static int pg_run_get(void *be, int64_t run_id, state_run *out, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_i64(&pp, run_id);
     PGresult *r;
-    rc = query(b, &r, "run lookup", "SELECT " HISTORY_COLUMNS ", pipeline, strategy,"
-               " (SELECT log FROM state_run_logs WHERE history_id = h.id)"
-               " FROM state_history h WHERE run_id = $1 ORDER BY id DESC LIMIT 1", &pp, err);
+    int rc = query_connected(be, &r, "run lookup", "SELECT " HISTORY_COLUMNS ", pipeline,"
+                             " strategy, (SELECT log FROM state_run_logs WHERE history_id ="
+                             " h.id) FROM state_history h WHERE run_id = $1 ORDER BY id DESC"
+                             " LIMIT 1", &pp, err);
     if (rc != ST_OK) return rc;
     if (PQntuples(r) == 0) {
         PQclear(r);
@@ -639,16 +616,13 @@ static int pg_prune(void *be, int64_t cutoff, int64_t keep_runs, int64_t *remove
 
 static int pg_meta_get(void *be, const char *p, const char *s, const char *key, char *buf,
                        size_t buflen, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_text(&pp, p);
     p_text(&pp, s);
     p_text(&pp, key);
     PGresult *r;
-    rc = query(b, &r, "meta get", "SELECT value FROM state_kv WHERE pipeline = $1 AND"
-               " strategy = $2 AND key = $3", &pp, err);
+    int rc = query_connected(be, &r, "meta get", "SELECT value FROM state_kv WHERE"
+                             " pipeline = $1 AND strategy = $2 AND key = $3", &pp, err);
     if (rc != ST_OK) return rc;
     if (PQntuples(r) == 1)
         state_copy(buf, buflen, col_str(r, 0, 0));
@@ -737,15 +711,14 @@ static int pg_history_put(void *be, const state_run *run, st_error *err) {
 }
 
 static int pg_meta_list(void *be, state_meta **out, size_t *n, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     PGresult *r;
-    if ((rc = query(b, &r, "meta", "SELECT pipeline, strategy, key, value FROM state_kv"
-                    " ORDER BY pipeline, strategy, key", NULL, err)))
-        return rc;
-    int cnt = PQntuples(r);
-    state_meta *arr = calloc(cnt ? (size_t)cnt : 1, sizeof *arr);
+    void *mem;
+    int cnt;
+    int rc = select_rows(be, &r, "meta", "SELECT pipeline, strategy, key, value FROM state_kv"
+                         " ORDER BY pipeline, strategy, key", NULL, sizeof(state_meta), &mem,
+                         &cnt, err);
+    if (rc != ST_OK) return rc;
+    state_meta *arr = mem;
     for (int i = 0; arr && i < cnt; i++) {
         state_copy(arr[i].pipeline, sizeof arr[i].pipeline, col_str(r, i, 0));
         state_copy(arr[i].strategy, sizeof arr[i].strategy, col_str(r, i, 1));
@@ -772,8 +745,6 @@ static int pg_counters_add(void *be, const char *p, const char *s, size_t n,
     if (n > (MAXP - 2) / 2)
         return st_error_set(err, ST_EINVAL, "state counters: %zu counters in one step, at most "
                             "%d", n, (MAXP - 2) / 2);
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_text(&pp, p);
     p_text(&pp, s);
@@ -787,62 +758,56 @@ static int pg_counters_add(void *be, const char *p, const char *s, size_t n,
     }
     snprintf(sql + len, sizeof sql - (size_t)len, " ON CONFLICT (pipeline, strategy, name)"
              " DO UPDATE SET value = state_run_counters.value + excluded.value");
-    return query(b, NULL, "counters", sql, &pp, err);
+    return query_connected(b, NULL, "counters", sql, &pp, err);
 }
 
 static int pg_counters_list(void *be, state_counter **out, size_t *n, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     PGresult *r;
-    if ((rc = query(b, &r, "counters", "SELECT pipeline, strategy, name, value FROM"
-                    " state_run_counters ORDER BY pipeline, strategy, name", NULL, err)))
-        return rc;
-    int cnt = PQntuples(r);
-    state_counter *arr = calloc(cnt ? (size_t)cnt : 1, sizeof *arr);
-    for (int i = 0; arr && i < cnt; i++) {
+    void *mem;
+    int cnt;
+    int rc = select_rows(be, &r, "counters", "SELECT pipeline, strategy, name, value FROM"
+                         " state_run_counters ORDER BY pipeline, strategy, name", NULL,
+                         sizeof(state_counter), &mem, &cnt, err);
+    if (rc != ST_OK) return rc;
+    state_counter *arr = mem;
+    for (int i = 0; i < cnt; i++) {
         state_copy(arr[i].pipeline, sizeof arr[i].pipeline, col_str(r, i, 0));
         state_copy(arr[i].strategy, sizeof arr[i].strategy, col_str(r, i, 1));
         state_copy(arr[i].name, sizeof arr[i].name, col_str(r, i, 2));
         arr[i].value = strtod(col_str(r, i, 3), NULL);
     }
     PQclear(r);
-    if (arr == NULL) return st_error_set(err, ST_ENOMEM, "state counters: out of memory");
     *out = arr;
     *n = (size_t)cnt;
     return ST_OK;
 }
 
 static int pg_beat(void *be, const char *kind, const char *name, int64_t now, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_text(&pp, name);
     p_text(&pp, kind);
     p_time(&pp, now);
-    return query(b, NULL, "heartbeat", "INSERT INTO state_processes(name, kind,"
-                 " last_heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET"
-                 " kind = $2, last_heartbeat_at = $3, seen_at = clock_timestamp()", &pp, err);
+    return query_connected(be, NULL, "heartbeat", "INSERT INTO state_processes(name, kind,"
+                           " last_heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO"
+                           " UPDATE SET kind = $2, last_heartbeat_at = $3,"
+                           " seen_at = clock_timestamp()", &pp, err);
 }
 
 static int pg_beats(void *be, state_process **out, size_t *n, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     PGresult *r;
-    if ((rc = query(b, &r, "processes", "SELECT name, kind, last_heartbeat_at FROM"
-                    " state_processes ORDER BY name", NULL, err)))
-        return rc;
-    int cnt = PQntuples(r);
-    state_process *arr = calloc(cnt ? (size_t)cnt : 1, sizeof *arr);
-    for (int i = 0; arr && i < cnt; i++) {
+    void *mem;
+    int cnt;
+    int rc = select_rows(be, &r, "processes", "SELECT name, kind, last_heartbeat_at FROM"
+                         " state_processes ORDER BY name", NULL, sizeof(state_process), &mem,
+                         &cnt, err);
+    if (rc != ST_OK) return rc;
+    state_process *arr = mem;
+    for (int i = 0; i < cnt; i++) {
         state_copy(arr[i].name, sizeof arr[i].name, col_str(r, i, 0));
         state_copy(arr[i].kind, sizeof arr[i].kind, col_str(r, i, 1));
         arr[i].last_heartbeat_at = col_i64(r, i, 2, ST_TIME_NONE);
     }
     PQclear(r);
-    if (arr == NULL) return st_error_set(err, ST_ENOMEM, "state processes: out of memory");
     *out = arr;
     *n = (size_t)cnt;
     return ST_OK;
@@ -873,22 +838,21 @@ static int pg_outbox_add(void *be, const state_alert *alerts, size_t n, const ch
 
 static int pg_outbox_list(void *be, const char *hook, bool pending_only, state_alert **out,
                           size_t *n, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_text(&pp, hook ? hook : "");
     p_text(&pp, pending_only ? "true" : "false");
     PGresult *r;
-    rc = query(b, &r, "outbox", "SELECT id, key, hook, status, pipeline, strategy, event,"
-               " created_at, next_at, updated_at, attempts, last_error, body FROM state_outbox"
-               " WHERE ($1 = '' OR hook = $1) AND (NOT $2::boolean OR status = 'pending')"
-               " ORDER BY id", &pp, err);
+    void *mem;
+    int cnt;
+    int rc = select_rows(be, &r, "outbox", "SELECT id, key, hook, status, pipeline, strategy,"
+                         " event, created_at, next_at, updated_at, attempts, last_error, body"
+                         " FROM state_outbox WHERE ($1 = '' OR hook = $1) AND"
+                         " (NOT $2::boolean OR status = 'pending') ORDER BY id", &pp,
+                         sizeof(state_alert), &mem, &cnt, err);
     if (rc != ST_OK) return rc;
-    int cnt = PQntuples(r);
-    state_alert *arr = calloc(cnt ? (size_t)cnt : 1, sizeof *arr);
+    state_alert *arr = mem;
     size_t len = 0;
-    for (int i = 0; arr && i < cnt; i++) {
+    for (int i = 0; i < cnt; i++) {
         state_alert *a = &arr[len];
         memset(a, 0, sizeof *a);
         a->id = col_i64(r, i, 0, 0);
@@ -898,16 +862,12 @@ static int pg_outbox_list(void *be, const char *hook, bool pending_only, state_a
         if (ok) len++; /* a corrupt row is left out */
     }
     PQclear(r);
-    if (arr == NULL) return st_error_set(err, ST_ENOMEM, "state outbox: out of memory");
     *out = arr;
     *n = len;
     return ST_OK;
 }
 
 static int pg_outbox_update(void *be, const state_alert *a, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_i64(&pp, a->id);
     p_text(&pp, state_alert_status_name(a->status));
@@ -915,19 +875,17 @@ static int pg_outbox_update(void *be, const state_alert *a, st_error *err) {
     p_i64(&pp, a->updated_at);
     p_i64(&pp, a->attempts);
     p_text(&pp, a->last_error);
-    return query(b, NULL, "outbox", "UPDATE state_outbox SET status = $2, next_at = $3,"
-                 " updated_at = $4, attempts = $5, last_error = $6 WHERE id = $1", &pp, err);
+    return query_connected(be, NULL, "outbox", "UPDATE state_outbox SET status = $2,"
+                           " next_at = $3, updated_at = $4, attempts = $5, last_error = $6"
+                           " WHERE id = $1", &pp, err);
 }
 
 static int pg_outbox_prune(void *be, int64_t cutoff, int64_t *removed, st_error *err) {
-    pg_be *b = be;
-    int rc = ensure_connected(b, err);
-    if (rc != ST_OK) return rc;
     pg_params pp = {.n = 0};
     p_i64(&pp, cutoff);
     PGresult *r;
-    rc = query(b, &r, "outbox", "DELETE FROM state_outbox WHERE status <> 'pending' AND"
-               " updated_at < $1", &pp, err);
+    int rc = query_connected(be, &r, "outbox", "DELETE FROM state_outbox WHERE"
+                             " status <> 'pending' AND updated_at < $1", &pp, err);
     if (rc != ST_OK) return rc;
     *removed = changed(r);
     PQclear(r);

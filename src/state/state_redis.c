@@ -280,30 +280,6 @@ static void fmt_time(char *buf, size_t n, int64_t t) {
         snprintf(buf, n, "%lld", (long long)t);
 }
 
-static int field_time(const char *v, const char *name, int64_t *out, const state_record *r,
-                      st_error *err) {
-    if (v == NULL || v[0] == '\0') {
-        *out = ST_TIME_NONE;
-        return ST_OK;
-    }
-    if (state_parse_i64(v, out) != ST_OK)
-        return state_corrupt(err, r->pipeline, r->strategy,
-                             "%s is not an integer timestamp: '%s'", name, v);
-    return ST_OK;
-}
-
-static int field_count(const char *v, const char *name, int64_t *out, const state_record *r,
-                       st_error *err) {
-    if (v == NULL || v[0] == '\0') {
-        *out = 0;
-        return ST_OK;
-    }
-    if (state_parse_i64(v, out) != ST_OK || *out < 0)
-        return state_corrupt(err, r->pipeline, r->strategy,
-                             "%s is not a non-negative integer: '%s'", name, v);
-    return ST_OK;
-}
-
 /* Decodes an HGETALL reply. `p`/`s` name the pair when the hash lacks them. */
 static int reply_to_record(const redisReply *h, const char *p, const char *s, state_record *r,
                            st_error *err) {
@@ -311,27 +287,7 @@ static int reply_to_record(const redisReply *h, const char *p, const char *s, st
     for (size_t i = 0; i + 1 < h->elements; i += 2)
         for (int f = 0; f < NFIELDS; f++)
             if (strcmp(h->element[i]->str, field_names[f]) == 0) v[f] = h->element[i + 1]->str;
-    /* Every field is assigned here or below: no 2 KB memset per record. */
-    state_copy(r->pipeline, sizeof r->pipeline, v[0] ? v[0] : p);
-    state_copy(r->strategy, sizeof r->strategy, v[1] ? v[1] : s);
-    r->status = STATE_IDLE;
-    r->retry_count = r->run_id = 0;
-    r->last_run = r->last_scheduled_at = r->last_attempted_at = r->updated_at = ST_TIME_NONE;
-    r->worker[0] = r->message[0] = r->error[0] = '\0';
-    if (state_status_parse(v[2] ? v[2] : "", &r->status) != ST_OK)
-        return state_corrupt(err, r->pipeline, r->strategy, "unknown status '%s'",
-                             v[2] ? v[2] : "");
-    int64_t *times[] = {&r->last_run, &r->last_scheduled_at, &r->last_attempted_at};
-    for (int i = 0; i < 3; i++) {
-        int rc = field_time(v[3 + i], field_names[3 + i], times[i], r, err);
-        if (rc != ST_OK) return rc;
-    }
-    int rc = field_count(v[6], "retry_count", &r->retry_count, r, err);
-    if (rc == ST_OK) rc = field_count(v[7], "run_id", &r->run_id, r, err);
-    if (rc == ST_OK) rc = field_time(v[11], "updated_at", &r->updated_at, r, err);
-    state_copy(r->worker, sizeof r->worker, v[8]);
-    state_copy(r->message, sizeof r->message, v[9]);
-    state_copy(r->error, sizeof r->error, v[10]);
+    int rc = state_record_from_text(r, v, p, s, err);
     r->paused = v[12] != NULL && strcmp(v[12], "1") == 0;
     return rc;
 }

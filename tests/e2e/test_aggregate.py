@@ -24,7 +24,8 @@ from decimal import Decimal
 
 import pytest
 
-from test_compare_false import my_side, mydb, pg_side, pgschema, sqlite_side  # noqa: F401
+from pairs import mydb, pg_side, pgschema, run_example, run_json, sides  # noqa: F401
+from pairs import write_sqlite_pair as write
 from test_json_schema import check as check_schema
 
 N = 40
@@ -93,12 +94,7 @@ def write_config(root, src, dst):
 
 
 def run(synctool, root, strategy):
-    r = synctool("run", "--job-name", "daily_revenue", "--strategy", strategy, "--json",
-                 config_dir=root)
-    assert r.rc == 0, r
-    doc = json.loads(r.out)
-    assert doc["status"] == "success", doc
-    return doc["rows_inserted"], doc["rows_updated"], doc["rows_deleted"]
+    return run_json(synctool, root, "daily_revenue", strategy)[0]
 
 
 def scenario(synctool, root, src, dst, engine):
@@ -165,33 +161,12 @@ def scenario(synctool, root, src, dst, engine):
     assert run(synctool, root, "hash") == (0, 0, 0)
 
 
-def side(kind, role, root, pg_server, pgschema, mysql_server, mydb):
-    name, table = ("shop", "orders") if role == "src" else ("wh", "daily_revenue")
-    if kind == "pg":
-        return pg_side(pg_server, pgschema, name, table)
-    if kind == "mysql":
-        return my_side(mysql_server, mydb, name, table)
-    (root / "data").mkdir(exist_ok=True)
-    return sqlite_side(root, name, table)
-
-
 @pytest.mark.parametrize("src_kind", ["pg", "mysql", "sqlite"])
 @pytest.mark.parametrize("dst_kind", ["pg", "mysql", "sqlite"])
 def test_daily_revenue(synctool, tmp_path, request, src_kind, dst_kind):
-    pg = request.getfixturevalue("pg_server") if "pg" in (src_kind, dst_kind) else None
-    pgs = request.getfixturevalue("pgschema") if pg else None
-    my = request.getfixturevalue("mysql_server") if "mysql" in (src_kind, dst_kind) else None
-    myd = request.getfixturevalue("mydb") if my else None
-    src = side(src_kind, "src", tmp_path, pg, pgs, my, myd)
-    dst = side(dst_kind, "dst", tmp_path, pg, pgs, my, myd)
+    src, dst = sides(request, tmp_path, (src_kind, "shop", "orders"),
+                     (dst_kind, "wh", "daily_revenue"))
     scenario(synctool, tmp_path, src, dst, src_kind)
-
-
-def write(root, pipeline):
-    (root / "pipelines").mkdir(exist_ok=True)
-    (root / "datastores.yaml").write_text(
-        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
-    (root / "pipelines" / "p.yaml").write_text(pipeline)
 
 
 def test_validation_names_file_line_col(synctool, tmp_path):
@@ -365,18 +340,10 @@ def test_pg_late_commit_moves_an_order(synctool, tmp_path, pg_server, pgschema):
 def test_example_runs(tmp_path):
     """examples/aggregate/run, on a copy, succeeds and leaves what its README
     says in the warehouse."""
-    import os
-    import shutil
     import sqlite3
-    import subprocess
-    from conftest import BIN, ROOT
-    ex = tmp_path / "aggregate"
-    shutil.copytree(os.path.join(ROOT, "examples", "aggregate"), ex)
-    env = dict(os.environ, SYNCTOOL=BIN)
-    r = subprocess.run([str(ex / "run")], env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "aggregate: ok" in r.stdout
-    assert "aggregate: one row per group of customer_id, day = date(created_at)" in r.stdout
+    out, ex = run_example(tmp_path, "aggregate")
+    assert "aggregate: ok" in out
+    assert "aggregate: one row per group of customer_id, day = date(created_at)" in out
     db = sqlite3.connect(ex / "data" / "wh.db")
     assert db.execute("SELECT customer_id, day, orders FROM daily_revenue ORDER BY 1, 2"
                       ).fetchall() == [(8, "2025-03-01", 1), (8, "2025-03-02", 1),

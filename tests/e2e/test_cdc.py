@@ -27,6 +27,7 @@ import uuid
 import pytest
 
 from conftest import BIN
+from pairs import write_sqlite_pair
 
 
 def wait_for(cond, what, timeout=60.0, interval=0.02):
@@ -262,13 +263,7 @@ def test_cdc_sigkill_mid_apply_then_rerun(synctool, tmp_path, pg_server, pgschem
           "WHERE id = k; COMMIT; END LOOP; END $$")
     e.sql("INSERT INTO {t} VALUES (101, 'new', 1)")
     # the gate: row 75 of the destination is locked, so the batch with it waits
-    env = dict(os.environ, PGPASSWORD=pg_server.password)
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
-         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
-        stdout=subprocess.DEVNULL)
-    holder.stdin.write(f'BEGIN; SELECT * FROM "{pgschema}".dst WHERE id = 75 FOR UPDATE;\n')
-    holder.stdin.flush()
+    holder = hold_dst_row(pg_server, pgschema, 75)
 
     def waiting():
         return e.pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
@@ -308,13 +303,7 @@ def test_cdc_sigterm_mid_apply(synctool, tmp_path, pg_server, pgschema):
     e.run()
     e.sql("DO $$ BEGIN FOR k IN 1..100 LOOP UPDATE {t} SET n = n + 1 WHERE id = k; COMMIT; "
           "END LOOP; END $$")
-    env = dict(os.environ, PGPASSWORD=pg_server.password)
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
-         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
-        stdout=subprocess.DEVNULL)
-    holder.stdin.write(f'BEGIN; SELECT * FROM "{pgschema}".dst WHERE id = 45 FOR UPDATE;\n')
-    holder.stdin.flush()
+    holder = hold_dst_row(pg_server, pgschema, 45)
     proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", e.name,
                              "--strategy", "cdc"],
                             env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"),
@@ -397,13 +386,7 @@ def test_cdc_first_run_waits_for_open_transactions_and_sigterm_ends_it(
     e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
     assert synctool("cdc", "drop", e.name, config_dir=tmp_path).rc == 0  # the run makes it
     e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
-    env = dict(os.environ, PGPASSWORD=pg_server.password)
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
-         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
-        stdout=subprocess.DEVNULL)
-    holder.stdin.write("BEGIN; SELECT txid_current();\n")
-    holder.stdin.flush()
+    holder = psql_session(pg_server, "BEGIN; SELECT txid_current();\n")
     # the transaction is open (has its id) before the run starts
     wait_for(lambda: e.sql("SELECT count(*) FROM pg_stat_activity WHERE state = "
                            "'idle in transaction' AND backend_xid IS NOT NULL").strip() != "0",
@@ -564,10 +547,8 @@ def test_cdc_validate_refuses_where_and_expr(synctool, tmp_path, pg_server):
 
 
 def test_cdc_max_slot_lag_only_on_cdc(synctool, tmp_path):
-    (tmp_path / "pipelines").mkdir()
-    (tmp_path / "datastores.yaml").write_text(
-        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
-    (tmp_path / "pipelines" / "p.yaml").write_text(
+    write_sqlite_pair(
+        tmp_path,
         "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
         "columns:\n  - {name: id, type: bigint, key: true}\n"
         "strategies:\n  - {name: f, type: full, max_slot_lag: 1GB}\n")
@@ -600,15 +581,22 @@ def test_cdc_check(synctool, tmp_path, pg_server, pgschema):
     assert e.name.lower() not in c["cdc_orphan_slots"]["message"], c
 
 
-def hold_dst_row(pg, schema, key):
-    """A psql session holding a row lock on the destination (the gate)."""
+def psql_session(pg, sql):
+    """A psql session that has been sent `sql` and stays open (a gate: an
+    open transaction, a held lock) until its stdin is closed."""
     env = dict(os.environ, PGPASSWORD=pg.password)
     holder = subprocess.Popen(
         ["psql", "-X", "-q", "-h", pg.host, "-p", str(pg.port), "-U", pg.user, "-d",
          pg.dbname], stdin=subprocess.PIPE, env=env, text=True, stdout=subprocess.DEVNULL)
-    holder.stdin.write(f'BEGIN; SELECT * FROM "{schema}".dst WHERE id = {key} FOR UPDATE;\n')
+    holder.stdin.write(sql)
     holder.stdin.flush()
     return holder
+
+
+def hold_dst_row(pg, schema, key):
+    """A psql session holding a row lock on the destination (the gate)."""
+    return psql_session(pg, f'BEGIN; SELECT * FROM "{schema}".dst WHERE id = {key} '
+                            'FOR UPDATE;\n')
 
 
 def release(holder):
@@ -785,10 +773,8 @@ def test_cdc_continuous(synctool, tmp_path, pg_server, pgschema):
 
 
 def test_cdc_continuous_only_on_cdc(synctool, tmp_path):
-    (tmp_path / "pipelines").mkdir()
-    (tmp_path / "datastores.yaml").write_text(
-        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
-    (tmp_path / "pipelines" / "p.yaml").write_text(
+    write_sqlite_pair(
+        tmp_path,
         "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
         "columns:\n  - {name: id, type: bigint, key: true}\n"
         "strategies:\n  - {name: f, type: full, continuous: true}\n")
@@ -820,13 +806,7 @@ def test_cdc_slot_from_ddl_apply(synctool, tmp_path, pg_server, pgschema):
     e.sql("UPDATE {t} SET n = 1 WHERE id <= 5")
     e.sql("DELETE FROM {t} WHERE id = 50")
     # the gate: writes to the destination wait while this session holds the table
-    env = dict(os.environ, PGPASSWORD=pg_server.password)
-    holder = subprocess.Popen(
-        ["psql", "-X", "-q", "-h", pg_server.host, "-p", str(pg_server.port), "-U",
-         pg_server.user, "-d", pg_server.dbname], stdin=subprocess.PIPE, env=env, text=True,
-        stdout=subprocess.DEVNULL)
-    holder.stdin.write(f'BEGIN; LOCK TABLE "{pgschema}".dst IN SHARE MODE;\n')
-    holder.stdin.flush()
+    holder = psql_session(pg_server, f'BEGIN; LOCK TABLE "{pgschema}".dst IN SHARE MODE;\n')
     wait_for(lambda: e.sql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = "
                            "l.relation WHERE c.relname = 'dst' AND l.mode = 'ShareLock' "
                            "AND l.granted").strip() != "0", "the gate")

@@ -21,79 +21,16 @@ Every expectation is checked against what the databases themselves answer
 (psql, mariadb, Python's sqlite3), never against synctool's own output alone.
 """
 import json
-import os
 import re
-import shutil
 import sqlite3
-import subprocess
-import uuid
 
 import pytest
 
-from conftest import BIN, ROOT
+from pairs import (my_side, mydb, pg_side, pgschema, run_example, run_json,  # noqa: F401
+                   sides, sqlite_side, write_sqlite_pair)
 
 N = 400                      # rows; ids 1..N
 VIEWS_CHANGED = [i for i in range(1, N + 1) if i % 10 == 0]   # 10%
-
-
-class Side:
-    """One end of the pipeline: its datastores.yaml line, its table
-    reference, SQL on it and its rows as {id: (title, views)}."""
-
-    def __init__(self, ds_line, ref, exec_sql, query, table):
-        self.ds_line, self.ref, self._exec, self._query, self.table = (
-            ds_line, ref, exec_sql, query, table)
-
-    def exec(self, sql):
-        self._exec(sql.replace("{t}", self.table))
-
-    def rows(self):
-        out = {}
-        for line in self._query(f"SELECT id, title, views FROM {self.table} ORDER BY id"):
-            out[int(line[0])] = (line[1], int(line[2]))
-        return out
-
-
-def pg_side(pg, schema, name, table):
-    ds = (f"  {name}: {{type: postgres, connection: {{host: {pg.host}, port: {pg.port}, "
-          f"user: {pg.user}, password: \"{pg.password}\", dbname: {pg.dbname}}}}}\n")
-
-    def ex(sql):
-        pg.psql(sql, dbname=pg.dbname)
-
-    def q(sql):
-        return [ln.split("|") for ln in pg.psql(sql, dbname=pg.dbname).splitlines() if ln]
-    return Side(ds, f"{{datastore: {name}, schema: {schema}, table: {table}}}", ex, q,
-                f'"{schema}".{table}')
-
-
-def my_side(my, db, name, table):
-    ds = (f"  {name}: {{type: mysql, connection: {{host: {my.host}, port: {my.port}, "
-          f"user: {my.user}, password: \"{my.password}\", dbname: {db}}}}}\n")
-
-    def ex(sql):
-        my.sql(sql, dbname=db)
-
-    def q(sql):
-        return [ln.split("\t") for ln in my.sql(sql, dbname=db).splitlines() if ln]
-    return Side(ds, f"{{datastore: {name}, table: {table}}}", ex, q, f"`{db}`.{table}")
-
-
-def sqlite_side(root, name, table, extra=""):
-    path = root / "data" / f"{name}.db"
-
-    def ex(sql):
-        db = sqlite3.connect(path)
-        db.executescript(sql)
-        db.close()
-
-    def q(sql):
-        db = sqlite3.connect(path)
-        rows = [[str(v) for v in r] for r in db.execute(sql)]
-        db.close()
-        return rows
-    return Side(f"  {name}: {{type: sqlite, path: data/{name}.db{extra}}}\n",
-                f"{{datastore: {name}, table: {table}}}", ex, q, table)
 
 
 SOURCE_DDL = {
@@ -131,13 +68,7 @@ def write_config(root, src, dst):
 
 
 def run(synctool, root, strategy, env=None):
-    r = synctool("run", "--job-name", "pages", "--strategy", strategy, "--json",
-                 config_dir=root, env=env)
-    assert r.rc == 0, r
-    doc = json.loads(r.out)
-    assert doc["status"] == "success", doc
-    s = doc
-    return s["rows_inserted"], s["rows_updated"], s["rows_deleted"]
+    return run_json(synctool, root, "pages", strategy, env=env)[0]
 
 
 def hash_segments(synctool, root, env):
@@ -216,22 +147,6 @@ def scenario(synctool, root, src, dst, engine, env=None, n=N):
     assert dst.rows() == src.rows()
 
 
-@pytest.fixture
-def pgschema(pg_server):
-    name = "e2e_" + uuid.uuid4().hex[:10]
-    pg_server.psql(f'CREATE SCHEMA "{name}"', dbname=pg_server.dbname)
-    yield name
-    pg_server.psql(f'DROP SCHEMA "{name}" CASCADE', dbname=pg_server.dbname)
-
-
-@pytest.fixture
-def mydb(mysql_server):
-    name = "e2e_" + uuid.uuid4().hex[:10]
-    mysql_server.sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    yield name
-    mysql_server.sql(f"DROP DATABASE `{name}`")
-
-
 def test_postgres_to_postgres(synctool, tmp_path, pg_server, pgschema):
     scenario(synctool, tmp_path, pg_side(pg_server, pgschema, "shop", "pages"),
              pg_side(pg_server, pgschema, "wh", "pages_copy"), "pg")
@@ -261,27 +176,14 @@ def test_sqlite_to_sqlite(synctool, tmp_path, path):
 def test_other_pairs(synctool, tmp_path, request, src_kind, dst_kind):
     """The issue's scenario on the pairs the tests above leave out, on 100
     rows (10 with changed views)."""
-    pg = request.getfixturevalue("pg_server") if "pg" in (src_kind, dst_kind) else None
-    pgs = request.getfixturevalue("pgschema") if pg else None
-    my = request.getfixturevalue("mysql_server") if "mysql" in (src_kind, dst_kind) else None
-    myd = request.getfixturevalue("mydb") if my else None
-    (tmp_path / "data").mkdir()
-
-    def side(kind, name, table):
-        if kind == "pg":
-            return pg_side(pg, pgs, name, table)
-        if kind == "mysql":
-            return my_side(my, myd, name, table)
-        return sqlite_side(tmp_path, name, table)
-    scenario(synctool, tmp_path, side(src_kind, "shop", "pages"),
-             side(dst_kind, "wh", "pages_copy"), src_kind, n=100)
+    src, dst = sides(request, tmp_path, (src_kind, "shop", "pages"),
+                     (dst_kind, "wh", "pages_copy"))
+    scenario(synctool, tmp_path, src, dst, src_kind, n=100)
 
 
 def test_compare_false_refused_on_key_and_cursor(synctool, tmp_path):
-    (tmp_path / "pipelines").mkdir()
-    (tmp_path / "datastores.yaml").write_text(
-        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
-    (tmp_path / "pipelines" / "p.yaml").write_text(
+    write_sqlite_pair(
+        tmp_path,
         "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
         "columns:\n"
         "  - {name: id, type: bigint, key: true, compare: false}\n"
@@ -299,12 +201,8 @@ def test_compare_false_refused_on_key_and_cursor(synctool, tmp_path):
 def test_example_runs(tmp_path):
     """examples/compare-false/run, on a copy (no state files in the
     repository's directory), succeeds and shows what its README says."""
-    ex = tmp_path / "compare-false"
-    shutil.copytree(os.path.join(ROOT, "examples", "compare-false"), ex)
-    env = dict(os.environ, SYNCTOOL=BIN, ASAN_OPTIONS="detect_leaks=1")
-    r = subprocess.run([str(ex / "run")], env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "ignored columns: views" in r.stdout and "compare-false: ok" in r.stdout
+    out, ex = run_example(tmp_path, "compare-false", env={"ASAN_OPTIONS": "detect_leaks=1"})
+    assert "ignored columns: views" in out and "compare-false: ok" in out
     db = sqlite3.connect(ex / "data" / "warehouse.db")
     assert db.execute("SELECT id, title, views FROM pages ORDER BY id").fetchall() == [
         (1, "Home page", 101), (2, "Pricing", 40), (3, "About", 7), (4, "Blog", 55)]

@@ -34,6 +34,8 @@ import pytest
 from conftest import BIN
 from http_helpers import Server
 from test_lifecycle import PgHold, gate_waiters, gated_pipeline, tables_equal
+from test_outage import assert_backoff_steps, give_up_exits_69, succeeded, wait_or_dump
+from test_outage import outage_setup as setup_pipelines
 from test_scheduler_helpers import (count_rows, history, make_table, pipeline_yaml, state_of,
                                     wait_until, write_config)
 from test_scheduler_scenarios import Background
@@ -66,14 +68,6 @@ def queue_rows(server, schema_name):
                            dbname=server.dbname).strip())
 
 
-def setup_pipelines(cfg, url, names):
-    write_config(cfg, {n: pipeline_yaml(n, "* * * * *", src_table=n, dst_table=n)
-                       for n in names}, state_url=url)
-    for i, n in enumerate(names):
-        make_table(os.path.join(cfg, "src.db"), table=n, rows=3 + i)
-        make_table(os.path.join(cfg, "dst.db"), table=n, rows=0)
-
-
 def add_pipeline(cfg, name, rows, *procs):
     with open(os.path.join(cfg, "pipelines", f"{name}.yaml"), "w") as f:
         f.write(pipeline_yaml(name, "* * * * *", src_table=name, dst_table=name))
@@ -82,18 +76,6 @@ def add_pipeline(cfg, name, rows, *procs):
     for p in procs:
         if p.proc.poll() is None:
             p.proc.send_signal(signal.SIGHUP)
-
-
-def succeeded(cfg, name, env):
-    st = state_of(cfg, name, "full_job")
-    return st is not None and st["status"] == "success"
-
-
-def wait_or_dump(pred, what, *bgs, timeout=120):
-    try:
-        wait_until(pred, timeout=timeout, what=what)
-    except AssertionError as e:
-        raise AssertionError(str(e) + "\n" + "\n----\n".join(b.text() for b in bgs)) from None
 
 
 def once_per_slot(cfg, name):
@@ -128,7 +110,7 @@ def test_pg_leader_killed_then_stopped_standby_leads_no_slot_twice(tmp_path, coo
         b.wait_for("standby: leader is pa")
         for w in ws:
             w.wait_for("started")
-        wait_or_dump(lambda: succeeded(cfg, "first", env), "the first job", a, b, *ws)
+        wait_or_dump(lambda: succeeded(cfg, "first"), "the first job", a, b, *ws)
         # SIGKILL: the standby leads (the lease runs out on the server's clock)
         os.killpg(a.proc.pid, signal.SIGKILL)
         a.proc.wait()
@@ -144,7 +126,7 @@ def test_pg_leader_killed_then_stopped_standby_leads_no_slot_twice(tmp_path, coo
         b.wait_for("lost the scheduler lease", timeout=60)
         # work goes on under the new leader
         add_pipeline(cfg, "later", 5, c, b, *ws)
-        wait_or_dump(lambda: succeeded(cfg, "later", env), "the later job", b, c, *ws)
+        wait_or_dump(lambda: succeeded(cfg, "later"), "the later job", b, c, *ws)
     finally:
         a.stop()
         rcs = [(p.stop(), p.text()) for p in (b, c, *ws) if p is not None]
@@ -213,7 +195,7 @@ def test_pg_api_trigger_goes_through_the_queue_to_a_worker(tmp_path, coord, pg_s
             assert st == 202, text
             assert queue_rows(pg_server, coord_schema) == 1
             w.proc.send_signal(signal.SIGCONT)
-            wait_or_dump(lambda: succeeded(cfg, "manual", env), "the triggered run", w)
+            wait_or_dump(lambda: succeeded(cfg, "manual"), "the triggered run", w)
             wait_until(lambda: queue_rows(pg_server, coord_schema) == 0, what="the ack")
             assert pg_server.password not in srv.text()
     finally:
@@ -280,16 +262,6 @@ def _pg_ctl():
     return servers._pg_bin("pg_ctl")
 
 
-def assert_backoff_steps(text):
-    """One warning per doubling backoff step (0.5 s, 1 s, 2 s ...)."""
-    outage = text.split("reachable again")[0]
-    delays = [float(m) for m in re.findall(
-        r"postgresql unreachable \(.*retrying in ([0-9.]+)s", outage)]
-    assert len(delays) >= 3, text
-    for i, d in enumerate(delays):
-        assert d >= min(0.5 * 2 ** i, 30) * 0.8 - 0.05, (i, delays, text)
-
-
 @pytest.mark.parametrize("mode", ["restart", "stall"])
 def test_pg_outage_under_scheduler_and_two_workers(tmp_path, mode, monkeypatch):
     pg = RestartablePg()
@@ -307,7 +279,7 @@ def test_pg_outage_under_scheduler_and_two_workers(tmp_path, mode, monkeypatch):
                        env=env)
         for w in ws:
             w.wait_for("started")
-        wait_or_dump(lambda: succeeded(cfg, "first", env), "the first job", s, *ws)
+        wait_or_dump(lambda: succeeded(cfg, "first"), "the first job", s, *ws)
         if mode == "stall":
             pg.freeze()
             time.sleep(8)   # the fault itself: the server answers nothing for 8 s
@@ -321,9 +293,9 @@ def test_pg_outage_under_scheduler_and_two_workers(tmp_path, mode, monkeypatch):
             for bg in (s, *ws):
                 wait_or_dump(lambda bg=bg: "reachable again" in bg.text(), "resuming", bg,
                              timeout=90)
-                assert_backoff_steps(bg.text())
+                assert_backoff_steps(bg.text(), "postgresql")
         add_pipeline(cfg, "later", 5, s, *ws)
-        wait_or_dump(lambda: succeeded(cfg, "later", env), "the later job", s, *ws)
+        wait_or_dump(lambda: succeeded(cfg, "later"), "the later job", s, *ws)
         rcs = [(p.stop(), p.text()) for p in (s, *ws)]
         for rc, text in rcs:
             assert rc == 0, text
@@ -343,20 +315,7 @@ def test_pg_give_up_after_exits_69(tmp_path):
     env = pg_env(pg)
     try:
         setup_pipelines(cfg, pg_url(pg, "coord"), ["quiet"])
-        w = Background(cfg, "worker", "--name", "w", "--give-up-after", "3", env=env)
-        s = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--give-up-after",
-                       "3", env=env)
-        try:
-            w.wait_for("worker w started")
-            s.wait_for("holds the scheduler lease")
-            pg.stop()
-            assert w.proc.wait(60) == 69, w.text()
-            assert s.proc.wait(60) == 69, s.text()
-        finally:
-            w.stop()
-            s.stop()
-        for bg in (w, s):
-            assert "giving up" in bg.text(), bg.text()
-            assert "postgresql" in bg.text(), bg.text()
+        for text in give_up_exits_69(cfg, pg.stop, env=env):
+            assert "postgresql" in text, text
     finally:
         pg.close()

@@ -16,12 +16,12 @@ destination):
 The expectation is always what the source answers to the same SELECT with
 the same expression and WHERE, never synctool's own output.
 """
-import json
 from decimal import Decimal
 
 import pytest
 
-from test_compare_false import my_side, mydb, pg_side, pgschema, sqlite_side  # noqa: F401
+from pairs import mydb, pgschema, run_example, run_json, sides  # noqa: F401
+from pairs import write_sqlite_pair as write
 
 N = 300
 EXPR = "round(total * 1.19, 2)"
@@ -82,13 +82,7 @@ def write_config(root, src, dst):
 
 
 def run(synctool, root, strategy):
-    r = synctool("run", "--job-name", "orders", "--strategy", strategy, "--json",
-                 config_dir=root)
-    assert r.rc == 0, r
-    doc = json.loads(r.out)
-    assert doc["status"] == "success", doc
-    s = doc
-    return s["rows_inserted"], s["rows_updated"], s["rows_deleted"]
+    return run_json(synctool, root, "orders", strategy)[0]
 
 
 def scenario(synctool, root, src, dst, engine):
@@ -129,33 +123,12 @@ def scenario(synctool, root, src, dst, engine):
     assert f"source filter: {WHERE}" in r.out and f"computed column: gross = {EXPR}" in r.out, r
 
 
-def side(kind, role, root, pg_server, pgschema, mysql_server, mydb):
-    name, table = ("shop", "orders") if role == "src" else ("wh", "orders_copy")
-    if kind == "pg":
-        return pg_side(pg_server, pgschema, name, table)
-    if kind == "mysql":
-        return my_side(mysql_server, mydb, name, table)
-    (root / "data").mkdir(exist_ok=True)
-    return sqlite_side(root, name, table)
-
-
 @pytest.mark.parametrize("src_kind", ["pg", "mysql", "sqlite"])
 @pytest.mark.parametrize("dst_kind", ["pg", "mysql", "sqlite"])
 def test_expr_and_where(synctool, tmp_path, request, src_kind, dst_kind):
-    pg = request.getfixturevalue("pg_server") if "pg" in (src_kind, dst_kind) else None
-    pgs = request.getfixturevalue("pgschema") if pg else None
-    my = request.getfixturevalue("mysql_server") if "mysql" in (src_kind, dst_kind) else None
-    myd = request.getfixturevalue("mydb") if my else None
-    src = side(src_kind, "src", tmp_path, pg, pgs, my, myd)
-    dst = side(dst_kind, "dst", tmp_path, pg, pgs, my, myd)
+    src, dst = sides(request, tmp_path, (src_kind, "shop", "orders"),
+                     (dst_kind, "wh", "orders_copy"))
     scenario(synctool, tmp_path, src, dst, src_kind)
-
-
-def write(root, pipeline):
-    (root / "pipelines").mkdir(exist_ok=True)
-    (root / "datastores.yaml").write_text(
-        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
-    (root / "pipelines" / "p.yaml").write_text(pipeline)
 
 
 def test_expr_refused_on_key_cursor_and_query(synctool, tmp_path):
@@ -217,18 +190,10 @@ def test_check_names_a_broken_expression(synctool, tmp_path):
 def test_example_runs(tmp_path):
     """examples/expr-filter/run, on a copy, succeeds and leaves what its
     README says in the warehouse."""
-    import os
-    import shutil
     import sqlite3
-    import subprocess
-    from conftest import BIN, ROOT
-    ex = tmp_path / "expr-filter"
-    shutil.copytree(os.path.join(ROOT, "examples", "expr-filter"), ex)
-    env = dict(os.environ, SYNCTOOL=BIN)
-    r = subprocess.run([str(ex / "run")], env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "expr-filter: ok" in r.stdout
-    assert "source filter: status <> 'cancelled'" in r.stdout
+    out, ex = run_example(tmp_path, "expr-filter")
+    assert "expr-filter: ok" in out
+    assert "source filter: status <> 'cancelled'" in out
     db = sqlite3.connect(ex / "data" / "warehouse.db")
     assert db.execute("SELECT id, status FROM orders_gross ORDER BY id").fetchall() == [
         (2, "paid"), (3, "open")]

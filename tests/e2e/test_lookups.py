@@ -36,13 +36,15 @@ import os
 import re
 import sqlite3
 import subprocess
-import time
 from decimal import Decimal
 
 import pytest
 
 from conftest import BIN
-from test_compare_false import my_side, mydb, pg_side, pgschema, sqlite_side  # noqa: F401
+from pairs import (mydb, pgschema, run_example, run_json, sides, sqlite_side,  # noqa: F401
+                   write_sqlite_pair)
+from test_lifecycle import PgHold
+from test_scheduler_helpers import wait_until
 
 N = 1200                     # 3 batches of enrichment (500 rows each)
 MISSING = {10, 11, 12}       # customer ids the customers table lacks
@@ -131,13 +133,7 @@ def write_config(root, src, dst, lk, extra=""):
 
 
 def run(synctool, root, strategy, debug=False):
-    args = (["--log-level", "debug"] if debug else []) + [
-        "run", "--job-name", "orders", "--strategy", strategy, "--json"]
-    r = synctool(*args, config_dir=root)
-    assert r.rc == 0, r
-    doc = json.loads(r.out)
-    assert doc["status"] == "success", doc
-    return (doc["rows_inserted"], doc["rows_updated"], doc["rows_deleted"]), r.err
+    return run_json(synctool, root, "orders", strategy, debug=debug)
 
 
 def orders_of(want, ids):
@@ -193,17 +189,6 @@ def scenario(synctool, root, src, dst, lk, src_engine, lk_engine, n=N):
         in r.out, r
 
 
-def side(kind, role, root, pg, pgs, my, myd):
-    name, table = {"src": ("shop", "orders"), "dst": ("wh", "orders_enriched"),
-                   "lk": ("crm", "customers")}[role]
-    if kind == "pg":
-        return pg_side(pg, pgs, name, table)
-    if kind == "mysql":
-        return my_side(my, myd, name, table)
-    (root / "data").mkdir(exist_ok=True)
-    return sqlite_side(root, name, table)
-
-
 ENGINES = ["pg", "mysql", "sqlite"]
 
 
@@ -219,14 +204,8 @@ def lookup_engine(src_kind, dst_kind):
 @pytest.mark.parametrize("dst_kind", ENGINES)
 def test_lookups_every_engine_pair(synctool, tmp_path, request, src_kind, dst_kind):
     lk_kind = lookup_engine(src_kind, dst_kind)
-    kinds = {src_kind, dst_kind, lk_kind}
-    pg = request.getfixturevalue("pg_server") if "pg" in kinds else None
-    pgs = request.getfixturevalue("pgschema") if pg else None
-    my = request.getfixturevalue("mysql_server") if "mysql" in kinds else None
-    myd = request.getfixturevalue("mydb") if my else None
-    src = side(src_kind, "src", tmp_path, pg, pgs, my, myd)
-    dst = side(dst_kind, "dst", tmp_path, pg, pgs, my, myd)
-    lk = side(lk_kind, "lk", tmp_path, pg, pgs, my, myd)
+    src, dst, lk = sides(request, tmp_path, (src_kind, "shop", "orders"),
+                         (dst_kind, "wh", "orders_enriched"), (lk_kind, "crm", "customers"))
     scenario(synctool, tmp_path, src, dst, lk, src_kind, lk_kind,
              n=N if src_kind != dst_kind else 600)
 
@@ -261,10 +240,8 @@ def test_required_fails_naming_lookup_and_key(synctool, tmp_path):
 
 
 def test_validation_names_file_line_col(synctool, tmp_path):
-    (tmp_path / "pipelines").mkdir()
-    (tmp_path / "datastores.yaml").write_text(
-        "datastores:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n")
-    (tmp_path / "pipelines" / "p.yaml").write_text(
+    write_sqlite_pair(
+        tmp_path,
         "name: p\nsource: {datastore: a, table: t}\ndestination: {datastore: b, table: t}\n"
         "columns:\n"
         "  - {name: id, type: bigint, key: true}\n"
@@ -325,38 +302,6 @@ def test_cdc_refused_with_lookups(synctool, tmp_path, pg_server):
 GATE_KEY = 926003
 
 
-class PgHold:
-    """A psql session holding advisory lock `key` until release()."""
-
-    def __init__(self, pg, key=GATE_KEY):
-        env = dict(os.environ, PGPASSWORD=pg.password)
-        self.p = subprocess.Popen(
-            ["psql", "-X", "-q", "-A", "-t", "-h", pg.host, "-p", str(pg.port), "-U", pg.user,
-             "-d", pg.dbname], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=env)
-        self.p.stdin.write(f"SELECT pg_advisory_lock({key});\n\\echo held\n")
-        self.p.stdin.flush()
-        while True:
-            line = self.p.stdout.readline()
-            assert line, "psql ended before taking the advisory lock"
-            if line.strip() == "held":
-                return
-
-    def release(self):
-        if self.p.poll() is None:
-            self.p.stdin.close()
-            self.p.wait(30)
-
-
-def wait_for(cond, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_lookup_datastore_stopped_mid_run(synctool, tmp_path, pg_server, pgschema):
     import servers
     pg, s = pg_server, pgschema
@@ -392,7 +337,7 @@ def test_lookup_datastore_stopped_mid_run(synctool, tmp_path, pg_server, pgschem
             "     cache_rows: 0, columns: [{name: segment, type: text}]}\n"
             "strategies:\n  - {name: full, type: full, batch_size: 100}\n")
         assert synctool("ddl", "apply", "p", config_dir=tmp_path).rc == 0
-        hold = PgHold(pg)
+        hold = PgHold(pg, GATE_KEY)
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1")
         proc = subprocess.Popen([BIN, "--config-dir", str(tmp_path), "run", "--job-name", "p",
                                  "--strategy", "full"], stdout=subprocess.PIPE,
@@ -402,7 +347,7 @@ def test_lookup_datastore_stopped_mid_run(synctool, tmp_path, pg_server, pgschem
                 out = pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
                               f"objid = {GATE_KEY} AND NOT granted", dbname=pg.dbname)
                 return int(out.strip() or 0) > 0 or proc.poll() is not None
-            wait_for(waiting, "the run waiting at the gate")
+            wait_until(waiting, timeout=120, what="the run waiting at the gate", interval=0.05)
             assert proc.poll() is None, proc.communicate()
             crm.stop()              # the lookup datastore goes away mid-run
         finally:
@@ -433,15 +378,10 @@ def test_example_runs(tmp_path):
     """examples/lookups/run, on a copy, succeeds and leaves what its README
     says in the warehouse."""
     import shutil
-    from conftest import ROOT
-    ex = tmp_path / "lookups"
-    shutil.copytree(os.path.join(ROOT, "examples", "lookups"), ex,
-                    ignore=shutil.ignore_patterns("data", ".synctool"))
-    env = dict(os.environ, SYNCTOOL=BIN)
-    r = subprocess.run([str(ex / "run")], env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "lookups: ok" in r.stdout
-    assert "lookup crm: crm.main.customers by customer_id = id" in r.stdout
+    out, ex = run_example(tmp_path, "lookups",
+                          ignore=shutil.ignore_patterns("data", ".synctool"))
+    assert "lookups: ok" in out
+    assert "lookup crm: crm.main.customers by customer_id = id" in out
     db = sqlite3.connect(ex / "data" / "warehouse.db")
     assert db.execute("SELECT id, segment, customer_tier FROM orders_enriched ORDER BY id"
                       ).fetchall() == [(1, "enterprise", 1), (2, "mid-market", 2),

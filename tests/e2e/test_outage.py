@@ -80,16 +80,37 @@ def succeeded(cfg, name):
     return st is not None and st["status"] == "success"
 
 
-def assert_backoff_steps(text):
-    """The warnings of one outage each name a delay at least 0.8 of the
-    doubling step (0.5 s, 1 s, 2 s ... capped at 30 s): one warning per
-    step, whatever the machine's speed."""
+def assert_backoff_steps(text, backend="redis"):
+    """The warnings of one outage of `backend` (redis, postgresql) each name
+    a delay at least 0.8 of the doubling step (0.5 s, 1 s, 2 s ... capped at
+    30 s): one warning per step, whatever the machine's speed."""
     outage = text.split("reachable again")[0]
-    delays = [float(m) for m in re.findall(r"redis unreachable \(.*retrying in ([0-9.]+)s",
+    delays = [float(m) for m in re.findall(backend + r" unreachable \(.*retrying in ([0-9.]+)s",
                                            outage)]
     assert len(delays) >= 3, text
     for i, d in enumerate(delays):
         assert d >= min(0.5 * 2 ** i, 30) * 0.8 - 0.05, (i, delays, text)
+
+
+def give_up_exits_69(cfg, stop, env=None):
+    """A worker and a scheduler with --give-up-after 3 both exit 69 once
+    stop() takes their coordination store away, each saying it is giving
+    up; returns their logs (worker, scheduler)."""
+    w = Background(cfg, "worker", "--name", "w", "--give-up-after", "3", env=env)
+    s = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--give-up-after", "3",
+                   env=env)
+    try:
+        w.wait_for("worker w started")
+        s.wait_for("holds the scheduler lease")
+        stop()
+        assert w.proc.wait(60) == 69, w.text()
+        assert s.proc.wait(60) == 69, s.text()
+    finally:
+        w.stop()
+        s.stop()
+    for bg in (w, s):
+        assert "giving up" in bg.text(), bg.text()
+    return w.text(), s.text()
 
 
 @pytest.mark.parametrize("mode", ["restart-persistent", "restart-empty", "stall"])
@@ -177,19 +198,7 @@ def test_give_up_after_exits_69(tmp_path):
     cfg = str(tmp_path)
     try:
         outage_setup(cfg, red.url, ["quiet"])
-        w = Background(cfg, "worker", "--name", "w", "--give-up-after", "3")
-        s = Background(cfg, "scheduler", "--tick", "1", "--lease", "3", "--give-up-after", "3")
-        try:
-            w.wait_for("worker w started")
-            s.wait_for("holds the scheduler lease")
-            red.stop()
-            assert w.proc.wait(60) == 69, w.text()
-            assert s.proc.wait(60) == 69, s.text()
-        finally:
-            w.stop()
-            s.stop()
-        for bg in (w, s):
-            assert "giving up" in bg.text(), bg.text()
+        give_up_exits_69(cfg, red.stop)
     finally:
         red.close()
     r = run_synctool("worker", "--give-up-after", "x", config_dir=cfg)

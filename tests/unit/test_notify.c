@@ -21,6 +21,7 @@
 #include "../../src/cdc/cdc.h"
 #include "../../src/notify/notify.h"
 #include "../../src/time/st_time.h"
+#include "support/state_tmp.h"
 #include "support/url_open.h"
 
 #define T0 (1760522760LL * ST_USEC) /* 2025-10-15T10:06:00Z */
@@ -167,8 +168,7 @@ static void test_alert_json(void **state) {
 /* --- notify_check over a real store --- */
 
 typedef struct fx {
-    char dir[64], url[128];
-    state *st;
+    state_tmp t;
     config cfg;
     config_pipeline p;
     config_strategy s;
@@ -177,10 +177,7 @@ typedef struct fx {
 
 static int setup(void **state) {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_notify.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) return -1;
-    snprintf(f->url, sizeof f->url, "sqlite:%s/state.db", f->dir);
-    if (state_open_url(&f->st, f->url, NULL) != ST_OK) return -1;
+    if (f == NULL || state_tmp_open(&f->t, "/tmp/test_notify.XXXXXX") != 0) return -1;
     f->s.name = "full";
     f->p.name = "orders";
     f->p.strategies = &f->s;
@@ -192,30 +189,27 @@ static int setup(void **state) {
     f->cfg.pipelines = &f->p;
     f->cfg.npipelines = 1;
     f->cfg.notify = (config_notify){&f->hook, 1, 1, 1, 0};
-    f->cfg.state_url = burl_of(f->url);
+    f->cfg.state_url = burl_of(f->t.url);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fx *f = *state;
-    state_close(f->st);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd) != 0) return -1;
+    int rc = state_tmp_close(&f->t);
     free(f);
-    return 0;
+    return rc;
 }
 
 static void finish(fx *f, int64_t run_id, state_status st, int64_t at) {
-    assert_int_equal(state_mark_finished(f->st, "orders", "full", run_id, st, at - MIN, at, "w",
+    assert_int_equal(state_mark_finished(f->t.st, "orders", "full", run_id, st, at - MIN, at, "w",
                                          "", st == STATE_FAILED ? "boom" : "", NULL, NULL),
                      ST_OK);
 }
 
 static size_t check(notifier *n, fx *f, int64_t now) {
     size_t q = 99;
-    assert_int_equal(notify_check(n, f->st, now, &q, NULL), ST_OK);
+    assert_int_equal(notify_check(n, f->t.st, now, &q, NULL), ST_OK);
     return q;
 }
 
@@ -232,7 +226,7 @@ static void test_one_alert_per_transition(void **state) {
     finish(f, 3, STATE_FAILED, T0 + 3 * MIN);
     assert_int_equal(check(n, f, T0 + 3 * MIN), 1);       /* paused (2 of 2) */
     assert_int_equal(check(n, f, T0 + 4 * MIN), 0);
-    assert_int_equal(state_reset_at(f->st, "orders", "full", T0 + 5 * MIN, NULL), ST_OK);
+    assert_int_equal(state_reset_at(f->t.st, "orders", "full", T0 + 5 * MIN, NULL), ST_OK);
     assert_int_equal(check(n, f, T0 + 5 * MIN), 0);       /* a reset is no recovery yet */
     finish(f, 4, STATE_SUCCESS, T0 + 6 * MIN);
     assert_int_equal(check(n, f, T0 + 6 * MIN), 1);       /* recovered */
@@ -245,7 +239,7 @@ static void test_one_alert_per_transition(void **state) {
     assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
     assert_int_equal(check(n, f, T0 + 6 * MIN + 7 * HOUR), 0);
     char buf[32];
-    assert_int_equal(state_meta_get(f->st, "orders", "*", "notify.freshness", buf, sizeof buf,
+    assert_int_equal(state_meta_get(f->t.st, "orders", "*", "notify.freshness", buf, sizeof buf,
                                     NULL), ST_OK);
     assert_string_equal(buf, "error");
     finish(f, 5, STATE_SUCCESS, T0 + 8 * HOUR);
@@ -256,7 +250,7 @@ static void test_one_alert_per_transition(void **state) {
 static size_t outbox_count(fx *f) {
     state_alert *a = NULL;
     size_t n = 0;
-    assert_int_equal(state_outbox_list(f->st, NULL, false, &a, &n, NULL), ST_OK);
+    assert_int_equal(state_outbox_list(f->t.st, NULL, false, &a, &n, NULL), ST_OK);
     free(a);
     return n;
 }
@@ -277,7 +271,7 @@ static void test_alerts_go_to_the_outbox_once(void **state) {
     notifier_close(n, 0);
     state_alert *a = NULL;
     size_t cnt = 0;
-    assert_int_equal(state_outbox_list(f->st, NULL, false, &a, &cnt, NULL), ST_OK);
+    assert_int_equal(state_outbox_list(f->t.st, NULL, false, &a, &cnt, NULL), ST_OK);
     assert_string_equal(a[0].event, "failed");
     assert_non_null(strstr(a[0].body, "\"event\":\"failed\""));
     free(a);
@@ -326,24 +320,24 @@ static void test_slot_alerts(void **state) {
     notifier *n;
     assert_int_equal(notifier_open(&n, &f->cfg, NULL), ST_OK);
     finish(f, 1, STATE_SUCCESS, T0);
-    assert_int_equal(state_meta_put(f->st, "orders", "full", "watermark", "0/16B3748", NULL),
+    assert_int_equal(state_meta_put(f->t.st, "orders", "full", "watermark", "0/16B3748", NULL),
                      ST_OK);
-    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 10, 0, NULL), ST_OK);
+    assert_int_equal(cdc_figures_record(f->t.st, "orders", "full", 10, 0, NULL), ST_OK);
     assert_int_equal(check(n, f, T0), 0);                  /* first sight of ok: no news */
-    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 1500, 900, NULL), ST_OK);
+    assert_int_equal(cdc_figures_record(f->t.st, "orders", "full", 1500, 900, NULL), ST_OK);
     assert_int_equal(check(n, f, T0 + MIN), 1);            /* error */
     assert_int_equal(check(n, f, T0 + 2 * MIN), 0);        /* not per tick */
-    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 600, 0, NULL), ST_OK);
+    assert_int_equal(cdc_figures_record(f->t.st, "orders", "full", 600, 0, NULL), ST_OK);
     assert_int_equal(check(n, f, T0 + 3 * MIN), 1);        /* warn */
-    assert_int_equal(cdc_figures_record(f->st, "orders", "full", 499, 0, NULL), ST_OK);
+    assert_int_equal(cdc_figures_record(f->t.st, "orders", "full", 499, 0, NULL), ST_OK);
     assert_int_equal(check(n, f, T0 + 4 * MIN), 1);        /* ok again */
     /* the slot dropped (watermark emptied): nothing known, nothing said */
-    assert_int_equal(state_meta_put(f->st, "orders", "full", "watermark", "", NULL), ST_OK);
+    assert_int_equal(state_meta_put(f->t.st, "orders", "full", "watermark", "", NULL), ST_OK);
     assert_int_equal(check(n, f, T0 + 5 * MIN), 0);
     notifier_close(n, 0);
     state_alert *a = NULL;
     size_t cnt = 0;
-    assert_int_equal(state_outbox_list(f->st, NULL, false, &a, &cnt, NULL), ST_OK);
+    assert_int_equal(state_outbox_list(f->t.st, NULL, false, &a, &cnt, NULL), ST_OK);
     assert_int_equal(cnt, 3);
     const char *want[] = {"\"status\":\"error\"", "\"status\":\"warn\"", "\"status\":\"ok\""};
     for (size_t i = 0; i < 3; i++) {
@@ -370,7 +364,7 @@ static void test_without_webhooks_nothing_happens(void **state) {
     finish(f, 1, STATE_FAILED, T0);
     assert_int_equal(check(n, f, T0), 0);
     char buf[32];
-    assert_int_equal(state_meta_get(f->st, "orders", "full", "notify.health", buf, sizeof buf,
+    assert_int_equal(state_meta_get(f->t.st, "orders", "full", "notify.health", buf, sizeof buf,
                                     NULL), ST_ENOTFOUND);
     notifier_close(n, 0);
 }

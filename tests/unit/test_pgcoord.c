@@ -17,20 +17,7 @@
 #include <unistd.h>
 
 #include "../../src/pgcoord/pgcoord.h"
-
-static int url_for(backend_url *u, const char *schema, int port_override) {
-    const char *h = getenv("SYNCTOOL_TEST_PG_HOST"), *p = getenv("SYNCTOOL_TEST_PG_PORT");
-    const char *usr = getenv("SYNCTOOL_TEST_PG_USER"), *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
-    const char *db = getenv("SYNCTOOL_TEST_PG_DBNAME");
-    if (h == NULL || p == NULL || usr == NULL || db == NULL) return -1;
-    char text[1024];
-    snprintf(text, sizeof text, "postgresql://%s@%s:%d/%s?schema=%s", usr, h,
-             port_override ? port_override : atoi(p), db, schema);
-    st_error err;
-    if (burl_parse(u, text, &err) != ST_OK) fail_msg("%s", err.msg);
-    if (pw != NULL) snprintf(u->password, sizeof u->password, "%s", pw);
-    return 0;
-}
+#include "support/pg_url.h"
 
 static void drop_schema(PGconn *c, const char *schema) {
     char sql[128];
@@ -43,7 +30,7 @@ static void test_fresh_schema_created_then_found(void **s) {
     backend_url u;
     char schema[64];
     snprintf(schema, sizeof schema, "pgc_t%d", (int)getpid());
-    if (url_for(&u, schema, 0) < 0) skip();
+    if (pg_test_burl(&u, schema, 0) < 0) skip();
     PGconn *c = NULL;
     st_error err;
     assert_int_equal(pgc_connect(&u, "test", &c, &err), ST_OK);
@@ -87,7 +74,7 @@ static void test_shutdown_error_is_unavail(void **s) {
 static void test_unreachable_is_unavail_without_password(void **s) {
     (void)s;
     backend_url u;
-    if (url_for(&u, "synctool", 1) < 0) skip();
+    if (pg_test_burl(&u, "synctool", 1) < 0) skip();
     snprintf(u.password, sizeof u.password, "hunter2-secret");
     PGconn *c = NULL;
     st_error err;

@@ -12,23 +12,10 @@
 #include "state_cases.h"
 
 #include "../../src/pgcoord/pgcoord.h"
+#include "support/pg_url.h"
 
 static char g_schema[64];
 static backend_url g_url;
-
-static int parse_url(backend_url *u, const char *schema, int port) {
-    const char *h = getenv("SYNCTOOL_TEST_PG_HOST"), *p = getenv("SYNCTOOL_TEST_PG_PORT");
-    const char *usr = getenv("SYNCTOOL_TEST_PG_USER"), *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
-    const char *db = getenv("SYNCTOOL_TEST_PG_DBNAME");
-    if (h == NULL || p == NULL || usr == NULL || db == NULL) return -1;
-    char text[1024];
-    snprintf(text, sizeof text, "postgresql://%s@%s:%d/%s?schema=%s", usr, h,
-             port ? port : atoi(p), db, schema);
-    st_error err;
-    if (burl_parse(u, text, &err) != ST_OK) return -1;
-    if (pw != NULL) snprintf(u->password, sizeof u->password, "%s", pw);
-    return 0;
-}
 
 /* A plain connection in the test schema (created if absent). */
 static PGconn *raw_connect(void) {
@@ -136,7 +123,7 @@ static void test_stalled_call_gives_up(void **ctx) {
 static void test_unreachable_hides_password(void **ctx) {
     (void)ctx;
     backend_url u;
-    if (parse_url(&u, "synctool", 1) < 0) skip();
+    if (pg_test_burl(&u, "synctool", 1) < 0) skip();
     snprintf(u.password, sizeof u.password, "hunter2-secret");
     state *st;
     st_error err;
@@ -181,7 +168,7 @@ static void test_big_list_pages(void **ctx) {
 
 int main(void) {
     snprintf(g_schema, sizeof g_schema, "state_t%d", (int)getpid());
-    if (parse_url(&g_url, g_schema, 0) < 0) {
+    if (pg_test_burl(&g_url, g_schema, 0) < 0) {
         fprintf(stderr, "test_state_pg: SYNCTOOL_TEST_PG_* is not set; run through "
                         "scripts/with-servers (make unit / make test)\n");
         return 1;

@@ -27,8 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "support/mock_store.h"
-#include "support/url_open.h"
+#include "support/mock_pair.h"
 #include "../../src/sync/sync.h"
 
 #define NCOLS 4
@@ -42,27 +41,22 @@
                  "synctool_groups_monthly ORDER BY 1"
 
 typedef struct env {
-    char dir[64], state_path[128], state_url[160];
-    mock_db *db[2];
+    mock_pair m;
     config cfg;
-    config_datastore ds[2];
     config_pipeline p;
     config_column cols[NCOLS];
     config_strategy strat;
     config_aggregate agg;
     char *group_by[2];
-    state *st;
 } env;
 
 static void exec_on(env *e, int side, const char *sql) {
-    st_error err;
-    if (store_exec(mock_db_admin(e->db[side]), sql, 0, NULL, NULL, &err) != ST_OK)
-        fail_msg("%s: %s", sql, err.msg);
+    mock_pair_exec(&e->m, side, sql, 0, NULL);
 }
 
 /* The rows of a one-column query joined with ' ', into buf. */
 static const char *rows(env *e, int side, const char *sql, char *buf, size_t n) {
-    store *s = mock_db_admin(e->db[side]);
+    store *s = mock_db_admin(e->m.db[side]);
     store_reader *r = NULL;
     st_error err;
     if (store_query(s, &r, sql, 0, NULL, &err) != ST_OK) fail_msg("%s: %s", sql, err.msg);
@@ -86,16 +80,7 @@ static void assert_converged(env *e) {
 static int setup(void **state) {
     env *e = calloc(1, sizeof *e);
     st_error err;
-    snprintf(e->dir, sizeof e->dir, "/tmp/mockagg-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->state_path, sizeof e->state_path, "%s/state.db", e->dir);
-    snprintf(e->state_url, sizeof e->state_url, "sqlite:%s", e->state_path);
-    static const char *names[2] = {"src_ds", "dst_ds"};
-    for (int i = 0; i < 2; i++) {
-        e->db[i] = mock_db_new(names[i], &err);
-        if (e->db[i] == NULL) fail_msg("mock_db_new: %s", err.msg);
-        e->ds[i] = *mock_db_datastore(e->db[i]);
-    }
+    mock_pair_open(&e->m, "/tmp/mockagg-XXXXXX");
     e->cols[0] = (config_column){.name = "cust", .type = "bigint", .key = true};
     e->cols[1] = (config_column){.name = "month", .type = "text", .key = true,
                                  .expr = "substr(day, 1, 7)"};
@@ -114,10 +99,8 @@ static int setup(void **state) {
                                     .where = "status <> 'void'"};
     e->p.destination = (config_endpoint){.datastore = "dst_ds", .schema = "main",
                                          .table = "monthly"};
-    e->cfg = (config){.dir = e->dir, .datastores = e->ds, .ndatastores = 2, .pipelines = &e->p,
-                      .npipelines = 1};
-    e->cfg.state_url = burl_of(e->state_url);
-    if (state_open(&e->st, &e->cfg.state_url, &err) != ST_OK) fail_msg("state: %s", err.msg);
+    e->cfg = (config){.pipelines = &e->p, .npipelines = 1};
+    mock_pair_open_state(&e->m, &e->cfg);
     exec_on(e, 0, "CREATE TABLE orders (id INTEGER PRIMARY KEY, cust INTEGER, day TEXT, "
                   "total NUMERIC, status TEXT, updated_at INTEGER)");
     exec_on(e, 0, "INSERT INTO orders VALUES (1, 1, '2025-01-03', 10.5, 'ok', 1), "
@@ -131,11 +114,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     env *e = *state;
-    state_close(e->st);
-    mock_db_free(e->db[0]);
-    mock_db_free(e->db[1]);
-    unlink(e->state_path);
-    rmdir(e->dir);
+    mock_pair_close(&e->m);
     free(e);
     return 0;
 }
@@ -143,7 +122,7 @@ static int teardown(void **state) {
 static int run(env *e, config_strategy_type type, state_stats *stats, st_error *err) {
     e->strat.type = type;
     e->strat.cursor = type == CONFIG_STRATEGY_DELTA ? "updated_at" : NULL;
-    sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->st,
+    sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->m.st,
                    .fence_key = FENCE_KEY, .fence_token = 5, .progress_interval_s = -1,
                    .now = 1760522760LL * 1000000, .store_ops = mock_store_ops()};
     return sync_run(&o, stats, err);
@@ -206,10 +185,10 @@ static void test_failed_commit_changes_nothing(void **state) {
     rows(e, 1, DEST_GROUPS, groups, sizeof groups);
     rows(e, 1, MAP_ROWS, map, sizeof map);
     exec_on(e, 0, "UPDATE orders SET cust = 3, updated_at = 20 WHERE id IN (2, 3)");
-    mock_fail_commit(e->db[1], 1);
+    mock_fail_commit(e->m.db[1], 1);
     st_error err = {0};
     assert_int_not_equal(run(e, CONFIG_STRATEGY_DELTA, &s, &err), ST_OK);
-    mock_db_disarm(e->db[1]);
+    mock_db_disarm(e->m.db[1]);
     assert_string_equal(rows(e, 1, DEST_GROUPS, buf, sizeof buf), groups);
     assert_string_equal(rows(e, 1, MAP_ROWS, buf, sizeof buf), map);
     run_ok(e, CONFIG_STRATEGY_DELTA, &s);

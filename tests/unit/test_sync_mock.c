@@ -35,8 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "support/mock_store.h"
-#include "support/url_open.h"
+#include "support/mock_pair.h"
 #include "../../src/log/log.h"
 #include "../../src/sync/sync.h"
 
@@ -44,14 +43,11 @@
 #define FENCE_KEY "synctool:exec:pipeline:mock_pipe"
 
 typedef struct env {
-    char dir[64], state_path[128], state_url[160];
-    mock_db *db[2];              /* 0 source, 1 destination */
+    mock_pair m;                 /* db[0] source, db[1] destination */
     config cfg;
-    config_datastore ds[2];
     config_pipeline p;
     config_column cols[NCOLS];
     config_strategy strat;
-    state *st;
     /* fence_raise's answer (fence_raise_cb) */
     int raise_rc;
     int64_t raise_to;
@@ -64,24 +60,13 @@ static const char *col_types[NCOLS] = {"bigint", "text", "numeric(12,2)", "times
 /* --- Fixture --- */
 
 static void exec_on(env *e, int side, const char *sql, int np, const char *const *p) {
-    st_error err;
-    if (store_exec(mock_db_admin(e->db[side]), sql, np, p, NULL, &err) != ST_OK)
-        fail_msg("%s: %s", sql, err.msg);
+    mock_pair_exec(&e->m, side, sql, np, p);
 }
 
 static int setup(void **state) {
     env *e = calloc(1, sizeof *e);
     st_error err;
-    snprintf(e->dir, sizeof e->dir, "/tmp/mockst-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->state_path, sizeof e->state_path, "%s/state.db", e->dir);
-    snprintf(e->state_url, sizeof e->state_url, "sqlite:%s", e->state_path);
-    static const char *names[2] = {"src_ds", "dst_ds"};
-    for (int i = 0; i < 2; i++) {
-        e->db[i] = mock_db_new(names[i], &err);
-        if (e->db[i] == NULL) fail_msg("mock_db_new: %s", err.msg);
-        e->ds[i] = *mock_db_datastore(e->db[i]);
-    }
+    mock_pair_open(&e->m, "/tmp/mockst-XXXXXX");
     for (int i = 0; i < NCOLS; i++)
         e->cols[i] = (config_column){.name = (char *)col_names[i], .type = (char *)col_types[i],
                                      .key = i == 0};
@@ -92,10 +77,8 @@ static int setup(void **state) {
     e->p.source = (config_endpoint){.datastore = "src_ds", .schema = "main", .table = "src_t"};
     e->p.destination = (config_endpoint){.datastore = "dst_ds", .schema = "main",
                                          .table = "dst_t"};
-    e->cfg = (config){.dir = e->dir, .datastores = e->ds, .ndatastores = 2, .pipelines = &e->p,
-                      .npipelines = 1};
-    e->cfg.state_url = burl_of(e->state_url);
-    if (state_open(&e->st, &e->cfg.state_url, &err) != ST_OK) fail_msg("state: %s", err.msg);
+    e->cfg = (config){.pipelines = &e->p, .npipelines = 1};
+    mock_pair_open_state(&e->m, &e->cfg);
     exec_on(e, 0, "CREATE TABLE src_t (id INTEGER PRIMARY KEY, name TEXT, amount NUMERIC, "
                   "updated_at TEXT)", 0, NULL);
     /* the destination as `ddl apply` makes it, through the plain driver */
@@ -106,11 +89,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     env *e = *state;
-    state_close(e->st);
-    mock_db_free(e->db[0]);
-    mock_db_free(e->db[1]);
-    unlink(e->state_path);
-    rmdir(e->dir);
+    mock_pair_close(&e->m);
     free(e);
     return 0;
 }
@@ -149,7 +128,7 @@ static void del_row(env *e, int64_t id) {
 
 /* One side's rows as canonical text, "v1|v2|...\n" per row, by id. */
 static char *dump(env *e, int side) {
-    store *s = mock_db_admin(e->db[side]);
+    store *s = mock_db_admin(e->m.db[side]);
     store_sb q = {0}, out = {0};
     store_sb_add(&q, "SELECT ");
     for (int i = 0; i < NCOLS; i++) {
@@ -234,7 +213,7 @@ static int run(env *e, config_strategy_type type, const char *fence_key, int64_t
                state_stats *stats, st_error *err) {
     e->strat.type = type;
     e->strat.cursor = type == CONFIG_STRATEGY_DELTA ? "updated_at" : NULL;
-    sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->st,
+    sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->m.st,
                    .fence_key = fence_key, .fence_token = token, .fence_raise = fence_raise_cb,
                    .lease_arg = e, .progress_interval_s = -1, .now = 1760522760LL * 1000000,
                    .store_ops = mock_store_ops()};
@@ -257,10 +236,10 @@ static void assert_written(const state_stats *s, int64_t ins, int64_t upd, int64
  * (the destination saw no apply and no commit). */
 static void assert_hash_converged(env *e) {
     mock_counts before, after;
-    mock_db_counts(e->db[1], &before);
+    mock_db_counts(e->m.db[1], &before);
     state_stats st;
     run_ok(e, CONFIG_STRATEGY_HASH, &st);
-    mock_db_counts(e->db[1], &after);
+    mock_db_counts(e->m.db[1], &after);
     assert_true(st.segments_compared > 0);
     assert_int_equal(st.segments_skipped, st.segments_compared);
     assert_written(&st, 0, 0, 0);
@@ -287,9 +266,9 @@ static void changes_reach_destination(env *e, config_strategy_type type) {
     assert_sides_equal(e);
     /* a second run finds nothing to write and commits nothing */
     mock_counts before, after;
-    mock_db_counts(e->db[1], &before);
+    mock_db_counts(e->m.db[1], &before);
     run_ok(e, type, &st);
-    mock_db_counts(e->db[1], &after);
+    mock_db_counts(e->m.db[1], &after);
     assert_written(&st, 0, 0, 0);
     assert_int_equal(after.commits, before.commits);
     assert_int_equal(after.rows_applied, before.rows_applied);
@@ -303,7 +282,7 @@ static void test_hash_changes(void **state) { changes_reach_destination(*state, 
 
 static void watermark(env *e, char *buf, size_t n) {
     st_error err;
-    if (state_meta_get(e->st, "mock_pipe", "strat", "watermark", buf, n, &err) != ST_OK)
+    if (state_meta_get(e->m.st, "mock_pipe", "strat", "watermark", buf, n, &err) != ST_OK)
         fail_msg("watermark: %s", err.msg);
 }
 
@@ -351,16 +330,16 @@ static void test_delta_watermark(void **state) {
 static void resume_after(env *e, config_strategy_type type, bool at_commit) {
     seed(e, 50);
     mock_counts c0, c1;
-    mock_db_counts(e->db[1], &c0);
-    if (at_commit) mock_fail_commit(e->db[1], 3);
-    else mock_fail_apply(e->db[1], 3, 4);
+    mock_db_counts(e->m.db[1], &c0);
+    if (at_commit) mock_fail_commit(e->m.db[1], 3);
+    else mock_fail_apply(e->m.db[1], 3, 4);
     state_stats st;
     st_error err = {0};
     int rc = run(e, type, FENCE_KEY, 5, &st, &err);
     assert_int_equal(rc, ST_EUNAVAIL);
     assert_non_null(strstr(err.msg, at_commit ? "commit #" : "apply #"));
     assert_non_null(strstr(err.msg, "src_ds.main.src_t -> dst_ds.main.dst_t"));
-    mock_db_counts(e->db[1], &c1);
+    mock_db_counts(e->m.db[1], &c1);
     /* the failed batch left nothing: two batches of 10 are in, each row whole
      * (a failed apply never reached its COMMIT; 4 of its rows were written
      * in the transaction rolled back) */
@@ -368,7 +347,7 @@ static void resume_after(env *e, config_strategy_type type, bool at_commit) {
     if (!at_commit) assert_int_equal(c1.rows_applied - c0.rows_applied, 24);
     assert_int_equal(count_rows(e, 1), 20);
     assert_dst_subset(e);
-    mock_db_disarm(e->db[1]);
+    mock_db_disarm(e->m.db[1]);
 
     run_ok(e, type, &st);
     assert_written(&st, 30, 0, 0);
@@ -389,15 +368,15 @@ static void test_hash_resume_apply(void **s) { resume_after(*s, CONFIG_STRATEGY_
 
 static void fenced_out_mid_run(env *e, config_strategy_type type) {
     seed(e, 50);
-    mock_fence_after_commit(e->db[1], 2, 9);
+    mock_fence_after_commit(e->m.db[1], 2, 9);
     state_stats st;
     st_error err = {0};
     int rc = run(e, type, FENCE_KEY, 5, &st, &err);
     assert_int_equal(rc, ST_ESTALE);
     assert_string_equal(err.msg, "fencing token 5 is stale (current 9): this run lost its lock");
     mock_counts now, at;
-    mock_db_counts(e->db[1], &now);
-    mock_db_counts_at_fault(e->db[1], &at);
+    mock_db_counts(e->m.db[1], &now);
+    mock_db_counts_at_fault(e->m.db[1], &at);
     assert_int_equal(at.commits, 2);
     assert_int_equal(now.commits, at.commits);
     assert_int_equal(now.applies, at.applies);
@@ -405,7 +384,7 @@ static void fenced_out_mid_run(env *e, config_strategy_type type) {
     assert_int_equal(count_rows(e, 1), 20);
     assert_dst_subset(e);
     /* the newer holder (token 9) converges the table */
-    mock_db_disarm(e->db[1]);
+    mock_db_disarm(e->m.db[1]);
     st_error err2 = {0};
     rc = run(e, type, FENCE_KEY, 9, &st, &err2);
     if (rc != ST_OK) fail_msg("rerun with the newer token: %s", err2.msg);
@@ -422,14 +401,14 @@ static void test_hash_fenced(void **s) { fenced_out_mid_run(*s, CONFIG_STRATEGY_
 static void test_fence_floor(void **state) {
     env *e = *state;
     seed(e, 12);
-    mock_fence_floor(e->db[1], 20);
+    mock_fence_floor(e->m.db[1], 20);
     e->raise_rc = ST_ESTALE;
     state_stats st;
     st_error err = {0};
     assert_int_equal(run(e, CONFIG_STRATEGY_FULL, FENCE_KEY, 5, &st, &err), ST_ELOST);
     assert_string_equal(err.msg, "lost pipeline lock");
     mock_counts c;
-    mock_db_counts(e->db[1], &c);
+    mock_db_counts(e->m.db[1], &c);
     assert_int_equal(c.begins, 0);
     assert_int_equal(c.applies, 0);
     assert_int_equal(count_rows(e, 1), 0);
@@ -440,7 +419,7 @@ static void test_fence_floor(void **state) {
     assert_int_equal(e->raises, 2);
     assert_sides_equal(e);
     /* the token stored with the writes is the raised one */
-    store *a = mock_db_admin(e->db[1]);
+    store *a = mock_db_admin(e->m.db[1]);
     store_reader *r = NULL;
     const char *p[1] = {FENCE_KEY};
     const char *const *row;
@@ -460,23 +439,23 @@ static void test_seam(void **state) {
     bad.version = STORE_OPS_VERSION - 1;
     store *s = NULL;
     st_error err = {0};
-    assert_int_equal(store_open_with_ops(&s, &bad, &e->ds[1], &err), ST_EINVAL);
+    assert_int_equal(store_open_with_ops(&s, &bad, &e->m.ds[1], &err), ST_EINVAL);
     assert_null(s);
     assert_non_null(strstr(err.msg, "ops version"));
-    assert_int_equal(store_open_with_ops(&s, mock_store_ops(), &e->ds[1], &err), ST_OK);
+    assert_int_equal(store_open_with_ops(&s, mock_store_ops(), &e->m.ds[1], &err), ST_OK);
     store_close(s);
     /* a datastore that is no mock database */
     config_datastore other = {.name = "other", .type = CONFIG_DS_SQLITE, .path = "/nonexistent"};
     assert_int_equal(store_open_with_ops(&s, mock_store_ops(), &other, &err), ST_ENOTFOUND);
 
     mock_counts src0, dst0, src1, dst1;
-    mock_db_counts(e->db[0], &src0);
-    mock_db_counts(e->db[1], &dst0);
+    mock_db_counts(e->m.db[0], &src0);
+    mock_db_counts(e->m.db[1], &dst0);
     seed(e, 3);
     state_stats st;
     run_ok(e, CONFIG_STRATEGY_FULL, &st);
-    mock_db_counts(e->db[0], &src1);
-    mock_db_counts(e->db[1], &dst1);
+    mock_db_counts(e->m.db[0], &src1);
+    mock_db_counts(e->m.db[1], &dst1);
     assert_int_equal(src1.opens - src0.opens, 1);
     assert_int_equal(dst1.opens - dst0.opens, 1);
     assert_true(src1.statements > src0.statements);

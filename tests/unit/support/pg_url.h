@@ -3,6 +3,7 @@
  * scripts/with-servers) as a `postgresql://` state URL with a schema of
  * its own, so each test group starts from an empty synctool database and
  * reruns never collide; pg_drop_schema removes it afterwards.
+ * Include it after <cmocka.h> (pg_test_burl fails the test it runs in).
  */
 #ifndef ST_TEST_PG_URL_H
 #define ST_TEST_PG_URL_H
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../../../src/url/backend_url.h"
 
 /* A fresh schema name: "<prefix>_<pid>_<n>". */
 static inline void pg_test_schema(char *buf, size_t n, const char *prefix) {
@@ -32,6 +35,24 @@ static inline int pg_test_url(char *buf, size_t n, const char *schema) {
     /* the harness's password is plain (no characters to %-encode) */
     snprintf(buf, n, "postgresql://%s%s%s@%s:%s/%s?schema=%s", usr, pw && pw[0] ? ":" : "",
              pw ? pw : "", h, p, db, schema);
+    return 0;
+}
+
+/* The parsed URL for `schema` on the harness's server, or on `port` when it
+ * is not 0 (a closed port, for the unreachable cases), with the harness's
+ * password; -1 when the harness is absent. A URL that does not parse fails
+ * the test. */
+static inline int pg_test_burl(backend_url *u, const char *schema, int port) {
+    const char *h = getenv("SYNCTOOL_TEST_PG_HOST"), *p = getenv("SYNCTOOL_TEST_PG_PORT");
+    const char *usr = getenv("SYNCTOOL_TEST_PG_USER"), *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
+    const char *db = getenv("SYNCTOOL_TEST_PG_DBNAME");
+    if (h == NULL || p == NULL || usr == NULL || db == NULL) return -1;
+    char text[1024];
+    snprintf(text, sizeof text, "postgresql://%s@%s:%d/%s?schema=%s", usr, h,
+             port ? port : atoi(p), db, schema);
+    st_error err;
+    if (burl_parse(u, text, &err) != ST_OK) fail_msg("%s: %s", text, err.msg);
+    if (pw != NULL) snprintf(u->password, sizeof u->password, "%s", pw);
     return 0;
 }
 
