@@ -57,7 +57,7 @@ static void test_fresh_schema_created_then_found(void **s) {
 static void test_shutdown_error_is_unavail(void **s) {
     (void)s;
     backend_url u;
-    if (url_for(&u, "pgc_shutdown", 0) < 0) skip();
+    if (pg_test_burl(&u, "pgc_shutdown", 0) < 0) skip();
     PGconn *c = NULL;
     st_error err;
     assert_int_equal(pgc_connect(&u, "test", &c, &err), ST_OK);
