@@ -225,6 +225,8 @@ void store_sb_digest_sql(store_sb *b, const store *s, const char *from, const ch
                          const char *rowtext);
 char store_param_prefix(const store *s);     /* '$' ($1) or '?' (?1) */
 const char *store_int_div(const store *s);   /* "/" or "DIV" */
+/* Opens the row list of "(a, b) IN (...)": "VALUES " or "" (mysql). */
+const char *store_row_list(const store *s);
 /* Appends the row text expression over the table's columns (store_canon.h). */
 void store_sb_rowtext(store_sb *b, const store *s, const store_table *t);
 

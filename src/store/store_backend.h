@@ -31,6 +31,9 @@ struct store_ops {
     const char *default_schema; /* "main" or "public"; NULL: the datastore's dbname (mysql) */
     char param_prefix;          /* '?' (sqlite and mysql ?N) or '$' (postgres $N) */
     const char *int_div;        /* integer division operator; NULL: "/" (mysql: DIV) */
+    const char *row_list;       /* what opens the rows of `(a, b) IN (...)`: "VALUES " (a
+                                 * set the engine can hash or index: sqlite, postgres);
+                                 * NULL: "" (mysql's row list, sorted and searched) */
 
     /* Connects. ST_EUNAVAIL if unreachable or the credentials are refused. */
     int (*open)(void **impl, const config_datastore *ds, st_error *err);

@@ -46,6 +46,11 @@ const char *store_int_div(const store *s) {
     return d ? d : "/";
 }
 
+const char *store_row_list(const store *s) {
+    const char *r = store_ops_of(s)->row_list;
+    return r ? r : "";
+}
+
 /* --- Engine differences --- */
 
 int64_t store_default_batch(const store *s) {

@@ -1375,6 +1375,7 @@ static const struct store_ops pg_store_ops = {
     .engine = "postgres",
     .default_schema = "public",
     .param_prefix = '$',
+    .row_list = "VALUES ",
     .open = pg_open,
     .close = pg_close,
     .canon_expr = pg_canon_expr,

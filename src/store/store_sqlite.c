@@ -1044,6 +1044,7 @@ static const struct store_ops sqlite_store_ops = {
     .engine = "sqlite",
     .default_schema = "main",
     .param_prefix = '?',
+    .row_list = "VALUES ",
     .open = sq_open,
     .close = sq_close,
     .canon_expr = sq_canon_expr,
