@@ -15,6 +15,7 @@
  */
 #include "../src/state/state.h"
 #include "../src/time/st_time.h"
+#include "../src/url/backend_url.h"
 
 #include <hiredis.h>
 #include <sqlite3.h>
@@ -144,6 +145,13 @@ static void report(const char *name, state *st, const state_record *recs, double
     printf("%-7s state_mark_pending: %.0f transitions/s\n\n", name, tps);
 }
 
+/* state_open() on URL text (the bench's URLs hold no secret). */
+static int open_url(state **st, const char *text, st_error *err) {
+    backend_url u;
+    *st = NULL;
+    return burl_parse(&u, text, err) == ST_OK ? state_open(st, &u, err) : err->code;
+}
+
 int main(void) {
     state_record *recs = make_records();
     if (recs == NULL) return 1;
@@ -153,7 +161,7 @@ int main(void) {
     snprintf(url, sizeof url, "sqlite:%s", path);
     state *st;
     st_error err;
-    if (state_open(&st, url, &err) == ST_OK) {
+    if (open_url(&st, url, &err) == ST_OK) {
         state_put_many(st, recs, NREC, NULL);
         report("sqlite", st, recs, sqlite_baseline(path), "bare SELECT *", 200);
         state_close(st);
@@ -174,7 +182,7 @@ int main(void) {
         if (c && !c->err) freeReplyObject(redisCommand(c, "FLUSHDB"));
         if (c) redisFree(c);
         snprintf(url, sizeof url, "redis://%s:%d/%d", host, port, REDIS_DB);
-        if (state_open(&st, url, &err) == ST_OK) {
+        if (open_url(&st, url, &err) == ST_OK) {
             state_put_many(st, recs, NREC, NULL);
             report("redis", st, recs, redis_baseline(host, port), "30,000 sequential HGETALL",
                    500);

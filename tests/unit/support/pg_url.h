@@ -3,7 +3,8 @@
  * scripts/with-servers) as a `postgresql://` state URL with a schema of
  * its own, so each test group starts from an empty synctool database and
  * reruns never collide; pg_drop_schema removes it afterwards.
- * Include it after <cmocka.h> (pg_test_burl fails the test it runs in).
+ * pg_test_burl (it fails the test it runs in) is there only when this is
+ * included after <cmocka.h>; the benchmarks include it without.
  */
 #ifndef ST_TEST_PG_URL_H
 #define ST_TEST_PG_URL_H
@@ -42,6 +43,7 @@ static inline int pg_test_url(char *buf, size_t n, const char *schema) {
  * is not 0 (a closed port, for the unreachable cases), with the harness's
  * password; -1 when the harness is absent. A URL that does not parse fails
  * the test. */
+#ifdef fail_msg
 static inline int pg_test_burl(backend_url *u, const char *schema, int port) {
     const char *h = getenv("SYNCTOOL_TEST_PG_HOST"), *p = getenv("SYNCTOOL_TEST_PG_PORT");
     const char *usr = getenv("SYNCTOOL_TEST_PG_USER"), *pw = getenv("SYNCTOOL_TEST_PG_PASSWORD");
@@ -55,6 +57,7 @@ static inline int pg_test_burl(backend_url *u, const char *schema, int port) {
     if (pw != NULL) snprintf(u->password, sizeof u->password, "%s", pw);
     return 0;
 }
+#endif
 
 static inline void pg_test_quiet(void *arg, const char *msg) { (void)arg, (void)msg; }
 
