@@ -135,8 +135,9 @@ tsan-run:
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)" \
 	    scripts/run-unit $(TSAN_BIN)
 
-# The one command CI and the README use.
-test: $(BUILD)/synctool asan tsan-build
+# The one command CI and the README use. The benchmarks are only built here
+# (run by `make bench`), so a change that breaks their compile fails CI.
+test: $(BUILD)/synctool asan tsan-build $(BENCH_BIN)
 	scripts/with-servers sh -c '$(MAKE) --no-print-directory unit-run; u=$$?; \
 	    $(MAKE) --no-print-directory tsan-run; t=$$?; \
 	    $(MAKE) --no-print-directory e2e-run; e=$$?; \
