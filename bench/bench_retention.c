@@ -33,6 +33,7 @@
 #include "../src/time/st_time.h"
 #include "../src/url/backend_url.h"
 #include "../src/why/why.h"
+#include "bench_summary.h"
 
 #include <hiredis.h>
 #include <sqlite3.h>
@@ -163,17 +164,6 @@ static double simulate(state *st, int days, const int *at_days, probe *probes, s
 
 static void sqlite_probe(void *ud, probe *p) { sqlite_size(ud, p); }
 static void redis_probe(void *ud, probe *p) { redis_size(ud, p); }
-
-static void bench_summary(const char *figure, const char *value, const char *base,
-                          const char *ratio, const char *goal, bool met) {
-    const char *path = getenv("SYNCTOOL_BENCH_SUMMARY");
-    if (path == NULL || path[0] == '\0') return;
-    FILE *f = fopen(path, "a");
-    if (f == NULL) return;
-    fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\n", figure, value, base, ratio, goal,
-            met ? "met" : "MISSED");
-    fclose(f);
-}
 
 static void report(const char *backend, int days, const probe *p, size_t n, double secs) {
     printf("  %-8s day:", backend);

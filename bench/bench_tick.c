@@ -45,6 +45,7 @@
 #include "../src/state/state.h"
 #include "../src/time/st_time.h"
 #include "../tests/unit/support/pg_url.h"
+#include "bench_summary.h"
 
 #include <hiredis/hiredis.h>
 
@@ -191,17 +192,6 @@ typedef struct bench_result {
                                                   < 0 = not run */
     long maxrss_kib;                            /* the child's own (RUSAGE_SELF) */
 } bench_result;
-
-static void bench_summary(const char *figure, const char *value, const char *base,
-                          const char *ratio, const char *goal, bool met) {
-    const char *path = getenv("SYNCTOOL_BENCH_SUMMARY");
-    if (path == NULL || path[0] == '\0') return;
-    FILE *f = fopen(path, "a");
-    if (f == NULL) return;
-    fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\n", figure, value, base, ratio, goal,
-            met ? "met" : "MISSED");
-    fclose(f);
-}
 
 static void bench_row(const char *what, double *v, double base, double goal_ms,
                       size_t nrec, const char *label) {
