@@ -4,9 +4,12 @@
  * /metrics, the freshness alerts): they read these from the state store.
  *
  * Three figures per cdc strategy, state_meta of the pair (strings):
- *   "slot_retained_bytes"  retained WAL: pg_current_wal_lsn() minus the
- *                          slot's restart_lsn when the last run began — the
- *                          WAL the source keeps on disk for the slot;
+ *   "slot_retained_bytes"  retained WAL: pg_current_wal_insert_lsn() minus
+ *                          the slot's restart_lsn when the last run began —
+ *                          the WAL the source keeps for the slot (the insert
+ *                          position, not the write position, which lags it
+ *                          by up to wal_writer_delay under
+ *                          synchronous_commit = off);
  *   "slot_lag_bytes"       lag: the source's WAL position when the last run
  *                          began minus the slot's confirmed_flush_lsn — the
  *                          WAL written that the destination had not applied;

@@ -515,8 +515,8 @@ static void check_cdc(check_report *r, store *s, const config *cfg, const config
                  "::text FROM pg_roles WHERE rolname = current_user), (current_setting("
                  "'max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots))"
                  "::text, current_setting('max_replication_slots'), (SELECT pg_wal_lsn_diff("
-                 "pg_current_wal_lsn(), restart_lsn)::bigint::text FROM pg_replication_slots "
-                 "WHERE slot_name = $1)", 1, params, v, 5)) {
+                 "pg_current_wal_insert_lsn(), restart_lsn)::bigint::text FROM "
+                 "pg_replication_slots WHERE slot_name = $1)", 1, params, v, 5)) {
         add(r, "cdc", CHECK_PROBLEM, NULL, "strategy %s: cannot read the replication settings "
             "of source datastore '%s'", st->name, p->source.datastore);
         return;
@@ -568,7 +568,7 @@ static void check_orphan_slots(check_report *r, store *s, const config *cfg, con
     const char *const *v;
     int nc = 0;
     if (store_query_small(s, &rd, "SELECT slot_name::text, coalesce(pg_wal_lsn_diff("
-                          "pg_current_wal_lsn(), restart_lsn)::bigint, 0)::text FROM "
+                          "pg_current_wal_insert_lsn(), restart_lsn)::bigint, 0)::text FROM "
                           "pg_replication_slots WHERE slot_name LIKE 'synctool\\_%' AND "
                           "database = current_database() ORDER BY 1", 0, NULL, NULL) != ST_OK)
         return;

@@ -36,7 +36,7 @@
  * batch committed, then saved and confirmed, until SIGTERM/SIGINT ends it
  * (interrupted; a batch not yet committed is replayed by the next run).
  *
- * Each later run: the source's pg_current_wal_lsn() at the start is the
+ * Each later run: the source's pg_current_wal_insert_lsn() at the start is the
  * stop; if the slot's confirmed position is there already nothing is read.
  * With little WAL in between (CDC_PEEK_MAX) the source session peeks the
  * slot first (peek_quiet): no change of the table there, and the slot is
@@ -117,7 +117,7 @@ typedef struct cdc_run {
     cdc_rel rel;
     char **baseline;      /* source columns when the slot was made */
     size_t nbaseline;
-    uint64_t stop;        /* pg_current_wal_lsn() at the run's start */
+    uint64_t stop;        /* pg_current_wal_insert_lsn() at the run's start */
     uint64_t done;        /* end LSN of the last whole transaction read */
     uint64_t saved;       /* the watermark */
     int64_t changes;      /* read since the last flush */
@@ -716,7 +716,7 @@ static int read_slot(cdc_run *r, slot_info *si) {
     int rc = sync_list_load(&l, c->src,
         "SELECT current_setting('wal_level'), pg_current_wal_insert_lsn()::text, "
         "(SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1), "
-        "(SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text "
+        "(SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint::text "
         "FROM pg_replication_slots WHERE slot_name = $1), "
         "pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn(), "
         "current_setting('wal_block_size')", 1, params, c->err);

@@ -667,6 +667,40 @@ def test_cdc_reset_drop_slot_needs_cdc(synctool, tmp_path, pg_server, pgschema):
     assert "is not a cdc strategy" in r.err, r
 
 
+def test_cdc_max_slot_lag_counts_wal_not_yet_written(synctool, tmp_path):
+    """Under synchronous_commit = off (the harness's servers; many users'
+    too) a commit leaves its WAL in the server's buffers until the WAL
+    writer writes it: pg_current_wal_lsn() (the write position) lags the
+    insert position. The slot's retained WAL is measured from the insert
+    position, so a run right after a large write still sees it (it once
+    measured from the write position and let the run through — the CI
+    failure of test_slot_freshness_webhook). Held, not timed: the WAL writer
+    is stopped (SIGSTOP) while the rows are written and the run starts. A
+    private server: stopping the shared one's WAL writer would disturb
+    other tests."""
+    import servers
+    pg = servers.Postgres()
+    walwriter = None
+    try:
+        schema = "cdc_unwritten"
+        pg.psql(f'CREATE SCHEMA "{schema}"')
+        e = make_env(synctool, tmp_path, pg, schema, "sqlite", extra=", max_slot_lag: 64kB")
+        e.run()
+        walwriter = int(pg.psql("SELECT pid FROM pg_stat_activity "
+                                "WHERE backend_type = 'walwriter'").strip())
+        os.kill(walwriter, signal.SIGSTOP)
+        e.sql("INSERT INTO {t} SELECT g, repeat('x', 100), g FROM generate_series(1, 5000) g")
+        unwritten = int(float(pg.psql("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), "
+                                      "pg_current_wal_lsn())").strip()))
+        assert unwritten > 64 * 1024, unwritten    # the held state this test is about
+        r = e.run(ok=False)
+        assert r.rc == 1 and "more than max_slot_lag (65536)" in r.err, r
+    finally:
+        if walwriter is not None:
+            os.kill(walwriter, signal.SIGCONT)
+        pg.stop()
+
+
 def test_cdc_source_restart_mid_run(synctool, tmp_path):
     """The source server restarts while a run waits (a row of the destination,
     on the same server, is locked): the run fails with an error naming the
