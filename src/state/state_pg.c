@@ -68,9 +68,7 @@
 #define MAXP 48
 
 typedef struct pg_be {
-    PGconn *c;
-    backend_url u;       /* parsed URL; credentials kept for reconnects */
-    char shown[600];     /* URL safe to print */
+    pgc_link l;          /* the connection, its URL and credentials (pgc_call.h) */
 } pg_be;
 
 #define RECORD_COLUMNS                                                                  \
@@ -117,24 +115,21 @@ static int p_f64(pg_params *p, double x) {
 /* --- connection and queries --- */
 
 static void drop_conn(pg_be *b) {
-    PQfinish(b->c);
-    b->c = NULL;
+    pgc_link_drop(&b->l);
 }
 
 /* Sets err from a failed result (r cleared); a lost connection is dropped
  * (ST_EUNAVAIL) and re-made by the next call. */
 static int failed(pg_be *b, PGresult *r, const char *what, st_error *err) {
     char label[700];
-    snprintf(label, sizeof label, "state postgresql %s: %s", b->shown, what);
-    int rc = pgc_fail(b->c, r, label, err);
+    snprintf(label, sizeof label, "state postgresql %s: %s", b->l.shown, what);
+    int rc = pgc_fail(b->l.c, r, label, err);
     if (rc == ST_EUNAVAIL) drop_conn(b);
     return rc;
 }
 
 static int ensure_connected(pg_be *b, st_error *err) {
-    if (b->c != NULL && !pgc_lost(b->c)) return ST_OK;
-    if (b->c != NULL) drop_conn(b);
-    return pgc_connect(&b->u, "synctool-state", &b->c, err);
+    return pgc_link_ready(&b->l, err);
 }
 
 /* Runs sql with p's values; *out (may be NULL: cleared) is the result.
@@ -143,16 +138,16 @@ static int ensure_connected(pg_be *b, st_error *err) {
 static int query(pg_be *b, PGresult **out, const char *what, const char *sql,
                  const pg_params *p, st_error *err) {
     if (out) *out = NULL;
-    if (b->c == NULL) return st_error_set(err, ST_EUNAVAIL, "state postgresql %s: %s: "
-                                          "not connected", b->shown, what);
+    if (b->l.c == NULL) return st_error_set(err, ST_EUNAVAIL, "state postgresql %s: %s: "
+                                          "not connected", b->l.shown, what);
     PGresult *r = NULL;
     char why[300];
-    if (pgc_query_on(b->c, sql, p ? p->n : 0, p ? p->v : NULL, PGC_CALL_TIMEOUT_MS, &r, why,
+    if (pgc_query_on(b->l.c, sql, p ? p->n : 0, p ? p->v : NULL, PGC_CALL_TIMEOUT_MS, &r, why,
                      sizeof why) < 0) {
         drop_conn(b);
         why[strcspn(why, "\n")] = '\0';
         return st_error_set(err, ST_EUNAVAIL, "state postgresql %s unreachable: %s: %s",
-                            b->shown, what, why);
+                            b->l.shown, what, why);
     }
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) return failed(b, r, what, err);
@@ -191,7 +186,7 @@ static int begin(pg_be *b, st_error *err) {
 static int finish_tx(pg_be *b, int rc, st_error *err) {
     if (rc == ST_OK) return query(b, NULL, "COMMIT", "COMMIT", NULL, err);
     st_error ignored;
-    if (b->c != NULL) query(b, NULL, "ROLLBACK", "ROLLBACK", NULL, &ignored);
+    if (b->l.c != NULL) query(b, NULL, "ROLLBACK", "ROLLBACK", NULL, &ignored);
     return rc;
 }
 
@@ -221,8 +216,8 @@ static const char *col_str(PGresult *r, int row, int c) {
 static void pg_close(void *be) {
     pg_be *b = be;
     if (b == NULL) return;
-    PQfinish(b->c);
-    memset(&b->u, 0, sizeof b->u);
+    pgc_link_drop(&b->l);
+    memset(&b->l.u, 0, sizeof b->l.u);
     free(b);
 }
 
@@ -233,8 +228,7 @@ int state_pg_open(void **be, const struct state_ops **ops, const backend_url *u,
     *be = NULL;
     pg_be *b = calloc(1, sizeof *b);
     if (b == NULL) return st_error_set(err, ST_ENOMEM, "state postgresql: out of memory");
-    b->u = *u;
-    burl_redact(u, b->shown, sizeof b->shown);
+    pgc_link_init(&b->l, u, "synctool-state", "state postgresql");
     int rc = ensure_connected(b, err);
     if (rc != ST_OK) {
         pg_close(b);

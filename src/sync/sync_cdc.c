@@ -957,6 +957,17 @@ static int load_watermark(cdc_run *r) {
     return ST_OK;
 }
 
+/* The slot's figures at the run's start, the one place they are recorded
+ * (cdc_figures.c): si NULL for a slot this run made, which retains
+ * nothing yet. */
+static int record_slot(cdc_run *r, const slot_info *si) {
+    sync_ctx *c = r->c;
+    int64_t kept = si ? si->retained : 0;
+    int64_t lag = si && si->now > si->confirmed ? (int64_t)(si->now - si->confirmed) : 0;
+    return cdc_figures_record(c->o->st, c->o->pipeline->name, c->o->strategy->name, kept, lag,
+                              c->err);
+}
+
 static int check_slot(cdc_run *r, const slot_info *si) {
     sync_ctx *c = r->c;
     const char *p = c->o->pipeline->name;
@@ -971,9 +982,7 @@ static int check_slot(cdc_run *r, const slot_info *si) {
                             "the table in full and streams from there",
                             r->slot, p, store_name(c->src), at, p, p);
     int64_t max = c->o->strategy->max_slot_lag;
-    int rc = cdc_figures_record(c->o->st, p, c->o->strategy->name, si->retained,
-                                si->now > si->confirmed ? (int64_t)(si->now - si->confirmed) : 0,
-                                c->err);
+    int rc = record_slot(r, si);
     if (rc != ST_OK) return rc;
     log_info(p, c->o->strategy->name, "replication slot %s: confirmed %s, %lld bytes of WAL "
              "retained", r->slot, at, (long long)si->retained);
@@ -1078,15 +1087,11 @@ int sync_cdc(sync_ctx *c) {
     r.fresh = r.saved == 0 && (ready == 0 || ready != si.confirmed);
     if (rc == ST_OK && r.fresh) {
         rc = start_stream(&r, &si);
-        /* a new slot retains nothing yet */
-        if (rc == ST_OK) rc = cdc_figures_record(c->o->st, p->name, c->o->strategy->name, 0, 0,
-                                                 c->err);
+        if (rc == ST_OK) rc = record_slot(&r, NULL);
         if (rc == ST_OK && cont) rc = load_baseline(&r);
     } else if (rc == ST_OK && r.saved == 0) {
         /* made by ddl apply: it retained WAL from then until now */
-        rc = cdc_figures_record(c->o->st, p->name, c->o->strategy->name, si.retained,
-                                si.now > si.confirmed ? (int64_t)(si.now - si.confirmed) : 0,
-                                c->err);
+        rc = record_slot(&r, &si);
         if (rc == ST_OK) rc = adopt_slot(&r, ready);
         if (rc == ST_OK) rc = load_baseline(&r);
     } else if (rc == ST_OK) {
