@@ -56,6 +56,8 @@ void store_sb_addf(store_sb *b, const char *fmt, ...) __attribute__((format(prin
 void store_sb_free(store_sb *b);
 /* Appends `name` as a quoted identifier: "na""me". */
 void store_sb_quote(store_sb *b, const char *name);
+/* Appends "(a", "b")": n names quoted, comma-separated, in parentheses. */
+void store_sb_quote_list(store_sb *b, const char *const *names, size_t n);
 
 /* One table as synctool sees it: the mapped columns, their kinds, keys. */
 typedef struct store_table {

@@ -108,6 +108,15 @@ void store_sb_quote(store_sb *b, const char *name) {
     store_sb_add(b, "\"");
 }
 
+void store_sb_quote_list(store_sb *b, const char *const *names, size_t n) {
+    store_sb_add(b, "(");
+    for (size_t k = 0; k < n; k++) {
+        if (k) store_sb_add(b, ", ");
+        store_sb_quote(b, names[k]);
+    }
+    store_sb_add(b, ")");
+}
+
 void store_sb_rowvalue(store_sb *b, const char *v) {
     if (v == NULL) { store_sb_add(b, "\\N"); return; }
     for (const char *p = v; *p; p++) {

@@ -131,12 +131,8 @@ void store_create_index_sql(const store *s, store_sb *b, const char *schema, con
     store_sb_quote(b, schema);
     store_sb_add(b, ".");
     store_sb_quote(b, table);
-    store_sb_add(b, " (");
-    for (size_t k = 0; k < n; k++) {
-        if (k) store_sb_add(b, ", ");
-        store_sb_quote(b, cols[k]);
-    }
-    store_sb_add(b, ")");
+    store_sb_add(b, " ");
+    store_sb_quote_list(b, cols, n);
 }
 
 int store_read_while_write(store *dst, const store *src, const config_datastore *sds,

@@ -276,12 +276,8 @@ void store_sqlite_create_index_sql(store_sb *b, const char *schema, const char *
     store_sb_quote(b, index);
     store_sb_add(b, " ON ");
     store_sb_quote(b, table);
-    store_sb_add(b, " (");
-    for (size_t k = 0; k < n; k++) {
-        if (k) store_sb_add(b, ", ");
-        store_sb_quote(b, cols[k]);
-    }
-    store_sb_add(b, ")");
+    store_sb_add(b, " ");
+    store_sb_quote_list(b, cols, n);
 }
 
 /* --- Reading the source while committing to the destination --- */
