@@ -469,8 +469,9 @@ static void range_done(sync_par_job *j) {
     range_text(c, &r->plan, j->idx, what, sizeof what);
     thousands(j->stats.rows_read, rows, sizeof rows);
     log_info(c->o->pipeline->name, c->o->strategy->name,
-             "range %d/%d: %s done, %s rows (%lld inserted, %lld updated, %lld deleted)",
-             j->idx + 1, r->plan.n, what, rows, (long long)j->stats.rows_inserted,
+             "range %d/%d: %s done, %s row%s (%lld inserted, %lld updated, %lld deleted)",
+             j->idx + 1, r->plan.n, what, rows, j->stats.rows_read == 1 ? "" : "s",
+             (long long)j->stats.rows_inserted,
              (long long)j->stats.rows_updated, (long long)j->stats.rows_deleted);
     sync_progress_update(&c->prog, c->stats, false);
     pthread_mutex_unlock(&r->mu);
@@ -573,8 +574,8 @@ static void log_plan(sync_par *r, bool resumed) {
         range_text(c, &r->plan, i, what, sizeof what);
         thousands(r->plan.rows[i], rows, sizeof rows);
         if (r->plan.done[i])
-            log_info(p, s, "range %d/%d: %s done by an earlier attempt, %s rows: skipped", i + 1,
-                     r->plan.n, what, rows);
+            log_info(p, s, "range %d/%d: %s done by an earlier attempt, %s row%s: skipped",
+                     i + 1, r->plan.n, what, rows, r->plan.rows[i] == 1 ? "" : "s");
         else
             log_detail(p, s, "range %d/%d: %s", i + 1, r->plan.n, what);
     }
