@@ -2,7 +2,8 @@
  * sync_parallel — `parallel: N` for the full strategy: one table copied as
  * N key ranges at once, each on a connection pair of its own.
  *
- * Split. The run's own source connection counts the source rows and asks
+ * Split. The run's own source connection estimates the source rows (the
+ * driver's estimate, PostgreSQL's reltuples, else count(*)) and asks
  * for the keys at positions count * i / N (i = 1 .. N-1) in key order, as
  * canonical text: one window query (row_number() over the key order the
  * merge uses: numbers numerically, text bytewise), the same SQL on every
@@ -315,65 +316,146 @@ static void plan_save(sync_ctx *c, const par_plan *pl, bool clear) {
 
 /* --- Sampling the boundaries --- */
 
-/* SELECT k1, k2 FROM (SELECT canon(k1) AS synctool_k0, ..., row_number()
- * OVER (ORDER BY key order) AS synctool_rn FROM source) AS synctool_b
- * WHERE synctool_rn IN (positions) ORDER BY synctool_rn */
+/* SELECT canon(k1), canon(k2) FROM (SELECT k1, k2, row_number() OVER
+ * (ORDER BY key order) AS synctool_rn FROM source) synctool_b WHERE
+ * synctool_rn <= last AND synctool_rn IN (positions) ORDER BY synctool_rn:
+ * the inner query reads the raw keys only (an index scan of the key on
+ * PostgreSQL), the canonical text is made for the N-1 rows kept. */
 static void sample_sql(store_sb *q, const sync_ctx *c, const int64_t *pos, size_t npos) {
     store_sb_add(q, "SELECT ");
-    for (size_t k = 0; k < c->nkeys; k++) store_sb_addf(q, "%ssynctool_k%zu", k ? ", " : "", k);
-    store_sb_add(q, " FROM (SELECT ");
-    size_t k = 0;
+    const char *sep = "";
     for (size_t i = 0; i < c->ncols; i++) {
         if (!c->key[i]) continue;
         store_sb col = {0};
+        store_sb_add(&col, "synctool_b.");
         store_sb_quote(&col, c->scols[i]);
+        store_sb_add(q, sep);
         store_sb_canon(q, c->src, c->kinds[i], col.oom ? "" : col.s);
         store_sb_free(&col);
-        store_sb_addf(q, " AS synctool_k%zu, ", k++);
+        sep = ", ";
+    }
+    store_sb_add(q, " FROM (SELECT ");
+    for (size_t i = 0; i < c->ncols; i++) {
+        if (!c->key[i]) continue;
+        store_sb_colref(q, c->src, &c->st, c->scols[i]);
+        store_sb_add(q, " AS ");
+        store_sb_quote(q, c->scols[i]);
+        store_sb_add(q, ", ");
     }
     store_sb_add(q, "row_number() OVER (");
     sync_sql_order(q, c, true, -1);
     store_sb_add(q, ") AS synctool_rn FROM ");
     store_sb_from(q, c->src, &c->st);
-    store_sb_add(q, ") synctool_b WHERE synctool_rn IN (");
+    /* the bound lets a planner stop the window early (PostgreSQL 15) */
+    store_sb_addf(q, ") synctool_b WHERE synctool_rn <= %lld AND synctool_rn IN (",
+                  (long long)pos[npos - 1]);
     for (size_t i = 0; i < npos; i++) store_sb_addf(q, "%s%lld", i ? ", " : "", (long long)pos[i]);
     store_sb_add(q, ") ORDER BY synctool_rn");
 }
 
-/* A new plan of at most n ranges cut at sampled keys of the source. */
-static int plan_sample(sync_ctx *c, int n, par_plan *pl) {
+/* The source's row count for the positions: the driver's estimate
+ * (PostgreSQL: the table's reltuples, no scan), else count(*). A stale
+ * estimate only makes the ranges uneven: every key still falls in one. */
+static int source_rows(sync_ctx *c, int64_t *count) {
+    st_error e;
+    if (store_estimate_rows(c->src, &c->st, count, &e) == ST_OK && *count > 0) return ST_OK;
     store_sb q = {0};
     store_sb_add(&q, "SELECT count(*) FROM ");
     store_sb_from(&q, c->src, &c->st);
-    int64_t count = 0;
-    int rc = sync_query_int(c->src, &q, 0, NULL, &count, c->err);
+    int rc = sync_query_int(c->src, &q, 0, NULL, count, c->err);
     store_sb_free(&q);
-    if (rc != ST_OK) return rc;
-    int64_t pos[64];
-    size_t npos = 0;
-    for (int i = 1; i < n; i++) {
-        int64_t p = count * i / n;
-        if (p >= 1 && (npos == 0 || p > pos[npos - 1])) pos[npos++] = p;
+    return rc;
+}
+
+/* A large plain table on an engine that samples (store_sb_sample:
+ * PostgreSQL's TABLESAMPLE SYSTEM, random pages): about PAR_SAMPLE_KEYS of
+ * its keys, sorted, into *l, from which the boundaries are picked; reading
+ * every key (below) cost 0.3-0.5 s per million rows before any range could
+ * start. *l empty: no sample (the exact way then). */
+#define PAR_SAMPLE_MIN_ROWS 200000
+#define PAR_SAMPLE_KEYS 20000
+
+static int sample_pages(sync_ctx *c, int64_t count, sync_list *l) {
+    memset(l, 0, sizeof *l);
+    if (count < PAR_SAMPLE_MIN_ROWS) return ST_OK;
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT ");
+    const char *sep = "";
+    for (size_t i = 0; i < c->ncols; i++) {
+        if (!c->key[i]) continue;
+        store_sb col = {0};
+        store_sb_quote(&col, c->scols[i]);
+        store_sb_add(&q, sep);
+        store_sb_canon(&q, c->src, c->kinds[i], col.oom ? "" : col.s);
+        store_sb_free(&col);
+        sep = ", ";
     }
-    sync_list l = {0};
-    if (npos > 0) {
-        sample_sql(&q, c, pos, npos);
+    store_sb_add(&q, " FROM ");
+    store_sb_from(&q, c->src, &c->st);
+    int rc = ST_OK;
+    if (store_sb_sample(&q, c->src, &c->st, 100.0 * PAR_SAMPLE_KEYS / (double)count)) {
+        sync_sql_order(&q, c, true, -1);
         rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                   : sync_list_load(&l, c->src, q.s, 0, NULL, c->err);
-        store_sb_free(&q);
-        if (rc != ST_OK) return st_error_wrap(c->err, "sampling the boundaries of %d key ranges", n);
+                   : sync_list_load(l, c->src, q.s, 0, NULL, c->err);
     }
-    rc = plan_alloc(c, pl, (int)l.n + 1);
-    for (size_t i = 0; rc == ST_OK && i < l.n; i++) {
-        for (size_t k = 0; k < c->nkeys && rc == ST_OK; k++)
-            if (l.rows[i]->v[k] == NULL)
-                rc = st_error_set(c->err, ST_EINVAL, "key column is NULL in datastore '%s'",
-                                  store_name(c->src));
-        if (rc == ST_OK && (pl->bounds[i] = sync_row_copy(l.rows[i]->v, c->nkeys)) == NULL)
+    store_sb_free(&q);
+    return rc;
+}
+
+/* The boundary keys into pl: from the sample when it has at least n keys
+ * (every n-th part of it), else the keys at positions count * i / n of the
+ * whole source. */
+static int pick_bounds(sync_ctx *c, int n, int64_t count, par_plan *pl) {
+    sync_list l;
+    int rc = sample_pages(c, count, &l);
+    if (rc != ST_OK) return rc;
+    size_t take[64], nt = 0;
+    bool sampled = l.n >= (size_t)n;
+    for (int i = 1; sampled && i < n; i++) take[nt++] = l.n * (size_t)i / (size_t)n;
+    if (!sampled) {
+        sync_list_free(&l);
+        int64_t pos[64];
+        size_t npos = 0;
+        for (int i = 1; i < n; i++) {
+            int64_t p = count * i / n;
+            if (p >= 1 && (npos == 0 || p > pos[npos - 1])) pos[npos++] = p;
+        }
+        store_sb q = {0};
+        if (npos > 0) {
+            sample_sql(&q, c, pos, npos);
+            rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
+                       : sync_list_load(&l, c->src, q.s, 0, NULL, c->err);
+        }
+        store_sb_free(&q);
+        for (size_t i = 0; rc == ST_OK && i < l.n; i++) take[nt++] = i;
+    }
+    if (rc == ST_OK) rc = plan_alloc(c, pl, (int)nt + 1);
+    for (size_t i = 0; rc == ST_OK && i < nt; i++) {
+        const sync_row *k = l.rows[take[i]];
+        for (size_t j = 0; j < c->nkeys && rc == ST_OK; j++)
+            if (k->v[j] == NULL)
+                rc = st_error_set(c->err, ST_EINVAL, "key column '%s' is NULL in datastore '%s'",
+                                  c->scols[j], store_name(c->src));
+        if (rc == ST_OK && (pl->bounds[i] = sync_row_copy(k->v, c->nkeys)) == NULL)
             rc = st_error_set(c->err, ST_ENOMEM, "out of memory");
     }
+    log_detail(c->o->pipeline->name, c->o->strategy->name, "parallel: %zu boundary keys of "
+               "~%lld rows, %s", nt, (long long)count,
+               sampled ? "from a sample of the table's pages" : "read from every key");
     sync_list_free(&l);
     return rc;
+}
+
+/* A new plan of at most n ranges cut at sampled keys of the source. */
+static int plan_sample(sync_ctx *c, int n, par_plan *pl) {
+    int64_t count = 0;
+    int rc = source_rows(c, &count);
+    int64_t t0 = sync_clock_us();
+    if (rc == ST_OK) rc = pick_bounds(c, n, count, pl);
+    if (rc != ST_OK) return st_error_wrap(c->err, "sampling the boundaries of %d key ranges", n);
+    log_detail(c->o->pipeline->name, c->o->strategy->name, "parallel: boundaries in %.3fs",
+               (double)(sync_clock_us() - t0) / 1e6);
+    return ST_OK;
 }
 
 /* --- The ranges --- */

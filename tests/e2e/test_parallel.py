@@ -283,3 +283,16 @@ def test_parallel_refused_on_delta_and_hash(tmp_path, pg_server, schema):
     y.write_text(base.replace("type: full", "type: hash").replace("parallel: 4", "parallel: 1"))
     r = run_synctool("validate", config_dir=tmp_path)
     assert r.rc == 0, r
+
+
+def test_parallel_boundaries_from_a_sample_of_a_large_table(tmp_path, pg_server, schema):
+    """From 200,000 rows on PostgreSQL the boundaries come from a
+    TABLESAMPLE of the table's pages (not from every key): still every row
+    in exactly one range, composite keys too."""
+    _setup(tmp_path, pg_server, schema, kind="composite", n=210000, parallel=3, batch=20000)
+    pg_server.psql(f'ANALYZE "{schema}".src', dbname=pg_server.dbname)
+    r = _run(tmp_path)
+    assert r.rc == 0, r
+    assert "boundary keys of ~210000 rows, from a sample of the table's pages" in r.err, r.err
+    assert len(_ranges_done(r.err)) == 3, r.err
+    assert _equal(pg_server, schema, "composite")
