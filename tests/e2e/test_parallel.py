@@ -20,7 +20,9 @@ ways, counts, distinct keys):
   - validation: 1..64, full only; hash refuses "not implemented".
 No test waits on time: each waits for log lines and the lock wait itself.
 """
+import json
 import os
+import re
 import signal
 import subprocess
 
@@ -89,7 +91,8 @@ def _equal(pg, schema, kind="int"):
 
 
 def _ranges_done(text):
-    return [ln for ln in text.splitlines() if " done, " in ln and "range " in ln]
+    """The lines of ranges this run finished ("range 2/4: keys ... done, 250 rows")."""
+    return [ln for ln in text.splitlines() if re.search(r" range \d+/\d+: .* done, [\d,]+ rows? ", ln)]
 
 
 @pytest.mark.parametrize("kind", ["int", "composite", "text"])
@@ -250,6 +253,11 @@ def test_parallel_sigterm_keeps_every_range_committed_work(tmp_path, pg_server, 
     assert inside % 50 == 0 and inside < 250, inside
     h = run_synctool("history", "p", "--json", config_dir=tmp_path)
     assert '"interrupted"' in h.out, h
+    entries = json.loads(h.out)
+    run_id = next(e["run_id"] for e in entries if e["status"] == "interrupted")
+    lg = run_synctool("logs", run_id, config_dir=tmp_path)   # every range's line kept
+    assert "range 1/4: keys up to 250 done, 250 rows" in lg.out, lg
+    assert "interrupted with 3 of 4 ranges done" in lg.out, lg
     r = _run(tmp_path, "--no-wait-lock")
     assert r.rc == 0, r
     assert "(resumed), 3 done by an earlier attempt" in r.err, r.err
@@ -296,3 +304,29 @@ def test_parallel_boundaries_from_a_sample_of_a_large_table(tmp_path, pg_server,
     assert "boundary keys of ~210000 rows, from a sample of the table's pages" in r.err, r.err
     assert len(_ranges_done(r.err)) == 3, r.err
     assert _equal(pg_server, schema, "composite")
+
+
+def test_parallel_failed_range_named_in_why_then_resumed(tmp_path, pg_server, schema):
+    """A range that fails (a destination CHECK its rows break) does not stop
+    the others; the run fails naming the range and the ranges done (`why`
+    and `history` show it); once fixed, the rerun resumes only that range."""
+    _setup(tmp_path, pg_server, schema)
+    pg_server.psql(f'ALTER TABLE "{schema}".dst ADD CONSTRAINT no600 CHECK (note <> \'row 600\')',
+                   dbname=pg_server.dbname)
+    r = _run(tmp_path)
+    assert r.rc == 1, r
+    done = _ranges_done(r.err)
+    assert len(done) == 3 and not any("range 3/4" in ln for ln in done), r.err
+    want = "range 3/4 (keys (500, 750]; 3 of 4 ranges done, the next run of full resumes the others)"
+    assert want in r.err, r.err
+    w = run_synctool("why", "p", config_dir=tmp_path)
+    assert w.rc == 0 and want in w.out, w
+    h = run_synctool("history", "p", "--json", config_dir=tmp_path)
+    assert want in h.out, h
+    pg_server.psql(f'ALTER TABLE "{schema}".dst DROP CONSTRAINT no600', dbname=pg_server.dbname)
+    r = _run(tmp_path)
+    assert r.rc == 0, r
+    assert "(resumed), 3 done by an earlier attempt" in r.err, r.err
+    done = _ranges_done(r.err)
+    assert len(done) == 1 and "range 3/4: keys (500, 750] done" in done[0], r.err
+    assert _equal(pg_server, schema)
