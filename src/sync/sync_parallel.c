@@ -3,14 +3,19 @@
  * N key ranges at once, each on a connection pair of its own.
  *
  * Split. The run's own source connection estimates the source rows (the
- * driver's estimate, PostgreSQL's reltuples, else count(*)) and asks
- * for the keys at positions count * i / N (i = 1 .. N-1) in key order, as
- * canonical text: one window query (row_number() over the key order the
- * merge uses: numbers numerically, text bytewise), the same SQL on every
- * engine (PostgreSQL, SQLite >= 3.25, MariaDB >= 10.2, MySQL 8). Those
- * N-1 keys cut the key space into N ranges (lo, hi]: the first open below,
- * the last open above, so a key that appears later, however small or
- * large, still falls in one range. Fewer rows than ranges: fewer ranges.
+ * driver's estimate, PostgreSQL's reltuples, else count(*)). A plain table
+ * of 200,000 rows or more on an engine that samples (store_sb_sample:
+ * PostgreSQL's TABLESAMPLE SYSTEM) gives ~20,000 of its keys, sorted in
+ * the key order the merge uses, and every N-th part of them is a boundary
+ * (0.03 s a million rows). Otherwise the source is asked for the keys at
+ * positions count * i / N (i = 1 .. N-1) in key order: one window query
+ * (row_number() over that order), the same SQL on every engine
+ * (PostgreSQL, SQLite >= 3.25, MariaDB >= 10.2, MySQL 8). Boundaries are
+ * canonical text. The N-1 keys cut the key space into N ranges (lo, hi]:
+ * the first open below, the last open above, so a key that appears later,
+ * however small or large, still falls in one range. Fewer rows than
+ * ranges: fewer ranges. An estimate or a sample off the truth only makes
+ * the ranges uneven, never wrong.
  *
  * Run. Each range is a thread with a sync_ctx of its own (sync_ctx_open:
  * its own source and destination connection, the same checks) running
@@ -225,10 +230,9 @@ static bool plan_parse(sync_ctx *c, const char *text, par_plan *pl) {
     bool ok = jint(v, "version") == 1 && fp && fp->type == JSON_STRING &&
               strcmp(fp->string, pl->fp) == 0 && n >= 1 && n <= 64 && b &&
               b->type == JSON_ARRAY && b->n == (size_t)(n - 1) && d && d->type == JSON_ARRAY;
-    char fpv[33];
+    char fpv[33];   /* plan_free clears the plan, fingerprint included */
     memcpy(fpv, pl->fp, sizeof fpv);
     if (ok) ok = plan_alloc(c, pl, (int)n) == ST_OK;
-    memcpy(pl->fp, fpv, sizeof fpv);
     pl->started = jint(v, "started_us");
     for (size_t i = 0; ok && i + 1 < (size_t)n; i++) {
         const json_value *k = b->items[i];
