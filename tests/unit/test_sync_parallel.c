@@ -12,7 +12,10 @@
  * after a copy into the empty table and after a merge with changes in
  * every range; fewer rows than ranges; an empty source. Resume: a COMMIT
  * that fails fails the run naming its range, the plan with the ranges done
- * stays in state meta, and the rerun ends equal and clears it.
+ * stays in state meta, and the rerun reads only the unfinished ranges,
+ * ends equal and clears it; no resume (every range read again) after N
+ * changed, in the next cron slot, or when another strategy of the pipeline
+ * was attempted since.
  * Built into the ThreadSanitizer run too (make tsan): the ranges are threads.
  */
 #include <setjmp.h>
@@ -121,13 +124,16 @@ static void assert_equal_sides(env *e) {
     free(b);
 }
 
-static int run(env *e, state_stats *stats, st_error *err) {
+#define T0 (1760522760LL * 1000000)   /* 2025-10-15T10:06:00Z */
+
+static int run_at(env *e, int64_t now, state_stats *stats, st_error *err) {
     sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->m.st,
                    .fence_key = "synctool:exec:pipeline:par_pipe", .fence_token = 3,
-                   .progress_interval_s = -1, .now = 1760522760LL * 1000000,
-                   .store_ops = mock_store_ops()};
+                   .progress_interval_s = -1, .now = now, .store_ops = mock_store_ops()};
     return sync_run(&o, stats, err);
 }
+
+static int run(env *e, state_stats *stats, st_error *err) { return run_at(e, T0, stats, err); }
 
 static void run_ok(env *e, state_stats *stats) {
     st_error err = {0};
@@ -307,9 +313,68 @@ static void test_parallel_failed_range_resumes(void **state) {
     assert_non_null(strstr(plan, "\"done\""));
     mock_db_disarm(e->m.db[1]);
     run_ok(e, &st);
+    assert_true(st.rows_read < 200);   /* resumed: the finished ranges were not read */
     assert_equal_sides(e);
     plan_of(e, plan, sizeof plan);
     assert_string_equal(plan, "");
+    teardown(state);
+    *state = NULL;
+}
+
+/* A failed attempt, then `change` (1: another N, 2: the next cron slot, 3:
+ * another strategy of the pipeline attempted since): the rerun reads every
+ * range again (no resume) and still ends equal. */
+static int run_first(env *e, int64_t now, state_stats *st, st_error *err) {
+    sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->p.strategies[0],
+                   .st = e->m.st, .fence_key = "synctool:exec:pipeline:par_pipe",
+                   .fence_token = 3, .progress_interval_s = -1, .now = now,
+                   .store_ops = mock_store_ops()};
+    return sync_run(&o, st, err);
+}
+
+static void not_resumed_after(env *e, int change) {
+    config_strategy two[2] = {e->strat, {.name = "other", .type = CONFIG_STRATEGY_HASH,
+                                          .enabled = true}};
+    if (change == 2) two[0].cron = "0 * * * *";
+    e->p.strategies = two;
+    e->p.nstrategies = 2;
+    seed(e, 200);
+    mock_fail_commit(e->m.db[1], 12);
+    state_stats st;
+    st_error err = {0};
+    assert_int_not_equal(run_first(e, T0, &st, &err), ST_OK);
+    mock_db_disarm(e->m.db[1]);
+    int64_t at = T0 + 1000000;
+    if (change == 1) two[0].parallel = 3;
+    if (change == 2) at = T0 + 3600LL * 1000000;   /* 11:06: the 11:00 slot */
+    if (change == 3) {
+        state_record rec = {.status = STATE_SUCCESS, .last_attempted_at = T0 + 500000,
+                            .last_run = T0 + 500000, .updated_at = T0 + 500000};
+        snprintf(rec.pipeline, sizeof rec.pipeline, "par_pipe");
+        snprintf(rec.strategy, sizeof rec.strategy, "other");
+        if (state_put(e->m.st, &rec, &err) != ST_OK) fail_msg("state: %s", err.msg);
+    }
+    if (run_first(e, at, &st, &err) != ST_OK) fail_msg("rerun: %s", err.msg);
+    assert_int_equal(st.rows_read, 200);
+    assert_equal_sides(e);
+    e->p.strategies = &e->strat;
+    e->p.nstrategies = 1;
+}
+
+static void test_not_resumed_with_another_n(void **state) {
+    not_resumed_after(*state, 1);
+    teardown(state);
+    *state = NULL;
+}
+
+static void test_not_resumed_in_the_next_slot(void **state) {
+    not_resumed_after(*state, 2);
+    teardown(state);
+    *state = NULL;
+}
+
+static void test_not_resumed_after_another_strategy(void **state) {
+    not_resumed_after(*state, 3);
     teardown(state);
     *state = NULL;
 }
@@ -322,6 +387,9 @@ int main(void) {
         cmocka_unit_test_setup(test_parallel_copy_then_merge, setup_text),
         cmocka_unit_test_setup(test_parallel_fewer_rows_and_empty, setup_text),
         cmocka_unit_test_setup(test_parallel_failed_range_resumes, setup_composite),
+        cmocka_unit_test_setup(test_not_resumed_with_another_n, setup_composite),
+        cmocka_unit_test_setup(test_not_resumed_in_the_next_slot, setup_composite),
+        cmocka_unit_test_setup(test_not_resumed_after_another_strategy, setup_composite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
