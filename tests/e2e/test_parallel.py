@@ -418,3 +418,23 @@ def test_parallel_from_sqlite_composite_key(tmp_path, pg_server, schema):
                 db.execute("DELETE FROM src WHERE a = ? AND b = ?", (a, b))
         db.commit()
     _check_source_runs(tmp_path, pg_server, schema, change)
+
+
+def test_parallel_into_sqlite_destination(tmp_path, pg_server, schema):
+    """Into SQLite (one writer at a time) the ranges' transactions take
+    turns on the file: slower than one range, never wrong."""
+    _setup(tmp_path, pg_server, schema, n=3000, batch=100)
+    y = tmp_path / "pipelines" / "p.yaml"
+    y.write_text(y.read_text().replace(f"destination: {{datastore: wh, schema: {schema}, "
+                                       "table: dst}", "destination: {datastore: lite, table: dst}"))
+    ds = tmp_path / "datastores.yaml"
+    ds.write_text(ds.read_text() + f"  lite: {{type: sqlite, path: {tmp_path / 'wh.db'}}}\n")
+    r = run_synctool("ddl", "apply", "p", config_dir=tmp_path)
+    assert r.rc == 0, r
+    r = _run(tmp_path)
+    assert r.rc == 0, r
+    assert len(_ranges_done(r.err)) == 4, r.err
+    db = sqlite3.connect(tmp_path / "wh.db")
+    got = db.execute("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM dst").fetchone()
+    assert got == (3000, 3000, 1, 3000), got
+    assert db.execute("SELECT note FROM dst WHERE id = 1234").fetchone() == ("row 1234",)
