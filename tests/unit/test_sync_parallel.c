@@ -15,7 +15,8 @@
  * stays in state meta, and the rerun reads only the unfinished ranges,
  * ends equal and clears it; no resume (every range read again) after N
  * changed, in the next cron slot, or when another strategy of the pipeline
- * was attempted since.
+ * was attempted since. On a terminal the progress line is the ranges' sum
+ * with "ranges 4 of 4 done".
  * Built into the ThreadSanitizer run too (make tsan): the ranges are threads.
  */
 #include <setjmp.h>
@@ -23,9 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support/mock_pair.h"
 #include "../../src/sync/sync_int.h"
@@ -379,6 +382,43 @@ static void test_not_resumed_after_another_strategy(void **state) {
     *state = NULL;
 }
 
+/* On a terminal the progress line sums the ranges and counts them. */
+static void test_parallel_progress_on_a_terminal(void **state) {
+    env *e = *state;
+    seed(e, 200);
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    assert_true(m >= 0);
+    assert_int_equal(grantpt(m), 0);
+    assert_int_equal(unlockpt(m), 0);
+    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+    assert_true(sl >= 0);
+    sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->m.st,
+                   .progress = true, .now = T0, .store_ops = mock_store_ops()};
+    state_stats st;
+    st_error err;
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(sl, 2);
+    int rc = sync_run(&o, &st, &err);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(rc, ST_OK);
+    char buf[16384];
+    fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < sizeof buf && (r = read(m, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)r;
+    buf[got] = '\0';
+    assert_non_null(strstr(buf, "\rrows 200 of ~200 read, 200 written"));
+    assert_non_null(strstr(buf, ", ranges 4 of 4 done, "));
+    close(sl);
+    close(m);
+    teardown(state);
+    *state = NULL;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_range_where, setup_composite),
@@ -387,6 +427,7 @@ int main(void) {
         cmocka_unit_test_setup(test_parallel_copy_then_merge, setup_text),
         cmocka_unit_test_setup(test_parallel_fewer_rows_and_empty, setup_text),
         cmocka_unit_test_setup(test_parallel_failed_range_resumes, setup_composite),
+        cmocka_unit_test_setup(test_parallel_progress_on_a_terminal, setup_composite),
         cmocka_unit_test_setup(test_not_resumed_with_another_n, setup_composite),
         cmocka_unit_test_setup(test_not_resumed_in_the_next_slot, setup_composite),
         cmocka_unit_test_setup(test_not_resumed_after_another_strategy, setup_composite),
