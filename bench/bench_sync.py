@@ -19,6 +19,17 @@ carries an index the others lack.
                                  into a temp table, INSERT ... ON CONFLICT
                                  DO UPDATE), N = 1% and 10% of the rows
   peak RSS of the synctool process (wait4 rusage) at ROWS and BIG rows
+  full with parallel: 2   vs  the same full with parallel: 1 (goal <= 1.0x on
+                              these 2 cores), each into an empty table; the
+                              client's CPU (wait4 rusage) and the server's
+                              (the postmaster's own and reaped children's
+                              times plus its live children's, /proc) per
+                              side give the cores parallel: 1 keeps busy and
+                              so the N that would fill an 8-core server.
+                              pgcopydb 0.10's `copy table-data` has no
+                              --split-tables-larger-than (only `clone` has,
+                              which also rebuilds schema and indexes), so
+                              it cannot split one table: not a baseline here.
 
 Every side of every figure proves itself (benchlib.Proof): it starts after a
 CHECKPOINT, its WAL is measured (pg_current_wal_lsn before and after), and
@@ -46,15 +57,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
-from benchlib import (REPS, interleave_proved, kept, med, pg_proved, report, rng,
+from benchlib import (BIN, REPS, interleave_proved, kept, med, pg_proved, report, rng,
                       save_summary, synctool, timed)
 
 ROWS = int(os.environ.get("SYNCTOOL_BENCH_ROWS", "1000000"))
 BIG = int(os.environ.get("SYNCTOOL_BENCH_BIG_ROWS", "5000000"))
 LABEL = os.environ.get("SYNCTOOL_BENCH_LABEL", "")
-# SYNCTOOL_BENCH_ONLY="full,hash,delta" picks sections (default: all)
-ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "full,hash,delta").split(","))
+# SYNCTOOL_BENCH_ONLY="full,parallel,hash,delta" picks sections (default: all)
+ONLY = set(os.environ.get("SYNCTOOL_BENCH_ONLY", "full,parallel,hash,delta").split(","))
 PG = {k: os.environ.get("SYNCTOOL_TEST_PG_" + k) for k in
       ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")}
 SCHEMA = f"bench_sync_{os.getpid()}"
@@ -118,11 +130,14 @@ def write_config(root, src):
             "  - {name: customer_id, type: bigint}\n  - {name: total, type: \"numeric(14,2)\"}\n"
             "  - {name: note, type: text}\n  - {name: updated_at, type: timestamptz}\n"
             "  - {name: ratio, type: double precision}\n")
-    for name, ds, dst in (("p", "wh", "dst"), ("pcopy", "wh", "copy_t"), ("ppgc", "tgt", src)):
+    for name, ds, dst in (("p", "wh", "dst"), ("pcopy", "wh", "copy_t"), ("ppgc", "tgt", src),
+                          ("ppar", "wh", "par_t")):
+        full = "{name: full, type: full, parallel: 2}" if name == "ppar" else \
+            "{name: full, type: full}"
         with open(os.path.join(root, "pipelines", f"{name}.yaml"), "w") as f:
             f.write(f"name: {name}\nsource: {{datastore: shop, schema: {SCHEMA}, table: {src}}}\n"
                     f"destination: {{datastore: {ds}, schema: {SCHEMA}, table: {dst}}}\n" + cols +
-                    "strategies:\n  - {name: full, type: full}\n"
+                    f"strategies:\n  - {full}\n"
                     "  - {name: delta, type: delta, cursor: updated_at}\n"
                     "  - {name: hash, type: hash}\n")
 
@@ -205,6 +220,90 @@ def bench_full(root, workdir, src, n, tag):
            f"{r_cp:.2f}x COPY {rng(pairs)}; {r_pgc:.2f}x pgcopydb",
            "<= 1.10x COPY", r_cp <= 1.10)
     return max(rss)
+
+
+def server_cpu():
+    """CPU seconds the PostgreSQL server has used so far: the postmaster's own
+    and its reaped children's (every backend that has exited), plus its live
+    children's (the backends of the run still connected, the WAL writer,
+    the checkpointer)."""
+    pid = int(psql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'"))
+    pm = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(p):
+        return [int(x) for x in open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[11:15]]
+
+    total = sum(fields(pm))
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            st = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+            if int(st[1]) == pm:
+                total += int(st[11]) + int(st[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / tick
+
+
+def run_cpu(root, pipeline):
+    """synctool run of `pipeline`'s full: (seconds, client CPU seconds,
+    server CPU seconds, stderr)."""
+    s0 = server_cpu()
+    t = time.monotonic()
+    p = subprocess.Popen([BIN, "--config-dir",
+                          root, "run", "--job-name", pipeline, "--strategy", "full"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    secs = time.monotonic() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"synctool run {pipeline} failed: {err}")
+    return secs, ru.ru_utime + ru.ru_stime, server_cpu() - s0, err
+
+
+def bench_full_parallel(root, n):
+    """full into an empty table with parallel: 2 against parallel: 1."""
+    cpu = {"p": [], "ppar": []}
+
+    def side(pipeline, table):
+        def go():
+            secs, client, server, err = run_cpu(root, pipeline)
+            s = stats(err)
+            if s is None or s[1] != n:
+                raise RuntimeError(f"{pipeline} full into empty: expected {n} inserted, got {s}")
+            cpu[pipeline].append((secs, client, server))
+            return secs
+
+        def fn():
+            psql(f"TRUNCATE {q(table)}")
+            return proved(go, f"SELECT count(*) FROM {q(table)}", n)
+        return fn
+
+    s_par, s_one = interleave_proved([side("ppar", "par_t"), side("p", "dst")])
+    (t_par, n_par), (t_one, n_one) = kept(s_par), kept(s_one)
+    r, pairs = ratio_of(t_par, t_one)
+
+    def busy(pipeline):
+        rows = cpu[pipeline]
+        secs = med([x[0] for x in rows])
+        client, server = med([x[1] for x in rows]), med([x[2] for x in rows])
+        return secs, client, server, (client + server) / secs
+    one, par = busy("p"), busy("ppar")
+    report(f"full into empty, parallel: 2 vs parallel: 1, {n} rows",
+           f"{med(t_par):.2f} s {rng(t_par)} [{n_par}]",
+           f"parallel: 1 {med(t_one):.2f} s {rng(t_one)} [{n_one}]",
+           f"{r:.2f}x {rng(pairs)}", "<= 1.0x parallel: 1", r <= 1.0)
+    # cores kept busy: (client + server CPU) / wall time; with W such cores per
+    # range, an 8-core server is full at N = 8 / W ranges
+    n8 = 8 / one[3] if one[3] > 0 else float("nan")
+    print(f"\nparallel CPU: parallel: 1 client {one[1]:.2f} s + server {one[2]:.2f} s in "
+          f"{one[0]:.2f} s = {one[3]:.2f} cores busy; parallel: 2 client {par[1]:.2f} s + "
+          f"server {par[2]:.2f} s in {par[0]:.2f} s = {par[3]:.2f} cores busy (of "
+          f"{os.cpu_count()}); on 8 cores about N = {n8:.1f} ranges would keep them busy, "
+          f"bounded by T(1)/N = {one[0] / max(n8, 1):.2f} s if the CPU were the only limit\n",
+          flush=True)
 
 
 def change(cond, sign="+"):
@@ -352,7 +451,7 @@ def bench():
                     "'synchronous_commit', 'full_page_writes', 'shared_buffers')")
     make_source("src", ROWS)
     write_config(root, "src")
-    for p in ("p", "pcopy", "ppgc"):
+    for p in ("p", "pcopy", "ppgc", "ppar"):
         synctool(root, "ddl", "apply", p)
     print(f"rows: {ROWS} x 6 columns, PostgreSQL -> PostgreSQL{LABEL}; server: {settings}; "
           f"median of {REPS} interleaved pairs (range); a shared, loaded 2-core machine\n")
@@ -362,7 +461,9 @@ def bench():
         rss = bench_full(root, root, "src", ROWS, f"{ROWS}")
         report(f"peak RSS, full, {ROWS} rows", f"{rss / 1024:.1f} MiB", "-", "-",
                "<= 64 MiB", rss / 1024 <= 64)
-    else:
+    if "parallel" in ONLY:
+        bench_full_parallel(root, ROWS)
+    if "full" not in ONLY:
         run(root, "full")  # hash and delta start from an equal copy
     if "hash" in ONLY:
         bench_hash(root)
@@ -392,7 +493,7 @@ def big(root):
     psql(f"DROP TABLE {q('src')}; DROP TABLE {q('dst')}; DROP TABLE {q('copy_t')}")
     psql(f"DROP TABLE {q('src')}", TGT_DB)
     make_source("src", BIG)
-    for p in ("p", "pcopy", "ppgc"):
+    for p in ("p", "pcopy", "ppgc", "ppar"):
         synctool(root, "ddl", "apply", p)
     rss_big = bench_full(root, root, "src", BIG, f"{BIG}")
     report(f"peak RSS, full, {BIG} rows", f"{rss_big / 1024:.1f} MiB", "-", "-",

@@ -114,6 +114,9 @@ typedef struct config_strategy {
     int64_t lookback_seconds;  /* delta: re-read window, default 0 */
     int64_t batch_size;        /* rows per write batch, default 10000 */
     int64_t segment_rows;      /* hash: rows per leaf segment, default 1000 */
+    /* full: key ranges copied at once, each on its own connection pair
+     * (sync_parallel.c), 1..64, default 1 (hash: only 1, not implemented) */
+    int64_t parallel;
     /* cdc: the run fails when the replication slot retains more WAL than
      * this many bytes (`max_slot_lag: 1GB`); 0 = no limit */
     int64_t max_slot_lag;

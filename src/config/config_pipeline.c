@@ -184,6 +184,22 @@ static void refuse_unless(config_loader *ld, const config_node *m, const char *p
                        only);
 }
 
+/* parallel: N > 1 copies key ranges at once (sync_parallel.c): full only
+ * (hash over ranges is not built), and not an aggregate pipeline, whose
+ * groups are rebuilt as one (sync_aggregate.c). */
+static void check_parallel(config_loader *ld, const config_node *m, const char *path,
+                           const config_pipeline *p, const config_strategy *s) {
+    const config_node *v = config_map_get(m, "parallel");
+    if (v == NULL || s->parallel <= 1) return;
+    if (s->type == CONFIG_STRATEGY_HASH)
+        config_problem_add(ld, v->line, v->col, "%s.parallel: not implemented for hash "
+                           "strategies (only full copies key ranges at once): remove it or "
+                           "set 1", path);
+    else if (s->type == CONFIG_STRATEGY_FULL && p->aggregate != NULL)
+        config_problem_add(ld, v->line, v->col, "%s.parallel: not implemented for an aggregate "
+                           "pipeline (its groups are rebuilt as one): remove it or set 1", path);
+}
+
 static void check_cursor(config_loader *ld, const config_node *m, const char *path,
                          const config_pipeline *p, const config_strategy *s) {
     if (s->cursor == NULL) {
@@ -307,12 +323,13 @@ static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
                            config_pipeline *p) {
     static const char *const keys[] = {"name", "type", "cron", "timezone", "enabled",
                                        "cursor", "lookback_seconds", "batch_size",
-                                       "segment_rows", "max_slot_lag", "continuous", NULL};
+                                       "segment_rows", "max_slot_lag", "continuous", "parallel",
+                                       NULL};
     config_strategy *s = &p->strategies[i];
     char path[64];
     snprintf(path, sizeof path, "strategies[%zu]", i);
     *s = (config_strategy){.enabled = true, .batch_size = 10000, .segment_rows = 1000,
-                           .line = m->line, .col = m->col};
+                           .parallel = 1, .line = m->line, .col = m->col};
     if (!config_check_map(ld, m, path, NULL, keys)) return;
     if (config_get_string(ld, m, path, "name", true, &s->name))
         strategy_unique(ld, m, path, p, i);
@@ -326,6 +343,7 @@ static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
     config_get_int(ld, m, path, "segment_rows", 1, 100000000, &s->segment_rows);
     parse_size(ld, m, path, "max_slot_lag", &s->max_slot_lag);
     config_get_bool(ld, m, path, "continuous", &s->continuous);
+    config_get_int(ld, m, path, "parallel", 1, 64, &s->parallel);
     if (typed) {
         bool delta = s->type == CONFIG_STRATEGY_DELTA;
         refuse_unless(ld, m, path, "cursor", delta, "delta");
@@ -333,6 +351,9 @@ static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
         refuse_unless(ld, m, path, "segment_rows", s->type == CONFIG_STRATEGY_HASH, "hash");
         refuse_unless(ld, m, path, "max_slot_lag", s->type == CONFIG_STRATEGY_CDC, "cdc");
         refuse_unless(ld, m, path, "continuous", s->type == CONFIG_STRATEGY_CDC, "cdc");
+        refuse_unless(ld, m, path, "parallel", s->type == CONFIG_STRATEGY_FULL ||
+                      s->type == CONFIG_STRATEGY_HASH, "full and hash");
+        check_parallel(ld, m, path, p, s);
         if (delta) check_cursor(ld, m, path, p, s);
     }
     check_cron(ld, m, path, s);

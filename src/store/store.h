@@ -346,6 +346,11 @@ int store_ddl_col_type(store *s, const char *cfgtype, bool key, char *buf, size_
                        st_error *err);
 /* store_ops.ddl_table_options, "" when none. */
 const char *store_ddl_table_options(const store *s);
+/* store_ops.sample_format of s, appended after table t in FROM, reading
+ * about pct percent of it: false (nothing appended) when the engine has
+ * none, t is not a plain table (a query, a filter, expressions) or pct is
+ * not below 100. */
+bool store_sb_sample(store_sb *b, const store *s, const store_table *t, double pct);
 /* store_ops.column_fit; without one: STORE_FIT_SAME when `want` is NULL
  * or spelt like `have`, else STORE_FIT_NO. */
 store_fit store_column_fit(const store *s, const char *have, store_kind kind, const char *want);

@@ -307,6 +307,11 @@ struct store_ops {
     bool ddl_key_types;
     /* ddl apply: appended to CREATE TABLE (...), e.g. " WITH (...)"; NULL: nothing. */
     const char *ddl_table_options;
+    /* full with parallel: N (sync_parallel.c): a printf format appended to a
+     * plain table's name in FROM to read a random sample of about %g
+     * percent of it (PostgreSQL: " TABLESAMPLE SYSTEM (%g)"); NULL: the
+     * engine has none (the boundaries are then read from every key). */
+    const char *sample_format;
     /* ddl apply, sync: how an existing column whose engine type is `have`
      * (as describe reports it) holds values of `kind`, whose ddl_type is
      * `want` (NULL when not known). NULL: the same spelling (case aside)

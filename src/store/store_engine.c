@@ -72,6 +72,14 @@ int store_ddl_col_type(store *s, const char *cfgtype, bool key, char *buf, size_
     return store_ddl_type(s, want, buf, n, err);
 }
 
+bool store_sb_sample(store_sb *b, const store *s, const store_table *t, double pct) {
+    const char *f = store_ops_of(s)->sample_format;
+    if (f == NULL || t->table == NULL || store_table_derived(t) || pct <= 0 || pct >= 100)
+        return false;
+    store_sb_addf(b, f, pct);
+    return true;
+}
+
 const char *store_ddl_table_options(const store *s) {
     const char *o = store_ops_of(s)->ddl_table_options;
     return o ? o : "";

@@ -1424,6 +1424,7 @@ static const struct store_ops pg_store_ops = {
     .create_schema_sql = pg_create_schema_sql,
     .text_key_order_unindexed = true,
     .ddl_table_options = PG_TABLE_OPTIONS,
+    .sample_format = " TABLESAMPLE SYSTEM (%g)",
     .key_unique_sql = PG_KEY_UNIQUE,
     .type_compatible = pg_type_compatible,
     .hint_aggregate = pg_hint_aggregate,

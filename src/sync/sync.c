@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void ctx_free(sync_ctx *c) {
+void sync_ctx_close(sync_ctx *c) {
     sync_lookup_close(c);
     store_close(c->src);
     store_close(c->dst);
@@ -212,7 +212,7 @@ static int limit_stale_sessions(sync_ctx *c, const config_pipeline *p) {
     return store_session_limits(c->dst, idle, idle * 3, c->err);
 }
 
-static int ctx_open(sync_ctx *c, const sync_opts *o) {
+int sync_ctx_open(sync_ctx *c, const sync_opts *o) {
     const config_pipeline *p = o->pipeline;
     const config_datastore *sd = config_datastore_find(o->cfg, p->source.datastore);
     const config_datastore *dd = config_datastore_find(o->cfg, p->destination.datastore);
@@ -316,9 +316,9 @@ int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
                                             "fencing");
     int64_t t0 = sync_clock_us();
     sync_ctx c = {.o = o, .stats = stats, .err = err};
-    int rc = ctx_open(&c, o);
+    int rc = sync_ctx_open(&c, o);
     if (rc == ST_OK) rc = run_strategy(&c);
-    ctx_free(&c);
+    sync_ctx_close(&c);
     stats->seconds = (double)(sync_clock_us() - t0) / 1e6;
     if (rc != ST_OK && rc != ST_ESTALE && rc != ST_ELOST) {
         char names[600];

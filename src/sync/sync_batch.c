@@ -116,7 +116,8 @@ void sync_batch_count(sync_ctx *c, const store_counts *cnt) {
     c->stats->rows_inserted += cnt->inserted;
     c->stats->rows_updated += cnt->updated;
     c->stats->rows_deleted += cnt->deleted;
-    sync_progress_update(&c->prog, c->stats, false);
+    if (c->par != NULL) sync_parallel_report(c);   /* a range: the run's figures */
+    else sync_progress_update(&c->prog, c->stats, false);
 }
 
 int sync_batch_flush(sync_ctx *c) {

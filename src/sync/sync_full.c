@@ -32,6 +32,11 @@
  * Between two SQLite tables none of this runs: SQLite does the whole job
  * itself (sync_local.c, store_sqlite_local.c).
  *
+ * With `parallel: N` (sync_parallel.c) each key range runs this same code
+ * on a connection pair of its own: c->range adds the range's bounds to the
+ * source stream and to every destination page (sync_range_where), so a
+ * range merges, or copies into its empty part of the table, on its own.
+ *
  * A pipeline with lookups reads its source rows through sync_lookup_wrap
  * (sync_lookup.c): each batch of rows is enriched before the merge or the
  * insert stream sees it, so every comparison is of enriched rows.
@@ -128,13 +133,14 @@ typedef struct dst_pages {
 static int pages_fetch(dst_pages *d, st_error *err) {
     sync_ctx *c = d->c;
     store_sb q = {0};
-    const char *params[64];
+    const char *params[192];
     int np = 0;
     sync_sql_select(&q, c, false);
+    sync_range_where(&q, c, false, " WHERE ", params, &np);   /* a range of parallel: N */
     if (d->last) {
-        store_sb_add(&q, " WHERE ");
-        sync_sql_keyset(&q, c, false, -1, 1, ">", false);
-        for (size_t i = 0; i < c->ncols && np < 64; i++)
+        store_sb_add(&q, np > 0 ? " AND " : " WHERE ");
+        sync_sql_keyset(&q, c, false, -1, np + 1, ">", false);
+        for (size_t i = 0; i < c->ncols && np < 192; i++)
             if (c->key[i]) params[np++] = d->last->v[i];
     }
     sync_sql_order(&q, c, false, -1);
@@ -302,11 +308,14 @@ static int full_into_empty(sync_ctx *c, sync_iter *src) {
  * with its pages (always merged with `merge`, and in a dry run). */
 static int full_stream(sync_ctx *c, dst_pages *dst, bool merge) {
     store_sb q = {0};
+    const char *params[128];
+    int np = 0;
     sync_sql_select(&q, c, true);
+    sync_range_where(&q, c, true, " WHERE ", params, &np);   /* a range of parallel: N */
     sync_sql_order(&q, c, true, -1);
     if (q.oom) return st_error_set(c->err, ST_ENOMEM, "out of memory");
     sync_stream src;
-    int rc = sync_stream_open(&src, c->src, q.s, 0, NULL, c->err);
+    int rc = sync_stream_open(&src, c->src, q.s, np, params, c->err);
     store_sb_free(&q);
     if (rc != ST_OK) return rc;
     sync_iter *it = NULL;
@@ -322,9 +331,13 @@ static int full_stream(sync_ctx *c, dst_pages *dst, bool merge) {
 }
 
 int sync_full(sync_ctx *c) {
-    store_local *l = NULL;   /* the copy inside the engine, when there is one */
-    int lrc = sync_local_open(c, &l);
-    if (lrc != ST_OK || l != NULL) return lrc != ST_OK ? lrc : sync_full_local(c, l);
+    if (c->range == NULL) {   /* the whole table (a range of parallel: N is below) */
+        store_local *l = NULL;   /* the copy inside the engine, when there is one */
+        int lrc = sync_local_open(c, &l);
+        if (lrc != ST_OK || l != NULL) return lrc != ST_OK ? lrc : sync_full_local(c, l);
+        if (c->o->strategy->parallel > 1 && c->agg == NULL && c->o->diff == NULL)
+            return sync_parallel_full(c);   /* key ranges at once: sync_parallel.c */
+    }
     dst_pages dst = {.it.next = pages_next, .c = c};
     int rc = pages_fetch(&dst, c->err);   /* the first page: is there anything? */
     bool native = false;   /* into empty, same types on both sides: sync_full_copy.c */

@@ -5,6 +5,11 @@
  * becomes canonical text (the text path's to_char / trim_scale cost the
  * source ~650 ms of CPU per million rows) or is parsed back.
  *
+ * A range of `parallel: N` (sync_parallel.c) takes this path when its key
+ * is one integer column: its bounds are integer literals in the COPY's
+ * SELECT (a COPY takes no parameters); other keys' ranges take the text
+ * path, whose bounds are parameters.
+ *
  * When: the destination's first page is empty (sync_full), both stores
  * offer native transfer (store.h, native_*) and describe the same form for
  * the mapped columns: same engine, same server major version, and every
@@ -57,6 +62,7 @@ static void copy_select(store_sb *q, const sync_ctx *c, bool source) {
     }
     store_sb_add(q, " FROM ");
     store_sb_from(q, source ? c->src : c->dst, source ? &c->st : &c->dt);
+    if (source) sync_range_literal(q, c, true, " WHERE ");   /* a range of parallel: N */
 }
 
 /* The side's native form into buf; *none when it has none. */
@@ -77,6 +83,10 @@ int sync_full_copy_wanted(sync_ctx *c, bool *yes) {
     bool none = false;
     *yes = false;
     if (c->lookups != NULL) return ST_OK;   /* rows are enriched on their way */
+    store_sb probe = {0};   /* a range's bounds go into the COPY as literals */
+    bool literal = c->range == NULL || sync_range_literal(&probe, c, true, "");
+    store_sb_free(&probe);
+    if (!literal) return ST_OK;   /* bounds of text or composite keys: parameters */
     int rc = copy_form(c, true, sf, sizeof sf, &none);
     if (rc != ST_OK || none) return rc;
     rc = copy_form(c, false, df, sizeof df, &none);

@@ -31,6 +31,8 @@ typedef struct sync_progress {
     int64_t total;         /* expected rows, 0 = unknown (estimated lazily) */
     int64_t total_segments;/* hash: expected leaf segments, 0 = unknown */
     bool estimated;        /* the totals were asked for */
+    int ranges_total;      /* parallel: N (sync_parallel.c): key ranges, 0 = one */
+    int ranges_done;       /* ... finished (earlier attempts' included) */
     int64_t logged;        /* log lines written */
     bool publish;          /* progress records in state (opts run_id, st) */
     struct sync_publisher *pub; /* the thread writing them (sync_progress.c) */
@@ -51,6 +53,14 @@ typedef struct sync_batch {
     sync_row **rows;
     size_t n, cap;
 } sync_batch;
+
+/* sync_parallel.c: one key range of a parallel full (`parallel: N`):
+ * keys > lo and <= hi, each bound the canonical texts of the key columns
+ * in column order (nkeys values), NULL for an open end. */
+typedef struct sync_range {
+    int index, count;          /* range `index` (1-based) of `count` */
+    const char *const *lo, *const *hi;
+} sync_range;
 
 typedef struct sync_ctx {
     const sync_opts *o;
@@ -85,7 +95,33 @@ typedef struct sync_ctx {
     /* an aggregate pipeline's source rows and group map (sync_aggregate.c),
      * NULL for a row-level pipeline */
     struct sync_agg *agg;
+    /* a range of a parallel full (sync_parallel.c): the bounds every query
+     * of the range adds, and the run it reports its figures to; both NULL
+     * for a run on one connection pair */
+    const sync_range *range;
+    struct sync_par_job *par;
 } sync_ctx;
+
+/* sync.c: a run's set-up (datastores, columns, connections, checks,
+ * fencing) and tear-down; sync_run's, and each range's of a parallel full
+ * (sync_parallel.c). */
+int sync_ctx_open(sync_ctx *c, const sync_opts *o);
+void sync_ctx_close(sync_ctx *c);
+
+/* sync_parallel.c: `parallel: N` for full. sync_parallel_full runs the
+ * ranges of c (its connections sample the boundaries), each in a thread
+ * on its own connection pair, resuming ranges an interrupted attempt
+ * finished. sync_parallel_report: a range's figures after a batch, summed
+ * into the run's progress. sync_range_where appends `glue` and the range's
+ * bounds for side `source` (parameters numbered from *np + 1, their values
+ * added to params); nothing without a range. sync_range_literal appends
+ * them as integer literals (a COPY takes no parameters): false, nothing
+ * appended, when the key is not one integer column. */
+int sync_parallel_full(sync_ctx *c);
+void sync_parallel_report(sync_ctx *c);
+void sync_range_where(store_sb *q, const sync_ctx *c, bool source, const char *glue,
+                      const char **params, int *np);
+bool sync_range_literal(store_sb *q, const sync_ctx *c, bool source, const char *glue);
 
 /* sync_aggregate.c: an aggregate pipeline (config.h `aggregate:`).
  * sync_agg_open (set-up, after the tables are checked): the source's

@@ -126,7 +126,10 @@ static void figures(const sync_progress *p, const state_stats *s, int64_t now,
     }
 }
 
-/* "rows 120 of ~1000 read (12%), 40 written, segments 3 of ~10, 50 rows/s, ETA 18s" */
+/* "rows 120 of ~1000 read (12%), 40 written, segments 3 of ~10, 50 rows/s, ETA 18s";
+ * a parallel full adds ", ranges 1 of 4 done" before the rate. Its ranges
+ * update the figures from their threads, one at a time (sync_parallel.c
+ * holds its mutex around sync_progress_update). */
 static void describe(const sync_progress *p, const state_stats *s, int64_t now, char *buf,
                      size_t n) {
     progress_figures f;
@@ -139,6 +142,9 @@ static void describe(const sync_progress *p, const state_stats *s, int64_t now, 
                           (long long)f.written, (long long)s->segments_compared);
     if (p->total_segments > 0 && k < n)
         k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total_segments);
+    if (p->ranges_total > 1 && k < n)   /* parallel: N (sync_parallel.c) */
+        k += (size_t)snprintf(buf + k, n - k, ", ranges %d of %d done", p->ranges_done,
+                              p->ranges_total);
     if (k < n) k += (size_t)snprintf(buf + k, n - k, ", %.0f rows/s", f.rate);
     if (f.left >= 0 && k < n) snprintf(buf + k, n - k, ", ETA %.0fs", f.left);
 }
