@@ -22,8 +22,8 @@
                       --version`). Where it goes, from the wall-clock
                       instants of the run's debug log lines against its
                       spawn: up to "locks acquired" (process start, config,
-                      state open, both locks), the sync (connects, fencing,
-                      the delta query), recording (outcome, history,
+                      state open, both locks), the sync (the source's
+                      connection, the probe), recording (outcome, history,
                       releases) and the exit.
                       Each run proves it read 0 rows and says whether it
                       opened the destination (a delta with nothing after
@@ -407,8 +407,9 @@ def bench_noop_one(kind, goal_ms):
     t, st = med(runs) * 1000, med(starts) * 1000
     ph = {k: med(v) * 1000 for k, v in phases.items()}
     parts = (f"process start + config + state + locks {ph['to locks']:.1f} ms (of which "
-             f"process start {st:.1f}), sync {ph['sync']:.1f} (connects, fencing, the delta "
-             f"query), record {ph['record']:.1f} (outcome, history, releases), "
+             f"process start {st:.1f}), sync {ph['sync']:.1f} (the source's connection and "
+             f"the probe; the destination and fencing only for a run with rows), "
+             f"record {ph['record']:.1f} (outcome, history, releases), "
              f"exit {ph['exit']:.1f}; destination opened by {opened} of {n} runs")
     name = "SQLite -> SQLite" if kind == "sqlite" else "PostgreSQL -> PostgreSQL"
     print(f"  {name}: {t:.1f} ms {rng([x * 1000 for x in runs], '{:.1f}')}: {parts}")
