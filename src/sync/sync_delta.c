@@ -57,9 +57,11 @@
  * and each batch's fence check, and a run that writes nothing has nothing
  * an older holder's late commit could overwrite (the newest token reaches
  * the destination with the next run that writes). A run with rows pays
- * the probe (one indexed LIMIT 1 on PostgreSQL) and opens the destination
- * after it instead of beside the source. A first run (no watermark) does
- * not probe.
+ * the probe and opens the destination after it instead of beside the
+ * source: one indexed LIMIT 1 given an index on the cursor; without one
+ * (or through st_canon() on SQLite) a scan up to the first new row, the
+ * whole table when new rows sit at its end (bench/README.md has the
+ * figures). A first run (no watermark) does not probe.
  *
  * Cost: on PostgreSQL each page is an index range scan given an index on
  * (cursor, key). On SQLite a timestamp cursor is compared through
