@@ -22,11 +22,13 @@
                       --version`). Where it goes, from the wall-clock
                       instants of the run's debug log lines against its
                       spawn: up to "locks acquired" (process start, config,
-                      state open, both locks), the sync (connects, fencing,
-                      the delta query), recording (outcome, history,
+                      state open, both locks), the sync (the source's
+                      connection, the probe), recording (outcome, history,
                       releases) and the exit.
-                      Each run proves it read 0 rows. Goals: <= 30 ms SQLite,
-                      <= 60 ms PostgreSQL.
+                      Each run proves it read 0 rows and says whether it
+                      opened the destination (a delta with nothing after
+                      its watermark does not: sync.c). Goals: <= 30 ms
+                      SQLite, <= 60 ms PostgreSQL.
   state at scale      10,000 pipelines (generated config dir; a delta and a
                       full strategy each, a record and a watermark for every
                       delta), SQLite and Redis state: `status`, `status
@@ -350,7 +352,8 @@ def noop_one(root):
     phases from the wall-clock instants of its log lines against its spawn:
     'to locks' (process start, config, state open, both locks), 'sync'
     (until "sync done": connects, fencing, the delta query), 'record' (until
-    "job success": the outcome, history, releases), 'exit'."""
+    "job success": the outcome, history, releases), 'exit'; and whether
+    the run opened the destination."""
     t0 = time.time()
     m0 = time.monotonic()
     p = subprocess.run([BIN, "--log-level", "debug", "--config-dir", root, "run", "--job-name",
@@ -360,6 +363,7 @@ def noop_one(root):
     if p.returncode != 0:
         raise RuntimeError(f"no-op run exited {p.returncode}: {p.stderr}")
     marks = {}
+    dst_opened = "destination not opened" not in p.stderr
     for line in p.stderr.splitlines():
         t, msg = log_time(line)
         if t is None:
@@ -375,7 +379,8 @@ def noop_one(root):
     if set(marks) != {"locks", "sync", "done"}:
         raise RuntimeError("no-op run: log lines missing: " + p.stderr)
     return total, {"to locks": marks["locks"] - t0, "sync": marks["sync"] - marks["locks"],
-                   "record": marks["done"] - marks["sync"], "exit": t_end - marks["done"]}
+                   "record": marks["done"] - marks["sync"], "exit": t_end - marks["done"],
+                   "dst opened": dst_opened}
 
 
 def bench_noop_one(kind, goal_ms):
@@ -384,12 +389,13 @@ def bench_noop_one(kind, goal_ms):
     try:
         schema = noop_config(root, kind)
         n = max(10, 2 * REPS)
-        runs, phases, starts = [], {}, []
+        runs, phases, starts, opened = [], {}, [], 0
         for i in range(n):
             for o in ((0, 1) if i % 2 == 0 else (1, 0)):
                 if o == 0:
                     s, ph = noop_one(root)
                     runs.append(s)
+                    opened += ph.pop("dst opened")
                     for k, v in ph.items():
                         phases.setdefault(k, []).append(v)
                 else:
@@ -401,14 +407,16 @@ def bench_noop_one(kind, goal_ms):
     t, st = med(runs) * 1000, med(starts) * 1000
     ph = {k: med(v) * 1000 for k, v in phases.items()}
     parts = (f"process start + config + state + locks {ph['to locks']:.1f} ms (of which "
-             f"process start {st:.1f}), sync {ph['sync']:.1f} (connects, fencing, the delta "
-             f"query), record {ph['record']:.1f} (outcome, history, releases), "
-             f"exit {ph['exit']:.1f}")
+             f"process start {st:.1f}), sync {ph['sync']:.1f} (the source's connection and "
+             f"the probe; the destination and fencing only for a run with rows), "
+             f"record {ph['record']:.1f} (outcome, history, releases), "
+             f"exit {ph['exit']:.1f}; destination opened by {opened} of {n} runs")
     name = "SQLite -> SQLite" if kind == "sqlite" else "PostgreSQL -> PostgreSQL"
     print(f"  {name}: {t:.1f} ms {rng([x * 1000 for x in runs], '{:.1f}')}: {parts}")
     report(f"a run with nothing to do (delta, 0 new rows), {name}, SQLite state",
-           f"{t:.1f} ms {rng([x * 1000 for x in runs], '{:.1f}')} (0 rows read; to locks "
-           f"{ph['to locks']:.1f}, sync {ph['sync']:.1f}, record {ph['record']:.1f})",
+           f"{t:.1f} ms {rng([x * 1000 for x in runs], '{:.1f}')} (0 rows read, destination "
+           f"opened {opened}/{n}; to locks {ph['to locks']:.1f}, sync {ph['sync']:.1f}, "
+           f"record {ph['record']:.1f}, exit {ph['exit']:.1f})",
            f"process start (--version) {st:.1f} ms", f"{t / st:.1f}x", f"<= {goal_ms} ms",
            t <= goal_ms)
 

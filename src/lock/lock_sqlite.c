@@ -87,6 +87,9 @@ static int lsq_connect(lsq *s, st_error *err) {
                              NULL);
     if (rc != SQLITE_OK) return lsq_fail(s, ST_EUNAVAIL, "unreachable", err);
     sqlite3_busy_timeout(s->db, 10000);
+    /* No checkpoint when the last connection to the file closes (as the
+     * state module's: state_sqlite.c says why and what bounds the WAL). */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     char *msg = NULL;
     /* Switching a new file to WAL needs a moment of exclusive access and
      * can answer SQLITE_BUSY without waiting: retry while another process

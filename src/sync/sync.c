@@ -23,6 +23,17 @@
  *      older holders' sessions ended (sync_fence.c).
  * Nothing is written before all checks pass.
  *
+ * A delta (not an aggregate) asks the source first: step 2 opens the
+ * source alone, checks its table and asks whether any row lies after the
+ * watermark (sync_delta_probe). With none the run is done — 0 rows read,
+ * no destination connection, no fence set-up, nothing written (a run with
+ * nothing to do cost a PostgreSQL destination a connection with its
+ * authentication and the fencing round trips; a SQLite one the fence row's
+ * commit, four fsyncs). Otherwise the destination is opened then, and
+ * steps 3 and 4 follow as for every run. Such a run does not check the
+ * destination table either; `synctool check` does, and so does the next
+ * run with rows.
+ *
  * Errors from the strategies are prefixed with "SRC -> DST" (datastore.
  * schema.table on both sides), except lock loss and stale fencing tokens,
  * whose messages are part of the interface and stay as they are.
@@ -212,28 +223,60 @@ static int limit_stale_sessions(sync_ctx *c, const config_pipeline *p) {
     return store_session_limits(c->dst, idle, idle * 3, c->err);
 }
 
-int sync_ctx_open(sync_ctx *c, const sync_opts *o) {
+/* A delta that is not an aggregate asks the source before opening the
+ * destination (see top). */
+static bool source_first(const sync_opts *o) {
+    return o->strategy->type == CONFIG_STRATEGY_DELTA && o->pipeline->aggregate == NULL &&
+           o->diff == NULL;
+}
+
+/* Both stores open, reads interruptible (store.h, set_interrupt), the
+ * source table checked; *nothing when a delta found no row to copy, the
+ * destination then left closed. */
+static int open_stores(sync_ctx *c, const config_datastore *sd, const config_datastore *dd,
+                       bool *nothing) {
+    *nothing = false;
+    bool first = source_first(c->o), any = true;
+    int rc = first ? sync_store_open(c->o, &c->src, sd, c->err) : open_both(c, sd, dd);
+    if (rc != ST_OK) return rc;
+    store_set_interrupt(c->src, c->o->interrupt);
+    if (c->st.table) rc = check_table(c, c->src, &c->st, false);
+    if (rc == ST_OK && first) rc = sync_delta_probe(c, &any);
+    if (rc != ST_OK || !any) {
+        *nothing = rc == ST_OK;
+        return rc;
+    }
+    if (first) rc = sync_store_open(c->o, &c->dst, dd, c->err);
+    if (rc == ST_OK) store_set_interrupt(c->dst, c->o->interrupt);
+    return rc;
+}
+
+static int ctx_open(sync_ctx *c, const sync_opts *o, bool *nothing) {
     const config_pipeline *p = o->pipeline;
     const config_datastore *sd = config_datastore_find(o->cfg, p->source.datastore);
     const config_datastore *dd = config_datastore_find(o->cfg, p->destination.datastore);
+    *nothing = false;
     if (sd == NULL || dd == NULL)
         return st_error_set(c->err, ST_ENOTFOUND, "pipeline '%s': datastore '%s' is not defined",
                             p->name, sd == NULL ? p->source.datastore : p->destination.datastore);
     int rc = ctx_columns(c, p);
-    if (rc == ST_OK) rc = open_both(c, sd, dd);
-    if (rc == ST_OK) { /* reads end on an interrupt (store.h, set_interrupt) */
-        store_set_interrupt(c->src, o->interrupt);
-        store_set_interrupt(c->dst, o->interrupt);
-    }
-    if (rc == ST_OK && o->strategy->type == CONFIG_STRATEGY_FULL)
+    if (rc == ST_OK) rc = open_stores(c, sd, dd, nothing);
+    if (rc != ST_OK || *nothing) return rc;
+    if (o->strategy->type == CONFIG_STRATEGY_FULL)
         rc = store_read_while_write(c->dst, c->src, sd, dd, c->err); /* one SQLite file: WAL */
     if (rc == ST_OK) rc = limit_stale_sessions(c, p);
-    if (rc == ST_OK && c->st.table) rc = check_table(c, c->src, &c->st, false);
     if (rc == ST_OK) rc = check_table(c, c->dst, &c->dt, true);
     if (rc == ST_OK) rc = sync_agg_open(c);
     if (rc == ST_OK) rc = sync_lookup_open(c);
     if (rc == ST_OK) rc = sync_fence_setup(c);
     return rc;
+}
+
+/* A range of a parallel full (sync_parallel.c): full never asks the source
+ * first, so both stores are always open. */
+int sync_ctx_open(sync_ctx *c, const sync_opts *o) {
+    bool nothing = false;
+    return ctx_open(c, o, &nothing);
 }
 
 static void name_tables(const sync_opts *o, char *buf, size_t n) {
@@ -316,8 +359,13 @@ int sync_run(const sync_opts *o, state_stats *stats, st_error *err) {
                                             "fencing");
     int64_t t0 = sync_clock_us();
     sync_ctx c = {.o = o, .stats = stats, .err = err};
-    int rc = sync_ctx_open(&c, o);
-    if (rc == ST_OK) rc = run_strategy(&c);
+    bool nothing = false;
+    int rc = ctx_open(&c, o, &nothing);
+    if (rc == ST_OK && nothing)
+        log_debug(o->pipeline->name, o->strategy->name, "no source row after the watermark: "
+                  "destination not opened, no fence set up");
+    else if (rc == ST_OK)
+        rc = run_strategy(&c);
     sync_ctx_close(&c);
     stats->seconds = (double)(sync_clock_us() - t0) / 1e6;
     if (rc != ST_OK && rc != ST_ESTALE && rc != ST_ELOST) {

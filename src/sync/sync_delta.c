@@ -48,6 +48,21 @@
  * UPDATE, no value made canonical but the watermark); the page loop,
  * watermark and lookback rules here are shared (sync_delta_pages).
  *
+ * Nothing to do (sync_delta_probe, before the destination is opened):
+ * with a watermark saved, sync_run first asks the source whether any row
+ * lies after it (the first page's WHERE, LIMIT 1, no ORDER BY). None: the
+ * run writes nothing, so it opens no destination connection and sets up
+ * no fence (sync.c); the NULL-cursor count is still taken and reported.
+ * Fencing is not weakened: every write still comes after the fence set-up
+ * and each batch's fence check, and a run that writes nothing has nothing
+ * an older holder's late commit could overwrite (the newest token reaches
+ * the destination with the next run that writes). A run with rows pays
+ * the probe and opens the destination after it instead of beside the
+ * source: one indexed LIMIT 1 given an index on the cursor; without one
+ * (or through st_canon() on SQLite) a scan up to the first new row, the
+ * whole table when new rows sit at its end (bench/README.md has the
+ * figures). A first run (no watermark) does not probe.
+ *
  * Cost: on PostgreSQL each page is an index range scan given an index on
  * (cursor, key). On SQLite a timestamp cursor is compared through
  * st_canon() (stored text may be in any ISO spelling), which cannot use an
@@ -295,6 +310,38 @@ static int load_watermark(sync_ctx *c, int cur, sync_wm *w, bool *lookback) {
         *lookback = true;
     }
     return ST_OK;
+}
+
+/* Whether the source has a row after the watermark w (the first page's
+ * condition; see top). */
+static int probe_rows(sync_ctx *c, int cur, const sync_wm *w, bool lookback, bool *any) {
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT count(*) FROM (SELECT 1 AS x FROM ");
+    store_sb_from(&q, c->src, &c->st);
+    store_sb_add(&q, " WHERE ");
+    store_sb_quote(&q, c->scols[cur]);
+    store_sb_add(&q, " IS NOT NULL AND ");
+    sync_sql_keyset(&q, c, true, cur, 1, lookback ? ">=" : ">", lookback);
+    store_sb_add(&q, " LIMIT 1) AS probe");
+    int np = lookback ? 1 : (int)w->n;
+    int64_t n = 0;
+    int rc = sync_query_int(c->src, &q, np, (const char *const *)w->v, &n, c->err);
+    store_sb_free(&q);
+    *any = rc != ST_OK || n > 0;
+    return rc;
+}
+
+int sync_delta_probe(sync_ctx *c, bool *any) {
+    *any = true;
+    int cur = find_cursor(c);
+    if (cur < 0) return c->err->code;
+    sync_wm w = {0};
+    bool lookback = false;
+    int rc = load_watermark(c, cur, &w, &lookback);
+    if (rc == ST_OK && w.n > 0) rc = probe_rows(c, cur, &w, lookback, any);
+    if (rc == ST_OK && !*any) rc = count_null_cursor(c, cur);
+    wm_clear(&w);
+    return rc;
 }
 
 int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {

@@ -260,6 +260,10 @@ int sync_lookup_wrap(sync_ctx *c, sync_iter *in, sync_iter **out, sync_enrich **
 void sync_lookup_unwrap(sync_enrich *e);
 
 int sync_delta(sync_ctx *c);
+/* Before the destination is opened: *any = false when a watermark is saved
+ * and the source has no row after it (the NULL-cursor count then taken);
+ * true otherwise (sync_delta.c). */
+int sync_delta_probe(sync_ctx *c, bool *any);
 /* sync_cdc.c: the cdc strategy (PostgreSQL logical decoding, src/cdc). */
 int sync_cdc(sync_ctx *c);
 /* sync_delta.c: the watermark (the last copied row's cursor, then its keys,

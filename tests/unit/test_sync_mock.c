@@ -13,6 +13,7 @@
  *     a second run writes nothing;
  *   - delta copies only rows past its watermark (a change that kept its
  *     cursor stays behind, a deleted row stays), and saves the watermark;
+ *     with no row past it the destination is not opened nor fenced;
  *   - a batch that fails (apply mid-batch, or COMMIT) leaves the batches
  *     committed before it and none of its rows; the rerun converges with
  *     no duplicates, delta resuming from its watermark (full, delta, hash);
@@ -325,6 +326,39 @@ static void test_delta_watermark(void **state) {
     assert_written(&st, 0, 0, 0);
 }
 
+/* A delta with no source row after its watermark asks the source only:
+ * the destination is not opened, no fence is set up (no fence_floor, no
+ * session tag), nothing is written. A new row brings both back. */
+static void test_delta_nothing_to_do(void **state) {
+    env *e = *state;
+    seed(e, 20);
+    state_stats st;
+    run_ok(e, CONFIG_STRATEGY_DELTA, &st);
+    assert_written(&st, 20, 0, 0);
+    mock_counts s0, d0, s1, d1;
+    mock_db_counts(e->m.db[0], &s0);
+    mock_db_counts(e->m.db[1], &d0);
+    run_ok(e, CONFIG_STRATEGY_DELTA, &st);
+    mock_db_counts(e->m.db[0], &s1);
+    mock_db_counts(e->m.db[1], &d1);
+    assert_int_equal(st.rows_read, 0);
+    assert_written(&st, 0, 0, 0);
+    assert_int_equal(s1.opens - s0.opens, 1);
+    assert_int_equal(d1.opens, d0.opens);
+    assert_int_equal(d1.statements, d0.statements);
+    assert_int_equal(d1.fence_floors, d0.fence_floors);
+    assert_int_equal(d1.fence_tags, d0.fence_tags);
+
+    put_row(e, 21, "new", 50);
+    run_ok(e, CONFIG_STRATEGY_DELTA, &st);
+    mock_db_counts(e->m.db[1], &d0);
+    assert_written(&st, 1, 0, 0);
+    assert_int_equal(d0.opens - d1.opens, 1);
+    assert_int_equal(d0.fence_tags - d1.fence_tags, 1);
+    assert_true(d0.fence_floors > d1.fence_floors);
+    assert_sides_equal(e);
+}
+
 /* --- A failed batch, then the rerun --- */
 
 static void resume_after(env *e, config_strategy_type type, bool at_commit) {
@@ -471,6 +505,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_full_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delta_watermark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delta_nothing_to_do, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_resume_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_resume_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delta_resume_commit, setup, teardown),
