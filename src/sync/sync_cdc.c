@@ -1058,7 +1058,13 @@ static const char PEEK_ALL[] = PEEK_ADVANCE(
 static int peek_quiet(cdc_run *r, const slot_info *si) {
     sync_ctx *c = r->c;
     uint64_t from = si->confirmed > r->saved ? si->confirmed : r->saved;
-    if (c->o->strategy->continuous || r->stop - from > CDC_PEEK_MAX) return 0;
+    if (c->o->strategy->continuous) return 0;
+    if (r->stop - from > CDC_PEEK_MAX) {
+        log_debug(c->o->pipeline->name, c->o->strategy->name, "%llu bytes of WAL since the "
+                  "slot's position, more than a peek decodes (%d): streaming",
+                  (unsigned long long)(r->stop - from), CDC_PEEK_MAX);
+        return 0;
+    }
     char stop[32], pub[CDC_NAME_MAX + 2];
     cdc_lsn_format(r->stop, stop);
     snprintf(pub, sizeof pub, "\"%s\"", r->slot);
@@ -1067,12 +1073,21 @@ static int peek_quiet(cdc_run *r, const slot_info *si) {
     st_error perr = {0};
     int rc = sync_list_load(&l, c->src, si->version >= 150000 ? PEEK_FIRST : PEEK_ALL, 3,
                             params, &perr);
-    if (rc != ST_OK) return 0;
+    const char *pn = c->o->pipeline->name, *sn = c->o->strategy->name;
+    if (rc != ST_OK) {
+        log_debug(pn, sn, "peek of replication slot %s failed, streaming: %s", r->slot, perr.msg);
+        return 0;
+    }
     uint64_t at = 0;
-    bool none = l.n == 1 && l.rows[0]->v[0] && strcmp(l.rows[0]->v[0], "true") == 0 &&
-                l.rows[0]->v[1] && cdc_lsn_parse(l.rows[0]->v[1], &at) == ST_OK;
+    const char *quiet = l.n == 1 && l.rows[0]->v[0] ? l.rows[0]->v[0] : "unflushed";
+    bool none = strcmp(quiet, "true") == 0 && l.rows[0]->v[1] &&
+                cdc_lsn_parse(l.rows[0]->v[1], &at) == ST_OK;
     sync_list_free(&l);
-    if (!none) return 0;
+    if (!none) {
+        log_debug(pn, sn, "peek of replication slot %s up to %s: %s, streaming", r->slot, stop,
+                  strcmp(quiet, "false") == 0 ? "changes (or undecided)" : quiet);
+        return 0;
+    }
     if (at > r->saved) rc = save_watermark(r, at);
     if (rc != ST_OK) return rc;
     return at >= r->stop ? 1 : 0;   /* short of the stop: the stream reads the rest */
