@@ -1079,13 +1079,14 @@ static int peek_quiet(cdc_run *r, const slot_info *si) {
         return 0;
     }
     uint64_t at = 0;
-    const char *quiet = l.n == 1 && l.rows[0]->v[0] ? l.rows[0]->v[0] : "unflushed";
-    bool none = strcmp(quiet, "true") == 0 && l.rows[0]->v[1] &&
-                cdc_lsn_parse(l.rows[0]->v[1], &at) == ST_OK;
+    const char *v = l.n == 1 ? l.rows[0]->v[0] : NULL;
+    const char *why = v == NULL ? "the server had not flushed its WAL up to there"
+                      : strcmp(v, "true") != 0 ? "changes (or undecided)" : NULL;
+    bool none = why == NULL && l.rows[0]->v[1] && cdc_lsn_parse(l.rows[0]->v[1], &at) == ST_OK;
     sync_list_free(&l);
     if (!none) {
         log_debug(pn, sn, "peek of replication slot %s up to %s: %s, streaming", r->slot, stop,
-                  strcmp(quiet, "false") == 0 ? "changes (or undecided)" : quiet);
+                  why ? why : "no position from the advance");
         return 0;
     }
     if (at > r->saved) rc = save_watermark(r, at);
