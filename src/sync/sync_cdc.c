@@ -673,6 +673,7 @@ typedef struct slot_info {
     bool exists;
     uint64_t confirmed, now;
     int64_t retained;     /* bytes of WAL the slot holds */
+    long version;         /* server_version_num */
     char wal_level[32];
 } slot_info;
 
@@ -681,22 +682,15 @@ typedef struct slot_info {
  * flushed; one tiny synchronous commit flushes everything before it, so
  * the stop position can be reached now. The commit waits for the flush
  * only when the transaction has an XID and wrote WAL of its own
- * (PostgreSQL's RecordTransactionCommit): the XID alone is not enough, so
- * it also writes a non-transactional logical decoding message (prefix
- * "synctool", which pgoutput does not send: its messages option is off). */
+ * (PostgreSQL's RecordTransactionCommit): a transactional logical decoding
+ * message (prefix "synctool", which pgoutput does not send: its messages
+ * option is off) gives it both. One statement, one round trip: its
+ * implicit transaction commits with the synchronous_commit that set_config
+ * made local to it (the setting is read at the commit, reset after it). */
 static int flush_wal(sync_ctx *c) {
-    static const char *const steps[] = {"BEGIN", "SET LOCAL synchronous_commit = on",
-                                        "SELECT txid_current()",
-                                        "SELECT pg_logical_emit_message(false, 'synctool', "
-                                        "'flush')", "COMMIT"};
-    for (size_t i = 0; i < 5; i++) {
-        int rc = store_exec(c->src, steps[i], 0, NULL, NULL, c->err);
-        if (rc != ST_OK) {
-            store_rollback(c->src);
-            return rc;
-        }
-    }
-    return ST_OK;
+    return store_exec(c->src, "SELECT set_config('synchronous_commit', 'on', true), "
+                      "pg_logical_emit_message(true, 'synctool', 'flush')", 0, NULL, NULL,
+                      c->err);
 }
 
 /* The insert position points past a page header when it sits at a page
@@ -719,7 +713,8 @@ static int read_slot(cdc_run *r, slot_info *si) {
         "(SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint::text "
         "FROM pg_replication_slots WHERE slot_name = $1), "
         "pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn(), "
-        "current_setting('wal_block_size')", 1, params, c->err);
+        "current_setting('wal_block_size'), current_setting('server_version_num')", 1, params,
+        c->err);
     if (rc != ST_OK) return rc;
     memset(si, 0, sizeof *si);
     const char *const *v = l.rows[0]->v;
@@ -729,6 +724,7 @@ static int read_slot(cdc_run *r, slot_info *si) {
     si->exists = v[2] != NULL;
     if (v[2]) cdc_lsn_parse(v[2], &si->confirmed);
     si->retained = v[3] ? strtoll(v[3], NULL, 10) : 0;
+    si->version = v[6] ? strtol(v[6], NULL, 10) : 0;
     bool unflushed = v[4] && strcmp(v[4], "t") == 0;
     sync_list_free(&l);
     return unflushed ? flush_wal(c) : ST_OK;
@@ -998,6 +994,46 @@ static int check_slot(cdc_run *r, const slot_info *si) {
     return ST_OK;
 }
 
+/* The peek and the advance of peek_quiet, one statement (one round trip):
+ * the CTE decodes first and says whether the range is quiet; the advance
+ * (an InitPlan, run only when the CASE takes its branch) only when it is.
+ * $1 slot, $2 stop, $3 the publication (quoted).
+ *
+ * PostgreSQL 15 and later (PEEK_FIRST): pgoutput sends nothing for a
+ * transaction without a change of the publication (empty transactions are
+ * skipped), so the peek may stop early: at PEEK_ROWS rows
+ * (upto_nchanges) instead of decoding and materialising the whole range.
+ * With protocol 2 and streaming, under a logical_decoding_work_mem of 64kB
+ * local to the statement, a large transaction in progress in the range is
+ * sent as soon as 64kB of it is decoded, not at its commit, so a run with
+ * changes pays a few milliseconds for the peek, not a second decoding of
+ * its transaction. A large transaction of another table is streamed too,
+ * as an empty Stream Start and Stop: two rows, not a change. Quiet: fewer
+ * than PEEK_ROWS rows (the decoding reached the stop: every record before
+ * it was decoded) and no Insert, Update, Delete or Truncate among them.
+ * Anything else (a change, or the limit reached: undecided) streams, which
+ * is exact either way; a change of a transaction that later aborts also
+ * counts, and the stream then finds nothing to apply.
+ *
+ * Earlier servers (PEEK_ALL) send Begin and Commit for every transaction of
+ * the database: the peek decodes the whole range and counts Insert,
+ * Update, Delete and Truncate messages. */
+#define PEEK_ROWS "64"
+#define PEEK_ADVANCE(quiet)                                                                    \
+    "WITH p AS MATERIALIZED (SELECT CASE WHEN pg_current_wal_flush_lsn() >= $2::pg_lsn "     \
+    "THEN (" quiet ") END AS quiet) SELECT quiet::text, CASE WHEN quiet THEN (SELECT "       \
+    "end_lsn FROM pg_replication_slot_advance($1, $2::pg_lsn))::text END FROM p"
+static const char PEEK_FIRST[] = PEEK_ADVANCE(
+    "SELECT count(*) < " PEEK_ROWS " AND count(*) FILTER (WHERE get_byte(c.data, 0) IN "
+    "(73, 85, 68, 84)) = 0 FROM (SELECT set_config('logical_decoding_work_mem', '64kB', "
+    "true) AS m) s, LATERAL pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, "
+    PEEK_ROWS " + 0 * length(s.m), 'proto_version', '2', 'streaming', 'on', "
+    "'publication_names', $3) c");
+static const char PEEK_ALL[] = PEEK_ADVANCE(
+    "SELECT count(*) = 0 FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, "
+    "'proto_version', '1', 'publication_names', $3) WHERE get_byte(data, 0) IN "
+    "(73, 85, 68, 84)");
+
 /* The WAL since the slot's confirmed position up to which a run peeks
  * before opening a stream: decoding that much on the source session costs
  * a few milliseconds, so a run whose table had no change skips the
@@ -1009,46 +1045,50 @@ static int check_slot(cdc_run *r, const slot_info *si) {
 /* Whether the slot holds no change of the table before the stop: the
  * source session decodes the slot up to the stop without consuming it
  * (pg_logical_slot_peek_binary_changes, pgoutput with the run's
- * publication) and counts Insert, Update, Delete and Truncate messages
- * (Begin and Commit of other transactions may come: before PostgreSQL 15
- * pgoutput sends empty transactions). None: the slot is advanced to the
- * stop (pg_replication_slot_advance), whose position becomes the
- * watermark; every transaction that committed before the stop was in the
- * peek, so nothing is skipped. Decoding reads flushed WAL only: the peek
- * is made only when the server has flushed up to the stop (flush_wal sees
- * to it), else the stream waits for the flush as before. 1 quiet (advanced), 0 stream (changes, more
- * WAL than CDC_PEEK_MAX, or the peek failed: the stream then says why), or
- * an error of the advance or the watermark. The peek also moves the slot's
- * restart point up to its confirmed position, as a walsender would. */
+ * publication; PEEK_FIRST or PEEK_ALL above). None: in the same statement
+ * the slot is advanced to the stop (pg_replication_slot_advance), whose
+ * position becomes the watermark; every transaction that committed before
+ * the stop was in the peek, so nothing is skipped. Decoding reads flushed
+ * WAL only: the peek is made only when the server has flushed up to the
+ * stop (flush_wal sees to it), else the stream waits for the flush as
+ * before. 1 quiet (advanced), 0 stream (changes, more WAL than
+ * CDC_PEEK_MAX, or the statement failed: the stream then says why), or an
+ * error of the watermark. The peek also moves the slot's restart point up
+ * to its confirmed position, as a walsender would. */
 static int peek_quiet(cdc_run *r, const slot_info *si) {
     sync_ctx *c = r->c;
     uint64_t from = si->confirmed > r->saved ? si->confirmed : r->saved;
-    if (c->o->strategy->continuous || r->stop - from > CDC_PEEK_MAX) return 0;
+    if (c->o->strategy->continuous) return 0;
+    if (r->stop - from > CDC_PEEK_MAX) {
+        log_debug(c->o->pipeline->name, c->o->strategy->name, "%llu bytes of WAL since the "
+                  "slot's position, more than a peek decodes (%d): streaming",
+                  (unsigned long long)(r->stop - from), CDC_PEEK_MAX);
+        return 0;
+    }
     char stop[32], pub[CDC_NAME_MAX + 2];
     cdc_lsn_format(r->stop, stop);
     snprintf(pub, sizeof pub, "\"%s\"", r->slot);
     const char *params[3] = {r->slot, stop, pub};
     sync_list l;
     st_error perr = {0};
-    int rc = sync_list_load(&l, c->src, "SELECT CASE WHEN pg_current_wal_flush_lsn() >= "
-                            "$2::pg_lsn THEN (SELECT count(*) FROM "
-                            "pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, "
-                            "'proto_version', '1', 'publication_names', $3) "
-                            "WHERE get_byte(data, 0) IN (73, 85, 68, 84)) END::text",
-                            3, params, &perr);
-    if (rc != ST_OK) return 0;
-    bool none = l.n == 1 && l.rows[0]->v[0] && strcmp(l.rows[0]->v[0], "0") == 0;
-    sync_list_free(&l);
-    if (!none) return 0;
-    rc = sync_list_load(&l, c->src, "SELECT end_lsn::text FROM pg_replication_slot_advance($1, "
-                        "$2::pg_lsn)", 2, params, c->err);
-    if (rc != ST_OK) return rc;
+    int rc = sync_list_load(&l, c->src, si->version >= 150000 ? PEEK_FIRST : PEEK_ALL, 3,
+                            params, &perr);
+    const char *pn = c->o->pipeline->name, *sn = c->o->strategy->name;
+    if (rc != ST_OK) {
+        log_debug(pn, sn, "peek of replication slot %s failed, streaming: %s", r->slot, perr.msg);
+        return 0;
+    }
     uint64_t at = 0;
-    bool ok = l.n == 1 && l.rows[0]->v[0] && cdc_lsn_parse(l.rows[0]->v[0], &at) == ST_OK;
+    const char *v = l.n == 1 ? l.rows[0]->v[0] : NULL;
+    const char *why = v == NULL ? "the server had not flushed its WAL up to there"
+                      : strcmp(v, "true") != 0 ? "changes (or undecided)" : NULL;
+    bool none = why == NULL && l.rows[0]->v[1] && cdc_lsn_parse(l.rows[0]->v[1], &at) == ST_OK;
     sync_list_free(&l);
-    if (!ok) return st_error_set(c->err, ST_ERR, "cdc: unexpected answer from "
-                                 "pg_replication_slot_advance on datastore '%s'",
-                                 store_name(c->src));
+    if (!none) {
+        log_debug(pn, sn, "peek of replication slot %s up to %s: %s, streaming", r->slot, stop,
+                  why ? why : "no position from the advance");
+        return 0;
+    }
     if (at > r->saved) rc = save_watermark(r, at);
     if (rc != ST_OK) return rc;
     return at >= r->stop ? 1 : 0;   /* short of the stop: the stream reads the rest */

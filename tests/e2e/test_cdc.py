@@ -483,6 +483,76 @@ def test_cdc_no_change_peeks_and_advances(synctool, tmp_path, pg_server, pgschem
     e.referee()
 
 
+def slot_streamed(e):
+    """Transactions the slot's decodings streamed in progress (PostgreSQL
+    15: a backend's decoding statistics are in shared memory when its
+    decoding ends)."""
+    return int(e.sql(f"SELECT coalesce(sum(s.stream_txns), 0) FROM pg_stat_replication_slots s "
+                     f"WHERE s.slot_name LIKE 'synctool_{e.schema}%'").strip())
+
+
+def test_cdc_peek_stops_inside_a_large_transaction(synctool, tmp_path, pg_server, pgschema):
+    """A run whose WAL range is small enough to peek, holding one large
+    transaction of the table: the peek (PostgreSQL 15+) asks pgoutput for
+    the first change only, with in-progress transactions streamed past 64kB
+    of decoding, so it stops inside the transaction instead of decoding and
+    materialising all of it before the stream decodes it again. Seen in the
+    slot's statistics (the peek streamed a transaction; the stream itself
+    runs protocol 1, which never streams); then the stream applies every
+    change and hash finds nothing. Fails on the peek that decoded the whole
+    range (stream_txns stayed 0)."""
+    if int(pg_server.psql("SHOW server_version_num").strip()) < 150000:
+        pytest.skip("the first-change peek needs PostgreSQL 15")
+    e = make_env(synctool, tmp_path, pg_server, pgschema, "sqlite")
+    e.sql("INSERT INTO {t} SELECT g, repeat('v', 100), 0 FROM generate_series(1, 3000) g")
+    e.run()
+    before = slot_streamed(e)
+    e.sql("UPDATE {t} SET n = n + 1, v = repeat('w', 100)")   # one transaction, ~0.5 MB of WAL
+    r = e.run()
+    assert "3000 read" in r.err and "3000 updated" in r.err, r
+    assert "peeked" not in r.err, r
+    assert slot_streamed(e) > before, "the peek did not stop inside the transaction"
+    e.referee()
+
+
+def test_cdc_peek_after_unflushed_writes(synctool, tmp_path):
+    """synchronous_commit = off and the WAL writer held (SIGSTOP): a write
+    of 1000 rows to another table leaves the source's WAL unflushed when the
+    run starts. The run's one-statement flush (a synchronous commit of its
+    own) makes the stop decodable, and the other table's transaction, large
+    enough to be streamed by the peek (an empty Stream Start and Stop), is
+    not taken for a change: the quiet table is peeked and the slot advanced
+    on the source session, with no stream. A private server: stopping the
+    shared one's WAL writer would disturb other tests."""
+    import servers
+    pg = servers.Postgres()
+    walwriter = None
+    try:
+        schema = "cdc_unflushed"
+        pg.psql(f'CREATE SCHEMA "{schema}"')
+        e = make_env(synctool, tmp_path, pg, schema, "sqlite")
+        e.sql("INSERT INTO {t} VALUES (1, 'a', 1)")
+        e.run()
+        walwriter = int(pg.psql("SELECT pid FROM pg_stat_activity "
+                                "WHERE backend_type = 'walwriter'").strip())
+        os.kill(walwriter, signal.SIGSTOP)
+        e.sql(f'CREATE TABLE "{schema}".other (id int); '
+              f'INSERT INTO "{schema}".other SELECT generate_series(1, 1000)')
+        unflushed = e.sql("SELECT pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()")
+        assert unflushed.strip() == "t"   # the held state this test is about
+        r = e.run()
+        assert "peeked, slot advanced" in r.err and "0 read" in r.err, r
+        os.kill(walwriter, signal.SIGCONT)
+        walwriter = None
+        e.sql("UPDATE {t} SET n = 2")
+        r = e.run()
+        assert "1 read" in r.err and "1 updated" in r.err, r
+    finally:
+        if walwriter is not None:
+            os.kill(walwriter, signal.SIGCONT)
+        pg.stop()
+
+
 def test_cdc_max_slot_lag(synctool, tmp_path, pg_server, pgschema):
     """Scheduled runs: the one that finds the slot retaining more than
     max_slot_lag fails loudly and the `failed` webhook is delivered."""
