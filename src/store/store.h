@@ -340,6 +340,8 @@ int store_prepare(const config_datastore *ds, bool dry, char *did, size_t n, st_
 int64_t store_default_batch(const store *s);
 /* store_ops.text_key_order_unindexed. */
 bool store_text_key_order_unindexed(const store *s);
+/* store_ops.time_compare_unindexed. */
+bool store_time_compare_unindexed(const store *s);
 /* The engine type `ddl apply` writes for config type `cfgtype` of a key
  * column (`key`) or another one (store_ops.ddl_type, ddl_key_types). */
 int store_ddl_col_type(store *s, const char *cfgtype, bool key, char *buf, size_t n,

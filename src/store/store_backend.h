@@ -303,6 +303,11 @@ struct store_ops {
      * index of the column's own collation cannot serve, so a keyset walk
      * over a text key sorts instead of scanning the index. */
     bool text_key_order_unindexed;
+    /* Timestamps are compared through a function of their canonical form
+     * (SQLite: st_canon, since stored text may be in any ISO spelling),
+     * which no index serves: "any row after this timestamp?" scans up to
+     * the first one — up to the whole table when new rows sit at its end. */
+    bool time_compare_unindexed;
     /* ddl apply: ddl_type is asked for key columns with STORE_DDL_KEY. */
     bool ddl_key_types;
     /* ddl apply: appended to CREATE TABLE (...), e.g. " WITH (...)"; NULL: nothing. */

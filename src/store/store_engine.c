@@ -62,6 +62,10 @@ bool store_text_key_order_unindexed(const store *s) {
     return store_ops_of(s)->text_key_order_unindexed;
 }
 
+bool store_time_compare_unindexed(const store *s) {
+    return store_ops_of(s)->time_compare_unindexed;
+}
+
 int store_ddl_col_type(store *s, const char *cfgtype, bool key, char *buf, size_t n,
                        st_error *err) {
     char want[160];

@@ -1081,6 +1081,7 @@ static const struct store_ops sqlite_store_ops = {
     .primary_key = sq_primary_key,
     .prepare = sq_make_dir,
     .default_batch = SQ_DEFAULT_BATCH,
+    .time_compare_unindexed = true,
     .column_fit = store_sqlite_column_fit,
     .migrate_table = store_sqlite_migrate_table,
     .ddl_caveat = store_sqlite_ddl_caveat,

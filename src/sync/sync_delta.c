@@ -58,10 +58,15 @@
  * an older holder's late commit could overwrite (the newest token reaches
  * the destination with the next run that writes). A run with rows pays
  * the probe and opens the destination after it instead of beside the
- * source: one indexed LIMIT 1 given an index on the cursor; without one
- * (or through st_canon() on SQLite) a scan up to the first new row, the
- * whole table when new rows sit at its end (bench/README.md has the
- * figures). A first run (no watermark) does not probe.
+ * source: one indexed LIMIT 1 given an index on the cursor; without one a
+ * scan up to the first new row, the whole table when new rows sit at its
+ * end (bench/README.md has the figures). Where a timestamp cursor is
+ * compared through a function no index serves (the driver says so:
+ * store_time_compare_unindexed, SQLite's st_canon) the probe would be that
+ * scan on every run with rows, doubling the read of an appended table: it
+ * is not made, and the run goes on as if rows were there (the destination
+ * is opened and fenced; the first page finds none). A first run (no
+ * watermark) does not probe either.
  *
  * Cost: on PostgreSQL each page is an index range scan given an index on
  * (cursor, key). On SQLite a timestamp cursor is compared through
@@ -335,6 +340,9 @@ int sync_delta_probe(sync_ctx *c, bool *any) {
     *any = true;
     int cur = find_cursor(c);
     if (cur < 0) return c->err->code;
+    store_kind k = c->kinds[cur];
+    if ((k == STORE_K_TIMESTAMP || k == STORE_K_TIMESTAMPTZ) && store_time_compare_unindexed(c->src))
+        return ST_OK;                       /* a scan per run with rows: see top */
     sync_wm w = {0};
     bool lookback = false;
     int rc = load_watermark(c, cur, &w, &lookback);

@@ -359,6 +359,27 @@ static void test_delta_nothing_to_do(void **state) {
     assert_sides_equal(e);
 }
 
+/* An engine whose timestamp cursor no index serves (SQLite's st_canon):
+ * the probe would scan the table on every run with rows, so none is made —
+ * a run with nothing to do opens and fences the destination as before, and
+ * its first page finds nothing. */
+static void test_delta_no_probe_where_it_would_scan(void **state) {
+    env *e = *state;
+    seed(e, 20);
+    state_stats st;
+    run_ok(e, CONFIG_STRATEGY_DELTA, &st);
+    mock_time_compare_unindexed(true);
+    mock_counts d0, d1;
+    mock_db_counts(e->m.db[1], &d0);
+    run_ok(e, CONFIG_STRATEGY_DELTA, &st);
+    mock_db_counts(e->m.db[1], &d1);
+    mock_time_compare_unindexed(false);
+    assert_int_equal(st.rows_read, 0);
+    assert_written(&st, 0, 0, 0);
+    assert_int_equal(d1.opens - d0.opens, 1);
+    assert_int_equal(d1.fence_tags - d0.fence_tags, 1);
+}
+
 /* --- A failed batch, then the rerun --- */
 
 static void resume_after(env *e, config_strategy_type type, bool at_commit) {
@@ -505,6 +526,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_full_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delta_watermark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delta_no_probe_where_it_would_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delta_nothing_to_do, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_resume_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_resume_apply, setup, teardown),

@@ -250,7 +250,16 @@ static int driver_table(st_error *err) {
     mock_ops.apply = mk_apply;
     mock_ops.fence_tag = mk_fence_tag;
     mock_ops.fence_floor = mk_fence_floor;
+    /* an engine whose timestamps compare on an index unless a test says
+     * otherwise (mock_time_compare_unindexed) */
+    mock_ops.time_compare_unindexed = false;
     return ST_OK;
+}
+
+void mock_time_compare_unindexed(bool on) {
+    pthread_mutex_lock(&reg_mu);
+    if (driver_table(NULL) == ST_OK) mock_ops.time_compare_unindexed = on;
+    pthread_mutex_unlock(&reg_mu);
 }
 
 const struct store_ops *mock_store_ops(void) {

@@ -96,6 +96,9 @@ store *mock_db_admin(mock_db *db);
 /* The table for store_open_with_ops / sync_opts.store_ops. Opening a
  * datastore that is not a live mock_db's fails with ST_ENOTFOUND. */
 const struct store_ops *mock_store_ops(void);
+/* Whether the mock engine says its timestamps compare through a function
+ * no index serves (store_ops.time_compare_unindexed; default false). */
+void mock_time_compare_unindexed(bool on);
 
 void mock_db_counts(const mock_db *db, mock_counts *out);
 /* The counts when the last mock_fence_after_commit fired (zeros before). */
