@@ -349,6 +349,11 @@ struct store_ops {
     /* full, delta, hash: a copy between two tables of this engine that the
      * engine runs itself (store_local_*); NULL: none. */
     const struct store_local_ops *local;
+    /* --- Optional: the rows of many integer keys (sync_hash_rows.c, the
+     * hash row pass's fetch). Appends " WHERE qkey <is one of> k[0..n)"
+     * in a form the engine parses and plans faster than an IN list of n
+     * literals (PostgreSQL: one array literal). NULL: an IN list. --- */
+    void (*keys_where)(store_sb *b, const char *qkey, const int64_t *k, size_t n);
 };
 
 

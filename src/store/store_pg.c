@@ -399,6 +399,16 @@ static void pg_ranges_select(store_sb *b, const char *cols, const char *from, co
                   "\"synctool_x\" ORDER BY 1", cols, from, qkey);
 }
 
+/* store_ops.keys_where: one bigint[] literal, which PostgreSQL parses as
+ * one constant, where an IN list of 4,096 literals cost 20-30 ms to parse
+ * and bind per query (statement log, the hash row pass at 10% spread:
+ * 15-34 ms for the query against 41-88 ms). */
+static void pg_keys_where(store_sb *b, const char *qkey, const int64_t *k, size_t n) {
+    store_sb_addf(b, " WHERE %s = ANY('{", qkey);
+    for (size_t i = 0; i < n; i++) store_sb_addf(b, "%s%lld", i ? "," : "", (long long)k[i]);
+    store_sb_add(b, "}'::bigint[])");
+}
+
 /* Config types are pasted into SQL as type names: only a safe alphabet. */
 static bool pg_type_ok(const char *t) {
     if (t == NULL || *t == '\0' || strlen(t) > 100) return false;
@@ -1428,6 +1438,7 @@ static const struct store_ops pg_store_ops = {
     .type_compatible = pg_type_compatible,
     .hint_aggregate = pg_hint_aggregate,
     .session_limits = pg_session_limits,
+    .keys_where = pg_keys_where,
 };
 
 const struct store_ops *store_pg_driver(void) { return &pg_store_ops; }
