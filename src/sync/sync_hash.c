@@ -651,7 +651,7 @@ static int fast_split(sync_ctx *c, range_stack *st, hash_range r) {
  * spread: the row pass (1.27 s per side streaming digests, 0.66 s fetching
  * 100,000 rows by key) cost as much as full's read (3.2 s against 3.16 s
  * in one run, 1.13x full in the benchmark); at 1% it is 0.62x. */
-#define HASH_FULL_SHARE 4
+#define HASH_FULL_SHARE 5
 
 typedef enum { HASH_PLAN_LEVELS, HASH_PLAN_ROWS, HASH_PLAN_FULL } hash_plan;
 
