@@ -12,16 +12,21 @@
  * (the equal ones between are few), each side streams (key, row digest)
  * in key order — the digest computed
  * by the database itself (store_ops.row_digest_expr, a family both stores
- * offer: pg-colhash-v1 between PostgreSQL databases, canon-md5-v1 across
- * engines) — and a merge on the integer key collects the keys present on
+ * offer: colhash-v2 between PostgreSQL and SQLite, canon-md5-v1 with
+ * MySQL) — and a merge on the integer key collects the keys present on
  * one side only or whose digests differ. Those keys are then fetched from
  * both sides, SYNC_ROWS_FETCH at a time (WHERE key IN (...), integer
  * literals), and merged with sync_merge(), which queues exactly the
- * inserts, updates and deletes needed: a false difference (unlike column
+ * inserts, updates and deletes needed (PostgreSQL: WHERE key = ANY of one
+ * array literal, store_ops.keys_where): a false difference (unlike column
  * types giving unlike digests for equal values) costs a fetch, never a
  * write. Memory is bounded: after SYNC_ROWS_WINDOW differing keys the
  * streams are closed, those keys fetched and merged, and the streams
  * reopened after the last key compared.
+ *
+ * Between two servers the streams run on a connection pair of their own
+ * while the run's connections fetch, merge and write the keys already
+ * found (the overlapped pass, below); with SQLite on a side they take turns.
  *
  * Leaves (sync_hash_merge_buckets/ranges) go the same way when a digest
  * family exists: their (key, digest) pairs are streamed and compared, a
