@@ -333,8 +333,9 @@ static void pg_digest_sql(store_sb *b, const char *from, const char *qkey, const
  * 32-bit halves, so its high half is hashed as well (seed + 65536).
  * hash_numeric_extended ignores the sign and hashes NaN
  * and both infinities alike, so a flag for those is hashed in (1 negative,
- * 2 NaN, 4 Infinity, seed + 65536: a bare XOR would meet the weight's): pg-colhash-v1, without it, took 1.5 and -1.5 for
- * equal. SQLite computes the same terms in C from the canonical text
+ * 2 NaN, 4 Infinity, seed + 65536: a bare XOR would meet the weight's):
+ * pg-colhash-v1, without these two, took 1.5 and -1.5 (and 1 and 2^32)
+ * for equal. SQLite computes the same terms in C from the canonical text
  * (store_canon.c, store_colhash_text), so the family also serves
  * PostgreSQL <-> SQLite. */
 static const char *const pg_digest_families[] = {"colhash-v2", "canon-md5-v1", NULL};
