@@ -251,8 +251,10 @@ static void buckets_where(store_sb *q, sync_ctx *c, bool source, const void *arg
     int64_t a = bs->lo + bs->idx[0] * bs->step;
     int64_t last = bs->lo + bs->idx[bs->n - 1] * bs->step;
     int64_t b = bs->hi - last < bs->step ? bs->hi : last + bs->step - 1;
+    /* integer division: MySQL's '/' is decimal (2.5 is in no bucket) */
     store_sb_addf(q, " WHERE %s BETWEEN %" PRId64 " AND %" PRId64 " AND (%s - (%" PRId64
-                  ")) / %" PRId64 " IN (", kc, a, b, kc, bs->lo, bs->step);
+                  ")) %s %" PRId64 " IN (", kc, a, b, kc, bs->lo,
+                  store_int_div(source ? c->src : c->dst), bs->step);
     for (size_t i = 0; i < bs->n; i++) store_sb_addf(q, "%s%" PRId64, i ? "," : "", bs->idx[i]);
     store_sb_add(q, ")");
     if (kq.oom) q->oom = true;
