@@ -327,6 +327,7 @@ def check_all_strategies(synctool, root, exec_src, read_src, read_dst, pg_src=Fa
     assert read_dst() == read_src()
     r = run(synctool, root, "hash")
     assert "0 inserted, 0 updated, 0 deleted" in r.err, r
+    assert "sync done: 0 read," in r.err, r   # every row's digest agreed (the battery)
     r = run(synctool, root, "full")
     assert "0 inserted, 0 updated, 0 deleted" in r.err, r
     assert read_dst() == read_src()
