@@ -296,6 +296,7 @@ static int open_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, const dig
 
 typedef struct key_pipe key_pipe;
 static int pipe_publish(sync_ctx *c, key_pipe *p, key_set *ks, bool *full);
+static int pipe_check(sync_ctx *c, key_pipe *p);
 
 /* Merges the two open digest streams, collecting the keys on one side only
  * or whose digests differ. With `windowed`, stops once the window is full
@@ -309,6 +310,7 @@ static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_se
     int64_t sk = 0, dk = 0;
     const char *sd = NULL, *dd = NULL;
     bool send = false, dend = false;
+    unsigned seen = 0;
     int rc = side_next(c, ss, &sk, &sd, &send);
     if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
     while (rc == ST_OK && (!send || !dend)) {
@@ -330,6 +332,8 @@ static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_se
         bool full = ks->n >= SYNC_ROWS_WINDOW;
         if (pipe != NULL && rc == ST_OK && ks->n >= SYNC_ROWS_FETCH)
             rc = pipe_publish(c, pipe, ks, &full);
+        else if (pipe != NULL && rc == ST_OK && (++seen & 0xffff) == 0)
+            rc = pipe_check(c, pipe);   /* the fetcher may have failed meanwhile */
         if (windowed && rc == ST_OK && full && k < hi && (!send || !dend)) {
             *more = true;
             *next_lo = k + 1;
@@ -560,6 +564,15 @@ static int pipe_publish(sync_ctx *c, key_pipe *p, key_set *ks, bool *full) {
     pthread_mutex_unlock(&p->mu);
     ks->n = 0;
     return rc;
+}
+
+/* Producer: ST_EINTR once the fetcher gave up (checked every 65,536 keys
+ * compared, so a failed run does not wait for the rest of the stream). */
+static int pipe_check(sync_ctx *c, key_pipe *p) {
+    pthread_mutex_lock(&p->mu);
+    bool stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return stop ? st_error_set(c->err, ST_EINTR, "hash: row pass stopped") : ST_OK;
 }
 
 /* Producer: waits (streams closed) until the fetcher took the window. */
