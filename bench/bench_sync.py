@@ -480,7 +480,7 @@ def bench():
 
 def bench_hash(root):
     bench_hash_identical(root)
-    for label, cond, goal in (("10% spread", "id % 10 = 0", 1.0),
+    for label, cond, goal in (("10% spread", "id % 10 = 0", 0.9),  # issue 25: <= 0.9x full
                               ("1% spread", "id % 100 = 0", 1.0),
                               ("0.1% spread", "id % 1000 = 0", 0.5),
                               ("1% clustered", f"id > {ROWS // 2} AND id <= {ROWS // 2 + ROWS // 100}",

@@ -172,6 +172,12 @@ int store_row_digest_expr(const store *s, store_sb *b, const char *family, const
     return s->ops->row_digest_expr(b, family, t, rowtext, sum);
 }
 
+bool store_keys_where(const store *s, store_sb *b, const char *qkey, const int64_t *k, size_t n) {
+    if (s->ops->keys_where == NULL) return false;
+    s->ops->keys_where(b, qkey, k, n);
+    return true;
+}
+
 bool store_ranges_select(const store *s, store_sb *b, const char *cols, const char *from,
                          const char *qkey, const int64_t (*r)[2], size_t n) {
     if (s->ops->ranges_select == NULL) return false;

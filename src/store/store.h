@@ -295,6 +295,8 @@ const char *store_digest_family(const store *a, const store_table *ta, const sto
 int store_row_digest_expr(const store *s, store_sb *b, const char *family, const store_table *t,
                           const char *rowtext, bool sum);
 
+/* store_ops.keys_where of s; false (nothing appended) when s has none. */
+bool store_keys_where(const store *s, store_sb *b, const char *qkey, const int64_t *k, size_t n);
 /* store_ops.ranges_select of s; false (nothing appended) when s has none. */
 bool store_ranges_select(const store *s, store_sb *b, const char *cols, const char *from,
                          const char *qkey, const int64_t (*r)[2], size_t n);

@@ -129,14 +129,18 @@ struct store_ops {
      * terminated. Two stores compare digests only of a family both name
      * (store_digest_family). Families are versioned: a changed formula is a
      * new name, so two synctool versions never compare unlike digests.
-     *   "pg-colhash-v1" PostgreSQL only: the XOR of each value's extended
-     *                   hash (hashint8extended, hash_numeric_extended,
-     *                   timestamp_hash_extended, hashtextextended COLLATE
-     *                   "C", ...; float8 0 hashed as text, telling -0),
-     *                   seeded with the column's position, NULL a constant:
-     *                   PostgreSQL equality per kind, with no canonical
-     *                   text or composite row built; summable (sum of int8
-     *                   is exact in numeric).
+     *   "colhash-v2"    the XOR of each value's PostgreSQL extended hash
+     *                   (hashint8extended, hash_numeric_extended with a
+     *                   sign/NaN/Infinity flag, timestamp_hash_extended,
+     *                   hashtextextended COLLATE "C", ...; float8 0 hashed
+     *                   as text, telling -0), seeded with the column's
+     *                   position, NULL a constant: equal exactly when the
+     *                   canonical texts are; PostgreSQL in SQL with no
+     *                   canonical text built, SQLite in C from the
+     *                   canonical text (store_canon.c); summable (mod
+     *                   2^64). pg-colhash-v1, its PostgreSQL-only
+     *                   predecessor, missed a numeric's sign and is
+     *                   offered no more.
      *   "canon-md5-v1"  the first 16 hex digits of md5(row text): any
      *                   engine, across engines (not summable here; the
      *                   summed checksums use sum64_expr). */
@@ -359,6 +363,11 @@ struct store_ops {
     /* full, delta, hash: a copy between two tables of this engine that the
      * engine runs itself (store_local_*); NULL: none. */
     const struct store_local_ops *local;
+    /* --- Optional: the rows of many integer keys (sync_hash_rows.c, the
+     * hash row pass's fetch). Appends " WHERE qkey <is one of> k[0..n)"
+     * in a form the engine parses and plans faster than an IN list of n
+     * literals (PostgreSQL: one array literal). NULL: an IN list. --- */
+    void (*keys_where)(store_sb *b, const char *qkey, const int64_t *k, size_t n);
 };
 
 

@@ -368,3 +368,242 @@ uint64_t store_mod64(const char *dec) {
     for (; isdigit((unsigned char)*p); p++) v = v * 10 + (uint64_t)(*p - '0');
     return neg ? (uint64_t)0 - v : v;
 }
+
+/* --- colhash-v2: PostgreSQL's extended hash functions over canonical values ---
+ *
+ * The row digest family colhash-v2 (store.h) is the XOR over the compared
+ * columns of one 64-bit term per value; PostgreSQL computes each term with
+ * its own extended hash function on the typed value (store_pg.c), and an
+ * engine without those functions (SQLite) computes the same bits here from
+ * the canonical text. hash_bytes_extended and hash_bytes_uint32_extended
+ * follow PostgreSQL's src/common/hashfn.c (Bob Jenkins' lookup3, 64-bit
+ * seed) on a little-endian machine, which is what hash partitioning relies
+ * on being stable across PostgreSQL versions. A text that is not in
+ * canonical form for its kind is hashed as bytes: a false difference costs
+ * the hash strategy a fetch, never a write. */
+
+#define CH_ROT(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
+#define CH_MIX(a, b, c) do { \
+    a -= c; a ^= CH_ROT(c, 4); c += b; \
+    b -= a; b ^= CH_ROT(a, 6); a += c; \
+    c -= b; c ^= CH_ROT(b, 8); b += a; \
+    a -= c; a ^= CH_ROT(c, 16); c += b; \
+    b -= a; b ^= CH_ROT(a, 19); a += c; \
+    c -= b; c ^= CH_ROT(b, 4); b += a; } while (0)
+#define CH_FINAL(a, b, c) do { \
+    c ^= b; c -= CH_ROT(b, 14); \
+    a ^= c; a -= CH_ROT(c, 11); \
+    b ^= a; b -= CH_ROT(a, 25); \
+    c ^= b; c -= CH_ROT(b, 16); \
+    a ^= c; a -= CH_ROT(c, 4); \
+    b ^= a; b -= CH_ROT(a, 14); \
+    c ^= b; c -= CH_ROT(b, 24); } while (0)
+
+static uint32_t ch_le32(const unsigned char *k, size_t n) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; i++) v |= (uint32_t)k[i] << (8 * i);
+    return v;
+}
+
+uint64_t store_pg_hash_bytes(const void *key, size_t keylen, uint64_t seed) {
+    const unsigned char *k = key;
+    uint32_t len = (uint32_t)keylen;
+    uint32_t a, b, c;
+    a = b = c = 0x9e3779b9u + len + 3923095u;
+    if (seed != 0) {
+        a += (uint32_t)(seed >> 32);
+        b += (uint32_t)seed;
+        CH_MIX(a, b, c);
+    }
+    while (len >= 12) {
+        a += ch_le32(k, 4);
+        b += ch_le32(k + 4, 4);
+        c += ch_le32(k + 8, 4);
+        CH_MIX(a, b, c);
+        k += 12;
+        len -= 12;
+    }
+    /* the last 11 bytes; the lowest byte of c is reserved for the length */
+    if (len > 8) c += ch_le32(k + 8, len - 8) << 8;
+    if (len > 4) b += ch_le32(k + 4, len > 8 ? 4 : len - 4);
+    if (len > 0) a += ch_le32(k, len > 4 ? 4 : len);
+    CH_FINAL(a, b, c);
+    return ((uint64_t)b << 32) | c;
+}
+
+uint64_t store_pg_hash_uint32(uint32_t k, uint64_t seed) {
+    uint32_t a, b, c;
+    a = b = c = 0x9e3779b9u + 4u + 3923095u;
+    if (seed != 0) {
+        a += (uint32_t)(seed >> 32);
+        b += (uint32_t)seed;
+        CH_MIX(a, b, c);
+    }
+    a += k;
+    CH_FINAL(a, b, c);
+    return ((uint64_t)b << 32) | c;
+}
+
+/* hashint8extended (and timestamp_hash_extended, date as timestamp). */
+uint64_t store_pg_hash_int8(int64_t v, uint64_t seed) {
+    uint32_t lo = (uint32_t)(uint64_t)v, hi = (uint32_t)((uint64_t)v >> 32);
+    lo ^= v >= 0 ? hi : ~hi;
+    return store_pg_hash_uint32(lo, seed);
+}
+
+/* hash_numeric_extended of a canonical NUMERIC text (no exponent): the
+ * base-10000 digits without leading and trailing zero digits, hashed as
+ * little-endian int16s, XOR the weight of the first one; zero hashes to
+ * seed - 1. PostgreSQL's ignores the sign and NaN and the infinities all
+ * hash to seed; colhash-v2 adds them (ch_numeric_flag, the CASE in
+ * store_pg.c). false: not a plain decimal. */
+static bool ch_numeric(const char *s, size_t n, uint64_t seed, uint64_t *out) {
+    size_t i = 0;
+    if (i < n && s[i] == '-') i++;
+    size_t int0 = i, dot = n;
+    for (size_t j = i; j < n; j++) {
+        if (s[j] == '.' && dot == n) dot = j;
+        else if (s[j] < '0' || s[j] > '9') return false;
+    }
+    size_t nint = dot - int0, nfrac = dot < n ? n - dot - 1 : 0;
+    if (nint == 0 || (dot < n && nfrac == 0) || nint + nfrac > 4000) return false;
+    /* digit groups aligned on the decimal point */
+    size_t lead = (4 - nint % 4) % 4, groups_int = (nint + lead) / 4;
+    size_t groups = groups_int + (nfrac + 3) / 4;
+    int16_t dig[1024];
+    if (groups > sizeof dig / sizeof dig[0]) return false;
+    for (size_t g = 0; g < groups; g++) {
+        int v = 0;
+        for (size_t p = 0; p < 4; p++) {
+            size_t pos = g * 4 + p;   /* position in the padded digit string */
+            int d = 0;
+            if (pos >= lead && pos - lead < nint) d = s[int0 + pos - lead] - '0';
+            else if (pos >= lead + nint && pos - lead - nint < nfrac) d = s[dot + 1 + pos - lead - nint] - '0';
+            v = v * 10 + d;
+        }
+        dig[g] = (int16_t)v;
+    }
+    int weight = (int)groups_int - 1;
+    size_t from = 0, to = groups;
+    while (from < to && dig[from] == 0) { from++; weight--; }
+    if (from == to) { *out = seed - 1; return true; }
+    while (to > from && dig[to - 1] == 0) to--;
+    unsigned char bytes[2 * 1024];
+    for (size_t g = from; g < to; g++) {
+        bytes[2 * (g - from)] = (unsigned char)((uint16_t)dig[g] & 0xff);
+        bytes[2 * (g - from) + 1] = (unsigned char)((uint16_t)dig[g] >> 8);
+    }
+    *out = store_pg_hash_bytes(bytes, 2 * (to - from), seed) ^ (uint64_t)(int64_t)weight;
+    return true;
+}
+
+/* The flag colhash-v2 hashes into a numeric's term: 1 negative (also
+ * -Infinity), 2 NaN, 4 Infinity, 0 otherwise (store_pg.c's CASE). */
+static uint64_t ch_numeric_flag(const char *s, size_t n) {
+    if (n == 3 && memcmp(s, "NaN", 3) == 0) return 2;
+    if (n == 8 && memcmp(s, "Infinity", 8) == 0) return 4;
+    return n > 0 && s[0] == '-' ? 1 : 0;
+}
+
+static int64_t ch_atoi(const char *s, size_t w) {
+    int64_t v = 0;
+    for (size_t i = 0; i < w; i++) v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/* Microseconds since 2000-01-01 (PostgreSQL's timestamp) of a canonical
+ * DATE or TIMESTAMP text; "infinity" and "-infinity" as PostgreSQL keeps
+ * them. false: another form. */
+static bool ch_pg_time(const char *s, size_t n, int64_t *us) {
+    if (n == 8 && memcmp(s, "infinity", 8) == 0) { *us = INT64_MAX; return true; }
+    if (n == 9 && memcmp(s, "-infinity", 9) == 0) { *us = INT64_MIN; return true; }
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    if (n != 10 && n < 19) return false;
+    size_t want = n == 10 ? 10 : 19;
+    for (size_t i = 0; i < want; i++)
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i]) return false;
+#define CH_NUM(p, w) ch_atoi(s + (p), (w))
+    int64_t y = CH_NUM(0, 4), mo = CH_NUM(5, 2), d = CH_NUM(8, 2);
+    if (mo < 1 || mo > 12 || d < 1 || d > 31) return false;
+    int64_t secs = 0, frac = 0;
+    if (n > 10) {
+        int64_t h = CH_NUM(11, 2), mi = CH_NUM(14, 2), se = CH_NUM(17, 2);
+        if (h > 23 || mi > 59 || se > 59) return false;
+        secs = h * 3600 + mi * 60 + se;
+        if (n > 19) {
+            if (s[19] != '.' || n < 21 || n > 26) return false;
+            for (size_t i = 20; i < 26; i++) {
+                if (i < n && (s[i] < '0' || s[i] > '9')) return false;
+                frac = frac * 10 + (i < n ? s[i] - '0' : 0);
+            }
+        }
+    }
+#undef CH_NUM
+    int64_t days = st_days_from_civil(y, (unsigned)mo, (unsigned)d) - st_days_from_civil(2000, 1, 1);
+    *us = (days * 86400 + secs) * 1000000 + frac;
+    return true;
+}
+
+uint64_t store_colhash_null(int seed) { return (uint64_t)(int64_t)-seed; }
+
+uint64_t store_colhash_int(int64_t v, int seed) {
+    return store_pg_hash_int8(v, (uint64_t)(int64_t)seed) ^
+           store_pg_hash_uint32((uint32_t)((uint64_t)v >> 32),
+                                (uint64_t)(int64_t)(seed + STORE_COLHASH_HI_SEED));
+}
+
+uint64_t store_colhash_double(double v, int seed) {
+    uint64_t s = (uint64_t)(int64_t)seed;
+    if (v == 0) return store_pg_hash_bytes(signbit(v) ? "-0" : "0", signbit(v) ? 2 : 1, s);
+    if (isnan(v)) v = NAN;
+    unsigned char b[sizeof v];
+    memcpy(b, &v, sizeof v);
+    return store_pg_hash_bytes(b, sizeof b, s);
+}
+
+uint64_t store_colhash_text(store_kind kind, const char *t, size_t n, int seed) {
+    uint64_t s = (uint64_t)(int64_t)seed, h;
+    int64_t us;
+    char buf[64];
+    switch (kind) {
+    case STORE_K_INT:
+        if (n > 0 && n < sizeof buf) {
+            memcpy(buf, t, n);
+            buf[n] = '\0';
+            char *end;
+            errno = 0;
+            long long v = strtoll(buf, &end, 10);
+            if (*end == '\0' && errno == 0) return store_colhash_int(v, seed);
+        }
+        break;
+    case STORE_K_NUMERIC:
+        if (!ch_numeric(t, n, s, &h)) {
+            if (!(n == 3 && memcmp(t, "NaN", 3) == 0) && !(n == 8 && memcmp(t, "Infinity", 8) == 0) &&
+                !(n == 9 && memcmp(t, "-Infinity", 9) == 0))
+                break;
+            h = s;   /* PostgreSQL: a special value hashes to the seed */
+        }
+        return h ^ store_pg_hash_uint32((uint32_t)ch_numeric_flag(t, n),
+                                        (uint64_t)(int64_t)(seed + STORE_COLHASH_HI_SEED));
+        break;
+    case STORE_K_FLOAT:
+        if (n > 0 && n < sizeof buf) {
+            memcpy(buf, t, n);
+            buf[n] = '\0';
+            char *end;
+            double v = strtod(buf, &end);
+            if (*end == '\0') return store_colhash_double(v, seed);
+        }
+        break;
+    case STORE_K_BOOL:
+        if (n == 1 && (t[0] == 't' || t[0] == 'f')) return store_pg_hash_uint32(t[0] == 't', s);
+        break;
+    case STORE_K_TIMESTAMPTZ:
+    case STORE_K_TIMESTAMP:
+    case STORE_K_DATE:
+        if (ch_pg_time(t, n, &us)) return store_pg_hash_int8(us, s);
+        break;
+    default: break;
+    }
+    return store_pg_hash_bytes(t, n, s);   /* text kinds; a form not canonical */
+}

@@ -85,6 +85,19 @@ const char *store_canon_text(const char *in, store_kind kind, char *buf, size_t 
  * into today's (see top): "2025-10-15T08:00:00.500000Z" ->
  * "2025-10-15 08:00:00.5". Returns buf. */
 char *store_canon_hash_time(char *buf);
+/* colhash-v2 (store_canon.c): PostgreSQL's hash_bytes_extended,
+ * hash_bytes_uint32_extended and hashint8extended, bit for bit, and the
+ * family's term of one value (seed: the column's position): from its
+ * canonical text of `kind` (n bytes), from a double, or for NULL. */
+uint64_t store_pg_hash_bytes(const void *key, size_t keylen, uint64_t seed);
+uint64_t store_pg_hash_uint32(uint32_t k, uint64_t seed);
+uint64_t store_pg_hash_int8(int64_t v, uint64_t seed);
+uint64_t store_colhash_text(store_kind kind, const char *t, size_t n, int seed);
+/* An integer's term (its high half hashed too, with seed + this). */
+#define STORE_COLHASH_HI_SEED 65536
+uint64_t store_colhash_int(int64_t v, int seed);
+uint64_t store_colhash_double(double v, int seed);
+uint64_t store_colhash_null(int seed);
 /* Appends `v` (or \N for NULL) escaped for the row text. */
 void store_sb_rowvalue(store_sb *b, const char *v);
 

@@ -365,6 +365,51 @@ static void my_sum64_expr(store_sb *b, const char *rowtext) {
                      "0) AS CHAR)", rowtext);
 }
 
+/* Per-row digests (store.h: digest_families), between two MySQL/MariaDB
+ * tables only: my-native-v1 is the first 16 hex digits of MD5 over each
+ * compared value as the server prints it natively (numbers and times bare,
+ * other kinds as "len:text", NULL as N, joined by '|': an injective
+ * spelling), as an unsigned integer, summable
+ * (SUM over BIGINT UNSIGNED is an exact DECIMAL). The server's own text is
+ * one per value for a given column type (decimals exact, doubles in their
+ * shortest digits, DATETIME(6) with six fraction digits, TIMESTAMP in the
+ * session's UTC), so it needs none of the canonical text's CASE / TRIM /
+ * DATE_FORMAT per value, which was nine tenths of the digest query (1.2 s
+ * of 1.3 s per 200,000 rows). Two tables whose column types differ print
+ * equal values differently: their rows then differ by digest and are
+ * compared by canonical text when read (a false difference costs a read,
+ * never a write). */
+static const char *const my_digest_families[] = {"my-native-v1", NULL};
+
+/* Kinds whose native text never holds '|' nor equals 'N': written bare
+ * (the length prefix cost a second conversion of each number). */
+static bool my_native_plain(store_kind k) {
+    return k == STORE_K_INT || k == STORE_K_NUMERIC || k == STORE_K_FLOAT || k == STORE_K_BOOL ||
+           k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE ||
+           k == STORE_K_TIME;
+}
+
+static int my_row_digest_expr(store_sb *b, const char *family, const store_table *t,
+                              const char *rowtext, bool sum) {
+    (void)rowtext;
+    if (strcmp(family, "my-native-v1") != 0) return ST_ENOTIMPL;
+    store_sb_add(b, sum ? "CAST(COALESCE(SUM(" : "CAST(");
+    store_sb_add(b, "CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|'");
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (t->ignored != NULL && t->ignored[i]) continue; /* compare: false */
+        store_sb q = {0};
+        store_sb_quote(&q, t->cols[i]);
+        const char *c = q.s ? q.s : "``";
+        if (my_native_plain(t->kinds[i])) store_sb_addf(b, ", IFNULL(%s, 'N')", c);
+        else store_sb_addf(b, ", IFNULL(CONCAT(LENGTH(%s), ':', %s), 'N')", c, c);
+        if (q.oom) b->oom = true;
+        store_sb_free(&q);
+    }
+    store_sb_add(b, ")), 1, 16), 16, 10) AS UNSIGNED)");
+    store_sb_add(b, sum ? "), 0) AS CHAR)" : " AS CHAR)");
+    return ST_OK;
+}
+
 /* Ranges from the JSON parameter (JSON_TABLE, MariaDB 10.6+ / MySQL 8),
  * joined to the table by key; GROUP_CONCAT in key order gives the text
  * PostgreSQL's string_agg builds. Empty ranges yield no row (the caller
@@ -1688,6 +1733,8 @@ static const struct store_ops my_store_ops = {
     .order_term = my_order_term,
     .sum64_expr = my_sum64_expr,
     .digest_sql = my_digest_sql,
+    .digest_families = my_digest_families,
+    .row_digest_expr = my_row_digest_expr,
     .query = my_query,
     .query_small = my_query_small,
     .reader_next = my_next,

@@ -258,6 +258,47 @@ static void fn_store(sqlite3_context *c, int argc, sqlite3_value **v) {
     else sqlite3_result_text(c, out, -1, SQLITE_TRANSIENT);
 }
 
+/* One value's colhash-v2 term (store_canon.c): straight from the storage
+ * class where it already holds the canonical value (an integer of an
+ * integer kind, a double of a float kind, text of a text kind, time text in
+ * canonical shape), else from the canonical text. */
+static uint64_t colhash_value(store_kind k, sqlite3_value *v, int seed) {
+    int type = sqlite3_value_type(v);
+    if (type == SQLITE_NULL) return store_colhash_null(seed);
+    if (type == SQLITE_INTEGER && k == STORE_K_INT)
+        return store_colhash_int(sqlite3_value_int64(v), seed);
+    if (type == SQLITE_FLOAT && k == STORE_K_FLOAT)
+        return store_colhash_double(sqlite3_value_double(v), seed);
+    if (k == STORE_K_TEXT || sq_canon_as_is(v, type, k)) {
+        const char *t = (const char *)sqlite3_value_text(v);
+        size_t n = k == STORE_K_TEXT ? (size_t)sqlite3_value_bytes(v) : (t ? strlen(t) : 0);
+        return store_colhash_text(k, t ? t : "", n, seed);
+    }
+    char buf[128];
+    const char *out = sq_canon_value(v, k, buf, sizeof buf);
+    if (out == NULL) out = (const char *)sqlite3_value_text(v);   /* as st_canon */
+    return store_colhash_text(k, out ? out : "", out ? strlen(out) : 0, seed);
+}
+
+/* st_colhash(seed1, kind1, v1, seed2, kind2, v2, ...): the row's
+ * colhash-v2 digest, the XOR of its values' terms. */
+static void fn_colhash(sqlite3_context *c, int argc, sqlite3_value **v) {
+    uint64_t h = 0;
+    for (int i = 0; i + 2 < argc; i += 3)
+        h ^= colhash_value((store_kind)sqlite3_value_int(v[i + 1]), v[i + 2],
+                           sqlite3_value_int(v[i]));
+    sqlite3_result_int64(c, (sqlite3_int64)h);
+}
+
+/* st_sumi64(x): the sum of integers x mod 2^64 as unsigned decimal text
+ * (SQLite's sum() fails on overflow). */
+static void fn_sumi64_step(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    uint64_t *acc = sqlite3_aggregate_context(c, sizeof *acc);
+    if (acc != NULL && sqlite3_value_type(v[0]) != SQLITE_NULL)
+        *acc += (uint64_t)sqlite3_value_int64(v[0]);
+}
+
 static void fn_sum64_step(sqlite3_context *c, int argc, sqlite3_value **v) {
     (void)argc;
     uint64_t *acc = sqlite3_aggregate_context(c, sizeof *acc);
@@ -356,6 +397,9 @@ static int sq_register(sqlite3 *db) {
         sqlite3_create_function(db, "st_canon", 2, f, NULL, fn_canon, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "st_store", 2, f, NULL, fn_store, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "st_rowtext", -1, f, NULL, fn_rowtext, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "st_colhash", -1, f, NULL, fn_colhash, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "st_sumi64", 1, f, NULL, NULL, fn_sumi64_step,
+                                fn_sum64_final) != SQLITE_OK ||
         sqlite3_create_function(db, "st_sum64", 1, f, NULL, NULL, fn_sum64_step,
                                 fn_sum64_final) != SQLITE_OK ||
         sqlite3_create_function(db, "st_md5_agg", 2, f, NULL, NULL, fn_md5_agg_step,
@@ -487,15 +531,29 @@ static void sq_order_term(store_sb *b, const char *qcol, store_kind kind) {
     else sq_canon_expr(b, kind, qcol);
 }
 
-/* Per-row digests (store.h): canon-md5-v1 only, over the md5() this
- * driver registers, so SQLite and PostgreSQL digests agree. */
-static const char *const sq_digest_families[] = {"canon-md5-v1", NULL};
+/* Per-row digests (store.h): colhash-v2 through st_colhash() (the
+ * PostgreSQL hash terms computed in C, store_canon.c), summed by
+ * st_sumi64(); canon-md5-v1 over the md5() this driver registers. Both
+ * agree with PostgreSQL's for equal rows. */
+static const char *const sq_digest_families[] = {"colhash-v2", "canon-md5-v1", NULL};
 
 static int sq_row_digest_expr(store_sb *b, const char *family, const store_table *t,
                               const char *rowtext, bool sum) {
-    (void)t;
-    if (strcmp(family, "canon-md5-v1") != 0 || sum) return ST_ENOTIMPL;
-    store_sb_addf(b, "substr(md5(%s), 1, 16)", rowtext);
+    if (strcmp(family, "canon-md5-v1") == 0) {
+        if (sum) return ST_ENOTIMPL;
+        store_sb_addf(b, "substr(md5(%s), 1, 16)", rowtext);
+        return ST_OK;
+    }
+    if (strcmp(family, "colhash-v2") != 0) return ST_ENOTIMPL;
+    store_sb_add(b, sum ? "st_sumi64(st_colhash(" : "(st_colhash(");
+    const char *sep = "";
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (t->ignored != NULL && t->ignored[i]) continue; /* compare: false */
+        store_sb_addf(b, "%s%zu, %d, ", sep, i + 1, (int)t->kinds[i]);
+        store_sb_quote(b, t->cols[i]);
+        sep = ", ";
+    }
+    store_sb_add(b, "))");
     return ST_OK;
 }
 

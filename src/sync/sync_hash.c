@@ -41,7 +41,7 @@
  * otherwise.
  *
  * Same-engine fast path (both stores offer a summable per-row digest
- * family, store.h: pg-colhash-v1 between PostgreSQL databases; single
+ * family, store.h: colhash-v2 between PostgreSQL and SQLite; single
  * indexed integer key): a range's checksum is the sum of the rows' typed
  * hashes (the XOR of each value's extended hash), so no row text is
  * built; the first level cuts the key range (min and max only: the span's
@@ -647,11 +647,12 @@ static int fast_split(sync_ctx *c, range_stack *st, hash_range r) {
  * than reading everything, so full runs instead. The sample only chooses
  * between exact paths: a wrong guess costs time, never a row. */
 #define HASH_SAMPLE 64
-/* Full when >= 1/12 of the sampled rows differ. Measured at 1M rows, 10%
- * spread: the row pass (1.27 s per side streaming digests, 0.66 s fetching
- * 100,000 rows by key) cost as much as full's read (3.2 s against 3.16 s
- * in one run, 1.13x full in the benchmark); at 1% it is 0.62x. */
-#define HASH_FULL_SHARE 12
+/* Full when >= 1/5 of the sampled rows differ. Measured at 1M rows, with
+ * the row pass's digest streams overlapped with fetching and writing the
+ * rows found (sync_hash_rows.c): 0.6-0.7x full at 10% spread, 0.9-0.95x
+ * at 20%, slower than full at 25% (it was 1.13x full at 10% when stream,
+ * fetch and write took turns, and the threshold 1/12). */
+#define HASH_FULL_SHARE 5
 
 typedef enum { HASH_PLAN_LEVELS, HASH_PLAN_ROWS, HASH_PLAN_FULL } hash_plan;
 
@@ -700,7 +701,7 @@ static int sample_plan(sync_ctx *c, hash_range top, hash_plan *plan) {
 }
 
 /* Same-engine fast path (a summable digest family both stores offer,
- * pg-colhash-v1 between PostgreSQL databases): checksums are sums of the
+ * colhash-v2 between PostgreSQL and SQLite): checksums are sums of the
  * rows' typed hashes, no row text built, so the top level is one GROUP BY
  * pass per side; it goes straight to the fine buckets (which also tell
  * identical tables) without a whole-table checksum first, unless the

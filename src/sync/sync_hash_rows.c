@@ -12,16 +12,21 @@
  * (the equal ones between are few), each side streams (key, row digest)
  * in key order — the digest computed
  * by the database itself (store_ops.row_digest_expr, a family both stores
- * offer: pg-colhash-v1 between PostgreSQL databases, canon-md5-v1 across
- * engines) — and a merge on the integer key collects the keys present on
+ * offer: colhash-v2 between PostgreSQL and SQLite, canon-md5-v1 with
+ * MySQL) — and a merge on the integer key collects the keys present on
  * one side only or whose digests differ. Those keys are then fetched from
  * both sides, SYNC_ROWS_FETCH at a time (WHERE key IN (...), integer
  * literals), and merged with sync_merge(), which queues exactly the
- * inserts, updates and deletes needed: a false difference (unlike column
+ * inserts, updates and deletes needed (PostgreSQL: WHERE key = ANY of one
+ * array literal, store_ops.keys_where): a false difference (unlike column
  * types giving unlike digests for equal values) costs a fetch, never a
  * write. Memory is bounded: after SYNC_ROWS_WINDOW differing keys the
  * streams are closed, those keys fetched and merged, and the streams
  * reopened after the last key compared.
+ *
+ * Between two servers the streams run on a connection pair of their own
+ * while the run's connections fetch, merge and write the keys already
+ * found (the overlapped pass, below); with SQLite on a side they take turns.
  *
  * Leaves (sync_hash_merge_buckets/ranges) go the same way when a digest
  * family exists: their (key, digest) pairs are streamed and compared, a
@@ -40,6 +45,7 @@
 #include "../log/log.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +150,11 @@ static void keys_where(store_sb *q, sync_ctx *c, bool source, const void *arg,
     (void)np;
     const key_slice *ks = arg;
     int k = key_index(c);
+    store_sb kq = {0};
+    store_sb_quote(&kq, source ? c->scols[k] : c->dcols[k]);
+    bool driver = kq.s != NULL && store_keys_where(source ? c->src : c->dst, q, kq.s, ks->k, ks->n);
+    store_sb_free(&kq);
+    if (driver) return;
     store_sb_add(q, " WHERE ");
     store_sb_quote(q, source ? c->scols[k] : c->dcols[k]);
     store_sb_add(q, " IN (");
@@ -240,8 +251,10 @@ static void buckets_where(store_sb *q, sync_ctx *c, bool source, const void *arg
     int64_t a = bs->lo + bs->idx[0] * bs->step;
     int64_t last = bs->lo + bs->idx[bs->n - 1] * bs->step;
     int64_t b = bs->hi - last < bs->step ? bs->hi : last + bs->step - 1;
+    /* integer division: MySQL's '/' is decimal (2.5 is in no bucket) */
     store_sb_addf(q, " WHERE %s BETWEEN %" PRId64 " AND %" PRId64 " AND (%s - (%" PRId64
-                  ")) / %" PRId64 " IN (", kc, a, b, kc, bs->lo, bs->step);
+                  ")) %s %" PRId64 " IN (", kc, a, b, kc, bs->lo,
+                  store_int_div(source ? c->src : c->dst), bs->step);
     for (size_t i = 0; i < bs->n; i++) store_sb_addf(q, "%s%" PRId64, i ? "," : "", bs->idx[i]);
     store_sb_add(q, ")");
     if (kq.oom) q->oom = true;
@@ -281,15 +294,23 @@ static int open_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, const dig
     return rc;
 }
 
+typedef struct key_pipe key_pipe;
+static int pipe_publish(sync_ctx *c, key_pipe *p, key_set *ks, bool *full);
+static int pipe_check(sync_ctx *c, key_pipe *p);
+
 /* Merges the two open digest streams, collecting the keys on one side only
  * or whose digests differ. With `windowed`, stops once the window is full
  * (*more, *next_lo = the key after the last one compared; `hi` is the
- * stream's last possible key); otherwise reads both to the end. */
+ * stream's last possible key); otherwise reads both to the end. With a
+ * pipe (the overlapped pass), every SYNC_ROWS_FETCH keys move to it, and
+ * the window is full when the pipe holds SYNC_ROWS_WINDOW keys. */
 static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_set *ks,
-                           bool windowed, int64_t hi, bool *more, int64_t *next_lo) {
+                           bool windowed, int64_t hi, bool *more, int64_t *next_lo,
+                           key_pipe *pipe) {
     int64_t sk = 0, dk = 0;
     const char *sd = NULL, *dd = NULL;
     bool send = false, dend = false;
+    unsigned seen = 0;
     int rc = side_next(c, ss, &sk, &sd, &send);
     if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
     while (rc == ST_OK && (!send || !dend)) {
@@ -308,8 +329,12 @@ static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_se
             if (rc == ST_OK) rc = side_next(c, ss, &sk, &sd, &send);
             if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
         }
-        if (windowed && rc == ST_OK && ks->n >= SYNC_ROWS_WINDOW && k < hi &&
-            (!send || !dend)) {
+        bool full = ks->n >= SYNC_ROWS_WINDOW;
+        if (pipe != NULL && rc == ST_OK && ks->n >= SYNC_ROWS_FETCH)
+            rc = pipe_publish(c, pipe, ks, &full);
+        else if (pipe != NULL && rc == ST_OK && (++seen & 0xffff) == 0)
+            rc = pipe_check(c, pipe);   /* the fetcher may have failed meanwhile */
+        if (windowed && rc == ST_OK && full && k < hi && (!send || !dend)) {
             *more = true;
             *next_lo = k + 1;
             break;
@@ -322,13 +347,13 @@ static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_se
  * range is done (*next_lo unchanged, *more false) or the window is full
  * (*more, *next_lo = the key after the last one compared). */
 static int compare_window(sync_ctx *c, int64_t lo, int64_t hi, key_set *ks, bool *more,
-                          int64_t *next_lo) {
+                          int64_t *next_lo, key_pipe *pipe) {
     *more = false;
     sync_stream ss = {0}, ds = {0};
     digest_rows all = {0};
     int rc = open_streams(c, &ss, &ds, &all, lo, hi);
     if (rc != ST_OK) return rc;
-    rc = compare_streams(c, &ss, &ds, ks, true, hi, more, next_lo);
+    rc = compare_streams(c, &ss, &ds, ks, true, hi, more, next_lo, pipe);
     sync_stream_close(&ss);
     sync_stream_close(&ds);
     return rc;
@@ -342,7 +367,7 @@ static int compare_where(sync_ctx *c, const digest_rows *dr, key_set *ks) {
     int64_t next = 0;
     int rc = open_streams(c, &ss, &ds, dr, 0, 0);
     if (rc != ST_OK) return rc;
-    rc = compare_streams(c, &ss, &ds, ks, false, 0, &more, &next);
+    rc = compare_streams(c, &ss, &ds, ks, false, 0, &more, &next, NULL);
     sync_stream_close(&ss);
     sync_stream_close(&ds);
     if (rc == ST_OK) rc = fetch_and_merge(c, ks);
@@ -506,6 +531,180 @@ int sync_hash_rows_sample(sync_ctx *c, const int64_t (*r)[2], size_t n, hash_sam
     return rc;
 }
 
+/* --- The overlapped row pass --- */
+
+/* The digest streams run in a thread on a connection pair of their own
+ * and hand the differing keys over through this pipe, SYNC_ROWS_FETCH at
+ * a time; the run's own connections fetch, merge and write them
+ * meanwhile. The producer never waits on the pipe with its streams open:
+ * when the pipe holds a window of keys it closes them after the last key
+ * compared and reopens after that key once the fetcher has taken them —
+ * so a reader never holds a snapshot (or, elsewhere, a lock) open while
+ * waiting for the writer. */
+struct key_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    key_set q;            /* keys found and not yet taken, ascending */
+    bool done, stop;      /* the producer finished; the fetcher gave up */
+    int rc;               /* the producer's result, and its error: */
+    st_error err;
+    sync_ctx *c;          /* the run (the producer reads its columns) */
+    store *src, *dst;     /* the producer's connections */
+    int64_t lo, hi;
+};
+
+/* Producer: moves ks's keys into the pipe; *full when it holds a window. */
+static int pipe_publish(sync_ctx *c, key_pipe *p, key_set *ks, bool *full) {
+    int rc = ST_OK;
+    pthread_mutex_lock(&p->mu);
+    if (p->stop) rc = st_error_set(c->err, ST_EINTR, "hash: row pass stopped");
+    for (size_t i = 0; rc == ST_OK && i < ks->n; i++) rc = key_add(c, &p->q, ks->k[i]);
+    *full = p->q.n >= SYNC_ROWS_WINDOW;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    ks->n = 0;
+    return rc;
+}
+
+/* Producer: ST_EINTR once the fetcher gave up (checked every 65,536 keys
+ * compared, so a failed run does not wait for the rest of the stream). */
+static int pipe_check(sync_ctx *c, key_pipe *p) {
+    pthread_mutex_lock(&p->mu);
+    bool stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return stop ? st_error_set(c->err, ST_EINTR, "hash: row pass stopped") : ST_OK;
+}
+
+/* Producer: waits (streams closed) until the fetcher took the window. */
+static int pipe_room(key_pipe *p) {
+    pthread_mutex_lock(&p->mu);
+    while (p->q.n >= SYNC_ROWS_WINDOW && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+    bool stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return stop ? st_error_set(&p->err, ST_EINTR, "hash: row pass stopped") : ST_OK;
+}
+
+static void *pipe_produce(void *arg) {
+    key_pipe *p = arg;
+    sync_ctx pc = *p->c;   /* columns and families shared; its own stores and error */
+    pc.src = p->src;
+    pc.dst = p->dst;
+    pc.err = &p->err;
+    key_set ks = {0};
+    int64_t lo = p->lo;
+    bool more = true, full = false;
+    int rc = ST_OK;
+    while (rc == ST_OK && more) {
+        rc = pipe_room(p);
+        if (rc == ST_OK) rc = compare_window(&pc, lo, p->hi, &ks, &more, &lo, p);
+    }
+    if (rc == ST_OK) rc = pipe_publish(&pc, p, &ks, &full);
+    free(ks.k);
+    pthread_mutex_lock(&p->mu);
+    p->rc = rc;
+    p->done = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Fetcher: the next keys into *ks (swapped with the pipe's); none left
+ * when ks->n == 0 after the producer finished. */
+static void pipe_take(key_pipe *p, key_set *ks) {
+    pthread_mutex_lock(&p->mu);
+    while (p->q.n == 0 && !p->done) pthread_cond_wait(&p->cv, &p->mu);
+    if (p->done && p->rc != ST_OK) p->q.n = 0;   /* the streams failed: stop */
+    key_set t = p->q;
+    p->q = *ks;
+    p->q.n = 0;
+    *ks = t;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The producer's connection pair, with the run's interrupt and hints. */
+static int pipe_open(sync_ctx *c, key_pipe *p) {
+    const config_pipeline *pl = c->o->pipeline;
+    const config_datastore *sd = config_datastore_find(c->o->cfg, pl->source.datastore);
+    const config_datastore *dd = config_datastore_find(c->o->cfg, pl->destination.datastore);
+    if (sd == NULL || dd == NULL) return ST_ENOTFOUND;
+    int rc = sync_store_open(c->o, &p->src, sd, c->err);
+    if (rc == ST_OK) rc = sync_store_open(c->o, &p->dst, dd, c->err);
+    for (int i = 0; rc == ST_OK && i < 2; i++) {
+        store *s = i ? p->dst : p->src;
+        store_set_interrupt(s, c->o->interrupt);
+        rc = store_hint_aggregate(s, true, c->err);
+    }
+    return rc;
+}
+
+/* Whether the streams may run beside the writes: both datastores are
+ * servers (a file datastore, SQLite, has one writer at a time and would
+ * make the writes wait for the streams' reads). */
+static bool pipe_possible(const sync_ctx *c) {
+    if (c->o->cfg == NULL) return false;
+    const config_pipeline *pl = c->o->pipeline;
+    const config_datastore *sd = config_datastore_find(c->o->cfg, pl->source.datastore);
+    const config_datastore *dd = config_datastore_find(c->o->cfg, pl->destination.datastore);
+    return sd != NULL && dd != NULL && sd->path == NULL && dd->path == NULL;
+}
+
+/* Stops the producer (at its next hand-over) and waits for it. */
+static void pipe_join(key_pipe *p, pthread_t th) {
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(th, NULL);
+}
+
+/* The row pass over [lo, hi], the digests streaming on their own
+ * connections while this thread fetches, merges and writes the keys found
+ * so far. *opened false: no second connection pair could be opened (the
+ * caller runs the pass in turns). The first error wins: the fetcher's, or
+ * the streams' (an interrupt ends a stream's read). */
+static int rows_overlapped(sync_ctx *c, int64_t lo, int64_t hi, bool *opened) {
+    key_pipe p = {.c = c, .lo = lo, .hi = hi};
+    st_error keep = *c->err;
+    *opened = pipe_open(c, &p) == ST_OK;
+    if (!*opened) {
+        log_debug(c->o->pipeline->name, c->o->strategy->name,
+                  "hash: no second connection pair (%s); row pass in turns", c->err->msg);
+        *c->err = keep;
+        store_close(p.src);
+        store_close(p.dst);
+        return ST_OK;
+    }
+    log_detail(c->o->pipeline->name, c->o->strategy->name,
+               "hash: row digests stream on a second connection pair while the differing "
+               "rows are fetched and written");
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t th;
+    bool started = pthread_create(&th, NULL, pipe_produce, &p) == 0;
+    int rc = started ? ST_OK
+                     : st_error_set(c->err, ST_ENOMEM, "hash: cannot start the digest streams");
+    key_set ks = {0};
+    while (rc == ST_OK) {
+        pipe_take(&p, &ks);
+        if (ks.n == 0) break;
+        rc = fetch_and_merge(c, &ks);
+        sync_progress_update(&c->prog, c->stats, false);
+    }
+    if (started) pipe_join(&p, th);
+    if (rc == ST_OK && p.rc != ST_OK) {
+        *c->err = p.err;
+        rc = p.rc;
+    }
+    free(ks.k);
+    free(p.q.k);
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    store_close(p.src);
+    store_close(p.dst);
+    return rc;
+}
+
 int sync_hash_rows(sync_ctx *c, const int64_t (*ranges)[2], size_t n) {
     key_set ks = {0};
     int rc = ST_OK;
@@ -517,9 +716,11 @@ int sync_hash_rows(sync_ctx *c, const int64_t (*ranges)[2], size_t n) {
          * equal ones between cost less to read than a stream per range. */
         int64_t lo = ranges[i][0], hi = ranges[n - 1][1];
         i = n;
-        bool more = true;
+        bool more = true, opened = false;
+        if (pipe_possible(c)) rc = rows_overlapped(c, lo, hi, &opened);
+        if (opened) break;
         while (rc == ST_OK && more) {
-            rc = compare_window(c, lo, hi, &ks, &more, &lo);
+            rc = compare_window(c, lo, hi, &ks, &more, &lo, NULL);
             if (rc == ST_OK) rc = fetch_and_merge(c, &ks);
             sync_progress_update(&c->prog, c->stats, false);
         }

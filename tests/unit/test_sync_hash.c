@@ -122,9 +122,13 @@ static void test_hash_sparse_keys_counted_before_digests(void **x) {
     state_stats st;
     run_ok(&e, CONFIG_STRATEGY_FULL, &st);
     assert_int_equal(st.rows_inserted, SPARSE_ROWS);
-    assert_identical_run(&e, 16 * 16);
+    /* SQLite and PostgreSQL both offer colhash-v2 (summable): the fast
+     * path's first level, HASH_FAST_FANOUT buckets over the span's width;
+     * the ordered digests' count pass is left to pairs without a summable
+     * family (MySQL). */
+    assert_identical_run(&e, 16384);
     change_and_hash(&e, SPARSE_STRIDE, SPARSE_STRIDE, 2000);
-    assert_identical_run(&e, 16 * 16);
+    assert_identical_run(&e, 16384);
     synct_teardown(&e);
 }
 
@@ -171,9 +175,11 @@ static void test_hash_keys_spanning_int64_count_pass(void **x) {
     state_stats st;
     run_ok(&e, CONFIG_STRATEGY_FULL, &st);
     assert_int_equal(st.rows_inserted, 2 * WIDE_ROWS + 1);
-    assert_identical_run(&e, 16 * 16);
+    /* the fast path (colhash-v2) over a span wider than 2^63 keys: its
+     * buckets compare against bounds, HASH_MAX_FANOUT of them */
+    assert_identical_run(&e, 1024);
     change_and_hash(&e, -WIDE_ROWS * WIDE_SPARSE_STRIDE, WIDE_SPARSE_STRIDE, 2000);
-    assert_identical_run(&e, 16 * 16);
+    assert_identical_run(&e, 1024);
     synct_teardown(&e);
 }
 
