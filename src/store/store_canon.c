@@ -601,7 +601,7 @@ uint64_t store_colhash_text(store_kind kind, const char *t, size_t n, int seed) 
     case STORE_K_TIMESTAMPTZ:
     case STORE_K_TIMESTAMP:
     case STORE_K_DATE:
-        if (ch_pg_time(t, n, &us)) return store_pg_hash_int8(us, s);
+        if (ch_pg_time(t, n, &us)) return store_colhash_int(us, seed);   /* high word too */
         break;
     default: break;
     }

@@ -335,10 +335,24 @@ static void pg_digest_sql(store_sb *b, const char *from, const char *qkey, const
  * and both infinities alike, so a flag for those is hashed in (1 negative,
  * 2 NaN, 4 Infinity, seed + 65536: a bare XOR would meet the weight's):
  * pg-colhash-v1, without these two, took 1.5 and -1.5 (and 1 and 2^32)
- * for equal. SQLite computes the same terms in C from the canonical text
+ * for equal; times hash their high word as integers do (pg_colhash_time). SQLite computes the same terms in C from the canonical text
  * (store_canon.c, store_colhash_text), so the family also serves
  * PostgreSQL <-> SQLite. */
 static const char *const pg_digest_families[] = {"colhash-v2", "canon-md5-v1", NULL};
+
+/* A time as its microseconds since 2000-01-01 (timestamp_hash_extended is
+ * hashint8extended of them, which folds the high word into the low one:
+ * 2000-01-01 00:00 and 01:11:34.967297, 2^32 + 1 us later, hashed alike),
+ * so the high word is hashed too, as for integers; the infinities stand
+ * for INT64_MAX and INT64_MIN, as in PostgreSQL. cast turns c into a
+ * timestamp in UTC. */
+static void pg_colhash_time(store_sb *b, const char *c, const char *cast, int seed) {
+    store_sb_addf(b, "(timestamp_hash_extended((%s)%s, %d) # hashint4extended(CASE WHEN "
+                  "isfinite((%s)%s) THEN floor((EXTRACT(EPOCH FROM (%s)%s) - 946684800) * "
+                  "1000000 / 4294967296)::int WHEN (%s)%s > 'epoch' THEN 2147483647 ELSE "
+                  "-2147483648 END, %d))", c, cast, seed, c, cast, c, cast, c, cast,
+                  seed + STORE_COLHASH_HI_SEED);
+}
 
 static void pg_colhash_term(store_sb *b, store_kind kind, const char *c, int seed) {
     store_sb_add(b, "COALESCE(");
@@ -360,15 +374,10 @@ static void pg_colhash_term(store_sb *b, store_kind kind, const char *c, int see
         break;
     case STORE_K_BOOL: store_sb_addf(b, "hashint4extended((%s)::boolean::int, %d)", c, seed); break;
     case STORE_K_TIMESTAMPTZ:
-        store_sb_addf(b, "timestamp_hash_extended((%s)::timestamptz AT TIME ZONE 'UTC', %d)", c,
-                      seed);
+        pg_colhash_time(b, c, "::timestamptz AT TIME ZONE 'UTC'", seed);
         break;
-    case STORE_K_TIMESTAMP:
-        store_sb_addf(b, "timestamp_hash_extended((%s)::timestamp, %d)", c, seed);
-        break;
-    case STORE_K_DATE:
-        store_sb_addf(b, "timestamp_hash_extended((%s)::date::timestamp, %d)", c, seed);
-        break;
+    case STORE_K_TIMESTAMP: pg_colhash_time(b, c, "::timestamp", seed); break;
+    case STORE_K_DATE: pg_colhash_time(b, c, "::date::timestamp", seed); break;
     default: store_sb_addf(b, "hashtextextended((%s)::text COLLATE \"C\", %d)", c, seed);
     }
     store_sb_addf(b, ", %d)", -seed);
