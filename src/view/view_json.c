@@ -96,7 +96,7 @@ static void config_members(json_writer *w, const view_pipeline *v, size_t i) {
 
 static void record_members(json_writer *w, const view_pipeline *v, size_t i) {
     const state_record *r = &v->recs[i];
-    bool corrupt = v->problem[i][0] != '\0';
+    bool corrupt = view_problem(v, i) != NULL;
     json_kv_bool(w, "has_state", v->has_state[i]);
     json_kv_string(w, "status", corrupt ? "corrupt" : state_status_name(r->status));
     const char *by = view_paused_by(v, i);
@@ -134,9 +134,9 @@ static void record_members(json_writer *w, const view_pipeline *v, size_t i) {
 /* The decision: sched_select's verdict and reason, verbatim. */
 static void decision_members(json_writer *w, const view_pipeline *v, size_t i) {
     const sched_decision *d = &v->d[i];
-    bool corrupt = v->problem[i][0] != '\0';
-    json_kv_bool(w, "should_run", !corrupt && d->run);
-    json_kv_string(w, "reason", corrupt ? v->problem[i] : d->reason);
+    const char *problem = view_problem(v, i);
+    json_kv_bool(w, "should_run", problem == NULL && d->run);
+    json_kv_string(w, "reason", problem ? problem : d->reason);
     json_kv_time(w, "prev_slot", d->prev);
     json_kv_time(w, "next_slot", d->next);
     json_kv_int(w, "backoff_seconds", d->backoff_s);
