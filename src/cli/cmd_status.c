@@ -209,6 +209,20 @@ static void print_scheduler(state *st, int64_t now) {
                "being scheduled\n", ago);
 }
 
+/* One line of the table, each cell padded to its column's width (by hand:
+ * printf's %-*s was a tenth of `status` at 20,000 rows). */
+static void print_line(const char *const *cell, const int *width) {
+    static const char blanks[64] = "                                                               ";
+    for (int k = 0; k < COLS - 1; k++) {
+        size_t len = strlen(cell[k]);
+        fwrite(cell[k], 1, len, stdout);
+        for (int pad = width[k] - (int)len + 2; pad > 0; pad -= 63)
+            fwrite(blanks, 1, pad < 63 ? (size_t)pad : 63, stdout);
+    }
+    fputs(cell[COLS - 1], stdout);
+    fputc('\n', stdout);
+}
+
 static void print_text(state *st, const status_row *rows, size_t n, int64_t now) {
     int width[COLS];
     for (int i = 0; i < COLS; i++) width[i] = (int)strlen(headers[i]);
@@ -223,13 +237,11 @@ static void print_text(state *st, const status_row *rows, size_t n, int64_t now)
     printf("Status at %s\n", at);
     print_scheduler(st, now);
     printf("\n");
-    for (int k = 0; k < COLS - 1; k++) printf("%-*s  ", width[k], headers[k]);
-    printf("%s\n", headers[COLS - 1]);
+    print_line(headers, width);
     for (size_t i = 0; i < n; i++) {
         row_text t;
         row_cells(&rows[i], &t);
-        for (int k = 0; k < COLS - 1; k++) printf("%-*s  ", width[k], t.cell[k]);
-        printf("%s\n", t.cell[COLS - 1]);
+        print_line(t.cell, width);
     }
     if (n == 0) printf("(no pipelines configured)\n");
     for (size_t i = 0, shown = 0; i < n; i++) {

@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC "STCFGC\001\n"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
 #define CACHE_MAX (1u << 30)
 #define OTHER_FS_MARGIN_NS 2000000000LL
 
@@ -195,13 +195,29 @@ static void fingerprint(const config *cfg, strbuf *b) {
 
 /* --- writing --- */
 
+/* Integers as zigzag LEB128 varints (most are small: flags, counts,
+ * positions): the cache of 10,000 pipelines is a third of its size with
+ * 8-byte integers, and reading it is most of a hit. */
 static void put(strbuf *b, const void *p, size_t n) { strbuf_put(b, p, n); }
-static void put_i(strbuf *b, int64_t v) { put(b, &v, sizeof v); }
 
+static void put_i(strbuf *b, int64_t v) {
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    unsigned char o[10];
+    size_t n = 0;
+    do {
+        o[n] = (unsigned char)(u & 0x7f);
+        u >>= 7;
+        if (u) o[n] |= 0x80;
+        n++;
+    } while (u);
+    put(b, o, n);
+}
+
+/* A string: its length + 1 (0 = NULL), then its bytes. */
 static void put_s(strbuf *b, const char *s) {
-    uint32_t n = s ? (uint32_t)strlen(s) + 1 : 0;
-    put(b, &n, sizeof n);
-    if (s) put(b, s, n - 1);
+    size_t n = s ? strlen(s) : 0;
+    put_i(b, s ? (int64_t)n + 1 : 0);
+    if (s) put(b, s, n);
 }
 
 static void put_endpoint(strbuf *b, const config_endpoint *e) {
@@ -372,36 +388,34 @@ typedef struct rd {
 } rd;
 
 static int64_t get_i(rd *r) {
-    int64_t v = 0;
-    if (r->bad || (size_t)(r->end - r->p) < sizeof v) {
-        r->bad = true;
-        return 0;
+    uint64_t u = 0;
+    for (int shift = 0; !r->bad && shift < 64; shift += 7) {
+        if (r->p >= r->end) break;
+        unsigned char c = (unsigned char)*r->p++;
+        u |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
     }
-    memcpy(&v, r->p, sizeof v);
-    r->p += sizeof v;
-    return v;
+    r->bad = true;
+    return 0;
 }
 
 /* A string (malloc'ed; NULL when it was NULL or on a problem). */
 static char *get_s(rd *r) {
-    uint32_t n;
-    if (r->bad || (size_t)(r->end - r->p) < sizeof n) {
+    int64_t n = get_i(r);
+    if (r->bad || n <= 0) {
+        if (n < 0) r->bad = true;
+        return NULL;
+    }
+    if ((uint64_t)(r->end - r->p) < (uint64_t)n - 1) {
         r->bad = true;
         return NULL;
     }
-    memcpy(&n, r->p, sizeof n);
-    r->p += sizeof n;
-    if (n == 0) return NULL;
-    if ((size_t)(r->end - r->p) < n - 1) {
-        r->bad = true;
-        return NULL;
-    }
-    char *s = malloc(n);
+    char *s = malloc((size_t)n);
     if (s == NULL) {
         r->bad = true;
         return NULL;
     }
-    memcpy(s, r->p, n - 1);
+    memcpy(s, r->p, (size_t)n - 1);
     s[n - 1] = '\0';
     r->p += n - 1;
     return s;

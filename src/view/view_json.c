@@ -175,11 +175,12 @@ static void freshness_json(json_writer *w, const view_pipeline *v) {
     json_key(w, "age_s");
     if (last != ST_TIME_NONE) json_double(w, (double)((v->at - last) / 1000) / 1000.0);
     else json_null(w);
-    int64_t *kept = calloc(p->nstrategies ? p->nstrategies : 1, sizeof *kept);
+    int64_t small[8];
+    int64_t *kept = p->nstrategies <= 8 ? small : calloc(p->nstrategies, sizeof *kept);
     for (size_t i = 0; kept != NULL && i < p->nstrategies; i++) kept[i] = v->slot[i].retained;
     int by = -1;
     notify_fresh level = notify_pipeline_fresh(p, last, kept, v->at, &by);
-    free(kept);
+    if (kept != small) free(kept);
     json_kv_string(w, "level", level == NOTIFY_FRESH_UNKNOWN ? NULL : notify_fresh_name(level));
     json_kv_string(w, "slot_strategy", by >= 0 ? p->strategies[by].name : NULL);
     json_end_object(w);
