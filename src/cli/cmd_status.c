@@ -13,11 +13,14 @@
  * shows status "corrupt" and the problem as its reason; the other rows are
  * unaffected. "now" is the wall clock, read once here, or --at.
  *
- * The state is read with one state_list() call (one pipelined pass on
- * Redis), then matched to the config by binary search, and the watermarks
- * with one batch read (view_load_live_many): status stays cheap with
- * thousands of pipelines. State for pipelines no longer in the config
- * is not shown (state export shows everything).
+ * At 10,000 pipelines (issue 25): the config comes through the parsed-
+ * config cache (config_load_cached: no YAML parse unless a file changed);
+ * the state is read with one state_list() call (one pipelined pass on
+ * Redis), which the lost-run check also uses, then matched to the config by
+ * binary search; views are built, given their watermarks in one batch read
+ * (view_load_live_many) and freed PIPELINES_CHUNK pipelines at a time, the
+ * text keeping a small row per strategy. State for pipelines no longer in
+ * the config is not shown (state export shows everything).
  *
  * A paused strategy (view_paused_by: an operator, or its failures) shows
  * status PAUSED; the WHY of a pause by failures leads with it and the
