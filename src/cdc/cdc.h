@@ -79,6 +79,11 @@ typedef struct cdc_figures {
 /* The figures of a cdc strategy; all unknown without a saved position (no
  * slot). Best effort: what cannot be read is unknown. */
 void cdc_figures_read(state *st, const char *pipeline, const char *strategy, cdc_figures *out);
+/* The state meta keys cdc_figures_read reads beside the "watermark", for a
+ * caller that reads many strategies' values in one batch (view.c), and the
+ * figures from those values' texts ("" or NULL: not stored). */
+extern const char *const cdc_figures_keys[3];
+void cdc_figures_from(const char *watermark, const char *const texts[3], cdc_figures *out);
 /* Records retained and lag (measured at the run's start). */
 int cdc_figures_record(state *st, const char *pipeline, const char *strategy, int64_t retained,
                        int64_t lag, st_error *err);

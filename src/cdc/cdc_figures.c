@@ -36,26 +36,34 @@
 #define KEY_LAG "slot_lag_bytes"
 #define KEY_CONFIRMED "slot_confirmed_at"
 
-static int64_t meta_int(state *st, const char *p, const char *s, const char *key, int64_t none) {
-    char buf[32];
-    if (state_meta_get(st, p, s, key, buf, sizeof buf, NULL) != ST_OK || buf[0] == '\0')
-        return none;
+const char *const cdc_figures_keys[3] = {KEY_RETAINED, KEY_LAG, KEY_CONFIRMED};
+
+static int64_t text_int(const char *buf, int64_t none) {
+    if (buf == NULL || buf[0] == '\0') return none;
     char *end;
     long long v = strtoll(buf, &end, 10);
     return *end == '\0' && v >= 0 ? (int64_t)v : none;
 }
 
-void cdc_figures_read(state *st, const char *pipeline, const char *strategy,
-                      cdc_figures *out) {
+void cdc_figures_from(const char *watermark, const char *const texts[3], cdc_figures *out) {
     out->retained = out->lag = -1;
     out->confirmed_at = ST_TIME_NONE;
-    char wm[64];
-    if (state_meta_get(st, pipeline, strategy, "watermark", wm, sizeof wm, NULL) != ST_OK ||
-        wm[0] == '\0')
-        return;   /* no slot */
-    out->retained = meta_int(st, pipeline, strategy, KEY_RETAINED, -1);
-    out->lag = meta_int(st, pipeline, strategy, KEY_LAG, -1);
-    out->confirmed_at = meta_int(st, pipeline, strategy, KEY_CONFIRMED, ST_TIME_NONE);
+    if (watermark == NULL || watermark[0] == '\0') return;   /* no slot */
+    out->retained = text_int(texts[0], -1);
+    out->lag = text_int(texts[1], -1);
+    out->confirmed_at = text_int(texts[2], ST_TIME_NONE);
+}
+
+void cdc_figures_read(state *st, const char *pipeline, const char *strategy,
+                      cdc_figures *out) {
+    char wm[64], v[3][32];
+    const char *texts[3];
+    if (state_meta_get(st, pipeline, strategy, "watermark", wm, sizeof wm, NULL) != ST_OK)
+        wm[0] = '\0';
+    for (int i = 0; i < 3 && wm[0]; i++)
+        texts[i] = state_meta_get(st, pipeline, strategy, cdc_figures_keys[i], v[i],
+                                  sizeof v[i], NULL) == ST_OK ? v[i] : NULL;
+    cdc_figures_from(wm, texts, out);
 }
 
 int cdc_figures_record(state *st, const char *pipeline, const char *strategy, int64_t retained,

@@ -237,10 +237,23 @@ static void report_left_out(config_problems *probs) {
     out_state.left_out = *probs;
 }
 
+static int cli_load_config_with(const cli_ctx *ctx, config **out, bool cached);
+
+/* cli_load_config through the parsed-config cache (config_cache.c): for
+ * read commands that never hand the config to a job (`status`). */
+int cli_load_config_cached(const cli_ctx *ctx, config **out) {
+    return cli_load_config_with(ctx, out, true);
+}
+
 int cli_load_config(const cli_ctx *ctx, config **out) {
+    return cli_load_config_with(ctx, out, false);
+}
+
+static int cli_load_config_with(const cli_ctx *ctx, config **out, bool cached) {
     config_problems probs = {0};
     st_error err;
-    if (config_load_valid(out, ctx->config_dir, &probs, &err) == ST_OK) {
+    if ((cached ? config_load_cached(out, ctx->config_dir, &probs, NULL, &err)
+                : config_load_valid(out, ctx->config_dir, &probs, &err)) == ST_OK) {
         if (probs.n > 0 && !ctx->quiet_left_out) report_left_out(&probs);
         else config_problems_clear(&probs);
         return CLI_OK;

@@ -38,6 +38,9 @@ int cli_main(int argc, char **argv);
  * are logged as errors once, kept for cli_config_left_out(), and the valid
  * pipelines are served (CLI_OK). */
 int cli_load_config(const cli_ctx *ctx, config **out);
+/* The same through the parsed-config cache (config_load_cached): read
+ * commands that never hand the config to a job. */
+int cli_load_config_cached(const cli_ctx *ctx, config **out);
 
 /* The problems of the pipeline files the last cli_load_config left out
  * (n == 0: none). Owned by the cli module. */

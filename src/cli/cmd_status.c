@@ -13,11 +13,14 @@
  * shows status "corrupt" and the problem as its reason; the other rows are
  * unaffected. "now" is the wall clock, read once here, or --at.
  *
- * The state is read with one state_list() call (one pipelined pass on
- * Redis), then matched to the config by binary search, and the watermarks
- * with one batch read (view_load_live_many): status stays cheap with
- * thousands of pipelines. State for pipelines no longer in the config
- * is not shown (state export shows everything).
+ * At 10,000 pipelines (issue 25): the config comes through the parsed-
+ * config cache (config_load_cached: no YAML parse unless a file changed);
+ * the state is read with one state_list() call (one pipelined pass on
+ * Redis), which the lost-run check also uses, then matched to the config by
+ * binary search; views are built, given their watermarks in one batch read
+ * (view_load_live_many) and freed PIPELINES_CHUNK pipelines at a time, the
+ * text keeping a small row per strategy. State for pipelines no longer in
+ * the config is not shown (state export shows everything).
  *
  * A paused strategy (view_paused_by: an operator, or its failures) shows
  * status PAUSED; the WHY of a pause by failures leads with it and the
@@ -50,13 +53,16 @@
 #include <string.h>
 
 /* A run whose lease expired without recording is shown (and recorded) as
- * lost, never as running (DESIGN §3). Best effort: without the lock store
- * the records are shown as they are. */
-static void record_lost_runs(const config *cfg, state *st, const char *pipeline) {
+ * lost, never as running (DESIGN §3), over the listing status already read
+ * (run_recover_records updates its entries). Best effort: without the
+ * lock store the records are shown as they are. */
+static void record_lost_runs(const config *cfg, state *st, state_record *all, size_t nall,
+                             const char *pipeline) {
     lock_manager *lm = NULL;
     st_error e;
     if (lock_open(&lm, &cfg->state_url, &e) != ST_OK) return;
-    if (run_recover_lost(st, lm, pipeline, 0, st_time_now(), NULL, &e) != ST_OK)
+    if (run_recover_records(st, lm, all, nall, pipeline, 0, st_time_now(), NULL, NULL, &e) !=
+        ST_OK)
         fprintf(stderr, "synctool status: cannot check for lost runs: %s\n", e.msg);
     lock_close(lm);
 }
@@ -71,30 +77,61 @@ static void usage(FILE *f) {
                "  -h, --help this help\n");
 }
 
-/* One row: strategy i of a pipeline's view (view.h: the record, the
- * scheduler's decision, the watermark). */
+/* One row of the text, taken from strategy i of a pipeline's view (view.h:
+ * the record, the scheduler's decision, the watermark) and kept small: the
+ * views are built and freed PIPELINES_CHUNK at a time. */
 typedef struct status_row {
-    const view_pipeline *v;
+    const config_pipeline *p;
     size_t i;
-    char why[1200];
+    const char *status;         /* "corrupt", "PAUSED" or the record's status */
+    int64_t last_run, attempt, next, retries;
+    bool due;
+    char *why;                  /* the WHY cell (row_why) */
+    char *watermark;            /* taken from the view; NULL = none */
+    cdc_figures slot;
+    const char *paused_by;      /* view_paused_by */
+    bool failed;
 } status_row;
 
 /* The WHY cell: the scheduler's reason verbatim, led by a pause's cause and
  * the command that lifts it. */
-static void row_why(status_row *r) {
-    const view_pipeline *v = r->v;
-    const config_strategy *s = &v->p->strategies[r->i];
-    const char *by = view_paused_by(v, r->i);
-    const char *reason = v->problem[r->i][0] ? v->problem[r->i] : v->d[r->i].reason;
+static char *row_why(const view_pipeline *v, size_t i) {
+    const config_strategy *s = &v->p->strategies[i];
+    const char *by = view_paused_by(v, i);
+    const char *reason = view_problem(v, i) ? view_problem(v, i) : v->d[i].reason;
+    char why[1200];
     if (by && strcmp(by, "failures") == 0)
-        snprintf(r->why, sizeof r->why, "Paused after %lld failures: run `synctool reset %s "
-                 "--strategy %s` to resume; %s", (long long)v->recs[r->i].retry_count,
+        snprintf(why, sizeof why, "Paused after %lld failures: run `synctool reset %s "
+                 "--strategy %s` to resume; %s", (long long)v->recs[i].retry_count,
                  v->p->name, s->name, reason);
     else if (by)
-        snprintf(r->why, sizeof r->why, "%s: run `synctool resume %s --strategy %s` to resume",
+        snprintf(why, sizeof why, "%s: run `synctool resume %s --strategy %s` to resume",
                  reason, v->p->name, s->name);
     else
-        snprintf(r->why, sizeof r->why, "%s", reason);
+        snprintf(why, sizeof why, "%s", reason);
+    return strdup(why);
+}
+
+/* Fills r from strategy i of v (takes its watermark); false when out of memory. */
+static bool row_take(status_row *r, view_pipeline *v, size_t i) {
+    const state_record *rec = &v->recs[i];
+    r->p = v->p;
+    r->i = i;
+    r->paused_by = view_paused_by(v, i);
+    r->status = view_problem(v, i) ? "corrupt"
+                : r->paused_by     ? "PAUSED"
+                                   : state_status_name(rec->status);
+    r->last_run = rec->last_run;
+    r->attempt = rec->last_attempted_at;
+    r->next = v->p->strategies[i].enabled ? v->next_fire[i] : ST_TIME_NONE;
+    r->retries = rec->retry_count;
+    r->due = !view_problem(v, i) && v->d[i].run;
+    r->watermark = v->watermark[i];
+    v->watermark[i] = NULL;
+    r->slot = v->slot[i];
+    r->failed = rec->status == STATE_FAILED;
+    r->why = row_why(v, i);
+    return r->why != NULL;
 }
 
 /* The pipeline's records: from the listing, else read one by one (written
@@ -140,23 +177,18 @@ typedef struct row_text {
 } row_text;
 
 static void row_cells(const status_row *r, row_text *t) {
-    const view_pipeline *v = r->v;
-    const state_record *rec = &v->recs[r->i];
-    fmt_when(rec->last_run, "never", t->last_run, sizeof t->last_run);
-    fmt_when(rec->last_attempted_at, "-", t->attempt, sizeof t->attempt);
-    fmt_when(v->p->strategies[r->i].enabled ? v->next_fire[r->i] : ST_TIME_NONE, "-", t->next,
-             sizeof t->next);
-    snprintf(t->retries, sizeof t->retries, "%lld", (long long)rec->retry_count);
-    t->cell[0] = v->p->name;
-    t->cell[1] = v->p->strategies[r->i].name;
-    t->cell[2] = v->problem[r->i][0]          ? "corrupt"
-                 : view_paused_by(v, r->i)   ? "PAUSED"
-                                             : state_status_name(rec->status);
+    fmt_when(r->last_run, "never", t->last_run, sizeof t->last_run);
+    fmt_when(r->attempt, "-", t->attempt, sizeof t->attempt);
+    fmt_when(r->next, "-", t->next, sizeof t->next);
+    snprintf(t->retries, sizeof t->retries, "%lld", (long long)r->retries);
+    t->cell[0] = r->p->name;
+    t->cell[1] = r->p->strategies[r->i].name;
+    t->cell[2] = r->status;
     t->cell[3] = t->last_run;
     t->cell[4] = t->attempt;
     t->cell[5] = t->retries;
     t->cell[6] = t->next;
-    t->cell[7] = !v->problem[r->i][0] && v->d[r->i].run ? "yes" : "no";
+    t->cell[7] = r->due ? "yes" : "no";
     t->cell[8] = r->why;
 }
 
@@ -180,6 +212,20 @@ static void print_scheduler(state *st, int64_t now) {
                "being scheduled\n", ago);
 }
 
+/* One line of the table, each cell padded to its column's width (by hand:
+ * printf's %-*s was a tenth of `status` at 20,000 rows). */
+static void print_line(const char *const *cell, const int *width) {
+    static const char blanks[64] = "                                                               ";
+    for (int k = 0; k < COLS - 1; k++) {
+        size_t len = strlen(cell[k]);
+        fwrite(cell[k], 1, len, stdout);
+        for (int pad = width[k] - (int)len + 2; pad > 0; pad -= 63)
+            fwrite(blanks, 1, pad < 63 ? (size_t)pad : 63, stdout);
+    }
+    fputs(cell[COLS - 1], stdout);
+    fputc('\n', stdout);
+}
+
 static void print_text(state *st, const status_row *rows, size_t n, int64_t now) {
     int width[COLS];
     for (int i = 0; i < COLS; i++) width[i] = (int)strlen(headers[i]);
@@ -194,45 +240,39 @@ static void print_text(state *st, const status_row *rows, size_t n, int64_t now)
     printf("Status at %s\n", at);
     print_scheduler(st, now);
     printf("\n");
-    for (int k = 0; k < COLS - 1; k++) printf("%-*s  ", width[k], headers[k]);
-    printf("%s\n", headers[COLS - 1]);
+    print_line(headers, width);
     for (size_t i = 0; i < n; i++) {
         row_text t;
         row_cells(&rows[i], &t);
-        for (int k = 0; k < COLS - 1; k++) printf("%-*s  ", width[k], t.cell[k]);
-        printf("%s\n", t.cell[COLS - 1]);
+        print_line(t.cell, width);
     }
     if (n == 0) printf("(no pipelines configured)\n");
     for (size_t i = 0, shown = 0; i < n; i++) {
-        const view_pipeline *v = rows[i].v;
-        if (v->p->strategies[rows[i].i].type != CONFIG_STRATEGY_DELTA) continue;
+        const status_row *r = &rows[i];
+        if (r->p->strategies[r->i].type != CONFIG_STRATEGY_DELTA) continue;
         if (shown++ == 0) printf("\nWATERMARKS (delta: the next run reads rows past these)\n");
-        const char *wm = v->watermark[rows[i].i];
-        printf("  %s:%s  %s\n", v->p->name, v->p->strategies[rows[i].i].name,
-               wm ? wm : "none (the next run reads every row)");
+        printf("  %s:%s  %s\n", r->p->name, r->p->strategies[r->i].name,
+               r->watermark ? r->watermark : "none (the next run reads every row)");
     }
     for (size_t i = 0, shown = 0; i < n; i++) {
-        const view_pipeline *v = rows[i].v;
-        size_t k = rows[i].i;
-        if (v->p->strategies[k].type != CONFIG_STRATEGY_CDC) continue;
+        const status_row *r = &rows[i];
+        const config_strategy *s = &r->p->strategies[r->i];
+        if (s->type != CONFIG_STRATEGY_CDC) continue;
         if (shown++ == 0) printf("\nCDC SLOTS (each retains WAL on its source until a run "
                                  "confirms it)\n");
-        const char *lsn = v->watermark[k];
-        printf("  %s:%s  confirmed %s", v->p->name, v->p->strategies[k].name,
-               lsn ? lsn : "nothing yet (the first run copies in full)");
-        const cdc_figures *f = &v->slot[k];
+        printf("  %s:%s  confirmed %s", r->p->name, s->name,
+               r->watermark ? r->watermark : "nothing yet (the first run copies in full)");
+        const cdc_figures *f = &r->slot;
         if (f->retained >= 0)
             printf(", %" PRId64 " bytes of WAL retained and %" PRId64 " not yet applied when the "
                    "last run began", f->retained, f->lag >= 0 ? f->lag : 0);
-        if (f->confirmed_at != ST_TIME_NONE && v->at >= f->confirmed_at)
+        if (f->confirmed_at != ST_TIME_NONE && now >= f->confirmed_at)
             printf("; the destination holds the source as of %" PRId64 " s ago",
-                   (int64_t)((v->at - f->confirmed_at) / ST_USEC));
-        if (v->p->strategies[k].max_slot_lag > 0)
-            printf(" (max_slot_lag %" PRId64 ")", v->p->strategies[k].max_slot_lag);
-        const char *by = view_paused_by(v, k);
-        if (by != NULL || v->recs[k].status == STATE_FAILED)
+                   (int64_t)((now - f->confirmed_at) / ST_USEC));
+        if (s->max_slot_lag > 0) printf(" (max_slot_lag %" PRId64 ")", s->max_slot_lag);
+        if (r->paused_by != NULL || r->failed)
             printf("\n    %s: its slot keeps retaining WAL until it runs again (or `synctool "
-                   "cdc drop %s`)", by ? "PAUSED" : "FAILING", v->p->name);
+                   "cdc drop %s`)", r->paused_by ? "PAUSED" : "FAILING", r->p->name);
         printf("\n");
     }
     const config_problems *bad = cli_config_left_out();
@@ -240,19 +280,6 @@ static void print_text(state *st, const status_row *rows, size_t n, int64_t now)
         if (i == 0) printf("\nINVALID pipeline files, left out (fix them; see synctool validate):\n");
         printf("  %s\n", bad->items[i]);
     }
-}
-
-/* --- JSON --- */
-
-static int print_json(const status_row *rows, size_t n) {
-    json_writer w;
-    json_init(&w);
-    json_begin_array(&w);
-    for (size_t i = 0; i < n; i++) view_strategy_json(&w, rows[i].v, rows[i].i);
-    json_end_array(&w);
-    int rc = cli_print_json("status", &w);
-    json_release(&w);
-    return rc;
 }
 
 /* --- command --- */
@@ -264,6 +291,46 @@ static size_t count_rows(const config *cfg, const config_pipeline *only) {
     return n;
 }
 
+/* Views are built, read (watermarks and progress in one batch each) and
+ * written PIPELINES_CHUNK at a time: the JSON straight from the views,
+ * the text through the small rows it prints once every width is known. */
+#define PIPELINES_CHUNK 256
+
+typedef struct show_ctx {
+    const config *cfg;
+    const config_pipeline *only;
+    state *st;
+    const state_record *all;
+    size_t nall;
+    int64_t now;
+    json_writer *w;      /* --json; NULL: text into rows */
+    status_row *rows;
+    size_t nrows;
+} show_ctx;
+
+/* Pipelines [at, at + PIPELINES_CHUNK); false when out of memory. */
+static bool show_chunk(show_ctx *c, size_t at) {
+    view_pipeline v[PIPELINES_CHUNK];
+    size_t n = 0, end = at + PIPELINES_CHUNK < c->cfg->npipelines ? at + PIPELINES_CHUNK
+                                                                  : c->cfg->npipelines;
+    bool ok = true;
+    for (size_t i = at; ok && i < end; i++) {
+        const config_pipeline *p = &c->cfg->pipelines[i];
+        if (c->only && c->only != p) continue;
+        ok = build_view(&v[n], c->cfg, p, c->st, c->all, c->nall, c->now) == ST_OK;
+        if (ok) n++;
+    }
+    if (ok) view_load_live_many(v, n, c->st, true);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t j = 0; ok && j < v[k].p->nstrategies; j++) {
+            if (c->w) view_strategy_json(c->w, &v[k], j);
+            else ok = row_take(&c->rows[c->nrows++], &v[k], j);
+        }
+        view_free(&v[k]);
+    }
+    return ok && !(c->w && c->w->failed);
+}
+
 static int show(const config *cfg, const config_pipeline *only, state *st, int64_t now,
                 bool json) {
     state_record *all = NULL;
@@ -272,31 +339,27 @@ static int show(const config *cfg, const config_pipeline *only, state *st, int64
     if (state_list(st, &all, &nall, &err) != ST_OK) {
         return cli_error("status", "state_unavailable", CLI_FAILED, "%s", err.msg);
     }
-    size_t n = count_rows(cfg, only), k = 0;
-    status_row *rows = calloc(n ? n : 1, sizeof *rows);
-    view_pipeline *views = calloc(cfg->npipelines ? cfg->npipelines : 1, sizeof *views);
-    int rc = rows && views ? CLI_OK : CLI_FAILED;
-    for (size_t i = 0; rc == CLI_OK && i < cfg->npipelines; i++) {
-        const config_pipeline *p = &cfg->pipelines[i];
-        if (only && only != p) continue;
-        if (build_view(&views[i], cfg, p, st, all, nall, now) != ST_OK) {
-            rc = CLI_FAILED;
-            break;
-        }
-        for (size_t j = 0; j < p->nstrategies; j++, k++) {
-            rows[k].v = &views[i];
-            rows[k].i = j;
-            row_why(&rows[k]);
-        }
+    record_lost_runs(cfg, st, all, nall, only ? only->name : NULL);
+    json_writer w;
+    json_init(&w);
+    show_ctx c = {cfg, only, st, all, nall, now, json ? &w : NULL, NULL, 0};
+    bool ok = json || (c.rows = calloc(count_rows(cfg, only) + 1, sizeof *c.rows)) != NULL;
+    if (json) json_begin_array(&w);
+    for (size_t at = 0; ok && at < cfg->npipelines; at += PIPELINES_CHUNK) ok = show_chunk(&c, at);
+    int rc = CLI_OK;
+    if (!ok) rc = cli_error("status", "out_of_memory", CLI_FAILED, "out of memory");
+    else if (json) {
+        json_end_array(&w);
+        rc = cli_print_json("status", &w);
+    } else {
+        print_text(st, c.rows, c.nrows, now);
     }
-    /* watermarks and progress of every pipeline in one batch read */
-    if (rc == CLI_OK) view_load_live_many(views, cfg->npipelines, st, true);
-    if (rc != CLI_OK) rc = cli_error("status", "out_of_memory", CLI_FAILED, "out of memory");
-    else if (json) rc = print_json(rows, n);
-    else print_text(st, rows, n, now);
-    for (size_t i = 0; views && i < cfg->npipelines; i++) view_free(&views[i]);
-    free(views);
-    free(rows);
+    json_release(&w);
+    for (size_t i = 0; i < c.nrows; i++) {
+        free(c.rows[i].why);
+        free(c.rows[i].watermark);
+    }
+    free(c.rows);
     free(all);
     return rc;
 }
@@ -318,7 +381,7 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv) {
     if (argc - optind > 1) return cli_usage_error("status", "expected at most one PIPELINE");
     const char *name = optind < argc ? argv[optind] : NULL;
     config *cfg;
-    int rc = cli_load_config(ctx, &cfg);
+    int rc = cli_load_config_cached(ctx, &cfg);
     if (rc != CLI_OK) return rc;
     const config_pipeline *only = name ? config_pipeline_find(cfg, name) : NULL;
     if (name && only == NULL) {
@@ -328,7 +391,6 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv) {
     }
     state *st;
     if ((rc = cli_open_state(cfg, &st)) == CLI_OK) {
-        record_lost_runs(cfg, st, name);
         rc = show(cfg, only, st, now == ST_TIME_NONE ? st_time_now() : now, json);
         state_close(st);
     }

@@ -190,7 +190,7 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_pipeline_file(const char *name) {
+bool config_is_pipeline_file(const char *name) {
     size_t n = strlen(name);
     if (name[0] == '.') return false;
     return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
@@ -206,7 +206,7 @@ static char **list_snapshot_files(config_loader *ld, size_t *count) {
     }
     for (size_t i = 0; i < ld->nsnap; i++) {
         const char *rel = ld->snap[i].rel;
-        if (strncmp(rel, "pipelines/", 10) != 0 || !is_pipeline_file(rel + 10)) continue;
+        if (strncmp(rel, "pipelines/", 10) != 0 || !config_is_pipeline_file(rel + 10)) continue;
         if ((names[*count] = strdup(rel + 10)) == NULL) {
             ld->oom = true;
             break;
@@ -225,7 +225,7 @@ static char **list_pipeline_files(config_loader *ld, const char *pdir, size_t *c
     char **names = NULL;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (!is_pipeline_file(e->d_name)) continue;
+        if (!config_is_pipeline_file(e->d_name)) continue;
         char **nn = realloc(names, (*count + 1) * sizeof *nn);
         char *s = strdup(e->d_name);
         if (nn == NULL || s == NULL) {
@@ -325,8 +325,6 @@ static void hand_over_problems(config_loader *ld, config_problems *problems) {
     }
 }
 
-static void free_pipeline(config_pipeline *p);
-
 /* Is every problem in a pipelines/ file? Then the valid pipelines can be
  * served without the files that have problems. */
 static bool only_pipeline_problems(const config_loader *ld) {
@@ -345,14 +343,14 @@ static void drop_invalid_pipelines(const config_loader *ld, config *cfg) {
         bool bad = p->file == NULL;
         for (size_t j = 0; j < ld->probs.n && !bad; j++)
             bad = strcmp(ld->probs.details[j].file, rel) == 0;
-        if (bad) free_pipeline(p);
+        if (bad) config_free_pipeline(p);
         else cfg->pipelines[k++] = *p;
     }
     cfg->npipelines = k;
 }
 
 static int load(config **out, const char *dir, config_problems *problems, bool partial,
-                const config_source *snap, size_t nsnap, st_error *err) {
+                bool pipelines, const config_source *snap, size_t nsnap, st_error *err) {
     *out = NULL;
     if (problems) config_problems_clear(problems);
     config *cfg = calloc(1, sizeof *cfg);
@@ -367,7 +365,7 @@ static int load(config **out, const char *dir, config_problems *problems, bool p
     }
     config_loader ld = {.dir = cfg->dir, .snap = snap, .nsnap = nsnap, .cfg = cfg};
     if (rc == 0) rc = load_datastores(&ld, cfg, err);
-    if (rc == 0) load_pipelines(&ld, cfg);
+    if (rc == 0 && pipelines) load_pipelines(&ld, cfg);
     if (rc == 0 && ld.oom) rc = st_error_set(err, ST_ENOMEM, "config: out of memory");
     config_map_clear(&ld.names);
     config_map_clear(&ld.dests);
@@ -392,17 +390,21 @@ static int load(config **out, const char *dir, config_problems *problems, bool p
 }
 
 int config_load(config **out, const char *dir, config_problems *problems, st_error *err) {
-    return load(out, dir, problems, false, NULL, 0, err);
+    return load(out, dir, problems, false, true, NULL, 0, err);
 }
 
 int config_load_valid(config **out, const char *dir, config_problems *problems, st_error *err) {
-    return load(out, dir, problems, true, NULL, 0, err);
+    return load(out, dir, problems, true, true, NULL, 0, err);
+}
+
+int config_load_datastores(config **out, const char *dir, st_error *err) {
+    return load(out, dir, NULL, false, false, NULL, 0, err);
 }
 
 int config_load_snapshot(config **out, const char *dir, const config_source *files, size_t n,
                          config_problems *problems, st_error *err) {
     static const config_source none;
-    return load(out, dir, problems, false, files ? files : &none, files ? n : 0, err);
+    return load(out, dir, problems, false, true, files ? files : &none, files ? n : 0, err);
 }
 
 /* --- freeing --- */
@@ -415,7 +417,7 @@ static void free_endpoint(config_endpoint *e) {
     free(e->where);
 }
 
-static void free_pipeline(config_pipeline *p) {
+void config_free_pipeline(config_pipeline *p) {
     free(p->name);
     free(p->description);
     free(p->file);
@@ -459,7 +461,7 @@ void config_free(config *cfg) {
         free(d->file);
     }
     free(cfg->datastores);
-    for (size_t i = 0; i < cfg->npipelines; i++) free_pipeline(&cfg->pipelines[i]);
+    for (size_t i = 0; i < cfg->npipelines; i++) config_free_pipeline(&cfg->pipelines[i]);
     free(cfg->pipelines);
     config_free_operations(cfg);
     for (size_t i = 0; i < cfg->nsources; i++) {

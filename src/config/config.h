@@ -297,6 +297,24 @@ int config_load_valid(config **out, const char *dir, config_problems *problems,
 int config_load_snapshot(config **out, const char *dir, const config_source *files, size_t n,
                          config_problems *problems, st_error *err);
 
+/* How config_load_cached answered. */
+typedef enum {
+    CONFIG_CACHE_OFF,      /* SYNCTOOL_CONFIG_CACHE=0: config_load_valid, nothing cached */
+    CONFIG_CACHE_HIT,      /* pipelines from the cache; datastores.yaml parsed */
+    CONFIG_CACHE_WRITTEN,  /* parsed in full; the cache written for the next call */
+    CONFIG_CACHE_MISS      /* parsed in full; not cacheable now (config_cache.c) */
+} config_cache_how;
+
+/* As config_load_valid, but the parsed pipelines are kept in
+ * <dir>/.synctool/config.cache, keyed by every config file's signature
+ * (name, size, mtime, ctime, inode, device) and by what the pipelines'
+ * parse reads of datastores.yaml; any change is a miss, never a stale
+ * config (config_cache.c). The config it returns from the cache has no
+ * sources for the pipelines/ files: for read commands (`status`), never
+ * for handing a job its configuration. `how` may be NULL. */
+int config_load_cached(config **out, const char *dir, config_problems *problems,
+                       config_cache_how *how, st_error *err);
+
 /* The source of file `rel` ("datastores.yaml", or a pipeline's file made
  * relative to cfg->dir), or NULL. */
 const config_source *config_source_find(const config *cfg, const char *rel);
@@ -308,6 +326,14 @@ const config_strategy *config_strategy_find(const config_pipeline *p, const char
 const config_datastore *config_datastore_find(const config *cfg, const char *name);
 
 const char *config_strategy_type_name(config_strategy_type t);
+
+/* Strategy i of p's cron compiled (cron_parse of its cron and timezone) at
+ * the first call and kept by cfg until config_free: views of 10,000
+ * pipelines compile each cron once per load, not per request. NULL: no
+ * cron, an invalid one, or p not one of cfg's pipelines (config_index.c).
+ * Thread-safe. */
+const struct cron_expr *config_strategy_cron(const config *cfg, const config_pipeline *p,
+                                             size_t i);
 
 /* The destination names of p's compare: false columns, "views, hits", into
  * buf (cut to n - 1 bytes); returns how many there are. */

@@ -87,10 +87,31 @@ void json_end_object(json_writer *w) { close_(w, "}"); }
 void json_begin_array(json_writer *w) { open_(w, "["); }
 void json_end_array(json_writer *w) { close_(w, "]"); }
 
-/* Runs of characters that need no escape go out in one put: /pipelines
- * writes ~18 MB at 10,000 pipelines, and a put per character was a fifth
- * of its time (issue 25). */
+/* A string with nothing to escape (keys, names, instants: nearly all of
+ * them) goes out quoted, with `tail` (":" after a key), in one copy when
+ * the buffer has room: /pipelines writes ~20 MB at 10,000 pipelines, and
+ * three puts per key were a tenth of its time (issue 25). */
+static bool quoted_plain(json_writer *w, const char *s, const char *tail, size_t ntail) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p >= 0x20 && *p != '"' && *p != '\\') p++;
+    if (*p != '\0' || w->failed) return false;
+    size_t n = (size_t)(p - (const unsigned char *)s);
+    if (w->len + n + 3 + ntail > w->cap) return false;
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    memcpy(o, s, n);
+    o += n;
+    *o++ = '"';
+    memcpy(o, tail, ntail);
+    w->len += n + 2 + ntail;
+    w->buf[w->len] = '\0';
+    return true;
+}
+
+/* Otherwise runs of characters that need no escape go out in one put (a
+ * put per character was a fifth of /pipelines). */
 static void quoted(json_writer *w, const char *s) {
+    if (quoted_plain(w, s, "", 0)) return;
     put(w, "\"", 1);
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
@@ -116,8 +137,10 @@ static void quoted(json_writer *w, const char *s) {
 
 void json_key(json_writer *w, const char *key) {
     separate(w);
-    quoted(w, key);
-    put(w, ":", 1);
+    if (!quoted_plain(w, key, ":", 1)) {
+        quoted(w, key);
+        put(w, ":", 1);
+    }
     w->need_comma[w->depth] = false;
 }
 

@@ -11,6 +11,10 @@
  * strategy's watermark, a cdc strategy's confirmed LSN and slot figures, a
  * running run's published progress).
  *
+ * Built for 10,000 pipelines per request (status, /api/v1/pipelines): a
+ * view is one allocation, its crons are the config's compiled ones
+ * (config_strategy_cron), and its live values come in one batch read.
+ *
  * The shared vocabulary (docs/cli.md "JSON vocabulary", docs/openapi.yaml):
  *   a pipeline is named by "pipeline", a strategy by "strategy" (explain
  *   keeps "name" too, DESIGN §5); "should_run" and "reason" are the
@@ -43,8 +47,11 @@ typedef struct view_pipeline {
     bool with_state;            /* false: config only (`list`) */
     state_record *recs;         /* parallel to p->strategies; blank when none */
     bool *has_state;
-    char (*problem)[VIEW_PROBLEM_MAX]; /* an unreadable record: "" = none */
+    char **problem;             /* an unreadable record's message; NULL = none
+                                 * (view_problem); the array itself is NULL until
+                                 * the first view_set_problem */
     cron_expr **crons;          /* NULL: no cron or an invalid one */
+    bool crons_borrowed;        /* the config's (config_strategy_cron): not freed */
     int64_t *next_fire;
     sched_decision *d;
     int selected;               /* sched_select's answer, -1 = none */
@@ -64,6 +71,8 @@ int view_build_listed(view_pipeline *v, const config *cfg, const config_pipeline
                       const state_record *all, size_t nall, int64_t at);
 /* Marks strategy i's record unreadable (status "corrupt", msg as reason). */
 void view_set_problem(view_pipeline *v, size_t i, const char *msg);
+/* Strategy i's problem (view_set_problem), or NULL when its record is fine. */
+const char *view_problem(const view_pipeline *v, size_t i);
 /* Reads each delta strategy's watermark and, with `progress`, each running
  * run's published figures. Best effort: what cannot be read stays unknown. */
 void view_load_live(view_pipeline *v, state *st, bool progress);

@@ -96,7 +96,7 @@ static void config_members(json_writer *w, const view_pipeline *v, size_t i) {
 
 static void record_members(json_writer *w, const view_pipeline *v, size_t i) {
     const state_record *r = &v->recs[i];
-    bool corrupt = v->problem[i][0] != '\0';
+    bool corrupt = view_problem(v, i) != NULL;
     json_kv_bool(w, "has_state", v->has_state[i]);
     json_kv_string(w, "status", corrupt ? "corrupt" : state_status_name(r->status));
     const char *by = view_paused_by(v, i);
@@ -134,9 +134,9 @@ static void record_members(json_writer *w, const view_pipeline *v, size_t i) {
 /* The decision: sched_select's verdict and reason, verbatim. */
 static void decision_members(json_writer *w, const view_pipeline *v, size_t i) {
     const sched_decision *d = &v->d[i];
-    bool corrupt = v->problem[i][0] != '\0';
-    json_kv_bool(w, "should_run", !corrupt && d->run);
-    json_kv_string(w, "reason", corrupt ? v->problem[i] : d->reason);
+    const char *problem = view_problem(v, i);
+    json_kv_bool(w, "should_run", problem == NULL && d->run);
+    json_kv_string(w, "reason", problem ? problem : d->reason);
     json_kv_time(w, "prev_slot", d->prev);
     json_kv_time(w, "next_slot", d->next);
     json_kv_int(w, "backoff_seconds", d->backoff_s);
@@ -175,11 +175,12 @@ static void freshness_json(json_writer *w, const view_pipeline *v) {
     json_key(w, "age_s");
     if (last != ST_TIME_NONE) json_double(w, (double)((v->at - last) / 1000) / 1000.0);
     else json_null(w);
-    int64_t *kept = calloc(p->nstrategies ? p->nstrategies : 1, sizeof *kept);
+    int64_t small[8];
+    int64_t *kept = p->nstrategies <= 8 ? small : calloc(p->nstrategies, sizeof *kept);
     for (size_t i = 0; kept != NULL && i < p->nstrategies; i++) kept[i] = v->slot[i].retained;
     int by = -1;
     notify_fresh level = notify_pipeline_fresh(p, last, kept, v->at, &by);
-    free(kept);
+    if (kept != small) free(kept);
     json_kv_string(w, "level", level == NOTIFY_FRESH_UNKNOWN ? NULL : notify_fresh_name(level));
     json_kv_string(w, "slot_strategy", by >= 0 ? p->strategies[by].name : NULL);
     json_end_object(w);

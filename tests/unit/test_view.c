@@ -17,6 +17,7 @@
 #include "../../src/view/view.h"
 #include "support/config_fixture.h"
 #include "support/sched_fixture.h"
+#include "support/state_tmp.h"
 
 #define DS "datastores:\n  src: {type: sqlite, path: src.db}\n"
 #define PIPE                                                               \
@@ -124,8 +125,72 @@ static void test_error_shape(void **unused) {
     json_release(&w);
 }
 
+/* --- live values in batches (view_load_live_many) --- */
+
+#define NLIVE 300   /* 300 x (1 delta + 4 cdc values): several batches of 512 */
+
+/* Every delta watermark and every cdc strategy's slot figures of many views
+ * read in batches, a cdc strategy's four values never split between two
+ * batches: each view gets its own values, also across batch boundaries. */
+static void test_live_values_in_batches(void **unused) {
+    (void)unused;
+    state_tmp t;
+    assert_int_equal(state_tmp_open(&t, "/tmp/synctool-view-live.XXXXXX"), ST_OK);
+    static config_pipeline ps[NLIVE];
+    static config_strategy ss[NLIVE][2];
+    static char names[NLIVE][16];
+    static view_pipeline v[NLIVE];
+    st_error e;
+    for (int i = 0; i < NLIVE; i++) {
+        snprintf(names[i], sizeof names[i], "p%03d", i);
+        ss[i][0] = (config_strategy){.name = "d", .type = CONFIG_STRATEGY_DELTA, .enabled = true};
+        ss[i][1] = (config_strategy){.name = "c", .type = CONFIG_STRATEGY_CDC, .enabled = true};
+        ps[i] = (config_pipeline){.name = names[i], .strategies = ss[i], .nstrategies = 2,
+                                  .retry = {3, 30, 60, 3600}};
+        char wm[32], lsn[32];
+        snprintf(wm, sizeof wm, "wm-%d", i);
+        snprintf(lsn, sizeof lsn, "0/%X", i + 1);
+        assert_int_equal(state_meta_put(t.st, names[i], "d", "watermark", wm, &e), ST_OK);
+        if (i % 7 == 3) continue;   /* no slot: figures unknown whatever is recorded */
+        assert_int_equal(state_meta_put(t.st, names[i], "c", "watermark", lsn, &e), ST_OK);
+        assert_int_equal(cdc_figures_record(t.st, names[i], "c", 1000 + i, 10 + i, &e), ST_OK);
+        if (i % 2 == 0)
+            assert_int_equal(cdc_figures_confirmed(t.st, names[i], "c", 5000 + i, &e), ST_OK);
+    }
+    for (int i = 0; i < NLIVE; i++) {
+        const state_record *none[2] = {NULL, NULL};
+        assert_int_equal(view_build(&v[i], NULL, &ps[i], none, true, 0), ST_OK);
+    }
+    view_load_live_many(v, NLIVE, t.st, true);
+    for (int i = 0; i < NLIVE; i++) {
+        char wm[32], lsn[32];
+        snprintf(wm, sizeof wm, "wm-%d", i);
+        snprintf(lsn, sizeof lsn, "0/%X", i + 1);
+        assert_string_equal(v[i].watermark[0], wm);
+        cdc_figures want;
+        cdc_figures_read(t.st, names[i], "c", &want);
+        assert_int_equal(v[i].slot[1].retained, want.retained);
+        assert_int_equal(v[i].slot[1].lag, want.lag);
+        assert_int_equal(v[i].slot[1].confirmed_at, want.confirmed_at);
+        if (i % 7 == 3) {
+            assert_null(v[i].watermark[1]);
+            assert_int_equal(v[i].slot[1].retained, -1);
+            continue;
+        }
+        assert_string_equal(v[i].watermark[1], lsn);
+        assert_int_equal(v[i].slot[1].retained, 1000 + i);
+        assert_int_equal(v[i].slot[1].lag, 10 + i);
+        assert_int_equal(v[i].slot[1].confirmed_at, i % 2 == 0 ? 5000 + i : ST_TIME_NONE);
+        view_free(&v[i]);
+    }
+    for (int i = 0; i < NLIVE; i++)
+        if (i % 7 == 3) view_free(&v[i]);
+    assert_int_equal(state_tmp_close(&t), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_live_values_in_batches),
         cmocka_unit_test_setup_teardown(test_paused_by_failures_and_by_operator, cfgt_setup,
                                         cfgt_teardown),
         cmocka_unit_test_setup_teardown(test_config_only_view_writes_configuration, cfgt_setup,
