@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC "STCFGC\001\n"
-#define CACHE_VERSION 2u
+#define CACHE_VERSION 3u
 #define CACHE_MAX (1u << 30)
 #define OTHER_FS_MARGIN_NS 2000000000LL
 
@@ -59,7 +59,7 @@
  * makes a compile error on the 64-bit targets we build for. */
 #if defined(__LP64__)
 _Static_assert(sizeof(config_pipeline) == 272, "config_cache.c: cache the new member");
-_Static_assert(sizeof(config_strategy) == 96, "config_cache.c: cache the new member");
+_Static_assert(sizeof(config_strategy) == 104, "config_cache.c: cache the new member");
 _Static_assert(sizeof(config_column) == 56, "config_cache.c: cache the new member");
 _Static_assert(sizeof(config_lookup) == 104, "config_cache.c: cache the new member");
 _Static_assert(sizeof(config_endpoint) == 48, "config_cache.c: cache the new member");
@@ -268,6 +268,7 @@ static void put_strategy(strbuf *b, const config_strategy *s) {
     put_i(b, s->lookback_seconds);
     put_i(b, s->batch_size);
     put_i(b, s->segment_rows);
+    put_i(b, s->parallel);
     put_i(b, s->max_slot_lag);
     put_i(b, s->continuous);
     put_i(b, s->line);
@@ -487,6 +488,7 @@ static void get_strategy(rd *r, config_strategy *s) {
     s->lookback_seconds = get_i(r);
     s->batch_size = get_i(r);
     s->segment_rows = get_i(r);
+    s->parallel = get_i(r);
     s->max_slot_lag = get_i(r);
     s->continuous = get_i(r) != 0;
     s->line = (int)get_i(r);
