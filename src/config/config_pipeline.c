@@ -184,18 +184,14 @@ static void refuse_unless(config_loader *ld, const config_node *m, const char *p
                        only);
 }
 
-/* parallel: N > 1 copies key ranges at once (sync_parallel.c): full only
- * (hash over ranges is not built), and not an aggregate pipeline, whose
- * groups are rebuilt as one (sync_aggregate.c). */
+/* parallel: N > 1 runs key ranges at once (sync_parallel.c): full and
+ * hash, not an aggregate pipeline, whose groups are rebuilt as one
+ * (sync_aggregate.c). */
 static void check_parallel(config_loader *ld, const config_node *m, const char *path,
                            const config_pipeline *p, const config_strategy *s) {
     const config_node *v = config_map_get(m, "parallel");
     if (v == NULL || s->parallel <= 1) return;
-    if (s->type == CONFIG_STRATEGY_HASH)
-        config_problem_add(ld, v->line, v->col, "%s.parallel: not implemented for hash "
-                           "strategies (only full copies key ranges at once): remove it or "
-                           "set 1", path);
-    else if (s->type == CONFIG_STRATEGY_FULL && p->aggregate != NULL)
+    if (p->aggregate != NULL)
         config_problem_add(ld, v->line, v->col, "%s.parallel: not implemented for an aggregate "
                            "pipeline (its groups are rebuilt as one): remove it or set 1", path);
 }

@@ -66,6 +66,12 @@
  * The two sides' queries run concurrently (the source's in a thread), each
  * on its own connection.
  *
+ * With `parallel: N` (sync_parallel.c) each key range runs this code on a
+ * connection pair of its own, c->range bounding it: the whole-range
+ * checksum and the integer key's span (as literals) take the bounds, so
+ * every bucket, digest and row fetch cut from the span stays in the range;
+ * the keyset recursion's top segment is the range (sync_hash_keyset.c).
+ *
  * A pipeline with lookups (sync_lookup.c) compares enriched rows: the
  * source database cannot put another datastore's columns into its digest,
  * so hash streams the source's canonical rows through the enrichment and
@@ -299,8 +305,14 @@ static int table_sum(side_job *j, bool source, st_error *err) {
         store_sb_sum64(&q, s, rt.s ? rt.s : "''");
     store_sb_add(&q, " FROM ");
     store_sb_from(&q, s, side_table(c, source));
+    const char **params = malloc((2 * c->nkeys + 1) * sizeof *params);
+    int np = 0;
+    if (params != NULL)   /* a range of parallel: N: its bounds */
+        sync_range_where(&q, c, source, " WHERE ", params, &np);
     sync_list l;
-    int rc = q.oom || rt.oom ? ST_ENOMEM : sync_list_load(&l, s, q.s, 0, NULL, err);
+    int rc = q.oom || rt.oom || params == NULL ? st_error_set(err, ST_ENOMEM, "out of memory")
+                                               : sync_list_load(&l, s, q.s, np, params, err);
+    free(params);
     store_sb_free(&q);
     store_sb_free(&rt);
     if (rc != ST_OK) return rc;
@@ -348,11 +360,13 @@ static int range_digests(side_job *j, bool source, st_error *err) {
  * lone count(*) from the b-tree's pages, but min, max and count(*) in one
  * SELECT by reading every row (1M rows: 0.19 s against 0.06 s); PostgreSQL
  * likewise probes the index for min and max. */
-static void span_part(store_sb *q, const store *s, const store_table *t, const char *what,
+static void span_part(store_sb *q, const sync_ctx *c, bool source, const char *what,
                       bool sub) {
     if (!sub) { store_sb_add(q, what); return; }
+    store *s = source ? c->src : c->dst;
     store_sb_addf(q, "(SELECT %s FROM ", what);
-    store_sb_from(q, s, t);
+    store_sb_from(q, s, source ? &c->st : &c->dt);
+    sync_range_literal(q, c, source, " WHERE ");   /* a range of parallel: N */
     store_sb_add(q, ")");
 }
 
@@ -366,15 +380,16 @@ static int key_span(side_job *j, bool source, st_error *err) {
     store_sb_addf(&mn, "min(%s)", kq.s ? kq.s : "");
     store_sb_addf(&mx, "max(%s)", kq.s ? kq.s : "");
     store_sb_add(&q, "SELECT ");
-    span_part(&q, s, t, mn.s ? mn.s : "", sub);
+    span_part(&q, c, source, mn.s ? mn.s : "", sub);
     store_sb_add(&q, ", ");
-    span_part(&q, s, t, mx.s ? mx.s : "", sub);
+    span_part(&q, c, source, mx.s ? mx.s : "", sub);
     store_sb_add(&q, ", ");
     if (j->no_count) store_sb_add(&q, "0");
-    else span_part(&q, s, t, "count(*)", sub);
+    else span_part(&q, c, source, "count(*)", sub);
     if (!sub) {
         store_sb_add(&q, " FROM ");
         store_sb_from(&q, s, t);
+        sync_range_literal(&q, c, source, " WHERE ");
     }
     if (mn.oom || mx.oom) q.oom = true;
     store_sb_free(&mn);
@@ -722,8 +737,18 @@ static int hash_fast_sums(sync_ctx *c) {
 
 int sync_hash(sync_ctx *c) {
     store_local *l = NULL;   /* the copy inside the engine (not for a dry run) */
-    int lrc = c->o->diff == NULL ? sync_local_open(c, &l) : ST_OK;
+    int lrc = c->o->diff == NULL && c->range == NULL ? sync_local_open(c, &l) : ST_OK;
     if (lrc != ST_OK || l != NULL) return lrc != ST_OK ? lrc : sync_hash_local(c, l);
+    if (c->range == NULL && c->o->strategy->parallel > 1 && c->agg == NULL &&
+        c->o->diff == NULL)
+        return sync_parallel_full(c);   /* key ranges at once: sync_parallel.c */
+    if (c->nkeys == 1 && c->kinds[key_index(c)] == STORE_K_INT && c->range != NULL) {
+        store_sb probe = {0};   /* a range's integer bounds go into the span as literals */
+        bool lit = sync_range_literal(&probe, c, true, "");
+        store_sb_free(&probe);
+        if (!lit) return st_error_set(c->err, ST_EINVAL, "hash: key range %d of %d has a "
+                                      "non-integer bound", c->range->index, c->range->count);
+    }
     if (c->lookups != NULL) return sync_full_compare(c); /* enriched rows: see top */
     int k = key_index(c);
     if (c->nkeys == 1 && c->kinds[k] == STORE_K_INT) {

@@ -270,7 +270,14 @@ int sync_hash_keyset_usable(sync_ctx *c, bool *yes) {
 
 int sync_hash_keyset(sync_ctx *c, int64_t scount, int64_t dcount) {
     ks_stack st = {0};
-    int rc = push(c, &st, (ks_seg){.scount = scount, .dcount = dcount});
+    ks_seg top = {.scount = scount, .dcount = dcount};   /* a range of parallel: N: its bounds */
+    const sync_range *r = c->range;
+    if (r != NULL && r->lo != NULL) top.after = sync_row_copy(r->lo, c->nkeys);
+    if (r != NULL && r->hi != NULL) top.upto = sync_row_copy(r->hi, c->nkeys);
+    bool oom = (r != NULL && r->lo != NULL && top.after == NULL) ||
+               (r != NULL && r->hi != NULL && top.upto == NULL);
+    int rc = oom ? st_error_set(c->err, ST_ENOMEM, "out of memory") : push(c, &st, top);
+    if (oom) seg_free(&top);
     while (rc == ST_OK && st.n > 0) {
         ks_seg s = st.v[--st.n];
         rc = ks_split(c, &st, &s);

@@ -108,8 +108,8 @@ typedef struct sync_ctx {
 int sync_ctx_open(sync_ctx *c, const sync_opts *o);
 void sync_ctx_close(sync_ctx *c);
 
-/* sync_parallel.c: `parallel: N` for full. sync_parallel_full runs the
- * ranges of c (its connections sample the boundaries), each in a thread
+/* sync_parallel.c: `parallel: N` for full and hash. sync_parallel_full runs
+ * the ranges of c (its connections sample the boundaries), each in a thread
  * on its own connection pair, resuming ranges an interrupted attempt
  * finished. sync_parallel_report: a range's figures after a batch, summed
  * into the run's progress. sync_range_where appends `glue` and the range's

@@ -1,6 +1,7 @@
 /*
- * sync_parallel — `parallel: N` for the full strategy: one table copied as
- * N key ranges at once, each on a connection pair of its own.
+ * sync_parallel — `parallel: N` for the full and hash strategies: one table
+ * copied or compared as N key ranges at once, each on a connection pair of
+ * its own.
  *
  * Split. The run's own source connection estimates the source rows (the
  * driver's estimate, PostgreSQL's reltuples, else count(*)). A plain table
@@ -28,6 +29,14 @@
  * is one integer column: the bounds are then integer literals, as a COPY
  * takes no parameters); any other range merges. Ranges never overlap, so
  * their writes never touch the same row.
+ *
+ * Hash. A range of a hash strategy runs sync_hash.c the same way: its
+ * bounds go into the whole-range checksum (table_sum), the integer key's
+ * span (min/max, as literals: sync_range_literal), so every bucket, digest
+ * and row fetch cut from that span stays inside the range, and the top
+ * keyset segment of any other key (sync_hash_keyset.c: (lo, hi] as the
+ * segment's after/upto); where hash falls back to a merge it is this
+ * range's full. The copy inside one engine (sync_local.c) is not split.
  *
  * Locks and fencing. The ranges run inside the one run: under the
  * pipeline lock and the table lock the job manager holds for it. Every
@@ -528,6 +537,8 @@ static void sum_figures(sync_par *r, sync_par_job *j) {
     t->rows_inserted += s->rows_inserted - was->rows_inserted;
     t->rows_updated += s->rows_updated - was->rows_updated;
     t->rows_deleted += s->rows_deleted - was->rows_deleted;
+    t->segments_compared += s->segments_compared - was->segments_compared;   /* hash */
+    t->segments_skipped += s->segments_skipped - was->segments_skipped;
     *was = *s;
 }
 
@@ -570,7 +581,7 @@ static void *range_main(void *arg) {
     int rc = sync_ctx_open(&c, &j->o);
     if (rc == ST_OK) {
         c.batch_size = parent->batch_size;
-        rc = sync_full(&c);
+        rc = j->o.strategy->type == CONFIG_STRATEGY_HASH ? sync_hash(&c) : sync_full(&c);
     }
     sync_ctx_close(&c);
     j->rc = rc;

@@ -21,7 +21,10 @@ ways, counts, distinct keys):
     and history; the rerun resumes it alone;
   - boundaries from a TABLESAMPLE of a large table's pages;
   - MySQL and SQLite sources with a composite (integer, text) key;
-  - validation: 1..64, full only; hash refuses "not implemented".
+  - validation: 1..64, full and hash only;
+  - hash with parallel: N (each range runs the hash strategy over its keys)
+    on integer, composite (integer, integer: the keyset recursion) and
+    text keys, changes in every range, then ranges with no rows.
 No test waits on time: each waits for log lines and the lock wait itself.
 """
 import json
@@ -52,10 +55,15 @@ KEYS = {
              "  - {name: k, type: text, key: true}\n",
              "(ARRAY['B', 'a', 'Z x', '~', '\u00e9', 'k'])[g % 6 + 1] || lpad(g::text, 6, '0')",
              "k"),
+    "int2": ("a integer, b integer, PRIMARY KEY (a, b)",
+             "  - {name: a, type: integer, key: true}\n"
+             "  - {name: b, type: integer, key: true}\n",
+             "g % 7, g / 7", "a, b"),
 }
 
 
-def _setup(tmp_path, pg, schema, kind="int", n=1000, parallel=4, batch=50, extra=""):
+def _setup(tmp_path, pg, schema, kind="int", n=1000, parallel=4, batch=50, extra="",
+           stype="full"):
     ddl, cols, keyexpr, _ = KEYS[kind]
     keycols = KEYS[kind][3]
     pg.psql(f'CREATE TABLE "{schema}".src ({ddl}, note text); '
@@ -70,15 +78,15 @@ def _setup(tmp_path, pg, schema, kind="int", n=1000, parallel=4, batch=50, extra
         f"destination: {{datastore: wh, schema: {schema}, table: dst}}\n"
         "columns:\n" + cols + "  - {name: note, type: text}\n"
         "strategies:\n"
-        f"  - {{name: full, type: full, batch_size: {batch}, parallel: {parallel}, "
+        f"  - {{name: {stype}, type: {stype}, batch_size: {batch}, parallel: {parallel}, "
         "cron: \"0 2 * * *\"}\n"
         "locks: {lease_ttl_seconds: 5}\n" + extra)
     r = run_synctool("ddl", "apply", "p", config_dir=tmp_path)
     assert r.rc == 0, r
 
 
-def _run(tmp_path, *extra):
-    r = run_synctool("--log-level", "debug", "run", "--job-name", "p", "--strategy", "full",
+def _run(tmp_path, *extra, strategy="full"):
+    r = run_synctool("--log-level", "debug", "run", "--job-name", "p", "--strategy", strategy,
                      *extra, config_dir=tmp_path, timeout=300)
     return r
 
@@ -283,7 +291,7 @@ def test_parallel_validation(tmp_path, pg_server, schema, value, msg):
     assert r.rc == 2 and msg in r.out + r.err, r
 
 
-def test_parallel_refused_on_delta_and_hash(tmp_path, pg_server, schema):
+def test_parallel_refused_on_delta_accepted_on_hash(tmp_path, pg_server, schema):
     _setup(tmp_path, pg_server, schema, n=1, extra="")
     y = tmp_path / "pipelines" / "p.yaml"
     base = y.read_text()
@@ -293,7 +301,7 @@ def test_parallel_refused_on_delta_and_hash(tmp_path, pg_server, schema):
     assert r.rc == 2 and "parallel: only valid for full and hash strategies" in r.out + r.err, r
     y.write_text(base.replace("type: full", "type: hash"))
     r = run_synctool("validate", config_dir=tmp_path)
-    assert r.rc == 2 and "parallel: not implemented for hash strategies" in r.out + r.err, r
+    assert r.rc == 0, r   # hash runs key ranges too
     y.write_text(base.replace("type: full", "type: hash").replace("parallel: 4", "parallel: 1"))
     r = run_synctool("validate", config_dir=tmp_path)
     assert r.rc == 0, r
@@ -438,3 +446,60 @@ def test_parallel_into_sqlite_destination(tmp_path, pg_server, schema):
     got = db.execute("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM dst").fetchone()
     assert got == (3000, 3000, 1, 3000), got
     assert db.execute("SELECT note FROM dst WHERE id = 1234").fetchone() == ("row 1234",)
+
+
+@pytest.mark.parametrize("kind", ["int", "int2", "text"])
+def test_parallel_hash_changes_in_every_range(tmp_path, pg_server, schema, kind):
+    """hash with parallel: 4: every range compares only its own keys; the
+    keys g % 10 = 7 are missing at first and come back spread over every
+    range, with updates and deletes in every range too."""
+    _setup(tmp_path, pg_server, schema, kind, stype="hash")
+    y = tmp_path / "pipelines" / "p.yaml"   # small segments: the ranges recurse
+    y.write_text(y.read_text().replace("parallel: 4,", "parallel: 4, segment_rows: 20,"))
+    keycols, keyexpr = KEYS[kind][3], KEYS[kind][2]
+    pg_server.psql(f'DELETE FROM "{schema}".src WHERE note LIKE \'%7\'', dbname=pg_server.dbname)
+    r = _run(tmp_path, strategy="hash")
+    assert r.rc == 0, r
+    assert "parallel: 4 key ranges" in r.err, r.err
+    assert len(_ranges_done(r.err)) == 4, r.err
+    assert "900 inserted, 0 updated, 0 deleted" in r.out, r.out
+    assert _equal(pg_server, schema, kind)
+    pg_server.psql(
+        f'UPDATE "{schema}".src SET note = note || \' v2\' WHERE note ~ \'(00|50)$\'; '
+        f'DELETE FROM "{schema}".src WHERE note ~ \'(25|75)$\'; '
+        f'INSERT INTO "{schema}".src ({keycols}, note) SELECT {keyexpr}, \'new\' '
+        f'FROM generate_series(1, 1000) g WHERE g % 10 = 7', dbname=pg_server.dbname)
+    if kind == "int":   # the new keys fall in every range of the run's own boundaries
+        ends = [250, 500, 750, 1000]
+        ins = pg_count(pg_server, f'SELECT count(DISTINCT width_bucket(id, ARRAY{ends})) '
+                                  f'FROM "{schema}".src WHERE note = \'new\'')
+        assert ins == 4
+    r = _run(tmp_path, strategy="hash")
+    assert r.rc == 0, r
+    assert len(_ranges_done(r.err)) == 4, r.err
+    assert "100 inserted, 20 updated, 20 deleted" in r.out, r.out
+    assert _equal(pg_server, schema, kind)
+    r = _run(tmp_path, strategy="hash")
+    assert r.rc == 0 and "0 inserted, 0 updated, 0 deleted" in r.out, r
+
+
+def test_parallel_hash_ranges_with_no_rows(tmp_path, pg_server, schema):
+    """hash: fewer rows than ranges, destination rows below the first and
+    above the last boundary (outside every source key), then an empty
+    source: one range, every destination row deleted."""
+    _setup(tmp_path, pg_server, schema, n=3, parallel=8, stype="hash")
+    pg_server.psql(f'INSERT INTO "{schema}".dst VALUES (-5, \'below\'), (2, \'stale\'), '
+                   f'(1000, \'above\'), (2000, \'above\')', dbname=pg_server.dbname)
+    r = _run(tmp_path, strategy="hash")
+    assert r.rc == 0, r
+    assert "parallel: 3 key ranges" in r.err, r.err
+    assert "range 1/3: keys up to 1 done" in r.err, r.err
+    assert "range 3/3: keys above 2 done" in r.err, r.err
+    assert "2 inserted, 1 updated, 3 deleted" in r.out, r.out
+    assert _equal(pg_server, schema)
+    pg_server.psql(f'DELETE FROM "{schema}".src', dbname=pg_server.dbname)
+    r = _run(tmp_path, strategy="hash")
+    assert r.rc == 0, r
+    assert "parallel: 1 key range," in r.err and "range 1/1: all keys done" in r.err, r.err
+    assert "0 inserted, 0 updated, 3 deleted" in r.out, r.out
+    assert pg_count(pg_server, f'SELECT count(*) FROM "{schema}".dst') == 0

@@ -16,7 +16,8 @@
  * ends equal and clears it; no resume (every range read again) after N
  * changed, in the next cron slot, or when another strategy of the pipeline
  * was attempted since. On a terminal the progress line is the ranges' sum
- * with "ranges 4 of 4 done".
+ * with "ranges 4 of 4 done". hash with parallel: each range compares only
+ * its keys (the changes counted once), composite and text keys.
  * Built into the ThreadSanitizer run too (make tsan): the ranges are threads.
  */
 #include <setjmp.h>
@@ -284,6 +285,32 @@ static void test_parallel_copy_then_merge(void **state) {
     *state = NULL;
 }
 
+/* hash with parallel: 4: each range compares only its own keys, so the
+ * figures are the changes (once each), not the changes times the ranges. */
+static void test_parallel_hash_changes_in_every_range(void **state) {
+    env *e = *state;
+    e->strat.type = CONFIG_STRATEGY_HASH;
+    e->strat.segment_rows = 8;   /* small segments: the ranges recurse */
+    seed(e, 200);
+    state_stats st;
+    run_ok(e, &st);
+    assert_int_equal(st.rows_inserted, 200);
+    assert_equal_sides(e);
+    for (int i = 3; i <= 200; i += 10) put(e, i, "changed");   /* 20 updates */
+    mock_pair_exec(&e->m, 0, "DELETE FROM src_t WHERE rowid % 20 = 7", 0, NULL);   /* 10 */
+    for (int i = 201; i <= 230; i++) put(e, i, "new");   /* every prefix: every range */
+    run_ok(e, &st);
+    assert_int_equal(st.rows_inserted, 30);
+    assert_int_equal(st.rows_updated, 20);
+    assert_int_equal(st.rows_deleted, 10);
+    assert_true(st.segments_compared > 0);
+    assert_equal_sides(e);
+    run_ok(e, &st);
+    assert_int_equal(st.rows_inserted + st.rows_updated + st.rows_deleted, 0);
+    teardown(state);
+    *state = NULL;
+}
+
 static void test_parallel_fewer_rows_and_empty(void **state) {
     env *e = *state;
     e->strat.parallel = 8;
@@ -426,6 +453,8 @@ int main(void) {
         cmocka_unit_test_setup(test_parallel_copy_then_merge, setup_composite),
         cmocka_unit_test_setup(test_parallel_copy_then_merge, setup_text),
         cmocka_unit_test_setup(test_parallel_fewer_rows_and_empty, setup_text),
+        cmocka_unit_test_setup(test_parallel_hash_changes_in_every_range, setup_composite),
+        cmocka_unit_test_setup(test_parallel_hash_changes_in_every_range, setup_text),
         cmocka_unit_test_setup(test_parallel_failed_range_resumes, setup_composite),
         cmocka_unit_test_setup(test_parallel_progress_on_a_terminal, setup_composite),
         cmocka_unit_test_setup(test_not_resumed_with_another_n, setup_composite),
