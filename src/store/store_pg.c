@@ -347,10 +347,14 @@ static const char *const pg_digest_families[] = {"colhash-v2", "canon-md5-v1", N
  * for INT64_MAX and INT64_MIN, as in PostgreSQL. cast turns c into a
  * timestamp in UTC. */
 static void pg_colhash_time(store_sb *b, const char *c, const char *cast, int seed) {
+    /* the microseconds in bigint arithmetic: whole days since 2000-01-01
+     * (date subtraction) and the time of day (exact: under 2^37 us, so the
+     * double from date_part rounds back to it) — no numeric per row */
     store_sb_addf(b, "(timestamp_hash_extended((%s)%s, %d) # hashint4extended(CASE WHEN "
-                  "isfinite((%s)%s) THEN floor((EXTRACT(EPOCH FROM (%s)%s) - 946684800) * "
-                  "1000000 / 4294967296)::int WHEN (%s)%s > 'epoch' THEN 2147483647 ELSE "
-                  "-2147483648 END, %d))", c, cast, seed, c, cast, c, cast, c, cast,
+                  "isfinite((%s)%s) THEN ((((%s)%s)::date - date '2000-01-01')::bigint * "
+                  "86400000000 + round(date_part('epoch', ((%s)%s)::time) * 1000000)::bigint"
+                  " >> 32)::int WHEN (%s)%s > 'epoch' THEN 2147483647 ELSE -2147483648 END, "
+                  "%d))", c, cast, seed, c, cast, c, cast, c, cast, c, cast,
                   seed + STORE_COLHASH_HI_SEED);
 }
 
