@@ -296,18 +296,32 @@ static int open_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, const dig
 
 typedef struct key_pipe key_pipe;
 static int pipe_publish(sync_ctx *c, key_pipe *p, key_set *ks, bool *full);
-static int pipe_check(sync_ctx *c, key_pipe *p);
+static int pipe_check(sync_ctx *c, key_pipe *p, int64_t compared);
+
+/* The row pass's progress: the source rows compared since the last report
+ * (*n, then 0) go to the run's progress line, or with a pipe into the pipe
+ * for the fetcher to report (the producer's thread has no progress of its
+ * own); the producer learns there too whether the fetcher gave up. */
+static int report_compared(sync_ctx *c, key_pipe *pipe, int64_t *n) {
+    int64_t k = *n;
+    *n = 0;
+    if (pipe != NULL) return pipe_check(c, pipe, k);
+    sync_progress_compared(c, k);
+    return ST_OK;
+}
 
 /* Merges the two open digest streams, collecting the keys on one side only
  * or whose digests differ. With `windowed`, stops once the window is full
  * (*more, *next_lo = the key after the last one compared; `hi` is the
  * stream's last possible key); otherwise reads both to the end. With a
  * pipe (the overlapped pass), every SYNC_ROWS_FETCH keys move to it, and
- * the window is full when the pipe holds SYNC_ROWS_WINDOW keys. */
+ * the window is full when the pipe holds SYNC_ROWS_WINDOW keys. A row pass's
+ * (`windowed`) source rows count as progress, reported every 65,536 keys
+ * compared and at the end (report_compared); a leaf's are its segment's. */
 static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_set *ks,
                            bool windowed, int64_t hi, bool *more, int64_t *next_lo,
                            key_pipe *pipe) {
-    int64_t sk = 0, dk = 0;
+    int64_t sk = 0, dk = 0, compared = 0;
     const char *sd = NULL, *dd = NULL;
     bool send = false, dend = false;
     unsigned seen = 0;
@@ -317,6 +331,7 @@ static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_se
         int64_t k;
         if (!send && (dend || sk < dk)) {
             k = sk;
+            compared++;
             rc = key_add(c, ks, k);
             if (rc == ST_OK) rc = side_next(c, ss, &sk, &sd, &send);
         } else if (!dend && (send || dk < sk)) {
@@ -325,6 +340,7 @@ static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_se
             if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
         } else {
             k = sk;
+            compared++;
             if (strcmp(sd, dd) != 0) rc = key_add(c, ks, k);
             if (rc == ST_OK) rc = side_next(c, ss, &sk, &sd, &send);
             if (rc == ST_OK) rc = side_next(c, ds, &dk, &dd, &dend);
@@ -332,14 +348,15 @@ static int compare_streams(sync_ctx *c, sync_stream *ss, sync_stream *ds, key_se
         bool full = ks->n >= SYNC_ROWS_WINDOW;
         if (pipe != NULL && rc == ST_OK && ks->n >= SYNC_ROWS_FETCH)
             rc = pipe_publish(c, pipe, ks, &full);
-        else if (pipe != NULL && rc == ST_OK && (++seen & 0xffff) == 0)
-            rc = pipe_check(c, pipe);   /* the fetcher may have failed meanwhile */
+        if (windowed && rc == ST_OK && (++seen & 0xffff) == 0)
+            rc = report_compared(c, pipe, &compared);   /* the fetcher may have failed */
         if (windowed && rc == ST_OK && full && k < hi && (!send || !dend)) {
             *more = true;
             *next_lo = k + 1;
             break;
         }
     }
+    if (rc == ST_OK && windowed) rc = report_compared(c, pipe, &compared);
     return rc;
 }
 
@@ -546,6 +563,7 @@ struct key_pipe {
     pthread_cond_t cv;
     key_set q;            /* keys found and not yet taken, ascending */
     bool done, stop;      /* the producer finished; the fetcher gave up */
+    int64_t compared;     /* source rows the producer compared (progress) */
     int rc;               /* the producer's result, and its error: */
     st_error err;
     sync_ctx *c;          /* the run (the producer reads its columns) */
@@ -566,10 +584,12 @@ static int pipe_publish(sync_ctx *c, key_pipe *p, key_set *ks, bool *full) {
     return rc;
 }
 
-/* Producer: ST_EINTR once the fetcher gave up (checked every 65,536 keys
- * compared, so a failed run does not wait for the rest of the stream). */
-static int pipe_check(sync_ctx *c, key_pipe *p) {
+/* Producer: adds `compared` source rows to the pipe's count; ST_EINTR once
+ * the fetcher gave up (checked every 65,536 keys compared, so a failed run
+ * does not wait for the rest of the stream). */
+static int pipe_check(sync_ctx *c, key_pipe *p, int64_t compared) {
     pthread_mutex_lock(&p->mu);
+    p->compared += compared;
     bool stop = p->stop;
     pthread_mutex_unlock(&p->mu);
     return stop ? st_error_set(c->err, ST_EINTR, "hash: row pass stopped") : ST_OK;
@@ -609,10 +629,12 @@ static void *pipe_produce(void *arg) {
 }
 
 /* Fetcher: the next keys into *ks (swapped with the pipe's); none left
- * when ks->n == 0 after the producer finished. */
-static void pipe_take(key_pipe *p, key_set *ks) {
+ * when ks->n == 0 after the producer finished. *compared: the producer's
+ * count so far. */
+static void pipe_take(key_pipe *p, key_set *ks, int64_t *compared) {
     pthread_mutex_lock(&p->mu);
     while (p->q.n == 0 && !p->done) pthread_cond_wait(&p->cv, &p->mu);
+    *compared = p->compared;
     if (p->done && p->rc != ST_OK) p->q.n = 0;   /* the streams failed: stop */
     key_set t = p->q;
     p->q = *ks;
@@ -685,13 +707,17 @@ static int rows_overlapped(sync_ctx *c, int64_t lo, int64_t hi, bool *opened) {
     int rc = started ? ST_OK
                      : st_error_set(c->err, ST_ENOMEM, "hash: cannot start the digest streams");
     key_set ks = {0};
+    int64_t compared = 0, shown = 0;
     while (rc == ST_OK) {
-        pipe_take(&p, &ks);
+        pipe_take(&p, &ks, &compared);
+        sync_progress_compared(c, compared - shown);
+        shown = compared;
         if (ks.n == 0) break;
         rc = fetch_and_merge(c, &ks);
         sync_progress_update(&c->prog, c->stats, false);
     }
     if (started) pipe_join(&p, th);
+    sync_progress_compared(c, p.compared - shown);
     if (rc == ST_OK && p.rc != ST_OK) {
         *c->err = p.err;
         rc = p.rc;
@@ -711,6 +737,7 @@ int sync_hash_rows(sync_ctx *c, const int64_t (*ranges)[2], size_t n) {
     log_detail(c->o->pipeline->name, c->o->strategy->name,
              "hash: most ranges differ; comparing row digests (%s) over %zu range(s)",
              c->row_family, n);
+    sync_progress_compare_begin(&c->prog);
     for (size_t i = 0; rc == ST_OK && i < n;) {
         /* One pass over the span of the ranges: most of them differ, so the
          * equal ones between cost less to read than a stream per range. */

@@ -33,6 +33,8 @@ typedef struct sync_progress {
     bool estimated;        /* the totals were asked for */
     int ranges_total;      /* parallel: N (sync_parallel.c): key ranges, 0 = one */
     int ranges_done;       /* ... finished (earlier attempts' included) */
+    int64_t rows_compared; /* hash's row pass: source rows whose digests were compared */
+    int64_t compare_start_us; /* ... since (the first row pass's start; 0 = the run's) */
     int64_t logged;        /* log lines written */
     bool publish;          /* progress records in state (opts run_id, st) */
     struct sync_publisher *pub; /* the thread writing them (sync_progress.c) */
@@ -46,6 +48,21 @@ void sync_progress_start(sync_progress *p, bool want, int64_t total);
 int64_t sync_estimate_rows(struct sync_ctx *c);
 void sync_progress_update(sync_progress *p, const state_stats *s, bool force);
 void sync_progress_end(sync_progress *p, const state_stats *s);
+/* hash's row pass (sync_hash_rows.c), on the run's (or range's) thread:
+ * sync_progress_compare_begin when a pass starts, sync_progress_compared
+ * for every n source rows whose digests it compared (a range of a parallel
+ * run reports them to the run, sync_parallel_report). */
+void sync_progress_compare_begin(sync_progress *p);
+void sync_progress_compared(struct sync_ctx *c, int64_t n);
+/* The figures of the line and of the published record at `now`
+ * (sync_clock_us), from p's totals and s. */
+typedef struct sync_progress_figures {
+    int64_t written;
+    double rate;   /* rows read per second */
+    double left;   /* ETA in seconds, < 0 unknown */
+} sync_progress_figures;
+void sync_progress_figures_at(const sync_progress *p, const state_stats *s, int64_t now,
+                              sync_progress_figures *f);
 int64_t sync_clock_us(void);  /* monotonic; display and durations only */
 
 typedef struct sync_batch {

@@ -487,6 +487,7 @@ typedef struct sync_par_job {
     sync_opts o;
     sync_range range;
     state_stats stats, shown;  /* the range's figures; the last ones summed in */
+    int64_t compared, compared_shown; /* hash: row digests compared (sync_progress.c) */
     st_error err;
     int rc;
     bool skip;                 /* done by an earlier attempt */
@@ -540,12 +541,15 @@ static void sum_figures(sync_par *r, sync_par_job *j) {
     t->segments_compared += s->segments_compared - was->segments_compared;   /* hash */
     t->segments_skipped += s->segments_skipped - was->segments_skipped;
     *was = *s;
+    r->c->prog.rows_compared += j->compared - j->compared_shown;
+    j->compared_shown = j->compared;
 }
 
 void sync_parallel_report(sync_ctx *c) {
     sync_par_job *j = c->par;
     sync_par *r = j->run;
     pthread_mutex_lock(&r->mu);
+    j->compared = c->prog.rows_compared;
     sum_figures(r, j);
     sync_progress_update(&r->c->prog, r->c->stats, false);
     pthread_mutex_unlock(&r->mu);
@@ -583,6 +587,7 @@ static void *range_main(void *arg) {
         c.batch_size = parent->batch_size;
         rc = j->o.strategy->type == CONFIG_STRATEGY_HASH ? sync_hash(&c) : sync_full(&c);
     }
+    j->compared = c.prog.rows_compared;   /* summed in by range_done */
     sync_ctx_close(&c);
     j->rc = rc;
     if (rc == ST_OK) range_done(j);

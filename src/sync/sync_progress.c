@@ -21,7 +21,14 @@
  * ends within 500 ms, else the planner's estimate; SQLite counts). For
  * hash, the expected leaf segments are the rows over segment_rows. The ETA
  * follows the rows for full and delta (a delta reads at most the whole
- * table: its ETA is an upper bound) and the segments for hash.
+ * table: its ETA is an upper bound) and the segments for hash, until
+ * hash's row pass (sync_hash_rows.c) streams digests: from then on it
+ * follows the source rows whose digests were compared, of the estimated
+ * rows, at the pace since the pass began (issue 25: the pass compares no
+ * segment, so a 3.7 s run over 2M rows showed "ETA 288s" from the few
+ * rows it fetched). An ETA is the work left over the pace so far: with a
+ * steady pace it falls by one second a second, and it is 0 once the
+ * figure reaches its total.
  *
  * Audit (issue 20): no statement is sent on a connection while a cursor,
  * COPY or streamed result is open on it, for the three drivers. store.c
@@ -104,36 +111,38 @@ static void estimate(sync_progress *p) {
     }
 }
 
-/* The figures of the line and of the published record, computed once. */
-typedef struct progress_figures {
-    int64_t written;
-    double rate;   /* rows read per second */
-    double left;   /* ETA in seconds, < 0 unknown */
-} progress_figures;
+/* Seconds left when `done` of `total` took `secs`; 0 once done. */
+static double left_of(double done, double total, double secs) {
+    return done >= total ? 0 : (total - done) * secs / done;
+}
 
-static void figures(const sync_progress *p, const state_stats *s, int64_t now,
-                    progress_figures *f) {
+void sync_progress_figures_at(const sync_progress *p, const state_stats *s, int64_t now,
+                              sync_progress_figures *f) {
     double secs = (double)(now - p->start_us) / 1e6;
     f->written = s->rows_inserted + s->rows_updated + s->rows_deleted;
     f->rate = secs > 0 ? (double)s->rows_read / secs : 0;
     f->left = -1;
-    if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
-        double segrate = (double)s->segments_compared / secs;
-        f->left = s->segments_compared >= p->total_segments
-                      ? 0 : (double)(p->total_segments - s->segments_compared) / segrate;
-    } else if (p->total > 0 && f->rate > 0) {
-        f->left = s->rows_read >= p->total ? 0 : (double)(p->total - s->rows_read) / f->rate;
+    if (p->rows_compared > 0) {   /* hash's row pass: its digests, at its own pace */
+        int64_t t0 = p->compare_start_us > 0 ? p->compare_start_us : p->start_us;
+        double in = (double)(now - t0) / 1e6;
+        if (p->total > 0 && in > 0)
+            f->left = left_of((double)p->rows_compared, (double)p->total, in);
+    } else if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
+        f->left = left_of((double)s->segments_compared, (double)p->total_segments, secs);
+    } else if (p->total > 0 && s->rows_read > 0 && secs > 0) {
+        f->left = left_of((double)s->rows_read, (double)p->total, secs);
     }
 }
 
 /* "rows 120 of ~1000 read (12%), 40 written, segments 3 of ~10, 50 rows/s, ETA 18s";
- * a parallel full adds ", ranges 1 of 4 done" before the rate. Its ranges
+ * hash's row pass adds ", row digests 5000 of ~10000 compared" after the
+ * segments, a parallel run ", ranges 1 of 4 done" before the rate. Its ranges
  * update the figures from their threads, one at a time (sync_parallel.c
  * holds its mutex around sync_progress_update). */
 static void describe(const sync_progress *p, const state_stats *s, int64_t now, char *buf,
                      size_t n) {
-    progress_figures f;
-    figures(p, s, now, &f);
+    sync_progress_figures f;
+    sync_progress_figures_at(p, s, now, &f);
     size_t k = 0;
     k += (size_t)snprintf(buf + k, n - k, "rows %lld", (long long)s->rows_read);
     if (p->total > 0)
@@ -142,6 +151,12 @@ static void describe(const sync_progress *p, const state_stats *s, int64_t now, 
                           (long long)f.written, (long long)s->segments_compared);
     if (p->total_segments > 0 && k < n)
         k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total_segments);
+    if (p->rows_compared > 0 && k < n) {
+        k += (size_t)snprintf(buf + k, n - k, ", row digests %lld", (long long)p->rows_compared);
+        if (p->total > 0 && k < n)
+            k += (size_t)snprintf(buf + k, n - k, " of ~%lld", (long long)p->total);
+        if (k < n) k += (size_t)snprintf(buf + k, n - k, " compared");
+    }
     if (p->ranges_total > 1 && k < n)   /* parallel: N (sync_parallel.c) */
         k += (size_t)snprintf(buf + k, n - k, ", ranges %d of %d done", p->ranges_done,
                               p->ranges_total);
@@ -275,8 +290,8 @@ static void publish(sync_progress *p, const state_stats *s, int64_t now) {
     /* the row estimate (a source query, up to 500 ms on a view) only for a
      * run that has lasted one interval: short runs never pay for it */
     if (now - p->start_us >= SYNC_PROGRESS_PUBLISH_US) estimate(p);
-    progress_figures f;
-    figures(p, s, now, &f);
+    sync_progress_figures f;
+    sync_progress_figures_at(p, s, now, &f);
     state_progress rec = {.run_id = o->run_id, .at = o->now + (now - p->start_us),
                           .rows_read = s->rows_read, .rows_inserted = s->rows_inserted,
                           .rows_updated = s->rows_updated, .rows_deleted = s->rows_deleted,
@@ -310,6 +325,17 @@ void sync_progress_update(sync_progress *p, const state_stats *s, bool force) {
         log_info(p->pipeline, p->strategy, "progress: %s", line);
         p->logged++;
     }
+}
+
+void sync_progress_compare_begin(sync_progress *p) {
+    if (p->compare_start_us == 0) p->compare_start_us = sync_clock_us();
+}
+
+void sync_progress_compared(sync_ctx *c, int64_t n) {
+    if (n <= 0) return;
+    c->prog.rows_compared += n;
+    if (c->par != NULL) sync_parallel_report(c);
+    else sync_progress_update(&c->prog, c->stats, false);
 }
 
 void sync_progress_end(sync_progress *p, const state_stats *s) {
