@@ -7,7 +7,8 @@ fixture pgschema), MySQL (a database of its own, fixture mydb) or SQLite
 it and its rows. sides() builds the ends a test names, asking only for the
 servers those ends need; run_json() runs one strategy and returns the rows
 it moved; write_sqlite_pair() writes a config of two SQLite datastores a, b
-for validation tests; run_example() runs an examples/<name>/run on a copy.
+for validation tests; run_example() runs an examples/<name>/run on a copy;
+pg_tables_equal() compares two PostgreSQL tables row for row.
 """
 import json
 import os
@@ -129,6 +130,15 @@ def run_json(synctool, root, job, strategy, env=None, debug=False):
     doc = json.loads(r.out)
     assert doc["status"] == "success", doc
     return (doc["rows_inserted"], doc["rows_updated"], doc["rows_deleted"]), r.err
+
+
+def pg_tables_equal(pg, a, b, cols="*"):
+    """Whether PostgreSQL tables a and b (qualified names) hold the same
+    rows, each as often: EXCEPT ALL both ways finds nothing (so no row is
+    missing, none extra, none twice)."""
+    return int(pg.psql(f"SELECT count(*) FROM ((SELECT {cols} FROM {a} EXCEPT ALL "
+                       f"SELECT {cols} FROM {b}) UNION ALL (SELECT {cols} FROM {b} "
+                       f"EXCEPT ALL SELECT {cols} FROM {a})) d", dbname=pg.dbname).strip()) == 0
 
 
 def write_sqlite_pair(root, pipeline):

@@ -19,6 +19,7 @@ import uuid
 import pytest
 
 from conftest import BIN, run_synctool
+from pairs import pg_tables_equal
 from test_scheduler_helpers import wait_until
 from test_sync_cli import pg_count, pg_ds, schema  # noqa: F401
 
@@ -104,10 +105,7 @@ def gate_waiters(pg):
 
 
 def tables_equal(pg, schema, name="p"):
-    src, dst = f'"{schema}".{name}_src', f'"{schema}".{name}_dst'
-    return pg_count(pg, f'SELECT count(*) FROM ((SELECT id, note FROM {src} EXCEPT ALL '
-                        f'TABLE {dst}) UNION ALL (TABLE {dst} EXCEPT ALL '
-                        f'SELECT id, note FROM {src})) d') == 0
+    return pg_tables_equal(pg, f'"{schema}".{name}_src', f'"{schema}".{name}_dst', "id, note")
 
 
 def history_json(cfg, pipeline="p"):

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "support/mock_pair.h"
+#include "support/sync_io.h"
 #include "../../src/log/log.h"
 #include "../../src/sync/sync.h"
 
@@ -44,7 +45,7 @@
 #define FENCE_KEY "synctool:exec:pipeline:mock_pipe"
 
 typedef struct env {
-    mock_pair m;                 /* db[0] source, db[1] destination */
+    mock_pair m;                 /* db[0] source, db[1] destination; first: mock_pair_teardown */
     config cfg;
     config_pipeline p;
     config_column cols[NCOLS];
@@ -66,34 +67,21 @@ static void exec_on(env *e, int side, const char *sql, int np, const char *const
 
 static int setup(void **state) {
     env *e = calloc(1, sizeof *e);
-    st_error err;
     mock_pair_open(&e->m, "/tmp/mockst-XXXXXX");
     for (int i = 0; i < NCOLS; i++)
         e->cols[i] = (config_column){.name = (char *)col_names[i], .type = (char *)col_types[i],
                                      .key = i == 0};
     e->strat = (config_strategy){.name = "strat", .type = CONFIG_STRATEGY_FULL, .enabled = true,
                                  .batch_size = 10, .segment_rows = 8};
-    e->p = (config_pipeline){.name = "mock_pipe", .columns = e->cols, .ncolumns = NCOLS,
-                             .strategies = &e->strat, .nstrategies = 1};
-    e->p.source = (config_endpoint){.datastore = "src_ds", .schema = "main", .table = "src_t"};
-    e->p.destination = (config_endpoint){.datastore = "dst_ds", .schema = "main",
-                                         .table = "dst_t"};
-    e->cfg = (config){.pipelines = &e->p, .npipelines = 1};
-    mock_pair_open_state(&e->m, &e->cfg);
-    exec_on(e, 0, "CREATE TABLE src_t (id INTEGER PRIMARY KEY, name TEXT, amount NUMERIC, "
-                  "updated_at TEXT)", 0, NULL);
     /* the destination as `ddl apply` makes it, through the plain driver */
-    if (sync_ddl_apply(&e->cfg, &e->p, &err) != ST_OK) fail_msg("ddl: %s", err.msg);
+    mock_pair_pipeline(&e->m, &e->cfg, &e->p, "mock_pipe", e->cols, NCOLS, &e->strat,
+                       "CREATE TABLE src_t (id INTEGER PRIMARY KEY, name TEXT, amount NUMERIC, "
+                       "updated_at TEXT)");
     *state = e;
     return 0;
 }
 
-static int teardown(void **state) {
-    env *e = *state;
-    mock_pair_close(&e->m);
-    free(e);
-    return 0;
-}
+static int teardown(void **state) { return mock_pair_teardown(state); }
 
 /* --- Source rows --- */
 
@@ -129,32 +117,8 @@ static void del_row(env *e, int64_t id) {
 
 /* One side's rows as canonical text, "v1|v2|...\n" per row, by id. */
 static char *dump(env *e, int side) {
-    store *s = mock_db_admin(e->m.db[side]);
-    store_sb q = {0}, out = {0};
-    store_sb_add(&q, "SELECT ");
-    for (int i = 0; i < NCOLS; i++) {
-        char qc[32];
-        snprintf(qc, sizeof qc, "\"%s\"", col_names[i]);
-        if (i) store_sb_add(&q, ", ");
-        store_ops_of(s)->canon_expr(&q, store_kind_of(col_types[i]), qc);
-    }
-    store_sb_addf(&q, " FROM %s ORDER BY id", side ? "dst_t" : "src_t");
-    store_reader *r = NULL;
-    st_error err;
-    if (store_query(s, &r, q.s, 0, NULL, &err) != ST_OK) fail_msg("%s", err.msg);
-    const char *const *row;
-    int nc;
-    store_sb_add(&out, "");
-    while (store_next(s, r, &row, &nc, &err) == 1) {
-        for (int i = 0; i < nc; i++) {
-            if (i) store_sb_add(&out, "|");
-            store_sb_rowvalue(&out, row[i]);
-        }
-        store_sb_add(&out, "\n");
-    }
-    store_reader_close(s, r);
-    store_sb_free(&q);
-    return out.s;
+    return syncio_canon_rows(mock_db_admin(e->m.db[side]), col_names, col_types, NCOLS,
+                             side ? "dst_t ORDER BY id" : "src_t ORDER BY id");
 }
 
 static int64_t count_rows(env *e, int side) {
@@ -167,7 +131,7 @@ static int64_t count_rows(env *e, int side) {
 
 static void assert_sides_equal(env *e) {
     char *a = dump(e, 0), *b = dump(e, 1);
-    if (strcmp(a, b) != 0) fail_msg("source and destination differ:\nsrc:\n%.600s\ndst:\n%.600s", a, b);
+    syncio_assert_same(a, b);
     free(a);
     free(b);
 }
@@ -175,17 +139,8 @@ static void assert_sides_equal(env *e) {
 /* Every destination row is a source row as it is now (no row half-written,
  * none from nowhere). */
 static void assert_dst_subset(env *e) {
-    char *a = dump(e, 0), *b = dump(e, 1), *save = NULL;
-    size_t al = strlen(a);
-    char *hay = malloc(al + 2);
-    hay[0] = '\n';
-    memcpy(hay + 1, a, al + 1);
-    for (char *line = strtok_r(b, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char needle[512];
-        snprintf(needle, sizeof needle, "\n%s\n", line);
-        if (strstr(hay, needle) == NULL) fail_msg("destination row not in the source: %s", line);
-    }
-    free(hay);
+    char *a = dump(e, 0), *b = dump(e, 1);
+    syncio_assert_lines_in(b, a, "destination row not in the source");
     free(a);
     free(b);
 }

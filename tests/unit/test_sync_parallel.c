@@ -25,19 +25,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "support/mock_pair.h"
+#include "support/sync_io.h"
 #include "../../src/sync/sync_int.h"
 
 #define NCOLS 3
 
 typedef struct env {
-    mock_pair m;
+    mock_pair m;                 /* first: mock_pair_teardown */
     config cfg;
     config_pipeline p;
     config_column cols[NCOLS];
@@ -52,19 +52,11 @@ static void make_env(env *e, bool composite) {
     e->cols[2] = (config_column){.name = "note", .type = "text"};
     e->strat = (config_strategy){.name = "full", .type = CONFIG_STRATEGY_FULL, .enabled = true,
                                  .batch_size = 7, .parallel = 4};
-    e->p = (config_pipeline){.name = "par_pipe", .columns = e->cols, .ncolumns = NCOLS,
-                             .strategies = &e->strat, .nstrategies = 1};
-    e->p.source = (config_endpoint){.datastore = "src_ds", .schema = "main", .table = "src_t"};
-    e->p.destination = (config_endpoint){.datastore = "dst_ds", .schema = "main",
-                                         .table = "dst_t"};
-    e->cfg = (config){.pipelines = &e->p, .npipelines = 1};
-    mock_pair_open_state(&e->m, &e->cfg);
-    mock_pair_exec(&e->m, 0, composite ? "CREATE TABLE src_t (a INTEGER, b TEXT, note TEXT, "
-                                         "PRIMARY KEY (a, b))"
-                                       : "CREATE TABLE src_t (a INTEGER, b TEXT PRIMARY KEY, "
-                                         "note TEXT)", 0, NULL);
-    st_error err;
-    if (sync_ddl_apply(&e->cfg, &e->p, &err) != ST_OK) fail_msg("ddl: %s", err.msg);
+    mock_pair_pipeline(&e->m, &e->cfg, &e->p, "par_pipe", e->cols, NCOLS, &e->strat,
+                       composite ? "CREATE TABLE src_t (a INTEGER, b TEXT, note TEXT, "
+                                   "PRIMARY KEY (a, b))"
+                                 : "CREATE TABLE src_t (a INTEGER, b TEXT PRIMARY KEY, "
+                                   "note TEXT)");
 }
 
 static int setup_composite(void **state) {
@@ -81,12 +73,7 @@ static int setup_text(void **state) {
     return 0;
 }
 
-static int teardown(void **state) {
-    env *e = *state;
-    mock_pair_close(&e->m);
-    free(e);
-    return 0;
-}
+static int teardown(void **state) { return mock_pair_teardown(state); }
 
 static const char *const prefixes[] = {"B", "a", "~", "\xc3\xa9", "Z x"};
 
@@ -104,26 +91,10 @@ static void seed(env *e, int n) {
 }
 
 /* Both sides as "a|b|note\n" lines in byte order of the key. */
-static char *dump(env *e, int side) {
-    store *s = mock_db_admin(e->m.db[side]);
-    store_reader *r = NULL;
-    st_error err;
-    char q[128];
-    snprintf(q, sizeof q, "SELECT a, b, note FROM %s ORDER BY a, b", side ? "dst_t" : "src_t");
-    if (store_query(s, &r, q, 0, NULL, &err) != ST_OK) fail_msg("%s", err.msg);
-    store_sb out = {0};
-    store_sb_add(&out, "");
-    const char *const *row;
-    int nc;
-    while (store_next(s, r, &row, &nc, &err) == 1)
-        store_sb_addf(&out, "%s|%s|%s\n", row[0] ? row[0] : "-", row[1], row[2] ? row[2] : "-");
-    store_reader_close(s, r);
-    return out.s;
-}
-
 static void assert_equal_sides(env *e) {
-    char *a = dump(e, 0), *b = dump(e, 1);
-    if (strcmp(a, b) != 0) fail_msg("source and destination differ:\n%.400s\n--\n%.400s", a, b);
+    char *a = syncio_rows(mock_db_admin(e->m.db[0]), "SELECT a, b, note FROM src_t ORDER BY a, b");
+    char *b = syncio_rows(mock_db_admin(e->m.db[1]), "SELECT a, b, note FROM dst_t ORDER BY a, b");
+    syncio_assert_same(a, b);
     free(a);
     free(b);
 }
@@ -413,31 +384,15 @@ static void test_not_resumed_after_another_strategy(void **state) {
 static void test_parallel_progress_on_a_terminal(void **state) {
     env *e = *state;
     seed(e, 200);
-    int m = posix_openpt(O_RDWR | O_NOCTTY);
-    assert_true(m >= 0);
-    assert_int_equal(grantpt(m), 0);
-    assert_int_equal(unlockpt(m), 0);
-    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
-    assert_true(sl >= 0);
+    int m, sl;
+    syncio_pty(&m, &sl);
     sync_opts o = {.cfg = &e->cfg, .pipeline = &e->p, .strategy = &e->strat, .st = e->m.st,
                    .progress = true, .now = T0, .store_ops = mock_store_ops()};
     state_stats st;
     st_error err;
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(sl, 2);
-    int rc = sync_run(&o, &st, &err);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    assert_int_equal(rc, ST_OK);
+    assert_int_equal(syncio_run_with_stderr(sl, &o, &st, &err), ST_OK);
     char buf[16384];
-    fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < sizeof buf && (r = read(m, buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)r;
-    buf[got] = '\0';
+    syncio_drain(m, buf, sizeof buf);
     assert_non_null(strstr(buf, "\rrows 200 of ~200 read, 200 written"));
     assert_non_null(strstr(buf, ", ranges 4 of 4 done, "));
     close(sl);

@@ -10,6 +10,7 @@
 
 #include "mock_pair.h"
 #include "url_open.h"
+#include "../../../src/sync/sync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,20 @@ void mock_pair_open_state(mock_pair *m, config *cfg) {
     if (state_open(&m->st, &cfg->state_url, &err) != ST_OK) fail_msg("state: %s", err.msg);
 }
 
+void mock_pair_pipeline(mock_pair *m, config *cfg, config_pipeline *p, const char *name,
+                        config_column *cols, size_t ncols, config_strategy *strat,
+                        const char *src_ddl) {
+    *p = (config_pipeline){.name = (char *)name, .columns = cols, .ncolumns = ncols,
+                           .strategies = strat, .nstrategies = 1};
+    p->source = (config_endpoint){.datastore = "src_ds", .schema = "main", .table = "src_t"};
+    p->destination = (config_endpoint){.datastore = "dst_ds", .schema = "main", .table = "dst_t"};
+    *cfg = (config){.pipelines = p, .npipelines = 1};
+    mock_pair_open_state(m, cfg);
+    mock_pair_exec(m, 0, src_ddl, 0, NULL);
+    st_error err;
+    if (sync_ddl_apply(cfg, p, &err) != ST_OK) fail_msg("ddl: %s", err.msg);
+}
+
 void mock_pair_close(mock_pair *m) {
     state_close(m->st);
     mock_db_free(m->db[0]);
@@ -50,4 +65,11 @@ void mock_pair_exec(mock_pair *m, int side, const char *sql, int np, const char 
     st_error err;
     if (store_exec(mock_db_admin(m->db[side]), sql, np, p, NULL, &err) != ST_OK)
         fail_msg("%s: %s", sql, err.msg);
+}
+
+int mock_pair_teardown(void **state) {
+    mock_pair *m = *state;
+    mock_pair_close(m);
+    free(m);
+    return 0;
 }

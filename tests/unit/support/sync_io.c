@@ -37,12 +37,46 @@ char *syncio_rows(store *s, const char *sql) {
     return out.s;
 }
 
+char *syncio_canon_rows(store *s, const char *const *cols, const char *const *types, size_t n,
+                        const char *rest) {
+    store_sb q = {0};
+    store_sb_add(&q, "SELECT ");
+    for (size_t i = 0; i < n; i++) {
+        char qc[80];
+        snprintf(qc, sizeof qc, "\"%s\"", cols[i]);
+        if (i) store_sb_add(&q, ", ");
+        store_sb_canon(&q, s, store_kind_of(types[i]), qc);
+    }
+    store_sb_addf(&q, " FROM %s", rest);
+    if (q.oom) fail_msg("out of memory");
+    char *out = syncio_rows(s, q.s);
+    store_sb_free(&q);
+    return out;
+}
+
 void syncio_assert_same(const char *src, const char *dst) {
     if (strcmp(src, dst) == 0) return;
     size_t i = 0, line = 0;
     for (; src[i] && src[i] == dst[i]; i++)
         if (src[i] == '\n') line = i + 1;
     fail_msg("source and destination differ:\n src: %.400s\n dst: %.400s", src + line, dst + line);
+}
+
+void syncio_assert_lines_in(const char *rows, const char *in, const char *what) {
+    size_t n = strlen(in), rn = strlen(rows);
+    char *hay = malloc(n + 2), *own = malloc(rn + 1), *save = NULL;
+    assert_non_null(hay);
+    assert_non_null(own);
+    hay[0] = '\n';
+    memcpy(hay + 1, in, n + 1);
+    memcpy(own, rows, rn + 1);
+    for (char *line = strtok_r(own, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char needle[4096];
+        snprintf(needle, sizeof needle, "\n%s\n", line);
+        if (strstr(hay, needle) == NULL) fail_msg("%s: %s", what, line);
+    }
+    free(hay);
+    free(own);
 }
 
 void syncio_pty(int *master, int *slave) {

@@ -19,9 +19,19 @@
  * and '\' escaped, NULL as \N); "" for none. The caller frees it. */
 char *syncio_rows(store *s, const char *sql);
 
+/* syncio_rows of "SELECT <the n columns, each as the driver's canonical
+ * text of its config type> FROM <rest>" (rest: the table and the order). */
+char *syncio_canon_rows(store *s, const char *const *cols, const char *const *types, size_t n,
+                        const char *rest);
+
 /* Fails the test unless the two texts are equal, showing both from the
  * first line that differs. */
 void syncio_assert_same(const char *src, const char *dst);
+
+/* Fails the test unless every line of `rows` is a line of `in`, naming
+ * the first that is not after `what` ("destination row not in the
+ * source"). */
+void syncio_assert_lines_in(const char *rows, const char *in, const char *what);
 
 /* A pseudo-terminal: what is written to *slave is read on *master. */
 void syncio_pty(int *master, int *slave);

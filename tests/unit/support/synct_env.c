@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "synct_env.h"
+#include "sync_io.h"
 #include "url_open.h"
 
 #include <stdio.h>
@@ -227,55 +228,16 @@ int64_t synct_count(synct_env *e, int side) {
 
 /* Canonical rows of one side, ordered by id, as one newline-joined text. */
 static char *dump(synct_env *e, int side) {
-    store *s = e->admin[side];
-    store_sb q = {0}, out = {0};
-    store_sb_add(&q, "SELECT ");
-    for (int i = 0; i < SYNCT_NCOLS; i++) {
-        char qc[32];
-        snprintf(qc, sizeof qc, "\"%s\"", col_names[i]);
-        if (i) store_sb_add(&q, ", ");
-        store_sb_canon(&q, s, store_kind_of(col_types[i]), qc);
-    }
-    store_sb_addf(&q, " FROM \"%s\".%s AS t ORDER BY t.id", e->schemas[side], side ? "dst_t" : "src_t");
-    store_reader *r = NULL;
-    st_error err;
-    if (store_query(s, &r, q.s, 0, NULL, &err) != 0) fail_msg("%s", err.msg);
-    const char *const *row;
-    int nc;
-    while (store_next(s, r, &row, &nc, &err) == 1) {
-        for (int i = 0; i < nc; i++) {
-            if (i) store_sb_add(&out, "|");
-            store_sb_rowvalue(&out, row[i]);
-        }
-        store_sb_add(&out, "\n");
-    }
-    store_reader_close(s, r);
-    store_sb_free(&q);
-    if (out.s == NULL) store_sb_add(&out, "");
-    return out.s;
+    char rest[160];
+    snprintf(rest, sizeof rest, "\"%s\".%s AS t ORDER BY t.id", e->schemas[side],
+             side ? "dst_t" : "src_t");
+    return syncio_canon_rows(e->admin[side], col_names, col_types, SYNCT_NCOLS, rest);
 }
 
 void synct_assert_equal(synct_env *e, bool exact) {
     char *a = dump(e, 0), *b = dump(e, 1);
-    if (exact) {
-        if (strcmp(a, b) != 0) {
-            size_t i = 0, ls = 0;
-            for (; a[i] && a[i] == b[i]; i++)
-                if (a[i] == '\n') ls = i + 1;
-            fail_msg("source and destination differ:\n src: %.300s\n dst: %.300s", a + ls, b + ls);
-        }
-    } else {
-        size_t bl = strlen(b);
-        char *hay = malloc(bl + 2), *save = NULL;
-        hay[0] = '\n';
-        memcpy(hay + 1, b, bl + 1);
-        for (char *line = strtok_r(a, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            char needle[4096];
-            snprintf(needle, sizeof needle, "\n%s\n", line);
-            if (strstr(hay, needle) == NULL) fail_msg("source row missing in destination: %s", line);
-        }
-        free(hay);
-    }
+    if (exact) syncio_assert_same(a, b);
+    else syncio_assert_lines_in(a, b, "source row missing in destination");
     free(a);
     free(b);
 }
