@@ -10,7 +10,9 @@
  * hash's row pass (issue 25: it compares no segment, and a 3.7 s run over
  * 2M rows showed "ETA 288s"): its figure is the source rows whose digests
  * it compared, of the estimate — the last line of a row pass over 4,000
- * rows says "row digests 4000 of ~4000 compared" and "ETA 0s"; and at
+ * rows says "row digests 4000 of ~4000 compared" and "ETA 0s", taking
+ * turns (SQLite) or overlapped (PostgreSQL, from the servers of
+ * scripts/with-servers); and at
  * given instants (sync_progress_figures_at: no clock read) the ETA of a
  * 3.7 s run over 2M rows is the time left within half a second, never
  * grows, and is 0 at the end.
@@ -132,29 +134,44 @@ static void test_a_run_ending_before_its_first_publish_writes_none(void **s) {
 }
 
 /* The last line of a hash run whose row pass compared every row: 4,000
- * rows (SQLite to SQLite, not copied inside the engine), one in ten
- * changed, so the sample sends the run to the row pass. */
-static void test_hash_row_pass_progress_on_a_terminal(void **s) {
-    (void)s;
+ * rows, one in ten changed, so the sample sends the run to the row pass;
+ * SQLite to SQLite (not copied inside the engine) takes turns, PostgreSQL
+ * to PostgreSQL overlaps (the producer's count reaches the line through
+ * the pipe; the captured run log says which pass ran). */
+static void row_pass_on_a_terminal(bool pg) {
     synct_env e;
-    synct_setup(&e, false, false, CONFIG_STRATEGY_HASH);
+    synct_setup(&e, pg, pg, CONFIG_STRATEGY_HASH);
     e.ds[0].generic_copy = e.ds[1].generic_copy = true;
     e.strat.segment_rows = 16;
-    synct_exec(&e, 0, "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g "
-                      "WHERE i < 4000) INSERT INTO src_t (id, name, amount, note) "
-                      "SELECT i, 'row ' || i, i || '.5', 'n' FROM g");
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO \"%s\".src_t (id, name, amount, note) WITH RECURSIVE "
+             "g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 4000) "
+             "SELECT i, 'row ' || i, i + 0.5, 'n' FROM g", e.schemas[0]);
+    synct_exec(&e, 0, sql);
     sync_opts o = {.cfg = &e.cfg, .pipeline = &e.p, .strategy = &e.strat, .st = e.st,
                    .now = 1760522760LL * 1000000};
     state_stats st;
     st_error err;
     assert_int_equal(sync_run(&o, &st, &err), 0);
     assert_int_equal(st.rows_inserted, 4000);
-    synct_exec(&e, 0, "UPDATE src_t SET name = 'changed' WHERE id % 10 = 3");
+    snprintf(sql, sizeof sql, "UPDATE \"%s\".src_t SET name = 'changed' WHERE id %% 10 = 3",
+             e.schemas[0]);
+    synct_exec(&e, 0, sql);
+    if (pg) {   /* the estimate from statistics: exact */
+        snprintf(sql, sizeof sql, "ANALYZE \"%s\".src_t", e.schemas[0]);
+        synct_exec(&e, 0, sql);
+    }
     int m, sl;
     syncio_pty(&m, &sl);
     o.progress = true;
-    assert_int_equal(syncio_run_with_stderr(sl, &o, &st, &err), 0);
+    log_capture_begin(e.p.name, NULL);
+    int rc = syncio_run_with_stderr(sl, &o, &st, &err);
+    char *logged = log_capture_end();
+    if (rc != ST_OK) fail_msg("sync_run: %s", err.msg);
     assert_int_equal(st.rows_updated, 400);
+    const char *overlapped = "row digests stream on a second connection pair";
+    assert_true((logged != NULL && strstr(logged, overlapped) != NULL) == pg);
+    free(logged);
     char buf[16384];
     syncio_drain(m, buf, sizeof buf);
     char *last = NULL;   /* the last line: "\rrows ..." (a pty ends it with "\r\n") */
@@ -165,6 +182,16 @@ static void test_hash_row_pass_progress_on_a_terminal(void **s) {
     close(sl);
     close(m);
     synct_teardown(&e);
+}
+
+static void test_hash_row_pass_progress_on_a_terminal(void **s) {
+    (void)s;
+    row_pass_on_a_terminal(false);
+}
+
+static void test_hash_overlapped_row_pass_progress_on_a_terminal(void **s) {
+    (void)s;
+    row_pass_on_a_terminal(true);
 }
 
 /* A 3.7 s hash run over 2M rows, at given instants: a 0.2 s sample, then
@@ -200,6 +227,7 @@ int main(void) {
         cmocka_unit_test(test_progress_published_in_state),
         cmocka_unit_test(test_a_run_ending_before_its_first_publish_writes_none),
         cmocka_unit_test(test_hash_row_pass_progress_on_a_terminal),
+        cmocka_unit_test(test_hash_overlapped_row_pass_progress_on_a_terminal),
         cmocka_unit_test(test_hash_row_pass_eta_is_the_time_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
