@@ -122,10 +122,12 @@ void sync_progress_figures_at(const sync_progress *p, const state_stats *s, int6
     f->written = s->rows_inserted + s->rows_updated + s->rows_deleted;
     f->rate = secs > 0 ? (double)s->rows_read / secs : 0;
     f->left = -1;
-    if (p->rows_compared > 0) {   /* hash's row pass: its digests, at its own pace */
+    if (p->compare_start_us > 0 || p->rows_compared > 0) {
+        /* hash's row pass: its digests at its own pace (unknown until the
+         * first are counted; the rows it fetched are no measure of it) */
         int64_t t0 = p->compare_start_us > 0 ? p->compare_start_us : p->start_us;
         double in = (double)(now - t0) / 1e6;
-        if (p->total > 0 && in > 0)
+        if (p->total > 0 && in > 0 && p->rows_compared > 0)
             f->left = left_of((double)p->rows_compared, (double)p->total, in);
     } else if (p->total_segments > 0 && s->segments_compared > 0 && secs > 0) {
         f->left = left_of((double)s->segments_compared, (double)p->total_segments, secs);
