@@ -276,7 +276,9 @@ static void test_pg_colhash_tells_what_canonical_text_tells(void **x) {
  * of 0 to 13 bytes (each of lookup3's tail lengths) and multibyte, times
  * before and after 2000-01-01 with and without fractions, infinity, and
  * times 2^32 + 1 us after and before 2000-01-01 00:00 (their microseconds'
- * two halves XOR to 0's: hashed alike before the high word was hashed). */
+ * two halves XOR to 0's: hashed alike before the high word was hashed),
+ * and times on each side of the bins store_pg.c takes the high word from
+ * (2000-01-01 itself, 2^32 us after and before it, the infinities). */
 typedef struct hb_case {
     const char *type;
     store_kind kind;
@@ -295,11 +297,16 @@ static const hb_case HB[] = {
     {"timestamptz", STORE_K_TIMESTAMPTZ, "('2025-03-30 01:59:59.999999+00'),"
      "('1999-12-31 23:59:59.5+00'),('1970-01-01 00:00:00+00'),('2000-01-01 00:00:00+00'),"
      "('0001-01-01 00:00:00+00'),('2025-03-30 03:00:00.000001+02'),('infinity'),('-infinity'),"
-     "('2000-01-01 01:11:34.967297+00'),('1999-12-31 22:48:25.032703+00'),(NULL)"},
+     "('2000-01-01 01:11:34.967297+00'),('1999-12-31 22:48:25.032703+00'),"
+     "('2000-01-01 01:11:34.967296+00'),('2000-01-01 01:11:34.967295+00'),"
+     "('1999-12-31 22:48:25.032704+00'),('1999-12-31 23:59:59.999999+00'),"
+     "('2025-01-01 00:00:00.000001+00'),(NULL)"},
     {"timestamp", STORE_K_TIMESTAMP, "('2024-02-29 12:00:00'),('1999-12-31 23:59:59.5'),"
      "('9999-12-31 23:59:59.999999'),('2000-01-01 00:00:00'),('2000-01-01 01:11:34.967297'),"
-     "(NULL)"},
-    {"date", STORE_K_DATE, "('2024-02-29'),('1970-01-01'),('2000-01-01'),('1999-12-31'),(NULL)"},
+     "('2000-01-01 01:11:34.967296'),('1999-12-31 22:48:25.032704'),('2000-01-01 00:00:00.000001'),"
+     "('infinity'),('-infinity'),(NULL)"},
+    {"date", STORE_K_DATE, "('2024-02-29'),('1970-01-01'),('2000-01-01'),('1999-12-31'),"
+     "('2100-01-01'),('0001-01-01'),('infinity'),('-infinity'),(NULL)"},
     {"text", STORE_K_TEXT, "(''),('a'),('ab'),('abc'),('abcd'),('abcde'),('abcdef'),('abcdefg'),"
      "('abcdefgh'),('abcdefghi'),('abcdefghij'),('abcdefghijk'),('abcdefghijkl'),"
      "('abcdefghijklm'),('h\xc3\xa9llo \xe2\x9c\x93'),('a|b\\c'),(NULL)"},
