@@ -539,7 +539,7 @@ static bool ch_pg_time(const char *s, size_t n, int64_t *us) {
         }
     }
 #undef CH_NUM
-    int64_t days = st_days_from_civil(y, (unsigned)mo, (unsigned)d) - st_days_from_civil(2000, 1, 1);
+    int64_t days = st_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957;   /* 2000-01-01 */
     *us = (days * 86400 + secs) * 1000000 + frac;
     return true;
 }

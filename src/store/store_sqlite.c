@@ -271,7 +271,10 @@ static uint64_t colhash_value(store_kind k, sqlite3_value *v, int seed) {
         return store_colhash_double(sqlite3_value_double(v), seed);
     if (k == STORE_K_TEXT || sq_canon_as_is(v, type, k)) {
         const char *t = (const char *)sqlite3_value_text(v);
-        size_t n = k == STORE_K_TEXT ? (size_t)sqlite3_value_bytes(v) : (t ? strlen(t) : 0);
+        /* text kinds: every byte; canonical time text has no NUL (its
+         * shape is checked over all its bytes) */
+        size_t n = (size_t)sqlite3_value_bytes(v);
+        if (k != STORE_K_TEXT && type != SQLITE_TEXT) n = t ? strlen(t) : 0;
         return store_colhash_text(k, t ? t : "", n, seed);
     }
     char buf[128];
