@@ -449,27 +449,32 @@ int sync_hash_merge_buckets(sync_ctx *c, int64_t lo, int64_t hi, int64_t step,
 
 /* SELECT key, digest FROM t WHERE key BETWEEN a AND b UNION ALL ... ORDER
  * BY 1: each part an index range scan (an OR of BETWEENs is planned as one
- * scan of the whole index when sorting is discouraged). */
+ * scan of the whole index when sorting is discouraged); through the
+ * driver's ranges_select when it has one (PostgreSQL: the digest
+ * expression once, not parsed and planned once per range: 64 copies cost
+ * 50-140 ms to parse and bind). */
 static int sample_query(sync_ctx *c, bool source, store_sb *q, const int64_t (*r)[2], size_t n) {
     store *s = source ? c->src : c->dst;
     const store_table *t = source ? &c->st : &c->dt;
     int k = key_index(c);
-    store_sb kq = {0}, rt = {0};
+    store_sb kq = {0}, rt = {0}, cols = {0}, from = {0};
     store_sb_quote(&kq, source ? c->scols[k] : c->dcols[k]);
     store_sb_rowtext(&rt, s, t);
-    int rc = ST_OK;
-    for (size_t i = 0; rc == ST_OK && i < n; i++) {
-        store_sb_addf(q, "%sSELECT %s, ", i ? " UNION ALL " : "", kq.s ? kq.s : "");
-        rc = store_row_digest_expr(s, q, c->row_family, t, rt.s ? rt.s : "''", false);
-        store_sb_add(q, " FROM ");
-        store_sb_from(q, s, t);
-        store_sb_addf(q, " WHERE %s BETWEEN %" PRId64 " AND %" PRId64, kq.s ? kq.s : "", r[i][0],
-                      r[i][1]);
+    store_sb_from(&from, s, t);
+    store_sb_addf(&cols, "%s, ", kq.s ? kq.s : "");
+    int rc = store_row_digest_expr(s, &cols, c->row_family, t, rt.s ? rt.s : "''", false);
+    bool oom = kq.oom || rt.oom || cols.oom || from.oom;
+    if (rc == ST_OK && !oom && !store_ranges_select(s, q, cols.s, from.s, kq.s, r, n)) {
+        for (size_t i = 0; i < n; i++)
+            store_sb_addf(q, "%sSELECT %s FROM %s WHERE %s BETWEEN %" PRId64 " AND %" PRId64,
+                          i ? " UNION ALL " : "", cols.s, from.s, kq.s, r[i][0], r[i][1]);
+        store_sb_add(q, " ORDER BY 1");
     }
-    store_sb_add(q, " ORDER BY 1");
-    bool oom = kq.oom || rt.oom || q->oom;
+    oom = oom || q->oom;
     store_sb_free(&kq);
     store_sb_free(&rt);
+    store_sb_free(&cols);
+    store_sb_free(&from);
     if (rc != ST_OK) return st_error_set(c->err, rc, "hash: datastore '%s' has no row digest '%s'",
                                          store_name(s), c->row_family);
     return oom ? st_error_set(c->err, ST_ENOMEM, "out of memory") : ST_OK;
