@@ -269,6 +269,10 @@ static uint64_t colhash_value(store_kind k, sqlite3_value *v, int seed) {
         return store_colhash_int(sqlite3_value_int64(v), seed);
     if (type == SQLITE_FLOAT && k == STORE_K_FLOAT)
         return store_colhash_double(sqlite3_value_double(v), seed);
+    uint64_t h;   /* a NUMERIC REAL of few decimals, without its text */
+    if (type == SQLITE_FLOAT && k == STORE_K_NUMERIC &&
+        store_colhash_numeric_double(sqlite3_value_double(v), seed, &h))
+        return h;
     if (k == STORE_K_TEXT || sq_canon_as_is(v, type, k)) {
         const char *t = (const char *)sqlite3_value_text(v);
         /* text kinds: every byte; canonical time text has no NUL (its

@@ -202,6 +202,54 @@ static void test_dtoa_matches_search(void **s) {
     }
 }
 
+/* A NUMERIC REAL's colhash-v2 term without its text
+ * (store_colhash_numeric_double) equals the term of its canonical text,
+ * bit for bit, for every value it takes: decimals of 0 to 4 places (and
+ * more, which it must refuse or get right), signs, integers, the size
+ * limit, neighbours one ulp away; and it takes the common ones. */
+static void check_numeric_double(double v, int seed, int *taken) {
+    uint64_t h;
+    if (!store_colhash_numeric_double(v, seed, &h)) return;
+    (*taken)++;
+    char buf[128];
+    const char *t = store_canon_double(v, STORE_K_NUMERIC, buf, sizeof buf);
+    assert_non_null(t);
+    uint64_t want = store_colhash_text(STORE_K_NUMERIC, t, strlen(t), seed);
+    if (h != want) fail_msg("%.17g (%s): %llx, text %llx", v, t, (unsigned long long)h,
+                            (unsigned long long)want);
+}
+
+static void test_colhash_numeric_double_matches_text(void **s) {
+    (void)s;
+    uint64_t x = 2463534242ULL;
+    int taken = 0;
+    static const double edge[] = {0.0001, 0.5, 1, 9999.9999, 10000, 10000.0001, 100000000,
+                                  12.37, 0.01, 1234567890.12, 0x1p50 / 10000.0 - 1,
+                                  0x1p50 / 10000.0, 1e-5, 0.1 + 0.2, 0.0};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        for (int sign = 1; sign >= -1; sign -= 2) {
+            check_numeric_double(sign * edge[i], 3, &taken);
+            check_numeric_double(nextafter(sign * edge[i], 0), 3, &taken);
+            check_numeric_double(nextafter(sign * edge[i], 1e300), 3, &taken);
+        }
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int places = (int)(x % 7), digits = 1 + (int)((x >> 8) % 15);
+        uint64_t lim = 1;
+        for (int k = 0; k < digits; k++) lim *= 10;
+        double v = (double)((x >> 16) % lim) / pow(10, places);
+        if (x & (1u << 5)) v = -v;
+        check_numeric_double(v, 1 + (int)(x % 9), &taken);
+        check_numeric_double(nextafter(v, 1e300), 2, &taken);
+    }
+    assert_true(taken > 150000);
+    uint64_t h;
+    assert_false(store_colhash_numeric_double(0.0, 1, &h));     /* "0": the text path */
+    assert_false(store_colhash_numeric_double(0.12345, 1, &h)); /* 5 places */
+    assert_false(store_colhash_numeric_double(NAN, 1, &h));
+    assert_false(store_colhash_numeric_double(1e12, 1, &h));    /* beyond 2^50 / 10^4 */
+}
+
 static void test_canon_time_bool_date(void **s) {
     (void)s;
     /* PostgreSQL's ISO output in UTC, and the text SQLite's datetime() makes */
@@ -595,6 +643,7 @@ int main(void) {
         cmocka_unit_test(test_sqlite_functions),
         cmocka_unit_test(test_sqlite_md5_agg_orders_by_key),
         cmocka_unit_test(test_sqlite_bucket_sums_match_group_by),
+        cmocka_unit_test(test_colhash_numeric_double_matches_text),
         cmocka_unit_test(test_sqlite_canon_and_store_any_storage_class),
         cmocka_unit_test(test_sqlite_rowtext_matches_expression),
         cmocka_unit_test(test_sqlite_open_failure_names_datastore),
