@@ -18,6 +18,9 @@
  *   st_store(kind, v)    v as a sync writes it into a column of `kind`
  *                        (ddl apply --migrate, SQLite -> SQLite full)
  *   st_sum64(hex16)      aggregate: sum of 64-bit values mod 2^64, as text
+ *   st_bucket_sums(b, h) aggregate: per bucket b the rows and the sum of h
+ *                        mod 2^64, as JSON — the hash strategy's bucket
+ *                        sums without GROUP BY's sorter (bucket_sums_sql)
  *   st_md5_agg(key, t)   aggregate: hex MD5 of the texts joined with '|' in
  *                        ascending integer key order, whatever order SQLite
  *                        feeds them in (it keeps one key range's texts and

@@ -47,7 +47,9 @@
  * built; the first level cuts the key range (min and max only: the span's
  * width sizes it) into fine buckets (~HASH_FAST_ROWS rows, up to
  * HASH_FAST_FANOUT: one GROUP BY costs the same for 16 groups as for
- * 16,384), which also tells identical tables in one pass per side. Before
+ * 16,384), which also tells identical tables in one pass per side (a
+ * driver may sum the buckets without its GROUP BY's sort:
+ * store_sb_bucket_sums, SQLite's st_bucket_sums). Before
  * that pass, a sample of the first level's buckets (sample_plan) decides
  * whether the changes are spread: then the row pass (or, when a large
  * share of rows differs, full) runs at once instead of after a wasted
