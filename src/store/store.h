@@ -225,6 +225,10 @@ void store_sb_order_term(store_sb *b, const store *s, const char *qcol, store_ki
 void store_sb_sum64(store_sb *b, const store *s, const char *rowtext);
 void store_sb_digest_sql(store_sb *b, const store *s, const char *from, const char *qkey,
                          const char *rowtext);
+/* store_ops.bucket_sums_sql of s into b (true); false when s has none
+ * (the caller writes the GROUP BY). */
+bool store_sb_bucket_sums(store_sb *b, const store *s, const char *bucket, const char *rowhash,
+                          const char *from, const char *where);
 char store_param_prefix(const store *s);     /* '$' ($1) or '?' (?1) */
 const char *store_int_div(const store *s);   /* "/" or "DIV" */
 /* Opens the row list of "(a, b) IN (...)": "VALUES " or "" (mysql). */

@@ -368,6 +368,19 @@ struct store_ops {
      * in a form the engine parses and plans faster than an IN list of n
      * literals (PostgreSQL: one array literal). NULL: an IN list. --- */
     void (*keys_where)(store_sb *b, const char *qkey, const int64_t *k, size_t n);
+    /* --- Optional: the hash strategy's bucket sums without the engine's
+     * GROUP BY sort (sync_hash.c). Appends a query giving what
+     * "SELECT bucket, count(*), <sum of rowhash mod 2^64> FROM from
+     * WHERE where GROUP BY 1" gives: one row per non-empty bucket, the
+     * sum as decimal text (the caller reduces it mod 2^64). `bucket` is an
+     * integer expression (0 <= bucket < 2^24 for every row `where`
+     * admits), `rowhash` one row's digest of a summable family
+     * (row_digest_expr, sum = false). SQLite: one aggregate over the
+     * range scan that sums into an array by bucket, instead of a sorter
+     * that writes every row's compared values to temporary files. NULL:
+     * the GROUP BY. --- */
+    void (*bucket_sums_sql)(store_sb *b, const char *bucket, const char *rowhash,
+                            const char *from, const char *where);
 };
 
 

@@ -539,7 +539,7 @@ static bool ch_pg_time(const char *s, size_t n, int64_t *us) {
         }
     }
 #undef CH_NUM
-    int64_t days = st_days_from_civil(y, (unsigned)mo, (unsigned)d) - st_days_from_civil(2000, 1, 1);
+    int64_t days = st_days_from_civil(y, (unsigned)mo, (unsigned)d) - 10957;   /* 2000-01-01 */
     *us = (days * 86400 + secs) * 1000000 + frac;
     return true;
 }
@@ -606,4 +606,42 @@ uint64_t store_colhash_text(store_kind kind, const char *t, size_t n, int seed) 
     default: break;
     }
     return store_pg_hash_bytes(t, n, s);   /* text kinds; a form not canonical */
+}
+
+/* The numeric term of a / 10^4 for an integer a > 0, negative or not:
+ * ch_numeric's base-10000 digits (the fraction is exactly one digit
+ * group, the integer part the groups of a / 10^4) and weight, and the
+ * sign flag, without the canonical text in between. */
+static uint64_t ch_numeric_scaled4(uint64_t a, bool neg, int seed) {
+    uint16_t g[8];   /* a < 2^64: at most 5 integer groups + 1 fraction group */
+    int n = 0;
+    uint64_t ip = a / 10000;
+    uint16_t tmp[6];
+    int ni = 0;
+    do { tmp[ni++] = (uint16_t)(ip % 10000); ip /= 10000; } while (ip > 0);
+    for (int i = ni - 1; i >= 0; i--) g[n++] = tmp[i];
+    g[n++] = (uint16_t)(a % 10000);
+    int weight = ni - 1, from = 0, to = n;
+    while (from < to && g[from] == 0) { from++; weight--; }
+    while (to > from && g[to - 1] == 0) to--;
+    unsigned char bytes[16];
+    for (int i = from; i < to; i++) {
+        bytes[2 * (i - from)] = (unsigned char)(g[i] & 0xff);
+        bytes[2 * (i - from) + 1] = (unsigned char)(g[i] >> 8);
+    }
+    uint64_t s = (uint64_t)(int64_t)seed;
+    uint64_t h = store_pg_hash_bytes(bytes, 2 * (size_t)(to - from), s) ^ (uint64_t)(int64_t)weight;
+    return h ^ store_pg_hash_uint32(neg ? 1 : 0, (uint64_t)(int64_t)(seed + STORE_COLHASH_HI_SEED));
+}
+
+bool store_colhash_numeric_double(double v, int seed, uint64_t *out) {
+    double a = fabs(v);
+    /* as store_dtoa_shortest's few-decimals path: a is the double nearest
+     * to r / 10^4, so the canonical text is r / 10^4 (no other decimal
+     * of 4 places reads back as a) */
+    if (!(a > 0 && a < 0x1p50 / 10000.0)) return false;
+    double r = nearbyint(a * 10000.0);
+    if (!(r > 0 && r / 10000.0 == a)) return false;
+    *out = ch_numeric_scaled4((uint64_t)r, v < 0, seed);
+    return true;
 }

@@ -98,6 +98,12 @@ uint64_t store_colhash_text(store_kind kind, const char *t, size_t n, int seed);
 uint64_t store_colhash_int(int64_t v, int seed);
 uint64_t store_colhash_double(double v, int seed);
 uint64_t store_colhash_null(int seed);
+/* A NUMERIC value held as a double (a SQLite REAL) with at most 4
+ * decimals (the nearest double to r / 10^4, |v| < 2^50 / 10^4, v != 0):
+ * *out the term of its canonical text (store_canon_double), bit for bit
+ * store_colhash_text's, from its base-10000 digits without building the
+ * text. false: another value (the caller hashes the canonical text). */
+bool store_colhash_numeric_double(double v, int seed, uint64_t *out);
 /* Appends `v` (or \N for NULL) escaped for the row text. */
 void store_sb_rowvalue(store_sb *b, const char *v);
 

@@ -89,6 +89,40 @@ static int scale_exact(uint64_t x, int e, int k, uint64_t *out, int *exact) {
     return 1;
 }
 
+/* The digits of r * 10^-s (r > 0), trailing zeros dropped. */
+static int int_digits(uint64_t r, int s, char *d, int *exp10) {
+    char tmp[24];
+    int n = 0;
+    for (; r > 0; r /= 10) tmp[n++] = (char)('0' + r % 10);
+    int lo = 0;
+    while (lo < n - 1 && tmp[lo] == '0') lo++;
+    int len = 0;
+    for (int i = n - 1; i >= lo; i--) d[len++] = tmp[i];
+    d[len] = '\0';
+    *exp10 = n - 1 - s;
+    return len;
+}
+
+/* Few decimals (prices, amounts: what a NUMERIC column holds as a SQLite
+ * REAL): when a is the double nearest to r / 10^s for an integer r, and
+ * a * 10^s < 2^50, r / 10^s (trailing zeros dropped) IS the shortest
+ * round-trip string: any two multiples of 10^-s are more than one ulp
+ * apart there, so no other decimal with at most s fraction digits reads
+ * back as a, and one with fewer significant digits has fewer fraction
+ * digits (or is smaller than a's leading power of ten by more than
+ * 10^-s). The check is exact: r < 2^50 is a double and r / 10^s one
+ * correctly rounded division. 0: not such a value (Ryu decides). */
+static int few_decimals(double a, char *d, int *exp10) {
+    static const double p4 = 10000.0;
+    if (a < 0x1p50 / p4) {
+        double r = nearbyint(a * p4);
+        if (r > 0 && r / p4 == a) return int_digits((uint64_t)r, 4, d, exp10);
+    } else if (a < 0x1p50 && a == floor(a)) {
+        return int_digits((uint64_t)a, 0, d, exp10);
+    }
+    return 0;
+}
+
 int store_dtoa_shortest(double v, char d[STORE_DTOA_DIGITS], int *exp10) {
     double a = fabs(v);
     if (a == 0 || !isfinite(a)) {
@@ -96,6 +130,8 @@ int store_dtoa_shortest(double v, char d[STORE_DTOA_DIGITS], int *exp10) {
         *exp10 = 0;
         return 1;
     }
+    int few = few_decimals(a, d, exp10);
+    if (few > 0) return few;
     if (a < 1e-14 || a >= 1e21) return search_digits(a, d, exp10);
     uint64_t bits;
     memcpy(&bits, &a, sizeof bits);
@@ -142,14 +178,5 @@ int store_dtoa_shortest(double v, char d[STORE_DTOA_DIGITS], int *exp10) {
     }
     if (vr_zeros && last == 5 && vr % 2 == 0) last = 4;   /* exact tie: to even */
     uint64_t out = vr + ((vr == vm && !vm_zeros) || last >= 5);
-    char tmp[24];
-    int n = 0;
-    for (; out > 0; out /= 10) tmp[n++] = (char)('0' + out % 10);
-    int lo = 0;
-    while (lo < n - 1 && tmp[lo] == '0') lo++;
-    int len = 0;
-    for (int i = n - 1; i >= lo; i--) d[len++] = tmp[i];
-    d[len] = '\0';
-    *exp10 = n - 1 + removed - k;
-    return len;
+    return int_digits(out, k - removed, d, exp10);
 }

@@ -40,6 +40,13 @@ void store_sb_digest_sql(store_sb *b, const store *s, const char *from, const ch
                          const char *rowtext) {
     store_ops_of(s)->digest_sql(b, from, qkey, rowtext);
 }
+bool store_sb_bucket_sums(store_sb *b, const store *s, const char *bucket, const char *rowhash,
+                          const char *from, const char *where) {
+    const struct store_ops *o = store_ops_of(s);
+    if (o->bucket_sums_sql == NULL) return false;
+    o->bucket_sums_sql(b, bucket, rowhash, from, where);
+    return true;
+}
 char store_param_prefix(const store *s) { return store_ops_of(s)->param_prefix; }
 const char *store_int_div(const store *s) {
     const char *d = store_ops_of(s)->int_div;

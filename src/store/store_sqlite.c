@@ -18,6 +18,9 @@
  *   st_store(kind, v)    v as a sync writes it into a column of `kind`
  *                        (ddl apply --migrate, SQLite -> SQLite full)
  *   st_sum64(hex16)      aggregate: sum of 64-bit values mod 2^64, as text
+ *   st_bucket_sums(b, h) aggregate: per bucket b the rows and the sum of h
+ *                        mod 2^64, as JSON — the hash strategy's bucket
+ *                        sums without GROUP BY's sorter (bucket_sums_sql)
  *   st_md5_agg(key, t)   aggregate: hex MD5 of the texts joined with '|' in
  *                        ascending integer key order, whatever order SQLite
  *                        feeds them in (it keeps one key range's texts and
@@ -269,9 +272,16 @@ static uint64_t colhash_value(store_kind k, sqlite3_value *v, int seed) {
         return store_colhash_int(sqlite3_value_int64(v), seed);
     if (type == SQLITE_FLOAT && k == STORE_K_FLOAT)
         return store_colhash_double(sqlite3_value_double(v), seed);
+    uint64_t h;   /* a NUMERIC REAL of few decimals, without its text */
+    if (type == SQLITE_FLOAT && k == STORE_K_NUMERIC &&
+        store_colhash_numeric_double(sqlite3_value_double(v), seed, &h))
+        return h;
     if (k == STORE_K_TEXT || sq_canon_as_is(v, type, k)) {
         const char *t = (const char *)sqlite3_value_text(v);
-        size_t n = k == STORE_K_TEXT ? (size_t)sqlite3_value_bytes(v) : (t ? strlen(t) : 0);
+        /* text kinds: every byte; canonical time text has no NUL (its
+         * shape is checked over all its bytes) */
+        size_t n = (size_t)sqlite3_value_bytes(v);
+        if (k != STORE_K_TEXT && type != SQLITE_TEXT) n = t ? strlen(t) : 0;
         return store_colhash_text(k, t ? t : "", n, seed);
     }
     char buf[128];
@@ -312,6 +322,73 @@ static void fn_sum64_final(sqlite3_context *c) {
     char buf[32];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)(acc ? *acc : 0));
     sqlite3_result_text(c, buf, -1, SQLITE_TRANSIENT);
+}
+
+/* st_bucket_sums(bucket, h): aggregate: per bucket (an integer in
+ * [0, ST_BUCKETS_MAX)) the rows and the sum of the integers h mod 2^64,
+ * as JSON [[bucket, count, sum], ...] of the non-empty buckets in bucket
+ * order, the sum a signed 64-bit integer (NULL when no row). What GROUP
+ * BY bucket gives, with no sorter: the counters are an array indexed by
+ * bucket, so rows may come in any order (sq_bucket_sums_sql). */
+#define ST_BUCKETS_MAX (1 << 24)
+
+typedef struct bucket_agg {
+    int64_t *count;
+    uint64_t *sum;
+    size_t cap;
+} bucket_agg;
+
+static bool bucket_grow(bucket_agg *a, size_t need) {
+    size_t cap = a->cap ? a->cap : 1024;
+    while (cap < need) cap *= 2;
+    int64_t *c = realloc(a->count, cap * sizeof *c);
+    if (c == NULL) return false;
+    a->count = c;
+    uint64_t *s = realloc(a->sum, cap * sizeof *s);
+    if (s == NULL) return false;
+    a->sum = s;
+    memset(c + a->cap, 0, (cap - a->cap) * sizeof *c);
+    memset(s + a->cap, 0, (cap - a->cap) * sizeof *s);
+    a->cap = cap;
+    return true;
+}
+
+static void fn_bucket_sums_step(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    bucket_agg *a = sqlite3_aggregate_context(c, sizeof *a);
+    if (a == NULL) { sqlite3_result_error_nomem(c); return; }
+    if (sqlite3_value_type(v[0]) == SQLITE_NULL) return;
+    sqlite3_int64 b = sqlite3_value_int64(v[0]);
+    if (b < 0 || b >= ST_BUCKETS_MAX) {
+        sqlite3_result_error(c, "st_bucket_sums: bucket out of range", -1);
+        return;
+    }
+    if ((size_t)b >= a->cap && !bucket_grow(a, (size_t)b + 1)) {
+        sqlite3_result_error_nomem(c);
+        return;
+    }
+    a->count[b]++;
+    if (sqlite3_value_type(v[1]) != SQLITE_NULL) a->sum[b] += (uint64_t)sqlite3_value_int64(v[1]);
+}
+
+static void fn_bucket_sums_final(sqlite3_context *c) {
+    bucket_agg *a = sqlite3_aggregate_context(c, 0);
+    if (a == NULL || a->cap == 0) { sqlite3_result_null(c); return; }
+    store_sb out = {0};
+    store_sb_add(&out, "[");
+    const char *sep = "";
+    for (size_t b = 0; b < a->cap; b++) {
+        if (a->count[b] == 0) continue;
+        store_sb_addf(&out, "%s[%zu,%lld,%lld]", sep, b, (long long)a->count[b],
+                      (long long)(int64_t)a->sum[b]);
+        sep = ",";
+    }
+    store_sb_add(&out, "]");
+    free(a->count);
+    free(a->sum);
+    if (out.oom) sqlite3_result_error_nomem(c);
+    else sqlite3_result_text(c, out.s, (int)out.len, free);
+    if (out.oom) store_sb_free(&out);
 }
 
 typedef struct md5_item {
@@ -403,7 +480,9 @@ static int sq_register(sqlite3 *db) {
         sqlite3_create_function(db, "st_sum64", 1, f, NULL, NULL, fn_sum64_step,
                                 fn_sum64_final) != SQLITE_OK ||
         sqlite3_create_function(db, "st_md5_agg", 2, f, NULL, NULL, fn_md5_agg_step,
-                                fn_md5_agg_final) != SQLITE_OK)
+                                fn_md5_agg_final) != SQLITE_OK ||
+        sqlite3_create_function(db, "st_bucket_sums", 2, f, NULL, NULL, fn_bucket_sums_step,
+                                fn_bucket_sums_final) != SQLITE_OK)
         return ST_ERR;
     return ST_OK;
 }
@@ -559,6 +638,17 @@ static int sq_row_digest_expr(store_sb *b, const char *family, const store_table
 
 static void sq_sum64_expr(store_sb *b, const char *rowtext) {
     store_sb_addf(b, "st_sum64(substr(md5(%s), 1, 16))", rowtext);
+}
+
+/* The bucket sums without GROUP BY's sorter (store_backend.h): one
+ * st_bucket_sums() over the range scan, its JSON read back as rows. */
+static void sq_bucket_sums_sql(store_sb *b, const char *bucket, const char *rowhash,
+                               const char *from, const char *where) {
+    store_sb_addf(b, "SELECT json_extract(\"synctool_b\".value, '$[0]'), "
+                     "json_extract(\"synctool_b\".value, '$[1]'), "
+                     "json_extract(\"synctool_b\".value, '$[2]') "
+                     "FROM json_each((SELECT st_bucket_sums(%s, %s) FROM %s WHERE %s)) "
+                     "AS \"synctool_b\"", bucket, rowhash, from, where);
 }
 
 /* One row per [lo, hi] pair of the JSON array ?1: two correlated
@@ -1112,6 +1202,7 @@ static const struct store_ops sqlite_store_ops = {
     .rowtext_expr = sq_rowtext_expr,
     .sum64_expr = sq_sum64_expr,
     .digest_sql = sq_digest_sql,
+    .bucket_sums_sql = sq_bucket_sums_sql,
     .query = sq_query,
     .query_small = sq_query,
     .reader_next = sq_next,

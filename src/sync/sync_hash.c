@@ -47,7 +47,9 @@
  * built; the first level cuts the key range (min and max only: the span's
  * width sizes it) into fine buckets (~HASH_FAST_ROWS rows, up to
  * HASH_FAST_FANOUT: one GROUP BY costs the same for 16 groups as for
- * 16,384), which also tells identical tables in one pass per side. Before
+ * 16,384), which also tells identical tables in one pass per side (a
+ * driver may sum the buckets without its GROUP BY's sort:
+ * store_sb_bucket_sums, SQLite's st_bucket_sums). Before
  * that pass, a sample of the first level's buckets (sample_plan) decides
  * whether the changes are spread: then the row pass (or, when a large
  * share of rows differs, full) runs at once instead of after a wasted
@@ -246,7 +248,8 @@ static void bucket_expr(store_sb *q, side_job *j, const store *os, const char *k
 }
 
 /* SELECT bucket, count(*), checksum FROM t WHERE k BETWEEN lo AND hi GROUP BY 1
- * (count_only: no checksum). */
+ * (count_only: no checksum); with a summable row digest, the driver's form
+ * of it when it has one (store_sb_bucket_sums: SQLite sums without a sort). */
 static int bucket_sums(side_job *j, bool source, st_error *err) {
     sync_ctx *c = j->c;
     store *s = side_store(c, source);
@@ -256,24 +259,35 @@ static int bucket_sums(side_job *j, bool source, st_error *err) {
     snprintf(p1, sizeof p1, "%c1", pp);
     snprintf(p2, sizeof p2, "%c2", pp);
     snprintf(p3, sizeof p3, "%c3", pp);
-    store_sb q = {0}, kq = {0}, rt = {0};
+    store_sb q = {0}, kq = {0}, rt = {0}, bk = {0}, from = {0}, where = {0}, rh = {0};
     store_sb_quote(&kq, side_key(c, source));
     if (!j->count_only) store_sb_rowtext(&rt, s, side_table(c, source));
-    store_sb_add(&q, "SELECT ");
-    bucket_expr(&q, j, os, kq.s, type, p1, p3);
-    store_sb_add(&q, ", count(*), ");
-    if (j->count_only) store_sb_add(&q, "0");
-    else if (c->sum_family)
-        store_row_digest_expr(s, &q, c->sum_family, side_table(c, source), rt.s ? rt.s : "''",
-                              true);
-    else store_sb_sum64(&q, os, rt.s ? rt.s : "''");
-    store_sb_add(&q, " FROM ");
-    store_sb_from(&q, s, side_table(c, source));
-    store_sb_addf(&q, " WHERE %s >= ", kq.s);
-    store_sb_param_cast(&q, os, p1, STORE_K_INT, type);
-    store_sb_addf(&q, " AND %s <= ", kq.s);
-    store_sb_param_cast(&q, os, p2, STORE_K_INT, type);
-    store_sb_add(&q, " GROUP BY 1");
+    bucket_expr(&bk, j, os, kq.s, type, p1, p3);
+    store_sb_from(&from, s, side_table(c, source));
+    store_sb_addf(&where, "%s >= ", kq.s);
+    store_sb_param_cast(&where, os, p1, STORE_K_INT, type);
+    store_sb_addf(&where, " AND %s <= ", kq.s);
+    store_sb_param_cast(&where, os, p2, STORE_K_INT, type);
+    bool driver = !j->count_only && c->sum_family &&
+                  store_row_digest_expr(s, &rh, c->sum_family, side_table(c, source),
+                                        rt.s ? rt.s : "''", false) == ST_OK &&
+                  store_sb_bucket_sums(&q, os, bk.s ? bk.s : "", rh.s ? rh.s : "",
+                                       from.s ? from.s : "", where.s ? where.s : "");
+    if (!driver) {
+        store_sb_addf(&q, "SELECT %s, count(*), ", bk.s ? bk.s : "");
+        if (j->count_only) store_sb_add(&q, "0");
+        else if (c->sum_family)
+            store_row_digest_expr(s, &q, c->sum_family, side_table(c, source),
+                                  rt.s ? rt.s : "''", true);
+        else store_sb_sum64(&q, os, rt.s ? rt.s : "''");
+        store_sb_addf(&q, " FROM %s WHERE %s GROUP BY 1", from.s ? from.s : "",
+                      where.s ? where.s : "");
+    }
+    if (bk.oom || from.oom || where.oom || rh.oom) q.oom = true;
+    store_sb_free(&bk);
+    store_sb_free(&from);
+    store_sb_free(&where);
+    store_sb_free(&rh);
     char a[24], b[24], d[24];
     snprintf(a, sizeof a, "%lld", (long long)j->r.lo);
     snprintf(b, sizeof b, "%lld", (long long)j->r.hi);

@@ -184,6 +184,70 @@ static void test_dtoa_matches_search(void **s) {
     for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) check_dtoa(edge[i]);
     for (int k = -300; k <= 300; k++) check_dtoa(pow(10, k));
     for (int k = -1000; k <= 1000; k++) check_dtoa(ldexp(1, k));
+    /* the few-decimals path: m / 10^s (the nearest double, one division)
+     * for s = 0..6, around the limits a * 10^4 < 2^50 and a < 2^50, and
+     * their neighbours */
+    static const double lim[] = {0x1p50 / 10000.0, 0x1p50, 1.0, 1e6};
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int sc = (int)(x % 7);
+        double p = pow(10, sc), base = lim[(x >> 3) % 4];
+        double m = floor(base * p) + (double)((int64_t)((x >> 8) % 2001) - 1000);
+        if (i % 2) m = (double)((x >> 11) % 100000000000ULL);
+        if (m <= 0) continue;
+        double v = m / p;
+        check_dtoa(v);
+        check_dtoa(nextafter(v, 0));
+        check_dtoa(nextafter(v, 1e300));
+    }
+}
+
+/* A NUMERIC REAL's colhash-v2 term without its text
+ * (store_colhash_numeric_double) equals the term of its canonical text,
+ * bit for bit, for every value it takes: decimals of 0 to 4 places (and
+ * more, which it must refuse or get right), signs, integers, the size
+ * limit, neighbours one ulp away; and it takes the common ones. */
+static void check_numeric_double(double v, int seed, int *taken) {
+    uint64_t h;
+    if (!store_colhash_numeric_double(v, seed, &h)) return;
+    (*taken)++;
+    char buf[128];
+    const char *t = store_canon_double(v, STORE_K_NUMERIC, buf, sizeof buf);
+    assert_non_null(t);
+    uint64_t want = store_colhash_text(STORE_K_NUMERIC, t, strlen(t), seed);
+    if (h != want) fail_msg("%.17g (%s): %llx, text %llx", v, t, (unsigned long long)h,
+                            (unsigned long long)want);
+}
+
+static void test_colhash_numeric_double_matches_text(void **s) {
+    (void)s;
+    uint64_t x = 2463534242ULL;
+    int taken = 0;
+    static const double edge[] = {0.0001, 0.5, 1, 9999.9999, 10000, 10000.0001, 100000000,
+                                  12.37, 0.01, 1234567890.12, 0x1p50 / 10000.0 - 1,
+                                  0x1p50 / 10000.0, 1e-5, 0.1 + 0.2, 0.0};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        for (int sign = 1; sign >= -1; sign -= 2) {
+            check_numeric_double(sign * edge[i], 3, &taken);
+            check_numeric_double(nextafter(sign * edge[i], 0), 3, &taken);
+            check_numeric_double(nextafter(sign * edge[i], 1e300), 3, &taken);
+        }
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int places = (int)(x % 7), digits = 1 + (int)((x >> 8) % 15);
+        uint64_t lim = 1;
+        for (int k = 0; k < digits; k++) lim *= 10;
+        double v = (double)((x >> 16) % lim) / pow(10, places);
+        if (x & (1u << 5)) v = -v;
+        check_numeric_double(v, 1 + (int)(x % 9), &taken);
+        check_numeric_double(nextafter(v, 1e300), 2, &taken);
+    }
+    assert_true(taken > 150000);
+    uint64_t h;
+    assert_false(store_colhash_numeric_double(0.0, 1, &h));     /* "0": the text path */
+    assert_false(store_colhash_numeric_double(0.12345, 1, &h)); /* 5 places */
+    assert_false(store_colhash_numeric_double(NAN, 1, &h));
+    assert_false(store_colhash_numeric_double(1e12, 1, &h));    /* beyond 2^50 / 10^4 */
 }
 
 static void test_canon_time_bool_date(void **s) {
@@ -308,6 +372,80 @@ static void test_sqlite_md5_agg_orders_by_key(void **s) {
     assert_string_equal(row[0], row[2]);
     assert_string_equal(row[1], row[2]);
     assert_null(row[3]);
+    store_reader_close(st, r);
+    store_close(st);
+}
+
+/* The rows of `sql` joined as "a,b,c;" lines into buf. */
+static void rows_text(store *st, const char *sql, char *buf, size_t n) {
+    store_reader *r = NULL;
+    st_error err;
+    if (store_query(st, &r, sql, 0, NULL, &err) != 0) fail_msg("%s: %s", sql, err.msg);
+    const char *const *row;
+    int nc, rc;
+    size_t len = 0;
+    buf[0] = '\0';
+    while ((rc = store_next(st, r, &row, &nc, &err)) == 1)
+        for (int i = 0; i < nc; i++)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", row[i] ? row[i] : "NULL",
+                                    i + 1 < nc ? "," : ";");
+    assert_int_equal(rc, 0);
+    store_reader_close(st, r);
+}
+
+/* st_bucket_sums (the hash strategy's bucket sums without GROUP BY's
+ * sorter, store_ops.bucket_sums_sql) gives what GROUP BY bucket with
+ * count(*) and st_sumi64 gives: rows in any order, sums wrapping mod 2^64
+ * (printed signed, st_sumi64 unsigned: equal mod 2^64), NULL digests
+ * counted but not summed; no rows over an empty range; a bucket out of
+ * range is an error, never a row in the wrong bucket. */
+static void test_sqlite_bucket_sums_match_group_by(void **s) {
+    (void)s;
+    config_datastore ds = {.name = "mem", .type = CONFIG_DS_SQLITE, .path = ":memory:"};
+    store *st = NULL;
+    st_error err;
+    assert_int_equal(store_open(&st, &ds, &err), 0);
+    assert_int_equal(store_exec(st, "CREATE TABLE t (k INTEGER PRIMARY KEY, h INTEGER)", 0, NULL,
+                                NULL, &err), 0);
+    assert_int_equal(store_exec(st, "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                                    "FROM g WHERE i < 3000) INSERT INTO t SELECT (i * 7919) % 3001, "
+                                    "CASE WHEN i % 13 = 0 THEN NULL WHEN i % 2 = 0 THEN "
+                                    "9223372036854775807 - i ELSE -9223372036854775807 + i * i END "
+                                    "FROM g", 0, NULL, NULL, &err), 0);
+    static const char *where[] = {"k >= 0 AND k <= 3000", "k >= 100 AND k <= 2000",
+                                  "k >= 5000 AND k <= 6000"};
+    for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+        char sql[512], got[65536], want[65536];
+        snprintf(sql, sizeof sql, "SELECT json_extract(b.value, '$[0]'), "
+                 "json_extract(b.value, '$[1]'), json_extract(b.value, '$[2]') "
+                 "FROM json_each((SELECT st_bucket_sums(k / 37, h) FROM t WHERE %s)) AS b",
+                 where[w]);
+        rows_text(st, sql, got, sizeof got);
+        snprintf(sql, sizeof sql, "SELECT k / 37, count(*), st_sumi64(h) FROM t WHERE %s "
+                 "GROUP BY 1 ORDER BY 1", where[w]);
+        rows_text(st, sql, want, sizeof want);
+        /* the sums as unsigned, as st_sumi64 prints them */
+        char norm[65536];
+        size_t len = 0;
+        for (char *line = got, *end; *line; line = end + 1) {
+            end = strchr(line, ';');
+            long long b, c, sum;
+            assert_int_equal(sscanf(line, "%lld,%lld,%lld", &b, &c, &sum), 3);
+            len += (size_t)snprintf(norm + len, sizeof norm - len, "%lld,%lld,%llu;", b, c,
+                                    (unsigned long long)sum);
+        }
+        norm[len] = '\0';
+        assert_string_equal(norm, want);
+        if (w < 2) assert_true(strlen(want) > 0);
+        else assert_string_equal(want, "");
+    }
+    store_reader *r = NULL;
+    int rc = store_query(st, &r, "SELECT st_bucket_sums(k - 10, h) FROM t", 0, NULL, &err);
+    const char *const *row;
+    int nc;
+    if (rc == 0) rc = store_next(st, r, &row, &nc, &err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err.msg, "bucket out of range"));
     store_reader_close(st, r);
     store_close(st);
 }
@@ -504,6 +642,8 @@ int main(void) {
         cmocka_unit_test(test_key_cmp),
         cmocka_unit_test(test_sqlite_functions),
         cmocka_unit_test(test_sqlite_md5_agg_orders_by_key),
+        cmocka_unit_test(test_sqlite_bucket_sums_match_group_by),
+        cmocka_unit_test(test_colhash_numeric_double_matches_text),
         cmocka_unit_test(test_sqlite_canon_and_store_any_storage_class),
         cmocka_unit_test(test_sqlite_rowtext_matches_expression),
         cmocka_unit_test(test_sqlite_open_failure_names_datastore),
