@@ -38,8 +38,9 @@
  * client memory at a time whatever the table size; query_small() stores
  * the (small) result. The canonical text (store.h) of text, integers,
  * booleans, time and bytes is computed by the server (my_canon_expr); four
- * kinds are sent as the server prints them behind a control-character
- * prefix and finished by the reader in C (my_fix_value), because the SQL
+ * kinds are sent as the server prints them behind a two-byte prefix
+ * (0xFF, which no UTF-8 text holds, then the kind's control character)
+ * and finished by the reader in C (my_fix_value), because the SQL
  * to do it (CASE / TRIM / DATE_FORMAT per value) cost more than the rest
  * of a full read:
  *   \x02 FLOAT      MariaDB prints the shortest exact digits but not
@@ -101,7 +102,12 @@
 /* Keys per DELETE statement. */
 #define MY_DELETE_KEYS 1000
 
-#define MY_ZERO_MARK '\x01'   /* unused by canon_expr since the C finishers; kept for reads */
+/* A marked value starts with 0xFF, which no UTF-8 text holds (the other
+ * kinds' canonical SQL gives utf8mb4 text, hex or ASCII), then the kind:
+ * a text value that merely begins with a control character is read as
+ * it is (with a one-byte marker, "\x02" + "5x" was read as a float and
+ * arrived as "5x"). */
+#define MY_MARK_LEAD '\xff'
 #define MY_FLOAT_MARK '\x02'
 #define MY_NUM_MARK '\x03'
 #define MY_TSTZ_MARK '\x04'
@@ -279,11 +285,11 @@ static void my_numeric_sql(store_sb *b, const char *c) {
  * dominated a full read. */
 static void my_canon_expr(store_sb *b, store_kind kind, const char *c) {
     switch (kind) {
-    case STORE_K_NUMERIC: store_sb_addf(b, "CONCAT(CHAR(3 USING utf8mb4), %s)", c); break;
-    case STORE_K_FLOAT: store_sb_addf(b, "CONCAT(CHAR(2 USING utf8mb4), CAST(%s AS DOUBLE))", c); break;
-    case STORE_K_TIMESTAMPTZ: store_sb_addf(b, "CONCAT(CHAR(4 USING utf8mb4), %s)", c); break;
-    case STORE_K_TIMESTAMP: store_sb_addf(b, "CONCAT(CHAR(5 USING utf8mb4), %s)", c); break;
-    case STORE_K_DATE: store_sb_addf(b, "CONCAT(CHAR(6 USING utf8mb4), %s)", c); break;
+    case STORE_K_NUMERIC: store_sb_addf(b, "CONCAT(_binary X'FF03', %s)", c); break;
+    case STORE_K_FLOAT: store_sb_addf(b, "CONCAT(_binary X'FF02', CAST(%s AS DOUBLE))", c); break;
+    case STORE_K_TIMESTAMPTZ: store_sb_addf(b, "CONCAT(_binary X'FF04', %s)", c); break;
+    case STORE_K_TIMESTAMP: store_sb_addf(b, "CONCAT(_binary X'FF05', %s)", c); break;
+    case STORE_K_DATE: store_sb_addf(b, "CONCAT(_binary X'FF06', %s)", c); break;
     case STORE_K_BOOL:
         store_sb_addf(b, "CASE WHEN (%s) IS NULL THEN NULL WHEN (%s) <> 0 THEN 't' ELSE 'f' END", c, c);
         break;
@@ -615,14 +621,18 @@ static int my_query_small(void *impl, store_reader **out, const char *sql, int n
     return my_query_mode(impl, out, sql, np, p, true, err);
 }
 
+/* The kind mark of a value my_canon_expr marked (MY_MARK_LEAD), else 0. */
+static char my_mark(const char *v) {
+    return v[0] == MY_MARK_LEAD && v[1] >= MY_FLOAT_MARK && v[1] <= MY_DATE_MARK ? v[1] : 0;
+}
+
 /* "(v1, v2, ...)" of the row, for the zero-date message (values cut). */
 static void my_row_text(store_reader *r, MYSQL_ROW row, char *out, size_t n) {
     size_t k = 0;
     k += (size_t)snprintf(out, n, "(");
     for (unsigned i = 0; i < r->ncols && k + 8 < n; i++) {
         const char *v = row[i] ? row[i] : "NULL";
-        if (v[0] >= MY_FLOAT_MARK && v[0] <= MY_DATE_MARK) v++;
-        if (v[0] == MY_ZERO_MARK) v = "0000-00-00";
+        if (my_mark(v)) v += 2;
         k += (size_t)snprintf(out + k, n - k, "%s%.40s", i ? ", " : "", v);
     }
     if (k + 2 < n) snprintf(out + k, n - k, ")");
@@ -748,31 +758,31 @@ static const char *my_numeric_text(const char *v, char *out, size_t n) {
 }
 
 static int my_fix_value(store_reader *r, MYSQL_ROW row, unsigned i, st_error *err) {
-    const char *v = row[i];
-    if (v[0] == MY_ZERO_MARK) return my_zero_date(r, row, i, err);
+    char mark = my_mark(row[i]);
+    const char *v = row[i] + 2;   /* after the mark */
     if (r->fixed[i] == NULL && (r->fixed[i] = malloc(96)) == NULL)
         return st_error_set(err, ST_ENOMEM, "out of memory");
-    if (v[0] == MY_NUM_MARK) {
-        r->row[i] = my_numeric_text(v + 1, r->fixed[i], 96);
-        if (r->row[i] == NULL) r->row[i] = v + 1;   /* longer than any decimal: as is */
+    if (mark == MY_NUM_MARK) {
+        r->row[i] = my_numeric_text(v, r->fixed[i], 96);
+        if (r->row[i] == NULL) r->row[i] = v;   /* longer than any decimal: as is */
         return ST_OK;
     }
-    if (v[0] == MY_TSTZ_MARK || v[0] == MY_TS_MARK || v[0] == MY_DATE_MARK) {
+    if (mark == MY_TSTZ_MARK || mark == MY_TS_MARK || mark == MY_DATE_MARK) {
         bool zero;
-        r->row[i] = my_time_text(v + 1, v[0], r->fixed[i], 96, &zero);
+        r->row[i] = my_time_text(v, mark, r->fixed[i], 96, &zero);
         if (zero) return my_zero_date(r, row, i, err);
         if (r->row[i] == NULL) {
-            store_kind k = v[0] == MY_TSTZ_MARK ? STORE_K_TIMESTAMPTZ
-                         : v[0] == MY_TS_MARK ? STORE_K_TIMESTAMP : STORE_K_DATE;
-            const char *c = store_canon_text(v + 1, k, r->fixed[i], 96);
-            r->row[i] = c ? c : v + 1;
+            store_kind k = mark == MY_TSTZ_MARK ? STORE_K_TIMESTAMPTZ
+                         : mark == MY_TS_MARK ? STORE_K_TIMESTAMP : STORE_K_DATE;
+            const char *c = store_canon_text(v, k, r->fixed[i], 96);
+            r->row[i] = c ? c : v;
         }
         return ST_OK;
     }
-    if ((r->row[i] = my_float_text(v + 1, r->fixed[i], 64)) != NULL) return ST_OK;
+    if ((r->row[i] = my_float_text(v, r->fixed[i], 64)) != NULL) return ST_OK;
     char *end;
-    double d = strtod(v + 1, &end);
-    r->row[i] = *end == '\0' ? store_canon_double(d, STORE_K_FLOAT, r->fixed[i], 64) : v + 1;
+    double d = strtod(v, &end);
+    r->row[i] = *end == '\0' ? store_canon_double(d, STORE_K_FLOAT, r->fixed[i], 64) : v;
     return ST_OK;
 }
 
@@ -784,7 +794,7 @@ static int my_next(store_reader *r, const char *const **row, int *ncols, st_erro
     }
     for (unsigned i = 0; i < r->ncols; i++) {
         r->row[i] = mr[i];
-        if (mr[i] && mr[i][0] >= MY_ZERO_MARK && mr[i][0] <= MY_DATE_MARK) {
+        if (mr[i] && my_mark(mr[i])) {
             int rc = my_fix_value(r, mr, i, err);
             if (rc != ST_OK) return rc;
         }

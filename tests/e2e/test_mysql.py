@@ -78,6 +78,10 @@ BATTERY = [
      "ts": "'2025-10-26 02:30:00.5'", "tz": "'2025-03-30 01:00:00'", "tm": "'12:00:00.000001'",
      "s": "'line1' || CHAR(10) || 'line2' || CHAR(9) || 'tab'", "b": "00",
      "updated_at": "'2025-01-04 00:00:00'"},
+    # text that begins with the bytes the MySQL reader once took for its kind marks
+    {"id": 5, "s": "CHAR(2) || '5x'", "j": "'\"x\"'", "e": "'a'",
+     "updated_at": "'2025-01-05 00:00:01'"},
+    {"id": 6, "s": "CHAR(3) || '1.50'", "updated_at": "'2025-01-05 00:00:02'"},
     {"id": -9223372036854775808, "i": "0", "d": "-0.000000000000000000000000000001", "f": "-2.5",
      "s": "'🙂🙃'", "updated_at": "'2025-01-05 00:00:00'"},
 ] + [
@@ -101,7 +105,8 @@ def my_value(col, v, pg=False):
         if col == "flag":
             return "true" if v == "1" else "false"
         if col == "s" and "CHAR(" in v:
-            return v.replace("CHAR(10)", "chr(10)").replace("CHAR(9)", "chr(9)")
+            return (v.replace("CHAR(10)", "chr(10)").replace("CHAR(9)", "chr(9)")
+                    .replace("CHAR(2)", "chr(2)").replace("CHAR(3)", "chr(3)"))
         if col == "tz" and v != "NULL":
             return v[:-1] + "+00'"
     elif col == "s" and "||" in v:
