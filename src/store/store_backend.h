@@ -148,7 +148,8 @@ struct store_ops {
     /* Appends, for `family`, the expression of one row's digest (sum =
      * false; text, equal for equal rows on every driver offering the
      * family) or of the sum of the rows' digests as decimal text, which
-     * the caller reduces mod 2^64 (sum = true). `rowtext` is the row text
+     * the caller reduces mod 2^64 (sum = true; a family may combine the
+     * rows otherwise, my-native-v2 by XOR: the caller only compares it). `rowtext` is the row text
      * expression (store_sb_rowtext); `t` names the columns and kinds.
      * ST_ENOTIMPL when the family (or its sum) is not offered. */
     int (*row_digest_expr)(store_sb *b, const char *family, const store_table *t,
