@@ -481,6 +481,23 @@ static int sq_open(void **impl, const config_datastore *ds, st_error *err) {
     return ST_OK;
 }
 
+/* st_null_tally(v): 0, counting a NULL v into the registered counter (a
+ * local delta page's scan, store_sqlite_local.c). Not deterministic: called
+ * once per evaluation. */
+static void fn_null_tally(sqlite3_context *c, int argc, sqlite3_value **v) {
+    (void)argc;
+    if (sqlite3_value_type(v[0]) == SQLITE_NULL) (*(int64_t *)sqlite3_user_data(c))++;
+    sqlite3_result_int(c, 0);
+}
+
+int store_sqlite_null_tally(store *s, int64_t *counter, st_error *err) {
+    sq_impl *q = store_impl(s);
+    if (sqlite3_create_function(q->db, "st_null_tally", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+                                counter, counter ? fn_null_tally : NULL, NULL, NULL) != SQLITE_OK)
+        return sq_fail(q, err, "st_null_tally");
+    return ST_OK;
+}
+
 static void sq_close(void *impl) {
     sq_impl *q = impl;
     if (q == NULL) return;
