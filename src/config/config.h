@@ -112,7 +112,8 @@ typedef struct config_strategy {
     bool enabled;        /* default true */
     char *cursor;        /* delta: source column name of the cursor; else NULL */
     int64_t lookback_seconds;  /* delta: re-read window, default 0 */
-    int64_t batch_size;        /* rows per write batch, default 10000 */
+    int64_t batch_size;        /* rows per write batch; 0 (unset): the destination driver's
+                                * (store_default_batch: 10000, 100000 into SQLite) */
     int64_t segment_rows;      /* hash: rows per leaf segment, default 1000 */
     /* full: key ranges copied at once, each on its own connection pair
      * (sync_parallel.c), 1..64, default 1 (hash: only 1, not implemented) */

@@ -324,7 +324,7 @@ static void parse_strategy(config_loader *ld, const config_node *m, size_t i,
     config_strategy *s = &p->strategies[i];
     char path[64];
     snprintf(path, sizeof path, "strategies[%zu]", i);
-    *s = (config_strategy){.enabled = true, .batch_size = 10000, .segment_rows = 1000,
+    *s = (config_strategy){.enabled = true, .batch_size = 0, .segment_rows = 1000,
                            .parallel = 1, .line = m->line, .col = m->col};
     if (!config_check_map(ld, m, path, NULL, keys)) return;
     if (config_get_string(ld, m, path, "name", true, &s->name))

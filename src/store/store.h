@@ -155,7 +155,27 @@ typedef enum {
 typedef struct store_local_counts {
     int64_t read, inserted, updated, deleted;
     bool more;   /* page: the source has a row beyond the page */
+    /* page: the source's rows whose cursor is NULL, counted by the page's
+     * own scan when null_counted (store_local_pageq.count_null) */
+    int64_t null_cursor;
+    bool null_counted;
 } store_local_counts;
+
+/* One delta page of a copy inside one engine (store_local_page): the rows
+ * of the source table (as source_schema names it) whose cursor is not
+ * NULL and that `after` selects (NULL: every one), in `order`, at most
+ * `limit` of them (plus one lookahead row). */
+typedef struct store_local_pageq {
+    int cursor;              /* the cursor column (the source table's index) */
+    const char *after;       /* the keyset condition on (cursor, keys) past the watermark, or NULL */
+    const char *since;       /* its cursor value (canonical text, the first parameter), or NULL */
+    const char *order;       /* " ORDER BY ..." (cursor, then keys) */
+    int np;                  /* after's parameters */
+    const char *const *params;
+    int64_t limit;
+    bool count_null;         /* count the NULL cursors too where the page scans the whole table
+                              * anyway (out->null_counted says whether it did) */
+} store_local_pageq;
 
 
 /* --- Front end (store.c) --- */
@@ -390,9 +410,8 @@ int store_local_open(store_local **out, store *dst, const config_datastore *dds,
 const char *store_local_source_schema(const store_local *l);
 const char *store_local_how(const store_local *l);
 int store_local_merge(store_local *l, store_local_counts *out, st_error *err);
-int store_local_page(store_local *l, const char *select, int64_t limit, int np,
-                     const char *const *params,
-                     store_local_counts *out, const char *const **last, st_error *err);
+int store_local_page(store_local *l, const store_local_pageq *pg, store_local_counts *out,
+                     const char *const **last, st_error *err);
 void store_local_close(store_local *l);
 
 /* store_ops.set_interrupt (version 9); a no-op when the driver has none. */

@@ -409,16 +409,18 @@ struct store_local_ops {
      * rows (read) and the rows deleted, updated and inserted. A NULL
      * source key is refused ("key column 'c' is NULL in datastore 'd'"). */
     int (*merge)(void *impl, store_local_counts *out, st_error *err);
-    /* delta, in the caller's transaction: upserts the rows of `select` (a
-     * SELECT of st's columns, in st's order, over source_schema, with its
-     * parameters) into dt: *out the rows read, inserted and updated (an
-     * unchanged row is not counted); *last the last row of the page as
-     * canonical text (ncols values, valid until the next call), NULL when
-     * the page was empty. `select` may return limit + 1 rows: the last of
-     * them is only looked at (out->more: another page exists), so a page
-     * that ends the changes needs no empty page read after it. */
-    int (*page)(void *impl, const char *select, int64_t limit, int np, const char *const *params,
-                store_local_counts *out, const char *const **last, st_error *err);
+    /* delta, in the caller's transaction: upserts the page's rows (struct
+     * store_local_pageq: st's rows past the watermark in cursor and key
+     * order, at most pg->limit) into dt: *out the rows read, inserted and
+     * updated (an unchanged row is not counted), and with pg->count_null
+     * the NULL cursors if the page's scan counted them (out->null_counted);
+     * *last the last row of the page as canonical text (ncols values, valid
+     * until the next call), NULL when the page was empty. The page reads
+     * limit + 1 rows: the last of them is only looked at (out->more:
+     * another page exists), so a page that ends the changes needs no empty
+     * page read after it. */
+    int (*page)(void *impl, const store_local_pageq *pg, store_local_counts *out,
+                const char *const **last, st_error *err);
     /* Ends the copy (detaches what open attached). NULL is a no-op. */
     void (*close)(void *impl);
 };

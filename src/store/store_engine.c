@@ -201,11 +201,9 @@ int store_local_merge(store_local *l, store_local_counts *out, st_error *err) {
     return store_scrub_rc(l->dst, l->ops->merge(l->impl, out, err), err);
 }
 
-int store_local_page(store_local *l, const char *select, int64_t limit, int np,
-                     const char *const *params, store_local_counts *out,
+int store_local_page(store_local *l, const store_local_pageq *pg, store_local_counts *out,
                      const char *const **last, st_error *err) {
-    return store_scrub_rc(l->dst, l->ops->page(l->impl, select, limit, np, params, out, last, err),
-                          err);
+    return store_scrub_rc(l->dst, l->ops->page(l->impl, pg, out, last, err), err);
 }
 
 void store_local_close(store_local *l) {

@@ -19,6 +19,10 @@ void store_sqlite_create_index_sql(store_sb *b, const char *schema, const char *
 int store_sqlite_read_while_write(void *impl, const config_datastore *sd,
                                   const config_datastore *dd, st_error *err);
 
+/* Registers st_null_tally(v) on s's connection: it returns 0 and adds 1 to
+ * *counter when v is NULL; counter NULL removes it (store_sqlite.c). */
+int store_sqlite_null_tally(store *s, int64_t *counter, st_error *err);
+
 /* store_ops.local (store_sqlite_local.c). */
 extern const struct store_local_ops store_sqlite_local_ops;
 

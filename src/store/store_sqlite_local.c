@@ -27,10 +27,13 @@
  * that a column without affinity holds equals 0 here, while the generic
  * path rewrites it on every run, docs/configuration.md.)
  *
- * delta: the caller's page loop (sync_delta.c) builds each page's SELECT
- * over the source as this connection names it (source_schema) and calls
- * page, which in the caller's transaction runs
- *   INSERT INTO temp.synctool_page <the page's SELECT>
+ * delta: the caller's page loop (sync_delta.c) builds each page's keyset
+ * condition and order over the source as this connection names it
+ * (source_schema; the generic delta's terms, so either path resumes from
+ * the other's watermark) and calls page, which in the caller's
+ * transaction runs
+ *   INSERT INTO temp.synctool_page SELECT <columns> FROM src
+ *     WHERE c IS NOT NULL AND <raw bound> AND <keyset> ORDER BY ... LIMIT n + 1
  *   INSERT INTO dst SELECT ... FROM temp.synctool_page WHERE true
  *     ON CONFLICT (key) DO UPDATE SET c = excluded.c, ...
  *     WHERE dst.c IS NOT excluded.c OR ...          -- only changed rows
@@ -42,6 +45,29 @@
  * (the only values made canonical): the caller's next watermark, so either
  * path resumes from the other's state.
  *
+ * One scan. A date or timestamp cursor is compared through st_canon (any
+ * ISO spelling, an offset, Unix seconds, a Julian day), which no index
+ * serves: each page reads the whole source table, and a function call per
+ * row was half of that read. So the page adds a raw bound that every row
+ * past the watermark meets, checked first without a call:
+ *   +c COLLATE BINARY NOT BETWEEN '' AND 'D'     (D: the day before the
+ *                                                 watermark's date)
+ * A number (Unix seconds, a Julian day) sorts below any text and passes;
+ * a text that st_canon reads as a time starts with its date as written,
+ * which is at most a day before its UTC date (offsets stay within 23:59),
+ * so one past the watermark is >= D as text; a text it cannot read is
+ * compared as it is, so one past the watermark is past D too; a blob sorts
+ * above any text. `+c` has no affinity: no text is turned into a number
+ * per row. And the first page of a run counts the NULL cursors in that
+ * same scan instead of a query of its own (sync_delta.c):
+ *   FROM src NOT INDEXED WHERE (c IS NULL AND st_null_tally(c)) OR (...)
+ * st_null_tally (store_sqlite.c) adds a NULL argument to this copy's
+ * counter and returns 0; NOT INDEXED keeps the scan a whole-table scan
+ * that evaluates the condition once per row, whatever indexes exist. An
+ * integer or text cursor compares raw (an index on it serves each page),
+ * so its page has neither and the caller counts the NULLs with an indexed
+ * query.
+ *
  * open says ST_ENOTIMPL (the caller takes the generic path) unless both
  * stores are SQLite, the source is a table in its file's main schema, and
  * every key column is an integer, decimal, float or text (keys compare
@@ -51,6 +77,8 @@
 #include "store_backend.h"
 #include "store_driver.h"
 #include "store_sqlite_int.h"
+
+#include "../time/st_time.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -67,6 +95,8 @@ typedef struct sq_local {
     size_t nkeys;
     bool attached;      /* the source file is attached as LOCAL_SCHEMA */
     bool page_made;     /* temp.synctool_page exists */
+    bool tally;         /* st_null_tally counts into nulls */
+    int64_t nulls;
     char **last;        /* the page's last row (canonical text) */
 } sq_local;
 
@@ -415,18 +445,74 @@ static int page_drop_lookahead(sq_local *l, st_error *err) {
     return store_exec(l->dst, q, 0, NULL, NULL, err);
 }
 
-static int sq_local_page(void *impl, const char *select, int64_t limit, int np,
-                         const char *const *params, store_local_counts *out,
+static bool time_kind(store_kind k) {
+    return k == STORE_K_TIMESTAMPTZ || k == STORE_K_TIMESTAMP || k == STORE_K_DATE;
+}
+
+/* " AND c NOT BETWEEN '' AND 'D'": a bound in raw values that every row
+ * past `since` meets, D the day before since's date (see top); none
+ * when since has no date. */
+static void page_prefilter(store_sb *q, const sq_local *l, int cur, const char *since) {
+    char buf[96], d[16];
+    const char *v = store_canon_text(since, l->st->kinds[cur], buf, sizeof buf);
+    int y, m, day;
+    if (v == NULL || strlen(v) < 10 || sscanf(v, "%4d-%2d-%2d", &y, &m, &day) != 3 ||
+        v[4] != '-' || v[7] != '-' || m < 1 || m > 12 || day < 1 || day > 31)
+        return;
+    int64_t yy;
+    unsigned mm, dd;
+    st_civil_from_days(st_days_from_civil(y, (unsigned)m, (unsigned)day) - 1, &yy, &mm, &dd);
+    if (yy < 0 || yy > 9999) return;
+    snprintf(d, sizeof d, "%04d-%02u-%02u", (int)yy, mm, dd);
+    store_sb_add(q, " AND +");
+    store_sb_quote(q, l->st->cols[cur]);
+    store_sb_addf(q, " COLLATE BINARY NOT BETWEEN '' AND '%s'", d);
+}
+
+/* INSERT INTO the page table the page's rows and one more (see top). */
+static void page_fill_sql(store_sb *q, const sq_local *l, const store_local_pageq *pg, bool tally) {
+    bool scan = time_kind(l->st->kinds[pg->cursor]);   /* compared through st_canon */
+    store_sb_add(q, "INSERT INTO " LOCAL_PAGE " SELECT ");
+    page_columns(q, l);
+    store_sb_add(q, " FROM ");
+    src_name(q, l);
+    store_sb_add(q, tally ? " NOT INDEXED WHERE (" : " WHERE ");
+    if (tally) {
+        store_sb_quote(q, l->st->cols[pg->cursor]);
+        store_sb_add(q, " IS NULL AND st_null_tally(");
+        store_sb_quote(q, l->st->cols[pg->cursor]);
+        store_sb_add(q, ")) OR (");
+    }
+    store_sb_quote(q, l->st->cols[pg->cursor]);
+    store_sb_add(q, " IS NOT NULL");
+    if (scan && pg->since != NULL) page_prefilter(q, l, pg->cursor, pg->since);
+    if (pg->after != NULL) {
+        store_sb_add(q, " AND ");
+        store_sb_add(q, pg->after);
+    }
+    store_sb_add(q, tally ? ")" : "");
+    store_sb_add(q, pg->order);
+    store_sb_addf(q, " LIMIT %lld", (long long)pg->limit + 1);
+}
+
+static int sq_local_page(void *impl, const store_local_pageq *pg, store_local_counts *out,
                          const char *const **last, st_error *err) {
     sq_local *l = impl;
+    int64_t limit = pg->limit;
     memset(out, 0, sizeof *out);
     *last = NULL;
+    /* the NULL cursors in the page's own scan where it reads the whole
+     * table anyway (a cursor compared through st_canon) */
+    bool tally = pg->count_null && l->tally && time_kind(l->st->kinds[pg->cursor]);
+    l->nulls = 0;
     int rc = page_make(l, err);
     store_sb q = {0};
-    store_sb_add(&q, "INSERT INTO " LOCAL_PAGE " ");
-    store_sb_add(&q, select);
-    if (rc == ST_OK) rc = q.oom ? oom(err) : store_exec(l->dst, q.s, np, params, &out->read, err);
+    page_fill_sql(&q, l, pg, tally);
+    if (rc == ST_OK)
+        rc = q.oom ? oom(err) : store_exec(l->dst, q.s, pg->np, pg->params, &out->read, err);
     store_sb_free(&q);
+    out->null_counted = rc == ST_OK && tally;
+    out->null_cursor = l->nulls;
     if (rc != ST_OK || out->read == 0) return rc;
     if (out->read > limit) {
         out->more = true;
@@ -496,6 +582,8 @@ static int sq_local_open(void **out, store *dst, const config_datastore *dds,
         return rc;
     }
     l->attached = !same;
+    st_error ignore;   /* without the function the caller counts the NULL cursors apart */
+    l->tally = store_sqlite_null_tally(dst, &l->nulls, &ignore) == ST_OK;
     *out = l;
     return ST_OK;
 }
@@ -514,6 +602,7 @@ static void sq_local_close(void *impl) {
     st_error ignore;
     if (l->page_made) store_exec(l->dst, "DROP TABLE IF EXISTS " LOCAL_PAGE, 0, NULL, NULL, &ignore);
     if (l->attached) store_exec(l->dst, "DETACH DATABASE " LOCAL_SCHEMA, 0, NULL, NULL, &ignore);
+    if (l->tally) store_sqlite_null_tally(l->dst, NULL, &ignore);
     free_row(l->last, l->st->ncols);
     free(l);
 }

@@ -592,7 +592,8 @@ typedef struct agg_delta {
 
 /* sync_delta_page_fn over the source rows' view r. */
 static int delta_page(sync_ctx *r, int cur, const sync_wm *w, bool lookback, size_t *got,
-                      bool *more, sync_wm *next, void *arg) {
+                      bool *more, sync_wm *next, bool *nulls, void *arg) {
+    (void)nulls;   /* counted after the pages (sync_delta_pages) */
     agg_delta *d = arg;
     store_sb q = {0};
     sync_sql_select(&q, r, true);

@@ -37,7 +37,9 @@
  *
  * Rows whose cursor is NULL can never be ordered into a watermark: they are
  * counted (rows_null_cursor), logged as a warning, and not copied — use the
- * full or hash strategy for them. Delta does not see deletes either: a
+ * full or hash strategy for them. They are counted after the pages by a
+ * query of their own, unless a page's scan counted them already (the copy
+ * inside SQLite, whose page reads the whole table anyway: one scan). Delta does not see deletes either: a
  * deleted source row stays in the destination until a full or hash run.
  * Precision: values travel as canonical text (microsecond UTC timestamps,
  * exact numerics), and the cursor parameter is cast to the column's type.
@@ -207,6 +209,13 @@ static char *lookback_start(store_kind k, const char *v, int64_t secs) {
     return out ? strdup(out) : NULL;
 }
 
+static void null_cursor_warn(sync_ctx *c, int cur) {
+    if (c->stats->rows_null_cursor > 0)
+        log_warn(c->o->pipeline->name, c->o->strategy->name,
+                 "%lld source rows have a NULL cursor (%s) and are not copied by delta",
+                 (long long)c->stats->rows_null_cursor, c->scols[cur]);
+}
+
 static int count_null_cursor(sync_ctx *c, int cur) {
     store_sb q = {0};
     store_sb_add(&q, "SELECT count(*) FROM ");
@@ -216,12 +225,8 @@ static int count_null_cursor(sync_ctx *c, int cur) {
     store_sb_add(&q, " IS NULL");
     int rc = sync_query_int(c->src, &q, 0, NULL, &c->stats->rows_null_cursor, c->err);
     store_sb_free(&q);
-    if (rc != ST_OK) return rc;
-    if (c->stats->rows_null_cursor > 0)
-        log_warn(c->o->pipeline->name, c->o->strategy->name,
-                 "%lld source rows have a NULL cursor (%s) and are not copied by delta",
-                 (long long)c->stats->rows_null_cursor, c->scols[cur]);
-    return ST_OK;
+    if (rc == ST_OK) null_cursor_warn(c, cur);
+    return rc;
 }
 
 /* Streams one page from the source reader into the destination: rows are
@@ -252,8 +257,8 @@ static int delta_pull_next(void *arg, const char *const **vals, st_error *err) {
 }
 
 static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool first_lookback, size_t *got,
-                      bool *more, sync_wm *next, void *arg) {
-    (void)arg;
+                      bool *more, sync_wm *next, bool *nulls, void *arg) {
+    (void)arg, (void)nulls;
     store_sb q = {0};
     sync_sql_select(&q, c, true);
     store_sb_add(&q, " WHERE ");
@@ -356,14 +361,14 @@ int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {
     int cur = find_cursor(c);
     if (cur < 0) return c->err->code;
     sync_wm w = {0}, next = {0};
-    bool lookback = false;
+    bool lookback = false, nulls = true;
     delta_cap cap = {0};
-    int rc = count_null_cursor(c, cur);
-    if (rc == ST_OK) rc = load_watermark(c, cur, &w, &lookback);
+    int rc = load_watermark(c, cur, &w, &lookback);
     if (rc == ST_OK) rc = cap_read(c, cur, &cap);   /* before any page's snapshot */
     for (size_t got = 0; rc == ST_OK;) {
-        bool more = false;
-        rc = page(c, cur, &w, lookback, &got, &more, &next, arg);
+        bool more = false, counting = nulls;
+        rc = page(c, cur, &w, lookback, &got, &more, &next, &nulls, arg);
+        if (rc == ST_OK && counting && !nulls) null_cursor_warn(c, cur);
         if (rc != ST_OK || got == 0) break;
         wm_clear(&w);
         w = next;
@@ -372,6 +377,7 @@ int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg) {
         rc = wm_save(c, &w, &cap);
         if (!more) break;
     }
+    if (rc == ST_OK && nulls) rc = count_null_cursor(c, cur);   /* no page's scan counted them */
     cap_log(c, &cap);
     wm_clear(&w);
     wm_clear(&next);

@@ -295,9 +295,13 @@ typedef struct sync_wm {
 } sync_wm;
 int sync_wm_from_row(sync_ctx *c, sync_wm *w, int cur, const char *const *row);
 /* One page of delta: *got rows read, *more when rows beyond the page may
- * exist (the loop reads another page only then). */
+ * exist (the loop reads another page only then). *nulls says whether the
+ * source's NULL cursors are still to be counted; a page whose scan counted
+ * them (into stats->rows_null_cursor) sets it false, else the loop counts
+ * them after the pages. */
 typedef int (*sync_delta_page_fn)(sync_ctx *c, int cur, const sync_wm *w, bool lookback,
-                                  size_t *got, bool *more, sync_wm *next, void *arg);
+                                  size_t *got, bool *more, sync_wm *next, bool *nulls,
+                                  void *arg);
 int sync_delta_pages(sync_ctx *c, sync_delta_page_fn page, void *arg);
 /* The cursor value a saved watermark may not pass, as canonical text of
  * `kind` in buf, from the source's floor f (store_xact_floor): the floor,

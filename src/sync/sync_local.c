@@ -6,10 +6,11 @@
  * This file keeps only the strategies' rules around it: each batch is a
  * transaction with the fencing, cancel and interrupt checks of
  * sync_batch.c; delta pages, watermarks and lookback are sync_delta.c's
- * (sync_delta_pages), each page's SELECT the generic one (same keyset and
- * order terms) over the source as the destination connection names it, so
- * either path resumes from the other's state; counts and progress are the
- * run's.
+ * (sync_delta_pages), each page's keyset and order terms the generic ones
+ * over the source as the destination connection names it, so either path
+ * resumes from the other's state (the driver writes the rest of the page's
+ * query and may count the NULL cursors in its scan: store_local_pageq);
+ * counts and progress are the run's.
  *
  * full: the whole table is one transaction (the engine has one writer per
  * file anyway, and a failure leaves the destination as it was).
@@ -116,55 +117,47 @@ typedef struct local_page {
     int cur;
     const sync_wm *w;
     bool lookback;
+    bool count_null;
     sync_wm *next;
     store_local_counts n;
 } local_page;
 
-/* The page: the generic delta's SELECT (sync_delta.c, same keyset and
- * order terms) over the source as the destination connection names it. */
-static void page_select(store_sb *q, const sync_ctx *c, const local_page *p) {
-    sync_ctx lc = *c;
-    lc.st.schema = store_local_source_schema(p->l);
-    store_sb_add(q, "SELECT ");
-    for (size_t i = 0; i < c->ncols; i++) {
-        if (i) store_sb_add(q, ", ");
-        store_sb_quote(q, c->scols[i]);
-    }
-    store_sb_add(q, " FROM ");
-    store_sb_from(q, c->src, &lc.st);
-    store_sb_add(q, " WHERE ");
-    store_sb_quote(q, c->scols[p->cur]);
-    store_sb_add(q, " IS NOT NULL");
-    if (p->w->n > 0) {
-        store_sb_add(q, " AND ");
-        sync_sql_keyset(q, &lc, true, p->cur, 1, p->lookback ? ">=" : ">", p->lookback);
-    }
-    sync_sql_order(q, &lc, true, p->cur);
-    store_sb_addf(q, " LIMIT %lld", (long long)c->batch_size + 1);   /* + the lookahead */
-}
-
+/* The page: the generic delta's keyset and order terms (sync_sql.c) over
+ * the source as the destination connection names it, so either path
+ * resumes from the other's watermark; the driver writes the rest. */
 static int page_body(sync_ctx *c, void *arg, store_counts *unused) {
     (void)unused;
     local_page *p = arg;
-    store_sb q = {0};
-    page_select(&q, c, p);
-    int np = p->w->n == 0 ? 0 : p->lookback ? 1 : (int)p->w->n;
+    sync_ctx lc = *c;
+    lc.st.schema = store_local_source_schema(p->l);
+    store_sb after = {0}, order = {0};
+    if (p->w->n > 0)
+        sync_sql_keyset(&after, &lc, true, p->cur, 1, p->lookback ? ">=" : ">", p->lookback);
+    sync_sql_order(&order, &lc, true, p->cur);
+    store_local_pageq pg = {
+        .cursor = p->cur, .after = after.s, .since = p->w->n > 0 ? p->w->v[0] : NULL,
+        .order = order.s, .np = p->w->n == 0 ? 0 : p->lookback ? 1 : (int)p->w->n,
+        .params = (const char *const *)p->w->v, .limit = c->batch_size,
+        .count_null = p->count_null};
     const char *const *last = NULL;
-    int rc = q.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
-                   : store_local_page(p->l, q.s, c->batch_size, np, (const char *const *)p->w->v,
-                                      &p->n, &last,
-                                      c->err);
-    store_sb_free(&q);
+    int rc = after.oom || order.oom ? st_error_set(c->err, ST_ENOMEM, "out of memory")
+                                    : store_local_page(p->l, &pg, &p->n, &last, c->err);
+    store_sb_free(&after);
+    store_sb_free(&order);
     if (rc == ST_OK && last != NULL) rc = sync_wm_from_row(c, p->next, p->cur, last);
     return rc;
 }
 
 static int delta_page(sync_ctx *c, int cur, const sync_wm *w, bool lookback, size_t *got,
-                      bool *more, sync_wm *next, void *arg) {
-    local_page p = {arg, cur, w, lookback, next, {0}};
+                      bool *more, sync_wm *next, bool *nulls, void *arg) {
+    local_page p = {arg, cur, w, lookback, *nulls, next, {0}};
     *got = 0;
     int rc = sync_batch_txn(c, page_body, &p, NULL);
     if (rc != ST_OK) return rc;
+    if (p.n.null_counted) {
+        c->stats->rows_null_cursor = p.n.null_cursor;
+        *nulls = false;
+    }
     *got = (size_t)p.n.read;
     *more = p.n.more;
     c->stats->rows_read += p.n.read;

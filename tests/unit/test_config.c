@@ -175,7 +175,7 @@ static void test_quickstart_example(void **state) {
     assert_string_equal(d->cron, "*/15 * * * *");
     assert_null(d->timezone);
     assert_true(d->enabled);
-    assert_int_equal(d->batch_size, 10000);
+    assert_int_equal(d->batch_size, 0);   /* unset: the destination driver's default */
     assert_int_equal(d->segment_rows, 1000);
     assert_int_equal(d->lookback_seconds, 0);
     const config_strategy *h = config_strategy_find(p, "hash_daily");

@@ -165,6 +165,70 @@ static void test_local_delta_full_pages_and_the_lookahead_row(void **s) {
     synct_teardown(&e);
 }
 
+/* The page's scan in SQLite reads the whole table anyway (a timestamp
+ * cursor is compared through st_canon): it counts the NULL cursors itself,
+ * once a run however many pages, and a raw bound (the day before the
+ * watermark's date) spares st_canon most rows without losing one: every
+ * spelling past the watermark is read, whatever its date as written, its
+ * offset or its storage class, and none before it. */
+static void test_local_delta_one_scan_every_spelling(void **s) {
+    (void)s;
+    synct_env e;
+    delta_env(&e);              /* batch_size 7 */
+    /* a cursor column of numeric affinity (as `ddl apply` makes a
+     * timestamptz): integers and reals keep their storage class */
+    synct_exec(&e, 0, "ALTER TABLE src_t RENAME TO src_old");
+    synct_exec(&e, 0, "CREATE TABLE src_t (id INTEGER PRIMARY KEY, name TEXT, amount TEXT, "
+                      "updated_at TIMESTAMPTZ, flag INTEGER, note TEXT, ratio REAL)");
+    synct_exec(&e, 0, "DROP TABLE src_old");
+    fill(&e, 1, 20);
+    synct_exec(&e, 0, "UPDATE src_t SET updated_at = '2030-01-10 12:00:00'");
+    state_stats st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 20);
+    assert_int_equal(st.rows_null_cursor, 0);
+    char wm[512];
+    watermark(&e, wm, sizeof wm);
+    assert_string_equal(wm, "2030-01-10 12:00:00|20");
+    synct_exec(&e, 0, "UPDATE src_t SET updated_at = CASE id "
+                      "WHEN 5 THEN '2030-01-09T13:00:00-23:30' "   /* 2030-01-10 12:30 UTC */
+                      "WHEN 6 THEN 1894320000 "                    /* Unix seconds: 01-11 */
+                      "WHEN 7 THEN 2462512.5 "                     /* a Julian day: 01-11 */
+                      "WHEN 8 THEN '2030-01-10T12:00:01Z' "
+                      "WHEN 9 THEN '2030-01-10 12:00:00.5' "
+                      "WHEN 10 THEN '2030-01-1x' "                 /* no time: compared as text */
+                      "WHEN 11 THEN '2030-01-10T13:00:00+02:00' "  /* 11:00 UTC: before */
+                      "WHEN 12 THEN '2030-01-09 23:59:59' "        /* before */
+                      "WHEN 13 THEN 1894233600 "                   /* 01-10 00:00: before */
+                      "ELSE updated_at END");
+    synct_exec(&e, 0, "UPDATE src_t SET note = 'changed' WHERE id BETWEEN 5 AND 13");
+    st = run_ok(&e);
+    assert_int_equal(st.rows_read, 6);
+    assert_int_equal(st.rows_updated, 6);
+    assert_int_equal(st.rows_null_cursor, 0);
+    synct_exec(&e, 1, "UPDATE dst_t SET note = 'changed' WHERE id BETWEEN 11 AND 13");
+    synct_exec(&e, 0, "UPDATE src_t SET updated_at = CASE id WHEN 11 THEN '2030-01-10 11:00:00' "
+                      "WHEN 12 THEN '2030-01-09 23:59:59' WHEN 13 THEN '2030-01-10 00:00:00' "
+                      "ELSE updated_at END");
+    synct_exec(&e, 1, "UPDATE dst_t SET updated_at = CASE id WHEN 11 THEN '2030-01-10 11:00:00' "
+                      "WHEN 12 THEN '2030-01-09 23:59:59' WHEN 13 THEN '2030-01-10 00:00:00' "
+                      "ELSE updated_at END");
+    synct_assert_equal(&e, true);
+    /* NULL cursors: counted in the scan once, over pages (7 + 7 + 1 rows) */
+    fill(&e, 21, 35);
+    synct_exec(&e, 0, "UPDATE src_t SET updated_at = '2031-01-01 00:00:' || (id - 10) WHERE id > 20");
+    synct_exec(&e, 0, "UPDATE src_t SET updated_at = NULL WHERE id IN (2, 3, 4)");
+    st = run_ok(&e);
+    assert_int_equal(st.rows_inserted, 15);
+    assert_int_equal(st.rows_null_cursor, 3);
+    st = run_ok(&e);            /* nothing new: the scan still counts them */
+    assert_int_equal(st.rows_read + st.rows_inserted + st.rows_updated, 0);
+    assert_int_equal(st.rows_null_cursor, 3);
+    generic(&e, true);          /* as the generic path counts them */
+    st = run_ok(&e);
+    assert_int_equal(st.rows_null_cursor, 3);
+    synct_teardown(&e);
+}
+
 static void test_local_hash_is_one_segment(void **s) {
     (void)s;
     synct_env e;
@@ -223,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_local_delta_shares_the_generic_watermark),
         cmocka_unit_test(test_local_delta_lookback_and_unchanged_rows),
         cmocka_unit_test(test_local_delta_full_pages_and_the_lookahead_row),
+        cmocka_unit_test(test_local_delta_one_scan_every_spelling),
         cmocka_unit_test(test_local_hash_is_one_segment),
         cmocka_unit_test(test_local_paths_leave_the_source_writable),
     };
