@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC "STCFGC\001\n"
-#define CACHE_VERSION 3u
+#define CACHE_VERSION 4u /* 4: an unset batch_size is 0 (the driver's default), no longer 10,000 */
 #define CACHE_MAX (1u << 30)
 #define OTHER_FS_MARGIN_NS 2000000000LL
 
