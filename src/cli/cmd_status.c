@@ -14,7 +14,8 @@
  * unaffected. "now" is the wall clock, read once here, or --at.
  *
  * At 10,000 pipelines (issue 25): the config comes through the parsed-
- * config cache (config_load_cached: no YAML parse unless a file changed);
+ * config cache (config_load_cached: no YAML parse unless a file changed)
+ * while a thread opens the state and reads its listing (prefetch_run);
  * the state is read once as a compact listing (state_listing_read: one
  * pipelined pass on Redis, ~100 bytes a record instead of a 2 KB
  * state_record), which the lost-run check also uses, then matched to the
