@@ -14,10 +14,12 @@
  * unaffected. "now" is the wall clock, read once here, or --at.
  *
  * At 10,000 pipelines (issue 25): the config comes through the parsed-
- * config cache (config_load_cached: no YAML parse unless a file changed);
- * the state is read with one state_list() call (one pipelined pass on
- * Redis), which the lost-run check also uses, then matched to the config by
- * binary search; views are built, given their watermarks in one batch read
+ * config cache (config_load_cached: no YAML parse unless a file changed)
+ * while a thread opens the state and reads its listing (prefetch_run);
+ * the state is read once as a compact listing (state_listing_read: one
+ * pipelined pass on Redis, ~100 bytes a record instead of a 2 KB
+ * state_record), which the lost-run check also uses, then matched to the
+ * config by binary search; views are built, given their watermarks in one batch read
  * (view_load_live_many) and freed PIPELINES_CHUNK pipelines at a time, the
  * text keeping a small row per strategy. State for pipelines no longer in
  * the config is not shown (state export shows everything).
@@ -47,24 +49,38 @@
 #include "../view/view.h"
 
 #include <getopt.h>
+
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* A run whose lease expired without recording is shown (and recorded) as
- * lost, never as running (DESIGN §3), over the listing status already read
- * (run_recover_records updates its entries). Best effort: without the
- * lock store the records are shown as they are. */
-static void record_lost_runs(const config *cfg, state *st, state_record *all, size_t nall,
+ * lost, never as running (DESIGN §3): the records of the listing that say
+ * running go to run_recover_records; when it recorded any, the listing is
+ * read again. Best effort: without the lock store the records are shown as
+ * they are. */
+static void record_lost_runs(const config *cfg, state *st, state_listing **all,
                              const char *pipeline) {
+    state_record *running = NULL;
+    size_t nrunning = 0, recovered = 0;
+    if (state_listing_running(*all, pipeline, &running, &nrunning) != ST_OK || nrunning == 0)
+        return;
     lock_manager *lm = NULL;
     st_error e;
-    if (lock_open(&lm, &cfg->state_url, &e) != ST_OK) return;
-    if (run_recover_records(st, lm, all, nall, pipeline, 0, st_time_now(), NULL, NULL, &e) !=
-        ST_OK)
-        fprintf(stderr, "synctool status: cannot check for lost runs: %s\n", e.msg);
-    lock_close(lm);
+    if (lock_open(&lm, &cfg->state_url, &e) == ST_OK) {
+        if (run_recover_records(st, lm, running, nrunning, pipeline, 0, st_time_now(),
+                                &recovered, NULL, &e) != ST_OK)
+            fprintf(stderr, "synctool status: cannot check for lost runs: %s\n", e.msg);
+        lock_close(lm);
+    }
+    free(running);
+    state_listing *again;
+    if (recovered > 0 && state_listing_read(st, &again, &e) == ST_OK) {
+        state_listing_free(*all);
+        *all = again;
+    }
 }
 
 static void usage(FILE *f) {
@@ -135,26 +151,28 @@ static bool row_take(status_row *r, view_pipeline *v, size_t i) {
 }
 
 /* The pipeline's records: from the listing, else read one by one (written
- * between list and get), an unreadable one marked as a problem. */
+ * between list and get), an unreadable one marked as a problem. `got` has
+ * room for the pipeline's records (expanded from the listing). */
 static int build_view(view_pipeline *v, const config *cfg, const config_pipeline *p, state *st,
-                      const state_record *all, size_t nall, int64_t now) {
+                      const state_listing *all, state_record *got, int64_t now) {
     size_t n = p->nstrategies ? p->nstrategies : 1;
-    state_record *got = calloc(n, sizeof *got);
     const state_record **states = calloc(n, sizeof *states);
     char (*problem)[VIEW_PROBLEM_MAX] = calloc(n, sizeof *problem);
-    int rc = got && states && problem ? ST_OK : ST_ENOMEM;
+    int rc = states && problem ? ST_OK : ST_ENOMEM;
     for (size_t i = 0; rc == ST_OK && i < p->nstrategies; i++) {
-        states[i] = state_list_find(all, nall, p->name, p->strategies[i].name);
-        if (states[i]) continue;
+        const char *s = p->strategies[i].name;
+        if (state_listing_get(all, p->name, s, &got[i])) {
+            states[i] = &got[i];
+            continue;
+        }
         st_error err;
-        int g = state_get(st, p->name, p->strategies[i].name, &got[i], &err);
+        int g = state_get(st, p->name, s, &got[i], &err);
         if (g == ST_OK) states[i] = &got[i];
         else if (g != ST_ENOTFOUND) snprintf(problem[i], VIEW_PROBLEM_MAX, "%s", err.msg);
     }
     if (rc == ST_OK) rc = view_build(v, cfg, p, states, true, now);
     for (size_t i = 0; rc == ST_OK && i < p->nstrategies; i++)
         if (problem[i][0]) view_set_problem(v, i, problem[i]);
-    free(got);
     free(states);
     free(problem);
     return rc;
@@ -300,8 +318,8 @@ typedef struct show_ctx {
     const config *cfg;
     const config_pipeline *only;
     state *st;
-    const state_record *all;
-    size_t nall;
+    const state_listing *all;
+    state_record *got;   /* room for the largest pipeline's records */
     int64_t now;
     json_writer *w;      /* --json; NULL: text into rows */
     status_row *rows;
@@ -317,7 +335,7 @@ static bool show_chunk(show_ctx *c, size_t at) {
     for (size_t i = at; ok && i < end; i++) {
         const config_pipeline *p = &c->cfg->pipelines[i];
         if (c->only && c->only != p) continue;
-        ok = build_view(&v[n], c->cfg, p, c->st, c->all, c->nall, c->now) == ST_OK;
+        ok = build_view(&v[n], c->cfg, p, c->st, c->all, c->got, c->now) == ST_OK;
         if (ok) n++;
     }
     if (ok) view_load_live_many(v, n, c->st, true);
@@ -331,19 +349,26 @@ static bool show_chunk(show_ctx *c, size_t at) {
     return ok && !(c->w && c->w->failed);
 }
 
-static int show(const config *cfg, const config_pipeline *only, state *st, int64_t now,
-                bool json) {
-    state_record *all = NULL;
-    size_t nall = 0;
+static size_t max_strategies(const config *cfg) {
+    size_t m = 1;
+    for (size_t i = 0; i < cfg->npipelines; i++)
+        if (cfg->pipelines[i].nstrategies > m) m = cfg->pipelines[i].nstrategies;
+    return m;
+}
+
+/* `all`: the listing read while the config loaded (owned; NULL: read here). */
+static int show(const config *cfg, const config_pipeline *only, state *st, state_listing *all,
+                int64_t now, bool json) {
     st_error err;
-    if (state_list(st, &all, &nall, &err) != ST_OK) {
+    if (all == NULL && state_listing_read(st, &all, &err) != ST_OK) {
         return cli_error("status", "state_unavailable", CLI_FAILED, "%s", err.msg);
     }
-    record_lost_runs(cfg, st, all, nall, only ? only->name : NULL);
+    record_lost_runs(cfg, st, &all, only ? only->name : NULL);
     json_writer w;
     json_init(&w);
-    show_ctx c = {cfg, only, st, all, nall, now, json ? &w : NULL, NULL, 0};
-    bool ok = json || (c.rows = calloc(count_rows(cfg, only) + 1, sizeof *c.rows)) != NULL;
+    show_ctx c = {cfg, only, st, all, NULL, now, json ? &w : NULL, NULL, 0};
+    bool ok = (c.got = malloc(max_strategies(cfg) * sizeof *c.got)) != NULL;
+    ok = ok && (json || (c.rows = calloc(count_rows(cfg, only) + 1, sizeof *c.rows)) != NULL);
     if (json) json_begin_array(&w);
     for (size_t at = 0; ok && at < cfg->npipelines; at += PIPELINES_CHUNK) ok = show_chunk(&c, at);
     int rc = CLI_OK;
@@ -360,8 +385,88 @@ static int show(const config *cfg, const config_pipeline *only, state *st, int64
         free(c.rows[i].watermark);
     }
     free(c.rows);
-    free(all);
+    free(c.got);
+    state_listing_free(all);
     return rc;
+}
+
+/* --- the state read while the pipelines load --- */
+
+/* At 10,000 pipelines the config (even from its cache: 10,000 file
+ * signatures) and the state listing (20,000 records; on Redis, the
+ * server's time too) each take a third of `status`. They do not depend on
+ * each other but through the state URL, which datastores.yaml alone gives:
+ * a thread opens that state and reads the listing while this one loads
+ * the config. The result is used only when the loaded config names the
+ * same state (burl_equal); a failed open or listing is reported as it
+ * would have been, without trying again. */
+typedef struct prefetch {
+    const char *dir;
+    pthread_t thread;
+    bool started;
+    config *ds;              /* datastores.yaml alone */
+    state *st;
+    state_listing *all;
+    int stage;               /* 0 ok; 1 config failed; 2 open failed; 3 listing failed */
+    st_error err;
+} prefetch;
+
+static void *prefetch_run(void *arg) {
+    prefetch *p = arg;
+    p->stage = 1;
+    if (config_load_datastores(&p->ds, p->dir, &p->err) != ST_OK) return NULL;
+    p->stage = 2;
+    if (state_open(&p->st, &p->ds->state_url, &p->err) != ST_OK) return NULL;
+    p->stage = 3;
+    if (state_listing_read(p->st, &p->all, &p->err) != ST_OK) return NULL;
+    p->stage = 0;
+    return NULL;
+}
+
+static void prefetch_start(prefetch *p, const char *dir) {
+    memset(p, 0, sizeof *p);
+    p->dir = dir;
+    p->started = dir != NULL && pthread_create(&p->thread, NULL, prefetch_run, p) == 0;
+}
+
+/* Joins; true when its state is cfg's (then *st and *all are taken, *all
+ * NULL if the listing failed, p->err saying why). */
+static bool prefetch_take(prefetch *p, const config *cfg, state **st, state_listing **all) {
+    if (!p->started) return false;
+    pthread_join(p->thread, NULL);
+    p->started = false;
+    bool same = p->stage != 1 && burl_equal(&p->ds->state_url, &cfg->state_url);
+    if (same && p->stage != 2) {
+        *st = p->st;
+        *all = p->all;
+        p->st = NULL;
+        p->all = NULL;
+    }
+    return same;
+}
+
+static void prefetch_end(prefetch *p) {
+    if (p->started) pthread_join(p->thread, NULL);
+    state_listing_free(p->all);
+    state_close(p->st);
+    config_free(p->ds);
+}
+
+/* The state and its listing: the prefetched ones when they are cfg's,
+ * else opened and read now (status_show reads the listing when NULL). */
+static int open_state(prefetch *pf, const config *cfg, state **st, state_listing **all) {
+    *st = NULL;
+    *all = NULL;
+    if (!prefetch_take(pf, cfg, st, all)) return cli_open_state(cfg, st);
+    if (pf->stage == 2)
+        return cli_error(NULL, "state_unavailable", CLI_FAILED, "cannot open state: %s",
+                         pf->err.msg);
+    if (pf->stage == 3) {
+        state_close(*st);
+        *st = NULL;
+        return cli_error("status", "state_unavailable", CLI_FAILED, "%s", pf->err.msg);
+    }
+    return CLI_OK;
 }
 
 int cli_cmd_status(cli_ctx *ctx, int argc, char **argv) {
@@ -381,19 +486,27 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv) {
     if (argc - optind > 1) return cli_usage_error("status", "expected at most one PIPELINE");
     const char *name = optind < argc ? argv[optind] : NULL;
     config *cfg;
+    prefetch pf;
+    prefetch_start(&pf, ctx->config_dir);
     int rc = cli_load_config_cached(ctx, &cfg);
-    if (rc != CLI_OK) return rc;
+    if (rc != CLI_OK) {
+        prefetch_end(&pf);
+        return rc;
+    }
     const config_pipeline *only = name ? config_pipeline_find(cfg, name) : NULL;
     if (name && only == NULL) {
+        prefetch_end(&pf);
         int urc = cli_unknown_pipeline("status", cfg, name);
         config_free(cfg);
         return urc;
     }
     state *st;
-    if ((rc = cli_open_state(cfg, &st)) == CLI_OK) {
-        rc = show(cfg, only, st, now == ST_TIME_NONE ? st_time_now() : now, json);
+    state_listing *all;
+    if ((rc = open_state(&pf, cfg, &st, &all)) == CLI_OK) {
+        rc = show(cfg, only, st, all, now == ST_TIME_NONE ? st_time_now() : now, json);
         state_close(st);
     }
+    prefetch_end(&pf);
     config_free(cfg);
     return rc;
 }

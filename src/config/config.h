@@ -282,6 +282,11 @@ int config_load(config **out, const char *dir, config_problems *problems, st_err
 void config_free(config *cfg);
 void config_problems_clear(config_problems *p);
 
+/* datastores.yaml alone (its datastores and the state URL; no pipeline):
+ * what `status` needs to start reading the state while the pipelines
+ * load. Problems fail the load as in config_load. */
+int config_load_datastores(config **out, const char *dir, st_error *err);
+
 /* As config_load, but when every problem is inside pipelines/ files, those
  * files' pipelines are left out and the rest is returned (0, with the
  * problems still in *problems, n > 0): one invalid pipeline file does not

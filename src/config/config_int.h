@@ -76,11 +76,10 @@ typedef struct config_loader {
     config_map names, dests;
 } config_loader;
 
-/* config.c, for config_cache.c: the load without pipelines/ (datastores.yaml
- * parsed and checked as always; problems fail it), the test for a
+/* config.c, for config_cache.c (beside config_load_datastores, config.h:
+ * the load without pipelines/): the test for a
  * pipelines/ file name (NAME.yaml or NAME.yml, not hidden), and freeing
  * one pipeline's members. */
-int config_load_datastores(config **out, const char *dir, st_error *err);
 bool config_is_pipeline_file(const char *name);
 void config_free_pipeline(config_pipeline *p);
 

@@ -34,6 +34,7 @@
 #include "../time/st_time.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,15 +88,33 @@ void json_end_object(json_writer *w) { close_(w, "}"); }
 void json_begin_array(json_writer *w) { open_(w, "["); }
 void json_end_array(json_writer *w) { close_(w, "]"); }
 
+/* The length of the run of s that needs no escape (up to its NUL, a '"',
+ * a '\\' or a control character): strlen, then eight bytes at a time
+ * while no byte of the word is one of those (the "has a byte less than"
+ * word test); /pipelines writes ~20 MB of such runs at 10,000 pipelines
+ * (issue 25). */
+static size_t plain_len(const char *s) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t len = strlen(s), n = 0;
+    for (; n + 8 <= len; n += 8) {
+        uint64_t x;
+        memcpy(&x, s + n, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t hit = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b);
+        if (hit & highs) break;
+    }
+    const unsigned char *p = (const unsigned char *)s + n;
+    while (*p >= 0x20 && *p != '"' && *p != '\\') p++;
+    return (size_t)(p - (const unsigned char *)s);
+}
+
 /* A string with nothing to escape (keys, names, instants: nearly all of
  * them) goes out quoted, with `tail` (":" after a key), in one copy when
  * the buffer has room: /pipelines writes ~20 MB at 10,000 pipelines, and
  * three puts per key were a tenth of its time (issue 25). */
 static bool quoted_plain(json_writer *w, const char *s, const char *tail, size_t ntail) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p >= 0x20 && *p != '"' && *p != '\\') p++;
-    if (*p != '\0' || w->failed) return false;
-    size_t n = (size_t)(p - (const unsigned char *)s);
+    size_t n = plain_len(s);
+    if (s[n] != '\0' || w->failed) return false;
     if (w->len + n + 3 + ntail > w->cap) return false;
     char *o = w->buf + w->len;
     *o++ = '"';
@@ -116,7 +135,7 @@ static void quoted(json_writer *w, const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         const unsigned char *run = p;
-        while (*p >= 0x20 && *p != '"' && *p != '\\') p++;
+        p += plain_len((const char *)p);
         if (p > run) put(w, (const char *)run, (size_t)(p - run));
         if (*p == '\0') break;
         char esc[8];
@@ -166,13 +185,46 @@ void json_int(json_writer *w, int64_t v) {
     put(w, p, (size_t)(e - p));
 }
 
+/* Most doubles we write are whole milliseconds in seconds (ages,
+ * durations: ms / 1000.0). When v is the double nearest to m / 1000 for an
+ * integer m of at most 15 digits, "%.15g" prints exactly m / 1000 in
+ * decimal without trailing zeros (the double is within 1e-16 of it,
+ * far inside 15 digits' rounding), so it is written here digit by digit:
+ * printf's float formatting was a twentieth of /pipelines. false: not such
+ * a value (printf decides). */
+static bool millis_text(double v, char *b) {
+    if (!(v > -1e12 && v < 1e12) || (v == 0 && signbit(v))) return false;
+    double r = v * 1000.0;
+    long long m = (long long)(r < 0 ? r - 0.5 : r + 0.5);
+    if ((double)m / 1000.0 != v) return false;
+    unsigned long long u = m < 0 ? (unsigned long long)-m : (unsigned long long)m;
+    unsigned long long whole = u / 1000, frac = u % 1000;
+    char d[24], *e = d + sizeof d, *p = e;
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    char *o = b;
+    if (m < 0) *o++ = '-';
+    memcpy(o, p, (size_t)(e - p));
+    o += e - p;
+    if (frac) {
+        *o++ = '.';
+        *o++ = (char)('0' + frac / 100);
+        if (frac % 100) *o++ = (char)('0' + frac / 10 % 10);
+        if (frac % 10) *o++ = (char)('0' + frac % 10);
+    }
+    *o = '\0';
+    return true;
+}
+
 /* 15 significant digits: a duration of 0.009 s prints as 0.009, not as
  * 0.0089999999999999993 (17 digits round-trip every double but read badly). */
 void json_double(json_writer *w, double v) {
     char b[64];
     if (!isfinite(v))
         snprintf(b, sizeof b, "null");
-    else
+    else if (!millis_text(v, b))
         snprintf(b, sizeof b, "%.15g", v);
     separate(w);
     puts_(w, b);

@@ -108,6 +108,22 @@ const state_record *state_list_find(const state_record *sorted, size_t n,
 typedef int (*state_each_fn)(void *ud, const state_record *r);
 int state_list_each(state *st, state_each_fn fn, void *ud, st_error *err);
 
+/* Every record, kept compact (~100 bytes each instead of a 2 KB
+ * state_record) and sorted as state_list() sorts: what `status` and
+ * /api/v1/pipelines read at 10,000 pipelines (state_listing.c). Corrupt
+ * records are left out and described in err as for state_list(). */
+typedef struct state_listing state_listing;
+int state_listing_read(state *st, state_listing **out, st_error *err);
+size_t state_listing_len(const state_listing *l);   /* NULL: 0 */
+/* The record of (pipeline, strategy) expanded into *out; false if none. */
+bool state_listing_get(const state_listing *l, const char *pipeline, const char *strategy,
+                       state_record *out);
+/* The records that say running (of `pipeline` only, unless NULL), expanded
+ * into *out (malloc'ed; NULL when none); ST_ENOMEM or 0. */
+int state_listing_running(const state_listing *l, const char *pipeline, state_record **out,
+                          size_t *n);
+void state_listing_free(state_listing *l);   /* NULL-safe */
+
 /* Allocates a new run id, strictly greater than any given before. */
 int state_new_run_id(state *st, int64_t *out, st_error *err);
 

@@ -159,6 +159,20 @@ int view_build_listed(view_pipeline *v, const config *cfg, const config_pipeline
     return rc;
 }
 
+int view_build_listing(view_pipeline *v, const config *cfg, const config_pipeline *p,
+                       const state_listing *all, int64_t at) {
+    size_t n = p->nstrategies ? p->nstrategies : 1;
+    const state_record **states = calloc(n, sizeof *states);
+    state_record *got = malloc(n * sizeof *got);   /* every member written when found */
+    int rc = states && got ? ST_OK : ST_ENOMEM;
+    for (size_t i = 0; rc == ST_OK && i < p->nstrategies; i++)
+        if (state_listing_get(all, p->name, p->strategies[i].name, &got[i])) states[i] = &got[i];
+    if (rc == ST_OK) rc = view_build(v, cfg, p, states, true, at);
+    free(states);
+    free(got);
+    return rc;
+}
+
 void view_set_problem(view_pipeline *v, size_t i, const char *msg) {
     size_t n = v->p->nstrategies ? v->p->nstrategies : 1;
     v->d[i].run = false;

@@ -69,6 +69,9 @@ int view_build(view_pipeline *v, const config *cfg, const config_pipeline *p,
 /* The same from a sorted state_list() listing. */
 int view_build_listed(view_pipeline *v, const config *cfg, const config_pipeline *p,
                       const state_record *all, size_t nall, int64_t at);
+/* The same from a compact listing (state_listing_read). */
+int view_build_listing(view_pipeline *v, const config *cfg, const config_pipeline *p,
+                       const state_listing *all, int64_t at);
 /* Marks strategy i's record unreadable (status "corrupt", msg as reason). */
 void view_set_problem(view_pipeline *v, size_t i, const char *msg);
 /* Strategy i's problem (view_set_problem), or NULL when its record is fine. */

@@ -483,6 +483,48 @@ static void test_list_sorted_and_put_many(void **ctx) {
     free(all);
 }
 
+/* The compact listing (status, /api/v1/pipelines) holds what state_list
+ * holds: the same records, field for field, found by pair; corrupt ones
+ * left out and described; the running ones expanded for recovery. Names
+ * sort as strings ("a-b" before "a:x" in Redis' index, after "a" here). */
+static void test_listing_matches_list(void **ctx) {
+    state *st = *ctx;
+    state_record recs[4] = {seeded("b", "full"), seeded("a-b", "hash"), seeded("a", "delta"),
+                            seeded("a", "zz")};
+    recs[1].status = STATE_RUNNING;
+    recs[1].error[0] = '\0';
+    recs[2].paused = true;
+    snprintf(recs[3].message, sizeof recs[3].message, "%s", "quote \" and tab\t");
+    st_error err;
+    assert_int_equal(state_put_many(st, recs, 4, &err), ST_OK);
+    TB->corrupt("a", "zz", "status", "bogus");
+    state_listing *l;
+    assert_int_equal(state_listing_read(st, &l, &err), ST_OK);
+    assert_int_equal(err.code, ST_EINVAL);
+    assert_non_null(strstr(err.msg, "a:zz: unknown status 'bogus'"));
+    assert_int_equal(state_listing_len(l), 3);
+    state_record got;
+    for (int i = 0; i < 3; i++) {
+        memset(&got, 'x', sizeof got);
+        assert_true(state_listing_get(l, recs[i].pipeline, recs[i].strategy, &got));
+        assert_record(&got, &recs[i]);
+    }
+    assert_false(state_listing_get(l, "a", "zz", &got));
+    assert_false(state_listing_get(l, "a", "full", &got));
+    assert_false(state_listing_get(l, "c", "full", &got));
+    state_record *running;
+    size_t n;
+    assert_int_equal(state_listing_running(l, NULL, &running, &n), ST_OK);
+    assert_int_equal(n, 1);
+    assert_record(&running[0], &recs[1]);
+    free(running);
+    assert_int_equal(state_listing_running(l, "b", &running, &n), ST_OK);
+    assert_int_equal(n, 0);
+    assert_null(running);
+    state_listing_free(l);
+    state_listing_free(NULL);
+}
+
 static void test_put_rejects_bad_record(void **ctx) {
     state_record r = seeded("p", "s");
     r.retry_count = -1;
@@ -1040,6 +1082,7 @@ static const struct CMUnitTest state_cases[] = {
     STATE_CASE(test_prune_by_age_and_count),
     STATE_CASE(test_reset_clears_failure),
     STATE_CASE(test_list_sorted_and_put_many),
+    STATE_CASE(test_listing_matches_list),
     STATE_CASE(test_put_rejects_bad_record),
     STATE_CASE(test_meta_get_put),
     STATE_CASE(test_meta_get_many),

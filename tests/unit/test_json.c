@@ -229,9 +229,63 @@ static void test_writer_escapes_between_runs(void **s) {
     }
 }
 
+/* Word-at-a-time scanning: a character to escape at every position of
+ * strings of every length up to 40, beside bytes >= 0x80, is found. */
+static void test_writer_escape_at_every_position(void **s) {
+    (void)s;
+    static const char specials[] = {'"', '\\', '\n', '\x01', '\x1f'};
+    static const char *const escaped[] = {"\\\"", "\\\\", "\\n", "\\u0001", "\\u001f"};
+    for (size_t len = 1; len <= 40; len++)
+        for (size_t k = 0; k < len; k++)
+            for (size_t c = 0; c < sizeof specials; c++) {
+                char in[48], want[96];
+                for (size_t i = 0; i < len; i++) in[i] = i % 3 ? 'a' + (char)(i % 26) : '\xe9';
+                in[k] = specials[c];
+                in[len] = '\0';
+                snprintf(want, sizeof want, "\"%.*s%s%s\"", (int)k, in, escaped[c], in + k + 1);
+                json_writer w;
+                json_init(&w);
+                json_string(&w, in);
+                assert_string_equal(w.buf, want);
+                json_release(&w);
+            }
+}
+
+/* json_double prints what "%.15g" prints, whether it takes the fast path
+ * for whole milliseconds or not (issue 25). */
+static void expect_double(double v) {
+    json_writer w;
+    json_init(&w);
+    json_double(&w, v);
+    char want[64];
+    snprintf(want, sizeof want, "%.15g", v);
+    if (strcmp(w.buf, want) != 0) fail_msg("json_double(%.17g): %s, want %s", v, w.buf, want);
+    json_release(&w);
+}
+
+static void test_writer_doubles_as_printf(void **s) {
+    (void)s;
+    for (long long m = -30000; m <= 30000; m++) expect_double((double)m / 1000.0);
+    unsigned long long x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        long long m = (long long)(x % 1000000000000000ULL) >> (i % 50);
+        expect_double((double)m / 1000.0);
+        expect_double((double)(x >> 11) / (double)(1ULL << 53) * 1e6);   /* not millis */
+        expect_double((double)m / 7.0);
+    }
+    double odd[] = {0.0, -0.0, 1e-5, 0.0005, 0.1, 0.3, 1e11, 999999999999.999, 1e12, -1e12,
+                    1e15, 123456789012.345, 0.1 + 0.2, 24243364.269, 1e-300};
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) expect_double(odd[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writer_escapes_between_runs),
+        cmocka_unit_test(test_writer_doubles_as_printf),
+        cmocka_unit_test(test_writer_escape_at_every_position),
         cmocka_unit_test(test_scalars),
         cmocka_unit_test(test_strings_and_escapes),
         cmocka_unit_test(test_containers_and_get),

@@ -125,6 +125,75 @@ static void test_layout_and_big_list(void **ctx) {
     state_close(st);
 }
 
+/* The listing reads each record by HMGET in field order: a member of the
+ * index whose hash is gone (or is not a hash) is no record, and a hash
+ * that lacks optional fields reads them as unknown. */
+static void test_list_by_field_order(void **ctx) {
+    state *st = *ctx;
+    state_record a = seeded("a", "full"), b = seeded("b", "full");
+    put_seed(st, &a);
+    put_seed(st, &b);
+    redisContext *c = raw_connect();
+    freeReplyObject(redisCommand(c, "ZADD synctool:state:index 0 gone:full 0 str:full"));
+    freeReplyObject(redisCommand(c, "SET synctool:state:str:full x"));
+    freeReplyObject(redisCommand(c, "HDEL synctool:state:b:full worker message paused"));
+    redisFree(c);
+    b.worker[0] = b.message[0] = '\0';
+    state_record *all;
+    size_t n;
+    st_error err;
+    assert_int_equal(state_list(st, &all, &n, &err), ST_OK);
+    assert_int_equal(n, 2);
+    assert_record(&all[0], &a);
+    assert_record(&all[1], &b);
+    free(all);
+    state_listing *l;
+    assert_int_equal(state_listing_read(st, &l, &err), ST_OK);
+    assert_int_equal(state_listing_len(l), 2);
+    state_record got;
+    assert_true(state_listing_get(l, "b", "full", &got));
+    assert_record(&got, &b);
+    state_listing_free(l);
+}
+
+static int stop_at_1500(void *ud, const state_record *r) {
+    (void)r;
+    return ++*(int *)ud == 1500 ? ST_EINTR : ST_OK;
+}
+
+/* list_each keeps a chunk of HMGETs in flight ahead of the one it decodes
+ * and pages the index 8000 members at a time: 8,500 records come back
+ * once each, in order; a callback that stops the listing mid-chunk gets
+ * its code back and the connection stays in step for the next command. */
+static void test_list_each_pages_and_stops(void **ctx) {
+    state *st = *ctx;
+    enum { N = 8500 };
+    state_record *recs = calloc(N, sizeof *recs);
+    for (int i = 0; i < N; i++) {
+        recs[i] = seeded("", "full");
+        snprintf(recs[i].pipeline, sizeof recs[i].pipeline, "p%05d", i);
+        recs[i].run_id = i + 1;
+    }
+    assert_int_equal(state_put_many(st, recs, N, NULL), ST_OK);
+    state_listing *l;
+    st_error err;
+    assert_int_equal(state_listing_read(st, &l, &err), ST_OK);
+    assert_int_equal(state_listing_len(l), N);
+    state_record got;
+    int probe[] = {0, 999, 1000, 7999, 8000, N - 1};
+    for (size_t k = 0; k < sizeof probe / sizeof *probe; k++) {
+        assert_true(state_listing_get(l, recs[probe[k]].pipeline, "full", &got));
+        assert_record(&got, &recs[probe[k]]);
+    }
+    state_listing_free(l);
+    int seen = 0;
+    assert_int_equal(state_list_each(st, stop_at_1500, &seen, &err), ST_EINTR);
+    assert_int_equal(seen, 1500);
+    got = get_ok(st, "p08499", "full");
+    assert_record(&got, &recs[N - 1]);
+    free(recs);
+}
+
 static void test_history_is_a_list(void **ctx) {
     state *st = *ctx;
     finish(st, "p", "s", 1, STATE_FAILED, T0, T0, "", "boom");
@@ -161,6 +230,8 @@ int main(void) {
         cmocka_unit_test(test_password_never_shown),
         cmocka_unit_test(test_bad_urls),
         cmocka_unit_test(test_layout_and_big_list),
+        STATE_CASE(test_list_by_field_order),
+        STATE_CASE(test_list_each_pages_and_stops),
         STATE_CASE(test_history_is_a_list),
         STATE_CASE(test_noscript_reloads),
     };
