@@ -323,24 +323,41 @@ def s2s_hash(root, src):
                 prove=(proof(rows_in(dbs["s2s_h"]), ROWS), proof(rows_in(dbs["s2s_f"]), ROWS)))
 
 
+PGLOADER_SCHEMA = SCHEMA + "_pgloader"
+
+
 def pgloader_reference(src):
-    """pgloader into its own schema, once, for reference (not a goal)."""
+    """pgloader into its own schema, once, for reference (not a goal).
+
+    Its own schema: pgloader drops and recreates the tables it loads (with its
+    own column types and, here, no indexes). Loaded into SCHEMA it replaced
+    the table synctool had just written, which the PostgreSQL -> SQLite
+    figures then read as their source: the hash ran against a table with no
+    primary key (17.7x count(*) in the 2026-12-08 run against 4.8-5.6x on
+    synctool's table)."""
     if shutil.which("pgloader") is None:
         print("pgloader: not installed")
         return
+    psql(f'DROP SCHEMA IF EXISTS "{PGLOADER_SCHEMA}" CASCADE')
+    psql(f'CREATE SCHEMA "{PGLOADER_SCHEMA}"')
     target = (f"postgresql://{PG['USER']}:{PG['PASSWORD']}@{PG['HOST']}:{PG['PORT']}/"
               f"{PG['DBNAME']}")
     cmds = os.path.join(os.path.dirname(src), "load.pgl")
     with open(cmds, "w") as f:
         f.write(f"LOAD DATABASE FROM sqlite://{src} INTO {target}\n"
                 f"WITH include drop, create tables, create no indexes, reset no sequences\n"
-                f"SET search_path TO '{SCHEMA}'\n"
-                f"ALTER SCHEMA 'main' RENAME TO '{SCHEMA}';\n")
+                f"SET search_path TO '{PGLOADER_SCHEMA}'\n"
+                f"ALTER SCHEMA 'main' RENAME TO '{PGLOADER_SCHEMA}';\n")
     t = time.monotonic()
     r = subprocess.run(["pgloader", "--quiet", cmds], capture_output=True, text=True, timeout=600)
     secs = time.monotonic() - t
+    try:
+        loaded = psql(f'SELECT count(*) FROM "{PGLOADER_SCHEMA}".t')
+    except subprocess.CalledProcessError:
+        loaded = "none (no table t)"
+    psql(f'DROP SCHEMA IF EXISTS "{PGLOADER_SCHEMA}" CASCADE')
     if r.returncode == 0:
-        print(f"{'  pgloader (reference, one run)':<38} {secs:8.2f}s")
+        print(f"{'  pgloader (reference, one run)':<38} {secs:8.2f}s  [rows {loaded}]")
     else:
         print(f"  pgloader (reference): failed ({(r.stderr or r.stdout).strip().splitlines()[-1:]})")
 
