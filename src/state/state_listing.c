@@ -155,20 +155,22 @@ bool state_listing_get(const state_listing *l, const char *pipeline, const char 
     return false;
 }
 
+/* Entry i is running, of pipeline (any when NULL). */
+static bool entry_running(const state_listing *l, size_t i, const char *pipeline) {
+    return l->v[i].status == STATE_RUNNING &&
+           (pipeline == NULL || strcmp(l->arena + l->v[i].text[TXT_PIPELINE], pipeline) == 0);
+}
+
 int state_listing_running(const state_listing *l, const char *pipeline, state_record **out,
                           size_t *n) {
     *out = NULL;
     *n = 0;
     size_t count = 0;
-    for (size_t i = 0; i < state_listing_len(l); i++)
-        count += l->v[i].status == STATE_RUNNING &&
-                 (pipeline == NULL || strcmp(l->arena + l->v[i].text[TXT_PIPELINE], pipeline) == 0);
+    for (size_t i = 0; i < state_listing_len(l); i++) count += entry_running(l, i, pipeline);
     if (count == 0) return ST_OK;
     if ((*out = malloc(count * sizeof **out)) == NULL) return ST_ENOMEM;
     for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].status == STATE_RUNNING &&
-            (pipeline == NULL || strcmp(l->arena + l->v[i].text[TXT_PIPELINE], pipeline) == 0))
-            expand(l, i, &(*out)[(*n)++]);
+        if (entry_running(l, i, pipeline)) expand(l, i, &(*out)[(*n)++]);
     return ST_OK;
 }
 
